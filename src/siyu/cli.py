@@ -1,0 +1,61 @@
+"""`siyu` — the command line. Each subcommand is a Django management command of its app; this wrapper
+sets the settings preset, brings the control-plane schema up to date and prints a short help."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+COMMANDS = {
+    "demo": "generate a demo brand, import it through the real importers, resolve, serve",
+    "serve": "run the console, API and task worker (owns the warehouse)",
+    "import": "import channel exports: siyu import PATH… --source NAME [--format …] [--map COL=FIELD]",
+    "resolve": "resolve identities into customers",
+    "export": "export identities|customers OUT.csv|xlsx",
+    "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
+    "bench": "benchmarks: siyu bench ingest|resolve [--people N]",
+}
+
+HELP = "usage: siyu COMMAND [options]   (siyu COMMAND --help for its options)\n\ncommands:\n" + "\n".join(
+    f"  {name:<11} {text}" for name, text in COMMANDS.items()
+)
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.project.settings")
+    import django
+
+    django.setup()
+
+
+def migrate_quietly() -> None:
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        call_command("migrate", interactive=False, verbosity=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(HELP)
+        return 0
+    if argv[0] in ("--version", "version"):
+        from siyu import __version__
+
+        print(__version__)
+        return 0
+    setup_django()
+    if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
+        migrate_quietly()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["siyu", *argv])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The one-owner rule for the warehouse file.
+
+`run_job` runs a job in this process when the warehouse is free; when a `siyu serve` owns it, it queues the
+job for the server's in-process worker and returns the Job so the caller can follow its progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from importlib import import_module
+
+from django.conf import settings
+
+from siyu.core.actions import JobProgress, create_job, fail_job, finish_job, start_job
+from siyu.core.errors import SiyuError
+from siyu.core.models import Job
+
+# kind -> "module:function" taking (job, progress) and returning a JSON-able result dict.
+JOB_RUNNERS = {
+    "import": "siyu.ingest.actions:run_import_job",
+    "resolve": "siyu.identity.actions:run_resolve_job",
+}
+
+
+def server_file():
+    return settings.SIYU_HOME / "server.json"
+
+
+def running_server() -> dict | None:
+    """The live `siyu serve` of this SIYU_HOME, if any."""
+    try:
+        info = json.loads(server_file().read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return info
+
+
+def execute_job(job: Job, listener=None) -> Job:
+    """Run a job here and now (this process must own the warehouse)."""
+    module, _, name = JOB_RUNNERS[job.kind].partition(":")
+    runner = getattr(import_module(module), name)
+    start_job(job)
+    try:
+        result = runner(job, JobProgress(job, listener))
+    except SiyuError as exc:
+        fail_job(job, str(exc))
+    except Exception as exc:  # noqa: BLE001 - the job row must say what went wrong
+        fail_job(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+    else:
+        finish_job(job, result)
+    job.refresh_from_db()
+    return job
+
+
+def submit_job(
+    kind: str, params: dict, created_by=None, *, in_process: bool | None = None, listener=None
+) -> Job:
+    """Run in-process when we can own the warehouse, else hand the job to the running server."""
+    from siyu.warehouse.connection import WarehouseBusy, raw_connection
+
+    job = create_job(kind, params, created_by)
+    if in_process is None:
+        try:
+            raw_connection()
+            in_process = True
+        except WarehouseBusy:
+            if running_server() is None:
+                fail_job(job, "the warehouse is in use by another siyu command; try again when it ends")
+                job.refresh_from_db()
+                return job
+            in_process = False
+    if in_process:
+        return execute_job(job, listener)
+    from siyu.core.tasks import run_job_task
+
+    run_job_task.enqueue(str(job.pk))
+    return job

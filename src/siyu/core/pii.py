@@ -1,0 +1,117 @@
+"""PII at rest: AES-GCM ciphertext for display, keyed BLAKE2b hashes for matching, masks for roles
+without the PII permission.
+
+Keys live in SIYU_HOME/secrets (see settings). A hash is only comparable with hashes made with the same
+MATCH_KEY; losing the key means re-importing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from functools import lru_cache
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+_NONCE_BYTES = 12
+
+
+@lru_cache(maxsize=1)
+def _aead() -> AESGCM:
+    return AESGCM(bytes.fromhex(settings.PII_KEY_HEX))
+
+
+@lru_cache(maxsize=1)
+def _match_key() -> bytes:
+    return bytes.fromhex(settings.MATCH_KEY_HEX)
+
+
+def encrypt(plaintext: bytes) -> bytes:
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + _aead().encrypt(nonce, plaintext, None)
+
+
+def decrypt(ciphertext: bytes) -> bytes:
+    return _aead().decrypt(ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], None)
+
+
+def encrypt_json(value) -> bytes:
+    return encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def decrypt_json(ciphertext: bytes | None):
+    if ciphertext is None:
+        return None
+    return json.loads(decrypt(bytes(ciphertext)))
+
+
+def encrypt_many(values: Iterable[bytes | None]) -> list[bytes | None]:
+    aead = _aead()
+    out: list[bytes | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        nonce = os.urandom(_NONCE_BYTES)
+        out.append(nonce + aead.encrypt(nonce, value, None))
+    return out
+
+
+def keyed_hash(value: str | None) -> str | None:
+    """Hex keyed hash of an already-normalised identifier value (None stays None)."""
+    if value is None or value == "":
+        return None
+    return hashlib.blake2b(value.encode(), key=_match_key(), digest_size=16).hexdigest()
+
+
+def keyed_hash_many(values: Iterable[str | None]) -> list[str | None]:
+    key = _match_key()
+    blake = hashlib.blake2b
+    return [
+        None if (v is None or v == "") else blake(v.encode(), key=key, digest_size=16).hexdigest()
+        for v in values
+    ]
+
+
+# --- masking -------------------------------------------------------------------------------------
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """`+8613812345678` / `13812345678` -> `138****5678`; already-masked values pass through."""
+    if not phone:
+        return phone
+    digits = phone[3:] if phone.startswith("+86") else phone.lstrip("+")
+    if "*" in digits:
+        return digits
+    base, _, ext = digits.partition("-")
+    if len(base) >= 7:
+        masked = base[:3] + "*" * (len(base) - 7) + base[-4:]
+    else:
+        masked = "*" * max(len(base) - 2, 0) + base[-2:]
+    return masked + ("-" + ext if ext else "")
+
+
+def mask_name(name: str | None) -> str | None:
+    """`张三` -> `张*`, `欧阳娜娜` -> `欧***`, `John Smith` -> `J*** S****`."""
+    if not name:
+        return name
+    if name.isascii():
+        return " ".join(part[:1] + "*" * (len(part) - 1) for part in name.split())
+    return name[0] + "*" * (len(name) - 1)
+
+
+def mask_email(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return email
+    local, _, domain = email.partition("@")
+    return local[:1] + "***@" + domain
+
+
+def mask_address(address: str | None) -> str | None:
+    """Keep the first six characters (province/city level), hide the rest."""
+    if not address:
+        return address
+    return address[:6] + "****" if len(address) > 6 else address

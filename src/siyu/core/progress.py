@@ -1,0 +1,79 @@
+"""Following a Job from the CLI: a rich progress bar fed from the Job row, whoever runs it."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from siyu.core.models import Job
+
+
+def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
+    """Wait for a job run by another process (the server), drawing its progress on stderr."""
+    console = Console(stderr=True, quiet=quiet)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{job.kind} (siyu serve)", total=None)
+        while True:
+            job.refresh_from_db()
+            bar.update(
+                task,
+                completed=job.progress_done,
+                total=job.progress_total or None,
+                description=f"{job.kind}: {job.message or job.status}",
+            )
+            if job.finished:
+                return job
+            time.sleep(poll)
+
+
+class ProgressBar:
+    """A listener for in-process jobs: same look as follow_job."""
+
+    def __init__(self, description: str, *, quiet: bool = False):
+        self.description = description
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True, quiet=quiet),
+            transient=True,
+        )
+        self.task = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        self.task = self.progress.add_task(self.description, total=None)
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, done, total=None, message=None):
+        self.progress.update(
+            self.task,
+            completed=done,
+            total=total if total else None,
+            description=f"{self.description}: {message}" if message else self.description,
+        )
+
+
+def run_with_progress(kind: str, params: dict, *, quiet: bool = False, created_by=None) -> Job:
+    """What a CLI command calls: in-process with a bar, or handed to `siyu serve` and followed."""
+    from siyu.core.owner import submit_job
+
+    with ProgressBar(kind, quiet=quiet) as bar:
+        job = submit_job(kind, params, created_by, listener=bar)
+    if not job.finished:
+        Console(stderr=True, quiet=quiet).print(f"[dim]siyu serve is running: handed {kind} to it[/dim]")
+        job = follow_job(job, quiet=quiet)
+    return job

@@ -1,0 +1,80 @@
+"""Control-plane state of a customer. The customer itself (identities, orders, totals) lives in the
+warehouse; `customer_id` is the join key minted by identity resolution."""
+
+from django.conf import settings
+from django.db import models
+
+
+class CustomerState(models.Model):
+    customer_id = models.BigIntegerField(primary_key=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_customers"
+    )
+    # A locked owner is never reassigned by imports or merges.
+    owner_locked = models.BooleanField(default=False)
+    lifecycle_override = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("view_pii", "Can see customers' phone, name, address and email in clear")]
+
+
+class TagGroup(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(models.Model):
+    group = models.ForeignKey(TagGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="tag_unique_in_group")]
+
+    def __str__(self):
+        return f"{self.group.name}:{self.name}" if self.group_id else self.name
+
+
+class CustomerTag(models.Model):
+    class Source(models.TextChoices):
+        MANUAL = "manual"
+        IMPORT = "import"
+
+    customer_id = models.BigIntegerField(db_index=True)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer_id", "tag"], name="customer_tag_once")]
+
+
+class Note(models.Model):
+    customer_id = models.BigIntegerField(db_index=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Consent(models.Model):
+    """PIPL: every consent or opt-out with its source and time; the latest per channel is in force."""
+
+    class Status(models.TextChoices):
+        OPT_IN = "opt_in", "同意"
+        OPT_OUT = "opt_out", "免打扰"
+
+    customer_id = models.BigIntegerField(db_index=True)
+    channel = models.CharField(max_length=32)  # wecom, sms, email, official_account, mini_program, all
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-recorded_at"]

@@ -1,0 +1,131 @@
+"""Settings for every Siyu process.
+
+SIYU_HOME (default ~/.siyu) holds the SQLite control plane, the DuckDB warehouse, secrets and uploads.
+DATABASE_URL switches the control plane to PostgreSQL.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+SIYU_HOME = Path(os.environ.get("SIYU_HOME") or Path.home() / ".siyu").expanduser().resolve()
+SECRETS_DIR = SIYU_HOME / "secrets"
+UPLOADS_DIR = SIYU_HOME / "uploads"
+WAREHOUSE_PATH = Path(os.environ.get("SIYU_WAREHOUSE") or SIYU_HOME / "warehouse.duckdb")
+for _dir in (SIYU_HOME, SECRETS_DIR, UPLOADS_DIR):
+    _dir.mkdir(parents=True, exist_ok=True)
+os.chmod(SECRETS_DIR, 0o700)
+
+
+def _secret_file(name: str, nbytes: int) -> str:
+    """Read a secret from SIYU_HOME/secrets, creating it (0600) on first use."""
+    path = SECRETS_DIR / name
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(nbytes))
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("SIYU_SECRET_KEY") or _secret_file("django_secret_key", 32)
+# PII_KEY encrypts PII at rest (AES-GCM); MATCH_KEY keys the hashes used to match identifiers.
+PII_KEY_HEX = os.environ.get("SIYU_PII_KEY") or _secret_file("pii_key", 32)
+MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32)
+
+DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "siyu.core",
+    "siyu.staff",
+    "siyu.ingest",
+    "siyu.identity",
+    "siyu.customers",
+    "siyu.api",
+    "siyu.console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "siyu.project.urls"
+WSGI_APPLICATION = "siyu.project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SIYU_HOME / "siyu.sqlite3",
+            # WAL lets the CLI read job progress while the server writes; IMMEDIATE avoids
+            # "database is locked" on lock upgrades between the web and worker threads.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [Path(__file__).resolve().parent.parent / "locale"]
+TIME_ZONE = os.environ.get("SIYU_TIME_ZONE", "Asia/Shanghai")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = SIYU_HOME / "static"
+MEDIA_ROOT = UPLOADS_DIR
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"siyu": {"handlers": ["console"], "level": os.environ.get("SIYU_LOG_LEVEL", "WARNING")}},
+}

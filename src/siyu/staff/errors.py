@@ -1,0 +1,5 @@
+from siyu.core.errors import SiyuError
+
+
+class StaffError(SiyuError):
+    pass

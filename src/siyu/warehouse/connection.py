@@ -1,0 +1,95 @@
+"""One DuckDB warehouse per SIYU_HOME, opened once per process and owned by it.
+
+DuckDB lets only one process open a database file for writing. `siyu serve` keeps it open for its whole
+life; a CLI command that finds it taken raises WarehouseBusy and hands its work to the server instead
+(see siyu.core.owner). Threads of the owning process share the database through cursors of one
+connection, each thread with its own Ibis backend.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import ibis
+from django.conf import settings
+
+from siyu.core.errors import SiyuError
+
+_lock = threading.Lock()
+_root: duckdb.DuckDBPyConnection | None = None
+_root_path: Path | None = None
+_local = threading.local()
+
+
+class WarehouseBusy(SiyuError):
+    """Another process (normally `siyu serve`) owns the warehouse file."""
+
+
+def _open_root() -> duckdb.DuckDBPyConnection:
+    global _root, _root_path
+    path = Path(settings.WAREHOUSE_PATH)
+    with _lock:
+        if _root is not None and _root_path == path:
+            return _root
+        if _root is not None:
+            _root.close()
+        try:
+            _root = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise WarehouseBusy(f"the warehouse {path} is in use by another Siyu process") from exc
+            raise
+        _root_path = path
+        _local.__dict__.clear()
+        from siyu.warehouse.schema import ensure_schema
+
+        ensure_schema(_root)
+        return _root
+
+
+def raw_connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB cursor (for the few backend-specific functions in siyu.warehouse)."""
+    root = _open_root()
+    cursor = getattr(_local, "cursor", None)
+    if cursor is None or getattr(_local, "root", None) is not root:
+        cursor = root.cursor()
+        _local.cursor = cursor
+        _local.root = root
+        _local.backend = None
+    return cursor
+
+
+def backend() -> ibis.BaseBackend:
+    """This thread's Ibis backend over the warehouse."""
+    cursor = raw_connection()
+    if getattr(_local, "backend", None) is None:
+        _local.backend = ibis.duckdb.from_connection(cursor)
+    return _local.backend
+
+
+@contextmanager
+def transaction():
+    """All-or-nothing: a killed or failed import leaves no partial batch."""
+    con = raw_connection()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def close() -> None:
+    """Release the warehouse file (tests, and handing ownership over)."""
+    global _root, _root_path
+    with _lock:
+        if _root is not None:
+            _root.close()
+        _root = None
+        _root_path = None
+        _local.__dict__.clear()

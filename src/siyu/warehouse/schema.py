@@ -1,0 +1,198 @@
+"""Warehouse tables. Facts are appended with lineage; derived tables are replaced wholesale.
+
+Identifiers and PII never appear in clear: `*_hash` columns are keyed hashes (siyu.core.pii.keyed_hash),
+`pii`/`payload` are AES-GCM ciphertext, `*_masked` are what a role without the PII permission sees.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.datatypes as dt
+
+MONEY = dt.Decimal(18, 2)
+TS = dt.Timestamp(timezone="UTC")
+
+TABLES: dict[str, ibis.Schema] = {
+    "import_batches": ibis.schema(
+        {
+            "batch_id": "string",
+            "source": "string",
+            "format": "string",
+            "file_name": "string",
+            "file_sha256": "string",
+            "started_at": TS,
+            "finished_at": TS,
+            "rows_read": "int64",
+            "imported": "int64",
+            "duplicates": "int64",
+            "rejected": "int64",
+        }
+    ),
+    # Every accepted raw row, all original columns (encrypted), with lineage.
+    "raw_rows": ibis.schema(
+        {
+            "batch_id": "string",
+            "source": "string",
+            "format": "string",
+            "file_name": "string",
+            "row_number": "int64",
+            "record_key": "string",
+            "content_hash": "string",
+            "payload": "binary",
+        }
+    ),
+    # One row per distinct source record: an order (order exports), a contact (WeCom), a member (POS),
+    # a `record_id` (generic). record_key = "<source>|<record_id>".
+    "records": ibis.schema(
+        {
+            "record_key": "string",
+            "source": "string",
+            "format": "string",
+            "record_kind": "string",
+            "record_id": "string",
+            "batch_id": "string",
+            "file_name": "string",
+            "row_number": "int64",
+            "name_hash": "string",
+            "name_masked": "string",
+            "phone_hash": "string",
+            "phone_masked": "string",
+            "phone_tail": "string",
+            "phone_kind": "string",
+            "email_hash": "string",
+            "email_masked": "string",
+            "gender": "string",
+            "birthday": "date",
+            "province": "string",
+            "city": "string",
+            "district": "string",
+            "city_tier": "int16",
+            "tags": "array<string>",
+            "owner_staff": "string",
+            "store": "string",
+            "pii": "binary",
+            "seen_at": TS,
+            "imported_at": TS,
+        }
+    ),
+    "identifiers": ibis.schema(
+        {
+            "record_key": "string",
+            "source": "string",
+            "id_type": "string",
+            "value_hash": "string",
+            "strong": "boolean",
+        }
+    ),
+    "orders": ibis.schema(
+        {
+            "order_key": "string",
+            "source": "string",
+            "format": "string",
+            "order_id": "string",
+            "record_key": "string",
+            "status_raw": "string",
+            "status_class": "string",
+            "order_time": TS,
+            "paid_time": TS,
+            "amount": MONEY,
+            "store": "string",
+            "guide": "string",
+            "batch_id": "string",
+            "updated_at": TS,
+        }
+    ),
+    "order_items": ibis.schema(
+        {
+            "order_key": "string",
+            "item_key": "string",
+            "product_id": "string",
+            "product": "string",
+            "sku": "string",
+            "quantity": "int64",
+            "amount": MONEY,
+        }
+    ),
+    "events": ibis.schema(
+        {
+            "event_key": "string",
+            "source": "string",
+            "record_key": "string",
+            "event_type": "string",
+            "occurred_at": TS,
+            "properties": "string",
+            "batch_id": "string",
+        }
+    ),
+    "customer_map": ibis.schema({"record_key": "string", "customer_id": "int64", "resolved_at": TS}),
+    "merge_log": ibis.schema(
+        {
+            "run_id": "string",
+            "merged_at": TS,
+            "survivor_id": "int64",
+            "absorbed_id": "int64",
+            "rule": "string",
+            "evidence": "string",
+        }
+    ),
+    "identity_runs": ibis.schema(
+        {
+            "run_id": "string",
+            "started_at": TS,
+            "finished_at": TS,
+            "records": "int64",
+            "customers": "int64",
+            "new_customers": "int64",
+            "merges": "int64",
+            "quarantined": "int64",
+        }
+    ),
+    "quarantined_identifiers": ibis.schema(
+        {
+            "run_id": "string",
+            "id_type": "string",
+            "value_hash": "string",
+            "records": "int64",
+            "sources": "string",
+            "reason": "string",
+        }
+    ),
+    # Read model for the console and API, rebuilt after every import/resolve.
+    "customer_summary": ibis.schema(
+        {
+            "customer_id": "int64",
+            "record_count": "int64",
+            "sources": "array<string>",
+            "acquisition_source": "string",
+            "acquired_at": TS,
+            "name_masked": "string",
+            "name_hash": "string",
+            "phone_masked": "string",
+            "phone_tail": "string",
+            "phone_hash": "string",
+            "gender": "string",
+            "birthday": "date",
+            "province": "string",
+            "city": "string",
+            "district": "string",
+            "first_purchase_at": TS,
+            "last_purchase_at": TS,
+            "orders": "int64",
+            "spend": MONEY,
+            "aov": MONEY,
+            "stage": "string",
+            "tags": "array<string>",
+            "owner_staff": "string",
+            "pii_record_key": "string",
+        }
+    ),
+}
+
+
+def ensure_schema(con) -> None:
+    """Create missing tables. `con` is a raw DuckDB connection (called once when it opens)."""
+    backend = ibis.duckdb.from_connection(con)
+    existing = set(backend.list_tables())
+    for name, schema in TABLES.items():
+        if name not in existing:
+            backend.create_table(name, schema=schema)

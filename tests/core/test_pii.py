@@ -1,0 +1,27 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siyu.core import pii
+
+
+@given(st.text())
+def test_encrypt_round_trip_and_ciphertext_hides_plaintext(text):
+    blob = pii.encrypt_json({"name": text})
+    assert pii.decrypt_json(blob) == {"name": text}
+    if len(text) >= 4:
+        assert text.encode() not in blob
+
+
+def test_keyed_hash_is_stable_and_distinguishes_values():
+    assert pii.keyed_hash("+8613812345678") == pii.keyed_hash("+8613812345678")
+    assert pii.keyed_hash("+8613812345678") != pii.keyed_hash("+8613812345679")
+    assert pii.keyed_hash(None) is None and pii.keyed_hash("") is None
+    assert pii.keyed_hash_many(["a", None]) == [pii.keyed_hash("a"), None]
+
+
+def test_masks_show_what_a_guide_may_see():
+    assert pii.mask_phone("+8613812345678") == "138****5678"
+    assert pii.mask_phone("138****5678") == "138****5678"
+    assert pii.mask_name("张三") == "张*"
+    assert pii.mask_name("欧阳娜娜") == "欧***"
+    assert pii.mask_email("li.lei@example.com") == "l***@example.com"

@@ -1,0 +1,11 @@
+"""Settings for the test suite: a throw-away SIYU_HOME, tasks run immediately in the test process."""
+
+import os
+import tempfile
+
+os.environ.setdefault("SIYU_HOME", tempfile.mkdtemp(prefix="siyu-test-"))
+
+from siyu.project.settings import *  # noqa: E402,F403
+
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
