@@ -32,8 +32,18 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
+PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console
+
 test: install-dev browser
 	$(BIN)/python -m pytest
+	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
+		echo "== control-plane tests on PostgreSQL ($(PG_URL))"; \
+		DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -m "not e2e" $(wildcard $(PG_TESTS)); \
+	else \
+		echo "SKIPPED: control-plane tests on PostgreSQL: no server answers on 127.0.0.1:5432"; \
+	fi
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.db.models import F
 from django.utils import timezone
 
 from siyu.core.models import AuditLog, Job
@@ -51,7 +52,13 @@ def start_job(job: Job) -> None:
 
 
 def finish_job(job: Job, result: dict) -> None:
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.DONE, result=result, finished_at=timezone.now())
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.DONE,
+        result=result,
+        finished_at=timezone.now(),
+        progress_done=F("progress_total"),
+        message="done",
+    )
 
 
 def fail_job(job: Job, error: str) -> None:

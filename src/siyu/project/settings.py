@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "siyu.customers",
     "siyu.api",
     "siyu.console",
+    "siyu.demo",
+    "siyu.benchmarks",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,84 @@
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from siyu.core.progress import run_with_progress
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate a demo brand (six channels, masked buyers, households, shared store phones, GBK and XLSX "
+        "files), import it through the real importers, resolve identities and serve the console."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--people", type=int, default=20_000)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--no-serve", action="store_true", help="stop after importing and resolving")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args, **options):
+        from siyu.demo.generate import generate_brand, load_manifest
+
+        out_dir = Path(settings.SIYU_HOME) / "demo" / f"people-{options['people']}-seed-{options['seed']}"
+        manifest = load_manifest(out_dir) if (out_dir / "manifest.json").exists() else None
+        if manifest is None:
+            self.stdout.write(f"generating a demo brand of {options['people']:,} people in {out_dir} …")
+            manifest = generate_brand(out_dir, people=options["people"], seed=options["seed"])
+        password = self._ensure_accounts(manifest)
+
+        by_source: dict[tuple[str, str], list[str]] = {}
+        for f in manifest.files:
+            by_source.setdefault((f.source, f.format), []).append(str(f.path))
+        for (source, fmt), paths in by_source.items():
+            job = run_with_progress("import", {"paths": paths, "source": source, "format": fmt, "mapping": {}})
+            if job.status != "done":
+                raise CommandError(f"importing {source}: {job.error}")
+            r = job.result
+            self.stdout.write(
+                f"  {source:<8} rows_read={r['rows_read']:>9,} imported={r['imported']:>9,} "
+                f"duplicates={r['duplicates']:>9,} rejected={r['rejected']:>6,}"
+            )
+        job = run_with_progress("resolve", {})
+        if job.status != "done":
+            raise CommandError(f"resolving identities: {job.error}")
+        r = job.result
+        self.stdout.write(
+            f"  resolved {r.get('records', 0):,} records into {r.get('customers', 0):,} customers "
+            f"({r.get('quarantined', 0)} identifiers quarantined)"
+        )
+        self.stdout.write(self.style.SUCCESS(f"login: admin / {password}  (guides: see `siyu createuser`)"))
+        if not options["no_serve"]:
+            call_command("serve", host=options["host"], port=options["port"])
+
+    def _ensure_accounts(self, manifest) -> str:
+        """An admin (password kept in SIYU_HOME/secrets), the demo's stores and one account per guide."""
+        from siyu.staff.actions import create_user, ensure_store
+        from siyu.staff.models import Role
+
+        secret = Path(settings.SECRETS_DIR) / "demo_admin_password"
+        if not secret.exists():
+            secret.write_text(secrets.token_urlsafe(9))
+            secret.chmod(0o600)
+        password = secret.read_text().strip()
+        stores = {s["code"]: ensure_store(s["code"], s["name"], s.get("city", "")) for s in manifest.stores}
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            create_user("admin", password, Role.ADMIN, display_name="管理员")
+        for guide in manifest.guides:
+            username = guide["wecom_userid"]
+            if not User.objects.filter(username=username).exists():
+                create_user(
+                    username,
+                    password,
+                    Role.GUIDE,
+                    store=stores.get(guide.get("store_code")),
+                    display_name=guide["name"],
+                    wecom_userid=guide["wecom_userid"],
+                )
+        return password

@@ -1,0 +1,196 @@
+"""Importing files and API records into the warehouse. Each file is one batch, written in one
+transaction: re-imports add nothing twice, a killed import leaves no partial batch."""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+from django.conf import settings
+
+from siyu.ingest.errors import ImportFailed
+from siyu.ingest.prepare import PreparedFile, prepare_file
+from siyu.warehouse import transaction
+from siyu.warehouse.append import append, append_new, existing_values, update_orders
+from siyu.warehouse.schema import TABLES
+
+
+@dataclass
+class FileReport:
+    file: str
+    format: str | None = None
+    batch_id: str | None = None
+    encoding: str | None = None
+    rows_read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    records_new: int = 0
+    orders_new: int = 0
+    orders_updated: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    rejections: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    files: list[FileReport]
+    rejected_file: str | None = None
+
+    def totals(self) -> dict:
+        keys = ("rows_read", "imported", "duplicates", "rejected", "records_new", "orders_new", "orders_updated")
+        return {k: sum(getattr(f, k) for f in self.files) for k in keys}
+
+    def as_dict(self, max_rejections: int = 200) -> dict:
+        files = []
+        for f in self.files:
+            d = asdict(f)
+            d["rejections"] = d["rejections"][:max_rejections]
+            files.append(d)
+        return {
+            **self.totals(),
+            "files": files,
+            "failed_files": [f.file for f in self.files if f.error],
+            "rejected_file": self.rejected_file,
+        }
+
+
+def write_prepared(prepared: PreparedFile) -> FileReport:
+    """Write one prepared file as one batch in one transaction."""
+    report = FileReport(
+        file=str(prepared.path),
+        format=prepared.format,
+        batch_id=prepared.batch_id,
+        encoding=prepared.encoding,
+        rows_read=prepared.rows_read,
+        rejected=len(prepared.rejected),
+        rejections=[asdict(r) | {"file": prepared.path.name} for r in prepared.rejected],
+    )
+    with transaction() as con:
+        # A row seen before (same source, same content) is a duplicate; so is a repeat within the file.
+        hashes = prepared.raw_rows.column("content_hash")
+        seen = existing_values(con, "raw_rows", "content_hash", hashes, where="t.source = ?", params=[prepared.source])
+        inserted_raw = append_new(con, "raw_rows", _without(prepared.raw_rows, seen), ("source", "content_hash"))
+        report.imported = inserted_raw.num_rows
+        report.duplicates = prepared.raw_rows.num_rows - report.imported
+
+        new_records = append_new(con, "records", prepared.records, ("record_key",))
+        report.records_new = new_records.num_rows
+        fresh_keys = set(new_records.column("record_key").to_pylist())
+        ids = prepared.identifiers
+        if ids.num_rows:
+            mask = pa.array([k in fresh_keys for k in ids.column("record_key").to_pylist()])
+            append(con, "identifiers", ids.filter(mask))
+        report.orders_updated = update_orders(con, prepared.orders)
+        report.orders_new = append_new(con, "orders", prepared.orders, ("order_key",)).num_rows
+        append_new(con, "order_items", prepared.order_items, ("order_key", "item_key"))
+        append_new(con, "events", prepared.events, ("event_key",))
+        append(
+            con,
+            "import_batches",
+            pa.Table.from_pylist(
+                [
+                    {
+                        "batch_id": prepared.batch_id,
+                        "source": prepared.source,
+                        "format": prepared.format,
+                        "file_name": prepared.path.name,
+                        "file_sha256": None,
+                        "started_at": prepared.started_at,
+                        "finished_at": datetime.now(UTC),
+                        "rows_read": report.rows_read,
+                        "imported": report.imported,
+                        "duplicates": report.duplicates,
+                        "rejected": report.rejected,
+                    }
+                ],
+                schema=TABLES["import_batches"].to_pyarrow(),
+            ),
+        )
+    return report
+
+
+def _without(table: pa.Table, content_hashes: set) -> pa.Table:
+    if not content_hashes:
+        return table
+    mask = pa.array([h not in content_hashes for h in table.column("content_hash").to_pylist()])
+    return table.filter(mask)
+
+
+def import_files(
+    paths: list[str | Path],
+    source: str,
+    format: str = "auto",
+    mapping: dict[str, str] | None = None,
+    progress=None,
+) -> ImportReport:
+    """Import each file as its own batch. A file that cannot be read or recognised writes nothing and is
+    reported with its reason; the other files still land."""
+    if not source or "|" in source:
+        raise ImportFailed("--source needs a name without '|' (e.g. tmall, jd, store-pos)")
+    reports: list[FileReport] = []
+    rejected_rows: list[tuple[PreparedFile, list]] = []
+    total = len(paths)
+    for index, raw_path in enumerate(paths):
+        path = Path(raw_path)
+        if progress:
+            progress(index, total, f"reading {path.name}")
+        started = time.perf_counter()
+        try:
+            if not path.is_file():
+                raise ImportFailed(f"{path}: no such file")
+            prepared = prepare_file(path, source, format, mapping)
+            if progress:
+                progress(index, total, f"writing {path.name} ({prepared.rows_read} rows)")
+            report = write_prepared(prepared)
+            report.seconds = round(time.perf_counter() - started, 3)
+        except ImportFailed as exc:
+            message = str(exc)
+            reports.append(FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}"))
+            continue
+        reports.append(report)
+        if prepared.rejected:
+            rejected_rows.append((prepared, prepared.rejected))
+    if progress:
+        progress(total, total, "done")
+    result = ImportReport(files=reports)
+    if rejected_rows:
+        result.rejected_file = str(_write_rejected(rejected_rows))
+    return result
+
+
+def _write_rejected(rejected_rows) -> Path:
+    """A CSV of rejected rows (file, row, column, reason + the original columns) for download."""
+    folder = Path(settings.UPLOADS_DIR) / "rejected"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"rejected-{datetime.now(UTC):%Y%m%d-%H%M%S}-{rejected_rows[0][0].batch_id[:8]}.csv"
+    with out.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        columns: list[str] = []
+        for prepared, _ in rejected_rows:
+            columns += [c for c in prepared.columns if c not in columns]
+        writer.writerow(["file", "row", "column", "reason", *columns])
+        for prepared, rejections in rejected_rows:
+            originals = {r["__row__"]: r for r in prepared.rejected_frame.iter_rows(named=True)}
+            for rejection in rejections:
+                original = originals.get(rejection.row, {})
+                writer.writerow(
+                    [prepared.path.name, rejection.row, rejection.column, rejection.reason]
+                    + [original.get(c) for c in columns]
+                )
+    out.chmod(0o600)
+    return out
+
+
+def run_import_job(job, progress) -> dict:
+    """Job runner for kind "import" (see siyu.core.owner)."""
+    params = job.params
+    report = import_files(
+        params["paths"], params["source"], params.get("format", "auto"), params.get("mapping") or None, progress
+    )
+    return report.as_dict()

@@ -1,0 +1,75 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from siyu.core.progress import run_with_progress
+from siyu.ingest.sources.formats import FORMAT_CHOICES
+
+
+class Command(BaseCommand):
+    help = (
+        "Import channel exports (CSV/XLSX/XLS). Each file is one batch; malformed rows are rejected with "
+        "their row number and reason while the good rows land; re-importing adds nothing twice."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument("--source", required=True, help="your name for where the files came from, e.g. tmall")
+        parser.add_argument("--format", default="auto", choices=FORMAT_CHOICES)
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="COLUMN=FIELD",
+            help="what a column is (see docs/import-formats.md); FIELD may be id:<type>",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object with the report last")
+
+    def handle(self, *args, **options):
+        mapping = {}
+        for pair in options["map"]:
+            column, sep, target = pair.rpartition("=")
+            if not sep or not column or not target:
+                raise CommandError(f"--map {pair!r}: expected COLUMN=FIELD")
+            mapping[column] = target
+        if options["format"] == "generic" and not mapping:
+            raise CommandError("--format generic needs --map COLUMN=FIELD")
+        params = {
+            "paths": [str(Path(p).resolve()) for p in options["paths"]],
+            "source": options["source"],
+            "format": options["format"],
+            "mapping": mapping,
+        }
+        job = run_with_progress("import", params, quiet=options["json"])
+        if job.status != "done":
+            raise CommandError(job.error or "import failed")
+        report = job.result
+        if options["json"]:
+            self.stdout.write(json.dumps(report, ensure_ascii=False, default=str))
+        else:
+            self._print_report(report)
+        if report.get("failed_files"):
+            raise CommandError(f"{len(report['failed_files'])} file(s) could not be imported")
+
+    def _print_report(self, report):
+        for f in report["files"]:
+            if f["error"]:
+                self.stderr.write(f"✗ {f['error']}")
+                continue
+            self.stdout.write(
+                f"{Path(f['file']).name} [{f['format']}, {f['encoding']}]: rows_read={f['rows_read']} "
+                f"imported={f['imported']} duplicates={f['duplicates']} rejected={f['rejected']} "
+                f"(new records {f['records_new']}, new orders {f['orders_new']}, updated orders {f['orders_updated']})"
+            )
+            for r in f["rejections"][:10]:
+                self.stdout.write(f"  row {r['row']} [{r['column']}]: {r['reason']}")
+            if f["rejected"] > 10:
+                self.stdout.write(f"  … {f['rejected'] - 10} more")
+        t = report
+        self.stdout.write(
+            f"total: rows_read={t['rows_read']} imported={t['imported']} duplicates={t['duplicates']} "
+            f"rejected={t['rejected']}"
+        )
+        if report.get("rejected_file"):
+            self.stdout.write(f"rejected rows: {report['rejected_file']}")

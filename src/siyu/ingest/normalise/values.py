@@ -1,0 +1,264 @@
+"""Small value normalisers: gender, birthday, email, amount, local time.
+
+Conventions a caller relies on:
+- Missing (None, "", "-", "null"…) is None everywhere, never an error.
+- gender: "M" / "F" / None; 1 = M and 2 = F as in the WeCom API, 0 / 未知 / anything unrecognised = None.
+- parse_birthday: None for missing or year-less dates (`05-06`, `5月6日`: no date can be stored for them);
+  ValueError for impossible (2023-02-30), future or pre-1900 dates and unreadable text.
+- normalise_email: None for missing or invalid (callers report the invalid ones).
+- parse_amount: Decimal with 2 places (ROUND_HALF_UP); ValueError with a reason for non-numbers.
+- parse_local_time: China local time → aware UTC datetime; an explicit offset (`Z`, `+08:00`) is honoured.
+Bulk forms return (values, errors): errors is a String Series, null where the value parsed or was missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from siyu.ingest.normalise._bulk import patch_with_scalar
+
+NULL_TOKENS = frozenset({"", "-", "--", "null", "NULL", "Null", "None", "none", "N/A", "n/a"})
+CHINA = ZoneInfo("Asia/Shanghai")
+UTC = dt.UTC
+
+
+def _clean(s: str | None) -> str | None:
+    if s is None:
+        return None
+    t = unicodedata.normalize("NFKC", s).strip()
+    return None if t in NULL_TOKENS else t
+
+
+def _value_or_error(fn):
+    """Wrap a raising scalar parser as raw -> (value, error reason)."""
+
+    def call(raw: str) -> tuple[object, str | None]:
+        try:
+            return fn(raw), None
+        except ValueError as e:
+            return None, str(e)
+
+    return call
+
+
+def _cached_bulk(series: pl.Series, fn, dtype: pl.DataType) -> tuple[pl.Series, pl.Series]:
+    """Apply a raising scalar parser once per unique value."""
+    frame = pl.DataFrame({"raw": series.cast(pl.String), "value": None, "error": None}).cast(
+        {"value": dtype, "error": pl.String}
+    )
+    frame = patch_with_scalar(
+        frame, frame["raw"].is_not_null(), "raw", _value_or_error(fn), {"value": dtype, "error": pl.String}
+    )
+    return frame["value"].rename(series.name), frame["error"].rename(f"{series.name}_error")
+
+
+# --- gender ----------------------------------------------------------------------------------------------
+
+_GENDERS = {
+    **dict.fromkeys(["男", "男性", "男士", "先生", "m", "male", "man", "1", "boy", "帅哥"], "M"),
+    **dict.fromkeys(["女", "女性", "女士", "小姐", "f", "female", "woman", "2", "girl", "美女"], "F"),
+}
+
+
+def normalise_gender(s: str | None) -> str | None:
+    t = _clean(s)
+    return None if t is None else _GENDERS.get(t.lower())
+
+
+def normalise_genders(series: pl.Series) -> pl.Series:
+    """M / F / null; few distinct values, so the scalar runs once per value."""
+    s = series.cast(pl.String)
+    mapping = {v: normalise_gender(v) for v in s.drop_nulls().unique().to_list()}
+    return s.replace_strict(mapping, default=None, return_dtype=pl.String).rename(series.name)
+
+
+# --- birthday --------------------------------------------------------------------------------------------
+
+_FULL_DATE = re.compile(
+    r"(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?|(\d{2})(\d{2}))(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?"
+)
+_YEARLESS = re.compile(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
+
+
+def parse_birthday(s: str | None, today: dt.date | None = None) -> dt.date | None:
+    t = _clean(s)
+    if t is None:
+        return None
+    if m := _FULL_DATE.fullmatch(t):
+        y, mo, d, mo8, d8 = m.groups()
+        try:
+            value = dt.date(int(y), int(mo or mo8), int(d or d8))
+        except ValueError:
+            raise ValueError(f"not a real date: {s!r}") from None
+        if value.year < 1900:
+            raise ValueError(f"birthday before 1900: {s!r}")
+        if value > (today or dt.date.today()):
+            raise ValueError(f"birthday in the future: {s!r}")
+        return value
+    if _YEARLESS.fullmatch(t):
+        return None  # month and day only: nothing storable as a date
+    raise ValueError(f"not a date: {s!r}")
+
+
+def parse_birthdays(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    today = dt.date.today()
+    return _cached_bulk(series, lambda v: parse_birthday(v, today), pl.Date)
+
+
+# --- email -----------------------------------------------------------------------------------------------
+
+EMAIL_RE = r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$"
+_email = re.compile(EMAIL_RE)
+
+
+def normalise_email(s: str | None) -> str | None:
+    t = _clean(s)
+    if t is None:
+        return None
+    t = t.lower()
+    return t if _email.match(t) else None
+
+
+def normalise_emails(series: pl.Series) -> pl.Series:
+    s = series.cast(pl.String).rename("raw")
+    # Printable ASCII without spaces: NFKC and strip change nothing, so polars can do the scalar's work.
+    fast = pl.col("raw").str.contains(r"^[!-~]+$")
+    low = pl.col("raw").str.to_lowercase()
+    out = s.to_frame().with_columns(
+        fast=fast,
+        value=pl.when(fast & low.str.contains(EMAIL_RE) & ~pl.col("raw").is_in(NULL_TOKENS)).then(low),
+    )
+    out = patch_with_scalar(
+        out, ~out["fast"] & out["raw"].is_not_null(), "raw", lambda v: (normalise_email(v),), {"value": pl.String}
+    )
+    return out["value"].rename(series.name)
+
+
+# --- amount ----------------------------------------------------------------------------------------------
+
+_AMOUNT_DECORATION = r"(?i)\s|,|¥|￥|RMB|CNY|元"
+_AMOUNT_FAST = r"^[+-]?[0-9]{1,16}(?:\.[0-9]{0,2})?$"  # exact in DECIMAL(18,2): no rounding needed
+_CENT = Decimal("0.01")
+_AMOUNT_LIMIT = Decimal(10) ** 16
+
+
+def parse_amount(s: str | None) -> Decimal | None:
+    t = _clean(s)
+    if t is None:
+        return None
+    u = re.sub(_AMOUNT_DECORATION, "", t)
+    if not re.fullmatch(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", u):
+        raise ValueError(f"not an amount: {s!r}")
+    try:
+        value = Decimal(u).quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {s!r}") from None
+    if abs(value) >= _AMOUNT_LIMIT:
+        raise ValueError(f"amount too large: {s!r}")
+    return value
+
+
+def parse_amounts(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(Decimal(18,2) Series, error reasons); `¥1,234.50 元` style text is handled by polars directly."""
+    s = series.cast(pl.String).rename("raw")
+    u = pl.col("raw").str.replace_all(_AMOUNT_DECORATION, "")
+    fast = pl.col("raw").str.contains(r"^[ -~¥￥元]+$") & u.str.contains(_AMOUNT_FAST)
+    out = s.to_frame().with_columns(fast=fast.fill_null(False), u=u)
+    out = out.with_columns(
+        value=pl.when("fast").then(pl.col("u")).cast(pl.Decimal(18, 2)), error=pl.lit(None, pl.String)
+    )
+    out = patch_with_scalar(
+        out,
+        ~out["fast"] & out["raw"].is_not_null(),
+        "raw",
+        _value_or_error(parse_amount),
+        {"value": pl.Decimal(18, 2), "error": pl.String},
+    )
+    return out["value"].rename(series.name), out["error"].rename(f"{series.name}_error")
+
+
+# --- local time ------------------------------------------------------------------------------------------
+
+# Y-M-D with - / or . ; optional time H:MM[:SS[.ffffff]] after a space or T. Shared by both paths.
+TIME_RE = (
+    r"^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})"
+    r"(?:[ T]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2})(?:\.([0-9]{1,6}))?)?)?$"
+)
+_time = re.compile(TIME_RE)
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+def parse_local_time(s: str | None) -> dt.datetime | None:
+    """China local time (or an explicit offset) → aware UTC datetime; None for missing."""
+    t = _clean(s)
+    if t is None:
+        return None
+    t = re.sub(r"\s+", " ", t)
+    if "年" in t and "月" in t:  # 2024年1月2日 10:00
+        t = re.sub(r"\s+", " ", t.replace("年", "-").replace("月", "-").replace("日", " ")).strip()
+    if m := _time.match(t):
+        y, mo, d, h, mi, sec, frac = m.groups()
+        try:
+            local = dt.datetime(
+                int(y),
+                int(mo),
+                int(d),
+                int(h or 0),
+                int(mi or 0),
+                int(sec or 0),
+                int((frac or "0").ljust(6, "0")),
+            )
+        except ValueError:
+            raise ValueError(f"impossible date/time: {s!r}") from None
+        utc = local.replace(tzinfo=CHINA).astimezone(UTC)
+        if utc.astimezone(CHINA).replace(tzinfo=None) != local:  # skipped by a DST change (1986-1991)
+            raise ValueError(f"impossible date/time: {s!r}")
+        return utc
+    if _OFFSET.search(t):
+        try:
+            return dt.datetime.fromisoformat(t).astimezone(UTC)
+        except ValueError:
+            pass
+    raise ValueError(f"not a date/time: {s!r}")
+
+
+def parse_local_times(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(Datetime(us, UTC) Series, error reasons), vectorised with one regex and one strptime."""
+    s = series.cast(pl.String).rename("raw")
+    # Groups 1-7: year, month, day, hour, minute, second, fraction (as TIME_RE, shared with the scalar).
+    frame = pl.concat([s.to_frame(), s.str.extract_groups(TIME_RE).struct.unnest()], how="horizontal")
+    part = lambda i, width: pl.col(str(i)).fill_null("0").str.zfill(width)  # noqa: E731
+    canonical = pl.concat_str(
+        [part(1, 4), pl.lit("-"), part(2, 2), pl.lit("-"), part(3, 2), pl.lit(" "), part(4, 2), pl.lit(":"),
+         part(5, 2), pl.lit(":"), part(6, 2), pl.lit("."), pl.col("7").fill_null("0").str.pad_end(6, "0")]
+    )  # fmt: skip
+    local = canonical.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+    # chrono accepts a leap second and year 0; Python's datetime (the scalar path) does not
+    plausible = (pl.col("6").cast(pl.Int32).fill_null(0) < 60) & (pl.col("1") != "0000")
+    utc = (
+        pl.when(plausible)
+        .then(local)
+        .dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+    matched = pl.col("1").is_not_null()
+    out = frame.select(
+        "raw",
+        matched=matched,
+        value=utc,
+        error=pl.when(matched & utc.is_null()).then(pl.format("impossible date/time: '{}'", pl.col("raw"))),
+    )
+    out = patch_with_scalar(
+        out,
+        ~out["matched"] & out["raw"].is_not_null(),
+        "raw",
+        _value_or_error(parse_local_time),
+        {"value": pl.Datetime("us", "UTC"), "error": pl.String},
+    )
+    return out["value"].rename(series.name), out["error"].rename(f"{series.name}_error")

@@ -1,0 +1,437 @@
+"""Read → map → validate → normalise one file into warehouse-shaped Arrow tables (no writes here)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from siyu.core import pii
+from siyu.ingest.normalise import (
+    normalise_email,
+    normalise_gender,
+    normalise_names,
+    normalise_phones,
+    parse_addresses,
+    parse_amounts,
+    parse_birthday,
+    parse_local_times,
+)
+from siyu.ingest.readers import read_table
+from siyu.ingest.sources.formats import (
+    SourceFormat,
+    detect_format,
+    generic_format,
+    map_columns,
+    status_class,
+)
+from siyu.warehouse.schema import TABLES
+
+_TAG_SPLIT = re.compile(r"[,，;；|、]")
+_ORDER_KINDS = ("order", "sale")
+
+
+@dataclass
+class Rejection:
+    row: int
+    column: str
+    reason: str
+
+
+@dataclass
+class PreparedFile:
+    path: Path
+    source: str
+    format: str
+    batch_id: str
+    encoding: str
+    rows_read: int
+    columns: list[str]
+    raw_rows: pa.Table
+    records: pa.Table
+    identifiers: pa.Table
+    orders: pa.Table
+    order_items: pa.Table
+    events: pa.Table
+    rejected: list[Rejection] = field(default_factory=list)
+    rejected_frame: pl.DataFrame | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
+    """Cast a polars frame to the warehouse table's Arrow schema (columns it lacks become null)."""
+    schema = TABLES[table].to_pyarrow()
+    arrays = []
+    for f in schema:
+        if f.name in frame.columns:
+            arrays.append(frame.get_column(f.name).to_arrow().cast(f.type))
+        else:
+            arrays.append(pa.nulls(frame.height, f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _unique_map(series: pl.Series, fn, dtype) -> pl.Series:
+    """Apply a scalar normaliser once per distinct value (exports repeat values a lot)."""
+    uniques = series.drop_nulls().unique()
+    mapping = {}
+    for value in uniques.to_list():
+        try:
+            mapping[value] = fn(value)
+        except ValueError:
+            mapping[value] = None
+    return series.replace_strict(mapping, default=None, return_dtype=dtype)
+
+
+def _stable_hashes(frame: pl.DataFrame, columns: list[str]) -> list[str]:
+    joined = frame.select(
+        pl.concat_str([pl.col(c).fill_null("\x00") for c in columns], separator="\x1f").alias("j")
+    ).get_column("j")
+    return [hashlib.blake2b(v.encode(), digest_size=16).hexdigest() for v in joined.to_list()]
+
+
+def prepare_file(
+    path: Path, source: str, requested_format: str = "auto", mapping: dict[str, str] | None = None
+) -> PreparedFile:
+    read = read_table(path)
+    original_columns = read.columns
+    frame = read.frame
+    mapping = mapping or {}
+    if requested_format == "generic":
+        fmt, fields = generic_format(mapping, original_columns)
+    else:
+        fmt = detect_format(original_columns, requested_format)
+        fields = map_columns(fmt, original_columns)
+        if mapping:  # --map on a platform format adds or overrides fields and identifiers
+            extra_fmt, extra_fields = generic_format(mapping, original_columns)
+            fields.update(extra_fields)
+            fmt = SourceFormat(
+                **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
+            )
+    return _prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
+
+
+def _prepare_frame(
+    path: Path,
+    source: str,
+    fmt: SourceFormat,
+    fields: dict[str, str],
+    frame: pl.DataFrame,
+    original_columns: list[str],
+    encoding: str,
+) -> PreparedFile:
+    batch_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    rows_read = frame.height
+    content_hash = _stable_hashes(frame, original_columns) if rows_read else []
+    frame = frame.with_columns(pl.Series("__hash__", content_hash, dtype=pl.String))
+
+    select = [pl.col("__row__"), pl.col("__hash__")]
+    select += [pl.col(header).alias(f) for f, header in fields.items()]
+    id_columns = {}
+    for id_type, aliases in fmt.identifiers.items():
+        header = next((a for a in aliases if a in original_columns), None)
+        if header:
+            id_columns[id_type] = f"id:{id_type}"
+            select.append(pl.col(header).alias(f"id:{id_type}"))
+    c = frame.select(select)
+
+    rejections: list[Rejection] = []
+    bad = pl.Series("bad", [False] * c.height, dtype=pl.Boolean)
+
+    def reject(mask: pl.Series, column: str, reasons) -> None:
+        nonlocal bad
+        new = mask & ~bad
+        rows = c.get_column("__row__").filter(new).to_list()
+        if isinstance(reasons, str):
+            rejections.extend(Rejection(r, column, reasons) for r in rows)
+        else:
+            rejections.extend(
+                Rejection(r, column, why) for r, why in zip(rows, reasons.filter(new).to_list(), strict=True)
+            )
+        bad = bad | new
+
+    # The record id: the platform's own id, else (generic without record_id) a content hash.
+    record_field = fmt.record_field
+    if record_field not in c.columns:
+        if fmt.record_kind in _ORDER_KINDS:
+            raise_missing = fields.get("order_id", "order_id")
+            from siyu.ingest.errors import UnrecognisedFile
+
+            raise UnrecognisedFile(f"the file has no order id column ({raise_missing})")
+        c = c.with_columns(pl.col("__hash__").alias("record_id"))
+        record_field = "record_id"
+    header_of = {f: h for f, h in fields.items()}
+    reject(c.get_column(record_field).is_null(), header_of.get(record_field, record_field), "missing record id")
+
+    if "name" not in c.columns and ("first_name" in c.columns or "last_name" in c.columns):
+        parts = [pl.col(p) for p in ("last_name", "first_name") if p in c.columns]
+        both_latin = pl.concat_str(parts, separator="").str.contains(r"^[\x00-\x7f]*$")
+        c = c.with_columns(
+            pl.when(both_latin)
+            .then(pl.concat_str([pl.col(p) for p in ("first_name", "last_name") if p in c.columns], separator=" ", ignore_nulls=True))
+            .otherwise(pl.concat_str(parts, separator="", ignore_nulls=True))
+            .alias("name")
+        )
+
+    is_order = fmt.record_kind in _ORDER_KINDS or "order_id" in c.columns
+    if "order_time" in c.columns:
+        times, errors = parse_local_times(c.get_column("order_time"))
+        reject(errors.is_not_null(), header_of["order_time"], "impossible date: " + errors.fill_null(""))
+        c = c.with_columns(times.alias("order_time"))
+    elif is_order:
+        c = c.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("order_time"))
+    for col in ("paid_time", "created_at"):
+        if col in c.columns:
+            times, _ = parse_local_times(c.get_column(col))  # optional times: unparseable → missing
+            c = c.with_columns(times.alias(col))
+    for col in ("amount", "item_amount"):
+        if col in c.columns:
+            values, errors = parse_amounts(c.get_column(col))
+            reject(errors.is_not_null(), header_of[col], "not an amount: " + errors.fill_null(""))
+            c = c.with_columns(values.alias(col))
+    if "quantity" in c.columns:
+        qty = c.get_column("quantity").str.replace_all(r"[,\s]", "").cast(pl.Int64, strict=False)
+        reject(c.get_column("quantity").is_not_null() & qty.is_null(), header_of["quantity"], "not a whole number")
+        c = c.with_columns(qty.alias("quantity"))
+
+    good = c.filter(~bad)
+    rejected_frame = frame.filter(bad).drop("__hash__") if rejections else None
+
+    # --- normalise -----------------------------------------------------------------------------
+    n = good.height
+    phones = normalise_phones(good.get_column("phone")) if "phone" in good.columns else None
+    names = normalise_names(good.get_column("name")) if "name" in good.columns else None
+    address = parse_addresses(
+        good.get_column("address") if "address" in good.columns else pl.Series([None] * n, dtype=pl.String),
+        province=good.get_column("province") if "province" in good.columns else None,
+        city=good.get_column("city") if "city" in good.columns else None,
+        district=good.get_column("district") if "district" in good.columns else None,
+    )
+    cols: dict[str, pl.Series] = {}
+    if phones is not None:
+        cols["phone_norm"] = phones.get_column("phone")
+        cols["phone_kind"] = phones.get_column("phone_kind")
+        cols["phone_tail"] = phones.get_column("phone_tail")
+    if names is not None:
+        cols["name_norm"] = names.get_column("name")
+    if "email" in good.columns:
+        cols["email_norm"] = _unique_map(good.get_column("email"), normalise_email, pl.String)
+    if "gender" in good.columns:
+        cols["gender_norm"] = _unique_map(good.get_column("gender"), normalise_gender, pl.String)
+    if "birthday" in good.columns:
+        cols["birthday_norm"] = _unique_map(good.get_column("birthday"), parse_birthday, pl.Date)
+    for key in ("province", "city", "district", "street", "city_tier"):
+        cols[f"addr_{key}"] = address.get_column(key)
+    good = good.with_columns([s.alias(name) for name, s in cols.items()])
+
+    # --- records: one per record id (first row wins) ---------------------------------------------
+    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
+    first = good.unique(subset=["record_key"], keep="first", maintain_order=True)
+    full_phone = (
+        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).otherwise(None)
+        if "phone_kind" in first.columns
+        else pl.lit(None, dtype=pl.String)
+    )
+    first = first.with_columns(full_phone.alias("phone_full"))
+
+    def col_or_null(name, dtype=pl.String):
+        return first.get_column(name) if name in first.columns else pl.Series([None] * first.height, dtype=dtype)
+
+    phone_display = col_or_null("phone_norm")
+    name_display = col_or_null("name_norm")
+    email_display = col_or_null("email_norm")
+    address_raw = col_or_null("address")
+    seen_at = (
+        first.get_column("order_time")
+        if "order_time" in first.columns
+        else col_or_null("created_at", pl.Datetime("us", "UTC"))
+    ).fill_null(now)
+    pii_json = pl.DataFrame(
+        {"name": name_display, "phone": phone_display, "email": email_display, "address": address_raw}
+    ).select(pl.struct(pl.all()).struct.json_encode().alias("j")).get_column("j")
+    tags = _split_tags(col_or_null("tags"))
+    records = pl.DataFrame(
+        {
+            "record_key": first.get_column("record_key"),
+            "source": [source] * first.height,
+            "format": [fmt.name] * first.height,
+            "record_kind": [fmt.record_kind] * first.height,
+            "record_id": first.get_column(record_field),
+            "batch_id": [batch_id] * first.height,
+            "file_name": [path.name] * first.height,
+            "row_number": first.get_column("__row__"),
+            "name_hash": pii.keyed_hash_many(name_display.to_list()),
+            "name_masked": [pii.mask_name(v) for v in name_display.to_list()],
+            "phone_hash": pii.keyed_hash_many(first.get_column("phone_full").to_list()),
+            "phone_masked": [pii.mask_phone(v) for v in phone_display.to_list()],
+            "phone_tail": col_or_null("phone_tail"),
+            "phone_kind": col_or_null("phone_kind"),
+            "email_hash": pii.keyed_hash_many(email_display.to_list()),
+            "email_masked": [pii.mask_email(v) for v in email_display.to_list()],
+            "gender": col_or_null("gender_norm"),
+            "birthday": col_or_null("birthday_norm", pl.Date),
+            "province": first.get_column("addr_province"),
+            "city": first.get_column("addr_city"),
+            "district": first.get_column("addr_district"),
+            "city_tier": first.get_column("addr_city_tier").cast(pl.Int16, strict=False),
+            "tags": tags,
+            "owner_staff": col_or_null("owner_staff"),
+            "store": col_or_null("store"),
+            "pii": pii.encrypt_many(v.encode() for v in pii_json.to_list()),
+            "seen_at": seen_at,
+            "imported_at": [now] * first.height,
+        },
+        schema_overrides={"pii": pl.Binary},
+    )
+
+    # --- identifiers ---------------------------------------------------------------------------
+    id_frames = []
+    for id_type, column in id_columns.items():
+        values = first.get_column(column)
+        if id_type == "phone":
+            values = normalise_phones(values)
+            values = values.get_column("phone").zip_with(
+                values.get_column("phone_kind").is_in(["mobile", "landline"]).fill_null(False),
+                pl.Series([None] * values.height, dtype=pl.String),
+            )
+        id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": values, "id_type": id_type}))
+    id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": first.get_column("phone_full"), "id_type": "phone"}))
+    id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": email_display, "id_type": "email"}))
+    ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
+    identifiers = pl.DataFrame(
+        {
+            "record_key": ids.get_column("record_key"),
+            "source": [source] * ids.height,
+            "id_type": ids.get_column("id_type"),
+            "value_hash": pii.keyed_hash_many(
+                [f"{t}:{v}" if t not in ("phone", "email") else v for t, v in zip(ids.get_column("id_type").to_list(), ids.get_column("v").to_list(), strict=True)]
+            ),
+            "strong": [True] * ids.height,
+        }
+    )
+
+    # --- orders and items ------------------------------------------------------------------------
+    orders = pl.DataFrame()
+    items = pl.DataFrame()
+    if is_order and "order_id" in good.columns:
+        good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col("order_id")]).alias("order_key"))
+        amount_agg = pl.col("amount").first() if fmt.amount_per_order else pl.col("amount").sum()
+        if "amount" not in good.columns:
+            good = good.with_columns(pl.lit(None, dtype=pl.Decimal(18, 2)).alias("amount"))
+        agg = [
+            pl.col("record_key").first(),
+            pl.col("order_id").first(),
+            (pl.col("status").first() if "status" in good.columns else pl.lit(None, dtype=pl.String)).alias("status_raw"),
+            pl.col("order_time").first(),
+            (pl.col("paid_time").first() if "paid_time" in good.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))).alias("paid_time"),
+            amount_agg.alias("amount"),
+            (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias("store"),
+            (pl.col("owner_staff").first() if "owner_staff" in good.columns else pl.lit(None, dtype=pl.String)).alias("guide"),
+        ]
+        orders = good.group_by("order_key", maintain_order=True).agg(agg)
+        orders = orders.with_columns(
+            pl.col("status_raw").map_elements(status_class, return_dtype=pl.String).fill_null("purchase").alias("status_class")
+            if orders.height
+            else pl.lit(None, dtype=pl.String).alias("status_class"),
+            pl.lit(source).alias("source"),
+            pl.lit(fmt.name).alias("format"),
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(now).alias("updated_at"),
+        )
+        line = pl.col("__row__").rank("ordinal").over("order_key").cast(pl.String)
+        item_key = (
+            pl.coalesce(pl.col("item_id"), pl.concat_str([pl.lit("#"), line]))
+            if "item_id" in good.columns
+            else pl.concat_str([pl.lit("#"), line])
+        )
+        item_amount = pl.col("item_amount") if "item_amount" in good.columns else (
+            pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2))
+        )
+        items = good.select(
+            pl.col("order_key"),
+            item_key.alias("item_key"),
+            *[
+                (pl.col(k) if k in good.columns else pl.lit(None, dtype=pl.String)).alias(k)
+                for k in ("product_id", "product", "sku")
+            ],
+            (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias("quantity"),
+            item_amount.alias("amount"),
+        ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
+
+    events = pl.DataFrame()
+    if fmt.event_type and "created_at" in first.columns:
+        ev = first.filter(pl.col("created_at").is_not_null())
+        events = pl.DataFrame(
+            {
+                "event_key": (ev.get_column("record_key") + ":" + fmt.event_type),
+                "source": [source] * ev.height,
+                "record_key": ev.get_column("record_key"),
+                "event_type": [fmt.event_type] * ev.height,
+                "occurred_at": ev.get_column("created_at"),
+                "properties": [
+                    json.dumps({"store": s, "staff": o}, ensure_ascii=False)
+                    for s, o in zip(
+                        (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                        (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                        strict=True,
+                    )
+                ],
+                "batch_id": [batch_id] * ev.height,
+            }
+        )
+
+    # --- raw rows: every accepted row with all its original columns, encrypted ---------------------
+    accepted = frame.filter(~bad)
+    keys = good.get_column("record_key")
+    payload = accepted.select(
+        pl.struct([pl.col(c) for c in original_columns]).struct.json_encode().alias("j")
+    ).get_column("j")
+    raw = pl.DataFrame(
+        {
+            "batch_id": [batch_id] * accepted.height,
+            "source": [source] * accepted.height,
+            "format": [fmt.name] * accepted.height,
+            "file_name": [path.name] * accepted.height,
+            "row_number": accepted.get_column("__row__"),
+            "record_key": keys,
+            "content_hash": accepted.get_column("__hash__"),
+            "payload": pii.encrypt_many(v.encode() for v in payload.to_list()),
+        },
+        schema_overrides={"payload": pl.Binary},
+    )
+
+    return PreparedFile(
+        path=path,
+        source=source,
+        format=fmt.name,
+        batch_id=batch_id,
+        encoding=encoding,
+        rows_read=rows_read,
+        columns=original_columns,
+        raw_rows=_arrow(raw, "raw_rows"),
+        records=_arrow(records, "records"),
+        identifiers=_arrow(identifiers, "identifiers"),
+        orders=_arrow(orders, "orders") if orders.height else _arrow(pl.DataFrame(), "orders").slice(0, 0),
+        order_items=_arrow(items, "order_items") if items.height else _arrow(pl.DataFrame(), "order_items").slice(0, 0),
+        events=_arrow(events, "events") if events.height else _arrow(pl.DataFrame(), "events").slice(0, 0),
+        rejected=sorted(rejections, key=lambda r: r.row),
+        rejected_frame=rejected_frame,
+        started_at=now,
+    )
+
+
+def _split_tags(series: pl.Series) -> pl.Series:
+    return pl.Series(
+        [
+            None if v is None else [t.strip() for t in _TAG_SPLIT.split(v) if t.strip()]
+            for v in series.to_list()
+        ],
+        dtype=pl.List(pl.String),
+    )

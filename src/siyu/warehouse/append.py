@@ -1,0 +1,93 @@
+"""Batch writes into the warehouse (DuckDB-specific; the Ibis layer has no anti-join insert or upsert).
+
+Every function takes the transaction's connection so that one import's writes commit or vanish together.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pyarrow as pa
+
+_names = (f"_siyu_new_{i}" for i in itertools.count())
+
+
+def _register(con, table: pa.Table) -> str:
+    name = next(_names)
+    con.register(name, table)
+    return name
+
+
+def append(con, table_name: str, rows: pa.Table) -> int:
+    if rows.num_rows == 0:
+        return 0
+    view = _register(con, rows)
+    try:
+        con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM {view}")
+    finally:
+        con.unregister(view)
+    return rows.num_rows
+
+
+def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """Insert the rows whose key is not in the table yet (first occurrence within `rows` wins);
+    return the keys that were inserted."""
+    if rows.num_rows == 0:
+        return pa.table({k: pa.array([], pa.string()) for k in key})
+    view = _register(con, rows)
+    keys = ", ".join(key)
+    join = " AND ".join(f"n.{k} IS NOT DISTINCT FROM t.{k}" for k in key)
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _siyu_fresh AS
+            SELECT * EXCLUDE (_rank) FROM (
+                SELECT n.*, row_number() OVER (PARTITION BY {", ".join("n." + k for k in key)}) AS _rank
+                FROM {view} n
+                WHERE NOT EXISTS (SELECT 1 FROM {table_name} t WHERE {join})
+            ) WHERE _rank = 1
+            """
+        )
+        con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _siyu_fresh")
+        fresh = con.execute(f"SELECT {keys} FROM _siyu_fresh").to_arrow_table()
+        con.execute("DROP TABLE _siyu_fresh")
+    finally:
+        con.unregister(view)
+    return fresh
+
+
+def existing_values(con, table_name: str, column: str, values: pa.Array, *, where: str = "", params=()) -> set:
+    """Which of `values` already occur in table_name.column (optionally within a filter)."""
+    if len(values) == 0:
+        return set()
+    view = _register(con, pa.table({"v": values}))
+    try:
+        clause = f"AND {where}" if where else ""
+        rows = con.execute(
+            f"SELECT DISTINCT t.{column} FROM {table_name} t JOIN {view} n ON t.{column} = n.v WHERE true {clause}",
+            list(params),
+        ).fetchall()
+    finally:
+        con.unregister(view)
+    return {r[0] for r in rows}
+
+
+def update_orders(con, rows: pa.Table) -> int:
+    """Later exports update an order's status (and amount/paid time); returns orders changed."""
+    if rows.num_rows == 0:
+        return 0
+    view = _register(con, rows)
+    try:
+        changed = con.execute(
+            f"""
+            UPDATE orders o SET status_raw = n.status_raw, status_class = n.status_class,
+                   amount = coalesce(n.amount, o.amount), paid_time = coalesce(n.paid_time, o.paid_time),
+                   batch_id = n.batch_id, updated_at = n.updated_at
+            FROM {view} n
+            WHERE o.order_key = n.order_key
+              AND (o.status_raw IS DISTINCT FROM n.status_raw OR o.amount IS DISTINCT FROM n.amount)
+            """
+        ).fetchall()
+    finally:
+        con.unregister(view)
+    return int(changed[0][0]) if changed else 0

@@ -1,0 +1,222 @@
+"""The importer end to end: files on disk → warehouse tables, through the real readers."""
+
+import csv
+import io
+import json
+
+import pytest
+import xlsxwriter
+from django.core.management import call_command
+
+from siyu.core import pii
+from siyu.ingest.actions import import_files
+
+pytestmark = pytest.mark.django_db
+
+TAOBAO_HEADER = "订单编号,买家会员名,买家支付宝账号,买家实际支付金额,订单状态,收货人姓名,收货地址,联系手机,订单创建时间,订单付款时间,宝贝标题,宝贝总数量,店铺名称,"
+
+
+def write_taobao(path, rows, header=TAOBAO_HEADER):
+    """Like the seller centre: GB18030, CRLF, a trailing comma, quotes only where a value needs them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header.rstrip(",").split(",") + [""])
+    for row in rows:
+        writer.writerow(row + [""])
+    path.write_bytes(buffer.getvalue().encode("gb18030"))
+    return path
+
+
+def taobao_row(order="1001", buyer="tb_buyer1", amount="¥1,288.00", status="交易成功", name="张*",
+               address="广东省 深圳市 南山区", phone="'138****5678", created="2025-03-01 10:00:00"):
+    return [f'="{order}"', buyer, "", amount, status, name, address, phone, created, "", "面霜", "1", "旗舰店"]
+
+
+def q(warehouse, sql):
+    return warehouse.raw_connection().execute(sql).fetchall()
+
+
+def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path):
+    path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002", status="交易关闭", amount="")])
+    report = import_files([path], "tmall")
+    assert report.totals()["rows_read"] == 2 and report.totals()["imported"] == 2
+    assert report.files[0].encoding == "gb18030"
+    assert q(warehouse, "SELECT record_id, phone_masked, phone_kind FROM records ORDER BY 1") == [
+        ("1001", "138****5678", "masked"),
+        ("1002", "138****5678", "masked"),
+    ]
+    assert q(warehouse, "SELECT order_id, status_class, amount FROM orders ORDER BY 1") == [
+        ("1001", "purchase", pytest.approx(1288)),
+        ("1002", "not_purchase", None),
+    ]
+    # every raw row is kept, encrypted, with its file and row number
+    rows = q(warehouse, "SELECT file_name, row_number, payload FROM raw_rows ORDER BY row_number")
+    assert [(r[0], r[1]) for r in rows] == [("tb.csv", 2), ("tb.csv", 3)]
+    assert pii.decrypt_json(rows[0][2])["买家会员名"] == "tb_buyer1"
+    assert "tb_buyer1".encode() not in rows[0][2]
+    # masked phones are not strong identifiers; the buyer id is
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
+
+
+def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_path):
+    first = write_taobao(tmp_path / "a.csv", [taobao_row(status="等待买家付款", amount="99")])
+    import_files([first], "tmall")
+    again = import_files([first], "tmall").totals()
+    assert (again["imported"], again["duplicates"]) == (0, 1)
+    later = write_taobao(tmp_path / "b.csv", [taobao_row(status="交易成功", amount="99"), taobao_row(order="2002")])
+    totals = import_files([later], "tmall").totals()
+    assert (totals["orders_new"], totals["orders_updated"]) == (1, 1)
+    assert q(warehouse, "SELECT count(*), count(DISTINCT order_key) FROM orders") == [(2, 2)]
+    assert q(warehouse, "SELECT status_class FROM orders WHERE order_id='1001'") == [("purchase",)]
+    assert q(warehouse, "SELECT count(*) FROM import_batches") == [(3,)]
+
+
+def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(warehouse, tmp_path):
+    path = write_taobao(
+        tmp_path / "bad.csv",
+        [
+            taobao_row(order="1"),
+            taobao_row(order="-"),
+            taobao_row(order="3", created="2025-02-30 10:00:00"),
+            taobao_row(order="4", amount="abc"),
+            taobao_row(order="5"),
+        ],
+    )
+    report = import_files([path], "tmall")
+    f = report.files[0]
+    assert (f.rows_read, f.imported, f.rejected) == (5, 2, 3)
+    assert [(r["row"], r["column"]) for r in f.rejections] == [(3, "订单编号"), (4, "订单创建时间"), (5, "买家实际支付金额")]
+    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("1",), ("5",)]
+    rejected = open(report.rejected_file, encoding="utf-8-sig").read().splitlines()
+    assert rejected[0].startswith("file,row,column,reason,订单编号")
+    assert len(rejected) == 4 and "abc" in rejected[3]
+
+
+def test_unrecognised_or_unreadable_file_writes_nothing(warehouse, tmp_path):
+    odd = tmp_path / "odd.csv"
+    odd.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(b"\x00\x01not a spreadsheet" * 10)
+    report = import_files([odd, junk], "x")
+    assert "match no known platform" in report.files[0].error
+    assert report.files[1].error and "junk.xlsx" in report.files[1].error
+    assert q(warehouse, "SELECT count(*) FROM raw_rows") == [(0,)]
+    assert q(warehouse, "SELECT count(*) FROM import_batches") == [(0,)]
+
+
+def test_an_import_killed_half_way_leaves_no_partial_batch(warehouse, tmp_path, monkeypatch):
+    import siyu.ingest.actions as actions
+
+    path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002")])
+    real = actions.append_new
+
+    def dies_on_items(con, table, rows, key):
+        if table == "order_items":
+            raise KeyboardInterrupt("killed")
+        return real(con, table, rows, key)
+
+    monkeypatch.setattr(actions, "append_new", dies_on_items)
+    with pytest.raises(KeyboardInterrupt):
+        import_files([path], "tmall")
+    for table in ("raw_rows", "records", "orders", "identifiers", "import_batches"):
+        assert q(warehouse, f"SELECT count(*) FROM {table}") == [(0,)], table
+    monkeypatch.setattr(actions, "append_new", real)
+    assert import_files([path], "tmall").totals()["imported"] == 2
+
+
+def test_jd_lines_become_one_order_with_items(warehouse, tmp_path):
+    path = tmp_path / "jd.csv"
+    path.write_text(
+        "订单号,商品ID,商品名称,订购数量,下单时间,应付金额,京东价,订单状态,下单帐号,客户姓名,客户地址,联系电话\n"
+        "9001,11,精华,1,2025/3/5 9:07,300.00,200.00,已完成,jd_user,李四,北京朝阳区建国路1号,13900001111\n"
+        "9001,12,面膜,2,2025/3/5 9:07,300.00,50.00,已完成,jd_user,李四,北京朝阳区建国路1号,13900001111\n",
+        encoding="utf-8",
+    )
+    import_files([path], "jd")
+    assert q(warehouse, "SELECT order_id, amount FROM orders") == [("9001", pytest.approx(300))]
+    assert q(warehouse, "SELECT item_key, product, quantity FROM order_items ORDER BY item_key") == [
+        ("#1", "精华", 1),
+        ("#2", "面膜", 2),
+    ]
+    assert q(warehouse, "SELECT province, city, district, phone_kind FROM records") == [
+        ("北京市", "北京市", "朝阳区", "mobile")
+    ]
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone"}
+
+
+def test_douyin_bom_and_tab_guarded_ids(warehouse, tmp_path):
+    path = tmp_path / "dy.csv"
+    path.write_bytes(
+        "\ufeff主订单编号,子订单编号,选购商品,商品数量,订单应付金额,收件人,收件人手机号,省,市,区,街道,详细地址,订单提交时间,订单状态\n"
+        '"\t6917926768823643751","\t6917926768823643752",口红,1,¥89.90,王*,176****0000-5678,浙江省,杭州市,西湖区,,***,2025-06-18 20:00:00,已完成\n'
+        '"\t6917926768823643751","\t6917926768823643753",眼影,1,¥10.10,王*,176****0000-5678,浙江省,杭州市,西湖区,,***,2025-06-18 20:00:00,已完成\n'.encode()
+    )
+    import_files([path], "douyin")
+    assert q(warehouse, "SELECT record_id FROM records") == [("6917926768823643751",)]
+    assert q(warehouse, "SELECT amount FROM orders") == [(pytest.approx(100.0),)]
+    assert q(warehouse, "SELECT count(*) FROM order_items") == [(2,)]
+
+
+def _xlsx(path, rows):
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    book.close()
+    return path
+
+
+def test_wecom_contacts_bring_tags_owner_and_strong_ids(warehouse, tmp_path):
+    path = _xlsx(
+        tmp_path / "wecom.xlsx",
+        [
+            ["客户名称", "客户备注", "性别", "添加人", "添加人账号", "添加时间", "标签", "备注手机号", "external_userid", "unionid"],
+            ["小鱼", "赵敏", "女", "王导购", "guide01", "2025-01-02 08:00:00", "客户等级:VIP，兴趣:护肤", "13812345678", "wmA1", "oU1"],
+        ],
+    )
+    import_files([path], "wecom")
+    assert q(warehouse, "SELECT record_kind, tags, owner_staff, gender FROM records") == [
+        ("contact", ["客户等级:VIP", "兴趣:护肤"], "guide01", "F")
+    ]
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"external_userid", "unionid", "phone"}
+    assert q(warehouse, "SELECT event_type FROM events") == [("wecom_contact_added",)]
+
+
+def test_pos_members_and_sales_share_member_numbers(warehouse, tmp_path):
+    members = tmp_path / "members.csv"
+    members.write_text("会员卡号,会员姓名,手机号,性别,生日,门店\nM001,陈一,13800000001,男,1990-05-01,深圳湾店\n", encoding="utf-8")
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "单号,会员卡号,门店,销售时间,商品名称,数量,金额\r\nS1,M001,深圳湾店,2025-05-01 12:00:00,面霜,1,500\r\n",
+        encoding="utf-8",
+    )
+    import_files([members, sales], "pos", "pos")
+    rows = q(warehouse, "SELECT id_type, count(DISTINCT value_hash), count(*) FROM identifiers WHERE id_type='member_no' GROUP BY 1")
+    assert rows == [("member_no", 1, 2)]
+    assert q(warehouse, "SELECT birthday::VARCHAR FROM records WHERE record_kind='member'") == [("1990-05-01",)]
+
+
+def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "rec_id,given_name,surname,date_of_birth,address_1,suburb,postcode,soc_sec_id\n"
+        "rec-1-org,john,smith,19800101,1 main st,kingston,2600,1234567\n"
+        "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,1234567\n",
+        encoding="utf-8",
+    )
+    mapping = {"rec_id": "record_id", "given_name": "first_name", "surname": "last_name",
+               "date_of_birth": "birthday", "address_1": "address", "postcode": "postcode", "soc_sec_id": "id:ssn"}
+    import_files([path], "febrl", "generic", mapping)
+    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",)]
+    assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
+
+
+def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
+    path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="x", created="not a date")])
+    out = io.StringIO()
+    call_command("import", str(path), "--source", "tmall", "--json", stdout=out)
+    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert {k: report[k] for k in ("rows_read", "imported", "duplicates", "rejected")} == {
+        "rows_read": 2, "imported": 1, "duplicates": 0, "rejected": 1
+    }
