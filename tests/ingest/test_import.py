@@ -8,8 +8,8 @@ import pytest
 import xlsxwriter
 from django.core.management import call_command
 
-from siyu.core import pii
 from siyu.ingest.actions import import_files
+from siyu.warehouse.raw import raw_row
 
 pytestmark = pytest.mark.django_db
 
@@ -49,11 +49,13 @@ def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path)
         ("1001", "purchase", pytest.approx(1288)),
         ("1002", "not_purchase", None),
     ]
-    # every raw row is kept, encrypted, with its file and row number
-    rows = q(warehouse, "SELECT file_name, row_number, payload FROM raw_rows ORDER BY row_number")
-    assert [(r[0], r[1]) for r in rows] == [("tb.csv", 2), ("tb.csv", 3)]
-    assert pii.decrypt_json(rows[0][2])["买家会员名"] == "tb_buyer1"
-    assert "tb_buyer1".encode() not in rows[0][2]
+    # every raw row is kept with its file and row number, its original columns encrypted
+    rows = q(warehouse, "SELECT file_name, row_number FROM raw_rows ORDER BY row_number")
+    assert rows == [("tb.csv", 2), ("tb.csv", 3)]
+    batch_id = q(warehouse, "SELECT DISTINCT batch_id FROM raw_rows")[0][0]
+    assert raw_row(batch_id, 2)["买家会员名"] == "tb_buyer1"
+    payload = q(warehouse, "SELECT payload FROM raw_chunks")[0][0]
+    assert "tb_buyer1".encode() not in payload
     # masked phones are not strong identifiers; the buyer id is
     assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
 

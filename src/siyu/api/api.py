@@ -1,3 +1,41 @@
+"""The REST API: token (`Authorization: Bearer …`) or console-session auth, OpenAPI at /api/docs and
+/api/openapi.json, an `Idempotency-Key` on every write. Errors are JSON: {"detail": "…"}."""
+
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="Siyu API", version="1", docs_url="/docs")
+from siyu.api.auth import auth
+from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.customers.errors import CustomerNotFound
+from siyu.warehouse import WarehouseBusy
+
+api = NinjaAPI(
+    title="Siyu API",
+    version="1",
+    docs_url="/docs",
+    auth=auth,
+    description=(
+        "Customers, tags, orders and events of a Siyu installation. Authenticate with "
+        "`Authorization: Bearer <token>` (create one with `siyu createtoken NAME`). Every POST/DELETE needs an "
+        "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
+        "with another body is refused with 409."
+    ),
+)
+
+
+def _error(status):
+    def handler(request, exc):
+        return api.create_response(request, {"detail": str(exc)}, status=status)
+
+    return handler
+
+
+api.add_exception_handler(PermissionDenied, _error(403))
+api.add_exception_handler(CustomerNotFound, _error(404))
+api.add_exception_handler(WarehouseBusy, _error(503))
+api.add_exception_handler(SiyuError, _error(400))
+
+from siyu.api.customers import router as customers_router  # noqa: E402
+from siyu.api.ingest import router as ingest_router  # noqa: E402
+
+api.add_router("", customers_router)
+api.add_router("", ingest_router)

@@ -1,1 +1,30 @@
-urlpatterns = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from siyu.console.views import customers, dashboard, imports
+
+app_name = "console"
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="siyu/console/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("customers/", customers.customer_list, name="customers"),
+    path("customers/bulk-tags/", customers.bulk_tags, name="bulk_tags"),
+    path("customers/<int:customer_id>/", customers.customer_profile, name="customer"),
+    path("customers/<int:customer_id>/tags/", customers.customer_tag, name="customer_tag"),
+    path("customers/<int:customer_id>/notes/", customers.customer_note, name="customer_note"),
+    path("customers/<int:customer_id>/owner/", customers.customer_owner, name="customer_owner"),
+    path("import/", imports.import_page, name="import"),
+    path("import/resolve/", imports.resolve, name="resolve"),
+    path("jobs/", imports.job_list, name="jobs"),
+    path("jobs/<uuid:job_id>/", imports.job_detail, name="job"),
+    path("jobs/<uuid:job_id>/progress/", imports.job_progress, name="job_progress"),
+    path("jobs/<uuid:job_id>/rejected.csv", imports.rejected_rows, name="job_rejected"),
+]

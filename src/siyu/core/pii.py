@@ -48,15 +48,18 @@ def decrypt_json(ciphertext: bytes | None):
     return json.loads(decrypt(bytes(ciphertext)))
 
 
-def encrypt_many(values: Iterable[bytes | None]) -> list[bytes | None]:
-    aead = _aead()
+def encrypt_many(values: list[str | bytes | None]) -> list[bytes | None]:
+    """Encrypt each value with its own random nonce (one urandom call for all of them)."""
+    encrypt_one = _aead().encrypt
+    pool = os.urandom(_NONCE_BYTES * len(values))
     out: list[bytes | None] = []
-    for value in values:
+    append = out.append
+    for i, value in enumerate(values):
         if value is None:
-            out.append(None)
+            append(None)
             continue
-        nonce = os.urandom(_NONCE_BYTES)
-        out.append(nonce + aead.encrypt(nonce, value, None))
+        nonce = pool[i * _NONCE_BYTES : (i + 1) * _NONCE_BYTES]
+        append(nonce + encrypt_one(nonce, value.encode() if isinstance(value, str) else value, None))
     return out
 
 

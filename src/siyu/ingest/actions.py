@@ -4,18 +4,22 @@ transaction: re-imports add nothing twice, a killed import leaves no partial bat
 from __future__ import annotations
 
 import csv
+import io
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 from django.conf import settings
 
+from siyu.core import pii
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file
 from siyu.warehouse import transaction
-from siyu.warehouse.append import append, append_new, existing_values, update_orders
+from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.schema import TABLES
 
 
@@ -73,11 +77,10 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
     )
     with transaction() as con:
         # A row seen before (same source, same content) is a duplicate; so is a repeat within the file.
-        hashes = prepared.raw_rows.column("content_hash")
-        seen = existing_values(con, "raw_rows", "content_hash", hashes, where="t.source = ?", params=[prepared.source])
-        inserted_raw = append_new(con, "raw_rows", _without(prepared.raw_rows, seen), ("source", "content_hash"))
-        report.imported = inserted_raw.num_rows
+        fresh = append_new(con, "raw_rows", _with_chunks(prepared.raw_rows), ("source", "content_hash"))
+        report.imported = fresh.num_rows
         report.duplicates = prepared.raw_rows.num_rows - report.imported
+        append(con, "raw_chunks", _encrypted_chunks(prepared, fresh))
 
         new_records = append_new(con, "records", prepared.records, ("record_key",))
         report.records_new = new_records.num_rows
@@ -115,11 +118,36 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
     return report
 
 
-def _without(table: pa.Table, content_hashes: set) -> pa.Table:
-    if not content_hashes:
-        return table
-    mask = pa.array([h not in content_hashes for h in table.column("content_hash").to_pylist()])
-    return table.filter(mask)
+CHUNK_ROWS = 10_000
+
+
+def _with_chunks(raw_rows: pa.Table) -> pa.Table:
+    chunk_no = pa.array(np.arange(raw_rows.num_rows, dtype=np.int32) // CHUNK_ROWS)
+    return raw_rows.set_column(raw_rows.schema.get_field_index("chunk_no"), "chunk_no", chunk_no)
+
+
+def _encrypted_chunks(prepared: PreparedFile, fresh: pa.Table) -> pa.Table:
+    """The original columns of the newly landed rows, CHUNK_ROWS at a time, as encrypted Arrow IPC.
+    Chunks follow raw_rows.chunk_no (position in the file), so a row's chunk is found from its lineage."""
+    keep = pl.Series(fresh.column("content_hash").to_pylist(), dtype=pl.String)
+    frame = prepared.accepted.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) // CHUNK_ROWS).cast(pl.Int32).alias("__chunk__"),
+        pl.Series("__hash__", prepared.raw_rows.column("content_hash").to_pylist(), dtype=pl.String),
+    ).filter(pl.col("__hash__").is_in(keep.implode())).drop("__hash__")
+    rows = []
+    for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True):
+        sink = io.BytesIO()
+        part.drop("__chunk__").write_ipc_stream(sink, compression="zstd")
+        rows.append(
+            {
+                "batch_id": prepared.batch_id,
+                "chunk_no": chunk_no,
+                "first_row": part.get_column("__row__").min(),
+                "last_row": part.get_column("__row__").max(),
+                "payload": pii.encrypt(sink.getvalue()),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=TABLES["raw_chunks"].to_pyarrow())
 
 
 def import_files(

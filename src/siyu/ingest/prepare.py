@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ import polars as pl
 import pyarrow as pa
 
 from siyu.core import pii
+from siyu.ingest import masks
 from siyu.ingest.normalise import (
     normalise_email,
     normalise_gender,
@@ -34,7 +34,6 @@ from siyu.ingest.sources.formats import (
 )
 from siyu.warehouse.schema import TABLES
 
-_TAG_SPLIT = re.compile(r"[,，;；|、]")
 _ORDER_KINDS = ("order", "sale")
 
 
@@ -55,6 +54,7 @@ class PreparedFile:
     rows_read: int
     columns: list[str]
     raw_rows: pa.Table
+    accepted: pl.DataFrame  # the accepted rows' original columns (encrypted into raw_chunks on write)
     records: pa.Table
     identifiers: pa.Table
     orders: pa.Table
@@ -130,7 +130,13 @@ def _prepare_frame(
     now = datetime.now(UTC)
     rows_read = frame.height
     content_hash = _stable_hashes(frame, original_columns) if rows_read else []
-    frame = frame.with_columns(pl.Series("__hash__", content_hash, dtype=pl.String))
+    # Identical lines within one file (the same item twice in an order) are distinct rows: number repeats.
+    frame = frame.with_columns(pl.Series("__hash__", content_hash, dtype=pl.String)).with_columns(
+        pl.when(pl.int_range(pl.len()).over("__hash__") == 0)
+        .then(pl.col("__hash__"))
+        .otherwise(pl.col("__hash__") + ":" + pl.int_range(pl.len()).over("__hash__").cast(pl.String))
+        .alias("__hash__")
+    )
 
     select = [pl.col("__row__"), pl.col("__hash__")]
     select += [pl.col(header).alias(f) for f, header in fields.items()]
@@ -234,88 +240,76 @@ def _prepare_frame(
     # --- records: one per record id (first row wins) ---------------------------------------------
     good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
     first = good.unique(subset=["record_key"], keep="first", maintain_order=True)
-    full_phone = (
-        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).otherwise(None)
-        if "phone_kind" in first.columns
-        else pl.lit(None, dtype=pl.String)
+    for name, dtype in (
+        ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
+        ("email_norm", pl.String), ("address", pl.String), ("gender_norm", pl.String), ("birthday_norm", pl.Date),
+        ("owner_staff", pl.String), ("store", pl.String), ("tags", pl.String), ("created_at", pl.Datetime("us", "UTC")),
+    ):  # fmt: skip
+        if name not in first.columns:
+            first = first.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    first = first.with_columns(
+        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).alias("phone_full"),
+        (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
     )
-    first = first.with_columns(full_phone.alias("phone_full"))
-
-    def col_or_null(name, dtype=pl.String):
-        return first.get_column(name) if name in first.columns else pl.Series([None] * first.height, dtype=dtype)
-
-    phone_display = col_or_null("phone_norm")
-    name_display = col_or_null("name_norm")
-    email_display = col_or_null("email_norm")
-    address_raw = col_or_null("address")
-    seen_at = (
-        first.get_column("order_time")
-        if "order_time" in first.columns
-        else col_or_null("created_at", pl.Datetime("us", "UTC"))
-    ).fill_null(now)
-    pii_json = pl.DataFrame(
-        {"name": name_display, "phone": phone_display, "email": email_display, "address": address_raw}
-    ).select(pl.struct(pl.all()).struct.json_encode().alias("j")).get_column("j")
-    tags = _split_tags(col_or_null("tags"))
-    records = pl.DataFrame(
-        {
-            "record_key": first.get_column("record_key"),
-            "source": [source] * first.height,
-            "format": [fmt.name] * first.height,
-            "record_kind": [fmt.record_kind] * first.height,
-            "record_id": first.get_column(record_field),
-            "batch_id": [batch_id] * first.height,
-            "file_name": [path.name] * first.height,
-            "row_number": first.get_column("__row__"),
-            "name_hash": pii.keyed_hash_many(name_display.to_list()),
-            "name_masked": [pii.mask_name(v) for v in name_display.to_list()],
-            "phone_hash": pii.keyed_hash_many(first.get_column("phone_full").to_list()),
-            "phone_masked": [pii.mask_phone(v) for v in phone_display.to_list()],
-            "phone_tail": col_or_null("phone_tail"),
-            "phone_kind": col_or_null("phone_kind"),
-            "email_hash": pii.keyed_hash_many(email_display.to_list()),
-            "email_masked": [pii.mask_email(v) for v in email_display.to_list()],
-            "gender": col_or_null("gender_norm"),
-            "birthday": col_or_null("birthday_norm", pl.Date),
-            "province": first.get_column("addr_province"),
-            "city": first.get_column("addr_city"),
-            "district": first.get_column("addr_district"),
-            "city_tier": first.get_column("addr_city_tier").cast(pl.Int16, strict=False),
-            "tags": tags,
-            "owner_staff": col_or_null("owner_staff"),
-            "store": col_or_null("store"),
-            "pii": pii.encrypt_many(v.encode() for v in pii_json.to_list()),
-            "seen_at": seen_at,
-            "imported_at": [now] * first.height,
-        },
-        schema_overrides={"pii": pl.Binary},
+    pii_json = first.select(
+        pl.struct(
+            pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
+            pl.col("email_norm").alias("email"), pl.col("address"),
+        ).struct.json_encode()
+    ).to_series()  # fmt: skip
+    records = first.select(
+        "record_key",
+        pl.lit(source).alias("source"),
+        pl.lit(fmt.name).alias("format"),
+        pl.lit(fmt.record_kind).alias("record_kind"),
+        pl.col(record_field).alias("record_id"),
+        pl.lit(batch_id).alias("batch_id"),
+        pl.lit(path.name).alias("file_name"),
+        pl.col("__row__").alias("row_number"),
+        masks.mask_names(first.get_column("name_norm")).alias("name_masked"),
+        masks.mask_phones(first.get_column("phone_norm")).alias("phone_masked"),
+        "phone_tail",
+        "phone_kind",
+        masks.mask_emails(first.get_column("email_norm")).alias("email_masked"),
+        pl.col("gender_norm").alias("gender"),
+        pl.col("birthday_norm").alias("birthday"),
+        pl.col("addr_province").alias("province"),
+        pl.col("addr_city").alias("city"),
+        pl.col("addr_district").alias("district"),
+        pl.col("addr_city_tier").cast(pl.Int16, strict=False).alias("city_tier"),
+        _split_tags(pl.col("tags")).alias("tags"),
+        "owner_staff",
+        "store",
+        "seen_at",
+        pl.lit(now).alias("imported_at"),
+    ).with_columns(
+        pl.Series("name_hash", pii.keyed_hash_many(first.get_column("name_norm").to_list()), dtype=pl.String),
+        pl.Series("phone_hash", pii.keyed_hash_many(first.get_column("phone_full").to_list()), dtype=pl.String),
+        pl.Series("email_hash", pii.keyed_hash_many(first.get_column("email_norm").to_list()), dtype=pl.String),
+    )
+    records_arrow = _arrow(records, "records").set_column(
+        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary())
     )
 
     # --- identifiers ---------------------------------------------------------------------------
-    id_frames = []
+    id_frames = [
+        first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
+        first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
+    ]
     for id_type, column in id_columns.items():
         values = first.get_column(column)
         if id_type == "phone":
-            values = normalise_phones(values)
-            values = values.get_column("phone").zip_with(
-                values.get_column("phone_kind").is_in(["mobile", "landline"]).fill_null(False),
-                pl.Series([None] * values.height, dtype=pl.String),
-            )
-        id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": values, "id_type": id_type}))
-    id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": first.get_column("phone_full"), "id_type": "phone"}))
-    id_frames.append(pl.DataFrame({"record_key": first.get_column("record_key"), "v": email_display, "id_type": "email"}))
+            norm = normalise_phones(values)
+            values = norm.select(
+                pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone"))
+            ).to_series()
+        elif id_type != "email":
+            values = pl.concat_str([pl.lit(id_type + ":"), values])  # namespaced: ids of two types never collide
+        id_frames.append(first.select("record_key", values.alias("v"), pl.lit(id_type).alias("id_type")))
     ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
-    identifiers = pl.DataFrame(
-        {
-            "record_key": ids.get_column("record_key"),
-            "source": [source] * ids.height,
-            "id_type": ids.get_column("id_type"),
-            "value_hash": pii.keyed_hash_many(
-                [f"{t}:{v}" if t not in ("phone", "email") else v for t, v in zip(ids.get_column("id_type").to_list(), ids.get_column("v").to_list(), strict=True)]
-            ),
-            "strong": [True] * ids.height,
-        }
-    )
+    identifiers = ids.select(
+        "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
+    ).with_columns(pl.Series("value_hash", pii.keyed_hash_many(ids.get_column("v").to_list()), dtype=pl.String))
 
     # --- orders and items ------------------------------------------------------------------------
     orders = pl.DataFrame()
@@ -387,24 +381,16 @@ def _prepare_frame(
             }
         )
 
-    # --- raw rows: every accepted row with all its original columns, encrypted ---------------------
+    # --- raw rows: lineage per row; the original columns are encrypted in chunks at write time ---------
     accepted = frame.filter(~bad)
-    keys = good.get_column("record_key")
-    payload = accepted.select(
-        pl.struct([pl.col(c) for c in original_columns]).struct.json_encode().alias("j")
-    ).get_column("j")
-    raw = pl.DataFrame(
-        {
-            "batch_id": [batch_id] * accepted.height,
-            "source": [source] * accepted.height,
-            "format": [fmt.name] * accepted.height,
-            "file_name": [path.name] * accepted.height,
-            "row_number": accepted.get_column("__row__"),
-            "record_key": keys,
-            "content_hash": accepted.get_column("__hash__"),
-            "payload": pii.encrypt_many(v.encode() for v in payload.to_list()),
-        },
-        schema_overrides={"payload": pl.Binary},
+    raw = accepted.select(
+        pl.lit(batch_id).alias("batch_id"),
+        pl.lit(source).alias("source"),
+        pl.lit(fmt.name).alias("format"),
+        pl.lit(path.name).alias("file_name"),
+        pl.col("__row__").alias("row_number"),
+        good.get_column("record_key"),
+        pl.col("__hash__").alias("content_hash"),
     )
 
     return PreparedFile(
@@ -416,7 +402,8 @@ def _prepare_frame(
         rows_read=rows_read,
         columns=original_columns,
         raw_rows=_arrow(raw, "raw_rows"),
-        records=_arrow(records, "records"),
+        accepted=accepted.drop("__hash__"),
+        records=records_arrow,
         identifiers=_arrow(identifiers, "identifiers"),
         orders=_arrow(orders, "orders") if orders.height else _arrow(pl.DataFrame(), "orders").slice(0, 0),
         order_items=_arrow(items, "order_items") if items.height else _arrow(pl.DataFrame(), "order_items").slice(0, 0),
@@ -427,11 +414,10 @@ def _prepare_frame(
     )
 
 
-def _split_tags(series: pl.Series) -> pl.Series:
-    return pl.Series(
-        [
-            None if v is None else [t.strip() for t in _TAG_SPLIT.split(v) if t.strip()]
-            for v in series.to_list()
-        ],
-        dtype=pl.List(pl.String),
+def _split_tags(expr: pl.Expr) -> pl.Expr:
+    """`客户等级:VIP，兴趣:护肤` → ["客户等级:VIP", "兴趣:护肤"]."""
+    return (
+        expr.str.replace_all(r"[，;；|、]", ",")
+        .str.split(",")
+        .list.eval(pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
     )

@@ -19,3 +19,43 @@ def guides_of_store(store_id: int) -> list[int]:
     return list(
         StaffProfile.objects.filter(store_id=store_id, role=Role.GUIDE).values_list("user_id", flat=True)
     )
+
+
+def store_of(user) -> int | None:
+    profile = getattr(user, "staff", None) if user is not None else None
+    return profile.store_id if profile is not None else None
+
+
+def display_name_of(user) -> str | None:
+    if user is None:
+        return None
+    profile = getattr(user, "staff", None)
+    return (profile.display_name if profile is not None and profile.display_name else None) or user.get_username()
+
+
+def display_names(user_ids) -> dict[int, str]:
+    """user id -> the name the console shows for that staff member."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(pk__in=set(user_ids)).select_related("staff")
+    return {user.pk: display_name_of(user) for user in users}
+
+
+def staff_by_handle() -> dict[str, int | None]:
+    """How imported files name staff (a WeCom userid or a display name) -> the user it means.
+
+    A WeCom userid wins over a display name; a display name shared by two people maps to None
+    (ambiguous: the caller must not guess)."""
+    by_wecom: dict[str, set[int]] = {}
+    by_name: dict[str, set[int]] = {}
+    for user_id, name, wecom in StaffProfile.objects.values_list("user_id", "display_name", "wecom_userid"):
+        if wecom and wecom.strip():
+            by_wecom.setdefault(wecom.strip(), set()).add(user_id)
+        if name and name.strip():
+            by_name.setdefault(name.strip(), set()).add(user_id)
+    resolved: dict[str, int | None] = {}
+    for handle, ids in by_name.items():
+        resolved[handle] = next(iter(ids)) if len(ids) == 1 else None
+    for handle, ids in by_wecom.items():
+        resolved[handle] = next(iter(ids)) if len(ids) == 1 else None
+    return resolved

@@ -30,26 +30,21 @@ def append(con, table_name: str, rows: pa.Table) -> int:
 
 
 def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
-    """Insert the rows whose key is not in the table yet (first occurrence within `rows` wins);
-    return the keys that were inserted."""
+    """Insert the rows whose key is not in the table yet (`rows` must be unique on key); return the keys
+    that were inserted."""
     if rows.num_rows == 0:
-        return pa.table({k: pa.array([], pa.string()) for k in key})
+        return pa.table({k: pa.array([], rows.schema.field(k).type) for k in key})
     view = _register(con, rows)
-    keys = ", ".join(key)
-    join = " AND ".join(f"n.{k} IS NOT DISTINCT FROM t.{k}" for k in key)
+    on = " AND ".join(f"n.{k} = t.{k}" for k in key)
     try:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _siyu_fresh AS
-            SELECT * EXCLUDE (_rank) FROM (
-                SELECT n.*, row_number() OVER (PARTITION BY {", ".join("n." + k for k in key)}) AS _rank
-                FROM {view} n
-                WHERE NOT EXISTS (SELECT 1 FROM {table_name} t WHERE {join})
-            ) WHERE _rank = 1
+            SELECT n.* FROM {view} n ANTI JOIN {table_name} t ON {on}
             """
         )
         con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM _siyu_fresh")
-        fresh = con.execute(f"SELECT {keys} FROM _siyu_fresh").to_arrow_table()
+        fresh = con.execute(f"SELECT {', '.join(key)} FROM _siyu_fresh").to_arrow_table()
         con.execute("DROP TABLE _siyu_fresh")
     finally:
         con.unregister(view)

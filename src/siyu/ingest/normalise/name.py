@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from siyu.ingest.normalise._bulk import patch_with_scalar
+
 COMPOUND_SURNAMES = frozenset(
     "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 钟离 闾丘 端木 百里 东郭 "
     "南宫 西门 独孤 万俟 澹台 公冶 太史 申屠 濮阳 淳于 单于 赫连 呼延 司空 司寇 仲孙 第五 梁丘 左丘 "
@@ -93,23 +95,16 @@ def normalise_names(series: pl.Series) -> pl.DataFrame:
         name_surname=pl.when(fast).then(surname),
         fast=fast,
     )
-    rest = out.filter(~pl.col("fast") & pl.col("raw").is_not_null())["raw"].unique()
-    if rest.len():
-        rows = []
-        for raw in rest.to_list():
-            nm = normalise_name(raw)
-            rows.append((raw, None, None, None) if nm is None else (raw, nm.value, nm.masked, nm.surname))
-        slow = pl.DataFrame(
-            rows,
-            schema={
-                "raw": pl.String,
-                "name_s": pl.String,
-                "name_masked_s": pl.Boolean,
-                "name_surname_s": pl.String,
-            },
-            orient="row",
-        )
-        out = out.join(slow, on="raw", how="left", maintain_order="left").with_columns(
-            pl.coalesce(k, f"{k}_s").alias(k) for k in NAME_COLUMNS
-        )
+    out = patch_with_scalar(
+        out,
+        ~out["fast"] & out["raw"].is_not_null(),
+        "raw",
+        _as_row,
+        {"name": pl.String, "name_masked": pl.Boolean, "name_surname": pl.String},
+    )
     return out.select(NAME_COLUMNS)
+
+
+def _as_row(raw: str) -> tuple[str | None, bool | None, str | None]:
+    n = normalise_name(raw)
+    return (None, None, None) if n is None else (n.value, n.masked, n.surname)

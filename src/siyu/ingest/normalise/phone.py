@@ -2,14 +2,16 @@
 
 Canonical values (`Phone.value`):
   mobile    +8613812345678                 prefix "138", tail "5678" (so a full number compares with a mask)
-  landline  +861012345678, +862166666666;ext=123   (RFC 3966 style extension); tail = last 4 digits
+  landline  +861012345678, +862166666666;ext=123   (RFC 3966 style extension); tail = last 4 digits.
+            Needs the area code (trunk 0 or +86); valid = phonenumbers' CN fixed-line pattern.
   masked    138****5678  (mobile masks are re-padded to 11 characters; other masks keep their stars)
   virtual   +8617012345678-1234  tail = the extension: the base number is shared by many buyers
   invalid   the cleaned input (NFKC, trimmed, inner whitespace collapsed)
 
-normalise_phones is the vectorised form: the common ASCII shapes (mobile, masked, virtual) are matched with
-polars regexes using the very same patterns as the scalar code; anything else goes through normalise_phone
-once per unique value.
+normalise_phones is the vectorised form, in tiers: bare mobiles and `138****5678` masks by one regex each;
+decorated ASCII forms (+86, spaces, dashes, x-masks, extensions, landlines) by polars regexes built from the
+very same patterns as the scalar code; the rest (full-width digits, `#`/`ext` extensions, garbage) through
+normalise_phone once per distinct value.
 """
 
 from __future__ import annotations
@@ -88,9 +90,21 @@ def _masked_phone(p: str, stars: str, t: str) -> Phone | None:
     return Phone("masked", p + middle + t, tail=t[-4:] if len(t) >= 4 else None, prefix=p or None)
 
 
-def _landline(c: str) -> Phone | None:
+def _fixed_line_re() -> str:
+    """phonenumbers' own CN fixed-line pattern: matching it equals is_valid_number + FIXED_LINE type."""
     import phonenumbers
 
+    return f"^(?:{phonenumbers.PhoneMetadata.metadata_for_region('CN').fixed_line.national_number_pattern})$"
+
+
+FIXED_LINE_RE = _fixed_line_re()
+# The national number of a landline: after +86/0086 (and an optional trunk 0), or after the trunk 0.
+LANDLINE_RE = r"^(?:(?:\+86|0086)0?|0)([1-9][0-9]{8,10})$"
+_fixed_line = re.compile(FIXED_LINE_RE)
+_landline_re = re.compile(LANDLINE_RE)
+
+
+def _landline(c: str) -> Phone | None:
     base, _, ext = c.partition("~")
     candidates = [(base, ext)]
     if not ext and "-" in base:  # "021-66666666-123": the last dash may start an extension
@@ -99,30 +113,9 @@ def _landline(c: str) -> Phone | None:
     for number, ext in candidates:
         if ext and not re.fullmatch(r"[0-9]{1,6}", ext):
             continue
-        digits = number.replace("-", "")
-        if digits.startswith("+86"):
-            national = digits[3:]
-        elif digits.startswith("0086"):
-            national = digits[4:]
-        elif digits.startswith("0") and not digits.startswith("00"):
-            national = digits  # trunk 0 required without a country code: "12345678" has no area code
-        else:
-            continue
-        if national.startswith("0"):
-            national = national[1:]
-        if not national.isdigit() or not 9 <= len(national) <= 11:
-            continue
-        try:
-            parsed = phonenumbers.parse("+86" + national, None)
-        except phonenumbers.NumberParseException:
-            continue
-        kind = phonenumbers.number_type(parsed)
-        if phonenumbers.is_valid_number(parsed) and kind in (
-            phonenumbers.PhoneNumberType.FIXED_LINE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        ):
-            value = f"+86{national}" + (f";ext={ext}" if ext else "")
-            return Phone("landline", value, tail=national[-4:])
+        m = _landline_re.match(number.replace("-", ""))
+        if m and _fixed_line.match(national := m.group(1)):
+            return Phone("landline", f"+86{national}" + (f";ext={ext}" if ext else ""), tail=national[-4:])
     return None
 
 
@@ -185,11 +178,33 @@ def _decorated(s: pl.Series) -> pl.DataFrame:
         )
         .with_columns(m_vis=pl.col("m_p").str.len_chars() + pl.col("m_t").str.len_chars())
     )
+    # Landline candidates, in the scalar's order: explicit extension; whole number; last dash group as ext.
+    explicit = pl.col("c").str.extract_groups(r"^([0-9+\-]+)~([0-9]{1,6})$")
+    split = pl.col("c").str.extract_groups(r"^([0-9+\-]*)-([0-9]{1,6})$")
+    national = lambda e: e.str.replace_all("-", "", literal=True).str.extract(LANDLINE_RE, 1)  # noqa: E731
+    valid = lambda e: pl.when(e.str.contains(FIXED_LINE_RE)).then(e)  # noqa: E731
+    frame = frame.with_columns(
+        l_explicit=valid(national(explicit.struct.field("1"))),
+        l_explicit_ext=explicit.struct.field("2"),
+        l_whole=pl.when(pl.col("c").str.contains(r"^[0-9+\-]+$")).then(valid(national(pl.col("c")))),
+        l_split=pl.when(pl.col("c").str.contains(r"^[0-9+\-]+$")).then(
+            valid(national(split.struct.field("1")))
+        ),
+        l_split_ext=split.struct.field("2"),
+    )
+    l_national = pl.coalesce("l_explicit", "l_whole", "l_split")
+    l_ext = (
+        pl.when(pl.col("l_explicit").is_not_null())
+        .then(pl.col("l_explicit_ext"))
+        .when(pl.col("l_whole").is_null())
+        .then(pl.col("l_split_ext"))
+    )
     mobile_like = (pl.col("m_p") == "") | pl.col("m_p").str.starts_with("1")
     masked_ok = (pl.col("m_vis") >= 1) & ~(mobile_like & (pl.col("m_vis") > 10))
     is_v = pl.col("fast") & pl.col("v_base").is_not_null()
     is_m = pl.col("fast") & ~is_v & pl.col("mob").is_not_null()
     is_k = pl.col("fast") & ~is_v & ~is_m & pl.col("m_p").is_not_null() & masked_ok
+    is_l = pl.col("fast") & ~is_v & ~is_m & pl.col("m_p").is_null() & l_national.is_not_null()
     stars = (
         pl.when(mobile_like)
         .then(pl.lit("*" * 11).str.slice(0, 11 - pl.col("m_vis")))
@@ -201,19 +216,25 @@ def _decorated(s: pl.Series) -> pl.DataFrame:
         .when(is_m)
         .then(pl.lit("+86") + pl.col("mob"))
         .when(is_k)
-        .then(pl.concat_str([pl.col("m_p"), stars, pl.col("m_t")])),
+        .then(pl.concat_str([pl.col("m_p"), stars, pl.col("m_t")]))
+        .when(is_l)
+        .then(pl.concat_str([pl.lit("+86"), l_national, pl.lit(";ext=") + l_ext], ignore_nulls=True)),
         phone_kind=pl.when(is_v)
         .then(pl.lit("virtual"))
         .when(is_m)
         .then(pl.lit("mobile"))
         .when(is_k)
-        .then(pl.lit("masked")),
+        .then(pl.lit("masked"))
+        .when(is_l)
+        .then(pl.lit("landline")),
         phone_tail=pl.when(is_v)
         .then(pl.col("v_ext"))
         .when(is_m)
         .then(pl.col("mob").str.slice(-4))
         .when(is_k & (pl.col("m_t").str.len_chars() >= 4))
-        .then(pl.col("m_t").str.slice(-4)),
+        .then(pl.col("m_t").str.slice(-4))
+        .when(is_l)
+        .then(l_national.str.slice(-4)),
         phone_prefix=pl.when(is_m)
         .then(pl.col("mob").str.slice(0, 3))
         .when(is_k & (pl.col("m_p") != ""))

@@ -135,7 +135,11 @@ def normalise_emails(series: pl.Series) -> pl.Series:
         value=pl.when(fast & low.str.contains(EMAIL_RE) & ~pl.col("raw").is_in(NULL_TOKENS)).then(low),
     )
     out = patch_with_scalar(
-        out, ~out["fast"] & out["raw"].is_not_null(), "raw", lambda v: (normalise_email(v),), {"value": pl.String}
+        out,
+        ~out["fast"] & out["raw"].is_not_null(),
+        "raw",
+        lambda v: (normalise_email(v),),
+        {"value": pl.String},
     )
     return out["value"].rename(series.name)
 
@@ -229,31 +233,31 @@ def parse_local_time(s: str | None) -> dt.datetime | None:
 
 
 def parse_local_times(series: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(Datetime(us, UTC) Series, error reasons), vectorised with one regex and one strptime."""
+    """(Datetime(us, UTC) Series, error reasons), vectorised with polars regex and strptime."""
     s = series.cast(pl.String).rename("raw")
-    # Groups 1-7: year, month, day, hour, minute, second, fraction (as TIME_RE, shared with the scalar).
-    frame = pl.concat([s.to_frame(), s.str.extract_groups(TIME_RE).struct.unnest()], how="horizontal")
-    part = lambda i, width: pl.col(str(i)).fill_null("0").str.zfill(width)  # noqa: E731
-    canonical = pl.concat_str(
-        [part(1, 4), pl.lit("-"), part(2, 2), pl.lit("-"), part(3, 2), pl.lit(" "), part(4, 2), pl.lit(":"),
-         part(5, 2), pl.lit(":"), part(6, 2), pl.lit("."), pl.col("7").fill_null("0").str.pad_end(6, "0")]
-    )  # fmt: skip
-    local = canonical.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
-    # chrono accepts a leap second and year 0; Python's datetime (the scalar path) does not
-    plausible = (pl.col("6").cast(pl.Int32).fill_null(0) < 60) & (pl.col("1") != "0000")
-    utc = (
-        pl.when(plausible)
-        .then(local)
-        .dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
+    # Tier 1: the exact `YYYY-MM-DD HH:MM:SS` most exports use parses straight away.
+    exact = s.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$").fill_null(False)
+    plausible = (s.str.slice(17, 2) < "60") & (s.str.slice(0, 4) != "0000")
+    local = (
+        pl.DataFrame({"raw": s, "ok": exact & plausible})
+        .select(
+            pl.when("ok").then(pl.col("raw").str.to_datetime(_CANONICAL[:17], time_unit="us", strict=False))
+        )
+        .to_series()
     )
-    matched = pl.col("1").is_not_null()
-    out = frame.select(
-        "raw",
-        matched=matched,
-        value=utc,
-        error=pl.when(matched & utc.is_null()).then(pl.format("impossible date/time: '{}'", pl.col("raw"))),
+    matched = exact
+    # Tier 2: the other shapes of TIME_RE (shared with the scalar), normalised to one canonical string.
+    idx = (~exact & s.is_not_null()).arg_true()
+    if idx.len():
+        sub_matched, sub_local = _general_local_times(s.gather(idx))
+        local, matched = local.scatter(idx, sub_local), matched.scatter(idx, sub_matched)
+    utc = local.dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
+    out = pl.DataFrame({"raw": s, "matched": matched, "value": utc.dt.convert_time_zone("UTC")}).with_columns(
+        error=pl.when(pl.col("matched") & pl.col("value").is_null()).then(
+            pl.format("impossible date/time: '{}'", pl.col("raw"))
+        )
     )
+    # Tier 3: offsets, 年月日 and garbage through the scalar, once per distinct value.
     out = patch_with_scalar(
         out,
         ~out["matched"] & out["raw"].is_not_null(),
@@ -262,3 +266,24 @@ def parse_local_times(series: pl.Series) -> tuple[pl.Series, pl.Series]:
         {"value": pl.Datetime("us", "UTC"), "error": pl.String},
     )
     return out["value"].rename(series.name), out["error"].rename(f"{series.name}_error")
+
+
+_CANONICAL = "%Y-%m-%d %H:%M:%S%.f"
+
+
+def _general_local_times(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(matched TIME_RE, naive local datetime or null when impossible) for each value."""
+    # Groups 1-7: year, month, day, hour, minute, second, fraction.
+    frame = s.str.extract_groups(TIME_RE).struct.unnest()
+    part = lambda i, width: pl.col(str(i)).fill_null("0").str.zfill(width)  # noqa: E731
+    canonical = pl.concat_str(
+        [part(1, 4), pl.lit("-"), part(2, 2), pl.lit("-"), part(3, 2), pl.lit(" "), part(4, 2), pl.lit(":"),
+         part(5, 2), pl.lit(":"), part(6, 2), pl.lit("."), pl.col("7").fill_null("0").str.pad_end(6, "0")]
+    )  # fmt: skip
+    # chrono accepts a leap second and year 0; Python's datetime (the scalar path) does not
+    plausible = (pl.col("6").cast(pl.Int32).fill_null(0) < 60) & (pl.col("1") != "0000")
+    out = frame.select(
+        matched=pl.col("1").is_not_null(),
+        local=pl.when(plausible).then(canonical.str.to_datetime(_CANONICAL, time_unit="us", strict=False)),
+    )
+    return out["matched"], out["local"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from siyu.ingest.errors import ImportFailed
-from siyu.ingest.readers.cells import clean_cells
+from siyu.ingest.readers.cells import clean_cell, clean_frame
 
 ROW_COLUMN = "__row__"  # spreadsheet row number: header = 1, first data row = 2
 
@@ -58,7 +58,8 @@ def _read_csv(name: str, data: bytes) -> tuple[pl.DataFrame, int, str]:
     # Leading blank lines: polars would take the column count from an empty first line.
     body = buf.lstrip(b"\r\n")
     skipped = buf[: len(buf) - len(body)].count(b"\n")
-    header_line = body.split(b"\n", 1)[0]
+    newline = body.find(b"\n")  # find, not split: no copy of a 200 MB buffer
+    header_line = body if newline < 0 else body[:newline]
     # Excel's "Unicode text" and some POS exports are tab-separated; headers never contain tabs.
     separator = "\t" if header_line.count(b"\t") > header_line.count(b",") else ","
     try:
@@ -173,14 +174,11 @@ def _cell_text(v: object) -> str | None:
 def _finish(raw: pl.DataFrame, first_row: int, name: str) -> tuple[pl.DataFrame, list[str]]:
     if raw.height == 0:
         raise UnreadableFile(f"{name} has no header row")
-    cleaned = raw.select(
-        clean_cells(pl.col(c).str.replace_all("\ufeff", "", literal=True)) for c in raw.columns
-    )
-    headers = list(cleaned.row(0))
+    headers = [clean_cell(h.replace("\ufeff", "")) if h is not None else None for h in raw.row(0)]
     if all(h is None for h in headers):
         raise UnreadableFile(f"{name} has no header row (the first row is empty)")
-    body = cleaned.slice(1).with_columns(
-        pl.int_range(first_row + 1, first_row + 1 + cleaned.height - 1, dtype=pl.Int64).alias(ROW_COLUMN)
+    body = clean_frame(raw.slice(1)).with_columns(
+        pl.int_range(first_row + 1, first_row + raw.height, dtype=pl.Int64).alias(ROW_COLUMN)
     )
     keep: list[tuple[str, str]] = []  # (raw column, final name)
     taken = {ROW_COLUMN}

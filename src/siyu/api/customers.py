@@ -1,0 +1,216 @@
+"""/api/customers and /api/tags: list/search, profile, tags, notes, consent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from django.http import HttpResponse
+from ninja import Header, Path, Query, Router
+
+from siyu.api.idempotency import HEADER, run_once
+from siyu.api.schemas import (
+    BulkTagIn,
+    BulkTagOut,
+    ConsentIn,
+    ConsentOut,
+    CustomerPageOut,
+    ErrorOut,
+    NoteIn,
+    NoteOut,
+    ProfileOut,
+    TagChangeOut,
+    TagGroupOut,
+    TagIn,
+    ValidationErrorOut,
+)
+from siyu.core.timeutil import PLATFORM_TZ
+from siyu.customers import actions, queries
+
+router = Router(tags=["customers"])
+
+CustomerIdPath = Annotated[int, Path(ge=1, le=queries.CUSTOMER_ID_MAX, description="customer id")]
+IdempotencyKeyHeader = Annotated[
+    str,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=200,
+        description="a value unique to this write; a retry with the same key and body replays the first answer",
+    ),
+]
+TextFilter = Annotated[str | None, Query(max_length=200)]
+
+READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
+WRITE_ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ValidationErrorOut,
+}
+
+
+@router.get("/customers", response={200: CustomerPageOut, **READ_ERRORS}, summary="List and search customers")
+def list_customers(
+    request,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="customer id, last 4 digits of a phone, a full phone, an email, or a name",
+        ),
+    ] = None,
+    source: TextFilter = None,
+    tag: Annotated[str | None, Query(max_length=201, description="tag id, `组名:标签` or tag name")] = None,
+    province: TextFilter = None,
+    stage: TextFilter = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
+    order: Annotated[Literal["recent", "id"], Query(description="recent buyers first, or by id")] = "recent",
+):
+    result = queries.list_customers(
+        request.auth,
+        q=q,
+        source=source,
+        tag=tag,
+        province=province,
+        stage=stage,
+        page=page,
+        page_size=page_size,
+        order=order,
+    )
+    return {
+        "items": result.items,
+        "total": result.total,
+        "page": result.page,
+        "pages": result.pages,
+        "page_size": result.page_size,
+    }
+
+
+@router.get(
+    "/customers/{customer_id}",
+    response={200: ProfileOut, 404: ErrorOut, **READ_ERRORS},
+    summary="One customer's profile",
+)
+def get_profile(request, customer_id: CustomerIdPath):
+    return queries.get_profile(request.auth, customer_id)
+
+
+@router.get("/tags", response={200: list[TagGroupOut], **READ_ERRORS}, summary="Tag groups and their tags")
+def list_tags(request):
+    queries.visible_owner_ids(request.auth)  # an account without a role gets 403
+    return queries.tag_groups()
+
+
+def _tag_change(request, response, key, customer_id, payload, change):
+    def run():
+        changed = change()
+        return {"changed": changed, "tags": queries.tags_of(customer_id)}
+
+    return run_once(request, response, key, payload, run)
+
+
+@router.post(
+    "/customers/{customer_id}/tags",
+    response={200: TagChangeOut, **WRITE_ERRORS},
+    summary="Tag a customer (idempotent)",
+)
+def add_tag(
+    request,
+    response: HttpResponse,
+    customer_id: CustomerIdPath,
+    body: TagIn,
+    idempotency_key: IdempotencyKeyHeader,
+):
+    return _tag_change(
+        request,
+        response,
+        idempotency_key,
+        customer_id,
+        body,
+        lambda: actions.add_tag(request.auth, [customer_id], body.tag, body.group),
+    )
+
+
+@router.delete(
+    "/customers/{customer_id}/tags",
+    response={200: TagChangeOut, **WRITE_ERRORS},
+    summary="Take a tag off a customer (idempotent)",
+)
+def remove_tag(
+    request,
+    response: HttpResponse,
+    customer_id: CustomerIdPath,
+    idempotency_key: IdempotencyKeyHeader,
+    tag: Annotated[str, Query(min_length=1, max_length=201, description="tag id, `组名:标签` or tag name")],
+    group: Annotated[str | None, Query(max_length=100)] = None,
+):
+    def change():
+        queries.require_customers([customer_id])
+        return actions.remove_tag(request.auth, [customer_id], tag, group)
+
+    return _tag_change(request, response, idempotency_key, customer_id, {"tag": tag, "group": group}, change)
+
+
+@router.post(
+    "/tags/bulk", response={200: BulkTagOut, **WRITE_ERRORS}, summary="Add or remove a tag for many customers"
+)
+def bulk_tags(request, response: HttpResponse, body: BulkTagIn, idempotency_key: IdempotencyKeyHeader):
+    def run():
+        if body.action == "add":
+            changed = actions.add_tag(request.auth, body.customer_ids, body.tag, body.group)
+        else:
+            changed = actions.remove_tag(request.auth, body.customer_ids, body.tag, body.group)
+        label = body.tag if not body.group else f"{body.group}:{body.tag}"
+        return {
+            "action": body.action,
+            "tag": label,
+            "customers": len(set(body.customer_ids)),
+            "changed": changed,
+        }
+
+    return run_once(request, response, idempotency_key, body, run)
+
+
+@router.post(
+    "/customers/{customer_id}/notes",
+    response={201: NoteOut, **WRITE_ERRORS},
+    summary="Add a note to a customer",
+)
+def add_note(
+    request,
+    response: HttpResponse,
+    customer_id: CustomerIdPath,
+    body: NoteIn,
+    idempotency_key: IdempotencyKeyHeader,
+):
+    def run():
+        return queries.note_dict(actions.add_note(request.auth, customer_id, body.text))
+
+    return run_once(request, response, idempotency_key, body, run, status=201)
+
+
+@router.post(
+    "/customers/{customer_id}/consents",
+    response={201: ConsentOut, **WRITE_ERRORS},
+    summary="Record a consent or opt-out (PIPL)",
+)
+def record_consent(
+    request,
+    response: HttpResponse,
+    customer_id: CustomerIdPath,
+    body: ConsentIn,
+    idempotency_key: IdempotencyKeyHeader,
+):
+    def run():
+        at = body.at
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=PLATFORM_TZ)
+        consent = actions.record_consent(
+            request.auth, customer_id, body.channel, body.status, body.source, at=at
+        )
+        return queries.consent_dict(consent)
+
+    return run_once(request, response, idempotency_key, body, run, status=201)

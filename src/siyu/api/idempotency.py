@@ -1,0 +1,80 @@
+"""Idempotency keys on every write.
+
+A client sends `Idempotency-Key: <its own unique value>` with a POST/DELETE. The first request runs and its
+successful response is stored; a replay with the same key and the same body gets that stored response (and
+header `Idempotent-Replayed: true`) without a second effect; the same key with a different body is a 409.
+A failed request (4xx/5xx) stores nothing, so the client can fix it and retry with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+from ninja.errors import HttpError
+from ninja.responses import NinjaJSONEncoder
+from pydantic import BaseModel
+
+from siyu.api.models import IdempotencyKey
+
+HEADER = "Idempotency-Key"
+IN_PROGRESS = 0
+
+
+def _jsonable(value):
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    return json.loads(json.dumps(value, cls=NinjaJSONEncoder, ensure_ascii=False))
+
+
+def request_fingerprint(payload) -> str:
+    canonical = json.dumps(_jsonable(payload), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _answer(record: IdempotencyKey, request_hash: str, response):
+    if record.request_hash != request_hash:
+        raise HttpError(409, f"{HEADER} {record.key!r} was already used with a different request body")
+    if record.status_code == IN_PROGRESS:
+        raise HttpError(
+            409, f"a request with {HEADER} {record.key!r} is still being processed; retry shortly"
+        )
+    response["Idempotent-Replayed"] = "true"
+    return record.status_code, record.response
+
+
+def run_once(request, response, key: str, payload, handler, status: int = 200):
+    """Run `handler()` (returning the response body) once per (user, key, endpoint); see module doc."""
+    user = request.auth
+    key = (key or "").strip()
+    if not key:
+        raise HttpError(400, f"the {HEADER} header is empty")
+    endpoint = f"{request.method} {request.path}"[:200]
+    request_hash = request_fingerprint(payload)
+
+    existing = IdempotencyKey.objects.filter(user=user, key=key, endpoint=endpoint).first()
+    if existing is not None:
+        return _answer(existing, request_hash, response)
+    try:
+        with transaction.atomic():
+            record = IdempotencyKey.objects.create(
+                user=user,
+                key=key,
+                endpoint=endpoint,
+                request_hash=request_hash,
+                status_code=IN_PROGRESS,
+                response={},
+            )
+    except IntegrityError:
+        return _answer(
+            IdempotencyKey.objects.get(user=user, key=key, endpoint=endpoint), request_hash, response
+        )
+
+    try:
+        body = _jsonable(handler())
+    except BaseException:
+        IdempotencyKey.objects.filter(pk=record.pk).delete()
+        raise
+    IdempotencyKey.objects.filter(pk=record.pk).update(status_code=status, response=body)
+    return status, body

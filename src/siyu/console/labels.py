@@ -1,0 +1,80 @@
+"""What the console shows for the code names used in the data (formats, stages, job kinds…).
+
+Unknown values are shown as they are, so new stages or formats never break a page.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+FORMATS = {
+    "auto": _("Detect automatically"),
+    "taobao": _("Taobao / Tmall"),
+    "jd": _("JD"),
+    "douyin": _("Douyin"),
+    "youzan": _("Youzan"),
+    "wecom": _("WeCom"),
+    "pos": _("Store POS"),
+    "generic": _("Generic table"),
+}
+
+STAGES = {
+    "lead": _("Lead"),
+    "prospect": _("Lead"),
+    "first_purchase": _("First purchase"),
+    "new": _("First purchase"),
+    "first": _("First purchase"),
+    "repeat": _("Repeat"),
+    "loyal": _("Loyal"),
+    "dormant": _("Dormant"),
+    "at_risk": _("At risk"),
+    "churned": _("Churned"),
+}
+
+JOB_KINDS = {
+    "import": _("Import"),
+    "resolve": _("Resolve identities"),
+}
+
+JOB_STATUSES = {
+    "queued": _("Queued"),
+    "running": _("Running"),
+    "done": _("Done"),
+    "failed": _("Failed"),
+}
+
+CONSENT_STATUSES = {
+    "opt_in": _("Opted in"),
+    "opt_out": _("Do not disturb"),
+}
+
+CONSENT_CHANNELS = {
+    "all": _("All channels"),
+    "wecom": _("WeCom"),
+    "sms": _("SMS"),
+    "email": _("Email"),
+    "official_account": _("Official account"),
+    "mini_program": _("Mini program"),
+}
+
+ROLES = {
+    "admin": _("Administrator"),
+    "operator": _("Operator"),
+    "manager": _("Store manager"),
+    "guide": _("Guide"),
+}
+
+
+def label(table: dict, value) -> str:
+    if value is None or value == "":
+        return ""
+    return str(table.get(str(value), value))
+
+
+RESULT_KEYS = {
+    "records": _("Records"),
+    "customers": _("Customers"),
+    "new_customers": _("New customers"),
+    "merges": _("Merges"),
+    "quarantined": _("Quarantined identifiers"),
+    "run_id": _("Run"),
+    "seconds": _("Seconds"),
+}

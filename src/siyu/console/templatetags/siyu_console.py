@@ -1,0 +1,158 @@
+"""Formatting for the console: money in yuan, times in the configured zone, labels for code names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from siyu.console import labels
+
+register = template.Library()
+
+
+@register.filter
+def money(value) -> str:
+    """`1234.5` -> `¥1,234.50`; empty stays empty."""
+    if value is None or value == "":
+        return "—"
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    return f"¥{amount:,.2f}"
+
+
+@register.filter
+def count(value) -> str:
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _as_datetime(value):
+    if value is None or value == "":
+        return None
+    if hasattr(value, "to_pydatetime"):  # pandas.Timestamp
+        if str(value) == "NaT":
+            return None
+        value = value.to_pydatetime()
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if timezone.is_naive(value):
+            value = value.replace(tzinfo=dt.UTC)  # the warehouse stores UTC
+        return timezone.localtime(value)
+    return value
+
+
+@register.filter
+def when(value, fmt: str = "Y-m-d H:i") -> str:
+    """A warehouse or control-plane time in the configured TIME_ZONE."""
+    value = _as_datetime(value)
+    if value is None:
+        return "—"
+    if isinstance(value, dt.datetime | dt.date):
+        return date_format(value, fmt)
+    return str(value)
+
+
+@register.filter
+def day(value) -> str:
+    return when(value, "Y-m-d")
+
+
+@register.filter
+def stage_label(value) -> str:
+    return labels.label(labels.STAGES, value) or "—"
+
+
+@register.filter
+def format_label(value) -> str:
+    return labels.label(labels.FORMATS, value)
+
+
+@register.filter
+def job_kind_label(value) -> str:
+    return labels.label(labels.JOB_KINDS, value)
+
+
+@register.filter
+def job_status_label(value) -> str:
+    return labels.label(labels.JOB_STATUSES, value)
+
+
+@register.filter
+def consent_label(value) -> str:
+    return labels.label(labels.CONSENT_STATUSES, value)
+
+
+@register.filter
+def channel_label(value) -> str:
+    return labels.label(labels.CONSENT_CHANNELS, value)
+
+
+@register.filter
+def role_label(value) -> str:
+    return labels.label(labels.ROLES, value)
+
+
+@register.filter
+def percent(done, total) -> int:
+    try:
+        done, total = int(done or 0), int(total or 0)
+    except (TypeError, ValueError):
+        return 0
+    if total <= 0:
+        return 0
+    return max(0, min(100, round(done * 100 / total)))
+
+
+@register.filter
+def as_list(value) -> list:
+    """Sources and tags arrive as lists, tuples, numpy arrays or a comma-separated string."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        return [item for item in value if item not in (None, "")]
+    except TypeError:
+        return [value]
+
+
+@register.filter
+def blank(value) -> str:
+    return "—" if value is None or value == "" else value
+
+
+@register.simple_tag(takes_context=True)
+def console_nav(context) -> dict:
+    """Navigation flags for base.html: `{% console_nav as nav %}`."""
+    from siyu.console.views.common import can_import
+    from siyu.staff.queries import role_of
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"can_import": False, "role": None, "name": ""}
+    profile = getattr(user, "staff", None)
+    return {
+        "can_import": can_import(user),
+        "role": role_of(user),
+        "name": (profile.display_name if profile is not None else "") or user.get_username(),
+    }
+
+
+@register.filter
+def result_key_label(value) -> str:
+    return labels.label(labels.RESULT_KEYS, value)

@@ -1,0 +1,206 @@
+"""Customer list (search, filters, bulk tags) and the customer profile (tags, notes, owner)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from siyu.console import presenters
+from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
+from siyu.console.queries import filter_choices
+from siyu.console.views.common import can_assign_owner, console_view, forbidden
+from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.customers.errors import CustomerError
+from siyu.staff.queries import can_view_pii
+
+PAGE_SIZE = 50
+FILTERS = ("q", "source", "tag", "province", "stage")
+
+
+def _page_number(value) -> int:
+    try:
+        return max(1, int(value))
+    except (TypeError, ValueError):
+        return 1
+
+
+@console_view
+def customer_list(request):
+    from siyu.customers.queries import list_customers
+
+    filters = {name: (request.GET.get(name) or "").strip() for name in FILTERS}
+    page = list_customers(
+        request.user,
+        **{name: value or None for name, value in filters.items()},
+        page=_page_number(request.GET.get("page")),
+        page_size=PAGE_SIZE,
+    )
+    context = {
+        "page": page,
+        "filters": filters,
+        "filtered": any(filters.values()),
+        "choices": filter_choices(),
+        "pii": can_view_pii(request.user),
+        "next": request.get_full_path(),
+    }
+    return render(request, "siyu/console/customer_list.html", context)
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return fallback
+
+
+@console_view
+@require_POST
+def bulk_tags(request):
+    from siyu.customers import actions
+
+    back = _safe_next(request, reverse("console:customers"))
+    form = BulkTagForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Select customers and enter a tag."))
+        return redirect(back)
+    tag, op, ids = (
+        form.cleaned_data["tag"].strip(),
+        form.cleaned_data["op"],
+        form.cleaned_data["customer_ids"],
+    )
+    apply = actions.add_tag if op == "add" else actions.remove_tag
+    try:
+        done, refused = _apply_to_allowed(apply, request.user, ids, tag)
+    except SiyuError as exc:  # a bad tag name, an unknown customer id…
+        messages.error(request, str(exc))
+        return redirect(back)
+    if op == "add":
+        text = ngettext(
+            "Tag “%(tag)s” added to %(count)d customer.", "Tag “%(tag)s” added to %(count)d customers.", done
+        )
+    else:
+        text = ngettext(
+            "Tag “%(tag)s” removed from %(count)d customer.",
+            "Tag “%(tag)s” removed from %(count)d customers.",
+            done,
+        )
+    messages.success(request, text % {"tag": tag, "count": done})
+    if refused:
+        messages.warning(
+            request,
+            ngettext(
+                "%(count)d customer was skipped: not yours.",
+                "%(count)d customers were skipped: not yours.",
+                refused,
+            )
+            % {"count": refused},
+        )
+    return redirect(back)
+
+
+def _apply_to_allowed(apply, user, ids: list[int], tag: str) -> tuple[int, int]:
+    """Apply a bulk tag action; when some selected customers are not the user's, skip those."""
+    from siyu.customers.queries import visible_customer_ids
+
+    try:
+        apply(user, ids, tag)
+        return len(ids), 0
+    except PermissionDenied:
+        pass
+    visible = visible_customer_ids(user)
+    allowed = [i for i in ids if visible is None or i in visible]
+    if allowed:
+        apply(user, allowed, tag)
+    return len(allowed), len(ids) - len(allowed)
+
+
+def _profile_context(request, customer_id: int, **forms) -> dict:
+    from siyu.customers.queries import get_profile
+
+    profile = get_profile(request.user, customer_id)
+    assign = can_assign_owner(request.user)
+    return {
+        "customer": presenters.profile_page(profile),
+        "customer_id": customer_id,
+        "tag_form": forms.get("tag_form") or TagForm(),
+        "note_form": forms.get("note_form") or NoteForm(),
+        "owner_form": (forms.get("owner_form") or OwnerForm()) if assign else None,
+        "pii": can_view_pii(request.user),
+    }
+
+
+@console_view
+def customer_profile(request, customer_id: int):
+    return render(request, "siyu/console/customer_profile.html", _profile_context(request, customer_id))
+
+
+@console_view
+@require_POST
+def customer_tag(request, customer_id: int):
+    from siyu.customers import actions
+    from siyu.customers.queries import get_profile
+
+    get_profile(request.user, customer_id)  # 404 / 403 before any change
+    form = TagForm(request.POST)
+    if not form.is_valid():
+        context = _profile_context(request, customer_id, tag_form=form)
+        return render(request, "siyu/console/customer_profile.html", context, status=400)
+    tag = form.cleaned_data["tag"].strip()
+    label = form.cleaned_data.get("label") or tag
+    try:
+        if form.cleaned_data["op"] == "remove":
+            actions.remove_tag(request.user, [customer_id], tag)
+            messages.success(request, _("Tag “%(tag)s” removed.") % {"tag": label})
+        else:
+            actions.add_tag(request.user, [customer_id], tag)
+            messages.success(request, _("Tag “%(tag)s” added.") % {"tag": label})
+    except CustomerError as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("console:customer", args=[customer_id]) + "#tags")
+
+
+@console_view
+@require_POST
+def customer_note(request, customer_id: int):
+    from siyu.customers import actions
+    from siyu.customers.queries import get_profile
+
+    get_profile(request.user, customer_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        context = _profile_context(request, customer_id, note_form=form)
+        return render(request, "siyu/console/customer_profile.html", context, status=400)
+    try:
+        actions.add_note(request.user, customer_id, form.cleaned_data["text"].strip())
+    except CustomerError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Note added."))
+    return redirect(reverse("console:customer", args=[customer_id]) + "#notes")
+
+
+@console_view
+@require_POST
+def customer_owner(request, customer_id: int):
+    from siyu.customers import actions
+    from siyu.customers.queries import get_profile
+
+    if not can_assign_owner(request.user):
+        return forbidden(request, _("Only administrators, operators and store managers assign owners."))
+    get_profile(request.user, customer_id)
+    form = OwnerForm(request.POST)
+    if not form.is_valid():
+        context = _profile_context(request, customer_id, owner_form=form)
+        return render(request, "siyu/console/customer_profile.html", context, status=400)
+    try:
+        actions.assign_owner(request.user, [customer_id], form.cleaned_data["owner"])
+    except CustomerError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Owner updated."))
+    return redirect(reverse("console:customer", args=[customer_id]) + "#owner")

@@ -1,0 +1,207 @@
+"""Import channel files, run identity resolution, follow jobs and fetch an import's rejected rows."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.text import get_valid_filename
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.console.forms import ImportForm
+from siyu.console.views.common import can_import, console_view, forbidden, is_admin, not_found
+from siyu.core.actions import record_audit
+from siyu.core.models import Job
+from siyu.core.owner import submit_job
+
+
+def _require_import(request):
+    if not can_import(request.user):
+        return forbidden(request, _("Only administrators and operators can import data."))
+    return None
+
+
+def save_uploads(files) -> list[str]:
+    """Store uploads under UPLOADS_DIR/<uuid>/ with their own (sanitised) names; return the paths."""
+    folder = Path(settings.UPLOADS_DIR) / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=False)
+    paths = []
+    for index, upload in enumerate(files):
+        name = get_valid_filename(Path(upload.name).name) or f"upload-{index}"
+        target = folder / name
+        if target.exists():
+            target = folder / f"{target.stem}-{index}{target.suffix}"
+        with target.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        paths.append(str(target))
+    return paths
+
+
+@console_view
+def import_page(request):
+    refusal = _require_import(request)
+    if refusal:
+        return refusal
+    if request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            params = {
+                "paths": save_uploads(form.cleaned_data["files"]),
+                "source": form.cleaned_data["source"],
+                "format": form.cleaned_data["format"],
+                "mapping": form.cleaned_data["mapping"],
+            }
+            job = submit_job("import", params, request.user, in_process=False)
+            return redirect("console:job", job_id=job.pk)
+        status = 400
+    else:
+        form = ImportForm()
+        status = 200
+    recent = Job.objects.filter(kind__in=["import", "resolve"]).select_related("created_by")[:5]
+    return render(request, "siyu/console/import.html", {"form": form, "recent": recent}, status=status)
+
+
+@console_view
+@require_POST
+def resolve(request):
+    refusal = _require_import(request)
+    if refusal:
+        return refusal
+    job = submit_job("resolve", {}, request.user, in_process=False)
+    return redirect("console:job", job_id=job.pk)
+
+
+@console_view
+def job_list(request):
+    refusal = _require_import(request)
+    if refusal:
+        return refusal
+    jobs = Job.objects.select_related("created_by")[:200]
+    return render(request, "siyu/console/job_list.html", {"jobs": jobs})
+
+
+def _job_for(request, job_id):
+    if not can_import(request.user):
+        return None, forbidden(request, _("Only administrators and operators can follow import jobs."))
+    return get_object_or_404(Job.objects.select_related("created_by"), pk=job_id), None
+
+
+def _rejected_path(job: Job) -> Path | None:
+    value = (job.result or {}).get("rejected_file") if isinstance(job.result, dict) else None
+    if not value:
+        return None
+    path = Path(value).resolve()
+    home = Path(settings.SIYU_HOME).resolve()
+    if not path.is_relative_to(home) or not path.is_file():
+        return None
+    return path
+
+
+def may_download_rejected(user, job: Job) -> bool:
+    return is_admin(user) or (job.created_by_id is not None and job.created_by_id == user.pk)
+
+
+REPORT_KEYS = {
+    "rows_read",
+    "imported",
+    "duplicates",
+    "rejected",
+    "files",
+    "batches",
+    "rejected_file",
+    "failed_files",
+}
+
+
+def _file_lines(result: dict) -> list[dict]:
+    """One line per imported file, whatever the importer called its fields."""
+    lines = []
+    for item in result.get("files") or []:
+        if not isinstance(item, dict):
+            item = {"file": str(item)}
+        path = item.get("file_name") or item.get("file") or item.get("name") or item.get("path") or ""
+        lines.append(
+            {
+                "name": Path(str(path)).name,
+                "format": item.get("format") or "",
+                "encoding": item.get("encoding") or "",
+                "batch_id": item.get("batch_id") or "",
+                "rows_read": item.get("rows_read"),
+                "imported": item.get("imported"),
+                "duplicates": item.get("duplicates"),
+                "rejected": item.get("rejected"),
+                "error": item.get("error") or "",
+            }
+        )
+    return lines
+
+
+def _batch_ids(result: dict, files: list[dict]) -> list[str]:
+    batches = result.get("batches")
+    if isinstance(batches, list):
+        return [str(b.get("batch_id") if isinstance(b, dict) else b) for b in batches]
+    return [f["batch_id"] for f in files if f["batch_id"]]
+
+
+def _job_context(request, job: Job) -> dict:
+    result = job.result if isinstance(job.result, dict) else {}
+    files = _file_lines(result)
+    return {
+        "job": job,
+        "result": result,
+        "files": files,
+        "batch_ids": _batch_ids(result, files),
+        "failed_count": sum(1 for f in files if f["error"]),
+        "file_names": [Path(str(p)).name for p in (job.params or {}).get("paths") or []],
+        "has_rejected_file": _rejected_path(job) is not None,
+        "may_download": may_download_rejected(request.user, job),
+        "other_result": [
+            (k, v) for k, v in result.items() if k not in REPORT_KEYS and isinstance(v, str | int | float)
+        ],
+    }
+
+
+@console_view
+def job_detail(request, job_id):
+    job, refusal = _job_for(request, job_id)
+    if refusal:
+        return refusal
+    return render(request, "siyu/console/job_detail.html", _job_context(request, job))
+
+
+@console_view
+def job_progress(request, job_id):
+    """The HTMX fragment polled every 500 ms until the job finishes."""
+    job, refusal = _job_for(request, job_id)
+    if refusal:
+        return refusal
+    return render(request, "siyu/console/partials/job_progress.html", _job_context(request, job))
+
+
+@console_view
+def rejected_rows(request, job_id):
+    job = get_object_or_404(Job, pk=job_id)
+    if not may_download_rejected(request.user, job):
+        return forbidden(
+            request,
+            _("Only the person who ran this import, or an administrator, can download its rejected rows."),
+        )
+    path = _rejected_path(job)
+    if path is None:
+        return not_found(request, _("This job has no rejected rows file."))
+    record_audit(
+        request.user,
+        "download_rejected_rows",
+        target=f"job:{job.pk}",
+        file=path.name,
+        rejected=(job.result or {}).get("rejected"),
+    )
+    name = f"rejected-{str(job.pk)[:8]}.csv"
+    return FileResponse(
+        path.open("rb"), as_attachment=True, filename=name, content_type="text/csv; charset=utf-8"
+    )

@@ -1,0 +1,816 @@
+"""Read side of customers: the list/search, the profile, tags and consent.
+
+The customer itself (identities, orders, totals) is read from the warehouse through Ibis
+(`siyu.warehouse.backend()`); its operational state (owner, tags, notes, consent) from the control plane.
+Who may see which customer:
+
+- admin, operator: every customer;
+- manager: customers owned by the guides of their store (and by the manager);
+- guide: only the customers they own (`CustomerState.owner`).
+
+Clear PII (name, phone, email, address) is decrypted only for roles allowed to see it
+(`siyu.staff.queries.can_view_pii`) and only for the rows shown; every clear view is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC
+from decimal import Decimal
+
+import ibis
+import pyarrow as pa
+
+from siyu import warehouse
+from siyu.core import pii
+from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
+from siyu.customers.errors import CustomerNotFound
+from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.staff.models import Role
+from siyu.staff.queries import (
+    can_view_pii,
+    display_name_of,
+    display_names,
+    guides_of_store,
+    role_of,
+    store_of,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 200
+MAX_TIMELINE_EVENTS = 200
+CUSTOMER_ID_MAX = 2**63 - 1
+ORDERINGS = ("recent", "id")
+CONSENT_CHANNELS = ("wecom", "sms", "email", "official_account", "mini_program", "phone", "all")
+TAG_SEPARATORS = (":", "：")
+IN_CHUNK = 2_000
+
+
+@dataclass
+class CustomerPage:
+    items: list[dict]
+    total: int
+    page: int
+    pages: int
+    page_size: int = 50
+    filters: dict = field(default_factory=dict)
+
+
+# --- scope ---------------------------------------------------------------------------------------
+
+
+def visible_owner_ids(user) -> list[int] | None:
+    """None: the user sees every customer; else the owners whose customers the user sees."""
+    role = role_of(user)
+    if role in (Role.ADMIN, Role.OPERATOR):
+        return None
+    if role == Role.MANAGER:
+        store_id = store_of(user)
+        owners = set(guides_of_store(store_id)) if store_id else set()
+        owners.add(user.pk)
+        return sorted(owners)
+    if role == Role.GUIDE:
+        return [user.pk]
+    raise PermissionDenied("this account has no staff role; ask an admin to give it one")
+
+
+def visible_customer_ids(user) -> set[int] | None:
+    """None means all customers."""
+    owners = visible_owner_ids(user)
+    if owners is None:
+        return None
+    return set(CustomerState.objects.filter(owner_id__in=owners).values_list("customer_id", flat=True))
+
+
+def can_access(user, customer_id: int) -> bool:
+    owners = visible_owner_ids(user)
+    if owners is None:
+        return True
+    return CustomerState.objects.filter(customer_id=customer_id, owner_id__in=owners).exists()
+
+
+def check_access(user, customer_ids) -> None:
+    """PermissionDenied unless `user` may see and act on every one of `customer_ids`."""
+    ids = {int(customer_ids)} if isinstance(customer_ids, int) else {int(i) for i in customer_ids}
+    owners = visible_owner_ids(user)
+    if owners is None or not ids:
+        return
+    allowed: set[int] = set()
+    for chunk in chunked(sorted(ids)):
+        allowed.update(
+            CustomerState.objects.filter(customer_id__in=chunk, owner_id__in=owners).values_list(
+                "customer_id", flat=True
+            )
+        )
+    denied = ids - allowed
+    if denied:
+        shown = ", ".join(str(i) for i in sorted(denied)[:5]) + (" …" if len(denied) > 5 else "")
+        if role_of(user) == Role.GUIDE:
+            raise PermissionDenied(f"customer {shown} is not one of your customers")
+        raise PermissionDenied(f"customer {shown} is not a customer of your store")
+
+
+# --- warehouse helpers ---------------------------------------------------------------------------
+
+
+def _table(name: str):
+    return warehouse.backend().table(name)
+
+
+def _ids_table(ids):
+    return ibis.memtable(pa.table({"customer_id": pa.array(sorted(ids), pa.int64())}))
+
+
+def _rows(expr) -> list[dict]:
+    return expr.to_pyarrow().to_pylist()
+
+
+def _scalar(expr):
+    return expr.to_pyarrow().as_py()
+
+
+def existing_customer_ids(customer_ids) -> set[int]:
+    """Those of `customer_ids` that are customers in the warehouse read model."""
+    ids = {int(i) for i in customer_ids if 0 < int(i) <= CUSTOMER_ID_MAX}
+    if not ids:
+        return set()
+    cs = _table("customer_summary")
+    found = cs.filter(cs.customer_id.isin(_ids_table(ids).customer_id)).select("customer_id")
+    return {row["customer_id"] for row in _rows(found)}
+
+
+def merged_into(customer_id: int) -> int | None:
+    """The surviving customer when `customer_id` was absorbed by a merge (following chains)."""
+    log_table = _table("merge_log")
+    current, seen = customer_id, {customer_id}
+    for _ in range(20):
+        expr = (
+            log_table.filter(log_table.absorbed_id == current)
+            .order_by(ibis.desc(log_table.merged_at))
+            .select("survivor_id")
+            .limit(1)
+        )
+        rows = _rows(expr)
+        if not rows or rows[0]["survivor_id"] in seen:
+            break
+        current = rows[0]["survivor_id"]
+        seen.add(current)
+    return None if current == customer_id else current
+
+
+def require_customers(customer_ids) -> None:
+    """CustomerNotFound unless every id is a customer in the warehouse."""
+    ids = {int(i) for i in customer_ids}
+    missing = ids - existing_customer_ids(ids)
+    if missing:
+        if len(missing) == 1:
+            (only,) = missing
+            raise CustomerNotFound(
+                only, merged_into=merged_into(only) if 0 < only <= CUSTOMER_ID_MAX else None
+            )
+        raise CustomerNotFound(missing)
+
+
+def _decrypt(blob) -> dict:
+    if blob is None:
+        return {}
+    try:
+        value = pii.decrypt_json(blob)
+    except Exception:  # noqa: BLE001 - a wrong key or damaged value must not break the page
+        log.warning("could not decrypt a PII value (was SIYU_PII_KEY changed?)")
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _pii_by_record(record_keys) -> dict[str, dict]:
+    keys = sorted({k for k in record_keys if k})
+    if not keys:
+        return {}
+    records = _table("records")
+    expr = records.filter(records.record_key.isin(keys)).select("record_key", "pii")
+    return {row["record_key"]: _decrypt(row["pii"]) for row in _rows(expr)}
+
+
+def display_phone(phone: str | None) -> str | None:
+    """A Chinese mobile stored as +86… is shown as the 11 digits people type."""
+    if phone and phone.startswith("+86") and len(phone) >= 14:
+        return phone[3:]
+    return phone
+
+
+def _money(value) -> str:
+    if value is None:
+        return "0.00"
+    return str(Decimal(value).quantize(Decimal("0.01")))
+
+
+def clean_text(value, limit: int = 200) -> str:
+    """What a person typed, without control characters (which no database stores in text), trimmed."""
+    text = "".join(ch for ch in str(value) if ch in "\t\n" or unicodedata.category(ch) != "Cc")
+    return text.strip()[:limit]
+
+
+def is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+# --- search --------------------------------------------------------------------------------------
+
+_PHONE_SEPARATORS = re.compile(r"[\s\-()]")
+
+
+def _customers_with_record(predicate_on_records):
+    records = _table("records")
+    cmap = _table("customer_map")
+    keys = records.filter(predicate_on_records(records)).record_key
+    return cmap.filter(cmap.record_key.isin(keys)).customer_id
+
+
+def _search_predicate(cs, q: str):
+    """What a person types into the search box: an id, a phone tail, a phone, an email or a name."""
+    text = q.strip()
+    compact = _PHONE_SEPARATORS.sub("", text)
+    if compact.startswith("+86") and is_number(compact[3:]):
+        compact = compact[3:]
+    elif compact.startswith("86") and len(compact) == 13 and is_number(compact):
+        compact = compact[2:]
+    if is_number(compact):
+        conditions = []
+        if len(compact) <= 12 and int(compact) > 0:
+            conditions.append(cs.customer_id == int(compact))
+        if len(compact) == 4:
+            conditions.append(cs.phone_tail == compact)
+        if len(compact) == 11:
+            phone_hash = pii.keyed_hash("+86" + compact)
+            conditions.append(cs.phone_hash == phone_hash)
+            conditions.append(
+                cs.customer_id.isin(_customers_with_record(lambda r: r.phone_hash == phone_hash))
+            )
+        if not conditions:
+            return ibis.literal(False)
+        return ibis.or_(*conditions)
+    if "@" in text:
+        email_hash = pii.keyed_hash(text.lower())
+        return cs.customer_id.isin(_customers_with_record(lambda r: r.email_hash == email_hash))
+    name_hash = pii.keyed_hash(text)
+    return ibis.or_(
+        cs.name_hash == name_hash,
+        cs.name_masked.startswith(text),
+        cs.customer_id.isin(_customers_with_record(lambda r: r.name_hash == name_hash)),
+    )
+
+
+# --- tags ----------------------------------------------------------------------------------------
+
+
+def split_tag_label(label: str) -> tuple[str | None, str]:
+    """`组名:标签` -> ("组名", "标签"); `标签` -> (None, "标签")."""
+    text = (label or "").strip()
+    for sep in TAG_SEPARATORS:
+        if sep in text:
+            group, _, name = text.partition(sep)
+            if group.strip() and name.strip():
+                return group.strip(), name.strip()
+    return None, text
+
+
+def find_tags(tag) -> list[Tag]:
+    """Tags meant by `tag`: an id, a `组名:标签` label, or a bare name (every group that has it)."""
+    text = clean_text(tag)
+    if not text:
+        return []
+    if is_number(text):
+        by_id = list(Tag.objects.filter(pk=int(text))) if int(text) <= CUSTOMER_ID_MAX else []
+        if by_id:
+            return by_id
+    group, name = split_tag_label(text)
+    if group is not None:
+        exact = list(Tag.objects.filter(group__name=group, name=name))
+        if exact:
+            return exact
+        name = text  # a tag whose own name contains a colon
+    return list(Tag.objects.filter(name=name).select_related("group"))
+
+
+def customers_with_tag(tag) -> set[int]:
+    tags = find_tags(tag)
+    if not tags:
+        return set()
+    return set(CustomerTag.objects.filter(tag__in=tags).values_list("customer_id", flat=True))
+
+
+def _tag_dict(tag: Tag, **extra) -> dict:
+    group = tag.group.name if tag.group_id else None
+    return {
+        "id": tag.pk,
+        "name": tag.name,
+        "group": group,
+        "label": f"{group}:{tag.name}" if group else tag.name,
+        **extra,
+    }
+
+
+def tag_groups() -> list[dict]:
+    """Every tag group with its tags and how many customers carry each; ungrouped tags come last under a
+    group with id None."""
+    from django.db.models import Count
+
+    tags = Tag.objects.select_related("group").annotate(customers=Count("customer_tags")).order_by("name")
+    groups: dict[int | None, dict] = {
+        g.pk: {"id": g.pk, "name": g.name, "tags": []} for g in TagGroup.objects.order_by("name")
+    }
+    ungrouped = {"id": None, "name": None, "tags": []}
+    for tag in tags:
+        target = groups.get(tag.group_id) if tag.group_id else ungrouped
+        target["tags"].append(_tag_dict(tag, customers=tag.customers))
+    result = list(groups.values())
+    if ungrouped["tags"]:
+        result.append(ungrouped)
+    return result
+
+
+def tags_of(customer_id: int) -> list[dict]:
+    """The customer's tags, grouped ones first (by group, then name), ungrouped last."""
+    links = sorted(
+        CustomerTag.objects.filter(customer_id=customer_id).select_related("tag__group"),
+        key=lambda link: (
+            link.tag.group_id is None,
+            link.tag.group.name if link.tag.group_id else "",
+            link.tag.name,
+        ),
+    )
+    return [_tag_dict(link.tag, source=link.source, tagged_at=link.created_at) for link in links]
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+def consent_dict(consent: Consent) -> dict:
+    return {
+        "channel": consent.channel,
+        "status": consent.status,
+        "source": consent.source,
+        "recorded_at": consent.recorded_at.astimezone(UTC),
+        "recorded_by": display_name_of(consent.recorded_by) if consent.recorded_by_id else None,
+    }
+
+
+def consent_of(customer_id: int) -> dict[str, dict]:
+    """The consent in force per channel: the latest record wins (by recorded time, then by entry order)."""
+    latest: dict[str, dict] = {}
+    for consent in (
+        Consent.objects.filter(customer_id=customer_id)
+        .select_related("recorded_by__staff")
+        .order_by("-recorded_at", "-pk")
+    ):
+        latest.setdefault(consent.channel, consent_dict(consent))
+    return latest
+
+
+def is_opted_out(customer_id: int, channel: str) -> bool:
+    """True when the latest consent for `channel` or for `all` channels is an opt-out."""
+    latest = (
+        Consent.objects.filter(customer_id=customer_id, channel__in=[channel, "all"])
+        .order_by("-recorded_at", "-pk")
+        .first()
+    )
+    return latest is not None and latest.status == Consent.Status.OPT_OUT
+
+
+# --- owners and lifecycle ------------------------------------------------------------------------
+
+
+def chunked(ids, size: int = IN_CHUNK):
+    """Slices small enough for an SQL `IN (…)` on every control-plane database (SQLite caps variables)."""
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def states_of(customer_ids) -> dict[int, CustomerState]:
+    states = {}
+    for chunk in chunked(customer_ids):
+        states.update({s.customer_id: s for s in CustomerState.objects.filter(customer_id__in=chunk)})
+    return states
+
+
+def _stage_overrides() -> dict[int, str]:
+    return dict(
+        CustomerState.objects.exclude(lifecycle_override="").values_list("customer_id", "lifecycle_override")
+    )
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def _page_numbers(page, page_size) -> tuple[int, int]:
+    try:
+        page = max(int(page or 1), 1)
+    except (TypeError, ValueError):
+        page = 1
+    try:
+        page_size = min(max(int(page_size or 50), 1), MAX_PAGE_SIZE)
+    except (TypeError, ValueError):
+        page_size = 50
+    return page, page_size
+
+
+def list_customers(
+    user,
+    *,
+    q=None,
+    source=None,
+    tag=None,
+    province=None,
+    stage=None,
+    page=1,
+    page_size=50,
+    order="recent",
+) -> CustomerPage:
+    """One page of the customers `user` may see, newest buyers first (`order="id"`: by customer id).
+
+    Filters combine with AND. Paging, counting and ordering happen in the warehouse; only the page's rows
+    are decrypted."""
+    page, page_size = _page_numbers(page, page_size)
+    given = {"q": q, "source": source, "tag": tag, "province": province, "stage": stage}
+    filters = {k: clean_text(v) for k, v in given.items() if v is not None and clean_text(v) != ""}
+    empty = CustomerPage(items=[], total=0, page=page, pages=0, page_size=page_size, filters=filters)
+
+    ids = visible_customer_ids(user)
+    if filters.get("tag") is not None:
+        tagged = customers_with_tag(filters["tag"])
+        ids = tagged if ids is None else ids & tagged
+    if ids is not None and not ids:
+        return empty
+
+    cs = _table("customer_summary")
+    predicates = []
+    if ids is not None:
+        predicates.append(cs.customer_id.isin(_ids_table(ids).customer_id))
+    if "q" in filters:
+        predicates.append(_search_predicate(cs, str(filters["q"])))
+    if "source" in filters:
+        predicates.append(cs.sources.contains(str(filters["source"])))
+    if "province" in filters:
+        predicates.append(cs.province == str(filters["province"]))
+    overrides = _stage_overrides()
+    if "stage" in filters:
+        wanted = str(filters["stage"])
+        moved_in = [cid for cid, st in overrides.items() if st == wanted]
+        moved_out = [cid for cid, st in overrides.items() if st != wanted]
+        by_warehouse = cs.stage == wanted
+        if moved_out:
+            by_warehouse = by_warehouse & ~cs.customer_id.isin(moved_out)
+        predicates.append(ibis.or_(by_warehouse, cs.customer_id.isin(moved_in)) if moved_in else by_warehouse)
+    expr = cs.filter(*predicates) if predicates else cs
+
+    total = int(_scalar(expr.count()))
+    pages = math.ceil(total / page_size) if total else 0
+    if total == 0 or page > pages:
+        return CustomerPage(
+            items=[], total=total, page=page, pages=pages, page_size=page_size, filters=filters
+        )
+
+    if order == "id":
+        ordered = expr.order_by(expr.customer_id)
+    else:
+        ordered = expr.order_by([ibis.desc(expr.last_purchase_at), expr.customer_id])
+    columns = [
+        "customer_id",
+        "name_masked",
+        "phone_masked",
+        "province",
+        "city",
+        "sources",
+        "stage",
+        "orders",
+        "spend",
+        "last_purchase_at",
+        "pii_record_key",
+    ]
+    rows = _rows(ordered.select(*columns).limit(page_size, offset=(page - 1) * page_size))
+
+    clear = can_view_pii(user)
+    clear_pii = _pii_by_record(r["pii_record_key"] for r in rows) if clear else {}
+    states = states_of(r["customer_id"] for r in rows)
+    owner_names = display_names(s.owner_id for s in states.values() if s.owner_id)
+
+    items = []
+    for row in rows:
+        cid = row["customer_id"]
+        state = states.get(cid)
+        values = clear_pii.get(row["pii_record_key"] or "", {})
+        items.append(
+            {
+                "customer_id": cid,
+                "name": (values.get("name") if clear else None) or row["name_masked"],
+                "phone": (display_phone(values.get("phone")) if clear else None) or row["phone_masked"],
+                "province": row["province"],
+                "city": row["city"],
+                "sources": list(row["sources"] or []),
+                "stage": (state.lifecycle_override if state and state.lifecycle_override else None)
+                or row["stage"],
+                "orders": int(row["orders"] or 0),
+                "spend": _money(row["spend"]),
+                "last_purchase_at": row["last_purchase_at"],
+                "owner": owner_names.get(state.owner_id) if state and state.owner_id else None,
+            }
+        )
+    if clear and clear_pii:
+        record_audit(
+            user,
+            "view_pii_list",
+            target="customers",
+            customer_ids=[i["customer_id"] for i in items],
+            filters=filters,
+        )
+    return CustomerPage(
+        items=items, total=total, page=page, pages=pages, page_size=page_size, filters=filters
+    )
+
+
+# --- profile -------------------------------------------------------------------------------------
+
+
+def _record_keys(customer_id: int):
+    cmap = _table("customer_map")
+    return cmap.filter(cmap.customer_id == customer_id).record_key
+
+
+def _identities(customer_id: int, clear: bool) -> list[dict]:
+    records = _table("records")
+    expr = records.filter(records.record_key.isin(_record_keys(customer_id))).order_by(
+        [records.seen_at, records.record_key]
+    )
+    rows = _rows(
+        expr.select(
+            "record_key",
+            "source",
+            "record_kind",
+            "record_id",
+            "name_masked",
+            "phone_masked",
+            "email_masked",
+            "province",
+            "city",
+            "district",
+            "store",
+            "owner_staff",
+            "pii",
+            "seen_at",
+        )
+    )
+    identities = []
+    for row in rows:
+        values = _decrypt(row["pii"])
+        if clear:
+            name = values.get("name") or row["name_masked"]
+            phone = display_phone(values.get("phone")) or row["phone_masked"]
+            email = values.get("email") or row["email_masked"]
+            address = values.get("address")
+        else:
+            name = row["name_masked"] or pii.mask_name(values.get("name"))
+            phone = row["phone_masked"] or pii.mask_phone(values.get("phone"))
+            email = row["email_masked"] or pii.mask_email(values.get("email"))
+            address = pii.mask_address(values.get("address"))
+        identities.append(
+            {
+                "record_key": row["record_key"],
+                "source": row["source"],
+                "record_kind": row["record_kind"],
+                "record_id": row["record_id"],
+                "name": name,
+                "phone": phone,
+                "email": email,
+                "address": address,
+                "province": row["province"],
+                "city": row["city"],
+                "district": row["district"],
+                "store": row["store"],
+                "owner_staff": row["owner_staff"],
+                "seen_at": row["seen_at"],
+            }
+        )
+    return identities
+
+
+def _orders(customer_id: int) -> list[dict]:
+    orders = _table("orders")
+    mine = orders.filter(orders.record_key.isin(_record_keys(customer_id)))
+    # An order re-imported with a new status is appended again: the latest version wins.
+    latest = mine.mutate(
+        _version=ibis.row_number().over(
+            group_by=mine.order_key, order_by=[ibis.desc(mine.updated_at), ibis.desc(mine.batch_id)]
+        )
+    )
+    latest = latest.filter(latest._version == 0).drop("_version")
+    rows = _rows(
+        latest.order_by([ibis.desc(latest.order_time), latest.order_key]).select(
+            "order_key",
+            "order_id",
+            "source",
+            "status_class",
+            "status_raw",
+            "order_time",
+            "paid_time",
+            "amount",
+            "store",
+            "guide",
+        )
+    )
+    if not rows:
+        return []
+    items_table = _table("order_items")
+    keys = [r["order_key"] for r in rows]
+    items_expr = items_table.filter(items_table.order_key.isin(keys)).order_by(
+        [items_table.order_key, items_table.item_key]
+    )
+    items_by_order: dict[str, list[dict]] = {}
+    seen_items: set[tuple[str, str]] = set()
+    for item in _rows(items_expr):
+        ident = (item["order_key"], item["item_key"])
+        if item["item_key"] is not None and ident in seen_items:
+            continue  # the same line imported twice
+        seen_items.add(ident)
+        items_by_order.setdefault(item["order_key"], []).append(
+            {
+                "product_id": item["product_id"],
+                "product": item["product"],
+                "sku": item["sku"],
+                "quantity": item["quantity"],
+                "amount": None if item["amount"] is None else _money(item["amount"]),
+            }
+        )
+    return [
+        {
+            "order_id": r["order_id"],
+            "source": r["source"],
+            "status_class": r["status_class"],
+            "status_raw": r["status_raw"],
+            "order_time": r["order_time"],
+            "paid_time": r["paid_time"],
+            "amount": _money(r["amount"]) if r["amount"] is not None else None,
+            "store": r["store"],
+            "guide": r["guide"],
+            "items": items_by_order.get(r["order_key"], []),
+        }
+        for r in rows
+    ]
+
+
+def _events(customer_id: int, limit: int = MAX_TIMELINE_EVENTS) -> list[dict]:
+    events = _table("events")
+    expr = (
+        events.filter(events.record_key.isin(_record_keys(customer_id)))
+        .order_by([ibis.desc(events.occurred_at), events.event_key])
+        .select("event_key", "source", "event_type", "occurred_at", "properties")
+        .limit(limit)
+    )
+    return _rows(expr)
+
+
+def note_dict(note: Note) -> dict:
+    return {
+        "id": note.pk,
+        "text": note.text,
+        "author": display_name_of(note.author) if note.author_id else None,
+        "created_at": note.created_at,
+    }
+
+
+def _notes(customer_id: int) -> list[dict]:
+    return [
+        note_dict(n) for n in Note.objects.filter(customer_id=customer_id).select_related("author__staff")
+    ]
+
+
+def _timeline(orders, events, notes, consents) -> list[dict]:
+    entries = []
+    for order in orders:
+        entries.append(
+            {
+                "at": order["order_time"],
+                "kind": "order",
+                "source": order["source"],
+                "summary": f"{order['order_id']} ¥{order['amount'] or '0.00'} {order['status_raw'] or order['status_class'] or ''}".strip(),
+                "ref": order["order_id"],
+            }
+        )
+    for event in events:
+        entries.append(
+            {
+                "at": event["occurred_at"],
+                "kind": "event",
+                "source": event["source"],
+                "summary": event["event_type"] or "",
+                "ref": event["event_key"],
+            }
+        )
+    for note in notes:
+        entries.append(
+            {
+                "at": note["created_at"],
+                "kind": "note",
+                "source": note["author"],
+                "summary": note["text"],
+                "ref": str(note["id"]),
+            }
+        )
+    for consent in consents:
+        entries.append(
+            {
+                "at": consent.recorded_at,
+                "kind": "consent",
+                "source": consent.source,
+                "summary": f"{consent.channel}: {consent.status}",
+                "ref": str(consent.pk),
+            }
+        )
+    entries.sort(key=lambda e: (e["at"] is not None, e["at"].timestamp() if e["at"] else 0.0), reverse=True)
+    return entries
+
+
+def get_profile(user, customer_id: int) -> dict:
+    """Everything known about one customer, as `user` may see it.
+
+    Raises CustomerNotFound (also for an id absorbed by a merge: the error names the survivor) and
+    PermissionDenied (a guide asking for another guide's customer, a manager outside their store)."""
+    customer_id = int(customer_id)
+    visible_owner_ids(user)  # an account without a role is refused before anything is looked up
+    summary_rows = []
+    if 0 < customer_id <= CUSTOMER_ID_MAX:
+        cs = _table("customer_summary")
+        summary_rows = _rows(cs.filter(cs.customer_id == customer_id).limit(1))
+    if not summary_rows:
+        raise CustomerNotFound(
+            customer_id, merged_into=merged_into(customer_id) if 0 < customer_id <= CUSTOMER_ID_MAX else None
+        )
+    check_access(user, customer_id)
+    summary = summary_rows[0]
+    clear = can_view_pii(user)
+
+    identities = _identities(customer_id, clear)
+    orders = _orders(customer_id)
+    events = _events(customer_id)
+    notes = _notes(customer_id)
+    consent_rows = list(Consent.objects.filter(customer_id=customer_id).order_by("-recorded_at", "-pk"))
+    state = CustomerState.objects.filter(customer_id=customer_id).select_related("owner__staff").first()
+
+    if clear:
+        main = _pii_by_record([summary["pii_record_key"]]).get(summary["pii_record_key"] or "", {})
+        name = main.get("name") or summary["name_masked"]
+        phone = display_phone(main.get("phone")) or summary["phone_masked"]
+        email = main.get("email")
+        address = main.get("address")
+    else:
+        name, phone = summary["name_masked"], summary["phone_masked"]
+        email = next((i["email"] for i in identities if i["email"]), None)
+        address = next((i["address"] for i in identities if i["address"]), None)
+
+    owner = None
+    if state is not None and state.owner_id:
+        owner = {"user_id": state.owner_id, "name": display_name_of(state.owner)}
+    profile = {
+        "customer_id": customer_id,
+        "pii_visible": clear,
+        "name": name,
+        "phone": phone,
+        "email": email,
+        "address": address,
+        "gender": summary["gender"],
+        "birthday": summary["birthday"],
+        "province": summary["province"],
+        "city": summary["city"],
+        "district": summary["district"],
+        "sources": list(summary["sources"] or []),
+        "acquisition_source": summary["acquisition_source"],
+        "acquired_at": summary["acquired_at"],
+        "stage": (state.lifecycle_override if state and state.lifecycle_override else None)
+        or summary["stage"],
+        "computed_stage": summary["stage"],
+        "owner": owner,
+        "owner_locked": bool(state and state.owner_locked),
+        "owner_staff": summary["owner_staff"],
+        "totals": {
+            "first_purchase_at": summary["first_purchase_at"],
+            "last_purchase_at": summary["last_purchase_at"],
+            "orders": int(summary["orders"] or 0),
+            "spend": _money(summary["spend"]),
+            "aov": _money(summary["aov"]),
+        },
+        "identities": identities,
+        "orders": orders,
+        "tags": tags_of(customer_id),
+        "consent": consent_of(customer_id),
+        "notes": notes,
+        "timeline": _timeline(orders, events, notes, consent_rows),
+    }
+    if clear:
+        record_audit(user, "view_pii", target=str(customer_id), records=len(identities))
+    return profile

@@ -1,0 +1,1 @@
+"""Synthetic demo brand generator with ground truth (`siyu.demo.generate`)."""

@@ -1,0 +1,400 @@
+"""Identity resolution, deterministic stage: records that share a strong identifier are one customer.
+
+The graph: records and identifier values are nodes, every strong (record, id_type, value_hash) row of
+`identifiers` is an edge; a customer is a connected component (scipy's connected_components on
+integer-coded edges, see siyu.identity.graph). Masked phones and virtual numbers are weak (`strong = false`)
+or absent, so they never link.
+
+Cardinality guard — an identifier value is *quarantined* (written to `quarantined_identifiers`, not used for
+linking) when its id_type is guarded (default: `phone`, `email`) and either
+  - it is on more than `max_member_records` (default 5) distinct records whose `record_kind` is member-like
+    (`member`, `contact`), e.g. a store landline typed into many POS member cards; or
+  - the records carrying it have more than `max_distinct_names` (default 10) distinct `name_hash` values,
+    e.g. a shop phone typed as the buyer phone on walk-in orders.
+Override with the setting `IDENTITY_GUARD = {"guarded_types": [...], "member_kinds": [...],
+"max_member_records": 5, "max_distinct_names": 10}`. The guard is evaluated on all data at every run; a
+value keeps the run_id of the run that first quarantined it for as long as it stays quarantined.
+
+Stable ids (see assign_customer_ids): a component keeps the smallest existing id among those whose oldest
+record it holds; other such ids are merged into it (one `merge_log` row each, rule
+`deterministic:<id_type>`). New components get ids above every id ever used, in order of their oldest
+record (earliest `seen_at`, then record_key). When a component falls apart (an identifier got quarantined,
+records were erased), the id stays with the part holding its oldest record and the other parts get new (or
+other existing) ids; each such move is logged in `merge_log` with rule `split`, survivor_id = the id that
+lost records, absorbed_id = the id that took them. Consumers that merge control-plane state must act on
+`deterministic:*` rows only. Re-running on unchanged data writes nothing but an `identity_runs` row and the
+rebuilt summary.
+
+All writes of a run happen in one warehouse transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import ibis
+import numpy as np
+import pyarrow as pa
+from django.conf import settings
+
+from siyu.identity.graph import assign_customer_ids, record_components
+from siyu.warehouse import backend, transaction
+from siyu.warehouse.schema import TABLES, TS
+from siyu.warehouse.summary import rebuild_customer_summary
+
+# The id type named in a merge's rule when several link the same clusters: the most specific first.
+ID_TYPE_PRIORITY = (
+    "unionid",
+    "external_userid",
+    "member_no",
+    "phone",
+    "email",
+    "taobao_buyer",
+    "alipay",
+    "jd_account",
+)
+
+_STAGED_RECORDS = "_siyu_resolve_records"
+_STAGED_VALUES = "_siyu_resolve_values"
+_STEPS = 6
+
+
+@dataclass(frozen=True)
+class GuardRule:
+    guarded_types: tuple[str, ...] = ("phone", "email")
+    member_kinds: tuple[str, ...] = ("member", "contact")
+    max_member_records: int = 5
+    max_distinct_names: int = 10
+
+    @classmethod
+    def from_settings(cls) -> GuardRule:
+        overrides = dict(getattr(settings, "IDENTITY_GUARD", {}) or {})
+        for key in ("guarded_types", "member_kinds"):
+            if key in overrides:
+                overrides[key] = tuple(overrides[key])
+        return cls(**overrides)
+
+
+@dataclass
+class ResolveReport:
+    run_id: str
+    records: int
+    customers: int
+    new_customers: int
+    merges: int
+    quarantined: int
+    seconds: float
+    splits: int = 0
+    cpu_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_resolve_job(job, progress) -> dict:
+    """Job runner for kind "resolve" (siyu.core.owner.JOB_RUNNERS)."""
+    return resolve_identities(progress).as_dict()
+
+
+def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: datetime | None = None):
+    """Resolve every record into a customer, keep ids stable, rebuild customer_summary."""
+    started = time.monotonic()
+    cpu_started = time.process_time()
+    guard = guard or GuardRule.from_settings()
+    now = now or datetime.now(UTC)
+    run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    timings: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def step(done: int, message: str, finished: str | None = None) -> None:
+        if finished:
+            timings[finished] = round(time.monotonic() - clock[0], 3)
+            clock[0] = time.monotonic()
+        if progress is not None:
+            progress(done, _STEPS, message)
+
+    con = backend()
+    try:
+        with transaction():
+            step(0, "reading records")
+            staged = _stage_records(con)
+            n_records = int(staged.count().execute())
+
+            step(1, "checking shared identifiers", "stage")
+            quarantine = _quarantine(con, guard, run_id)
+
+            step(2, "linking records", "guard")
+            rid, vid = _edges(con, staged, quarantine)
+            labels = record_components(n_records, rid, vid)
+
+            step(3, "assigning customer ids", "graph")
+            old = _current_ids(staged, n_records)
+            plan = assign_customer_ids(labels, old, _next_customer_id(con))
+            merge_rows = _merge_rows(con, plan, labels, old, rid, vid, run_id, now)
+
+            step(4, "writing the customer map", "assign")
+            _write_customer_map(con, staged, plan.customer_id, old, now)
+            if merge_rows:
+                con.insert("merge_log", pa.Table.from_pylist(merge_rows, schema=_arrow("merge_log")))
+            _write_quarantine(con, quarantine)
+
+            step(5, "rebuilding customer summary", "write")
+            rebuild_customer_summary(now=now, in_transaction=True)
+            timings["summary"] = round(time.monotonic() - clock[0], 3)
+
+            report = ResolveReport(
+                run_id=run_id,
+                records=n_records,
+                customers=plan.customers,
+                new_customers=plan.new_ids,
+                merges=len(plan.merges),
+                quarantined=quarantine.num_rows,
+                seconds=0.0,
+                splits=len(plan.splits),
+                timings=timings,
+            )
+            run_row = {
+                "run_id": run_id,
+                "started_at": now,
+                "finished_at": datetime.now(UTC),
+                "records": report.records,
+                "customers": report.customers,
+                "new_customers": report.new_customers,
+                "merges": report.merges,
+                "quarantined": report.quarantined,
+            }
+            con.insert("identity_runs", pa.Table.from_pylist([run_row], schema=_arrow("identity_runs")))
+    finally:
+        for name in (_STAGED_RECORDS, _STAGED_VALUES):
+            con.drop_table(name, force=True)
+    report.seconds = round(time.monotonic() - started, 3)
+    report.cpu_seconds = round(time.process_time() - cpu_started, 3)
+    if progress is not None:
+        progress(_STEPS, _STEPS, f"{report.customers} customers")
+    return report
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+def _arrow(table: str) -> pa.Schema:
+    return TABLES[table].to_pyarrow()
+
+
+def _stage_records(con) -> ibis.Table:
+    """One row per record_key, numbered in age order (rid), with its current customer id."""
+    records = con.table("records")
+    cmap = con.table("customer_map")
+    keys = records.filter(records.record_key.notnull())
+    keys = keys.group_by("record_key").aggregate(first_seen=keys.seen_at.min())
+    keys = keys.mutate(
+        rid=ibis.row_number().over(order_by=[keys.first_seen.isnull(), keys.first_seen, keys.record_key])
+    )
+    staged = keys.left_join(cmap, "record_key").select(
+        rid=keys.rid,
+        record_key=keys.record_key,
+        old_cid=cmap.customer_id,
+        old_resolved_at=cmap.resolved_at,
+    )
+    return con.create_table(_STAGED_RECORDS, staged, temp=True, overwrite=True)
+
+
+def _quarantine(con, guard: GuardRule, run_id: str) -> pa.Table:
+    """The identifier values the cardinality guard takes out of linking (see module docstring)."""
+    schema = _arrow("quarantined_identifiers")
+    limit = min(guard.max_member_records, guard.max_distinct_names)
+    if not guard.guarded_types:
+        return schema.empty_table()
+    ids = con.table("identifiers")
+    guarded = ids.filter(
+        ids.strong & ids.value_hash.notnull() & ids.id_type.isin(list(guard.guarded_types))
+    ).select("record_key", "id_type", "value_hash")
+    # Only a value on more than `limit` identifier rows can break a rule: find those cheaply first.
+    crowded = guarded.group_by("id_type", "value_hash").aggregate(rows=guarded.count())
+    crowded = crowded.filter(crowded.rows > limit).select("id_type", "value_hash")
+    records = con.table("records").select("record_key", "source", "record_kind", "name_hash")
+    hits = guarded.semi_join(crowded, ["id_type", "value_hash"]).join(records, "record_key")
+    member_like = hits.record_kind.isin(list(guard.member_kinds))
+    stats = hits.group_by("id_type", "value_hash").aggregate(
+        records=hits.record_key.nunique(),
+        member_records=hits.record_key.nunique(where=member_like),
+        names=hits.name_hash.nunique(),
+        sources=hits.source.collect(distinct=True).sort(),
+    )
+    stats = stats.filter(
+        (stats.member_records > guard.max_member_records) | (stats.names > guard.max_distinct_names)
+    ).order_by("id_type", "value_hash")
+    rows = stats.to_pyarrow().to_pylist()
+
+    old = con.table("quarantined_identifiers").select("id_type", "value_hash", "run_id").to_pyarrow()
+    first_run = {(r["id_type"], r["value_hash"]): r["run_id"] for r in old.to_pylist()}
+    out = []
+    for row in rows:
+        reasons = []
+        if row["member_records"] > guard.max_member_records:
+            reasons.append(
+                f"on {row['member_records']} member/contact records (limit {guard.max_member_records})"
+            )
+        if row["names"] > guard.max_distinct_names:
+            reasons.append(f"on records with {row['names']} different names (limit {guard.max_distinct_names})")
+        key = (row["id_type"], row["value_hash"])
+        out.append(
+            {
+                "run_id": first_run.get(key, run_id),
+                "id_type": row["id_type"],
+                "value_hash": row["value_hash"],
+                "records": row["records"],
+                "sources": ",".join(row["sources"] or []),
+                "reason": "; ".join(reasons),
+            }
+        )
+    return pa.Table.from_pylist(out, schema=schema)
+
+
+def _edges(con, staged: ibis.Table, quarantine: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(record number, value number) for every strong identifier not quarantined."""
+    ids = con.table("identifiers")
+    strong = ids.filter(ids.strong & ids.value_hash.notnull()).select("record_key", "id_type", "value_hash")
+    if quarantine.num_rows:
+        strong = strong.anti_join(
+            ibis.memtable(quarantine.select(["id_type", "value_hash"])), ["id_type", "value_hash"]
+        )
+    linked = strong.join(staged.select("record_key", "rid"), "record_key").select(
+        "rid", "id_type", "value_hash"
+    )
+    values = linked.select("id_type", "value_hash").distinct()
+    values = values.mutate(vid=ibis.row_number())
+    values = con.create_table(_STAGED_VALUES, values, temp=True, overwrite=True)
+    edges = linked.join(values, ["id_type", "value_hash"]).select(
+        rid=linked.rid.cast("int32"), vid=values.vid.cast("int32")
+    )
+    arrow = edges.to_pyarrow()
+    rid = arrow.column("rid").to_numpy()
+    vid = arrow.column("vid").to_numpy()
+    return rid, vid
+
+
+def _current_ids(staged: ibis.Table, n_records: int) -> np.ndarray:
+    mapped = staged.filter(staged.old_cid.notnull()).select("rid", "old_cid").to_pyarrow()
+    old = np.full(n_records, -1, dtype=np.int64)
+    old[mapped.column("rid").to_numpy()] = mapped.column("old_cid").to_numpy()
+    return old
+
+
+def _next_customer_id(con) -> int:
+    """Above every id ever handed out that the warehouse still remembers (map and merge log)."""
+    cmap = con.table("customer_map")
+    log = con.table("merge_log")
+    highest = [
+        cmap.customer_id.max().execute(),
+        log.survivor_id.max().execute(),
+        log.absorbed_id.max().execute(),
+    ]
+    return max([int(h) for h in highest if h is not None and not _is_nan(h)], default=0) + 1
+
+
+def _is_nan(value) -> bool:
+    return isinstance(value, float) and value != value
+
+
+def _merge_rows(con, plan, labels, old, rid, vid, run_id, now) -> list[dict]:
+    """merge_log rows: merges with the identifier types that bridged the clusters, then splits."""
+    rows: list[dict] = []
+    if plan.merges:
+        comps = np.unique([c for _, _, c in plan.merges])
+        keep = np.isin(labels[rid], comps)
+        e_rid, e_vid = rid[keep], vid[keep]
+        wanted = ibis.memtable(pa.table({"vid": np.unique(e_vid).astype(np.int64)}))
+        values = con.table(_STAGED_VALUES)
+        types = values.semi_join(wanted, "vid").select("vid", "id_type").to_pyarrow()
+        type_of = dict(zip(types.column("vid").to_pylist(), types.column("id_type").to_pylist(), strict=True))
+        # A value bridges when its records belong to more than one existing cluster (new records count
+        # each as their own cluster).
+        groups_of_value: dict[int, set[int]] = defaultdict(set)
+        records_of_value: dict[int, list[int]] = defaultdict(list)
+        for r, v in zip(e_rid.tolist(), e_vid.tolist(), strict=True):
+            groups_of_value[v].add(int(old[r]) if old[r] >= 0 else -(r + 1))
+            records_of_value[v].append(r)
+        types_by_id: dict[int, set[str]] = defaultdict(set)
+        types_by_comp: dict[int, set[str]] = defaultdict(set)
+        for v, groups in groups_of_value.items():
+            if len(groups) < 2:
+                continue
+            kind = type_of[v]
+            types_by_comp[int(labels[records_of_value[v][0]])].add(kind)
+            for g in groups:
+                if g >= 0:
+                    types_by_id[g].add(kind)
+        counts = np.bincount(plan.customer_id - plan.customer_id.min())
+        base = int(plan.customer_id.min())
+        for survivor, absorbed, comp in plan.merges:
+            id_types = sorted(types_by_id.get(absorbed) or types_by_comp.get(comp) or set(), key=_type_rank)
+            evidence = {
+                "shared_id_types": id_types,
+                "absorbed_records": int((old == absorbed).sum()),
+                "customer_records": int(counts[survivor - base]),
+            }
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "merged_at": now,
+                    "survivor_id": survivor,
+                    "absorbed_id": absorbed,
+                    "rule": "deterministic:" + (id_types[0] if id_types else "unknown"),
+                    "evidence": json.dumps(evidence, sort_keys=True),
+                }
+            )
+    for from_id, to_id, n in plan.splits:
+        rows.append(
+            {
+                "run_id": run_id,
+                "merged_at": now,
+                "survivor_id": from_id,
+                "absorbed_id": to_id,
+                "rule": "split",
+                "evidence": json.dumps({"moved_records": n, "from": from_id, "to": to_id}, sort_keys=True),
+            }
+        )
+    return rows
+
+
+def _type_rank(id_type: str) -> tuple[int, str]:
+    try:
+        return (ID_TYPE_PRIORITY.index(id_type), id_type)
+    except ValueError:
+        return (len(ID_TYPE_PRIORITY), id_type)
+
+
+def _write_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: np.ndarray, now) -> None:
+    """Replace customer_map when anything changed; a record whose id is unchanged keeps its resolved_at."""
+    cmap = con.table("customer_map")
+    orphans = int(cmap.anti_join(staged, "record_key").count().execute())
+    if orphans == 0 and np.array_equal(customer_id, old):
+        return
+    assigned = ibis.memtable(
+        pa.table({"rid": np.arange(len(customer_id), dtype=np.int64), "customer_id": customer_id})
+    )
+    now_lit = ibis.literal(now, type=TS)
+    joined = staged.join(assigned, "rid")
+    unchanged = joined.old_cid.notnull() & (joined.old_cid == joined.customer_id)
+    rows = joined.select(
+        record_key=joined.record_key,
+        customer_id=joined.customer_id,
+        resolved_at=ibis.ifelse(unchanged, joined.old_resolved_at, now_lit).cast(TS),
+    )
+    con.create_table("customer_map", rows, overwrite=True)
+
+
+def _write_quarantine(con, quarantine: pa.Table) -> None:
+    def rows(table: pa.Table) -> list[tuple]:
+        return sorted(tuple(r.values()) for r in table.select(quarantine.column_names).to_pylist())
+
+    if rows(con.table("quarantined_identifiers").to_pyarrow()) == rows(quarantine):
+        return
+    con.insert("quarantined_identifiers", quarantine, overwrite=True)

@@ -1,0 +1,95 @@
+"""The deterministic identity graph, in memory: integer-coded records and identifier values.
+
+Records are numbered 0..R-1 in age order (earliest `seen_at`, then record_key); identifier values are
+numbered 0..V-1. Every (record, value) pair is an edge of a bipartite graph; its connected components are
+the customers. Everything here is plain numpy/scipy so it can be tested without a warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def record_components(n_records: int, rid: np.ndarray, vid: np.ndarray) -> np.ndarray:
+    """Component label of every record (labels are arbitrary integers; equal label = same customer)."""
+    if n_records == 0:
+        return np.zeros(0, dtype=np.int64)
+    rid = np.asarray(rid, dtype=np.int64)
+    vid = np.asarray(vid, dtype=np.int64)
+    n_values = int(vid.max()) + 1 if len(vid) else 0
+    n = n_records + n_values
+    graph = coo_matrix(
+        (np.ones(len(rid), dtype=np.int8), (rid, vid + n_records)), shape=(n, n)
+    ).tocsr()
+    _, labels = connected_components(graph, directed=True, connection="weak")
+    return labels[:n_records].astype(np.int64, copy=False)
+
+
+@dataclass
+class Assignment:
+    customer_id: np.ndarray  # new customer id of every record (index = record number)
+    new_ids: int  # ids minted in this run
+    merges: list[tuple[int, int, int]] = field(default_factory=list)  # (survivor, absorbed, component)
+    splits: list[tuple[int, int, int]] = field(default_factory=list)  # (old id, id that took records, n)
+
+    @property
+    def customers(self) -> int:
+        return int(len(np.unique(self.customer_id)))
+
+
+def assign_customer_ids(labels: np.ndarray, old: np.ndarray, next_id: int) -> Assignment:
+    """Stable ids for components.
+
+    `labels[r]` is record r's component, `old[r]` its current customer id (-1 if none); records are in age
+    order. Rules:
+    - every existing id has a *home*: the component holding its oldest record;
+    - a component keeps the smallest id homed in it; the other ids homed there are merged into it;
+    - records of an id outside its home (the id's cluster fell apart) follow their new component: a split;
+    - components with no homed id get new ids from `next_id` on, in order of their oldest record.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    old = np.asarray(old, dtype=np.int64)
+    n = len(labels)
+    if n == 0:
+        return Assignment(np.zeros(0, dtype=np.int64), 0)
+    comps, comp_first, comp_of = np.unique(labels, return_index=True, return_inverse=True)
+    cid_of_comp = np.full(len(comps), -1, dtype=np.int64)
+
+    old_rids = np.flatnonzero(old >= 0)
+    old_vals = old[old_rids]
+    merges: list[tuple[int, int, int]] = []
+    home = np.zeros(0, dtype=np.int64)
+    ids = np.zeros(0, dtype=np.int64)
+    if len(old_rids):
+        ids, first_pos = np.unique(old_vals, return_index=True)  # first_pos -> each id's oldest record
+        home = comp_of[old_rids[first_pos]]
+        order = np.lexsort((ids, home))
+        home_s, ids_s = home[order], ids[order]
+        lead = np.ones(len(ids_s), dtype=bool)
+        lead[1:] = home_s[1:] != home_s[:-1]
+        survivor_of = ids_s[lead][np.cumsum(lead) - 1]
+        cid_of_comp[home_s[lead]] = ids_s[lead]
+        absorbed = ~lead
+        merges = [
+            (int(s), int(a), int(comps[c]))
+            for s, a, c in zip(survivor_of[absorbed], ids_s[absorbed], home_s[absorbed], strict=True)
+        ]
+
+    fresh = np.flatnonzero(cid_of_comp < 0)
+    fresh = fresh[np.argsort(comp_first[fresh], kind="stable")]
+    cid_of_comp[fresh] = next_id + np.arange(len(fresh), dtype=np.int64)
+    customer_id = cid_of_comp[comp_of]
+
+    splits: list[tuple[int, int, int]] = []
+    if len(old_rids):
+        home_of_record = home[np.searchsorted(ids, old_vals)]
+        moved = comp_of[old_rids] != home_of_record
+        if moved.any():
+            pairs = np.stack([old_vals[moved], customer_id[old_rids[moved]]], axis=1)
+            uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+            splits = [(int(a), int(b), int(c)) for (a, b), c in zip(uniq, counts, strict=True)]
+    return Assignment(customer_id, int(len(fresh)), merges, splits)

@@ -1,0 +1,147 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from customers.sample_brand import make_brand
+from siyu.core.errors import PermissionDenied
+from siyu.core.models import AuditLog
+from siyu.customers import actions
+from siyu.customers.models import CustomerState
+from siyu.customers.queries import list_customers
+
+pytestmark = pytest.mark.django_db
+
+
+def ids(page):
+    return [row["customer_id"] for row in page.items]
+
+
+@pytest.fixture
+def brand(warehouse):
+    return make_brand(warehouse)
+
+
+def test_operator_sees_every_customer_in_clear_recent_buyers_first(brand):
+    page = list_customers(brand.operator)
+    assert (page.total, page.page, page.pages) == (4, 1, 1)
+    assert ids(page) == [1001, 1002, 1004, 1003]  # 1003 never bought: last
+    zhang = page.items[0]
+    assert zhang["name"] == "张三" and zhang["phone"] == "13812345678"
+    assert zhang["sources"] == ["taobao", "wecom"]
+    assert (zhang["orders"], zhang["spend"]) == (2, "200.50")  # the closed order does not count
+    assert zhang["province"] == "浙江" and zhang["city"] == "杭州" and zhang["stage"] == "repeat"
+    assert zhang["owner"] == "王导购"
+    assert page.items[2]["owner"] is None
+    assert zhang["last_purchase_at"].isoformat() == "2024-05-01T09:30:00+00:00"
+    audit = AuditLog.objects.get(action="view_pii_list")
+    assert audit.actor == brand.operator and audit.detail["customer_ids"] == [1001, 1002, 1004, 1003]
+
+
+def test_guide_sees_only_own_customers_masked(brand):
+    page = list_customers(brand.guide1)
+    assert ids(page) == [1001]
+    assert page.items[0]["name"] == "张*" and page.items[0]["phone"] == "138****5678"
+    assert not AuditLog.objects.filter(action="view_pii_list").exists()
+    # searching for another guide's customer finds nothing
+    assert list_customers(brand.guide1, q="13900001234").total == 0
+
+
+def test_manager_sees_the_customers_of_their_stores_guides(brand):
+    assert ids(list_customers(brand.manager)) == [1001, 1002]
+    assert list_customers(brand.manager).items[1]["name"] == "李*"
+    assert ids(list_customers(brand.other_manager)) == [1003]
+
+
+def test_account_without_role_is_refused(brand):
+    stranger = get_user_model().objects.create_user("stranger", password="x" * 10)
+    with pytest.raises(PermissionDenied):
+        list_customers(stranger)
+
+
+@pytest.mark.parametrize(
+    "q, expected",
+    [
+        ("1002", [1002]),  # customer id
+        ("5678", [1001, 1003]),  # phone tail
+        ("13812345678", [1001]),  # full phone
+        ("138 1234 5678", [1001]),
+        ("+86 138-1234-5678", [1001]),
+        ("李四", [1002]),  # full name, matched by keyed hash
+        (" 李四 ", [1002]),
+        ("王", [1003]),  # masked-name prefix (王*)
+        ("zhang.san@example.com", [1001]),
+        ("Zhang.San@Example.com", [1001]),
+        ("13812340000", []),
+        ("no such person", []),
+    ],
+)
+def test_search(brand, q, expected):
+    assert ids(list_customers(brand.operator, q=q, order="id")) == expected
+
+
+def test_search_finds_a_phone_held_by_any_record_of_the_customer(brand, warehouse):
+    from siyu.core import pii
+
+    warehouse.raw_connection().execute(
+        "UPDATE records SET phone_hash = ? WHERE record_key = 'wecom|r1004'",
+        [pii.keyed_hash("+8618800001111")],
+    )
+    assert ids(list_customers(brand.operator, q="18800001111")) == [1004]
+
+
+def test_filters_combine(brand):
+    op = brand.operator
+    assert ids(list_customers(op, source="wecom", order="id")) == [1001, 1004]
+    assert ids(list_customers(op, province="浙江", order="id")) == [1001, 1003]
+    assert ids(list_customers(op, stage="lead")) == [1003]
+    assert ids(list_customers(op, province="浙江", source="douyin")) == [1003]
+    assert ids(list_customers(op, q="5678", stage="repeat")) == [1001]
+    assert list_customers(op, source="nowhere").total == 0
+
+
+def test_tag_filter_by_label_name_or_id(brand):
+    actions.add_tag(brand.operator, [1002, 1003], "金卡", group_name="会员等级")
+    actions.add_tag(brand.operator, [1004], "金卡")  # same name, no group
+    tag_id = actions.ensure_tag("会员等级:金卡").pk
+    assert ids(list_customers(brand.operator, tag="会员等级:金卡", order="id")) == [1002, 1003]
+    assert ids(list_customers(brand.operator, tag=str(tag_id), order="id")) == [1002, 1003]
+    assert ids(list_customers(brand.operator, tag="金卡", order="id")) == [1002, 1003, 1004]
+    assert ids(list_customers(brand.operator, tag="金卡", province="浙江")) == [1003]
+    # the tag filter stays inside the user's scope
+    assert ids(list_customers(brand.guide2, tag="金卡")) == [1002]
+    assert list_customers(brand.operator, tag="没有这个标签").total == 0
+
+
+def test_a_stage_set_by_hand_wins_over_the_computed_one(brand):
+    CustomerState.objects.filter(customer_id=1003).update(lifecycle_override="loyal")
+    assert ids(list_customers(brand.operator, stage="loyal")) == [1003]
+    assert list_customers(brand.operator, stage="lead").total == 0
+    assert list_customers(brand.operator, q="1003").items[0]["stage"] == "loyal"
+
+
+def test_pages_cover_everyone_once(warehouse):
+    brand = make_brand(warehouse, extra=120)
+    seen = []
+    for number in (1, 2, 3):
+        page = list_customers(brand.operator, page=number, page_size=50)
+        assert (page.total, page.pages, page.page) == (124, 3, number)
+        seen += ids(page)
+    assert len(seen) == 124 and len(set(seen)) == 124
+    assert seen[:2] == [1001, 1002]  # bought most recently
+    assert seen[2:5] == [2119, 2118, 2117]
+    assert list_customers(brand.operator, page=4, page_size=50).items == []
+    by_id = list_customers(brand.operator, page=2, page_size=10, order="id")
+    assert ids(by_id) == list(range(2006, 2016))
+    assert list_customers(brand.operator, page_size=10_000).page_size == 200
+
+
+def test_whatever_is_typed_into_the_filters_gets_an_answer(brand):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=80, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(text=st.text(max_size=20), field=st.sampled_from(["q", "source", "tag", "province", "stage"]))
+    def search(text, field):
+        page = list_customers(brand.operator, **{field: text})
+        assert 0 <= page.total <= 4 and len(page.items) == page.total
+
+    search()

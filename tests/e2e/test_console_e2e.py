@@ -1,0 +1,476 @@
+"""End to end: a real `siyu serve`, Debian's chromium driven by Playwright.
+
+An operator uploads a GBK Taobao export and a Youzan export that share a buyer's phone, watches the
+progress bars finish, resolves identities and opens the merged customer with both channels' orders; a
+guide then sees only their own customers, with masked phones, and gets 403 on another guide's customer.
+
+Never downloads a browser: uses /usr/bin/chromium (skips when it is missing). Screenshots go to
+$SIYU_E2E_SCREENSHOTS (default /tmp/siyu-e2e).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
+PASSWORDS = {"ops": "ops-pass-2026", "guide1": "guide1-pass-2026", "guide2": "guide2-pass-2026"}
+
+TAOBAO_HEADER = [
+    "订单编号",
+    "买家会员名",
+    "买家实际支付金额",
+    "订单状态",
+    "收货人姓名",
+    "收货地址",
+    "联系手机",
+    "订单创建时间",
+    "订单付款时间",
+    "宝贝标题",
+    "宝贝总数量",
+    "店铺名称",
+]
+TAOBAO_ROWS = [
+    [
+        '="880001"',
+        "tb_zhangwei",
+        "299.00",
+        "交易成功",
+        "张伟",
+        "上海 上海市 静安区 南京西路1号",
+        "'13812345678",
+        "2026-03-01 10:00:00",
+        "2026-03-01 10:01:00",
+        "玫瑰精华水 150ml",
+        "1",
+        "私域旗舰店",
+    ],
+    [
+        '="880002"',
+        "tb_zhangwei",
+        "158.00",
+        "交易成功",
+        "张伟",
+        "上海 上海市 静安区 南京西路1号",
+        "'13812345678",
+        "2026-04-11 21:15:00",
+        "2026-04-11 21:16:00",
+        "山茶花洁面乳",
+        "1",
+        "私域旗舰店",
+    ],
+    [
+        '="880003"',
+        "tb_li***",
+        "88.00",
+        "交易关闭",
+        "李*",
+        "浙江省 杭州市 西湖区",
+        "139****1111",
+        "2026-04-12 09:00:00",
+        "",
+        "护手霜",
+        "1",
+        "私域旗舰店",
+    ],
+    [
+        '="880004"',
+        "tb_wangfang",
+        "66.00",
+        "交易成功",
+        "王芳",
+        "广东省 深圳市 南山区 科技园路2号",
+        "'13700002222",
+        "2026-05-20 12:00:00",
+        "2026-05-20 12:00:30",
+        "润唇膏",
+        "2",
+        "私域旗舰店",
+    ],
+]
+YOUZAN_HEADER = [
+    "订单号",
+    "归属店铺",
+    "订单状态",
+    "订单创建时间",
+    "买家付款时间",
+    "订单实付金额",
+    "全部商品名称",
+    "收货人省份",
+    "收货人城市",
+    "收货人地区",
+    "详细收货地址/提货地址",
+    "收货人/提货人",
+    "收货人手机号/提货人手机号",
+    "买家昵称",
+    "买家手机号",
+]
+YOUZAN_ROWS = [
+    [
+        "E20260618143000001",
+        "私域有赞微商城",
+        "交易成功",
+        "2026-06-18 14:30:00",
+        "2026-06-18 14:31:00",
+        "458.00",
+        "山茶花面霜 50g",
+        "上海",
+        "上海市",
+        "静安区",
+        "南京西路1号",
+        "张伟",
+        "13812345678",
+        "伟",
+        "13812345678",
+    ],
+    [
+        "E20260620100000002",
+        "私域有赞微商城",
+        "交易成功",
+        "2026-06-20 10:00:00",
+        "2026-06-20 10:00:40",
+        "120.50",
+        "护手霜",
+        "广东省",
+        "深圳市",
+        "南山区",
+        "科技园路2号",
+        "王芳",
+        "13700002222",
+        "芳芳",
+        "13700002222",
+    ],
+]
+
+
+def _csv(header, rows) -> str:
+    lines = [",".join(header)] + [",".join(row) for row in rows]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _siyu(env, *args, check=True, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "siyu.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+CREATE_USERS_FALLBACK = """
+import os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.project.settings")
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", interactive=False, verbosity=0)
+from siyu.staff.actions import create_user, ensure_store
+store = ensure_store("SH01", "上海南京西路店")
+for name, password, role, display in [("ops", sys.argv[1], "operator", "运营小张"),
+                                      ("guide1", sys.argv[2], "guide", "导购小王"),
+                                      ("guide2", sys.argv[3], "guide", "导购小李")]:
+    create_user(name, password, role, store=store if role == "guide" else None, display_name=display)
+"""
+
+
+def _create_users(env) -> None:
+    users = [
+        ("ops", "operator", "运营小张", []),
+        ("guide1", "guide", "导购小王", ["--store", "SH01", "--store-name", "上海南京西路店"]),
+        ("guide2", "guide", "导购小李", ["--store", "SH01"]),
+    ]
+    help_text = _siyu(env, "createuser", "--help", check=False)
+    if help_text.returncode == 0 and "--password" in help_text.stdout:
+        for name, role, display, extra in users:
+            _siyu(
+                env,
+                "createuser",
+                name,
+                "--role",
+                role,
+                "--password",
+                PASSWORDS[name],
+                "--display-name",
+                display,
+                *extra,
+            )
+        return
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CREATE_USERS_FALLBACK,
+            PASSWORDS["ops"],
+            PASSWORDS["guide1"],
+            PASSWORDS["guide2"],
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def siyu_server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"{CHROMIUM} is missing (apt-get install chromium); the e2e test never downloads a browser"
+        )
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    home = tmp_path_factory.mktemp("siyu-home")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        {"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"}
+    )
+    _create_users(env)
+    port = _free_port()
+    log = (home / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"siyu serve exited with {proc.returncode}:\n{(home / 'serve.log').read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"siyu serve did not answer in time:\n{(home / 'serve.log').read_text()}")
+        time.sleep(0.3)
+    info = json.loads((home / "server.json").read_text())
+    assert info["pid"] == proc.pid and info["port"] == port and info["host"] == "127.0.0.1"
+    yield {"base": base, "home": home, "proc": proc}
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail("siyu serve did not stop on SIGTERM")
+    log.close()
+    assert not (home / "server.json").exists(), "siyu serve left server.json behind"
+
+
+@pytest.fixture(scope="module")
+def browser(siyu_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def _login(page, base, username):
+    page.goto(f"{base}/login/")
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', PASSWORDS[username])
+    page.click('button[type="submit"].primary')
+    page.wait_for_url(f"{base}/")
+
+
+def _serve_log(server) -> str:
+    return (server["home"] / "serve.log").read_text()[-4000:]
+
+
+def _wait_for_job(page, server, what: str, timeout_ms: int = 120_000):
+    """Follow the HTMX-polled progress bar until the job is done; fail with the job's error otherwise."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    progress = page.locator("#job-progress")
+    progress.wait_for()
+    try:
+        page.wait_for_function(
+            "() => ['done', 'failed'].includes(document.querySelector('#job-progress')?.dataset.status)",
+            timeout=timeout_ms,
+        )
+    except PlaywrightTimeout:
+        pytest.fail(
+            f"{what}: the job did not finish in {timeout_ms / 1000:.0f}s; the page shows\n"
+            f"{page.locator('#job-progress').inner_text()}\n--- siyu serve log ---\n{_serve_log(server)}"
+        )
+    status = page.locator("#job-progress").get_attribute("data-status")
+    if status != "done":
+        error = page.locator(".errortext").inner_text() if page.locator(".errortext").count() else ""
+        pytest.fail(
+            f"{what} failed (this step depends on the importer/resolver):\n{error}\n"
+            f"--- siyu serve log ---\n{_serve_log(server)}"
+        )
+    assert page.locator('#job-progress [role="progressbar"]').get_attribute("aria-valuenow") == "100"
+
+
+def _shot(page, name: str, full_page: bool = True) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def _upload(page, server, tmp_path, name, content: bytes, source, fmt):
+    base = server["base"]
+    path = tmp_path / name
+    path.write_bytes(content)
+    page.goto(f"{base}/import/")
+    page.set_input_files('input[name="files"]', str(path))
+    page.fill('input[name="source"]', source)
+    page.select_option('select[name="format"]', fmt)
+    page.click("#import-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    # the bar is there while the server's worker runs the job, polled every 500 ms
+    assert page.locator('#job-progress [role="progressbar"]').count() == 1
+    _wait_for_job(page, server, f"importing {name}")
+
+
+def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
+    base = siyu_server["base"]
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+
+    # --- operator: import two channels ---------------------------------------------------------
+    _login(page, base, "ops")
+    assert page.locator("h1").first.inner_text() == "概览"
+    _upload(
+        page,
+        siyu_server,
+        tmp_path,
+        "淘宝订单导出.csv",
+        _csv(TAOBAO_HEADER, TAOBAO_ROWS).encode("gbk"),
+        "tmall_flagship",
+        "taobao",
+    )
+    assert page.locator('[data-report-value="rows_read"]').inner_text() == "4"
+    _shot(page, "import-report")
+    _upload(
+        page,
+        siyu_server,
+        tmp_path,
+        "youzan_orders.csv",
+        _csv(YOUZAN_HEADER, YOUZAN_ROWS).encode("utf-8-sig"),
+        "youzan_shop",
+        "youzan",
+    )
+    assert page.locator('[data-report-value="rows_read"]').inner_text() == "2"
+
+    # --- resolve identities ----------------------------------------------------------------------
+    page.goto(f"{base}/import/")
+    page.click("#resolve-button")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    _wait_for_job(page, siyu_server, "resolving identities")
+
+    # --- the merged customer: both channels' orders ----------------------------------------------
+    page.goto(f"{base}/customers/?q=13812345678")
+    rows = page.locator("tr[data-customer-id]")
+    assert rows.count() == 1, page.content()
+    zhang_id = rows.first.get_attribute("data-customer-id")
+    assert "13812345678" in rows.first.inner_text()  # operators see the phone in clear
+    page.goto(f"{base}/customers/?q=13700002222")
+    wang_id = page.locator("tr[data-customer-id]").first.get_attribute("data-customer-id")
+    assert wang_id and wang_id != zhang_id
+
+    page.goto(f"{base}/")
+    assert page.locator('[data-stat="customers"]').inner_text() == "3"
+    _shot(page, "dashboard")
+    page.goto(f"{base}/import/")
+    _shot(page, "import-page")
+    page.goto(f"{base}/customers/")
+    _shot(page, "customer-list")
+    page.click(f'tr[data-customer-id="{zhang_id}"] a.customer-link')
+    page.wait_for_url(f"{base}/customers/{zhang_id}/")
+    assert page.locator('article.order[data-source="tmall_flagship"]').count() == 2
+    assert page.locator('article.order[data-source="youzan_shop"]').count() == 1
+    assert "山茶花面霜" in page.locator("#orders").inner_text()
+    assert page.locator('[data-stat="orders"]').inner_text() == "3"
+    _shot(page, "customer-profile")
+
+    # --- hand the two customers to two guides ----------------------------------------------------
+    for customer_id, guide in ((zhang_id, "导购小王"), (wang_id, "导购小李")):
+        page.goto(f"{base}/customers/{customer_id}/")
+        page.select_option('select[name="owner"]', label=guide)
+        page.click('form[action$="/owner/"] button[type=submit]')
+        page.wait_for_url(re.compile(rf"/customers/{customer_id}/"))
+        assert guide in page.locator("#owner").inner_text()
+
+    # --- English -------------------------------------------------------------------------------------
+    page.goto(f"{base}/customers/")
+    page.click('form.langswitch button[value="en"]')
+    page.wait_for_load_state()
+    assert page.locator("h1").first.inner_text() == "Customers"
+    _shot(page, "customer-list-en")
+    page.click('form.langswitch button[value="zh-hans"]')
+    page.wait_for_load_state()
+    assert page.locator("h1").first.inner_text() == "客户"
+    page.click('form[action="/logout/"] button')
+    page.wait_for_url(re.compile(r"/login/"))
+    context.close()
+
+    # --- a guide on a phone: own customers only, masked, 403 elsewhere --------------------------
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        locale="zh-CN",
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    page = phone.new_page()
+    _login(page, base, "guide1")
+    page.goto(f"{base}/customers/")
+    ids = [row.get_attribute("data-customer-id") for row in page.locator("tr[data-customer-id]").all()]
+    assert ids == [zhang_id]
+    listing = page.locator("table.customers").inner_text()
+    assert "138****5678" in listing and "13812345678" not in listing
+    _shot(page, "guide-customer-list-phone")
+    response = page.goto(f"{base}/customers/{wang_id}/")
+    assert response.status == 403
+    assert "403" in page.locator(".errorcode").inner_text()
+    _shot(page, "guide-403-phone")
+    page.goto(f"{base}/customers/{zhang_id}/")
+    assert "138****5678" in page.locator(".profile-head").inner_text()
+    _shot(page, "guide-profile-phone", full_page=False)
+    page.locator("#orders").scroll_into_view_if_needed()
+    _shot(page, "guide-profile-phone-orders", full_page=False)
+    response = page.goto(f"{base}/import/")
+    assert response.status == 403
+    phone.close()

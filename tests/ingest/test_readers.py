@@ -1,0 +1,221 @@
+"""read_table on real files as the platforms write them."""
+
+import csv
+import datetime as dt
+import io
+import zipfile
+
+import polars as pl
+import pytest
+import xlsxwriter
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from siyu.core.errors import SiyuError
+from siyu.ingest.readers import ROW_COLUMN, UnreadableFile, clean_cell, read_table
+
+
+def rows_of(result):
+    return result.frame.drop(ROW_COLUMN).rows()
+
+
+def test_taobao_gbk_csv_with_crlf_trailing_comma_and_excel_guards(tmp_path):
+    text = (
+        "订单编号,买家会员名,联系手机,收货地址,买家实际支付金额,订单备注,\r\n"
+        '="0012345678901234567",张三,\'13812345678,"广东省 深圳市 南山区 粤海街道","￥1,234.50",-,\r\n'
+        '="2234567890123456789",李*,\'138****5678,"北京 北京市 朝阳区",null,N/A,\r\n'
+    )
+    path = tmp_path / "taobao.csv"
+    path.write_bytes(text.encode("gbk"))
+
+    result = read_table(path)
+
+    assert result.encoding == "gb18030"
+    assert result.columns == [
+        "订单编号",
+        "买家会员名",
+        "联系手机",
+        "收货地址",
+        "买家实际支付金额",
+        "订单备注",
+    ]
+    assert result.frame.schema[ROW_COLUMN] == pl.Int64
+    assert all(result.frame.schema[c] == pl.String for c in result.columns)
+    assert rows_of(result) == [
+        # leading zeros of the order id survive: ids are never numbers
+        ("0012345678901234567", "张三", "13812345678", "广东省 深圳市 南山区 粤海街道", "￥1,234.50", None),
+        ("2234567890123456789", "李*", "138****5678", "北京 北京市 朝阳区", None, None),
+    ]
+    assert result.frame[ROW_COLUMN].to_list() == [2, 3]
+
+
+def test_douyin_utf8_bom_with_tab_guarded_ids(tmp_path):
+    path = tmp_path / "douyin.csv"
+    path.write_bytes(
+        "\ufeff主订单编号,子订单编号,收件人手机号,省,市,区\n"
+        '"\t6917926768823643751","\t6917926768823643752",\t13812345678 ,广东省,深圳市,南山区\n'.encode()
+    )
+    result = read_table(path)
+    assert result.encoding == "utf-8-sig"
+    assert result.columns[0] == "主订单编号"  # no BOM glued to the first header
+    assert rows_of(result) == [
+        ("6917926768823643751", "6917926768823643752", "13812345678", "广东省", "深圳市", "南山区")
+    ]
+
+
+def test_plain_utf8_ragged_rows_blank_lines_and_multiline_cells(tmp_path):
+    path = tmp_path / "pos.csv"
+    path.write_text(
+        "会员卡号,会员姓名,备注\n"
+        "A001,王五,ok,extra,fields\n"  # too many fields: the extras are dropped, not a crash
+        "\n"  # a blank line: skipped, but row numbers keep counting like a spreadsheet
+        "A002\n"  # too few fields: padded with nulls
+        'A003,赵六,"two\nlines"\n',
+        encoding="utf-8",
+    )
+    result = read_table(path)
+    assert result.encoding == "utf-8"
+    assert rows_of(result) == [("A001", "王五", "ok"), ("A002", None, None), ("A003", "赵六", "two\nlines")]
+    assert result.frame[ROW_COLUMN].to_list() == [2, 4, 5]
+
+
+def test_duplicate_headers_get_suffixes_and_headerless_data_columns_get_a_name(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("电话,电话, 电话 ,,备注,\n1,2,3,x,-,\n", encoding="utf-8")
+    result = read_table(path)
+    assert result.columns == ["电话", "电话_2", "电话_3", "column_4", "备注"]
+    assert rows_of(result) == [("1", "2", "3", "x", None)]
+
+
+def test_tab_separated_utf16_from_excel_unicode_text(tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_bytes("姓名\t手机\r\n张三\t13812345678\r\n".encode("utf-16"))
+    result = read_table(path)
+    assert result.encoding == "utf-16"
+    assert result.columns == ["姓名", "手机"]
+    assert rows_of(result) == [("张三", "13812345678")]
+
+
+def test_xlsx_first_non_empty_sheet_cells_as_text(tmp_path):
+    path = tmp_path / "youzan.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("说明")  # empty first sheet
+    sheet = book.add_worksheet("订单")
+    sheet.write_row(
+        0, 0, ["订单号", "订单实付金额", "订单创建时间", "生日", "买家手机号", "是否会员", "备注"]
+    )
+    sheet.write_string(1, 0, "E20240101000012345678")
+    sheet.write_number(1, 1, 12.0)
+    sheet.write_datetime(
+        1, 2, dt.datetime(2024, 1, 2, 3, 4, 5), book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    )
+    sheet.write_datetime(1, 3, dt.datetime(1990, 5, 6), book.add_format({"num_format": "yyyy-mm-dd"}))
+    sheet.write_number(1, 4, 13812345678)
+    sheet.write_boolean(1, 5, True)
+    sheet.write_string(1, 6, "  '0012 ")
+    sheet.write_number(2, 1, 99.5)
+    sheet.write_string(2, 6, "-")
+    book.close()
+
+    result = read_table(path)
+
+    assert result.encoding == "xlsx"
+    assert result.columns == [
+        "订单号",
+        "订单实付金额",
+        "订单创建时间",
+        "生日",
+        "买家手机号",
+        "是否会员",
+        "备注",
+    ]
+    assert rows_of(result) == [
+        ("E20240101000012345678", "12", "2024-01-02 03:04:05", "1990-05-06", "13812345678", "TRUE", "0012"),
+        (None, "99.5", None, None, None, None, None),
+    ]
+    assert result.frame[ROW_COLUMN].to_list() == [2, 3]
+
+
+def test_xlsx_table_not_starting_at_a1_keeps_sheet_row_numbers(tmp_path):
+    path = tmp_path / "offset.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(2, 1, ["会员卡号", "会员姓名"])
+    sheet.write_row(3, 1, ["A001", "王五"])
+    sheet.write_row(5, 1, ["A002", "赵六"])
+    book.close()
+    result = read_table(path)
+    assert rows_of(result) == [("A001", "王五"), ("A002", "赵六")]
+    assert result.frame[ROW_COLUMN].to_list() == [4, 6]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "empty.csv is empty"),
+        ("blank.csv", b"\r\n\r\n  \n", "blank.csv is empty"),
+        ("garbage.csv", bytes(range(256)) * 50, "garbage.csv is not a CSV or Excel file"),
+        ("noheader.csv", b",,,\n1,2,3\n", "noheader.csv has no header row"),
+    ],
+)
+def test_unreadable_files_say_what_is_wrong_and_name_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFile) as info:
+        read_table(path)
+    assert message in str(info.value)
+    assert isinstance(info.value, SiyuError)
+
+
+def test_zip_that_is_not_a_workbook_is_unreadable(tmp_path):
+    path = tmp_path / "orders.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("readme.txt", "not a workbook")
+    with pytest.raises(UnreadableFile, match="orders.xlsx is a zip archive but not an Excel workbook"):
+        read_table(path)
+
+
+def test_missing_file_is_unreadable(tmp_path):
+    with pytest.raises(UnreadableFile, match="nope.csv: file not found"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_clean_cell_strips_every_export_quirk():
+    assert clean_cell('="00123"') == "00123"
+    assert clean_cell("'13812345678") == "13812345678"
+    assert clean_cell("\t6917926768823643751") == "6917926768823643751"
+    assert clean_cell("  张三  ") == "张三"
+    for missing in ["", " ", "-", "--", "null", "NULL", "None", "N/A", '=""']:
+        assert clean_cell(missing) is None
+
+
+plain_text = st.text(
+    alphabet=st.sampled_from(list("0123456789abcXYZ张三李四广东省深圳*-_.@ ,=\"'\n¥\t")), max_size=12
+)
+cell_text = st.one_of(
+    plain_text,
+    plain_text.map(lambda s: f'="{s}"'),  # Taobao's Excel guard
+    plain_text.map(lambda s: f"'{s}"),  # the apostrophe guard
+    plain_text.map(lambda s: f"\t{s} "),  # Douyin's leading tab
+    st.sampled_from(["-", "null", "N/A", "None", ""]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=st.lists(st.lists(cell_text, min_size=3, max_size=3), min_size=1, max_size=8),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]),
+)
+def test_any_csv_written_by_a_spreadsheet_reads_back_as_its_cleaned_cells(tmp_path, table, encoding):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows([["单号", "姓名", "备注"], *table])
+    path = tmp_path / f"t-{encoding}.csv"
+    path.write_bytes(buf.getvalue().encode(encoding))
+
+    result = read_table(path)
+
+    expected = [tuple(clean_cell(v) for v in row) for row in table]
+    numbered = [(i + 2, row) for i, row in enumerate(expected) if any(v is not None for v in row)]
+    assert result.encoding == encoding
+    assert rows_of(result) == [row for _, row in numbered]
+    assert result.frame[ROW_COLUMN].to_list() == [n for n, _ in numbered]
