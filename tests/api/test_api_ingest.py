@@ -26,11 +26,6 @@ ORDER = {
 }
 
 
-@pytest.fixture(autouse=True)
-def writer(api_writer):
-    return api_writer
-
-
 @pytest.fixture
 def client(warehouse):
     brand = make_staff()

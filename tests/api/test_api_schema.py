@@ -56,7 +56,7 @@ def fuzz(operation, headers, **fixed):
     run()
 
 
-def test_api_conforms_to_its_openapi_schema(warehouse, wsgi_app, api_writer):
+def test_api_conforms_to_its_openapi_schema(warehouse, wsgi_app):
     brand = make_brand(warehouse)
     headers = {"Authorization": f"Bearer {create_token(brand.operator, 'schemathesis')}"}
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app)

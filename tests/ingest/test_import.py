@@ -55,7 +55,7 @@ def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path)
     batch_id = q(warehouse, "SELECT DISTINCT batch_id FROM raw_rows")[0][0]
     assert raw_row(batch_id, 2)["买家会员名"] == "tb_buyer1"
     payload = q(warehouse, "SELECT payload FROM raw_chunks")[0][0]
-    assert "tb_buyer1".encode() not in payload
+    assert b"tb_buyer1" not in payload
     # masked phones are not strong identifiers; the buyer id is
     assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
 

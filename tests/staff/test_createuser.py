@@ -61,6 +61,7 @@ def test_refusals_say_why():
         run("dup", "--role", "operator", "--password", "long-enough")
 
 
+@pytest.mark.django_db(transaction=True)  # the command closes its connection when it ends, like any CLI run
 def test_siyu_cli_runs_it():
     from siyu.cli import main
 

@@ -13,7 +13,7 @@ import json
 
 from django.db import IntegrityError, transaction
 from ninja.errors import HttpError
-from ninja.responses import NinjaJSONEncoder
+from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
 
 from siyu.api.models import IdempotencyKey
@@ -41,7 +41,7 @@ def _answer(record: IdempotencyKey, request_hash: str, response):
             409, f"a request with {HEADER} {record.key!r} is still being processed; retry shortly"
         )
     response["Idempotent-Replayed"] = "true"
-    return record.status_code, record.response
+    return Status(record.status_code, record.response)
 
 
 def run_once(request, response, key: str, payload, handler, status: int = 200):
@@ -77,4 +77,4 @@ def run_once(request, response, key: str, payload, handler, status: int = 200):
         IdempotencyKey.objects.filter(pk=record.pk).delete()
         raise
     IdempotencyKey.objects.filter(pk=record.pk).update(status_code=status, response=body)
-    return status, body
+    return Status(status, body)

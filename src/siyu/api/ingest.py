@@ -7,8 +7,6 @@ warehouse, so the API process writes it directly.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from datetime import datetime
 from typing import Annotated
 
@@ -20,6 +18,7 @@ from siyu.api.schemas import ErrorOut, EventIn, IngestOut, OrderIn, ValidationEr
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.customers.errors import CustomerError
+from siyu.ingest.actions import ingest_api_records
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
 
@@ -36,24 +35,6 @@ IdempotencyKeyHeader = Annotated[
 ]
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
 ID_TYPE_MAX = 64
-
-
-def real_ingest():
-    """`siyu.ingest.actions.ingest_api_records`, or None while it is not written yet. (An ingest module that
-    exists but fails to import is an error, not a reason to fall back.)"""
-    if importlib.util.find_spec("siyu.ingest.actions") is None:
-        return None
-    return getattr(importlib.import_module("siyu.ingest.actions"), "ingest_api_records", None)
-
-
-def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
-    """The lead's `siyu.ingest.actions.ingest_api_records` when it exists, else the API's stopgap writer."""
-    real = real_ingest()
-    if real is not None:
-        return real(source, kind, rows)
-    from siyu.api.warehouse_fallback import append_api_records_until_ingest_is_wired
-
-    return append_api_records_until_ingest_is_wired(source, kind, rows)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -10,6 +10,7 @@ imported tags/owners from the warehouse.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, timedelta
 
 import polars as pl
 from django.db import IntegrityError, transaction
@@ -163,6 +164,9 @@ def record_consent(actor, customer_id: int, channel: str, status: str, source: s
     at = at or timezone.now()
     if timezone.is_naive(at):
         raise CustomerError("the consent time needs a time zone")
+    at = at.astimezone(UTC)  # PostgreSQL refuses offsets beyond ±15:59 that Python accepts
+    if at > timezone.now() + timedelta(minutes=5):
+        raise CustomerError("a consent cannot be recorded in the future")
     _check(actor, [cid])
     queries.require_customers([cid])
     consent = Consent.objects.create(

@@ -42,10 +42,10 @@ import numpy as np
 import pyarrow as pa
 from django.conf import settings
 
-from siyu.identity.graph import assign_customer_ids, record_components
+from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
 from siyu.warehouse import backend, transaction
 from siyu.warehouse.schema import TABLES, TS
-from siyu.warehouse.summary import rebuild_customer_summary
+from siyu.warehouse.summary import rebuild_customer_summary, string_hash
 
 # The id type named in a merge's rule when several link the same clusters: the most specific first.
 ID_TYPE_PRIORITY = (
@@ -60,7 +60,6 @@ ID_TYPE_PRIORITY = (
 )
 
 _STAGED_RECORDS = "_siyu_resolve_records"
-_STAGED_VALUES = "_siyu_resolve_values"
 _STEPS = 6
 
 
@@ -123,20 +122,18 @@ def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: da
     try:
         with transaction():
             step(0, "reading records")
-            staged = _stage_records(con)
-            n_records = int(staged.count().execute())
+            staged, n_records, hk_unique = _stage_records(con)
 
             step(1, "checking shared identifiers", "stage")
             quarantine = _quarantine(con, guard, run_id)
 
             step(2, "linking records", "guard")
-            rid, vid = _edges(con, staged, quarantine)
-            labels = record_components(n_records, rid, vid)
+            labels = _components(con, staged, n_records, hk_unique, quarantine)
 
             step(3, "assigning customer ids", "graph")
             old = _current_ids(staged, n_records)
             plan = assign_customer_ids(labels, old, _next_customer_id(con))
-            merge_rows = _merge_rows(con, plan, labels, old, rid, vid, run_id, now)
+            merge_rows = _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now)
 
             step(4, "writing the customer map", "assign")
             _write_customer_map(con, staged, plan.customer_id, old, now)
@@ -171,8 +168,7 @@ def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: da
             }
             con.insert("identity_runs", pa.Table.from_pylist([run_row], schema=_arrow("identity_runs")))
     finally:
-        for name in (_STAGED_RECORDS, _STAGED_VALUES):
-            con.drop_table(name, force=True)
+        con.drop_table(_STAGED_RECORDS, force=True)
     report.seconds = round(time.monotonic() - started, 3)
     report.cpu_seconds = round(time.process_time() - cpu_started, 3)
     if progress is not None:
@@ -187,22 +183,37 @@ def _arrow(table: str) -> pa.Schema:
     return TABLES[table].to_pyarrow()
 
 
-def _stage_records(con) -> ibis.Table:
-    """One row per record_key, numbered in age order (rid), with its current customer id."""
+def _stage_records(con) -> tuple[ibis.Table, int, bool]:
+    """One row per record_key, numbered in age order (rid), with a 64-bit hash of the key (hk) and its
+    current customer id. Returns (table, records, hk_is_unique)."""
     records = con.table("records")
+    rows = records.filter(records.record_key.notnull()).select("record_key", "seen_at")
+    staged = _number_records(con, rows)
+    counts = staged.aggregate(n=staged.count(), keys=staged.hk.nunique()).to_pyarrow().to_pylist()[0]
+    if counts["keys"] != counts["n"]:
+        distinct = int(rows.record_key.nunique().execute())
+        if distinct != counts["n"]:  # the importer wrote a record twice: keep its earliest sighting
+            rows = rows.group_by("record_key").aggregate(seen_at=rows.seen_at.min())
+            staged = _number_records(con, rows)
+            counts = staged.aggregate(n=staged.count(), keys=staged.hk.nunique()).to_pyarrow().to_pylist()[0]
+    return staged, int(counts["n"]), counts["keys"] == counts["n"]
+
+
+def _number_records(con, rows: ibis.Table) -> ibis.Table:
     cmap = con.table("customer_map")
-    keys = records.filter(records.record_key.notnull())
-    keys = keys.group_by("record_key").aggregate(first_seen=keys.seen_at.min())
-    keys = keys.mutate(
-        rid=ibis.row_number().over(order_by=[keys.first_seen.isnull(), keys.first_seen, keys.record_key])
+    numbered = rows.mutate(
+        rid=ibis.row_number().over(order_by=[rows.seen_at.isnull(), rows.seen_at, rows.record_key]),
+        hk=string_hash(con, rows.record_key),
     )
-    staged = keys.left_join(cmap, "record_key").select(
-        rid=keys.rid,
-        record_key=keys.record_key,
+    staged = numbered.left_join(cmap, "record_key").select(
+        rid=numbered.rid,
+        record_key=numbered.record_key,
+        hk=numbered.hk,
         old_cid=cmap.customer_id,
         old_resolved_at=cmap.resolved_at,
     )
-    return con.create_table(_STAGED_RECORDS, staged, temp=True, overwrite=True)
+    con.drop_table(_STAGED_RECORDS, force=True)
+    return con.create_table(_STAGED_RECORDS, staged, temp=True)
 
 
 def _quarantine(con, guard: GuardRule, run_id: str) -> pa.Table:
@@ -224,22 +235,23 @@ def _quarantine(con, guard: GuardRule, run_id: str) -> pa.Table:
     stats = hits.group_by("id_type", "value_hash").aggregate(
         records=hits.record_key.nunique(),
         member_records=hits.record_key.nunique(where=member_like),
+        member_names=hits.name_hash.nunique(where=member_like),
         names=hits.name_hash.nunique(),
         sources=hits.source.collect(distinct=True).sort(),
     )
-    stats = stats.filter(
-        (stats.member_records > guard.max_member_records) | (stats.names > guard.max_distinct_names)
-    ).order_by("id_type", "value_hash")
-    rows = stats.to_pyarrow().to_pylist()
+    too_many_members = (stats.member_records > guard.max_member_records) & (stats.member_names != 1)
+    stats = stats.filter(too_many_members | (stats.names > guard.max_distinct_names))
+    rows = stats.order_by(["id_type", "value_hash"]).to_pyarrow().to_pylist()
 
     old = con.table("quarantined_identifiers").select("id_type", "value_hash", "run_id").to_pyarrow()
     first_run = {(r["id_type"], r["value_hash"]): r["run_id"] for r in old.to_pylist()}
     out = []
     for row in rows:
         reasons = []
-        if row["member_records"] > guard.max_member_records:
+        if row["member_records"] > guard.max_member_records and row["member_names"] != 1:
             reasons.append(
                 f"on {row['member_records']} member/contact records (limit {guard.max_member_records})"
+                f" with {row['member_names'] or 'no'} different names"
             )
         if row["names"] > guard.max_distinct_names:
             reasons.append(f"on records with {row['names']} different names (limit {guard.max_distinct_names})")
@@ -257,27 +269,54 @@ def _quarantine(con, guard: GuardRule, run_id: str) -> pa.Table:
     return pa.Table.from_pylist(out, schema=schema)
 
 
-def _edges(con, staged: ibis.Table, quarantine: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """(record number, value number) for every strong identifier not quarantined."""
+def _linking_identifiers(con, quarantine: pa.Table) -> ibis.Table:
+    """Strong identifier rows that may link: (record_key, id_type, value_hash)."""
     ids = con.table("identifiers")
-    strong = ids.filter(ids.strong & ids.value_hash.notnull()).select("record_key", "id_type", "value_hash")
+    strong = ids.filter(ids.strong & ids.value_hash.notnull() & ids.record_key.notnull())
+    strong = strong.select("record_key", "id_type", "value_hash")
     if quarantine.num_rows:
         strong = strong.anti_join(
             ibis.memtable(quarantine.select(["id_type", "value_hash"])), ["id_type", "value_hash"]
         )
-    linked = strong.join(staged.select("record_key", "rid"), "record_key").select(
-        "rid", "id_type", "value_hash"
-    )
+    return strong
+
+
+def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quarantine: pa.Table):
+    """Component label per record. Fast path: records joined by a 64-bit hash of record_key (exact when
+    the hashes of all record keys are distinct, which _stage_records checked) and values coded by a 64-bit
+    hash, verified by a second hash; any value collision reruns with exact (string) codes."""
+    strong = _linking_identifiers(con, quarantine)
+    if hk_unique:
+        hashed = strong.select(
+            hk=string_hash(con, strong.record_key),
+            h1=string_hash(con, strong.id_type + ":" + strong.value_hash),
+            h2=string_hash(con, strong.value_hash + "|" + strong.id_type),
+        )
+        hashed = hashed.view()  # close the anti-join chain before joining on a computed column
+        numbered = staged.select(staged_hk=staged.hk, rid=staged.rid)
+        linked = hashed.join(numbered, hashed.hk == numbered.staged_hk).select(
+            rid=numbered.rid.cast("int32"), h1=hashed.h1, h2=hashed.h2
+        )
+        arrow = linked.to_pyarrow()
+        try:
+            return record_components(
+                n_records,
+                arrow.column("rid").to_numpy(),
+                arrow.column("h1").to_numpy(),
+                check=arrow.column("h2").to_numpy(),
+            )
+        except HashCollision:
+            pass
+        finally:
+            del arrow
+    linked = strong.join(staged.select("record_key", "rid"), "record_key")
     values = linked.select("id_type", "value_hash").distinct()
     values = values.mutate(vid=ibis.row_number())
-    values = con.create_table(_STAGED_VALUES, values, temp=True, overwrite=True)
     edges = linked.join(values, ["id_type", "value_hash"]).select(
-        rid=linked.rid.cast("int32"), vid=values.vid.cast("int32")
+        rid=linked.rid.cast("int32"), vid=values.vid.cast("int64")
     )
     arrow = edges.to_pyarrow()
-    rid = arrow.column("rid").to_numpy()
-    vid = arrow.column("vid").to_numpy()
-    return rid, vid
+    return record_components(n_records, arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy())
 
 
 def _current_ids(staged: ibis.Table, n_records: int) -> np.ndarray:
@@ -303,42 +342,41 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _merge_rows(con, plan, labels, old, rid, vid, run_id, now) -> list[dict]:
+def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now) -> list[dict]:
     """merge_log rows: merges with the identifier types that bridged the clusters, then splits."""
     rows: list[dict] = []
     if plan.merges:
         comps = np.unique([c for _, _, c in plan.merges])
-        keep = np.isin(labels[rid], comps)
-        e_rid, e_vid = rid[keep], vid[keep]
-        wanted = ibis.memtable(pa.table({"vid": np.unique(e_vid).astype(np.int64)}))
-        values = con.table(_STAGED_VALUES)
-        types = values.semi_join(wanted, "vid").select("vid", "id_type").to_pyarrow()
-        type_of = dict(zip(types.column("vid").to_pylist(), types.column("id_type").to_pylist(), strict=True))
-        # A value bridges when its records belong to more than one existing cluster (new records count
-        # each as their own cluster).
-        groups_of_value: dict[int, set[int]] = defaultdict(set)
-        records_of_value: dict[int, list[int]] = defaultdict(list)
-        for r, v in zip(e_rid.tolist(), e_vid.tolist(), strict=True):
-            groups_of_value[v].add(int(old[r]) if old[r] >= 0 else -(r + 1))
-            records_of_value[v].append(r)
+        rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
+        wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
+        strong = _linking_identifiers(con, quarantine)
+        links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
+        # A value bridges when its records belong to more than one existing cluster (a new record counts
+        # as a cluster of its own).
+        groups: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for r, id_type, value in zip(
+            links.column("rid").to_pylist(),
+            links.column("id_type").to_pylist(),
+            links.column("value_hash").to_pylist(),
+            strict=True,
+        ):
+            groups[(id_type, value)].add(int(old[r]) if old[r] >= 0 else -(r + 1))
         types_by_id: dict[int, set[str]] = defaultdict(set)
-        types_by_comp: dict[int, set[str]] = defaultdict(set)
-        for v, groups in groups_of_value.items():
-            if len(groups) < 2:
-                continue
-            kind = type_of[v]
-            types_by_comp[int(labels[records_of_value[v][0]])].add(kind)
-            for g in groups:
-                if g >= 0:
-                    types_by_id[g].add(kind)
-        counts = np.bincount(plan.customer_id - plan.customer_id.min())
-        base = int(plan.customer_id.min())
-        for survivor, absorbed, comp in plan.merges:
-            id_types = sorted(types_by_id.get(absorbed) or types_by_comp.get(comp) or set(), key=_type_rank)
+        for (id_type, _), members in groups.items():
+            if len(members) > 1:
+                for member in members:
+                    if member >= 0:
+                        types_by_id[member].add(id_type)
+        sizes = {int(c): int(n) for c, n in zip(*np.unique(plan.customer_id, return_counts=True), strict=True)}
+        by_survivor: dict[int, set[str]] = defaultdict(set)
+        for survivor, absorbed, _ in plan.merges:
+            by_survivor[survivor] |= types_by_id.get(absorbed, set())
+        for survivor, absorbed, _ in plan.merges:
+            id_types = sorted(types_by_id.get(absorbed) or by_survivor[survivor], key=_type_rank)
             evidence = {
                 "shared_id_types": id_types,
                 "absorbed_records": int((old == absorbed).sum()),
-                "customer_records": int(counts[survivor - base]),
+                "customer_records": sizes[survivor],
             }
             rows.append(
                 {

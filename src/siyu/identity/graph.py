@@ -1,8 +1,8 @@
 """The deterministic identity graph, in memory: integer-coded records and identifier values.
 
-Records are numbered 0..R-1 in age order (earliest `seen_at`, then record_key); identifier values are
-numbered 0..V-1. Every (record, value) pair is an edge of a bipartite graph; its connected components are
-the customers. Everything here is plain numpy/scipy so it can be tested without a warehouse.
+Records are numbered 0..R-1 in age order (earliest `seen_at`, then record_key); identifier values carry an
+integer code. Records sharing a value are linked; the connected components are the customers. Everything
+here is plain numpy/scipy so it can be tested without a warehouse.
 """
 
 from __future__ import annotations
@@ -14,19 +14,37 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-def record_components(n_records: int, rid: np.ndarray, vid: np.ndarray) -> np.ndarray:
-    """Component label of every record (labels are arbitrary integers; equal label = same customer)."""
+class HashCollision(Exception):
+    """Two different identifier values got the same 64-bit hash (the caller falls back to exact codes)."""
+
+
+def record_components(n_records: int, rid: np.ndarray, value: np.ndarray, check: np.ndarray | None = None):
+    """Component label of every record (arbitrary integers; equal label = same customer).
+
+    `rid[i]` is a record number, `value[i]` an integer code of the identifier value on it (an exact code, or
+    a 64-bit hash with `check` a second, independent hash of the same value). Records that share a value
+    are chained in sorted order, so the graph has only record nodes and fewer edges than identifier rows.
+    Raises HashCollision when two rows agree on `value` but not on `check`.
+    """
     if n_records == 0:
         return np.zeros(0, dtype=np.int64)
-    rid = np.asarray(rid, dtype=np.int64)
-    vid = np.asarray(vid, dtype=np.int64)
-    n_values = int(vid.max()) + 1 if len(vid) else 0
-    n = n_records + n_values
+    rid = np.asarray(rid)
+    value = np.asarray(value)
+    order = np.argsort(value, kind="stable")
+    sorted_values = value[order]
+    same = sorted_values[1:] == sorted_values[:-1]
+    if check is not None:
+        sorted_check = np.asarray(check)[order]
+        if np.any(same & (sorted_check[1:] != sorted_check[:-1])):
+            raise HashCollision
+    sorted_rid = rid[order]
+    src = sorted_rid[:-1][same]
+    dst = sorted_rid[1:][same]
     graph = coo_matrix(
-        (np.ones(len(rid), dtype=np.int8), (rid, vid + n_records)), shape=(n, n)
+        (np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_records, n_records)
     ).tocsr()
     _, labels = connected_components(graph, directed=True, connection="weak")
-    return labels[:n_records].astype(np.int64, copy=False)
+    return labels.astype(np.int64, copy=False)
 
 
 @dataclass

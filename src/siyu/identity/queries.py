@@ -40,7 +40,7 @@ def records_of(customer_id: int) -> list[dict]:
         "owner_staff",
         "seen_at",
         "imported_at",
-    ).order_by([mine.seen_at, mine.record_key])
+    ).order_by(["seen_at", "record_key"])
     return mine.to_pyarrow().to_pylist()
 
 

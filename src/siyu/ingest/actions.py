@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from siyu.core import pii
+from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file
 from siyu.warehouse import transaction
@@ -222,3 +224,67 @@ def run_import_job(job, progress) -> dict:
         params["paths"], params["source"], params.get("format", "auto"), params.get("mapping") or None, progress
     )
     return report.as_dict()
+
+
+def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
+    """Orders and events pushed through the API land exactly like an imported file (same normalisers,
+    same idempotency on the order/event id), as one batch. `rows` as built by siyu.api.ingest."""
+    from siyu.ingest.prepare import _prepare_frame
+    from siyu.ingest.sources.formats import SourceFormat
+
+    if kind not in ("order", "event"):
+        raise ImportFailed(f"unknown API record kind {kind!r}")
+    flat: list[dict] = []
+    for row in rows:
+        base = {k: _as_text(v) for k, v in row.items() if k not in ("items", "properties", "guide")}
+        if kind == "order":
+            base["owner_staff"] = _as_text(row.get("guide"))
+            for item in row.get("items") or [{}]:
+                flat.append(base | {k if k != "amount" else "item_amount": _as_text(v) for k, v in item.items()})
+        else:
+            base["created_at"] = base.pop("occurred_at", None)
+            flat.append(base)
+    frame = pl.DataFrame(flat, infer_schema_length=None).select(pl.all().cast(pl.String))
+    columns = frame.columns
+    frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("__row__"))
+    identifiers = {c[3:]: (c,) for c in columns if c.startswith("id:")}
+    fields = {c: c for c in columns if not c.startswith("id:") and c not in ("event_id", "event_type")}
+    fmt = SourceFormat(
+        name="api",
+        record_kind="order" if kind == "order" else "event",
+        record_field="order_id" if kind == "order" else "record_id",
+        columns={f: (f,) for f in fields},
+        identifiers=identifiers,
+    )
+    prepared = _prepare_frame(Path(f"api-{kind}s"), source, fmt, fields, frame, columns, "api")
+    if prepared.rejected:
+        raise ImportFailed("; ".join(f"{r.column}: {r.reason}" for r in prepared.rejected))
+    if kind == "event":
+        prepared.events = pa.Table.from_pylist(
+            [
+                {
+                    "event_key": f"{source}|{row['event_id']}",
+                    "source": source,
+                    "record_key": f"{source}|{row['record_id']}",
+                    "event_type": row["event_type"],
+                    "occurred_at": row.get("occurred_at"),
+                    "properties": json.dumps(row.get("properties") or {}, ensure_ascii=False, default=str),
+                    "batch_id": prepared.batch_id,
+                }
+                for row in rows
+            ],
+            schema=TABLES["events"].to_pyarrow(),
+        )
+    report = write_prepared(prepared)
+    return {k: getattr(report, k) for k in ("batch_id", "imported", "duplicates", "records_new", "orders_new", "orders_updated")}
+
+
+def _as_text(value) -> str | None:
+    """API values to the text an export would carry (aware times as China local time, like the platforms)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(PLATFORM_TZ)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

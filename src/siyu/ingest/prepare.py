@@ -214,6 +214,11 @@ def _prepare_frame(
     n = good.height
     phones = normalise_phones(good.get_column("phone")) if "phone" in good.columns else None
     names = normalise_names(good.get_column("name")) if "name" in good.columns else None
+    if "street" in good.columns:  # Douyin gives 街道 and 详细地址 apart
+        good = good.with_columns(
+            pl.concat_str([pl.col("street"), pl.col("address") if "address" in good.columns else pl.lit(None)],
+                          ignore_nulls=True).alias("address")
+        )
     address = parse_addresses(
         good.get_column("address") if "address" in good.columns else pl.Series([None] * n, dtype=pl.String),
         province=good.get_column("province") if "province" in good.columns else None,

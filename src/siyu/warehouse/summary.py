@@ -45,13 +45,29 @@ _TIE_BITS = 20  # low bits of an ordering key: a hash of the record/order key, t
 _FLAG_BIT = 54  # above 33 bits of epoch seconds (good until the year 2242) and the tie bits
 
 
-def _order_key(ts, key):
+def _order_key(con, ts, key):
     """An int64 that orders rows by time (second precision; NULL time = oldest), ties broken by a hash of
     `key` (deterministic, arbitrary). One integer instead of a (time, key) struct: DuckDB's arg_max on an
     int key is several times cheaper than on a struct with a string (measured at 5M records)."""
     seconds = ibis.greatest(ts.epoch_seconds().fill_null(0), 0).cast("int64")
-    tie = (key.hash() & ((1 << _TIE_BITS) - 1)).cast("int64")
+    tie = (string_hash(con, key) & ((1 << _TIE_BITS) - 1)).cast("int64")
     return (seconds << _TIE_BITS) | tie
+
+
+def string_hash(con, value):
+    """A 64-bit non-cryptographic hash of a string column (uint64 on DuckDB, int64 elsewhere).
+
+    On DuckDB this calls hash() directly: Ibis' own .hash() casts DuckDB's unsigned result through BIT to
+    int64, which costs more than the hash itself.
+    """
+    if con.name == "duckdb":
+        return _duckdb_hash(value)
+    return value.hash()
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _duckdb_hash(value: str) -> dt.uint64:
+    """DuckDB's hash()."""
 
 
 def _pick(con, which: str, value, key, where=None):
@@ -73,11 +89,28 @@ def _duckdb_arg(name: str, value_type: dt.DataType, key_type: dt.DataType):
     return ibis.udf.agg.builtin(arg, name=name, signature=((value_type, key_type), value_type))
 
 
-def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Table:
-    """The customer_summary rows as an Ibis expression (not executed)."""
+_MAX_SOURCE_BITS = 62
+
+
+def _known_sources(con) -> list[str]:
+    records = con.table("records")
+    known = records.filter(records.source.notnull()).select("source").distinct()
+    return sorted(known.to_pyarrow().column("source").to_pylist())
+
+
+def customer_summary_expr(con=None, *, now: datetime | None = None, sources: list[str] | None = None) -> ibis.Table:
+    """The customer_summary rows as an Ibis expression (not executed).
+
+    `sources`: every distinct records.source (looked up when not given). With at most 62 of them a
+    customer's sources are gathered as a bit mask (an integer aggregate) and turned into the sorted list
+    afterwards, about 2 CPU-seconds cheaper at 5M records than a distinct list aggregate.
+    """
     con = con or backend()
     now = now or datetime.now(UTC)
     now_lit = ibis.literal(now, type=TS)
+    if sources is None:
+        sources = _known_sources(con)
+    use_mask = len(sources) <= _MAX_SOURCE_BITS
 
     cmap = con.table("customer_map").select("record_key", "customer_id")
     records = con.table("records").select(
@@ -98,8 +131,14 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
         "owner_staff",
         "tags",
     )
+    if use_mask:
+        bits = ibis.memtable(
+            {"source": sources, "source_bit": [1 << i for i in range(len(sources))]},
+            schema={"source": "string", "source_bit": "int64"},
+        )
+        records = records.left_join(bits, "source")
     rec = records.join(cmap, "record_key")
-    recent = _order_key(rec.seen_at, rec.record_key)
+    recent = _order_key(con, rec.seen_at, rec.record_key)
     full_phone = rec.phone_hash.notnull() & ~rec.phone_kind.fill_null("").isin(NON_FULL_PHONE_KINDS)
     best = recent | ibis.ifelse(full_phone, 1 << _FLAG_BIT, 0).cast("int64")
     has_place = rec.province.notnull() | rec.city.notnull()
@@ -109,7 +148,7 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
 
     per_record = rec.group_by("customer_id").aggregate(
         record_count=rec.count(),
-        sources=rec.source.collect(distinct=True).sort(),
+        sources=rec.source_bit.bit_or() if use_mask else rec.source.collect(distinct=True).sort(),
         rec_first_at=rec.seen_at.min(),
         rec_first_source=_pick(con, "min", rec.source, recent, where=rec.seen_at.notnull()),
         best=_pick(
@@ -138,7 +177,9 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
         ),
     )
 
-    tagged = rec.select("customer_id", tag=rec.tags.unnest())
+    with_tags = con.table("records").select("record_key", "tags")
+    with_tags = with_tags.filter(with_tags.tags.length() > 0).join(cmap, "record_key")
+    tagged = with_tags.select("customer_id", tag=with_tags.tags.unnest())
     per_tag = tagged.group_by("customer_id").aggregate(tags=tagged.tag.collect(distinct=True).sort())
 
     orders = con.table("orders").select("order_key", "record_key", "source", "status_class", "order_time", "amount")
@@ -147,7 +188,7 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
     per_order = o.group_by("customer_id").aggregate(
         order_first_at=o.order_time.min(),
         order_first_source=_pick(
-            con, "min", o.source, _order_key(o.order_time, o.order_key), where=o.order_time.notnull()
+            con, "min", o.source, _order_key(con, o.order_time, o.order_key), where=o.order_time.notnull()
         ),
         orders=o.count(where=bought),
         spend=o.amount.sum(where=bought),
@@ -181,7 +222,7 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
     out = j.select(
         customer_id=j.customer_id,
         record_count=j.record_count,
-        sources=j.sources,
+        sources=_mask_to_list(j.sources, sources) if use_mask else j.sources,
         acquisition_source=acquisition_source,
         acquired_at=ibis.least(rec_at, ord_at),
         name_masked=ibis.ifelse(j.best["name_masked"].notnull(), j.best["name_masked"], j.named["name_masked"]),
@@ -206,6 +247,15 @@ def customer_summary_expr(con=None, *, now: datetime | None = None) -> ibis.Tabl
     )
     schema = TABLES[SUMMARY_TABLE]
     return out.select(*[out[name].cast(dtype).name(name) for name, dtype in schema.items()])
+
+
+def _mask_to_list(mask, sources: list[str]):
+    if not sources:
+        return ibis.literal([], type="array<string>")
+    picked = ibis.array(
+        [ibis.ifelse((mask & (1 << i)) != 0, source, ibis.null("string")) for i, source in enumerate(sources)]
+    )
+    return picked.filter(lambda item: item.notnull())
 
 
 def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: bool = False) -> int:

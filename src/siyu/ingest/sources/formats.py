@@ -41,8 +41,9 @@ class SourceFormat:
     record_field: str  # which mapped field is the record id
     # field -> header aliases, first match wins
     columns: dict[str, tuple[str, ...]]
-    # headers whose presence identifies the format (all must be present)
+    # headers whose presence identifies the format: all of `signature`, and one of `signature_any` if given
     signature: tuple[str, ...] = ()
+    signature_any: tuple[str, ...] = ()
     # id_type -> header aliases of strong identifiers
     identifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # amount is given per order on every line (JD) rather than per line (Douyin)
@@ -125,7 +126,12 @@ FORMATS: dict[str, SourceFormat] = {
         name="youzan",
         record_kind="order",
         record_field="order_id",
-        signature=("订单号", "归属店铺"),
+        # a seller ticks the columns to export: any one Youzan-only header will do
+        signature=("订单号",),
+        signature_any=(
+            "归属店铺", "详细收货地址/提货地址", "收货人/提货人", "收货人手机号/提货人手机号", "买家是否会员",
+            "订单实付金额", "全部商品名称", "商品种类数", "下单网点",
+        ),
         columns={
             "order_id": ("订单号",),
             "store": ("归属店铺", "下单网点"),
@@ -225,7 +231,9 @@ def detect_format(columns: list[str], requested: str = "auto") -> SourceFormat:
     else:
         raise UnrecognisedFile(f"unknown format {requested!r}; choose one of {', '.join(FORMAT_CHOICES)}")
     for fmt in candidates:
-        if all(h in present for h in fmt.signature):
+        if all(h in present for h in fmt.signature) and (
+            not fmt.signature_any or any(h in present for h in fmt.signature_any)
+        ):
             return fmt
     if requested == "auto":
         raise UnrecognisedFile(
@@ -233,6 +241,8 @@ def detect_format(columns: list[str], requested: str = "auto") -> SourceFormat:
             "use --format generic with --map COLUMN=FIELD"
         )
     missing = [h for h in candidates[0].signature if h not in present]
+    if not missing:
+        missing = [" or ".join(candidates[0].signature_any)]
     raise UnrecognisedFile(f"this is not a {requested} export: missing column(s) {', '.join(missing)}")
 
 
