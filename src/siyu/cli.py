@@ -13,6 +13,7 @@ COMMANDS = {
     "resolve": "resolve identities into customers",
     "export": "export identities|customers OUT.csv|xlsx",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
+    "createtoken": "create an API token for an account: siyu createtoken NAME",
     "bench": "benchmarks: siyu bench ingest|resolve [--people N]",
 }
 

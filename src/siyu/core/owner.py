@@ -21,6 +21,7 @@ from siyu.core.models import Job
 JOB_RUNNERS = {
     "import": "siyu.ingest.actions:run_import_job",
     "resolve": "siyu.identity.actions:run_resolve_job",
+    "export": "siyu.identity.actions:run_export_job",
 }
 
 

@@ -2,8 +2,9 @@
 
     python -m siyu.identity.benchmark [--records 5000000] [--home DIR] [--keep]
 
-Generates the synthetic warehouse in one process, then resolves twice (first run, then a re-run on
-unchanged data) in a fresh process each, and prints seconds, per-step timings and peak RSS per run.
+Generates the synthetic warehouse in one process, then resolves in a fresh process each: a first run, a
+re-run on unchanged data, and a run after --grow new records that each bridge two existing customers
+(merges); prints wall and CPU seconds, per-step timings and peak RSS per run.
 
 Synthetic data: people = records / 5 (--people to change); each record belongs to a pseudo-random person and one of five
 sources (tmall orders with taobao_buyer, jd orders with jd_account, youzan orders with a custom youzan_buyer id,
@@ -77,6 +78,27 @@ FROM gen WHERE source IN ('tmall', 'jd', 'youzan');
 """
 
 
+GROW_SQL = """
+CREATE OR REPLACE TEMP TABLE grow AS
+SELECT i, hash(i, 'grow') % {people} AS person FROM range({new}) t(i);
+INSERT INTO records (record_key, source, format, record_kind, record_id, name_hash, seen_at, imported_at)
+SELECT 'youzan|G' || i, 'youzan', 'youzan', 'order', 'G' || i, md5('n' || person), now(), now() FROM grow;
+INSERT INTO identifiers
+SELECT 'youzan|G' || i, 'youzan', 'phone', md5('p' || person), true FROM grow
+UNION ALL  -- each new order also carries the buyer id of the next person: it bridges two customers
+SELECT 'youzan|G' || i, 'youzan', 'youzan_buyer', md5('youzan' || ((person + 1) % {people})), true FROM grow;
+"""
+
+
+def grow(home: str, new: int, people: int) -> dict:
+    """Append `new` order records that each bridge two existing people."""
+    _setup_django(home)
+    from siyu.warehouse import raw_connection
+
+    raw_connection().execute(GROW_SQL.format(new=new, people=people))
+    return {"new_records": new}
+
+
 def _setup_django(home: str) -> None:
     os.environ["SIYU_HOME"] = home
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.project.settings")
@@ -96,7 +118,9 @@ def generate(home: str, records: int, people: int) -> dict:
         table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         for table in ("records", "identifiers", "orders")
     }
-    counts["strong_identifiers"] = con.execute("SELECT count(*) FROM identifiers WHERE strong").fetchall()[0][0]
+    counts["strong_identifiers"] = con.execute("SELECT count(*) FROM identifiers WHERE strong").fetchall()[0][
+        0
+    ]
     counts["generate_seconds"] = round(time.monotonic() - started, 1)
     con.execute("CHECKPOINT")
     return counts
@@ -111,10 +135,10 @@ def resolve(home: str) -> dict:
     return report
 
 
-def _child(phase: str, home: str, records: int, people: int) -> dict:
+def _child(phase: str, home: str, records: int, people: int, *extra: str) -> dict:
     command = [sys.executable, "-m", "siyu.identity.benchmark", "--phase", phase, "--home", home]
     out = subprocess.run(
-        [*command, "--records", str(records), "--people", str(people)],
+        [*command, "--records", str(records), "--people", str(people), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -128,11 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, help="default: records / 5")
     parser.add_argument("--home")
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--phase", choices=["generate", "resolve"], help=argparse.SUPPRESS)
+    parser.add_argument("--grow", type=int, default=50_000, help="bridging records added before a third run")
+    parser.add_argument("--phase", choices=["generate", "resolve", "grow"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     people = args.people or max(args.records // 5, 1)
     if args.phase == "generate":
         print(json.dumps(generate(args.home, args.records, people)))
+        return 0
+    if args.phase == "grow":
+        print(json.dumps(grow(args.home, args.grow, people)))
         return 0
     if args.phase == "resolve":
         print(json.dumps(resolve(args.home), default=str))
@@ -142,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         print("data:", json.dumps(_child("generate", home, args.records, people)))
         print("first run:", json.dumps(_child("resolve", home, args.records, people)))
         print("re-run:", json.dumps(_child("resolve", home, args.records, people)))
+        if args.grow:
+            _child("grow", home, args.records, people, "--grow", str(args.grow))
+            print(
+                f"after {args.grow} bridging records:",
+                json.dumps(_child("resolve", home, args.records, people)),
+            )
     finally:
         if not args.keep and not args.home:
             shutil.rmtree(home, ignore_errors=True)

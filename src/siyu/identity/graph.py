@@ -40,9 +40,7 @@ def record_components(n_records: int, rid: np.ndarray, value: np.ndarray, check:
     sorted_rid = rid[order]
     src = sorted_rid[:-1][same]
     dst = sorted_rid[1:][same]
-    graph = coo_matrix(
-        (np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_records, n_records)
-    ).tocsr()
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_records, n_records)).tocsr()
     _, labels = connected_components(graph, directed=True, connection="weak")
     return labels.astype(np.int64, copy=False)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ibis
 import polars as pl
+from django.conf import settings
 
 from siyu.core.errors import SiyuError
 from siyu.warehouse import backend
@@ -45,24 +46,26 @@ def records_of(customer_id: int) -> list[dict]:
 
 
 def merge_history(customer_id: int) -> list[dict]:
-    """merge_log rows that shaped this customer: ids merged into it (and, recursively, into those), the
-    merge that absorbed it if it was absorbed, and splits from or to it. Oldest first."""
-    log = backend().table("merge_log").to_pyarrow().to_pylist()
-    wanted = {customer_id}
-    frontier = [customer_id]
-    while frontier:
-        current = frontier.pop()
-        for row in log:
-            if row["rule"].startswith("deterministic") and row["survivor_id"] == current:
-                if row["absorbed_id"] not in wanted:
-                    wanted.add(row["absorbed_id"])
-                    frontier.append(row["absorbed_id"])
-    history = [
-        row
-        for row in log
-        if row["survivor_id"] in wanted or (row["absorbed_id"] == customer_id)
-    ]
-    return sorted(history, key=lambda r: (r["merged_at"], r["run_id"], r["survivor_id"], r["absorbed_id"]))
+    """merge_log rows that shaped this customer: ids merged into it (and, recursively, into those), and
+    the merge that absorbed it if it was absorbed. Oldest first."""
+    log = backend().table("merge_log")
+    found: dict[tuple, dict] = {}
+
+    def fetch(expr) -> list[dict]:
+        rows = expr.to_pyarrow().to_pylist()
+        for row in rows:
+            found[(row["run_id"], row["survivor_id"], row["absorbed_id"])] = row
+        return rows
+
+    fetch(log.filter(log.absorbed_id == customer_id))
+    wanted, frontier = {customer_id}, {customer_id}
+    while frontier:  # one query per generation of merges
+        rows = fetch(log.filter(log.survivor_id.isin(sorted(frontier))))
+        frontier = {row["absorbed_id"] for row in rows} - wanted
+        wanted |= frontier
+    return sorted(
+        found.values(), key=lambda r: (r["merged_at"], r["run_id"], r["survivor_id"], r["absorbed_id"])
+    )
 
 
 def quarantined() -> list[dict]:
@@ -83,25 +86,86 @@ def identities_expr() -> ibis.Table:
     return rows.order_by(["source", "record_id", "customer_id"])
 
 
+# customer_summary columns that leave the building: masks only, no hashes, no record keys.
+CUSTOMER_EXPORT_COLUMNS = (
+    "customer_id",
+    "record_count",
+    "sources",
+    "acquisition_source",
+    "acquired_at",
+    "name_masked",
+    "phone_masked",
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "district",
+    "first_purchase_at",
+    "last_purchase_at",
+    "orders",
+    "spend",
+    "aov",
+    "stage",
+    "tags",
+    "owner_staff",
+)
+LIST_SEPARATOR = "|"
+
+
+def customers_expr() -> ibis.Table:
+    summary = backend().table("customer_summary")
+    lists = {name: summary[name].join(LIST_SEPARATOR) for name in ("sources", "tags")}
+    return summary.select(*CUSTOMER_EXPORT_COLUMNS).mutate(**lists).order_by("customer_id")
+
+
 def export_identities(path: str | Path) -> int:
-    """Write identities to CSV or XLSX (by extension); returns the number of data rows."""
-    return _export(identities_expr(), Path(path))
+    """Write `source,record_id,customer_id` to CSV or XLSX (by extension); returns the number of rows."""
+    path = export_path(path)
+    expr = identities_expr()
+    count = int(expr.count().execute())
+    _check_fits(path, count)
+    if path.suffix.lower() == ".csv":
+        backend().to_csv(expr, path)  # DuckDB COPY: no round trip through Python
+    else:
+        _write_xlsx(pl.from_arrow(expr.to_pyarrow()), path)
+    return count
 
 
-def _export(expr: ibis.Table, path: Path) -> int:
-    path = path.expanduser().resolve()
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
+def export_customers(path: str | Path) -> int:
+    """Write customer_summary (no clear PII; lists joined with "|", times in settings.TIME_ZONE)."""
+    path = export_path(path)
+    expr = customers_expr()
+    count = int(expr.count().execute())
+    _check_fits(path, count)
+    frame = pl.from_arrow(expr.to_pyarrow())
+    zone = settings.TIME_ZONE
+    frame = frame.with_columns(
+        pl.col(name).dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
+        for name in ("acquired_at", "first_purchase_at", "last_purchase_at")
+    )
+    if path.suffix.lower() == ".csv":
+        frame.write_csv(path)
+    else:
+        _write_xlsx(frame, path)
+    return count
+
+
+def export_path(path: str | Path) -> Path:
+    """The absolute output path, checked before any work is done."""
+    path = Path(path).expanduser().resolve()
+    if path.suffix.lower() not in (".csv", ".xlsx"):
         raise SiyuError(f"cannot export to {path.name}: the file name must end in .csv or .xlsx")
     if not path.parent.is_dir():
         raise SiyuError(f"cannot export to {path}: the folder {path.parent} does not exist")
-    con = backend()
-    count = int(expr.count().execute())
-    if suffix == ".csv":
-        con.to_csv(expr, path)
-        return count
-    if count > XLSX_MAX_ROWS:
-        raise SiyuError(f"{count} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS}); export to .csv")
-    frame = pl.from_arrow(expr.to_pyarrow())
+    return path
+
+
+def _check_fits(path: Path, count: int) -> None:
+    if path.suffix.lower() == ".xlsx" and count > XLSX_MAX_ROWS:
+        raise SiyuError(
+            f"{count} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS}); export to .csv"
+        )
+
+
+def _write_xlsx(frame: pl.DataFrame, path: Path) -> None:
     frame.write_excel(path, autofit=False)
-    return count

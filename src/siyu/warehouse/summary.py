@@ -98,7 +98,9 @@ def _known_sources(con) -> list[str]:
     return sorted(known.to_pyarrow().column("source").to_pylist())
 
 
-def customer_summary_expr(con=None, *, now: datetime | None = None, sources: list[str] | None = None) -> ibis.Table:
+def customer_summary_expr(
+    con=None, *, now: datetime | None = None, sources: list[str] | None = None
+) -> ibis.Table:
     """The customer_summary rows as an Ibis expression (not executed).
 
     `sources`: every distinct records.source (looked up when not given). With at most 62 of them a
@@ -167,7 +169,8 @@ def customer_summary_expr(con=None, *, now: datetime | None = None, sources: lis
             best,
         ),
         named=latest(
-            ibis.struct({"name_masked": rec.name_masked, "name_hash": rec.name_hash}), rec.name_masked.notnull()
+            ibis.struct({"name_masked": rec.name_masked, "name_hash": rec.name_hash}),
+            rec.name_masked.notnull(),
         ),
         gender=latest(rec.gender, rec.gender.notnull()),
         birthday=latest(rec.birthday, rec.birthday.notnull()),
@@ -182,7 +185,9 @@ def customer_summary_expr(con=None, *, now: datetime | None = None, sources: lis
     tagged = with_tags.select("customer_id", tag=with_tags.tags.unnest())
     per_tag = tagged.group_by("customer_id").aggregate(tags=tagged.tag.collect(distinct=True).sort())
 
-    orders = con.table("orders").select("order_key", "record_key", "source", "status_class", "order_time", "amount")
+    orders = con.table("orders").select(
+        "order_key", "record_key", "source", "status_class", "order_time", "amount"
+    )
     o = orders.join(cmap, "record_key")
     bought = o.status_class == "purchase"
     per_order = o.group_by("customer_id").aggregate(
@@ -225,7 +230,9 @@ def customer_summary_expr(con=None, *, now: datetime | None = None, sources: lis
         sources=_mask_to_list(j.sources, sources) if use_mask else j.sources,
         acquisition_source=acquisition_source,
         acquired_at=ibis.least(rec_at, ord_at),
-        name_masked=ibis.ifelse(j.best["name_masked"].notnull(), j.best["name_masked"], j.named["name_masked"]),
+        name_masked=ibis.ifelse(
+            j.best["name_masked"].notnull(), j.best["name_masked"], j.named["name_masked"]
+        ),
         name_hash=ibis.ifelse(j.best["name_masked"].notnull(), j.best["name_hash"], j.named["name_hash"]),
         phone_masked=j.best["phone_masked"],
         phone_tail=j.best["phone_tail"],
