@@ -52,7 +52,10 @@ class Command(BaseCommand):
             f"  resolved {r.get('records', 0):,} records into {r.get('customers', 0):,} customers "
             f"({r.get('quarantined', 0)} identifiers quarantined)"
         )
-        self.stdout.write(self.style.SUCCESS(f"login: admin / {password}  (guides: see `siyu createuser`)"))
+        guide = manifest.guides[0]["wecom_userid"] if manifest.guides else None
+        self.stdout.write(self.style.SUCCESS(f"login: admin / {password}"))
+        if guide:
+            self.stdout.write(f"guides log in with their WeCom userid and the same password, e.g. {guide} / {password}")
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"])
 
