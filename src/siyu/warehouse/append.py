@@ -12,9 +12,15 @@ import pyarrow as pa
 _names = (f"_siyu_new_{i}" for i in itertools.count())
 
 
+# DuckDB scans an Arrow table one record batch per thread task: a polars-made table is usually one
+# batch of every row, which made inserts single-threaded and about twice as slow (measured: 890k records
+# 6.1 s → 3.4 s). Slicing is zero-copy.
+_BATCH_ROWS = 122_880  # DuckDB's row group size
+
+
 def _register(con, table: pa.Table) -> str:
     name = next(_names)
-    con.register(name, table)
+    con.register(name, pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS), schema=table.schema))
     return name
 
 
@@ -37,6 +43,12 @@ def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa
     view = _register(con, rows)
     on = " AND ".join(f"n.{k} = t.{k}" for k in key)
     try:
+        # Usually none of the rows is there yet (a new export): then insert them as they are, without
+        # materialising an anti join and reading the keys back (that took longer than the insert itself).
+        seen = con.execute(f"SELECT count(*) FROM {view} n SEMI JOIN {table_name} t ON {on}").fetchall()[0][0]
+        if seen == 0:
+            con.execute(f"INSERT INTO {table_name} BY NAME SELECT * FROM {view}")
+            return rows.select(list(key))
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _siyu_fresh AS

@@ -139,6 +139,7 @@ def _read_workbook(path: Path, data: bytes) -> tuple[pl.DataFrame, int, str]:
         what = "a zip archive but not an Excel workbook" if is_zip else "not a readable Excel workbook"
         raise UnreadableFile(f"{path.name} is {what} ({e})") from None
     first_row = (sheet.start[0] if sheet.start else 0) + 1
+    del sheet, book  # calamine's copy of the cells is no longer needed: frees ~1 GB per million rows early
     width = max(len(r) for r in rows)
     columns = {}
     for j in range(width):
