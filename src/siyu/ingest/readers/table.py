@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,18 +129,30 @@ def _read_workbook(path: Path, data: bytes) -> tuple[pl.DataFrame, int, str]:
         encoding = "xls" if not is_zip else ("ods" if b"opendocument" in data[:200] else "xlsx")
         for sheet_name in book.sheet_names:
             sheet = book.get_sheet_by_name(sheet_name)
-            rows = sheet.to_python(skip_empty_area=True)  # starts at the first non-empty cell
-            if any(v not in ("", None) for row in rows for v in row):
+            if sheet.start is not None and any(v not in ("", None) for row in sheet.iter_rows() for v in row):
                 break
         else:
             raise UnreadableFile(f"{path.name} has no data in any sheet")
+        first_row = sheet.start[0] + 1
+        # iter_rows starts at the sheet's first row (its columns already start at the first used one);
+        # converting 100k rows at a time keeps only one slice of Python cell objects alive (JD's 774k-row
+        # export: peak 2.0 GB instead of 2.8 GB).
+        rows = itertools.islice(sheet.iter_rows(), first_row - 1, None)
+        batches = iter(lambda: list(itertools.islice(rows, _XLSX_BATCH)), [])
+        frames = [_text_columns(batch) for batch in batches]
     except UnreadableFile:
         raise
     except Exception as e:  # calamine raises its own error types for every kind of corruption
         what = "a zip archive but not an Excel workbook" if is_zip else "not a readable Excel workbook"
         raise UnreadableFile(f"{path.name} is {what} ({e})") from None
-    first_row = (sheet.start[0] if sheet.start else 0) + 1
-    del sheet, book  # calamine's copy of the cells is no longer needed: frees ~1 GB per million rows early
+    del sheet, book  # calamine's copy of the cells is no longer needed
+    return pl.concat(frames, how="diagonal"), first_row, encoding
+
+
+_XLSX_BATCH = 100_000
+
+
+def _text_columns(rows: list[list]) -> pl.DataFrame:
     width = max(len(r) for r in rows)
     columns = {}
     for j in range(width):
@@ -147,7 +160,7 @@ def _read_workbook(path: Path, data: bytes) -> tuple[pl.DataFrame, int, str]:
         if not all(type(v) is str for v in values):  # fast path: text-only columns need no conversion
             values = [_cell_text(v) for v in values]
         columns[f"column_{j}"] = pl.Series(values, dtype=pl.String)
-    return pl.DataFrame(columns), first_row, encoding
+    return pl.DataFrame(columns)
 
 
 def _cell_text(v: object) -> str | None:
