@@ -22,7 +22,8 @@ from django.conf import settings
 from siyu.core import pii
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest.errors import ImportFailed
-from siyu.ingest.prepare import PreparedFile, prepare_file
+from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
+from siyu.ingest.sources.formats import SourceFormat
 from siyu.warehouse import transaction
 from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.schema import TABLES
@@ -239,8 +240,6 @@ def run_import_job(job, progress) -> dict:
 def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
     """Orders and events pushed through the API land exactly like an imported file (same normalisers,
     same idempotency on the order/event id), as one batch. `rows` as built by siyu.api.ingest."""
-    from siyu.ingest.prepare import _prepare_frame
-    from siyu.ingest.sources.formats import SourceFormat
 
     if kind not in ("order", "event"):
         raise ImportFailed(f"unknown API record kind {kind!r}")
@@ -266,7 +265,7 @@ def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
         columns={f: (f,) for f in fields},
         identifiers=identifiers,
     )
-    prepared = _prepare_frame(Path(f"api-{kind}s"), source, fmt, fields, frame, columns, "api")
+    prepared = prepare_frame(Path(f"api-{kind}s"), source, fmt, fields, frame, columns, "api")
     if prepared.rejected:
         raise ImportFailed("; ".join(f"{r.column}: {r.reason}" for r in prepared.rejected))
     if kind == "event":

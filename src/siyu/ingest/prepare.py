@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from siyu.core import pii
 from siyu.ingest import masks
+from siyu.ingest.errors import UnrecognisedFile
 from siyu.ingest.normalise import (
     normalise_email,
     normalise_gender,
@@ -128,10 +129,10 @@ def prepare_file(
             fmt = SourceFormat(
                 **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
             )
-    return _prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
+    return prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
 
 
-def _prepare_frame(
+def prepare_frame(
     path: Path,
     source: str,
     fmt: SourceFormat,
@@ -185,13 +186,11 @@ def _prepare_frame(
     record_field = fmt.record_field
     if record_field not in c.columns:
         if fmt.record_kind in _ORDER_KINDS:
-            raise_missing = fields.get("order_id", "order_id")
-            from siyu.ingest.errors import UnrecognisedFile
-
-            raise UnrecognisedFile(f"the file has no order id column ({raise_missing})")
+            expected = fmt.columns.get(record_field, (record_field,))[0]
+            raise UnrecognisedFile(f"the file has no order id column ({expected})")
         c = c.with_columns(pl.col("__hash__").alias("record_id"))
         record_field = "record_id"
-    header_of = {f: h for f, h in fields.items()}
+    header_of = dict(fields)
     reject(c.get_column(record_field).is_null(), header_of.get(record_field, record_field), "missing record id")
 
     if "name" not in c.columns and ("first_name" in c.columns or "last_name" in c.columns):
