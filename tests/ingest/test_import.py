@@ -71,6 +71,8 @@ def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_
     assert q(warehouse, "SELECT count(*), count(DISTINCT order_key) FROM orders") == [(2, 2)]
     assert q(warehouse, "SELECT status_class FROM orders WHERE order_id='1001'") == [("purchase",)]
     assert q(warehouse, "SELECT count(*) FROM import_batches") == [(3,)]
+    sha = __import__("hashlib").sha256(first.read_bytes()).hexdigest()
+    assert q(warehouse, f"SELECT count(*) FROM import_batches WHERE file_sha256 = '{sha}'") == [(2,)]
 
 
 def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(warehouse, tmp_path):

@@ -108,7 +108,7 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
                         "source": prepared.source,
                         "format": prepared.format,
                         "file_name": prepared.path.name,
-                        "file_sha256": None,
+                        "file_sha256": prepared.file_sha256,
                         "started_at": prepared.started_at,
                         "finished_at": datetime.now(UTC),
                         "rows_read": report.rows_read,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class PreparedFile:
     batch_id: str
     encoding: str
     rows_read: int
+    file_sha256: str | None
     columns: list[str]
     raw_rows: pa.Table
     accepted: pl.DataFrame  # the accepted rows' original columns (encrypted into raw_chunks on write)
@@ -129,7 +131,10 @@ def prepare_file(
             fmt = SourceFormat(
                 **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
             )
-    return prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
+    prepared = prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
+    with path.open("rb") as handle:  # which exact file a batch came from
+        prepared.file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
+    return prepared
 
 
 def prepare_frame(
@@ -422,6 +427,7 @@ def prepare_frame(
         batch_id=batch_id,
         encoding=encoding,
         rows_read=rows_read,
+        file_sha256=None,
         columns=original_columns,
         raw_rows=_arrow(raw, "raw_rows"),
         accepted=accepted.drop("__hash__"),
