@@ -24,6 +24,7 @@ def run(people: int) -> dict:
         "records": resolved["records"],
         "import_seconds": imported["seconds"],
         **{k: resolved[k] for k in ("seconds", "peak_rss_mb", "customers", "quarantined", "scores")},
+        "console_queries_ms": resolved["console_queries_ms"],
         "target": "< 60 s, precision >= 0.999 (deterministic stage)",
     }
 
@@ -77,7 +78,37 @@ def _measure(ground_truth: str) -> dict:
         "customers": report.customers,
         "quarantined": report.quarantined,
         "scores": pairwise_scores(raw_connection(), ground_truth),
+        "console_queries_ms": console_query_times(),
     }
+
+
+def console_query_times() -> dict:
+    """What an operator waits for on the customer list and profile over the resolved base (one run each,
+    after a warm-up page; milliseconds)."""
+    from django.contrib.auth import get_user_model
+
+    from siyu.customers.queries import get_profile, list_customers
+    from siyu.warehouse import raw_connection
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_superuser": True})
+    busiest, tail, province = raw_connection().execute(
+        "SELECT customer_id, phone_tail, province FROM customer_summary WHERE phone_tail IS NOT NULL "
+        "ORDER BY record_count DESC, customer_id LIMIT 1"
+    ).fetchall()[0]
+    cases = {
+        "first page": lambda: list_customers(user),
+        "phone tail search": lambda: list_customers(user, q=tail),
+        "channel + province filter": lambda: list_customers(user, source="tmall", province=province),
+        "page 1000": lambda: list_customers(user, page=1000),
+        "profile of the customer with most records": lambda: get_profile(user, busiest),
+    }
+    list_customers(user)
+    timings = {}
+    for name, call in cases.items():
+        started = time.perf_counter()
+        call()
+        timings[name] = round((time.perf_counter() - started) * 1000)
+    return timings
 
 
 if __name__ == "__main__":
