@@ -1,6 +1,6 @@
 """Timing of identity resolution on a synthetic warehouse (not a test; wire into `siyu bench resolve`).
 
-    python -m siyu.identity.benchmark [--records 5000000] [--home DIR] [--keep]
+    python -m siyu.benchmarks.resolve_synthetic [--records 5000000] [--home DIR] [--keep]
 
 Generates the synthetic warehouse in one process, then resolves in a fresh process each: a first run, a
 re-run on unchanged data, and a run after --grow new records that each bridge two existing customers
@@ -136,7 +136,7 @@ def resolve(home: str) -> dict:
 
 
 def _child(phase: str, home: str, records: int, people: int, *extra: str) -> dict:
-    command = [sys.executable, "-m", "siyu.identity.benchmark", "--phase", phase, "--home", home]
+    command = [sys.executable, "-m", "siyu.benchmarks.resolve_synthetic", "--phase", phase, "--home", home]
     out = subprocess.run(
         [*command, "--records", str(records), "--people", str(people), *extra],
         capture_output=True,
