@@ -154,10 +154,11 @@ _XLSX_BATCH = 100_000
 
 def _text_columns(rows: list[list]) -> pl.DataFrame:
     width = max(len(r) for r in rows)
+    if any(len(r) != width for r in rows):
+        rows = [r + [None] * (width - len(r)) for r in rows]
     columns = {}
-    for j in range(width):
-        values = [r[j] if j < len(r) else None for r in rows]
-        if not all(type(v) is str for v in values):  # fast path: text-only columns need no conversion
+    for j, values in enumerate(zip(*rows, strict=True)):  # C-level transpose
+        if set(map(type, values)) != {str}:  # text-only columns (most) need no conversion
             values = [_cell_text(v) for v in values]
         columns[f"column_{j}"] = pl.Series(values, dtype=pl.String)
     return pl.DataFrame(columns)
