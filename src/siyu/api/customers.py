@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from django.http import HttpResponse
-from ninja import Header, Path, Query, Router
+from ninja import Path, Query, Router
 
-from siyu.api.idempotency import HEADER, run_once
+from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
     BulkTagIn,
     BulkTagOut,
@@ -23,21 +23,12 @@ from siyu.api.schemas import (
     TagIn,
     ValidationErrorOut,
 )
-from siyu.core.timeutil import PLATFORM_TZ
+from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
 
 router = Router(tags=["customers"])
 
 CustomerIdPath = Annotated[int, Path(ge=1, le=queries.CUSTOMER_ID_MAX, description="customer id")]
-IdempotencyKeyHeader = Annotated[
-    str,
-    Header(
-        alias=HEADER,
-        min_length=1,
-        max_length=200,
-        description="a value unique to this write; a retry with the same key and body replays the first answer",
-    ),
-]
 TextFilter = Annotated[str | None, Query(max_length=200)]
 
 READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
@@ -205,11 +196,8 @@ def record_consent(
     idempotency_key: IdempotencyKeyHeader,
 ):
     def run():
-        at = body.at
-        if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=PLATFORM_TZ)
         consent = actions.record_consent(
-            request.auth, customer_id, body.channel, body.status, body.source, at=at
+            request.auth, customer_id, body.channel, body.status, body.source, at=as_platform_time(body.at)
         )
         return queries.consent_dict(consent)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Annotated
 
 from django.db import IntegrityError, transaction
+from ninja import Header
 from ninja.errors import HttpError
 from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
@@ -19,6 +21,16 @@ from pydantic import BaseModel
 from siyu.api.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
+# The header every write endpoint takes.
+IdempotencyKeyHeader = Annotated[
+    str,
+    Header(
+        alias=HEADER,
+        min_length=1,
+        max_length=200,
+        description="a value unique to this write; a retry with the same key and body replays the first answer",
+    ),
+]
 IN_PROGRESS = 0
 
 

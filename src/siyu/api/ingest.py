@@ -7,16 +7,13 @@ warehouse, so the API process writes it directly.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
-
 from django.http import HttpResponse
-from ninja import Header, Router
+from ninja import Router
 
-from siyu.api.idempotency import HEADER, request_fingerprint, run_once
+from siyu.api.idempotency import IdempotencyKeyHeader, request_fingerprint, run_once
 from siyu.api.schemas import ErrorOut, EventIn, IngestOut, OrderIn, ValidationErrorOut
 from siyu.core.errors import PermissionDenied
-from siyu.core.timeutil import PLATFORM_TZ
+from siyu.core.timeutil import as_platform_time
 from siyu.customers.errors import CustomerError
 from siyu.ingest.actions import ingest_api_records
 from siyu.staff.models import Role
@@ -24,23 +21,8 @@ from siyu.staff.queries import role_of
 
 router = Router(tags=["ingest"])
 
-IdempotencyKeyHeader = Annotated[
-    str,
-    Header(
-        alias=HEADER,
-        min_length=1,
-        max_length=200,
-        description="a value unique to this write; a retry with the same key and body replays the first answer",
-    ),
-]
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
 ID_TYPE_MAX = 64
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=PLATFORM_TZ) if value.tzinfo is None else value
 
 
 def _require_writer(user) -> None:
@@ -83,8 +65,8 @@ def order_row(body: OrderIn) -> dict:
         "name": body.name,
         "address": body.address,
         **_identifier_columns(body.phone, body.email, body.member_no, body.identifiers),
-        "order_time": _aware(body.order_time),
-        "paid_time": _aware(body.paid_time),
+        "order_time": as_platform_time(body.order_time),
+        "paid_time": as_platform_time(body.paid_time),
         "amount": body.amount,
         "status": body.status,
         "store": body.store,
@@ -106,7 +88,7 @@ def event_row(body: EventIn) -> dict:
         "event_id": event_id,
         **_identifier_columns(phone, email, member_no, identifiers),
         "event_type": body.event_type,
-        "occurred_at": _aware(body.occurred_at),
+        "occurred_at": as_platform_time(body.occurred_at),
         "properties": body.properties,
     }
 
