@@ -167,9 +167,10 @@ def prepare_frame(
     id_columns = {}
     for id_type, aliases in fmt.identifiers.items():
         header = next((a for a in aliases if a in original_columns), None)
-        if header:
-            id_columns[id_type] = f"id:{id_type}"
-            select.append(pl.col(header).alias(f"id:{id_type}"))
+        if header is None or (id_type == "phone" and fields.get("phone") == header):
+            continue  # the phone field's column is normalised and identified once, below
+        id_columns[id_type] = f"id:{id_type}"
+        select.append(pl.col(header).alias(f"id:{id_type}"))
     c = frame.select(select)
 
     rejections: list[Rejection] = []
@@ -195,8 +196,7 @@ def prepare_frame(
             raise UnrecognisedFile(f"the file has no order id column ({expected})")
         c = c.with_columns(pl.col("__hash__").alias("record_id"))
         record_field = "record_id"
-    header_of = dict(fields)
-    reject(c.get_column(record_field).is_null(), header_of.get(record_field, record_field), "missing record id")
+    reject(c.get_column(record_field).is_null(), fields.get(record_field, record_field), "missing record id")
 
     if "name" not in c.columns and ("first_name" in c.columns or "last_name" in c.columns):
         parts = [pl.col(p) for p in ("last_name", "first_name") if p in c.columns]
@@ -211,7 +211,7 @@ def prepare_frame(
     is_order = fmt.record_kind in _ORDER_KINDS or "order_id" in c.columns
     if "order_time" in c.columns:
         times, errors = parse_local_times(c.get_column("order_time"))
-        reject(errors.is_not_null(), header_of["order_time"], "impossible date: " + errors.fill_null(""))
+        reject(errors.is_not_null(), fields["order_time"], "impossible date: " + errors.fill_null(""))
         c = c.with_columns(times.alias("order_time"))
     elif is_order:
         c = c.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("order_time"))
@@ -222,11 +222,11 @@ def prepare_frame(
     for col in ("amount", "item_amount"):
         if col in c.columns:
             values, errors = parse_amounts(c.get_column(col))
-            reject(errors.is_not_null(), header_of[col], "not an amount: " + errors.fill_null(""))
+            reject(errors.is_not_null(), fields[col], "not an amount: " + errors.fill_null(""))
             c = c.with_columns(values.alias(col))
     if "quantity" in c.columns:
         qty = c.get_column("quantity").str.replace_all(r"[,\s]", "").cast(pl.Int64, strict=False)
-        reject(c.get_column("quantity").is_not_null() & qty.is_null(), header_of["quantity"], "not a whole number")
+        reject(c.get_column("quantity").is_not_null() & qty.is_null(), fields["quantity"], "not a whole number")
         c = c.with_columns(qty.alias("quantity"))
 
     good = c.filter(~bad)
@@ -433,9 +433,9 @@ def prepare_frame(
         accepted=accepted.drop("__hash__"),
         records=records_arrow,
         identifiers=_arrow(identifiers, "identifiers"),
-        orders=_arrow(orders, "orders") if orders.height else _arrow(pl.DataFrame(), "orders").slice(0, 0),
-        order_items=_arrow(items, "order_items") if items.height else _arrow(pl.DataFrame(), "order_items").slice(0, 0),
-        events=_arrow(events, "events") if events.height else _arrow(pl.DataFrame(), "events").slice(0, 0),
+        orders=_arrow(orders, "orders"),
+        order_items=_arrow(items, "order_items"),
+        events=_arrow(events, "events"),
         rejected=sorted(rejections, key=lambda r: r.row),
         rejected_frame=rejected_frame,
         started_at=now,

@@ -63,22 +63,6 @@ def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa
     return fresh
 
 
-def existing_values(con, table_name: str, column: str, values: pa.Array, *, where: str = "", params=()) -> set:
-    """Which of `values` already occur in table_name.column (optionally within a filter)."""
-    if len(values) == 0:
-        return set()
-    view = _register(con, pa.table({"v": values}))
-    try:
-        clause = f"AND {where}" if where else ""
-        rows = con.execute(
-            f"SELECT DISTINCT t.{column} FROM {table_name} t JOIN {view} n ON t.{column} = n.v WHERE true {clause}",
-            list(params),
-        ).fetchall()
-    finally:
-        con.unregister(view)
-    return {r[0] for r in rows}
-
-
 def update_orders(con, rows: pa.Table) -> int:
     """Later exports update an order's status (and amount/paid time); returns orders changed."""
     if rows.num_rows == 0:
