@@ -53,7 +53,15 @@ from django.conf import settings
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import SiyuError
+from siyu.identity import queries
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
+from siyu.identity.probabilistic import (
+    MatchSettings,
+    ProbabilisticResult,
+    SplinkUntrainable,
+    join_clusters,
+    predict_pairs,
+)
 from siyu.warehouse import backend, transaction
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import rebuild_customer_summary, string_hash
@@ -71,7 +79,8 @@ ID_TYPE_PRIORITY = (
 )
 
 _STAGED_RECORDS = "_siyu_resolve_records"
-_STEPS = 6
+SAME, DIFFERENT = "same", "different"
+_STEPS = 7
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class ResolveReport:
     quarantined: int
     seconds: float
     splits: int = 0
+    probabilistic: dict = field(default_factory=dict)
     cpu_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -118,11 +128,18 @@ def run_resolve_job(job, progress) -> dict:
     return report
 
 
-def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: datetime | None = None):
+def resolve_identities(
+    progress=None,
+    *,
+    guard: GuardRule | None = None,
+    match: MatchSettings | None = None,
+    now: datetime | None = None,
+):
     """Resolve every record into a customer, keep ids stable, rebuild customer_summary."""
     started = time.monotonic()
     cpu_started = time.process_time()
     guard = guard or GuardRule.from_settings()
+    match = match or MatchSettings.from_settings()
     now = now or datetime.now(UTC)
     run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     timings: dict[str, float] = {}
@@ -147,18 +164,23 @@ def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: da
             step(2, "linking records", "guard")
             labels = _components(con, staged, n_records, hk_unique, quarantine)
 
-            step(3, "assigning customer ids", "graph")
-            old = _current_ids(staged, n_records)
-            plan = assign_customer_ids(labels, old, _next_customer_id(con))
-            merge_rows = _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now)
+            step(3, "matching records without a shared identifier", "graph")
+            matched = _match(con, staged, labels, match) if match.enabled else None
 
-            step(4, "writing the customer map", "assign")
+            step(4, "assigning customer ids", "match")
+            old = _current_ids(staged, n_records)
+            final = matched.labels if matched is not None else labels
+            plan = assign_customer_ids(final, old, _next_customer_id(con))
+            merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
+
+            step(5, "writing the customer map", "assign")
             _write_customer_map(con, staged, plan.customer_id, old, now)
             if merge_rows:
                 con.insert("merge_log", pa.Table.from_pylist(merge_rows, schema=_arrow("merge_log")))
             _write_quarantine(con, quarantine)
+            _write_candidates(con, staged, matched, plan.customer_id, run_id)
 
-            step(5, "rebuilding customer summary", "write")
+            step(6, "rebuilding customer summary", "write")
             rebuild_customer_summary(now=now, in_transaction=True)
             timings["summary"] = round(time.monotonic() - clock[0], 3)
 
@@ -171,6 +193,7 @@ def resolve_identities(progress=None, *, guard: GuardRule | None = None, now: da
                 quarantined=quarantine.num_rows,
                 seconds=0.0,
                 splits=len(plan.splits),
+                probabilistic=_match_report(matched, match),
                 timings=timings,
             )
             run_row = {
@@ -361,10 +384,12 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now) -> list[dict]:
-    """merge_log rows, one per absorbed id, naming the identifier types that bridged the clusters."""
+def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
+    """merge_log rows, one per absorbed id, naming the identifier types that bridged the clusters, or the
+    probabilistic link (its match probability and field comparisons) or reviewer decision that did."""
     rows: list[dict] = []
     if plan.merges:
+        det_home = _home_labels(old, det_labels) if matched is not None else {}
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
         wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
@@ -402,17 +427,30 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now) -> list
                 "absorbed_records": old_sizes[absorbed],
                 "customer_records": sizes[survivor],
             }
+            rule = "deterministic:" + (id_types[0] if id_types else "unknown")
+            home_a, home_s = det_home.get(absorbed), det_home.get(survivor)
+            if home_a != home_s:  # not connected by identifiers: a scored link or a decision joined them
+                link = matched.merges.get(home_a) or matched.merges.get(home_s) or {}
+                rule = "manual:decision" if link.get("forced") else "probabilistic"
+                evidence.update({k: v for k, v in link.items() if k in ("match_probability", "fields")})
             rows.append(
                 {
                     "run_id": run_id,
                     "merged_at": now,
                     "survivor_id": survivor,
                     "absorbed_id": absorbed,
-                    "rule": "deterministic:" + (id_types[0] if id_types else "unknown"),
+                    "rule": rule,
                     "evidence": json.dumps(evidence, sort_keys=True),
                 }
             )
     return rows
+
+
+def _home_labels(old: np.ndarray, det_labels: np.ndarray) -> dict[int, int]:
+    """Each existing customer id -> the deterministic component of its oldest record."""
+    rids = np.flatnonzero(old >= 0)
+    ids, first = np.unique(old[rids], return_index=True)
+    return dict(zip(ids.tolist(), det_labels[rids[first]].tolist(), strict=True))
 
 
 def _type_rank(id_type: str) -> tuple[int, str]:
@@ -420,6 +458,98 @@ def _type_rank(id_type: str) -> tuple[int, str]:
         return (ID_TYPE_PRIORITY.index(id_type), id_type)
     except ValueError:
         return (len(ID_TYPE_PRIORITY), id_type)
+
+
+_MATCH_COLUMNS = (
+    "source", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
+)  # fmt: skip
+
+
+def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) -> ProbabilisticResult | None:
+    """The probabilistic stage (siyu.identity.probabilistic) over every record that has something to
+    compare, with the reviewers' decisions applied. None when there is nothing to compare."""
+    from siyu.identity.features import record_features
+
+    records = con.table("records").select("record_key", *_MATCH_COLUMNS)
+    rows = staged.select("rid", "record_key").join(records, "record_key").select("rid", *_MATCH_COLUMNS)
+    features = record_features(rows.to_pyarrow(), labels)
+    decisions = queries.decisions_in_force()
+    if features.get_column("cluster").n_unique() < 2 and not decisions:
+        return None
+    rid_of = {}
+    if decisions:
+        keys = sorted({k for a, b, _ in decisions for k in (a, b)})
+        found = staged.filter(staged.record_key.isin(keys)).select("record_key", "rid").to_pyarrow().to_pylist()
+        rid_of = {r["record_key"]: r["rid"] for r in found}
+    forced, forbidden = [], set()
+    for a, b, verdict in decisions:
+        if a in rid_of and b in rid_of:
+            pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
+            if verdict == SAME:
+                forced.append(pair)
+            else:
+                forbidden.add((min(pair), max(pair)))
+    started = time.monotonic()
+    try:
+        pairs, model = predict_pairs(features, match)
+    except SplinkUntrainable:
+        pairs, model = None, {}
+    result = join_clusters(labels, features, pairs, match, forced, forbidden)
+    result.model = model
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> dict:
+    if matched is None:
+        return {"enabled": match.enabled, "ran": False}
+    return {
+        "enabled": True,
+        "ran": bool(matched.model),
+        "match_threshold": match.match_threshold,
+        "review_threshold": match.review_threshold,
+        "pairs_scored": matched.pairs_scored,
+        "links": matched.links_above_threshold,
+        "clusters_joined": len(matched.merges),
+        "blocked_by_guard": matched.blocked_by_guard,
+        "to_review": len(matched.review),
+        "seconds": matched.seconds,
+    }
+
+
+def _write_candidates(con, staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str) -> None:
+    """Replace the review queue with this run's undecided pairs (pairs already decided are left out)."""
+    schema = _arrow("match_candidates")
+    review = matched.review if matched is not None else []
+    if review:
+        rids = np.array(sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64)
+        found = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
+        key_of = {r["rid"]: r["record_key"] for r in found.to_pyarrow().to_pylist()}
+        decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
+        rows = []
+        for r in review:
+            a, b = sorted((key_of[r["unique_id_l"]], key_of[r["unique_id_r"]]))
+            cid_a, cid_b = int(customer_id[r["unique_id_l"]]), int(customer_id[r["unique_id_r"]])
+            if (a, b) in decided or cid_a == cid_b:
+                continue
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "record_key_l": a,
+                    "record_key_r": b,
+                    "customer_id_l": cid_a if a == key_of[r["unique_id_l"]] else cid_b,
+                    "customer_id_r": cid_b if a == key_of[r["unique_id_l"]] else cid_a,
+                    "match_probability": float(r["match_probability"]),
+                    "fields": json.dumps(r["fields"], sort_keys=True),
+                    "reason": r["reason"],
+                }
+            )
+        table = pa.Table.from_pylist(rows, schema=schema)
+    else:
+        table = schema.empty_table()
+    old = con.table("match_candidates").count().execute()
+    if old or table.num_rows:
+        con.insert("match_candidates", table, overwrite=True)
 
 
 def _write_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: np.ndarray, now) -> None:

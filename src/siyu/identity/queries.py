@@ -14,6 +14,18 @@ from siyu.warehouse import backend
 XLSX_MAX_ROWS = 1_048_575  # one sheet, minus the header row
 
 
+def decisions_in_force() -> list[tuple[str, str, str]]:
+    """(record_key_a, record_key_b, verdict) of the latest decision on every pair."""
+    decisions = backend().table("match_decisions")
+    latest = decisions.mutate(
+        n=ibis.row_number().over(
+            group_by=["record_key_a", "record_key_b"], order_by=ibis.desc(decisions.decided_at)
+        )
+    )
+    rows = latest.filter(latest.n == 0).select("record_key_a", "record_key_b", "verdict").to_pyarrow().to_pylist()
+    return [(r["record_key_a"], r["record_key_b"], r["verdict"]) for r in rows]
+
+
 def customer_id_for(record_key: str) -> int | None:
     cmap = backend().table("customer_map")
     found = cmap.filter(cmap.record_key == record_key).customer_id.to_pyarrow().to_pylist()

@@ -168,6 +168,34 @@ TABLES: dict[str, ibis.Schema] = {
             "reason": "string",
         }
     ),
+    # Pairs the probabilistic stage could not decide (between the review and match thresholds, or a
+    # merge the household guard blocked): the review queue, replaced by every resolve run.
+    "match_candidates": ibis.schema(
+        {
+            "run_id": "string",
+            "record_key_l": "string",
+            "record_key_r": "string",
+            "customer_id_l": "int64",
+            "customer_id_r": "int64",
+            "match_probability": "float64",
+            "fields": "string",
+            "reason": "string",
+        }
+    ),
+    # Reviewers' and operators' verdicts on two records (manual merge = "same", split/undo = "different"),
+    # append-only: the latest row per (record_key_a, record_key_b), keys in sorted order, is in force and is
+    # applied by every resolve run.
+    "match_decisions": ibis.schema(
+        {
+            "record_key_a": "string",
+            "record_key_b": "string",
+            "verdict": "string",
+            "reason": "string",
+            "match_probability": "float64",
+            "decided_by": "string",
+            "decided_at": TS,
+        }
+    ),
     # Read model for the console and API, rebuilt after every import/resolve.
     "customer_summary": ibis.schema(
         {

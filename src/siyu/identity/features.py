@@ -1,0 +1,112 @@
+"""Comparison features of records for the probabilistic stage.
+
+One row per distinct (deterministic cluster, features) combination: a repeat buyer's ten identical orders
+are compared once. The features are derived from the record's columns and its decrypted PII; they live
+only in memory (an Arrow table handed to an in-memory DuckDB for Splink) and are never written to the
+warehouse, whose PII stays encrypted.
+
+Features (all strings, null when unknown):
+- phone_full: the full number (mobile or landline), for a disagreement level;
+- phone_key: the masked form `138****5678` of a full or masked mobile (what platforms show);
+- phone_tail: its last four digits, or four digits a guide wrote after a WeCom remark name (`张伟 5678`);
+- surname, name_len, name_full (unmasked names only), given (unmasked given name);
+- province, city, district; street_key (the first three visible characters of the address after the
+  district and its 街道/镇 part), street_full (that remainder when it is not masked);
+- birthday, gender; nickname (a WeChat nickname on Youzan orders and WeCom contacts, lower-cased);
+- any generic field the user named with `siyu resolve --compare` (`extra_<field>`), see compare_fields.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from siyu.core import pii
+
+MASK = "*"
+# A guide's WeCom remark "张伟 5678" or "张伟5678": the digits are the phone's tail.
+_REMARK_TAIL = r"^(.*?\D)\s*(\d{4})$"
+_TOWNSHIP = r"^[\p{Han}]{1,8}?(街道|镇|乡)"
+_POSTCODE = r"[（(]\d{6}[)）]"
+_PII_TYPE = pl.Struct(
+    {"name": pl.String, "phone": pl.String, "email": pl.String, "address": pl.String, "nickname": pl.String}
+)
+
+FEATURE_COLUMNS = (
+    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given",
+    "province", "city", "district", "street_key", "street_full", "birthday", "gender", "nickname",
+)  # fmt: skip
+
+
+def record_features(records: pa.Table, cluster: np.ndarray) -> pl.DataFrame:
+    """Features of `records` (columns rid, source, phone_kind, phone_masked, phone_tail, gender, birthday,
+    province, city, district, pii), with `cluster[rid]` the deterministic label. Returns columns
+    unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded into it) and
+    FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are left out."""
+    frame = pl.from_arrow(records)
+    assert isinstance(frame, pl.DataFrame)
+    plain = pl.Series(
+        "plain",
+        [None if b is None else pii.decrypt(b) for b in frame.get_column("pii").to_list()],
+        dtype=pl.Binary,
+    )
+    decoded = plain.cast(pl.String).str.json_decode(_PII_TYPE).struct.unnest()
+    frame = pl.concat([frame.drop("pii"), decoded.select("name", "phone", "address", "nickname")], how="horizontal")
+    frame = frame.with_columns(
+        cluster=pl.Series(cluster[frame.get_column("rid").to_numpy()]),
+    )
+    return _features(frame)
+
+
+def _features(frame: pl.DataFrame) -> pl.DataFrame:
+    name = pl.col("name").str.strip_chars()
+    remark = name.str.extract_groups(_REMARK_TAIL)
+    frame = frame.with_columns(
+        name=pl.when(remark.struct.field("2").is_not_null())
+        .then(remark.struct.field("1").str.strip_chars())
+        .otherwise(name),
+        remark_tail=remark.struct.field("2"),
+    )
+    masked_name = pl.col("name").str.contains(MASK, literal=True)
+    mobile_like = pl.col("phone_kind").is_in(["mobile", "masked"])
+    street = (
+        pl.when(pl.col("district").is_not_null())
+        .then(pl.col("address").str.split(pl.col("district")).list.last())
+        .otherwise(pl.col("address"))
+        .str.replace_all(_POSTCODE, "")
+        .str.replace_all(r"\s+", "")
+        .str.replace(_TOWNSHIP, "")
+    )
+    out = frame.select(
+        "rid",
+        "cluster",
+        "source",
+        phone_full=pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone")),
+        phone_key=pl.when(mobile_like).then(pl.col("phone_masked")),
+        phone_tail=pl.when(mobile_like).then(pl.col("phone_tail")).otherwise(pl.col("remark_tail")),
+        surname=pl.when(pl.col("name").str.len_chars() >= 2).then(pl.col("name").str.slice(0, 1)),
+        name_len=pl.col("name").str.len_chars().cast(pl.String),
+        name_full=pl.when(~masked_name).then(pl.col("name")),
+        given=pl.when(~masked_name & (pl.col("name").str.len_chars() >= 2)).then(pl.col("name").str.slice(1)),
+        province="province",
+        city="city",
+        district="district",
+        street_key=street.str.replace_all(MASK, "", literal=True).str.slice(0, 3),
+        street_full=pl.when(~street.str.contains(MASK, literal=True)).then(street),
+        birthday=pl.col("birthday").cast(pl.String),
+        gender="gender",
+        nickname=pl.col("nickname").str.to_lowercase(),
+    ).with_columns(
+        # A surname of a masked "*三" or a Latin name is not a surname.
+        surname=pl.when(pl.col("surname").str.contains(r"^\p{Han}$")).then(pl.col("surname")),
+        street_key=pl.when(pl.col("street_key").str.len_chars() == 3).then(pl.col("street_key")),
+        street_full=pl.when(pl.col("street_full").str.len_chars() > 0).then(pl.col("street_full")),
+    )
+    useful = pl.any_horizontal(pl.col(c).is_not_null() for c in ("phone_key", "phone_tail", "surname", "street_key", "nickname"))
+    out = out.filter(useful)
+    keys = ["cluster", "source", *FEATURE_COLUMNS]
+    return out.group_by(keys).agg(unique_id=pl.col("rid").min(), records=pl.len()).select(
+        "unique_id", "cluster", "source", "records", *FEATURE_COLUMNS
+    ).sort("unique_id")
+

@@ -1,0 +1,368 @@
+"""Probabilistic stage: Splink links deterministic clusters that share no strong identifier.
+
+Inputs are the comparison features of siyu.identity.features (one row per distinct record variant of a
+deterministic cluster). Splink (DuckDB backend) scores candidate pairs of rows from *different* clusters;
+the model is trained without labels from the data itself:
+- u-probabilities from random sampling of pairs;
+- m-probabilities from the deterministic links: two rows of one deterministic cluster are the same person
+  (they share a full phone, a buyer id, a member number…), so their field agreements are what a match
+  looks like;
+- the prior (probability that two random rows match) from the same clusters, assuming deterministic
+  linking finds `deterministic_recall` of the true pairs.
+
+Splink runs on its own in-memory DuckDB connection, not the warehouse's: the features hold decrypted names
+and addresses, which must never land in the warehouse file (Splink materialises its working tables in the
+connection's database). See docs/architecture.md.
+
+Pairs scoring at least `match_threshold` merge their clusters, in order of probability, unless the merge
+would put conflicting evidence into one customer (the household guard, `conflicts`); pairs between
+`review_threshold` and `match_threshold`, and blocked merges above it, go to the review queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from django.conf import settings
+
+from siyu.identity.features import FEATURE_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+class SplinkUntrainable(Exception):
+    """Too little data to train a model (a handful of records): the stage is skipped."""
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    enabled: bool = True
+    match_threshold: float = 0.99
+    review_threshold: float = 0.9
+    deterministic_recall: float = 0.6
+    u_sample_pairs: int = 2_000_000
+    # Evidence that keeps two clusters apart however well the rest agrees: the household guard (same
+    # address and surname, different given name or birthday) and one phone per person unless confirmed.
+    conflicts: tuple[str, ...] = ("given", "birthday", "phone_full", "gender")
+    compare: tuple[str, ...] = ()  # mapped generic fields (`extra_<name>` columns) compared exactly
+    threads: int = 2
+
+    @classmethod
+    def from_settings(cls, **overrides) -> MatchSettings:
+        values = dict(getattr(settings, "IDENTITY_MATCHING", {}) or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("conflicts", "compare"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass
+class ProbabilisticResult:
+    labels: np.ndarray  # new component label per record (clusters joined)
+    merges: dict[int, dict] = field(default_factory=dict)  # absorbed label -> evidence of the best link
+    review: list[dict] = field(default_factory=list)
+    pairs_scored: int = 0
+    links_above_threshold: int = 0
+    blocked_by_guard: int = 0
+    model: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _level(sql: str, label: str, null: bool = False, tf: str | None = None, m: float | None = None) -> dict:
+    level = {"sql_condition": sql, "label_for_charts": label}
+    if m is not None:  # a prior m that training keeps: too few labelled pairs carry this field
+        level.update(m_probability=m, fix_m_probability=True)
+    if null:
+        level["is_null_level"] = True
+    if tf:
+        level["tf_adjustment_column"] = tf
+        level["tf_adjustment_weight"] = 1.0
+    return level
+
+
+def _both(column: str) -> str:
+    return f"{column}_l IS NOT NULL AND {column}_r IS NOT NULL"
+
+
+def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
+    phone = {
+        "output_column_name": "phone",
+        "comparison_levels": [
+            _level("phone_key_l IS NULL AND phone_tail_l IS NULL OR phone_key_r IS NULL AND phone_tail_r IS NULL",
+                   "no phone", null=True),
+            _level("phone_full_l = phone_full_r", "same full phone"),
+            _level("phone_key_l = phone_key_r", "same masked phone (prefix and tail)"),
+            _level("phone_tail_l = phone_tail_r", "same phone tail"),
+            _level(f"{_both('phone_full')} AND phone_full_l <> phone_full_r", "different full phones"),
+            _level("ELSE", "different phones"),
+        ],
+    }  # fmt: skip
+    name = {
+        "output_column_name": "name",
+        "comparison_levels": [
+            _level("surname_l IS NULL OR surname_r IS NULL", "no name", null=True),
+            _level("name_full_l = name_full_r", "same full name", tf="name_full"),
+            _level(f"{_both('name_full')} AND jaro_winkler_similarity(name_full_l, name_full_r) >= 0.9",
+                   "full names alike"),
+            _level(_both("given"), "different given names"),
+            _level("surname_l = surname_r AND name_len_l = name_len_r", "same surname and length"),
+            _level("surname_l = surname_r", "same surname"),
+            _level("ELSE", "different surnames"),
+        ],
+    }  # fmt: skip
+    address = {
+        "output_column_name": "address",
+        "comparison_levels": [
+            _level("city_l IS NULL OR city_r IS NULL", "no address", null=True),
+            _level("street_full_l = street_full_r AND district_l = district_r", "same street address"),
+            _level("street_key_l = street_key_r AND district_l = district_r", "same street, same district"),
+            _level("district_l = district_r", "same district", tf="district"),
+            _level("city_l = city_r", "same city"),
+            _level("ELSE", "different cities"),
+        ],
+    }  # fmt: skip
+    birthday = {
+        "output_column_name": "birthday",
+        "comparison_levels": [
+            _level("birthday_l IS NULL OR birthday_r IS NULL", "no birthday", null=True),
+            _level("birthday_l = birthday_r", "same birthday", m=0.95),
+            _level("ELSE", "different birthdays", m=0.05),
+        ],
+    }
+    gender = {
+        "output_column_name": "gender",
+        "comparison_levels": [
+            _level("gender_l IS NULL OR gender_r IS NULL", "no gender", null=True),
+            _level("gender_l = gender_r", "same gender", m=0.98),
+            _level("ELSE", "different genders", m=0.02),
+        ],
+    }
+    nickname = {
+        "output_column_name": "nickname",
+        "comparison_levels": [
+            _level("nickname_l IS NULL OR nickname_r IS NULL", "no nickname", null=True),
+            _level("nickname_l = nickname_r", "same nickname", tf="nickname"),
+            _level("ELSE", "different nicknames"),
+        ],
+    }
+    extra = [
+        {
+            "output_column_name": f"extra_{name}",
+            "comparison_levels": [
+                _level(f"extra_{name}_l IS NULL OR extra_{name}_r IS NULL", f"no {name}", null=True),
+                _level(f"extra_{name}_l = extra_{name}_r", f"same {name}", tf=f"extra_{name}"),
+                _level("ELSE", f"different {name}"),
+            ],
+        }
+        for name in compare
+    ]
+    return [phone, name, address, birthday, gender, nickname, *extra]
+
+
+OTHER_CLUSTER = "l.cluster <> r.cluster"
+
+BLOCKING_RULES = (
+    "l.phone_key = r.phone_key",
+    "l.phone_tail = r.phone_tail AND l.surname = r.surname",
+    "l.district = r.district AND l.street_key = r.street_key AND l.surname = r.surname",
+    "l.nickname = r.nickname AND l.surname = r.surname",
+)
+
+
+def splink_settings(match: MatchSettings) -> dict:
+    extra_rules = [f"l.extra_{name} = r.extra_{name}" for name in match.compare]
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "unique_id",
+        "comparisons": comparisons(match.compare),
+        "blocking_rules_to_generate_predictions": [
+            f"{rule} AND {OTHER_CLUSTER}" for rule in (*BLOCKING_RULES, *extra_rules)
+        ],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "additional_columns_to_retain": ["cluster"],
+    }
+
+
+MIN_ROWS = 20
+
+
+def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Table, dict]:
+    """Scored pairs (unique_id_l, unique_id_r, cluster_l, cluster_r, match_probability, gamma_*) with a
+    probability of at least the review threshold, and the trained model (Splink's settings JSON)."""
+    from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import SplinkException
+
+    if features.height < MIN_ROWS or features.get_column("cluster").n_unique() == features.height:
+        raise SplinkUntrainable(f"{features.height} records to compare, none sharing a cluster")
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(match.threads)}")
+    try:
+        db_api = DuckDBAPI(connection=con)
+        table = db_api.register(features.to_arrow(), dataset_display_name="records")
+        linker = Linker(table, splink_settings(match), log_level=logging.WARNING)
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                ["l.cluster = r.cluster"], recall=match.deterministic_recall
+            )
+            linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+            linker.training.estimate_m_from_label_column("cluster")
+        except SplinkException as exc:
+            raise SplinkUntrainable(str(exc)) from exc
+        pairs = linker.inference.predict(
+            threshold_match_probability=match.review_threshold, warning_mode="never"
+        )
+        gammas = [c for c in _column_names(pairs) if c.startswith("gamma_")]
+        result = pairs.as_duckdbpyrelation().select(
+            ", ".join(["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *gammas])
+        ).fetch_arrow_table()
+        model = linker.misc.save_model_to_json()
+        return result, model
+    finally:
+        con.close()
+
+
+def _column_names(frame) -> list[str]:
+    return [c.unquote().name for c in frame.columns]
+
+
+def join_clusters(
+    labels: np.ndarray,
+    features: pl.DataFrame,
+    pairs: pa.Table | None,
+    match: MatchSettings,
+    forced: list[tuple[int, int]] = (),
+    forbidden: set[tuple[int, int]] = frozenset(),
+) -> ProbabilisticResult:
+    """Merge deterministic clusters along the scored pairs, best first, under the household guard.
+
+    `forced` / `forbidden` are pairs of clusters a reviewer said are the same person / different people;
+    they win over scores and over the guard."""
+    evidence = _cluster_evidence(features, match.conflicts)
+    parent: dict[int, int] = {}
+    members: dict[int, set[int]] = {}
+    apart: dict[int, set[int]] = {}
+    for a, b in forbidden:
+        apart.setdefault(a, set()).add(b)
+        apart.setdefault(b, set()).add(a)
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while x != root:
+            parent[x], x = root, parent.get(x, x)
+        return root
+
+    result = ProbabilisticResult(labels=labels)
+    merged_pairs: list[tuple[int, int, dict]] = []
+
+    def union(a: int, b: int, link: dict) -> bool:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            return True
+        in_a, in_b = members.get(ra, {ra}), members.get(rb, {rb})
+        if apart.get(ra, set()) & in_b or apart.get(rb, set()) & in_a:
+            link["blocked_by"] = "decision: different people"
+            return False
+        conflict = _conflict(evidence.get(ra), evidence.get(rb))
+        if conflict and not link.get("forced"):
+            link["blocked_by"] = conflict
+            return False
+        keep, gone = (ra, rb) if ra < rb else (rb, ra)
+        parent[gone] = keep
+        members[keep] = in_a | in_b
+        members.pop(gone, None)
+        apart[keep] = apart.get(ra, set()) | apart.get(rb, set())
+        apart.pop(gone, None)
+        evidence[keep] = _union_evidence(evidence.get(keep), evidence.pop(gone, None))
+        merged_pairs.append((a, b, link))
+        return True
+
+    for a, b in forced:
+        union(int(a), int(b), {"forced": True})
+
+    if pairs is not None and pairs.num_rows:
+        frame = pl.from_arrow(pairs)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.with_columns(
+            a=pl.min_horizontal("cluster_l", "cluster_r"), b=pl.max_horizontal("cluster_l", "cluster_r")
+        )
+        best = frame.sort("match_probability", descending=True).unique(subset=["a", "b"], keep="first")
+        best = best.sort(["match_probability", "a", "b"], descending=[True, False, False])
+        gamma_cols = [c for c in frame.columns if c.startswith("gamma_")]
+        result.pairs_scored = frame.height
+        for row in best.iter_rows(named=True):
+            a, b, p = row["a"], row["b"], row["match_probability"]
+            if p < match.match_threshold:
+                if find(a) != find(b):
+                    result.review.append(_review_row(row, gamma_cols, "below the match threshold"))
+                continue
+            result.links_above_threshold += 1
+            link = {"match_probability": round(p, 6), "fields": {c[6:]: row[c] for c in gamma_cols}}
+            if not union(a, b, link) and link.get("blocked_by"):
+                result.blocked_by_guard += 1
+                result.review.append(_review_row(row, gamma_cols, "conflict: " + link["blocked_by"]))
+
+    if parent:
+        unique_labels = np.unique(labels)
+        roots = np.array([find(int(x)) for x in unique_labels], dtype=np.int64)
+        result.labels = roots[np.searchsorted(unique_labels, labels)]
+        for a, b, link in merged_pairs:
+            result.merges.setdefault(b, link)
+            result.merges.setdefault(a, link)
+    return result
+
+
+def _review_row(row: dict, gamma_cols: list[str], reason: str) -> dict:
+    return {
+        "unique_id_l": row["unique_id_l"],
+        "unique_id_r": row["unique_id_r"],
+        "cluster_l": row["a"],
+        "cluster_r": row["b"],
+        "match_probability": row["match_probability"],
+        "fields": {c[6:]: row[c] for c in gamma_cols},
+        "reason": reason,
+    }
+
+
+def _cluster_evidence(features: pl.DataFrame, conflicts: tuple[str, ...]) -> dict[int, dict[str, frozenset]]:
+    """Per cluster, the distinct values of each conflict field."""
+    if not conflicts:
+        return {}
+    grouped = features.group_by("cluster").agg(
+        [pl.col(c).drop_nulls().unique().alias(c) for c in conflicts if c in features.columns]
+    )
+    out: dict[int, dict[str, frozenset]] = {}
+    for row in grouped.iter_rows(named=True):
+        values = {c: frozenset(v) for c, v in row.items() if c != "cluster" and v}
+        if values:
+            out[row["cluster"]] = values
+    return out
+
+
+def _conflict(a: dict | None, b: dict | None) -> str | None:
+    """The first field on which the two clusters hold values and share none."""
+    if not a or not b:
+        return None
+    for column, values in a.items():
+        other = b.get(column)
+        if other and not (values & other):
+            return column
+    return None
+
+
+def _union_evidence(a: dict | None, b: dict | None) -> dict:
+    out = dict(a or {})
+    for column, values in (b or {}).items():
+        out[column] = out.get(column, frozenset()) | values
+    return out
+
+
+__all__ = ["FEATURE_COLUMNS", "MatchSettings", "ProbabilisticResult", "join_clusters", "predict_pairs"]
