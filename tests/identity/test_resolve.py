@@ -142,6 +142,8 @@ def test_a_bridging_record_merges_into_the_smaller_id_with_a_merge_log_row(rows)
         "shared_id_types": ["email"],
         "absorbed_records": 1,
         "customer_records": 3,
+        "survivor_record": "wecom|W1",
+        "absorbed_record": "store-pos|M1",
     }
     assert [r["absorbed_id"] for r in merge_history(1)] == [2]
     assert [r["survivor_id"] for r in merge_history(2)] == [1]
@@ -202,8 +204,9 @@ def test_a_split_keeps_the_id_on_the_part_with_the_oldest_record(rows):
     assert (report.customers, report.quarantined, report.splits, report.new_customers) == (5, 1, 4, 4)
     assert customer_id_for("store-pos|M0") == 1
     assert [customer_id_for(f"store-pos|M{n}") for n in range(1, 6)] == [2, 3, 4, 5, 5]
-    # merge_log only ever says "absorbed_id lives on as survivor_id": a split is not a merge
-    assert rows.table("merge_log") == []
+    # each split is logged with rule "split" (customer 1 kept its id, records moved to 2..5)
+    splits = sorted((r["survivor_id"], r["absorbed_id"], r["rule"]) for r in rows.table("merge_log"))
+    assert splits == [(1, 2, "split"), (1, 3, "split"), (1, 4, "split"), (1, 5, "split")]
 
 
 def test_records_dropped_from_the_warehouse_leave_the_map(rows, warehouse):

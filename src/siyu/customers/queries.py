@@ -151,7 +151,7 @@ def merged_into(customer_id: int) -> int | None:
     current, seen = customer_id, {customer_id}
     for _ in range(20):
         expr = (
-            log_table.filter(log_table.absorbed_id == current)
+            log_table.filter((log_table.absorbed_id == current) & (log_table.rule != "split"))
             .order_by(ibis.desc(log_table.merged_at))
             .select("survivor_id")
             .limit(1)

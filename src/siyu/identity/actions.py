@@ -28,10 +28,19 @@ there are merged into it: one `merge_log` row each (survivor_id, absorbed_id, ru
 JSON `{"shared_id_types": [...], "absorbed_records": n, "customer_records": n}`). Components without a
 home id get new ids above every id the map or the merge log has ever held, in order of their oldest record
 (earliest `seen_at`, then record_key; records without seen_at last). Splits: when a component falls apart
-(an identifier got quarantined, records were erased), the id stays with the part holding its oldest record
-and the other parts get new ids (or join another customer). Splits are counted in the run report
-(`splits`) but not written to `merge_log`, whose every row keeps meaning "absorbed_id now lives on as
-survivor_id" (siyu.customers follows it to redirect old ids). Re-running on unchanged data changes nothing: no map, merge-log or quarantine writes, only a new
+(an identifier got quarantined, a reviewer decided two records are different people), the id stays with
+the part holding its oldest record; a part holding the oldest record of an id absorbed earlier takes that
+id back (an undone merge restores the customer), other parts get new ids. Each split is a merge_log row
+with rule `split` (survivor_id kept its id, absorbed_id took records); siyu.customers follows only the other
+rows, each meaning "absorbed_id now lives on as survivor_id", to redirect old ids.
+
+Probabilistic stage (siyu.identity.probabilistic): after the graph, Splink links the clusters that share no
+strong identifier; merges it causes carry rule `probabilistic` and the match probability and field
+comparisons as evidence; reviewers' decisions (`match_decisions`: `same` joins, `different` keeps apart)
+are applied on every run, merges they cause carry rule `manual:decision`. Undecided pairs go to
+`match_candidates`, the review queue.
+
+Re-running on unchanged data changes nothing: no map, merge-log or quarantine writes, only a new
 `identity_runs` row and the rebuilt (identical) customer_summary.
 
 All writes of a run happen in one warehouse transaction.
@@ -170,8 +179,9 @@ def resolve_identities(
             step(4, "assigning customer ids", "match")
             old = _current_ids(staged, n_records)
             final = matched.labels if matched is not None else labels
-            plan = assign_customer_ids(final, old, _next_customer_id(con))
+            plan = assign_customer_ids(final, old, _next_customer_id(con), _reclaimable(con, staged))
             merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
+            merge_rows += _split_rows(plan, run_id, now)
 
             step(5, "writing the customer map", "assign")
             _write_customer_map(con, staged, plan.customer_id, old, now)
@@ -390,6 +400,7 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
     rows: list[dict] = []
     if plan.merges:
         det_home = _home_labels(old, det_labels) if matched is not None else {}
+        oldest = _oldest_records(staged, old, {i for m in plan.merges for i in m[:2]})
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
         wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
@@ -426,6 +437,9 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
                 "shared_id_types": id_types,
                 "absorbed_records": old_sizes[absorbed],
                 "customer_records": sizes[survivor],
+                # what undoing the merge keeps apart (siyu.identity.actions.undo_merge)
+                "survivor_record": oldest.get(survivor),
+                "absorbed_record": oldest.get(absorbed),
             }
             rule = "deterministic:" + (id_types[0] if id_types else "unknown")
             home_a, home_s = det_home.get(absorbed), det_home.get(survivor)
@@ -444,6 +458,48 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
                 }
             )
     return rows
+
+
+def _oldest_records(staged, old: np.ndarray, ids: set[int]) -> dict[int, str]:
+    """Customer id -> record_key of its oldest record, for the given existing ids."""
+    rids = np.flatnonzero(old >= 0)
+    uniq, first = np.unique(old[rids], return_index=True)
+    wanted = np.isin(uniq, np.fromiter(ids, dtype=np.int64, count=len(ids)))
+    pick = dict(zip(rids[first][wanted].tolist(), uniq[wanted].tolist(), strict=True))
+    if not pick:
+        return {}
+    found = staged.semi_join(ibis.memtable(pa.table({"rid": np.array(list(pick), dtype=np.int64)})), "rid")
+    return {pick[r["rid"]]: r["record_key"] for r in found.select("rid", "record_key").to_pyarrow().to_pylist()}
+
+
+def _reclaimable(con, staged) -> dict[int, int]:
+    """Record number -> absorbed id, for the oldest record of every id a merge absorbed (latest merge of
+    each id): the id comes back when that record's component stands alone again (an undone merge)."""
+    log = con.table("merge_log")
+    merges = log.filter(~log.rule.startswith("split"))
+    latest = merges.mutate(n=ibis.row_number().over(group_by="absorbed_id", order_by=ibis.desc(merges.merged_at)))
+    latest = latest.filter(latest.n == 0)
+    record = latest.evidence.cast("json")["absorbed_record"].unwrap_as("string")
+    rows = latest.select(absorbed_id=latest.absorbed_id, record_key=record)
+    rows = rows.filter(rows.record_key.notnull())
+    found = rows.join(staged.select("record_key", "rid"), "record_key").select("rid", "absorbed_id")
+    return {r["rid"]: r["absorbed_id"] for r in found.to_pyarrow().to_pylist()}
+
+
+def _split_rows(plan, run_id: str, now) -> list[dict]:
+    """A merge_log row per split: `survivor_id` kept its id, records moved to `absorbed_id` (rule
+    `split`, siyu.customers never follows these rows to redirect an id)."""
+    return [
+        {
+            "run_id": run_id,
+            "merged_at": now,
+            "survivor_id": old_id,
+            "absorbed_id": new_id,
+            "rule": "split",
+            "evidence": json.dumps({"records_moved": n}),
+        }
+        for old_id, new_id, n in plan.splits
+    ]
 
 
 def _home_labels(old: np.ndarray, det_labels: np.ndarray) -> dict[int, int]:
@@ -579,6 +635,100 @@ def _write_quarantine(con, quarantine: pa.Table) -> None:
     if rows(con.table("quarantined_identifiers").to_pyarrow()) == rows(quarantine):
         return
     con.insert("quarantined_identifiers", quarantine, overwrite=True)
+
+
+# --- decisions: review, manual merge, undo ---------------------------------------------------------
+
+DECIDER_ROLES = ("admin", "operator")
+
+
+def _check_decider(actor) -> None:
+    from siyu.core.errors import PermissionDenied
+    from siyu.staff.queries import role_of
+
+    if actor is not None and not (actor.is_superuser or role_of(actor) in DECIDER_ROLES):
+        raise PermissionDenied("only administrators and operators can merge or split customers")
+
+
+def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reason: str = "",
+                 match_probability: float | None = None) -> dict:  # fmt: skip
+    """Record that two records are the same person (`same`) or not (`different`). Applied by every later
+    resolve run; the latest decision on a pair is in force."""
+    from siyu.identity.errors import IdentityError
+
+    _check_decider(actor)
+    if verdict not in (SAME, DIFFERENT):
+        raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
+    a, b = sorted((record_key_a, record_key_b))
+    if a == b:
+        raise IdentityError("a record is always the same person as itself")
+    records = backend().table("records")
+    known = set(records.filter(records.record_key.isin([a, b])).record_key.to_pyarrow().to_pylist())
+    if missing := {a, b} - known:
+        raise IdentityError(f"no such record: {', '.join(sorted(missing))}")
+    row = {
+        "record_key_a": a,
+        "record_key_b": b,
+        "verdict": verdict,
+        "reason": reason.strip(),
+        "match_probability": match_probability,
+        "decided_by": getattr(actor, "username", None),
+        "decided_at": datetime.now(UTC),
+    }
+    with transaction():
+        backend().insert("match_decisions", pa.Table.from_pylist([row], schema=_arrow("match_decisions")))
+    record_audit(actor, "identity_decision", f"{a} ~ {b}", verdict=verdict, reason=row["reason"])
+    return row
+
+
+def merge_customers(actor, customer_id: int, other_id: int, reason: str) -> dict:
+    """Manual merge: the two customers are one person (their oldest records are decided `same`)."""
+    return decide_match(actor, *_representatives(customer_id, other_id), SAME, _reason(reason))
+
+
+def split_customers(actor, customer_id: int, record_key: str, reason: str) -> dict:
+    """Manual split: `record_key` (and the records linked to it by identifiers or by other evidence) is
+    not the person of the customer's oldest record."""
+    from siyu.identity.errors import IdentityError
+
+    (first,) = _representatives(customer_id)
+    if queries.customer_id_for(record_key) != customer_id:
+        raise IdentityError(f"record {record_key} does not belong to customer {customer_id}")
+    return decide_match(actor, first, record_key, DIFFERENT, _reason(reason))
+
+
+def undo_merge(actor, absorbed_id: int, reason: str) -> dict:
+    """Undo the latest merge that absorbed `absorbed_id`: its records and the survivor's are decided
+    `different`; the next resolve run gives the absorbed records their old id back."""
+    from siyu.identity.errors import IdentityError
+
+    rows = [r for r in queries.merge_history(absorbed_id) if r["absorbed_id"] == absorbed_id and r["rule"] != "split"]
+    if not rows:
+        raise IdentityError(f"customer {absorbed_id} was never merged into another")
+    evidence = json.loads(rows[-1]["evidence"] or "{}")
+    if not evidence.get("absorbed_record") or not evidence.get("survivor_record"):
+        raise IdentityError("this merge predates undo support: split the records instead")
+    return decide_match(actor, evidence["survivor_record"], evidence["absorbed_record"], DIFFERENT, _reason(reason))
+
+
+def _reason(reason: str) -> str:
+    from siyu.identity.errors import IdentityError
+
+    if not (reason or "").strip():
+        raise IdentityError("say why: a manual merge or split needs a reason")
+    return reason
+
+
+def _representatives(*customer_ids: int) -> list[str]:
+    from siyu.identity.errors import IdentityError
+
+    out = []
+    for cid in customer_ids:
+        records = queries.records_of(cid)
+        if not records:
+            raise IdentityError(f"no customer {cid}")
+        out.append(records[0]["record_key"])
+    return out
 
 
 # --- exports -------------------------------------------------------------------------------------

@@ -57,7 +57,9 @@ class Assignment:
         return int(len(np.unique(self.customer_id)))
 
 
-def assign_customer_ids(labels: np.ndarray, old: np.ndarray, next_id: int) -> Assignment:
+def assign_customer_ids(
+    labels: np.ndarray, old: np.ndarray, next_id: int, reclaim: dict[int, int] | None = None
+) -> Assignment:
     """Stable ids for components.
 
     `labels[r]` is record r's component, `old[r]` its current customer id (-1 if none); records are in age
@@ -65,7 +67,9 @@ def assign_customer_ids(labels: np.ndarray, old: np.ndarray, next_id: int) -> As
     - every existing id has a *home*: the component holding its oldest record;
     - a component keeps the smallest id homed in it; the other ids homed there are merged into it;
     - records of an id outside its home (the id's cluster fell apart) follow their new component: a split;
-    - components with no homed id get new ids from `next_id` on, in order of their oldest record.
+    - a component with no homed id that holds a record of `reclaim` (record -> an id absorbed earlier,
+      whose oldest record it was) takes that id back, so that undoing a merge restores the absorbed id;
+    - other components with no homed id get new ids from `next_id` on, in order of their oldest record.
     """
     labels = np.asarray(labels, dtype=np.int64)
     old = np.asarray(old, dtype=np.int64)
@@ -95,6 +99,13 @@ def assign_customer_ids(labels: np.ndarray, old: np.ndarray, next_id: int) -> As
             for s, a, c in zip(survivor_of[absorbed], ids_s[absorbed], home_s[absorbed], strict=True)
         ]
 
+    if reclaim:
+        in_use = set(ids.tolist())
+        for rid, cid in sorted(reclaim.items()):
+            comp = comp_of[rid]
+            if cid_of_comp[comp] < 0 and cid not in in_use:
+                cid_of_comp[comp] = cid
+                in_use.add(cid)
     fresh = np.flatnonzero(cid_of_comp < 0)
     fresh = fresh[np.argsort(comp_first[fresh], kind="stable")]
     cid_of_comp[fresh] = next_id + np.arange(len(fresh), dtype=np.int64)

@@ -1,0 +1,176 @@
+"""The probabilistic stage: features, the household guard, decisions (review, manual merge/split, undo),
+and its quality on a generated brand against the ground truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from siyu.core import pii
+from siyu.core.errors import PermissionDenied
+from siyu.identity.actions import (
+    decide_match,
+    merge_customers,
+    resolve_identities,
+    split_customers,
+    undo_merge,
+)
+from siyu.identity.errors import IdentityError
+from siyu.identity.features import record_features
+from siyu.identity.probabilistic import MatchSettings, join_clusters
+from siyu.identity.queries import customer_id_for
+from siyu.staff.actions import create_user
+from siyu.staff.models import Role
+
+
+def _records(rows: list[dict]) -> pa.Table:
+    columns = ("source", "phone_kind", "phone_masked", "phone_tail", "gender", "province", "city", "district")
+    out = {"rid": pa.array(range(len(rows)), pa.int64())}
+    for c in columns:
+        out[c] = pa.array([r.get(c) for r in rows], pa.string())
+    out["birthday"] = pa.array([r.get("birthday") for r in rows], pa.date32())
+    out["pii"] = pa.array(
+        [pii.encrypt_json({k: r.get(k) for k in ("name", "phone", "email", "address", "nickname")}) for r in rows],
+        pa.binary(),
+    )
+    return pa.table(out)
+
+
+def test_features_read_masks_remark_tails_and_the_street(settings):
+    recs = _records(
+        [
+            {"source": "wecom", "name": "张伟 5678"},
+            {"source": "tmall", "name": "李**", "phone_kind": "masked", "phone_masked": "138****5678",
+             "phone_tail": "5678", "district": "海曙区", "city": "宁波市",
+             "address": "浙江省 宁波市 海曙区 滨江街道 青年路63号景苑名苑26栋1101室(315000)"},
+            {"source": "douyin", "name": "王*", "district": "美兰区", "city": "海口市", "address": "望海街道复兴中****"},
+            {"source": "douyin", "name": "王*", "district": "美兰区", "city": "海口市", "address": "望海街道复兴中****"},
+        ]
+    )  # fmt: skip
+    f = record_features(recs, np.array([0, 1, 2, 2])).sort("unique_id").to_dicts()
+    assert len(f) == 3  # the two identical Douyin rows of one cluster are compared once
+    assert (f[0]["surname"], f[0]["name_full"], f[0]["given"], f[0]["phone_tail"]) == ("张", "张伟", "伟", "5678")
+    assert (f[1]["surname"], f[1]["name_len"], f[1]["name_full"], f[1]["phone_key"]) == ("李", "3", None, "138****5678")
+    assert (f[1]["street_key"], f[1]["street_full"]) == ("青年路", "青年路63号景苑名苑26栋1101室")
+    assert (f[2]["street_key"], f[2]["street_full"], f[2]["records"]) == ("复兴中", None, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(alphabet="张王李伟芳* 0123456789abc", max_size=8))
+def test_features_of_any_name_keep_a_han_surname_or_none(name):
+    f = record_features(_records([{"source": "x", "name": name, "city": "北京市"}]), np.array([0]))
+    for row in f.to_dicts():
+        assert row["surname"] is None or (len(row["surname"]) == 1 and row["surname"] in "张王李伟芳")
+        assert row["name_full"] is None or "*" not in row["name_full"]
+
+
+def _features(clusters: dict[int, dict]) -> pl.DataFrame:
+    rows = [{"unique_id": c, "cluster": c, **values} for c, values in clusters.items()]
+    return pl.DataFrame(rows, schema_overrides={"given": pl.String, "birthday": pl.String, "phone_full": pl.String})
+
+
+def _pairs(*pairs: tuple[int, int, float]) -> pa.Table:
+    return pa.table(
+        {
+            "unique_id_l": [a for a, _, _ in pairs],
+            "unique_id_r": [b for _, b, _ in pairs],
+            "cluster_l": [a for a, _, _ in pairs],
+            "cluster_r": [b for _, b, _ in pairs],
+            "match_probability": [p for _, _, p in pairs],
+            "gamma_name": [3 for _ in pairs],
+        }
+    )
+
+
+def test_household_guard_keeps_same_address_different_given_names_apart():
+    # 1 and 2 live at one address with one surname but different given names; 3 is a masked order.
+    features = _features(
+        {
+            1: {"given": "伟", "birthday": None, "phone_full": None},
+            2: {"given": "芳", "birthday": None, "phone_full": None},
+            3: {"given": None, "birthday": None, "phone_full": None},
+        }
+    )
+    labels = np.array([1, 2, 3])
+    result = join_clusters(labels, features, _pairs((1, 2, 0.9999), (1, 3, 0.999)), MatchSettings())
+    assert result.labels.tolist() == [1, 2, 1]
+    assert result.blocked_by_guard == 1
+    assert [(r["cluster_l"], r["cluster_r"], r["reason"]) for r in result.review] == [(1, 2, "conflict: given")]
+
+    # once 3 joined 1, a link 3–2 would put two given names in one customer: blocked too
+    result = join_clusters(labels, features, _pairs((1, 3, 0.9999), (2, 3, 0.999)), MatchSettings())
+    assert result.labels.tolist() == [1, 2, 1]
+
+
+def test_decisions_win_over_scores_and_the_guard():
+    features = _features(
+        {1: {"given": "伟", "birthday": "1990-01-01", "phone_full": None},
+         2: {"given": "芳", "birthday": None, "phone_full": None},
+         3: {"given": None, "birthday": None, "phone_full": None}}
+    )  # fmt: skip
+    labels = np.array([1, 2, 3])
+    pairs = _pairs((1, 3, 0.9999))
+    result = join_clusters(labels, features, pairs, MatchSettings(), forced=[(1, 2)], forbidden={(1, 3)})
+    assert result.labels.tolist() == [1, 1, 3]
+    below = join_clusters(labels, features, _pairs((1, 3, 0.95)), MatchSettings(match_threshold=0.99))
+    assert below.labels.tolist() == [1, 2, 3] and below.review[0]["reason"] == "below the match threshold"
+
+
+@pytest.fixture
+def people(db):
+    return {
+        "admin": create_user("admin", "pw-admin-1", Role.ADMIN),
+        "guide": create_user("g1", "pw-guide-1", Role.GUIDE),
+    }
+
+
+def test_manual_merge_then_undo_restores_the_absorbed_customer(rows, people):
+    rows.record("wecom|W1", kind="contact", seen=0)
+    rows.ident("wecom|W1", "unionid", "u1")
+    rows.record("store-pos|M1", kind="member", seen=1)
+    rows.ident("store-pos|M1", "member_no", "m1")
+    rows.record("store-pos|S1", kind="sale", seen=2)
+    rows.ident("store-pos|S1", "member_no", "m1")
+    resolve_identities()
+    assert [customer_id_for(k) for k in ("wecom|W1", "store-pos|M1", "store-pos|S1")] == [1, 2, 2]
+
+    with pytest.raises(IdentityError, match="reason"):
+        merge_customers(people["admin"], 1, 2, " ")
+    with pytest.raises(PermissionDenied):
+        merge_customers(people["guide"], 1, 2, "same person")
+    merge_customers(people["admin"], 1, 2, "same person: confirmed on the phone")
+    report = resolve_identities()
+    assert report.merges == 1
+    assert {customer_id_for(k) for k in ("wecom|W1", "store-pos|M1", "store-pos|S1")} == {1}
+    merge = [r for r in rows.table("merge_log") if r["rule"] != "split"][-1]
+    assert (merge["survivor_id"], merge["absorbed_id"], merge["rule"]) == (1, 2, "manual:decision")
+
+    undo_merge(people["admin"], 2, "two people after all")
+    report = resolve_identities()
+    assert report.splits == 1 and report.new_customers == 0
+    assert [customer_id_for(k) for k in ("wecom|W1", "store-pos|M1", "store-pos|S1")] == [1, 2, 2]
+    split = rows.table("merge_log")[-1]
+    assert (split["survivor_id"], split["absorbed_id"], split["rule"]) == (1, 2, "split")
+    assert json.loads(split["evidence"]) == {"records_moved": 2}
+    # decisions are history: the latest one on a pair is in force
+    assert [d["verdict"] for d in rows.table("match_decisions")] == ["same", "different"]
+
+
+def test_split_and_bad_decisions_are_refused_with_a_reason(rows, people):
+    rows.record("wecom|W1", kind="contact", seen=0)
+    rows.record("wecom|W2", kind="contact", seen=1)
+    resolve_identities()
+    with pytest.raises(IdentityError, match="no such record"):
+        decide_match(people["admin"], "wecom|W1", "wecom|nope", "same")
+    with pytest.raises(IdentityError, match="verdict"):
+        decide_match(people["admin"], "wecom|W1", "wecom|W2", "maybe")
+    with pytest.raises(IdentityError, match="does not belong"):
+        split_customers(people["admin"], 1, "wecom|W2", "not her")
+    with pytest.raises(IdentityError, match="never merged"):
+        undo_merge(people["admin"], 1, "why")
