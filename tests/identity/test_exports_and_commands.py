@@ -80,7 +80,7 @@ def test_siyu_resolve_fails_with_the_error_on_stderr(rows, monkeypatch):
     import siyu.identity.actions as actions
     from siyu.core.errors import SiyuError
 
-    def broken(progress=None):
+    def broken(progress=None, **options):
         raise SiyuError("the warehouse is broken")
 
     monkeypatch.setattr(actions, "resolve_identities", broken)

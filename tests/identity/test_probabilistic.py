@@ -36,7 +36,10 @@ def _records(rows: list[dict]) -> pa.Table:
         out[c] = pa.array([r.get(c) for r in rows], pa.string())
     out["birthday"] = pa.array([r.get("birthday") for r in rows], pa.date32())
     out["pii"] = pa.array(
-        [pii.encrypt_json({k: r.get(k) for k in ("name", "phone", "email", "address", "nickname")}) for r in rows],
+        [
+            pii.encrypt_json({k: r.get(k) for k in ("name", "phone", "email", "address", "nickname")})
+            for r in rows
+        ],
         pa.binary(),
     )
     return pa.table(out)
@@ -55,8 +58,18 @@ def test_features_read_masks_remark_tails_and_the_street(settings):
     )  # fmt: skip
     f = record_features(recs, np.array([0, 1, 2, 2])).sort("unique_id").to_dicts()
     assert len(f) == 3  # the two identical Douyin rows of one cluster are compared once
-    assert (f[0]["surname"], f[0]["name_full"], f[0]["given"], f[0]["phone_tail"]) == ("张", "张伟", "伟", "5678")
-    assert (f[1]["surname"], f[1]["name_len"], f[1]["name_full"], f[1]["phone_key"]) == ("李", "3", None, "138****5678")
+    assert (f[0]["surname"], f[0]["name_full"], f[0]["given"], f[0]["phone_tail"]) == (
+        "张",
+        "张伟",
+        "伟",
+        "5678",
+    )
+    assert (f[1]["surname"], f[1]["name_len"], f[1]["name_full"], f[1]["phone_key"]) == (
+        "李",
+        "3",
+        None,
+        "138****5678",
+    )
     assert (f[1]["street_key"], f[1]["street_full"]) == ("青年路", "青年路63号景苑名苑26栋1101室")
     assert (f[2]["street_key"], f[2]["street_full"], f[2]["records"]) == ("复兴中", None, 2)
 
@@ -72,7 +85,9 @@ def test_features_of_any_name_keep_a_han_surname_or_none(name):
 
 def _features(clusters: dict[int, dict]) -> pl.DataFrame:
     rows = [{"unique_id": c, "cluster": c, **values} for c, values in clusters.items()]
-    return pl.DataFrame(rows, schema_overrides={"given": pl.String, "birthday": pl.String, "phone_full": pl.String})
+    return pl.DataFrame(
+        rows, schema_overrides={"given": pl.String, "birthday": pl.String, "phone_full": pl.String}
+    )
 
 
 def _pairs(*pairs: tuple[int, int, float]) -> pa.Table:
@@ -101,7 +116,9 @@ def test_household_guard_keeps_same_address_different_given_names_apart():
     result = join_clusters(labels, features, _pairs((1, 2, 0.9999), (1, 3, 0.999)), MatchSettings())
     assert result.labels.tolist() == [1, 2, 1]
     assert result.blocked_by_guard == 1
-    assert [(r["cluster_l"], r["cluster_r"], r["reason"]) for r in result.review] == [(1, 2, "conflict: given")]
+    assert [(r["cluster_l"], r["cluster_r"], r["reason"]) for r in result.review] == [
+        (1, 2, "conflict: given")
+    ]
 
     # once 3 joined 1, a link 3–2 would put two given names in one customer: blocked too
     result = join_clusters(labels, features, _pairs((1, 3, 0.9999), (2, 3, 0.999)), MatchSettings())

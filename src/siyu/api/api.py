@@ -35,7 +35,9 @@ api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 
 from siyu.api.customers import router as customers_router  # noqa: E402
+from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
+api.add_router("", identity_router)

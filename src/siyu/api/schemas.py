@@ -258,3 +258,76 @@ class IngestOut(Schema):
     source: str
     id: str
     result: dict[str, Any]
+
+
+# --- identity ------------------------------------------------------------------------------------
+
+RecordKey = Annotated[str, Field(min_length=3, max_length=300, description="`<source>|<record_id>`")]
+Reason = Annotated[str, Field(max_length=2000)]
+
+
+class ReviewRecordOut(Schema):
+    record_key: str | None = None
+    source: str | None = None
+    record_id: str | None = None
+    name_masked: str | None = None
+    phone_masked: str | None = None
+    gender: str | None = None
+    birthday: date | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    seen_at: datetime | None = None
+
+
+class ReviewItemOut(Schema):
+    record_key_l: str
+    record_key_r: str
+    customer_id_l: int
+    customer_id_r: int
+    match_probability: float
+    reason: str
+    left: ReviewRecordOut
+    right: ReviewRecordOut
+    evidence: dict[str, str] = Field(description="each compared field, in words")
+
+
+class ReviewPageOut(Schema):
+    total: int
+    page: int
+    page_size: int
+    items: list[ReviewItemOut]
+
+
+class DecisionIn(Schema):
+    record_key_a: RecordKey
+    record_key_b: RecordKey
+    verdict: Literal["same", "different"]
+    reason: Reason = ""
+
+
+class MergeIn(Schema):
+    customer_id: CustomerId
+    other_id: CustomerId
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class SplitIn(Schema):
+    customer_id: CustomerId
+    record_key: RecordKey
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class UndoIn(Schema):
+    absorbed_id: CustomerId
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class DecisionOut(Schema):
+    record_key_a: str
+    record_key_b: str
+    verdict: str
+    reason: str
+    decided_by: str | None
+    decided_at: datetime
+    note: str = "applied by the next resolve run"

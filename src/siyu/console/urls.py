@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from siyu.console.views import customers, dashboard, imports
+from siyu.console.views import customers, dashboard, identity, imports
 
 app_name = "console"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("customers/<int:customer_id>/tags/", customers.customer_tag, name="customer_tag"),
     path("customers/<int:customer_id>/notes/", customers.customer_note, name="customer_note"),
     path("customers/<int:customer_id>/owner/", customers.customer_owner, name="customer_owner"),
+    path("customers/<int:customer_id>/identity/", identity.customer_identity, name="customer_identity"),
+    path("identity/review/", identity.review_queue, name="identity_review"),
+    path("identity/decide/", identity.decide, name="identity_decide"),
     path("import/", imports.import_page, name="import"),
     path("import/resolve/", imports.resolve, name="resolve"),
     path("jobs/", imports.job_list, name="jobs"),

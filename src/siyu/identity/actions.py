@@ -131,7 +131,8 @@ def run_resolve_job(job, progress) -> dict:
     guides the files carried into the control plane."""
     from siyu.customers.actions import sync_from_warehouse
 
-    report = resolve_identities(progress).as_dict()
+    match = MatchSettings.from_settings(**(job.params or {}).get("match", {}))
+    report = resolve_identities(progress, match=match).as_dict()
     progress(report["customers"], report["customers"], "syncing tags and owners")
     report["control_plane"] = sync_from_warehouse()
     return report
@@ -469,7 +470,9 @@ def _oldest_records(staged, old: np.ndarray, ids: set[int]) -> dict[int, str]:
     if not pick:
         return {}
     found = staged.semi_join(ibis.memtable(pa.table({"rid": np.array(list(pick), dtype=np.int64)})), "rid")
-    return {pick[r["rid"]]: r["record_key"] for r in found.select("rid", "record_key").to_pyarrow().to_pylist()}
+    return {
+        pick[r["rid"]]: r["record_key"] for r in found.select("rid", "record_key").to_pyarrow().to_pylist()
+    }
 
 
 def _reclaimable(con, staged) -> dict[int, int]:
@@ -477,7 +480,9 @@ def _reclaimable(con, staged) -> dict[int, int]:
     each id): the id comes back when that record's component stands alone again (an undone merge)."""
     log = con.table("merge_log")
     merges = log.filter(~log.rule.startswith("split"))
-    latest = merges.mutate(n=ibis.row_number().over(group_by="absorbed_id", order_by=ibis.desc(merges.merged_at)))
+    latest = merges.mutate(
+        n=ibis.row_number().over(group_by="absorbed_id", order_by=ibis.desc(merges.merged_at))
+    )
     latest = latest.filter(latest.n == 0)
     record = latest.evidence.cast("json")["absorbed_record"].unwrap_as("string")
     rows = latest.select(absorbed_id=latest.absorbed_id, record_key=record)
@@ -528,14 +533,16 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
 
     records = con.table("records").select("record_key", *_MATCH_COLUMNS)
     rows = staged.select("rid", "record_key").join(records, "record_key").select("rid", *_MATCH_COLUMNS)
-    features = record_features(rows.to_pyarrow(), labels)
+    features = record_features(rows.to_pyarrow(), labels, match.compare)
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return None
     rid_of = {}
     if decisions:
         keys = sorted({k for a, b, _ in decisions for k in (a, b)})
-        found = staged.filter(staged.record_key.isin(keys)).select("record_key", "rid").to_pyarrow().to_pylist()
+        found = (
+            staged.filter(staged.record_key.isin(keys)).select("record_key", "rid").to_pyarrow().to_pylist()
+        )
         rid_of = {r["record_key"]: r["rid"] for r in found}
     forced, forbidden = [], set()
     for a, b, verdict in decisions:
@@ -573,12 +580,16 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
     }
 
 
-def _write_candidates(con, staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str) -> None:
+def _write_candidates(
+    con, staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str
+) -> None:
     """Replace the review queue with this run's undecided pairs (pairs already decided are left out)."""
     schema = _arrow("match_candidates")
     review = matched.review if matched is not None else []
     if review:
-        rids = np.array(sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64)
+        rids = np.array(
+            sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64
+        )
         found = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
         key_of = {r["rid"]: r["record_key"] for r in found.to_pyarrow().to_pylist()}
         decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
@@ -702,13 +713,19 @@ def undo_merge(actor, absorbed_id: int, reason: str) -> dict:
     `different`; the next resolve run gives the absorbed records their old id back."""
     from siyu.identity.errors import IdentityError
 
-    rows = [r for r in queries.merge_history(absorbed_id) if r["absorbed_id"] == absorbed_id and r["rule"] != "split"]
+    rows = [
+        r
+        for r in queries.merge_history(absorbed_id)
+        if r["absorbed_id"] == absorbed_id and r["rule"] != "split"
+    ]
     if not rows:
         raise IdentityError(f"customer {absorbed_id} was never merged into another")
     evidence = json.loads(rows[-1]["evidence"] or "{}")
     if not evidence.get("absorbed_record") or not evidence.get("survivor_record"):
         raise IdentityError("this merge predates undo support: split the records instead")
-    return decide_match(actor, evidence["survivor_record"], evidence["absorbed_record"], DIFFERENT, _reason(reason))
+    return decide_match(
+        actor, evidence["survivor_record"], evidence["absorbed_record"], DIFFERENT, _reason(reason)
+    )
 
 
 def _reason(reason: str) -> str:

@@ -39,7 +39,7 @@ FEATURE_COLUMNS = (
 )  # fmt: skip
 
 
-def record_features(records: pa.Table, cluster: np.ndarray) -> pl.DataFrame:
+def record_features(records: pa.Table, cluster: np.ndarray, compare: tuple[str, ...] = ()) -> pl.DataFrame:
     """Features of `records` (columns rid, source, phone_kind, phone_masked, phone_tail, gender, birthday,
     province, city, district, pii), with `cluster[rid]` the deterministic label. Returns columns
     unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded into it) and
@@ -51,15 +51,19 @@ def record_features(records: pa.Table, cluster: np.ndarray) -> pl.DataFrame:
         [None if b is None else pii.decrypt(b) for b in frame.get_column("pii").to_list()],
         dtype=pl.Binary,
     )
-    decoded = plain.cast(pl.String).str.json_decode(_PII_TYPE).struct.unnest()
-    frame = pl.concat([frame.drop("pii"), decoded.select("name", "phone", "address", "nickname")], how="horizontal")
+    extra = [f for f in compare if f not in _PII_TYPE.to_schema()]
+    pii_type = pl.Struct({**_PII_TYPE.to_schema(), **{f: pl.String for f in extra}})
+    decoded = plain.cast(pl.String).str.json_decode(pii_type).struct.unnest()
+    decoded = decoded.rename({f: f"extra_{f}" for f in extra})
+    kept = ["name", "phone", "address", "nickname", *(f"extra_{f}" for f in extra)]
+    frame = pl.concat([frame.drop("pii"), decoded.select(kept)], how="horizontal")
     frame = frame.with_columns(
         cluster=pl.Series(cluster[frame.get_column("rid").to_numpy()]),
     )
-    return _features(frame)
+    return _features(frame, [f"extra_{f}" for f in extra])
 
 
-def _features(frame: pl.DataFrame) -> pl.DataFrame:
+def _features(frame: pl.DataFrame, extra: list[str] = ()) -> pl.DataFrame:
     name = pl.col("name").str.strip_chars()
     remark = name.str.extract_groups(_REMARK_TAIL)
     frame = frame.with_columns(
@@ -88,7 +92,10 @@ def _features(frame: pl.DataFrame) -> pl.DataFrame:
         surname=pl.when(pl.col("name").str.len_chars() >= 2).then(pl.col("name").str.slice(0, 1)),
         name_len=pl.col("name").str.len_chars().cast(pl.String),
         name_full=pl.when(~masked_name).then(pl.col("name")),
-        given=pl.when(~masked_name & (pl.col("name").str.len_chars() >= 2)).then(pl.col("name").str.slice(1)),
+        # a given name only for Chinese names: "John Smith" has no one-character surname to strip
+        given=pl.when(~masked_name & pl.col("name").str.contains(r"^\p{Han}{2,4}$")).then(
+            pl.col("name").str.slice(1)
+        ),
         province="province",
         city="city",
         district="district",
@@ -98,15 +105,18 @@ def _features(frame: pl.DataFrame) -> pl.DataFrame:
         gender="gender",
         nickname=pl.col("nickname").str.to_lowercase(),
     ).with_columns(
+        *[frame.get_column(c).str.strip_chars().str.to_lowercase().alias(c) for c in extra],
         # A surname of a masked "*三" or a Latin name is not a surname.
         surname=pl.when(pl.col("surname").str.contains(r"^\p{Han}$")).then(pl.col("surname")),
         street_key=pl.when(pl.col("street_key").str.len_chars() == 3).then(pl.col("street_key")),
         street_full=pl.when(pl.col("street_full").str.len_chars() > 0).then(pl.col("street_full")),
     )
-    useful = pl.any_horizontal(pl.col(c).is_not_null() for c in ("phone_key", "phone_tail", "surname", "street_key", "nickname"))
-    out = out.filter(useful)
-    keys = ["cluster", "source", *FEATURE_COLUMNS]
-    return out.group_by(keys).agg(unique_id=pl.col("rid").min(), records=pl.len()).select(
-        "unique_id", "cluster", "source", "records", *FEATURE_COLUMNS
-    ).sort("unique_id")
-
+    compared = ("phone_key", "phone_tail", "surname", "street_key", "nickname", "name_full", *extra)
+    out = out.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in compared))
+    keys = ["cluster", "source", *FEATURE_COLUMNS, *extra]
+    return (
+        out.group_by(keys)
+        .agg(unique_id=pl.col("rid").min(), records=pl.len())
+        .select("unique_id", "cluster", "source", "records", *FEATURE_COLUMNS, *extra)
+        .sort("unique_id")
+    )

@@ -39,6 +39,11 @@ class SplinkUntrainable(Exception):
     """Too little data to train a model (a handful of records): the stage is skipped."""
 
 
+BUILT_IN_FIELDS = frozenset(
+    {"name", "phone", "email", "address", "nickname", "birthday", "gender", "province", "city", "district"}
+)
+
+
 @dataclass(frozen=True)
 class MatchSettings:
     enabled: bool = True
@@ -51,6 +56,10 @@ class MatchSettings:
     conflicts: tuple[str, ...] = ("given", "birthday", "phone_full", "gender")
     compare: tuple[str, ...] = ()  # mapped generic fields (`extra_<name>` columns) compared exactly
     threads: int = 2
+
+    def __post_init__(self):
+        # fields every record already carries are compared anyway: only the others become extra_<field>
+        object.__setattr__(self, "compare", tuple(f for f in self.compare if f not in BUILT_IN_FIELDS))
 
     @classmethod
     def from_settings(cls, **overrides) -> MatchSettings:
@@ -106,7 +115,8 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
     name = {
         "output_column_name": "name",
         "comparison_levels": [
-            _level("surname_l IS NULL OR surname_r IS NULL", "no name", null=True),
+            _level("surname_l IS NULL AND name_full_l IS NULL OR surname_r IS NULL AND name_full_r IS NULL",
+                   "no name", null=True),
             _level("name_full_l = name_full_r", "same full name", tf="name_full"),
             _level(f"{_both('name_full')} AND jaro_winkler_similarity(name_full_l, name_full_r) >= 0.9",
                    "full names alike"),
@@ -165,6 +175,24 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
     return [phone, name, address, birthday, gender, nickname, *extra]
 
 
+def describe_fields(gammas: dict[str, int], compare: tuple[str, ...] = ()) -> dict[str, str]:
+    """Splink's comparison vector ({"phone": 3, …}) in words ({"phone": "same masked phone …"}).
+    A gamma counts the non-null levels from the bottom (0 = the ELSE level); -1 is the null level."""
+    out = {}
+    for comparison in comparisons(compare):
+        name = comparison["output_column_name"]
+        if name not in gammas or gammas[name] is None:
+            continue
+        levels = comparison["comparison_levels"]
+        null = next(level for level in levels if level.get("is_null_level"))
+        ranked = [level for level in levels if not level.get("is_null_level")]
+        gamma = int(gammas[name])
+        out[name] = (
+            null["label_for_charts"] if gamma < 0 else ranked[len(ranked) - 1 - gamma]["label_for_charts"]
+        )
+    return out
+
+
 OTHER_CLUSTER = "l.cluster <> r.cluster"
 
 BLOCKING_RULES = (
@@ -191,6 +219,26 @@ def splink_settings(match: MatchSettings) -> dict:
 
 
 MIN_ROWS = 20
+MIN_LABELLED_PAIRS = 50
+
+
+def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> None:
+    """Prior from exact name + birthday agreement, u by random sampling, m by EM sessions blocked on
+    different fields so that every comparison is trained in at least one of them."""
+    linker.training.estimate_probability_two_random_records_match(
+        ["l.name_full = r.name_full AND l.birthday = r.birthday"], recall=0.6
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+    candidates = ["l.birthday = r.birthday", "l.name_full = r.name_full", "l.phone_key = r.phone_key"]
+    candidates += [f"l.extra_{f} = r.extra_{f}" for f in match.compare]
+    sessions = 0
+    for rule in candidates:
+        column = rule.split("=")[0].strip()[2:]
+        if column in features.columns and features.get_column(column).drop_nulls().is_duplicated().any():
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            sessions += 1
+        if sessions == 2:
+            return
 
 
 def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Table, dict]:
@@ -199,8 +247,10 @@ def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Tabl
     from splink import DuckDBAPI, Linker
     from splink.internals.exceptions import SplinkException
 
-    if features.height < MIN_ROWS or features.get_column("cluster").n_unique() == features.height:
-        raise SplinkUntrainable(f"{features.height} records to compare, none sharing a cluster")
+    if features.height < MIN_ROWS:
+        raise SplinkUntrainable(f"only {features.height} records to compare")
+    sizes = features.get_column("cluster").value_counts().get_column("count")
+    labelled_pairs = int((sizes * (sizes - 1) // 2).sum())
     con = duckdb.connect()
     con.execute(f"SET threads = {int(match.threads)}")
     try:
@@ -208,20 +258,29 @@ def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Tabl
         table = db_api.register(features.to_arrow(), dataset_display_name="records")
         linker = Linker(table, splink_settings(match), log_level=logging.WARNING)
         try:
-            linker.training.estimate_probability_two_random_records_match(
-                ["l.cluster = r.cluster"], recall=match.deterministic_recall
-            )
-            linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
-            linker.training.estimate_m_from_label_column("cluster")
+            if labelled_pairs >= MIN_LABELLED_PAIRS:
+                linker.training.estimate_probability_two_random_records_match(
+                    ["l.cluster = r.cluster"], recall=match.deterministic_recall
+                )
+                linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+                linker.training.estimate_m_from_label_column("cluster")
+            else:  # no identifier links to learn from (a generic dataset): expectation maximisation
+                _train_unlabelled(linker, features, match)
         except SplinkException as exc:
             raise SplinkUntrainable(str(exc)) from exc
         pairs = linker.inference.predict(
             threshold_match_probability=match.review_threshold, warning_mode="never"
         )
         gammas = [c for c in _column_names(pairs) if c.startswith("gamma_")]
-        result = pairs.as_duckdbpyrelation().select(
-            ", ".join(["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *gammas])
-        ).fetch_arrow_table()
+        result = (
+            pairs.as_duckdbpyrelation()
+            .select(
+                ", ".join(
+                    ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *gammas]
+                )
+            )
+            .fetch_arrow_table()
+        )
         model = linker.misc.save_model_to_json()
         return result, model
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import ibis
@@ -22,8 +23,51 @@ def decisions_in_force() -> list[tuple[str, str, str]]:
             group_by=["record_key_a", "record_key_b"], order_by=ibis.desc(decisions.decided_at)
         )
     )
-    rows = latest.filter(latest.n == 0).select("record_key_a", "record_key_b", "verdict").to_pyarrow().to_pylist()
+    rows = (
+        latest.filter(latest.n == 0)
+        .select("record_key_a", "record_key_b", "verdict")
+        .to_pyarrow()
+        .to_pylist()
+    )
     return [(r["record_key_a"], r["record_key_b"], r["verdict"]) for r in rows]
+
+
+REVIEW_RECORD_FIELDS = (
+    "record_key", "source", "record_id", "name_masked", "phone_masked", "gender", "birthday", "province", "city",
+    "district", "seen_at",
+)  # fmt: skip
+
+
+def review_queue(page: int = 1, page_size: int = 50) -> dict:
+    """Undecided pairs of the last resolve run, most likely matches first, each with both records (masked
+    fields only) and the field comparisons in words."""
+    from siyu.identity.probabilistic import MatchSettings, describe_fields
+
+    con = backend()
+    queue = con.table("match_candidates")
+    total = int(queue.count().execute())
+    rows = (
+        queue.order_by([ibis.desc(queue.match_probability), queue.record_key_l, queue.record_key_r])
+        .limit(page_size, offset=(page - 1) * page_size)
+        .to_pyarrow()
+        .to_pylist()
+    )
+    keys = sorted({r[k] for r in rows for k in ("record_key_l", "record_key_r")})
+    records = con.table("records")
+    found = records.filter(records.record_key.isin(keys)).select(*REVIEW_RECORD_FIELDS) if keys else None
+    by_key = {r["record_key"]: r for r in found.to_pyarrow().to_pylist()} if found is not None else {}
+    compare = MatchSettings.from_settings().compare
+    items = [
+        {
+            **{k: r[k] for k in ("record_key_l", "record_key_r", "customer_id_l", "customer_id_r", "reason")},
+            "match_probability": r["match_probability"],
+            "left": by_key.get(r["record_key_l"], {}),
+            "right": by_key.get(r["record_key_r"], {}),
+            "evidence": describe_fields(json.loads(r["fields"] or "{}"), compare),
+        }
+        for r in rows
+    ]
+    return {"total": total, "page": page, "page_size": page_size, "items": items}
 
 
 def customer_id_for(record_key: str) -> int | None:

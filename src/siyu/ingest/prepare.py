@@ -271,7 +271,7 @@ def prepare_frame(
         ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
         ("email_norm", pl.String), ("address", pl.String), ("gender_norm", pl.String), ("birthday_norm", pl.Date),
         ("owner_staff", pl.String), ("store", pl.String), ("tags", pl.String), ("created_at", pl.Datetime("us", "UTC")),
-        ("nickname", pl.String),
+        ("nickname", pl.String), ("first_name", pl.String), ("last_name", pl.String), ("postcode", pl.String),
     ):  # fmt: skip
         if name not in first.columns:
             first = first.with_columns(pl.lit(None, dtype=dtype).alias(name))
@@ -283,7 +283,8 @@ def prepare_frame(
         pl.struct(
             pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
             pl.col("email_norm").alias("email"), pl.col("address"),
-            pl.col("nickname").str.strip_chars(),  # compared by the probabilistic stage (WeChat nicknames)
+            # compared by the probabilistic stage: WeChat nicknames, and generic fields for `--compare`
+            pl.col("nickname").str.strip_chars(), "first_name", "last_name", "postcode",
         ).struct.json_encode()
     ).to_series()  # fmt: skip
     records = first.select(

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from siyu.console import presenters
 from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
-from siyu.console.views.common import can_assign_owner, console_view, forbidden
+from siyu.console.views.common import can_assign_owner, can_import, console_view, forbidden
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerError
 from siyu.staff.queries import can_view_pii
@@ -131,7 +131,21 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "note_form": forms.get("note_form") or NoteForm(),
         "owner_form": (forms.get("owner_form") or OwnerForm()) if assign else None,
         "pii": can_view_pii(request.user),
+        "identity": _identity_history(customer_id) if can_import(request.user) else None,
     }
+
+
+def _identity_history(customer_id: int) -> dict:
+    """Merges and splits that shaped this customer, and its records (for manual merge/split/undo)."""
+    import json
+
+    from siyu.identity.queries import merge_history, records_of
+
+    history = []
+    for row in merge_history(customer_id):
+        evidence = json.loads(row["evidence"] or "{}")
+        history.append({**row, "evidence": evidence, "undoable": bool(evidence.get("absorbed_record"))})
+    return {"history": history, "records": [r["record_key"] for r in records_of(customer_id)]}
 
 
 @console_view

@@ -13,9 +13,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="print the run report as one JSON object")
+        parser.add_argument(
+            "--compare",
+            nargs="+",
+            metavar="FIELD",
+            help="also compare these mapped fields of generic imports (e.g. postcode first_name last_name); "
+            "default: the setting IDENTITY_MATCHING['compare']",
+        )
+        parser.add_argument(
+            "--match-threshold", type=float, help="match probability that merges (default 0.99)"
+        )
+        parser.add_argument("--review-threshold", type=float, help="lowest probability sent to review (0.9)")
+        parser.add_argument(
+            "--deterministic-only",
+            action="store_true",
+            help="skip the probabilistic stage (strong identifiers only)",
+        )
 
     def handle(self, *args, **options):
-        job = run_with_progress("resolve", {})
+        match = {
+            "compare": options["compare"],
+            "match_threshold": options["match_threshold"],
+            "review_threshold": options["review_threshold"],
+            "enabled": False if options["deterministic_only"] else None,
+        }
+        job = run_with_progress("resolve", {"match": {k: v for k, v in match.items() if v is not None}})
         if job.status != job.Status.DONE:
             self.stderr.write(f"siyu resolve failed: {job.error or job.status}")
             sys.exit(1)
@@ -29,6 +51,14 @@ class Command(BaseCommand):
             + (f", {report['splits']:,} split" if report.get("splits") else "")
             + "."
         )
+        matched = report.get("probabilistic") or {}
+        if matched.get("ran"):
+            self.stdout.write(
+                f"Probabilistic stage: {matched['clusters_joined']:,} clusters joined by "
+                f"{matched['links']:,} links at p >= {matched['match_threshold']}, "
+                f"{matched['blocked_by_guard']:,} blocked by the household guard, "
+                f"{matched['to_review']:,} pairs to review in the console."
+            )
         if report["quarantined"]:
             self.stdout.write(
                 f"{report['quarantined']:,} identifier values are shared by too many people and were not used "
