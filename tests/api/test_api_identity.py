@@ -32,7 +32,7 @@ def test_review_queue_shows_both_records_and_the_evidence_in_words(brand):
     [item] = page["items"]
     assert (item["customer_id_l"], item["customer_id_r"], item["match_probability"]) == (1001, 1002, 0.97)
     assert item["left"]["record_key"] == brand.keys[0] and item["right"]["source"]
-    assert item["evidence"] == {"phone": "same masked phone (prefix and tail)", "name": "same full name"}
+    assert item["evidence"] == {"phone": "same phone (visible prefix and tail)", "name": "same full name"}
     assert client_for(brand.guide1).get("/api/identity/review").status_code == 403
 
 

@@ -100,15 +100,17 @@ def _both(column: str) -> str:
 
 
 def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
+    # Levels count what both sides can show: a masked side can agree only on its visible digits, so "same
+    # full phone" is not a level of its own (it would leave the masked agreement with a too small m).
     phone = {
         "output_column_name": "phone",
         "comparison_levels": [
             _level("phone_key_l IS NULL AND phone_tail_l IS NULL OR phone_key_r IS NULL AND phone_tail_r IS NULL",
                    "no phone", null=True),
-            _level("phone_full_l = phone_full_r", "same full phone"),
-            _level("phone_key_l = phone_key_r", "same masked phone (prefix and tail)"),
-            _level("phone_tail_l = phone_tail_r", "same phone tail"),
             _level(f"{_both('phone_full')} AND phone_full_l <> phone_full_r", "different full phones"),
+            _level("phone_key_l = phone_key_r", "same phone (visible prefix and tail)"),
+            # only a WeCom remark tail meets a phone here, which deterministic clusters never show: fixed m
+            _level("phone_tail_l = phone_tail_r", "same phone tail", m=0.3),
             _level("ELSE", "different phones"),
         ],
     }  # fmt: skip
@@ -130,8 +132,7 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
         "output_column_name": "address",
         "comparison_levels": [
             _level("city_l IS NULL OR city_r IS NULL", "no address", null=True),
-            _level("street_full_l = street_full_r AND district_l = district_r", "same street address"),
-            _level("street_key_l = street_key_r AND district_l = district_r", "same street, same district"),
+            _level("street_key_l = street_key_r AND district_l = district_r", "same street (visible part)"),
             _level("district_l = district_r", "same district", tf="district"),
             _level("city_l = city_r", "same city"),
             _level("ELSE", "different cities"),
