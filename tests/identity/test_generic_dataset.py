@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import random
 
+import pytest
+
 from siyu.benchmarks.resolve import pairwise_scores
 from siyu.identity.actions import resolve_identities
+from siyu.identity.errors import IdentityError
 from siyu.identity.probabilistic import MatchSettings
 from siyu.ingest.actions import import_files
 
@@ -76,3 +79,23 @@ def test_a_mapped_generic_dataset_resolves_on_the_fields_the_user_compares(wareh
     scores = pairwise_scores(warehouse.raw_connection(), str(tmp_path / "truth.csv"))
     assert report.probabilistic["ran"]
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.9
+
+
+def test_labelled_pairs_train_the_model(warehouse, tmp_path):
+    path = tmp_path / "people.csv"
+    truth = _write(path, 300, seed=9)
+    import_files([path], source="census", format="generic", mapping=MAPPING)
+    with open(tmp_path / "truth.csv", "w", newline="") as f:
+        f.write("source,record_id,person_id\n" + "".join(f"census,{r},{p}\n" for r, p in truth.items()))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("source_a,record_id_a,source_b,record_id_b\n" + "".join(
+        f"census,rec-{p}-org,census,rec-{p}-dup\n" for p in range(60)
+    ))  # fmt: skip
+    report = resolve_identities(match=MatchSettings(compare=("postcode",), labels=str(labels)))
+    scores = pairwise_scores(warehouse.raw_connection(), str(tmp_path / "truth.csv"))
+    assert report.probabilistic["ran"]
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.9
+
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(IdentityError, match="record_key_a,record_key_b"):
+        resolve_identities(match=MatchSettings(labels=str(tmp_path / "bad.csv")))

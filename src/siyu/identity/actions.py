@@ -533,7 +533,21 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
 
     records = con.table("records").select("record_key", *_MATCH_COLUMNS)
     rows = staged.select("rid", "record_key").join(records, "record_key").select("rid", *_MATCH_COLUMNS)
-    features = record_features(rows.to_pyarrow(), labels, match.compare)
+    labelled_keys = _read_labels(match.labels) if match.labels else []
+    rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
+    representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None
+    features = record_features(rows.to_pyarrow(), labels, match.compare, representatives)
+    labelled = None
+    if labelled_keys:
+        uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
+        pairs = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
+        pairs = [(a, b) for a, b in pairs if a is not None and b is not None and a != b]
+        labelled = pa.table(
+            {
+                "source_dataset_l": ["records"] * len(pairs), "unique_id_l": [a for a, _ in pairs],
+                "source_dataset_r": ["records"] * len(pairs), "unique_id_r": [b for _, b in pairs],
+            }
+        )  # fmt: skip
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return None
@@ -554,13 +568,43 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
                 forbidden.add((min(pair), max(pair)))
     started = time.monotonic()
     try:
-        pairs, model = predict_pairs(features, match)
+        pairs, model = predict_pairs(features, match, labelled)
     except SplinkUntrainable:
         pairs, model = None, {}
     result = join_clusters(labels, features, pairs, match, forced, forbidden)
     result.model = model
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _rids_of(staged, keys: set[str]) -> dict[str, int]:
+    if not keys:
+        return {}
+    found = staged.filter(staged.record_key.isin(sorted(keys))).select("record_key", "rid").to_pyarrow()
+    return {r["record_key"]: r["rid"] for r in found.to_pylist()}
+
+
+def _read_labels(path: str) -> list[tuple[str, str]]:
+    """Pairs of record keys from a CSV with columns record_key_a,record_key_b or
+    source_a,record_id_a,source_b,record_id_b (every row: the two records are one person)."""
+    import polars as pl
+
+    from siyu.identity.errors import IdentityError
+
+    try:
+        frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise IdentityError(f"cannot read the labels file {path}: {exc}") from exc
+    if {"record_key_a", "record_key_b"} <= set(frame.columns):
+        a, b = frame.get_column("record_key_a"), frame.get_column("record_key_b")
+    elif {"source_a", "record_id_a", "source_b", "record_id_b"} <= set(frame.columns):
+        a = frame.select(pl.col("source_a") + "|" + pl.col("record_id_a")).to_series()
+        b = frame.select(pl.col("source_b") + "|" + pl.col("record_id_b")).to_series()
+    else:
+        raise IdentityError(
+            "the labels file needs the columns record_key_a,record_key_b or source_a,record_id_a,source_b,record_id_b"
+        )
+    return [(x, y) for x, y in zip(a.to_list(), b.to_list(), strict=True) if x and y]
 
 
 def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> dict:

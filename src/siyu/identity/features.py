@@ -39,11 +39,14 @@ FEATURE_COLUMNS = (
 )  # fmt: skip
 
 
-def record_features(records: pa.Table, cluster: np.ndarray, compare: tuple[str, ...] = ()) -> pl.DataFrame:
+def record_features(
+    records: pa.Table, cluster: np.ndarray, compare: tuple[str, ...] = (), representatives: dict | None = None
+) -> pl.DataFrame:
     """Features of `records` (columns rid, source, phone_kind, phone_masked, phone_tail, gender, birthday,
     province, city, district, pii), with `cluster[rid]` the deterministic label. Returns columns
     unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded into it) and
-    FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are left out."""
+    FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are left out.
+    `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it."""
     frame = pl.from_arrow(records)
     assert isinstance(frame, pl.DataFrame)
     plain = pl.Series(
@@ -60,10 +63,12 @@ def record_features(records: pa.Table, cluster: np.ndarray, compare: tuple[str, 
     frame = frame.with_columns(
         cluster=pl.Series(cluster[frame.get_column("rid").to_numpy()]),
     )
-    return _features(frame, [f"extra_{f}" for f in extra])
+    return _features(frame, [f"extra_{f}" for f in extra], representatives)
 
 
-def _features(frame: pl.DataFrame, extra: list[str] = ()) -> pl.DataFrame:
+def _features(
+    frame: pl.DataFrame, extra: list[str] = (), representatives: dict | None = None
+) -> pl.DataFrame:
     name = pl.col("name").str.strip_chars()
     remark = name.str.extract_groups(_REMARK_TAIL)
     frame = frame.with_columns(
@@ -114,6 +119,14 @@ def _features(frame: pl.DataFrame, extra: list[str] = ()) -> pl.DataFrame:
     compared = ("phone_key", "phone_tail", "surname", "street_key", "nickname", "name_full", *extra)
     out = out.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in compared))
     keys = ["cluster", "source", *FEATURE_COLUMNS, *extra]
+    if representatives is not None:  # which row stands for each wanted record
+        wanted = out.with_columns(unique_id=pl.col("rid").min().over(keys)).filter(
+            pl.col("rid").is_in(representatives)
+        )
+        representatives.clear()
+        representatives.update(
+            zip(wanted.get_column("rid").to_list(), wanted.get_column("unique_id").to_list(), strict=True)
+        )
     return (
         out.group_by(keys)
         .agg(unique_id=pl.col("rid").min(), records=pl.len())

@@ -55,6 +55,7 @@ class MatchSettings:
     # address and surname, different given name or birthday) and one phone per person unless confirmed.
     conflicts: tuple[str, ...] = ("given", "birthday", "phone_full", "gender")
     compare: tuple[str, ...] = ()  # mapped generic fields (`extra_<name>` columns) compared exactly
+    labels: str | None = None  # a CSV of record pairs known to be one person: m is learnt from them
     threads: int = 2
 
     def __post_init__(self):
@@ -204,12 +205,31 @@ BLOCKING_RULES = (
 )
 
 
-def splink_settings(match: MatchSettings) -> dict:
+# The feature columns a comparison reads: it is left out when all of them are empty (a generic dataset
+# has no masked phones, nicknames or Chinese addresses), as a level never seen cannot be trained.
+COMPARISON_COLUMNS = {
+    "phone": ("phone_key", "phone_tail"),
+    "name": ("surname", "name_full"),
+    "address": ("city",),
+    "birthday": ("birthday",),
+    "gender": ("gender",),
+    "nickname": ("nickname",),
+}
+
+
+def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) -> dict:
     extra_rules = [f"l.extra_{name} = r.extra_{name}" for name in match.compare]
+    chosen = comparisons(match.compare)
+    if features is not None:
+        filled = {c for c in features.columns if features.get_column(c).null_count() < features.height}
+        chosen = [
+            c for c in chosen
+            if not filled.isdisjoint(COMPARISON_COLUMNS.get(c["output_column_name"], (c["output_column_name"],)))
+        ]  # fmt: skip
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "unique_id",
-        "comparisons": comparisons(match.compare),
+        "comparisons": chosen,
         "blocking_rules_to_generate_predictions": [
             f"{rule} AND {OTHER_CLUSTER}" for rule in (*BLOCKING_RULES, *extra_rules)
         ],
@@ -223,28 +243,48 @@ MIN_ROWS = 20
 MIN_LABELLED_PAIRS = 50
 
 
-def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> None:
-    """Prior from exact name + birthday agreement, u by random sampling, m by EM sessions blocked on
-    different fields so that every comparison is trained in at least one of them."""
-    linker.training.estimate_probability_two_random_records_match(
-        ["l.name_full = r.name_full AND l.birthday = r.birthday"], recall=0.6
+def _estimate_prior(linker, from_clusters: bool, match: MatchSettings) -> None:
+    """The probability that two random rows match: from the deterministic clusters (assuming they hold
+    `deterministic_recall` of the true pairs), else from exact name + birthday agreement; when neither rule
+    finds a pair, Splink's default (1e-4) stays."""
+    rule = (
+        "l.cluster = r.cluster" if from_clusters else "l.name_full = r.name_full AND l.birthday = r.birthday"
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+    recall = match.deterministic_recall if from_clusters else 0.6
+    default = linker._settings_obj._probability_two_random_records_match
+    try:
+        linker.training.estimate_probability_two_random_records_match([rule], recall=recall)
+    except ValueError:  # no pair satisfies the rule (log of zero)
+        pass
+    if not linker._settings_obj._probability_two_random_records_match > 0:
+        log.info("no pair for the prior rule %s: keeping the default prior", rule)
+        linker._settings_obj._probability_two_random_records_match = default
+
+
+def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> None:
+    """m by EM sessions blocked on different fields so that every comparison is trained in at least one."""
     candidates = ["l.birthday = r.birthday", "l.name_full = r.name_full", "l.phone_key = r.phone_key"]
     candidates += [f"l.extra_{f} = r.extra_{f}" for f in match.compare]
     sessions = 0
     for rule in candidates:
         column = rule.split("=")[0].strip()[2:]
         if column in features.columns and features.get_column(column).drop_nulls().is_duplicated().any():
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            except ValueError:  # a level EM never observed (log of zero): train on the next rule
+                continue
             sessions += 1
         if sessions == 2:
             return
 
 
-def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Table, dict]:
+def predict_pairs(
+    features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None = None
+) -> tuple[pa.Table, dict]:
     """Scored pairs (unique_id_l, unique_id_r, cluster_l, cluster_r, match_probability, gamma_*) with a
-    probability of at least the review threshold, and the trained model (Splink's settings JSON)."""
+    probability of at least the review threshold, and the trained model (Splink's settings JSON).
+    `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
+    deterministic clusters."""
     from splink import DuckDBAPI, Linker
     from splink.internals.exceptions import SplinkException
 
@@ -257,13 +297,14 @@ def predict_pairs(features: pl.DataFrame, match: MatchSettings) -> tuple[pa.Tabl
     try:
         db_api = DuckDBAPI(connection=con)
         table = db_api.register(features.to_arrow(), dataset_display_name="records")
-        linker = Linker(table, splink_settings(match), log_level=logging.WARNING)
+        linker = Linker(table, splink_settings(match, features), log_level=logging.WARNING)
         try:
-            if labelled_pairs >= MIN_LABELLED_PAIRS:
-                linker.training.estimate_probability_two_random_records_match(
-                    ["l.cluster = r.cluster"], recall=match.deterministic_recall
-                )
-                linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+            _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
+            linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+            if labelled is not None and labelled.num_rows:
+                labels = db_api.register(labelled, table_name="labels")
+                linker.training.estimate_m_from_pairwise_labels(labels)
+            elif labelled_pairs >= MIN_LABELLED_PAIRS:
                 linker.training.estimate_m_from_label_column("cluster")
             else:  # no identifier links to learn from (a generic dataset): expectation maximisation
                 _train_unlabelled(linker, features, match)

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -21,6 +22,12 @@ class Command(BaseCommand):
             "default: the setting IDENTITY_MATCHING['compare']",
         )
         parser.add_argument(
+            "--labels",
+            metavar="FILE",
+            help="CSV of record pairs known to be one person (record_key_a,record_key_b or "
+            "source_a,record_id_a,source_b,record_id_b): the model learns from them",
+        )
+        parser.add_argument(
             "--match-threshold", type=float, help="match probability that merges (default 0.99)"
         )
         parser.add_argument("--review-threshold", type=float, help="lowest probability sent to review (0.9)")
@@ -33,6 +40,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         match = {
             "compare": options["compare"],
+            "labels": str(Path(options["labels"]).resolve()) if options["labels"] else None,
             "match_threshold": options["match_threshold"],
             "review_threshold": options["review_threshold"],
             "enabled": False if options["deterministic_only"] else None,
