@@ -12,18 +12,7 @@ import pytest
 def test_the_wheel_carries_everything_siyu_needs_at_run_time(tmp_path):
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            str(root),
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
         capture_output=True,
         text=True,
     )

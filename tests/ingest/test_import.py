@@ -27,31 +27,9 @@ def write_taobao(path, rows, header=TAOBAO_HEADER):
     return path
 
 
-def taobao_row(
-    order="1001",
-    buyer="tb_buyer1",
-    amount="¥1,288.00",
-    status="交易成功",
-    name="张*",
-    address="广东省 深圳市 南山区",
-    phone="'138****5678",
-    created="2025-03-01 10:00:00",
-):
-    return [
-        f'="{order}"',
-        buyer,
-        "",
-        amount,
-        status,
-        name,
-        address,
-        phone,
-        created,
-        "",
-        "面霜",
-        "1",
-        "旗舰店",
-    ]
+def taobao_row(order="1001", buyer="tb_buyer1", amount="¥1,288.00", status="交易成功", name="张*",
+               address="广东省 深圳市 南山区", phone="'138****5678", created="2025-03-01 10:00:00"):
+    return [f'="{order}"', buyer, "", amount, status, name, address, phone, created, "", "面霜", "1", "旗舰店"]
 
 
 def q(warehouse, sql):
@@ -59,9 +37,7 @@ def q(warehouse, sql):
 
 
 def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path):
-    path = write_taobao(
-        tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002", status="交易关闭", amount="")]
-    )
+    path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002", status="交易关闭", amount="")])
     report = import_files([path], "tmall")
     assert report.totals()["rows_read"] == 2 and report.totals()["imported"] == 2
     assert report.files[0].encoding == "gb18030"
@@ -89,9 +65,7 @@ def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_
     import_files([first], "tmall")
     again = import_files([first], "tmall").totals()
     assert (again["imported"], again["duplicates"]) == (0, 1)
-    later = write_taobao(
-        tmp_path / "b.csv", [taobao_row(status="交易成功", amount="99"), taobao_row(order="2002")]
-    )
+    later = write_taobao(tmp_path / "b.csv", [taobao_row(status="交易成功", amount="99"), taobao_row(order="2002")])
     totals = import_files([later], "tmall").totals()
     assert (totals["orders_new"], totals["orders_updated"]) == (1, 1)
     assert q(warehouse, "SELECT count(*), count(DISTINCT order_key) FROM orders") == [(2, 2)]
@@ -115,11 +89,7 @@ def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(wa
     report = import_files([path], "tmall")
     f = report.files[0]
     assert (f.rows_read, f.imported, f.rejected) == (5, 2, 3)
-    assert [(r["row"], r["column"]) for r in f.rejections] == [
-        (3, "订单编号"),
-        (4, "订单创建时间"),
-        (5, "买家实际支付金额"),
-    ]
+    assert [(r["row"], r["column"]) for r in f.rejections] == [(3, "订单编号"), (4, "订单创建时间"), (5, "买家实际支付金额")]
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("1",), ("5",)]
     rejected = open(report.rejected_file, encoding="utf-8-sig").read().splitlines()
     assert rejected[0].startswith("file,row,column,reason,订单编号")
@@ -205,64 +175,30 @@ def test_wecom_contacts_bring_tags_owner_and_strong_ids(warehouse, tmp_path):
     path = _xlsx(
         tmp_path / "wecom.xlsx",
         [
-            [
-                "客户名称",
-                "客户备注",
-                "性别",
-                "添加人",
-                "添加人账号",
-                "添加时间",
-                "标签",
-                "备注手机号",
-                "external_userid",
-                "unionid",
-            ],
-            [
-                "小鱼",
-                "赵敏",
-                "女",
-                "王导购",
-                "guide01",
-                "2025-01-02 08:00:00",
-                "客户等级:VIP，兴趣:护肤",
-                "13812345678",
-                "wmA1",
-                "oU1",
-            ],
+            ["客户名称", "客户备注", "性别", "添加人", "添加人账号", "添加时间", "标签", "备注手机号", "external_userid", "unionid"],
+            ["小鱼", "赵敏", "女", "王导购", "guide01", "2025-01-02 08:00:00", "客户等级:VIP，兴趣:护肤", "13812345678", "wmA1", "oU1"],
         ],
     )
     import_files([path], "wecom")
     assert q(warehouse, "SELECT record_kind, tags, owner_staff, gender FROM records") == [
         ("contact", ["客户等级:VIP", "兴趣:护肤"], "guide01", "F")
     ]
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {
-        "external_userid",
-        "unionid",
-        "phone",
-    }
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"external_userid", "unionid", "phone"}
     assert q(warehouse, "SELECT event_type FROM events") == [("wecom_contact_added",)]
 
 
 def test_pos_members_and_sales_share_member_numbers(warehouse, tmp_path):
     members = tmp_path / "members.csv"
-    members.write_text(
-        "会员卡号,会员姓名,手机号,性别,生日,门店\nM001,陈一,13800000001,男,1990-05-01,深圳湾店\n",
-        encoding="utf-8",
-    )
+    members.write_text("会员卡号,会员姓名,手机号,性别,生日,门店\nM001,陈一,13800000001,男,1990-05-01,深圳湾店\n", encoding="utf-8")
     sales = tmp_path / "sales.csv"
     sales.write_text(
         "单号,会员卡号,门店,销售时间,商品名称,数量,金额\r\nS1,M001,深圳湾店,2025-05-01 12:00:00,面霜,1,500\r\n",
         encoding="utf-8",
     )
     import_files([members, sales], "pos", "pos")
-    rows = q(
-        warehouse,
-        "SELECT id_type, count(DISTINCT value_hash), count(*) FROM identifiers WHERE id_type='member_no' GROUP BY 1",
-    )
+    rows = q(warehouse, "SELECT id_type, count(DISTINCT value_hash), count(*) FROM identifiers WHERE id_type='member_no' GROUP BY 1")
     assert rows == [("member_no", 1, 2)]
-    assert q(warehouse, "SELECT birthday::VARCHAR FROM records WHERE record_kind='member'") == [
-        ("1990-05-01",)
-    ]
+    assert q(warehouse, "SELECT birthday::VARCHAR FROM records WHERE record_kind='member'") == [("1990-05-01",)]
 
 
 def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_path):
@@ -273,20 +209,11 @@ def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_pat
         "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,1234567\n",
         encoding="utf-8",
     )
-    mapping = {
-        "rec_id": "record_id",
-        "given_name": "first_name",
-        "surname": "last_name",
-        "date_of_birth": "birthday",
-        "address_1": "address",
-        "postcode": "postcode",
-        "soc_sec_id": "id:ssn",
-    }
+    mapping = {"rec_id": "record_id", "given_name": "first_name", "surname": "last_name",
+               "date_of_birth": "birthday", "address_1": "address", "postcode": "postcode", "soc_sec_id": "id:ssn"}
     import_files([path], "febrl", "generic", mapping)
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",)]
-    assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [
-        ("ssn", 1)
-    ]
+    assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
 
 
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
@@ -295,8 +222,5 @@ def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
     call_command("import", str(path), "--source", "tmall", "--json", stdout=out)
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     assert {k: report[k] for k in ("rows_read", "imported", "duplicates", "rejected")} == {
-        "rows_read": 2,
-        "imported": 1,
-        "duplicates": 0,
-        "rejected": 1,
+        "rows_read": 2, "imported": 1, "duplicates": 0, "rejected": 1
     }

@@ -35,15 +35,11 @@ def test_killed_import_leaves_no_partial_batch(tmp_path):
     export = tmp_path / "tb.csv"
     export.write_bytes(
         "订单编号,买家会员名,买家实际支付金额,订单状态,订单创建时间\r\n".encode("gb18030")
-        + "".join(
-            f'="{1000 + i}",buyer{i},10.00,交易成功,2025-03-01 10:00:00\r\n' for i in range(500)
-        ).encode("gb18030")
+        + "".join(f'="{1000 + i}",buyer{i},10.00,交易成功,2025-03-01 10:00:00\r\n' for i in range(500)).encode("gb18030")
     )
     env = {**os.environ, "SIYU_HOME": str(tmp_path / "home"), "SIYU_WAREHOUSE": str(tmp_path / "wh.duckdb")}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", KILLER, str(export)], env=env, capture_output=True, text=True
-    )
+    done = subprocess.run([sys.executable, "-c", KILLER, str(export)], env=env, capture_output=True, text=True)
     assert done.returncode == -9, done.stderr
     con = duckdb.connect(str(tmp_path / "wh.duckdb"))
     for table in ("raw_rows", "raw_chunks", "records", "identifiers", "orders", "import_batches"):

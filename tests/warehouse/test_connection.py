@@ -23,7 +23,5 @@ def test_a_second_process_sees_the_warehouse_busy(warehouse, settings):
         "import duckdb,sys\n"
         "try:\n duckdb.connect(sys.argv[1])\nexcept duckdb.IOException as e:\n print('busy' if 'lock' in str(e).lower() else e)\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(settings.WAREHOUSE_PATH)], capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, "-c", code, str(settings.WAREHOUSE_PATH)], capture_output=True, text=True)
     assert out.stdout.strip() == "busy"

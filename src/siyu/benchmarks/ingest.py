@@ -14,9 +14,7 @@ def run(people: int) -> dict:
     started = time.perf_counter()
     _, manifest = demo_files(people)
     generated_s = time.perf_counter() - started
-    files = [
-        {"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files
-    ]
+    files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         ours = run_child(
             "siyu.benchmarks.ingest", {"files": files}, env={"SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
@@ -43,14 +41,11 @@ def run(people: int) -> dict:
             "peak_rss_mb": reference["peak_rss_mb"],
         },
         "per_file": [
-            {k: f[k] for k in ("file", "format", "rows_read", "imported", "rejected", "seconds")}
-            for f in ours["files"]
+            {k: f[k] for k in ("file", "format", "rows_read", "imported", "rejected", "seconds")} for f in ours["files"]
         ],
     }
     if result["csv_rows_per_s"]:
-        result["slower_than_reference_x"] = round(
-            result["reference"]["rows_per_s"] / result["csv_rows_per_s"], 2
-        )
+        result["slower_than_reference_x"] = round(result["reference"]["rows_per_s"] / result["csv_rows_per_s"], 2)
     return result
 
 

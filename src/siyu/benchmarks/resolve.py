@@ -16,20 +16,14 @@ from siyu.benchmarks.common import child_main, demo_files, machine, run_child
 
 def run(people: int) -> dict:
     _, manifest = demo_files(people)
-    files = [
-        {"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files
-    ]
+    files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         env = {"SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
         imported = run_child("siyu.benchmarks.ingest", {"files": files}, env=env)
         truth = str(manifest.ground_truth)
-        deterministic = run_child(
-            "siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "deterministic"}, env=env
-        )
+        deterministic = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "deterministic"}, env=env)
         resolved = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "all"}, env=env)
-        alone = run_child(
-            "siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "splink-alone"}, env=env
-        )
+        alone = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "splink-alone"}, env=env)
     keys = ("seconds", "peak_rss_mb", "customers", "scores")
     return {
         "benchmark": "resolve",
@@ -125,9 +119,7 @@ def _splink_alone(ground_truth: str) -> dict:
     label[ids] = codes
     seconds = round(time.perf_counter() - started, 2)
     raw = raw_connection()
-    raw.register(
-        "splink_alone_map", pa.table({"record_key": rows.column("record_key"), "customer_id": label})
-    )
+    raw.register("splink_alone_map", pa.table({"record_key": rows.column("record_key"), "customer_id": label}))
     return {
         "seconds": seconds,
         "records": n,
@@ -144,17 +136,11 @@ def console_query_times() -> dict:
     from siyu.customers.queries import get_profile, list_customers
     from siyu.warehouse import raw_connection
 
-    user, _ = get_user_model().objects.get_or_create(
-        username="bench-operator", defaults={"is_superuser": True}
-    )
-    busiest, tail, province = (
-        raw_connection()
-        .execute(
-            "SELECT customer_id, phone_tail, province FROM customer_summary WHERE phone_tail IS NOT NULL "
-            "ORDER BY record_count DESC, customer_id LIMIT 1"
-        )
-        .fetchall()[0]
-    )
+    user, _ = get_user_model().objects.get_or_create(username="bench-operator", defaults={"is_superuser": True})
+    busiest, tail, province = raw_connection().execute(
+        "SELECT customer_id, phone_tail, province FROM customer_summary WHERE phone_tail IS NOT NULL "
+        "ORDER BY record_count DESC, customer_id LIMIT 1"
+    ).fetchall()[0]
     cases = {
         "first page": lambda: list_customers(user),
         "phone tail search": lambda: list_customers(user, q=tail),

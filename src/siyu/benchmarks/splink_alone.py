@@ -59,9 +59,7 @@ def cluster_records(features, threads: int = 2) -> tuple[np.ndarray, np.ndarray]
     con.execute(f"SET threads = {threads}")
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(
-            features.drop("cluster", "source", "records").to_arrow(), dataset_display_name="recs"
-        )
+        table = db_api.register(features.drop("cluster", "source", "records").to_arrow(), dataset_display_name="recs")
         linker = Linker(table, settings(), log_level=logging.WARNING)
         linker.training.estimate_probability_two_random_records_match([block_on("phone_full")], recall=0.7)
         linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=7)

@@ -8,11 +8,7 @@ from django.db import models
 class CustomerState(models.Model):
     customer_id = models.BigIntegerField(primary_key=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="owned_customers",
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_customers"
     )
     # A locked owner is never reassigned by imports or merges.
     owner_locked = models.BooleanField(default=False)
@@ -78,9 +74,7 @@ class Consent(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     source = models.CharField(max_length=100)
     recorded_at = models.DateTimeField()
-    recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
         ordering = ["-recorded_at"]

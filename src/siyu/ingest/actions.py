@@ -53,15 +53,7 @@ class ImportReport:
     rejected_file: str | None = None
 
     def totals(self) -> dict:
-        keys = (
-            "rows_read",
-            "imported",
-            "duplicates",
-            "rejected",
-            "records_new",
-            "orders_new",
-            "orders_updated",
-        )
+        keys = ("rows_read", "imported", "duplicates", "rejected", "records_new", "orders_new", "orders_updated")
         return {k: sum(getattr(f, k) for f in self.files) for k in keys}
 
     def as_dict(self, max_rejections: int = 200) -> dict:
@@ -148,10 +140,7 @@ def _encrypted_chunks(prepared: PreparedFile, fresh: pa.Table) -> pa.Table:
     if fresh.num_rows < prepared.raw_rows.num_rows:  # a re-import: keep only the rows that landed
         landed = pc.is_in(prepared.raw_rows.column("content_hash"), value_set=fresh.column("content_hash"))
         frame = frame.filter(pl.from_arrow(landed))
-    parts = [
-        (chunk_no, part.drop("__chunk__"))
-        for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True)
-    ]
+    parts = [(chunk_no, part.drop("__chunk__")) for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True)]
     # polars' IPC writer (zstd) releases the GIL: chunks compress in parallel (890k rows 1.4 s → 0.8 s on 2 cores).
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         payloads = list(pool.map(_encrypted_ipc, (part for _, part in parts)))
@@ -203,11 +192,7 @@ def import_files(
             report.seconds = round(time.perf_counter() - started, 3)
         except ImportFailed as exc:
             message = str(exc)
-            reports.append(
-                FileReport(
-                    file=str(path), error=message if str(path) in message else f"{path.name}: {message}"
-                )
-            )
+            reports.append(FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}"))
             continue
         reports.append(report)
         if prepared.rejected:
@@ -247,11 +232,7 @@ def run_import_job(job, progress) -> dict:
     """Job runner for kind "import" (see siyu.core.owner)."""
     params = job.params
     report = import_files(
-        params["paths"],
-        params["source"],
-        params.get("format", "auto"),
-        params.get("mapping") or None,
-        progress,
+        params["paths"], params["source"], params.get("format", "auto"), params.get("mapping") or None, progress
     )
     return report.as_dict()
 
@@ -268,9 +249,7 @@ def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
         if kind == "order":
             base["owner_staff"] = _as_text(row.get("guide"))
             for item in row.get("items") or [{}]:
-                flat.append(
-                    base | {k if k != "amount" else "item_amount": _as_text(v) for k, v in item.items()}
-                )
+                flat.append(base | {k if k != "amount" else "item_amount": _as_text(v) for k, v in item.items()})
         else:
             base["created_at"] = base.pop("occurred_at", None)
             flat.append(base)
@@ -306,10 +285,7 @@ def ingest_api_records(source: str, kind: str, rows: list[dict]) -> dict:
             schema=TABLES["events"].to_pyarrow(),
         )
     report = write_prepared(prepared)
-    return {
-        k: getattr(report, k)
-        for k in ("batch_id", "imported", "duplicates", "records_new", "orders_new", "orders_updated")
-    }
+    return {k: getattr(report, k) for k in ("batch_id", "imported", "duplicates", "records_new", "orders_new", "orders_updated")}
 
 
 def _as_text(value) -> str | None:

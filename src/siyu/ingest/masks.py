@@ -14,33 +14,22 @@ def _per_value(series: pl.Series, todo: pl.Series, fn) -> pl.Series:
         return series
     mapping = {v: fn(v) for v in values}
     return pl.select(
-        pl.when(pl.lit(todo))
-        .then(pl.lit(series).replace_strict(mapping, default=None, return_dtype=pl.String))
+        pl.when(pl.lit(todo)).then(pl.lit(series).replace_strict(mapping, default=None, return_dtype=pl.String))
         .otherwise(pl.lit(series))
     ).to_series()
 
 
 def mask_phones(series: pl.Series) -> pl.Series:
     mobile = series.str.contains(_MOBILE).fill_null(False)
-    masked = pl.select(
-        pl.when(pl.lit(mobile))
-        .then(pl.lit(series).str.replace(_MOBILE, "${1}****${2}${3}"))
-        .otherwise(pl.lit(series))
-    ).to_series()
+    masked = pl.select(pl.when(pl.lit(mobile)).then(pl.lit(series).str.replace(_MOBILE, "${1}****${2}${3}")).otherwise(pl.lit(series))).to_series()
     rest = ~mobile & ~series.str.contains("*", literal=True).fill_null(True)
     return _per_value(masked, rest, pii.mask_phone).alias(series.name)
 
 
 def mask_names(series: pl.Series) -> pl.Series:
     latin = series.str.contains(r"^[\x00-\x7f]+$").fill_null(False)
-    cjk = pl.select(
-        pl.lit(series).str.slice(0, 1).str.pad_end(pl.lit(series).str.len_chars(), "*")
-    ).to_series()
-    return _per_value(
-        pl.select(pl.when(pl.lit(latin)).then(pl.lit(series)).otherwise(pl.lit(cjk))).to_series(),
-        latin,
-        pii.mask_name,
-    ).alias(series.name)
+    cjk = pl.select(pl.lit(series).str.slice(0, 1).str.pad_end(pl.lit(series).str.len_chars(), "*")).to_series()
+    return _per_value(pl.select(pl.when(pl.lit(latin)).then(pl.lit(series)).otherwise(pl.lit(cjk))).to_series(), latin, pii.mask_name).alias(series.name)
 
 
 def mask_emails(series: pl.Series) -> pl.Series:

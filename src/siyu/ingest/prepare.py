@@ -75,9 +75,7 @@ def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
     for f in schema:
         if f.name in frame.columns:
             # polars' oldest Arrow layout (large_string, not string_view) casts to string about 3× faster.
-            arrays.append(
-                frame.get_column(f.name).to_arrow(compat_level=pl.CompatLevel.oldest()).cast(f.type)
-            )
+            arrays.append(frame.get_column(f.name).to_arrow(compat_level=pl.CompatLevel.oldest()).cast(f.type))
         else:
             arrays.append(pa.nulls(frame.height, f.type))
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -110,9 +108,7 @@ def _stable_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     cells_table = frame.select(columns).to_arrow()
     with duckdb.connect() as con:
         # In record batches, so that DuckDB hashes them on every core (one batch is scanned by one thread).
-        con.register(
-            "cells", pa.Table.from_batches(cells_table.to_batches(max_chunksize=122_880), cells_table.schema)
-        )
+        con.register("cells", pa.Table.from_batches(cells_table.to_batches(max_chunksize=122_880), cells_table.schema))
         hashes = con.execute(f"SELECT md5(concat_ws(chr(31), {cells})) FROM cells").to_arrow_table()
     return pl.from_arrow(hashes.column(0)).rename("__hash__")
 
@@ -153,9 +149,7 @@ def prepare_frame(
     batch_id = uuid.uuid4().hex
     now = datetime.now(UTC)
     rows_read = frame.height
-    content_hash = (
-        _stable_hashes(frame, original_columns) if rows_read else pl.Series("__hash__", [], pl.String)
-    )
+    content_hash = _stable_hashes(frame, original_columns) if rows_read else pl.Series("__hash__", [], pl.String)
     frame = frame.with_columns(content_hash)
     # Identical lines within one file (the same item twice in an order) are distinct rows: number repeats.
     # Most files have none, and the check is cheaper than numbering every row.
@@ -209,13 +203,7 @@ def prepare_frame(
         both_latin = pl.concat_str(parts, separator="").str.contains(r"^[\x00-\x7f]*$")
         c = c.with_columns(
             pl.when(both_latin)
-            .then(
-                pl.concat_str(
-                    [pl.col(p) for p in ("first_name", "last_name") if p in c.columns],
-                    separator=" ",
-                    ignore_nulls=True,
-                )
-            )
+            .then(pl.concat_str([pl.col(p) for p in ("first_name", "last_name") if p in c.columns], separator=" ", ignore_nulls=True))
             .otherwise(pl.concat_str(parts, separator="", ignore_nulls=True))
             .alias("name")
         )
@@ -238,9 +226,7 @@ def prepare_frame(
             c = c.with_columns(values.alias(col))
     if "quantity" in c.columns:
         qty = c.get_column("quantity").str.replace_all(r"[,\s]", "").cast(pl.Int64, strict=False)
-        reject(
-            c.get_column("quantity").is_not_null() & qty.is_null(), fields["quantity"], "not a whole number"
-        )
+        reject(c.get_column("quantity").is_not_null() & qty.is_null(), fields["quantity"], "not a whole number")
         c = c.with_columns(qty.alias("quantity"))
 
     good = c.filter(~bad)
@@ -252,10 +238,8 @@ def prepare_frame(
     names = normalise_names(good.get_column("name")) if "name" in good.columns else None
     if "street" in good.columns:  # Douyin gives 街道 and 详细地址 apart
         good = good.with_columns(
-            pl.concat_str(
-                [pl.col("street"), pl.col("address") if "address" in good.columns else pl.lit(None)],
-                ignore_nulls=True,
-            ).alias("address")
+            pl.concat_str([pl.col("street"), pl.col("address") if "address" in good.columns else pl.lit(None)],
+                          ignore_nulls=True).alias("address")
         )
     address = parse_addresses(
         good.get_column("address") if "address" in good.columns else pl.Series([None] * n, dtype=pl.String),
@@ -292,12 +276,8 @@ def prepare_frame(
         if name not in first.columns:
             first = first.with_columns(pl.lit(None, dtype=dtype).alias(name))
     first = first.with_columns(
-        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"]))
-        .then(pl.col("phone_norm"))
-        .alias("phone_full"),
-        (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at"))
-        .fill_null(now)
-        .alias("seen_at"),
+        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).alias("phone_full"),
+        (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
     )
     pii_json = first.select(
         pl.struct(
@@ -338,9 +318,7 @@ def prepare_frame(
         keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
     )
     records_arrow = _arrow(records, "records").set_column(
-        TABLES["records"].names.index("pii"),
-        "pii",
-        pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary()),
+        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary())
     )
 
     # --- identifiers ---------------------------------------------------------------------------
@@ -356,15 +334,9 @@ def prepare_frame(
                 pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone"))
             ).to_series()
         elif id_type != "email":
-            values = pl.concat_str(
-                [pl.lit(id_type + ":"), values]
-            )  # namespaced: ids of two types never collide
+            values = pl.concat_str([pl.lit(id_type + ":"), values])  # namespaced: ids of two types never collide
         id_frames.append(first.select("record_key", values.alias("v"), pl.lit(id_type).alias("id_type")))
-    ids = (
-        pl.concat(id_frames)
-        .drop_nulls("v")
-        .unique(subset=["record_key", "id_type", "v"], maintain_order=True)
-    )
+    ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
     identifiers = ids.select(
         "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
     ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
@@ -380,30 +352,16 @@ def prepare_frame(
         agg = [
             pl.col("record_key").first(),
             pl.col("order_id").first(),
-            (pl.col("status").first() if "status" in good.columns else pl.lit(None, dtype=pl.String)).alias(
-                "status_raw"
-            ),
+            (pl.col("status").first() if "status" in good.columns else pl.lit(None, dtype=pl.String)).alias("status_raw"),
             pl.col("order_time").first(),
-            (
-                pl.col("paid_time").first()
-                if "paid_time" in good.columns
-                else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
-            ).alias("paid_time"),
+            (pl.col("paid_time").first() if "paid_time" in good.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))).alias("paid_time"),
             amount_agg.alias("amount"),
-            (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias(
-                "store"
-            ),
-            (
-                pl.col("owner_staff").first()
-                if "owner_staff" in good.columns
-                else pl.lit(None, dtype=pl.String)
-            ).alias("guide"),
+            (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias("store"),
+            (pl.col("owner_staff").first() if "owner_staff" in good.columns else pl.lit(None, dtype=pl.String)).alias("guide"),
         ]
         orders = good.group_by("order_key", maintain_order=True).agg(agg)
         orders = orders.with_columns(
-            _unique_map(orders.get_column("status_raw"), status_class, pl.String)
-            .fill_null("purchase")
-            .alias("status_class")
+            _unique_map(orders.get_column("status_raw"), status_class, pl.String).fill_null("purchase").alias("status_class")
             if orders.height
             else pl.lit(None, dtype=pl.String).alias("status_class"),
             pl.lit(source).alias("source"),
@@ -417,10 +375,8 @@ def prepare_frame(
             if "item_id" in good.columns
             else pl.concat_str([pl.lit("#"), line])
         )
-        item_amount = (
-            pl.col("item_amount")
-            if "item_amount" in good.columns
-            else (pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2)))
+        item_amount = pl.col("item_amount") if "item_amount" in good.columns else (
+            pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2))
         )
         items = good.select(
             pl.col("order_key"),
@@ -429,9 +385,7 @@ def prepare_frame(
                 (pl.col(k) if k in good.columns else pl.lit(None, dtype=pl.String)).alias(k)
                 for k in ("product_id", "product", "sku")
             ],
-            (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias(
-                "quantity"
-            ),
+            (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias("quantity"),
             item_amount.alias("amount"),
         ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
 
@@ -448,14 +402,8 @@ def prepare_frame(
                 "properties": [
                     json.dumps({"store": s, "staff": o}, ensure_ascii=False)
                     for s, o in zip(
-                        (
-                            ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)
-                        ).to_list(),
-                        (
-                            ev.get_column("owner_staff")
-                            if "owner_staff" in ev.columns
-                            else pl.Series([None] * ev.height)
-                        ).to_list(),
+                        (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                        (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
                         strict=True,
                     )
                 ],

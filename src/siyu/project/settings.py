@@ -35,9 +35,7 @@ PII_KEY_HEX = os.environ.get("SIYU_PII_KEY") or _secret_file("pii_key", 32)
 MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32)
 
 DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
-ALLOWED_HOSTS = [
-    h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h
-]
+ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -30,9 +30,7 @@ def display_name_of(user) -> str | None:
     if user is None:
         return None
     profile = getattr(user, "staff", None)
-    return (
-        profile.display_name if profile is not None and profile.display_name else None
-    ) or user.get_username()
+    return (profile.display_name if profile is not None and profile.display_name else None) or user.get_username()
 
 
 def display_names(user_ids) -> dict[int, str]:

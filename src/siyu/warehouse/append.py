@@ -20,9 +20,7 @@ _BATCH_ROWS = 122_880  # DuckDB's row group size
 
 def _register(con, table: pa.Table) -> str:
     name = next(_names)
-    con.register(
-        name, pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS), schema=table.schema)
-    )
+    con.register(name, pa.Table.from_batches(table.to_batches(max_chunksize=_BATCH_ROWS), schema=table.schema))
     return name
 
 

@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,158 +15,77 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="TagGroup",
+            name='TagGroup',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100, unique=True)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100, unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name="Consent",
+            name='Consent',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.BigIntegerField(db_index=True)),
-                ("channel", models.CharField(max_length=32)),
-                (
-                    "status",
-                    models.CharField(choices=[("opt_in", "同意"), ("opt_out", "免打扰")], max_length=16),
-                ),
-                ("source", models.CharField(max_length=100)),
-                ("recorded_at", models.DateTimeField()),
-                (
-                    "recorded_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.BigIntegerField(db_index=True)),
+                ('channel', models.CharField(max_length=32)),
+                ('status', models.CharField(choices=[('opt_in', '同意'), ('opt_out', '免打扰')], max_length=16)),
+                ('source', models.CharField(max_length=100)),
+                ('recorded_at', models.DateTimeField()),
+                ('recorded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-recorded_at"],
+                'ordering': ['-recorded_at'],
             },
         ),
         migrations.CreateModel(
-            name="CustomerState",
+            name='CustomerState',
             fields=[
-                ("customer_id", models.BigIntegerField(primary_key=True, serialize=False)),
-                ("owner_locked", models.BooleanField(default=False)),
-                ("lifecycle_override", models.CharField(blank=True, max_length=32)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "owner",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="owned_customers",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('customer_id', models.BigIntegerField(primary_key=True, serialize=False)),
+                ('owner_locked', models.BooleanField(default=False)),
+                ('lifecycle_override', models.CharField(blank=True, max_length=32)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='owned_customers', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "permissions": [("view_pii", "Can see customers' phone, name, address and email in clear")],
+                'permissions': [('view_pii', "Can see customers' phone, name, address and email in clear")],
             },
         ),
         migrations.CreateModel(
-            name="Note",
+            name='Note',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.BigIntegerField(db_index=True)),
-                ("text", models.TextField()),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "author",
-                    models.ForeignKey(
-                        null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.BigIntegerField(db_index=True)),
+                ('text', models.TextField()),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('author', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["-created_at"],
+                'ordering': ['-created_at'],
             },
         ),
         migrations.CreateModel(
-            name="Tag",
+            name='Tag',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("name", models.CharField(max_length=100)),
-                (
-                    "group",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="tags",
-                        to="customers.taggroup",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('name', models.CharField(max_length=100)),
+                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='customers.taggroup')),
             ],
         ),
         migrations.CreateModel(
-            name="CustomerTag",
+            name='CustomerTag',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.BigIntegerField(db_index=True)),
-                (
-                    "source",
-                    models.CharField(
-                        choices=[("manual", "Manual"), ("import", "Import")], default="manual", max_length=16
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True)),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "tag",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="customer_tags",
-                        to="customers.tag",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.BigIntegerField(db_index=True)),
+                ('source', models.CharField(choices=[('manual', 'Manual'), ('import', 'Import')], default='manual', max_length=16)),
+                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='customer_tags', to='customers.tag')),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(fields=("customer_id", "tag"), name="customer_tag_once")
-                ],
+                'constraints': [models.UniqueConstraint(fields=('customer_id', 'tag'), name='customer_tag_once')],
             },
         ),
         migrations.AddConstraint(
-            model_name="tag",
-            constraint=models.UniqueConstraint(fields=("group", "name"), name="tag_unique_in_group"),
+            model_name='tag',
+            constraint=models.UniqueConstraint(fields=('group', 'name'), name='tag_unique_in_group'),
         ),
     ]

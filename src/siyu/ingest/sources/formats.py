@@ -127,15 +127,8 @@ FORMATS: dict[str, SourceFormat] = {
         # a seller ticks the columns to export: any one Youzan-only header will do
         signature=("订单号",),
         signature_any=(
-            "归属店铺",
-            "详细收货地址/提货地址",
-            "收货人/提货人",
-            "收货人手机号/提货人手机号",
-            "买家是否会员",
-            "订单实付金额",
-            "全部商品名称",
-            "商品种类数",
-            "下单网点",
+            "归属店铺", "详细收货地址/提货地址", "收货人/提货人", "收货人手机号/提货人手机号", "买家是否会员",
+            "订单实付金额", "全部商品名称", "商品种类数", "下单网点",
         ),
         columns={
             "order_id": ("订单号",),

@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
@@ -14,61 +15,23 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name="Store",
+            name='Store',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("code", models.CharField(max_length=64, unique=True)),
-                ("name", models.CharField(max_length=200)),
-                ("city", models.CharField(blank=True, max_length=100)),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('code', models.CharField(max_length=64, unique=True)),
+                ('name', models.CharField(max_length=200)),
+                ('city', models.CharField(blank=True, max_length=100)),
             ],
         ),
         migrations.CreateModel(
-            name="StaffProfile",
+            name='StaffProfile',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "role",
-                    models.CharField(
-                        choices=[
-                            ("admin", "管理员"),
-                            ("operator", "运营"),
-                            ("manager", "店长"),
-                            ("guide", "导购"),
-                        ],
-                        default="operator",
-                        max_length=16,
-                    ),
-                ),
-                ("display_name", models.CharField(blank=True, max_length=100)),
-                ("wecom_userid", models.CharField(blank=True, db_index=True, max_length=64)),
-                (
-                    "user",
-                    models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
-                        related_name="staff",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "store",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="staff",
-                        to="staff.store",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('role', models.CharField(choices=[('admin', '管理员'), ('operator', '运营'), ('manager', '店长'), ('guide', '导购')], default='operator', max_length=16)),
+                ('display_name', models.CharField(blank=True, max_length=100)),
+                ('wecom_userid', models.CharField(blank=True, db_index=True, max_length=64)),
+                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='staff', to=settings.AUTH_USER_MODEL)),
+                ('store', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='staff', to='staff.store')),
             ],
         ),
     ]

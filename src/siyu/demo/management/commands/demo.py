@@ -36,9 +36,7 @@ class Command(BaseCommand):
         for f in manifest.files:
             by_source.setdefault((f.source, f.format), []).append(str(f.path))
         for (source, fmt), paths in by_source.items():
-            job = run_with_progress(
-                "import", {"paths": paths, "source": source, "format": fmt, "mapping": {}}
-            )
+            job = run_with_progress("import", {"paths": paths, "source": source, "format": fmt, "mapping": {}})
             if job.status != "done":
                 raise CommandError(f"importing {source}: {job.error}")
             r = job.result
@@ -57,9 +55,7 @@ class Command(BaseCommand):
         guide = manifest.guides[0]["wecom_userid"] if manifest.guides else None
         self.stdout.write(self.style.SUCCESS(f"login: admin / {password}"))
         if guide:
-            self.stdout.write(
-                f"guides log in with their WeCom userid and the same password, e.g. {guide} / {password}"
-            )
+            self.stdout.write(f"guides log in with their WeCom userid and the same password, e.g. {guide} / {password}")
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"])
 

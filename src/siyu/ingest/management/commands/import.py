@@ -15,9 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
-        parser.add_argument(
-            "--source", required=True, help="your name for where the files came from, e.g. tmall"
-        )
+        parser.add_argument("--source", required=True, help="your name for where the files came from, e.g. tmall")
         parser.add_argument("--format", default="auto", choices=FORMAT_CHOICES)
         parser.add_argument(
             "--map",
