@@ -216,7 +216,7 @@ def assign_owner(actor, customer_ids, user, lock: bool = False) -> int:
     )
     for chunk in queries.chunked(ids):
         CustomerState.objects.filter(customer_id__in=chunk).update(
-            owner_id=owner_id, owner_locked=lock, updated_at=timezone.now()
+            owner_id=owner_id, owner_locked=lock, owner_merged_from=None, updated_at=timezone.now()
         )
     if changed:
         record_audit(
@@ -362,3 +362,85 @@ def sync_from_warehouse() -> dict:
             **{k: v for k, v in result.items() if isinstance(v, int)},
         )
     return result
+
+
+def follow_merges(run_id: str) -> dict:
+    """Carry control-plane state along the merges and splits of an identity run (merge_log rows of
+    `run_id`). Rules for a merge of `absorbed` into `survivor`:
+    - tags: united (the absorbed customer's tags are added to the survivor);
+    - notes: kept (copied to the survivor, the originals stay with the absorbed id);
+    - consent: the strictest per channel (an opt-out on either side is recorded on the survivor);
+    - owner: the survivor keeps its owner (locked or not); without one it takes the absorbed customer's;
+    - points: there is no points ledger yet.
+    Everything copied carries `merged_from = absorbed`; the absorbed id's own rows are never changed, so a
+    split that gives the absorbed id back (an undone merge) removes exactly the copies: both customers are
+    as they were before the merge."""
+    log = warehouse.backend().table("merge_log")
+    rows = log.filter(log.run_id == run_id).select("survivor_id", "absorbed_id", "rule").to_pyarrow().to_pylist()
+    merged = unmerged = 0
+    with transaction.atomic():
+        for row in rows:
+            if row["rule"] == "split":
+                unmerged += _unmerge_state(row["survivor_id"], row["absorbed_id"])
+            else:
+                _merge_state(row["survivor_id"], row["absorbed_id"])
+                merged += 1
+    return {"merges_followed": merged, "merges_undone": unmerged}
+
+
+def _merge_state(survivor: int, absorbed: int) -> None:
+    have = set(CustomerTag.objects.filter(customer_id=survivor).values_list("tag_id", flat=True))
+    CustomerTag.objects.bulk_create(
+        [
+            CustomerTag(customer_id=survivor, tag_id=t.tag_id, source=t.source, created_by_id=t.created_by_id,
+                        merged_from=absorbed)
+            for t in CustomerTag.objects.filter(customer_id=absorbed).exclude(tag_id__in=have)
+        ]
+    )  # fmt: skip
+    notes = [
+        Note(customer_id=survivor, author_id=n.author_id, text=n.text, merged_from=absorbed)
+        for n in Note.objects.filter(customer_id=absorbed).order_by("created_at")
+    ]
+    Note.objects.bulk_create(notes)
+    # created_at is auto_now_add: give the copies their original times
+    for copy, original in zip(notes, Note.objects.filter(customer_id=absorbed).order_by("created_at"), strict=True):
+        Note.objects.filter(pk=copy.pk).update(created_at=original.created_at)
+    mine, theirs = _consent_in_force(survivor), _consent_in_force(absorbed)
+    now = timezone.now()
+    Consent.objects.bulk_create(
+        [
+            Consent(customer_id=survivor, channel=channel, status=Consent.Status.OPT_OUT,
+                    source=f"merge of #{absorbed}", recorded_at=now, merged_from=absorbed)
+            for channel, status in theirs.items()
+            if status == Consent.Status.OPT_OUT and mine.get(channel) != Consent.Status.OPT_OUT
+        ]
+    )  # fmt: skip
+    other = CustomerState.objects.filter(customer_id=absorbed).first()
+    if other is not None and other.owner_id is not None:
+        state, _ = CustomerState.objects.get_or_create(customer_id=survivor)
+        if state.owner_id is None:
+            state.owner_merged_from = absorbed
+            state.owner_id, state.owner_locked = other.owner_id, other.owner_locked
+            state.save()
+
+
+def _consent_in_force(customer_id: int) -> dict[str, str]:
+    latest: dict[str, str] = {}
+    for channel, status in Consent.objects.filter(customer_id=customer_id).order_by("recorded_at", "pk").values_list(
+        "channel", "status"
+    ):
+        latest[channel] = status
+    return latest
+
+
+def _unmerge_state(survivor: int, absorbed: int) -> int:
+    """Remove what a merge of `absorbed` into `survivor` copied; 0 when nothing was copied."""
+    removed = 0
+    for model in (CustomerTag, Note, Consent):
+        removed += model.objects.filter(customer_id=survivor, merged_from=absorbed).delete()[0]
+    state = CustomerState.objects.filter(customer_id=survivor, owner_merged_from=absorbed).first()
+    if state is not None:  # it had no owner before the merge
+        state.owner_id, state.owner_locked, state.owner_merged_from = None, False, None
+        state.save()
+        removed += 1
+    return 1 if removed else 0

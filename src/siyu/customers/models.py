@@ -1,5 +1,8 @@
 """Control-plane state of a customer. The customer itself (identities, orders, totals) lives in the
-warehouse; `customer_id` is the join key minted by identity resolution."""
+warehouse; `customer_id` is the join key minted by identity resolution.
+
+`merged_from`: a row a merge copied onto the surviving customer from the absorbed one (whose own rows stay
+as they were), so that undoing the merge removes exactly these rows (siyu.customers.actions.follow_merges)."""
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +15,8 @@ class CustomerState(models.Model):
     )
     # A locked owner is never reassigned by imports or merges.
     owner_locked = models.BooleanField(default=False)
+    # the absorbed customer whose owner this customer took in a merge (given back when the merge is undone)
+    owner_merged_from = models.BigIntegerField(null=True, blank=True)
     lifecycle_override = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -47,6 +52,7 @@ class CustomerTag(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    merged_from = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer_id", "tag"], name="customer_tag_once")]
@@ -57,6 +63,7 @@ class Note(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     text = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
+    merged_from = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,6 +82,7 @@ class Consent(models.Model):
     source = models.CharField(max_length=100)
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    merged_from = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-recorded_at"]
