@@ -18,7 +18,7 @@ def brand(warehouse):
     brand = make_brand(warehouse)
     a, b = records_of(1001)[0]["record_key"], records_of(1002)[0]["record_key"]
     row = {"run_id": "r1", "record_key_l": a, "record_key_r": b, "customer_id_l": 1001, "customer_id_r": 1002,
-           "match_probability": 0.97, "fields": json.dumps({"phone": 2, "name": 5}), "reason": "below the match threshold"}  # fmt: skip
+           "match_probability": 0.97, "fields": json.dumps({"phone": "same phone (visible prefix and tail)", "name": "same full name"}), "reason": "below the match threshold"}  # fmt: skip
     warehouse.backend().insert(
         "match_candidates", pa.Table.from_pylist([row], schema=TABLES["match_candidates"].to_pyarrow())
     )

@@ -13,7 +13,7 @@ from siyu.warehouse.schema import TABLES
 def queue(filled_warehouse, warehouse):
     row = {"run_id": "r1", "record_key_l": "douyin_shop|D-7003", "record_key_r": "store_pos|M-0002",
            "customer_id_l": 1003, "customer_id_r": 1002, "match_probability": 0.93,
-           "fields": json.dumps({"phone": 0, "name": 2}), "reason": "below the match threshold"}  # fmt: skip
+           "fields": json.dumps({"phone": "different phones", "name": "same surname and length"}), "reason": "below the match threshold"}  # fmt: skip
     warehouse.backend().insert(
         "match_candidates", pa.Table.from_pylist([row], schema=TABLES["match_candidates"].to_pyarrow())
     )

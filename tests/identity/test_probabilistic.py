@@ -98,7 +98,7 @@ def _pairs(*pairs: tuple[int, int, float]) -> pa.Table:
             "cluster_l": [a for a, _, _ in pairs],
             "cluster_r": [b for _, b, _ in pairs],
             "match_probability": [p for _, _, p in pairs],
-            "gamma_name": [3 for _ in pairs],
+            "field_name": ["same surname and length" for _ in pairs],
         }
     )
 
@@ -120,9 +120,14 @@ def test_household_guard_keeps_same_address_different_given_names_apart():
         (1, 2, "conflict: given")
     ]
 
-    # once 3 joined 1, a link 3–2 would put two given names in one customer: blocked too
+    # a masked order matching both members of the household joins neither: it goes to review
     result = join_clusters(labels, features, _pairs((1, 3, 0.9999), (2, 3, 0.999)), MatchSettings())
-    assert result.labels.tolist() == [1, 2, 1]
+    assert result.labels.tolist() == [1, 2, 3]
+    assert result.ambiguous == 2 and {r["reason"] for r in result.review} == {"ambiguous: matches people who differ"}
+    # without the ambiguity guard it joins the likelier one, and the other link is blocked by the guard
+    greedy = MatchSettings(ambiguity_guard=False)
+    result = join_clusters(labels, features, _pairs((1, 3, 0.9999), (2, 3, 0.999)), greedy)
+    assert result.labels.tolist() == [1, 2, 1] and result.blocked_by_guard == 1
 
 
 def test_decisions_win_over_scores_and_the_guard():

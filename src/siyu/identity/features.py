@@ -108,7 +108,8 @@ def _features(
         street_full=pl.when(~street.str.contains(MASK, literal=True)).then(street),
         birthday=pl.col("birthday").cast(pl.String),
         gender="gender",
-        nickname=pl.col("nickname").str.to_lowercase(),
+        # a nickname that is the person's name says nothing the name does not already say
+        nickname=pl.when(pl.col("nickname") != pl.col("name").fill_null("")).then(pl.col("nickname").str.to_lowercase()),
     ).with_columns(
         *[frame.get_column(c).str.strip_chars().str.to_lowercase().alias(c) for c in extra],
         # A surname of a masked "*三" or a Latin name is not a surname.

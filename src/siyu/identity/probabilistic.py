@@ -22,7 +22,9 @@ would put conflicting evidence into one customer (the household guard, `conflict
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -54,9 +56,12 @@ class MatchSettings:
     # Evidence that keeps two clusters apart however well the rest agrees: the household guard (same
     # address and surname, different given name or birthday) and one phone per person unless confirmed.
     conflicts: tuple[str, ...] = ("given", "birthday", "phone_full", "gender")
+    # a cluster matching two clusters that conflict with each other joins neither (it goes to review)
+    ambiguity_guard: bool = True
     compare: tuple[str, ...] = ()  # mapped generic fields (`extra_<name>` columns) compared exactly
     labels: str | None = None  # a CSV of record pairs known to be one person: m is learnt from them
     threads: int = 2
+    memory_limit: str = "3GB"
 
     def __post_init__(self):
         # fields every record already carries are compared anyway: only the others become extra_<field>
@@ -80,6 +85,7 @@ class ProbabilisticResult:
     pairs_scored: int = 0
     links_above_threshold: int = 0
     blocked_by_guard: int = 0
+    ambiguous: int = 0
     model: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -111,7 +117,7 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
             _level(f"{_both('phone_full')} AND phone_full_l <> phone_full_r", "different full phones"),
             _level("phone_key_l = phone_key_r", "same phone (visible prefix and tail)"),
             # only a WeCom remark tail meets a phone here, which deterministic clusters never show: fixed m
-            _level("phone_tail_l = phone_tail_r", "same phone tail", m=0.3),
+            _level("phone_tail_l = phone_tail_r", "same phone tail", m=0.1),
             _level("ELSE", "different phones"),
         ],
     }  # fmt: skip
@@ -177,24 +183,6 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
     return [phone, name, address, birthday, gender, nickname, *extra]
 
 
-def describe_fields(gammas: dict[str, int], compare: tuple[str, ...] = ()) -> dict[str, str]:
-    """Splink's comparison vector ({"phone": 3, …}) in words ({"phone": "same masked phone …"}).
-    A gamma counts the non-null levels from the bottom (0 = the ELSE level); -1 is the null level."""
-    out = {}
-    for comparison in comparisons(compare):
-        name = comparison["output_column_name"]
-        if name not in gammas or gammas[name] is None:
-            continue
-        levels = comparison["comparison_levels"]
-        null = next(level for level in levels if level.get("is_null_level"))
-        ranked = [level for level in levels if not level.get("is_null_level")]
-        gamma = int(gammas[name])
-        out[name] = (
-            null["label_for_charts"] if gamma < 0 else ranked[len(ranked) - 1 - gamma]["label_for_charts"]
-        )
-    return out
-
-
 OTHER_CLUSTER = "l.cluster <> r.cluster"
 
 BLOCKING_RULES = (
@@ -234,7 +222,7 @@ def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) 
             f"{rule} AND {OTHER_CLUSTER}" for rule in (*BLOCKING_RULES, *extra_rules)
         ],
         "retain_matching_columns": False,
-        "retain_intermediate_calculation_columns": False,
+        "retain_intermediate_calculation_columns": True,  # the mw_ columns: which level each field hit
         "additional_columns_to_retain": ["cluster"],
     }
 
@@ -281,7 +269,7 @@ def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> N
 def predict_pairs(
     features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None = None
 ) -> tuple[pa.Table, dict]:
-    """Scored pairs (unique_id_l, unique_id_r, cluster_l, cluster_r, match_probability, gamma_*) with a
+    """Scored pairs (unique_id_l, unique_id_r, cluster_l, cluster_r, match_probability, field_<comparison>: the label of the level hit) with a
     probability of at least the review threshold, and the trained model (Splink's settings JSON).
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
     deterministic clusters."""
@@ -294,6 +282,10 @@ def predict_pairs(
     labelled_pairs = int((sizes * (sizes - 1) // 2).sum())
     con = duckdb.connect()
     con.execute(f"SET threads = {int(match.threads)}")
+    # Splink's joins spill to disk beyond this instead of taking the machine's memory
+    con.execute(f"SET memory_limit = '{match.memory_limit}'")
+    con.execute(f"SET temp_directory = '{Path(settings.SIYU_HOME) / 'tmp' / 'splink'}'")
+    con.execute("SET preserve_insertion_order = false")
     try:
         db_api = DuckDBAPI(connection=con)
         table = db_api.register(features.to_arrow(), dataset_display_name="records")
@@ -313,24 +305,38 @@ def predict_pairs(
         pairs = linker.inference.predict(
             threshold_match_probability=match.review_threshold, warning_mode="never"
         )
-        gammas = [c for c in _column_names(pairs) if c.startswith("gamma_")]
-        result = (
-            pairs.as_duckdbpyrelation()
-            .select(
-                ", ".join(
-                    ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *gammas]
-                )
-            )
-            .fetch_arrow_table()
-        )
+        weights = [c for c in _column_names(pairs) if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
+        columns = ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *weights]
+        result = pairs.as_duckdbpyrelation().select(", ".join(columns)).fetch_arrow_table()
         model = linker.misc.save_model_to_json()
-        return result, model
+        return _name_levels(result, model), model
     finally:
         con.close()
 
 
 def _column_names(frame) -> list[str]:
     return [c.unquote().name for c in frame.columns]
+
+
+def _name_levels(pairs: pa.Table, model: dict) -> pa.Table:
+    """Replace each comparison's match weight (mw_<name>, before term-frequency adjustment) by the label
+    of the level it came from (field_<name>): the evidence a reviewer reads."""
+    frame = pl.from_arrow(pairs)
+    assert isinstance(frame, pl.DataFrame)
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        if f"mw_{name}" not in frame.columns:
+            continue
+        levels = [(0.0, lv["label_for_charts"]) if lv.get("is_null_level") else
+                  (math.log2(lv["m_probability"] / lv["u_probability"]), lv["label_for_charts"])
+                  for lv in comparison["comparison_levels"]
+                  if lv.get("is_null_level") or (lv.get("m_probability") and lv.get("u_probability"))]  # fmt: skip
+        weights = np.array([w for w, _ in levels])
+        labels = np.array([label for _, label in levels], dtype=object)
+        observed = frame.get_column(f"mw_{name}").fill_null(0.0).to_numpy()
+        nearest = np.abs(observed[:, None] - weights[None, :]).argmin(axis=1)
+        frame = frame.drop(f"mw_{name}").with_columns(pl.Series(f"field_{name}", labels[nearest], dtype=pl.String))
+    return frame.to_arrow()
 
 
 def join_clusters(
@@ -397,19 +403,24 @@ def join_clusters(
         )
         best = frame.sort("match_probability", descending=True).unique(subset=["a", "b"], keep="first")
         best = best.sort(["match_probability", "a", "b"], descending=[True, False, False])
-        gamma_cols = [c for c in frame.columns if c.startswith("gamma_")]
+        field_cols = [c for c in frame.columns if c.startswith("field_")]
         result.pairs_scored = frame.height
+        ambiguous = _ambiguous_clusters(best, evidence, match.match_threshold) if match.ambiguity_guard else set()
         for row in best.iter_rows(named=True):
             a, b, p = row["a"], row["b"], row["match_probability"]
             if p < match.match_threshold:
                 if find(a) != find(b):
-                    result.review.append(_review_row(row, gamma_cols, "below the match threshold"))
+                    result.review.append(_review_row(row, field_cols, "below the match threshold"))
+                continue
+            if a in ambiguous or b in ambiguous:
+                result.ambiguous += 1
+                result.review.append(_review_row(row, field_cols, "ambiguous: matches people who differ"))
                 continue
             result.links_above_threshold += 1
-            link = {"match_probability": round(p, 6), "fields": {c[6:]: row[c] for c in gamma_cols}}
+            link = {"match_probability": round(p, 6), "fields": {c[len("field_") :]: row[c] for c in field_cols}}
             if not union(a, b, link) and link.get("blocked_by"):
                 result.blocked_by_guard += 1
-                result.review.append(_review_row(row, gamma_cols, "conflict: " + link["blocked_by"]))
+                result.review.append(_review_row(row, field_cols, "conflict: " + link["blocked_by"]))
 
     if parent:
         unique_labels = np.unique(labels)
@@ -421,14 +432,28 @@ def join_clusters(
     return result
 
 
-def _review_row(row: dict, gamma_cols: list[str], reason: str) -> dict:
+def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, threshold: float) -> set[int]:
+    """Clusters that match, above the threshold, two clusters which conflict with each other (a masked
+    order at a household's address matches both members): which one it belongs to is a guess."""
+    strong = best.filter(pl.col("match_probability") >= threshold).select("a", "b")
+    both = pl.concat([strong, strong.select(a="b", b="a")]).group_by("a").agg(pl.col("b"))
+    out = set()
+    for cluster, partners in both.filter(pl.col("b").list.len() > 1).iter_rows():
+        known = [evidence.get(p) for p in partners]
+        known = [e for e in known if e]
+        if any(_conflict(x, y) for i, x in enumerate(known) for y in known[i + 1 :]):
+            out.add(cluster)
+    return out
+
+
+def _review_row(row: dict, field_cols: list[str], reason: str) -> dict:
     return {
         "unique_id_l": row["unique_id_l"],
         "unique_id_r": row["unique_id_r"],
         "cluster_l": row["a"],
         "cluster_r": row["b"],
         "match_probability": row["match_probability"],
-        "fields": {c[6:]: row[c] for c in gamma_cols},
+        "fields": {c[len("field_") :]: row[c] for c in field_cols},
         "reason": reason,
     }
 

@@ -40,9 +40,7 @@ REVIEW_RECORD_FIELDS = (
 
 def review_queue(page: int = 1, page_size: int = 50) -> dict:
     """Undecided pairs of the last resolve run, most likely matches first, each with both records (masked
-    fields only) and the field comparisons in words."""
-    from siyu.identity.probabilistic import MatchSettings, describe_fields
-
+    fields only) and the comparison level each field hit, in words."""
     con = backend()
     queue = con.table("match_candidates")
     total = int(queue.count().execute())
@@ -56,14 +54,13 @@ def review_queue(page: int = 1, page_size: int = 50) -> dict:
     records = con.table("records")
     found = records.filter(records.record_key.isin(keys)).select(*REVIEW_RECORD_FIELDS) if keys else None
     by_key = {r["record_key"]: r for r in found.to_pyarrow().to_pylist()} if found is not None else {}
-    compare = MatchSettings.from_settings().compare
     items = [
         {
             **{k: r[k] for k in ("record_key_l", "record_key_r", "customer_id_l", "customer_id_r", "reason")},
             "match_probability": r["match_probability"],
             "left": by_key.get(r["record_key_l"], {}),
             "right": by_key.get(r["record_key_r"], {}),
-            "evidence": describe_fields(json.loads(r["fields"] or "{}"), compare),
+            "evidence": json.loads(r["fields"] or "{}"),
         }
         for r in rows
     ]
