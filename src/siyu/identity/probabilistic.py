@@ -284,7 +284,9 @@ def predict_pairs(
     con.execute(f"SET threads = {int(match.threads)}")
     # Splink's joins spill to disk beyond this instead of taking the machine's memory
     con.execute(f"SET memory_limit = '{match.memory_limit}'")
-    con.execute(f"SET temp_directory = '{Path(settings.SIYU_HOME) / 'tmp' / 'splink'}'")
+    spill = Path(settings.SIYU_HOME) / "tmp" / "splink"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
     try:
         db_api = DuckDBAPI(connection=con)
