@@ -50,7 +50,7 @@ BUILT_IN_FIELDS = frozenset(
 class MatchSettings:
     enabled: bool = True
     match_threshold: float = 0.99
-    review_threshold: float = 0.9
+    review_threshold: float = 0.8
     deterministic_recall: float = 0.6
     u_sample_pairs: int = 2_000_000
     # Evidence that keeps two clusters apart however well the rest agrees: the household guard (same

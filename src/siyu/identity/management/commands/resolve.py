@@ -30,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--match-threshold", type=float, help="match probability that merges (default 0.99)"
         )
-        parser.add_argument("--review-threshold", type=float, help="lowest probability sent to review (0.9)")
+        parser.add_argument("--review-threshold", type=float, help="lowest probability sent to review (0.8)")
         parser.add_argument(
             "--deterministic-only",
             action="store_true",
