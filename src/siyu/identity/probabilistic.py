@@ -15,8 +15,9 @@ and addresses, which must never land in the warehouse file (Splink materialises 
 connection's database). See docs/architecture.md.
 
 Pairs scoring at least `match_threshold` merge their clusters, in order of probability, unless the merge
-would put conflicting evidence into one customer (the household guard, `conflicts`); pairs between
-`review_threshold` and `match_threshold`, and blocked merges above it, go to the review queue.
+would put conflicting evidence into one customer (the household guard, `conflicts`), or the cluster matches
+two clusters that conflict with each other (the ambiguity guard: a masked order at a household's address);
+pairs between `review_threshold` and `match_threshold`, and refused merges above it, go to the review queue.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 from django.conf import settings
-
-from siyu.identity.features import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +268,9 @@ def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> N
 def predict_pairs(
     features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None = None
 ) -> tuple[pa.Table, dict]:
-    """Scored pairs (unique_id_l, unique_id_r, cluster_l, cluster_r, match_probability, field_<comparison>: the label of the level hit) with a
-    probability of at least the review threshold, and the trained model (Splink's settings JSON).
+    """Scored pairs with a probability of at least the review threshold (unique_id_l, unique_id_r,
+    cluster_l, cluster_r, match_probability, and field_<comparison>: the label of the level each field hit),
+    and the trained model (Splink's settings JSON).
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
     deterministic clusters."""
     from splink import DuckDBAPI, Linker
@@ -492,5 +492,3 @@ def _union_evidence(a: dict | None, b: dict | None) -> dict:
         out[column] = out.get(column, frozenset()) | values
     return out
 
-
-__all__ = ["FEATURE_COLUMNS", "MatchSettings", "ProbabilisticResult", "join_clusters", "predict_pairs"]
