@@ -105,6 +105,18 @@ def _both(column: str) -> str:
     return f"{column}_l IS NOT NULL AND {column}_r IS NOT NULL"
 
 
+def _exact(column: str, noun: str, nouns: str, m: tuple[float, float] | None = None, tf: bool = False) -> dict:
+    """A three-level comparison: missing on a side / equal / different."""
+    return {
+        "output_column_name": column,
+        "comparison_levels": [
+            _level(f"{column}_l IS NULL OR {column}_r IS NULL", f"no {noun}", null=True),
+            _level(f"{column}_l = {column}_r", f"same {noun}", tf=column if tf else None, m=m and m[0]),
+            _level("ELSE", f"different {nouns}", m=m and m[1]),
+        ],
+    }
+
+
 def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
     # Levels count what both sides can show: a masked side can agree only on its visible digits, so "same
     # full phone" is not a level of its own (it would leave the masked agreement with a too small m).
@@ -144,41 +156,10 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
             _level("ELSE", "different cities"),
         ],
     }  # fmt: skip
-    birthday = {
-        "output_column_name": "birthday",
-        "comparison_levels": [
-            _level("birthday_l IS NULL OR birthday_r IS NULL", "no birthday", null=True),
-            _level("birthday_l = birthday_r", "same birthday", m=0.95),
-            _level("ELSE", "different birthdays", m=0.05),
-        ],
-    }
-    gender = {
-        "output_column_name": "gender",
-        "comparison_levels": [
-            _level("gender_l IS NULL OR gender_r IS NULL", "no gender", null=True),
-            _level("gender_l = gender_r", "same gender", m=0.98),
-            _level("ELSE", "different genders", m=0.02),
-        ],
-    }
-    nickname = {
-        "output_column_name": "nickname",
-        "comparison_levels": [
-            _level("nickname_l IS NULL OR nickname_r IS NULL", "no nickname", null=True),
-            _level("nickname_l = nickname_r", "same nickname", tf="nickname"),
-            _level("ELSE", "different nicknames"),
-        ],
-    }
-    extra = [
-        {
-            "output_column_name": f"extra_{name}",
-            "comparison_levels": [
-                _level(f"extra_{name}_l IS NULL OR extra_{name}_r IS NULL", f"no {name}", null=True),
-                _level(f"extra_{name}_l = extra_{name}_r", f"same {name}", tf=f"extra_{name}"),
-                _level("ELSE", f"different {name}"),
-            ],
-        }
-        for name in compare
-    ]
+    birthday = _exact("birthday", "birthday", "birthdays", m=(0.95, 0.05))
+    gender = _exact("gender", "gender", "genders", m=(0.98, 0.02))
+    nickname = _exact("nickname", "nickname", "nicknames", tf=True)
+    extra = [_exact(f"extra_{name}", name, name, tf=True) for name in compare]
     return [phone, name, address, birthday, gender, nickname, *extra]
 
 
