@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,9 @@ from siyu.warehouse.schema import TABLES
 
 _ORDER_KINDS = ("order", "sale")
 
+# emit(part, **tables): a part of the batch is final and may be written (see prepare_frame)
+Emit = Callable[..., None]
+
 
 @dataclass
 class Rejection:
@@ -57,12 +62,13 @@ class PreparedFile:
     file_sha256: str | None
     columns: list[str]
     raw_rows: pa.Table
-    accepted: pl.DataFrame  # the accepted rows' original columns (encrypted into raw_chunks on write)
-    records: pa.Table
-    identifiers: pa.Table
-    orders: pa.Table
-    order_items: pa.Table
-    events: pa.Table
+    # The parts below are None when prepare_frame handed them to `emit` (they are written already).
+    accepted: pl.DataFrame | None  # the accepted rows' original columns (encrypted into raw_chunks on write)
+    records: pa.Table | None
+    identifiers: pa.Table | None
+    orders: pa.Table | None
+    order_items: pa.Table | None
+    events: pa.Table | None
     rejected: list[Rejection] = field(default_factory=list)
     rejected_frame: pl.DataFrame | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -114,8 +120,26 @@ def _stable_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
 
 
 def prepare_file(
-    path: Path, source: str, requested_format: str = "auto", mapping: dict[str, str] | None = None
+    path: Path,
+    source: str,
+    requested_format: str = "auto",
+    mapping: dict[str, str] | None = None,
+    emit: Emit | None = None,
 ) -> PreparedFile:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # which exact file a batch came from; hashlib releases the GIL, so this overlaps the read
+        digest = pool.submit(_file_sha256, path)
+        prepared = _prepare_read_file(path, source, requested_format, mapping, emit)
+        prepared.file_sha256 = digest.result()
+    return prepared
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _prepare_read_file(path, source, requested_format, mapping, emit) -> PreparedFile:
     read = read_table(path)
     original_columns = read.columns
     frame = read.frame
@@ -131,10 +155,9 @@ def prepare_file(
             fmt = SourceFormat(
                 **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
             )
-    prepared = prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
-    with path.open("rb") as handle:  # which exact file a batch came from
-        prepared.file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-    return prepared
+    encoding, frames = read.encoding, [frame]
+    del read, frame  # prepare_frame holds the only reference, so that it can free the frame early
+    return prepare_frame(path, source, fmt, fields, frames.pop(), original_columns, encoding, emit)
 
 
 def prepare_frame(
@@ -145,7 +168,12 @@ def prepare_frame(
     frame: pl.DataFrame,
     original_columns: list[str],
     encoding: str,
+    emit: Emit | None = None,
 ) -> PreparedFile:
+    """`emit`, when given, is called with each part of the batch as soon as it is final, so that the
+    importer writes it while the rest is prepared: ("raw_rows", raw_rows, accepted, batch_id), then
+    ("orders", orders, order_items), ("records", records), ("identifiers", identifiers), ("events", events).
+    Orders come before records because building records (hashes, encryption) is the slowest Python step."""
     batch_id = uuid.uuid4().hex
     now = datetime.now(UTC)
     rows_read = frame.height
@@ -231,6 +259,30 @@ def prepare_frame(
 
     good = c.filter(~bad)
     rejected_frame = frame.filter(bad).drop("__hash__") if rejections else None
+    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
+
+    # --- raw rows: lineage per row; the original columns are encrypted in chunks at write time ---------
+    accepted = frame.filter(~bad)
+    raw_rows = _arrow(
+        accepted.select(
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(source).alias("source"),
+            pl.lit(fmt.name).alias("format"),
+            pl.lit(path.name).alias("file_name"),
+            pl.col("__row__").alias("row_number"),
+            good.get_column("record_key"),
+            pl.col("__hash__").alias("content_hash"),
+        ),
+        "raw_rows",
+    )
+    accepted = accepted.drop("__hash__")
+    del frame  # peak memory: the read frame is done with (and so is the mapped copy)
+    c = None
+    # Parts handed to `emit` are not kept here: the writer holds them until they are written (peak memory).
+    keep = emit is None
+    emit = emit or (lambda part, **tables: None)
+    emit("raw_rows", raw_rows=raw_rows, accepted=accepted, batch_id=batch_id)
+    accepted = accepted if keep else None
 
     # --- normalise -----------------------------------------------------------------------------
     n = good.height
@@ -264,9 +316,61 @@ def prepare_frame(
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
 
+    # --- orders and items ------------------------------------------------------------------------
+    orders = pl.DataFrame()
+    items = pl.DataFrame()
+    if is_order and "order_id" in good.columns:
+        good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col("order_id")]).alias("order_key"))
+        amount_agg = pl.col("amount").first() if fmt.amount_per_order else pl.col("amount").sum()
+        if "amount" not in good.columns:
+            good = good.with_columns(pl.lit(None, dtype=pl.Decimal(18, 2)).alias("amount"))
+        agg = [
+            pl.col("record_key").first(),
+            pl.col("order_id").first(),
+            (pl.col("status").first() if "status" in good.columns else pl.lit(None, dtype=pl.String)).alias("status_raw"),
+            pl.col("order_time").first(),
+            (pl.col("paid_time").first() if "paid_time" in good.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))).alias("paid_time"),
+            amount_agg.alias("amount"),
+            (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias("store"),
+            (pl.col("owner_staff").first() if "owner_staff" in good.columns else pl.lit(None, dtype=pl.String)).alias("guide"),
+        ]
+        orders = good.group_by("order_key", maintain_order=True).agg(agg)
+        orders = orders.with_columns(
+            _unique_map(orders.get_column("status_raw"), status_class, pl.String).fill_null("purchase").alias("status_class")
+            if orders.height
+            else pl.lit(None, dtype=pl.String).alias("status_class"),
+            pl.lit(source).alias("source"),
+            pl.lit(fmt.name).alias("format"),
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(now).alias("updated_at"),
+        )
+        line = pl.col("__row__").rank("ordinal").over("order_key").cast(pl.String)
+        item_key = (
+            pl.coalesce(pl.col("item_id"), pl.concat_str([pl.lit("#"), line]))
+            if "item_id" in good.columns
+            else pl.concat_str([pl.lit("#"), line])
+        )
+        item_amount = pl.col("item_amount") if "item_amount" in good.columns else (
+            pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2))
+        )
+        items = good.select(
+            pl.col("order_key"),
+            item_key.alias("item_key"),
+            *[
+                (pl.col(k) if k in good.columns else pl.lit(None, dtype=pl.String)).alias(k)
+                for k in ("product_id", "product", "sku")
+            ],
+            (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias("quantity"),
+            item_amount.alias("amount"),
+        ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
+    orders_arrow, items_arrow = _arrow(orders, "orders"), _arrow(items, "order_items")
+    emit("orders", orders=orders_arrow, order_items=items_arrow)
+    del orders, items
+    orders_arrow, items_arrow = (orders_arrow, items_arrow) if keep else (None, None)
+
     # --- records: one per record id (first row wins) ---------------------------------------------
-    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
     first = good.unique(subset=["record_key"], keep="first", maintain_order=True)
+    del good
     for name, dtype in (
         ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
         ("email_norm", pl.String), ("address", pl.String), ("gender_norm", pl.String), ("birthday_norm", pl.Date),
@@ -317,6 +421,9 @@ def prepare_frame(
     records_arrow = _arrow(records, "records").set_column(
         TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary())
     )
+    emit("records", records=records_arrow)
+    del records, pii_json
+    records_arrow = records_arrow if keep else None
 
     # --- identifiers ---------------------------------------------------------------------------
     id_frames = [
@@ -337,54 +444,10 @@ def prepare_frame(
     identifiers = ids.select(
         "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
     ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
-
-    # --- orders and items ------------------------------------------------------------------------
-    orders = pl.DataFrame()
-    items = pl.DataFrame()
-    if is_order and "order_id" in good.columns:
-        good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col("order_id")]).alias("order_key"))
-        amount_agg = pl.col("amount").first() if fmt.amount_per_order else pl.col("amount").sum()
-        if "amount" not in good.columns:
-            good = good.with_columns(pl.lit(None, dtype=pl.Decimal(18, 2)).alias("amount"))
-        agg = [
-            pl.col("record_key").first(),
-            pl.col("order_id").first(),
-            (pl.col("status").first() if "status" in good.columns else pl.lit(None, dtype=pl.String)).alias("status_raw"),
-            pl.col("order_time").first(),
-            (pl.col("paid_time").first() if "paid_time" in good.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))).alias("paid_time"),
-            amount_agg.alias("amount"),
-            (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias("store"),
-            (pl.col("owner_staff").first() if "owner_staff" in good.columns else pl.lit(None, dtype=pl.String)).alias("guide"),
-        ]
-        orders = good.group_by("order_key", maintain_order=True).agg(agg)
-        orders = orders.with_columns(
-            _unique_map(orders.get_column("status_raw"), status_class, pl.String).fill_null("purchase").alias("status_class")
-            if orders.height
-            else pl.lit(None, dtype=pl.String).alias("status_class"),
-            pl.lit(source).alias("source"),
-            pl.lit(fmt.name).alias("format"),
-            pl.lit(batch_id).alias("batch_id"),
-            pl.lit(now).alias("updated_at"),
-        )
-        line = pl.col("__row__").rank("ordinal").over("order_key").cast(pl.String)
-        item_key = (
-            pl.coalesce(pl.col("item_id"), pl.concat_str([pl.lit("#"), line]))
-            if "item_id" in good.columns
-            else pl.concat_str([pl.lit("#"), line])
-        )
-        item_amount = pl.col("item_amount") if "item_amount" in good.columns else (
-            pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2))
-        )
-        items = good.select(
-            pl.col("order_key"),
-            item_key.alias("item_key"),
-            *[
-                (pl.col(k) if k in good.columns else pl.lit(None, dtype=pl.String)).alias(k)
-                for k in ("product_id", "product", "sku")
-            ],
-            (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias("quantity"),
-            item_amount.alias("amount"),
-        ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
+    identifiers_arrow = _arrow(identifiers, "identifiers")
+    emit("identifiers", identifiers=identifiers_arrow)
+    del ids, identifiers, id_frames
+    identifiers_arrow = identifiers_arrow if keep else None
 
     events = pl.DataFrame()
     if fmt.event_type and "created_at" in first.columns:
@@ -408,17 +471,9 @@ def prepare_frame(
             }
         )
 
-    # --- raw rows: lineage per row; the original columns are encrypted in chunks at write time ---------
-    accepted = frame.filter(~bad)
-    raw = accepted.select(
-        pl.lit(batch_id).alias("batch_id"),
-        pl.lit(source).alias("source"),
-        pl.lit(fmt.name).alias("format"),
-        pl.lit(path.name).alias("file_name"),
-        pl.col("__row__").alias("row_number"),
-        good.get_column("record_key"),
-        pl.col("__hash__").alias("content_hash"),
-    )
+    events_arrow = _arrow(events, "events")
+    emit("events", events=events_arrow)
+    events_arrow = events_arrow if keep else None
 
     return PreparedFile(
         path=path,
@@ -429,13 +484,13 @@ def prepare_frame(
         rows_read=rows_read,
         file_sha256=None,
         columns=original_columns,
-        raw_rows=_arrow(raw, "raw_rows"),
-        accepted=accepted.drop("__hash__"),
+        raw_rows=raw_rows,
+        accepted=accepted,
         records=records_arrow,
-        identifiers=_arrow(identifiers, "identifiers"),
-        orders=_arrow(orders, "orders"),
-        order_items=_arrow(items, "order_items"),
-        events=_arrow(events, "events"),
+        identifiers=identifiers_arrow,
+        orders=orders_arrow,
+        order_items=items_arrow,
+        events=events_arrow,
         rejected=sorted(rejections, key=lambda r: r.row),
         rejected_frame=rejected_frame,
         started_at=now,
