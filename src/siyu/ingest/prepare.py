@@ -88,8 +88,11 @@ def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
 
 
 def keyed_hashes(series: pl.Series) -> pl.Series:
-    """pii.keyed_hash per distinct value (masked names and repeat buyers repeat a lot)."""
+    """pii.keyed_hash per distinct value when values repeat (masked names); mostly distinct values (phones,
+    ids) are hashed in place, since mapping them back (replace_strict) costs almost as much as hashing."""
     uniques = series.drop_nulls().unique()
+    if uniques.len() * 2 > series.len():
+        return pl.Series(series.name, pii.keyed_hash_many(series.to_list()), dtype=pl.String)
     hashes = pl.Series(pii.keyed_hash_many(uniques.to_list()), dtype=pl.String)
     # old/new as Series, not a dict: no Python round trip of the mapping (≈2× faster at 1M values).
     return series.replace_strict(uniques, hashes, default=None, return_dtype=pl.String)
@@ -177,20 +180,41 @@ def prepare_frame(
     batch_id = uuid.uuid4().hex
     now = datetime.now(UTC)
     rows_read = frame.height
-    content_hash = _stable_hashes(frame, original_columns) if rows_read else pl.Series("__hash__", [], pl.String)
-    frame = frame.with_columns(content_hash)
-    # Identical lines within one file (the same item twice in an order) are distinct rows: number repeats.
-    # Most files have none, and the check is cheaper than numbering every row.
-    if content_hash.is_duplicated().any():
-        repeat = pl.int_range(pl.len()).over("__hash__")
-        frame = frame.with_columns(
-            pl.when(repeat == 0)
-            .then(pl.col("__hash__"))
-            .otherwise(pl.col("__hash__") + ":" + repeat.cast(pl.String))
-            .alias("__hash__")
+    # Content hashes need only the cells: DuckDB computes them on a helper thread (it releases the GIL)
+    # while this one validates and normalises; they are waited for at the raw rows.
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        hashes = hashing.submit(_content_hashes, frame, original_columns)
+        return _prepare_hashed_frame(
+            path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
         )
 
-    select = [pl.col("__row__"), pl.col("__hash__")]
+
+def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """Each row's content hash (see _stable_hashes), identical lines within one file (the same item twice
+    in an order) numbered so that they stay distinct rows."""
+    if frame.height == 0:
+        return pl.Series("__hash__", [], pl.String)
+    content_hash = _stable_hashes(frame, columns)
+    # Most files have no repeats, and the check is cheaper than numbering every row.
+    if content_hash.is_duplicated().any():
+        repeat = pl.int_range(pl.len()).over("__hash__")
+        content_hash = (
+            content_hash.to_frame()
+            .select(
+                pl.when(repeat == 0)
+                .then(pl.col("__hash__"))
+                .otherwise(pl.col("__hash__") + ":" + repeat.cast(pl.String))
+                .alias("__hash__")
+            )
+            .to_series()
+        )
+    return content_hash
+
+
+def _prepare_hashed_frame(
+    path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
+) -> PreparedFile:
+    select = [pl.col("__row__")]
     select += [pl.col(header).alias(f) for f, header in fields.items()]
     id_columns = {}
     for id_type, aliases in fmt.identifiers.items():
@@ -222,7 +246,7 @@ def prepare_frame(
         if fmt.record_kind in _ORDER_KINDS:
             expected = fmt.columns.get(record_field, (record_field,))[0]
             raise UnrecognisedFile(f"the file has no order id column ({expected})")
-        c = c.with_columns(pl.col("__hash__").alias("record_id"))
+        c = c.with_columns(hashes.result().alias("record_id"))
         record_field = "record_id"
     reject(c.get_column(record_field).is_null(), fields.get(record_field, record_field), "missing record id")
 
@@ -258,31 +282,11 @@ def prepare_frame(
         c = c.with_columns(qty.alias("quantity"))
 
     good = c.filter(~bad)
-    rejected_frame = frame.filter(bad).drop("__hash__") if rejections else None
-    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
-
-    # --- raw rows: lineage per row; the original columns are encrypted in chunks at write time ---------
-    accepted = frame.filter(~bad)
-    raw_rows = _arrow(
-        accepted.select(
-            pl.lit(batch_id).alias("batch_id"),
-            pl.lit(source).alias("source"),
-            pl.lit(fmt.name).alias("format"),
-            pl.lit(path.name).alias("file_name"),
-            pl.col("__row__").alias("row_number"),
-            good.get_column("record_key"),
-            pl.col("__hash__").alias("content_hash"),
-        ),
-        "raw_rows",
-    )
-    accepted = accepted.drop("__hash__")
+    rejected_frame = frame.filter(bad) if rejections else None
+    accepted = frame.filter(~bad)  # the original cells, encrypted into raw_chunks on write
     del frame  # peak memory: the read frame is done with (and so is the mapped copy)
     c = None
-    # Parts handed to `emit` are not kept here: the writer holds them until they are written (peak memory).
-    keep = emit is None
-    emit = emit or (lambda part, **tables: None)
-    emit("raw_rows", raw_rows=raw_rows, accepted=accepted, batch_id=batch_id)
-    accepted = accepted if keep else None
+    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
 
     # --- normalise -----------------------------------------------------------------------------
     n = good.height
@@ -315,6 +319,25 @@ def prepare_frame(
     for key in ("province", "city", "district", "street", "city_tier"):
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
+
+    # --- raw rows: lineage per row (the hashes are in by now) ----------------------------------
+    raw_rows = _arrow(
+        accepted.select(
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(source).alias("source"),
+            pl.lit(fmt.name).alias("format"),
+            pl.lit(path.name).alias("file_name"),
+            pl.col("__row__").alias("row_number"),
+            good.get_column("record_key"),
+            hashes.result().filter(~bad).alias("content_hash"),
+        ),
+        "raw_rows",
+    )
+    # Parts handed to `emit` are not kept here: the writer holds them until they are written (peak memory).
+    keep = emit is None
+    emit = emit or (lambda part, **tables: None)
+    emit("raw_rows", raw_rows=raw_rows, accepted=accepted, batch_id=batch_id)
+    accepted = accepted if keep else None
 
     # --- orders and items ------------------------------------------------------------------------
     orders = pl.DataFrame()
@@ -369,7 +392,15 @@ def prepare_frame(
     orders_arrow, items_arrow = (orders_arrow, items_arrow) if keep else (None, None)
 
     # --- records: one per record id (first row wins) ---------------------------------------------
-    first = good.unique(subset=["record_key"], keep="first", maintain_order=True)
+    # only the columns records, identifiers and events are built from (peak memory)
+    needed = {
+        "record_key", record_field, "__row__", "name_norm", "phone_norm", "phone_kind", "phone_tail", "email_norm",
+        "address", "gender_norm", "birthday_norm", "owner_staff", "store", "tags", "created_at", "order_time",
+        "addr_province", "addr_city", "addr_district", "addr_city_tier", *id_columns.values(),
+    }  # fmt: skip
+    first = good.select(c for c in good.columns if c in needed).unique(
+        subset=["record_key"], keep="first", maintain_order=True
+    )
     del good
     for name, dtype in (
         ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
@@ -419,7 +450,7 @@ def prepare_frame(
         keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
     )
     records_arrow = _arrow(records, "records").set_column(
-        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary())
+        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.cast(pl.Binary).to_list()), pa.binary())
     )
     emit("records", records=records_arrow)
     del records, pii_json
@@ -459,14 +490,10 @@ def prepare_frame(
                 "record_key": ev.get_column("record_key"),
                 "event_type": [fmt.event_type] * ev.height,
                 "occurred_at": ev.get_column("created_at"),
-                "properties": [
-                    json.dumps({"store": s, "staff": o}, ensure_ascii=False)
-                    for s, o in zip(
-                        (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
-                        (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
-                        strict=True,
-                    )
-                ],
+                "properties": _event_properties(
+                    (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                    (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                ),
                 "batch_id": [batch_id] * ev.height,
             }
         )
@@ -495,6 +522,18 @@ def prepare_frame(
         rejected_frame=rejected_frame,
         started_at=now,
     )
+
+
+def _event_properties(stores: list, staff: list) -> list[str]:
+    """json.dumps({"store", "staff"}) per event, once per distinct pair (a few hundred stores and guides)."""
+    done: dict[tuple, str] = {}
+    out = []
+    for pair in zip(stores, staff, strict=True):
+        text = done.get(pair)
+        if text is None:
+            text = done[pair] = json.dumps({"store": pair[0], "staff": pair[1]}, ensure_ascii=False)
+        out.append(text)
+    return out
 
 
 def _split_tags(expr: pl.Expr) -> pl.Expr:
