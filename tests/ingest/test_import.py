@@ -250,12 +250,18 @@ def _warehouse_contents(connection):
     return contents
 
 
-def test_overlapped_import_writes_what_the_serial_prepare_then_write_does(settings, tmp_path):
-    """import_files writes each part of a batch while the rest is prepared; the plain prepare_file +
-    write_prepared path must leave the same warehouse (first import and a re-import alike)."""
+@pytest.mark.parametrize("records_part_rows", [250_000, 97])
+def test_overlapped_import_writes_what_the_serial_prepare_then_write_does(
+    settings, tmp_path, monkeypatch, records_part_rows
+):
+    """import_files writes each part of a batch while the rest is prepared (records in parts); the plain
+    prepare_file + write_prepared path must leave the same warehouse (first import and a re-import alike)."""
     from siyu.demo.generate import generate_brand
+    from siyu.ingest import prepare
     from siyu.ingest.prepare import prepare_file
     from siyu.warehouse import connection
+
+    monkeypatch.setattr(prepare, "RECORDS_PART_ROWS", records_part_rows)
 
     manifest = generate_brand(tmp_path / "brand", people=400, seed=3)
     files = [(f.path, f.source, f.format) for f in manifest.files]

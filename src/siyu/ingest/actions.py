@@ -107,7 +107,7 @@ class _BatchWriter:
         self.pending: list[Future] = []
         self.counts: dict[str, int] = {}
         self.fresh_raw: pa.Table | None = None
-        self.new_records: pa.Table | None = None
+        self.new_records: list[pa.Table] = []  # keys of the records that were new, per part
         self.records_offered = 0
 
     def write(self, part: str, **tables) -> None:
@@ -133,7 +133,7 @@ class _BatchWriter:
             rejections=[asdict(r) | {"file": prepared.path.name} for r in prepared.rejected],
             imported=self.fresh_raw.num_rows,
             duplicates=prepared.raw_rows.num_rows - self.fresh_raw.num_rows,
-            records_new=self.new_records.num_rows,
+            records_new=sum(t.num_rows for t in self.new_records),
             orders_new=self.counts["orders_new"],
             orders_updated=self.counts["orders_updated"],
         )
@@ -171,14 +171,15 @@ class _BatchWriter:
         self.counts["orders_new"] = append_new(self.con, "orders", orders, ("order_key",)).num_rows
         append_new(self.con, "order_items", order_items, ("order_key", "item_key"))
 
-    def _records(self, records: pa.Table) -> None:
-        self.new_records = append_new(self.con, "records", records, ("record_key",))
-        self.records_offered = records.num_rows
+    def _records(self, records: pa.Table) -> None:  # once, or once per part of the file's records
+        self.new_records.append(append_new(self.con, "records", records, ("record_key",)))
+        self.records_offered += records.num_rows
 
     def _identifiers(self, identifiers: pa.Table) -> None:
         ids = identifiers
-        if self.new_records.num_rows < self.records_offered:  # only the new records' identifiers
-            ids = ids.filter(pc.is_in(ids.column("record_key"), value_set=self.new_records.column("record_key")))
+        if sum(t.num_rows for t in self.new_records) < self.records_offered:  # only the new records' identifiers
+            new_keys = pa.chunked_array([t.column("record_key") for t in self.new_records], pa.string())
+            ids = ids.filter(pc.is_in(ids.column("record_key"), value_set=new_keys.combine_chunks()))
         append(self.con, "identifiers", ids)
 
     def _events(self, events: pa.Table) -> None:

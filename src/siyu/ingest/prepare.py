@@ -413,48 +413,15 @@ def _prepare_hashed_frame(
         pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).alias("phone_full"),
         (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
     )
-    pii_json = first.select(
-        pl.struct(
-            pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
-            pl.col("email_norm").alias("email"), pl.col("address"),
-        ).struct.json_encode()
-    ).to_series()  # fmt: skip
-    records = first.select(
-        "record_key",
-        pl.lit(source).alias("source"),
-        pl.lit(fmt.name).alias("format"),
-        pl.lit(fmt.record_kind).alias("record_kind"),
-        pl.col(record_field).alias("record_id"),
-        pl.lit(batch_id).alias("batch_id"),
-        pl.lit(path.name).alias("file_name"),
-        pl.col("__row__").alias("row_number"),
-        masks.mask_names(first.get_column("name_norm")).alias("name_masked"),
-        masks.mask_phones(first.get_column("phone_norm")).alias("phone_masked"),
-        "phone_tail",
-        "phone_kind",
-        masks.mask_emails(first.get_column("email_norm")).alias("email_masked"),
-        pl.col("gender_norm").alias("gender"),
-        pl.col("birthday_norm").alias("birthday"),
-        pl.col("addr_province").alias("province"),
-        pl.col("addr_city").alias("city"),
-        pl.col("addr_district").alias("district"),
-        pl.col("addr_city_tier").cast(pl.Int16, strict=False).alias("city_tier"),
-        _split_tags(pl.col("tags")).alias("tags"),
-        "owner_staff",
-        "store",
-        "seen_at",
-        pl.lit(now).alias("imported_at"),
-    ).with_columns(
-        keyed_hashes(first.get_column("name_norm")).alias("name_hash"),
-        keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
-        keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
-    )
-    records_arrow = _arrow(records, "records").set_column(
-        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.cast(pl.Binary).to_list()), pa.binary())
-    )
-    emit("records", records=records_arrow)
-    del records, pii_json
-    records_arrow = records_arrow if keep else None
+    # In parts, so that the writer inserts one part while the next is hashed and encrypted.
+    record_parts = []
+    for offset in range(0, max(first.height, 1), RECORDS_PART_ROWS):
+        part = _records_part(first.slice(offset, RECORDS_PART_ROWS), source, fmt, record_field, batch_id, path, now)
+        emit("records", records=part)
+        if keep:
+            record_parts.append(part)
+    records_arrow = pa.concat_tables(record_parts) if keep else None
+    del part, record_parts
 
     # --- identifiers ---------------------------------------------------------------------------
     id_frames = [
@@ -522,6 +489,56 @@ def _prepare_hashed_frame(
         rejected_frame=rejected_frame,
         started_at=now,
     )
+
+
+RECORDS_PART_ROWS = 250_000
+
+
+def _records_part(
+    first: pl.DataFrame, source: str, fmt: SourceFormat, record_field: str, batch_id: str, path: Path, now: datetime
+) -> pa.Table:
+    """The records table for some of a file's records (one row of `first` each)."""
+    pii_json = first.select(
+        pl.struct(
+            pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
+            pl.col("email_norm").alias("email"), pl.col("address"),
+        ).struct.json_encode()
+    ).to_series()  # fmt: skip
+    records = first.select(
+        "record_key",
+        pl.lit(source).alias("source"),
+        pl.lit(fmt.name).alias("format"),
+        pl.lit(fmt.record_kind).alias("record_kind"),
+        pl.col(record_field).alias("record_id"),
+        pl.lit(batch_id).alias("batch_id"),
+        pl.lit(path.name).alias("file_name"),
+        pl.col("__row__").alias("row_number"),
+        masks.mask_names(first.get_column("name_norm")).alias("name_masked"),
+        masks.mask_phones(first.get_column("phone_norm")).alias("phone_masked"),
+        "phone_tail",
+        "phone_kind",
+        masks.mask_emails(first.get_column("email_norm")).alias("email_masked"),
+        pl.col("gender_norm").alias("gender"),
+        pl.col("birthday_norm").alias("birthday"),
+        pl.col("addr_province").alias("province"),
+        pl.col("addr_city").alias("city"),
+        pl.col("addr_district").alias("district"),
+        pl.col("addr_city_tier").cast(pl.Int16, strict=False).alias("city_tier"),
+        _split_tags(pl.col("tags")).alias("tags"),
+        "owner_staff",
+        "store",
+        "seen_at",
+        pl.lit(now).alias("imported_at"),
+    ).with_columns(
+        keyed_hashes(first.get_column("name_norm")).alias("name_hash"),
+        keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
+        keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
+    )
+    records_arrow = _arrow(records, "records").set_column(
+        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.cast(pl.Binary).to_list()), pa.binary())
+    )
+    return records_arrow
+
 
 
 def _event_properties(stores: list, staff: list) -> list[str]:
