@@ -283,3 +283,14 @@ def test_overlapped_import_writes_what_the_serial_prepare_then_write_does(
     assert contents[0][0] == contents[1][0]
     assert contents[0][1] == contents[1][1]
     assert contents[0][1]["records"] and contents[0][1]["orders"]
+
+
+def test_ingest_benchmark_measures_every_file_with_wall_and_cpu_seconds(warehouse, tmp_path):
+    from siyu.benchmarks.ingest import _measure
+    from siyu.demo.generate import generate_brand
+
+    manifest = generate_brand(tmp_path / "brand", people=200, seed=5)
+    files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
+    result = _measure(files)
+    assert result["seconds"] > 0 and result["cpu_seconds"] > 0
+    assert [r["rows_read"] for r in result["files"]] == [f["rows"] for f in files]
