@@ -294,3 +294,43 @@ def test_ingest_benchmark_measures_every_file_with_wall_and_cpu_seconds(warehous
     result = _measure(files)
     assert result["seconds"] > 0 and result["cpu_seconds"] > 0
     assert [r["rows_read"] for r in result["files"]] == [f["rows"] for f in files]
+
+
+def test_several_files_land_in_order_with_the_next_prepared_while_the_last_is_written(warehouse, tmp_path):
+    """import_files prepares file n+1 while file n's last inserts and COMMIT run: reports stay in file
+    order, a bad file in between is reported, and every good file lands as its own batch."""
+    first = write_taobao(tmp_path / "a.csv", [taobao_row(order="1"), taobao_row(order="2")])
+    junk = tmp_path / "junk.csv"
+    junk.write_text("x,y\n1,2\n")
+    second = write_taobao(tmp_path / "b.csv", [taobao_row(order="3")])
+    report = import_files([first, tmp_path / "missing.csv", junk, second, first], "tmall")
+    assert [f.file.rsplit("/", 1)[-1] for f in report.files] == ["a.csv", "missing.csv", "junk.csv", "b.csv", "a.csv"]
+    assert [f.imported for f in report.files] == [2, 0, 0, 1, 0]
+    assert [bool(f.error) for f in report.files] == [False, True, True, False, False]
+    assert report.files[4].duplicates == 2
+    assert all(f.seconds > 0 for f in report.files if not f.error)
+    assert q(warehouse, "SELECT count(*) FROM import_batches") == [(3,)]
+    assert q(warehouse, "SELECT order_id FROM orders ORDER BY 1") == [("1",), ("2",), ("3",)]
+
+
+def test_a_failed_write_stops_the_import_before_the_next_file_commits(warehouse, tmp_path, monkeypatch):
+    import siyu.ingest.actions as actions
+
+    first = write_taobao(tmp_path / "a.csv", [taobao_row(order="1")])
+    second = write_taobao(tmp_path / "b.csv", [taobao_row(order="2")])
+    real = actions.append_new
+    calls = []
+
+    def fails_on_the_first_items(con, table, rows, key):
+        if table == "order_items" and not calls:
+            calls.append(table)
+            raise RuntimeError("disk full")
+        return real(con, table, rows, key)
+
+    monkeypatch.setattr(actions, "append_new", fails_on_the_first_items)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_files([first, second], "tmall")
+    for table in ("raw_rows", "records", "orders", "identifiers", "import_batches"):
+        assert q(warehouse, f"SELECT count(*) FROM {table}") == [(0,)], table
+    monkeypatch.setattr(actions, "append_new", real)
+    assert import_files([first, second], "tmall").totals()["imported"] == 2

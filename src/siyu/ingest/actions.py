@@ -8,7 +8,7 @@ import io
 import json
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
-from siyu.warehouse import transaction
+from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.schema import TABLES
 
@@ -72,57 +72,94 @@ class ImportReport:
 
 def write_prepared(prepared: PreparedFile) -> FileReport:
     """Write one prepared file as one batch in one transaction."""
-    with transaction() as con:
-        writer = _BatchWriter(con)
+    writer = _BatchWriter()
+    try:
         writer.write("raw_rows", raw_rows=prepared.raw_rows, accepted=prepared.accepted, batch_id=prepared.batch_id)
         writer.write("orders", orders=prepared.orders, order_items=prepared.order_items)
         writer.write("records", records=prepared.records)
         writer.write("identifiers", identifiers=prepared.identifiers)
         writer.write("events", events=prepared.events)
-        return writer.finish(prepared)
-
-
-def _import_file(path: Path, source: str, format: str, mapping: dict[str, str] | None) -> tuple[PreparedFile, FileReport]:
-    """prepare_file + write_prepared, overlapped: each part of the batch is inserted by a helper thread as
-    soon as prepare_frame has it, while this thread prepares the rest (DuckDB's inserts, which run on one
-    core, release the GIL). Still one transaction, open from the start: anything failing rolls it all back."""
-    with transaction() as con, ThreadPoolExecutor(max_workers=1) as helper:
-        writer = _BatchWriter(con, helper)
-        try:
-            prepared = prepare_file(path, source, format, mapping, emit=writer.write)
-            return prepared, writer.finish(prepared)
-        except BaseException:
-            writer.drain()  # never roll back under a running insert
-            raise
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit(prepared)
 
 
 class _BatchWriter:
-    """Writes the parts of one batch in the order prepare_frame emits them, inline or on `helper` (one
-    thread, so the parts are written in order on the transaction's connection, which the preparing
-    thread leaves alone meanwhile)."""
+    """One batch, one transaction: BEGIN, the parts in the order prepare_frame emits them, the batch row,
+    COMMIT (ROLLBACK when anything failed).
 
-    def __init__(self, con, helper: ThreadPoolExecutor | None = None):
-        self.con = con
+    Inline (helper=None) every statement runs at once on this thread. With `helper` (the importer's one
+    writer thread) they are queued there and run in order on that thread's connection, while the calling
+    thread prepares the rest of the file and then the next file: DuckDB's inserts run on one core and
+    release the GIL. A queued step after a failed one is skipped; the batch is then rolled back."""
+
+    def __init__(self, helper: ThreadPoolExecutor | None = None):
         self.helper = helper
-        self.pending: list[Future] = []
+        self.con = None
+        self.failure: BaseException | None = None
+        self.queued: list[Future] = []
         self.counts: dict[str, int] = {}
         self.fresh_raw: pa.Table | None = None
         self.new_records: list[pa.Table] = []  # keys of the records that were new, per part
         self.records_offered = 0
+        self.committed_at: float | None = None
+        self._run(self._begin)
 
     def write(self, part: str, **tables) -> None:
-        step = getattr(self, f"_{part}")
+        self._run(getattr(self, f"_{part}"), **tables)
+
+    def commit(self, prepared: PreparedFile):
+        """The FileReport once committed; with a helper, a Future of it (raising what failed)."""
         if self.helper is None:
-            step(**tables)
+            return self._end(prepared)
+        return self.helper.submit(self._end, prepared)
+
+    def abort(self) -> None:
+        """Preparing failed: roll back, after the queued steps (never under a running insert)."""
+        if self.helper is None:
+            self._rollback()
         else:
-            self.pending.append(self.helper.submit(step, **tables))
+            self.helper.submit(self._rollback).result()
 
-    def drain(self) -> None:
-        wait(self.pending)
+    def _run(self, step, **kwargs) -> None:
+        if self.helper is None:
+            step(**kwargs)
+        else:
+            self.queued.append(self.helper.submit(self._guarded, step, kwargs))
 
-    def finish(self, prepared: PreparedFile) -> FileReport:
-        for future in self.pending:
-            future.result()  # re-raises a failed insert
+    def _guarded(self, step, kwargs) -> None:
+        if self.failure is None:
+            try:
+                step(**kwargs)
+            except BaseException as exc:  # re-raised by commit (or dropped by abort)
+                self.failure = exc
+
+    def _begin(self) -> None:
+        # BEGIN/COMMIT by hand, not siyu.warehouse.transaction(): the batch's statements are queued
+        # across several calls, all on the helper thread's connection.
+        self.con = raw_connection()
+        self.con.execute("BEGIN TRANSACTION")
+
+    def _rollback(self) -> None:
+        if self.con is not None:
+            self.con.execute("ROLLBACK")
+            self.con = None
+
+    def _end(self, prepared: PreparedFile) -> FileReport:
+        if self.failure is None:
+            try:
+                report = self._batch_row(prepared)
+                self.con.execute("COMMIT")
+                self.con = None
+                self.committed_at = time.perf_counter()
+                return report
+            except BaseException as exc:
+                self.failure = exc
+        self._rollback()
+        raise self.failure
+
+    def _batch_row(self, prepared: PreparedFile) -> FileReport:
         report = FileReport(
             file=str(prepared.path),
             format=prepared.format,
@@ -237,30 +274,65 @@ def import_files(
     reported with its reason; the other files still land."""
     if not source or "|" in source:
         raise ImportFailed("--source needs a name without '|' (e.g. tmall, jd, store-pos)")
-    reports: list[FileReport] = []
+    reports: list[FileReport | None] = []
     rejected_rows: list[tuple[PreparedFile, list]] = []
     total = len(paths)
-    for index, raw_path in enumerate(paths):
-        path = Path(raw_path)
-        if progress:
-            progress(index, total, f"importing {path.name}")
-        started = time.perf_counter()
+
+    def error_report(path: Path, exc: ImportFailed) -> FileReport:
+        message = str(exc)
+        return FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}")
+
+    def landed(slot: int, path: Path, prepared: PreparedFile, started: float, committed: Future) -> None:
         try:
-            if not path.is_file():
-                raise ImportFailed(f"{path}: no such file")
-            prepared, report = _import_file(path, source, format, mapping)
-            report.seconds = round(time.perf_counter() - started, 3)
+            report = committed.result()
         except ImportFailed as exc:
-            message = str(exc)
-            reports.append(FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}"))
-            continue
-        reports.append(report)
+            reports[slot] = error_report(path, exc)
+            return
+        report.seconds = round(committed_at[slot] - started, 3)
+        reports[slot] = report
         if prepared.rejected:
             rejected_rows.append((prepared, prepared.rejected))
-        del prepared  # not held while the next file is prepared
+
+    # One writer thread runs every statement of every batch, in order. A file's last inserts and its
+    # COMMIT overlap the preparing of the next file; at most one file is in flight (peak memory).
+    committed_at: dict[int, float] = {}
+    in_flight: tuple | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siyu-import-writer") as helper:
+        for index, raw_path in enumerate(paths):
+            path = Path(raw_path)
+            if progress:
+                progress(index, total, f"importing {path.name}")
+            started = time.perf_counter()
+            try:
+                if not path.is_file():
+                    raise ImportFailed(f"{path}: no such file")
+                writer = _BatchWriter(helper)
+                try:
+                    prepared = prepare_file(path, source, format, mapping, emit=writer.write)
+                    if in_flight is not None:  # the previous file must have landed before this one commits
+                        flight, in_flight = in_flight, None
+                        landed(*flight)
+                except BaseException:
+                    writer.abort()
+                    raise
+                slot = len(reports)
+                committed = writer.commit(prepared)
+                committed.add_done_callback(lambda _, slot=slot, w=writer: committed_at.setdefault(slot, w.committed_at))
+            except ImportFailed as exc:
+                reports.append(error_report(path, exc))
+                continue
+            finally:
+                if in_flight is not None:  # this file failed early: the previous one lands all the same
+                    flight, in_flight = in_flight, None
+                    landed(*flight)
+            reports.append(None)
+            in_flight = (slot, path, prepared, started, committed)
+            del prepared, writer  # only in_flight holds the file now
+        if in_flight is not None:
+            landed(*in_flight)
     if progress:
         progress(total, total, "done")
-    result = ImportReport(files=reports)
+    result = ImportReport(files=reports)  # every slot is filled by now
     if rejected_rows:
         result.rejected_file = str(_write_rejected(rejected_rows))
     return result
