@@ -8,7 +8,7 @@ import io
 import json
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +85,9 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
     return writer.commit(prepared)
 
 
+_MAX_QUEUED_PARTS = 2
+
+
 class _BatchWriter:
     """One batch, one transaction: BEGIN, the parts in the order prepare_frame emits them, the batch row,
     COMMIT (ROLLBACK when anything failed).
@@ -125,8 +128,13 @@ class _BatchWriter:
     def _run(self, step, **kwargs) -> None:
         if self.helper is None:
             step(**kwargs)
-        else:
-            self.queued.append(self.helper.submit(self._guarded, step, kwargs))
+            return
+        # Back-pressure: when the writer falls behind, the parts waiting for it (records parts are
+        # ~200 MB each) would pile up; wait instead (peak memory).
+        self.queued = [f for f in self.queued if not f.done()]
+        if len(self.queued) >= _MAX_QUEUED_PARTS:
+            wait(self.queued[:1])
+        self.queued.append(self.helper.submit(self._guarded, step, kwargs))
 
     def _guarded(self, step, kwargs) -> None:
         if self.failure is None:
