@@ -296,7 +296,10 @@ def import_files(
         except ImportFailed as exc:
             reports[slot] = error_report(path, exc)
             return
-        report.seconds = round(committed_at[slot] - started, 3)
+        # time from the previous file's commit (or this file's start) to this one's: the files overlap,
+        # and their seconds add up to the import's wall time
+        report.seconds = round(committed_at[slot] - max(started, last_commit[0]), 3)
+        last_commit[0] = committed_at[slot]
         reports[slot] = report
         if prepared.rejected:
             rejected_rows.append((prepared, prepared.rejected))
@@ -304,6 +307,7 @@ def import_files(
     # One writer thread runs every statement of every batch, in order. A file's last inserts and its
     # COMMIT overlap the preparing of the next file; at most one file is in flight (peak memory).
     committed_at: dict[int, float] = {}
+    last_commit = [0.0]
     in_flight: tuple | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siyu-import-writer") as helper:
         for index, raw_path in enumerate(paths):
