@@ -69,6 +69,12 @@ def test_a_mapped_generic_dataset_resolves_on_the_fields_the_user_compares(wareh
     truth = _write(path, 400)
     report = import_files([path], source="census", format="generic", mapping=MAPPING)
     assert report.files[0].imported == 800
+    # the mapped fields the matcher may compare are kept, encrypted, with the record
+    from siyu.core.pii import decrypt_json
+
+    blob = warehouse.raw_connection().execute("SELECT pii FROM records WHERE record_id = 'rec-0-dup'").fetchone()[0]
+    kept = decrypt_json(blob)
+    assert kept["postcode"] and kept["first_name"] and kept["last_name"] and kept["name"]
     with open(tmp_path / "truth.csv", "w", newline="") as f:
         f.write("source,record_id,person_id\n" + "".join(f"census,{r},{p}\n" for r, p in truth.items()))
 

@@ -30,6 +30,10 @@ def test_probabilistic_stage_adds_recall_keeps_precision_and_households_apart(wa
     for f in manifest.files:
         import_files([f.path], source=f.source, format=f.format)
     con = warehouse.raw_connection()
+    from siyu.core.pii import decrypt_json
+
+    blobs = con.execute("SELECT pii FROM records WHERE source IN ('youzan', 'wecom') LIMIT 200").fetchall()
+    assert any(decrypt_json(b)["nickname"] for (b,) in blobs)  # WeChat nicknames are kept for matching
 
     resolve_identities(match=MatchSettings(enabled=False))
     deterministic = pairwise_scores(con, str(manifest.ground_truth))

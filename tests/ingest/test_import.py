@@ -224,3 +224,113 @@ def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
     assert {k: report[k] for k in ("rows_read", "imported", "duplicates", "rejected")} == {
         "rows_read": 2, "imported": 1, "duplicates": 0, "rejected": 1
     }
+
+
+def _warehouse_contents(connection):
+    """Every fact table, sorted, without what differs between two imports of the same files by design
+    (batch ids, import times, the random nonces of the ciphertexts: those are compared decrypted)."""
+    from siyu.core import pii
+
+    volatile = {"batch_id", "imported_at", "started_at", "finished_at", "updated_at", "seen_at", "pii", "payload"}
+    con = connection.raw_connection()
+    contents = {}
+    for table in ("raw_rows", "raw_chunks", "records", "identifiers", "orders", "order_items", "events", "import_batches"):
+        columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        kept = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in columns if c not in volatile)  # no pytz here
+        contents[table] = con.execute(f"SELECT {kept} FROM {table} ORDER BY ALL").fetchall()
+    contents["pii"] = sorted(
+        (key, pii.decrypt(bytes(blob))) for key, blob in con.execute("SELECT record_key, pii FROM records").fetchall()
+    )
+    contents["payload"] = sorted(
+        (name, chunk, pii.decrypt(bytes(blob)))
+        for name, chunk, blob in con.execute(
+            "SELECT b.file_name, c.chunk_no, c.payload FROM raw_chunks c JOIN import_batches b USING (batch_id)"
+        ).fetchall()
+    )
+    return contents
+
+
+@pytest.mark.parametrize("records_part_rows", [250_000, 97])
+def test_overlapped_import_writes_what_the_serial_prepare_then_write_does(
+    settings, tmp_path, monkeypatch, records_part_rows
+):
+    """import_files writes each part of a batch while the rest is prepared (records in parts); the plain
+    prepare_file + write_prepared path must leave the same warehouse (first import and a re-import alike)."""
+    from siyu.demo.generate import generate_brand
+    from siyu.ingest import prepare
+    from siyu.ingest.prepare import prepare_file
+    from siyu.warehouse import connection
+
+    monkeypatch.setattr(prepare, "RECORDS_PART_ROWS", records_part_rows)
+
+    manifest = generate_brand(tmp_path / "brand", people=400, seed=3)
+    files = [(f.path, f.source, f.format) for f in manifest.files]
+    contents = []
+    for mode in ("overlapped", "serial"):
+        connection.close()
+        settings.WAREHOUSE_PATH = tmp_path / f"{mode}.duckdb"
+        reports = []
+        for path, source, fmt in files + files[:2]:  # the repeats are re-imports: duplicates only
+            if mode == "overlapped":
+                report = import_files([path], source, fmt).files[0]
+            else:
+                from siyu.ingest.actions import write_prepared
+
+                report = write_prepared(prepare_file(path, source, fmt))
+            reports.append({k: v for k, v in report.__dict__.items() if k not in ("batch_id", "seconds")})
+        contents.append((reports, _warehouse_contents(connection)))
+        connection.close()
+    assert contents[0][0] == contents[1][0]
+    assert contents[0][1] == contents[1][1]
+    assert contents[0][1]["records"] and contents[0][1]["orders"]
+
+
+def test_ingest_benchmark_measures_every_file_with_wall_and_cpu_seconds(warehouse, tmp_path):
+    from siyu.benchmarks.ingest import _measure
+    from siyu.demo.generate import generate_brand
+
+    manifest = generate_brand(tmp_path / "brand", people=200, seed=5)
+    files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
+    result = _measure(files)
+    assert result["seconds"] > 0 and result["cpu_seconds"] > 0
+    assert [r["rows_read"] for r in result["files"]] == [f["rows"] for f in files]
+
+
+def test_several_files_land_in_order_with_the_next_prepared_while_the_last_is_written(warehouse, tmp_path):
+    """import_files prepares file n+1 while file n's last inserts and COMMIT run: reports stay in file
+    order, a bad file in between is reported, and every good file lands as its own batch."""
+    first = write_taobao(tmp_path / "a.csv", [taobao_row(order="1"), taobao_row(order="2")])
+    junk = tmp_path / "junk.csv"
+    junk.write_text("x,y\n1,2\n")
+    second = write_taobao(tmp_path / "b.csv", [taobao_row(order="3")])
+    report = import_files([first, tmp_path / "missing.csv", junk, second, first], "tmall")
+    assert [f.file.rsplit("/", 1)[-1] for f in report.files] == ["a.csv", "missing.csv", "junk.csv", "b.csv", "a.csv"]
+    assert [f.imported for f in report.files] == [2, 0, 0, 1, 0]
+    assert [bool(f.error) for f in report.files] == [False, True, True, False, False]
+    assert report.files[4].duplicates == 2
+    assert all(f.seconds > 0 for f in report.files if not f.error)
+    assert q(warehouse, "SELECT count(*) FROM import_batches") == [(3,)]
+    assert q(warehouse, "SELECT order_id FROM orders ORDER BY 1") == [("1",), ("2",), ("3",)]
+
+
+def test_a_failed_write_stops_the_import_before_the_next_file_commits(warehouse, tmp_path, monkeypatch):
+    import siyu.ingest.actions as actions
+
+    first = write_taobao(tmp_path / "a.csv", [taobao_row(order="1")])
+    second = write_taobao(tmp_path / "b.csv", [taobao_row(order="2")])
+    real = actions.append_new
+    calls = []
+
+    def fails_on_the_first_items(con, table, rows, key):
+        if table == "order_items" and not calls:
+            calls.append(table)
+            raise RuntimeError("disk full")
+        return real(con, table, rows, key)
+
+    monkeypatch.setattr(actions, "append_new", fails_on_the_first_items)
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_files([first, second], "tmall")
+    for table in ("raw_rows", "records", "orders", "identifiers", "import_batches"):
+        assert q(warehouse, f"SELECT count(*) FROM {table}") == [(0,)], table
+    monkeypatch.setattr(actions, "append_new", real)
+    assert import_files([first, second], "tmall").totals()["imported"] == 2

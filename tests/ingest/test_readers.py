@@ -219,3 +219,107 @@ def test_any_csv_written_by_a_spreadsheet_reads_back_as_its_cleaned_cells(tmp_pa
     assert result.encoding == encoding
     assert rows_of(result) == [row for _, row in numbered]
     assert result.frame[ROW_COLUMN].to_list() == [n for n, _ in numbered]
+
+
+# --- XLSX: the columnar (fastexcel) path must give exactly what the calamine path gives ---------------------
+
+
+def _both_paths(path, monkeypatch):
+    """read_table through the columnar path (asserting it was taken or not) and through calamine."""
+    from siyu.ingest.readers import table
+
+    taken = []
+    columnar = table._read_xlsx_columnar
+
+    def spy(*args):
+        result = columnar(*args)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(table, "_read_xlsx_columnar", spy)
+    fast = read_table(path)
+    monkeypatch.setattr(table, "_read_xlsx_columnar", lambda *args: None)
+    slow = read_table(path)
+    return taken[0], fast, slow
+
+
+def _assert_same(fast, slow):
+    assert fast.columns == slow.columns
+    assert fast.encoding == slow.encoding
+    assert fast.frame.equals(slow.frame), (fast.frame, slow.frame)
+
+
+def _book(path, rows, start=(0, 0), formats=None):
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, dt.datetime):
+                sheet.write_datetime(start[0] + i, start[1] + j, value, book.add_format({"num_format": "yyyy-mm-dd"}))
+            else:
+                sheet.write(start[0] + i, start[1] + j, value)
+    book.close()
+    return path
+
+
+def test_xlsx_columnar_path_equals_calamine_for_text_numbers_and_booleans(tmp_path, monkeypatch):
+    path = _book(
+        tmp_path / "a.xlsx",
+        [
+            ["订单号", "手机", "金额", "数量", "会员", "备注", "空列"],
+            ["'0012", 13812345678.0, 12.5, 3, True, " 有空格 ", None],
+            ["0013", 13912345678.0, 1e-05, -0.0, False, "-", None],
+            [None, None, None, None, None, None, None],
+            ["0014", 1.5e20, 0.30000000000000004, 7, True, "#N/A", None],
+        ],
+        start=(2, 1),  # leading empty rows and column: sheet row numbers must survive
+    )
+    taken, fast, slow = _both_paths(path, monkeypatch)
+    assert taken
+    _assert_same(fast, slow)
+    assert fast.frame.get_column(ROW_COLUMN).to_list() == [4, 5, 7]
+    assert fast.frame.row(1, named=True)["金额"] == "1e-05"
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["a", "b"], ["x", 1.0], [2.0, "y"]],  # a column holding numbers and text
+        [["a", "a"], ["x", "y"]],  # duplicate headers (fastexcel renames them)
+        [["a", None], ["x", "y"]],  # a column with data and no header
+        [["a", "b"], ["x", dt.datetime(2024, 5, 1)]],  # a date cell
+        [["a", True], ["x", "y"]],  # a boolean header
+    ],
+    ids=["mixed-types", "duplicate-headers", "empty-header", "date-cell", "boolean-header"],
+)
+def test_xlsx_columnar_path_falls_back_to_calamine_when_it_could_differ(tmp_path, monkeypatch, rows):
+    path = _book(tmp_path / "b.xlsx", rows)
+    taken, fast, slow = _both_paths(path, monkeypatch)
+    assert not taken
+    _assert_same(fast, slow)
+
+
+def test_xlsx_first_used_row_counts_rows_without_a_reference(tmp_path, monkeypatch):
+    """Some exporters write <row> and <c> without r="…"; calamine numbers them on from the previous row."""
+    path = _book(tmp_path / "c.xlsx", [["a", "b"], ["x", "1"], ["y", "2"]], start=(3, 0))
+    with zipfile.ZipFile(path) as source:
+        parts = {n: source.read(n) for n in source.namelist()}
+    import re
+
+    sheet = parts["xl/worksheets/sheet1.xml"]
+    # keep r on the first row only: the rows after it count on from it
+    first = sheet.index(b"<row")
+    head, rest = sheet[: first + 4], sheet[first + 4 :]
+    rest = re.sub(rb' r="[A-Z]+\d+"', b"", rest)
+    rest = rest[: rest.index(b">")] + re.sub(rb'<row r="\d+"', b"<row", rest[rest.index(b">") :])
+    parts["xl/worksheets/sheet1.xml"] = head + rest
+    unref = tmp_path / "d.xlsx"
+    with zipfile.ZipFile(unref, "w") as target:
+        for name, content in parts.items():
+            target.writestr(name, content)
+    taken, fast, slow = _both_paths(unref, monkeypatch)
+    assert taken
+    _assert_same(fast, slow)
+    assert fast.frame.get_column(ROW_COLUMN).to_list() == [5, 6]

@@ -8,7 +8,7 @@ import io
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +24,7 @@ from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
-from siyu.warehouse import transaction
+from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.schema import TABLES
 
@@ -72,34 +72,118 @@ class ImportReport:
 
 def write_prepared(prepared: PreparedFile) -> FileReport:
     """Write one prepared file as one batch in one transaction."""
-    report = FileReport(
-        file=str(prepared.path),
-        format=prepared.format,
-        batch_id=prepared.batch_id,
-        encoding=prepared.encoding,
-        rows_read=prepared.rows_read,
-        rejected=len(prepared.rejected),
-        rejections=[asdict(r) | {"file": prepared.path.name} for r in prepared.rejected],
-    )
-    with transaction() as con:
-        # A row seen before (same source, same content) is a duplicate; so is a repeat within the file.
-        fresh = append_new(con, "raw_rows", _with_chunks(prepared.raw_rows), ("source", "content_hash"))
-        report.imported = fresh.num_rows
-        report.duplicates = prepared.raw_rows.num_rows - report.imported
-        append(con, "raw_chunks", _encrypted_chunks(prepared, fresh))
+    writer = _BatchWriter()
+    try:
+        writer.write("raw_rows", raw_rows=prepared.raw_rows, accepted=prepared.accepted, batch_id=prepared.batch_id)
+        writer.write("orders", orders=prepared.orders, order_items=prepared.order_items)
+        writer.write("records", records=prepared.records)
+        writer.write("identifiers", identifiers=prepared.identifiers)
+        writer.write("events", events=prepared.events)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit(prepared)
 
-        new_records = append_new(con, "records", prepared.records, ("record_key",))
-        report.records_new = new_records.num_rows
-        ids = prepared.identifiers
-        if new_records.num_rows < prepared.records.num_rows:  # only the new records' identifiers
-            ids = ids.filter(pc.is_in(ids.column("record_key"), value_set=new_records.column("record_key")))
-        append(con, "identifiers", ids)
-        report.orders_updated = update_orders(con, prepared.orders)
-        report.orders_new = append_new(con, "orders", prepared.orders, ("order_key",)).num_rows
-        append_new(con, "order_items", prepared.order_items, ("order_key", "item_key"))
-        append_new(con, "events", prepared.events, ("event_key",))
+
+_MAX_QUEUED_PARTS = 2
+
+
+class _BatchWriter:
+    """One batch, one transaction: BEGIN, the parts in the order prepare_frame emits them, the batch row,
+    COMMIT (ROLLBACK when anything failed).
+
+    Inline (helper=None) every statement runs at once on this thread. With `helper` (the importer's one
+    writer thread) they are queued there and run in order on that thread's connection, while the calling
+    thread prepares the rest of the file and then the next file: DuckDB's inserts run on one core and
+    release the GIL. A queued step after a failed one is skipped; the batch is then rolled back."""
+
+    def __init__(self, helper: ThreadPoolExecutor | None = None):
+        self.helper = helper
+        self.con = None
+        self.failure: BaseException | None = None
+        self.queued: list[Future] = []
+        self.counts: dict[str, int] = {}
+        self.fresh_raw: pa.Table | None = None
+        self.new_records: list[pa.Table] = []  # keys of the records that were new, per part
+        self.records_offered = 0
+        self.committed_at: float | None = None
+        self._run(self._begin)
+
+    def write(self, part: str, **tables) -> None:
+        self._run(getattr(self, f"_{part}"), **tables)
+
+    def commit(self, prepared: PreparedFile):
+        """The FileReport once committed; with a helper, a Future of it (raising what failed)."""
+        if self.helper is None:
+            return self._end(prepared)
+        return self.helper.submit(self._end, prepared)
+
+    def abort(self) -> None:
+        """Preparing failed: roll back, after the queued steps (never under a running insert)."""
+        if self.helper is None:
+            self._rollback()
+        else:
+            self.helper.submit(self._rollback).result()
+
+    def _run(self, step, **kwargs) -> None:
+        if self.helper is None:
+            step(**kwargs)
+            return
+        # Back-pressure: when the writer falls behind, the parts waiting for it (records parts are
+        # ~200 MB each) would pile up; wait instead (peak memory).
+        self.queued = [f for f in self.queued if not f.done()]
+        if len(self.queued) >= _MAX_QUEUED_PARTS:
+            wait(self.queued[:1])
+        self.queued.append(self.helper.submit(self._guarded, step, kwargs))
+
+    def _guarded(self, step, kwargs) -> None:
+        if self.failure is None:
+            try:
+                step(**kwargs)
+            except BaseException as exc:  # re-raised by commit (or dropped by abort)
+                self.failure = exc
+
+    def _begin(self) -> None:
+        # BEGIN/COMMIT by hand, not siyu.warehouse.transaction(): the batch's statements are queued
+        # across several calls, all on the helper thread's connection.
+        self.con = raw_connection()
+        self.con.execute("BEGIN TRANSACTION")
+
+    def _rollback(self) -> None:
+        if self.con is not None:
+            self.con.execute("ROLLBACK")
+            self.con = None
+
+    def _end(self, prepared: PreparedFile) -> FileReport:
+        if self.failure is None:
+            try:
+                report = self._batch_row(prepared)
+                self.con.execute("COMMIT")
+                self.con = None
+                self.committed_at = time.perf_counter()
+                return report
+            except BaseException as exc:
+                self.failure = exc
+        self._rollback()
+        raise self.failure
+
+    def _batch_row(self, prepared: PreparedFile) -> FileReport:
+        report = FileReport(
+            file=str(prepared.path),
+            format=prepared.format,
+            batch_id=prepared.batch_id,
+            encoding=prepared.encoding,
+            rows_read=prepared.rows_read,
+            rejected=len(prepared.rejected),
+            rejections=[asdict(r) | {"file": prepared.path.name} for r in prepared.rejected],
+            imported=self.fresh_raw.num_rows,
+            duplicates=prepared.raw_rows.num_rows - self.fresh_raw.num_rows,
+            records_new=sum(t.num_rows for t in self.new_records),
+            orders_new=self.counts["orders_new"],
+            orders_updated=self.counts["orders_updated"],
+        )
         append(
-            con,
+            self.con,
             "import_batches",
             pa.Table.from_pylist(
                 [
@@ -120,7 +204,31 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
                 schema=TABLES["import_batches"].to_pyarrow(),
             ),
         )
-    return report
+        return report
+
+    def _raw_rows(self, raw_rows: pa.Table, accepted: pl.DataFrame, batch_id: str) -> None:
+        # A row seen before (same source, same content) is a duplicate; so is a repeat within the file.
+        self.fresh_raw = append_new(self.con, "raw_rows", _with_chunks(raw_rows), ("source", "content_hash"))
+        append(self.con, "raw_chunks", _encrypted_chunks(raw_rows, accepted, batch_id, self.fresh_raw))
+
+    def _orders(self, orders: pa.Table, order_items: pa.Table) -> None:
+        self.counts["orders_updated"] = update_orders(self.con, orders)
+        self.counts["orders_new"] = append_new(self.con, "orders", orders, ("order_key",)).num_rows
+        append_new(self.con, "order_items", order_items, ("order_key", "item_key"))
+
+    def _records(self, records: pa.Table) -> None:  # once, or once per part of the file's records
+        self.new_records.append(append_new(self.con, "records", records, ("record_key",)))
+        self.records_offered += records.num_rows
+
+    def _identifiers(self, identifiers: pa.Table) -> None:
+        ids = identifiers
+        if sum(t.num_rows for t in self.new_records) < self.records_offered:  # only the new records' identifiers
+            new_keys = pa.chunked_array([t.column("record_key") for t in self.new_records], pa.string())
+            ids = ids.filter(pc.is_in(ids.column("record_key"), value_set=new_keys.combine_chunks()))
+        append(self.con, "identifiers", ids)
+
+    def _events(self, events: pa.Table) -> None:
+        append_new(self.con, "events", events, ("event_key",))
 
 
 CHUNK_ROWS = 10_000
@@ -131,14 +239,14 @@ def _with_chunks(raw_rows: pa.Table) -> pa.Table:
     return raw_rows.set_column(raw_rows.schema.get_field_index("chunk_no"), "chunk_no", chunk_no)
 
 
-def _encrypted_chunks(prepared: PreparedFile, fresh: pa.Table) -> pa.Table:
+def _encrypted_chunks(raw_rows: pa.Table, accepted: pl.DataFrame, batch_id: str, fresh: pa.Table) -> pa.Table:
     """The original columns of the newly landed rows, CHUNK_ROWS at a time, as encrypted Arrow IPC.
     Chunks follow raw_rows.chunk_no (position in the file), so a row's chunk is found from its lineage."""
-    frame = prepared.accepted.with_columns(
+    frame = accepted.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) // CHUNK_ROWS).cast(pl.Int32).alias("__chunk__")
     )
-    if fresh.num_rows < prepared.raw_rows.num_rows:  # a re-import: keep only the rows that landed
-        landed = pc.is_in(prepared.raw_rows.column("content_hash"), value_set=fresh.column("content_hash"))
+    if fresh.num_rows < raw_rows.num_rows:  # a re-import: keep only the rows that landed
+        landed = pc.is_in(raw_rows.column("content_hash"), value_set=fresh.column("content_hash"))
         frame = frame.filter(pl.from_arrow(landed))
     parts = [(chunk_no, part.drop("__chunk__")) for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True)]
     # polars' IPC writer (zstd) releases the GIL: chunks compress in parallel (890k rows 1.4 s → 0.8 s on 2 cores).
@@ -146,7 +254,7 @@ def _encrypted_chunks(prepared: PreparedFile, fresh: pa.Table) -> pa.Table:
         payloads = list(pool.map(_encrypted_ipc, (part for _, part in parts)))
     rows = [
         {
-            "batch_id": prepared.batch_id,
+            "batch_id": batch_id,
             "chunk_no": chunk_no,
             "first_row": part.get_column("__row__").min(),
             "last_row": part.get_column("__row__").max(),
@@ -174,32 +282,69 @@ def import_files(
     reported with its reason; the other files still land."""
     if not source or "|" in source:
         raise ImportFailed("--source needs a name without '|' (e.g. tmall, jd, store-pos)")
-    reports: list[FileReport] = []
+    reports: list[FileReport | None] = []
     rejected_rows: list[tuple[PreparedFile, list]] = []
     total = len(paths)
-    for index, raw_path in enumerate(paths):
-        path = Path(raw_path)
-        if progress:
-            progress(index, total, f"reading {path.name}")
-        started = time.perf_counter()
+
+    def error_report(path: Path, exc: ImportFailed) -> FileReport:
+        message = str(exc)
+        return FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}")
+
+    def landed(slot: int, path: Path, prepared: PreparedFile, started: float, committed: Future) -> None:
         try:
-            if not path.is_file():
-                raise ImportFailed(f"{path}: no such file")
-            prepared = prepare_file(path, source, format, mapping)
-            if progress:
-                progress(index, total, f"writing {path.name} ({prepared.rows_read} rows)")
-            report = write_prepared(prepared)
-            report.seconds = round(time.perf_counter() - started, 3)
+            report = committed.result()
         except ImportFailed as exc:
-            message = str(exc)
-            reports.append(FileReport(file=str(path), error=message if str(path) in message else f"{path.name}: {message}"))
-            continue
-        reports.append(report)
+            reports[slot] = error_report(path, exc)
+            return
+        # time from the previous file's commit (or this file's start) to this one's: the files overlap,
+        # and their seconds add up to the import's wall time
+        report.seconds = round(committed_at[slot] - max(started, last_commit[0]), 3)
+        last_commit[0] = committed_at[slot]
+        reports[slot] = report
         if prepared.rejected:
             rejected_rows.append((prepared, prepared.rejected))
+
+    # One writer thread runs every statement of every batch, in order. A file's last inserts and its
+    # COMMIT overlap the preparing of the next file; at most one file is in flight (peak memory).
+    committed_at: dict[int, float] = {}
+    last_commit = [0.0]
+    in_flight: tuple | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="siyu-import-writer") as helper:
+        for index, raw_path in enumerate(paths):
+            path = Path(raw_path)
+            if progress:
+                progress(index, total, f"importing {path.name}")
+            started = time.perf_counter()
+            try:
+                if not path.is_file():
+                    raise ImportFailed(f"{path}: no such file")
+                writer = _BatchWriter(helper)
+                try:
+                    prepared = prepare_file(path, source, format, mapping, emit=writer.write)
+                    if in_flight is not None:  # the previous file must have landed before this one commits
+                        flight, in_flight = in_flight, None
+                        landed(*flight)
+                except BaseException:
+                    writer.abort()
+                    raise
+                slot = len(reports)
+                committed = writer.commit(prepared)
+                committed.add_done_callback(lambda _, slot=slot, w=writer: committed_at.setdefault(slot, w.committed_at))
+            except ImportFailed as exc:
+                reports.append(error_report(path, exc))
+                continue
+            finally:
+                if in_flight is not None:  # this file failed early: the previous one lands all the same
+                    flight, in_flight = in_flight, None
+                    landed(*flight)
+            reports.append(None)
+            in_flight = (slot, path, prepared, started, committed)
+            del prepared, writer  # only in_flight holds the file now
+        if in_flight is not None:
+            landed(*in_flight)
     if progress:
         progress(total, total, "done")
-    result = ImportReport(files=reports)
+    result = ImportReport(files=reports)  # every slot is filled by now
     if rejected_rows:
         result.rejected_file = str(_write_rejected(rejected_rows))
     return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,9 @@ from siyu.warehouse.schema import TABLES
 
 _ORDER_KINDS = ("order", "sale")
 
+# emit(part, **tables): a part of the batch is final and may be written (see prepare_frame)
+Emit = Callable[..., None]
+
 
 @dataclass
 class Rejection:
@@ -57,12 +62,13 @@ class PreparedFile:
     file_sha256: str | None
     columns: list[str]
     raw_rows: pa.Table
-    accepted: pl.DataFrame  # the accepted rows' original columns (encrypted into raw_chunks on write)
-    records: pa.Table
-    identifiers: pa.Table
-    orders: pa.Table
-    order_items: pa.Table
-    events: pa.Table
+    # The parts below are None when prepare_frame handed them to `emit` (they are written already).
+    accepted: pl.DataFrame | None  # the accepted rows' original columns (encrypted into raw_chunks on write)
+    records: pa.Table | None
+    identifiers: pa.Table | None
+    orders: pa.Table | None
+    order_items: pa.Table | None
+    events: pa.Table | None
     rejected: list[Rejection] = field(default_factory=list)
     rejected_frame: pl.DataFrame | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -82,8 +88,11 @@ def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
 
 
 def keyed_hashes(series: pl.Series) -> pl.Series:
-    """pii.keyed_hash per distinct value (masked names and repeat buyers repeat a lot)."""
+    """pii.keyed_hash per distinct value when values repeat (masked names); mostly distinct values (phones,
+    ids) are hashed in place, since mapping them back (replace_strict) costs almost as much as hashing."""
     uniques = series.drop_nulls().unique()
+    if uniques.len() * 2 > series.len():
+        return pl.Series(series.name, pii.keyed_hash_many(series.to_list()), dtype=pl.String)
     hashes = pl.Series(pii.keyed_hash_many(uniques.to_list()), dtype=pl.String)
     # old/new as Series, not a dict: no Python round trip of the mapping (≈2× faster at 1M values).
     return series.replace_strict(uniques, hashes, default=None, return_dtype=pl.String)
@@ -114,8 +123,26 @@ def _stable_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
 
 
 def prepare_file(
-    path: Path, source: str, requested_format: str = "auto", mapping: dict[str, str] | None = None
+    path: Path,
+    source: str,
+    requested_format: str = "auto",
+    mapping: dict[str, str] | None = None,
+    emit: Emit | None = None,
 ) -> PreparedFile:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # which exact file a batch came from; hashlib releases the GIL, so this overlaps the read
+        digest = pool.submit(_file_sha256, path)
+        prepared = _prepare_read_file(path, source, requested_format, mapping, emit)
+        prepared.file_sha256 = digest.result()
+    return prepared
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _prepare_read_file(path, source, requested_format, mapping, emit) -> PreparedFile:
     read = read_table(path)
     original_columns = read.columns
     frame = read.frame
@@ -131,10 +158,9 @@ def prepare_file(
             fmt = SourceFormat(
                 **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
             )
-    prepared = prepare_frame(path, source, fmt, fields, frame, original_columns, read.encoding)
-    with path.open("rb") as handle:  # which exact file a batch came from
-        prepared.file_sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
-    return prepared
+    encoding, frames = read.encoding, [frame]
+    del read, frame  # prepare_frame holds the only reference, so that it can free the frame early
+    return prepare_frame(path, source, fmt, fields, frames.pop(), original_columns, encoding, emit)
 
 
 def prepare_frame(
@@ -145,24 +171,50 @@ def prepare_frame(
     frame: pl.DataFrame,
     original_columns: list[str],
     encoding: str,
+    emit: Emit | None = None,
 ) -> PreparedFile:
+    """`emit`, when given, is called with each part of the batch as soon as it is final, so that the
+    importer writes it while the rest is prepared: ("raw_rows", raw_rows, accepted, batch_id), then
+    ("orders", orders, order_items), ("records", records), ("identifiers", identifiers), ("events", events).
+    Orders come before records because building records (hashes, encryption) is the slowest Python step."""
     batch_id = uuid.uuid4().hex
     now = datetime.now(UTC)
     rows_read = frame.height
-    content_hash = _stable_hashes(frame, original_columns) if rows_read else pl.Series("__hash__", [], pl.String)
-    frame = frame.with_columns(content_hash)
-    # Identical lines within one file (the same item twice in an order) are distinct rows: number repeats.
-    # Most files have none, and the check is cheaper than numbering every row.
-    if content_hash.is_duplicated().any():
-        repeat = pl.int_range(pl.len()).over("__hash__")
-        frame = frame.with_columns(
-            pl.when(repeat == 0)
-            .then(pl.col("__hash__"))
-            .otherwise(pl.col("__hash__") + ":" + repeat.cast(pl.String))
-            .alias("__hash__")
+    # Content hashes need only the cells: DuckDB computes them on a helper thread (it releases the GIL)
+    # while this one validates and normalises; they are waited for at the raw rows.
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        hashes = hashing.submit(_content_hashes, frame, original_columns)
+        return _prepare_hashed_frame(
+            path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
         )
 
-    select = [pl.col("__row__"), pl.col("__hash__")]
+
+def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """Each row's content hash (see _stable_hashes), identical lines within one file (the same item twice
+    in an order) numbered so that they stay distinct rows."""
+    if frame.height == 0:
+        return pl.Series("__hash__", [], pl.String)
+    content_hash = _stable_hashes(frame, columns)
+    # Most files have no repeats, and the check is cheaper than numbering every row.
+    if content_hash.is_duplicated().any():
+        repeat = pl.int_range(pl.len()).over("__hash__")
+        content_hash = (
+            content_hash.to_frame()
+            .select(
+                pl.when(repeat == 0)
+                .then(pl.col("__hash__"))
+                .otherwise(pl.col("__hash__") + ":" + repeat.cast(pl.String))
+                .alias("__hash__")
+            )
+            .to_series()
+        )
+    return content_hash
+
+
+def _prepare_hashed_frame(
+    path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
+) -> PreparedFile:
+    select = [pl.col("__row__")]
     select += [pl.col(header).alias(f) for f, header in fields.items()]
     id_columns = {}
     for id_type, aliases in fmt.identifiers.items():
@@ -194,7 +246,7 @@ def prepare_frame(
         if fmt.record_kind in _ORDER_KINDS:
             expected = fmt.columns.get(record_field, (record_field,))[0]
             raise UnrecognisedFile(f"the file has no order id column ({expected})")
-        c = c.with_columns(pl.col("__hash__").alias("record_id"))
+        c = c.with_columns(hashes.result().alias("record_id"))
         record_field = "record_id"
     reject(c.get_column(record_field).is_null(), fields.get(record_field, record_field), "missing record id")
 
@@ -230,7 +282,11 @@ def prepare_frame(
         c = c.with_columns(qty.alias("quantity"))
 
     good = c.filter(~bad)
-    rejected_frame = frame.filter(bad).drop("__hash__") if rejections else None
+    rejected_frame = frame.filter(bad) if rejections else None
+    accepted = frame.filter(~bad)  # the original cells, encrypted into raw_chunks on write
+    del frame  # peak memory: the read frame is done with (and so is the mapped copy)
+    c = None
+    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
 
     # --- normalise -----------------------------------------------------------------------------
     n = good.height
@@ -264,82 +320,24 @@ def prepare_frame(
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
 
-    # --- records: one per record id (first row wins) ---------------------------------------------
-    good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
-    first = good.unique(subset=["record_key"], keep="first", maintain_order=True)
-    for name, dtype in (
-        ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
-        ("email_norm", pl.String), ("address", pl.String), ("gender_norm", pl.String), ("birthday_norm", pl.Date),
-        ("owner_staff", pl.String), ("store", pl.String), ("tags", pl.String), ("created_at", pl.Datetime("us", "UTC")),
-        ("nickname", pl.String), ("first_name", pl.String), ("last_name", pl.String), ("postcode", pl.String),
-    ):  # fmt: skip
-        if name not in first.columns:
-            first = first.with_columns(pl.lit(None, dtype=dtype).alias(name))
-    first = first.with_columns(
-        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).alias("phone_full"),
-        (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
+    # --- raw rows: lineage per row (the hashes are in by now) ----------------------------------
+    raw_rows = _arrow(
+        accepted.select(
+            pl.lit(batch_id).alias("batch_id"),
+            pl.lit(source).alias("source"),
+            pl.lit(fmt.name).alias("format"),
+            pl.lit(path.name).alias("file_name"),
+            pl.col("__row__").alias("row_number"),
+            good.get_column("record_key"),
+            hashes.result().filter(~bad).alias("content_hash"),
+        ),
+        "raw_rows",
     )
-    pii_json = first.select(
-        pl.struct(
-            pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
-            pl.col("email_norm").alias("email"), pl.col("address"),
-            # compared by the probabilistic stage: WeChat nicknames, and generic fields for `--compare`
-            pl.col("nickname").str.strip_chars(), "first_name", "last_name", "postcode",
-        ).struct.json_encode()
-    ).to_series()  # fmt: skip
-    records = first.select(
-        "record_key",
-        pl.lit(source).alias("source"),
-        pl.lit(fmt.name).alias("format"),
-        pl.lit(fmt.record_kind).alias("record_kind"),
-        pl.col(record_field).alias("record_id"),
-        pl.lit(batch_id).alias("batch_id"),
-        pl.lit(path.name).alias("file_name"),
-        pl.col("__row__").alias("row_number"),
-        masks.mask_names(first.get_column("name_norm")).alias("name_masked"),
-        masks.mask_phones(first.get_column("phone_norm")).alias("phone_masked"),
-        "phone_tail",
-        "phone_kind",
-        masks.mask_emails(first.get_column("email_norm")).alias("email_masked"),
-        pl.col("gender_norm").alias("gender"),
-        pl.col("birthday_norm").alias("birthday"),
-        pl.col("addr_province").alias("province"),
-        pl.col("addr_city").alias("city"),
-        pl.col("addr_district").alias("district"),
-        pl.col("addr_city_tier").cast(pl.Int16, strict=False).alias("city_tier"),
-        _split_tags(pl.col("tags")).alias("tags"),
-        "owner_staff",
-        "store",
-        "seen_at",
-        pl.lit(now).alias("imported_at"),
-    ).with_columns(
-        keyed_hashes(first.get_column("name_norm")).alias("name_hash"),
-        keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
-        keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
-    )
-    records_arrow = _arrow(records, "records").set_column(
-        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.to_list()), pa.binary())
-    )
-
-    # --- identifiers ---------------------------------------------------------------------------
-    id_frames = [
-        first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
-        first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
-    ]
-    for id_type, column in id_columns.items():
-        values = first.get_column(column)
-        if id_type == "phone":
-            norm = normalise_phones(values)
-            values = norm.select(
-                pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone"))
-            ).to_series()
-        elif id_type != "email":
-            values = pl.concat_str([pl.lit(id_type + ":"), values])  # namespaced: ids of two types never collide
-        id_frames.append(first.select("record_key", values.alias("v"), pl.lit(id_type).alias("id_type")))
-    ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
-    identifiers = ids.select(
-        "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
-    ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
+    # Parts handed to `emit` are not kept here: the writer holds them until they are written (peak memory).
+    keep = emit is None
+    emit = emit or (lambda part, **tables: None)
+    emit("raw_rows", raw_rows=raw_rows, accepted=accepted, batch_id=batch_id)
+    accepted = accepted if keep else None
 
     # --- orders and items ------------------------------------------------------------------------
     orders = pl.DataFrame()
@@ -388,6 +386,68 @@ def prepare_frame(
             (pl.col("quantity") if "quantity" in good.columns else pl.lit(1, dtype=pl.Int64)).alias("quantity"),
             item_amount.alias("amount"),
         ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
+    orders_arrow, items_arrow = _arrow(orders, "orders"), _arrow(items, "order_items")
+    emit("orders", orders=orders_arrow, order_items=items_arrow)
+    del orders, items
+    orders_arrow, items_arrow = (orders_arrow, items_arrow) if keep else (None, None)
+
+    # --- records: one per record id (first row wins) ---------------------------------------------
+    # only the columns records, identifiers and events are built from (peak memory)
+    needed = {
+        "record_key", record_field, "__row__", "name_norm", "phone_norm", "phone_kind", "phone_tail", "email_norm",
+        "address", "gender_norm", "birthday_norm", "owner_staff", "store", "tags", "created_at", "order_time",
+        "addr_province", "addr_city", "addr_district", "addr_city_tier", *id_columns.values(),
+        "nickname", "first_name", "last_name", "postcode",
+    }  # fmt: skip
+    first = good.select(c for c in good.columns if c in needed).unique(
+        subset=["record_key"], keep="first", maintain_order=True
+    )
+    del good
+    for name, dtype in (
+        ("name_norm", pl.String), ("phone_norm", pl.String), ("phone_kind", pl.String), ("phone_tail", pl.String),
+        ("email_norm", pl.String), ("address", pl.String), ("gender_norm", pl.String), ("birthday_norm", pl.Date),
+        ("owner_staff", pl.String), ("store", pl.String), ("tags", pl.String), ("created_at", pl.Datetime("us", "UTC")),
+        ("nickname", pl.String), ("first_name", pl.String), ("last_name", pl.String), ("postcode", pl.String),
+    ):  # fmt: skip
+        if name not in first.columns:
+            first = first.with_columns(pl.lit(None, dtype=dtype).alias(name))
+    first = first.with_columns(
+        pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone_norm")).alias("phone_full"),
+        (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
+    )
+    # In parts, so that the writer inserts one part while the next is hashed and encrypted.
+    record_parts = []
+    for offset in range(0, max(first.height, 1), RECORDS_PART_ROWS):
+        part = _records_part(first.slice(offset, RECORDS_PART_ROWS), source, fmt, record_field, batch_id, path, now)
+        emit("records", records=part)
+        if keep:
+            record_parts.append(part)
+    records_arrow = pa.concat_tables(record_parts) if keep else None
+    del part, record_parts
+
+    # --- identifiers ---------------------------------------------------------------------------
+    id_frames = [
+        first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
+        first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
+    ]
+    for id_type, column in id_columns.items():
+        values = first.get_column(column)
+        if id_type == "phone":
+            norm = normalise_phones(values)
+            values = norm.select(
+                pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone"))
+            ).to_series()
+        elif id_type != "email":
+            values = pl.concat_str([pl.lit(id_type + ":"), values])  # namespaced: ids of two types never collide
+        id_frames.append(first.select("record_key", values.alias("v"), pl.lit(id_type).alias("id_type")))
+    ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
+    identifiers = ids.select(
+        "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
+    ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
+    identifiers_arrow = _arrow(identifiers, "identifiers")
+    emit("identifiers", identifiers=identifiers_arrow)
+    del ids, identifiers, id_frames
+    identifiers_arrow = identifiers_arrow if keep else None
 
     events = pl.DataFrame()
     if fmt.event_type and "created_at" in first.columns:
@@ -399,29 +459,17 @@ def prepare_frame(
                 "record_key": ev.get_column("record_key"),
                 "event_type": [fmt.event_type] * ev.height,
                 "occurred_at": ev.get_column("created_at"),
-                "properties": [
-                    json.dumps({"store": s, "staff": o}, ensure_ascii=False)
-                    for s, o in zip(
-                        (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
-                        (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
-                        strict=True,
-                    )
-                ],
+                "properties": _event_properties(
+                    (ev.get_column("store") if "store" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                    (ev.get_column("owner_staff") if "owner_staff" in ev.columns else pl.Series([None] * ev.height)).to_list(),
+                ),
                 "batch_id": [batch_id] * ev.height,
             }
         )
 
-    # --- raw rows: lineage per row; the original columns are encrypted in chunks at write time ---------
-    accepted = frame.filter(~bad)
-    raw = accepted.select(
-        pl.lit(batch_id).alias("batch_id"),
-        pl.lit(source).alias("source"),
-        pl.lit(fmt.name).alias("format"),
-        pl.lit(path.name).alias("file_name"),
-        pl.col("__row__").alias("row_number"),
-        good.get_column("record_key"),
-        pl.col("__hash__").alias("content_hash"),
-    )
+    events_arrow = _arrow(events, "events")
+    emit("events", events=events_arrow)
+    events_arrow = events_arrow if keep else None
 
     return PreparedFile(
         path=path,
@@ -432,17 +480,81 @@ def prepare_frame(
         rows_read=rows_read,
         file_sha256=None,
         columns=original_columns,
-        raw_rows=_arrow(raw, "raw_rows"),
-        accepted=accepted.drop("__hash__"),
+        raw_rows=raw_rows,
+        accepted=accepted,
         records=records_arrow,
-        identifiers=_arrow(identifiers, "identifiers"),
-        orders=_arrow(orders, "orders"),
-        order_items=_arrow(items, "order_items"),
-        events=_arrow(events, "events"),
+        identifiers=identifiers_arrow,
+        orders=orders_arrow,
+        order_items=items_arrow,
+        events=events_arrow,
         rejected=sorted(rejections, key=lambda r: r.row),
         rejected_frame=rejected_frame,
         started_at=now,
     )
+
+
+RECORDS_PART_ROWS = 250_000
+
+
+def _records_part(
+    first: pl.DataFrame, source: str, fmt: SourceFormat, record_field: str, batch_id: str, path: Path, now: datetime
+) -> pa.Table:
+    """The records table for some of a file's records (one row of `first` each)."""
+    pii_json = first.select(
+        pl.struct(
+            pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
+            pl.col("email_norm").alias("email"), pl.col("address"),
+            # compared by the probabilistic stage: WeChat nicknames, and generic fields for `--compare`
+            pl.col("nickname").str.strip_chars(), "first_name", "last_name", "postcode",
+        ).struct.json_encode()
+    ).to_series()  # fmt: skip
+    records = first.select(
+        "record_key",
+        pl.lit(source).alias("source"),
+        pl.lit(fmt.name).alias("format"),
+        pl.lit(fmt.record_kind).alias("record_kind"),
+        pl.col(record_field).alias("record_id"),
+        pl.lit(batch_id).alias("batch_id"),
+        pl.lit(path.name).alias("file_name"),
+        pl.col("__row__").alias("row_number"),
+        masks.mask_names(first.get_column("name_norm")).alias("name_masked"),
+        masks.mask_phones(first.get_column("phone_norm")).alias("phone_masked"),
+        "phone_tail",
+        "phone_kind",
+        masks.mask_emails(first.get_column("email_norm")).alias("email_masked"),
+        pl.col("gender_norm").alias("gender"),
+        pl.col("birthday_norm").alias("birthday"),
+        pl.col("addr_province").alias("province"),
+        pl.col("addr_city").alias("city"),
+        pl.col("addr_district").alias("district"),
+        pl.col("addr_city_tier").cast(pl.Int16, strict=False).alias("city_tier"),
+        _split_tags(pl.col("tags")).alias("tags"),
+        "owner_staff",
+        "store",
+        "seen_at",
+        pl.lit(now).alias("imported_at"),
+    ).with_columns(
+        keyed_hashes(first.get_column("name_norm")).alias("name_hash"),
+        keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
+        keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
+    )
+    records_arrow = _arrow(records, "records").set_column(
+        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.cast(pl.Binary).to_list()), pa.binary())
+    )
+    return records_arrow
+
+
+
+def _event_properties(stores: list, staff: list) -> list[str]:
+    """json.dumps({"store", "staff"}) per event, once per distinct pair (a few hundred stores and guides)."""
+    done: dict[tuple, str] = {}
+    out = []
+    for pair in zip(stores, staff, strict=True):
+        text = done.get(pair)
+        if text is None:
+            text = done[pair] = json.dumps({"store": pair[0], "staff": pair[1]}, ensure_ascii=False)
+        out.append(text)
+    return out
 
 
 def _split_tags(expr: pl.Expr) -> pl.Expr:
