@@ -433,6 +433,36 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
         page.wait_for_url(re.compile(rf"/customers/{customer_id}/"))
         assert guide in page.locator("#owner").inner_text()
 
+    # --- a manual merge, then its undo: both customers come back exactly ---------------------------
+    def resolve_from_review_page():
+        page.goto(f"{base}/identity/review/")
+        page.click("#review-resolve-button")
+        page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+        _wait_for_job(page, siyu_server, "resolving identities")
+
+    survivor, absorbed = sorted((zhang_id, wang_id), key=int)
+    page.goto(f"{base}/customers/{survivor}/")
+    page.fill('#identity-history input[name="other_id"]', absorbed)
+    page.fill('#identity-history form:has(input[name="other_id"]) input[name="reason"]', "同一人：电话确认")
+    page.click('#identity-history form:has(input[name="other_id"]) button')
+    page.wait_for_url(re.compile(rf"/customers/{survivor}/"))
+    resolve_from_review_page()
+    page.goto(f"{base}/")
+    assert page.locator('[data-stat="customers"]').inner_text() == "2"
+    page.goto(f"{base}/customers/{survivor}/")
+    history = page.locator("#identity-history")
+    assert f"#{absorbed} 并入 #{survivor}" in history.inner_text() and "manual:decision" in history.inner_text()
+    _shot(page, "identity-history")
+    history.locator('input[name="reason"]').first.fill("两个人")
+    history.locator('form:has(input[name="absorbed_id"]) button').click()
+    page.wait_for_url(re.compile(rf"/customers/{survivor}/"))
+    resolve_from_review_page()
+    page.goto(f"{base}/")
+    assert page.locator('[data-stat="customers"]').inner_text() == "3"
+    for customer_id, guide in ((zhang_id, "导购小王"), (wang_id, "导购小李")):
+        page.goto(f"{base}/customers/{customer_id}/")
+        assert guide in page.locator("#owner").inner_text()
+
     # --- English -------------------------------------------------------------------------------------
     page.goto(f"{base}/customers/")
     page.click('form.langswitch button[value="en"]')
