@@ -540,24 +540,18 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
     labelled = None
     if labelled_keys:
         uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
-        pairs = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None and a != b]
+        known = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
+        known = [(a, b) for a, b in known if a is not None and b is not None and a != b]
         labelled = pa.table(
             {
-                "source_dataset_l": ["records"] * len(pairs), "unique_id_l": [a for a, _ in pairs],
-                "source_dataset_r": ["records"] * len(pairs), "unique_id_r": [b for _, b in pairs],
+                "source_dataset_l": ["records"] * len(known), "unique_id_l": [a for a, _ in known],
+                "source_dataset_r": ["records"] * len(known), "unique_id_r": [b for _, b in known],
             }
         )  # fmt: skip
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return None
-    rid_of = {}
-    if decisions:
-        keys = sorted({k for a, b, _ in decisions for k in (a, b)})
-        found = (
-            staged.filter(staged.record_key.isin(keys)).select("record_key", "rid").to_pyarrow().to_pylist()
-        )
-        rid_of = {r["record_key"]: r["rid"] for r in found}
+    rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
     forced, forbidden = [], set()
     for a, b, verdict in decisions:
         if a in rid_of and b in rid_of:
