@@ -397,13 +397,12 @@ def _merge_state(survivor: int, absorbed: int) -> None:
             for t in CustomerTag.objects.filter(customer_id=absorbed).exclude(tag_id__in=have)
         ]
     )  # fmt: skip
-    notes = [
-        Note(customer_id=survivor, author_id=n.author_id, text=n.text, merged_from=absorbed)
-        for n in Note.objects.filter(customer_id=absorbed).order_by("created_at")
-    ]
-    Note.objects.bulk_create(notes)
+    originals = list(Note.objects.filter(customer_id=absorbed))
+    copies = Note.objects.bulk_create(
+        [Note(customer_id=survivor, author_id=n.author_id, text=n.text, merged_from=absorbed) for n in originals]
+    )
     # created_at is auto_now_add: give the copies their original times
-    for copy, original in zip(notes, Note.objects.filter(customer_id=absorbed).order_by("created_at"), strict=True):
+    for copy, original in zip(copies, originals, strict=True):
         Note.objects.filter(pk=copy.pk).update(created_at=original.created_at)
     mine, theirs = _consent_in_force(survivor), _consent_in_force(absorbed)
     now = timezone.now()
@@ -425,12 +424,7 @@ def _merge_state(survivor: int, absorbed: int) -> None:
 
 
 def _consent_in_force(customer_id: int) -> dict[str, str]:
-    latest: dict[str, str] = {}
-    for channel, status in Consent.objects.filter(customer_id=customer_id).order_by("recorded_at", "pk").values_list(
-        "channel", "status"
-    ):
-        latest[channel] = status
-    return latest
+    return {channel: consent["status"] for channel, consent in queries.consent_of(customer_id).items()}
 
 
 def _unmerge_state(survivor: int, absorbed: int) -> int:

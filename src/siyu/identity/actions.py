@@ -404,7 +404,7 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
         oldest = _oldest_records(staged, old, {i for m in plan.merges for i in m[:2]})
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
-        wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
+        wanted = _staged_rows(staged, rids)
         strong = _linking_identifiers(con, quarantine)
         links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
         # A value bridges when its records belong to more than one existing cluster (a new record counts
@@ -461,18 +461,28 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
     return rows
 
 
+def _staged_rows(staged, rids: np.ndarray) -> ibis.Table:
+    """(rid, record_key) of the given record numbers."""
+    rids = np.asarray(rids, dtype=np.int64)
+    return staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
+
+
+def _first_records(old: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(existing customer ids, the record number of each one's oldest record): records are in age order."""
+    rids = np.flatnonzero(old >= 0)
+    ids, first = np.unique(old[rids], return_index=True)
+    return ids, rids[first]
+
+
 def _oldest_records(staged, old: np.ndarray, ids: set[int]) -> dict[int, str]:
     """Customer id -> record_key of its oldest record, for the given existing ids."""
-    rids = np.flatnonzero(old >= 0)
-    uniq, first = np.unique(old[rids], return_index=True)
-    wanted = np.isin(uniq, np.fromiter(ids, dtype=np.int64, count=len(ids)))
-    pick = dict(zip(rids[first][wanted].tolist(), uniq[wanted].tolist(), strict=True))
+    all_ids, first = _first_records(old)
+    wanted = np.isin(all_ids, np.fromiter(ids, dtype=np.int64, count=len(ids)))
+    pick = dict(zip(first[wanted].tolist(), all_ids[wanted].tolist(), strict=True))
     if not pick:
         return {}
-    found = staged.semi_join(ibis.memtable(pa.table({"rid": np.array(list(pick), dtype=np.int64)})), "rid")
-    return {
-        pick[r["rid"]]: r["record_key"] for r in found.select("rid", "record_key").to_pyarrow().to_pylist()
-    }
+    found = _staged_rows(staged, np.array(list(pick))).to_pyarrow().to_pylist()
+    return {pick[r["rid"]]: r["record_key"] for r in found}
 
 
 def _reclaimable(con, staged) -> dict[int, int]:
@@ -509,9 +519,8 @@ def _split_rows(plan, run_id: str, now) -> list[dict]:
 
 def _home_labels(old: np.ndarray, det_labels: np.ndarray) -> dict[int, int]:
     """Each existing customer id -> the deterministic component of its oldest record."""
-    rids = np.flatnonzero(old >= 0)
-    ids, first = np.unique(old[rids], return_index=True)
-    return dict(zip(ids.tolist(), det_labels[rids[first]].tolist(), strict=True))
+    ids, first = _first_records(old)
+    return dict(zip(ids.tolist(), det_labels[first].tolist(), strict=True))
 
 
 def _type_rank(id_type: str) -> tuple[int, str]:
@@ -628,8 +637,7 @@ def _write_candidates(
         rids = np.array(
             sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64
         )
-        found = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
-        key_of = {r["rid"]: r["record_key"] for r in found.to_pyarrow().to_pylist()}
+        key_of = {r["rid"]: r["record_key"] for r in _staged_rows(staged, rids).to_pyarrow().to_pylist()}
         decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
         rows = []
         for r in review:
