@@ -77,3 +77,10 @@ def run_with_progress(kind: str, params: dict, *, quiet: bool = False, created_b
         Console(stderr=True, quiet=quiet).print(f"[dim]siyu serve is running: handed {kind} to it[/dim]")
         job = follow_job(job, quiet=quiet)
     return job
+
+
+def exit_unless_done(job: Job, command: str, stderr) -> None:
+    """A CLI command's ending for a job that did not finish: the error on stderr, exit status 1."""
+    if job.status != Job.Status.DONE:
+        stderr.write(f"siyu {command} failed: {job.error or job.status}")
+        raise SystemExit(1)

@@ -1,12 +1,11 @@
 """`siyu export identities|customers OUT.csv|xlsx`."""
 
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.errors import SiyuError
-from siyu.core.progress import run_with_progress
+from siyu.core.progress import exit_unless_done, run_with_progress
 from siyu.identity.actions import EXPORTS
 from siyu.identity.queries import export_path
 
@@ -29,9 +28,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         # Runs here, or inside `siyu serve` when it owns the warehouse.
         job = run_with_progress("export", {"what": what, "path": str(path)}, quiet=options["json"])
-        if job.status != job.Status.DONE:
-            self.stderr.write(f"siyu export failed: {job.error or job.status}")
-            sys.exit(1)
+        exit_unless_done(job, "export", self.stderr)
         result = job.result
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, sort_keys=True))

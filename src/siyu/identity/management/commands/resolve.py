@@ -1,12 +1,11 @@
 """`siyu resolve [--json]`: resolve identities into customers (in-process, or inside `siyu serve`)."""
 
 import json
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from siyu.core.progress import run_with_progress
+from siyu.core.progress import exit_unless_done, run_with_progress
 
 
 class Command(BaseCommand):
@@ -46,9 +45,7 @@ class Command(BaseCommand):
             "enabled": False if options["deterministic_only"] else None,
         }
         job = run_with_progress("resolve", {"match": {k: v for k, v in match.items() if v is not None}})
-        if job.status != job.Status.DONE:
-            self.stderr.write(f"siyu resolve failed: {job.error or job.status}")
-            sys.exit(1)
+        exit_unless_done(job, "resolve", self.stderr)
         report = job.result
         if options["json"]:
             self.stdout.write(json.dumps(report, ensure_ascii=False, sort_keys=True))
