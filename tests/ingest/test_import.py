@@ -138,9 +138,10 @@ def test_jd_lines_become_one_order_with_items(warehouse, tmp_path):
     )
     import_files([path], "jd")
     assert q(warehouse, "SELECT order_id, amount FROM orders") == [("9001", pytest.approx(300))]
-    assert q(warehouse, "SELECT item_key, product, quantity FROM order_items ORDER BY item_key") == [
-        ("#1", "精华", 1),
-        ("#2", "面膜", 2),
+    # 京东价 is a unit price: the line amount is price × quantity
+    assert q(warehouse, "SELECT item_key, product, quantity, amount FROM order_items ORDER BY item_key") == [
+        ("#1", "精华", 1, pytest.approx(200)),
+        ("#2", "面膜", 2, pytest.approx(100)),
     ]
     assert q(warehouse, "SELECT province, city, district, phone_kind FROM records") == [
         ("北京市", "北京市", "朝阳区", "mobile")
@@ -199,6 +200,21 @@ def test_pos_members_and_sales_share_member_numbers(warehouse, tmp_path):
     rows = q(warehouse, "SELECT id_type, count(DISTINCT value_hash), count(*) FROM identifiers WHERE id_type='member_no' GROUP BY 1")
     assert rows == [("member_no", 1, 2)]
     assert q(warehouse, "SELECT birthday::VARCHAR FROM records WHERE record_kind='member'") == [("1990-05-01",)]
+
+
+def test_pos_sales_statuses_normal_is_a_purchase_and_a_return_is_not(warehouse, tmp_path):
+    sales = tmp_path / "sales.csv"
+    sales.write_text(
+        "单号,会员卡号,门店,销售时间,商品名称,数量,金额,单据状态\r\n"
+        "S1,M001,深圳湾店,2025-05-01 12:00:00,面霜,1,500,正常\r\n"
+        "S2,M001,深圳湾店,2025-05-02 12:00:00,面霜,1,500,退货\r\n",
+        encoding="utf-8",
+    )
+    import_files([sales], "pos", "pos")
+    assert q(warehouse, "SELECT order_id, status_class FROM orders ORDER BY 1") == [
+        ("S1", "purchase"),
+        ("S2", "not_purchase"),
+    ]
 
 
 def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_path):

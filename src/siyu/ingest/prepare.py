@@ -376,6 +376,8 @@ def _prepare_hashed_frame(
         item_amount = pl.col("item_amount") if "item_amount" in good.columns else (
             pl.col("amount") if not fmt.amount_per_order else pl.lit(None, dtype=pl.Decimal(18, 2))
         )
+        if fmt.item_amount_per_unit and "item_amount" in good.columns and "quantity" in good.columns:
+            item_amount = (item_amount * pl.col("quantity")).cast(pl.Decimal(18, 2))
         items = good.select(
             pl.col("order_key"),
             item_key.alias("item_key"),

@@ -16,11 +16,11 @@ FIELDS = (
 PURCHASE_STATUSES = {
     "交易成功", "已完成", "完成", "已签收", "已收货", "卖家已发货，等待买家确认", "等待买家确认收货", "已发货",
     "买家已付款，等待卖家发货", "等待卖家发货", "等待出库", "待发货", "已支付", "已付款", "待收货", "成功",
-    "交易完成", "paid", "completed", "success",
+    "交易完成", "paid", "completed", "success", "正常",
 }  # fmt: skip
 NOT_PURCHASE_STATUSES = {
     "交易关闭", "已关闭", "退款成功", "已取消", "取消", "订单取消", "已退款", "全额退款", "锁定", "删除",
-    "closed", "cancelled", "refunded",
+    "closed", "cancelled", "refunded", "退货",
 }  # fmt: skip
 
 
@@ -48,6 +48,8 @@ class SourceFormat:
     identifiers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # amount is given per order on every line (JD) rather than per line (Douyin)
     amount_per_order: bool = True
+    # item_amount is a unit price (JD 京东价), multiplied by the quantity into the line amount
+    item_amount_per_unit: bool = False
     event_type: str | None = None  # an event per record (e.g. WeCom contact added), timed by created_at
 
 
@@ -77,6 +79,7 @@ FORMATS: dict[str, SourceFormat] = {
         record_kind="order",
         record_field="order_id",
         signature=("订单号", "下单帐号"),
+        item_amount_per_unit=True,
         columns={
             "order_id": ("订单号",),
             "product_id": ("商品ID",),
