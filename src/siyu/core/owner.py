@@ -22,6 +22,7 @@ JOB_RUNNERS = {
     "import": "siyu.ingest.actions:run_import_job",
     "resolve": "siyu.identity.actions:run_resolve_job",
     "export": "siyu.identity.actions:run_export_job",
+    "traits": "siyu.segments.actions:run_traits_job",
 }
 
 

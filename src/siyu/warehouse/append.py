@@ -82,3 +82,12 @@ def update_orders(con, rows: pa.Table) -> int:
     finally:
         con.unregister(view)
     return int(changed[0][0]) if changed else 0
+
+
+def delete_where_in(con, table_name: str, column: str, values: list) -> int:
+    """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many."""
+    if not values:
+        return 0
+    marks = ", ".join("?" for _ in values)
+    deleted = con.execute(f"DELETE FROM {table_name} WHERE {column} IN ({marks})", list(values)).fetchall()
+    return int(deleted[0][0]) if deleted else 0

@@ -225,6 +225,50 @@ TABLES: dict[str, ibis.Schema] = {
             "pii_record_key": "string",
         }
     ),
+    # Traits per customer as of a cut-off instant (siyu.segments.traits): every current refresh replaces
+    # the previous current snapshot; snapshots asked for with `siyu traits --as-of` are kept (backtesting).
+    "customer_traits": ibis.schema(
+        {
+            "customer_id": "int64",
+            "as_of": TS,
+            "first_purchase_at": TS,
+            "last_purchase_at": TS,
+            "orders_total": "int64",
+            "spend_total": MONEY,
+            "recency_days": "int64",
+            "frequency": "int64",
+            "monetary": MONEY,
+            "r_score": "int16",
+            "f_score": "int16",
+            "m_score": "int16",
+            "rfm_layer": "string",
+            "value_layer": "string",
+            "priced_orders": "int64",
+            "discount_order_share": "float64",
+            "discount_depth": "float64",
+            "lifecycle_stage": "string",
+            "aipl_stage": "string",
+            "purchase_cycle_days": "float64",
+            "next_purchase_due": "date",
+            "due_in_days": "int64",
+            "computed_tags": "array<string>",
+        }
+    ),
+    # The stage of each customer in each custom stage set (no row: no stage of the set matched).
+    "customer_stages": ibis.schema(
+        {"customer_id": "int64", "as_of": TS, "stage_set": "string", "stage": "string"}
+    ),
+    # One row per stored traits snapshot; `current` marks the one the console, API and exports show.
+    "trait_runs": ibis.schema(
+        {
+            "as_of": TS,
+            "current": "boolean",
+            "computed_at": TS,
+            "customers": "int64",
+            "seconds": "float64",
+            "settings": "string",
+        }
+    ),
 }
 
 

@@ -17,7 +17,8 @@ Column rules (documented for the console, the API and exports):
 - Purchases: orders with `status_class = 'purchase'` (one row per order_key). `orders`, `spend`,
   `first_purchase_at`, `last_purchase_at`; `aov` = spend / orders rounded half-up to the fen (NULL without
   purchases; `orders` and `spend` are 0 then).
-- `stage` (as of `now`, default the rebuild time):
+- `stage` (as of `now`, default the rebuild time), the standard lifecycle (`lifecycle_stage`, thresholds in
+  the setting `TRAITS["lifecycle"]`; the traits refresh uses the same rule):
   `lead` no purchase · `churned` last purchase more than 365 days ago · `dormant` more than 180 days ago ·
   otherwise by purchase count: `first_purchase` 1 · `repeat` 2–3 · `loyal` 4 or more.
 """
@@ -25,20 +26,53 @@ Column rules (documented for the console, the API and exports):
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import ibis
 import ibis.expr.datatypes as dt
+from django.conf import settings
 
+from siyu.core.errors import SiyuError
 from siyu.warehouse.connection import backend, transaction
 from siyu.warehouse.schema import MONEY, TABLES, TS
 
 SUMMARY_TABLE = "customer_summary"
-DORMANT_DAYS = 180
-CHURNED_DAYS = 365
-REPEAT_MAX_ORDERS = 3  # 2..3 purchases: repeat; 4+: loyal
 NON_FULL_PHONE_KINDS = ("masked", "virtual")
+
+
+@dataclass(frozen=True)
+class LifecycleRule:
+    """Thresholds of the standard lifecycle; override with `TRAITS = {"lifecycle": {...}}` in settings."""
+
+    dormant_days: int = 180  # last purchase more than this many days before: dormant
+    churned_days: int = 365  # … more than this many days before: churned
+    loyal_orders: int = 4  # purchases from which a recent buyer is loyal (2 up to this − 1: repeat)
+
+    @classmethod
+    def from_settings(cls) -> LifecycleRule:
+        rule = cls(**(getattr(settings, "TRAITS", {}) or {}).get("lifecycle", {}))
+        if not 0 < rule.dormant_days < rule.churned_days or rule.loyal_orders < 3:
+            raise SiyuError(
+                "TRAITS['lifecycle'] needs 0 < dormant_days < churned_days and loyal_orders >= 3, "
+                f"not {rule}"
+            )
+        return rule
+
+
+def lifecycle_stage(orders, last_purchase_at, as_of, rule: LifecycleRule | None = None):
+    """The standard lifecycle stage (an Ibis string expression) from the number of purchases before
+    `as_of`, the last one's time and the cut-off itself."""
+    rule = rule or LifecycleRule.from_settings()
+    return ibis.cases(
+        (orders == 0, "lead"),
+        (last_purchase_at < as_of - ibis.interval(days=rule.churned_days), "churned"),
+        (last_purchase_at < as_of - ibis.interval(days=rule.dormant_days), "dormant"),
+        (orders == 1, "first_purchase"),
+        (orders < rule.loyal_orders, "repeat"),
+        else_="loyal",
+    )
 
 
 _TIE_BITS = 20  # low bits of an ordering key: a hash of the record/order key, to break ties in a second
@@ -208,15 +242,7 @@ def customer_summary_expr(
     cents = (spend * 100).cast("int64")
     aov_cents = (cents * 2 + n_orders) // (n_orders * 2)
     aov = ibis.ifelse(n_orders > 0, aov_cents.cast(MONEY) * ibis.literal(Decimal("0.01")), ibis.null())
-    last = j.last_purchase_at
-    stage = ibis.cases(
-        (n_orders == 0, "lead"),
-        (last < now_lit - ibis.interval(days=CHURNED_DAYS), "churned"),
-        (last < now_lit - ibis.interval(days=DORMANT_DAYS), "dormant"),
-        (n_orders == 1, "first_purchase"),
-        (n_orders <= REPEAT_MAX_ORDERS, "repeat"),
-        else_="loyal",
-    )
+    stage = lifecycle_stage(n_orders, j.last_purchase_at, now_lit)
     rec_at, ord_at = j.rec_first_at, j.order_first_at
     acquisition_source = ibis.cases(
         (ord_at.isnull(), j.rec_first_source),

@@ -1,0 +1,243 @@
+"""State changes of segments: refreshing the traits snapshot, and the computed-tag and stage-set
+definitions operators edit.
+
+A refresh computes every trait for every customer as of a cut-off (siyu.segments.traits), then, in one
+warehouse transaction, replaces the snapshot it supersedes: a current refresh (no date; run after every
+resolve and by `siyu traits`) replaces the previous current one; `siyu traits --as-of DATE` replaces an
+earlier snapshot of the same date and leaves the current one alone. Definitions changed in the console,
+API or admin take effect at the next refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+
+from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
+from siyu.segments import rules
+from siyu.segments.errors import RuleError
+from siyu.segments.models import ComputedTag, StageSet
+from siyu.segments.traits import (
+    RUNS_TABLE,
+    STAGES_TABLE,
+    TRAITS_TABLE,
+    TraitSettings,
+    base_traits_expr,
+    cutoff_of,
+    facts_before,
+    stages_expr,
+    with_computed_tags,
+)
+from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse.append import delete_where_in
+from siyu.warehouse.schema import TABLES
+
+log = logging.getLogger(__name__)
+
+_BASE, _TRAITS = "_siyu_traits_base", "_siyu_traits"
+_STEPS = 4
+EDITOR_ROLES = ("admin", "operator")
+STAGE_SET_NAME = re.compile(r"^[\w\-]{1,64}$")
+TAG_NAME_MAX = 100
+
+
+def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | None = None) -> dict:
+    """Compute and store the traits of every customer as of the start of `as_of` (None: now)."""
+    started = time.monotonic()
+    chosen = TraitSettings.from_settings()
+    cutoff = cutoff_of(as_of, now)
+    current = as_of is None
+    tags = [(t.name, t.rule) for t in ComputedTag.objects.filter(active=True)]
+    stage_sets = [
+        {"name": s.name, "stages": s.stages, "default_stage": s.default_stage}
+        for s in StageSet.objects.filter(active=True)
+    ]
+    timings: dict[str, float] = {}
+    clock = [time.monotonic()]
+
+    def step(done: int, message: str, finished: str | None = None) -> None:
+        if finished:
+            timings[finished] = round(time.monotonic() - clock[0], 3)
+            clock[0] = time.monotonic()
+        if progress is not None:
+            progress(done, _STEPS, message)
+
+    con = backend()
+    facts = facts_before(con, cutoff)
+    try:
+        step(0, "computing RFM, value layers, lifecycle, purchase cycle")
+        base = con.create_table(_BASE, base_traits_expr(con, facts, chosen), temp=True, overwrite=True)
+        step(1, "applying computed tags and stage sets", "base")
+        with_tags = with_computed_tags(base, tags, facts.rule_context())
+        columns = TABLES[TRAITS_TABLE]
+        traits = con.create_table(
+            _TRAITS, with_tags.select(*[with_tags[c].cast(t).name(c) for c, t in columns.items()]),
+            temp=True, overwrite=True,
+        )  # fmt: skip
+        stages = stages_expr(traits, stage_sets, facts.rule_context())
+        step(2, "writing the snapshot", "rules")
+        with transaction():
+            replaced = _replaced_snapshots(con, cutoff, current)
+            raw = raw_connection()
+            for table in (TRAITS_TABLE, STAGES_TABLE, RUNS_TABLE):
+                delete_where_in(raw, table, "as_of", replaced)
+            con.insert(TRAITS_TABLE, traits)
+            if stages is not None:
+                con.insert(STAGES_TABLE, stages)
+            customers = int(traits.count().execute())
+            run = {
+                "as_of": cutoff,
+                "current": current,
+                "computed_at": datetime.now(UTC),
+                "customers": customers,
+                "seconds": round(time.monotonic() - started, 3),
+                "settings": chosen.as_json(),
+            }
+            con.insert(RUNS_TABLE, pa.Table.from_pylist([run], schema=TABLES[RUNS_TABLE].to_pyarrow()))
+        step(3, "counting", "write")
+        report = {
+            "as_of": cutoff.isoformat(),
+            "current": current,
+            "customers": customers,
+            **_distribution(traits, stages),
+            "seconds": round(time.monotonic() - started, 3),
+            "timings": timings,
+        }
+    finally:
+        con.drop_table(_TRAITS, force=True)
+        con.drop_table(_BASE, force=True)
+    if progress is not None:
+        progress(_STEPS, _STEPS, f"{customers} customers")
+    return report
+
+
+def _replaced_snapshots(con, cutoff: datetime, current: bool) -> list[datetime]:
+    runs = con.table(RUNS_TABLE)
+    same = runs.as_of == cutoff
+    replaced = runs.filter(runs.current | same if current else same).select("as_of").distinct()
+    return replaced.to_pyarrow().column("as_of").to_pylist()
+
+
+def _distribution(traits, stages) -> dict:
+    """How many customers each layer and stage holds (the job's report)."""
+
+    def counts(table, column) -> dict[str, int]:
+        grouped = table.group_by(column).aggregate(n=table.count()).to_pyarrow().to_pylist()
+        return {str(r[column]): r["n"] for r in sorted(grouped, key=lambda r: -r["n"]) if r[column] is not None}
+
+    tags = traits.select(tag=traits.computed_tags.unnest())
+    report = {
+        "buyers_in_window": int(traits.filter(traits.frequency > 0).count().execute()),
+        "rfm_layers": counts(traits, "rfm_layer"),
+        "value_layers": counts(traits, "value_layer"),
+        "lifecycle_stages": counts(traits, "lifecycle_stage"),
+        "aipl_stages": counts(traits, "aipl_stage"),
+        "computed_tags": counts(tags, "tag"),
+        "stage_sets": {},
+    }
+    if stages is not None:
+        for row in stages.group_by("stage_set", "stage").aggregate(n=stages.count()).to_pyarrow().to_pylist():
+            report["stage_sets"].setdefault(row["stage_set"], {})[row["stage"]] = row["n"]
+    return report
+
+
+def run_traits_job(job, progress) -> dict:
+    """Job runner for kind "traits" (params: as_of "YYYY-MM-DD" or none): `siyu traits`, inside `siyu
+    serve` when it owns the warehouse."""
+    as_of = (job.params or {}).get("as_of")
+    return refresh_traits(date.fromisoformat(as_of) if as_of else None, progress=progress)
+
+
+def refresh_after_resolve(progress=None) -> dict:
+    """The current traits, refreshed at the end of a resolve job. Resolution has committed by then, so a
+    failure here is reported in the resolve job's result instead of failing it."""
+    try:
+        report = refresh_traits(progress=progress)
+    except Exception as exc:  # noqa: BLE001 - the resolve succeeded; say what went wrong with the traits
+        log.exception("refreshing traits after resolve failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {k: report[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
+
+
+# --- definitions -------------------------------------------------------------------------------------
+
+
+def _check_editor(actor) -> None:
+    from siyu.staff.queries import role_of
+
+    if actor is not None and not (actor.is_superuser or role_of(actor) in EDITOR_ROLES):
+        raise PermissionDenied("only administrators and operators can change computed tags and stage sets")
+
+
+def save_stage_set(
+    actor, name: str, stages, *, default_stage: str = "", label: str = "", active: bool = True
+) -> StageSet:
+    """Create or replace a custom stage set (checked before it is stored)."""
+    _check_editor(actor)
+    name = (name or "").strip()
+    if not STAGE_SET_NAME.match(name):
+        raise RuleError("a stage set name is 1 to 64 letters, digits, _ or -")
+    checked = rules.check_stages(stages, default_stage)
+    stage_set, _ = StageSet.objects.update_or_create(
+        name=name,
+        defaults={
+            "stages": checked,
+            "default_stage": (default_stage or "").strip(),
+            "label": (label or "").strip()[:100],
+            "active": active,
+            "updated_by": actor if getattr(actor, "is_authenticated", False) else None,
+        },
+    )
+    record_audit(actor, "stage_set_saved", name, stages=len(checked), active=active)
+    return stage_set
+
+
+def delete_stage_set(actor, name: str) -> bool:
+    _check_editor(actor)
+    deleted, _ = StageSet.objects.filter(name=name).delete()
+    if deleted:
+        record_audit(actor, "stage_set_deleted", name)
+    return bool(deleted)
+
+
+def save_computed_tag(actor, name: str, rule, *, description: str = "", active: bool = True) -> ComputedTag:
+    """Create or replace a computed tag (its rule checked before it is stored)."""
+    _check_editor(actor)
+    name = (name or "").strip()
+    if not name or len(name) > TAG_NAME_MAX or "|" in name:
+        raise RuleError(f"a computed tag name is 1 to {TAG_NAME_MAX} characters without '|'")
+    checked = rules.check_condition(rule)
+    if _mentions_computed_tags(checked):
+        raise RuleError("a computed tag's rule cannot use computed_tags (tags are given all at once)")
+    tag, _ = ComputedTag.objects.update_or_create(
+        name=name,
+        defaults={
+            "rule": checked,
+            "description": (description or "").strip()[:300],
+            "active": active,
+            "updated_by": actor if getattr(actor, "is_authenticated", False) else None,
+        },
+    )
+    record_audit(actor, "computed_tag_saved", name, active=active)
+    return tag
+
+
+def delete_computed_tag(actor, name: str) -> bool:
+    _check_editor(actor)
+    deleted, _ = ComputedTag.objects.filter(name=name).delete()
+    if deleted:
+        record_audit(actor, "computed_tag_deleted", name)
+    return bool(deleted)
+
+
+def _mentions_computed_tags(condition: dict) -> bool:
+    if condition.get("field") == "computed_tags":
+        return True
+    nested = condition.get("all") or condition.get("any") or ([condition["not"]] if "not" in condition else [])
+    return any(_mentions_computed_tags(c) for c in nested)
+

@@ -1,0 +1,13 @@
+from siyu.core.errors import SiyuError
+
+
+class TraitsError(SiyuError):
+    """A traits refresh that cannot run as asked (an as-of date in the future, bad settings…)."""
+
+
+class RuleError(SiyuError):
+    """A computed-tag or stage-set rule that is not well formed; the message says where."""
+
+
+class TraitsNotComputed(TraitsError):
+    """No traits snapshot exists for the asked date (or none at all yet)."""

@@ -1,0 +1,138 @@
+"""Read side of traits: the stored snapshots, one customer's traits, trait filters for the customer list
+and the trait columns of `siyu export customers`. Ibis expressions only."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import ibis
+
+from siyu.segments.errors import TraitsNotComputed
+from siyu.segments.models import StageSet
+from siyu.segments.traits import RUNS_TABLE, STAGES_TABLE, TRAITS_TABLE, cutoff_of
+from siyu.warehouse import backend
+from siyu.warehouse.schema import TABLES
+
+# Trait columns `siyu export customers` adds after customer_summary's (which already has the lifetime
+# totals: orders, spend, first and last purchase).
+EXPORT_COLUMNS = (
+    "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_layer", "value_layer",
+    "priced_orders", "discount_order_share", "discount_depth", "lifecycle_stage", "aipl_stage",
+    "purchase_cycle_days", "next_purchase_due", "due_in_days", "computed_tags",
+)  # fmt: skip
+STAGE_COLUMN_PREFIX = "stage:"
+# Filters the customer list offers over the current traits: parameter -> trait column.
+LIST_FILTERS = {
+    "rfm_layer": "rfm_layer",
+    "value_layer": "value_layer",
+    "aipl_stage": "aipl_stage",
+    "computed_tag": "computed_tags",
+}
+
+
+def trait_runs() -> list[dict]:
+    """Every stored snapshot, the current first, then the newest cut-off first."""
+    runs = backend().table(RUNS_TABLE)
+    ordered = runs.order_by([ibis.desc(runs.current), ibis.desc(runs.as_of)])
+    return ordered.drop("settings").to_pyarrow().to_pylist()
+
+
+def snapshot_cutoff(as_of: date | None = None) -> datetime:
+    """The cut-off of the current snapshot, or of the one computed for `as_of`; TraitsNotComputed when
+    there is none."""
+    runs = backend().table(RUNS_TABLE)
+    wanted = runs.current if as_of is None else runs.as_of == cutoff_of(as_of)
+    found = runs.filter(wanted).order_by(ibis.desc(runs.as_of)).limit(1).as_of.to_pyarrow().to_pylist()
+    if not found:
+        if as_of is None:
+            raise TraitsNotComputed("traits have not been computed yet: run `siyu traits` (or resolve)")
+        raise TraitsNotComputed(f"no traits as of {as_of}: compute them with `siyu traits --as-of {as_of}`")
+    return found[0]
+
+
+def snapshot_expr(as_of: date | None = None) -> ibis.Table:
+    """Every customer's traits in one snapshot (see snapshot_cutoff)."""
+    cutoff = snapshot_cutoff(as_of)
+    traits = backend().table(TRAITS_TABLE)
+    return traits.filter(traits.as_of == cutoff)
+
+
+def traits_of(customer_id: int, as_of: date | None = None) -> dict | None:
+    """One customer's traits with `stages` ({stage set: stage}); None when the snapshot does not hold the
+    customer (first seen after its cut-off, or created by a later resolve)."""
+    cutoff = snapshot_cutoff(as_of)
+    traits = backend().table(TRAITS_TABLE)
+    rows = traits.filter((traits.as_of == cutoff) & (traits.customer_id == customer_id)).to_pyarrow().to_pylist()
+    if not rows:
+        return None
+    return {**rows[0], "computed_tags": list(rows[0]["computed_tags"] or []), "stages": _stages(customer_id, cutoff)}
+
+
+def stages_of(customer_id: int, as_of: date | None = None) -> dict[str, str]:
+    return _stages(customer_id, snapshot_cutoff(as_of))
+
+
+def _stages(customer_id: int, cutoff: datetime) -> dict[str, str]:
+    stages = backend().table(STAGES_TABLE)
+    rows = stages.filter((stages.as_of == cutoff) & (stages.customer_id == customer_id))
+    return {r["stage_set"]: r["stage"] for r in rows.order_by("stage_set").to_pyarrow().to_pylist()}
+
+
+def customers_matching(**filters) -> ibis.Column | None:
+    """Customer ids of the current snapshot that pass the given LIST_FILTERS (None: no filter given).
+    Without a current snapshot no customer passes."""
+    given = {k: v for k, v in filters.items() if k in LIST_FILTERS and v not in (None, "")}
+    if not given:
+        return None
+    try:
+        traits = snapshot_expr()
+    except TraitsNotComputed:
+        return ibis.memtable({"customer_id": []}, schema={"customer_id": "int64"}).customer_id
+    predicates = []
+    for name, value in given.items():
+        column = traits[LIST_FILTERS[name]]
+        predicates.append(column.contains(str(value)) if name == "computed_tag" else column == str(value))
+    return traits.filter(*predicates).customer_id
+
+
+def filter_choices() -> dict[str, list[str]]:
+    """Values the list filters can take in the current snapshot (computed tags: the names in use)."""
+    try:
+        traits = snapshot_expr()
+    except TraitsNotComputed:
+        return {name: [] for name in LIST_FILTERS}
+    choices = {}
+    for name, column in LIST_FILTERS.items():
+        values = traits.select(value=traits[column].unnest() if name == "computed_tag" else traits[column])
+        values = values.filter(values.value.notnull()).distinct().order_by("value").limit(500)
+        choices[name] = values.value.to_pyarrow().to_pylist()
+    return choices
+
+
+def with_trait_columns(customers: ibis.Table) -> ibis.Table:
+    """`customers` (one row per customer_id) with the current traits as columns (EXPORT_COLUMNS, as
+    `traits_as_of` the snapshot's cut-off) and one `stage:<set>` column per active stage set; the columns
+    are there, empty, before traits are first computed."""
+    try:
+        cutoff = snapshot_cutoff()
+    except TraitsNotComputed:
+        cutoff = None
+    schema = TABLES[TRAITS_TABLE]
+    if cutoff is None:
+        empty = {name: ibis.null(schema[name]) for name in EXPORT_COLUMNS}
+        out = customers.mutate(traits_as_of=ibis.null("timestamp('UTC')"), **empty)
+    else:
+        traits = backend().table(TRAITS_TABLE)
+        traits = traits.filter(traits.as_of == cutoff).select("customer_id", "as_of", *EXPORT_COLUMNS)
+        out = customers.left_join(traits.rename(traits_as_of="as_of"), "customer_id")
+        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+    for name in StageSet.objects.filter(active=True).values_list("name", flat=True):
+        column = f"{STAGE_COLUMN_PREFIX}{name}"
+        if cutoff is None:
+            out = out.mutate(**{column: ibis.null("string")})
+            continue
+        stages = backend().table(STAGES_TABLE)
+        stages = stages.filter((stages.as_of == cutoff) & (stages.stage_set == name))
+        out = out.left_join(stages.select("customer_id", **{column: stages.stage}), "customer_id")
+        out = out.drop(*[c for c in out.columns if c.endswith("_right")])
+    return out

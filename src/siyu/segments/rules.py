@@ -1,0 +1,237 @@
+"""The rule format of computed tags and custom stage sets: a condition is plain JSON, checked when it is
+saved and compiled to an Ibis boolean expression over one traits row per customer.
+
+    {"all": [condition, …]}                          every condition holds
+    {"any": [condition, …]}                          at least one holds
+    {"not": condition}
+    {"field": NAME, "op": OP, "value": VALUE}        a trait (FIELDS) compared with a constant
+    {"bought": {"product_id": ID, "product_name": TEXT, "within_days": N, "at_least": K}}
+                                                     at least K purchase orders (default 1) in the N days
+                                                     before the cut-off (default: all history), of a product
+                                                     whose id or SKU is ID, or whose name contains TEXT
+                                                     (neither given: any purchase)
+    {"event": {"type": TYPE, "within_days": N, "at_least": K}}
+                                                     at least K events (of TYPE, or of any type) in the N days
+
+Operators: numbers `=`, `!=`, `<`, `<=`, `>`, `>=`, `between` (VALUE [low, high], both included);
+texts `=`, `!=`, `in`, `not in` (VALUE a list); every field `is null`, `is not null`; `computed_tags`
+`contains`. A comparison with a missing value (a customer without purchases has no `recency_days`) is
+false, so `{"not": …}` of it is true. Everything compiles to Ibis, so rules run on every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import ibis
+
+from siyu.segments.errors import RuleError
+
+NUMBER, TEXT, LIST = "number", "text", "list"
+
+# Trait columns a rule may name (siyu.warehouse.schema "customer_traits"), with their kind.
+FIELDS = {
+    "orders_total": NUMBER,
+    "spend_total": NUMBER,
+    "recency_days": NUMBER,
+    "frequency": NUMBER,
+    "monetary": NUMBER,
+    "r_score": NUMBER,
+    "f_score": NUMBER,
+    "m_score": NUMBER,
+    "rfm_layer": TEXT,
+    "value_layer": TEXT,
+    "priced_orders": NUMBER,
+    "discount_order_share": NUMBER,
+    "discount_depth": NUMBER,
+    "lifecycle_stage": TEXT,
+    "aipl_stage": TEXT,
+    "purchase_cycle_days": NUMBER,
+    "due_in_days": NUMBER,
+    "computed_tags": LIST,
+}
+COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+OPS = {
+    NUMBER: {*COMPARISONS, "between", "is null", "is not null"},
+    TEXT: {"=", "!=", "in", "not in", "is null", "is not null"},
+    LIST: {"contains"},
+}
+MAX_DEPTH = 20
+MAX_DAYS = 36_600
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What `bought` and `event` conditions look into: facts before the cut-off, with customer ids.
+
+    purchases: customer_id, order_key, order_time (purchase orders)
+    purchase_items: customer_id, order_key, order_time, product_id, sku, product
+    events: customer_id, event_type, occurred_at
+    """
+
+    cutoff: datetime
+    purchases: ibis.Table
+    purchase_items: ibis.Table
+    events: ibis.Table
+
+
+def check_condition(condition, where: str = "rule", depth: int = 0) -> dict:
+    """The condition, normalised (ops lower-case, defaults filled in); RuleError naming the bad part."""
+    if depth > MAX_DEPTH:
+        raise RuleError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if not isinstance(condition, dict) or len(condition) != 1 and "field" not in condition:
+        raise RuleError(f"{where}: a condition is one object such as {{\"all\": [...]}} or {{\"field\": ...}}")
+    if "all" in condition or "any" in condition:
+        key = "all" if "all" in condition else "any"
+        parts = condition[key]
+        if not isinstance(parts, list) or not parts:
+            raise RuleError(f"{where}.{key}: give a non-empty list of conditions")
+        return {key: [check_condition(p, f"{where}.{key}[{i}]", depth + 1) for i, p in enumerate(parts)]}
+    if "not" in condition:
+        return {"not": check_condition(condition["not"], f"{where}.not", depth + 1)}
+    if "field" in condition:
+        return _check_field(condition, where)
+    if "bought" in condition:
+        return {"bought": _check_behaviour(condition["bought"], f"{where}.bought", ("product_id", "product_name"))}
+    if "event" in condition:
+        return {"event": _check_behaviour(condition["event"], f"{where}.event", ("type",))}
+    raise RuleError(f"{where}: unknown condition {next(iter(condition))!r}; use all, any, not, field, bought or event")
+
+
+def _check_field(condition: dict, where: str) -> dict:
+    extra = set(condition) - {"field", "op", "value"}
+    if extra:
+        raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
+    name = condition["field"]
+    if name not in FIELDS:
+        raise RuleError(f"{where}: unknown field {name!r}; use one of {', '.join(FIELDS)}")
+    kind = FIELDS[name]
+    op = str(condition.get("op", "")).strip().lower()
+    if op not in OPS[kind]:
+        raise RuleError(f"{where}: {name} takes the operators {', '.join(sorted(OPS[kind]))}, not {op!r}")
+    if op in ("is null", "is not null"):
+        return {"field": name, "op": op}
+    value = condition.get("value")
+    if op == "between":
+        if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
+            raise RuleError(f"{where}: between takes [low, high], two numbers")
+    elif op in ("in", "not in"):
+        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+            raise RuleError(f"{where}: {op} takes a non-empty list of texts")
+    elif kind == NUMBER and not _is_number(value):
+        raise RuleError(f"{where}: {name} {op} needs a number, not {value!r}")
+    elif kind in (TEXT, LIST) and not (isinstance(value, str) and value):
+        raise RuleError(f"{where}: {name} {op} needs a text, not {value!r}")
+    return {"field": name, "op": op, "value": value}
+
+
+def _check_behaviour(spec, where: str, filters: tuple[str, ...]) -> dict:
+    if not isinstance(spec, dict):
+        raise RuleError(f"{where}: give an object, e.g. {{\"within_days\": 30}}")
+    extra = set(spec) - {*filters, "within_days", "at_least"}
+    if extra:
+        raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
+    out = {}
+    for key in filters:
+        if spec.get(key) not in (None, ""):
+            if not isinstance(spec[key], str):
+                raise RuleError(f"{where}.{key}: give a text")
+            out[key] = spec[key]
+    within = spec.get("within_days")
+    if within is not None:
+        if not (isinstance(within, int) and not isinstance(within, bool) and 0 < within <= MAX_DAYS):
+            raise RuleError(f"{where}.within_days: a whole number of days from 1 to {MAX_DAYS}")
+        out["within_days"] = within
+    at_least = spec.get("at_least", 1)
+    if not (isinstance(at_least, int) and not isinstance(at_least, bool) and at_least >= 1):
+        raise RuleError(f"{where}.at_least: a whole number from 1")
+    out["at_least"] = at_least
+    return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_stages(stages, default_stage: str = "") -> list[dict]:
+    """A stage set's ordered [{"stage": NAME, "when": condition}, …], normalised."""
+    if not isinstance(stages, list) or not stages:
+        raise RuleError("a stage set needs a non-empty list of stages")
+    out, seen = [], set()
+    for i, item in enumerate(stages):
+        where = f"stages[{i}]"
+        if not isinstance(item, dict) or set(item) != {"stage", "when"}:
+            raise RuleError(f"{where}: give {{\"stage\": NAME, \"when\": condition}}")
+        name = _stage_name(item["stage"], where)
+        if name in seen:
+            raise RuleError(f"{where}: stage {name!r} is listed twice")
+        seen.add(name)
+        out.append({"stage": name, "when": check_condition(item["when"], f"{where}.when")})
+    if default_stage:
+        _stage_name(default_stage, "default_stage")
+    return out
+
+
+def _stage_name(name, where: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
+        raise RuleError(f"{where}: a stage name is a text of 1 to 64 characters")
+    return name.strip()
+
+
+def compile_condition(condition: dict, row: ibis.Table, ctx: RuleContext) -> ibis.BooleanValue:
+    """An Ibis boolean over `row` (one traits row per customer); a checked condition (check_condition)."""
+    if "all" in condition:
+        return ibis.and_(*(compile_condition(c, row, ctx) for c in condition["all"]))
+    if "any" in condition:
+        return ibis.or_(*(compile_condition(c, row, ctx) for c in condition["any"]))
+    if "not" in condition:
+        return ~compile_condition(condition["not"], row, ctx)
+    if "field" in condition:
+        return _compile_field(condition, row).fill_null(False)
+    if "bought" in condition:
+        spec = condition["bought"]
+        if "product_id" in spec or "product_name" in spec:
+            facts = ctx.purchase_items
+            matches = []
+            if "product_id" in spec:
+                matches.append((facts.product_id == spec["product_id"]) | (facts.sku == spec["product_id"]))
+            if "product_name" in spec:
+                matches.append(facts.product.contains(spec["product_name"]))
+            facts = facts.filter(ibis.or_(*matches).fill_null(False))
+        else:
+            facts = ctx.purchases
+        return _behaviour(row, facts, "order_time", spec, ctx, per_order=True)
+    spec = condition["event"]
+    facts = ctx.events
+    if "type" in spec:
+        facts = facts.filter(facts.event_type == spec["type"])
+    return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
+
+
+def _compile_field(condition: dict, row: ibis.Table) -> ibis.BooleanValue:
+    column, op = row[condition["field"]], condition["op"]
+    value = condition.get("value")
+    if op == "is null":
+        return column.isnull()
+    if op == "is not null":
+        return column.notnull()
+    if op == "between":
+        return column.between(*value)
+    if op == "in":
+        return column.isin(value)
+    if op == "not in":
+        return column.notin(value)
+    if op == "contains":
+        return column.contains(value)
+    return getattr(column, COMPARISONS[op])(value)
+
+
+def _behaviour(row, facts, at: str, spec: dict, ctx: RuleContext, *, per_order: bool) -> ibis.BooleanValue:
+    """Customers with at least `at_least` facts (orders, or events) in the `within_days` before the
+    cut-off."""
+    if "within_days" in spec:
+        since = ibis.literal(ctx.cutoff - timedelta(days=spec["within_days"]), type=facts[at].type())
+        facts = facts.filter(facts[at] >= since)
+    counts = facts.group_by("customer_id").aggregate(n=facts.order_key.nunique() if per_order else facts.count())
+    return row.customer_id.isin(counts.filter(counts.n >= spec["at_least"]).customer_id)
