@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from segments.traits_data import AS_OF, write_brand
+from siyu.core.errors import SiyuError
 from siyu.segments import queries
 from siyu.segments.actions import refresh_traits, save_computed_tag, save_stage_set
-from siyu.core.errors import SiyuError
 from siyu.segments.errors import TraitsError
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,16 @@ def test_rfm_scores_and_layers(brand):
         7: (184, 3, "200.00", 2, 3, 3, "important_keep", "waist"),
         10: (1, 1, "10.00", 5, 1, 1, "general_develop", "tail"),
     }
-    fields = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_layer", "value_layer")
+    fields = (
+        "recency_days",
+        "frequency",
+        "monetary",
+        "r_score",
+        "f_score",
+        "m_score",
+        "rfm_layer",
+        "value_layer",
+    )
     got = {cid: tuple(str(t[cid][f]) if f == "monetary" else t[cid][f] for f in fields) for cid in expected}
     assert got == expected
     for cid in (4, 5, 6, 8):  # no purchase in the window: no RFM
@@ -65,7 +74,9 @@ def test_lifetime_lifecycle_and_aipl(brand):
 
 def test_purchase_cycle_and_due_date(brand):
     t = traits_as_of()
-    cycles = {cid: (t[cid]["purchase_cycle_days"], t[cid]["next_purchase_due"], t[cid]["due_in_days"]) for cid in t}
+    cycles = {
+        cid: (t[cid]["purchase_cycle_days"], t[cid]["next_purchase_due"], t[cid]["due_in_days"]) for cid in t
+    }
     assert cycles[1] == (30.0, date(2025, 12, 31), -1)  # median of 40, 30, 30
     assert cycles[3] == (12.5, date(2025, 4, 8), (date(2025, 4, 8) - AS_OF).days)  # 12.5 rounds up to 13
     assert cycles[7] == (30.0, date(2025, 7, 31), (date(2025, 7, 31) - AS_OF).days)  # one day, two orders
@@ -75,7 +86,9 @@ def test_purchase_cycle_and_due_date(brand):
 
 def test_price_sensitivity_from_order_lines(brand):
     t = traits_as_of()
-    got = {cid: (t[cid]["priced_orders"], t[cid]["discount_order_share"], t[cid]["discount_depth"]) for cid in t}
+    got = {
+        cid: (t[cid]["priced_orders"], t[cid]["discount_order_share"], t[cid]["discount_depth"]) for cid in t
+    }
     assert got[1] == (3, pytest.approx(0.3333), 0.5)  # one of three priced orders at half price
     assert got[2] == (1, 1.0, pytest.approx(0.0909))  # 1000 paid for 1100 listed (P2's price from customer 4)
     assert got[7] == (0, None, None)  # lines without an amount or a quantity are not priced
@@ -115,7 +128,9 @@ def test_current_refresh_replaces_the_last_and_keeps_as_of_snapshots(brand):
 def test_computed_tags_and_stage_sets(brand, admin_user):
     save_computed_tag(admin_user, "高价值", {"field": "m_score", "op": ">=", "value": 4})
     save_computed_tag(admin_user, "快到复购期", {"field": "due_in_days", "op": "between", "value": [-7, 7]})
-    save_computed_tag(admin_user, "非重要价值", {"not": {"field": "rfm_layer", "op": "=", "value": "important_value"}})
+    save_computed_tag(
+        admin_user, "非重要价值", {"not": {"field": "rfm_layer", "op": "=", "value": "important_value"}}
+    )
     save_stage_set(
         admin_user,
         "school",
@@ -124,10 +139,12 @@ def test_computed_tags_and_stage_sets(brand, admin_user):
             {"stage": "强意向", "when": {"event": {"within_days": 30}}},
             {
                 "stage": "弱意向",
-                "when": {"any": [
-                    {"field": "aipl_stage", "op": "=", "value": "interest"},
-                    {"field": "computed_tags", "op": "contains", "value": "高价值"},
-                ]},
+                "when": {
+                    "any": [
+                        {"field": "aipl_stage", "op": "=", "value": "interest"},
+                        {"field": "computed_tags", "op": "contains", "value": "高价值"},
+                    ]
+                },
             },  # fmt: skip
         ],
     )
@@ -173,7 +190,10 @@ def test_the_customer_summary_stage_follows_the_same_lifecycle_settings(brand, s
     now = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # = AS_OF 00:00 in Shanghai
     settings.TRAITS = {"lifecycle": {"dormant_days": 20, "churned_days": 200, "loyal_orders": 5}}
     rebuild_customer_summary(now=now)
-    summary = {r["customer_id"]: r["stage"] for r in brand.backend().table("customer_summary").to_pyarrow().to_pylist()}
+    summary = {
+        r["customer_id"]: r["stage"]
+        for r in brand.backend().table("customer_summary").to_pyarrow().to_pylist()
+    }
     t = traits_as_of()
     assert summary[1] == t[1]["lifecycle_stage"] == "dormant"
     assert summary[3] == t[3]["lifecycle_stage"] == "churned"

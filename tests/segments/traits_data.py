@@ -89,7 +89,9 @@ BRAND = {
 
 def _insert(con, table: str, rows: list[dict]) -> None:
     schema = TABLES[table].to_pyarrow()
-    con.insert(table, pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema))
+    con.insert(
+        table, pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)
+    )
 
 
 def record_key(customer_id: int) -> str:

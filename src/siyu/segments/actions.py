@@ -128,7 +128,9 @@ def _distribution(traits, stages) -> dict:
 
     def counts(table, column) -> dict[str, int]:
         grouped = table.group_by(column).aggregate(n=table.count()).to_pyarrow().to_pylist()
-        return {str(r[column]): r["n"] for r in sorted(grouped, key=lambda r: -r["n"]) if r[column] is not None}
+        return {
+            str(r[column]): r["n"] for r in sorted(grouped, key=lambda r: -r["n"]) if r[column] is not None
+        }
 
     tags = traits.select(tag=traits.computed_tags.unnest())
     report = {
@@ -238,6 +240,7 @@ def delete_computed_tag(actor, name: str) -> bool:
 def _mentions_computed_tags(condition: dict) -> bool:
     if condition.get("field") == "computed_tags":
         return True
-    nested = condition.get("all") or condition.get("any") or ([condition["not"]] if "not" in condition else [])
+    nested = (
+        condition.get("all") or condition.get("any") or ([condition["not"]] if "not" in condition else [])
+    )
     return any(_mentions_computed_tags(c) for c in nested)
-

@@ -62,10 +62,16 @@ def traits_of(customer_id: int, as_of: date | None = None) -> dict | None:
     customer (first seen after its cut-off, or created by a later resolve)."""
     cutoff = snapshot_cutoff(as_of)
     traits = backend().table(TRAITS_TABLE)
-    rows = traits.filter((traits.as_of == cutoff) & (traits.customer_id == customer_id)).to_pyarrow().to_pylist()
+    rows = (
+        traits.filter((traits.as_of == cutoff) & (traits.customer_id == customer_id)).to_pyarrow().to_pylist()
+    )
     if not rows:
         return None
-    return {**rows[0], "computed_tags": list(rows[0]["computed_tags"] or []), "stages": _stages(customer_id, cutoff)}
+    return {
+        **rows[0],
+        "computed_tags": list(rows[0]["computed_tags"] or []),
+        "stages": _stages(customer_id, cutoff),
+    }
 
 
 def stages_of(customer_id: int, as_of: date | None = None) -> dict[str, str]:

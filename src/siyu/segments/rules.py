@@ -81,7 +81,7 @@ def check_condition(condition, where: str = "rule", depth: int = 0) -> dict:
     if depth > MAX_DEPTH:
         raise RuleError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     if not isinstance(condition, dict) or len(condition) != 1 and "field" not in condition:
-        raise RuleError(f"{where}: a condition is one object such as {{\"all\": [...]}} or {{\"field\": ...}}")
+        raise RuleError(f'{where}: a condition is one object such as {{"all": [...]}} or {{"field": ...}}')
     if "all" in condition or "any" in condition:
         key = "all" if "all" in condition else "any"
         parts = condition[key]
@@ -93,10 +93,14 @@ def check_condition(condition, where: str = "rule", depth: int = 0) -> dict:
     if "field" in condition:
         return _check_field(condition, where)
     if "bought" in condition:
-        return {"bought": _check_behaviour(condition["bought"], f"{where}.bought", ("product_id", "product_name"))}
+        return {
+            "bought": _check_behaviour(condition["bought"], f"{where}.bought", ("product_id", "product_name"))
+        }
     if "event" in condition:
         return {"event": _check_behaviour(condition["event"], f"{where}.event", ("type",))}
-    raise RuleError(f"{where}: unknown condition {next(iter(condition))!r}; use all, any, not, field, bought or event")
+    raise RuleError(
+        f"{where}: unknown condition {next(iter(condition))!r}; use all, any, not, field, bought or event"
+    )
 
 
 def _check_field(condition: dict, where: str) -> dict:
@@ -128,7 +132,7 @@ def _check_field(condition: dict, where: str) -> dict:
 
 def _check_behaviour(spec, where: str, filters: tuple[str, ...]) -> dict:
     if not isinstance(spec, dict):
-        raise RuleError(f"{where}: give an object, e.g. {{\"within_days\": 30}}")
+        raise RuleError(f'{where}: give an object, e.g. {{"within_days": 30}}')
     extra = set(spec) - {*filters, "within_days", "at_least"}
     if extra:
         raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
@@ -162,7 +166,7 @@ def check_stages(stages, default_stage: str = "") -> list[dict]:
     for i, item in enumerate(stages):
         where = f"stages[{i}]"
         if not isinstance(item, dict) or set(item) != {"stage", "when"}:
-            raise RuleError(f"{where}: give {{\"stage\": NAME, \"when\": condition}}")
+            raise RuleError(f'{where}: give {{"stage": NAME, "when": condition}}')
         name = _stage_name(item["stage"], where)
         if name in seen:
             raise RuleError(f"{where}: stage {name!r} is listed twice")
@@ -233,5 +237,7 @@ def _behaviour(row, facts, at: str, spec: dict, ctx: RuleContext, *, per_order: 
     if "within_days" in spec:
         since = ibis.literal(ctx.cutoff - timedelta(days=spec["within_days"]), type=facts[at].type())
         facts = facts.filter(facts[at] >= since)
-    counts = facts.group_by("customer_id").aggregate(n=facts.order_key.nunique() if per_order else facts.count())
+    counts = facts.group_by("customer_id").aggregate(
+        n=facts.order_key.nunique() if per_order else facts.count()
+    )
     return row.customer_id.isin(counts.filter(counts.n >= spec["at_least"]).customer_id)

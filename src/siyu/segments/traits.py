@@ -262,7 +262,9 @@ def base_traits_expr(con, facts: Facts, ts: TraitSettings) -> ibis.Table:
         due_in_days=due_day - facts.cutoff_day,
     )
     schema = TABLES[TRAITS_TABLE]
-    return out.select(*[out[name].cast(dtype).name(name) for name, dtype in schema.items() if name in out.columns])
+    return out.select(
+        *[out[name].cast(dtype).name(name) for name, dtype in schema.items() if name in out.columns]
+    )
 
 
 def _rfm(window: ibis.Table, cutoff_day: int, ts: TraitSettings) -> ibis.Table:
@@ -353,7 +355,10 @@ def with_computed_tags(base: ibis.Table, tags: list[tuple[str, dict]], ctx: Rule
     if not tags:
         return base.mutate(computed_tags=ibis.literal([], type="array<string>"))
     given = ibis.array(
-        [ibis.ifelse(compile_condition(rule, base, ctx), name, ibis.null("string")) for name, rule in sorted(tags)]
+        [
+            ibis.ifelse(compile_condition(rule, base, ctx), name, ibis.null("string"))
+            for name, rule in sorted(tags)
+        ]
     )
     return base.mutate(computed_tags=given.filter(lambda tag: tag.notnull()))
 
