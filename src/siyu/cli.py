@@ -11,10 +11,11 @@ COMMANDS = {
     "serve": "run the console, API and task worker (owns the warehouse)",
     "import": "import channel exports: siyu import PATH… --source NAME [--format …] [--map COL=FIELD]",
     "resolve": "resolve identities into customers",
+    "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
     "export": "export identities|customers OUT.csv|xlsx",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
-    "bench": "benchmarks: siyu bench ingest|resolve [--people N]",
+    "bench": "benchmarks: siyu bench ingest|resolve|traits [--people N]",
 }
 
 HELP = "usage: siyu COMMAND [options]   (siyu COMMAND --help for its options)\n\ncommands:\n" + "\n".join(

@@ -128,13 +128,15 @@ class ResolveReport:
 
 def run_resolve_job(job, progress) -> dict:
     """Job runner for kind "resolve" (siyu.core.owner.JOB_RUNNERS): resolve, then bring the tags and owner
-    guides the files carried into the control plane."""
+    guides the files carried into the control plane, then refresh the customers' traits."""
     from siyu.customers.actions import follow_merges, sync_from_warehouse
+    from siyu.segments.actions import refresh_after_resolve
 
     match = MatchSettings.from_settings(**(job.params or {}).get("match", {}))
     report = resolve_identities(progress, match=match).as_dict()
     progress(report["customers"], report["customers"], "syncing tags and owners")
     report["control_plane"] = {**follow_merges(report["run_id"]), **sync_from_warehouse()}
+    report["traits"] = refresh_after_resolve(progress)
     return report
 
 

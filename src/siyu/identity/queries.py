@@ -166,9 +166,13 @@ LIST_SEPARATOR = "|"
 
 
 def customers_expr() -> ibis.Table:
-    summary = backend().table("customer_summary")
-    lists = {name: summary[name].join(LIST_SEPARATOR) for name in ("sources", "tags")}
-    return summary.select(*CUSTOMER_EXPORT_COLUMNS).mutate(**lists).order_by("customer_id")
+    """customer_summary's exported columns, then every trait (siyu.segments.queries.with_trait_columns)."""
+    from siyu.segments.queries import with_trait_columns
+
+    summary = backend().table("customer_summary").select(*CUSTOMER_EXPORT_COLUMNS)
+    rows = with_trait_columns(summary)
+    lists = {name: rows[name].join(LIST_SEPARATOR) for name in ("sources", "tags", "computed_tags")}
+    return rows.mutate(**lists).order_by("customer_id")
 
 
 def export_identities(path: str | Path) -> int:
@@ -185,7 +189,8 @@ def export_identities(path: str | Path) -> int:
 
 
 def export_customers(path: str | Path) -> int:
-    """Write customer_summary (no clear PII; lists joined with "|", times in settings.TIME_ZONE)."""
+    """Write customer_summary and the current traits (no clear PII; lists joined with "|", times in
+    settings.TIME_ZONE)."""
     path = export_path(path)
     expr = customers_expr()
     count = int(expr.count().execute())
@@ -194,7 +199,7 @@ def export_customers(path: str | Path) -> int:
     zone = settings.TIME_ZONE
     frame = frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
-        for name in ("acquired_at", "first_purchase_at", "last_purchase_at")
+        for name in ("acquired_at", "first_purchase_at", "last_purchase_at", "traits_as_of")
     )
     if path.suffix.lower() == ".csv":
         frame.write_csv(path)

@@ -11,7 +11,7 @@ from siyu.segments.errors import TraitsNotComputed
 from siyu.segments.models import StageSet
 from siyu.segments.traits import RUNS_TABLE, STAGES_TABLE, TRAITS_TABLE, cutoff_of
 from siyu.warehouse import backend
-from siyu.warehouse.schema import TABLES
+from siyu.warehouse.schema import TABLES, TS
 
 # Trait columns `siyu export customers` adds after customer_summary's (which already has the lifetime
 # totals: orders, spend, first and last purchase).
@@ -126,7 +126,7 @@ def with_trait_columns(customers: ibis.Table) -> ibis.Table:
     schema = TABLES[TRAITS_TABLE]
     if cutoff is None:
         empty = {name: ibis.null(schema[name]) for name in EXPORT_COLUMNS}
-        out = customers.mutate(traits_as_of=ibis.null("timestamp('UTC')"), **empty)
+        out = customers.mutate(traits_as_of=ibis.null(TS), **empty)
     else:
         traits = backend().table(TRAITS_TABLE)
         traits = traits.filter(traits.as_of == cutoff).select("customer_id", "as_of", *EXPORT_COLUMNS)

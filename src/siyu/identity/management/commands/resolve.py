@@ -64,6 +64,13 @@ class Command(BaseCommand):
                 f"{matched['blocked_by_guard']:,} blocked by the household guard, "
                 f"{matched['to_review']:,} pairs to review in the console."
             )
+        traits = report.get("traits") or {}
+        if traits.get("error"):
+            self.stderr.write(f"Traits were not refreshed: {traits['error']}")
+        elif traits:
+            self.stdout.write(
+                f"Traits of {traits['customers']:,} customers refreshed in {traits['seconds']:.1f} s (siyu traits)."
+            )
         if report["quarantined"]:
             self.stdout.write(
                 f"{report['quarantined']:,} identifier values are shared by too many people and were not used "
