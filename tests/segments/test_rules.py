@@ -7,7 +7,7 @@ from segments.traits_data import AS_OF, write_brand
 from siyu.core.errors import PermissionDenied
 from siyu.core.models import AuditLog
 from siyu.segments.actions import delete_computed_tag, save_computed_tag, save_stage_set
-from siyu.segments.errors import RuleError
+from siyu.segments.errors import NotFound, RuleError
 from siyu.segments.models import ComputedTag, StageSet
 from siyu.segments.rules import check_condition, check_stages, compile_condition
 from siyu.segments.traits import TraitSettings, base_traits_expr, cutoff_of, facts_before
@@ -127,6 +127,9 @@ def test_only_admins_and_operators_change_definitions_and_it_is_audited(db):
         save_stage_set(operator, "a b", [{"stage": "s", "when": rule}])
     save_stage_set(operator, "学员", [{"stage": "在学", "when": rule}], default_stage="其他")
     assert StageSet.objects.get(name="学员").default_stage == "其他"
-    assert delete_computed_tag(operator, "复购") and not ComputedTag.objects.exists()
+    delete_computed_tag(operator, "复购")
+    assert not ComputedTag.objects.exists()
+    with pytest.raises(NotFound, match="no computed tag '复购'"):
+        delete_computed_tag(operator, "复购")
     actions = list(AuditLog.objects.order_by("pk").values_list("action", flat=True))
     assert actions == ["computed_tag_saved", "stage_set_saved", "computed_tag_deleted"]

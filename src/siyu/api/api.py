@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from siyu.api.auth import auth
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
+from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
 api = NinjaAPI(
@@ -14,7 +15,7 @@ api = NinjaAPI(
     docs_url="/docs",
     auth=auth,
     description=(
-        "Customers, tags, orders and events of a Siyu installation. Authenticate with "
+        "Customers, tags, traits, orders and events of a Siyu installation. Authenticate with "
         "`Authorization: Bearer <token>` (create one with `siyu createtoken NAME`). Every POST/DELETE needs an "
         "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
         "with another body is refused with 409."
@@ -31,13 +32,16 @@ def _error(status):
 
 api.add_exception_handler(PermissionDenied, _error(403))
 api.add_exception_handler(CustomerNotFound, _error(404))
+api.add_exception_handler(NotFound, _error(404))
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
+from siyu.api.traits import router as traits_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
 api.add_router("", identity_router)
+api.add_router("", traits_router)

@@ -429,16 +429,26 @@ def list_customers(
     tag=None,
     province=None,
     stage=None,
+    rfm_layer=None,
+    value_layer=None,
+    aipl_stage=None,
+    computed_tag=None,
     page=1,
     page_size=50,
     order="recent",
 ) -> CustomerPage:
     """One page of the customers `user` may see, newest buyers first (`order="id"`: by customer id).
 
-    Filters combine with AND. Paging, counting and ordering happen in the warehouse; only the page's rows
-    are decrypted."""
+    Filters combine with AND; `rfm_layer`, `value_layer`, `aipl_stage` and `computed_tag` look at the current
+    traits (siyu.segments). Paging, counting and ordering happen in the warehouse; only the page's rows are
+    decrypted."""
+    from siyu.segments.queries import customers_matching
+
     page, page_size = _page_numbers(page, page_size)
-    given = {"q": q, "source": source, "tag": tag, "province": province, "stage": stage}
+    given = {
+        "q": q, "source": source, "tag": tag, "province": province, "stage": stage, "rfm_layer": rfm_layer,
+        "value_layer": value_layer, "aipl_stage": aipl_stage, "computed_tag": computed_tag,
+    }  # fmt: skip
     filters = {k: clean_text(v) for k, v in given.items() if v is not None and clean_text(v) != ""}
     empty = CustomerPage(items=[], total=0, page=page, pages=0, page_size=page_size, filters=filters)
 
@@ -459,6 +469,9 @@ def list_customers(
         predicates.append(cs.sources.contains(str(filters["source"])))
     if "province" in filters:
         predicates.append(cs.province == str(filters["province"]))
+    with_traits = customers_matching(**filters)
+    if with_traits is not None:
+        predicates.append(cs.customer_id.isin(with_traits))
     overrides = _stage_overrides()
     if "stage" in filters:
         wanted = str(filters["stage"])

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
+from siyu.customers.queries import clean_text
 from siyu.segments import rules
-from siyu.segments.errors import RuleError
+from siyu.segments.errors import NotFound, RuleError
 from siyu.segments.models import ComputedTag, StageSet
 from siyu.segments.traits import (
     RUNS_TABLE,
@@ -190,7 +191,7 @@ def save_stage_set(
         defaults={
             "stages": checked,
             "default_stage": (default_stage or "").strip(),
-            "label": (label or "").strip()[:100],
+            "label": clean_text(label or "", 100),
             "active": active,
             "updated_by": actor if getattr(actor, "is_authenticated", False) else None,
         },
@@ -199,20 +200,20 @@ def save_stage_set(
     return stage_set
 
 
-def delete_stage_set(actor, name: str) -> bool:
+def delete_stage_set(actor, name: str) -> None:
     _check_editor(actor)
     deleted, _ = StageSet.objects.filter(name=name).delete()
-    if deleted:
-        record_audit(actor, "stage_set_deleted", name)
-    return bool(deleted)
+    if not deleted:
+        raise NotFound(f"no stage set {name!r}")
+    record_audit(actor, "stage_set_deleted", name)
 
 
 def save_computed_tag(actor, name: str, rule, *, description: str = "", active: bool = True) -> ComputedTag:
     """Create or replace a computed tag (its rule checked before it is stored)."""
     _check_editor(actor)
     name = (name or "").strip()
-    if not name or len(name) > TAG_NAME_MAX or "|" in name:
-        raise RuleError(f"a computed tag name is 1 to {TAG_NAME_MAX} characters without '|'")
+    if not name or len(name) > TAG_NAME_MAX or "|" in name or clean_text(name, TAG_NAME_MAX) != name:
+        raise RuleError(f"a computed tag name is 1 to {TAG_NAME_MAX} characters without '|' or control characters")
     checked = rules.check_condition(rule)
     if _mentions_computed_tags(checked):
         raise RuleError("a computed tag's rule cannot use computed_tags (tags are given all at once)")
@@ -220,7 +221,7 @@ def save_computed_tag(actor, name: str, rule, *, description: str = "", active: 
         name=name,
         defaults={
             "rule": checked,
-            "description": (description or "").strip()[:300],
+            "description": clean_text(description or "", 300),
             "active": active,
             "updated_by": actor if getattr(actor, "is_authenticated", False) else None,
         },
@@ -229,12 +230,12 @@ def save_computed_tag(actor, name: str, rule, *, description: str = "", active: 
     return tag
 
 
-def delete_computed_tag(actor, name: str) -> bool:
+def delete_computed_tag(actor, name: str) -> None:
     _check_editor(actor)
     deleted, _ = ComputedTag.objects.filter(name=name).delete()
-    if deleted:
-        record_audit(actor, "computed_tag_deleted", name)
-    return bool(deleted)
+    if not deleted:
+        raise NotFound(f"no computed tag {name!r}")
+    record_audit(actor, "computed_tag_deleted", name)
 
 
 def _mentions_computed_tags(condition: dict) -> bool:

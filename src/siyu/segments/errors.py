@@ -9,5 +9,9 @@ class RuleError(SiyuError):
     """A computed-tag or stage-set rule that is not well formed; the message says where."""
 
 
-class TraitsNotComputed(TraitsError):
+class NotFound(SiyuError):
+    """A definition asked for by name, or a snapshot asked for by date, does not exist."""
+
+
+class TraitsNotComputed(NotFound):
     """No traits snapshot exists for the asked date (or none at all yet)."""

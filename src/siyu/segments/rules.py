@@ -21,6 +21,8 @@ false, so `{"not": …}` of it is true. Everything compiles to Ibis, so rules ru
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,11 +123,11 @@ def _check_field(condition: dict, where: str) -> dict:
         if not (isinstance(value, list) and len(value) == 2 and all(_is_number(v) for v in value)):
             raise RuleError(f"{where}: between takes [low, high], two numbers")
     elif op in ("in", "not in"):
-        if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+        if not (isinstance(value, list) and value and all(_is_text(v) for v in value)):
             raise RuleError(f"{where}: {op} takes a non-empty list of texts")
     elif kind == NUMBER and not _is_number(value):
         raise RuleError(f"{where}: {name} {op} needs a number, not {value!r}")
-    elif kind in (TEXT, LIST) and not (isinstance(value, str) and value):
+    elif kind in (TEXT, LIST) and not _is_text(value):
         raise RuleError(f"{where}: {name} {op} needs a text, not {value!r}")
     return {"field": name, "op": op, "value": value}
 
@@ -139,8 +141,8 @@ def _check_behaviour(spec, where: str, filters: tuple[str, ...]) -> dict:
     out = {}
     for key in filters:
         if spec.get(key) not in (None, ""):
-            if not isinstance(spec[key], str):
-                raise RuleError(f"{where}.{key}: give a text")
+            if not _is_text(spec[key]):
+                raise RuleError(f"{where}.{key}: give a text (no control characters)")
             out[key] = spec[key]
     within = spec.get("within_days")
     if within is not None:
@@ -155,7 +157,12 @@ def _check_behaviour(spec, where: str, filters: tuple[str, ...]) -> dict:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_text(value) -> bool:
+    """A non-empty text without control characters (no database stores NUL in text)."""
+    return isinstance(value, str) and bool(value) and not any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
 def check_stages(stages, default_stage: str = "") -> list[dict]:
@@ -178,7 +185,7 @@ def check_stages(stages, default_stage: str = "") -> list[dict]:
 
 
 def _stage_name(name, where: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
+    if not _is_text(name) or not name.strip() or len(name.strip()) > 64:
         raise RuleError(f"{where}: a stage name is a text of 1 to 64 characters")
     return name.strip()
 

@@ -62,6 +62,7 @@ STAGES_TABLE = "customer_stages"
 RUNS_TABLE = "trait_runs"
 SECONDS_PER_DAY = 86_400
 EPOCH = date(1970, 1, 1)
+EARLIEST_AS_OF = date(1970, 1, 2)
 
 # (R high, F high, M high) -> layer
 RFM_LAYERS = {
@@ -132,6 +133,8 @@ def cutoff_of(as_of: date | None, now: datetime | None = None) -> datetime:
     zone = ZoneInfo(settings.TIME_ZONE)
     if as_of > now.astimezone(zone).date():
         raise TraitsError(f"--as-of {as_of} is in the future; give a date up to today")
+    if as_of < EARLIEST_AS_OF:
+        raise TraitsError(f"--as-of {as_of}: give a date from {EARLIEST_AS_OF}")
     return datetime.combine(as_of, time(0), tzinfo=zone).astimezone(UTC)
 
 
