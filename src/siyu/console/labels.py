@@ -32,6 +32,33 @@ STAGES = {
 JOB_KINDS = {
     "import": _("Import"),
     "resolve": _("Resolve identities"),
+    "traits": _("Compute traits"),
+    "export": _("Export"),
+}
+
+# The eight classic RFM layers (siyu.segments.traits.RFM_LAYERS) under their Chinese names.
+RFM_LAYERS = {
+    "important_value": _("Important value customer"),
+    "important_develop": _("Important customer to develop"),
+    "important_keep": _("Important customer to keep"),
+    "important_win_back": _("Important customer to win back"),
+    "general_value": _("General value customer"),
+    "general_develop": _("General customer to develop"),
+    "general_keep": _("General customer to keep"),
+    "general_win_back": _("General customer to win back"),
+}
+
+VALUE_LAYERS = {
+    "top": _("Top (diamond)"),
+    "waist": _("Waist"),
+    "tail": _("Tail"),
+}
+
+AIPL_STAGES = {
+    "aware": _("Aware"),
+    "interest": _("Interest"),
+    "purchase": _("Purchase"),
+    "loyalty": _("Loyalty"),
 }
 
 JOB_STATUSES = {

@@ -101,14 +101,17 @@ class FilterChoices:
     tags: list[str]
     provinces: list[str]
     stages: list[str]
+    traits: dict[str, list[str]]  # siyu.segments.queries.LIST_FILTERS name -> values in the current traits
 
 
 def filter_choices() -> FilterChoices:
     from siyu.customers.models import Tag
+    from siyu.segments.queries import filter_choices as trait_choices
 
     sources, provinces, stages = _cached("choices", _warehouse_choices)
     tags = sorted(str(tag) for tag in Tag.objects.select_related("group")[:1000])  # "组名:标签" or "标签"
-    return FilterChoices(sources=sources, tags=tags, provinces=provinces, stages=stages)
+    traits = _cached("trait_choices", trait_choices)
+    return FilterChoices(sources=sources, tags=tags, provinces=provinces, stages=stages, traits=traits)
 
 
 def _warehouse_choices() -> tuple[list[str], list[str], list[str]]:

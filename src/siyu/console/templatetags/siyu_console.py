@@ -77,6 +77,32 @@ def stage_label(value) -> str:
 
 
 @register.filter
+def rfm_label(value) -> str:
+    return labels.label(labels.RFM_LAYERS, value) or "—"
+
+
+@register.filter
+def value_layer_label(value) -> str:
+    return labels.label(labels.VALUE_LAYERS, value) or "—"
+
+
+@register.filter
+def aipl_label(value) -> str:
+    return labels.label(labels.AIPL_STAGES, value) or "—"
+
+
+@register.filter
+def share(value) -> str:
+    """`0.3333` -> `33%`; empty stays empty."""
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{float(value) * 100:.0f}%"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
 def format_label(value) -> str:
     return labels.label(labels.FORMATS, value)
 

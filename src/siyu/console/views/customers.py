@@ -19,7 +19,7 @@ from siyu.customers.errors import CustomerError
 from siyu.staff.queries import can_view_pii
 
 PAGE_SIZE = 50
-FILTERS = ("q", "source", "tag", "province", "stage")
+FILTERS = ("q", "source", "tag", "province", "stage", "rfm_layer", "value_layer", "aipl_stage", "computed_tag")
 
 
 def _page_number(value) -> int:
@@ -132,6 +132,26 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "owner_form": (forms.get("owner_form") or OwnerForm()) if assign else None,
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id) if can_import(request.user) else None,
+        "traits": _traits_card(customer_id),
+    }
+
+
+def _traits_card(customer_id: int) -> dict:
+    """The profile's 画像 card: the customer's current traits, or why there are none."""
+    from siyu.segments.errors import TraitsNotComputed
+    from siyu.segments.queries import traits_of
+    from siyu.segments.traits import TraitSettings
+
+    try:
+        traits = traits_of(customer_id)
+    except TraitsNotComputed:
+        return {"computed": False}
+    overdue = traits["due_in_days"] if traits and traits["due_in_days"] is not None else 0
+    return {
+        "computed": True,
+        "row": traits,
+        "window_days": TraitSettings.from_settings().window_days,
+        "overdue_days": -overdue if overdue < 0 else 0,
     }
 
 
