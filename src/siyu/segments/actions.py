@@ -40,7 +40,7 @@ from siyu.warehouse.schema import TABLES
 
 log = logging.getLogger(__name__)
 
-_BASE, _TRAITS = "_siyu_traits_base", "_siyu_traits"
+_ORDERS, _BASE, _TRAITS = "_siyu_traits_orders", "_siyu_traits_base", "_siyu_traits"
 _STEPS = 4
 EDITOR_ROLES = ("admin", "operator")
 STAGE_SET_NAME = re.compile(r"^[\w\-]{1,64}$")
@@ -69,9 +69,9 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
             progress(done, _STEPS, message)
 
     con = backend()
-    facts = facts_before(con, cutoff)
     try:
         step(0, "computing RFM, value layers, lifecycle, purchase cycle")
+        facts = facts_before(con, cutoff, materialize_orders=_ORDERS)
         base = con.create_table(_BASE, base_traits_expr(con, facts, chosen), temp=True, overwrite=True)
         step(1, "applying computed tags and stage sets", "base")
         with_tags = with_computed_tags(base, tags, facts.rule_context())
@@ -110,8 +110,8 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
             "timings": timings,
         }
     finally:
-        con.drop_table(_TRAITS, force=True)
-        con.drop_table(_BASE, force=True)
+        for table in (_TRAITS, _BASE, _ORDERS):
+            con.drop_table(table, force=True)
     if progress is not None:
         progress(_STEPS, _STEPS, f"{customers} customers")
     return report
@@ -170,6 +170,27 @@ def refresh_after_resolve(progress=None) -> dict:
 # --- definitions -------------------------------------------------------------------------------------
 
 
+def checked_stage_set(name: str, stages, default_stage: str = "") -> tuple[str, list[dict]]:
+    """The stage set's name and stages as stored; RuleError saying what is wrong."""
+    name = (name or "").strip()
+    if not STAGE_SET_NAME.match(name):
+        raise RuleError("a stage set name is 1 to 64 letters, digits, _ or -")
+    return name, rules.check_stages(stages, default_stage)
+
+
+def checked_computed_tag(name: str, rule) -> tuple[str, dict]:
+    """The computed tag's name and rule as stored; RuleError saying what is wrong."""
+    name = (name or "").strip()
+    if not name or len(name) > TAG_NAME_MAX or "|" in name or clean_text(name, TAG_NAME_MAX) != name:
+        raise RuleError(
+            f"a computed tag name is 1 to {TAG_NAME_MAX} characters without '|' or control characters"
+        )
+    checked = rules.check_condition(rule)
+    if _mentions_computed_tags(checked):
+        raise RuleError("a computed tag's rule cannot use computed_tags (tags are given all at once)")
+    return name, checked
+
+
 def _check_editor(actor) -> None:
     from siyu.staff.queries import role_of
 
@@ -182,10 +203,7 @@ def save_stage_set(
 ) -> StageSet:
     """Create or replace a custom stage set (checked before it is stored)."""
     _check_editor(actor)
-    name = (name or "").strip()
-    if not STAGE_SET_NAME.match(name):
-        raise RuleError("a stage set name is 1 to 64 letters, digits, _ or -")
-    checked = rules.check_stages(stages, default_stage)
+    name, checked = checked_stage_set(name, stages, default_stage)
     stage_set, _ = StageSet.objects.update_or_create(
         name=name,
         defaults={
@@ -211,12 +229,7 @@ def delete_stage_set(actor, name: str) -> None:
 def save_computed_tag(actor, name: str, rule, *, description: str = "", active: bool = True) -> ComputedTag:
     """Create or replace a computed tag (its rule checked before it is stored)."""
     _check_editor(actor)
-    name = (name or "").strip()
-    if not name or len(name) > TAG_NAME_MAX or "|" in name or clean_text(name, TAG_NAME_MAX) != name:
-        raise RuleError(f"a computed tag name is 1 to {TAG_NAME_MAX} characters without '|' or control characters")
-    checked = rules.check_condition(rule)
-    if _mentions_computed_tags(checked):
-        raise RuleError("a computed tag's rule cannot use computed_tags (tags are given all at once)")
+    name, checked = checked_computed_tag(name, rule)
     tag, _ = ComputedTag.objects.update_or_create(
         name=name,
         defaults={

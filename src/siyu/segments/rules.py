@@ -162,7 +162,9 @@ def _is_number(value) -> bool:
 
 def _is_text(value) -> bool:
     """A non-empty text without control characters (no database stores NUL in text)."""
-    return isinstance(value, str) and bool(value) and not any(unicodedata.category(ch) == "Cc" for ch in value)
+    return (
+        isinstance(value, str) and bool(value) and not any(unicodedata.category(ch) == "Cc" for ch in value)
+    )
 
 
 def check_stages(stages, default_stage: str = "") -> list[dict]:
