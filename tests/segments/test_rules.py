@@ -133,3 +133,20 @@ def test_only_admins_and_operators_change_definitions_and_it_is_audited(db):
         delete_computed_tag(operator, "复购")
     actions = list(AuditLog.objects.order_by("pk").values_list("action", flat=True))
     assert actions == ["computed_tag_saved", "stage_set_saved", "computed_tag_deleted"]
+
+
+def test_the_user_guide_examples_are_valid_rules():
+    """The rules and the training school's stage set shown in the user guides pass the checks."""
+    import json
+    from pathlib import Path
+
+    for guide in ("user-guide.en.md", "user-guide.zh-Hans.md"):
+        text = (Path(__file__).parents[2] / "docs" / guide).read_text(encoding="utf-8")
+        section = text[text.index('{"all": [') :]
+        lines = [line for line in section[: section.index("```")].splitlines()[1:] if line]
+        assert len(lines) == 6
+        for line in lines:  # a rule, then maybe a remark
+            check_condition(json.JSONDecoder().raw_decode(line)[0])
+        example = section[section.index("```json") + len("```json") :]
+        stage_set = json.loads(example[: example.index("```")])
+        assert [s["stage"] for s in check_stages(stage_set["stages"], stage_set["default_stage"])][0] == "已拿证"
