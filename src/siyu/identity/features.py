@@ -33,20 +33,37 @@ _PII_TYPE = pl.Struct(
     {"name": pl.String, "phone": pl.String, "email": pl.String, "address": pl.String, "nickname": pl.String}
 )
 
+# The records columns the features are made of
+RECORD_COLUMNS = (
+    "source", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
+)  # fmt: skip
+
 FEATURE_COLUMNS = (
     "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given",
     "province", "city", "district", "street_key", "street_full", "birthday", "gender", "nickname",
 )  # fmt: skip
 
 
+def record_rows(con, numbered) -> pa.Table:
+    """rid and RECORD_COLUMNS of the records in `numbered` (an Ibis table with rid and record_key)."""
+    records = con.table("records").select("record_key", *RECORD_COLUMNS)
+    rows = numbered.select("rid", "record_key").join(records, "record_key")
+    return rows.select("rid", *RECORD_COLUMNS).to_pyarrow()
+
+
 def record_features(
-    records: pa.Table, cluster: np.ndarray, compare: tuple[str, ...] = (), representatives: dict | None = None
+    records: pa.Table,
+    cluster: np.ndarray,
+    compare: tuple[str, ...] = (),
+    representatives: dict | None = None,
+    new: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Features of `records` (columns rid, source, phone_kind, phone_masked, phone_tail, gender, birthday,
-    province, city, district, pii), with `cluster[rid]` the deterministic label. Returns columns
-    unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded into it) and
-    FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are left out.
-    `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it."""
+    """Features of `records` (columns rid and RECORD_COLUMNS), with `cluster[rid]` the deterministic label.
+    Returns columns unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded
+    into it) and FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are
+    left out.
+    `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it.
+    `new`: a flag per rid; the result then has `is_new`, true for a row that folds in a flagged record."""
     frame = pl.from_arrow(records)
     assert isinstance(frame, pl.DataFrame)
     plain = pl.Series(
@@ -60,9 +77,10 @@ def record_features(
     decoded = decoded.rename({f: f"extra_{f}" for f in extra})
     kept = ["name", "phone", "address", "nickname", *(f"extra_{f}" for f in extra)]
     frame = pl.concat([frame.drop("pii"), decoded.select(kept)], how="horizontal")
-    frame = frame.with_columns(
-        cluster=pl.Series(cluster[frame.get_column("rid").to_numpy()]),
-    )
+    rids = frame.get_column("rid").to_numpy()
+    frame = frame.with_columns(cluster=pl.Series(cluster[rids]))
+    if new is not None:
+        frame = frame.with_columns(is_new=pl.Series(new[rids]))
     return _features(frame, [f"extra_{f}" for f in extra], representatives)
 
 
@@ -87,10 +105,12 @@ def _features(
         .str.replace_all(r"\s+", "")
         .str.replace(_TOWNSHIP, "")
     )
+    flagged = ["is_new"] if "is_new" in frame.columns else []
     out = frame.select(
         "rid",
         "cluster",
         "source",
+        *flagged,
         phone_full=pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone")),
         phone_key=pl.when(mobile_like).then(pl.col("phone_masked")),
         phone_tail=pl.when(mobile_like).then(pl.col("phone_tail")).otherwise(pl.col("remark_tail")),
@@ -130,7 +150,7 @@ def _features(
         )
     return (
         out.group_by(keys)
-        .agg(unique_id=pl.col("rid").min(), records=pl.len())
-        .select("unique_id", "cluster", "source", "records", *FEATURE_COLUMNS, *extra)
+        .agg(*(pl.col(c).any() for c in flagged), unique_id=pl.col("rid").min(), records=pl.len())
+        .select("unique_id", "cluster", "source", "records", *flagged, *FEATURE_COLUMNS, *extra)
         .sort("unique_id")
     )

@@ -82,3 +82,17 @@ def update_orders(con, rows: pa.Table) -> int:
     finally:
         con.unregister(view)
     return int(changed[0][0]) if changed else 0
+
+
+def replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table) -> int:
+    """Delete the rows whose `key` is in `keys`, then insert `rows` (an incremental refresh of a derived
+    table: the rows of the customers a run touched). Returns the rows deleted."""
+    if len(keys) == 0 and rows.num_rows == 0:
+        return 0
+    view = _register(con, pa.table({key: keys}))
+    try:
+        deleted = con.execute(f"DELETE FROM {table_name} WHERE {key} IN (SELECT {key} FROM {view})").fetchall()
+    finally:
+        con.unregister(view)
+    append(con, table_name, rows)
+    return int(deleted[0][0]) if deleted else 0
