@@ -40,8 +40,12 @@ comparisons as evidence; reviewers' decisions (`match_decisions`: `same` joins, 
 are applied on every run, merges they cause carry rule `manual:decision`. Undecided pairs go to
 `match_candidates`, the review queue.
 
-Re-running on unchanged data changes nothing: no map, merge-log or quarantine writes, only a new
-`identity_runs` row and the rebuilt (identical) customer_summary.
+Incremental runs (siyu.identity.incremental, the default after a first run): only the new records and the
+customers they touch are resolved, with the model the last full run stored; `full=True` or a change the
+incremental run cannot see (settings, decisions, removed records, a new quarantine) makes a full run.
+
+Re-running on unchanged data changes nothing: no map, merge-log, quarantine or summary writes, only a new
+`identity_runs` row.
 
 All writes of a run happen in one warehouse transaction.
 """
