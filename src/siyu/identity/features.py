@@ -9,7 +9,8 @@ Features (all strings, null when unknown):
 - phone_full: the full number (mobile or landline), for a disagreement level;
 - phone_key: the masked form `138****5678` of a full or masked mobile (what platforms show);
 - phone_tail: its last four digits, or four digits a guide wrote after a WeCom remark name (`张伟 5678`);
-- surname, name_len, name_full (unmasked names only), given (unmasked given name);
+- surname, name_len, name_full (unmasked names only), given (unmasked given name), name_pinyin (the toneless
+  pinyin of an unmasked Chinese name, so that a homophone typo 张伟 / 章伟 still agrees);
 - province, city, district; street_key (the first three visible characters of the address after the
   district and its 街道/镇 part), street_full (that remainder when it is not masked);
 - birthday, gender; nickname (a WeChat nickname on Youzan orders and WeCom contacts, lower-cased);
@@ -39,9 +40,28 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 
 FEATURE_COLUMNS = (
-    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given",
+    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given", "name_pinyin",
     "province", "city", "district", "street_key", "street_full", "birthday", "gender", "nickname",
 )  # fmt: skip
+
+
+_PINYIN: dict[str, str] = {}
+
+
+def pinyin_of(names: pl.Series) -> pl.Series:
+    """Toneless pinyin of each Chinese name, character by character in each character's most common
+    reading (pypinyin): both sides of a comparison read a character the same way, which is what matters.
+    Distinct characters are looked up once per process."""
+    from pypinyin import Style, pinyin
+
+    chars = names.drop_nulls().str.split("").explode().unique().to_list()
+    for char in chars:
+        if char not in _PINYIN:
+            _PINYIN[char] = pinyin(char, style=Style.NORMAL, errors=lambda c: c)[0][0]
+    table = {c: _PINYIN[c] for c in chars}
+    distinct = names.drop_nulls().unique()
+    spelled = distinct.str.split("").list.eval(pl.element().replace_strict(table, default="?")).list.join("")
+    return names.replace_strict(distinct, spelled, default=None, return_dtype=pl.String)
 
 
 def record_rows(con, numbered) -> pa.Table:
@@ -96,6 +116,7 @@ def _features(
         remark_tail=remark.struct.field("2"),
     )
     masked_name = pl.col("name").str.contains(MASK, literal=True)
+    chinese_name = pl.col("name").str.contains(r"^\p{Han}{2,4}$")
     mobile_like = pl.col("phone_kind").is_in(["mobile", "masked"])
     street = (
         pl.when(pl.col("district").is_not_null())
@@ -118,9 +139,8 @@ def _features(
         name_len=pl.col("name").str.len_chars().cast(pl.String),
         name_full=pl.when(~masked_name).then(pl.col("name")),
         # a given name only for Chinese names: "John Smith" has no one-character surname to strip
-        given=pl.when(~masked_name & pl.col("name").str.contains(r"^\p{Han}{2,4}$")).then(
-            pl.col("name").str.slice(1)
-        ),
+        given=pl.when(~masked_name & chinese_name).then(pl.col("name").str.slice(1)),
+        name_pinyin=pl.when(~masked_name & chinese_name).then(pl.col("name")),
         province="province",
         city="city",
         district="district",
@@ -137,6 +157,7 @@ def _features(
         street_key=pl.when(pl.col("street_key").str.len_chars() == 3).then(pl.col("street_key")),
         street_full=pl.when(pl.col("street_full").str.len_chars() > 0).then(pl.col("street_full")),
     )
+    out = out.with_columns(name_pinyin=pinyin_of(out.get_column("name_pinyin")))
     compared = ("phone_key", "phone_tail", "surname", "street_key", "nickname", "name_full", *extra)
     out = out.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in compared))
     keys = ["cluster", "source", *FEATURE_COLUMNS, *extra]
