@@ -237,6 +237,20 @@ def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) 
     }
 
 
+# The feature columns comparisons, blocking rules and training read: only these go to Splink, whose join
+# of the candidate pairs with both rows' features holds them in memory (at 1M people the wider table went
+# over the 3 GB limit).
+SPLINK_COLUMNS = (
+    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given", "name_pinyin",
+    "city", "district", "street_key", "birthday", "gender", "nickname",
+)  # fmt: skip
+
+
+def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
+    wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *(f"extra_{f}" for f in match.compare)]
+    return features.select([c for c in wanted if c in features.columns]).to_arrow()
+
+
 MIN_ROWS = 20
 MIN_LABELLED_PAIRS = 50
 
@@ -306,7 +320,7 @@ def predict_pairs(
     con = _splink_connection(match)
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(features.to_arrow(), dataset_display_name="records")
+        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
         linker = Linker(table, splink_settings(match, features), log_level=logging.WARNING)
         try:
             _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
@@ -340,7 +354,7 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
     con = _splink_connection(match)
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(features.to_arrow(), dataset_display_name="records")
+        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
         settings_ = {
             **model.settings,
             "blocking_rules_to_generate_predictions": [
