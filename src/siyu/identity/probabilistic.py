@@ -252,6 +252,7 @@ def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
 
 
 MIN_ROWS = 20
+PREDICT_ROWS_PER_CHUNK = 750_000
 MIN_LABELLED_PAIRS = 50
 
 
@@ -334,8 +335,14 @@ def predict_pairs(
                 _train_unlabelled(linker, features, match)
         except SplinkException as exc:
             raise SplinkUntrainable(str(exc)) from exc
+        # Splink scores the left rows in chunks so that its join of pairs with both rows' features fits
+        # the memory limit (one chunk held 3 GB too few at 1M people)
+        chunks = max(1, math.ceil(features.height / PREDICT_ROWS_PER_CHUNK))
         pairs = linker.inference.predict(
-            threshold_match_probability=match.review_threshold, warning_mode="never"
+            threshold_match_probability=match.review_threshold,
+            num_chunks_left=chunks,
+            num_chunks_right=1,
+            warning_mode="never",
         )
         model = TrainedModel(linker.misc.save_model_to_json())
         for column in _tf_columns(model.settings):
