@@ -74,6 +74,24 @@ def test_features_read_masks_remark_tails_and_the_street(settings):
     assert (f[2]["street_key"], f[2]["street_full"], f[2]["records"]) == ("复兴中", None, 2)
 
 
+def test_a_homophone_typo_keeps_the_name_in_pinyin():
+    recs = _records(
+        [{"source": "pos", "name": "张伟"}, {"source": "tmall", "name": "章伟"}, {"source": "jd", "name": "张*"},
+         {"source": "wecom", "name": "John Smith"}]
+    )  # fmt: skip
+    f = record_features(recs, np.array([0, 1, 2, 3])).sort("unique_id")
+    assert f.get_column("name_pinyin").to_list() == ["zhangwei", "zhangwei", None, None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(alphabet="张章王汪李理伟玮芳方曾单", min_size=2, max_size=4))
+def test_name_pinyin_spells_each_character_as_pypinyin_does(name):
+    from pypinyin import Style, pinyin
+
+    [row] = record_features(_records([{"source": "x", "name": name}]), np.array([0])).to_dicts()
+    assert row["name_pinyin"] == "".join(pinyin(c, style=Style.NORMAL)[0][0] for c in name)
+
+
 @settings(max_examples=60, deadline=None)
 @given(name=st.text(alphabet="张王李伟芳* 0123456789abc", max_size=8))
 def test_features_of_any_name_keep_a_han_surname_or_none(name):

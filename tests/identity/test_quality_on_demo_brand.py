@@ -51,3 +51,31 @@ def test_probabilistic_stage_adds_recall_keeps_precision_and_households_apart(wa
     # the review queue holds the undecided pairs, with their evidence
     queue = con.execute("SELECT match_probability, fields, reason FROM match_candidates").fetchall()
     assert queue and all(0.8 <= p < 1 and reason for p, _, reason in queue)
+
+
+def test_scoring_in_chunks_finds_the_same_pairs(warehouse, tmp_path, monkeypatch):
+    import numpy as np
+
+    from siyu.identity import probabilistic
+    from siyu.identity.actions import _stage_records
+    from siyu.identity.features import record_features, record_rows
+
+    manifest = generate_brand(tmp_path / "brand", people=1000, seed=3)
+    for f in manifest.files:
+        import_files([f.path], source=f.source, format=f.format)
+    resolve_identities(match=MatchSettings(enabled=False))
+    con = warehouse.backend()
+    staged, n, _ = _stage_records(con)
+    cmap = dict(warehouse.raw_connection().execute("SELECT record_key, customer_id FROM customer_map").fetchall())
+    keys = staged.select("rid", "record_key").to_pyarrow()
+    labels = np.zeros(n, dtype=np.int64)
+    labels[keys.column("rid").to_numpy()] = [cmap[k] for k in keys.column("record_key").to_pylist()]
+    features = record_features(record_rows(con, staged), labels)
+
+    def pairs() -> set:
+        scored, _ = probabilistic.predict_pairs(features, MatchSettings())
+        return set(zip(scored.column("unique_id_l").to_pylist(), scored.column("unique_id_r").to_pylist(), strict=True))
+
+    whole = pairs()
+    monkeypatch.setattr(probabilistic, "PREDICT_ROWS_PER_CHUNK", features.height // 3)
+    assert whole and pairs() == whole

@@ -3,7 +3,11 @@ generator's ground truth (pairwise precision, recall, F1 over records); time and
 
 In the same run, on the same imported records: the deterministic stage alone, the whole resolution
 (deterministic + probabilistic stage with the household guard), and Splink alone with sensible default
-settings (siyu.benchmarks.splink_alone), each in its own child process so that each peak RSS is its own."""
+settings (siyu.benchmarks.splink_alone), each in its own child process so that each peak RSS is its own.
+
+Incremental resolution is measured first: the last LATER_SHARE of the Douyin export's lines is held back
+(a later export of new orders), the rest is imported and resolved in a full run, then the held-back file
+is imported and resolved incrementally; the full run on all records that follows is its reference."""
 
 from __future__ import annotations
 
@@ -13,27 +17,43 @@ from pathlib import Path
 
 from siyu.benchmarks.common import child_main, demo_files, machine, run_child
 
+LATER_SOURCE = "douyin"
+LATER_SHARE = 0.05
+
 
 def run(people: int) -> dict:
     _, manifest = demo_files(people)
     files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
+    truth = str(manifest.ground_truth)
+
+    def resolve(stage: str) -> dict:
+        return run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": stage}, env=env)
+
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         env = {"SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
+        files, later = hold_back(files, LATER_SOURCE, LATER_SHARE, Path(tmp))
         imported = run_child("siyu.benchmarks.ingest", {"files": files}, env=env)
-        truth = str(manifest.ground_truth)
-        deterministic = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "deterministic"}, env=env)
-        resolved = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "all"}, env=env)
-        alone = run_child("siyu.benchmarks.resolve", {"ground_truth": truth, "stage": "splink-alone"}, env=env)
+        before = resolve("all")
+        imported_later = run_child("siyu.benchmarks.ingest", {"files": [later]}, env=env)
+        incremental = resolve("incremental")
+        resolved = resolve("all")
+        deterministic = resolve("deterministic")
+        alone = resolve("splink-alone")
     keys = ("seconds", "peak_rss_mb", "customers", "scores")
     return {
         "benchmark": "resolve",
         "people": people,
         "machine": machine(),
         "records": resolved["records"],
-        "import_seconds": imported["seconds"],
+        "import_seconds": imported["seconds"] + imported_later["seconds"],
         **{k: resolved[k] for k in (*keys, "quarantined", "probabilistic", "timings")},
         "deterministic_alone": {k: deterministic[k] for k in keys},
         "splink_alone": {k: alone[k] for k in keys},
+        "incremental": {
+            "later_file": f"the last {LATER_SHARE:.0%} of the {LATER_SOURCE} export's lines ({later['rows']:,} rows)",
+            "full_run_before": {k: before[k] for k in ("seconds", "records")},
+            **{k: incremental[k] for k in (*keys, "records", "mode", "full_reason", "compared_records", "timings")},
+        },
         "console_queries_ms": resolved["console_queries_ms"],
         "target": "at 1M people: F1 >= 0.97, precision >= 0.995, < 5 min, F1 above and time at most Splink alone's",
     }
@@ -76,6 +96,23 @@ def pairwise_scores(con, ground_truth: str, mapping: str = "customer_map") -> di
     }
 
 
+def hold_back(files: list[dict], source: str, share: float, out_dir: Path) -> tuple[list[dict], dict]:
+    """Split the CSV export of `source` in two at an order boundary (the first column, the order id,
+    changes): the files to import first (that export's first lines in place of it) and the later file."""
+    [export] = [f for f in files if f["source"] == source]
+    lines = Path(export["path"]).read_bytes().splitlines(keepends=True)
+    header, data = lines[0], lines[1:]
+    cut = int(len(data) * (1 - share))
+    while 0 < cut < len(data) and data[cut].split(b",", 1)[0] == data[cut - 1].split(b",", 1)[0]:
+        cut += 1
+    parts = []
+    for name, part in (("first", data[:cut]), ("later", data[cut:])):
+        path = out_dir / f"{Path(export['path']).stem}_{name}.csv"
+        path.write_bytes(header + b"".join(part))
+        parts.append({**export, "path": str(path), "rows": len(part)})
+    return [parts[0] if f is export else f for f in files], parts[1]
+
+
 def _measure(ground_truth: str, stage: str) -> dict:
     from siyu.identity.actions import resolve_identities
     from siyu.identity.probabilistic import MatchSettings
@@ -84,10 +121,14 @@ def _measure(ground_truth: str, stage: str) -> dict:
     if stage == "splink-alone":
         return _splink_alone(ground_truth)
     started = time.perf_counter()
-    report = resolve_identities(match=MatchSettings.from_settings(enabled=stage == "all"))
+    match = MatchSettings.from_settings(enabled=stage != "deterministic")
+    report = resolve_identities(match=match, full=stage != "incremental")
     seconds = round(time.perf_counter() - started, 2)
     return {
         "seconds": seconds,
+        "mode": report.mode,
+        "full_reason": report.full_reason,
+        "compared_records": report.compared_records,
         "records": report.records,
         "customers": report.customers,
         "quarantined": report.quarantined,
@@ -104,13 +145,12 @@ def _splink_alone(ground_truth: str) -> dict:
     import pyarrow as pa
 
     from siyu.benchmarks.splink_alone import cluster_records
-    from siyu.identity.actions import _MATCH_COLUMNS
-    from siyu.identity.features import record_features
+    from siyu.identity.features import RECORD_COLUMNS, record_features
     from siyu.warehouse import backend, raw_connection
 
     started = time.perf_counter()
     con = backend()
-    rows = con.table("records").select("record_key", *_MATCH_COLUMNS).to_pyarrow()
+    rows = con.table("records").select("record_key", *RECORD_COLUMNS).to_pyarrow()
     n = rows.num_rows
     numbered = rows.drop(["record_key"]).append_column("rid", pa.array(np.arange(n, dtype=np.int64)))
     features = record_features(numbered, np.arange(n, dtype=np.int64))

@@ -86,6 +86,19 @@ def keyed_hash_many(values: Iterable[str | None]) -> list[str | None]:
     return out
 
 
+def keyed_hash64_many(values: Iterable[str]) -> list[int]:
+    """A signed 64-bit keyed hash of each value: compact lookup keys (the match keys of siyu.identity),
+    where a rare collision only costs an extra comparison."""
+    copy = hashlib.blake2b(key=_match_key(), digest_size=8).copy
+    out: list[int] = []
+    append = out.append
+    for v in values:
+        h = copy()
+        h.update(v.encode())
+        append(int.from_bytes(h.digest(), "little", signed=True))
+    return out
+
+
 # --- masking -------------------------------------------------------------------------------------
 
 

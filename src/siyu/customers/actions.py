@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, timedelta
 
+import ibis
 import polars as pl
+import pyarrow as pa
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -247,7 +249,7 @@ def _frame(rows, schema: dict) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=schema, orient="row")
 
 
-def sync_from_warehouse() -> dict:
+def sync_from_warehouse(customer_ids: list[int] | None = None) -> dict:
     """After an import/resolve: bring the tags and owners the files carried into the control plane.
 
     - every label in `customer_summary.tags` becomes a CustomerTag(source=import): `组名:标签` goes into
@@ -255,9 +257,13 @@ def sync_from_warehouse() -> dict:
       is left as it is);
     - `customer_summary.owner_staff` naming a staff member (WeCom userid or display name) becomes the
       owner, unless the owner is locked; a name shared by two staff is left alone (ambiguous).
-    Only differences are written, so re-running on unchanged data changes nothing and is quick."""
+    Only differences are written, so re-running on unchanged data changes nothing and is quick.
+    `customer_ids`: only these customers (those an incremental resolve run refreshed)."""
     backend = warehouse.backend()
     cs = backend.table("customer_summary")
+    if customer_ids is not None:
+        wanted = ibis.memtable(pa.table({"customer_id": pa.array(customer_ids, type=pa.int64())}))
+        cs = cs.semi_join(wanted, "customer_id")
     id_schema = {"customer_id": pl.Int64, "tag_id": pl.Int64}
 
     # Tags: the distinct labels become tags; then only the missing (customer, tag) links are written.

@@ -40,8 +40,12 @@ comparisons as evidence; reviewers' decisions (`match_decisions`: `same` joins, 
 are applied on every run, merges they cause carry rule `manual:decision`. Undecided pairs go to
 `match_candidates`, the review queue.
 
-Re-running on unchanged data changes nothing: no map, merge-log or quarantine writes, only a new
-`identity_runs` row and the rebuilt (identical) customer_summary.
+Incremental runs (siyu.identity.incremental, the default after a first run): only the new records and the
+customers they touch are resolved, with the model the last full run stored; `full=True` or a change the
+incremental run cannot see (settings, decisions, removed records, a new quarantine) makes a full run.
+
+Re-running on unchanged data changes nothing: no map, merge-log, quarantine or summary writes, only a new
+`identity_runs` row.
 
 All writes of a run happen in one warehouse transaction.
 """
@@ -57,23 +61,39 @@ from datetime import UTC, datetime
 
 import ibis
 import numpy as np
+import polars as pl
 import pyarrow as pa
-from django.conf import settings
+import pyarrow.compute as pc
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import SiyuError
 from siyu.identity import queries
+from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
+from siyu.identity.guard import GuardRule, linking_identifiers
+from siyu.identity.guard import quarantine as find_quarantine
+from siyu.identity.incremental import (
+    IncrementalPlan,
+    drop_temporary,
+    hashed_keys,
+    model_row,
+    plan_incremental,
+    settings_fingerprint,
+)
 from siyu.identity.probabilistic import (
     MatchSettings,
     ProbabilisticResult,
     SplinkUntrainable,
+    TrainedModel,
+    blocking_keys,
     join_clusters,
+    predict_new_pairs,
     predict_pairs,
 )
-from siyu.warehouse import backend, transaction
+from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.schema import TABLES, TS
-from siyu.warehouse.summary import rebuild_customer_summary, string_hash
+from siyu.warehouse.summary import rebuild_customer_summary, refresh_customer_summary, string_hash
 
 # The id type named in a merge's rule when several link the same clusters: the most specific first.
 ID_TYPE_PRIORITY = (
@@ -92,22 +112,6 @@ SAME, DIFFERENT = "same", "different"
 _STEPS = 7
 
 
-@dataclass(frozen=True)
-class GuardRule:
-    guarded_types: tuple[str, ...] = ("phone", "email")
-    member_kinds: tuple[str, ...] = ("member", "contact")
-    max_member_records: int = 5
-    max_distinct_names: int = 10
-
-    @classmethod
-    def from_settings(cls) -> GuardRule:
-        overrides = dict(getattr(settings, "IDENTITY_GUARD", {}) or {})
-        for key in ("guarded_types", "member_kinds"):
-            if key in overrides:
-                overrides[key] = tuple(overrides[key])
-        return cls(**overrides)
-
-
 @dataclass
 class ResolveReport:
     run_id: str
@@ -121,9 +125,16 @@ class ResolveReport:
     probabilistic: dict = field(default_factory=dict)
     cpu_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "full"  # or "incremental"
+    full_reason: str = ""  # why the run was not incremental
+    compared_records: int = 0  # the records this run resolved (all of them in a full run)
+    # customers whose summary an incremental run refreshed (None: all of them)
+    refreshed_customers: list[int] | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        del out["refreshed_customers"]
+        return out
 
 
 def run_resolve_job(job, progress) -> dict:
@@ -132,10 +143,13 @@ def run_resolve_job(job, progress) -> dict:
     from siyu.customers.actions import follow_merges, sync_from_warehouse
     from siyu.segments.actions import refresh_after_resolve
 
-    match = MatchSettings.from_settings(**(job.params or {}).get("match", {}))
-    report = resolve_identities(progress, match=match).as_dict()
+    params = job.params or {}
+    match = MatchSettings.from_settings(**params.get("match", {}))
+    resolved = resolve_identities(progress, match=match, full=bool(params.get("full")))
+    report = resolved.as_dict()
     progress(report["customers"], report["customers"], "syncing tags and owners")
-    report["control_plane"] = {**follow_merges(report["run_id"]), **sync_from_warehouse()}
+    synced = sync_from_warehouse(resolved.refreshed_customers)
+    report["control_plane"] = {**follow_merges(report["run_id"]), **synced}
     report["traits"] = refresh_after_resolve(progress)
     return report
 
@@ -146,8 +160,10 @@ def resolve_identities(
     guard: GuardRule | None = None,
     match: MatchSettings | None = None,
     now: datetime | None = None,
+    full: bool = False,
 ):
-    """Resolve every record into a customer, keep ids stable, rebuild customer_summary."""
+    """Resolve every record into a customer, keep ids stable, refresh customer_summary. Incremental
+    (siyu.identity.incremental) unless `full` or the last run's state no longer holds."""
     started = time.monotonic()
     cpu_started = time.process_time()
     guard = guard or GuardRule.from_settings()
@@ -168,47 +184,78 @@ def resolve_identities(
     try:
         with transaction():
             step(0, "reading records")
-            staged, n_records, hk_unique = _stage_records(con)
+            inc = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
+            if isinstance(inc, str):
+                reason, inc = inc, None
+            else:
+                reason = ""
+            if inc is not None and inc.working is None:
+                report = _nothing_new(con, inc, run_id, now, match)
+            else:
+                staged, n_records, hk_unique = _stage_records(con, inc.working if inc else None)
 
-            step(1, "checking shared identifiers", "stage")
-            quarantine = _quarantine(con, guard, run_id)
+                step(1, "checking shared identifiers", "stage")
+                quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id)
 
-            step(2, "linking records", "guard")
-            labels = _components(con, staged, n_records, hk_unique, quarantine)
+                step(2, "linking records", "guard")
+                labels = _components(con, staged, n_records, hk_unique, quarantine)
+                old = _current_ids(staged, n_records)
+                if inc:
+                    labels = _keep_customers_whole(labels, old)
 
-            step(3, "matching records without a shared identifier", "graph")
-            matched = _match(con, staged, labels, match) if match.enabled else None
+                step(3, "matching records without a shared identifier", "graph")
+                matched = None
+                if match.enabled:
+                    new = (old < 0) if inc else None
+                    matched = _match(con, staged, labels, match, inc.model if inc else None, new)
 
-            step(4, "assigning customer ids", "match")
-            old = _current_ids(staged, n_records)
-            final = matched.labels if matched is not None else labels
-            plan = assign_customer_ids(final, old, _next_customer_id(con), _reclaimable(con, staged))
-            merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
-            merge_rows += _split_rows(plan, run_id, now)
+                step(4, "assigning customer ids", "match")
+                final = matched.labels if matched is not None else labels
+                reclaim = {} if inc else _reclaimable(con, staged)
+                plan = assign_customer_ids(final, old, _next_customer_id(con), reclaim)
+                merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
+                merge_rows += _split_rows(plan, run_id, now)
 
-            step(5, "writing the customer map", "assign")
-            _write_customer_map(con, staged, plan.customer_id, old, now)
-            if merge_rows:
-                con.insert("merge_log", pa.Table.from_pylist(merge_rows, schema=_arrow("merge_log")))
-            _write_quarantine(con, quarantine)
-            _write_candidates(con, staged, matched, plan.customer_id, run_id)
+                step(5, "writing the customer map", "assign")
+                if merge_rows:
+                    con.insert("merge_log", pa.Table.from_pylist(merge_rows, schema=_arrow("merge_log")))
+                _write_match_state(con, staged, matched, guard, match, run_id, now, incremental=inc is not None)
+                if inc:
+                    _update_customer_map(con, staged, plan.customer_id, old, now)
+                    _update_candidates(con, staged, matched, plan.customer_id, run_id)
+                else:
+                    _write_customer_map(con, staged, plan.customer_id, old, now)
+                    _write_quarantine(con, quarantine)
+                    _write_candidates(con, staged, matched, plan.customer_id, run_id)
 
-            step(6, "rebuilding customer summary", "write")
-            rebuild_customer_summary(now=now, in_transaction=True)
-            timings["summary"] = round(time.monotonic() - clock[0], 3)
+                step(6, "refreshing customer summary", "write")
+                if inc:
+                    absorbed = [a for _, a, _ in plan.merges]
+                    touched = np.unique(np.concatenate([plan.customer_id, absorbed]).astype(np.int64))
+                    changed = pa.concat_arrays([pa.array(touched), inc.changed_orders_customers.cast(pa.int64())])
+                    refreshed = pc.unique(changed)
+                    refresh_customer_summary(refreshed, now=now)
+                    customers = int(con.table("customer_summary").count().execute())
+                else:
+                    customers = rebuild_customer_summary(now=now, in_transaction=True)
+                timings["summary"] = round(time.monotonic() - clock[0], 3)
 
-            report = ResolveReport(
-                run_id=run_id,
-                records=n_records,
-                customers=plan.customers,
-                new_customers=plan.new_ids,
-                merges=len(plan.merges),
-                quarantined=quarantine.num_rows,
-                seconds=0.0,
-                splits=len(plan.splits),
-                probabilistic=_match_report(matched, match),
-                timings=timings,
-            )
+                report = ResolveReport(
+                    run_id=run_id,
+                    records=inc.records if inc else n_records,
+                    customers=customers,
+                    new_customers=plan.new_ids,
+                    merges=len(plan.merges),
+                    quarantined=quarantine.num_rows,
+                    seconds=0.0,
+                    splits=len(plan.splits),
+                    probabilistic=_match_report(matched, match),
+                    timings=timings,
+                    mode="incremental" if inc else "full",
+                    full_reason=reason,
+                    compared_records=n_records,
+                    refreshed_customers=refreshed.to_pylist() if inc else None,
+                )
             run_row = {
                 "run_id": run_id,
                 "started_at": now,
@@ -218,15 +265,37 @@ def resolve_identities(
                 "new_customers": report.new_customers,
                 "merges": report.merges,
                 "quarantined": report.quarantined,
+                "mode": report.mode,
             }
             con.insert("identity_runs", pa.Table.from_pylist([run_row], schema=_arrow("identity_runs")))
     finally:
         con.drop_table(_STAGED_RECORDS, force=True)
+        drop_temporary(con)
     report.seconds = round(time.monotonic() - started, 3)
     report.cpu_seconds = round(time.process_time() - cpu_started, 3)
     if progress is not None:
         progress(_STEPS, _STEPS, f"{report.customers} customers")
     return report
+
+
+def _nothing_new(con, inc: IncrementalPlan, run_id: str, now, match: MatchSettings) -> ResolveReport:
+    """No new record: only the summary rows of customers whose orders an import changed."""
+    refreshed = inc.changed_orders_customers
+    if len(refreshed):
+        refresh_customer_summary(refreshed, now=now)
+    return ResolveReport(
+        run_id=run_id,
+        records=inc.records,
+        customers=int(con.table("customer_summary").count().execute()),
+        new_customers=0,
+        merges=0,
+        quarantined=inc.quarantine.num_rows,
+        seconds=0.0,
+        probabilistic=_match_report(None, match),
+        mode="incremental",
+        compared_records=0,
+        refreshed_customers=refreshed.to_pylist(),
+    )
 
 
 # --- steps ---------------------------------------------------------------------------------------
@@ -236,11 +305,13 @@ def _arrow(table: str) -> pa.Schema:
     return TABLES[table].to_pyarrow()
 
 
-def _stage_records(con) -> tuple[ibis.Table, int, bool]:
-    """One row per record_key, numbered in age order (rid), with a 64-bit hash of the key (hk) and its
-    current customer id. Returns (table, records, hk_is_unique)."""
+def _stage_records(con, working: ibis.Table | None = None) -> tuple[ibis.Table, int, bool]:
+    """One row per record_key (of the `working` set when given), numbered in age order (rid), with a 64-bit
+    hash of the key (hk) and its current customer id. Returns (table, records, hk_is_unique)."""
     records = con.table("records")
     rows = records.filter(records.record_key.notnull()).select("record_key", "seen_at")
+    if working is not None:
+        rows = rows.semi_join(working, "record_key")
     staged = _number_records(con, rows)
     counts = staged.aggregate(n=staged.count(), keys=staged.hk.nunique()).to_pyarrow().to_pylist()[0]
     if counts["keys"] != counts["n"]:
@@ -269,78 +340,11 @@ def _number_records(con, rows: ibis.Table) -> ibis.Table:
     return con.create_table(_STAGED_RECORDS, staged, temp=True)
 
 
-def _quarantine(con, guard: GuardRule, run_id: str) -> pa.Table:
-    """The identifier values the cardinality guard takes out of linking (see module docstring)."""
-    schema = _arrow("quarantined_identifiers")
-    limit = min(guard.max_member_records, guard.max_distinct_names)
-    if not guard.guarded_types:
-        return schema.empty_table()
-    ids = con.table("identifiers")
-    guarded = ids.filter(
-        ids.strong & ids.value_hash.notnull() & ids.id_type.isin(list(guard.guarded_types))
-    ).select("record_key", "id_type", "value_hash")
-    # Only a value on more than `limit` identifier rows can break a rule: find those cheaply first.
-    crowded = guarded.group_by("id_type", "value_hash").aggregate(rows=guarded.count())
-    crowded = crowded.filter(crowded.rows > limit).select("id_type", "value_hash")
-    records = con.table("records").select("record_key", "source", "record_kind", "name_hash")
-    hits = guarded.semi_join(crowded, ["id_type", "value_hash"]).join(records, "record_key")
-    member_like = hits.record_kind.isin(list(guard.member_kinds))
-    stats = hits.group_by("id_type", "value_hash").aggregate(
-        records=hits.record_key.nunique(),
-        member_records=hits.record_key.nunique(where=member_like),
-        member_names=hits.name_hash.nunique(where=member_like),
-        names=hits.name_hash.nunique(),
-        sources=hits.source.collect(distinct=True).sort(),
-    )
-    too_many_members = (stats.member_records > guard.max_member_records) & (stats.member_names != 1)
-    stats = stats.filter(too_many_members | (stats.names > guard.max_distinct_names))
-    rows = stats.order_by(["id_type", "value_hash"]).to_pyarrow().to_pylist()
-
-    old = con.table("quarantined_identifiers").select("id_type", "value_hash", "run_id").to_pyarrow()
-    first_run = {(r["id_type"], r["value_hash"]): r["run_id"] for r in old.to_pylist()}
-    out = []
-    for row in rows:
-        reasons = []
-        if row["member_records"] > guard.max_member_records and row["member_names"] != 1:
-            reasons.append(
-                f"on {row['member_records']} member/contact records (limit {guard.max_member_records})"
-                f" with {row['member_names'] or 'no'} different names"
-            )
-        if row["names"] > guard.max_distinct_names:
-            reasons.append(
-                f"on records with {row['names']} different names (limit {guard.max_distinct_names})"
-            )
-        key = (row["id_type"], row["value_hash"])
-        out.append(
-            {
-                "run_id": first_run.get(key, run_id),
-                "id_type": row["id_type"],
-                "value_hash": row["value_hash"],
-                "records": row["records"],
-                "sources": ",".join(row["sources"] or []),
-                "reason": "; ".join(reasons),
-            }
-        )
-    return pa.Table.from_pylist(out, schema=schema)
-
-
-def _linking_identifiers(con, quarantine: pa.Table) -> ibis.Table:
-    """Strong identifier rows that may link: (record_key, id_type, value_hash)."""
-    ids = con.table("identifiers")
-    strong = ids.filter(ids.strong & ids.value_hash.notnull() & ids.record_key.notnull())
-    strong = strong.select("record_key", "id_type", "value_hash")
-    if quarantine.num_rows:
-        strong = strong.anti_join(
-            ibis.memtable(quarantine.select(["id_type", "value_hash"])), ["id_type", "value_hash"]
-        )
-    return strong
-
-
 def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quarantine: pa.Table):
     """Component label per record. Fast path: records joined by a 64-bit hash of record_key (exact when
     the hashes of all record keys are distinct, which _stage_records checked) and values coded by a 64-bit
     hash, verified by a second hash; any value collision reruns with exact (string) codes."""
-    strong = _linking_identifiers(con, quarantine)
+    strong = linking_identifiers(con, quarantine)
     if hk_unique:
         hashed = strong.select(
             hk=string_hash(con, strong.record_key),
@@ -407,7 +411,7 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
         wanted = _staged_rows(staged, rids)
-        strong = _linking_identifiers(con, quarantine)
+        strong = linking_identifiers(con, quarantine)
         links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
         # A value bridges when its records belong to more than one existing cluster (a new record counts
         # as a cluster of its own).
@@ -532,22 +536,24 @@ def _type_rank(id_type: str) -> tuple[int, str]:
         return (len(ID_TYPE_PRIORITY), id_type)
 
 
-_MATCH_COLUMNS = (
-    "source", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
-)  # fmt: skip
-
-
-def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) -> ProbabilisticResult | None:
+def _match(
+    con,
+    staged: ibis.Table,
+    labels: np.ndarray,
+    match: MatchSettings,
+    model: TrainedModel | None = None,
+    new: np.ndarray | None = None,
+) -> ProbabilisticResult:
     """The probabilistic stage (siyu.identity.probabilistic) over every record that has something to
-    compare, with the reviewers' decisions applied. None when there is nothing to compare."""
-    from siyu.identity.features import record_features
-
-    records = con.table("records").select("record_key", *_MATCH_COLUMNS)
-    rows = staged.select("rid", "record_key").join(records, "record_key").select("rid", *_MATCH_COLUMNS)
-    labelled_keys = _read_labels(match.labels) if match.labels else []
+    compare, with the reviewers' decisions applied. With a stored `model` (an incremental run) only pairs
+    with a `new` record are scored, else a model is trained on these records. The result carries the
+    blocking keys of the compared rows (only the new ones in an incremental run) to store."""
+    rows = record_rows(con, staged)
+    labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
     rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
     representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None
-    features = record_features(rows.to_pyarrow(), labels, match.compare, representatives)
+    features = record_features(rows, labels, match.compare, representatives, new)
+    keys = blocking_keys(features.filter(pl.col("is_new")) if new is not None else features, match)
     labelled = None
     if labelled_keys:
         uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
@@ -561,7 +567,7 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
         )  # fmt: skip
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
-        return None
+        return ProbabilisticResult(labels=labels, model=model, keys=keys)
     rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
     forced, forbidden = [], set()
     for a, b, verdict in decisions:
@@ -572,12 +578,17 @@ def _match(con, staged: ibis.Table, labels: np.ndarray, match: MatchSettings) ->
             else:
                 forbidden.add((min(pair), max(pair)))
     started = time.monotonic()
-    try:
-        pairs, model = predict_pairs(features, match, labelled)
-    except SplinkUntrainable:
-        pairs, model = None, {}
+    pairs = None
+    if model is not None:
+        if features.get_column("is_new").any():
+            pairs = predict_new_pairs(features, model, match)
+    else:
+        try:
+            pairs, model = predict_pairs(features, match, labelled)
+        except SplinkUntrainable:
+            pass
     result = join_clusters(labels, features, pairs, match, forced, forbidden)
-    result.model = model
+    result.model, result.keys = model, keys
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -617,7 +628,7 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
         return {"enabled": match.enabled, "ran": False}
     return {
         "enabled": True,
-        "ran": bool(matched.model),
+        "ran": matched.model is not None,
         "match_threshold": match.match_threshold,
         "review_threshold": match.review_threshold,
         "pairs_scored": matched.pairs_scored,
@@ -629,42 +640,62 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
     }
 
 
-def _write_candidates(
-    con, staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str
-) -> None:
-    """Replace the review queue with this run's undecided pairs (pairs already decided are left out)."""
+def _candidate_rows(staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str) -> pa.Table:
+    """This run's undecided pairs (pairs already decided, or now in one customer, are left out)."""
     schema = _arrow("match_candidates")
     review = matched.review if matched is not None else []
-    if review:
-        rids = np.array(
-            sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64
+    if not review:
+        return schema.empty_table()
+    rids = np.array(sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64)
+    key_of = {r["rid"]: r["record_key"] for r in _staged_rows(staged, rids).to_pyarrow().to_pylist()}
+    decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
+    rows = []
+    for r in review:
+        a, b = sorted((key_of[r["unique_id_l"]], key_of[r["unique_id_r"]]))
+        cid_a, cid_b = int(customer_id[r["unique_id_l"]]), int(customer_id[r["unique_id_r"]])
+        if (a, b) in decided or cid_a == cid_b:
+            continue
+        rows.append(
+            {
+                "run_id": run_id,
+                "record_key_l": a,
+                "record_key_r": b,
+                "customer_id_l": cid_a if a == key_of[r["unique_id_l"]] else cid_b,
+                "customer_id_r": cid_b if a == key_of[r["unique_id_l"]] else cid_a,
+                "match_probability": float(r["match_probability"]),
+                "fields": json.dumps(r["fields"], sort_keys=True),
+                "reason": r["reason"],
+            }
         )
-        key_of = {r["rid"]: r["record_key"] for r in _staged_rows(staged, rids).to_pyarrow().to_pylist()}
-        decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
-        rows = []
-        for r in review:
-            a, b = sorted((key_of[r["unique_id_l"]], key_of[r["unique_id_r"]]))
-            cid_a, cid_b = int(customer_id[r["unique_id_l"]]), int(customer_id[r["unique_id_r"]])
-            if (a, b) in decided or cid_a == cid_b:
-                continue
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "record_key_l": a,
-                    "record_key_r": b,
-                    "customer_id_l": cid_a if a == key_of[r["unique_id_l"]] else cid_b,
-                    "customer_id_r": cid_b if a == key_of[r["unique_id_l"]] else cid_a,
-                    "match_probability": float(r["match_probability"]),
-                    "fields": json.dumps(r["fields"], sort_keys=True),
-                    "reason": r["reason"],
-                }
-            )
-        table = pa.Table.from_pylist(rows, schema=schema)
-    else:
-        table = schema.empty_table()
-    old = con.table("match_candidates").count().execute()
-    if old or table.num_rows:
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _write_candidates(con, staged, matched, customer_id: np.ndarray, run_id: str) -> None:
+    """Replace the review queue with this run's undecided pairs."""
+    table = _candidate_rows(staged, matched, customer_id, run_id)
+    if con.table("match_candidates").count().execute() or table.num_rows:
         con.insert("match_candidates", table, overwrite=True)
+
+
+def _update_candidates(con, staged, matched, customer_id: np.ndarray, run_id: str) -> None:
+    """An incremental run's review queue: the earlier pairs with their customers as the (already updated)
+    customer_map has them, less pairs now in one customer, plus this run's pairs."""
+    fresh = _candidate_rows(staged, matched, customer_id, run_id)
+    queue = con.table("match_candidates")
+    cmap = con.table("customer_map").select("record_key", "customer_id")
+    left = cmap.rename(record_key_l="record_key", cid_l="customer_id")
+    right = cmap.rename(record_key_r="record_key", cid_r="customer_id")
+    earlier = queue.join(left, "record_key_l").join(right, "record_key_r")
+    earlier = earlier.filter(earlier.cid_l != earlier.cid_r).mutate(
+        customer_id_l=earlier.cid_l, customer_id_r=earlier.cid_r
+    )
+    earlier = earlier.select(*_arrow("match_candidates").names).to_pyarrow().cast(_arrow("match_candidates"))
+    if fresh.num_rows:
+        again = set(zip(fresh.column("record_key_l").to_pylist(), fresh.column("record_key_r").to_pylist(), strict=True))
+        keep = [(a, b) not in again for a, b in zip(earlier.column("record_key_l").to_pylist(), earlier.column("record_key_r").to_pylist(), strict=True)]  # fmt: skip
+        earlier = earlier.filter(pa.array(keep, type=pa.bool_()))
+    if earlier.num_rows != int(queue.count().execute()) or fresh.num_rows:
+        con.insert("match_candidates", pa.concat_tables([earlier, fresh]), overwrite=True)
 
 
 def _write_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: np.ndarray, now) -> None:
@@ -685,6 +716,49 @@ def _write_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: n
         resolved_at=ibis.ifelse(unchanged, joined.old_resolved_at, now_lit).cast(TS),
     )
     con.create_table("customer_map", rows, overwrite=True)
+
+
+def _update_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: np.ndarray, now) -> None:
+    """An incremental run's map writes: only records that are new or changed customer."""
+    changed = np.flatnonzero(customer_id != old)
+    if not len(changed):
+        return
+    keys = _staged_rows(staged, changed).to_pyarrow()
+    rows = pa.table(
+        {
+            "record_key": keys.column("record_key"),
+            "customer_id": pa.array(customer_id[keys.column("rid").to_numpy()], type=pa.int64()),
+            "resolved_at": pa.array([now] * keys.num_rows, type=_arrow("customer_map").field("resolved_at").type),
+        }
+    )
+    replace_keyed(raw_connection(), "customer_map", "record_key", rows.column("record_key"), rows)
+
+
+def _keep_customers_whole(labels: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Components that also link the records of each existing customer (an incremental run sees only the
+    new records' links, not whatever joined a customer's records before)."""
+    rids = np.flatnonzero(old >= 0)
+    if not len(rids):
+        return labels
+    n = len(labels)
+    values = np.concatenate([labels, old[rids] + labels.max() + 1])
+    return record_components(n, np.concatenate([np.arange(n, dtype=np.int64), rids]), values)
+
+
+def _write_match_state(con, staged, matched, guard, match, run_id: str, now, incremental: bool) -> None:
+    """Store the blocking keys of the compared rows (added to in an incremental run, replaced in a full
+    one) and, in a full run, the model and the settings it was trained under."""
+    keys = matched.keys if matched is not None else None
+    if keys is not None and keys.height:
+        hashed = ibis.memtable(hashed_keys(keys).rename({"unique_id": "rid"}).to_arrow())
+        rows = staged.join(hashed, "rid").select("record_key", "key_hash")
+        con.insert("match_keys", rows, overwrite=not incremental)
+    elif not incremental and con.table("match_keys").count().execute():
+        con.insert("match_keys", _arrow("match_keys").empty_table(), overwrite=True)
+    if not incremental:
+        model = matched.model if matched is not None else None
+        row = model_row(run_id, now, settings_fingerprint(guard, match), model)
+        con.insert("identity_models", pa.Table.from_pylist([row], schema=_arrow("identity_models")), overwrite=True)
 
 
 def _write_quarantine(con, quarantine: pa.Table) -> None:

@@ -9,7 +9,8 @@ Features (all strings, null when unknown):
 - phone_full: the full number (mobile or landline), for a disagreement level;
 - phone_key: the masked form `138****5678` of a full or masked mobile (what platforms show);
 - phone_tail: its last four digits, or four digits a guide wrote after a WeCom remark name (`张伟 5678`);
-- surname, name_len, name_full (unmasked names only), given (unmasked given name);
+- surname, name_len, name_full (unmasked names only), given (unmasked given name), name_pinyin (the toneless
+  pinyin of an unmasked Chinese name, so that a homophone typo 张伟 / 章伟 still agrees);
 - province, city, district; street_key (the first three visible characters of the address after the
   district and its 街道/镇 part), street_full (that remainder when it is not masked);
 - birthday, gender; nickname (a WeChat nickname on Youzan orders and WeCom contacts, lower-cased);
@@ -33,20 +34,56 @@ _PII_TYPE = pl.Struct(
     {"name": pl.String, "phone": pl.String, "email": pl.String, "address": pl.String, "nickname": pl.String}
 )
 
+# The records columns the features are made of
+RECORD_COLUMNS = (
+    "source", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
+)  # fmt: skip
+
 FEATURE_COLUMNS = (
-    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given",
+    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given", "name_pinyin",
     "province", "city", "district", "street_key", "street_full", "birthday", "gender", "nickname",
 )  # fmt: skip
 
 
+_PINYIN: dict[str, str] = {}
+
+
+def pinyin_of(names: pl.Series) -> pl.Series:
+    """Toneless pinyin of each Chinese name, character by character in each character's most common
+    reading (pypinyin): both sides of a comparison read a character the same way, which is what matters.
+    Distinct characters are looked up once per process."""
+    from pypinyin import Style, pinyin
+
+    chars = names.drop_nulls().str.split("").explode().unique().to_list()
+    for char in chars:
+        if char not in _PINYIN:
+            _PINYIN[char] = pinyin(char, style=Style.NORMAL, errors=lambda c: c)[0][0]
+    table = {c: _PINYIN[c] for c in chars}
+    distinct = names.drop_nulls().unique()
+    spelled = distinct.str.split("").list.eval(pl.element().replace_strict(table, default="?")).list.join("")
+    return names.replace_strict(distinct, spelled, default=None, return_dtype=pl.String)
+
+
+def record_rows(con, numbered) -> pa.Table:
+    """rid and RECORD_COLUMNS of the records in `numbered` (an Ibis table with rid and record_key)."""
+    records = con.table("records").select("record_key", *RECORD_COLUMNS)
+    rows = numbered.select("rid", "record_key").join(records, "record_key")
+    return rows.select("rid", *RECORD_COLUMNS).to_pyarrow()
+
+
 def record_features(
-    records: pa.Table, cluster: np.ndarray, compare: tuple[str, ...] = (), representatives: dict | None = None
+    records: pa.Table,
+    cluster: np.ndarray,
+    compare: tuple[str, ...] = (),
+    representatives: dict | None = None,
+    new: np.ndarray | None = None,
 ) -> pl.DataFrame:
-    """Features of `records` (columns rid, source, phone_kind, phone_masked, phone_tail, gender, birthday,
-    province, city, district, pii), with `cluster[rid]` the deterministic label. Returns columns
-    unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded into it) and
-    FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are left out.
-    `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it."""
+    """Features of `records` (columns rid and RECORD_COLUMNS), with `cluster[rid]` the deterministic label.
+    Returns columns unique_id (the smallest rid of each distinct row), cluster, source, records (rows folded
+    into it) and FEATURE_COLUMNS. Records with no name, phone or address carry nothing to compare and are
+    left out.
+    `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it.
+    `new`: a flag per rid; the result then has `is_new`, true for a row that folds in a flagged record."""
     frame = pl.from_arrow(records)
     assert isinstance(frame, pl.DataFrame)
     plain = pl.Series(
@@ -60,9 +97,10 @@ def record_features(
     decoded = decoded.rename({f: f"extra_{f}" for f in extra})
     kept = ["name", "phone", "address", "nickname", *(f"extra_{f}" for f in extra)]
     frame = pl.concat([frame.drop("pii"), decoded.select(kept)], how="horizontal")
-    frame = frame.with_columns(
-        cluster=pl.Series(cluster[frame.get_column("rid").to_numpy()]),
-    )
+    rids = frame.get_column("rid").to_numpy()
+    frame = frame.with_columns(cluster=pl.Series(cluster[rids]))
+    if new is not None:
+        frame = frame.with_columns(is_new=pl.Series(new[rids]))
     return _features(frame, [f"extra_{f}" for f in extra], representatives)
 
 
@@ -78,6 +116,7 @@ def _features(
         remark_tail=remark.struct.field("2"),
     )
     masked_name = pl.col("name").str.contains(MASK, literal=True)
+    chinese_name = pl.col("name").str.contains(r"^\p{Han}{2,4}$")
     mobile_like = pl.col("phone_kind").is_in(["mobile", "masked"])
     street = (
         pl.when(pl.col("district").is_not_null())
@@ -87,10 +126,12 @@ def _features(
         .str.replace_all(r"\s+", "")
         .str.replace(_TOWNSHIP, "")
     )
+    flagged = ["is_new"] if "is_new" in frame.columns else []
     out = frame.select(
         "rid",
         "cluster",
         "source",
+        *flagged,
         phone_full=pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone")),
         phone_key=pl.when(mobile_like).then(pl.col("phone_masked")),
         phone_tail=pl.when(mobile_like).then(pl.col("phone_tail")).otherwise(pl.col("remark_tail")),
@@ -98,9 +139,8 @@ def _features(
         name_len=pl.col("name").str.len_chars().cast(pl.String),
         name_full=pl.when(~masked_name).then(pl.col("name")),
         # a given name only for Chinese names: "John Smith" has no one-character surname to strip
-        given=pl.when(~masked_name & pl.col("name").str.contains(r"^\p{Han}{2,4}$")).then(
-            pl.col("name").str.slice(1)
-        ),
+        given=pl.when(~masked_name & chinese_name).then(pl.col("name").str.slice(1)),
+        name_pinyin=pl.when(~masked_name & chinese_name).then(pl.col("name")),
         province="province",
         city="city",
         district="district",
@@ -117,6 +157,7 @@ def _features(
         street_key=pl.when(pl.col("street_key").str.len_chars() == 3).then(pl.col("street_key")),
         street_full=pl.when(pl.col("street_full").str.len_chars() > 0).then(pl.col("street_full")),
     )
+    out = out.with_columns(name_pinyin=pinyin_of(out.get_column("name_pinyin")))
     compared = ("phone_key", "phone_tail", "surname", "street_key", "nickname", "name_full", *extra)
     out = out.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in compared))
     keys = ["cluster", "source", *FEATURE_COLUMNS, *extra]
@@ -130,7 +171,7 @@ def _features(
         )
     return (
         out.group_by(keys)
-        .agg(unique_id=pl.col("rid").min(), records=pl.len())
-        .select("unique_id", "cluster", "source", "records", *FEATURE_COLUMNS, *extra)
+        .agg(*(pl.col(c).any() for c in flagged), unique_id=pl.col("rid").min(), records=pl.len())
+        .select("unique_id", "cluster", "source", "records", *flagged, *FEATURE_COLUMNS, *extra)
         .sort("unique_id")
     )

@@ -77,6 +77,14 @@ class MatchSettings:
 
 
 @dataclass
+class TrainedModel:
+    """Splink's trained settings and the term-frequency table of each column that has one."""
+
+    settings: dict
+    term_frequencies: dict[str, pa.Table] = field(default_factory=dict)
+
+
+@dataclass
 class ProbabilisticResult:
     labels: np.ndarray  # new component label per record (clusters joined)
     merges: dict[int, dict] = field(default_factory=dict)  # absorbed label -> evidence of the best link
@@ -85,7 +93,8 @@ class ProbabilisticResult:
     links_above_threshold: int = 0
     blocked_by_guard: int = 0
     ambiguous: int = 0
-    model: dict = field(default_factory=dict)
+    model: TrainedModel | None = None
+    keys: pl.DataFrame | None = None  # blocking keys of the compared rows (unique_id, key)
     seconds: float = 0.0
 
 
@@ -138,6 +147,9 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
             _level("surname_l IS NULL AND name_full_l IS NULL OR surname_r IS NULL AND name_full_r IS NULL",
                    "no name", null=True),
             _level("name_full_l = name_full_r", "same full name", tf="name_full"),
+            # an IME typo picks a character that sounds the same; too few deterministic pairs show one to
+            # learn m from: 1% of the true pairs
+            _level("name_pinyin_l = name_pinyin_r", "same name in pinyin", m=0.01),
             _level(f"{_both('name_full')} AND jaro_winkler_similarity(name_full_l, name_full_r) >= 0.9",
                    "full names alike"),
             _level(_both("given"), "different given names"),
@@ -165,12 +177,30 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
 
 OTHER_CLUSTER = "l.cluster <> r.cluster"
 
-BLOCKING_RULES = (
-    "l.phone_key = r.phone_key",
-    "l.phone_tail = r.phone_tail AND l.surname = r.surname",
-    "l.district = r.district AND l.street_key = r.street_key AND l.surname = r.surname",
-    "l.nickname = r.nickname AND l.surname = r.surname",
+# Candidate pairs agree on every column of one of these keys (plus one key per compared generic field).
+BLOCKING_KEYS = (
+    ("phone_key",),
+    ("phone_tail", "surname"),
+    ("district", "street_key", "surname"),
+    ("nickname", "surname"),
 )
+BLOCKING_RULES = tuple(" AND ".join(f"l.{c} = r.{c}" for c in key) for key in BLOCKING_KEYS)
+# In an incremental run only pairs with a new row are scored: the others were scored by an earlier run.
+WITH_NEW_ROW = "(l.is_new OR r.is_new)"
+
+
+def blocking_keys(features: pl.DataFrame, match: MatchSettings) -> pl.DataFrame:
+    """(unique_id, key) for every blocking key a feature row has all columns of: two rows can be a
+    candidate pair only if they share a key. An incremental run looks the keys of new rows up among the
+    stored keys of existing ones (warehouse table match_keys, as keyed hashes)."""
+    keys = (*BLOCKING_KEYS, *((f"extra_{name}",) for name in match.compare))
+    parts = [
+        features.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in key)).select(
+            "unique_id", key=pl.concat_str([pl.lit(str(i)), *key], separator="\x1f")
+        )
+        for i, key in enumerate(keys)
+    ]
+    return pl.concat(parts)
 
 
 # The feature columns a comparison reads: it is left out when all of them are empty (a generic dataset
@@ -207,7 +237,22 @@ def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) 
     }
 
 
+# The feature columns comparisons, blocking rules and training read: only these go to Splink, whose join
+# of the candidate pairs with both rows' features holds them in memory (at 1M people the wider table went
+# over the 3 GB limit).
+SPLINK_COLUMNS = (
+    "phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given", "name_pinyin",
+    "city", "district", "street_key", "birthday", "gender", "nickname",
+)  # fmt: skip
+
+
+def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
+    wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *(f"extra_{f}" for f in match.compare)]
+    return features.select([c for c in wanted if c in features.columns]).to_arrow()
+
+
 MIN_ROWS = 20
+PREDICT_ROWS_PER_CHUNK = 750_000
 MIN_LABELLED_PAIRS = 50
 
 
@@ -246,12 +291,24 @@ def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> N
             return
 
 
+def _splink_connection(match: MatchSettings) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(match.threads)}")
+    # Splink's joins spill to disk beyond this instead of taking the machine's memory
+    con.execute(f"SET memory_limit = '{match.memory_limit}'")
+    spill = Path(settings.SIYU_HOME) / "tmp" / "splink"
+    spill.mkdir(parents=True, exist_ok=True)
+    con.execute(f"SET temp_directory = '{spill}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
 def predict_pairs(
     features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None = None
-) -> tuple[pa.Table, dict]:
+) -> tuple[pa.Table, TrainedModel]:
     """Scored pairs with a probability of at least the review threshold (unique_id_l, unique_id_r,
     cluster_l, cluster_r, match_probability, and field_<comparison>: the label of the level each field hit),
-    and the trained model (Splink's settings JSON).
+    and the trained model.
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
     deterministic clusters."""
     from splink import DuckDBAPI, Linker
@@ -261,17 +318,10 @@ def predict_pairs(
         raise SplinkUntrainable(f"only {features.height} records to compare")
     sizes = features.get_column("cluster").value_counts().get_column("count")
     labelled_pairs = int((sizes * (sizes - 1) // 2).sum())
-    con = duckdb.connect()
-    con.execute(f"SET threads = {int(match.threads)}")
-    # Splink's joins spill to disk beyond this instead of taking the machine's memory
-    con.execute(f"SET memory_limit = '{match.memory_limit}'")
-    spill = Path(settings.SIYU_HOME) / "tmp" / "splink"
-    spill.mkdir(parents=True, exist_ok=True)
-    con.execute(f"SET temp_directory = '{spill}'")
-    con.execute("SET preserve_insertion_order = false")
+    con = _splink_connection(match)
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(features.to_arrow(), dataset_display_name="records")
+        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
         linker = Linker(table, splink_settings(match, features), log_level=logging.WARNING)
         try:
             _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
@@ -285,16 +335,67 @@ def predict_pairs(
                 _train_unlabelled(linker, features, match)
         except SplinkException as exc:
             raise SplinkUntrainable(str(exc)) from exc
+        # Splink scores the left rows in chunks so that its join of pairs with both rows' features fits
+        # the memory limit (one chunk held 3 GB too few at 1M people)
+        chunks = max(1, math.ceil(features.height / PREDICT_ROWS_PER_CHUNK))
         pairs = linker.inference.predict(
-            threshold_match_probability=match.review_threshold, warning_mode="never"
+            threshold_match_probability=match.review_threshold,
+            num_chunks_left=chunks,
+            num_chunks_right=1,
+            warning_mode="never",
         )
-        weights = [c for c in _column_names(pairs) if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
-        columns = ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *weights]
-        result = pairs.as_duckdbpyrelation().select(", ".join(columns)).fetch_arrow_table()
-        model = linker.misc.save_model_to_json()
-        return _name_levels(result, model), model
+        model = TrainedModel(linker.misc.save_model_to_json())
+        for column in _tf_columns(model.settings):
+            tf = linker.table_management.compute_tf_table(column)
+            model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
+        return _scored(pairs, model.settings), model
     finally:
         con.close()
+
+
+def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchSettings) -> pa.Table:
+    """Like predict_pairs, with a model trained by an earlier run and only the pairs that hold a row
+    whose `is_new` is true (the rows of records that earlier run did not see)."""
+    from splink import DuckDBAPI, Linker
+
+    con = _splink_connection(match)
+    try:
+        db_api = DuckDBAPI(connection=con)
+        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
+        settings_ = {
+            **model.settings,
+            "blocking_rules_to_generate_predictions": [
+                f"{rule} AND {WITH_NEW_ROW}"
+                for rule in splink_settings(match)["blocking_rules_to_generate_predictions"]
+            ],
+        }
+        linker = Linker(table, settings_, log_level=logging.WARNING)
+        for column, frequencies in model.term_frequencies.items():
+            linker.table_management.register_term_frequency_lookup(db_api.register(frequencies), column)
+        pairs = linker.inference.predict_within(
+            table, threshold_match_probability=match.review_threshold, warning_mode="never"
+        )
+        return _scored(pairs, model.settings)
+    finally:
+        con.close()
+
+
+def _tf_columns(model: dict) -> list[str]:
+    return sorted(
+        {
+            level["tf_adjustment_column"]
+            for comparison in model["comparisons"]
+            for level in comparison["comparison_levels"]
+            if level.get("tf_adjustment_column")
+        }
+    )
+
+
+def _scored(pairs, model: dict) -> pa.Table:
+    weights = [c for c in _column_names(pairs) if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
+    columns = ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *weights]
+    result = pairs.as_duckdbpyrelation().select(", ".join(columns)).fetch_arrow_table()
+    return _name_levels(result, model)
 
 
 def _column_names(frame) -> list[str]:

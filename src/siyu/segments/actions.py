@@ -83,7 +83,7 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
         stages = stages_expr(traits, stage_sets, facts.rule_context())
         step(2, "writing the snapshot", "rules")
         with transaction():
-            replaced = _replaced_snapshots(con, cutoff, current)
+            replaced = pa.array(_replaced_snapshots(con, cutoff, current), type=pa.timestamp("us", tz="UTC"))
             raw = raw_connection()
             for table in (TRAITS_TABLE, STAGES_TABLE, RUNS_TABLE):
                 delete_where_in(raw, table, "as_of", replaced)

@@ -84,10 +84,21 @@ def update_orders(con, rows: pa.Table) -> int:
     return int(changed[0][0]) if changed else 0
 
 
-def delete_where_in(con, table_name: str, column: str, values: list) -> int:
+def delete_where_in(con, table_name: str, column: str, values: pa.Array) -> int:
     """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many."""
-    if not values:
+    if len(values) == 0:
         return 0
-    marks = ", ".join("?" for _ in values)
-    deleted = con.execute(f"DELETE FROM {table_name} WHERE {column} IN ({marks})", list(values)).fetchall()
+    view = _register(con, pa.table({column: values}))
+    try:
+        deleted = con.execute(f"DELETE FROM {table_name} WHERE {column} IN (SELECT {column} FROM {view})").fetchall()
+    finally:
+        con.unregister(view)
     return int(deleted[0][0]) if deleted else 0
+
+
+def replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table) -> int:
+    """Delete the rows whose `key` is in `keys`, then insert `rows` (an incremental refresh of a derived
+    table: the rows of the customers a run touched). Returns the rows deleted."""
+    deleted = delete_where_in(con, table_name, key, keys)
+    append(con, table_name, rows)
+    return deleted

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.datatypes as dt
+from ibis.backends.sql.datatypes import DuckDBType
 
 MONEY = dt.Decimal(18, 2)
 TS = dt.Timestamp(timezone="UTC")
@@ -156,6 +157,9 @@ TABLES: dict[str, ibis.Schema] = {
             "new_customers": "int64",
             "merges": "int64",
             "quarantined": "int64",
+            # "full": every record resolved again; "incremental": only new records and the customers they
+            # touch (siyu.identity.incremental)
+            "mode": "string",
         }
     ),
     "quarantined_identifiers": ibis.schema(
@@ -180,6 +184,21 @@ TABLES: dict[str, ibis.Schema] = {
             "match_probability": "float64",
             "fields": "string",
             "reason": "string",
+        }
+    ),
+    # Blocking keys of the probabilistic stage, as keyed 64-bit hashes (never the names and addresses they
+    # are made of): an incremental run finds the existing records a new record must be compared with here.
+    "match_keys": ibis.schema({"record_key": "string", "key_hash": "int64"}),
+    # The model of the last full resolve run (one row): Splink's trained settings and its term-frequency
+    # tables, both encrypted with the PII key (the tables hold names); `fingerprint` names the matching and
+    # guard settings it was trained under. Incremental runs predict with it.
+    "identity_models": ibis.schema(
+        {
+            "run_id": "string",
+            "saved_at": TS,
+            "fingerprint": "string",
+            "model": "binary",
+            "term_frequencies": "binary",
         }
     ),
     # Reviewers' and operators' verdicts on two records (manual merge = "same", split/undo = "different"),
@@ -273,9 +292,15 @@ TABLES: dict[str, ibis.Schema] = {
 
 
 def ensure_schema(con) -> None:
-    """Create missing tables. `con` is a raw DuckDB connection (called once when it opens)."""
+    """Create missing tables and add columns a newer version declares to existing ones (nullable, so
+    older rows read as NULL). `con` is a raw DuckDB connection (called once when it opens)."""
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
     for name, schema in TABLES.items():
         if name not in existing:
             backend.create_table(name, schema=schema)
+            continue
+        present = set(backend.get_schema(name).names)
+        for column, dtype in schema.items():
+            if column not in present:
+                con.execute(f'ALTER TABLE {name} ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')

@@ -32,10 +32,12 @@ from decimal import Decimal
 
 import ibis
 import ibis.expr.datatypes as dt
+import pyarrow as pa
 from django.conf import settings
 
 from siyu.core.errors import SiyuError
-from siyu.warehouse.connection import backend, transaction
+from siyu.warehouse.append import replace_keyed
+from siyu.warehouse.connection import backend, raw_connection, transaction
 from siyu.warehouse.schema import MONEY, TABLES, TS
 
 SUMMARY_TABLE = "customer_summary"
@@ -133,9 +135,10 @@ def _known_sources(con) -> list[str]:
 
 
 def customer_summary_expr(
-    con=None, *, now: datetime | None = None, sources: list[str] | None = None
+    con=None, *, now: datetime | None = None, sources: list[str] | None = None, customer_ids=None
 ) -> ibis.Table:
-    """The customer_summary rows as an Ibis expression (not executed).
+    """The customer_summary rows as an Ibis expression (not executed); only the customers in the table
+    `customer_ids` (column customer_id) when given.
 
     `sources`: every distinct records.source (looked up when not given). With at most 62 of them a
     customer's sources are gathered as a bit mask (an integer aggregate) and turned into the sorted list
@@ -149,6 +152,8 @@ def customer_summary_expr(
     use_mask = len(sources) <= _MAX_SOURCE_BITS
 
     cmap = con.table("customer_map").select("record_key", "customer_id")
+    if customer_ids is not None:
+        cmap = cmap.semi_join(customer_ids, "customer_id")
     records = con.table("records").select(
         "record_key",
         "source",
@@ -305,3 +310,14 @@ def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: boo
         with transaction():
             table = con.create_table(SUMMARY_TABLE, expr, overwrite=True)
     return int(table.count().execute())
+
+
+def refresh_customer_summary(customer_ids: pa.Array, *, now: datetime | None = None) -> int:
+    """Rebuild the summary rows of these customers only (an incremental resolve run): rows of ids that no
+    longer hold records (absorbed by a merge) are dropped. Call inside the caller's warehouse transaction.
+    Returns the rows written."""
+    con = backend()
+    ids = ibis.memtable(pa.table({"customer_id": customer_ids.cast(pa.int64())}))
+    rows = customer_summary_expr(con, now=now, customer_ids=ids).to_pyarrow()
+    replace_keyed(raw_connection(), SUMMARY_TABLE, "customer_id", customer_ids, rows)
+    return rows.num_rows

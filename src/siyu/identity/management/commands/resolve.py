@@ -1,4 +1,4 @@
-"""`siyu resolve [--json]`: resolve identities into customers (in-process, or inside `siyu serve`)."""
+"""`siyu resolve [--json] [--full]`: resolve identities into customers (in-process, or inside `siyu serve`)."""
 
 import json
 from pathlib import Path
@@ -35,6 +35,12 @@ class Command(BaseCommand):
             action="store_true",
             help="skip the probabilistic stage (strong identifiers only)",
         )
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="resolve every record again and retrain the model (default: only the records imported since "
+            "the last run and the customers they touch, when nothing else changed)",
+        )
 
     def handle(self, *args, **options):
         match = {
@@ -44,14 +50,19 @@ class Command(BaseCommand):
             "review_threshold": options["review_threshold"],
             "enabled": False if options["deterministic_only"] else None,
         }
-        job = run_with_progress("resolve", {"match": {k: v for k, v in match.items() if v is not None}})
+        params = {"match": {k: v for k, v in match.items() if v is not None}, "full": options["full"]}
+        job = run_with_progress("resolve", params)
         exit_unless_done(job, "resolve", self.stderr)
         report = job.result
         if options["json"]:
             self.stdout.write(json.dumps(report, ensure_ascii=False, sort_keys=True))
             return
+        if report.get("mode") == "incremental":
+            how = f"incrementally ({report['compared_records']:,} new or touched records)"
+        else:
+            how = f"in a full run ({report['full_reason']})" if report.get("full_reason") else "in a full run"
         self.stdout.write(
-            f"Resolved {report['records']:,} records into {report['customers']:,} customers "
+            f"Resolved {report['records']:,} records into {report['customers']:,} customers {how} "
             f"in {report['seconds']:.1f} s: {report['new_customers']:,} new, {report['merges']:,} merged"
             + (f", {report['splits']:,} split" if report.get("splits") else "")
             + "."
