@@ -76,7 +76,7 @@ def matching(warehouse):
     con = warehouse.backend()
     write_brand(con)
     facts = facts_before(con, cutoff_of(AS_OF))
-    base = base_traits_expr(con, facts, TraitSettings())
+    base = base_traits_expr(facts, TraitSettings())
 
     def run(condition) -> list[int]:
         hits = base.filter(compile_condition(check_condition(condition), base, facts.rule_context()))
@@ -149,4 +149,5 @@ def test_the_user_guide_examples_are_valid_rules():
             check_condition(json.JSONDecoder().raw_decode(line)[0])
         example = section[section.index("```json") + len("```json") :]
         stage_set = json.loads(example[: example.index("```")])
-        assert [s["stage"] for s in check_stages(stage_set["stages"], stage_set["default_stage"])][0] == "已拿证"
+        stages = check_stages(stage_set["stages"], stage_set["default_stage"])
+        assert stages[0]["stage"] == "已拿证"

@@ -89,7 +89,7 @@ def test_an_as_of_snapshot_never_uses_later_facts(warehouse, later):
     cutoff = cutoff_of(AS_OF)
 
     def traits():
-        expr = base_traits_expr(con, facts_before(con, cutoff), TraitSettings())
+        expr = base_traits_expr(facts_before(con, cutoff), TraitSettings())
         return expr.order_by("customer_id").to_pyarrow().to_pylist()
 
     before = traits()

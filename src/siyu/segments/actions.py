@@ -4,8 +4,8 @@ definitions operators edit.
 A refresh computes every trait for every customer as of a cut-off (siyu.segments.traits), then, in one
 warehouse transaction, replaces the snapshot it supersedes: a current refresh (no date; run after every
 resolve and by `siyu traits`) replaces the previous current one; `siyu traits --as-of DATE` replaces an
-earlier snapshot of the same date and leaves the current one alone. Definitions changed in the console,
-API or admin take effect at the next refresh.
+earlier snapshot of the same date and leaves the current one alone. Definitions changed through the API
+or the admin site take effect at the next refresh.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
     try:
         step(0, "computing RFM, value layers, lifecycle, purchase cycle")
         facts = facts_before(con, cutoff, materialize_orders=_ORDERS)
-        base = con.create_table(_BASE, base_traits_expr(con, facts, chosen), temp=True, overwrite=True)
+        base = con.create_table(_BASE, base_traits_expr(facts, chosen), temp=True, overwrite=True)
         step(1, "applying computed tags and stage sets", "base")
         with_tags = with_computed_tags(base, tags, facts.rule_context())
         columns = TABLES[TRAITS_TABLE]

@@ -1,8 +1,8 @@
 """Traits per customer as of a cut-off instant, as Ibis expressions (set-at-a-time; DuckDB now, the same
-code on PostgreSQL or Spark). Only facts before the cut-off are read: orders by `order_time`, events by
-`occurred_at`, records by `seen_at` (or `imported_at` when a record has no time). Customer ids are today's
-(identity resolution is not replayed as of the past date). An order counts as a purchase when its
-`status_class` is `purchase` (its status as last imported).
+code on PostgreSQL or Spark). Only facts before the cut-off are read: orders by `order_time` (an order
+without one is left out), events by `occurred_at`, records by `seen_at` (or `imported_at` when a record has
+no time). Customer ids are today's (identity resolution is not replayed as of the past date). An order
+counts as a purchase when its `status_class` is `purchase` (its status as last imported).
 
 Definitions (the user guide repeats them for operators; settings `TRAITS`, see TraitSettings):
 
@@ -139,7 +139,7 @@ def cutoff_of(as_of: date | None, now: datetime | None = None) -> datetime:
 
 
 def _offset_seconds(cutoff: datetime) -> int:
-    return int(ZoneInfo(settings.TIME_ZONE).utcoffset(cutoff.replace(tzinfo=None)).total_seconds())
+    return int(cutoff.astimezone(ZoneInfo(settings.TIME_ZONE)).utcoffset().total_seconds())
 
 
 def day_number(ts, offset_seconds: int):
@@ -207,7 +207,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     )
 
 
-def base_traits_expr(con, facts: Facts, ts: TraitSettings) -> ibis.Table:
+def base_traits_expr(facts: Facts, ts: TraitSettings) -> ibis.Table:
     """One row per customer: every trait except the rule-given ones (computed tags, custom stages)."""
     cut = ibis.literal(facts.cutoff, type=TS)
     window_start = ibis.literal(facts.cutoff - timedelta(days=ts.window_days), type=TS)
