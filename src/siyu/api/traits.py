@@ -28,8 +28,8 @@ from siyu.api.schemas import (
 from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
 from siyu.customers import queries as customer_queries
-from siyu.customers.errors import CustomerNotFound
 from siyu.segments import actions, queries
+from siyu.segments.errors import NotFound
 from siyu.segments.models import ComputedTag, StageSet
 from siyu.segments.traits import cutoff_of
 from siyu.staff.models import Role
@@ -71,7 +71,10 @@ def customer_traits(
     customer_queries.check_access(request.auth, customer_id)
     traits = queries.traits_of(customer_id, as_of)
     if traits is None:
-        raise CustomerNotFound(customer_id)
+        raise NotFound(
+            f"customer {customer_id} is not in this traits snapshot: first seen after its cut-off, or new "
+            "since the last refresh"
+        )
     return {**traits, "spend_total": str(traits["spend_total"]), "monetary": str(traits["monetary"])}
 
 
