@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "siyu.ingest",
     "siyu.identity",
     "siyu.customers",
+    "siyu.analytics",
     "siyu.api",
     "siyu.console",
     "siyu.demo",
