@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -146,3 +147,22 @@ def import_spend_csv(user, content: bytes) -> list[ChannelSpend]:
         ChannelSpend.objects.bulk_create(pending)
         record_audit(user, "analytics.spend_imported", "", rows=len(pending))
     return pending
+
+
+def save_customer_list(user, group) -> str:
+    """Keep a list of customer ids (a `CustomerGroup` from an upload or the API) for page 8 and its
+    exports; returns its id."""
+    from siyu.analytics.groups import list_path
+
+    check_analytics_access(user)
+    list_id = uuid.uuid4().hex
+    path = list_path(list_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    label = re.sub(r"[\r\n]", " ", group.label)[:200]
+    path.write_text(
+        label + "\n" + "\n".join(str(i) for i in sorted(group.customer_ids)) + "\n", encoding="utf-8"
+    )
+    record_audit(
+        user, "analytics.customer_list_saved", list_id, name=label, customers=len(group.customer_ids)
+    )
+    return list_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 
 from siyu.analytics.errors import InvalidCustomerList
@@ -87,3 +88,31 @@ def group_from_segment(segment_id) -> CustomerGroup:
     raise InvalidCustomerList(
         "segments are not built yet: choose a group by uploading a list of customer ids or by a tag"
     )
+
+
+def list_path(list_id: str):
+    from django.conf import settings
+
+    if not re.fullmatch(r"[0-9a-f]{32}", str(list_id or "")):
+        raise InvalidCustomerList("a customer list id is 32 hexadecimal characters")
+    return settings.UPLOADS_DIR / "customer-lists" / f"{list_id}.txt"
+
+
+def group_from_saved_list(list_id: str) -> CustomerGroup:
+    """A list kept by siyu.analytics.actions.save_customer_list."""
+    path = list_path(list_id)
+    if not path.exists():
+        raise InvalidCustomerList(f"no customer list {list_id}")
+    label, *ids = path.read_text(encoding="utf-8").splitlines()
+    return group_from_ids(ids, label=label)
+
+
+def group_from_request(list_id=None, tag=None, segment=None) -> CustomerGroup | None:
+    """The group a page-8 request names (a saved list, a tag or, later, a segment); None when none."""
+    if segment:
+        return group_from_segment(segment)
+    if list_id:
+        return group_from_saved_list(list_id)
+    if tag:
+        return group_from_tag(tag)
+    return None
