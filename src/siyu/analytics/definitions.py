@@ -62,7 +62,8 @@ DEFINITIONS = {
     ),
     "cohorts_by_channel": _(
         "The same customers grouped by acquisition channel instead (the channel of their earliest record "
-        "or order), months counted from each customer's first purchase month."
+        "or order), months counted from each customer's first purchase month; later months also count "
+        "customers who could not be seen that long yet."
     ),
     "ltv": _(
         "LTV curve: cumulative GMV of the cohort's purchases (chosen channels and stores) from month 0 "

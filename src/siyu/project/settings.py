@@ -117,6 +117,9 @@ TIME_ZONE = os.environ.get("SIYU_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 
+# Analytics page 7: stores open from the first to the second whole hour (local time); the page can override.
+ANALYTICS_STORE_HOURS = (10, 22)
+
 STATIC_URL = "/static/"
 STATIC_ROOT = SIYU_HOME / "static"
 MEDIA_ROOT = UPLOADS_DIR
