@@ -37,7 +37,9 @@ class Brand:
         full = [{name: row.get(name) for name in schema.names} for row in rows]
         self.connection.backend().insert(table, pa.Table.from_pylist(full, schema=schema))
 
-    def record(self, customer_id: int, key: str, when: str, *, kind="order", fmt="generic", store=None) -> str:
+    def record(
+        self, customer_id: int, key: str, when: str, *, kind="order", fmt="generic", store=None
+    ) -> str:
         source = key.partition("|")[0]
         self.insert(
             "records",
@@ -54,10 +56,22 @@ class Brand:
                 }
             ],
         )
-        self.insert("customer_map", [{"record_key": key, "customer_id": customer_id, "resolved_at": at(when)}])
+        self.insert(
+            "customer_map", [{"record_key": key, "customer_id": customer_id, "resolved_at": at(when)}]
+        )
         return key
 
-    def buy(self, customer_id: int, key: str, when: str, amount: str, *, status="purchase", fmt="generic", store=None):
+    def buy(
+        self,
+        customer_id: int,
+        key: str,
+        when: str,
+        amount: str,
+        *,
+        status="purchase",
+        fmt="generic",
+        store=None,
+    ):
         self.record(customer_id, key, when, fmt=fmt, store=store)
         self.insert(
             "orders",

@@ -60,7 +60,10 @@ def test_spend_csv_is_all_or_nothing(operator):
         actions.import_spend_csv(operator, b"channel,date_from,date_to\n")
     assert ChannelSpend.objects.count() == 2
     # 10 of tmall's 31 days fall in 1-10 January: 3100 × 10 / 31
-    assert spend_by_channel(date(2026, 1, 1), date(2026, 1, 10)) == {"tmall": Decimal("1000.00"), "jd": Decimal("100.00")}
+    assert spend_by_channel(date(2026, 1, 1), date(2026, 1, 10)) == {
+        "tmall": Decimal("1000.00"),
+        "jd": Decimal("100.00"),
+    }
 
 
 def test_groups_from_files_tags_and_the_segment_hook(operator, tmp_path, settings):

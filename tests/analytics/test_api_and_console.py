@@ -52,7 +52,10 @@ def test_every_page_in_the_api(brand, people):
     repurchase = client.get("/api/analytics/repurchase", {**MARCH, "list": listed.json()["list_id"]}).json()
     assert repurchase["details"]["lift_points"] == 50.0
     assert client.get("/api/analytics/repurchase", MARCH).status_code == 400
-    assert client.get("/api/analytics/funnel", {"date_from": "2026-04-01", "date_to": "2026-03-01"}).status_code == 400
+    assert (
+        client.get("/api/analytics/funnel", {"date_from": "2026-04-01", "date_to": "2026-03-01"}).status_code
+        == 400
+    )
     assert client.get("/api/analytics/nonsense").status_code in (404, 422)
 
 
@@ -66,19 +69,33 @@ def test_api_exports_and_spend(brand, people):
     from python_calamine import CalamineWorkbook
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(xlsx.content))
-    assert book.sheet_names == ["retention_by_month", "ltv_by_month", "retention_by_channel", "ltv_by_channel"]
+    assert book.sheet_names == [
+        "retention_by_month",
+        "ltv_by_month",
+        "retention_by_channel",
+        "ltv_by_channel",
+    ]
 
     body = {"channel": "pos", "date_from": "2026-03-01", "date_to": "2026-03-31", "amount": "50.00"}
     added = client.post(
-        "/api/analytics-spend", data=json.dumps(body), content_type="application/json", headers={"Idempotency-Key": "s1"}
+        "/api/analytics-spend",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": "s1"},
     )
     assert added.status_code == 201
     again = client.post(
-        "/api/analytics-spend", data=json.dumps(body), content_type="application/json", headers={"Idempotency-Key": "s1"}
+        "/api/analytics-spend",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": "s1"},
     )
     assert again.json() == added.json()  # replayed, not a second row
     overlap = client.post(
-        "/api/analytics-spend", data=json.dumps(body), content_type="application/json", headers={"Idempotency-Key": "s2"}
+        "/api/analytics-spend",
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": "s2"},
     )
     assert overlap.status_code == 400 and "overlaps" in overlap.json()["detail"]
     roi = client.get("/api/analytics/channel_roi", MARCH).json()
@@ -102,7 +119,9 @@ def test_console_pages_render_charts_with_definitions(brand, people, settings):
     client = Client()
     client.force_login(people["operator"])
     for page in PAGES:
-        response = client.get(f"/analytics/{page}/", {**MARCH, **({"tag": "nobody"} if page == "repurchase" else {})})
+        response = client.get(
+            f"/analytics/{page}/", {**MARCH, **({"tag": "nobody"} if page == "repurchase" else {})}
+        )
         assert response.status_code == 200, page
         html = response.content.decode()
         if page == "repurchase":
@@ -115,7 +134,9 @@ def test_console_pages_render_charts_with_definitions(brand, people, settings):
     formula = client.get("/analytics/formula/", MARCH).content.decode()
     assert 'data-factor="referral_rate"' in formula and "No referral data is collected yet" in formula
     export = client.get("/analytics/funnel/", {**MARCH, "format": "csv", "table": "pool"})
-    assert export["Content-Disposition"] == 'attachment; filename="siyu-funnel-2026-03-01-2026-03-31-pool.csv"'
+    assert (
+        export["Content-Disposition"] == 'attachment; filename="siyu-funnel-2026-03-01-2026-03-31-pool.csv"'
+    )
     assert client.get("/analytics/", follow=True).redirect_chain[-1][0] == "/analytics/funnel/"
     assert client.get("/analytics/nonsense/").status_code == 404
 
@@ -124,16 +145,26 @@ def test_console_spend_forms_and_group_upload(brand, people, settings, tmp_path)
     settings.UPLOADS_DIR = tmp_path
     client = Client()
     client.force_login(people["operator"])
-    form = {"channel": "douyin", "date_from": "2026-02-15", "date_to": "2026-03-16", "amount": "600", "query": "date_from=2026-03-01&date_to=2026-03-31"}
+    form = {
+        "channel": "douyin",
+        "date_from": "2026-02-15",
+        "date_to": "2026-03-16",
+        "amount": "600",
+        "query": "date_from=2026-03-01&date_to=2026-03-31",
+    }
     response = client.post("/analytics/spend/", form)
-    assert response.status_code == 302 and response["Location"].endswith("?date_from=2026-03-01&date_to=2026-03-31")
+    assert response.status_code == 302 and response["Location"].endswith(
+        "?date_from=2026-03-01&date_to=2026-03-31"
+    )
     html = client.get(response["Location"]).content.decode()
     assert "320.00" in html  # 16 of the 30 days fall in March
     bad = client.post("/analytics/spend/", {**form, "amount": "-5"}, follow=True).content.decode()
     assert "amount must be between" in bad
     upload = io.BytesIO(b"customer_id\n1\n6\n")
     upload.name = "vip.csv"
-    response = client.post("/analytics/customer-lists/", {"file": upload, "query": "date_from=2026-03-01&date_to=2026-03-31"})
+    response = client.post(
+        "/analytics/customer-lists/", {"file": upload, "query": "date_from=2026-03-01&date_to=2026-03-31"}
+    )
     assert response.status_code == 302 and "list=" in response["Location"]
     html = client.get(response["Location"]).content.decode()
     assert 'data-group-size="2"' in html and 'id="chart-repurchase"' in html

@@ -87,7 +87,13 @@ def test_gmv_tree_without_gmv_before_is_not_decomposed(brand):
     f = Filters(MARCH.date_from, MARCH.date_to, channels=("jd",))
     result = queries.gmv_tree(f)
     jd = by(result["tables"]["factors"])[queries.ALL]
-    assert (jd["gmv"], jd["orders"], jd["buyers"], jd["base"], jd["gmv_before"]) == (Decimal("100.00"), 2, 1, 1, 0)
+    assert (jd["gmv"], jd["orders"], jd["buyers"], jd["base"], jd["gmv_before"]) == (
+        Decimal("100.00"),
+        2,
+        1,
+        1,
+        0,
+    )
     assert by(result["tables"]["contributions"])[queries.ALL]["decomposed"] is False
 
 
@@ -179,7 +185,11 @@ def test_sales_by_hour_in_local_time(brand):
     result = queries.sales_by_hour(MARCH, 10, 22)
     share = by(result["tables"]["closed_share"])
     # jd's two orders: 23:30 on Wednesday 25 March and 09:00 on Thursday 26 March, local time
-    assert (share["jd"]["orders"], share["jd"]["closed_orders"], share["jd"]["closed_gmv_share"]) == (2, 2, 1.0)
+    assert (share["jd"]["orders"], share["jd"]["closed_orders"], share["jd"]["closed_gmv_share"]) == (
+        2,
+        2,
+        1.0,
+    )
     total = share[queries.ALL]
     assert (total["orders"], total["closed_orders"], total["closed_order_share"]) == (6, 2, 0.3333)
     assert total["closed_gmv"] == Decimal("100.00") and total["closed_gmv_share"] == 0.1205
@@ -193,7 +203,11 @@ def test_repurchase_of_a_group_against_the_base(brand):
     result = queries.repurchase(MARCH, group_from_ids([1, 6, 999]))
     rows = by(result["tables"]["repurchase"], "population")
     # March buyers: 1 (2 orders), 2, 3, 6 (2 orders)
-    assert (rows["base"]["buyers"], rows["base"]["repeat_buyers"], rows["base"]["repurchase_rate"]) == (4, 2, 0.5)
+    assert (rows["base"]["buyers"], rows["base"]["repeat_buyers"], rows["base"]["repurchase_rate"]) == (
+        4,
+        2,
+        0.5,
+    )
     assert (rows["group"]["buyers"], rows["group"]["repurchase_rate"]) == (2, 1.0)
     assert (rows["rest"]["buyers"], rows["rest"]["repurchase_rate"]) == (2, 0.0)
     assert result["lift_points"] == 50.0

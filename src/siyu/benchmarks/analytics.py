@@ -21,7 +21,10 @@ def run(people: int) -> dict:
     prepared = {}
     if not (Path(out) / "analytics-warehouse.ready").exists():
         warehouse.unlink(missing_ok=True)
-        files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
+        files = [
+            {"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows}
+            for f in manifest.files
+        ]
         imported = run_child("siyu.benchmarks.ingest", {"files": files}, env=env)
         resolved = run_child(
             "siyu.benchmarks.resolve", {"ground_truth": str(manifest.ground_truth), "stage": "all"}, env=env
