@@ -12,10 +12,9 @@ from ninja import Field, Path, Query, Router, Schema
 
 from siyu.analytics import actions, queries
 from siyu.analytics.exports import CONTENT_TYPES, export_page
-from siyu.analytics.filters import parse_filters
+from siyu.analytics.filters import default_days, parse_filters
 from siyu.analytics.groups import group_from_ids, group_from_request
 from siyu.analytics.models import ChannelSpend
-from siyu.analytics.views import default_days
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import ErrorOut, ValidationErrorOut
 

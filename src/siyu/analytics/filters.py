@@ -14,6 +14,7 @@ from siyu.analytics.errors import InvalidFilters
 from siyu.warehouse.schema import TS
 
 DEFAULT_DAYS = 90
+COHORT_DEFAULT_DAYS = 365  # cohorts need months
 MAX_DAYS = 3660  # ten years: longer ranges are a typo
 MAX_CHOICES = 100
 MAX_NAME = 200
@@ -60,6 +61,10 @@ class Filters:
             "channels": list(self.channels),
             "stores": list(self.stores),
         }
+
+
+def default_days(page: str) -> int:
+    return COHORT_DEFAULT_DAYS if page == "cohorts" else DEFAULT_DAYS
 
 
 def local_midnight(day: date) -> datetime:

@@ -19,12 +19,11 @@ from siyu.analytics.definitions import COMMON, DEFINITIONS, PAGE_TITLES
 from siyu.analytics.errors import AnalyticsError
 from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.facts import filter_choices
-from siyu.analytics.filters import DEFAULT_DAYS, parse_filters
+from siyu.analytics.filters import default_days, parse_filters
 from siyu.analytics.groups import group_from_file, group_from_request
 from siyu.analytics.models import ChannelSpend
 from siyu.console.views.common import console_view
 
-COHORT_DEFAULT_DAYS = 365
 RATE_WORDS = ("rate", "share", "conversion", "_to_")
 TABLE_TITLES = {
     "funnel": gettext_lazy("Funnel (acquired in the range)"),
@@ -43,10 +42,6 @@ TABLE_TITLES = {
     "hour_orders_by_channel": gettext_lazy("Orders by hour, per channel"),
     "repurchase": gettext_lazy("Repurchase rate"),
 }
-
-
-def default_days(page: str) -> int:
-    return COHORT_DEFAULT_DAYS if page == "cohorts" else DEFAULT_DAYS
 
 
 def filters_from(data, page: str):

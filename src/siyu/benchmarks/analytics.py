@@ -54,7 +54,7 @@ def _time(call) -> dict:
 
 def _measure() -> dict:
     from siyu.analytics import queries
-    from siyu.analytics.filters import parse_filters
+    from siyu.analytics.filters import default_days, parse_filters
     from siyu.analytics.groups import group_from_ids
     from siyu.warehouse import backend
 
@@ -72,7 +72,7 @@ def _measure() -> dict:
     pages = {}
     for channels in ((), ("tmall",)):
         for page, query in queries.PAGES.items():
-            f = parse_filters(channels=list(channels), default_days=365 if page == "cohorts" else 90)
+            f = parse_filters(channels=list(channels), default_days=default_days(page))
             args = (f, group) if page == "repurchase" else (f,)
             label = page if not channels else f"{page} (tmall)"
             pages[label] = _time(lambda query=query, args=args: query(*args))
