@@ -1,7 +1,8 @@
 """End to end: a real `siyu serve`, Debian's chromium driven by Playwright.
 
 An operator uploads a GBK Taobao export and a Youzan export that share a buyer's phone, watches the
-progress bars finish, resolves identities and opens the merged customer with both channels' orders; a
+progress bars finish, resolves identities, opens the merged customer with both channels' orders and an
+analytics page (its ECharts chart drawn, its definition under it); a
 guide then sees only their own customers, with masked phones, and gets 403 on another guide's customer.
 
 Never downloads a browser: uses /usr/bin/chromium (skips when it is missing). Screenshots go to
@@ -424,6 +425,16 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     assert "山茶花面霜" in page.locator("#orders").inner_text()
     assert page.locator('[data-stat="orders"]').inner_text() == "3"
     _shot(page, "customer-profile")
+
+    # --- analytics: a page draws its ECharts chart with the definition under it --------------------
+    page.goto(f"{base}/analytics/funnel/?date_from=2026-03-01&date_to=2026-06-30")
+    assert page.locator("h1").first.inner_text() == "漏斗与用户池"
+    chart = page.locator("#chart-funnel-all")
+    chart.locator("canvas").wait_for()
+    assert chart.get_attribute("data-drawn") == "true"
+    definition = page.locator("figure.chart-block .definition").first.inner_text()
+    assert "定义" in definition and "私域" in definition
+    _shot(page, "analytics-funnel")
 
     # --- hand the two customers to two guides ----------------------------------------------------
     for customer_id, guide in ((zhang_id, "导购小王"), (wang_id, "导购小李")):

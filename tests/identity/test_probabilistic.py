@@ -250,3 +250,42 @@ def test_control_plane_state_follows_a_merge_and_its_undo(rows, people):
     report = resolve_identities()
     assert customers.follow_merges(report.run_id) == {"merges_followed": 0, "merges_undone": 1}
     assert {1: state(1), 2: state(2)} == before
+
+
+def test_after_a_merge_the_owner_is_the_guide_of_the_most_recent_record_unless_locked(rows, people):
+    """The resolve job (resolve, follow the merges, sync owners from the files): the merged customer's
+    owner is the guide the most recent record names (a sale's 销售导购), unless an owner was locked."""
+    from types import SimpleNamespace
+
+    from siyu.customers import actions as customers
+    from siyu.customers.models import CustomerState
+    from siyu.identity.actions import run_resolve_job
+
+    li = create_user("li", "pw-guide-2", Role.GUIDE, display_name="李导购")
+    wang = create_user("wang", "pw-guide-3", Role.GUIDE, display_name="王导购")
+
+    def job():
+        return run_resolve_job(SimpleNamespace(params={"match": {"enabled": False}}), lambda *a: None)
+
+    def owner(key):
+        return CustomerState.objects.get(customer_id=rows.customer_of(key)).owner_id
+
+    rows.record("pos|M1", kind="member", seen=1, owner_staff="李导购")
+    rows.ident("pos|M1", "phone", "13800000001")
+    rows.record("pos|S1", kind="sale", seen=5, owner_staff="王导购")
+    rows.ident("pos|S1", "member_no", "A1")
+    job()
+    assert (owner("pos|M1"), owner("pos|S1")) == (li.pk, wang.pk)
+
+    rows.record("youzan|O1", seen=3)  # a bridging order, older than the sale
+    rows.ident("youzan|O1", "phone", "13800000001")
+    rows.ident("youzan|O1", "member_no", "A1")
+    report = job()
+    assert report["merges"] == 1 and rows.customer_of("pos|M1") == rows.customer_of("pos|S1")
+    assert owner("pos|M1") == wang.pk  # the sale is the most recent record naming a guide
+
+    customers.assign_owner(people["admin"], [rows.customer_of("pos|M1")], li, lock=True)
+    rows.record("pos|S2", kind="sale", seen=9, owner_staff="王导购")
+    rows.ident("pos|S2", "member_no", "A1")
+    job()
+    assert owner("pos|S2") == li.pk  # locked

@@ -36,6 +36,7 @@ api.add_exception_handler(NotFound, _error(404))
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 
+from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
@@ -45,3 +46,4 @@ api.add_router("", customers_router)
 api.add_router("", ingest_router)
 api.add_router("", identity_router)
 api.add_router("", traits_router)
+api.add_router("", analytics_router)

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from siyu.console.views import customers, dashboard, identity, imports
 
@@ -30,4 +30,5 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", imports.job_detail, name="job"),
     path("jobs/<uuid:job_id>/progress/", imports.job_progress, name="job_progress"),
     path("jobs/<uuid:job_id>/rejected.csv", imports.rejected_rows, name="job_rejected"),
+    path("analytics/", include("siyu.analytics.urls")),
 ]

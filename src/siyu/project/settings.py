@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "siyu.identity",
     "siyu.customers",
     "siyu.segments",
+    "siyu.analytics",
     "siyu.api",
     "siyu.console",
     "siyu.demo",
@@ -116,6 +117,9 @@ LOCALE_PATHS = [Path(__file__).resolve().parent.parent / "locale"]
 TIME_ZONE = os.environ.get("SIYU_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+
+# Analytics page 7: stores open from the first to the second whole hour (local time); the page can override.
+ANALYTICS_STORE_HOURS = (10, 22)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = SIYU_HOME / "static"

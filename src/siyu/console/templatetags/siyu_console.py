@@ -172,8 +172,11 @@ def console_nav(context) -> dict:
     if user is None or not user.is_authenticated:
         return {"can_import": False, "role": None, "name": ""}
     profile = getattr(user, "staff", None)
+    from siyu.analytics.actions import ANALYTICS_ROLES
+
     return {
         "can_import": can_import(user),
+        "can_analyse": user.is_superuser or role_of(user) in ANALYTICS_ROLES,
         "role": role_of(user),
         "name": (profile.display_name if profile is not None else "") or user.get_username(),
     }

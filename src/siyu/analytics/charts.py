@@ -1,0 +1,343 @@
+"""ECharts options for each analytics page, built from the page's numbers (the browser only draws them).
+Each chart: {"id", "title", "definition", "option"}; its definition is shown under it."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from siyu.analytics.definitions import DEFINITIONS
+from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
+
+PALETTE = ["#0f766e", "#2563eb", "#d97706", "#9333ea", "#dc2626", "#65a30d", "#0891b2", "#db2777"]
+
+
+def _num(value):
+    return None if value is None else float(value)
+
+
+def _chart(chart_id: str, title, definition_key: str, option: dict) -> dict:
+    option = {"color": PALETTE, "tooltip": {"trigger": "item"}, **option}
+    return {
+        "id": chart_id,
+        "option_id": f"{chart_id}-option",
+        "title": title,
+        "definition": DEFINITIONS[definition_key],
+        "option": option,
+    }
+
+
+def _bars(categories, series: dict, *, percent: bool = False, stack: bool = False) -> dict:
+    return {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 56, "right": 24, "top": 40, "bottom": 40},
+        "xAxis": {"type": "category", "data": list(categories)},
+        "yAxis": {"type": "value", **({"max": 1} if percent else {})},
+        "series": [
+            {"name": name, "type": "bar", "data": values, **({"stack": "all"} if stack else {})}
+            for name, values in series.items()
+        ],
+    }
+
+
+def _lines(curves: list[dict], what: str) -> dict:
+    width = max((len(c[what]) for c in curves), default=0)
+    return {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0, "type": "scroll"},
+        "grid": {"left": 64, "right": 24, "top": 40, "bottom": 40},
+        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "yAxis": {"type": "value"},
+        "series": [
+            {"name": c["cohort"], "type": "line", "data": [_num(v) for v in c[what]], "connectNulls": False}
+            for c in curves
+        ],
+    }
+
+
+def _stage_labels() -> list[str]:
+    return [_("Acquired"), _("Joined private domain"), _("Bought after joining"), _("Repeat")]
+
+
+def funnel_charts(result: dict) -> list[dict]:
+    out = []
+    for table, key, title in (("funnel", "funnel", _("Funnel by channel")), ("pool", "pool", _("User pool"))):
+        rows = [r for r in result["tables"][table] if r["channel"] != ALL]
+        series = {
+            label: [r[s] for r in rows] for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
+        }
+        out.append(_chart(f"chart-{table}", title, key, _bars([r["channel"] for r in rows], series)))
+    total = next((r for r in result["tables"]["funnel"] if r["channel"] == ALL), None)
+    if total:
+        data = [
+            {"name": label, "value": total[s]}
+            for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
+        ]
+        option = {
+            "series": [{"type": "funnel", "sort": "none", "data": data, "label": {"formatter": "{b}: {c}"}}]
+        }
+        out.insert(0, _chart("chart-funnel-all", _("Funnel, all channels"), "funnel", option))
+    return out
+
+
+def _change(now, before) -> str:
+    if now is None or before in (None, 0):
+        return ""
+    return f" ({(float(now) / float(before) - 1) * 100:+.1f}%)"
+
+
+def gmv_tree_charts(result: dict) -> list[dict]:
+    total = next((r for r in result["tables"]["factors"] if r["channel"] == ALL), None)
+    contrib = next((r for r in result["tables"]["contributions"] if r["channel"] == ALL), None)
+    if total is None:
+        return []
+
+    def node(label, key, children=()):
+        value = total[key]
+        shown = "—" if value is None else (f"{value:.2%}" if key == "conversion" else str(value))
+        return {
+            "name": f"{label}\n{shown}{_change(value, total[key + '_before'])}",
+            "children": list(children),
+        }
+
+    tree = node(
+        "GMV",
+        "gmv",
+        [
+            node(
+                _("Buyers"), "buyers", [node(_("Customer base"), "base"), node(_("Conversion"), "conversion")]
+            ),
+            node(
+                _("Spend per buyer"),
+                "spend_per_buyer",
+                [node(_("Purchase frequency"), "frequency"), node(_("AOV"), "aov")],
+            ),
+        ],
+    )
+    charts = [
+        _chart(
+            "chart-gmv-tree",
+            _("GMV tree"),
+            "gmv_tree",
+            {
+                "series": [
+                    {
+                        "type": "tree",
+                        "data": [tree],
+                        "orient": "LR",
+                        "top": 20,
+                        "bottom": 20,
+                        "left": 90,
+                        "right": 140,
+                        "symbolSize": 10,
+                        "initialTreeDepth": -1,
+                        "label": {"position": "left", "fontSize": 13},
+                        "leaves": {"label": {"position": "right"}},
+                    }
+                ]
+            },
+        )
+    ]
+    if contrib and contrib["decomposed"]:
+        labels = [_("Customer base"), _("Conversion"), _("Purchase frequency"), _("AOV")]
+        option = _bars(
+            labels, {_("Contribution to the GMV change (yuan)"): [contrib[x] for x in GMV_FACTORS]}
+        )
+        charts.append(
+            _chart("chart-gmv-contributions", _("What drove the change"), "gmv_contributions", option)
+        )
+    return charts
+
+
+def formula_charts(result: dict) -> list[dict]:
+    rows = [r for r in result["tables"]["factors"] if r["available"]]
+    labels = [factor_label(r["factor"]) for r in rows]
+    changes = [
+        round((float(r["value"]) / float(r["previous"]) - 1) * 100, 1)
+        if r["value"] is not None and r["previous"]
+        else None
+        for r in rows
+    ]
+    option = _bars(labels, {_("Change against the previous period (%)"): changes})
+    return [_chart("chart-formula", _("Factors against the previous period"), "formula", option)]
+
+
+def cohort_charts(result: dict) -> list[dict]:
+    by_month = result["cohorts_by_month"]
+    width = max((len(c["retention"]) for c in by_month), default=0)
+    data = [
+        [offset, row, round(value * 100, 1)]
+        for row, c in enumerate(by_month)
+        for offset, value in enumerate(c["retention"])
+        if value is not None and offset > 0
+    ]
+    heat = {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 80, "right": 24, "top": 16, "bottom": 80},
+        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "yAxis": {"type": "category", "data": [c["cohort"] for c in by_month], "inverse": True},
+        "visualMap": {
+            "min": 0,
+            "max": max((d[2] for d in data), default=1) or 1,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+            "calculable": True,
+        },
+        "series": [{"type": "heatmap", "data": data, "label": {"show": True, "fontSize": 10}}],
+    }
+    return [
+        _chart("chart-cohort-retention", _("Retention by first-purchase month (%)"), "cohorts", heat),
+        _chart(
+            "chart-cohort-channel",
+            _("Retention by acquisition channel"),
+            "cohorts_by_channel",
+            _lines(result["cohorts_by_channel"], "retention"),
+        ),
+        _chart("chart-ltv-month", _("LTV by first-purchase month (yuan)"), "ltv", _lines(by_month, "ltv")),
+        _chart(
+            "chart-ltv-channel",
+            _("LTV by acquisition channel (yuan)"),
+            "ltv",
+            _lines(result["cohorts_by_channel"], "ltv"),
+        ),
+    ]
+
+
+def roi_charts(result: dict) -> list[dict]:
+    rows = result["tables"]["channels"]
+    option = _bars(
+        [r["channel"] for r in rows],
+        {_("Spend"): [_num(r["spend"]) for r in rows], "GMV": [_num(r["gmv"]) for r in rows]},
+    )
+    option["yAxis"] = [{"type": "value"}, {"type": "value", "name": "ROI"}]
+    option["series"].append(
+        {"name": "ROI", "type": "line", "yAxisIndex": 1, "data": [r["roi"] for r in rows], "symbolSize": 8}
+    )
+    return [_chart("chart-roi", _("Spend, GMV and ROI by channel"), "channel_roi", option)]
+
+
+def traffic_charts(result: dict) -> list[dict]:
+    names = {n["name"]: node_label(n) for n in result["nodes"]}
+    option = {
+        "tooltip": {"trigger": "item"},
+        "series": [
+            {
+                "type": "sankey",
+                "data": [{"name": names[n["name"]]} for n in result["nodes"]],
+                "links": [
+                    {"source": names[r["source"]], "target": names[r["target"]], "value": r["customers"]}
+                    for r in result["tables"]["links"]
+                ],
+                "emphasis": {"focus": "adjacency"},
+                "lineStyle": {"color": "gradient", "curveness": 0.5},
+                "left": 16,
+                "right": 140,
+            }
+        ],
+    }
+    return [_chart("chart-sankey", _("Public pools → private pools → purchase"), "traffic_map", option)]
+
+
+def node_label(node: dict) -> str:
+    if node["level"] == "channel":
+        kind = _("public") if node["kind"] == "public" else _("private")
+        return f"{node['value']} · {kind}"
+    labels = {
+        "wecom": _("WeCom contact"),
+        "member": _("Member"),
+        "wecom_and_member": _("WeCom contact and member"),
+        "not_joined": _("Not joined"),
+        "bought_after_joining": _("Bought after joining"),
+        "not_bought_after_joining": _("No purchase after joining"),
+    }
+    return str(labels.get(node["value"], node["value"]))
+
+
+def weekday_labels() -> list[str]:
+    return [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+
+
+def hour_charts(result: dict) -> list[dict]:
+    heat_rows = result["tables"]["weekday_hour_orders"]
+    data = [[h, r["weekday"], r[f"h{h:02d}"]] for r in heat_rows for h in range(HOURS)]
+    heat = {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 56, "right": 24, "top": 16, "bottom": 80},
+        "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(HOURS)]},
+        "yAxis": {"type": "category", "data": weekday_labels(), "inverse": True},
+        "visualMap": {
+            "min": 0,
+            "max": max((d[2] for d in data), default=1) or 1,
+            "orient": "horizontal",
+            "left": "center",
+            "bottom": 0,
+            "calculable": True,
+        },
+        "series": [{"type": "heatmap", "data": data}],
+    }
+    shares = [r for r in result["tables"]["closed_share"] if r["channel"] != ALL]
+    share_option = _bars(
+        [r["channel"] for r in shares],
+        {
+            _("Share of orders while stores are closed"): [r["closed_order_share"] for r in shares],
+            _("Share of GMV while stores are closed"): [r["closed_gmv_share"] for r in shares],
+        },
+        percent=True,
+    )
+    by_hour = result["tables"]["hour_orders_by_channel"]
+    lines = {
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 0},
+        "grid": {"left": 56, "right": 24, "top": 40, "bottom": 40},
+        "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(HOURS)]},
+        "yAxis": {"type": "value"},
+        "series": [
+            {"name": r["channel"], "type": "line", "data": [r[f"h{h:02d}"] for h in range(HOURS)]}
+            for r in by_hour
+        ],
+    }
+    return [
+        _chart("chart-weekday-hour", _("Orders by weekday and hour"), "sales_by_hour", heat),
+        _chart("chart-hour-channel", _("Orders by hour, per channel"), "sales_by_hour", lines),
+        _chart("chart-closed-share", _("Sold while stores are closed"), "sales_by_hour", share_option),
+    ]
+
+
+def repurchase_charts(result: dict) -> list[dict]:
+    rows = result["tables"]["repurchase"]
+    labels = {"group": _("Group"), "rest": _("Rest of the base"), "base": _("Whole base")}
+    option = _bars(
+        [str(labels[r["population"]]) for r in rows],
+        {_("Repurchase rate"): [r["repurchase_rate"] for r in rows]},
+        percent=True,
+    )
+    return [_chart("chart-repurchase", _("Repurchase rate: group against base"), "repurchase", option)]
+
+
+def factor_label(factor: str) -> str:
+    return str(
+        {
+            "retained_base": _("留量 retained base"),
+            "referral_rate": _("裂变率 referral rate"),
+            "conversion_rate": _("转化率 conversion"),
+            "aov": _("客单价 AOV"),
+            "repurchase_rate": _("复购率 repurchase rate"),
+        }.get(factor, factor)
+    )
+
+
+CHARTS = {
+    "funnel": funnel_charts,
+    "gmv_tree": gmv_tree_charts,
+    "formula": formula_charts,
+    "cohorts": cohort_charts,
+    "channel_roi": roi_charts,
+    "traffic_map": traffic_charts,
+    "sales_by_hour": hour_charts,
+    "repurchase": repurchase_charts,
+}
+
+
+def charts_for(result: dict) -> list[dict]:
+    return CHARTS[result["page"]](result)

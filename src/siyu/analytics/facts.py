@@ -1,0 +1,162 @@
+"""The building blocks every analytics page shares, as Ibis expressions over the warehouse (not executed).
+
+- A *purchase* is an order with `status_class = 'purchase'` (closed, refunded and unpaid orders are not),
+  with a time and an amount, of a resolved customer (its record is in `customer_map`). Its *channel* is
+  the order's import source, its store the order's store.
+- A customer's *acquisition channel* and *acquired_at* are `customer_summary.acquisition_source` /
+  `acquired_at`: the source and time of the customer's earliest record or order.
+- The *private domain* (私域): customers the brand can reach directly. From the data that exists today, a
+  customer has joined it with their first record of kind `contact` (a WeCom contact: added a staff
+  account) or `member` (a registered member, e.g. from the store POS); `joined_at` is that record's time.
+  Contact deletions are not imported yet, so nobody leaves it.
+- A customer is *at a store* when any of their records carries that store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import ibis
+
+from siyu.analytics.filters import instant, zone
+from siyu.warehouse import backend
+from siyu.warehouse.localtime import local_time
+
+PURCHASE = "purchase"
+CONTACT, MEMBER = "contact", "member"
+PRIVATE_RECORD_KINDS = (CONTACT, MEMBER)
+# Import formats whose buyers are the platforms' (公域); the others are the brand's own pools (私域).
+PUBLIC_FORMATS = ("taobao", "jd", "douyin")
+
+
+def left_join(left, right, key: str = "customer_id"):
+    """A left join on one key that keeps a single key column."""
+    return left.left_join(right, key).drop(f"{key}_right")
+
+
+def purchases(con, *, start: datetime | None = None, end: datetime | None = None, channels=(), stores=()):
+    """Purchases in [start, end) of the given channels and stores: customer_id, order_key, channel, store,
+    order_time, amount."""
+    o = con.table("orders")
+    keep = [o.status_class == PURCHASE, o.order_time.notnull(), o.amount.notnull()]
+    if start is not None:
+        keep.append(o.order_time >= instant(start))
+    if end is not None:
+        keep.append(o.order_time < instant(end))
+    if channels:
+        keep.append(o.source.isin(list(channels)))
+    if stores:
+        keep.append(o.store.isin(list(stores)))
+    o = o.filter(*keep).select("record_key", "order_key", "store", "order_time", "amount", channel=o.source)
+    cmap = con.table("customer_map").select("record_key", "customer_id")
+    return o.join(cmap, "record_key").drop("record_key")
+
+
+def customers_at_stores(con, stores):
+    """customer_id of every customer with a record at one of `stores`."""
+    r = con.table("records")
+    r = r.filter(r.store.isin(list(stores))).select("record_key")
+    return r.join(con.table("customer_map"), "record_key").select("customer_id").distinct()
+
+
+def customers(con, *, channels=(), stores=(), acquired_from: datetime | None = None, acquired_to=None):
+    """customer_id, channel (acquisition channel), acquired_at of the customers acquired in
+    [acquired_from, acquired_to) through `channels`, with a record at one of `stores`."""
+    cs = con.table("customer_summary")
+    keep = [cs.acquired_at.notnull()]
+    if acquired_from is not None:
+        keep.append(cs.acquired_at >= instant(acquired_from))
+    if acquired_to is not None:
+        keep.append(cs.acquired_at < instant(acquired_to))
+    if channels:
+        keep.append(cs.acquisition_source.isin(list(channels)))
+    out = cs.filter(*keep).select("customer_id", "acquired_at", channel=cs.acquisition_source)
+    if stores:
+        out = out.semi_join(customers_at_stores(con, stores), "customer_id")
+    return out
+
+
+def private_pool(con, *, end: datetime, stores=()):
+    """Customers in the private domain before `end`: customer_id, joined_at, in_wecom (has a WeCom
+    contact record), is_member (has a member record). `stores`: only joins recorded at those stores."""
+    r = con.table("records")
+    keep = [r.record_kind.isin(PRIVATE_RECORD_KINDS), r.seen_at.notnull(), r.seen_at < instant(end)]
+    if stores:
+        keep.append(r.store.isin(list(stores)))
+    r = r.filter(*keep).select("record_key", "record_kind", "seen_at")
+    j = r.join(con.table("customer_map"), "record_key")
+    return j.group_by("customer_id").aggregate(
+        joined_at=j.seen_at.min(),
+        in_wecom=(j.record_kind == CONTACT).any(),
+        is_member=(j.record_kind == MEMBER).any(),
+    )
+
+
+def local(ts):
+    """Wall-clock time in the configured TIME_ZONE."""
+    return local_time(ts, zone())
+
+
+def month_number(ts):
+    """Months since year 0 of a UTC timestamp's local month (consecutive months differ by 1)."""
+    lt = local(ts)
+    return lt.year() * 12 + lt.month() - 1
+
+
+def month_of(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def month_number_of(day) -> int:
+    return day.year * 12 + day.month - 1
+
+
+def channel_kinds(con=None) -> dict[str, str]:
+    """Each source: "public" when all its records come from a platform format, else "private"."""
+    con = con or backend()
+    r = con.table("records")
+    pairs = r.select("source", "format").distinct().to_pyarrow().to_pylist()
+    kinds: dict[str, str] = {}
+    for row in pairs:
+        public = row["format"] in PUBLIC_FORMATS
+        kinds[row["source"]] = (
+            "public" if public and kinds.get(row["source"], "public") == "public" else "private"
+        )
+    return kinds
+
+
+def last_purchase_day():
+    """The local date of the latest purchase, or None."""
+    o = backend().table("orders")
+    latest = o.filter(o.status_class == PURCHASE).order_time.max().to_pyarrow().as_py()
+    if latest is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    return latest.astimezone(ZoneInfo(zone())).date()
+
+
+def filter_choices() -> dict:
+    """The channels and stores the filter form offers."""
+    con = backend()
+    o = con.table("orders")
+    r = con.table("records")
+    channels = r.select("source").distinct().to_pyarrow().column("source").to_pylist()
+    stores = o.filter(o.store.notnull()).select("store").distinct().to_pyarrow().column("store").to_pylist()
+    member_stores = r.filter(r.record_kind == MEMBER, r.store.notnull()).select("store").distinct()
+    stores += member_stores.to_pyarrow().column("store").to_pylist()
+    return {"channels": sorted(c for c in channels if c), "stores": sorted(set(stores))}
+
+
+def scalar(expr):
+    return expr.to_pyarrow().as_py()
+
+
+def rows(expr) -> list[dict]:
+    return expr.to_pyarrow().to_pylist()
+
+
+def ids_table(customer_ids) -> ibis.Table:
+    import pyarrow as pa
+
+    return ibis.memtable(pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.int64())}))

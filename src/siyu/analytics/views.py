@@ -1,0 +1,238 @@
+"""Console pages of analytics: one view draws every page (filters, charts with their definitions, tables,
+CSV/XLSX export); channel spend and customer lists are changed through `siyu.analytics.actions`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from siyu.analytics import actions, queries
+from siyu.analytics.charts import charts_for, factor_label, weekday_labels
+from siyu.analytics.definitions import COMMON, DEFINITIONS, PAGE_TITLES
+from siyu.analytics.errors import AnalyticsError
+from siyu.analytics.exports import CONTENT_TYPES, export_page
+from siyu.analytics.facts import filter_choices
+from siyu.analytics.filters import default_days, parse_filters
+from siyu.analytics.groups import group_from_file, group_from_request
+from siyu.analytics.models import ChannelSpend
+from siyu.console.views.common import console_view
+
+RATE_WORDS = ("rate", "share", "conversion", "_to_")
+TABLE_TITLES = {
+    "funnel": gettext_lazy("Funnel (acquired in the range)"),
+    "pool": gettext_lazy("User pool (acquired before the range ends)"),
+    "factors": gettext_lazy("Factors"),
+    "contributions": gettext_lazy("Contributions to the GMV change (yuan)"),
+    "counts": gettext_lazy("Counts behind the factors"),
+    "retention_by_month": gettext_lazy("Retention by first-purchase month"),
+    "ltv_by_month": gettext_lazy("LTV by first-purchase month (yuan)"),
+    "retention_by_channel": gettext_lazy("Retention by acquisition channel"),
+    "ltv_by_channel": gettext_lazy("LTV by acquisition channel (yuan)"),
+    "channels": gettext_lazy("Channels"),
+    "links": gettext_lazy("Flows"),
+    "closed_share": gettext_lazy("Sold while stores are closed"),
+    "weekday_hour_orders": gettext_lazy("Orders by weekday and hour"),
+    "hour_orders_by_channel": gettext_lazy("Orders by hour, per channel"),
+    "repurchase": gettext_lazy("Repurchase rate"),
+}
+
+
+def filters_from(data, page: str):
+    return parse_filters(
+        data.get("date_from"),
+        data.get("date_to"),
+        data.getlist("channel"),
+        data.getlist("store"),
+        default_days=default_days(page),
+    )
+
+
+def run_page(page: str, f, data) -> dict | None:
+    """The page's result for these filters; None on page 8 while no group is chosen."""
+    if page == "sales_by_hour":
+        return queries.sales_by_hour(f, data.get("open_hour"), data.get("close_hour"))
+    if page == "repurchase":
+        group = group_from_request(data.get("list"), data.get("tag"), data.get("segment"))
+        return queries.repurchase(f, group) if group else None
+    return queries.PAGES[page](f)
+
+
+def _is_rate(table: str, column: str) -> bool:
+    if column.endswith("_rate"):
+        return True
+    return any(word in column for word in RATE_WORDS) or (
+        table.startswith("retention") and column[1:].isdigit()
+    )
+
+
+def _shown(table: str, column: str, value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if column == "channel" and value == queries.ALL:
+        return _("All channels")
+    if column == "factor":
+        return factor_label(value)
+    if column == "weekday":
+        return weekday_labels()[value]
+    if isinstance(value, float) and _is_rate(table, column):
+        return f"{value:.2%}"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def display_tables(result: dict) -> list[dict]:
+    out = []
+    for name, rows in result["tables"].items():
+        columns = list(rows[0]) if rows else []
+        out.append(
+            {
+                "name": name,
+                "title": TABLE_TITLES.get(name, name),
+                "columns": columns,
+                "rows": [[_shown(name, c, row.get(c)) for c in columns] for row in rows],
+            }
+        )
+    return out
+
+
+@console_view
+def analytics_index(request):
+    actions.check_analytics_access(request.user)
+    return redirect("console:analytics", page="funnel")
+
+
+@console_view
+def analytics_page(request, page: str):
+    if page not in queries.PAGES:
+        raise Http404
+    actions.check_analytics_access(request.user)
+    error = None
+    try:
+        f = filters_from(request.GET, page)
+        result = run_page(page, f, request.GET)
+    except AnalyticsError as exc:
+        error = str(exc)
+        f = parse_filters(default_days=default_days(page))
+        result = None
+    fmt = request.GET.get("format")
+    if fmt and result is not None:
+        try:
+            content, name = export_page(result, fmt, request.GET.get("table"))
+        except AnalyticsError as exc:
+            error = str(exc)
+        else:
+            response = HttpResponse(content, content_type=CONTENT_TYPES[fmt])
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+            return response
+    query = request.GET.copy()
+    query.pop("format", None)
+    query.pop("table", None)
+    context = {
+        "page": page,
+        "pages": list(PAGE_TITLES.items()),
+        "title": PAGE_TITLES[page],
+        "common_definition": COMMON,
+        "page_definition": DEFINITIONS[page],
+        "filters": f,
+        "choices": filter_choices(),
+        "result": result,
+        "charts": charts_for(result) if result else [],
+        "tables": display_tables(result) if result else [],
+        "error": error,
+        "query": query.urlencode(),
+        "request_data": request.GET,
+    }
+    if page == "channel_roi":
+        context["spends"] = ChannelSpend.objects.all()[:500]
+    if page == "formula" and result:
+        context["factor_cards"] = [
+            {
+                "factor": row["factor"],
+                "label": factor_label(row["factor"]),
+                "available": row["available"],
+                "value": _shown("factors", row["factor"], row["value"]),
+                "previous": _shown("factors", row["factor"], row["previous"]),
+            }
+            for row in result["tables"]["factors"]
+        ]
+    if page == "sales_by_hour":
+        opening, closing = queries.store_hours()
+        context["store_hours"] = result["store_hours"] if result else {"open": opening, "close": closing}
+    return render(request, "siyu/analytics/page.html", context)
+
+
+def _back_to(page: str, query: str = "") -> str:
+    url = reverse("console:analytics", kwargs={"page": page})
+    return f"{url}?{query}" if query else url
+
+
+@console_view
+@require_POST
+def spend_add(request):
+    data = request.POST
+    try:
+        actions.record_spend(
+            request.user,
+            data.get("channel"),
+            data.get("date_from"),
+            data.get("date_to"),
+            data.get("amount"),
+            data.get("note"),
+        )
+    except AnalyticsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Spend saved."))
+    return redirect(_back_to("channel_roi", data.get("query", "")))
+
+
+@console_view
+@require_POST
+def spend_import(request):
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise AnalyticsError("choose a CSV file of spend rows")
+        saved = actions.import_spend_csv(request.user, upload.read())
+    except AnalyticsError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(count)d spend rows imported.") % {"count": len(saved)})
+    return redirect(_back_to("channel_roi", request.POST.get("query", "")))
+
+
+@console_view
+@require_POST
+def spend_delete(request, spend_id: int):
+    actions.delete_spend(request.user, spend_id)
+    return redirect(_back_to("channel_roi", request.POST.get("query", "")))
+
+
+@console_view
+@require_POST
+def customer_list_upload(request):
+    upload = request.FILES.get("file")
+    query = request.POST.get("query", "")
+    try:
+        if upload is None:
+            raise AnalyticsError("choose a file of customer ids")
+        actions.check_analytics_access(request.user)
+        group = group_from_file(upload.name, upload.read())
+        list_id = actions.save_customer_list(request.user, group)
+    except AnalyticsError as exc:
+        messages.error(request, str(exc))
+        return redirect(_back_to("repurchase", query))
+    kept = "&".join(p for p in query.split("&") if p and not p.startswith(("list=", "tag=")))
+    return redirect(_back_to("repurchase", f"{kept}&list={list_id}" if kept else f"list={list_id}"))
