@@ -7,8 +7,8 @@ counts as a purchase when its `status_class` is `purchase` (its status as last i
 Definitions (the user guide repeats them for operators; settings `TRAITS`, see TraitSettings):
 
 - Customers: everyone with a record, an order or an event before the cut-off.
-- Day numbers: a time's calendar day in settings.TIME_ZONE (its UTC offset at the cut-off; China has no
-  daylight saving). The as-of day is the cut-off's day.
+- Day numbers: a time's calendar day in settings.TIME_ZONE (siyu.warehouse.localtime). The as-of day is
+  the cut-off's day.
 - Lifetime: `first_purchase_at`, `last_purchase_at`, `orders_total` (purchase orders), `spend_total`.
 - Window: the `window_days` (365) before the cut-off. RFM, value layers, price sensitivity and AIPL look
   only at it. `recency_days` = as-of day − day of the last purchase; `frequency` = purchase orders and
@@ -54,6 +54,7 @@ from django.conf import settings
 
 from siyu.segments.errors import TraitsError
 from siyu.segments.rules import RuleContext, compile_condition
+from siyu.warehouse.localtime import local_time
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import LifecycleRule, lifecycle_stage
 
@@ -138,14 +139,9 @@ def cutoff_of(as_of: date | None, now: datetime | None = None) -> datetime:
     return datetime.combine(as_of, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def _offset_seconds(cutoff: datetime) -> int:
-    return int(cutoff.astimezone(ZoneInfo(settings.TIME_ZONE)).utcoffset().total_seconds())
-
-
-def day_number(ts, offset_seconds: int):
-    """A time's local calendar day as days since 1970-01-01 (integer arithmetic: portable, no zone
-    conversion in the database)."""
-    return ((ts.epoch_seconds() + offset_seconds) // SECONDS_PER_DAY).cast("int64")
+def day_number(ts, zone: str):
+    """A time's calendar day in `zone` as days since 1970-01-01 (the wall-clock time's epoch seconds)."""
+    return (local_time(ts, zone).epoch_seconds() // SECONDS_PER_DAY).cast("int64")
 
 
 def as_date(day):
@@ -158,7 +154,6 @@ class Facts:
 
     cutoff: datetime
     cutoff_day: int
-    offset: int
     orders: ibis.Table  # every order (any status) before the cut-off
     purchases: ibis.Table  # purchase orders, with `day`
     purchase_items: ibis.Table  # lines of purchase orders
@@ -174,7 +169,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     their customer ids) into once, instead of joining them in every trait's subquery (the caller drops it;
     ~1.5 s less at 3.5M orders)."""
     cut = ibis.literal(cutoff, type=TS)
-    offset = _offset_seconds(cutoff)
+    zone = settings.TIME_ZONE
     cmap = con.table("customer_map").select("record_key", "customer_id")
     orders = con.table("orders")
     orders = orders.filter(orders.order_time < cut).select(
@@ -184,7 +179,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     if materialize_orders:
         orders = con.create_table(materialize_orders, orders, temp=True, overwrite=True)
     purchases = orders.filter(orders.status_class == "purchase")
-    purchases = purchases.mutate(day=day_number(purchases.order_time, offset))
+    purchases = purchases.mutate(day=day_number(purchases.order_time, zone))
     items = con.table("order_items").select("order_key", "product_id", "sku", "product", "quantity", "amount")
     items = items.rename(item_amount="amount").join(
         purchases.select("order_key", "customer_id", "source", "order_time"), "order_key"
@@ -197,8 +192,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     known = records.filter(seen < cut).select("record_key").join(cmap, "record_key").select("customer_id")
     return Facts(
         cutoff=cutoff,
-        cutoff_day=(int(cutoff.timestamp()) + offset) // SECONDS_PER_DAY,
-        offset=offset,
+        cutoff_day=(cutoff.astimezone(ZoneInfo(zone)).date() - EPOCH).days,
         orders=orders,
         purchases=purchases,
         purchase_items=items,
