@@ -184,11 +184,9 @@ def resolve_identities(
     try:
         with transaction():
             step(0, "reading records")
-            inc = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
-            if isinstance(inc, str):
-                reason, inc = inc, None
-            else:
-                reason = ""
+            planned = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
+            inc = planned if isinstance(planned, IncrementalPlan) else None
+            reason = "" if inc else planned
             if inc is not None and inc.working is None:
                 report = _nothing_new(con, inc, run_id, now, match)
             else:
