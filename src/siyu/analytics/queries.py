@@ -107,9 +107,14 @@ GMV_FACTORS = ("base", "conversion", "frequency", "aov")
 
 
 def logarithmic_mean(a: float, b: float) -> float:
+    """(a − b) / (ln a − ln b). When a and b are close the two logs cancel (ln a may even equal ln b):
+    then ln(a / b) = log1p((a − b) / b), which is exact for a small ratio."""
     if a == b:
         return a
-    return (a - b) / (math.log(a) - math.log(b))
+    d = math.log(a) - math.log(b)
+    if abs(d) < 1e-3:
+        d = math.log1p((a - b) / b)
+    return (a - b) / d
 
 
 def lmdi_contributions(before: dict, after: dict) -> dict | None:
