@@ -21,8 +21,8 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.customers.queries import clean_text
 from siyu.segments import rules
-from siyu.segments.errors import NotFound, RuleError
-from siyu.segments.models import ComputedTag, StageSet
+from siyu.segments.errors import NotFound, RuleError, SegmentError
+from siyu.segments.models import ComputedTag, Segment, StageSet
 from siyu.segments.traits import (
     RUNS_TABLE,
     STAGES_TABLE,
@@ -164,7 +164,9 @@ def refresh_after_resolve(progress=None) -> dict:
     except Exception as exc:  # noqa: BLE001 - the resolve succeeded; say what went wrong with the traits
         log.exception("refreshing traits after resolve failed")
         return {"error": f"{type(exc).__name__}: {exc}"}
-    return {k: report[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
+    out = {k: report[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
+    out["segments"] = refresh_segments(Segment.Refresh.AFTER_RESOLVE)
+    return out
 
 
 # --- definitions -------------------------------------------------------------------------------------
@@ -258,3 +260,192 @@ def _mentions_computed_tags(condition: dict) -> bool:
         condition.get("all") or condition.get("any") or ([condition["not"]] if "not" in condition else [])
     )
     return any(_mentions_computed_tags(c) for c in nested)
+
+
+# --- segments ----------------------------------------------------------------------------------------
+
+SEGMENT_NAME_MAX = 100
+MAX_STATIC_IDS = 1_000_000
+_NEW = "_siyu_segment_new"
+
+
+def checked_rule(rule) -> dict:
+    """A segment rule as stored (rules.check_condition, scope "segment"); RuleError naming the bad part."""
+    return rules.check_condition(rule, scope=rules.SEGMENT_SCOPE)
+
+
+def parse_customer_ids(text: str) -> list[int]:
+    """Customer ids from an uploaded file's text: one per line, or a CSV whose header has `customer_id`
+    (first column otherwise). SegmentError naming the first bad lines."""
+    import csv
+    import io
+
+    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
+    if not rows:
+        raise SegmentError("the list holds no customer ids")
+    header = [c.strip().lower() for c in rows[0]]
+    column, start = 0, 0
+    if "customer_id" in header:
+        column, start = header.index("customer_id"), 1
+    elif not rows[0][0].strip().isdigit():
+        start = 1  # some other header
+    ids, bad = [], []
+    for number, row in enumerate(rows[start:], start=start + 1):
+        value = row[column].strip() if column < len(row) else ""
+        if value.isdigit() and 0 < int(value) < 2**63:
+            ids.append(int(value))
+        else:
+            bad.append(f"line {number}: {value[:30]!r}")
+    if bad:
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise SegmentError(f"not customer ids: {', '.join(bad[:5])}{more}")
+    return ids
+
+
+def checked_static_ids(customer_ids) -> list[int]:
+    """The ids, sorted and unique; SegmentError naming ids that are not customers."""
+    from siyu.customers.queries import existing_customer_ids
+
+    ids = sorted({int(i) for i in customer_ids})
+    if not ids:
+        raise SegmentError("the list holds no customer ids")
+    if len(ids) > MAX_STATIC_IDS:
+        raise SegmentError(f"a static list holds at most {MAX_STATIC_IDS:,} customer ids")
+    unknown = sorted(set(ids) - existing_customer_ids(ids))
+    if unknown:
+        shown = ", ".join(str(i) for i in unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        raise SegmentError(f"{len(unknown)} id(s) are not customers: {shown}")
+    return ids
+
+
+def _check_segment_editor(actor) -> None:
+    from siyu.staff.queries import role_of
+
+    if actor is not None and not (actor.is_superuser or role_of(actor) in EDITOR_ROLES):
+        raise PermissionDenied("only administrators and operators can change segments")
+
+
+def save_segment(
+    actor,
+    name: str,
+    *,
+    rule=None,
+    customer_ids=None,
+    description: str = "",
+    refresh: str = "after_resolve",
+    segment_id: int | None = None,
+) -> Segment:
+    """Create a segment (segment_id None) or replace one's definition: a rule or a static list of ids,
+    exactly one. The membership changes at the next refresh."""
+    _check_segment_editor(actor)
+    name = (name or "").strip()
+    if not name or len(name) > SEGMENT_NAME_MAX or clean_text(name, SEGMENT_NAME_MAX) != name:
+        raise SegmentError(f"a segment name is 1 to {SEGMENT_NAME_MAX} characters without control characters")
+    if (rule is None) == (customer_ids is None):
+        raise SegmentError("give a segment either a rule or a list of customer ids")
+    if refresh not in Segment.Refresh.values:
+        raise SegmentError(f"refresh is one of {', '.join(Segment.Refresh.values)}")
+    if rule is not None:
+        kind, checked, ids = Segment.Kind.RULE, checked_rule(rule), []
+    else:
+        kind, checked, ids = Segment.Kind.STATIC, {}, checked_static_ids(customer_ids)
+    clash = Segment.objects.filter(name=name).exclude(pk=segment_id)
+    if clash.exists():
+        raise SegmentError(f"a segment named {name!r} exists already")
+    values = {
+        "name": name,
+        "description": clean_text(description or "", 300),
+        "kind": kind,
+        "rule": checked,
+        "static_ids": ids,
+        "refresh": refresh,
+        "updated_by": actor if getattr(actor, "is_authenticated", False) else None,
+    }
+    if segment_id is None:
+        segment = Segment.objects.create(**values)
+    else:
+        segment = _segment(segment_id)
+        for key, value in values.items():
+            setattr(segment, key, value)
+        segment.save()
+    record_audit(actor, "segment_saved", str(segment.pk), name=name, kind=kind)
+    return segment
+
+
+def _segment(segment_id) -> Segment:
+    try:
+        return Segment.objects.get(pk=int(segment_id))
+    except (Segment.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"no segment {segment_id}") from None
+
+
+def delete_segment(actor, segment_id: int) -> None:
+    """Delete the definition, its members and its history."""
+    _check_segment_editor(actor)
+    segment = _segment(segment_id)
+    raw = raw_connection()
+    with transaction():
+        for table in ("segment_members", "segment_changes"):
+            raw.execute(f"DELETE FROM {table} WHERE segment_id = ?", [segment.pk])
+    segment.delete()
+    record_audit(actor, "segment_deleted", str(segment_id), name=segment.name)
+
+
+def refresh_segment(segment_id: int, *, now: datetime | None = None) -> dict:
+    """Compute the segment's membership now and store the difference: customers who entered are inserted
+    into segment_members and logged as "enter", those who left are deleted and logged as "exit" (one
+    warehouse transaction). Returns the counts."""
+    from siyu.segments.membership import segment_members
+
+    started = time.monotonic()
+    segment = _segment(segment_id)
+    now = now or datetime.now(UTC)
+    con = backend()
+    try:
+        new = con.create_table(_NEW, segment_members(con, segment, now).distinct(), temp=True, overwrite=True)
+        members = con.table("segment_members")
+        old = members.filter(members.segment_id == segment.pk).select("customer_id")
+        entered = new.anti_join(old, "customer_id").customer_id.to_pyarrow().combine_chunks()
+        left = old.anti_join(new, "customer_id").customer_id.to_pyarrow().combine_chunks()
+        count = int(new.count().execute())
+        at = pa.scalar(now, pa.timestamp("us", tz="UTC"))
+        with transaction():
+            raw = raw_connection()
+            delete_where_in(raw, "segment_members", "customer_id", left, where=("segment_id", segment.pk))
+            ids = pa.array([segment.pk] * len(entered), pa.int64())
+            if len(entered):
+                con.insert("segment_members", pa.table({
+                    "segment_id": ids, "customer_id": entered, "entered_at": pa.array([at] * len(entered)),
+                }))  # fmt: skip
+            changes = pa.table({
+                "segment_id": pa.array([segment.pk] * (len(entered) + len(left)), pa.int64()),
+                "customer_id": pa.concat_arrays([entered.cast(pa.int64()), left.cast(pa.int64())]),
+                "change": pa.array(["enter"] * len(entered) + ["exit"] * len(left)),
+                "changed_at": pa.array([at] * (len(entered) + len(left))),
+            })  # fmt: skip
+            if changes.num_rows:
+                con.insert("segment_changes", changes)
+    finally:
+        con.drop_table(_NEW, force=True)
+    Segment.objects.filter(pk=segment.pk).update(refreshed_at=now, member_count=count)
+    return {
+        "segment_id": segment.pk,
+        "members": count,
+        "entered": len(entered),
+        "exited": len(left),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def refresh_segments(refresh: str | None = None) -> dict:
+    """Refresh every segment (or those with the given refresh schedule); a failing segment is reported
+    and the others still run."""
+    report = {}
+    segments = Segment.objects.all() if refresh is None else Segment.objects.filter(refresh=refresh)
+    for segment in segments:
+        try:
+            report[segment.name] = refresh_segment(segment.pk)
+        except Exception as exc:  # noqa: BLE001 - one bad segment must not stop the others
+            log.exception("refreshing segment %s failed", segment.pk)
+            report[segment.name] = {"error": f"{type(exc).__name__}: {exc}"}
+    return report

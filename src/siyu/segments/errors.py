@@ -15,3 +15,7 @@ class NotFound(SiyuError):
 
 class TraitsNotComputed(NotFound):
     """No traits snapshot exists for the asked date (or none at all yet)."""
+
+
+class SegmentError(SiyuError):
+    """A segment that cannot be saved as given (bad name, bad static list…); the message says why."""

@@ -40,3 +40,38 @@ class ComputedTag(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Segment(models.Model):
+    """A set of customers (人群): given by a rule (siyu.segments.rules, scope "segment") or a static list of
+    customer ids uploaded from a file. Its membership and enter/exit history live in the warehouse
+    (`segment_members`, `segment_changes`), written by siyu.segments.actions.refresh_segment."""
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "规则"
+        STATIC = "static", "名单"
+
+    class Refresh(models.TextChoices):
+        AFTER_RESOLVE = "after_resolve", "每次识别后"
+        DAILY = "daily", "每天"
+        MANUAL = "manual", "手动"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RULE)
+    rule = models.JSONField(default=dict, blank=True)  # checked by rules.check_condition(scope="segment")
+    static_ids = models.JSONField(default=list, blank=True)  # sorted customer ids of a static list
+    # When the membership is refreshed besides on demand. "daily" is stored for a scheduler that does
+    # not exist yet; "after_resolve" runs at the end of every resolve job.
+    refresh = models.CharField(max_length=16, choices=Refresh.choices, default=Refresh.AFTER_RESOLVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    member_count = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

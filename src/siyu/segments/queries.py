@@ -3,6 +3,7 @@ and the trait columns of `siyu export customers`. Ibis expressions only."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime
 
 import ibis
@@ -142,3 +143,77 @@ def with_trait_columns(customers: ibis.Table) -> ibis.Table:
         out = out.left_join(stages.select("customer_id", **{column: stages.stage}), "customer_id")
         out = out.drop(*[c for c in out.columns if c.endswith("_right")])
     return out
+
+
+# --- segments ----------------------------------------------------------------------------------------
+
+SAMPLE_SIZE = 10
+SEGMENT_PAGE_MAX = 200
+MEMBER_COLUMNS = (
+    "customer_id", "name_masked", "phone_masked", "province", "city", "orders", "spend", "last_purchase_at",
+)  # fmt: skip
+
+
+def _member_rows(ids: ibis.Table, limit: int, offset: int = 0) -> list[dict]:
+    """Masked profile rows (never clear PII) of the customers in `ids`, by customer id."""
+    summary = backend().table("customer_summary").select(*MEMBER_COLUMNS)
+    rows = summary.semi_join(ids, "customer_id").order_by("customer_id").limit(limit, offset=offset)
+    out = rows.to_pyarrow().to_pylist()
+    for row in out:
+        row["spend"] = str(row["spend"] if row["spend"] is not None else "0.00")
+    return out
+
+
+def preview_segment(rule, sample: int = SAMPLE_SIZE) -> dict:
+    """The member count and the first `sample` members (by id) a rule gives now; nothing is written.
+    RuleError naming the bad part of the rule."""
+    from siyu.segments.actions import checked_rule
+    from siyu.segments.membership import rule_members
+
+    started = time.monotonic()
+    members = rule_members(backend(), checked_rule(rule))
+    count = int(members.count().execute())
+    return {
+        "count": count,
+        "sample": _member_rows(members, sample),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def member_ids(segment_id: int) -> ibis.Table:
+    """The stored members of a segment (customer_id)."""
+    members = backend().table("segment_members")
+    return members.filter(members.segment_id == int(segment_id)).select("customer_id")
+
+
+def segment_members_page(segment_id: int, page: int = 1, page_size: int = 50) -> dict:
+    """One page of a segment's stored members (masked profile rows, by customer id)."""
+    page, page_size = max(int(page), 1), min(max(int(page_size), 1), SEGMENT_PAGE_MAX)
+    ids = member_ids(segment_id)
+    total = int(ids.count().execute())
+    items = _member_rows(ids, page_size, (page - 1) * page_size) if total else []
+    return {"items": items, "total": total, "page": page, "page_size": page_size,
+            "pages": -(-total // page_size)}  # fmt: skip
+
+
+def segment_changes_page(segment_id: int, page: int = 1, page_size: int = 50) -> dict:
+    """A segment's enter/exit history, newest first."""
+    page, page_size = max(int(page), 1), min(max(int(page_size), 1), SEGMENT_PAGE_MAX)
+    changes = backend().table("segment_changes")
+    mine = changes.filter(changes.segment_id == int(segment_id))
+    total = int(mine.count().execute())
+    rows = mine.order_by([ibis.desc(mine.changed_at), mine.change, mine.customer_id])
+    rows = rows.select("customer_id", "change", "changed_at").limit(page_size, offset=(page - 1) * page_size)
+    return {"items": rows.to_pyarrow().to_pylist(), "total": total, "page": page, "page_size": page_size,
+            "pages": -(-total // page_size)}  # fmt: skip
+
+
+def segment_export_expr(segment_id: int) -> ibis.Table:
+    """What `siyu export segment ID` writes: one row per member with masked profile columns and when the
+    customer entered."""
+    members = backend().table("segment_members")
+    mine = members.filter(members.segment_id == int(segment_id)).select("customer_id", "entered_at")
+    summary = backend().table("customer_summary").select(*MEMBER_COLUMNS)
+    joined = mine.left_join(summary, "customer_id")
+    joined = joined.drop(*[c for c in joined.columns if c.endswith("_right")])
+    return joined.order_by("customer_id")

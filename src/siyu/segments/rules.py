@@ -13,6 +13,20 @@ saved and compiled to an Ibis boolean expression over one traits row per custome
     {"event": {"type": TYPE, "within_days": N, "at_least": K}}
                                                      at least K events (of TYPE, or of any type) in the N days
 
+`bought` also takes "source" (the channel: an import source such as "tmall") and "store" (a store code
+on the order). Segments (scope "segment") may use, besides:
+
+    {"field": PROFILE_FIELD, …}                      a profile field (PROFILE_FIELDS) of customer_summary
+    {"spent": {"at_least": X, "within_days": N, "source": S, "store": CODE}}
+                                                     purchase amounts in the N days (default: all) sum to ≥ X
+    {"tag": "组名:标签"}                               has the (manual or imported) tag
+    {"consent": {"channel": CHANNEL, "status": "opt_in"|"opt_out"}}
+                                                     the consent in force for CHANNEL (or "all") is STATUS
+    {"owner": USERNAME}                              the owner guide is USERNAME ("" or null: no owner)
+    {"store": CODE}                                  the owner guide works at store CODE
+
+"No purchase since …" is `{"not": {"bought": {"within_days": N}}}`.
+
 Operators: numbers `=`, `!=`, `<`, `<=`, `>`, `>=`, `between` (VALUE [low, high], both included);
 texts `=`, `!=`, `in`, `not in` (VALUE a list); every field `is null`, `is not null`; `computed_tags`
 `contains`. A comparison with a missing value (a customer without purchases has no `recency_days`) is
@@ -53,6 +67,19 @@ FIELDS = {
     "due_in_days": NUMBER,
     "computed_tags": LIST,
 }
+# Profile columns of customer_summary that segment rules may name.
+PROFILE_FIELDS = {
+    "gender": TEXT,
+    "province": TEXT,
+    "city": TEXT,
+    "district": TEXT,
+    "acquisition_source": TEXT,
+    "sources": LIST,
+}
+# Conditions that look into the control plane (resolved to customer ids before compiling).
+CONTROL_KINDS = ("tag", "consent", "owner", "store")
+SEGMENT_SCOPE, TRAITS_SCOPE = "segment", "traits"
+CONSENT_STATUSES = ("opt_in", "opt_out")
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 OPS = {
     NUMBER: {*COMPARISONS, "between", "is null", "is not null"},
@@ -68,18 +95,22 @@ class RuleContext:
     """What `bought` and `event` conditions look into: facts before the cut-off, with customer ids.
 
     purchases: customer_id, order_key, order_time (purchase orders)
-    purchase_items: customer_id, order_key, order_time, product_id, sku, product
+    purchase_items: customer_id, order_key, order_time, product_id, sku, product (source, store)
     events: customer_id, event_type, occurred_at
+    control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
+        segments only
     """
 
     cutoff: datetime
     purchases: ibis.Table
     purchase_items: ibis.Table
     events: ibis.Table
+    control: dict | None = None
 
 
-def check_condition(condition, where: str = "rule", depth: int = 0) -> dict:
-    """The condition, normalised (ops lower-case, defaults filled in); RuleError naming the bad part."""
+def check_condition(condition, where: str = "rule", depth: int = 0, scope: str = TRAITS_SCOPE) -> dict:
+    """The condition, normalised (ops lower-case, defaults filled in); RuleError naming the bad part.
+    scope "segment" allows profile fields, `spent` and the control-plane conditions."""
     if depth > MAX_DEPTH:
         raise RuleError(f"{where}: nested more than {MAX_DEPTH} levels deep")
     if not isinstance(condition, dict) or len(condition) != 1 and "field" not in condition:
@@ -89,30 +120,85 @@ def check_condition(condition, where: str = "rule", depth: int = 0) -> dict:
         parts = condition[key]
         if not isinstance(parts, list) or not parts:
             raise RuleError(f"{where}.{key}: give a non-empty list of conditions")
-        return {key: [check_condition(p, f"{where}.{key}[{i}]", depth + 1) for i, p in enumerate(parts)]}
-    if "not" in condition:
-        return {"not": check_condition(condition["not"], f"{where}.not", depth + 1)}
-    if "field" in condition:
-        return _check_field(condition, where)
-    if "bought" in condition:
         return {
-            "bought": _check_behaviour(condition["bought"], f"{where}.bought", ("product_id", "product_name"))
+            key: [check_condition(p, f"{where}.{key}[{i}]", depth + 1, scope) for i, p in enumerate(parts)]
         }
+    if "not" in condition:
+        return {"not": check_condition(condition["not"], f"{where}.not", depth + 1, scope)}
+    if "field" in condition:
+        return _check_field(condition, where, scope)
+    if "bought" in condition:
+        filters = ("product_id", "product_name", "source", "store")
+        return {"bought": _check_behaviour(condition["bought"], f"{where}.bought", filters)}
     if "event" in condition:
         return {"event": _check_behaviour(condition["event"], f"{where}.event", ("type",))}
-    raise RuleError(
-        f"{where}: unknown condition {next(iter(condition))!r}; use all, any, not, field, bought or event"
+    kind = next(iter(condition))
+    if scope == SEGMENT_SCOPE:
+        if kind == "spent":
+            return {"spent": _check_spent(condition["spent"], f"{where}.spent")}
+        if kind in CONTROL_KINDS:
+            return {kind: _check_control(kind, condition[kind], f"{where}.{kind}")}
+        raise RuleError(
+            f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event, spent, tag, "
+            "consent, owner or store"
+        )
+    if kind == "spent" or kind in CONTROL_KINDS:
+        raise RuleError(f"{where}: {kind!r} conditions are for segments only")
+    raise RuleError(f"{where}: unknown condition {kind!r}; use all, any, not, field, bought or event")
+
+
+def _check_spent(spec, where: str) -> dict:
+    if not isinstance(spec, dict):
+        raise RuleError(f'{where}: give an object, e.g. {{"at_least": 500, "within_days": 90}}')
+    extra = set(spec) - {"at_least", "within_days", "source", "store"}
+    if extra:
+        raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
+    if not _is_number(spec.get("at_least")) or spec["at_least"] < 0:
+        raise RuleError(f"{where}.at_least: an amount in yuan, a number ≥ 0")
+    out = {"at_least": spec["at_least"]}
+    out.update(
+        _check_behaviour({k: v for k, v in spec.items() if k != "at_least"}, where, ("source", "store"))
     )
+    del out["at_least"]
+    out["at_least"] = spec["at_least"]
+    return out
 
 
-def _check_field(condition: dict, where: str) -> dict:
+def _check_control(kind: str, spec, where: str):
+    if kind == "tag":
+        if not _is_text(spec) or len(spec) > 201:
+            raise RuleError(f'{where}: give a tag as text, "组名:标签" or a bare name')
+        return spec
+    if kind == "consent":
+        if not isinstance(spec, dict) or set(spec) - {"channel", "status"}:
+            raise RuleError(f'{where}: give {{"channel": CHANNEL, "status": "opt_in" or "opt_out"}}')
+        from siyu.customers.queries import CONSENT_CHANNELS
+
+        if spec.get("channel") not in CONSENT_CHANNELS:
+            raise RuleError(f"{where}.channel: one of {', '.join(CONSENT_CHANNELS)}")
+        if spec.get("status") not in CONSENT_STATUSES:
+            raise RuleError(f"{where}.status: opt_in or opt_out")
+        return {"channel": spec["channel"], "status": spec["status"]}
+    if kind == "owner":
+        if spec in (None, ""):
+            return ""
+        if not _is_text(spec) or len(spec) > 150:
+            raise RuleError(f"{where}: give the owner guide's user name (empty: customers without an owner)")
+        return spec.strip()
+    if not _is_text(spec) or len(spec) > 64:
+        raise RuleError(f"{where}: give a store code")
+    return spec.strip()
+
+
+def _check_field(condition: dict, where: str, scope: str = TRAITS_SCOPE) -> dict:
     extra = set(condition) - {"field", "op", "value"}
     if extra:
         raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
     name = condition["field"]
-    if name not in FIELDS:
-        raise RuleError(f"{where}: unknown field {name!r}; use one of {', '.join(FIELDS)}")
-    kind = FIELDS[name]
+    known = {**FIELDS, **PROFILE_FIELDS} if scope == SEGMENT_SCOPE else FIELDS
+    if name not in known:
+        raise RuleError(f"{where}: unknown field {name!r}; use one of {', '.join(known)}")
+    kind = known[name]
     op = str(condition.get("op", "")).strip().lower()
     if op not in OPS[kind]:
         raise RuleError(f"{where}: {name} takes the operators {', '.join(sorted(OPS[kind]))}, not {op!r}")
@@ -214,12 +300,51 @@ def compile_condition(condition: dict, row: ibis.Table, ctx: RuleContext) -> ibi
             facts = facts.filter(ibis.or_(*matches).fill_null(False))
         else:
             facts = ctx.purchases
-        return _behaviour(row, facts, "order_time", spec, ctx, per_order=True)
-    spec = condition["event"]
-    facts = ctx.events
-    if "type" in spec:
-        facts = facts.filter(facts.event_type == spec["type"])
-    return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
+        return _behaviour(row, _on_channel(facts, spec), "order_time", spec, ctx, per_order=True)
+    if "event" in condition:
+        spec = condition["event"]
+        facts = ctx.events
+        if "type" in spec:
+            facts = facts.filter(facts.event_type == spec["type"])
+        return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
+    if "spent" in condition:
+        spec = condition["spent"]
+        facts = _on_channel(ctx.purchases, spec)
+        if "within_days" in spec:
+            since = ctx.cutoff - timedelta(days=spec["within_days"])
+            facts = facts.filter(facts.order_time >= ibis.literal(since, type=facts.order_time.type()))
+        sums = facts.group_by("customer_id").aggregate(spent=facts.amount.sum())
+        return row.customer_id.isin(sums.filter(sums.spent >= spec["at_least"]).customer_id)
+    kind = next(iter(condition))
+    if ctx.control is None:
+        raise RuleError(f"{kind!r} conditions are for segments only")
+    ids, negate = ctx.control[control_key(kind, condition[kind])]
+    return row.customer_id.notin(ids) if negate else row.customer_id.isin(ids)
+
+
+def control_key(kind: str, spec) -> str:
+    """The key of a control-plane condition in RuleContext.control."""
+    import json
+
+    return json.dumps({kind: spec}, sort_keys=True, ensure_ascii=False)
+
+
+def control_conditions(condition: dict) -> list[tuple[str, object]]:
+    """The control-plane conditions (kind, spec) in a checked condition tree."""
+    if "all" in condition or "any" in condition:
+        return [c for part in condition.get("all") or condition.get("any") for c in control_conditions(part)]
+    if "not" in condition:
+        return control_conditions(condition["not"])
+    kind = next(iter(condition))
+    return [(kind, condition[kind])] if kind in CONTROL_KINDS else []
+
+
+def _on_channel(facts: ibis.Table, spec: dict) -> ibis.Table:
+    if "source" in spec:
+        facts = facts.filter(facts.source == spec["source"])
+    if "store" in spec:
+        facts = facts.filter(facts.store == spec["store"])
+    return facts
 
 
 def _compile_field(condition: dict, row: ibis.Table) -> ibis.BooleanValue:

@@ -173,7 +173,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     cmap = con.table("customer_map").select("record_key", "customer_id")
     orders = con.table("orders")
     orders = orders.filter(orders.order_time < cut).select(
-        "order_key", "record_key", "source", "status_class", "order_time", "amount"
+        "order_key", "record_key", "source", "store", "status_class", "order_time", "amount"
     )
     orders = orders.join(cmap, "record_key").drop("record_key")
     if materialize_orders:
@@ -182,7 +182,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     purchases = purchases.mutate(day=day_number(purchases.order_time, zone))
     items = con.table("order_items").select("order_key", "product_id", "sku", "product", "quantity", "amount")
     items = items.rename(item_amount="amount").join(
-        purchases.select("order_key", "customer_id", "source", "order_time"), "order_key"
+        purchases.select("order_key", "customer_id", "source", "store", "order_time"), "order_key"
     )
     events = con.table("events")
     events = events.filter(events.occurred_at < cut).select("record_key", "event_type", "occurred_at")

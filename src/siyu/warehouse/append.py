@@ -84,13 +84,19 @@ def update_orders(con, rows: pa.Table) -> int:
     return int(changed[0][0]) if changed else 0
 
 
-def delete_where_in(con, table_name: str, column: str, values: pa.Array) -> int:
-    """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many."""
+def delete_where_in(con, table_name: str, column: str, values: pa.Array, *, where: tuple | None = None) -> int:
+    """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many.
+    `where`: (column, value), an extra equality the rows must meet (e.g. one segment's rows)."""
     if len(values) == 0:
         return 0
     view = _register(con, pa.table({column: values}))
+    also, params = "", []
+    if where is not None:
+        also, params = f" AND {where[0]} = ?", [where[1]]
     try:
-        deleted = con.execute(f"DELETE FROM {table_name} WHERE {column} IN (SELECT {column} FROM {view})").fetchall()
+        deleted = con.execute(
+            f"DELETE FROM {table_name} WHERE {column} IN (SELECT {column} FROM {view}){also}", params
+        ).fetchall()
     finally:
         con.unregister(view)
     return int(deleted[0][0]) if deleted else 0

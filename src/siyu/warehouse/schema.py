@@ -288,6 +288,13 @@ TABLES: dict[str, ibis.Schema] = {
             "settings": "string",
         }
     ),
+    # The current members of each segment (siyu.segments): a refresh inserts who entered and deletes
+    # who left; `entered_at` is when the customer last entered.
+    "segment_members": ibis.schema({"segment_id": "int64", "customer_id": "int64", "entered_at": TS}),
+    # Every enter and exit of a segment, append-only: change is "enter" or "exit".
+    "segment_changes": ibis.schema(
+        {"segment_id": "int64", "customer_id": "int64", "change": "string", "changed_at": TS}
+    ),
 }
 
 
