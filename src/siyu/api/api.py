@@ -15,7 +15,7 @@ api = NinjaAPI(
     docs_url="/docs",
     auth=auth,
     description=(
-        "Customers, tags, traits, orders and events of a Siyu installation. Authenticate with "
+        "Customers, tags, traits, segments, orders and events of a Siyu installation. Authenticate with "
         "`Authorization: Bearer <token>` (create one with `siyu createtoken NAME`). Every POST/DELETE needs an "
         "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
         "with another body is refused with 409."
@@ -40,6 +40,7 @@ from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
+from siyu.api.segments import router as segments_router  # noqa: E402
 from siyu.api.traits import router as traits_router  # noqa: E402
 
 api.add_router("", customers_router)
@@ -47,3 +48,4 @@ api.add_router("", ingest_router)
 api.add_router("", identity_router)
 api.add_router("", traits_router)
 api.add_router("", analytics_router)
+api.add_router("", segments_router)

@@ -1,0 +1,241 @@
+"""/api/segments: segment definitions (a rule or a static list of customer ids), a live preview of a rule,
+an on-demand refresh, and the stored members and enter/exit history. Admin and operator accounts only;
+member rows are masked (no clear PII)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.http import HttpResponse
+from ninja import Field, Path, Query, Router, Schema
+
+from siyu.api.idempotency import IdempotencyKeyHeader, run_once
+from siyu.api.schemas import CustomerId, DeletedOut, ErrorOut, ValidationErrorOut
+from siyu.core.errors import PermissionDenied
+from siyu.segments import actions, queries
+from siyu.segments.actions import _segment
+from siyu.segments.models import Segment
+from siyu.staff.models import Role
+from siyu.staff.queries import role_of
+
+router = Router(tags=["segments"])
+
+READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
+WRITE_ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ValidationErrorOut,
+}
+SegmentIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="segment id")]
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=queries.SEGMENT_PAGE_MAX)]
+
+
+class SegmentIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field("", max_length=300)
+    rule: dict[str, Any] | None = Field(None, description="a rule tree (see the user guide); or customer_ids")
+    customer_ids: list[CustomerId] | None = Field(None, description="a static list; or rule")
+    refresh: Literal["after_resolve", "daily", "manual"] = "after_resolve"
+
+
+class SegmentOut(Schema):
+    id: int
+    name: str
+    description: str
+    kind: str = Field(description="rule or static")
+    rule: dict[str, Any]
+    static_count: int
+    refresh: str = Field(description="after_resolve, daily (stored; no scheduler yet) or manual")
+    refreshed_at: datetime | None
+    member_count: int | None = Field(description="members at the last refresh")
+    updated_at: datetime
+
+
+class PreviewIn(Schema):
+    rule: dict[str, Any]
+    sample: int = Field(10, ge=0, le=100)
+
+
+class MemberOut(Schema):
+    customer_id: int
+    name_masked: str | None
+    phone_masked: str | None
+    province: str | None
+    city: str | None
+    orders: int | None
+    spend: str
+    last_purchase_at: datetime | None
+
+
+class PreviewOut(Schema):
+    count: int
+    sample: list[MemberOut]
+    seconds: float
+
+
+class MemberPageOut(Schema):
+    items: list[MemberOut]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+
+
+class ChangeOut(Schema):
+    customer_id: int
+    change: str = Field(description="enter or exit")
+    changed_at: datetime
+
+
+class ChangePageOut(Schema):
+    items: list[ChangeOut]
+    total: int
+    page: int
+    pages: int
+    page_size: int
+
+
+class RefreshOut(Schema):
+    segment_id: int
+    members: int
+    entered: int
+    exited: int
+    seconds: float
+
+
+class EmptyIn(Schema):
+    pass
+
+
+def _require(user) -> None:
+    if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
+        raise PermissionDenied("only an admin or operator account can use segments")
+
+
+def segment_dict(segment: Segment) -> dict:
+    return {
+        "id": segment.pk,
+        "name": segment.name,
+        "description": segment.description,
+        "kind": segment.kind,
+        "rule": segment.rule,
+        "static_count": len(segment.static_ids or []),
+        "refresh": segment.refresh,
+        "refreshed_at": segment.refreshed_at,
+        "member_count": segment.member_count,
+        "updated_at": segment.updated_at,
+    }
+
+
+@router.get("/segments", response={200: list[SegmentOut], **READ_ERRORS}, summary="Segments")
+def list_segments(request):
+    _require(request.auth)
+    return [segment_dict(s) for s in Segment.objects.all()]
+
+
+@router.post("/segments", response={201: SegmentOut, **WRITE_ERRORS}, summary="Create a segment")
+def create_segment(request, response: HttpResponse, body: SegmentIn, idempotency_key: IdempotencyKeyHeader):
+    _require(request.auth)
+
+    def run():
+        saved = actions.save_segment(
+            request.auth, body.name, rule=body.rule, customer_ids=body.customer_ids,
+            description=body.description, refresh=body.refresh,
+        )  # fmt: skip
+        return segment_dict(saved)
+
+    return run_once(request, response, idempotency_key, body, run, status=201)
+
+
+@router.post(
+    "/segments/preview", response={200: PreviewOut, **WRITE_ERRORS}, summary="Count a rule's members now"
+)
+def preview(request, body: PreviewIn):
+    """Nothing is written, so no Idempotency-Key is needed."""
+    _require(request.auth)
+    return queries.preview_segment(body.rule, body.sample)
+
+
+@router.get("/segments/{segment_id}", response={200: SegmentOut, **READ_ERRORS}, summary="One segment")
+def get_segment(request, segment_id: SegmentIdPath):
+    _require(request.auth)
+    return segment_dict(_segment(segment_id))
+
+
+@router.put("/segments/{segment_id}", response={200: SegmentOut, **WRITE_ERRORS}, summary="Replace a segment")
+def put_segment(
+    request,
+    response: HttpResponse,
+    segment_id: SegmentIdPath,
+    body: SegmentIn,
+    idempotency_key: IdempotencyKeyHeader,
+):
+    _require(request.auth)
+
+    def run():
+        saved = actions.save_segment(
+            request.auth, body.name, rule=body.rule, customer_ids=body.customer_ids,
+            description=body.description, refresh=body.refresh, segment_id=segment_id,
+        )  # fmt: skip
+        return segment_dict(saved)
+
+    return run_once(request, response, idempotency_key, body, run)
+
+
+@router.delete(
+    "/segments/{segment_id}", response={200: DeletedOut, **WRITE_ERRORS}, summary="Delete a segment"
+)
+def delete_segment(
+    request, response: HttpResponse, segment_id: SegmentIdPath, idempotency_key: IdempotencyKeyHeader
+):
+    _require(request.auth)
+
+    def run():
+        actions.delete_segment(request.auth, segment_id)
+        return {"deleted": str(segment_id)}
+
+    return run_once(request, response, idempotency_key, {"segment_id": segment_id}, run)
+
+
+@router.post(
+    "/segments/{segment_id}/refresh",
+    response={200: RefreshOut, **WRITE_ERRORS},
+    summary="Refresh the members now",
+)
+def refresh(
+    request,
+    response: HttpResponse,
+    segment_id: SegmentIdPath,
+    body: EmptyIn,
+    idempotency_key: IdempotencyKeyHeader,
+):
+    """Runs in the request (the server owns the warehouse); returns how many entered and left."""
+    _require(request.auth)
+    _segment(segment_id)
+    return run_once(request, response, idempotency_key, {"segment_id": segment_id},
+                    lambda: actions.refresh_segment(segment_id))  # fmt: skip
+
+
+@router.get(
+    "/segments/{segment_id}/members", response={200: MemberPageOut, **READ_ERRORS}, summary="Stored members"
+)
+def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
+    _require(request.auth)
+    _segment(segment_id)
+    return queries.segment_members_page(segment_id, page, page_size)
+
+
+@router.get(
+    "/segments/{segment_id}/changes",
+    response={200: ChangePageOut, **READ_ERRORS},
+    summary="Enter/exit history",
+)
+def changes(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
+    _require(request.auth)
+    _segment(segment_id)
+    return queries.segment_changes_page(segment_id, page, page_size)
