@@ -227,3 +227,25 @@ def test_a_rule_and_its_negation_split_everyone(members, rule):
     inside, outside = set(members(rule)), set(members({"not": rule}))
     assert not inside & outside
     assert inside | outside == set(EVERYONE)
+
+
+def test_export_segment_command(brand, admin_user, tmp_path):
+    import csv
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    segment = save_segment(admin_user, "上海", rule={"field": "province", "op": "=", "value": "上海"})
+    refresh_segment(segment.pk, now=CUT)
+    out = StringIO()
+    call_command("export", "segment", str(segment.pk), str(tmp_path / "seg.csv"), stdout=out)
+    assert "Wrote 2 segment rows" in out.getvalue()
+    rows = list(csv.DictReader((tmp_path / "seg.csv").open(encoding="utf-8")))
+    assert [r["customer_id"] for r in rows] == ["1", "2"]
+    assert rows[0]["entered_at"] == "2026-01-01 00:00:00"  # in settings.TIME_ZONE
+    call_command("export", "segment", str(segment.pk), str(tmp_path / "seg.xlsx"), stdout=StringIO())
+    assert (tmp_path / "seg.xlsx").stat().st_size > 0
+    with pytest.raises(CommandError, match="usage: siyu export segment ID"):
+        call_command("export", "segment", str(tmp_path / "seg.csv"), stdout=StringIO())
+    with pytest.raises(SystemExit):
+        call_command("export", "segment", "999", str(tmp_path / "x.csv"), stdout=StringIO(), stderr=StringIO())

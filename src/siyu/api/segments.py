@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import CustomerId, DeletedOut, ErrorOut, ValidationErrorOut
+from siyu.api.schemas import CustomerId, ErrorOut, ValidationErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.segments import actions, queries
 from siyu.segments.actions import _segment
@@ -112,6 +112,11 @@ class EmptyIn(Schema):
     pass
 
 
+class SegmentDeletedOut(Schema):
+    # its own name: OpenAPI components are keyed by class name, and analytics has a DeletedOut too
+    deleted: int = Field(description="the deleted segment's id")
+
+
 def _require(user) -> None:
     if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied("only an admin or operator account can use segments")
@@ -188,7 +193,7 @@ def put_segment(
 
 
 @router.delete(
-    "/segments/{segment_id}", response={200: DeletedOut, **WRITE_ERRORS}, summary="Delete a segment"
+    "/segments/{segment_id}", response={200: SegmentDeletedOut, **WRITE_ERRORS}, summary="Delete a segment"
 )
 def delete_segment(
     request, response: HttpResponse, segment_id: SegmentIdPath, idempotency_key: IdempotencyKeyHeader
@@ -197,7 +202,7 @@ def delete_segment(
 
     def run():
         actions.delete_segment(request.auth, segment_id)
-        return {"deleted": str(segment_id)}
+        return {"deleted": segment_id}
 
     return run_once(request, response, idempotency_key, {"segment_id": segment_id}, run)
 

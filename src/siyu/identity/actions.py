@@ -870,32 +870,44 @@ def _representatives(*customer_ids: int) -> list[str]:
 
 # --- exports -------------------------------------------------------------------------------------
 
-EXPORTS = ("identities", "customers")
+EXPORTS = ("identities", "customers", "segment")
 
 
-def export_to_file(what: str, path: str, actor=None) -> dict:
-    """Write an export file and record who exported what (AuditLog action "export")."""
+def export_to_file(what: str, path: str, actor=None, segment_id: int | None = None) -> dict:
+    """Write an export file and record who exported what (AuditLog action "export"). `segment`: the
+    members of segment `segment_id` (siyu.segments.queries.export_segment)."""
     from siyu.identity import queries
 
     if what not in EXPORTS:
         raise SiyuError(f"unknown export {what!r}: choose one of {', '.join(EXPORTS)}")
     target = queries.export_path(path)
     started = time.monotonic()
-    write = queries.export_identities if what == "identities" else queries.export_customers
-    rows = write(target)
+    if what == "segment":
+        from siyu.segments.queries import export_segment
+
+        rows = export_segment(target, segment_id)
+    else:
+        write = queries.export_identities if what == "identities" else queries.export_customers
+        rows = write(target)
     result = {
         "what": what,
         "path": str(target),
         "rows": rows,
         "seconds": round(time.monotonic() - started, 3),
     }
-    record_audit(actor, "export", str(target), what=what, rows=rows, format=target.suffix.lstrip(".").lower())
+    extra = {"segment_id": segment_id} if what == "segment" else {}
+    record_audit(
+        actor, "export", str(target), what=what, rows=rows, format=target.suffix.lstrip(".").lower(), **extra
+    )
     return result
 
 
 def run_export_job(job, progress) -> dict:
-    """Job runner for kind "export" (params: what, path): lets `siyu export` run inside `siyu serve`."""
+    """Job runner for kind "export" (params: what, path, segment_id for a segment): lets `siyu export` run
+    inside `siyu serve`."""
     progress(0, 1, f"exporting {job.params['what']}")
-    result = export_to_file(job.params["what"], job.params["path"], actor=job.created_by)
+    result = export_to_file(
+        job.params["what"], job.params["path"], actor=job.created_by, segment_id=job.params.get("segment_id")
+    )
     progress(1, 1, f"{result['rows']} rows")
     return result

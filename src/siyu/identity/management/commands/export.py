@@ -1,4 +1,4 @@
-"""`siyu export identities|customers OUT.csv|xlsx`."""
+"""`siyu export identities|customers OUT.csv|xlsx` and `siyu export segment ID OUT.csv|xlsx`."""
 
 import json
 
@@ -13,21 +13,31 @@ from siyu.identity.queries import export_path
 class Command(BaseCommand):
     help = (
         "Export identities (source,record_id,customer_id: one row per imported record) or customers "
-        "(customer_summary without clear PII) to CSV or XLSX."
+        "(customer_summary without clear PII) or a segment's members (siyu export segment ID OUT) to CSV or XLSX."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("what", choices=EXPORTS)
-        parser.add_argument("out", help="output file, .csv or .xlsx")
+        parser.add_argument(
+            "target", nargs="+", metavar="[ID] OUT", help="segment id (segment only), output .csv or .xlsx"
+        )
         parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
-    def handle(self, *args, what, out, **options):
+    def handle(self, *args, what, target, **options):
+        params = {"what": what}
+        if what == "segment":
+            if len(target) != 2 or not target[0].isdigit():
+                raise CommandError("usage: siyu export segment ID OUT.csv|xlsx")
+            params["segment_id"] = int(target[0])
+        elif len(target) != 1:
+            raise CommandError(f"usage: siyu export {what} OUT.csv|xlsx")
         try:
-            path = export_path(out)
+            path = export_path(target[-1])
         except SiyuError as exc:
             raise CommandError(str(exc)) from exc
+        params["path"] = str(path)
         # Runs here, or inside `siyu serve` when it owns the warehouse.
-        job = run_with_progress("export", {"what": what, "path": str(path)}, quiet=options["json"])
+        job = run_with_progress("export", params, quiet=options["json"])
         exit_unless_done(job, "export", self.stderr)
         result = job.result
         if options["json"]:
