@@ -97,5 +97,17 @@ def test_groups_from_files_tags_and_the_segment_hook(operator, tmp_path, setting
     assert group_from_tag("高潜力").customer_ids == {1, 2}
     with pytest.raises(InvalidCustomerList, match="no tag"):
         group_from_tag("不存在")
-    with pytest.raises(InvalidCustomerList, match="segments are not built yet"):
+    with pytest.raises(InvalidCustomerList, match="no segment '1'"):
         group_from_segment(1)
+    from siyu.segments.actions import refresh_segment, save_segment
+
+    segment = save_segment(None, "高潜力人群", rule={"tag": "高潜力"})
+    with pytest.raises(InvalidCustomerList, match="not been refreshed yet"):
+        group_from_segment(segment.pk)
+    refresh_segment(segment.pk)  # this brand has no customer summary: no members
+    assert group_from_segment(segment.pk).customer_ids == set()
+    from siyu.warehouse import raw_connection
+
+    raw_connection().execute(f"INSERT INTO segment_members VALUES ({segment.pk}, 1, now()), ({segment.pk}, 2, now())")
+    group = group_from_request(segment=str(segment.pk))
+    assert (group.kind, group.label, group.customer_ids) == ("segment", "高潜力人群", {1, 2})

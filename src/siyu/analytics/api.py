@@ -54,6 +54,9 @@ class PageFilters(Schema):
         None, max_length=32, description="repurchase: a customer list id (POST /analytics-customer-lists)"
     )
     tag: str | None = Field(None, max_length=201, description="repurchase: everyone with this tag")
+    segment: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="repurchase: a segment's members at its last refresh"
+    )
 
 
 def _result(page: str, q: PageFilters) -> dict:
@@ -61,11 +64,11 @@ def _result(page: str, q: PageFilters) -> dict:
     if page == "sales_by_hour":
         return queries.sales_by_hour(f, q.open_hour, q.close_hour)
     if page == "repurchase":
-        group = group_from_request(q.list, q.tag)
+        group = group_from_request(q.list, q.tag, q.segment)
         if group is None:
             from siyu.analytics.errors import InvalidCustomerList
 
-            raise InvalidCustomerList("repurchase needs a group: list=<customer list id> or tag=<tag>")
+            raise InvalidCustomerList("repurchase needs a group: list=<customer list id>, tag=<tag> or segment=<segment id>")
         return queries.repurchase(f, group)
     return queries.PAGES[page](f)
 

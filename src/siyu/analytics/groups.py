@@ -1,8 +1,7 @@
 """The chosen group of customers whose repurchase rate page 8 compares with the whole base.
 
-Today a group is a list of customer ids (uploaded as a file or sent to the API) or everyone with a tag.
-Segments (rule-defined sets with materialised memberships) are not built yet: `group_from_segment` is the
-hook they will fill, returning their members as a `CustomerGroup` like the others.
+A group is a list of customer ids (uploaded as a file or sent to the API), everyone with a tag, or the
+members of a segment at its last refresh (siyu.segments).
 """
 
 from __future__ import annotations
@@ -84,10 +83,18 @@ def group_from_tag(tag: str) -> CustomerGroup:
 
 
 def group_from_segment(segment_id) -> CustomerGroup:
-    """Hook for segments: their members once segments exist."""
-    raise InvalidCustomerList(
-        "segments are not built yet: choose a group by uploading a list of customer ids or by a tag"
-    )
+    """The stored members of a segment (as of its last refresh)."""
+    from siyu.segments.models import Segment
+    from siyu.segments.queries import member_ids
+
+    text = str(segment_id).strip()
+    segment = Segment.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
+    if segment is None:
+        raise InvalidCustomerList(f"no segment {text[:40]!r}")
+    if segment.refreshed_at is None:
+        raise InvalidCustomerList(f"segment {segment.name!r} has not been refreshed yet: refresh it first")
+    ids = member_ids(segment.pk).customer_id.to_pyarrow().to_pylist()
+    return CustomerGroup("segment", segment.name, frozenset(ids))
 
 
 def list_path(list_id: str):
@@ -108,7 +115,7 @@ def group_from_saved_list(list_id: str) -> CustomerGroup:
 
 
 def group_from_request(list_id=None, tag=None, segment=None) -> CustomerGroup | None:
-    """The group a page-8 request names (a saved list, a tag or, later, a segment); None when none."""
+    """The group a page-8 request names (a saved list, a tag or a segment); None when none."""
     if segment:
         return group_from_segment(segment)
     if list_id:
