@@ -3,6 +3,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class StageSet(models.Model):
@@ -48,13 +49,13 @@ class Segment(models.Model):
     (`segment_members`, `segment_changes`), written by siyu.segments.actions.refresh_segment."""
 
     class Kind(models.TextChoices):
-        RULE = "rule", "规则"
-        STATIC = "static", "名单"
+        RULE = "rule", _("Rule")
+        STATIC = "static", _("Static list")
 
     class Refresh(models.TextChoices):
-        AFTER_RESOLVE = "after_resolve", "每次识别后"
-        DAILY = "daily", "每天"
-        MANUAL = "manual", "手动"
+        AFTER_RESOLVE = "after_resolve", _("After every resolve")
+        DAILY = "daily", _("Daily (no scheduler yet)")
+        MANUAL = "manual", _("Manual")
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=300, blank=True)

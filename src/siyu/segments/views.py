@@ -1,0 +1,178 @@
+"""Console pages of segments: the list, the builder (a JSON rule in a textarea, checked and counted live
+through htmx, or a static list uploaded from a file), and a segment's page with members, history and
+export. Every change goes through siyu.segments.actions."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.console.views.common import can_import, console_view
+from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.segments import actions, queries
+from siyu.segments.errors import NotFound
+from siyu.segments.models import Segment
+
+EXAMPLE_RULE = {
+    "all": [
+        {"field": "rfm_layer", "op": "in", "value": ["important_value", "important_keep"]},
+        {"not": {"bought": {"within_days": 60}}},
+        {"not": {"consent": {"channel": "wecom", "status": "opt_out"}}},
+    ]
+}
+
+
+def _require(user) -> None:
+    if not can_import(user):
+        raise PermissionDenied("only administrators and operators can use segments")
+
+
+def _get(segment_id: int) -> Segment:
+    try:
+        return actions._segment(segment_id)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+
+
+@console_view
+def segment_list(request):
+    _require(request.user)
+    return render(request, "siyu/segments/list.html", {"segments": Segment.objects.all()})
+
+
+@console_view
+def segment_edit(request, segment_id: int | None = None):
+    """New segment (no id) or edit one: GET shows the form, POST saves it."""
+    _require(request.user)
+    segment = _get(segment_id) if segment_id else None
+    form = {
+        "name": segment.name if segment else "",
+        "description": segment.description if segment else "",
+        "refresh": segment.refresh if segment else Segment.Refresh.AFTER_RESOLVE,
+        "kind": segment.kind if segment else Segment.Kind.RULE,
+        "rule": json.dumps(
+            segment.rule if segment and segment.rule else EXAMPLE_RULE, ensure_ascii=False, indent=2
+        ),
+    }
+    error = ""
+    if request.method == "POST":
+        data = request.POST
+        form.update({k: data.get(k, "") for k in ("name", "description", "refresh", "kind", "rule")})
+        try:
+            if form["kind"] == Segment.Kind.STATIC:
+                upload = request.FILES.get("file")
+                if upload is None and segment is not None and segment.kind == Segment.Kind.STATIC:
+                    ids = segment.static_ids  # keep the list when no new file is given
+                elif upload is None:
+                    raise SiyuError("choose a file of customer ids")
+                else:
+                    ids = actions.parse_customer_ids(upload.read().decode("utf-8-sig", errors="replace"))
+                saved = actions.save_segment(
+                    request.user, form["name"], customer_ids=ids, description=form["description"],
+                    refresh=form["refresh"], segment_id=segment_id,
+                )  # fmt: skip
+            else:
+                saved = actions.save_segment(
+                    request.user, form["name"], rule=_parse_rule(form["rule"]), description=form["description"],
+                    refresh=form["refresh"], segment_id=segment_id,
+                )  # fmt: skip
+        except SiyuError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, _("Segment saved. Refresh it to compute its members."))
+            return redirect("console:segment", saved.pk)
+    return render(
+        request,
+        "siyu/segments/edit.html",
+        {"segment": segment, "form": form, "error": error, "refresh_choices": Segment.Refresh.choices},
+        status=400 if error else 200,
+    )
+
+
+def _parse_rule(text: str):
+    try:
+        return json.loads(text or "")
+    except json.JSONDecodeError as exc:
+        raise SiyuError(
+            f"the rule is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+@console_view
+@require_POST
+def segment_preview(request):
+    """htmx: the live count and sample members of the rule in the textarea, or what is wrong with it."""
+    _require(request.user)
+    try:
+        result = queries.preview_segment(_parse_rule(request.POST.get("rule", "")))
+    except SiyuError as exc:
+        return render(request, "siyu/segments/preview.html", {"error": str(exc)})
+    return render(request, "siyu/segments/preview.html", {"result": result})
+
+
+@console_view
+def segment_detail(request, segment_id: int):
+    _require(request.user)
+    segment = _get(segment_id)
+    try:
+        page = max(int(request.GET.get("page", 1)), 1)
+    except ValueError:
+        page = 1
+    return render(
+        request,
+        "siyu/segments/detail.html",
+        {
+            "segment": segment,
+            "rule": json.dumps(segment.rule, ensure_ascii=False, indent=2),
+            "members": queries.segment_members_page(segment.pk, page, 50),
+            "changes": queries.segment_changes_page(segment.pk, 1, 50),
+        },
+    )
+
+
+@console_view
+@require_POST
+def segment_refresh(request, segment_id: int):
+    _require(request.user)
+    _get(segment_id)
+    try:
+        report = actions.refresh_segment(segment_id)
+    except SiyuError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Refreshed: %(members)s members, %(entered)s entered, %(exited)s left.") % report,
+        )
+    return redirect("console:segment", segment_id)
+
+
+@console_view
+@require_POST
+def segment_delete(request, segment_id: int):
+    _require(request.user)
+    _get(segment_id)
+    actions.delete_segment(request.user, segment_id)
+    messages.success(request, _("Segment deleted."))
+    return redirect("console:segments")
+
+
+@console_view
+def segment_export(request, segment_id: int):
+    """The members as CSV or XLSX (the same file as `siyu export segment ID`)."""
+    from siyu.identity.actions import export_to_file
+
+    _require(request.user)
+    segment = _get(segment_id)
+    suffix = ".xlsx" if request.GET.get("format") == "xlsx" else ".csv"
+    folder = Path(tempfile.mkdtemp(prefix="siyu-segment-"))
+    path = folder / f"segment-{segment.pk}{suffix}"
+    export_to_file("segment", str(path), actor=request.user, segment_id=segment.pk)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
