@@ -249,3 +249,21 @@ def test_export_segment_command(brand, admin_user, tmp_path):
         call_command("export", "segment", str(tmp_path / "seg.csv"), stdout=StringIO())
     with pytest.raises(SystemExit):
         call_command("export", "segment", "999", str(tmp_path / "x.csv"), stdout=StringIO(), stderr=StringIO())
+
+
+def test_the_user_guide_segment_examples_are_valid_rules():
+    import json
+    import re
+    from pathlib import Path
+
+    for guide, heading in (("user-guide.en.md", "## Segments"), ("user-guide.zh-Hans.md", "## 人群")):
+        text = (Path(__file__).parents[2] / "docs" / guide).read_text(encoding="utf-8")
+        section = text[text.index(heading) :]
+        section = section[: section.index("\n## ", 1)]
+        lines = section[section.index("```\n") + 4 :].split("```")[0].splitlines()
+        rules_shown = [line for line in lines if line.startswith("{")]  # a rule, then a remark
+        assert len(rules_shown) == 9
+        for line in rules_shown:
+            checked_rule(json.JSONDecoder().raw_decode(line)[0])
+        example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
+        assert checked_rule(json.loads(example))["all"][0]["field"] == "rfm_layer"
