@@ -172,12 +172,19 @@ def preview_segment(rule, sample: int = SAMPLE_SIZE) -> dict:
 
     started = time.monotonic()
     members = rule_members(backend(), checked_rule(rule))
-    count = int(members.count().execute())
-    return {
-        "count": count,
-        "sample": _member_rows(members, sample),
-        "seconds": round(time.monotonic() - started, 3),
-    }
+    if sample <= 0:
+        count, rows = int(members.count().execute()), []
+    else:
+        # One evaluation of the rule: the count rides along as a window over the whole set on the first
+        # `sample` ids (a count, then the sample, would evaluate the rule twice).
+        first = members.mutate(total=members.customer_id.count().over(ibis.window()))
+        first = first.order_by("customer_id").limit(sample).to_pyarrow().to_pylist()
+        count = int(first[0]["total"]) if first else 0
+        ids = ibis.memtable(
+            {"customer_id": [r["customer_id"] for r in first]}, schema={"customer_id": "int64"}
+        )
+        rows = _member_rows(ids, sample) if first else []
+    return {"count": count, "sample": rows, "seconds": round(time.monotonic() - started, 3)}
 
 
 def member_ids(segment_id: int) -> ibis.Table:
