@@ -14,7 +14,6 @@ from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import CustomerId, ErrorOut, ValidationErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.segments import actions, queries
-from siyu.segments.actions import _segment
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
@@ -169,7 +168,7 @@ def preview(request, body: PreviewIn):
 @router.get("/segments/{segment_id}", response={200: SegmentOut, **READ_ERRORS}, summary="One segment")
 def get_segment(request, segment_id: SegmentIdPath):
     _require(request.auth)
-    return segment_dict(_segment(segment_id))
+    return segment_dict(queries.get_segment(segment_id))
 
 
 @router.put("/segments/{segment_id}", response={200: SegmentOut, **WRITE_ERRORS}, summary="Replace a segment")
@@ -221,9 +220,9 @@ def refresh(
 ):
     """Runs in the request (the server owns the warehouse); returns how many entered and left."""
     _require(request.auth)
-    _segment(segment_id)
+    queries.get_segment(segment_id)
     return run_once(request, response, idempotency_key, {"segment_id": segment_id},
-                    lambda: actions.refresh_segment(segment_id))  # fmt: skip
+                    lambda: actions.refreshqueries.get_segment(segment_id))  # fmt: skip
 
 
 @router.get(
@@ -231,7 +230,7 @@ def refresh(
 )
 def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
     _require(request.auth)
-    _segment(segment_id)
+    queries.get_segment(segment_id)
     return queries.segment_members_page(segment_id, page, page_size)
 
 
@@ -242,5 +241,5 @@ def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageS
 )
 def changes(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
     _require(request.auth)
-    _segment(segment_id)
+    queries.get_segment(segment_id)
     return queries.segment_changes_page(segment_id, page, page_size)

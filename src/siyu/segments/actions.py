@@ -23,6 +23,7 @@ from siyu.customers.queries import clean_text
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
 from siyu.segments.models import ComputedTag, Segment, StageSet
+from siyu.segments.queries import get_segment
 from siyu.segments.traits import (
     RUNS_TABLE,
     STAGES_TABLE,
@@ -364,7 +365,7 @@ def save_segment(
     if segment_id is None:
         segment = Segment.objects.create(**values)
     else:
-        segment = _segment(segment_id)
+        segment = get_segment(segment_id)
         for key, value in values.items():
             setattr(segment, key, value)
         segment.save()
@@ -372,17 +373,10 @@ def save_segment(
     return segment
 
 
-def _segment(segment_id) -> Segment:
-    try:
-        return Segment.objects.get(pk=int(segment_id))
-    except (Segment.DoesNotExist, ValueError, TypeError):
-        raise NotFound(f"no segment {segment_id}") from None
-
-
 def delete_segment(actor, segment_id: int) -> None:
     """Delete the definition, its members and its history."""
     _check_segment_editor(actor)
-    segment = _segment(segment_id)
+    segment = get_segment(segment_id)
     raw = raw_connection()
     with transaction():
         for table in ("segment_members", "segment_changes"):
@@ -398,7 +392,7 @@ def refresh_segment(segment_id: int, *, now: datetime | None = None) -> dict:
     from siyu.segments.membership import segment_members
 
     started = time.monotonic()
-    segment = _segment(segment_id)
+    segment = get_segment(segment_id)
     now = now or datetime.now(UTC)
     con = backend()
     try:

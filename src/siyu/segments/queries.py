@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import ibis
 
-from siyu.segments.errors import TraitsNotComputed
-from siyu.segments.models import StageSet
+from siyu.segments.errors import NotFound, TraitsNotComputed
+from siyu.segments.models import Segment, StageSet
 from siyu.segments.traits import RUNS_TABLE, STAGES_TABLE, TRAITS_TABLE, cutoff_of
 from siyu.warehouse import backend
 from siyu.warehouse.schema import TABLES, TS
@@ -164,6 +164,14 @@ def _member_rows(ids: ibis.Table, limit: int, offset: int = 0) -> list[dict]:
     return out
 
 
+def get_segment(segment_id) -> Segment:
+    """The segment with this id; NotFound otherwise."""
+    try:
+        return Segment.objects.get(pk=int(segment_id))
+    except (Segment.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound(f"no segment {segment_id}") from None
+
+
 def preview_segment(rule, sample: int = SAMPLE_SIZE) -> dict:
     """The member count and the first `sample` members (by id) a rule gives now; nothing is written.
     RuleError naming the bad part of the rule."""
@@ -232,9 +240,8 @@ def export_segment(path, segment_id: int) -> int:
     from django.conf import settings
 
     from siyu.identity.queries import _check_fits, _write_xlsx, export_path
-    from siyu.segments.actions import _segment
 
-    _segment(segment_id)  # NotFound for an unknown id
+    get_segment(segment_id)  # NotFound for an unknown id
     path = export_path(path)
     expr = segment_export_expr(segment_id)
     count = int(expr.count().execute())

@@ -36,7 +36,7 @@ def _require(user) -> None:
 
 def _get(segment_id: int) -> Segment:
     try:
-        return actions._segment(segment_id)
+        return queries.get_segment(segment_id)
     except NotFound as exc:
         raise Http404(str(exc)) from exc
 
