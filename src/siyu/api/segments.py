@@ -222,7 +222,7 @@ def refresh(
     _require(request.auth)
     queries.get_segment(segment_id)
     return run_once(request, response, idempotency_key, {"segment_id": segment_id},
-                    lambda: actions.refreshqueries.get_segment(segment_id))  # fmt: skip
+                    lambda: actions.refresh_segment(segment_id))  # fmt: skip
 
 
 @router.get(
