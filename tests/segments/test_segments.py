@@ -248,7 +248,9 @@ def test_export_segment_command(brand, admin_user, tmp_path):
     with pytest.raises(CommandError, match="usage: siyu export segment ID"):
         call_command("export", "segment", str(tmp_path / "seg.csv"), stdout=StringIO())
     with pytest.raises(SystemExit):
-        call_command("export", "segment", "999", str(tmp_path / "x.csv"), stdout=StringIO(), stderr=StringIO())
+        call_command(
+            "export", "segment", "999", str(tmp_path / "x.csv"), stdout=StringIO(), stderr=StringIO()
+        )
 
 
 def test_the_user_guide_segment_examples_are_valid_rules():
@@ -267,3 +269,14 @@ def test_the_user_guide_segment_examples_are_valid_rules():
             checked_rule(json.JSONDecoder().raw_decode(line)[0])
         example = re.search(r"```json\n(.*?)```", section, re.S).group(1)
         assert checked_rule(json.loads(example))["all"][0]["field"] == "rfm_layer"
+
+
+def test_the_end_of_a_resolve_refreshes_the_segments_scheduled_after_it(brand, admin_user):
+    from siyu.segments.actions import refresh_after_resolve
+
+    shanghai = {"field": "province", "op": "=", "value": "上海"}
+    save_segment(admin_user, "after", rule=shanghai)
+    save_segment(admin_user, "manual", rule=shanghai, refresh="manual")
+    report = refresh_after_resolve()
+    assert report["segments"]["after"]["members"] == 2 and "manual" not in report["segments"]
+    assert Segment.objects.get(name="manual").refreshed_at is None
