@@ -168,3 +168,15 @@ def test_console_spend_forms_and_group_upload(brand, people, settings, tmp_path)
     assert response.status_code == 302 and "list=" in response["Location"]
     html = client.get(response["Location"]).content.decode()
     assert 'data-group-size="2"' in html and 'id="chart-repurchase"' in html
+
+
+def test_page_8_by_segment(brand, people, client):
+    from siyu.segments.actions import refresh_segment, save_segment
+
+    segment = save_segment(people["operator"], "vip", customer_ids=[1, 6])
+    refresh_segment(segment.pk)
+    by_api = api(people["operator"]).get("/api/analytics/repurchase", {**MARCH, "segment": segment.pk}).json()
+    assert by_api["details"]["lift_points"] == 50.0  # the same group as the uploaded list above
+    client.force_login(people["operator"])
+    html = client.get("/analytics/repurchase/", {**MARCH, "segment": segment.pk}).content.decode()
+    assert f'<option value="{segment.pk}" selected>vip</option>' in html and 'data-group-size="2"' in html

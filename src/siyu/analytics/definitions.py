@@ -90,9 +90,9 @@ DEFINITIONS = {
     ),
     "repurchase": _(
         "Repurchase rate = buyers with two or more purchases in the range ÷ buyers in the range (chosen "
-        "channels and stores). Group: the customers of the uploaded list or tag who bought in the range; "
-        "base: every buyer; rest: base without the group. Lift = group rate − base rate, in percentage "
-        "points; p-value: two-sided two-proportion z-test of group against rest (below 0.05: unlikely to "
-        "be chance). Segments are not built yet; they will be a third way to choose the group."
+        "channels and stores). Group: the customers of the uploaded list, tag or segment (its members at "
+        "its last refresh) who bought in the range; base: every buyer; rest: base without the group. Lift "
+        "= group rate − base rate, in percentage points; p-value: two-sided two-proportion z-test of group "
+        "against rest (below 0.05: unlikely to be chance)."
     ),
 }

@@ -156,6 +156,10 @@ def analytics_page(request, page: str):
     }
     if page == "channel_roi":
         context["spends"] = ChannelSpend.objects.all()[:500]
+    if page == "repurchase":
+        from siyu.segments.models import Segment
+
+        context["segments"] = Segment.objects.filter(refreshed_at__isnull=False)
     if page == "formula" and result:
         context["factor_cards"] = [
             {
