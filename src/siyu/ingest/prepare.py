@@ -92,10 +92,16 @@ def keyed_hashes(series: pl.Series) -> pl.Series:
     ids) are hashed in place, since mapping them back (replace_strict) costs almost as much as hashing."""
     uniques = series.drop_nulls().unique()
     if uniques.len() * 2 > series.len():
-        return pl.Series(series.name, pii.keyed_hash_many(series.to_list()), dtype=pl.String)
-    hashes = pl.Series(pii.keyed_hash_many(uniques.to_list()), dtype=pl.String)
+        return _keyed_hash_series(series).rename(series.name)
+    hashes = _keyed_hash_series(uniques)
     # old/new as Series, not a dict: no Python round trip of the mapping (≈2× faster at 1M values).
     return series.replace_strict(uniques, hashes, default=None, return_dtype=pl.String)
+
+
+def _keyed_hash_series(series: pl.Series) -> pl.Series:
+    """pii.keyed_hash of each value, straight from the column's Arrow buffers."""
+    hashes = pii.keyed_hash_array(series.cast(pl.String).to_arrow(compat_level=pl.CompatLevel.oldest()))
+    return pl.from_arrow(hashes).cast(pl.String)
 
 
 def _unique_map(series: pl.Series, fn, dtype) -> pl.Series:
@@ -545,9 +551,8 @@ def _records_part(
         keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
         keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
     )
-    records_arrow = _arrow(records, "records").set_column(
-        TABLES["records"].names.index("pii"), "pii", pa.array(pii.encrypt_many(pii_json.cast(pl.Binary).to_list()), pa.binary())
-    )
+    ciphertexts = pii.encrypt_array(pii_json.to_arrow(compat_level=pl.CompatLevel.oldest())).cast(pa.binary())
+    records_arrow = _arrow(records, "records").set_column(TABLES["records"].names.index("pii"), "pii", ciphertexts)
     return records_arrow
 
 
