@@ -46,7 +46,7 @@ test: install-dev browser
 	fi
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
