@@ -202,10 +202,11 @@ def resolve_identities(
                     labels = _keep_customers_whole(labels, old)
 
                 step(3, "matching records without a shared identifier", "graph")
-                matched = None
                 if match.enabled:
                     new = (old < 0) if inc else None
                     matched = _match(con, staged, labels, match, inc.model if inc else None, new)
+                else:
+                    matched = _apply_decisions(staged, labels, match)
 
                 step(4, "assigning customer ids", "match")
                 final = matched.labels if matched is not None else labels
@@ -566,15 +567,7 @@ def _match(
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return ProbabilisticResult(labels=labels, model=model, keys=keys)
-    rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
-    forced, forbidden = [], set()
-    for a, b, verdict in decisions:
-        if a in rid_of and b in rid_of:
-            pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
-            if verdict == SAME:
-                forced.append(pair)
-            else:
-                forbidden.add((min(pair), max(pair)))
+    forced, forbidden = _decided_clusters(staged, labels, decisions)
     started = time.monotonic()
     pairs = None
     if model is not None:
@@ -589,6 +582,29 @@ def _match(
     result.model, result.keys = model, keys
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _decided_clusters(staged, labels: np.ndarray, decisions) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
+    """The clusters reviewers' decisions join (`same`) and keep apart (`different`)."""
+    rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
+    forced, forbidden = [], set()
+    for a, b, verdict in decisions:
+        if a in rid_of and b in rid_of:
+            pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
+            if verdict == SAME:
+                forced.append(pair)
+            else:
+                forbidden.add((min(pair), max(pair)))
+    return forced, forbidden
+
+
+def _apply_decisions(staged, labels: np.ndarray, match: MatchSettings) -> ProbabilisticResult | None:
+    """Without the probabilistic stage the reviewers' decisions still apply (manual merges, splits, undos)."""
+    decisions = queries.decisions_in_force()
+    if not decisions:
+        return None
+    forced, forbidden = _decided_clusters(staged, labels, decisions)
+    return join_clusters(labels, pl.DataFrame({"cluster": []}, schema={"cluster": pl.Int64}), None, match, forced, forbidden)
 
 
 def _rids_of(staged, keys: set[str]) -> dict[str, int]:
