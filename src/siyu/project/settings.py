@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "siyu.identity",
     "siyu.customers",
     "siyu.analytics",
+    "siyu.engagement",
     "siyu.api",
     "siyu.console",
     "siyu.demo",
