@@ -118,8 +118,19 @@ class TencentSmsAdapter(ChannelAdapter):
             params = tuple(str(v) for v in (m.variables.get("params") or list(m.variables.values())))
             groups[(m.template, params)].append(m)
         for (template, params), members in groups.items():
-            for start in range(0, len(members), BATCH):
-                out.update(self._send_group(template, params, members[start : start + BATCH]))
+            # Statuses come back per number: one number appears at most once per request.
+            batches: list[tuple[set, list]] = []
+            for m in members:
+                batch = next(
+                    (b for b in batches if len(b[1]) < BATCH and m.address["phone"] not in b[0]), None
+                )
+                if batch is None:
+                    batch = (set(), [])
+                    batches.append(batch)
+                batch[0].add(m.address["phone"])
+                batch[1].append(m)
+            for _, group in batches:
+                out.update(self._send_group(template, params, group))
         return out
 
     def _send_group(self, template: str, params: tuple, group: list[Outgoing]) -> dict[int, Outcome]:
