@@ -38,6 +38,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Consent
 from siyu.customers.queries import chunked
@@ -53,17 +54,17 @@ APP_LIMITS = ((dt.timedelta(minutes=1), 30), (dt.timedelta(hours=1), 1000))  # W
 SCAN_THRESHOLD = 20_000
 
 REASONS = {
-    "no_recipient": "no recipient",
-    "opted_out": "opted out (免打扰)",
-    "no_consent": "no opt-in recorded for this channel",
-    "holdout_global": "in the global holdout",
-    "holdout_source": "in the journey/campaign holdout",
-    "wecom_monthly": "WeCom limit: mass messages this month",
-    "wecom_daily": "WeCom limit: one mass message a day",
-    "cap_global": "frequency cap across channels",
-    "cap_channel": "frequency cap of the channel",
-    "outranked": "a higher-priority send took the slot",
-    "expired": "could not be sent in time",
+    "no_recipient": _("no recipient"),
+    "opted_out": _("opted out"),
+    "no_consent": _("no opt-in recorded for this channel"),
+    "holdout_global": _("in the global holdout"),
+    "holdout_source": _("in the journey/campaign holdout"),
+    "wecom_monthly": _("WeCom limit: mass messages this month"),
+    "wecom_daily": _("WeCom limit: one mass message a day"),
+    "cap_global": _("frequency cap across channels"),
+    "cap_channel": _("frequency cap of the channel"),
+    "outranked": _("a higher-priority send took the slot"),
+    "expired": _("could not be sent in time"),
 }
 
 
