@@ -26,6 +26,7 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave together (no delayed-ACK stalls)
 
             def _handle(self):
                 parts = urlsplit(self.path)
