@@ -1,4 +1,4 @@
-"""Fixtures for engagement: customers with addresses in an empty warehouse, an admin, no holdout."""
+"""Fixtures for engagement: customers with addresses in an empty warehouse, and no holdout."""
 
 import pytest
 from engagement_helpers import add_customers
@@ -34,10 +34,3 @@ def no_holdout(db):
     from siyu.engagement.actions import update_policy
 
     return update_policy(None, holdout_percent=0)
-
-
-@pytest.fixture
-def admin(db):
-    from siyu.staff.actions import create_user
-
-    return create_user("boss", "pw-admin-1", "admin")

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from django.test import Client
-from engagement_helpers import NOON
 
 from siyu.api.actions import create_token
 from siyu.core import pii
@@ -33,7 +32,9 @@ def api(user):
 
 
 def post(client, path, body, key):
-    return client.post(path, data=json.dumps(body), content_type="application/json", headers={"Idempotency-Key": key})
+    return client.post(
+        path, data=json.dumps(body), content_type="application/json", headers={"Idempotency-Key": key}
+    )
 
 
 def test_enqueue_through_the_api_is_idempotent_and_policy_checked(customers, staff, no_holdout):
@@ -77,16 +78,25 @@ def test_console_pages(customers, staff, no_holdout, client):
     )  # fmt: skip
     assert saved.status_code == 302
     policy = ContactPolicy.objects.get(pk=1)
-    assert (policy.marketing_cap, str(policy.quiet_start), policy.channel_caps) == (3, "22:00:00", {"sms": [1, 30]})
+    assert (policy.marketing_cap, str(policy.quiet_start), policy.channel_caps) == (
+        3,
+        "22:00:00",
+        {"sms": [1, 30]},
+    )
     assert client.get("/engagement/channels/").status_code == 200
     client.post("/engagement/channels/", {"channel": "sms", "provider": "aliyun", "access_key_id": "LTAI-x",
                                           "sign_name": "私域", "access_key_secret": "s3cret", "enabled": "on"})  # fmt: skip
     account = ChannelAccount.objects.get(channel="sms")
-    assert pii.decrypt_json(account.secrets) == {"access_key_secret": "s3cret"} and b"s3cret" not in bytes(account.secrets)
+    assert pii.decrypt_json(account.secrets) == {"access_key_secret": "s3cret"} and b"s3cret" not in bytes(
+        account.secrets
+    )
     client.post("/engagement/channels/", {"channel": "sms", "provider": "aliyun", "access_key_id": "LTAI-y",
                                           "sign_name": "私域", "access_key_secret": "", "enabled": "on"})  # fmt: skip
     account.refresh_from_db()
-    assert account.settings["access_key_id"] == "LTAI-y" and pii.decrypt_json(account.secrets)["access_key_secret"] == "s3cret"
+    assert (
+        account.settings["access_key_id"] == "LTAI-y"
+        and pii.decrypt_json(account.secrets)["access_key_secret"] == "s3cret"
+    )
     assert "s3cret" not in client.get("/engagement/channels/").content.decode()
     english = client.get("/engagement/outbox/", headers={"Accept-Language": "en"})
     assert english.status_code == 200
@@ -127,9 +137,13 @@ def test_wecom_contact_events_become_warehouse_events(customers, wecom_account, 
     assert deliver("add_external_contact", "wm-new", 1780000000).content == b"success"
     assert deliver("add_external_contact", "wm-new", 1780000000).content == b"success"  # WeCom resends
     assert deliver("del_follow_user", "wm-one", 1780000100).status_code == 200
-    rows = customers.raw_connection().execute(
-        "SELECT record_key, event_type, json_extract_string(properties, '$.change_type') FROM events ORDER BY occurred_at"
-    ).fetchall()
+    rows = (
+        customers.raw_connection()
+        .execute(
+            "SELECT record_key, event_type, json_extract_string(properties, '$.change_type') FROM events ORDER BY occurred_at"
+        )
+        .fetchall()
+    )
     assert rows == [("wecom|wm-new", "wecom_contact_added", "add_external_contact"),
                     ("wecom|wm-one", "wecom_contact_deleted", "del_follow_user")]  # fmt: skip
     body, _ = crypto.seal("<xml/>", "1700000000", "n")
@@ -143,9 +157,8 @@ def test_wecom_contact_events_become_warehouse_events(customers, wecom_account, 
     assert refused.status_code == 403
 
 
-def test_sends_suppressed_reasons_have_text(customers, staff):
+def test_sends_suppressed_reasons_have_text(customers, staff, no_holdout):
     client = api(staff["operator"])
-    ContactPolicy.objects.update_or_create(pk=1, defaults={"holdout_percent": 0})
     body = post(client, "/api/sends", {"channel": "email", "customer_id": 1, "subject": "s"}, "e1").json()
     assert body["reason"] == "no_consent" and body["reason_text"]
     assert Send.objects.count() == 1

@@ -17,7 +17,7 @@ from siyu.engagement import actions, queries
 from siyu.engagement.channels import ACCOUNT_FIELDS
 from siyu.engagement.channels.wecom import CallbackError, WeComCallbackCrypto, parse_callback_event
 from siyu.engagement.errors import EngagementError
-from siyu.engagement.models import CHANNEL_PROVIDERS, Channel, Send
+from siyu.engagement.models import CHANNEL_PROVIDERS, Channel, ChannelAccount, Send
 from siyu.engagement.policy import REASONS, current_policy
 
 log = logging.getLogger("siyu.engagement")
@@ -76,7 +76,7 @@ def channels(request):
         else:
             messages.success(request, _("Channel account saved."))
         return redirect("console:engagement_channels")
-    accounts = {a["channel"]: a for a in map(queries.account_summary, queries.ChannelAccount.objects.all())}
+    accounts = {a["channel"]: a for a in map(queries.account_summary, ChannelAccount.objects.all())}
     forms = [
         {
             "channel": channel,
