@@ -187,7 +187,11 @@ def _measure(people: int) -> dict:
     per_row_seconds = (time.perf_counter() - started) * people / len(sample)
     Send.objects.filter(idempotency_key__startswith="row-").delete()
 
-    with FakeAliyunSms(per_number_per_minute=10) as aliyun, FakeTencentSms(per_number_per_30s=10) as tencent:
+    tencent_templates = {"SMS_100001": 1}  # the same template under both providers
+    with (
+        FakeAliyunSms(per_number_per_minute=10) as aliyun,
+        FakeTencentSms(per_number_per_30s=10, templates=tencent_templates) as tencent,
+    ):
         aliyun_result = _deliver("aliyun", aliyun, now + dt.timedelta(seconds=1), DELIVER)
         tencent_result = _deliver("tencent", tencent, now + dt.timedelta(seconds=2), DELIVER)
     return {
