@@ -31,4 +31,5 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/progress/", imports.job_progress, name="job_progress"),
     path("jobs/<uuid:job_id>/rejected.csv", imports.rejected_rows, name="job_rejected"),
     path("analytics/", include("siyu.analytics.urls")),
+    path("engagement/", include("siyu.engagement.urls")),
 ]
