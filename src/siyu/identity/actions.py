@@ -806,7 +806,7 @@ def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reas
     _check_decider(actor)
     if verdict not in (SAME, DIFFERENT):
         raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
-    a, b = sorted((record_key_a, record_key_b))
+    a, b = sorted((_record_key(record_key_a), _record_key(record_key_b)))
     if a == b:
         raise IdentityError("a record is always the same person as itself")
     records = backend().table("records")
@@ -833,13 +833,23 @@ def merge_customers(actor, customer_id: int, other_id: int, reason: str) -> dict
     return decide_match(actor, *_representatives(customer_id, other_id), SAME, _reason(reason))
 
 
+def _record_key(value: str) -> str:
+    """Record keys are `source|record id` text: one with a control character (a NUL byte) names no record
+    and must not reach a query."""
+    from siyu.identity.errors import IdentityError
+
+    if any(ord(c) < 32 for c in value):
+        raise IdentityError(f"no such record: {value!r}")
+    return value
+
+
 def split_customers(actor, customer_id: int, record_key: str, reason: str) -> dict:
     """Manual split: `record_key` (and the records linked to it by identifiers or by other evidence) is
     not the person of the customer's oldest record."""
     from siyu.identity.errors import IdentityError
 
     (first,) = _representatives(customer_id)
-    if queries.customer_id_for(record_key) != customer_id:
+    if queries.customer_id_for(_record_key(record_key)) != customer_id:
         raise IdentityError(f"record {record_key} does not belong to customer {customer_id}")
     return decide_match(actor, first, record_key, DIFFERENT, _reason(reason))
 
