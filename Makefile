@@ -34,7 +34,7 @@ browser:
 
 # Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
-PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console
+PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console tests/engagement
 
 test: install-dev browser
 	$(BIN)/python -m pytest
@@ -46,7 +46,7 @@ test: install-dev browser
 	fi
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

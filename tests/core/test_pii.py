@@ -1,4 +1,5 @@
-from hypothesis import given
+import pyarrow as pa
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siyu.core import pii
@@ -32,3 +33,24 @@ def test_masks_show_what_a_guide_may_see():
     assert pii.mask_name("张三") == "张*"
     assert pii.mask_name("欧阳娜娜") == "欧***"
     assert pii.mask_email("li.lei@example.com") == "l***@example.com"
+
+
+@settings(deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text()), max_size=30), st.integers(0, 5))
+def test_keyed_hash_array_equals_keyed_hash_per_value(values, offset):
+    """The Arrow form reads values in place (a sliced array too); the hashes must stay keyed_hash's."""
+    array = pa.array(["x"] * offset + values, pa.string()).slice(offset)
+    assert pii.keyed_hash_array(array).to_pylist() == [pii.keyed_hash(v) for v in values]
+    assert pii.keyed_hash_array(array.cast(pa.large_string())).to_pylist() == [
+        pii.keyed_hash(v) for v in values
+    ]
+
+
+@settings(deadline=None)
+@given(st.lists(st.one_of(st.none(), st.binary()), max_size=30), st.integers(0, 5))
+def test_encrypt_array_round_trips_each_value_with_its_own_nonce(values, offset):
+    array = pa.array([b"x"] * offset + values, pa.binary()).slice(offset)
+    out = pii.encrypt_array(array).to_pylist()
+    assert [None if c is None else pii.decrypt(c) for c in out] == values
+    nonces = [c[:12] for c in out if c is not None]
+    assert len(set(nonces)) == len(nonces)

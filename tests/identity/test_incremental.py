@@ -92,6 +92,9 @@ def test_changed_settings_a_decision_or_removed_records_need_a_full_run(rows, wa
     decide_match(admin, "pos|m0", "pos|m1", "same", reason="same person, two cards")
     report = resolve_identities(match=deterministic)
     assert (report.mode, report.full_reason) == ("full", "decisions were made since the last run")
+    # decisions apply without the probabilistic stage too
+    assert rows.customer_of("pos|m0") == rows.customer_of("pos|m1")
+    assert [r["rule"] for r in rows.table("merge_log")] == ["manual:decision"]
 
     warehouse.raw_connection().execute("DELETE FROM records WHERE record_key = 'pos|m2'")
     rows.record("pos|m3", kind="member", seen=3)

@@ -42,6 +42,7 @@ from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
 from siyu.api.segments import router as segments_router  # noqa: E402
 from siyu.api.traits import router as traits_router  # noqa: E402
+from siyu.engagement.api import router as engagement_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
@@ -49,3 +50,4 @@ api.add_router("", identity_router)
 api.add_router("", traits_router)
 api.add_router("", analytics_router)
 api.add_router("", segments_router)
+api.add_router("", engagement_router)

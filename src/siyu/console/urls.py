@@ -32,4 +32,5 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/rejected.csv", imports.rejected_rows, name="job_rejected"),
     path("analytics/", include("siyu.analytics.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("engagement/", include("siyu.engagement.urls")),
 ]

@@ -13,10 +13,13 @@ import os
 from collections.abc import Iterable
 from functools import lru_cache
 
+import numpy as np
+import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 
 
 @lru_cache(maxsize=1)
@@ -63,6 +66,53 @@ def encrypt_many(values: list[str | bytes | None]) -> list[bytes | None]:
     return out
 
 
+def _binary_parts(values: pa.Array) -> tuple[list[int], memoryview, np.ndarray]:
+    """(offsets, data buffer, validity) of a string or binary Arrow array, so that each value is read in
+    place as a memoryview slice."""
+    values = values.cast(pa.large_binary())  # the bytes of a string array as they are (UTF-8); no copy
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64, count=n + 1, offset=values.offset * 8)
+    data = values.buffers()[2]
+    valid = values.is_valid().to_numpy(zero_copy_only=False) if values.null_count else np.ones(n, dtype=bool)
+    # format "B": Arrow exports its buffers as signed chars, which cryptography does not take
+    return offsets.tolist(), memoryview(data if data is not None else b"").cast("B"), valid
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _array(kind: pa.DataType, valid: np.ndarray, offsets: np.ndarray, data) -> pa.Array:
+    validity = None if valid.all() else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(kind, len(valid), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def encrypt_array(values: pa.Array) -> pa.Array:
+    """encrypt() of each value of a string or binary Arrow array, as a large_binary array (nulls stay null):
+    the ciphertexts are written in place into one buffer, without a Python object per value."""
+    offsets, data, valid = _binary_parts(values)
+    rows = np.flatnonzero(valid).tolist()
+    sizes = np.diff(np.asarray(offsets, dtype=np.int64)) + _NONCE_BYTES + _TAG_BYTES
+    out_offsets = _offsets(np.where(valid, sizes, 0))
+    out = bytearray(int(out_offsets[-1]))
+    view = memoryview(out)
+    starts = out_offsets.tolist()
+    nonces = os.urandom(_NONCE_BYTES * len(rows))
+    aead = _aead()
+    encrypt_into = getattr(aead, "encrypt_into", None)  # cryptography >= 46
+    for j, i in enumerate(rows):
+        nonce = nonces[j * _NONCE_BYTES : (j + 1) * _NONCE_BYTES]
+        at, value = starts[i], data[offsets[i] : offsets[i + 1]]
+        view[at : at + _NONCE_BYTES] = nonce
+        if encrypt_into is not None:
+            encrypt_into(nonce, value, None, view[at + _NONCE_BYTES : starts[i + 1]])
+        else:
+            view[at + _NONCE_BYTES : starts[i + 1]] = aead.encrypt(nonce, value, None)
+    return _array(pa.large_binary(), valid, out_offsets, out)
+
+
 def keyed_hash(value: str | None) -> str | None:
     """Hex keyed hash of an already-normalised identifier value (None stays None)."""
     if value is None or value == "":
@@ -97,6 +147,22 @@ def keyed_hash64_many(values: Iterable[str]) -> list[int]:
         h.update(v.encode())
         append(int.from_bytes(h.digest(), "little", signed=True))
     return out
+
+
+def keyed_hash_array(values: pa.Array) -> pa.Array:
+    """keyed_hash of each value of a string Arrow array, as a large_string array (null and "" give null):
+    read in place from the Arrow buffers and hex-encoded in one pass, without a Python str per value."""
+    offsets, data, valid = _binary_parts(values)
+    valid &= np.diff(np.asarray(offsets, dtype=np.int64)) > 0
+    copy = hashlib.blake2b(key=_match_key(), digest_size=16).copy
+    digests: list[bytes] = []
+    append = digests.append
+    for i in np.flatnonzero(valid).tolist():
+        h = copy()
+        h.update(data[offsets[i] : offsets[i + 1]])
+        append(h.digest())
+    hexed = b"".join(digests).hex().encode("ascii")  # hexdigest() is this lower-case hex
+    return _array(pa.large_string(), valid, _offsets(np.where(valid, 32, 0)), hexed)
 
 
 # --- masking -------------------------------------------------------------------------------------

@@ -202,10 +202,11 @@ def resolve_identities(
                     labels = _keep_customers_whole(labels, old)
 
                 step(3, "matching records without a shared identifier", "graph")
-                matched = None
                 if match.enabled:
                     new = (old < 0) if inc else None
                     matched = _match(con, staged, labels, match, inc.model if inc else None, new)
+                else:
+                    matched = _apply_decisions(staged, labels, match)
 
                 step(4, "assigning customer ids", "match")
                 final = matched.labels if matched is not None else labels
@@ -566,15 +567,7 @@ def _match(
     decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return ProbabilisticResult(labels=labels, model=model, keys=keys)
-    rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
-    forced, forbidden = [], set()
-    for a, b, verdict in decisions:
-        if a in rid_of and b in rid_of:
-            pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
-            if verdict == SAME:
-                forced.append(pair)
-            else:
-                forbidden.add((min(pair), max(pair)))
+    forced, forbidden = _decided_clusters(staged, labels, decisions)
     started = time.monotonic()
     pairs = None
     if model is not None:
@@ -589,6 +582,29 @@ def _match(
     result.model, result.keys = model, keys
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _decided_clusters(staged, labels: np.ndarray, decisions) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
+    """The clusters reviewers' decisions join (`same`) and keep apart (`different`)."""
+    rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
+    forced, forbidden = [], set()
+    for a, b, verdict in decisions:
+        if a in rid_of and b in rid_of:
+            pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
+            if verdict == SAME:
+                forced.append(pair)
+            else:
+                forbidden.add((min(pair), max(pair)))
+    return forced, forbidden
+
+
+def _apply_decisions(staged, labels: np.ndarray, match: MatchSettings) -> ProbabilisticResult | None:
+    """Without the probabilistic stage the reviewers' decisions still apply (manual merges, splits, undos)."""
+    decisions = queries.decisions_in_force()
+    if not decisions:
+        return None
+    forced, forbidden = _decided_clusters(staged, labels, decisions)
+    return join_clusters(labels, pl.DataFrame({"cluster": []}, schema={"cluster": pl.Int64}), None, match, forced, forbidden)
 
 
 def _rids_of(staged, keys: set[str]) -> dict[str, int]:
@@ -790,7 +806,7 @@ def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reas
     _check_decider(actor)
     if verdict not in (SAME, DIFFERENT):
         raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
-    a, b = sorted((record_key_a, record_key_b))
+    a, b = sorted((_record_key(record_key_a), _record_key(record_key_b)))
     if a == b:
         raise IdentityError("a record is always the same person as itself")
     records = backend().table("records")
@@ -817,13 +833,23 @@ def merge_customers(actor, customer_id: int, other_id: int, reason: str) -> dict
     return decide_match(actor, *_representatives(customer_id, other_id), SAME, _reason(reason))
 
 
+def _record_key(value: str) -> str:
+    """Record keys are `source|record id` text: one with a control character (a NUL byte) names no record
+    and must not reach a query."""
+    from siyu.identity.errors import IdentityError
+
+    if any(ord(c) < 32 for c in value):
+        raise IdentityError(f"no such record: {value!r}")
+    return value
+
+
 def split_customers(actor, customer_id: int, record_key: str, reason: str) -> dict:
     """Manual split: `record_key` (and the records linked to it by identifiers or by other evidence) is
     not the person of the customer's oldest record."""
     from siyu.identity.errors import IdentityError
 
     (first,) = _representatives(customer_id)
-    if queries.customer_id_for(record_key) != customer_id:
+    if queries.customer_id_for(_record_key(record_key)) != customer_id:
         raise IdentityError(f"record {record_key} does not belong to customer {customer_id}")
     return decide_match(actor, first, record_key, DIFFERENT, _reason(reason))
 

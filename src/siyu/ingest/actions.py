@@ -242,13 +242,17 @@ def _with_chunks(raw_rows: pa.Table) -> pa.Table:
 def _encrypted_chunks(raw_rows: pa.Table, accepted: pl.DataFrame, batch_id: str, fresh: pa.Table) -> pa.Table:
     """The original columns of the newly landed rows, CHUNK_ROWS at a time, as encrypted Arrow IPC.
     Chunks follow raw_rows.chunk_no (position in the file), so a row's chunk is found from its lineage."""
-    frame = accepted.with_columns(
-        (pl.int_range(pl.len(), dtype=pl.Int64) // CHUNK_ROWS).cast(pl.Int32).alias("__chunk__")
-    )
     if fresh.num_rows < raw_rows.num_rows:  # a re-import: keep only the rows that landed
+        frame = accepted.with_columns(
+            (pl.int_range(pl.len(), dtype=pl.Int64) // CHUNK_ROWS).cast(pl.Int32).alias("__chunk__")
+        )
         landed = pc.is_in(raw_rows.column("content_hash"), value_set=fresh.column("content_hash"))
         frame = frame.filter(pl.from_arrow(landed))
-    parts = [(chunk_no, part.drop("__chunk__")) for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True)]
+        parts = [
+            (chunk_no, part.drop("__chunk__")) for (chunk_no,), part in frame.group_by("__chunk__", maintain_order=True)
+        ]
+    else:  # every row landed: the chunks are slices (no copy of the file's cells)
+        parts = [(i // CHUNK_ROWS, accepted.slice(i, CHUNK_ROWS)) for i in range(0, accepted.height, CHUNK_ROWS)]
     # polars' IPC writer (zstd) releases the GIL: chunks compress in parallel (890k rows 1.4 s → 0.8 s on 2 cores).
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         payloads = list(pool.map(_encrypted_ipc, (part for _, part in parts)))

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "siyu.customers",
     "siyu.segments",
     "siyu.analytics",
+    "siyu.engagement",
     "siyu.api",
     "siyu.console",
     "siyu.demo",

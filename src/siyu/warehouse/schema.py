@@ -215,6 +215,20 @@ TABLES: dict[str, ibis.Schema] = {
             "decided_at": TS,
         }
     ),
+    # One row per message sent (siyu.engagement): who was reached, through which channel, by what.
+    "touches": ibis.schema(
+        {
+            "send_id": "int64",
+            "customer_id": "int64",
+            "channel": "string",
+            "source": "string",
+            "source_id": "string",
+            "marketing": "boolean",
+            "template": "string",
+            "record_key": "string",
+            "sent_at": TS,
+        }
+    ),
     # Read model for the console and API, rebuilt after every import/resolve.
     "customer_summary": ibis.schema(
         {

@@ -48,6 +48,7 @@ class Command(BaseCommand):
         self._fail_interrupted_jobs()
 
         worker, worker_thread = self._start_worker()
+        self._resume_outbox()
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
         path = server_file()
@@ -129,6 +130,13 @@ class Command(BaseCommand):
 
         for job in Job.objects.filter(status=Job.Status.RUNNING):
             fail_job(job, "interrupted: siyu serve stopped while this job was running; run it again")
+
+    def _resume_outbox(self) -> None:
+        """Sends a stopped server left half-done are settled (siyu.engagement.actions), then delivery resumes."""
+        from siyu.engagement.actions import recover_interrupted_sends, schedule_delivery
+
+        recover_interrupted_sends()
+        schedule_delivery()
 
     def _start_worker(self):
         from django_tasks import task_backends

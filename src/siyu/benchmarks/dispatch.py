@@ -1,0 +1,218 @@
+"""`siyu bench dispatch`: a campaign to N customers through the contact policy into the outbox, and delivery
+to the fake providers (siyu.engagement.fakes), in a child process with a fresh SIYU_HOME of its own
+(SIYU_HOME/bench/dispatch-home) so that nothing of a real installation is touched.
+
+Measured, in one run: (1) enqueue of N sends through `enqueue_sends` (policy included), in batches of
+50,000; (2) the reference: the same N outbox rows bulk-inserted without the policy; (3) a per-row ORM loop
+(consent query, slot count, one INSERT per send) over the first 10,000 customers, scaled to N; (4) delivery
+of 10,000 due sends to the fake Aliyun SMS server (one HTTP request per message) and of 10,000 to the fake
+Tencent Cloud server (up to 200 numbers per request), with addresses read and decrypted from the warehouse.
+
+Synthetic base: every customer has a mobile phone on one warehouse record; 60% opted in to marketing SMS,
+2% opted out of everything, 20% already had two marketing sends in the last three days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from pathlib import Path
+
+from siyu.benchmarks.common import child_main, machine, run_child
+
+BATCH = 50_000
+PER_ROW_SAMPLE = 10_000
+DELIVER = 10_000
+
+
+def run(people: int) -> dict:
+    from django.conf import settings
+
+    home = Path(settings.SIYU_HOME) / "bench" / "dispatch-home"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    result = run_child(
+        "siyu.benchmarks.dispatch", {"people": people}, env={"SIYU_HOME": str(home), "SIYU_WAREHOUSE": ""}
+    )
+    return {"benchmark": "dispatch", "people": people, "machine": machine(), **result}
+
+
+def _daytime() -> dt.datetime:
+    """10:00 in the configured zone on a recent day: outside quiet hours whenever the benchmark runs."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    zone = ZoneInfo(settings.TIME_ZONE)
+    today = dt.datetime.now(zone).date() - dt.timedelta(days=1)
+    return dt.datetime.combine(today, dt.time(10), tzinfo=zone).astimezone(dt.UTC)
+
+
+def _prepare(people: int, now: dt.datetime) -> None:
+    import pyarrow as pa
+
+    from siyu import warehouse
+    from siyu.core import pii
+    from siyu.customers.models import Consent
+    from siyu.engagement.models import Send
+    from siyu.warehouse.append import append
+
+    ids = list(range(1, people + 1))
+    phones = [f"+8613{i:09d}" for i in ids]
+    seen = pa.array([now - dt.timedelta(days=30)] * people, pa.timestamp("us", tz="UTC"))
+    records = pa.table(
+        {
+            "record_key": [f"bench|m{i}" for i in ids],
+            "source": ["bench"] * people,
+            "format": ["pos"] * people,
+            "record_kind": ["member"] * people,
+            "record_id": [f"m{i}" for i in ids],
+            "phone_kind": ["mobile"] * people,
+            "pii": pii.encrypt_many([f'{{"phone":"{p}"}}' for p in phones]),
+            "seen_at": seen,
+        }
+    )
+    cmap = pa.table({"record_key": records.column("record_key"), "customer_id": pa.array(ids, pa.int64()),
+                     "resolved_at": seen})  # fmt: skip
+    with warehouse.transaction() as con:
+        append(con, "records", records)
+        append(con, "customer_map", cmap)
+    at = now - dt.timedelta(days=10)
+    consents = [
+        Consent(customer_id=i, channel="sms", status="opt_in", source="bench", recorded_at=at)
+        for i in ids
+        if i % 10 < 6
+    ]
+    consents += [
+        Consent(customer_id=i, channel="all", status="opt_out", source="bench", recorded_at=at)
+        for i in ids
+        if i % 50 == 7
+    ]
+    Consent.objects.bulk_create(consents, batch_size=5_000)
+    history = [
+        Send(idempotency_key=f"old-{i}-{n}", channel="webhook", customer_id=i, status="sent", source="campaign",
+             scheduled_at=now - dt.timedelta(days=n + 1), sent_at=now - dt.timedelta(days=n + 1))
+        for i in ids if i % 5 == 3 for n in (0, 1)
+    ]  # fmt: skip
+    Send.objects.bulk_create(history, batch_size=5_000)
+
+
+def _requests(ids, prefix: str):
+    from siyu.engagement.policy import SendRequest
+
+    return [
+        SendRequest(f"{prefix}-{i}", "sms", customer_id=i, template="SMS_100001", variables={"name": "会员"},
+                    source="campaign", source_id="bench", priority=1)
+        for i in ids
+    ]  # fmt: skip
+
+
+def _per_row(ids, now: dt.datetime) -> None:
+    """The naive way, for the ratio: per customer a consent query, a slot count and one INSERT."""
+    from django.db import transaction
+
+    from siyu.customers.models import Consent
+    from siyu.engagement.models import Send
+
+    with transaction.atomic():
+        for i in ids:
+            latest = (
+                Consent.objects.filter(customer_id=i, channel__in=["sms", "all"])
+                .order_by("-recorded_at")
+                .first()
+            )
+            recent = Send.objects.filter(customer_id=i, scheduled_at__gt=now - dt.timedelta(days=7)).count()
+            ok = latest is not None and latest.status == "opt_in" and recent < 2
+            Send.objects.create(idempotency_key=f"row-{i}", channel="sms", customer_id=i, template="SMS_100001",
+                                status="queued" if ok else "suppressed", scheduled_at=now, next_attempt_at=now)  # fmt: skip
+
+
+def _deliver(provider: str, fake, now: dt.datetime, limit: int) -> dict:
+    from siyu.engagement.actions import configure_account, deliver_due_sends
+
+    if provider == "aliyun":
+        configure_account(None, "sms", "aliyun", {"access_key_id": "LTAI-test", "sign_name": "私域测试",
+                          "base_url": fake.url}, {"access_key_secret": "aliyun-secret"})  # fmt: skip
+    else:
+        configure_account(None, "sms", "tencent", {"secret_id": "AKID-test", "sdk_app_id": "1400000001",
+                          "sign_name": "私域", "base_url": fake.url}, {"secret_key": "tencent-secret"})  # fmt: skip
+    started = time.perf_counter()
+    outcome = deliver_due_sends(now=now, batch_size=500, max_batches=limit // 500)
+    seconds = time.perf_counter() - started
+    delivered = sum(outcome.values())
+    return {"sends": delivered, "outcome": outcome, "seconds": round(seconds, 2),
+            "sends_per_s": round(delivered / seconds), "provider_requests": len(fake.requests)}  # fmt: skip
+
+
+def _measure(people: int) -> dict:
+    from collections import Counter
+
+    from django.core.management import call_command
+
+    from siyu.engagement.actions import enqueue_sends
+    from siyu.engagement.fakes.sms import FakeAliyunSms, FakeTencentSms
+    from siyu.engagement.models import Send
+
+    call_command("migrate", interactive=False, verbosity=0)
+    now = _daytime()
+    started = time.perf_counter()
+    _prepare(people, now)
+    prepared = time.perf_counter() - started
+
+    ids = list(range(1, people + 1))
+    statuses: Counter = Counter()
+    reasons: Counter = Counter()
+    started = time.perf_counter()
+    for start in range(0, people, BATCH):
+        for send in enqueue_sends(_requests(ids[start : start + BATCH], "c"), now=now):
+            statuses[send.status] += 1
+            reasons[send.reason] += send.status == "suppressed"
+    policy_seconds = time.perf_counter() - started
+
+    # the reference: the same rows, no policy
+    started = time.perf_counter()
+    for start in range(0, people, BATCH):
+        Send.objects.bulk_create(
+            [Send(idempotency_key=f"ref-{i}", channel="sms", customer_id=i, template="SMS_100001", status="queued",
+                  source="campaign", scheduled_at=now + dt.timedelta(days=365)) for i in ids[start : start + BATCH]],
+            batch_size=1_000,
+        )  # fmt: skip
+    reference_seconds = time.perf_counter() - started
+    Send.objects.filter(idempotency_key__startswith="ref-").delete()
+
+    sample = ids[:PER_ROW_SAMPLE]
+    started = time.perf_counter()
+    _per_row(sample, now)
+    per_row_seconds = (time.perf_counter() - started) * people / len(sample)
+    Send.objects.filter(idempotency_key__startswith="row-").delete()
+
+    tencent_templates = {"SMS_100001": 1}  # the same template under both providers
+    with (
+        FakeAliyunSms(per_number_per_minute=10) as aliyun,
+        FakeTencentSms(per_number_per_30s=10, templates=tencent_templates) as tencent,
+    ):
+        aliyun_result = _deliver("aliyun", aliyun, now + dt.timedelta(seconds=1), DELIVER)
+        tencent_result = _deliver("tencent", tencent, now + dt.timedelta(seconds=2), DELIVER)
+    return {
+        "prepare_seconds": round(prepared, 1),
+        "enqueue_through_policy": {
+            "seconds": round(policy_seconds, 2),
+            "sends_per_s": round(people / policy_seconds),
+            "by_status": dict(statuses),
+            "suppressed_by_reason": {k: v for k, v in reasons.items() if v},
+        },
+        "reference_bulk_insert_without_policy": {
+            "seconds": round(reference_seconds, 2),
+            "sends_per_s": round(people / reference_seconds),
+        },  # fmt: skip
+        "per_row_orm_loop_scaled": {"seconds": round(per_row_seconds, 1), "measured_on": len(sample)},
+        "policy_vs_reference": round(policy_seconds / reference_seconds, 2),
+        "per_row_vs_policy": round(per_row_seconds / policy_seconds, 1),
+        "deliver_aliyun_one_request_per_sms": aliyun_result,
+        "deliver_tencent_200_per_request": tencent_result,
+    }
+
+
+if __name__ == "__main__":
+    child_main(_measure)

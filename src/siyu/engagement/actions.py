@@ -1,0 +1,610 @@
+"""Every state change of engagement: channel accounts, the contact policy, enqueueing sends (through the
+contact policy), delivering them, recovering after a crash, receipts and WeCom callbacks.
+
+Delivery guarantee (docs/architecture.md, "Engagement"): a worker claims due rows in a transaction
+(status `sending`), marks each group of rows `dispatched_at` just before calling the provider, then stores
+the outcome. After a crash, `recover_interrupted_sends` puts claimed rows that were never dispatched back in
+the queue (they never reached the provider) and treats dispatched ones by the provider: repeated when the
+provider drops a repeat of the same idempotency key (webhook: effectively once), else failed as
+`outcome unknown` and never repeated (at most once). So no row is ever passed twice to a provider that
+cannot recognise the repeat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+from collections import Counter, defaultdict
+from decimal import Decimal, InvalidOperation
+
+import pyarrow as pa
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from siyu import warehouse
+from siyu.core import pii
+from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
+from siyu.engagement import queries
+from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
+from siyu.engagement.channels.base import Outcome, Outgoing, ProviderError, failed
+from siyu.engagement.channels.wecom import SEND_STATUS, WeComClient
+from siyu.engagement.errors import ChannelNotConfigured, EngagementError
+from siyu.engagement.models import CHANNEL_PROVIDERS, Channel, ChannelAccount, ContactPolicy, Send
+from siyu.engagement.policy import (
+    CONSENT_CHANNEL,
+    PENDING,
+    Rules,
+    SendRequest,
+    after_quiet_hours,
+    apply_contact_policy,
+    consent_in_force,
+    consent_verdict,
+    current_policy,
+    in_quiet_hours,
+)
+from siyu.staff.models import Role
+from siyu.staff.queries import role_of
+from siyu.warehouse.append import append_new
+
+log = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"[:64]
+BATCH = 500
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = dt.timedelta(seconds=30)
+BACKOFF_CAP = dt.timedelta(hours=1)
+LEASE = dt.timedelta(minutes=15)  # a claim older than this belongs to a worker that died
+RECEIPT_POLL_EVERY = dt.timedelta(minutes=10)
+RECEIPT_POLL_FOR = dt.timedelta(days=3)
+CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK}
+
+
+def _require_admin(actor) -> None:
+    if actor is None:
+        return
+    if not (actor.is_superuser or role_of(actor) == Role.ADMIN):
+        raise PermissionDenied("only an admin can change channel accounts and the contact policy")
+
+
+def _user(actor):
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+# --- channel accounts and the policy ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def configure_account(
+    actor, channel: str, provider: str, settings: dict, secrets: dict, enabled: bool = True
+):
+    """Create or change the account of a channel. A secret left empty keeps the stored one."""
+    _require_admin(actor)
+    if channel not in CHANNEL_PROVIDERS:
+        raise EngagementError(f"unknown channel {channel!r}; choose one of {', '.join(CHANNEL_PROVIDERS)}")
+    if provider not in CHANNEL_PROVIDERS[channel]:
+        allowed = ", ".join(CHANNEL_PROVIDERS[channel])
+        raise EngagementError(f"the {channel} channel takes one of these providers: {allowed}")
+    setting_names, secret_names = ACCOUNT_FIELDS[provider]
+    unknown = (set(settings) - set(setting_names)) | (set(secrets) - set(secret_names))
+    if unknown:
+        raise EngagementError(f"unknown fields for {provider}: {', '.join(sorted(unknown))}")
+    account = ChannelAccount.objects.filter(channel=channel).first() or ChannelAccount(channel=channel)
+    kept = queries.account_secrets(account) if account.pk and account.provider == provider else {}
+    kept.update({k: str(v) for k, v in secrets.items() if v not in (None, "")})
+    account.provider = provider
+    account.enabled = bool(enabled)
+    account.settings = {k: str(v).strip() for k, v in settings.items() if v not in (None, "")}
+    account.secrets = pii.encrypt_json(kept)
+    account.updated_by = _user(actor)
+    account.save()
+    record_audit(actor, "configure_channel", target=channel, provider=provider, enabled=account.enabled)
+    return account
+
+
+def _int_in(value, low: int, high: int, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise EngagementError(f"{what} must be a whole number") from exc
+    if not low <= number <= high:
+        raise EngagementError(f"{what} must be between {low} and {high}")
+    return number
+
+
+def _time(value, what: str) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    try:
+        return dt.time.fromisoformat(str(value))
+    except ValueError as exc:
+        raise EngagementError(f"{what} must be a time like 21:00") from exc
+
+
+@transaction.atomic
+def update_policy(actor, **changes) -> ContactPolicy:
+    """Change the contact policy (admins). Fields as on ContactPolicy; anything not given stays."""
+    _require_admin(actor)
+    policy = current_policy(lock=True)
+    for name in ("quiet_start", "quiet_end"):
+        if name in changes:
+            setattr(policy, name, _time(changes.pop(name), name.replace("_", " ")))
+    if "marketing_cap" in changes:
+        policy.marketing_cap = _int_in(changes.pop("marketing_cap"), 0, 100, "the cap")
+    if "marketing_cap_days" in changes:
+        policy.marketing_cap_days = _int_in(changes.pop("marketing_cap_days"), 1, 365, "the cap window")
+    if "max_delay_hours" in changes:
+        policy.max_delay_hours = _int_in(changes.pop("max_delay_hours"), 1, 168, "the longest delay")
+    if "wecom_one_per_day" in changes:
+        policy.wecom_one_per_day = bool(changes.pop("wecom_one_per_day"))
+    if "holdout_percent" in changes:
+        try:
+            share = Decimal(str(changes.pop("holdout_percent"))).quantize(Decimal("0.01"))
+        except InvalidOperation as exc:
+            raise EngagementError("the holdout share must be a number") from exc
+        if not Decimal(0) <= share <= Decimal(50):
+            raise EngagementError("the holdout share must be between 0 and 50 percent")
+        policy.holdout_percent = share
+    if "channel_caps" in changes:
+        caps = {}
+        for channel, pair in (changes.pop("channel_caps") or {}).items():
+            if channel not in CUSTOMER_CHANNELS or not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise EngagementError("a channel cap is a channel with [count, days]")
+            caps[channel] = [
+                _int_in(pair[0], 0, 100, "a channel cap"),
+                _int_in(pair[1], 1, 365, "a cap window"),
+            ]
+        policy.channel_caps = caps
+    if "consent_required_channels" in changes:
+        channels = sorted(set(changes.pop("consent_required_channels") or []))
+        if not set(channels) <= CUSTOMER_CHANNELS:
+            raise EngagementError("consent can be required on wecom, sms, email or webhook")
+        policy.consent_required_channels = channels
+    if changes:
+        raise EngagementError(f"unknown policy fields: {', '.join(sorted(changes))}")
+    policy.updated_by = _user(actor)
+    policy.save()
+    record_audit(actor, "update_contact_policy", target="policy")
+    return policy
+
+
+# --- enqueue ---------------------------------------------------------------------------------------------
+
+
+def _check_request(request: SendRequest) -> None:
+    key = (request.idempotency_key or "").strip()
+    if not key or len(key) > 200:
+        raise EngagementError("every send needs an idempotency key of 1 to 200 characters")
+    request.idempotency_key = key
+    if request.channel not in Channel.values:
+        raise EngagementError(
+            f"unknown channel {request.channel!r}; choose one of {', '.join(Channel.values)}"
+        )
+    if request.source not in Send.Source.values:
+        raise EngagementError(
+            f"unknown source {request.source!r}; choose one of {', '.join(Send.Source.values)}"
+        )
+    if not -100 <= int(request.priority) <= 100:
+        raise EngagementError("the priority must be between -100 and 100")
+    if (
+        len(request.content or "") > 10_000
+        or len(request.subject or "") > 200
+        or len(request.template or "") > 100
+    ):
+        raise EngagementError("the content is longer than 10,000 characters (subject 200, template 100)")
+    if not isinstance(request.variables, dict):
+        raise EngagementError("the variables must be an object of names to values")
+    if request.channel == Channel.WECOM_APP and len(request.member or "") > 64:
+        raise EngagementError("a WeCom member id has at most 64 characters")
+    if request.send_at is not None and timezone.is_naive(request.send_at):
+        raise EngagementError("the send time needs a time zone")
+
+
+def enqueue_sends(requests: list[SendRequest], actor=None, now: dt.datetime | None = None) -> list[Send]:
+    """Put sends in the outbox through the contact policy; one Send per request, in order. A request
+    whose idempotency key is known returns the existing row and changes nothing."""
+    now = now or timezone.now()
+    for request in requests:
+        _check_request(request)
+    created_by = _user(actor)
+    with transaction.atomic():
+        rules = Rules.of(current_policy(lock=True))
+        keys = [r.idempotency_key for r in requests]
+        existing: dict[str, Send] = {}
+        for start in range(0, len(keys), 2_000):
+            existing.update(Send.objects.in_bulk(keys[start : start + 2_000], field_name="idempotency_key"))
+        fresh, seen = [], set(existing)
+        for request in requests:
+            if request.idempotency_key not in seen:
+                seen.add(request.idempotency_key)
+                fresh.append(request)
+        decisions = apply_contact_policy(fresh, now, rules)
+        rows = [
+            Send(
+                idempotency_key=r.idempotency_key,
+                channel=r.channel,
+                customer_id=r.customer_id,
+                member=r.member or "",
+                template=r.template or "",
+                subject=r.subject or "",
+                content=r.content or "",
+                variables=r.variables or {},
+                priority=r.priority,
+                marketing=r.marketing,
+                source=r.source,
+                source_id=r.source_id or "",
+                status=d.status,
+                reason=d.reason,
+                scheduled_at=d.scheduled_at,
+                next_attempt_at=d.scheduled_at if d.status == Send.Status.QUEUED else None,
+                created_by=created_by,
+            )
+            for r, d in zip(fresh, decisions, strict=True)
+        ]
+        Send.objects.bulk_create(rows, batch_size=1_000)
+        outranked = [pk for d in decisions for pk in d.outranks]
+        if outranked:
+            Send.objects.filter(pk__in=outranked, status__in=PENDING).update(
+                status=Send.Status.SUPPRESSED, reason="outranked", next_attempt_at=None
+            )
+        if any(d.status == Send.Status.QUEUED for d in decisions):
+            transaction.on_commit(schedule_delivery)
+    by_key = {**existing, **{row.idempotency_key: row for row in rows}}
+    return [by_key[r.idempotency_key] for r in requests]
+
+
+def enqueue_send(request: SendRequest, actor=None, now: dt.datetime | None = None) -> Send:
+    return enqueue_sends([request], actor=actor, now=now)[0]
+
+
+# --- delivery --------------------------------------------------------------------------------------------
+
+
+def _backoff(attempts: int, retry_after: float | None) -> dt.timedelta:
+    wait = min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+    return max(wait, dt.timedelta(seconds=retry_after or 0))
+
+
+def _claim_due(at: dt.datetime, limit: int) -> list[Send]:
+    with transaction.atomic():
+        current_policy(lock=True)  # no enqueue counts slots while rows change hands
+        ids = list(
+            Send.objects.filter(status__in=PENDING, next_attempt_at__lte=at)
+            .order_by("-priority", "next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Send.objects.filter(pk__in=ids).update(
+                status=Send.Status.SENDING, claimed_at=at, claimed_by=WORKER_ID, dispatched_at=None,
+                attempts=F("attempts") + 1,
+            )  # fmt: skip
+    return list(Send.objects.filter(pk__in=ids).order_by("pk")) if ids else []
+
+
+def _apply(send: Send, outcome: Outcome, at: dt.datetime) -> None:
+    if outcome.ok:
+        send.status, send.sent_at, send.last_error = Send.Status.SENT, at, ""
+        send.provider_message_id = outcome.provider_message_id[:100]
+        send.next_attempt_at = None
+    elif outcome.retryable and send.attempts < MAX_ATTEMPTS:
+        send.status, send.last_error = Send.Status.FAILED_RETRYABLE, outcome.error
+        send.next_attempt_at = at + _backoff(send.attempts, outcome.retry_after)
+    else:
+        send.status, send.last_error, send.next_attempt_at = Send.Status.FAILED_PERMANENT, outcome.error, None
+        if outcome.retryable:
+            send.last_error = f"gave up after {send.attempts} attempts: {outcome.error}"
+
+
+_OUTCOME_FIELDS = ["status", "reason", "sent_at", "last_error", "provider_message_id", "next_attempt_at",
+                   "record_key", "sender", "attempts"]  # fmt: skip
+
+
+def _adapter(channel: str, adapters: dict) -> ChannelAdapter | ChannelNotConfigured:
+    if channel not in adapters:
+        try:
+            adapters[channel] = queries.adapter_for(channel)
+        except ChannelNotConfigured as exc:
+            adapters[channel] = exc
+    return adapters[channel]
+
+
+def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters: dict) -> None:
+    adapter = _adapter(channel, adapters)
+    if isinstance(adapter, ChannelNotConfigured):
+        for send in sends:
+            _apply(send, failed(str(adapter), retryable=True), at)
+        return
+    customers = [s.customer_id for s in sends if s.customer_id is not None]
+    addresses = queries.addresses_for(customers, adapter.address_kind)
+    messages = []
+    for send in sends:
+        if adapter.address_kind == "member":
+            address = {"member": send.member}
+        elif adapter.address_kind == "customer":
+            address = {}
+        elif send.customer_id in addresses:
+            found = addresses[send.customer_id]
+            send.record_key, address = found.record_key, found.fields
+            send.sender = address.get("sender", "")[:64]
+        else:
+            _apply(send, failed(f"no {adapter.address_kind} address known for this customer", False), at)
+            continue
+        messages.append(
+            Outgoing(send.pk, send.idempotency_key, send.customer_id, address, send.template, send.subject,
+                     send.content, send.variables)
+        )  # fmt: skip
+    if not messages:
+        return
+    # The mark that makes a crash during the call visible (see the module docstring).
+    Send.objects.filter(pk__in=[m.send_id for m in messages]).update(dispatched_at=at)
+    try:
+        outcomes = adapter.deliver(messages)
+    except ProviderError as exc:
+        outcomes = {m.send_id: exc.outcome() for m in messages}
+    by_id = {s.pk: s for s in sends}
+    for message in messages:
+        _apply(by_id[message.send_id], outcomes.get(message.send_id) or failed("no answer", True), at)
+
+
+def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
+    rules = Rules.of(current_policy())
+    latest = consent_in_force(
+        {s.customer_id for s in sends if s.customer_id is not None},
+        {CONSENT_CHANNEL.get(s.channel) for s in sends},
+    )
+    by_channel = defaultdict(list)
+    for send in sends:
+        # Checked again at send time: an opt-out recorded after the enqueue must still stop the send.
+        verdict = (
+            consent_verdict(latest, rules, send.customer_id, send.channel, send.marketing)
+            if send.customer_id
+            else ""
+        )
+        if verdict:
+            send.status, send.reason, send.next_attempt_at = Send.Status.SUPPRESSED, verdict, None
+        elif (
+            send.marketing and send.channel != Channel.WECOM_APP and at - send.scheduled_at > rules.max_delay
+        ):
+            send.status, send.reason, send.next_attempt_at = Send.Status.SUPPRESSED, "expired", None
+        elif send.marketing and send.channel != Channel.WECOM_APP and in_quiet_hours(rules, at):
+            send.status, send.next_attempt_at = Send.Status.QUEUED, after_quiet_hours(rules, at)
+            send.attempts -= 1  # not an attempt
+        else:
+            by_channel[send.channel].append(send)
+    for channel, group in by_channel.items():
+        _deliver_channel(channel, group, at, adapters)
+    Send.objects.bulk_update(sends, _OUTCOME_FIELDS, batch_size=500)
+    write_touches([s for s in sends if s.status == Send.Status.SENT])
+
+
+def deliver_due_sends(
+    now: dt.datetime | None = None, batch_size: int = BATCH, max_batches: int | None = None
+) -> dict:
+    """Deliver every due send, a batch at a time. Returns the number of sends per resulting status."""
+    adapters: dict = {}
+    totals: Counter = Counter()
+    batches = 0
+    try:
+        while max_batches is None or batches < max_batches:
+            at = now or timezone.now()
+            sends = _claim_due(at, batch_size)
+            if not sends:
+                break
+            batches += 1
+            _deliver_batch(sends, at, adapters)
+            totals.update(s.status for s in sends)
+    finally:
+        for adapter in adapters.values():
+            if isinstance(adapter, ChannelAdapter):
+                adapter.close()
+    return dict(totals)
+
+
+def write_touches(sends: list[Send]) -> int:
+    """One `touches` row per sent message (keyed by send id, so writing again adds nothing)."""
+    if not sends:
+        return 0
+    rows = pa.table(
+        {
+            "send_id": pa.array([s.pk for s in sends], pa.int64()),
+            "customer_id": pa.array([s.customer_id for s in sends], pa.int64()),
+            "channel": [s.channel for s in sends],
+            "source": [s.source for s in sends],
+            "source_id": [s.source_id or None for s in sends],
+            "marketing": [s.marketing for s in sends],
+            "template": [s.template or None for s in sends],
+            "record_key": [s.record_key or None for s in sends],
+            "sent_at": pa.array([s.sent_at for s in sends], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    with warehouse.transaction() as con:
+        written = append_new(con, "touches", rows, ("send_id",)).num_rows
+    Send.objects.filter(pk__in=[s.pk for s in sends]).update(touch_written=True)
+    return written
+
+
+def recover_interrupted_sends(
+    now: dt.datetime | None = None, stale_after: dt.timedelta | None = None
+) -> dict:
+    """After a crash: claimed rows go back to the queue or fail as `outcome unknown` (module docstring);
+    sent rows whose touch was not written get it. `stale_after=None`: every claimed row (at start-up)."""
+    now = now or timezone.now()
+    claimed = Send.objects.filter(status=Send.Status.SENDING)
+    if stale_after is not None:
+        claimed = claimed.filter(claimed_at__lt=now - stale_after)
+    requeued = claimed.filter(dispatched_at__isnull=True).update(
+        status=Send.Status.QUEUED, next_attempt_at=now, attempts=F("attempts") - 1, claimed_by=""
+    )
+    repeated = unknown = 0
+    for channel in set(claimed.values_list("channel", flat=True)):
+        account = queries.account_of(channel)
+        adapter = ADAPTERS.get((channel, account.provider)) if account else None
+        rows = claimed.filter(channel=channel, dispatched_at__isnull=False)
+        if adapter is not None and adapter.idempotent:
+            repeated += rows.update(status=Send.Status.QUEUED, next_attempt_at=now, claimed_by="")
+        else:
+            unknown += rows.update(
+                status=Send.Status.FAILED_PERMANENT,
+                next_attempt_at=None,
+                last_error="interrupted after the provider was called; the outcome is unknown and the send is "
+                "not repeated, since this provider cannot recognise a repeat (at most once)",
+            )
+    touched = write_touches(list(Send.objects.filter(status=Send.Status.SENT, touch_written=False)))
+    result = {
+        "requeued": requeued,
+        "repeated": repeated,
+        "outcome_unknown": unknown,
+        "touches_written": touched,
+    }
+    if any(result.values()):
+        log.warning("recovered interrupted sends: %s", result)
+    return result
+
+
+# --- receipts and callbacks --------------------------------------------------------------------------------
+
+
+def _append_events(rows: list[dict]) -> int:
+    if not rows:
+        return 0
+    table = pa.table(
+        {
+            "event_key": [r["event_key"] for r in rows],
+            "source": [r["source"] for r in rows],
+            "record_key": [r.get("record_key") for r in rows],
+            "event_type": [r["event_type"] for r in rows],
+            "occurred_at": pa.array([r["occurred_at"] for r in rows], pa.timestamp("us", tz="UTC")),
+            "properties": [json.dumps(r.get("properties") or {}, ensure_ascii=False) for r in rows],
+            "batch_id": pa.array([None] * len(rows), pa.string()),
+        }
+    )
+    seen, unique = set(), []
+    for i, key in enumerate(table.column("event_key").to_pylist()):
+        if key not in seen:
+            seen.add(key)
+            unique.append(i)
+    with warehouse.transaction() as con:
+        return append_new(con, "events", table.take(unique), ("event_key",)).num_rows
+
+
+RECEIPT_EVENTS = {"delivered": "message_delivered", "failed": "message_failed", "replied": "message_replied"}
+
+
+def record_receipts(receipts: list[tuple[Send, str, dt.datetime, dict]]) -> int:
+    """(send, kind, at, details) with kind delivered | failed | replied: a warehouse event each; the send
+    keeps the delivery result. Returns the events written (a repeated receipt writes nothing)."""
+    rows = []
+    for send, kind, at, details in receipts:
+        if kind not in RECEIPT_EVENTS:
+            raise EngagementError(f"unknown receipt {kind!r}; choose one of {', '.join(RECEIPT_EVENTS)}")
+        rows.append(
+            {
+                "event_key": f"send:{send.pk}:{RECEIPT_EVENTS[kind]}",
+                "source": "engagement",
+                "record_key": send.record_key or None,
+                "event_type": RECEIPT_EVENTS[kind],
+                "occurred_at": at,
+                "properties": {
+                    "send_id": send.pk,
+                    "customer_id": send.customer_id,
+                    "channel": send.channel,
+                    **details,
+                },
+            }
+        )
+    written = _append_events(rows)
+    for send, kind, _at, _details in receipts:
+        if kind in ("delivered", "failed"):
+            Send.objects.filter(pk=send.pk).update(receipt=kind)
+    return written
+
+
+def poll_wecom_receipts(now: dt.datetime | None = None) -> int:
+    """Ask WeCom how each recent mass send went (get_groupmsg_send_result) and record the answers."""
+    now = now or timezone.now()
+    groups = queries.pending_wecom_receipts(before=now - RECEIPT_POLL_EVERY, since=now - RECEIPT_POLL_FOR)
+    account = queries.account_of(Channel.WECOM)
+    if not groups or account is None or not account.enabled:
+        return 0
+    settings, secrets = account.settings, queries.account_secrets(account)
+    client = WeComClient(
+        settings.get("corp_id", ""), secrets.get("contact_secret", ""), settings.get("base_url") or ""
+    )
+    receipts = []
+    try:
+        for (msgid, sender), sends in groups.items():
+            try:
+                results = client.get_groupmsg_send_result(msgid, sender)
+            except ProviderError as exc:
+                log.warning("WeCom send result of %s: %s", msgid, exc)
+                continue
+            status_of = {r.get("external_userid"): r for r in results}
+            for send in sends:
+                result = status_of.get(send.record_key.partition("|")[2]) or {}
+                status = SEND_STATUS.get(result.get("status"), "not_sent")
+                if status == "sent":
+                    at = dt.datetime.fromtimestamp(result.get("send_time") or now.timestamp(), dt.UTC)
+                    receipts.append((send, "delivered", at, {"wecom_status": status}))
+                elif status != "not_sent":
+                    receipts.append((send, "failed", now, {"wecom_status": status}))
+            Send.objects.filter(pk__in=[s.pk for s in sends]).update(receipt_checked_at=now)
+    finally:
+        client.http.close()
+    return record_receipts(receipts)
+
+
+def record_wecom_events(events: list[dict], source: str) -> int:
+    """Warehouse events from WeCom callbacks (siyu.engagement.channels.wecom.parse_callback_event). An
+    "added" event has the key the WeCom importer gives it, so a later contact export adds no duplicate."""
+    rows = []
+    for event in events:
+        occurred = dt.datetime.fromtimestamp(event["created"] or timezone.now().timestamp(), dt.UTC)
+        if event["external_userid"]:
+            record_key = f"{source}|{event['external_userid']}"
+            key = f"{record_key}:{event['event_type']}"
+            if event["event_type"] != "wecom_contact_added":
+                key += f":{event['created']}"
+        else:
+            record_key = None
+            key = f"{source}|chat:{event['properties'].get('chat_id', '')}:{event['event_type']}:{event['created']}"
+        rows.append(
+            {
+                "event_key": key,
+                "source": source,
+                "record_key": record_key,
+                "event_type": event["event_type"],
+                "occurred_at": occurred,
+                "properties": event["properties"],
+            }
+        )
+    return _append_events(rows)
+
+
+# --- the worker's schedule ---------------------------------------------------------------------------------
+
+
+def schedule_delivery(at: dt.datetime | None = None) -> None:
+    """Make sure a delivery task will run at `at` (now when None), without piling up duplicates."""
+    from django_tasks import task_backends
+
+    from siyu.engagement.tasks import deliver_outbox
+
+    backend = task_backends["default"]
+    now = timezone.now()
+    if not backend.supports_defer:
+        if at is None or at <= now:
+            deliver_outbox.enqueue()
+        return
+    from django.db.models import Q
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    target = max(at or now, now)
+    waiting = DBTaskResult.objects.filter(task_path=deliver_outbox.module_path, status="READY").filter(
+        Q(run_after__lte=target) | Q(run_after=get_date_max())
+    )
+    if not waiting.exists():
+        deliver_outbox.using(run_after=target if at and at > now else None).enqueue()

@@ -1,0 +1,33 @@
+"""Channel adapters: one module per provider, each speaking the provider's documented HTTP (or SMTP)
+protocol. `siyu.engagement.queries.adapter_for(channel)` builds the adapter of the configured account."""
+
+from __future__ import annotations
+
+from siyu.engagement.channels.aliyun import AliyunSmsAdapter
+from siyu.engagement.channels.base import ChannelAdapter
+from siyu.engagement.channels.smtp import SmtpAdapter
+from siyu.engagement.channels.tencent import TencentSmsAdapter
+from siyu.engagement.channels.webhook import WebhookAdapter
+from siyu.engagement.channels.wecom import WeComAppAdapter, WeComMassAdapter
+
+# (send channel, provider) -> adapter class
+ADAPTERS: dict[tuple[str, str], type[ChannelAdapter]] = {
+    ("wecom", "wecom"): WeComMassAdapter,
+    ("wecom_app", "wecom"): WeComAppAdapter,
+    ("sms", "aliyun"): AliyunSmsAdapter,
+    ("sms", "tencent"): TencentSmsAdapter,
+    ("email", "smtp"): SmtpAdapter,
+    ("webhook", "webhook"): WebhookAdapter,
+}
+
+# What each provider's account form asks for: (settings fields, secret fields).
+ACCOUNT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "wecom": (
+        ("corp_id", "agent_id", "source", "base_url"),
+        ("contact_secret", "app_secret", "callback_token", "callback_aes_key"),
+    ),
+    "aliyun": (("access_key_id", "sign_name", "region", "base_url"), ("access_key_secret",)),
+    "tencent": (("secret_id", "sdk_app_id", "sign_name", "region", "base_url"), ("secret_key",)),
+    "smtp": (("host", "port", "security", "user", "from_address"), ("password",)),
+    "webhook": (("url",), ("signing_secret",)),
+}

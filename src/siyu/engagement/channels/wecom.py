@@ -1,0 +1,380 @@
+"""WeCom (企业微信) server API, as documented at developer.work.weixin.qq.com:
+
+- 获取access_token (`/cgi-bin/gettoken`): a token per (corp id, secret), valid `expires_in` seconds (7200);
+  cached and reused, fetched again 5 minutes before it expires and at once when a call answers 40014
+  (不合法的access_token), 42001 (access_token已过期) or 41001 (缺少access_token参数).
+- 客户联系: 获取客户列表 (`externalcontact/list`), 获取客户详情 (`externalcontact/get`), 创建企业群发
+  (`externalcontact/add_msg_template`, up to 10,000 external_userid per call; `fail_list` names those that
+  are not the sender's contacts), 获取企业群发成员执行结果 (`externalcontact/get_groupmsg_send_result`,
+  paged by `next_cursor`; status 0 未发送, 1 已发送, 2 因客户不是好友导致发送失败, 3 因客户已经收到其他
+  群发消息导致发送失败).
+- 发送应用消息 (`message/send`, up to 1,000 `touser` joined by "|"; `invaliduser` names the rejected).
+- 全局错误码: -1 系统繁忙, 45009 接口调用超过限制, 45033 接口并发调用超过限制 and 41063 群发消息正在被
+  派发中 are worth retrying later; the rest are permanent for the request as sent.
+- 回调配置 / 加解密方案说明: msg_signature = sha1 of the sorted token, timestamp, nonce and Encrypt
+  strings; AESKey = Base64_Decode(EncodingAESKey + "="), AES-256-CBC with IV = the key's first 16 bytes,
+  PKCS#7 padding to 32-byte blocks; plaintext = random(16) + msg_len (4 bytes, network order) + msg +
+  receiveid (the corp id).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import struct
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from siyu.engagement.channels.base import (
+    ChannelAdapter,
+    Outcome,
+    Outgoing,
+    ProviderError,
+    failed,
+    render,
+    sent,
+)
+from siyu.engagement.channels.http import HttpClient
+
+DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+RETRYABLE_CODES = {-1, 45009, 45033, 41063}
+TOKEN_CODES = {40014, 42001, 41001}
+TOKEN_MARGIN = 300.0  # seconds before expiry when a token is fetched again
+MASS_LIMIT = 10_000
+APP_LIMIT = 1_000
+SEND_STATUS = {0: "not_sent", 1: "sent", 2: "not_a_contact", 3: "limit_reached"}
+
+
+class WeComError(ProviderError):
+    def __init__(self, errcode: int, errmsg: str, retry_after: float | None = None):
+        super().__init__(
+            f"WeCom error {errcode}: {errmsg}", retryable=errcode in RETRYABLE_CODES, retry_after=retry_after
+        )
+        self.errcode = errcode
+
+
+class WeComClient:
+    """Calls with an access token, fetched and refreshed as the token lifecycle section describes."""
+
+    _tokens: dict[tuple, tuple[str, float]] = {}  # shared by the process: one token per corp and secret
+    _lock = threading.Lock()
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, corp_id: str, secret: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
+        self.corp_id = corp_id
+        self.secret = secret
+        self.http = HttpClient(base_url or DEFAULT_BASE_URL, timeout=timeout)
+        self._key = (base_url, corp_id, hashlib.sha256(secret.encode()).hexdigest())
+
+    def token(self) -> str:
+        with self._lock:
+            cached = self._tokens.get(self._key)
+            if cached and cached[1] > self.clock():
+                return cached[0]
+        body = self.http.get_json(
+            "/cgi-bin/gettoken", {"corpid": self.corp_id, "corpsecret": self.secret}
+        ).json()
+        if body.get("errcode", 0) != 0:
+            raise WeComError(body.get("errcode", -1), body.get("errmsg", ""))
+        lifetime = float(body.get("expires_in", 7200))
+        with self._lock:
+            self._tokens[self._key] = (
+                body["access_token"],
+                self.clock() + max(lifetime - TOKEN_MARGIN, lifetime / 2),
+            )
+        return body["access_token"]
+
+    def forget_token(self) -> None:
+        with self._lock:
+            self._tokens.pop(self._key, None)
+
+    def call(self, path: str, payload: dict | None = None, query: dict | None = None) -> dict:
+        for attempt in (1, 2):
+            params = {"access_token": self.token(), **(query or {})}
+            if payload is None:
+                response = self.http.get_json(path, params)
+            else:
+                response = self.http.post_json(path, payload, query=params)
+            if response.status >= 500 or response.status == 429:
+                raise ProviderError(f"WeCom answered HTTP {response.status}", True, response.retry_after())
+            body = response.json()
+            code = body.get("errcode", 0)
+            if code in TOKEN_CODES and attempt == 1:
+                self.forget_token()
+                continue
+            if code != 0:
+                raise WeComError(code, body.get("errmsg", ""), response.retry_after())
+            return body
+        raise AssertionError("unreachable")
+
+    # --- 客户联系 ---------------------------------------------------------------------------------
+
+    def list_external_contacts(self, userid: str) -> list[str]:
+        return self.call("/cgi-bin/externalcontact/list", query={"userid": userid}).get("external_userid", [])
+
+    def get_external_contact(self, external_userid: str) -> dict:
+        """The contact and every staff member following it (follow_user pages joined)."""
+        query = {"external_userid": external_userid}
+        body = self.call("/cgi-bin/externalcontact/get", query=query)
+        follow = list(body.get("follow_user", []))
+        while body.get("next_cursor"):
+            body = self.call("/cgi-bin/externalcontact/get", query={**query, "cursor": body["next_cursor"]})
+            follow.extend(body.get("follow_user", []))
+        return {**body["external_contact"], "follow_user": follow}
+
+    def add_msg_template(self, sender: str, external_userids: list[str], text: str) -> tuple[str, list[str]]:
+        body = self.call(
+            "/cgi-bin/externalcontact/add_msg_template",
+            {
+                "chat_type": "single",
+                "external_userid": external_userids,
+                "sender": sender,
+                "text": {"content": text},
+            },
+        )
+        return body.get("msgid", ""), list(body.get("fail_list", []))
+
+    def get_groupmsg_send_result(self, msgid: str, userid: str) -> list[dict]:
+        results, cursor = [], ""
+        while True:
+            body = self.call(
+                "/cgi-bin/externalcontact/get_groupmsg_send_result",
+                {"msgid": msgid, "userid": userid, "limit": 1000, "cursor": cursor},
+            )
+            results.extend(body.get("send_list", []))
+            cursor = body.get("next_cursor", "")
+            if not cursor:
+                return results
+
+    # --- 应用消息 ---------------------------------------------------------------------------------
+
+    def send_app_message(self, agent_id: int, members: list[str], text: str) -> tuple[str, list[str]]:
+        body = self.call(
+            "/cgi-bin/message/send",
+            {"touser": "|".join(members), "msgtype": "text", "agentid": agent_id, "text": {"content": text}},
+        )
+        invalid = [m for m in body.get("invaliduser", "").split("|") if m]
+        return body.get("msgid", ""), invalid
+
+
+def _client(settings: dict, secrets: dict, secret_name: str) -> WeComClient:
+    secret = secrets.get(secret_name) or ""
+    if not settings.get("corp_id") or not secret:
+        raise ProviderError(
+            f"the WeCom account needs a corp id and the {secret_name.replace('_', ' ')}", False
+        )
+    return WeComClient(settings["corp_id"], secret, settings.get("base_url") or DEFAULT_BASE_URL)
+
+
+def _grouped(messages: list[Outgoing], key, size: int):
+    groups = defaultdict(list)
+    for message in messages:
+        groups[key(message)].append(message)
+    for group_key, members in groups.items():
+        for start in range(0, len(members), size):
+            yield group_key, members[start : start + size]
+
+
+class WeComMassAdapter(ChannelAdapter):
+    """A customer send is a one-customer-or-more mass message (企业群发) from the staff member who has the
+    customer as a contact; WeCom then asks that member to confirm it in the app."""
+
+    provider = "wecom"
+    address_kind = "wecom"
+
+    def deliver(self, messages: list[Outgoing]) -> dict[int, Outcome]:
+        out: dict[int, Outcome] = {}
+        ready = []
+        for message in messages:
+            if not message.address.get("sender"):
+                out[message.send_id] = failed("no staff member has this customer as a WeCom contact", False)
+            else:
+                ready.append(message)
+        if not ready:
+            return out
+        try:
+            client = _client(self.settings, self.secrets, "contact_secret")
+        except ProviderError as exc:
+            return {**out, **{m.send_id: exc.outcome() for m in ready}}
+
+        def key(m):
+            return m.address["sender"], render(m.content, m.variables)
+
+        for (sender, text), group in _grouped(ready, key, MASS_LIMIT):
+            try:
+                msgid, fail_list = client.add_msg_template(
+                    sender, [m.address["external_userid"] for m in group], text
+                )
+            except ProviderError as exc:
+                out.update({m.send_id: exc.outcome() for m in group})
+                continue
+            refused = set(fail_list)
+            for m in group:
+                if m.address["external_userid"] in refused:
+                    out[m.send_id] = failed(f"not a contact of {sender} (fail_list)", False)
+                else:
+                    out[m.send_id] = sent(msgid)
+        return out
+
+
+class WeComAppAdapter(ChannelAdapter):
+    """App messages to staff members (e.g. a guide's task); WeCom drops what exceeds 30 a minute or 1,000
+    an hour per member, which the contact policy keeps under."""
+
+    provider = "wecom"
+    address_kind = "member"
+
+    def deliver(self, messages: list[Outgoing]) -> dict[int, Outcome]:
+        try:
+            client = _client(self.settings, self.secrets, "app_secret")
+            agent_id = int(self.settings.get("agent_id") or 0)
+        except (ProviderError, ValueError) as exc:
+            error = (
+                exc
+                if isinstance(exc, ProviderError)
+                else ProviderError("the agent id is not a number", False)
+            )
+            return {m.send_id: error.outcome() for m in messages}
+        out: dict[int, Outcome] = {}
+        for text, group in _grouped(messages, lambda m: render(m.content, m.variables), APP_LIMIT):
+            try:
+                msgid, invalid = client.send_app_message(agent_id, [m.address["member"] for m in group], text)
+            except ProviderError as exc:
+                out.update({m.send_id: exc.outcome() for m in group})
+                continue
+            for m in group:
+                bad = m.address["member"] in invalid
+                out[m.send_id] = failed("invalid member (invaliduser)", False) if bad else sent(msgid)
+        return out
+
+
+# --- callbacks ---------------------------------------------------------------------------------------
+
+
+class CallbackError(Exception):
+    """A callback that is not WeCom's: bad signature, bad ciphertext or another corp's."""
+
+
+_ENCRYPT = re.compile(r"<Encrypt>\s*<!\[CDATA\[(.*?)\]\]>\s*</Encrypt>|<Encrypt>([^<]*)</Encrypt>", re.S)
+BLOCK = 32
+
+
+class WeComCallbackCrypto:
+    def __init__(self, token: str, encoding_aes_key: str, receive_id: str):
+        self.token = token
+        self.key = base64.b64decode(encoding_aes_key + "=")
+        if len(self.key) != 32:
+            raise CallbackError("the EncodingAESKey must be 43 characters")
+        self.receive_id = receive_id
+
+    def signature(self, timestamp: str, nonce: str, encrypted: str) -> str:
+        return hashlib.sha1("".join(sorted([self.token, timestamp, nonce, encrypted])).encode()).hexdigest()
+
+    def _cipher(self):
+        return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
+
+    def encrypt(self, message: bytes, random16: bytes | None = None) -> str:
+        plain = (
+            (random16 or os.urandom(16))
+            + struct.pack(">I", len(message))
+            + message
+            + self.receive_id.encode()
+        )
+        pad = BLOCK - len(plain) % BLOCK
+        encryptor = self._cipher().encryptor()
+        return base64.b64encode(encryptor.update(plain + bytes([pad]) * pad) + encryptor.finalize()).decode()
+
+    def decrypt(self, encrypted: str) -> bytes:
+        try:
+            data = base64.b64decode(encrypted)
+            decryptor = self._cipher().decryptor()
+            plain = decryptor.update(data) + decryptor.finalize()
+        except ValueError as exc:
+            raise CallbackError("the ciphertext is not valid") from exc
+        pad = plain[-1] if plain else 0
+        if not 1 <= pad <= BLOCK:
+            raise CallbackError("bad padding")
+        plain = plain[:-pad]
+        length = struct.unpack(">I", plain[16:20])[0]
+        message, receive_id = plain[20 : 20 + length], plain[20 + length :]
+        if receive_id.decode(errors="replace") != self.receive_id:
+            raise CallbackError("the message is for another receiver")
+        return message
+
+    def check(self, msg_signature: str, timestamp: str, nonce: str, encrypted: str) -> None:
+        if not msg_signature or self.signature(timestamp, nonce, encrypted) != msg_signature.lower():
+            raise CallbackError("msg_signature does not match")
+
+    def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
+        """验证URL有效性: the decrypted echostr is the answer."""
+        self.check(msg_signature, timestamp, nonce, echostr)
+        return self.decrypt(echostr).decode()
+
+    def open(self, msg_signature: str, timestamp: str, nonce: str, body: str) -> str:
+        """The decrypted XML of a callback POST body."""
+        match = _ENCRYPT.search(body or "")
+        if not match:
+            raise CallbackError("no Encrypt element")
+        encrypted = (match.group(1) or match.group(2) or "").strip()
+        self.check(msg_signature, timestamp, nonce, encrypted)
+        return self.decrypt(encrypted).decode()
+
+    def seal(self, message: str, timestamp: str, nonce: str) -> tuple[str, str]:
+        """(body, msg_signature) of a callback as WeCom sends it (used by the fake server and tests)."""
+        encrypted = self.encrypt(message.encode())
+        body = (
+            f"<xml><ToUserName><![CDATA[{self.receive_id}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[]]></AgentID></xml>"
+        )
+        return body, self.signature(timestamp, nonce, encrypted)
+
+
+# 客户联系 callbacks (事件格式 change_external_contact / change_external_chat) -> warehouse event types
+CONTACT_EVENTS = {
+    "add_external_contact": "wecom_contact_added",
+    "add_half_external_contact": "wecom_contact_added",
+    "del_external_contact": "wecom_contact_deleted",  # the staff member deleted the customer
+    "del_follow_user": "wecom_contact_deleted",  # the customer deleted the staff member (删人)
+}
+
+
+def parse_callback_event(message: str) -> dict | None:
+    """The event a decrypted callback carries, or None for one we do not record."""
+    try:
+        root = ET.fromstring(message)
+    except ET.ParseError as exc:
+        raise CallbackError("the decrypted message is not XML") from exc
+
+    def text(tag):
+        node = root.find(tag)
+        return (node.text or "").strip() if node is not None and node.text else ""
+
+    if text("MsgType") != "event":
+        return None
+    event, change = text("Event"), text("ChangeType")
+    created = int(text("CreateTime") or 0)
+    if event == "change_external_contact" and change in CONTACT_EVENTS:
+        return {
+            "event_type": CONTACT_EVENTS[change],
+            "external_userid": text("ExternalUserID"),
+            "created": created,
+            "properties": {"change_type": change, "staff": text("UserID"), "state": text("State")},
+        }
+    if event == "change_external_chat":
+        return {
+            "event_type": "wecom_group_" + (change or "update"),
+            "external_userid": "",
+            "created": created,
+            "properties": {
+                "chat_id": text("ChatId"),
+                "update_detail": text("UpdateDetail"),
+                "member_count": text("MemChangeCnt"),
+            },
+        }
+    return None

@@ -1,0 +1,168 @@
+"""A fake WeCom server: gettoken with expiring tokens (42001 expired, 40014 invalid), external contacts,
+add_msg_template / get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
+a minute or 1,000 an hour is dropped, as WeCom does), and the company-wide API limit (45009)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import itertools
+import json
+import secrets
+import time
+from collections import defaultdict
+
+from siyu.engagement.fakes import FakeServer
+
+
+def _err(code: int, message: str) -> tuple[int, dict, dict]:
+    return 200, {}, {"errcode": code, "errmsg": message}
+
+
+class FakeWeCom(FakeServer):
+    def __init__(self, corp_id="ww-test-corp", contact_secret="contact-secret", app_secret="app-secret",
+                 agent_id=1000002, token_lifetime=7200, api_calls_per_minute=10_000):  # fmt: skip
+        super().__init__()
+        self.corp_id, self.agent_id = corp_id, agent_id
+        self.secrets = {contact_secret: "contact", app_secret: "app"}
+        self.token_lifetime = token_lifetime
+        self.api_calls_per_minute = api_calls_per_minute
+        self.tokens: dict[str, tuple[str, float]] = {}  # token -> (secret kind, expires at)
+        self.tokens_issued = 0
+        self.contacts: dict[str, list[str]] = defaultdict(list)  # staff userid -> external_userids
+        self.details: dict[str, dict] = {}
+        self.members: set[str] = set()
+        self.mass: dict[str, dict] = {}  # msgid -> {sender, results}
+        self.mass_received: dict[tuple[str, str], int] = defaultdict(int)  # (external_userid, month) -> count
+        self.app_received: dict[str, list[float]] = defaultdict(list)
+        self.app_delivered: list[tuple[str, str]] = []
+        self.app_dropped: list[tuple[str, str]] = []
+        self.calls: list[float] = []
+        self._ids = itertools.count(1)
+
+    def add_contact(self, staff: str, external_userid: str, name: str = "", unionid: str = "") -> None:
+        self.members.add(staff)
+        self.contacts[staff].append(external_userid)
+        detail = self.details.setdefault(
+            external_userid,
+            {"external_contact": {"external_userid": external_userid, "name": name, "type": 1, "unionid": unionid},
+             "follow_user": []},
+        )  # fmt: skip
+        detail["follow_user"].append(
+            {"userid": staff, "remark": name, "createtime": int(time.time()), "tags": []}
+        )
+
+    def expire_tokens(self) -> None:
+        self.tokens = {t: (kind, 0.0) for t, (kind, _) in self.tokens.items()}
+
+    # --- protocol ---
+    def answer(self, request):
+        path, query = request["path"], request["query"]
+        if path == "/cgi-bin/gettoken":
+            if query.get("corpid") != self.corp_id:
+                return _err(40013, "invalid corpid")
+            kind = self.secrets.get(query.get("corpsecret", ""))
+            if kind is None:
+                return _err(40001, "invalid credential")
+            token = secrets.token_hex(16)
+            self.tokens[token] = (kind, time.time() + self.token_lifetime)
+            self.tokens_issued += 1
+            return (
+                200,
+                {},
+                {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": self.token_lifetime},
+            )
+        token = query.get("access_token")
+        if not token:
+            return _err(41001, "access_token missing")
+        if token not in self.tokens:
+            return _err(40014, "invalid access_token")
+        kind, expires = self.tokens[token]
+        if expires < time.time():
+            return _err(42001, "access_token expired")
+        now = time.time()
+        self.calls = [t for t in self.calls if t > now - 60] + [now]
+        if len(self.calls) > self.api_calls_per_minute:
+            return _err(45009, "api freq out of limit")
+        body = json.loads(request["body"] or b"{}") if request["method"] == "POST" else {}
+        routes = {
+            "/cgi-bin/externalcontact/list": ("contact", self._list),
+            "/cgi-bin/externalcontact/get": ("contact", self._get),
+            "/cgi-bin/externalcontact/add_msg_template": ("contact", self._add_msg_template),
+            "/cgi-bin/externalcontact/get_groupmsg_send_result": ("contact", self._send_result),
+            "/cgi-bin/message/send": ("app", self._message_send),
+        }
+        if path not in routes:
+            return 404, {}, b"not found"
+        needs, handler = routes[path]
+        if needs != kind:
+            return _err(48002, "api forbidden")  # the secret's app has no right to this API
+        return handler(query, body)
+
+    def _list(self, query, body):
+        if query.get("userid") not in self.members:
+            return _err(40003, "invalid userid")
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "external_userid": self.contacts[query["userid"]]}
+
+    def _get(self, query, body):
+        detail = self.details.get(query.get("external_userid", ""))
+        if detail is None:
+            return _err(84061, "not external contact")
+        return 200, {}, {"errcode": 0, "errmsg": "ok", **detail, "next_cursor": ""}
+
+    def _add_msg_template(self, query, body):
+        sender, targets = body.get("sender", ""), body.get("external_userid") or []
+        if body.get("chat_type", "single") != "single" or not (body.get("text") or {}).get("content"):
+            return _err(40058, "invalid parameter")
+        if sender not in self.members:
+            return _err(40003, "invalid userid")
+        if len(targets) > 10_000:
+            return _err(40058, "external_userid exceeds 10000")
+        mine = set(self.contacts[sender])
+        month = dt.date.today()
+        limit = calendar.monthrange(month.year, month.month)[1]
+        results, fail_list = [], []
+        for ext in targets:
+            if ext not in mine:
+                fail_list.append(ext)
+                continue
+            key = (ext, month.strftime("%Y-%m"))
+            self.mass_received[key] += 1
+            status = 1 if self.mass_received[key] <= limit else 3
+            results.append(
+                {"external_userid": ext, "userid": sender, "status": status, "send_time": int(time.time())}
+            )
+        msgid = f"msg{next(self._ids):08d}"
+        self.mass[msgid] = {"sender": sender, "results": results, "text": body["text"]["content"]}
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
+
+    def _send_result(self, query, body):
+        sent = self.mass.get(body.get("msgid", ""))
+        if sent is None or sent["sender"] != body.get("userid"):
+            return _err(40058, "invalid msgid or userid")
+        limit, start = int(body.get("limit") or 500), int(body.get("cursor") or 0)
+        page = sent["results"][start : start + limit]
+        cursor = str(start + limit) if start + limit < len(sent["results"]) else ""
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "send_list": page, "next_cursor": cursor}
+
+    def _message_send(self, query, body):
+        if int(body.get("agentid") or 0) != self.agent_id:
+            return _err(40056, "invalid agentid")
+        members = [m for m in (body.get("touser") or "").split("|") if m]
+        invalid = [m for m in members if m not in self.members]
+        text = (body.get("text") or {}).get("content", "")
+        now = time.time()
+        for member in members:
+            if member in invalid:
+                continue
+            seen = [t for t in self.app_received[member] if t > now - 3600]
+            self.app_received[member] = seen + [now]
+            if sum(t > now - 60 for t in seen) >= 30 or len(seen) >= 1000:
+                self.app_dropped.append((member, text))  # WeCom discards what exceeds the limit
+            else:
+                self.app_delivered.append((member, text))
+        return (
+            200,
+            {},
+            {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid), "msgid": secrets.token_hex(8)},
+        )

@@ -1,0 +1,373 @@
+"""The one contact policy. Every send, whatever its path (API, console, journeys, campaigns, guide tasks),
+is enqueued by `siyu.engagement.actions.enqueue_sends`, which asks `apply_contact_policy` first.
+
+Checks, in this order, for each request (the first that fails decides the reason):
+
+1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member.
+2. ``opted_out`` — the latest consent record of the channel or of ``all`` is an opt-out (PIPL, 免打扰).
+3. ``no_consent`` — a marketing send on a channel that needs an opt-in (default: sms, email) has none.
+4. ``holdout_global`` / ``holdout_source`` — marketing only: a deterministic hash of the customer id (and of
+   the journey/campaign for its own holdout) puts a share of customers out of reach.
+5. quiet hours (default 21:00–09:00 local) — a marketing send whose slot falls inside them moves to the end
+   of the quiet period (not suppressed).
+6. caps, counted on slots — ``wecom_monthly`` / ``wecom_daily`` (WeCom's own limit on mass messages a
+   customer receives: as many a month as the month has days, or one a day when the admin tightened it;
+   every ``wecom`` send counts), ``cap_global`` (default 2 marketing sends per customer per 7 days, all
+   channels), ``cap_channel`` (per-channel caps, none by default). A send that finds a cap full takes the
+   place of the lowest-priority *pending* send in the way when its own priority is higher (that send is
+   suppressed as ``outranked``); otherwise it is suppressed with the cap's reason.
+7. ``wecom_app`` (app messages to staff): at most 30 a minute and 1,000 an hour to one member; WeCom drops
+   what is above, so a full window moves the slot to the first free time instead of suppressing.
+
+Requests of one batch are decided in descending priority, so the higher-priority one wins the cap.
+Rolling caps are checked conservatively: a slot t is accepted when fewer than `cap` counted slots lie in
+(t - W, t + W), which keeps every window of length W at or under the cap whatever order slots arrive in.
+
+Transactional sends (``marketing=False``: order notices, verification codes) skip 3–6 except WeCom's limit.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from siyu.customers.models import Consent
+from siyu.customers.queries import chunked
+from siyu.engagement.models import Channel, ContactPolicy, Send
+
+UTC = dt.UTC
+CONSENT_CHANNEL = {"wecom": "wecom", "sms": "sms", "email": "email", "webhook": None, "wecom_app": None}
+# statuses whose slot counts towards the caps (a failed or suppressed send reached nobody)
+COUNTED = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.SENT, Send.Status.FAILED_RETRYABLE)
+PENDING = (Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE)
+APP_LIMITS = ((dt.timedelta(minutes=1), 30), (dt.timedelta(hours=1), 1000))  # WeCom, per member
+# Above this many customers a batch reads the consent and send tables whole instead of by id lists.
+SCAN_THRESHOLD = 20_000
+
+REASONS = {
+    "no_recipient": _("no recipient"),
+    "opted_out": _("opted out"),
+    "no_consent": _("no opt-in recorded for this channel"),
+    "holdout_global": _("in the global holdout"),
+    "holdout_source": _("in the journey/campaign holdout"),
+    "wecom_monthly": _("WeCom limit: mass messages this month"),
+    "wecom_daily": _("WeCom limit: one mass message a day"),
+    "cap_global": _("frequency cap across channels"),
+    "cap_channel": _("frequency cap of the channel"),
+    "outranked": _("a higher-priority send took the slot"),
+    "expired": _("could not be sent in time"),
+}
+
+
+@dataclass
+class SendRequest:
+    idempotency_key: str
+    channel: str
+    customer_id: int | None = None
+    member: str = ""
+    template: str = ""
+    subject: str = ""
+    content: str = ""
+    variables: dict = field(default_factory=dict)
+    priority: int = 0
+    marketing: bool = True
+    source: str = Send.Source.MANUAL
+    source_id: str = ""
+    source_holdout_percent: Decimal | float | None = None
+    send_at: dt.datetime | None = None
+
+
+@dataclass
+class Decision:
+    status: str  # queued | suppressed
+    scheduled_at: dt.datetime
+    reason: str = ""
+    outranks: list[int] = field(default_factory=list)  # pending sends this one takes the slot of
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The policy row, read once per batch."""
+
+    quiet_start: dt.time
+    quiet_end: dt.time
+    zone: ZoneInfo
+    marketing_cap: int
+    marketing_window: dt.timedelta
+    channel_caps: dict
+    wecom_one_per_day: bool
+    holdout_percent: Decimal
+    consent_required: frozenset
+    max_delay: dt.timedelta
+
+    @classmethod
+    def of(cls, policy: ContactPolicy) -> Rules:
+        return cls(
+            quiet_start=policy.quiet_start,
+            quiet_end=policy.quiet_end,
+            zone=ZoneInfo(settings.TIME_ZONE),
+            marketing_cap=policy.marketing_cap,
+            marketing_window=dt.timedelta(days=policy.marketing_cap_days),
+            channel_caps={
+                c: (int(n), dt.timedelta(days=int(d))) for c, (n, d) in policy.channel_caps.items()
+            },
+            wecom_one_per_day=policy.wecom_one_per_day,
+            holdout_percent=Decimal(policy.holdout_percent),
+            consent_required=frozenset(policy.consent_required_channels),
+            max_delay=dt.timedelta(hours=policy.max_delay_hours),
+        )
+
+    def horizon(self) -> dt.timedelta:
+        """How far from a slot another slot can matter to a cap."""
+        windows = [self.marketing_window, dt.timedelta(days=32), *(w for _, w in self.channel_caps.values())]
+        return max(windows)
+
+
+def current_policy(lock: bool = False) -> ContactPolicy:
+    """The policy row (created with the defaults on first use). `lock`: hold it for the transaction, so
+    that enqueues and claims that count slots run one at a time (PostgreSQL; SQLite serialises writers)."""
+    ContactPolicy.objects.get_or_create(pk=1)
+    query = ContactPolicy.objects.select_for_update() if lock else ContactPolicy.objects
+    return query.get(pk=1)
+
+
+# --- single rules ---------------------------------------------------------------------------------
+
+
+def in_quiet_hours(rules: Rules, at: dt.datetime) -> bool:
+    start, end = rules.quiet_start, rules.quiet_end
+    if start == end:
+        return False
+    t = at.astimezone(rules.zone).time()
+    return (t >= start or t < end) if start > end else (start <= t < end)
+
+
+def after_quiet_hours(rules: Rules, at: dt.datetime) -> dt.datetime:
+    """`at` itself outside quiet hours, else the end of the quiet period it falls in."""
+    if not in_quiet_hours(rules, at):
+        return at
+    local = at.astimezone(rules.zone)
+    day = local.date()
+    if rules.quiet_start > rules.quiet_end and local.time() >= rules.quiet_start:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, rules.quiet_end, tzinfo=rules.zone).astimezone(UTC)
+
+
+def holdout_share(key: str) -> float:
+    """A stable number in [0, 1) for a key: the same customer is always in or out of the same holdout."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"siyu-holdout").digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def in_global_holdout(rules: Rules, customer_id: int) -> bool:
+    return holdout_share(f"global:{customer_id}") * 100 < rules.holdout_percent
+
+
+def in_source_holdout(source: str, source_id: str, customer_id: int, percent) -> bool:
+    return holdout_share(f"{source}:{source_id}:{customer_id}") * 100 < Decimal(str(percent))
+
+
+# --- what is known about the recipients -------------------------------------------------------------
+
+
+@dataclass(eq=False)  # identity: two sends with equal fields are still two sends
+class _Slot:
+    send_id: int | None
+    channel: str
+    at: dt.datetime
+    priority: int
+    marketing: bool
+    pending: bool
+
+
+def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> dict[tuple[int, str], str]:
+    """{(customer, channel): status} of the latest consent record per customer and channel (and `all`)."""
+    ids = set(customer_ids)
+    wanted = [*{c for c in channels if c}, "all"]
+    rows = Consent.objects.filter(channel__in=wanted).order_by("recorded_at", "pk")
+    latest: dict[tuple[int, str], str] = {}
+    if len(ids) > SCAN_THRESHOLD:
+        for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
+            if cid in ids:
+                latest[(cid, channel)] = status
+        return latest
+    for chunk in chunked(sorted(ids)):
+        for cid, channel, status in rows.filter(customer_id__in=chunk).values_list(
+            "customer_id", "channel", "status"
+        ):
+            latest[(cid, channel)] = status
+    return latest
+
+
+def consent_verdict(latest: dict, rules: Rules, customer_id: int, channel: str, marketing: bool) -> str:
+    """ "" when the customer may be contacted on `channel`, else `opted_out` / `no_consent`."""
+    consent_channel = CONSENT_CHANNEL.get(channel)
+    specific = latest.get((customer_id, consent_channel)) if consent_channel else None
+    overall = latest.get((customer_id, "all"))
+    if Consent.Status.OPT_OUT in (specific, overall):
+        return "opted_out"
+    if marketing and channel in rules.consent_required and Consent.Status.OPT_IN not in (specific, overall):
+        return "no_consent"
+    return ""
+
+
+def _slots(customer_ids: set[int], members: set[str], start: dt.datetime, end: dt.datetime):
+    """The counted slots of these customers and members between `start` and `end`."""
+    base = Send.objects.filter(status__in=COUNTED, scheduled_at__gt=start, scheduled_at__lt=end)
+    fields = ("pk", "customer_id", "member", "channel", "scheduled_at", "priority", "marketing", "status")
+    by_customer: dict[int, list[_Slot]] = defaultdict(list)
+    by_member: dict[str, list[_Slot]] = defaultdict(list)
+
+    def add(rows):
+        for pk, cid, member, channel, at, priority, marketing, status in rows:
+            slot = _Slot(pk, channel, at, priority, marketing, status in PENDING)
+            if channel == Channel.WECOM_APP:
+                if member in members:
+                    by_member[member].append(slot)
+            elif cid in customer_ids:
+                by_customer[cid].append(slot)
+
+    if len(customer_ids) > SCAN_THRESHOLD:
+        add(base.values_list(*fields).iterator(10_000))
+    else:
+        for chunk in chunked(sorted(customer_ids)):
+            add(base.filter(customer_id__in=chunk).values_list(*fields))
+    for chunk in chunked(sorted(members)):
+        add(base.filter(channel=Channel.WECOM_APP, member__in=chunk).values_list(*fields))
+    return by_customer, by_member
+
+
+# --- caps -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Cap:
+    reason: str
+    limit: int
+    window: dt.timedelta | None = None  # rolling window, or None for a calendar period
+    period: str = ""  # "month" | "day" (local calendar)
+    channel: str = ""  # only slots of this channel count
+    marketing_only: bool = True
+
+    def counts(self, slot: _Slot) -> bool:
+        return (not self.marketing_only or slot.marketing) and (
+            not self.channel or slot.channel == self.channel
+        )
+
+    def in_way(self, slot: _Slot, at: dt.datetime, zone: ZoneInfo) -> bool:
+        if self.window is not None:
+            return abs(slot.at - at) < self.window
+        mine, theirs = at.astimezone(zone), slot.at.astimezone(zone)
+        if self.period == "day":
+            return mine.date() == theirs.date()
+        return (mine.year, mine.month) == (theirs.year, theirs.month)
+
+
+def _caps_for(rules: Rules, request: SendRequest, at: dt.datetime) -> list[_Cap]:
+    caps = []
+    if request.channel == Channel.WECOM:
+        if rules.wecom_one_per_day:
+            caps.append(_Cap("wecom_daily", 1, period="day", channel="wecom", marketing_only=False))
+        else:
+            local = at.astimezone(rules.zone)
+            days = calendar.monthrange(local.year, local.month)[1]
+            caps.append(_Cap("wecom_monthly", days, period="month", channel="wecom", marketing_only=False))
+    if request.marketing:
+        caps.append(_Cap("cap_global", rules.marketing_cap, window=rules.marketing_window))
+        if request.channel in rules.channel_caps:
+            limit, window = rules.channel_caps[request.channel]
+            caps.append(_Cap("cap_channel", limit, window=window, channel=request.channel))
+    return caps
+
+
+def _fit_caps(
+    rules: Rules, request: SendRequest, at: dt.datetime, slots: list[_Slot]
+) -> tuple[str, list[_Slot]]:
+    """("", the pending slots to outrank) when the request fits at `at`, else (reason, [])."""
+    outranked: list[_Slot] = []
+    for cap in _caps_for(rules, request, at):
+        in_way = [s for s in slots if s not in outranked and cap.counts(s) and cap.in_way(s, at, rules.zone)]
+        excess = len(in_way) - cap.limit + 1
+        if excess <= 0:
+            continue
+        weaker = sorted(
+            (s for s in in_way if s.pending and s.send_id is not None and s.priority < request.priority),
+            key=lambda s: (s.priority, -s.at.timestamp()),
+        )
+        if len(weaker) < excess:
+            return cap.reason, []
+        outranked.extend(weaker[:excess])
+    return "", outranked
+
+
+def _first_free_app_slot(at: dt.datetime, slots: list[_Slot]) -> dt.datetime:
+    """The first time from `at` at which one more app message keeps the member under WeCom's limits."""
+    candidates = sorted({at, *(s.at + w for s in slots for w, _ in APP_LIMITS if s.at + w > at)})
+    for candidate in candidates:
+        if all(sum(abs(s.at - candidate) < w for s in slots) < limit for w, limit in APP_LIMITS):
+            return candidate
+    return candidates[-1]  # unreachable: the last candidate is a full window after every slot
+
+
+# --- the function every enqueue goes through ---------------------------------------------------------
+
+
+def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: Rules) -> list[Decision]:
+    """One decision per request (same order). Reads consent and the slots already taken; writes nothing
+    (siyu.engagement.actions.enqueue_sends stores the decisions)."""
+    customer_ids = {r.customer_id for r in requests if r.customer_id is not None}
+    members = {r.member for r in requests if r.channel == Channel.WECOM_APP and r.member}
+    starts = [max(r.send_at or now, now) for r in requests] or [now]
+    horizon = rules.horizon() + dt.timedelta(hours=2)  # + the furthest a quiet-hours move can shift a slot
+    latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
+    by_customer, by_member = _slots(customer_ids, members, min(starts) - horizon, max(starts) + horizon * 2)
+
+    decisions: list[Decision | None] = [None] * len(requests)
+    order = sorted(range(len(requests)), key=lambda i: -requests[i].priority)
+    for i in order:
+        request, at = requests[i], starts[i]
+        if request.channel == Channel.WECOM_APP:
+            if not request.member:
+                decisions[i] = Decision("suppressed", at, "no_recipient")
+                continue
+            slots = by_member[request.member]
+            at = _first_free_app_slot(at, slots)
+            slots.append(_Slot(None, request.channel, at, request.priority, request.marketing, True))
+            decisions[i] = Decision("queued", at)
+            continue
+        cid = request.customer_id
+        if cid is None:
+            decisions[i] = Decision("suppressed", at, "no_recipient")
+            continue
+        reason = consent_verdict(latest, rules, cid, request.channel, request.marketing)
+        if not reason and request.marketing:
+            if in_global_holdout(rules, cid):
+                reason = "holdout_global"
+            elif request.source_holdout_percent and in_source_holdout(
+                request.source, request.source_id, cid, request.source_holdout_percent
+            ):
+                reason = "holdout_source"
+            else:
+                at = after_quiet_hours(rules, at)
+        if reason:
+            decisions[i] = Decision("suppressed", at, reason)
+            continue
+        slots = by_customer[cid]
+        reason, outranked = _fit_caps(rules, request, at, slots)
+        if reason:
+            decisions[i] = Decision("suppressed", at, reason)
+            continue
+        for slot in outranked:
+            slots.remove(slot)
+        slots.append(_Slot(None, request.channel, at, request.priority, request.marketing, True))
+        decisions[i] = Decision("queued", at, outranks=[s.send_id for s in outranked])
+    return decisions

@@ -1,0 +1,24 @@
+"""The delivery worker: a django-tasks task that `siyu serve`'s in-process worker runs. It delivers what is
+due, asks WeCom for mass-send results, and schedules itself again for the next due send."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django_tasks import task
+
+
+@task()
+def deliver_outbox() -> dict:
+    from siyu.engagement import actions, queries
+
+    recovered = actions.recover_interrupted_sends(stale_after=actions.LEASE)
+    delivered = actions.deliver_due_sends()
+    receipts = actions.poll_wecom_receipts()
+    upcoming = queries.next_due_time()
+    if upcoming is None and queries.pending_wecom_receipts(
+        timezone.now(), timezone.now() - actions.RECEIPT_POLL_FOR
+    ):
+        upcoming = timezone.now() + actions.RECEIPT_POLL_EVERY
+    if upcoming is not None:
+        actions.schedule_delivery(max(upcoming, timezone.now()))
+    return {"recovered": recovered, "delivered": delivered, "receipts": receipts}

@@ -1,0 +1,12 @@
+"""Console URLs of engagement, included under /engagement/ by siyu.console.urls (namespace `console`)."""
+
+from django.urls import path
+
+from siyu.engagement import views
+
+urlpatterns = [
+    path("outbox/", views.outbox, name="engagement_outbox"),
+    path("channels/", views.channels, name="engagement_channels"),
+    path("policy/", views.policy, name="engagement_policy"),
+    path("wecom/callback/", views.wecom_callback, name="engagement_wecom_callback"),
+]

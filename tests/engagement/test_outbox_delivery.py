@@ -1,0 +1,250 @@
+"""The outbox worker: delivery through the adapters to the fake providers, retries with backoff, checks
+repeated at send time, touches and receipts in the warehouse, and what a crash leaves behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from engagement_helpers import NOON
+
+from siyu.customers.actions import record_consent
+from siyu.engagement import actions
+from siyu.engagement.actions import (
+    configure_account,
+    deliver_due_sends,
+    enqueue_sends,
+    recover_interrupted_sends,
+)
+from siyu.engagement.channels.aliyun import AliyunSmsAdapter
+from siyu.engagement.channels.webhook import WebhookAdapter
+from siyu.engagement.channels.wecom import WeComClient
+from siyu.engagement.fakes.sms import FakeAliyunSms
+from siyu.engagement.fakes.webhook import FakeWebhookReceiver
+from siyu.engagement.fakes.wecom import FakeWeCom
+from siyu.engagement.models import Send
+from siyu.engagement.policy import SendRequest
+
+pytestmark = pytest.mark.django_db
+SECOND = dt.timedelta(seconds=1)
+
+
+@pytest.fixture
+def receiver(db):
+    with FakeWebhookReceiver() as server:
+        configure_account(
+            None, "webhook", "webhook", {"url": server.url}, {"signing_secret": "webhook-secret"}
+        )
+        yield server
+
+
+@pytest.fixture
+def sms(db):
+    with FakeAliyunSms(per_number_per_minute=100) as server:
+        configure_account(
+            None, "sms", "aliyun", {"access_key_id": "LTAI-test", "sign_name": "私域测试", "base_url": server.url},
+            {"access_key_secret": "aliyun-secret"},
+        )  # fmt: skip
+        yield server
+
+
+def webhook_sends(n, start=1, **kw):
+    return enqueue_sends(
+        [SendRequest(f"w{i}", "webhook", customer_id=i, content="hi", **kw) for i in range(start, start + n)],
+        now=NOON,
+    )
+
+
+def sms_sends(customers_ids, **kw):
+    for cid in customers_ids:
+        record_consent(None, cid, "sms", "opt_in", "注册", at=NOON - dt.timedelta(days=1))
+    return enqueue_sends(
+        [
+            SendRequest(
+                f"s{c}", "sms", customer_id=c, template="SMS_100001", variables={"name": "会员"}, **kw
+            )
+            for c in customers_ids
+        ],
+        now=NOON,
+    )
+
+
+def statuses():
+    return dict(Send.objects.values_list("idempotency_key", "status"))
+
+
+def touches(warehouse):
+    return (
+        warehouse.raw_connection()
+        .execute("SELECT send_id, customer_id, channel, source FROM touches ORDER BY send_id")
+        .fetchall()
+    )
+
+
+def test_due_sends_are_delivered_and_touches_written(customers, no_holdout, receiver, sms):
+    webhook_sends(2)
+    sms_sends([1, 2, 3, 4])
+    result = deliver_due_sends(now=NOON)
+    assert result == {"sent": 5, "failed_permanent": 1}  # customer 4 has no phone
+    assert Send.objects.get(idempotency_key="s4").last_error == "no phone address known for this customer"
+    assert [d["phone"] for d in sms.delivered] == ["13800000001", "13800000002", "13800000003"]
+    sent = Send.objects.get(idempotency_key="s1")
+    assert sent.record_key == "shop|m1" and sent.sent_at == NOON and sent.touch_written
+    assert [(t[1], t[2]) for t in touches(customers)] == [
+        (1, "webhook"),
+        (2, "webhook"),
+        (1, "sms"),
+        (2, "sms"),
+        (3, "sms"),
+    ]
+    assert deliver_due_sends(now=NOON) == {}
+
+
+def test_retries_back_off_exponentially_then_give_up(customers, no_holdout, receiver):
+    (send,) = webhook_sends(1)
+    receiver.script(503, {"error": "down"}, times=2)
+    deliver_due_sends(now=NOON)
+    send.refresh_from_db()
+    assert (send.status, send.attempts, send.next_attempt_at) == ("failed_retryable", 1, NOON + 30 * SECOND)
+    assert deliver_due_sends(now=NOON + 10 * SECOND) == {}  # not due yet
+    deliver_due_sends(now=NOON + 30 * SECOND)
+    send.refresh_from_db()
+    assert send.next_attempt_at == NOON + 90 * SECOND  # 30 s, then 60 s
+    deliver_due_sends(now=NOON + 90 * SECOND)
+    send.refresh_from_db()
+    assert (send.status, send.attempts) == ("sent", 3)
+    (other,) = webhook_sends(1, start=2)
+    receiver.script(503, {"error": "down"}, times=actions.MAX_ATTEMPTS)
+    at = NOON
+    for _ in range(actions.MAX_ATTEMPTS):
+        deliver_due_sends(now=at)
+        at += actions.BACKOFF_CAP
+    other.refresh_from_db()
+    assert other.status == "failed_permanent" and other.last_error.startswith("gave up after 6 attempts")
+    (third,) = webhook_sends(1, start=3)
+    receiver.script(400, {"error": "bad payload"})
+    deliver_due_sends(now=NOON)
+    third.refresh_from_db()
+    assert third.status == "failed_permanent" and third.attempts == 1
+
+
+def test_send_time_checks_opt_out_quiet_hours_and_expiry(customers, no_holdout, receiver):
+    webhook_sends(3)
+    record_consent(None, 1, "all", "opt_out", "回复TD", at=NOON)  # after the enqueue
+    late = dt.datetime(2026, 6, 2, 14, 0, tzinfo=dt.UTC)  # 22:00 local: the worker was down until now
+    deliver_due_sends(now=late)
+    assert statuses() == {"w1": "suppressed", "w2": "queued", "w3": "queued"}
+    assert Send.objects.get(idempotency_key="w2").next_attempt_at == dt.datetime(
+        2026, 6, 3, 1, 0, tzinfo=dt.UTC
+    )
+    deliver_due_sends(now=dt.datetime(2026, 6, 3, 1, 0, tzinfo=dt.UTC))  # 23 h after the slot: still in time
+    assert statuses() == {"w1": "suppressed", "w2": "sent", "w3": "sent"}
+    (stale,) = webhook_sends(1, start=5)
+    deliver_due_sends(now=NOON + dt.timedelta(hours=25))
+    stale.refresh_from_db()
+    assert (stale.status, stale.reason) == ("suppressed", "expired")
+    assert len(receiver.processed) == 2
+
+
+def test_a_channel_without_an_account_is_retried_later(customers, no_holdout):
+    (send,) = webhook_sends(1)
+    deliver_due_sends(now=NOON)
+    send.refresh_from_db()
+    assert send.status == "failed_retryable" and "no enabled account" in send.last_error
+
+
+class Crash(BaseException):
+    """Stands in for the process dying (not an Exception: nothing may catch it)."""
+
+
+def crash_after(monkeypatch, adapter_class, calls: int):
+    original = adapter_class.deliver_one
+    made = []
+
+    def deliver_one(self, message):
+        if len(made) == calls:
+            raise Crash
+        made.append(message.send_id)
+        return original(self, message)
+
+    monkeypatch.setattr(adapter_class, "deliver_one", deliver_one)
+    return made
+
+
+def test_a_crash_and_restart_sends_nothing_twice_to_a_provider_without_idempotency(
+    customers, no_holdout, receiver, sms, monkeypatch
+):
+    sms_sends([1, 2, 3])
+    webhook_sends(2)
+    made = crash_after(monkeypatch, AliyunSmsAdapter, 2)
+    with pytest.raises(Crash):
+        deliver_due_sends(now=NOON)
+    assert set(statuses().values()) == {"sending"}
+    monkeypatch.undo()
+    # restart
+    assert recover_interrupted_sends(now=NOON + SECOND) == {
+        "requeued": 2, "repeated": 0, "outcome_unknown": 3, "touches_written": 0,
+    }  # fmt: skip
+    deliver_due_sends(now=NOON + SECOND)
+    assert statuses() == {"s1": "failed_permanent", "s2": "failed_permanent", "s3": "failed_permanent",
+                          "w1": "sent", "w2": "sent"}  # fmt: skip
+    phones = [d["phone"] for d in sms.delivered]
+    assert len(made) == 2 and len(phones) == len(set(phones)) == 2
+    assert "outcome is unknown" in Send.objects.get(idempotency_key="s3").last_error
+    assert len(receiver.processed) == 2 and receiver.repeats == 0
+
+
+def test_a_crash_during_a_webhook_call_is_repeated_and_the_receiver_drops_the_repeat(
+    customers, no_holdout, receiver, monkeypatch
+):
+    webhook_sends(3)
+    crash_after(monkeypatch, WebhookAdapter, 2)
+    with pytest.raises(Crash):
+        deliver_due_sends(now=NOON)
+    monkeypatch.undo()
+    assert recover_interrupted_sends(now=NOON)["repeated"] == 3
+    deliver_due_sends(now=NOON)
+    assert set(statuses().values()) == {"sent"}
+    assert sorted(receiver.processed) == ["w1", "w2", "w3"] and receiver.repeats == 2
+    assert [t[0] for t in touches(customers)] == sorted(Send.objects.values_list("pk", flat=True))
+
+
+def test_a_crash_after_sending_but_before_the_touch_is_repaired(customers, no_holdout, receiver, monkeypatch):
+    webhook_sends(2)
+    monkeypatch.setattr(actions, "write_touches", lambda sends: (_ for _ in ()).throw(Crash()))
+    with pytest.raises(Crash):
+        deliver_due_sends(now=NOON)
+    monkeypatch.undo()
+    assert set(statuses().values()) == {"sent"} and touches(customers) == []
+    assert recover_interrupted_sends(now=NOON)["touches_written"] == 2
+    assert recover_interrupted_sends(now=NOON)["touches_written"] == 0
+    assert len(touches(customers)) == 2
+
+
+def test_wecom_mass_sends_and_their_results_come_back_as_events(customers, no_holdout):
+    WeComClient._tokens.clear()
+    with FakeWeCom() as wecom:
+        for staff, ext in (("guide1", "wm-one"), ("guide1", "wm-two"), ("guide2", "wm-three")):
+            wecom.add_contact(staff, ext)
+        configure_account(None, "wecom", "wecom", {"corp_id": wecom.corp_id, "base_url": wecom.url},
+                          {"contact_secret": "contact-secret"})  # fmt: skip
+        enqueue_sends(
+            [SendRequest(f"q{c}", "wecom", customer_id=c, content="新品") for c in (1, 2, 3, 4)], now=NOON
+        )
+        deliver_due_sends(now=NOON)
+        assert statuses() == {"q1": "sent", "q2": "sent", "q3": "sent", "q4": "failed_permanent"}
+        assert sorted(m["sender"] for m in wecom.mass.values()) == ["guide1", "guide2"]
+        assert Send.objects.get(idempotency_key="q1").sender == "guide1"
+        written = actions.poll_wecom_receipts(now=NOON + dt.timedelta(minutes=11))
+        assert written == 3 and set(
+            Send.objects.filter(channel="wecom").values_list("receipt", flat=True)
+        ) == {"delivered", ""}
+        events = (
+            customers.raw_connection()
+            .execute("SELECT record_key, event_type FROM events ORDER BY record_key")
+            .fetchall()
+        )
+        assert events == [("wecom|wm-one", "message_delivered"), ("wecom|wm-three", "message_delivered"),
+                          ("wecom|wm-two", "message_delivered")]  # fmt: skip
+        assert actions.poll_wecom_receipts(now=NOON + dt.timedelta(minutes=30)) == 0
+    WeComClient._tokens.clear()
