@@ -641,7 +641,7 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
     if matched is None:
         return {"enabled": match.enabled, "ran": False}
     return {
-        "enabled": True,
+        "enabled": match.enabled,
         "ran": matched.model is not None,
         "match_threshold": match.match_threshold,
         "review_threshold": match.review_threshold,
