@@ -9,6 +9,8 @@ from ninja import Path, Query, Router
 
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
+    READ_ERRORS,
+    WRITE_ERRORS,
     BulkTagIn,
     BulkTagOut,
     ConsentIn,
@@ -21,7 +23,6 @@ from siyu.api.schemas import (
     TagChangeOut,
     TagGroupOut,
     TagIn,
-    ValidationErrorOut,
 )
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
@@ -31,15 +32,6 @@ router = Router(tags=["customers"])
 CustomerIdPath = Annotated[int, Path(ge=1, le=queries.CUSTOMER_ID_MAX, description="customer id")]
 TextFilter = Annotated[str | None, Query(max_length=200)]
 
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
-WRITE_ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ValidationErrorOut,
-}
 
 
 @router.get("/customers", response={200: CustomerPageOut, **READ_ERRORS}, summary="List and search customers")

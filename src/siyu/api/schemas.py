@@ -23,6 +23,12 @@ class ValidationErrorOut(Schema):
     detail: list[dict[str, Any]] = Field(description="what in the request is invalid, field by field")
 
 
+# The error responses routers declare: reads, reads of one thing by id, and writes.
+READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
+LOOKUP_ERRORS = {**READ_ERRORS, 404: ErrorOut}
+WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
+
+
 class CustomerRowOut(Schema):
     customer_id: int
     name: str | None = Field(description="clear for roles that may see PII, else masked (张*)")

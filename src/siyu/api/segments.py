@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import CustomerId, ErrorOut, ValidationErrorOut
+from siyu.api.schemas import LOOKUP_ERRORS, WRITE_ERRORS, CustomerId
 from siyu.core.errors import PermissionDenied
 from siyu.segments import actions, queries
 from siyu.segments.models import Segment
@@ -20,15 +20,6 @@ from siyu.staff.queries import role_of
 
 router = Router(tags=["segments"])
 
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
-WRITE_ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ValidationErrorOut,
-}
 SegmentIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="segment id")]
 Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=queries.SEGMENT_PAGE_MAX)]
@@ -136,7 +127,7 @@ def segment_dict(segment: Segment) -> dict:
     }
 
 
-@router.get("/segments", response={200: list[SegmentOut], **READ_ERRORS}, summary="Segments")
+@router.get("/segments", response={200: list[SegmentOut], **LOOKUP_ERRORS}, summary="Segments")
 def list_segments(request):
     _require(request.auth)
     return [segment_dict(s) for s in Segment.objects.all()]
@@ -165,7 +156,7 @@ def preview(request, body: PreviewIn):
     return queries.preview_segment(body.rule, body.sample)
 
 
-@router.get("/segments/{segment_id}", response={200: SegmentOut, **READ_ERRORS}, summary="One segment")
+@router.get("/segments/{segment_id}", response={200: SegmentOut, **LOOKUP_ERRORS}, summary="One segment")
 def get_segment(request, segment_id: SegmentIdPath):
     _require(request.auth)
     return segment_dict(queries.get_segment(segment_id))
@@ -226,7 +217,7 @@ def refresh(
 
 
 @router.get(
-    "/segments/{segment_id}/members", response={200: MemberPageOut, **READ_ERRORS}, summary="Stored members"
+    "/segments/{segment_id}/members", response={200: MemberPageOut, **LOOKUP_ERRORS}, summary="Stored members"
 )
 def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
     _require(request.auth)
@@ -236,7 +227,7 @@ def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageS
 
 @router.get(
     "/segments/{segment_id}/changes",
-    response={200: ChangePageOut, **READ_ERRORS},
+    response={200: ChangePageOut, **LOOKUP_ERRORS},
     summary="Enter/exit history",
 )
 def changes(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):

@@ -13,6 +13,8 @@ from ninja import Path, Query, Router
 from siyu.api.customers import CustomerIdPath
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
+    LOOKUP_ERRORS,
+    WRITE_ERRORS,
     ComputedTagIn,
     ComputedTagOut,
     DeletedOut,
@@ -23,7 +25,6 @@ from siyu.api.schemas import (
     TraitRunIn,
     TraitRunOut,
     TraitsOut,
-    ValidationErrorOut,
 )
 from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
@@ -37,15 +38,6 @@ from siyu.staff.queries import role_of
 
 router = Router(tags=["traits"])
 
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ValidationErrorOut}
-WRITE_ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ValidationErrorOut,
-}
 NamePath = Annotated[str, Path(min_length=1, max_length=100)]
 
 
@@ -56,7 +48,7 @@ def _require_editor(user) -> None:
 
 @router.get(
     "/customers/{customer_id}/traits",
-    response={200: TraitsOut, 400: ErrorOut, **READ_ERRORS},
+    response={200: TraitsOut, 400: ErrorOut, **LOOKUP_ERRORS},
     summary="A customer's traits, now or as of a past day",
 )
 def customer_traits(
@@ -79,7 +71,7 @@ def customer_traits(
 
 
 @router.get(
-    "/traits/runs", response={200: list[TraitRunOut], **READ_ERRORS}, summary="Stored traits snapshots"
+    "/traits/runs", response={200: list[TraitRunOut], **LOOKUP_ERRORS}, summary="Stored traits snapshots"
 )
 def trait_runs(request):
     customer_queries.visible_owner_ids(request.auth)
@@ -124,7 +116,7 @@ def _computed_tag_dict(tag: ComputedTag) -> dict:
 
 
 @router.get(
-    "/traits/stage-sets", response={200: list[StageSetOut], **READ_ERRORS}, summary="Custom stage sets"
+    "/traits/stage-sets", response={200: list[StageSetOut], **LOOKUP_ERRORS}, summary="Custom stage sets"
 )
 def stage_sets(request):
     customer_queries.visible_owner_ids(request.auth)
@@ -169,7 +161,7 @@ def delete_stage_set(request, response: HttpResponse, name: NamePath, idempotenc
 
 
 @router.get(
-    "/traits/computed-tags", response={200: list[ComputedTagOut], **READ_ERRORS}, summary="Computed tags"
+    "/traits/computed-tags", response={200: list[ComputedTagOut], **LOOKUP_ERRORS}, summary="Computed tags"
 )
 def computed_tags(request):
     customer_queries.visible_owner_ids(request.auth)

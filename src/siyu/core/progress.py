@@ -10,6 +10,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from siyu.core.models import Job
 
 
+class StepClock:
+    """Numbered steps of a job reported to a progress callback `progress(done, total, message)`, each timed:
+    `step(i, message, finished=name)` also records how long the step `name` before it took."""
+
+    def __init__(self, progress, total: int):
+        self.progress, self.total = progress, total
+        self.timings: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def __call__(self, done: int, message: str, finished: str | None = None) -> None:
+        if finished:
+            self.finish(finished)
+        if self.progress is not None:
+            self.progress(done, self.total, message)
+
+    def finish(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name] = round(now - self._since, 3)
+        self._since = now
+
+
 def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
     """Wait for a job run by another process (the server), drawing its progress on stderr."""
     console = Console(stderr=True, quiet=quiet)

@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import ErrorOut, ValidationErrorOut
+from siyu.api.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import queries as customer_queries
@@ -23,15 +23,6 @@ from siyu.staff.queries import role_of
 router = Router(tags=["engagement"])
 
 ChannelName = Literal["wecom", "wecom_app", "sms", "email", "webhook"]
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
-WRITE_ERRORS = {
-    400: ErrorOut,
-    401: ErrorOut,
-    403: ErrorOut,
-    404: ErrorOut,
-    409: ErrorOut,
-    422: ValidationErrorOut,
-}
 OUTBOX_ROLES = {Role.ADMIN, Role.OPERATOR}
 
 

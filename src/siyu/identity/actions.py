@@ -67,6 +67,7 @@ import pyarrow.compute as pc
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import SiyuError
+from siyu.core.progress import StepClock
 from siyu.identity import queries
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
@@ -170,15 +171,7 @@ def resolve_identities(
     match = match or MatchSettings.from_settings()
     now = now or datetime.now(UTC)
     run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    timings: dict[str, float] = {}
-    clock = [time.monotonic()]
-
-    def step(done: int, message: str, finished: str | None = None) -> None:
-        if finished:
-            timings[finished] = round(time.monotonic() - clock[0], 3)
-            clock[0] = time.monotonic()
-        if progress is not None:
-            progress(done, _STEPS, message)
+    step = StepClock(progress, _STEPS)
 
     con = backend()
     try:
@@ -237,7 +230,7 @@ def resolve_identities(
                     customers = int(con.table("customer_summary").count().execute())
                 else:
                     customers = rebuild_customer_summary(now=now, in_transaction=True)
-                timings["summary"] = round(time.monotonic() - clock[0], 3)
+                step.finish("summary")
 
                 report = ResolveReport(
                     run_id=run_id,
@@ -249,7 +242,7 @@ def resolve_identities(
                     seconds=0.0,
                     splits=len(plan.splits),
                     probabilistic=_match_report(matched, match),
-                    timings=timings,
+                    timings=step.timings,
                     mode="incremental" if inc else "full",
                     full_reason=reason,
                     compared_records=n_records,

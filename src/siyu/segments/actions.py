@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
+from siyu.core.progress import StepClock
 from siyu.customers.queries import clean_text
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
@@ -59,15 +60,7 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
         {"name": s.name, "stages": s.stages, "default_stage": s.default_stage}
         for s in StageSet.objects.filter(active=True)
     ]
-    timings: dict[str, float] = {}
-    clock = [time.monotonic()]
-
-    def step(done: int, message: str, finished: str | None = None) -> None:
-        if finished:
-            timings[finished] = round(time.monotonic() - clock[0], 3)
-            clock[0] = time.monotonic()
-        if progress is not None:
-            progress(done, _STEPS, message)
+    step = StepClock(progress, _STEPS)
 
     con = backend()
     try:
@@ -108,7 +101,7 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
             "customers": customers,
             **_distribution(traits, stages),
             "seconds": round(time.monotonic() - started, 3),
-            "timings": timings,
+            "timings": step.timings,
         }
     finally:
         for table in (_TRAITS, _BASE, _ORDERS):
