@@ -296,3 +296,18 @@ def test_large_xlsx_is_split_without_splitting_an_order(tmp_path, monkeypatch):
     assert all(len(files) == 1 for files in owners.values())
     truth = pl.read_csv(manifest.ground_truth, infer_schema=False).filter(pl.col("source") == "jd")
     assert set(owners) == set(truth["record_id"].to_list())
+
+
+def test_douyin_line_amounts_add_up_to_what_the_buyer_paid(parsed):
+    """订单应付金额 is per sub-order: summed over an order's lines (as the importer does) it is the goods
+    amount less the platform's discount, never the order total once per line."""
+    rows = parsed["douyin_orders.csv"]
+    goods, payable, off = Counter(), Counter(), Counter()
+    for r in rows:
+        order = clean(r["主订单编号"])
+        goods[order] += round(float(r["商品金额"]) * 100)
+        payable[order] += round(float(r["订单应付金额"]) * 100)
+        off[order] += round(float(r["平台实际承担优惠金额"]) * 100)
+    assert all(payable[o] == goods[o] - off[o] for o in goods)
+    assert any(off[o] > 0 for o in goods)
+    assert all(round(float(r["订单应付金额"]) * 100) >= 0 for r in rows)

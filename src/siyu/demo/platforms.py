@@ -625,13 +625,19 @@ def build_douyin(ctx: Ctx) -> Output:
         F.unique_ints(rng, 6_950_000_000_000_000_000, 7_000_000_000_000_000_000, len(lines.order))
     )
     platform_off = np.where(rng.random(n) < 0.25, rng.integers(1, 4, size=n) * 500, 0)
+    # Douyin writes one row per sub-order and its amounts per sub-order: the platform's discount is shared
+    # out over the lines in proportion to their amount (the rounding remainder on the first line), so the
+    # lines' 订单应付金额 add up to what the buyer paid for the order.
+    line_off = platform_off[lines.order] * lines.cents // np.maximum(goods[lines.order], 1)
+    line_off[lines.first] += platform_off - lines.per_order(line_off)
+    line_post = np.zeros(len(lines.order), dtype=np.int64)
+    line_post[lines.first] = post
     ship_ts = o.ts + rng.integers(3600, 2 * DAY, size=n)
     done_ts = ship_ts + rng.integers(2 * DAY, 7 * DAY, size=n)
 
     per_order = pl.DataFrame(
         {
             "主订单编号": main_id,
-            "订单应付金额": F.cents_to_str(goods + post - platform_off),
             "运费": F.cents_to_str(post),
             "收件人": F.mask_name(rec.name, name_style),
             "收件人手机号": phone_text,
@@ -666,7 +672,6 @@ def build_douyin(ctx: Ctx) -> Output:
                 rng, n, ["直播间", "短视频", "商城推荐", "搜索", "店铺页"], [0.4, 0.15, 0.2, 0.15, 0.1]
             ),
             "流量类型": pick(rng, n, ["自然流量", "付费流量"], [0.75, 0.25]),
-            "平台实际承担优惠金额": F.cents_to_str(platform_off),
             "商家实际承担优惠金额": pl.Series(["0.00"] * n),
             "达人实际承担优惠金额": pl.Series(["0.00"] * n),
         }
@@ -682,6 +687,8 @@ def build_douyin(ctx: Ctx) -> Output:
             "商家编码": PRODUCT_SKU[lines.product],
             "商品单价": F.cents_to_str(lines.unit_cents),
             "商品金额": F.cents_to_str(lines.cents),
+            "订单应付金额": F.cents_to_str(lines.cents + line_post - line_off),
+            "平台实际承担优惠金额": F.cents_to_str(line_off),
         }
     )
     frame = pl.concat([per_order[lines.order], line_frame], how="horizontal").select(DOUYIN_HEADERS)
