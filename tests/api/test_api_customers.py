@@ -127,6 +127,29 @@ def test_a_failed_write_can_be_retried_with_the_same_key(brand):
     ]
 
 
+def test_an_idempotency_key_is_forgotten_after_its_ttl(brand, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from siyu.api.actions import purge_expired_idempotency_keys
+    from siyu.api.models import IdempotencyKey
+
+    client = client_for(brand.operator)
+    assert post(client, "/api/customers/1001/tags", {"tag": "高价值"}, "old-key").json()["changed"] == 1
+    post(client, "/api/customers/1001/tags", {"tag": "新客"}, "fresh-key")
+    IdempotencyKey.objects.filter(key="old-key").update(created_at=timezone.now() - timedelta(hours=25))
+
+    # past the 24 h TTL the key is a new request: a different body runs instead of a 409
+    again = post(client, "/api/customers/1001/tags", {"tag": "复购"}, "old-key")
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["changed"] == 1
+
+    IdempotencyKey.objects.filter(key="fresh-key").update(created_at=timezone.now() - timedelta(hours=23))
+    assert purge_expired_idempotency_keys(now=timezone.now() + timedelta(hours=2)) == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["old-key"]
+
+
 def test_bulk_tags(brand):
     client = client_for(brand.operator)
     body = {"action": "add", "customer_ids": [1001, 1002, 1003], "tag": "618活动", "group": "活动"}

@@ -18,7 +18,7 @@ api = NinjaAPI(
         "Customers, tags, traits, segments, orders and events of a Siyu installation. Authenticate with "
         "`Authorization: Bearer <token>` (create one with `siyu createtoken NAME`). Every POST/DELETE needs an "
         "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
-        "with another body is refused with 409."
+        "with another body is refused with 409. A key is remembered for 24 hours (SIYU_IDEMPOTENCY_KEY_TTL_HOURS)."
     ),
 )
 

@@ -4,6 +4,8 @@ A client sends `Idempotency-Key: <its own unique value>` with a POST/DELETE. The
 successful response is stored; a replay with the same key and the same body gets that stored response (and
 header `Idempotent-Replayed: true`) without a second effect; the same key with a different body is a 409.
 A failed request (4xx/5xx) stores nothing, so the client can fix it and retry with the same key.
+A key is remembered for `settings.IDEMPOTENCY_KEY_TTL` (24 hours by default, like the payment APIs clients
+know): later the same key is a new request, and expired keys are purged at most once an hour per process.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ import hashlib
 import json
 from typing import Annotated
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from ninja import Header
 from ninja.errors import HttpError
 from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
 
+from siyu.api.actions import purge_expired_idempotency_keys
 from siyu.api.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -32,6 +37,8 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 IN_PROGRESS = 0
+PURGE_EVERY_SECONDS = 3600
+_last_purge = 0.0
 
 
 def _jsonable(value):
@@ -64,8 +71,11 @@ def run_once(request, response, key: str, payload, handler, status: int = 200):
         raise HttpError(400, f"the {HEADER} header is empty")
     endpoint = f"{request.method} {request.path}"[:200]
     request_hash = request_fingerprint(payload)
+    _purge_expired_keys_hourly()
 
-    existing = IdempotencyKey.objects.filter(user=user, key=key, endpoint=endpoint).first()
+    once = IdempotencyKey.objects.filter(user=user, key=key, endpoint=endpoint)
+    once.filter(created_at__lt=timezone.now() - settings.IDEMPOTENCY_KEY_TTL).delete()
+    existing = once.first()
     if existing is not None:
         return _answer(existing, request_hash, response)
     try:
@@ -90,3 +100,11 @@ def run_once(request, response, key: str, payload, handler, status: int = 200):
         raise
     IdempotencyKey.objects.filter(pk=record.pk).update(status_code=status, response=body)
     return Status(status, body)
+
+
+def _purge_expired_keys_hourly() -> None:
+    global _last_purge
+    now = timezone.now().timestamp()
+    if now - _last_purge >= PURGE_EVERY_SECONDS:
+        _last_purge = now
+        purge_expired_idempotency_keys()

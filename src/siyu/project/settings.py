@@ -6,6 +6,7 @@ DATABASE_URL switches the control plane to PostgreSQL.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -118,6 +119,9 @@ LOCALE_PATHS = [Path(__file__).resolve().parent.parent / "locale"]
 TIME_ZONE = os.environ.get("SIYU_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+
+# API: how long an Idempotency-Key is remembered (siyu.api.idempotency).
+IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
 
 # Analytics page 7: stores open from the first to the second whole hour (local time); the page can override.
 ANALYTICS_STORE_HOURS = (10, 22)
