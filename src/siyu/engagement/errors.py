@@ -7,3 +7,15 @@ class EngagementError(SiyuError):
 
 class ChannelNotConfigured(EngagementError):
     pass
+
+
+class ContentError(EngagementError):
+    """A script, material or buyer show that cannot be saved or used as given."""
+
+
+class ConsentMissing(ContentError):
+    """A buyer show whose customer has no `ugc` consent in force."""
+
+
+class TaskError(EngagementError):
+    """Guide tasks that cannot be created or completed as asked."""
