@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from siyu.customers.models import Consent
-from siyu.engagement.errors import ConsentMissing, ContentError
+from siyu.engagement.errors import ConsentMissing, ContentError, ContentNotFound
 from siyu.engagement.models import Material, Script, ScriptGroup
 from siyu.engagement.policy import consent_in_force
 from siyu.engagement.scripts import KNOWN_VARIABLES, placeholders
@@ -18,14 +18,14 @@ def get_script(script_id) -> Script:
     try:
         return Script.objects.select_related("group").get(pk=int(script_id))
     except (Script.DoesNotExist, TypeError, ValueError, OverflowError):
-        raise ContentError(f"no script {script_id}") from None
+        raise ContentNotFound(f"no script {script_id}") from None
 
 
 def get_material(material_id) -> Material:
     try:
         return Material.objects.get(pk=int(material_id))
     except (Material.DoesNotExist, TypeError, ValueError, OverflowError):
-        raise ContentError(f"no material {material_id}") from None
+        raise ContentNotFound(f"no material {material_id}") from None
 
 
 def ugc_usable(customer_ids) -> set[int]:

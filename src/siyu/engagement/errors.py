@@ -19,3 +19,11 @@ class ConsentMissing(ContentError):
 
 class TaskError(EngagementError):
     """Guide tasks that cannot be created or completed as asked."""
+
+
+class ContentNotFound(ContentError):
+    """No script or material with that id."""
+
+
+class TaskNotFound(TaskError):
+    """No guide task or task batch with that id."""

@@ -28,7 +28,7 @@ from siyu.customers import queries as customer_queries
 from siyu.customers.queries import chunked, clean_text
 from siyu.engagement import content_queries
 from siyu.engagement.actions import enqueue_sends, write_touches
-from siyu.engagement.errors import TaskError
+from siyu.engagement.errors import TaskError, TaskNotFound
 from siyu.engagement.models import Channel, GuideTask, Material, Script, Send, TaskBatch
 from siyu.engagement.policy import Rules, SendRequest, apply_contact_policy, current_policy
 from siyu.engagement.scripts import render
@@ -376,7 +376,7 @@ def _own_task(actor, task_id) -> GuideTask:
     try:
         task = GuideTask.objects.select_related("send").get(pk=int(task_id))
     except (GuideTask.DoesNotExist, TypeError, ValueError, OverflowError):
-        raise TaskError(f"no task {task_id}") from None
+        raise TaskNotFound(f"no task {task_id}") from None
     if actor is None or task.guide_id != actor.pk:
         raise PermissionDenied("this task is not yours")
     return task
@@ -416,7 +416,7 @@ def cancel_batch(actor, batch_id) -> int:
     _check_creator(actor)
     batch = TaskBatch.objects.filter(pk=batch_id).first()
     if batch is None:
-        raise TaskError(f"no task batch {batch_id}")
+        raise TaskNotFound(f"no task batch {batch_id}")
     with transaction.atomic():
         open_tasks = GuideTask.objects.filter(batch=batch, status=GuideTask.Status.OPEN)
         if actor is not None and role_of(actor) == Role.MANAGER:

@@ -18,7 +18,7 @@ from siyu.analytics.facts import purchases
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.engagement import content_queries
-from siyu.engagement.errors import ContentError, TaskError
+from siyu.engagement.errors import ContentError, TaskError, TaskNotFound
 from siyu.engagement.models import GuideTask, Material, TaskBatch
 from siyu.staff.models import Role
 from siyu.staff.queries import display_names, guides_of_store, role_of, store_of
@@ -51,14 +51,14 @@ def get_task(user, task_id) -> GuideTask:
     try:
         task = GuideTask.objects.select_related("batch", "batch__material").get(pk=int(task_id))
     except (GuideTask.DoesNotExist, TypeError, ValueError, OverflowError):
-        raise TaskError(f"no task {task_id}") from None
+        raise TaskNotFound(f"no task {task_id}") from None
     guides = visible_guide_ids(user)
     if guides is not None and task.guide_id not in guides:
         raise PermissionDenied("this task is not yours")
     return task
 
 
-def _customers(ids) -> dict[int, dict]:
+def masked_customers(ids) -> dict[int, dict]:
     """Masked name and phone of each customer (the task list never shows PII in clear)."""
     ids = sorted(set(ids))
     if not ids:
@@ -120,13 +120,14 @@ def list_tasks(
     pages = max(1, -(-total // page_size))
     page = max(1, min(int(page), pages))
     tasks = list(query.order_by("due_at", "pk")[(page - 1) * page_size : page * page_size])
-    customers = _customers(t.customer_id for t in tasks)
+    customers = masked_customers(t.customer_id for t in tasks)
     names = display_names(t.guide_id for t in tasks if t.guide_id)
     items = [task_dict(t, customers.get(t.customer_id), names.get(t.guide_id)) for t in tasks]
     return {"items": items, "total": total, "page": page, "pages": pages, "page_size": page_size}
 
 
-def list_batches(user, limit: int = 100) -> list[dict]:
+def list_batches(user, limit: int = 100, batch_id: int | None = None) -> list[dict]:
+    """Batches with their open, done and suppressed tasks (of the guides `user` sees)."""
     guides = visible_guide_ids(user)
     tasks = Q() if guides is None else Q(tasks__guide_id__in=guides)
     query = TaskBatch.objects.select_related("script", "store").annotate(
@@ -135,7 +136,9 @@ def list_batches(user, limit: int = 100) -> list[dict]:
         suppressed=Count("tasks", filter=tasks & Q(tasks__status=GuideTask.Status.SUPPRESSED)),
     )
     if guides is not None:
-        query = query.filter(tasks__guide_id__in=guides).distinct()
+        query = query.filter(Q(tasks__guide_id__in=guides) | Q(created_by=user)).distinct()
+    if batch_id is not None:
+        query = query.filter(pk=batch_id)
     return [
         {
             "id": b.pk,
