@@ -91,17 +91,10 @@ def server(tmp_path_factory):
         )
     members = home / "members.csv"
     members.write_text(MEMBERS, encoding="utf-8")
-    _siyu(
-        env,
-        "import",
-        str(members),
-        "--source",
-        "crm",
-        "--format",
-        "generic",
-        "--map",
-        "member_no=id:member_no",
-    )
+    fields = ["member_no=id:member_no", *(f"{c}={c}" for c in
+              ("name", "phone", "gender", "owner_staff", "order_id", "order_time", "amount", "product"))]  # fmt: skip
+    _siyu(env, "import", str(members), "--source", "crm", "--format", "generic",
+          *(arg for field in fields for arg in ("--map", field)))  # fmt: skip
     _siyu(env, "resolve")
     subprocess.run(
         [sys.executable, "-c", SETUP_SEGMENT], env=env, check=True, capture_output=True, timeout=300
@@ -177,7 +170,7 @@ def test_operator_creates_tasks_guide_completes_on_a_phone_manager_sees_it(serve
     assert ops.locator("[data-script]", has_text="五月回访").count() == 1
 
     # … and creates tasks for the segment, each for the customer's owner guide
-    ops.click("nav.mainnav >> text=任务")
+    ops.click("nav.mainnav >> text=导购任务")
     ops.wait_for_url(f"{base}/engagement/tasks/")
     ops.select_option('#task-form select[name="segment"]', label="五月买家 (3)")
     ops.select_option('#task-form select[name="script"]', label="复购回访 · 五月回访")

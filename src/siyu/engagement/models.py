@@ -248,7 +248,9 @@ class TaskBatch(models.Model):
     )
     segment_id = models.BigIntegerField(null=True, blank=True)
     assign = models.CharField(max_length=16, choices=Assign.choices, default=Assign.OWNER)
-    store = models.ForeignKey("staff.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store = models.ForeignKey(
+        "staff.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     max_open = models.PositiveIntegerField(null=True, blank=True)  # capacity: open tasks per guide at most
     due_at = models.DateTimeField()
     variables = models.JSONField(default=dict, blank=True)  # defaults for placeholders (e.g. product)

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -128,14 +129,19 @@ def task_create(request):
 @require_POST
 def task_complete(request, task_id: int):
     try:
-        task_actions.complete_task(request.user, task_id, request.POST.get("outcome", ""), request.POST.get("note", ""))
+        task_actions.complete_task(
+            request.user, task_id, request.POST.get("outcome", ""), request.POST.get("note", "")
+        )
     except SiyuError as exc:
         if isinstance(exc, PermissionDenied):
             raise
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Contact recorded."))
-    return redirect(request.POST.get("next") or "console:engagement_tasks")
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("console:engagement_tasks")
+    return redirect(back)
 
 
 @console_view
@@ -172,6 +178,11 @@ def guide_report(request):
     return render(
         request,
         "siyu/engagement/tasks/report.html",
-        {"report": report, "totals": totals, "error": error, "batches": TaskBatch.objects.all()[:100],
-         "outcomes": GuideTask.Outcome.choices},  # fmt: skip
+        {
+            "report": report,
+            "totals": totals,
+            "error": error,
+            "batches": TaskBatch.objects.all()[:100],
+            "outcomes": GuideTask.Outcome.choices,
+        },  # fmt: skip
     )
