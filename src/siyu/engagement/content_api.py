@@ -199,7 +199,11 @@ def list_materials(request, q: Search = "", kind: MaterialKind | None = None, ar
     return [content_queries.material_dict(m, show_customer=editor) for m in items]
 
 
-@router.get("/materials/{material_id}", response={200: MaterialOut, **LOOKUP_ERRORS}, summary="One material")
+@router.get(
+    "/materials/{material_id}",
+    response={200: MaterialOut, **LOOKUP_ERRORS, 400: ErrorOut},
+    summary="One material",
+)
 def get_material(request, material_id: Id):
     _require_role(request.auth)
     material = content_queries.get_material(material_id)

@@ -11,7 +11,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, CustomerId
+from siyu.api.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, CustomerId, ErrorOut
 from siyu.core.timeutil import as_platform_time
 from siyu.engagement import task_actions, task_queries
 
@@ -201,7 +201,9 @@ def complete_task(
 
 
 @router.get(
-    "/guide-report", response={200: ReportOut, **READ_ERRORS}, summary="Completion and purchases per guide"
+    "/guide-report",
+    response={200: ReportOut, **READ_ERRORS, 400: ErrorOut},
+    summary="Completion and purchases per guide",
 )
 def guide_report(
     request,

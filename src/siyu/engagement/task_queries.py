@@ -230,6 +230,8 @@ def guide_report(
     date_from = date_from or date_to - dt.timedelta(days=29)
     if date_from > date_to:
         raise TaskError("the range starts after it ends")
+    if date_from.year < 1990 or date_to.year > 2200:
+        raise TaskError("dates must lie between 1990 and 2200")
     query = _scoped(user).filter(
         guide_id__isnull=False,
         created_at__gte=local_midnight(date_from),
