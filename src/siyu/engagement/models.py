@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Channel(models.TextChoices):
@@ -204,11 +205,11 @@ class Material(models.Model):
     customer and may be used only while that customer's `ugc` consent is in force."""
 
     class Kind(models.TextChoices):
-        IMAGE = "image", "图片"
-        LINK = "link", "链接"
-        MINI_PROGRAM = "mini_program", "小程序卡片"
-        CASE = "case", "案例"
-        UGC = "ugc", "买家秀"
+        IMAGE = "image", _("Image")
+        LINK = "link", _("Link")
+        MINI_PROGRAM = "mini_program", _("Mini-program card")
+        CASE = "case", _("Case")
+        UGC = "ugc", _("Buyer show")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     title = models.CharField(max_length=200)
@@ -237,8 +238,8 @@ class TaskBatch(models.Model):
     """One request to create guide tasks: who (a segment or a list), which script, how assigned."""
 
     class Assign(models.TextChoices):
-        OWNER = "owner", "归属导购"
-        CAPACITY = "capacity", "按容量分配"
+        OWNER = "owner", _("Owner guide")
+        CAPACITY = "capacity", _("By capacity")
 
     name = models.CharField(max_length=200)
     script = models.ForeignKey(Script, null=True, on_delete=models.SET_NULL, related_name="batches")
@@ -275,16 +276,16 @@ class GuideTask(models.Model):
     contact-policy decision and becomes a touch when the guide records the contact."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "待跟进"
-        DONE = "done", "已完成"
-        SUPPRESSED = "suppressed", "已拦截"
-        CANCELLED = "cancelled", "已取消"
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        SUPPRESSED = "suppressed", _("Suppressed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Outcome(models.TextChoices):
-        REACHED = "reached", "已沟通"
-        NO_ANSWER = "no_answer", "未回复"
-        DECLINED = "declined", "明确拒绝"
-        PURCHASE_INTENT = "purchase_intent", "有购买意向"
+        REACHED = "reached", _("Reached")
+        NO_ANSWER = "no_answer", _("No answer")
+        DECLINED = "declined", _("Declined")
+        PURCHASE_INTENT = "purchase_intent", _("Purchase intent")
 
     batch = models.ForeignKey(TaskBatch, on_delete=models.CASCADE, related_name="tasks")
     customer_id = models.BigIntegerField(db_index=True)
