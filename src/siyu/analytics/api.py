@@ -12,7 +12,7 @@ from ninja import Field, Path, Query, Router, Schema
 
 from siyu.analytics import actions, queries
 from siyu.analytics.exports import CONTENT_TYPES, export_page
-from siyu.analytics.filters import default_days, parse_filters
+from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_ids, group_from_request
 from siyu.analytics.models import ChannelSpend
 from siyu.api.idempotency import IdempotencyKeyHeader, run_once
@@ -21,7 +21,8 @@ from siyu.api.schemas import ErrorOut, ValidationErrorOut
 router = Router(tags=["analytics"])
 
 Page = Literal[
-    "funnel", "gmv_tree", "formula", "cohorts", "channel_roi", "traffic_map", "sales_by_hour", "repurchase"
+    "funnel", "gmv_tree", "formula", "cohorts", "channel_roi", "traffic_map", "sales_by_hour", "repurchase",
+    "touch_grid",
 ]
 Names = Annotated[list[Annotated[str, Field(max_length=200)]], Query(max_length=100)]
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
@@ -60,7 +61,9 @@ class PageFilters(Schema):
 
 
 def _result(page: str, q: PageFilters) -> dict:
-    f = parse_filters(q.date_from, q.date_to, q.channel, q.store, default_days=default_days(page))
+    f = parse_filters(
+        q.date_from, q.date_to, q.channel, q.store, default_days=default_days(page), today=default_today(page)
+    )
     if page == "sales_by_hour":
         return queries.sales_by_hour(f, q.open_hour, q.close_hour)
     if page == "repurchase":

@@ -327,6 +327,81 @@ def factor_label(factor: str) -> str:
     )
 
 
+def _empty_aware_scale(highest: int) -> dict:
+    """A piecewise colour scale whose 0 stands out (red): the cells nobody was reached through."""
+    pieces = [{"value": 0, "color": "#fca5a5", "label": str(_("0 — nobody reached"))}]
+    if highest > 0:
+        bounds = sorted({max(1, round(highest * k / 4)) for k in range(1, 5)} | {highest})
+        low, colors = 1, ["#ccfbf1", "#5eead4", "#14b8a6", "#0f766e", "#134e4a"]
+        for i, high in enumerate(bounds):
+            if high >= low:
+                pieces.append({"min": low, "max": high, "color": colors[min(i, len(colors) - 1)]})
+                low = high + 1
+    return {"type": "piecewise", "pieces": pieces, "orient": "horizontal", "left": "center", "bottom": 0}
+
+
+def _grid_heatmap(row_labels: list[str], stage_labels: list[str], values: list[list[int]]) -> dict:
+    data = [[x, y, v] for y, row in enumerate(values) for x, v in enumerate(row)]
+    return {
+        "tooltip": {"position": "top"},
+        "grid": {"left": 150, "right": 24, "top": 16, "bottom": 90},
+        "xAxis": {"type": "category", "data": stage_labels, "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "data": row_labels, "inverse": True, "splitArea": {"show": True}},
+        "visualMap": _empty_aware_scale(max((d[2] for d in data), default=0)),
+        "series": [{"type": "heatmap", "data": data, "label": {"show": True}}],
+    }
+
+
+def touchpoint_label(value: str) -> str:
+    return str(
+        {"wecom": _("WeCom"), "sms": _("SMS"), "email": _("Email"), "webhook": _("Webhook"),
+         "guide": _("Guide 1-on-1")}.get(value, value)
+    )  # fmt: skip
+
+
+def operation_label(row: dict) -> str:
+    kind = str({"journey": _("Journey"), "campaign": _("Campaign"), "task": _("Guide tasks"),
+                "manual": _("Manual send")}.get(row["operation"], row["operation"]))  # fmt: skip
+    if not row.get("operation_id"):
+        return f"{kind} —"
+    return f"{kind} · {row.get('label') or row['operation_id']}"
+
+
+def stage_label(value: str) -> str:
+    from siyu.console.labels import STAGES, label
+
+    return str(_("Unknown")) if value == "unknown" else label(STAGES, value)
+
+
+def touch_grid_charts(result: dict) -> list[dict]:
+    stages = result["stages"]
+    stage_labels = [stage_label(s) for s in stages]
+    points = result["tables"]["touchpoint_stage"]
+    operations = result["tables"]["operation_stage"]
+    return [
+        _chart(
+            "chart-touch-grid",
+            _("Customers reached: touchpoint × lifecycle stage"),
+            "touch_grid",
+            _grid_heatmap(
+                [touchpoint_label(r["touchpoint"]) for r in points],
+                stage_labels,
+                [[r[s] for s in stages] for r in points],
+            ),  # fmt: skip
+        ),
+        _chart(
+            "chart-operation-grid",
+            _("Customers reached: operation × lifecycle stage"),
+            "touch_grid_operations",
+            _grid_heatmap(
+                [operation_label(r) for r in operations],
+                stage_labels,
+                [[r[s] for s in stages] for r in operations],
+            ),  # fmt: skip
+        ),
+    ]
+
+
 CHARTS = {
     "funnel": funnel_charts,
     "gmv_tree": gmv_tree_charts,
@@ -336,6 +411,7 @@ CHARTS = {
     "traffic_map": traffic_charts,
     "sales_by_hour": hour_charts,
     "repurchase": repurchase_charts,
+    "touch_grid": touch_grid_charts,
 }
 
 

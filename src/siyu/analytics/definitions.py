@@ -12,6 +12,7 @@ PAGE_TITLES = {
     "traffic_map": _("Traffic map"),
     "sales_by_hour": _("Sales by hour"),
     "repurchase": _("Repurchase of a group"),
+    "touch_grid": _("Touchpoints × lifecycle stages"),
 }
 
 COMMON = _(
@@ -94,5 +95,16 @@ DEFINITIONS = {
         "its last refresh) who bought in the range; base: every buyer; rest: base without the group. Lift "
         "= group rate − base rate, in percentage points; p-value: two-sided two-proportion z-test of group "
         "against rest (below 0.05: unlikely to be chance)."
+    ),
+    "touch_grid": _(
+        "Customers reached in the range, from the recorded touches (every sent message, and every contact a "
+        "guide recorded on a task), by touchpoint (WeCom, SMS, email, webhook, guide 1-on-1) and the "
+        "customer's lifecycle stage in the current traits snapshot (unknown: traits not computed for the "
+        "customer). A cell counts distinct customers; a red cell is a combination nobody was reached "
+        "through. Channel and store filters keep customers with a record from those channels or stores."
+    ),
+    "touch_grid_operations": _(
+        "The same customers by operation: each journey (SOP), campaign, guide-task batch and manual send "
+        "with touches in the range, and a row for each kind of operation that reached nobody."
     ),
 }

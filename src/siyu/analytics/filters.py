@@ -67,6 +67,12 @@ def default_days(page: str) -> int:
     return COHORT_DEFAULT_DAYS if page == "cohorts" else DEFAULT_DAYS
 
 
+def default_today(page: str) -> date | None:
+    """The day a range without an end ends on: today for pages about touches (which go on after the
+    last imported purchase); None (the last day with a purchase) for the others."""
+    return datetime.now(ZoneInfo(zone())).date() if page == "touch_grid" else None
+
+
 def local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=ZoneInfo(zone())).astimezone(UTC)
 

@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
+import ibis
 from django.conf import settings
 
 from siyu.analytics import facts
@@ -633,6 +634,121 @@ def repurchase(f: Filters, group) -> dict:
     )
 
 
+# --- 9. touchpoint × lifecycle stage ------------------------------------------------------------
+
+# Where a customer can be reached (the `touches` channels; wecom_app messages go to staff, not customers).
+TOUCHPOINTS = ("wecom", "sms", "email", "webhook", "guide")
+OPERATION_KINDS = ("journey", "campaign", "task", "manual")
+UNKNOWN_STAGE = "unknown"
+
+
+def _current_stages(con):
+    """customer_id, stage of the current traits snapshot (empty when traits were never computed)."""
+    from siyu.segments.errors import TraitsNotComputed
+    from siyu.segments.queries import snapshot_cutoff
+
+    traits = con.table("customer_traits")
+    try:
+        cutoff = snapshot_cutoff()
+    except TraitsNotComputed:
+        return traits.filter(ibis.literal(False)).select("customer_id", stage=traits.lifecycle_stage)
+    return traits.filter(traits.as_of == cutoff).select("customer_id", stage=traits.lifecycle_stage)
+
+
+def _operation_labels(kind_ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """A readable name for each operation: a guide-task batch's name; others by kind and id."""
+    from siyu.engagement.models import TaskBatch
+
+    batch_ids = [int(i) for k, i in kind_ids if k == "task" and i and i.isdigit()]
+    names = dict(TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "name"))
+    return {(k, i): names.get(int(i)) if k == "task" and i and i.isdigit() and int(i) in names else (i or "")
+            for k, i in kind_ids}  # fmt: skip
+
+
+def touch_grid(f: Filters) -> dict:
+    """Customers reached in the range, by operation (journey, campaign, guide-task batch, manual send),
+    touchpoint and lifecycle stage, from the recorded touches; every touchpoint × stage cell is present,
+    so a combination nobody reached shows as 0."""
+    from siyu.segments.traits import LIFECYCLE_STAGES
+
+    con = backend()
+    t = con.table("touches")
+    t = t.filter(
+        t.sent_at >= instant(f.start), t.sent_at < instant(f.end), t.customer_id.notnull(),
+        t.channel.isin(list(TOUCHPOINTS)),
+    )  # fmt: skip
+    if f.channels:
+        r = con.table("records")
+        sources = r.filter(r.source.isin(list(f.channels))).select("record_key")
+        ids = sources.join(con.table("customer_map"), "record_key").select("customer_id").distinct()
+        t = t.semi_join(ids, "customer_id")
+    if f.stores:
+        t = t.semi_join(facts.customers_at_stores(con, f.stores), "customer_id")
+    t = left_join(t, _current_stages(con))
+    t = t.mutate(stage=t.stage.fill_null(UNKNOWN_STAGE), source_id=t.source_id.fill_null(""))
+    cells = rows(
+        t.group_by(["source", "source_id", "channel", "stage"]).aggregate(
+            touches=t.count(), customers=t.customer_id.nunique()
+        )
+    )
+    by_point = rows(t.group_by(["channel", "stage"]).aggregate(customers=t.customer_id.nunique()))
+    by_operation = rows(
+        t.group_by(["source", "source_id", "stage"]).aggregate(customers=t.customer_id.nunique())
+    )
+    stages = [*LIFECYCLE_STAGES, UNKNOWN_STAGE]
+    point_grid = {p: dict.fromkeys(stages, 0) for p in TOUCHPOINTS}
+    for row in by_point:
+        point_grid[row["channel"]][row["stage"] if row["stage"] in stages else UNKNOWN_STAGE] += row[
+            "customers"
+        ]
+    operations: dict[tuple[str, str], dict] = {}
+    for row in by_operation:
+        key = (row["source"], row["source_id"])
+        grid = operations.setdefault(key, dict.fromkeys(stages, 0))
+        grid[row["stage"] if row["stage"] in stages else UNKNOWN_STAGE] += row["customers"]
+    for kind in OPERATION_KINDS:  # a kind of operation that reached nobody still gets its (empty) row
+        if not any(k == kind for k, _ in operations):
+            operations[(kind, "")] = dict.fromkeys(stages, 0)
+    labels = _operation_labels(set(operations))
+    order = {k: i for i, k in enumerate(OPERATION_KINDS)}
+    operation_rows = [
+        {"operation": kind, "operation_id": oid or None, "label": labels.get((kind, oid)) or None, **grid}
+        for (kind, oid), grid in sorted(
+            operations.items(), key=lambda item: (order.get(item[0][0], 9), item[0][1])
+        )
+    ]
+    empty = sum(1 for p in TOUCHPOINTS for s in LIFECYCLE_STAGES if point_grid[p][s] == 0)
+    return _page(
+        "touch_grid",
+        f,
+        stages=stages,
+        empty_cells=empty,
+        tables={
+            "touchpoint_stage": [{"touchpoint": p, **point_grid[p]} for p in TOUCHPOINTS],
+            "operation_stage": operation_rows,
+            "touch_cells": sorted(
+                (
+                    {
+                        "operation": c["source"],
+                        "operation_id": c["source_id"] or None,
+                        "touchpoint": c["channel"],
+                        "stage": c["stage"],
+                        "touches": c["touches"],
+                        "customers": c["customers"],
+                    }
+                    for c in cells
+                ),
+                key=lambda c: (
+                    order.get(c["operation"], 9),
+                    c["operation_id"] or "",
+                    c["touchpoint"],
+                    c["stage"],
+                ),
+            ),  # fmt: skip
+        },
+    )
+
+
 PAGES = {
     "funnel": funnel,
     "gmv_tree": gmv_tree,
@@ -642,4 +758,5 @@ PAGES = {
     "traffic_map": traffic_map,
     "sales_by_hour": sales_by_hour,
     "repurchase": repurchase,
+    "touch_grid": touch_grid,
 }

@@ -19,7 +19,7 @@ from siyu.analytics.definitions import COMMON, DEFINITIONS, PAGE_TITLES
 from siyu.analytics.errors import AnalyticsError
 from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.facts import filter_choices
-from siyu.analytics.filters import default_days, parse_filters
+from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_file, group_from_request
 from siyu.analytics.models import ChannelSpend
 from siyu.console.views.common import console_view
@@ -41,6 +41,9 @@ TABLE_TITLES = {
     "weekday_hour_orders": gettext_lazy("Orders by weekday and hour"),
     "hour_orders_by_channel": gettext_lazy("Orders by hour, per channel"),
     "repurchase": gettext_lazy("Repurchase rate"),
+    "touchpoint_stage": gettext_lazy("Customers reached by touchpoint and lifecycle stage"),
+    "operation_stage": gettext_lazy("Customers reached by operation and lifecycle stage"),
+    "touch_cells": gettext_lazy("Touches and customers per operation, touchpoint and stage"),
 }
 
 
@@ -51,6 +54,7 @@ def filters_from(data, page: str):
         data.getlist("channel"),
         data.getlist("store"),
         default_days=default_days(page),
+        today=default_today(page),
     )
 
 

@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from siyu.api.auth import auth
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
+from siyu.engagement.errors import ContentNotFound, TaskNotFound
 from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
@@ -33,6 +34,8 @@ def _error(status):
 api.add_exception_handler(PermissionDenied, _error(403))
 api.add_exception_handler(CustomerNotFound, _error(404))
 api.add_exception_handler(NotFound, _error(404))
+api.add_exception_handler(ContentNotFound, _error(404))
+api.add_exception_handler(TaskNotFound, _error(404))
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 
@@ -43,6 +46,8 @@ from siyu.api.ingest import router as ingest_router  # noqa: E402
 from siyu.api.segments import router as segments_router  # noqa: E402
 from siyu.api.traits import router as traits_router  # noqa: E402
 from siyu.engagement.api import router as engagement_router  # noqa: E402
+from siyu.engagement.content_api import router as content_router  # noqa: E402
+from siyu.engagement.task_api import router as task_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
@@ -51,3 +56,5 @@ api.add_router("", traits_router)
 api.add_router("", analytics_router)
 api.add_router("", segments_router)
 api.add_router("", engagement_router)
+api.add_router("", content_router)
+api.add_router("", task_router)

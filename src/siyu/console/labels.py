@@ -80,6 +80,9 @@ CONSENT_CHANNELS = {
     "email": _("Email"),
     "official_account": _("Official account"),
     "mini_program": _("Mini program"),
+    "phone": _("Phone"),
+    "guide": _("1-on-1 by a guide"),
+    "ugc": _("Use of buyer shows (UGC)"),
 }
 
 ROLES = {

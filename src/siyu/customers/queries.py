@@ -47,7 +47,10 @@ MAX_PAGE_SIZE = 200
 MAX_TIMELINE_EVENTS = 200
 CUSTOMER_ID_MAX = 2**63 - 1
 ORDERINGS = ("recent", "id")
-CONSENT_CHANNELS = ("wecom", "sms", "email", "official_account", "mini_program", "phone", "all")
+# `guide`: 1-on-1 contact by a guide (guide tasks); `ugc`: the brand may use the customer's buyer shows.
+CONSENT_CHANNELS = (
+    "wecom", "sms", "email", "official_account", "mini_program", "phone", "guide", "ugc", "all"
+)  # fmt: skip
 TAG_SEPARATORS = (":", "：")
 IN_CHUNK = 2_000
 

@@ -34,7 +34,14 @@ from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
 from siyu.engagement.channels.base import Outcome, Outgoing, ProviderError, failed
 from siyu.engagement.channels.wecom import SEND_STATUS, WeComClient
 from siyu.engagement.errors import ChannelNotConfigured, EngagementError
-from siyu.engagement.models import CHANNEL_PROVIDERS, Channel, ChannelAccount, ContactPolicy, Send
+from siyu.engagement.models import (
+    CHANNEL_PROVIDERS,
+    STAFF_DELIVERED,
+    Channel,
+    ChannelAccount,
+    ContactPolicy,
+    Send,
+)
 from siyu.engagement.policy import (
     CONSENT_CHANNEL,
     PENDING,
@@ -240,7 +247,10 @@ def enqueue_sends(requests: list[SendRequest], actor=None, now: dt.datetime | No
                 status=d.status,
                 reason=d.reason,
                 scheduled_at=d.scheduled_at,
-                next_attempt_at=d.scheduled_at if d.status == Send.Status.QUEUED else None,
+                # a staff-delivered send (a guide task) waits for the person, not for the worker
+                next_attempt_at=d.scheduled_at
+                if d.status == Send.Status.QUEUED and r.channel not in STAFF_DELIVERED
+                else None,
                 created_by=created_by,
             )
             for r, d in zip(fresh, decisions, strict=True)
@@ -251,7 +261,8 @@ def enqueue_sends(requests: list[SendRequest], actor=None, now: dt.datetime | No
             Send.objects.filter(pk__in=outranked, status__in=PENDING).update(
                 status=Send.Status.SUPPRESSED, reason="outranked", next_attempt_at=None
             )
-        if any(d.status == Send.Status.QUEUED for d in decisions):
+        if any(d.status == Send.Status.QUEUED and r.channel not in STAFF_DELIVERED
+               for r, d in zip(fresh, decisions, strict=True)):  # fmt: skip
             transaction.on_commit(schedule_delivery)
     by_key = {**existing, **{row.idempotency_key: row for row in rows}}
     return [by_key[r.idempotency_key] for r in requests]

@@ -7,3 +7,23 @@ class EngagementError(SiyuError):
 
 class ChannelNotConfigured(EngagementError):
     pass
+
+
+class ContentError(EngagementError):
+    """A script, material or buyer show that cannot be saved or used as given."""
+
+
+class ConsentMissing(ContentError):
+    """A buyer show whose customer has no `ugc` consent in force."""
+
+
+class TaskError(EngagementError):
+    """Guide tasks that cannot be created or completed as asked."""
+
+
+class ContentNotFound(ContentError):
+    """No script or material with that id."""
+
+
+class TaskNotFound(TaskError):
+    """No guide task or task batch with that id."""

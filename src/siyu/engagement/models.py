@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Channel(models.TextChoices):
@@ -20,6 +21,13 @@ class Channel(models.TextChoices):
     SMS = "sms", "短信"
     EMAIL = "email", "邮件"
     WEBHOOK = "webhook", "Webhook"
+    # A guide's 1-on-1 contact (a guide task): goes through the contact policy like every send, but a
+    # person delivers it, so the worker never claims it; completing the task marks it sent.
+    GUIDE = "guide", "导购一对一"
+
+
+# Channels a person delivers (siyu.engagement.task_actions); the delivery worker leaves them alone.
+STAFF_DELIVERED = frozenset({Channel.GUIDE})
 
 
 class Provider(models.TextChoices):
@@ -150,3 +158,158 @@ class ContactPolicy(models.Model):
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+
+# --- content library and guide tasks ---------------------------------------------------------------------
+# Scripts (话术) with {variable} placeholders (siyu.engagement.scripts), materials (images, links,
+# mini-program cards, cases, UGC buyer shows) and guide tasks (1-on-1 contacts by a customer's guide).
+# State changes: siyu.engagement.content_actions and siyu.engagement.task_actions.
+
+
+class ScriptGroup(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Script(models.Model):
+    """A prepared message for staff (话术): text with {name}-style placeholders filled per customer."""
+
+    group = models.ForeignKey(
+        ScriptGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="scripts"
+    )
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    tags = models.CharField(max_length=300, blank=True)  # comma-separated (content_actions.clean_tags)
+    archived = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+
+    def __str__(self):
+        return self.title
+
+
+class Material(models.Model):
+    """An image, link, mini-program card, case (案例) or UGC buyer show (买家秀). A buyer show belongs to a
+    customer and may be used only while that customer's `ugc` consent is in force."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Image")
+        LINK = "link", _("Link")
+        MINI_PROGRAM = "mini_program", _("Mini-program card")
+        CASE = "case", _("Case")
+        UGC = "ugc", _("Buyer show")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)  # description, the case's story, the buyer's own words
+    tags = models.CharField(max_length=300, blank=True)
+    url = models.CharField(max_length=500, blank=True)  # link
+    image = models.CharField(max_length=300, blank=True)  # file under UPLOADS_DIR/materials (thumb of a card)
+    appid = models.CharField(max_length=64, blank=True)  # mini-program card
+    page_path = models.CharField(max_length=300, blank=True)  # mini-program card
+    customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)  # UGC: whose it is
+    archived = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.title}"
+
+
+class TaskBatch(models.Model):
+    """One request to create guide tasks: who (a segment or a list), which script, how assigned."""
+
+    class Assign(models.TextChoices):
+        OWNER = "owner", _("Owner guide")
+        CAPACITY = "capacity", _("By capacity")
+
+    name = models.CharField(max_length=200)
+    script = models.ForeignKey(Script, null=True, on_delete=models.SET_NULL, related_name="batches")
+    # shown with every task; a buyer show only while its customer's consent is in force
+    material = models.ForeignKey(
+        Material, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
+    )
+    segment_id = models.BigIntegerField(null=True, blank=True)
+    assign = models.CharField(max_length=16, choices=Assign.choices, default=Assign.OWNER)
+    store = models.ForeignKey(
+        "staff.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    max_open = models.PositiveIntegerField(null=True, blank=True)  # capacity: open tasks per guide at most
+    due_at = models.DateTimeField()
+    variables = models.JSONField(default=dict, blank=True)  # defaults for placeholders (e.g. product)
+    source = models.CharField(max_length=16, default="task")  # what the touches count under
+    source_id = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)  # tasks per status and reason, at creation
+    created_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return self.name
+
+
+class GuideTask(models.Model):
+    """A 1-on-1 contact a guide is asked to make. Its outbox row (`send`, channel `guide`) holds the
+    contact-policy decision and becomes a touch when the guide records the contact."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Done")
+        SUPPRESSED = "suppressed", _("Suppressed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Outcome(models.TextChoices):
+        REACHED = "reached", _("Reached")
+        NO_ANSWER = "no_answer", _("No answer")
+        DECLINED = "declined", _("Declined")
+        PURCHASE_INTENT = "purchase_intent", _("Purchase intent")
+
+    batch = models.ForeignKey(TaskBatch, on_delete=models.CASCADE, related_name="tasks")
+    customer_id = models.BigIntegerField(db_index=True)
+    guide = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="guide_tasks",
+    )  # fmt: skip
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    reason = models.CharField(max_length=32, blank=True)  # why suppressed (policy.REASONS, TASK_REASONS)
+    message = models.TextField(blank=True)  # the script rendered for this customer
+    missing_variables = models.JSONField(default=list, blank=True)
+    due_at = models.DateTimeField()
+    send = models.OneToOneField(Send, null=True, blank=True, on_delete=models.SET_NULL, related_name="task")
+    contacted_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "customer_id"], name="guide_task_once_per_batch")
+        ]
+        indexes = [models.Index(fields=["guide", "status"], name="guide_task_guide_status")]
+
+    def __str__(self):
+        return f"task {self.pk} → {self.customer_id} ({self.status})"

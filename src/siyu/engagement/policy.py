@@ -45,7 +45,10 @@ from siyu.customers.queries import chunked
 from siyu.engagement.models import Channel, ContactPolicy, Send
 
 UTC = dt.UTC
-CONSENT_CHANNEL = {"wecom": "wecom", "sms": "sms", "email": "email", "webhook": None, "wecom_app": None}
+CONSENT_CHANNEL = {
+    "wecom": "wecom", "sms": "sms", "email": "email", "webhook": None, "wecom_app": None,
+    "guide": "guide",  # a guide's 1-on-1 contact: the customer can opt out of it alone (or of `all`)
+}  # fmt: skip
 # statuses whose slot counts towards the caps (a failed or suppressed send reached nobody)
 COUNTED = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.SENT, Send.Status.FAILED_RETRYABLE)
 PENDING = (Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE)

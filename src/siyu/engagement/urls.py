@@ -2,11 +2,25 @@
 
 from django.urls import path
 
-from siyu.engagement import views
+from siyu.engagement import content_views, task_views, views
 
 urlpatterns = [
     path("outbox/", views.outbox, name="engagement_outbox"),
     path("channels/", views.channels, name="engagement_channels"),
     path("policy/", views.policy, name="engagement_policy"),
     path("wecom/callback/", views.wecom_callback, name="engagement_wecom_callback"),
-]
+    # content library and guide tasks
+    path("content/", content_views.content_library, name="engagement_content"),
+    path("content/scripts/", content_views.script_add, name="engagement_script_add"),
+    path("content/scripts/<int:script_id>/archive/", content_views.script_archive, name="engagement_script_archive"),
+    path("content/materials/", content_views.material_add, name="engagement_material_add"),
+    path("content/materials/<int:material_id>/archive/", content_views.material_archive,
+         name="engagement_material_archive"),
+    path("content/materials/<int:material_id>/image/", content_views.material_image,
+         name="engagement_material_image"),
+    path("tasks/", task_views.task_list, name="engagement_tasks"),
+    path("tasks/new/", task_views.task_create, name="engagement_task_create"),
+    path("tasks/<int:task_id>/complete/", task_views.task_complete, name="engagement_task_complete"),
+    path("tasks/batches/<int:batch_id>/cancel/", task_views.batch_cancel, name="engagement_batch_cancel"),
+    path("tasks/report/", task_views.guide_report, name="engagement_guide_report"),
+]  # fmt: skip

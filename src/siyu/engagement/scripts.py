@@ -1,0 +1,77 @@
+"""Filling a script's placeholders (话术变量) for one customer.
+
+A placeholder is `{name}`: a name of letters, digits and underscores (Chinese letters too) between single
+braces. `{{` and `}}` stand for literal braces. Anything else with a brace is text. Rendering is one pass
+over the template (a value that itself contains `{x}` is not expanded again), never evaluates anything
+(no attribute or index access, unlike `str.format`), never raises, and reports every placeholder it could
+not fill: the placeholder stays in the text as written, so a guide sees it, and its name is in `missing`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# What a customer's task can fill (siyu.engagement.task_actions.customer_variables); others come from the
+# defaults given when tasks are created.
+KNOWN_VARIABLES = {
+    "name": "称呼：姓 + 先生/女士（性别未知时为打码姓名）",
+    "guide": "导购的显示名",
+    "store": "导购所在门店",
+    "product": "客户最近购买的商品",
+}
+MAX_VALUE = 2_000  # characters of one filled value
+
+TOKEN = re.compile(r"\{\{|\}\}|\{(\w{1,64})\}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    missing: tuple[str, ...] = field(default=())  # placeholders left unfilled, in order of first use
+
+
+def placeholders(template: str) -> list[str]:
+    """The placeholder names of a template, in order of first use."""
+    names: list[str] = []
+    for match in TOKEN.finditer(template or ""):
+        name = match.group(1)
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _text(value) -> str | None:
+    """A value as text, or None when there is none to show (None, empty, or unprintable)."""
+    if value is None:
+        return None
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - an object whose __str__ fails counts as no value
+        return None
+    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " ")[:MAX_VALUE]
+    return text if text.strip() else None
+
+
+def render(template: str, values: dict) -> Rendered:
+    """Fill `template` from `values` (see the module docstring)."""
+    template = template if isinstance(template, str) else ""
+    missing: list[str] = []
+    parts: list[str] = []
+    last = 0
+    for match in TOKEN.finditer(template):
+        parts.append(template[last : match.start()])
+        last = match.end()
+        token, name = match.group(0), match.group(1)
+        if name is None:
+            parts.append(token[0])  # {{ -> {, }} -> }
+            continue
+        text = _text(values.get(name)) if isinstance(values, dict) else None
+        if text is None:
+            parts.append(token)
+            if name not in missing:
+                missing.append(name)
+        else:
+            parts.append(text)
+    parts.append(template[last:])
+    return Rendered("".join(parts), tuple(missing))

@@ -1,0 +1,110 @@
+"""Page 9, touchpoint × lifecycle stage, on hand-computed touches.
+
+Traits (current snapshot of 2026-03-31): 1 loyal, 2 first_purchase, 3 dormant; 4 has none (unknown).
+Touches in March: 1 twice by guide task batch 5; 2 by SMS and 3 by WeCom from journey 7; 4 by a manual
+SMS. Left out: an app message to staff (wecom_app) and a campaign email in April.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pytest
+
+from siyu.analytics.charts import charts_for
+from siyu.analytics.filters import Filters
+from siyu.analytics.queries import touch_grid
+from siyu.warehouse.schema import TABLES
+
+pytestmark = pytest.mark.django_db
+MARCH = Filters(date(2026, 3, 1), date(2026, 3, 31))
+
+
+def insert(connection, table, rows):
+    schema = TABLES[table].to_pyarrow()
+    full = [{name: row.get(name) for name in schema.names} for row in rows]
+    connection.backend().insert(table, pa.Table.from_pylist(full, schema=schema))
+
+
+@pytest.fixture
+def touched(warehouse, settings):
+    settings.TIME_ZONE = "Asia/Shanghai"
+    cut = datetime(2026, 3, 31, 16, tzinfo=UTC)
+    insert(warehouse, "trait_runs", [{"as_of": cut, "current": True, "computed_at": cut, "customers": 3}])
+    insert(warehouse, "customer_traits", [
+        {"customer_id": 1, "as_of": cut, "lifecycle_stage": "loyal"},
+        {"customer_id": 2, "as_of": cut, "lifecycle_stage": "first_purchase"},
+        {"customer_id": 3, "as_of": cut, "lifecycle_stage": "dormant"},
+    ])  # fmt: skip
+
+    def touch(send_id, cid, channel, source, source_id, day):
+        return {"send_id": send_id, "customer_id": cid, "channel": channel, "source": source,
+                "source_id": source_id, "marketing": True, "sent_at": datetime(2026, *day, 4, tzinfo=UTC)}  # fmt: skip
+
+    insert(warehouse, "touches", [
+        touch(1, 1, "guide", "task", "5", (3, 2)),
+        touch(2, 1, "guide", "task", "5", (3, 9)),
+        touch(3, 2, "sms", "journey", "7", (3, 3)),
+        touch(4, 3, "wecom", "journey", "7", (3, 4)),
+        touch(5, 4, "sms", "manual", None, (3, 5)),
+        touch(6, 2, "wecom_app", "journey", "7", (3, 6)),
+        touch(7, 3, "email", "campaign", "9", (4, 2)),
+    ])  # fmt: skip
+    return warehouse
+
+
+def test_the_grid_counts_customers_per_touchpoint_and_stage(touched):
+    result = touch_grid(MARCH)
+    assert result["stages"] == ["lead", "first_purchase", "repeat", "loyal", "dormant", "churned", "unknown"]
+    grid = {
+        r["touchpoint"]: {s: r[s] for s in result["stages"] if r[s]}
+        for r in result["tables"]["touchpoint_stage"]
+    }
+    assert grid == {
+        "wecom": {"dormant": 1},
+        "sms": {"first_purchase": 1, "unknown": 1},
+        "email": {},
+        "webhook": {},
+        "guide": {"loyal": 1},
+    }
+    assert result["empty_cells"] == 5 * 6 - 3
+    operations = [
+        (r["operation"], r["operation_id"], {s: r[s] for s in result["stages"] if r[s]})
+        for r in result["tables"]["operation_stage"]
+    ]
+    assert operations == [
+        ("journey", "7", {"first_purchase": 1, "dormant": 1}),
+        ("campaign", None, {}),  # no campaign reached anybody: its empty row is shown
+        ("task", "5", {"loyal": 1}),
+        ("manual", None, {"unknown": 1}),
+    ]
+    assert [(c["operation"], c["touchpoint"], c["stage"], c["touches"], c["customers"])
+            for c in result["tables"]["touch_cells"]] == [
+        ("journey", "sms", "first_purchase", 1, 1),
+        ("journey", "wecom", "dormant", 1, 1),
+        ("task", "guide", "loyal", 2, 1),
+        ("manual", "sms", "unknown", 1, 1),
+    ]  # fmt: skip
+
+
+def test_the_heatmap_marks_empty_cells(touched):
+    point_chart, operation_chart = charts_for(touch_grid(MARCH))
+    heat = point_chart["option"]
+    assert heat["series"][0]["type"] == "heatmap"
+    assert len(heat["series"][0]["data"]) == 5 * 7  # every touchpoint × stage, zeros included
+    zero_piece = heat["visualMap"]["pieces"][0]
+    assert zero_piece["value"] == 0 and zero_piece["color"] == "#fca5a5"
+    data = heat["series"][0]["data"]
+    assert [0, 4, 0] in data and [3, 4, 1] in data  # guide (row 4): lead (column 0) nobody, loyal (3) one
+    assert len(operation_chart["option"]["yAxis"]["data"]) == 4
+    assert point_chart["definition"] and operation_chart["definition"]
+
+
+def test_a_store_filter_keeps_customers_of_the_store(touched):
+    insert(touched, "records", [{"record_key": "pos|m1", "source": "pos", "store": "S1"}])
+    insert(touched, "customer_map", [{"record_key": "pos|m1", "customer_id": 1}])
+    result = touch_grid(Filters(date(2026, 3, 1), date(2026, 3, 31), stores=("S1",)))
+    assert sum(r[s] for r in result["tables"]["touchpoint_stage"] for s in result["stages"]) == 1
+    result = touch_grid(Filters(date(2026, 3, 1), date(2026, 3, 31), channels=("pos",)))
+    assert [r["touchpoint"] for r in result["tables"]["touchpoint_stage"] if r["loyal"]] == ["guide"]
