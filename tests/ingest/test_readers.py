@@ -385,6 +385,7 @@ def test_xlsx_in_halves_reads_as_the_whole_sheet_and_as_calamine(tmp_path, monke
     split, in_halves, whole, calamine = _three_reads(path, monkeypatch, chunk)
     _assert_same(in_halves, calamine)
     _assert_same(whole, calamine)
+    assert not list(tmp_path.glob(".siyu-halves-*"))  # the halves' folder is gone
     # every row holds an order id: the halves apply, unless a cell reads "r=" (taken for a reference)
     assert split or any("r=" in (v or "") for row in texts for v in row)
 

@@ -9,6 +9,8 @@ import itertools
 import logging
 import math
 import re
+import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
 import zlib
@@ -200,10 +202,14 @@ def _read_xlsx_columnar(path: Path, data: bytes) -> tuple[list[str | None], pl.D
     logging.getLogger("fastexcel").setLevel(logging.ERROR)  # "falling back to string" for empty columns
     # A large sheet is parsed as two workbooks of half the rows each, on two threads (fastexcel releases
     # the GIL); each half must pass the same checks, and their columns must agree in type.
-    sources = _sheet_halves(path) or [path]
-    with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-        loaded = list(pool.map(_load_first_sheet, sources))
-    del sources
+    halves = _sheet_halves(path)
+    try:
+        sources = halves[1] if halves else [path]
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            loaded = list(pool.map(_load_first_sheet, sources))
+    finally:
+        if halves:
+            shutil.rmtree(halves[0], ignore_errors=True)
     if any(part is None for part in loaded):
         return None
     names = loaded[0][0]
@@ -274,8 +280,8 @@ _ROW_START = re.compile(rb"<row[\s>/]")
 _ANY_ROW_REF = b"r="
 
 
-def _sheet_halves(path: Path) -> list[bytes] | None:
-    """The workbook as two in-memory workbooks (the sheet stored, not deflated) whose first sheets hold
+def _sheet_halves(path: Path) -> tuple[Path, list[Path]] | None:
+    """The workbook as two workbooks (the sheet stored, not deflated) whose first sheets hold
     the rows up to the header row and then the first, or the second, half of the rows below it; None
     (read it whole) when the sheet is small or not laid out so that the halves read exactly as the whole:
 
@@ -286,7 +292,10 @@ def _sheet_halves(path: Path) -> list[bytes] | None:
       trailing empty row there would vanish and shift the row numbers of the second half).
     Streaming exporters (and the demo brand) write rows without references; Excel writes references, so
     its sheets are read whole, on one core. The sheet XML is inflated in chunks straight into the two
-    workbooks: one copy of it in memory, not two."""
+    workbooks, written beside the imported file in a private folder (the same cells as the file, not in
+    memory: JD's 896 MB of XML would have doubled the import's peak); returns (folder, the two workbooks)
+    and the caller removes the folder; None when the folder cannot be made."""
+    folder = None
     try:
         with zipfile.ZipFile(path) as archive:
             part = _first_sheet_part(archive)
@@ -294,10 +303,16 @@ def _sheet_halves(path: Path) -> list[bytes] | None:
                 return None
             size = archive.getinfo(part).file_size
             others = [(info.filename, archive.read(info)) for info in archive.infolist() if info.filename != part]
+            folder = Path(tempfile.mkdtemp(prefix=".siyu-halves-", dir=path.parent))  # mode 0700
             with archive.open(part) as stream:
-                return _split_sheet(stream, size, others, part)
+                halves = _split_sheet(stream, size, others, part, folder)
     except (zipfile.BadZipFile, KeyError, OSError, ET.ParseError, RuntimeError, ValueError, EOFError, zlib.error):
+        halves = None
+    if halves is None:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         return None
+    return folder, halves
 
 
 _SPLIT_CHUNK = 16 << 20
@@ -305,7 +320,7 @@ _HOLD = 16  # bytes kept back from each chunk, so that no tag is missed across a
 _RECENT = 1 << 16  # a first half whose last row is longer than this is not split
 
 
-def _split_sheet(stream, size: int, others: list[tuple[str, bytes]], part: str) -> list[bytes] | None:
+def _split_sheet(stream, size: int, others: list[tuple[str, bytes]], part: str, folder: Path) -> list[Path] | None:
     held = b""
     while b"</row>" not in held and len(held) < 64 << 20:  # up to the end of the first row
         more = stream.read(_SPLIT_CHUNK)
@@ -320,7 +335,7 @@ def _split_sheet(stream, size: int, others: list[tuple[str, bytes]], part: str) 
     header = held[row_at:header_end]
     if b"<v>" not in header and b"<is>" not in header:
         return None
-    first, second = _StoredBook(others, part), _StoredBook(others, part)
+    first, second = _StoredBook(folder / "1.xlsx", others, part), _StoredBook(folder / "2.xlsx", others, part)
     first.write(held[:header_end])
     second.write(held[:header_end])
     middle = header_end + (size - header_end) // 2  # stream offset where the second half may start
@@ -372,11 +387,11 @@ def _split_sheet(stream, size: int, others: list[tuple[str, bytes]], part: str) 
 
 
 class _StoredBook:
-    """A workbook written into memory: the other parts as they were, the sheet stored (no deflate)."""
+    """A workbook file: the other parts as they were, the sheet stored (no deflate)."""
 
-    def __init__(self, others: list[tuple[str, bytes]], part: str):
-        self.sink = io.BytesIO()
-        self.book = zipfile.ZipFile(self.sink, "w", compression=zipfile.ZIP_STORED)
+    def __init__(self, path: Path, others: list[tuple[str, bytes]], part: str):
+        self.path = path
+        self.book = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED)
         for name, content in others:
             self.book.writestr(name, content)
         self.sheet = self.book.open(zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True)
@@ -384,10 +399,10 @@ class _StoredBook:
     def write(self, data: bytes) -> None:
         self.sheet.write(data)
 
-    def close(self) -> bytes:
+    def close(self) -> Path:
         self.sheet.close()
         self.book.close()
-        return self.sink.getvalue()
+        return self.path
 
 
 def _arrow_text(column) -> pl.Series | None:
