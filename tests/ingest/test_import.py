@@ -350,3 +350,61 @@ def test_a_failed_write_stops_the_import_before_the_next_file_commits(warehouse,
         assert q(warehouse, f"SELECT count(*) FROM {table}") == [(0,)], table
     monkeypatch.setattr(actions, "append_new", real)
     assert import_files([first, second], "tmall").totals()["imported"] == 2
+
+
+def test_wecom_xls_export_lands_like_the_xlsx_one(warehouse, tmp_path):
+    import datetime as dt
+
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("客户")
+    rows = [
+        ["客户名称", "客户备注", "性别", "添加人", "添加人账号", "添加时间", "标签", "备注手机号", "external_userid", "unionid"],
+        ["小鱼", "赵敏", "女", "王导购", "guide01", dt.datetime(2025, 1, 2, 8, 0), "客户等级:VIP，兴趣:护肤", 13812345678.0, "wmA1", "oU1"],
+    ]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            style = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm:ss") if isinstance(value, dt.datetime) else xlwt.Style.default_style
+            sheet.write(r, c, value, style)
+    path = tmp_path / "wecom.xls"
+    book.save(str(path))
+
+    report = import_files([path], "wecom")
+
+    assert (report.files[0].encoding, report.files[0].imported, report.files[0].rejected) == ("xls", 1, 0)
+    assert q(warehouse, "SELECT record_kind, tags, owner_staff, gender FROM records") == [
+        ("contact", ["客户等级:VIP", "兴趣:护肤"], "guide01", "F")
+    ]
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"external_userid", "unionid", "phone"}
+    assert q(warehouse, "SELECT event_type, occurred_at::VARCHAR FROM events") == [
+        ("wecom_contact_added", "2025-01-02 08:00:00+08")  # Asia/Shanghai, as written
+    ]
+
+
+def test_ingest_benchmark_stages_run_one_after_the_other_and_import_the_same(warehouse, tmp_path):
+    """`siyu bench ingest --stages`: every stage recorded, and the sequential import lands what the
+    overlapped one does."""
+    from siyu.benchmarks.ingest import _measure
+    from siyu.demo.generate import generate_brand
+
+    manifest = generate_brand(tmp_path / "brand", people=150, seed=3)
+    files = [{"path": str(f.path), "format": f.format, "source": f.source, "rows": f.rows} for f in manifest.files]
+    result = _measure(files, stages=True)
+
+    stages = result["stages"]
+    for name in (
+        "read: decode and parse the CSV", "read: parse the workbook", "read: clean cells", "file SHA-256",
+        "content hashes (MD5 in DuckDB)", "validate: ids, times, amounts, rejections", "normalise: phones",
+        "normalise: addresses", "build: records: AES-GCM", "build: raw chunks (IPC, zstd, AES-GCM)",
+        "write: records", "write: identifiers", "write: raw_rows", "write: commit",
+    ):  # fmt: skip
+        assert name in stages, name
+    assert all(t["seconds"] >= 0 and t["cpu_seconds"] >= 0 for t in stages.values())
+    assert sum(t["seconds"] for t in stages.values()) <= result["seconds"]
+    assert [r["rows_read"] for r in result["files"]] == [f["rows"] for f in files]
+    imported = sum(r["imported"] for r in result["files"])
+    assert q(warehouse, "SELECT count(*) FROM raw_rows") == [(imported,)]
+    overlapped = _measure(files)  # again, overlapped: every row is now a duplicate
+    assert overlapped["stages"] == {}
+    assert sum(r["duplicates"] for r in overlapped["files"]) == imported

@@ -323,3 +323,161 @@ def test_xlsx_first_used_row_counts_rows_without_a_reference(tmp_path, monkeypat
     assert taken
     _assert_same(fast, slow)
     assert fast.frame.get_column(ROW_COLUMN).to_list() == [5, 6]
+
+
+# --- XLSX: a large sheet parsed in two halves must read exactly as the whole sheet -------------------------
+
+
+def _three_reads(path, monkeypatch, chunk=None):
+    """read_table with every sheet split in halves (and whether it was), read whole, and through calamine;
+    `chunk`: how many bytes of sheet XML the splitter inflates at a time."""
+    from siyu.ingest.readers import table
+
+    split = []
+    halves = table._sheet_halves
+
+    def spy(*args):
+        result = halves(*args)
+        split.append(result is not None)
+        return result
+
+    with monkeypatch.context() as patch:  # undone at once: hypothesis calls a test many times
+        patch.setattr(table, "_sheet_halves", spy)
+        patch.setattr(table, "_SPLIT_MIN_BYTES", 0)
+        if chunk:
+            patch.setattr(table, "_SPLIT_CHUNK", chunk)
+        in_halves = read_table(path)
+        patch.setattr(table, "_SPLIT_MIN_BYTES", 1 << 62)
+        whole = read_table(path)
+        patch.setattr(table, "_read_xlsx_columnar", lambda *args: None)
+        calamine = read_table(path)
+    return split[0], in_halves, whole, calamine
+
+
+def _demo_book(path, frame):
+    """A sheet as the demo brand (and streaming exporters) write it: rows and cells without references."""
+    from siyu.demo.writers import write_xlsx
+
+    write_xlsx(path, frame)
+    return path
+
+
+xlsx_text = st.one_of(st.none(), st.sampled_from(["-", "'0012", "  a b ", "#N/A", "张三", "x&y<z"]), plain_text)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(st.tuples(xlsx_text, xlsx_text), min_size=2, max_size=12),
+    numbers=st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False, width=64)), min_size=12, max_size=12),
+    chunk=st.sampled_from([None, 23, 64, 4096]),  # tags across the ends of the inflated chunks
+)
+def test_xlsx_in_halves_reads_as_the_whole_sheet_and_as_calamine(tmp_path, monkeypatch, texts, numbers, chunk):
+    frame = pl.DataFrame(
+        {
+            "订单号": [f"o{i}" for i in range(len(texts))],
+            "姓名": [a for a, _ in texts],
+            "备注": [b for _, b in texts],
+            "金额": numbers[: len(texts)],
+        },
+        schema={"订单号": pl.String, "姓名": pl.String, "备注": pl.String, "金额": pl.Float64},
+    )
+    path = _demo_book(tmp_path / "demo.xlsx", frame)
+    split, in_halves, whole, calamine = _three_reads(path, monkeypatch, chunk)
+    _assert_same(in_halves, calamine)
+    _assert_same(whole, calamine)
+    assert not list(tmp_path.glob(".siyu-halves-*"))  # the halves' folder is gone
+    # every row holds an order id: the halves apply, unless a cell reads "r=" (taken for a reference)
+    assert split or any("r=" in (v or "") for row in texts for v in row)
+
+
+def test_xlsx_split_at_an_empty_row_reads_whole_and_keeps_row_numbers(tmp_path, monkeypatch):
+    """calamine ends a sheet at its last used row: a first half ending in an empty row would lose it."""
+    frame = pl.DataFrame({"a": ["x", *[None] * 30, "z"], "b": ["1", *[None] * 30, "2"]})
+    path = _demo_book(tmp_path / "gap.xlsx", frame)
+    split, in_halves, whole, calamine = _three_reads(path, monkeypatch)
+    assert not split
+    _assert_same(in_halves, calamine)
+    assert in_halves.frame.get_column(ROW_COLUMN).to_list() == [2, 33]
+
+
+def test_xlsx_halves_of_different_cell_types_fall_back_to_calamine(tmp_path, monkeypatch):
+    """Numbers in one half and text in the other: one read would fail strict coercion, so must the halves."""
+    frame = pl.DataFrame({"id": [f"{i}" for i in range(8)], "v": ["1", "2", "3", "4", "a", "b", "c", "d"]})
+    path = tmp_path / "mixed.xlsx"
+    from siyu.demo import writers
+
+    cells = writers._xlsx_cells
+
+    def numbers_first(chunk):  # the first half of column v written as numbers
+        exprs = cells(chunk)
+        return exprs[:1] + [
+            pl.when(pl.int_range(pl.len()) < 4)
+            .then(pl.lit("<c><v>") + pl.col("v") + pl.lit("</v></c></row>"))
+            .otherwise(exprs[1])
+            .alias("c1")
+        ]
+
+    monkeypatch.setattr(writers, "_xlsx_cells", numbers_first)
+    writers.write_xlsx(path, frame)
+    monkeypatch.setattr(writers, "_xlsx_cells", cells)
+    split, in_halves, whole, calamine = _three_reads(path, monkeypatch)
+    assert split
+    _assert_same(in_halves, calamine)
+    _assert_same(whole, calamine)
+    assert in_halves.frame.get_column("v").to_list() == ["1", "2", "3", "4", "a", "b", "c", "d"]
+
+
+def test_xlsx_with_cell_references_is_read_whole(tmp_path, monkeypatch):
+    """Excel (and xlsxwriter) write r="A2" on every cell: the halves would place their rows far down."""
+    path = _book(tmp_path / "refs.xlsx", [["a", "b"], *[[f"x{i}", i] for i in range(10)]])
+    split, in_halves, whole, calamine = _three_reads(path, monkeypatch)
+    assert not split
+    _assert_same(in_halves, calamine)
+
+
+# --- XLS (Excel 97–2003), through calamine ------------------------------------------------------------------
+
+
+def _xls(path, rows, start_row=0):
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("客户")
+    when = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm:ss")
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, dt.datetime):
+                sheet.write(start_row + r, c, value, when)
+            else:
+                sheet.write(start_row + r, c, value)
+    book.save(str(path))
+    return path
+
+
+def test_xls_cells_as_text_with_sheet_row_numbers(tmp_path):
+    path = _xls(
+        tmp_path / "wecom.xls",
+        [
+            ["客户名称", "备注手机号", "添加时间", "金额", "标签"],
+            ["小鱼", 13812345678.0, dt.datetime(2025, 1, 2, 8, 0, 0), 12.5, " VIP "],
+            ["-", None, None, 3.0, "'0012"],
+        ],
+        start_row=1,
+    )
+    result = read_table(path)
+    assert result.encoding == "xls"
+    assert result.columns == ["客户名称", "备注手机号", "添加时间", "金额", "标签"]
+    assert rows_of(result) == [
+        ("小鱼", "13812345678", "2025-01-02 08:00:00", "12.5", "VIP"),
+        (None, None, None, "3", "0012"),
+    ]
+    assert result.frame.get_column(ROW_COLUMN).to_list() == [3, 4]
+
+
+def test_a_broken_xls_is_unreadable_and_named(tmp_path):
+    path = tmp_path / "broken.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    with pytest.raises(UnreadableFile, match="broken.xls"):
+        read_table(path)

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from siyu.core import pii
 from siyu.core.timeutil import PLATFORM_TZ
+from siyu.ingest import timing
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
@@ -158,7 +159,8 @@ class _BatchWriter:
         if self.failure is None:
             try:
                 report = self._batch_row(prepared)
-                self.con.execute("COMMIT")
+                with timing.stage("write: commit"):
+                    self.con.execute("COMMIT")
                 self.con = None
                 self.committed_at = time.perf_counter()
                 return report
@@ -208,16 +210,23 @@ class _BatchWriter:
 
     def _raw_rows(self, raw_rows: pa.Table, accepted: pl.DataFrame, batch_id: str) -> None:
         # A row seen before (same source, same content) is a duplicate; so is a repeat within the file.
-        self.fresh_raw = append_new(self.con, "raw_rows", _with_chunks(raw_rows), ("source", "content_hash"))
-        append(self.con, "raw_chunks", _encrypted_chunks(raw_rows, accepted, batch_id, self.fresh_raw))
+        with timing.stage("write: raw_rows"):
+            self.fresh_raw = append_new(self.con, "raw_rows", _with_chunks(raw_rows), ("source", "content_hash"))
+        with timing.stage("build: raw chunks (IPC, zstd, AES-GCM)"):
+            chunks = _encrypted_chunks(raw_rows, accepted, batch_id, self.fresh_raw)
+        with timing.stage("write: raw_chunks"):
+            append(self.con, "raw_chunks", chunks)
 
     def _orders(self, orders: pa.Table, order_items: pa.Table) -> None:
-        self.counts["orders_updated"] = update_orders(self.con, orders)
-        self.counts["orders_new"] = append_new(self.con, "orders", orders, ("order_key",)).num_rows
-        append_new(self.con, "order_items", order_items, ("order_key", "item_key"))
+        with timing.stage("write: orders"):
+            self.counts["orders_updated"] = update_orders(self.con, orders)
+            self.counts["orders_new"] = append_new(self.con, "orders", orders, ("order_key",)).num_rows
+        with timing.stage("write: order_items"):
+            append_new(self.con, "order_items", order_items, ("order_key", "item_key"))
 
     def _records(self, records: pa.Table) -> None:  # once, or once per part of the file's records
-        self.new_records.append(append_new(self.con, "records", records, ("record_key",)))
+        with timing.stage("write: records"):
+            self.new_records.append(append_new(self.con, "records", records, ("record_key",)))
         self.records_offered += records.num_rows
 
     def _identifiers(self, identifiers: pa.Table) -> None:
@@ -225,10 +234,12 @@ class _BatchWriter:
         if sum(t.num_rows for t in self.new_records) < self.records_offered:  # only the new records' identifiers
             new_keys = pa.chunked_array([t.column("record_key") for t in self.new_records], pa.string())
             ids = ids.filter(pc.is_in(ids.column("record_key"), value_set=new_keys.combine_chunks()))
-        append(self.con, "identifiers", ids)
+        with timing.stage("write: identifiers"):
+            append(self.con, "identifiers", ids)
 
     def _events(self, events: pa.Table) -> None:
-        append_new(self.con, "events", events, ("event_key",))
+        with timing.stage("write: events"):
+            append_new(self.con, "events", events, ("event_key",))
 
 
 CHUNK_ROWS = 10_000
@@ -322,7 +333,8 @@ def import_files(
             try:
                 if not path.is_file():
                     raise ImportFailed(f"{path}: no such file")
-                writer = _BatchWriter(helper)
+                # recording stage times (siyu.ingest.timing): every statement inline, nothing overlaps
+                writer = _BatchWriter(None if timing.sequential() else helper)
                 try:
                     prepared = prepare_file(path, source, format, mapping, emit=writer.write)
                     if in_flight is not None:  # the previous file must have landed before this one commits
@@ -333,6 +345,9 @@ def import_files(
                     raise
                 slot = len(reports)
                 committed = writer.commit(prepared)
+                if not isinstance(committed, Future):  # written inline (recording stage times)
+                    done, committed = committed, Future()
+                    committed.set_result(done)
                 committed.add_done_callback(lambda _, slot=slot, w=writer: committed_at.setdefault(slot, w.committed_at))
             except ImportFailed as exc:
                 reports.append(error_report(path, exc))

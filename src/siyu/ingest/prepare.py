@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from siyu.core import pii
-from siyu.ingest import masks
+from siyu.ingest import masks, timing
 from siyu.ingest.errors import UnrecognisedFile
 from siyu.ingest.normalise import (
     normalise_email,
@@ -36,6 +36,7 @@ from siyu.ingest.sources.formats import (
     map_columns,
     status_class,
 )
+from siyu.ingest.timing import stage
 from siyu.warehouse.schema import TABLES
 
 _ORDER_KINDS = ("order", "sale")
@@ -138,6 +139,9 @@ def prepare_file(
     with ThreadPoolExecutor(max_workers=1) as pool:
         # which exact file a batch came from; hashlib releases the GIL, so this overlaps the read
         digest = pool.submit(_file_sha256, path)
+        if timing.sequential():
+            with stage("file SHA-256"):
+                digest.result()
         prepared = _prepare_read_file(path, source, requested_format, mapping, emit)
         prepared.file_sha256 = digest.result()
     return prepared
@@ -190,6 +194,9 @@ def prepare_frame(
     # while this one validates and normalises; they are waited for at the raw rows.
     with ThreadPoolExecutor(max_workers=1) as hashing:
         hashes = hashing.submit(_content_hashes, frame, original_columns)
+        if timing.sequential():
+            with stage("content hashes (MD5 in DuckDB)"):
+                hashes.result()
         return _prepare_hashed_frame(
             path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
         )
@@ -224,6 +231,7 @@ def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
 def _prepare_hashed_frame(
     path, source, fmt, fields, frame, original_columns, encoding, emit, batch_id, now, rows_read, hashes
 ) -> PreparedFile:
+    laps = timing.Laps()
     select = [pl.col("__row__")]
     select += [pl.col(header).alias(f) for f, header in fields.items()]
     id_columns = {}
@@ -298,10 +306,13 @@ def _prepare_hashed_frame(
     c = None
     good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col(record_field)]).alias("record_key"))
 
+    laps.lap("validate: ids, times, amounts, rejections")
     # --- normalise -----------------------------------------------------------------------------
     n = good.height
     phones = normalise_phones(good.get_column("phone")) if "phone" in good.columns else None
+    laps.lap("normalise: phones")
     names = normalise_names(good.get_column("name")) if "name" in good.columns else None
+    laps.lap("normalise: names")
     if "street" in good.columns:  # Douyin gives 街道 and 详细地址 apart
         good = good.with_columns(
             pl.concat_str([pl.col("street"), pl.col("address") if "address" in good.columns else pl.lit(None)],
@@ -313,6 +324,7 @@ def _prepare_hashed_frame(
         city=good.get_column("city") if "city" in good.columns else None,
         district=good.get_column("district") if "district" in good.columns else None,
     )
+    laps.lap("normalise: addresses")
     cols: dict[str, pl.Series] = {}
     if phones is not None:
         cols["phone_norm"] = phones.get_column("phone")
@@ -329,6 +341,7 @@ def _prepare_hashed_frame(
     for key in ("province", "city", "district", "street", "city_tier"):
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
+    laps.lap("normalise: email, gender, birthday")
 
     # --- raw rows: lineage per row (the hashes are in by now) ----------------------------------
     raw_rows = _arrow(
@@ -346,7 +359,9 @@ def _prepare_hashed_frame(
     # Parts handed to `emit` are not kept here: the writer holds them until they are written (peak memory).
     keep = emit is None
     emit = emit or (lambda part, **tables: None)
+    laps.lap("build: lineage rows")
     emit("raw_rows", raw_rows=raw_rows, accepted=accepted, batch_id=batch_id)
+    laps.restart()
     accepted = accepted if keep else None
 
     # --- orders and items ------------------------------------------------------------------------
@@ -399,7 +414,9 @@ def _prepare_hashed_frame(
             item_amount.alias("amount"),
         ).filter(pl.col("product").is_not_null() | pl.col("product_id").is_not_null())
     orders_arrow, items_arrow = _arrow(orders, "orders"), _arrow(items, "order_items")
+    laps.lap("build: orders and items")
     emit("orders", orders=orders_arrow, order_items=items_arrow)
+    laps.restart()
     del orders, items
     orders_arrow, items_arrow = (orders_arrow, items_arrow) if keep else (None, None)
 
@@ -428,12 +445,14 @@ def _prepare_hashed_frame(
         (pl.col("order_time") if "order_time" in first.columns else pl.col("created_at")).fill_null(now).alias("seen_at"),
     )
     # In parts, so that the writer inserts one part while the next is hashed and encrypted.
+    laps.lap("build: records (first row per record)")
     record_parts = []
     for offset in range(0, max(first.height, 1), RECORDS_PART_ROWS):
         part = _records_part(first.slice(offset, RECORDS_PART_ROWS), source, fmt, record_field, batch_id, path, now)
         emit("records", records=part)
         if keep:
             record_parts.append(part)
+    laps.restart()
     records_arrow = pa.concat_tables(record_parts) if keep else None
     del part, record_parts
 
@@ -457,7 +476,9 @@ def _prepare_hashed_frame(
         "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
     ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
     identifiers_arrow = _arrow(identifiers, "identifiers")
+    laps.lap("build: identifiers (keyed hashes)")
     emit("identifiers", identifiers=identifiers_arrow)
+    laps.restart()
     del ids, identifiers, id_frames
     identifiers_arrow = identifiers_arrow if keep else None
 
@@ -480,6 +501,7 @@ def _prepare_hashed_frame(
         )
 
     events_arrow = _arrow(events, "events")
+    laps.lap("build: events")
     emit("events", events=events_arrow)
     events_arrow = events_arrow if keep else None
 
@@ -515,6 +537,7 @@ def _records_part(
     first: pl.DataFrame, source: str, fmt: SourceFormat, record_field: str, batch_id: str, path: Path, now: datetime
 ) -> pa.Table:
     """The records table for some of a file's records (one row of `first` each)."""
+    laps = timing.Laps()
     pii_json = first.select(
         pl.struct(
             pl.col("name_norm").alias("name"), pl.col("phone_norm").alias("phone"),
@@ -548,13 +571,18 @@ def _records_part(
         "store",
         "seen_at",
         pl.lit(now).alias("imported_at"),
-    ).with_columns(
+    )
+    laps.lap("build: records: masks and PII JSON")
+    records = records.with_columns(
         keyed_hashes(first.get_column("name_norm")).alias("name_hash"),
         keyed_hashes(first.get_column("phone_full")).alias("phone_hash"),
         keyed_hashes(first.get_column("email_norm")).alias("email_hash"),
     )
+    laps.lap("build: records: keyed hashes")
     ciphertexts = pii.encrypt_array(pii_json.to_arrow(compat_level=pl.CompatLevel.oldest())).cast(pa.binary())
+    laps.lap("build: records: AES-GCM")
     records_arrow = _arrow(records, "records").set_column(TABLES["records"].names.index("pii"), "pii", ciphertexts)
+    laps.lap("build: records: Arrow table")
     return records_arrow
 
 

@@ -9,8 +9,12 @@ import itertools
 import logging
 import math
 import re
+import shutil
+import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,7 @@ import polars as pl
 
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.readers.cells import clean_cell, clean_frame
+from siyu.ingest.timing import stage
 
 ROW_COLUMN = "__row__"  # spreadsheet row number: header = 1, first data row = 2
 
@@ -47,19 +52,22 @@ def read_table(path: str | Path) -> ReadResult:
         raise UnreadableFile(f"{path.name}: cannot be read ({e.strerror or e})") from None
     if not data.strip(b" \t\r\n\x00"):
         raise UnreadableFile(f"{path.name} is empty")
-    columnar = _read_xlsx_columnar(path, data) if data.startswith(_ZIP) else None
-    if columnar is not None:
-        headers, body, first_row = columnar
-        encoding = "xlsx"
-    else:
-        if data.startswith(_ZIP) or data.startswith(_OLE2):
-            raw, first_row, encoding = _read_workbook(path, data)
+    workbook = data.startswith(_ZIP) or data.startswith(_OLE2)
+    with stage("read: parse the workbook" if workbook else "read: decode and parse the CSV"):
+        columnar = _read_xlsx_columnar(path, data) if data.startswith(_ZIP) else None
+        if columnar is not None:
+            headers, body, first_row = columnar
+            encoding = "xlsx"
         else:
-            raw, first_row, encoding = _read_csv(path.name, data)
-        if raw.height == 0:
-            raise UnreadableFile(f"{path.name} has no header row")
-        headers, body = list(raw.row(0)), raw.slice(1)
-    frame, columns = _finish(headers, body, first_row, path.name)
+            if workbook:
+                raw, first_row, encoding = _read_workbook(path, data)
+            else:
+                raw, first_row, encoding = _read_csv(path.name, data)
+            if raw.height == 0:
+                raise UnreadableFile(f"{path.name} has no header row")
+            headers, body = list(raw.row(0)), raw.slice(1)
+    with stage("read: clean cells"):
+        frame, columns = _finish(headers, body, first_row, path.name)
     return ReadResult(frame=frame, encoding=encoding, columns=columns)
 
 
@@ -185,27 +193,27 @@ def _read_xlsx_columnar(path: Path, data: bytes) -> tuple[list[str | None], pl.D
     if b"opendocument" in data[:200]:
         return None
     try:
-        import fastexcel
+        import fastexcel  # noqa: F401
     except ImportError:  # optional speed-up: the calamine path reads every workbook
         return None
     first_row = _xlsx_first_used_row(path)
     if first_row is None:
         return None
     logging.getLogger("fastexcel").setLevel(logging.ERROR)  # "falling back to string" for empty columns
-    offered: list[str] = []
-
-    def keep(column) -> bool:  # every column the sheet has, to notice one missing from the batch
-        offered.append(column.name)
-        return True
-
+    # A large sheet is parsed as two workbooks of half the rows each, on two threads (fastexcel releases
+    # the GIL); each half must pass the same checks, and their columns must agree in type.
+    halves = _sheet_halves(path)
     try:
-        batch = fastexcel.read_excel(path).load_sheet(
-            0, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True, use_columns=keep
-        )
-    except Exception:  # mixed column types, an error cell, a broken workbook: the calamine path decides
+        sources = halves[1] if halves else [path]
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            loaded = list(pool.map(_load_first_sheet, sources))
+    finally:
+        if halves:
+            shutil.rmtree(halves[0], ignore_errors=True)
+    if any(part is None for part in loaded):
         return None
-    names = batch.schema.names
-    if names != offered or not names:
+    names = loaded[0][0]
+    if any(part[0] != names for part in loaded):
         return None
     taken = set(names)
     headers: list[str | None] = []
@@ -216,13 +224,185 @@ def _read_xlsx_columnar(path: Path, data: bytes) -> tuple[list[str | None], pl.D
         if (renamed and renamed.group(1) in taken) or _RISKY_HEADER.fullmatch(name):
             return None
         headers.append(name)
+    batches = [batch for _, batch in loaded]
+    del loaded
     columns = {}
-    for j, column in enumerate(batch.columns):
-        text = _arrow_text(column)
-        if text is None:
+    for j in range(len(names)):
+        parts = [batch.column(j) for batch in batches]
+        # in one read a column mixing these kinds fails strict coercion: so must its halves
+        if len({_kind(part.type) for part in parts} - {"null"}) > 1:
             return None
-        columns[f"column_{j}"] = text
-    return headers, pl.DataFrame(columns, height=batch.num_rows), first_row
+        texts = [_arrow_text(part) for part in parts]
+        if any(text is None for text in texts):
+            return None
+        columns[f"column_{j}"] = texts[0] if len(texts) == 1 else pl.concat(texts, rechunk=True)
+    return headers, pl.DataFrame(columns, height=sum(batch.num_rows for batch in batches)), first_row
+
+
+def _load_first_sheet(source: Path | bytes):
+    """(column names, record batch) of the first sheet through fastexcel, or None where it cannot be
+    taken as is (mixed types, an error cell, a column missing from the batch, a broken workbook)."""
+    import fastexcel
+
+    offered: list[str] = []
+
+    def keep(column) -> bool:  # every column the sheet has, to notice one missing from the batch
+        offered.append(column.name)
+        return True
+
+    try:
+        batch = fastexcel.read_excel(source).load_sheet(
+            0, header_row=0, schema_sample_rows=None, dtype_coercion="strict", eager=True, use_columns=keep
+        )
+    except Exception:  # mixed column types, an error cell, a broken workbook: the calamine path decides
+        return None
+    names = batch.schema.names
+    if names != offered or not names:
+        return None
+    return names, batch
+
+
+def _kind(kind) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_null(kind):
+        return "null"
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind):
+        return "number"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return "text"
+    return str(kind)
+
+
+# Sheets whose XML is at least this large are split (JD's 774k-row export: 896 MB of XML).
+_SPLIT_MIN_BYTES = 64 << 20
+_ROW_START = re.compile(rb"<row[\s>/]")
+_ANY_ROW_REF = b"r="
+
+
+def _sheet_halves(path: Path) -> tuple[Path, list[Path]] | None:
+    """The workbook as two workbooks (the sheet stored, not deflated) whose first sheets hold
+    the rows up to the header row and then the first, or the second, half of the rows below it; None
+    (read it whole) when the sheet is small or not laid out so that the halves read exactly as the whole:
+
+    - the sheet's first <row> element holds a value (the header), so each half starts with the same rows;
+    - no row or cell below the header carries an `r` reference (each half's rows count on from its
+      header, as calamine numbers them in the whole sheet; referenced rows would land far below it);
+    - the last row of the first half holds a value (calamine ends a sheet at its last used row, so a
+      trailing empty row there would vanish and shift the row numbers of the second half).
+    Streaming exporters (and the demo brand) write rows without references; Excel writes references, so
+    its sheets are read whole, on one core. The sheet XML is inflated in chunks straight into the two
+    workbooks, written beside the imported file in a private folder (the same cells as the file, not in
+    memory: JD's 896 MB of XML would have doubled the import's peak); returns (folder, the two workbooks)
+    and the caller removes the folder; None when the folder cannot be made."""
+    folder = None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            part = _first_sheet_part(archive)
+            if part is None or archive.getinfo(part).file_size < _SPLIT_MIN_BYTES:
+                return None
+            size = archive.getinfo(part).file_size
+            others = [(info.filename, archive.read(info)) for info in archive.infolist() if info.filename != part]
+            folder = Path(tempfile.mkdtemp(prefix=".siyu-halves-", dir=path.parent))  # mode 0700
+            with archive.open(part) as stream:
+                halves = _split_sheet(stream, size, others, part, folder)
+    except (zipfile.BadZipFile, KeyError, OSError, ET.ParseError, RuntimeError, ValueError, EOFError, zlib.error):
+        halves = None
+    if halves is None:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None
+    return folder, halves
+
+
+_SPLIT_CHUNK = 16 << 20
+_HOLD = 16  # bytes kept back from each chunk, so that no tag is missed across a chunk's end
+_RECENT = 1 << 16  # a first half whose last row is longer than this is not split
+
+
+def _split_sheet(stream, size: int, others: list[tuple[str, bytes]], part: str, folder: Path) -> list[Path] | None:
+    held = b""
+    while b"</row>" not in held and len(held) < 64 << 20:  # up to the end of the first row
+        more = stream.read(_SPLIT_CHUNK)
+        if not more:
+            break
+        held += more
+    data_at, row_at = held.find(b"<sheetData>"), held.find(b"<row")
+    header_end = held.find(b"</row>", row_at) if row_at >= 0 else -1
+    if not 0 <= data_at < row_at < header_end:
+        return None
+    header_end += len(b"</row>")
+    header = held[row_at:header_end]
+    if b"<v>" not in header and b"<is>" not in header:
+        return None
+    first, second = _StoredBook(folder / "1.xlsx", others, part), _StoredBook(folder / "2.xlsx", others, part)
+    first.write(held[:header_end])
+    second.write(held[:header_end])
+    middle = header_end + (size - header_end) // 2  # stream offset where the second half may start
+    held, at, eof, halves = held[header_end:], header_end, False, [first]
+    recent = b""  # the end of what the first half got so far (its last row may have begun there)
+    while True:
+        if not eof:
+            more = stream.read(_SPLIT_CHUNK)
+            eof = not more
+            held += more
+        limit = len(held) if eof else len(held) - _HOLD  # look at what starts before limit
+        close = held.find(b"</sheetData>", 0, limit + _HOLD)
+        body = close if close >= 0 else limit
+        if held.find(_ANY_ROW_REF, 0, body + 1) >= 0:  # conservative: also text that reads "r="
+            return None
+        if len(halves) == 1 and (at + body > middle or close >= 0):
+            found = _ROW_START.search(held, max(0, middle - at), body) if at + body > middle else None
+            # the first row past the middle; in a short sheet (or before a large tail) the last row
+            cut = found.start() if found is not None else held.rfind(b"<row", 0, body) if close >= 0 else -1
+            if cut >= 0:
+                before = recent + held[:cut]
+                last_row = before.rfind(b"<row")  # the first half's last row: it must hold a value
+                if last_row < 0 or (before.find(b"<v>", last_row) < 0 and before.find(b"<is>", last_row) < 0):
+                    return None
+                first.write(held[:cut])
+                held, at = held[cut:], at + cut
+                halves.append(second)
+                continue
+        if close >= 0:
+            if len(halves) == 1:  # a single body row: nothing to split
+                return None
+            second.write(held[:close])
+            tail = held[close:] + stream.read()
+            first.write(tail)
+            second.write(tail)
+            return [first.close(), second.close()]
+        if eof:
+            return None  # no </sheetData>
+        if len(halves) == 1:  # up to the last row begun: the cut may still fall there
+            upto = held.rfind(b"<row", 0, limit)
+            if upto <= 0:
+                continue  # a row longer than a chunk: read on
+            first.write(held[:upto])
+            recent = held[upto - _RECENT : upto] if upto >= _RECENT else (recent + held[:upto])[-_RECENT:]
+        else:
+            upto = limit
+            second.write(held[:upto])
+        held, at = held[upto:], at + upto
+
+
+class _StoredBook:
+    """A workbook file: the other parts as they were, the sheet stored (no deflate)."""
+
+    def __init__(self, path: Path, others: list[tuple[str, bytes]], part: str):
+        self.path = path
+        self.book = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED)
+        for name, content in others:
+            self.book.writestr(name, content)
+        self.sheet = self.book.open(zipfile.ZipInfo(part, date_time=(1980, 1, 1, 0, 0, 0)), "w", force_zip64=True)
+
+    def write(self, data: bytes) -> None:
+        self.sheet.write(data)
+
+    def close(self) -> Path:
+        self.sheet.close()
+        self.book.close()
+        return self.path
 
 
 def _arrow_text(column) -> pl.Series | None:

@@ -1,7 +1,7 @@
 import json
 from importlib import import_module
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 JOBS = ("ingest", "resolve", "traits", "analytics", "segments", "dispatch")
 
@@ -13,9 +13,20 @@ class Command(BaseCommand):
         parser.add_argument("job", choices=JOBS)
         parser.add_argument("--people", type=int, default=100_000)
         parser.add_argument("--json", action="store_true")
+        parser.add_argument(
+            "--stages",
+            action="store_true",
+            help="ingest only: import once more with every stage run one after the other, and report the "
+            "wall and CPU seconds and rows/s of each stage",
+        )
 
     def handle(self, *args, **options):
-        result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"])
+        extra = {}
+        if options["stages"]:
+            if options["job"] != "ingest":
+                raise CommandError("--stages applies to `siyu bench ingest` only")
+            extra["stages"] = True
+        result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
             return
