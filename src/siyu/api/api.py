@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from siyu.api.auth import auth
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
+from siyu.engagement.errors import JourneyNotFound
 from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
@@ -33,6 +34,7 @@ def _error(status):
 api.add_exception_handler(PermissionDenied, _error(403))
 api.add_exception_handler(CustomerNotFound, _error(404))
 api.add_exception_handler(NotFound, _error(404))
+api.add_exception_handler(JourneyNotFound, _error(404))
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 

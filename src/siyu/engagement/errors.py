@@ -7,3 +7,7 @@ class EngagementError(SiyuError):
 
 class ChannelNotConfigured(EngagementError):
     pass
+
+
+class JourneyNotFound(EngagementError):
+    """No journey with the asked id."""
