@@ -898,6 +898,20 @@ def _blocked_customers(journey, customer_ids: list[int], now: dt.datetime) -> se
     return blocked
 
 
+def _used_trigger_keys(journey, keys: list[str]) -> set[str]:
+    """Of the candidates' trigger keys: those that enrolled someone in the journey before."""
+    from siyu.engagement.models import Enrollment
+
+    query = Enrollment.objects.filter(journey=journey)
+    if len(keys) > 20_000:
+        wanted = set(keys)
+        return {k for k in query.values_list("trigger_key", flat=True).iterator(50_000) if k in wanted}
+    used: set[str] = set()
+    for chunk in chunked(keys):
+        used.update(query.filter(trigger_key__in=chunk).values_list("trigger_key", flat=True))
+    return used
+
+
 def enroll_triggered(journey, now: dt.datetime | None = None) -> int:
     """Enrol the customers the journey's trigger lets in now (siyu.engagement.queries.trigger_candidates),
     minus those its re-entry rule keeps out; each at the first step, due now, and in the holdout by a
@@ -911,13 +925,14 @@ def enroll_triggered(journey, now: dt.datetime | None = None) -> int:
     ids = candidates.column("customer_id").to_pylist()
     keys = candidates.column("trigger_key").to_pylist()
     blocked = _blocked_customers(journey, ids, now) if ids else set()
+    used = _used_trigger_keys(journey, keys) if ids else set()
     first = journey.steps[0]["id"]
     at = db_values(Enrollment, "due_at")(now)
     percent = journey.holdout_percent
     rows, taken, holdout = [], set(), 0
     for customer_id, key in zip(ids, keys, strict=True):
-        if customer_id in blocked or customer_id in taken:
-            continue  # one entry per customer per evaluation: the earliest fact
+        if customer_id in blocked or customer_id in taken or key in used:
+            continue  # one entry per customer per evaluation: the earliest fact not used before
         taken.add(customer_id)
         held = bool(percent) and in_source_holdout(Send.Source.JOURNEY, str(journey.pk), customer_id, percent)
         holdout += held

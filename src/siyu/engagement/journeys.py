@@ -82,8 +82,11 @@ def _int(value, low: int, high: int, what: str) -> int:
 
 
 def _time(value, what: str) -> str:
+    text = str(value).strip()
     try:
-        return dt.time.fromisoformat(str(value)).strftime("%H:%M")
+        if len(text) == 4 and text[1] == ":":  # 9:30
+            text = "0" + text
+        return dt.time.fromisoformat(text).strftime("%H:%M")
     except ValueError as exc:
         raise EngagementError(f"{what} must be a time like 10:00") from exc
 
