@@ -29,8 +29,8 @@ Transactional sends (``marketing=False``: order notices, verification codes) ski
 from __future__ import annotations
 
 import calendar
-import functools
 import datetime as dt
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
