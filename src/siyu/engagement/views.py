@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -181,21 +181,21 @@ TRIGGER_FIELDS = (
     "days",
 )
 STEP_TYPE_LABELS = {
-    "wait": _lazy("Wait a duration"), "wait_window": _lazy("Wait for a time window"),
-    "wait_event": _lazy("Wait for an event"), "branch": _lazy("Branch on a condition"),
-    "split": _lazy("Random split"), "send": _lazy("Send a message"), "add_tag": _lazy("Add a tag"),
-    "remove_tag": _lazy("Remove a tag"), "guide_task": _lazy("Create a guide task"),
-    "award_points": _lazy("Award points"), "exit": _lazy("Exit"),
+    "wait": gettext_lazy("Wait a duration"), "wait_window": gettext_lazy("Wait for a time window"),
+    "wait_event": gettext_lazy("Wait for an event"), "branch": gettext_lazy("Branch on a condition"),
+    "split": gettext_lazy("Random split"), "send": gettext_lazy("Send a message"), "add_tag": gettext_lazy("Add a tag"),
+    "remove_tag": gettext_lazy("Remove a tag"), "guide_task": gettext_lazy("Create a guide task"),
+    "award_points": gettext_lazy("Award points"), "exit": gettext_lazy("Exit"),
 }  # fmt: skip
 TRIGGER_LABELS = {
-    "event": _lazy("An event"), "segment": _lazy("Entering or leaving a segment"), "date": _lazy("A date"),
-    "schedule": _lazy("A schedule"), "inactivity": _lazy("No purchase for N days"),
-    "segment_now": _lazy("One-shot campaign to a segment"),
+    "event": gettext_lazy("An event"), "segment": gettext_lazy("Entering or leaving a segment"), "date": gettext_lazy("A date"),
+    "schedule": gettext_lazy("A schedule"), "inactivity": gettext_lazy("No purchase for N days"),
+    "segment_now": gettext_lazy("One-shot campaign to a segment"),
 }  # fmt: skip
 EVENT_LABELS = {
-    "order_placed": _lazy("Order placed"), "wecom_contact_added": _lazy("Added on WeCom"),
-    "group_joined": _lazy("Joined a group"), "referral": _lazy("Referral"),
-    "member_registered": _lazy("Registered as a member"),
+    "order_placed": gettext_lazy("Order placed"), "wecom_contact_added": gettext_lazy("Added on WeCom"),
+    "group_joined": gettext_lazy("Joined a group"), "referral": gettext_lazy("Referral"),
+    "member_registered": gettext_lazy("Registered as a member"),
 }  # fmt: skip
 
 
