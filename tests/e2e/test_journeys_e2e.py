@@ -39,7 +39,7 @@ def _orders(now_local: dt.datetime) -> bytes:
     return _csv(TAOBAO_HEADER, rows).encode("gbk")
 
 
-def test_build_a_journey_trigger_it_with_an_import_and_read_the_lift(siyu_server, browser, tmp_path):
+def test_build_a_journey_trigger_it_with_an_import_and_read_the_lift(siyu_server, browser, tmp_path):  # noqa: F811
     base = siyu_server["base"]
     context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = context.new_page()

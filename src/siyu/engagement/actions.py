@@ -177,16 +177,19 @@ def update_policy(actor, **changes) -> ContactPolicy:
 # --- enqueue ---------------------------------------------------------------------------------------------
 
 
+_CHANNELS, _SOURCES = frozenset(Channel.values), frozenset(Send.Source.values)  # enum .values builds a list
+
+
 def _check_request(request: SendRequest) -> None:
     key = (request.idempotency_key or "").strip()
     if not key or len(key) > 200:
         raise EngagementError("every send needs an idempotency key of 1 to 200 characters")
     request.idempotency_key = key
-    if request.channel not in Channel.values:
+    if request.channel not in _CHANNELS:
         raise EngagementError(
             f"unknown channel {request.channel!r}; choose one of {', '.join(Channel.values)}"
         )
-    if request.source not in Send.Source.values:
+    if request.source not in _SOURCES:
         raise EngagementError(
             f"unknown source {request.source!r}; choose one of {', '.join(Send.Source.values)}"
         )
@@ -221,7 +224,8 @@ def insert_rows(
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"
     if ignore_conflicts:
         sql += " ON CONFLICT DO NOTHING"
-    with connection.cursor() as cursor:
+    # one transaction: on SQLite a commit per batch costs several times the inserts themselves
+    with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, len(rows), batch):
             cursor.executemany(sql, rows[start : start + batch])
 
@@ -977,7 +981,7 @@ def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
     from siyu.engagement.journeys import send_key
 
     source_id = str(journey.pk)
-    variables = {**step.get("variables", {}), "journey": journey.name}
+    variables = step.get("variables", {})
     return [
         SendRequest(
             idempotency_key=send_key(journey.pk, pk, step["id"]),
@@ -1160,17 +1164,29 @@ def check_goals(journeys_by_id: dict, now: dt.datetime, batch: int = JOURNEY_BAT
     for journey in journeys_by_id.values():
         if not journey.goal_days:
             continue
+        since = now - dt.timedelta(days=journey.goal_days)
+        buyers = queries.buyers_since(since, now)  # usually few: look at their enrollments only
+        if not buyers:
+            continue
         open_rows = Enrollment.objects.filter(
-            journey=journey,
-            goal_met_at__isnull=True,
-            entered_at__gte=now - dt.timedelta(days=journey.goal_days),
-        ).order_by("pk")
-        last = 0
-        while True:
-            rows = list(open_rows.filter(pk__gt=last).values_list("pk", "customer_id", "entered_at")[:batch])
-            if not rows:
-                break
-            last = rows[-1][0]
+            journey=journey, goal_met_at__isnull=True, entered_at__gte=since
+        )
+        if len(buyers) > 20_000:
+            candidates = [
+                r
+                for r in open_rows.values_list("pk", "customer_id", "entered_at").iterator(50_000)
+                if r[1] in buyers
+            ]
+        else:
+            candidates = [
+                row
+                for chunk in chunked(sorted(buyers))
+                for row in open_rows.filter(customer_id__in=chunk).values_list(
+                    "pk", "customer_id", "entered_at"
+                )
+            ]
+        for start in range(0, len(candidates), batch):
+            rows = candidates[start : start + batch]
             met = queries.goal_reached(rows, journey.goal_days, now)
             with transaction.atomic():
                 for pk, at in met.items():

@@ -196,6 +196,15 @@ class _Slot:
     pending: bool
 
 
+def _within_range(rows, ids: set[int]):
+    """The rows of a large batch of customers: by the range of their ids when the ids are dense (a
+    journey's batch takes customers in order), else the whole table; the caller keeps only `ids`."""
+    low, high = min(ids), max(ids)
+    if high - low + 1 <= 4 * len(ids):
+        return rows.filter(customer_id__gte=low, customer_id__lte=high)
+    return rows
+
+
 def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> dict[tuple[int, str], str]:
     """{(customer, channel): status} of the latest consent record per customer and channel (and `all`)."""
     ids = set(customer_ids)
@@ -203,6 +212,7 @@ def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> di
     rows = Consent.objects.filter(channel__in=wanted).order_by("recorded_at", "pk")
     latest: dict[tuple[int, str], str] = {}
     if len(ids) > SCAN_THRESHOLD:
+        rows = _within_range(rows, ids)
         for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
             if cid in ids:
                 latest[(cid, channel)] = status
@@ -244,7 +254,7 @@ def _slots(customer_ids: set[int], members: set[str], start: dt.datetime, end: d
                 by_customer[cid].append(slot)
 
     if len(customer_ids) > SCAN_THRESHOLD:
-        add(base.values_list(*fields).iterator(10_000))
+        add(_within_range(base, customer_ids).values_list(*fields).iterator(10_000))
     else:
         for chunk in chunked(sorted(customer_ids)):
             add(base.filter(customer_id__in=chunk).values_list(*fields))

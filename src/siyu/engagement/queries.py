@@ -351,6 +351,13 @@ def _goal_orders(rows, goal_days: int, now: dt.datetime) -> ibis.Table:
     )
 
 
+def buyers_since(since: dt.datetime, now: dt.datetime) -> set[int]:
+    """Customers with a purchase order in [since, now]."""
+    purchases = _purchases(warehouse.backend())
+    recent = purchases.filter((purchases.order_time >= _ts(since)) & (purchases.order_time <= _ts(now)))
+    return set(recent.select("customer_id").distinct().customer_id.to_pyarrow().to_pylist())
+
+
 def goal_reached(
     rows: list[tuple[int, int, dt.datetime]], goal_days: int, now: dt.datetime
 ) -> dict[int, dt.datetime]:
