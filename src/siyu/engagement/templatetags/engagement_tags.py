@@ -15,3 +15,11 @@ def percent(value, digits: int = 1):
     if value is None:
         return "—"
     return f"{value * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def as_json(value) -> str:
+    """A rule or other JSON value as JSON text (Chinese left readable)."""
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
