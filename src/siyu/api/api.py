@@ -6,7 +6,7 @@ from ninja import NinjaAPI
 from siyu.api.auth import auth
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
-from siyu.engagement.errors import ContentNotFound, TaskNotFound
+from siyu.engagement.errors import ContentNotFound, JourneyNotFound, TaskNotFound
 from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
@@ -36,6 +36,7 @@ api.add_exception_handler(CustomerNotFound, _error(404))
 api.add_exception_handler(NotFound, _error(404))
 api.add_exception_handler(ContentNotFound, _error(404))
 api.add_exception_handler(TaskNotFound, _error(404))
+api.add_exception_handler(JourneyNotFound, _error(404))
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 

@@ -1,10 +1,13 @@
-"""`siyu bench dispatch`: a campaign to N customers through the contact policy into the outbox, and delivery
-to the fake providers (siyu.engagement.fakes), in a child process with a fresh SIYU_HOME of its own
-(SIYU_HOME/bench/dispatch-home) so that nothing of a real installation is touched.
+"""`siyu bench dispatch`: a journey whose audience is N customers, through the contact policy into the outbox,
+and delivery to the fake providers (siyu.engagement.fakes), in a child process with a fresh SIYU_HOME of its
+own (SIYU_HOME/bench/dispatch-home) so that nothing of a real installation is touched.
 
-Measured, in one run: (1) enqueue of N sends through `enqueue_sends` (policy included), in batches of
-50,000; (2) the reference: the same N outbox rows bulk-inserted without the policy; (3) a per-row ORM loop
-(consent query, slot count, one INSERT per send) over the first 10,000 customers, scaled to N; (4) delivery
+Measured, in one run: (1) the journey: a one-shot campaign to a segment of all N customers with one
+marketing SMS step and a 10% holdout — enrolment (the trigger read from the warehouse, N enrollments
+inserted) and one tick (the send step: N requests through the contact policy into the outbox, the
+enrollments moved on, the goal check); (2) the reference: N outbox rows inserted the same way without the
+policy or the journey; (3) a per-row ORM loop over the same enrollments (consent query, slot count, one
+INSERT of the send and one UPDATE of the enrollment each) over the first 10,000, scaled to N; (4) delivery
 of 10,000 due sends to the fake Aliyun SMS server (one HTTP request per message) and of 10,000 to the fake
 Tencent Cloud server (up to 200 numbers per request), with addresses read and decrypted from the warehouse.
 
@@ -145,12 +148,66 @@ def _deliver(provider: str, fake, now: dt.datetime, limit: int) -> dict:
             "sends_per_s": round(delivered / seconds), "provider_requests": len(fake.requests)}  # fmt: skip
 
 
+def _journey(people: int, now: dt.datetime):
+    """The measured journey: a one-shot campaign to a segment of every customer (its members written to
+    the warehouse as a refresh would), one marketing SMS, priority 1, a 10% holdout."""
+    import pyarrow as pa
+
+    from siyu import warehouse
+    from siyu.engagement.actions import activate_journey, save_journey
+    from siyu.segments.models import Segment
+
+    segment = Segment.objects.create(name="bench-all", rule={"field": "orders_total", "op": ">=", "value": 0})
+    members = pa.table({
+        "segment_id": pa.array([segment.pk] * people, pa.int64()),
+        "customer_id": pa.array(range(1, people + 1), pa.int64()),
+        "entered_at": pa.array([now] * people, pa.timestamp("us", tz="UTC")),
+    })  # fmt: skip
+    with warehouse.transaction() as con:
+        con.register("bench_members", members)
+        con.execute("INSERT INTO segment_members SELECT * FROM bench_members")
+        con.unregister("bench_members")
+    journey = save_journey(
+        None, name="bench", trigger={"type": "segment_now", "segment_id": segment.pk},
+        steps=[{"id": "sms", "type": "send", "channel": "sms", "template": "SMS_100001", "variables": {"name": "会员"}}],
+        priority=1, holdout_percent=10, goal_days=7,
+    )  # fmt: skip
+    return activate_journey(None, journey.pk, now=now)
+
+
+def _per_row_journey(journey, ids, now: dt.datetime) -> None:
+    """The naive way, for the ratio: per enrollment a consent query, a slot count, one INSERT of the send
+    and one UPDATE of the enrollment."""
+    from django.db import transaction
+
+    from siyu.customers.models import Consent
+    from siyu.engagement.models import Enrollment, Send
+
+    with transaction.atomic():
+        for enrollment in Enrollment.objects.filter(journey=journey, customer_id__in=ids).iterator(2_000):
+            i = enrollment.customer_id
+            latest = (
+                Consent.objects.filter(customer_id=i, channel__in=["sms", "all"])
+                .order_by("-recorded_at")
+                .first()
+            )
+            recent = Send.objects.filter(customer_id=i, scheduled_at__gt=now - dt.timedelta(days=7)).count()
+            ok = latest is not None and latest.status == "opt_in" and recent < 2 and not enrollment.holdout
+            Send.objects.create(idempotency_key=f"row-{enrollment.pk}", channel="sms", customer_id=i,
+                                template="SMS_100001", status="queued" if ok else "suppressed", scheduled_at=now,
+                                next_attempt_at=now, source="journey", source_id=str(journey.pk))  # fmt: skip
+            enrollment.step_id, enrollment.status, enrollment.exited_at = "sms", "exited", now
+            enrollment.save(update_fields=["step_id", "status", "exited_at"])
+
+
 def _measure(people: int) -> dict:
     from collections import Counter
 
     from django.core.management import call_command
+    from django.db.models import Count
 
-    from siyu.engagement.actions import enqueue_sends
+    from siyu.benchmarks.common import peak_rss_mb
+    from siyu.engagement.actions import _SEND_COLUMNS, db_values, enroll_triggered, insert_rows, run_journeys
     from siyu.engagement.fakes.sms import FakeAliyunSms, FakeTencentSms
     from siyu.engagement.models import Send
 
@@ -158,32 +215,43 @@ def _measure(people: int) -> dict:
     now = _daytime()
     started = time.perf_counter()
     _prepare(people, now)
+    journey = _journey(people, now)
     prepared = time.perf_counter() - started
+    rss_before = peak_rss_mb()
 
-    ids = list(range(1, people + 1))
-    statuses: Counter = Counter()
-    reasons: Counter = Counter()
     started = time.perf_counter()
-    for start in range(0, people, BATCH):
-        for send in enqueue_sends(_requests(ids[start : start + BATCH], "c"), now=now):
-            statuses[send.status] += 1
-            reasons[send.reason] += send.status == "suppressed"
-    policy_seconds = time.perf_counter() - started
+    enrolled = enroll_triggered(journey, now)
+    enrol_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    tick = run_journeys(now=now)
+    tick_seconds = time.perf_counter() - started
+    journey_seconds = enrol_seconds + tick_seconds
+    statuses = Counter(
+        dict(Send.objects.filter(source="journey").values_list("status").annotate(n=Count("pk")))
+    )
+    reasons = dict(
+        Send.objects.filter(source="journey", status="suppressed")
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+    )
 
-    # the reference: the same rows, no policy
+    # the reference: the same number of outbox rows inserted the same way, no policy, no journey
     started = time.perf_counter()
+    slot = db_values(Send, "scheduled_at")(now + dt.timedelta(days=365))
+    variables = db_values(Send, "variables")({})
     for start in range(0, people, BATCH):
-        Send.objects.bulk_create(
-            [Send(idempotency_key=f"ref-{i}", channel="sms", customer_id=i, template="SMS_100001", status="queued",
-                  source="campaign", scheduled_at=now + dt.timedelta(days=365)) for i in ids[start : start + BATCH]],
-            batch_size=1_000,
-        )  # fmt: skip
+        insert_rows(Send, _SEND_COLUMNS, [
+            (f"ref-{i}", "sms", i, "", "SMS_100001", "", "", variables, 1, True, "campaign", "", "queued", "", slot,
+             slot, 0, None, False, "", "", "", "", "", "", None, slot)
+            for i in range(start + 1, min(start + BATCH, people) + 1)
+        ])  # fmt: skip
     reference_seconds = time.perf_counter() - started
     Send.objects.filter(idempotency_key__startswith="ref-").delete()
 
-    sample = ids[:PER_ROW_SAMPLE]
+    # the per-row loop over the same audience's enrollments (a sample, scaled)
+    sample = list(range(1, min(PER_ROW_SAMPLE, people) + 1))
     started = time.perf_counter()
-    _per_row(sample, now)
+    _per_row_journey(journey, sample, now)
     per_row_seconds = (time.perf_counter() - started) * people / len(sample)
     Send.objects.filter(idempotency_key__startswith="row-").delete()
 
@@ -196,19 +264,25 @@ def _measure(people: int) -> dict:
         tencent_result = _deliver("tencent", tencent, now + dt.timedelta(seconds=2), DELIVER)
     return {
         "prepare_seconds": round(prepared, 1),
-        "enqueue_through_policy": {
-            "seconds": round(policy_seconds, 2),
-            "sends_per_s": round(people / policy_seconds),
+        "journey_through_policy_into_outbox": {
+            "audience": people,
+            "enrolled": enrolled,
+            "seconds": round(journey_seconds, 2),
+            "enrol_seconds": round(enrol_seconds, 2),
+            "tick_seconds": round(tick_seconds, 2),
+            "tick_phases": tick["seconds"],
+            "sends_per_s": round(people / journey_seconds),
             "by_status": dict(statuses),
-            "suppressed_by_reason": {k: v for k, v in reasons.items() if v},
+            "suppressed_by_reason": reasons,
+            "peak_rss_mb_before": rss_before,
         },
-        "reference_bulk_insert_without_policy": {
+        "reference_insert_without_policy": {
             "seconds": round(reference_seconds, 2),
             "sends_per_s": round(people / reference_seconds),
-        },  # fmt: skip
+        },
         "per_row_orm_loop_scaled": {"seconds": round(per_row_seconds, 1), "measured_on": len(sample)},
-        "policy_vs_reference": round(policy_seconds / reference_seconds, 2),
-        "per_row_vs_policy": round(per_row_seconds / policy_seconds, 1),
+        "journey_vs_reference": round(journey_seconds / reference_seconds, 2),
+        "per_row_vs_journey": round(per_row_seconds / journey_seconds, 1),
         "deliver_aliyun_one_request_per_sms": aliyun_result,
         "deliver_tencent_200_per_request": tencent_result,
     }

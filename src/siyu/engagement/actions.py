@@ -17,11 +17,12 @@ import json
 import logging
 import os
 import socket
+import time
 from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,11 +30,12 @@ from siyu import warehouse
 from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
+from siyu.customers.queries import chunked
 from siyu.engagement import queries
 from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
 from siyu.engagement.channels.base import Outcome, Outgoing, ProviderError, failed
 from siyu.engagement.channels.wecom import SEND_STATUS, WeComClient
-from siyu.engagement.errors import ChannelNotConfigured, EngagementError
+from siyu.engagement.errors import ChannelNotConfigured, EngagementError, JourneyNotFound
 from siyu.engagement.models import (
     CHANNEL_PROVIDERS,
     STAFF_DELIVERED,
@@ -182,16 +184,19 @@ def update_policy(actor, **changes) -> ContactPolicy:
 # --- enqueue ---------------------------------------------------------------------------------------------
 
 
+_CHANNELS, _SOURCES = frozenset(Channel.values), frozenset(Send.Source.values)  # enum .values builds a list
+
+
 def _check_request(request: SendRequest) -> None:
     key = (request.idempotency_key or "").strip()
     if not key or len(key) > 200:
         raise EngagementError("every send needs an idempotency key of 1 to 200 characters")
     request.idempotency_key = key
-    if request.channel not in Channel.values:
+    if request.channel not in _CHANNELS:
         raise EngagementError(
             f"unknown channel {request.channel!r}; choose one of {', '.join(Channel.values)}"
         )
-    if request.source not in Send.Source.values:
+    if request.source not in _SOURCES:
         raise EngagementError(
             f"unknown source {request.source!r}; choose one of {', '.join(Send.Source.values)}"
         )
@@ -211,61 +216,149 @@ def _check_request(request: SendRequest) -> None:
         raise EngagementError("the send time needs a time zone")
 
 
+def insert_rows(
+    model, columns: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 5_000
+) -> None:
+    """Plain INSERTs of `rows` (values in the order of `columns`, already in database form: see
+    `db_values`) with one executemany per batch: several times faster than `bulk_create` of model instances
+    at a million rows (docs/benchmarks.md, `siyu bench dispatch`). `ignore_conflicts`: a row that breaks a
+    unique constraint is skipped (ON CONFLICT DO NOTHING, SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"
+    if ignore_conflicts:
+        sql += " ON CONFLICT DO NOTHING"
+    # one transaction: on SQLite a commit per batch costs several times the inserts themselves
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            cursor.executemany(sql, rows[start : start + batch])
+
+
+def db_values(model, column: str):
+    """A converter of Python values of a model field to their database form, remembering what it has
+    converted (a batch repeats the same time, template and variables many times)."""
+    field = model._meta.get_field(column)
+    if field.get_internal_type() in (
+        "CharField",
+        "TextField",
+        "BigIntegerField",
+        "BooleanField",
+        "SmallIntegerField",
+        "PositiveSmallIntegerField",
+        "IntegerField",
+    ):
+        return lambda value: value
+    cache: dict = {}
+
+    def convert(value):
+        key = id(value) if isinstance(value, dict | list) else value
+        if key not in cache:
+            cache[key] = (value, field.get_db_prep_save(value, connection))
+        return cache[key][1]
+
+    return convert
+
+
+_SEND_COLUMNS = ["idempotency_key", "channel", "customer_id", "member", "template", "subject", "content",
+                 "variables", "priority", "marketing", "source", "source_id", "status", "reason", "scheduled_at",
+                 "next_attempt_at", "attempts", "dispatched_at", "touch_written", "provider_message_id",
+                 "record_key", "sender", "receipt", "last_error", "claimed_by", "created_by", "created_at"]  # fmt: skip
+
+
+def _store_sends(requests: list[SendRequest], now: dt.datetime, created_by, rules: Rules) -> list:
+    """Decide the requests (whose keys are new) and insert their rows; returns the decisions."""
+    decisions = apply_contact_policy(requests, now, rules)
+    convert = {c: db_values(Send, c) for c in ("variables", "scheduled_at", "next_attempt_at", "created_at")}
+    created = convert["created_at"](timezone.now())
+    author = created_by.pk if created_by is not None else None
+    rows = []
+    for r, d in zip(requests, decisions, strict=True):
+        slot = convert["scheduled_at"](d.scheduled_at)
+        rows.append((
+            r.idempotency_key, r.channel, r.customer_id, r.member or "", r.template or "", r.subject or "",
+            r.content or "", convert["variables"](r.variables or {}), r.priority, r.marketing, r.source,
+            r.source_id or "", d.status, d.reason, slot, slot if _for_the_worker(r, d) else None, 0,
+            None, False, "", "", "", "", "", "", author, created,
+        ))  # fmt: skip
+    insert_rows(Send, _SEND_COLUMNS, rows)
+    outranked = [pk for d in decisions for pk in d.outranks]
+    if outranked:
+        Send.objects.filter(pk__in=outranked, status__in=PENDING).update(
+            status=Send.Status.SUPPRESSED, reason="outranked", next_attempt_at=None
+        )
+    if any(_for_the_worker(r, d) for r, d in zip(requests, decisions, strict=True)):
+        transaction.on_commit(schedule_delivery)
+    return decisions
+
+
+def _for_the_worker(request: SendRequest, decision) -> bool:
+    """A queued send the delivery worker takes; a staff-delivered one (a guide task) waits for the person."""
+    return decision.status == Send.Status.QUEUED and request.channel not in STAFF_DELIVERED
+
+
+def _fresh(requests: list[SendRequest], key_prefix: str = "") -> list[SendRequest]:
+    """The requests whose idempotency key is in neither the outbox nor earlier in the list. `key_prefix`:
+    every key starts with it, so the known ones are read in one index range instead of by key lists (SQLite
+    only: its binary collation orders keys by their bytes, PostgreSQL's locale collation may not)."""
+    keys = [r.idempotency_key for r in requests]
+    seen: set[str] = set()
+    if key_prefix and connection.vendor == "sqlite" and all(k.startswith(key_prefix) for k in keys):
+        end = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)
+        rows = Send.objects.filter(idempotency_key__gte=key_prefix, idempotency_key__lt=end)
+        seen.update(rows.values_list("idempotency_key", flat=True).iterator(50_000))
+        keys = []
+    for start in range(0, len(keys), 2_000):
+        seen.update(
+            Send.objects.filter(idempotency_key__in=keys[start : start + 2_000]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+    fresh = []
+    for request in requests:
+        if request.idempotency_key not in seen:
+            seen.add(request.idempotency_key)
+            fresh.append(request)
+    return fresh
+
+
 def enqueue_sends(requests: list[SendRequest], actor=None, now: dt.datetime | None = None) -> list[Send]:
     """Put sends in the outbox through the contact policy; one Send per request, in order. A request
     whose idempotency key is known returns the existing row and changes nothing."""
     now = now or timezone.now()
     for request in requests:
         _check_request(request)
-    created_by = _user(actor)
     with transaction.atomic():
         rules = Rules.of(current_policy(lock=True))
-        keys = [r.idempotency_key for r in requests]
-        existing: dict[str, Send] = {}
-        for start in range(0, len(keys), 2_000):
-            existing.update(Send.objects.in_bulk(keys[start : start + 2_000], field_name="idempotency_key"))
-        fresh, seen = [], set(existing)
-        for request in requests:
-            if request.idempotency_key not in seen:
-                seen.add(request.idempotency_key)
-                fresh.append(request)
-        decisions = apply_contact_policy(fresh, now, rules)
-        rows = [
-            Send(
-                idempotency_key=r.idempotency_key,
-                channel=r.channel,
-                customer_id=r.customer_id,
-                member=r.member or "",
-                template=r.template or "",
-                subject=r.subject or "",
-                content=r.content or "",
-                variables=r.variables or {},
-                priority=r.priority,
-                marketing=r.marketing,
-                source=r.source,
-                source_id=r.source_id or "",
-                status=d.status,
-                reason=d.reason,
-                scheduled_at=d.scheduled_at,
-                # a staff-delivered send (a guide task) waits for the person, not for the worker
-                next_attempt_at=d.scheduled_at
-                if d.status == Send.Status.QUEUED and r.channel not in STAFF_DELIVERED
-                else None,
-                created_by=created_by,
-            )
-            for r, d in zip(fresh, decisions, strict=True)
-        ]
-        Send.objects.bulk_create(rows, batch_size=1_000)
-        outranked = [pk for d in decisions for pk in d.outranks]
-        if outranked:
-            Send.objects.filter(pk__in=outranked, status__in=PENDING).update(
-                status=Send.Status.SUPPRESSED, reason="outranked", next_attempt_at=None
-            )
-        if any(d.status == Send.Status.QUEUED and r.channel not in STAFF_DELIVERED
-               for r, d in zip(fresh, decisions, strict=True)):  # fmt: skip
-            transaction.on_commit(schedule_delivery)
-    by_key = {**existing, **{row.idempotency_key: row for row in rows}}
+        _store_sends(_fresh(requests), now, _user(actor), rules)
+    keys = [r.idempotency_key for r in requests]
+    by_key: dict[str, Send] = {}
+    for start in range(0, len(keys), 2_000):
+        by_key.update(Send.objects.in_bulk(keys[start : start + 2_000], field_name="idempotency_key"))
     return [by_key[r.idempotency_key] for r in requests]
+
+
+def enqueue_send_batch(
+    requests: list[SendRequest], now: dt.datetime | None = None, key_prefix: str = ""
+) -> Counter:
+    """Like `enqueue_sends` for large batches (journeys, campaigns): stores the rows and returns how many
+    were queued and suppressed per reason ("queued", "suppressed:<reason>", "repeated" for known keys)
+    instead of reading the rows back."""
+    now = now or timezone.now()
+    for request in requests:
+        _check_request(request)
+    with transaction.atomic():
+        rules = Rules.of(current_policy(lock=True))
+        fresh = _fresh(requests, key_prefix)
+        decisions = _store_sends(fresh, now, None, rules)
+    counts = Counter(
+        d.status if d.status == Send.Status.QUEUED else f"suppressed:{d.reason}" for d in decisions
+    )
+    if len(fresh) < len(requests):
+        counts["repeated"] = len(requests) - len(fresh)
+    return counts
 
 
 def enqueue_send(request: SendRequest, actor=None, now: dt.datetime | None = None) -> Send:
@@ -619,3 +712,555 @@ def schedule_delivery(at: dt.datetime | None = None) -> None:
     )
     if not waiting.exists():
         deliver_outbox.using(run_after=target if at and at > now else None).enqueue()
+
+
+# --- journeys ----------------------------------------------------------------------------------------------
+# A tick (run_journeys) enrols the customers whose trigger fired, then moves every due enrollment on, a
+# batch of one (journey, step) at a time, each batch in one transaction: its sends (through the contact
+# policy, keyed by journey, enrollment and step), its hand-offs and the enrollments' new step together. A
+# crash rolls the batch back; the next tick does it again and the keys make sure nothing is sent twice.
+
+JOURNEY_BATCH = 50_000
+MAX_ROUNDS = 200  # steps an enrollment may take in one tick (cycles need a wait, so this is a backstop)
+EVENT_POLL = dt.timedelta(minutes=10)  # how often a wait-for-event looks again (an import ticks at once)
+TRIGGER_POLL = dt.timedelta(hours=1)  # how often triggers are looked at when nothing else is due
+JOURNEY_EDITORS = (Role.ADMIN, Role.OPERATOR)
+_ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "status", "step_id", "step_entered_at",
+                       "due_at", "entered_at", "exit_reason"]  # fmt: skip
+
+
+def _require_journey_editor(actor) -> None:
+    if actor is None or actor.is_superuser or role_of(actor) in JOURNEY_EDITORS:
+        return
+    raise PermissionDenied("only an admin or operator can change journeys")
+
+
+def _percent(value, what: str, high: int) -> Decimal:
+    try:
+        share = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation as exc:
+        raise EngagementError(f"{what} must be a number") from exc
+    if not Decimal(0) <= share <= Decimal(high):
+        raise EngagementError(f"{what} must be between 0 and {high}")
+    return share
+
+
+def _check_segment_exists(trigger: dict, steps: list[dict]) -> None:
+    from siyu.segments.models import Segment
+
+    segment_id = trigger.get("segment_id")
+    if segment_id is not None and not Segment.objects.filter(pk=segment_id).exists():
+        raise EngagementError(f"segment {segment_id} does not exist")
+
+
+@transaction.atomic
+def save_journey(
+    actor,
+    *,
+    name: str,
+    trigger: dict,
+    steps: list,
+    journey_id: int | None = None,
+    description: str = "",
+    reentry: str = "once",
+    reentry_days: int = 0,
+    goal_days: int = 7,
+    exit_on_goal: bool = True,
+    priority: int = 0,
+    holdout_percent=10,
+    cost_per_send=0,
+):
+    """Create a journey (a draft) or change one. Once a journey has been activated its trigger and holdout
+    share stay as they were (enrollments and the lift report depend on them), and a step where
+    customers are waiting cannot be removed."""
+    from siyu.engagement.journeys import check_steps, check_trigger
+    from siyu.engagement.models import Enrollment, Journey
+
+    _require_journey_editor(actor)
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise EngagementError("a journey needs a name of 1 to 100 characters")
+    trigger, steps = check_trigger(trigger), check_steps(steps)
+    _check_segment_exists(trigger, steps)
+    if reentry not in Journey.Reentry.values:
+        raise EngagementError(f"re-entry is one of {', '.join(Journey.Reentry.values)}")
+    holdout = _percent(holdout_percent, "the holdout share", 50)
+    try:
+        cost = Decimal(str(cost_per_send)).quantize(Decimal("0.0001"))
+    except InvalidOperation as exc:
+        raise EngagementError("the cost per send must be a number") from exc
+    if not Decimal(0) <= cost <= Decimal(1000):
+        raise EngagementError("the cost per send must be between 0 and 1000 yuan")
+    journey = (
+        Journey() if journey_id is None else Journey.objects.select_for_update().filter(pk=journey_id).first()
+    )
+    if journey is None:
+        raise JourneyNotFound(f"journey {journey_id} does not exist")
+    if Journey.objects.filter(name=name).exclude(pk=journey.pk).exists():
+        raise EngagementError(f"a journey named {name!r} exists already")
+    if journey.activated_at is not None:
+        if trigger != journey.trigger or holdout != journey.holdout_percent:
+            raise EngagementError("the trigger and holdout share of a journey that has run cannot change")
+        waiting = set(
+            Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE).values_list(
+                "step_id", flat=True
+            )
+        )
+        missing = waiting - {s["id"] for s in steps}
+        if missing:
+            raise EngagementError(f"customers are waiting at step(s) {', '.join(sorted(missing))}; keep them")
+    journey.name, journey.description = name, (description or "").strip()[:300]
+    journey.trigger, journey.steps = trigger, steps
+    journey.reentry, journey.reentry_days = reentry, _int_in(reentry_days, 0, 3650, "the re-entry days")
+    journey.goal_days = _int_in(goal_days, 0, 365, "the goal days")
+    journey.exit_on_goal = bool(exit_on_goal)
+    journey.priority = _int_in(priority, -100, 100, "the priority")
+    journey.holdout_percent, journey.cost_per_send = holdout, cost
+    journey.updated_by = _user(actor)
+    journey.save()
+    record_audit(actor, "journey_saved", target=str(journey.pk), name=name)
+    return journey
+
+
+def _first_run(trigger: dict, now: dt.datetime) -> dt.datetime:
+    """The first time a schedule trigger runs: its time of day, today if still ahead, else tomorrow."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local = now.astimezone(zone)
+    at = dt.datetime.combine(local.date(), dt.time.fromisoformat(trigger["at"]), tzinfo=zone)
+    if at < local:
+        at += dt.timedelta(days=1)
+    return at.astimezone(dt.UTC)
+
+
+@transaction.atomic
+def activate_journey(actor, journey_id: int, now: dt.datetime | None = None):
+    """Start (or resume) a journey: its trigger is evaluated from now on, paused enrollments go on."""
+    from siyu.engagement.models import Journey
+
+    _require_journey_editor(actor)
+    now = now or timezone.now()
+    journey = Journey.objects.select_for_update().filter(pk=journey_id).first()
+    if journey is None:
+        raise JourneyNotFound(f"journey {journey_id} does not exist")
+    journey.status = Journey.Status.ACTIVE
+    journey.activated_at = journey.activated_at or now
+    if journey.trigger.get("type") == "schedule" and journey.next_run_at is None:
+        journey.next_run_at = _first_run(journey.trigger, now)
+    journey.save(update_fields=["status", "activated_at", "next_run_at", "updated_at"])
+    record_audit(actor, "journey_activated", target=str(journey.pk))
+    transaction.on_commit(schedule_journeys)
+    return journey
+
+
+@transaction.atomic
+def pause_journey(actor, journey_id: int):
+    """Stop a journey: no one enters, enrolled customers stay at their step until it is activated again."""
+    from siyu.engagement.models import Journey
+
+    _require_journey_editor(actor)
+    updated = Journey.objects.filter(pk=journey_id).update(
+        status=Journey.Status.PAUSED, updated_at=timezone.now()
+    )
+    if not updated:
+        raise JourneyNotFound(f"journey {journey_id} does not exist")
+    record_audit(actor, "journey_paused", target=str(journey_id))
+    return Journey.objects.get(pk=journey_id)
+
+
+@transaction.atomic
+def delete_journey(actor, journey_id: int) -> None:
+    """Delete a journey that never ran (a draft); one that ran is paused instead, to keep its report."""
+    from siyu.engagement.models import Journey
+
+    _require_journey_editor(actor)
+    journey = Journey.objects.filter(pk=journey_id).first()
+    if journey is None:
+        raise JourneyNotFound(f"journey {journey_id} does not exist")
+    if journey.activated_at is not None:
+        raise EngagementError("a journey that has run cannot be deleted; pause it")
+    journey.delete()
+    record_audit(actor, "journey_deleted", target=str(journey_id))
+
+
+def _bump_counts(journey_id: int, step_id: str, treated: int, holdout: int) -> None:
+    from siyu.engagement.models import StepCount
+
+    if not treated and not holdout:
+        return
+    count, _ = StepCount.objects.get_or_create(journey_id=journey_id, step_id=step_id)
+    StepCount.objects.filter(pk=count.pk).update(
+        entered=F("entered") + treated, holdout_entered=F("holdout_entered") + holdout
+    )
+
+
+def _blocked_customers(journey, customer_ids: list[int], now: dt.datetime) -> set[int]:
+    """Of the candidates: those the journey's re-entry rule keeps out (already in it, or in it before)."""
+    from siyu.engagement.models import Enrollment
+
+    query = Enrollment.objects.filter(journey=journey)
+    fields = ("customer_id", "status", "exited_at")
+    if len(customer_ids) > 20_000:
+        wanted = set(customer_ids)
+        rows = (r for r in query.values_list(*fields).iterator(50_000) if r[0] in wanted)
+    else:
+        rows = (
+            r
+            for chunk in chunked(sorted(customer_ids))
+            for r in query.filter(customer_id__in=chunk).values_list(*fields)
+        )
+    cooldown = dt.timedelta(days=journey.reentry_days)
+    blocked = set()
+    for customer_id, status, exited_at in rows:
+        if (
+            status == Enrollment.Status.ACTIVE
+            or journey.reentry == "once"
+            or (journey.reentry == "cooldown" and exited_at is not None and exited_at > now - cooldown)
+        ):
+            blocked.add(customer_id)
+    return blocked
+
+
+def _used_trigger_keys(journey, keys: list[str]) -> set[str]:
+    """Of the candidates' trigger keys: those that enrolled someone in the journey before."""
+    from siyu.engagement.models import Enrollment
+
+    query = Enrollment.objects.filter(journey=journey)
+    if len(keys) > 20_000:
+        wanted = set(keys)
+        return {k for k in query.values_list("trigger_key", flat=True).iterator(50_000) if k in wanted}
+    used: set[str] = set()
+    for chunk in chunked(keys):
+        used.update(query.filter(trigger_key__in=chunk).values_list("trigger_key", flat=True))
+    return used
+
+
+def enroll_triggered(journey, now: dt.datetime | None = None) -> int:
+    """Enrol the customers the journey's trigger lets in now (siyu.engagement.queries.trigger_candidates),
+    minus those its re-entry rule keeps out; each at the first step, due now, and in the holdout by a
+    deterministic hash of customer and journey (siyu.engagement.policy.in_source_holdout). Returns how many
+    entered."""
+    from siyu.engagement.models import Enrollment, Journey
+    from siyu.engagement.policy import in_source_holdout
+
+    now = now or timezone.now()
+    candidates = queries.trigger_candidates(journey, now)
+    ids = candidates.column("customer_id").to_pylist()
+    keys = candidates.column("trigger_key").to_pylist()
+    blocked = _blocked_customers(journey, ids, now) if ids else set()
+    used = _used_trigger_keys(journey, keys) if ids else set()
+    first = journey.steps[0]["id"]
+    at = db_values(Enrollment, "due_at")(now)
+    percent = journey.holdout_percent
+    rows, taken, holdout = [], set(), 0
+    for customer_id, key in zip(ids, keys, strict=True):
+        if customer_id in blocked or customer_id in taken or key in used:
+            continue  # one entry per customer per evaluation: the earliest fact not used before
+        taken.add(customer_id)
+        held = bool(percent) and in_source_holdout(Send.Source.JOURNEY, str(journey.pk), customer_id, percent)
+        holdout += held
+        rows.append(
+            (journey.pk, customer_id, key[:200], held, Enrollment.Status.ACTIVE, first, at, at, at, "")
+        )
+    with transaction.atomic():
+        before = Enrollment.objects.filter(journey=journey).count() if rows else 0
+        insert_rows(Enrollment, _ENROLLMENT_COLUMNS, rows, ignore_conflicts=True)
+        entered = (Enrollment.objects.filter(journey=journey).count() - before) if rows else 0
+        if entered == len(rows):
+            _bump_counts(journey.pk, first, len(rows) - holdout, holdout)
+        elif entered:  # some trigger keys were used before: count what really entered
+            new = Enrollment.objects.filter(journey=journey, entered_at=now, step_id=first)
+            _bump_counts(
+                journey.pk, first, new.filter(holdout=False).count(), new.filter(holdout=True).count()
+            )
+        changes = {"trigger_checked_at": now}
+        if journey.trigger.get("type") == "schedule" and journey.next_run_at and journey.next_run_at <= now:
+            step = dt.timedelta(days=journey.trigger["every_days"])
+            upcoming = journey.next_run_at
+            while upcoming <= now:
+                upcoming += step
+            changes["next_run_at"] = upcoming
+        Journey.objects.filter(pk=journey.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(journey, name, value)
+    return entered
+
+
+def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
+    from siyu.engagement.journeys import send_key
+
+    source_id = str(journey.pk)
+    variables = step.get("variables", {})
+    return [
+        SendRequest(
+            idempotency_key=send_key(journey.pk, pk, step["id"]),
+            channel=step["channel"],
+            customer_id=cid,
+            template=step.get("template", ""),
+            subject=step.get("subject", ""),
+            content=step.get("content", ""),
+            variables=variables,
+            priority=journey.priority,
+            marketing=True,
+            source=Send.Source.JOURNEY,
+            source_id=source_id,
+            source_holdout_percent=journey.holdout_percent,
+        )  # fmt: skip
+        for pk, cid, _held, _entered in rows
+    ]
+
+
+def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
+    from siyu.engagement.models import Handoff
+
+    if step["type"] == "guide_task":
+        kind, payload = Handoff.Kind.GUIDE_TASK, {"title": step["title"], "script": step.get("script", "")}
+    else:
+        kind, payload = (
+            Handoff.Kind.AWARD_POINTS,
+            {"points": step["points"], "reason": step.get("reason", "")},
+        )
+    convert = db_values(Handoff, "payload")
+    at = db_values(Handoff, "created_at")(now)
+    data = convert(payload)
+    handoffs = [
+        (f"journey:{journey.pk}:{pk}:{step['id']}", kind, journey.pk, cid, data, at)
+        for pk, cid, held, _entered in rows
+        if not held
+    ]
+    insert_rows(Handoff, ["idempotency_key", "kind", "journey", "customer_id", "payload", "created_at"], handoffs,
+                ignore_conflicts=True)  # fmt: skip
+    return len(handoffs)
+
+
+def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime, report: Counter):
+    """What happens to a batch of enrollments (pk, customer_id, holdout, step_entered_at) at `step`: a list
+    of (outcome, pks), outcome ("goto", step id | None) / ("due", time) / ("exit", reason)."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    from siyu.customers.actions import MAX_BULK, add_tag, remove_tag
+    from siyu.engagement import journeys
+
+    kind = step["type"]
+    default = step.get("next", following)
+    pks = [r[0] for r in rows]
+    if kind == "exit":
+        return [(("exit", "exit_step"), pks)]
+    if kind in ("wait", "wait_window"):
+        out: dict = defaultdict(list)
+        zone = ZoneInfo(settings.TIME_ZONE)
+        for pk, _cid, _held, entered in rows:
+            if kind == "wait":
+                target = entered + journeys.wait_duration(step)
+            else:
+                target = journeys.window_opens(step, now, zone)
+            out[("goto", default) if target <= now else ("due", target)].append(pk)
+        return list(out.items())
+    if kind == "wait_event":
+        hit = queries.enrollments_with_fact([(r[0], r[1], r[3]) for r in rows], step["event"], now)
+        timeout = dt.timedelta(hours=step["timeout_hours"])
+        out = defaultdict(list)
+        for pk, _cid, _held, entered in rows:
+            if pk in hit:
+                out[("goto", default)].append(pk)
+            elif entered + timeout <= now:
+                out[("goto", step.get("timeout_next", default))].append(pk)
+            else:
+                out[("due", min(entered + timeout, now + EVENT_POLL))].append(pk)
+        return list(out.items())
+    if kind == "branch":
+        matching = queries.customers_matching_rule(step["rule"], [r[1] for r in rows], now)
+        yes = [r[0] for r in rows if r[1] in matching]
+        no = [r[0] for r in rows if r[1] not in matching]
+        return [(("goto", step.get("then", default)), yes), (("goto", step.get("else", default)), no)]
+    if kind == "split":
+        out = defaultdict(list)
+        for pk, *_rest in rows:
+            out[("goto", journeys.split_path(step, journeys.split_share(journey.pk, pk, step["id"])))].append(
+                pk
+            )
+        return list(out.items())
+    if kind == "send":
+        prefix = f"journey:{journey.pk}:"  # journeys.send_key
+        report.update(enqueue_send_batch(_step_requests(journey, step, rows), now=now, key_prefix=prefix))
+    elif kind in ("add_tag", "remove_tag"):
+        ids = sorted({r[1] for r in rows})
+        change = add_tag if kind == "add_tag" else remove_tag
+        for start in range(0, len(ids), MAX_BULK):
+            report[kind] += change(None, ids[start : start + MAX_BULK], step["tag"])
+    else:  # guide_task, award_points: handed over, holdout excepted
+        report[step["type"]] += _write_handoffs(journey, step, rows, now)
+    return [(("goto", default), pks)]
+
+
+def _move(journey, step_id: str, outcomes, rows, now: dt.datetime) -> None:
+    """Store the outcomes of one batch `rows` taken at `step_id` (see _run_step)."""
+    from siyu.engagement.models import Enrollment
+
+    first_pk, last_pk = rows[0][0], rows[-1][0]
+    held_pks = {r[0] for r in rows if r[2]}
+
+    due = Enrollment.objects.filter(
+        journey=journey, step_id=step_id, status=Enrollment.Status.ACTIVE, due_at__lte=now
+    )
+    outcomes = [(outcome, pks) for outcome, pks in outcomes if pks]
+    uniform = len(outcomes) == 1
+    for (action, value), pks in outcomes:
+        if action == "goto" and value is None:
+            action, value = "exit", "end"
+        if action == "goto":
+            changes = {"step_id": value, "step_entered_at": now, "due_at": now}
+        elif action == "due":
+            changes = {"due_at": value}
+        else:
+            changes = {"status": Enrollment.Status.EXITED, "exited_at": now, "exit_reason": value}
+        if uniform:  # every due row of the batch's pk range: one statement
+            due.filter(pk__gte=first_pk, pk__lte=last_pk).update(**changes)
+        else:
+            for chunk in chunked(pks):
+                Enrollment.objects.filter(pk__in=chunk).update(**changes)
+        if action == "goto":
+            held = len(held_pks) if uniform else sum(pk in held_pks for pk in pks)
+            _bump_counts(journey.pk, value, len(pks) - held, held)
+
+
+def _advance_due(
+    journeys_by_id: dict, now: dt.datetime, batch: int, report: Counter, crash_after=None
+) -> None:
+    from siyu.engagement.journeys import following_ids
+    from siyu.engagement.models import Enrollment
+
+    active = Enrollment.objects.filter(
+        status=Enrollment.Status.ACTIVE, due_at__lte=now, journey_id__in=list(journeys_by_id)
+    )
+    batches = 0
+    for _round in range(MAX_ROUNDS):
+        groups = list(active.values_list("journey_id", "step_id").distinct().order_by())
+        if not groups:
+            return
+        for journey_id, step_id in groups:
+            journey = journeys_by_id[journey_id]
+            steps = {s["id"]: s for s in journey.steps}
+            following = following_ids(journey.steps)
+            while True:
+                rows = list(
+                    active.filter(journey_id=journey_id, step_id=step_id)
+                    .order_by("pk")
+                    .values_list("pk", "customer_id", "holdout", "step_entered_at")[:batch]
+                )
+                if not rows:
+                    break
+                with transaction.atomic():
+                    if step_id not in steps:  # the step was removed while nobody was waiting at it
+                        outcomes = [(("exit", "step_removed"), [r[0] for r in rows])]
+                    else:
+                        outcomes = _run_step(journey, steps[step_id], following[step_id], rows, now, report)
+                    _move(journey, step_id, outcomes, rows, now)
+                report["steps_taken"] += len(rows)
+                batches += 1
+                if crash_after is not None and batches >= crash_after:
+                    raise SystemExit("simulated crash")  # tests: a process dying between two batches
+
+
+def check_goals(journeys_by_id: dict, now: dt.datetime, batch: int = JOURNEY_BATCH) -> int:
+    """Mark enrollments that made the goal purchase (within goal_days of entering); with exit_on_goal
+    the active ones leave the journey. Returns how many reached the goal."""
+    from siyu.engagement.models import Enrollment
+
+    reached = 0
+    for journey in journeys_by_id.values():
+        if not journey.goal_days:
+            continue
+        since = now - dt.timedelta(days=journey.goal_days)
+        buyers = queries.buyers_since(since, now)  # usually few: look at their enrollments only
+        if not buyers:
+            continue
+        open_rows = Enrollment.objects.filter(
+            journey=journey, goal_met_at__isnull=True, entered_at__gte=since
+        )
+        if len(buyers) > 20_000:
+            candidates = [
+                r
+                for r in open_rows.values_list("pk", "customer_id", "entered_at").iterator(50_000)
+                if r[1] in buyers
+            ]
+        else:
+            candidates = [
+                row
+                for chunk in chunked(sorted(buyers))
+                for row in open_rows.filter(customer_id__in=chunk).values_list(
+                    "pk", "customer_id", "entered_at"
+                )
+            ]
+        for start in range(0, len(candidates), batch):
+            rows = candidates[start : start + batch]
+            met = queries.goal_reached(rows, journey.goal_days, now)
+            with transaction.atomic():
+                for pk, at in met.items():
+                    Enrollment.objects.filter(pk=pk).update(goal_met_at=at)
+                if journey.exit_on_goal and met:
+                    for chunk in chunked(sorted(met)):
+                        Enrollment.objects.filter(pk__in=chunk, status=Enrollment.Status.ACTIVE).update(
+                            status=Enrollment.Status.EXITED, exited_at=now, exit_reason="goal"
+                        )
+            reached += len(met)
+    return reached
+
+
+def run_journeys(
+    now: dt.datetime | None = None, batch: int = JOURNEY_BATCH, crash_after: int | None = None
+) -> dict:
+    """One tick of every active journey: enrol by trigger, take the due steps, check goals."""
+    from siyu.engagement.models import Journey
+
+    now = now or timezone.now()
+    journeys = {j.pk: j for j in Journey.objects.filter(status=Journey.Status.ACTIVE)}
+    report: Counter = Counter()
+    clock = time.perf_counter()
+    seconds = {}
+    for journey in journeys.values():
+        report["enrolled"] += enroll_triggered(journey, now)
+    seconds["triggers"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
+    _advance_due(journeys, now, batch, report, crash_after)
+    seconds["steps"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
+    report["goals"] = check_goals(journeys, now)
+    seconds["goals"] = round(time.perf_counter() - clock, 3)
+    return {**report, "seconds": seconds}
+
+
+def run_journeys_after_resolve() -> dict:
+    """The tick at the end of a resolve job (new orders and events now have customers). Resolution has
+    committed by then, so a failure is reported in the job's result instead of failing it."""
+    try:
+        return run_journeys()
+    except Exception as exc:  # noqa: BLE001 - the resolve succeeded; say what went wrong with journeys
+        log.exception("running journeys after resolve failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def schedule_journeys(at: dt.datetime | None = None) -> None:
+    """Make sure a journey tick will run at `at` (now when None), without piling up duplicates."""
+    from django_tasks import task_backends
+
+    from siyu.engagement.tasks import tick_journeys
+
+    backend = task_backends["default"]
+    now = timezone.now()
+    if not backend.supports_defer:
+        if at is None or at <= now:
+            tick_journeys.enqueue()
+        return
+    from django.db.models import Q
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    target = max(at or now, now)
+    waiting = DBTaskResult.objects.filter(task_path=tick_journeys.module_path, status="READY").filter(
+        Q(run_after__lte=target) | Q(run_after=get_date_max())
+    )
+    if not waiting.exists():
+        tick_journeys.using(run_after=target if at and at > now else None).enqueue()

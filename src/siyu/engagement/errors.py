@@ -27,3 +27,7 @@ class ContentNotFound(ContentError):
 
 class TaskNotFound(TaskError):
     """No guide task or task batch with that id."""
+
+
+class JourneyNotFound(EngagementError):
+    """No journey with the asked id."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
@@ -172,11 +173,17 @@ def holdout_share(key: str) -> float:
 
 
 def in_global_holdout(rules: Rules, customer_id: int) -> bool:
-    return holdout_share(f"global:{customer_id}") * 100 < rules.holdout_percent
+    return holdout_share(f"global:{customer_id}") * 100 < _as_float(rules.holdout_percent)
 
 
 def in_source_holdout(source: str, source_id: str, customer_id: int, percent) -> bool:
-    return holdout_share(f"{source}:{source_id}:{customer_id}") * 100 < Decimal(str(percent))
+    return holdout_share(f"{source}:{source_id}:{customer_id}") * 100 < _as_float(percent)
+
+
+@functools.lru_cache(maxsize=256)
+def _as_float(percent) -> float:
+    """A share as a float, converted once per distinct value (the policy asks a million times a batch)."""
+    return float(Decimal(str(percent)))
 
 
 # --- what is known about the recipients -------------------------------------------------------------
@@ -192,6 +199,15 @@ class _Slot:
     pending: bool
 
 
+def _within_range(rows, ids: set[int]):
+    """The rows of a large batch of customers: by the range of their ids when the ids are dense (a
+    journey's batch takes customers in order), else the whole table; the caller keeps only `ids`."""
+    low, high = min(ids), max(ids)
+    if high - low + 1 <= 4 * len(ids):
+        return rows.filter(customer_id__gte=low, customer_id__lte=high)
+    return rows
+
+
 def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> dict[tuple[int, str], str]:
     """{(customer, channel): status} of the latest consent record per customer and channel (and `all`)."""
     ids = set(customer_ids)
@@ -199,6 +215,7 @@ def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> di
     rows = Consent.objects.filter(channel__in=wanted).order_by("recorded_at", "pk")
     latest: dict[tuple[int, str], str] = {}
     if len(ids) > SCAN_THRESHOLD:
+        rows = _within_range(rows, ids)
         for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
             if cid in ids:
                 latest[(cid, channel)] = status
@@ -240,7 +257,7 @@ def _slots(customer_ids: set[int], members: set[str], start: dt.datetime, end: d
                 by_customer[cid].append(slot)
 
     if len(customer_ids) > SCAN_THRESHOLD:
-        add(base.values_list(*fields).iterator(10_000))
+        add(_within_range(base, customer_ids).values_list(*fields).iterator(10_000))
     else:
         for chunk in chunked(sorted(customer_ids)):
             add(base.filter(customer_id__in=chunk).values_list(*fields))
@@ -293,11 +310,14 @@ def _caps_for(rules: Rules, request: SendRequest, at: dt.datetime) -> list[_Cap]
 
 
 def _fit_caps(
-    rules: Rules, request: SendRequest, at: dt.datetime, slots: list[_Slot]
+    rules: Rules, request: SendRequest, at: dt.datetime, slots: list[_Slot], caps: list[_Cap] | None = None
 ) -> tuple[str, list[_Slot]]:
     """("", the pending slots to outrank) when the request fits at `at`, else (reason, [])."""
+    caps = _caps_for(rules, request, at) if caps is None else caps
+    if not slots and all(cap.limit >= 1 for cap in caps):
+        return "", []  # nothing in the way (most customers of a large batch)
     outranked: list[_Slot] = []
-    for cap in _caps_for(rules, request, at):
+    for cap in caps:
         in_way = [s for s in slots if s not in outranked and cap.counts(s) and cap.in_way(s, at, rules.zone)]
         excess = len(in_way) - cap.limit + 1
         if excess <= 0:
@@ -336,6 +356,9 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
 
     decisions: list[Decision | None] = [None] * len(requests)
     order = sorted(range(len(requests)), key=lambda i: -requests[i].priority)
+    # a batch shares a few start times, channels and months: each computed once
+    moved: dict[dt.datetime, dt.datetime] = {}
+    caps_of: dict[tuple, list[_Cap]] = {}
     for i in order:
         request, at = requests[i], starts[i]
         if request.channel == Channel.WECOM_APP:
@@ -360,17 +383,25 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
             ):
                 reason = "holdout_source"
             else:
-                at = after_quiet_hours(rules, at)
+                if at not in moved:
+                    moved[at] = after_quiet_hours(rules, at)
+                at = moved[at]
         if reason:
             decisions[i] = Decision("suppressed", at, reason)
             continue
-        slots = by_customer[cid]
-        reason, outranked = _fit_caps(rules, request, at, slots)
+        slots = by_customer[cid] if cid in by_customer else []
+        month = at.astimezone(rules.zone).strftime("%Y-%m") if request.channel == Channel.WECOM else ""
+        key = (request.channel, request.marketing, month)
+        if key not in caps_of:
+            caps_of[key] = _caps_for(rules, request, at)
+        reason, outranked = _fit_caps(rules, request, at, slots, caps_of[key])
         if reason:
             decisions[i] = Decision("suppressed", at, reason)
             continue
         for slot in outranked:
             slots.remove(slot)
+        if cid not in by_customer:
+            by_customer[cid] = slots
         slots.append(_Slot(None, request.channel, at, request.priority, request.marketing, True))
         decisions[i] = Decision("queued", at, outranks=[s.send_id for s in outranked])
     return decisions

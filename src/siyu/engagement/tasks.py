@@ -1,5 +1,6 @@
-"""The delivery worker: a django-tasks task that `siyu serve`'s in-process worker runs. It delivers what is
-due, asks WeCom for mass-send results, and schedules itself again for the next due send."""
+"""The engagement worker's tasks, run by `siyu serve`'s in-process worker: delivering the outbox (it asks
+WeCom for mass-send results and schedules itself again for the next due send) and the journey tick (it
+schedules itself again for the next due step, or within the hour to look at triggers)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,19 @@ def deliver_outbox() -> dict:
     if upcoming is not None:
         actions.schedule_delivery(max(upcoming, timezone.now()))
     return {"recovered": recovered, "delivered": delivered, "receipts": receipts}
+
+
+@task()
+def tick_journeys() -> dict:
+    from siyu.engagement import actions, queries
+    from siyu.engagement.models import Journey
+
+    report = actions.run_journeys()
+    now = timezone.now()
+    upcoming = queries.next_journey_due()
+    if Journey.objects.filter(status=Journey.Status.ACTIVE).exists():
+        poll = now + actions.TRIGGER_POLL
+        upcoming = min(upcoming, poll) if upcoming is not None else poll
+    if upcoming is not None:
+        actions.schedule_journeys(max(upcoming, now))
+    return report

@@ -133,10 +133,11 @@ class Command(BaseCommand):
 
     def _resume_outbox(self) -> None:
         """Sends a stopped server left half-done are settled (siyu.engagement.actions), then delivery resumes."""
-        from siyu.engagement.actions import recover_interrupted_sends, schedule_delivery
+        from siyu.engagement.actions import recover_interrupted_sends, schedule_delivery, schedule_journeys
 
         recover_interrupted_sends()
         schedule_delivery()
+        schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
 
     def _start_worker(self):
         from django_tasks import task_backends
