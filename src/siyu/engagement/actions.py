@@ -46,6 +46,7 @@ from siyu.engagement.policy import (
     consent_verdict,
     current_policy,
     in_quiet_hours,
+    template_refusals_in_force,
 )
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
@@ -269,12 +270,14 @@ def _backoff(attempts: int, retry_after: float | None) -> dt.timedelta:
     return max(wait, dt.timedelta(seconds=retry_after or 0))
 
 
-def _claim_due(at: dt.datetime, limit: int) -> list[Send]:
+def _claim_due(at: dt.datetime, limit: int, only: list[int] | None = None) -> list[Send]:
     with transaction.atomic():
         current_policy(lock=True)  # no enqueue counts slots while rows change hands
+        due = Send.objects.filter(status__in=PENDING, next_attempt_at__lte=at)
+        if only is not None:
+            due = due.filter(pk__in=only)
         ids = list(
-            Send.objects.filter(status__in=PENDING, next_attempt_at__lte=at)
-            .order_by("-priority", "next_attempt_at", "pk")
+            due.order_by("-priority", "next_attempt_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
@@ -295,6 +298,7 @@ def _apply(send: Send, outcome: Outcome, at: dt.datetime) -> None:
         send.next_attempt_at = at + _backoff(send.attempts, outcome.retry_after)
     else:
         send.status, send.last_error, send.next_attempt_at = Send.Status.FAILED_PERMANENT, outcome.error, None
+        send.refused_template = outcome.refused  # recorded by _deliver_batch (TemplateRefusal)
         if outcome.retryable:
             send.last_error = f"gave up after {send.attempts} attempts: {outcome.error}"
 
@@ -319,7 +323,7 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
             _apply(send, failed(str(adapter), retryable=True), at)
         return
     customers = [s.customer_id for s in sends if s.customer_id is not None]
-    addresses = queries.addresses_for(customers, adapter.address_kind)
+    addresses = queries.addresses_for(customers, adapter.address_kind, getattr(adapter, "address_source", None))
     messages = []
     for send in sends:
         if adapter.address_kind == "member":
@@ -352,10 +356,9 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
 
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     rules = Rules.of(current_policy())
-    latest = consent_in_force(
-        {s.customer_id for s in sends if s.customer_id is not None},
-        {CONSENT_CHANNEL.get(s.channel) for s in sends},
-    )
+    customer_ids = {s.customer_id for s in sends if s.customer_id is not None}
+    latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(s.channel) for s in sends})
+    refused = template_refusals_in_force(customer_ids, {s.channel for s in sends})
     by_channel = defaultdict(list)
     for send in sends:
         # Checked again at send time: an opt-out recorded after the enqueue must still stop the send.
@@ -364,6 +367,8 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
             if send.customer_id
             else ""
         )
+        if not verdict and (send.customer_id, send.channel, send.template) in refused:
+            verdict = "template_refused"
         if verdict:
             send.status, send.reason, send.next_attempt_at = Send.Status.SUPPRESSED, verdict, None
         elif (
@@ -379,19 +384,28 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
         _deliver_channel(channel, group, at, adapters)
     Send.objects.bulk_update(sends, _OUTCOME_FIELDS, batch_size=500)
     write_touches([s for s in sends if s.status == Send.Status.SENT])
+    refusals = [s for s in sends if getattr(s, "refused_template", False) and s.customer_id is not None]
+    if refusals:
+        from siyu.engagement.channel_actions import record_template_refusals
+
+        record_template_refusals(refusals, at)
 
 
 def deliver_due_sends(
-    now: dt.datetime | None = None, batch_size: int = BATCH, max_batches: int | None = None
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH,
+    max_batches: int | None = None,
+    only: list[int] | None = None,
 ) -> dict:
-    """Deliver every due send, a batch at a time. Returns the number of sends per resulting status."""
+    """Deliver every due send, a batch at a time. Returns the number of sends per resulting status.
+    `only`: just these sends (a welcome message, delivered while its 20-second code is valid)."""
     adapters: dict = {}
     totals: Counter = Counter()
     batches = 0
     try:
         while max_batches is None or batches < max_batches:
             at = now or timezone.now()
-            sends = _claim_due(at, batch_size)
+            sends = _claim_due(at, batch_size, only)
             if not sends:
                 break
             batches += 1
