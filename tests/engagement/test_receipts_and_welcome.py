@@ -60,10 +60,14 @@ def added(client, ext, code, created=1780000000):
 def test_add_contact_callback_sends_the_welcome_message_at_once(customers, wecom, client):
     code = wecom.issue_welcome_code("guide1", "wm-new")
     assert added(client, "wm-new", code).content == b"success"
-    assert wecom.welcomes == [{"staff": "guide1", "external_userid": "wm-new", "text": "欢迎添加，我是您的专属顾问"}]
+    assert wecom.welcomes == [
+        {"staff": "guide1", "external_userid": "wm-new", "text": "欢迎添加，我是您的专属顾问"}
+    ]
     send = Send.objects.get(channel="wecom_welcome")
     assert send.status == "sent" and send.customer_id is None and send.member == "guide1"
-    assert added(client, "wm-new", code).content == b"success"  # WeCom resends the callback: no second message
+    assert (
+        added(client, "wm-new", code).content == b"success"
+    )  # WeCom resends the callback: no second message
     assert len(wecom.welcomes) == 1 and Send.objects.filter(channel="wecom_welcome").count() == 1
     touches = customers.raw_connection().execute("SELECT channel FROM touches").fetchall()
     assert touches == [("wecom_welcome",)]
@@ -132,12 +136,28 @@ def test_aliyun_receipts_update_sends_and_a_td_reply_opts_out(aliyun, client):
     second.refresh_from_db()
     assert first.status == second.status == "sent"
     reports = [
-        {"phone_number": "13800000001", "send_time": "2026-06-02 10:00:00", "report_time": "2026-06-02 10:00:05",
-         "success": True, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1",
-         "biz_id": first.provider_message_id, "out_id": str(first.pk)},
-        {"phone_number": "13800000002", "send_time": "2026-06-02 10:00:00", "report_time": "2026-06-02 10:00:09",
-         "success": False, "err_code": "MOBILE_NOT_ON_SERVICE", "err_msg": "停机", "sms_size": "1",
-         "biz_id": second.provider_message_id, "out_id": str(second.pk)},
+        {
+            "phone_number": "13800000001",
+            "send_time": "2026-06-02 10:00:00",
+            "report_time": "2026-06-02 10:00:05",
+            "success": True,
+            "err_code": "DELIVERED",
+            "err_msg": "用户接收成功",
+            "sms_size": "1",
+            "biz_id": first.provider_message_id,
+            "out_id": str(first.pk),
+        },
+        {
+            "phone_number": "13800000002",
+            "send_time": "2026-06-02 10:00:00",
+            "report_time": "2026-06-02 10:00:09",
+            "success": False,
+            "err_code": "MOBILE_NOT_ON_SERVICE",
+            "err_msg": "停机",
+            "sms_size": "1",
+            "biz_id": second.provider_message_id,
+            "out_id": str(second.pk),
+        },
         {"phone_number": "13800000002", "success": True, "biz_id": "999^0", "out_id": "424242"},  # not ours
     ]
     assert push(client, "/engagement/sms/aliyun/wrong/report/", reports).status_code == 403
@@ -201,7 +221,9 @@ def test_tencent_receipts_and_replies(tencent, client):
     # a queued send made before the reply is stopped by the worker's check at send time
     pending = sms("t5", 3, template="100001", variables={"params": ["王五"]}, at=NOON + dt.timedelta(hours=2))
     assert pending.status == "suppressed"  # decided at enqueue already
-    assert push(client, "/engagement/sms/aliyun/rt-tencent/report/", status).status_code == 404  # not the provider
+    assert (
+        push(client, "/engagement/sms/aliyun/rt-tencent/report/", status).status_code == 404
+    )  # not the provider
     assert push(client, "/engagement/sms/tencent/rt-tencent/other/", status).status_code == 404
 
 
@@ -221,7 +243,12 @@ def test_an_opt_out_by_reply_stops_a_send_already_queued(aliyun, client):
 punctuation = st.text(alphabet=" \t\u3000.,!。！，~", max_size=3)
 
 
-@given(word=st.sampled_from(sorted(UNSUBSCRIBE_WORDS)), before=punctuation, after=punctuation, upper=st.booleans())
+@given(
+    word=st.sampled_from(sorted(UNSUBSCRIBE_WORDS)),
+    before=punctuation,
+    after=punctuation,
+    upper=st.booleans(),
+)
 def test_every_unsubscribe_word_is_recognised_however_it_is_typed(word, before, after, upper):
     typed = word.upper() if upper else word.lower()
     assert is_unsubscribe(before + typed + after)

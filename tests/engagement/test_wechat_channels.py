@@ -15,7 +15,11 @@ from siyu.core import pii
 from siyu.customers.actions import record_consent
 from siyu.engagement.actions import configure_account, deliver_due_sends, enqueue_sends
 from siyu.engagement.channels.base import Outgoing
-from siyu.engagement.channels.wechat import MiniProgramSubscribeAdapter, OfficialAccountTemplateAdapter, WeChatClient
+from siyu.engagement.channels.wechat import (
+    MiniProgramSubscribeAdapter,
+    OfficialAccountTemplateAdapter,
+    WeChatClient,
+)
 from siyu.engagement.fakes.wechat import FakeWeChat
 from siyu.engagement.models import Send, TemplateRefusal
 from siyu.engagement.policy import SendRequest
@@ -40,23 +44,32 @@ def wechat():
 
 def oa(server, **settings):
     return OfficialAccountTemplateAdapter(
-        {"appid": server.appid, "base_url": server.url, "source": "oa", **settings}, {"app_secret": server.secret}
+        {"appid": server.appid, "base_url": server.url, "source": "oa", **settings},
+        {"app_secret": server.secret},
     )
 
 
 def mp(server, **settings):
     return MiniProgramSubscribeAdapter(
-        {"appid": server.appid, "base_url": server.url, "source": "mp", **settings}, {"app_secret": server.secret}
+        {"appid": server.appid, "base_url": server.url, "source": "mp", **settings},
+        {"app_secret": server.secret},
     )
 
 
 def message(send_id, openid, template="TPL-ORDER", variables=None):
-    return Outgoing(send_id, f"key-{send_id}", send_id, {"openid": openid}, template, "", "", variables or DATA)
+    return Outgoing(
+        send_id, f"key-{send_id}", send_id, {"openid": openid}, template, "", "", variables or DATA
+    )
 
 
 def test_template_message_uses_a_stable_token_and_the_documented_body(wechat):
     adapter = oa(wechat)
-    variables = {**DATA, "url": "https://shop.example/o/1", "miniprogram_appid": "wx-mini", "miniprogram_pagepath": "p/o?id=1"}
+    variables = {
+        **DATA,
+        "url": "https://shop.example/o/1",
+        "miniprogram_appid": "wx-mini",
+        "miniprogram_pagepath": "p/o?id=1",
+    }
     outcome = adapter.deliver_one(message(1, "o-one", variables=variables))
     assert outcome.ok and outcome.provider_message_id
     body = wechat.delivered[0]
@@ -84,8 +97,15 @@ def test_expired_or_replaced_tokens_are_fetched_again_and_the_call_repeated(wech
     assert stable.deliver_one(message(4, "o-two")).ok
     wechat.tokens.clear()
     assert stable.deliver_one(message(5, "o-one", variables={**DATA, "n": "5"})).ok
-    forced = [json.loads(r["body"])["force_refresh"] for r in wechat.requests if r["path"] == "/cgi-bin/stable_token"]
-    assert forced == [False, True]  # after a refusal the stable token is renewed, not fetched from cache again
+    forced = [
+        json.loads(r["body"])["force_refresh"]
+        for r in wechat.requests
+        if r["path"] == "/cgi-bin/stable_token"
+    ]
+    assert forced == [
+        False,
+        True,
+    ]  # after a refusal the stable token is renewed, not fetched from cache again
 
 
 def test_errors_are_classified(wechat):
@@ -102,7 +122,9 @@ def test_errors_are_classified(wechat):
     wechat.quota = wechat.calls
     limited = adapter.deliver_one(message(5, "o-one"))
     assert not limited.ok and limited.retryable and "45009" in limited.error
-    wrong_secret = OfficialAccountTemplateAdapter({"appid": wechat.appid, "base_url": wechat.url}, {"app_secret": "x"})
+    wrong_secret = OfficialAccountTemplateAdapter(
+        {"appid": wechat.appid, "base_url": wechat.url}, {"app_secret": "x"}
+    )
     refused = wrong_secret.deliver_one(message(6, "o-one"))
     assert not refused.ok and not refused.retryable and "40125" in refused.error
 
@@ -113,7 +135,11 @@ def test_subscribe_message_needs_an_authorisation_per_message(wechat):
     first = adapter.deliver_one(message(1, "o-one", variables={**DATA, "page": "pages/order?id=1"}))
     assert first.ok
     body = wechat.delivered[0]
-    assert body["page"] == "pages/order?id=1" and body["miniprogram_state"] == "trial" and body["lang"] == "zh_CN"
+    assert (
+        body["page"] == "pages/order?id=1"
+        and body["miniprogram_state"] == "trial"
+        and body["lang"] == "zh_CN"
+    )
     again = adapter.deliver_one(message(2, "o-one"))  # the one-time authorisation is used up
     assert not again.ok and not again.retryable and again.refused
 
@@ -129,7 +155,9 @@ def _followers(con, source, people):
     con.register("followers", pa.Table.from_pylist(rows))
     con.execute("INSERT INTO records BY NAME SELECT * FROM followers")
     con.unregister("followers")
-    con.executemany("INSERT INTO customer_map VALUES (?, ?, ?)", [(f"{source}|{o}", c, seen) for o, c in people])
+    con.executemany(
+        "INSERT INTO customer_map VALUES (?, ?, ?)", [(f"{source}|{o}", c, seen) for o, c in people]
+    )
 
 
 def test_outbox_sends_subscribe_messages_and_a_refusal_stops_the_next_one(customers, no_holdout, wechat):
@@ -155,7 +183,9 @@ def test_outbox_sends_subscribe_messages_and_a_refusal_stops_the_next_one(custom
     assert send("m5", 2, template="TPL-OTHER").status == "queued"
     assert send("m6", 1).status == "queued"
     # a later opt-in (the user authorised again in the mini program) lifts the refusal
-    record_consent(None, 2, "mini_program", "opt_in", "wx.requestSubscribeMessage", at=NOON + dt.timedelta(hours=1))
+    record_consent(
+        None, 2, "mini_program", "opt_in", "wx.requestSubscribeMessage", at=NOON + dt.timedelta(hours=1)
+    )
     assert send("m7", 2, at=NOON + dt.timedelta(hours=2)).status == "queued"
 
 

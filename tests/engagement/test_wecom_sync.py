@@ -45,7 +45,11 @@ def fake():
 @pytest.fixture
 def account(fake, db):
     return configure_account(
-        None, "wecom", "wecom", {"corp_id": fake.corp_id, "base_url": fake.url}, {"contact_secret": "contact-secret"}
+        None,
+        "wecom",
+        "wecom",
+        {"corp_id": fake.corp_id, "base_url": fake.url},
+        {"contact_secret": "contact-secret"},
     )
 
 
@@ -76,10 +80,14 @@ def _customer_of(con, record_key):
 
 
 def _labels(customer_id):
-    return sorted(str(t.tag) for t in CustomerTag.objects.filter(customer_id=customer_id).select_related("tag__group"))
+    return sorted(
+        str(t.tag) for t in CustomerTag.objects.filter(customer_id=customer_id).select_related("tag__group")
+    )
 
 
-def test_sync_lands_contacts_links_identities_and_brings_owner_and_tags(warehouse, account, fake, guides, tmp_path):
+def test_sync_lands_contacts_links_identities_and_brings_owner_and_tags(
+    warehouse, account, fake, guides, tmp_path
+):
     _member_with_unionid(tmp_path)
     report = sync_wecom_contacts()
     assert (report["contacts"], report["relations"], report["staff_members"]) == (2, 3, 2)
@@ -105,7 +113,9 @@ def test_sync_lands_contacts_links_identities_and_brings_owner_and_tags(warehous
     assert CustomerState.objects.get(customer_id=bob).owner == guides["guide2"]
     assert WeComCorpTag.objects.get(wecom_id="tag-vip").tag.name == "VIP"
     # the contact-added events the importer gives, one per contact
-    events = con.execute("SELECT record_key FROM events WHERE event_type = 'wecom_contact_added' ORDER BY 1").fetchall()
+    events = con.execute(
+        "SELECT record_key FROM events WHERE event_type = 'wecom_contact_added' ORDER BY 1"
+    ).fetchall()
     assert events == [("wecom|wm-alice",), ("wecom|wm-bob",)]
 
 
@@ -135,7 +145,9 @@ def test_resync_is_idempotent_and_follows_changes_made_in_wecom(warehouse, accou
     assert CustomerState.objects.get(customer_id=alice).owner == guides["guide2"]
     assert _labels(alice) == ["兴趣:护肤", "客户等级:普通", "手工:回访"]
     assert changed["tags_removed"] == 1
-    owner_staff = con.execute("SELECT owner_staff FROM records WHERE record_key = 'wecom|wm-alice'").fetchall()
+    owner_staff = con.execute(
+        "SELECT owner_staff FROM records WHERE record_key = 'wecom|wm-alice'"
+    ).fetchall()
     assert owner_staff == [("guide2",)]  # mass messages to Alice now go out from guide2
     # a locked owner is not reassigned by a sync
     from siyu.customers.actions import assign_owner
@@ -226,3 +238,57 @@ def test_sync_job_runs_in_process_and_reports(warehouse, account, fake, guides):
     job = submit_job("wecom_sync", {}, None)
     assert job.status == "done", job.error
     assert job.result["contacts"] == 2
+
+
+def test_console_button_cli_and_schedule(warehouse, account, fake, guides, client, settings):
+    admin = create_user("boss", "pw-admin-1", "admin")
+    client.force_login(admin)
+    page = client.get("/engagement/channels/").content.decode()
+    assert 'data-section="wecom-sync"' in page and "/engagement/wecom/sync/" in page
+    answer = client.post("/engagement/wecom/sync/")
+    assert answer.status_code == 302
+    from siyu.core.models import Job
+
+    job = Job.objects.get(kind="wecom_sync")
+    assert job.status == "done" and job.result["contacts"] == 2
+    assert "2" in client.get("/engagement/channels/").content.decode()
+    guide = create_user("g3", "pw-3-guide", "guide")
+    client.force_login(guide)
+    assert client.post("/engagement/wecom/sync/").status_code == 403
+
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("sync", "wecom", "--json", stdout=out)
+    assert json.loads(out.getvalue())["records_new"] == 0
+
+    # a periodic sync: queued on the database backend when the account asks for one, once
+    from siyu.engagement.actions import configure_account as configure
+    from siyu.engagement.channel_actions import schedule_wecom_sync
+    from siyu.engagement.errors import EngagementError
+
+    with pytest.raises(EngagementError):
+        configure(None, "wecom", "wecom", {"corp_id": fake.corp_id, "sync_every_hours": "0.1"}, {})
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    from django_tasks_db.models import DBTaskResult
+
+    configure(
+        None, "wecom", "wecom", {"corp_id": fake.corp_id, "base_url": fake.url, "sync_every_hours": "6"}, {}
+    )
+    import datetime as dt
+
+    from django.utils import timezone
+
+    first = schedule_wecom_sync()
+    assert first is not None and abs((first - timezone.now()) - dt.timedelta(hours=6)) < dt.timedelta(
+        minutes=1
+    )
+    assert schedule_wecom_sync() == first
+    assert DBTaskResult.objects.filter(task_path__endswith="run_scheduled_wecom_sync").count() == 1
+    from siyu.engagement.tasks import run_scheduled_wecom_sync
+
+    job_id = run_scheduled_wecom_sync.call()
+    assert Job.objects.get(pk=job_id).status == "done"

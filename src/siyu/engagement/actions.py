@@ -62,7 +62,8 @@ BACKOFF_CAP = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=15)  # a claim older than this belongs to a worker that died
 RECEIPT_POLL_EVERY = dt.timedelta(minutes=10)
 RECEIPT_POLL_FOR = dt.timedelta(days=3)
-CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK}
+CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK, Channel.OFFICIAL_ACCOUNT,
+                     Channel.MINI_PROGRAM}  # fmt: skip
 
 
 def _require_admin(actor) -> None:
@@ -94,6 +95,14 @@ def configure_account(
     unknown = (set(settings) - set(setting_names)) | (set(secrets) - set(secret_names))
     if unknown:
         raise EngagementError(f"unknown fields for {provider}: {', '.join(sorted(unknown))}")
+    if (settings.get("sync_every_hours") or "") != "":
+        hours = str(settings["sync_every_hours"]).strip()
+        try:
+            valid = 1 <= float(hours) <= 24 * 30
+        except ValueError:
+            valid = False
+        if not valid:
+            raise EngagementError("sync_every_hours must be a number of hours between 1 and 720")
     account = ChannelAccount.objects.filter(channel=channel).first() or ChannelAccount(channel=channel)
     kept = queries.account_secrets(account) if account.pk and account.provider == provider else {}
     kept.update({k: str(v) for k, v in secrets.items() if v not in (None, "")})
@@ -104,6 +113,10 @@ def configure_account(
     account.updated_by = _user(actor)
     account.save()
     record_audit(actor, "configure_channel", target=channel, provider=provider, enabled=account.enabled)
+    if channel == Channel.WECOM:
+        from siyu.engagement.channel_actions import schedule_wecom_sync
+
+        transaction.on_commit(schedule_wecom_sync)
     return account
 
 
@@ -163,7 +176,9 @@ def update_policy(actor, **changes) -> ContactPolicy:
     if "consent_required_channels" in changes:
         channels = sorted(set(changes.pop("consent_required_channels") or []))
         if not set(channels) <= CUSTOMER_CHANNELS:
-            raise EngagementError("consent can be required on wecom, sms, email or webhook")
+            raise EngagementError(
+                "consent can be required on wecom, sms, email, webhook, official_account or mini_program"
+            )
         policy.consent_required_channels = channels
     if changes:
         raise EngagementError(f"unknown policy fields: {', '.join(sorted(changes))}")
@@ -323,7 +338,8 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
             _apply(send, failed(str(adapter), retryable=True), at)
         return
     customers = [s.customer_id for s in sends if s.customer_id is not None]
-    addresses = queries.addresses_for(customers, adapter.address_kind, getattr(adapter, "address_source", None))
+    source = getattr(adapter, "address_source", None)  # openids: the import source of the app's followers
+    addresses = queries.addresses_for(customers, adapter.address_kind, **({"source": source} if source else {}))
     messages = []
     for send in sends:
         if adapter.address_kind == "member":

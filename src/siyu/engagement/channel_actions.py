@@ -81,7 +81,9 @@ def _wecom_account() -> tuple[ChannelAccount, dict]:
         raise ChannelNotConfigured("no enabled WeCom account: configure it under 触达 › 渠道账号")
     secrets = queries.account_secrets(account)
     if not account.settings.get("corp_id") or not secrets.get("contact_secret"):
-        raise ChannelNotConfigured("the WeCom account needs a corp id and the contact secret to sync contacts")
+        raise ChannelNotConfigured(
+            "the WeCom account needs a corp id and the contact secret to sync contacts"
+        )
     return account, secrets
 
 
@@ -141,7 +143,9 @@ def contact_rows(items: list[dict], labels: dict[str, str]) -> list[dict]:
             by_contact[contact["external_userid"]].append((contact, follow))
     rows = []
     for external_userid in sorted(by_contact):
-        pairs = sorted(by_contact[external_userid], key=lambda p: (int(p[1].get("createtime") or 0), p[1]["userid"]))
+        pairs = sorted(
+            by_contact[external_userid], key=lambda p: (int(p[1].get("createtime") or 0), p[1]["userid"])
+        )
         every_tag = sorted({labels[t] for _, f in pairs for t in f.get("tag_id") or [] if t in labels})
         for position, (contact, follow) in enumerate(pairs):
             own = sorted({labels[t] for t in follow.get("tag_id") or [] if t in labels})
@@ -356,7 +360,9 @@ def schedule_wecom_sync(now: dt.datetime | None = None) -> dt.datetime | None:
 def mark_wecom_tag(actor, customer_ids: list[int], label: str, remove: bool = False) -> dict:
     """Put a WeCom corporate tag on customers (or take it off) in WeCom itself (mark_tag, as each
     customer's owner staff member sees them) and in Siyu. The tag must be in WeCom's library (synced)."""
-    corp = [t for t in WeComCorpTag.objects.filter(deleted=False).select_related("tag__group") if t.label == label]
+    corp = [
+        t for t in WeComCorpTag.objects.filter(deleted=False).select_related("tag__group") if t.label == label
+    ]
     if not corp:
         raise EngagementError(f"{label!r} is not a WeCom corporate tag (sync WeCom contacts first)")
     try:
@@ -373,7 +379,11 @@ def mark_wecom_tag(actor, customer_ids: list[int], label: str, remove: bool = Fa
     try:
         for cid in ids:
             found = contacts.get(cid)
-            if found is None or not found.fields.get("sender") or not found.record_key.startswith(source + "|"):
+            if (
+                found is None
+                or not found.fields.get("sender")
+                or not found.record_key.startswith(source + "|")
+            ):
                 failed[cid] = "not a WeCom contact"
                 continue
             tag_ids = [corp[0].wecom_id]
@@ -448,7 +458,11 @@ def _platform_time(text, default: dt.datetime) -> dt.datetime:
     if isinstance(text, int | float) and text > 0:
         return dt.datetime.fromtimestamp(text, dt.UTC)
     try:
-        return dt.datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S").replace(tzinfo=PLATFORM_TZ).astimezone(dt.UTC)
+        return (
+            dt.datetime.strptime(str(text), "%Y-%m-%d %H:%M:%S")
+            .replace(tzinfo=PLATFORM_TZ)
+            .astimezone(dt.UTC)
+        )
     except ValueError:
         return default
 
@@ -533,8 +547,13 @@ def record_sms_replies(provider: str, replies: list[dict], now: dt.datetime | No
                 "record_key": record_key,
                 "event_type": "message_replied",
                 "occurred_at": at,
-                "properties": {"channel": "sms", "provider": provider, "customer_ids": customers,
-                               "text": text[:500], "unsubscribe": unsubscribe},
+                "properties": {
+                    "channel": "sms",
+                    "provider": provider,
+                    "customer_ids": customers,
+                    "text": text[:500],
+                    "unsubscribe": unsubscribe,
+                },
             }  # fmt: skip
         )
         if unsubscribe:
@@ -542,7 +561,12 @@ def record_sms_replies(provider: str, replies: list[dict], now: dt.datetime | No
                 if _sms_opted_out(cid):
                     continue
                 customer_actions.record_consent(
-                    None, cid, "sms", Consent.Status.OPT_OUT, f"SMS reply {text.strip()[:40]!r} ({provider})", at=at
+                    None,
+                    cid,
+                    "sms",
+                    Consent.Status.OPT_OUT,
+                    f"SMS reply {text.strip()[:40]!r} ({provider})",
+                    at=at,
                 )
                 opted_out += 1
     written = _append_events(rows)
@@ -550,7 +574,9 @@ def record_sms_replies(provider: str, replies: list[dict], now: dt.datetime | No
 
 
 def _sms_opted_out(customer_id: int) -> bool:
-    latest = Consent.objects.filter(customer_id=customer_id, channel="sms").order_by("-recorded_at", "-pk").first()
+    latest = (
+        Consent.objects.filter(customer_id=customer_id, channel="sms").order_by("-recorded_at", "-pk").first()
+    )
     return latest is not None and latest.status == Consent.Status.OPT_OUT
 
 

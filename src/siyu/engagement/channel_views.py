@@ -24,6 +24,33 @@ ACCEPTED = {"aliyun": {"code": 0, "msg": "成功"}, "tencent": {"result": 0, "er
 REFUSED = {"aliyun": {"code": 1, "msg": "refused"}, "tencent": {"result": 1, "errmsg": "refused"}}
 
 
+def channels_page_context() -> dict:
+    """What the channel-accounts page shows about the contact sync and the SMS receipt URLs."""
+    from siyu.core.models import Job
+    from siyu.engagement.channel_actions import sync_interval
+
+    wecom = queries.account_of(Channel.WECOM)
+    wecom_secrets = queries.account_secrets(wecom) if wecom else {}
+    every = sync_interval()
+    sms = queries.account_of(Channel.SMS)
+    return {
+        "wecom_sync": {
+            "ready": bool(
+                wecom
+                and wecom.enabled
+                and wecom.settings.get("corp_id")
+                and wecom_secrets.get("contact_secret")
+            ),
+            "every": f"{every.total_seconds() / 3600:g}" if every else "",
+            "last": Job.objects.filter(kind="wecom_sync").order_by("-created_at").first(),
+        },
+        "sms_push": {
+            "provider": sms.provider if sms else "",
+            "token_set": bool(sms and queries.account_secrets(sms).get("receipt_token")),
+        },
+    }
+
+
 @console_view
 @require_POST
 def wecom_sync(request):
@@ -41,7 +68,12 @@ def sms_push(request, provider: str, token: str, kind: str):
     /engagement/sms/<aliyun|tencent>/<receipt token>/<report|reply>/. Neither provider signs these pushes,
     so the URL carries a secret (the account's receipt token) and a report must name a send of ours."""
     account = queries.account_of(Channel.SMS)
-    if kind not in ("report", "reply") or provider not in ACCEPTED or account is None or account.provider != provider:
+    if (
+        kind not in ("report", "reply")
+        or provider not in ACCEPTED
+        or account is None
+        or account.provider != provider
+    ):
         return HttpResponse("no such SMS account", status=404)
     expected = queries.account_secrets(account).get("receipt_token") or ""
     if not expected or not hmac.compare_digest(expected.encode(), token.encode()):

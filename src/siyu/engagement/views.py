@@ -89,7 +89,9 @@ def channels(request):
         }
         for channel, providers in CHANNEL_PROVIDERS.items()
     ]
-    return render(request, "siyu/engagement/channels.html", {"forms": forms})
+    from siyu.engagement.channel_views import channels_page_context
+
+    return render(request, "siyu/engagement/channels.html", {"forms": forms, **channels_page_context()})
 
 
 @console_view

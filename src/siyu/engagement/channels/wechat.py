@@ -77,7 +77,8 @@ class WeChatClient:
             )  # fmt: skip
         else:
             response = self.http.get_json(
-                "/cgi-bin/token", {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
+                "/cgi-bin/token",
+                {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret},
             )
         if response.status >= 500:
             raise ProviderError(f"WeChat answered HTTP {response.status}", True, response.retry_after())
@@ -86,7 +87,10 @@ class WeChatClient:
             raise WeChatError(int(body.get("errcode", -1)), body.get("errmsg", ""))
         lifetime = float(body.get("expires_in", 7200))
         with self._lock:
-            self._tokens[self._key] = (body["access_token"], self.clock() + max(lifetime - TOKEN_MARGIN, lifetime / 2))
+            self._tokens[self._key] = (
+                body["access_token"],
+                self.clock() + max(lifetime - TOKEN_MARGIN, lifetime / 2),
+            )
         return body["access_token"]
 
     def forget_token(self) -> None:
@@ -171,7 +175,10 @@ class OfficialAccountTemplateAdapter(_WeChatAdapter):
         if v.get("url"):
             body["url"] = str(v["url"])
         if v.get("miniprogram_appid"):
-            body["miniprogram"] = {"appid": str(v["miniprogram_appid"]), "pagepath": str(v.get("miniprogram_pagepath") or "")}
+            body["miniprogram"] = {
+                "appid": str(v["miniprogram_appid"]),
+                "pagepath": str(v.get("miniprogram_pagepath") or ""),
+            }
         return body
 
     def send(self, payload: dict) -> str:

@@ -137,6 +137,9 @@ class Command(BaseCommand):
 
         recover_interrupted_sends()
         schedule_delivery()
+        from siyu.engagement.channel_actions import schedule_wecom_sync
+
+        schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
 
     def _start_worker(self):
         from django_tasks import task_backends
