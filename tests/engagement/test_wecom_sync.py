@@ -292,3 +292,43 @@ def test_console_button_cli_and_schedule(warehouse, account, fake, guides, clien
 
     job_id = run_scheduled_wecom_sync.call()
     assert Job.objects.get(pk=job_id).status == "done"
+
+
+def test_transfer_honours_wecoms_two_transfers_in_90_days(warehouse, account, fake, guides):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from siyu.engagement.channel_actions import transfer_wecom_customers
+
+    sync_wecom_contacts()
+    con = warehouse.raw_connection()
+    bob = _customer_of(con, "wecom|wm-bob")
+    fake.members.add("guide1")
+    start = timezone.now()
+    first = transfer_wecom_customers(None, [bob], guides["guide1"], now=start)
+    assert first == {"transferred": [bob], "refused": {}}
+    assert CustomerState.objects.get(customer_id=bob).owner == guides["guide1"]
+    assert "wm-bob" in fake.contacts["guide1"]
+    sync_wecom_contacts()  # the records learn the new owner, so the next transfer starts from guide1
+    second = transfer_wecom_customers(None, [bob], guides["guide2"], now=start + dt.timedelta(days=10))
+    assert second["transferred"] == [bob]
+    sync_wecom_contacts()
+    third = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=20))
+    assert third["transferred"] == [] and "twice in the last 90 days" in third["refused"][bob]
+    assert len(fake.transfers["wm-bob"]) == 2  # WeCom was not even asked
+    assert CustomerState.objects.get(customer_id=bob).owner == guides["guide2"]
+    # WeCom's own refusal (a transfer made outside Siyu) is reported per customer
+    from siyu.engagement.models import WeComTransfer
+
+    WeComTransfer.objects.all().delete()
+    refused = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=20))
+    assert "errcode 40129" in refused["refused"][bob]
+    # Siyu's window slides: 101 days after two transfers it asks WeCom again (the fake, on real time, refuses)
+    for days in (0, 10):
+        WeComTransfer.objects.create(customer_id=bob, external_userid="wm-bob", handover_userid="a",
+                                     takeover_userid="b", transferred_at=start + dt.timedelta(days=days))  # fmt: skip
+    inside = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=89))
+    later = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=101))
+    assert "twice in the last 90 days" in inside["refused"][bob]
+    assert "errcode 40129" in later["refused"][bob]

@@ -39,7 +39,7 @@ from siyu.engagement.actions import _append_events, deliver_due_sends, enqueue_s
 from siyu.engagement.channels.base import ProviderError
 from siyu.engagement.channels.wecom import DEFAULT_BASE_URL, WeComClient
 from siyu.engagement.errors import ChannelNotConfigured, EngagementError
-from siyu.engagement.models import Channel, ChannelAccount, Send, TemplateRefusal, WeComCorpTag
+from siyu.engagement.models import Channel, ChannelAccount, Send, TemplateRefusal, WeComCorpTag, WeComTransfer
 from siyu.engagement.policy import SendRequest
 
 log = logging.getLogger(__name__)
@@ -402,6 +402,83 @@ def mark_wecom_tag(actor, customer_ids: list[int], label: str, remove: bool = Fa
         else:
             customer_actions.add_tag(actor, marked, label, source=CustomerTag.Source.IMPORT)
     return {"marked": len(marked), "failed": failed}
+
+
+# --- WeCom customer transfer (在职继承) ---------------------------------------------------------------------
+
+TRANSFER_WINDOW = dt.timedelta(days=90)
+TRANSFERS_IN_WINDOW = 2
+
+
+def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: str = "", now=None) -> dict:
+    """Hand customers to another guide in WeCom (transfer_customer) and make that guide their owner in
+    Siyu. WeCom allows a customer at most two transfers in 90 days: a customer Siyu already transferred
+    twice in that window is refused here without asking WeCom, and WeCom's own per-customer refusals
+    (transfers made elsewhere) are reported. Returns {"transferred": [...], "refused": {customer: why}}."""
+    from siyu.customers.actions import assign_owner
+    from siyu.staff.models import Role
+    from siyu.staff.queries import role_of
+
+    now = now or timezone.now()
+    if actor is not None and role_of(actor) not in (Role.ADMIN, Role.OPERATOR, Role.MANAGER):
+        from siyu.core.errors import PermissionDenied
+
+        raise PermissionDenied("only an admin, operator or store manager can transfer customers")
+    takeover = getattr(getattr(to_user, "staff", None), "wecom_userid", "") or ""
+    if not takeover:
+        raise EngagementError("the receiving guide has no WeCom userid")
+    try:
+        ids = sorted({int(i) for i in customer_ids})
+    except (TypeError, ValueError) as exc:
+        raise EngagementError("customer ids must be whole numbers") from exc
+    if actor is not None:
+        customer_queries.check_access(actor, ids)
+    account, secrets = _wecom_account()
+    contacts = queries.addresses_for(ids, "wecom")
+    recent = defaultdict(int)
+    for ext in WeComTransfer.objects.filter(transferred_at__gt=now - TRANSFER_WINDOW).values_list(
+        "external_userid", flat=True
+    ):
+        recent[ext] += 1
+    refused: dict[int, str] = {}
+    by_handover: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for cid in ids:
+        found = contacts.get(cid)
+        if found is None or not found.fields.get("sender"):
+            refused[cid] = "not a WeCom contact of any staff member"
+        elif found.fields["sender"] == takeover:
+            refused[cid] = "already with this guide"
+        elif recent[found.fields["external_userid"]] >= TRANSFERS_IN_WINDOW:
+            refused[cid] = "transferred twice in the last 90 days (WeCom's limit)"
+        else:
+            by_handover[found.fields["sender"]].append((cid, found.fields["external_userid"]))
+    transferred = []
+    client = _contact_client(account, secrets)
+    try:
+        for handover, pairs in by_handover.items():
+            for start in range(0, len(pairs), 100):
+                chunk = pairs[start : start + 100]
+                try:
+                    codes = client.transfer_customer(handover, takeover, [e for _, e in chunk], message)
+                except ProviderError as exc:
+                    refused.update({cid: str(exc) for cid, _ in chunk})
+                    continue
+                for cid, ext in chunk:
+                    code = codes.get(ext, -1)
+                    if code != 0:
+                        refused[cid] = f"WeCom refused the transfer (errcode {code})"
+                        continue
+                    WeComTransfer.objects.create(
+                        customer_id=cid, external_userid=ext, handover_userid=handover, takeover_userid=takeover,
+                        transferred_at=now, transferred_by=actor if getattr(actor, "is_authenticated", False) else None,
+                    )  # fmt: skip
+                    transferred.append(cid)
+    finally:
+        client.http.close()
+    if transferred:
+        assign_owner(actor, transferred, to_user)
+        record_audit(actor, "transfer_wecom_customers", target=takeover, customers=len(transferred))
+    return {"transferred": transferred, "refused": refused}
 
 
 # --- WeCom welcome messages ---------------------------------------------------------------------------------

@@ -193,3 +193,18 @@ class WeComCorpTag(models.Model):
     @property
     def label(self) -> str:
         return f"{self.group_name}:{self.name}" if self.group_name else self.name
+
+
+class WeComTransfer(models.Model):
+    """A customer handed from one staff member to another through WeCom (在职继承, transfer_customer).
+    WeCom allows a customer at most two transfers in 90 days; these rows let Siyu refuse a third before
+    asking (transfers made outside Siyu are refused by WeCom itself)."""
+
+    customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    external_userid = models.CharField(max_length=100, db_index=True)
+    handover_userid = models.CharField(max_length=64)
+    takeover_userid = models.CharField(max_length=64)
+    transferred_at = models.DateTimeField()
+    transferred_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )

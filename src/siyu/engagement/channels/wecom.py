@@ -12,6 +12,8 @@
   (`externalcontact/batch/get_by_user`: up to 100 userids and `limit` ≤ 100 per call, paged by `cursor` /
   `next_cursor`; one item per (customer, staff member) with `external_contact` and `follow_info`), 获取企业
   标签库 (`externalcontact/get_corp_tag_list`), 编辑客户企业标签 (`externalcontact/mark_tag`).
+- 分配在职成员的客户 (`externalcontact/transfer_customer`): up to 100 external_userids per call, a result
+  per customer; a customer can be transferred at most twice in 90 days (DESIGN.md §6).
 - 发送新客户欢迎语 (`externalcontact/send_welcome_msg`): the `WelcomeCode` of an add_external_contact
   callback is valid for 20 seconds and for one message.
 - 接口调用频率: at most 10,000 calls a minute per company (DESIGN.md §6); `CallLimiter` keeps a process
@@ -212,6 +214,14 @@ class WeComClient:
             "/cgi-bin/externalcontact/mark_tag",
             {"userid": userid, "external_userid": external_userid, "add_tag": list(add), "remove_tag": list(remove)},
         )  # fmt: skip
+
+    def transfer_customer(self, handover: str, takeover: str, external_userids: list[str], message: str = "") -> dict:
+        """在职继承: {external_userid: errcode} (0: accepted; the customer may refuse within 24 hours)."""
+        payload = {"handover_userid": handover, "takeover_userid": takeover, "external_userid": external_userids}
+        if message:
+            payload["transfer_success_msg"] = message
+        body = self.call("/cgi-bin/externalcontact/transfer_customer", payload)
+        return {c.get("external_userid"): int(c.get("errcode") or 0) for c in body.get("customer", [])}
 
     def send_welcome_msg(self, welcome_code: str, text: str) -> None:
         self.call("/cgi-bin/externalcontact/send_welcome_msg", {"welcome_code": welcome_code, "text": {"content": text}})

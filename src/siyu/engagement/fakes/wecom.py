@@ -42,8 +42,11 @@ class FakeWeCom(FakeServer):
         self.calls: list[float] = []
         self._ids = itertools.count(1)
         self.tag_groups: list[dict] = []  # get_corp_tag_list's tag_group
-        self.welcome_codes: dict[str, tuple[str, str, float]] = {}  # code -> (staff, external_userid, expires)
+        self.welcome_codes: dict[
+            str, tuple[str, str, float]
+        ] = {}  # code -> (staff, external_userid, expires)
         self.welcomes: list[dict] = []
+        self.transfers: dict[str, list[float]] = defaultdict(list)  # external_userid -> transfer times
 
     def add_contact(self, staff: str, external_userid: str, name: str = "", unionid: str = "",
                     tags: list[str] = (), createtime: int | None = None, gender: int = 0,
@@ -121,6 +124,7 @@ class FakeWeCom(FakeServer):
             "/cgi-bin/externalcontact/get_corp_tag_list": ("contact", self._corp_tag_list),
             "/cgi-bin/externalcontact/mark_tag": ("contact", self._mark_tag),
             "/cgi-bin/externalcontact/send_welcome_msg": ("contact", self._send_welcome_msg),
+            "/cgi-bin/externalcontact/transfer_customer": ("contact", self._transfer_customer),
         }
         if path not in routes:
             return 404, {}, b"not found"
@@ -209,7 +213,11 @@ class FakeWeCom(FakeServer):
         if any(u not in self.members for u in userids):
             return _err(40003, "invalid userid")
         try:
-            start = int(base64.urlsafe_b64decode(body.get("cursor") or "MA==").decode()) if body.get("cursor") else 0
+            start = (
+                int(base64.urlsafe_b64decode(body.get("cursor") or "MA==").decode())
+                if body.get("cursor")
+                else 0
+            )
         except ValueError:
             return _err(40058, "invalid cursor")
         items = []
@@ -224,7 +232,11 @@ class FakeWeCom(FakeServer):
                                     "remark_mobiles": follow.get("remark_mobiles", []), "add_way": 1},
                 })  # fmt: skip
         page = items[start : start + limit]
-        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode() if start + limit < len(items) else ""
+        cursor = (
+            base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            if start + limit < len(items)
+            else ""
+        )
         return 200, {}, {"errcode": 0, "errmsg": "ok", "external_contact_list": page, "next_cursor": cursor}
 
     def _corp_tag_list(self, query, body):
@@ -257,5 +269,33 @@ class FakeWeCom(FakeServer):
             return _err(40058, "invalid welcome_code (expired or used)")
         if not (body.get("text") or {}).get("content") and not body.get("attachments"):
             return _err(40058, "empty welcome message")
-        self.welcomes.append({"staff": issued[0], "external_userid": issued[1], "text": body["text"]["content"]})
+        self.welcomes.append(
+            {"staff": issued[0], "external_userid": issued[1], "text": body["text"]["content"]}
+        )
         return 200, {}, {"errcode": 0, "errmsg": "ok"}
+
+    # Per-customer refusal when a third transfer within 90 days is asked for. WeCom documents the limit; the
+    # code here is the fake's (the client treats any non-zero per-customer errcode as a refusal).
+    TRANSFER_LIMIT_CODE = 40129
+
+    def _transfer_customer(self, query, body):
+        handover, takeover = body.get("handover_userid", ""), body.get("takeover_userid", "")
+        targets = body.get("external_userid") or []
+        if handover not in self.members or takeover not in self.members:
+            return _err(40003, "invalid userid")
+        if not targets or len(targets) > 100:
+            return _err(40058, "external_userid must hold 1 to 100 customers")
+        now, results = time.time(), []
+        for ext in targets:
+            recent = [t for t in self.transfers[ext] if t > now - 90 * 86400]
+            if ext not in self.contacts[handover]:
+                results.append({"external_userid": ext, "errcode": 84061})
+            elif len(recent) >= 2:
+                results.append({"external_userid": ext, "errcode": self.TRANSFER_LIMIT_CODE})
+            else:
+                self.transfers[ext] = recent + [now]
+                self.contacts[handover].remove(ext)
+                self.contacts[takeover].append(ext)
+                self.follow(handover, ext)["userid"] = takeover
+                results.append({"external_userid": ext, "errcode": 0})
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "customer": results}
