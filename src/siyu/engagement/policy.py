@@ -3,7 +3,8 @@ is enqueued by `siyu.engagement.actions.enqueue_sends`, which asks `apply_contac
 
 Checks, in this order, for each request (the first that fails decides the reason):
 
-1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member.
+1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member (a
+   ``wecom_welcome`` needs only the staff member: the new contact is often not a customer yet).
 2. ``opted_out`` — the latest consent record of the channel or of ``all`` is an opt-out (PIPL, 免打扰);
    ``template_refused`` — the customer refused this message template (WeChat 43101) and has not opted in
    to the channel since (``TemplateRefusal``).
