@@ -55,6 +55,7 @@ from siyu.engagement.policy import (
     consent_verdict,
     current_policy,
     in_quiet_hours,
+    template_refusals_in_force,
 )
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
@@ -70,7 +71,8 @@ BACKOFF_CAP = dt.timedelta(hours=1)
 LEASE = dt.timedelta(minutes=15)  # a claim older than this belongs to a worker that died
 RECEIPT_POLL_EVERY = dt.timedelta(minutes=10)
 RECEIPT_POLL_FOR = dt.timedelta(days=3)
-CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK}
+CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK, Channel.OFFICIAL_ACCOUNT,
+                     Channel.MINI_PROGRAM}  # fmt: skip
 
 
 def _require_admin(actor) -> None:
@@ -102,6 +104,14 @@ def configure_account(
     unknown = (set(settings) - set(setting_names)) | (set(secrets) - set(secret_names))
     if unknown:
         raise EngagementError(f"unknown fields for {provider}: {', '.join(sorted(unknown))}")
+    if (settings.get("sync_every_hours") or "") != "":
+        hours = str(settings["sync_every_hours"]).strip()
+        try:
+            valid = 1 <= float(hours) <= 24 * 30
+        except ValueError:
+            valid = False
+        if not valid:
+            raise EngagementError("sync_every_hours must be a number of hours between 1 and 720")
     account = ChannelAccount.objects.filter(channel=channel).first() or ChannelAccount(channel=channel)
     kept = queries.account_secrets(account) if account.pk and account.provider == provider else {}
     kept.update({k: str(v) for k, v in secrets.items() if v not in (None, "")})
@@ -112,6 +122,10 @@ def configure_account(
     account.updated_by = _user(actor)
     account.save()
     record_audit(actor, "configure_channel", target=channel, provider=provider, enabled=account.enabled)
+    if channel == Channel.WECOM:
+        from siyu.engagement.channel_actions import schedule_wecom_sync
+
+        transaction.on_commit(schedule_wecom_sync)
     return account
 
 
@@ -171,7 +185,9 @@ def update_policy(actor, **changes) -> ContactPolicy:
     if "consent_required_channels" in changes:
         channels = sorted(set(changes.pop("consent_required_channels") or []))
         if not set(channels) <= CUSTOMER_CHANNELS:
-            raise EngagementError("consent can be required on wecom, sms, email or webhook")
+            raise EngagementError(
+                "consent can be required on wecom, sms, email, webhook, official_account or mini_program"
+            )
         policy.consent_required_channels = channels
     if changes:
         raise EngagementError(f"unknown policy fields: {', '.join(sorted(changes))}")
@@ -373,12 +389,14 @@ def _backoff(attempts: int, retry_after: float | None) -> dt.timedelta:
     return max(wait, dt.timedelta(seconds=retry_after or 0))
 
 
-def _claim_due(at: dt.datetime, limit: int) -> list[Send]:
+def _claim_due(at: dt.datetime, limit: int, only: list[int] | None = None) -> list[Send]:
     with transaction.atomic():
         current_policy(lock=True)  # no enqueue counts slots while rows change hands
+        due = Send.objects.filter(status__in=PENDING, next_attempt_at__lte=at)
+        if only is not None:
+            due = due.filter(pk__in=only)
         ids = list(
-            Send.objects.filter(status__in=PENDING, next_attempt_at__lte=at)
-            .order_by("-priority", "next_attempt_at", "pk")
+            due.order_by("-priority", "next_attempt_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
         if ids:
@@ -399,6 +417,7 @@ def _apply(send: Send, outcome: Outcome, at: dt.datetime) -> None:
         send.next_attempt_at = at + _backoff(send.attempts, outcome.retry_after)
     else:
         send.status, send.last_error, send.next_attempt_at = Send.Status.FAILED_PERMANENT, outcome.error, None
+        send.refused_template = outcome.refused  # recorded by _deliver_batch (TemplateRefusal)
         if outcome.retryable:
             send.last_error = f"gave up after {send.attempts} attempts: {outcome.error}"
 
@@ -423,7 +442,8 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
             _apply(send, failed(str(adapter), retryable=True), at)
         return
     customers = [s.customer_id for s in sends if s.customer_id is not None]
-    addresses = queries.addresses_for(customers, adapter.address_kind)
+    source = getattr(adapter, "address_source", None)  # openids: the import source of the app's followers
+    addresses = queries.addresses_for(customers, adapter.address_kind, **({"source": source} if source else {}))
     messages = []
     for send in sends:
         if adapter.address_kind == "member":
@@ -456,10 +476,9 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
 
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     rules = Rules.of(current_policy())
-    latest = consent_in_force(
-        {s.customer_id for s in sends if s.customer_id is not None},
-        {CONSENT_CHANNEL.get(s.channel) for s in sends},
-    )
+    customer_ids = {s.customer_id for s in sends if s.customer_id is not None}
+    latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(s.channel) for s in sends})
+    refused = template_refusals_in_force(customer_ids, {s.channel for s in sends})
     by_channel = defaultdict(list)
     for send in sends:
         # Checked again at send time: an opt-out recorded after the enqueue must still stop the send.
@@ -468,6 +487,8 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
             if send.customer_id
             else ""
         )
+        if not verdict and (send.customer_id, send.channel, send.template) in refused:
+            verdict = "template_refused"
         if verdict:
             send.status, send.reason, send.next_attempt_at = Send.Status.SUPPRESSED, verdict, None
         elif (
@@ -483,19 +504,28 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
         _deliver_channel(channel, group, at, adapters)
     Send.objects.bulk_update(sends, _OUTCOME_FIELDS, batch_size=500)
     write_touches([s for s in sends if s.status == Send.Status.SENT])
+    refusals = [s for s in sends if getattr(s, "refused_template", False) and s.customer_id is not None]
+    if refusals:
+        from siyu.engagement.channel_actions import record_template_refusals
+
+        record_template_refusals(refusals, at)
 
 
 def deliver_due_sends(
-    now: dt.datetime | None = None, batch_size: int = BATCH, max_batches: int | None = None
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH,
+    max_batches: int | None = None,
+    only: list[int] | None = None,
 ) -> dict:
-    """Deliver every due send, a batch at a time. Returns the number of sends per resulting status."""
+    """Deliver every due send, a batch at a time. Returns the number of sends per resulting status.
+    `only`: just these sends (a welcome message, delivered while its 20-second code is valid)."""
     adapters: dict = {}
     totals: Counter = Counter()
     batches = 0
     try:
         while max_batches is None or batches < max_batches:
             at = now or timezone.now()
-            sends = _claim_due(at, batch_size)
+            sends = _claim_due(at, batch_size, only)
             if not sends:
                 break
             batches += 1

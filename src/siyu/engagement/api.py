@@ -22,7 +22,7 @@ from siyu.staff.queries import role_of
 
 router = Router(tags=["engagement"])
 
-ChannelName = Literal["wecom", "wecom_app", "sms", "email", "webhook"]
+ChannelName = Literal["wecom", "wecom_app", "sms", "email", "webhook", "official_account", "mini_program"]
 OUTBOX_ROLES = {Role.ADMIN, Role.OPERATOR}
 
 

@@ -18,6 +18,9 @@ class Channel(models.TextChoices):
 
     WECOM = "wecom", "企业微信群发"
     WECOM_APP = "wecom_app", "企业微信应用消息"
+    WECOM_WELCOME = "wecom_welcome", "企业微信欢迎语"
+    OFFICIAL_ACCOUNT = "official_account", "公众号模板消息"
+    MINI_PROGRAM = "mini_program", "小程序订阅消息"
     SMS = "sms", "短信"
     EMAIL = "email", "邮件"
     WEBHOOK = "webhook", "Webhook"
@@ -36,6 +39,8 @@ class Provider(models.TextChoices):
     TENCENT = "tencent", "腾讯云短信"
     SMTP = "smtp", "SMTP"
     WEBHOOK = "webhook", "Webhook"
+    WECHAT_OA = "wechat_oa", "微信公众号"
+    WECHAT_MP = "wechat_mp", "微信小程序"
 
 
 # The providers each configurable channel may use; wecom_app uses the wecom account.
@@ -44,8 +49,10 @@ CHANNEL_PROVIDERS = {
     Channel.SMS: (Provider.ALIYUN, Provider.TENCENT),
     Channel.EMAIL: (Provider.SMTP,),
     Channel.WEBHOOK: (Provider.WEBHOOK,),
+    Channel.OFFICIAL_ACCOUNT: (Provider.WECHAT_OA,),
+    Channel.MINI_PROGRAM: (Provider.WECHAT_MP,),
 }
-ACCOUNT_OF = {Channel.WECOM_APP: Channel.WECOM}
+ACCOUNT_OF = {Channel.WECOM_APP: Channel.WECOM, Channel.WECOM_WELCOME: Channel.WECOM}
 
 
 class ChannelAccount(models.Model):
@@ -429,3 +436,54 @@ class Handoff(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["kind", "consumed_at"], name="handoff_pending")]
+
+
+# --- channel adapters: template refusals, WeCom contact sync -----------------------------------------------
+
+
+class TemplateRefusal(models.Model):
+    """A customer refused one message template (WeChat 43101: a mini-program subscribe message they did not
+    authorise, or an official-account template they blocked). In force until a later opt-in of the channel
+    is recorded; the contact policy suppresses sends of that template as `template_refused`."""
+
+    customer_id = models.BigIntegerField(db_index=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    template = models.CharField(max_length=100)
+    source = models.CharField(max_length=100)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer_id", "channel", "template"], name="template_refusal_once")
+        ]
+
+
+class WeComCorpTag(models.Model):
+    """WeCom's corporate tag library as last synced: WeCom's tag id ↔ the Siyu tag `组名:标签`. Lets a sync take
+    off the tags WeCom no longer has on a customer, and `mark_wecom_tag` find the WeCom id of a tag."""
+
+    wecom_id = models.CharField(max_length=100, unique=True)  # WeCom's tag id
+    group_name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    tag = models.ForeignKey("customers.Tag", null=True, blank=True, on_delete=models.SET_NULL)
+    deleted = models.BooleanField(default=False)
+    synced_at = models.DateTimeField()
+
+    @property
+    def label(self) -> str:
+        return f"{self.group_name}:{self.name}" if self.group_name else self.name
+
+
+class WeComTransfer(models.Model):
+    """A customer handed from one staff member to another through WeCom (在职继承, transfer_customer).
+    WeCom allows a customer at most two transfers in 90 days; these rows let Siyu refuse a third before
+    asking (transfers made outside Siyu are refused by WeCom itself)."""
+
+    customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    external_userid = models.CharField(max_length=100, db_index=True)
+    handover_userid = models.CharField(max_length=64)
+    takeover_userid = models.CharField(max_length=64)
+    transferred_at = models.DateTimeField()
+    transferred_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )

@@ -3,8 +3,11 @@ is enqueued by `siyu.engagement.actions.enqueue_sends`, which asks `apply_contac
 
 Checks, in this order, for each request (the first that fails decides the reason):
 
-1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member.
-2. ``opted_out`` — the latest consent record of the channel or of ``all`` is an opt-out (PIPL, 免打扰).
+1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member (a
+   ``wecom_welcome`` needs only the staff member: the new contact is often not a customer yet).
+2. ``opted_out`` — the latest consent record of the channel or of ``all`` is an opt-out (PIPL, 免打扰);
+   ``template_refused`` — the customer refused this message template (WeChat 43101) and has not opted in
+   to the channel since (``TemplateRefusal``).
 3. ``no_consent`` — a marketing send on a channel that needs an opt-in (default: sms, email) has none.
 4. ``holdout_global`` / ``holdout_source`` — marketing only: a deterministic hash of the customer id (and of
    the journey/campaign for its own holdout) puts a share of customers out of reach.
@@ -43,17 +46,19 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Consent
 from siyu.customers.queries import chunked
-from siyu.engagement.models import Channel, ContactPolicy, Send
+from siyu.engagement.models import Channel, ContactPolicy, Send, TemplateRefusal
 
 UTC = dt.UTC
 CONSENT_CHANNEL = {
     "wecom": "wecom", "sms": "sms", "email": "email", "webhook": None, "wecom_app": None,
     "guide": "guide",  # a guide's 1-on-1 contact: the customer can opt out of it alone (or of `all`)
+    "wecom_welcome": "wecom", "official_account": "official_account", "mini_program": "mini_program",
 }  # fmt: skip
 # statuses whose slot counts towards the caps (a failed or suppressed send reached nobody)
 COUNTED = (Send.Status.QUEUED, Send.Status.SENDING, Send.Status.SENT, Send.Status.FAILED_RETRYABLE)
 PENDING = (Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE)
 APP_LIMITS = ((dt.timedelta(minutes=1), 30), (dt.timedelta(hours=1), 1000))  # WeCom, per member
+REFUSABLE_CHANNELS = {"official_account", "mini_program"}  # where a template can be refused (43101)
 # Above this many customers a batch reads the consent and send tables whole instead of by id lists.
 SCAN_THRESHOLD = 20_000
 
@@ -69,6 +74,7 @@ REASONS = {
     "cap_channel": _("frequency cap of the channel"),
     "outranked": _("a higher-priority send took the slot"),
     "expired": _("could not be sent in time"),
+    "template_refused": _("the customer refused this template"),
 }
 
 
@@ -228,6 +234,31 @@ def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> di
     return latest
 
 
+def template_refusals_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> set[tuple[int, str, str]]:
+    """(customer, channel, template) of each refusal not followed by an opt-in of the channel."""
+    wanted = {c for c in channels if c in REFUSABLE_CHANNELS}
+    ids = set(customer_ids)
+    if not wanted or not ids or not TemplateRefusal.objects.filter(channel__in=wanted).exists():
+        return set()
+    refusals = []
+    for chunk in chunked(sorted(ids)):
+        refusals += TemplateRefusal.objects.filter(channel__in=wanted, customer_id__in=chunk).values_list(
+            "customer_id", "channel", "template", "recorded_at"
+        )
+    opt_ins: dict[tuple[int, str], dt.datetime] = {}
+    refused_ids = sorted({r[0] for r in refusals})
+    for chunk in chunked(refused_ids):
+        for cid, channel, at in Consent.objects.filter(
+            customer_id__in=chunk, channel__in=wanted, status=Consent.Status.OPT_IN
+        ).values_list("customer_id", "channel", "recorded_at"):
+            opt_ins[(cid, channel)] = max(at, opt_ins.get((cid, channel), at))
+    return {
+        (cid, channel, template)
+        for cid, channel, template, at in refusals
+        if opt_ins.get((cid, channel)) is None or opt_ins[(cid, channel)] <= at
+    }
+
+
 def consent_verdict(latest: dict, rules: Rules, customer_id: int, channel: str, marketing: bool) -> str:
     """ "" when the customer may be contacted on `channel`, else `opted_out` / `no_consent`."""
     consent_channel = CONSENT_CHANNEL.get(channel)
@@ -352,6 +383,7 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
     starts = [max(r.send_at or now, now) for r in requests] or [now]
     horizon = rules.horizon() + dt.timedelta(hours=2)  # + the furthest a quiet-hours move can shift a slot
     latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
+    refused = template_refusals_in_force(customer_ids, {r.channel for r in requests})
     by_customer, by_member = _slots(customer_ids, members, min(starts) - horizon, max(starts) + horizon * 2)
 
     decisions: list[Decision | None] = [None] * len(requests)
@@ -371,10 +403,16 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
             decisions[i] = Decision("queued", at)
             continue
         cid = request.customer_id
+        if cid is None and request.channel == Channel.WECOM_WELCOME and request.member:
+            # a welcome message answers a contact who just added a staff member: often not a customer yet
+            decisions[i] = Decision("queued", at)
+            continue
         if cid is None:
             decisions[i] = Decision("suppressed", at, "no_recipient")
             continue
         reason = consent_verdict(latest, rules, cid, request.channel, request.marketing)
+        if not reason and (cid, request.channel, request.template) in refused:
+            reason = "template_refused"
         if not reason and request.marketing:
             if in_global_holdout(rules, cid):
                 reason = "holdout_global"

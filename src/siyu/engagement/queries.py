@@ -58,10 +58,14 @@ class Address:
     fields: dict
 
 
-def addresses_for(customer_ids: list[int], kind: str) -> dict[int, Address]:
-    """The address of each customer on a channel kind (phone | email | wecom), from the customer's most
-    recently seen record that has one in full. Customers without one are missing from the answer."""
+def addresses_for(customer_ids: list[int], kind: str, source: str | None = None) -> dict[int, Address]:
+    """The address of each customer on a channel kind (phone | email | wecom | openid), from the customer's
+    most recently seen record that has one in full. Customers without one are missing from the answer.
+    `openid`: the record ids of the import `source` holding the official account's or mini program's
+    followers are their openids (openids are per app, so the account names its source)."""
     if kind in ("customer", "member") or not customer_ids:
+        return {}
+    if kind == "openid" and not source:
         return {}
     con = warehouse.backend()
     wanted = ibis.memtable(pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.int64())}))
@@ -72,6 +76,8 @@ def addresses_for(customer_ids: list[int], kind: str) -> dict[int, Address]:
         records = records.filter(records.email_masked.notnull())
     elif kind == "wecom":
         records = records.filter((records.format == "wecom") & records.record_id.notnull())
+    elif kind == "openid":
+        records = records.filter((records.source == source) & records.record_id.notnull())
     cmap = con.table("customer_map").inner_join(wanted, "customer_id")
     rows = (
         cmap.inner_join(records, "record_key")
@@ -84,6 +90,9 @@ def addresses_for(customer_ids: list[int], kind: str) -> dict[int, Address]:
     for row in rows:
         cid = row["customer_id"]
         if cid in found:
+            continue
+        if kind == "openid":
+            found[cid] = Address(row["record_key"], {"openid": row["record_id"]})
             continue
         if kind == "wecom":
             found[cid] = Address(

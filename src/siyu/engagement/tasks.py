@@ -39,3 +39,17 @@ def tick_journeys() -> dict:
     if upcoming is not None:
         actions.schedule_journeys(max(upcoming, now))
     return report
+
+
+@task()
+def run_scheduled_wecom_sync() -> str:
+    """The periodic WeCom contact sync (`sync_every_hours` of the WeCom account), run by the server's
+    worker, which owns the warehouse; the job schedules the next one when it ends."""
+    from siyu.core.actions import create_job
+    from siyu.core.owner import execute_job
+    from siyu.engagement.channel_actions import sync_interval
+
+    if sync_interval() is None:  # the schedule was switched off meanwhile
+        return ""
+    job = execute_job(create_job("wecom_sync", {"scheduled": True}, None))
+    return str(job.pk)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from siyu.engagement import content_views, task_views, views
+from siyu.engagement import channel_views, content_views, task_views, views
 
 urlpatterns = [
     path("outbox/", views.outbox, name="engagement_outbox"),
@@ -29,4 +29,11 @@ urlpatterns = [
     path("tasks/<int:task_id>/complete/", task_views.task_complete, name="engagement_task_complete"),
     path("tasks/batches/<int:batch_id>/cancel/", task_views.batch_cancel, name="engagement_batch_cancel"),
     path("tasks/report/", task_views.guide_report, name="engagement_guide_report"),
+    # --- channel adapters (channel_views) ---
+    path("wecom/sync/", channel_views.wecom_sync, name="engagement_wecom_sync"),
+    path(
+        "sms/<str:provider>/<str:token>/<str:kind>/",
+        channel_views.sms_push,
+        name="engagement_sms_push",
+    ),
 ]  # fmt: skip

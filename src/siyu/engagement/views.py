@@ -90,7 +90,9 @@ def channels(request):
         }
         for channel, providers in CHANNEL_PROVIDERS.items()
     ]
-    return render(request, "siyu/engagement/channels.html", {"forms": forms})
+    from siyu.engagement.channel_views import channels_page_context
+
+    return render(request, "siyu/engagement/channels.html", {"forms": forms, **channels_page_context()})
 
 
 @console_view
@@ -164,6 +166,13 @@ def wecom_callback(request):
         return HttpResponseBadRequest("malformed callback")
     if event is not None:
         actions.record_wecom_events([event], source=account.settings.get("source") or "wecom")
+        if event.get("welcome_code"):
+            from siyu.engagement.channel_actions import send_welcome_message
+
+            try:
+                send_welcome_message(event, account)  # the code is valid for 20 seconds: now, not later
+            except EngagementError as exc:
+                log.warning("welcome message not sent: %s", exc)
     return HttpResponse("success", content_type="text/plain")
 
 

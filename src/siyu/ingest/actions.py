@@ -71,8 +71,9 @@ class ImportReport:
         }
 
 
-def write_prepared(prepared: PreparedFile) -> FileReport:
-    """Write one prepared file as one batch in one transaction."""
+def write_prepared(prepared: PreparedFile, also=None) -> FileReport:
+    """Write one prepared file as one batch in one transaction. `also(con)`, when given, runs inside that
+    transaction after the parts (e.g. an API sync refreshing the records it saw before)."""
     writer = _BatchWriter()
     try:
         writer.write("raw_rows", raw_rows=prepared.raw_rows, accepted=prepared.accepted, batch_id=prepared.batch_id)
@@ -80,6 +81,8 @@ def write_prepared(prepared: PreparedFile) -> FileReport:
         writer.write("records", records=prepared.records)
         writer.write("identifiers", identifiers=prepared.identifiers)
         writer.write("events", events=prepared.events)
+        if also is not None:
+            writer.write("also", run=also)
     except BaseException:
         writer.abort()
         raise
@@ -240,6 +243,9 @@ class _BatchWriter:
     def _events(self, events: pa.Table) -> None:
         with timing.stage("write: events"):
             append_new(self.con, "events", events, ("event_key",))
+
+    def _also(self, run) -> None:
+        run(self.con)
 
 
 CHUNK_ROWS = 10_000

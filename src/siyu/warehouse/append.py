@@ -84,6 +84,33 @@ def update_orders(con, rows: pa.Table) -> int:
     return int(changed[0][0]) if changed else 0
 
 
+def refresh_records(con, rows: pa.Table) -> pa.Array:
+    """An API sync (WeCom contacts) sees a record again with another owner or other tags: update those
+    two columns in place (identity does not read them). `rows`: record_key, owner_staff, tags. Returns the
+    keys of the records that changed."""
+    if rows.num_rows == 0:
+        return pa.array([], pa.string())
+    view = _register(con, rows.select(["record_key", "owner_staff", "tags"]))
+    try:
+        changed = con.execute(
+            f"""
+            SELECT r.record_key FROM records r JOIN {view} n ON r.record_key = n.record_key
+            WHERE r.owner_staff IS DISTINCT FROM n.owner_staff OR r.tags IS DISTINCT FROM n.tags
+            """
+        ).to_arrow_table()
+        if changed.num_rows:
+            con.execute(
+                f"""
+                UPDATE records r SET owner_staff = n.owner_staff, tags = n.tags FROM {view} n
+                WHERE r.record_key = n.record_key
+                  AND (r.owner_staff IS DISTINCT FROM n.owner_staff OR r.tags IS DISTINCT FROM n.tags)
+                """
+            )
+    finally:
+        con.unregister(view)
+    return changed.column("record_key").combine_chunks()
+
+
 def delete_where_in(con, table_name: str, column: str, values: pa.Array, *, where: tuple | None = None) -> int:
     """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many.
     `where`: (column, value), an extra equality the rows must meet (e.g. one segment's rows)."""

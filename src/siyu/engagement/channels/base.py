@@ -26,6 +26,8 @@ class Outcome:
     error: str = ""
     provider_message_id: str = ""
     retry_after: float | None = None  # seconds, when the provider said how long to wait
+    # the recipient refused this template (WeChat 43101): recorded so that the policy stops the next one
+    refused: bool = False
 
 
 def sent(provider_message_id: str = "") -> Outcome:

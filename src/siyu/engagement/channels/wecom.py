@@ -8,6 +8,16 @@
   are not the sender's contacts), 获取企业群发成员执行结果 (`externalcontact/get_groupmsg_send_result`,
   paged by `next_cursor`; status 0 未发送, 1 已发送, 2 因客户不是好友导致发送失败, 3 因客户已经收到其他
   群发消息导致发送失败).
+- 客户联系 sync: 获取配置了客户联系功能的成员列表 (`externalcontact/get_follow_user_list`), 批量获取客户详情
+  (`externalcontact/batch/get_by_user`: up to 100 userids and `limit` ≤ 100 per call, paged by `cursor` /
+  `next_cursor`; one item per (customer, staff member) with `external_contact` and `follow_info`), 获取企业
+  标签库 (`externalcontact/get_corp_tag_list`), 编辑客户企业标签 (`externalcontact/mark_tag`).
+- 分配在职成员的客户 (`externalcontact/transfer_customer`): up to 100 external_userids per call, a result
+  per customer; a customer can be transferred at most twice in 90 days (DESIGN.md §6).
+- 发送新客户欢迎语 (`externalcontact/send_welcome_msg`): the `WelcomeCode` of an add_external_contact
+  callback is valid for 20 seconds and for one message.
+- 接口调用频率: at most 10,000 calls a minute per company (DESIGN.md §6); `CallLimiter` keeps a process
+  under it (a call waits for a free slot) and a 45009 answer is waited out and retried during syncs.
 - 发送应用消息 (`message/send`, up to 1,000 `touser` joined by "|"; `invaliduser` names the rejected).
 - 全局错误码: -1 系统繁忙, 45009 接口调用超过限制, 45033 接口并发调用超过限制 and 41063 群发消息正在被
   派发中 are worth retrying later; the rest are permanent for the request as sent.
@@ -27,7 +37,7 @@ import struct
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -48,6 +58,9 @@ TOKEN_CODES = {40014, 42001, 41001}
 TOKEN_MARGIN = 300.0  # seconds before expiry when a token is fetched again
 MASS_LIMIT = 10_000
 APP_LIMIT = 1_000
+API_CALLS_PER_MINUTE = 10_000
+BATCH_USERS = 100  # batch/get_by_user: userid_list of at most 100
+BATCH_PAGE = 100  # and at most 100 items per page
 SEND_STATUS = {0: "not_sent", 1: "sent", 2: "not_a_contact", 3: "limit_reached"}
 
 
@@ -59,24 +72,60 @@ class WeComError(ProviderError):
         self.errcode = errcode
 
 
+class CallLimiter:
+    """A sliding window of call times per company: `acquire` waits until one more call keeps the company
+    under `limit` calls in any `per` seconds (WeCom: 10,000 a minute, shared by every secret of the corp)."""
+
+    def __init__(self, limit: int = API_CALLS_PER_MINUTE, per: float = 60.0, clock=time.monotonic,
+                 sleep=time.sleep):  # fmt: skip
+        self.limit, self.per = limit, per
+        self.clock, self.sleep = clock, sleep
+        self.calls: deque[float] = deque()
+        self.waited = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self.calls and self.calls[0] <= now - self.per:
+                    self.calls.popleft()
+                if len(self.calls) < self.limit:
+                    self.calls.append(now)
+                    return
+                wait = self.calls[0] + self.per - now
+            self.waited += wait
+            self.sleep(wait)
+
+
 class WeComClient:
-    """Calls with an access token, fetched and refreshed as the token lifecycle section describes."""
+    """Calls with an access token, fetched and refreshed as the token lifecycle section describes, each
+    call (token fetches included) taking a slot of the company's rate limit first."""
 
     _tokens: dict[tuple, tuple[str, float]] = {}  # shared by the process: one token per corp and secret
+    _limiters: dict[str, CallLimiter] = {}  # one per corp (the limit is the company's)
     _lock = threading.Lock()
     clock = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
 
-    def __init__(self, corp_id: str, secret: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0):
+    def __init__(self, corp_id: str, secret: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0,
+                 patience: int = 0):  # fmt: skip
+        # how many times a retryable error (45009, -1) is waited out (1 s, 2 s, 4 s … ≤ 60 s) before raising:
+        # 0 for sends (the outbox retries them), more for a sync that should finish
+        self.patience = patience
         self.corp_id = corp_id
         self.secret = secret
         self.http = HttpClient(base_url or DEFAULT_BASE_URL, timeout=timeout)
         self._key = (base_url, corp_id, hashlib.sha256(secret.encode()).hexdigest())
+        with self._lock:
+            self.limiter = self._limiters.setdefault(f"{base_url}|{corp_id}", CallLimiter())
 
     def token(self) -> str:
         with self._lock:
             cached = self._tokens.get(self._key)
             if cached and cached[1] > self.clock():
                 return cached[0]
+        self.limiter.acquire()
         body = self.http.get_json(
             "/cgi-bin/gettoken", {"corpid": self.corp_id, "corpsecret": self.secret}
         ).json()
@@ -95,8 +144,10 @@ class WeComClient:
             self._tokens.pop(self._key, None)
 
     def call(self, path: str, payload: dict | None = None, query: dict | None = None) -> dict:
-        for attempt in (1, 2):
+        refreshed, waits = False, 0
+        while True:
             params = {"access_token": self.token(), **(query or {})}
+            self.limiter.acquire()
             if payload is None:
                 response = self.http.get_json(path, params)
             else:
@@ -105,13 +156,18 @@ class WeComClient:
                 raise ProviderError(f"WeCom answered HTTP {response.status}", True, response.retry_after())
             body = response.json()
             code = body.get("errcode", 0)
-            if code in TOKEN_CODES and attempt == 1:
+            if code in TOKEN_CODES and not refreshed:
                 self.forget_token()
+                refreshed = True
                 continue
             if code != 0:
-                raise WeComError(code, body.get("errmsg", ""), response.retry_after())
+                error = WeComError(code, body.get("errmsg", ""), response.retry_after())
+                if error.retryable and waits < self.patience:  # a sync waits out 45009 / -1
+                    self.sleep(min(2.0**waits, 60.0))
+                    waits += 1
+                    continue
+                raise error
             return body
-        raise AssertionError("unreachable")
 
     # --- 客户联系 ---------------------------------------------------------------------------------
 
@@ -127,6 +183,48 @@ class WeComClient:
             body = self.call("/cgi-bin/externalcontact/get", query={**query, "cursor": body["next_cursor"]})
             follow.extend(body.get("follow_user", []))
         return {**body["external_contact"], "follow_user": follow}
+
+    def get_follow_user_list(self) -> list[str]:
+        """The staff members with the customer-contact feature (whose customers a sync reads)."""
+        return list(self.call("/cgi-bin/externalcontact/get_follow_user_list").get("follow_user", []))
+
+    def batch_get_by_user(self, userids: list[str], page_size: int = BATCH_PAGE):
+        """Yield pages of (customer, follow_info) items of these staff members (at most 100 per call),
+        following `next_cursor` until WeCom returns none."""
+        for start in range(0, len(userids), BATCH_USERS):
+            cursor = ""
+            while True:
+                body = self.call(
+                    "/cgi-bin/externalcontact/batch/get_by_user",
+                    {"userid_list": userids[start : start + BATCH_USERS], "cursor": cursor,
+                     "limit": min(page_size, BATCH_PAGE)},
+                )  # fmt: skip
+                yield list(body.get("external_contact_list", []))
+                cursor = body.get("next_cursor", "")
+                if not cursor:
+                    break
+
+    def get_corp_tag_list(self) -> list[dict]:
+        """The corporate tag library: groups with their tags (deleted ones flagged by WeCom)."""
+        return list(self.call("/cgi-bin/externalcontact/get_corp_tag_list", {}).get("tag_group", []))
+
+    def mark_tag(self, userid: str, external_userid: str, add: list[str] = (), remove: list[str] = ()) -> None:
+        """Add/remove corporate tags (tag ids) on a customer as seen by one staff member."""
+        self.call(
+            "/cgi-bin/externalcontact/mark_tag",
+            {"userid": userid, "external_userid": external_userid, "add_tag": list(add), "remove_tag": list(remove)},
+        )  # fmt: skip
+
+    def transfer_customer(self, handover: str, takeover: str, external_userids: list[str], message: str = "") -> dict:
+        """在职继承: {external_userid: errcode} (0: accepted; the customer may refuse within 24 hours)."""
+        payload = {"handover_userid": handover, "takeover_userid": takeover, "external_userid": external_userids}
+        if message:
+            payload["transfer_success_msg"] = message
+        body = self.call("/cgi-bin/externalcontact/transfer_customer", payload)
+        return {c.get("external_userid"): int(c.get("errcode") or 0) for c in body.get("customer", [])}
+
+    def send_welcome_msg(self, welcome_code: str, text: str) -> None:
+        self.call("/cgi-bin/externalcontact/send_welcome_msg", {"welcome_code": welcome_code, "text": {"content": text}})
 
     def add_msg_template(self, sender: str, external_userids: list[str], text: str) -> tuple[str, list[str]]:
         body = self.call(
@@ -365,6 +463,8 @@ def parse_callback_event(message: str) -> dict | None:
             "external_userid": text("ExternalUserID"),
             "created": created,
             "properties": {"change_type": change, "staff": text("UserID"), "state": text("State")},
+            # valid for 20 seconds (send_welcome_msg); not stored with the event
+            "welcome_code": text("WelcomeCode"),
         }
     if event == "change_external_chat":
         return {
@@ -378,3 +478,34 @@ def parse_callback_event(message: str) -> dict | None:
             },
         }
     return None
+
+
+class WeComWelcomeAdapter(ChannelAdapter):
+    """欢迎语: the message WeCom shows a customer who just added a staff member, sent with the WelcomeCode of
+    the add_external_contact callback. The code is valid for 20 seconds and for one message, so nothing is
+    retried later: every failure is permanent."""
+
+    provider = "wecom"
+    address_kind = "customer"
+
+    def deliver(self, messages: list[Outgoing]) -> dict[int, Outcome]:
+        try:
+            client = _client(self.settings, self.secrets, "contact_secret")
+        except ProviderError as exc:
+            return {m.send_id: failed(str(exc), False) for m in messages}
+        out: dict[int, Outcome] = {}
+        try:
+            for message in messages:
+                code = str(message.variables.get("welcome_code") or "")
+                if not code:
+                    out[message.send_id] = failed("no welcome code (it comes with the add-contact callback)", False)
+                    continue
+                try:
+                    client.send_welcome_msg(code, render(message.content, message.variables))
+                except ProviderError as exc:
+                    out[message.send_id] = failed(str(exc), False)
+                else:
+                    out[message.send_id] = sent(code[:100])
+        finally:
+            client.http.close()
+        return out

@@ -1,9 +1,11 @@
-"""A fake WeCom server: gettoken with expiring tokens (42001 expired, 40014 invalid), external contacts,
-add_msg_template / get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
+"""A fake WeCom server: gettoken with expiring tokens (42001 expired, 40014 invalid), external contacts
+(list, get, get_follow_user_list, batch/get_by_user paged by an opaque cursor), the corporate tag library
+(get_corp_tag_list, mark_tag), send_welcome_msg (a code valid 20 seconds, for one message), add_msg_template / get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
 a minute or 1,000 an hour is dropped, as WeCom does), and the company-wide API limit (45009)."""
 
 from __future__ import annotations
 
+import base64
 import calendar
 import datetime as dt
 import itertools
@@ -39,18 +41,44 @@ class FakeWeCom(FakeServer):
         self.app_dropped: list[tuple[str, str]] = []
         self.calls: list[float] = []
         self._ids = itertools.count(1)
+        self.tag_groups: list[dict] = []  # get_corp_tag_list's tag_group
+        self.welcome_codes: dict[
+            str, tuple[str, str, float]
+        ] = {}  # code -> (staff, external_userid, expires)
+        self.welcomes: list[dict] = []
+        self.transfers: dict[str, list[float]] = defaultdict(list)  # external_userid -> transfer times
 
-    def add_contact(self, staff: str, external_userid: str, name: str = "", unionid: str = "") -> None:
+    def add_contact(self, staff: str, external_userid: str, name: str = "", unionid: str = "",
+                    tags: list[str] = (), createtime: int | None = None, gender: int = 0,
+                    remark_mobiles: list[str] = ()) -> None:  # fmt: skip
         self.members.add(staff)
         self.contacts[staff].append(external_userid)
         detail = self.details.setdefault(
             external_userid,
-            {"external_contact": {"external_userid": external_userid, "name": name, "type": 1, "unionid": unionid},
+            {"external_contact": {"external_userid": external_userid, "name": name, "type": 1, "unionid": unionid,
+                                  "gender": gender},
              "follow_user": []},
         )  # fmt: skip
         detail["follow_user"].append(
-            {"userid": staff, "remark": name, "createtime": int(time.time()), "tags": []}
-        )
+            {"userid": staff, "remark": name, "createtime": createtime or int(time.time()),
+             "tags": [{"tag_id": t, "type": 1} for t in tags], "remark_mobiles": list(remark_mobiles)}
+        )  # fmt: skip
+
+    def add_tag_group(self, group_name: str, tags: dict[str, str]) -> None:
+        """tags: {tag id: name}."""
+        self.tag_groups.append(
+            {"group_id": f"grp{len(self.tag_groups) + 1}", "group_name": group_name, "create_time": 1, "order": 1,
+             "deleted": False, "tag": [{"id": i, "name": n, "create_time": 1, "order": 1, "deleted": False}
+                                       for i, n in tags.items()]}
+        )  # fmt: skip
+
+    def follow(self, staff: str, external_userid: str) -> dict:
+        return next(f for f in self.details[external_userid]["follow_user"] if f["userid"] == staff)
+
+    def issue_welcome_code(self, staff: str, external_userid: str, valid_for: float = 20.0) -> str:
+        code = secrets.token_hex(12)
+        self.welcome_codes[code] = (staff, external_userid, time.time() + valid_for)
+        return code
 
     def expire_tokens(self) -> None:
         self.tokens = {t: (kind, 0.0) for t, (kind, _) in self.tokens.items()}
@@ -91,6 +119,12 @@ class FakeWeCom(FakeServer):
             "/cgi-bin/externalcontact/add_msg_template": ("contact", self._add_msg_template),
             "/cgi-bin/externalcontact/get_groupmsg_send_result": ("contact", self._send_result),
             "/cgi-bin/message/send": ("app", self._message_send),
+            "/cgi-bin/externalcontact/get_follow_user_list": ("contact", self._follow_user_list),
+            "/cgi-bin/externalcontact/batch/get_by_user": ("contact", self._batch_get_by_user),
+            "/cgi-bin/externalcontact/get_corp_tag_list": ("contact", self._corp_tag_list),
+            "/cgi-bin/externalcontact/mark_tag": ("contact", self._mark_tag),
+            "/cgi-bin/externalcontact/send_welcome_msg": ("contact", self._send_welcome_msg),
+            "/cgi-bin/externalcontact/transfer_customer": ("contact", self._transfer_customer),
         }
         if path not in routes:
             return 404, {}, b"not found"
@@ -166,3 +200,109 @@ class FakeWeCom(FakeServer):
             {},
             {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid), "msgid": secrets.token_hex(8)},
         )
+
+    # --- contact sync, tags, welcome messages ---
+
+    def _follow_user_list(self, query, body):
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "follow_user": sorted(self.members)}
+
+    def _batch_get_by_user(self, query, body):
+        userids, limit = body.get("userid_list") or [], int(body.get("limit") or 50)
+        if not userids or len(userids) > 100 or not 1 <= limit <= 100:
+            return _err(40058, "userid_list must hold 1 to 100 userids and limit be 1 to 100")
+        if any(u not in self.members for u in userids):
+            return _err(40003, "invalid userid")
+        try:
+            start = (
+                int(base64.urlsafe_b64decode(body.get("cursor") or "MA==").decode())
+                if body.get("cursor")
+                else 0
+            )
+        except ValueError:
+            return _err(40058, "invalid cursor")
+        pairs, skipped = [], 0  # only the page's (staff, customer) pairs are built (large fakes in benchmarks)
+        for staff in userids:
+            mine = self.contacts[staff]
+            if skipped + len(mine) <= start:
+                skipped += len(mine)
+                continue
+            for ext in itertools.islice(mine, max(start - skipped, 0), None):
+                if len(pairs) == limit:
+                    break
+                pairs.append((staff, ext))
+            skipped += len(mine)
+            if len(pairs) == limit:
+                break
+        total = sum(len(self.contacts[staff]) for staff in userids)
+        page = []
+        for staff, ext in pairs:
+            follow = self.follow(staff, ext)
+            page.append({
+                "external_contact": dict(self.details[ext]["external_contact"]),
+                "follow_info": {"userid": staff, "remark": follow["remark"], "createtime": follow["createtime"],
+                                "tag_id": [t["tag_id"] for t in follow["tags"]],
+                                "remark_mobiles": follow.get("remark_mobiles", []), "add_way": 1},
+            })  # fmt: skip
+        cursor = base64.urlsafe_b64encode(str(start + limit).encode()).decode() if start + limit < total else ""
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "external_contact_list": page, "next_cursor": cursor}
+
+    def _corp_tag_list(self, query, body):
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "tag_group": self.tag_groups}
+
+    def _tag_ids(self) -> set[str]:
+        return {t["id"] for g in self.tag_groups for t in g["tag"] if not t["deleted"]}
+
+    def _mark_tag(self, query, body):
+        staff, ext = body.get("userid", ""), body.get("external_userid", "")
+        if staff not in self.members:
+            return _err(40003, "invalid userid")
+        if ext not in self.contacts[staff]:
+            return _err(84061, "not external contact")
+        add, remove = body.get("add_tag") or [], body.get("remove_tag") or []
+        if not add and not remove:
+            return _err(40058, "add_tag and remove_tag are both empty")
+        if any(t not in self._tag_ids() for t in [*add, *remove]):
+            return _err(40068, "invalid tagid")
+        follow = self.follow(staff, ext)
+        have = [t["tag_id"] for t in follow["tags"]]
+        have = [t for t in have if t not in remove] + [t for t in add if t not in have]
+        follow["tags"] = [{"tag_id": t, "type": 1} for t in have]
+        return 200, {}, {"errcode": 0, "errmsg": "ok"}
+
+    def _send_welcome_msg(self, query, body):
+        code = body.get("welcome_code", "")
+        issued = self.welcome_codes.pop(code, None)  # one message per code
+        if issued is None or issued[2] < time.time():
+            return _err(40058, "invalid welcome_code (expired or used)")
+        if not (body.get("text") or {}).get("content") and not body.get("attachments"):
+            return _err(40058, "empty welcome message")
+        self.welcomes.append(
+            {"staff": issued[0], "external_userid": issued[1], "text": body["text"]["content"]}
+        )
+        return 200, {}, {"errcode": 0, "errmsg": "ok"}
+
+    # Per-customer refusal when a third transfer within 90 days is asked for. WeCom documents the limit; the
+    # code here is the fake's (the client treats any non-zero per-customer errcode as a refusal).
+    TRANSFER_LIMIT_CODE = 40129
+
+    def _transfer_customer(self, query, body):
+        handover, takeover = body.get("handover_userid", ""), body.get("takeover_userid", "")
+        targets = body.get("external_userid") or []
+        if handover not in self.members or takeover not in self.members:
+            return _err(40003, "invalid userid")
+        if not targets or len(targets) > 100:
+            return _err(40058, "external_userid must hold 1 to 100 customers")
+        now, results = time.time(), []
+        for ext in targets:
+            recent = [t for t in self.transfers[ext] if t > now - 90 * 86400]
+            if ext not in self.contacts[handover]:
+                results.append({"external_userid": ext, "errcode": 84061})
+            elif len(recent) >= 2:
+                results.append({"external_userid": ext, "errcode": self.TRANSFER_LIMIT_CODE})
+            else:
+                self.transfers[ext] = recent + [now]
+                self.contacts[handover].remove(ext)
+                self.contacts[takeover].append(ext)
+                self.follow(handover, ext)["userid"] = takeover
+                results.append({"external_userid": ext, "errcode": 0})
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "customer": results}

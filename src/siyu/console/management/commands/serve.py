@@ -134,10 +134,12 @@ class Command(BaseCommand):
     def _resume_outbox(self) -> None:
         """Sends a stopped server left half-done are settled (siyu.engagement.actions), then delivery resumes."""
         from siyu.engagement.actions import recover_interrupted_sends, schedule_delivery, schedule_journeys
+        from siyu.engagement.channel_actions import schedule_wecom_sync
 
         recover_interrupted_sends()
         schedule_delivery()
         schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
+        schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
 
     def _start_worker(self):
         from django_tasks import task_backends
