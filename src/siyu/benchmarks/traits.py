@@ -100,7 +100,7 @@ def run(people: int) -> dict:
     }
 
 
-def _measure(step: str, people: int = 0) -> dict:
+def _measure(step: str, people: int = 0, orders_per_person: float = ORDERS_PER_CUSTOMER) -> dict:
     from siyu.cli import migrate_quietly
     from siyu.warehouse import raw_connection
 
@@ -108,7 +108,7 @@ def _measure(step: str, people: int = 0) -> dict:
     con = raw_connection()
     if step == "generate":
         started = time.perf_counter()
-        orders, events = int(people * ORDERS_PER_CUSTOMER), int(people * EVENTS_PER_CUSTOMER)
+        orders, events = int(people * orders_per_person), int(people * EVENTS_PER_CUSTOMER)
         con.execute(
             GENERATE_SQL.format(people=people, orders=orders, events=events, history=HISTORY_DAYS, day=DAY)
         )
