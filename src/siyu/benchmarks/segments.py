@@ -1,5 +1,6 @@
 """`siyu bench segments`: a five-condition segment on N customers of the synthetic warehouse of `siyu bench
-traits` (about 3.5 orders, 5 order lines and 0.5 events per customer): the builder's preview count, the
+traits` (10 orders per customer unless --orders-per-person says otherwise, 1.75 lines per order and 0.5
+events per customer): the builder's preview count, the
 full materialisation (first refresh: everyone enters; second: nothing changes), and the same rule as
 SQL on a SQLite row store of the same rows with indexes, in the same run (the ratio). Each step runs in
 its own child process.
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from siyu.benchmarks.common import child_main, machine, run_child
 
+# The issue's scale: about 10M orders at 1M customers (the traits benchmark's default is 3.5).
+ORDERS_PER_PERSON = 10.0
 RULE = {
     "all": [
         {"field": "r_score", "op": ">=", "value": 3},
@@ -37,10 +40,11 @@ WHERE t.r_score >= 3 AND t.value_layer IN ('top', 'waist')
 """
 
 
-def run(people: int) -> dict:
+def run(people: int, orders_per_person: float = ORDERS_PER_PERSON) -> dict:
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         env = {"SIYU_HOME": str(Path(tmp) / "home"), "SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
-        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people}, env=env)
+        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people,
+                                                         "orders_per_person": orders_per_person}, env=env)  # fmt: skip
         prepared = run_child("siyu.benchmarks.segments", {"step": "prepare"}, env=env)
         measured = run_child("siyu.benchmarks.segments", {"step": "segment"}, env=env)
         sqlite = run_child("siyu.benchmarks.segments", {"step": "sqlite", "path": str(Path(tmp) / "rows.sqlite")},

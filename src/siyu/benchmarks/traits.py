@@ -81,10 +81,11 @@ STAGES = [
 ]
 
 
-def run(people: int) -> dict:
+def run(people: int, orders_per_person: float = ORDERS_PER_CUSTOMER) -> dict:
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         env = {"SIYU_HOME": str(Path(tmp) / "home"), "SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
-        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people}, env=env)
+        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people,
+                                                         "orders_per_person": orders_per_person}, env=env)  # fmt: skip
         current = run_child("siyu.benchmarks.traits", {"step": "current"}, env=env)
         as_of = run_child("siyu.benchmarks.traits", {"step": "as_of"}, env=env)
         reads = run_child("siyu.benchmarks.traits", {"step": "reads"}, env=env)

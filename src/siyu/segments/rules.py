@@ -94,7 +94,7 @@ MAX_DAYS = 36_600
 class RuleContext:
     """What `bought` and `event` conditions look into: facts before the cut-off, with customer ids.
 
-    purchases: customer_id, order_key, order_time (purchase orders)
+    purchases: customer_id, order_key, order_time (purchase orders, one row per order)
     purchase_items: customer_id, order_key, order_time, product_id, sku, product (source, store)
     events: customer_id, event_type, occurred_at
     control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
@@ -298,9 +298,10 @@ def compile_condition(condition: dict, row: ibis.Table, ctx: RuleContext) -> ibi
             if "product_name" in spec:
                 matches.append(facts.product.contains(spec["product_name"]))
             facts = facts.filter(ibis.or_(*matches).fill_null(False))
+            per_order = True  # several lines of one order count once
         else:
-            facts = ctx.purchases
-        return _behaviour(row, _on_channel(facts, spec), "order_time", spec, ctx, per_order=True)
+            facts, per_order = ctx.purchases, False  # one row per order already
+        return _behaviour(row, _on_channel(facts, spec), "order_time", spec, ctx, per_order=per_order)
     if "event" in condition:
         spec = condition["event"]
         facts = ctx.events
@@ -367,7 +368,7 @@ def _compile_field(condition: dict, row: ibis.Table) -> ibis.BooleanValue:
 
 def _behaviour(row, facts, at: str, spec: dict, ctx: RuleContext, *, per_order: bool) -> ibis.BooleanValue:
     """Customers with at least `at_least` facts (orders, or events) in the `within_days` before the
-    cut-off."""
+    cut-off. `per_order`: the facts are order lines, count their distinct orders."""
     if "within_days" in spec:
         since = ibis.literal(ctx.cutoff - timedelta(days=spec["within_days"]), type=facts[at].type())
         facts = facts.filter(facts[at] >= since)

@@ -49,6 +49,7 @@ class Command(BaseCommand):
 
         worker, worker_thread = self._start_worker()
         self._resume_outbox()
+        self._schedule_refresh()
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
         path = server_file()
@@ -137,6 +138,14 @@ class Command(BaseCommand):
 
         recover_interrupted_sends()
         schedule_delivery()
+
+    def _schedule_refresh(self) -> None:
+        """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
+        from siyu.segments.actions import schedule_refresh
+
+        when = schedule_refresh()
+        if when is not None:
+            self.stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
 
     def _start_worker(self):
         from django_tasks import task_backends
