@@ -27,7 +27,9 @@ TABLE = "customer_orders"
 COLUMNS = ("customer_id", "order_key", "source", "store", "status_class", "order_time", "amount")
 
 
-def customer_orders_expr(con, *, customer_ids: ibis.Table | None = None, order_keys: ibis.Table | None = None):
+def customer_orders_expr(
+    con, *, customer_ids: ibis.Table | None = None, order_keys: ibis.Table | None = None
+):
     """The rows of `customer_orders` (not executed): all of them, or only those of the given customers
     (a table with `customer_id`) or orders (a table with `order_key`)."""
     orders = con.table("orders").select(
@@ -68,7 +70,8 @@ def refresh_batch(raw, batch_id: str, *, updated: bool) -> None:
     columns = ", ".join(f"o.{c}" if c != "customer_id" else "m.customer_id" for c in COLUMNS)
     if updated:
         raw.execute(
-            f"DELETE FROM {TABLE} WHERE order_key IN (SELECT order_key FROM orders WHERE batch_id = ?)", [batch_id]
+            f"DELETE FROM {TABLE} WHERE order_key IN (SELECT order_key FROM orders WHERE batch_id = ?)",
+            [batch_id],
         )
     raw.execute(
         f"""INSERT INTO {TABLE} ({", ".join(COLUMNS)})
