@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from siyu.warehouse.customer_orders import rebuild_on
+
 UTC = dt.UTC
 
 
@@ -206,6 +208,7 @@ def filled_warehouse(warehouse, staff):
                 keys[-1],
             ],
         )
+    rebuild_on(con)  # what resolve keeps beside the customer map
     sources = sorted({(r[0], r[1]) for c in CUSTOMERS.values() for r in c["records"]})
     for index, (source, fmt) in enumerate(sources):
         con.execute(

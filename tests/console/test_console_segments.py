@@ -75,3 +75,25 @@ def test_a_static_list_upload_reports_bad_ids(operator_client, brand):
 def test_guides_cannot_open_segments(guide1_client, brand):
     assert guide1_client.get("/segments/").status_code == 403
     assert guide1_client.post("/segments/preview/", {"rule": RULE}).status_code == 403
+
+
+def test_the_daily_refresh_is_set_on_the_segments_page(operator_client, staff, brand):
+    from datetime import time
+
+    from django.test import Client
+
+    from siyu.segments.models import RefreshSchedule
+
+    page = operator_client.get("/segments/").content.decode()
+    assert "每日刷新" in page and 'value="03:00"' in page
+    operator_client.post("/segments/schedule/", {"at": "05:30"})  # the box unticked: off
+    schedule = RefreshSchedule.current()
+    assert schedule.at == time(5, 30) and not schedule.enabled
+    operator_client.post("/segments/schedule/", {"at": "06:00", "enabled": "1"})
+    assert RefreshSchedule.current().enabled and RefreshSchedule.current().at == time(6, 0)
+    bad = operator_client.post("/segments/schedule/", {"at": "25:99", "enabled": "1"}, follow=True)
+    assert "HH:MM" in bad.content.decode() and RefreshSchedule.current().at == time(6, 0)
+    guide = Client()
+    guide.force_login(staff["guide1"])
+    assert guide.post("/segments/schedule/", {"at": "01:00", "enabled": "1"}).status_code == 403
+    assert RefreshSchedule.current().at == time(6, 0)

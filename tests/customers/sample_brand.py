@@ -11,6 +11,7 @@ from siyu.core import pii
 from siyu.customers.models import CustomerState
 from siyu.staff.actions import create_user, ensure_store
 from siyu.staff.models import Role
+from siyu.warehouse.customer_orders import rebuild_on
 
 
 def at(text: str) -> datetime:
@@ -239,6 +240,7 @@ def make_brand(warehouse, extra: int = 0) -> Brand:
                 orders=[Order(f"Y{n}", "10.00", (datetime(2024, 1, 1) + timedelta(hours=n)).isoformat(" "))],
             ),
         )
+    rebuild_on(con)  # what resolve keeps beside the customer map
     brand = make_staff()
     CustomerState.objects.create(customer_id=1001, owner=brand.guide1)
     CustomerState.objects.create(customer_id=1002, owner=brand.guide2)

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
+from siyu.warehouse.customer_orders import rebuild_customer_orders
 from siyu.warehouse.schema import TABLES
 
 AS_OF = date(2026, 1, 1)
@@ -125,3 +126,4 @@ def write_brand(con, brand: dict | None = None) -> None:
                         ("order_items", items), ("events", events)):  # fmt: skip
         if rows:
             _insert(con, table, rows)
+    rebuild_customer_orders(con)  # what resolve keeps beside the customer map

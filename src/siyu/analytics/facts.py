@@ -37,7 +37,8 @@ def left_join(left, right, key: str = "customer_id"):
 def purchases(con, *, start: datetime | None = None, end: datetime | None = None, channels=(), stores=()):
     """Purchases in [start, end) of the given channels and stores: customer_id, order_key, channel, store,
     order_time, amount."""
-    o = con.table("orders")
+    # orders with their customer ids, kept by resolve and imports (siyu.warehouse.customer_orders)
+    o = con.table("customer_orders")
     keep = [o.status_class == PURCHASE, o.order_time.notnull(), o.amount.notnull()]
     if start is not None:
         keep.append(o.order_time >= instant(start))
@@ -47,9 +48,8 @@ def purchases(con, *, start: datetime | None = None, end: datetime | None = None
         keep.append(o.source.isin(list(channels)))
     if stores:
         keep.append(o.store.isin(list(stores)))
-    o = o.filter(*keep).select("record_key", "order_key", "store", "order_time", "amount", channel=o.source)
-    cmap = con.table("customer_map").select("record_key", "customer_id")
-    return o.join(cmap, "record_key").drop("record_key")
+    return o.filter(*keep).select("order_key", "store", "order_time", "amount", channel=o.source,
+                                  customer_id=o.customer_id)  # fmt: skip
 
 
 def customers_at_stores(con, stores):

@@ -16,8 +16,8 @@ RUNS = 3
 TARGET_MS = 2000
 
 
-def run(people: int) -> dict:
-    out, manifest = demo_files(people)
+def run(people: int, orders_per_buyer: float = 2.0) -> dict:
+    out, manifest = demo_files(people, orders_per_buyer=orders_per_buyer)
     warehouse = Path(out) / "analytics-warehouse.duckdb"
     env = {"SIYU_WAREHOUSE": str(warehouse)}
     prepared = {}
@@ -39,6 +39,7 @@ def run(people: int) -> dict:
     return {
         "benchmark": "analytics",
         "people": people,
+        "orders_per_buyer": orders_per_buyer,
         "machine": machine(),
         **prepared,
         **timed,

@@ -55,13 +55,16 @@ def child_main(fn) -> None:
     print(json.dumps(result, default=str))
 
 
-def demo_files(people: int, seed: int = 7) -> tuple[Path, object]:
-    """The demo brand for a benchmark, generated once per size and kept in SIYU_HOME/bench."""
+def demo_files(people: int, seed: int = 7, orders_per_buyer: float = 2.0) -> tuple[Path, object]:
+    """The demo brand for a benchmark, generated once per size (and orders per buyer) and kept in
+    SIYU_HOME/bench."""
     from django.conf import settings
 
     from siyu.demo.generate import generate_brand, load_manifest
 
     out = Path(settings.SIYU_HOME) / "bench" / f"people-{people}-seed-{seed}"
+    if orders_per_buyer != 2.0:
+        out = out.with_name(f"{out.name}-orders-{orders_per_buyer:g}")
     if (out / "manifest.json").exists():
         return out, load_manifest(out)
-    return out, generate_brand(out, people=people, seed=seed)
+    return out, generate_brand(out, people=people, seed=seed, orders_per_buyer=orders_per_buyer)

@@ -81,10 +81,11 @@ STAGES = [
 ]
 
 
-def run(people: int) -> dict:
+def run(people: int, orders_per_person: float = ORDERS_PER_CUSTOMER) -> dict:
     with tempfile.TemporaryDirectory(prefix="siyu-bench-") as tmp:
         env = {"SIYU_HOME": str(Path(tmp) / "home"), "SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
-        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people}, env=env)
+        generated = run_child("siyu.benchmarks.traits", {"step": "generate", "people": people,
+                                                         "orders_per_person": orders_per_person}, env=env)  # fmt: skip
         current = run_child("siyu.benchmarks.traits", {"step": "current"}, env=env)
         as_of = run_child("siyu.benchmarks.traits", {"step": "as_of"}, env=env)
         reads = run_child("siyu.benchmarks.traits", {"step": "reads"}, env=env)
@@ -100,7 +101,7 @@ def run(people: int) -> dict:
     }
 
 
-def _measure(step: str, people: int = 0) -> dict:
+def _measure(step: str, people: int = 0, orders_per_person: float = ORDERS_PER_CUSTOMER) -> dict:
     from siyu.cli import migrate_quietly
     from siyu.warehouse import raw_connection
 
@@ -108,7 +109,7 @@ def _measure(step: str, people: int = 0) -> dict:
     con = raw_connection()
     if step == "generate":
         started = time.perf_counter()
-        orders, events = int(people * ORDERS_PER_CUSTOMER), int(people * EVENTS_PER_CUSTOMER)
+        orders, events = int(people * orders_per_person), int(people * EVENTS_PER_CUSTOMER)
         con.execute(
             GENERATE_SQL.format(people=people, orders=orders, events=events, history=HISTORY_DAYS, day=DAY)
         )

@@ -24,6 +24,7 @@ JOB_RUNNERS = {
     "export": "siyu.identity.actions:run_export_job",
     "traits": "siyu.segments.actions:run_traits_job",
     "wecom_sync": "siyu.engagement.channel_actions:run_wecom_sync_job",
+    "scheduled_refresh": "siyu.segments.actions:run_scheduled_refresh_job",
 }
 
 

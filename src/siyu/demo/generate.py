@@ -154,6 +154,7 @@ def generate_brand(
     *,
     as_of: date | None = None,
     progress: Callable[[str], None] | None = None,
+    orders_per_buyer: float = 2.0,
 ) -> DemoManifest:
     """Write a demo brand's channel exports and ground truth into `out_dir`; return (and save) the manifest."""
     t0 = time.perf_counter()
@@ -178,6 +179,7 @@ def generate_brand(
         guides=guides,
         store_city=store_city,
         store_landline=landlines,
+        orders_per_buyer=orders_per_buyer,
     )
 
     files: list[DemoFile] = []
@@ -312,7 +314,9 @@ def load_manifest(path: Path) -> DemoManifest:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m siyu.demo.generate OUT_DIR [--people N] [--seed S]`: write a brand, print files and timing."""
+    """`python -m siyu.demo.generate OUT_DIR [--people N] [--seed S] [--orders-per-buyer M]`: write a brand,
+    print files and timing. M: the mean number of orders of each platform buyer (default 2; 7.2 gives about
+    10M orders at 1M people, the scale of the analytics benchmark's target)."""
     import argparse
     import resource
 
@@ -320,12 +324,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--orders-per-buyer", type=float, default=2.0)
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     manifest = generate_brand(
         args.out_dir,
         people=args.people,
         seed=args.seed,
+        orders_per_buyer=args.orders_per_buyer,
         progress=lambda step: print(f"{time.perf_counter() - t0:7.1f}s  {step}", flush=True),
     )
     for f in manifest.files:

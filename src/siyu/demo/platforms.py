@@ -88,6 +88,7 @@ class Ctx:
     guides: list[dict]
     store_city: np.ndarray  # city index per store (into CITIES)
     store_landline: list[str]
+    orders_per_buyer: float = 2.0  # mean of each platform buyer's (geometric) number of orders
     _spare_next: int = 0
     _virtual_bases_used: int = 0
     _virtual_bases: np.ndarray | None = None
@@ -201,9 +202,11 @@ class Orders:
 
 
 def make_orders(rng: np.random.Generator, ctx: Ctx, buyers: np.ndarray, status_p: list[float]) -> Orders:
-    """Repeat buyers: a geometric number of orders per buyer (mean 2), newest first.
+    """Repeat buyers: a geometric number of orders per buyer (mean ctx.orders_per_buyer, 2 by default;
+    capped at 15 times the mean, at least 30), newest first.
     `status_p`: probabilities of SUCCESS, CLOSED, REFUNDED."""
-    count = np.minimum(rng.geometric(0.5, size=len(buyers)), 30)
+    mean = ctx.orders_per_buyer
+    count = np.minimum(rng.geometric(1 / mean, size=len(buyers)), max(30, round(15 * mean)))
     buyer = np.repeat(np.arange(len(buyers)), count)
     ts = order_times(rng, ctx, len(buyer))
     status = rng.choice(3, size=len(buyer), p=np.array(status_p) / sum(status_p))
@@ -930,8 +933,10 @@ def build_pos(ctx: Ctx) -> tuple[Output, Output]:
     card = F.unique_ints(rng, 8_000_000_000, 9_000_000_000, m)
     card_str = F.int_str(card)
 
-    # Sales: geometric count per member (mean 2); some members never bought after registering.
-    count = np.minimum(rng.geometric(0.5, size=m), 40)
+    # Sales: geometric count per member (mean ctx.orders_per_buyer, 2 by default); some members never
+    # bought after registering.
+    mean = ctx.orders_per_buyer
+    count = np.minimum(rng.geometric(1 / mean, size=m), max(40, round(20 * mean)))
     count[rng.random(m) < 0.08] = 0
     sale_member = np.repeat(np.arange(m), count)
     s = len(sale_member)

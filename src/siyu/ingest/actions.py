@@ -27,6 +27,7 @@ from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
 from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
+from siyu.warehouse.customer_orders import refresh_batch
 from siyu.warehouse.schema import TABLES
 
 
@@ -226,6 +227,10 @@ class _BatchWriter:
             self.counts["orders_new"] = append_new(self.con, "orders", orders, ("order_key",)).num_rows
         with timing.stage("write: order_items"):
             append_new(self.con, "order_items", order_items, ("order_key", "item_key"))
+        if orders.num_rows:  # orders of customers resolved before count at once (siyu.warehouse.customer_orders)
+            with timing.stage("write: customer_orders"):
+                batch_id = orders.column("batch_id")[0].as_py()
+                refresh_batch(self.con, batch_id, updated=self.counts["orders_updated"] > 0)
 
     def _records(self, records: pa.Table) -> None:  # once, or once per part of the file's records
         with timing.stage("write: records"):

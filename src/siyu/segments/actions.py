@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 
 import pyarrow as pa
 
@@ -23,7 +24,7 @@ from siyu.core.progress import StepClock
 from siyu.customers.queries import clean_text
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
-from siyu.segments.models import ComputedTag, Segment, StageSet
+from siyu.segments.models import ComputedTag, RefreshSchedule, Segment, StageSet
 from siyu.segments.queries import get_segment
 from siyu.segments.traits import (
     RUNS_TABLE,
@@ -436,3 +437,83 @@ def refresh_segments(refresh: str | None = None) -> dict:
             log.exception("refreshing segment %s failed", segment.pk)
             report[segment.name] = {"error": f"{type(exc).__name__}: {exc}"}
     return report
+
+
+# --- the daily refresh -------------------------------------------------------------------------------
+
+
+def next_refresh_at(at: dt_time, now: datetime, zone: str | None = None) -> datetime:
+    """The next instant after `now` at which the local clock (settings.TIME_ZONE) shows `at`."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    tz = ZoneInfo(zone or settings.TIME_ZONE)
+    local_now = now.astimezone(tz)
+    day = local_now.date()
+    while True:
+        # a time that a DST change skips or repeats resolves as zoneinfo does (fold 0)
+        candidate = datetime.combine(day, at, tzinfo=tz)
+        if candidate > local_now:
+            return candidate.astimezone(UTC)
+        day += timedelta(days=1)
+
+
+def schedule_refresh(now: datetime | None = None) -> datetime | None:
+    """Make sure exactly one waiting task runs the daily refresh at its next time (none when it is off or
+    the task backend cannot defer, e.g. the immediate backend of tests). Returns when it will run."""
+    from django_tasks import task_backends
+
+    from siyu.segments.tasks import scheduled_refresh
+
+    backend = task_backends["default"]
+    if not backend.supports_defer:
+        return None
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.filter(task_path=scheduled_refresh.module_path, status="READY").delete()
+    schedule = RefreshSchedule.current()
+    if not schedule.enabled:
+        return None
+    when = next_refresh_at(schedule.at, now or datetime.now(UTC))
+    scheduled_refresh.using(run_after=when).enqueue()
+    return when
+
+
+def save_refresh_schedule(actor, *, enabled: bool, at: dt_time) -> RefreshSchedule:
+    """Turn the daily refresh on or off and set its local time; the waiting task moves with it."""
+    _check_segment_editor(actor)
+    if not isinstance(at, dt_time):
+        raise SegmentError("give the time of the daily refresh as HH:MM")
+    schedule = RefreshSchedule.current()
+    schedule.enabled, schedule.at = bool(enabled), at.replace(second=0, microsecond=0, tzinfo=None)
+    schedule.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+    schedule.save()
+    record_audit(actor, "refresh_schedule_saved", "daily", enabled=schedule.enabled, at=schedule.at.isoformat())
+    schedule_refresh()
+    return schedule
+
+
+def run_scheduled_refresh(progress=None, *, now: datetime | None = None) -> dict:
+    """The daily refresh: the current traits (with computed tags and stage sets), then every segment whose
+    refresh is "daily". A failure of the traits is reported and the segments still refresh."""
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    try:
+        traits = refresh_traits(progress=progress, now=now)
+        traits = {k: traits[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
+    except Exception as exc:  # noqa: BLE001 - say what went wrong; the segments can still refresh
+        log.exception("the scheduled traits refresh failed")
+        traits = {"error": f"{type(exc).__name__}: {exc}"}
+    report = {
+        "traits": traits,
+        "segments": refresh_segments(Segment.Refresh.DAILY),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    RefreshSchedule.objects.filter(pk=RefreshSchedule.current().pk).update(last_run_at=now, last_result=report)
+    return report
+
+
+def run_scheduled_refresh_job(job, progress) -> dict:
+    """Job runner for kind "scheduled_refresh" (queued by siyu.segments.tasks.scheduled_refresh)."""
+    return run_scheduled_refresh(progress)

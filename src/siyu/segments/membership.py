@@ -80,7 +80,8 @@ def rule_members(con, rule: dict, now: datetime | None = None) -> ibis.Table:
     facts = facts_before(con, now or datetime.now(UTC))
     ctx = facts.rule_context()
     ctx = rules.RuleContext(ctx.cutoff, ctx.purchases, ctx.purchase_items, ctx.events, control_ids(rule))
-    return row.filter(rules.compile_condition(rule, row, ctx)).select("customer_id")
+    row, holds = rules.compile_rule(rule, row, ctx)
+    return row.filter(holds).select("customer_id")
 
 
 def static_members(con, customer_ids) -> ibis.Table:

@@ -1,6 +1,8 @@
 """Definitions people edit (control plane); what they compute lives in the warehouse (`customer_traits`,
 `customer_stages`). Rules are JSON in the format of `siyu.segments.rules`."""
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -54,7 +56,7 @@ class Segment(models.Model):
 
     class Refresh(models.TextChoices):
         AFTER_RESOLVE = "after_resolve", _("After every resolve")
-        DAILY = "daily", _("Daily (no scheduler yet)")
+        DAILY = "daily", _("Daily (the scheduled refresh)")
         MANUAL = "manual", _("Manual")
 
     name = models.CharField(max_length=100, unique=True)
@@ -62,8 +64,8 @@ class Segment(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RULE)
     rule = models.JSONField(default=dict, blank=True)  # checked by rules.check_condition(scope="segment")
     static_ids = models.JSONField(default=list, blank=True)  # sorted customer ids of a static list
-    # When the membership is refreshed besides on demand. "daily" is stored for a scheduler that does
-    # not exist yet; "after_resolve" runs at the end of every resolve job.
+    # When the membership is refreshed besides on demand: "after_resolve" at the end of every resolve job,
+    # "daily" by the scheduled refresh (RefreshSchedule), run by `siyu serve`'s worker.
     refresh = models.CharField(max_length=16, choices=Refresh.choices, default=Refresh.AFTER_RESOLVE)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -76,3 +78,21 @@ class Segment(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class RefreshSchedule(models.Model):
+    """The daily refresh (one row, pk 1): at `at` (local time, settings.TIME_ZONE) `siyu serve`'s in-process
+    worker recomputes the current traits (computed tags and stage sets with them), then refreshes the
+    segments whose refresh is "daily" (siyu.segments.actions.run_scheduled_refresh)."""
+
+    enabled = models.BooleanField(default=True)
+    at = models.TimeField(default=datetime.time(3, 0))
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_result = models.JSONField(default=dict, blank=True)
+
+    @classmethod
+    def current(cls) -> "RefreshSchedule":
+        schedule, _ = cls.objects.get_or_create(pk=1)
+        return schedule

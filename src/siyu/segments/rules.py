@@ -94,7 +94,7 @@ MAX_DAYS = 36_600
 class RuleContext:
     """What `bought` and `event` conditions look into: facts before the cut-off, with customer ids.
 
-    purchases: customer_id, order_key, order_time (purchase orders)
+    purchases: customer_id, order_key, order_time (purchase orders, one row per order)
     purchase_items: customer_id, order_key, order_time, product_id, sku, product (source, store)
     events: customer_id, event_type, occurred_at
     control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
@@ -278,16 +278,80 @@ def _stage_name(name, where: str) -> str:
     return name.strip()
 
 
-def compile_condition(condition: dict, row: ibis.Table, ctx: RuleContext) -> ibis.BooleanValue:
-    """An Ibis boolean over `row` (one traits row per customer); a checked condition (check_condition)."""
+def compile_rule(condition: dict, row: ibis.Table, ctx: RuleContext) -> tuple[ibis.Table, ibis.BooleanValue]:
+    """(`row` with one column per behaviour condition, the condition over it): every `bought` (without a
+    product), `spent` and `event` condition of the tree is one conditional count or sum of a single
+    aggregation per fact table (purchases, events), joined to `row` once, instead of a grouped subquery
+    per condition. Same answers as compile_condition (tests hold them equal); about half the work when a
+    rule has several behaviour conditions over millions of orders."""
+    columns: dict[str, tuple[str, str, object]] = {}  # condition key -> (facts, column name, aggregate)
+    _collect(condition, ctx, columns)
+    out = row
+    for facts_name in ("purchases", "events"):
+        wanted = {name: agg for facts, name, agg in columns.values() if facts == facts_name}
+        if wanted:
+            facts = getattr(ctx, facts_name)
+            aggregated = facts.group_by("customer_id").aggregate(**wanted)
+            out = out.left_join(aggregated, "customer_id").drop("customer_id_right")
+    known = {key: out[name] for key, (_, name, _) in columns.items()}
+    return out, compile_condition(condition, out, ctx, known)
+
+
+def _behaviour_key(kind: str, spec: dict) -> str:
+    import json
+
+    return json.dumps({kind: spec}, sort_keys=True, ensure_ascii=False)
+
+
+def _collect(condition: dict, ctx: RuleContext, columns: dict) -> None:
+    """Fill `columns` with the aggregate of every behaviour condition compile_rule computes in one pass."""
+    for part in (
+        condition.get("all") or condition.get("any") or ([condition["not"]] if "not" in condition else [])
+    ):
+        _collect(part, ctx, columns)
+    kind = next(iter(condition))
+    if kind not in ("bought", "spent", "event") or "field" in condition:
+        return
+    spec = condition[kind]
+    if kind == "bought" and ("product_id" in spec or "product_name" in spec):
+        return  # order lines: counted per order by compile_condition
+    key = _behaviour_key(kind, spec)
+    if key in columns:
+        return
+    facts = ctx.events if kind == "event" else ctx.purchases
+    at = "occurred_at" if kind == "event" else "order_time"
+    keep = []
+    if kind == "event" and "type" in spec:
+        keep.append(facts.event_type == spec["type"])
+    for name in ("source", "store"):
+        if name in spec:
+            keep.append(facts[name] == spec[name])
+    if "within_days" in spec:
+        since = ibis.literal(ctx.cutoff - timedelta(days=spec["within_days"]), type=facts[at].type())
+        keep.append(facts[at] >= since)
+    where = ibis.and_(*keep) if keep else None
+    aggregate = facts.amount.sum(where=where) if kind == "spent" else facts.count(where=where)
+    columns[key] = ("events" if kind == "event" else "purchases", f"_siyu_rule_{len(columns)}", aggregate)
+
+
+def compile_condition(
+    condition: dict, row: ibis.Table, ctx: RuleContext, known: dict | None = None
+) -> ibis.BooleanValue:
+    """An Ibis boolean over `row` (one traits row per customer); a checked condition (check_condition).
+    `known`: behaviour conditions already aggregated into columns of `row` (compile_rule)."""
     if "all" in condition:
-        return ibis.and_(*(compile_condition(c, row, ctx) for c in condition["all"]))
+        return ibis.and_(*(compile_condition(c, row, ctx, known) for c in condition["all"]))
     if "any" in condition:
-        return ibis.or_(*(compile_condition(c, row, ctx) for c in condition["any"]))
+        return ibis.or_(*(compile_condition(c, row, ctx, known) for c in condition["any"]))
     if "not" in condition:
-        return ~compile_condition(condition["not"], row, ctx)
+        return ~compile_condition(condition["not"], row, ctx, known)
     if "field" in condition:
         return _compile_field(condition, row).fill_null(False)
+    kind = next(iter(condition))
+    if known and kind in ("bought", "spent", "event"):
+        column = known.get(_behaviour_key(kind, condition[kind]))
+        if column is not None:  # a missing count or sum (no fact at all) is false, as below
+            return (column >= condition[kind]["at_least"]).fill_null(False)
     if "bought" in condition:
         spec = condition["bought"]
         if "product_id" in spec or "product_name" in spec:
@@ -298,9 +362,10 @@ def compile_condition(condition: dict, row: ibis.Table, ctx: RuleContext) -> ibi
             if "product_name" in spec:
                 matches.append(facts.product.contains(spec["product_name"]))
             facts = facts.filter(ibis.or_(*matches).fill_null(False))
+            per_order = True  # several lines of one order count once
         else:
-            facts = ctx.purchases
-        return _behaviour(row, _on_channel(facts, spec), "order_time", spec, ctx, per_order=True)
+            facts, per_order = ctx.purchases, False  # one row per order already
+        return _behaviour(row, _on_channel(facts, spec), "order_time", spec, ctx, per_order=per_order)
     if "event" in condition:
         spec = condition["event"]
         facts = ctx.events
@@ -367,7 +432,7 @@ def _compile_field(condition: dict, row: ibis.Table) -> ibis.BooleanValue:
 
 def _behaviour(row, facts, at: str, spec: dict, ctx: RuleContext, *, per_order: bool) -> ibis.BooleanValue:
     """Customers with at least `at_least` facts (orders, or events) in the `within_days` before the
-    cut-off."""
+    cut-off. `per_order`: the facts are order lines, count their distinct orders."""
     if "within_days" in spec:
         since = ibis.literal(ctx.cutoff - timedelta(days=spec["within_days"]), type=facts[at].type())
         facts = facts.filter(facts[at] >= since)

@@ -171,11 +171,11 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     cut = ibis.literal(cutoff, type=TS)
     zone = settings.TIME_ZONE
     cmap = con.table("customer_map").select("record_key", "customer_id")
-    orders = con.table("orders")
+    # orders with their customer ids, kept by resolve and imports (siyu.warehouse.customer_orders)
+    orders = con.table("customer_orders")
     orders = orders.filter(orders.order_time < cut).select(
-        "order_key", "record_key", "source", "store", "status_class", "order_time", "amount"
+        "order_key", "source", "store", "status_class", "order_time", "amount", "customer_id"
     )
-    orders = orders.join(cmap, "record_key").drop("record_key")
     if materialize_orders:
         orders = con.create_table(materialize_orders, orders, temp=True, overwrite=True)
     purchases = orders.filter(orders.status_class == "purchase")

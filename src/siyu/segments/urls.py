@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.segment_list, name="segments"),
     path("new/", views.segment_edit, name="segment_new"),
     path("preview/", views.segment_preview, name="segment_preview"),
+    path("schedule/", views.segment_schedule, name="segment_schedule"),
     path("<int:segment_id>/", views.segment_detail, name="segment"),
     path("<int:segment_id>/edit/", views.segment_edit, name="segment_edit"),
     path("<int:segment_id>/refresh/", views.segment_refresh, name="segment_refresh"),

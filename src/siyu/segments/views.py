@@ -18,7 +18,7 @@ from siyu.console.views.common import can_import, console_view
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.segments import actions, queries
 from siyu.segments.errors import NotFound
-from siyu.segments.models import Segment
+from siyu.segments.models import RefreshSchedule, Segment
 
 EXAMPLE_RULE = {
     "all": [
@@ -44,7 +44,28 @@ def _get(segment_id: int) -> Segment:
 @console_view
 def segment_list(request):
     _require(request.user)
-    return render(request, "siyu/segments/list.html", {"segments": Segment.objects.all()})
+    return render(
+        request,
+        "siyu/segments/list.html",
+        {"segments": Segment.objects.all(), "schedule": RefreshSchedule.current()},
+    )
+
+
+@console_view
+@require_POST
+def segment_schedule(request):
+    """Save the daily refresh (on/off, local time)."""
+    import datetime as dt
+
+    _require(request.user)
+    try:
+        at = dt.time.fromisoformat(request.POST.get("at", ""))
+    except ValueError:
+        messages.error(request, _("Give the time as HH:MM."))
+        return redirect("console:segments")
+    actions.save_refresh_schedule(request.user, enabled=request.POST.get("enabled") == "1", at=at)
+    messages.success(request, _("Daily refresh saved."))
+    return redirect("console:segments")
 
 
 @console_view

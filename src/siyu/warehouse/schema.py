@@ -258,6 +258,19 @@ TABLES: dict[str, ibis.Schema] = {
             "pii_record_key": "string",
         }
     ),
+    # Every order with its record's customer id (orders joined to customer_map), kept equal to that join
+    # by resolve and imports (siyu.warehouse.customer_orders): what segments, traits and analytics read.
+    "customer_orders": ibis.schema(
+        {
+            "customer_id": "int64",
+            "order_key": "string",
+            "source": "string",
+            "store": "string",
+            "status_class": "string",
+            "order_time": TS,
+            "amount": MONEY,
+        }
+    ),
     # Traits per customer as of a cut-off instant (siyu.segments.traits): every current refresh replaces
     # the previous current snapshot; snapshots asked for with `siyu traits --as-of` are kept (backtesting).
     "customer_traits": ibis.schema(
@@ -320,6 +333,11 @@ def ensure_schema(con) -> None:
     for name, schema in TABLES.items():
         if name not in existing:
             backend.create_table(name, schema=schema)
+            if name == "customer_orders" and "customer_map" in existing:
+                # a warehouse from before the table: fill it from what is there (siyu.warehouse.customer_orders)
+                from siyu.warehouse.customer_orders import customer_orders_expr
+
+                backend.insert(name, customer_orders_expr(backend))
             continue
         present = set(backend.get_schema(name).names)
         for column, dtype in schema.items():

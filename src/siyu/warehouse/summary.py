@@ -36,6 +36,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from siyu.core.errors import SiyuError
+from siyu.warehouse import customer_orders
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.connection import backend, raw_connection, transaction
 from siyu.warehouse.schema import MONEY, TABLES, TS
@@ -297,7 +298,8 @@ def _mask_to_list(mask, sources: list[str]):
 
 
 def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: bool = False) -> int:
-    """Replace `customer_summary`; returns its row count.
+    """Replace `customer_summary` and `customer_orders` (siyu.warehouse.customer_orders), the read models
+    of the resolved customers; returns the summary's row count.
 
     Runs in its own warehouse transaction unless the caller already holds one (`in_transaction=True`,
     e.g. resolve_identities, so that the map and the summary change together).
@@ -306,18 +308,21 @@ def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: boo
     expr = customer_summary_expr(con, now=now)
     if in_transaction:
         table = con.create_table(SUMMARY_TABLE, expr, overwrite=True)
+        customer_orders.rebuild_customer_orders(con)
     else:
         with transaction():
             table = con.create_table(SUMMARY_TABLE, expr, overwrite=True)
+            customer_orders.rebuild_customer_orders(con)
     return int(table.count().execute())
 
 
 def refresh_customer_summary(customer_ids: pa.Array, *, now: datetime | None = None) -> int:
-    """Rebuild the summary rows of these customers only (an incremental resolve run): rows of ids that no
-    longer hold records (absorbed by a merge) are dropped. Call inside the caller's warehouse transaction.
+    """Rebuild the summary rows (and customer_orders rows) of these customers only (an incremental resolve
+    run): rows of ids that no longer hold records (absorbed by a merge) are dropped. Call inside the caller's warehouse transaction.
     Returns the rows written."""
     con = backend()
     ids = ibis.memtable(pa.table({"customer_id": customer_ids.cast(pa.int64())}))
     rows = customer_summary_expr(con, now=now, customer_ids=ids).to_pyarrow()
     replace_keyed(raw_connection(), SUMMARY_TABLE, "customer_id", customer_ids, rows)
+    customer_orders.refresh_customers(con, raw_connection(), customer_ids)
     return rows.num_rows

@@ -12,6 +12,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("job", choices=JOBS)
         parser.add_argument("--people", type=int, default=100_000)
+        parser.add_argument(
+            "--orders-per-person", type=float, default=None,
+            help="traits and segments (synthetic warehouse): orders per customer (traits 3.5, segments 10: "
+                 "the ~10M orders at 1M people of the segments target)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--orders-per-buyer", type=float, default=None,
+            help="analytics (demo brand): mean orders of each platform buyer (default 2, about 2.8M orders at "
+                 "1M people; 7.2 gives about 10M)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -26,6 +36,14 @@ class Command(BaseCommand):
             if options["job"] != "ingest":
                 raise CommandError("--stages applies to `siyu bench ingest` only")
             extra["stages"] = True
+        if options["orders_per_person"] is not None:
+            if options["job"] not in ("traits", "segments"):
+                raise CommandError("--orders-per-person is for traits and segments")
+            extra["orders_per_person"] = options["orders_per_person"]
+        if options["orders_per_buyer"] is not None:
+            if options["job"] != "analytics":
+                raise CommandError("--orders-per-buyer is for analytics")
+            extra["orders_per_buyer"] = options["orders_per_buyer"]
         result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))

@@ -49,6 +49,7 @@ class Command(BaseCommand):
 
         worker, worker_thread = self._start_worker()
         self._resume_outbox()
+        self._schedule_refresh()
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
         path = server_file()
@@ -140,6 +141,14 @@ class Command(BaseCommand):
         schedule_delivery()
         schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
         schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
+
+    def _schedule_refresh(self) -> None:
+        """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
+        from siyu.segments.actions import schedule_refresh
+
+        when = schedule_refresh()
+        if when is not None:
+            self.stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
 
     def _start_worker(self):
         from django_tasks import task_backends
