@@ -12,10 +12,11 @@ COMMANDS = {
     "import": "import channel exports: siyu import PATH… --source NAME [--format …] [--map COL=FIELD]",
     "resolve": "resolve identities into customers",
     "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
+    "predict": "purchase propensity and CLV per customer: siyu predict [--as-of DATE] [--horizon-days N]",
     "export": "export identities|customers OUT.csv|xlsx, or segment ID OUT.csv|xlsx",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
-    "bench": "benchmarks: siyu bench ingest|resolve|traits|analytics|segments|dispatch [--people N]",
+    "bench": "benchmarks: siyu bench ingest|resolve|traits|predictions|analytics|segments|dispatch [--people N]",
 }
 
 HELP = "usage: siyu COMMAND [options]   (siyu COMMAND --help for its options)\n\ncommands:\n" + "\n".join(

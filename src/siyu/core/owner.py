@@ -23,6 +23,7 @@ JOB_RUNNERS = {
     "resolve": "siyu.identity.actions:run_resolve_job",
     "export": "siyu.identity.actions:run_export_job",
     "traits": "siyu.segments.actions:run_traits_job",
+    "predict": "siyu.segments.prediction_actions:run_predict_job",
 }
 
 
