@@ -78,3 +78,28 @@ def write_people(con, people: dict[int, dict]) -> None:
     for table, rows in (("records", records), ("customer_map", cmap), ("orders", orders), ("order_items", items)):
         if rows:
             _insert(con, table, rows)
+
+
+def build_predicted_warehouse(path, customers: int = 2000) -> dict:
+    """Write the synthetic brand into a new warehouse file at `path`, rebuild customer_summary and compute
+    the current predictions as of CUTOFF (a template that tests copy: one computation per session)."""
+    from django.test import override_settings
+
+    from siyu.segments.prediction_actions import refresh_predictions
+    from siyu.warehouse import connection
+    from siyu.warehouse.summary import rebuild_customer_summary
+
+    people = simulate(customers)
+    connection.close()
+    with override_settings(WAREHOUSE_PATH=path):
+        try:
+            write_people(connection.backend(), people)
+            rebuild_customer_summary()
+            report = refresh_predictions(now=CUTOFF)
+        finally:
+            connection.close()
+    return {"people": people, "report": report, "path": path}
+
+
+def buyers_between(people: dict, start: datetime, end: datetime) -> set[int]:
+    return {cid for cid, p in people.items() if any(start <= when < end for when, _ in p["purchases"])}
