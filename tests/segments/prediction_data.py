@@ -75,7 +75,12 @@ def write_people(con, people: dict[int, dict]) -> None:
                            "amount": amount})  # fmt: skip
             items.append({"order_key": order_key, "item_key": "#0", "product": f"P{cid % 3}", "quantity": 1,
                           "amount": amount})  # fmt: skip
-    for table, rows in (("records", records), ("customer_map", cmap), ("orders", orders), ("order_items", items)):
+    for table, rows in (
+        ("records", records),
+        ("customer_map", cmap),
+        ("orders", orders),
+        ("order_items", items),
+    ):
         if rows:
             _insert(con, table, rows)
 

@@ -48,7 +48,9 @@ def test_conditional_expectation_and_p_alive_of_the_papers_example(fitted):
     # FHL 2005: a customer with x = 2, t_x = 30.43, T = 38.86 is expected to make 1.226 purchases in the
     # next 39 weeks; a customer with no repeat purchase is certainly alive under BG/NBD.
     assert clv.expected_purchases(fitted, 39, [2], [30.43], [38.86])[0] == pytest.approx(1.226, abs=0.002)
-    assert clv.p_alive(fitted, [2, 0], [30.43, 0], [38.86, 38.86]).tolist() == pytest.approx([0.7266, 1.0], abs=1e-3)
+    assert clv.p_alive(fitted, [2, 0], [30.43, 0], [38.86, 38.86]).tolist() == pytest.approx(
+        [0.7266, 1.0], abs=1e-3
+    )
 
 
 def test_the_cohort_forecast_is_close_to_what_cdnow_customers_bought(cdnow, fitted):
@@ -60,7 +62,9 @@ def test_the_cohort_forecast_is_close_to_what_cdnow_customers_bought(cdnow, fitt
 
 
 def test_a_weighted_fit_on_distinct_rows_equals_the_fit_on_every_customer(cdnow, fitted):
-    rows, weights = np.unique(np.stack([cdnow["x"], cdnow["t_x"], cdnow["T"]], axis=1), axis=0, return_counts=True)
+    rows, weights = np.unique(
+        np.stack([cdnow["x"], cdnow["t_x"], cdnow["T"]], axis=1), axis=0, return_counts=True
+    )
     assert len(rows) < len(cdnow["x"])
     compressed = clv.fit_bgnbd(rows[:, 0], rows[:, 1], rows[:, 2], weights)
     for name in ("r", "alpha", "a", "b"):

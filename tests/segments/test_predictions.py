@@ -15,9 +15,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from segments.prediction_data import CUTOFF, buyers_between, build_predicted_warehouse
+from segments.prediction_data import CUTOFF, build_predicted_warehouse, buyers_between
 from segments.traits_data import AS_OF as TRAITS_AS_OF
-from segments.traits_data import local, write_brand
+from segments.traits_data import write_brand
 from siyu.core.models import Job
 from siyu.segments import prediction_queries
 from siyu.segments.errors import PredictionError, RuleError
@@ -96,8 +96,8 @@ def test_bgnbd_is_checked_against_the_purchases_that_followed(predicted):
 
 
 def test_no_order_on_or_after_the_cutoff_changes_a_feature(predicted):
-    from siyu.warehouse import connection
     from segments.prediction_data import _insert
+    from siyu.warehouse import connection
 
     con = connection.backend()
     ps = PredictionSettings()
@@ -188,7 +188,9 @@ def test_segment_rules_name_predictions(predicted):
     from siyu.segments.actions import checked_computed_tag, checked_rule
     from siyu.segments.queries import preview_segment
 
-    rule = {"all": [{"field": "p_purchase", "op": ">=", "value": 0.5}, {"field": "clv", "op": ">", "value": 0}]}
+    rule = {
+        "all": [{"field": "p_purchase", "op": ">=", "value": 0.5}, {"field": "clv", "op": ">", "value": 0}]
+    }
     assert checked_rule(rule) == rule
     with pytest.raises(RuleError, match="unknown field 'p_purchase'"):
         checked_computed_tag("likely", rule)  # computed tags are refreshed before the predictions

@@ -138,8 +138,10 @@ def p_alive(model: BgNbd, x, t_x, T) -> np.ndarray:
     x, t_x, T = _arrays(x, t_x, T)
     r, alpha, a, b = model.r, model.alpha, model.a, model.b
     repeat = x > 0
-    log_ratio = np.log(a) - np.log(np.where(repeat, b + x - 1, 1.0)) + (r + x) * (
-        np.log(alpha + T) - np.log(alpha + t_x)
+    log_ratio = (
+        np.log(a)
+        - np.log(np.where(repeat, b + x - 1, 1.0))
+        + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
     )
     return np.where(repeat, 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700))), 1.0)
 

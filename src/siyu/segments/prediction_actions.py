@@ -46,7 +46,9 @@ def refresh_predictions(
         runs = con.table(PREDICTION_RUNS_TABLE)
         same = runs.as_of == cutoff
         replaced = runs.filter(runs.current | same if current else same).select("as_of").distinct()
-        replaced = pa.array(replaced.to_pyarrow().column("as_of").to_pylist(), type=pa.timestamp("us", tz="UTC"))
+        replaced = pa.array(
+            replaced.to_pyarrow().column("as_of").to_pylist(), type=pa.timestamp("us", tz="UTC")
+        )
         raw = raw_connection()
         for name in (PREDICTIONS_TABLE, PREDICTION_RUNS_TABLE):
             delete_where_in(raw, name, "as_of", replaced)

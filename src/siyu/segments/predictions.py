@@ -45,9 +45,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import ibis
 import numpy as np
@@ -59,10 +58,8 @@ from siyu.core.progress import StepClock
 from siyu.segments import clv
 from siyu.segments.errors import PredictionError
 from siyu.segments.traits import (
-    SECONDS_PER_DAY,
     TraitSettings,
     base_traits_expr,
-    cutoff_of,
     day_number,
     facts_before,
 )
@@ -293,8 +290,12 @@ def _bought_in(con, start: datetime, end: datetime) -> ibis.Table:
         & (orders.order_time < ibis.literal(end, type=TS))
     )
     cmap = con.table("customer_map").select("record_key", "customer_id")
-    return window.select("record_key").join(cmap, "record_key").select("customer_id").distinct().mutate(
-        bought=ibis.literal(True)
+    return (
+        window.select("record_key")
+        .join(cmap, "record_key")
+        .select("customer_id")
+        .distinct()
+        .mutate(bought=ibis.literal(True))
     )
 
 
@@ -323,7 +324,11 @@ def to_matrix(table: pa.Table, products: list[str], categories: dict[str, list[s
             X[:, i] = np.array([codes.get(v, np.nan) for v in values], dtype="float32")
         else:
             X[:, i] = column.to_numpy(zero_copy_only=False).astype("float32")
-    y = table.column("label").to_numpy(zero_copy_only=False).astype("int8") if "label" in table.column_names else None
+    y = (
+        table.column("label").to_numpy(zero_copy_only=False).astype("int8")
+        if "label" in table.column_names
+        else None
+    )
     ids = table.column("customer_id").to_numpy(zero_copy_only=False).astype("int64")
     return Matrix(ids, X, names, y)
 
@@ -398,7 +403,9 @@ def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, cust
     return Propensity(model, products, categories, len(y), int(y.sum()), used)
 
 
-def score_propensity(con, model: Propensity, cutoff: datetime, ps: PredictionSettings, *, label: bool = False):
+def score_propensity(
+    con, model: Propensity, cutoff: datetime, ps: PredictionSettings, *, label: bool = False
+):
     """(Matrix, probabilities) of every customer known before `cutoff`."""
     table = features_expr(con, cutoff, ps, model.products, label=label).to_pyarrow()
     matrix = to_matrix(table, model.products, model.categories)
@@ -594,7 +601,9 @@ def check_history(con, cutoff: datetime, ps: PredictionSettings) -> None:
         )
 
 
-def compute_predictions(con, cutoff: datetime, ps: PredictionSettings, progress=None) -> tuple[pa.Table, dict]:
+def compute_predictions(
+    con, cutoff: datetime, ps: PredictionSettings, progress=None
+) -> tuple[pa.Table, dict]:
     """Every customer's predictions as of `cutoff` (an Arrow table in the customer_predictions shape) and
     the run's report (calibration included when history allows)."""
     from siyu.warehouse.schema import TABLES
@@ -676,4 +685,3 @@ def compute_predictions(con, cutoff: datetime, ps: PredictionSettings, progress=
     step.finish("assemble")
     report["timings"] = step.timings
     return table, report
-
