@@ -4,7 +4,6 @@ known (prediction_data.py), the as-of rule (nothing on or after the cut-off is r
 
 import csv
 import json
-import shutil
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
@@ -15,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from segments.prediction_data import CUTOFF, build_predicted_warehouse, buyers_between
+from segments.prediction_data import CUTOFF, buyers_between
 from segments.traits_data import AS_OF as TRAITS_AS_OF
 from segments.traits_data import write_brand
 from siyu.core.models import Job
@@ -26,22 +25,6 @@ from siyu.segments.predictions import PredictionSettings, features_expr
 from siyu.segments.traits import cutoff_of
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return build_predicted_warehouse(tmp_path_factory.mktemp("predicted") / "template.duckdb")
-
-
-@pytest.fixture
-def predicted(template, settings, tmp_path):
-    from siyu.warehouse import connection
-
-    connection.close()
-    shutil.copy(template["path"], tmp_path / "warehouse.duckdb")
-    settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
-    yield template
-    connection.close()
 
 
 def test_the_model_finds_the_known_signal_on_the_holdout(predicted):
