@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand
 
-JOBS = ("ingest", "resolve", "traits", "analytics", "segments", "dispatch")
+JOBS = ("ingest", "resolve", "traits", "predictions", "analytics", "segments", "dispatch")
 
 
 class Command(BaseCommand):
