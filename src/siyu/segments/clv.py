@@ -217,9 +217,9 @@ def expected_value(model: GammaGamma, x, m) -> np.ndarray:
     return p * (gamma + m * x) / (p * x + q - 1)
 
 
-def lifetime_value(purchases: BgNbd, values, x, t_x, T, *, periods: int, period: float, discount: float):
-    """CLV over `periods` periods of `period` time units: expected purchases per period × the expected
-    value, discounted at `discount` per period. `values`: expected_value per customer."""
+def discounted_purchases(purchases: BgNbd, x, t_x, T, *, periods: int, period: float, discount: float):
+    """Σ over `periods` periods of `period` time units of the expected purchases in the period, discounted
+    at `discount` per period (CLV = this × the expected value of a purchase)."""
     x, t_x, T = _arrays(x, t_x, T)
     total = np.zeros_like(x)
     before = np.zeros_like(x)
@@ -227,4 +227,11 @@ def lifetime_value(purchases: BgNbd, values, x, t_x, T, *, periods: int, period:
         upto = expected_purchases(purchases, k * period, x, t_x, T)
         total += (upto - before) / (1.0 + discount) ** k
         before = upto
-    return total * np.asarray(values, dtype="float64")
+    return total
+
+
+def lifetime_value(purchases: BgNbd, values, x, t_x, T, *, periods: int, period: float, discount: float):
+    """CLV over `periods` periods of `period` time units: expected purchases per period × the expected
+    value, discounted at `discount` per period. `values`: expected_value per customer."""
+    factor = discounted_purchases(purchases, x, t_x, T, periods=periods, period=period, discount=discount)
+    return factor * np.asarray(values, dtype="float64")

@@ -522,13 +522,19 @@ def clv_predictions(rfm: Rfm, purchases: clv.BgNbd, values: clv.GammaGamma, ps: 
     horizon = ps.clv_months * period
     aov = clv.expected_value(values, rfm.x, rfm.m)
     monthly = (1 + ps.discount_rate) ** (1 / 12) - 1
+    # BG/NBD depends on (x, t_x, T) alone: compute once per distinct triple (whole days make many repeats;
+    # ₂F₁ is the expensive part, evaluated clv_months + 1 times per row).
+    rows, inverse = np.unique(np.stack([rfm.x, rfm.t_x, rfm.T], axis=1), axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    x, t_x, T = rows[:, 0], rows[:, 1], rows[:, 2]
+    factor = clv.discounted_purchases(
+        purchases, x, t_x, T, periods=ps.clv_months, period=period, discount=monthly
+    )
     return {
-        "expected_transactions": clv.expected_purchases(purchases, horizon, rfm.x, rfm.t_x, rfm.T),
-        "p_alive": clv.p_alive(purchases, rfm.x, rfm.t_x, rfm.T),
+        "expected_transactions": clv.expected_purchases(purchases, horizon, x, t_x, T)[inverse],
+        "p_alive": clv.p_alive(purchases, x, t_x, T)[inverse],
         "expected_aov": aov,
-        "clv": clv.lifetime_value(
-            purchases, aov, rfm.x, rfm.t_x, rfm.T, periods=ps.clv_months, period=period, discount=monthly
-        ),
+        "clv": factor[inverse] * aov,
     }
 
 
