@@ -134,11 +134,14 @@ def test_hand_checked_features_of_a_small_brand(warehouse):
     assert 9 not in by_id  # first seen after the cut-off
 
 
-def test_too_little_history_is_said_and_skipped_after_a_resolve(warehouse):
+def test_too_little_history_is_said_and_skipped_after_a_resolve(warehouse, settings):
     write_brand(warehouse.backend())
     with pytest.raises(PredictionError, match="too little history"):
         refresh_predictions()
     assert "too little history" in refresh_predictions_after_traits()["skipped"]
+    settings.PREDICTIONS = {"after_resolve": False}
+    assert "turned off" in refresh_predictions_after_traits()["skipped"]
+    settings.PREDICTIONS = {}
     err = StringIO()
     with pytest.raises(SystemExit):
         call_command("predict", "--json", stderr=err)

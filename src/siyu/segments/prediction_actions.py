@@ -98,6 +98,8 @@ def refresh_predictions_after_traits(progress=None) -> dict:
     """The current predictions, refreshed after the traits at the end of a resolve job. Too little history
     is reported as skipped; any other failure is reported without failing the resolve."""
     try:
+        if not PredictionSettings.from_settings().after_resolve:
+            return {"skipped": "turned off (settings PREDICTIONS after_resolve)"}
         report = refresh_predictions(progress=progress)
     except PredictionError as exc:
         return {"skipped": str(exc)}

@@ -106,6 +106,9 @@ class PredictionSettings:
     # work, OpenMP's spinning threads made a fit 14× slower (docs/architecture.md); raise it on a
     # dedicated server.
     threads: int = 1
+    # Refresh the current predictions at the end of every resolve job, after the traits (minutes on a
+    # large base: docs/benchmarks.md); False leaves it to `siyu predict`.
+    after_resolve: bool = True
 
     @classmethod
     def from_settings(cls, **overrides) -> PredictionSettings:
@@ -141,6 +144,8 @@ class PredictionSettings:
             problems.append("clv_holdout_days must be 7 to 730")
         if not whole(self.max_clv_fit_customers, 1_000, 10_000_000):
             problems.append("max_clv_fit_customers must be 1,000 to 10,000,000")
+        if not isinstance(self.after_resolve, bool):
+            problems.append("after_resolve must be true or false")
         if not whole(self.threads, 1, 256):
             problems.append("threads must be 1 to 256")
         if problems:
