@@ -59,7 +59,9 @@ class Command(BaseCommand):
         calibration = report.get("calibration") or {}
         if calibration.get("not_available"):
             self.stdout.write(f"Calibration not available: {calibration['not_available']}")
-        elif calibration:
+        elif calibration.get("auc") is None:
+            self.stdout.write("Calibration: the holdout has buyers only or no buyers; AUC is not defined.")
+        else:
             self.stdout.write(
                 f"Calibration on the last {report['horizon_days']} days: AUC {calibration['auc']:.3f}, "
                 f"Brier {calibration['brier']:.4f} (base rate {calibration['base_rate']:.1%}, "
