@@ -3,8 +3,7 @@ known (prediction_data.py), the as-of rule (nothing on or after the cut-off is r
 `siyu predict`, segment rule fields and export columns."""
 
 import csv
-import json
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -157,15 +156,18 @@ def test_siyu_predict_refuses_bad_input(warehouse):
     assert not Job.objects.filter(kind="predict").exists()
 
 
-def test_siyu_predict_as_of_a_day_keeps_the_current_snapshot(predicted, monkeypatch):
-    import siyu.segments.prediction_actions as actions
-
-    monkeypatch.setattr(actions, "cutoff_of", lambda as_of, now=None: CUTOFF - timedelta(days=1))
+def test_siyu_predict_as_of_a_day_keeps_the_current_snapshot(predicted):
     out = StringIO()
-    call_command("predict", "--as-of", "2026-05-31", "--horizon-days", "14", "--json", stdout=out)
-    report = json.loads(out.getvalue().strip().splitlines()[-1])
-    assert report["current"] is False and report["horizon_days"] == 14 and report["customers"] > 1000
-    assert report["calibration"]["auc"] > 0.7
+    call_command("predict", "--as-of", "2026-05-31", "--horizon-days", "14", stdout=out)
+    text = out.getvalue()
+    assert (
+        "as of 2026-05-31" in text and "horizon 14 days" in text and "Calibration on the last 14 days" in text
+    )
+    assert "BG/NBD r=" in text and "Gamma-Gamma p=" in text
+    run = prediction_queries.calibration(date(2026, 5, 31))
+    assert run["as_of"] == CUTOFF - timedelta(days=1)  # the start of 2026-05-31 in Shanghai
+    assert run["current"] is False and run["horizon_days"] == 14 and run["customers"] > 1000
+    assert run["report"]["calibration"]["auc"] > 0.7
     runs = prediction_queries.prediction_runs()
     assert [r["current"] for r in runs] == [True, False] and runs[1]["horizon_days"] == 14
 
