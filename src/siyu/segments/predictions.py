@@ -179,20 +179,16 @@ def _product_key(items):
     return ibis.coalesce(items.product_id, items.sku, items.product)
 
 
-def vocabulary(con, cutoff: datetime, ps: PredictionSettings) -> dict[str, list[str]]:
-    """The top products and the channels the model knows, from facts before `cutoff`."""
-    facts = facts_before(con, cutoff)
-    items = facts.purchase_items
+def top_products(con, cutoff: datetime, ps: PredictionSettings) -> list[str]:
+    """The `top_products` products with the most purchase lines before `cutoff` (the product-mix features;
+    the channels are learnt from the training rows, see _categories)."""
+    if not ps.top_products:
+        return []
+    items = facts_before(con, cutoff).purchase_items
     items = items.select(product=_product_key(items))
     items = items.filter(items.product.notnull())
     top = items.group_by("product").aggregate(n=items.count()).order_by([ibis.desc("n"), "product"])
-    top = top.limit(ps.top_products)
-    products = top.product.to_pyarrow().to_pylist() if ps.top_products else []
-    orders = facts.orders
-    sources = (
-        orders.group_by("source").aggregate(n=orders.count()).order_by([ibis.desc("n"), "source"])
-    ).limit(MAX_CATEGORIES)
-    return {"products": products, "sources": sources.source.to_pyarrow().to_pylist()}
+    return top.limit(ps.top_products).product.to_pyarrow().to_pylist()
 
 
 def features_expr(
@@ -338,7 +334,7 @@ def to_matrix(table: pa.Table, products: list[str], categories: dict[str, list[s
     return Matrix(ids, X, names, y)
 
 
-def _categories(tables: list[pa.Table], vocab: dict) -> dict[str, list[str]]:
+def _categories(tables: list[pa.Table]) -> dict[str, list[str]]:
     """The categories each categorical feature takes in the training rows (at most MAX_CATEGORIES, most
     frequent first; the rest are 'unknown')."""
     out = {}
@@ -370,8 +366,7 @@ def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, cust
     labelled with the N days after it. PredictionError when no snapshot has both classes."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    vocab = vocabulary(con, last_cutoff, ps)
-    products = vocab["products"]
+    products = top_products(con, last_cutoff, ps)
     fraction = min(1.0, ps.max_training_rows / max(1, customers * ps.training_snapshots))
     tables, used = [], []
     for k in range(ps.training_snapshots):
@@ -388,7 +383,7 @@ def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, cust
             f"customers who bought and {ps.min_class_count} who did not in the {ps.horizon_days} days after "
             f"it (purchases must span at least {2 * ps.horizon_days} days)"
         )
-    categories = _categories(tables, vocab)
+    categories = _categories(tables)
     parts = [to_matrix(t, products, categories) for t in tables]
     X = np.concatenate([m.X for m in parts])
     y = np.concatenate([m.y for m in parts])
