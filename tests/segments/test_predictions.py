@@ -195,9 +195,7 @@ def test_export_customers_has_the_predictions_as_columns(predicted, tmp_path):
     with path.open(encoding="utf-8") as handle:
         rows = {int(r["customer_id"]): r for r in csv.DictReader(handle)}
     some = next(iter(rows.values()))
-    for column in ("p_purchase_30d", "expected_transactions", "p_alive", "expected_aov", "clv",
-                   "predictions_as_of", "model_version"):  # fmt: skip
-        assert column in some
+    assert list(some)[-7:] == [c.format(horizon=30) for c in prediction_queries.EXPORT_COLUMNS]
     stored = prediction_queries.predictions_of(2)
     assert float(rows[2]["p_purchase_30d"]) == pytest.approx(stored["p_purchase"])
     assert rows[2]["predictions_as_of"] == "2026-06-01 00:00:00"

@@ -15,8 +15,10 @@ from siyu.warehouse import backend
 from siyu.warehouse.schema import TABLES, TS
 
 # Columns a segment rule may name and `siyu export customers` writes (p_purchase is exported as
-# p_purchase_<N>d, N the snapshot's horizon).
+# p_purchase_<N>d, N the snapshot's horizon), then model_version and predictions_as_of.
 PREDICTION_COLUMNS = ("p_purchase", "expected_transactions", "p_alive", "expected_aov", "clv")
+EXPORT_COLUMNS = ("p_purchase_{horizon}d", "expected_transactions", "p_alive", "expected_aov", "clv",
+                  "model_version", "predictions_as_of")  # fmt: skip
 
 
 def prediction_runs() -> list[dict]:
@@ -87,7 +89,7 @@ def with_prediction_fields(con, customers: ibis.Table) -> ibis.Table:
 
 def with_prediction_columns(customers: ibis.Table) -> ibis.Table:
     """`customers` with the current predictions as export columns: p_purchase_<N>d, expected_transactions,
-    p_alive, expected_aov, clv, predictions_as_of and model_version; the columns are there, empty, before
+    p_alive, expected_aov, clv, model_version and predictions_as_of; the columns are there, empty, before
     the first prediction."""
     schema = TABLES[PREDICTIONS_TABLE]
     try:
@@ -98,7 +100,7 @@ def with_prediction_columns(customers: ibis.Table) -> ibis.Table:
     renamed = {f"p_purchase_{horizon}d": "p_purchase"}
     if run is None:
         empty = {name: ibis.null(schema[name]) for name in PREDICTION_COLUMNS}
-        out = customers.mutate(**empty, predictions_as_of=ibis.null(TS), model_version=ibis.null("string"))
+        out = customers.mutate(**empty, model_version=ibis.null("string"), predictions_as_of=ibis.null(TS))
         return out.rename(renamed)
     table = backend().table(PREDICTIONS_TABLE)
     table = table.filter(table.as_of == run["as_of"])
