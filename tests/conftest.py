@@ -10,3 +10,26 @@ def warehouse(settings, tmp_path):
     settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def predicted_template(tmp_path_factory):
+    """The synthetic brand of segments/prediction_data.py with its current predictions, computed once per
+    session into a template warehouse file."""
+    from segments.prediction_data import build_predicted_warehouse
+
+    return build_predicted_warehouse(tmp_path_factory.mktemp("predicted") / "template.duckdb")
+
+
+@pytest.fixture
+def predicted(predicted_template, settings, tmp_path):
+    """A copy of the predicted template as this test's warehouse."""
+    import shutil
+
+    from siyu.warehouse import connection
+
+    connection.close()
+    shutil.copy(predicted_template["path"], tmp_path / "warehouse.duckdb")
+    settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
+    yield predicted_template
+    connection.close()

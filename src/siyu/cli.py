@@ -13,11 +13,12 @@ COMMANDS = {
     "resolve": "resolve identities into customers",
     "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
     "sync": "sync WeCom external contacts, tags and owner guides: siyu sync wecom [--json]",
+    "predict": "purchase propensity and CLV per customer: siyu predict [--as-of DATE] [--horizon-days N]",
     "export": "export identities|customers OUT.csv|xlsx, or segment ID OUT.csv|xlsx",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
-    "bench": "benchmarks: siyu bench ingest|resolve|traits|analytics|segments|dispatch|wecom_sync [--people N] "
-    "[--stages] [--orders-per-person M] [--orders-per-buyer M]",
+    "bench": "benchmarks: siyu bench ingest|resolve|traits|predictions|analytics|segments|dispatch|wecom_sync "
+    "[--people N] [--stages] [--orders-per-person M] [--orders-per-buyer M]",
 }
 
 HELP = "usage: siyu COMMAND [options]   (siyu COMMAND --help for its options)\n\ncommands:\n" + "\n".join(

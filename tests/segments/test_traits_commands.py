@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 
 from segments.traits_data import AS_OF, write_brand
 from siyu.core.models import Job
-from siyu.segments import queries
+from siyu.segments import prediction_queries, queries
 from siyu.segments.actions import refresh_traits, save_computed_tag, save_stage_set
 
 pytestmark = pytest.mark.django_db
@@ -89,8 +89,9 @@ def test_export_customers_has_every_trait_as_a_column(brand, admin_user, tmp_pat
     with path.open(encoding="utf-8") as handle:
         rows = {int(r["customer_id"]): r for r in csv.DictReader(handle)}
     header = list(rows[1])
+    predictions = [c.format(horizon=30) for c in prediction_queries.EXPORT_COLUMNS]
     assert header[header.index("owner_staff") + 1 :] == [
-        "traits_as_of", *queries.EXPORT_COLUMNS, "stage:school",
+        "traits_as_of", *queries.EXPORT_COLUMNS, "stage:school", *predictions,
     ]  # fmt: skip
     assert (rows[1]["rfm_layer"], rows[1]["value_layer"], rows[1]["lifecycle_stage"]) == (
         "important_value", "waist", "loyal",

@@ -44,6 +44,7 @@ from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
+from siyu.api.predictions import router as predictions_router  # noqa: E402
 from siyu.api.segments import router as segments_router  # noqa: E402
 from siyu.api.traits import router as traits_router  # noqa: E402
 from siyu.engagement.api import router as engagement_router  # noqa: E402
@@ -54,6 +55,7 @@ api.add_router("", customers_router)
 api.add_router("", ingest_router)
 api.add_router("", identity_router)
 api.add_router("", traits_router)
+api.add_router("", predictions_router)
 api.add_router("", analytics_router)
 api.add_router("", segments_router)
 api.add_router("", engagement_router)

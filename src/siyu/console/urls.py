@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from siyu.console.views import customers, dashboard, identity, imports
+from siyu.segments.prediction_views import predictions_page
 
 app_name = "console"
 
@@ -32,5 +33,6 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/rejected.csv", imports.rejected_rows, name="job_rejected"),
     path("analytics/", include("siyu.analytics.urls")),
     path("segments/", include("siyu.segments.urls")),
+    path("predictions/", predictions_page, name="predictions"),
     path("engagement/", include("siyu.engagement.urls")),
 ]

@@ -25,6 +25,7 @@ JOB_RUNNERS = {
     "traits": "siyu.segments.actions:run_traits_job",
     "wecom_sync": "siyu.engagement.channel_actions:run_wecom_sync_job",
     "scheduled_refresh": "siyu.segments.actions:run_scheduled_refresh_job",
+    "predict": "siyu.segments.prediction_actions:run_predict_job",
 }
 
 

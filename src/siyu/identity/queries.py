@@ -166,11 +166,13 @@ LIST_SEPARATOR = "|"
 
 
 def customers_expr() -> ibis.Table:
-    """customer_summary's exported columns, then every trait (siyu.segments.queries.with_trait_columns)."""
+    """customer_summary's exported columns, then every trait (siyu.segments.queries.with_trait_columns),
+    then the current predictions (siyu.segments.prediction_queries.with_prediction_columns)."""
+    from siyu.segments.prediction_queries import with_prediction_columns
     from siyu.segments.queries import with_trait_columns
 
     summary = backend().table("customer_summary").select(*CUSTOMER_EXPORT_COLUMNS)
-    rows = with_trait_columns(summary)
+    rows = with_prediction_columns(with_trait_columns(summary))
     lists = {name: rows[name].join(LIST_SEPARATOR) for name in ("sources", "tags", "computed_tags")}
     return rows.mutate(**lists).order_by("customer_id")
 
@@ -199,7 +201,7 @@ def export_customers(path: str | Path) -> int:
     zone = settings.TIME_ZONE
     frame = frame.with_columns(
         pl.col(name).dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
-        for name in ("acquired_at", "first_purchase_at", "last_purchase_at", "traits_as_of")
+        for name in ("acquired_at", "first_purchase_at", "last_purchase_at", "traits_as_of", "predictions_as_of")
     )
     if path.suffix.lower() == ".csv":
         frame.write_csv(path)

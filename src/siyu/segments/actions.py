@@ -160,6 +160,9 @@ def refresh_after_resolve(progress=None) -> dict:
         log.exception("refreshing traits after resolve failed")
         return {"error": f"{type(exc).__name__}: {exc}"}
     out = {k: report[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
+    from siyu.segments.prediction_actions import refresh_predictions_after_traits
+
+    out["predictions"] = refresh_predictions_after_traits()
     out["segments"] = refresh_segments(Segment.Refresh.AFTER_RESOLVE)
     return out
 

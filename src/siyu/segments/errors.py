@@ -19,3 +19,11 @@ class TraitsNotComputed(NotFound):
 
 class SegmentError(SiyuError):
     """A segment that cannot be saved as given (bad name, bad static list…); the message says why."""
+
+
+class PredictionError(SegmentError):
+    """Predictions cannot be computed (too little history, a model that does not fit)."""
+
+
+class PredictionsNotComputed(NotFound):
+    """No stored predictions for the asked snapshot."""

@@ -1,8 +1,9 @@
 """Who is in a segment, as an Ibis expression (set-at-a-time; nothing is written here).
 
 A rule segment is evaluated over one row per customer of `customer_summary` (everyone identity resolution
-knows) with its profile columns (rules.PROFILE_FIELDS) and the current traits snapshot's columns (NULL
-for a customer the snapshot does not hold yet). `bought`, `event` and `spent` look at the facts before
+knows) with its profile columns (rules.PROFILE_FIELDS), the current traits snapshot's columns (NULL
+for a customer the snapshot does not hold yet) and, when the rule names one, the current predictions
+(rules.PREDICTION_FIELDS). `bought`, `event` and `spent` look at the facts before
 now. Control-plane conditions (tag, consent, owner, store) are read from the control plane first and
 joined as lists of customer ids. A static segment's members are its uploaded ids that are customers.
 """
@@ -24,8 +25,16 @@ def _ids_column(ids) -> ibis.Column:
     return ibis.memtable(pa.table({"customer_id": pa.array(sorted(ids), pa.int64())})).customer_id
 
 
-def universe(con) -> ibis.Table:
-    """One row per customer: profile columns and the current traits (see module doc)."""
+def universe(con, *, predictions: bool = True) -> ibis.Table:
+    """One row per customer: profile columns, the current traits and the current predictions (see module
+    doc); `predictions` False leaves the prediction columns out (a rule that names none of them)."""
+    from siyu.segments.prediction_queries import with_prediction_fields
+
+    row = _profile_and_traits(con)
+    return with_prediction_fields(con, row) if predictions else row
+
+
+def _profile_and_traits(con) -> ibis.Table:
     from siyu.segments.queries import snapshot_cutoff
 
     summary = con.table("customer_summary").select("customer_id", *rules.PROFILE_FIELDS)
@@ -76,7 +85,7 @@ def _control(kind: str, spec) -> tuple[set[int], bool]:
 
 def rule_members(con, rule: dict, now: datetime | None = None) -> ibis.Table:
     """customer_id of every customer for whom the (checked) rule holds."""
-    row = universe(con)
+    row = universe(con, predictions=rules.names_prediction(rule))
     facts = facts_before(con, now or datetime.now(UTC))
     ctx = facts.rule_context()
     ctx = rules.RuleContext(ctx.cutoff, ctx.purchases, ctx.purchase_items, ctx.events, control_ids(rule))

@@ -17,6 +17,7 @@ saved and compiled to an Ibis boolean expression over one traits row per custome
 on the order). Segments (scope "segment") may use, besides:
 
     {"field": PROFILE_FIELD, …}                      a profile field (PROFILE_FIELDS) of customer_summary
+    {"field": PREDICTION_FIELD, …}                   a prediction (PREDICTION_FIELDS): p_purchase, clv, …
     {"spent": {"at_least": X, "within_days": N, "source": S, "store": CODE}}
                                                      purchase amounts in the N days (default: all) sum to ≥ X
     {"tag": "组名:标签"}                               has the (manual or imported) tag
@@ -75,6 +76,16 @@ PROFILE_FIELDS = {
     "district": TEXT,
     "acquisition_source": TEXT,
     "sources": LIST,
+}
+# Prediction columns of the current predictions snapshot (siyu.segments.prediction_queries) that segment
+# rules may name: p_purchase (a purchase in the snapshot's horizon), expected_transactions, p_alive,
+# expected_aov, clv. NULL (so every comparison false) for customers without predictions.
+PREDICTION_FIELDS = {
+    "p_purchase": NUMBER,
+    "expected_transactions": NUMBER,
+    "p_alive": NUMBER,
+    "expected_aov": NUMBER,
+    "clv": NUMBER,
 }
 # Conditions that look into the control plane (resolved to customer ids before compiling).
 CONTROL_KINDS = ("tag", "consent", "owner", "store")
@@ -195,7 +206,7 @@ def _check_field(condition: dict, where: str, scope: str = TRAITS_SCOPE) -> dict
     if extra:
         raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
     name = condition["field"]
-    known = {**FIELDS, **PROFILE_FIELDS} if scope == SEGMENT_SCOPE else FIELDS
+    known = {**FIELDS, **PROFILE_FIELDS, **PREDICTION_FIELDS} if scope == SEGMENT_SCOPE else FIELDS
     if name not in known:
         raise RuleError(f"{where}: unknown field {name!r}; use one of {', '.join(known)}")
     kind = known[name]
@@ -385,6 +396,15 @@ def compile_condition(
         raise RuleError(f"{kind!r} conditions are for segments only")
     ids, negate = ctx.control[control_key(kind, condition[kind])]
     return row.customer_id.notin(ids) if negate else row.customer_id.isin(ids)
+
+
+def names_prediction(condition: dict) -> bool:
+    """Whether a checked condition tree names a prediction field (PREDICTION_FIELDS)."""
+    if "all" in condition or "any" in condition:
+        return any(names_prediction(part) for part in condition.get("all") or condition.get("any"))
+    if "not" in condition:
+        return names_prediction(condition["not"])
+    return condition.get("field") in PREDICTION_FIELDS
 
 
 def control_key(kind: str, spec) -> str:

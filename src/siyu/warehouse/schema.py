@@ -315,6 +315,37 @@ TABLES: dict[str, ibis.Schema] = {
             "settings": "string",
         }
     ),
+    # Predictions per customer as of a cut-off (siyu.segments.predictions): purchase propensity over
+    # `horizon_days` and CLV (BG/NBD + Gamma-Gamma; NULL for customers who never bought). Snapshots are
+    # kept like the traits': the current one is replaced by each refresh, `--as-of` ones are kept.
+    "customer_predictions": ibis.schema(
+        {
+            "customer_id": "int64",
+            "as_of": TS,
+            "horizon_days": "int32",
+            "p_purchase": "float64",
+            "expected_transactions": "float64",
+            "p_alive": "float64",
+            "expected_aov": MONEY,
+            "clv": MONEY,
+            "model_version": "string",
+        }
+    ),
+    # One row per stored predictions snapshot; `report` is its JSON report (training, calibration on the
+    # time-split holdout, fitted CLV parameters).
+    "prediction_runs": ibis.schema(
+        {
+            "as_of": TS,
+            "current": "boolean",
+            "computed_at": TS,
+            "horizon_days": "int32",
+            "customers": "int64",
+            "seconds": "float64",
+            "model_version": "string",
+            "settings": "string",
+            "report": "string",
+        }
+    ),
     # The current members of each segment (siyu.segments): a refresh inserts who entered and deletes
     # who left; `entered_at` is when the customer last entered.
     "segment_members": ibis.schema({"segment_id": "int64", "customer_id": "int64", "entered_at": TS}),

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "traits", "analytics", "segments", "dispatch", "wecom_sync")
+JOBS = ("ingest", "resolve", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
 
 
 class Command(BaseCommand):

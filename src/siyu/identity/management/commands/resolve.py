@@ -82,6 +82,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Traits of {traits['customers']:,} customers refreshed in {traits['seconds']:.1f} s (siyu traits)."
             )
+            predicted = traits.get("predictions") or {}
+            if predicted.get("error"):
+                self.stderr.write(f"Predictions were not refreshed: {predicted['error']}")
+            elif predicted.get("skipped"):
+                self.stdout.write(f"Predictions skipped: {predicted['skipped']}.")
+            elif predicted:
+                self.stdout.write(
+                    f"Predictions of {predicted['customers']:,} customers refreshed in "
+                    f"{predicted['seconds']:.1f} s (siyu predict)."
+                )
         if report["quarantined"]:
             self.stdout.write(
                 f"{report['quarantined']:,} identifier values are shared by too many people and were not used "
