@@ -382,6 +382,27 @@ def test_guide_tasks_and_points_are_handed_over_once_and_not_to_the_holdout(base
     assert Handoff.objects.count() == 2 * (20 - len(held))
 
 
+def test_a_guide_task_step_becomes_guide_tasks_through_the_contact_policy(base):
+    from siyu.engagement.models import GuideTask, TaskBatch
+
+    journey = make_journey([{"id": "task", "type": "guide_task", "title": "生日关怀", "script": "{name}，生日快乐"}])
+    enrol(journey, range(1, 11))
+    report = actions.run_journeys(now=START)
+    assert report["guide_task_handoffs"] == 10
+    batch = TaskBatch.objects.get()
+    assert (batch.source, batch.source_id, batch.name) == ("journey", str(journey.pk), "生日关怀")
+    assert (batch.script.group.name, batch.script.body) == ("旅程", "{name}，生日快乐")
+    assert batch.due_at == START + dt.timedelta(days=1)
+    tasks = GuideTask.objects.filter(batch=batch)
+    assert set(tasks.values_list("customer_id", flat=True)) == set(range(1, 11))
+    # nobody owns these customers: every task is recorded, suppressed with the reason
+    assert set(tasks.values_list("status", "reason")) == {("suppressed", "no_owner")}
+    assert not Handoff.objects.filter(consumed_at__isnull=True).exists()
+    # a later tick takes nothing again, and the same step text reuses its library script
+    assert actions.run_journeys(now=START + HOUR)["guide_task_handoffs"] == 0
+    assert TaskBatch.objects.count() == 1
+
+
 def test_exit_step(base):
     journey = make_journey([{"id": "out", "type": "exit"}, SEND])
     enrol(journey, [1])

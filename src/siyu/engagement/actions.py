@@ -1258,6 +1258,9 @@ def run_journeys(
     seconds["triggers"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     _advance_due(journeys, now, batch, report, crash_after)
     seconds["steps"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
+    from siyu.engagement.task_actions import create_tasks_from_handoffs  # it imports this module
+
+    report["guide_task_handoffs"] = create_tasks_from_handoffs(now)
     report["goals"] = check_goals(journeys, now)
     seconds["goals"] = round(time.perf_counter() - clock, 3)
     return {**report, "seconds": seconds}

@@ -32,7 +32,7 @@ following step of the list, and past the last step the customer leaves the journ
     send          {"channel": C, "template": T, "subject": S, "content": TEXT, "variables": {…}}
                                                                   through the contact policy to the outbox
     add_tag / remove_tag  {"tag": "组名:标签"}
-    guide_task    {"title": TEXT, "script": TEXT}                 handed to guide tasks (a Handoff row)
+    guide_task    {"title": TEXT, "script": TEXT}                 a Handoff row, made a guide task by the tick
     award_points  {"points": N, "reason": TEXT}                   handed to the points ledger (a Handoff row)
     exit          {}
 

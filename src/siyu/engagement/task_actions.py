@@ -429,3 +429,50 @@ def cancel_batch(actor, batch_id) -> int:
             )
         record_audit(actor, "cancel_guide_tasks", target=str(batch.pk), cancelled=cancelled)
     return cancelled
+
+
+# --- journey steps "create a guide task" -------------------------------------------------------------------
+
+JOURNEY_SCRIPT_GROUP = "旅程"  # the library group where journey steps' scripts are kept
+JOURNEY_TASK_DUE = dt.timedelta(days=1)
+
+
+def create_tasks_from_handoffs(now: dt.datetime | None = None) -> int:
+    """Guide tasks for the `guide_task` hand-offs journeys wrote (siyu.engagement.actions): one batch per
+    journey step's title and script, owner-assigned, due a day later, through the contact policy like any
+    task. The step's script is kept in the library (group 旅程) so guides and operators find it. Each batch's
+    idempotency key names its hand-offs, and they are marked consumed in the same transaction, so a crash
+    creates nothing twice. Returns the number of hand-offs taken."""
+    from siyu.engagement.models import Handoff, ScriptGroup
+
+    now = now or timezone.now()
+    pending = list(
+        Handoff.objects.filter(kind=Handoff.Kind.GUIDE_TASK, consumed_at__isnull=True)
+        .order_by("pk")
+        .values("pk", "journey_id", "customer_id", "payload")[:MAX_TASKS]
+    )
+    groups: dict[tuple, list[dict]] = {}
+    for row in pending:
+        payload = row["payload"] or {}
+        groups.setdefault((row["journey_id"], payload.get("title", ""), payload.get("script", "")), []).append(row)
+    for (journey_id, title, body), rows in groups.items():
+        with transaction.atomic():
+            group, _created = ScriptGroup.objects.get_or_create(name=JOURNEY_SCRIPT_GROUP)
+            text = body or title
+            script = Script.objects.filter(group=group, title=title[:200], body=text, archived=False).first()
+            if script is None:
+                script = Script.objects.create(group=group, title=title[:200], body=text)
+            pks = [r["pk"] for r in rows]
+            create_guide_tasks(
+                None,
+                script=script,
+                due_at=now + JOURNEY_TASK_DUE,
+                customer_ids=sorted({r["customer_id"] for r in rows}),
+                name=title,
+                source=Send.Source.JOURNEY,
+                source_id=str(journey_id or ""),
+                idempotency_key=f"handoffs:{pks[0]}-{pks[-1]}:{len(pks)}",
+                now=now,
+            )
+            Handoff.objects.filter(pk__in=pks).update(consumed_at=now)
+    return len(pending)
