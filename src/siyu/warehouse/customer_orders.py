@@ -27,16 +27,12 @@ TABLE = "customer_orders"
 COLUMNS = ("customer_id", "order_key", "source", "store", "status_class", "order_time", "amount")
 
 
-def customer_orders_expr(
-    con, *, customer_ids: ibis.Table | None = None, order_keys: ibis.Table | None = None
-):
+def customer_orders_expr(con, *, customer_ids: ibis.Table | None = None):
     """The rows of `customer_orders` (not executed): all of them, or only those of the given customers
-    (a table with `customer_id`) or orders (a table with `order_key`)."""
+    (a table with `customer_id`)."""
     orders = con.table("orders").select(
         "order_key", "record_key", "source", "store", "status_class", "order_time", "amount"
     )
-    if order_keys is not None:
-        orders = orders.semi_join(order_keys, "order_key")
     cmap = con.table("customer_map").select("record_key", "customer_id")
     if customer_ids is not None:
         cmap = cmap.semi_join(customer_ids, "customer_id")
