@@ -231,6 +231,9 @@ def test_assign_owner(admin_client, filled_warehouse, staff):
     response = admin_client.post("/customers/1003/owner/", {"owner": staff["guide2"].pk})
     assert response.status_code == 302
     assert CustomerState.objects.get(customer_id=1003).owner == staff["guide2"]
+    # the profile's owner picker starts at the current owner, not at "nobody"
+    page = admin_client.get("/customers/1003/").content.decode()
+    assert f'<option value="{staff["guide2"].pk}" selected>' in page
 
 
 def test_guide_cannot_assign_owners(guide1_client, filled_warehouse, staff):

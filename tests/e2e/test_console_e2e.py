@@ -14,19 +14,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -172,12 +168,6 @@ def _csv(header, rows) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _siyu(env, *args, check=True, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "siyu.cli", *args],
@@ -246,54 +236,14 @@ def _create_users(env) -> None:
 
 @pytest.fixture(scope="module")
 def siyu_server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"{CHROMIUM} is missing (apt-get install chromium); the e2e test never downloads a browser"
-        )
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    require_browser()
     home = tmp_path_factory.mktemp("siyu-home")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
-    }
-    env.update(
-        {"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"}
-    )
+    env = siyu_env(home)
     _create_users(env)
-    port = _free_port()
-    log = (home / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"siyu serve exited with {proc.returncode}:\n{(home / 'serve.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"siyu serve did not answer in time:\n{(home / 'serve.log').read_text()}")
-        time.sleep(0.3)
-    info = json.loads((home / "server.json").read_text())
-    assert info["pid"] == proc.pid and info["port"] == port and info["host"] == "127.0.0.1"
-    yield {"base": base, "home": home, "proc": proc}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail("siyu serve did not stop on SIGTERM")
-    log.close()
+    with running_server(env, home) as (proc, base, port):
+        info = json.loads((home / "server.json").read_text())
+        assert info["pid"] == proc.pid and info["port"] == port and info["host"] == "127.0.0.1"
+        yield {"base": base, "home": home, "proc": proc}
     assert not (home / "server.json").exists(), "siyu serve left server.json behind"
 
 

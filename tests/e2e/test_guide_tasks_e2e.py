@@ -15,19 +15,15 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
@@ -57,12 +53,6 @@ print(refresh_segment(segment.pk))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _siyu(env, *args, timeout=300):
     result = subprocess.run([sys.executable, "-m", "siyu.cli", *args], env=env, capture_output=True, text=True,
                             timeout=timeout)  # fmt: skip
@@ -72,18 +62,9 @@ def _siyu(env, *args, timeout=300):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"{CHROMIUM} is missing (apt-get install chromium); the e2e test never downloads a browser"
-        )
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    require_browser()
     home = tmp_path_factory.mktemp("siyu-guides-home")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
-    }
-    env.update(
-        {"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"}
-    )
+    env = siyu_env(home)
     for name, role, display, store in USERS:
         extra = ["--store", store, "--store-name", "上海南京西路店"] if store else []
         _siyu(
@@ -99,33 +80,8 @@ def server(tmp_path_factory):
     subprocess.run(
         [sys.executable, "-c", SETUP_SEGMENT], env=env, check=True, capture_output=True, timeout=300
     )
-    port = _free_port()
-    log = (home / "serve.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"siyu serve exited with {proc.returncode}:\n{(home / 'serve.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"siyu serve did not answer in time:\n{(home / 'serve.log').read_text()}")
-        time.sleep(0.3)
-    yield {"base": base, "home": home}
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with running_server(env, home) as (_proc, base, _port):
+        yield {"base": base, "home": home}
 
 
 @pytest.fixture(scope="module")

@@ -7,76 +7,32 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
 PASSWORD = "ops-pass-2026"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def server(predicted_template, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    require_browser()
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(predicted_template["path"], home / "warehouse.duckdb")
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
-    }
-    env.update(
-        {"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"}
-    )
+    env = siyu_env(home)
     subprocess.run(
         [sys.executable, "-m", "siyu.cli", "createuser", "ops", "--role", "operator", "--password", PASSWORD],
         env=env, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    port = _free_port()
-    log = (home / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"siyu serve exited:\n{(home / 'serve.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base}/login/", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"siyu serve did not answer:\n{(home / 'serve.log').read_text()}")
-        time.sleep(0.3)
-    yield base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with running_server(env, home) as (_proc, base, _port):
+        yield base
 
 
 def test_the_calibration_charts_are_drawn(server):

@@ -129,7 +129,9 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "customer_id": customer_id,
         "tag_form": forms.get("tag_form") or TagForm(),
         "note_form": forms.get("note_form") or NoteForm(),
-        "owner_form": (forms.get("owner_form") or OwnerForm()) if assign else None,
+        "owner_form": (forms.get("owner_form") or OwnerForm(initial={"owner": (profile["owner"] or {}).get("user_id")}))
+        if assign
+        else None,
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id) if can_import(request.user) else None,
         "traits": _traits_card(customer_id),
