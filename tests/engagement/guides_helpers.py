@@ -9,6 +9,7 @@ from decimal import Decimal
 import pyarrow as pa
 
 from siyu import warehouse
+from siyu.warehouse.customer_orders import rebuild_customer_orders
 from siyu.warehouse.schema import TABLES
 
 UTC = dt.UTC
@@ -44,6 +45,7 @@ def add_purchase(customer_id: int, key: str, when: dt.datetime, amount: str, pro
     )  # fmt: skip
     if product:
         insert("order_items", [{"order_key": key, "item_key": f"{key}:1", "product": product, "quantity": 1}])
+    rebuild_customer_orders(warehouse.backend())  # as the resolve that linked the order would
 
 
 def touches() -> list[dict]:

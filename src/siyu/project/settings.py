@@ -102,7 +102,8 @@ else:
             # WAL lets the CLI read job progress while the server writes; IMMEDIATE avoids
             # "database is locked" on lock upgrades between the web and worker threads.
             "OPTIONS": {
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; "
+                "PRAGMA cache_size=-65536;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
