@@ -393,7 +393,7 @@ def complete_task(actor, task_id, outcome: str, note: str = "", now: dt.datetime
         raise TaskError("the note is longer than 2,000 characters")
     with transaction.atomic():
         task = _own_task(actor, task_id)
-        task = GuideTask.objects.select_for_update().select_related("send").get(pk=task.pk)
+        task = GuideTask.objects.select_for_update(of=("self",)).select_related("send").get(pk=task.pk)
         if task.status != GuideTask.Status.OPEN:
             raise TaskError(f"task {task.pk} is {task.status}, not open")
         task.status, task.contacted_at, task.outcome, task.note = GuideTask.Status.DONE, now, outcome, text
