@@ -723,25 +723,30 @@ def record_wecom_events(events: list[dict], source: str) -> int:
 
 def schedule_delivery(at: dt.datetime | None = None) -> None:
     """Make sure a delivery task will run at `at` (now when None), without piling up duplicates."""
-    from django_tasks import task_backends
-
     from siyu.engagement.tasks import deliver_outbox
+
+    _schedule_once(deliver_outbox, at)
+
+
+def _schedule_once(task, at: dt.datetime | None) -> None:
+    """Enqueue `task` to run at `at` (now when None) unless a waiting run of it comes by then."""
+    from django_tasks import task_backends
 
     backend = task_backends["default"]
     now = timezone.now()
     if not backend.supports_defer:
         if at is None or at <= now:
-            deliver_outbox.enqueue()
+            task.enqueue()
         return
     from django.db.models import Q
     from django_tasks_db.models import DBTaskResult, get_date_max
 
     target = max(at or now, now)
-    waiting = DBTaskResult.objects.filter(task_path=deliver_outbox.module_path, status="READY").filter(
+    waiting = DBTaskResult.objects.filter(task_path=task.module_path, status="READY").filter(
         Q(run_after__lte=target) | Q(run_after=get_date_max())
     )
     if not waiting.exists():
-        deliver_outbox.using(run_after=target if at and at > now else None).enqueue()
+        task.using(run_after=target if at and at > now else None).enqueue()
 
 
 # --- journeys ----------------------------------------------------------------------------------------------
@@ -1278,22 +1283,6 @@ def run_journeys_after_resolve() -> dict:
 
 def schedule_journeys(at: dt.datetime | None = None) -> None:
     """Make sure a journey tick will run at `at` (now when None), without piling up duplicates."""
-    from django_tasks import task_backends
-
     from siyu.engagement.tasks import tick_journeys
 
-    backend = task_backends["default"]
-    now = timezone.now()
-    if not backend.supports_defer:
-        if at is None or at <= now:
-            tick_journeys.enqueue()
-        return
-    from django.db.models import Q
-    from django_tasks_db.models import DBTaskResult, get_date_max
-
-    target = max(at or now, now)
-    waiting = DBTaskResult.objects.filter(task_path=tick_journeys.module_path, status="READY").filter(
-        Q(run_after__lte=target) | Q(run_after=get_date_max())
-    )
-    if not waiting.exists():
-        tick_journeys.using(run_after=target if at and at > now else None).enqueue()
+    _schedule_once(tick_journeys, at)
