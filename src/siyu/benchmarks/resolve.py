@@ -3,7 +3,8 @@ generator's ground truth (pairwise precision, recall, F1 over records); time and
 
 In the same run, on the same imported records: the deterministic stage alone, the whole resolution
 (deterministic + probabilistic stage with the household guard), and Splink alone with sensible default
-settings (siyu.benchmarks.splink_alone), each in its own child process so that each peak RSS is its own.
+settings (siyu.benchmarks.splink_alone), each in its own child process so that each peak RSS is its own;
+then the ceiling: the best any decision rule could do with the candidates the resolution can see.
 
 Incremental resolution is measured first: the last lines of the Douyin export are held back as later
 exports of new orders (LATER_SHARES of its lines), the rest is imported and resolved in a full run, then
@@ -42,6 +43,7 @@ def run(people: int) -> dict:
         resolved = resolve("all")
         deterministic = resolve("deterministic")
         alone = resolve("splink-alone")
+        ceiling = resolve("ceiling")
     keys = ("seconds", "peak_rss_mb", "customers", "scores")
     return {
         "benchmark": "resolve",
@@ -52,6 +54,7 @@ def run(people: int) -> dict:
         **{k: resolved[k] for k in (*keys, "quarantined", "probabilistic", "timings")},
         "deterministic_alone": {k: deterministic[k] for k in keys},
         "splink_alone": {k: alone[k] for k in keys},
+        "ceiling": ceiling,
         "incremental": {
             "later_files": f"the last {sum(LATER_SHARES):.0%} of the {LATER_SOURCE} export's lines, in {len(later)} parts",
             "full_run_before": {k: before[k] for k in ("seconds", "records")},
@@ -137,6 +140,8 @@ def _measure(ground_truth: str, stage: str) -> dict:
 
     if stage == "splink-alone":
         return _splink_alone(ground_truth)
+    if stage == "ceiling":
+        return _ceiling(ground_truth)
     started = time.perf_counter()
     match = MatchSettings.from_settings(enabled=stage != "deterministic")
     report = resolve_identities(match=match, full=stage != "incremental")
@@ -183,6 +188,44 @@ def _splink_alone(ground_truth: str) -> dict:
         "customers": int(len(np.unique(label))),
         "scores": pairwise_scores(raw, ground_truth, "splink_alone_map"),
     }
+
+
+def _ceiling(ground_truth: str) -> dict:
+    """The best any decision rule could do with the candidates this resolution can see: two records are
+    joined exactly when the ground truth says they are one person and they share a linking identifier or
+    one of the probabilistic stage's blocking keys (siyu.identity.probabilistic.blocking_keys). A target
+    above this recall needs more evidence in the records, or candidates found by other keys."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from siyu.identity.features import RECORD_COLUMNS, record_features
+    from siyu.identity.probabilistic import MatchSettings, blocking_keys
+    from siyu.warehouse import backend, raw_connection
+
+    con, raw = backend(), raw_connection()
+    rows = con.table("records").select("record_key", "source", "record_id", *RECORD_COLUMNS[1:]).to_pyarrow()
+    n = rows.num_rows
+    rid = pa.array(np.arange(n, dtype=np.int64))
+    features = record_features(rows.drop(["record_key", "record_id"]).append_column("rid", rid), np.arange(n))
+    keys = blocking_keys(features, MatchSettings.from_settings()).select(rid="unique_id", key="key")
+    records = pl.from_arrow(rows.select(["record_key", "source", "record_id"]).append_column("rid", rid))
+    truth = pl.read_csv(ground_truth, infer_schema=False)
+    person = records.join(truth, on=["source", "record_id"], how="left").select("rid", "person_id")
+    shared = pl.from_arrow(
+        raw.execute("SELECT record_key, id_type || ':' || value_hash AS key FROM identifiers").to_arrow_table()
+    ).join(records.select("record_key", "rid"), on="record_key").select("rid", "key")
+    links = pl.concat([keys, shared]).join(person, on="rid").drop_nulls("person_id")
+    # each record to the first record of its person under the same key: one edge per record and key
+    links = links.with_columns(first=pl.col("rid").min().over("key", "person_id"))
+    links = links.filter(pl.col("rid") != pl.col("first"))
+    edges = (np.ones(links.height), (links["rid"].to_numpy(), links["first"].to_numpy()))
+    graph = coo_matrix(edges, shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    raw.register("ceiling_map", pa.table({"record_key": rows.column("record_key"), "customer_id": label}))
+    return {"scores": pairwise_scores(raw, ground_truth, "ceiling_map")}
 
 
 def console_query_times() -> dict:
