@@ -35,6 +35,28 @@ def test_the_builder_counts_live_and_names_the_bad_part(operator_client, brand):
     assert "not valid JSON" in broken
 
 
+def test_the_point_and_click_builder_offers_every_rule_field_with_its_operators(operator_client, brand):
+    import json
+    import re
+
+    from siyu.segments import rules
+
+    page = operator_client.get("/segments/new/").content.decode()
+    assert "data-rule-builder" in page and "segment_builder.js" in page
+    catalog = json.loads(re.search(r'<script id="rule-catalog" type="application/json">(.*?)</script>', page, re.S)[1])
+    offered = {f["name"]: f for f in catalog["fields"]}
+    every = {**rules.FIELDS, **rules.PROFILE_FIELDS, **rules.PREDICTION_FIELDS}
+    assert offered.keys() == every.keys()
+    assert all(set(f["ops"]) == rules.OPS[every[name]] for name, f in offered.items())
+    # coded fields offer their codes under the console's words; the known channels come from the imports
+    assert ["important_value", "重要价值客户"] in offered["rfm_layer"]["choices"]
+    assert catalog["sources"] == ["shop"] and catalog["text"]["not"] == "不满足"
+    # a rule the builder writes is one the server takes
+    written = {"all": [{"field": "value_layer", "op": "in", "value": ["top"]},
+                       {"not": {"bought": {"within_days": 60, "at_least": 1, "source": "shop"}}}]}  # fmt: skip
+    assert "位客户符合" in operator_client.post("/segments/preview/", {"rule": json.dumps(written)}).content.decode()
+
+
 def test_save_refresh_members_history_export_delete(operator_client, brand):
     refused = operator_client.post("/segments/new/", {"name": "上海", "kind": "rule", "rule": "[]",
                                                       "refresh": "after_resolve"})  # fmt: skip

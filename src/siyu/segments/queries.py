@@ -256,3 +256,70 @@ def export_segment(path, segment_id: int) -> int:
     else:
         _write_xlsx(frame, path)
     return count
+
+
+def builder_catalog() -> dict:
+    """What the console's point-and-click builder offers: every field a segment rule may name, with its
+    kind, operators, label and (for coded fields) choices; the behaviour conditions' known values (the
+    channels of the orders, event types, stores, tags, guides). The builder writes the same JSON rule
+    the API takes; the server checks it (siyu.segments.rules) as before."""
+    from django.contrib.auth import get_user_model
+    from django.utils.translation import gettext as _
+
+    from siyu.console import labels
+    from siyu.customers.models import Tag
+    from siyu.customers.queries import CONSENT_CHANNELS
+    from siyu.segments import rules
+    from siyu.segments.traits import AIPL_STAGES, LIFECYCLE_STAGES, VALUE_LAYERS
+    from siyu.staff.models import Role, Store
+
+    def coded(codes, table) -> list[list[str]]:
+        return [[code, labels.label(table, code)] for code in codes]
+
+    field_labels = {
+        "orders_total": _("Orders (all time)"), "spend_total": _("Spend (all time, yuan)"),
+        "recency_days": _("Days since last purchase"), "frequency": _("Orders in the RFM window"),
+        "monetary": _("Spend in the RFM window (yuan)"), "r_score": _("R score (1–5)"), "f_score": _("F score (1–5)"),
+        "m_score": _("M score (1–5)"), "rfm_layer": _("RFM layer"), "value_layer": _("Value layer"),
+        "priced_orders": _("Orders with a known price"), "discount_order_share": _("Share of discounted orders (0–1)"),
+        "discount_depth": _("Average discount depth (0–1)"), "lifecycle_stage": _("Lifecycle"),
+        "aipl_stage": "AIPL", "purchase_cycle_days": _("Purchase cycle (days)"),
+        "due_in_days": _("Days until due to buy again"), "computed_tags": _("Computed tags"),
+        "gender": _("Gender"), "province": _("Province"), "city": _("City"), "district": _("District"),
+        "acquisition_source": _("Acquisition channel"), "sources": _("Channels"),
+        "p_purchase": _("Probability of a purchase (0–1)"), "expected_transactions": _("Expected purchases"),
+        "p_alive": _("Probability still active (0–1)"), "expected_aov": _("Expected order value (yuan)"),
+        "clv": _("Customer lifetime value (yuan)"),
+    }  # fmt: skip
+    choices = {
+        "rfm_layer": coded(labels.RFM_LAYERS, labels.RFM_LAYERS),
+        "value_layer": coded(VALUE_LAYERS, labels.VALUE_LAYERS),
+        "lifecycle_stage": coded(LIFECYCLE_STAGES, labels.STAGES),
+        "aipl_stage": coded(AIPL_STAGES, labels.AIPL_STAGES),
+        "gender": [["男", _("Male")], ["女", _("Female")]],
+    }
+    groups = (
+        (_("Traits"), rules.FIELDS),
+        (_("Profile"), rules.PROFILE_FIELDS),
+        (_("Predictions"), rules.PREDICTION_FIELDS),
+    )
+    fields = [
+        {"name": name, "kind": kind, "group": str(group), "label": str(field_labels.get(name, name)),
+         "ops": sorted(rules.OPS[kind]), "choices": choices.get(name, [])}
+        for group, table in groups for name, kind in table.items()
+    ]  # fmt: skip
+    con = backend()
+    sources = con.table("orders").select("source").distinct().source.to_pyarrow().to_pylist()
+    events = con.table("events").select("event_type").distinct().event_type.to_pyarrow().to_pylist()
+    guides = get_user_model().objects.filter(staff__role=Role.GUIDE, is_active=True)
+    return {
+        "fields": fields,
+        "sources": sorted(s for s in sources if s),
+        "event_types": sorted(e for e in events if e),
+        "stores": [[s.code, s.name] for s in Store.objects.order_by("code")],
+        "tags": sorted(str(t) for t in Tag.objects.select_related("group")),
+        "guides": sorted(guides.values_list("username", flat=True)),
+        "consent_channels": coded(CONSENT_CHANNELS, labels.CONSENT_CHANNELS),
+        "consent_statuses": coded(rules.CONSENT_STATUSES, labels.CONSENT_STATUSES),
+    }
+

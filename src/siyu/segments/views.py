@@ -1,6 +1,7 @@
-"""Console pages of segments: the list, the builder (a JSON rule in a textarea, checked and counted live
-through htmx, or a static list uploaded from a file), and a segment's page with members, history and
-export. Every change goes through siyu.segments.actions."""
+"""Console pages of segments: the list, the builder (conditions picked point and click, written as the
+JSON rule of a textarea that stays editable, checked and counted live through htmx; or a static list
+uploaded from a file), and a segment's page with members, history and export. Every change goes through
+siyu.segments.actions."""
 
 from __future__ import annotations
 
@@ -109,12 +110,36 @@ def segment_edit(request, segment_id: int | None = None):
         else:
             messages.success(request, _("Segment saved. Refresh it to compute its members."))
             return redirect("console:segment", saved.pk)
+    catalog = {**queries.builder_catalog(), "text": _builder_text()}
     return render(
         request,
         "siyu/segments/edit.html",
-        {"segment": segment, "form": form, "error": error, "refresh_choices": Segment.Refresh.choices},
+        {
+            "segment": segment, "form": form, "error": error, "refresh_choices": Segment.Refresh.choices,
+            "catalog": catalog,
+        },
         status=400 if error else 200,
-    )
+    )  # fmt: skip
+
+
+def _builder_text() -> dict:
+    """The builder's own words (static/siyu/segment_builder.js), in the console's language."""
+    return {
+        "all": _("All of these hold"), "any": _("Any of these holds"), "not": _("Not"),
+        "add_condition": _("+ Condition"), "add_group": _("+ Group"), "remove": _("Remove"),
+        "field": _("Trait or profile field"), "bought": _("Bought"), "spent": _("Spent"), "event": _("Event"),
+        "tag": _("Has tag"), "consent": _("Consent"), "owner": _("Owner guide"), "store": _("Guide's store"),
+        "within_days": _("in the last N days"), "at_least": _("at least (times)"),
+        "at_least_yuan": _("at least (yuan)"), "source": _("channel"), "store_code": _("store"),
+        "product_name": _("product name contains"), "product_id": _("product id or SKU"),
+        "event_type": _("event type"), "any_value": _("any"), "no_owner": _("(no owner)"),
+        "values_hint": _("values, separated by commas"),
+        "json_only": _("This rule uses something the builder cannot show; edit it as JSON below."),
+        "ops": {
+            "in": _("is one of"), "not in": _("is none of"), "between": _("between"), "contains": _("contains"),
+            "is null": _("is empty"), "is not null": _("is not empty"),
+        },
+    }  # fmt: skip
 
 
 def _parse_rule(text: str):
