@@ -33,6 +33,16 @@ def test_the_page_draws_reliability_lift_and_bgnbd_with_definitions(admin_client
     assert 'data-table="lift"' in page and "echarts.min.js" in page
 
 
+def test_the_profile_shows_the_customers_predictions(admin_client, predicted):
+    from siyu.segments.prediction_queries import predictions_of
+
+    row = predictions_of(2)
+    page = admin_client.get("/customers/2/").content.decode()
+    assert "data-predictions" in page and f"未来 {row['horizon_days']} 天购买概率" in page
+    assert f'data-prediction="p_purchase">{row["p_purchase"] * 100:.0f}%<' in page
+    assert f'data-prediction="clv">¥{row["clv"]:,.2f}<' in page
+
+
 def test_the_page_in_english(admin_client, predicted):
     admin_client.post("/i18n/setlang/", {"language": "en", "next": "/"})
     page = admin_client.get("/predictions/").content.decode()

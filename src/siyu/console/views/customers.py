@@ -139,7 +139,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
 
 
 def _traits_card(customer_id: int) -> dict:
-    """The profile's 画像 card: the customer's current traits, or why there are none."""
+    """The profile's 画像 card: the customer's current traits, or why there are none, and predictions."""
     from siyu.segments.errors import TraitsNotComputed
     from siyu.segments.queries import traits_of
     from siyu.segments.traits import TraitSettings
@@ -147,14 +147,26 @@ def _traits_card(customer_id: int) -> dict:
     try:
         traits = traits_of(customer_id)
     except TraitsNotComputed:
-        return {"computed": False}
+        return {"computed": False, "predictions": _predictions(customer_id)}
     overdue = traits["due_in_days"] if traits and traits["due_in_days"] is not None else 0
     return {
         "computed": True,
         "row": traits,
         "window_days": TraitSettings.from_settings().window_days,
         "overdue_days": -overdue if overdue < 0 else 0,
+        "predictions": _predictions(customer_id),
     }
+
+
+def _predictions(customer_id: int) -> dict | None:
+    """The customer's row of the current predictions snapshot (siyu predict), or None."""
+    from siyu.segments.errors import PredictionsNotComputed
+    from siyu.segments.prediction_queries import predictions_of
+
+    try:
+        return predictions_of(customer_id)
+    except PredictionsNotComputed:
+        return None
 
 
 def _identity_history(customer_id: int) -> dict:
