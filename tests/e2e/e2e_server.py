@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,3 +73,38 @@ def running_server(env: dict, home: Path):
                 proc.kill()
                 proc.wait()
                 pytest.fail("siyu serve did not stop on SIGTERM")
+
+
+OPERATOR_PASSWORD = "ops-pass-2026"
+
+
+@contextmanager
+def operator_server(warehouse: Path, tmp_path: Path):
+    """`siyu serve` over a copy of the `warehouse` file, with the operator account `ops`
+    (OPERATOR_PASSWORD); yields the base URL."""
+    require_browser()
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(warehouse, home / "warehouse.duckdb")
+    env = siyu_env(home)
+    subprocess.run(
+        [sys.executable, "-m", "siyu.cli", "createuser", "ops", "--role", "operator", "--password", OPERATOR_PASSWORD],
+        env=env, check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    with running_server(env, home) as (_proc, base, _port):
+        yield base
+
+
+def operator_page(playwright, base: str):
+    """A logged-in operator's page in Debian's chromium (zh-CN, desktop size); the caller closes
+    page.context.browser."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu"], headless=True
+    )
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
+    page.goto(f"{base}/login/")
+    page.fill('input[name="username"]', "ops")
+    page.fill('input[name="password"]', OPERATOR_PASSWORD)
+    page.click('button[type="submit"].primary')
+    page.wait_for_url(f"{base}/")
+    return page

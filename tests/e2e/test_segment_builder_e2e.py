@@ -8,32 +8,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
+from e2e_server import operator_page, operator_server
 
 pytestmark = pytest.mark.e2e
 
 SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
-PASSWORD = "ops-pass-2026"
 
 
 @pytest.fixture
 def server(predicted_template, tmp_path):
-    require_browser()
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(predicted_template["path"], home / "warehouse.duckdb")
-    env = siyu_env(home)
-    subprocess.run(
-        [sys.executable, "-m", "siyu.cli", "createuser", "ops", "--role", "operator", "--password", PASSWORD],
-        env=env, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    with running_server(env, home) as (_proc, base, _port):
+    with operator_server(predicted_template["path"], tmp_path) as base:
         yield base
 
 
@@ -50,15 +37,7 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(server):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless=new", "--no-sandbox", "--disable-gpu"], headless=True
-        )
-        page = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
-        page.goto(f"{server}/login/")
-        page.fill('input[name="username"]', "ops")
-        page.fill('input[name="password"]', PASSWORD)
-        page.click('button[type="submit"].primary')
-        page.wait_for_url(f"{server}/")
+        page = operator_page(playwright, server)
         page.goto(f"{server}/segments/new/")
 
         # the example rule is drawn as three conditions, and counted
@@ -106,4 +85,4 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(server):
         page.goto(f"{server}/segments/new/")
         expect(conditions).to_have_count(3)
         page.screenshot(path=str(SCREENSHOTS / "segment-builder.png"), full_page=True)
-        browser.close()
+        page.context.browser.close()

@@ -474,6 +474,11 @@ def test_lift_report_of_a_journey(base):
     assert lift["holdout"] == {"customers": len(held), "converted": 1, "orders": 1, "gmv": 80.0}
     assert lift["sends"] == len(treated) and lift["cost"] == pytest.approx(0.5 * len(treated))
     assert lift["absolute_lift"] == pytest.approx(2 / len(treated) - 1 / len(held))
+    # a send waiting for a retry still costs; one the provider refused for good does not
+    sends = Send.objects.filter(source=Send.Source.JOURNEY).exclude(status=Send.Status.SUPPRESSED).order_by("pk")
+    Send.objects.filter(pk=sends[0].pk).update(status=Send.Status.FAILED_RETRYABLE)
+    Send.objects.filter(pk=sends[1].pk).update(status=Send.Status.FAILED_PERMANENT)
+    assert queries.journey_lift(journey, now=START + 10 * DAY)["sends"] == len(treated) - 1
 
 
 # --- a crash in the middle of a tick -------------------------------------------------------------------------

@@ -451,9 +451,13 @@ def journey_lift(journey, now: dt.datetime | None = None) -> dict:
         for row in per.to_pyarrow().to_pylist():
             group = groups[bool(row["holdout"])]
             group.update(converted=row["converted"], orders=row["orders"], gmv=float(row["gmv"] or 0))
-    sent = Send.objects.filter(
-        source=Send.Source.JOURNEY, source_id=str(journey.pk), status__in=("queued", "sending", "sent")
-    ).count()
+    # what the journey spends: sends made or still to be made (a retryable failure is tried again); not
+    # the suppressed ones, nor those a provider refused for good
+    sent = (
+        Send.objects.filter(source=Send.Source.JOURNEY, source_id=str(journey.pk))
+        .exclude(status__in=(Send.Status.SUPPRESSED, Send.Status.FAILED_PERMANENT))
+        .count()
+    )
     cost = float(journey.cost_per_send) * sent
     return {
         "goal_days": journey.goal_days,
