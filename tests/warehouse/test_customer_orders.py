@@ -1,6 +1,7 @@
-"""`customer_orders` stays equal to orders joined to customer_map through what changes either: a full
-resolve, imports of new orders and of changed statuses, an incremental resolve; and a warehouse made
-before the table fills it when opened. Segments and traits read it, so they give what the join gave."""
+"""`customer_orders` stays equal to orders joined to customer_map, and `customer_channels` to records joined
+to it and grouped, through what changes either: a full resolve, imports of new orders and of changed
+statuses, an incremental resolve; and a warehouse made before the tables fills them when opened. Segments,
+traits and analytics read them, so they give what the joins gave."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from siyu.demo.generate import generate_brand
 from siyu.identity.actions import resolve_identities
 from siyu.identity.probabilistic import MatchSettings
 from siyu.ingest.actions import import_files
-from siyu.warehouse.customer_orders import COLUMNS, customer_orders_expr
+from siyu.warehouse.customer_orders import (
+    CHANNEL_COLUMNS,
+    COLUMNS,
+    customer_channels_expr,
+    customer_orders_expr,
+)
 
 PEOPLE = 1500
 DETERMINISTIC = MatchSettings(enabled=False)
@@ -22,14 +28,17 @@ def brand(tmp_path_factory):
     return generate_brand(tmp_path_factory.mktemp("brand"), people=PEOPLE, seed=11)
 
 
-def _rows(table) -> set[tuple]:
-    return {tuple(r.values()) for r in table.select(*COLUMNS).to_pyarrow().to_pylist()}
+def _rows(table, columns=COLUMNS) -> set[tuple]:
+    return {tuple(r.values()) for r in table.select(*columns).to_pyarrow().to_pylist()}
 
 
 def assert_equal_to_the_join(warehouse) -> int:
+    """Both tables equal their definitions; returns customer_orders' rows."""
     con = warehouse.backend()
     stored, joined = _rows(con.table("customer_orders")), _rows(customer_orders_expr(con))
     assert stored == joined
+    channels = con.table("customer_channels")
+    assert _rows(channels, CHANNEL_COLUMNS) == _rows(customer_channels_expr(con), CHANNEL_COLUMNS)
     return len(stored)
 
 
@@ -42,7 +51,7 @@ def test_the_table_follows_resolve_and_imports(warehouse, brand, tmp_path):
     assert assert_equal_to_the_join(warehouse) == 0  # nothing resolved yet
     resolve_identities(match=DETERMINISTIC)
     resolved = assert_equal_to_the_join(warehouse)
-    assert resolved > 0
+    assert resolved > 0 and warehouse.backend().table("customer_channels").count().execute() > 0
 
     # a new import's orders of records nobody resolved yet stay out until the resolve after it
     douyin = files["douyin"]
@@ -82,6 +91,7 @@ def test_a_warehouse_from_before_the_table_fills_it_when_opened(warehouse, brand
     expected = assert_equal_to_the_join(warehouse)
     assert expected > 0
     warehouse.raw_connection().execute("DROP TABLE customer_orders")
+    warehouse.raw_connection().execute("DROP TABLE customer_channels")
     warehouse.close()
     assert assert_equal_to_the_join(warehouse) == expected
 
@@ -111,13 +121,16 @@ def test_segments_traits_and_analytics_give_what_the_join_gave(warehouse, brand)
     con = warehouse.backend()
     cutoff = cutoff_of(None)
 
+    stores = [s for s in con.table("customer_channels").store.to_pyarrow().to_pylist() if s]
+    store = max(set(stores), key=stores.count)
+
     def answers() -> dict:
         traits = base_traits_expr(facts_before(con, cutoff), TraitSettings()).order_by("customer_id")
         pages = {}
-        for channels in ((), ("tmall",)):
-            for page in ("funnel", "gmv_tree", "formula", "cohorts", "channel_roi", "sales_by_hour"):
-                pages[page, channels] = queries.PAGES[page](
-                    parse_filters(channels=list(channels), default_days=default_days(page))
+        for channels, at in (((), ()), (("tmall",), ()), ((), (store,))):
+            for page in ("funnel", "gmv_tree", "formula", "cohorts", "channel_roi", "sales_by_hour", "touch_grid"):
+                pages[page, channels, at] = queries.PAGES[page](
+                    parse_filters(channels=list(channels), stores=list(at), default_days=default_days(page))
                 )
         return {
             "members": [sorted(rule_members(con, checked_rule(r)).customer_id.to_pyarrow().to_pylist()) for r in RULES],
@@ -132,5 +145,11 @@ def test_segments_traits_and_analytics_give_what_the_join_gave(warehouse, brand)
     raw.execute(
         "CREATE VIEW customer_orders AS SELECT m.customer_id, o.order_key, o.source, o.store, o.status_class, "
         "o.order_time, o.amount FROM orders o JOIN customer_map m ON m.record_key = o.record_key"
+    )
+    raw.execute("DROP TABLE customer_channels")
+    raw.execute(
+        "CREATE VIEW customer_channels AS SELECT m.customer_id, r.source, r.record_kind, r.store, "
+        "min(r.seen_at) AS first_seen FROM records r JOIN customer_map m ON m.record_key = r.record_key "
+        "GROUP BY ALL"
     )
     assert answers() == table

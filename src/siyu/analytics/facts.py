@@ -54,9 +54,9 @@ def purchases(con, *, start: datetime | None = None, end: datetime | None = None
 
 def customers_at_stores(con, stores):
     """customer_id of every customer with a record at one of `stores`."""
-    r = con.table("records")
-    r = r.filter(r.store.isin(list(stores))).select("record_key")
-    return r.join(con.table("customer_map"), "record_key").select("customer_id").distinct()
+    # records by customer, channel, kind and store, kept by resolve (siyu.warehouse.customer_orders)
+    c = con.table("customer_channels")
+    return c.filter(c.store.isin(list(stores))).select("customer_id").distinct()
 
 
 def customers(con, *, channels=(), stores=(), acquired_from: datetime | None = None, acquired_to=None):
@@ -79,16 +79,15 @@ def customers(con, *, channels=(), stores=(), acquired_from: datetime | None = N
 def private_pool(con, *, end: datetime, stores=()):
     """Customers in the private domain before `end`: customer_id, joined_at, in_wecom (has a WeCom
     contact record), is_member (has a member record). `stores`: only joins recorded at those stores."""
-    r = con.table("records")
-    keep = [r.record_kind.isin(PRIVATE_RECORD_KINDS), r.seen_at.notnull(), r.seen_at < instant(end)]
+    c = con.table("customer_channels")
+    keep = [c.record_kind.isin(PRIVATE_RECORD_KINDS), c.first_seen < instant(end)]
     if stores:
-        keep.append(r.store.isin(list(stores)))
-    r = r.filter(*keep).select("record_key", "record_kind", "seen_at")
-    j = r.join(con.table("customer_map"), "record_key")
-    return j.group_by("customer_id").aggregate(
-        joined_at=j.seen_at.min(),
-        in_wecom=(j.record_kind == CONTACT).any(),
-        is_member=(j.record_kind == MEMBER).any(),
+        keep.append(c.store.isin(list(stores)))
+    c = c.filter(*keep)
+    return c.group_by("customer_id").aggregate(
+        joined_at=c.first_seen.min(),
+        in_wecom=(c.record_kind == CONTACT).any(),
+        is_member=(c.record_kind == MEMBER).any(),
     )
 
 

@@ -162,14 +162,13 @@ def gmv_tree(f: Filters) -> dict:
     prev = f.previous()
     p = facts.purchases(con, start=prev.start, end=f.end, channels=f.channels, stores=f.stores)
     p = p.mutate(period=(p.order_time >= instant(f.start)).cast("int8"))
-    r = con.table("records")
-    keep = [r.seen_at.notnull(), r.seen_at < instant(f.end)]
+    c = con.table("customer_channels")  # the customers' records by channel, kind and store
+    keep = [c.first_seen < instant(f.end)]
     if f.channels:
-        keep.append(r.source.isin(list(f.channels)))
+        keep.append(c.source.isin(list(f.channels)))
     if f.stores:
-        keep.append(r.store.isin(list(f.stores)))
-    r = r.filter(*keep).select("record_key", "seen_at", channel=r.source)
-    known = r.join(con.table("customer_map"), "record_key")
+        keep.append(c.store.isin(list(f.stores)))
+    known = c.filter(*keep).select("customer_id", seen_at=c.first_seen, channel=c.source)
 
     def measure(keys: list[str]) -> dict:
         per_period = rows(
@@ -309,14 +308,18 @@ def cohorts(f: Filters) -> dict:
     first = first.filter(first.first_month >= first_from, first.first_month <= last)
     cs = con.table("customer_summary")
     cohort = left_join(first, cs.select("customer_id", acquired_via=cs.acquisition_source))
+    # the cohorts' purchases, one row per customer and month: the cells count rows instead of distinct
+    # customers (at 10M orders the per-purchase distinct count took seconds; docs/benchmarks.md)
     j = p.join(cohort, "customer_id")
-    j = j.mutate(offset=j.month - j.first_month)
+    monthly = j.group_by(["customer_id", "first_month", "acquired_via", "month"]).aggregate(gmv=j.amount.sum())
+    monthly = monthly.mutate(offset=monthly.month - monthly.first_month)
     cells = rows(
-        j.group_by(["first_month", "acquired_via", "offset"]).aggregate(
-            active=j.customer_id.nunique(), gmv=j.amount.sum()
+        monthly.group_by(["first_month", "acquired_via", "offset"]).aggregate(
+            active=monthly.count(), gmv=monthly.gmv.sum()
         )
     )
-    sizes = rows(cohort.group_by(["first_month", "acquired_via"]).aggregate(size=cohort.count()))
+    # everyone bought in their first month: a cohort's size is its active customers at offset 0
+    sizes = [{**row, "size": row["active"]} for row in cells if row["offset"] == 0]
 
     def curves(key) -> list[dict]:
         size: dict = defaultdict(int)
@@ -678,10 +681,8 @@ def touch_grid(f: Filters) -> dict:
         t.channel.isin(list(TOUCHPOINTS)),
     )  # fmt: skip
     if f.channels:
-        r = con.table("records")
-        sources = r.filter(r.source.isin(list(f.channels))).select("record_key")
-        ids = sources.join(con.table("customer_map"), "record_key").select("customer_id").distinct()
-        t = t.semi_join(ids, "customer_id")
+        c = con.table("customer_channels")
+        t = t.semi_join(c.filter(c.source.isin(list(f.channels))).select("customer_id"), "customer_id")
     if f.stores:
         t = t.semi_join(facts.customers_at_stores(con, f.stores), "customer_id")
     t = left_join(t, _current_stages(con))

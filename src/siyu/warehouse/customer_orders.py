@@ -14,6 +14,11 @@ either:
 - a warehouse made before the table existed fills it when it is first opened (siyu.warehouse.schema).
 
 `customer_orders_expr` is the definition; tests hold the table to it.
+
+`customer_channels` is kept the same way for the records: every (customer, channel, record kind, store)
+a customer's records show, with the first time one was seen (`customer_channels_expr`). The analytics
+pages read it instead of joining every record to the customer map (at 10M records the GMV tree's customer
+base took 5 s that way). Imports leave it alone: a new record has no customer before the resolve after it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from siyu.warehouse.append import append, delete_where_in
 
 TABLE = "customer_orders"
 COLUMNS = ("customer_id", "order_key", "source", "store", "status_class", "order_time", "amount")
+CHANNELS_TABLE = "customer_channels"
+CHANNEL_COLUMNS = ("customer_id", "source", "record_kind", "store", "first_seen")
 
 
 def customer_orders_expr(con, *, customer_ids: ibis.Table | None = None):
@@ -39,9 +46,24 @@ def customer_orders_expr(con, *, customer_ids: ibis.Table | None = None):
     return orders.join(cmap, "record_key").select(*COLUMNS)
 
 
+def customer_channels_expr(con, *, customer_ids: ibis.Table | None = None):
+    """The rows of `customer_channels` (not executed): all of them, or only those of the given customers."""
+    records = con.table("records").select("record_key", "source", "record_kind", "store", "seen_at")
+    cmap = con.table("customer_map").select("record_key", "customer_id")
+    if customer_ids is not None:
+        cmap = cmap.semi_join(customer_ids, "customer_id")
+    j = records.join(cmap, "record_key")
+    return j.group_by(["customer_id", "source", "record_kind", "store"]).aggregate(first_seen=j.seen_at.min())
+
+
+# each read model kept beside the customer map, by its definition
+READ_MODELS = {TABLE: customer_orders_expr, CHANNELS_TABLE: customer_channels_expr}
+
+
 def rebuild_customer_orders(con) -> None:
-    """Replace the whole table (a full resolve; call inside its warehouse transaction)."""
-    con.create_table(TABLE, customer_orders_expr(con), overwrite=True)
+    """Replace both tables whole (a full resolve; call inside its warehouse transaction)."""
+    for name, expr in READ_MODELS.items():
+        con.create_table(name, expr(con), overwrite=True)
 
 
 def rebuild_on(raw) -> None:
@@ -50,13 +72,15 @@ def rebuild_on(raw) -> None:
 
 
 def refresh_customers(con, raw, customer_ids: pa.Array) -> None:
-    """Replace the rows of these customers (an incremental resolve: ids absorbed by a merge lose theirs)."""
+    """Replace both tables' rows of these customers (an incremental resolve: ids absorbed by a merge lose
+    theirs)."""
     if len(customer_ids) == 0:
         return
     ids = customer_ids.cast(pa.int64())
-    rows = customer_orders_expr(con, customer_ids=ibis.memtable(pa.table({"customer_id": ids}))).to_pyarrow()
-    delete_where_in(raw, TABLE, "customer_id", ids)
-    append(raw, TABLE, rows)
+    for name, expr in READ_MODELS.items():
+        rows = expr(con, customer_ids=ibis.memtable(pa.table({"customer_id": ids}))).to_pyarrow()
+        delete_where_in(raw, name, "customer_id", ids)
+        append(raw, name, rows)
 
 
 def refresh_batch(raw, batch_id: str, *, updated: bool) -> None:

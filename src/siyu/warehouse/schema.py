@@ -271,6 +271,18 @@ TABLES: dict[str, ibis.Schema] = {
             "amount": MONEY,
         }
     ),
+    # Every (customer, channel, record kind, store) the customer's records show, with the first time a
+    # record of it was seen (NULL when none has a time): records joined to customer_map and grouped, kept
+    # by resolve (siyu.warehouse.customer_orders); what the analytics pages read instead of that join.
+    "customer_channels": ibis.schema(
+        {
+            "customer_id": "int64",
+            "source": "string",
+            "record_kind": "string",
+            "store": "string",
+            "first_seen": TS,
+        }
+    ),
     # Traits per customer as of a cut-off instant (siyu.segments.traits): every current refresh replaces
     # the previous current snapshot; snapshots asked for with `siyu traits --as-of` are kept (backtesting).
     "customer_traits": ibis.schema(
@@ -364,11 +376,11 @@ def ensure_schema(con) -> None:
     for name, schema in TABLES.items():
         if name not in existing:
             backend.create_table(name, schema=schema)
-            if name == "customer_orders" and "customer_map" in existing:
+            if name in ("customer_orders", "customer_channels") and "customer_map" in existing:
                 # a warehouse from before the table: fill it from what is there (siyu.warehouse.customer_orders)
-                from siyu.warehouse.customer_orders import customer_orders_expr
+                from siyu.warehouse.customer_orders import READ_MODELS
 
-                backend.insert(name, customer_orders_expr(backend))
+                backend.insert(name, READ_MODELS[name](backend))
             continue
         present = set(backend.get_schema(name).names)
         for column, dtype in schema.items():

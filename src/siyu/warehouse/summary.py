@@ -298,8 +298,8 @@ def _mask_to_list(mask, sources: list[str]):
 
 
 def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: bool = False) -> int:
-    """Replace `customer_summary` and `customer_orders` (siyu.warehouse.customer_orders), the read models
-    of the resolved customers; returns the summary's row count.
+    """Replace `customer_summary`, `customer_orders` and `customer_channels` (siyu.warehouse.customer_orders),
+    the read models of the resolved customers; returns the summary's row count.
 
     Runs in its own warehouse transaction unless the caller already holds one (`in_transaction=True`,
     e.g. resolve_identities, so that the map and the summary change together).
@@ -317,9 +317,9 @@ def rebuild_customer_summary(*, now: datetime | None = None, in_transaction: boo
 
 
 def refresh_customer_summary(customer_ids: pa.Array, *, now: datetime | None = None) -> int:
-    """Rebuild the summary rows (and customer_orders rows) of these customers only (an incremental resolve
-    run): rows of ids that no longer hold records (absorbed by a merge) are dropped. Call inside the caller's warehouse transaction.
-    Returns the rows written."""
+    """Rebuild the summary rows (and customer_orders and customer_channels rows) of these customers only (an
+    incremental resolve run): rows of ids that no longer hold records (absorbed by a merge) are dropped. Call
+    inside the caller's warehouse transaction. Returns the rows written."""
     con = backend()
     ids = ibis.memtable(pa.table({"customer_id": customer_ids.cast(pa.int64())}))
     rows = customer_summary_expr(con, now=now, customer_ids=ids).to_pyarrow()
