@@ -12,14 +12,12 @@ $SIYU_E2E_SCREENSHOTS (default /tmp/siyu-e2e).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
+from e2e_server import CHROMIUM, SCREENSHOTS, require_browser, running_server, siyu_env
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +31,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
 PASSWORDS = {"ops": "ops-pass-2026", "guide1": "guide1-pass-2026", "guide2": "guide2-pass-2026"}
 
 TAOBAO_HEADER = [

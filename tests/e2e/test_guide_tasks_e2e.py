@@ -13,20 +13,17 @@ $SIYU_E2E_SCREENSHOTS (default /tmp/siyu-e2e).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from e2e_server import CHROMIUM, require_browser, running_server, siyu_env
+from e2e_server import CHROMIUM, SCREENSHOTS, require_browser, running_server, siyu_env
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
 USERS = [  # name, role, display name, store
     ("ops", "operator", "运营小张", None),
     ("guide1", "guide", "导购小王", "SH01"),

@@ -5,30 +5,19 @@ definitions under them. Skips when /usr/bin/chromium is missing; never downloads
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from e2e_server import operator_page, operator_server
+from e2e_server import SCREENSHOTS, operator_page
 
 pytestmark = pytest.mark.e2e
 
-SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
 
-
-@pytest.fixture
-def server(predicted_template, tmp_path):
-    with operator_server(predicted_template["path"], tmp_path) as base:
-        yield base
-
-
-def test_the_calibration_charts_are_drawn(server):
+def test_the_calibration_charts_are_drawn(predicted_server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        page = operator_page(playwright, server)
+        page = operator_page(playwright, predicted_server)
         page.click('a[href="/predictions/"]')
-        page.wait_for_url(f"{server}/predictions/")
+        page.wait_for_url(f"{predicted_server}/predictions/")
         assert page.locator("h1").inner_text() == "预测与校准"
         for chart in ("chart-reliability", "chart-lift", "chart-bgnbd"):
             locator = page.locator(f"#{chart}")

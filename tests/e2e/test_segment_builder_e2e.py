@@ -6,22 +6,12 @@ segment holds the rule the clicks wrote. Skips when /usr/bin/chromium is missing
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
-from e2e_server import operator_page, operator_server
+from e2e_server import SCREENSHOTS, operator_page
 
 pytestmark = pytest.mark.e2e
-
-SCREENSHOTS = Path(os.environ.get("SIYU_E2E_SCREENSHOTS", "/tmp/siyu-e2e"))
-
-
-@pytest.fixture
-def server(predicted_template, tmp_path):
-    with operator_server(predicted_template["path"], tmp_path) as base:
-        yield base
 
 
 def _count(page) -> int:
@@ -33,12 +23,12 @@ def _rule(page) -> dict:
     return json.loads(page.locator("#rule-json").input_value())
 
 
-def test_an_operator_builds_a_segment_by_pointing_and_clicking(server):
+def test_an_operator_builds_a_segment_by_pointing_and_clicking(predicted_server):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        page = operator_page(playwright, server)
-        page.goto(f"{server}/segments/new/")
+        page = operator_page(playwright, predicted_server)
+        page.goto(f"{predicted_server}/segments/new/")
 
         # the example rule is drawn as three conditions, and counted
         conditions = page.locator("#rule-builder .rb-condition")
@@ -73,7 +63,7 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(server):
 
         page.fill('input[name="name"]', "头部单次买家")
         page.click('form.segment-form button[type="submit"]')
-        page.wait_for_url(re.compile(rf"{server}/segments/\d+/$"))
+        page.wait_for_url(re.compile(rf"{predicted_server}/segments/\d+/$"))
         saved = json.loads(page.locator("pre").first.text_content())
         assert saved == {
             "all": [
@@ -82,7 +72,7 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(server):
             ]
         }
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.goto(f"{server}/segments/new/")
+        page.goto(f"{predicted_server}/segments/new/")
         expect(conditions).to_have_count(3)
         page.screenshot(path=str(SCREENSHOTS / "segment-builder.png"), full_page=True)
         page.context.browser.close()

@@ -77,8 +77,9 @@ def refresh_customers(con, raw, customer_ids: pa.Array) -> None:
     if len(customer_ids) == 0:
         return
     ids = customer_ids.cast(pa.int64())
+    wanted = ibis.memtable(pa.table({"customer_id": ids}))
     for name, expr in READ_MODELS.items():
-        rows = expr(con, customer_ids=ibis.memtable(pa.table({"customer_id": ids}))).to_pyarrow()
+        rows = expr(con, customer_ids=wanted).to_pyarrow()
         delete_where_in(raw, name, "customer_id", ids)
         append(raw, name, rows)
 

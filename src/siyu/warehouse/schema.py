@@ -373,13 +373,13 @@ def ensure_schema(con) -> None:
     older rows read as NULL). `con` is a raw DuckDB connection (called once when it opens)."""
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
+    from siyu.warehouse.customer_orders import READ_MODELS
+
     for name, schema in TABLES.items():
         if name not in existing:
             backend.create_table(name, schema=schema)
-            if name in ("customer_orders", "customer_channels") and "customer_map" in existing:
+            if name in READ_MODELS and "customer_map" in existing:
                 # a warehouse from before the table: fill it from what is there (siyu.warehouse.customer_orders)
-                from siyu.warehouse.customer_orders import READ_MODELS
-
                 backend.insert(name, READ_MODELS[name](backend))
             continue
         present = set(backend.get_schema(name).names)

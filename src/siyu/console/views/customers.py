@@ -144,17 +144,18 @@ def _traits_card(customer_id: int) -> dict:
     from siyu.segments.queries import traits_of
     from siyu.segments.traits import TraitSettings
 
+    predictions = _predictions(customer_id)
     try:
         traits = traits_of(customer_id)
     except TraitsNotComputed:
-        return {"computed": False, "predictions": _predictions(customer_id)}
+        return {"computed": False, "predictions": predictions}
     overdue = traits["due_in_days"] if traits and traits["due_in_days"] is not None else 0
     return {
         "computed": True,
         "row": traits,
         "window_days": TraitSettings.from_settings().window_days,
         "overdue_days": -overdue if overdue < 0 else 0,
-        "predictions": _predictions(customer_id),
+        "predictions": predictions,
     }
 
 
