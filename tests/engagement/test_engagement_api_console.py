@@ -157,6 +157,28 @@ def test_wecom_contact_events_become_warehouse_events(customers, wecom_account, 
     assert refused.status_code == 403
 
 
+def test_a_customer_group_join_becomes_a_group_joined_event_per_member(customers, wecom_account, client):
+    crypto = WeComCallbackCrypto("QDG6eK", AES_KEY, "wx5823bf96d3bd56c7")
+    xml = ("<xml><ToUserName><![CDATA[wx5823bf96d3bd56c7]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+           "<CreateTime>1780000200</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+           "<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[wr-group1]]></ChatId>"
+           "<ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail>"
+           "<JoinScene>3</JoinScene><MemChangeCnt>2</MemChangeCnt>"
+           "<MemChangeList><Item>wm-one</Item><Item>wm-two</Item></MemChangeList></xml>")  # fmt: skip
+    body, signature = crypto.seal(xml, "1700000000", "nonce1")
+    for _resent in range(2):  # WeCom resends a callback it got no answer to: nothing is recorded twice
+        answer = client.post(f"/engagement/wecom/callback/?msg_signature={signature}&timestamp=1700000000&nonce=nonce1",
+                             data=body, content_type="text/xml")  # fmt: skip
+        assert answer.content == b"success"
+    rows = (
+        customers.raw_connection()
+        .execute("SELECT record_key, event_type, json_extract_string(properties, '$.chat_id') FROM events ORDER BY 1, 2")
+        .fetchall()
+    )
+    assert rows == [("wecom|wm-one", "group_joined", "wr-group1"), ("wecom|wm-two", "group_joined", "wr-group1"),
+                    (None, "wecom_group_update", "wr-group1")]  # fmt: skip
+
+
 def test_sends_suppressed_reasons_have_text(customers, staff, no_holdout):
     client = api(staff["operator"])
     body = post(client, "/api/sends", {"channel": "email", "customer_id": 1, "subject": "s"}, "e1").json()

@@ -119,6 +119,15 @@ def test_steps_are_checked_when_saved():
     with pytest.raises(EngagementError, match="rule"):
         journeys.check_steps([{"type": "branch", "rule": {"field": "nope", "op": "=", "value": 1}}])
     assert journeys.check_steps([{"type": "exit"}]) == [{"id": "s1", "type": "exit"}]
+    # a placeholder must be the step's own variable or one filled from the customer at delivery
+    with pytest.raises(EngagementError, match=r"\{nmae\} is neither"):
+        journeys.check_steps([{"type": "send", "channel": "sms", "content": "{nmae}您好"}])
+    with pytest.raises(EngagementError, match=r"\{tip\} is neither"):
+        journeys.check_steps([{"type": "send", "channel": "sms", "template": "T", "variables": {"a": "{tip}"}}])
+    (send,) = journeys.check_steps(
+        [{"type": "send", "channel": "sms", "content": "{name}：{tip} {{x}}", "variables": {"tip": "{product}"}}]
+    )
+    assert send["variables"] == {"tip": "{product}"}
 
 
 def test_triggers_are_checked_when_saved():
@@ -479,6 +488,19 @@ def test_lift_report_of_a_journey(base):
     Send.objects.filter(pk=sends[0].pk).update(status=Send.Status.FAILED_RETRYABLE)
     Send.objects.filter(pk=sends[1].pk).update(status=Send.Status.FAILED_PERMANENT)
     assert queries.journey_lift(journey, now=START + 10 * DAY)["sends"] == len(treated) - 1
+
+
+def test_lift_counts_people_not_entries(base):
+    journey = make_journey([SEND], goal_days=7, holdout_percent=50, reentry="after_exit")
+    enrol(journey, range(1, 21))
+    enrol(journey, range(1, 21), at=START + 2 * DAY)  # everyone enters a second time
+    held = sorted(set(Enrollment.objects.filter(holdout=True).values_list("customer_id", flat=True)))
+    treated = sorted(set(range(1, 21)) - set(held))
+    # one order inside both entries' goal windows: one converted customer, one order, its amount once
+    add_orders(base, [(treated[0], "R1", START + 3 * DAY, 100)])
+    lift = queries.journey_lift(journey, now=START + 4 * DAY)
+    assert lift["treated"] == {"customers": len(treated), "converted": 1, "orders": 1, "gmv": 100.0}
+    assert lift["holdout"]["customers"] == len(held)
 
 
 # --- a crash in the middle of a tick -------------------------------------------------------------------------

@@ -248,3 +248,25 @@ def test_wecom_mass_sends_and_their_results_come_back_as_events(customers, no_ho
                           ("wecom|wm-two", "message_delivered")]  # fmt: skip
         assert actions.poll_wecom_receipts(now=NOON + dt.timedelta(minutes=30)) == 0
     WeComClient._tokens.clear()
+
+
+def test_customer_variables_are_filled_at_delivery_and_a_hole_is_never_sent(customers, no_holdout, receiver):
+    customers.raw_connection().execute(
+        "UPDATE customer_summary SET name_masked = '张*', gender = 'F' WHERE customer_id = 1"
+    )  # customer 2 has no name on record
+    enqueue_sends(
+        [
+            SendRequest(f"p{c}", "webhook", customer_id=c, subject="{name}", content="亲爱的{name}，{tip}",
+                        variables={"tip": "{name}的新品到了", "code": 7})
+            for c in (1, 2)
+        ],  # fmt: skip
+        now=NOON,
+    )
+    assert deliver_due_sends(now=NOON) == {"sent": 1, "failed_permanent": 1}
+    (payload,) = receiver.processed.values()
+    assert (payload["subject"], payload["content"]) == ("张女士", "亲爱的张女士，张女士的新品到了")
+    assert payload["variables"] == {"tip": "张女士的新品到了", "code": 7}
+    failed = Send.objects.get(idempotency_key="p2")
+    assert failed.status == "failed_permanent" and failed.last_error == "no value of {name} for this customer"
+    # the outbox keeps the template, not the customer's values
+    assert Send.objects.get(idempotency_key="p1").content == "亲爱的{name}，{tip}"

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siyu.engagement.scripts import placeholders, render
+from siyu.engagement.scripts import customer_placeholders, fill_message, placeholders, render
 
 NAMES = st.from_regex(r"[A-Za-z_\u4e00-\u9fa5][A-Za-z0-9_\u4e00-\u9fa5]{0,10}", fullmatch=True)
 VALUES = st.one_of(
@@ -74,3 +74,28 @@ def test_arbitrary_text_and_values_never_raise(template, values):
     out = render(template, values)
     assert all(re.fullmatch(r"\w{1,64}", name) for name in out.missing)
     assert render(None, values).text == "" and render(template, None).missing == tuple(placeholders(template))
+
+
+def test_a_message_is_filled_from_the_customer_and_reports_what_had_no_value():
+    assert customer_placeholders("{name}", "{tip} {product}", {"tip": "x", "name": "y"}) == {"product"}
+    assert customer_placeholders("", "{guide}", {"tip": "{name}", "n": 3}) == {"name"}
+    subject, content, variables, unfilled = fill_message(
+        "{name}", "{name}: {tip} {product}", {"tip": "{name}买过{product}", "n": 3}, {"name": "张女士", "guide": "x"}
+    )
+    assert (subject, content) == ("张女士", "张女士: 张女士买过{product} {product}")
+    assert variables == {"tip": "张女士买过{product}", "n": 3} and unfilled == ("product",)
+    # a variable given by the step wins over the customer's value in the texts
+    assert fill_message("", "{name}", {"name": "会员"}, {"name": "张女士"})[1] == "会员"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.text(max_size=6), st.sampled_from(["{name}", "{product}", "{x}", "{{", "}}"])), max_size=8),
+    st.dictionaries(st.sampled_from(["name", "product", "guide"]), st.text(max_size=6), max_size=3),
+)  # fmt: skip
+def test_filling_never_raises_and_reports_exactly_the_needed_values_that_are_blank(pieces, customer):
+    text = "".join(pieces)
+    subject, content, variables, unfilled = fill_message(text, text, {"v": text}, customer)
+    needed = customer_placeholders(text, text, {"v": text})
+    assert set(unfilled) == {n for n in needed if not (customer.get(n) or "").strip()}
+    assert isinstance(subject, str) and isinstance(content, str) and set(variables) == {"v"}

@@ -332,3 +332,39 @@ def test_transfer_honours_wecoms_two_transfers_in_90_days(warehouse, account, fa
     later = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=101))
     assert "twice in the last 90 days" in inside["refused"][bob]
     assert "errcode 40129" in later["refused"][bob]
+
+
+def test_profile_marks_wecom_tags_and_transfers_in_wecom_and_the_api_does_too(
+    warehouse, account, fake, guides, client
+):
+    from django.test import Client
+
+    from siyu.api.actions import create_token
+
+    sync_wecom_contacts()
+    bob = _customer_of(warehouse.raw_connection(), "wecom|wm-bob")
+    fake.members.add("guide1")
+    operator = create_user("op", "pw-op-12345", "operator")
+    client.force_login(operator)
+    page = client.get(f"/customers/{bob}/").content.decode()
+    assert 'id="wecom-tag"' in page and "客户等级:VIP" in page and 'id="wecom-transfer"' in page
+    answer = client.post(f"/engagement/wecom/customers/{bob}/tag/", {"label": "客户等级:VIP", "op": "add"})
+    assert answer.status_code == 302 and answer["Location"].endswith(f"/customers/{bob}/#tags")
+    assert {"tag_id": "tag-vip", "type": 1} in fake.follow("guide2", "wm-bob")["tags"]
+    assert "客户等级:VIP" in _labels(bob)
+    client.post(f"/engagement/wecom/customers/{bob}/transfer/", {"owner": guides["guide1"].pk, "message": "您好"})
+    assert CustomerState.objects.get(customer_id=bob).owner == guides["guide1"]
+    assert "wm-bob" in fake.contacts["guide1"]
+    # a guide sees the tag form for their own customer but may not transfer
+    client.force_login(guides["guide1"])
+    assert client.post(f"/engagement/wecom/customers/{bob}/transfer/", {"owner": guides["guide2"].pk}).status_code == 403
+
+    sync_wecom_contacts()  # the records learn the new owner, whom WeCom now expects to mark tags as
+    api = Client(headers={"Authorization": f"Bearer {create_token(operator, 'tests')}"})
+    removed = api.post("/api/wecom/tags", {"customer_ids": [bob], "label": "客户等级:VIP", "remove": True},
+                       content_type="application/json", headers={"Idempotency-Key": "t1"})  # fmt: skip
+    assert removed.status_code == 200 and removed.json() == {"marked": 1, "failed": {}}
+    assert "客户等级:VIP" not in _labels(bob)
+    unknown = api.post("/api/wecom/transfers", {"customer_ids": [bob], "to_user_id": 999_999},
+                       content_type="application/json", headers={"Idempotency-Key": "t2"})  # fmt: skip
+    assert unknown.status_code == 400 and "no active user" in unknown.json()["detail"]

@@ -31,7 +31,7 @@ from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.customers.queries import chunked
-from siyu.engagement import queries
+from siyu.engagement import queries, scripts
 from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
 from siyu.engagement.channels.base import Outcome, Outgoing, ProviderError, failed
 from siyu.engagement.channels.wecom import SEND_STATUS, WeComClient
@@ -51,11 +51,13 @@ from siyu.engagement.policy import (
     SendRequest,
     after_quiet_hours,
     apply_contact_policy,
+    as_utc,
     consent_in_force,
     consent_verdict,
     current_policy,
     in_quiet_hours,
     template_refusals_in_force,
+    unconverted_rows,
 )
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
@@ -315,23 +317,18 @@ def _for_the_worker(request: SendRequest, decision) -> bool:
     return decision.status == Send.Status.QUEUED and request.channel not in STAFF_DELIVERED
 
 
-def _fresh(requests: list[SendRequest], key_prefix: str = "") -> list[SendRequest]:
-    """The requests whose idempotency key is in neither the outbox nor earlier in the list. `key_prefix`:
-    every key starts with it, so the known ones are read in one index range instead of by key lists (SQLite
-    only: its binary collation orders keys by their bytes, PostgreSQL's locale collation may not)."""
+def _fresh(requests: list[SendRequest]) -> list[SendRequest]:
+    """The requests whose idempotency key is in neither the outbox nor earlier in the list. Looked up by
+    lists of keys: probes of the unique index cost the same however large the outbox has grown."""
     keys = [r.idempotency_key for r in requests]
     seen: set[str] = set()
-    if key_prefix and connection.vendor == "sqlite" and all(k.startswith(key_prefix) for k in keys):
-        end = key_prefix[:-1] + chr(ord(key_prefix[-1]) + 1)
-        rows = Send.objects.filter(idempotency_key__gte=key_prefix, idempotency_key__lt=end)
-        seen.update(rows.values_list("idempotency_key", flat=True).iterator(50_000))
-        keys = []
-    for start in range(0, len(keys), 2_000):
-        seen.update(
-            Send.objects.filter(idempotency_key__in=keys[start : start + 2_000]).values_list(
-                "idempotency_key", flat=True
-            )
-        )
+    quote = connection.ops.quote_name
+    select = f"SELECT {quote('idempotency_key')} FROM {quote(Send._meta.db_table)} WHERE {quote('idempotency_key')} IN "
+    with connection.cursor() as cursor:  # plain SQL: the ORM's preparation of each key costs more than the probe
+        for start in range(0, len(keys), 2_000):
+            chunk = keys[start : start + 2_000]
+            cursor.execute(select + f"({', '.join(['%s'] * len(chunk))})", chunk)
+            seen.update(key for (key,) in cursor.fetchall())
     fresh = []
     for request in requests:
         if request.idempotency_key not in seen:
@@ -356,9 +353,7 @@ def enqueue_sends(requests: list[SendRequest], actor=None, now: dt.datetime | No
     return [by_key[r.idempotency_key] for r in requests]
 
 
-def enqueue_send_batch(
-    requests: list[SendRequest], now: dt.datetime | None = None, key_prefix: str = ""
-) -> Counter:
+def enqueue_send_batch(requests: list[SendRequest], now: dt.datetime | None = None) -> Counter:
     """Like `enqueue_sends` for large batches (journeys, campaigns): stores the rows and returns how many
     were queued and suppressed per reason ("queued", "suppressed:<reason>", "repeated" for known keys)
     instead of reading the rows back."""
@@ -367,7 +362,7 @@ def enqueue_send_batch(
         _check_request(request)
     with transaction.atomic():
         rules = Rules.of(current_policy(lock=True))
-        fresh = _fresh(requests, key_prefix)
+        fresh = _fresh(requests)
         decisions = _store_sends(fresh, now, None, rules)
     counts = Counter(
         d.status if d.status == Send.Status.QUEUED else f"suppressed:{d.reason}" for d in decisions
@@ -435,6 +430,20 @@ def _adapter(channel: str, adapters: dict) -> ChannelAdapter | ChannelNotConfigu
     return adapters[channel]
 
 
+def _customer_values(sends: list[Send]) -> dict[int, dict]:
+    """{send id: the customer's values} for the sends that name a customer variable ({name}, {product}):
+    filled at delivery from the warehouse, so the outbox never holds them in clear."""
+    from siyu.engagement.task_actions import customer_variables  # it imports this module
+
+    wanted = [
+        s for s in sends if s.customer_id is not None and scripts.customer_placeholders(s.subject, s.content, s.variables)
+    ]
+    if not wanted:
+        return {}
+    values = customer_variables({s.customer_id for s in wanted})
+    return {s.pk: values.get(s.customer_id, {}) for s in wanted}
+
+
 def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     adapter = _adapter(channel, adapters)
     if isinstance(adapter, ChannelNotConfigured):
@@ -444,8 +453,17 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
     customers = [s.customer_id for s in sends if s.customer_id is not None]
     source = getattr(adapter, "address_source", None)  # openids: the import source of the app's followers
     addresses = queries.addresses_for(customers, adapter.address_kind, **({"source": source} if source else {}))
+    personal = _customer_values(sends)
     messages = []
     for send in sends:
+        subject, content, variables = send.subject, send.content, send.variables
+        if send.pk in personal:
+            subject, content, variables, unfilled = scripts.fill_message(
+                subject, content, variables, personal[send.pk]
+            )
+            if unfilled:  # never a message with a hole where the customer's name should be
+                _apply(send, failed(f"no value of {{{unfilled[0]}}} for this customer", False), at)
+                continue
         if adapter.address_kind == "member":
             address = {"member": send.member}
         elif adapter.address_kind == "customer":
@@ -458,8 +476,8 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
             _apply(send, failed(f"no {adapter.address_kind} address known for this customer", False), at)
             continue
         messages.append(
-            Outgoing(send.pk, send.idempotency_key, send.customer_id, address, send.template, send.subject,
-                     send.content, send.variables)
+            Outgoing(send.pk, send.idempotency_key, send.customer_id, address, send.template, subject, content,
+                     variables)
         )  # fmt: skip
     if not messages:
         return
@@ -691,15 +709,31 @@ def poll_wecom_receipts(now: dt.datetime | None = None) -> int:
     return record_receipts(receipts)
 
 
+def _group_joins(event: dict) -> list[dict]:
+    """A `group_joined` event (the journeys' trigger) for each member a customer-group update added: the
+    group event itself names the group, not the people."""
+    props = event["properties"]
+    if event["event_type"] != "wecom_group_update" or props.get("update_detail") != "add_member":
+        return []
+    detail = {"chat_id": props.get("chat_id", ""), "join_scene": props.get("join_scene", "")}
+    return [
+        {"event_type": "group_joined", "external_userid": member, "created": event["created"], "properties": detail}
+        for member in props.get("members", [])
+    ]
+
+
 def record_wecom_events(events: list[dict], source: str) -> int:
     """Warehouse events from WeCom callbacks (siyu.engagement.channels.wecom.parse_callback_event). An
-    "added" event has the key the WeCom importer gives it, so a later contact export adds no duplicate."""
+    "added" event has the key the WeCom importer gives it, so a later contact export adds no duplicate.
+    A member who joined a customer group gets a `group_joined` event of their own."""
     rows = []
-    for event in events:
+    for event in [e for given in events for e in (given, *_group_joins(given))]:
         occurred = dt.datetime.fromtimestamp(event["created"] or timezone.now().timestamp(), dt.UTC)
         if event["external_userid"]:
             record_key = f"{source}|{event['external_userid']}"
             key = f"{record_key}:{event['event_type']}"
+            if event["event_type"] == "group_joined":
+                key += f":{event['properties']['chat_id']}"
             if event["event_type"] != "wecom_contact_added":
                 key += f":{event['created']}"
         else:
@@ -1043,8 +1077,9 @@ def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
             source=Send.Source.JOURNEY,
             source_id=source_id,
             source_holdout_percent=journey.holdout_percent,
+            held_out=held,  # the enrollment's control group, fixed when it entered
         )  # fmt: skip
-        for pk, cid, _held, _entered in rows
+        for pk, cid, held, _entered in rows
     ]
 
 
@@ -1072,8 +1107,9 @@ def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
 
 
 def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime, report: Counter):
-    """What happens to a batch of enrollments (pk, customer_id, holdout, step_entered_at) at `step`: a list
-    of (outcome, pks), outcome ("goto", step id | None) / ("due", time) / ("exit", reason)."""
+    """What happens to a batch of enrollments (pk, customer_id, holdout, step_entered_at: None unless the
+    step waits) at `step`: a list of (outcome, pks), outcome ("goto", step id | None) / ("due", time) /
+    ("exit", reason)."""
     from zoneinfo import ZoneInfo
 
     from django.conf import settings
@@ -1121,8 +1157,7 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
             )
         return list(out.items())
     if kind == "send":
-        prefix = f"journey:{journey.pk}:"  # journeys.send_key
-        report.update(enqueue_send_batch(_step_requests(journey, step, rows), now=now, key_prefix=prefix))
+        report.update(enqueue_send_batch(_step_requests(journey, step, rows), now=now))
     elif kind in ("add_tag", "remove_tag"):
         ids = sorted({r[1] for r in rows})
         change = add_tag if kind == "add_tag" else remove_tag
@@ -1182,12 +1217,17 @@ def _advance_due(
             journey = journeys_by_id[journey_id]
             steps = {s["id"]: s for s in journey.steps}
             following = following_ids(journey.steps)
+            timed = steps.get(step_id, {}).get("type") in ("wait", "wait_event")  # they read the entry time
             while True:
-                rows = list(
+                query = (
                     active.filter(journey_id=journey_id, step_id=step_id)
                     .order_by("pk")
                     .values_list("pk", "customer_id", "holdout", "step_entered_at")[:batch]
                 )
+                rows = [
+                    (pk, cid, bool(held), as_utc(entered) if timed else None)
+                    for pk, cid, held, entered in unconverted_rows(query)
+                ]
                 if not rows:
                     break
                 with transaction.atomic():

@@ -351,3 +351,64 @@ def delete_journey(
 def journey_lift(request, journey_id: JourneyIdPath):
     _require_journeys(request.auth)
     return queries.journey_lift(queries.get_journey(journey_id))
+
+
+# --- WeCom customer contact: corporate tags and transfers ---------------------------------------------
+
+CustomerIds = Annotated[
+    list[Annotated[int, Field(ge=1, le=customer_queries.CUSTOMER_ID_MAX)]], Field(min_length=1, max_length=1000)
+]
+
+
+class WeComTagIn(Schema):
+    customer_ids: CustomerIds
+    label: str = Field(..., min_length=1, max_length=201, description="组名:标签 of a synced corporate tag")
+    remove: bool = Field(False, description="take the tag off instead")
+
+
+class WeComTagOut(Schema):
+    marked: int
+    failed: dict[str, str] = Field(description="customer id → why WeCom did not take it")
+
+
+@router.post("/wecom/tags", response={200: WeComTagOut, **WRITE_ERRORS},
+             summary="Mark (or remove) a WeCom corporate tag on customers, in WeCom and in Siyu")  # fmt: skip
+def mark_wecom_tag(request, response: HttpResponse, body: WeComTagIn, idempotency_key: IdempotencyKeyHeader):
+    from siyu.engagement.channel_actions import mark_wecom_tag as mark
+
+    def run():
+        result = mark(request.auth, body.customer_ids, body.label, remove=body.remove)
+        return {"marked": result["marked"], "failed": {str(k): v for k, v in result["failed"].items()}}
+
+    return run_once(request, response, idempotency_key, body, run)
+
+
+class WeComTransferIn(Schema):
+    customer_ids: CustomerIds
+    to_user_id: int = Field(..., ge=1, description="the user id of the guide who takes the customers over")
+    message: str = Field("", max_length=200, description="what WeCom shows the customers")
+
+
+class WeComTransferOut(Schema):
+    transferred: list[int]
+    refused: dict[str, str] = Field(description="customer id → why it was not transferred")
+
+
+@router.post("/wecom/transfers", response={200: WeComTransferOut, **WRITE_ERRORS},
+             summary="Transfer customers to another guide in WeCom (在职继承) and make them the owner")  # fmt: skip
+def transfer_wecom_customers(
+    request, response: HttpResponse, body: WeComTransferIn, idempotency_key: IdempotencyKeyHeader
+):
+    from django.contrib.auth import get_user_model
+
+    from siyu.engagement.channel_actions import transfer_wecom_customers as transfer
+    from siyu.engagement.errors import EngagementError
+
+    def run():
+        guide = get_user_model().objects.filter(pk=body.to_user_id, is_active=True).first()
+        if guide is None:
+            raise EngagementError(f"no active user {body.to_user_id}")
+        result = transfer(request.auth, body.customer_ids, guide, message=body.message)
+        return {"transferred": result["transferred"], "refused": {str(k): v for k, v in result["refused"].items()}}
+
+    return run_once(request, response, idempotency_key, body, run)

@@ -1,17 +1,23 @@
 """Console and provider endpoints of the channel adapters (kept apart from views.py): the WeCom contact
-sync button, and the SMS delivery-receipt and reply pushes of Aliyun and Tencent Cloud."""
+sync button, marking a WeCom corporate tag and transferring a customer in WeCom from the profile, and the
+SMS delivery-receipt and reply pushes of Aliyun and Tencent Cloud."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import can_import, console_view, forbidden
+from siyu.console.views.common import can_assign_owner, can_import, console_view, forbidden
+from siyu.core.errors import SiyuError
 from siyu.core.owner import submit_job
 from siyu.engagement import channel_actions, queries
 from siyu.engagement.errors import EngagementError
@@ -59,6 +65,59 @@ def wecom_sync(request):
         return forbidden(request)
     job = submit_job("wecom_sync", {}, request.user, in_process=False)
     return redirect("console:job", job_id=job.pk)
+
+
+def _profile(customer_id: int, anchor: str):
+    return redirect(reverse("console:customer", args=[customer_id]) + anchor)
+
+
+@console_view
+@require_POST
+def wecom_tag(request, customer_id: int):
+    """Mark a WeCom corporate tag on the customer (or take it off), in WeCom and in Siyu."""
+    from siyu.customers.queries import get_profile
+
+    get_profile(request.user, customer_id)  # 404 / 403 before any change
+    label, remove = request.POST.get("label", ""), request.POST.get("op") == "remove"
+    try:
+        result = channel_actions.mark_wecom_tag(request.user, [customer_id], label, remove=remove)
+    except SiyuError as exc:
+        messages.error(request, str(exc))
+    else:
+        if result["failed"]:
+            messages.error(request, _("WeCom did not take it: %(why)s") % {"why": result["failed"][customer_id]})
+        elif remove:
+            messages.success(request, _("WeCom tag “%(tag)s” removed.") % {"tag": label})
+        else:
+            messages.success(request, _("WeCom tag “%(tag)s” marked.") % {"tag": label})
+    return _profile(customer_id, "#tags")
+
+
+@console_view
+@require_POST
+def wecom_transfer(request, customer_id: int):
+    """Hand the customer to another guide in WeCom (在职继承) and make that guide the owner."""
+    from siyu.customers.queries import get_profile
+
+    if not can_assign_owner(request.user):
+        return forbidden(request, _("Only administrators, operators and store managers assign owners."))
+    get_profile(request.user, customer_id)
+    guide = get_user_model().objects.filter(pk=request.POST.get("owner") or 0, is_active=True).first()
+    if guide is None:
+        messages.error(request, _("Choose the guide who takes the customer over."))
+        return _profile(customer_id, "#owner")
+    try:
+        result = channel_actions.transfer_wecom_customers(
+            request.user, [customer_id], guide, message=request.POST.get("message", "")[:200]
+        )
+    except SiyuError as exc:
+        messages.error(request, str(exc))
+    else:
+        if result["refused"]:
+            messages.error(request, _("Not transferred: %(why)s") % {"why": result["refused"][customer_id]})
+        else:
+            messages.success(request, _("Transferred in WeCom to %(guide)s.") % {"guide": guide.get_username()})
+    return _profile(customer_id, "#owner")
 
 
 @csrf_exempt

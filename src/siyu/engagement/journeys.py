@@ -30,7 +30,10 @@ following step of the list, and past the last step the customer leaves the journ
     branch        {"rule": SEGMENT RULE, "then": ID, "else": ID}  siyu.segments.rules, scope "segment"
     split         {"paths": [{"weight": 50, "next": ID}, …]}      a deterministic random split
     send          {"channel": C, "template": T, "subject": S, "content": TEXT, "variables": {…}}
-                                                                  through the contact policy to the outbox
+                                                                  through the contact policy to the outbox;
+                                                                  {name} and {product} in the texts or the
+                                                                  variables' values are filled per customer
+                                                                  at delivery (siyu.engagement.scripts)
     add_tag / remove_tag  {"tag": "组名:标签"}
     guide_task    {"title": TEXT, "script": TEXT}                 a Handoff row, made a guide task by the tick
     award_points  {"points": N, "reason": TEXT}                   handed to the points ledger (a Handoff row)
@@ -47,6 +50,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from siyu.engagement.errors import EngagementError
+from siyu.engagement.scripts import CUSTOMER_VARIABLES, placeholders
 
 TRIGGER_TYPES = ("event", "segment", "date", "schedule", "inactivity", "segment_now")
 ORDER_PLACED = "order_placed"
@@ -209,6 +213,15 @@ def _check_step(step, index: int) -> dict:
         )
         if not out["content"] and not out["template"]:
             raise EngagementError(f"{where}: a send needs a content or a template")
+        given = set(out["variables"])
+        texts = [out["subject"], out["content"]]
+        unknown = [n for t in texts for n in placeholders(t) if n not in given and n not in CUSTOMER_VARIABLES]
+        unknown += [n for v in out["variables"].values() for n in placeholders(v) if n not in CUSTOMER_VARIABLES]
+        if unknown:
+            raise EngagementError(
+                f"{where}: {{{unknown[0]}}} is neither a variable of the step nor one filled from the customer "
+                f"({', '.join('{' + n + '}' for n in CUSTOMER_VARIABLES)}); write {{{{ and }}}} for literal braces"
+            )
     elif kind in ("add_tag", "remove_tag"):
         out["tag"] = _text(step.get("tag"), f"{where}: tag", 201)
         if not out["tag"]:

@@ -27,6 +27,22 @@ def account_secrets(account: ChannelAccount) -> dict:
     return pii.decrypt_json(account.secrets) or {} if account.secrets else {}
 
 
+def wecom_corp_tag_labels() -> list[str]:
+    """The labels (组名:标签) of WeCom's corporate tag library as last synced, for marking customers."""
+    from siyu.engagement.models import WeComCorpTag
+
+    return sorted({t.label for t in WeComCorpTag.objects.filter(deleted=False)})
+
+
+def wecom_ready() -> bool:
+    """Whether the WeCom account can call the customer-contact API (tags, transfers, sync)."""
+    account = account_of("wecom")
+    return bool(
+        account and account.enabled and account.settings.get("corp_id")
+        and account_secrets(account).get("contact_secret")
+    )  # fmt: skip
+
+
 def adapter_for(channel: str) -> ChannelAdapter:
     account = account_of(channel)
     if account is None or not account.enabled:
@@ -425,10 +441,12 @@ def lift_numbers(treated: dict, holdout: dict, cost: float, z: float = 1.959964)
 
 
 def journey_lift(journey, now: dt.datetime | None = None) -> dict:
-    """Goal conversion and GMV per enrollment, treated vs holdout, with the lift (lift_numbers). An
-    enrollment converts when its customer made a purchase within the journey's goal days of entering.
-    Treated means assigned to be contacted (intention to treat): a treated customer whose sends the
-    contact policy suppressed (opt-out, caps, global holdout) still counts as treated."""
+    """Goal conversion and GMV per customer, treated vs holdout, with the lift (lift_numbers). The unit is
+    the customer, not the entry: a customer who entered twice is one observation (the holdout is fixed per
+    customer and journey, so their entries are not independent). A customer converts when they made a
+    purchase within the journey's goal days of one of their entries; an order counts once however many
+    entries' windows hold it. Treated means assigned to be contacted (intention to treat): a treated
+    customer whose sends the contact policy suppressed (opt-out, caps, global holdout) still counts."""
     from siyu.engagement.models import Enrollment
 
     now = now or dt.datetime.now(dt.UTC)
@@ -436,15 +454,15 @@ def journey_lift(journey, now: dt.datetime | None = None) -> dict:
         Enrollment.objects.filter(journey=journey).values_list("pk", "customer_id", "entered_at", "holdout")
     )
     groups = {
-        True: {"customers": 0, "converted": 0, "orders": 0, "gmv": 0.0},
-        False: {"customers": 0, "converted": 0, "orders": 0, "gmv": 0.0},
-    }
-    for row in rows:
-        groups[bool(row[3])]["customers"] += 1
+        held: {"customers": len({r[1] for r in rows if bool(r[3]) == held}), "converted": 0, "orders": 0,
+               "gmv": 0.0}
+        for held in (True, False)
+    }  # fmt: skip
     if rows and journey.goal_days:
         orders = _goal_orders(rows, journey.goal_days, now)
+        orders = orders.select("holdout", "customer_id", "order_key", "amount").distinct()
         per = orders.group_by("holdout").aggregate(
-            converted=orders.enrollment_id.nunique(),
+            converted=orders.customer_id.nunique(),
             orders=orders.order_key.nunique(),
             gmv=orders.amount.sum(),
         )

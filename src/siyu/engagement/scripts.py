@@ -20,6 +20,9 @@ KNOWN_VARIABLES = {
     "store": "导购所在门店",
     "product": "客户最近购买的商品",
 }
+# What delivery fills for any send from the recipient's profile (journeys, campaigns, the API): a script's
+# other variables name the guide, whom only a task knows.
+CUSTOMER_VARIABLES = ("name", "product")
 MAX_VALUE = 2_000  # characters of one filled value
 
 TOKEN = re.compile(r"\{\{|\}\}|\{(\w{1,64})\}")
@@ -75,3 +78,33 @@ def render(template: str, values: dict) -> Rendered:
             parts.append(text)
     parts.append(template[last:])
     return Rendered("".join(parts), tuple(missing))
+
+
+def customer_placeholders(subject: str, content: str, variables: dict) -> set[str]:
+    """The customer variables a message needs filled: named in a variable's value, or in the subject or
+    content and not given by a variable of that name."""
+    texts = [v for v in variables.values() if isinstance(v, str) and "{" in v]
+    needed = {n for value in texts for n in placeholders(value)}
+    needed |= {n for text in (subject, content) if "{" in text for n in placeholders(text) if n not in variables}
+    return needed & set(CUSTOMER_VARIABLES)
+
+
+def fill_message(
+    subject: str, content: str, variables: dict, customer: dict
+) -> tuple[str, str, dict, tuple[str, ...]]:
+    """A message filled for one customer: the variables' values from the customer's values, then the
+    subject and content from the variables and the customer's values (a variable wins). Returns (subject,
+    content, variables, the customer variables that had no value)."""
+    values = {k: v for k, v in customer.items() if k in CUSTOMER_VARIABLES}
+    missing: list[str] = []
+    filled = {}
+    for key, value in variables.items():
+        if isinstance(value, str):
+            rendered = render(value, values)
+            value = rendered.text
+            missing += rendered.missing
+        filled[key] = value
+    texts = [render(text, {**values, **filled}) for text in (subject, content)]
+    missing += [name for text in texts for name in text.missing]
+    unfilled = tuple(dict.fromkeys(n for n in missing if n in CUSTOMER_VARIABLES))
+    return texts[0].text, texts[1].text, filled, unfilled

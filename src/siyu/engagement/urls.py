@@ -31,6 +31,9 @@ urlpatterns = [
     path("tasks/report/", task_views.guide_report, name="engagement_guide_report"),
     # --- channel adapters (channel_views) ---
     path("wecom/sync/", channel_views.wecom_sync, name="engagement_wecom_sync"),
+    path("wecom/customers/<int:customer_id>/tag/", channel_views.wecom_tag, name="engagement_wecom_tag"),
+    path("wecom/customers/<int:customer_id>/transfer/", channel_views.wecom_transfer,
+         name="engagement_wecom_transfer"),
     path(
         "sms/<str:provider>/<str:token>/<str:kind>/",
         channel_views.sms_push,

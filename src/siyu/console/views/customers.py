@@ -135,7 +135,15 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id) if can_import(request.user) else None,
         "traits": _traits_card(customer_id),
+        "wecom": _wecom_actions(),
     }
+
+
+def _wecom_actions() -> dict | None:
+    """What the profile offers in WeCom itself (corporate tags, transfer), when an account can do it."""
+    from siyu.engagement.queries import wecom_corp_tag_labels, wecom_ready
+
+    return {"tags": wecom_corp_tag_labels()} if wecom_ready() else None
 
 
 def _traits_card(customer_id: int) -> dict:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from siyu.engagement import scripts
+
 
 @dataclass
 class Outgoing:
@@ -80,13 +82,6 @@ class ChannelAdapter:
 
 
 def render(text: str, variables: dict) -> str:
-    """`{name}` placeholders filled from the variables; unknown placeholders stay as written."""
-
-    class _Keep(dict):
-        def __missing__(self, key):
-            return "{" + key + "}"
-
-    try:
-        return text.format_map(_Keep(variables))
-    except (ValueError, IndexError):  # a stray brace: send the text as written
-        return text
+    """`{name}` placeholders filled from the variables in one pass (siyu.engagement.scripts.render); unknown
+    placeholders stay as written."""
+    return scripts.render(text, variables).text

@@ -475,6 +475,9 @@ def parse_callback_event(message: str) -> dict | None:
                 "chat_id": text("ChatId"),
                 "update_detail": text("UpdateDetail"),
                 "member_count": text("MemChangeCnt"),
+                "join_scene": text("JoinScene"),
+                # who joined or left: userids of staff, external_userids of customers
+                "members": [(n.text or "").strip() for n in root.iterfind("MemChangeList/Item") if n.text],
             },
         }
     return None
