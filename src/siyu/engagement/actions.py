@@ -1217,16 +1217,16 @@ def _advance_due(
             journey = journeys_by_id[journey_id]
             steps = {s["id"]: s for s in journey.steps}
             following = following_ids(journey.steps)
-            timed = steps.get(step_id, {}).get("type") in ("wait", "wait_event")  # they read the entry time
+            # only waits read the entry time: the driver parses a time column for every row it returns
+            timed = steps.get(step_id, {}).get("type") in ("wait", "wait_event")
+            fields = ("pk", "customer_id", "holdout", *(("step_entered_at",) if timed else ()))
             while True:
                 query = (
-                    active.filter(journey_id=journey_id, step_id=step_id)
-                    .order_by("pk")
-                    .values_list("pk", "customer_id", "holdout", "step_entered_at")[:batch]
+                    active.filter(journey_id=journey_id, step_id=step_id).order_by("pk").values_list(*fields)[:batch]
                 )
                 rows = [
-                    (pk, cid, bool(held), as_utc(entered) if timed else None)
-                    for pk, cid, held, entered in unconverted_rows(query)
+                    (pk, cid, bool(held), as_utc(at[0]) if at else None)
+                    for pk, cid, held, *at in unconverted_rows(query)
                 ]
                 if not rows:
                     break

@@ -50,7 +50,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from siyu.engagement.errors import EngagementError
-from siyu.engagement.scripts import CUSTOMER_VARIABLES, placeholders
+from siyu.engagement.scripts import CUSTOMER_VARIABLES, referenced_names
 
 TRIGGER_TYPES = ("event", "segment", "date", "schedule", "inactivity", "segment_now")
 ORDER_PLACED = "order_placed"
@@ -213,10 +213,8 @@ def _check_step(step, index: int) -> dict:
         )
         if not out["content"] and not out["template"]:
             raise EngagementError(f"{where}: a send needs a content or a template")
-        given = set(out["variables"])
-        texts = [out["subject"], out["content"]]
-        unknown = [n for t in texts for n in placeholders(t) if n not in given and n not in CUSTOMER_VARIABLES]
-        unknown += [n for v in out["variables"].values() for n in placeholders(v) if n not in CUSTOMER_VARIABLES]
+        referenced = referenced_names(out["subject"], out["content"], out["variables"])
+        unknown = [n for n in referenced if n not in CUSTOMER_VARIABLES]
         if unknown:
             raise EngagementError(
                 f"{where}: {{{unknown[0]}}} is neither a variable of the step nor one filled from the customer "

@@ -80,13 +80,17 @@ def render(template: str, values: dict) -> Rendered:
     return Rendered("".join(parts), tuple(missing))
 
 
+def referenced_names(subject: str, content: str, variables: dict) -> list[str]:
+    """The placeholders a message needs from outside itself, in order of first use: named in a variable's
+    value, or in the subject or content and not given by a variable of that name."""
+    names = [n for value in variables.values() if isinstance(value, str) and "{" in value for n in placeholders(value)]
+    names += [n for text in (subject, content) if "{" in text for n in placeholders(text) if n not in variables]
+    return list(dict.fromkeys(names))
+
+
 def customer_placeholders(subject: str, content: str, variables: dict) -> set[str]:
-    """The customer variables a message needs filled: named in a variable's value, or in the subject or
-    content and not given by a variable of that name."""
-    texts = [v for v in variables.values() if isinstance(v, str) and "{" in v]
-    needed = {n for value in texts for n in placeholders(value)}
-    needed |= {n for text in (subject, content) if "{" in text for n in placeholders(text) if n not in variables}
-    return needed & set(CUSTOMER_VARIABLES)
+    """The customer variables a message needs filled (see `referenced_names`)."""
+    return set(referenced_names(subject, content, variables)) & set(CUSTOMER_VARIABLES)
 
 
 def fill_message(
