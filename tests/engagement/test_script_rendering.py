@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siyu.engagement.scripts import customer_placeholders, fill_message, placeholders, render
+from siyu.engagement.scripts import customer_placeholders, fill_message, placeholders, render, visible
 
 NAMES = st.from_regex(r"[A-Za-z_\u4e00-\u9fa5][A-Za-z0-9_\u4e00-\u9fa5]{0,10}", fullmatch=True)
 VALUES = st.one_of(
@@ -40,7 +40,9 @@ def test_empty_and_unprintable_values_count_as_missing():
 
 
 def test_control_characters_of_values_are_dropped():
-    assert render("{x}", {"x": "a\x00b\x1bc"}).text == "abc"
+    assert render("{x}", {"x": "a\x00b\x1bc\x7f\x9fd\te"}).text == "abcd\te"
+    # a value of control characters only is no value: the customer is reported as missing it
+    assert fill_message("", "{name}", {}, {"name": "\x1b"})[3] == ("name",)
 
 
 @settings(max_examples=300, deadline=None)
@@ -97,5 +99,6 @@ def test_filling_never_raises_and_reports_exactly_the_needed_values_that_are_bla
     text = "".join(pieces)
     subject, content, variables, unfilled = fill_message(text, text, {"v": text}, customer)
     needed = customer_placeholders(text, text, {"v": text})
-    assert set(unfilled) == {n for n in needed if not (customer.get(n) or "").strip()}
+    # a value with nothing to show once control characters are dropped counts as missing
+    assert set(unfilled) == {n for n in needed if not visible(customer.get(n) or "").strip()}
     assert isinstance(subject, str) and isinstance(content, str) and set(variables) == {"v"}

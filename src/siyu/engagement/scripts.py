@@ -10,6 +10,7 @@ not fill: the placeholder stays in the text as written, so a guide sees it, and 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 # What a customer's task can fill (siyu.engagement.task_actions.customer_variables); others come from the
@@ -44,15 +45,21 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
+def visible(text: str) -> str:
+    """`text` without control characters (Unicode Cc) other than newline and tab: they would garble a
+    message or a guide's screen."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 def _text(value) -> str | None:
-    """A value as text, or None when there is none to show (None, empty, or unprintable)."""
+    """A value as text, or None when there is none to show (None, blank, or only control characters)."""
     if value is None:
         return None
     try:
         text = value if isinstance(value, str) else str(value)
     except Exception:  # noqa: BLE001 - an object whose __str__ fails counts as no value
         return None
-    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " ")[:MAX_VALUE]
+    text = visible(text)[:MAX_VALUE]
     return text if text.strip() else None
 
 
