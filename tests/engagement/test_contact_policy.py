@@ -6,11 +6,13 @@ import datetime as dt
 
 import pytest
 from engagement_helpers import NOON
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from siyu.customers.actions import record_consent
 from siyu.engagement.actions import enqueue_send, enqueue_sends, update_policy
 from siyu.engagement.models import ContactPolicy, Send
-from siyu.engagement.policy import SendRequest, holdout_share
+from siyu.engagement.policy import SendRequest, holdout_share, holdout_shares
 
 pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
@@ -129,11 +131,11 @@ def test_app_messages_to_a_member_are_spread_under_wecom_limits():
 
 
 def test_global_and_source_holdouts_are_deterministic_shares():
-    shares = [holdout_share(f"global:{cid}") for cid in range(1, 20_001)]
+    shares = [holdout_share("global", cid) for cid in range(1, 20_001)]
     assert 0.045 < sum(s < 0.05 for s in shares) / len(shares) < 0.055
     sends = enqueue_sends([SendRequest(f"g{c}", "webhook", customer_id=c) for c in range(1, 401)], now=NOON)
     held = {s.customer_id for s in sends if s.reason == "holdout_global"}
-    assert held == {c for c in range(1, 401) if holdout_share(f"global:{c}") < 0.05} and held
+    assert held == {c for c in range(1, 401) if holdout_share("global", c) < 0.05} and held
     journey = enqueue_sends(
         [SendRequest(f"j{c}", "webhook", customer_id=c, source="journey", source_id="7", source_holdout_percent=10,
                      marketing=True, send_at=NOON + 8 * DAY) for c in range(1, 401)],
@@ -141,10 +143,23 @@ def test_global_and_source_holdouts_are_deterministic_shares():
     )  # fmt: skip
     in_journey_holdout = {s.customer_id for s in journey if s.reason == "holdout_source"}
     assert in_journey_holdout == {
-        c for c in range(1, 401) if c not in held and holdout_share(f"journey:7:{c}") < 0.1
+        c for c in range(1, 401) if c not in held and holdout_share("journey:7", c) < 0.1
     }
     assert all(s.reason != "holdout_global" for s in enqueue_sends(
         [SendRequest(f"t{c}", "webhook", customer_id=c, marketing=False) for c in held], now=NOON))  # fmt: skip
+    # two holdouts of the same size are independent draws: about 5% of 5% are in both
+    both = sum(holdout_share("global", c) < 0.05 and holdout_share("journey:7", c) < 0.05 for c in range(1, 100_001))
+    assert 150 < both < 350
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=20), st.lists(st.integers(min_value=1, max_value=2**63 - 1), max_size=50))
+def test_holdout_shares_of_a_batch_are_each_customers_own_share(group, ids):
+    shares = holdout_shares(group, ids)
+    assert ((shares >= 0) & (shares < 1)).all()
+    # the same customer gets the same share alone, in any batch and in any order
+    assert shares.tolist() == [holdout_share(group, c) for c in ids]
+    assert holdout_shares(group, ids[::-1]).tolist() == shares.tolist()[::-1]
 
 
 def test_bad_requests_are_refused():

@@ -29,6 +29,7 @@ from django.utils import timezone
 from siyu import warehouse
 from siyu.core import pii
 from siyu.core.actions import record_audit
+from siyu.core.batches import cyclic_gc_paused
 from siyu.core.errors import PermissionDenied
 from siyu.customers.queries import chunked
 from siyu.engagement import queries, scripts
@@ -1010,30 +1011,31 @@ def _used_trigger_keys(journey, keys: list[str]) -> set[str]:
 def enroll_triggered(journey, now: dt.datetime | None = None) -> int:
     """Enrol the customers the journey's trigger lets in now (siyu.engagement.queries.trigger_candidates),
     minus those its re-entry rule keeps out; each at the first step, due now, and in the holdout by a
-    deterministic hash of customer and journey (siyu.engagement.policy.in_source_holdout). Returns how many
+    deterministic hash of customer and journey (siyu.engagement.policy.held_out). Returns how many
     entered."""
-    from siyu.engagement.models import Enrollment, Journey
-    from siyu.engagement.policy import in_source_holdout
-
     now = now or timezone.now()
-    candidates = queries.trigger_candidates(journey, now)
+    with cyclic_gc_paused():
+        return _enroll(journey, queries.trigger_candidates(journey, now), now)
+
+
+def _enroll(journey, candidates, now: dt.datetime) -> int:
+    from siyu.engagement.models import Enrollment, Journey
+    from siyu.engagement.policy import held_out
+
     ids = candidates.column("customer_id").to_pylist()
     keys = candidates.column("trigger_key").to_pylist()
     blocked = _blocked_customers(journey, ids, now) if ids else set()
     used = _used_trigger_keys(journey, keys) if ids else set()
     first = journey.steps[0]["id"]
     at = db_values(Enrollment, "due_at")(now)
-    percent = journey.holdout_percent
-    rows, taken, holdout = [], set(), 0
-    for customer_id, key in zip(ids, keys, strict=True):
+    held = held_out(f"{Send.Source.JOURNEY}:{journey.pk}", ids, journey.holdout_percent).tolist()
+    rows, taken, holdout, journey_id, active = [], set(), 0, journey.pk, Enrollment.Status.ACTIVE
+    for customer_id, key, in_holdout in zip(ids, keys, held, strict=True):
         if customer_id in blocked or customer_id in taken or key in used:
             continue  # one entry per customer per evaluation: the earliest fact not used before
         taken.add(customer_id)
-        held = bool(percent) and in_source_holdout(Send.Source.JOURNEY, str(journey.pk), customer_id, percent)
-        holdout += held
-        rows.append(
-            (journey.pk, customer_id, key[:200], held, Enrollment.Status.ACTIVE, first, at, at, at, "")
-        )
+        holdout += in_holdout
+        rows.append((journey_id, customer_id, key[:200], in_holdout, active, first, at, at, at, ""))
     with transaction.atomic():
         before = Enrollment.objects.filter(journey=journey).count() if rows else 0
         insert_rows(Enrollment, _ENROLLMENT_COLUMNS, rows, ignore_conflicts=True)
@@ -1230,7 +1232,7 @@ def _advance_due(
                 ]
                 if not rows:
                     break
-                with transaction.atomic():
+                with transaction.atomic(), cyclic_gc_paused():
                     if step_id not in steps:  # the step was removed while nobody was waiting at it
                         outcomes = [(("exit", "step_removed"), [r[0] for r in rows])]
                     else:

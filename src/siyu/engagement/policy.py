@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
@@ -175,19 +176,39 @@ def after_quiet_hours(rules: Rules, at: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(day, rules.quiet_end, tzinfo=rules.zone).astimezone(UTC)
 
 
-def holdout_share(key: str) -> float:
-    """A stable number in [0, 1) for a key: the same customer is always in or out of the same holdout."""
-    digest = hashlib.blake2b(key.encode(), digest_size=8, person=b"siyu-holdout").digest()
-    return int.from_bytes(digest, "big") / 2**64
+@functools.lru_cache(maxsize=1024)
+def _holdout_seed(group: str) -> np.uint64:
+    digest = hashlib.blake2b(group.encode(), digest_size=8, person=b"siyu-holdout").digest()
+    return np.uint64(int.from_bytes(digest, "big"))
 
 
-def in_global_holdout(rules: Rules, customer_id: int) -> bool:
-    percent = _as_float(rules.holdout_percent)
-    return percent > 0 and holdout_share(f"global:{customer_id}") * 100 < percent
+def holdout_shares(group: str, customer_ids) -> np.ndarray:
+    """A stable number in [0, 1) per customer of a holdout group ("global", or "journey:7"): the same
+    customer is always in or out of the same holdout. The group's hash seeds splitmix64's finaliser over
+    the customer ids, one array operation for a whole batch (a hash per customer cost 2 s at a million)."""
+    ids = np.asarray(customer_ids, dtype=np.int64).view(np.uint64)
+    z = ids ^ _holdout_seed(group)
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def holdout_share(group: str, customer_id: int) -> float:
+    return float(holdout_shares(group, [customer_id])[0])
+
+
+def held_out(group: str, customer_ids, percent) -> np.ndarray:
+    """Which of `customer_ids` (a boolean per id) fall in the `percent` holdout of `group`."""
+    share = _as_float(percent or 0) / 100
+    if share <= 0:
+        return np.zeros(len(customer_ids), dtype=bool)
+    return holdout_shares(group, customer_ids) < share
 
 
 def in_source_holdout(source: str, source_id: str, customer_id: int, percent) -> bool:
-    return holdout_share(f"{source}:{source_id}:{customer_id}") * 100 < _as_float(percent)
+    return bool(held_out(f"{source}:{source_id}", [customer_id], percent)[0])
 
 
 @functools.lru_cache(maxsize=256)
@@ -391,6 +412,21 @@ def _first_free_app_slot(at: dt.datetime, slots: list[_Slot]) -> dt.datetime:
     return candidates[-1]  # unreachable: the last candidate is a full window after every slot
 
 
+def _holdouts(requests: list[SendRequest], customer_ids: set[int], rules: Rules) -> tuple[set, dict]:
+    """The batch's customers in the global holdout, and per (source group, share) of the requests that
+    bring no decided flag, those in the source's holdout: one array operation per group."""
+
+    def members(group: str, ids: list[int], percent) -> set[int]:
+        return set(np.asarray(ids, dtype=np.int64)[held_out(group, ids, percent)].tolist()) if ids else set()
+
+    in_global = members("global", list(customer_ids), rules.holdout_percent)
+    asked: dict[tuple, list[int]] = defaultdict(list)
+    for r in requests:
+        if r.held_out is None and r.source_holdout_percent and r.customer_id is not None:
+            asked[(f"{r.source}:{r.source_id}", r.source_holdout_percent)].append(r.customer_id)
+    return in_global, {key: members(key[0], ids, key[1]) for key, ids in asked.items()}
+
+
 # --- the function every enqueue goes through ---------------------------------------------------------
 
 
@@ -404,6 +440,7 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
     latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
     refused = template_refusals_in_force(customer_ids, {r.channel for r in requests})
     by_customer, by_member = _slots(customer_ids, members, min(starts) - horizon, max(starts) + horizon * 2)
+    in_global, in_source = _holdouts(requests, customer_ids, rules)
 
     decisions: list[Decision | None] = [None] * len(requests)
     order = sorted(range(len(requests)), key=lambda i: -requests[i].priority)
@@ -433,12 +470,12 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
         if not reason and (cid, request.channel, request.template) in refused:
             reason = "template_refused"
         if not reason and request.marketing:
-            if in_global_holdout(rules, cid):
+            if cid in in_global:
                 reason = "holdout_global"
             elif request.held_out or (
                 request.held_out is None
                 and request.source_holdout_percent
-                and in_source_holdout(request.source, request.source_id, cid, request.source_holdout_percent)
+                and cid in in_source[(f"{request.source}:{request.source_id}", request.source_holdout_percent)]
             ):
                 reason = "holdout_source"
             else:
