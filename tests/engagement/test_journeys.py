@@ -72,7 +72,7 @@ def enrol(journey, customer_ids, at=START) -> None:
     rows = [
         (journey.pk, cid, f"test:{cid}:{at.isoformat()}", in_source_holdout("journey", str(journey.pk), cid,
          journey.holdout_percent) if journey.holdout_percent else False, "active", journey.steps[0]["id"], at, at,
-         at, "")
+         None, "", at)
         for cid in customer_ids
     ]  # fmt: skip
     for column in ("step_entered_at", "due_at", "entered_at"):
@@ -520,6 +520,51 @@ def test_a_crash_mid_tick_and_a_restart_send_nothing_twice(base):
     Enrollment.objects.update(step_id="hello", due_at=START)
     report = actions.run_journeys(now=START + HOUR, batch=6)
     assert report["repeated"] == 20 and Send.objects.count() == 20
+
+
+def test_a_first_send_is_taken_as_customers_enter_all_or_nothing(base, monkeypatch):
+    from siyu.segments.models import Segment
+
+    segment = Segment.objects.create(name="全部", rule={"field": "orders_total", "op": ">=", "value": 0})
+    base.raw_connection().executemany(
+        "INSERT INTO segment_members VALUES (?, ?, ?)", [(segment.pk, c, START) for c in range(1, 21)]
+    )
+    journey = make_journey([SEND, {"id": "w", "type": "wait", "days": 1}], holdout_percent=30,
+                           trigger={"type": "segment_now", "segment_id": segment.pk})  # fmt: skip
+    held = {c for c in range(1, 21) if in_source_holdout("journey", str(journey.pk), c, 30)}
+    assert 0 < len(held) < 20
+    monkeypatch.setattr(actions, "JOURNEY_BATCH", 6)
+    real_step, calls = actions._run_step, []
+
+    def dying_step(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the process died")
+        return real_step(*args)
+
+    monkeypatch.setattr(actions, "_run_step", dying_step)
+    with pytest.raises(RuntimeError):
+        actions.run_journeys(now=NOON)
+    # the enrolment and the first step are one transaction: nobody entered, nothing was sent
+    assert not Enrollment.objects.exists() and not Send.objects.exists()
+    monkeypatch.setattr(actions, "_run_step", real_step)
+    report = actions.run_journeys(now=NOON)
+    assert report["enrolled"] == 20 and report["steps_taken"] == 40  # the send at entry, then the wait
+    assert report["queued"] == 20 - len(held) and report["suppressed:holdout_source"] == len(held)
+    # each enrollment waits at the step after the send, entered now; one send each, keyed by enrollment
+    assert at_step(journey) == {c: ("w", "active") for c in range(1, 21)}
+    assert set(Enrollment.objects.values_list("step_entered_at", flat=True)) == {NOON}
+    assert sorted(Send.objects.values_list("idempotency_key", flat=True)) == sorted(
+        f"journey:{journey.pk}:{pk}:hello" for pk in Enrollment.objects.values_list("pk", flat=True)
+    )
+    counts = {c.step_id: (c.entered, c.holdout_entered) for c in StepCount.objects.filter(journey=journey)}
+    assert counts == {"hello": (20 - len(held), len(held)), "w": (20 - len(held), len(held))}
+    assert actions.run_journeys(now=NOON + HOUR)["enrolled"] == 0 and Send.objects.count() == 20
+    exiting = make_journey([{"id": "out", "type": "exit"}, SEND], name="直接退出",
+                           trigger={"type": "segment_now", "segment_id": segment.pk})  # fmt: skip
+    actions.run_journeys(now=NOON + 2 * HOUR)
+    assert at_step(exiting) == {c: ("out", "exit_step") for c in range(1, 21)}
+    assert Send.objects.count() == 20
 
 
 def test_a_tick_runs_after_resolve_jobs(base, monkeypatch):

@@ -4,8 +4,8 @@ own (SIYU_HOME/bench/dispatch-home) so that nothing of a real installation is to
 
 Measured, in one run: (1) the journey: a one-shot campaign to a segment of all N customers with one
 marketing SMS step and a 10% holdout — enrolment (the trigger read from the warehouse, N enrollments
-inserted) and one tick (the send step: N requests through the contact policy into the outbox, the
-enrollments moved on, the goal check); (2) the reference: N outbox rows inserted the same way without the
+inserted and, as the first step is a send, taken at entry: N requests through the contact policy into
+the outbox) and one tick (nothing left to do but the goal check); (2) the reference: N outbox rows inserted the same way without the
 policy or the journey; (3) a per-row ORM loop over the same enrollments (consent query, slot count, one
 INSERT of the send and one UPDATE of the enrollment each) over the first 10,000, scaled to N; (4) delivery
 of 10,000 due sends to the fake Aliyun SMS server (one HTTP request per message) and of 10,000 to the fake
@@ -231,7 +231,8 @@ def _measure(people: int) -> dict:
     rss_before = peak_rss_mb()
 
     started = time.perf_counter()
-    enrolled = enroll_triggered(journey, now)
+    first_step = Counter()
+    enrolled = enroll_triggered(journey, now, first_step)
     enrol_seconds = time.perf_counter() - started
     started = time.perf_counter()
     tick = run_journeys(now=now)
@@ -281,6 +282,7 @@ def _measure(people: int) -> dict:
             "seconds": round(journey_seconds, 2),
             "enrol_seconds": round(enrol_seconds, 2),
             "tick_seconds": round(tick_seconds, 2),
+            "first_step_at_entry": dict(first_step),
             "tick_phases": tick["seconds"],
             "sends_per_s": round(people / journey_seconds),
             "by_status": dict(statuses),

@@ -13,6 +13,7 @@ cannot recognise the repeat.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import os
@@ -236,24 +237,44 @@ def _check_request(request: SendRequest) -> None:
 
 
 def insert_rows(
-    model, columns: list[str], rows: list[tuple], *, ignore_conflicts: bool = False, batch: int = 5_000
-) -> None:
+    model,
+    columns: list[str],
+    rows: list[tuple],
+    *,
+    ignore_conflicts: bool = False,
+    batch: int = 5_000,
+    returning: tuple[str, ...] = (),
+) -> list[tuple]:
     """Plain INSERTs of `rows` (values in the order of `columns`, already in database form: see
     `db_values`) with one executemany per batch: several times faster than `bulk_create` of model instances
     at a million rows (docs/benchmarks.md, `siyu bench dispatch`). `ignore_conflicts`: a row that breaks a
-    unique constraint is skipped (ON CONFLICT DO NOTHING, SQLite and PostgreSQL)."""
+    unique constraint is skipped (ON CONFLICT DO NOTHING, SQLite and PostgreSQL). `returning`: columns of
+    the rows really inserted to return (multi-row INSERT … RETURNING, in no particular order), [] without."""
     if not rows:
-        return
+        return []
     quote = connection.ops.quote_name
     names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
-    marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"
-    if ignore_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
+    marks = f"({', '.join(['%s'] * len(columns))})"
+    conflicts = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    table = quote(model._meta.db_table)
     # one transaction: on SQLite a commit per batch costs several times the inserts themselves
     with transaction.atomic(), connection.cursor() as cursor:
-        for start in range(0, len(rows), batch):
-            cursor.executemany(sql, rows[start : start + batch])
+        if not returning:
+            for start in range(0, len(rows), batch):
+                cursor.executemany(f"INSERT INTO {table} ({names}) VALUES {marks}{conflicts}", rows[start : start + batch])
+            return []
+        out = []
+        back = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
+        per = 30_000 // len(columns)  # bound parameters per statement: SQLite allows 32,766
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            values = ", ".join([marks] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {values}{conflicts} RETURNING {back}",
+                list(itertools.chain.from_iterable(chunk)),
+            )
+            out += cursor.fetchall()
+        return out
 
 
 def db_values(model, column: str):
@@ -796,7 +817,9 @@ EVENT_POLL = dt.timedelta(minutes=10)  # how often a wait-for-event looks again 
 TRIGGER_POLL = dt.timedelta(hours=1)  # how often triggers are looked at when nothing else is due
 JOURNEY_EDITORS = (Role.ADMIN, Role.OPERATOR)
 _ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "status", "step_id", "step_entered_at",
-                       "due_at", "entered_at", "exit_reason"]  # fmt: skip
+                       "due_at", "exited_at", "exit_reason", "entered_at"]  # fmt: skip
+# first steps whose outcome is the same for every enrollment: taken as the customers enter (`_enroll`)
+_TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "exit"})
 
 
 def _require_journey_editor(actor) -> None:
@@ -1008,17 +1031,37 @@ def _used_trigger_keys(journey, keys: list[str]) -> set[str]:
     return used
 
 
-def enroll_triggered(journey, now: dt.datetime | None = None) -> int:
+def enroll_triggered(journey, now: dt.datetime | None = None, report: Counter | None = None) -> int:
     """Enrol the customers the journey's trigger lets in now (siyu.engagement.queries.trigger_candidates),
-    minus those its re-entry rule keeps out; each at the first step, due now, and in the holdout by a
-    deterministic hash of customer and journey (siyu.engagement.policy.held_out). Returns how many
-    entered."""
+    minus those its re-entry rule keeps out; each at the first step, due now (or past it, see `_enroll`),
+    and in the holdout by a deterministic hash of customer and journey (siyu.engagement.policy.held_out).
+    What the first step did is added to `report`. Returns how many entered."""
     now = now or timezone.now()
     with cyclic_gc_paused():
-        return _enroll(journey, queries.trigger_candidates(journey, now), now)
+        return _enroll(journey, queries.trigger_candidates(journey, now), now, Counter() if report is None else report)
 
 
-def _enroll(journey, candidates, now: dt.datetime) -> int:
+def _entry_state(first: dict, following: str | None, at) -> tuple:
+    """(status, step_id, step_entered_at, due_at, exited_at, exit_reason) of a new enrollment: at the
+    first step, due now; or, when the first step is taken as they enter (see `_enroll`), where that step
+    leaves them (`following`: the step after it in the list)."""
+    from siyu.engagement.models import Enrollment
+
+    active, exited = Enrollment.Status.ACTIVE, Enrollment.Status.EXITED
+    if first["type"] not in _TAKEN_AT_ENTRY:
+        return (active, first["id"], at, at, None, "")
+    if first["type"] == "exit":
+        return (exited, first["id"], at, at, at, "exit_step")
+    following = first.get("next", following)
+    return (exited, first["id"], at, at, at, "end") if following is None else (active, following, at, at, None, "")
+
+
+def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
+    """Enrol the candidates (see `enroll_triggered`). A first step that does the same for everyone (a
+    send, a tag, a hand-off, an exit) is taken in the same transaction as the customers enter: their rows
+    are written past it at once instead of written, read back and moved on by the tick, which was a third
+    of a 1M dispatch (docs/benchmarks.md)."""
+    from siyu.engagement.journeys import following_ids
     from siyu.engagement.models import Enrollment, Journey
     from siyu.engagement.policy import held_out
 
@@ -1026,27 +1069,31 @@ def _enroll(journey, candidates, now: dt.datetime) -> int:
     keys = candidates.column("trigger_key").to_pylist()
     blocked = _blocked_customers(journey, ids, now) if ids else set()
     used = _used_trigger_keys(journey, keys) if ids else set()
-    first = journey.steps[0]["id"]
+    first = journey.steps[0]
+    following = following_ids(journey.steps)[first["id"]]
     at = db_values(Enrollment, "due_at")(now)
+    state = _entry_state(first, following, at)
     held = held_out(f"{Send.Source.JOURNEY}:{journey.pk}", ids, journey.holdout_percent).tolist()
-    rows, taken, holdout, journey_id, active = [], set(), 0, journey.pk, Enrollment.Status.ACTIVE
+    rows, taken, journey_id = [], set(), journey.pk
     for customer_id, key, in_holdout in zip(ids, keys, held, strict=True):
         if customer_id in blocked or customer_id in taken or key in used:
             continue  # one entry per customer per evaluation: the earliest fact not used before
         taken.add(customer_id)
-        holdout += in_holdout
-        rows.append((journey_id, customer_id, key[:200], in_holdout, active, first, at, at, at, ""))
+        rows.append((journey_id, customer_id, key[:200], in_holdout, *state, at))
+    at_entry = first["type"] in _TAKEN_AT_ENTRY
     with transaction.atomic():
-        before = Enrollment.objects.filter(journey=journey).count() if rows else 0
-        insert_rows(Enrollment, _ENROLLMENT_COLUMNS, rows, ignore_conflicts=True)
-        entered = (Enrollment.objects.filter(journey=journey).count() - before) if rows else 0
-        if entered == len(rows):
-            _bump_counts(journey.pk, first, len(rows) - holdout, holdout)
-        elif entered:  # some trigger keys were used before: count what really entered
-            new = Enrollment.objects.filter(journey=journey, entered_at=now, step_id=first)
-            _bump_counts(
-                journey.pk, first, new.filter(holdout=False).count(), new.filter(holdout=True).count()
-            )
+        entered, holdout = 0, 0
+        for start in range(0, len(rows), JOURNEY_BATCH):
+            new = insert_rows(Enrollment, _ENROLLMENT_COLUMNS, rows[start : start + JOURNEY_BATCH],
+                              ignore_conflicts=True, returning=("id", "customer_id", "holdout"))  # fmt: skip
+            entered, holdout = entered + len(new), holdout + sum(bool(r[2]) for r in new)
+            if at_entry and new:
+                batch = sorted((pk, cid, bool(in_holdout), None) for pk, cid, in_holdout in new)
+                _run_step(journey, first, following, batch, now, report)
+                report["steps_taken"] += len(batch)
+        _bump_counts(journey.pk, first["id"], entered - holdout, holdout)
+        if at_entry and state[0] == Enrollment.Status.ACTIVE:
+            _bump_counts(journey.pk, state[1], entered - holdout, holdout)
         changes = {"trigger_checked_at": now}
         if journey.trigger.get("type") == "schedule" and journey.next_run_at and journey.next_run_at <= now:
             step = dt.timedelta(days=journey.trigger["every_days"])
@@ -1222,9 +1269,12 @@ def _advance_due(
             # only waits read the entry time: the driver parses a time column for every row it returns
             timed = steps.get(step_id, {}).get("type") in ("wait", "wait_event")
             fields = ("pk", "customer_id", "holdout", *(("step_entered_at",) if timed else ()))
+            after = 0  # batches in id order from where the last one ended: rows that stay (a wait) are not read again
             while True:
                 query = (
-                    active.filter(journey_id=journey_id, step_id=step_id).order_by("pk").values_list(*fields)[:batch]
+                    active.filter(journey_id=journey_id, step_id=step_id, pk__gt=after)
+                    .order_by("pk")
+                    .values_list(*fields)[:batch]
                 )
                 rows = [
                     (pk, cid, bool(held), as_utc(at[0]) if at else None)
@@ -1232,6 +1282,7 @@ def _advance_due(
                 ]
                 if not rows:
                     break
+                after = rows[-1][0]
                 with transaction.atomic(), cyclic_gc_paused():
                     if step_id not in steps:  # the step was removed while nobody was waiting at it
                         outcomes = [(("exit", "step_removed"), [r[0] for r in rows])]
@@ -1301,7 +1352,7 @@ def run_journeys(
     clock = time.perf_counter()
     seconds = {}
     for journey in journeys.values():
-        report["enrolled"] += enroll_triggered(journey, now)
+        report["enrolled"] += enroll_triggered(journey, now, report)
     seconds["triggers"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     _advance_due(journeys, now, batch, report, crash_after)
     seconds["steps"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()

@@ -405,9 +405,12 @@ class Enrollment(models.Model):
             models.UniqueConstraint(fields=["journey", "trigger_key"], name="enrollment_trigger_once")
         ]
         indexes = [
-            models.Index(fields=["status", "due_at"], name="enrollment_due"),
+            # Active rows only: what a tick (in id order per step), the live counts and the next due time
+            # read. Most enrollments of a large campaign leave at once, and index entries for the exited
+            # rows cost ~1.5 s a million.
+            models.Index(fields=["journey", "step_id"], name="enrollment_at_step", condition=Q(status="active")),
+            models.Index(fields=["journey", "due_at"], name="enrollment_due", condition=Q(status="active")),
             models.Index(fields=["journey", "customer_id"], name="enrollment_customer"),
-            models.Index(fields=["journey", "status", "step_id"], name="enrollment_step"),
         ]
 
     def __str__(self):
