@@ -78,6 +78,24 @@ def test_build_a_journey_trigger_it_with_an_import_and_read_the_lift(siyu_server
     page.wait_for_selector('tr[data-step-type="branch"]')
     types = page.locator("#journey-steps tbody tr").evaluate_all("rows => rows.map(r => r.dataset.stepType)")
     assert types == ["branch", "send", "exit"]
+    # edit the send in place: the form comes filled with the step as it is
+    page.click('a[data-edit-step="thanks"]')
+    page.wait_for_selector('#add-step[data-editing="thanks"]')
+    assert page.input_value('#add-step textarea[name="variables"]') == "coupon=满100减10"
+    page.fill('#add-step textarea[name="content"]', "谢谢惠顾，{coupon} 已到账")
+    page.click("#add-step button[type=submit]")
+    page.wait_for_selector('#add-step:not([data-editing])')
+    assert "谢谢惠顾" in page.locator('tr[data-step-id="thanks"]').inner_text()
+    # moving the send above the branch that leads to it would loop without a wait: refused, nothing moves
+    step_ids = "rows => rows.map(r => r.dataset.stepId)"
+    page.click('tr[data-step-id="thanks"] [data-move="up"]')
+    page.wait_for_selector(".message.error")
+    assert page.locator("#journey-steps tbody tr").evaluate_all(step_ids)[1:] == ["thanks", "end"]
+    # the exit moves up and back down
+    page.click('tr[data-step-id="end"] [data-move="up"]')
+    page.wait_for_selector('#journey-steps tbody tr:nth-child(2)[data-step-id="end"]')
+    page.click('tr[data-step-id="end"] [data-move="down"]')
+    page.wait_for_selector('#journey-steps tbody tr:nth-child(3)[data-step-id="end"]')
     page.click("#activate-journey")
     page.wait_for_selector('#journey-status[data-status="active"]')
     _shot(page, "journey-built")

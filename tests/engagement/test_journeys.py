@@ -644,3 +644,40 @@ def test_console_builds_a_journey_step_by_step(base, client):
     assert 'data-status="active"' in html and 'data-step-id="welcome"' in html
     assert client.get(f"/engagement/journeys/{journey.pk}/lift/").status_code == 200
     assert "data-journey-id" in client.get("/engagement/journeys/").content.decode()
+
+
+def test_console_edits_and_moves_existing_steps(base, client):
+    from siyu.staff.actions import create_user
+
+    create_user("ops", "pw-oper-1", "operator")
+    client.login(username="ops", password="pw-oper-1")
+    journey = make_journey([SEND, {"id": "w", "type": "wait", "days": 2}, {"id": "end", "type": "exit"}])
+    page = f"/engagement/journeys/{journey.pk}/"
+    # the edit form shows the step as it is
+    html = client.get(page, {"edit": "hello"}).content.decode()
+    assert 'data-editing="hello"' in html and ">你好</textarea>" in html and 'value="webhook" selected' in html
+    client.post(page, {"do": "replace_step", "step": "hello", "type": "send", "channel": "sms", "template": "SMS_9",
+                       "content": "{name}，新品到店", "variables": "shop=静安店"})  # fmt: skip
+    journey.refresh_from_db()
+    assert journey.steps[0] == {"id": "hello", "type": "send", "channel": "sms", "template": "SMS_9", "subject": "",
+                                "content": "{name}，新品到店", "variables": {"shop": "静安店"}}  # fmt: skip
+    # a wait becomes a window: same id, the new type's fields
+    client.post(page, {"do": "replace_step", "step": "w", "type": "wait_window", "start": "10:00", "end": "11:00"})
+    journey.refresh_from_db()
+    assert journey.steps[1] == {"id": "w", "type": "wait_window", "start": "10:00", "end": "11:00"}
+    # an invalid version is refused and the journey keeps the old one
+    response = client.post(page, {"do": "replace_step", "step": "w", "type": "wait_window", "start": "10:00",
+                                  "end": "10:00"}, follow=True)  # fmt: skip
+    journey.refresh_from_db()
+    assert journey.steps[1]["end"] == "11:00" and "start and end are the same" in response.content.decode()
+    client.post(page, {"do": "move_step", "step": "w", "to": "up"})
+    journey.refresh_from_db()
+    assert [s["id"] for s in journey.steps] == ["w", "hello", "end"]
+    client.post(page, {"do": "move_step", "step": "end", "to": "down"})  # already last: nothing moves
+    journey.refresh_from_db()
+    assert [s["id"] for s in journey.steps] == ["w", "hello", "end"]
+    # the step-fields fragment keeps the edited step's values for its own type only
+    fields = client.get(f"/engagement/journeys/{journey.pk}/step-fields/", {"type": "send", "edit": "hello"})
+    assert "{name}，新品到店</textarea>" in fields.content.decode()
+    fields = client.get(f"/engagement/journeys/{journey.pk}/step-fields/", {"type": "guide_task", "edit": "hello"})
+    assert "新品到店" not in fields.content.decode()

@@ -3,6 +3,7 @@ Changes go through siyu.engagement.actions."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.contrib import messages
@@ -228,8 +229,6 @@ def _trigger_from(data) -> dict:
 
 
 def _journey_form(journey=None) -> dict:
-    import json
-
     if journey is None:
         return {"name": "", "description": "", "trigger": {"type": "event", "event": "order_placed"}, "reentry": "once",
                 "reentry_days": 0, "goal_days": 7, "exit_on_goal": True, "priority": 0, "holdout_percent": "10",
@@ -265,8 +264,6 @@ def journeys(request):
 
 @console_view
 def journey_edit(request, journey_id=None):
-    import json
-
     if not can_import(request.user):
         return forbidden(request)
     journey = queries.get_journey(journey_id) if journey_id else None
@@ -304,8 +301,6 @@ def journey_edit(request, journey_id=None):
 
 def _step_from(data) -> dict:
     """A step from the add-step form (fields named as in siyu.engagement.journeys)."""
-    import json
-
     kind = data.get("type", "")
     step: dict = {"type": kind}
     if data.get("id", "").strip():
@@ -383,6 +378,24 @@ def journey(request, journey_id):
                 steps.insert(position, step)
                 _save_steps(request, item, steps)
                 messages.success(request, _("Step added."))
+            elif what == "replace_step":  # the step keeps its id: who waits at it goes on with the new version
+                steps, step_id = list(item.steps), request.POST.get("step", "")
+                ids = [s["id"] for s in steps]
+                if step_id not in ids:
+                    raise EngagementError(f"the journey has no step {step_id!r}")
+                steps[ids.index(step_id)] = {**_step_from(request.POST), "id": step_id}
+                _save_steps(request, item, steps)
+                messages.success(request, _("Step saved."))
+            elif what == "move_step":
+                steps, step_id = list(item.steps), request.POST.get("step", "")
+                ids = [s["id"] for s in steps]
+                if step_id in ids:
+                    at = ids.index(step_id)
+                    to = at - 1 if request.POST.get("to") == "up" else at + 1
+                    if 0 <= to < len(steps):
+                        steps[at], steps[to] = steps[to], steps[at]
+                        _save_steps(request, item, steps)
+                        messages.success(request, _("Step moved."))
             elif what == "remove_step":
                 _save_steps(request, item, [s for s in item.steps if s["id"] != request.POST.get("step")])
                 messages.success(request, _("Step removed."))
@@ -393,11 +406,28 @@ def journey(request, journey_id):
         except EngagementError as exc:
             messages.error(request, str(exc))
         return redirect("console:journey", journey_id=item.pk)
+    editing = _step_of(item, request.GET.get("edit"))
     return render(request, "siyu/engagement/journey.html", {
         "journey": item, "summary": queries.journey_summary(item), "steps": queries.journey_step_counts(item),
         "step_labels": STEP_TYPE_LABELS, "trigger_labels": TRIGGER_LABELS, "event_labels": EVENT_LABELS,
-        "step_type": request.GET.get("type") or "send", "channels": ("wecom", "sms", "email", "webhook"),
+        "editing": editing, **_step_form(request, editing),
     })  # fmt: skip
+
+
+def _step_of(journey, step_id) -> dict | None:
+    return next((s for s in journey.steps if s["id"] == step_id), None) if step_id else None
+
+
+def _step_form(request, editing: dict | None) -> dict:
+    """The step form's context: the chosen type, and the values to show (the edited step's when the type
+    is still its own, else the defaults)."""
+    step_type = request.GET.get("type") or (editing or {}).get("type") or "send"
+    shown = editing if editing and editing["type"] == step_type else {}
+    variables = "\n".join(f"{k}={v}" for k, v in shown.get("variables", {}).items())
+    paths = [*shown.get("paths", []), {}, {}, {}][:3]
+    return {"step_type": step_type, "shown": shown, "shown_variables": variables, "shown_paths": paths,
+            "shown_rule": json.dumps(shown["rule"], ensure_ascii=False) if "rule" in shown else "",
+            "channels": ("wecom", "sms", "email", "webhook")}  # fmt: skip
 
 
 @console_view
@@ -406,9 +436,9 @@ def journey_step_fields(request, journey_id):
     if not can_import(request.user):
         return forbidden(request)
     item = queries.get_journey(journey_id)
+    editing = _step_of(item, request.GET.get("edit"))
     return render(request, "siyu/engagement/_step_fields.html", {
-        "journey": item, "step_type": request.GET.get("type") or "send",
-        "channels": ("wecom", "sms", "email", "webhook"), "event_labels": EVENT_LABELS,
+        "journey": item, "event_labels": EVENT_LABELS, **_step_form(request, editing),
     })  # fmt: skip
 
 
