@@ -72,3 +72,33 @@ def test_content_library_pages_and_buyer_show_images(shoppers, settings, tmp_pat
     assert "买家秀A" not in g1.get("/engagement/content/", {"tab": "materials"}).content.decode()
     assert g1.post("/engagement/content/scripts/", {"title": "x", "body": "y"}).status_code == 403
     assert not Script.objects.filter(title="x").exists()
+
+
+def test_scripts_and_materials_are_edited_in_the_console(shoppers, settings, tmp_path):
+    from siyu.engagement.models import Material
+
+    settings.UPLOADS_DIR = tmp_path
+    ops = login(shoppers["ops"])
+    script = save_script(shoppers["ops"], title="回访", body="{name}您好", group="复购", tags="老客")
+    page = ops.get("/engagement/content/", {"edit": script.pk}).content.decode()
+    assert f'data-editing="{script.pk}"' in page and ">{name}您好</textarea>" in page and 'value="复购"' in page
+    ops.post("/engagement/content/scripts/", {"script_id": script.pk, "title": "回访（新）", "body": "{name}，好久不见",
+                                              "group": "复购", "tags": "老客,沉睡"})  # fmt: skip
+    script.refresh_from_db()
+    assert (script.title, script.body, script.tags) == ("回访（新）", "{name}，好久不见", "老客,沉睡")
+    assert Script.objects.count() == 1  # changed, not added
+    card = save_material(shoppers["ops"], kind="link", title="新品页", url="https://example.com/a", image=PNG)
+    page = ops.get("/engagement/content/", {"tab": "materials", "edit": card.pk}).content.decode()
+    assert 'value="https://example.com/a"' in page and 'name="material_id"' in page
+    # no new image: the card keeps its thumbnail
+    ops.post("/engagement/content/materials/", {"material_id": card.pk, "kind": "link", "title": "新品页 2",
+                                                "url": "https://example.com/b"})  # fmt: skip
+    card.refresh_from_db()
+    assert (card.title, card.url, Material.objects.count()) == ("新品页 2", "https://example.com/b", 1)
+    assert card.image
+    # a guide gets no edit form, and cannot change a script by posting one
+    g1 = login(shoppers["g1"])
+    assert "data-editing" not in g1.get("/engagement/content/", {"edit": script.pk}).content.decode()
+    assert g1.post("/engagement/content/scripts/", {"script_id": script.pk, "title": "x", "body": "y"}).status_code == 403
+    script.refresh_from_db()
+    assert script.title == "回访（新）"

@@ -1,5 +1,5 @@
 """Console pages of the content library: search and browse scripts and materials (every staff role),
-add and archive them (admins and operators), and the material images (a buyer show's only while its
+add, edit and archive them (admins and operators), and the material images (a buyer show's only while its
 customer's consent is in force, except for editors). Changes go through siyu.engagement.content_actions."""
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def content_library(request):
     )
     for material in materials:
         material.tag_list = [t for t in material.tags.split(",") if t]
+    editing = _editing(tab, data.get("edit")) if editor else None
     return render(
         request,
         "siyu/engagement/content/library.html",
@@ -55,9 +56,25 @@ def content_library(request):
             "materials": materials,
             "kinds": Material.Kind.choices,
             "editor": editor,
+            "editing": editing,
             "known_variables": KNOWN_VARIABLES,
         },
     )
+
+
+def _editing(tab: str, item_id):
+    """The script or material whose form is open for editing (`?edit=<id>`), or None."""
+    if not item_id:
+        return None
+    try:
+        return (content_queries.get_script if tab == "scripts" else content_queries.get_material)(item_id)
+    except ContentError:
+        return None
+
+
+def _item_id(value) -> int | None:
+    """The id of the script or material being changed (a form's hidden field), None for a new one."""
+    return int(value) if (value or "").isdigit() else None
 
 
 @console_view
@@ -67,7 +84,7 @@ def script_add(request):
     try:
         content_actions.save_script(
             request.user, title=data.get("title"), body=data.get("body"), group=data.get("group"),
-            tags=data.get("tags", ""),
+            tags=data.get("tags", ""), script_id=_item_id(data.get("script_id")),
         )  # fmt: skip
     except ContentError as exc:
         messages.error(request, str(exc))
@@ -95,6 +112,7 @@ def material_add(request):
             page_path=data.get("page_path", ""),
             customer_id=data.get("customer_id") or None,
             image=upload.read() if upload is not None else None,
+            material_id=_item_id(data.get("material_id")),
         )
     except ContentError as exc:
         messages.error(request, str(exc))
