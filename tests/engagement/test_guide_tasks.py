@@ -15,7 +15,7 @@ from siyu.engagement.content_actions import save_script
 from siyu.engagement.errors import TaskError
 from siyu.engagement.models import GuideTask, Send
 from siyu.engagement.policy import SendRequest
-from siyu.engagement.task_actions import cancel_batch, complete_task, create_guide_tasks
+from siyu.engagement.task_actions import cancel_batch, complete_task, create_guide_tasks, reassign_tasks
 
 pytestmark = pytest.mark.django_db
 DUE = NOON + dt.timedelta(days=2)
@@ -177,3 +177,30 @@ def test_who_may_create_tasks_and_for_whom(shoppers, script):
     assert batch.counts["open"] == 2
     with pytest.raises(TaskError, match="future"):
         create_guide_tasks(shoppers["ops"], script=script, due_at=NOON, customer_ids=[1], now=NOON)
+
+
+def test_open_tasks_are_given_to_another_guide_with_the_script_filled_again(shoppers, script):
+    batch = create_guide_tasks(shoppers["ops"], script=script, due_at=DUE, customer_ids=[1, 2, 3, 5], now=NOON)
+    tasks = tasks_of(batch)
+    complete_task(shoppers["g1"], tasks[2].pk, "reached", now=NOON)
+    g2 = shoppers["g2"]
+    # g1's open task moves; the done one stays with g1
+    assert reassign_tasks(shoppers["ops"], [tasks[1].pk, tasks[2].pk], g2.pk) == 1
+    tasks = tasks_of(batch)
+    assert (tasks[1].guide_id, tasks[2].guide_id) == (g2.pk, shoppers["g1"].pk)
+    assert tasks[1].message == "张女士您好，我是上海南京西路店的小李，您上次买的玫瑰精华水用得怎么样？"
+    assert CustomerState.objects.get(customer_id=1).owner_id == shoppers["g1"].pk  # owners unchanged
+    # the new guide works it; the old one no longer can
+    with pytest.raises(PermissionDenied):
+        complete_task(shoppers["g1"], tasks[1].pk, "reached", now=NOON)
+    complete_task(g2, tasks[1].pk, "purchase_intent", now=NOON)
+    # a manager moves only their store's guides' tasks, only to their store's guides; owners move too if asked
+    with pytest.raises(PermissionDenied):
+        reassign_tasks(shoppers["m1"], [tasks[3].pk], shoppers["g9"].pk)
+    assert reassign_tasks(shoppers["m1"], [tasks[5].pk], g2.pk) == 0  # g9's task, another store
+    assert reassign_tasks(shoppers["m1"], [tasks[3].pk], shoppers["g1"].pk, transfer_customers=True) == 1
+    assert CustomerState.objects.get(customer_id=3).owner_id == shoppers["g1"].pk
+    with pytest.raises(PermissionDenied):
+        reassign_tasks(shoppers["g1"], [tasks[3].pk], g2.pk)
+    with pytest.raises(TaskError, match="no active guide"):
+        reassign_tasks(shoppers["ops"], [tasks[3].pk], shoppers["ops"].pk)  # an operator works no tasks

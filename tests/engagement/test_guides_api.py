@@ -92,3 +92,31 @@ def test_content_and_tasks_through_the_api(shoppers, settings, tmp_path):
     assert g1.get("/api/guide-report").status_code == 403
     report = api(shoppers["m1"]).get("/api/guide-report").json()
     assert {r["guide"]: (r["tasks"], r["done"]) for r in report["items"]} == {"小王": (2, 1), "小李": (1, 0)}
+
+
+def test_open_tasks_are_reassigned_through_the_api_and_the_console(shoppers):
+    from siyu.engagement.content_actions import save_script
+    from siyu.engagement.models import GuideTask
+    from siyu.engagement.task_actions import create_guide_tasks
+
+    script = save_script(shoppers["ops"], title="回访", body="我是{guide}")
+    due = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    batch = create_guide_tasks(shoppers["ops"], script=script, due_at=due, customer_ids=[1, 2])
+    ids = sorted(GuideTask.objects.filter(batch=batch).values_list("pk", flat=True))
+    ops, g1 = api(shoppers["ops"]), api(shoppers["g1"])
+    body = {"task_ids": ids, "guide_id": shoppers["g2"].pk}
+    assert post(g1, "/api/tasks/reassign", body, "r1").status_code == 403
+    moved = post(ops, "/api/tasks/reassign", body, "r2")
+    assert moved.status_code == 200 and moved.json() == {"moved": 2}
+    assert post(ops, "/api/tasks/reassign", body, "r2").headers["Idempotent-Replayed"] == "true"
+    assert {t["message"] for t in api(shoppers["g2"]).get("/api/tasks").json()["items"]} == {"我是小李"}
+    assert post(ops, "/api/tasks/reassign", {**body, "guide_id": 999999}, "r3").status_code == 400
+    # the console: tick tasks, choose the guide
+    console = Client()
+    console.force_login(shoppers["m1"])
+    page = console.get("/engagement/tasks/").content.decode()
+    assert 'form="reassign-form"' in page and "小赵" not in page.split('id="reassign-form"')[1].split("</select>")[0]
+    console.post("/engagement/tasks/reassign/", {"task": [str(i) for i in ids], "guide": shoppers["g1"].pk,
+                                                 "transfer": "on"})  # fmt: skip
+    assert set(GuideTask.objects.values_list("guide_id", flat=True)) == {shoppers["g1"].pk}
+    assert set(GuideTask.objects.values_list("message", flat=True)) == {"我是小王"}

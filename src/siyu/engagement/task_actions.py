@@ -1,5 +1,6 @@
 """Every change to guide tasks: creating them for a segment or a list of customers (assigned to each
-customer's owner guide, or spread over a store's guides by capacity), recording a contact, cancelling.
+customer's owner guide, or spread over a store's guides by capacity), recording a contact, cancelling,
+giving open tasks to another guide.
 
 Each task has an outbox row (`Send`, channel `guide`) made by `enqueue_sends`, so the one contact policy
 decides it like any other send: a customer who opted out of 1-on-1 contact (consent channel `guide`, or
@@ -429,6 +430,46 @@ def cancel_batch(actor, batch_id) -> int:
             )
         record_audit(actor, "cancel_guide_tasks", target=str(batch.pk), cancelled=cancelled)
     return cancelled
+
+
+def reassign_tasks(actor, task_ids, guide_id, *, transfer_customers: bool = False) -> int:
+    """Give open tasks to another guide (one who left, is away or has too many): each task's script is
+    rendered again for the new guide ({guide}, {store}), and with `transfer_customers` the new guide also
+    becomes the customers' owner. A store manager moves only their store's guides' tasks, and only to a
+    guide of their store. Done, suppressed and cancelled tasks stay as they are. Returns how many moved."""
+    _check_creator(actor)
+    try:
+        guide_id, ids = int(guide_id), sorted({int(i) for i in task_ids})
+    except (TypeError, ValueError) as exc:
+        raise TaskError("the guide and the tasks are given by their ids") from exc
+    guide = StaffProfile.objects.select_related("user").filter(user_id=guide_id, user__is_active=True).first()
+    if guide is None or guide.role not in (Role.GUIDE, Role.MANAGER):
+        raise TaskError(f"no active guide {guide_id}")
+    if not ids or len(ids) > MAX_TASKS:
+        raise TaskError(f"give 1 to {MAX_TASKS:,} task ids")
+    with transaction.atomic():
+        tasks = GuideTask.objects.select_for_update().select_related("batch__script").filter(
+            pk__in=ids, status=GuideTask.Status.OPEN
+        )
+        if actor is not None and role_of(actor) == Role.MANAGER:
+            own = store_of(actor)
+            if guide.store_id != own:
+                raise PermissionDenied("a manager can give tasks only to a guide of their own store")
+            tasks = tasks.filter(guide_id__in=[*guides_of_store(own or 0), actor.pk])
+        moved = [t for t in tasks if t.guide_id != guide.user_id]
+        for batch_id in {t.batch_id for t in moved}:
+            of_batch = [t for t in moved if t.batch_id == batch_id]
+            batch = of_batch[0].batch
+            rendered = _render_all(batch.script, batch.variables, {t.customer_id: guide.user_id for t in of_batch})
+            for task in of_batch:
+                text = rendered[task.customer_id]
+                task.guide_id, task.message, task.missing_variables = guide.user_id, text.text, list(text.missing)
+        GuideTask.objects.bulk_update(moved, ["guide", "message", "missing_variables"], batch_size=1_000)
+        if transfer_customers and moved:
+            customer_actions.assign_owner(actor, sorted({t.customer_id for t in moved}), guide.user)
+        record_audit(actor, "reassign_guide_tasks", target=str(guide.user_id), moved=len(moved),
+                     transfer_customers=bool(transfer_customers))  # fmt: skip
+    return len(moved)
 
 
 # --- journey steps "create a guide task" -------------------------------------------------------------------

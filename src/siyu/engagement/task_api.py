@@ -98,6 +98,12 @@ class CompleteIn(Schema):
     note: str = Field("", max_length=2_000)
 
 
+class ReassignIn(Schema):
+    task_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=100_000)
+    guide_id: int = Field(ge=1, le=2**63 - 1, description="the guide who takes the open tasks")
+    transfer_customers: bool = Field(False, description="also make that guide the customers' owner")
+
+
 class ReportRowOut(Schema):
     guide_id: int
     guide: str | None
@@ -163,6 +169,17 @@ def cancel_batch(request, response: HttpResponse, batch_id: Id, idempotency_key:
         return {"cancelled": task_actions.cancel_batch(request.auth, batch_id)}
 
     return run_once(request, response, idempotency_key, {"batch_id": batch_id}, run)
+
+
+@router.post("/tasks/reassign", response={200: dict[str, int], **WRITE_ERRORS}, summary="Give open tasks to another guide")
+def reassign_tasks(request, response: HttpResponse, body: ReassignIn, idempotency_key: IdempotencyKeyHeader):
+    def run():
+        moved = task_actions.reassign_tasks(
+            request.auth, body.task_ids, body.guide_id, transfer_customers=body.transfer_customers
+        )
+        return {"moved": moved}
+
+    return run_once(request, response, idempotency_key, body, run)
 
 
 @router.get("/tasks", response={200: TaskPageOut, **READ_ERRORS}, summary="Tasks (a guide: their own)")

@@ -40,6 +40,21 @@ def visible_guide_ids(user) -> list[int] | None:
     raise PermissionDenied("this account has no staff role; ask an admin to give it one")
 
 
+def assignable_guides(user) -> list[dict]:
+    """The guides `user` can give tasks to (id, name, store): every active guide, a store manager's own
+    store's only."""
+    from siyu.staff.models import StaffProfile
+
+    profiles = StaffProfile.objects.select_related("user", "store").filter(role=Role.GUIDE, user__is_active=True)
+    if role_of(user) == Role.MANAGER:
+        profiles = profiles.filter(store_id=store_of(user))
+    names = display_names(p.user_id for p in profiles)
+    return sorted(
+        ({"id": p.user_id, "name": names[p.user_id], "store": p.store.name if p.store_id else ""} for p in profiles),
+        key=lambda g: (g["store"], g["name"]),
+    )
+
+
 def _scoped(user):
     guides = visible_guide_ids(user)
     query = GuideTask.objects.select_related("batch", "batch__material")

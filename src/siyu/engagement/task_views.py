@@ -1,6 +1,6 @@
 """Console pages of guide tasks: a guide's own task list (made for a phone: the rendered script, the
 customer masked, one form to record the contact), the batches with the form that creates them
-(admins, operators, store managers), and the per-guide report. Changes go through task_actions."""
+(admins, operators, store managers), giving open tasks to another guide, and the per-guide report. Changes go through task_actions."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from siyu.console.views.common import console_view, forbidden
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.engagement import content_queries, task_actions, task_queries
+from siyu.engagement.errors import TaskError
 from siyu.engagement.models import GuideTask, Material, TaskBatch
 from siyu.engagement.policy import REASONS
 from siyu.engagement.task_actions import TASK_REASONS
@@ -71,6 +72,7 @@ def task_list(request):
             stores=Store.objects.filter(pk=own_store) if own_store else Store.objects.all(),
             default_due=(timezone.localtime() + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
             material_kinds=dict(Material.Kind.choices),
+            guides=task_queries.assignable_guides(request.user),
         )
     return render(request, "siyu/engagement/tasks/list.html", context)
 
@@ -156,6 +158,31 @@ def batch_cancel(request, batch_id: int):
     else:
         messages.success(request, _("%(count)d open tasks cancelled.") % {"count": cancelled})
     return redirect("console:engagement_tasks")
+
+
+@console_view
+@require_POST
+def tasks_reassign(request):
+    if not can_create_tasks(request.user):
+        return forbidden(request)
+    data = request.POST
+    ids = [i for i in data.getlist("task") if i.isdigit()]
+    try:
+        if not ids:
+            raise TaskError("choose the open tasks to give to another guide")
+        moved = task_actions.reassign_tasks(
+            request.user, ids, data.get("guide", ""), transfer_customers=data.get("transfer") == "on"
+        )
+    except SiyuError as exc:
+        if isinstance(exc, PermissionDenied):
+            raise
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("%(count)d open tasks given to another guide.") % {"count": moved})
+    back = data.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("console:engagement_tasks")
+    return redirect(back)
 
 
 @console_view

@@ -28,6 +28,7 @@ urlpatterns = [
     path("tasks/new/", task_views.task_create, name="engagement_task_create"),
     path("tasks/<int:task_id>/complete/", task_views.task_complete, name="engagement_task_complete"),
     path("tasks/batches/<int:batch_id>/cancel/", task_views.batch_cancel, name="engagement_batch_cancel"),
+    path("tasks/reassign/", task_views.tasks_reassign, name="engagement_tasks_reassign"),
     path("tasks/report/", task_views.guide_report, name="engagement_guide_report"),
     # --- channel adapters (channel_views) ---
     path("wecom/sync/", channel_views.wecom_sync, name="engagement_wecom_sync"),
