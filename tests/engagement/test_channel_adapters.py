@@ -145,6 +145,25 @@ def test_wecom_mass_send_groups_by_sender_and_reports_non_contacts(wecom):
     assert sorted(r["external_userid"] for r in results) == ["wm-one", "wm-two"]
 
 
+def test_wecom_attachments_are_uploaded_as_multipart_and_refusals_are_permanent(wecom):
+    adapter = WeComMassAdapter(
+        {"corp_id": wecom.corp_id, "base_url": wecom.url}, {"contact_secret": "contact-secret"}
+    )
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # every byte value survives the multipart body
+    picture = {"material_id": 7, "kind": "image", "title": "海报", "description": "", "image": png,
+               "image_name": "poster.png", "content_type": "image/png"}  # fmt: skip
+    bad = {**picture, "material_id": 8, "image": b"not an image", "image_name": "x.png"}
+    first, second = message(1, content="新品", external_userid="wm-one", sender="guide1"), message(
+        2, content="新品", external_userid="wm-three", sender="guide2")
+    first.attachments, second.attachments = [picture], [bad]
+    outcomes = adapter.deliver([first, second])
+    assert outcomes[1].ok and not outcomes[2].ok and not outcomes[2].retryable and "40005" in outcomes[2].error
+    (media,) = wecom.media.values()
+    assert media["data"] == png and media["filename"] == "poster.png" and media["type"] == "image"
+    (sent,) = wecom.mass.values()
+    assert sent["attachments"] == [{"msgtype": "image", "image": {"media_id": next(iter(wecom.media))}}]
+
+
 def test_wecom_send_results_follow_the_cursor(wecom):
     for i in range(5):
         wecom.add_contact("guide3", f"wm-p{i}")

@@ -130,6 +130,25 @@ def test_steps_are_checked_when_saved():
     assert send["variables"] == {"tip": "{product}"}
 
 
+def test_a_wecom_send_step_carries_a_material_that_can_go(db, settings, tmp_path):
+    from siyu.engagement.content_actions import archive_material, save_material
+
+    settings.UPLOADS_DIR = tmp_path
+    link = save_material(None, kind="link", title="新品页", url="https://example.com/new")
+    (send,) = journeys.check_steps([{"type": "send", "channel": "wecom", "material": str(link.pk)}])
+    assert send["material"] == link.pk and send["content"] == ""  # a material alone is a message
+    with pytest.raises(EngagementError, match="only WeCom"):
+        journeys.check_steps([{"type": "send", "channel": "sms", "template": "T", "material": link.pk}])
+    gif = save_material(None, kind="image", title="动图", image=b"GIF89a" + b"\x00" * 16)
+    with pytest.raises(EngagementError, match="JPG and PNG"):
+        journeys.check_steps([{"type": "send", "channel": "wecom", "content": "x", "material": gif.pk}])
+    archive_material(None, link.pk)
+    with pytest.raises(EngagementError, match="archived"):
+        journeys.check_steps([{"type": "send", "channel": "wecom", "content": "x", "material": link.pk}])
+    with pytest.raises(EngagementError, match="no material"):
+        journeys.check_steps([{"type": "send", "channel": "wecom", "content": "x", "material": 999999}])
+
+
 def test_triggers_are_checked_when_saved():
     assert journeys.check_trigger({"type": "event", "event": "wecom_contact_added"})["max_age_days"] == 3
     assert journeys.check_trigger({"type": "schedule", "at": "9:30"}) == {
@@ -678,6 +697,6 @@ def test_console_edits_and_moves_existing_steps(base, client):
     assert [s["id"] for s in journey.steps] == ["w", "hello", "end"]
     # the step-fields fragment keeps the edited step's values for its own type only
     fields = client.get(f"/engagement/journeys/{journey.pk}/step-fields/", {"type": "send", "edit": "hello"})
-    assert "{name}，新品到店</textarea>" in fields.content.decode()
+    assert "{name}，新品到店</textarea>" in fields.content.decode() and 'name="material"' in fields.content.decode()
     fields = client.get(f"/engagement/journeys/{journey.pk}/step-fields/", {"type": "guide_task", "edit": "hello"})
     assert "新品到店" not in fields.content.decode()

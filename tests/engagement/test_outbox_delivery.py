@@ -270,3 +270,44 @@ def test_customer_variables_are_filled_at_delivery_and_a_hole_is_never_sent(cust
     assert failed.status == "failed_permanent" and failed.last_error == "no value of {name} for this customer"
     # the outbox keeps the template, not the customer's values
     assert Send.objects.get(idempotency_key="p1").content == "亲爱的{name}，{tip}"
+
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+GIF_BYTES = b"GIF89a" + b"\x00" * 32
+
+
+def test_wecom_sends_carry_library_materials_checked_again_at_delivery(customers, no_holdout, settings, tmp_path):
+    from siyu.engagement.content_actions import save_material
+
+    settings.UPLOADS_DIR = tmp_path
+    WeComClient._tokens.clear()
+    card = save_material(None, kind="mini_program", title="新品小程序", appid="wx0123456789abcdef",
+                         page_path="pages/new/index", image=PNG_BYTES)  # fmt: skip
+    link = save_material(None, kind="link", title="新品页", body="春季新品", url="https://example.com/new")
+    record_consent(None, 3, "ugc", "opt_in", "评价授权")
+    show = save_material(None, kind="ugc", title="买家秀", customer_id=3, image=PNG_BYTES)
+    gif = save_material(None, kind="image", title="动图", image=GIF_BYTES)
+    with FakeWeCom() as wecom:
+        for staff, ext in (("guide1", "wm-one"), ("guide1", "wm-two"), ("guide2", "wm-three"), ("guide2", "wm-four")):
+            wecom.add_contact(staff, ext)
+        configure_account(None, "wecom", "wecom", {"corp_id": wecom.corp_id, "base_url": wecom.url},
+                          {"contact_secret": "contact-secret"})  # fmt: skip
+        materials = {1: card.pk, 2: card.pk, 3: show.pk, 4: gif.pk}
+        enqueue_sends([SendRequest(f"a{c}", "wecom", customer_id=c, content="新品上市",
+                                   variables={"material_id": m}) for c, m in materials.items()]
+                      + [SendRequest("a5", "wecom", customer_id=2, content="看看", variables={"material_id": link.pk},
+                                     marketing=False)], now=NOON)  # fmt: skip
+        record_consent(None, 3, "ugc", "opt_out", "撤回授权")  # after the enqueue, before the delivery
+        deliver_due_sends(now=NOON)
+        done = dict(Send.objects.values_list("idempotency_key", "status"))
+        assert done == {"a1": "sent", "a2": "sent", "a3": "failed_permanent", "a4": "failed_permanent", "a5": "sent"}
+        assert "consent" in Send.objects.get(idempotency_key="a3").last_error  # the buyer show is withheld
+        assert "JPG and PNG" in Send.objects.get(idempotency_key="a4").last_error
+        by_text = {tuple(a["msgtype"] for a in m["attachments"]): m for m in wecom.mass.values()}
+        mini = by_text[("miniprogram",)]["attachments"][0]["miniprogram"]
+        assert (mini["title"], mini["appid"], mini["page"]) == ("新品小程序", "wx0123456789abcdef", "pages/new/index")
+        assert wecom.media[mini["pic_media_id"]]["data"] == PNG_BYTES  # the card's picture, uploaded
+        assert len(wecom.media) == 1  # once for both customers of guide1
+        assert by_text[("link",)]["attachments"][0]["link"] == {"title": "新品页", "url": "https://example.com/new",
+                                                               "desc": "春季新品"}  # fmt: skip
+    WeComClient._tokens.clear()

@@ -61,7 +61,7 @@ def test_add_contact_callback_sends_the_welcome_message_at_once(customers, wecom
     code = wecom.issue_welcome_code("guide1", "wm-new")
     assert added(client, "wm-new", code).content == b"success"
     assert wecom.welcomes == [
-        {"staff": "guide1", "external_userid": "wm-new", "text": "欢迎添加，我是您的专属顾问"}
+        {"staff": "guide1", "external_userid": "wm-new", "text": "欢迎添加，我是您的专属顾问", "attachments": []}
     ]
     send = Send.objects.get(channel="wecom_welcome")
     assert send.status == "sent" and send.customer_id is None and send.member == "guide1"
@@ -280,3 +280,21 @@ def test_no_sms_reaches_a_customer_after_an_unsubscribe_reply(aliyun, replies, s
     ], now=NOON)  # fmt: skip
     later = sms(f"p-{stop}-{len(sequence)}-{position}-{hash(tuple(sequence))}", 1)
     assert later.status == "suppressed" and later.reason == "opted_out"
+
+
+def test_the_welcome_message_carries_its_material(customers, wecom, client, settings, tmp_path):
+    from siyu.engagement.content_actions import save_material
+    from siyu.engagement.errors import EngagementError
+
+    settings.UPLOADS_DIR = tmp_path
+    card = save_material(None, kind="mini_program", title="会员中心", appid="wx0123456789abcdef",
+                         page_path="pages/member/index", image=b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)  # fmt: skip
+    fields = {"corp_id": CORP, "base_url": wecom.url, "welcome_text": "欢迎！", "welcome_material": str(card.pk)}
+    configure_account(None, "wecom", "wecom", fields, {})
+    assert added(client, "wm-new", wecom.issue_welcome_code("guide1", "wm-new")).content == b"success"
+    (welcome,) = wecom.welcomes
+    assert welcome["text"] == "欢迎！" and welcome["attachments"][0]["miniprogram"]["page"] == "pages/member/index"
+    # a material a WeCom message cannot carry is refused when the account is saved
+    note = save_material(None, kind="case", title="案例", body="没有图片")
+    with pytest.raises(EngagementError, match="no picture"):
+        configure_account(None, "wecom", "wecom", {**fields, "welcome_material": str(note.pk)}, {})

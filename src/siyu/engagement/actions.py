@@ -33,7 +33,7 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import cyclic_gc_paused
 from siyu.core.errors import PermissionDenied
 from siyu.customers.queries import chunked
-from siyu.engagement import queries, scripts
+from siyu.engagement import content_queries, queries, scripts
 from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
 from siyu.engagement.channels.base import Outcome, Outgoing, ProviderError, failed
 from siyu.engagement.channels.wecom import SEND_STATUS, WeComClient
@@ -116,6 +116,11 @@ def configure_account(
             valid = False
         if not valid:
             raise EngagementError("sync_every_hours must be a number of hours between 1 and 720")
+    if (settings.get("welcome_material") or "") != "":
+        from siyu.engagement.journeys import attachable_material
+
+        settings = {**settings, "welcome_material": attachable_material(settings["welcome_material"], "wecom",
+                                                                        "the welcome message")}  # fmt: skip
     account = ChannelAccount.objects.filter(channel=channel).first() or ChannelAccount(channel=channel)
     kept = queries.account_secrets(account) if account.pk and account.provider == provider else {}
     kept.update({k: str(v) for k, v in secrets.items() if v not in (None, "")})
@@ -466,6 +471,30 @@ def _customer_values(sends: list[Send]) -> dict[int, dict]:
     return {s.pk: values.get(s.customer_id, {}) for s in wanted}
 
 
+# Channels whose messages can carry a material of the library (variables["material_id"]).
+ATTACHING_CHANNELS = frozenset({Channel.WECOM, Channel.WECOM_WELCOME})
+
+
+def _attachments(sends: list[Send]) -> dict[int, list[dict] | str]:
+    """{material id: [the attachment]} or {material id: why it cannot go now} for the sends' materials,
+    checked at delivery: a buyer show whose consent was withdrawn since the enqueue is not sent."""
+    from siyu.engagement.errors import ContentError
+    from siyu.engagement.models import Material
+
+    ids = {s.variables.get("material_id") for s in sends if isinstance(s.variables, dict)} - {None}
+    found = Material.objects.in_bulk([i for i in ids if isinstance(i, int)])
+    out: dict[int, list[dict] | str] = {}
+    for material_id in ids:
+        material = found.get(material_id)
+        try:
+            if material is None:
+                raise ContentError(f"no material {material_id}")
+            out[material_id] = [content_queries.attachment_of(material)]
+        except ContentError as exc:
+            out[material_id] = str(exc)
+    return out
+
+
 def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     adapter = _adapter(channel, adapters)
     if isinstance(adapter, ChannelNotConfigured):
@@ -476,9 +505,14 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
     source = getattr(adapter, "address_source", None)  # openids: the import source of the app's followers
     addresses = queries.addresses_for(customers, adapter.address_kind, **({"source": source} if source else {}))
     personal = _customer_values(sends)
+    materials = _attachments(sends) if channel in ATTACHING_CHANNELS else {}
     messages = []
     for send in sends:
         subject, content, variables = send.subject, send.content, send.variables
+        attachments = materials.get(send.variables.get("material_id"), []) if materials else []
+        if isinstance(attachments, str):  # never the text without the card it introduces
+            _apply(send, failed(attachments, False), at)
+            continue
         if send.pk in personal:
             subject, content, variables, unfilled = scripts.fill_message(
                 subject, content, variables, personal[send.pk]
@@ -499,7 +533,7 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
             continue
         messages.append(
             Outgoing(send.pk, send.idempotency_key, send.customer_id, address, send.template, subject, content,
-                     variables)
+                     variables, attachments)
         )  # fmt: skip
     if not messages:
         return
@@ -1112,6 +1146,8 @@ def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
 
     source_id = str(journey.pk)
     variables = step.get("variables", {})
+    if step.get("material"):  # the material goes along (ATTACHING_CHANNELS)
+        variables = {**variables, "material_id": step["material"]}
     return [
         SendRequest(
             idempotency_key=send_key(journey.pk, pk, step["id"]),

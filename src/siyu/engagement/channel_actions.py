@@ -491,12 +491,13 @@ def customer_of_record(record_key: str) -> int | None:
 
 
 def send_welcome_message(event: dict, account: ChannelAccount) -> Send | None:
-    """The add-contact callback carried a WelcomeCode: put the account's welcome text in the outbox (the
-    contact policy sees it: an opted-out customer gets none) and deliver it at once, since the code is
-    valid for 20 seconds. None when no welcome text is configured or the event has no code."""
+    """The add-contact callback carried a WelcomeCode: put the account's welcome text and material in the
+    outbox (the contact policy sees it: an opted-out customer gets none) and deliver it at once, since the
+    code is valid for 20 seconds. None when neither is configured or the event has no code."""
     text = (account.settings.get("welcome_text") or "").strip()
+    material = account.settings.get("welcome_material")
     code = event.get("welcome_code") or ""
-    if not text or not code or event.get("event_type") != "wecom_contact_added":
+    if not (text or material) or not code or event.get("event_type") != "wecom_contact_added":
         return None
     source = account.settings.get("source") or "wecom"
     send = enqueue_send(
@@ -506,7 +507,8 @@ def send_welcome_message(event: dict, account: ChannelAccount) -> Send | None:
             customer_id=customer_of_record(f"{source}|{event['external_userid']}"),
             member=(event["properties"].get("staff") or "")[:64],
             content=text,
-            variables={"welcome_code": code, "external_userid": event["external_userid"]},
+            variables={"welcome_code": code, "external_userid": event["external_userid"],
+                       **({"material_id": int(material)} if material else {})},  # fmt: skip
             marketing=False,
             priority=100,
         )

@@ -1,8 +1,11 @@
-"""The read side of the content library: search over scripts and materials, and whether a buyer show
-may be used (its customer's `ugc` consent in force)."""
+"""The read side of the content library: search over scripts and materials, whether a buyer show may be
+used (its customer's `ugc` consent in force), and a material as a message attachment."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.db.models import Q
 
 from siyu.customers.models import Consent
@@ -26,6 +29,49 @@ def get_material(material_id) -> Material:
         return Material.objects.get(pk=int(material_id))
     except (Material.DoesNotExist, TypeError, ValueError, OverflowError):
         raise ContentNotFound(f"no material {material_id}") from None
+
+
+WECOM_IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}  # what media/upload takes
+
+
+def attachable_problem(material: Material) -> str:
+    """Why a material cannot go along with a WeCom message ("" when it can): an image, a link, a
+    mini-program card with its picture, or a case or buyer show with a picture (sent as the picture)."""
+    if material.kind == Material.Kind.LINK:
+        return ""
+    if not material.image:
+        return f"material {material.pk} has no picture to send"
+    extension = material.image.rsplit(".", 1)[-1].lower()
+    if extension not in WECOM_IMAGE_TYPES:
+        return f"material {material.pk}: WeCom takes only JPG and PNG pictures, not {extension.upper()}"
+    return ""
+
+
+def attachable_materials() -> list[Material]:
+    """The library's materials a WeCom message can carry now (for the journey builder's choice)."""
+    return [m for m in search_materials(usable_only=True) if not attachable_problem(m)]
+
+
+def attachment_of(material: Material) -> dict:
+    """What a channel adapter needs to send `material` (see `Outgoing.attachments`); ContentError when it
+    may not or cannot be sent now (archived, consent withdrawn, no usable picture)."""
+    check_usable(material)
+    problem = attachable_problem(material)
+    if problem:
+        raise ContentError(problem)
+    item = {"material_id": material.pk, "title": material.title[:64], "description": material.body[:200]}
+    if material.kind == Material.Kind.LINK:
+        return {**item, "kind": "link", "url": material.url}
+    path = Path(settings.UPLOADS_DIR) / "materials" / material.image
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ContentError(f"the picture of material {material.pk} is missing") from exc
+    picture = {"image": data, "image_name": material.image,
+               "content_type": WECOM_IMAGE_TYPES[material.image.rsplit(".", 1)[-1].lower()]}  # fmt: skip
+    if material.kind == Material.Kind.MINI_PROGRAM:
+        return {**item, **picture, "kind": "miniprogram", "appid": material.appid, "page": material.page_path}
+    return {**item, **picture, "kind": "image"}
 
 
 def ugc_usable(customer_ids) -> set[int]:

@@ -29,7 +29,8 @@ following step of the list, and past the last step the customer leaves the journ
                                                                   (→ next) or the timeout (→ timeout_next)
     branch        {"rule": SEGMENT RULE, "then": ID, "else": ID}  siyu.segments.rules, scope "segment"
     split         {"paths": [{"weight": 50, "next": ID}, …]}      a deterministic random split
-    send          {"channel": C, "template": T, "subject": S, "content": TEXT, "variables": {…}}
+    send          {"channel": C, "template": T, "subject": S, "content": TEXT, "variables": {…},
+                   "material": ID (WeCom only: a library material sent along)}
                                                                   through the contact policy to the outbox;
                                                                   {name} and {product} in the texts or the
                                                                   variables' values are filled per customer
@@ -211,8 +212,10 @@ def _check_step(step, index: int) -> dict:
             content=_text(step.get("content"), f"{where}: content", 10_000),
             variables={k: str(v) for k, v in variables.items()},
         )
-        if not out["content"] and not out["template"]:
-            raise EngagementError(f"{where}: a send needs a content or a template")
+        if step.get("material") not in (None, ""):
+            out["material"] = attachable_material(step["material"], out["channel"], where)
+        if not out["content"] and not out["template"] and "material" not in out:
+            raise EngagementError(f"{where}: a send needs a content, a template or a material")
         referenced = referenced_names(out["subject"], out["content"], out["variables"])
         unknown = [n for n in referenced if n not in CUSTOMER_VARIABLES]
         if unknown:
@@ -300,6 +303,26 @@ def check_steps(steps) -> list[dict]:
 def following_ids(steps: list[dict]) -> dict[str, str | None]:
     ids = [s["id"] for s in steps]
     return {step_id: (ids[i + 1] if i + 1 < len(ids) else None) for i, step_id in enumerate(ids)}
+
+
+def attachable_material(value, channel: str, where: str) -> int:
+    """The id of a library material to send along with a WeCom message (a journey step's, the welcome
+    message's): one that can go now (siyu.engagement.content_queries.attachable_problem); delivery checks
+    it again."""
+    from siyu.engagement import content_queries
+    from siyu.engagement.errors import ContentError
+
+    if channel != "wecom":
+        raise EngagementError(f"{where}: only WeCom messages carry a material")
+    try:
+        material = content_queries.get_material(value)
+        content_queries.check_usable(material)
+    except ContentError as exc:
+        raise EngagementError(f"{where}: {exc}") from exc
+    problem = content_queries.attachable_problem(material)
+    if problem:
+        raise EngagementError(f"{where}: {problem}")
+    return material.pk
 
 
 def wait_duration(step: dict) -> dt.timedelta:

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from siyu.console.views.common import can_import, console_view, forbidden, is_admin
-from siyu.engagement import actions, queries
+from siyu.engagement import actions, content_queries, queries
 from siyu.engagement.channels import ACCOUNT_FIELDS
 from siyu.engagement.channels.wecom import CallbackError, WeComCallbackCrypto, parse_callback_event
 from siyu.engagement.errors import EngagementError
@@ -314,7 +314,7 @@ def _step_from(data) -> dict:
         "award_points": ("points",),
     }
     texts = {"wait_window": ("start", "end"), "wait_event": ("event",), "send": ("channel", "template", "subject",
-             "content"), "add_tag": ("tag",), "remove_tag": ("tag",), "guide_task": ("title", "script"),
+             "content", "material"), "add_tag": ("tag",), "remove_tag": ("tag",), "guide_task": ("title", "script"),
              "award_points": ("reason",)}  # fmt: skip
     for name in numbers.get(kind, ()):
         step[name] = _number(data.get(name), 0)
@@ -427,7 +427,8 @@ def _step_form(request, editing: dict | None) -> dict:
     paths = [*shown.get("paths", []), {}, {}, {}][:3]
     return {"step_type": step_type, "shown": shown, "shown_variables": variables, "shown_paths": paths,
             "shown_rule": json.dumps(shown["rule"], ensure_ascii=False) if "rule" in shown else "",
-            "channels": ("wecom", "sms", "email", "webhook")}  # fmt: skip
+            "channels": ("wecom", "sms", "email", "webhook"),
+            "materials": content_queries.attachable_materials() if step_type == "send" else []}  # fmt: skip
 
 
 @console_view

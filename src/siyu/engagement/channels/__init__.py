@@ -27,9 +27,9 @@ ADAPTERS: dict[tuple[str, str], type[ChannelAdapter]] = {
 # What each provider's account form asks for: (settings fields, secret fields).
 ACCOUNT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "wecom": (
-        # welcome_text: sent when a customer adds a staff member (empty: none);
-        # sync_every_hours: the scheduled contact sync (empty: on demand only)
-        ("corp_id", "agent_id", "source", "base_url", "welcome_text", "sync_every_hours"),
+        # welcome_text: sent when a customer adds a staff member (empty: none), with the library material
+        # welcome_material (an id, optional); sync_every_hours: the scheduled contact sync (empty: on demand)
+        ("corp_id", "agent_id", "source", "base_url", "welcome_text", "welcome_material", "sync_every_hours"),
         ("contact_secret", "app_secret", "callback_token", "callback_aes_key"),
     ),
     "wechat_oa": (("appid", "source", "token_api", "base_url"), ("app_secret",)),

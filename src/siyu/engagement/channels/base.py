@@ -19,6 +19,8 @@ class Outgoing:
     subject: str = ""
     content: str = ""
     variables: dict = field(default_factory=dict)
+    # materials sent along (WeCom): siyu.engagement.content_queries.attachment_of
+    attachments: list[dict] = field(default_factory=list)
 
 
 @dataclass

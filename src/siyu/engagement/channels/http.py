@@ -1,4 +1,5 @@
-"""A small HTTP client on http.client: one kept-alive connection per adapter, JSON in and out, and
+"""A small HTTP client on http.client: one kept-alive connection per adapter, JSON in and out (and one
+file upload), and
 transport failures turned into retryable ProviderErrors. (No third-party HTTP client: the adapters need
 only a few calls each.)"""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -93,6 +95,19 @@ class HttpClient:
             body=body,
             headers={"Content-Type": "application/json", **(headers or {})},
         )
+
+    def post_file(
+        self, path: str, field: str, filename: str, data: bytes, content_type: str, *, query: dict | None = None
+    ) -> Response:
+        """A multipart/form-data POST of one file (RFC 7578), as media uploads take it."""
+        boundary = f"siyu-{secrets.token_hex(12)}"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"; '
+            f"filelength={len(data)}\r\nContent-Type: {content_type}\r\n\r\n"
+        ).encode()
+        body = head + data + f"\r\n--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        return self.request("POST", path, query=query, body=body, headers=headers)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -116,6 +116,7 @@ class WeComClient:
         self.corp_id = corp_id
         self.secret = secret
         self.http = HttpClient(base_url or DEFAULT_BASE_URL, timeout=timeout)
+        self._media: dict[str, str] = {}  # image file -> media_id uploaded by this client
         self._key = (base_url, corp_id, hashlib.sha256(secret.encode()).hexdigest())
         with self._lock:
             self.limiter = self._limiters.setdefault(f"{base_url}|{corp_id}", CallLimiter())
@@ -143,12 +144,15 @@ class WeComClient:
         with self._lock:
             self._tokens.pop(self._key, None)
 
-    def call(self, path: str, payload: dict | None = None, query: dict | None = None) -> dict:
+    def call(self, path: str, payload: dict | None = None, query: dict | None = None, file: tuple | None = None) -> dict:
+        """`file`: (field, filename, bytes, content type) to upload as multipart instead of a JSON body."""
         refreshed, waits = False, 0
         while True:
             params = {"access_token": self.token(), **(query or {})}
             self.limiter.acquire()
-            if payload is None:
+            if file is not None:
+                response = self.http.post_file(path, *file, query=params)
+            elif payload is None:
                 response = self.http.get_json(path, params)
             else:
                 response = self.http.post_json(path, payload, query=params)
@@ -223,20 +227,56 @@ class WeComClient:
         body = self.call("/cgi-bin/externalcontact/transfer_customer", payload)
         return {c.get("external_userid"): int(c.get("errcode") or 0) for c in body.get("customer", [])}
 
-    def send_welcome_msg(self, welcome_code: str, text: str) -> None:
-        self.call("/cgi-bin/externalcontact/send_welcome_msg", {"welcome_code": welcome_code, "text": {"content": text}})
+    def upload_media(self, kind: str, filename: str, data: bytes, content_type: str) -> str:
+        """素材管理/上传临时素材: a media_id valid for three days (images: JPG or PNG, at most 10 MB)."""
+        body = self.call("/cgi-bin/media/upload", query={"type": kind}, file=("media", filename, data, content_type))
+        return body["media_id"]
 
-    def add_msg_template(self, sender: str, external_userids: list[str], text: str) -> tuple[str, list[str]]:
-        body = self.call(
-            "/cgi-bin/externalcontact/add_msg_template",
-            {
-                "chat_type": "single",
-                "external_userid": external_userids,
-                "sender": sender,
-                "text": {"content": text},
-            },
-        )
+    def send_welcome_msg(self, welcome_code: str, text: str, attachments: list[dict] = ()) -> None:
+        payload: dict = {"welcome_code": welcome_code, "text": {"content": text}}
+        if attachments:
+            payload["attachments"] = list(attachments)
+        self.call("/cgi-bin/externalcontact/send_welcome_msg", payload)
+
+    def add_msg_template(
+        self, sender: str, external_userids: list[str], text: str, attachments: list[dict] = ()
+    ) -> tuple[str, list[str]]:
+        payload: dict = {
+            "chat_type": "single",
+            "external_userid": external_userids,
+            "sender": sender,
+            "text": {"content": text},
+        }
+        if attachments:
+            payload["attachments"] = list(attachments)
+        body = self.call("/cgi-bin/externalcontact/add_msg_template", payload)
         return body.get("msgid", ""), list(body.get("fail_list", []))
+
+    def attachments(self, items: list[dict]) -> list[dict]:
+        """WeCom's `attachments` for a message's materials (see `Outgoing.attachments`): an image is
+        uploaded and sent by media_id; a link card as it is (no picture: WeCom fetches `picurl` from the
+        internet, and the material's image is not published); a mini-program card with its picture
+        uploaded as pic_media_id. Uploads are kept for the client's life (a delivery batch)."""
+        out = []
+        for item in items:
+            if item["kind"] == "link":
+                out.append({"msgtype": "link", "link": {"title": item["title"], "url": item["url"],
+                                                        "desc": item.get("description", "")}})  # fmt: skip
+                continue
+            media = self._uploaded(item)
+            if item["kind"] == "miniprogram":
+                out.append({"msgtype": "miniprogram", "miniprogram": {
+                    "title": item["title"], "pic_media_id": media, "appid": item["appid"], "page": item["page"]}})  # fmt: skip
+            else:
+                out.append({"msgtype": "image", "image": {"media_id": media}})
+        return out
+
+    def _uploaded(self, item: dict) -> str:
+        if item["image_name"] not in self._media:
+            self._media[item["image_name"]] = self.upload_media(
+                "image", item["image_name"], item["image"], item["content_type"]
+            )
+        return self._media[item["image_name"]]
 
     def get_groupmsg_send_result(self, msgid: str, userid: str) -> list[dict]:
         results, cursor = [], ""
@@ -302,12 +342,12 @@ class WeComMassAdapter(ChannelAdapter):
             return {**out, **{m.send_id: exc.outcome() for m in ready}}
 
         def key(m):
-            return m.address["sender"], render(m.content, m.variables)
+            return m.address["sender"], render(m.content, m.variables), tuple(a["material_id"] for a in m.attachments)
 
-        for (sender, text), group in _grouped(ready, key, MASS_LIMIT):
+        for (sender, text, _materials), group in _grouped(ready, key, MASS_LIMIT):
             try:
                 msgid, fail_list = client.add_msg_template(
-                    sender, [m.address["external_userid"] for m in group], text
+                    sender, [m.address["external_userid"] for m in group], text, client.attachments(group[0].attachments)
                 )
             except ProviderError as exc:
                 out.update({m.send_id: exc.outcome() for m in group})
@@ -504,7 +544,9 @@ class WeComWelcomeAdapter(ChannelAdapter):
                     out[message.send_id] = failed("no welcome code (it comes with the add-contact callback)", False)
                     continue
                 try:
-                    client.send_welcome_msg(code, render(message.content, message.variables))
+                    client.send_welcome_msg(
+                        code, render(message.content, message.variables), client.attachments(message.attachments)
+                    )
                 except ProviderError as exc:
                     out[message.send_id] = failed(str(exc), False)
                 else:

@@ -1,6 +1,8 @@
 """A fake WeCom server: gettoken with expiring tokens (42001 expired, 40014 invalid), external contacts
 (list, get, get_follow_user_list, batch/get_by_user paged by an opaque cursor), the corporate tag library
-(get_corp_tag_list, mark_tag), send_welcome_msg (a code valid 20 seconds, for one message), add_msg_template / get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
+(get_corp_tag_list, mark_tag), media/upload (multipart; images JPG or PNG), send_welcome_msg (a code valid 20
+seconds, for one message) and add_msg_template with `attachments` (checked: shape, uploaded media) /
+get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
 a minute or 1,000 an hour is dropped, as WeCom does), and the company-wide API limit (45009)."""
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import base64
 import calendar
 import datetime as dt
+import email
+import email.policy
 import itertools
 import json
 import secrets
@@ -47,6 +51,7 @@ class FakeWeCom(FakeServer):
         ] = {}  # code -> (staff, external_userid, expires)
         self.welcomes: list[dict] = []
         self.transfers: dict[str, list[float]] = defaultdict(list)  # external_userid -> transfer times
+        self.media: dict[str, dict] = {}  # media_id -> {type, filename, data} (media/upload)
 
     def add_contact(self, staff: str, external_userid: str, name: str = "", unionid: str = "",
                     tags: list[str] = (), createtime: int | None = None, gender: int = 0,
@@ -112,6 +117,8 @@ class FakeWeCom(FakeServer):
         self.calls = [t for t in self.calls if t > now - 60] + [now]
         if len(self.calls) > self.api_calls_per_minute:
             return _err(45009, "api freq out of limit")
+        if path == "/cgi-bin/media/upload":
+            return self._upload(query, request) if kind == "contact" else _err(48002, "api forbidden")
         body = json.loads(request["body"] or b"{}") if request["method"] == "POST" else {}
         routes = {
             "/cgi-bin/externalcontact/list": ("contact", self._list),
@@ -144,10 +151,56 @@ class FakeWeCom(FakeServer):
             return _err(84061, "not external contact")
         return 200, {}, {"errcode": 0, "errmsg": "ok", **detail, "next_cursor": ""}
 
+    def _upload(self, query, request):
+        """media/upload: one multipart file part named `media`; images JPG or PNG, at most 10 MB."""
+        if query.get("type") not in ("image", "voice", "video", "file"):
+            return _err(40004, "invalid media type")
+        content_type = request["headers"].get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return _err(40005, "invalid file type")
+        parsed = email.message_from_bytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + request["body"], policy=email.policy.HTTP
+        )
+        part = next((p for p in parsed.iter_parts() if p.get_param("name", header="content-disposition") == "media"),
+                    None)  # fmt: skip
+        data = part.get_payload(decode=True) if part is not None else b""
+        if not data:
+            return _err(41005, "media data missing")
+        if query["type"] == "image" and not (data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8")):
+            return _err(40005, "invalid file type: images are JPG or PNG")
+        if len(data) > 10 * 2**20:
+            return _err(40006, "invalid file size")
+        media_id = f"media{next(self._ids):08d}"
+        self.media[media_id] = {"type": query["type"], "filename": part.get_filename(), "data": data}
+        return 200, {}, {"errcode": 0, "errmsg": "ok", "type": query["type"], "media_id": media_id,
+                         "created_at": str(int(time.time()))}  # fmt: skip
+
+    def _attachments_error(self, attachments) -> tuple | None:
+        """WeCom's checks of `attachments` (at most 9; each of its msgtype's shape; media uploaded)."""
+        if not isinstance(attachments, list) or len(attachments) > 9:
+            return _err(41063, "attachments exceed 9")
+        for item in attachments:
+            kind = item.get("msgtype")
+            fields = item.get(kind) or {}
+            if kind == "image":
+                ok = fields.get("media_id") in self.media or bool(fields.get("pic_url"))
+            elif kind == "link":
+                ok = bool(fields.get("title")) and str(fields.get("url", "")).startswith(("http://", "https://"))
+            elif kind == "miniprogram":
+                ok = all(fields.get(k) for k in ("title", "appid", "page")) and fields.get("pic_media_id") in self.media
+            else:
+                ok = kind in ("video", "file") and fields.get("media_id") in self.media
+            if not ok:
+                return _err(40007, f"invalid {kind} attachment")
+        return None
+
     def _add_msg_template(self, query, body):
         sender, targets = body.get("sender", ""), body.get("external_userid") or []
-        if body.get("chat_type", "single") != "single" or not (body.get("text") or {}).get("content"):
+        attachments = body.get("attachments") or []
+        if body.get("chat_type", "single") != "single" or not ((body.get("text") or {}).get("content") or attachments):
             return _err(40058, "invalid parameter")
+        if (error := self._attachments_error(attachments)) is not None:
+            return error
         if sender not in self.members:
             return _err(40003, "invalid userid")
         if len(targets) > 10_000:
@@ -167,7 +220,8 @@ class FakeWeCom(FakeServer):
                 {"external_userid": ext, "userid": sender, "status": status, "send_time": int(time.time())}
             )
         msgid = f"msg{next(self._ids):08d}"
-        self.mass[msgid] = {"sender": sender, "results": results, "text": body["text"]["content"]}
+        self.mass[msgid] = {"sender": sender, "results": results, "text": (body.get("text") or {}).get("content", ""),
+                            "attachments": attachments}  # fmt: skip
         return 200, {}, {"errcode": 0, "errmsg": "ok", "fail_list": fail_list, "msgid": msgid}
 
     def _send_result(self, query, body):
@@ -276,9 +330,11 @@ class FakeWeCom(FakeServer):
             return _err(40058, "invalid welcome_code (expired or used)")
         if not (body.get("text") or {}).get("content") and not body.get("attachments"):
             return _err(40058, "empty welcome message")
-        self.welcomes.append(
-            {"staff": issued[0], "external_userid": issued[1], "text": body["text"]["content"]}
-        )
+        if (error := self._attachments_error(body.get("attachments") or [])) is not None:
+            return error
+        self.welcomes.append({"staff": issued[0], "external_userid": issued[1],
+                              "text": (body.get("text") or {}).get("content", ""),
+                              "attachments": body.get("attachments") or []})  # fmt: skip
         return 200, {}, {"errcode": 0, "errmsg": "ok"}
 
     # Per-customer refusal when a third transfer within 90 days is asked for. WeCom documents the limit; the
