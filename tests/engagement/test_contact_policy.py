@@ -171,6 +171,8 @@ def test_bad_requests_are_refused():
         SendRequest("k", "webhook", customer_id=1, source="nowhere"),
         SendRequest("k", "webhook", customer_id=1, priority=500),
         SendRequest("k", "webhook", customer_id=1, send_at=dt.datetime(2026, 1, 1)),
+        SendRequest("k", "sms", customer_id=1, template="T", variables={"material_id": 1}),  # WeCom only
+        SendRequest("k", "wecom", customer_id=1, content="x", variables={"material_id": "1"}),
     ):
         with pytest.raises(EngagementError):
             enqueue_send(request, now=NOON)

@@ -210,6 +210,8 @@ def update_policy(actor, **changes) -> ContactPolicy:
 
 
 _CHANNELS, _SOURCES = frozenset(Channel.values), frozenset(Send.Source.values)  # enum .values builds a list
+# Channels whose messages can carry a material of the library (variables["material_id"]).
+ATTACHING_CHANNELS = frozenset({Channel.WECOM, Channel.WECOM_WELCOME})
 
 
 def _check_request(request: SendRequest) -> None:
@@ -235,6 +237,10 @@ def _check_request(request: SendRequest) -> None:
         raise EngagementError("the content is longer than 10,000 characters (subject 200, template 100)")
     if not isinstance(request.variables, dict):
         raise EngagementError("the variables must be an object of names to values")
+    if "material_id" in request.variables and (
+        request.channel not in ATTACHING_CHANNELS or type(request.variables["material_id"]) is not int
+    ):
+        raise EngagementError("material_id (a library material's id) goes only with WeCom messages")
     if request.channel == Channel.WECOM_APP and len(request.member or "") > 64:
         raise EngagementError("a WeCom member id has at most 64 characters")
     if request.send_at is not None and timezone.is_naive(request.send_at):
@@ -469,10 +475,6 @@ def _customer_values(sends: list[Send]) -> dict[int, dict]:
         return {}
     values = customer_variables({s.customer_id for s in wanted})
     return {s.pk: values.get(s.customer_id, {}) for s in wanted}
-
-
-# Channels whose messages can carry a material of the library (variables["material_id"]).
-ATTACHING_CHANNELS = frozenset({Channel.WECOM, Channel.WECOM_WELCOME})
 
 
 def _attachments(sends: list[Send]) -> dict[int, list[dict] | str]:
