@@ -140,6 +140,11 @@ def task_complete(request, task_id: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, _("Contact recorded."))
+    return _back(request)
+
+
+def _back(request):
+    """Back to the task list the form was on (its `next`), or to the task list."""
     back = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("console:engagement_tasks")
@@ -179,10 +184,7 @@ def tasks_reassign(request):
         messages.error(request, str(exc))
     else:
         messages.success(request, _("%(count)d open tasks given to another guide.") % {"count": moved})
-    back = data.get("next") or ""
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = reverse("console:engagement_tasks")
-    return redirect(back)
+    return _back(request)
 
 
 @console_view
