@@ -448,7 +448,7 @@ def reassign_tasks(actor, task_ids, guide_id, *, transfer_customers: bool = Fals
     if not ids or len(ids) > MAX_TASKS:
         raise TaskError(f"give 1 to {MAX_TASKS:,} task ids")
     with transaction.atomic():
-        tasks = GuideTask.objects.select_for_update().select_related("batch__script").filter(
+        tasks = GuideTask.objects.select_for_update(of=("self",)).select_related("batch__script").filter(
             pk__in=ids, status=GuideTask.Status.OPEN
         )
         if actor is not None and role_of(actor) == Role.MANAGER:
