@@ -277,6 +277,10 @@ def insert_rows(
         out = []
         back = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
         per = 30_000 // len(columns)  # bound parameters per statement: SQLite allows 32,766
+        if connection.vendor == "sqlite":
+            # SQLite's own placeholder: Django rewrites each %s of a statement by regex (1.1 s at a
+            # million enrollments for 11M of them) and leaves ? as it is
+            marks = f"({', '.join(['?'] * len(columns))})"
         for start in range(0, len(rows), per):
             chunk = rows[start : start + per]
             values = ", ".join([marks] * len(chunk))
@@ -322,17 +326,24 @@ _SEND_COLUMNS = ["idempotency_key", "channel", "customer_id", "member", "templat
 def _store_sends(requests: list[SendRequest], now: dt.datetime, created_by, rules: Rules) -> list:
     """Decide the requests (whose keys are new) and insert their rows; returns the decisions."""
     decisions = apply_contact_policy(requests, now, rules)
-    convert = {c: db_values(Send, c) for c in ("variables", "scheduled_at", "next_attempt_at", "created_at")}
-    created = convert["created_at"](timezone.now())
+    to_variables, to_time = db_values(Send, "variables"), db_values(Send, "scheduled_at")
+    created = db_values(Send, "created_at")(timezone.now())
     author = created_by.pk if created_by is not None else None
-    rows = []
+    rows, for_worker = [], False
+    # A batch shares its variables and slot objects: converted again only when the object changes.
+    variables = at = variables_db = slot = None
     for r, d in zip(requests, decisions, strict=True):
-        slot = convert["scheduled_at"](d.scheduled_at)
+        if d.scheduled_at is not at:
+            at, slot = d.scheduled_at, to_time(d.scheduled_at)
+        if r.variables is not variables:
+            variables, variables_db = r.variables, to_variables(r.variables or {})
+        # a queued send the delivery worker takes; a staff-delivered one (a guide task) waits for the person
+        due = d.status == Send.Status.QUEUED and r.channel not in STAFF_DELIVERED
+        for_worker = for_worker or due
         rows.append((
             r.idempotency_key, r.channel, r.customer_id, r.member or "", r.template or "", r.subject or "",
-            r.content or "", convert["variables"](r.variables or {}), r.priority, r.marketing, r.source,
-            r.source_id or "", d.status, d.reason, slot, slot if _for_the_worker(r, d) else None, 0,
-            None, False, "", "", "", "", "", "", author, created,
+            r.content or "", variables_db, r.priority, r.marketing, r.source, r.source_id or "", d.status,
+            d.reason, slot, slot if due else None, 0, None, False, "", "", "", "", "", "", author, created,
         ))  # fmt: skip
     insert_rows(Send, _SEND_COLUMNS, rows)
     outranked = [pk for d in decisions for pk in d.outranks]
@@ -340,14 +351,9 @@ def _store_sends(requests: list[SendRequest], now: dt.datetime, created_by, rule
         Send.objects.filter(pk__in=outranked, status__in=PENDING).update(
             status=Send.Status.SUPPRESSED, reason="outranked", next_attempt_at=None
         )
-    if any(_for_the_worker(r, d) for r, d in zip(requests, decisions, strict=True)):
+    if for_worker:
         transaction.on_commit(schedule_delivery)
     return decisions
-
-
-def _for_the_worker(request: SendRequest, decision) -> bool:
-    """A queued send the delivery worker takes; a staff-delivered one (a guide task) waits for the person."""
-    return decision.status == Send.Status.QUEUED and request.channel not in STAFF_DELIVERED
 
 
 def _fresh(requests: list[SendRequest]) -> list[SendRequest]:
@@ -1146,26 +1152,17 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
 def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
     from siyu.engagement.journeys import send_key
 
-    source_id = str(journey.pk)
+    journey_id, step_id, channel = journey.pk, step["id"], step["channel"]
     variables = step.get("variables", {})
     if step.get("material"):  # the material goes along (ATTACHING_CHANNELS)
         variables = {**variables, "material_id": step["material"]}
+    texts = (step.get("template", ""), step.get("subject", ""), step.get("content", ""))
+    shared = (journey.priority, True, Send.Source.JOURNEY, str(journey_id), journey.holdout_percent)
+    # Positional, in SendRequest's field order (key, channel, customer, member, template, subject, content,
+    # variables, priority, marketing, source, source_id, holdout share, held_out): 1.3 s a million against
+    # 2.0 s with keywords. held_out is the enrollment's control group, fixed when it entered.
     return [
-        SendRequest(
-            idempotency_key=send_key(journey.pk, pk, step["id"]),
-            channel=step["channel"],
-            customer_id=cid,
-            template=step.get("template", ""),
-            subject=step.get("subject", ""),
-            content=step.get("content", ""),
-            variables=variables,
-            priority=journey.priority,
-            marketing=True,
-            source=Send.Source.JOURNEY,
-            source_id=source_id,
-            source_holdout_percent=journey.holdout_percent,
-            held_out=held,  # the enrollment's control group, fixed when it entered
-        )  # fmt: skip
+        SendRequest(send_key(journey_id, pk, step_id), channel, cid, "", *texts, variables, *shared, held)
         for pk, cid, held, _entered in rows
     ]
 
