@@ -13,7 +13,7 @@ from siyu.customers.models import CustomerTag
 from siyu.engagement import actions, journeys, queries
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.models import Enrollment, Handoff, Journey, Send, StepCount
-from siyu.engagement.policy import in_source_holdout
+from siyu.engagement.policy import held_out, holdout_share
 
 pytestmark = pytest.mark.django_db
 HOUR = dt.timedelta(hours=1)
@@ -69,11 +69,12 @@ def make_journey(steps, trigger=None, activate=True, **kw) -> Journey:
 
 def enrol(journey, customer_ids, at=START) -> None:
     """Enrol customers directly (what a trigger would do), at the first step, due at `at`."""
+    ids = list(customer_ids)
+    held = held_out(f"journey:{journey.pk}", ids, journey.holdout_percent).tolist()
     rows = [
-        (journey.pk, cid, f"test:{cid}:{at.isoformat()}", in_source_holdout("journey", str(journey.pk), cid,
-         journey.holdout_percent) if journey.holdout_percent else False, "active", journey.steps[0]["id"], at, at,
+        (journey.pk, cid, f"test:{cid}:{at.isoformat()}", in_holdout, "active", journey.steps[0]["id"], at, at,
          None, "", at)
-        for cid in customer_ids
+        for cid, in_holdout in zip(ids, held, strict=True)
     ]  # fmt: skip
     for column in ("step_entered_at", "due_at", "entered_at"):
         convert = actions.db_values(Enrollment, column)
@@ -455,7 +456,7 @@ def test_a_paused_journey_holds_its_customers(base):
 def test_holdout_is_a_deterministic_share_and_never_sent(base):
     journey = make_journey([SEND], holdout_percent=25)
     ids = range(1, 4001)
-    expected = {c for c in ids if in_source_holdout("journey", str(journey.pk), c, 25)}
+    expected = {c for c in ids if holdout_share(f"journey:{journey.pk}", c) < 0.25}
     assert 0.22 < len(expected) / 4000 < 0.28
     add_customers(base.raw_connection(), [{"customer_id": i} for i in range(21, 4001)])
     enrol(journey, ids)
@@ -550,7 +551,7 @@ def test_a_first_send_is_taken_as_customers_enter_all_or_nothing(base, monkeypat
     )
     journey = make_journey([SEND, {"id": "w", "type": "wait", "days": 1}], holdout_percent=30,
                            trigger={"type": "segment_now", "segment_id": segment.pk})  # fmt: skip
-    held = {c for c in range(1, 21) if in_source_holdout("journey", str(journey.pk), c, 30)}
+    held = {c for c in range(1, 21) if holdout_share(f"journey:{journey.pk}", c) < 0.3}
     assert 0 < len(held) < 20
     monkeypatch.setattr(actions, "JOURNEY_BATCH", 6)
     real_step, calls = actions._run_step, []

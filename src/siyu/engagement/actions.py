@@ -1083,19 +1083,18 @@ def enroll_triggered(journey, now: dt.datetime | None = None, report: Counter | 
         return _enroll(journey, queries.trigger_candidates(journey, now), now, Counter() if report is None else report)
 
 
-def _entry_state(first: dict, following: str | None, at) -> tuple:
-    """(status, step_id, step_entered_at, due_at, exited_at, exit_reason) of a new enrollment: at the
-    first step, due now; or, when the first step is taken as they enter (see `_enroll`), where that step
-    leaves them (`following`: the step after it in the list)."""
+def _entry_state(first: dict, following: str | None, at) -> dict:
+    """The state columns of a new enrollment: at the first step, due now; or, when the first step is taken
+    as they enter (see `_enroll`), where that step leaves them (`following`: the step after it in the
+    list). `at`: now, in database form."""
     from siyu.engagement.models import Enrollment
 
-    active, exited = Enrollment.Status.ACTIVE, Enrollment.Status.EXITED
-    if first["type"] not in _TAKEN_AT_ENTRY:
-        return (active, first["id"], at, at, None, "")
-    if first["type"] == "exit":
-        return (exited, first["id"], at, at, at, "exit_step")
-    following = first.get("next", following)
-    return (exited, first["id"], at, at, at, "end") if following is None else (active, following, at, at, None, "")
+    state = {"status": Enrollment.Status.ACTIVE, "step_id": first["id"], "step_entered_at": at, "due_at": at,
+             "exited_at": None, "exit_reason": ""}  # fmt: skip
+    if first["type"] in _TAKEN_AT_ENTRY:  # the outcome _run_step gives these steps
+        outcome = ("exit", "exit_step") if first["type"] == "exit" else ("goto", first.get("next", following))
+        state.update(_outcome_changes(*outcome, at))
+    return state
 
 
 def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
@@ -1115,13 +1114,14 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
     following = following_ids(journey.steps)[first["id"]]
     at = db_values(Enrollment, "due_at")(now)
     state = _entry_state(first, following, at)
+    state_values = tuple(state[c] for c in _ENROLLMENT_COLUMNS[4:10])
     held = held_out(f"{Send.Source.JOURNEY}:{journey.pk}", ids, journey.holdout_percent).tolist()
     rows, taken, journey_id = [], set(), journey.pk
     for customer_id, key, in_holdout in zip(ids, keys, held, strict=True):
         if customer_id in blocked or customer_id in taken or key in used:
             continue  # one entry per customer per evaluation: the earliest fact not used before
         taken.add(customer_id)
-        rows.append((journey_id, customer_id, key[:200], in_holdout, *state, at))
+        rows.append((journey_id, customer_id, key[:200], in_holdout, *state_values, at))
     at_entry = first["type"] in _TAKEN_AT_ENTRY
     with transaction.atomic():
         entered, holdout = 0, 0
@@ -1134,8 +1134,8 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
                 _run_step(journey, first, following, batch, now, report)
                 report["steps_taken"] += len(batch)
         _bump_counts(journey.pk, first["id"], entered - holdout, holdout)
-        if at_entry and state[0] == Enrollment.Status.ACTIVE:
-            _bump_counts(journey.pk, state[1], entered - holdout, holdout)
+        if at_entry and state["status"] == Enrollment.Status.ACTIVE:  # moved on to the next step
+            _bump_counts(journey.pk, state["step_id"], entered - holdout, holdout)
         changes = {"trigger_checked_at": now}
         if journey.trigger.get("type") == "schedule" and journey.next_run_at and journey.next_run_at <= now:
             step = dt.timedelta(days=journey.trigger["every_days"])
@@ -1252,6 +1252,20 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
     return [(("goto", default), pks)]
 
 
+def _outcome_changes(action: str, value, now) -> dict:
+    """The enrollment columns an outcome of a step (see _run_step) writes; going past the last step is
+    leaving the journey at its end."""
+    from siyu.engagement.models import Enrollment
+
+    if action == "goto" and value is None:
+        action, value = "exit", "end"
+    if action == "goto":
+        return {"step_id": value, "step_entered_at": now, "due_at": now}
+    if action == "due":
+        return {"due_at": value}
+    return {"status": Enrollment.Status.EXITED, "exited_at": now, "exit_reason": value}
+
+
 def _move(journey, step_id: str, outcomes, rows, now: dt.datetime) -> None:
     """Store the outcomes of one batch `rows` taken at `step_id` (see _run_step)."""
     from siyu.engagement.models import Enrollment
@@ -1265,22 +1279,15 @@ def _move(journey, step_id: str, outcomes, rows, now: dt.datetime) -> None:
     outcomes = [(outcome, pks) for outcome, pks in outcomes if pks]
     uniform = len(outcomes) == 1
     for (action, value), pks in outcomes:
-        if action == "goto" and value is None:
-            action, value = "exit", "end"
-        if action == "goto":
-            changes = {"step_id": value, "step_entered_at": now, "due_at": now}
-        elif action == "due":
-            changes = {"due_at": value}
-        else:
-            changes = {"status": Enrollment.Status.EXITED, "exited_at": now, "exit_reason": value}
+        changes = _outcome_changes(action, value, now)
         if uniform:  # every due row of the batch's pk range: one statement
             due.filter(pk__gte=first_pk, pk__lte=last_pk).update(**changes)
         else:
             for chunk in chunked(pks):
                 Enrollment.objects.filter(pk__in=chunk).update(**changes)
-        if action == "goto":
+        if "step_id" in changes:  # they reached another step
             held = len(held_pks) if uniform else sum(pk in held_pks for pk in pks)
-            _bump_counts(journey.pk, value, len(pks) - held, held)
+            _bump_counts(journey.pk, changes["step_id"], len(pks) - held, held)
 
 
 def _advance_due(

@@ -207,10 +207,6 @@ def held_out(group: str, customer_ids, percent) -> np.ndarray:
     return holdout_shares(group, customer_ids) < share
 
 
-def in_source_holdout(source: str, source_id: str, customer_id: int, percent) -> bool:
-    return bool(held_out(f"{source}:{source_id}", [customer_id], percent)[0])
-
-
 @functools.lru_cache(maxsize=256)
 def _as_float(percent) -> float:
     """A share as a float, converted once per distinct value (the policy asks a million times a batch)."""
@@ -417,7 +413,8 @@ def _holdouts(requests: list[SendRequest], customer_ids: set[int], rules: Rules)
     bring no decided flag, those in the source's holdout: one array operation per group."""
 
     def members(group: str, ids: list[int], percent) -> set[int]:
-        return set(np.asarray(ids, dtype=np.int64)[held_out(group, ids, percent)].tolist()) if ids else set()
+        ids = np.asarray(ids, dtype=np.int64)  # once: held_out takes the array as it is
+        return set(ids[held_out(group, ids, percent)].tolist())
 
     in_global = members("global", list(customer_ids), rules.holdout_percent)
     asked: dict[tuple, list[int]] = defaultdict(list)

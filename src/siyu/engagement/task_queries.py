@@ -21,7 +21,7 @@ from siyu.engagement import content_queries
 from siyu.engagement.errors import ContentError, TaskError, TaskNotFound
 from siyu.engagement.models import GuideTask, Material, TaskBatch
 from siyu.staff.models import Role
-from siyu.staff.queries import display_names, guides_of_store, role_of, store_of
+from siyu.staff.queries import display_name_of, display_names, guides_of_store, role_of, store_of
 
 MAX_PAGE_SIZE = 200
 REPORT_ROLES = {Role.ADMIN, Role.OPERATOR, Role.MANAGER}
@@ -48,11 +48,12 @@ def assignable_guides(user) -> list[dict]:
     profiles = StaffProfile.objects.select_related("user", "store").filter(role=Role.GUIDE, user__is_active=True)
     if role_of(user) == Role.MANAGER:
         profiles = profiles.filter(store_id=store_of(user))
-    names = display_names(p.user_id for p in profiles)
-    return sorted(
-        ({"id": p.user_id, "name": names[p.user_id], "store": p.store.name if p.store_id else ""} for p in profiles),
-        key=lambda g: (g["store"], g["name"]),
-    )
+    # one query: select_related caches each user's profile, which display_name_of reads
+    guides = [
+        {"id": p.user_id, "name": display_name_of(p.user), "store": p.store.name if p.store_id else ""}
+        for p in profiles
+    ]
+    return sorted(guides, key=lambda g: (g["store"], g["name"]))
 
 
 def _scoped(user):
