@@ -221,15 +221,16 @@ def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_pat
     path = tmp_path / "people.csv"
     path.write_text(
         "rec_id,given_name,surname,date_of_birth,address_1,suburb,postcode,soc_sec_id\n"
-        "rec-1-org,john,smith,19800101,1 main st,kingston,2600,1234567\n"
-        "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,1234567\n",
+        "rec-1-org,john,smith,19800101,1 main st,kingston,2600,4830196\n"
+        "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,4830196\n"
+        "rec-2-org,mia,jones,19750303,9 high st,kingston,2600,7215830\n",
         encoding="utf-8",
     )
     mapping = {"rec_id": "record_id", "given_name": "first_name", "surname": "last_name",
                "date_of_birth": "birthday", "address_1": "address", "postcode": "postcode", "soc_sec_id": "id:ssn"}
     import_files([path], "febrl", "generic", mapping)
-    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",)]
-    assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
+    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",), ("rec-2-org",)]
+    assert q(warehouse, "SELECT id_type, count(*), count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 3, 2)]
 
 
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):

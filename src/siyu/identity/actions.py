@@ -71,7 +71,12 @@ from siyu.core.progress import StepClock
 from siyu.identity import queries
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
-from siyu.identity.guard import GuardRule, linking_identifiers
+from siyu.identity.guard import (
+    GuardRule,
+    linking_identifiers,
+    quarantined_phone_records,
+    split_giant_customers,
+)
 from siyu.identity.guard import quarantine as find_quarantine
 from siyu.identity.incremental import (
     IncrementalPlan,
@@ -131,11 +136,17 @@ class ResolveReport:
     compared_records: int = 0  # the records this run resolved (all of them in a full run)
     # customers whose summary an incremental run refreshed (None: all of them)
     refreshed_customers: list[int] | None = None
+    # the quarantined values (masked), most records first (siyu.identity.queries.quarantine_entries)
+    quarantined_identifiers: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = asdict(self)
         del out["refreshed_customers"]
         return out
+
+
+class _FullRunNeeded(Exception):
+    """An incremental run found what only a full run can settle (a giant customer to split)."""
 
 
 def run_resolve_job(job, progress) -> dict:
@@ -170,6 +181,13 @@ def resolve_identities(
 ):
     """Resolve every record into a customer, keep ids stable, refresh customer_summary. Incremental
     (siyu.identity.incremental) unless `full` or the last run's state no longer holds."""
+    try:
+        return _resolve(progress, guard, match, now, full)
+    except _FullRunNeeded as why:
+        return _resolve(progress, guard, match, now, True, str(why))
+
+
+def _resolve(progress, guard, match, now, full, full_reason: str = ""):
     started = time.monotonic()
     cpu_started = time.process_time()
     guard = guard or GuardRule.from_settings()
@@ -182,7 +200,10 @@ def resolve_identities(
     try:
         with transaction():
             step(0, "reading records")
-            planned = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
+            if full:
+                planned = full_reason or "a full run was asked for"
+            else:
+                planned = plan_incremental(con, guard, match, run_id)
             inc = planned if isinstance(planned, IncrementalPlan) else None
             reason = "" if inc else planned
             if inc is not None and inc.working is None:
@@ -191,10 +212,15 @@ def resolve_identities(
                 staged, n_records, hk_unique = _stage_records(con, inc.working if inc else None)
 
                 step(1, "checking shared identifiers", "stage")
-                quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id)
+                quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id, now=now)
 
                 step(2, "linking records", "guard")
                 labels = _components(con, staged, n_records, hk_unique, quarantine)
+                labels, giants = split_giant_customers(con, staged, labels, quarantine, guard, run_id, now)
+                if giants.num_rows:
+                    if inc:
+                        raise _FullRunNeeded("the new records made a customer too large: it is split")
+                    quarantine = pa.concat_tables([quarantine, giants])
                 old = _current_ids(staged, n_records)
                 if inc:
                     labels = _keep_customers_whole(labels, old)
@@ -202,7 +228,7 @@ def resolve_identities(
                 step(3, "matching records without a shared identifier", "graph")
                 if match.enabled:
                     new = (old < 0) if inc else None
-                    matched = _match(con, staged, labels, match, inc.model if inc else None, new)
+                    matched = _match(con, staged, labels, match, inc.model if inc else None, new, quarantine)
                 else:
                     matched = _apply_decisions(staged, labels, match)
 
@@ -252,6 +278,7 @@ def resolve_identities(
                     full_reason=reason,
                     compared_records=n_records,
                     refreshed_customers=refreshed.to_pylist() if inc else None,
+                    quarantined_identifiers=queries.quarantine_entries(quarantine),
                 )
             run_row = {
                 "run_id": run_id,
@@ -292,6 +319,7 @@ def _nothing_new(con, inc: IncrementalPlan, run_id: str, now, match: MatchSettin
         mode="incremental",
         compared_records=0,
         refreshed_customers=refreshed.to_pylist(),
+        quarantined_identifiers=queries.quarantine_entries(inc.quarantine),
     )
 
 
@@ -540,12 +568,18 @@ def _match(
     match: MatchSettings,
     model: TrainedModel | None = None,
     new: np.ndarray | None = None,
+    quarantine: pa.Table | None = None,
 ) -> ProbabilisticResult:
     """The probabilistic stage (siyu.identity.probabilistic) over every record that has something to
     compare, with the reviewers' decisions applied. With a stored `model` (an incremental run) only pairs
     with a `new` record are scored, else a model is trained on these records. The result carries the
-    blocking keys of the compared rows (only the new ones in an incremental run) to store."""
+    blocking keys of the compared rows (only the new ones in an incremental run) to store. A record whose
+    phone is quarantined is compared without it."""
     rows = record_rows(con, staged)
+    if quarantine is not None and len(shared := quarantined_phone_records(con, staged, quarantine)):
+        at = rows.schema.get_field_index("phone_kind")
+        unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
+        rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
     labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
     rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
     representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None

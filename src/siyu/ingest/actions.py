@@ -47,6 +47,8 @@ class FileReport:
     seconds: float = 0.0
     error: str | None = None
     rejections: list[dict] = field(default_factory=list)
+    # values of identifier columns that are not identifiers, per column and reason (kept, never linked)
+    not_identifiers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -187,6 +189,7 @@ class _BatchWriter:
             records_new=sum(t.num_rows for t in self.new_records),
             orders_new=self.counts["orders_new"],
             orders_updated=self.counts["orders_updated"],
+            not_identifiers=prepared.not_identifiers,
         )
         append(
             self.con,
@@ -205,6 +208,9 @@ class _BatchWriter:
                         "imported": report.imported,
                         "duplicates": report.duplicates,
                         "rejected": report.rejected,
+                        "not_identifiers": json.dumps(prepared.not_identifiers, ensure_ascii=False)
+                        if prepared.not_identifiers
+                        else None,
                     }
                 ],
                 schema=TABLES["import_batches"].to_pyarrow(),

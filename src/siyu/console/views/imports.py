@@ -157,6 +157,7 @@ def _job_context(request, job: Job) -> dict:
         "files": files,
         "batch_ids": _batch_ids(result, files),
         "failed_count": sum(1 for f in files if f["error"]),
+        "not_identifiers": _not_identifiers(result),
         "file_names": [Path(str(p)).name for p in (job.params or {}).get("paths") or []],
         "has_rejected_file": _rejected_path(job) is not None,
         "may_download": may_download_rejected(request.user, job),
@@ -164,6 +165,18 @@ def _job_context(request, job: Job) -> dict:
             (k, v) for k, v in result.items() if k not in REPORT_KEYS and isinstance(v, str | int | float)
         ],
     }
+
+
+def _not_identifiers(result: dict) -> list[dict]:
+    """Each file's values of identifier columns that were not taken as identifiers, in words."""
+    from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+
+    return [
+        {**entry, "file": Path(str(f.get("file") or "")).name,
+         "reason_words": str(NOT_AN_IDENTIFIER.get(entry["reason"], entry["reason"]))}  # fmt: skip
+        for f in result.get("files") or []
+        for entry in f.get("not_identifiers") or []
+    ]
 
 
 @console_view
