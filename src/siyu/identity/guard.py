@@ -43,8 +43,11 @@ from siyu.identity.graph import record_components
 from siyu.ingest.normalise.identifiers import known_placeholders
 from siyu.warehouse.schema import TABLES
 
-# Types whose values one person rarely shares with the recipients of gifts: tighter name limits.
+# Types whose values one person rarely shares with the recipients of gifts: tighter name limits. A
+# "landline" is a phone value that is a fixed line on a record: it belongs to a place (a home, a shop), so
+# member cards of two different names on it are two people; other limits as for "phone".
 _DEFAULT_PER_TYPE = {
+    "landline": {"max_member_names": 1},
     "unionid": {"max_distinct_names": 5, "max_records": 200},
     "openid": {"max_distinct_names": 5, "max_records": 200},
     "external_userid": {"max_distinct_names": 5, "max_records": 200},
@@ -82,11 +85,14 @@ class GuardRule:
         return cls(**overrides)
 
     def limit(self, id_type: str, name: str) -> int:
+        if id_type == "landline" and name not in self.per_type.get("landline", {}):
+            id_type = "phone"
         return int(self.per_type.get(id_type, {}).get(name, getattr(self, name)))
 
     def limit_expr(self, id_type: ibis.Value, name: str) -> ibis.Value:
-        """The limit `name` of each row's identifier type, as an Ibis expression."""
-        special = [(t, v[name]) for t, v in sorted(self.per_type.items()) if name in v]
+        """The limit `name` of each row's identifier type (or "landline"), as an Ibis expression."""
+        types = sorted({*self.per_type, "landline"})
+        special = [(t, self.limit(t, name)) for t in types if self.limit(t, name) != getattr(self, name)]
         if not special:
             return ibis.literal(getattr(self, name))
         return ibis.cases(*[(id_type == t, v) for t, v in special], else_=getattr(self, name))
@@ -108,17 +114,21 @@ def quarantine(
     strong = strong.select("record_key", "id_type", "value_hash", "value_masked")
     # Only a value on more identifier rows than its type's smallest limit can break a rule: find those first.
     rows = strong.group_by("id_type", "value_hash").aggregate(rows=strong.count())
+    all_records = con.table("records")
+    fixed = all_records.filter((all_records.phone_kind == "landline") & all_records.phone_hash.notnull())
+    landline = (rows.id_type == "phone") & rows.value_hash.isin(fixed.phone_hash)
+    rows = rows.mutate(limit_type=ibis.ifelse(landline, "landline", rows.id_type))
     smallest = ibis.least(
-        guard.limit_expr(rows.id_type, "max_member_names"),
-        guard.limit_expr(rows.id_type, "max_member_records"),
-        guard.limit_expr(rows.id_type, "max_distinct_names"),
-        guard.limit_expr(rows.id_type, "max_records"),
+        guard.limit_expr(rows.limit_type, "max_member_names"),
+        guard.limit_expr(rows.limit_type, "max_member_records"),
+        guard.limit_expr(rows.limit_type, "max_distinct_names"),
+        guard.limit_expr(rows.limit_type, "max_records"),
     )
-    crowded = rows.filter(rows.rows > smallest).select("id_type", "value_hash")
-    records = con.table("records").select("record_key", "source", "record_kind", "name_hash")
-    hits = strong.semi_join(crowded, ["id_type", "value_hash"]).join(records, "record_key")
+    crowded = rows.filter(rows.rows > smallest).select("id_type", "value_hash", "limit_type")
+    records = all_records.select("record_key", "source", "record_kind", "name_hash")
+    hits = strong.join(crowded, ["id_type", "value_hash"]).join(records, "record_key")
     member_like = hits.record_kind.isin(list(guard.member_kinds))
-    stats = hits.group_by("id_type", "value_hash").aggregate(
+    stats = hits.group_by("id_type", "value_hash", "limit_type").aggregate(
         records=hits.record_key.nunique(),
         member_records=hits.record_key.nunique(where=member_like),
         member_names=hits.name_hash.nunique(where=member_like),
@@ -127,7 +137,7 @@ def quarantine(
         hint=hits.value_masked.min(),
         example_record=hits.record_key.min(),
     )
-    limits = {name: guard.limit_expr(stats.id_type, name) for name in LIMIT_NAMES}
+    limits = {name: guard.limit_expr(stats.limit_type, name) for name in LIMIT_NAMES}
     stats = stats.mutate(**{f"limit_{k}": v for k, v in limits.items()})
     broken = (
         (stats.member_names > stats.limit_max_member_names)
@@ -135,8 +145,9 @@ def quarantine(
         | (stats.names > stats.limit_max_distinct_names)
         | (stats.records > stats.limit_max_records)
     )
-    found = [_guard_row(r) for r in stats.filter(broken).to_pyarrow().to_pylist()]
-    found += _placeholders(con, strong)
+    # a known placeholder is named as such, whatever limits it also broke
+    found = _placeholders(con, strong)
+    found += [_guard_row(r) for r in stats.filter(broken).to_pyarrow().to_pylist()]
     return _as_quarantine(con, found, run_id, now)
 
 
