@@ -9,17 +9,13 @@ records sharing one; scipy's connected_components labels the records (siyu.ident
 code values within one run: two different values with equal first hashes are detected by the second hash
 and the run falls back to exact string codes.
 
-Cardinality guard. An identifier value is *quarantined* (listed in `quarantined_identifiers` with a
-reason, never used for linking) when its id_type is guarded (default `phone` and `email`) and either
-  A. it is on more than `max_member_records` (default 5) distinct member-like records (`record_kind` in
-     `member`, `contact`) and those records do not all carry the same name (`name_hash`; no name at all
-     counts as not the same) — a store landline typed into many POS member cards; one person's six member
-     cards with one name are not quarantined; or
-  B. the records carrying it (any kind) have more than `max_distinct_names` (default 10) distinct
-     `name_hash` values — a shop phone typed as the buyer phone on walk-in orders.
-Override with the setting `IDENTITY_GUARD = {"guarded_types": [...], "member_kinds": [...],
-"max_member_records": 5, "max_distinct_names": 10}`. The guard is evaluated on all data at every run; a
-value keeps the run_id of the run that first quarantined it for as long as it stays quarantined.
+The guard (siyu.identity.guard). An identifier value is *quarantined* (listed in `quarantined_identifiers`
+with its rule and reason, never used for linking) when the records carrying it cannot all be one person's:
+too many distinct names on member-like records or on all records, too many records, a placeholder an older
+import stored; and after the graph is built, a customer of too many names or values of one type is split at
+the values that bridge it. Limits per identifier type in the setting `IDENTITY_GUARD`. The guard is
+evaluated on all data at every full run; a value keeps the run_id (and time) of the run that first
+quarantined it for as long as it stays quarantined.
 
 Stable ids (siyu.identity.graph.assign_customer_ids). Every existing customer id has a *home*: the
 component holding its oldest record. A component keeps the smallest id homed in it; the other ids homed

@@ -290,10 +290,10 @@ def split_giant_customers(
                                                      for v in guard.per_type.values())])  # fmt: skip
     # A record carries one name and (nearly always) at most two values of a type: smaller ones cannot break.
     threshold = min(guard.max_customer_names, values_limit // 2)
-    big = np.flatnonzero(sizes > threshold)
-    if not len(big):
+    in_big = sizes[labels] > threshold
+    if not in_big.any():
         return labels, _schema().empty_table()
-    rids = np.flatnonzero(np.isin(labels, big))
+    rids = np.flatnonzero(in_big)
     frame = _component_rows(con, staged, rids, quarantine)
     frame = frame.with_columns(comp=pl.Series(labels[frame.get_column("rid").to_numpy()]))
     giants = _giants(frame, guard)
@@ -320,9 +320,12 @@ def _component_rows(con, staged: ibis.Table, rids: np.ndarray, quarantine: pa.Ta
     wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
     records = con.table("records").select("record_key", "name_hash", "source")
     base = wanted.join(records, "record_key")
-    links = linking_identifiers(con, quarantine)
-    ids = con.table("identifiers").select("record_key", "id_type", "value_hash", "value_masked")
-    links = links.join(ids, ["record_key", "id_type", "value_hash"]).distinct(on=["record_key", "id_type", "value_hash"])
+    ids = con.table("identifiers")
+    links = ids.filter(ids.strong & ids.value_hash.notnull()).semi_join(wanted, "record_key")
+    if quarantine.num_rows:
+        held = ibis.memtable(quarantine.select(["id_type", "value_hash"]))
+        links = links.anti_join(held, ["id_type", "value_hash"])
+    links = links.group_by("record_key", "id_type", "value_hash").aggregate(value_masked=links.value_masked.min())
     rows = base.left_join(links, "record_key").select(
         "rid", "record_key", "name_hash", "source", "id_type", "value_hash", "value_masked"
     )
