@@ -211,8 +211,9 @@ def _resolve(progress, guard, match, now, full, full_reason: str = ""):
                 quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id, now=now)
 
                 step(2, "linking records", "guard")
-                labels = _components(con, staged, n_records, hk_unique, quarantine)
-                labels, giants = split_giant_customers(con, staged, labels, quarantine, guard, run_id, now)
+                labels, links = _components(con, staged, n_records, hk_unique, quarantine)
+                labels, giants = split_giant_customers(con, staged, labels, links, quarantine, guard, run_id, now)
+                del links
                 if giants.num_rows:
                     if inc:
                         raise _FullRunNeeded("the new records made a customer too large: it is split")
@@ -362,9 +363,10 @@ def _number_records(con, rows: ibis.Table) -> ibis.Table:
 
 
 def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quarantine: pa.Table):
-    """Component label per record. Fast path: records joined by a 64-bit hash of record_key (exact when
-    the hashes of all record keys are distinct, which _stage_records checked) and values coded by a 64-bit
-    hash, verified by a second hash; any value collision reruns with exact (string) codes."""
+    """Component label per record, and the links it was made of: (record number, value code) arrays.
+    Fast path: records joined by a 64-bit hash of record_key (exact when the hashes of all record keys are
+    distinct, which _stage_records checked) and values coded by a 64-bit hash, verified by a second hash;
+    any value collision reruns with exact (string) codes."""
     strong = linking_identifiers(con, quarantine)
     if hk_unique:
         hashed = strong.select(
@@ -378,13 +380,9 @@ def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quaran
             rid=numbered.rid.cast("int32"), h1=hashed.h1, h2=hashed.h2
         )
         arrow = linked.to_pyarrow()
+        rid, h1 = arrow.column("rid").to_numpy(), arrow.column("h1").to_numpy()
         try:
-            return record_components(
-                n_records,
-                arrow.column("rid").to_numpy(),
-                arrow.column("h1").to_numpy(),
-                check=arrow.column("h2").to_numpy(),
-            )
+            return record_components(n_records, rid, h1, check=arrow.column("h2").to_numpy()), (rid, h1)
         except HashCollision:
             pass
         finally:
@@ -396,7 +394,8 @@ def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quaran
         rid=linked.rid.cast("int32"), vid=values.vid.cast("int64")
     )
     arrow = edges.to_pyarrow()
-    return record_components(n_records, arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy())
+    rid, vid = arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy()
+    return record_components(n_records, rid, vid), (rid, vid)
 
 
 def _current_ids(staged: ibis.Table, n_records: int) -> np.ndarray:
