@@ -55,3 +55,20 @@ def test_the_page_is_linked_from_the_navigation_and_empty_when_nothing_is_quaran
     html = admin_client.get(reverse("console:identity_quarantine")).content.decode()
     assert "没有被隔离的标识。" in html and "目前导入的标识值都合理。" in html
     assert reverse("console:identity_quarantine") in admin_client.get(reverse("console:dashboard")).content.decode()
+
+
+def test_an_import_report_says_which_values_were_not_identifiers(admin_client, staff):
+    from siyu.core.models import Job
+
+    entry = {"column": "买家支付宝账号", "id_type": "alipay", "reason": "placeholder", "records": 2605}
+    job = Job.objects.create(
+        kind="import",
+        status="done",
+        created_by=staff["admin"],
+        result={"rows_read": 2605, "imported": 2605, "duplicates": 0, "rejected": 0,
+                "files": [{"file": "/x/tb.csv", "format": "taobao", "rows_read": 2605, "imported": 2605,
+                           "duplicates": 0, "rejected": 0, "error": None, "not_identifiers": [entry]}]},
+    )  # fmt: skip
+    html = admin_client.get(reverse("console:job", args=[job.pk])).content.decode()
+    assert "tb.csv：买家支付宝账号 列中有 2,605 个值不是标识：占位符或填充值" in html
+    assert reverse("console:identity_quarantine") in html

@@ -409,3 +409,23 @@ def test_ingest_benchmark_stages_run_one_after_the_other_and_import_the_same(war
     overlapped = _measure(files)  # again, overlapped: every row is now a duplicate
     assert overlapped["stages"] == {}
     assert sum(r["duplicates"] for r in overlapped["files"]) == imported
+
+
+def test_placeholders_in_an_identifier_column_are_counted_and_never_identifiers(warehouse, tmp_path):
+    rows = [taobao_row(order=str(1000 + n), buyer=f"tb_buyer{n}") for n in range(3)]
+    for row, alipay in zip(rows, ["**", "无", "zhang@163.com"], strict=True):
+        row[2] = alipay
+    path = write_taobao(tmp_path / "tb.csv", rows)
+    out = io.StringIO()
+    call_command("import", str(path), "--source", "tmall", stdout=out)
+    assert "2 values in 买家支付宝账号 are not identifiers: a placeholder or filler" in out.getvalue()
+    assert "3 values in 联系手机 are not identifiers: masked by the platform" in out.getvalue()
+    assert q(warehouse, "SELECT id_type, count(*) FROM identifiers GROUP BY 1 ORDER BY 1") == [
+        ("alipay", 1), ("taobao_buyer", 3),
+    ]
+    masked = q(warehouse, "SELECT value_masked FROM identifiers WHERE id_type = 'alipay'")
+    assert masked == [("z******m",)]
+    [(stored,)] = q(warehouse, "SELECT not_identifiers FROM import_batches")
+    assert {(e["column"], e["reason"], e["records"]) for e in json.loads(stored)} == {
+        ("买家支付宝账号", "placeholder", 2), ("联系手机", "masked", 3),
+    }

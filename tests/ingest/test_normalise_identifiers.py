@@ -120,3 +120,22 @@ def test_phone_problems_from_normalised_phones_equal_the_scalar(values):
 def test_a_value_with_a_mask_character_is_never_an_identifier(id_type, value):
     for mask in ("*", "＊"):
         assert identifier_problem(id_type, value[:3] + mask + value[3:]) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["alipay", "taobao_buyer", "member_no", "ssn"]), st.lists(st.one_of(st.none(), _SHAPES), max_size=20))
+def test_the_bulk_identifier_mask_equals_the_scalar(id_type, values):
+    from siyu.ingest.masks import mask_identifiers
+    from siyu.ingest.normalise.identifiers import mask_identifier
+
+    bulk = mask_identifiers(id_type, pl.Series(values, dtype=pl.String)).to_list()
+    assert bulk == [mask_identifier(id_type, v) for v in values]
+
+
+def test_masks_show_the_ends_of_an_id_and_placeholders_as_they_are():
+    from siyu.ingest.normalise.identifiers import mask_identifier
+
+    assert mask_identifier("taobao_buyer", "tb_zhangwei_1988") == "t******8"
+    assert mask_identifier("alipay", "**") == "**"
+    assert mask_identifier("phone", "+8613912345678") == "139****5678"
+    assert mask_identifier("email", "zhang@163.com") == "z***@163.com"
