@@ -23,7 +23,10 @@ def quarantine(filled_warehouse, warehouse):
          "rule_limit": None, "value_hint": "**", "example_record": None, "since": datetime(2026, 12, 2, tzinfo=UTC)},
     ]  # fmt: skip
     con = warehouse.backend()
-    con.insert("quarantined_identifiers", pa.Table.from_pylist(rows, schema=TABLES["quarantined_identifiers"].to_pyarrow()))
+    con.insert(
+        "quarantined_identifiers",
+        pa.Table.from_pylist(rows, schema=TABLES["quarantined_identifiers"].to_pyarrow()),
+    )
     batch = {"batch_id": "b1", "source": "tmall", "format": "taobao", "file_name": "tb.csv",
              "not_identifiers": json.dumps([{"column": "买家支付宝账号", "id_type": "alipay", "reason": "placeholder", "records": 2605}])}  # fmt: skip
     con.insert("import_batches", pa.Table.from_pylist([batch], schema=TABLES["import_batches"].to_pyarrow()))
@@ -51,10 +54,15 @@ def test_guides_may_not_see_it(guide1_client, quarantine):
     assert guide1_client.get(reverse("console:identity_quarantine")).status_code == 403
 
 
-def test_the_page_is_linked_from_the_navigation_and_empty_when_nothing_is_quarantined(admin_client, filled_warehouse):
+def test_the_page_is_linked_from_the_navigation_and_empty_when_nothing_is_quarantined(
+    admin_client, filled_warehouse
+):
     html = admin_client.get(reverse("console:identity_quarantine")).content.decode()
     assert "没有被隔离的标识。" in html and "目前导入的标识值都合理。" in html
-    assert reverse("console:identity_quarantine") in admin_client.get(reverse("console:dashboard")).content.decode()
+    assert (
+        reverse("console:identity_quarantine")
+        in admin_client.get(reverse("console:dashboard")).content.decode()
+    )
 
 
 def test_an_import_report_says_which_values_were_not_identifiers(admin_client, staff):

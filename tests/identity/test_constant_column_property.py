@@ -50,7 +50,9 @@ person_st = st.fixed_dictionaries(
 @st.composite
 def imports(draw):
     names = draw(
-        st.lists(st.tuples(st.sampled_from(SURNAMES), st.sampled_from(GIVEN)), min_size=2, max_size=8, unique=True)
+        st.lists(
+            st.tuples(st.sampled_from(SURNAMES), st.sampled_from(GIVEN)), min_size=2, max_size=8, unique=True
+        )
     )
     people = [draw(person_st) for _ in names]
     return [(f"{s}{g}", p) for (s, g), p in zip(names, people, strict=True)]
@@ -62,7 +64,12 @@ def _write(path, people, extra: tuple[str, str] | None):
         phone = {"own": f"1391234{i:04d}", "masked": f"139****{i:04d}", "none": "", "family": "13711112222"}
         for r in range(p["records"]):
             shown = name[0] + "*" if p["masked_name"] and r % 2 else name
-            row = {"rec": f"r{i}-{r}", "name": shown, "phone": phone[p["phone"]], "card": f"C{i:05d}" if p["card"] else ""}
+            row = {
+                "rec": f"r{i}-{r}",
+                "name": shown,
+                "phone": phone[p["phone"]],
+                "card": f"C{i:05d}" if p["card"] else "",
+            }
             if extra:
                 row["x"] = extra[1]
             rows.append(row)
@@ -96,7 +103,9 @@ def _precision(tmp_path, settings, people, extra) -> float:
 @pytest.mark.django_db
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(people=imports(), target=st.sampled_from(sorted(CONSTANTS)))
-def test_a_constant_column_mapped_as_any_identifier_never_lowers_precision(tmp_path, settings, people, target):
+def test_a_constant_column_mapped_as_any_identifier_never_lowers_precision(
+    tmp_path, settings, people, target
+):
     before = _precision(tmp_path, settings, people, None)
     after = _precision(tmp_path, settings, people, (target, CONSTANTS[target]))
     assert after >= before

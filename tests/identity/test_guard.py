@@ -37,7 +37,9 @@ MEMBERS = ["陈一", "李二", "张三", "王四", "赵五", "钱六", "孙七",
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("record_id", [True, False])
-def test_ten_store_members_sharing_the_landline_in_a_generic_till_export_stay_apart(warehouse, tmp_path, record_id):
+def test_ten_store_members_sharing_the_landline_in_a_generic_till_export_stay_apart(
+    warehouse, tmp_path, record_id
+):
     # the failure: a till export imported with --format generic, resolved with --deterministic-only;
     # ten members left the store's landline, four gave their own mobiles
     rows = [[f"C{n:04d}", name, "021-66668888", f"2025-0{1 + n % 9}-01"] for n, name in enumerate(MEMBERS)]
@@ -70,8 +72,17 @@ def test_a_column_of_one_value_over_a_file_of_many_people_is_no_identifier(wareh
     ]
     assert resolve_identities(match=DETERMINISTIC).customers == 10
     # one person's file (one name, one phone) keeps its constant buyer id
-    one = _csv(tmp_path / "one.csv", ["单号", "会员", "姓名"], [["A1", "tb_zhang", "张伟"], ["A2", "tb_zhang", "张伟"]])
-    report = import_files([one], source="shop", format="generic", mapping={"单号": "order_id", "会员": "id:taobao_buyer", "姓名": "name"})
+    one = _csv(
+        tmp_path / "one.csv",
+        ["单号", "会员", "姓名"],
+        [["A1", "tb_zhang", "张伟"], ["A2", "tb_zhang", "张伟"]],
+    )
+    report = import_files(
+        [one],
+        source="shop",
+        format="generic",
+        mapping={"单号": "order_id", "会员": "id:taobao_buyer", "姓名": "name"},
+    )
     assert report.files[0].not_identifiers == []
     assert customer_id_for("shop|A1") is None
     resolve_identities(match=DETERMINISTIC)
@@ -165,7 +176,9 @@ def test_the_probabilistic_stage_compares_no_quarantined_phone(rows, monkeypatch
     real = actions.record_features
 
     def spy(records, *args, **kwargs):
-        seen.update(zip(records.column("rid").to_pylist(), records.column("phone_kind").to_pylist(), strict=True))
+        seen.update(
+            zip(records.column("rid").to_pylist(), records.column("phone_kind").to_pylist(), strict=True)
+        )
         return real(records, *args, **kwargs)
 
     monkeypatch.setattr(actions, "record_features", spy)
@@ -244,7 +257,9 @@ def test_an_incremental_run_that_would_make_a_giant_falls_back_to_a_full_run(row
 
 @pytest.mark.django_db
 def test_resolve_json_lists_the_quarantined_values_masked(warehouse, tmp_path):
-    rows = [[f"C{n}", name, "13912345678"] for n, name in enumerate(MEMBERS)] + [["C99", "冯一", "13700001111"]]
+    rows = [[f"C{n}", name, "13912345678"] for n, name in enumerate(MEMBERS)] + [
+        ["C99", "冯一", "13700001111"]
+    ]
     path = _csv(tmp_path / "members.csv", ["卡号", "姓名", "手机"], rows)
     import_files([path], "crm", "generic", {"卡号": "record_id", "姓名": "name", "手机": "phone"})
     out = io.StringIO()

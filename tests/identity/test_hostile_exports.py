@@ -44,7 +44,9 @@ def _fillers(frame: pl.DataFrame, rng: random.Random) -> pl.DataFrame:
     keep |= {"external_userid"}
     out = frame
     for column in set(ID_COLUMNS) & set(frame.columns) - keep:
-        values = [rng.choice(FILLERS) if rng.random() < 0.5 else v for v in frame.get_column(column).to_list()]
+        values = [
+            rng.choice(FILLERS) if rng.random() < 0.5 else v for v in frame.get_column(column).to_list()
+        ]
         out = out.with_columns(pl.Series(column, values, dtype=pl.String))
     return out
 
@@ -116,7 +118,15 @@ def test_hostile_exports_cost_no_precision(brand, clean, warehouse, tmp_path, va
     change, missing = VARIANTS[variant]
     deterministic, both, largest = _resolve_variant(brand, tmp_path, change, missing)
     clean_deterministic, clean_both, clean_largest = clean
-    print(variant, _wrong(deterministic), _wrong(clean_deterministic), _wrong(both), _wrong(clean_both), largest, clean_largest)
+    print(
+        variant,
+        _wrong(deterministic),
+        _wrong(clean_deterministic),
+        _wrong(both),
+        _wrong(clean_both),
+        largest,
+        clean_largest,
+    )
     assert _wrong(deterministic) <= _wrong(clean_deterministic), (variant, deterministic)
     assert _wrong(both) <= _wrong(clean_both) + 0.005 * both["predicted_pairs"], (variant, both)
     assert largest <= max(clean_largest, 8), (variant, largest)

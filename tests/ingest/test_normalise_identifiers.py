@@ -123,7 +123,10 @@ def test_a_value_with_a_mask_character_is_never_an_identifier(id_type, value):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["alipay", "taobao_buyer", "member_no", "ssn"]), st.lists(st.one_of(st.none(), _SHAPES), max_size=20))
+@given(
+    st.sampled_from(["alipay", "taobao_buyer", "member_no", "ssn"]),
+    st.lists(st.one_of(st.none(), _SHAPES), max_size=20),
+)
 def test_the_bulk_identifier_mask_equals_the_scalar(id_type, values):
     from siyu.ingest.masks import mask_identifiers
     from siyu.ingest.normalise.identifiers import mask_identifier

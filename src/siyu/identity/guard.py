@@ -108,11 +108,14 @@ def quarantine(
 ) -> pa.Table:
     """The identifier values the guard takes out of linking (rules above, all but `customer`); only among
     the (id_type, value_hash) rows of `touched` when given."""
+
     def strong_rows(*columns: str) -> ibis.Table:
         # each use projects first, so DuckDB scans only these columns (a shared filtered table would be
         # materialised whole as a CTE)
         ids = con.table("identifiers")
-        rows = ids.select("strong", "record_key", "id_type", "value_hash", *columns, h=string_hash(con, ids.value_hash))
+        rows = ids.select(
+            "strong", "record_key", "id_type", "value_hash", *columns, h=string_hash(con, ids.value_hash)
+        )
         rows = rows.filter(rows.strong & rows.value_hash.notnull() & rows.record_key.notnull())
         if touched is not None:
             rows = rows.semi_join(touched, ["id_type", "value_hash"])
@@ -133,7 +136,9 @@ def quarantine(
     )
     # Only a value on more identifier rows than its type's smallest limit can break a rule: find those first.
     smallest = ibis.least(*(guard.limit_expr(rows.limit_type, name) for name in LIMIT_NAMES[:4]))
-    crowded = rows.filter((rows.rows > smallest) | (rows.placeholder & (rows.rows > 1))).select("h", "limit_type")
+    crowded = rows.filter((rows.rows > smallest) | (rows.placeholder & (rows.rows > 1))).select(
+        "h", "limit_type"
+    )
     records = all_records.select("record_key", "source", "record_kind", "name_hash")
     keyed = strong_rows("value_masked")
     hits = keyed.join(crowded, "h").join(records, "record_key")
@@ -196,7 +201,9 @@ def _guard_row(row: dict) -> dict:
         ("records", row["records"], row["limit_max_records"], "on {v} records (limit {limit})"),
     ]  # fmt: skip
     broken = [(rule, value, limit, text) for rule, value, limit, text in checks if value > limit]
-    reason = "; ".join(text.format(v=value, limit=limit, n=row["member_records"]) for _, value, limit, text in broken)
+    reason = "; ".join(
+        text.format(v=value, limit=limit, n=row["member_records"]) for _, value, limit, text in broken
+    )
     rule, _, limit, _ = broken[0]
     return {**row, "rule": rule, "limit": limit, "reason": reason}
 
@@ -311,7 +318,9 @@ def split_giant_customers(
     rows = np.bincount(comp, minlength=len(sizes))
     crowded = rows[comp] > values_limit
     if crowded.any():  # distinct values per component, where there are enough rows for too many
-        pairs = np.unique(np.stack([comp[crowded], np.asarray(value)[crowded].astype(np.int64, copy=False)]), axis=1)
+        pairs = np.unique(
+            np.stack([comp[crowded], np.asarray(value)[crowded].astype(np.int64, copy=False)]), axis=1
+        )
         distinct = np.bincount(pairs[0], minlength=len(sizes))
         candidates |= distinct > values_limit
     in_candidate = candidates[labels]
@@ -349,7 +358,9 @@ def _component_rows(con, staged: ibis.Table, rids: np.ndarray, quarantine: pa.Ta
     if quarantine.num_rows:
         held = ibis.memtable(quarantine.select(["id_type", "value_hash"]))
         links = links.anti_join(held, ["id_type", "value_hash"])
-    links = links.group_by("record_key", "id_type", "value_hash").aggregate(value_masked=links.value_masked.min())
+    links = links.group_by("record_key", "id_type", "value_hash").aggregate(
+        value_masked=links.value_masked.min()
+    )
     rows = base.left_join(links, "record_key").select(
         "rid", "record_key", "name_hash", "source", "id_type", "value_hash", "value_masked"
     )
@@ -360,7 +371,9 @@ def _giants(frame: pl.DataFrame, guard: GuardRule, by: str = "comp") -> list[int
     """The labels (column `by`) of the groups of `frame` that carry too many names or values of a type."""
     names = frame.group_by(by).agg(pl.col("name_hash").drop_nulls().n_unique().alias("n"))
     over = set(names.filter(pl.col("n") > guard.max_customer_names).get_column(by).to_list())
-    values = frame.drop_nulls("value_hash").group_by(by, "id_type").agg(pl.col("value_hash").n_unique().alias("n"))
+    values = (
+        frame.drop_nulls("value_hash").group_by(by, "id_type").agg(pl.col("value_hash").n_unique().alias("n"))
+    )
     for label, id_type, n in values.iter_rows():
         if n > guard.limit(id_type, "max_customer_values"):
             over.add(label)
@@ -402,7 +415,9 @@ def _split_component(part: pl.DataFrame, guard: GuardRule) -> tuple[np.ndarray, 
                 .row(0, named=True)
             )
             removed.append(hub["vid"])
-            whole = names.filter(pl.col("local").is_in(members)).get_column("name_hash").drop_nulls().n_unique()
+            whole = (
+                names.filter(pl.col("local").is_in(members)).get_column("name_hash").drop_nulls().n_unique()
+            )
             taken.append(
                 {
                     **{k: hub[k] for k in ("id_type", "value_hash", "records", "names", "sources", "hint")},
@@ -413,7 +428,9 @@ def _split_component(part: pl.DataFrame, guard: GuardRule) -> tuple[np.ndarray, 
                 }
             )
             edges = active.filter(pl.col("vid") != hub["vid"])
-            comp = record_components(n, edges.get_column("local").to_numpy(), edges.get_column("vid").to_numpy())
+            comp = record_components(
+                n, edges.get_column("local").to_numpy(), edges.get_column("vid").to_numpy()
+            )
             _, parts = np.unique(comp[members], return_inverse=True)
             labels[members] = next_label + parts
             next_label += int(parts.max()) + 1

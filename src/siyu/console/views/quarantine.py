@@ -29,7 +29,9 @@ def reason_words(entry: dict) -> str:
     elif rule == "placeholder":
         text = _("A placeholder or filler that an earlier import took for an identifier")
     elif rule == "customer":
-        text = _("It joined records of more than %(limit)s different names into one customer, who was split here")
+        text = _(
+            "It joined records of more than %(limit)s different names into one customer, who was split here"
+        )
     else:  # quarantined before rules were recorded
         return entry.get("reason") or ""
     return text % numbers
