@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import xlsxwriter
@@ -91,7 +92,9 @@ def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(wa
     assert (f.rows_read, f.imported, f.rejected) == (5, 2, 3)
     assert [(r["row"], r["column"]) for r in f.rejections] == [(3, "订单编号"), (4, "订单创建时间"), (5, "买家实际支付金额")]
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("1",), ("5",)]
-    rejected = open(report.rejected_file, encoding="utf-8-sig").read().splitlines()
+    from siyu.ingest.rejected import rejected_csv
+
+    rejected = "".join(rejected_csv(Path(f.rejected_file), masked=False)).lstrip("\ufeff").splitlines()
     assert rejected[0].startswith("file,row,column,reason,订单编号")
     assert len(rejected) == 4 and "abc" in rejected[3]
 
