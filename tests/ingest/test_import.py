@@ -57,8 +57,8 @@ def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path)
     assert raw_row(batch_id, 2)["买家会员名"] == "tb_buyer1"
     payload = q(warehouse, "SELECT payload FROM raw_chunks")[0][0]
     assert b"tb_buyer1" not in payload
-    # masked phones are not strong identifiers; the buyer id is
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
+    # masked phones are not strong identifiers; the buyer id is, and so is the order (one order, one buyer)
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer", "order"}
 
 
 def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_path):
@@ -149,7 +149,7 @@ def test_jd_lines_become_one_order_with_items(warehouse, tmp_path):
     assert q(warehouse, "SELECT province, city, district, phone_kind FROM records") == [
         ("北京市", "北京市", "朝阳区", "mobile")
     ]
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone"}
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone", "order"}
 
 
 def test_douyin_bom_and_tab_guarded_ids(warehouse, tmp_path):

@@ -48,6 +48,22 @@ def test_the_same_taobao_export_under_two_labels_adds_each_order_once(warehouse,
     assert q(warehouse, "SELECT count(*), sum(amount) FROM customer_orders") == [(2, Decimal("150.00"))]
 
 
+def test_masked_buyers_imported_under_two_labels_are_one_customer_each_through_their_orders(warehouse, tmp_path):
+    """Douyin gives no buyer id and masks phones: the second label's record of an order joins the first
+    through the order itself."""
+    lines = ["主订单编号,子订单编号,选购商品,商品数量,订单应付金额,收件人,收件人手机号,省,市,区,街道,详细地址,订单提交时间,订单状态"]
+    for i in range(20):
+        lines.append(f"69{i:017d},69{i:017d}1,口红,1,89.90,王*,176****{i:04d},浙江省,杭州市,西湖区,,文三路{i}号,"
+                     "2025-06-18 20:00:00,已完成")  # fmt: skip
+    path = tmp_path / "dy.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    import_files([path], "douyin")
+    import_files([path], "douyin-2")
+    _resolve()
+    assert q(warehouse, "SELECT count(*) FROM records") == [(40,)]
+    assert q(warehouse, "SELECT count(*), sum(orders) FROM customer_summary") == [(20, 20)]
+
+
 def test_a_later_export_under_another_label_updates_the_order(warehouse, tmp_path):
     pending = write_taobao(tmp_path / "a.csv", [taobao_row(status="等待买家付款", amount="99")])
     done = write_taobao(tmp_path / "b.csv", [taobao_row(status="交易成功", amount="99")])

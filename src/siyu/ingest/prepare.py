@@ -437,6 +437,8 @@ def _prepare_hashed_frame(
         "addr_province", "addr_city", "addr_district", "addr_city_tier", *id_columns.values(),
         "nickname", "first_name", "last_name", "postcode",
     }  # fmt: skip
+    if record_field == "order_id":  # the record is the order: its key identifies the buyer (identifiers below)
+        needed.add("order_key")
     first = good.select(c for c in good.columns if c in needed).unique(
         subset=["record_key"], keep="first", maintain_order=True
     )
@@ -470,6 +472,13 @@ def _prepare_hashed_frame(
         first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
         first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
     ]
+    if "order_key" in first.columns:
+        # One order is one buyer: the same export imported under a second --source label gives a second
+        # record of each order, joined to the first by the order's key (siyu.warehouse.order_keys) even
+        # when the buyer's phone is masked and the platform gives no buyer id (Douyin).
+        id_frames.append(
+            first.select("record_key", ("order:" + pl.col("order_key")).alias("v"), pl.lit("order").alias("id_type"))
+        )
     for id_type, column in id_columns.items():
         values = first.get_column(column)
         if id_type == "phone":
