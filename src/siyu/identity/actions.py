@@ -82,11 +82,13 @@ from siyu.identity.incremental import (
     settings_fingerprint,
 )
 from siyu.identity.probabilistic import (
+    HOUSEHOLD_RATE_KEY,
     MatchSettings,
     ProbabilisticResult,
     SplinkUntrainable,
     TrainedModel,
     blocking_keys,
+    has_households,
     join_clusters,
     predict_new_pairs,
     predict_pairs,
@@ -576,7 +578,7 @@ def _match(
             pairs, model = predict_pairs(features, match, labelled)
         except SplinkUntrainable:
             pass
-    result = join_clusters(labels, features, pairs, match, forced, forbidden)
+    result = join_clusters(labels, features, pairs, match, forced, forbidden, has_households(model))
     result.model, result.keys = model, keys
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -649,6 +651,8 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
         "blocked_by_guard": matched.blocked_by_guard,
         "to_review": len(matched.review),
         "seconds": matched.seconds,
+        # generic data only: the share of same-surname pairs at one address with other first names
+        "household_rate": (matched.model.settings.get(HOUSEHOLD_RATE_KEY) if matched.model else None),
     }
 
 

@@ -27,7 +27,13 @@ import polars as pl
 import pyarrow as pa
 
 from siyu.core import pii
-from siyu.identity.generic_fields import GenericField, feature_columns, generic_fields
+from siyu.identity.generic_fields import (
+    GenericField,
+    derived_columns,
+    feature_column_names,
+    feature_columns,
+    generic_fields,
+)
 
 MASK = "*"
 # A guide's WeCom remark "张伟 5678" or "张伟5678": the digits are the phone's tail.
@@ -119,8 +125,8 @@ def _features(
 ) -> pl.DataFrame:
     if "format" not in frame.columns:
         frame = frame.with_columns(format=pl.lit(None, dtype=pl.String))
-    frame = frame.with_columns(feature_columns(frame, fields))
-    extra = [f.column for f in fields]
+    frame = frame.with_columns(feature_columns(frame, fields)).with_columns(derived_columns(fields))
+    extra = feature_column_names(fields)
     name = pl.col("name").str.strip_chars()
     remark = name.str.extract_groups(_REMARK_TAIL)
     frame = frame.with_columns(

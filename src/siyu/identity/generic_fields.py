@@ -54,6 +54,11 @@ BLOCKING_PAIRS = (
 )
 # The household guard: clusters whose values of these fields are all far apart are different people.
 GUARD_FIELDS = ("first_name", "birthday")
+# ...in data that has households: where at least this share of the candidate pairs with one last name at one
+# address have first names far apart. Measured (bench resolve --dataset): FEBRL, where no two people share
+# an address and a duplicate's first name is sometimes replaced, 0.12; the census with tax forms, 0.76.
+HOUSEHOLD_RATE = 0.25
+HOUSEHOLD_SAMPLE = 200_000  # pairs of rows the rate is measured on, at most
 NAME_ALIKE = 0.8  # Jaro-Winkler from which two first names may be one person's (a typo, not another name)
 HAN = r"\p{Han}"
 COLUMN_PREFIX = "extra_"
@@ -67,6 +72,18 @@ class GenericField:
     @property
     def column(self) -> str:
         return COLUMN_PREFIX + re.sub(r"\W+", "_", self.field)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The feature column and those derived from it (an address's house numbers and street words,
+        computed once per record instead of once per compared pair)."""
+        if self.kind == "address":
+            return (self.column, f"{self.column}_numbers", f"{self.column}_street")
+        return (self.column,)
+
+
+def feature_column_names(fields: tuple[GenericField, ...]) -> list[str]:
+    return [c for f in fields for c in f.columns]
 
 
 def compared_fields(compare: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -141,6 +158,20 @@ def feature_columns(frame: pl.DataFrame, fields: tuple[GenericField, ...]) -> li
     return exprs
 
 
+def derived_columns(fields: tuple[GenericField, ...]) -> list[pl.Expr]:
+    """Columns derived from the feature columns (GenericField.columns)."""
+    exprs = []
+    for f in fields:
+        if f.kind == "address":
+            numbers = pl.col(f.column).str.extract_all(r"\d+").list.join(" ")
+            street = pl.col(f.column).str.replace_all(r"\d+", " ").str.replace_all(r"\s+", " ").str.strip_chars()
+            exprs += [
+                pl.when(numbers.str.len_chars() > 0).then(numbers).alias(f.columns[1]),
+                pl.when(street.str.len_chars() > 0).then(street).alias(f.columns[2]),
+            ]
+    return exprs
+
+
 # --- comparisons ----------------------------------------------------------------------------------------
 
 
@@ -180,22 +211,16 @@ def comparison(f: GenericField, fields: tuple[GenericField, ...]) -> dict:
             ),
         ]
     elif f.kind == "address":
-        left, right = f'"{col}_l"', f'"{col}_r"'
-        numbers_l, numbers_r = (f"regexp_extract_all({x}, '[0-9]+')" for x in (left, right))
-        words_l, words_r = (f"trim(regexp_replace({x}, '[0-9]+', '', 'g'))" for x in (left, right))
-        tokens_l, tokens_r = (f"string_split({x}, ' ')" for x in (left, right))
+        numbers, street = f.columns[1:]
         levels += [
             exact.configure(tf_adjustment_column=col),
-            cll.CustomLevel(
-                f"{numbers_l} = {numbers_r} AND len({numbers_l}) > 0 "
-                f"AND jaro_winkler_similarity({words_l}, {words_r}) >= 0.9",
-                label_for_charts=f"{noun}: same number, street alike",
+            cll.And(cll.ExactMatchLevel(numbers), cll.JaroWinklerLevel(street, 0.9)).configure(
+                label_for_charts=f"{noun}: same number, street alike"
             ),
+            cll.JaroWinklerLevel(street, 0.9).configure(label_for_charts=f"{noun}: street alike"),
             cll.CustomLevel(
-                f"jaro_winkler_similarity({words_l}, {words_r}) >= 0.9", label_for_charts=f"{noun}: street alike"
-            ),
-            cll.CustomLevel(
-                f"len(list_intersect({tokens_l}, {tokens_r})) >= 1", label_for_charts=f"{noun}: words in common"
+                f'list_has_any(string_split("{street}_l", \' \'), string_split("{street}_r", \' \'))',
+                label_for_charts=f"{noun}: words in common",
             ),
         ]
     elif f.kind in ("postcode", "id"):
@@ -236,13 +261,15 @@ EM_MAX_PAIRS = 5_000_000  # a session blocking on more pairs than this is skippe
 
 
 def em_sessions(features: pl.DataFrame, fields: tuple[GenericField, ...], compared: set[str]) -> list[tuple[str, ...]]:
-    """Blocking columns of the EM sessions to run: sessions in EM_BLOCKS order that have pairs (and not too
-    many) until every compared generic column has been trained in a session not blocked on it."""
+    """Blocking columns of the EM sessions to run: first each identifier (pairs sharing one are nearly all
+    matches: the cleanest view of what a match looks like on every other field), then EM_BLOCKS in order,
+    each session with pairs (and not too many), until every compared generic column has been trained in a
+    session not blocked on it."""
     by_field = {f.field: f.column for f in fields}
     wanted = {f.column for f in fields if f.column in compared}
     trained: set[str] = set()
     sessions = []
-    for block in EM_BLOCKS:
+    for block in (*((f.field,) for f in fields if f.kind == "id"), *EM_BLOCKS):
         columns = tuple(by_field[f] for f in block if f in by_field)
         if len(columns) != len(block) or not set(columns) <= compared:
             continue
@@ -294,8 +321,34 @@ def _dates_differ(a: frozenset, b: frozenset) -> bool:
     return not any(close(x, y) for x in a for y in b)
 
 
-def guard_columns(fields: tuple[GenericField, ...]) -> tuple[str, ...]:
-    """Evidence columns of the household guard (with the last name, which tells a swap from a conflict)."""
+def household_rate(features: pl.DataFrame, fields: tuple[GenericField, ...]) -> float | None:
+    """The share of pairs of rows from different clusters, with one last name at one address, whose first
+    names are far apart (no Jaro-Winkler of NAME_ALIKE): near 0 where such pairs are duplicates of one
+    person, high where families live together. None when the data has no such pair."""
+    from rapidfuzz.distance import JaroWinkler
+
+    by_field = {f.field: f.column for f in fields}
+    key = [by_field.get("last_name"), by_field.get("address")]
+    first = by_field.get("first_name")
+    if None in key or first is None or any(c not in features.columns for c in (*key, first)):
+        return None
+    rows = features.select("cluster", *key, first).drop_nulls()
+    pairs = rows.join(rows, on=key, suffix="_r").filter(pl.col("cluster") < pl.col("cluster_r")).head(HOUSEHOLD_SAMPLE)
+    if not pairs.height:
+        return None
+    apart = sum(
+        JaroWinkler.similarity(a, b) < NAME_ALIKE
+        for a, b in zip(pairs.get_column(first).to_list(), pairs.get_column(f"{first}_r").to_list(), strict=True)
+    )
+    return apart / pairs.height
+
+
+def guard_columns(fields: tuple[GenericField, ...], households: bool = True) -> tuple[str, ...]:
+    """Evidence columns of the household guard (with the last name, which tells a swap from a conflict);
+    none where the data has no households (HOUSEHOLD_RATE): there a first name or birthday far apart is a
+    typing error the comparisons weigh, and everything else agreeing outweighs it."""
+    if not households:
+        return ()
     by_field = {f.field: f.column for f in fields}
     return tuple(by_field[f] for f in (*GUARD_FIELDS, "last_name") if f in by_field)
 

@@ -248,12 +248,20 @@ SPLINK_COLUMNS = (
 
 
 def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
-    extra = [f.column for f in generic.generic_fields(match.compare)]
+    extra = generic.feature_column_names(generic.generic_fields(match.compare))
     wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *extra]
     return features.select([c for c in wanted if c in features.columns]).to_arrow()
 
 
 MIN_ROWS = 20
+HOUSEHOLD_RATE_KEY = "siyu_household_rate"
+
+
+def has_households(model: TrainedModel | None) -> bool:
+    """Whether the data a model was trained on has households (siyu.identity.generic_fields.household_rate):
+    then the household guard holds generic first names and birthdays apart. Unknown: it does."""
+    rate = model.settings.get(HOUSEHOLD_RATE_KEY) if model is not None else None
+    return rate is None or rate >= generic.HOUSEHOLD_RATE
 PREDICT_ROWS_PER_CHUNK = 750_000
 MIN_LABELLED_PAIRS = 50
 
@@ -375,6 +383,8 @@ def predict_pairs(
             warning_mode="never",
         )
         model = TrainedModel(linker.misc.save_model_to_json())
+        # kept with the model (Splink's settings refuse keys of their own: predict_new_pairs drops it)
+        model.settings[HOUSEHOLD_RATE_KEY] = generic.household_rate(features, generic.generic_fields(match.compare))
         for column in _tf_columns(model.settings):
             tf = linker.table_management.compute_tf_table(column)
             model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
@@ -393,7 +403,7 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
         db_api = DuckDBAPI(connection=con)
         table = db_api.register(_splink_input(features, match), dataset_display_name="records")
         settings_ = {
-            **model.settings,
+            **{k: v for k, v in model.settings.items() if k != HOUSEHOLD_RATE_KEY},
             "blocking_rules_to_generate_predictions": [
                 f"{rule} AND {WITH_NEW_ROW}"
                 for rule in splink_settings(match)["blocking_rules_to_generate_predictions"]
@@ -460,12 +470,14 @@ def join_clusters(
     match: MatchSettings,
     forced: list[tuple[int, int]] = (),
     forbidden: set[tuple[int, int]] = frozenset(),
+    households: bool = True,
 ) -> ProbabilisticResult:
     """Merge deterministic clusters along the scored pairs, best first, under the household guard.
 
     `forced` / `forbidden` are pairs of clusters a reviewer said are the same person / different people;
-    they win over scores and over the guard."""
-    conflicts = (*match.conflicts, *generic.guard_columns(generic.generic_fields(match.compare)))
+    they win over scores and over the guard. `households`: whether the data has households
+    (has_households), which decides whether generic first names and birthdays are guarded."""
+    conflicts = (*match.conflicts, *generic.guard_columns(generic.generic_fields(match.compare), households))
     evidence = _cluster_evidence(features, conflicts)
     parent: dict[int, int] = {}
     members: dict[int, set[int]] = {}
@@ -554,8 +566,11 @@ def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, threshold: float) ->
     both = pl.concat([strong, strong.select(a="b", b="a")]).group_by("a").agg(pl.col("b"))
     out = set()
     for cluster, partners in both.filter(pl.col("b").list.len() > 1).iter_rows():
+        # a partner the cluster itself conflicts with is no alternative: the household guard refuses that
+        # link anyway (a tax form of one household member scores high against the others too)
+        own = evidence.get(cluster)
         known = [evidence.get(p) for p in partners]
-        known = [e for e in known if e]
+        known = [e for e in known if e and not _conflict(own, e)]
         if any(_conflict(x, y) for i, x in enumerate(known) for y in known[i + 1 :]):
             out.add(cluster)
     return out

@@ -120,18 +120,24 @@ def _birthday(s: str, y: str, mo: str, d: str, today: dt.date | None) -> dt.date
 
 
 def day_month_order(values: list[str]) -> str | None:
-    """How a column writes its NN/NN/YYYY dates: "dmy" when some value's first part is above 12 (a day),
-    "mdy" when some value's second part is, None when no value tells (or values say both: the column mixes
-    conventions, and no date of it can be read safely)."""
-    day_first = month_first = False
+    """How a column writes its NN/NN/YYYY dates: "dmy" when values whose first part is above 12 (a day)
+    outnumber those whose second part is by DATE_ORDER_MAJORITY to one (a few typed the other way, or
+    with day and month swapped, stay unreadable), "mdy" the other way round; None when no value tells or
+    neither convention dominates (no date of the column can be read safely)."""
+    day_first = month_first = 0
     for value in values:
         if m := _DAY_MONTH_YEAR.fullmatch(value.strip()):
             first, second = int(m.group(1)), int(m.group(2))
-            day_first |= first > 12 >= second
-            month_first |= second > 12 >= first
-    if day_first == month_first:
-        return None
-    return "dmy" if day_first else "mdy"
+            day_first += first > 12 >= second
+            month_first += second > 12 >= first
+    if day_first and day_first >= DATE_ORDER_MAJORITY * month_first:
+        return "dmy"
+    if month_first and month_first >= DATE_ORDER_MAJORITY * day_first:
+        return "mdy"
+    return None
+
+
+DATE_ORDER_MAJORITY = 10
 
 
 def parse_birthday_column(series: pl.Series) -> pl.Series:
