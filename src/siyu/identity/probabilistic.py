@@ -64,6 +64,15 @@ class MatchSettings:
     def __post_init__(self):
         object.__setattr__(self, "compare", generic.compared_fields(tuple(self.compare)))
 
+    @property
+    def weighed_ids(self) -> tuple[str, ...]:
+        """Identifier types named in `compare` (`id:ssn`): while the probabilistic stage runs, their values
+        are evidence it weighs (exact, one edit, under the household guard) instead of links: a number
+        typed by hand may be a family member's."""
+        if not self.enabled:
+            return ()
+        return tuple(f.field.removeprefix("id:") for f in generic.generic_fields(self.compare) if f.kind == "id")
+
     @classmethod
     def from_settings(cls, **overrides) -> MatchSettings:
         values = dict(getattr(settings, "IDENTITY_MATCHING", {}) or {})
