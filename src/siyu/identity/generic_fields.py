@@ -246,9 +246,10 @@ def _one_edit(col: str):
     import splink.comparison_level_library as cll
 
     left, right = f'"{col}_l"', f'"{col}_r"'
+    # hamming refuses strings of unequal lengths: CASE evaluates it only for rows of equal lengths
     close = (
-        f"(length({left}) = length({right}) AND hamming({left}, {right}) <= 2 "
-        f"OR abs(length({left}) - length({right})) = 1)"
+        f"CASE WHEN length({left}) = length({right}) THEN hamming({left}, {right}) <= 2 "
+        f"ELSE abs(length({left}) - length({right})) = 1 END"
     )
     return cll.And(cll.CustomLevel(close), cll.DamerauLevenshteinLevel(col, 1))
 

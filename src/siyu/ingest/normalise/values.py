@@ -99,9 +99,10 @@ def parse_birthday(s: str | None, today: dt.date | None = None, order: str | Non
     if m := _FULL_DATE.fullmatch(t):
         y, mo, d, mo8, d8 = m.groups()
         return _birthday(s, y, mo or mo8, d or d8, today)
-    if order and (m := _DAY_MONTH_YEAR.fullmatch(t)):
+    if m := _DAY_MONTH_YEAR.fullmatch(t):
         first, second, y = m.groups()
-        return _birthday(s, y, *((first, second) if order == "mdy" else (second, first)), today)
+        if order or int(first) == int(second):  # 03/03/1990 needs no order
+            return _birthday(s, y, *((first, second) if order != "dmy" else (second, first)), today)
     if _YEARLESS.fullmatch(t):
         return None  # month and day only: nothing storable as a date
     raise ValueError(f"not a date: {s!r}")
@@ -119,17 +120,17 @@ def _birthday(s: str, y: str, mo: str, d: str, today: dt.date | None) -> dt.date
     return value
 
 
-def day_month_order(values: list[str]) -> str | None:
+def day_month_order(values: list[str], counts: list[int] | None = None) -> str | None:
     """How a column writes its NN/NN/YYYY dates: "dmy" when values whose first part is above 12 (a day)
     outnumber those whose second part is by DATE_ORDER_MAJORITY to one (a few typed the other way, or
     with day and month swapped, stay unreadable), "mdy" the other way round; None when no value tells or
     neither convention dominates (no date of the column can be read safely)."""
     day_first = month_first = 0
-    for value in values:
+    for value, count in zip(values, counts or [1] * len(values), strict=True):
         if m := _DAY_MONTH_YEAR.fullmatch(value.strip()):
             first, second = int(m.group(1)), int(m.group(2))
-            day_first += first > 12 >= second
-            month_first += second > 12 >= first
+            day_first += count * (first > 12 >= second)
+            month_first += count * (second > 12 >= first)
     if day_first and day_first >= DATE_ORDER_MAJORITY * month_first:
         return "dmy"
     if month_first and month_first >= DATE_ORDER_MAJORITY * day_first:
@@ -144,8 +145,9 @@ def parse_birthday_column(series: pl.Series) -> pl.Series:
     """parse_birthday over a column (once per distinct value), with the day/month order of the column
     (day_month_order); an unreadable value becomes null (a birthday is optional)."""
     today = dt.date.today()
-    uniques = series.cast(pl.String).drop_nulls().unique().to_list()
-    order = day_month_order(uniques)
+    counted = series.cast(pl.String).drop_nulls().value_counts()
+    uniques = counted.get_column(counted.columns[0]).to_list()
+    order = day_month_order(uniques, counted.get_column("count").to_list())
     mapping = {}
     for value in uniques:
         try:
