@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from siyu.identity.errors import IdentityError
 from siyu.ingest.sources.formats import FIELDS, ID_FIELD_PREFIX, field_kind
 
 # Compared for every generic import that carries them (in Latin script).
@@ -88,13 +89,13 @@ def feature_column_names(fields: tuple[GenericField, ...]) -> list[str]:
 
 def compared_fields(compare: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The fields of `compare` that are compared as generic fields (not by the built-in comparisons).
-    Raises ValueError for a name that is neither a person field nor `id:<type>`."""
+    Raises IdentityError for a name that is neither a person field nor `id:<type>`."""
     out = []
     for name in compare:
         kind = field_kind(name)
         if kind is None:
             person = [f for f in FIELDS if field_kind(f)]
-            raise ValueError(
+            raise IdentityError(
                 f"cannot compare {name!r}: choose person fields ({', '.join(person)}) or id:<type>"
             )
         if name not in BUILT_IN and kind not in BUILT_IN and name not in out:
