@@ -224,3 +224,22 @@ def test_later_generic_records_are_resolved_incrementally_with_the_stored_model(
     scores = pairwise_scores(warehouse.raw_connection(), str(tmp_path / "truth.csv"))
     assert report.mode == "incremental" and report.compared_records < 1000
     assert scores["precision"] >= 0.99 and scores["recall"] >= 0.95, scores
+
+
+def test_a_blocking_pair_on_a_value_everyone_shares_is_left_out(monkeypatch):
+    from siyu.identity.features import FEATURE_COLUMNS
+    from siyu.identity.probabilistic import splink_settings
+
+    n = 60
+    columns = {c: [None] * n for c in FEATURE_COLUMNS}
+    columns.update(
+        unique_id=list(range(n)), cluster=list(range(n)),
+        extra_first_name=[f"name{i % 6}" for i in range(n)], extra_last_name=[f"last{i}" for i in range(n)],
+        extra_postcode=["00000"] * n,  # a constant column: a filler, not a postcode
+    )  # fmt: skip
+    features = pl.DataFrame(columns, schema_overrides={c: pl.String for c in FEATURE_COLUMNS})
+    monkeypatch.setattr(generic, "MAX_BLOCK_PAIRS", 100)  # (first name, postcode) asks for 6 × 45 = 270
+    rules = splink_settings(MatchSettings(), features)["blocking_rules_to_generate_predictions"]
+    assert any("l.extra_first_name = r.extra_first_name AND l.extra_last_name" in r for r in rules)
+    assert not any("extra_first_name = r.extra_first_name AND l.extra_postcode" in r for r in rules)
+    assert not any("extra_birthday" in r for r in rules)  # no row has a birthday

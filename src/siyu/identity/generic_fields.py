@@ -273,7 +273,8 @@ def pairs_within(features: pl.DataFrame, columns: tuple[str, ...]) -> int:
 
 # Expectation maximisation sessions, in order of preference: each trains every comparison but its own.
 EM_BLOCKS = (("first_name", "last_name"), ("birthday",), ("address",), ("postcode", "birthday"), ("last_name", "postcode"))
-EM_MAX_PAIRS = 5_000_000  # a session blocking on more pairs than this is skipped (time and memory)
+EM_MAX_PAIRS = 5_000_000
+MAX_BLOCK_PAIRS = 20_000_000  # a blocking pair of fields asking for more pairs than this is left out  # a session blocking on more pairs than this is skipped (time and memory)
 
 
 def em_sessions(features: pl.DataFrame, fields: tuple[GenericField, ...], compared: set[str]) -> list[tuple[str, ...]]:

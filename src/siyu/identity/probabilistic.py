@@ -233,8 +233,13 @@ def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) 
             c for c in chosen
             if not filled.isdisjoint(COMPARISON_COLUMNS.get(c["output_column_name"], (c["output_column_name"],)))
         ]  # fmt: skip
-    if features is not None:  # a generic key on columns no row has finds no pair: no join for it
-        extra_rules = [r for r, key in zip(extra_rules, generic_keys, strict=True) if filled.issuperset(key)]
+    if features is not None:
+        # a generic key on columns no row has finds no pair (no join for it); one on a value thousands share
+        # (a constant postcode) would ask for too many pairs, as Splink's own blocking analysis warns
+        extra_rules = [
+            r for r, key in zip(extra_rules, generic_keys, strict=True)
+            if filled.issuperset(key) and generic.pairs_within(features, key) <= generic.MAX_BLOCK_PAIRS
+        ]  # fmt: skip
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "unique_id",
@@ -418,7 +423,7 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
             **{k: v for k, v in model.settings.items() if k != HOUSEHOLD_RATE_KEY},
             "blocking_rules_to_generate_predictions": [
                 f"{rule} AND {WITH_NEW_ROW}"
-                for rule in splink_settings(match)["blocking_rules_to_generate_predictions"]
+                for rule in splink_settings(match, features)["blocking_rules_to_generate_predictions"]
             ],
         }
         linker = Linker(table, settings_, log_level=logging.WARNING)
