@@ -262,8 +262,14 @@ SPLINK_COLUMNS = (
 )  # fmt: skip
 
 
-def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
-    extra = generic.feature_column_names(generic.generic_fields(match.compare))
+def _splink_input(features: pl.DataFrame, match: MatchSettings, training: bool = False) -> pa.Table:
+    """The feature columns Splink reads. In training, generic columns no row has are left out: no
+    comparison or blocking rule then reads them (splink_settings), and Splink carries every input column
+    through its working tables. A stored model may read them, so scoring with one keeps them all."""
+    fields = generic.generic_fields(match.compare)
+    if training:  # a field's derived columns go with it (an address without house numbers still has them)
+        fields = [f for f in fields if f.column in features.columns and features.get_column(f.column).null_count() < features.height]
+    extra = generic.feature_column_names(tuple(fields))
     wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *extra]
     return features.select([c for c in wanted if c in features.columns]).to_arrow()
 
@@ -370,7 +376,7 @@ def predict_pairs(
     con = _splink_connection(match)
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
+        table = db_api.register(_splink_input(features, match, training=True), dataset_display_name="records")
         settings_ = splink_settings(match, features)
         compared = {c["output_column_name"] for c in settings_["comparisons"]}
         linker = Linker(table, settings_, log_level=logging.WARNING)
