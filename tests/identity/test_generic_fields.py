@@ -243,3 +243,29 @@ def test_a_blocking_pair_on_a_value_everyone_shares_is_left_out(monkeypatch):
     assert any("l.extra_first_name = r.extra_first_name AND l.extra_last_name" in r for r in rules)
     assert not any("extra_first_name = r.extra_first_name AND l.extra_postcode" in r for r in rules)
     assert not any("extra_birthday" in r for r in rules)  # no row has a birthday
+
+
+def test_twins_stay_apart_where_the_data_has_households_and_a_typo_joins_where_it_has_none():
+    import pyarrow as pa
+
+    from siyu.identity.probabilistic import join_clusters
+
+    columns = ("extra_first_name", "extra_last_name", "extra_birthday", "given", "birthday", "phone_full", "gender")
+    rows = {
+        1: ("mary", "smith", "1990-01-01"),  # twins: one address, one birthday, two first names
+        2: ("anne", "smith", "1990-01-01"),
+        3: ("peter", "jones", "1961-07-04"),  # one person, the second time with a typo and day/month swapped
+        4: ("petre", "jones", "1961-04-07"),
+    }
+    features = pl.DataFrame(
+        [{"unique_id": c, "cluster": c, **dict(zip(columns, (*v, None, None, None, None), strict=True))} for c, v in rows.items()],
+        schema_overrides={c: pl.String for c in columns},
+    )
+    pairs = pa.table({"unique_id_l": [1, 3], "unique_id_r": [2, 4], "cluster_l": [1, 3], "cluster_r": [2, 4],
+                      "match_probability": [0.9999, 0.9999]})  # fmt: skip
+    labels = [0, 1, 2, 3, 4]
+    guarded = join_clusters(labels, features, pairs, MatchSettings(), households=True)
+    assert list(guarded.labels) == [0, 1, 2, 3, 3]
+    assert guarded.review[0]["reason"] == "conflict: extra_first_name"
+    unguarded = join_clusters(labels, features, pairs, MatchSettings(), households=False)
+    assert list(unguarded.labels) == [0, 1, 1, 3, 3]
