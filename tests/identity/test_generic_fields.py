@@ -269,3 +269,23 @@ def test_twins_stay_apart_where_the_data_has_households_and_a_typo_joins_where_i
     assert guarded.review[0]["reason"] == "conflict: extra_first_name"
     unguarded = join_clusters(labels, features, pairs, MatchSettings(), households=False)
     assert list(unguarded.labels) == [0, 1, 1, 3, 3]
+
+
+def test_a_filler_in_every_row_of_a_compared_column_does_not_merge_people(warehouse, tmp_path):
+    """FEBRL 1 with its postcode and city replaced by one filler each ("0000", "n/a") and the birthday
+    emptied: what is left still tells people apart, and the fillers join nobody."""
+    from siyu.benchmarks.datasets import DATASETS, read, truth
+    from siyu.benchmarks.resolve import pairwise_scores
+    from siyu.identity.actions import resolve_identities
+    from siyu.ingest.actions import import_files
+
+    dataset = DATASETS["febrl1"]
+    [f] = dataset.files
+    path = tmp_path / "febrl1_filled.csv"
+    read(f).with_columns(postcode=pl.lit("0000"), suburb=pl.lit("n/a"), date_of_birth=pl.lit(None)).write_csv(path)
+    truth(dataset).write_csv(tmp_path / "truth.csv")
+    import_files([path], source=f.source, format="generic", mapping=f.mapping)
+    report = resolve_identities(match=MatchSettings(compare=dataset.compare), full=True)
+    scores = pairwise_scores(warehouse.raw_connection(), str(tmp_path / "truth.csv"))
+    assert report.probabilistic["ran"]
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.9, scores
