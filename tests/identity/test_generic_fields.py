@@ -26,14 +26,19 @@ def _level(field: str, left: dict, right: dict) -> str:
     comparison = generic.comparison(f, FIELDS_OF_A_CENSUS)
     frame = {}
     for side, values in (("l", left), ("r", right)):
-        row = pl.DataFrame({g.column: [values.get(g.field)] for g in FIELDS_OF_A_CENSUS}, schema={g.column: pl.String for g in FIELDS_OF_A_CENSUS})
+        row = pl.DataFrame(
+            {g.column: [values.get(g.field)] for g in FIELDS_OF_A_CENSUS},
+            schema={g.column: pl.String for g in FIELDS_OF_A_CENSUS},
+        )
         row = row.with_columns(generic.derived_columns(FIELDS_OF_A_CENSUS))
         frame.update({f"{c}_{side}": row.get_column(c) for c in row.columns})
     levels = comparison["comparison_levels"]
     cases = " ".join(f"WHEN {lv['sql_condition']} THEN '{lv['label_for_charts']}'" for lv in levels[:-1])
     con = duckdb.connect()
     con.register("pair", pl.DataFrame(frame).to_arrow())
-    [(label,)] = con.execute(f"SELECT CASE {cases} ELSE '{levels[-1]['label_for_charts']}' END FROM pair").fetchall()
+    [(label,)] = con.execute(
+        f"SELECT CASE {cases} ELSE '{levels[-1]['label_for_charts']}' END FROM pair"
+    ).fetchall()
     return label
 
 
@@ -52,9 +57,14 @@ def test_the_kind_of_a_field_is_its_map_target():
 
 def test_names_are_compared_as_splinks_name_comparison_does_with_a_swap():
     assert _level("first_name", {"first_name": "olivia"}, {"first_name": "olivia"}) == "same first name"
-    assert _level("first_name", {"first_name": "mikhayla"}, {"first_name": "mikhvyla"}) == "first name alike (0.92)"
+    assert (
+        _level("first_name", {"first_name": "mikhayla"}, {"first_name": "mikhvyla"})
+        == "first name alike (0.92)"
+    )
     swapped = _level(
-        "first_name", {"first_name": "anika", "last_name": "spicer"}, {"first_name": "spicer", "last_name": "anika"}
+        "first_name",
+        {"first_name": "anika", "last_name": "spicer"},
+        {"first_name": "spicer", "last_name": "anika"},
     )
     assert swapped == "first and last name swapped"
     assert _level("first_name", {"first_name": "olivia"}, {"first_name": "madalyn"}) == "different first name"
@@ -108,12 +118,20 @@ def test_the_household_guard_tells_a_family_from_a_typo_or_a_swap():
         return {"extra_first_name": frozenset(first), "extra_last_name": frozenset(last)}
 
     assert generic.differ("extra_first_name", names({"mary"}, {"smith"}), names({"john"}, {"smith"}))
-    assert not generic.differ("extra_first_name", names({"mikhayla"}, {"hannagan"}), names({"mikhvyla"}, {"hannagan"}))
-    assert not generic.differ("extra_first_name", names({"hannagan"}, {"mikhayla"}), names({"mikhayla"}, {"hannagan"}))
+    assert not generic.differ(
+        "extra_first_name", names({"mikhayla"}, {"hannagan"}), names({"mikhvyla"}, {"hannagan"})
+    )
+    assert not generic.differ(
+        "extra_first_name", names({"hannagan"}, {"mikhayla"}), names({"mikhayla"}, {"hannagan"})
+    )
     born = {"extra_birthday": frozenset({"1956-11-05"})}
     assert not generic.differ("extra_birthday", born, {"extra_birthday": frozenset({"1956-11-06"})})
-    assert not generic.differ("extra_birthday", born, {"extra_birthday": frozenset({"1956-05-11"})})  # swapped
-    assert not generic.differ("extra_birthday", born, {"extra_birthday": frozenset({"1965-11-05"})})  # year off
+    assert not generic.differ(
+        "extra_birthday", born, {"extra_birthday": frozenset({"1956-05-11"})}
+    )  # swapped
+    assert not generic.differ(
+        "extra_birthday", born, {"extra_birthday": frozenset({"1965-11-05"})}
+    )  # year off
     assert generic.differ("extra_birthday", born, {"extra_birthday": frozenset({"1984-03-02"})})
     assert generic.differ("gender", {"gender": frozenset("F")}, {"gender": frozenset("M")}) is None
 
@@ -250,7 +268,15 @@ def test_twins_stay_apart_where_the_data_has_households_and_a_typo_joins_where_i
 
     from siyu.identity.probabilistic import join_clusters
 
-    columns = ("extra_first_name", "extra_last_name", "extra_birthday", "given", "birthday", "phone_full", "gender")
+    columns = (
+        "extra_first_name",
+        "extra_last_name",
+        "extra_birthday",
+        "given",
+        "birthday",
+        "phone_full",
+        "gender",
+    )
     rows = {
         1: ("mary", "smith", "1990-01-01"),  # twins: one address, one birthday, two first names
         2: ("anne", "smith", "1990-01-01"),
@@ -258,7 +284,10 @@ def test_twins_stay_apart_where_the_data_has_households_and_a_typo_joins_where_i
         4: ("petre", "jones", "1961-04-07"),
     }
     features = pl.DataFrame(
-        [{"unique_id": c, "cluster": c, **dict(zip(columns, (*v, None, None, None, None), strict=True))} for c, v in rows.items()],
+        [
+            {"unique_id": c, "cluster": c, **dict(zip(columns, (*v, None, None, None, None), strict=True))}
+            for c, v in rows.items()
+        ],
         schema_overrides={c: pl.String for c in columns},
     )
     pairs = pa.table({"unique_id_l": [1, 3], "unique_id_r": [2, 4], "cluster_l": [1, 3], "cluster_r": [2, 4],
@@ -282,7 +311,9 @@ def test_a_filler_in_every_row_of_a_compared_column_does_not_merge_people(wareho
     dataset = DATASETS["febrl1"]
     [f] = dataset.files
     path = tmp_path / "febrl1_filled.csv"
-    read(f).with_columns(postcode=pl.lit("0000"), suburb=pl.lit("n/a"), date_of_birth=pl.lit(None)).write_csv(path)
+    read(f).with_columns(postcode=pl.lit("0000"), suburb=pl.lit("n/a"), date_of_birth=pl.lit(None)).write_csv(
+        path
+    )
     truth(dataset).write_csv(tmp_path / "truth.csv")
     import_files([path], source=f.source, format="generic", mapping=f.mapping)
     report = resolve_identities(match=MatchSettings(compare=dataset.compare), full=True)

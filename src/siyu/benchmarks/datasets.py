@@ -110,8 +110,10 @@ def truth(dataset: Dataset) -> pl.DataFrame:
     for f in dataset.files:
         frame = read(f)
         record = next(c for c, target in f.mapping.items() if target == "record_id")
-        person = (
-            pl.col(record).str.extract(r"^rec-(\d+)-", 1) if f.person == "febrl" else pl.col(f.person)
+        person = pl.col(record).str.extract(r"^rec-(\d+)-", 1) if f.person == "febrl" else pl.col(f.person)
+        parts.append(
+            frame.select(
+                pl.lit(f.source).alias("source"), pl.col(record).alias("record_id"), person.alias("person_id")
+            )
         )
-        parts.append(frame.select(pl.lit(f.source).alias("source"), pl.col(record).alias("record_id"), person.alias("person_id")))
     return pl.concat(parts)

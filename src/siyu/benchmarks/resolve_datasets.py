@@ -40,7 +40,9 @@ def run(names: list[str]) -> dict:
             truth_csv = Path(tmp) / "truth.csv"
             truth(dataset).write_csv(truth_csv)
             args = {"dataset": name, "truth": str(truth_csv)}
-            imported = run_child(__name__, {**args, "step": "import", "paths": [str(p) for p in paths]}, env=env)
+            imported = run_child(
+                __name__, {**args, "step": "import", "paths": [str(p) for p in paths]}, env=env
+            )
             deterministic = run_child(__name__, {**args, "step": "deterministic"}, env=env)
             ours = run_child(__name__, {**args, "step": "resolve"}, env=env)
             alone = run_child(__name__, {**args, "step": "splink-alone"}, env=env)
@@ -83,7 +85,9 @@ def pairwise(person: np.ndarray, cluster: np.ndarray) -> dict:
     }
 
 
-def _measure(dataset: str, truth: str, step: str, paths: list[str] | None = None, threshold: float | None = None) -> dict:
+def _measure(
+    dataset: str, truth: str, step: str, paths: list[str] | None = None, threshold: float | None = None
+) -> dict:
     from siyu.benchmarks.datasets import DATASETS
 
     ds = DATASETS[dataset]
@@ -110,7 +114,9 @@ def _resolve(ds, truth: str, deterministic: bool, threshold: float | None = None
     from siyu.warehouse import raw_connection
 
     started = time.perf_counter()
-    match = MatchSettings.from_settings(enabled=not deterministic, compare=ds.compare, match_threshold=threshold)
+    match = MatchSettings.from_settings(
+        enabled=not deterministic, compare=ds.compare, match_threshold=threshold
+    )
     report = resolve_identities(match=match, full=True)
     return {
         "seconds": round(time.perf_counter() - started, 2),
@@ -136,9 +142,13 @@ def _splink_frame(ds):
         by_field: dict[str, list[str]] = {}
         for column, target in f.mapping.items():
             by_field.setdefault(target.replace("id:", "id_"), []).append(column)
-        exprs = [pl.concat_str([pl.lit(f.source + "|"), pl.col(by_field.pop("record_id")[0])]).alias("unique_id")]
+        exprs = [
+            pl.concat_str([pl.lit(f.source + "|"), pl.col(by_field.pop("record_id")[0])]).alias("unique_id")
+        ]
         for target, columns in by_field.items():
-            value = pl.concat_str([pl.col(c) for c in columns], separator=" ", ignore_nulls=True).str.to_lowercase()
+            value = pl.concat_str(
+                [pl.col(c) for c in columns], separator=" ", ignore_nulls=True
+            ).str.to_lowercase()
             if target == "birthday":
                 value = pl.col(columns[0]).str.strptime(pl.Date, f.date_format, strict=False).cast(pl.String)
             exprs.append(pl.when(value.str.len_chars() > 0).then(value).alias(target))
@@ -157,11 +167,17 @@ def splink_settings(columns: set[str]) -> dict:
         if name in columns:
             comparisons.append(cl.NameComparison(name))
     if "birthday" in columns:
-        comparisons.append(cl.DateOfBirthComparison("birthday", input_is_string=True, invalid_dates_as_null=True))
+        comparisons.append(
+            cl.DateOfBirthComparison("birthday", input_is_string=True, invalid_dates_as_null=True)
+        )
     if "address" in columns:
-        comparisons.append(cl.JaroWinklerAtThresholds("address", [0.9, 0.7]).configure(term_frequency_adjustments=True))
+        comparisons.append(
+            cl.JaroWinklerAtThresholds("address", [0.9, 0.7]).configure(term_frequency_adjustments=True)
+        )
     if "postcode" in columns:
-        comparisons.append(cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True))
+        comparisons.append(
+            cl.DamerauLevenshteinAtThresholds("postcode", [1]).configure(term_frequency_adjustments=True)
+        )
     for name in ("city", "province"):
         if name in columns:
             comparisons.append(cl.ExactMatch(name).configure(term_frequency_adjustments=True))
@@ -193,12 +209,16 @@ def splink_alone(ds) -> dict:
 
     started = time.perf_counter()
     frame = _splink_frame(ds)
-    columns = {c for c in frame.columns if c != "unique_id" and frame.get_column(c).null_count() < frame.height}
+    columns = {
+        c for c in frame.columns if c != "unique_id" and frame.get_column(c).null_count() < frame.height
+    }
     con = duckdb.connect()
     con.execute("SET threads = 2")
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(frame.select("unique_id", *sorted(columns)).to_arrow(), dataset_display_name="recs")
+        table = db_api.register(
+            frame.select("unique_id", *sorted(columns)).to_arrow(), dataset_display_name="recs"
+        )
         linker = Linker(table, splink_settings(columns), log_level=logging.WARNING)
         rules = [block_on("first_name", "last_name", f) for f in ("birthday", "address") if f in columns]
         rules += [block_on(c) for c in columns if c.startswith("id_")]
@@ -231,7 +251,9 @@ def splink_alone(ds) -> dict:
     return {
         "seconds": seconds,
         "best": {"threshold": float(best_threshold), **by_threshold[best_threshold]},
-        "by_threshold": {t: {k: s[k] for k in ("precision", "recall", "f1")} for t, s in by_threshold.items()},
+        "by_threshold": {
+            t: {k: s[k] for k in ("precision", "recall", "f1")} for t, s in by_threshold.items()
+        },
     }
 
 

@@ -137,7 +137,9 @@ def feature_columns(frame: pl.DataFrame, fields: tuple[GenericField, ...]) -> li
     PII). AUTO_FIELDS come only from generic imports, and names and addresses only in Latin script."""
     generic = pl.col("format") == "generic"
     latin_name = ~pl.col("name").fill_null("").str.contains(HAN)
-    latin_address = ~pl.col("address").fill_null("").str.contains(HAN) & ~pl.col("city").fill_null("").str.contains(HAN)
+    latin_address = ~pl.col("address").fill_null("").str.contains(HAN) & ~pl.col("city").fill_null(
+        ""
+    ).str.contains(HAN)
 
     def value(f: GenericField) -> pl.Expr:
         if f.field not in frame.columns:
@@ -153,7 +155,9 @@ def feature_columns(frame: pl.DataFrame, fields: tuple[GenericField, ...]) -> li
     for f in fields:
         expr = value(f)
         if f.field in AUTO_FIELDS:
-            only = generic & (latin_name if f.kind == "name" else latin_address if f.field in ("address", "city") else True)
+            only = generic & (
+                latin_name if f.kind == "name" else latin_address if f.field in ("address", "city") else True
+            )
             expr = pl.when(only).then(expr)
         exprs.append(expr.alias(f.column))
     return exprs
@@ -165,7 +169,9 @@ def derived_columns(fields: tuple[GenericField, ...]) -> list[pl.Expr]:
     for f in fields:
         if f.kind == "address":
             numbers = pl.col(f.column).str.extract_all(r"\d+").list.join(" ")
-            street = pl.col(f.column).str.replace_all(r"\d+", " ").str.replace_all(r"\s+", " ").str.strip_chars()
+            street = (
+                pl.col(f.column).str.replace_all(r"\d+", " ").str.replace_all(r"\s+", " ").str.strip_chars()
+            )
             exprs += [
                 pl.when(numbers.str.len_chars() > 0).then(numbers).alias(f.columns[1]),
                 pl.when(street.str.len_chars() > 0).then(street).alias(f.columns[2]),
@@ -194,7 +200,9 @@ def comparison(f: GenericField, fields: tuple[GenericField, ...]) -> dict:
                 )
             )
         for threshold in (0.92, 0.88, 0.7):
-            levels.append(cll.JaroWinklerLevel(col, threshold).configure(label_for_charts=f"{noun} alike ({threshold})"))
+            levels.append(
+                cll.JaroWinklerLevel(col, threshold).configure(label_for_charts=f"{noun} alike ({threshold})")
+            )
     elif f.kind == "date":
         left, right = f'"{col}_l"', f'"{col}_r"'
         levels += [
@@ -205,7 +213,9 @@ def comparison(f: GenericField, fields: tuple[GenericField, ...]) -> dict:
                 f"AND substr({left}, 9, 2) = substr({right}, 6, 2)",
                 label_for_charts=f"{noun}: day and month swapped",
             ),
-            cll.CustomLevel(f"substr({left}, 6, 5) = substr({right}, 6, 5)", label_for_charts=f"{noun}: year off"),
+            cll.CustomLevel(
+                f"substr({left}, 6, 5) = substr({right}, 6, 5)", label_for_charts=f"{noun}: year off"
+            ),
             cll.CustomLevel(
                 f"abs(date_diff('day', try_cast({left} AS DATE), try_cast({right} AS DATE))) <= 366",
                 label_for_charts=f"{noun}: within a year",
@@ -220,7 +230,7 @@ def comparison(f: GenericField, fields: tuple[GenericField, ...]) -> dict:
             ),
             cll.JaroWinklerLevel(street, 0.9).configure(label_for_charts=f"{noun}: street alike"),
             cll.CustomLevel(
-                f'list_has_any(string_split("{street}_l", \' \'), string_split("{street}_r", \' \'))',
+                f"list_has_any(string_split(\"{street}_l\", ' '), string_split(\"{street}_r\", ' '))",
                 label_for_charts=f"{noun}: words in common",
             ),
         ]
@@ -266,18 +276,28 @@ def pairs_within(features: pl.DataFrame, columns: tuple[str, ...]) -> int:
     """How many pairs of rows agree on all `columns` (none of them null)."""
     if any(c not in features.columns for c in columns):
         return 0
-    sizes = features.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns)).group_by(columns).len()
+    sizes = (
+        features.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in columns)).group_by(columns).len()
+    )
     n = sizes.get_column("len").cast(pl.Int64)
     return int((n * (n - 1) // 2).sum())
 
 
 # Expectation maximisation sessions, in order of preference: each trains every comparison but its own.
-EM_BLOCKS = (("first_name", "last_name"), ("birthday",), ("address",), ("postcode", "birthday"), ("last_name", "postcode"))
+EM_BLOCKS = (
+    ("first_name", "last_name"),
+    ("birthday",),
+    ("address",),
+    ("postcode", "birthday"),
+    ("last_name", "postcode"),
+)
 EM_MAX_PAIRS = 5_000_000
 MAX_BLOCK_PAIRS = 20_000_000  # a blocking pair of fields asking for more pairs than this is left out  # a session blocking on more pairs than this is skipped (time and memory)
 
 
-def em_sessions(features: pl.DataFrame, fields: tuple[GenericField, ...], compared: set[str]) -> list[tuple[str, ...]]:
+def em_sessions(
+    features: pl.DataFrame, fields: tuple[GenericField, ...], compared: set[str]
+) -> list[tuple[str, ...]]:
     """Blocking columns of the EM sessions to run: first each identifier (pairs sharing one are nearly all
     matches: the cleanest view of what a match looks like on every other field), then EM_BLOCKS in order,
     each session with pairs (and not too many), until every compared generic column has been trained in a
@@ -307,7 +327,9 @@ def prior_rules(fields: tuple[GenericField, ...], compared: set[str]) -> list[st
     rules = []
     if "first_name" in by_field and "last_name" in by_field:
         names = f"l.{by_field['first_name']} = r.{by_field['first_name']} AND l.{by_field['last_name']} = r.{by_field['last_name']}"
-        rules += [f"{names} AND l.{by_field[f]} = r.{by_field[f]}" for f in ("birthday", "address") if f in by_field]
+        rules += [
+            f"{names} AND l.{by_field[f]} = r.{by_field[f]}" for f in ("birthday", "address") if f in by_field
+        ]
     rules += [f"l.{f.column} = r.{f.column}" for f in fields if f.kind == "id" and f.column in compared]
     return rules
 
@@ -350,12 +372,18 @@ def household_rate(features: pl.DataFrame, fields: tuple[GenericField, ...]) -> 
     if None in key or first is None or any(c not in features.columns for c in (*key, first)):
         return None
     rows = features.select("cluster", *key, first).drop_nulls()
-    pairs = rows.join(rows, on=key, suffix="_r").filter(pl.col("cluster") < pl.col("cluster_r")).head(HOUSEHOLD_SAMPLE)
+    pairs = (
+        rows.join(rows, on=key, suffix="_r")
+        .filter(pl.col("cluster") < pl.col("cluster_r"))
+        .head(HOUSEHOLD_SAMPLE)
+    )
     if not pairs.height:
         return None
     apart = sum(
         JaroWinkler.similarity(a, b) < NAME_ALIKE
-        for a, b in zip(pairs.get_column(first).to_list(), pairs.get_column(f"{first}_r").to_list(), strict=True)
+        for a, b in zip(
+            pairs.get_column(first).to_list(), pairs.get_column(f"{first}_r").to_list(), strict=True
+        )
     )
     return apart / pairs.height
 
