@@ -26,7 +26,8 @@ class Command(BaseCommand):
             "--dataset", nargs="+", metavar="NAME",
             help="resolve only: labelled public person data shipped with Siyu, imported with --format generic, "
                  "against Splink alone at its best threshold (febrl1 febrl2 febrl3 febrl4 census, or generic "
-                 "for febrl3 febrl4 census) instead of the demo brand",
+                 "for febrl3 febrl4 census) instead of the demo brand; without it `siyu bench resolve` runs the "
+                 "demo brand and then generic; `--dataset none` skips the datasets",
         )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
@@ -50,16 +51,24 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
+        datasets = None
+        if options["dataset"] == ["none"]:
+            options["dataset"] = None
+        elif options["job"] == "resolve" and not options["dataset"]:
+            datasets = ["generic"]  # the demo brand, then the public person data (issue 13)
         if options["dataset"]:
             result = self._datasets(options)
         else:
             result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
+            if datasets:
+                result["generic_datasets"] = self._datasets({**options, "dataset": datasets})
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
             return
         if options["dataset"]:
             self._print_datasets(result)
             return
+        generic = result.pop("generic_datasets", None)
         for key, value in result.items():
             if isinstance(value, list):
                 self.stdout.write(f"{key}:")
@@ -67,6 +76,9 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {item}")
             else:
                 self.stdout.write(f"{key}: {value}")
+        if generic:
+            self.stdout.write("generic datasets (labelled public person data, --format generic):")
+            self._print_datasets(generic)
 
     def _datasets(self, options) -> dict:
         from siyu.benchmarks import resolve_datasets
