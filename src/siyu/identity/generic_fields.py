@@ -60,6 +60,7 @@ GUARD_FIELDS = ("first_name", "birthday")
 # an address and a duplicate's first name is sometimes replaced, 0.12; the census with tax forms, 0.76.
 HOUSEHOLD_RATE = 0.25
 HOUSEHOLD_SAMPLE = 200_000  # pairs of rows the rate is measured on, at most
+HOUSEHOLD_MAX_ROWS = 30
 NAME_ALIKE = 0.8  # Jaro-Winkler from which two first names may be one person's (a typo, not another name)
 HAN = r"\p{Han}"
 COLUMN_PREFIX = "extra_"
@@ -98,7 +99,7 @@ def compared_fields(compare: tuple[str, ...] = ()) -> tuple[str, ...]:
             raise IdentityError(
                 f"cannot compare {name!r}: choose person fields ({', '.join(person)}) or id:<type>"
             )
-        if name not in BUILT_IN and kind not in BUILT_IN and name not in out:
+        if name not in BUILT_IN and name not in out:
             out.append(name)
     return tuple(out)
 
@@ -372,6 +373,8 @@ def household_rate(features: pl.DataFrame, fields: tuple[GenericField, ...]) -> 
     if None in key or first is None or any(c not in features.columns for c in (*key, first)):
         return None
     rows = features.select("cluster", *key, first).drop_nulls()
+    # a household is a few people: a surname and address shared by more rows is a filler, not a home
+    rows = rows.filter(pl.len().over(key) <= HOUSEHOLD_MAX_ROWS)
     pairs = (
         rows.join(rows, on=key, suffix="_r")
         .filter(pl.col("cluster") < pl.col("cluster_r"))
