@@ -273,6 +273,13 @@ def blocking_keys(fields: tuple[GenericField, ...]) -> tuple[tuple[str, ...], ..
     return (*pairs, *((f.column,) for f in fields if f.kind == "id"))
 
 
+def western_names(compared: set[str]) -> bool:
+    """Whether generic first or last names are compared: person data that is not a Chinese platform's, whose
+    model is trained by expectation maximisation (a Chinese till export imported as generic data adds a
+    birthday or postcode to the built-in comparisons, which keep learning from the deterministic links)."""
+    return bool({GenericField(f, "name").column for f in ("first_name", "last_name")} & compared)
+
+
 def pairs_within(features: pl.DataFrame, columns: tuple[str, ...]) -> int:
     """How many pairs of rows agree on all `columns` (none of them null)."""
     if any(c not in features.columns for c in columns):

@@ -306,7 +306,8 @@ def _estimate_prior(linker, from_clusters: bool, match: MatchSettings) -> None:
 
 
 def _train_generic(linker, features: pl.DataFrame, match: MatchSettings, compared: set[str]) -> None:
-    """Data with generic fields (siyu.identity.generic_fields) is trained as Splink's own guides train it,
+    """Data with generic names (siyu.identity.generic_fields: first and last names in Latin script) is
+    trained as Splink's own guides train it,
     whether or not identifiers linked some records: the prior from rules whose pairs are nearly all
     matches, u by random sampling, m by expectation maximisation sessions that together train every
     comparison. (Deterministic clusters of such data are few and often carry no birthday or address, so
@@ -385,7 +386,7 @@ def predict_pairs(
                 _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
                 linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
                 linker.training.estimate_m_from_pairwise_labels(db_api.register(labelled, table_name="labels"))
-            elif any(c.startswith(generic.COLUMN_PREFIX) for c in compared):
+            elif generic.western_names(compared):
                 _train_generic(linker, features, match, compared)
             else:
                 _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
