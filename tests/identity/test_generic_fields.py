@@ -53,6 +53,9 @@ def test_the_kind_of_a_field_is_its_map_target():
     assert MatchSettings(compare=("name", "phone", "id:ssn")).compare == ("id:ssn",)
     assert MatchSettings(compare=("id:ssn",)).weighed_ids == ("ssn",)
     assert MatchSettings(compare=("id:ssn",), enabled=False).weighed_ids == ()
+    # western names are trained by EM; a Chinese till export's birthday alone keeps the built-in training
+    assert generic.western_names({"extra_first_name", "extra_birthday"})
+    assert not generic.western_names({"extra_birthday", "extra_postcode", "name"})
 
 
 def test_names_are_compared_as_splinks_name_comparison_does_with_a_swap():
