@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import xlsxwriter
@@ -56,8 +57,8 @@ def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path)
     assert raw_row(batch_id, 2)["买家会员名"] == "tb_buyer1"
     payload = q(warehouse, "SELECT payload FROM raw_chunks")[0][0]
     assert b"tb_buyer1" not in payload
-    # masked phones are not strong identifiers; the buyer id is
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
+    # masked phones are not strong identifiers; the buyer id is, and so is the order (one order, one buyer)
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer", "order"}
 
 
 def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_path):
@@ -91,7 +92,9 @@ def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(wa
     assert (f.rows_read, f.imported, f.rejected) == (5, 2, 3)
     assert [(r["row"], r["column"]) for r in f.rejections] == [(3, "订单编号"), (4, "订单创建时间"), (5, "买家实际支付金额")]
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("1",), ("5",)]
-    rejected = open(report.rejected_file, encoding="utf-8-sig").read().splitlines()
+    from siyu.ingest.rejected import rejected_csv
+
+    rejected = "".join(rejected_csv(Path(f.rejected_file), masked=False)).lstrip("\ufeff").splitlines()
     assert rejected[0].startswith("file,row,column,reason,订单编号")
     assert len(rejected) == 4 and "abc" in rejected[3]
 
@@ -146,7 +149,7 @@ def test_jd_lines_become_one_order_with_items(warehouse, tmp_path):
     assert q(warehouse, "SELECT province, city, district, phone_kind FROM records") == [
         ("北京市", "北京市", "朝阳区", "mobile")
     ]
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone"}
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone", "order"}
 
 
 def test_douyin_bom_and_tab_guarded_ids(warehouse, tmp_path):

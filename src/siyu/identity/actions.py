@@ -93,7 +93,7 @@ from siyu.identity.probabilistic import (
     predict_new_pairs,
     predict_pairs,
 )
-from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse import backend, exclusive_writes, raw_connection, transaction
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import rebuild_customer_summary, refresh_customer_summary, string_hash
@@ -182,7 +182,9 @@ def resolve_identities(
 
     con = backend()
     try:
-        with transaction():
+        # imports landing meanwhile (the API, in `siyu serve`) wait for this run, and it for a batch being
+        # written: siyu.warehouse.connection.exclusive_writes
+        with exclusive_writes(wait=3600), transaction():
             step(0, "reading records")
             planned = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
             inc = planned if isinstance(planned, IncrementalPlan) else None

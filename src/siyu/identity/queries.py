@@ -67,6 +67,13 @@ def review_queue(page: int = 1, page_size: int = 50) -> dict:
     return {"total": total, "page": page, "page_size": page_size, "items": items}
 
 
+def unresolved_records() -> int:
+    """How many imported records are not in a customer yet (no resolve has run since they landed)."""
+    con = backend()
+    records = con.table("records").select("record_key")
+    return int(records.anti_join(con.table("customer_map"), "record_key").count().execute())
+
+
 def customer_id_for(record_key: str) -> int | None:
     cmap = backend().table("customer_map")
     found = cmap.filter(cmap.record_key == record_key).customer_id.to_pyarrow().to_pylist()

@@ -112,6 +112,9 @@ TABLES: dict[str, ibis.Schema] = {
             "guide": "string",
             "batch_id": "string",
             "updated_at": TS,
+            # the key the order had in a warehouse made before orders were keyed by platform
+            # (siyu.warehouse.upgrades); journeys' enrollments name the order by it. NULL for later orders.
+            "legacy_key": "string",
         }
     ),
     "order_items": ibis.schema(
@@ -136,6 +139,8 @@ TABLES: dict[str, ibis.Schema] = {
             "batch_id": "string",
         }
     ),
+    # Upgrades of stored data applied to this warehouse (siyu.warehouse.upgrades), one row each.
+    "warehouse_upgrades": ibis.schema({"name": "string", "applied_at": TS, "report": "string"}),
     "customer_map": ibis.schema({"record_key": "string", "customer_id": "int64", "resolved_at": TS}),
     "merge_log": ibis.schema(
         {
@@ -374,6 +379,7 @@ def ensure_schema(con) -> None:
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
     from siyu.warehouse.customer_orders import READ_MODELS
+    from siyu.warehouse.upgrades import apply_upgrades
 
     for name, schema in TABLES.items():
         if name not in existing:
@@ -386,3 +392,5 @@ def ensure_schema(con) -> None:
         for column, dtype in schema.items():
             if column not in present:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+    # a new warehouse holds nothing to upgrade: every upgrade is recorded as applied
+    apply_upgrades(con, backend, fresh="orders" not in existing)
