@@ -134,7 +134,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         else None,
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id) if can_import(request.user) else None,
-        "joins": _joins(customer_id, profile["identities"]),
+        **_joins(customer_id, profile["identities"]),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
     }
@@ -206,13 +206,18 @@ def record_label(identity: dict) -> str:
     return f"{label} · {identity['name']}" if identity.get("name") else label
 
 
-def _joins(customer_id: int, identities: list[dict]) -> list[dict]:
-    """How each of the customer's records joined the others (siyu.identity.labels.describe_joins)."""
+JOINS_SHOWN = 200
+
+
+def _joins(customer_id: int, identities: list[dict]) -> dict:
+    """How each of the customer's records joined the others (siyu.identity.labels.describe_joins): the
+    first JOINS_SHOWN, and how many more there are."""
     from siyu.identity.labels import describe_joins
     from siyu.identity.queries import customer_evidence
 
     by_key = {i["record_key"]: i for i in identities}
-    return describe_joins(customer_evidence(customer_id), lambda key: record_label(by_key.get(key, {"record_id": key})))
+    joins = describe_joins(customer_evidence(customer_id), lambda key: record_label(by_key.get(key, {"record_id": key})))
+    return {"joins": joins[:JOINS_SHOWN], "joins_more": max(0, len(joins) - JOINS_SHOWN)}
 
 
 @console_view
