@@ -145,3 +145,13 @@ def test_every_record_evidence_reaches_has_one_parent_on_a_path_to_the_root(n, i
                     seen.add(node)
                     stack.extend(adjacency[node] - seen)
     assert len(tree) == n - groups
+
+
+def test_a_rule_runs_only_on_a_base_no_larger_than_it_was_measured_on():
+    small = ev.AutoRule("small", (("name", ("same full name",)),), max_records=100)
+    any_size = ev.AutoRule("any", (("name", ("same full name",)),))
+    assert ev.rules_for_base((small, any_size), 100) == (small, any_size)
+    assert ev.rules_for_base((small, any_size), 101) == (any_size,)
+    assert MatchSettings(auto_rules=[{"name": "x", "levels": {"name": "same full name"}, "max_records": 5}]).auto_rules == (
+        ev.AutoRule("x", (("name", ("same full name",)),), max_records=5),
+    )

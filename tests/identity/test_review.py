@@ -204,6 +204,10 @@ def test_an_automatic_rule_links_below_the_threshold_but_not_over_the_guard(rows
     assert queries.review_counts()["waiting"] == 2
     reasons = {r["record_key_l"]: r["reason"] for r in rows.table("match_candidates")}
     assert reasons == {"wecom|W2": "conflict: phone_full", "youzan|Y1": "below the match threshold"}
+    # on a base larger than the one the rule was measured on, it does not link
+    settings.IDENTITY_MATCHING["auto_rules"][0]["max_records"] = 3
+    report = resolve_identities(full=True)
+    assert report.probabilistic["auto_linked"] == 0 and queries.customer_id_for("wecom|W1") != queries.customer_id_for("youzan|Y1")
 
 
 def test_a_rule_decides_every_entry_with_its_evidence_at_once(rows, splink, people):

@@ -57,6 +57,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
 
 import ibis
@@ -69,7 +70,7 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import SiyuError
 from siyu.core.progress import StepClock
 from siyu.identity import queries
-from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued
+from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued, rules_for_base
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
 from siyu.identity.guard import GuardRule, linking_identifiers
@@ -205,7 +206,11 @@ def resolve_identities(
                 step(3, "matching records without a shared identifier", "graph")
                 if match.enabled:
                     new = (old < 0) if inc else None
-                    matched = _match(con, staged, labels, match, inc.model if inc else None, new)
+                    # automatic rules only on a base no larger than the one they were measured on
+                    base = inc.records if inc else n_records
+                    rules = rules_for_base(match.auto_rules, base)
+                    in_base = dataclass_replace(match, auto_rules=rules) if rules != match.auto_rules else match
+                    matched = _match(con, staged, labels, in_base, inc.model if inc else None, new)
                 else:
                     matched = _apply_decisions(staged, labels, match)
 
@@ -781,11 +786,11 @@ def _write_links(con, staged, matched, run_id: str, now, incremental: bool) -> N
             con.insert("match_links", table)
         return
 
-    def same_links(t: pa.Table) -> set[tuple]:
-        cols = ("record_key_l", "record_key_r", "how", "rule", "match_probability", "fields")
-        return set(zip(*(t.column(c).to_pylist() for c in cols), strict=True)) if t.num_rows else set()
-
-    if same_links(con.table("match_links").to_pyarrow()) != same_links(table):
+    cols = ["record_key_l", "record_key_r", "how", "rule", "match_probability", "fields"]
+    old = con.table("match_links").select(*cols)
+    new = ibis.memtable(table).select(*cols)
+    same = int(old.count().execute()) == table.num_rows and not int(new.difference(old).count().execute())
+    if not same:
         con.insert("match_links", table, overwrite=True)
 
 

@@ -143,6 +143,9 @@ class AutoRule:
     levels: tuple[tuple[str, tuple[str, ...]], ...]
     min_probability: float = 0.9
     consistent: tuple[str, ...] = ("city",)
+    # the largest base (records resolved) its precision was measured on: chance agreements grow with the
+    # base faster than Splink's probability falls, so beyond it the rule is off (siyu.identity.actions)
+    max_records: int | None = None
 
     @classmethod
     def from_value(cls, value) -> AutoRule:
@@ -157,6 +160,7 @@ class AutoRule:
             levels=tuple(sorted((str(c), tuple(lv) if not isinstance(lv, str) else (lv,)) for c, lv in items)),
             min_probability=float(value.get("min_probability", 0.9)),
             consistent=tuple(value.get("consistent", ("city",))),
+            max_records=value.get("max_records"),
         )
 
     def matches(self, fields: dict[str, str], probability: float) -> bool:
@@ -169,19 +173,39 @@ class AutoRule:
 
 PHONE_MASKED = "same phone (visible prefix and tail)"
 
-# Measured on the demo brand at 20,000 people, seeds 3, 5, 7 and 11 (`siyu bench review`, docs/benchmarks.md):
-# each decided at least 0.995 of its links right. (Same masked phone and same district, no name, was
-# dropped: 2 of 75 links wrong on seed 3.)
+# Measured with `siyu bench review` on the demo brand (docs/benchmarks.md): at 20,000 people (66,000 records),
+# seeds 3, 5, 7 and 11, no link of any of these rules was wrong (3,269 links); at 100,000 people (330,000
+# records, seed 7) full name and nickname was 0.992 (8 of 1,011 wrong: two WeCom contacts of one name and
+# nickname), so it stops at 100,000 records, and the others were 0.9976-1.0, so they stop at 400,000.
+# (Same masked phone and same district, no name, was dropped: 2 of 75 wrong on seed 3 at 20,000 people.)
 DEFAULT_AUTO_RULES: tuple[AutoRule, ...] = (
-    AutoRule("full_name_and_nickname", (("name", ("same full name",)), ("nickname", ("same nickname",)))),
-    AutoRule("full_name_and_street", (("address", ("same street (visible part)",)), ("name", ("same full name",)))),
-    AutoRule("full_name_and_phone_tail", (("name", ("same full name",)), ("phone", ("same phone tail",)))),
+    AutoRule(
+        "full_name_and_nickname",
+        (("name", ("same full name",)), ("nickname", ("same nickname",))),
+        max_records=100_000,
+    ),
+    AutoRule(
+        "full_name_and_street",
+        (("address", ("same street (visible part)",)), ("name", ("same full name",))),
+        max_records=400_000,
+    ),
+    AutoRule(
+        "full_name_and_phone_tail",
+        (("name", ("same full name",)), ("phone", ("same phone tail",))),
+        max_records=400_000,
+    ),
     AutoRule(
         "masked_phone_and_surname",
         (("name", ("same surname and length",)), ("phone", (PHONE_MASKED,))),
         min_probability=0.95,
+        max_records=400_000,
     ),
 )
+
+
+def rules_for_base(rules: Iterable[AutoRule], records: int) -> tuple[AutoRule, ...]:
+    """The rules measured on a base of at least `records` records."""
+    return tuple(r for r in rules if r.max_records is None or records <= r.max_records)
 
 
 def auto_rule_column(pairs: pl.DataFrame, rules: Iterable[AutoRule]) -> pl.Series:
@@ -192,9 +216,9 @@ def auto_rule_column(pairs: pl.DataFrame, rules: Iterable[AutoRule]) -> pl.Serie
     if not rules or not pairs.height:
         return pl.Series("auto_rule", [None] * pairs.height, dtype=pl.String)
     differs = pl.lit(False)
-    for c in fields:
-        kinds = pl.col(c).map_elements(level_kind, return_dtype=pl.String)
-        differs = differs | (kinds == DIFFERS).fill_null(False)
+    for c in fields:  # a column holds a handful of distinct labels: classify those, not every row
+        differing = [label for label in pairs.get_column(c).drop_nulls().unique().to_list() if level_kind(label) == DIFFERS]
+        differs = differs | pl.col(c).is_in(differing).fill_null(False)
     expr = None
     for rule in reversed(rules):  # the first rule that matches wins
         ok = (pl.col("match_probability") >= rule.min_probability) & ~differs
