@@ -232,6 +232,32 @@ def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_pat
     assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
 
 
+def test_generic_columns_mapped_to_one_address_are_joined_and_ids_kept_for_comparison(warehouse, tmp_path):
+    from siyu.core.pii import decrypt_json
+
+    path = tmp_path / "census.csv"
+    path.write_text(
+        "id,first,last,dob,number,street,unit,ssn\n"
+        "c1,Diana,Kofron,05/31/1994,5112,145th st,,584-16-0130\n"
+        "c2,Eric,Alonso,10/27/1979,1501,interlake ave n,apt 2,\n",
+        encoding="utf-8",
+    )
+    mapping = {"id": "record_id", "first": "first_name", "last": "last_name", "dob": "birthday",
+               "number": "address", "street": "address", "unit": "address", "ssn": "id:ssn"}  # fmt: skip
+    import_files([path], "census", "generic", mapping)
+    rows = warehouse.raw_connection().execute("SELECT record_id, birthday::VARCHAR, pii FROM records ORDER BY 1").fetchall()
+    kept = {record: (birthday, decrypt_json(blob)) for record, birthday, blob in rows}
+    # the house number, street and unit in the order of --map; a US birthday read month first
+    assert kept["c1"][1]["address"] == "5112 145th st" and kept["c1"][0] == "1994-05-31"
+    assert kept["c2"][1]["address"] == "1501 interlake ave n apt 2"
+    # the SSN links (a keyed hash) and is kept, encrypted, for `siyu resolve --compare id:ssn`
+    assert kept["c1"][1]["id:ssn"] == "584-16-0130" and kept["c2"][1]["id:ssn"] is None
+    # two columns to one name is a mistake the user hears about; nothing of the file lands
+    report = import_files([path], "census2", "generic", {"id": "record_id", "first": "first_name", "last": "first_name"})
+    assert "only address, street can take several columns" in report.files[0].error
+    assert warehouse.raw_connection().execute("SELECT count(*) FROM records WHERE source = 'census2'").fetchone() == (0,)
+
+
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
     path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="x", created="not a date")])
     out = io.StringIO()

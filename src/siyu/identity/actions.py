@@ -84,11 +84,13 @@ from siyu.identity.incremental import (
     settings_fingerprint,
 )
 from siyu.identity.probabilistic import (
+    HOUSEHOLD_RATE_KEY,
     MatchSettings,
     ProbabilisticResult,
     SplinkUntrainable,
     TrainedModel,
     blocking_keys,
+    has_households,
     join_clusters,
     predict_new_pairs,
     predict_pairs,
@@ -198,7 +200,7 @@ def resolve_identities(
                 quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id)
 
                 step(2, "linking records", "guard")
-                labels = _components(con, staged, n_records, hk_unique, quarantine)
+                labels = _components(con, staged, n_records, hk_unique, _linking(con, quarantine, match))
                 old = _current_ids(staged, n_records)
                 if inc:
                     labels = _keep_customers_whole(labels, old)
@@ -218,7 +220,9 @@ def resolve_identities(
                 final = matched.labels if matched is not None else labels
                 reclaim = {} if inc else _reclaimable(con, staged)
                 plan = assign_customer_ids(final, old, _next_customer_id(con), reclaim)
-                merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
+                merge_rows = _merge_rows(
+                    con, staged, _linking(con, quarantine, match), plan, final, old, run_id, now, labels, matched
+                )
                 merge_rows += _split_rows(plan, run_id, now)
 
                 step(5, "writing the customer map", "assign")
@@ -348,11 +352,20 @@ def _number_records(con, rows: ibis.Table) -> ibis.Table:
     return con.create_table(_STAGED_RECORDS, staged, temp=True)
 
 
-def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quarantine: pa.Table):
-    """Component label per record. Fast path: records joined by a 64-bit hash of record_key (exact when
-    the hashes of all record keys are distinct, which _stage_records checked) and values coded by a 64-bit
-    hash, verified by a second hash; any value collision reruns with exact (string) codes."""
+def _linking(con, quarantine: pa.Table, match: MatchSettings) -> ibis.Table:
+    """The identifier rows that link records: not quarantined, and not of a type the probabilistic stage
+    weighs instead (MatchSettings.weighed_ids)."""
     strong = linking_identifiers(con, quarantine)
+    if match.weighed_ids:
+        strong = strong.filter(~strong.id_type.isin(match.weighed_ids))
+    return strong
+
+
+def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, strong: ibis.Table):
+    """Component label per record, linked by the `strong` identifier rows (_linking). Fast path: records
+    joined by a 64-bit hash of record_key (exact when the hashes of all record keys are distinct, which
+    _stage_records checked) and values coded by a 64-bit hash, verified by a second hash; any value
+    collision reruns with exact (string) codes."""
     if hk_unique:
         hashed = strong.select(
             hk=string_hash(con, strong.record_key),
@@ -409,7 +422,7 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
+def _merge_rows(con, staged, strong, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
     """merge_log rows, one per absorbed id, naming the identifier types that bridged the clusters, or the
     probabilistic link (its match probability and field comparisons) or reviewer decision that did."""
     rows: list[dict] = []
@@ -419,7 +432,6 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
         wanted = _staged_rows(staged, rids)
-        strong = linking_identifiers(con, quarantine)
         links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
         # A value bridges when its records belong to more than one existing cluster (a new record counts
         # as a cluster of its own).
@@ -589,7 +601,7 @@ def _match(
             pairs, model = predict_pairs(_with_training_clusters(features, forced), match, labelled)
         except SplinkUntrainable:
             pass
-    result = join_clusters(labels, features, pairs, match, forced, forbidden)
+    result = join_clusters(labels, features, pairs, match, forced, forbidden, has_households(model))
     result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
     result.seconds = round(time.monotonic() - started, 3)
     return result
@@ -690,6 +702,8 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
         "auto_linked": matched.auto_linked,
         "to_review": len(matched.review),
         "seconds": matched.seconds,
+        # generic data only: the share of same-surname pairs at one address with other first names
+        "household_rate": (matched.model.settings.get(HOUSEHOLD_RATE_KEY) if matched.model else None),
     }
 
 

@@ -4,6 +4,8 @@ msgids; codes never reach a page."""
 
 from __future__ import annotations
 
+import re
+
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _g
@@ -52,19 +54,38 @@ LEVELS = {
     "different nicknames": _("different WeChat nicknames"),
 }
 
-# Generic fields (siyu resolve --compare) under the names the import mapping documents.
+# Generic fields (siyu.identity.generic_fields) under the names the import mapping documents.
 GENERIC_FIELDS = {
     "first_name": _("given name"),
     "last_name": _("surname"),
     "postcode": _("postcode"),
     "email": _("email"),
     "address": _("address"),
+    "street": _("address"),
     "birthday": _("birthday"),
     "city": _("city"),
     "province": _("province"),
     "district": _("district"),
     "store": _("store"),
 }
+
+# The levels of a generic field's comparison (siyu.identity.generic_fields.comparison), by the form of
+# their label: "<field> alike (0.92)", "<field>: one typo"…
+GENERIC_LEVELS = (
+    (re.compile(r"^no (?P<noun>.+)$"), _("no %(field)s on one side")),
+    (re.compile(r"^same (?P<noun>.+)$"), _("same %(field)s")),
+    (re.compile(r"^different (?P<noun>.+)$"), _("different %(field)s")),
+    (re.compile(r"^first and last name swapped$"), _("given name and surname swapped")),
+    (re.compile(r"^(?P<noun>.+) alike \((?P<threshold>[\d.]+)\)$"), _("%(field)s alike (similarity at least %(threshold)s)")),
+    (re.compile(r"^(?P<noun>.+) alike$"), _("%(field)s alike")),
+    (re.compile(r"^(?P<noun>.+): (one typo|one edit)$"), _("%(field)s one character apart")),
+    (re.compile(r"^(?P<noun>.+): day and month swapped$"), _("%(field)s with day and month swapped")),
+    (re.compile(r"^(?P<noun>.+): year off$"), _("%(field)s the same but for the year")),
+    (re.compile(r"^(?P<noun>.+): within a year$"), _("%(field)s less than a year apart")),
+    (re.compile(r"^(?P<noun>.+): same number, street alike$"), _("%(field)s: same house number, street alike")),
+    (re.compile(r"^(?P<noun>.+): street alike$"), _("%(field)s: street alike")),
+    (re.compile(r"^(?P<noun>.+): words in common$"), _("%(field)s: words in common")),
+)
 
 CONFLICTS = {
     "given": _("the two sides carry different given names"),
@@ -94,9 +115,12 @@ RECORD_KINDS = {
 
 
 def field_words(comparison: str) -> str:
+    """A comparison (its output column) as the field it compares, in words."""
     if comparison in COMPARISONS:
         return str(COMPARISONS[comparison])
     name = comparison.removeprefix("extra_")
+    if name.startswith("id_"):  # an identifier type named with --compare id:<type>
+        return id_type_words(name.removeprefix("id_"))
     return str(GENERIC_FIELDS.get(name, name))
 
 
@@ -105,14 +129,11 @@ def level_words(comparison: str, label: str) -> str:
     if label in LEVELS:
         return str(LEVELS[label])
     field = field_words(comparison)
-    kind = ev.level_kind(label)
-    if kind == ev.MISSING:
-        return _g("no %(field)s on one side") % {"field": field}
-    if kind == ev.DIFFERS:
-        return _g("different %(field)s") % {"field": field}
-    if label.startswith("same "):
-        return _g("same %(field)s") % {"field": field}
-    return f"{field}: {label}"
+    for pattern, words in GENERIC_LEVELS:
+        found = pattern.match(label)
+        if found:
+            return str(words) % {"field": field, **{k: v for k, v in found.groupdict().items() if k != "noun"}}
+    return _g("%(field)s: compared") % {"field": field}
 
 
 KIND_ORDER = {ev.AGREES: 0, ev.SHARED: 1, ev.DIFFERS: 2, ev.MISSING: 3}

@@ -25,7 +25,7 @@ from siyu.ingest.normalise import (
     normalise_phones,
     parse_addresses,
     parse_amounts,
-    parse_birthday,
+    parse_birthday_column,
     parse_local_times,
 )
 from siyu.ingest.readers import read_table
@@ -166,7 +166,11 @@ def _prepare_read_file(path, source, requested_format, mapping, emit) -> Prepare
             extra_fmt, extra_fields = generic_format(mapping, original_columns)
             fields.update(extra_fields)
             fmt = SourceFormat(
-                **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
+                **{
+                    **fmt.__dict__,
+                    "identifiers": {**fmt.identifiers, **extra_fmt.identifiers},
+                    "kept_ids": extra_fmt.kept_ids,
+                }
             )
     encoding, frames = read.encoding, [frame]
     del read, frame  # prepare_frame holds the only reference, so that it can free the frame early
@@ -202,6 +206,14 @@ def prepare_frame(
         )
 
 
+def _mapped_column(header: str | tuple[str, ...]) -> pl.Expr:
+    """A mapped field's column; the cells of several columns mapped to one field joined with a space."""
+    if isinstance(header, str):
+        return pl.col(header)
+    joined = pl.concat_str([pl.col(h).str.strip_chars() for h in header], separator=" ", ignore_nulls=True)
+    return pl.when(joined.str.len_chars() > 0).then(joined)
+
+
 def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Each row's content hash (see _stable_hashes), identical lines within one file (the same item twice
     in an order) numbered so that they stay distinct rows."""
@@ -233,7 +245,7 @@ def _prepare_hashed_frame(
 ) -> PreparedFile:
     laps = timing.Laps()
     select = [pl.col("__row__")]
-    select += [pl.col(header).alias(f) for f, header in fields.items()]
+    select += [_mapped_column(header).alias(f) for f, header in fields.items()]
     id_columns = {}
     for id_type, aliases in fmt.identifiers.items():
         header = next((a for a in aliases if a in original_columns), None)
@@ -337,7 +349,7 @@ def _prepare_hashed_frame(
     if "gender" in good.columns:
         cols["gender_norm"] = _unique_map(good.get_column("gender"), normalise_gender, pl.String)
     if "birthday" in good.columns:
-        cols["birthday_norm"] = _unique_map(good.get_column("birthday"), parse_birthday, pl.Date)
+        cols["birthday_norm"] = parse_birthday_column(good.get_column("birthday"))
     for key in ("province", "city", "district", "street", "city_tier"):
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
@@ -544,6 +556,7 @@ def _records_part(
             pl.col("email_norm").alias("email"), pl.col("address"),
             # compared by the probabilistic stage: WeChat nicknames, and generic fields for `--compare`
             pl.col("nickname").str.strip_chars(), "first_name", "last_name", "postcode",
+            *(pl.col(f"id:{t}").str.strip_chars() for t in fmt.kept_ids if f"id:{t}" in first.columns),
         ).struct.json_encode()
     ).to_series()  # fmt: skip
     records = first.select(

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.progress import exit_unless_done, run_with_progress
 
@@ -17,7 +17,9 @@ class Command(BaseCommand):
             "--compare",
             nargs="+",
             metavar="FIELD",
-            help="also compare these mapped fields of generic imports (e.g. postcode first_name last_name); "
+            help="also compare these mapped fields, each by its kind (e.g. province, or id:ssn: an identifier "
+            "named here is weighed as evidence, one edit allowed, instead of joining records by itself); first "
+            "and last names, birthday, postcode, address and city of generic imports are compared anyway; "
             "default: the setting IDENTITY_MATCHING['compare']",
         )
         parser.add_argument(
@@ -43,6 +45,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        from siyu.identity.errors import IdentityError
+        from siyu.identity.probabilistic import MatchSettings
+
+        try:  # a field that cannot be compared is said before any work starts
+            MatchSettings(compare=tuple(options["compare"] or ()))
+        except IdentityError as exc:
+            raise CommandError(str(exc)) from exc
         match = {
             "compare": options["compare"],
             "labels": str(Path(options["labels"]).resolve()) if options["labels"] else None,
