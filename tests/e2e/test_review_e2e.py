@@ -87,7 +87,7 @@ def test_an_operator_decides_a_rule_and_the_profile_says_so(resolved_brand, tmp_
         assert "对客户可能是同一人" in main and "按证据批量判定" in main
         assert not [code for code in CODES if code in main], main[:2000]
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "review-queue.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / "review-queue.png"), full_page=False)
 
         # one rule: its pairs only, then all of them decided in one click
         rule = page.locator("#review-rules tbody tr").first
