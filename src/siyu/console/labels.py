@@ -86,6 +86,9 @@ CONSENT_CHANNELS = {
     "ugc": _("Use of buyer shows (UGC)"),
 }
 
+# records' normalised gender (siyu.ingest.normalise.values.normalise_gender)
+GENDERS = {"M": _("Male"), "F": _("Female")}
+
 ROLES = {
     "admin": _("Administrator"),
     "operator": _("Operator"),

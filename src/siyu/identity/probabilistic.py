@@ -34,6 +34,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from siyu.identity import generic_fields as generic
+from siyu.identity.evidence import DEFAULT_AUTO_RULES, AutoRule, auto_rule_column
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +59,14 @@ class MatchSettings:
     # `id:<type>`…; the fields the built-in comparisons cover (name, phone, email…) are left out
     compare: tuple[str, ...] = ()
     labels: str | None = None  # a CSV of record pairs known to be one person: m is learnt from them
+    # pairs below match_threshold that one of these rules decides are linked too (siyu.identity.evidence)
+    auto_rules: tuple[AutoRule, ...] = DEFAULT_AUTO_RULES
     threads: int = 2
     memory_limit: str = "3GB"
 
     def __post_init__(self):
         object.__setattr__(self, "compare", generic.compared_fields(tuple(self.compare)))
+        object.__setattr__(self, "auto_rules", tuple(AutoRule.from_value(r) for r in self.auto_rules))
 
     @property
     def weighed_ids(self) -> tuple[str, ...]:
@@ -95,6 +99,12 @@ class TrainedModel:
 class ProbabilisticResult:
     labels: np.ndarray  # new component label per record (clusters joined)
     merges: dict[int, dict] = field(default_factory=dict)  # absorbed label -> evidence of the best link
+    # every join made, (cluster a, cluster b, link): the link's record pair ("pair", unique ids) and
+    # evidence, "auto_rule" when a rule linked it below the threshold, "forced" for a decision
+    links: list[tuple[int, int, dict]] = field(default_factory=list)
+    auto_linked: int = 0
+    # (cluster a, cluster b) of each forced join -> the record keys of the decision (siyu.identity.actions)
+    decided_pairs: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     review: list[dict] = field(default_factory=list)
     pairs_scored: int = 0
     links_above_threshold: int = 0
@@ -262,6 +272,11 @@ SPLINK_COLUMNS = (
 )  # fmt: skip
 
 
+# The label column m is learnt from: the deterministic cluster, or, when reviewers decided pairs of rows
+# are one person, those clusters joined (siyu.identity.actions._with_training_clusters).
+TRAINING_LABEL = "train_cluster"
+
+
 def _splink_input(features: pl.DataFrame, match: MatchSettings, training: bool = False) -> pa.Table:
     """The feature columns Splink reads. In training, generic columns no row has are left out: no
     comparison or blocking rule then reads them (splink_settings), and Splink carries every input column
@@ -270,7 +285,7 @@ def _splink_input(features: pl.DataFrame, match: MatchSettings, training: bool =
     if training:  # a field's derived columns go with it (an address without house numbers still has them)
         fields = [f for f in fields if f.column in features.columns and features.get_column(f.column).null_count() < features.height]
     extra = generic.feature_column_names(tuple(fields))
-    wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *extra]
+    wanted = ["unique_id", "cluster", TRAINING_LABEL, "is_new", *SPLINK_COLUMNS, *extra]
     return features.select([c for c in wanted if c in features.columns]).to_arrow()
 
 
@@ -365,13 +380,15 @@ def predict_pairs(
     cluster_l, cluster_r, match_probability, and field_<comparison>: the label of the level each field hit),
     and the trained model.
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
-    deterministic clusters."""
+    deterministic clusters. A `train_cluster` column in `features` (the clusters joined by reviewers'
+    `same` decisions) is learnt from instead of `cluster`."""
     from splink import DuckDBAPI, Linker
     from splink.internals.exceptions import SplinkException
 
     if features.height < MIN_ROWS:
         raise SplinkUntrainable(f"only {features.height} records to compare")
-    sizes = features.get_column("cluster").value_counts().get_column("count")
+    label = TRAINING_LABEL if TRAINING_LABEL in features.columns else "cluster"
+    sizes = features.get_column(label).value_counts().get_column("count")
     labelled_pairs = int((sizes * (sizes - 1) // 2).sum())
     con = _splink_connection(match)
     try:
@@ -391,7 +408,7 @@ def predict_pairs(
                 _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
                 linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
                 if labelled_pairs >= MIN_LABELLED_PAIRS:
-                    linker.training.estimate_m_from_label_column("cluster")
+                    linker.training.estimate_m_from_label_column(label)
                 else:  # no identifier links to learn from: expectation maximisation
                     _train_unlabelled(linker, features, match)
         except SplinkException as exc:
@@ -502,7 +519,10 @@ def join_clusters(
     (has_households), which decides whether generic first names and birthdays are guarded."""
     guarded = generic.guard_columns(generic.generic_fields(match.compare), households)
     conflicts = (*match.conflicts, *(c for c in guarded if c in features.columns and features.get_column(c).null_count() < features.height))
-    evidence = _cluster_evidence(features, conflicts)
+    # and the fields automatic rules need consistent (their values accumulate as clusters join, like the guard's)
+    consistent = tuple(dict.fromkeys(c for rule in match.auto_rules for c in rule.consistent))
+    evidence = _cluster_evidence(features, tuple(dict.fromkeys((*conflicts, *consistent))))
+    rules = {rule.name: rule for rule in match.auto_rules}
     parent: dict[int, int] = {}
     members: dict[int, set[int]] = {}
     apart: dict[int, set[int]] = {}
@@ -529,7 +549,7 @@ def join_clusters(
         if apart.get(ra, set()) & in_b or apart.get(rb, set()) & in_a:
             link["blocked_by"] = "decision: different people"
             return False
-        conflict = _conflict(evidence.get(ra), evidence.get(rb))
+        conflict = _conflict(evidence.get(ra), evidence.get(rb), conflicts)
         if conflict and not link.get("forced"):
             link["blocked_by"] = conflict
             return False
@@ -555,11 +575,15 @@ def join_clusters(
         best = frame.sort("match_probability", descending=True).unique(subset=["a", "b"], keep="first")
         best = best.sort(["match_probability", "a", "b"], descending=[True, False, False])
         field_cols = [c for c in frame.columns if c.startswith("field_")]
+        best = best.with_columns(auto_rule=auto_rule_column(best, match.auto_rules))
+        best = best.with_columns(
+            linkable=(pl.col("match_probability") >= match.match_threshold) | pl.col("auto_rule").is_not_null()
+        )
         result.pairs_scored = frame.height
-        ambiguous = _ambiguous_clusters(best, evidence, match.match_threshold) if match.ambiguity_guard else set()
+        ambiguous = _ambiguous_clusters(best, evidence, conflicts) if match.ambiguity_guard else set()
         for row in best.iter_rows(named=True):
             a, b, p = row["a"], row["b"], row["match_probability"]
-            if p < match.match_threshold:
+            if not row["linkable"]:
                 if find(a) != find(b):
                     result.review.append(_review_row(row, field_cols, "below the match threshold"))
                 continue
@@ -567,8 +591,15 @@ def join_clusters(
                 result.ambiguous += 1
                 result.review.append(_review_row(row, field_cols, "ambiguous: matches people who differ"))
                 continue
-            result.links_above_threshold += 1
-            link = {"match_probability": round(p, 6), "fields": {c[len("field_") :]: row[c] for c in field_cols}}
+            result.links_above_threshold += int(p >= match.match_threshold)
+            link = {"match_probability": round(p, 6), "fields": {c[len("field_") :]: row[c] for c in field_cols},
+                    "pair": (row["unique_id_l"], row["unique_id_r"])}  # fmt: skip
+            if row["auto_rule"] and p < match.match_threshold:
+                # a rule never joins customers whose records disagree on its `consistent` fields (a city)
+                if _conflict(evidence.get(find(a)), evidence.get(find(b)), rules[row["auto_rule"]].consistent):
+                    result.review.append(_review_row(row, field_cols, "below the match threshold"))
+                    continue
+                link["auto_rule"] = row["auto_rule"]
             if not union(a, b, link) and link.get("blocked_by"):
                 result.blocked_by_guard += 1
                 result.review.append(_review_row(row, field_cols, "conflict: " + link["blocked_by"]))
@@ -580,13 +611,16 @@ def join_clusters(
         for a, b, link in merged_pairs:
             result.merges.setdefault(b, link)
             result.merges.setdefault(a, link)
+    result.links = merged_pairs
+    result.auto_linked = sum(1 for _, _, link in merged_pairs if link.get("auto_rule"))
     return result
 
 
-def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, threshold: float) -> set[int]:
-    """Clusters that match, above the threshold, two clusters which conflict with each other (a masked
-    order at a household's address matches both members): which one it belongs to is a guess."""
-    strong = best.filter(pl.col("match_probability") >= threshold).select("a", "b")
+def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, fields: tuple[str, ...]) -> set[int]:
+    """Clusters that would be linked (above the threshold or by an automatic rule) to two clusters which
+    conflict with each other (a masked order at a household's address matches both members): which one it
+    belongs to is a guess."""
+    strong = best.filter(pl.col("linkable")).select("a", "b")
     both = pl.concat([strong, strong.select(a="b", b="a")]).group_by("a").agg(pl.col("b"))
     out = set()
     for cluster, partners in both.filter(pl.col("b").list.len() > 1).iter_rows():
@@ -594,8 +628,8 @@ def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, threshold: float) ->
         # link anyway (a tax form of one household member scores high against the others too)
         own = evidence.get(cluster)
         known = [evidence.get(p) for p in partners]
-        known = [e for e in known if e and not _conflict(own, e)]
-        if any(_conflict(x, y) for i, x in enumerate(known) for y in known[i + 1 :]):
+        known = [e for e in known if e and not _conflict(own, e, fields)]
+        if any(_conflict(x, y, fields) for i, x in enumerate(known) for y in known[i + 1 :]):
             out.add(cluster)
     return out
 
@@ -627,14 +661,14 @@ def _cluster_evidence(features: pl.DataFrame, conflicts: tuple[str, ...]) -> dic
     return out
 
 
-def _conflict(a: dict | None, b: dict | None) -> str | None:
-    """The first field on which the two clusters hold values and share none (for a generic field: none
+def _conflict(a: dict | None, b: dict | None, fields: tuple[str, ...]) -> str | None:
+    """The first of `fields` on which the two clusters hold values and share none (for a generic field: none
     alike, siyu.identity.generic_fields.differ)."""
     if not a or not b:
         return None
-    for column, values in a.items():
-        other = b.get(column)
-        if not other:
+    for column in fields:
+        values, other = a.get(column), b.get(column)
+        if not values or not other:
             continue
         fuzzy = generic.differ(column, a, b)
         if fuzzy if fuzzy is not None else not (values & other):

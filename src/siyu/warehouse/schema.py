@@ -178,7 +178,9 @@ TABLES: dict[str, ibis.Schema] = {
         }
     ),
     # Pairs the probabilistic stage could not decide (between the review and match thresholds, or a
-    # merge the household guard blocked): the review queue, replaced by every resolve run.
+    # merge the household guard blocked): the review queue, replaced by every resolve run. `pattern` is
+    # the pair's evidence pattern (siyu.identity.evidence.evidence_pattern); `queued` is false for pairs
+    # kept apart because only what a household shares agrees (not shown as waiting for review).
     "match_candidates": ibis.schema(
         {
             "run_id": "string",
@@ -189,6 +191,25 @@ TABLES: dict[str, ibis.Schema] = {
             "match_probability": "float64",
             "fields": "string",
             "reason": "string",
+            "pattern": "string",
+            "queued": "boolean",
+        }
+    ),
+    # The joins between deterministic clusters that made the current customers, one record pair each:
+    # `how` is "match" (scored at or above the match threshold; `match_probability` and the level of
+    # each compared field in `fields`), "auto_rule" (below the threshold, linked by the automatic rule
+    # `rule`) or "decision" (a reviewer's `same`, in match_decisions). The evidence a profile shows for
+    # records no identifier joins; replaced by a full resolve run, appended to by an incremental one.
+    "match_links": ibis.schema(
+        {
+            "run_id": "string",
+            "linked_at": TS,
+            "record_key_l": "string",
+            "record_key_r": "string",
+            "how": "string",
+            "rule": "string",
+            "match_probability": "float64",
+            "fields": "string",
         }
     ),
     # Blocking keys of the probabilistic stage, as keyed 64-bit hashes (never the names and addresses they
@@ -218,6 +239,8 @@ TABLES: dict[str, ibis.Schema] = {
             "match_probability": "float64",
             "decided_by": "string",
             "decided_at": TS,
+            # the evidence pattern of the review rule that decided it (siyu.identity.actions.decide_by_rule)
+            "rule": "string",
         }
     ),
     # One row per message sent (siyu.engagement): who was reached, through which channel, by what.

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
 
 
 class Command(BaseCommand):
@@ -22,6 +22,7 @@ class Command(BaseCommand):
             help="analytics (demo brand): mean orders of each platform buyer (default 2, about 2.8M orders at "
                  "1M people; 7.2 gives about 10M)",
         )  # fmt: skip
+        parser.add_argument("--seed", type=int, default=None, help="review only: the demo brand's seed (default 7)")
         parser.add_argument(
             "--dataset", nargs="+", metavar="NAME",
             help="resolve only: labelled public person data shipped with Siyu, imported with --format generic, "
@@ -51,6 +52,10 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
+        if options["seed"] is not None:
+            if options["job"] != "review":
+                raise CommandError("--seed is for review")
+            extra["seed"] = options["seed"]
         datasets = None
         if options["dataset"] == ["none"]:
             options["dataset"] = None

@@ -78,11 +78,14 @@ class Command(BaseCommand):
         )
         matched = report.get("probabilistic") or {}
         if matched.get("ran"):
+            review = report.get("review") or {}
             self.stdout.write(
                 f"Probabilistic stage: {matched['clusters_joined']:,} clusters joined by "
-                f"{matched['links']:,} links at p >= {matched['match_threshold']}, "
-                f"{matched['blocked_by_guard']:,} blocked by the household guard, "
-                f"{matched['to_review']:,} pairs to review in the console."
+                f"{matched['links']:,} links at p >= {matched['match_threshold']} and "
+                f"{matched.get('auto_linked', 0):,} by automatic rules, "
+                f"{matched['blocked_by_guard']:,} blocked by the household guard; "
+                f"{review.get('waiting', 0):,} pairs of customers wait for review in the console "
+                f"({review.get('kept_apart', 0):,} kept apart: only what a household shares agrees)."
             )
         traits = report.get("traits") or {}
         if traits.get("error"):
