@@ -53,6 +53,9 @@ _DEFAULT_PER_TYPE = {
     "openid": {"max_distinct_names": 5, "max_records": 200},
     "external_userid": {"max_distinct_names": 5, "max_records": 200},
 }
+# Identifier types that are a record's own key (one order imported under two --source labels shares its
+# order key): a customer holds one per order, so they do not count towards `max_customer_values`.
+PER_RECORD_TYPES = ("order",)
 LIMIT_NAMES = (
     "max_member_names",
     "max_member_records",
@@ -291,7 +294,7 @@ def split_giant_customers(
     staged: ibis.Table,
     labels: np.ndarray,
     links: tuple[np.ndarray, np.ndarray],
-    quarantine: pa.Table,
+    linking: ibis.Table,
     guard: GuardRule,
     run_id: str,
     now=None,
@@ -303,7 +306,8 @@ def split_giant_customers(
     until every part is within the limits. Returns the new labels and the quarantine rows of the values
     taken out (reason: the customer they made).
 
-    `links` are the graph's (record number, value code) rows: in memory, they rule out almost every
+    `linking` is the identifier rows that linked the graph (record_key, id_type, value_hash), `links` the
+    graph's (record number, value code) rows made of them: in memory, they rule out almost every
     component at once (one with no more records than the names limit and no more distinct values than the
     smallest values limit cannot break either); only the rest is read from the warehouse."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -327,7 +331,7 @@ def split_giant_customers(
     if not in_candidate.any():
         return labels, _schema().empty_table()
     rids = np.flatnonzero(in_candidate)
-    frame = _component_rows(con, staged, rids, quarantine)
+    frame = _component_rows(con, staged, rids, linking)
     frame = frame.with_columns(comp=pl.Series(labels[frame.get_column("rid").to_numpy()]))
     giants = _giants(frame, guard)
     if not giants:
@@ -347,20 +351,15 @@ def split_giant_customers(
     return labels, _as_quarantine(con, taken, run_id, now)
 
 
-def _component_rows(con, staged: ibis.Table, rids: np.ndarray, quarantine: pa.Table) -> pl.DataFrame:
+def _component_rows(con, staged: ibis.Table, rids: np.ndarray, linking: ibis.Table) -> pl.DataFrame:
     """(rid, name_hash, source, record_key) and its linking identifiers (id_type, value_hash, value_masked;
     null for a record without any) of the given records."""
     wanted = staged.semi_join(ibis.memtable(pa.table({"rid": rids})), "rid").select("rid", "record_key")
     records = con.table("records").select("record_key", "name_hash", "source")
     base = wanted.join(records, "record_key")
-    ids = con.table("identifiers")
-    links = ids.filter(ids.strong & ids.value_hash.notnull()).semi_join(wanted, "record_key")
-    if quarantine.num_rows:
-        held = ibis.memtable(quarantine.select(["id_type", "value_hash"]))
-        links = links.anti_join(held, ["id_type", "value_hash"])
-    links = links.group_by("record_key", "id_type", "value_hash").aggregate(
-        value_masked=links.value_masked.min()
-    )
+    ids = con.table("identifiers").semi_join(wanted, "record_key")
+    links = ids.semi_join(linking.semi_join(wanted, "record_key"), ["record_key", "id_type", "value_hash"])
+    links = links.group_by("record_key", "id_type", "value_hash").aggregate(value_masked=links.value_masked.min())
     rows = base.left_join(links, "record_key").select(
         "rid", "record_key", "name_hash", "source", "id_type", "value_hash", "value_masked"
     )
@@ -371,9 +370,8 @@ def _giants(frame: pl.DataFrame, guard: GuardRule, by: str = "comp") -> list[int
     """The labels (column `by`) of the groups of `frame` that carry too many names or values of a type."""
     names = frame.group_by(by).agg(pl.col("name_hash").drop_nulls().n_unique().alias("n"))
     over = set(names.filter(pl.col("n") > guard.max_customer_names).get_column(by).to_list())
-    values = (
-        frame.drop_nulls("value_hash").group_by(by, "id_type").agg(pl.col("value_hash").n_unique().alias("n"))
-    )
+    values = frame.drop_nulls("value_hash").filter(~pl.col("id_type").is_in(PER_RECORD_TYPES))
+    values = values.group_by(by, "id_type").agg(pl.col("value_hash").n_unique().alias("n"))
     for label, id_type, n in values.iter_rows():
         if n > guard.limit(id_type, "max_customer_values"):
             over.add(label)

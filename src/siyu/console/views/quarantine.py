@@ -8,7 +8,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from siyu.console.views.common import can_import, console_view, forbidden
-from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER, identifier_type_words
+from siyu.identity.labels import id_type_words
+from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
 
 PAGE_SIZE = 30
 
@@ -49,11 +50,11 @@ def quarantine_list(request):
         page = 1
     result = quarantine_page(page, PAGE_SIZE)
     for item in result["items"]:
-        item["type_words"] = identifier_type_words(item["id_type"])
+        item["type_words"] = id_type_words(item["id_type"])
         item["reason_words"] = reason_words(item)
     skipped = values_not_identifiers()
     for row in skipped:
-        row["type_words"] = identifier_type_words(row["id_type"])
+        row["type_words"] = id_type_words(row["id_type"])
         row["reason_words"] = str(NOT_AN_IDENTIFIER.get(row["reason"], row["reason"]))
     pages = max(1, -(-result["total"] // PAGE_SIZE))
     return render(

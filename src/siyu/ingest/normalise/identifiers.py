@@ -53,24 +53,6 @@ NOT_AN_IDENTIFIER = {
 }
 REASONS = tuple(NOT_AN_IDENTIFIER)
 
-# The identifier types the importers know, in words (a type named with --map id:<type> is shown as typed).
-IDENTIFIER_TYPES = {
-    "phone": _("phone"),
-    "email": _("e-mail"),
-    "alipay": _("Alipay account"),
-    "taobao_buyer": _("Taobao buyer name"),
-    "jd_account": _("JD account"),
-    "unionid": _("WeChat unionid"),
-    "openid": _("WeChat openid"),
-    "external_userid": _("WeCom external contact id"),
-    "member_no": _("member card number"),
-}
-
-
-def identifier_type_words(id_type: str) -> str:
-    return str(IDENTIFIER_TYPES.get(id_type, id_type))
-
-
 # Fillers people and systems type into identifier columns (compared after NFKC, trimming, lower case).
 PLACEHOLDERS = frozenset(
     {
