@@ -57,6 +57,7 @@ class BgNbd:
     b: float
     log_likelihood: float = float("nan")
     customers: int = 0
+    converged: bool = True  # the optimiser reported success (a fit that did not is degenerate)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -69,6 +70,7 @@ class GammaGamma:
     gamma: float
     log_likelihood: float = float("nan")
     customers: int = 0
+    converged: bool = True  # the optimiser reported success (a fit that did not is degenerate)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -115,7 +117,7 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     r, alpha, a, b = np.exp(result.x)
     alpha /= scale
     ll = float((w * bgnbd_log_likelihood((r, alpha, a, b), x, t_x, T)).sum())
-    return BgNbd(float(r), float(alpha), float(a), float(b), ll, int(total))
+    return BgNbd(float(r), float(alpha), float(a), float(b), ll, int(total), bool(result.success))
 
 
 def _minimise(negative, size: int):
@@ -204,7 +206,7 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     p, q, gamma = np.exp(result.x)
     gamma /= scale
     ll = float((w * gamma_gamma_log_likelihood((p, q, gamma), x, m)).sum())
-    return GammaGamma(float(p), float(q), float(gamma), ll, int(total))
+    return GammaGamma(float(p), float(q), float(gamma), ll, int(total), bool(result.success))
 
 
 def expected_value(model: GammaGamma, x, m) -> np.ndarray:

@@ -22,6 +22,12 @@ class Command(BaseCommand):
             help="analytics (demo brand): mean orders of each platform buyer (default 2, about 2.8M orders at "
                  "1M people; 7.2 gives about 10M)",
         )  # fmt: skip
+        parser.add_argument(
+            "--dataset", choices=("cdnow",), default=None,
+            help="predictions only: instead of the synthetic warehouse, the public CDNOW order history imported "
+                 "through --format generic, predicted as of 1997-09-30 and compared with the lifetimes package's "
+                 "BG/NBD + Gamma-Gamma fitted in the same run (a dev dependency)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -44,7 +50,12 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
-        result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
+        if options["dataset"]:
+            if options["job"] != "predictions":
+                raise CommandError("--dataset is for predictions")
+            result = import_module("siyu.benchmarks.predictions_cdnow").run()
+        else:
+            result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
             return
