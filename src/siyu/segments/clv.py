@@ -109,8 +109,9 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     total = w.sum()
 
     def negative(log_params):
-        ll = bgnbd_log_likelihood(np.exp(log_params), x, t_x * scale, T * scale)
-        value = -(w * ll).sum() / total
+        with np.errstate(all="ignore"):  # the optimiser's wild steps: scored as 1e12 below
+            ll = bgnbd_log_likelihood(np.exp(log_params), x, t_x * scale, T * scale)
+            value = -(w * ll).sum() / total
         return value if np.isfinite(value) else 1e12
 
     result = _minimise(negative, 4)
@@ -199,7 +200,8 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     total = w.sum()
 
     def negative(log_params):
-        value = -(w * gamma_gamma_log_likelihood(np.exp(log_params), x, m * scale)).sum() / total
+        with np.errstate(all="ignore"):  # the optimiser's wild steps: scored as 1e12 below
+            value = -(w * gamma_gamma_log_likelihood(np.exp(log_params), x, m * scale)).sum() / total
         return value if np.isfinite(value) else 1e12
 
     result = _minimise(negative, 3)
