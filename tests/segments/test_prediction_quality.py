@@ -320,6 +320,8 @@ def test_the_page_and_the_segment_builder_say_so(noise_brand, admin_client):
     assert fields["clv"]["label"].endswith("· 简单估算") and "拟合结果退化" in fields["clv"]["note"]
     assert fields["p_alive"]["label"].endswith("· 本次未估计")
     assert fields["recency_days"]["note"] == ""
+    profile = admin_client.get("/customers/1/").content.decode()
+    assert 'data-prediction-score="simple"' in profile and 'data-prediction-score="pace"' in profile
 
 
 @pytest.mark.django_db

@@ -27,11 +27,25 @@ groups: observed share ÷ base rate).
 CLV. BG/NBD and Gamma-Gamma are fitted on the purchase days before T (several orders on one day are one
 purchase, as in the CDNOW data of the papers; time in weeks), on a deterministic sample of at most
 `max_clv_fit_customers` buyers. Per buyer: `expected_transactions` in the next `clv_months` 30-day months,
-`p_alive`, `expected_aov` (Gamma-Gamma: the buyer's repeat purchases shrunk towards the population mean)
+`p_alive`, `expected_aov` (Gamma-Gamma on every purchase day, the first included: the buyer's mean
+purchase day shrunk towards the population mean; expected_values says why)
 and `clv` = Σ monthly expected purchases × expected_aov, discounted at `discount_rate` a year. Customers who
 never bought have no CLV (BG/NBD starts at the first purchase). Calibration: fitted on the purchase days
 before T − H (`clv_holdout_days`), predicted vs actual purchase days in [T − H, T), by the number of repeat
 purchases before T − H.
+
+Features that take one state over the training rows (constant, or missing everywhere: an order history
+with no product lines, events or channels) are dropped before training (informative_columns); the model
+scores with the columns it was trained on.
+
+Is it worth using (docs/architecture.md "Predictions"). Beside the gradient boosting, a simpler purchase
+probability (RecencyFrequency: the share of past customers in the same recency and purchase-count bands
+who bought) is trained on the same snapshots and checked on the same holdout. A score is worth using when
+its Brier skill over the base rate is above 0 and the lower end of its AUC's 95% interval is above 0.5
+(score_problems); the model is served when it is, else the simpler score. A BG/NBD fit that is
+degenerate (bgnbd_problems: no visible dropout, parameters at the edge, no convergence) or that ranks the
+CLV holdout's spend worse than the pace (spend per day over the last year, PACE_DAYS) gives way to the
+pace. The report's `quality` says what is served and why; prediction_queries words it for operators.
 
 Minimum history: a training snapshot is used when its labels hold at least `min_class_count` (20)
 customers who bought and 20 who did not, so purchases must span at least 2 × N days before T (one
