@@ -157,7 +157,13 @@ def test_the_model_is_served_only_when_it_passes_its_check():
     assert choose_propensity(None, simple) == "simple"
     assert choose_clv([], {"spearman": 0.4, "pace": {"spearman": 0.3}}) == ("bgnbd", [])
     assert choose_clv([], {"spearman": 0.3, "pace": {"spearman": 0.4}}) == ("pace", ["pace_ranks_better"])
+    # a degenerate fit gives way unless the holdout supports it (then p_alive is left out)
     assert choose_clv(["bgnbd_no_dropout"], {}) == ("pace", ["bgnbd_no_dropout"])
+    assert choose_clv(["bgnbd_no_dropout"], {"spearman": 0.1, "pace": {"spearman": 0.2}})[0] == "pace"
+    assert choose_clv(["bgnbd_no_dropout"], {"spearman": 0.17, "pace": {"spearman": 0.08}}) == (
+        "bgnbd", ["bgnbd_no_dropout", "bgnbd_kept_by_holdout"]
+    )
+    assert choose_clv(["bgnbd_not_available"], {"spearman": 0.9})[0] == "pace"
 
 
 def _poisson_buyers(n=3000, seed=3):
@@ -335,3 +341,20 @@ def test_the_api_says_which_score_is_served(noise_brand, admin_user):
     assert body["served"] == {"p_purchase": "simple", "clv": "pace"} and body["warnings"]
     row = client.get("/api/customers/1/predictions").json()
     assert row["p_purchase_score"] == "simple" and row["clv_score"] == "pace" and row["p_alive"] is None
+
+
+@pytest.mark.django_db
+def test_a_degenerate_fit_the_holdout_supports_keeps_its_clv_and_drops_p_alive(noise_brand, monkeypatch):
+    from siyu.segments import predictions
+
+    monkeypatch.setattr(
+        predictions, "choose_clv", lambda problems, check: ("bgnbd", [*problems, "bgnbd_kept_by_holdout"])
+    )
+    report = refresh_predictions(now=CUTOFF)
+    assert report["quality"]["clv"]["served"] == "bgnbd"
+    row = prediction_queries.predictions_of(1)
+    assert row["clv_score"] == "bgnbd" and row["clv"] is not None and row["p_alive"] is None
+    assert row["expected_transactions"] > 0
+    warnings = " ".join(prediction_queries.calibration()["warnings"])
+    assert "拟合结果退化" in warnings and "仍使用它" in warnings and "使用简单估算" not in warnings
+    assert prediction_queries.field_notes()["p_alive"]["which"] == "本次未估计"

@@ -159,6 +159,8 @@ def _predict() -> dict:
         "brier_of_base_rate": round(check.get("brier_of_base_rate") or 0, 5),
         "top_decile_lift": round(check["lift"][0]["lift"], 2) if check.get("lift") else None,
         "baseline_recency_auc": round(baseline["auc"], 4) if baseline["auc"] is not None else None,
+        "served": {k: v.get("served") for k, v in report.get("quality", {}).items()},
+        "candidates": (report.get("quality", {}).get("p_purchase") or {}).get("candidates"),
         "bgnbd": report.get("bgnbd"),
         "gamma_gamma": report.get("gamma_gamma"),
         "bgnbd_holdout_predicted": round(clv_check.get("predicted_total") or 0),

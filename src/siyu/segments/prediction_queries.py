@@ -210,6 +210,12 @@ def clv_warnings(report: dict) -> list[str]:
             "The purchase values vary too little between customers for the customer lifetime model to "
             "estimate what a purchase is worth."
         ),
+        "bgnbd_kept_by_holdout": _(
+            "Even so, tested on the last %(days)s days it ranked who spends most better than the simple "
+            "estimate, so customer lifetime value still uses it; the probability that a customer is still "
+            "active is left empty."
+        )
+        % {"days": (report.get("clv_calibration") or {}).get("holdout_days", 90)},
         "pace_ranks_better": _(
             "Tested on the last %(days)s days, the simple estimate ranked who spends most better than the "
             "customer lifetime model."
@@ -260,6 +266,9 @@ def field_notes() -> dict[str, dict[str, str]]:
     report = run["report"]
     served = served_scores(report)
     notes = {}
+    clv_notes = ((report.get("quality") or {}).get("clv") or {}).get("problems") or []
+    if "bgnbd_kept_by_holdout" in clv_notes:
+        notes["p_alive"] = {"which": _("not estimated"), "note": " ".join(clv_warnings(report))}
     if served["p_purchase"] == "simple":
         notes["p_purchase"] = {
             "which": _("simple score"),

@@ -884,11 +884,18 @@ def clv_report(con, cutoff: datetime, ps: PredictionSettings) -> dict:
 
 
 def choose_clv(problems: list[str], check: dict) -> tuple[str, list[str]]:
-    """Which CLV is served: BG/NBD + Gamma-Gamma unless its fit is degenerate (or failed), or the pace
-    ranked the holdout's spend better (Spearman); returns it and the notes that say why."""
-    if problems:
+    """Which CLV is served, and the notes that say why: whichever ranked the CLV holdout's spend better
+    (Spearman) — BG/NBD + Gamma-Gamma on a tie, the pace when BG/NBD could not be checked there. A
+    degenerate fit (`problems`) is still served when the holdout supports it (note
+    "bgnbd_kept_by_holdout": its p_alive, ≈ 1 for everyone, is then left out), never when its values
+    cannot be computed."""
+    if "bgnbd_not_available" in problems or "gamma_gamma_degenerate" in problems:
         return "pace", problems
     model, simple = check.get("spearman"), (check.get("pace") or {}).get("spearman")
+    if problems:
+        if model is not None and (simple is None or model >= simple):
+            return "bgnbd", [*problems, "bgnbd_kept_by_holdout"]
+        return "pace", problems
     if model is not None and simple is not None and simple > model:
         return "pace", ["pace_ranks_better"]
     return "bgnbd", []
@@ -1016,8 +1023,10 @@ def compute_predictions(
         if served_clv == "bgnbd":
             try:
                 values = clv_predictions(rfm, purchases_model, value_model, ps)
+                if problems:  # a degenerate fit the holdout supports: its p_alive says nothing
+                    values["p_alive"] = None
             except PredictionError:  # Gamma-Gamma q ≤ 1: no mean purchase value to expect
-                served_clv, notes = "pace", ["gamma_gamma_degenerate"]
+                served_clv, notes = "pace", [*problems, "gamma_gamma_degenerate"]
         if served_clv == "pace":
             values = pace_predictions(rfm, ps)
         quality["clv"] = {"served": served_clv, "problems": notes}
