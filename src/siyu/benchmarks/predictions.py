@@ -102,6 +102,11 @@ def _measure(step: str, people: int = 0) -> dict:
     if step == "generate":
         started = time.perf_counter()
         con.execute(GENERATE_SQL.format(people=people, history=HISTORY_DAYS))
+        # The read models resolve keeps (customer_orders: the traits and features read it), as
+        # tests/segments/prediction_data.py does; without it every snapshot was empty ("too little history").
+        from siyu.warehouse.summary import rebuild_customer_summary
+
+        rebuild_customer_summary()
         con.execute("CHECKPOINT")
         count = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("orders", "events")}
         return {
