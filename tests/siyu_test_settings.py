@@ -9,3 +9,6 @@ from siyu.project.settings import *  # noqa: E402,F403
 
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests resolve when they mean to: the resolve `siyu serve` runs after each import and API batch
+# (siyu.pipeline) is switched on by the tests of that behaviour (tests/pipeline).
+RESOLVE_AFTER_IMPORT = False

@@ -25,6 +25,8 @@ def test_the_wheel_carries_everything_siyu_needs_at_run_time(tmp_path):
         "siyu/console/static/siyu/vendor/htmx.min.js",
         "siyu/customers/migrations/0001_initial.py",
         "siyu/ingest/management/commands/import.py",
+        "siyu/benchmarks/data/febrl_dataset3.csv.gz",  # siyu bench resolve --dataset, after a plain install
+        "siyu/benchmarks/data/pseudopeople_census_2020.csv.gz",
     ):
         assert needed in names, needed
     assert any(n.startswith("siyu/console/templates/") and n.endswith(".html") for n in names)

@@ -14,10 +14,10 @@ COMMANDS = {
     "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
     "sync": "sync WeCom external contacts, tags and owner guides: siyu sync wecom [--json]",
     "predict": "purchase propensity and CLV per customer: siyu predict [--as-of DATE] [--horizon-days N]",
-    "export": "export identities|customers OUT.csv|xlsx, or segment ID OUT.csv|xlsx",
+    "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
-    "bench": "benchmarks: siyu bench ingest|resolve|traits|predictions|analytics|segments|dispatch|wecom_sync "
+    "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync "
     "[--people N] [--stages] [--orders-per-person M] [--orders-per-buyer M]",
 }
 

@@ -101,7 +101,7 @@ def test_groups_from_files_tags_and_the_segment_hook(operator, tmp_path, setting
         group_from_segment(1)
     from siyu.segments.actions import refresh_segment, save_segment
 
-    segment = save_segment(None, "高潜力人群", rule={"tag": "高潜力"})
+    segment = save_segment(None, "高潜力人群", rule={"tag": "高潜力"}, materialise=False)
     with pytest.raises(InvalidCustomerList, match="not been refreshed yet"):
         group_from_segment(segment.pk)
     refresh_segment(segment.pk)  # this brand has no customer summary: no members

@@ -44,13 +44,13 @@ def test_create_preview_refresh_members_changes_delete(api):
     created = write(api, "post", "/api/segments", {"name": "上海", "rule": SHANGHAI}, "c1")
     assert created.status_code == 201, created.content
     segment = created.json()
-    assert (segment["kind"], segment["refresh"], segment["member_count"]) == ("rule", "after_resolve", None)
+    assert (segment["kind"], segment["refresh"], segment["member_count"]) == ("rule", "after_resolve", 2)  # at once
     replay = write(api, "post", "/api/segments", {"name": "上海", "rule": SHANGHAI}, "c1")
     assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
     sid = segment["id"]
 
     refreshed = write(api, "post", f"/api/segments/{sid}/refresh", {}, "r1")
-    assert refreshed.json()["members"] == 2 and refreshed.json()["entered"] == 2
+    assert refreshed.json()["members"] == 2 and refreshed.json()["entered"] == 0  # entered when saved
     page = api.get(f"/api/segments/{sid}/members", {"page_size": 1, "page": 2}).json()
     assert (page["total"], page["pages"], page["items"][0]["customer_id"]) == (2, 2, 2)
     assert page["items"][0]["phone_masked"] is None or "*" in page["items"][0]["phone_masked"]

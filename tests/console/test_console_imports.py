@@ -102,34 +102,52 @@ def test_upload_creates_a_job_and_shows_the_report(operator_client, staff, fake_
     assert "导入报告" in page
 
 
-def test_rejected_rows_download_is_for_the_creator_or_an_admin_and_is_audited(
-    client, operator_client, staff, fake_runners
+def test_rejected_rows_download_is_clear_for_the_pii_permission_masked_otherwise_and_audited(
+    client, operator_client, staff, fake_runners, monkeypatch
 ):
     from siyu.core.models import AuditLog, Job
+    from siyu.staff.models import Role
 
     upload(operator_client, gbk_file())
     job = Job.objects.get()
-    url = f"/jobs/{job.pk}/rejected.csv"
+    url = f"/jobs/{job.pk}/rejected.csv?file=0"
+    # stored sealed: nothing of the row is readable on disk
+    stored = Path(job.result["files"][0]["rejected_file"])
+    assert stored.parent == Path(settings.UPLOADS_DIR) / "rejected"
+    assert b"13812345678" not in stored.read_bytes() and "张伟".encode() not in stored.read_bytes()
+    assert stored.stat().st_mode & 0o777 == 0o600
+
     response = operator_client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content).decode()
-    assert "13812345678" in body
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert body.splitlines()[0] == "file,row,column,reason,订单编号,收货人姓名,联系手机,买家留言"
+    assert "13812345678" in body and "张伟" in body and "南京西路" in body
     log = AuditLog.objects.get(action="download_rejected_rows")
-    assert log.actor == staff["operator"] and log.target == f"job:{job.pk}"
+    assert log.actor == staff["operator"] and log.target == f"job:{job.pk}" and log.detail["clear"] is True
 
+    # any account with the PII permission may read it (not only whoever ran the import)
     from siyu.staff.actions import create_user
 
     other = create_user("operator2", "pw", "operator")
     client.force_login(other)
-    assert client.get(url).status_code == 403
-    assert "data-rejected-link" not in text_of(client.get(f"/jobs/{job.pk}/"))
-    client.force_login(staff["admin"])
     assert client.get(url).status_code == 200
     client.force_login(staff["guide1"])
     assert client.get(url).status_code == 403
-    assert AuditLog.objects.filter(action="download_rejected_rows").count() == 2
+
+    # an importer without the PII permission gets the masked file: unmapped columns left out
+    monkeypatch.setattr("siyu.staff.queries.PII_ROLES", {Role.ADMIN})
+    client.force_login(other)
+    page = text_of(client.get(f"/jobs/{job.pk}/"))
+    assert "data-rejected-link" in page
+    assert "已脱敏" in page
+    body = b"".join(client.get(url).streaming_content).decode("utf-8-sig")
+    assert body.splitlines()[0] == "file,row,column,reason,订单编号,收货人姓名,联系手机"
+    assert "138****5678" in body and "张*" in body
+    assert "13812345678" not in body and "张伟" not in body and "南京西路" not in body
+    assert AuditLog.objects.filter(action="download_rejected_rows").count() == 3
+    assert AuditLog.objects.filter(action="download_rejected_rows", detail__clear=False).count() == 1
 
 
 def test_rejected_file_outside_siyu_home_is_not_served(admin_client, staff, tmp_path):
@@ -141,7 +159,7 @@ def test_rejected_file_outside_siyu_home_is_not_served(admin_client, staff, tmp_
         kind="import",
         status="done",
         created_by=staff["admin"],
-        result={"rejected": 1, "rejected_file": str(outside)},
+        result={"rejected": 1, "rejected_file": str(outside)},  # a job from before rejected rows were sealed
     )
     assert admin_client.get(f"/jobs/{job.pk}/rejected.csv").status_code == 404
 

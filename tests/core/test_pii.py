@@ -54,3 +54,38 @@ def test_encrypt_array_round_trips_each_value_with_its_own_nonce(values, offset)
     assert [None if c is None else pii.decrypt(c) for c in out] == values
     nonces = [c[:12] for c in out if c is not None]
     assert len(set(nonces)) == len(nonces)
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.lists(st.binary(max_size=300), max_size=6))
+def test_a_sealed_file_reads_back_chunk_by_chunk(tmp_path_factory, chunks):
+    path = tmp_path_factory.mktemp("sealed") / "f.sealed"
+    pii.write_sealed(path, chunks)
+    assert list(pii.read_sealed(path)) == (chunks or [b""])
+    assert pii.is_sealed(path) and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_sealed_file_hides_its_content_and_refuses_tampering_and_cuts(tmp_path):
+    import pytest
+
+    path = tmp_path / "f.sealed"
+    pii.write_sealed(path, [b"13812345678 zhang wei", b"second", b"third"])
+    data = path.read_bytes()
+    assert b"13812345678" not in data and b"second" not in data
+    frame = 4 + int.from_bytes(data[len(pii.SEALED_MAGIC) : len(pii.SEALED_MAGIC) + 4], "big")
+    for broken in (
+        data[:-1],  # cut inside the last chunk
+        data[: len(pii.SEALED_MAGIC) + frame],  # cut after a whole chunk
+        data[:-5] + bytes([data[-5] ^ 1]) + data[-4:],  # a flipped bit
+    ):
+        path.write_bytes(broken)
+        with pytest.raises(pii.SealedFileError):
+            list(pii.read_sealed(path))
+    path.write_bytes(b"file,row\n1,2\n")
+    assert not pii.is_sealed(path)
+
+
+def test_mask_identifier_keeps_only_the_ends_of_long_values():
+    assert pii.mask_identifier("tb_zhangwei_88") == "tb****88"
+    assert pii.mask_identifier("M001") == "****"
+    assert pii.mask_identifier(None) is None

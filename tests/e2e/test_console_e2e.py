@@ -409,7 +409,7 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     assert page.locator('[data-stat="customers"]').inner_text() == "2"
     page.goto(f"{base}/customers/{survivor}/")
     history = page.locator("#identity-history")
-    assert f"#{absorbed} 并入 #{survivor}" in history.inner_text() and "manual:decision" in history.inner_text()
+    assert f"#{absorbed} 并入 #{survivor}" in history.inner_text() and "人工判定" in history.inner_text()
     _shot(page, "identity-history")
     history.locator('input[name="reason"]').first.fill("两个人")
     history.locator('form:has(input[name="absorbed_id"]) button').click()

@@ -120,7 +120,7 @@ def test_capacity_spreads_evenly(shoppers, script):
 def test_from_a_segment_and_idempotent(shoppers, script):
     from siyu.segments.actions import refresh_segment, save_segment
 
-    segment = save_segment(shoppers["ops"], "复购人群", customer_ids=[1, 3])
+    segment = save_segment(shoppers["ops"], "复购人群", customer_ids=[1, 3], materialise=False)
     with pytest.raises(TaskError, match="refreshed"):
         create_guide_tasks(shoppers["ops"], script=script, due_at=DUE, segment_id=segment.pk, now=NOON)
     refresh_segment(segment.pk)

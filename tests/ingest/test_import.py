@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import xlsxwriter
@@ -56,8 +57,8 @@ def test_taobao_gbk_export_lands_with_lineage_and_clean_ids(warehouse, tmp_path)
     assert raw_row(batch_id, 2)["买家会员名"] == "tb_buyer1"
     payload = q(warehouse, "SELECT payload FROM raw_chunks")[0][0]
     assert b"tb_buyer1" not in payload
-    # masked phones are not strong identifiers; the buyer id is
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer"}
+    # masked phones are not strong identifiers; the buyer id is, and so is the order (one order, one buyer)
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"taobao_buyer", "order"}
 
 
 def test_reimport_adds_nothing_and_a_later_export_updates_status(warehouse, tmp_path):
@@ -91,7 +92,9 @@ def test_malformed_rows_are_rejected_with_row_and_reason_while_good_rows_land(wa
     assert (f.rows_read, f.imported, f.rejected) == (5, 2, 3)
     assert [(r["row"], r["column"]) for r in f.rejections] == [(3, "订单编号"), (4, "订单创建时间"), (5, "买家实际支付金额")]
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("1",), ("5",)]
-    rejected = open(report.rejected_file, encoding="utf-8-sig").read().splitlines()
+    from siyu.ingest.rejected import rejected_csv
+
+    rejected = "".join(rejected_csv(Path(f.rejected_file), masked=False)).lstrip("\ufeff").splitlines()
     assert rejected[0].startswith("file,row,column,reason,订单编号")
     assert len(rejected) == 4 and "abc" in rejected[3]
 
@@ -146,7 +149,7 @@ def test_jd_lines_become_one_order_with_items(warehouse, tmp_path):
     assert q(warehouse, "SELECT province, city, district, phone_kind FROM records") == [
         ("北京市", "北京市", "朝阳区", "mobile")
     ]
-    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone"}
+    assert {r[0] for r in q(warehouse, "SELECT id_type FROM identifiers")} == {"jd_account", "phone", "order"}
 
 
 def test_douyin_bom_and_tab_guarded_ids(warehouse, tmp_path):
@@ -230,6 +233,32 @@ def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_pat
     import_files([path], "febrl", "generic", mapping)
     assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",)]
     assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
+
+
+def test_generic_columns_mapped_to_one_address_are_joined_and_ids_kept_for_comparison(warehouse, tmp_path):
+    from siyu.core.pii import decrypt_json
+
+    path = tmp_path / "census.csv"
+    path.write_text(
+        "id,first,last,dob,number,street,unit,ssn\n"
+        "c1,Diana,Kofron,05/31/1994,5112,145th st,,584-16-0130\n"
+        "c2,Eric,Alonso,10/27/1979,1501,interlake ave n,apt 2,\n",
+        encoding="utf-8",
+    )
+    mapping = {"id": "record_id", "first": "first_name", "last": "last_name", "dob": "birthday",
+               "number": "address", "street": "address", "unit": "address", "ssn": "id:ssn"}  # fmt: skip
+    import_files([path], "census", "generic", mapping)
+    rows = warehouse.raw_connection().execute("SELECT record_id, birthday::VARCHAR, pii FROM records ORDER BY 1").fetchall()
+    kept = {record: (birthday, decrypt_json(blob)) for record, birthday, blob in rows}
+    # the house number, street and unit in the order of --map; a US birthday read month first
+    assert kept["c1"][1]["address"] == "5112 145th st" and kept["c1"][0] == "1994-05-31"
+    assert kept["c2"][1]["address"] == "1501 interlake ave n apt 2"
+    # the SSN links (a keyed hash) and is kept, encrypted, for `siyu resolve --compare id:ssn`
+    assert kept["c1"][1]["id:ssn"] == "584-16-0130" and kept["c2"][1]["id:ssn"] is None
+    # two columns to one name is a mistake the user hears about; nothing of the file lands
+    report = import_files([path], "census2", "generic", {"id": "record_id", "first": "first_name", "last": "first_name"})
+    assert "only address, street can take several columns" in report.files[0].error
+    assert warehouse.raw_connection().execute("SELECT count(*) FROM records WHERE source = 'census2'").fetchone() == (0,)
 
 
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):

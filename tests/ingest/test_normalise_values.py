@@ -16,10 +16,12 @@ from siyu.ingest.normalise import (
     parse_amount,
     parse_amounts,
     parse_birthday,
+    parse_birthday_column,
     parse_birthdays,
     parse_local_time,
     parse_local_times,
 )
+from siyu.ingest.normalise.values import day_month_order
 
 UTC = dt.UTC
 
@@ -275,3 +277,36 @@ def test_local_times_bulk_agrees_with_scalar(values):
     assert list(zip(result.to_list(), errors.to_list(), strict=True)) == [
         outcome(parse_local_time, v) for v in values
     ]
+
+
+# --- birthdays written day/month/year or month/day/year --------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    days=st.lists(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2020, 12, 31)), min_size=1, max_size=30),
+    order=st.sampled_from(["mdy", "dmy"]),
+    separator=st.sampled_from(["/", "-", "."]),
+)
+def test_a_column_of_western_dates_is_read_in_its_own_order_or_not_at_all(days, order, separator):
+    def written(d: dt.date) -> str:
+        parts = (d.month, d.day) if order == "mdy" else (d.day, d.month)
+        return f"{parts[0]:02d}{separator}{parts[1]:02d}{separator}{d.year}"
+
+    parsed = parse_birthday_column(pl.Series([written(d) for d in days])).to_list()
+    if any(d.day > 12 and d.day != d.month for d in days):  # some value tells the order
+        assert day_month_order([written(d) for d in days]) == order
+        assert parsed == days
+    else:  # 05/06/1994 alone is May 6th or 5 June: never stored as a guess
+        assert parsed == [d if d.day == d.month else None for d in days]
+
+
+def test_a_few_swapped_dates_do_not_hide_the_columns_order():
+    # pseudopeople writes US dates and swaps day and month in a few rows: those stay unread
+    column = ["05/31/1990"] * 20 + ["31/05/1990"] + ["02/03/1990"]
+    assert day_month_order(column) == "mdy"
+    assert parse_birthday_column(pl.Series(column)).to_list() == [dt.date(1990, 5, 31)] * 20 + [None, dt.date(1990, 2, 3)]
+    # a column that says both in equal measure is read not at all
+    assert day_month_order(["05/31/1990", "31/05/1990"]) is None
+    # year-first shapes never need an order
+    assert parse_birthday_column(pl.Series(["1990-05-06", None])).to_list() == [dt.date(1990, 5, 6), None]

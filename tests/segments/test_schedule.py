@@ -59,8 +59,8 @@ def test_the_next_refresh_is_within_a_day_across_dst_changes(now, at):
 @pytest.mark.django_db
 def test_the_daily_refresh_recomputes_traits_and_the_daily_segments_only(brand, admin_user):  # noqa: F811
     shanghai = {"field": "province", "op": "=", "value": "上海"}
-    save_segment(admin_user, "daily", rule=shanghai, refresh="daily")
-    save_segment(admin_user, "after", rule=shanghai, refresh="after_resolve")
+    save_segment(admin_user, "daily", rule=shanghai, refresh="daily", materialise=False)
+    save_segment(admin_user, "after", rule=shanghai, refresh="after_resolve", materialise=False)
     later = CUT + timedelta(days=3)
     report = run_scheduled_refresh(now=later)
     assert report["traits"]["as_of"] == later.isoformat()

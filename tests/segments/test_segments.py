@@ -136,7 +136,7 @@ def test_enter_and_exit_history_across_refreshes(brand, admin_user):
     from siyu.customers.actions import add_tag, remove_tag
 
     add_tag(admin_user, [3, 5], "VIP")
-    segment = save_segment(admin_user, "VIP客户", rule={"tag": "VIP"})
+    segment = save_segment(admin_user, "VIP客户", rule={"tag": "VIP"}, materialise=False)
     first = refresh_segment(segment.pk, now=CUT)
     assert (first["members"], first["entered"], first["exited"]) == (2, 2, 0)
     assert ids_of(segment.pk) == [3, 5]
@@ -258,7 +258,7 @@ def test_export_segment_command(brand, admin_user, tmp_path):
 
     from django.core.management import CommandError, call_command
 
-    segment = save_segment(admin_user, "上海", rule={"field": "province", "op": "=", "value": "上海"})
+    segment = save_segment(admin_user, "上海", rule={"field": "province", "op": "=", "value": "上海"}, materialise=False)
     refresh_segment(segment.pk, now=CUT)
     out = StringIO()
     call_command("export", "segment", str(segment.pk), str(tmp_path / "seg.csv"), stdout=out)
@@ -298,8 +298,8 @@ def test_the_end_of_a_resolve_refreshes_the_segments_scheduled_after_it(brand, a
     from siyu.segments.actions import refresh_after_resolve
 
     shanghai = {"field": "province", "op": "=", "value": "上海"}
-    save_segment(admin_user, "after", rule=shanghai)
-    save_segment(admin_user, "manual", rule=shanghai, refresh="manual")
+    save_segment(admin_user, "after", rule=shanghai, materialise=False)
+    save_segment(admin_user, "manual", rule=shanghai, refresh="manual", materialise=False)
     report = refresh_after_resolve()
     assert report["segments"]["after"]["members"] == 2 and "manual" not in report["segments"]
     assert Segment.objects.get(name="manual").refreshed_at is None

@@ -86,7 +86,31 @@ def list_customers(
     summary="One customer's profile",
 )
 def get_profile(request, customer_id: CustomerIdPath):
-    return queries.get_profile(request.auth, customer_id)
+    from siyu.identity.labels import describe_joins
+    from siyu.identity.queries import customer_evidence
+
+    profile = queries.get_profile(request.auth, customer_id)
+    evidence = customer_evidence(customer_id)
+    joins = describe_joins(evidence, lambda key: key)
+    profile["joins"] = [
+        {
+            "record_key": j["record_key"],
+            "joined_to": j["parent_key"],
+            "how": j["how"],
+            "words": j["words"],
+            "id_types": j["id_types"],
+            "match_probability": j["probability"],
+            "match_weight": j["weight"],
+            "fields": j["fields"],
+            "agreed": j["agreed"],
+            "rule": j["rule"],
+            "decided_by": j["decided_by"],
+            "decided_at": j["decided_at"],
+            "reason": j["reason"],
+        }
+        for j in joins
+    ]
+    return profile
 
 
 @router.get("/tags", response={200: list[TagGroupOut], **READ_ERRORS}, summary="Tag groups and their tags")

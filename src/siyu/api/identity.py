@@ -5,6 +5,7 @@ button, or after the next import)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from django.http import HttpResponse
@@ -17,12 +18,15 @@ from siyu.api.schemas import (
     ErrorOut,
     MergeIn,
     ReviewPageOut,
+    ReviewRuleOut,
+    RuleDecisionIn,
+    RuleDecisionOut,
     SplitIn,
     UndoIn,
     ValidationErrorOut,
 )
 from siyu.core.errors import PermissionDenied
-from siyu.identity import actions, queries
+from siyu.identity import actions, labels, queries
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
 
@@ -38,14 +42,72 @@ def _require_reviewer(user) -> None:
         )
 
 
-@router.get("/identity/review", response={200: ReviewPageOut, **ERRORS}, summary="Pairs waiting for review")
+def _money(value) -> str:
+    return str(Decimal(value or 0).quantize(Decimal("0.01")))
+
+
+def _review_item(item: dict) -> dict:
+    """A review entry with its evidence, reason and rule in words (siyu.identity.labels)."""
+    impact = item["impact"]
+    return {
+        **item,
+        "match_weight": queries.match_weight(item["match_probability"]),
+        "reason_words": labels.reason_words(item["reason"]),
+        "rule_words": labels.rule_words(item["pattern"]) if item["pattern"] else "",
+        "evidence_words": labels.evidence_words(item["evidence"]),
+        "impact": {**impact, "spend_moved": _money(impact["spend_moved"]), "spend_after": _money(impact["spend_after"])},
+    }
+
+
+@router.get(
+    "/identity/review",
+    response={200: ReviewPageOut, **ERRORS},
+    summary="Pairs of customers waiting for review, those whose decision moves the most spend first",
+)
 def review(
     request,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    pattern: Annotated[str | None, Query(max_length=2000, description="only this rule's entries")] = None,
+    kept_apart: Annotated[bool, Query(description="the pairs kept apart instead of those waiting")] = False,
 ):
     _require_reviewer(request.auth)
-    return queries.review_queue(page, page_size)
+    page_ = queries.review_queue(page, page_size, pattern=pattern, kept_apart=kept_apart)
+    return {**page_, "items": [_review_item(i) for i in page_["items"]]}
+
+
+@router.get(
+    "/identity/review/rules",
+    response={200: list[ReviewRuleOut], **ERRORS},
+    summary="The review queue grouped by evidence: rules that decide many pairs at once, with a preview",
+)
+def review_rules(request):
+    from siyu.identity.evidence import parse_pattern
+
+    _require_reviewer(request.auth)
+    return [
+        {
+            **r,
+            "words": labels.rule_words(r["pattern"]),
+            "reason_words": labels.reason_words(parse_pattern(r["pattern"])[0]),
+            "spend_moved": _money(r["spend_moved"]),
+        }
+        for r in queries.review_rules()
+        if r["pattern"]
+    ]
+
+
+@router.post(
+    "/identity/review/rules/decide",
+    response={200: RuleDecisionOut, **ERRORS},
+    summary="Decide every pair of customers with a rule's evidence (one recorded decision each)",
+)
+def decide_rule(request, response: HttpResponse, body: RuleDecisionIn, idempotency_key: IdempotencyKeyHeader):
+    def run():
+        done = actions.decide_by_rule(request.auth, body.pattern, body.verdict, body.reason)
+        return {**done, "words": labels.rule_words(body.pattern)}
+
+    return _decide(request, response, idempotency_key, body, run)
 
 
 def _decide(request, response, key, body, call):

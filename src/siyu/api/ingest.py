@@ -2,7 +2,8 @@
 
 They land in the warehouse through `siyu.ingest.actions.ingest_api_records(source, kind, rows)` (kind is
 "order" or "event"; the row shapes are documented on `order_row` and `event_row`). `siyu serve` owns the
-warehouse, so the API process writes it directly.
+warehouse, so the API process writes it directly; then the pipeline resolves the new records, one resolve
+for a burst of pushes (siyu.pipeline.actions.request_resolve): `result.resolve` says which job.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers.errors import CustomerError
 from siyu.ingest.actions import ingest_api_records
+from siyu.pipeline.actions import resolve_after_api_batch
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of
 
@@ -100,6 +102,7 @@ def push_order(request, response: HttpResponse, body: OrderIn, idempotency_key: 
 
     def run():
         result = ingest_api_records(body.source, "order", [row])
+        result["resolve"] = resolve_after_api_batch(result, request.auth)
         return {
             "accepted": True,
             "kind": "order",
@@ -118,6 +121,7 @@ def push_event(request, response: HttpResponse, body: EventIn, idempotency_key: 
 
     def run():
         result = ingest_api_records(body.source, "event", [row])
+        result["resolve"] = resolve_after_api_batch(result, request.auth)
         return {
             "accepted": True,
             "kind": "event",

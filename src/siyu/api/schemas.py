@@ -169,6 +169,9 @@ class ProfileOut(Schema):
     owner_staff: str | None
     totals: TotalsOut
     identities: list[IdentityOut]
+    joins: list[JoinOut] = Field(
+        default_factory=list, description="how each record (but the oldest) joined the others"
+    )
     orders: list[OrderOut]
     tags: list[CustomerTagOut]
     consent: dict[str, ConsentOut] = Field(description="the consent in force per channel (latest wins)")
@@ -286,23 +289,98 @@ class ReviewRecordOut(Schema):
     seen_at: datetime | None = None
 
 
+class EvidenceWordsOut(Schema):
+    field: str = Field(description="the compared field, in words")
+    words: str = Field(description="what the comparison found, in words")
+    kind: Literal["agrees", "shared", "differs", "missing"] = Field(
+        description="agrees: something one person has; shared: what a household shares (surname, address); "
+        "differs; missing: one side has nothing to compare"
+    )
+
+
+class ImpactOut(Schema):
+    survivor_id: int = Field(description="the customer that stays (the older id)")
+    absorbed_id: int = Field(description="the customer merged into it by a `same` decision")
+    customers_joined: int
+    orders_moved: int
+    spend_moved: str = Field(description="yuan, two decimals: the absorbed customer's spend")
+    orders_after: int
+    spend_after: str
+
+
 class ReviewItemOut(Schema):
     record_key_l: str
     record_key_r: str
     customer_id_l: int
     customer_id_r: int
     match_probability: float
-    reason: str
+    match_weight: float = Field(description="log2 of the match odds (Splink's match weight)")
+    reason: str = Field(description="why the pair was not merged automatically (code)")
+    reason_words: str
+    pattern: str = Field(description="the evidence pattern: the rule this entry belongs to")
+    rule_words: str
+    record_pairs: int = Field(description="record pairs between these two customers; the best is shown")
     left: ReviewRecordOut
     right: ReviewRecordOut
-    evidence: dict[str, str] = Field(description="each compared field, in words")
+    evidence: dict[str, str] = Field(description="each compared field: the level the model put it at")
+    evidence_words: list[EvidenceWordsOut]
+    impact: ImpactOut
 
 
 class ReviewPageOut(Schema):
-    total: int
+    total: int = Field(description="entries (pairs of customers) on these pages")
+    waiting: int = Field(description="pairs of customers waiting for a reviewer")
+    kept_apart: int = Field(description="pairs of customers kept apart: only what a household shares agrees")
+    record_pairs: int
     page: int
     page_size: int
     items: list[ReviewItemOut]
+
+
+class ReviewRuleOut(Schema):
+    pattern: str
+    words: str = Field(description="the rule as an operator reads it")
+    reason_words: str
+    queued: bool = Field(description="false: kept apart (only shared evidence), not waiting")
+    entries: int = Field(description="pairs of customers the rule decides")
+    record_pairs: int
+    customers_fewer: int = Field(description="customers merged away if all are decided the same person")
+    orders_moved: int
+    spend_moved: str
+    min_probability: float
+    max_probability: float
+
+
+class RuleDecisionIn(Schema):
+    pattern: Annotated[str, Field(min_length=1, max_length=2000, description="a rule's `pattern`")]
+    verdict: Literal["same", "different"]
+    reason: Reason = ""
+
+
+class RuleDecisionOut(Schema):
+    pattern: str
+    words: str
+    verdict: str
+    decided: int = Field(description="decisions recorded, one per pair of customers")
+    decided_by: str | None
+    decided_at: datetime
+    note: str = "applied by the next resolve run"
+
+
+class JoinOut(Schema):
+    record_key: str
+    joined_to: str | None = Field(description="the record it joined (null: no evidence kept)")
+    how: Literal["identifier", "match", "auto_rule", "decision"] | None
+    words: str = Field(description="how, in words")
+    id_types: list[str] = Field(description="identifier types the two records share (values never shown)")
+    match_probability: float | None
+    match_weight: float | None
+    fields: dict[str, str] = Field(description="each compared field's level (matches)")
+    agreed: list[str] = Field(description="the fields that agreed, in words")
+    rule: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str
 
 
 class DecisionIn(Schema):

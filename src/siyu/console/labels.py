@@ -34,6 +34,7 @@ JOB_KINDS = {
     "resolve": _("Resolve identities"),
     "traits": _("Compute traits"),
     "export": _("Export"),
+    "purge_rejected": _("Delete expired rejected rows"),
 }
 
 # The eight classic RFM layers (siyu.segments.traits.RFM_LAYERS) under their Chinese names.
@@ -85,6 +86,9 @@ CONSENT_CHANNELS = {
     "ugc": _("Use of buyer shows (UGC)"),
 }
 
+# records' normalised gender (siyu.ingest.normalise.values.normalise_gender)
+GENDERS = {"M": _("Male"), "F": _("Female")}
+
 ROLES = {
     "admin": _("Administrator"),
     "operator": _("Operator"),
@@ -107,4 +111,7 @@ RESULT_KEYS = {
     "quarantined": _("Quarantined identifiers"),
     "run_id": _("Run"),
     "seconds": _("Seconds"),
+    "deleted": _("Files deleted"),
+    "sealed": _("Files encrypted"),
+    "retention_days": _("Days kept"),
 }

@@ -25,6 +25,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/identity/", identity.customer_identity, name="customer_identity"),
     path("identity/review/", identity.review_queue, name="identity_review"),
     path("identity/decide/", identity.decide, name="identity_decide"),
+    path("identity/decide-rule/", identity.decide_rule, name="identity_decide_rule"),
     path("import/", imports.import_page, name="import"),
     path("import/resolve/", imports.resolve, name="resolve"),
     path("jobs/", imports.job_list, name="jobs"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import traceback
 from importlib import import_module
 
@@ -19,13 +20,15 @@ from siyu.core.models import Job
 
 # kind -> "module:function" taking (job, progress) and returning a JSON-able result dict.
 JOB_RUNNERS = {
-    "import": "siyu.ingest.actions:run_import_job",
+    # an import through the server is followed by a resolve: the pipeline knows that order
+    "import": "siyu.pipeline.actions:run_import_job",
     "resolve": "siyu.identity.actions:run_resolve_job",
     "export": "siyu.identity.actions:run_export_job",
     "traits": "siyu.segments.actions:run_traits_job",
     "wecom_sync": "siyu.engagement.channel_actions:run_wecom_sync_job",
     "scheduled_refresh": "siyu.segments.actions:run_scheduled_refresh_job",
     "predict": "siyu.segments.prediction_actions:run_predict_job",
+    "purge_rejected": "siyu.ingest.actions:run_purge_rejected_job",
 }
 
 
@@ -41,6 +44,25 @@ def running_server() -> dict | None:
     except (OSError, ValueError, KeyError):
         return None
     return info
+
+
+_queue = threading.local()
+
+
+def run_queued_job(job_id: str) -> Job:
+    """Run a job the task queue handed to this process's worker (`siyu serve`'s, or the immediate backend
+    of tests): execute_job, with in_queued_job() true meanwhile."""
+    _queue.depth = getattr(_queue, "depth", 0) + 1
+    try:
+        return execute_job(Job.objects.get(pk=job_id))
+    finally:
+        _queue.depth -= 1
+
+
+def in_queued_job() -> bool:
+    """Whether this thread runs a job taken from the task queue (so the server's worker will also run what
+    the job queues next), rather than one a CLI command runs in its own process."""
+    return getattr(_queue, "depth", 0) > 0
 
 
 def execute_job(job: Job, listener=None) -> Job:

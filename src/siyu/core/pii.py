@@ -41,6 +41,80 @@ def decrypt(ciphertext: bytes) -> bytes:
     return _aead().decrypt(ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], None)
 
 
+# --- sealed files: PII written to disk outside the warehouse (rejected rows) ------------------------
+
+SEALED_MAGIC = b"SIYU-SEALED-1\n"
+_FRAME_LENGTH = 4
+
+
+class SealedFileError(ValueError):
+    """A sealed file was cut short, altered, or sealed with another PII key."""
+
+
+def _frame_aad(index: int, last: bool) -> bytes:
+    # each chunk's position and whether it ends the file are authenticated: chunks cannot be reordered,
+    # and a file cut after a whole chunk fails instead of reading as shorter
+    return SEALED_MAGIC + index.to_bytes(8, "big") + (b"\x01" if last else b"\x00")
+
+
+def write_sealed(path, chunks: Iterable[bytes]) -> None:
+    """Write `chunks` to `path` as one sealed file (mode 0600): AES-GCM with the PII key, chunk by chunk,
+    so that neither writing nor reading holds more than a chunk. Replaces `path` at once (a reader sees the
+    old file or the new one)."""
+    from pathlib import Path
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(SEALED_MAGIC)
+            iterator = iter(chunks)
+            current = next(iterator, b"")
+            index = 0
+            while True:
+                following = next(iterator, None)
+                nonce = os.urandom(_NONCE_BYTES)
+                sealed = nonce + _aead().encrypt(nonce, current, _frame_aad(index, following is None))
+                out.write(len(sealed).to_bytes(_FRAME_LENGTH, "big") + sealed)
+                if following is None:
+                    break
+                current, index = following, index + 1
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def is_sealed(path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(len(SEALED_MAGIC)) == SEALED_MAGIC
+
+
+def read_sealed(path):
+    """The chunks of a sealed file, decrypted one at a time; SealedFileError when it was altered or cut."""
+    from cryptography.exceptions import InvalidTag
+
+    with open(path, "rb") as handle:
+        if handle.read(len(SEALED_MAGIC)) != SEALED_MAGIC:
+            raise SealedFileError(f"{path} is not a sealed file")
+        index = 0
+        header = handle.read(_FRAME_LENGTH)
+        while True:
+            if len(header) != _FRAME_LENGTH:
+                raise SealedFileError(f"{path} is cut short")
+            sealed = handle.read(int.from_bytes(header, "big"))
+            header = handle.read(_FRAME_LENGTH)
+            last = not header
+            try:
+                yield _aead().decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], _frame_aad(index, last))
+            except InvalidTag as exc:
+                raise SealedFileError(f"{path} was altered, cut short or sealed with another key") from exc
+            if last:
+                return
+            index += 1
+
+
 def encrypt_json(value) -> bytes:
     return encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
 
@@ -197,6 +271,13 @@ def mask_email(email: str | None) -> str | None:
         return email
     local, _, domain = email.partition("@")
     return local[:1] + "***@" + domain
+
+
+def mask_identifier(value: str | None) -> str | None:
+    """An account or id: the first and last two characters of a long one, nothing of a short one."""
+    if not value:
+        return value
+    return value[:2] + "****" + value[-2:] if len(value) >= 8 else "****"
 
 
 def mask_address(address: str | None) -> str | None:

@@ -1,10 +1,41 @@
-from django_tasks import task
+"""The task queue's shared parts: the task that runs a handed-over job, and scheduling a task once."""
 
-from siyu.core.models import Job
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from django_tasks import task
 
 
 @task()
 def run_job_task(job_id: str) -> None:
-    from siyu.core.owner import execute_job
+    from siyu.core.owner import run_queued_job
 
-    execute_job(Job.objects.get(pk=job_id))
+    run_queued_job(job_id)
+
+
+def schedule_once(task_, at: dt.datetime | None = None) -> bool:
+    """Enqueue `task_` (a task without arguments) to run at `at` (now when None) unless a waiting run of it
+    comes by then; True when it was enqueued. With a backend that cannot defer (the immediate backend of tests) a
+    run due now happens at once and a later one not at all."""
+    from django_tasks import task_backends
+
+    backend = task_backends["default"]
+    now = timezone.now()
+    if not backend.supports_defer:
+        if at is None or at <= now:
+            task_.enqueue()
+            return True
+        return False
+    from django.db.models import Q
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
+    target = max(at or now, now)
+    waiting = DBTaskResult.objects.filter(task_path=task_.module_path, status="READY").filter(
+        Q(run_after__lte=target) | Q(run_after=get_date_max())
+    )
+    if waiting.exists():
+        return False
+    task_.using(run_after=target if at and at > now else None).enqueue()
+    return True

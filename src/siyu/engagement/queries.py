@@ -195,10 +195,12 @@ def _ids_table(columns: dict) -> ibis.Table:
 
 
 def _purchases(con) -> ibis.Table:
-    """customer_id, order_key, order_time, amount of every purchase order."""
+    """customer_id, order_key, trigger_key, order_time, amount of every purchase order. `trigger_key` names
+    the order in enrollments: its key from before orders were keyed by platform where it has one
+    (siyu.warehouse.upgrades), so that an upgrade does not let the same order in again."""
     orders = con.table("orders")
     orders = orders.filter(orders.status_class == "purchase").select(
-        "order_key", "record_key", "order_time", "amount"
+        "order_key", "record_key", "order_time", "amount", trigger_key=orders.legacy_key.fill_null(orders.order_key)
     )
     return orders.join(con.table("customer_map").select("record_key", "customer_id"), "record_key").drop(
         "record_key"
@@ -212,7 +214,7 @@ def _event_facts(con, event: str) -> ibis.Table:
     if event == ORDER_PLACED:
         purchases = _purchases(con)
         return purchases.select(
-            "customer_id", fact_key="order:" + purchases.order_key, at=purchases.order_time
+            "customer_id", fact_key="order:" + purchases.trigger_key, at=purchases.order_time
         )
     events = con.table("events")
     events = events.filter(events.event_type == event)

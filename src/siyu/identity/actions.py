@@ -57,6 +57,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime
 
 import ibis
@@ -69,6 +70,7 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import SiyuError
 from siyu.core.progress import StepClock
 from siyu.identity import queries
+from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued, rules_for_base
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
 from siyu.identity.guard import GuardRule, linking_identifiers
@@ -82,16 +84,18 @@ from siyu.identity.incremental import (
     settings_fingerprint,
 )
 from siyu.identity.probabilistic import (
+    HOUSEHOLD_RATE_KEY,
     MatchSettings,
     ProbabilisticResult,
     SplinkUntrainable,
     TrainedModel,
     blocking_keys,
+    has_households,
     join_clusters,
     predict_new_pairs,
     predict_pairs,
 )
-from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse import backend, exclusive_writes, raw_connection, transaction
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import rebuild_customer_summary, refresh_customer_summary, string_hash
@@ -131,6 +135,8 @@ class ResolveReport:
     compared_records: int = 0  # the records this run resolved (all of them in a full run)
     # customers whose summary an incremental run refreshed (None: all of them)
     refreshed_customers: list[int] | None = None
+    # pairs of customers waiting for review, kept apart, and the record pairs behind them (review_counts)
+    review: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -180,7 +186,9 @@ def resolve_identities(
 
     con = backend()
     try:
-        with transaction():
+        # imports landing meanwhile (the API, in `siyu serve`) wait for this run, and it for a batch being
+        # written: siyu.warehouse.connection.exclusive_writes
+        with exclusive_writes(wait=3600), transaction():
             step(0, "reading records")
             planned = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
             inc = planned if isinstance(planned, IncrementalPlan) else None
@@ -194,7 +202,7 @@ def resolve_identities(
                 quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id)
 
                 step(2, "linking records", "guard")
-                labels = _components(con, staged, n_records, hk_unique, quarantine)
+                labels = _components(con, staged, n_records, hk_unique, _linking(con, quarantine, match))
                 old = _current_ids(staged, n_records)
                 if inc:
                     labels = _keep_customers_whole(labels, old)
@@ -202,7 +210,11 @@ def resolve_identities(
                 step(3, "matching records without a shared identifier", "graph")
                 if match.enabled:
                     new = (old < 0) if inc else None
-                    matched = _match(con, staged, labels, match, inc.model if inc else None, new)
+                    # automatic rules only on a base no larger than the one they were measured on
+                    base = inc.records if inc else n_records
+                    rules = rules_for_base(match.auto_rules, base)
+                    in_base = dataclass_replace(match, auto_rules=rules) if rules != match.auto_rules else match
+                    matched = _match(con, staged, labels, in_base, inc.model if inc else None, new)
                 else:
                     matched = _apply_decisions(staged, labels, match)
 
@@ -210,13 +222,16 @@ def resolve_identities(
                 final = matched.labels if matched is not None else labels
                 reclaim = {} if inc else _reclaimable(con, staged)
                 plan = assign_customer_ids(final, old, _next_customer_id(con), reclaim)
-                merge_rows = _merge_rows(con, staged, quarantine, plan, final, old, run_id, now, labels, matched)
+                merge_rows = _merge_rows(
+                    con, staged, _linking(con, quarantine, match), plan, final, old, run_id, now, labels, matched
+                )
                 merge_rows += _split_rows(plan, run_id, now)
 
                 step(5, "writing the customer map", "assign")
                 if merge_rows:
                     con.insert("merge_log", pa.Table.from_pylist(merge_rows, schema=_arrow("merge_log")))
                 _write_match_state(con, staged, matched, guard, match, run_id, now, incremental=inc is not None)
+                _write_links(con, staged, matched, run_id, now, incremental=inc is not None)
                 if inc:
                     _update_customer_map(con, staged, plan.customer_id, old, now)
                     _update_candidates(con, staged, matched, plan.customer_id, run_id)
@@ -252,6 +267,7 @@ def resolve_identities(
                     full_reason=reason,
                     compared_records=n_records,
                     refreshed_customers=refreshed.to_pylist() if inc else None,
+                    review=queries.review_counts(),
                 )
             run_row = {
                 "run_id": run_id,
@@ -292,6 +308,7 @@ def _nothing_new(con, inc: IncrementalPlan, run_id: str, now, match: MatchSettin
         mode="incremental",
         compared_records=0,
         refreshed_customers=refreshed.to_pylist(),
+        review=queries.review_counts(),
     )
 
 
@@ -337,11 +354,20 @@ def _number_records(con, rows: ibis.Table) -> ibis.Table:
     return con.create_table(_STAGED_RECORDS, staged, temp=True)
 
 
-def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, quarantine: pa.Table):
-    """Component label per record. Fast path: records joined by a 64-bit hash of record_key (exact when
-    the hashes of all record keys are distinct, which _stage_records checked) and values coded by a 64-bit
-    hash, verified by a second hash; any value collision reruns with exact (string) codes."""
+def _linking(con, quarantine: pa.Table, match: MatchSettings) -> ibis.Table:
+    """The identifier rows that link records: not quarantined, and not of a type the probabilistic stage
+    weighs instead (MatchSettings.weighed_ids)."""
     strong = linking_identifiers(con, quarantine)
+    if match.weighed_ids:
+        strong = strong.filter(~strong.id_type.isin(match.weighed_ids))
+    return strong
+
+
+def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, strong: ibis.Table):
+    """Component label per record, linked by the `strong` identifier rows (_linking). Fast path: records
+    joined by a 64-bit hash of record_key (exact when the hashes of all record keys are distinct, which
+    _stage_records checked) and values coded by a 64-bit hash, verified by a second hash; any value
+    collision reruns with exact (string) codes."""
     if hk_unique:
         hashed = strong.select(
             hk=string_hash(con, strong.record_key),
@@ -398,7 +424,7 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
+def _merge_rows(con, staged, strong, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
     """merge_log rows, one per absorbed id, naming the identifier types that bridged the clusters, or the
     probabilistic link (its match probability and field comparisons) or reviewer decision that did."""
     rows: list[dict] = []
@@ -408,7 +434,6 @@ def _merge_rows(con, staged, quarantine, plan, labels, old, run_id, now, det_lab
         comps = np.unique([c for _, _, c in plan.merges])
         rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
         wanted = _staged_rows(staged, rids)
-        strong = linking_identifiers(con, quarantine)
         links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
         # A value bridges when its records belong to more than one existing cluster (a new record counts
         # as a cluster of its own).
@@ -546,7 +571,10 @@ def _match(
     with a `new` record are scored, else a model is trained on these records. The result carries the
     blocking keys of the compared rows (only the new ones in an incremental run) to store."""
     rows = record_rows(con, staged)
+    decisions = queries.decisions_in_force()
     labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
+    if labelled_keys:  # reviewers' `same` decisions are labelled pairs too
+        labelled_keys += [(a, b) for a, b, verdict in decisions if verdict == SAME]
     rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
     representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None
     features = record_features(rows, labels, match.compare, representatives, new)
@@ -562,10 +590,9 @@ def _match(
                 "source_dataset_r": ["records"] * len(known), "unique_id_r": [b for _, b in known],
             }
         )  # fmt: skip
-    decisions = queries.decisions_in_force()
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return ProbabilisticResult(labels=labels, model=model, keys=keys)
-    forced, forbidden = _decided_clusters(staged, labels, decisions)
+    forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
     started = time.monotonic()
     pairs = None
     if model is not None:
@@ -573,27 +600,51 @@ def _match(
             pairs = predict_new_pairs(features, model, match)
     else:
         try:
-            pairs, model = predict_pairs(features, match, labelled)
+            pairs, model = predict_pairs(_with_training_clusters(features, forced), match, labelled)
         except SplinkUntrainable:
             pass
-    result = join_clusters(labels, features, pairs, match, forced, forbidden)
-    result.model, result.keys = model, keys
+    result = join_clusters(labels, features, pairs, match, forced, forbidden, has_households(model))
+    result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
 
-def _decided_clusters(staged, labels: np.ndarray, decisions) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
-    """The clusters reviewers' decisions join (`same`) and keep apart (`different`)."""
+def _decided_clusters(staged, labels: np.ndarray, decisions):
+    """The clusters reviewers' decisions join (`same`) and keep apart (`different`), and the record keys
+    of the decision behind each joined pair of clusters."""
     rid_of = _rids_of(staged, {k for a, b, _ in decisions for k in (a, b)})
-    forced, forbidden = [], set()
+    forced, forbidden, keys = [], set(), {}
     for a, b, verdict in decisions:
         if a in rid_of and b in rid_of:
             pair = (int(labels[rid_of[a]]), int(labels[rid_of[b]]))
             if verdict == SAME:
                 forced.append(pair)
+                keys.setdefault(pair, (a, b))
             else:
                 forbidden.add((min(pair), max(pair)))
-    return forced, forbidden
+    return forced, forbidden, keys
+
+
+def _with_training_clusters(features: pl.DataFrame, forced: list[tuple[int, int]]) -> pl.DataFrame:
+    """The features with `train_cluster`: the deterministic clusters joined along the reviewers' `same`
+    decisions, so that every decided pair teaches the model what a match looks like (m is learnt from
+    the pairs inside a label; siyu.identity.probabilistic.predict_pairs)."""
+    if not forced:
+        return features
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in forced:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    clusters = features.get_column("cluster").unique().to_list()
+    roots = {c: find(c) for c in clusters}
+    return features.with_columns(train_cluster=pl.col("cluster").replace_strict(roots, return_dtype=pl.Int64))
 
 
 def _apply_decisions(staged, labels: np.ndarray, match: MatchSettings) -> ProbabilisticResult | None:
@@ -601,8 +652,11 @@ def _apply_decisions(staged, labels: np.ndarray, match: MatchSettings) -> Probab
     decisions = queries.decisions_in_force()
     if not decisions:
         return None
-    forced, forbidden = _decided_clusters(staged, labels, decisions)
-    return join_clusters(labels, pl.DataFrame({"cluster": []}, schema={"cluster": pl.Int64}), None, match, forced, forbidden)
+    forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
+    empty = pl.DataFrame({"cluster": []}, schema={"cluster": pl.Int64})
+    result = join_clusters(labels, empty, None, match, forced, forbidden)
+    result.decided_pairs = decided_pairs
+    return result
 
 
 def _rids_of(staged, keys: set[str]) -> dict[str, int]:
@@ -647,26 +701,41 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
         "links": matched.links_above_threshold,
         "clusters_joined": len(matched.merges),
         "blocked_by_guard": matched.blocked_by_guard,
+        "auto_linked": matched.auto_linked,
         "to_review": len(matched.review),
         "seconds": matched.seconds,
+        # generic data only: the share of same-surname pairs at one address with other first names
+        "household_rate": (matched.model.settings.get(HOUSEHOLD_RATE_KEY) if matched.model else None),
     }
 
 
 def _candidate_rows(staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str) -> pa.Table:
-    """This run's undecided pairs (pairs already decided, or now in one customer, are left out)."""
+    """This run's undecided pairs, each with its evidence pattern and whether it waits for a reviewer
+    (siyu.identity.evidence: a pair whose only agreement is what a household shares is kept apart).
+    Left out: pairs already decided, pairs now in one customer, and pairs between two customers a
+    `different` decision keeps apart (deciding them would change nothing)."""
     schema = _arrow("match_candidates")
     review = matched.review if matched is not None else []
     if not review:
         return schema.empty_table()
     rids = np.array(sorted({r[k] for r in review for k in ("unique_id_l", "unique_id_r")}), dtype=np.int64)
     key_of = {r["rid"]: r["record_key"] for r in _staged_rows(staged, rids).to_pyarrow().to_pylist()}
-    decided = {(a, b) for a, b, _ in queries.decisions_in_force()}
+    decisions = queries.decisions_in_force()
+    decided = {(a, b) for a, b, _ in decisions}
+    # customers a `different` decision keeps apart: any other pair of their records is decided too
+    rid_of = _rids_of(staged, {k for a, b, verdict in decisions if verdict == DIFFERENT for k in (a, b)})
+    apart = {
+        frozenset((int(customer_id[rid_of[a]]), int(customer_id[rid_of[b]])))
+        for a, b, verdict in decisions
+        if verdict == DIFFERENT and a in rid_of and b in rid_of
+    }
     rows = []
     for r in review:
         a, b = sorted((key_of[r["unique_id_l"]], key_of[r["unique_id_r"]]))
         cid_a, cid_b = int(customer_id[r["unique_id_l"]]), int(customer_id[r["unique_id_r"]])
-        if (a, b) in decided or cid_a == cid_b:
+        if (a, b) in decided or cid_a == cid_b or frozenset((cid_a, cid_b)) in apart:
             continue
+        pattern = evidence_pattern(r["fields"], r["reason"])
         rows.append(
             {
                 "run_id": run_id,
@@ -677,9 +746,68 @@ def _candidate_rows(staged, matched: ProbabilisticResult | None, customer_id: np
                 "match_probability": float(r["match_probability"]),
                 "fields": json.dumps(r["fields"], sort_keys=True),
                 "reason": r["reason"],
+                "pattern": pattern,
+                "queued": is_queued(pattern),
             }
         )
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+
+def _link_rows(staged, matched: ProbabilisticResult | None, run_id: str, now) -> pa.Table:
+    """The joins this run made between deterministic clusters, as record pairs with their evidence:
+    a scored link (its match probability and the level of each compared field), a link an automatic rule
+    made, or a reviewer's `same` decision. What a profile shows for the records no identifier joins."""
+    schema = _arrow("match_links")
+    if matched is None or not matched.links:
+        return schema.empty_table()
+    rids = {uid for _, _, link in matched.links if "pair" in link for uid in link["pair"]}
+    key_of = {}
+    if rids:
+        found = _staged_rows(staged, np.array(sorted(rids), dtype=np.int64)).to_pyarrow().to_pylist()
+        key_of = {r["rid"]: r["record_key"] for r in found}
+    rows = []
+    for a, b, link in matched.links:
+        if link.get("forced"):
+            keys = matched.decided_pairs.get((a, b))
+            how, rule, probability, fields = DECISION, None, None, None
+        else:
+            keys = tuple(key_of.get(uid) for uid in link["pair"])
+            how = AUTO_RULE if link.get("auto_rule") else MATCH
+            rule, probability, fields = link.get("auto_rule"), link["match_probability"], link["fields"]
+        if not keys or None in keys:
+            continue
+        left, right = sorted(keys)
+        rows.append(
+            {
+                "run_id": run_id,
+                "linked_at": now,
+                "record_key_l": left,
+                "record_key_r": right,
+                "how": how,
+                "rule": rule,
+                "match_probability": probability,
+                "fields": json.dumps(fields, sort_keys=True) if fields is not None else None,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _write_links(con, staged, matched, run_id: str, now, incremental: bool) -> None:
+    """A full run replaces match_links (unless it made the same links again), an incremental run adds its
+    own: the links between records of existing customers stay as the run that made them stored them."""
+    table = _link_rows(staged, matched, run_id, now)
+    if incremental:
+        if table.num_rows:
+            con.insert("match_links", table)
+        return
+
+    cols = ["record_key_l", "record_key_r", "how", "rule", "match_probability", "fields"]
+    old = con.table("match_links").select(*cols)
+    new = ibis.memtable(table).select(*cols)
+    same = int(old.count().execute()) == table.num_rows and not int(new.difference(old).count().execute())
+    if not same:
+        con.insert("match_links", table, overwrite=True)
 
 
 def _write_candidates(con, staged, matched, customer_id: np.ndarray, run_id: str) -> None:
@@ -795,6 +923,13 @@ def _check_decider(actor) -> None:
         raise PermissionDenied("only administrators and operators can merge or split customers")
 
 
+def _check_verdict(verdict: str) -> None:
+    from siyu.identity.errors import IdentityError
+
+    if verdict not in (SAME, DIFFERENT):
+        raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
+
+
 def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reason: str = "",
                  match_probability: float | None = None) -> dict:  # fmt: skip
     """Record that two records are the same person (`same`) or not (`different`). Applied by every later
@@ -802,8 +937,7 @@ def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reas
     from siyu.identity.errors import IdentityError
 
     _check_decider(actor)
-    if verdict not in (SAME, DIFFERENT):
-        raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
+    _check_verdict(verdict)
     a, b = sorted((_record_key(record_key_a), _record_key(record_key_b)))
     if a == b:
         raise IdentityError("a record is always the same person as itself")
@@ -824,6 +958,44 @@ def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reas
         backend().insert("match_decisions", pa.Table.from_pylist([row], schema=_arrow("match_decisions")))
     record_audit(actor, "identity_decision", f"{a} ~ {b}", verdict=verdict, reason=row["reason"])
     return row
+
+
+def decide_by_rule(actor, pattern: str, verdict: str, reason: str = "") -> dict:
+    """Decide at once every review entry (a pair of customers) whose evidence pattern is `pattern`
+    (siyu.identity.evidence.evidence_pattern; the rules the review page lists): one decision per entry, on
+    its best record pair, each naming the rule, who and when. Applied by the next resolve run."""
+    from siyu.identity.errors import IdentityError
+
+    _check_decider(actor)
+    _check_verdict(verdict)
+    entries = queries.rule_entries(pattern)
+    if not entries:
+        raise IdentityError("no pair of customers waiting for a decision has this evidence")
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "record_key_a": e["record_key_l"],
+            "record_key_b": e["record_key_r"],
+            "verdict": verdict,
+            "reason": reason.strip(),
+            "match_probability": e["match_probability"],
+            "decided_by": getattr(actor, "username", None),
+            "decided_at": now,
+            "rule": pattern,
+        }
+        for e in entries
+    ]
+    with transaction():
+        backend().insert("match_decisions", pa.Table.from_pylist(rows, schema=_arrow("match_decisions")))
+    record_audit(actor, "identity_rule_decision", "review rule", rule=pattern, verdict=verdict, pairs=len(rows),
+                 reason=reason.strip())  # fmt: skip
+    return {
+        "pattern": pattern,
+        "verdict": verdict,
+        "decided": len(rows),
+        "decided_by": rows[0]["decided_by"],
+        "decided_at": now,
+    }
 
 
 def merge_customers(actor, customer_id: int, other_id: int, reason: str) -> dict:

@@ -14,7 +14,10 @@ Features (all strings, null when unknown):
 - province, city, district; street_key (the first three visible characters of the address after the
   district and its 街道/镇 part), street_full (that remainder when it is not masked);
 - birthday, gender; nickname (a WeChat nickname on Youzan orders and WeCom contacts, lower-cased);
-- any generic field the user named with `siyu resolve --compare` (`extra_<field>`), see compare_fields.
+- generic fields compared by kind (`extra_<field>`: first and last names, birthday, postcode, address,
+  city of generic imports, and the fields named with `siyu resolve --compare`), see
+  siyu.identity.generic_fields. A record with a generic name, birthday or address has none of the
+  built-in features of that field: the evidence is counted once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,13 @@ import polars as pl
 import pyarrow as pa
 
 from siyu.core import pii
+from siyu.identity.generic_fields import (
+    GenericField,
+    derived_columns,
+    feature_column_names,
+    feature_columns,
+    generic_fields,
+)
 
 MASK = "*"
 # A guide's WeCom remark "张伟 5678" or "张伟5678": the digits are the phone's tail.
@@ -36,7 +46,7 @@ _PII_TYPE = pl.Struct(
 
 # The records columns the features are made of
 RECORD_COLUMNS = (
-    "source", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
+    "source", "format", "phone_kind", "phone_masked", "phone_tail", "gender", "birthday", "province", "city", "district", "pii",
 )  # fmt: skip
 
 FEATURE_COLUMNS = (
@@ -91,22 +101,32 @@ def record_features(
         [None if b is None else pii.decrypt(b) for b in frame.get_column("pii").to_list()],
         dtype=pl.Binary,
     )
-    extra = [f for f in compare if f not in _PII_TYPE.to_schema()]
-    pii_type = pl.Struct({**_PII_TYPE.to_schema(), **{f: pl.String for f in extra}})
+    fields = generic_fields(compare)
+    # the generic fields kept in the PII (the others are columns of records)
+    in_pii = [f.field for f in fields if f.field in _GENERIC_PII or f.kind == "id"]
+    pii_type = pl.Struct({**_PII_TYPE.to_schema(), **{f: pl.String for f in in_pii}})
     decoded = plain.cast(pl.String).str.json_decode(pii_type).struct.unnest()
-    decoded = decoded.rename({f: f"extra_{f}" for f in extra})
-    kept = ["name", "phone", "address", "nickname", *(f"extra_{f}" for f in extra)]
+    kept = ["name", "phone", "address", "nickname", *in_pii]
     frame = pl.concat([frame.drop("pii"), decoded.select(kept)], how="horizontal")
     rids = frame.get_column("rid").to_numpy()
     frame = frame.with_columns(cluster=pl.Series(cluster[rids]))
     if new is not None:
         frame = frame.with_columns(is_new=pl.Series(new[rids]))
-    return _features(frame, [f"extra_{f}" for f in extra], representatives)
+    return _features(frame, fields, representatives)
+
+
+_GENERIC_PII = ("first_name", "last_name", "postcode")
+_NAME_FEATURES = ("surname", "name_len", "name_full", "given", "name_pinyin")
+_PLACE_FEATURES = ("province", "city", "district", "street_key", "street_full")
 
 
 def _features(
-    frame: pl.DataFrame, extra: list[str] = (), representatives: dict | None = None
+    frame: pl.DataFrame, fields: tuple[GenericField, ...] = (), representatives: dict | None = None
 ) -> pl.DataFrame:
+    if "format" not in frame.columns:
+        frame = frame.with_columns(format=pl.lit(None, dtype=pl.String))
+    frame = frame.with_columns(feature_columns(frame, fields)).with_columns(derived_columns(fields))
+    extra = feature_column_names(fields)
     name = pl.col("name").str.strip_chars()
     remark = name.str.extract_groups(_REMARK_TAIL)
     frame = frame.with_columns(
@@ -151,13 +171,14 @@ def _features(
         # a nickname that is the person's name says nothing the name does not already say
         nickname=pl.when(pl.col("nickname") != pl.col("name").fill_null("")).then(pl.col("nickname").str.to_lowercase()),
     ).with_columns(
-        *[frame.get_column(c).str.strip_chars().str.to_lowercase().alias(c) for c in extra],
+        *[frame.get_column(c) for c in extra],
         # A surname of a masked "*三" or a Latin name is not a surname.
         surname=pl.when(pl.col("surname").str.contains(r"^\p{Han}$")).then(pl.col("surname")),
         street_key=pl.when(pl.col("street_key").str.len_chars() == 3).then(pl.col("street_key")),
         street_full=pl.when(pl.col("street_full").str.len_chars() > 0).then(pl.col("street_full")),
     )
     out = out.with_columns(name_pinyin=pinyin_of(out.get_column("name_pinyin")))
+    out = _without_generic_duplicates(out, fields)
     compared = ("phone_key", "phone_tail", "surname", "street_key", "nickname", "name_full", *extra)
     out = out.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in compared))
     keys = ["cluster", "source", *FEATURE_COLUMNS, *extra]
@@ -175,3 +196,22 @@ def _features(
         .select("unique_id", "cluster", "source", "records", *flagged, *FEATURE_COLUMNS, *extra)
         .sort("unique_id")
     )
+
+
+def _without_generic_duplicates(out: pl.DataFrame, fields: tuple[GenericField, ...]) -> pl.DataFrame:
+    """A record whose name, birthday or address is compared as a generic field loses the built-in
+    features of it, so that one agreement is not counted twice."""
+    by_field = {f.field: f.column for f in fields}
+
+    def having(*names: str) -> pl.Expr:
+        present = [pl.col(by_field[n]).is_not_null() for n in names if n in by_field]
+        return pl.any_horizontal(present) if present else pl.lit(False)
+
+    cleared = []
+    for columns, generic in (
+        (_NAME_FEATURES, having("first_name", "last_name")),
+        (("birthday",), having("birthday")),
+        (_PLACE_FEATURES, having("address", "city")),
+    ):
+        cleared += [pl.when(generic).then(None).otherwise(pl.col(c)).alias(c) for c in columns]
+    return out.with_columns(cleared)

@@ -33,16 +33,14 @@ import polars as pl
 import pyarrow as pa
 from django.conf import settings
 
+from siyu.identity import generic_fields as generic
+from siyu.identity.evidence import DEFAULT_AUTO_RULES, AutoRule, auto_rule_column
+
 log = logging.getLogger(__name__)
 
 
 class SplinkUntrainable(Exception):
     """Too little data to train a model (a handful of records): the stage is skipped."""
-
-
-BUILT_IN_FIELDS = frozenset(
-    {"name", "phone", "email", "address", "nickname", "birthday", "gender", "province", "city", "district"}
-)
 
 
 @dataclass(frozen=True)
@@ -57,14 +55,27 @@ class MatchSettings:
     conflicts: tuple[str, ...] = ("given", "birthday", "phone_full", "gender")
     # a cluster matching two clusters that conflict with each other joins neither (it goes to review)
     ambiguity_guard: bool = True
-    compare: tuple[str, ...] = ()  # mapped generic fields (`extra_<name>` columns) compared exactly
+    # fields compared by kind beside those of generic imports (siyu.identity.generic_fields): a province,
+    # `id:<type>`…; the fields the built-in comparisons cover (name, phone, email…) are left out
+    compare: tuple[str, ...] = ()
     labels: str | None = None  # a CSV of record pairs known to be one person: m is learnt from them
+    # pairs below match_threshold that one of these rules decides are linked too (siyu.identity.evidence)
+    auto_rules: tuple[AutoRule, ...] = DEFAULT_AUTO_RULES
     threads: int = 2
     memory_limit: str = "3GB"
 
     def __post_init__(self):
-        # fields every record already carries are compared anyway: only the others become extra_<field>
-        object.__setattr__(self, "compare", tuple(f for f in self.compare if f not in BUILT_IN_FIELDS))
+        object.__setattr__(self, "compare", generic.compared_fields(tuple(self.compare)))
+        object.__setattr__(self, "auto_rules", tuple(AutoRule.from_value(r) for r in self.auto_rules))
+
+    @property
+    def weighed_ids(self) -> tuple[str, ...]:
+        """Identifier types named in `compare` (`id:ssn`): while the probabilistic stage runs, their values
+        are evidence it weighs (exact, one edit, under the household guard) instead of links: a number
+        typed by hand may be a family member's."""
+        if not self.enabled:
+            return ()
+        return tuple(f.field.removeprefix("id:") for f in generic.generic_fields(self.compare) if f.kind == "id")
 
     @classmethod
     def from_settings(cls, **overrides) -> MatchSettings:
@@ -88,6 +99,12 @@ class TrainedModel:
 class ProbabilisticResult:
     labels: np.ndarray  # new component label per record (clusters joined)
     merges: dict[int, dict] = field(default_factory=dict)  # absorbed label -> evidence of the best link
+    # every join made, (cluster a, cluster b, link): the link's record pair ("pair", unique ids) and
+    # evidence, "auto_rule" when a rule linked it below the threshold, "forced" for a decision
+    links: list[tuple[int, int, dict]] = field(default_factory=list)
+    auto_linked: int = 0
+    # (cluster a, cluster b) of each forced join -> the record keys of the decision (siyu.identity.actions)
+    decided_pairs: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     review: list[dict] = field(default_factory=list)
     pairs_scored: int = 0
     links_above_threshold: int = 0
@@ -171,7 +188,8 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
     birthday = _exact("birthday", "birthday", "birthdays", m=(0.95, 0.05))
     gender = _exact("gender", "gender", "genders", m=(0.98, 0.02))
     nickname = _exact("nickname", "nickname", "nicknames", tf=True)
-    extra = [_exact(f"extra_{name}", name, name, tf=True) for name in compare]
+    fields = generic.generic_fields(compare)
+    extra = [generic.comparison(f, fields) for f in fields]
     return [phone, name, address, birthday, gender, nickname, *extra]
 
 
@@ -193,7 +211,7 @@ def blocking_keys(features: pl.DataFrame, match: MatchSettings) -> pl.DataFrame:
     """(unique_id, key) for every blocking key a feature row has all columns of: two rows can be a
     candidate pair only if they share a key. An incremental run looks the keys of new rows up among the
     stored keys of existing ones (warehouse table match_keys, as keyed hashes)."""
-    keys = (*BLOCKING_KEYS, *((f"extra_{name}",) for name in match.compare))
+    keys = (*BLOCKING_KEYS, *generic.blocking_keys(generic.generic_fields(match.compare)))
     parts = [
         features.filter(pl.all_horizontal(pl.col(c).is_not_null() for c in key)).select(
             "unique_id", key=pl.concat_str([pl.lit(str(i)), *key], separator="\x1f")
@@ -216,13 +234,21 @@ COMPARISON_COLUMNS = {
 
 
 def splink_settings(match: MatchSettings, features: pl.DataFrame | None = None) -> dict:
-    extra_rules = [f"l.extra_{name} = r.extra_{name}" for name in match.compare]
+    generic_keys = generic.blocking_keys(generic.generic_fields(match.compare))
+    extra_rules = [" AND ".join(f"l.{c} = r.{c}" for c in key) for key in generic_keys]
     chosen = comparisons(match.compare)
     if features is not None:
         filled = {c for c in features.columns if features.get_column(c).null_count() < features.height}
         chosen = [
             c for c in chosen
             if not filled.isdisjoint(COMPARISON_COLUMNS.get(c["output_column_name"], (c["output_column_name"],)))
+        ]  # fmt: skip
+    if features is not None:
+        # a generic key on columns no row has finds no pair (no join for it); one on a value thousands share
+        # (a constant postcode) would ask for too many pairs, as Splink's own blocking analysis warns
+        extra_rules = [
+            r for r, key in zip(extra_rules, generic_keys, strict=True)
+            if filled.issuperset(key) and generic.pairs_within(features, key) <= generic.MAX_BLOCK_PAIRS
         ]  # fmt: skip
     return {
         "link_type": "dedupe_only",
@@ -246,14 +272,34 @@ SPLINK_COLUMNS = (
 )  # fmt: skip
 
 
-def _splink_input(features: pl.DataFrame, match: MatchSettings) -> pa.Table:
-    wanted = ["unique_id", "cluster", "is_new", *SPLINK_COLUMNS, *(f"extra_{f}" for f in match.compare)]
+# The label column m is learnt from: the deterministic cluster, or, when reviewers decided pairs of rows
+# are one person, those clusters joined (siyu.identity.actions._with_training_clusters).
+TRAINING_LABEL = "train_cluster"
+
+
+def _splink_input(features: pl.DataFrame, match: MatchSettings, training: bool = False) -> pa.Table:
+    """The feature columns Splink reads. In training, generic columns no row has are left out: no
+    comparison or blocking rule then reads them (splink_settings), and Splink carries every input column
+    through its working tables. A stored model may read them, so scoring with one keeps them all."""
+    fields = generic.generic_fields(match.compare)
+    if training:  # a field's derived columns go with it (an address without house numbers still has them)
+        fields = [f for f in fields if f.column in features.columns and features.get_column(f.column).null_count() < features.height]
+    extra = generic.feature_column_names(tuple(fields))
+    wanted = ["unique_id", "cluster", TRAINING_LABEL, "is_new", *SPLINK_COLUMNS, *extra]
     return features.select([c for c in wanted if c in features.columns]).to_arrow()
 
 
 MIN_ROWS = 20
 PREDICT_ROWS_PER_CHUNK = 750_000
 MIN_LABELLED_PAIRS = 50
+HOUSEHOLD_RATE_KEY = "siyu_household_rate"
+
+
+def has_households(model: TrainedModel | None) -> bool:
+    """Whether the data a model was trained on has households (siyu.identity.generic_fields.household_rate):
+    then the household guard holds generic first names and birthdays apart. Unknown: it does."""
+    rate = model.settings.get(HOUSEHOLD_RATE_KEY) if model is not None else None
+    return rate is None or rate >= generic.HOUSEHOLD_RATE
 
 
 def _estimate_prior(linker, from_clusters: bool, match: MatchSettings) -> None:
@@ -274,10 +320,34 @@ def _estimate_prior(linker, from_clusters: bool, match: MatchSettings) -> None:
         linker._settings_obj._probability_two_random_records_match = default
 
 
+def _train_generic(linker, features: pl.DataFrame, match: MatchSettings, compared: set[str]) -> None:
+    """Data with generic names (siyu.identity.generic_fields: first and last names in Latin script) is
+    trained as Splink's own guides train it, whether or not identifiers linked some records: the prior from
+    rules whose pairs are nearly all matches, u by random sampling, m by expectation maximisation sessions that together train every
+    comparison. (Deterministic clusters of such data are few and often carry no birthday or address, so
+    they do not show what a match looks like on every field.)"""
+    fields = generic.generic_fields(match.compare)
+    rules = generic.prior_rules(fields, compared)
+    if rules:
+        try:
+            linker.training.estimate_probability_two_random_records_match(rules, recall=0.6)
+        except ValueError:  # no pair satisfies the rules (log of zero): Splink's default stays
+            pass
+    # in one pass over the sample: rare levels (swapped names, an id one edit apart) never reach Splink's
+    # minimum count per level, so its early stop after one of ten chunks never comes
+    linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7, num_chunks=1)
+    for columns in generic.em_sessions(features, fields, compared):
+        rule = " AND ".join(f"l.{c} = r.{c}" for c in columns)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        except ValueError:  # a level EM never observed (log of zero): train on the next rule
+            continue
+
+
 def _train_unlabelled(linker, features: pl.DataFrame, match: MatchSettings) -> None:
     """m by EM sessions blocked on different fields so that every comparison is trained in at least one."""
     candidates = ["l.birthday = r.birthday", "l.name_full = r.name_full", "l.phone_key = r.phone_key"]
-    candidates += [f"l.extra_{f} = r.extra_{f}" for f in match.compare]
+    candidates += [f"l.{f.column} = r.{f.column}" for f in generic.generic_fields(match.compare)]
     sessions = 0
     for rule in candidates:
         column = rule.split("=")[0].strip()[2:]
@@ -310,29 +380,37 @@ def predict_pairs(
     cluster_l, cluster_r, match_probability, and field_<comparison>: the label of the level each field hit),
     and the trained model.
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
-    deterministic clusters."""
+    deterministic clusters. A `train_cluster` column in `features` (the clusters joined by reviewers'
+    `same` decisions) is learnt from instead of `cluster`."""
     from splink import DuckDBAPI, Linker
     from splink.internals.exceptions import SplinkException
 
     if features.height < MIN_ROWS:
         raise SplinkUntrainable(f"only {features.height} records to compare")
-    sizes = features.get_column("cluster").value_counts().get_column("count")
+    label = TRAINING_LABEL if TRAINING_LABEL in features.columns else "cluster"
+    sizes = features.get_column(label).value_counts().get_column("count")
     labelled_pairs = int((sizes * (sizes - 1) // 2).sum())
     con = _splink_connection(match)
     try:
         db_api = DuckDBAPI(connection=con)
-        table = db_api.register(_splink_input(features, match), dataset_display_name="records")
-        linker = Linker(table, splink_settings(match, features), log_level=logging.WARNING)
+        table = db_api.register(_splink_input(features, match, training=True), dataset_display_name="records")
+        settings_ = splink_settings(match, features)
+        compared = {c["output_column_name"] for c in settings_["comparisons"]}
+        linker = Linker(table, settings_, log_level=logging.WARNING)
         try:
-            _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
-            linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
             if labelled is not None and labelled.num_rows:
-                labels = db_api.register(labelled, table_name="labels")
-                linker.training.estimate_m_from_pairwise_labels(labels)
-            elif labelled_pairs >= MIN_LABELLED_PAIRS:
-                linker.training.estimate_m_from_label_column("cluster")
-            else:  # no identifier links to learn from (a generic dataset): expectation maximisation
-                _train_unlabelled(linker, features, match)
+                _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
+                linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+                linker.training.estimate_m_from_pairwise_labels(db_api.register(labelled, table_name="labels"))
+            elif generic.western_names(compared):
+                _train_generic(linker, features, match, compared)
+            else:
+                _estimate_prior(linker, labelled_pairs >= MIN_LABELLED_PAIRS, match)
+                linker.training.estimate_u_using_random_sampling(max_pairs=match.u_sample_pairs, seed=7)
+                if labelled_pairs >= MIN_LABELLED_PAIRS:
+                    linker.training.estimate_m_from_label_column(label)
+                else:  # no identifier links to learn from: expectation maximisation
+                    _train_unlabelled(linker, features, match)
         except SplinkException as exc:
             raise SplinkUntrainable(str(exc)) from exc
         # Splink scores the left rows in chunks so that its join of pairs with both rows' features fits
@@ -345,6 +423,8 @@ def predict_pairs(
             warning_mode="never",
         )
         model = TrainedModel(linker.misc.save_model_to_json())
+        # kept with the model (Splink's settings refuse keys of their own: predict_new_pairs drops it)
+        model.settings[HOUSEHOLD_RATE_KEY] = generic.household_rate(features, generic.generic_fields(match.compare))
         for column in _tf_columns(model.settings):
             tf = linker.table_management.compute_tf_table(column)
             model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
@@ -363,10 +443,10 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
         db_api = DuckDBAPI(connection=con)
         table = db_api.register(_splink_input(features, match), dataset_display_name="records")
         settings_ = {
-            **model.settings,
+            **{k: v for k, v in model.settings.items() if k != HOUSEHOLD_RATE_KEY},
             "blocking_rules_to_generate_predictions": [
                 f"{rule} AND {WITH_NEW_ROW}"
-                for rule in splink_settings(match)["blocking_rules_to_generate_predictions"]
+                for rule in splink_settings(match, features)["blocking_rules_to_generate_predictions"]
             ],
         }
         linker = Linker(table, settings_, log_level=logging.WARNING)
@@ -430,12 +510,19 @@ def join_clusters(
     match: MatchSettings,
     forced: list[tuple[int, int]] = (),
     forbidden: set[tuple[int, int]] = frozenset(),
+    households: bool = True,
 ) -> ProbabilisticResult:
     """Merge deterministic clusters along the scored pairs, best first, under the household guard.
 
     `forced` / `forbidden` are pairs of clusters a reviewer said are the same person / different people;
-    they win over scores and over the guard."""
-    evidence = _cluster_evidence(features, match.conflicts)
+    they win over scores and over the guard. `households`: whether the data has households
+    (has_households), which decides whether generic first names and birthdays are guarded."""
+    guarded = generic.guard_columns(generic.generic_fields(match.compare), households)
+    conflicts = (*match.conflicts, *(c for c in guarded if c in features.columns and features.get_column(c).null_count() < features.height))
+    # and the fields automatic rules need consistent (their values accumulate as clusters join, like the guard's)
+    consistent = tuple(dict.fromkeys(c for rule in match.auto_rules for c in rule.consistent))
+    evidence = _cluster_evidence(features, tuple(dict.fromkeys((*conflicts, *consistent))))
+    rules = {rule.name: rule for rule in match.auto_rules}
     parent: dict[int, int] = {}
     members: dict[int, set[int]] = {}
     apart: dict[int, set[int]] = {}
@@ -462,7 +549,7 @@ def join_clusters(
         if apart.get(ra, set()) & in_b or apart.get(rb, set()) & in_a:
             link["blocked_by"] = "decision: different people"
             return False
-        conflict = _conflict(evidence.get(ra), evidence.get(rb))
+        conflict = _conflict(evidence.get(ra), evidence.get(rb), conflicts)
         if conflict and not link.get("forced"):
             link["blocked_by"] = conflict
             return False
@@ -488,11 +575,15 @@ def join_clusters(
         best = frame.sort("match_probability", descending=True).unique(subset=["a", "b"], keep="first")
         best = best.sort(["match_probability", "a", "b"], descending=[True, False, False])
         field_cols = [c for c in frame.columns if c.startswith("field_")]
+        best = best.with_columns(auto_rule=auto_rule_column(best, match.auto_rules))
+        best = best.with_columns(
+            linkable=(pl.col("match_probability") >= match.match_threshold) | pl.col("auto_rule").is_not_null()
+        )
         result.pairs_scored = frame.height
-        ambiguous = _ambiguous_clusters(best, evidence, match.match_threshold) if match.ambiguity_guard else set()
+        ambiguous = _ambiguous_clusters(best, evidence, conflicts) if match.ambiguity_guard else set()
         for row in best.iter_rows(named=True):
             a, b, p = row["a"], row["b"], row["match_probability"]
-            if p < match.match_threshold:
+            if not row["linkable"]:
                 if find(a) != find(b):
                     result.review.append(_review_row(row, field_cols, "below the match threshold"))
                 continue
@@ -500,8 +591,15 @@ def join_clusters(
                 result.ambiguous += 1
                 result.review.append(_review_row(row, field_cols, "ambiguous: matches people who differ"))
                 continue
-            result.links_above_threshold += 1
-            link = {"match_probability": round(p, 6), "fields": {c[len("field_") :]: row[c] for c in field_cols}}
+            result.links_above_threshold += int(p >= match.match_threshold)
+            link = {"match_probability": round(p, 6), "fields": {c[len("field_") :]: row[c] for c in field_cols},
+                    "pair": (row["unique_id_l"], row["unique_id_r"])}  # fmt: skip
+            if row["auto_rule"] and p < match.match_threshold:
+                # a rule never joins customers whose records disagree on its `consistent` fields (a city)
+                if _conflict(evidence.get(find(a)), evidence.get(find(b)), rules[row["auto_rule"]].consistent):
+                    result.review.append(_review_row(row, field_cols, "below the match threshold"))
+                    continue
+                link["auto_rule"] = row["auto_rule"]
             if not union(a, b, link) and link.get("blocked_by"):
                 result.blocked_by_guard += 1
                 result.review.append(_review_row(row, field_cols, "conflict: " + link["blocked_by"]))
@@ -513,19 +611,25 @@ def join_clusters(
         for a, b, link in merged_pairs:
             result.merges.setdefault(b, link)
             result.merges.setdefault(a, link)
+    result.links = merged_pairs
+    result.auto_linked = sum(1 for _, _, link in merged_pairs if link.get("auto_rule"))
     return result
 
 
-def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, threshold: float) -> set[int]:
-    """Clusters that match, above the threshold, two clusters which conflict with each other (a masked
-    order at a household's address matches both members): which one it belongs to is a guess."""
-    strong = best.filter(pl.col("match_probability") >= threshold).select("a", "b")
+def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, fields: tuple[str, ...]) -> set[int]:
+    """Clusters that would be linked (above the threshold or by an automatic rule) to two clusters which
+    conflict with each other (a masked order at a household's address matches both members): which one it
+    belongs to is a guess."""
+    strong = best.filter(pl.col("linkable")).select("a", "b")
     both = pl.concat([strong, strong.select(a="b", b="a")]).group_by("a").agg(pl.col("b"))
     out = set()
     for cluster, partners in both.filter(pl.col("b").list.len() > 1).iter_rows():
+        # a partner the cluster itself conflicts with is no alternative: the household guard refuses that
+        # link anyway (a tax form of one household member scores high against the others too)
+        own = evidence.get(cluster)
         known = [evidence.get(p) for p in partners]
-        known = [e for e in known if e]
-        if any(_conflict(x, y) for i, x in enumerate(known) for y in known[i + 1 :]):
+        known = [e for e in known if e and not _conflict(own, e, fields)]
+        if any(_conflict(x, y, fields) for i, x in enumerate(known) for y in known[i + 1 :]):
             out.add(cluster)
     return out
 
@@ -557,13 +661,17 @@ def _cluster_evidence(features: pl.DataFrame, conflicts: tuple[str, ...]) -> dic
     return out
 
 
-def _conflict(a: dict | None, b: dict | None) -> str | None:
-    """The first field on which the two clusters hold values and share none."""
+def _conflict(a: dict | None, b: dict | None, fields: tuple[str, ...]) -> str | None:
+    """The first of `fields` on which the two clusters hold values and share none (for a generic field: none
+    alike, siyu.identity.generic_fields.differ)."""
     if not a or not b:
         return None
-    for column, values in a.items():
-        other = b.get(column)
-        if other and not (values & other):
+    for column in fields:
+        values, other = a.get(column), b.get(column)
+        if not values or not other:
+            continue
+        fuzzy = generic.differ(column, a, b)
+        if fuzzy if fuzzy is not None else not (values & other):
             return column
     return None
 

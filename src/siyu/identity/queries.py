@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import ibis
@@ -38,18 +39,84 @@ REVIEW_RECORD_FIELDS = (
 )  # fmt: skip
 
 
-def review_queue(page: int = 1, page_size: int = 50) -> dict:
-    """Undecided pairs of the last resolve run, most likely matches first, each with both records (masked
-    fields only) and the comparison level each field hit, in words."""
+def review_entries() -> ibis.Table:
+    """The review queue as entries, one per pair of customers (customer_a < customer_b): the best record
+    pair between them (its evidence, probability, reason and pattern), how many record pairs connect
+    them, whether it waits for a reviewer (`queued`; false: kept apart, only shared evidence), and what
+    a `same` decision would change: customer_b (the newer id) is absorbed, its orders and spend move to
+    customer_a. Pairs of customers a decision already covers (any of their record pairs decided since
+    the last run) are left out: the next resolve run applies that decision."""
     con = backend()
-    queue = con.table("match_candidates")
-    total = int(queue.count().execute())
-    rows = (
-        queue.order_by([ibis.desc(queue.match_probability), queue.record_key_l, queue.record_key_r])
-        .limit(page_size, offset=(page - 1) * page_size)
-        .to_pyarrow()
-        .to_pylist()
+    cands = con.table("match_candidates")
+    decisions = con.table("match_decisions")
+    decided = decisions.select(dl=decisions.record_key_a, dr=decisions.record_key_b).distinct()
+    q = cands.left_join(decided, [cands.record_key_l == decided.dl, cands.record_key_r == decided.dr])
+    q = q.select(
+        *cands.columns,
+        decided=decided.dl.notnull().cast("int8"),
+        customer_a=ibis.least(cands.customer_id_l, cands.customer_id_r),
+        customer_b=ibis.greatest(cands.customer_id_l, cands.customer_id_r),
     )
+    q = q.mutate(queued=q.queued.fill_null(True), pattern=q.pattern.fill_null(""))
+    pair = [q.customer_a, q.customer_b]
+    best_first = ibis.window(
+        group_by=pair,
+        order_by=[ibis.desc(q.queued), ibis.desc(q.match_probability), q.record_key_l, q.record_key_r],
+    )
+    q = q.mutate(
+        n=ibis.row_number().over(best_first),
+        record_pairs=q.count().over(ibis.window(group_by=pair)),
+        any_decided=q.decided.max().over(ibis.window(group_by=pair)),
+    )
+    best = q.filter((q.n == 0) & (q.any_decided == 0))
+    summary = con.table("customer_summary").select("customer_id", "orders", "spend")
+    sa = summary.rename(customer_a="customer_id", orders_a="orders", spend_a="spend")
+    sb = summary.rename(customer_b="customer_id", orders_b="orders", spend_b="spend")
+    best = best.left_join(sa, "customer_a").left_join(sb, "customer_b")
+    return best.select(
+        "customer_a", "customer_b", "record_key_l", "record_key_r", "customer_id_l", "customer_id_r",
+        "match_probability", "fields", "reason", "pattern", "queued", "record_pairs",
+        orders_a=best.orders_a.fill_null(0), spend_a=best.spend_a.fill_null(0),
+        orders_moved=best.orders_b.fill_null(0), spend_moved=best.spend_b.fill_null(0),
+    )  # fmt: skip
+
+
+def _by_impact(entries: ibis.Table) -> ibis.Table:
+    return entries.order_by(
+        [
+            ibis.desc(entries.spend_moved),
+            ibis.desc(entries.orders_moved),
+            ibis.desc(entries.match_probability),
+            entries.customer_a,
+            entries.customer_b,
+        ]
+    )
+
+
+def review_counts() -> dict:
+    """Pairs of customers waiting for a reviewer, kept apart (only shared evidence), and the record pairs
+    behind them."""
+    e = review_entries()
+    row = e.aggregate(
+        waiting=e.queued.cast("int64").sum(),
+        kept_apart=(~e.queued).cast("int64").sum(),
+        record_pairs=e.record_pairs.sum(),
+    ).to_pyarrow().to_pylist()[0]
+    return {k: int(v or 0) for k, v in row.items()}
+
+
+def review_queue(page: int = 1, page_size: int = 50, pattern: str | None = None, kept_apart: bool = False) -> dict:
+    """A page of review entries (one per pair of customers), those whose decision moves the most spend
+    and orders first, each with both records (masked fields only) and the comparison level each field
+    hit. `pattern`: only entries with this evidence pattern; `kept_apart`: the entries kept apart (only
+    shared evidence) instead of those waiting."""
+    con = backend()
+    entries = review_entries()
+    entries = entries.filter(~entries.queued if kept_apart else entries.queued)
+    if pattern:
+        entries = entries.filter(entries.pattern == pattern)
+    total = int(entries.count().execute())
+    rows = _by_impact(entries).limit(page_size, offset=(page - 1) * page_size).to_pyarrow().to_pylist()
     keys = sorted({r[k] for r in rows for k in ("record_key_l", "record_key_r")})
     records = con.table("records")
     found = records.filter(records.record_key.isin(keys)).select(*REVIEW_RECORD_FIELDS) if keys else None
@@ -58,13 +125,147 @@ def review_queue(page: int = 1, page_size: int = 50) -> dict:
         {
             **{k: r[k] for k in ("record_key_l", "record_key_r", "customer_id_l", "customer_id_r", "reason")},
             "match_probability": r["match_probability"],
+            "pattern": r["pattern"],
+            "record_pairs": int(r["record_pairs"]),
             "left": by_key.get(r["record_key_l"], {}),
             "right": by_key.get(r["record_key_r"], {}),
             "evidence": json.loads(r["fields"] or "{}"),
+            "impact": {
+                "survivor_id": r["customer_a"],
+                "absorbed_id": r["customer_b"],
+                "customers_joined": 2,
+                "orders_moved": int(r["orders_moved"]),
+                "spend_moved": r["spend_moved"],
+                "orders_after": int(r["orders_a"]) + int(r["orders_moved"]),
+                "spend_after": r["spend_a"] + r["spend_moved"],
+            },
         }
         for r in rows
     ]
-    return {"total": total, "page": page, "page_size": page_size, "items": items}
+    counts = review_counts()
+    return {"total": total, "page": page, "page_size": page_size, "items": items, **counts}
+
+
+def review_rules() -> list[dict]:
+    """The review queue grouped by evidence pattern: each group is a rule an operator can apply to all of
+    its entries at once (siyu.identity.actions.decide_by_rule). Per rule: its entries (pairs of
+    customers), record pairs, how many customers fewer a `same` decision leaves (pairs chained through
+    one customer count once), orders and spend moved, the range of match probabilities, and whether its
+    entries wait for a reviewer. Waiting rules first, largest first."""
+    entries = review_entries()
+    groups = (
+        entries.group_by(["pattern", "queued"])
+        .aggregate(
+            entries=entries.count(),
+            record_pairs=entries.record_pairs.sum(),
+            orders_moved=entries.orders_moved.sum(),
+            spend_moved=entries.spend_moved.sum(),
+            min_probability=entries.match_probability.min(),
+            max_probability=entries.match_probability.max(),
+        )
+        .to_pyarrow()
+        .to_pylist()
+    )
+    pairs = entries.select("pattern", "customer_a", "customer_b").to_pyarrow()
+    fewer = _customers_fewer(
+        pairs.column("pattern").to_pylist(), pairs.column("customer_a").to_pylist(), pairs.column("customer_b").to_pylist()
+    )
+    out = [{**g, "customers_fewer": fewer.get(g["pattern"], 0)} for g in groups]
+    return sorted(out, key=lambda g: (not g["queued"], -g["entries"], g["pattern"]))
+
+
+def _customers_fewer(patterns: list[str], a: list[int], b: list[int]) -> dict[str, int]:
+    """Per pattern: customers merged away if all its pairs were decided `same` (union-find)."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
+    fewer: dict[str, int] = {}
+    for pattern, x, y in zip(patterns, a, b, strict=True):
+        rx, ry = find((pattern, x)), find((pattern, y))
+        if rx != ry:
+            parent[ry] = rx
+            fewer[pattern] = fewer.get(pattern, 0) + 1
+    return fewer
+
+
+def rule_entries(pattern: str) -> list[dict]:
+    """The entries a rule decides: the best record pair of every pair of customers with this evidence
+    pattern not yet decided."""
+    entries = review_entries()
+    rows = entries.filter(entries.pattern == pattern).select("record_key_l", "record_key_r", "match_probability")
+    return rows.order_by(["record_key_l", "record_key_r"]).to_pyarrow().to_pylist()
+
+
+def decisions_since_last_run() -> int:
+    """Decisions not yet applied by a resolve run."""
+    con = backend()
+    runs = con.table("identity_runs")
+    last = runs.started_at.max().execute()
+    decisions = con.table("match_decisions")
+    if last is None or last != last:
+        return int(decisions.count().execute())
+    return int(decisions.filter(decisions.decided_at >= last).count().execute())
+
+
+def customer_evidence(customer_id: int) -> dict:
+    """How this customer's records were joined (no PII: record keys, identifier types, match evidence):
+    {"records": [record_key, oldest first], "joins": {record_key: {"parent": record_key, "how": …}}}.
+    `how` is "identifier" (with the `id_types` the two records share), "match" or "auto_rule" (a scored
+    link: match_probability, match_weight, fields), or "decision" (decided_by, decided_at, reason, rule).
+    Identifier joins come from the identifiers that may link now (strong, not quarantined); the others
+    from match_links, which the resolve runs keep (siyu.identity.actions._write_links)."""
+    from siyu.identity.evidence import DECISION, fields_of, join_tree
+    from siyu.identity.guard import linking_identifiers
+
+    con = backend()
+    keys = [r["record_key"] for r in records_of(customer_id)]
+    if len(keys) < 2:
+        return {"records": keys, "joins": {}}
+    wanted = ibis.memtable({"record_key": keys})
+    held = con.table("quarantined_identifiers").select("id_type", "value_hash").to_pyarrow()
+    ids = linking_identifiers(con, held).semi_join(wanted, "record_key").to_pyarrow()
+    identifiers = list(
+        zip(*(ids.column(c).to_pylist() for c in ("record_key", "id_type", "value_hash")), strict=True)
+    )
+    links_table = con.table("match_links")
+    links = (
+        links_table.semi_join(wanted.rename(record_key_l="record_key"), "record_key_l")
+        .semi_join(wanted.rename(record_key_r="record_key"), "record_key_r")
+        .order_by(["record_key_l", "record_key_r"])
+        .to_pyarrow()
+        .to_pylist()
+    )
+    decided = {}
+    if any(link["how"] == DECISION for link in links):
+        decisions = con.table("match_decisions")
+        rows = decisions.filter(decisions.record_key_a.isin(keys) & decisions.record_key_b.isin(keys))
+        for row in rows.order_by("decided_at").to_pyarrow().to_pylist():
+            decided[(row["record_key_a"], row["record_key_b"])] = row  # the latest wins
+    for link in links:
+        link["fields"] = fields_of(link["fields"])
+        p = link["match_probability"]
+        link["match_weight"] = match_weight(p) if p is not None else None
+        if link["how"] == DECISION:
+            row = decided.get((link["record_key_l"], link["record_key_r"]), {})
+            link.update({k: row.get(k) for k in ("decided_by", "decided_at", "reason", "rule")})
+    return {"records": keys, "joins": join_tree(keys, identifiers, links)}
+
+
+def match_weight(probability: float) -> float:
+    """Splink's match weight: log2 of the odds the probability gives (capped where a float rounds to 1)."""
+    p = min(max(probability, 1e-12), 1 - 1e-12)
+    return round(math.log2(p / (1 - p)), 2)
+
+
+def unresolved_records() -> int:
+    """How many imported records are not in a customer yet (no resolve has run since they landed)."""
+    con = backend()
+    records = con.table("records").select("record_key")
+    return int(records.anti_join(con.table("customer_map"), "record_key").count().execute())
 
 
 def customer_id_for(record_key: str) -> int | None:

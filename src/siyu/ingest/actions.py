@@ -3,14 +3,13 @@ transaction: re-imports add nothing twice, a killed import leaves no partial bat
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +19,15 @@ import pyarrow.compute as pc
 from django.conf import settings
 
 from siyu.core import pii
+from siyu.core.actions import record_audit
 from siyu.core.timeutil import PLATFORM_TZ
-from siyu.ingest import timing
+from siyu.ingest import rejected, timing
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
 from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
+from siyu.warehouse.connection import acquire_writes, release_writes
 from siyu.warehouse.customer_orders import refresh_batch
 from siyu.warehouse.schema import TABLES
 
@@ -47,12 +48,16 @@ class FileReport:
     seconds: float = 0.0
     error: str | None = None
     rejections: list[dict] = field(default_factory=list)
+    rejected_file: str | None = None  # the sealed rejected rows (siyu.ingest.rejected)
 
 
 @dataclass
 class ImportReport:
     files: list[FileReport]
-    rejected_file: str | None = None
+
+    @property
+    def rejected_files(self) -> list[str]:
+        return [f.rejected_file for f in self.files if f.rejected_file]
 
     def totals(self) -> dict:
         keys = ("rows_read", "imported", "duplicates", "rejected", "records_new", "orders_new", "orders_updated")
@@ -68,7 +73,8 @@ class ImportReport:
             **self.totals(),
             "files": files,
             "failed_files": [f.file for f in self.files if f.error],
-            "rejected_file": self.rejected_file,
+            "rejected_files": self.rejected_files,
+            "rejected_retention_days": settings.REJECTED_ROWS_RETENTION_DAYS,
         }
 
 
@@ -150,14 +156,24 @@ class _BatchWriter:
 
     def _begin(self) -> None:
         # BEGIN/COMMIT by hand, not siyu.warehouse.transaction(): the batch's statements are queued
-        # across several calls, all on the helper thread's connection.
-        self.con = raw_connection()
-        self.con.execute("BEGIN TRANSACTION")
+        # across several calls, all on the helper thread's connection. The batch takes its turn among
+        # writers first (siyu.warehouse.connection.acquire_writes: a resolve may be running in the server).
+        con = raw_connection()
+        acquire_writes()
+        try:
+            con.execute("BEGIN TRANSACTION")
+        except BaseException:
+            release_writes()
+            raise
+        self.con = con
 
     def _rollback(self) -> None:
         if self.con is not None:
-            self.con.execute("ROLLBACK")
-            self.con = None
+            try:
+                self.con.execute("ROLLBACK")
+            finally:
+                self.con = None
+                release_writes()
 
     def _end(self, prepared: PreparedFile) -> FileReport:
         if self.failure is None:
@@ -166,6 +182,7 @@ class _BatchWriter:
                 with timing.stage("write: commit"):
                     self.con.execute("COMMIT")
                 self.con = None
+                release_writes()
                 self.committed_at = time.perf_counter()
                 return report
             except BaseException as exc:
@@ -309,7 +326,6 @@ def import_files(
     if not source or "|" in source:
         raise ImportFailed("--source needs a name without '|' (e.g. tmall, jd, store-pos)")
     reports: list[FileReport | None] = []
-    rejected_rows: list[tuple[PreparedFile, list]] = []
     total = len(paths)
 
     def error_report(path: Path, exc: ImportFailed) -> FileReport:
@@ -327,8 +343,9 @@ def import_files(
         report.seconds = round(committed_at[slot] - max(started, last_commit[0]), 3)
         last_commit[0] = committed_at[slot]
         reports[slot] = report
-        if prepared.rejected:
-            rejected_rows.append((prepared, prepared.rejected))
+        # one file per imported file and label: a re-import replaces the earlier attempt's
+        written = rejected.write_rejected(prepared)
+        report.rejected_file = str(written) if written else None
 
     # One writer thread runs every statement of every batch, in order. A file's last inserts and its
     # COMMIT overlap the preparing of the next file; at most one file is in flight (peak memory).
@@ -374,33 +391,57 @@ def import_files(
             landed(*in_flight)
     if progress:
         progress(total, total, "done")
-    result = ImportReport(files=reports)  # every slot is filled by now
-    if rejected_rows:
-        result.rejected_file = str(_write_rejected(rejected_rows))
-    return result
+    rejected.purge_expired()  # the retention holds even where no server runs the daily purge
+    return ImportReport(files=reports)  # every slot is filled by now
 
 
-def _write_rejected(rejected_rows) -> Path:
-    """A CSV of rejected rows (file, row, column, reason + the original columns) for download."""
-    folder = Path(settings.UPLOADS_DIR) / "rejected"
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"rejected-{datetime.now(UTC):%Y%m%d-%H%M%S}-{rejected_rows[0][0].batch_id[:8]}.csv"
-    with out.open("w", newline="", encoding="utf-8-sig") as handle:
-        writer = csv.writer(handle)
-        columns: list[str] = []
-        for prepared, _ in rejected_rows:
-            columns += [c for c in prepared.columns if c not in columns]
-        writer.writerow(["file", "row", "column", "reason", *columns])
-        for prepared, rejections in rejected_rows:
-            originals = {r["__row__"]: r for r in prepared.rejected_frame.iter_rows(named=True)}
-            for rejection in rejections:
-                original = originals.get(rejection.row, {})
-                writer.writerow(
-                    [prepared.path.name, rejection.row, rejection.column, rejection.reason]
-                    + [original.get(c) for c in columns]
-                )
-    out.chmod(0o600)
-    return out
+def export_rejected(path: str | Path, out: str | Path, actor=None) -> dict:
+    """Write a sealed rejected-rows file (siyu.ingest.rejected) decrypted, as CSV, to `out`: the CLI's way to
+    read it (whoever runs the CLI holds the keys in SIYU_HOME/secrets anyway). Audited."""
+    source = Path(path).resolve()
+    if not source.is_relative_to(rejected.folder().resolve()) or not source.is_file():
+        raise ImportFailed(f"{path} is not a rejected-rows file of this SIYU_HOME ({rejected.folder()})")
+    target = Path(out)
+    if target.suffix.lower() != ".csv":
+        raise ImportFailed("write rejected rows to a .csv file")
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        for text in rejected.rejected_csv(source, masked=False):
+            handle.write(text)
+    rows = rejected.read_header(source)["rows"] if pii.is_sealed(source) else None
+    record_audit(actor, "export", str(target), what="rejected", file=source.name, rows=rows)
+    return {"what": "rejected", "path": str(target), "rows": rows}
+
+
+PURGE_EVERY = timedelta(days=1)
+
+
+def purge_rejected_rows_now():
+    """Run the purge of expired rejected rows as a job of kind "purge_rejected" when there is something to
+    purge (None otherwise: an empty purge is not worth a row in the job list)."""
+    from siyu.core.actions import create_job
+    from siyu.core.owner import execute_job
+
+    if not rejected.expired():
+        return None
+    return execute_job(create_job("purge_rejected", {}, None))
+
+
+def run_purge_rejected_job(job, progress) -> dict:
+    """Job runner for kind "purge_rejected": delete rejected-rows files past the retention period."""
+    report = rejected.purge_expired()
+    progress(1, 1, f"{report['deleted']} deleted, {report['sealed']} sealed")
+    return report | {"retention_days": settings.REJECTED_ROWS_RETENTION_DAYS}
+
+
+def schedule_rejected_purge(*, daily: bool = False) -> None:
+    """Make sure the purge of expired rejected rows runs: now (when `siyu serve` starts) or a day from now
+    (after each daily run), without piling up waiting runs."""
+    from django.utils import timezone
+
+    from siyu.core.tasks import schedule_once
+    from siyu.ingest.tasks import purge_rejected_rows
+
+    schedule_once(purge_rejected_rows, timezone.now() + PURGE_EVERY if daily else None)
 
 
 def run_import_job(job, progress) -> dict:

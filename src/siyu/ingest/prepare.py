@@ -25,7 +25,7 @@ from siyu.ingest.normalise import (
     normalise_phones,
     parse_addresses,
     parse_amounts,
-    parse_birthday,
+    parse_birthday_column,
     parse_local_times,
 )
 from siyu.ingest.readers import read_table
@@ -37,6 +37,7 @@ from siyu.ingest.sources.formats import (
     status_class,
 )
 from siyu.ingest.timing import stage
+from siyu.warehouse.order_keys import order_key_prefix, shop_scoped
 from siyu.warehouse.schema import TABLES
 
 _ORDER_KINDS = ("order", "sale")
@@ -72,6 +73,8 @@ class PreparedFile:
     events: pa.Table | None
     rejected: list[Rejection] = field(default_factory=list)
     rejected_frame: pl.DataFrame | None = None
+    # header -> the field (or `id:<type>`) it was read as: what the rejected rows file masks
+    column_fields: dict[str, str] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -166,7 +169,11 @@ def _prepare_read_file(path, source, requested_format, mapping, emit) -> Prepare
             extra_fmt, extra_fields = generic_format(mapping, original_columns)
             fields.update(extra_fields)
             fmt = SourceFormat(
-                **{**fmt.__dict__, "identifiers": {**fmt.identifiers, **extra_fmt.identifiers}}
+                **{
+                    **fmt.__dict__,
+                    "identifiers": {**fmt.identifiers, **extra_fmt.identifiers},
+                    "kept_ids": extra_fmt.kept_ids,
+                }
             )
     encoding, frames = read.encoding, [frame]
     del read, frame  # prepare_frame holds the only reference, so that it can free the frame early
@@ -202,6 +209,14 @@ def prepare_frame(
         )
 
 
+def _mapped_column(header: str | tuple[str, ...]) -> pl.Expr:
+    """A mapped field's column; the cells of several columns mapped to one field joined with a space."""
+    if isinstance(header, str):
+        return pl.col(header)
+    joined = pl.concat_str([pl.col(h).str.strip_chars() for h in header], separator=" ", ignore_nulls=True)
+    return pl.when(joined.str.len_chars() > 0).then(joined)
+
+
 def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Each row's content hash (see _stable_hashes), identical lines within one file (the same item twice
     in an order) numbered so that they stay distinct rows."""
@@ -233,7 +248,7 @@ def _prepare_hashed_frame(
 ) -> PreparedFile:
     laps = timing.Laps()
     select = [pl.col("__row__")]
-    select += [pl.col(header).alias(f) for f, header in fields.items()]
+    select += [_mapped_column(header).alias(f) for f, header in fields.items()]
     id_columns = {}
     for id_type, aliases in fmt.identifiers.items():
         header = next((a for a in aliases if a in original_columns), None)
@@ -337,7 +352,7 @@ def _prepare_hashed_frame(
     if "gender" in good.columns:
         cols["gender_norm"] = _unique_map(good.get_column("gender"), normalise_gender, pl.String)
     if "birthday" in good.columns:
-        cols["birthday_norm"] = _unique_map(good.get_column("birthday"), parse_birthday, pl.Date)
+        cols["birthday_norm"] = parse_birthday_column(good.get_column("birthday"))
     for key in ("province", "city", "district", "street", "city_tier"):
         cols[f"addr_{key}"] = address.get_column(key)
     good = good.with_columns([s.alias(name) for name, s in cols.items()])
@@ -368,7 +383,13 @@ def _prepare_hashed_frame(
     orders = pl.DataFrame()
     items = pl.DataFrame()
     if is_order and "order_id" in good.columns:
-        good = good.with_columns(pl.concat_str([pl.lit(source + "|"), pl.col("order_id")]).alias("order_key"))
+        # keyed by platform (and store where numbers repeat per store), not by the label: siyu.warehouse.order_keys
+        no_store = order_key_prefix(fmt.name, source, None)
+        prefix = pl.lit(no_store)
+        if shop_scoped(fmt.name) and "store" in good.columns:
+            per_store = _unique_map(good.get_column("store"), lambda s: order_key_prefix(fmt.name, source, s), pl.String)
+            prefix = pl.lit(per_store.fill_null(no_store))
+        good = good.with_columns(pl.concat_str([prefix, pl.col("order_id")]).alias("order_key"))
         amount_agg = pl.col("amount").first() if fmt.amount_per_order else pl.col("amount").sum()
         if "amount" not in good.columns:
             good = good.with_columns(pl.lit(None, dtype=pl.Decimal(18, 2)).alias("amount"))
@@ -428,6 +449,8 @@ def _prepare_hashed_frame(
         "addr_province", "addr_city", "addr_district", "addr_city_tier", *id_columns.values(),
         "nickname", "first_name", "last_name", "postcode",
     }  # fmt: skip
+    if record_field == "order_id":  # the record is the order: its key identifies the buyer (identifiers below)
+        needed.add("order_key")
     first = good.select(c for c in good.columns if c in needed).unique(
         subset=["record_key"], keep="first", maintain_order=True
     )
@@ -461,6 +484,13 @@ def _prepare_hashed_frame(
         first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
         first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
     ]
+    if "order_key" in first.columns:
+        # One order is one buyer: the same export imported under a second --source label gives a second
+        # record of each order, joined to the first by the order's key (siyu.warehouse.order_keys) even
+        # when the buyer's phone is masked and the platform gives no buyer id (Douyin).
+        id_frames.append(
+            first.select("record_key", ("order:" + pl.col("order_key")).alias("v"), pl.lit("order").alias("id_type"))
+        )
     for id_type, column in id_columns.items():
         values = first.get_column(column)
         if id_type == "phone":
@@ -523,8 +553,17 @@ def _prepare_hashed_frame(
         events=events_arrow,
         rejected=sorted(rejections, key=lambda r: r.row),
         rejected_frame=rejected_frame,
+        column_fields=_column_fields(fmt, fields, original_columns),
         started_at=now,
     )
+
+
+def _column_fields(fmt: SourceFormat, fields: dict[str, str], columns: list[str]) -> dict[str, str]:
+    present = set(columns)
+    mapped = {
+        header: f"id:{id_type}" for id_type, aliases in fmt.identifiers.items() for header in aliases if header in present
+    }
+    return mapped | {header: name for name, header in fields.items()}
 
 
 # Two of DuckDB's row groups (122,880 rows each). Parts of a batch are separate INSERTs in one transaction:
@@ -544,6 +583,7 @@ def _records_part(
             pl.col("email_norm").alias("email"), pl.col("address"),
             # compared by the probabilistic stage: WeChat nicknames, and generic fields for `--compare`
             pl.col("nickname").str.strip_chars(), "first_name", "last_name", "postcode",
+            *(pl.col(f"id:{t}").str.strip_chars() for t in fmt.kept_ids if f"id:{t}" in first.columns),
         ).struct.json_encode()
     ).to_series()  # fmt: skip
     records = first.select(

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "siyu.segments",
     "siyu.analytics",
     "siyu.engagement",
+    "siyu.pipeline",
     "siyu.api",
     "siyu.console",
     "siyu.demo",
@@ -123,6 +124,14 @@ USE_TZ = True
 
 # API: how long an Idempotency-Key is remembered (siyu.api.idempotency).
 IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
+
+# `siyu serve` resolves after every import and API batch (siyu.pipeline), this many seconds after the
+# first of a burst so that the burst lands first; SIYU_RESOLVE_AFTER_IMPORT=0 leaves it to `siyu resolve`.
+RESOLVE_AFTER_IMPORT = os.environ.get("SIYU_RESOLVE_AFTER_IMPORT", "1") != "0"
+RESOLVE_AFTER_IMPORT_DELAY_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_IMPORT_DELAY", "2"))
+
+# Rejected rows of imports (siyu.ingest.rejected) are deleted this many days after they were written.
+REJECTED_ROWS_RETENTION_DAYS = float(os.environ.get("SIYU_REJECTED_ROWS_RETENTION_DAYS", "30"))
 
 # Analytics page 7: stores open from the first to the second whole hour (local time); the page can override.
 ANALYTICS_STORE_HOURS = (10, 22)

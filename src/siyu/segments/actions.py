@@ -332,9 +332,12 @@ def save_segment(
     description: str = "",
     refresh: str = "after_resolve",
     segment_id: int | None = None,
+    materialise: bool = True,
 ) -> Segment:
     """Create a segment (segment_id None) or replace one's definition: a rule or a static list of ids,
-    exactly one. The membership changes at the next refresh."""
+    exactly one. Its members are computed at once (`materialise`), so that its count is right when it is
+    shown; a failure there is logged and left on `segment.refresh_error` (the definition stays saved and
+    the next refresh computes the members)."""
     _check_segment_editor(actor)
     name = (name or "").strip()
     if not name or len(name) > SEGMENT_NAME_MAX or clean_text(name, SEGMENT_NAME_MAX) != name:
@@ -367,6 +370,14 @@ def save_segment(
             setattr(segment, key, value)
         segment.save()
     record_audit(actor, "segment_saved", str(segment.pk), name=name, kind=kind)
+    segment.refresh_error = None
+    if materialise:
+        try:
+            segment.refresh_report = refresh_segment(segment.pk)
+        except Exception as exc:  # noqa: BLE001 - saved all the same; the page says the count is not there yet
+            log.exception("materialising segment %s failed", segment.pk)
+            segment.refresh_error = f"{type(exc).__name__}: {exc}"
+        segment.refresh_from_db()
     return segment
 
 

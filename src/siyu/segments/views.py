@@ -108,7 +108,13 @@ def segment_edit(request, segment_id: int | None = None):
         except SiyuError as exc:
             error = str(exc)
         else:
-            messages.success(request, _("Segment saved. Refresh it to compute its members."))
+            if saved.refresh_error:
+                messages.warning(
+                    request, _("Segment saved, but its members could not be computed yet: %(error)s")
+                    % {"error": saved.refresh_error},
+                )  # fmt: skip
+            else:
+                messages.success(request, _("Segment saved: %(members)s members.") % {"members": saved.member_count})
             return redirect("console:segment", saved.pk)
     catalog = {**queries.builder_catalog(), "text": _builder_text()}
     return render(

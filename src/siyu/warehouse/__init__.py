@@ -1,3 +1,9 @@
 """The data plane. Every other module touches the warehouse only through this package."""
 
-from siyu.warehouse.connection import WarehouseBusy, backend, raw_connection, transaction  # noqa: F401
+from siyu.warehouse.connection import (  # noqa: F401
+    WarehouseBusy,
+    backend,
+    exclusive_writes,
+    raw_connection,
+    transaction,
+)

@@ -75,6 +75,36 @@ def backend() -> ibis.BaseBackend:
     return _local.backend
 
 
+# Writers whose transactions can touch the same rows take turns (DuckDB fails the second writer of a row
+# with "Conflict on tuple deletion" instead of waiting): an import batch that updates orders replaces their
+# customer_orders rows, which a resolve running beside it (the worker resolving after an import, while the
+# API takes more orders) replaces too. Held for the whole transaction: a DuckDB transaction conflicts with
+# any write committed after it began.
+_writes = threading.Lock()
+WRITE_WAIT_SECONDS = 120.0
+
+
+def acquire_writes(wait: float | None = None) -> None:
+    """Take the writers' turn (release_writes gives it back); WarehouseBusy after `wait` seconds."""
+    wait = WRITE_WAIT_SECONDS if wait is None else wait
+    if not _writes.acquire(timeout=wait):
+        raise WarehouseBusy(f"the warehouse has been busy writing for {wait:g} s (a resolve?); try again shortly")
+
+
+def release_writes() -> None:
+    _writes.release()
+
+
+@contextmanager
+def exclusive_writes(wait: float | None = None):
+    """Hold the writers' turn for a block (see acquire_writes)."""
+    acquire_writes(wait)
+    try:
+        yield
+    finally:
+        release_writes()
+
+
 @contextmanager
 def transaction():
     """All-or-nothing: a killed or failed import leaves no partial batch."""

@@ -112,6 +112,9 @@ TABLES: dict[str, ibis.Schema] = {
             "guide": "string",
             "batch_id": "string",
             "updated_at": TS,
+            # the key the order had in a warehouse made before orders were keyed by platform
+            # (siyu.warehouse.upgrades); journeys' enrollments name the order by it. NULL for later orders.
+            "legacy_key": "string",
         }
     ),
     "order_items": ibis.schema(
@@ -136,6 +139,8 @@ TABLES: dict[str, ibis.Schema] = {
             "batch_id": "string",
         }
     ),
+    # Upgrades of stored data applied to this warehouse (siyu.warehouse.upgrades), one row each.
+    "warehouse_upgrades": ibis.schema({"name": "string", "applied_at": TS, "report": "string"}),
     "customer_map": ibis.schema({"record_key": "string", "customer_id": "int64", "resolved_at": TS}),
     "merge_log": ibis.schema(
         {
@@ -173,7 +178,9 @@ TABLES: dict[str, ibis.Schema] = {
         }
     ),
     # Pairs the probabilistic stage could not decide (between the review and match thresholds, or a
-    # merge the household guard blocked): the review queue, replaced by every resolve run.
+    # merge the household guard blocked): the review queue, replaced by every resolve run. `pattern` is
+    # the pair's evidence pattern (siyu.identity.evidence.evidence_pattern); `queued` is false for pairs
+    # kept apart because only what a household shares agrees (not shown as waiting for review).
     "match_candidates": ibis.schema(
         {
             "run_id": "string",
@@ -184,6 +191,25 @@ TABLES: dict[str, ibis.Schema] = {
             "match_probability": "float64",
             "fields": "string",
             "reason": "string",
+            "pattern": "string",
+            "queued": "boolean",
+        }
+    ),
+    # The joins between deterministic clusters that made the current customers, one record pair each:
+    # `how` is "match" (scored at or above the match threshold; `match_probability` and the level of
+    # each compared field in `fields`), "auto_rule" (below the threshold, linked by the automatic rule
+    # `rule`) or "decision" (a reviewer's `same`, in match_decisions). The evidence a profile shows for
+    # records no identifier joins; replaced by a full resolve run, appended to by an incremental one.
+    "match_links": ibis.schema(
+        {
+            "run_id": "string",
+            "linked_at": TS,
+            "record_key_l": "string",
+            "record_key_r": "string",
+            "how": "string",
+            "rule": "string",
+            "match_probability": "float64",
+            "fields": "string",
         }
     ),
     # Blocking keys of the probabilistic stage, as keyed 64-bit hashes (never the names and addresses they
@@ -213,6 +239,8 @@ TABLES: dict[str, ibis.Schema] = {
             "match_probability": "float64",
             "decided_by": "string",
             "decided_at": TS,
+            # the evidence pattern of the review rule that decided it (siyu.identity.actions.decide_by_rule)
+            "rule": "string",
         }
     ),
     # One row per message sent (siyu.engagement): who was reached, through which channel, by what.
@@ -374,6 +402,7 @@ def ensure_schema(con) -> None:
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
     from siyu.warehouse.customer_orders import READ_MODELS
+    from siyu.warehouse.upgrades import apply_upgrades
 
     for name, schema in TABLES.items():
         if name not in existing:
@@ -386,3 +415,5 @@ def ensure_schema(con) -> None:
         for column, dtype in schema.items():
             if column not in present:
                 con.execute(f'ALTER TABLE {name} ADD COLUMN "{column}" {DuckDBType.to_string(dtype)}')
+    # a new warehouse holds nothing to upgrade: every upgrade is recorded as applied
+    apply_upgrades(con, backend, fresh="orders" not in existing)

@@ -128,6 +128,11 @@ def channel_label(value) -> str:
 
 
 @register.filter
+def gender_label(value) -> str:
+    return labels.label(labels.GENDERS, value)
+
+
+@register.filter
 def role_label(value) -> str:
     return labels.label(labels.ROLES, value)
 

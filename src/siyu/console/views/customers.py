@@ -134,6 +134,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         else None,
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id) if can_import(request.user) else None,
+        **_joins(customer_id, profile["identities"]),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
     }
@@ -182,13 +183,41 @@ def _identity_history(customer_id: int) -> dict:
     """Merges and splits that shaped this customer, and its records (for manual merge/split/undo)."""
     import json
 
+    from siyu.identity.labels import merge_rule_words
     from siyu.identity.queries import merge_history, records_of
 
     history = []
     for row in merge_history(customer_id):
         evidence = json.loads(row["evidence"] or "{}")
-        history.append({**row, "evidence": evidence, "undoable": bool(evidence.get("absorbed_record"))})
+        history.append(
+            {**row, "evidence": evidence, "undoable": bool(evidence.get("absorbed_record")),
+             "rule_words": merge_rule_words(row["rule"])}
+        )  # fmt: skip
     return {"history": history, "records": [r["record_key"] for r in records_of(customer_id)]}
+
+
+def record_label(identity: dict) -> str:
+    """A record as the evidence names it: channel, kind, record id and name (masked unless the viewer may
+    see PII: `identity` is a profile identity, already masked for the viewer)."""
+    from siyu.identity.labels import record_kind_words
+
+    parts = [identity.get("source") or "", record_kind_words(identity.get("record_kind")), identity.get("record_id") or ""]
+    label = " ".join(p for p in parts if p)
+    return f"{label} · {identity['name']}" if identity.get("name") else label
+
+
+JOINS_SHOWN = 200
+
+
+def _joins(customer_id: int, identities: list[dict]) -> dict:
+    """How each of the customer's records joined the others (siyu.identity.labels.describe_joins): the
+    first JOINS_SHOWN, and how many more there are."""
+    from siyu.identity.labels import describe_joins
+    from siyu.identity.queries import customer_evidence
+
+    by_key = {i["record_key"]: i for i in identities}
+    joins = describe_joins(customer_evidence(customer_id), lambda key: record_label(by_key.get(key, {"record_id": key})))
+    return {"joins": joins[:JOINS_SHOWN], "joins_more": max(0, len(joins) - JOINS_SHOWN)}
 
 
 @console_view

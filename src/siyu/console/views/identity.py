@@ -7,10 +7,12 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from siyu.console.views.common import can_import, console_view, forbidden
 from siyu.identity.errors import IdentityError
+from siyu.identity.evidence import parse_pattern, pattern_id
 
 PAGE_SIZE = 30
 
@@ -21,9 +23,45 @@ def _refuse(request):
     return None
 
 
+def _with_words(item: dict) -> dict:
+    """A review entry with its evidence, reason and rule in the operator's words."""
+    from siyu.identity import labels
+    from siyu.identity.queries import match_weight
+
+    return {
+        **item,
+        "weight": match_weight(item["match_probability"]),
+        "evidence_words": labels.evidence_words(item["evidence"]),
+        "reason_words": labels.reason_words(item["reason"]),
+        "rule_words": labels.rule_words(item["pattern"]) if item["pattern"] else "",
+    }
+
+
+def _rule_rows(rules: list[dict]) -> list[dict]:
+    from siyu.identity import labels
+
+    return [
+        {**r, "id": pattern_id(r["pattern"]), "words": labels.rule_words(r["pattern"]),
+         "reason_words": labels.reason_words(parse_pattern(r["pattern"])[0])}
+        for r in rules
+        if r["pattern"]
+    ]  # fmt: skip
+
+
+def _pattern_of(rule_id: str | None) -> str | None:
+    """The evidence pattern a page names by its id (siyu.identity.evidence.pattern_id)."""
+    from siyu.identity.queries import review_rules
+
+    if not rule_id:
+        return None
+    return next((r["pattern"] for r in review_rules() if pattern_id(r["pattern"]) == rule_id), "")
+
+
 @console_view
 def review_queue(request):
-    from siyu.identity.queries import review_queue as queue
+    """The review queue: rules (entries grouped by their evidence, decided all at once), then the entries
+    (pairs of customers) whose decision moves the most, then the pairs kept apart."""
+    from siyu.identity import queries
 
     if refusal := _refuse(request):
         return refusal
@@ -31,9 +69,22 @@ def review_queue(request):
         page = max(1, int(request.GET.get("page") or 1))
     except ValueError:
         page = 1
-    result = queue(page, PAGE_SIZE)
+    rules = _rule_rows(queries.review_rules())
+    rule = next((r for r in rules if r["id"] == request.GET.get("rule")), None)
+    kept_apart = request.GET.get("kept") == "1"
+    result = queries.review_queue(page, PAGE_SIZE, pattern=rule["pattern"] if rule else None, kept_apart=kept_apart)
+    result["items"] = [_with_words(item) for item in result["items"]]
     pages = max(1, -(-result["total"] // PAGE_SIZE))
-    return render(request, "siyu/console/identity_review.html", {"queue": result, "pages": pages})
+    context = {
+        "queue": result,
+        "pages": pages,
+        "rule": rule,
+        "kept_apart": kept_apart,
+        "rules": [r for r in rules if r["queued"]],
+        "kept_rules": [r for r in rules if not r["queued"]],
+        "pending": queries.decisions_since_last_run(),
+    }
+    return render(request, "siyu/console/identity_review.html", context)
 
 
 def _done(request, message: str, fallback: str):
@@ -63,6 +114,40 @@ def decide(request):
         text + " " + _("Applied by the next identity resolution."),
         reverse("console:identity_review"),
     )
+
+
+@console_view
+@require_POST
+def decide_rule(request):
+    """Decide every entry with one evidence pattern at once (one recorded decision per pair of customers)."""
+    from siyu.identity.actions import decide_by_rule
+    from siyu.identity.labels import rule_words
+
+    if refusal := _refuse(request):
+        return refusal
+    pattern, verdict = _pattern_of(request.POST.get("rule")) or "", request.POST.get("verdict", "")
+    try:
+        if not pattern:
+            raise IdentityError(_("No pair of customers waits for a decision with this evidence any more."))
+        done = decide_by_rule(request.user, pattern, verdict, request.POST.get("reason", ""))
+    except IdentityError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("console:identity_review"))
+    text = (
+        ngettext(
+            "%(count)d pair of customers marked as the same person by the rule “%(rule)s”.",
+            "%(count)d pairs of customers marked as the same person by the rule “%(rule)s”.",
+            done["decided"],
+        )
+        if verdict == "same"
+        else ngettext(
+            "%(count)d pair of customers marked as different people by the rule “%(rule)s”.",
+            "%(count)d pairs of customers marked as different people by the rule “%(rule)s”.",
+            done["decided"],
+        )
+    )
+    message = text % {"count": done["decided"], "rule": rule_words(pattern)}
+    return _done(request, message + " " + _("Applied by the next identity resolution."), reverse("console:identity_review"))
 
 
 @console_view

@@ -6,17 +6,20 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.console.forms import ImportForm
-from siyu.console.views.common import can_import, console_view, forbidden, is_admin, not_found
+from siyu.console.views.common import can_import, console_view, forbidden, not_found
 from siyu.core.actions import record_audit
 from siyu.core.models import Job
 from siyu.core.owner import submit_job
+from siyu.ingest import rejected
+from siyu.staff.queries import can_view_pii
 
 
 def _require_import(request):
@@ -91,19 +94,24 @@ def _job_for(request, job_id):
     return get_object_or_404(Job.objects.select_related("created_by"), pk=job_id), None
 
 
-def _rejected_path(job: Job) -> Path | None:
-    value = (job.result or {}).get("rejected_file") if isinstance(job.result, dict) else None
-    if not value:
-        return None
-    path = Path(value).resolve()
-    home = Path(settings.SIYU_HOME).resolve()
-    if not path.is_relative_to(home) or not path.is_file():
-        return None
-    return path
+def _rejected_paths(job: Job) -> list[Path | None]:
+    """The rejected-rows file of each imported file of the job (None: none, or expired); a job from before
+    files had their own names one for the whole import."""
+    result = job.result if isinstance(job.result, dict) else {}
+    if _is_whole_job(result):
+        named = [result["rejected_file"]]
+    else:
+        named = [f.get("rejected_file") if isinstance(f, dict) else None for f in result.get("files") or []]
+    folder = rejected.folder().resolve()
+    paths = []
+    for value in named:
+        path = Path(value).resolve() if value else None
+        paths.append(path if path is not None and path.is_relative_to(folder) and path.is_file() else None)
+    return paths
 
 
-def may_download_rejected(user, job: Job) -> bool:
-    return is_admin(user) or (job.created_by_id is not None and job.created_by_id == user.pk)
+def _is_whole_job(result: dict) -> bool:
+    return bool(result.get("rejected_file")) and "rejected_files" not in result
 
 
 REPORT_KEYS = {
@@ -114,14 +122,16 @@ REPORT_KEYS = {
     "files",
     "batches",
     "rejected_file",
+    "rejected_files",
+    "rejected_retention_days",
     "failed_files",
 }
 
 
-def _file_lines(result: dict) -> list[dict]:
+def _file_lines(result: dict, rejected_paths: list[Path | None]) -> list[dict]:
     """One line per imported file, whatever the importer called its fields."""
     lines = []
-    for item in result.get("files") or []:
+    for index, item in enumerate(result.get("files") or []):
         if not isinstance(item, dict):
             item = {"file": str(item)}
         path = item.get("file_name") or item.get("file") or item.get("name") or item.get("path") or ""
@@ -136,6 +146,7 @@ def _file_lines(result: dict) -> list[dict]:
                 "duplicates": item.get("duplicates"),
                 "rejected": item.get("rejected"),
                 "error": item.get("error") or "",
+                "rejected_index": index if index < len(rejected_paths) and rejected_paths[index] else None,
             }
         )
     return lines
@@ -150,7 +161,8 @@ def _batch_ids(result: dict, files: list[dict]) -> list[str]:
 
 def _job_context(request, job: Job) -> dict:
     result = job.result if isinstance(job.result, dict) else {}
-    files = _file_lines(result)
+    rejected_paths = _rejected_paths(job)
+    files = _file_lines(result, [] if _is_whole_job(result) else rejected_paths)
     return {
         "job": job,
         "result": result,
@@ -158,8 +170,11 @@ def _job_context(request, job: Job) -> dict:
         "batch_ids": _batch_ids(result, files),
         "failed_count": sum(1 for f in files if f["error"]),
         "file_names": [Path(str(p)).name for p in (job.params or {}).get("paths") or []],
-        "has_rejected_file": _rejected_path(job) is not None,
-        "may_download": may_download_rejected(request.user, job),
+        # a job from before each file had its own rejected rows: one file for the whole import
+        "whole_job_rejected": _is_whole_job(result) and bool(rejected_paths) and rejected_paths[0] is not None,
+        "rejected_count": sum(1 for p in rejected_paths if p is not None),
+        "rejected_in_clear": can_view_pii(request.user),
+        "rejected_retention_days": settings.REJECTED_ROWS_RETENTION_DAYS,
         "other_result": [
             (k, v) for k, v in result.items() if k not in REPORT_KEYS and isinstance(v, str | int | float)
         ],
@@ -185,23 +200,33 @@ def job_progress(request, job_id):
 
 @console_view
 def rejected_rows(request, job_id):
-    job = get_object_or_404(Job, pk=job_id)
-    if not may_download_rejected(request.user, job):
-        return forbidden(
-            request,
-            _("Only the person who ran this import, or an administrator, can download its rejected rows."),
-        )
-    path = _rejected_path(job)
+    """The rejected rows of one imported file of the job (`?file=N`, default the first), decrypted as they
+    are sent: in clear for those with the PII permission, masked for the others. Audited."""
+    job, refusal = _job_for(request, job_id)
+    if refusal:
+        return refusal
+    try:
+        index = int(request.GET.get("file", 0))
+    except ValueError:
+        index = -1
+    paths = _rejected_paths(job)
+    path = paths[index] if 0 <= index < len(paths) else None
     if path is None:
-        return not_found(request, _("This job has no rejected rows file."))
+        return not_found(request, _("This import has no rejected rows file, or it was deleted after %(days)s days.")
+                         % {"days": f"{settings.REJECTED_ROWS_RETENTION_DAYS:g}"})  # fmt: skip
+    clear = can_view_pii(request.user)
     record_audit(
         request.user,
         "download_rejected_rows",
         target=f"job:{job.pk}",
         file=path.name,
+        clear=clear,
         rejected=(job.result or {}).get("rejected"),
     )
-    name = f"rejected-{str(job.pk)[:8]}.csv"
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=name, content_type="text/csv; charset=utf-8"
+    name = f"rejected-{str(job.pk)[:8]}-{index + 1}{'' if clear else '-masked'}.csv"
+    response = StreamingHttpResponse(
+        (text.encode() for text in rejected.rejected_csv(path, masked=not clear)),
+        content_type="text/csv; charset=utf-8",
     )
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    return response

@@ -86,24 +86,75 @@ _FULL_DATE = re.compile(
 _YEARLESS = re.compile(r"(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?")
 
 
-def parse_birthday(s: str | None, today: dt.date | None = None) -> dt.date | None:
+# Western files write 05/06/1994: May 6th in the US, 5 June in Europe and Australia (see day_month_order).
+_DAY_MONTH_YEAR = re.compile(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+
+
+def parse_birthday(s: str | None, today: dt.date | None = None, order: str | None = None) -> dt.date | None:
+    """A birthday written year first (1994-05-06, 1994年5月6日, 19940506); with `order` "mdy" or "dmy" also
+    one written 05/06/1994 in that order."""
     t = _clean(s)
     if t is None:
         return None
     if m := _FULL_DATE.fullmatch(t):
         y, mo, d, mo8, d8 = m.groups()
-        try:
-            value = dt.date(int(y), int(mo or mo8), int(d or d8))
-        except ValueError:
-            raise ValueError(f"not a real date: {s!r}") from None
-        if value.year < 1900:
-            raise ValueError(f"birthday before 1900: {s!r}")
-        if value > (today or dt.date.today()):
-            raise ValueError(f"birthday in the future: {s!r}")
-        return value
+        return _birthday(s, y, mo or mo8, d or d8, today)
+    if m := _DAY_MONTH_YEAR.fullmatch(t):
+        first, second, y = m.groups()
+        if order or int(first) == int(second):  # 03/03/1990 needs no order
+            return _birthday(s, y, *((first, second) if order != "dmy" else (second, first)), today)
     if _YEARLESS.fullmatch(t):
         return None  # month and day only: nothing storable as a date
     raise ValueError(f"not a date: {s!r}")
+
+
+def _birthday(s: str, y: str, mo: str, d: str, today: dt.date | None) -> dt.date:
+    try:
+        value = dt.date(int(y), int(mo), int(d))
+    except ValueError:
+        raise ValueError(f"not a real date: {s!r}") from None
+    if value.year < 1900:
+        raise ValueError(f"birthday before 1900: {s!r}")
+    if value > (today or dt.date.today()):
+        raise ValueError(f"birthday in the future: {s!r}")
+    return value
+
+
+def day_month_order(values: list[str], counts: list[int] | None = None) -> str | None:
+    """How a column writes its NN/NN/YYYY dates: "dmy" when values whose first part is above 12 (a day)
+    outnumber those whose second part is by DATE_ORDER_MAJORITY to one (a few typed the other way, or
+    with day and month swapped, stay unreadable), "mdy" the other way round; None when no value tells or
+    neither convention dominates (no date of the column can be read safely)."""
+    day_first = month_first = 0
+    for value, count in zip(values, counts or [1] * len(values), strict=True):
+        if m := _DAY_MONTH_YEAR.fullmatch(value.strip()):
+            first, second = int(m.group(1)), int(m.group(2))
+            day_first += count * (first > 12 >= second)
+            month_first += count * (second > 12 >= first)
+    if day_first and day_first >= DATE_ORDER_MAJORITY * month_first:
+        return "dmy"
+    if month_first and month_first >= DATE_ORDER_MAJORITY * day_first:
+        return "mdy"
+    return None
+
+
+DATE_ORDER_MAJORITY = 10
+
+
+def parse_birthday_column(series: pl.Series) -> pl.Series:
+    """parse_birthday over a column (once per distinct value), with the day/month order of the column
+    (day_month_order); an unreadable value becomes null (a birthday is optional)."""
+    today = dt.date.today()
+    counted = series.cast(pl.String).drop_nulls().value_counts()
+    uniques = counted.get_column(counted.columns[0]).to_list()
+    order = day_month_order(uniques, counted.get_column("count").to_list())
+    mapping = {}
+    for value in uniques:
+        try:
+            mapping[value] = parse_birthday(value, today, order)
+        except ValueError:
+            mapping[value] = None
+    return series.cast(pl.String).replace_strict(mapping, default=None, return_dtype=pl.Date)
 
 
 def parse_birthdays(series: pl.Series) -> tuple[pl.Series, pl.Series]:

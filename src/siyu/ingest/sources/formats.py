@@ -12,6 +12,30 @@ FIELDS = (
     "created_at", "nickname",
 )  # fmt: skip
 
+# What kind of value each person field holds: the probabilistic stage compares a generic field the way
+# Splink's comparison library compares its kind (siyu.identity.generic_fields). Fields not listed (orders,
+# amounts, staff) are not compared. Every `id:<type>` is of kind "id".
+FIELD_KINDS = {
+    "name": "name", "first_name": "name", "last_name": "name", "nickname": "name",
+    "birthday": "date",
+    "address": "address", "street": "address",
+    "postcode": "postcode",
+    "city": "place", "province": "place", "district": "place",
+    "phone": "phone", "email": "email", "gender": "category",
+}  # fmt: skip
+ID_FIELD_PREFIX = "id:"
+# Fields several columns may be mapped to: their cells are joined with a space in the order of --map
+# (a house number, a street name and a unit are one address).
+JOINED_FIELDS = ("address", "street")
+
+
+def field_kind(target: str) -> str | None:
+    """The kind of a `--map` target: "id" for `id:<type>`, else FIELD_KINDS' (None: not a person field)."""
+    if target.startswith(ID_FIELD_PREFIX) and len(target) > len(ID_FIELD_PREFIX):
+        return "id"
+    return FIELD_KINDS.get(target)
+
+
 # Order statuses that count as a purchase / as not a purchase; anything else is pending.
 PURCHASE_STATUSES = {
     "交易成功", "已完成", "完成", "已签收", "已收货", "卖家已发货，等待买家确认", "等待买家确认收货", "已发货",
@@ -51,6 +75,9 @@ class SourceFormat:
     # item_amount is a unit price (JD 京东价), multiplied by the quantity into the line amount
     item_amount_per_unit: bool = False
     event_type: str | None = None  # an event per record (e.g. WeCom contact added), timed by created_at
+    # identifier types mapped with --map id:<type>: their values are also kept (encrypted) with the record,
+    # so that the probabilistic stage can compare them with one edit allowed (`siyu resolve --compare id:…`)
+    kept_ids: tuple[str, ...] = ()
 
 
 FORMATS: dict[str, SourceFormat] = {
@@ -259,16 +286,27 @@ def map_columns(fmt: SourceFormat, columns: list[str]) -> dict[str, str]:
     return mapped
 
 
-def generic_format(mapping: dict[str, str], columns: list[str]) -> tuple[SourceFormat, dict[str, str]]:
-    """A format from `--map COLUMN=FIELD` pairs; returns it and field -> header."""
+def generic_format(
+    mapping: dict[str, str], columns: list[str]
+) -> tuple[SourceFormat, dict[str, str | tuple[str, ...]]]:
+    """A format from `--map COLUMN=FIELD` pairs; returns it and field -> header (headers, in order, for a
+    field of JOINED_FIELDS several columns are mapped to)."""
     missing = [c for c in mapping if c not in columns]
     if missing:
         raise UnrecognisedFile(f"--map names column(s) not in the file: {', '.join(missing)}")
-    fields: dict[str, str] = {}
+    fields: dict[str, str | tuple[str, ...]] = {}
     identifiers: dict[str, tuple[str, ...]] = {}
     for column, target in mapping.items():
-        if target.startswith("id:") and len(target) > 3:
-            identifiers[target[3:]] = (column,)
+        if field_kind(target) == "id":
+            identifiers[target[len(ID_FIELD_PREFIX) :]] = (column,)
+        elif target in fields and target in JOINED_FIELDS:
+            earlier = fields[target]
+            fields[target] = (*((earlier,) if isinstance(earlier, str) else earlier), column)
+        elif target in fields:
+            raise UnrecognisedFile(
+                f"--map {fields[target]}={target} and {column}={target}: only {', '.join(JOINED_FIELDS)} "
+                "can take several columns"
+            )
         elif target in FIELDS:
             fields[target] = column
         else:
@@ -285,5 +323,6 @@ def generic_format(mapping: dict[str, str], columns: list[str]) -> tuple[SourceF
         columns={f: (c,) for f, c in fields.items()},
         identifiers=identifiers,
         amount_per_order=False,
+        kept_ids=tuple(identifiers),
     )
     return fmt, fields

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
 
 
 class Command(BaseCommand):
@@ -22,11 +22,16 @@ class Command(BaseCommand):
             help="analytics (demo brand): mean orders of each platform buyer (default 2, about 2.8M orders at "
                  "1M people; 7.2 gives about 10M)",
         )  # fmt: skip
+        parser.add_argument("--seed", type=int, default=None, help="review only: the demo brand's seed (default 7)")
         parser.add_argument(
-            "--dataset", choices=("cdnow",), default=None,
-            help="predictions only: instead of the synthetic warehouse, the public CDNOW order history imported "
-                 "through --format generic, predicted as of 1997-09-30 and compared with the lifetimes package's "
-                 "BG/NBD + Gamma-Gamma fitted in the same run (a dev dependency)",
+            "--dataset", nargs="+", metavar="NAME",
+            help="resolve: labelled public person data shipped with Siyu, imported with --format generic, "
+                 "against Splink alone at its best threshold (febrl1 febrl2 febrl3 febrl4 census, or generic "
+                 "for febrl3 febrl4 census) instead of the demo brand; without it `siyu bench resolve` runs the "
+                 "demo brand and then generic; `--dataset none` skips the datasets. predictions: `cdnow`, the "
+                 "public CDNOW order history imported through --format generic, predicted as of 1997-09-30 and "
+                 "compared with the lifetimes package's BG/NBD + Gamma-Gamma fitted in the same run (a dev "
+                 "dependency)",
         )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
@@ -50,15 +55,34 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
-        if options["dataset"]:
-            if options["job"] != "predictions":
-                raise CommandError("--dataset is for predictions")
+        if options["seed"] is not None:
+            if options["job"] != "review":
+                raise CommandError("--seed is for review")
+            extra["seed"] = options["seed"]
+        if options["job"] == "predictions" and options["dataset"]:
+            if options["dataset"] != ["cdnow"]:
+                raise CommandError("`siyu bench predictions --dataset` takes cdnow")
+            options["dataset"] = None  # printed like the other jobs' results
             result = import_module("siyu.benchmarks.predictions_cdnow").run()
         else:
-            result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
+            datasets = None
+            if options["dataset"] == ["none"]:
+                options["dataset"] = None
+            elif options["job"] == "resolve" and not options["dataset"]:
+                datasets = ["generic"]  # the demo brand, then the public person data (issue 13)
+            if options["dataset"]:
+                result = self._datasets(options)
+            else:
+                result = import_module(f"siyu.benchmarks.{options['job']}").run(options["people"], **extra)
+                if datasets:
+                    result["generic_datasets"] = self._datasets({**options, "dataset": datasets})
         if options["json"]:
             self.stdout.write(json.dumps(result, ensure_ascii=False, default=str))
             return
+        if options["dataset"]:
+            self._print_datasets(result)
+            return
+        generic = result.pop("generic_datasets", None)
         for key, value in result.items():
             if isinstance(value, list):
                 self.stdout.write(f"{key}:")
@@ -66,3 +90,38 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {item}")
             else:
                 self.stdout.write(f"{key}: {value}")
+        if generic:
+            self.stdout.write("generic datasets (labelled public person data, --format generic):")
+            self._print_datasets(generic)
+
+    def _datasets(self, options) -> dict:
+        from siyu.benchmarks import resolve_datasets
+        from siyu.benchmarks.datasets import DATASETS, GENERIC
+
+        if options["job"] != "resolve":
+            raise CommandError("--dataset applies to `siyu bench resolve` only")
+        names = [n for name in options["dataset"] for n in (GENERIC if name == "generic" else [name])]
+        unknown = [n for n in names if n not in DATASETS]
+        if unknown:
+            raise CommandError(f"unknown dataset {', '.join(unknown)}; choose from {', '.join(DATASETS)} or generic")
+        return resolve_datasets.run(names)
+
+    def _print_datasets(self, result: dict) -> None:
+        self.stdout.write(f"machine: {result['machine']}")
+        header = f"{'dataset':<8} {'records':>7}  {'':<22} {'precision':>9} {'recall':>8} {'F1':>8} {'seconds':>8} {'peak MB':>8}"
+        self.stdout.write(header)
+        for row in result["datasets"]:
+            best = row["splink_alone"]["best"]
+            lines = (
+                ("Siyu (whole resolution)", row["resolve"]["scores"], row["resolve"]),
+                ("deterministic alone", row["deterministic_alone"]["scores"], row["deterministic_alone"]),
+                (f"Splink alone @ {best['threshold']:g}", best, row["splink_alone"]),
+            )
+            for i, (label, s, run) in enumerate(lines):
+                name, records = (row["dataset"], f"{row['records']:,}") if i == 0 else ("", "")
+                self.stdout.write(
+                    f"{name:<8} {records:>7}  {label:<22} {s['precision']:>9.5f} {s['recall']:>8.5f} {s['f1']:>8.5f} "
+                    f"{run['seconds']:>8.1f} {run['peak_rss_mb']:>8.0f}"
+                )
+            verdict = "met" if row["met"] else "NOT met"
+            self.stdout.write(f"{'':<8} {'':>7}  F1 difference {row['f1_difference']:+.5f} ({row['target']}: {verdict})")

@@ -50,6 +50,7 @@ class Command(BaseCommand):
         worker, worker_thread = self._start_worker()
         self._resume_outbox()
         self._schedule_refresh()
+        self._schedule_upkeep()
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
         path = server_file()
@@ -149,6 +150,16 @@ class Command(BaseCommand):
         when = schedule_refresh()
         if when is not None:
             self.stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
+
+    def _schedule_upkeep(self) -> None:
+        """Rejected rows past their retention are deleted now and then every day (siyu.ingest.tasks), and
+        records imported while no server ran are resolved (siyu.pipeline)."""
+        from siyu.ingest.actions import schedule_rejected_purge
+        from siyu.pipeline.actions import resolve_waiting_records
+
+        schedule_rejected_purge()
+        if resolve_waiting_records() is not None:
+            self.stdout.write("Resolving the records imported while the server was not running.")
 
     def _start_worker(self):
         from django_tasks import task_backends

@@ -50,7 +50,8 @@ class Command(BaseCommand):
         r = job.result
         self.stdout.write(
             f"  resolved {r.get('records', 0):,} records into {r.get('customers', 0):,} customers "
-            f"({r.get('quarantined', 0)} identifiers quarantined)"
+            f"({r.get('quarantined', 0)} identifiers quarantined; "
+            f"{(r.get('review') or {}).get('waiting', 0):,} pairs of customers wait for review)"
         )
         guide = manifest.guides[0]["wecom_userid"] if manifest.guides else None
         self.stdout.write(self.style.SUCCESS(f"login: admin / {password}"))

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.progress import exit_unless_done, run_with_progress
 
@@ -17,7 +17,9 @@ class Command(BaseCommand):
             "--compare",
             nargs="+",
             metavar="FIELD",
-            help="also compare these mapped fields of generic imports (e.g. postcode first_name last_name); "
+            help="also compare these mapped fields, each by its kind (e.g. province, or id:ssn: an identifier "
+            "named here is weighed as evidence, one edit allowed, instead of joining records by itself); first "
+            "and last names, birthday, postcode, address and city of generic imports are compared anyway; "
             "default: the setting IDENTITY_MATCHING['compare']",
         )
         parser.add_argument(
@@ -43,6 +45,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        from siyu.identity.errors import IdentityError
+        from siyu.identity.probabilistic import MatchSettings
+
+        try:  # a field that cannot be compared is said before any work starts
+            MatchSettings(compare=tuple(options["compare"] or ()))
+        except IdentityError as exc:
+            raise CommandError(str(exc)) from exc
         match = {
             "compare": options["compare"],
             "labels": str(Path(options["labels"]).resolve()) if options["labels"] else None,
@@ -69,11 +78,14 @@ class Command(BaseCommand):
         )
         matched = report.get("probabilistic") or {}
         if matched.get("ran"):
+            review = report.get("review") or {}
             self.stdout.write(
                 f"Probabilistic stage: {matched['clusters_joined']:,} clusters joined by "
-                f"{matched['links']:,} links at p >= {matched['match_threshold']}, "
-                f"{matched['blocked_by_guard']:,} blocked by the household guard, "
-                f"{matched['to_review']:,} pairs to review in the console."
+                f"{matched['links']:,} links at p >= {matched['match_threshold']} and "
+                f"{matched.get('auto_linked', 0):,} by automatic rules, "
+                f"{matched['blocked_by_guard']:,} blocked by the household guard; "
+                f"{review.get('waiting', 0):,} pairs of customers wait for review in the console "
+                f"({review.get('kept_apart', 0):,} kept apart: only what a household shares agrees)."
             )
         traits = report.get("traits") or {}
         if traits.get("error"):

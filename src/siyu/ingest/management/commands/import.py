@@ -10,7 +10,11 @@ from siyu.ingest.sources.formats import FORMAT_CHOICES
 class Command(BaseCommand):
     help = (
         "Import channel exports (CSV/XLSX/XLS). Each file is one batch; malformed rows are rejected with "
-        "their row number and reason while the good rows land; re-importing adds nothing twice."
+        "their row number and reason while the good rows land (kept encrypted for download, then deleted); "
+        "re-importing adds nothing twice. While `siyu serve` runs, the import is handed to it and the server "
+        "resolves the new records right after (customers, traits and segments follow without `siyu resolve`). "
+        "With no server running the import runs here and the new records wait: run `siyu resolve`, or start "
+        "`siyu serve`, which resolves waiting records when it starts."
     )
 
     def add_arguments(self, parser):
@@ -66,10 +70,34 @@ class Command(BaseCommand):
                 self.stdout.write(f"  row {r['row']} [{r['column']}]: {r['reason']}")
             if f["rejected"] > 10:
                 self.stdout.write(f"  … {f['rejected'] - 10} more")
+            if f.get("rejected_file"):
+                self.stdout.write(f"  rejected rows: {f['rejected_file']}")
         t = report
         self.stdout.write(
             f"total: rows_read={t['rows_read']} imported={t['imported']} duplicates={t['duplicates']} "
             f"rejected={t['rejected']}"
         )
-        if report.get("rejected_file"):
-            self.stdout.write(f"rejected rows: {report['rejected_file']}")
+        self._print_resolve(report.get("resolve") or {})
+        if report.get("rejected_files"):
+            days = report.get("rejected_retention_days")
+            self.stdout.write(
+                f"The rejected rows files are encrypted and deleted after {days:g} days: read one with "
+                "`siyu export rejected FILE OUT.csv`, or download it from the import's page in the console."
+            )
+
+    def _print_resolve(self, resolve: dict) -> None:
+        """What happens to the new records next (siyu.pipeline.actions.run_import_job)."""
+        if resolve.get("requested"):
+            self.stdout.write(
+                f"siyu serve resolves the new records next (job {resolve['job']}): customers, traits and "
+                "segments follow in a moment."
+            )
+        elif resolve.get("reason") == "no_server":
+            self.stdout.write(
+                "The new records are not customers yet: run `siyu resolve` (no `siyu serve` is running; a "
+                "running server resolves after every import, and resolves waiting records when it starts)."
+            )
+        elif resolve.get("reason") == "off":
+            self.stdout.write(
+                "Resolving after imports is switched off (SIYU_RESOLVE_AFTER_IMPORT=0): run `siyu resolve`."
+            )

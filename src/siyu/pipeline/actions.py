@@ -1,0 +1,119 @@
+"""The chain after new records, as far as this module holds it yet: records that landed (a file imported
+through `siyu serve`, an API batch) are followed by a resolve, without anyone clicking 识别身份.
+
+The resolve job's runner (siyu.identity.actions.run_resolve_job) already chains what follows a resolve:
+control-plane sync → traits → predictions → segments refreshed "after every resolve" → a journey tick.
+Issue 14 moves that chain here; until then this module knows one step: after new records, resolve.
+
+Coalesced: a burst of imports or API batches queues one resolve, not one each. At most one requested
+resolve waits at a time (a Job of kind "resolve" with `after_new_records`, and its django-tasks task
+deferred by RESOLVE_AFTER_IMPORT_DELAY_SECONDS so that a burst lands first); records that land while it
+runs get the next one. Only the server asks: requests come from its web threads (API, console) and its
+worker (import jobs), all in this one process, so a lock here keeps the check and the enqueue together.
+A `siyu import` that runs in its own process (no server running) does not resolve; it says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from siyu.core.actions import create_job
+from siyu.core.models import Job
+from siyu.core.owner import in_queued_job
+
+log = logging.getLogger(__name__)
+
+_requesting = threading.Lock()
+# what an import report counts that means something changed in the warehouse
+_CHANGES = ("imported", "records_new", "orders_new", "orders_updated")
+
+
+def changed_anything(report: dict) -> bool:
+    return any(report.get(key) for key in _CHANGES)
+
+
+def request_resolve(trigger: str, created_by=None) -> Job | None:
+    """Make sure a resolve runs after what has landed so far: the waiting one if there is one, else a new
+    job whose task runs after the delay. None when resolving after imports is switched off."""
+    if not settings.RESOLVE_AFTER_IMPORT:
+        return None
+    from django_tasks import task_backends
+
+    from siyu.pipeline.tasks import resolve_new_records
+
+    params = {"after_new_records": True, "trigger": trigger}
+    if not task_backends["default"].supports_defer:  # the immediate backend (tests): nothing ever waits
+        job = create_job("resolve", params, created_by)
+        resolve_new_records.enqueue(str(job.pk))
+        job.refresh_from_db()
+        return job
+    with _requesting:
+        waiting = _waiting_resolve()
+        if waiting is not None:
+            return waiting
+        job = create_job("resolve", params, created_by)
+        at = timezone.now() + timedelta(seconds=settings.RESOLVE_AFTER_IMPORT_DELAY_SECONDS)
+        result = resolve_new_records.using(run_after=at).enqueue(str(job.pk))
+        job.params = {**params, "task": str(result.id)}
+        Job.objects.filter(pk=job.pk).update(params=job.params)
+    return job
+
+
+def _waiting_resolve() -> Job | None:
+    """The requested resolve whose task still waits in the queue (a job whose task was claimed or lost is
+    not waiting: a new one is requested, which costs at most one extra incremental resolve)."""
+    from django_tasks_db.models import DBTaskResult
+
+    for job in Job.objects.filter(kind="resolve", status=Job.Status.QUEUED).order_by("created_at"):
+        task_id = (job.params or {}).get("task")
+        if (job.params or {}).get("after_new_records") and task_id:
+            if DBTaskResult.objects.filter(pk=task_id, status="READY").exists():
+                return job
+    return None
+
+
+def _resolve_report(job: Job | None) -> dict:
+    if job is None:
+        return {"requested": False, "reason": "off"}
+    return {"requested": True, "job": str(job.pk), "status": job.status}
+
+
+def run_import_job(job, progress) -> dict:
+    """Job runner for kind "import": the import (siyu.ingest.actions.run_import_job), then, when the
+    server's worker ran it and something landed, a resolve. `result["resolve"]` says which."""
+    from siyu.ingest.actions import run_import_job as import_files_of
+
+    report = import_files_of(job, progress)
+    if not changed_anything(report):
+        report["resolve"] = {"requested": False, "reason": "nothing_new"}
+    elif not in_queued_job():
+        # `siyu import` with no server: the records wait for `siyu resolve` (or the next `siyu serve`)
+        report["resolve"] = {"requested": False, "reason": "no_server"}
+    else:
+        report["resolve"] = _resolve_report(request_resolve("import", job.created_by))
+    return report
+
+
+def resolve_after_api_batch(result: dict, created_by=None) -> dict:
+    """After an API batch landed (in the server, which owns the warehouse): a coalesced resolve."""
+    if not changed_anything(result):
+        return {"requested": False, "reason": "nothing_new"}
+    return _resolve_report(request_resolve("api", created_by))
+
+
+def resolve_waiting_records() -> Job | None:
+    """When `siyu serve` starts: records imported while it was not running (`siyu import` in its own
+    process) are resolved now, without a click."""
+    from siyu.identity.queries import unresolved_records
+
+    try:
+        waiting = unresolved_records()
+    except Exception:  # noqa: BLE001 - a server that cannot count them still serves; say so in the log
+        log.exception("counting the records without a customer failed")
+        return None
+    return request_resolve("serve_start") if waiting else None

@@ -1,0 +1,13 @@
+"""The task that runs the coalesced resolve after new records (siyu.pipeline.actions.request_resolve) in
+`siyu serve`'s in-process worker."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+
+@task()
+def resolve_new_records(job_id: str) -> str:
+    from siyu.core.owner import run_queued_job
+
+    return run_queued_job(job_id).status
