@@ -262,6 +262,30 @@ def test_generic_columns_mapped_to_one_address_are_joined_and_ids_kept_for_compa
     assert warehouse.raw_connection().execute("SELECT count(*) FROM records WHERE source = 'census2'").fetchone() == (0,)
 
 
+def test_a_purchase_history_of_customer_date_and_amount_alone_becomes_orders(warehouse, tmp_path):
+    """CDNOW's shape: no order id, dates written 19970101, the same purchase line twice on one day."""
+    from siyu.identity.actions import resolve_identities
+
+    path = tmp_path / "cdnow.csv"
+    path.write_text(
+        "customer,date,cds,dollars\n"
+        "00001,19970101,1,11.77\n"
+        "00002,19970112,1,12.00\n"
+        "00002,19970112,1,12.00\n"
+        "00002,19970312,2,77.00\n",
+        encoding="utf-8",
+    )
+    mapping = {"customer": "id:customer", "date": "order_time", "cds": "quantity", "dollars": "amount"}
+    report = import_files([path], "cdnow", "generic", mapping)
+    assert report.files[0].error is None and report.totals()["rejected"] == 0
+    assert q(warehouse, "SELECT count(*), sum(amount)::VARCHAR FROM orders") == [(4, "112.77")]
+    assert q(warehouse, "SELECT epoch(min(order_time))::BIGINT FROM orders") == [(852048000,)]  # 1997-01-01 in Shanghai
+    # a re-import adds nothing twice, the two identical lines included
+    import_files([path], "cdnow", "generic", mapping)
+    assert q(warehouse, "SELECT count(*) FROM orders") == [(4,)]
+    assert resolve_identities().customers == 2
+
+
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):
     path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="x", created="not a date")])
     out = io.StringIO()

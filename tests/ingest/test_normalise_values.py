@@ -216,6 +216,8 @@ def test_amounts_bulk_agrees_with_scalar(values):
         ("2024-01-02T08:30:00Z", dt.datetime(2024, 1, 2, 8, 30, tzinfo=UTC)),  # an explicit zone wins
         ("2024-01-02 08:30:00.250", dt.datetime(2024, 1, 2, 0, 30, 0, 250000, tzinfo=UTC)),
         ("2024年1月2日 8:30", dt.datetime(2024, 1, 2, 0, 30, tzinfo=UTC)),
+        ("19970101", dt.datetime(1996, 12, 31, 16, 0, tzinfo=UTC)),  # CDNOW's dates
+        ("19970101 08:30:00", dt.datetime(1997, 1, 1, 0, 30, tzinfo=UTC)),
         ("", None),
         ("-", None),
         (None, None),
@@ -225,7 +227,9 @@ def test_local_time_examples(raw, expected):
     assert parse_local_time(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["2023-02-30 10:00:00", "2024-01-02 24:00:00", "2024-13-01", "yesterday"])
+@pytest.mark.parametrize(
+    "raw", ["2023-02-30 10:00:00", "2024-01-02 24:00:00", "2024-13-01", "yesterday", "19971301", "1997010"]
+)
 def test_impossible_times_raise(raw):
     with pytest.raises(ValueError, match="date/time"):
         parse_local_time(raw)
@@ -236,6 +240,7 @@ shapes = [
     "{:%Y-%m-%d %H:%M:%S}",
     "{t.year}/{t.month}/{t.day} {t.hour}:{t.minute:02d}",
     "{:%Y/%m/%d %H:%M:%S}",
+    "{:%Y%m%d %H:%M:%S}",
 ]
 
 

@@ -39,6 +39,16 @@ class PredictionsOut(Schema):
     expected_aov: str | None = Field(description="expected value of a purchase, yuan (Gamma-Gamma)")
     clv: str | None = Field(description="expected purchases × expected value over the CLV horizon, yuan")
     model_version: str
+    p_purchase_score: str = Field(
+        description="which score p_purchase is: `model` (gradient boosting) or `simple` (the share of past "
+        "customers with similar recency and purchase count who bought), served when the model was no better "
+        "than the base rate or chance on the holdout"
+    )
+    clv_score: str | None = Field(
+        description="which score the CLV columns are: `bgnbd` (BG/NBD + Gamma-Gamma) or `pace` (the past "
+        "year's spending pace, p_alive empty), served when the BG/NBD fit was degenerate or ranked the "
+        "holdout's spend worse; null when nobody had bought"
+    )
 
 
 class PredictionRunOut(Schema):
@@ -56,7 +66,14 @@ class CalibrationOut(PredictionRunOut):
     report: dict[str, Any] = Field(
         description="training (rows, snapshots), calibration of the propensity on the last horizon (auc, "
         "brier, reliability bins, lift by decile), bgnbd and gamma_gamma parameters, clv_calibration "
-        "(BG/NBD predicted vs actual purchase days), timings"
+        "(BG/NBD predicted vs actual purchase days), quality (which scores are served and why), timings"
+    )
+    served: dict[str, str | None] = Field(
+        description="p_purchase: `model` or `simple`; clv: `bgnbd`, `pace` or null (see PredictionsOut)"
+    )
+    warnings: list[str] = Field(
+        description="in the request's language: why a model was not used and what is served instead; empty "
+        "when both models passed their check"
     )
 
 

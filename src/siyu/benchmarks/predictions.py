@@ -102,6 +102,11 @@ def _measure(step: str, people: int = 0) -> dict:
     if step == "generate":
         started = time.perf_counter()
         con.execute(GENERATE_SQL.format(people=people, history=HISTORY_DAYS))
+        # The read models resolve keeps (customer_orders: the traits and features read it), as
+        # tests/segments/prediction_data.py does; without it every snapshot was empty ("too little history").
+        from siyu.warehouse.summary import rebuild_customer_summary
+
+        rebuild_customer_summary()
         con.execute("CHECKPOINT")
         count = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("orders", "events")}
         return {
@@ -159,6 +164,8 @@ def _predict() -> dict:
         "brier_of_base_rate": round(check.get("brier_of_base_rate") or 0, 5),
         "top_decile_lift": round(check["lift"][0]["lift"], 2) if check.get("lift") else None,
         "baseline_recency_auc": round(baseline["auc"], 4) if baseline["auc"] is not None else None,
+        "served": {k: v.get("served") for k, v in report.get("quality", {}).items()},
+        "candidates": (report.get("quality", {}).get("p_purchase") or {}).get("candidates"),
         "bgnbd": report.get("bgnbd"),
         "gamma_gamma": report.get("gamma_gamma"),
         "bgnbd_holdout_predicted": round(clv_check.get("predicted_total") or 0),

@@ -278,14 +278,13 @@ def _prepare_hashed_frame(
             )
         bad = bad | new
 
-    # The record id: the platform's own id, else (generic without record_id) a content hash.
+    # The record id: the platform's own id, else (a generic file without one) the row's content hash.
     record_field = fmt.record_field
     if record_field not in c.columns:
-        if fmt.record_kind in _ORDER_KINDS:
+        if fmt.name != "generic":
             expected = fmt.columns.get(record_field, (record_field,))[0]
             raise UnrecognisedFile(f"the file has no order id column ({expected})")
-        c = c.with_columns(hashes.result().alias("record_id"))
-        record_field = "record_id"
+        c = c.with_columns(hashes.result().alias(record_field))
     reject(c.get_column(record_field).is_null(), fields.get(record_field, record_field), "missing record id")
 
     if "name" not in c.columns and ("first_name" in c.columns or "last_name" in c.columns):

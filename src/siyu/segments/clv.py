@@ -57,6 +57,7 @@ class BgNbd:
     b: float
     log_likelihood: float = float("nan")
     customers: int = 0
+    converged: bool = True  # the optimiser reported success (a fit that did not is degenerate)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -69,6 +70,7 @@ class GammaGamma:
     gamma: float
     log_likelihood: float = float("nan")
     customers: int = 0
+    converged: bool = True  # the optimiser reported success (a fit that did not is degenerate)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -107,15 +109,16 @@ def fit_bgnbd(x, t_x, T, weights=None) -> BgNbd:
     total = w.sum()
 
     def negative(log_params):
-        ll = bgnbd_log_likelihood(np.exp(log_params), x, t_x * scale, T * scale)
-        value = -(w * ll).sum() / total
+        with np.errstate(all="ignore"):  # the optimiser's wild steps: scored as 1e12 below
+            ll = bgnbd_log_likelihood(np.exp(log_params), x, t_x * scale, T * scale)
+            value = -(w * ll).sum() / total
         return value if np.isfinite(value) else 1e12
 
     result = _minimise(negative, 4)
     r, alpha, a, b = np.exp(result.x)
     alpha /= scale
     ll = float((w * bgnbd_log_likelihood((r, alpha, a, b), x, t_x, T)).sum())
-    return BgNbd(float(r), float(alpha), float(a), float(b), ll, int(total))
+    return BgNbd(float(r), float(alpha), float(a), float(b), ll, int(total), bool(result.success))
 
 
 def _minimise(negative, size: int):
@@ -197,14 +200,15 @@ def fit_gamma_gamma(x, m, weights=None) -> GammaGamma:
     total = w.sum()
 
     def negative(log_params):
-        value = -(w * gamma_gamma_log_likelihood(np.exp(log_params), x, m * scale)).sum() / total
+        with np.errstate(all="ignore"):  # the optimiser's wild steps: scored as 1e12 below
+            value = -(w * gamma_gamma_log_likelihood(np.exp(log_params), x, m * scale)).sum() / total
         return value if np.isfinite(value) else 1e12
 
     result = _minimise(negative, 3)
     p, q, gamma = np.exp(result.x)
     gamma /= scale
     ll = float((w * gamma_gamma_log_likelihood((p, q, gamma), x, m)).sum())
-    return GammaGamma(float(p), float(q), float(gamma), ll, int(total))
+    return GammaGamma(float(p), float(q), float(gamma), ll, int(total), bool(result.success))
 
 
 def expected_value(model: GammaGamma, x, m) -> np.ndarray:

@@ -18,7 +18,6 @@ from siyu.segments.predictions import (
     PREDICTIONS_TABLE,
     PredictionSettings,
     compute_predictions,
-    model_version,
 )
 from siyu.segments.traits import cutoff_of
 from siyu.warehouse import backend, raw_connection, transaction
@@ -62,7 +61,7 @@ def refresh_predictions(
             "horizon_days": ps.horizon_days,
             "customers": table.num_rows,
             "seconds": seconds,
-            "model_version": model_version(ps),
+            "model_version": report["model_version"],
             "settings": ps.as_json(),
             "report": json.dumps(report, ensure_ascii=False, default=str),
         }
@@ -76,7 +75,6 @@ def refresh_predictions(
         "as_of": cutoff.isoformat(),
         "current": current,
         "horizon_days": ps.horizon_days,
-        "model_version": model_version(ps),
         "seconds": round(time.monotonic() - started, 3),
         **report,
     }
@@ -112,4 +110,5 @@ def refresh_predictions_after_traits(progress=None) -> dict:
         "customers": report["customers"],
         "auc": calibration.get("auc"),
         "seconds": report["seconds"],
+        "served": {k: v.get("served") for k, v in report.get("quality", {}).items()},
     }

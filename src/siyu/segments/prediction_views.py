@@ -160,6 +160,8 @@ def predictions_page(request):
         error = str(exc)
     report = run["report"] if run else {}
     context = {
+        "warnings": run["warnings"] if run else [],
+        "served": run["served"] if run else {},
         "runs": runs,
         "run": run,
         "error": error,

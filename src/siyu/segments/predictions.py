@@ -27,11 +27,25 @@ groups: observed share ÷ base rate).
 CLV. BG/NBD and Gamma-Gamma are fitted on the purchase days before T (several orders on one day are one
 purchase, as in the CDNOW data of the papers; time in weeks), on a deterministic sample of at most
 `max_clv_fit_customers` buyers. Per buyer: `expected_transactions` in the next `clv_months` 30-day months,
-`p_alive`, `expected_aov` (Gamma-Gamma: the buyer's repeat purchases shrunk towards the population mean)
+`p_alive`, `expected_aov` (Gamma-Gamma on every purchase day, the first included: the buyer's mean
+purchase day shrunk towards the population mean; expected_values says why)
 and `clv` = Σ monthly expected purchases × expected_aov, discounted at `discount_rate` a year. Customers who
 never bought have no CLV (BG/NBD starts at the first purchase). Calibration: fitted on the purchase days
 before T − H (`clv_holdout_days`), predicted vs actual purchase days in [T − H, T), by the number of repeat
 purchases before T − H.
+
+Features that take one state over the training rows (constant, or missing everywhere: an order history
+with no product lines, events or channels) are dropped before training (informative_columns); the model
+scores with the columns it was trained on.
+
+Is it worth using (docs/architecture.md "Predictions"). Beside the gradient boosting, a simpler purchase
+probability (RecencyFrequency: the share of past customers in the same recency and purchase-count bands
+who bought) is trained on the same snapshots and checked on the same holdout. A score is worth using when
+its Brier skill over the base rate is above 0 and the lower end of its AUC's 95% interval is above 0.5
+(score_problems); the model is served when it is, else the simpler score. A BG/NBD fit that is
+degenerate (bgnbd_problems: no visible dropout, parameters at the edge, no convergence) or that ranks the
+CLV holdout's spend worse than the pace (spend per day over the last year, PACE_DAYS) gives way to the
+pace. The report's `quality` says what is served and why; prediction_queries words it for operators.
 
 Minimum history: a training snapshot is used when its labels hold at least `min_class_count` (20)
 customers who bought and 20 who did not, so purchases must span at least 2 × N days before T (one
@@ -70,8 +84,8 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS_TABLE = "customer_predictions"
 PREDICTION_RUNS_TABLE = "prediction_runs"
-FEATURES_VERSION = 1
-CLV_VERSION = 1
+FEATURES_VERSION = 2
+CLV_VERSION = 2
 DAYS_PER_WEEK = 7.0
 DAYS_PER_MONTH = 30
 _SAMPLE_MOD = 1_000_003
@@ -83,10 +97,12 @@ NUMERIC_TRAITS = (
 )  # fmt: skip
 WINDOW_FEATURES = (
     "orders_30d", "orders_90d", "orders_180d", "spend_90d", "purchase_days", "other_orders_90d", "events_30d",
-    "events_90d", "days_since_first_purchase", "days_known", "recency_over_cycle", "month",
+    "events_90d", "days_since_first_purchase", "days_since_last_purchase", "days_known", "recency_over_cycle",
+    "month",
 )  # fmt: skip
 CATEGORICAL = ("acquisition_source", "last_purchase_source", "lifecycle_stage", "aipl_stage")
 MAX_CATEGORIES = 30
+DEEP_TREES_MIN_BUYERS = 10_000  # see fit_propensity
 
 
 @dataclass(frozen=True)
@@ -155,14 +171,17 @@ class PredictionSettings:
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def model_version(ps: PredictionSettings) -> str:
+def model_version(ps: PredictionSettings, *, propensity: str = "model", clv: str | None = "bgnbd") -> str:
+    """What produced the served values: the purchase probability of the gradient boosting ("model") or of
+    the simpler score ("simple"), the CLV of BG/NBD + Gamma-Gamma ("bgnbd") or of the pace ("pace")."""
     import sklearn
 
     digest = hashlib.sha1(ps.as_json().encode()).hexdigest()[:8]
-    return (
-        f"propensity=hgb/sklearn-{sklearn.__version__}/features-{FEATURES_VERSION};"
-        f"clv=bgnbd+gamma-gamma/{CLV_VERSION};settings={digest}"
-    )
+    first = (
+        f"hgb/sklearn-{sklearn.__version__}" if propensity == "model" else "recency-frequency"
+    ) + f"/features-{FEATURES_VERSION}"
+    second = {"bgnbd": "bgnbd+gamma-gamma", "pace": f"pace-{PACE_DAYS}d", None: "none"}[clv]
+    return f"propensity={first};clv={second}/{CLV_VERSION};settings={digest}"
 
 
 # --- features -----------------------------------------------------------------------------------------
@@ -217,6 +236,7 @@ def features_expr(
         spend_90d=p.amount.sum(where=p.day >= cut_day - 90).cast("float64"),
         purchase_days=p.day.nunique(),
         first_day=p.day.min(),
+        last_day=p.day.max(),
         last_purchase_source=p.source.argmax(p.order_time),
     )
     o = facts.orders
@@ -263,6 +283,7 @@ def features_expr(
         "events_30d": j.events_30d.fill_null(0).cast("float64"),
         "events_90d": j.events_90d.fill_null(0).cast("float64"),
         "days_since_first_purchase": (cut_day - j.first_day).cast("float64"),
+        "days_since_last_purchase": (cut_day - j.last_day).cast("float64"),
         "days_known": (cut_day - first_seen_day).cast("float64"),
         "recency_over_cycle": (j.recency_days / j.purchase_cycle_days.nullif(0)).cast("float64"),
         "month": month.cast("float64"),
@@ -307,24 +328,33 @@ class Matrix:
     names: list[str]
     y: np.ndarray | None = None
 
+    def column(self, name: str) -> np.ndarray:
+        return self.X[:, self.names.index(name)].astype("float64")
+
 
 def feature_names(products: list[str]) -> list[str]:
     return [*NUMERIC_TRAITS, *WINDOW_FEATURES, *[f"product_{i}" for i in range(len(products))], *CATEGORICAL]
 
 
+_FLOAT32_MAX = float(np.finfo("float32").max)
+
+
 def to_matrix(table: pa.Table, products: list[str], categories: dict[str, list[str]]) -> Matrix:
-    """Arrow rows → a float32 matrix; categorical columns become codes of `categories` (NaN: unknown)."""
+    """Arrow rows → a float32 matrix; categorical columns become codes of `categories` (NaN: unknown).
+    A value float32 cannot hold (infinite, or beyond ±3.4e38) is missing."""
     names = feature_names(products)
     n = table.num_rows
     X = np.empty((n, len(names)), dtype="float32")
     for i, name in enumerate(names):
         column = table.column(name)
         if name in CATEGORICAL:
-            codes = {value: code for code, value in enumerate(categories[name])}
+            codes = {value: code for code, value in enumerate(categories.get(name, []))}
             values = column.to_pylist()
             X[:, i] = np.array([codes.get(v, np.nan) for v in values], dtype="float32")
         else:
-            X[:, i] = column.to_numpy(zero_copy_only=False).astype("float32")
+            values = column.to_numpy(zero_copy_only=False).astype("float64")
+            values[~np.isfinite(values) | (np.abs(values) > _FLOAT32_MAX)] = np.nan
+            X[:, i] = values.astype("float32")
     y = (
         table.column("label").to_numpy(zero_copy_only=False).astype("int8")
         if "label" in table.column_names
@@ -348,24 +378,149 @@ def _categories(tables: list[pa.Table]) -> dict[str, list[str]]:
     return out
 
 
+def informative_columns(X: np.ndarray) -> np.ndarray:
+    """Which columns a model can learn from: those that take at least two states over the rows — two
+    distinct values, or a value and missing (missing is a state the model splits on). A column missing
+    everywhere or holding one value everywhere tells nothing and is dropped before training (an
+    all-missing column is what made scikit-learn's binning fail with "window shape cannot be larger than
+    input array shape" on an order history with no product lines)."""
+    if X.shape[0] == 0:
+        return np.zeros(X.shape[1], dtype=bool)
+    missing = np.isnan(X)
+    present = ~missing.all(axis=0)
+    low = np.where(missing, np.inf, X).min(axis=0)
+    high = np.where(missing, -np.inf, X).max(axis=0)
+    return present & ((high > low) | missing.any(axis=0))
+
+
+# --- the simpler score: customers like this one -------------------------------------------------------
+
+# Bands of days since the last purchase (upper bounds, exclusive; past the last: one band; never bought:
+# one band) and of purchase days (upper bounds, inclusive: 0 = never, 1, 2, 3, 4–5, 6–9, 10–19, 20+).
+RECENCY_BANDS = (14, 30, 60, 90, 180, 365, 730)
+FREQUENCY_BANDS = (0, 1, 2, 3, 5, 9, 19)
+# Pseudo-customers a small cell borrows from its recency band, and a band from everyone (the cell's rate
+# is (buyers + k × band rate) / (customers + k)): a cell of 5 customers is mostly its band's rate.
+SHRINK_CUSTOMERS = 20.0
+
+
+@dataclass
+class RecencyFrequency:
+    """The simpler purchase probability: the share of customers in the same band of days since their last
+    purchase and of number of purchase days who bought in the N days after a training cut-off (small
+    cells shrunk towards their recency band, bands towards everyone). Needs no model fit and cannot
+    diverge; it is calibrated by construction on the training snapshots and checked on the same holdout as
+    the gradient boosting."""
+
+    rates: np.ndarray  # (recency bands + 2, frequency bands + 1)
+    base_rate: float
+
+    @staticmethod
+    def cells(days_since_last: np.ndarray, purchase_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        days = np.asarray(days_since_last, dtype="float64")
+        count = np.nan_to_num(np.asarray(purchase_days, dtype="float64"), nan=0.0)
+        never = np.isnan(days) | (count <= 0)
+        r = np.searchsorted(RECENCY_BANDS, np.nan_to_num(days, nan=0.0), side="right")
+        r = np.where(never, len(RECENCY_BANDS) + 1, r)
+        f = np.where(never, 0, np.searchsorted(FREQUENCY_BANDS, count, side="left"))
+        return r.astype("int64"), f.astype("int64")
+
+    @classmethod
+    def fit(cls, days_since_last, purchase_days, y) -> RecencyFrequency:
+        y = np.asarray(y, dtype="float64")
+        shape = (len(RECENCY_BANDS) + 2, len(FREQUENCY_BANDS) + 1)
+        base = float(y.mean()) if len(y) else 0.0
+        r, f = cls.cells(days_since_last, purchase_days)
+        customers = np.zeros(shape)
+        buyers = np.zeros(shape)
+        np.add.at(customers, (r, f), 1.0)
+        np.add.at(buyers, (r, f), y)
+        k = SHRINK_CUSTOMERS
+        band = (buyers.sum(axis=1) + k * base) / (customers.sum(axis=1) + k)
+        rates = (buyers + k * band[:, None]) / (customers + k)
+        return cls(rates, base)
+
+    def predict(self, days_since_last, purchase_days) -> np.ndarray:
+        r, f = self.cells(days_since_last, purchase_days)
+        return self.rates[r, f]
+
+
+def simple_probability(table: RecencyFrequency, matrix: Matrix) -> np.ndarray:
+    return table.predict(matrix.column("days_since_last_purchase"), matrix.column("purchase_days"))
+
+
 # --- propensity ---------------------------------------------------------------------------------------
 
 
 @dataclass
 class Propensity:
-    model: object
+    model: object | None  # gradient boosting; None when it could not be trained (`not_trained` says why)
+    kept: list[str]  # the features it was trained on
+    dropped: list[str]  # constant or empty over the training rows
+    simple: RecencyFrequency
     products: list[str]
     categories: dict[str, list[str]]
     training_rows: int
     training_positives: int
     snapshots: list[str]
+    not_trained: str | None = None
+
+
+def fit_propensity(matrix: Matrix, ps: PredictionSettings) -> Propensity:
+    """Gradient boosting on the informative columns of a labelled matrix, and the simpler score beside it.
+    Never fails on the shape of the features: no informative column, or one class only, leaves the model
+    out (`not_trained`) and the simpler score stands alone."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y, names = matrix.X, np.asarray(matrix.y, dtype="int8"), matrix.names
+    simple = RecencyFrequency.fit(
+        matrix.column("days_since_last_purchase"), matrix.column("purchase_days"), y
+    )
+    keep = informative_columns(X)
+    kept = [n for n, k in zip(names, keep, strict=True) if k]
+    dropped = [n for n, k in zip(names, keep, strict=True) if not k]
+    out = Propensity(None, kept, dropped, simple, [], {}, len(y), int(y.sum()), [])
+    positives = int(y.sum())
+    if not kept:
+        out.not_trained = "no_informative_feature"
+        return out
+    if min(positives, len(y) - positives) < 2:
+        out.not_trained = "one_class"
+        return out
+    # How much tree the evidence supports: with fewer than DEEP_TREES_MIN_BUYERS buyers in the training
+    # rows, shallow trees with large leaves; with more, the 31-leaf trees. Early stopping on a fifth of the
+    # rows either way. Measured on holdouts (docs/benchmarks.md): the demo brand at 3,000 people (400
+    # buyers) AUC 0.71 shallow against 0.62 with the 31-leaf trees and no early stopping (0.70 with it);
+    # CDNOW (3,900 buyers) 0.782 against 0.779; the synthetic base at 100,000 (21,700 buyers) 0.861 with
+    # the 31-leaf trees against 0.832 shallow.
+    deep = positives >= DEEP_TREES_MIN_BUYERS
+    model = HistGradientBoostingClassifier(
+        max_iter=200 if deep else 300,
+        learning_rate=0.08 if deep else 0.05,
+        max_leaf_nodes=31,
+        max_depth=None if deep else 3,
+        min_samples_leaf=40 if deep else min(200, max(20, len(y) // 20)),
+        l2_regularization=1.0 if deep else 5.0,
+        categorical_features=[n in CATEGORICAL for n in kept] if any(n in CATEGORICAL for n in kept) else None,
+        early_stopping=min(positives, len(y) - positives) >= 25,
+        validation_fraction=0.2 if not deep else 0.1,
+        n_iter_no_change=20 if not deep else 10,
+        random_state=0,
+    )
+    try:
+        with threadpool_limits(limits=ps.threads):
+            model.fit(X[:, keep], y)
+    except ValueError as exc:  # a shape of data scikit-learn refuses: the simpler score stands alone
+        log.warning("the purchase propensity model could not be trained: %s", exc)
+        out.not_trained = "fit_failed"
+        return out
+    out.model = model
+    return out
 
 
 def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, customers: int) -> Propensity:
     """A model trained on the snapshots last_cutoff, last_cutoff − N, … (`training_snapshots`), each
     labelled with the N days after it. PredictionError when no snapshot has both classes."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     products = top_products(con, last_cutoff, ps)
     fraction = min(1.0, ps.max_training_rows / max(1, customers * ps.training_snapshots))
     tables, used = [], []
@@ -383,44 +538,89 @@ def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, cust
             f"customers who bought and {ps.min_class_count} who did not in the {ps.horizon_days} days after "
             f"it (purchases must span at least {2 * ps.horizon_days} days)"
         )
+    return propensity_from_tables(tables, products, used, ps)
+
+
+def propensity_from_tables(
+    tables: list[pa.Table], products: list[str], snapshots: list[str], ps: PredictionSettings
+) -> Propensity:
     categories = _categories(tables)
     parts = [to_matrix(t, products, categories) for t in tables]
-    X = np.concatenate([m.X for m in parts])
-    y = np.concatenate([m.y for m in parts])
-    names = parts[0].names
-    model = HistGradientBoostingClassifier(
-        max_iter=200,
-        learning_rate=0.08,
-        max_leaf_nodes=31,
-        min_samples_leaf=40,
-        l2_regularization=1.0,
-        categorical_features=[n in CATEGORICAL for n in names],
-        early_stopping=len(y) >= 10_000,
-        random_state=0,
+    stacked = Matrix(
+        np.concatenate([m.customer_ids for m in parts]),
+        np.concatenate([m.X for m in parts]),
+        parts[0].names,
+        np.concatenate([m.y for m in parts]),
     )
-    with threadpool_limits(limits=ps.threads):
-        model.fit(X, y)
-    return Propensity(model, products, categories, len(y), int(y.sum()), used)
+    model = fit_propensity(stacked, ps)
+    model.products, model.categories, model.snapshots = products, categories, snapshots
+    return model
 
 
-def score_propensity(
-    con, model: Propensity, cutoff: datetime, ps: PredictionSettings, *, label: bool = False
-):
-    """(Matrix, probabilities) of every customer known before `cutoff`."""
-    table = features_expr(con, cutoff, ps, model.products, label=label).to_pyarrow()
+@dataclass
+class Scores:
+    matrix: Matrix
+    model: np.ndarray | None  # the gradient boosting's probabilities (None: not trained)
+    simple: np.ndarray  # the simpler score's
+
+
+def score_table(model: Propensity, table: pa.Table, ps: PredictionSettings) -> Scores:
     matrix = to_matrix(table, model.products, model.categories)
-    if len(matrix.customer_ids) == 0:
-        return matrix, np.zeros(0)
+    simple = simple_probability(model.simple, matrix)
+    if model.model is None or len(matrix.customer_ids) == 0:
+        return Scores(matrix, None if model.model is None else np.zeros(0), simple)
+    keep = [matrix.names.index(n) for n in model.kept]
     with threadpool_limits(limits=ps.threads):
-        return matrix, model.model.predict_proba(matrix.X)[:, 1]
+        p = model.model.predict_proba(matrix.X[:, keep])[:, 1]
+    return Scores(matrix, p, simple)
+
+
+def score_propensity(con, model: Propensity, cutoff: datetime, ps: PredictionSettings, *, label: bool = False):
+    """The Scores of every customer known before `cutoff`."""
+    table = features_expr(con, cutoff, ps, model.products, label=label).to_pyarrow()
+    return score_table(model, table, ps)
+
+
+# --- is a score worth using -----------------------------------------------------------------------------
+
+# A score is worth using when, on the holdout, its Brier skill (1 − Brier ÷ the Brier score of predicting
+# the holdout's own base rate for everyone) is above 0, and its AUC is above 0.5 by more than noise: the
+# lower end of the AUC's 95% confidence interval (Hanley & McNeil 1982) is above 0.5. At 3,000 customers
+# and a 10% base rate the interval is about ±0.03, so AUC 0.53 is not "better than chance" there, AUC
+# 0.60 is.
+AUC_Z = 1.96
+
+
+def auc_interval(auc: float, positives: int, negatives: int) -> tuple[float, float]:
+    """The 95% confidence interval of an AUC (Hanley & McNeil 1982, their standard error)."""
+    if positives < 1 or negatives < 1:
+        return 0.0, 1.0
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    half = AUC_Z * float(np.sqrt(max(variance, 0.0)))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
+def score_problems(check: dict) -> list[str]:
+    """Why a score checked on the holdout is not worth using (empty: it is). Codes; the words are in
+    prediction_queries.quality_warnings."""
+    problems = []
+    if check.get("brier_skill") is None or check["brier_skill"] <= 0:
+        problems.append("not_better_than_base_rate")
+    if check.get("auc_low") is None or check["auc_low"] <= 0.5:
+        problems.append("not_better_than_chance")
+    return problems
 
 
 def propensity_report(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
-    """AUC, Brier score, the reliability curve (equal-width bins) and lift by decile."""
+    """AUC (with its 95% interval), Brier score and skill, the reliability curve (equal-width bins), lift by
+    decile and `problems` (score_problems)."""
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     y = np.asarray(y, dtype="float64")
-    p = np.asarray(p, dtype="float64")
+    p = np.clip(np.nan_to_num(np.asarray(p, dtype="float64"), nan=0.0), 0.0, 1.0)
     n = len(y)
     base = float(y.mean()) if n else 0.0
     both = 0 < y.sum() < n
@@ -448,33 +648,68 @@ def propensity_report(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict:
             "observed": observed, "lift": observed / base if base else None,
             "cumulative_capture": float(captured / buyers) if buyers else None,
         })  # fmt: skip
-    return {
+    auc = float(roc_auc_score(y, p)) if both else None
+    low, high = auc_interval(auc, int(buyers), int(n - buyers)) if auc is not None else (None, None)
+    brier = float(brier_score_loss(y, p)) if n else None
+    of_base = float(base * (1 - base)) if n else None
+    report = {
         "customers": n,
         "buyers": int(y.sum()),
         "base_rate": base,
         "mean_predicted": float(p.mean()) if n else None,
-        "auc": float(roc_auc_score(y, p)) if both else None,
-        "brier": float(brier_score_loss(y, p)) if n else None,
-        "brier_of_base_rate": float(base * (1 - base)) if n else None,
+        "auc": auc,
+        "auc_low": low,
+        "auc_high": high,
+        "brier": brier,
+        "brier_of_base_rate": of_base,
+        "brier_skill": (1 - brier / of_base) if brier is not None and of_base else None,
         "reliability": reliability,
         "lift": lift,
     }
+    report["problems"] = score_problems(report)
+    return report
+
+
+def choose_propensity(model_check: dict | None, simple_check: dict) -> str:
+    """Which purchase probability is served, from their checks on the same holdout: the gradient boosting
+    when it is worth using (score_problems), else the simpler score. Not "the lower Brier wins": two scores
+    within noise of each other would then swap from one refresh to the next."""
+    if model_check is not None and not model_check["problems"]:
+        return "model"
+    return "simple"
 
 
 # --- CLV ----------------------------------------------------------------------------------------------
 
+# The simpler CLV ("pace"): spend in the PACE_DAYS before the cut-off, per day of that span (or of the days
+# since the first purchase when shorter, but at least PACE_MIN_DAYS), carried over the CLV horizon. No fit;
+# it ignores that customers leave, which BG/NBD models, so it is served only when the BG/NBD fit is
+# degenerate or when it ranked the holdout's spend better.
+PACE_DAYS = 365
+PACE_MIN_DAYS = 90
+# A BG/NBD fit is degenerate when it cannot tell when customers leave (a → 0 with b huge: the dropout
+# probability's Beta collapses, every p_alive is ≈ 1 and the model is a plain NBD), when a parameter runs
+# to the edge of what the optimiser can reach, or when it did not converge.
+BGNBD_MIN_A = 0.01
+BGNBD_MAX_B = 1_000.0
+BGNBD_RANGE = (1e-4, 1e5)
+
 
 def purchase_summary(con, cutoff: datetime) -> pa.Table:
-    """Per buyer before `cutoff`: first and last purchase day, purchase days, total and first-day amount."""
+    """Per buyer before `cutoff`: first and last purchase day, purchase days, total and first-day amount,
+    and the purchase days and amount in the PACE_DAYS before the cut-off."""
     facts = facts_before(con, cutoff)
     p = facts.purchases
     daily = p.group_by("customer_id", "day").aggregate(amount=p.amount.sum().cast("float64"))
+    recent = daily.day >= facts.cutoff_day - PACE_DAYS
     per = daily.group_by("customer_id").aggregate(
         first_day=daily.day.min(),
         last_day=daily.day.max(),
         days=daily.count(),
         total=daily.amount.sum(),
         first_amount=daily.amount.argmin(daily.day),
+        recent_days=daily.count(where=recent),
+        recent_total=daily.amount.sum(where=recent).fill_null(0),
     )
     return per.to_pyarrow()
 
@@ -486,17 +721,31 @@ class Rfm:
     t_x: np.ndarray
     T: np.ndarray
     m: np.ndarray
+    mean_value: np.ndarray  # mean value of a purchase day (all of them)
+    recent_days: np.ndarray  # purchase days in the PACE_DAYS before the cut-off
+    recent_total: np.ndarray  # and their amount
 
 
 def rfm_arrays(summary: pa.Table, cutoff_day: int) -> Rfm:
-    """x, t_x, T (weeks) and m (mean value of the repeat purchase days) per buyer."""
+    """x, t_x, T (weeks) and m (mean value of the repeat purchase days) per buyer, and the pace's inputs."""
     col = {name: summary.column(name).to_numpy(zero_copy_only=False) for name in summary.column_names}
-    x = col["days"].astype("float64") - 1
+    days = col["days"].astype("float64")
+    x = days - 1
     t_x = (col["last_day"] - col["first_day"]).astype("float64") / DAYS_PER_WEEK
     T = (cutoff_day - col["first_day"]).astype("float64") / DAYS_PER_WEEK
+    total = col["total"].astype("float64")
     with np.errstate(invalid="ignore", divide="ignore"):
-        m = np.where(x > 0, (col["total"] - col["first_amount"]) / np.maximum(x, 1), 0.0)
-    return Rfm(col["customer_id"].astype("int64"), x, t_x, T, m)
+        m = np.where(x > 0, (total - col["first_amount"]) / np.maximum(x, 1), 0.0)
+    return Rfm(
+        col["customer_id"].astype("int64"), x, t_x, T, m, total / np.maximum(days, 1),
+        col["recent_days"].astype("float64"), col["recent_total"].astype("float64"),
+    )  # fmt: skip
+
+
+def pace(rfm: Rfm, days: float) -> tuple[np.ndarray, np.ndarray]:
+    """(purchase days, spend) expected in the next `days` at the pace of the PACE_DAYS before the cut-off."""
+    span = np.clip(rfm.T * DAYS_PER_WEEK, PACE_MIN_DAYS, PACE_DAYS)
+    return rfm.recent_days / span * days, rfm.recent_total / span * days
 
 
 def _fit_sample(rfm: Rfm, limit: int) -> np.ndarray:
@@ -509,18 +758,41 @@ def _fit_sample(rfm: Rfm, limit: int) -> np.ndarray:
 
 def fit_clv_models(rfm: Rfm, ps: PredictionSettings) -> tuple[clv.BgNbd, clv.GammaGamma]:
     keep = _fit_sample(rfm, ps.max_clv_fit_customers)
-    x, t_x, T, m = rfm.x[keep], rfm.t_x[keep], rfm.T[keep], rfm.m[keep]
+    x, t_x, T = rfm.x[keep], rfm.t_x[keep], rfm.T[keep]
     # Customers sharing (x, t_x, T) are one weighted row: fewer rows for the optimiser, the same fit.
     rows, weights = np.unique(np.stack([x, t_x, T], axis=1), axis=0, return_counts=True)
     purchases = clv.fit_bgnbd(rows[:, 0], rows[:, 1], rows[:, 2], weights)
-    values = clv.fit_gamma_gamma(x, m)
+    values = clv.fit_gamma_gamma(x + 1, rfm.mean_value[keep])
     return purchases, values
+
+
+def expected_values(values: clv.GammaGamma, rfm: Rfm) -> np.ndarray:
+    """Gamma-Gamma's expected value of a purchase day per buyer, from all their purchase days. The papers
+    fit repeat purchases only (the first may differ); here the first counts too, so a one-time buyer —
+    most of any base — gets their own value shrunk towards the population mean instead of the population
+    mean itself. On CDNOW this ranks the 9-month holdout spend better (Spearman 0.427 against 0.419;
+    docs/benchmarks.md)."""
+    return clv.expected_value(values, rfm.x + 1, rfm.mean_value)
+
+
+def bgnbd_problems(model: clv.BgNbd) -> list[str]:
+    """Why a BG/NBD fit is degenerate (empty: it is not). Codes; words in prediction_queries."""
+    problems = []
+    if not model.converged:
+        problems.append("bgnbd_not_converged")
+    if model.a < BGNBD_MIN_A or model.b > BGNBD_MAX_B:
+        problems.append("bgnbd_no_dropout")
+    low, high = BGNBD_RANGE
+    values = (model.r, model.alpha, model.a, model.b)
+    if any(not np.isfinite(v) or v < low or v > high for v in values):
+        problems.append("bgnbd_at_bounds")
+    return problems
 
 
 def clv_predictions(rfm: Rfm, purchases: clv.BgNbd, values: clv.GammaGamma, ps: PredictionSettings) -> dict:
     period = DAYS_PER_MONTH / DAYS_PER_WEEK
     horizon = ps.clv_months * period
-    aov = clv.expected_value(values, rfm.x, rfm.m)
+    aov = expected_values(values, rfm)
     monthly = (1 + ps.discount_rate) ** (1 / 12) - 1
     # BG/NBD depends on (x, t_x, T) alone: compute once per distinct triple (whole days make many repeats;
     # ₂F₁ is the expensive part, evaluated clv_months + 1 times per row).
@@ -538,17 +810,64 @@ def clv_predictions(rfm: Rfm, purchases: clv.BgNbd, values: clv.GammaGamma, ps: 
     }
 
 
+def pace_predictions(rfm: Rfm, ps: PredictionSettings) -> dict:
+    """The simpler CLV per buyer (see PACE_DAYS): no p_alive (it does not model leaving)."""
+    monthly = (1 + ps.discount_rate) ** (1 / 12) - 1
+    per_month_days, per_month_spend = pace(rfm, DAYS_PER_MONTH)
+    factor = sum(1 / (1 + monthly) ** k for k in range(1, ps.clv_months + 1))
+    return {
+        "expected_transactions": per_month_days * ps.clv_months,
+        "p_alive": None,
+        "expected_aov": rfm.mean_value,
+        "clv": per_month_spend * factor,
+    }
+
+
+def _spearman(predicted: np.ndarray, actual: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(actual) < 3 or np.ptp(actual) == 0 or np.ptp(predicted) == 0:
+        return None
+    value = spearmanr(predicted, actual).statistic
+    return float(value) if np.isfinite(value) else None
+
+
 def clv_report(con, cutoff: datetime, ps: PredictionSettings) -> dict:
-    """BG/NBD fitted before cutoff − H, predicted vs actual purchase days in [cutoff − H, cutoff)."""
+    """BG/NBD + Gamma-Gamma fitted before cutoff − H: predicted vs actual purchase days in
+    [cutoff − H, cutoff); and spend in that window predicted by them and by the pace, against the spend
+    that followed (Spearman's rank correlation per buyer, totals)."""
     holdout = ps.clv_holdout_days
     start = cutoff - timedelta(days=holdout)
     start_day = facts_before(con, start).cutoff_day
     rfm = rfm_arrays(purchase_summary(con, start), start_day)
-    purchases, _ = fit_clv_models(rfm, ps)
-    predicted = clv.expected_purchases(purchases, holdout / DAYS_PER_WEEK, rfm.x, rfm.t_x, rfm.T)
-    after = purchase_days_between(con, start, cutoff)
-    actual_by_id = dict(zip(after["customer_id"], after["days"], strict=True))
-    actual = np.array([actual_by_id.get(int(c), 0) for c in rfm.customer_ids], dtype="float64")
+    after = purchases_between(con, start, cutoff)
+    position = {c: i for i, c in enumerate(after["customer_id"])}
+    where = np.array([position.get(int(c), -1) for c in rfm.customer_ids], dtype="int64")
+    has = where >= 0
+    actual = np.zeros(len(rfm.x))
+    actual[has] = np.asarray(after["days"], dtype="float64")[where[has]]
+    spent = np.zeros(len(rfm.x))
+    spent[has] = np.asarray(after["amount"], dtype="float64")[where[has]]
+    pace_days, pace_spend = pace(rfm, holdout)
+    report = {
+        "holdout_days": holdout,
+        "fitted_before": start.isoformat(),
+        "customers": int(len(rfm.x)),
+        "actual_total": float(actual.sum()),
+        "actual_spend": float(spent.sum()),
+        "pace": {
+            "predicted_total": float(pace_days.sum()),
+            "predicted_spend": float(pace_spend.sum()),
+            "spearman": _spearman(pace_spend, spent),
+        },
+    }
+    try:
+        purchases, values = fit_clv_models(rfm, ps)
+        predicted = clv.expected_purchases(purchases, holdout / DAYS_PER_WEEK, rfm.x, rfm.t_x, rfm.T)
+        predicted_spend = predicted * expected_values(values, rfm)
+    except PredictionError as exc:
+        report["bgnbd_not_available"] = str(exc)
+        return report
     groups = []
     bucket = np.minimum(rfm.x, 7).astype(int)
     for x in range(8):
@@ -558,20 +877,37 @@ def clv_report(con, cutoff: datetime, ps: PredictionSettings) -> dict:
                 "repeat_purchases": f"{x}+" if x == 7 else str(x), "customers": int(inside.sum()),
                 "predicted": float(predicted[inside].mean()), "actual": float(actual[inside].mean()),
             })  # fmt: skip
-    return {
-        "holdout_days": holdout,
-        "fitted_before": start.isoformat(),
-        "customers": int(len(rfm.x)),
+    report.update({
         "predicted_total": float(predicted.sum()),
-        "actual_total": float(actual.sum()),
         "mean_absolute_error": float(np.abs(predicted - actual).mean()) if len(actual) else None,
         "by_repeat_purchases": groups,
         "bgnbd": purchases.as_dict(),
-    }
+        "predicted_spend": float(predicted_spend.sum()),
+        "spearman": _spearman(predicted_spend, spent),
+    })  # fmt: skip
+    return report
 
 
-def purchase_days_between(con, start: datetime, end: datetime) -> dict[str, list]:
-    """Distinct purchase days per customer in [start, end)."""
+def choose_clv(problems: list[str], check: dict) -> tuple[str, list[str]]:
+    """Which CLV is served, and the notes that say why: whichever ranked the CLV holdout's spend better
+    (Spearman) — BG/NBD + Gamma-Gamma on a tie, the pace when BG/NBD could not be checked there. A
+    degenerate fit (`problems`) is still served when the holdout supports it (note
+    "bgnbd_kept_by_holdout": its p_alive, ≈ 1 for everyone, is then left out), never when its values
+    cannot be computed."""
+    if "bgnbd_not_available" in problems or "gamma_gamma_degenerate" in problems:
+        return "pace", problems
+    model, simple = check.get("spearman"), (check.get("pace") or {}).get("spearman")
+    if problems:
+        if model is not None and (simple is None or model >= simple):
+            return "bgnbd", [*problems, "bgnbd_kept_by_holdout"]
+        return "pace", problems
+    if model is not None and simple is not None and simple > model:
+        return "pace", ["pace_ranks_better"]
+    return "bgnbd", []
+
+
+def purchases_between(con, start: datetime, end: datetime) -> dict[str, list]:
+    """Distinct purchase days and spend per customer in [start, end)."""
     orders = con.table("orders")
     window = orders.filter(
         (orders.status_class == "purchase")
@@ -581,9 +917,11 @@ def purchase_days_between(con, start: datetime, end: datetime) -> dict[str, list
     cmap = con.table("customer_map").select("record_key", "customer_id")
     window = window.join(cmap, "record_key")
     window = window.mutate(day=day_number(window.order_time, settings.TIME_ZONE))
-    per = window.group_by("customer_id").aggregate(days=window.day.nunique())
+    per = window.group_by("customer_id").aggregate(
+        days=window.day.nunique(), amount=window.amount.sum().cast("float64").fill_null(0)
+    )
     table = per.to_pyarrow()
-    return {"customer_id": table.column("customer_id").to_pylist(), "days": table.column("days").to_pylist()}
+    return {name: table.column(name).to_pylist() for name in ("customer_id", "days", "amount")}
 
 
 # --- the refresh --------------------------------------------------------------------------------------
@@ -607,11 +945,17 @@ def check_history(con, cutoff: datetime, ps: PredictionSettings) -> None:
         )
 
 
+def _summary(check: dict) -> dict:
+    keys = ("auc", "auc_low", "auc_high", "brier", "brier_of_base_rate", "brier_skill", "problems")
+    return {k: check.get(k) for k in keys}
+
+
 def compute_predictions(
     con, cutoff: datetime, ps: PredictionSettings, progress=None
 ) -> tuple[pa.Table, dict]:
     """Every customer's predictions as of `cutoff` (an Arrow table in the customer_predictions shape) and
-    the run's report (calibration included when history allows)."""
+    the run's report: calibration when history allows, and `quality` — which purchase probability and
+    which CLV are served and why (module doc)."""
     from siyu.warehouse.schema import TABLES
 
     step = StepClock(progress, _STEPS)
@@ -624,39 +968,77 @@ def compute_predictions(
     model = train_propensity(con, cutoff - horizon, ps, customers=customers)
     report["training"] = {
         "rows": model.training_rows, "buyers": model.training_positives, "snapshots": model.snapshots,
-        "products": model.products,
+        "products": model.products, "features": model.kept, "features_dropped": model.dropped,
+        "model_not_trained": model.not_trained,
     }  # fmt: skip
     step(1, "checking calibration on the last horizon", "train")
+    quality: dict = {}
     try:
         past = train_propensity(con, cutoff - 2 * horizon, ps, customers=customers)
-        matrix, p = score_propensity(con, past, cutoff - horizon, ps, label=True)
+        scores = score_propensity(con, past, cutoff - horizon, ps, label=True)
+        checks = {"simple": propensity_report(scores.matrix.y, scores.simple)}
+        if scores.model is not None and model.model is not None:
+            checks["model"] = propensity_report(scores.matrix.y, scores.model)
+        served = choose_propensity(checks.get("model"), checks["simple"])
         report["calibration"] = {
+            "score": served,
             "scored_at": (cutoff - horizon).isoformat(),
             "label_window": [(cutoff - horizon).isoformat(), cutoff.isoformat()],
             "training_snapshots": past.snapshots,
-            **propensity_report(matrix.y, p),
+            **checks[served],
+        }
+        quality["p_purchase"] = {
+            "served": served,
+            "problems": checks[served]["problems"],
+            "model_problems": checks["model"]["problems"] if "model" in checks else ["model_not_trained"],
+            "candidates": {name: _summary(check) for name, check in checks.items()},
         }
     except PredictionError as exc:
         report["calibration"] = {"not_available": str(exc)}
+        served = "model" if model.model is not None else "simple"
+        quality["p_purchase"] = {"served": served, "problems": ["not_checked"], "model_problems": []}
+    if model.model is None:
+        quality["p_purchase"]["served"] = served = "simple"
+        quality["p_purchase"]["model_problems"] = ["model_not_trained"]
     step(2, "scoring every customer", "calibration")
-    matrix, p_purchase = score_propensity(con, model, cutoff, ps)
+    scores = score_propensity(con, model, cutoff, ps)
+    matrix = scores.matrix
+    p_purchase = scores.model if served == "model" else scores.simple
     report["mean_p_purchase"] = float(p_purchase.mean()) if len(p_purchase) else None
 
     step(3, "fitting BG/NBD and Gamma-Gamma", "score")
     cutoff_day = facts_before(con, cutoff).cutoff_day
     rfm = rfm_arrays(purchase_summary(con, cutoff), cutoff_day)
-    values = {}
-    try:
-        purchases_model, value_model = fit_clv_models(rfm, ps)
-        values = clv_predictions(rfm, purchases_model, value_model, ps)
-        report["bgnbd"] = purchases_model.as_dict()
-        report["gamma_gamma"] = value_model.as_dict()
+    values: dict = {}
+    served_clv = None
+    if len(rfm.x):
+        try:
+            purchases_model, value_model = fit_clv_models(rfm, ps)
+            report["bgnbd"] = purchases_model.as_dict()
+            report["gamma_gamma"] = value_model.as_dict()
+            problems = bgnbd_problems(purchases_model)
+        except PredictionError as exc:
+            report["clv"] = {"not_available": str(exc)}
+            purchases_model, problems = None, ["bgnbd_not_available"]
         try:
             report["clv_calibration"] = clv_report(con, cutoff, ps)
         except PredictionError as exc:
             report["clv_calibration"] = {"not_available": str(exc)}
-    except PredictionError as exc:
-        report["clv"] = {"not_available": str(exc)}
+        served_clv, notes = choose_clv(problems, report["clv_calibration"])
+        if served_clv == "bgnbd":
+            try:
+                values = clv_predictions(rfm, purchases_model, value_model, ps)
+                if problems:  # a degenerate fit the holdout supports: its p_alive says nothing
+                    values["p_alive"] = None
+            except PredictionError:  # Gamma-Gamma q ≤ 1: no mean purchase value to expect
+                served_clv, notes = "pace", [*problems, "gamma_gamma_degenerate"]
+        if served_clv == "pace":
+            values = pace_predictions(rfm, ps)
+        quality["clv"] = {"served": served_clv, "problems": notes}
+    else:
+        report["clv"] = {"not_available": "no customer bought before the cut-off"}
+    report["quality"] = quality
+    report["model_version"] = model_version(ps, propensity=served, clv=served_clv)
     step(4, "assembling", "clv")
 
     n = len(matrix.customer_ids)
@@ -665,7 +1047,7 @@ def compute_predictions(
     has = where >= 0
 
     def spread(name: str) -> pa.Array:
-        if not values:
+        if not values or values[name] is None:
             return pa.nulls(n, pa.float64())
         out = np.zeros(n)
         out[has] = values[name][where[has]]
@@ -684,7 +1066,7 @@ def compute_predictions(
             "p_alive": pa.compute.round(spread("p_alive"), 6),
             "expected_aov": pa.compute.round(spread("expected_aov"), 2).cast(money),
             "clv": pa.compute.round(spread("clv"), 2).cast(money),
-            "model_version": pa.array([model_version(ps)] * n, pa.string()),
+            "model_version": pa.array([report["model_version"]] * n, pa.string()),
         },
         schema=schema,
     )

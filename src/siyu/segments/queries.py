@@ -270,6 +270,7 @@ def builder_catalog() -> dict:
     from siyu.customers.models import Tag
     from siyu.customers.queries import CONSENT_CHANNELS
     from siyu.segments import rules
+    from siyu.segments.prediction_queries import field_notes
     from siyu.segments.traits import AIPL_STAGES, LIFECYCLE_STAGES, VALUE_LAYERS
     from siyu.staff.models import Role, Store
 
@@ -303,9 +304,14 @@ def builder_catalog() -> dict:
         (_("Profile"), rules.PROFILE_FIELDS),
         (_("Predictions"), rules.PREDICTION_FIELDS),
     )
+    # Which score a prediction field holds now and, when a model was not worth using, why (the builder
+    # shows it beside the field; prediction_queries.field_notes).
+    notes = field_notes()
     fields = [
-        {"name": name, "kind": kind, "group": str(group), "label": str(field_labels.get(name, name)),
-         "ops": sorted(rules.OPS[kind]), "choices": choices.get(name, [])}
+        {"name": name, "kind": kind, "group": str(group),
+         "label": str(field_labels.get(name, name)) + (f" · {notes[name]['which']}" if name in notes else ""),
+         "ops": sorted(rules.OPS[kind]), "choices": choices.get(name, []),
+         "note": notes[name]["note"] if name in notes else ""}
         for group, table in groups for name, kind in table.items()
     ]  # fmt: skip
     con = backend()

@@ -246,6 +246,8 @@ TIME_RE = (
     r"(?:[ T]([0-9]{1,2}):([0-9]{1,2})(?::([0-9]{1,2})(?:\.([0-9]{1,6}))?)?)?$"
 )
 _time = re.compile(TIME_RE)
+# A date written without separators (CDNOW's 19970101), optionally followed by a time: read as 1997-01-01.
+_COMPACT_DATE = r"^([0-9]{4})([0-9]{2})([0-9]{2})([ T].*)?$"
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
@@ -254,7 +256,7 @@ def parse_local_time(s: str | None) -> dt.datetime | None:
     t = _clean(s)
     if t is None:
         return None
-    t = re.sub(r"\s+", " ", t)
+    t = re.sub(_COMPACT_DATE, r"\1-\2-\3\4", re.sub(r"\s+", " ", t))
     if "年" in t and "月" in t:  # 2024年1月2日 10:00
         t = re.sub(r"\s+", " ", t.replace("年", "-").replace("月", "-").replace("日", " ")).strip()
     if m := _time.match(t):
@@ -285,7 +287,8 @@ def parse_local_time(s: str | None) -> dt.datetime | None:
 
 def parse_local_times(series: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(Datetime(us, UTC) Series, error reasons), vectorised with polars regex and strptime."""
-    s = series.cast(pl.String).rename("raw")
+    raw = series.cast(pl.String).rename("raw")
+    s = raw.str.replace(_COMPACT_DATE, "${1}-${2}-${3}${4}")
     # Tier 1: the exact `YYYY-MM-DD HH:MM:SS` most exports use parses straight away.
     exact = s.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$").fill_null(False)
     plausible = (s.str.slice(17, 2) < "60") & (s.str.slice(0, 4) != "0000")
@@ -303,7 +306,7 @@ def parse_local_times(series: pl.Series) -> tuple[pl.Series, pl.Series]:
         sub_matched, sub_local = _general_local_times(s.gather(idx))
         local, matched = local.scatter(idx, sub_local), matched.scatter(idx, sub_matched)
     utc = local.dt.replace_time_zone("Asia/Shanghai", ambiguous="earliest", non_existent="null")
-    out = pl.DataFrame({"raw": s, "matched": matched, "value": utc.dt.convert_time_zone("UTC")}).with_columns(
+    out = pl.DataFrame({"raw": raw, "matched": matched, "value": utc.dt.convert_time_zone("UTC")}).with_columns(
         error=pl.when(pl.col("matched") & pl.col("value").is_null()).then(
             pl.format("impossible date/time: '{}'", pl.col("raw"))
         )

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.errors import SiyuError
 from siyu.core.progress import exit_unless_done, run_with_progress
+from siyu.segments import prediction_queries
 from siyu.segments.management.commands.traits import _as_of
 from siyu.segments.predictions import PredictionSettings
 from siyu.segments.traits import cutoff_of
@@ -16,7 +17,9 @@ class Command(BaseCommand):
     help = (
         "Predict for every customer the probability of a purchase in the next N days (gradient boosting) and "
         "the CLV (BG/NBD + Gamma-Gamma), as of now or (--as-of) the start of a past day, and check both on "
-        "the last horizon before it (calibration)."
+        "the last horizon before it (calibration). When the check shows a model no better than the base rate "
+        "or chance, or a degenerate BG/NBD fit, a simpler score is served instead and the output (and "
+        "--json's `warnings`, `served`) says so."
     )
 
     def add_arguments(self, parser):
@@ -47,7 +50,11 @@ class Command(BaseCommand):
         job = run_with_progress("predict", params, quiet=options["json"])
         exit_unless_done(job, "predict", self.stderr)
         report = job.result
+        # In the console's language (Chinese by default): the warnings are for operators.
+        warnings = prediction_queries.quality_warnings(report, report["horizon_days"])
+        served = prediction_queries.served_scores(report)
         if options["json"]:
+            report = {**report, "warnings": warnings, "served": served}
             self.stdout.write(json.dumps(report, ensure_ascii=False, sort_keys=True))
             return
         when = f"as of {as_of}" if as_of else "now"
@@ -68,6 +75,17 @@ class Command(BaseCommand):
                 f"{calibration['customers']:,} customers); top decile lift "
                 f"{(calibration['lift'][0]['lift'] or 0):.2f}."
             )
+        self.stdout.write(
+            "Served: purchase probability from "
+            + ("the simple score (recency x purchase count)" if served["p_purchase"] == "simple" else "the model")
+            + "; CLV from "
+            + {"pace": "the simple estimate (past year's pace)", "bgnbd": "BG/NBD + Gamma-Gamma"}.get(
+                served["clv"], "nothing (no buyer)"
+            )
+            + "."
+        )
+        for warning in warnings:
+            self.stdout.write(f"! {warning}")
         if "bgnbd" in report:
             b, g = report["bgnbd"], report["gamma_gamma"]
             self.stdout.write(

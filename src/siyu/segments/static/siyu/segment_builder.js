@@ -211,7 +211,10 @@
       redraw();
     }, "op");
     op.setAttribute("data-rb-op", "");
-    return [pick, op].concat(valueParts(node, field));
+    var parts = [pick, op].concat(valueParts(node, field));
+    // A prediction served by a simpler score (or not estimated) says so beside the field.
+    if (field.note) parts.push(el("p", { class: "rb-note message", role: "note", "data-rb-note": field.name, text: field.note }));
+    return parts;
   }
 
   function valueParts(node, field) {
