@@ -63,7 +63,9 @@ from siyu.ingest.normalise.identifiers import identifier_problem, identifier_pro
         ("unionid", "张三的微信", "not_an_account"),
         ("member_no", "8000123456", None),
         ("member_no", "M001", None),
-        ("member_no", "M1", "too_short"),
+        ("member_no", "M", "too_short"),
+        ("member_no", "11", None),  # customer 11 of a sequential numbering
+        ("ssn", "7", "too_short"),
         ("member_no", "11111111", "repeated"),
         ("member_no", "123456", "repeated"),
         ("member_no", "00000000", "placeholder"),

@@ -23,8 +23,10 @@ Per type (anything not listed is checked like `member_no`):
   at least three).
 - taobao_buyer, jd_account: nicknames whose rules vary by age and platform (Chinese, letters, digits,
   symbols): any value of at least two characters that is no placeholder, mask or repeated character.
-- member_no and every other type (`id:<type>`): at least three characters, no placeholder, mask, repeated
-  character or counting sequence (123456).
+- member_no and every other type (`id:<type>`): at least two characters (a shop's own customer numbers
+  start at 1; a single character is a filler more often than an id), no placeholder, mask, run of four or
+  more of one character (`1111`; `11` and `111` are real numbers in a sequential numbering) or counting
+  sequence of six or more digits (123456).
 """
 
 from __future__ import annotations
@@ -104,10 +106,15 @@ _mobile = re.compile(MOBILE_RE)
 _email = re.compile(EMAIL_RE)
 
 
+# Shorter runs of one character are real ids in a sequential numbering (customer 11, member 111).
+MIN_REPEATED = 4
+
+
 def min_length(id_type: str) -> int:
-    if id_type in NICKNAME_TYPES:
-        return 2
-    return 3
+    """A customer numbered 7 in a small shop's own system is real; WeChat ids are never that short."""
+    if id_type in WECHAT_ID_TYPES:
+        return 3
+    return 2
 
 
 # --- scalar ------------------------------------------------------------------------------------
@@ -150,7 +157,7 @@ def _common_problem(value: str) -> str | None:
     ):
         return "masked"
     core = re.sub(_SEPARATORS_RE, "", low)
-    if len(core) >= 2 and len(set(core)) == 1:
+    if len(core) >= MIN_REPEATED and len(set(core)) == 1:
         return "repeated"
     return None
 
@@ -211,7 +218,7 @@ def _email_problem(value: str) -> str | None:
     if local in PLACEHOLDERS or domain.split(".")[0] in PLACEHOLDERS:
         return "placeholder"
     core = re.sub(_SEPARATORS_RE, "", local)
-    if len(core) >= 2 and len(set(core)) == 1 or core in _SEQUENCES:
+    if len(core) >= MIN_REPEATED and len(set(core)) == 1 or core in _SEQUENCES:
         return "repeated"
     return None
 
@@ -269,7 +276,7 @@ def _fast_valid(id_type: str, raw: pl.Expr) -> pl.Expr:
 
 def _repeated(low: pl.Expr) -> pl.Expr:
     core = low.str.replace_all(_SEPARATORS_RE, "")
-    return (core.str.len_chars() >= 2) & core.str.contains(_REPEATED_RE)
+    return (core.str.len_chars() >= MIN_REPEATED) & core.str.contains(_REPEATED_RE)
 
 
 def _not_filler_mobile(raw: pl.Expr) -> pl.Expr:
@@ -290,7 +297,7 @@ def _fast_email(raw: pl.Expr) -> pl.Expr:
         & ~domain.str.extract(r"^([^.]*)", 1).is_in(list(PLACEHOLDERS))
         & ~domain.is_in(list(RESERVED_EMAIL_DOMAINS))
         & ~domain.str.contains(r"\.(?:test|example|invalid|localhost|local)$")
-        & ~((core.str.len_chars() >= 2) & core.str.contains(_REPEATED_RE))
+        & ~((core.str.len_chars() >= MIN_REPEATED) & core.str.contains(_REPEATED_RE))
         & ~core.is_in(list(_SEQUENCES))
     )
 
