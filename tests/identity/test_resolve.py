@@ -68,7 +68,8 @@ def test_a_store_landline_on_ten_pos_members_is_quarantined(rows):
     [row] = quarantined()
     assert (row["id_type"], row["value_hash"], row["records"]) == ("phone", h("+862188880000"), 11)
     assert row["sources"] == "store-pos,youzan"
-    assert "10 member/contact records (limit 5)" in row["reason"]
+    assert "10 member/contact records with 10 different names (limit 5)" in row["reason"]
+    assert (row["rule"], row["names"], row["rule_limit"]) == ("member_names", 10, 5)
     assert row["run_id"] == report.run_id
 
 
@@ -196,10 +197,10 @@ def test_a_split_keeps_the_id_on_the_part_with_the_oldest_record(rows):
         rows.ident(f"store-pos|M{n}", "phone", "+862188880000")
     rows.ident("store-pos|M4", "member_no", "C45")
     rows.ident("store-pos|M5", "member_no", "C45")
-    lenient = GuardRule(max_member_records=100)
+    lenient = GuardRule(max_member_names=100)
     assert resolve_identities(guard=lenient).customers == 1
 
-    report = resolve_identities()  # default guard: 6 member records > 5 -> quarantined, the cluster splits
+    report = resolve_identities()  # default guard: 6 names on member records > 5 -> quarantined, the cluster splits
 
     assert (report.customers, report.quarantined, report.splits, report.new_customers) == (5, 1, 4, 4)
     assert customer_id_for("store-pos|M0") == 1

@@ -15,7 +15,7 @@ from siyu.identity.graph import HashCollision, record_components
 from siyu.identity.probabilistic import MatchSettings
 from siyu.warehouse.schema import TABLES
 
-GUARD = GuardRule(max_member_records=2, max_distinct_names=3)
+GUARD = GuardRule(max_member_names=1, max_member_records=3, max_distinct_names=3, max_records=6)
 DETERMINISTIC = MatchSettings(enabled=False)
 KINDS = ["member", "contact", "order", "sale"]
 TYPES = ["phone", "email", "member_no"]
@@ -58,13 +58,14 @@ def _expected(all_records, all_idents, keys):
             by_value.setdefault((id_type, value), set()).add(index)
     quarantined = set()
     for (id_type, value), members in by_value.items():
-        if id_type not in GUARD.guarded_types:
-            continue
         member_like = {i for i in members if all_records[i]["kind"] in GUARD.member_kinds}
         member_names = {all_records[i]["name"] for i in member_like} - {None}
         names = {all_records[i]["name"] for i in members} - {None}
-        if (len(member_like) > GUARD.max_member_records and len(member_names) != 1) or (
-            len(names) > GUARD.max_distinct_names
+        if (
+            len(member_names) > GUARD.max_member_names
+            or len(member_like) > GUARD.max_member_records
+            or len(names) > GUARD.max_distinct_names
+            or len(members) > GUARD.max_records
         ):
             quarantined.add((id_type, value))
     parent = list(range(len(keys)))

@@ -224,15 +224,16 @@ def test_generic_mapping_with_custom_identifier_and_record_id(warehouse, tmp_pat
     path = tmp_path / "people.csv"
     path.write_text(
         "rec_id,given_name,surname,date_of_birth,address_1,suburb,postcode,soc_sec_id\n"
-        "rec-1-org,john,smith,19800101,1 main st,kingston,2600,1234567\n"
-        "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,1234567\n",
+        "rec-1-org,john,smith,19800101,1 main st,kingston,2600,4830196\n"
+        "rec-1-dup-0,jon,smith,19800101,1 main st,kingston,2600,4830196\n"
+        "rec-2-org,mia,jones,19750303,9 high st,kingston,2600,7215830\n",
         encoding="utf-8",
     )
     mapping = {"rec_id": "record_id", "given_name": "first_name", "surname": "last_name",
                "date_of_birth": "birthday", "address_1": "address", "postcode": "postcode", "soc_sec_id": "id:ssn"}
     import_files([path], "febrl", "generic", mapping)
-    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",)]
-    assert q(warehouse, "SELECT id_type, count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 1)]
+    assert q(warehouse, "SELECT record_id FROM records ORDER BY 1") == [("rec-1-dup-0",), ("rec-1-org",), ("rec-2-org",)]
+    assert q(warehouse, "SELECT id_type, count(*), count(DISTINCT value_hash) FROM identifiers GROUP BY 1") == [("ssn", 3, 2)]
 
 
 def test_generic_columns_mapped_to_one_address_are_joined_and_ids_kept_for_comparison(warehouse, tmp_path):
@@ -461,3 +462,23 @@ def test_ingest_benchmark_stages_run_one_after_the_other_and_import_the_same(war
     overlapped = _measure(files)  # again, overlapped: every row is now a duplicate
     assert overlapped["stages"] == {}
     assert sum(r["duplicates"] for r in overlapped["files"]) == imported
+
+
+def test_placeholders_in_an_identifier_column_are_counted_and_never_identifiers(warehouse, tmp_path):
+    rows = [taobao_row(order=str(1000 + n), buyer=f"tb_buyer{n}") for n in range(3)]
+    for row, alipay in zip(rows, ["**", "无", "zhang@163.com"], strict=True):
+        row[2] = alipay
+    path = write_taobao(tmp_path / "tb.csv", rows)
+    out = io.StringIO()
+    call_command("import", str(path), "--source", "tmall", stdout=out)
+    assert "2 values in 买家支付宝账号 are not identifiers: a placeholder or filler" in out.getvalue()
+    assert "3 values in 联系手机 are not identifiers: masked by the platform" in out.getvalue()
+    assert q(warehouse, "SELECT id_type, count(*) FROM identifiers WHERE id_type <> 'order' GROUP BY 1 ORDER BY 1") == [
+        ("alipay", 1), ("taobao_buyer", 3),
+    ]
+    masked = q(warehouse, "SELECT value_masked FROM identifiers WHERE id_type = 'alipay'")
+    assert masked == [("z******m",)]
+    [(stored,)] = q(warehouse, "SELECT not_identifiers FROM import_batches")
+    assert {(e["column"], e["reason"], e["records"]) for e in json.loads(stored)} == {
+        ("买家支付宝账号", "placeholder", 2), ("联系手机", "masked", 3),
+    }

@@ -9,17 +9,13 @@ records sharing one; scipy's connected_components labels the records (siyu.ident
 code values within one run: two different values with equal first hashes are detected by the second hash
 and the run falls back to exact string codes.
 
-Cardinality guard. An identifier value is *quarantined* (listed in `quarantined_identifiers` with a
-reason, never used for linking) when its id_type is guarded (default `phone` and `email`) and either
-  A. it is on more than `max_member_records` (default 5) distinct member-like records (`record_kind` in
-     `member`, `contact`) and those records do not all carry the same name (`name_hash`; no name at all
-     counts as not the same) — a store landline typed into many POS member cards; one person's six member
-     cards with one name are not quarantined; or
-  B. the records carrying it (any kind) have more than `max_distinct_names` (default 10) distinct
-     `name_hash` values — a shop phone typed as the buyer phone on walk-in orders.
-Override with the setting `IDENTITY_GUARD = {"guarded_types": [...], "member_kinds": [...],
-"max_member_records": 5, "max_distinct_names": 10}`. The guard is evaluated on all data at every run; a
-value keeps the run_id of the run that first quarantined it for as long as it stays quarantined.
+The guard (siyu.identity.guard). An identifier value is *quarantined* (listed in `quarantined_identifiers`
+with its rule and reason, never used for linking) when the records carrying it cannot all be one person's:
+too many distinct names on member-like records or on all records, too many records, a placeholder an older
+import stored; and after the graph is built, a customer of too many names or values of one type is split at
+the values that bridge it. Limits per identifier type in the setting `IDENTITY_GUARD`. The guard is
+evaluated on all data at every full run; a value keeps the run_id (and time) of the run that first
+quarantined it for as long as it stays quarantined.
 
 Stable ids (siyu.identity.graph.assign_customer_ids). Every existing customer id has a *home*: the
 component holding its oldest record. A component keeps the smallest id homed in it; the other ids homed
@@ -73,7 +69,12 @@ from siyu.identity import queries
 from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued, rules_for_base
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
-from siyu.identity.guard import GuardRule, linking_identifiers
+from siyu.identity.guard import (
+    GuardRule,
+    linking_identifiers,
+    quarantined_phone_records,
+    split_giant_customers,
+)
 from siyu.identity.guard import quarantine as find_quarantine
 from siyu.identity.incremental import (
     IncrementalPlan,
@@ -135,6 +136,8 @@ class ResolveReport:
     compared_records: int = 0  # the records this run resolved (all of them in a full run)
     # customers whose summary an incremental run refreshed (None: all of them)
     refreshed_customers: list[int] | None = None
+    # the quarantined values (masked), most records first (siyu.identity.queries.quarantine_entries)
+    quarantined_identifiers: list[dict] = field(default_factory=list)
     # pairs of customers waiting for review, kept apart, and the record pairs behind them (review_counts)
     review: dict = field(default_factory=dict)
 
@@ -142,6 +145,10 @@ class ResolveReport:
         out = asdict(self)
         del out["refreshed_customers"]
         return out
+
+
+class _FullRunNeeded(Exception):
+    """An incremental run found what only a full run can settle (a giant customer to split)."""
 
 
 def run_resolve_job(job, progress) -> dict:
@@ -176,6 +183,13 @@ def resolve_identities(
 ):
     """Resolve every record into a customer, keep ids stable, refresh customer_summary. Incremental
     (siyu.identity.incremental) unless `full` or the last run's state no longer holds."""
+    try:
+        return _resolve(progress, guard, match, now, full)
+    except _FullRunNeeded as why:
+        return _resolve(progress, guard, match, now, True, str(why))
+
+
+def _resolve(progress, guard, match, now, full, full_reason: str = ""):
     started = time.monotonic()
     cpu_started = time.process_time()
     guard = guard or GuardRule.from_settings()
@@ -190,7 +204,10 @@ def resolve_identities(
         # written: siyu.warehouse.connection.exclusive_writes
         with exclusive_writes(wait=3600), transaction():
             step(0, "reading records")
-            planned = "a full run was asked for" if full else plan_incremental(con, guard, match, run_id)
+            if full:
+                planned = full_reason or "a full run was asked for"
+            else:
+                planned = plan_incremental(con, guard, match, run_id)
             inc = planned if isinstance(planned, IncrementalPlan) else None
             reason = "" if inc else planned
             if inc is not None and inc.working is None:
@@ -199,10 +216,17 @@ def resolve_identities(
                 staged, n_records, hk_unique = _stage_records(con, inc.working if inc else None)
 
                 step(1, "checking shared identifiers", "stage")
-                quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id)
+                quarantine = inc.quarantine if inc else find_quarantine(con, guard, run_id, now=now)
 
                 step(2, "linking records", "guard")
-                labels = _components(con, staged, n_records, hk_unique, _linking(con, quarantine, match))
+                linking = _linking(con, quarantine, match)
+                labels, links = _components(con, staged, n_records, hk_unique, linking)
+                labels, giants = split_giant_customers(con, staged, labels, links, linking, guard, run_id, now)
+                del links
+                if giants.num_rows:
+                    if inc:
+                        raise _FullRunNeeded("the new records made a customer too large: it is split")
+                    quarantine = pa.concat_tables([quarantine, giants])
                 old = _current_ids(staged, n_records)
                 if inc:
                     labels = _keep_customers_whole(labels, old)
@@ -214,7 +238,7 @@ def resolve_identities(
                     base = inc.records if inc else n_records
                     rules = rules_for_base(match.auto_rules, base)
                     in_base = dataclass_replace(match, auto_rules=rules) if rules != match.auto_rules else match
-                    matched = _match(con, staged, labels, in_base, inc.model if inc else None, new)
+                    matched = _match(con, staged, labels, in_base, inc.model if inc else None, new, quarantine)
                 else:
                     matched = _apply_decisions(staged, labels, match)
 
@@ -267,6 +291,7 @@ def resolve_identities(
                     full_reason=reason,
                     compared_records=n_records,
                     refreshed_customers=refreshed.to_pylist() if inc else None,
+                    quarantined_identifiers=queries.quarantine_entries(quarantine),
                     review=queries.review_counts(),
                 )
             run_row = {
@@ -308,6 +333,7 @@ def _nothing_new(con, inc: IncrementalPlan, run_id: str, now, match: MatchSettin
         mode="incremental",
         compared_records=0,
         refreshed_customers=refreshed.to_pylist(),
+        quarantined_identifiers=queries.quarantine_entries(inc.quarantine),
         review=queries.review_counts(),
     )
 
@@ -380,13 +406,9 @@ def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, strong
             rid=numbered.rid.cast("int32"), h1=hashed.h1, h2=hashed.h2
         )
         arrow = linked.to_pyarrow()
+        rid, h1 = arrow.column("rid").to_numpy(), arrow.column("h1").to_numpy()
         try:
-            return record_components(
-                n_records,
-                arrow.column("rid").to_numpy(),
-                arrow.column("h1").to_numpy(),
-                check=arrow.column("h2").to_numpy(),
-            )
+            return record_components(n_records, rid, h1, check=arrow.column("h2").to_numpy()), (rid, h1)
         except HashCollision:
             pass
         finally:
@@ -398,7 +420,8 @@ def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, strong
         rid=linked.rid.cast("int32"), vid=values.vid.cast("int64")
     )
     arrow = edges.to_pyarrow()
-    return record_components(n_records, arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy())
+    rid, vid = arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy()
+    return record_components(n_records, rid, vid), (rid, vid)
 
 
 def _current_ids(staged: ibis.Table, n_records: int) -> np.ndarray:
@@ -565,12 +588,18 @@ def _match(
     match: MatchSettings,
     model: TrainedModel | None = None,
     new: np.ndarray | None = None,
+    quarantine: pa.Table | None = None,
 ) -> ProbabilisticResult:
     """The probabilistic stage (siyu.identity.probabilistic) over every record that has something to
     compare, with the reviewers' decisions applied. With a stored `model` (an incremental run) only pairs
     with a `new` record are scored, else a model is trained on these records. The result carries the
-    blocking keys of the compared rows (only the new ones in an incremental run) to store."""
+    blocking keys of the compared rows (only the new ones in an incremental run) to store. A record whose
+    phone is quarantined is compared without it."""
     rows = record_rows(con, staged)
+    if quarantine is not None and len(shared := quarantined_phone_records(con, staged, quarantine)):
+        at = rows.schema.get_field_index("phone_kind")
+        unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
+        rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
     decisions = queries.decisions_in_force()
     labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
     if labelled_keys:  # reviewers' `same` decisions are labelled pairs too

@@ -98,6 +98,7 @@ ID_TYPES = {
     "phone": _("phone number"),
     "email": _("email"),
     "unionid": _("WeChat UnionID"),
+    "openid": _("WeChat OpenID"),
     "external_userid": _("WeCom contact"),
     "member_no": _("member card number"),
     "taobao_buyer": _("Taobao buyer account"),

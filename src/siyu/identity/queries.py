@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections import defaultdict
 from pathlib import Path
 
 import ibis
 import polars as pl
+import pyarrow as pa
 from django.conf import settings
 
 from siyu.core.errors import SiyuError
@@ -326,6 +328,56 @@ def quarantined() -> list[dict]:
     """Identifier values the cardinality guard keeps out of linking (hashes only)."""
     table = backend().table("quarantined_identifiers")
     return table.order_by(["id_type", "value_hash"]).to_pyarrow().to_pylist()
+
+
+QUARANTINE_FIELDS = (
+    "id_type", "value_hint", "records", "names", "sources", "rule", "rule_limit", "reason", "since", "example_record",
+)  # fmt: skip
+
+
+def quarantine_entries(table: pa.Table | None = None, limit: int | None = 100) -> list[dict]:
+    """Quarantined values as a report lists them: masked, most records first (no hashes), times as ISO
+    text. `table`: a run's quarantine (default: the one in force)."""
+    if table is None:
+        table = backend().table("quarantined_identifiers").to_pyarrow()
+    rows = sorted(table.to_pylist(), key=lambda r: (-(r["records"] or 0), r["id_type"], r["value_hash"]))
+    out = []
+    for row in rows[:limit] if limit else rows:
+        entry = {k: row.get(k) for k in QUARANTINE_FIELDS}
+        entry["sources"] = [s for s in (entry["sources"] or "").split(",") if s]
+        entry["since"] = entry["since"].isoformat() if entry["since"] is not None else None
+        out.append(entry)
+    return out
+
+
+def quarantine_page(page: int = 1, page_size: int = 50) -> dict:
+    """One page of the quarantine list (most records first) and the count of values in it."""
+    table = backend().table("quarantined_identifiers")
+    total = int(table.count().execute())
+    ordered = table.order_by([ibis.desc("records"), "id_type", "value_hash"]).limit(page_size, offset=(page - 1) * page_size)
+    items = quarantine_entries(ordered.to_pyarrow(), limit=None)
+    examples = [i["example_record"] for i in items if i["example_record"]]
+    cmap = backend().table("customer_map")
+    found = cmap.filter(cmap.record_key.isin(examples)).to_pyarrow().to_pylist() if examples else []
+    customer_of = {r["record_key"]: r["customer_id"] for r in found}
+    for item in items:
+        item["example_customer"] = customer_of.get(item["example_record"])
+    return {"total": total, "page": page, "items": items}
+
+
+def values_not_identifiers() -> list[dict]:
+    """What imports left out of the identifiers, summed per source, column, type and reason (from the
+    batches' reports: siyu.ingest.normalise.identifiers)."""
+    batches = backend().table("import_batches")
+    rows = batches.filter(batches.not_identifiers.notnull()).select("source", "not_identifiers").to_pyarrow()
+    totals: dict[tuple, int] = defaultdict(int)
+    for row in rows.to_pylist():
+        for entry in json.loads(row["not_identifiers"]):
+            totals[(row["source"], entry["column"], entry["id_type"], entry["reason"])] += entry["records"]
+    return [
+        {"source": k[0], "column": k[1], "id_type": k[2], "reason": k[3], "records": n}
+        for k, n in sorted(totals.items(), key=lambda kv: (kv[0][0], -kv[1], kv[0][1]))
+    ]
 
 
 def identities_expr() -> ibis.Table:

@@ -49,6 +49,8 @@ class FileReport:
     error: str | None = None
     rejections: list[dict] = field(default_factory=list)
     rejected_file: str | None = None  # the sealed rejected rows (siyu.ingest.rejected)
+    # values of identifier columns that are not identifiers, per column and reason (kept, never linked)
+    not_identifiers: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -204,6 +206,7 @@ class _BatchWriter:
             records_new=sum(t.num_rows for t in self.new_records),
             orders_new=self.counts["orders_new"],
             orders_updated=self.counts["orders_updated"],
+            not_identifiers=prepared.not_identifiers,
         )
         append(
             self.con,
@@ -222,6 +225,9 @@ class _BatchWriter:
                         "imported": report.imported,
                         "duplicates": report.duplicates,
                         "rejected": report.rejected,
+                        "not_identifiers": json.dumps(prepared.not_identifiers, ensure_ascii=False)
+                        if prepared.not_identifiers
+                        else None,
                     }
                 ],
                 schema=TABLES["import_batches"].to_pyarrow(),

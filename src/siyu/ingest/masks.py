@@ -34,3 +34,27 @@ def mask_names(series: pl.Series) -> pl.Series:
 
 def mask_emails(series: pl.Series) -> pl.Series:
     return series.str.replace(r"^(.)[^@]*@", "${1}***@").alias(series.name)
+
+
+def mask_identifiers(id_type: str, series: pl.Series) -> pl.Series:
+    """siyu.ingest.normalise.identifiers.mask_identifier of each value: phones (normalised, +86…) and
+    e-mails as everywhere, other values their first and last character around at most six stars."""
+    if id_type == "phone":
+        return mask_phones(series)
+    if id_type == "email":
+        return mask_emails(series)
+    n = series.str.len_chars()
+    shown = pl.select(
+        pl.when(~pl.lit(series).str.contains(r"[\p{L}\p{N}]") | (pl.lit(n) <= 2))
+        .then(pl.lit(series))
+        .otherwise(
+            pl.concat_str(
+                [
+                    pl.lit(series).str.slice(0, 1),
+                    pl.lit("******").str.slice(0, pl.min_horizontal(pl.lit(n) - 2, pl.lit(6))),
+                    pl.lit(series).str.slice(-1),
+                ]
+            )
+        )
+    ).to_series()
+    return shown.alias(series.name)

@@ -19,6 +19,7 @@ from siyu.core import pii
 from siyu.ingest import masks, timing
 from siyu.ingest.errors import UnrecognisedFile
 from siyu.ingest.normalise import (
+    identifier_problems,
     normalise_email,
     normalise_gender,
     normalise_names,
@@ -27,6 +28,7 @@ from siyu.ingest.normalise import (
     parse_amounts,
     parse_birthday_column,
     parse_local_times,
+    phone_problems,
 )
 from siyu.ingest.readers import read_table
 from siyu.ingest.sources.formats import (
@@ -75,6 +77,8 @@ class PreparedFile:
     rejected_frame: pl.DataFrame | None = None
     # header -> the field (or `id:<type>`) it was read as: what the rejected rows file masks
     column_fields: dict[str, str] = field(default_factory=dict)
+    # values of identifier columns that are not identifiers: {"column", "id_type", "reason", "records"}
+    not_identifiers: list[dict] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -249,12 +253,13 @@ def _prepare_hashed_frame(
     laps = timing.Laps()
     select = [pl.col("__row__")]
     select += [_mapped_column(header).alias(f) for f, header in fields.items()]
-    id_columns = {}
+    id_columns, id_headers = {}, {}
     for id_type, aliases in fmt.identifiers.items():
         header = next((a for a in aliases if a in original_columns), None)
         if header is None or (id_type == "phone" and fields.get("phone") == header):
             continue  # the phone field's column is normalised and identified once, below
         id_columns[id_type] = f"id:{id_type}"
+        id_headers[id_type] = header
         select.append(pl.col(header).alias(f"id:{id_type}"))
     c = frame.select(select)
 
@@ -341,13 +346,20 @@ def _prepare_hashed_frame(
     laps.lap("normalise: addresses")
     cols: dict[str, pl.Series] = {}
     if phones is not None:
+        # a number that is no one's (a filler, a range that does not exist) is kept but is not a full phone
+        problem = phone_problems(good.get_column("phone"), phones)
+        kind = phones.get_column("phone_kind")
         cols["phone_norm"] = phones.get_column("phone")
-        cols["phone_kind"] = phones.get_column("phone_kind")
+        cols["phone_kind"] = pl.select(
+            pl.when(kind.is_in(["mobile", "landline"]) & problem.is_not_null()).then(pl.lit("invalid")).otherwise(kind)
+        ).to_series()
         cols["phone_tail"] = phones.get_column("phone_tail")
+        cols["phone_problem"] = problem
     if names is not None:
         cols["name_norm"] = names.get_column("name")
     if "email" in good.columns:
         cols["email_norm"] = _unique_map(good.get_column("email"), normalise_email, pl.String)
+        cols["email_problem"] = identifier_problems("email", good.get_column("email"))
     if "gender" in good.columns:
         cols["gender_norm"] = _unique_map(good.get_column("gender"), normalise_gender, pl.String)
     if "birthday" in good.columns:
@@ -446,7 +458,7 @@ def _prepare_hashed_frame(
         "record_key", record_field, "__row__", "name_norm", "phone_norm", "phone_kind", "phone_tail", "email_norm",
         "address", "gender_norm", "birthday_norm", "owner_staff", "store", "tags", "created_at", "order_time",
         "addr_province", "addr_city", "addr_district", "addr_city_tier", *id_columns.values(),
-        "nickname", "first_name", "last_name", "postcode",
+        "nickname", "first_name", "last_name", "postcode", "phone_problem", "email_problem",
     }  # fmt: skip
     if record_field == "order_id":  # the record is the order: its key identifies the buyer (identifiers below)
         needed.add("order_key")
@@ -479,36 +491,15 @@ def _prepare_hashed_frame(
     del part, record_parts
 
     # --- identifiers ---------------------------------------------------------------------------
-    id_frames = [
-        first.select("record_key", pl.col("phone_full").alias("v"), pl.lit("phone").alias("id_type")),
-        first.select("record_key", pl.col("email_norm").alias("v"), pl.lit("email").alias("id_type")),
-    ]
-    if "order_key" in first.columns:
-        # One order is one buyer: the same export imported under a second --source label gives a second
-        # record of each order, joined to the first by the order's key (siyu.warehouse.order_keys) even
-        # when the buyer's phone is masked and the platform gives no buyer id (Douyin).
-        id_frames.append(
-            first.select("record_key", ("order:" + pl.col("order_key")).alias("v"), pl.lit("order").alias("id_type"))
-        )
-    for id_type, column in id_columns.items():
-        values = first.get_column(column)
-        if id_type == "phone":
-            norm = normalise_phones(values)
-            values = norm.select(
-                pl.when(pl.col("phone_kind").is_in(["mobile", "landline"])).then(pl.col("phone"))
-            ).to_series()
-        elif id_type != "email":
-            values = pl.concat_str([pl.lit(id_type + ":"), values])  # namespaced: ids of two types never collide
-        id_frames.append(first.select("record_key", values.alias("v"), pl.lit(id_type).alias("id_type")))
-    ids = pl.concat(id_frames).drop_nulls("v").unique(subset=["record_key", "id_type", "v"], maintain_order=True)
+    ids, not_identifiers = _identifier_rows(first, id_columns, id_headers, fields)
     identifiers = ids.select(
-        "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong")
+        "record_key", pl.lit(source).alias("source"), "id_type", pl.lit(True).alias("strong"), "value_masked"
     ).with_columns(keyed_hashes(ids.get_column("v")).alias("value_hash"))
     identifiers_arrow = _arrow(identifiers, "identifiers")
     laps.lap("build: identifiers (keyed hashes)")
     emit("identifiers", identifiers=identifiers_arrow)
     laps.restart()
-    del ids, identifiers, id_frames
+    del ids, identifiers
     identifiers_arrow = identifiers_arrow if keep else None
 
     events = pl.DataFrame()
@@ -552,9 +543,95 @@ def _prepare_hashed_frame(
         events=events_arrow,
         rejected=sorted(rejections, key=lambda r: r.row),
         rejected_frame=rejected_frame,
+        not_identifiers=not_identifiers,
         column_fields=_column_fields(fmt, fields, original_columns),
         started_at=now,
     )
+
+
+def _identifier_rows(
+    first: pl.DataFrame, id_columns: dict[str, str], id_headers: dict[str, str], fields: dict[str, str]
+) -> tuple[pl.DataFrame, list[dict]]:
+    """The identifier rows (record_key, v, id_type) of a file's records, one per record and column, and what
+    was not an identifier, counted per column and reason (siyu.ingest.normalise.identifiers).
+
+    A value is an identifier when it is a plausible value of its type and, besides, not one value on every
+    record of a file whose records show more than one person (their names, phones, e-mails or another
+    identifier column differ): a column constant over a file of many people identifies none of them."""
+    columns: list[tuple[str, str, pl.Series, pl.Series, pl.Series]] = []  # type, header, value, problem, mask
+    if "phone_problem" in first.columns:
+        phone = first.get_column("phone_full")
+        header = _header_text(fields["phone"])
+        columns.append(("phone", header, phone, first.get_column("phone_problem"), masks.mask_phones(phone)))
+    if "email_problem" in first.columns:
+        email = first.get_column("email_norm")
+        header = _header_text(fields["email"])
+        columns.append(("email", header, email, first.get_column("email_problem"), masks.mask_emails(email)))
+    for id_type, column in id_columns.items():
+        values = first.get_column(column)
+        if id_type == "phone":
+            norm = normalise_phones(values)
+            problem = phone_problems(values, norm)
+            values = norm.get_column("phone")
+        else:
+            problem = identifier_problems(id_type, values)
+        masked = masks.mask_identifiers(id_type, values)
+        if id_type not in ("phone", "email"):  # namespaced: ids of two types never collide
+            values = pl.select(pl.concat_str([pl.lit(id_type + ":"), values])).to_series()
+        columns.append((id_type, id_headers[id_type], values, problem, masked))
+
+    valid = [(t, h, v, p.is_null() & v.is_not_null()) for t, h, v, p, _ in columns]
+    if first.height >= 2:
+        # the identity evidence of each column: how many distinct values its records carry
+        evidence = {h: v.filter(ok).n_unique() for _, h, v, ok in valid}
+        for key in ("name_norm", "phone_norm", "email_norm"):
+            if key in first.columns:
+                evidence[key] = first.get_column(key).drop_nulls().n_unique()
+        constant = {
+            h
+            for _, h, v, ok in valid
+            if ok.all() and evidence[h] == 1 and any(n > 1 for k, n in evidence.items() if k != h)
+        }
+    else:
+        constant = set()
+
+    frames, report = [], []
+    for (id_type, header, values, problem, masked), (_, _, _, ok) in zip(columns, valid, strict=True):
+        if header in constant:
+            problem = pl.Series(["same_on_every_record"] * first.height, dtype=pl.String)
+            ok = pl.Series([False] * first.height)
+        counts = problem.filter(problem.is_not_null() & (problem != "empty")).value_counts(sort=True)
+        report += [
+            {"column": header, "id_type": id_type, "reason": reason, "records": n}
+            for reason, n in counts.iter_rows()
+        ]
+        frames.append(
+            first.select("record_key")
+            .with_columns(values.alias("v"), pl.lit(id_type).alias("id_type"), masked.alias("value_masked"))
+            .filter(ok)
+        )
+    if "order_key" in first.columns:
+        # One order is one buyer: the same export imported under a second --source label gives a second
+        # record of each order, joined to the first by the order's key (siyu.warehouse.order_keys) even
+        # when the buyer's phone is masked and the platform gives no buyer id (Douyin). Not a value a
+        # person typed: no validity check applies.
+        frames.append(
+            first.select(
+                "record_key",
+                ("order:" + pl.col("order_key")).alias("v"),
+                pl.lit("order").alias("id_type"),
+                pl.lit(None, pl.String).alias("value_masked"),
+            ).drop_nulls("v")
+        )
+    empty = pl.DataFrame(schema=dict.fromkeys(("record_key", "v", "id_type", "value_masked"), pl.String))
+    ids = pl.concat(frames) if frames else empty
+    ids = ids.unique(subset=["record_key", "id_type", "v"], maintain_order=True)
+    return ids, sorted(report, key=lambda r: (r["column"], -r["records"], r["reason"]))
+
+
+def _header_text(header: str | tuple[str, ...]) -> str:
+    """A mapped field's column as an operator names it (several columns joined into one field: all)."""
+    return header if isinstance(header, str) else " + ".join(header)
 
 
 def _column_fields(fmt: SourceFormat, fields: dict[str, str], columns: list[str]) -> dict[str, str]:

@@ -122,6 +122,21 @@ TIME_ZONE = os.environ.get("SIYU_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 
+# Identity resolution's guard (siyu.identity.guard): an identifier value is quarantined (kept on the records,
+# never used to link them) when the records carrying it cannot all be one person. Limits per identifier type:
+# `per_type` overrides the defaults below for one type ("landline" = a phone value that is a fixed line, other
+# limits as "phone"); unionid, openid and external_userid default to 5 names and 200 records.
+IDENTITY_GUARD = {
+    "member_kinds": ["member", "contact", "generic"],  # records of which one person has one: cards, contacts, rows
+    "max_member_names": 5,  # distinct names on such records
+    "max_member_records": 20,  # such records, whatever their names
+    "max_distinct_names": 10,  # distinct names on all records (orders too)
+    "max_records": 1000,  # records of any kind (a walk-in card on every till sale)
+    "max_customer_names": 30,  # a customer of more names is split at the values that bridge it
+    "max_customer_values": 20,  # … or of more distinct values of one identifier type
+    "per_type": {"landline": {"max_member_names": 1}},
+}
+
 # API: how long an Idempotency-Key is remembered (siyu.api.idempotency).
 IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
 

@@ -27,6 +27,9 @@ TABLES: dict[str, ibis.Schema] = {
             "imported": "int64",
             "duplicates": "int64",
             "rejected": "int64",
+            # JSON list of {"column", "id_type", "reason", "records"}: values of identifier columns that
+            # are not identifiers (siyu.ingest.normalise.identifiers), kept in the raw rows, never linked
+            "not_identifiers": "string",
         }
     ),
     # Every accepted raw row with lineage; its original columns live encrypted in raw_chunks.
@@ -94,6 +97,9 @@ TABLES: dict[str, ibis.Schema] = {
             "id_type": "string",
             "value_hash": "string",
             "strong": "boolean",
+            # what the quarantine page may show of the value (siyu.ingest.normalise.identifiers.mask_identifier);
+            # null for rows imported before it was kept
+            "value_masked": "string",
         }
     ),
     "orders": ibis.schema(
@@ -175,6 +181,14 @@ TABLES: dict[str, ibis.Schema] = {
             "records": "int64",
             "sources": "string",
             "reason": "string",
+            # which rule (siyu.identity.guard): member_names, member_records, names, records, placeholder,
+            # customer; the distinct names on its records and the limit it broke (null: placeholder)
+            "rule": "string",
+            "names": "int64",
+            "rule_limit": "int64",
+            "value_hint": "string",  # the masked value (or the placeholder itself)
+            "example_record": "string",  # a record carrying it, for an operator to look at
+            "since": TS,  # when it was first quarantined
         }
     ),
     # Pairs the probabilistic stage could not decide (between the review and match thresholds, or a

@@ -169,6 +169,7 @@ def _job_context(request, job: Job) -> dict:
         "files": files,
         "batch_ids": _batch_ids(result, files),
         "failed_count": sum(1 for f in files if f["error"]),
+        "not_identifiers": _not_identifiers(result),
         "file_names": [Path(str(p)).name for p in (job.params or {}).get("paths") or []],
         # a job from before each file had its own rejected rows: one file for the whole import
         "whole_job_rejected": _is_whole_job(result) and bool(rejected_paths) and rejected_paths[0] is not None,
@@ -179,6 +180,18 @@ def _job_context(request, job: Job) -> dict:
             (k, v) for k, v in result.items() if k not in REPORT_KEYS and isinstance(v, str | int | float)
         ],
     }
+
+
+def _not_identifiers(result: dict) -> list[dict]:
+    """Each file's values of identifier columns that were not taken as identifiers, in words."""
+    from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+
+    return [
+        {**entry, "file": Path(str(f.get("file") or "")).name,
+         "reason_words": str(NOT_AN_IDENTIFIER.get(entry["reason"], entry["reason"]))}  # fmt: skip
+        for f in result.get("files") or []
+        for entry in f.get("not_identifiers") or []
+    ]
 
 
 @console_view

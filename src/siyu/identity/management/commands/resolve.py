@@ -106,6 +106,14 @@ class Command(BaseCommand):
                 )
         if report["quarantined"]:
             self.stdout.write(
-                f"{report['quarantined']:,} identifier values are shared by too many people and were not used "
-                "for linking (see quarantined_identifiers)."
+                f"{report['quarantined']:,} identifier values are shared by records that cannot all be one person "
+                "and were not used for linking (the console's Quarantined identifiers page lists them):"
             )
+            shown = report.get("quarantined_identifiers") or []
+            for q in shown[:10]:
+                self.stdout.write(
+                    f"  {q['id_type']} {q['value_hint'] or '(no hint)'}: {q['records']:,} records, "
+                    f"{q['names'] or 0:,} names, {', '.join(q['sources'])}: {q['reason']}"
+                )
+            if report["quarantined"] > 10:
+                self.stdout.write(f"  … {report['quarantined'] - 10:,} more")

@@ -2,8 +2,10 @@ import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from siyu.core.progress import run_with_progress
+from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
 from siyu.ingest.sources.formats import FORMAT_CHOICES
 
 
@@ -66,6 +68,10 @@ class Command(BaseCommand):
                 f"imported={f['imported']} duplicates={f['duplicates']} rejected={f['rejected']} "
                 f"(new records {f['records_new']}, new orders {f['orders_new']}, updated orders {f['orders_updated']})"
             )
+            for n in f.get("not_identifiers") or []:
+                with translation.override("en"):
+                    why = str(NOT_AN_IDENTIFIER.get(n["reason"], n["reason"]))
+                self.stdout.write(f"  {n['records']} values in {n['column']} are not identifiers: {why}")
             for r in f["rejections"][:10]:
                 self.stdout.write(f"  row {r['row']} [{r['column']}]: {r['reason']}")
             if f["rejected"] > 10:

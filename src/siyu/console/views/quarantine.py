@@ -1,0 +1,64 @@
+"""Quarantined identifiers: the values the guard keeps out of linking (a shop phone on many members, a
+placeholder in an account column, the bridge of a giant customer), and what the imports did not take as
+identifiers. Who may see it: those who may review matches (administrators and operators)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from siyu.console.views.common import can_import, console_view, forbidden
+from siyu.identity.labels import id_type_words
+from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+
+PAGE_SIZE = 30
+
+
+def reason_words(entry: dict) -> str:
+    """Why a value is quarantined, in the operator's language (the rule and its numbers)."""
+    numbers = {"records": entry.get("records") or 0, "names": entry.get("names") or 0,
+               "limit": entry.get("rule_limit") or 0}  # fmt: skip
+    rule = entry.get("rule")
+    if rule == "member_names":
+        text = _("Member or contact records with %(names)s different names carry it (at most %(limit)s)")
+    elif rule == "member_records":
+        text = _("On %(records)s member or contact records (at most %(limit)s)")
+    elif rule == "names":
+        text = _("Records with %(names)s different names carry it (at most %(limit)s)")
+    elif rule == "records":
+        text = _("On %(records)s records (at most %(limit)s)")
+    elif rule == "placeholder":
+        text = _("A placeholder or filler that an earlier import took for an identifier")
+    elif rule == "customer":
+        text = _(
+            "It joined records of more than %(limit)s different names into one customer, who was split here"
+        )
+    else:  # quarantined before rules were recorded
+        return entry.get("reason") or ""
+    return text % numbers
+
+
+@console_view
+def quarantine_list(request):
+    from siyu.identity.queries import quarantine_page, values_not_identifiers
+
+    if not can_import(request.user):
+        return forbidden(request, _("Only administrators and operators can see quarantined identifiers."))
+    try:
+        page = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        page = 1
+    result = quarantine_page(page, PAGE_SIZE)
+    for item in result["items"]:
+        item["type_words"] = id_type_words(item["id_type"])
+        item["reason_words"] = reason_words(item)
+    skipped = values_not_identifiers()
+    for row in skipped:
+        row["type_words"] = id_type_words(row["id_type"])
+        row["reason_words"] = str(NOT_AN_IDENTIFIER.get(row["reason"], row["reason"]))
+    pages = max(1, -(-result["total"] // PAGE_SIZE))
+    return render(
+        request,
+        "siyu/console/identity_quarantine.html",
+        {"quarantine": result, "pages": pages, "not_identifiers": skipped},
+    )
