@@ -275,15 +275,21 @@ def test_a_purchase_history_of_customer_date_and_amount_alone_becomes_orders(war
         "00002,19970312,2,77.00\n",
         encoding="utf-8",
     )
-    mapping = {"customer": "id:customer", "date": "order_time", "cds": "quantity", "dollars": "amount"}
-    report = import_files([path], "cdnow", "generic", mapping)
-    assert report.files[0].error is None and report.totals()["rejected"] == 0
-    assert q(warehouse, "SELECT count(*), sum(amount)::VARCHAR FROM orders") == [(4, "112.77")]
-    assert q(warehouse, "SELECT epoch(min(order_time))::BIGINT FROM orders") == [(852048000,)]  # 1997-01-01 in Shanghai
-    # a re-import adds nothing twice, the two identical lines included
-    import_files([path], "cdnow", "generic", mapping)
-    assert q(warehouse, "SELECT count(*) FROM orders") == [(4,)]
-    assert resolve_identities().customers == 2
+    # the customer as the record (one record per customer) or as an identifier (one record per line)
+    for source, customer in (("cdnow", "record_id"), ("cdnow-ids", "id:customer")):
+        mapping = {"customer": customer, "date": "order_time", "cds": "quantity", "dollars": "amount"}
+        report = import_files([path], source, "generic", mapping)
+        assert report.files[0].error is None and report.totals()["rejected"] == 0
+        orders = f"FROM orders WHERE order_key LIKE 'source:{source}|%'"
+        assert q(warehouse, f"SELECT count(*), sum(amount)::VARCHAR {orders}") == [(4, "112.77")]
+        assert q(warehouse, f"SELECT epoch(min(order_time))::BIGINT {orders}") == [(852048000,)]  # 1997-01-01, Shanghai
+        # a re-import adds nothing twice, the two identical lines included
+        import_files([path], source, "generic", mapping)
+        assert q(warehouse, f"SELECT count(*) {orders}") == [(4,)]
+    assert q(warehouse, "SELECT source, count(*) FROM records GROUP BY 1 ORDER BY 1") == [("cdnow", 2), ("cdnow-ids", 4)]
+    resolve_identities()
+    customers = "SELECT count(DISTINCT customer_id) FROM customer_map JOIN records USING (record_key) WHERE source = ?"
+    assert [warehouse.raw_connection().execute(customers, [s]).fetchone()[0] for s in ("cdnow", "cdnow-ids")] == [2, 2]
 
 
 def test_cli_import_json_report_is_the_last_line(warehouse, tmp_path):

@@ -195,22 +195,22 @@ AS_OF = date(2026, 6, 1)  # the day of prediction_data.CUTOFF in Asia/Shanghai
 
 
 def _cdnow_csv(tmp_path) -> Path:
-    """CDNOW's 1/10 sample as the CSV a user makes of it: ISO dates, the line number as the order id."""
+    """CDNOW's 1/10 sample as the CSV a user makes of it: the file's own columns and dates (19970101), no
+    order id (each line a purchase)."""
     out = tmp_path / "cdnow.csv"
     with open(DATA / "CDNOW_sample.txt") as f, open(out, "w", newline="") as w:
         writer = csv.writer(w)
-        writer.writerow(["line", "customer_id", "date", "number_of_cds", "dollar_value"])
-        for line, text in enumerate(f, 1):
+        writer.writerow(["customer_id", "date", "number_of_cds", "dollar_value"])
+        for text in f:
             cid, _, day, cds, dollars = text.split()
-            writer.writerow([line, cid, f"{day[:4]}-{day[4:6]}-{day[6:]}", cds, dollars])
+            writer.writerow([cid, day, cds, dollars])
     return out
 
 
 @pytest.mark.django_db
 def test_an_order_history_with_only_customer_time_and_amount_gets_predictions(warehouse, tmp_path):
     path = _cdnow_csv(tmp_path)
-    mapping = ["customer_id=record_id", "line=order_id", "date=order_time", "dollar_value=amount",
-               "number_of_cds=quantity"]  # fmt: skip
+    mapping = ["customer_id=record_id", "date=order_time", "dollar_value=amount", "number_of_cds=quantity"]
     call_command("import", str(path), source="cdnow", format="generic", map=mapping, stdout=StringIO())
     call_command("resolve", stdout=StringIO())
     call_command("traits", as_of=CDNOW_AS_OF, stdout=StringIO())

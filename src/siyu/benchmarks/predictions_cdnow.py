@@ -4,9 +4,9 @@ compared in the same run with the reference implementation.
 The data: CDNOW's full transaction file (`CDNOW_master.txt`, 69,659 purchases of the 23,570 customers who
 first bought from the CD retailer in 1997 Q1, followed to 1998-06-30: customer id, date, number of CDs,
 dollar value), as bundled in the `lifetimes` 0.11.3 wheel (MIT). It is written as the CSV a user would
-make of it (ISO dates, the line number as the order id) and imported through the real importer with
-`--format generic --map customer_id=record_id --map line=order_id --map date=order_time
---map dollar_value=amount --map number_of_cds=quantity`, then `siyu resolve`, `siyu traits --as-of
+make of it (the file's own columns and its dates as written, 19970101; no order id: each line is a
+purchase) and imported through the real importer with `--format generic --map customer_id=record_id
+--map date=order_time --map dollar_value=amount --map number_of_cds=quantity`, then `siyu resolve`, `siyu traits --as-of
 1997-09-30` and `siyu predict --as-of 1997-09-30`: the calibration period of Fader, Hardie & Lee (39
 weeks), the last 9 months the holdout.
 
@@ -35,8 +35,7 @@ from siyu.benchmarks.common import child_main, machine, run_child
 CUTOFF = date(1997, 9, 30)
 HOLDOUT_END = date(1998, 7, 1)  # exclusive: the file ends on 1998-06-30
 SHORT_DAYS = 30
-MAP = ["customer_id=record_id", "line=order_id", "date=order_time", "dollar_value=amount",
-       "number_of_cds=quantity"]  # fmt: skip
+MAP = ["customer_id=record_id", "date=order_time", "dollar_value=amount", "number_of_cds=quantity"]
 
 
 def master_file() -> Path:
@@ -66,8 +65,8 @@ def transactions(path: Path) -> list[tuple[int, str, str, date, int, str]]:
 def write_csv(rows, out: Path) -> Path:
     with open(out, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["line", "customer_id", "date", "number_of_cds", "dollar_value"])
-        writer.writerows((line, cid, iso, cds, dollars) for line, cid, iso, _, cds, dollars in rows)
+        writer.writerow(["customer_id", "date", "number_of_cds", "dollar_value"])
+        writer.writerows((cid, day.strftime("%Y%m%d"), cds, dollars) for _, cid, _, day, cds, dollars in rows)
     return out
 
 

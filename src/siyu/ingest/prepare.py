@@ -285,6 +285,10 @@ def _prepare_hashed_frame(
             expected = fmt.columns.get(record_field, (record_field,))[0]
             raise UnrecognisedFile(f"the file has no order id column ({expected})")
         c = c.with_columns(hashes.result().alias(record_field))
+    # A purchase history may carry only customer, time and amount (CDNOW): with no order id, each row is an
+    # order identified by its content, so that a re-import still adds nothing twice.
+    if fmt.name == "generic" and "order_id" not in c.columns and not {"order_time", "amount"}.isdisjoint(c.columns):
+        c = c.with_columns(hashes.result().alias("order_id"))
     reject(c.get_column(record_field).is_null(), fields.get(record_field, record_field), "missing record id")
 
     if "name" not in c.columns and ("first_name" in c.columns or "last_name" in c.columns):

@@ -315,10 +315,7 @@ def generic_format(
             )
     if not fields and not identifiers:
         raise UnrecognisedFile("--format generic needs --map COLUMN=FIELD for at least one column")
-    # A purchase history may carry only customer, time and amount (CDNOW): with no order id, each row is an
-    # order identified by its content (siyu.ingest.prepare), so a re-import still adds nothing twice.
-    purchases = "order_id" in fields or not {"order_time", "amount"}.isdisjoint(fields)
-    kind = "order" if purchases and "record_id" not in fields else "generic"
+    kind = "order" if "order_id" in fields and "record_id" not in fields else "generic"
     fmt = SourceFormat(
         name="generic",
         record_kind=kind,
