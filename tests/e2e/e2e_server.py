@@ -80,14 +80,14 @@ OPERATOR_PASSWORD = "ops-pass-2026"
 
 
 @contextmanager
-def operator_server(warehouse: Path, tmp_path: Path):
+def operator_server(warehouse: Path, tmp_path: Path, extra_env: dict | None = None):
     """`siyu serve` over a copy of the `warehouse` file, with the operator account `ops`
-    (OPERATOR_PASSWORD); yields the base URL."""
+    (OPERATOR_PASSWORD) and `extra_env`; yields the base URL."""
     require_browser()
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(warehouse, home / "warehouse.duckdb")
-    env = siyu_env(home)
+    env = {**siyu_env(home), **(extra_env or {})}
     subprocess.run(
         [sys.executable, "-m", "siyu.cli", "createuser", "ops", "--role", "operator", "--password", OPERATOR_PASSWORD],
         env=env, check=True, capture_output=True, timeout=120,

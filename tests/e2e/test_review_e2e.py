@@ -8,22 +8,11 @@ profile that a reviewer decided it, by which rule. Skips when /usr/bin/chromium 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from e2e_server import (
-    OPERATOR_PASSWORD,
-    SCREENSHOTS,
-    operator_page,
-    require_browser,
-    running_server,
-    siyu_env,
-)
+from django.conf import settings
+from e2e_server import SCREENSHOTS, operator_page, operator_server
 
 pytestmark = pytest.mark.e2e
 
@@ -57,29 +46,12 @@ def resolved_brand(tmp_path_factory):
     return path
 
 
-@contextmanager
-def server_over(warehouse: Path, tmp_path: Path):
-    """`siyu serve` over a copy of `warehouse`, with the PII and match keys it was written with (resolution
-    decrypts names), and the operator `ops`; yields the base URL."""
-    from django.conf import settings
-
-    require_browser()
-    home = tmp_path / "home"
-    home.mkdir()
-    shutil.copy(warehouse, home / "warehouse.duckdb")
-    env = {**siyu_env(home), "SIYU_PII_KEY": settings.PII_KEY_HEX, "SIYU_MATCH_KEY": settings.MATCH_KEY_HEX}
-    subprocess.run(
-        [sys.executable, "-m", "siyu.cli", "createuser", "ops", "--role", "operator", "--password", OPERATOR_PASSWORD],
-        env=env, check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    with running_server(env, home) as (_proc, base, _port):
-        yield base
-
-
 def test_an_operator_decides_a_rule_and_the_profile_says_so(resolved_brand, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    with server_over(resolved_brand, tmp_path) as base, sync_playwright() as playwright:
+    # the PII and match keys the warehouse was written with: resolution decrypts names
+    keys = {"SIYU_PII_KEY": settings.PII_KEY_HEX, "SIYU_MATCH_KEY": settings.MATCH_KEY_HEX}
+    with operator_server(resolved_brand, tmp_path, keys) as base, sync_playwright() as playwright:
         page = operator_page(playwright, base)
         page.goto(f"{base}/identity/review/")
         assert page.locator("h1").first.inner_text() == "身份核对"
