@@ -22,6 +22,7 @@ from siyu.identity.actions import (
     undo_merge,
 )
 from siyu.identity.errors import IdentityError
+from siyu.identity.evidence import SHARED_ONLY, evidence_pattern
 from siyu.identity.features import record_features
 from siyu.identity.probabilistic import MatchSettings, join_clusters
 from siyu.identity.queries import customer_id_for
@@ -108,7 +109,7 @@ def _features(clusters: dict[int, dict]) -> pl.DataFrame:
     )
 
 
-def _pairs(*pairs: tuple[int, int, float]) -> pa.Table:
+def _pairs(*pairs: tuple[int, int, float], phone: str = "same phone (visible prefix and tail)") -> pa.Table:
     return pa.table(
         {
             "unique_id_l": [a for a, _, _ in pairs],
@@ -117,8 +118,40 @@ def _pairs(*pairs: tuple[int, int, float]) -> pa.Table:
             "cluster_r": [b for _, b, _ in pairs],
             "match_probability": [p for _, _, p in pairs],
             "field_name": ["same surname and length" for _ in pairs],
+            "field_phone": [phone for _ in pairs],
+            "field_address": ["same street (visible part)" for _ in pairs],
         }
     )
+
+
+def _place(cluster: int, **values) -> dict:
+    return {"district": "海曙区", "street_key": "青年路", "surname": "王", "given": None, "name_len": "2",
+            "phone_key": None, "phone_full": None, "birthday": None, **values}  # fmt: skip
+
+
+def test_only_shared_evidence_links_from_its_own_threshold_where_one_person_lives():
+    # 1 is 王伟, named, at Qingnian Road; 2 is a masked order 王* there with a virtual number (no phone):
+    # only what a household shares agrees
+    one_person = _features({1: _place(1, given="伟"), 2: _place(2)})
+    masked = _pairs((1, 2, 0.97), phone="no phone")
+    assert join_clusters(np.array([1, 2]), one_person, masked, MatchSettings()).labels.tolist() == [1, 2]
+    linking = MatchSettings(shared_evidence_threshold=0.5)
+    assert join_clusters(np.array([1, 2]), one_person, masked, linking).labels.tolist() == [1, 1]
+    below = _pairs((1, 2, 0.4), phone="no phone")
+    assert join_clusters(np.array([1, 2]), one_person, below, linking).labels.tolist() == [1, 2]
+
+    # the place's records show a second 王 of the same name length (another masked phone): the masked order
+    # may be either of them, so it joins neither and is not queued (nobody could decide it)
+    for second in ({"phone_key": "138****5678"}, {"given": "芳"}, {"name_len": "3"}):
+        two_people = _features({1: _place(1, given="伟", phone_key="139****1111"), 2: _place(2), 3: _place(3, **second)})
+        result = join_clusters(np.array([1, 2, 3]), two_people, masked, linking)
+        assert result.labels.tolist() == [1, 2, 3], second
+        assert result.household_places == 1
+        assert [evidence_pattern(r["fields"], r["reason"]).split("|")[0] for r in result.review] == [SHARED_ONLY]
+    # evidence one person alone has (the same masked phone) is not held back there
+    with_phone = _pairs((1, 2, 0.97))
+    result = join_clusters(np.array([1, 2, 3]), two_people, with_phone, MatchSettings(match_threshold=0.95))
+    assert result.labels.tolist() == [1, 1, 3]
 
 
 def test_household_guard_keeps_same_address_different_given_names_apart():
@@ -158,7 +191,7 @@ def test_decisions_win_over_scores_and_the_guard():
     pairs = _pairs((1, 3, 0.9999))
     result = join_clusters(labels, features, pairs, MatchSettings(), forced=[(1, 2)], forbidden={(1, 3)})
     assert result.labels.tolist() == [1, 1, 3]
-    below = join_clusters(labels, features, _pairs((1, 3, 0.95)), MatchSettings(match_threshold=0.99))
+    below = join_clusters(labels, features, _pairs((1, 3, 0.9)), MatchSettings(match_threshold=0.99))
     assert below.labels.tolist() == [1, 2, 3] and below.review[0]["reason"] == "below the match threshold"
 
 

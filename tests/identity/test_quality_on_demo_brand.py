@@ -3,26 +3,13 @@ add recall without costing precision, and must not merge the members of a househ
 
 from __future__ import annotations
 
-import polars as pl
-
-from siyu.benchmarks.resolve import _ceiling, pairwise_scores
+from siyu.benchmarks.resolve import _ceiling, households_merged, pairwise_scores
 from siyu.demo.generate import generate_brand
 from siyu.identity.actions import resolve_identities
 from siyu.identity.probabilistic import MatchSettings
 from siyu.ingest.actions import import_files
 
 PEOPLE = 3000
-
-
-def _households_merged(con, truth_path, persons_path) -> int:
-    mapping = con.execute(
-        "SELECT r.source, r.record_id, m.customer_id FROM records r JOIN customer_map m USING (record_key)"
-    ).pl()
-    truth = pl.read_csv(truth_path, infer_schema=False)
-    persons = pl.read_csv(persons_path, infer_schema=False).select("person_id", "household")
-    joined = mapping.join(truth, on=["source", "record_id"]).join(persons, on="person_id")
-    per_customer = joined.filter(pl.col("household").is_not_null()).group_by("customer_id", "household")
-    return per_customer.agg(pl.col("person_id").n_unique().alias("n")).filter(pl.col("n") > 1).height
 
 
 def test_probabilistic_stage_adds_recall_keeps_precision_and_households_apart(warehouse, tmp_path):
@@ -45,16 +32,26 @@ def test_probabilistic_stage_adds_recall_keeps_precision_and_households_apart(wa
     added = both["predicted_pairs"] - deterministic["predicted_pairs"]
     added_correct = both["correct_pairs"] - deterministic["correct_pairs"]
     assert added > 0 and added_correct / added >= 0.995
-    assert both["precision"] >= deterministic["precision"]
+    assert both["precision"] >= 0.999
     assert both["recall"] >= deterministic["recall"] + 0.15
-    assert _households_merged(con, manifest.ground_truth, manifest.persons) == 0
-    # the benchmark's ceiling (perfect decisions on the candidates) bounds what the resolution found
-    ceiling = _ceiling(str(manifest.ground_truth))["scores"]
-    assert ceiling["precision"] == 1.0
-    assert both["recall"] <= ceiling["recall"] < 1.0
+    assert both["households_merged"] == 0
+    # the benchmark's ceiling (perfect decisions on the candidates) bounds what the resolution found; it
+    # finds at least 95% of what perfect decisions find without linking on only what households share
+    ceilings = _ceiling(str(manifest.ground_truth))
+    ceiling, safe = ceilings["scores"], ceilings["household_safe"]
+    assert ceiling["precision"] == safe["precision"] == 1.0
+    assert both["recall"] <= ceiling["recall"] < 1.0 and safe["recall"] < ceiling["recall"]
+    assert both["recall"] >= 0.95 * safe["recall"]
     # the review queue holds the undecided pairs, with their evidence
     queue = con.execute("SELECT match_probability, fields, reason FROM match_candidates").fetchall()
     assert queue and all(0.8 <= p < 1 and reason for p, _, reason in queue)
+
+    # linking a masked name at an address (no phone) where the records show one person of the surname
+    # finds more of the ceiling, at the cost of the household members those records cannot tell apart
+    resolve_identities(match=MatchSettings(shared_evidence_threshold=0.5))
+    shared = pairwise_scores(con, str(manifest.ground_truth))
+    assert shared["recall"] >= both["recall"] + 0.03 and shared["precision"] >= 0.99
+    assert households_merged(con, str(manifest.ground_truth)) == shared["households_merged"]
 
 
 def test_scoring_in_chunks_finds_the_same_pairs(warehouse, tmp_path, monkeypatch):

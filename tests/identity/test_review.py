@@ -181,8 +181,9 @@ def test_pairs_with_only_what_a_household_shares_are_kept_apart_not_waiting(rows
 
 def test_an_automatic_rule_links_below_the_threshold_but_not_over_the_guard(rows, splink, settings):
     settings.IDENTITY_MATCHING = {
+        "match_threshold": 0.99,
         "auto_rules": [{"name": "full_name_and_nickname", "levels": {"name": ["same full name"], "nickname": ["same nickname"]},
-                        "min_probability": 0.9}]
+                        "min_probability": 0.9}],
     }  # fmt: skip
     person(rows, "youzan|Y1", "张伟", seen=0)
     person(rows, "wecom|W1", "张伟", seen=1, kind="contact")
@@ -279,8 +280,8 @@ def _training_features():
         gray.append((uid, uid + 1))
         row(1000 + 2 * n, **place)
         row(1001 + 2 * n, **place)
-    columns = ("phone_full", "phone_key", "phone_tail", "surname", "name_len", "name_full", "given", "name_pinyin",
-               "city", "district", "street_key", "birthday", "gender", "nickname")  # fmt: skip
+    from siyu.identity.probabilistic import SPLINK_COLUMNS as columns
+
     frame = pl.DataFrame([{c: r.get(c) for c in ("unique_id", "cluster", *columns)} for r in rows],
                          schema={"unique_id": pl.Int64, "cluster": pl.Int64, **{c: pl.String for c in columns}})  # fmt: skip
     return frame, gray

@@ -488,3 +488,17 @@ def test_placeholders_in_an_identifier_column_are_counted_and_never_identifiers(
     assert {(e["column"], e["reason"], e["records"]) for e in json.loads(stored)} == {
         ("买家支付宝账号", "placeholder", 2), ("联系手机", "masked", 3),
     }
+
+
+def test_a_youzan_order_without_the_buyers_phone_takes_the_consignees(warehouse, tmp_path):
+    # a buyer who is not a member leaves 买家手机号 empty; the consignee's phone is on every order (XLSX)
+    path = _xlsx(
+        tmp_path / "youzan.xlsx",
+        [
+            ["订单号", "订单状态", "订单创建时间", "订单实付金额", "收货人/提货人", "收货人手机号/提货人手机号", "买家手机号"],
+            ["E1", "交易成功", "2025-03-01 10:00:00", "10", "李四", "13900000002", "13800000001"],
+            ["E2", "交易成功", "2025-03-02 10:00:00", "10", "王五", "13700000003", ""],
+        ],
+    )
+    import_files([path], "youzan")
+    assert q(warehouse, "SELECT record_id, phone_tail FROM records ORDER BY 1") == [("E1", "0001"), ("E2", "0003")]

@@ -83,6 +83,15 @@ def only_shared_evidence(fields: dict[str, str]) -> bool:
     return not any(level_kind(level) == AGREES for level in fields.values())
 
 
+def only_shared(pairs: pl.DataFrame, field_cols: list[str]) -> pl.Series:
+    """only_shared_evidence of each scored pair (columns field_<comparison>; without any, none is)."""
+    agreeing = pl.lit(not field_cols)
+    for c in field_cols:  # a column holds a handful of distinct labels: classify those, not every row
+        labels = [lv for lv in pairs.get_column(c).drop_nulls().unique().to_list() if level_kind(lv) == AGREES]
+        agreeing = agreeing | pl.col(c).is_in(labels).fill_null(False)
+    return pairs.select((~agreeing).alias("shared")).to_series()
+
+
 # --- evidence patterns: what a review entry is grouped by -------------------------------------------
 
 BELOW, AMBIGUOUS, CONFLICT = "below", "ambiguous", "conflict"
@@ -171,13 +180,12 @@ class AutoRule:
         return all(fields.get(c) in accepted for c, accepted in self.levels)
 
 
-PHONE_MASKED = "same phone (visible prefix and tail)"
-
 # Measured with `siyu bench review` on the demo brand (docs/benchmarks.md): at 20,000 people (66,000 records),
 # seeds 3, 5, 7 and 11, no link of any of these rules was wrong (3,269 links); at 100,000 people (330,000
 # records, seed 7) full name and nickname was 0.992 (8 of 1,011 wrong: two WeCom contacts of one name and
 # nickname), so it stops at 100,000 records, and the others were 0.9976-1.0, so they stop at 400,000.
-# (Same masked phone and same district, no name, was dropped: 2 of 75 wrong on seed 3 at 20,000 people.)
+# (Same masked phone and same district, no name, was dropped: 2 of 75 wrong on seed 3 at 20,000 people. Same
+# masked phone with the same surname and name length from 0.95 went when the match threshold became 0.95.)
 DEFAULT_AUTO_RULES: tuple[AutoRule, ...] = (
     AutoRule(
         "full_name_and_nickname",
@@ -192,12 +200,6 @@ DEFAULT_AUTO_RULES: tuple[AutoRule, ...] = (
     AutoRule(
         "full_name_and_phone_tail",
         (("name", ("same full name",)), ("phone", ("same phone tail",))),
-        max_records=400_000,
-    ),
-    AutoRule(
-        "masked_phone_and_surname",
-        (("name", ("same surname and length",)), ("phone", (PHONE_MASKED,))),
-        min_probability=0.95,
         max_records=400_000,
     ),
 )

@@ -206,15 +206,17 @@ def record_kind_words(kind: str | None) -> str:
     return str(RECORD_KINDS.get(kind or "", RECORD_KINDS["generic"]))
 
 
-def auto_rule_words(name: str | None) -> str:
-    """An automatic rule by the levels it requires (settings IDENTITY_MATCHING["auto_rules"])."""
+def auto_rule_words(name: str | None, fields: dict | None = None) -> str:
+    """An automatic rule by the levels it requires (settings IDENTITY_MATCHING["auto_rules"]); a rule no
+    longer in the settings (a link made before it was removed) by what agreed in the link's `fields`."""
     from siyu.identity.probabilistic import MatchSettings
 
     for rule in MatchSettings.from_settings().auto_rules:
         if rule.name == name:
             ordered = sorted(rule.levels, key=lambda item: (KIND_ORDER[ev.level_kind(item[1][0])], item[0]))
             return _g(", ").join(_g(" or ").join(level_words(c, lv) for lv in levels) for c, levels in ordered)
-    return _g("an automatic rule")
+    agreed = agreed_words(fields or {})
+    return _g(", ").join(agreed) if agreed else _g("an automatic rule")
 
 
 def describe_joins(evidence: dict, label_of) -> list[dict]:
@@ -249,7 +251,8 @@ def describe_joins(evidence: dict, label_of) -> list[dict]:
                 rule=join.get("rule"),
             )
             if join["how"] == ev.AUTO_RULE:
-                row["words"] = _g("matched by the automatic rule “%(rule)s”") % {"rule": auto_rule_words(join["rule"])}
+                rule = auto_rule_words(join["rule"], join["fields"])
+                row["words"] = _g("matched by the automatic rule “%(rule)s”") % {"rule": rule}
             else:
                 row["words"] = _g("matched on the evidence below")
         else:

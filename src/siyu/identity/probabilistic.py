@@ -34,7 +34,7 @@ import pyarrow as pa
 from django.conf import settings
 
 from siyu.identity import generic_fields as generic
-from siyu.identity.evidence import DEFAULT_AUTO_RULES, AutoRule, auto_rule_column
+from siyu.identity.evidence import DEFAULT_AUTO_RULES, AutoRule, auto_rule_column, only_shared
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,15 @@ class SplinkUntrainable(Exception):
 @dataclass(frozen=True)
 class MatchSettings:
     enabled: bool = True
-    match_threshold: float = 0.99
+    # Calibrated on the demo brand (docs/benchmarks.md): precision 0.9992 at 100k and 1M people, where 0.99
+    # left true pairs with a masked phone or a full name and nickname below it (recall 0.788 at 1M, 0.808)
+    match_threshold: float = 0.95
     review_threshold: float = 0.8
+    # A pair whose evidence is only what a household shares (a masked name at an address, no phone) is
+    # linked from this probability, and only at a place whose records show one person of the surname;
+    # None: never. A household member known only from such records looks exactly like the other member, so
+    # linking them merges some households (docs/benchmarks.md, "Recall against what the records allow").
+    shared_evidence_threshold: float | None = None
     deterministic_recall: float = 0.6
     u_sample_pairs: int = 2_000_000
     # Evidence that keeps two clusters apart however well the rest agrees: the household guard (same
@@ -67,6 +74,11 @@ class MatchSettings:
     def __post_init__(self):
         object.__setattr__(self, "compare", generic.compared_fields(tuple(self.compare)))
         object.__setattr__(self, "auto_rules", tuple(AutoRule.from_value(r) for r in self.auto_rules))
+
+    @property
+    def lowest_threshold(self) -> float:
+        """Pairs scored below this are of no use: neither linked nor reviewed."""
+        return min(self.review_threshold, self.shared_evidence_threshold or 1.0)
 
     @property
     def weighed_ids(self) -> tuple[str, ...]:
@@ -110,6 +122,7 @@ class ProbabilisticResult:
     links_above_threshold: int = 0
     blocked_by_guard: int = 0
     ambiguous: int = 0
+    household_places: int = 0  # pairs held back: only shared evidence, at a place where two people live
     model: TrainedModel | None = None
     keys: pl.DataFrame | None = None  # blocking keys of the compared rows (unique_id, key)
     seconds: float = 0.0
@@ -195,11 +208,14 @@ def comparisons(compare: tuple[str, ...] = ()) -> list[dict]:
 
 OTHER_CLUSTER = "l.cluster <> r.cluster"
 
+# Where people live: a surname at a street of a district (a blocking key, and the place whose records
+# tell whether a pair with only shared evidence may be one person, _two_people_at).
+PLACE = ("district", "street_key", "surname")
 # Candidate pairs agree on every column of one of these keys (plus one key per compared generic field).
 BLOCKING_KEYS = (
     ("phone_key",),
     ("phone_tail", "surname"),
-    ("district", "street_key", "surname"),
+    PLACE,
     ("nickname", "surname"),
 )
 BLOCKING_RULES = tuple(" AND ".join(f"l.{c} = r.{c}" for c in key) for key in BLOCKING_KEYS)
@@ -417,7 +433,7 @@ def predict_pairs(
         # the memory limit (one chunk held 3 GB too few at 1M people)
         chunks = max(1, math.ceil(features.height / PREDICT_ROWS_PER_CHUNK))
         pairs = linker.inference.predict(
-            threshold_match_probability=match.review_threshold,
+            threshold_match_probability=match.lowest_threshold,
             num_chunks_left=chunks,
             num_chunks_right=1,
             warning_mode="never",
@@ -453,7 +469,7 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
         for column, frequencies in model.term_frequencies.items():
             linker.table_management.register_term_frequency_lookup(db_api.register(frequencies), column)
         pairs = linker.inference.predict_within(
-            table, threshold_match_probability=match.review_threshold, warning_mode="never"
+            table, threshold_match_probability=match.lowest_threshold, warning_mode="never"
         )
         return _scored(pairs, model.settings)
     finally:
@@ -576,15 +592,25 @@ def join_clusters(
         best = best.sort(["match_probability", "a", "b"], descending=[True, False, False])
         field_cols = [c for c in frame.columns if c.startswith("field_")]
         best = best.with_columns(auto_rule=auto_rule_column(best, match.auto_rules))
+        # a pair with only shared evidence has a threshold of its own (none: never linked), and is held
+        # back where the place's records show two people
+        shared = only_shared(best, field_cols)
+        if match.shared_evidence_threshold is None:
+            threshold, held = pl.when(shared).then(None).otherwise(match.match_threshold), pl.lit(False)
+        else:
+            threshold = pl.when(shared).then(match.shared_evidence_threshold).otherwise(match.match_threshold)
+            held = shared & _two_people_at(best, features) & (pl.col("match_probability") >= threshold)
         best = best.with_columns(
-            linkable=(pl.col("match_probability") >= match.match_threshold) | pl.col("auto_rule").is_not_null()
-        )
+            held=held,
+            linkable=(pl.col("match_probability") >= threshold).fill_null(False) | pl.col("auto_rule").is_not_null(),
+        ).with_columns(linkable=pl.col("linkable") & ~pl.col("held"))
         result.pairs_scored = frame.height
+        result.household_places = int(best.get_column("held").sum())
         ambiguous = _ambiguous_clusters(best, evidence, conflicts) if match.ambiguity_guard else set()
         for row in best.iter_rows(named=True):
             a, b, p = row["a"], row["b"], row["match_probability"]
             if not row["linkable"]:
-                if find(a) != find(b):
+                if find(a) != find(b) and p >= match.review_threshold:
                     result.review.append(_review_row(row, field_cols, "below the match threshold"))
                 continue
             if a in ambiguous or b in ambiguous:
@@ -614,6 +640,26 @@ def join_clusters(
     result.links = merged_pairs
     result.auto_linked = sum(1 for _, _, link in merged_pairs if link.get("auto_rule"))
     return result
+
+
+# Values two people of one surname at one place differ on and one person's records do not.
+PERSON_VALUES = ("given", "name_len", "phone_key", "phone_full", "birthday")
+
+
+def _two_people_at(best: pl.DataFrame, features: pl.DataFrame) -> pl.Series:
+    """Per scored pair: whether its place (PLACE of its left row) shows two people of the surname, two
+    given names, name lengths, masked or full phones or birthdays among its records. A record there that
+    shows only what they share may be either of them."""
+    if not set(PLACE).issubset(features.columns):
+        return pl.Series("two_people", [False] * best.height)
+    at = features.drop_nulls(list(PLACE))
+    values = [c for c in PERSON_VALUES if c in at.columns]
+    two = at.group_by(PLACE).agg([pl.col(c).drop_nulls().n_unique().alias(c) for c in values]).filter(
+        pl.any_horizontal(pl.col(c) > 1 for c in values)
+    )
+    places = features.join(two, on=PLACE, how="semi").select(unique_id_l="unique_id", two_people=pl.lit(True))
+    flagged = best.select("unique_id_l").join(places, on="unique_id_l", how="left", maintain_order="left")
+    return flagged.get_column("two_people").fill_null(False)
 
 
 def _ambiguous_clusters(best: pl.DataFrame, evidence: dict, fields: tuple[str, ...]) -> set[int]:

@@ -221,6 +221,15 @@ def _mapped_column(header: str | tuple[str, ...]) -> pl.Expr:
     return pl.when(joined.str.len_chars() > 0).then(joined)
 
 
+def _with_fallbacks(column: pl.Expr, fallbacks: tuple[str, ...], header, columns: list[str]) -> pl.Expr:
+    """The column, with each empty cell taken from the first of `fallbacks` (headers) that has one."""
+    def filled(expr: pl.Expr) -> pl.Expr:
+        return pl.when(expr.str.strip_chars().str.len_chars() > 0).then(expr)
+
+    others = [pl.col(h) for h in fallbacks if h in columns and h != header]
+    return pl.coalesce(filled(column), *map(filled, others)) if others else column
+
+
 def _content_hashes(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Each row's content hash (see _stable_hashes), identical lines within one file (the same item twice
     in an order) numbered so that they stay distinct rows."""
@@ -252,7 +261,8 @@ def _prepare_hashed_frame(
 ) -> PreparedFile:
     laps = timing.Laps()
     select = [pl.col("__row__")]
-    select += [_mapped_column(header).alias(f) for f, header in fields.items()]
+    select += [_with_fallbacks(_mapped_column(header), fmt.fallbacks.get(f, ()), header, original_columns).alias(f)
+               for f, header in fields.items()]  # fmt: skip
     id_columns, id_headers = {}, {}
     for id_type, aliases in fmt.identifiers.items():
         header = next((a for a in aliases if a in original_columns), None)

@@ -78,6 +78,8 @@ class SourceFormat:
     # identifier types mapped with --map id:<type>: their values are also kept (encrypted) with the record,
     # so that the probabilistic stage can compare them with one edit allowed (`siyu resolve --compare id:…`)
     kept_ids: tuple[str, ...] = ()
+    # field -> headers whose cell stands in, row by row, where the mapped column's cell is empty
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 FORMATS: dict[str, SourceFormat] = {
@@ -177,6 +179,8 @@ FORMATS: dict[str, SourceFormat] = {
             "owner_staff": ("专属导购", "销售导购"),
             "nickname": ("买家昵称",),
         },
+        # a buyer who is not a member leaves 买家手机号 empty; the consignee's phone is on every order
+        fallbacks={"phone": ("收货人手机号/提货人手机号",)},
         # the member's own phone is a strong id even when the consignee phone differs
         identifiers={"phone": ("买家手机号",)},
     ),
