@@ -303,3 +303,16 @@ def test_the_end_of_a_resolve_refreshes_the_segments_scheduled_after_it(brand, a
     report = refresh_after_resolve()
     assert report["segments"]["after"]["members"] == 2 and "manual" not in report["segments"]
     assert Segment.objects.get(name="manual").refreshed_at is None
+
+
+def test_the_builders_gender_choices_find_the_customers_of_that_gender(brand, members):
+    # the records store the normalised code (F/M), whatever the export said (女/男, female…)
+    brand.raw_connection().execute("UPDATE records SET gender = 'F' WHERE record_key = 'shop|r1'")
+    brand.raw_connection().execute("UPDATE records SET gender = 'M' WHERE record_key = 'shop|r2'")
+    from siyu.warehouse.summary import rebuild_customer_summary
+
+    rebuild_customer_summary(now=CUT)
+    [gender] = [f for f in queries.builder_catalog()["fields"] if f["name"] == "gender"]
+    [female, male] = [value for value, _ in gender["choices"]]
+    assert members({"field": "gender", "op": "=", "value": female}) == [1]
+    assert members({"field": "gender", "op": "=", "value": male}) == [2]

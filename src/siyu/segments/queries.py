@@ -297,7 +297,7 @@ def builder_catalog() -> dict:
         "value_layer": coded(VALUE_LAYERS, labels.VALUE_LAYERS),
         "lifecycle_stage": coded(LIFECYCLE_STAGES, labels.STAGES),
         "aipl_stage": coded(AIPL_STAGES, labels.AIPL_STAGES),
-        "gender": [["男", _("Male")], ["女", _("Female")]],
+        "gender": [["F", _("Female")], ["M", _("Male")]],  # as records store it (siyu.ingest normalises)
     }
     groups = (
         (_("Traits"), rules.FIELDS),
