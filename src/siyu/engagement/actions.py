@@ -32,6 +32,7 @@ from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.batches import cyclic_gc_paused
 from siyu.core.errors import PermissionDenied
+from siyu.core.tasks import schedule_once
 from siyu.customers.queries import chunked
 from siyu.engagement import content_queries, queries, scripts
 from siyu.engagement.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
@@ -823,28 +824,7 @@ def schedule_delivery(at: dt.datetime | None = None) -> None:
     """Make sure a delivery task will run at `at` (now when None), without piling up duplicates."""
     from siyu.engagement.tasks import deliver_outbox
 
-    _schedule_once(deliver_outbox, at)
-
-
-def _schedule_once(task, at: dt.datetime | None) -> None:
-    """Enqueue `task` to run at `at` (now when None) unless a waiting run of it comes by then."""
-    from django_tasks import task_backends
-
-    backend = task_backends["default"]
-    now = timezone.now()
-    if not backend.supports_defer:
-        if at is None or at <= now:
-            task.enqueue()
-        return
-    from django.db.models import Q
-    from django_tasks_db.models import DBTaskResult, get_date_max
-
-    target = max(at or now, now)
-    waiting = DBTaskResult.objects.filter(task_path=task.module_path, status="READY").filter(
-        Q(run_after__lte=target) | Q(run_after=get_date_max())
-    )
-    if not waiting.exists():
-        task.using(run_after=target if at and at > now else None).enqueue()
+    schedule_once(deliver_outbox, at)
 
 
 # --- journeys ----------------------------------------------------------------------------------------------
@@ -1420,4 +1400,4 @@ def schedule_journeys(at: dt.datetime | None = None) -> None:
     """Make sure a journey tick will run at `at` (now when None), without piling up duplicates."""
     from siyu.engagement.tasks import tick_journeys
 
-    _schedule_once(tick_journeys, at)
+    schedule_once(tick_journeys, at)
