@@ -74,6 +74,13 @@ def test_siyu_resolve_json_prints_the_report_on_the_last_line(rows):
     assert "Resolved 4 records into 2 customers" in human.getvalue()
     assert "0 new, 0 merged" in human.getvalue()
 
+    # the thresholds reach the run (and a changed setting makes it a full one)
+    out = StringIO()
+    call_command("resolve", "--json", "--match-threshold", "0.97", "--shared-evidence-threshold", "0.6", stdout=out)
+    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert report["mode"] == "full"
+    assert (report["probabilistic"]["match_threshold"], report["probabilistic"]["shared_evidence_threshold"]) == (0.97, 0.6)
+
 
 @pytest.mark.django_db
 def test_siyu_resolve_fails_with_the_error_on_stderr(rows, monkeypatch):

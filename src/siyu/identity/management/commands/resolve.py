@@ -29,9 +29,16 @@ class Command(BaseCommand):
             "source_a,record_id_a,source_b,record_id_b): the model learns from them",
         )
         parser.add_argument(
-            "--match-threshold", type=float, help="match probability that merges (default 0.99)"
+            "--match-threshold", type=float, help="match probability that merges (default 0.95)"
         )
         parser.add_argument("--review-threshold", type=float, help="lowest probability sent to review (0.8)")
+        parser.add_argument(
+            "--shared-evidence-threshold",
+            type=float,
+            help="merge pairs that agree only on what a household shares (a masked name at an address, no "
+            "phone) from this probability, where the records show one person of the surname at the address; "
+            "some household members get merged (default: never)",
+        )
         parser.add_argument(
             "--deterministic-only",
             action="store_true",
@@ -57,6 +64,7 @@ class Command(BaseCommand):
             "labels": str(Path(options["labels"]).resolve()) if options["labels"] else None,
             "match_threshold": options["match_threshold"],
             "review_threshold": options["review_threshold"],
+            "shared_evidence_threshold": options["shared_evidence_threshold"],
             "enabled": False if options["deterministic_only"] else None,
         }
         params = {"match": {k: v for k, v in match.items() if v is not None}, "full": options["full"]}
