@@ -105,3 +105,27 @@ def test_the_profile_says_how_each_record_joined(brand, warehouse):
         "auto_rule", "jd|r1002", "masked_phone_and_surname", 0.96)  # fmt: skip
     assert join["words"] == "按自动规则“打码手机号相同（前三位和后四位一致）、同姓、姓名字数相同（名字被打码）”合并"
     assert join["agreed"] == ["打码手机号相同（前三位和后四位一致）", "同姓、姓名字数相同（名字被打码）"]
+
+
+def test_the_quarantine_list_in_words_for_reviewers_only(brand, warehouse):
+    from datetime import UTC, datetime
+
+    _insert(warehouse, "quarantined_identifiers", [
+        {"run_id": "r1", "id_type": "phone", "value_hash": "hash-of-landline", "records": 44, "sources": "pos,youzan",
+         "rule": "member_names", "names": 44, "rule_limit": 5, "value_hint": "021****8888",
+         "example_record": "taobao|r1001", "since": datetime(2026, 12, 1, 2, 30, tzinfo=UTC)},
+        {"run_id": "r1", "id_type": "alipay", "value_hash": "hash-of-stars", "records": 4922, "sources": "tmall",
+         "rule": "placeholder", "names": 4000, "value_hint": "**", "since": datetime(2026, 12, 2, tzinfo=UTC)},
+    ])  # fmt: skip
+    response = client_for(brand.operator).get("/api/identity/quarantine?page_size=1")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["total"], body["page"], body["page_size"]) == (2, 1, 1)
+    [first] = body["items"]  # most records first
+    assert (first["type_words"], first["value_hint"], first["records"]) == ("支付宝账号", "**", 4922)
+    assert first["reason_words"] == "早先的导入把占位符或填充值当作了标识"
+    second = client_for(brand.operator).get("/api/identity/quarantine?page=2&page_size=1").json()["items"][0]
+    assert (second["sources"], second["example_customer"]) == (["pos", "youzan"], 1001)
+    assert "出现在 44 个不同姓名的会员或联系人记录上（上限 5 个）" in second["reason_words"]
+    assert "hash-of" not in response.content.decode()
+    assert client_for(brand.guide1).get("/api/identity/quarantine").status_code == 403

@@ -17,6 +17,7 @@ from siyu.api.schemas import (
     DecisionOut,
     ErrorOut,
     MergeIn,
+    QuarantinePageOut,
     ReviewPageOut,
     ReviewRuleOut,
     RuleDecisionIn,
@@ -95,6 +96,25 @@ def review_rules(request):
         for r in queries.review_rules()
         if r["pattern"]
     ]
+
+
+@router.get(
+    "/identity/quarantine",
+    response={200: QuarantinePageOut, **ERRORS},
+    summary="Identifier values the guard keeps out of linking (shared by too many records or names), most records first",
+)
+def quarantine(
+    request,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+):
+    _require_reviewer(request.auth)
+    result = queries.quarantine_page(page, page_size)
+    items = [
+        {**item, "type_words": labels.id_type_words(item["id_type"]), "reason_words": labels.quarantine_reason_words(item)}
+        for item in result["items"]
+    ]
+    return {"total": result["total"], "page": page, "page_size": page_size, "items": items}
 
 
 @router.post(

@@ -337,6 +337,27 @@ class ReviewPageOut(Schema):
     items: list[ReviewItemOut]
 
 
+class QuarantinedOut(Schema):
+    id_type: str
+    type_words: str = Field(description="the identifier's type as an operator reads it")
+    value_hint: str | None = Field(description="the value, masked")
+    records: int | None
+    names: int | None = Field(description="distinct full names on the records that carry it")
+    sources: list[str]
+    rule: str | None = Field(description="the guard's rule that quarantined it")
+    rule_limit: int | None
+    reason_words: str
+    since: str | None
+    example_customer: int | None = Field(description="a customer with a record that carries it")
+
+
+class QuarantinePageOut(Schema):
+    total: int = Field(description="quarantined values")
+    page: int
+    page_size: int
+    items: list[QuarantinedOut]
+
+
 class ReviewRuleOut(Schema):
     pattern: str
     words: str = Field(description="the rule as an operator reads it")

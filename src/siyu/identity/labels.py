@@ -267,3 +267,27 @@ def describe_joins(evidence: dict, label_of) -> list[dict]:
                 row["words"] = _g("%(who)s decided they are one person on %(at)s") % {"who": who, "at": at}
         out.append(row)
     return out
+
+
+def quarantine_reason_words(entry: dict) -> str:
+    """Why a value is quarantined, in the operator's language (the rule and its numbers)."""
+    numbers = {"records": entry.get("records") or 0, "names": entry.get("names") or 0,
+               "limit": entry.get("rule_limit") or 0}  # fmt: skip
+    rule = entry.get("rule")
+    if rule == "member_names":
+        text = _g("Member or contact records with %(names)s different names carry it (at most %(limit)s)")
+    elif rule == "member_records":
+        text = _g("On %(records)s member or contact records (at most %(limit)s)")
+    elif rule == "names":
+        text = _g("Records with %(names)s different names carry it (at most %(limit)s)")
+    elif rule == "records":
+        text = _g("On %(records)s records (at most %(limit)s)")
+    elif rule == "placeholder":
+        text = _g("A placeholder or filler that an earlier import took for an identifier")
+    elif rule == "customer":
+        text = _g(
+            "It joined records of more than %(limit)s different names into one customer, who was split here"
+        )
+    else:  # quarantined before rules were recorded
+        return entry.get("reason") or ""
+    return text % numbers

@@ -8,34 +8,10 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from siyu.console.views.common import can_import, console_view, forbidden
-from siyu.identity.labels import id_type_words
+from siyu.identity.labels import id_type_words, quarantine_reason_words
 from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
 
 PAGE_SIZE = 30
-
-
-def reason_words(entry: dict) -> str:
-    """Why a value is quarantined, in the operator's language (the rule and its numbers)."""
-    numbers = {"records": entry.get("records") or 0, "names": entry.get("names") or 0,
-               "limit": entry.get("rule_limit") or 0}  # fmt: skip
-    rule = entry.get("rule")
-    if rule == "member_names":
-        text = _("Member or contact records with %(names)s different names carry it (at most %(limit)s)")
-    elif rule == "member_records":
-        text = _("On %(records)s member or contact records (at most %(limit)s)")
-    elif rule == "names":
-        text = _("Records with %(names)s different names carry it (at most %(limit)s)")
-    elif rule == "records":
-        text = _("On %(records)s records (at most %(limit)s)")
-    elif rule == "placeholder":
-        text = _("A placeholder or filler that an earlier import took for an identifier")
-    elif rule == "customer":
-        text = _(
-            "It joined records of more than %(limit)s different names into one customer, who was split here"
-        )
-    else:  # quarantined before rules were recorded
-        return entry.get("reason") or ""
-    return text % numbers
 
 
 @console_view
@@ -51,7 +27,7 @@ def quarantine_list(request):
     result = quarantine_page(page, PAGE_SIZE)
     for item in result["items"]:
         item["type_words"] = id_type_words(item["id_type"])
-        item["reason_words"] = reason_words(item)
+        item["reason_words"] = quarantine_reason_words(item)
     skipped = values_not_identifiers()
     for row in skipped:
         row["type_words"] = id_type_words(row["id_type"])
