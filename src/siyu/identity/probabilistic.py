@@ -46,8 +46,8 @@ class SplinkUntrainable(Exception):
 @dataclass(frozen=True)
 class MatchSettings:
     enabled: bool = True
-    # Calibrated on the demo brand (docs/benchmarks.md): precision 0.9992 at 100k and 1M people, where 0.99
-    # left true pairs with a masked phone or a full name and nickname below it (recall 0.788 at 1M, 0.808)
+    # Calibrated on the demo brand (docs/benchmarks.md): precision 0.9992 at 100k and 1M people. 0.99 left
+    # true pairs with a masked phone, or a full name and nickname, below it (1M recall 0.788 → 0.808).
     match_threshold: float = 0.95
     review_threshold: float = 0.8
     # A pair whose evidence is only what a household shares (a masked name at an address, no phone) is
