@@ -11,6 +11,7 @@ from django.test import Client
 
 from siyu.analytics.definitions import DEFINITIONS
 from siyu.analytics.queries import PAGES
+from siyu.analytics.views import TABLE_TITLES
 from siyu.api.actions import create_token
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +132,10 @@ def test_console_pages_render_charts_with_definitions(brand, people, settings):
         assert 'class="definition"' in html
     html = client.get("/analytics/gmv_tree/", MARCH).content.decode()
     assert str(DEFINITIONS["gmv_contributions"])[:60] in html and 'id="chart-gmv-tree-option"' in html
+    # contributions are yuan, the conversion factor's too: never a percent
+    contributions = html[html.index(str(TABLE_TITLES["contributions"])):]
+    contributions = contributions[: contributions.index("</table>")]
+    assert "%" not in contributions and "780.00" in contributions
     formula = client.get("/analytics/formula/", MARCH).content.decode()
     assert 'data-factor="referral_rate"' in formula and "No referral data is collected yet" in formula
     export = client.get("/analytics/funnel/", {**MARCH, "format": "csv", "table": "pool"})

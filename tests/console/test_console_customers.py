@@ -58,6 +58,23 @@ def test_dashboard_counts(admin_client, filled_warehouse):
     assert "¥877.50" in page
 
 
+def test_dashboard_gmv_leaves_out_closed_refunded_and_unpaid_orders(admin_client, filled_warehouse):
+    from siyu.warehouse import raw_connection
+
+    orders = [("tmall_flagship|T-9002", "交易关闭", "not_purchase", 1000), ("tmall_flagship|T-9003", "退款成功", "not_purchase", 2000),
+              ("tmall_flagship|T-9004", "等待买家付款", "pending", 4000)]  # fmt: skip
+    for key, status, cls, amount in orders:
+        raw_connection().execute(
+            "INSERT INTO orders (order_key, source, format, order_id, record_key, status_raw, status_class, order_time,"
+            " amount, batch_id, updated_at) VALUES (?, 'tmall_flagship', 'taobao', ?, 'tmall_flagship|T-9001', ?, ?,"
+            " now(), ?, 'b2', now())",
+            [key, key.split("|")[1], status, cls, amount],
+        )
+    page = text_of(admin_client.get("/"))
+    assert re.search(r'data-stat="orders">6<', page)
+    assert "¥877.50" in page  # the three purchases only
+
+
 def test_dashboard_on_an_empty_warehouse_invites_an_import(admin_client, warehouse):
     page = text_of(admin_client.get("/"))
     assert 'data-stat="customers">0<' in page

@@ -25,6 +25,8 @@ from siyu.analytics.models import ChannelSpend
 from siyu.console.views.common import console_view
 
 RATE_WORDS = ("rate", "share", "conversion", "_to_")
+# Tables whose every number is in yuan, whatever its column is named (a factor's contribution to the change)
+MONEY_TABLES = ("contributions",)
 TABLE_TITLES = {
     "funnel": gettext_lazy("Funnel (acquired in the range)"),
     "pool": gettext_lazy("User pool (acquired before the range ends)"),
@@ -69,6 +71,8 @@ def run_page(page: str, f, data) -> dict | None:
 
 
 def _is_rate(table: str, column: str) -> bool:
+    if table in MONEY_TABLES:
+        return False
     if column.endswith("_rate"):
         return True
     return any(word in column for word in RATE_WORDS) or (
@@ -89,7 +93,7 @@ def _shown(table: str, column: str, value) -> str:
         return weekday_labels()[value]
     if isinstance(value, float) and _is_rate(table, column):
         return f"{value:.2%}"
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal) or (isinstance(value, float) and table in MONEY_TABLES):
         return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"

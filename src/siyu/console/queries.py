@@ -11,12 +11,11 @@ from decimal import Decimal
 
 from django.core.cache import cache
 
+from siyu.analytics.facts import PURCHASE
 from siyu.core.models import Job
 
 CACHE_SECONDS = 300
 
-# status_class values that are not a purchase; anything else (incl. NULL) counts toward GMV.
-NOT_PURCHASED = ("closed", "cancelled", "canceled", "refunded", "refund", "pending", "unpaid", "failed")
 
 
 @dataclass
@@ -77,7 +76,8 @@ def _warehouse_counts() -> DashboardCounts:
     records = con.table("records")
     orders = con.table("orders")
     batches = con.table("import_batches")
-    purchased = orders.filter(orders.status_class.isnull() | ~orders.status_class.isin(NOT_PURCHASED))
+    # GMV counts purchases only (siyu.analytics.facts): not closed, refunded or unpaid orders
+    purchased = orders.filter(orders.status_class == PURCHASE)
     gmv = _scalar(purchased.amount.sum(), Decimal(0))
     return DashboardCounts(
         customers=int(_scalar(summary.count())),
