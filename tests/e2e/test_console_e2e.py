@@ -292,6 +292,23 @@ def _wait_for_job(page, server, what: str, timeout_ms: int = 120_000):
     assert page.locator('#job-progress [role="progressbar"]').get_attribute("aria-valuenow") == "100"
 
 
+# The texts an ECharts chart drew (its zrender display list) whose box leaves the chart's.
+_LABELS_OUTSIDE_THE_CHART = """(id) => {
+    const chart = echarts.getInstanceByDom(document.getElementById(id));
+    const width = chart.getWidth(), height = chart.getHeight();
+    const outside = [];
+    let drawn = 0;
+    chart.getZr().storage.getDisplayList(true).forEach((el) => {
+        if (!el.style || typeof el.style.text !== "string" || !el.style.text) return;
+        drawn += 1;
+        const box = el.getBoundingRect().clone();
+        if (el.transform) box.applyTransform(el.transform);
+        if (box.x < 0 || box.y < 0 || box.x + box.width > width || box.y + box.height > height) outside.push(el.style.text);
+    });
+    return {drawn, outside};
+}"""
+
+
 def _shot(page, name: str, full_page: bool = True) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
@@ -382,6 +399,11 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     definition = page.locator("figure.chart-block .definition").first.inner_text()
     assert "定义" in definition and "私域" in definition
     _shot(page, "analytics-funnel")
+    # the GMV tree draws every label inside its box (the root's, with a large GMV, was cut at the left edge)
+    page.goto(f"{base}/analytics/gmv_tree/?date_from=2026-03-01&date_to=2026-06-30")
+    page.locator("#chart-gmv-tree canvas").wait_for()
+    labels = page.evaluate(_LABELS_OUTSIDE_THE_CHART, "chart-gmv-tree")
+    assert labels["drawn"] >= 7 and labels["outside"] == [], labels
 
     # --- hand the two customers to two guides ----------------------------------------------------
     for customer_id, guide in ((zhang_id, "导购小王"), (wang_id, "导购小李")):
