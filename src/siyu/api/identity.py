@@ -110,10 +110,7 @@ def quarantine(
 ):
     _require_reviewer(request.auth)
     result = queries.quarantine_page(page, page_size)
-    items = [
-        {**item, "type_words": labels.id_type_words(item["id_type"]), "reason_words": labels.quarantine_reason_words(item)}
-        for item in result["items"]
-    ]
+    items = [labels.quarantined_in_words(item) for item in result["items"]]
     return {"total": result["total"], "page": page, "page_size": page_size, "items": items}
 
 

@@ -269,6 +269,11 @@ def describe_joins(evidence: dict, label_of) -> list[dict]:
     return out
 
 
+def quarantined_in_words(entry: dict) -> dict:
+    """A quarantine entry (siyu.identity.queries.quarantine_page) with its type and reason in words."""
+    return {**entry, "type_words": id_type_words(entry["id_type"]), "reason_words": quarantine_reason_words(entry)}
+
+
 def quarantine_reason_words(entry: dict) -> str:
     """Why a value is quarantined, in the operator's language (the rule and its numbers)."""
     numbers = {"records": entry.get("records") or 0, "names": entry.get("names") or 0,

@@ -184,11 +184,11 @@ def _job_context(request, job: Job) -> dict:
 
 def _not_identifiers(result: dict) -> list[dict]:
     """Each file's values of identifier columns that were not taken as identifiers, in words."""
-    from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+    from siyu.ingest.normalise.identifiers import not_identifier_words
 
     return [
         {**entry, "file": Path(str(f.get("file") or "")).name,
-         "reason_words": str(NOT_AN_IDENTIFIER.get(entry["reason"], entry["reason"]))}  # fmt: skip
+         "reason_words": not_identifier_words(entry["reason"])}  # fmt: skip
         for f in result.get("files") or []
         for entry in f.get("not_identifiers") or []
     ]

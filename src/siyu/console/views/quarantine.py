@@ -8,8 +8,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from siyu.console.views.common import can_import, console_view, forbidden
-from siyu.identity.labels import id_type_words, quarantine_reason_words
-from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+from siyu.identity.labels import id_type_words, quarantined_in_words
+from siyu.ingest.normalise.identifiers import not_identifier_words
 
 PAGE_SIZE = 30
 
@@ -25,13 +25,11 @@ def quarantine_list(request):
     except ValueError:
         page = 1
     result = quarantine_page(page, PAGE_SIZE)
-    for item in result["items"]:
-        item["type_words"] = id_type_words(item["id_type"])
-        item["reason_words"] = quarantine_reason_words(item)
+    result["items"] = [quarantined_in_words(item) for item in result["items"]]
     skipped = values_not_identifiers()
     for row in skipped:
         row["type_words"] = id_type_words(row["id_type"])
-        row["reason_words"] = str(NOT_AN_IDENTIFIER.get(row["reason"], row["reason"]))
+        row["reason_words"] = not_identifier_words(row["reason"])
     pages = max(1, -(-result["total"] // PAGE_SIZE))
     return render(
         request,

@@ -55,6 +55,11 @@ NOT_AN_IDENTIFIER = {
 }
 REASONS = tuple(NOT_AN_IDENTIFIER)
 
+
+def not_identifier_words(reason: str) -> str:
+    """Why a value was not taken as an identifier, in the active language (the code itself if unknown)."""
+    return str(NOT_AN_IDENTIFIER.get(reason, reason))
+
 # Fillers people and systems type into identifier columns (compared after NFKC, trimming, lower case).
 PLACEHOLDERS = frozenset(
     {

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
 from siyu.core.progress import run_with_progress
-from siyu.ingest.normalise.identifiers import NOT_AN_IDENTIFIER
+from siyu.ingest.normalise.identifiers import not_identifier_words
 from siyu.ingest.sources.formats import FORMAT_CHOICES
 
 
@@ -70,7 +70,7 @@ class Command(BaseCommand):
             )
             for n in f.get("not_identifiers") or []:
                 with translation.override("en"):
-                    why = str(NOT_AN_IDENTIFIER.get(n["reason"], n["reason"]))
+                    why = not_identifier_words(n["reason"])
                 self.stdout.write(f"  {n['records']} values in {n['column']} are not identifiers: {why}")
             for r in f["rejections"][:10]:
                 self.stdout.write(f"  row {r['row']} [{r['column']}]: {r['reason']}")
