@@ -26,10 +26,10 @@ def text_of(response) -> str:
 
 @pytest.fixture
 def fake_runners(monkeypatch):
-    from siyu.core import owner
+    from siyu.core import jobs
 
-    monkeypatch.setitem(owner.JOB_RUNNERS, "import", "fake_jobs:run_import")
-    monkeypatch.setitem(owner.JOB_RUNNERS, "resolve", "fake_jobs:run_resolve")
+    monkeypatch.setitem(jobs._RUNNERS, "import", fake_jobs.run_import)
+    monkeypatch.setitem(jobs._RUNNERS, "resolve", fake_jobs.run_resolve)
     fake_jobs.CALLS.clear()
     return fake_jobs
 

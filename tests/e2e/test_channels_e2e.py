@@ -12,7 +12,7 @@ import sys
 import pytest
 from test_console_e2e import PASSWORDS, _login, _shot, _wait_for_job, browser, siyu_server  # noqa: F401
 
-from siyu.engagement.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 
 pytestmark = pytest.mark.e2e
 ADMIN_PASSWORD = "boss-pass-2026"

@@ -31,7 +31,7 @@ def customers(warehouse, db):
 
 @pytest.fixture
 def no_holdout(db):
-    from siyu.engagement.actions import update_policy
+    from siyu.engagement.messaging.actions import update_policy
 
     return update_policy(None, holdout_percent=0)
 

@@ -11,16 +11,16 @@ import time
 
 import pytest
 
-from siyu.engagement.channels import aliyun, tencent, webhook
-from siyu.engagement.channels.aliyun import AliyunSmsAdapter
-from siyu.engagement.channels.base import Outgoing, ProviderError
-from siyu.engagement.channels.smtp import SmtpAdapter
-from siyu.engagement.channels.tencent import TencentSmsAdapter
-from siyu.engagement.channels.webhook import WebhookAdapter
-from siyu.engagement.channels.wecom import WeComAppAdapter, WeComClient, WeComMassAdapter
-from siyu.engagement.fakes.sms import FakeAliyunSms, FakeTencentSms
-from siyu.engagement.fakes.webhook import FakeWebhookReceiver
-from siyu.engagement.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.channels import aliyun, tencent, webhook
+from siyu.engagement.messaging.channels.aliyun import AliyunSmsAdapter
+from siyu.engagement.messaging.channels.base import Outgoing, ProviderError
+from siyu.engagement.messaging.channels.smtp import SmtpAdapter
+from siyu.engagement.messaging.channels.tencent import TencentSmsAdapter
+from siyu.engagement.messaging.channels.webhook import WebhookAdapter
+from siyu.engagement.messaging.channels.wecom import WeComAppAdapter, WeComClient, WeComMassAdapter
+from siyu.engagement.messaging.fakes.sms import FakeAliyunSms, FakeTencentSms
+from siyu.engagement.messaging.fakes.webhook import FakeWebhookReceiver
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 
 
 def message(send_id=1, template="", content="", variables=None, **address):

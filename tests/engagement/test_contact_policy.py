@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siyu.customers.actions import record_consent
-from siyu.engagement.actions import enqueue_send, enqueue_sends, update_policy
-from siyu.engagement.models import ContactPolicy, Send
-from siyu.engagement.policy import SendRequest, holdout_share, holdout_shares
+from siyu.engagement.messaging.actions import enqueue_send, enqueue_sends, update_policy
+from siyu.engagement.messaging.models import ContactPolicy, Send
+from siyu.engagement.messaging.policy import SendRequest, holdout_share, holdout_shares
 
 pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(days=1)
@@ -23,7 +23,7 @@ def ask(key, customer=1, channel="webhook", at=NOON, **kw):
 
 
 def test_defaults_are_the_documented_ones():
-    from siyu.engagement.policy import current_policy
+    from siyu.engagement.messaging.policy import current_policy
 
     policy = current_policy()
     assert (policy.quiet_start, policy.quiet_end) == (dt.time(21), dt.time(9))

@@ -9,12 +9,12 @@ from guides_helpers import NOON
 
 from siyu.core.errors import PermissionDenied
 from siyu.customers.actions import record_consent
-from siyu.engagement.content_actions import save_material, save_script
-from siyu.engagement.content_queries import check_usable, search_materials, search_scripts
+from siyu.engagement.content.actions import save_material, save_script
+from siyu.engagement.content.queries import check_usable, search_materials, search_scripts
 from siyu.engagement.errors import ConsentMissing, ContentError
-from siyu.engagement.models import GuideTask
-from siyu.engagement.task_actions import create_guide_tasks
-from siyu.engagement.task_queries import list_tasks
+from siyu.engagement.guides.actions import create_guide_tasks
+from siyu.engagement.guides.models import GuideTask
+from siyu.engagement.guides.queries import list_tasks
 
 pytestmark = pytest.mark.django_db
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -9,9 +9,9 @@ from django.test import Client
 
 from siyu.api.actions import create_token
 from siyu.core import pii
-from siyu.engagement.actions import configure_account
-from siyu.engagement.channels.wecom import WeComCallbackCrypto
-from siyu.engagement.models import ChannelAccount, ContactPolicy, Send
+from siyu.engagement.messaging.actions import configure_account
+from siyu.engagement.messaging.channels.wecom import WeComCallbackCrypto
+from siyu.engagement.messaging.models import ChannelAccount, ContactPolicy, Send
 from siyu.staff.actions import create_user
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ import pytest
 from guides_helpers import NOON, add_purchase
 
 from siyu.core.errors import PermissionDenied
-from siyu.engagement.content_actions import save_script
-from siyu.engagement.models import GuideTask
-from siyu.engagement.task_actions import complete_task, create_guide_tasks
-from siyu.engagement.task_queries import guide_report, list_tasks
+from siyu.engagement.content.actions import save_script
+from siyu.engagement.guides.actions import complete_task, create_guide_tasks
+from siyu.engagement.guides.models import GuideTask
+from siyu.engagement.guides.queries import guide_report, list_tasks
 
 pytestmark = pytest.mark.django_db
 YEAR = {"date_from": dt.date(2026, 1, 1), "date_to": dt.date(2026, 12, 31)}

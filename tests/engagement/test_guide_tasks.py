@@ -10,12 +10,13 @@ from guides_helpers import NOON, touches
 from siyu.core.errors import PermissionDenied
 from siyu.customers.actions import record_consent
 from siyu.customers.models import CustomerState
-from siyu.engagement.actions import deliver_due_sends, enqueue_sends
-from siyu.engagement.content_actions import save_script
+from siyu.engagement.content.actions import save_script
 from siyu.engagement.errors import TaskError
-from siyu.engagement.models import GuideTask, Send
-from siyu.engagement.policy import SendRequest
-from siyu.engagement.task_actions import cancel_batch, complete_task, create_guide_tasks, reassign_tasks
+from siyu.engagement.guides.actions import cancel_batch, complete_task, create_guide_tasks, reassign_tasks
+from siyu.engagement.guides.models import GuideTask
+from siyu.engagement.messaging.actions import deliver_due_sends, enqueue_sends
+from siyu.engagement.messaging.models import Send
+from siyu.engagement.messaging.policy import SendRequest
 
 pytestmark = pytest.mark.django_db
 DUE = NOON + dt.timedelta(days=2)

@@ -95,9 +95,9 @@ def test_content_and_tasks_through_the_api(shoppers, settings, tmp_path):
 
 
 def test_open_tasks_are_reassigned_through_the_api_and_the_console(shoppers):
-    from siyu.engagement.content_actions import save_script
-    from siyu.engagement.models import GuideTask
-    from siyu.engagement.task_actions import create_guide_tasks
+    from siyu.engagement.content.actions import save_script
+    from siyu.engagement.guides.actions import create_guide_tasks
+    from siyu.engagement.guides.models import GuideTask
 
     script = save_script(shoppers["ops"], title="回访", body="我是{guide}")
     due = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)

@@ -8,8 +8,9 @@ import pytest
 from django.test import Client
 
 from siyu.customers.actions import record_consent
-from siyu.engagement.content_actions import save_material, save_script
-from siyu.engagement.models import GuideTask, Script
+from siyu.engagement.content.actions import save_material, save_script
+from siyu.engagement.content.models import Script
+from siyu.engagement.guides.models import GuideTask
 
 pytestmark = pytest.mark.django_db
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -75,7 +76,7 @@ def test_content_library_pages_and_buyer_show_images(shoppers, settings, tmp_pat
 
 
 def test_scripts_and_materials_are_edited_in_the_console(shoppers, settings, tmp_path):
-    from siyu.engagement.models import Material
+    from siyu.engagement.content.models import Material
 
     settings.UPLOADS_DIR = tmp_path
     ops = login(shoppers["ops"])

@@ -10,10 +10,14 @@ import pytest
 from engagement_helpers import NOON, add_customers
 
 from siyu.customers.models import CustomerTag
-from siyu.engagement import actions, journeys, queries
 from siyu.engagement.errors import EngagementError
-from siyu.engagement.models import Enrollment, Handoff, Journey, Send, StepCount
-from siyu.engagement.policy import held_out, holdout_share
+from siyu.engagement.journeys import actions as journey_actions
+from siyu.engagement.journeys import definitions as journeys
+from siyu.engagement.journeys import queries
+from siyu.engagement.journeys.models import Enrollment, Handoff, Journey, StepCount
+from siyu.engagement.messaging import actions as messaging_actions
+from siyu.engagement.messaging.models import Send
+from siyu.engagement.messaging.policy import held_out, holdout_share
 
 pytestmark = pytest.mark.django_db
 HOUR = dt.timedelta(hours=1)
@@ -55,7 +59,7 @@ def add_events(warehouse, events: list[tuple[int, str, dt.datetime]]) -> None:
 
 def make_journey(steps, trigger=None, activate=True, **kw) -> Journey:
     kw.setdefault("holdout_percent", 0)
-    journey = actions.save_journey(
+    journey = journey_actions.save_journey(
         None,
         name=kw.pop("name", "测试旅程"),
         trigger=trigger or {"type": "event", "event": "order_placed"},
@@ -63,7 +67,7 @@ def make_journey(steps, trigger=None, activate=True, **kw) -> Journey:
         **kw,
     )
     if activate:
-        journey = actions.activate_journey(None, journey.pk, now=START)
+        journey = journey_actions.activate_journey(None, journey.pk, now=START)
     return journey
 
 
@@ -77,10 +81,10 @@ def enrol(journey, customer_ids, at=START) -> None:
         for cid, in_holdout in zip(ids, held, strict=True)
     ]  # fmt: skip
     for column in ("step_entered_at", "due_at", "entered_at"):
-        convert = actions.db_values(Enrollment, column)
-        index = actions._ENROLLMENT_COLUMNS.index(column)
+        convert = messaging_actions.db_values(Enrollment, column)
+        index = journey_actions._ENROLLMENT_COLUMNS.index(column)
         rows = [(*r[:index], convert(r[index]), *r[index + 1 :]) for r in rows]
-    actions.insert_rows(Enrollment, actions._ENROLLMENT_COLUMNS, rows)
+    messaging_actions.insert_rows(Enrollment, journey_actions._ENROLLMENT_COLUMNS, rows)
 
 
 def at_step(journey) -> dict[int, tuple[str, str]]:
@@ -132,7 +136,7 @@ def test_steps_are_checked_when_saved():
 
 
 def test_a_wecom_send_step_carries_a_material_that_can_go(db, settings, tmp_path):
-    from siyu.engagement.content_actions import archive_material, save_material
+    from siyu.engagement.content.actions import archive_material, save_material
 
     settings.UPLOADS_DIR = tmp_path
     link = save_material(None, kind="link", title="新品页", url="https://example.com/new")
@@ -163,17 +167,17 @@ def test_triggers_are_checked_when_saved():
 
 def test_a_segment_trigger_needs_the_segment(db):
     with pytest.raises(EngagementError, match="segment 99 does not exist"):
-        actions.save_journey(None, name="x", trigger={"type": "segment_now", "segment_id": 99}, steps=[SEND])
+        journey_actions.save_journey(None, name="x", trigger={"type": "segment_now", "segment_id": 99}, steps=[SEND])
 
 
 def test_trigger_and_holdout_are_frozen_once_the_journey_ran(base):
     journey = make_journey([SEND])
     with pytest.raises(EngagementError, match="cannot change"):
-        actions.save_journey(None, journey_id=journey.pk, name=journey.name, trigger=journey.trigger, steps=[SEND],
+        journey_actions.save_journey(None, journey_id=journey.pk, name=journey.name, trigger=journey.trigger, steps=[SEND],
                              holdout_percent=20)  # fmt: skip
     enrol(journey, [1])
     with pytest.raises(EngagementError, match="waiting at step"):
-        actions.save_journey(None, journey_id=journey.pk, name=journey.name, trigger=journey.trigger,
+        journey_actions.save_journey(None, journey_id=journey.pk, name=journey.name, trigger=journey.trigger,
                              steps=[{"type": "exit"}], holdout_percent=0)  # fmt: skip
 
 
@@ -185,7 +189,7 @@ def test_an_order_placed_after_activation_enrols_its_customer_once(base):
         base, [(1, "A1", START - DAY, 10), (2, "A2", START + HOUR, 20), (3, "A3", START + 3 * HOUR, 30)]
     )
     journey = make_journey([SEND])
-    report = actions.run_journeys(now=NOON)
+    report = journey_actions.run_journeys(now=NOON)
     assert report["enrolled"] == 1 and report["queued"] == 1  # 1 bought before, 3 after "now"
     assert at_step(journey) == {2: ("hello", "end")}
     send = Send.objects.get()
@@ -193,7 +197,7 @@ def test_an_order_placed_after_activation_enrols_its_customer_once(base):
     enrollment = Enrollment.objects.get()
     assert send.idempotency_key == f"journey:{journey.pk}:{enrollment.pk}:hello"
     assert send.variables == {}  # no variables added: a Tencent template counts its parameters
-    again = actions.run_journeys(now=NOON + HOUR)  # the same order does not enrol twice; 3's order is in
+    again = journey_actions.run_journeys(now=NOON + HOUR)  # the same order does not enrol twice; 3's order is in
     assert again["enrolled"] == 1 and sorted(Send.objects.values_list("customer_id", flat=True)) == [2, 3]
 
 
@@ -230,11 +234,11 @@ def test_events_segment_changes_dates_and_inactivity_trigger(base):
     ]
     for n, (trigger, expected) in enumerate(cases):
         journey = make_journey([SEND], trigger=trigger, name=f"j{n}")
-        actions.enroll_triggered(journey, NOON)
+        journey_actions.enroll_triggered(journey, NOON)
         assert (
             set(Enrollment.objects.filter(journey=journey).values_list("customer_id", flat=True)) == expected
         ), trigger
-        assert actions.enroll_triggered(journey, NOON + HOUR) == 0, trigger  # each fact once
+        assert journey_actions.enroll_triggered(journey, NOON + HOUR) == 0, trigger  # each fact once
 
 
 def test_a_one_shot_campaign_takes_the_members_at_activation_only(base):
@@ -246,9 +250,9 @@ def test_a_one_shot_campaign_takes_the_members_at_activation_only(base):
     journey = make_journey(
         [SEND], trigger={"type": "segment_now", "segment_id": segment.pk}, reentry="after_exit"
     )
-    actions.run_journeys(now=NOON)
+    journey_actions.run_journeys(now=NOON)
     con.execute("INSERT INTO segment_members VALUES (?, 3, ?)", [segment.pk, NOON])
-    actions.run_journeys(now=NOON + HOUR)
+    journey_actions.run_journeys(now=NOON + HOUR)
     assert set(at_step(journey)) == {1, 2}
 
 
@@ -258,8 +262,8 @@ def test_a_schedule_enrols_everyone_at_its_time_and_moves_on(base):
     )
     first = journey.next_run_at
     assert first.astimezone(dt.timezone(dt.timedelta(hours=8))).hour == 10 and first >= START
-    assert actions.enroll_triggered(journey, first - HOUR) == 0
-    assert actions.enroll_triggered(journey, first) == 20
+    assert journey_actions.enroll_triggered(journey, first - HOUR) == 0
+    assert journey_actions.enroll_triggered(journey, first) == 20
     journey.refresh_from_db()
     assert journey.next_run_at == first + 7 * DAY
 
@@ -275,16 +279,16 @@ def test_reentry_rules(base, reentry, days, expected):
     add_orders(base, [(1, "B1", START + HOUR, 10), (1, "B2", NOON + 2 * DAY, 10)])
     journey = make_journey([SEND], reentry=reentry, reentry_days=days, goal_days=0,
                            trigger={"type": "event", "event": "order_placed", "max_age_days": 30})  # fmt: skip
-    actions.run_journeys(now=NOON)
-    actions.run_journeys(now=NOON + 3 * DAY)
+    journey_actions.run_journeys(now=NOON)
+    journey_actions.run_journeys(now=NOON + 3 * DAY)
     assert Enrollment.objects.filter(journey=journey, customer_id=1).count() == expected
 
 
 def test_an_active_customer_does_not_enter_twice(base):
     add_orders(base, [(1, "C1", START + HOUR, 10), (1, "C2", NOON + HOUR, 10)])
     journey = make_journey([{"type": "wait", "days": 3}, SEND], reentry="after_exit")
-    actions.run_journeys(now=NOON)
-    actions.run_journeys(now=NOON + 2 * HOUR)
+    journey_actions.run_journeys(now=NOON)
+    journey_actions.run_journeys(now=NOON + 2 * HOUR)
     assert Enrollment.objects.filter(journey=journey).count() == 1
 
 
@@ -294,10 +298,10 @@ def test_the_goal_purchase_ends_the_journey(base):
     add_orders(
         base, [(1, "G1", START + DAY, 99), (2, "G2", START + 8 * DAY, 99), (3, "G3", START - HOUR, 99)]
     )
-    actions.run_journeys(now=START + 2 * DAY)
+    journey_actions.run_journeys(now=START + 2 * DAY)
     assert at_step(journey) == {1: ("w", "goal"), 2: ("w", "active"), 3: ("w", "active")}
     assert Enrollment.objects.get(journey=journey, customer_id=1).goal_met_at == START + DAY
-    actions.run_journeys(now=START + 4 * DAY)
+    journey_actions.run_journeys(now=START + 4 * DAY)
     assert at_step(journey) == {1: ("w", "goal"), 2: ("hello", "end"), 3: ("hello", "end")}
     assert sorted(Send.objects.values_list("customer_id", flat=True)) == [2, 3]
 
@@ -308,10 +312,10 @@ def test_the_goal_purchase_ends_the_journey(base):
 def test_wait_a_duration_then_send(base):
     journey = make_journey([{"id": "w", "type": "wait", "days": 1, "hours": 2}, SEND])
     enrol(journey, [1])
-    actions.run_journeys(now=START + DAY)
+    journey_actions.run_journeys(now=START + DAY)
     assert at_step(journey) == {1: ("w", "active")} and not Send.objects.exists()
     assert Enrollment.objects.get().due_at == START + DAY + 2 * HOUR
-    actions.run_journeys(now=START + DAY + 2 * HOUR)
+    journey_actions.run_journeys(now=START + DAY + 2 * HOUR)
     assert at_step(journey) == {1: ("hello", "end")} and Send.objects.count() == 1
 
 
@@ -319,9 +323,9 @@ def test_wait_for_a_time_window(base):
     # START is 08:00 in Shanghai: the window 10:00-12:00 opens two hours later
     journey = make_journey([{"id": "w", "type": "wait_window", "start": "10:00", "end": "12:00"}, SEND])
     enrol(journey, [1])
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     assert Enrollment.objects.get().due_at == START + 2 * HOUR
-    actions.run_journeys(now=START + 2 * HOUR)
+    journey_actions.run_journeys(now=START + 2 * HOUR)
     assert at_step(journey) == {1: ("hello", "end")}
 
 
@@ -341,10 +345,10 @@ def test_wait_for_an_event_or_its_timeout(base):
     journey = make_journey(steps)
     enrol(journey, [1, 2])
     add_orders(base, [(1, "E1", START + HOUR, 10), (2, "E2", START - HOUR, 10)])  # 2 bought before waiting
-    actions.run_journeys(now=START + 2 * HOUR)
+    journey_actions.run_journeys(now=START + 2 * HOUR)
     assert at_step(journey) == {1: ("end", "exit_step"), 2: ("w", "active")}
-    assert Enrollment.objects.get(customer_id=2).due_at == START + 2 * HOUR + actions.EVENT_POLL
-    actions.run_journeys(now=START + 48 * HOUR)
+    assert Enrollment.objects.get(customer_id=2).due_at == START + 2 * HOUR + journey_actions.EVENT_POLL
+    journey_actions.run_journeys(now=START + 48 * HOUR)
     assert at_step(journey)[2] == ("end", "exit_step")
     tags = {(t.customer_id, str(t.tag)) for t in CustomerTag.objects.select_related("tag", "tag__group")}
     assert tags == {(1, "旅程:已购"), (2, "旅程:未购")}
@@ -363,7 +367,7 @@ def test_branch_on_a_segment_rule(base):
     ]
     journey = make_journey(steps)
     enrol(journey, [1, 2, 3, 4])
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     assert sorted(Send.objects.values_list("customer_id", flat=True)) == [2, 4]
     counts = {c.step_id: c.entered for c in StepCount.objects.filter(journey=journey)}
     assert counts == {"vip": 2, "rest": 2, "end": 4}
@@ -386,7 +390,7 @@ def test_a_random_split_is_deterministic_and_follows_the_weights(base):
     ]
     journey = make_journey(steps)
     enrol(journey, range(1, 21))
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     taken = {c.step_id: c.entered for c in StepCount.objects.filter(journey=journey)}
     assert taken["a"] + taken["b"] == 20 and taken["a"] > taken["b"]
 
@@ -400,23 +404,23 @@ def test_guide_tasks_and_points_are_handed_over_once_and_not_to_the_holdout(base
     enrol(journey, range(1, 21))
     held = set(Enrollment.objects.filter(holdout=True).values_list("customer_id", flat=True))
     assert 0 < len(held) < 20
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     tasks = Handoff.objects.filter(kind="guide_task")
     assert set(tasks.values_list("customer_id", flat=True)) == set(range(1, 21)) - held
     assert tasks.first().payload == {"title": "生日关怀", "script": "祝您生日快乐"}
     assert Handoff.objects.filter(kind="award_points").count() == 20 - len(held)
     # a repeated step (the enrollments put back) hands nothing over twice
     Enrollment.objects.update(status="active", step_id="task", due_at=START)
-    actions.run_journeys(now=START + HOUR)
+    journey_actions.run_journeys(now=START + HOUR)
     assert Handoff.objects.count() == 2 * (20 - len(held))
 
 
 def test_a_guide_task_step_becomes_guide_tasks_through_the_contact_policy(base):
-    from siyu.engagement.models import GuideTask, TaskBatch
+    from siyu.engagement.guides.models import GuideTask, TaskBatch
 
     journey = make_journey([{"id": "task", "type": "guide_task", "title": "生日关怀", "script": "{name}，生日快乐"}])
     enrol(journey, range(1, 11))
-    report = actions.run_journeys(now=START)
+    report = journey_actions.run_journeys(now=START)
     assert report["guide_task_handoffs"] == 10
     batch = TaskBatch.objects.get()
     assert (batch.source, batch.source_id, batch.name) == ("journey", str(journey.pk), "生日关怀")
@@ -428,25 +432,25 @@ def test_a_guide_task_step_becomes_guide_tasks_through_the_contact_policy(base):
     assert set(tasks.values_list("status", "reason")) == {("suppressed", "no_owner")}
     assert not Handoff.objects.filter(consumed_at__isnull=True).exists()
     # a later tick takes nothing again, and the same step text reuses its library script
-    assert actions.run_journeys(now=START + HOUR)["guide_task_handoffs"] == 0
+    assert journey_actions.run_journeys(now=START + HOUR)["guide_task_handoffs"] == 0
     assert TaskBatch.objects.count() == 1
 
 
 def test_exit_step(base):
     journey = make_journey([{"id": "out", "type": "exit"}, SEND])
     enrol(journey, [1])
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     assert at_step(journey) == {1: ("out", "exit_step")} and not Send.objects.exists()
 
 
 def test_a_paused_journey_holds_its_customers(base):
     journey = make_journey([SEND])
     enrol(journey, [1])
-    actions.pause_journey(None, journey.pk)
-    actions.run_journeys(now=NOON)
+    journey_actions.pause_journey(None, journey.pk)
+    journey_actions.run_journeys(now=NOON)
     assert at_step(journey) == {1: ("hello", "active")}
-    actions.activate_journey(None, journey.pk)
-    actions.run_journeys(now=NOON)
+    journey_actions.activate_journey(None, journey.pk)
+    journey_actions.run_journeys(now=NOON)
     assert at_step(journey) == {1: ("hello", "end")}
 
 
@@ -461,7 +465,7 @@ def test_holdout_is_a_deterministic_share_and_never_sent(base):
     add_customers(base.raw_connection(), [{"customer_id": i} for i in range(21, 4001)])
     enrol(journey, ids)
     assert set(Enrollment.objects.filter(holdout=True).values_list("customer_id", flat=True)) == expected
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     sent = Send.objects.filter(status="queued").values_list("customer_id", flat=True)
     assert not set(sent) & expected and len(sent) == 4000 - len(expected)
     assert set(Send.objects.filter(reason="holdout_source").values_list("customer_id", flat=True)) == expected
@@ -493,7 +497,7 @@ def test_lift_report_of_a_journey(base):
     enrol(journey, range(1, 21))
     held = sorted(Enrollment.objects.filter(holdout=True).values_list("customer_id", flat=True))
     treated = sorted(set(range(1, 21)) - set(held))
-    actions.run_journeys(now=START)
+    journey_actions.run_journeys(now=START)
     # two treated customers buy within the goal (one twice), one holdout customer buys; one treated too late
     add_orders(base, [(treated[0], "L1", START + DAY, 100), (treated[0], "L2", START + 2 * DAY, 50),
                       (treated[1], "L3", START + 3 * DAY, 200), (held[0], "L4", START + DAY, 80),
@@ -530,15 +534,15 @@ def test_a_crash_mid_tick_and_a_restart_send_nothing_twice(base):
     journey = make_journey([SEND, {"id": "w", "type": "wait", "days": 1}])
     enrol(journey, range(1, 21))
     with pytest.raises(SystemExit):
-        actions.run_journeys(now=START, batch=6, crash_after=2)  # the process dies after two batches
+        journey_actions.run_journeys(now=START, batch=6, crash_after=2)  # the process dies after two batches
     assert Send.objects.count() == 12
-    report = actions.run_journeys(now=START, batch=6)  # the restart
+    report = journey_actions.run_journeys(now=START, batch=6)  # the restart
     assert Send.objects.count() == 20 and report["queued"] == 8
     keys = list(Send.objects.values_list("idempotency_key", flat=True))
     assert len(set(keys)) == 20
     # the sends were written but the enrollments' move was lost (put them back): nothing is sent again
     Enrollment.objects.update(step_id="hello", due_at=START)
-    report = actions.run_journeys(now=START + HOUR, batch=6)
+    report = journey_actions.run_journeys(now=START + HOUR, batch=6)
     assert report["repeated"] == 20 and Send.objects.count() == 20
 
 
@@ -553,8 +557,8 @@ def test_a_first_send_is_taken_as_customers_enter_all_or_nothing(base, monkeypat
                            trigger={"type": "segment_now", "segment_id": segment.pk})  # fmt: skip
     held = {c for c in range(1, 21) if holdout_share(f"journey:{journey.pk}", c) < 0.3}
     assert 0 < len(held) < 20
-    monkeypatch.setattr(actions, "JOURNEY_BATCH", 6)
-    real_step, calls = actions._run_step, []
+    monkeypatch.setattr(journey_actions, "JOURNEY_BATCH", 6)
+    real_step, calls = journey_actions._run_step, []
 
     def dying_step(*args):
         calls.append(1)
@@ -562,13 +566,13 @@ def test_a_first_send_is_taken_as_customers_enter_all_or_nothing(base, monkeypat
             raise RuntimeError("the process died")
         return real_step(*args)
 
-    monkeypatch.setattr(actions, "_run_step", dying_step)
+    monkeypatch.setattr(journey_actions, "_run_step", dying_step)
     with pytest.raises(RuntimeError):
-        actions.run_journeys(now=NOON)
+        journey_actions.run_journeys(now=NOON)
     # the enrolment and the first step are one transaction: nobody entered, nothing was sent
     assert not Enrollment.objects.exists() and not Send.objects.exists()
-    monkeypatch.setattr(actions, "_run_step", real_step)
-    report = actions.run_journeys(now=NOON)
+    monkeypatch.setattr(journey_actions, "_run_step", real_step)
+    report = journey_actions.run_journeys(now=NOON)
     assert report["enrolled"] == 20 and report["steps_taken"] == 40  # the send at entry, then the wait
     assert report["queued"] == 20 - len(held) and report["suppressed:holdout_source"] == len(held)
     # each enrollment waits at the step after the send, entered now; one send each, keyed by enrollment
@@ -579,20 +583,25 @@ def test_a_first_send_is_taken_as_customers_enter_all_or_nothing(base, monkeypat
     )
     counts = {c.step_id: (c.entered, c.holdout_entered) for c in StepCount.objects.filter(journey=journey)}
     assert counts == {"hello": (20 - len(held), len(held)), "w": (20 - len(held), len(held))}
-    assert actions.run_journeys(now=NOON + HOUR)["enrolled"] == 0 and Send.objects.count() == 20
+    assert journey_actions.run_journeys(now=NOON + HOUR)["enrolled"] == 0 and Send.objects.count() == 20
     exiting = make_journey([{"id": "out", "type": "exit"}, SEND], name="直接退出",
                            trigger={"type": "segment_now", "segment_id": segment.pk})  # fmt: skip
-    actions.run_journeys(now=NOON + 2 * HOUR)
+    journey_actions.run_journeys(now=NOON + 2 * HOUR)
     assert at_step(exiting) == {c: ("out", "exit_step") for c in range(1, 21)}
     assert Send.objects.count() == 20
 
 
 def test_a_tick_runs_after_resolve_jobs(base, monkeypatch):
+    from types import SimpleNamespace
+
+    from siyu.pipeline.after_records import follow_resolve
+
+    resolved = SimpleNamespace(customers=0, refreshed_customers=[], run_id="r1")
     calls = []
-    monkeypatch.setattr(actions, "run_journeys", lambda: calls.append(1) or {"enrolled": 0})
-    assert actions.run_journeys_after_resolve() == {"enrolled": 0} and calls == [1]
-    monkeypatch.setattr(actions, "run_journeys", lambda: 1 / 0)
-    assert "ZeroDivisionError" in actions.run_journeys_after_resolve()["error"]
+    monkeypatch.setattr(journey_actions, "run_journeys", lambda: calls.append(1) or {"enrolled": 0})
+    assert follow_resolve(resolved, lambda *a: None)["journeys"] == {"enrolled": 0} and calls == [1]
+    monkeypatch.setattr(journey_actions, "run_journeys", lambda: 1 / 0)
+    assert "ZeroDivisionError" in follow_resolve(resolved, lambda *a: None)["journeys"]["error"]
 
 
 # --- API and console -----------------------------------------------------------------------------------------

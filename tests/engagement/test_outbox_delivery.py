@@ -9,21 +9,21 @@ import pytest
 from engagement_helpers import NOON
 
 from siyu.customers.actions import record_consent
-from siyu.engagement import actions
-from siyu.engagement.actions import (
+from siyu.engagement.messaging import actions
+from siyu.engagement.messaging.actions import (
     configure_account,
     deliver_due_sends,
     enqueue_sends,
     recover_interrupted_sends,
 )
-from siyu.engagement.channels.aliyun import AliyunSmsAdapter
-from siyu.engagement.channels.webhook import WebhookAdapter
-from siyu.engagement.channels.wecom import WeComClient
-from siyu.engagement.fakes.sms import FakeAliyunSms
-from siyu.engagement.fakes.webhook import FakeWebhookReceiver
-from siyu.engagement.fakes.wecom import FakeWeCom
-from siyu.engagement.models import Send
-from siyu.engagement.policy import SendRequest
+from siyu.engagement.messaging.channels.aliyun import AliyunSmsAdapter
+from siyu.engagement.messaging.channels.webhook import WebhookAdapter
+from siyu.engagement.messaging.channels.wecom import WeComClient
+from siyu.engagement.messaging.fakes.sms import FakeAliyunSms
+from siyu.engagement.messaging.fakes.webhook import FakeWebhookReceiver
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.models import Send
+from siyu.engagement.messaging.policy import SendRequest
 
 pytestmark = pytest.mark.django_db
 SECOND = dt.timedelta(seconds=1)
@@ -277,7 +277,7 @@ GIF_BYTES = b"GIF89a" + b"\x00" * 32
 
 
 def test_wecom_sends_carry_library_materials_checked_again_at_delivery(customers, no_holdout, settings, tmp_path):
-    from siyu.engagement.content_actions import save_material
+    from siyu.engagement.content.actions import save_material
 
     settings.UPLOADS_DIR = tmp_path
     WeComClient._tokens.clear()

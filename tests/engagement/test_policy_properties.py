@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siyu.customers.models import Consent
-from siyu.engagement import queries
-from siyu.engagement.actions import deliver_due_sends, enqueue_sends, update_policy
-from siyu.engagement.channels.base import ChannelAdapter, sent
-from siyu.engagement.models import ContactPolicy, Send
-from siyu.engagement.policy import COUNTED, SendRequest
+from siyu.engagement.messaging import queries
+from siyu.engagement.messaging.actions import deliver_due_sends, enqueue_sends, update_policy
+from siyu.engagement.messaging.channels.base import ChannelAdapter, sent
+from siyu.engagement.messaging.models import ContactPolicy, Send
+from siyu.engagement.messaging.policy import COUNTED, SendRequest
 
 pytestmark = pytest.mark.django_db
 LOCAL = ZoneInfo("Asia/Shanghai")

@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from siyu.core import pii
 from siyu.customers.actions import record_consent
 from siyu.customers.models import Consent
-from siyu.engagement.actions import configure_account, deliver_due_sends, enqueue_sends
-from siyu.engagement.channel_actions import UNSUBSCRIBE_WORDS, is_unsubscribe, record_sms_replies
-from siyu.engagement.channels.wecom import WeComCallbackCrypto, WeComClient
-from siyu.engagement.fakes.sms import FakeAliyunSms, FakeTencentSms
-from siyu.engagement.fakes.wecom import FakeWeCom
-from siyu.engagement.models import Send
-from siyu.engagement.policy import SendRequest
+from siyu.engagement.messaging.actions import configure_account, deliver_due_sends, enqueue_sends
+from siyu.engagement.messaging.channel_actions import UNSUBSCRIBE_WORDS, is_unsubscribe, record_sms_replies
+from siyu.engagement.messaging.channels.wecom import WeComCallbackCrypto, WeComClient
+from siyu.engagement.messaging.fakes.sms import FakeAliyunSms, FakeTencentSms
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.models import Send
+from siyu.engagement.messaging.policy import SendRequest
 
 pytestmark = pytest.mark.django_db
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
@@ -283,7 +283,7 @@ def test_no_sms_reaches_a_customer_after_an_unsubscribe_reply(aliyun, replies, s
 
 
 def test_the_welcome_message_carries_its_material(customers, wecom, client, settings, tmp_path):
-    from siyu.engagement.content_actions import save_material
+    from siyu.engagement.content.actions import save_material
     from siyu.engagement.errors import EngagementError
 
     settings.UPLOADS_DIR = tmp_path

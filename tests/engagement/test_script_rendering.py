@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siyu.engagement.scripts import customer_placeholders, fill_message, placeholders, render, visible
+from siyu.engagement.content.scripts import customer_placeholders, fill_message, placeholders, render, visible
 
 NAMES = st.from_regex(r"[A-Za-z_\u4e00-\u9fa5][A-Za-z0-9_\u4e00-\u9fa5]{0,10}", fullmatch=True)
 VALUES = st.one_of(

@@ -13,16 +13,16 @@ from engagement_helpers import NOON
 
 from siyu.core import pii
 from siyu.customers.actions import record_consent
-from siyu.engagement.actions import configure_account, deliver_due_sends, enqueue_sends
-from siyu.engagement.channels.base import Outgoing
-from siyu.engagement.channels.wechat import (
+from siyu.engagement.messaging.actions import configure_account, deliver_due_sends, enqueue_sends
+from siyu.engagement.messaging.channels.base import Outgoing
+from siyu.engagement.messaging.channels.wechat import (
     MiniProgramSubscribeAdapter,
     OfficialAccountTemplateAdapter,
     WeChatClient,
 )
-from siyu.engagement.fakes.wechat import FakeWeChat
-from siyu.engagement.models import Send, TemplateRefusal
-from siyu.engagement.policy import SendRequest
+from siyu.engagement.messaging.fakes.wechat import FakeWeChat
+from siyu.engagement.messaging.models import Send, TemplateRefusal
+from siyu.engagement.messaging.policy import SendRequest
 
 pytestmark = pytest.mark.django_db
 DATA = {"thing1": "您的订单已发货", "time2": "2026-06-02 10:00"}

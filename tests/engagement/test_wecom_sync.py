@@ -8,12 +8,13 @@ from __future__ import annotations
 import pytest
 
 from siyu.customers.models import CustomerState, CustomerTag
-from siyu.engagement.actions import configure_account
-from siyu.engagement.channel_actions import mark_wecom_tag, sync_wecom_contacts
-from siyu.engagement.channels.base import ProviderError
-from siyu.engagement.channels.wecom import CallLimiter, WeComClient
-from siyu.engagement.fakes.wecom import FakeWeCom
-from siyu.engagement.models import WeComCorpTag
+from siyu.engagement.messaging.actions import configure_account
+from siyu.engagement.messaging.channel_actions import mark_wecom_tag
+from siyu.engagement.messaging.channels.base import ProviderError
+from siyu.engagement.messaging.channels.wecom import CallLimiter, WeComClient
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.models import WeComCorpTag
+from siyu.pipeline.after_records import sync_wecom_contacts
 from siyu.staff.actions import create_user
 
 pytestmark = pytest.mark.django_db
@@ -266,9 +267,9 @@ def test_console_button_cli_and_schedule(warehouse, account, fake, guides, clien
     assert json.loads(out.getvalue())["records_new"] == 0
 
     # a periodic sync: queued on the database backend when the account asks for one, once
-    from siyu.engagement.actions import configure_account as configure
-    from siyu.engagement.channel_actions import schedule_wecom_sync
     from siyu.engagement.errors import EngagementError
+    from siyu.engagement.messaging.actions import configure_account as configure
+    from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
 
     with pytest.raises(EngagementError):
         configure(None, "wecom", "wecom", {"corp_id": fake.corp_id, "sync_every_hours": "0.1"}, {})
@@ -288,7 +289,7 @@ def test_console_button_cli_and_schedule(warehouse, account, fake, guides, clien
     )
     assert schedule_wecom_sync() == first
     assert DBTaskResult.objects.filter(task_path__endswith="run_scheduled_wecom_sync").count() == 1
-    from siyu.engagement.tasks import run_scheduled_wecom_sync
+    from siyu.engagement.messaging.tasks import run_scheduled_wecom_sync
 
     job_id = run_scheduled_wecom_sync.call()
     assert Job.objects.get(pk=job_id).status == "done"
@@ -299,7 +300,7 @@ def test_transfer_honours_wecoms_two_transfers_in_90_days(warehouse, account, fa
 
     from django.utils import timezone
 
-    from siyu.engagement.channel_actions import transfer_wecom_customers
+    from siyu.engagement.messaging.channel_actions import transfer_wecom_customers
 
     sync_wecom_contacts()
     con = warehouse.raw_connection()
@@ -319,7 +320,7 @@ def test_transfer_honours_wecoms_two_transfers_in_90_days(warehouse, account, fa
     assert len(fake.transfers["wm-bob"]) == 2  # WeCom was not even asked
     assert CustomerState.objects.get(customer_id=bob).owner == guides["guide2"]
     # WeCom's own refusal (a transfer made outside Siyu) is reported per customer
-    from siyu.engagement.models import WeComTransfer
+    from siyu.engagement.messaging.models import WeComTransfer
 
     WeComTransfer.objects.all().delete()
     refused = transfer_wecom_customers(None, [bob], guides["guide1"], now=start + dt.timedelta(days=20))

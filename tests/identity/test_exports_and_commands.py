@@ -134,9 +134,6 @@ def test_siyu_export_writes_files_and_audits(rows, tmp_path):
 
 @pytest.mark.django_db
 def test_siyu_export_goes_through_a_job_when_the_lead_registers_it(rows, tmp_path, monkeypatch):
-    from siyu.core import owner
-
-    monkeypatch.setitem(owner.JOB_RUNNERS, "export", "siyu.identity.actions:run_export_job")
     _people(rows)
     resolve_identities()
     call_command("export", "identities", str(tmp_path / "ids.csv"), stdout=StringIO())

@@ -292,7 +292,7 @@ def test_after_a_merge_the_owner_is_the_guide_of_the_most_recent_record_unless_l
 
     from siyu.customers import actions as customers
     from siyu.customers.models import CustomerState
-    from siyu.identity.actions import run_resolve_job
+    from siyu.pipeline.after_records import run_resolve_job
 
     li = create_user("li", "pw-guide-2", Role.GUIDE, display_name="李导购")
     wang = create_user("wang", "pw-guide-3", Role.GUIDE, display_name="王导购")

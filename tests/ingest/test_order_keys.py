@@ -189,8 +189,8 @@ def test_a_warehouse_keyed_by_label_is_upgraded_when_opened(warehouse, tmp_path)
 def test_journeys_name_an_upgraded_order_by_its_old_key(warehouse, tmp_path):
     """Enrollments remember the order that let a customer in as "order:<key>": after the upgrade the
     same order must not look like a new one."""
-    from siyu.engagement.journeys import ORDER_PLACED
-    from siyu.engagement.queries import _event_facts
+    from siyu.engagement.journeys.definitions import ORDER_PLACED
+    from siyu.engagement.journeys.queries import _event_facts
 
     path = write_taobao(tmp_path / "tb.csv", [taobao_row(order="1001", amount="100")])
     import_files([path], "tmall")

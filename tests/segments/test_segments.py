@@ -295,7 +295,7 @@ def test_the_user_guide_segment_examples_are_valid_rules():
 
 
 def test_the_end_of_a_resolve_refreshes_the_segments_scheduled_after_it(brand, admin_user):
-    from siyu.segments.actions import refresh_after_resolve
+    from siyu.pipeline.after_records import refresh_after_resolve
 
     shanghai = {"field": "province", "op": "=", "value": "上海"}
     save_segment(admin_user, "after", rule=shanghai, materialise=False)

@@ -660,7 +660,7 @@ def _current_stages(con):
 
 def _operation_labels(kind_ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
     """A readable name for each operation: a guide-task batch's name; others by kind and id."""
-    from siyu.engagement.models import TaskBatch
+    from siyu.engagement.guides.models import TaskBatch
 
     batch_ids = [int(i) for k, i in kind_ids if k == "task" and i and i.isdigit()]
     names = dict(TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "name"))

@@ -47,9 +47,10 @@ from siyu.api.ingest import router as ingest_router  # noqa: E402
 from siyu.api.predictions import router as predictions_router  # noqa: E402
 from siyu.api.segments import router as segments_router  # noqa: E402
 from siyu.api.traits import router as traits_router  # noqa: E402
-from siyu.engagement.api import router as engagement_router  # noqa: E402
-from siyu.engagement.content_api import router as content_router  # noqa: E402
-from siyu.engagement.task_api import router as task_router  # noqa: E402
+from siyu.engagement.content.api import router as content_router  # noqa: E402
+from siyu.engagement.guides.api import router as task_router  # noqa: E402
+from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
+from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
@@ -59,5 +60,6 @@ api.add_router("", predictions_router)
 api.add_router("", analytics_router)
 api.add_router("", segments_router)
 api.add_router("", engagement_router)
+api.add_router("", journeys_router)
 api.add_router("", content_router)
 api.add_router("", task_router)

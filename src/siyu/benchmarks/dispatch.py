@@ -1,5 +1,5 @@
 """`siyu bench dispatch`: a journey whose audience is N customers, through the contact policy into the outbox,
-and delivery to the fake providers (siyu.engagement.fakes), with a fresh SIYU_HOME of its own
+and delivery to the fake providers (siyu.engagement.messaging.fakes), with a fresh SIYU_HOME of its own
 (SIYU_HOME/bench/dispatch-home) so that nothing of a real installation is touched: one child process
 prepares the base, another measures (its peak RSS is the measurement's own).
 
@@ -65,7 +65,7 @@ def _prepare(people: int, now: dt.datetime) -> None:
     from siyu import warehouse
     from siyu.core import pii
     from siyu.customers.models import Consent
-    from siyu.engagement.models import Send
+    from siyu.engagement.messaging.models import Send
     from siyu.warehouse.append import append
 
     ids = list(range(1, people + 1))
@@ -109,7 +109,7 @@ def _prepare(people: int, now: dt.datetime) -> None:
 
 
 def _requests(ids, prefix: str):
-    from siyu.engagement.policy import SendRequest
+    from siyu.engagement.messaging.policy import SendRequest
 
     return [
         SendRequest(f"{prefix}-{i}", "sms", customer_id=i, template="SMS_100001", variables={"name": "会员"},
@@ -123,7 +123,7 @@ def _per_row(ids, now: dt.datetime) -> None:
     from django.db import transaction
 
     from siyu.customers.models import Consent
-    from siyu.engagement.models import Send
+    from siyu.engagement.messaging.models import Send
 
     with transaction.atomic():
         for i in ids:
@@ -139,7 +139,7 @@ def _per_row(ids, now: dt.datetime) -> None:
 
 
 def _deliver(provider: str, fake, now: dt.datetime, limit: int) -> dict:
-    from siyu.engagement.actions import configure_account, deliver_due_sends
+    from siyu.engagement.messaging.actions import configure_account, deliver_due_sends
 
     if provider == "aliyun":
         configure_account(None, "sms", "aliyun", {"access_key_id": "LTAI-test", "sign_name": "私域测试",
@@ -161,7 +161,7 @@ def _journey(people: int, now: dt.datetime):
     import pyarrow as pa
 
     from siyu import warehouse
-    from siyu.engagement.actions import activate_journey, save_journey
+    from siyu.engagement.journeys.actions import activate_journey, save_journey
     from siyu.segments.models import Segment
 
     segment = Segment.objects.create(name="bench-all", rule={"field": "orders_total", "op": ">=", "value": 0})
@@ -188,7 +188,8 @@ def _per_row_journey(journey, ids, now: dt.datetime) -> None:
     from django.db import transaction
 
     from siyu.customers.models import Consent
-    from siyu.engagement.models import Enrollment, Send
+    from siyu.engagement.journeys.models import Enrollment
+    from siyu.engagement.messaging.models import Send
 
     with transaction.atomic():
         for enrollment in Enrollment.objects.filter(journey=journey, customer_id__in=ids).iterator(2_000):
@@ -212,7 +213,7 @@ def _delete_sends(key_prefix: str) -> None:
     null guide tasks' links (none here), one SQL variable each, which SQLite refuses at 1M rows."""
     from django.db import connection
 
-    from siyu.engagement.models import Send
+    from siyu.engagement.messaging.models import Send
 
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {Send._meta.db_table} WHERE idempotency_key LIKE %s", [key_prefix + "%"])
@@ -238,9 +239,12 @@ def _measure(people: int, journey_id: int, now: dt.datetime) -> dict:
     from django.db.models import Count
 
     from siyu.benchmarks.common import peak_rss_mb
-    from siyu.engagement.actions import _SEND_COLUMNS, db_values, enroll_triggered, insert_rows, run_journeys
-    from siyu.engagement.fakes.sms import FakeAliyunSms, FakeTencentSms
-    from siyu.engagement.models import Journey, Send
+    from siyu.core.batches import db_values, insert_rows
+    from siyu.engagement.journeys.actions import enroll_triggered, run_journeys
+    from siyu.engagement.journeys.models import Journey
+    from siyu.engagement.messaging.actions import _SEND_COLUMNS
+    from siyu.engagement.messaging.fakes.sms import FakeAliyunSms, FakeTencentSms
+    from siyu.engagement.messaging.models import Send
 
     journey = Journey.objects.get(pk=journey_id)
     rss_before = peak_rss_mb()

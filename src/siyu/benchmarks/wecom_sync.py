@@ -1,5 +1,5 @@
 """`siyu bench wecom_sync --people N`: the WeCom external-contact sync of N contacts against the fake WeCom
-(siyu.engagement.fakes, over local HTTP), in a child process with a fresh SIYU_HOME of its own
+(siyu.engagement.messaging.fakes, over local HTTP), in a child process with a fresh SIYU_HOME of its own
 (SIYU_HOME/bench/wecom-sync-home).
 
 Measured, in one run: (1) the first sync — reading every contact (batch/get_by_user, 100 a page, tokens and
@@ -40,7 +40,7 @@ def run(people: int) -> dict:
 def _fake(people: int):
     import random
 
-    from siyu.engagement.fakes.wecom import FakeWeCom
+    from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 
     rng = random.Random(7)
     fake = FakeWeCom(api_calls_per_minute=10_000)
@@ -72,7 +72,7 @@ def _members(people: int, folder: Path) -> Path:
 
 def _export(fake, folder: Path) -> Path:
     """The same contacts as WeCom's own customer export (the reference's input)."""
-    from siyu.engagement.channel_actions import EXPORT_COLUMNS, contact_rows
+    from siyu.engagement.messaging.channel_actions import EXPORT_COLUMNS, contact_rows
 
     labels = {t["id"]: f"{g['group_name']}:{t['name']}" for g in fake.tag_groups for t in g["tag"]}
     items = []
@@ -101,10 +101,10 @@ def _measure(people: int) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
-    from siyu.engagement.actions import configure_account
-    from siyu.engagement.channel_actions import sync_wecom_contacts
+    from siyu.engagement.messaging.actions import configure_account
     from siyu.identity.actions import resolve_identities
     from siyu.ingest.actions import import_files
+    from siyu.pipeline.after_records import sync_wecom_contacts
     from siyu.staff.actions import create_user
 
     call_command("migrate", interactive=False, verbosity=0)

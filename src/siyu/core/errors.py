@@ -4,3 +4,7 @@ class SiyuError(Exception):
 
 class PermissionDenied(SiyuError):
     pass
+
+
+class DataPlaneBusy(SiyuError):
+    """Another process owns the data plane (the warehouse file): jobs go to it or wait."""

@@ -10,26 +10,13 @@ import json
 import os
 import threading
 import traceback
-from importlib import import_module
 
 from django.conf import settings
 
 from siyu.core.actions import JobProgress, create_job, fail_job, finish_job, start_job
-from siyu.core.errors import SiyuError
+from siyu.core.errors import DataPlaneBusy, SiyuError
+from siyu.core.jobs import claim_data_plane, job_runner
 from siyu.core.models import Job
-
-# kind -> "module:function" taking (job, progress) and returning a JSON-able result dict.
-JOB_RUNNERS = {
-    # an import through the server is followed by a resolve: the pipeline knows that order
-    "import": "siyu.pipeline.actions:run_import_job",
-    "resolve": "siyu.identity.actions:run_resolve_job",
-    "export": "siyu.identity.actions:run_export_job",
-    "traits": "siyu.segments.actions:run_traits_job",
-    "wecom_sync": "siyu.engagement.channel_actions:run_wecom_sync_job",
-    "scheduled_refresh": "siyu.segments.actions:run_scheduled_refresh_job",
-    "predict": "siyu.segments.prediction_actions:run_predict_job",
-    "purge_rejected": "siyu.ingest.actions:run_purge_rejected_job",
-}
 
 
 def server_file():
@@ -67,8 +54,7 @@ def in_queued_job() -> bool:
 
 def execute_job(job: Job, listener=None) -> Job:
     """Run a job here and now (this process must own the warehouse)."""
-    module, _, name = JOB_RUNNERS[job.kind].partition(":")
-    runner = getattr(import_module(module), name)
+    runner = job_runner(job.kind)
     start_job(job)
     try:
         result = runner(job, JobProgress(job, listener))
@@ -86,14 +72,12 @@ def submit_job(
     kind: str, params: dict, created_by=None, *, in_process: bool | None = None, listener=None
 ) -> Job:
     """Run in-process when we can own the warehouse, else hand the job to the running server."""
-    from siyu.warehouse.connection import WarehouseBusy, raw_connection
-
     job = create_job(kind, params, created_by)
     if in_process is None:
         try:
-            raw_connection()
+            claim_data_plane()
             in_process = True
-        except WarehouseBusy:
+        except DataPlaneBusy:
             if running_server() is None:
                 fail_job(job, "the warehouse is in use by another siyu command; try again when it ends")
                 job.refresh_from_db()
@@ -101,7 +85,7 @@ def submit_job(
             in_process = False
     if in_process:
         return execute_job(job, listener)
-    from siyu.core.tasks import run_job_task
+    from siyu.core.tasks import run_job_task  # core.tasks imports this module
 
     run_job_task.enqueue(str(job.pk))
     return job

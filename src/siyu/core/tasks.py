@@ -7,11 +7,11 @@ import datetime as dt
 from django.utils import timezone
 from django_tasks import task
 
+from siyu.core.owner import run_queued_job
+
 
 @task()
 def run_job_task(job_id: str) -> None:
-    from siyu.core.owner import run_queued_job
-
     run_queued_job(job_id)
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
+from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries
 from siyu.customers.errors import CustomerError
@@ -99,7 +100,7 @@ def add_tag(actor, customer_ids, tag_name: str, group_name: str | None = None, s
     queries.require_customers(ids)
     tag = ensure_tag(tag_name, group_name)
     already: set[int] = set()
-    for chunk in queries.chunked(ids):
+    for chunk in chunked(ids):
         already.update(
             CustomerTag.objects.filter(tag=tag, customer_id__in=chunk).values_list("customer_id", flat=True)
         )
@@ -126,7 +127,7 @@ def remove_tag(actor, customer_ids, tag_name, group_name: str | None = None) -> 
     if not tags:
         return 0
     removed = 0
-    for chunk in queries.chunked(ids):
+    for chunk in chunked(ids):
         removed += CustomerTag.objects.filter(tag__in=tags, customer_id__in=chunk).delete()[0]
     if removed:
         record_audit(actor, "remove_tag", target=", ".join(str(t) for t in tags), customers=removed)
@@ -216,7 +217,7 @@ def assign_owner(actor, customer_ids, user, lock: bool = False) -> int:
         batch_size=_BATCH,
         ignore_conflicts=True,
     )
-    for chunk in queries.chunked(ids):
+    for chunk in chunked(ids):
         CustomerState.objects.filter(customer_id__in=chunk).update(
             owner_id=owner_id, owner_locked=lock, owner_merged_from=None, updated_at=timezone.now()
         )
@@ -336,7 +337,7 @@ def sync_from_warehouse(customer_ids: list[int] | None = None) -> dict:
         ~pl.col("owner_locked").fill_null(False)
         & (pl.col("owner_id").is_null() | (pl.col("owner_id") != pl.col("owner")))
     )
-    for chunk in queries.chunked(missing_state, _BATCH):
+    for chunk in chunked(missing_state, _BATCH):
         with transaction.atomic():
             CustomerState.objects.bulk_create(
                 [CustomerState(customer_id=i) for i in chunk], ignore_conflicts=True
@@ -345,7 +346,7 @@ def sync_from_warehouse(customer_ids: list[int] | None = None) -> dict:
     now = timezone.now()
     for (owner_id,), group in to_change.group_by(["owner"]):
         ids = sorted(group["customer_id"].to_list())
-        for chunk in queries.chunked(ids):
+        for chunk in chunked(ids):
             with transaction.atomic():
                 owners_set += CustomerState.objects.filter(customer_id__in=chunk, owner_locked=False).update(
                     owner_id=owner_id, updated_at=now

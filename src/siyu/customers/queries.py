@@ -28,6 +28,7 @@ import pyarrow as pa
 from siyu import warehouse
 from siyu.core import pii
 from siyu.core.actions import record_audit
+from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
 from siyu.customers.errors import CustomerNotFound
 from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
@@ -52,7 +53,6 @@ CONSENT_CHANNELS = (
     "wecom", "sms", "email", "official_account", "mini_program", "phone", "guide", "ugc", "all"
 )  # fmt: skip
 TAG_SEPARATORS = (":", "：")
-IN_CHUNK = 2_000
 
 
 @dataclass
@@ -387,13 +387,6 @@ def is_opted_out(customer_id: int, channel: str) -> bool:
 
 
 # --- owners and lifecycle ------------------------------------------------------------------------
-
-
-def chunked(ids, size: int = IN_CHUNK):
-    """Slices small enough for an SQL `IN (…)` on every control-plane database (SQLite caps variables)."""
-    ids = list(ids)
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 def states_of(customer_ids) -> dict[int, CustomerState]:

@@ -151,28 +151,6 @@ class _FullRunNeeded(Exception):
     """An incremental run found what only a full run can settle (a giant customer to split)."""
 
 
-def run_resolve_job(job, progress) -> dict:
-    """Job runner for kind "resolve" (siyu.core.owner.JOB_RUNNERS): resolve, then bring the tags and owner
-    guides the files carried into the control plane, then refresh the customers' traits and segments, then
-    run a journey tick (triggers on the new facts)."""
-    from siyu.customers.actions import follow_merges, sync_from_warehouse
-    from siyu.segments.actions import refresh_after_resolve
-
-    params = job.params or {}
-    match = MatchSettings.from_settings(**params.get("match", {}))
-    resolved = resolve_identities(progress, match=match, full=bool(params.get("full")))
-    report = resolved.as_dict()
-    progress(report["customers"], report["customers"], "syncing tags and owners")
-    synced = sync_from_warehouse(resolved.refreshed_customers)
-    report["control_plane"] = {**follow_merges(report["run_id"]), **synced}
-    report["traits"] = refresh_after_resolve(progress)
-    # journeys last: their triggers read the new orders and events, and the refreshed segments
-    from siyu.engagement.actions import run_journeys_after_resolve
-
-    report["journeys"] = run_journeys_after_resolve()
-    return report
-
-
 def resolve_identities(
     progress=None,
     *,

@@ -5,3 +5,12 @@ class PipelineConfig(AppConfig):
     name = "siyu.pipeline"
     label = "pipeline"
     verbose_name = "Pipeline"
+
+    def ready(self):
+        from siyu.core.jobs import register_job
+        from siyu.pipeline import actions, after_records
+
+        # the jobs whose end starts the chain after new records
+        register_job("import", actions.run_import_job)
+        register_job("resolve", after_records.run_resolve_job)
+        register_job("wecom_sync", after_records.run_wecom_sync_job)

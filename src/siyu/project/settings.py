@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "ninja",
     "siyu.core",
+    "siyu.warehouse",
     "siyu.staff",
     "siyu.ingest",
     "siyu.identity",

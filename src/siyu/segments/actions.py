@@ -151,22 +151,6 @@ def run_traits_job(job, progress) -> dict:
     return refresh_traits(date.fromisoformat(as_of) if as_of else None, progress=progress)
 
 
-def refresh_after_resolve(progress=None) -> dict:
-    """The current traits, refreshed at the end of a resolve job. Resolution has committed by then, so a
-    failure here is reported in the resolve job's result instead of failing it."""
-    try:
-        report = refresh_traits(progress=progress)
-    except Exception as exc:  # noqa: BLE001 - the resolve succeeded; say what went wrong with the traits
-        log.exception("refreshing traits after resolve failed")
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    out = {k: report[k] for k in ("as_of", "customers", "buyers_in_window", "seconds")}
-    from siyu.segments.prediction_actions import refresh_predictions_after_traits
-
-    out["predictions"] = refresh_predictions_after_traits()
-    out["segments"] = refresh_segments(Segment.Refresh.AFTER_RESOLVE)
-    return out
-
-
 # --- definitions -------------------------------------------------------------------------------------
 
 

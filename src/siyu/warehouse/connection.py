@@ -16,7 +16,7 @@ import duckdb
 import ibis
 from django.conf import settings
 
-from siyu.core.errors import SiyuError
+from siyu.core.errors import DataPlaneBusy
 
 _lock = threading.Lock()
 _root: duckdb.DuckDBPyConnection | None = None
@@ -28,7 +28,7 @@ _local = threading.local()
 PERFECT_HASH_BITS = 24
 
 
-class WarehouseBusy(SiyuError):
+class WarehouseBusy(DataPlaneBusy):
     """Another process (normally `siyu serve`) owns the warehouse file."""
 
 

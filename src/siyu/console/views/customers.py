@@ -142,7 +142,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
 
 def _wecom_actions() -> dict | None:
     """What the profile offers in WeCom itself (corporate tags, transfer), when an account can do it."""
-    from siyu.engagement.queries import wecom_corp_tag_labels, wecom_ready
+    from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
 
     return {"tags": wecom_corp_tag_labels()} if wecom_ready() else None
 

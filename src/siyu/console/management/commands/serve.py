@@ -134,9 +134,10 @@ class Command(BaseCommand):
             fail_job(job, "interrupted: siyu serve stopped while this job was running; run it again")
 
     def _resume_outbox(self) -> None:
-        """Sends a stopped server left half-done are settled (siyu.engagement.actions), then delivery resumes."""
-        from siyu.engagement.actions import recover_interrupted_sends, schedule_delivery, schedule_journeys
-        from siyu.engagement.channel_actions import schedule_wecom_sync
+        """Sends a stopped server left half-done are settled (siyu.engagement.messaging.actions), then delivery resumes."""
+        from siyu.engagement.journeys.actions import schedule_journeys
+        from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
+        from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
 
         recover_interrupted_sends()
         schedule_delivery()
