@@ -37,6 +37,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
 PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console tests/engagement
 
 test: install-dev browser
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \
 		echo "== control-plane tests on PostgreSQL ($(PG_URL))"; \

@@ -15,20 +15,11 @@ from django.db import transaction
 from siyu.analytics.errors import InvalidSpend
 from siyu.analytics.models import ChannelSpend
 from siyu.core.actions import record_audit
-from siyu.core.errors import PermissionDenied
-from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import check_analytics_access
 
-ANALYTICS_ROLES = {Role.ADMIN, Role.OPERATOR}
 MAX_AMOUNT = Decimal("999999999999.99")
 CHANNEL_NAME = re.compile(r"^[\w.\-]{1,100}$")
 SPEND_CSV_COLUMNS = ("channel", "date_from", "date_to", "amount")
-
-
-def check_analytics_access(user) -> None:
-    """Analytics covers the whole base: administrators and operators only."""
-    if not (user and user.is_authenticated and (user.is_superuser or role_of(user) in ANALYTICS_ROLES)):
-        raise PermissionDenied("analytics is open to administrators and operators")
 
 
 def _as_date(value, name: str) -> date:

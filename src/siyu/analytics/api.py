@@ -15,8 +15,9 @@ from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_ids, group_from_request
 from siyu.analytics.models import ChannelSpend
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import ErrorOut, ValidationErrorOut
+from siyu.staff.queries import check_analytics_access
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import ErrorOut, ValidationErrorOut
 
 router = Router(tags=["analytics"])
 
@@ -78,7 +79,7 @@ def _result(page: str, q: PageFilters) -> dict:
 
 @router.get("/analytics/{page}", response={200: PageOut, **ERRORS}, summary="One analytics page's numbers")
 def analytics_page(request, page: Annotated[Page, Path()], q: Query[PageFilters]):
-    actions.check_analytics_access(request.auth)
+    check_analytics_access(request.auth)
     result = _result(page, q)
     details = {k: v for k, v in result.items() if k not in ("page", "filters", "tables")}
     return {
@@ -111,7 +112,7 @@ def export_analytics_page(
     format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
     table: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    actions.check_analytics_access(request.auth)
+    check_analytics_access(request.auth)
     content, name = export_page(_result(page, q), format, table)
     response = HttpResponse(content, content_type=CONTENT_TYPES[format])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -148,7 +149,7 @@ def _spend_out(spend: ChannelSpend) -> dict:
 
 @router.get("/analytics-spend", response={200: list[SpendOut], **ERRORS}, summary="Channel spend rows")
 def list_spend(request):
-    actions.check_analytics_access(request.auth)
+    check_analytics_access(request.auth)
     return [_spend_out(s) for s in ChannelSpend.objects.all()]
 
 

@@ -7,8 +7,7 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.definitions import DEFINITIONS
 from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
-
-PALETTE = ["#0f766e", "#2563eb", "#d97706", "#9333ea", "#dc2626", "#65a30d", "#0891b2", "#db2777"]
+from siyu.web.charts import PALETTE
 
 
 def _num(value):

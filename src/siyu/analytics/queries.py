@@ -658,13 +658,23 @@ def _current_stages(con):
     return traits.filter(traits.as_of == cutoff).select("customer_id", stage=traits.lifecycle_stage)
 
 
-def _operation_labels(kind_ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """A readable name for each operation: a guide-task batch's name; others by kind and id."""
-    from siyu.engagement.guides.models import TaskBatch
+# kind of operation -> a function naming its operations (ids -> names): the domains that run operations
+# sit above analytics and register here (siyu.engagement.apps), so analytics imports none of them
+_OPERATION_NAMERS: dict[str, object] = {}
 
-    batch_ids = [int(i) for k, i in kind_ids if k == "task" and i and i.isdigit()]
-    names = dict(TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "name"))
-    return {(k, i): names.get(int(i)) if k == "task" and i and i.isdigit() and int(i) in names else (i or "")
+
+def register_operation_names(kind: str, names_of) -> None:
+    _OPERATION_NAMERS[kind] = names_of
+
+
+def _operation_labels(kind_ids: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """A readable name for each operation where its domain names it (a guide-task batch's name); else its
+    id."""
+    names = {}
+    for kind, names_of in _OPERATION_NAMERS.items():
+        ids = [int(i) for k, i in kind_ids if k == kind and i and i.isdigit()]
+        names[kind] = names_of(ids) if ids else {}
+    return {(k, i): names.get(k, {}).get(int(i)) if i and i.isdigit() and int(i) in names.get(k, {}) else (i or "")
             for k, i in kind_ids}  # fmt: skip
 
 

@@ -22,7 +22,8 @@ from siyu.analytics.facts import filter_choices
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_file, group_from_request
 from siyu.analytics.models import ChannelSpend
-from siyu.console.views.common import console_view
+from siyu.staff.queries import check_analytics_access
+from siyu.web.views import console_view
 
 RATE_WORDS = ("rate", "share", "conversion", "_to_")
 # Tables whose every number is in yuan, whatever its column is named (a factor's contribution to the change)
@@ -117,7 +118,7 @@ def display_tables(result: dict) -> list[dict]:
 
 @console_view
 def analytics_index(request):
-    actions.check_analytics_access(request.user)
+    check_analytics_access(request.user)
     return redirect("console:analytics", page="funnel")
 
 
@@ -125,7 +126,7 @@ def analytics_index(request):
 def analytics_page(request, page: str):
     if page not in queries.PAGES:
         raise Http404
-    actions.check_analytics_access(request.user)
+    check_analytics_access(request.user)
     error = None
     try:
         f = filters_from(request.GET, page)
@@ -240,7 +241,7 @@ def customer_list_upload(request):
     try:
         if upload is None:
             raise AnalyticsError("choose a file of customer ids")
-        actions.check_analytics_access(request.user)
+        check_analytics_access(request.user)
         group = group_from_file(upload.name, upload.read())
         list_id = actions.save_customer_list(request.user, group)
     except AnalyticsError as exc:

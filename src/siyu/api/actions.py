@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from django.conf import settings
 from django.utils import timezone
 
-from siyu.api.models import ApiToken, IdempotencyKey
+from siyu.api.models import ApiToken
 from siyu.core.actions import record_audit
 
 TOKEN_PREFIX = "siyu_"
@@ -45,9 +44,3 @@ def user_for_token(token: str):
         ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
     return found.user
 
-
-def purge_expired_idempotency_keys(now=None) -> int:
-    """Forget idempotency keys older than settings.IDEMPOTENCY_KEY_TTL; returns how many were deleted."""
-    cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
-    return deleted

@@ -7,16 +7,12 @@ from typing import Annotated, Literal
 from django.http import HttpResponse
 from ninja import Path, Query, Router
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
-    READ_ERRORS,
-    WRITE_ERRORS,
     BulkTagIn,
     BulkTagOut,
     ConsentIn,
     ConsentOut,
     CustomerPageOut,
-    ErrorOut,
     NoteIn,
     NoteOut,
     ProfileOut,
@@ -26,6 +22,8 @@ from siyu.api.schemas import (
 )
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["customers"])
 

@@ -11,11 +11,9 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Query, Router
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
     DecisionIn,
     DecisionOut,
-    ErrorOut,
     MergeIn,
     QuarantinePageOut,
     ReviewPageOut,
@@ -24,12 +22,13 @@ from siyu.api.schemas import (
     RuleDecisionOut,
     SplitIn,
     UndoIn,
-    ValidationErrorOut,
 )
 from siyu.core.errors import PermissionDenied
 from siyu.identity import actions, labels, queries
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import ErrorOut, ValidationErrorOut
 
 router = Router(tags=["identity"])
 
@@ -37,7 +36,7 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: Valid
 
 
 def _require_reviewer(user) -> None:
-    if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
+    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied(
             "only an admin or operator account can review matches, merge or split customers"
         )

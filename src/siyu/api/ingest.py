@@ -11,15 +11,16 @@ from __future__ import annotations
 from django.http import HttpResponse
 from ninja import Router
 
-from siyu.api.idempotency import IdempotencyKeyHeader, request_fingerprint, run_once
-from siyu.api.schemas import ErrorOut, EventIn, IngestOut, OrderIn, ValidationErrorOut
+from siyu.api.schemas import EventIn, IngestOut, OrderIn
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers.errors import CustomerError
 from siyu.ingest.actions import ingest_api_records
 from siyu.pipeline.actions import resolve_after_api_batch
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, request_fingerprint, run_once
+from siyu.web.schemas import ErrorOut, ValidationErrorOut
 
 router = Router(tags=["ingest"])
 
@@ -28,7 +29,7 @@ ID_TYPE_MAX = 64
 
 
 def _require_writer(user) -> None:
-    if role_of(user) not in (Role.ADMIN, Role.OPERATOR):
+    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied("only an admin or operator account can push orders and events")
 
 

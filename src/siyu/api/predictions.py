@@ -10,8 +10,6 @@ from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 
 from siyu.api.customers import CustomerIdPath
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import LOOKUP_ERRORS, WRITE_ERRORS, ErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
 from siyu.customers import queries as customer_queries
@@ -20,7 +18,9 @@ from siyu.segments.errors import NotFound
 from siyu.segments.predictions import PredictionSettings
 from siyu.segments.traits import cutoff_of
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["predictions"])
 
@@ -152,7 +152,7 @@ def refresh(request, response: HttpResponse, body: PredictionRunIn, idempotency_
 
 
 def _require_analyst(user) -> None:
-    if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
+    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied(
             "only an admin or operator account can read calibration or refresh predictions"
         )

@@ -8,25 +8,12 @@ from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 
-from siyu.customers.queries import CONSENT_CHANNELS, CUSTOMER_ID_MAX
+from siyu.customers.queries import CONSENT_CHANNELS, CustomerId
 
-CustomerId = Annotated[int, Field(ge=1, le=CUSTOMER_ID_MAX)]
 SOURCE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 ConsentChannel = Literal[CONSENT_CHANNELS]  # type: ignore[valid-type]
 
 
-class ErrorOut(Schema):
-    detail: str
-
-
-class ValidationErrorOut(Schema):
-    detail: list[dict[str, Any]] = Field(description="what in the request is invalid, field by field")
-
-
-# The error responses routers declare: reads, reads of one thing by id, and writes.
-READ_ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ValidationErrorOut}
-LOOKUP_ERRORS = {**READ_ERRORS, 404: ErrorOut}
-WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
 
 
 class CustomerRowOut(Schema):

@@ -10,13 +10,14 @@ from typing import Annotated, Any, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import LOOKUP_ERRORS, WRITE_ERRORS, CustomerId
 from siyu.core.errors import PermissionDenied
+from siyu.customers.queries import CustomerId
 from siyu.segments import actions, queries
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["segments"])
 
@@ -108,7 +109,7 @@ class SegmentDeletedOut(Schema):
 
 
 def _require(user) -> None:
-    if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
+    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied("only an admin or operator account can use segments")
 
 

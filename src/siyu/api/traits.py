@@ -11,14 +11,10 @@ from django.http import HttpResponse
 from ninja import Path, Query, Router
 
 from siyu.api.customers import CustomerIdPath
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
 from siyu.api.schemas import (
-    LOOKUP_ERRORS,
-    WRITE_ERRORS,
     ComputedTagIn,
     ComputedTagOut,
     DeletedOut,
-    ErrorOut,
     StageSetIn,
     StageSetOut,
     TraitJobOut,
@@ -34,7 +30,9 @@ from siyu.segments.errors import NotFound
 from siyu.segments.models import ComputedTag, StageSet
 from siyu.segments.traits import cutoff_of
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["traits"])
 
@@ -42,7 +40,7 @@ NamePath = Annotated[str, Path(min_length=1, max_length=100)]
 
 
 def _require_editor(user) -> None:
-    if not (user.is_superuser or role_of(user) in (Role.ADMIN, Role.OPERATOR)):
+    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied("only an admin or operator account can refresh traits or change their rules")
 
 

@@ -6,5 +6,9 @@ class PermissionDenied(SiyuError):
     pass
 
 
+class NotFound(SiyuError):
+    """No such thing (a customer, a segment…): a 404 in the console and the API."""
+
+
 class DataPlaneBusy(SiyuError):
     """Another process owns the data plane (the warehouse file): jobs go to it or wait."""

@@ -1,11 +1,11 @@
-from siyu.core.errors import SiyuError
+from siyu.core.errors import NotFound, SiyuError
 
 
 class CustomerError(SiyuError):
     """A customer-side request that cannot be carried out as asked (bad tag name, unknown channel…)."""
 
 
-class CustomerNotFound(CustomerError):
+class CustomerNotFound(CustomerError, NotFound):
     def __init__(self, customer_ids, merged_into: int | None = None):
         ids = [customer_ids] if isinstance(customer_ids, int) else sorted(customer_ids)
         self.customer_ids = ids

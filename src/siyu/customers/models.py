@@ -7,6 +7,8 @@ as they were), so that undoing the merge removes exactly these rows (siyu.custom
 from django.conf import settings
 from django.db import models
 
+from siyu.core.batches import chunked
+
 
 class CustomerState(models.Model):
     customer_id = models.BigIntegerField(primary_key=True)
@@ -69,6 +71,34 @@ class Note(models.Model):
         ordering = ["-created_at"]
 
 
+class ConsentQuerySet(models.QuerySet):
+    # above this many customers, one scan of the table (or of their id range) beats chunks of IN (…)
+    SCAN_THRESHOLD = 20_000
+
+    def in_force(self, customer_ids, channels) -> dict[tuple[int, str], str]:
+        """The consent in force: {(customer, channel): status} of the latest record per customer and channel,
+        for `channels` and `all` (a record of the same time: the later entry wins)."""
+        ids = set(customer_ids)
+        rows = self.filter(channel__in=[*{c for c in channels if c}, "all"]).order_by("recorded_at", "pk")
+        latest: dict[tuple[int, str], str] = {}
+        if not ids:
+            return latest
+        if len(ids) > self.SCAN_THRESHOLD:
+            low, high = min(ids), max(ids)
+            if high - low + 1 <= 4 * len(ids):  # dense ids (a journey's batch takes customers in order)
+                rows = rows.filter(customer_id__gte=low, customer_id__lte=high)
+            for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
+                if cid in ids:
+                    latest[(cid, channel)] = status
+            return latest
+        for chunk in chunked(sorted(ids)):
+            for cid, channel, status in rows.filter(customer_id__in=chunk).values_list(
+                "customer_id", "channel", "status"
+            ):
+                latest[(cid, channel)] = status
+        return latest
+
+
 class Consent(models.Model):
     """PIPL: every consent or opt-out with its source and time; the latest per channel is in force."""
 
@@ -83,6 +113,8 @@ class Consent(models.Model):
     recorded_at = models.DateTimeField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     merged_from = models.BigIntegerField(null=True, blank=True, db_index=True)
+
+    objects = ConsentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-recorded_at"]

@@ -21,9 +21,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC
 from decimal import Decimal
+from typing import Annotated
 
 import ibis
 import pyarrow as pa
+from pydantic import Field
 
 from siyu import warehouse
 from siyu.core import pii
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE_SIZE = 200
 MAX_TIMELINE_EVENTS = 200
 CUSTOMER_ID_MAX = 2**63 - 1
+# a customer id as the API takes it (DuckDB's BIGINT holds it)
+CustomerId = Annotated[int, Field(ge=1, le=CUSTOMER_ID_MAX)]
 ORDERINGS = ("recent", "id")
 # `guide`: 1-on-1 contact by a guide (guide tasks); `ugc`: the brand may use the customer's buyer shows.
 CONSENT_CHANNELS = (

@@ -96,6 +96,7 @@ from siyu.identity.probabilistic import (
     predict_new_pairs,
     predict_pairs,
 )
+from siyu.staff.queries import has_role
 from siyu.warehouse import backend, exclusive_writes, raw_connection, transaction
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.schema import TABLES, TS
@@ -927,9 +928,8 @@ DECIDER_ROLES = ("admin", "operator")
 
 def _check_decider(actor) -> None:
     from siyu.core.errors import PermissionDenied
-    from siyu.staff.queries import role_of
 
-    if actor is not None and not (actor.is_superuser or role_of(actor) in DECIDER_ROLES):
+    if actor is not None and not has_role(actor, DECIDER_ROLES):
         raise PermissionDenied("only administrators and operators can merge or split customers")
 
 

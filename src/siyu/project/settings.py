@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ninja",
     "siyu.core",
     "siyu.warehouse",
+    "siyu.web",
     "siyu.staff",
     "siyu.ingest",
     "siyu.identity",
@@ -138,7 +139,7 @@ IDENTITY_GUARD = {
     "per_type": {"landline": {"max_member_names": 1}},
 }
 
-# API: how long an Idempotency-Key is remembered (siyu.api.idempotency).
+# API: how long an Idempotency-Key is remembered (siyu.web.idempotency).
 IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
 
 # `siyu serve` resolves after every import and API batch (siyu.pipeline), this many seconds after the

@@ -37,6 +37,7 @@ from siyu.segments.traits import (
     stages_expr,
     with_computed_tags,
 )
+from siyu.staff.queries import has_role
 from siyu.warehouse import backend, raw_connection, transaction
 from siyu.warehouse.append import delete_where_in
 from siyu.warehouse.schema import TABLES
@@ -176,9 +177,8 @@ def checked_computed_tag(name: str, rule) -> tuple[str, dict]:
 
 
 def _check_editor(actor) -> None:
-    from siyu.staff.queries import role_of
 
-    if actor is not None and not (actor.is_superuser or role_of(actor) in EDITOR_ROLES):
+    if actor is not None and not has_role(actor, EDITOR_ROLES):
         raise PermissionDenied("only administrators and operators can change computed tags and stage sets")
 
 
@@ -301,9 +301,8 @@ def checked_static_ids(customer_ids) -> list[int]:
 
 
 def _check_segment_editor(actor) -> None:
-    from siyu.staff.queries import role_of
 
-    if actor is not None and not (actor.is_superuser or role_of(actor) in EDITOR_ROLES):
+    if actor is not None and not has_role(actor, EDITOR_ROLES):
         raise PermissionDenied("only administrators and operators can change segments")
 
 

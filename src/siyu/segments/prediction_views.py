@@ -10,11 +10,11 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from siyu.analytics.actions import check_analytics_access
-from siyu.analytics.charts import PALETTE
-from siyu.console.views.common import console_view
 from siyu.segments import prediction_queries
 from siyu.segments.errors import PredictionsNotComputed
+from siyu.staff.queries import check_analytics_access
+from siyu.web.charts import PALETTE
+from siyu.web.views import console_view
 
 DEFINITIONS = {
     "reliability": gettext_lazy(

@@ -15,11 +15,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import can_import, console_view
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.segments import actions, queries
 from siyu.segments.errors import NotFound
 from siyu.segments.models import RefreshSchedule, Segment
+from siyu.staff.queries import can_import
+from siyu.web.views import console_view
 
 EXAMPLE_RULE = {
     "all": [

@@ -12,6 +12,8 @@ class Role(models.TextChoices):
 # Roles that see PII in clear by default; others see masks. An admin can also grant the
 # `customers.view_pii` permission to an individual user.
 PII_ROLES = {Role.ADMIN, Role.OPERATOR}
+# analytics and predictions cover the whole base
+ANALYTICS_ROLES = {Role.ADMIN, Role.OPERATOR}
 
 
 class Store(models.Model):

@@ -1,4 +1,5 @@
-from siyu.staff.models import PII_ROLES, Role, StaffProfile
+from siyu.core.errors import PermissionDenied
+from siyu.staff.models import ANALYTICS_ROLES, PII_ROLES, Role, StaffProfile
 
 
 def role_of(user) -> str | None:
@@ -8,6 +9,37 @@ def role_of(user) -> str | None:
     if profile is None:
         return Role.ADMIN if user.is_superuser else None
     return profile.role
+
+
+def has_role(user, roles) -> bool:
+    """The one role check: a signed-in user whose role is one of `roles`; a superuser has every role."""
+    if not user or not user.is_authenticated:
+        return False
+    return bool(user.is_superuser or role_of(user) in roles)
+
+
+# Who may import channel files, run identity resolution and follow those jobs.
+IMPORT_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
+# Who may change a customer's owner guide.
+ASSIGN_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.MANAGER})
+
+
+def is_admin(user) -> bool:
+    return has_role(user, {Role.ADMIN})
+
+
+def can_import(user) -> bool:
+    return has_role(user, IMPORT_ROLES)
+
+
+def can_assign_owner(user) -> bool:
+    return has_role(user, ASSIGN_ROLES)
+
+
+def check_analytics_access(user) -> None:
+    """Analytics and predictions cover the whole base: administrators and operators only."""
+    if not has_role(user, ANALYTICS_ROLES):
+        raise PermissionDenied("analytics is open to administrators and operators")
 
 
 def can_view_pii(user) -> bool:

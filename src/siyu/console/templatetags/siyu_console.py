@@ -169,19 +169,18 @@ def blank(value) -> str:
 @register.simple_tag(takes_context=True)
 def console_nav(context) -> dict:
     """Navigation flags for base.html: `{% console_nav as nav %}`."""
-    from siyu.console.views.common import can_import
-    from siyu.staff.queries import role_of
+    from siyu.staff.queries import can_import, has_role, role_of
 
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"can_import": False, "role": None, "name": ""}
     profile = getattr(user, "staff", None)
-    from siyu.analytics.actions import ANALYTICS_ROLES
+    from siyu.staff.models import ANALYTICS_ROLES
 
     return {
         "can_import": can_import(user),
-        "can_analyse": user.is_superuser or role_of(user) in ANALYTICS_ROLES,
+        "can_analyse": has_role(user, ANALYTICS_ROLES),
         "role": role_of(user),
         "name": (profile.display_name if profile is not None else "") or user.get_username(),
     }

@@ -13,10 +13,10 @@ from django.views.decorators.http import require_POST
 from siyu.console import presenters
 from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
-from siyu.console.views.common import can_assign_owner, can_import, console_view, forbidden
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerError
-from siyu.staff.queries import can_view_pii
+from siyu.staff.queries import can_assign_owner, can_import, can_view_pii
+from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 50
 FILTERS = ("q", "source", "tag", "province", "stage", "rfm_layer", "value_layer", "aipl_stage", "computed_tag")

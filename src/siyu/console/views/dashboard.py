@@ -2,9 +2,9 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from siyu.console.queries import dashboard_counts
-from siyu.console.views.common import can_import, console_view, forbidden
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import can_import, role_of
+from siyu.web.views import console_view, forbidden
 
 
 @console_view

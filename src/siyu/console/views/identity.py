@@ -10,9 +10,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import can_import, console_view, forbidden
 from siyu.identity.errors import IdentityError
 from siyu.identity.evidence import parse_pattern, pattern_id
+from siyu.staff.queries import can_import
+from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 30
 

@@ -14,12 +14,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.console.forms import ImportForm
-from siyu.console.views.common import can_import, console_view, forbidden, not_found
 from siyu.core.actions import record_audit
 from siyu.core.models import Job
 from siyu.core.owner import submit_job
 from siyu.ingest import rejected
-from siyu.staff.queries import can_view_pii
+from siyu.staff.queries import can_import, can_view_pii
+from siyu.web.views import console_view, forbidden, not_found
 
 
 def _require_import(request):

@@ -7,9 +7,10 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from siyu.console.views.common import can_import, console_view, forbidden
 from siyu.identity.labels import id_type_words, quarantined_in_words
 from siyu.ingest.normalise.identifiers import not_identifier_words
+from siyu.staff.queries import can_import
+from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 30
 

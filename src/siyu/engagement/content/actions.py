@@ -21,7 +21,7 @@ from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material, Script, ScriptGroup
 from siyu.engagement.errors import ConsentMissing, ContentError
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
 
 CONTENT_EDITORS = {Role.ADMIN, Role.OPERATOR}
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -39,7 +39,7 @@ TAG_SPLIT = re.compile(r"[,，;；\s]+")
 
 
 def can_edit_content(user) -> bool:
-    return bool(user is None or user.is_superuser or role_of(user) in CONTENT_EDITORS)
+    return (user is None or has_role(user, CONTENT_EDITORS))
 
 
 def _require_editor(actor) -> None:

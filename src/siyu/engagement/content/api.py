@@ -12,15 +12,15 @@ from typing import Annotated, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 from siyu.customers import queries as customer_queries
 from siyu.engagement.content import actions as content_actions
 from siyu.engagement.content import queries as content_queries
+from siyu.engagement.content.queries import customer_variables
 from siyu.engagement.content.scripts import render
 from siyu.engagement.errors import ContentError
-from siyu.engagement.guides.actions import customer_variables
 from siyu.staff.queries import display_name_of
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["content"])
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 from django.conf import settings
 from django.db.models import Q
 
+from siyu import warehouse
+from siyu.customers import queries as customer_queries
 from siyu.customers.models import Consent
 from siyu.engagement.content.models import Material, Script, ScriptGroup
 from siyu.engagement.content.scripts import KNOWN_VARIABLES, placeholders
-from siyu.engagement.errors import ConsentMissing, ContentError, ContentNotFound
-from siyu.engagement.messaging.policy import consent_in_force
+from siyu.engagement.errors import ConsentMissing, ContentError, ContentNotFound, EngagementError
 
 MAX_RESULTS = 200
 
@@ -78,7 +80,7 @@ def ugc_usable(customer_ids) -> set[int]:
     """Those customers whose latest `ugc` consent is an opt-in and who have not opted out of everything
     (`all`) since: their buyer shows may be used."""
     ids = {int(i) for i in customer_ids if i is not None}
-    latest = consent_in_force(ids, {"ugc"})
+    latest = Consent.objects.in_force(ids, {"ugc"})
     return {
         cid
         for cid in ids
@@ -177,3 +179,71 @@ def material_dict(material: Material, show_customer: bool) -> dict:
         "archived": material.archived,
         "updated_at": material.updated_at,
     }
+
+
+# --- what a script can say about a customer ------------------------------------------------------------
+
+HONORIFIC = {"F": "女士", "M": "先生"}
+
+
+def salutation(name_masked: str | None, gender: str | None) -> str | None:
+    """张女士 / 张先生 from the masked name and the gender; the masked name when the gender is unknown.
+    Never more of the name than the masked form shows (a guide sees masked names)."""
+    if not name_masked:
+        return None
+    surname = name_masked.strip()[:1]
+    if gender in HONORIFIC and surname and surname != "*" and not surname.isascii():
+        return surname + HONORIFIC[gender]
+    return name_masked.strip()
+
+
+def customer_variables(customer_ids) -> dict[int, dict]:
+    """{customer_id: {"name": salutation, "product": latest purchased product}} from the warehouse."""
+    ids = sorted({int(i) for i in customer_ids})
+    if not ids:
+        return {}
+    con = warehouse.backend()
+    wanted = customer_queries._ids_table(ids)
+    cs = con.table("customer_summary")
+    people = cs.semi_join(wanted, "customer_id").select("customer_id", "name_masked", "gender")
+    out = {
+        row["customer_id"]: {"name": salutation(row["name_masked"], row["gender"])}
+        for row in people.to_pyarrow().to_pylist()
+    }
+    orders = con.table("orders")
+    orders = orders.filter((orders.status_class == "purchase") & orders.order_time.notnull())
+    cmap = con.table("customer_map").semi_join(wanted, "customer_id")
+    items = con.table("order_items").filter(lambda t: t.product.notnull())
+    lines = (
+        orders.select("order_key", "record_key", "order_time")
+        .join(cmap.select("record_key", "customer_id"), "record_key")
+        .join(items.select("order_key", "item_key", "product"), "order_key")
+    )
+    lines = lines.mutate(
+        rank=ibis.row_number().over(
+            group_by=lines.customer_id, order_by=[ibis.desc(lines.order_time), lines.item_key]
+        )
+    )
+    for row in lines.filter(lines.rank == 0).select("customer_id", "product").to_pyarrow().to_pylist():
+        out.setdefault(row["customer_id"], {})["product"] = row["product"]
+    return out
+
+
+# --- creating tasks ------------------------------------------------------------------------------------
+
+
+def attachable_material(value, channel: str, where: str) -> int:
+    """The id of a library material to send along with a WeCom message (a journey step's, the welcome
+    message's): one that can go now (siyu.engagement.content.queries.attachable_problem); delivery checks
+    it again."""
+    if channel != "wecom":
+        raise EngagementError(f"{where}: only WeCom messages carry a material")
+    try:
+        material = get_material(value)
+        check_usable(material)
+    except ContentError as exc:
+        raise EngagementError(f"{where}: {exc}") from exc
+    problem = attachable_problem(material)
+    if problem:
+        raise EngagementError(f"{where}: {problem}")
+    return material.pk

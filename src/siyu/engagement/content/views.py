@@ -14,13 +14,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import console_view, forbidden
 from siyu.customers.queries import visible_owner_ids
 from siyu.engagement.content import actions as content_actions
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material
 from siyu.engagement.content.scripts import KNOWN_VARIABLES, placeholders
 from siyu.engagement.errors import ContentError
+from siyu.web.views import console_view, forbidden
 
 MAX_UPLOAD = content_actions.MAX_IMAGE_BYTES + 1
 

@@ -15,13 +15,11 @@ import datetime as dt
 import logging
 from collections import Counter
 
-import ibis
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from siyu import warehouse
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
@@ -30,6 +28,7 @@ from siyu.customers import queries as customer_queries
 from siyu.customers.queries import clean_text
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material, Script
+from siyu.engagement.content.queries import customer_variables
 from siyu.engagement.content.scripts import render
 from siyu.engagement.errors import TaskError, TaskNotFound
 from siyu.engagement.guides.models import GuideTask, TaskBatch
@@ -37,7 +36,7 @@ from siyu.engagement.messaging.actions import enqueue_sends, write_touches
 from siyu.engagement.messaging.models import Channel, Send
 from siyu.engagement.messaging.policy import Rules, SendRequest, apply_contact_policy, current_policy
 from siyu.staff.models import Role, StaffProfile, Store
-from siyu.staff.queries import display_name_of, guides_of_store, role_of, store_of
+from siyu.staff.queries import display_name_of, guides_of_store, has_role, role_of, store_of
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ TASK_REASONS = {
     "other_store": _("owned by staff of another store"),
     "over_capacity": _("every guide of the store has the most open tasks allowed"),
 }
-HONORIFIC = {"F": "女士", "M": "先生"}
 
 
 def _user(actor):
@@ -59,57 +57,8 @@ def _user(actor):
 def _check_creator(actor) -> None:
     if actor is None:
         return  # the system (a journey step)
-    if not (actor.is_superuser or role_of(actor) in TASK_CREATORS):
+    if not has_role(actor, TASK_CREATORS):
         raise PermissionDenied("only an admin, operator or store manager can create guide tasks")
-
-
-# --- what a script can say about a customer ------------------------------------------------------------
-
-
-def salutation(name_masked: str | None, gender: str | None) -> str | None:
-    """张女士 / 张先生 from the masked name and the gender; the masked name when the gender is unknown.
-    Never more of the name than the masked form shows (a guide sees masked names)."""
-    if not name_masked:
-        return None
-    surname = name_masked.strip()[:1]
-    if gender in HONORIFIC and surname and surname != "*" and not surname.isascii():
-        return surname + HONORIFIC[gender]
-    return name_masked.strip()
-
-
-def customer_variables(customer_ids) -> dict[int, dict]:
-    """{customer_id: {"name": salutation, "product": latest purchased product}} from the warehouse."""
-    ids = sorted({int(i) for i in customer_ids})
-    if not ids:
-        return {}
-    con = warehouse.backend()
-    wanted = customer_queries._ids_table(ids)
-    cs = con.table("customer_summary")
-    people = cs.semi_join(wanted, "customer_id").select("customer_id", "name_masked", "gender")
-    out = {
-        row["customer_id"]: {"name": salutation(row["name_masked"], row["gender"])}
-        for row in people.to_pyarrow().to_pylist()
-    }
-    orders = con.table("orders")
-    orders = orders.filter((orders.status_class == "purchase") & orders.order_time.notnull())
-    cmap = con.table("customer_map").semi_join(wanted, "customer_id")
-    items = con.table("order_items").filter(lambda t: t.product.notnull())
-    lines = (
-        orders.select("order_key", "record_key", "order_time")
-        .join(cmap.select("record_key", "customer_id"), "record_key")
-        .join(items.select("order_key", "item_key", "product"), "order_key")
-    )
-    lines = lines.mutate(
-        rank=ibis.row_number().over(
-            group_by=lines.customer_id, order_by=[ibis.desc(lines.order_time), lines.item_key]
-        )
-    )
-    for row in lines.filter(lines.rank == 0).select("customer_id", "product").to_pyarrow().to_pylist():
-        out.setdefault(row["customer_id"], {})["product"] = row["product"]
-    return out
-
-
-# --- creating tasks ------------------------------------------------------------------------------------
 
 
 def _script(script) -> Script:
@@ -485,49 +434,5 @@ def reassign_tasks(actor, task_ids, guide_id, *, transfer_customers: bool = Fals
 
 # --- journey steps "create a guide task" -------------------------------------------------------------------
 
-JOURNEY_SCRIPT_GROUP = "旅程"  # the library group where journey steps' scripts are kept
-JOURNEY_TASK_DUE = dt.timedelta(days=1)
 
 
-def create_tasks_from_handoffs(now: dt.datetime | None = None) -> int:
-    """Guide tasks for the `guide_task` hand-offs journeys wrote (siyu.engagement.journeys.actions): one batch per
-    journey step's title and script, owner-assigned, due a day later, through the contact policy like any
-    task. The step's script is kept in the library (group 旅程) so guides and operators find it. Each batch's
-    idempotency key names its hand-offs, and they are marked consumed in the same transaction, so a crash
-    creates nothing twice. Returns the number of hand-offs taken."""
-    from siyu.engagement.content.models import ScriptGroup
-    from siyu.engagement.journeys.models import Handoff
-
-    now = now or timezone.now()
-    pending = list(
-        Handoff.objects.filter(kind=Handoff.Kind.GUIDE_TASK, consumed_at__isnull=True)
-        .order_by("pk")
-        .values("pk", "journey_id", "customer_id", "payload")[:MAX_TASKS]
-    )
-    groups: dict[tuple, list[dict]] = {}
-    for row in pending:
-        payload = row["payload"] or {}
-        groups.setdefault(
-            (row["journey_id"], payload.get("title", ""), payload.get("script", "")), []
-        ).append(row)
-    for (journey_id, title, body), rows in groups.items():
-        with transaction.atomic():
-            group, _created = ScriptGroup.objects.get_or_create(name=JOURNEY_SCRIPT_GROUP)
-            text = body or title
-            script = Script.objects.filter(group=group, title=title[:200], body=text, archived=False).first()
-            if script is None:
-                script = Script.objects.create(group=group, title=title[:200], body=text)
-            pks = [r["pk"] for r in rows]
-            create_guide_tasks(
-                None,
-                script=script,
-                due_at=now + JOURNEY_TASK_DUE,
-                customer_ids=sorted({r["customer_id"] for r in rows}),
-                name=title,
-                source=Send.Source.JOURNEY,
-                source_id=str(journey_id or ""),
-                idempotency_key=f"handoffs:{pks[0]}-{pks[-1]}:{len(pks)}",
-                now=now,
-            )
-            Handoff.objects.filter(pk__in=pks).update(consumed_at=now)
-    return len(pending)

@@ -10,11 +10,12 @@ from typing import Annotated, Any, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, CustomerId, ErrorOut
 from siyu.core.timeutil import as_platform_time
+from siyu.customers.queries import CustomerId
 from siyu.engagement.guides import actions as task_actions
 from siyu.engagement.guides import queries as task_queries
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["guide tasks"])
 

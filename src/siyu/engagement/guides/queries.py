@@ -22,7 +22,7 @@ from siyu.engagement.content.models import Material
 from siyu.engagement.errors import ContentError, TaskError, TaskNotFound
 from siyu.engagement.guides.models import GuideTask, TaskBatch
 from siyu.staff.models import Role
-from siyu.staff.queries import display_name_of, display_names, guides_of_store, role_of, store_of
+from siyu.staff.queries import display_name_of, display_names, guides_of_store, has_role, role_of, store_of
 
 MAX_PAGE_SIZE = 200
 REPORT_ROLES = {Role.ADMIN, Role.OPERATOR, Role.MANAGER}
@@ -32,7 +32,7 @@ DEFAULT_PURCHASE_DAYS = 7
 def visible_guide_ids(user) -> list[int] | None:
     """None: every guide's tasks; else the guides whose tasks `user` sees."""
     role = role_of(user)
-    if user is not None and (user.is_superuser or role in (Role.ADMIN, Role.OPERATOR)):
+    if has_role(user, (Role.ADMIN, Role.OPERATOR)):
         return None
     if role == Role.MANAGER:
         return sorted({*guides_of_store(store_of(user) or 0), user.pk})
@@ -238,8 +238,7 @@ def guide_report(
     those followed by a purchase of the customer within `days` days of the contact, with orders and GMV."""
     from siyu.analytics.filters import local_midnight
 
-    role = role_of(user)
-    if not (user.is_superuser or role in REPORT_ROLES):
+    if not has_role(user, REPORT_ROLES):
         raise PermissionDenied("the guide report is open to admins, operators and store managers")
     if not 1 <= int(days) <= 365:
         raise TaskError("the purchase window must be between 1 and 365 days")
@@ -297,3 +296,7 @@ def guide_report(
         "batch_id": batch_id,
         "items": items,
     }
+
+
+def batch_names(batch_ids: list[int]) -> dict[int, str]:
+    return dict(TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "name"))

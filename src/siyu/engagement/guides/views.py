@@ -15,7 +15,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import console_view, forbidden
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material
@@ -26,13 +25,14 @@ from siyu.engagement.guides.actions import TASK_REASONS
 from siyu.engagement.guides.models import GuideTask, TaskBatch
 from siyu.engagement.messaging.policy import REASONS
 from siyu.staff.models import Role, Store
-from siyu.staff.queries import role_of, store_of
+from siyu.staff.queries import has_role, role_of, store_of
+from siyu.web.views import console_view, forbidden
 
 REASON_TEXT = {**REASONS, **TASK_REASONS}
 
 
 def can_create_tasks(user) -> bool:
-    return bool(user.is_superuser or role_of(user) in task_actions.TASK_CREATORS)
+    return has_role(user, task_actions.TASK_CREATORS)
 
 
 def _date(text):

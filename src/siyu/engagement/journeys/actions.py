@@ -17,8 +17,11 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import chunked, cyclic_gc_paused, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.core.tasks import schedule_once
+from siyu.engagement.content.models import Script, ScriptGroup
 from siyu.engagement.errors import EngagementError, JourneyNotFound
+from siyu.engagement.guides.actions import MAX_TASKS, create_guide_tasks
 from siyu.engagement.journeys import queries
+from siyu.engagement.journeys.models import Handoff
 from siyu.engagement.messaging.actions import enqueue_send_batch, user_or_none, whole_number
 from siyu.engagement.messaging.models import (
     Send,
@@ -29,7 +32,7 @@ from siyu.engagement.messaging.policy import (
     unconverted_rows,
 )
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ _TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "awa
 
 
 def _require_journey_editor(actor) -> None:
-    if actor is None or actor.is_superuser or role_of(actor) in JOURNEY_EDITORS:
+    if actor is None or has_role(actor, JOURNEY_EDITORS):
         return
     raise PermissionDenied("only an admin or operator can change journeys")
 
@@ -586,8 +589,6 @@ def run_journeys(
     seconds["triggers"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     _advance_due(journeys, now, batch, report, crash_after)
     seconds["steps"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
-    from siyu.engagement.guides.actions import create_tasks_from_handoffs  # it imports this module
-
     report["guide_task_handoffs"] = create_tasks_from_handoffs(now)
     report["goals"] = check_goals(journeys, now)
     seconds["goals"] = round(time.perf_counter() - clock, 3)
@@ -599,3 +600,48 @@ def schedule_journeys(at: dt.datetime | None = None) -> None:
     from siyu.engagement.journeys.tasks import tick_journeys
 
     schedule_once(tick_journeys, at)
+
+
+JOURNEY_SCRIPT_GROUP = "旅程"  # the library group where journey steps' scripts are kept
+JOURNEY_TASK_DUE = dt.timedelta(days=1)
+
+
+def create_tasks_from_handoffs(now: dt.datetime | None = None) -> int:
+    """Guide tasks for the `guide_task` hand-offs journeys wrote (siyu.engagement.journeys.actions): one batch per
+    journey step's title and script, owner-assigned, due a day later, through the contact policy like any
+    task. The step's script is kept in the library (group 旅程) so guides and operators find it. Each batch's
+    idempotency key names its hand-offs, and they are marked consumed in the same transaction, so a crash
+    creates nothing twice. Returns the number of hand-offs taken."""
+    now = now or timezone.now()
+    pending = list(
+        Handoff.objects.filter(kind=Handoff.Kind.GUIDE_TASK, consumed_at__isnull=True)
+        .order_by("pk")
+        .values("pk", "journey_id", "customer_id", "payload")[:MAX_TASKS]
+    )
+    groups: dict[tuple, list[dict]] = {}
+    for row in pending:
+        payload = row["payload"] or {}
+        groups.setdefault(
+            (row["journey_id"], payload.get("title", ""), payload.get("script", "")), []
+        ).append(row)
+    for (journey_id, title, body), rows in groups.items():
+        with transaction.atomic():
+            group, _created = ScriptGroup.objects.get_or_create(name=JOURNEY_SCRIPT_GROUP)
+            text = body or title
+            script = Script.objects.filter(group=group, title=title[:200], body=text, archived=False).first()
+            if script is None:
+                script = Script.objects.create(group=group, title=title[:200], body=text)
+            pks = [r["pk"] for r in rows]
+            create_guide_tasks(
+                None,
+                script=script,
+                due_at=now + JOURNEY_TASK_DUE,
+                customer_ids=sorted({r["customer_id"] for r in rows}),
+                name=title,
+                source=Send.Source.JOURNEY,
+                source_id=str(journey_id or ""),
+                idempotency_key=f"handoffs:{pks[0]}-{pks[-1]}:{len(pks)}",
+                now=now,
+            )
+            Handoff.objects.filter(pk__in=pks).update(consumed_at=now)
+    return len(pending)

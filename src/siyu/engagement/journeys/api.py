@@ -8,12 +8,12 @@ from typing import Annotated, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.engagement.journeys import actions, queries
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["journeys"])
 
@@ -97,7 +97,7 @@ class LiftOut(Schema):
 
 
 def _require_journeys(user) -> None:
-    if role_of(user) not in actions.JOURNEY_EDITORS and not user.is_superuser:
+    if not has_role(user, actions.JOURNEY_EDITORS):
         raise PermissionDenied("only an admin or operator can see journeys")
 
 
@@ -200,6 +200,6 @@ def journey_lift(request, journey_id: JourneyIdPath):
 # --- WeCom customer contact: corporate tags and transfers ---------------------------------------------
 
 CustomerIds = Annotated[
-    list[Annotated[int, Field(ge=1, le=customer_queries.CUSTOMER_ID_MAX)]],
+    list[customer_queries.CustomerId],
     Field(min_length=1, max_length=1000),
 ]

@@ -50,6 +50,7 @@ import hashlib
 import re
 from zoneinfo import ZoneInfo
 
+from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.content.scripts import CUSTOMER_VARIABLES, referenced_names
 from siyu.engagement.errors import EngagementError
 
@@ -303,26 +304,6 @@ def check_steps(steps) -> list[dict]:
 def following_ids(steps: list[dict]) -> dict[str, str | None]:
     ids = [s["id"] for s in steps]
     return {step_id: (ids[i + 1] if i + 1 < len(ids) else None) for i, step_id in enumerate(ids)}
-
-
-def attachable_material(value, channel: str, where: str) -> int:
-    """The id of a library material to send along with a WeCom message (a journey step's, the welcome
-    message's): one that can go now (siyu.engagement.content.queries.attachable_problem); delivery checks
-    it again."""
-    from siyu.engagement.content import queries as content_queries
-    from siyu.engagement.errors import ContentError
-
-    if channel != "wecom":
-        raise EngagementError(f"{where}: only WeCom messages carry a material")
-    try:
-        material = content_queries.get_material(value)
-        content_queries.check_usable(material)
-    except ContentError as exc:
-        raise EngagementError(f"{where}: {exc}") from exc
-    problem = content_queries.attachable_problem(material)
-    if problem:
-        raise EngagementError(f"{where}: {problem}")
-    return material.pk
 
 
 def wait_duration(step: dict) -> dt.timedelta:

@@ -9,10 +9,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from siyu.console.views.common import can_import, console_view, forbidden
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.journeys import actions, queries
+from siyu.staff.queries import can_import
+from siyu.web.views import console_view, forbidden
 
 # --- journeys ----------------------------------------------------------------------------------------------
 

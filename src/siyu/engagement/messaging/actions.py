@@ -30,8 +30,10 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.core.tasks import schedule_once
+from siyu.customers.models import Consent
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content import scripts
+from siyu.engagement.content.queries import attachable_material, customer_variables
 from siyu.engagement.errors import ChannelNotConfigured, EngagementError
 from siyu.engagement.messaging import queries
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
@@ -52,14 +54,13 @@ from siyu.engagement.messaging.policy import (
     SendRequest,
     after_quiet_hours,
     apply_contact_policy,
-    consent_in_force,
     consent_verdict,
     current_policy,
     in_quiet_hours,
     template_refusals_in_force,
 )
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
 from siyu.warehouse.append import append_new
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ CUSTOMER_CHANNELS = {Channel.WECOM, Channel.SMS, Channel.EMAIL, Channel.WEBHOOK,
 def _require_admin(actor) -> None:
     if actor is None:
         return
-    if not (actor.is_superuser or role_of(actor) == Role.ADMIN):
+    if not has_role(actor, {Role.ADMIN}):
         raise PermissionDenied("only an admin can change channel accounts and the contact policy")
 
 
@@ -114,8 +115,6 @@ def configure_account(
         if not valid:
             raise EngagementError("sync_every_hours must be a number of hours between 1 and 720")
     if (settings.get("welcome_material") or "") != "":
-        from siyu.engagement.journeys.definitions import attachable_material
-
         settings = {**settings, "welcome_material": attachable_material(settings["welcome_material"], "wecom",
                                                                         "the welcome message")}  # fmt: skip
     account = ChannelAccount.objects.filter(channel=channel).first() or ChannelAccount(channel=channel)
@@ -398,8 +397,6 @@ def _adapter(channel: str, adapters: dict) -> ChannelAdapter | ChannelNotConfigu
 def _customer_values(sends: list[Send]) -> dict[int, dict]:
     """{send id: the customer's values} for the sends that name a customer variable ({name}, {product}):
     filled at delivery from the warehouse, so the outbox never holds them in clear."""
-    from siyu.engagement.guides.actions import customer_variables  # it imports this module
-
     wanted = [
         s
         for s in sends
@@ -489,7 +486,7 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     rules = Rules.of(current_policy())
     customer_ids = {s.customer_id for s in sends if s.customer_id is not None}
-    latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(s.channel) for s in sends})
+    latest = Consent.objects.in_force(customer_ids, {CONSENT_CHANNEL.get(s.channel) for s in sends})
     refused = template_refusals_in_force(customer_ids, {s.channel for s in sends})
     by_channel = defaultdict(list)
     for send in sends:

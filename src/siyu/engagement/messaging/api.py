@@ -9,8 +9,6 @@ from typing import Annotated, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from siyu.api.idempotency import IdempotencyKeyHeader, run_once
-from siyu.api.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import queries as customer_queries
@@ -18,7 +16,9 @@ from siyu.engagement.messaging import actions, queries
 from siyu.engagement.messaging.models import Send
 from siyu.engagement.messaging.policy import REASONS, SendRequest
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of
+from siyu.staff.queries import has_role
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["engagement"])
 
@@ -109,7 +109,7 @@ def _page(result: dict) -> dict:
 def check_can_send(user, customer_id: int | None) -> None:
     """Admins and operators send to anyone; managers and guides only to the customers they can see."""
     if customer_id is None:
-        if role_of(user) not in OUTBOX_ROLES and not user.is_superuser:
+        if not has_role(user, OUTBOX_ROLES):
             raise PermissionDenied("only an admin or operator can message staff members")
         return
     customer_queries.check_access(user, [customer_id])
@@ -144,7 +144,7 @@ def list_sends(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
 ):
-    if role_of(request.auth) not in OUTBOX_ROLES and not request.auth.is_superuser:
+    if not has_role(request.auth, OUTBOX_ROLES):
         raise PermissionDenied("only an admin or operator can read the whole outbox")
     return _page(
         queries.list_sends(
@@ -172,7 +172,7 @@ def customer_sends(
 # --- WeCom customer contact: corporate tags and transfers ---------------------------------------------
 
 CustomerIds = Annotated[
-    list[Annotated[int, Field(ge=1, le=customer_queries.CUSTOMER_ID_MAX)]],
+    list[customer_queries.CustomerId],
     Field(min_length=1, max_length=1000),
 ]
 

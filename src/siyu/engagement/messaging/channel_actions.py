@@ -48,6 +48,7 @@ from siyu.engagement.messaging.models import (
     WeComTransfer,
 )
 from siyu.engagement.messaging.policy import SendRequest
+from siyu.staff.queries import has_role
 
 log = logging.getLogger(__name__)
 
@@ -406,10 +407,9 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
     (transfers made elsewhere) are reported. Returns {"transferred": [...], "refused": {customer: why}}."""
     from siyu.customers.actions import assign_owner
     from siyu.staff.models import Role
-    from siyu.staff.queries import role_of
 
     now = now or timezone.now()
-    if actor is not None and role_of(actor) not in (Role.ADMIN, Role.OPERATOR, Role.MANAGER):
+    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR, Role.MANAGER)):
         from siyu.core.errors import PermissionDenied
 
         raise PermissionDenied("only an admin, operator or store manager can transfer customers")

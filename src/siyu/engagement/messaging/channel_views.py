@@ -16,12 +16,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from siyu.console.views.common import can_assign_owner, can_import, console_view, forbidden
 from siyu.core.errors import SiyuError
 from siyu.core.owner import submit_job
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import channel_actions, queries
 from siyu.engagement.messaging.models import Channel
+from siyu.staff.queries import can_assign_owner, can_import
+from siyu.web.views import console_view, forbidden
 
 log = logging.getLogger("siyu.engagement")
 

@@ -250,26 +250,6 @@ def as_utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def consent_in_force(customer_ids: Iterable[int], channels: Iterable[str]) -> dict[tuple[int, str], str]:
-    """{(customer, channel): status} of the latest consent record per customer and channel (and `all`)."""
-    ids = set(customer_ids)
-    wanted = [*{c for c in channels if c}, "all"]
-    rows = Consent.objects.filter(channel__in=wanted).order_by("recorded_at", "pk")
-    latest: dict[tuple[int, str], str] = {}
-    if len(ids) > SCAN_THRESHOLD:
-        rows = _within_range(rows, ids)
-        for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
-            if cid in ids:
-                latest[(cid, channel)] = status
-        return latest
-    for chunk in chunked(sorted(ids)):
-        for cid, channel, status in rows.filter(customer_id__in=chunk).values_list(
-            "customer_id", "channel", "status"
-        ):
-            latest[(cid, channel)] = status
-    return latest
-
-
 def template_refusals_in_force(
     customer_ids: Iterable[int], channels: Iterable[str]
 ) -> set[tuple[int, str, str]]:
@@ -436,7 +416,7 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
     members = {r.member for r in requests if r.channel == Channel.WECOM_APP and r.member}
     starts = [max(r.send_at or now, now) for r in requests] or [now]
     horizon = rules.horizon() + dt.timedelta(hours=2)  # + the furthest a quiet-hours move can shift a slot
-    latest = consent_in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
+    latest = Consent.objects.in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
     refused = template_refusals_in_force(customer_ids, {r.channel for r in requests})
     by_customer, by_member = _slots(customer_ids, members, min(starts) - horizon, max(starts) + horizon * 2)
     in_global, in_source = _holdouts(requests, customer_ids, rules)

@@ -12,13 +12,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from siyu.console.views.common import can_import, console_view, forbidden, is_admin
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import actions, queries
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS
 from siyu.engagement.messaging.channels.wecom import CallbackError, WeComCallbackCrypto, parse_callback_event
 from siyu.engagement.messaging.models import CHANNEL_PROVIDERS, Channel, ChannelAccount, Send
 from siyu.engagement.messaging.policy import REASONS, current_policy
+from siyu.staff.queries import can_import, is_admin
+from siyu.web.views import console_view, forbidden
 
 log = logging.getLogger("siyu.engagement")
 

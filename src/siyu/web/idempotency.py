@@ -22,8 +22,8 @@ from ninja.errors import HttpError
 from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
 
-from siyu.api.actions import purge_expired_idempotency_keys
-from siyu.api.models import IdempotencyKey
+from siyu.web.actions import purge_expired_idempotency_keys
+from siyu.web.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 # The header every write endpoint takes.
