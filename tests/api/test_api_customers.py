@@ -132,8 +132,8 @@ def test_an_idempotency_key_is_forgotten_after_its_ttl(brand, settings):
 
     from django.utils import timezone
 
-    from siyu.api.actions import purge_expired_idempotency_keys
-    from siyu.api.models import IdempotencyKey
+    from siyu.web.actions import purge_expired_idempotency_keys
+    from siyu.web.models import IdempotencyKey
 
     client = client_for(brand.operator)
     assert post(client, "/api/customers/1001/tags", {"tag": "高价值"}, "old-key").json()["changed"] == 1
