@@ -7,6 +7,8 @@ from django.utils.translation import gettext as _
 
 from siyu.analytics.definitions import DEFINITIONS
 from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
+from siyu.core.labels import label
+from siyu.customers.labels import STAGES
 from siyu.web.charts import PALETTE
 
 
@@ -367,8 +369,6 @@ def operation_label(row: dict) -> str:
 
 
 def stage_label(value: str) -> str:
-    from siyu.console.labels import STAGES, label
-
     return str(_("Unknown")) if value == "unknown" else label(STAGES, value)
 
 

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from siyu.console.labels import FORMATS
+from siyu.ingest.labels import FORMATS
 from siyu.staff.models import Role
 
 ALLOWED_EXTENSIONS = (".csv", ".xlsx", ".xls")

@@ -8,6 +8,9 @@ from datetime import date, datetime
 
 import ibis
 
+from siyu.core.labels import label
+from siyu.customers import labels as customer_labels
+from siyu.segments import labels as segment_labels
 from siyu.segments.errors import NotFound, TraitsNotComputed
 from siyu.segments.models import Segment, StageSet
 from siyu.segments.traits import RUNS_TABLE, STAGES_TABLE, TRAITS_TABLE, cutoff_of
@@ -266,7 +269,6 @@ def builder_catalog() -> dict:
     from django.contrib.auth import get_user_model
     from django.utils.translation import gettext as _
 
-    from siyu.console import labels
     from siyu.customers.models import Tag
     from siyu.customers.queries import CONSENT_CHANNELS
     from siyu.segments import rules
@@ -275,7 +277,7 @@ def builder_catalog() -> dict:
     from siyu.staff.models import Role, Store
 
     def coded(codes, table) -> list[list[str]]:
-        return [[code, labels.label(table, code)] for code in codes]
+        return [[code, label(table, code)] for code in codes]
 
     field_labels = {
         "orders_total": _("Orders (all time)"), "spend_total": _("Spend (all time, yuan)"),
@@ -293,11 +295,11 @@ def builder_catalog() -> dict:
         "clv": _("Customer lifetime value (yuan)"),
     }  # fmt: skip
     choices = {
-        "rfm_layer": coded(labels.RFM_LAYERS, labels.RFM_LAYERS),
-        "value_layer": coded(VALUE_LAYERS, labels.VALUE_LAYERS),
-        "lifecycle_stage": coded(LIFECYCLE_STAGES, labels.STAGES),
-        "aipl_stage": coded(AIPL_STAGES, labels.AIPL_STAGES),
-        "gender": [["F", _("Female")], ["M", _("Male")]],  # as records store it (siyu.ingest normalises)
+        "rfm_layer": coded(segment_labels.RFM_LAYERS, segment_labels.RFM_LAYERS),
+        "value_layer": coded(VALUE_LAYERS, segment_labels.VALUE_LAYERS),
+        "lifecycle_stage": coded(LIFECYCLE_STAGES, customer_labels.STAGES),
+        "aipl_stage": coded(AIPL_STAGES, segment_labels.AIPL_STAGES),
+        "gender": coded(sorted(customer_labels.GENDERS), customer_labels.GENDERS),  # as records store it (siyu.ingest normalises)
     }
     groups = (
         (_("Traits"), rules.FIELDS),
@@ -325,7 +327,7 @@ def builder_catalog() -> dict:
         "stores": [[s.code, s.name] for s in Store.objects.order_by("code")],
         "tags": sorted(str(t) for t in Tag.objects.select_related("group")),
         "guides": sorted(guides.values_list("username", flat=True)),
-        "consent_channels": coded(CONSENT_CHANNELS, labels.CONSENT_CHANNELS),
-        "consent_statuses": coded(rules.CONSENT_STATUSES, labels.CONSENT_STATUSES),
+        "consent_channels": coded(CONSENT_CHANNELS, customer_labels.CONSENT_CHANNELS),
+        "consent_statuses": coded(rules.CONSENT_STATUSES, customer_labels.CONSENT_STATUSES),
     }
 

@@ -10,6 +10,11 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from siyu.console import labels
+from siyu.core.labels import label
+from siyu.customers.labels import CONSENT_CHANNELS, CONSENT_STATUSES, GENDERS, STAGES
+from siyu.ingest.labels import FORMATS
+from siyu.segments.labels import AIPL_STAGES, RFM_LAYERS, VALUE_LAYERS
+from siyu.staff.labels import ROLES
 
 register = template.Library()
 
@@ -73,22 +78,22 @@ def day(value) -> str:
 
 @register.filter
 def stage_label(value) -> str:
-    return labels.label(labels.STAGES, value) or "—"
+    return label(STAGES, value) or "—"
 
 
 @register.filter
 def rfm_label(value) -> str:
-    return labels.label(labels.RFM_LAYERS, value) or "—"
+    return label(RFM_LAYERS, value) or "—"
 
 
 @register.filter
 def value_layer_label(value) -> str:
-    return labels.label(labels.VALUE_LAYERS, value) or "—"
+    return label(VALUE_LAYERS, value) or "—"
 
 
 @register.filter
 def aipl_label(value) -> str:
-    return labels.label(labels.AIPL_STAGES, value) or "—"
+    return label(AIPL_STAGES, value) or "—"
 
 
 @register.filter
@@ -104,37 +109,37 @@ def share(value) -> str:
 
 @register.filter
 def format_label(value) -> str:
-    return labels.label(labels.FORMATS, value)
+    return label(FORMATS, value)
 
 
 @register.filter
 def job_kind_label(value) -> str:
-    return labels.label(labels.JOB_KINDS, value)
+    return label(labels.JOB_KINDS, value)
 
 
 @register.filter
 def job_status_label(value) -> str:
-    return labels.label(labels.JOB_STATUSES, value)
+    return label(labels.JOB_STATUSES, value)
 
 
 @register.filter
 def consent_label(value) -> str:
-    return labels.label(labels.CONSENT_STATUSES, value)
+    return label(CONSENT_STATUSES, value)
 
 
 @register.filter
 def channel_label(value) -> str:
-    return labels.label(labels.CONSENT_CHANNELS, value)
+    return label(CONSENT_CHANNELS, value)
 
 
 @register.filter
 def gender_label(value) -> str:
-    return labels.label(labels.GENDERS, value)
+    return label(GENDERS, value)
 
 
 @register.filter
 def role_label(value) -> str:
-    return labels.label(labels.ROLES, value)
+    return label(ROLES, value)
 
 
 @register.filter
@@ -188,4 +193,4 @@ def console_nav(context) -> dict:
 
 @register.filter
 def result_key_label(value) -> str:
-    return labels.label(labels.RESULT_KEYS, value)
+    return label(labels.RESULT_KEYS, value)
