@@ -113,6 +113,28 @@ def test_private_domain_formula(brand):
     assert factors["aov"]["previous"] is None and factors["repurchase_rate"]["previous"] is None
 
 
+def test_key_figures_of_the_home_against_the_period_before(brand):
+    figures = queries.key_figures(MARCH)
+    # acquired by March's end: all six; by its start (the previous period's end) 1 and 5
+    assert figures["customers"] == {"now": 6, "before": 2}
+    # joined by March's end: 1, 3, 4, 6; by its start only 1
+    assert figures["private_pool"] == {"now": 4, "before": 1}
+    # March: 1 ¥200 + ¥300, 2 ¥150 (its 04-01 order is April's), 3 ¥80, 6 ¥60 + ¥40; 5's closed order is no
+    # purchase. Jan 29 to Feb 28: 5 ¥50
+    assert figures["gmv"] == {"now": Decimal("830.00"), "before": Decimal("50.00")}
+    assert figures["buyers"] == {"now": 4, "before": 1}
+    assert figures["repurchase_rate"] == {"now": 0.5, "before": 0.0}  # 1 and 6 bought twice in March
+    at_s1 = queries.key_figures(Filters(MARCH.date_from, MARCH.date_to, stores=("S1",)))
+    assert at_s1["customers"] == {"now": 1, "before": 0} and at_s1["private_pool"] == {"now": 1, "before": 0}
+    assert at_s1["gmv"] == {"now": Decimal("80.00"), "before": Decimal("0.00")}
+    assert at_s1["repurchase_rate"] == {"now": 0.0, "before": None}  # no buyer before: no rate
+
+
+def test_the_home_ends_on_the_latest_day_with_data_and_knows_which_stores_the_data_names(brand):
+    assert queries.latest_day() == date(2026, 4, 1)  # 2's order at 01:00 local on April 1
+    assert queries.stores_with_data(["S1", "S9", ""]) == ("S1",)
+
+
 def test_cohort_retention_and_ltv(brand):
     result = queries.cohorts(Filters(date(2026, 1, 1), date(2026, 3, 31)))
     months = by(result["cohorts_by_month"], "cohort")

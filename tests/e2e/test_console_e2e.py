@@ -378,6 +378,22 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     page.goto(f"{base}/")
     assert page.locator('[data-stat="customers"]').inner_text() == "3"
     _shot(page, "dashboard")
+    # the home: four key figures with their trend, what needs a person (zero said calmly), the last jobs
+    assert page.locator("[data-figure]").count() == 4
+    trend = page.locator('[data-trend="gmv"]')
+    expected = {"none": "上一周期无数据", "flat": "持平", "up": "↑", "down": "↓"}[
+        trend.get_attribute("data-direction")
+    ]
+    assert trend.inner_text().strip().startswith(expected)
+    assert page.locator("#home-needs li[data-need]").count() == 5
+    assert "识别身份" in page.locator("#home-jobs").inner_text()
+    date_from = page.locator("#home-period").get_attribute("data-date-from")
+    date_to = page.locator("#home-period").get_attribute("data-date-to")
+    page.click('[data-figure="gmv"]')  # the GMV figure opens the GMV tree over the same days
+    page.wait_for_url(re.compile(r"/analytics/gmv_tree/\?"))
+    assert page.locator("h1").first.inner_text() == "GMV 拆解树"
+    assert page.locator('input[name="date_from"]').first.input_value() == date_from
+    assert page.locator('input[name="date_to"]').first.input_value() == date_to
     page.goto(f"{base}/import/")
     _shot(page, "import-page")
     page.goto(f"{base}/customers/")

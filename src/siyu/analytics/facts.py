@@ -10,11 +10,14 @@
   account) or `member` (a registered member, e.g. from the store POS); `joined_at` is that record's time.
   Contact deletions are not imported yet, so nobody leaves it.
 - A customer is *at a store* when any of their records carries that store.
+- A *repeat buyer* (复购) of a period: a buyer with two or more purchases in it; the *repurchase rate* is
+  repeat buyers ÷ buyers (`buyer_totals`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import ibis
 
@@ -25,6 +28,7 @@ from siyu.warehouse.localtime import local_time
 PURCHASE = "purchase"
 CONTACT, MEMBER = "contact", "member"
 PRIVATE_RECORD_KINDS = (CONTACT, MEMBER)
+REPEAT_PURCHASES = 2  # purchases in a period that make a buyer a repeat buyer (复购)
 # Import formats whose buyers are the platforms' (公域); the others are the brand's own pools (私域).
 PUBLIC_FORMATS = ("taobao", "jd", "douyin")
 
@@ -50,6 +54,19 @@ def purchases(con, *, start: datetime | None = None, end: datetime | None = None
         keep.append(o.store.isin(list(stores)))
     return o.filter(*keep).select("order_key", "store", "order_time", "amount", channel=o.source,
                                   customer_id=o.customer_id)  # fmt: skip
+
+
+def buyer_totals(p, by=()):
+    """Of purchases `p` (`purchases()`), per group of the `by` columns: buyers, repeat_buyers (two or
+    more purchases), orders and gmv. The repurchase rate is repeat_buyers ÷ buyers."""
+    per_buyer = p.group_by(["customer_id", *by]).aggregate(orders=p.count(), gmv=p.amount.sum())
+    totals = {
+        "buyers": per_buyer.count(),
+        "repeat_buyers": per_buyer.count(where=per_buyer.orders >= REPEAT_PURCHASES),
+        "orders": per_buyer.orders.sum(),
+        "gmv": per_buyer.gmv.sum(),
+    }
+    return per_buyer.group_by(list(by)).aggregate(**totals) if by else per_buyer.aggregate(**totals)
 
 
 def customers_at_stores(con, stores):
@@ -128,11 +145,12 @@ def last_purchase_day():
     """The local date of the latest purchase, or None."""
     o = backend().table("orders")
     latest = o.filter(o.status_class == PURCHASE).order_time.max().to_pyarrow().as_py()
-    if latest is None:
-        return None
-    from zoneinfo import ZoneInfo
+    return None if latest is None else local_day(latest)
 
-    return latest.astimezone(ZoneInfo(zone())).date()
+
+def local_day(moment: datetime):
+    """The local date (settings.TIME_ZONE) of a UTC instant read from the warehouse."""
+    return moment.astimezone(ZoneInfo(zone())).date()
 
 
 def filter_choices() -> dict:

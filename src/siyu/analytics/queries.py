@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import ibis
@@ -244,15 +245,7 @@ REFERRAL_MISSING = (
 def _private_domain_period(con, f: Filters, start, end) -> dict:
     pool = facts.private_pool(con, end=end, stores=f.stores).select("customer_id")
     p = facts.purchases(con, start=start, end=end, channels=f.channels).semi_join(pool, "customer_id")
-    per_buyer = p.group_by("customer_id").aggregate(orders=p.count(), gmv=p.amount.sum())
-    totals = rows(
-        per_buyer.aggregate(
-            buyers=per_buyer.count(),
-            repeat_buyers=per_buyer.count(where=per_buyer.orders >= 2),
-            orders=per_buyer.orders.sum(),
-            gmv=per_buyer.gmv.sum(),
-        )
-    )[0]
+    totals = rows(facts.buyer_totals(p))[0]
     retained = facts.scalar(pool.count())
     return {
         "retained_base": retained,
@@ -588,7 +581,7 @@ def repurchase(f: Filters, group) -> dict:
     p = facts.purchases(con, start=f.start, end=f.end, channels=f.channels, stores=f.stores)
     per_buyer = p.group_by("customer_id").aggregate(orders=p.count())
     per_buyer = per_buyer.mutate(in_group=per_buyer.customer_id.isin(ids.customer_id))
-    repeat = per_buyer.orders >= 2
+    repeat = per_buyer.orders >= facts.REPEAT_PURCHASES
     t = rows(
         per_buyer.aggregate(
             buyers=per_buyer.count(),
@@ -758,6 +751,57 @@ def touch_grid(f: Filters) -> dict:
             ),  # fmt: skip
         },
     )
+
+
+# --- the home's key figures ----------------------------------------------------------------------
+
+
+def latest_day() -> date | None:
+    """The local day of the latest purchase or of the latest new customer (None: no data yet). The home's
+    period ends on it, so that the customers at its end are all of them and an old import still shows
+    figures. Read from customer_summary (one row per customer), not from the orders."""
+    summary = backend().table("customer_summary")
+    latest = summary.aggregate(purchase=summary.last_purchase_at.max(), acquired=summary.acquired_at.max())
+    days = [facts.local_day(t) for t in rows(latest)[0].values() if t is not None]
+    return max(days) if days else None
+
+
+def stores_with_data(names) -> tuple[str, ...]:
+    """Those of the store `names` that some customer's record carries (a store's name or code)."""
+    names = sorted({n for n in names if n})
+    if not names:
+        return ()
+    c = backend().table("customer_channels")
+    found = c.filter(c.store.isin(names)).select("store").distinct()
+    return tuple(sorted(r["store"] for r in rows(found)))
+
+
+def key_figures(f: Filters) -> dict:
+    """The figures of the home for the range and for the range of the same length before it: customers
+    and private-pool size at each range's end (customers acquired, joined, before it), GMV, buyers and
+    repurchase rate within each (`facts.buyer_totals`). `f.stores`: customers with a record at those
+    stores, joins recorded there, purchases made there. One aggregate query per table (customer_summary,
+    customer_channels, customer_orders), each giving both ranges."""
+    con = backend()
+    since = instant(f.start)
+    c = facts.customers(con, acquired_to=f.end, stores=f.stores)
+    customers = rows(c.aggregate(now=c.count(), before=c.count(where=c.acquired_at < since)))[0]
+    pool = facts.private_pool(con, end=f.end, stores=f.stores)
+    joined = rows(pool.aggregate(now=pool.count(), before=pool.count(where=pool.joined_at < since)))[0]
+    p = facts.purchases(con, start=f.previous().start, end=f.end, stores=f.stores)
+    p = p.mutate(current=p.order_time >= since)
+    periods = {r["current"]: r for r in rows(facts.buyer_totals(p, by=("current",)))}
+    now, before = (periods.get(k) or {"buyers": 0, "repeat_buyers": 0, "gmv": 0} for k in (True, False))
+    return {
+        "customers": {"now": int(customers["now"]), "before": int(customers["before"])},
+        "private_pool": {"now": int(joined["now"]), "before": int(joined["before"])},
+        "gmv": {"now": money(now["gmv"]), "before": money(before["gmv"])},
+        "buyers": {"now": int(now["buyers"]), "before": int(before["buyers"])},
+        "repurchase_rate": {
+            "now": rate(now["repeat_buyers"], now["buyers"]),
+            "before": rate(before["repeat_buyers"], before["buyers"]),
+        },
+    }
 
 
 PAGES = {

@@ -350,10 +350,15 @@ def quarantine_entries(table: pa.Table | None = None, limit: int | None = 100) -
     return out
 
 
+def quarantined_count() -> int:
+    """How many identifier values the guard keeps out of linking now."""
+    return int(backend().table("quarantined_identifiers").count().execute())
+
+
 def quarantine_page(page: int = 1, page_size: int = 50) -> dict:
     """One page of the quarantine list (most records first) and the count of values in it."""
     table = backend().table("quarantined_identifiers")
-    total = int(table.count().execute())
+    total = quarantined_count()
     ordered = table.order_by([ibis.desc("records"), "id_type", "value_hash"]).limit(page_size, offset=(page - 1) * page_size)
     items = quarantine_entries(ordered.to_pyarrow(), limit=None)
     examples = [i["example_record"] for i in items if i["example_record"]]

@@ -226,6 +226,19 @@ def segment_changes_page(segment_id: int, page: int = 1, page_size: int = 50) ->
             "pages": -(-total // page_size)}  # fmt: skip
 
 
+def membership_changes_since(since: datetime) -> dict[int, dict]:
+    """Per segment whose refreshes let members in or out since `since` (segment_changes): how many
+    entered and how many left."""
+    changes = backend().table("segment_changes")
+    recent = changes.filter(changes.changed_at >= ibis.literal(since, type=TS))
+    per_segment = recent.group_by("segment_id").aggregate(
+        entered=recent.count(where=recent.change == "enter"),
+        exited=recent.count(where=recent.change == "exit"),
+    )
+    rows = per_segment.to_pyarrow().to_pylist()
+    return {r["segment_id"]: {"entered": r["entered"], "exited": r["exited"]} for r in rows}
+
+
 def segment_export_expr(segment_id: int) -> ibis.Table:
     """What `siyu export segment ID` writes: one row per member with masked profile columns and when the
     customer entered."""

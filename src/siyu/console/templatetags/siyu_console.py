@@ -97,12 +97,12 @@ def aipl_label(value) -> str:
 
 
 @register.filter
-def share(value) -> str:
-    """`0.3333` -> `33%`; empty stays empty."""
+def share(value, digits: int = 0) -> str:
+    """`0.3333` -> `33%` (`|share:1` -> `33.3%`); empty stays empty."""
     if value is None or value == "":
         return "—"
     try:
-        return f"{float(value) * 100:.0f}%"
+        return f"{float(value) * 100:.{int(digits)}f}%"
     except (TypeError, ValueError):
         return str(value)
 
@@ -194,3 +194,20 @@ def console_nav(context) -> dict:
 @register.filter
 def result_key_label(value) -> str:
     return label(labels.RESULT_KEYS, value)
+
+
+@register.filter
+def change_size(value, rate: bool = False) -> str:
+    """How much a figure moved, without its sign (the arrow gives it): a relative change `0.125` -> `12.5%`;
+    for a rate, percentage points `1.25` -> `1.3`."""
+    if value is None:
+        return "—"
+    return f"{abs(value):.1f}" if rate else f"{abs(value) * 100:.1f}%"
+
+
+@register.filter
+def points(value) -> str:
+    """A difference of two rates in percentage points, signed: `0.0213` -> `+2.1`."""
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:+.1f}"

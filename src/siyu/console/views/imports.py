@@ -84,8 +84,11 @@ def job_list(request):
     refusal = _require_import(request)
     if refusal:
         return refusal
-    jobs = Job.objects.select_related("created_by")[:200]
-    return render(request, "siyu/console/job_list.html", {"jobs": jobs})
+    jobs = Job.objects.select_related("created_by")
+    status = request.GET.get("status") if request.GET.get("status") in Job.Status.values else None
+    if status:  # the home links the failed jobs here
+        jobs = jobs.filter(status=status)
+    return render(request, "siyu/console/job_list.html", {"jobs": jobs[:200], "status": status})
 
 
 def _job_for(request, job_id):

@@ -145,6 +145,19 @@ def list_tasks(
     return {"items": items, "total": total, "page": page, "pages": pages, "page_size": page_size}
 
 
+def open_task_counts(user, now: dt.datetime | None = None) -> dict:
+    """Of the open tasks `user` sees: all of them, those past due (overdue) and those due before the end of
+    today (local), overdue included."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    tasks = _scoped(user).filter(status=GuideTask.Status.OPEN)
+    return tasks.aggregate(
+        open=Count("pk"),
+        overdue=Count("pk", filter=Q(due_at__lt=now)),
+        due_today=Count("pk", filter=Q(due_at__lt=today + dt.timedelta(days=1))),
+    )
+
+
 def list_batches(user, limit: int = 100, batch_id: int | None = None) -> list[dict]:
     """Batches with their open, done and suppressed tasks (of the guides `user` sees)."""
     guides = visible_guide_ids(user)

@@ -165,6 +165,11 @@ def outbox_counts() -> dict:
     return {"by_status": by_status, "by_reason": by_reason}
 
 
+def failed_send_count() -> int:
+    """Sends a provider refused for good: nobody retries them, a person has to look."""
+    return Send.objects.filter(status=Send.Status.FAILED_PERMANENT).count()
+
+
 def pending_wecom_receipts(before: dt.datetime, since: dt.datetime) -> dict[tuple[str, str], list[Send]]:
     """WeCom mass sends whose per-customer result is not known yet, grouped by (msgid, sender)."""
     rows = Send.objects.filter(
