@@ -6,148 +6,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("customers", "0002_merge_rules"),
-        ("engagement", "0001_initial"),
+        ('customers', '0002_merge_rules'),
+        ('engagement', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="channelaccount",
-            name="channel",
-            field=models.CharField(
-                choices=[
-                    ("wecom", "企业微信群发"),
-                    ("sms", "短信"),
-                    ("email", "邮件"),
-                    ("webhook", "Webhook"),
-                    ("official_account", "公众号模板消息"),
-                    ("mini_program", "小程序订阅消息"),
-                ],
-                max_length=16,
-                unique=True,
-            ),
+            model_name='channelaccount',
+            name='channel',
+            field=models.CharField(choices=[('wecom', '企业微信群发'), ('sms', '短信'), ('email', '邮件'), ('webhook', 'Webhook'), ('official_account', '公众号模板消息'), ('mini_program', '小程序订阅消息')], max_length=16, unique=True),
         ),
         migrations.AlterField(
-            model_name="channelaccount",
-            name="provider",
-            field=models.CharField(
-                choices=[
-                    ("wecom", "企业微信"),
-                    ("aliyun", "阿里云短信"),
-                    ("tencent", "腾讯云短信"),
-                    ("smtp", "SMTP"),
-                    ("webhook", "Webhook"),
-                    ("wechat_oa", "微信公众号"),
-                    ("wechat_mp", "微信小程序"),
-                ],
-                max_length=16,
-            ),
+            model_name='channelaccount',
+            name='provider',
+            field=models.CharField(choices=[('wecom', '企业微信'), ('aliyun', '阿里云短信'), ('tencent', '腾讯云短信'), ('smtp', 'SMTP'), ('webhook', 'Webhook'), ('wechat_oa', '微信公众号'), ('wechat_mp', '微信小程序')], max_length=16),
         ),
         migrations.AlterField(
-            model_name="send",
-            name="channel",
-            field=models.CharField(
-                choices=[
-                    ("wecom", "企业微信群发"),
-                    ("wecom_app", "企业微信应用消息"),
-                    ("wecom_welcome", "企业微信欢迎语"),
-                    ("official_account", "公众号模板消息"),
-                    ("mini_program", "小程序订阅消息"),
-                    ("sms", "短信"),
-                    ("email", "邮件"),
-                    ("webhook", "Webhook"),
-                ],
-                max_length=16,
-            ),
+            model_name='send',
+            name='channel',
+            field=models.CharField(choices=[('wecom', '企业微信群发'), ('wecom_app', '企业微信应用消息'), ('wecom_welcome', '企业微信欢迎语'), ('official_account', '公众号模板消息'), ('mini_program', '小程序订阅消息'), ('sms', '短信'), ('email', '邮件'), ('webhook', 'Webhook')], max_length=16),
         ),
         migrations.CreateModel(
-            name="TemplateRefusal",
+            name='TemplateRefusal',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.BigIntegerField(db_index=True)),
-                (
-                    "channel",
-                    models.CharField(
-                        choices=[
-                            ("wecom", "企业微信群发"),
-                            ("wecom_app", "企业微信应用消息"),
-                            ("wecom_welcome", "企业微信欢迎语"),
-                            ("official_account", "公众号模板消息"),
-                            ("mini_program", "小程序订阅消息"),
-                            ("sms", "短信"),
-                            ("email", "邮件"),
-                            ("webhook", "Webhook"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("template", models.CharField(max_length=100)),
-                ("source", models.CharField(max_length=100)),
-                ("recorded_at", models.DateTimeField()),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.BigIntegerField(db_index=True)),
+                ('channel', models.CharField(choices=[('wecom', '企业微信群发'), ('wecom_app', '企业微信应用消息'), ('wecom_welcome', '企业微信欢迎语'), ('official_account', '公众号模板消息'), ('mini_program', '小程序订阅消息'), ('sms', '短信'), ('email', '邮件'), ('webhook', 'Webhook')], max_length=16)),
+                ('template', models.CharField(max_length=100)),
+                ('source', models.CharField(max_length=100)),
+                ('recorded_at', models.DateTimeField()),
             ],
             options={
-                "constraints": [
-                    models.UniqueConstraint(
-                        fields=("customer_id", "channel", "template"), name="template_refusal_once"
-                    )
-                ],
+                'constraints': [models.UniqueConstraint(fields=('customer_id', 'channel', 'template'), name='template_refusal_once')],
             },
         ),
         migrations.CreateModel(
-            name="WeComCorpTag",
+            name='WeComCorpTag',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("wecom_id", models.CharField(max_length=100, unique=True)),
-                ("group_name", models.CharField(max_length=100)),
-                ("name", models.CharField(max_length=100)),
-                ("deleted", models.BooleanField(default=False)),
-                ("synced_at", models.DateTimeField()),
-                (
-                    "tag",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to="customers.tag",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('wecom_id', models.CharField(max_length=100, unique=True)),
+                ('group_name', models.CharField(max_length=100)),
+                ('name', models.CharField(max_length=100)),
+                ('deleted', models.BooleanField(default=False)),
+                ('synced_at', models.DateTimeField()),
+                ('tag', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='customers.tag')),
             ],
         ),
         migrations.CreateModel(
-            name="WeComTransfer",
+            name='WeComTransfer',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("customer_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ("external_userid", models.CharField(db_index=True, max_length=100)),
-                ("handover_userid", models.CharField(max_length=64)),
-                ("takeover_userid", models.CharField(max_length=64)),
-                ("transferred_at", models.DateTimeField()),
-                (
-                    "transferred_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('customer_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ('external_userid', models.CharField(db_index=True, max_length=100)),
+                ('handover_userid', models.CharField(max_length=64)),
+                ('takeover_userid', models.CharField(max_length=64)),
+                ('transferred_at', models.DateTimeField()),
+                ('transferred_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
             ],
         ),
     ]

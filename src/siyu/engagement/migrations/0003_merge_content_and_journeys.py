@@ -4,9 +4,11 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("engagement", "0002_content_and_guide_tasks"),
-        ("engagement", "0002_journeys"),
+        ('engagement', '0002_content_and_guide_tasks'),
+        ('engagement', '0002_journeys'),
     ]
 
-    operations = []
+    operations = [
+    ]

@@ -4,9 +4,11 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("engagement", "0002_channel_adapters"),
-        ("engagement", "0003_merge_content_and_journeys"),
+        ('engagement', '0002_channel_adapters'),
+        ('engagement', '0003_merge_content_and_journeys'),
     ]
 
-    operations = []
+    operations = [
+    ]

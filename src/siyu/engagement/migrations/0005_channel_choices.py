@@ -4,45 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("engagement", "0004_merge_channel_adapters"),
+        ('engagement', '0004_merge_channel_adapters'),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name="send",
-            name="channel",
-            field=models.CharField(
-                choices=[
-                    ("wecom", "企业微信群发"),
-                    ("wecom_app", "企业微信应用消息"),
-                    ("wecom_welcome", "企业微信欢迎语"),
-                    ("official_account", "公众号模板消息"),
-                    ("mini_program", "小程序订阅消息"),
-                    ("sms", "短信"),
-                    ("email", "邮件"),
-                    ("webhook", "Webhook"),
-                    ("guide", "导购一对一"),
-                ],
-                max_length=16,
-            ),
+            model_name='send',
+            name='channel',
+            field=models.CharField(choices=[('wecom', '企业微信群发'), ('wecom_app', '企业微信应用消息'), ('wecom_welcome', '企业微信欢迎语'), ('official_account', '公众号模板消息'), ('mini_program', '小程序订阅消息'), ('sms', '短信'), ('email', '邮件'), ('webhook', 'Webhook'), ('guide', '导购一对一')], max_length=16),
         ),
         migrations.AlterField(
-            model_name="templaterefusal",
-            name="channel",
-            field=models.CharField(
-                choices=[
-                    ("wecom", "企业微信群发"),
-                    ("wecom_app", "企业微信应用消息"),
-                    ("wecom_welcome", "企业微信欢迎语"),
-                    ("official_account", "公众号模板消息"),
-                    ("mini_program", "小程序订阅消息"),
-                    ("sms", "短信"),
-                    ("email", "邮件"),
-                    ("webhook", "Webhook"),
-                    ("guide", "导购一对一"),
-                ],
-                max_length=16,
-            ),
+            model_name='templaterefusal',
+            name='channel',
+            field=models.CharField(choices=[('wecom', '企业微信群发'), ('wecom_app', '企业微信应用消息'), ('wecom_welcome', '企业微信欢迎语'), ('official_account', '公众号模板消息'), ('mini_program', '小程序订阅消息'), ('sms', '短信'), ('email', '邮件'), ('webhook', 'Webhook'), ('guide', '导购一对一')], max_length=16),
         ),
     ]

@@ -6,63 +6,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("engagement", "0005_channel_choices"),
+        ('engagement', '0005_channel_choices'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="send",
-            name="send_due",
+            model_name='send',
+            name='send_due',
         ),
         migrations.RemoveIndex(
-            model_name="send",
-            name="send_member_time",
+            model_name='send',
+            name='send_member_time',
         ),
         migrations.AlterField(
-            model_name="enrollment",
-            name="journey",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="enrollments",
-                to="engagement.journey",
-            ),
+            model_name='enrollment',
+            name='journey',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='enrollments', to='engagement.journey'),
         ),
         migrations.AlterField(
-            model_name="send",
-            name="created_by",
-            field=models.ForeignKey(
-                blank=True,
-                db_index=False,
-                null=True,
-                on_delete=django.db.models.deletion.SET_NULL,
-                to=settings.AUTH_USER_MODEL,
-            ),
+            model_name='send',
+            name='created_by',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL),
         ),
         migrations.AddIndex(
-            model_name="send",
-            index=models.Index(
-                condition=models.Q(("next_attempt_at__isnull", False)),
-                fields=["status", "next_attempt_at"],
-                name="send_due",
-            ),
+            model_name='send',
+            index=models.Index(condition=models.Q(('next_attempt_at__isnull', False)), fields=['status', 'next_attempt_at'], name='send_due'),
         ),
         migrations.AddIndex(
-            model_name="send",
-            index=models.Index(
-                condition=models.Q(("channel", "wecom_app")),
-                fields=["member", "scheduled_at"],
-                name="send_member_time",
-            ),
+            model_name='send',
+            index=models.Index(condition=models.Q(('channel', 'wecom_app')), fields=['member', 'scheduled_at'], name='send_member_time'),
         ),
         migrations.AddIndex(
-            model_name="send",
-            index=models.Index(
-                condition=models.Q(("created_by__isnull", False)),
-                fields=["created_by"],
-                name="send_created_by",
-            ),
+            model_name='send',
+            index=models.Index(condition=models.Q(('created_by__isnull', False)), fields=['created_by'], name='send_created_by'),
         ),
     ]

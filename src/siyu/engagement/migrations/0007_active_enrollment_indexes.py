@@ -4,31 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("engagement", "0006_partial_send_indexes"),
+        ('engagement', '0006_partial_send_indexes'),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name="enrollment",
-            name="enrollment_due",
+            model_name='enrollment',
+            name='enrollment_due',
         ),
         migrations.RemoveIndex(
-            model_name="enrollment",
-            name="enrollment_step",
+            model_name='enrollment',
+            name='enrollment_step',
         ),
         migrations.AddIndex(
-            model_name="enrollment",
-            index=models.Index(
-                condition=models.Q(("status", "active")),
-                fields=["journey", "step_id"],
-                name="enrollment_at_step",
-            ),
+            model_name='enrollment',
+            index=models.Index(condition=models.Q(('status', 'active')), fields=['journey', 'step_id'], name='enrollment_at_step'),
         ),
         migrations.AddIndex(
-            model_name="enrollment",
-            index=models.Index(
-                condition=models.Q(("status", "active")), fields=["journey", "due_at"], name="enrollment_due"
-            ),
+            model_name='enrollment',
+            index=models.Index(condition=models.Q(('status', 'active')), fields=['journey', 'due_at'], name='enrollment_due'),
         ),
     ]
