@@ -8,7 +8,8 @@ class WarehouseConfig(AppConfig):
 
     def ready(self):
         from siyu.core.jobs import register_data_plane
-        from siyu.warehouse.connection import raw_connection
+        from siyu.warehouse import connection
 
-        # opening the DuckDB file is how a process claims it (WarehouseBusy when another one owns it)
-        register_data_plane(raw_connection)
+        # opening the DuckDB file is how a process claims it (WarehouseBusy when another one owns it);
+        # looked up at each claim, so the connection module stays the one place that opens it
+        register_data_plane(lambda: connection.raw_connection())
