@@ -200,7 +200,7 @@ def waiting(brand, staff):
     from siyu.engagement.messaging.models import Send
 
     now = timezone.now()
-    pairs = [("tmall|t1", "douyin|d1", 1, 2, True), ("pos|m3", "wecom|w4", 3, 4, True),
+    pairs = [("douyin|d1", "tmall|t1", 2, 1, True), ("pos|m3", "wecom|w4", 3, 4, True),
              ("tmall|t5", "wecom|w4", 5, 4, False)]  # fmt: skip
     insert(brand, "match_candidates", [
         {"run_id": "r1", "record_key_l": left, "record_key_r": right, "customer_id_l": a, "customer_id_r": b,
@@ -238,6 +238,14 @@ def test_what_needs_a_person_with_counts_and_links(admin_client, waiting):
     )
     jobs = text_of(admin_client.get(link_of(page, "failed_jobs")))
     assert jobs.count("status-failed") == 2 and "status-done" not in jobs and "只显示失败的任务" in jobs
+
+
+def test_a_review_decision_shows_on_the_home_at_once(admin_client, staff, waiting):
+    from siyu.identity.actions import decide_match
+
+    assert need(text_of(admin_client.get("/")), "review")[0] == 2
+    decide_match(staff["admin"], "douyin|d1", "tmall|t1", "same")  # applied by the next resolve
+    assert need(text_of(admin_client.get("/")), "review")[0] == 1
 
 
 def test_nothing_waiting_is_said_calmly_not_hidden(admin_client, brand):

@@ -182,7 +182,11 @@ class Needs:
 
 def needs(user) -> Needs:
     return Needs(
-        review=identity_queries.review_counts()["waiting"],
+        # the queue changes with every resolve (a job) and every decision since the last one
+        review=_cached(
+            f"review:{identity_queries.decisions_since_last_run()}",
+            lambda: identity_queries.review_counts()["waiting"],
+        ),
         quarantined=_cached("quarantined", identity_queries.quarantined_count),
         failed_sends=messaging_queries.failed_send_count(),
         overdue_tasks=task_queries.open_task_counts(user)["overdue"],
