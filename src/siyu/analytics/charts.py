@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
+from siyu.analytics import labels
 from siyu.analytics.definitions import DEFINITIONS
+from siyu.analytics.labels import (
+    factor_label,
+    month_label,
+    node_label,
+    operation_label,
+    stage_label,
+    weekday_labels,
+)
 from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
 from siyu.core.labels import label
-from siyu.customers.labels import STAGES
+from siyu.ingest.labels import source_labels
 
 PALETTE = ["#0f766e", "#2563eb", "#d97706", "#9333ea", "#dc2626", "#65a30d", "#0891b2", "#db2777"]
 
@@ -48,7 +57,7 @@ def _lines(curves: list[dict], what: str) -> dict:
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0, "type": "scroll"},
         "grid": {"left": 64, "right": 24, "top": 40, "bottom": 40},
-        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "xAxis": {"type": "category", "data": [month_label(i) for i in range(width)]},
         "yAxis": {"type": "value"},
         "series": [
             {"name": c["cohort"], "type": "line", "data": [_num(v) for v in c[what]], "connectNulls": False}
@@ -57,24 +66,19 @@ def _lines(curves: list[dict], what: str) -> dict:
     }
 
 
-def _stage_labels() -> list[str]:
-    return [_("Acquired"), _("Joined private domain"), _("Bought after joining"), _("Repeat")]
+def _channels(rows: list[dict], sources: dict[str, str], key: str = "channel") -> list[str]:
+    return [sources.get(r[key], r[key]) for r in rows]
 
 
-def funnel_charts(result: dict) -> list[dict]:
+def funnel_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     out = []
     for table, key, title in (("funnel", "funnel", _("Funnel by channel")), ("pool", "pool", _("User pool"))):
         rows = [r for r in result["tables"][table] if r["channel"] != ALL]
-        series = {
-            label: [r[s] for r in rows] for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
-        }
-        out.append(_chart(f"chart-{table}", title, key, _bars([r["channel"] for r in rows], series)))
+        series = {str(labels.FUNNEL_STAGES[s]): [r[s] for r in rows] for s in FUNNEL_STAGES}
+        out.append(_chart(f"chart-{table}", title, key, _bars(_channels(rows, sources), series)))
     total = next((r for r in result["tables"]["funnel"] if r["channel"] == ALL), None)
     if total:
-        data = [
-            {"name": label, "value": total[s]}
-            for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
-        ]
+        data = [{"name": str(labels.FUNNEL_STAGES[s]), "value": total[s]} for s in FUNNEL_STAGES]
         option = {
             "series": [{"type": "funnel", "sort": "none", "data": data, "label": {"formatter": "{b}: {c}"}}]
         }
@@ -88,34 +92,22 @@ def _change(now, before) -> str:
     return f" ({(float(now) / float(before) - 1) * 100:+.1f}%)"
 
 
-def gmv_tree_charts(result: dict) -> list[dict]:
+def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     total = next((r for r in result["tables"]["factors"] if r["channel"] == ALL), None)
     contrib = next((r for r in result["tables"]["contributions"] if r["channel"] == ALL), None)
     if total is None:
         return []
 
-    def node(label, key, children=()):
+    def node(key, children=()):
         value = total[key]
         shown = "—" if value is None else (f"{value:.2%}" if key == "conversion" else str(value))
         return {
-            "name": f"{label}\n{shown}{_change(value, total[key + '_before'])}",
+            "name": f"{labels.GMV_MEASURES[key]}\n{shown}{_change(value, total[key + '_before'])}",
             "children": list(children),
         }
 
-    tree = node(
-        "GMV",
-        "gmv",
-        [
-            node(
-                _("Buyers"), "buyers", [node(_("Customer base"), "base"), node(_("Conversion"), "conversion")]
-            ),
-            node(
-                _("Spend per buyer"),
-                "spend_per_buyer",
-                [node(_("Purchase frequency"), "frequency"), node(_("AOV"), "aov")],
-            ),
-        ],
-    )
+    leaves = [node("base"), node("conversion"), node("frequency"), node("aov")]
+    tree = node("gmv", [node("buyers", leaves[:2]), node("spend_per_buyer", leaves[2:])])
     charts = [
         _chart(
             "chart-gmv-tree",
@@ -141,9 +133,9 @@ def gmv_tree_charts(result: dict) -> list[dict]:
         )
     ]
     if contrib and contrib["decomposed"]:
-        labels = [_("Customer base"), _("Conversion"), _("Purchase frequency"), _("AOV")]
         option = _bars(
-            labels, {_("Contribution to the GMV change (yuan)"): [contrib[x] for x in GMV_FACTORS]}
+            [str(labels.GMV_MEASURES[x]) for x in GMV_FACTORS],
+            {_("Contribution to the GMV change (yuan)"): [contrib[x] for x in GMV_FACTORS]},
         )
         charts.append(
             _chart("chart-gmv-contributions", _("What drove the change"), "gmv_contributions", option)
@@ -151,7 +143,7 @@ def gmv_tree_charts(result: dict) -> list[dict]:
     return charts
 
 
-def formula_charts(result: dict) -> list[dict]:
+def formula_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = [r for r in result["tables"]["factors"] if r["available"]]
     labels = [factor_label(r["factor"]) for r in rows]
     changes = [
@@ -164,8 +156,11 @@ def formula_charts(result: dict) -> list[dict]:
     return [_chart("chart-formula", _("Factors against the previous period"), "formula", option)]
 
 
-def cohort_charts(result: dict) -> list[dict]:
+def cohort_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     by_month = result["cohorts_by_month"]
+    by_channel = [
+        {**c, "cohort": sources.get(c["cohort"], c["cohort"])} for c in result["cohorts_by_channel"]
+    ]
     width = max((len(c["retention"]) for c in by_month), default=0)
     data = [
         [offset, row, round(value * 100, 1)]
@@ -176,7 +171,7 @@ def cohort_charts(result: dict) -> list[dict]:
     heat = {
         "tooltip": {"position": "top"},
         "grid": {"left": 80, "right": 24, "top": 16, "bottom": 80},
-        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "xAxis": {"type": "category", "data": [month_label(i) for i in range(width)]},
         "yAxis": {"type": "category", "data": [c["cohort"] for c in by_month], "inverse": True},
         "visualMap": {
             "min": 0,
@@ -194,22 +189,22 @@ def cohort_charts(result: dict) -> list[dict]:
             "chart-cohort-channel",
             _("Retention by acquisition channel"),
             "cohorts_by_channel",
-            _lines(result["cohorts_by_channel"], "retention"),
+            _lines(by_channel, "retention"),
         ),
         _chart("chart-ltv-month", _("LTV by first-purchase month (yuan)"), "ltv", _lines(by_month, "ltv")),
         _chart(
             "chart-ltv-channel",
             _("LTV by acquisition channel (yuan)"),
             "ltv",
-            _lines(result["cohorts_by_channel"], "ltv"),
+            _lines(by_channel, "ltv"),
         ),
     ]
 
 
-def roi_charts(result: dict) -> list[dict]:
+def roi_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = result["tables"]["channels"]
     option = _bars(
-        [r["channel"] for r in rows],
+        _channels(rows, sources),
         {_("Spend"): [_num(r["spend"]) for r in rows], "GMV": [_num(r["gmv"]) for r in rows]},
     )
     option["yAxis"] = [{"type": "value"}, {"type": "value", "name": "ROI"}]
@@ -219,8 +214,9 @@ def roi_charts(result: dict) -> list[dict]:
     return [_chart("chart-roi", _("Spend, GMV and ROI by channel"), "channel_roi", option)]
 
 
-def traffic_charts(result: dict) -> list[dict]:
-    names = {n["name"]: node_label(n) for n in result["nodes"]}
+def traffic_charts(result: dict, sources: dict[str, str]) -> list[dict]:
+    kinds = {n["value"]: n["kind"] for n in result["nodes"] if n["level"] == "channel"}
+    names = {n["name"]: node_label(n["name"], sources, kinds) for n in result["nodes"]}
     option = {
         "tooltip": {"trigger": "item"},
         "series": [
@@ -241,26 +237,7 @@ def traffic_charts(result: dict) -> list[dict]:
     return [_chart("chart-sankey", _("Public pools → private pools → purchase"), "traffic_map", option)]
 
 
-def node_label(node: dict) -> str:
-    if node["level"] == "channel":
-        kind = _("public") if node["kind"] == "public" else _("private")
-        return f"{node['value']} · {kind}"
-    labels = {
-        "wecom": _("WeCom contact"),
-        "member": _("Member"),
-        "wecom_and_member": _("WeCom contact and member"),
-        "not_joined": _("Not joined"),
-        "bought_after_joining": _("Bought after joining"),
-        "not_bought_after_joining": _("No purchase after joining"),
-    }
-    return str(labels.get(node["value"], node["value"]))
-
-
-def weekday_labels() -> list[str]:
-    return [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
-
-
-def hour_charts(result: dict) -> list[dict]:
+def hour_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     heat_rows = result["tables"]["weekday_hour_orders"]
     data = [[h, r["weekday"], r[f"h{h:02d}"]] for r in heat_rows for h in range(HOURS)]
     heat = {
@@ -280,7 +257,7 @@ def hour_charts(result: dict) -> list[dict]:
     }
     shares = [r for r in result["tables"]["closed_share"] if r["channel"] != ALL]
     share_option = _bars(
-        [r["channel"] for r in shares],
+        _channels(shares, sources),
         {
             _("Share of orders while stores are closed"): [r["closed_order_share"] for r in shares],
             _("Share of GMV while stores are closed"): [r["closed_gmv_share"] for r in shares],
@@ -295,7 +272,11 @@ def hour_charts(result: dict) -> list[dict]:
         "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(HOURS)]},
         "yAxis": {"type": "value"},
         "series": [
-            {"name": r["channel"], "type": "line", "data": [r[f"h{h:02d}"] for h in range(HOURS)]}
+            {
+                "name": sources.get(r["channel"], r["channel"]),
+                "type": "line",
+                "data": [r[f"h{h:02d}"] for h in range(HOURS)],
+            }
             for r in by_hour
         ],
     }
@@ -306,27 +287,14 @@ def hour_charts(result: dict) -> list[dict]:
     ]
 
 
-def repurchase_charts(result: dict) -> list[dict]:
+def repurchase_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = result["tables"]["repurchase"]
-    labels = {"group": _("Group"), "rest": _("Rest of the base"), "base": _("Whole base")}
     option = _bars(
-        [str(labels[r["population"]]) for r in rows],
+        [label(labels.POPULATIONS, r["population"]) for r in rows],
         {_("Repurchase rate"): [r["repurchase_rate"] for r in rows]},
         percent=True,
     )
     return [_chart("chart-repurchase", _("Repurchase rate: group against base"), "repurchase", option)]
-
-
-def factor_label(factor: str) -> str:
-    return str(
-        {
-            "retained_base": _("留量 retained base"),
-            "referral_rate": _("裂变率 referral rate"),
-            "conversion_rate": _("转化率 conversion"),
-            "aov": _("客单价 AOV"),
-            "repurchase_rate": _("复购率 repurchase rate"),
-        }.get(factor, factor)
-    )
 
 
 def _empty_aware_scale(highest: int) -> dict:
@@ -354,26 +322,7 @@ def _grid_heatmap(row_labels: list[str], stage_labels: list[str], values: list[l
     }
 
 
-def touchpoint_label(value: str) -> str:
-    return str(
-        {"wecom": _("WeCom"), "sms": _("SMS"), "email": _("Email"), "webhook": _("Webhook"),
-         "guide": _("Guide 1-on-1")}.get(value, value)
-    )  # fmt: skip
-
-
-def operation_label(row: dict) -> str:
-    kind = str({"journey": _("Journey"), "campaign": _("Campaign"), "task": _("Guide tasks"),
-                "manual": _("Manual send")}.get(row["operation"], row["operation"]))  # fmt: skip
-    if not row.get("operation_id"):
-        return f"{kind} —"
-    return f"{kind} · {row.get('label') or row['operation_id']}"
-
-
-def stage_label(value: str) -> str:
-    return str(_("Unknown")) if value == "unknown" else label(STAGES, value)
-
-
-def touch_grid_charts(result: dict) -> list[dict]:
+def touch_grid_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     stages = result["stages"]
     stage_labels = [stage_label(s) for s in stages]
     points = result["tables"]["touchpoint_stage"]
@@ -384,7 +333,7 @@ def touch_grid_charts(result: dict) -> list[dict]:
             _("Customers reached: touchpoint × lifecycle stage"),
             "touch_grid",
             _grid_heatmap(
-                [touchpoint_label(r["touchpoint"]) for r in points],
+                [label(labels.TOUCHPOINTS, r["touchpoint"]) for r in points],
                 stage_labels,
                 [[r[s] for s in stages] for r in points],
             ),  # fmt: skip
@@ -416,4 +365,4 @@ CHARTS = {
 
 
 def charts_for(result: dict) -> list[dict]:
-    return CHARTS[result["page"]](result)
+    return CHARTS[result["page"]](result, source_labels())
