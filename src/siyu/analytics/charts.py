@@ -3,6 +3,9 @@ Each chart: {"id", "title", "definition", "option"}; its definition is shown und
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 from django.utils.translation import gettext as _
 
 from siyu.analytics import labels
@@ -92,6 +95,30 @@ def _change(now, before) -> str:
     return f" ({(float(now) / float(before) - 1) * 100:+.1f}%)"
 
 
+# How the GMV tree shows each measure: yuan, a count, a share or a plain number
+_TREE_VALUES = {
+    "gmv": lambda v: f"¥{v:,.2f}",
+    "spend_per_buyer": lambda v: f"¥{v:,.2f}",
+    "aov": lambda v: f"¥{v:,.2f}",
+    "buyers": lambda v: f"{v:,}",
+    "base": lambda v: f"{v:,}",
+    "conversion": lambda v: f"{v:.2%}",
+    "frequency": lambda v: f"{v:.2f}",
+}
+TREE_FONT_SIZE = 13
+
+
+def label_width(text: str, font_size: int = TREE_FONT_SIZE) -> int:
+    """A generous estimate of the pixels a chart label needs (its widest line): a CJK character is as
+    wide as the font size, any other about 0.62 of it (digits and Latin letters are narrower)."""
+    return max(
+        math.ceil(
+            sum(font_size if unicodedata.east_asian_width(c) in "WF" else font_size * 0.62 for c in line)
+        )
+        for line in text.split("\n")
+    )
+
+
 def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     total = next((r for r in result["tables"]["factors"] if r["channel"] == ALL), None)
     contrib = next((r for r in result["tables"]["contributions"] if r["channel"] == ALL), None)
@@ -100,7 +127,7 @@ def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
 
     def node(key, children=()):
         value = total[key]
-        shown = "—" if value is None else (f"{value:.2%}" if key == "conversion" else str(value))
+        shown = "—" if value is None else _TREE_VALUES[key](value)
         return {
             "name": f"{labels.GMV_MEASURES[key]}\n{shown}{_change(value, total[key + '_before'])}",
             "children": list(children),
@@ -108,6 +135,9 @@ def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
 
     leaves = [node("base"), node("conversion"), node("frequency"), node("aov")]
     tree = node("gmv", [node("buyers", leaves[:2]), node("spend_per_buyer", leaves[2:])])
+    # The root's label is drawn left of it, the leaves' right of them: the margins are as wide as those
+    # labels, so that a GMV in the millions is not cut at the chart's edge.
+    gap = 24  # the node's symbol and the space between it and its label
     charts = [
         _chart(
             "chart-gmv-tree",
@@ -121,11 +151,11 @@ def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
                         "orient": "LR",
                         "top": 20,
                         "bottom": 20,
-                        "left": 90,
-                        "right": 140,
+                        "left": max(90, label_width(tree["name"]) + gap),
+                        "right": max(140, *(label_width(leaf["name"]) + gap for leaf in leaves)),
                         "symbolSize": 10,
                         "initialTreeDepth": -1,
-                        "label": {"position": "left", "fontSize": 13},
+                        "label": {"position": "left", "fontSize": TREE_FONT_SIZE},
                         "leaves": {"label": {"position": "right"}},
                     }
                 ]
