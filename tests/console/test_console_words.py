@@ -350,3 +350,10 @@ def test_the_menu_names_background_jobs_and_guide_tasks_apart(admin_client, ware
     items = [text.strip() for text in re.findall(r"<a [^>]*>([^<]+)</a>", menu)]
     assert "后台作业" in items and "导购任务" in items and "任务" not in items
     assert len(items) == len(set(items)), items
+
+
+def test_the_sign_in_page_is_chinese(client, db):
+    zh = visible_text(_visit(client, "zh-hans", "get", "/login/", {}))
+    en = visible_text(_visit(client, "en", "get", "/login/", {}))
+    assert "登录" in " ".join(zh)
+    assert english_in_chinese(zh, set()) == [] and codes_in_english(en, set()) == []
