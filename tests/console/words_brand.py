@@ -9,9 +9,30 @@ own data are as they come."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import io
+from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
+
+from siyu.analytics.actions import record_spend, save_customer_list
+from siyu.analytics.groups import group_from_file
+from siyu.core.models import Job
+from siyu.core.progress import run_with_progress
+from siyu.customers import actions
+from siyu.engagement.actions import (
+    activate_journey,
+    configure_account,
+    run_journeys,
+    save_journey,
+    update_policy,
+)
+from siyu.engagement.content_actions import save_material, save_script
+from siyu.engagement.models import GuideTask
+from siyu.engagement.task_actions import complete_task, create_guide_tasks
+from siyu.segments.actions import save_computed_tag, save_segment, save_stage_set
+from siyu.warehouse import backend
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 PEOPLE = 300
@@ -27,14 +48,11 @@ class WordsBrand:
     journey_id: int
     list_id: str
     list_name: str
-    ids: dict = field(default_factory=dict)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
-    from django.contrib.auth import get_user_model
-
     settings.UPLOADS_DIR = tmp_path / "uploads"
-    call_command("demo", people=PEOPLE, seed=7, no_serve=True, stdout=_Quiet())
+    call_command("demo", people=PEOPLE, seed=7, no_serve=True, stdout=io.StringIO())
     admin = get_user_model().objects.get(username="admin")
     _traits_and_predictions(admin)
     customer_id = _a_customer_with_everything(admin)
@@ -44,8 +62,6 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     journey = _journey(admin, segment)
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
-    from siyu.core.models import Job
-
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -58,18 +74,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     )
 
 
-class _Quiet:
-    def write(self, *args, **kwargs):
-        pass
-
-    def flush(self):
-        pass
-
-
 def _traits_and_predictions(admin) -> None:
-    from siyu.core.progress import run_with_progress
-    from siyu.segments.actions import save_computed_tag, save_stage_set
-
     save_computed_tag(admin, "高价值", {"field": "m_score", "op": ">=", "value": 4}, description="消费金额高")
     save_stage_set(admin, "会员阶段", [{"stage": "老客", "when": {"bought": {}}}], default_stage="新客")
     for kind in ("traits", "predict"):  # as `siyu traits` and `siyu predict` run them: background jobs
@@ -80,11 +85,6 @@ def _traits_and_predictions(admin) -> None:
 def _a_customer_with_everything(admin) -> int:
     """The customer with the most records (several channels, orders, a WeCom contact when there is one),
     with tags, a note, consent and an owner guide."""
-    from django.contrib.auth import get_user_model
-
-    from siyu.customers import actions
-    from siyu.warehouse import backend
-
     summary = backend().table("customer_summary")
     top = summary.order_by([summary.record_count.desc(), summary.orders.desc(), summary.customer_id])
     customer_id = int(top.limit(1).customer_id.to_pyarrow().to_pylist()[0])
@@ -100,8 +100,6 @@ def _a_customer_with_everything(admin) -> int:
 
 
 def _segments(admin, customer_id: int):
-    from siyu.segments.actions import save_segment
-
     save_segment(admin, "指定客户", customer_ids=[customer_id], description="手工名单")
     return save_segment(
         admin, "买过的客户", rule={"field": "orders_total", "op": ">=", "value": 1}, description="至少一单"
@@ -109,8 +107,6 @@ def _segments(admin, customer_id: int):
 
 
 def _content(admin, customer_id: int):
-    from siyu.engagement.content_actions import save_material, save_script
-
     script = save_script(admin, title="回访", body="{name}您好，我是{guide}", group="售后", tags="回访，关怀")
     save_material(admin, kind="image", title="新品海报", image=PNG, tags="海报")
     save_material(admin, kind="link", title="活动页", url="https://example.com/event")
@@ -122,8 +118,6 @@ def _content(admin, customer_id: int):
 
 
 def _channels_and_policy(admin) -> None:
-    from siyu.engagement.actions import configure_account, update_policy
-
     configure_account(admin, "wecom", "wecom", {"corp_id": "ww0123456789", "agent_id": "1000002",
                       "welcome_text": "欢迎！", "sync_every_hours": "6"}, {"contact_secret": "s3cret"})  # fmt: skip
     configure_account(admin, "sms", "aliyun", {"access_key_id": "LTAI0123", "sign_name": "私域"},
@@ -133,8 +127,6 @@ def _channels_and_policy(admin) -> None:
 
 
 def _journey(admin, segment):
-    from siyu.engagement.actions import activate_journey, run_journeys, save_journey
-
     steps = [
         {"id": "s1", "type": "send", "channel": "sms", "content": "{name}您好，新品上市"},
         {"id": "s2", "type": "wait", "days": 1},
@@ -154,22 +146,13 @@ def _journey(admin, segment):
 
 
 def _guide_tasks(admin, segment, script) -> None:
-    from django.utils import timezone
-
-    from siyu.engagement.models import GuideTask
-    from siyu.engagement.task_actions import complete_task, create_guide_tasks
-
     create_guide_tasks(admin, script=script, due_at=timezone.now() + dt.timedelta(days=2),
                        segment_id=segment.pk, name="回访批次")  # fmt: skip
-    task = GuideTask.objects.filter(status="open").first()
-    if task is not None:
-        complete_task(task.guide, task.pk, "purchase_intent", "周末到店")
+    task = GuideTask.objects.filter(status="open").first()  # the segment's customers who have a guide
+    complete_task(task.guide, task.pk, "purchase_intent", "周末到店")
 
 
 def _analytics(admin, customer_id: int) -> str:
-    from siyu.analytics.actions import record_spend, save_customer_list
-    from siyu.analytics.groups import group_from_file
-
     record_spend(admin, "douyin", "2026-01-01", "2026-12-31", "1000", "信息流广告")
     group = group_from_file(LIST_NAME, f"客户ID\n{customer_id}\n".encode())
     return save_customer_list(admin, group)
