@@ -66,6 +66,13 @@ def test_spend_csv_is_all_or_nothing(operator):
     }
 
 
+def test_a_spend_file_may_head_its_columns_in_chinese(operator):
+    # as the Chinese console names them ("列：渠道,开始日期,结束日期,金额[,备注]"), in GB18030 as Excel saves it
+    text = "渠道,开始日期,结束日期,金额,备注\ndouyin,2026-02-01,2026-02-28,280,信息流\n"
+    (spend,) = actions.import_spend_csv(operator, text.encode("gb18030"))
+    assert (spend.channel, spend.amount, spend.note) == ("douyin", Decimal("280"), "信息流")
+
+
 def test_groups_from_files_tags_and_the_segment_hook(operator, tmp_path, settings):
     settings.UPLOADS_DIR = tmp_path
     assert group_from_file("ids.csv", b"customer_id,name\n3,a\n1,b\n3,c\n").customer_ids == {1, 3}

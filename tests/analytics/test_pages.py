@@ -97,6 +97,25 @@ def test_gmv_tree_without_gmv_before_is_not_decomposed(brand):
     assert by(result["tables"]["contributions"])[queries.ALL]["decomposed"] is False
 
 
+def test_the_gmv_tree_shows_yuan_and_leaves_room_for_its_root_label(brand, settings):
+    from siyu.analytics.charts import gmv_tree_charts, label_width
+
+    settings.LANGUAGE_CODE = "zh-hans"
+    result = queries.gmv_tree(MARCH)
+    (tree,) = [c for c in gmv_tree_charts(result, {}) if c["id"] == "chart-gmv-tree"]
+    series = tree["option"]["series"][0]
+    root = series["data"][0]
+    assert root["name"].split("\n")[1] == "¥830.00 (+1560.0%)"
+    assert [child["name"].split("\n")[1] for child in root["children"]] == ["4 (+300.0%)", "¥207.50 (+315.0%)"]
+    # a GMV in the millions: the root's label is drawn left of the root, inside the margin
+    total = next(r for r in result["tables"]["factors"] if r["channel"] == queries.ALL)
+    total["gmv"] = Decimal("12345678.90")
+    (big,) = [c for c in gmv_tree_charts(result, {}) if c["id"] == "chart-gmv-tree"]
+    big_series = big["option"]["series"][0]
+    assert big_series["data"][0]["name"].startswith("GMV\n¥12,345,678.90")
+    assert big_series["left"] > series["left"] and big_series["left"] > label_width(big_series["data"][0]["name"])
+
+
 def test_private_domain_formula(brand):
     result = queries.formula(MARCH)
     factors = by(result["tables"]["factors"], "factor")

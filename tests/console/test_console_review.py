@@ -107,7 +107,8 @@ def _joins_card(html: str) -> str:
 def test_the_profile_says_which_match_joined_each_record(operator_client, joined):
     card = _joins_card(operator_client.get(reverse("console:customer", args=[1001])).content.decode())
     assert "为什么这些记录是同一位客户" in card
-    assert "youzan_shop 订单 Y-5001 · 张伟" in card and "tmall_flagship 订单 T-9001 · 张伟" in card
+    # each record by its channel's name, not the source's code name (youzan_shop, tmall_flagship)
+    assert "有赞 订单 Y-5001 · 张伟" in card and "淘宝 / 天猫 订单 T-9001 · 张伟" in card
     assert "按下面的信息匹配合并" in card and "匹配概率 0.9991，权重 10.1" in card
     assert "一致的信息" in card and "打码手机号相同（前三位和后四位一致）" in card
     assert not [code for code in CODES if code in card]
@@ -116,7 +117,7 @@ def test_the_profile_says_which_match_joined_each_record(operator_client, joined
 def test_the_evidence_is_masked_for_a_role_without_pii(guide1_client, joined):
     card = _joins_card(guide1_client.get(reverse("console:customer", args=[1001])).content.decode())
     # (the fixture's Youzan record is stored unmasked; the Tmall one is masked as platforms do)
-    assert "tmall_flagship 订单 T-9001 · 张*" in card and "13812345678" not in card
+    assert "淘宝 / 天猫 订单 T-9001 · 张*" in card and "13812345678" not in card
 
 
 def test_an_identifier_join_names_the_identifier_type_never_its_value(operator_client, filled_warehouse, warehouse):

@@ -50,7 +50,7 @@ def test_the_point_and_click_builder_offers_every_rule_field_with_its_operators(
     assert all(set(f["ops"]) == rules.OPS[every[name]] for name, f in offered.items())
     # coded fields offer their codes under the console's words; the known channels come from the imports
     assert ["important_value", "重要价值客户"] in offered["rfm_layer"]["choices"]
-    assert catalog["sources"] == ["shop"] and catalog["text"]["not"] == "不满足"
+    assert catalog["sources"] == [["shop", "shop"]] and catalog["text"]["not"] == "不满足"
     # a rule the builder writes is one the server takes
     written = {"all": [{"field": "value_layer", "op": "in", "value": ["top"]},
                        {"not": {"bought": {"within_days": 60, "at_least": 1, "source": "shop"}}}]}  # fmt: skip

@@ -296,16 +296,17 @@ def _wait_for_job(page, server, what: str, timeout_ms: int = 120_000):
 _LABELS_OUTSIDE_THE_CHART = """(id) => {
     const chart = echarts.getInstanceByDom(document.getElementById(id));
     const width = chart.getWidth(), height = chart.getHeight();
-    const outside = [];
+    const outside = [], texts = [];
     let drawn = 0;
     chart.getZr().storage.getDisplayList(true).forEach((el) => {
         if (!el.style || typeof el.style.text !== "string" || !el.style.text) return;
         drawn += 1;
         const box = el.getBoundingRect().clone();
         if (el.transform) box.applyTransform(el.transform);
+        texts.push(el.style.text);
         if (box.x < 0 || box.y < 0 || box.x + box.width > width || box.y + box.height > height) outside.push(el.style.text);
     });
-    return {drawn, outside};
+    return {drawn, outside, texts};
 }"""
 
 
@@ -415,7 +416,7 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     definition = page.locator("figure.chart-block .definition").first.inner_text()
     assert "定义" in definition and "私域" in definition
     _shot(page, "analytics-funnel")
-    # the GMV tree draws every label inside its box (the root's, with a large GMV, was cut at the left edge)
+    # the GMV tree draws every label inside its box (a GMV in the millions: test_a_gmv_in_the_millions…)
     page.goto(f"{base}/analytics/gmv_tree/?date_from=2026-03-01&date_to=2026-06-30")
     page.locator("#chart-gmv-tree canvas").wait_for()
     labels = page.evaluate(_LABELS_OUTSIDE_THE_CHART, "chart-gmv-tree")
@@ -500,3 +501,38 @@ def test_import_resolve_and_guide_visibility(siyu_server, browser, tmp_path):
     response = page.goto(f"{base}/import/")
     assert response.status == 403
     phone.close()
+
+
+# A flagship's wholesale quarter of 2025 (before the other test's orders): five orders, ¥12,345,678.90 in all
+MILLIONS_ROWS = [
+    [f'="77000{n}"', f"tb_big{n}", amount, "交易成功", name, "上海 上海市 浦东新区 世纪大道100号", phone,
+     f"2025-02-{10 + n} 10:00:00", f"2025-02-{10 + n} 10:01:00", "玫瑰精华水 整箱", "1000", "私域旗舰店"]
+    for n, (amount, name, phone) in enumerate([
+        ("2469135.78", "周一", "'13600000001"), ("2469135.78", "吴二", "'13600000002"),
+        ("2469135.78", "郑三", "'13600000003"), ("2469135.78", "王四", "'13600000004"),
+        ("2469135.78", "冯五", "'13600000005"),
+    ], start=1)
+]  # fmt: skip
+
+
+def test_a_gmv_in_the_millions_is_drawn_inside_the_gmv_tree(siyu_server, browser, tmp_path):
+    """The tree's root label sits left of the root: with a GMV of ¥12,345,678.90 it was cut at the left
+    edge of the chart (its left margin was a fixed 90 px)."""
+    base = siyu_server["base"]
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    _login(page, base, "ops")
+    _upload(page, siyu_server, tmp_path, "批发订单.csv", _csv(TAOBAO_HEADER, MILLIONS_ROWS).encode("gbk"),
+            "tmall_wholesale", "taobao")  # fmt: skip
+    page.goto(f"{base}/import/")
+    page.click("#resolve-button")
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    _wait_for_job(page, siyu_server, "resolving identities")
+
+    page.goto(f"{base}/analytics/gmv_tree/?date_from=2025-01-01&date_to=2025-03-31")
+    page.locator("#chart-gmv-tree canvas").wait_for()
+    labels = page.evaluate(_LABELS_OUTSIDE_THE_CHART, "chart-gmv-tree")
+    _shot(page, "analytics-gmv-tree-millions")
+    assert any("¥12,345,678.90" in text for text in labels["texts"]), labels
+    assert labels["drawn"] >= 7 and labels["outside"] == [], labels
+    context.close()

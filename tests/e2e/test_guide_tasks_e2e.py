@@ -191,7 +191,7 @@ def test_operator_creates_tasks_guide_completes_on_a_phone_manager_sees_it(serve
     ops.goto(f"{base}/analytics/touch_grid/")
     ops.wait_for_function("() => document.querySelector('#chart-touch-grid canvas, #chart-touch-grid svg')")
     table = ops.locator('table[data-table="touchpoint_stage"]')
-    guide_row = table.locator("tr", has_text="guide")
+    guide_row = table.locator("tr", has_text="导购一对一")  # the touchpoint in words, not its code ("guide")
     assert "1" in guide_row.inner_text()
     _shot(ops, "touch-grid")
     desk.close()

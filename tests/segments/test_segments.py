@@ -169,6 +169,7 @@ def test_static_lists(brand, admin_user):
         parse_customer_ids("customer_id\n1\nabc\n2\n-4\n")
     assert parse_customer_ids("\ufeff客户\n3\n1\n") == [3, 1]
     assert parse_customer_ids("name,customer_id\na,2\nb,4\n") == [2, 4]
+    assert parse_customer_ids("姓名,客户ID\n张*,5\n") == [5]  # the heading the Chinese console names
     with pytest.raises(SegmentError, match="2 id\\(s\\) are not customers: 11, 99"):
         save_segment(admin_user, "名单", customer_ids=[1, 11, 99])
     segment = save_segment(admin_user, "名单", customer_ids=[4, 1, 1])

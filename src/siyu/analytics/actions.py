@@ -20,6 +20,14 @@ from siyu.staff.queries import check_analytics_access
 MAX_AMOUNT = Decimal("999999999999.99")
 CHANNEL_NAME = re.compile(r"^[\w.\-]{1,100}$")
 SPEND_CSV_COLUMNS = ("channel", "date_from", "date_to", "amount")
+# The Chinese headings a spend file may use instead (as the Chinese console names the columns)
+SPEND_CSV_HEADINGS = {
+    "渠道": "channel",
+    "开始日期": "date_from",
+    "结束日期": "date_to",
+    "金额": "amount",
+    "备注": "note",
+}
 
 
 def _as_date(value, name: str) -> date:
@@ -104,15 +112,16 @@ def delete_spend(user, spend_id: int) -> bool:
 
 
 def import_spend_csv(user, content: bytes) -> list[ChannelSpend]:
-    """Spend rows from a CSV with the columns channel,date_from,date_to,amount[,note] (UTF-8, with or
-    without BOM, or GB18030): all rows are saved, or none when any row is wrong (the error names it)."""
+    """Spend rows from a CSV with the columns channel,date_from,date_to,amount[,note] (or their Chinese
+    headings, SPEND_CSV_HEADINGS; UTF-8, with or without BOM, or GB18030): all rows are saved, or none
+    when any row is wrong (the error names it)."""
     check_analytics_access(user)
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = content.decode("gb18030", errors="replace")
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+    header = [SPEND_CSV_HEADINGS.get(h.strip(), h.strip()) for h in reader.fieldnames or []]
     missing = [c for c in SPEND_CSV_COLUMNS if c not in header]
     if missing:
         raise InvalidSpend(
@@ -120,7 +129,7 @@ def import_spend_csv(user, content: bytes) -> list[ChannelSpend]:
         )
     pending: list[ChannelSpend] = []
     for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip(): v for k, v in row.items()}
+        row = {SPEND_CSV_HEADINGS.get((k or "").strip(), (k or "").strip()): v for k, v in row.items()}
         if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
             continue
         try:

@@ -3,12 +3,24 @@ Each chart: {"id", "title", "definition", "option"}; its definition is shown und
 
 from __future__ import annotations
 
+import math
+import unicodedata
+
 from django.utils.translation import gettext as _
 
+from siyu.analytics import labels
 from siyu.analytics.definitions import DEFINITIONS
+from siyu.analytics.labels import (
+    factor_label,
+    month_label,
+    node_label,
+    operation_label,
+    stage_label,
+    weekday_labels,
+)
 from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
 from siyu.core.labels import label
-from siyu.customers.labels import STAGES
+from siyu.ingest.labels import source_labels
 from siyu.web.charts import PALETTE
 
 
@@ -47,7 +59,7 @@ def _lines(curves: list[dict], what: str) -> dict:
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 0, "type": "scroll"},
         "grid": {"left": 64, "right": 24, "top": 40, "bottom": 40},
-        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "xAxis": {"type": "category", "data": [month_label(i) for i in range(width)]},
         "yAxis": {"type": "value"},
         "series": [
             {"name": c["cohort"], "type": "line", "data": [_num(v) for v in c[what]], "connectNulls": False}
@@ -56,24 +68,19 @@ def _lines(curves: list[dict], what: str) -> dict:
     }
 
 
-def _stage_labels() -> list[str]:
-    return [_("Acquired"), _("Joined private domain"), _("Bought after joining"), _("Repeat")]
+def _channels(rows: list[dict], sources: dict[str, str], key: str = "channel") -> list[str]:
+    return [sources.get(r[key], r[key]) for r in rows]
 
 
-def funnel_charts(result: dict) -> list[dict]:
+def funnel_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     out = []
     for table, key, title in (("funnel", "funnel", _("Funnel by channel")), ("pool", "pool", _("User pool"))):
         rows = [r for r in result["tables"][table] if r["channel"] != ALL]
-        series = {
-            label: [r[s] for r in rows] for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
-        }
-        out.append(_chart(f"chart-{table}", title, key, _bars([r["channel"] for r in rows], series)))
+        series = {str(labels.FUNNEL_STAGES[s]): [r[s] for r in rows] for s in FUNNEL_STAGES}
+        out.append(_chart(f"chart-{table}", title, key, _bars(_channels(rows, sources), series)))
     total = next((r for r in result["tables"]["funnel"] if r["channel"] == ALL), None)
     if total:
-        data = [
-            {"name": label, "value": total[s]}
-            for label, s in zip(_stage_labels(), FUNNEL_STAGES, strict=True)
-        ]
+        data = [{"name": str(labels.FUNNEL_STAGES[s]), "value": total[s]} for s in FUNNEL_STAGES]
         option = {
             "series": [{"type": "funnel", "sort": "none", "data": data, "label": {"formatter": "{b}: {c}"}}]
         }
@@ -87,34 +94,49 @@ def _change(now, before) -> str:
     return f" ({(float(now) / float(before) - 1) * 100:+.1f}%)"
 
 
-def gmv_tree_charts(result: dict) -> list[dict]:
+# How the GMV tree shows each measure: yuan, a count, a share or a plain number
+_TREE_VALUES = {
+    "gmv": lambda v: f"¥{v:,.2f}",
+    "spend_per_buyer": lambda v: f"¥{v:,.2f}",
+    "aov": lambda v: f"¥{v:,.2f}",
+    "buyers": lambda v: f"{v:,}",
+    "base": lambda v: f"{v:,}",
+    "conversion": lambda v: f"{v:.2%}",
+    "frequency": lambda v: f"{v:.2f}",
+}
+TREE_FONT_SIZE = 13
+
+
+def label_width(text: str, font_size: int = TREE_FONT_SIZE) -> int:
+    """A generous estimate of the pixels a chart label needs (its widest line): a CJK character is as
+    wide as the font size, any other about 0.62 of it (digits and Latin letters are narrower)."""
+    return max(
+        math.ceil(
+            sum(font_size if unicodedata.east_asian_width(c) in "WF" else font_size * 0.62 for c in line)
+        )
+        for line in text.split("\n")
+    )
+
+
+def gmv_tree_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     total = next((r for r in result["tables"]["factors"] if r["channel"] == ALL), None)
     contrib = next((r for r in result["tables"]["contributions"] if r["channel"] == ALL), None)
     if total is None:
         return []
 
-    def node(label, key, children=()):
+    def node(key, children=()):
         value = total[key]
-        shown = "—" if value is None else (f"{value:.2%}" if key == "conversion" else str(value))
+        shown = "—" if value is None else _TREE_VALUES[key](value)
         return {
-            "name": f"{label}\n{shown}{_change(value, total[key + '_before'])}",
+            "name": f"{labels.GMV_MEASURES[key]}\n{shown}{_change(value, total[key + '_before'])}",
             "children": list(children),
         }
 
-    tree = node(
-        "GMV",
-        "gmv",
-        [
-            node(
-                _("Buyers"), "buyers", [node(_("Customer base"), "base"), node(_("Conversion"), "conversion")]
-            ),
-            node(
-                _("Spend per buyer"),
-                "spend_per_buyer",
-                [node(_("Purchase frequency"), "frequency"), node(_("AOV"), "aov")],
-            ),
-        ],
-    )
+    leaves = [node("base"), node("conversion"), node("frequency"), node("aov")]
+    tree = node("gmv", [node("buyers", leaves[:2]), node("spend_per_buyer", leaves[2:])])
+    # The root's label is drawn left of it, the leaves' right of them: the margins are as wide as those
+    # labels, so that a GMV in the millions is not cut at the chart's edge.
+    gap = 24  # the node's symbol and the space between it and its label
     charts = [
         _chart(
             "chart-gmv-tree",
@@ -128,11 +150,11 @@ def gmv_tree_charts(result: dict) -> list[dict]:
                         "orient": "LR",
                         "top": 20,
                         "bottom": 20,
-                        "left": 90,
-                        "right": 140,
+                        "left": max(90, label_width(tree["name"]) + gap),
+                        "right": max(140, *(label_width(leaf["name"]) + gap for leaf in leaves)),
                         "symbolSize": 10,
                         "initialTreeDepth": -1,
-                        "label": {"position": "left", "fontSize": 13},
+                        "label": {"position": "left", "fontSize": TREE_FONT_SIZE},
                         "leaves": {"label": {"position": "right"}},
                     }
                 ]
@@ -140,9 +162,9 @@ def gmv_tree_charts(result: dict) -> list[dict]:
         )
     ]
     if contrib and contrib["decomposed"]:
-        labels = [_("Customer base"), _("Conversion"), _("Purchase frequency"), _("AOV")]
         option = _bars(
-            labels, {_("Contribution to the GMV change (yuan)"): [contrib[x] for x in GMV_FACTORS]}
+            [str(labels.GMV_MEASURES[x]) for x in GMV_FACTORS],
+            {_("Contribution to the GMV change (yuan)"): [contrib[x] for x in GMV_FACTORS]},
         )
         charts.append(
             _chart("chart-gmv-contributions", _("What drove the change"), "gmv_contributions", option)
@@ -150,7 +172,7 @@ def gmv_tree_charts(result: dict) -> list[dict]:
     return charts
 
 
-def formula_charts(result: dict) -> list[dict]:
+def formula_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = [r for r in result["tables"]["factors"] if r["available"]]
     labels = [factor_label(r["factor"]) for r in rows]
     changes = [
@@ -163,8 +185,11 @@ def formula_charts(result: dict) -> list[dict]:
     return [_chart("chart-formula", _("Factors against the previous period"), "formula", option)]
 
 
-def cohort_charts(result: dict) -> list[dict]:
+def cohort_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     by_month = result["cohorts_by_month"]
+    by_channel = [
+        {**c, "cohort": sources.get(c["cohort"], c["cohort"])} for c in result["cohorts_by_channel"]
+    ]
     width = max((len(c["retention"]) for c in by_month), default=0)
     data = [
         [offset, row, round(value * 100, 1)]
@@ -175,7 +200,7 @@ def cohort_charts(result: dict) -> list[dict]:
     heat = {
         "tooltip": {"position": "top"},
         "grid": {"left": 80, "right": 24, "top": 16, "bottom": 80},
-        "xAxis": {"type": "category", "data": [f"M{i}" for i in range(width)]},
+        "xAxis": {"type": "category", "data": [month_label(i) for i in range(width)]},
         "yAxis": {"type": "category", "data": [c["cohort"] for c in by_month], "inverse": True},
         "visualMap": {
             "min": 0,
@@ -193,22 +218,22 @@ def cohort_charts(result: dict) -> list[dict]:
             "chart-cohort-channel",
             _("Retention by acquisition channel"),
             "cohorts_by_channel",
-            _lines(result["cohorts_by_channel"], "retention"),
+            _lines(by_channel, "retention"),
         ),
         _chart("chart-ltv-month", _("LTV by first-purchase month (yuan)"), "ltv", _lines(by_month, "ltv")),
         _chart(
             "chart-ltv-channel",
             _("LTV by acquisition channel (yuan)"),
             "ltv",
-            _lines(result["cohorts_by_channel"], "ltv"),
+            _lines(by_channel, "ltv"),
         ),
     ]
 
 
-def roi_charts(result: dict) -> list[dict]:
+def roi_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = result["tables"]["channels"]
     option = _bars(
-        [r["channel"] for r in rows],
+        _channels(rows, sources),
         {_("Spend"): [_num(r["spend"]) for r in rows], "GMV": [_num(r["gmv"]) for r in rows]},
     )
     option["yAxis"] = [{"type": "value"}, {"type": "value", "name": "ROI"}]
@@ -218,8 +243,9 @@ def roi_charts(result: dict) -> list[dict]:
     return [_chart("chart-roi", _("Spend, GMV and ROI by channel"), "channel_roi", option)]
 
 
-def traffic_charts(result: dict) -> list[dict]:
-    names = {n["name"]: node_label(n) for n in result["nodes"]}
+def traffic_charts(result: dict, sources: dict[str, str]) -> list[dict]:
+    kinds = {n["value"]: n["kind"] for n in result["nodes"] if n["level"] == "channel"}
+    names = {n["name"]: node_label(n["name"], sources, kinds) for n in result["nodes"]}
     option = {
         "tooltip": {"trigger": "item"},
         "series": [
@@ -240,26 +266,7 @@ def traffic_charts(result: dict) -> list[dict]:
     return [_chart("chart-sankey", _("Public pools → private pools → purchase"), "traffic_map", option)]
 
 
-def node_label(node: dict) -> str:
-    if node["level"] == "channel":
-        kind = _("public") if node["kind"] == "public" else _("private")
-        return f"{node['value']} · {kind}"
-    labels = {
-        "wecom": _("WeCom contact"),
-        "member": _("Member"),
-        "wecom_and_member": _("WeCom contact and member"),
-        "not_joined": _("Not joined"),
-        "bought_after_joining": _("Bought after joining"),
-        "not_bought_after_joining": _("No purchase after joining"),
-    }
-    return str(labels.get(node["value"], node["value"]))
-
-
-def weekday_labels() -> list[str]:
-    return [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
-
-
-def hour_charts(result: dict) -> list[dict]:
+def hour_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     heat_rows = result["tables"]["weekday_hour_orders"]
     data = [[h, r["weekday"], r[f"h{h:02d}"]] for r in heat_rows for h in range(HOURS)]
     heat = {
@@ -279,7 +286,7 @@ def hour_charts(result: dict) -> list[dict]:
     }
     shares = [r for r in result["tables"]["closed_share"] if r["channel"] != ALL]
     share_option = _bars(
-        [r["channel"] for r in shares],
+        _channels(shares, sources),
         {
             _("Share of orders while stores are closed"): [r["closed_order_share"] for r in shares],
             _("Share of GMV while stores are closed"): [r["closed_gmv_share"] for r in shares],
@@ -294,7 +301,11 @@ def hour_charts(result: dict) -> list[dict]:
         "xAxis": {"type": "category", "data": [f"{h:02d}" for h in range(HOURS)]},
         "yAxis": {"type": "value"},
         "series": [
-            {"name": r["channel"], "type": "line", "data": [r[f"h{h:02d}"] for h in range(HOURS)]}
+            {
+                "name": sources.get(r["channel"], r["channel"]),
+                "type": "line",
+                "data": [r[f"h{h:02d}"] for h in range(HOURS)],
+            }
             for r in by_hour
         ],
     }
@@ -305,27 +316,14 @@ def hour_charts(result: dict) -> list[dict]:
     ]
 
 
-def repurchase_charts(result: dict) -> list[dict]:
+def repurchase_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     rows = result["tables"]["repurchase"]
-    labels = {"group": _("Group"), "rest": _("Rest of the base"), "base": _("Whole base")}
     option = _bars(
-        [str(labels[r["population"]]) for r in rows],
+        [label(labels.POPULATIONS, r["population"]) for r in rows],
         {_("Repurchase rate"): [r["repurchase_rate"] for r in rows]},
         percent=True,
     )
     return [_chart("chart-repurchase", _("Repurchase rate: group against base"), "repurchase", option)]
-
-
-def factor_label(factor: str) -> str:
-    return str(
-        {
-            "retained_base": _("留量 retained base"),
-            "referral_rate": _("裂变率 referral rate"),
-            "conversion_rate": _("转化率 conversion"),
-            "aov": _("客单价 AOV"),
-            "repurchase_rate": _("复购率 repurchase rate"),
-        }.get(factor, factor)
-    )
 
 
 def _empty_aware_scale(highest: int) -> dict:
@@ -353,26 +351,7 @@ def _grid_heatmap(row_labels: list[str], stage_labels: list[str], values: list[l
     }
 
 
-def touchpoint_label(value: str) -> str:
-    return str(
-        {"wecom": _("WeCom"), "sms": _("SMS"), "email": _("Email"), "webhook": _("Webhook"),
-         "guide": _("Guide 1-on-1")}.get(value, value)
-    )  # fmt: skip
-
-
-def operation_label(row: dict) -> str:
-    kind = str({"journey": _("Journey"), "campaign": _("Campaign"), "task": _("Guide tasks"),
-                "manual": _("Manual send")}.get(row["operation"], row["operation"]))  # fmt: skip
-    if not row.get("operation_id"):
-        return f"{kind} —"
-    return f"{kind} · {row.get('label') or row['operation_id']}"
-
-
-def stage_label(value: str) -> str:
-    return str(_("Unknown")) if value == "unknown" else label(STAGES, value)
-
-
-def touch_grid_charts(result: dict) -> list[dict]:
+def touch_grid_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     stages = result["stages"]
     stage_labels = [stage_label(s) for s in stages]
     points = result["tables"]["touchpoint_stage"]
@@ -383,7 +362,7 @@ def touch_grid_charts(result: dict) -> list[dict]:
             _("Customers reached: touchpoint × lifecycle stage"),
             "touch_grid",
             _grid_heatmap(
-                [touchpoint_label(r["touchpoint"]) for r in points],
+                [label(labels.TOUCHPOINTS, r["touchpoint"]) for r in points],
                 stage_labels,
                 [[r[s] for s in stages] for r in points],
             ),  # fmt: skip
@@ -415,4 +394,4 @@ CHARTS = {
 
 
 def charts_for(result: dict) -> list[dict]:
-    return CHARTS[result["page"]](result)
+    return CHARTS[result["page"]](result, source_labels())

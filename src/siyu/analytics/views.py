@@ -14,14 +14,16 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from siyu.analytics import actions, queries
-from siyu.analytics.charts import charts_for, factor_label, weekday_labels
+from siyu.analytics.charts import charts_for
 from siyu.analytics.definitions import COMMON, DEFINITIONS, PAGE_TITLES
 from siyu.analytics.errors import AnalyticsError
 from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.facts import filter_choices
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_file, group_from_request
+from siyu.analytics.labels import column_label, factor_label, value_label
 from siyu.analytics.models import ChannelSpend
+from siyu.ingest.labels import source_labels
 from siyu.staff.queries import check_analytics_access
 from siyu.web.views import console_view
 
@@ -81,17 +83,14 @@ def _is_rate(table: str, column: str) -> bool:
     )
 
 
-def _shown(table: str, column: str, value) -> str:
+def _shown(table: str, column: str, value, sources: dict[str, str]) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
-    if column == "channel" and value == queries.ALL:
-        return _("All channels")
-    if column == "factor":
-        return factor_label(value)
-    if column == "weekday":
-        return weekday_labels()[value]
+    words = value_label(table, column, value, sources)
+    if words is not None:
+        return str(words)
     if isinstance(value, float) and _is_rate(table, column):
         return f"{value:.2%}"
     if isinstance(value, Decimal) or (isinstance(value, float) and table in MONEY_TABLES):
@@ -102,6 +101,9 @@ def _shown(table: str, column: str, value) -> str:
 
 
 def display_tables(result: dict) -> list[dict]:
+    """The page's tables as the console shows them: columns and codes in words (siyu.analytics.labels),
+    numbers formatted."""
+    sources = source_labels()
     out = []
     for name, rows in result["tables"].items():
         columns = list(rows[0]) if rows else []
@@ -109,8 +111,8 @@ def display_tables(result: dict) -> list[dict]:
             {
                 "name": name,
                 "title": TABLE_TITLES.get(name, name),
-                "columns": columns,
-                "rows": [[_shown(name, c, row.get(c)) for c in columns] for row in rows],
+                "columns": [column_label(name, c) for c in columns],
+                "rows": [[_shown(name, c, row.get(c), sources) for c in columns] for row in rows],
             }
         )
     return out
@@ -175,8 +177,8 @@ def analytics_page(request, page: str):
                 "factor": row["factor"],
                 "label": factor_label(row["factor"]),
                 "available": row["available"],
-                "value": _shown("factors", row["factor"], row["value"]),
-                "previous": _shown("factors", row["factor"], row["previous"]),
+                "value": _shown("factors", row["factor"], row["value"], {}),
+                "previous": _shown("factors", row["factor"], row["previous"], {}),
             }
             for row in result["tables"]["factors"]
         ]

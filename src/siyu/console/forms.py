@@ -37,13 +37,16 @@ class ImportForm(forms.Form):
     source = forms.CharField(
         label=_("Source name"),
         max_length=64,
-        help_text=_("Names the channel these files come from, e.g. tmall_flagship or store_pos."),
+        help_text=_("Names the channel these files come from, without spaces, e.g. 天猫旗舰店 or StorePOS."),
     )
     format = forms.ChoiceField(label=_("Format"), choices=list(FORMATS.items()), initial="auto")
     mapping = forms.CharField(
         label=_("Column mapping (optional)"),
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "会员卡号=id:member_no\n手机=phone"}),
+        # written in the mapping's own language (field names, id:<type>), not translated
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "会员卡号=id:member_no\n手机=phone", "translate": "no"}
+        ),
         help_text=_("One COLUMN=FIELD per line, for columns the format does not know."),
     )
 

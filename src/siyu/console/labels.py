@@ -11,6 +11,9 @@ JOB_KINDS = {
     "traits": _("Compute traits"),
     "export": _("Export"),
     "purge_rejected": _("Delete expired rejected rows"),
+    "predict": _("Compute predictions"),
+    "wecom_sync": _("Sync WeCom contacts"),
+    "scheduled_refresh": _("Daily refresh of traits and segments"),
 }
 
 JOB_STATUSES = {
@@ -20,15 +23,38 @@ JOB_STATUSES = {
     "failed": _("Failed"),
 }
 
+# The parts of a finished job's result the job page shows (siyu.console.views.imports.result_rows);
+# the rest (timings, diagnostics) stays in the API's and the CLI's report.
 RESULT_KEYS = {
     "records": _("Records"),
     "customers": _("Customers"),
     "new_customers": _("New customers"),
     "merges": _("Merges"),
+    "splits": _("Splits"),
     "quarantined": _("Quarantined identifiers"),
+    "mode": _("Resolution"),
+    "compared_records": _("Records compared"),
     "run_id": _("Run"),
+    "as_of": _("As of"),
+    "current": _("Current snapshot"),
+    "buyers_in_window": _("Buyers in the RFM window"),
+    "horizon_days": _("Prediction horizon (days)"),
+    "mean_p_purchase": _("Average probability of a purchase"),
+    "staff_members": _("Staff members"),
+    "contacts": _("Contacts"),
+    "relations": _("Contact relations"),
+    "corp_tags": _("Corporate tags"),
+    "records_new": _("New records"),
+    "records_changed": _("Changed records"),
+    "duplicates": _("Duplicates"),
     "seconds": _("Seconds"),
     "deleted": _("Files deleted"),
     "sealed": _("Files encrypted"),
     "retention_days": _("Days kept"),
+}
+
+# Result values that are codes
+RESOLUTION_MODES = {
+    "full": _("Full (every record compared)"),
+    "incremental": _("Incremental (new records only)"),
 }

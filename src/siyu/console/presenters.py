@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext_lazy as _
 
+from siyu.customers.labels import timeline_words
+
 IDENTITY_FIELDS = (
     ("record_id", _("Record ID")),
     ("name", _("Name")),
@@ -210,7 +212,7 @@ def timeline(value) -> list[dict]:
                 {
                     "at": _first(item, "at", "time", "occurred_at", "created_at"),
                     "kind": _first(item, "kind", "type", "event_type", default=""),
-                    "text": _first(item, "text", "title", "description", "summary", "label", default=""),
+                    "text": timeline_words(item),
                     "source": item.get("source") or "",
                 }
             )

@@ -1,7 +1,10 @@
 """The words operators read for the customers' codes: lifecycle stages, consent statuses and channels,
-genders. English msgids, Chinese in the catalogue."""
+genders, event types, a timeline entry. English msgids, Chinese in the catalogue."""
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from siyu.core.labels import label
 
 # customer_summary.stage and the traits' lifecycle_stage (siyu.segments.traits.LIFECYCLE_STAGES), with
 # the older names a warehouse may still hold
@@ -38,3 +41,33 @@ CONSENT_CHANNELS = {
 
 # records' normalised gender (siyu.ingest.normalise.values.normalise_gender)
 GENDERS = {"M": _("Male"), "F": _("Female")}
+
+# Warehouse event types (the `events` table: imports of WeCom contacts and POS members, WeCom callbacks,
+# delivery receipts and replies) and the journeys' name for a purchase, as a customer's timeline and the
+# journeys show them. An event type pushed through the API that is not here is shown as it was sent.
+EVENT_TYPES = {
+    "order_placed": _("Order placed"),
+    "wecom_contact_added": _("Added on WeCom"),
+    "wecom_contact_deleted": _("Deleted on WeCom"),
+    "group_joined": _("Joined a group"),
+    "wecom_group_create": _("WeCom group created"),
+    "wecom_group_update": _("WeCom group changed"),
+    "wecom_group_dismiss": _("WeCom group dismissed"),
+    "referral": _("Referral"),
+    "member_registered": _("Registered as a member"),
+    "message_delivered": _("Message delivered"),
+    "message_failed": _("Message not delivered"),
+    "message_replied": _("Replied to a message"),
+}
+
+
+def timeline_words(entry: dict) -> str:
+    """A timeline entry (siyu.customers.queries.get_profile's "timeline") in words."""
+    if entry.get("kind") == "event":
+        return label(EVENT_TYPES, entry.get("event_type"))
+    if entry.get("kind") == "consent":
+        return gettext("%(channel)s: %(status)s") % {
+            "channel": label(CONSENT_CHANNELS, entry.get("channel")),
+            "status": label(CONSENT_STATUSES, entry.get("status")),
+        }
+    return entry.get("summary") or ""

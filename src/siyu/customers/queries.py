@@ -722,6 +722,7 @@ def _timeline(orders, events, notes, consents) -> list[dict]:
                 "kind": "event",
                 "source": event["source"],
                 "summary": event["event_type"] or "",
+                "event_type": event["event_type"],
                 "ref": event["event_key"],
             }
         )
@@ -742,6 +743,8 @@ def _timeline(orders, events, notes, consents) -> list[dict]:
                 "kind": "consent",
                 "source": consent.source,
                 "summary": f"{consent.channel}: {consent.status}",
+                "channel": consent.channel,
+                "status": consent.status,
                 "ref": str(consent.pk),
             }
         )

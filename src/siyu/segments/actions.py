@@ -257,8 +257,8 @@ def checked_rule(rule) -> dict:
 
 
 def parse_customer_ids(text: str) -> list[int]:
-    """Customer ids from an uploaded file's text: one per line, or a CSV whose header has `customer_id`
-    (first column otherwise). SegmentError naming the first bad lines."""
+    """Customer ids from an uploaded file's text: one per line, or a CSV whose header has `customer_id` or
+    `客户ID` (first column otherwise). SegmentError naming the first bad lines."""
     import csv
     import io
 
@@ -267,8 +267,9 @@ def parse_customer_ids(text: str) -> list[int]:
         raise SegmentError("the list holds no customer ids")
     header = [c.strip().lower() for c in rows[0]]
     column, start = 0, 0
-    if "customer_id" in header:
-        column, start = header.index("customer_id"), 1
+    named = [name for name in ("customer_id", "客户id") if name in header]
+    if named:
+        column, start = header.index(named[0]), 1
     elif not rows[0][0].strip().isdigit():
         start = 1  # some other header
     ids, bad = [], []

@@ -10,6 +10,7 @@ import ibis
 
 from siyu.core.labels import label
 from siyu.customers import labels as customer_labels
+from siyu.ingest.labels import source_labels
 from siyu.segments import labels as segment_labels
 from siyu.segments.errors import NotFound, TraitsNotComputed
 from siyu.segments.models import Segment, StageSet
@@ -278,7 +279,7 @@ def builder_catalog() -> dict:
     """What the console's point-and-click builder offers: every field a segment rule may name, with its
     kind, operators, label and (for coded fields) choices; the behaviour conditions' known values (the
     channels of the orders, event types, stores, tags, guides). The builder writes the same JSON rule
-    the API takes; the server checks it (siyu.segments.rules) as before."""
+    the API takes; the server checks it (siyu.segments.rules) as before. Coded values come as [code, words]."""
     from django.contrib.auth import get_user_model
     from django.utils.translation import gettext as _
 
@@ -312,7 +313,8 @@ def builder_catalog() -> dict:
         "value_layer": coded(VALUE_LAYERS, segment_labels.VALUE_LAYERS),
         "lifecycle_stage": coded(LIFECYCLE_STAGES, customer_labels.STAGES),
         "aipl_stage": coded(AIPL_STAGES, segment_labels.AIPL_STAGES),
-        "gender": coded(sorted(customer_labels.GENDERS), customer_labels.GENDERS),  # as records store it (siyu.ingest normalises)
+        # as records store it (siyu.ingest normalises)
+        "gender": coded(sorted(customer_labels.GENDERS), customer_labels.GENDERS),
     }
     groups = (
         (_("Traits"), rules.FIELDS),
@@ -333,13 +335,18 @@ def builder_catalog() -> dict:
     sources = con.table("orders").select("source").distinct().source.to_pyarrow().to_pylist()
     events = con.table("events").select("event_type").distinct().event_type.to_pyarrow().to_pylist()
     guides = get_user_model().objects.filter(staff__role=Role.GUIDE, is_active=True)
+    source_words = source_labels()
     return {
         "fields": fields,
-        "sources": sorted(s for s in sources if s),
-        "event_types": sorted(e for e in events if e),
+        # [value, words] pairs: a condition keeps the code, the builder shows the words
+        "sources": [[s, source_words.get(s, s)] for s in sorted(s for s in sources if s)],
+        "event_types": coded(sorted(e for e in events if e), customer_labels.EVENT_TYPES),
         "stores": [[s.code, s.name] for s in Store.objects.order_by("code")],
         "tags": sorted(str(t) for t in Tag.objects.select_related("group")),
-        "guides": sorted(guides.values_list("username", flat=True)),
+        "guides": [
+            [g.username, getattr(getattr(g, "staff", None), "display_name", "") or g.username]
+            for g in guides.select_related("staff").order_by("username")
+        ],
         "consent_channels": coded(CONSENT_CHANNELS, customer_labels.CONSENT_CHANNELS),
         "consent_statuses": coded(rules.CONSENT_STATUSES, customer_labels.CONSENT_STATUSES),
     }

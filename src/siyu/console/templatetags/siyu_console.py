@@ -12,7 +12,7 @@ from django.utils.formats import date_format
 from siyu.console import labels
 from siyu.core.labels import label
 from siyu.customers.labels import CONSENT_CHANNELS, CONSENT_STATUSES, GENDERS, STAGES
-from siyu.ingest.labels import FORMATS
+from siyu.ingest.labels import FORMATS, source_labels
 from siyu.segments.labels import AIPL_STAGES, RFM_LAYERS, VALUE_LAYERS
 from siyu.staff.labels import ROLES
 
@@ -211,3 +211,18 @@ def points(value) -> str:
     if value is None:
         return "—"
     return f"{float(value) * 100:+.1f}"
+
+
+@register.simple_tag(takes_context=True)
+def source_label(context, source) -> str:
+    """A source (the channel name given at import) in words (siyu.ingest.labels.source_words); the
+    sources are read once per request."""
+    if source in (None, ""):
+        return ""
+    request = context.get("request")
+    words = getattr(request, "siyu_source_words", None)
+    if words is None:
+        words = source_labels()
+        if request is not None:
+            request.siyu_source_words = words
+    return words.get(str(source), str(source))

@@ -124,6 +124,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
 
     profile = get_profile(request.user, customer_id)
     assign = can_assign_owner(request.user)
+    labels = _record_labels(profile["identities"])
     return {
         "customer": presenters.profile_page(profile),
         "customer_id": customer_id,
@@ -133,8 +134,8 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         if assign
         else None,
         "pii": can_view_pii(request.user),
-        "identity": _identity_history(customer_id) if can_import(request.user) else None,
-        **_joins(customer_id, profile["identities"]),
+        "identity": _identity_history(customer_id, labels) if can_import(request.user) else None,
+        **_joins(customer_id, labels),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
     }
@@ -179,8 +180,9 @@ def _predictions(customer_id: int) -> dict | None:
         return None
 
 
-def _identity_history(customer_id: int) -> dict:
-    """Merges and splits that shaped this customer, and its records (for manual merge/split/undo)."""
+def _identity_history(customer_id: int, label_of) -> dict:
+    """Merges and splits that shaped this customer, and its records (for manual merge/split/undo), each
+    as (record key, its label)."""
     import json
 
     from siyu.identity.labels import merge_rule_words
@@ -193,15 +195,19 @@ def _identity_history(customer_id: int) -> dict:
             {**row, "evidence": evidence, "undoable": bool(evidence.get("absorbed_record")),
              "rule_words": merge_rule_words(row["rule"])}
         )  # fmt: skip
-    return {"history": history, "records": [r["record_key"] for r in records_of(customer_id)]}
+    records = [(r["record_key"], label_of(r["record_key"])) for r in records_of(customer_id)]
+    return {"history": history, "records": records}
 
 
-def record_label(identity: dict) -> str:
-    """A record as the evidence names it: channel, kind, record id and name (masked unless the viewer may
-    see PII: `identity` is a profile identity, already masked for the viewer)."""
+def record_label(identity: dict, sources: dict[str, str]) -> str:
+    """A record as the evidence names it: channel (in words: `sources`, siyu.ingest.labels.source_labels),
+    kind, record id and name (masked unless the viewer may see PII: `identity` is a profile identity,
+    already masked for the viewer)."""
     from siyu.identity.labels import record_kind_words
 
-    parts = [identity.get("source") or "", record_kind_words(identity.get("record_kind")), identity.get("record_id") or ""]
+    source = identity.get("source") or ""
+    kind = record_kind_words(identity.get("record_kind"))
+    parts = [sources.get(source, source), kind, identity.get("record_id") or ""]
     label = " ".join(p for p in parts if p)
     return f"{label} · {identity['name']}" if identity.get("name") else label
 
@@ -209,14 +215,23 @@ def record_label(identity: dict) -> str:
 JOINS_SHOWN = 200
 
 
-def _joins(customer_id: int, identities: list[dict]) -> dict:
+def _record_labels(identities: list[dict]):
+    """record key -> its label (record_label) for the customer's records (a key not among them: its
+    record id)."""
+    from siyu.ingest.labels import source_labels
+
+    by_key = {i["record_key"]: i for i in identities}
+    sources = source_labels()
+    return lambda key: record_label(by_key.get(key, {"record_id": key}), sources)
+
+
+def _joins(customer_id: int, label_of) -> dict:
     """How each of the customer's records joined the others (siyu.identity.labels.describe_joins): the
     first JOINS_SHOWN, and how many more there are."""
     from siyu.identity.labels import describe_joins
     from siyu.identity.queries import customer_evidence
 
-    by_key = {i["record_key"]: i for i in identities}
-    joins = describe_joins(customer_evidence(customer_id), lambda key: record_label(by_key.get(key, {"record_id": key})))
+    joins = describe_joins(customer_evidence(customer_id), label_of)
     return {"joins": joins[:JOINS_SHOWN], "joins_more": max(0, len(joins) - JOINS_SHOWN)}
 
 

@@ -13,8 +13,11 @@ from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from siyu.console import labels
 from siyu.console.forms import ImportForm
+from siyu.console.templatetags.siyu_console import day
 from siyu.core.actions import record_audit
+from siyu.core.labels import label
 from siyu.core.models import Job
 from siyu.core.owner import submit_job
 from siyu.ingest import rejected
@@ -179,10 +182,27 @@ def _job_context(request, job: Job) -> dict:
         "rejected_count": sum(1 for p in rejected_paths if p is not None),
         "rejected_in_clear": can_view_pii(request.user),
         "rejected_retention_days": settings.REJECTED_ROWS_RETENTION_DAYS,
-        "other_result": [
-            (k, v) for k, v in result.items() if k not in REPORT_KEYS and isinstance(v, str | int | float)
-        ],
+        "other_result": result_rows(result),
     }
+
+
+def result_rows(result: dict) -> list[tuple[str, str, object]]:
+    """(key, words, value) of the parts of a job's result an operator reads (labels.RESULT_KEYS), values
+    in words: a resolution's mode, yes or no, a day. The rest (timings, diagnostics) is left to the API."""
+    rows = []
+    for key, value in result.items():
+        if key in REPORT_KEYS or key not in labels.RESULT_KEYS or not isinstance(value, str | int | float):
+            continue
+        if isinstance(value, bool):
+            value = _("yes") if value else _("no")
+        elif key == "mode":
+            value = label(labels.RESOLUTION_MODES, value)
+        elif key == "as_of":
+            value = day(value)
+        elif key == "mean_p_purchase":
+            value = f"{value:.1%}"
+        rows.append((key, labels.RESULT_KEYS[key], value))
+    return rows
 
 
 def _not_identifiers(result: dict) -> list[dict]:

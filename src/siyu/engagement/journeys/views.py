@@ -7,11 +7,11 @@ import json
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.journeys import actions, queries
+from siyu.engagement.journeys.labels import JOURNEY_EVENTS, REENTRY, STEP_TYPES, TRIGGERS
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view, forbidden
 
@@ -28,23 +28,6 @@ TRIGGER_FIELDS = (
     "at",
     "days",
 )
-STEP_TYPE_LABELS = {
-    "wait": gettext_lazy("Wait a duration"), "wait_window": gettext_lazy("Wait for a time window"),
-    "wait_event": gettext_lazy("Wait for an event"), "branch": gettext_lazy("Branch on a condition"),
-    "split": gettext_lazy("Random split"), "send": gettext_lazy("Send a message"), "add_tag": gettext_lazy("Add a tag"),
-    "remove_tag": gettext_lazy("Remove a tag"), "guide_task": gettext_lazy("Create a guide task"),
-    "award_points": gettext_lazy("Award points"), "exit": gettext_lazy("Exit"),
-}  # fmt: skip
-TRIGGER_LABELS = {
-    "event": gettext_lazy("An event"), "segment": gettext_lazy("Entering or leaving a segment"), "date": gettext_lazy("A date"),
-    "schedule": gettext_lazy("A schedule"), "inactivity": gettext_lazy("No purchase for N days"),
-    "segment_now": gettext_lazy("One-shot campaign to a segment"),
-}  # fmt: skip
-EVENT_LABELS = {
-    "order_placed": gettext_lazy("Order placed"), "wecom_contact_added": gettext_lazy("Added on WeCom"),
-    "group_joined": gettext_lazy("Joined a group"), "referral": gettext_lazy("Referral"),
-    "member_registered": gettext_lazy("Registered as a member"),
-}  # fmt: skip
 
 
 def _number(value, default=0):
@@ -81,12 +64,11 @@ def _journey_form(journey=None) -> dict:
 
 
 def _journey_context(form: dict, journey=None) -> dict:
-    from siyu.engagement.journeys.models import Journey
     from siyu.segments.models import Segment
 
     return {
-        "form": form, "journey": journey, "trigger_labels": TRIGGER_LABELS, "event_labels": EVENT_LABELS,
-        "segments": Segment.objects.all(), "reentry_choices": Journey.Reentry.choices,
+        "form": form, "journey": journey, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
+        "segments": Segment.objects.all(), "reentry_choices": list(REENTRY.items()),
     }  # fmt: skip
 
 
@@ -97,7 +79,7 @@ def journeys(request):
     if not can_import(request.user):
         return forbidden(request)
     rows = [{"journey": j, **queries.journey_summary(j)} for j in Journey.objects.all()]
-    return render(request, "siyu/engagement/journeys.html", {"rows": rows, "trigger_labels": TRIGGER_LABELS})
+    return render(request, "siyu/engagement/journeys.html", {"rows": rows, "trigger_labels": TRIGGERS})
 
 
 @console_view
@@ -249,7 +231,7 @@ def journey(request, journey_id):
     editing = _step_of(item, request.GET.get("edit"))
     return render(request, "siyu/engagement/journey.html", {
         "journey": item, "summary": queries.journey_summary(item), "steps": queries.journey_step_counts(item),
-        "step_labels": STEP_TYPE_LABELS, "trigger_labels": TRIGGER_LABELS, "event_labels": EVENT_LABELS,
+        "step_labels": STEP_TYPES, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
         "editing": editing, **_step_form(request, editing),
     })  # fmt: skip
 
@@ -279,7 +261,7 @@ def journey_step_fields(request, journey_id):
     item = queries.get_journey(journey_id)
     editing = _step_of(item, request.GET.get("edit"))
     return render(request, "siyu/engagement/_step_fields.html", {
-        "journey": item, "event_labels": EVENT_LABELS, **_step_form(request, editing),
+        "journey": item, "event_labels": JOURNEY_EVENTS, **_step_form(request, editing),
     })  # fmt: skip
 
 

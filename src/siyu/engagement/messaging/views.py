@@ -16,6 +16,7 @@ from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import actions, queries
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS
 from siyu.engagement.messaging.channels.wecom import CallbackError, WeComCallbackCrypto, parse_callback_event
+from siyu.engagement.messaging.labels import PROVIDERS, SEND_CHANNELS, account_fields
 from siyu.engagement.messaging.models import CHANNEL_PROVIDERS, Channel, ChannelAccount, Send
 from siyu.engagement.messaging.policy import REASONS, current_policy
 from siyu.staff.queries import can_import, is_admin
@@ -81,11 +82,12 @@ def channels(request):
     forms = [
         {
             "channel": channel,
-            "label": Channel(channel).label,
+            "label": SEND_CHANNELS[channel],
             "providers": [
-                {"name": p, "settings": ACCOUNT_FIELDS[p][0], "secrets": ACCOUNT_FIELDS[p][1]}
+                {"name": p, "label": PROVIDERS[p], "settings": account_fields(ACCOUNT_FIELDS[p][0]),
+                 "secrets": account_fields(ACCOUNT_FIELDS[p][1])}
                 for p in providers
-            ],
+            ],  # fmt: skip
             "account": accounts.get(channel),
         }
         for channel, providers in CHANNEL_PROVIDERS.items()

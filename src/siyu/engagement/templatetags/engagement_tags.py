@@ -1,5 +1,10 @@
 from django import template
 
+from siyu.core.labels import label
+from siyu.customers.labels import EVENT_TYPES
+from siyu.engagement.journeys.labels import JOURNEY_STATUSES
+from siyu.engagement.messaging.labels import PROVIDERS, SEND_CHANNELS, SEND_SOURCES, SEND_STATUSES
+
 register = template.Library()
 
 
@@ -23,3 +28,33 @@ def as_json(value) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+@register.filter
+def provider_label(value) -> str:
+    return label(PROVIDERS, value)
+
+
+@register.filter
+def send_channel_label(value) -> str:
+    return label(SEND_CHANNELS, value)
+
+
+@register.filter
+def send_status_label(value) -> str:
+    return label(SEND_STATUSES, value)
+
+
+@register.filter
+def send_source_label(value) -> str:
+    return label(SEND_SOURCES, value)
+
+
+@register.filter
+def event_label(value) -> str:
+    return label(EVENT_TYPES, value)
+
+
+@register.filter
+def journey_status_label(value) -> str:
+    return label(JOURNEY_STATUSES, value)

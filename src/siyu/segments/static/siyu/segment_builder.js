@@ -71,11 +71,11 @@
     var specs = {
       bought: { within_days: 90, at_least: 1 },
       spent: { at_least: 500 },
-      event: { type: catalog.event_types[0] || "", within_days: 30 },
+      event: { type: (catalog.event_types[0] || [""])[0], within_days: 30 },
       consent: { channel: "all", status: "opt_out" },
     };
     if (specs[type]) return { type: type, not: false, spec: specs[type] };
-    var first = { tag: catalog.tags[0], store: (catalog.stores[0] || [""])[0], owner: catalog.guides[0] }[type];
+    var first = { tag: catalog.tags[0], store: (catalog.stores[0] || [""])[0], owner: (catalog.guides[0] || [""])[0] }[type];
     return { type: type, not: false, spec: first || "" };
   }
 

@@ -1,0 +1,153 @@
+"""A brand with something on every console page, built the way an operator's data arrives: the demo
+brand's files imported and resolved (review queue, quarantine, jobs), then traits, predictions, segments,
+tags, notes and consent, the content library, channel accounts and the policy, a journey that ran (its
+sends in the outbox), a batch of guide tasks, channel spend and an uploaded customer list.
+
+Everything an operator typed is in Chinese (as in a Chinese console); ids, numbers and the platforms'
+own data are as they come."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.utils import timezone
+
+from siyu.analytics.actions import record_spend, save_customer_list
+from siyu.analytics.groups import group_from_file
+from siyu.core.models import Job
+from siyu.core.progress import run_with_progress
+from siyu.customers import actions
+from siyu.engagement.content.actions import save_material, save_script
+from siyu.engagement.guides.actions import complete_task, create_guide_tasks
+from siyu.engagement.guides.models import GuideTask
+from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
+from siyu.engagement.messaging.actions import configure_account, update_policy
+from siyu.segments.actions import save_computed_tag, save_segment, save_stage_set
+from siyu.warehouse import backend
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+PEOPLE = 300
+LIST_NAME = "回访名单.csv"
+
+
+@dataclass
+class WordsBrand:
+    admin: object
+    customer_id: int
+    job_ids: list[str]
+    segment_id: int
+    journey_id: int
+    list_id: str
+    list_name: str
+
+
+def build_brand(settings, tmp_path) -> WordsBrand:
+    settings.UPLOADS_DIR = tmp_path / "uploads"
+    call_command("demo", people=PEOPLE, seed=7, no_serve=True, stdout=io.StringIO())
+    admin = get_user_model().objects.get(username="admin")
+    _traits_and_predictions(admin)
+    customer_id = _a_customer_with_everything(admin)
+    segment = _segments(admin, customer_id)
+    script = _content(admin, customer_id)
+    _channels_and_policy(admin)
+    journey = _journey(admin, segment)
+    _guide_tasks(admin, segment, script)
+    list_id = _analytics(admin, customer_id)
+    jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
+    return WordsBrand(
+        admin=admin,
+        customer_id=customer_id,
+        job_ids=list(jobs.values()),
+        segment_id=segment.pk,
+        journey_id=journey.pk,
+        list_id=list_id,
+        list_name=LIST_NAME,
+    )
+
+
+def _traits_and_predictions(admin) -> None:
+    save_computed_tag(admin, "高价值", {"field": "m_score", "op": ">=", "value": 4}, description="消费金额高")
+    save_stage_set(admin, "会员阶段", [{"stage": "老客", "when": {"bought": {}}}], default_stage="新客")
+    for kind in ("traits", "predict"):  # as `siyu traits` and `siyu predict` run them: background jobs
+        job = run_with_progress(kind, {}, quiet=True, created_by=admin)
+        assert job.status == "done", job.error
+
+
+def _a_customer_with_everything(admin) -> int:
+    """The customer with the most records (several channels, orders, a WeCom contact when there is one),
+    with tags, a note, consent and an owner guide."""
+    summary = backend().table("customer_summary")
+    top = summary.order_by([summary.record_count.desc(), summary.orders.desc(), summary.customer_id])
+    customer_id = int(top.limit(1).customer_id.to_pyarrow().to_pylist()[0])
+    actions.add_tag(admin, [customer_id], "高潜力")
+    actions.add_tag(admin, [customer_id], "敏感肌", group_name="肤质")
+    actions.add_note(admin, customer_id, "喜欢玫瑰系列，周末到店")
+    actions.record_consent(admin, customer_id, "sms", "opt_in", "门店登记表")
+    actions.record_consent(admin, customer_id, "wecom", "opt_out", "客户回复退订")
+    actions.record_consent(admin, customer_id, "ugc", "opt_in", "评价页勾选授权")
+    guide = get_user_model().objects.filter(staff__role="guide").order_by("username").first()
+    actions.assign_owner(admin, [customer_id], guide)
+    return customer_id
+
+
+def _segments(admin, customer_id: int):
+    save_segment(admin, "指定客户", customer_ids=[customer_id], description="手工名单")
+    return save_segment(
+        admin, "买过的客户", rule={"field": "orders_total", "op": ">=", "value": 1}, description="至少一单"
+    )
+
+
+def _content(admin, customer_id: int):
+    script = save_script(admin, title="回访", body="{name}您好，我是{guide}", group="售后", tags="回访，关怀")
+    save_material(admin, kind="image", title="新品海报", image=PNG, tags="海报")
+    save_material(admin, kind="link", title="活动页", url="https://example.com/event")
+    save_material(admin, kind="mini_program", title="商城首页", appid="wx0123456789abcdef",
+                  page_path="pages/index/index", image=PNG)  # fmt: skip
+    save_material(admin, kind="case", title="敏感肌改善案例", body="连续使用四周后……", tags="案例")
+    save_material(admin, kind="ugc", title="买家秀", body="很好用", customer_id=customer_id, image=PNG)
+    return script
+
+
+def _channels_and_policy(admin) -> None:
+    configure_account(admin, "wecom", "wecom", {"corp_id": "ww0123456789", "agent_id": "1000002",
+                      "welcome_text": "欢迎！", "sync_every_hours": "6"}, {"contact_secret": "s3cret"})  # fmt: skip
+    configure_account(admin, "sms", "aliyun", {"access_key_id": "LTAI0123", "sign_name": "私域"},
+                      {"access_key_secret": "s3cret", "receipt_token": "t0ken"})  # fmt: skip
+    configure_account(admin, "webhook", "webhook", {"url": "https://example.com/hook"}, {})
+    update_policy(admin, holdout_percent=5, channel_caps={"sms": [2, 30]})
+
+
+def _journey(admin, segment):
+    steps = [
+        {"id": "s1", "type": "send", "channel": "sms", "content": "{name}您好，新品上市"},
+        {"id": "s2", "type": "wait", "days": 1},
+        {"id": "s3", "type": "branch", "rule": {"tag": "高潜力"}, "then": "s4", "else": "s5"},
+        {"id": "s4", "type": "guide_task", "title": "电话回访", "script": "您好"},
+        {"id": "s5", "type": "add_tag", "tag": "活动:新品"},
+        {"id": "s6", "type": "wait_event", "event": "order_placed", "timeout_hours": 48},
+        {"id": "s7", "type": "exit"},
+    ]
+    journey = save_journey(admin, name="新品上市", trigger={"type": "segment_now", "segment_id": segment.pk},
+                           steps=steps, holdout_percent=20, cost_per_send=0.05)  # fmt: skip
+    save_journey(admin, name="下单感谢", trigger={"type": "event", "event": "order_placed"},
+                 steps=[{"id": "t1", "type": "send", "channel": "webhook", "content": "感谢"}])  # fmt: skip
+    activate_journey(admin, journey.pk)
+    run_journeys()
+    return journey
+
+
+def _guide_tasks(admin, segment, script) -> None:
+    create_guide_tasks(admin, script=script, due_at=timezone.now() + dt.timedelta(days=2),
+                       segment_id=segment.pk, name="回访批次")  # fmt: skip
+    task = GuideTask.objects.filter(status="open").first()  # the segment's customers who have a guide
+    complete_task(task.guide, task.pk, "purchase_intent", "周末到店")
+
+
+def _analytics(admin, customer_id: int) -> str:
+    record_spend(admin, "douyin", "2026-01-01", "2026-12-31", "1000", "信息流广告")
+    group = group_from_file(LIST_NAME, f"客户ID\n{customer_id}\n".encode())
+    return save_customer_list(admin, group)
