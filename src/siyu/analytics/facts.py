@@ -1,6 +1,7 @@
 """The building blocks every analytics page shares, as Ibis expressions over the warehouse (not executed).
 
-- A *purchase* is an order with `status_class = 'purchase'` (closed, refunded and unpaid orders are not),
+- A *purchase* is an order that `siyu.warehouse.orders.is_purchase` holds for (closed, refunded and unpaid
+  orders are not),
   with a time and an amount, of a resolved customer (its record is in `customer_map`). Its *channel* is
   the order's import source, its store the order's store.
 - A customer's *acquisition channel* and *acquired_at* are `customer_summary.acquisition_source` /
@@ -24,8 +25,8 @@ import ibis
 from siyu.analytics.filters import instant, zone
 from siyu.warehouse import backend
 from siyu.warehouse.localtime import local_time
+from siyu.warehouse.orders import is_purchase
 
-PURCHASE = "purchase"
 CONTACT, MEMBER = "contact", "member"
 PRIVATE_RECORD_KINDS = (CONTACT, MEMBER)
 REPEAT_PURCHASES = 2  # purchases in a period that make a buyer a repeat buyer (复购)
@@ -43,7 +44,7 @@ def purchases(con, *, start: datetime | None = None, end: datetime | None = None
     order_time, amount."""
     # orders with their customer ids, kept by resolve and imports (siyu.warehouse.customer_orders)
     o = con.table("customer_orders")
-    keep = [o.status_class == PURCHASE, o.order_time.notnull(), o.amount.notnull()]
+    keep = [is_purchase(o), o.order_time.notnull(), o.amount.notnull()]
     if start is not None:
         keep.append(o.order_time >= instant(start))
     if end is not None:
@@ -144,7 +145,7 @@ def channel_kinds(con=None) -> dict[str, str]:
 def last_purchase_day():
     """The local date of the latest purchase, or None."""
     o = backend().table("orders")
-    latest = o.filter(o.status_class == PURCHASE).order_time.max().to_pyarrow().as_py()
+    latest = o.filter(is_purchase(o)).order_time.max().to_pyarrow().as_py()
     return None if latest is None else local_day(latest)
 
 

@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from siyu.analytics import queries as analytics_queries
-from siyu.analytics.facts import PURCHASE
 from siyu.analytics.filters import parse_filters
 from siyu.core.models import Job
 from siyu.customers.queries import list_customers
@@ -29,6 +28,7 @@ from siyu.segments import queries as segment_queries
 from siyu.segments.models import Segment
 from siyu.staff.models import Store
 from siyu.staff.queries import store_of
+from siyu.warehouse.orders import is_purchase
 
 CACHE_SECONDS = 300
 
@@ -96,7 +96,7 @@ def _warehouse_counts() -> DashboardCounts:
     # one pass over the orders; GMV counts purchases only (siyu.analytics.facts), not closed, refunded or
     # unpaid orders
     totals = orders.aggregate(
-        orders=orders.count(), gmv=orders.amount.sum(where=orders.status_class == PURCHASE)
+        orders=orders.count(), gmv=orders.amount.sum(where=is_purchase(orders))
     )
     totals = totals.to_pyarrow().to_pylist()[0]
     return DashboardCounts(

@@ -40,6 +40,7 @@ from siyu.ingest.sources.formats import (
 )
 from siyu.ingest.timing import stage
 from siyu.warehouse.order_keys import order_key_prefix, shop_scoped
+from siyu.warehouse.orders import PURCHASE
 from siyu.warehouse.schema import TABLES
 
 _ORDER_KINDS = ("order", "sale")
@@ -593,7 +594,7 @@ def _orders(batch: _Batch) -> pa.Table:
     orders = good.group_by("order_key", maintain_order=True).agg(agg)
     orders = orders.with_columns(
         _unique_map(orders.get_column("status_raw"), status_class, pl.String)
-        .fill_null("purchase")
+        .fill_null(PURCHASE)
         .alias("status_class")
         if orders.height
         else pl.lit(None, dtype=pl.String).alias("status_class"),

@@ -21,6 +21,7 @@ import pyarrow as pa
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.core.progress import StepClock
+from siyu.core.tasks import can_defer, cancel_waiting_runs
 from siyu.customers.queries import clean_text
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
@@ -460,16 +461,11 @@ def next_refresh_at(at: dt_time, now: datetime, zone: str | None = None) -> date
 def schedule_refresh(now: datetime | None = None) -> datetime | None:
     """Make sure exactly one waiting task runs the daily refresh at its next time (none when it is off or
     the task backend cannot defer, e.g. the immediate backend of tests). Returns when it will run."""
-    from django_tasks import task_backends
+    from siyu.segments.tasks import scheduled_refresh  # the task module imports this one
 
-    from siyu.segments.tasks import scheduled_refresh
-
-    backend = task_backends["default"]
-    if not backend.supports_defer:
+    if not can_defer():
         return None
-    from django_tasks_db.models import DBTaskResult
-
-    DBTaskResult.objects.filter(task_path=scheduled_refresh.module_path, status="READY").delete()
+    cancel_waiting_runs(scheduled_refresh)
     schedule = RefreshSchedule.current()
     if not schedule.enabled:
         return None

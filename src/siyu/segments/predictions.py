@@ -78,6 +78,7 @@ from siyu.segments.traits import (
     facts_before,
 )
 from siyu.warehouse.localtime import local_time
+from siyu.warehouse.orders import is_purchase
 from siyu.warehouse.schema import TS
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ def features_expr(
     )
     o = facts.orders
     since_90 = cut - ibis.interval(days=90)
-    others = o.filter((o.status_class != "purchase") & (o.order_time >= since_90))
+    others = o.filter(~is_purchase(o) & (o.order_time >= since_90))
     others = others.group_by("customer_id").aggregate(other_orders_90d=others.count())
     e = facts.events
     events = e.group_by("customer_id").aggregate(
@@ -307,7 +308,7 @@ def _bought_in(con, start: datetime, end: datetime) -> ibis.Table:
     """customer_id with a purchase order in [start, end)."""
     orders = con.table("orders")
     window = orders.filter(
-        (orders.status_class == "purchase")
+        is_purchase(orders)
         & (orders.order_time >= ibis.literal(start, type=TS))
         & (orders.order_time < ibis.literal(end, type=TS))
     )
@@ -910,7 +911,7 @@ def purchases_between(con, start: datetime, end: datetime) -> dict[str, list]:
     """Distinct purchase days and spend per customer in [start, end)."""
     orders = con.table("orders")
     window = orders.filter(
-        (orders.status_class == "purchase")
+        is_purchase(orders)
         & (orders.order_time >= ibis.literal(start, type=TS))
         & (orders.order_time < ibis.literal(end, type=TS))
     )

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from siyu.core.owner import submit_job
+from siyu.segments import actions
+from siyu.segments.models import RefreshSchedule
+
 
 @task()
 def scheduled_refresh() -> dict:
-    from siyu.core.owner import submit_job
-    from siyu.segments import actions
-    from siyu.segments.models import RefreshSchedule
 
     if not RefreshSchedule.current().enabled:
         return {"skipped": "the daily refresh is off"}

@@ -55,6 +55,7 @@ from django.conf import settings
 from siyu.segments.errors import TraitsError
 from siyu.segments.rules import RuleContext, compile_condition
 from siyu.warehouse.localtime import local_time
+from siyu.warehouse.orders import is_purchase
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import LifecycleRule, lifecycle_stage
 
@@ -178,7 +179,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     )
     if materialize_orders:
         orders = con.create_table(materialize_orders, orders, temp=True, overwrite=True)
-    purchases = orders.filter(orders.status_class == "purchase")
+    purchases = orders.filter(is_purchase(orders))
     purchases = purchases.mutate(day=day_number(purchases.order_time, zone))
     items = con.table("order_items").select("order_key", "product_id", "sku", "product", "quantity", "amount")
     items = items.rename(item_amount="amount").join(
@@ -343,7 +344,7 @@ def _interest(facts: Facts, window_start, ts: TraitSettings) -> ibis.Table:
     if ts.interest_events:
         events = events.filter(events.event_type.isin(list(ts.interest_events)))
     orders = facts.orders
-    tried = orders.filter((orders.order_time >= window_start) & (orders.status_class != "purchase"))
+    tried = orders.filter((orders.order_time >= window_start) & ~is_purchase(orders))
     return (
         events.select("customer_id")
         .union(tried.select("customer_id"))

@@ -39,6 +39,7 @@ from siyu.core.errors import SiyuError
 from siyu.warehouse import customer_orders
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.connection import backend, raw_connection, transaction
+from siyu.warehouse.orders import is_purchase
 from siyu.warehouse.schema import MONEY, TABLES, TS
 
 SUMMARY_TABLE = "customer_summary"
@@ -229,7 +230,7 @@ def customer_summary_expr(
         "order_key", "record_key", "source", "status_class", "order_time", "amount"
     )
     o = orders.join(cmap, "record_key")
-    bought = o.status_class == "purchase"
+    bought = is_purchase(o)
     per_order = o.group_by("customer_id").aggregate(
         order_first_at=o.order_time.min(),
         order_first_source=_pick(

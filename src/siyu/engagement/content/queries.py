@@ -15,6 +15,7 @@ from siyu.customers.models import Consent
 from siyu.engagement.content.models import Material, Script, ScriptGroup
 from siyu.engagement.content.scripts import KNOWN_VARIABLES, placeholders
 from siyu.engagement.errors import ConsentMissing, ContentError, ContentNotFound, EngagementError
+from siyu.warehouse.orders import is_purchase
 
 MAX_RESULTS = 200
 
@@ -211,7 +212,7 @@ def customer_variables(customer_ids) -> dict[int, dict]:
         for row in people.to_pyarrow().to_pylist()
     }
     orders = con.table("orders")
-    orders = orders.filter((orders.status_class == "purchase") & orders.order_time.notnull())
+    orders = orders.filter(is_purchase(orders) & orders.order_time.notnull())
     cmap = con.table("customer_map").semi_join(wanted, "customer_id")
     items = con.table("order_items").filter(lambda t: t.product.notnull())
     lines = (

@@ -597,7 +597,7 @@ def run_journeys(
 
 def schedule_journeys(at: dt.datetime | None = None) -> None:
     """Make sure a journey tick will run at `at` (now when None), without piling up duplicates."""
-    from siyu.engagement.journeys.tasks import tick_journeys
+    from siyu.engagement.journeys.tasks import tick_journeys  # the task module imports this one
 
     schedule_once(tick_journeys, at)
 

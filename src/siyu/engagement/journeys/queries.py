@@ -10,6 +10,7 @@ from django.db.models import Count, Min
 
 from siyu import warehouse
 from siyu.engagement.messaging.models import Send
+from siyu.warehouse.orders import is_purchase
 
 # --- journeys ------------------------------------------------------------------------------------------
 
@@ -29,7 +30,7 @@ def _purchases(con) -> ibis.Table:
     the order in enrollments: its key from before orders were keyed by platform where it has one
     (siyu.warehouse.upgrades), so that an upgrade does not let the same order in again."""
     orders = con.table("orders")
-    orders = orders.filter(orders.status_class == "purchase").select(
+    orders = orders.filter(is_purchase(orders)).select(
         "order_key",
         "record_key",
         "order_time",

@@ -6,11 +6,12 @@ from __future__ import annotations
 from django.utils import timezone
 from django_tasks import task
 
+from siyu.engagement.journeys import actions, queries
+from siyu.engagement.journeys.models import Journey
+
 
 @task()
 def tick_journeys() -> dict:
-    from siyu.engagement.journeys import actions, queries  # actions schedules this task
-    from siyu.engagement.journeys.models import Journey
 
     report = actions.run_journeys()
     now = timezone.now()

@@ -753,6 +753,6 @@ def record_wecom_events(events: list[dict], source: str) -> int:
 
 def schedule_delivery(at: dt.datetime | None = None) -> None:
     """Make sure a delivery task will run at `at` (now when None), without piling up duplicates."""
-    from siyu.engagement.messaging.tasks import deliver_outbox
+    from siyu.engagement.messaging.tasks import deliver_outbox  # the task module imports this one
 
     schedule_once(deliver_outbox, at)

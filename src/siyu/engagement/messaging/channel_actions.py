@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
+from siyu.core.tasks import can_defer, next_waiting_run
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
@@ -330,18 +331,14 @@ def sync_interval() -> dt.timedelta | None:
 def schedule_wecom_sync(now: dt.datetime | None = None) -> dt.datetime | None:
     """Queue the next scheduled sync (`sync_every_hours` of the WeCom account) unless one is waiting.
     Returns when it will run (None: no schedule)."""
-    from django_tasks import task_backends
-
-    from siyu.engagement.messaging.tasks import run_scheduled_wecom_sync
+    from siyu.engagement.messaging.tasks import run_scheduled_wecom_sync  # the task module imports this one
 
     every = sync_interval()
-    if every is None or not task_backends["default"].supports_defer:
+    if every is None or not can_defer():
         return None
-    from django_tasks_db.models import DBTaskResult
-
-    waiting = DBTaskResult.objects.filter(task_path=run_scheduled_wecom_sync.module_path, status="READY")
-    if waiting.exists():
-        return waiting.order_by("run_after").values_list("run_after", flat=True).first()
+    waiting = next_waiting_run(run_scheduled_wecom_sync)
+    if waiting is not None:
+        return waiting
     at = (now or timezone.now()) + every
     run_scheduled_wecom_sync.using(run_after=at).enqueue()
     return at

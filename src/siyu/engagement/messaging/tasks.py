@@ -9,11 +9,12 @@ from django_tasks import task
 
 from siyu.core.actions import create_job
 from siyu.core.owner import execute_job
+from siyu.engagement.messaging import actions, queries
+from siyu.engagement.messaging.channel_actions import sync_interval
 
 
 @task()
 def deliver_outbox() -> dict:
-    from siyu.engagement.messaging import actions, queries  # actions schedules this task
 
     recovered = actions.recover_interrupted_sends(stale_after=actions.LEASE)
     delivered = actions.deliver_due_sends()
@@ -32,7 +33,6 @@ def deliver_outbox() -> dict:
 def run_scheduled_wecom_sync() -> str:
     """The periodic WeCom contact sync (`sync_every_hours` of the WeCom account), run by the server's
     worker, which owns the warehouse; the job schedules the next one when it ends."""
-    from siyu.engagement.messaging.channel_actions import sync_interval  # channel_actions schedules this task
 
     if sync_interval() is None:  # the schedule was switched off meanwhile
         return ""

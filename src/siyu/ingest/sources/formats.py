@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from siyu.ingest.errors import UnrecognisedFile
+from siyu.warehouse.orders import NOT_PURCHASE, PENDING, PURCHASE
 
 # Fields a column can be mapped to (DESIGN.md §4); `id:<type>` is any identifier.
 FIELDS = (
@@ -50,12 +51,12 @@ NOT_PURCHASE_STATUSES = {
 
 def status_class(status: str | None) -> str:
     if status is None:
-        return "purchase"  # POS sales and generic orders without a status are completed sales
+        return PURCHASE  # POS sales and generic orders without a status are completed sales
     if status in PURCHASE_STATUSES:
-        return "purchase"
+        return PURCHASE
     if status in NOT_PURCHASE_STATUSES or "关闭" in status or "取消" in status or "退款成功" in status:
-        return "not_purchase"
-    return "pending"
+        return NOT_PURCHASE
+    return PENDING
 
 
 @dataclass(frozen=True)
