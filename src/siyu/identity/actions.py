@@ -63,7 +63,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from siyu.core.actions import record_audit
-from siyu.core.errors import SiyuError
 from siyu.core.progress import StepClock
 from siyu.identity import queries
 from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued, rules_for_base
@@ -1074,46 +1073,3 @@ def _representatives(*customer_ids: int) -> list[str]:
     return out
 
 
-# --- exports -------------------------------------------------------------------------------------
-
-EXPORTS = ("identities", "customers", "segment")
-
-
-def export_to_file(what: str, path: str, actor=None, segment_id: int | None = None) -> dict:
-    """Write an export file and record who exported what (AuditLog action "export"). `segment`: the
-    members of segment `segment_id` (siyu.segments.queries.export_segment)."""
-    from siyu.identity import queries
-
-    if what not in EXPORTS:
-        raise SiyuError(f"unknown export {what!r}: choose one of {', '.join(EXPORTS)}")
-    target = queries.export_path(path)
-    started = time.monotonic()
-    if what == "segment":
-        from siyu.segments.queries import export_segment
-
-        rows = export_segment(target, segment_id)
-    else:
-        write = queries.export_identities if what == "identities" else queries.export_customers
-        rows = write(target)
-    result = {
-        "what": what,
-        "path": str(target),
-        "rows": rows,
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    extra = {"segment_id": segment_id} if what == "segment" else {}
-    record_audit(
-        actor, "export", str(target), what=what, rows=rows, format=target.suffix.lstrip(".").lower(), **extra
-    )
-    return result
-
-
-def run_export_job(job, progress) -> dict:
-    """Job runner for kind "export" (params: what, path, segment_id for a segment): lets `siyu export` run
-    inside `siyu serve`."""
-    progress(0, 1, f"exporting {job.params['what']}")
-    result = export_to_file(
-        job.params["what"], job.params["path"], actor=job.created_by, segment_id=job.params.get("segment_id")
-    )
-    progress(1, 1, f"{result['rows']} rows")
-    return result

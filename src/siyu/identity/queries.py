@@ -8,14 +8,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import ibis
-import polars as pl
 import pyarrow as pa
-from django.conf import settings
 
-from siyu.core.errors import SiyuError
 from siyu.warehouse import backend
-
-XLSX_MAX_ROWS = 1_048_575  # one sheet, minus the header row
+from siyu.warehouse.exports import write_export
 
 
 def decisions_in_force() -> list[tuple[str, str, str]]:
@@ -397,93 +393,6 @@ def identities_expr() -> ibis.Table:
     return rows.order_by(["source", "record_id", "customer_id"])
 
 
-# customer_summary columns that leave the building: masks only, no hashes, no record keys.
-CUSTOMER_EXPORT_COLUMNS = (
-    "customer_id",
-    "record_count",
-    "sources",
-    "acquisition_source",
-    "acquired_at",
-    "name_masked",
-    "phone_masked",
-    "gender",
-    "birthday",
-    "province",
-    "city",
-    "district",
-    "first_purchase_at",
-    "last_purchase_at",
-    "orders",
-    "spend",
-    "aov",
-    "stage",
-    "tags",
-    "owner_staff",
-)
-LIST_SEPARATOR = "|"
-
-
-def customers_expr() -> ibis.Table:
-    """customer_summary's exported columns, then every trait (siyu.segments.queries.with_trait_columns),
-    then the current predictions (siyu.segments.prediction_queries.with_prediction_columns)."""
-    from siyu.segments.prediction_queries import with_prediction_columns
-    from siyu.segments.queries import with_trait_columns
-
-    summary = backend().table("customer_summary").select(*CUSTOMER_EXPORT_COLUMNS)
-    rows = with_prediction_columns(with_trait_columns(summary))
-    lists = {name: rows[name].join(LIST_SEPARATOR) for name in ("sources", "tags", "computed_tags")}
-    return rows.mutate(**lists).order_by("customer_id")
-
-
 def export_identities(path: str | Path) -> int:
     """Write `source,record_id,customer_id` to CSV or XLSX (by extension); returns the number of rows."""
-    path = export_path(path)
-    expr = identities_expr()
-    count = int(expr.count().execute())
-    _check_fits(path, count)
-    if path.suffix.lower() == ".csv":
-        backend().to_csv(expr, path)  # DuckDB COPY: no round trip through Python
-    else:
-        _write_xlsx(pl.from_arrow(expr.to_pyarrow()), path)
-    return count
-
-
-def export_customers(path: str | Path) -> int:
-    """Write customer_summary and the current traits (no clear PII; lists joined with "|", times in
-    settings.TIME_ZONE)."""
-    path = export_path(path)
-    expr = customers_expr()
-    count = int(expr.count().execute())
-    _check_fits(path, count)
-    frame = pl.from_arrow(expr.to_pyarrow())
-    zone = settings.TIME_ZONE
-    frame = frame.with_columns(
-        pl.col(name).dt.convert_time_zone(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
-        for name in ("acquired_at", "first_purchase_at", "last_purchase_at", "traits_as_of", "predictions_as_of")
-    )
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(path)
-    else:
-        _write_xlsx(frame, path)
-    return count
-
-
-def export_path(path: str | Path) -> Path:
-    """The absolute output path, checked before any work is done."""
-    path = Path(path).expanduser().resolve()
-    if path.suffix.lower() not in (".csv", ".xlsx"):
-        raise SiyuError(f"cannot export to {path.name}: the file name must end in .csv or .xlsx")
-    if not path.parent.is_dir():
-        raise SiyuError(f"cannot export to {path}: the folder {path.parent} does not exist")
-    return path
-
-
-def _check_fits(path: Path, count: int) -> None:
-    if path.suffix.lower() == ".xlsx" and count > XLSX_MAX_ROWS:
-        raise SiyuError(
-            f"{count} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS}); export to .csv"
-        )
-
-
-def _write_xlsx(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_excel(path, autofit=False)
+    return write_export(identities_expr(), path)

@@ -251,30 +251,6 @@ def segment_export_expr(segment_id: int) -> ibis.Table:
     return joined.order_by("customer_id")
 
 
-def export_segment(path, segment_id: int) -> int:
-    """Write a segment's members (segment_export_expr) to CSV or XLSX; times in settings.TIME_ZONE."""
-    import polars as pl
-    from django.conf import settings
-
-    from siyu.identity.queries import _check_fits, _write_xlsx, export_path
-
-    get_segment(segment_id)  # NotFound for an unknown id
-    path = export_path(path)
-    expr = segment_export_expr(segment_id)
-    count = int(expr.count().execute())
-    _check_fits(path, count)
-    frame = pl.from_arrow(expr.to_pyarrow())
-    frame = frame.with_columns(
-        pl.col(name).dt.convert_time_zone(settings.TIME_ZONE).dt.strftime("%Y-%m-%d %H:%M:%S")
-        for name in ("entered_at", "last_purchase_at")
-    )
-    if path.suffix.lower() == ".csv":
-        frame.write_csv(path)
-    else:
-        _write_xlsx(frame, path)
-    return count
-
-
 def builder_catalog() -> dict:
     """What the console's point-and-click builder offers: every field a segment rule may name, with its
     kind, operators, label and (for coded fields) choices; the behaviour conditions' known values (the

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.segments import actions, queries
 from siyu.segments.errors import NotFound
+from siyu.segments.exports import export_to_file
 from siyu.segments.models import RefreshSchedule, Segment
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view
@@ -220,8 +221,6 @@ def segment_delete(request, segment_id: int):
 @console_view
 def segment_export(request, segment_id: int):
     """The members as CSV or XLSX (the same file as `siyu export segment ID`)."""
-    from siyu.identity.actions import export_to_file
-
     _require(request.user)
     segment = _get(segment_id)
     suffix = ".xlsx" if request.GET.get("format") == "xlsx" else ".csv"

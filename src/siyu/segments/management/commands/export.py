@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.errors import SiyuError
 from siyu.core.progress import exit_unless_done, run_with_progress
-from siyu.identity.actions import EXPORTS
-from siyu.identity.queries import export_path
+from siyu.segments.exports import EXPORTS
+from siyu.warehouse.exports import export_path
 
 
 class Command(BaseCommand):
