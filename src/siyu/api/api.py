@@ -42,15 +42,15 @@ api.add_exception_handler(SiyuError, _error(400))
 
 from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
-from siyu.api.identity import router as identity_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
-from siyu.api.predictions import router as predictions_router  # noqa: E402
-from siyu.api.segments import router as segments_router  # noqa: E402
-from siyu.api.traits import router as traits_router  # noqa: E402
 from siyu.engagement.content.api import router as content_router  # noqa: E402
 from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
+from siyu.identity.api import router as identity_router  # noqa: E402
+from siyu.segments.api import router as segments_router  # noqa: E402
+from siyu.segments.prediction_api import router as predictions_router  # noqa: E402
+from siyu.segments.traits_api import router as traits_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)

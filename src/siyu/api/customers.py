@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from django.http import HttpResponse
-from ninja import Path, Query, Router
+from ninja import Query, Router
 
 from siyu.api.schemas import (
     BulkTagIn,
@@ -22,12 +22,12 @@ from siyu.api.schemas import (
 )
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
+from siyu.customers.queries import CustomerIdPath
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["customers"])
 
-CustomerIdPath = Annotated[int, Path(ge=1, le=queries.CUSTOMER_ID_MAX, description="customer id")]
 TextFilter = Annotated[str | None, Query(max_length=200)]
 
 

@@ -1,7 +1,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from siyu.console.views import customers, dashboard, identity, imports, quarantine
+from siyu.console.views import customers, dashboard, imports
+from siyu.identity import views as identity
 from siyu.segments.prediction_views import predictions_page
 
 app_name = "console"
@@ -26,7 +27,7 @@ urlpatterns = [
     path("identity/review/", identity.review_queue, name="identity_review"),
     path("identity/decide/", identity.decide, name="identity_decide"),
     path("identity/decide-rule/", identity.decide_rule, name="identity_decide_rule"),
-    path("identity/quarantine/", quarantine.quarantine_list, name="identity_quarantine"),
+    path("identity/quarantine/", identity.quarantine_list, name="identity_quarantine"),
     path("import/", imports.import_page, name="import"),
     path("import/resolve/", imports.resolve, name="resolve"),
     path("jobs/", imports.job_list, name="jobs"),

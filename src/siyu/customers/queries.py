@@ -25,6 +25,7 @@ from typing import Annotated
 
 import ibis
 import pyarrow as pa
+from ninja import Path
 from pydantic import Field
 
 from siyu import warehouse
@@ -51,6 +52,7 @@ MAX_TIMELINE_EVENTS = 200
 CUSTOMER_ID_MAX = 2**63 - 1
 # a customer id as the API takes it (DuckDB's BIGINT holds it)
 CustomerId = Annotated[int, Field(ge=1, le=CUSTOMER_ID_MAX)]
+CustomerIdPath = Annotated[int, Path(ge=1, le=CUSTOMER_ID_MAX, description="customer id")]
 ORDERINGS = ("recent", "id")
 # `guide`: 1-on-1 contact by a guide (guide tasks); `ugc`: the brand may use the customer's buyer shows.
 CONSENT_CHANNELS = (

@@ -10,8 +10,14 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Path, Query, Router
 
-from siyu.api.customers import CustomerIdPath
-from siyu.api.schemas import (
+from siyu.core.errors import PermissionDenied
+from siyu.core.owner import submit_job
+from siyu.customers import queries as customer_queries
+from siyu.customers.queries import CustomerIdPath
+from siyu.segments import actions, queries
+from siyu.segments.errors import NotFound
+from siyu.segments.models import ComputedTag, StageSet
+from siyu.segments.schemas import (
     ComputedTagIn,
     ComputedTagOut,
     DeletedOut,
@@ -22,12 +28,6 @@ from siyu.api.schemas import (
     TraitRunOut,
     TraitsOut,
 )
-from siyu.core.errors import PermissionDenied
-from siyu.core.owner import submit_job
-from siyu.customers import queries as customer_queries
-from siyu.segments import actions, queries
-from siyu.segments.errors import NotFound
-from siyu.segments.models import ComputedTag, StageSet
 from siyu.segments.traits import cutoff_of
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role

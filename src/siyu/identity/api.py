@@ -11,7 +11,9 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Query, Router
 
-from siyu.api.schemas import (
+from siyu.core.errors import PermissionDenied
+from siyu.identity import actions, labels, queries
+from siyu.identity.schemas import (
     DecisionIn,
     DecisionOut,
     MergeIn,
@@ -23,8 +25,6 @@ from siyu.api.schemas import (
     SplitIn,
     UndoIn,
 )
-from siyu.core.errors import PermissionDenied
-from siyu.identity import actions, labels, queries
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once

@@ -1,5 +1,6 @@
-"""Identity review: the queue of uncertain matches (accept / reject), and manual merge, split and undo from
-a customer's profile. Decisions are stored at once and applied by the next resolve run."""
+"""Identity's console pages: the review queue of uncertain matches (accept / reject), the quarantined
+identifiers, and manual merge, split and undo from a customer's profile. Decisions are stored at once and
+applied by the next resolve run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from siyu.customers.queries import get_profile
+from siyu.identity import actions, labels, queries
+from siyu.identity.actions import decide_by_rule, decide_match
 from siyu.identity.errors import IdentityError
 from siyu.identity.evidence import parse_pattern, pattern_id
+from siyu.identity.labels import id_type_words, quarantined_in_words, rule_words
+from siyu.identity.queries import match_weight, quarantine_page, review_rules, values_not_identifiers
+from siyu.ingest.normalise.identifiers import not_identifier_words
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view, forbidden
 
@@ -26,9 +33,6 @@ def _refuse(request):
 
 def _with_words(item: dict) -> dict:
     """A review entry with its evidence, reason and rule in the operator's words."""
-    from siyu.identity import labels
-    from siyu.identity.queries import match_weight
-
     return {
         **item,
         "weight": match_weight(item["match_probability"]),
@@ -39,8 +43,6 @@ def _with_words(item: dict) -> dict:
 
 
 def _rule_rows(rules: list[dict]) -> list[dict]:
-    from siyu.identity import labels
-
     return [
         {**r, "id": pattern_id(r["pattern"]), "words": labels.rule_words(r["pattern"]),
          "reason_words": labels.reason_words(parse_pattern(r["pattern"])[0])}
@@ -51,8 +53,6 @@ def _rule_rows(rules: list[dict]) -> list[dict]:
 
 def _pattern_of(rule_id: str | None) -> str | None:
     """The evidence pattern a page names by its id (siyu.identity.evidence.pattern_id)."""
-    from siyu.identity.queries import review_rules
-
     if not rule_id:
         return None
     return next((r["pattern"] for r in review_rules() if pattern_id(r["pattern"]) == rule_id), "")
@@ -62,8 +62,6 @@ def _pattern_of(rule_id: str | None) -> str | None:
 def review_queue(request):
     """The review queue: rules (entries grouped by their evidence, decided all at once), then the entries
     (pairs of customers) whose decision moves the most, then the pairs kept apart."""
-    from siyu.identity import queries
-
     if refusal := _refuse(request):
         return refusal
     try:
@@ -73,7 +71,9 @@ def review_queue(request):
     rules = _rule_rows(queries.review_rules())
     rule = next((r for r in rules if r["id"] == request.GET.get("rule")), None)
     kept_apart = request.GET.get("kept") == "1"
-    result = queries.review_queue(page, PAGE_SIZE, pattern=rule["pattern"] if rule else None, kept_apart=kept_apart)
+    result = queries.review_queue(
+        page, PAGE_SIZE, pattern=rule["pattern"] if rule else None, kept_apart=kept_apart
+    )
     result["items"] = [_with_words(item) for item in result["items"]]
     pages = max(1, -(-result["total"] // PAGE_SIZE))
     context = {
@@ -97,8 +97,6 @@ def _done(request, message: str, fallback: str):
 @console_view
 @require_POST
 def decide(request):
-    from siyu.identity.actions import decide_match
-
     if refusal := _refuse(request):
         return refusal
     verdict = request.POST.get("verdict", "")
@@ -121,9 +119,6 @@ def decide(request):
 @require_POST
 def decide_rule(request):
     """Decide every entry with one evidence pattern at once (one recorded decision per pair of customers)."""
-    from siyu.identity.actions import decide_by_rule
-    from siyu.identity.labels import rule_words
-
     if refusal := _refuse(request):
         return refusal
     pattern, verdict = _pattern_of(request.POST.get("rule")) or "", request.POST.get("verdict", "")
@@ -148,16 +143,17 @@ def decide_rule(request):
         )
     )
     message = text % {"count": done["decided"], "rule": rule_words(pattern)}
-    return _done(request, message + " " + _("Applied by the next identity resolution."), reverse("console:identity_review"))
+    return _done(
+        request,
+        message + " " + _("Applied by the next identity resolution."),
+        reverse("console:identity_review"),
+    )
 
 
 @console_view
 @require_POST
 def customer_identity(request, customer_id: int):
     """Manual merge with another customer, split of a record, or undo of a merge (field `op`)."""
-    from siyu.customers.queries import get_profile
-    from siyu.identity import actions
-
     if refusal := _refuse(request):
         return refusal
     get_profile(request.user, customer_id)
@@ -177,3 +173,25 @@ def customer_identity(request, customer_id: int):
         return redirect(back)
     messages.success(request, _("Decision saved. Run identity resolution to apply it."))
     return redirect(back)
+
+
+@console_view
+def quarantine_list(request):
+    if not can_import(request.user):
+        return forbidden(request, _("Only administrators and operators can see quarantined identifiers."))
+    try:
+        page = max(1, int(request.GET.get("page") or 1))
+    except ValueError:
+        page = 1
+    result = quarantine_page(page, PAGE_SIZE)
+    result["items"] = [quarantined_in_words(item) for item in result["items"]]
+    skipped = values_not_identifiers()
+    for row in skipped:
+        row["type_words"] = id_type_words(row["id_type"])
+        row["reason_words"] = not_identifier_words(row["reason"])
+    pages = max(1, -(-result["total"] // PAGE_SIZE))
+    return render(
+        request,
+        "siyu/console/identity_quarantine.html",
+        {"quarantine": result, "pages": pages, "not_identifiers": skipped},
+    )

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 
-from siyu.api.customers import CustomerIdPath
 from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
 from siyu.customers import queries as customer_queries
+from siyu.customers.queries import CustomerIdPath
 from siyu.segments import prediction_queries
 from siyu.segments.errors import NotFound
 from siyu.segments.predictions import PredictionSettings
