@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -160,6 +161,36 @@ def _request(batch: TaskBatch, cid: int, content: str = "") -> SendRequest:
     )
 
 
+@dataclass
+class _TaskRequest:
+    """A checked request for guide tasks: what create_guide_tasks was asked, in the forms it stores."""
+
+    script: Script
+    material: Material | None
+    due_at: dt.datetime
+    assign: str
+    store: Store | None
+    max_open: int | None
+    defaults: dict
+    name: str
+    source: str
+    source_id: str
+    segment_id: int | None
+    key: str | None
+
+
+@dataclass
+class _Assignment:
+    """Who gets a task: the customers asked for, those the contact policy refuses, each one's guide (or
+    the reason they have none) and their rendered messages."""
+
+    ids: list[int]
+    refused: dict[int, str]
+    assigned: dict[int, int | str]
+    guide_of: dict[int, int]
+    messages: dict = field(default_factory=dict)
+
+
 def create_guide_tasks(
     actor,
     *,
@@ -192,6 +223,24 @@ def create_guide_tasks(
     key = (idempotency_key or "").strip()[:200] or None
     if key and (existing := TaskBatch.objects.filter(idempotency_key=key).first()):
         return existing
+    request = _checked_request(
+        actor, now, script=script, due_at=due_at, segment_id=segment_id, assign=assign, store=store,
+        max_open=max_open, variables=variables, material=material, name=name, source=source,
+        source_id=source_id, key=key,
+    )  # fmt: skip
+    ids, unknown = _known_customers(actor, customer_ids, segment_id)
+    with transaction.atomic():
+        rules = Rules.of(current_policy(lock=True))
+        batch = _new_batch(actor, request)
+        assignment = _assign(actor, batch, request, ids, rules, now)
+        tasks = _write_tasks(actor, batch, request, assignment, now)
+        _count(batch, tasks, unknown)
+        record_audit(actor, "create_guide_tasks", target=str(batch.pk), **batch.counts)
+    return batch
+
+
+def _checked_request(actor, now: dt.datetime, *, script, due_at, segment_id, assign, store, max_open, variables,
+                     material, name, source, source_id, key) -> _TaskRequest:  # fmt: skip
     chosen_script = _script(script)
     chosen_material = _material(material)
     if not isinstance(due_at, dt.datetime) or timezone.is_naive(due_at):
@@ -204,7 +253,6 @@ def create_guide_tasks(
         raise TaskError(f"unknown source {source!r}")
     if not isinstance(variables or {}, dict):
         raise TaskError("the variables must be an object of names to values")
-    defaults = {str(k)[:64]: v for k, v in (variables or {}).items()}
     chosen_store = _store(store)
     if assign == TaskBatch.Assign.CAPACITY:
         if chosen_store is None:
@@ -217,89 +265,101 @@ def create_guide_tasks(
             raise TaskError("assigning by capacity needs the most open tasks per guide") from exc
         if not 1 <= max_open <= 10_000:
             raise TaskError("the most open tasks per guide must be between 1 and 10,000")
+    return _TaskRequest(
+        script=chosen_script, material=chosen_material, due_at=due_at, assign=assign, store=chosen_store,
+        max_open=max_open if assign == TaskBatch.Assign.CAPACITY else None,
+        defaults={str(k)[:64]: v for k, v in (variables or {}).items()},
+        name=clean_text(name or "", limit=200) or chosen_script.title, source=source,
+        source_id=clean_text(source_id or "", limit=64), segment_id=segment_id, key=key,
+    )  # fmt: skip
+
+
+def _known_customers(actor, customer_ids, segment_id) -> tuple[list[int], int]:
+    """The customers asked for that exist, and how many asked for do not."""
     ids = _audience(actor, customer_ids, segment_id)
     if len(ids) > MAX_TASKS:
         raise TaskError(f"at most {MAX_TASKS:,} customers in one batch")
     known = customer_queries.existing_customer_ids(ids) if ids else set()
-    unknown = len(ids) - len(known)
-    ids = [i for i in ids if i in known]
+    return [i for i in ids if i in known], len(ids) - len(known)
 
-    with transaction.atomic():
-        rules = Rules.of(current_policy(lock=True))
-        batch = TaskBatch.objects.create(
-            name=clean_text(name or "", limit=200) or chosen_script.title,
-            script=chosen_script,
-            material=chosen_material,
-            segment_id=segment_id,
-            assign=assign,
-            store=chosen_store,
-            max_open=max_open if assign == TaskBatch.Assign.CAPACITY else None,
-            due_at=due_at,
-            variables={k: str(v)[:200] for k, v in defaults.items()},
-            source=source,
-            source_id=clean_text(source_id or "", limit=64),
-            idempotency_key=key,
-            created_by=_user(actor),
-        )
-        # The policy first (it only reads): a customer it would refuse takes no guide's capacity.
-        verdicts = apply_contact_policy([_request(batch, cid) for cid in ids], now, rules)
-        refused = {cid: d.reason for cid, d in zip(ids, verdicts, strict=True) if d.status == "suppressed"}
-        reachable = [cid for cid in ids if cid not in refused]
-        owners = _owners(reachable)
-        staff_ids = set(StaffProfile.objects.filter(user_id__in=set(owners.values()) - {None}).values_list(
-            "user_id", flat=True))  # fmt: skip
-        if assign == TaskBatch.Assign.CAPACITY:
-            assigned = _assign_by_capacity(reachable, owners, chosen_store, max_open)
+
+def _new_batch(actor, request: _TaskRequest) -> TaskBatch:
+    return TaskBatch.objects.create(
+        name=request.name, script=request.script, material=request.material, segment_id=request.segment_id,
+        assign=request.assign, store=request.store, max_open=request.max_open, due_at=request.due_at,
+        variables={k: str(v)[:200] for k, v in request.defaults.items()}, source=request.source,
+        source_id=request.source_id, idempotency_key=request.key, created_by=_user(actor),
+    )  # fmt: skip
+
+
+def _assign(actor, batch: TaskBatch, request: _TaskRequest, ids: list[int], rules, now) -> _Assignment:
+    """The policy first (it only reads): a customer it would refuse takes no guide's capacity. Then each
+    reachable customer's guide; by capacity, an unowned customer becomes their guide's customer."""
+    verdicts = apply_contact_policy([_request(batch, cid) for cid in ids], now, rules)
+    refused = {cid: d.reason for cid, d in zip(ids, verdicts, strict=True) if d.status == "suppressed"}
+    reachable = [cid for cid in ids if cid not in refused]
+    owners = _owners(reachable)
+    staff_ids = set(StaffProfile.objects.filter(user_id__in=set(owners.values()) - {None}).values_list(
+        "user_id", flat=True))  # fmt: skip
+    if request.assign == TaskBatch.Assign.CAPACITY:
+        assigned = _assign_by_capacity(reachable, owners, request.store, request.max_open)
+    else:
+        assigned = _assign_by_owner(reachable, owners, staff_ids)
+    guide_of = {cid: g for cid, g in assigned.items() if isinstance(g, int)}
+    if request.assign == TaskBatch.Assign.CAPACITY:
+        new_owner: dict[int, list[int]] = {}
+        for cid, guide in guide_of.items():
+            if owners.get(cid) is None:
+                new_owner.setdefault(guide, []).append(cid)
+        users = get_user_model().objects.in_bulk(list(new_owner))
+        for guide, cids in new_owner.items():
+            customer_actions.assign_owner(actor, cids, users[guide])
+    messages = _render_all(request.script, request.defaults, guide_of)
+    return _Assignment(ids=ids, refused=refused, assigned=assigned, guide_of=guide_of, messages=messages)
+
+
+def _write_tasks(actor, batch: TaskBatch, request: _TaskRequest, plan: _Assignment, now) -> list[GuideTask]:
+    """Each task's send through the outbox (the refused ones too, so that the outbox records every
+    suppression with its reason), then the tasks: open when their send is queued."""
+    sends = enqueue_sends(
+        [
+            _request(batch, cid, plan.messages[cid].text if cid in plan.messages else "")
+            for cid in sorted({*plan.guide_of, *plan.refused})
+        ],
+        actor=actor,
+        now=now,
+    )
+    send_of = {s.customer_id: s for s in sends}
+    tasks = []
+    for cid in plan.ids:
+        guide = plan.guide_of.get(cid)
+        send = send_of.get(cid)
+        rendered = plan.messages.get(cid)
+        if send is not None and send.status == Send.Status.QUEUED:
+            status, reason = GuideTask.Status.OPEN, ""
         else:
-            assigned = _assign_by_owner(reachable, owners, staff_ids)
-        guide_of = {cid: g for cid, g in assigned.items() if isinstance(g, int)}
-        if assign == TaskBatch.Assign.CAPACITY:
-            new_owner: dict[int, list[int]] = {}
-            for cid, guide in guide_of.items():
-                if owners.get(cid) is None:
-                    new_owner.setdefault(guide, []).append(cid)
-            users = get_user_model().objects.in_bulk(list(new_owner))
-            for guide, cids in new_owner.items():
-                customer_actions.assign_owner(actor, cids, users[guide])
-        messages = _render_all(chosen_script, defaults, guide_of)
-        # The refused ones too, so that the outbox records every suppression with its reason.
-        sends = enqueue_sends(
-            [
-                _request(batch, cid, messages[cid].text if cid in messages else "")
-                for cid in sorted({*guide_of, *refused})
-            ],
-            actor=actor,
-            now=now,
-        )
-        send_of = {s.customer_id: s for s in sends}
-        tasks = []
-        for cid in ids:
-            guide = guide_of.get(cid)
-            send = send_of.get(cid)
-            rendered = messages.get(cid)
-            if send is not None and send.status == Send.Status.QUEUED:
-                status, reason = GuideTask.Status.OPEN, ""
-            else:
-                status = GuideTask.Status.SUPPRESSED
-                reason = refused.get(cid) or (send.reason if send is not None else assigned.get(cid, ""))
-            tasks.append(
-                GuideTask(batch=batch, customer_id=cid, guide_id=guide, status=status, reason=str(reason),
-                          message=rendered.text if rendered else "",
-                          missing_variables=list(rendered.missing) if rendered else [],
-                          due_at=due_at, send=send)
-            )  # fmt: skip
-        GuideTask.objects.bulk_create(tasks, batch_size=1_000)
-        by_reason = Counter(t.reason for t in tasks if t.status == GuideTask.Status.SUPPRESSED)
-        batch.counts = {
-            "customers": len(ids) + unknown,
-            "open": sum(t.status == GuideTask.Status.OPEN for t in tasks),
-            "suppressed": dict(sorted(by_reason.items())),
-            "unknown_customers": unknown,
-            "missing_variables": sum(bool(t.missing_variables) for t in tasks if t.guide_id),
-        }
-        batch.save(update_fields=["counts"])
-        record_audit(actor, "create_guide_tasks", target=str(batch.pk), **batch.counts)
-    return batch
+            status = GuideTask.Status.SUPPRESSED
+            reason = plan.refused.get(cid) or (send.reason if send is not None else plan.assigned.get(cid, ""))
+        tasks.append(
+            GuideTask(batch=batch, customer_id=cid, guide_id=guide, status=status, reason=str(reason),
+                      message=rendered.text if rendered else "",
+                      missing_variables=list(rendered.missing) if rendered else [],
+                      due_at=request.due_at, send=send)
+        )  # fmt: skip
+    GuideTask.objects.bulk_create(tasks, batch_size=1_000)
+    return tasks
+
+
+def _count(batch: TaskBatch, tasks: list[GuideTask], unknown: int) -> None:
+    by_reason = Counter(t.reason for t in tasks if t.status == GuideTask.Status.SUPPRESSED)
+    batch.counts = {
+        "customers": len(tasks) + unknown,
+        "open": sum(t.status == GuideTask.Status.OPEN for t in tasks),
+        "suppressed": dict(sorted(by_reason.items())),
+        "unknown_customers": unknown,
+        "missing_variables": sum(bool(t.missing_variables) for t in tasks if t.guide_id),
+    }
+    batch.save(update_fields=["counts"])
 
 
 def _render_all(script: Script, defaults: dict, guide_of: dict[int, int]) -> dict:
