@@ -26,6 +26,7 @@ from siyu.api.schemas import (
 )
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
+from siyu.segments.queries import customer_list_query
 
 router = Router(tags=["customers"])
 
@@ -56,8 +57,7 @@ def list_customers(
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
     order: Annotated[Literal["recent", "id"], Query(description="recent buyers first, or by id")] = "recent",
 ):
-    result = queries.list_customers(
-        request.auth,
+    query = customer_list_query(
         q=q,
         source=source,
         tag=tag,
@@ -71,6 +71,7 @@ def list_customers(
         page_size=page_size,
         order=order,
     )
+    result = queries.list_customers(request.auth, query)
     return {
         "items": result.items,
         "total": result.total,
