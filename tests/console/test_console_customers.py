@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -310,3 +311,26 @@ def test_error_pages_render_without_a_request_context():
     assert "500" in render_to_string("500.html")
     assert "404" in render_to_string("404.html")
     assert "403" in render_to_string("403.html")
+
+
+def test_list_filters_on_current_traits(admin_client, warehouse):
+    """The list's filters on the current traits (RFM layer, value layer, AIPL stage, computed tag) narrow
+    the console's list as they do the API's, together with the customer filters."""
+    from segments.traits_data import write_brand
+    from siyu.segments.actions import refresh_traits
+    from siyu.warehouse.summary import rebuild_customer_summary
+
+    write_brand(warehouse.backend())
+    rebuild_customer_summary()
+
+    def shown(**filters) -> set[int]:
+        page = text_of(admin_client.get("/customers/", filters))
+        return {int(x) for x in re.findall(r'data-customer-id="(\d+)"', page)}
+
+    assert shown(rfm_layer="important_value") == set()  # no traits computed yet: no one passes
+    refresh_traits(now=dt.datetime(2025, 12, 31, 16, 0, tzinfo=dt.UTC))
+    assert shown(rfm_layer="important_value") == {1}
+    assert shown(value_layer="waist") == {1, 7}
+    assert shown(aipl_stage="interest") == {5, 6}
+    assert shown(aipl_stage="interest", q="5") == {5}
+    assert shown(value_layer=" ", q="7") == {7}  # a blank filter is no filter

@@ -23,6 +23,7 @@ from siyu.api.schemas import (
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
 from siyu.customers.queries import CustomerIdPath
+from siyu.segments.queries import customer_list_query
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -54,8 +55,7 @@ def list_customers(
     page_size: Annotated[int, Query(ge=1, le=queries.MAX_PAGE_SIZE)] = 50,
     order: Annotated[Literal["recent", "id"], Query(description="recent buyers first, or by id")] = "recent",
 ):
-    result = queries.list_customers(
-        request.auth,
+    query = customer_list_query(
         q=q,
         source=source,
         tag=tag,
@@ -69,6 +69,7 @@ def list_customers(
         page_size=page_size,
         order=order,
     )
+    result = queries.list_customers(request.auth, query)
     return {
         "items": result.items,
         "total": result.total,

@@ -158,7 +158,7 @@ def _console_reads() -> dict:
     from django.contrib.auth import get_user_model
 
     from siyu.customers.queries import list_customers
-    from siyu.segments.queries import filter_choices, traits_of
+    from siyu.segments.queries import customer_list_query, filter_choices, traits_of
     from siyu.warehouse.summary import rebuild_customer_summary
 
     rebuild_customer_summary()
@@ -166,9 +166,11 @@ def _console_reads() -> dict:
         username="bench-operator", defaults={"is_superuser": True}
     )
     cases = {
-        "customer list filtered by RFM layer": lambda: list_customers(user, rfm_layer="important_value"),
+        "customer list filtered by RFM layer": lambda: list_customers(
+            user, customer_list_query(rfm_layer="important_value")
+        ),
         "customer list by computed tag and value layer": lambda: list_customers(
-            user, computed_tag="高价值", value_layer="top"
+            user, customer_list_query(computed_tag="高价值", value_layer="top")
         ),
         "one customer's traits (profile card)": lambda: traits_of(1),
         "trait filter choices": filter_choices,

@@ -19,6 +19,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from datetime import UTC
 from decimal import Decimal
 from typing import Annotated
@@ -411,6 +412,110 @@ def _stage_overrides() -> dict[int, str]:
 # --- list ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, eq=False)
+class ResolvedFilters:
+    """Filters of the list that a domain above customers answers (siyu.segments: the current traits), as
+    given and as the customer ids they match: customers cannot import that domain (DESIGN.md §7), so the
+    console and the API resolve them through it (siyu.segments.queries.customer_list_query)."""
+
+    given: dict[str, str]  # name -> value, shown back with the page and written to the audit log
+    customer_ids: ibis.Column
+
+
+@dataclass(frozen=True)
+class CustomerListQuery:
+    """What one page of the customer list asks for: filters (combined with AND), the page and the order
+    (`recent`: newest buyers first; `id`: by customer id). Texts are cleaned and numbers bounded by
+    `cleaned()`, which list_customers applies."""
+
+    q: str | None = None  # a customer id, the last 4 digits of a phone, a full phone, an e-mail or a name
+    source: str | None = None  # a channel (import source) among the customer's
+    tag: str | None = None  # a tag id, `组名:标签` or a tag name
+    province: str | None = None
+    stage: str | None = None  # lifecycle stage; an operator's override wins over the warehouse's
+    page: int = 1
+    page_size: int = 50
+    order: str = "recent"
+    resolved: ResolvedFilters | None = None
+
+    def cleaned(self) -> CustomerListQuery:
+        """Filter texts as a person meant them (an empty one: no filter), the page within bounds."""
+        texts = {name: _filter_text(getattr(self, name)) for name in _TEXT_FILTERS}
+        page, page_size = _page_numbers(self.page, self.page_size)
+        return dataclass_replace(self, **texts, page=page, page_size=page_size)
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The filters given, by name (the resolved ones last)."""
+        given = {name: getattr(self, name) for name in _TEXT_FILTERS if getattr(self, name) is not None}
+        return given | (self.resolved.given if self.resolved else {})
+
+
+_TEXT_FILTERS = ("q", "source", "tag", "province", "stage")
+
+
+def _filter_text(value) -> str | None:
+    text = clean_text(value) if value is not None else ""
+    return text or None
+
+
+def list_customers(user, query: CustomerListQuery | None = None, /, **fields) -> CustomerPage:
+    """One page of the customers `user` may see that pass `query` (or a CustomerListQuery of `fields`).
+
+    Counting, ordering and paging happen in the warehouse; only the page's rows are decrypted."""
+    if query is not None and fields:
+        raise TypeError("list_customers takes a query or its fields, not both")
+    query = (query if query is not None else CustomerListQuery(**fields)).cleaned()
+    ids = _scope(user, query)
+    if ids is not None and not ids:
+        return _page(query, items=[], total=0)
+    matching = _filtered(ids, query)
+    total = int(_scalar(matching.count()))
+    if total == 0 or query.page > _page_count(total, query):
+        return _page(query, items=[], total=total)
+    rows = _ordered_page(matching, query)
+    return _page(query, items=_presented(user, rows, query), total=total)
+
+
+def _scope(user, query: CustomerListQuery) -> set[int] | None:
+    """The customers the user's role lets them see, narrowed to the tag's (None: every customer)."""
+    ids = visible_customer_ids(user)
+    if query.tag is not None:
+        tagged = customers_with_tag(query.tag)
+        ids = tagged if ids is None else ids & tagged
+    return ids
+
+
+def _filtered(ids: set[int] | None, query: CustomerListQuery) -> ibis.Table:
+    """customer_summary's rows within `ids` (None: all) that pass the query's filters."""
+    cs = _table("customer_summary")
+    predicates = []
+    if ids is not None:
+        predicates.append(cs.customer_id.isin(_ids_table(ids).customer_id))
+    if query.q is not None:
+        predicates.append(_search_predicate(cs, query.q))
+    if query.source is not None:
+        predicates.append(cs.sources.contains(query.source))
+    if query.province is not None:
+        predicates.append(cs.province == query.province)
+    if query.resolved is not None:
+        predicates.append(cs.customer_id.isin(query.resolved.customer_ids))
+    if query.stage is not None:
+        predicates.append(_in_stage(cs, query.stage))
+    return cs.filter(*predicates) if predicates else cs
+
+
+def _in_stage(cs, wanted: str):
+    """Customers in lifecycle stage `wanted`: the warehouse's stage, unless an operator moved them."""
+    overrides = _stage_overrides()
+    moved_in = [cid for cid, st in overrides.items() if st == wanted]
+    moved_out = [cid for cid, st in overrides.items() if st != wanted]
+    by_warehouse = cs.stage == wanted
+    if moved_out:
+        by_warehouse = by_warehouse & ~cs.customer_id.isin(moved_out)
+    return ibis.or_(by_warehouse, cs.customer_id.isin(moved_in)) if moved_in else by_warehouse
+
+
 def _page_numbers(page, page_size) -> tuple[int, int]:
     try:
         page = max(int(page or 1), 1)
@@ -423,99 +528,33 @@ def _page_numbers(page, page_size) -> tuple[int, int]:
     return page, page_size
 
 
-def list_customers(
-    user,
-    *,
-    q=None,
-    source=None,
-    tag=None,
-    province=None,
-    stage=None,
-    rfm_layer=None,
-    value_layer=None,
-    aipl_stage=None,
-    computed_tag=None,
-    page=1,
-    page_size=50,
-    order="recent",
-) -> CustomerPage:
-    """One page of the customers `user` may see, newest buyers first (`order="id"`: by customer id).
+def _page_count(total: int, query: CustomerListQuery) -> int:
+    return math.ceil(total / query.page_size) if total else 0
 
-    Filters combine with AND; `rfm_layer`, `value_layer`, `aipl_stage` and `computed_tag` look at the current
-    traits (siyu.segments). Paging, counting and ordering happen in the warehouse; only the page's rows are
-    decrypted."""
-    from siyu.segments.queries import customers_matching
 
-    page, page_size = _page_numbers(page, page_size)
-    given = {
-        "q": q, "source": source, "tag": tag, "province": province, "stage": stage, "rfm_layer": rfm_layer,
-        "value_layer": value_layer, "aipl_stage": aipl_stage, "computed_tag": computed_tag,
-    }  # fmt: skip
-    filters = {k: clean_text(v) for k, v in given.items() if v is not None and clean_text(v) != ""}
-    empty = CustomerPage(items=[], total=0, page=page, pages=0, page_size=page_size, filters=filters)
+_LIST_COLUMNS = (
+    "customer_id", "name_masked", "phone_masked", "province", "city", "sources", "stage", "orders", "spend",
+    "last_purchase_at", "pii_record_key",
+)  # fmt: skip
 
-    ids = visible_customer_ids(user)
-    if filters.get("tag") is not None:
-        tagged = customers_with_tag(filters["tag"])
-        ids = tagged if ids is None else ids & tagged
-    if ids is not None and not ids:
-        return empty
 
-    cs = _table("customer_summary")
-    predicates = []
-    if ids is not None:
-        predicates.append(cs.customer_id.isin(_ids_table(ids).customer_id))
-    if "q" in filters:
-        predicates.append(_search_predicate(cs, str(filters["q"])))
-    if "source" in filters:
-        predicates.append(cs.sources.contains(str(filters["source"])))
-    if "province" in filters:
-        predicates.append(cs.province == str(filters["province"]))
-    with_traits = customers_matching(**filters)
-    if with_traits is not None:
-        predicates.append(cs.customer_id.isin(with_traits))
-    overrides = _stage_overrides()
-    if "stage" in filters:
-        wanted = str(filters["stage"])
-        moved_in = [cid for cid, st in overrides.items() if st == wanted]
-        moved_out = [cid for cid, st in overrides.items() if st != wanted]
-        by_warehouse = cs.stage == wanted
-        if moved_out:
-            by_warehouse = by_warehouse & ~cs.customer_id.isin(moved_out)
-        predicates.append(ibis.or_(by_warehouse, cs.customer_id.isin(moved_in)) if moved_in else by_warehouse)
-    expr = cs.filter(*predicates) if predicates else cs
-
-    total = int(_scalar(expr.count()))
-    pages = math.ceil(total / page_size) if total else 0
-    if total == 0 or page > pages:
-        return CustomerPage(
-            items=[], total=total, page=page, pages=pages, page_size=page_size, filters=filters
-        )
-
-    if order == "id":
-        ordered = expr.order_by(expr.customer_id)
+def _ordered_page(matching: ibis.Table, query: CustomerListQuery) -> list[dict]:
+    """The query's page of `matching`, in its order."""
+    if query.order == "id":
+        ordered = matching.order_by(matching.customer_id)
     else:
-        ordered = expr.order_by([ibis.desc(expr.last_purchase_at), expr.customer_id])
-    columns = [
-        "customer_id",
-        "name_masked",
-        "phone_masked",
-        "province",
-        "city",
-        "sources",
-        "stage",
-        "orders",
-        "spend",
-        "last_purchase_at",
-        "pii_record_key",
-    ]
-    rows = _rows(ordered.select(*columns).limit(page_size, offset=(page - 1) * page_size))
+        ordered = matching.order_by([ibis.desc(matching.last_purchase_at), matching.customer_id])
+    offset = (query.page - 1) * query.page_size
+    return _rows(ordered.select(*_LIST_COLUMNS).limit(query.page_size, offset=offset))
 
+
+def _presented(user, rows: list[dict], query: CustomerListQuery) -> list[dict]:
+    """The page's rows as shown: clear name and phone for roles that may see them (each such view
+    audited), masked ones otherwise; the stage an operator set; the owner's name."""
     clear = can_view_pii(user)
     clear_pii = _pii_by_record(r["pii_record_key"] for r in rows) if clear else {}
     states = states_of(r["customer_id"] for r in rows)
     owner_names = display_names(s.owner_id for s in states.values() if s.owner_id)
-
     items = []
     for row in rows:
         cid = row["customer_id"]
@@ -543,10 +582,19 @@ def list_customers(
             "view_pii_list",
             target="customers",
             customer_ids=[i["customer_id"] for i in items],
-            filters=filters,
+            filters=query.filters,
         )
+    return items
+
+
+def _page(query: CustomerListQuery, *, items: list[dict], total: int) -> CustomerPage:
     return CustomerPage(
-        items=items, total=total, page=page, pages=pages, page_size=page_size, filters=filters
+        items=items,
+        total=total,
+        page=query.page,
+        pages=_page_count(total, query),
+        page_size=query.page_size,
+        filters=query.filters,
     )
 
 

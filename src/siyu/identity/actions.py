@@ -224,9 +224,18 @@ def _resolve(progress, guard, match, now, full, full_reason: str = ""):
                 final = matched.labels if matched is not None else labels
                 reclaim = {} if inc else _reclaimable(con, staged)
                 plan = assign_customer_ids(final, old, _next_customer_id(con), reclaim)
-                merge_rows = _merge_rows(
-                    con, staged, _linking(con, quarantine, match), plan, final, old, run_id, now, labels, matched
+                merges = _RunMerges(
+                    merges=plan.merges,
+                    staged=staged,
+                    customer_id=plan.customer_id,
+                    old=old,
+                    labels=final,
+                    det_labels=labels,
+                    matched=matched,
+                    run_id=run_id,
+                    now=now,
                 )
+                merge_rows = _merge_rows(merges, strong=_linking(con, quarantine, match))
                 merge_rows += _split_rows(plan, run_id, now)
 
                 step(5, "writing the customer map", "assign")
@@ -425,69 +434,130 @@ def _is_nan(value) -> bool:
     return isinstance(value, float) and value != value
 
 
-def _merge_rows(con, staged, strong, plan, labels, old, run_id, now, det_labels, matched) -> list[dict]:
+@dataclass(eq=False)
+class _RunMerges:
+    """What a run's merge_log rows are written from (_merge_rows): the ids it merged and its records."""
+
+    # (survivor id, absorbed id, component) of siyu.identity.graph.Assignment
+    merges: list[tuple[int, int, int]]
+    staged: ibis.Table  # the run's records: rid (record number, in age order) and record_key
+    customer_id: np.ndarray  # per record: its customer id after the run
+    old: np.ndarray  # per record: its customer id before the run (-1: a new record)
+    labels: np.ndarray  # per record: its final component
+    det_labels: np.ndarray  # per record: its component by shared identifiers alone
+    matched: ProbabilisticResult | None  # the probabilistic stage's joins (None: it did not run)
+    run_id: str
+    now: datetime
+
+
+def _merge_rows(run: _RunMerges, *, strong: ibis.Table) -> list[dict]:
     """merge_log rows, one per absorbed id, naming the identifier types that bridged the clusters, or the
     probabilistic link (its match probability and field comparisons) or reviewer decision that did."""
-    rows: list[dict] = []
-    if plan.merges:
-        det_home = _home_labels(old, det_labels) if matched is not None else {}
-        oldest = _oldest_records(staged, old, {i for m in plan.merges for i in m[:2]})
-        comps = np.unique([c for _, _, c in plan.merges])
-        rids = np.flatnonzero(np.isin(labels, comps)).astype(np.int64)
-        wanted = _staged_rows(staged, rids)
-        links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
-        # A value bridges when its records belong to more than one existing cluster (a new record counts
-        # as a cluster of its own).
-        link_rid = links.column("rid").to_numpy()
-        cluster = np.where(old[link_rid] >= 0, old[link_rid], -(link_rid + 1))
-        groups: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for member, id_type, value in zip(
-            cluster.tolist(),
-            links.column("id_type").to_pylist(),
-            links.column("value_hash").to_pylist(),
-            strict=True,
-        ):
-            groups[(id_type, value)].add(member)
-        types_by_id: dict[int, set[str]] = defaultdict(set)
-        for (id_type, _), members in groups.items():
-            if len(members) > 1:
-                for member in members:
-                    if member >= 0:
-                        types_by_id[member].add(id_type)
-        sizes = dict(zip(*(a.tolist() for a in np.unique(plan.customer_id, return_counts=True)), strict=True))
-        old_sizes = dict(
-            zip(*(a.tolist() for a in np.unique(old[old >= 0], return_counts=True)), strict=True)
+    if not run.merges:
+        return []
+    id_types = _shared_id_types(run, _bridging_id_types(run, strong))
+    links = _joining_links(run)
+    evidence = _merge_evidence(run, id_types, links)
+    return [
+        {
+            "run_id": run.run_id,
+            "merged_at": run.now,
+            "survivor_id": survivor,
+            "absorbed_id": absorbed,
+            "rule": _merge_rule(types, link),
+            "evidence": json.dumps(ev, sort_keys=True),
+        }
+        for (survivor, absorbed, _), types, link, ev in zip(
+            run.merges, id_types, links, evidence, strict=True
         )
-        by_survivor: dict[int, set[str]] = defaultdict(set)
-        for survivor, absorbed, _ in plan.merges:
-            by_survivor[survivor] |= types_by_id.get(absorbed, set())
-        for survivor, absorbed, _ in plan.merges:
-            id_types = sorted(types_by_id.get(absorbed) or by_survivor[survivor], key=_type_rank)
-            evidence = {
-                "shared_id_types": id_types,
-                "absorbed_records": old_sizes[absorbed],
-                "customer_records": sizes[survivor],
-                # what undoing the merge keeps apart (siyu.identity.actions.undo_merge)
-                "survivor_record": oldest.get(survivor),
-                "absorbed_record": oldest.get(absorbed),
-            }
-            rule = "deterministic:" + (id_types[0] if id_types else "unknown")
-            home_a, home_s = det_home.get(absorbed), det_home.get(survivor)
-            if home_a != home_s:  # not connected by identifiers: a scored link or a decision joined them
-                link = matched.merges.get(home_a) or matched.merges.get(home_s) or {}
-                rule = "manual:decision" if link.get("forced") else "probabilistic"
-                evidence.update({k: v for k, v in link.items() if k in ("match_probability", "fields")})
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "merged_at": now,
-                    "survivor_id": survivor,
-                    "absorbed_id": absorbed,
-                    "rule": rule,
-                    "evidence": json.dumps(evidence, sort_keys=True),
-                }
-            )
-    return rows
+    ]
+
+
+def _bridging_id_types(run: _RunMerges, strong: ibis.Table) -> dict[int, set[str]]:
+    """Existing customer id -> the types of its identifier values that bridge: values whose records belong
+    to more than one existing cluster (a new record counts as a cluster of its own), in the merged
+    components."""
+    comps = np.unique([c for _, _, c in run.merges])
+    rids = np.flatnonzero(np.isin(run.labels, comps)).astype(np.int64)
+    wanted = _staged_rows(run.staged, rids)
+    links = strong.join(wanted, "record_key").select("rid", "id_type", "value_hash").to_pyarrow()
+    link_rid = links.column("rid").to_numpy()
+    cluster = np.where(run.old[link_rid] >= 0, run.old[link_rid], -(link_rid + 1))
+    groups: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for member, id_type, value in zip(
+        cluster.tolist(),
+        links.column("id_type").to_pylist(),
+        links.column("value_hash").to_pylist(),
+        strict=True,
+    ):
+        groups[(id_type, value)].add(member)
+    types_by_id: dict[int, set[str]] = defaultdict(set)
+    for (id_type, _), members in groups.items():
+        if len(members) > 1:
+            for member in members:
+                if member >= 0:
+                    types_by_id[member].add(id_type)
+    return types_by_id
+
+
+def _shared_id_types(run: _RunMerges, bridging: dict[int, set[str]]) -> list[list[str]]:
+    """Per merge, the identifier types that bridged it, the most specific first: the absorbed id's, else
+    those of every id its survivor absorbed (a cluster reached through another one)."""
+    by_survivor: dict[int, set[str]] = defaultdict(set)
+    for survivor, absorbed, _ in run.merges:
+        by_survivor[survivor] |= bridging.get(absorbed, set())
+    return [
+        sorted(bridging.get(absorbed) or by_survivor[survivor], key=_type_rank)
+        for survivor, absorbed, _ in run.merges
+    ]
+
+
+def _joining_links(run: _RunMerges) -> list[dict | None]:
+    """Per merge, the probabilistic link or reviewer decision that joined the two ids (their oldest records
+    lie in different components by shared identifiers; {} when the link is not known), None where shared
+    identifiers did."""
+    det_home = _home_labels(run.old, run.det_labels) if run.matched is not None else {}
+    links: list[dict | None] = []
+    for survivor, absorbed, _ in run.merges:
+        home_a, home_s = det_home.get(absorbed), det_home.get(survivor)
+        if home_a == home_s:
+            links.append(None)
+        else:
+            links.append(run.matched.merges.get(home_a) or run.matched.merges.get(home_s) or {})
+    return links
+
+
+def _merge_evidence(run: _RunMerges, id_types: list[list[str]], links: list[dict | None]) -> list[dict]:
+    """Per merge, its evidence: the identifier types shared, the records on each side, the oldest record of
+    each id (what undoing the merge keeps apart: siyu.identity.actions.undo_merge) and, for a link, its
+    match probability and field comparisons."""
+    sizes = _counts(run.customer_id)
+    old_sizes = _counts(run.old[run.old >= 0])
+    oldest = _oldest_records(run.staged, run.old, {i for m in run.merges for i in m[:2]})
+    out = []
+    for (survivor, absorbed, _), types, link in zip(run.merges, id_types, links, strict=True):
+        evidence = {
+            "shared_id_types": types,
+            "absorbed_records": old_sizes[absorbed],
+            "customer_records": sizes[survivor],
+            "survivor_record": oldest.get(survivor),
+            "absorbed_record": oldest.get(absorbed),
+        }
+        if link is not None:
+            evidence.update({k: v for k, v in link.items() if k in ("match_probability", "fields")})
+        out.append(evidence)
+    return out
+
+
+def _merge_rule(id_types: list[str], link: dict | None) -> str:
+    if link is None:
+        return "deterministic:" + (id_types[0] if id_types else "unknown")
+    return "manual:decision" if link.get("forced") else "probabilistic"
+
+
+def _counts(ids: np.ndarray) -> dict[int, int]:
+    """How many records each id has."""
+    return dict(zip(*(a.tolist() for a in np.unique(ids, return_counts=True)), strict=True))
 
 
 def _staged_rows(staged, rids: np.ndarray) -> ibis.Table:
@@ -719,7 +789,9 @@ def _match_report(matched: ProbabilisticResult | None, match: MatchSettings) -> 
     }
 
 
-def _candidate_rows(staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str) -> pa.Table:
+def _candidate_rows(
+    staged, matched: ProbabilisticResult | None, customer_id: np.ndarray, run_id: str
+) -> pa.Table:
     """This run's undecided pairs, each with its evidence pattern and whether it waits for a reviewer
     (siyu.identity.evidence: a pair whose only agreement is what a household shares is kept apart).
     Left out: pairs already decided, pairs now in one customer, and pairs between two customers a
@@ -761,7 +833,6 @@ def _candidate_rows(staged, matched: ProbabilisticResult | None, customer_id: np
             }
         )
     return pa.Table.from_pylist(rows, schema=schema)
-
 
 
 def _link_rows(staged, matched: ProbabilisticResult | None, run_id: str, now) -> pa.Table:
@@ -841,7 +912,13 @@ def _update_candidates(con, staged, matched, customer_id: np.ndarray, run_id: st
     )
     earlier = earlier.select(*_arrow("match_candidates").names).to_pyarrow().cast(_arrow("match_candidates"))
     if fresh.num_rows:
-        again = set(zip(fresh.column("record_key_l").to_pylist(), fresh.column("record_key_r").to_pylist(), strict=True))
+        again = set(
+            zip(
+                fresh.column("record_key_l").to_pylist(),
+                fresh.column("record_key_r").to_pylist(),
+                strict=True,
+            )
+        )
         keep = [(a, b) not in again for a, b in zip(earlier.column("record_key_l").to_pylist(), earlier.column("record_key_r").to_pylist(), strict=True)]  # fmt: skip
         earlier = earlier.filter(pa.array(keep, type=pa.bool_()))
     if earlier.num_rows != int(queue.count().execute()) or fresh.num_rows:
@@ -878,7 +955,9 @@ def _update_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: 
         {
             "record_key": keys.column("record_key"),
             "customer_id": pa.array(customer_id[keys.column("rid").to_numpy()], type=pa.int64()),
-            "resolved_at": pa.array([now] * keys.num_rows, type=_arrow("customer_map").field("resolved_at").type),
+            "resolved_at": pa.array(
+                [now] * keys.num_rows, type=_arrow("customer_map").field("resolved_at").type
+            ),
         }
     )
     replace_keyed(raw_connection(), "customer_map", "record_key", rows.column("record_key"), rows)
@@ -908,7 +987,9 @@ def _write_match_state(con, staged, matched, guard, match, run_id: str, now, inc
     if not incremental:
         model = matched.model if matched is not None else None
         row = model_row(run_id, now, settings_fingerprint(guard, match), model)
-        con.insert("identity_models", pa.Table.from_pylist([row], schema=_arrow("identity_models")), overwrite=True)
+        con.insert(
+            "identity_models", pa.Table.from_pylist([row], schema=_arrow("identity_models")), overwrite=True
+        )
 
 
 def _write_quarantine(con, quarantine: pa.Table) -> None:

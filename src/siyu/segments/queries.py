@@ -10,6 +10,7 @@ import ibis
 
 from siyu.core.labels import label
 from siyu.customers import labels as customer_labels
+from siyu.customers.queries import CustomerListQuery, ResolvedFilters, clean_text
 from siyu.ingest.labels import source_labels
 from siyu.segments import labels as segment_labels
 from siyu.segments.errors import NotFound, TraitsNotComputed
@@ -104,6 +105,19 @@ def customers_matching(**filters) -> ibis.Column | None:
         column = traits[LIST_FILTERS[name]]
         predicates.append(column.contains(str(value)) if name == "computed_tag" else column == str(value))
     return traits.filter(*predicates).customer_id
+
+
+def customer_list_query(**params) -> CustomerListQuery:
+    """The customer list's query (siyu.customers.queries.CustomerListQuery) for `params`, the console's and
+    the API's alike: its filters on the current traits (LIST_FILTERS) resolved here into the customers they
+    match, since customers sits below segments and reads no traits."""
+    traits = {name: params.pop(name, None) for name in LIST_FILTERS}
+    given = {
+        name: text for name, value in traits.items() if value is not None and (text := clean_text(value))
+    }
+    matching = customers_matching(**given)
+    resolved = ResolvedFilters(given, matching) if matching is not None else None
+    return CustomerListQuery(**params, resolved=resolved)
 
 
 def filter_choices() -> dict[str, list[str]]:

@@ -15,6 +15,7 @@ from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerError
+from siyu.segments.queries import customer_list_query
 from siyu.staff.queries import can_assign_owner, can_import, can_view_pii
 from siyu.web.views import console_view, forbidden
 
@@ -34,12 +35,12 @@ def customer_list(request):
     from siyu.customers.queries import list_customers
 
     filters = {name: (request.GET.get(name) or "").strip() for name in FILTERS}
-    page = list_customers(
-        request.user,
+    query = customer_list_query(
         **{name: value or None for name, value in filters.items()},
         page=_page_number(request.GET.get("page")),
         page_size=PAGE_SIZE,
     )
+    page = list_customers(request.user, query)
     context = {
         "page": page,
         "filters": filters,
