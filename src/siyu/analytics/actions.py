@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from siyu.analytics.errors import InvalidSpend
+from siyu.analytics.groups import list_path
 from siyu.analytics.models import ChannelSpend
 from siyu.core.actions import record_audit
 from siyu.staff.queries import check_analytics_access
@@ -152,7 +153,6 @@ def import_spend_csv(user, content: bytes) -> list[ChannelSpend]:
 def save_customer_list(user, group) -> str:
     """Keep a list of customer ids (a `CustomerGroup` from an upload or the API) for page 8 and its
     exports; returns its id."""
-    from siyu.analytics.groups import list_path
 
     check_analytics_access(user)
     list_id = uuid.uuid4().hex

@@ -11,6 +11,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
 from siyu.analytics import actions, queries
+from siyu.analytics.errors import InvalidCustomerList
 from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_ids, group_from_request
@@ -70,7 +71,6 @@ def _result(page: str, q: PageFilters) -> dict:
     if page == "repurchase":
         group = group_from_request(q.list, q.tag, q.segment)
         if group is None:
-            from siyu.analytics.errors import InvalidCustomerList
 
             raise InvalidCustomerList("repurchase needs a group: list=<customer list id>, tag=<tag> or segment=<segment id>")
         return queries.repurchase(f, group)

@@ -113,7 +113,7 @@ def parse_filters(
     end = _parse_date(date_to, "date_to")
     if end is None:
         if today is None:
-            from siyu.analytics.facts import last_purchase_day
+            from siyu.analytics.facts import last_purchase_day  # facts imports this module
 
             today = last_purchase_day() or datetime.now(ZoneInfo(zone())).date()
         end = max(today, start) if start else today

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 
 from siyu.analytics.errors import InvalidCustomerList
+from siyu.customers.queries import customers_with_tag, find_tags
+from siyu.segments.models import Segment
+from siyu.segments.queries import member_ids
 
 MAX_GROUP = 5_000_000
 CUSTOMER_ID_MAX = 2**63 - 1
@@ -75,7 +78,6 @@ def _cell(value) -> str:
 
 
 def group_from_tag(tag: str) -> CustomerGroup:
-    from siyu.customers.queries import customers_with_tag, find_tags
 
     if not find_tags(tag):
         raise InvalidCustomerList(f"no tag {str(tag)[:100]!r}")
@@ -84,8 +86,6 @@ def group_from_tag(tag: str) -> CustomerGroup:
 
 def group_from_segment(segment_id) -> CustomerGroup:
     """The stored members of a segment (as of its last refresh)."""
-    from siyu.segments.models import Segment
-    from siyu.segments.queries import member_ids
 
     text = str(segment_id).strip()
     segment = Segment.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None

@@ -21,6 +21,10 @@ from siyu.analytics import facts
 from siyu.analytics.errors import InvalidFilters
 from siyu.analytics.facts import left_join, local, month_number, month_number_of, month_of, rows
 from siyu.analytics.filters import Filters, instant
+from siyu.analytics.models import ChannelSpend
+from siyu.segments.errors import TraitsNotComputed
+from siyu.segments.queries import snapshot_cutoff
+from siyu.segments.traits import LIFECYCLE_STAGES
 from siyu.warehouse import backend
 
 FEN = Decimal("0.01")
@@ -371,7 +375,6 @@ def _flatten(curves: list[dict], what: str) -> list[dict]:
 def spend_by_channel(date_from, date_to, channels=()) -> dict[str, Decimal]:
     """Spend per channel in [date_from, date_to]: a spend row counts in proportion to the days of it that
     fall in the range (its amount spread evenly over its days)."""
-    from siyu.analytics.models import ChannelSpend
 
     spends = ChannelSpend.objects.filter(date_from__lte=date_to, date_to__gte=date_from)
     if channels:
@@ -640,8 +643,6 @@ UNKNOWN_STAGE = "unknown"
 
 def _current_stages(con):
     """customer_id, stage of the current traits snapshot (empty when traits were never computed)."""
-    from siyu.segments.errors import TraitsNotComputed
-    from siyu.segments.queries import snapshot_cutoff
 
     traits = con.table("customer_traits")
     try:
@@ -675,7 +676,6 @@ def touch_grid(f: Filters) -> dict:
     """Customers reached in the range, by operation (journey, campaign, guide-task batch, manual send),
     touchpoint and lifecycle stage, from the recorded touches; every touchpoint × stage cell is present,
     so a combination nobody reached shows as 0."""
-    from siyu.segments.traits import LIFECYCLE_STAGES
 
     con = backend()
     t = con.table("touches")

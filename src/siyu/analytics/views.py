@@ -24,6 +24,7 @@ from siyu.analytics.groups import group_from_file, group_from_request
 from siyu.analytics.labels import column_label, factor_label, value_label
 from siyu.analytics.models import ChannelSpend
 from siyu.ingest.labels import source_labels
+from siyu.segments.models import Segment
 from siyu.staff.queries import check_analytics_access
 from siyu.web.views import console_view
 
@@ -168,7 +169,6 @@ def analytics_page(request, page: str):
     if page == "channel_roi":
         context["spends"] = ChannelSpend.objects.all()[:500]
     if page == "repurchase":
-        from siyu.segments.models import Segment
 
         context["segments"] = Segment.objects.filter(refreshed_at__isnull=False)
     if page == "formula" and result:

@@ -23,6 +23,8 @@ from siyu.api.schemas import (
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import actions, queries
 from siyu.customers.queries import CustomerIdPath
+from siyu.identity.labels import describe_joins
+from siyu.identity.queries import customer_evidence
 from siyu.segments.queries import customer_list_query
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
@@ -85,8 +87,6 @@ def list_customers(
     summary="One customer's profile",
 )
 def get_profile(request, customer_id: CustomerIdPath):
-    from siyu.identity.labels import describe_joins
-    from siyu.identity.queries import customer_evidence
 
     profile = queries.get_profile(request.auth, customer_id)
     evidence = customer_evidence(customer_id)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from siyu.analytics import queries as analytics_queries
 from siyu.analytics.filters import parse_filters
 from siyu.core.models import Job
+from siyu.customers.models import Tag
 from siyu.customers.queries import list_customers
 from siyu.engagement.guides import queries as task_queries
 from siyu.engagement.guides.models import GuideTask
@@ -26,8 +27,10 @@ from siyu.engagement.messaging import queries as messaging_queries
 from siyu.identity import queries as identity_queries
 from siyu.segments import queries as segment_queries
 from siyu.segments.models import Segment
+from siyu.segments.queries import filter_choices as trait_choices
 from siyu.staff.models import Store
 from siyu.staff.queries import store_of
+from siyu.warehouse import backend
 from siyu.warehouse.orders import is_purchase
 
 CACHE_SECONDS = 300
@@ -86,7 +89,6 @@ def dashboard_counts() -> DashboardCounts:
 
 
 def _warehouse_counts() -> DashboardCounts:
-    from siyu.warehouse import backend
 
     con = backend()
     summary = con.table("customer_summary")
@@ -278,8 +280,6 @@ class FilterChoices:
 
 
 def filter_choices() -> FilterChoices:
-    from siyu.customers.models import Tag
-    from siyu.segments.queries import filter_choices as trait_choices
 
     sources, provinces, stages = _cached("choices", _warehouse_choices)
     tags = sorted(str(tag) for tag in Tag.objects.select_related("group")[:1000])  # "组名:标签" or "标签"
@@ -288,7 +288,6 @@ def filter_choices() -> FilterChoices:
 
 
 def _warehouse_choices() -> tuple[list[str], list[str], list[str]]:
-    from siyu.warehouse import backend
 
     con = backend()
     summary = con.table("customer_summary")

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from siyu.core.models import Job
+from siyu.core.owner import submit_job
 
 
 class StepClock:
@@ -90,7 +91,6 @@ class ProgressBar:
 
 def run_with_progress(kind: str, params: dict, *, quiet: bool = False, created_by=None) -> Job:
     """What a CLI command calls: in-process with a bar, or handed to `siyu serve` and followed."""
-    from siyu.core.owner import submit_job
 
     with ProgressBar(kind, quiet=quiet) as bar:
         job = submit_job(kind, params, created_by, listener=bar)

@@ -63,8 +63,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
 from siyu.core.progress import StepClock
 from siyu.identity import queries
+from siyu.identity.errors import IdentityError
 from siyu.identity.evidence import AUTO_RULE, DECISION, MATCH, evidence_pattern, is_queued, rules_for_base
 from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
@@ -748,7 +750,6 @@ def _read_labels(path: str) -> list[tuple[str, str]]:
     source_a,record_id_a,source_b,record_id_b (every row: the two records are one person)."""
     import polars as pl
 
-    from siyu.identity.errors import IdentityError
 
     try:
         frame = pl.read_csv(path, infer_schema=False)
@@ -1007,14 +1008,12 @@ DECIDER_ROLES = ("admin", "operator")
 
 
 def _check_decider(actor) -> None:
-    from siyu.core.errors import PermissionDenied
 
     if actor is not None and not has_role(actor, DECIDER_ROLES):
         raise PermissionDenied("only administrators and operators can merge or split customers")
 
 
 def _check_verdict(verdict: str) -> None:
-    from siyu.identity.errors import IdentityError
 
     if verdict not in (SAME, DIFFERENT):
         raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
@@ -1024,7 +1023,6 @@ def decide_match(actor, record_key_a: str, record_key_b: str, verdict: str, reas
                  match_probability: float | None = None) -> dict:  # fmt: skip
     """Record that two records are the same person (`same`) or not (`different`). Applied by every later
     resolve run; the latest decision on a pair is in force."""
-    from siyu.identity.errors import IdentityError
 
     _check_decider(actor)
     _check_verdict(verdict)
@@ -1054,7 +1052,6 @@ def decide_by_rule(actor, pattern: str, verdict: str, reason: str = "") -> dict:
     """Decide at once every review entry (a pair of customers) whose evidence pattern is `pattern`
     (siyu.identity.evidence.evidence_pattern; the rules the review page lists): one decision per entry, on
     its best record pair, each naming the rule, who and when. Applied by the next resolve run."""
-    from siyu.identity.errors import IdentityError
 
     _check_decider(actor)
     _check_verdict(verdict)
@@ -1096,7 +1093,6 @@ def merge_customers(actor, customer_id: int, other_id: int, reason: str) -> dict
 def _record_key(value: str) -> str:
     """Record keys are `source|record id` text: one with a control character (a NUL byte) names no record
     and must not reach a query."""
-    from siyu.identity.errors import IdentityError
 
     if any(ord(c) < 32 for c in value):
         raise IdentityError(f"no such record: {value!r}")
@@ -1106,7 +1102,6 @@ def _record_key(value: str) -> str:
 def split_customers(actor, customer_id: int, record_key: str, reason: str) -> dict:
     """Manual split: `record_key` (and the records linked to it by identifiers or by other evidence) is
     not the person of the customer's oldest record."""
-    from siyu.identity.errors import IdentityError
 
     (first,) = _representatives(customer_id)
     if queries.customer_id_for(_record_key(record_key)) != customer_id:
@@ -1117,7 +1112,6 @@ def split_customers(actor, customer_id: int, record_key: str, reason: str) -> di
 def undo_merge(actor, absorbed_id: int, reason: str) -> dict:
     """Undo the latest merge that absorbed `absorbed_id`: its records and the survivor's are decided
     `different`; the next resolve run gives the absorbed records their old id back."""
-    from siyu.identity.errors import IdentityError
 
     rows = [
         r
@@ -1135,7 +1129,6 @@ def undo_merge(actor, absorbed_id: int, reason: str) -> dict:
 
 
 def _reason(reason: str) -> str:
-    from siyu.identity.errors import IdentityError
 
     if not (reason or "").strip():
         raise IdentityError("say why: a manual merge or split needs a reason")
@@ -1143,7 +1136,6 @@ def _reason(reason: str) -> str:
 
 
 def _representatives(*customer_ids: int) -> list[str]:
-    from siyu.identity.errors import IdentityError
 
     out = []
     for cid in customer_ids:

@@ -13,6 +13,7 @@ from ninja import Query, Router
 
 from siyu.core.errors import PermissionDenied
 from siyu.identity import actions, labels, queries
+from siyu.identity.evidence import parse_pattern
 from siyu.identity.schemas import (
     DecisionIn,
     DecisionOut,
@@ -82,7 +83,6 @@ def review(
     summary="The review queue grouped by evidence: rules that decide many pairs at once, with a preview",
 )
 def review_rules(request):
-    from siyu.identity.evidence import parse_pattern
 
     _require_reviewer(request.auth)
     return [

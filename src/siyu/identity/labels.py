@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
 from siyu.identity import evidence as ev
+from siyu.identity.probabilistic import MatchSettings
 
 COMPARISONS = {
     "phone": _("Phone"),
@@ -209,7 +210,6 @@ def record_kind_words(kind: str | None) -> str:
 def auto_rule_words(name: str | None, fields: dict | None = None) -> str:
     """An automatic rule by the levels it requires (settings IDENTITY_MATCHING["auto_rules"]); a rule no
     longer in the settings (a link made before it was removed) by what agreed in the link's `fields`."""
-    from siyu.identity.probabilistic import MatchSettings
 
     for rule in MatchSettings.from_settings().auto_rules:
         if rule.name == name:

@@ -10,6 +10,8 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
+from siyu.identity.evidence import DECISION, fields_of, join_tree
+from siyu.identity.guard import linking_identifiers
 from siyu.warehouse import backend
 from siyu.warehouse.exports import write_export
 
@@ -216,8 +218,6 @@ def customer_evidence(customer_id: int) -> dict:
     link: match_probability, match_weight, fields), or "decision" (decided_by, decided_at, reason, rule).
     Identifier joins come from the identifiers that may link now (strong, not quarantined); the others
     from match_links, which the resolve runs keep (siyu.identity.actions._write_links)."""
-    from siyu.identity.evidence import DECISION, fields_of, join_tree
-    from siyu.identity.guard import linking_identifiers
 
     con = backend()
     keys = [r["record_key"] for r in records_of(customer_id)]

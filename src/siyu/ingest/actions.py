@@ -19,12 +19,15 @@ import pyarrow.compute as pc
 from django.conf import settings
 
 from siyu.core import pii
-from siyu.core.actions import record_audit
+from siyu.core.actions import create_job, record_audit
+from siyu.core.owner import execute_job
+from siyu.core.tasks import schedule_once
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest import rejected, timing
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
+from siyu.ingest.tasks import purge_rejected_rows
 from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.connection import acquire_writes, release_writes
@@ -424,8 +427,6 @@ PURGE_EVERY = timedelta(days=1)
 def purge_rejected_rows_now():
     """Run the purge of expired rejected rows as a job of kind "purge_rejected" when there is something to
     purge (None otherwise: an empty purge is not worth a row in the job list)."""
-    from siyu.core.actions import create_job
-    from siyu.core.owner import execute_job
 
     if not rejected.expired():
         return None
@@ -444,8 +445,6 @@ def schedule_rejected_purge(*, daily: bool = False) -> None:
     (after each daily run), without piling up waiting runs."""
     from django.utils import timezone
 
-    from siyu.core.tasks import schedule_once
-    from siyu.ingest.tasks import purge_rejected_rows
 
     schedule_once(purge_rejected_rows, timezone.now() + PURGE_EVERY if daily else None)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from siyu.ingest import actions
+
 
 @task()
 def purge_rejected_rows() -> str:
-    from siyu.ingest import actions
 
     try:
         job = actions.purge_rejected_rows_now()

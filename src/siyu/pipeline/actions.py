@@ -25,6 +25,9 @@ from django.utils import timezone
 from siyu.core.actions import create_job
 from siyu.core.models import Job
 from siyu.core.owner import in_queued_job
+from siyu.identity.queries import unresolved_records
+from siyu.ingest.actions import run_import_job as import_files_of
+from siyu.pipeline.tasks import resolve_new_records
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ def request_resolve(trigger: str, created_by=None) -> Job | None:
         return None
     from django_tasks import task_backends
 
-    from siyu.pipeline.tasks import resolve_new_records
 
     params = {"after_new_records": True, "trigger": trigger}
     if not task_backends["default"].supports_defer:  # the immediate backend (tests): nothing ever waits
@@ -86,7 +88,6 @@ def _resolve_report(job: Job | None) -> dict:
 def run_import_job(job, progress) -> dict:
     """Job runner for kind "import": the import (siyu.ingest.actions.run_import_job), then, when the
     server's worker ran it and something landed, a resolve. `result["resolve"]` says which."""
-    from siyu.ingest.actions import run_import_job as import_files_of
 
     report = import_files_of(job, progress)
     if not changed_anything(report):
@@ -109,7 +110,6 @@ def resolve_after_api_batch(result: dict, created_by=None) -> dict:
 def resolve_waiting_records() -> Job | None:
     """When `siyu serve` starts: records imported while it was not running (`siyu import` in its own
     process) are resolved now, without a click."""
-    from siyu.identity.queries import unresolved_records
 
     try:
         waiting = unresolved_records()

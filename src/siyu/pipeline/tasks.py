@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django_tasks import task
 
+from siyu.core.owner import run_queued_job
+
 
 @task()
 def resolve_new_records(job_id: str) -> str:
-    from siyu.core.owner import run_queued_job
 
     return run_queued_job(job_id).status

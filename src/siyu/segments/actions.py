@@ -22,9 +22,10 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.core.progress import StepClock
 from siyu.core.tasks import can_defer, cancel_waiting_runs
-from siyu.customers.queries import clean_text
+from siyu.customers.queries import clean_text, existing_customer_ids
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
+from siyu.segments.membership import segment_members
 from siyu.segments.models import ComputedTag, RefreshSchedule, Segment, StageSet
 from siyu.segments.queries import get_segment
 from siyu.segments.traits import (
@@ -288,7 +289,6 @@ def parse_customer_ids(text: str) -> list[int]:
 
 def checked_static_ids(customer_ids) -> list[int]:
     """The ids, sorted and unique; SegmentError naming ids that are not customers."""
-    from siyu.customers.queries import existing_customer_ids
 
     ids = sorted({int(i) for i in customer_ids})
     if not ids:
@@ -382,7 +382,6 @@ def refresh_segment(segment_id: int, *, now: datetime | None = None) -> dict:
     """Compute the segment's membership now and store the difference: customers who entered are inserted
     into segment_members and logged as "enter", those who left are deleted and logged as "exit" (one
     warehouse transaction). Returns the counts."""
-    from siyu.segments.membership import segment_members
 
     started = time.monotonic()
     segment = get_segment(segment_id)

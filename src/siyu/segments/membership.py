@@ -15,8 +15,12 @@ from datetime import UTC, datetime
 import ibis
 import pyarrow as pa
 
+from siyu.customers.models import Consent, CustomerState
+from siyu.customers.queries import customers_with_tag
 from siyu.segments import rules
 from siyu.segments.errors import TraitsNotComputed
+from siyu.segments.prediction_queries import with_prediction_fields
+from siyu.segments.queries import snapshot_cutoff
 from siyu.segments.traits import TRAITS_TABLE, facts_before
 from siyu.warehouse.schema import TABLES
 
@@ -28,14 +32,12 @@ def _ids_column(ids) -> ibis.Column:
 def universe(con, *, predictions: bool = True) -> ibis.Table:
     """One row per customer: profile columns, the current traits and the current predictions (see module
     doc); `predictions` False leaves the prediction columns out (a rule that names none of them)."""
-    from siyu.segments.prediction_queries import with_prediction_fields
 
     row = _profile_and_traits(con)
     return with_prediction_fields(con, row) if predictions else row
 
 
 def _profile_and_traits(con) -> ibis.Table:
-    from siyu.segments.queries import snapshot_cutoff
 
     summary = con.table("customer_summary").select("customer_id", *rules.PROFILE_FIELDS)
     schema = TABLES[TRAITS_TABLE]
@@ -63,8 +65,6 @@ def control_ids(condition: dict) -> dict[str, tuple[ibis.Column, bool]]:
 
 
 def _control(kind: str, spec) -> tuple[set[int], bool]:
-    from siyu.customers.models import Consent, CustomerState
-    from siyu.customers.queries import customers_with_tag
 
     if kind == "tag":
         return customers_with_tag(spec), False

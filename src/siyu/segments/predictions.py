@@ -79,7 +79,7 @@ from siyu.segments.traits import (
 )
 from siyu.warehouse.localtime import local_time
 from siyu.warehouse.orders import is_purchase
-from siyu.warehouse.schema import TS
+from siyu.warehouse.schema import TABLES, TS
 
 log = logging.getLogger(__name__)
 
@@ -957,7 +957,6 @@ def compute_predictions(
     """Every customer's predictions as of `cutoff` (an Arrow table in the customer_predictions shape) and
     the run's report: calibration when history allows, and `quality` — which purchase probability and
     which CLV are served and why (module doc)."""
-    from siyu.warehouse.schema import TABLES
 
     step = StepClock(progress, _STEPS)
     horizon = timedelta(days=ps.horizon_days)

@@ -10,12 +10,24 @@ import ibis
 
 from siyu.core.labels import label
 from siyu.customers import labels as customer_labels
-from siyu.customers.queries import CustomerListQuery, ResolvedFilters, clean_text
+from siyu.customers.models import Tag
+from siyu.customers.queries import CONSENT_CHANNELS, CustomerListQuery, ResolvedFilters, clean_text
 from siyu.ingest.labels import source_labels
 from siyu.segments import labels as segment_labels
+from siyu.segments import rules
 from siyu.segments.errors import NotFound, TraitsNotComputed
 from siyu.segments.models import Segment, StageSet
-from siyu.segments.traits import RUNS_TABLE, STAGES_TABLE, TRAITS_TABLE, cutoff_of
+from siyu.segments.prediction_queries import field_notes
+from siyu.segments.traits import (
+    AIPL_STAGES,
+    LIFECYCLE_STAGES,
+    RUNS_TABLE,
+    STAGES_TABLE,
+    TRAITS_TABLE,
+    VALUE_LAYERS,
+    cutoff_of,
+)
+from siyu.staff.models import Role, Store
 from siyu.warehouse import backend
 from siyu.warehouse.schema import TABLES, TS
 
@@ -193,8 +205,8 @@ def get_segment(segment_id) -> Segment:
 def preview_segment(rule, sample: int = SAMPLE_SIZE) -> dict:
     """The member count and the first `sample` members (by id) a rule gives now; nothing is written.
     RuleError naming the bad part of the rule."""
-    from siyu.segments.actions import checked_rule
-    from siyu.segments.membership import rule_members
+    from siyu.segments.actions import checked_rule  # segments.actions imports this module
+    from siyu.segments.membership import rule_members  # membership imports this module
 
     started = time.monotonic()
     members = rule_members(backend(), checked_rule(rule))
@@ -273,12 +285,6 @@ def builder_catalog() -> dict:
     from django.contrib.auth import get_user_model
     from django.utils.translation import gettext as _
 
-    from siyu.customers.models import Tag
-    from siyu.customers.queries import CONSENT_CHANNELS
-    from siyu.segments import rules
-    from siyu.segments.prediction_queries import field_notes
-    from siyu.segments.traits import AIPL_STAGES, LIFECYCLE_STAGES, VALUE_LAYERS
-    from siyu.staff.models import Role, Store
 
     def coded(codes, table) -> list[list[str]]:
         return [[code, label(table, code)] for code in codes]

@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 
 import ibis
 
+from siyu.customers.queries import CONSENT_CHANNELS
 from siyu.segments.errors import RuleError
 
 NUMBER, TEXT, LIST = "number", "text", "list"
@@ -183,7 +184,6 @@ def _check_control(kind: str, spec, where: str):
     if kind == "consent":
         if not isinstance(spec, dict) or set(spec) - {"channel", "status"}:
             raise RuleError(f'{where}: give {{"channel": CHANNEL, "status": "opt_in" or "opt_out"}}')
-        from siyu.customers.queries import CONSENT_CHANNELS
 
         if spec.get("channel") not in CONSENT_CHANNELS:
             raise RuleError(f"{where}.channel: one of {', '.join(CONSENT_CHANNELS)}")

@@ -17,6 +17,7 @@ import ibis
 from django.conf import settings
 
 from siyu.core.errors import DataPlaneBusy
+from siyu.warehouse.schema import ensure_schema
 
 _lock = threading.Lock()
 _root: duckdb.DuckDBPyConnection | None = None
@@ -49,7 +50,6 @@ def _open_root() -> duckdb.DuckDBPyConnection:
         _root_path = path
         _root.execute(f"SET GLOBAL perfect_ht_threshold = {PERFECT_HASH_BITS}")  # every cursor's queries
         _local.__dict__.clear()
-        from siyu.warehouse.schema import ensure_schema
 
         ensure_schema(_root)
         return _root

@@ -10,6 +10,9 @@ import ibis
 import ibis.expr.datatypes as dt
 from ibis.backends.sql.datatypes import DuckDBType
 
+from siyu.warehouse.customer_orders import READ_MODELS
+from siyu.warehouse.upgrades import apply_upgrades
+
 MONEY = dt.Decimal(18, 2)
 TS = dt.Timestamp(timezone="UTC")
 
@@ -415,8 +418,6 @@ def ensure_schema(con) -> None:
     older rows read as NULL). `con` is a raw DuckDB connection (called once when it opens)."""
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
-    from siyu.warehouse.customer_orders import READ_MODELS
-    from siyu.warehouse.upgrades import apply_upgrades
 
     for name, schema in TABLES.items():
         if name not in existing:

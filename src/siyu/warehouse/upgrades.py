@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from siyu.warehouse.customer_orders import TABLE as CUSTOMER_ORDERS
+from siyu.warehouse.customer_orders import customer_orders_expr
 from siyu.warehouse.order_keys import order_key_prefix
 
 TABLE = "warehouse_upgrades"
@@ -23,8 +25,6 @@ def rekey_orders_by_platform(con, backend) -> dict:
     (siyu.warehouse.order_keys). One order imported under two labels was two rows: the latest version
     (by `updated_at`) stays, with its lines; the others are deleted. Each order keeps its old key in
     `legacy_key` (journeys' enrollments name orders by it). `customer_orders` is rebuilt from the result."""
-    from siyu.warehouse.customer_orders import TABLE as CUSTOMER_ORDERS
-    from siyu.warehouse.customer_orders import customer_orders_expr
 
     combos = con.execute("SELECT DISTINCT format, source, store FROM orders").fetchall()
     if not combos:

@@ -15,6 +15,8 @@ from siyu.customers.labels import CONSENT_CHANNELS, CONSENT_STATUSES, GENDERS, S
 from siyu.ingest.labels import FORMATS, source_labels
 from siyu.segments.labels import AIPL_STAGES, RFM_LAYERS, VALUE_LAYERS
 from siyu.staff.labels import ROLES
+from siyu.staff.models import ANALYTICS_ROLES
+from siyu.staff.queries import can_import, has_role, role_of
 
 register = template.Library()
 
@@ -174,14 +176,12 @@ def blank(value) -> str:
 @register.simple_tag(takes_context=True)
 def console_nav(context) -> dict:
     """Navigation flags for base.html: `{% console_nav as nav %}`."""
-    from siyu.staff.queries import can_import, has_role, role_of
 
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"can_import": False, "role": None, "name": ""}
     profile = getattr(user, "staff", None)
-    from siyu.staff.models import ANALYTICS_ROLES
 
     return {
         "can_import": can_import(user),

@@ -14,8 +14,17 @@ from siyu.console import presenters
 from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
 from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.customers import actions
 from siyu.customers.errors import CustomerError
-from siyu.segments.queries import customer_list_query
+from siyu.customers.queries import get_profile, list_customers, visible_customer_ids
+from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
+from siyu.identity.labels import describe_joins, merge_rule_words, record_kind_words
+from siyu.identity.queries import customer_evidence, merge_history, records_of
+from siyu.ingest.labels import source_labels
+from siyu.segments.errors import PredictionsNotComputed, TraitsNotComputed
+from siyu.segments.prediction_queries import predictions_of
+from siyu.segments.queries import customer_list_query, traits_of
+from siyu.segments.traits import TraitSettings
 from siyu.staff.queries import can_assign_owner, can_import, can_view_pii
 from siyu.web.views import console_view, forbidden
 
@@ -32,7 +41,6 @@ def _page_number(value) -> int:
 
 @console_view
 def customer_list(request):
-    from siyu.customers.queries import list_customers
 
     filters = {name: (request.GET.get(name) or "").strip() for name in FILTERS}
     query = customer_list_query(
@@ -62,7 +70,6 @@ def _safe_next(request, fallback: str) -> str:
 @console_view
 @require_POST
 def bulk_tags(request):
-    from siyu.customers import actions
 
     back = _safe_next(request, reverse("console:customers"))
     form = BulkTagForm(request.POST)
@@ -106,7 +113,6 @@ def bulk_tags(request):
 
 def _apply_to_allowed(apply, user, ids: list[int], tag: str) -> tuple[int, int]:
     """Apply a bulk tag action; when some selected customers are not the user's, skip those."""
-    from siyu.customers.queries import visible_customer_ids
 
     try:
         apply(user, ids, tag)
@@ -121,7 +127,6 @@ def _apply_to_allowed(apply, user, ids: list[int], tag: str) -> tuple[int, int]:
 
 
 def _profile_context(request, customer_id: int, **forms) -> dict:
-    from siyu.customers.queries import get_profile
 
     profile = get_profile(request.user, customer_id)
     assign = can_assign_owner(request.user)
@@ -144,16 +149,12 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
 
 def _wecom_actions() -> dict | None:
     """What the profile offers in WeCom itself (corporate tags, transfer), when an account can do it."""
-    from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
 
     return {"tags": wecom_corp_tag_labels()} if wecom_ready() else None
 
 
 def _traits_card(customer_id: int) -> dict:
     """The profile's 画像 card: the customer's current traits, or why there are none, and predictions."""
-    from siyu.segments.errors import TraitsNotComputed
-    from siyu.segments.queries import traits_of
-    from siyu.segments.traits import TraitSettings
 
     predictions = _predictions(customer_id)
     try:
@@ -172,8 +173,6 @@ def _traits_card(customer_id: int) -> dict:
 
 def _predictions(customer_id: int) -> dict | None:
     """The customer's row of the current predictions snapshot (siyu predict), or None."""
-    from siyu.segments.errors import PredictionsNotComputed
-    from siyu.segments.prediction_queries import predictions_of
 
     try:
         return predictions_of(customer_id)
@@ -186,8 +185,6 @@ def _identity_history(customer_id: int, label_of) -> dict:
     as (record key, its label)."""
     import json
 
-    from siyu.identity.labels import merge_rule_words
-    from siyu.identity.queries import merge_history, records_of
 
     history = []
     for row in merge_history(customer_id):
@@ -204,7 +201,6 @@ def record_label(identity: dict, sources: dict[str, str]) -> str:
     """A record as the evidence names it: channel (in words: `sources`, siyu.ingest.labels.source_labels),
     kind, record id and name (masked unless the viewer may see PII: `identity` is a profile identity,
     already masked for the viewer)."""
-    from siyu.identity.labels import record_kind_words
 
     source = identity.get("source") or ""
     kind = record_kind_words(identity.get("record_kind"))
@@ -219,7 +215,6 @@ JOINS_SHOWN = 200
 def _record_labels(identities: list[dict]):
     """record key -> its label (record_label) for the customer's records (a key not among them: its
     record id)."""
-    from siyu.ingest.labels import source_labels
 
     by_key = {i["record_key"]: i for i in identities}
     sources = source_labels()
@@ -229,8 +224,6 @@ def _record_labels(identities: list[dict]):
 def _joins(customer_id: int, label_of) -> dict:
     """How each of the customer's records joined the others (siyu.identity.labels.describe_joins): the
     first JOINS_SHOWN, and how many more there are."""
-    from siyu.identity.labels import describe_joins
-    from siyu.identity.queries import customer_evidence
 
     joins = describe_joins(customer_evidence(customer_id), label_of)
     return {"joins": joins[:JOINS_SHOWN], "joins_more": max(0, len(joins) - JOINS_SHOWN)}
@@ -244,8 +237,6 @@ def customer_profile(request, customer_id: int):
 @console_view
 @require_POST
 def customer_tag(request, customer_id: int):
-    from siyu.customers import actions
-    from siyu.customers.queries import get_profile
 
     get_profile(request.user, customer_id)  # 404 / 403 before any change
     form = TagForm(request.POST)
@@ -269,8 +260,6 @@ def customer_tag(request, customer_id: int):
 @console_view
 @require_POST
 def customer_note(request, customer_id: int):
-    from siyu.customers import actions
-    from siyu.customers.queries import get_profile
 
     get_profile(request.user, customer_id)
     form = NoteForm(request.POST)
@@ -289,8 +278,6 @@ def customer_note(request, customer_id: int):
 @console_view
 @require_POST
 def customer_owner(request, customer_id: int):
-    from siyu.customers import actions
-    from siyu.customers.queries import get_profile
 
     if not can_assign_owner(request.user):
         return forbidden(request, _("Only administrators, operators and store managers assign owners."))

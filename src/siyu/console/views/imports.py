@@ -21,6 +21,7 @@ from siyu.core.labels import label
 from siyu.core.models import Job
 from siyu.core.owner import submit_job
 from siyu.ingest import rejected
+from siyu.ingest.normalise.identifiers import not_identifier_words
 from siyu.staff.queries import can_import, can_view_pii
 from siyu.web.views import console_view, forbidden, not_found
 
@@ -207,7 +208,6 @@ def result_rows(result: dict) -> list[tuple[str, str, object]]:
 
 def _not_identifiers(result: dict) -> list[dict]:
     """Each file's values of identifier columns that were not taken as identifiers, in words."""
-    from siyu.ingest.normalise.identifiers import not_identifier_words
 
     return [
         {**entry, "file": Path(str(f.get("file") or "")).name,

@@ -36,6 +36,7 @@ from siyu.engagement.guides.models import GuideTask, TaskBatch
 from siyu.engagement.messaging.actions import enqueue_sends, write_touches
 from siyu.engagement.messaging.models import Channel, Send
 from siyu.engagement.messaging.policy import Rules, SendRequest, apply_contact_policy, current_policy
+from siyu.segments.queries import get_segment, member_ids
 from siyu.staff.models import Role, StaffProfile, Store
 from siyu.staff.queries import display_name_of, guides_of_store, has_role, role_of, store_of
 
@@ -94,7 +95,6 @@ def _audience(actor, customer_ids, segment_id) -> list[int]:
     if (customer_ids is None) == (segment_id is None):
         raise TaskError("give either a segment or a list of customer ids")
     if segment_id is not None:
-        from siyu.segments.queries import get_segment, member_ids
 
         segment = get_segment(segment_id)
         if segment.refreshed_at is None:

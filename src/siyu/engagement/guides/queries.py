@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.analytics.facts import purchases
+from siyu.analytics.filters import local_midnight
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material
 from siyu.engagement.errors import ContentError, TaskError, TaskNotFound
 from siyu.engagement.guides.models import GuideTask, TaskBatch
-from siyu.staff.models import Role
+from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import display_name_of, display_names, guides_of_store, has_role, role_of, store_of
 
 MAX_PAGE_SIZE = 200
@@ -44,7 +45,6 @@ def visible_guide_ids(user) -> list[int] | None:
 def assignable_guides(user) -> list[dict]:
     """The guides `user` can give tasks to (id, name, store): every active guide, a store manager's own
     store's only."""
-    from siyu.staff.models import StaffProfile
 
     profiles = StaffProfile.objects.select_related("user", "store").filter(
         role=Role.GUIDE, user__is_active=True
@@ -249,7 +249,6 @@ def guide_report(
     """Per guide, for tasks created in [date_from, date_to] (local days; default the last 30): tasks,
     open, overdue, done, completion rate = done ÷ (tasks − suppressed − cancelled), outcomes, and of the done tasks
     those followed by a purchase of the customer within `days` days of the contact, with orders and GMV."""
-    from siyu.analytics.filters import local_midnight
 
     if not has_role(user, REPORT_ROLES):
         raise PermissionDenied("the guide report is open to admins, operators and store managers")

@@ -24,6 +24,8 @@ from siyu.engagement.guides import queries as task_queries
 from siyu.engagement.guides.actions import TASK_REASONS
 from siyu.engagement.guides.models import GuideTask, TaskBatch
 from siyu.engagement.messaging.policy import REASONS
+from siyu.segments.actions import parse_customer_ids
+from siyu.segments.models import Segment
 from siyu.staff.models import Role, Store
 from siyu.staff.queries import has_role, role_of, store_of
 from siyu.web.views import console_view, forbidden
@@ -64,7 +66,6 @@ def task_list(request):
         "query": "&".join(f"{k}={v}" for k, v in (("status", status or ""), ("batch", batch or "")) if v),
     }
     if creator:
-        from siyu.segments.models import Segment
 
         own_store = store_of(request.user) if role_of(request.user) == Role.MANAGER else None
         context.update(
@@ -101,7 +102,6 @@ def task_create(request):
         if sep and name.strip():
             variables[name.strip()] = value.strip()
     try:
-        from siyu.segments.actions import parse_customer_ids
 
         batch = task_actions.create_guide_tasks(
             request.user,

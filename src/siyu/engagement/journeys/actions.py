@@ -17,11 +17,14 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import chunked, cyclic_gc_paused, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.core.tasks import schedule_once
+from siyu.customers.actions import MAX_BULK, add_tag, remove_tag
 from siyu.engagement.content.models import Script, ScriptGroup
 from siyu.engagement.errors import EngagementError, JourneyNotFound
 from siyu.engagement.guides.actions import MAX_TASKS, create_guide_tasks
+from siyu.engagement.journeys import definitions as journeys
 from siyu.engagement.journeys import queries
-from siyu.engagement.journeys.models import Handoff
+from siyu.engagement.journeys.definitions import check_steps, check_trigger, following_ids, send_key
+from siyu.engagement.journeys.models import Enrollment, Handoff, Journey, StepCount
 from siyu.engagement.messaging.actions import enqueue_send_batch, user_or_none, whole_number
 from siyu.engagement.messaging.models import (
     Send,
@@ -29,8 +32,10 @@ from siyu.engagement.messaging.models import (
 from siyu.engagement.messaging.policy import (
     SendRequest,
     as_utc,
+    held_out,
     unconverted_rows,
 )
+from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 
@@ -70,7 +75,6 @@ def _percent(value, what: str, high: int) -> Decimal:
 
 
 def _check_segment_exists(trigger: dict, steps: list[dict]) -> None:
-    from siyu.segments.models import Segment
 
     segment_id = trigger.get("segment_id")
     if segment_id is not None and not Segment.objects.filter(pk=segment_id).exists():
@@ -97,8 +101,6 @@ def save_journey(
     """Create a journey (a draft) or change one. Once a journey has been activated its trigger and holdout
     share stay as they were (enrollments and the lift report depend on them), and a step where
     customers are waiting cannot be removed."""
-    from siyu.engagement.journeys.definitions import check_steps, check_trigger
-    from siyu.engagement.journeys.models import Enrollment, Journey
 
     _require_journey_editor(actor)
     name = (name or "").strip()
@@ -163,7 +165,6 @@ def _first_run(trigger: dict, now: dt.datetime) -> dt.datetime:
 @transaction.atomic
 def activate_journey(actor, journey_id: int, now: dt.datetime | None = None):
     """Start (or resume) a journey: its trigger is evaluated from now on, paused enrollments go on."""
-    from siyu.engagement.journeys.models import Journey
 
     _require_journey_editor(actor)
     now = now or timezone.now()
@@ -183,7 +184,6 @@ def activate_journey(actor, journey_id: int, now: dt.datetime | None = None):
 @transaction.atomic
 def pause_journey(actor, journey_id: int):
     """Stop a journey: no one enters, enrolled customers stay at their step until it is activated again."""
-    from siyu.engagement.journeys.models import Journey
 
     _require_journey_editor(actor)
     updated = Journey.objects.filter(pk=journey_id).update(
@@ -198,7 +198,6 @@ def pause_journey(actor, journey_id: int):
 @transaction.atomic
 def delete_journey(actor, journey_id: int) -> None:
     """Delete a journey that never ran (a draft); one that ran is paused instead, to keep its report."""
-    from siyu.engagement.journeys.models import Journey
 
     _require_journey_editor(actor)
     journey = Journey.objects.filter(pk=journey_id).first()
@@ -211,7 +210,6 @@ def delete_journey(actor, journey_id: int) -> None:
 
 
 def _bump_counts(journey_id: int, step_id: str, treated: int, holdout: int) -> None:
-    from siyu.engagement.journeys.models import StepCount
 
     if not treated and not holdout:
         return
@@ -223,7 +221,6 @@ def _bump_counts(journey_id: int, step_id: str, treated: int, holdout: int) -> N
 
 def _blocked_customers(journey, customer_ids: list[int], now: dt.datetime) -> set[int]:
     """Of the candidates: those the journey's re-entry rule keeps out (already in it, or in it before)."""
-    from siyu.engagement.journeys.models import Enrollment
 
     query = Enrollment.objects.filter(journey=journey)
     fields = ("customer_id", "status", "exited_at")
@@ -250,7 +247,6 @@ def _blocked_customers(journey, customer_ids: list[int], now: dt.datetime) -> se
 
 def _used_trigger_keys(journey, keys: list[str]) -> set[str]:
     """Of the candidates' trigger keys: those that enrolled someone in the journey before."""
-    from siyu.engagement.journeys.models import Enrollment
 
     query = Enrollment.objects.filter(journey=journey)
     if len(keys) > 20_000:
@@ -278,7 +274,6 @@ def _entry_state(first: dict, following: str | None, at) -> dict:
     """The state columns of a new enrollment: at the first step, due now; or, when the first step is taken
     as they enter (see `_enroll`), where that step leaves them (`following`: the step after it in the
     list). `at`: now, in database form."""
-    from siyu.engagement.journeys.models import Enrollment
 
     state = {"status": Enrollment.Status.ACTIVE, "step_id": first["id"], "step_entered_at": at, "due_at": at,
              "exited_at": None, "exit_reason": ""}  # fmt: skip
@@ -293,9 +288,6 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
     send, a tag, a hand-off, an exit) is taken in the same transaction as the customers enter: their rows
     are written past it at once instead of written, read back and moved on by the tick, which was a third
     of a 1M dispatch (docs/benchmarks.md)."""
-    from siyu.engagement.journeys.definitions import following_ids
-    from siyu.engagement.journeys.models import Enrollment, Journey
-    from siyu.engagement.messaging.policy import held_out
 
     ids = candidates.column("customer_id").to_pylist()
     keys = candidates.column("trigger_key").to_pylist()
@@ -341,7 +333,6 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
 
 
 def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
-    from siyu.engagement.journeys.definitions import send_key
 
     journey_id, step_id, channel = journey.pk, step["id"], step["channel"]
     variables = step.get("variables", {})
@@ -359,7 +350,6 @@ def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
 
 
 def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
-    from siyu.engagement.journeys.models import Handoff
 
     if step["type"] == "guide_task":
         kind, payload = Handoff.Kind.GUIDE_TASK, {"title": step["title"], "script": step.get("script", "")}
@@ -389,8 +379,6 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
 
     from django.conf import settings
 
-    from siyu.customers.actions import MAX_BULK, add_tag, remove_tag
-    from siyu.engagement.journeys import definitions as journeys
 
     kind = step["type"]
     default = step.get("next", following)
@@ -446,7 +434,6 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
 def _outcome_changes(action: str, value, now) -> dict:
     """The enrollment columns an outcome of a step (see _run_step) writes; going past the last step is
     leaving the journey at its end."""
-    from siyu.engagement.journeys.models import Enrollment
 
     if action == "goto" and value is None:
         action, value = "exit", "end"
@@ -459,7 +446,6 @@ def _outcome_changes(action: str, value, now) -> dict:
 
 def _move(journey, step_id: str, outcomes, rows, now: dt.datetime) -> None:
     """Store the outcomes of one batch `rows` taken at `step_id` (see _run_step)."""
-    from siyu.engagement.journeys.models import Enrollment
 
     first_pk, last_pk = rows[0][0], rows[-1][0]
     held_pks = {r[0] for r in rows if r[2]}
@@ -484,8 +470,6 @@ def _move(journey, step_id: str, outcomes, rows, now: dt.datetime) -> None:
 def _advance_due(
     journeys_by_id: dict, now: dt.datetime, batch: int, report: Counter, crash_after=None
 ) -> None:
-    from siyu.engagement.journeys.definitions import following_ids
-    from siyu.engagement.journeys.models import Enrollment
 
     active = Enrollment.objects.filter(
         status=Enrollment.Status.ACTIVE, due_at__lte=now, journey_id__in=list(journeys_by_id)
@@ -531,7 +515,6 @@ def _advance_due(
 def check_goals(journeys_by_id: dict, now: dt.datetime, batch: int = JOURNEY_BATCH) -> int:
     """Mark enrollments that made the goal purchase (within goal_days of entering); with exit_on_goal
     the active ones leave the journey. Returns how many reached the goal."""
-    from siyu.engagement.journeys.models import Enrollment
 
     reached = 0
     for journey in journeys_by_id.values():
@@ -577,7 +560,6 @@ def run_journeys(
     now: dt.datetime | None = None, batch: int = JOURNEY_BATCH, crash_after: int | None = None
 ) -> dict:
     """One tick of every active journey: enrol by trigger, take the due steps, check goals."""
-    from siyu.engagement.journeys.models import Journey
 
     now = now or timezone.now()
     journeys = {j.pk: j for j in Journey.objects.filter(status=Journey.Status.ACTIVE)}

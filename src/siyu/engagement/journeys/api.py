@@ -11,6 +11,7 @@ from ninja import Field, Path, Router, Schema
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.engagement.journeys import actions, queries
+from siyu.engagement.journeys.models import Journey
 from siyu.staff.queries import has_role
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
@@ -114,7 +115,6 @@ def journey_dict(journey) -> dict:
 
 @router.get("/journeys", response={200: list[JourneyOut], **READ_ERRORS}, summary="Journeys (SOP)")
 def list_journeys(request):
-    from siyu.engagement.journeys.models import Journey
 
     _require_journeys(request.auth)
     return [journey_dict(j) for j in Journey.objects.all()]

@@ -53,6 +53,8 @@ from zoneinfo import ZoneInfo
 from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.content.scripts import CUSTOMER_VARIABLES, referenced_names
 from siyu.engagement.errors import EngagementError
+from siyu.segments.errors import RuleError
+from siyu.segments.rules import SEGMENT_SCOPE, check_condition
 
 TRIGGER_TYPES = ("event", "segment", "date", "schedule", "inactivity", "segment_now")
 ORDER_PLACED = "order_placed"
@@ -180,8 +182,6 @@ def _check_step(step, index: int) -> dict:
         if step.get("timeout_next"):
             out["timeout_next"] = str(step["timeout_next"])
     elif kind == "branch":
-        from siyu.segments.errors import RuleError
-        from siyu.segments.rules import SEGMENT_SCOPE, check_condition
 
         try:
             out["rule"] = check_condition(step.get("rule"), where=f"{where}: rule", scope=SEGMENT_SCOPE)

@@ -9,7 +9,13 @@ import pyarrow as pa
 from django.db.models import Count, Min
 
 from siyu import warehouse
+from siyu.engagement.errors import JourneyNotFound
+from siyu.engagement.journeys.definitions import ORDER_PLACED
+from siyu.engagement.journeys.models import Enrollment, Journey, StepCount
 from siyu.engagement.messaging.models import Send
+from siyu.segments.errors import TraitsNotComputed
+from siyu.segments.membership import rule_members
+from siyu.segments.queries import snapshot_cutoff
 from siyu.warehouse.orders import is_purchase
 
 # --- journeys ------------------------------------------------------------------------------------------
@@ -44,7 +50,6 @@ def _purchases(con) -> ibis.Table:
 
 def _event_facts(con, event: str) -> ibis.Table:
     """customer_id, fact_key, at of the facts named `event` (journeys.ORDER_PLACED: purchase orders)."""
-    from siyu.engagement.journeys.definitions import ORDER_PLACED
 
     if event == ORDER_PLACED:
         purchases = _purchases(con)
@@ -135,8 +140,6 @@ def trigger_candidates(journey, now: dt.datetime) -> pa.Table:
             "customer_id", trigger_key=f"birthday:{target.year}:" + born.customer_id.cast("string")
         )
     else:  # due_to_buy: the traits' purchase-cycle due date is near or past
-        from siyu.segments.errors import TraitsNotComputed
-        from siyu.segments.queries import snapshot_cutoff
 
         try:
             cutoff = snapshot_cutoff()
@@ -181,7 +184,6 @@ def enrollments_with_fact(rows: list[tuple[int, int, dt.datetime]], event: str, 
 
 def customers_matching_rule(rule: dict, customer_ids: list[int], now: dt.datetime) -> set[int]:
     """Of `customer_ids`: those for whom the segment rule holds now (siyu.segments.membership)."""
-    from siyu.segments.membership import rule_members
 
     if not customer_ids:
         return set()
@@ -284,7 +286,6 @@ def journey_lift(journey, now: dt.datetime | None = None) -> dict:
     purchase within the journey's goal days of one of their entries; an order counts once however many
     entries' windows hold it. Treated means assigned to be contacted (intention to treat): a treated
     customer whose sends the contact policy suppressed (opt-out, caps, global holdout) still counts."""
-    from siyu.engagement.journeys.models import Enrollment
 
     now = now or dt.datetime.now(dt.UTC)
     rows = list(
@@ -325,7 +326,6 @@ def journey_lift(journey, now: dt.datetime | None = None) -> dict:
 
 def journey_step_counts(journey) -> list[dict]:
     """Per step: how many reached it (treated, holdout) and how many are at it now."""
-    from siyu.engagement.journeys.models import Enrollment, StepCount
 
     reached = {c.step_id: c for c in StepCount.objects.filter(journey=journey)}
     now_at = dict(
@@ -347,7 +347,6 @@ def journey_step_counts(journey) -> list[dict]:
 
 
 def journey_summary(journey) -> dict:
-    from siyu.engagement.journeys.models import Enrollment
 
     # two counts that each read one index (enrollment_customer, the active-only enrollment_at_step)
     enrolled = Enrollment.objects.filter(journey=journey).count()
@@ -363,7 +362,6 @@ def journey_summary(journey) -> dict:
 
 def next_journey_due() -> dt.datetime | None:
     """The earliest time a tick has something to do: a due enrollment or a scheduled trigger."""
-    from siyu.engagement.journeys.models import Enrollment, Journey
 
     due = Enrollment.objects.filter(
         status=Enrollment.Status.ACTIVE, journey__status=Journey.Status.ACTIVE
@@ -376,8 +374,6 @@ def next_journey_due() -> dt.datetime | None:
 
 
 def get_journey(journey_id):
-    from siyu.engagement.errors import JourneyNotFound
-    from siyu.engagement.journeys.models import Journey
 
     journey = Journey.objects.filter(pk=journey_id).first() if str(journey_id).isdigit() else None
     if journey is None:

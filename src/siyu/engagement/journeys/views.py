@@ -12,6 +12,8 @@ from siyu.engagement.content import queries as content_queries
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.journeys import actions, queries
 from siyu.engagement.journeys.labels import JOURNEY_EVENTS, REENTRY, STEP_TYPES, TRIGGERS
+from siyu.engagement.journeys.models import Journey
+from siyu.segments.models import Segment
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view, forbidden
 
@@ -64,7 +66,6 @@ def _journey_form(journey=None) -> dict:
 
 
 def _journey_context(form: dict, journey=None) -> dict:
-    from siyu.segments.models import Segment
 
     return {
         "form": form, "journey": journey, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
@@ -74,7 +75,6 @@ def _journey_context(form: dict, journey=None) -> dict:
 
 @console_view
 def journeys(request):
-    from siyu.engagement.journeys.models import Journey
 
     if not can_import(request.user):
         return forbidden(request)

@@ -33,8 +33,9 @@ from siyu.core.tasks import schedule_once
 from siyu.customers.models import Consent
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content import scripts
+from siyu.engagement.content.models import Material
 from siyu.engagement.content.queries import attachable_material, customer_variables
-from siyu.engagement.errors import ChannelNotConfigured, EngagementError
+from siyu.engagement.errors import ChannelNotConfigured, ContentError, EngagementError
 from siyu.engagement.messaging import queries
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS, ADAPTERS, ChannelAdapter
 from siyu.engagement.messaging.channels.base import Outcome, Outgoing, ProviderError, failed
@@ -128,7 +129,7 @@ def configure_account(
     account.save()
     record_audit(actor, "configure_channel", target=channel, provider=provider, enabled=account.enabled)
     if channel == Channel.WECOM:
-        from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
+        from siyu.engagement.messaging.channel_actions import schedule_wecom_sync  # it imports this module
 
         transaction.on_commit(schedule_wecom_sync)
     return account
@@ -411,8 +412,6 @@ def _customer_values(sends: list[Send]) -> dict[int, dict]:
 def _attachments(sends: list[Send]) -> dict[int, list[dict] | str]:
     """{material id: [the attachment]} or {material id: why it cannot go now} for the sends' materials,
     checked at delivery: a buyer show whose consent was withdrawn since the enqueue is not sent."""
-    from siyu.engagement.content.models import Material
-    from siyu.engagement.errors import ContentError
 
     ids = {s.variables.get("material_id") for s in sends if isinstance(s.variables, dict)} - {None}
     found = Material.objects.in_bulk([i for i in ids if isinstance(i, int)])
@@ -515,7 +514,9 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     write_touches([s for s in sends if s.status == Send.Status.SENT])
     refusals = [s for s in sends if getattr(s, "refused_template", False) and s.customer_id is not None]
     if refusals:
-        from siyu.engagement.messaging.channel_actions import record_template_refusals
+        from siyu.engagement.messaging.channel_actions import (
+            record_template_refusals,  # it imports this module
+        )
 
         record_template_refusals(refusals, at)
 

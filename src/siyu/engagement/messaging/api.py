@@ -12,7 +12,10 @@ from ninja import Field, Path, Query, Router, Schema
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers import queries as customer_queries
+from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import actions, queries
+from siyu.engagement.messaging.channel_actions import mark_wecom_tag as mark
+from siyu.engagement.messaging.channel_actions import transfer_wecom_customers as transfer
 from siyu.engagement.messaging.models import Send
 from siyu.engagement.messaging.policy import REASONS, SendRequest
 from siyu.staff.models import Role
@@ -191,7 +194,6 @@ class WeComTagOut(Schema):
 @router.post("/wecom/tags", response={200: WeComTagOut, **WRITE_ERRORS},
              summary="Mark (or remove) a WeCom corporate tag on customers, in WeCom and in Siyu")  # fmt: skip
 def mark_wecom_tag(request, response: HttpResponse, body: WeComTagIn, idempotency_key: IdempotencyKeyHeader):
-    from siyu.engagement.messaging.channel_actions import mark_wecom_tag as mark
 
     def run():
         result = mark(request.auth, body.customer_ids, body.label, remove=body.remove)
@@ -218,8 +220,6 @@ def transfer_wecom_customers(
 ):
     from django.contrib.auth import get_user_model
 
-    from siyu.engagement.errors import EngagementError
-    from siyu.engagement.messaging.channel_actions import transfer_wecom_customers as transfer
 
     def run():
         guide = get_user_model().objects.filter(pk=body.to_user_id, is_active=True).first()

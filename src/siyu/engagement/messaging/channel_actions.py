@@ -28,11 +28,14 @@ import pyarrow as pa
 from django.utils import timezone
 
 from siyu import warehouse
+from siyu.core import pii
 from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
 from siyu.core.tasks import can_defer, next_waiting_run
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
+from siyu.customers.actions import assign_owner
 from siyu.customers.errors import CustomerError
 from siyu.customers.models import Consent, CustomerTag
 from siyu.engagement.errors import ChannelNotConfigured, EngagementError
@@ -49,7 +52,14 @@ from siyu.engagement.messaging.models import (
     WeComTransfer,
 )
 from siyu.engagement.messaging.policy import SendRequest
+from siyu.ingest.actions import write_prepared
+from siyu.ingest.normalise.phone import normalise_phone
+from siyu.ingest.prepare import prepare_frame
+from siyu.ingest.sources.formats import FORMATS, map_columns
+from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.warehouse.append import refresh_records
+from siyu.warehouse.summary import refresh_customer_summary
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +204,6 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
     WeCom is updated in place; nothing else is written twice, so a re-sync of unchanged data writes
     nothing. The pipeline then resolves identities (new contacts link to the customers sharing a unionid); the
     owner guides and WeCom tags reach the customers app (tags WeCom took off are taken off)."""
-    from siyu.ingest.actions import write_prepared
-    from siyu.ingest.prepare import prepare_frame
-    from siyu.ingest.sources.formats import FORMATS, map_columns
-    from siyu.warehouse.append import refresh_records
 
     now = now or timezone.now()
     step = progress or (lambda *args: None)
@@ -260,7 +266,6 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
 
 
 def warehouse_refresh_summary(customer_ids: list[int], now: dt.datetime) -> None:
-    from siyu.warehouse.summary import refresh_customer_summary
 
     refresh_customer_summary(pa.array(customer_ids, pa.int64()), now=now)
 
@@ -402,12 +407,9 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
     Siyu. WeCom allows a customer at most two transfers in 90 days: a customer Siyu already transferred
     twice in that window is refused here without asking WeCom, and WeCom's own per-customer refusals
     (transfers made elsewhere) are reported. Returns {"transferred": [...], "refused": {customer: why}}."""
-    from siyu.customers.actions import assign_owner
-    from siyu.staff.models import Role
 
     now = now or timezone.now()
     if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR, Role.MANAGER)):
-        from siyu.core.errors import PermissionDenied
 
         raise PermissionDenied("only an admin, operator or store manager can transfer customers")
     takeover = getattr(getattr(to_user, "staff", None), "wecom_userid", "") or ""
@@ -566,8 +568,6 @@ def record_sms_receipts(provider: str, reports: list[dict], now: dt.datetime | N
 
 def customers_with_phone(phone: str) -> tuple[list[int], str | None]:
     """The customers whose records hold this mobile number in full (by its keyed hash), and one such record."""
-    from siyu.core import pii
-    from siyu.ingest.normalise.phone import normalise_phone
 
     normal = normalise_phone(phone)
     if normal is None or normal.kind != "mobile":

@@ -17,9 +17,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from siyu.core.errors import SiyuError
+from siyu.core.models import Job
 from siyu.core.owner import submit_job
+from siyu.customers.queries import get_profile
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import channel_actions, queries
+from siyu.engagement.messaging.channel_actions import sync_interval
 from siyu.engagement.messaging.models import Channel
 from siyu.staff.queries import can_assign_owner, can_import
 from siyu.web.views import console_view, forbidden
@@ -33,8 +36,6 @@ REFUSED = {"aliyun": {"code": 1, "msg": "refused"}, "tencent": {"result": 1, "er
 
 def channels_page_context() -> dict:
     """What the channel-accounts page shows about the contact sync and the SMS receipt URLs."""
-    from siyu.core.models import Job
-    from siyu.engagement.messaging.channel_actions import sync_interval
 
     wecom = queries.account_of(Channel.WECOM)
     wecom_secrets = queries.account_secrets(wecom) if wecom else {}
@@ -76,7 +77,6 @@ def _profile(customer_id: int, anchor: str):
 @require_POST
 def wecom_tag(request, customer_id: int):
     """Mark a WeCom corporate tag on the customer (or take it off), in WeCom and in Siyu."""
-    from siyu.customers.queries import get_profile
 
     get_profile(request.user, customer_id)  # 404 / 403 before any change
     label, remove = request.POST.get("label", ""), request.POST.get("op") == "remove"
@@ -100,7 +100,6 @@ def wecom_tag(request, customer_id: int):
 @require_POST
 def wecom_transfer(request, customer_id: int):
     """Hand the customer to another guide in WeCom (在职继承) and make that guide the owner."""
-    from siyu.customers.queries import get_profile
 
     if not can_assign_owner(request.user):
         return forbidden(request, _("Only administrators, operators and store managers assign owners."))

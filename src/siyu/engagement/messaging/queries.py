@@ -13,7 +13,7 @@ from siyu import warehouse
 from siyu.core import pii
 from siyu.engagement.errors import ChannelNotConfigured
 from siyu.engagement.messaging.channels import ADAPTERS, ChannelAdapter
-from siyu.engagement.messaging.models import ACCOUNT_OF, ChannelAccount, Send
+from siyu.engagement.messaging.models import ACCOUNT_OF, ChannelAccount, Send, WeComCorpTag
 
 MAX_PAGE_SIZE = 200
 
@@ -28,7 +28,6 @@ def account_secrets(account: ChannelAccount) -> dict:
 
 def wecom_corp_tag_labels() -> list[str]:
     """The labels (组名:标签) of WeCom's corporate tag library as last synced, for marking customers."""
-    from siyu.engagement.messaging.models import WeComCorpTag
 
     return sorted({t.label for t in WeComCorpTag.objects.filter(deleted=False)})
 

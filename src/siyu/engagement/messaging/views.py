@@ -14,6 +14,8 @@ from django.views.decorators.http import require_http_methods
 
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import actions, queries
+from siyu.engagement.messaging.channel_actions import send_welcome_message
+from siyu.engagement.messaging.channel_views import channels_page_context
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS
 from siyu.engagement.messaging.channels.wecom import CallbackError, WeComCallbackCrypto, parse_callback_event
 from siyu.engagement.messaging.labels import PROVIDERS, SEND_CHANNELS, account_fields
@@ -92,7 +94,6 @@ def channels(request):
         }
         for channel, providers in CHANNEL_PROVIDERS.items()
     ]
-    from siyu.engagement.messaging.channel_views import channels_page_context
 
     return render(request, "siyu/engagement/channels.html", {"forms": forms, **channels_page_context()})
 
@@ -169,7 +170,6 @@ def wecom_callback(request):
     if event is not None:
         actions.record_wecom_events([event], source=account.settings.get("source") or "wecom")
         if event.get("welcome_code"):
-            from siyu.engagement.messaging.channel_actions import send_welcome_message
 
             try:
                 send_welcome_message(event, account)  # the code is valid for 20 seconds: now, not later

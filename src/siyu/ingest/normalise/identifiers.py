@@ -37,8 +37,9 @@ import unicodedata
 import polars as pl
 from django.utils.translation import gettext_lazy as _
 
+from siyu.core import pii
 from siyu.ingest.normalise._bulk import patch_with_scalar
-from siyu.ingest.normalise.phone import normalise_phone
+from siyu.ingest.normalise.phone import normalise_phone, normalise_phones
 from siyu.ingest.normalise.values import EMAIL_RE, NULL_TOKENS
 
 # Why a value is not an identifier, in the words an operator reads (Chinese in the console's locale).
@@ -236,7 +237,6 @@ def identifier_problems(id_type: str, values: pl.Series) -> pl.Series:
     common shape are decided by polars alone; the rest by the scalar, once per distinct value."""
     s = values.cast(pl.String).rename("raw")
     if id_type == "phone":
-        from siyu.ingest.normalise.phone import normalise_phones
 
         return phone_problems(s, normalise_phones(s)).rename(values.name)
     fast = _fast_valid(id_type, pl.col("raw"))
@@ -371,7 +371,6 @@ def known_placeholders(id_types: list[str]) -> list[tuple[str, str, str]]:
 def mask_identifier(id_type: str, value: str | None) -> str | None:
     """What a quarantine page may show of an identifier value: phones and e-mails masked like everywhere
     (siyu.core.pii), other values their first and last character around stars; placeholders as they are."""
-    from siyu.core import pii
 
     if value is None:
         return None

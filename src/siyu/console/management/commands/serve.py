@@ -20,6 +20,17 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from siyu.core.actions import fail_job
+from siyu.core.models import Job
+from siyu.core.owner import running_server, server_file
+from siyu.engagement.journeys.actions import schedule_journeys
+from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
+from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
+from siyu.ingest.actions import schedule_rejected_purge
+from siyu.pipeline.actions import resolve_waiting_records
+from siyu.segments.actions import schedule_refresh
+from siyu.warehouse import WarehouseBusy, connection, raw_connection
+
 logger = logging.getLogger("siyu.serve")
 
 WORKER_STOP_TIMEOUT = 10.0  # seconds to let a running job finish on Ctrl-C before leaving it
@@ -34,7 +45,6 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="web server threads (default 8)")
 
     def handle(self, *args, host: str, port: int, threads: int, **options):
-        from siyu.core.owner import running_server, server_file
 
         other = running_server()
         if other is not None:
@@ -93,7 +103,6 @@ class Command(BaseCommand):
             except Exception:  # noqa: BLE001 - already closed by waitress' shutdown
                 pass
             _remove(path)
-            from siyu.warehouse import connection
 
             if not worker_thread.is_alive():
                 connection.close()
@@ -104,7 +113,6 @@ class Command(BaseCommand):
     # --- steps ----------------------------------------------------------------------------------
 
     def _own_warehouse(self) -> None:
-        from siyu.warehouse import WarehouseBusy, raw_connection
 
         try:
             raw_connection()
@@ -127,17 +135,12 @@ class Command(BaseCommand):
 
     def _fail_interrupted_jobs(self) -> None:
         """Jobs left `running` by a server that stopped mid-way can never finish: say so on them."""
-        from siyu.core.actions import fail_job
-        from siyu.core.models import Job
 
         for job in Job.objects.filter(status=Job.Status.RUNNING):
             fail_job(job, "interrupted: siyu serve stopped while this job was running; run it again")
 
     def _resume_outbox(self) -> None:
         """Sends a stopped server left half-done are settled (siyu.engagement.messaging.actions), then delivery resumes."""
-        from siyu.engagement.journeys.actions import schedule_journeys
-        from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
-        from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
 
         recover_interrupted_sends()
         schedule_delivery()
@@ -146,7 +149,6 @@ class Command(BaseCommand):
 
     def _schedule_refresh(self) -> None:
         """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
-        from siyu.segments.actions import schedule_refresh
 
         when = schedule_refresh()
         if when is not None:
@@ -155,8 +157,6 @@ class Command(BaseCommand):
     def _schedule_upkeep(self) -> None:
         """Rejected rows past their retention are deleted now and then every day (siyu.ingest.tasks), and
         records imported while no server ran are resolved (siyu.pipeline)."""
-        from siyu.ingest.actions import schedule_rejected_purge
-        from siyu.pipeline.actions import resolve_waiting_records
 
         schedule_rejected_purge()
         if resolve_waiting_records() is not None:

@@ -7,6 +7,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.progress import run_with_progress
+from siyu.demo.generate import generate_brand, load_manifest
+from siyu.staff.actions import create_user, ensure_store
+from siyu.staff.models import Role
 
 
 class Command(BaseCommand):
@@ -23,7 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
-        from siyu.demo.generate import generate_brand, load_manifest
 
         out_dir = Path(settings.SIYU_HOME) / "demo" / f"people-{options['people']}-seed-{options['seed']}"
         manifest = load_manifest(out_dir) if (out_dir / "manifest.json").exists() else None
@@ -62,8 +64,6 @@ class Command(BaseCommand):
 
     def _ensure_accounts(self, manifest) -> str:
         """An admin (password kept in SIYU_HOME/secrets), the demo's stores and one account per guide."""
-        from siyu.staff.actions import create_user, ensure_store
-        from siyu.staff.models import Role
 
         secret = Path(settings.SECRETS_DIR) / "demo_admin_password"
         if not secret.exists():

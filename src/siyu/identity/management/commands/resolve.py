@@ -6,6 +6,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.progress import exit_unless_done, run_with_progress
+from siyu.identity.errors import IdentityError
+from siyu.identity.probabilistic import MatchSettings
 
 
 class Command(BaseCommand):
@@ -52,8 +54,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from siyu.identity.errors import IdentityError
-        from siyu.identity.probabilistic import MatchSettings
 
         try:  # a field that cannot be compared is said before any work starts
             MatchSettings(compare=tuple(options["compare"] or ()))

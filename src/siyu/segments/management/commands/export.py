@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from siyu.core.errors import SiyuError
 from siyu.core.progress import exit_unless_done, run_with_progress
+from siyu.ingest.actions import export_rejected
 from siyu.segments.exports import EXPORTS
 from siyu.warehouse.exports import export_path
 
@@ -52,7 +53,6 @@ class Command(BaseCommand):
 
     def _rejected(self, target, as_json: bool) -> None:
         """Rejected rows need no warehouse: decrypted here, whether or not a server runs."""
-        from siyu.ingest.actions import export_rejected
 
         if len(target) != 2:
             raise CommandError("usage: siyu export rejected FILE OUT.csv")
