@@ -1,9 +1,6 @@
-"""The chain after new records, as far as this module holds it yet: records that landed (a file imported
-through `siyu serve`, an API batch) are followed by a resolve, without anyone clicking 识别身份.
-
-The resolve job's runner (siyu.identity.actions.run_resolve_job) already chains what follows a resolve:
-control-plane sync → traits → predictions → segments refreshed "after every resolve" → a journey tick.
-Issue 14 moves that chain here; until then this module knows one step: after new records, resolve.
+"""The start of the chain after new records: records that landed (a file imported through `siyu serve`,
+an API batch) are followed by a resolve, without anyone clicking 识别身份. What follows a resolve is
+siyu.pipeline.after_records.
 
 Coalesced: a burst of imports or API batches queues one resolve, not one each. At most one requested
 resolve waits at a time (a Job of kind "resolve" with `after_new_records`, and its django-tasks task
