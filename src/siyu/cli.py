@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+from siyu import __version__
+
 COMMANDS = {
     "demo": "generate a demo brand, import it through the real importers, resolve, serve",
     "serve": "run the console, API and task worker (owns the warehouse)",
@@ -49,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     if argv[0] in ("--version", "version"):
-        from siyu import __version__
-
         print(__version__)
         return 0
     setup_django()
