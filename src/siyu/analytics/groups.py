@@ -78,7 +78,6 @@ def _cell(value) -> str:
 
 
 def group_from_tag(tag: str) -> CustomerGroup:
-
     if not find_tags(tag):
         raise InvalidCustomerList(f"no tag {str(tag)[:100]!r}")
     return CustomerGroup("tag", str(tag), frozenset(customers_with_tag(tag)))

@@ -87,7 +87,6 @@ def list_customers(
     summary="One customer's profile",
 )
 def get_profile(request, customer_id: CustomerIdPath):
-
     profile = queries.get_profile(request.auth, customer_id)
     evidence = customer_evidence(customer_id)
     joins = describe_joins(evidence, lambda key: key)

@@ -89,7 +89,6 @@ def dashboard_counts() -> DashboardCounts:
 
 
 def _warehouse_counts() -> DashboardCounts:
-
     con = backend()
     summary = con.table("customer_summary")
     records = con.table("records")
@@ -280,7 +279,6 @@ class FilterChoices:
 
 
 def filter_choices() -> FilterChoices:
-
     sources, provinces, stages = _cached("choices", _warehouse_choices)
     tags = sorted(str(tag) for tag in Tag.objects.select_related("group")[:1000])  # "组名:标签" or "标签"
     traits = _cached("trait_choices", trait_choices)
@@ -288,7 +286,6 @@ def filter_choices() -> FilterChoices:
 
 
 def _warehouse_choices() -> tuple[list[str], list[str], list[str]]:
-
     con = backend()
     summary = con.table("customer_summary")
     batches = con.table("import_batches")  # one row per imported file: cheap, unlike `records`

@@ -1008,13 +1008,11 @@ DECIDER_ROLES = ("admin", "operator")
 
 
 def _check_decider(actor) -> None:
-
     if actor is not None and not has_role(actor, DECIDER_ROLES):
         raise PermissionDenied("only administrators and operators can merge or split customers")
 
 
 def _check_verdict(verdict: str) -> None:
-
     if verdict not in (SAME, DIFFERENT):
         raise IdentityError(f"verdict must be {SAME!r} or {DIFFERENT!r}, not {verdict!r}")
 
@@ -1129,14 +1127,12 @@ def undo_merge(actor, absorbed_id: int, reason: str) -> dict:
 
 
 def _reason(reason: str) -> str:
-
     if not (reason or "").strip():
         raise IdentityError("say why: a manual merge or split needs a reason")
     return reason
 
 
 def _representatives(*customer_ids: int) -> list[str]:
-
     out = []
     for cid in customer_ids:
         records = queries.records_of(cid)

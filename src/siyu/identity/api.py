@@ -83,7 +83,6 @@ def review(
     summary="The review queue grouped by evidence: rules that decide many pairs at once, with a preview",
 )
 def review_rules(request):
-
     _require_reviewer(request.auth)
     return [
         {

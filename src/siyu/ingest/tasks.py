@@ -11,7 +11,6 @@ from siyu.ingest import actions
 
 @task()
 def purge_rejected_rows() -> str:
-
     try:
         job = actions.purge_rejected_rows_now()
     finally:

@@ -10,5 +10,4 @@ from siyu.core.owner import run_queued_job
 
 @task()
 def resolve_new_records(job_id: str) -> str:
-
     return run_queued_job(job_id).status

@@ -179,7 +179,6 @@ def checked_computed_tag(name: str, rule) -> tuple[str, dict]:
 
 
 def _check_editor(actor) -> None:
-
     if actor is not None and not has_role(actor, EDITOR_ROLES):
         raise PermissionDenied("only administrators and operators can change computed tags and stage sets")
 
@@ -303,7 +302,6 @@ def checked_static_ids(customer_ids) -> list[int]:
 
 
 def _check_segment_editor(actor) -> None:
-
     if actor is not None and not has_role(actor, EDITOR_ROLES):
         raise PermissionDenied("only administrators and operators can change segments")
 

@@ -38,7 +38,6 @@ def universe(con, *, predictions: bool = True) -> ibis.Table:
 
 
 def _profile_and_traits(con) -> ibis.Table:
-
     summary = con.table("customer_summary").select("customer_id", *rules.PROFILE_FIELDS)
     schema = TABLES[TRAITS_TABLE]
     names = [n for n in rules.FIELDS if n in schema.names]
@@ -65,7 +64,6 @@ def control_ids(condition: dict) -> dict[str, tuple[ibis.Column, bool]]:
 
 
 def _control(kind: str, spec) -> tuple[set[int], bool]:
-
     if kind == "tag":
         return customers_with_tag(spec), False
     if kind == "consent":

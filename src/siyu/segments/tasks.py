@@ -13,7 +13,6 @@ from siyu.segments.models import RefreshSchedule
 
 @task()
 def scheduled_refresh() -> dict:
-
     if not RefreshSchedule.current().enabled:
         return {"skipped": "the daily refresh is off"}
     try:

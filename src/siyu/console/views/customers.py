@@ -41,7 +41,6 @@ def _page_number(value) -> int:
 
 @console_view
 def customer_list(request):
-
     filters = {name: (request.GET.get(name) or "").strip() for name in FILTERS}
     query = customer_list_query(
         **{name: value or None for name, value in filters.items()},
@@ -70,7 +69,6 @@ def _safe_next(request, fallback: str) -> str:
 @console_view
 @require_POST
 def bulk_tags(request):
-
     back = _safe_next(request, reverse("console:customers"))
     form = BulkTagForm(request.POST)
     if not form.is_valid():
@@ -127,7 +125,6 @@ def _apply_to_allowed(apply, user, ids: list[int], tag: str) -> tuple[int, int]:
 
 
 def _profile_context(request, customer_id: int, **forms) -> dict:
-
     profile = get_profile(request.user, customer_id)
     assign = can_assign_owner(request.user)
     labels = _record_labels(profile["identities"])
@@ -237,7 +234,6 @@ def customer_profile(request, customer_id: int):
 @console_view
 @require_POST
 def customer_tag(request, customer_id: int):
-
     get_profile(request.user, customer_id)  # 404 / 403 before any change
     form = TagForm(request.POST)
     if not form.is_valid():
@@ -260,7 +256,6 @@ def customer_tag(request, customer_id: int):
 @console_view
 @require_POST
 def customer_note(request, customer_id: int):
-
     get_profile(request.user, customer_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
@@ -278,7 +273,6 @@ def customer_note(request, customer_id: int):
 @console_view
 @require_POST
 def customer_owner(request, customer_id: int):
-
     if not can_assign_owner(request.user):
         return forbidden(request, _("Only administrators, operators and store managers assign owners."))
     get_profile(request.user, customer_id)

@@ -75,7 +75,6 @@ def _percent(value, what: str, high: int) -> Decimal:
 
 
 def _check_segment_exists(trigger: dict, steps: list[dict]) -> None:
-
     segment_id = trigger.get("segment_id")
     if segment_id is not None and not Segment.objects.filter(pk=segment_id).exists():
         raise EngagementError(f"segment {segment_id} does not exist")
@@ -210,7 +209,6 @@ def delete_journey(actor, journey_id: int) -> None:
 
 
 def _bump_counts(journey_id: int, step_id: str, treated: int, holdout: int) -> None:
-
     if not treated and not holdout:
         return
     count, _ = StepCount.objects.get_or_create(journey_id=journey_id, step_id=step_id)
@@ -333,7 +331,6 @@ def _enroll(journey, candidates, now: dt.datetime, report: Counter) -> int:
 
 
 def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
-
     journey_id, step_id, channel = journey.pk, step["id"], step["channel"]
     variables = step.get("variables", {})
     if step.get("material"):  # the material goes along (ATTACHING_CHANNELS)
@@ -350,7 +347,6 @@ def _step_requests(journey, step: dict, rows) -> list[SendRequest]:
 
 
 def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
-
     if step["type"] == "guide_task":
         kind, payload = Handoff.Kind.GUIDE_TASK, {"title": step["title"], "script": step.get("script", "")}
     else:

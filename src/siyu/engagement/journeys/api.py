@@ -115,7 +115,6 @@ def journey_dict(journey) -> dict:
 
 @router.get("/journeys", response={200: list[JourneyOut], **READ_ERRORS}, summary="Journeys (SOP)")
 def list_journeys(request):
-
     _require_journeys(request.auth)
     return [journey_dict(j) for j in Journey.objects.all()]
 

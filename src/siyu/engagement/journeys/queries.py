@@ -347,7 +347,6 @@ def journey_step_counts(journey) -> list[dict]:
 
 
 def journey_summary(journey) -> dict:
-
     # two counts that each read one index (enrollment_customer, the active-only enrollment_at_step)
     enrolled = Enrollment.objects.filter(journey=journey).count()
     active = Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE).count()
@@ -374,7 +373,6 @@ def next_journey_due() -> dt.datetime | None:
 
 
 def get_journey(journey_id):
-
     journey = Journey.objects.filter(pk=journey_id).first() if str(journey_id).isdigit() else None
     if journey is None:
         raise JourneyNotFound(f"journey {journey_id} does not exist")

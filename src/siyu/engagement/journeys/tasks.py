@@ -12,7 +12,6 @@ from siyu.engagement.journeys.models import Journey
 
 @task()
 def tick_journeys() -> dict:
-
     report = actions.run_journeys()
     now = timezone.now()
     upcoming = queries.next_journey_due()

@@ -66,7 +66,6 @@ def _journey_form(journey=None) -> dict:
 
 
 def _journey_context(form: dict, journey=None) -> dict:
-
     return {
         "form": form, "journey": journey, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
         "segments": Segment.objects.all(), "reentry_choices": list(REENTRY.items()),
@@ -75,7 +74,6 @@ def _journey_context(form: dict, journey=None) -> dict:
 
 @console_view
 def journeys(request):
-
     if not can_import(request.user):
         return forbidden(request)
     rows = [{"journey": j, **queries.journey_summary(j)} for j in Journey.objects.all()]

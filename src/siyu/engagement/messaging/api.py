@@ -194,7 +194,6 @@ class WeComTagOut(Schema):
 @router.post("/wecom/tags", response={200: WeComTagOut, **WRITE_ERRORS},
              summary="Mark (or remove) a WeCom corporate tag on customers, in WeCom and in Siyu")  # fmt: skip
 def mark_wecom_tag(request, response: HttpResponse, body: WeComTagIn, idempotency_key: IdempotencyKeyHeader):
-
     def run():
         result = mark(request.auth, body.customer_ids, body.label, remove=body.remove)
         return {"marked": result["marked"], "failed": {str(k): v for k, v in result["failed"].items()}}

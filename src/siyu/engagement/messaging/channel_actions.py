@@ -266,7 +266,6 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
 
 
 def warehouse_refresh_summary(customer_ids: list[int], now: dt.datetime) -> None:
-
     refresh_customer_summary(pa.array(customer_ids, pa.int64()), now=now)
 
 

@@ -15,7 +15,6 @@ from siyu.engagement.messaging.channel_actions import sync_interval
 
 @task()
 def deliver_outbox() -> dict:
-
     recovered = actions.recover_interrupted_sends(stale_after=actions.LEASE)
     delivered = actions.deliver_due_sends()
     receipts = actions.poll_wecom_receipts()

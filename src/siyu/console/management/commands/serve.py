@@ -45,7 +45,6 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=8, help="web server threads (default 8)")
 
     def handle(self, *args, host: str, port: int, threads: int, **options):
-
         other = running_server()
         if other is not None:
             raise CommandError(
@@ -113,7 +112,6 @@ class Command(BaseCommand):
     # --- steps ----------------------------------------------------------------------------------
 
     def _own_warehouse(self) -> None:
-
         try:
             raw_connection()
         except WarehouseBusy as exc:

@@ -26,7 +26,6 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
-
         out_dir = Path(settings.SIYU_HOME) / "demo" / f"people-{options['people']}-seed-{options['seed']}"
         manifest = load_manifest(out_dir) if (out_dir / "manifest.json").exists() else None
         if manifest is None:

@@ -54,7 +54,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-
         try:  # a field that cannot be compared is said before any work starts
             MatchSettings(compare=tuple(options["compare"] or ()))
         except IdentityError as exc:
