@@ -104,9 +104,3 @@ def db_values(model, column: str):
         return cache[key][1]
 
     return convert
-
-
-_SEND_COLUMNS = ["idempotency_key", "channel", "customer_id", "member", "template", "subject", "content",
-                 "variables", "priority", "marketing", "source", "source_id", "status", "reason", "scheduled_at",
-                 "next_attempt_at", "attempts", "dispatched_at", "touch_written", "provider_message_id",
-                 "record_key", "sender", "receipt", "last_error", "claimed_by", "created_by", "created_at"]  # fmt: skip
