@@ -10,6 +10,8 @@ from django.db import connection, transaction
 
 # ids per SQL `IN (…)`: SQLite caps a statement's variables
 IN_CHUNK = 2_000
+# above this many customers, one scan of the table (or of their id range) beats chunks of IN (…)
+SCAN_THRESHOLD = 20_000
 
 
 @contextlib.contextmanager
@@ -32,6 +34,15 @@ def chunked(ids, size: int = IN_CHUNK):
     ids = list(ids)
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+def within_id_range(rows, ids: set[int]):
+    """The rows of a large batch of customers: by the range of their ids when the ids are dense (a
+    journey's batch takes customers in order), else the whole table; the caller keeps only `ids`."""
+    low, high = min(ids), max(ids)
+    if high - low + 1 <= 4 * len(ids):
+        return rows.filter(customer_id__gte=low, customer_id__lte=high)
+    return rows
 
 
 def insert_rows(

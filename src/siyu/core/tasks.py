@@ -43,11 +43,8 @@ def schedule_once(task_, at: dt.datetime | None = None) -> bool:
     """Enqueue `task_` (a task without arguments) to run at `at` (now when None) unless a waiting run of it
     comes by then; True when it was enqueued. With a backend that cannot defer (the immediate backend of tests) a
     run due now happens at once and a later one not at all."""
-    from django_tasks import task_backends
-
-    backend = task_backends["default"]
     now = timezone.now()
-    if not backend.supports_defer:
+    if not can_defer():
         if at is None or at <= now:
             task_.enqueue()
             return True

@@ -7,7 +7,7 @@ as they were), so that undoing the merge removes exactly these rows (siyu.custom
 from django.conf import settings
 from django.db import models
 
-from siyu.core.batches import chunked
+from siyu.core.batches import SCAN_THRESHOLD, chunked, within_id_range
 
 
 class CustomerState(models.Model):
@@ -72,9 +72,6 @@ class Note(models.Model):
 
 
 class ConsentQuerySet(models.QuerySet):
-    # above this many customers, one scan of the table (or of their id range) beats chunks of IN (…)
-    SCAN_THRESHOLD = 20_000
-
     def in_force(self, customer_ids, channels) -> dict[tuple[int, str], str]:
         """The consent in force: {(customer, channel): status} of the latest record per customer and channel,
         for `channels` and `all` (a record of the same time: the later entry wins)."""
@@ -83,11 +80,9 @@ class ConsentQuerySet(models.QuerySet):
         latest: dict[tuple[int, str], str] = {}
         if not ids:
             return latest
-        if len(ids) > self.SCAN_THRESHOLD:
-            low, high = min(ids), max(ids)
-            if high - low + 1 <= 4 * len(ids):  # dense ids (a journey's batch takes customers in order)
-                rows = rows.filter(customer_id__gte=low, customer_id__lte=high)
-            for cid, channel, status in rows.values_list("customer_id", "channel", "status").iterator(10_000):
+        if len(ids) > SCAN_THRESHOLD:
+            scanned = within_id_range(rows, ids).values_list("customer_id", "channel", "status")
+            for cid, channel, status in scanned.iterator(10_000):
                 if cid in ids:
                     latest[(cid, channel)] = status
             return latest

@@ -22,6 +22,7 @@ from django.utils import timezone
 from siyu.core.actions import create_job
 from siyu.core.models import Job
 from siyu.core.owner import in_queued_job
+from siyu.core.tasks import can_defer
 from siyu.identity.queries import unresolved_records
 from siyu.ingest.actions import run_import_job as import_files_of
 from siyu.pipeline.tasks import resolve_new_records
@@ -42,11 +43,9 @@ def request_resolve(trigger: str, created_by=None) -> Job | None:
     job whose task runs after the delay. None when resolving after imports is switched off."""
     if not settings.RESOLVE_AFTER_IMPORT:
         return None
-    from django_tasks import task_backends
-
 
     params = {"after_new_records": True, "trigger": trigger}
-    if not task_backends["default"].supports_defer:  # the immediate backend (tests): nothing ever waits
+    if not can_defer():  # the immediate backend (tests): nothing ever waits
         job = create_job("resolve", params, created_by)
         resolve_new_records.enqueue(str(job.pk))
         job.refresh_from_db()

@@ -46,7 +46,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
-from siyu.core.batches import chunked
+from siyu.core.batches import SCAN_THRESHOLD, chunked, within_id_range
 from siyu.customers.models import Consent
 from siyu.engagement.messaging.models import Channel, ContactPolicy, Send, TemplateRefusal
 
@@ -62,7 +62,6 @@ PENDING = (Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE)
 APP_LIMITS = ((dt.timedelta(minutes=1), 30), (dt.timedelta(hours=1), 1000))  # WeCom, per member
 REFUSABLE_CHANNELS = {"official_account", "mini_program"}  # where a template can be refused (43101)
 # Above this many customers a batch reads the consent and send tables whole instead of by id lists.
-SCAN_THRESHOLD = 20_000
 
 REASONS = {
     "no_recipient": _("no recipient"),
@@ -226,15 +225,6 @@ class _Slot:
     pending: bool
 
 
-def _within_range(rows, ids: set[int]):
-    """The rows of a large batch of customers: by the range of their ids when the ids are dense (a
-    journey's batch takes customers in order), else the whole table; the caller keeps only `ids`."""
-    low, high = min(ids), max(ids)
-    if high - low + 1 <= 4 * len(ids):
-        return rows.filter(customer_id__gte=low, customer_id__lte=high)
-    return rows
-
-
 def unconverted_rows(query):
     """The rows of a `values_list` query without Django's converter per value, which costs more than the
     read itself at a million rows: on SQLite booleans come back as 0/1 and times naive (see `as_utc`)."""
@@ -306,7 +296,7 @@ def _slots(customer_ids: set[int], members: set[str], start: dt.datetime, end: d
                 by_customer[cid].append(slot)
 
     if len(customer_ids) > SCAN_THRESHOLD:
-        add(unconverted_rows(_within_range(base, customer_ids).values_list(*fields)))
+        add(unconverted_rows(within_id_range(base, customer_ids).values_list(*fields)))
     else:
         for chunk in chunked(sorted(customer_ids)):
             add(unconverted_rows(base.filter(customer_id__in=chunk).values_list(*fields)))
