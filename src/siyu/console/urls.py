@@ -38,4 +38,6 @@ urlpatterns = [
     path("segments/", include("siyu.segments.urls")),
     path("predictions/", predictions_page, name="predictions"),
     path("engagement/", include("siyu.engagement.urls")),
+    path("acquisition/", include("siyu.acquisition.urls")),
+    path("community/", include("siyu.community.urls")),
 ]

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "siyu.segments",
     "siyu.analytics",
     "siyu.engagement",
+    "siyu.acquisition",
+    "siyu.community",
     "siyu.pipeline",
     "siyu.api",
     "siyu.console",

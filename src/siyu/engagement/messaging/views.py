@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import actions, queries
+from siyu.engagement.messaging.callbacks import handle_wecom_event
 from siyu.engagement.messaging.channel_actions import send_welcome_message
 from siyu.engagement.messaging.channel_views import channels_page_context
 from siyu.engagement.messaging.channels import ACCOUNT_FIELDS
@@ -169,8 +170,8 @@ def wecom_callback(request):
         return HttpResponseBadRequest("malformed callback")
     if event is not None:
         actions.record_wecom_events([event], source=account.settings.get("source") or "wecom")
+        handle_wecom_event(event, account)  # a live code's own welcome message takes the code first
         if event.get("welcome_code"):
-
             try:
                 send_welcome_message(event, account)  # the code is valid for 20 seconds: now, not later
             except EngagementError as exc:

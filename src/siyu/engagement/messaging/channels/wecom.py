@@ -51,6 +51,8 @@ from siyu.engagement.messaging.channels.base import (
     sent,
 )
 from siyu.engagement.messaging.channels.http import HttpClient
+from siyu.engagement.messaging.channels.wecom_contact_ways import ContactWayCalls
+from siyu.engagement.messaging.channels.wecom_groups import GroupChatCalls
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 RETRYABLE_CODES = {-1, 45009, 45033, 41063}
@@ -98,9 +100,10 @@ class CallLimiter:
             self.sleep(wait)
 
 
-class WeComClient:
+class WeComClient(ContactWayCalls, GroupChatCalls):
     """Calls with an access token, fetched and refreshed as the token lifecycle section describes, each
-    call (token fetches included) taking a slot of the company's rate limit first."""
+    call (token fetches included) taking a slot of the company's rate limit first. The contact-way and
+    customer-group APIs are in their own modules (the mixins)."""
 
     _tokens: dict[tuple, tuple[str, float]] = {}  # shared by the process: one token per corp and secret
     _limiters: dict[str, CallLimiter] = {}  # one per corp (the limit is the company's)

@@ -19,13 +19,12 @@ import time
 from collections import defaultdict
 
 from siyu.engagement.messaging.fakes import FakeServer
+from siyu.engagement.messaging.fakes.wecom_contact_ways import FakeContactWays
+from siyu.engagement.messaging.fakes.wecom_errors import wecom_error as _err
+from siyu.engagement.messaging.fakes.wecom_groups import FakeGroupChats
 
 
-def _err(code: int, message: str) -> tuple[int, dict, dict]:
-    return 200, {}, {"errcode": code, "errmsg": message}
-
-
-class FakeWeCom(FakeServer):
+class FakeWeCom(FakeContactWays, FakeGroupChats, FakeServer):
     def __init__(self, corp_id="ww-test-corp", contact_secret="contact-secret", app_secret="app-secret",
                  agent_id=1000002, token_lifetime=7200, api_calls_per_minute=10_000):  # fmt: skip
         super().__init__()
@@ -120,7 +119,18 @@ class FakeWeCom(FakeServer):
         if path == "/cgi-bin/media/upload":
             return self._upload(query, request) if kind == "contact" else _err(48002, "api forbidden")
         body = json.loads(request["body"] or b"{}") if request["method"] == "POST" else {}
-        routes = {
+        routes = self.routes()
+        if path not in routes:
+            return 404, {}, b"not found"
+        needs, handler = routes[path]
+        if needs != kind:
+            return _err(48002, "api forbidden")  # the secret's app has no right to this API
+        return handler(query, body)
+
+    def routes(self) -> dict:
+        """{path: (secret kind, handler)}; the contact-way and group-chat parts add theirs."""
+        return {
+            **super().routes(),
             "/cgi-bin/externalcontact/list": ("contact", self._list),
             "/cgi-bin/externalcontact/get": ("contact", self._get),
             "/cgi-bin/externalcontact/add_msg_template": ("contact", self._add_msg_template),
@@ -133,12 +143,6 @@ class FakeWeCom(FakeServer):
             "/cgi-bin/externalcontact/send_welcome_msg": ("contact", self._send_welcome_msg),
             "/cgi-bin/externalcontact/transfer_customer": ("contact", self._transfer_customer),
         }
-        if path not in routes:
-            return 404, {}, b"not found"
-        needs, handler = routes[path]
-        if needs != kind:
-            return _err(48002, "api forbidden")  # the secret's app has no right to this API
-        return handler(query, body)
 
     def _list(self, query, body):
         if query.get("userid") not in self.members:

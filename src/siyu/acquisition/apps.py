@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AcquisitionConfig(AppConfig):
+    name = "siyu.acquisition"
+    label = "acquisition"

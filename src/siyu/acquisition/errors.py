@@ -1,0 +1,5 @@
+from siyu.core.errors import SiyuError
+
+
+class AcquisitionError(SiyuError):
+    """A live code or store code cannot be made or changed as asked (the message says why)."""

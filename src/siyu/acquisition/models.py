@@ -1,0 +1,1 @@
+"""Live codes and what they brought (control plane)."""

@@ -1,0 +1,1 @@
+"""Models of this part of community (gathered in siyu.community.models)."""

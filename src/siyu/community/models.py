@@ -1,0 +1,2 @@
+"""The community app's models, defined by subject in its sub-packages (groups, archive, handover) and
+gathered here because Django loads an app's models from `<app>.models`."""
