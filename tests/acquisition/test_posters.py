@@ -238,3 +238,12 @@ def test_wrapping_keeps_every_character_and_every_line_within_the_width(text, wi
         words_before = [t for t in posters._TOKENS.findall(before) if not t.isspace()]
         if line and line[0] in CLOSING and len(words_before) > 1:
             pytest.fail(f"{line!r} begins with closing punctuation after {before!r}")
+
+
+def test_the_sizes_are_named_in_chinese():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        names = {key: str(size.label) for key, size in PRESETS.items()}
+    assert names["bag_card"].startswith("袋卡") and names["receipt_58"].startswith("小票")
+    assert names["shelf_a5"].startswith("货架台卡")

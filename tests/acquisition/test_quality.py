@@ -305,3 +305,15 @@ def test_an_empty_warehouse_gives_every_code_a_row_of_zeros(warehouse):
     assert [(r["key"], r["adds"], r["gmv_90"]) for r in codes] == [
         (1, 0, Decimal("0.00")), (2, 0, Decimal("0.00")), (3, 0, Decimal("0.00")), (4, 0, Decimal("0.00")),
     ]  # fmt: skip
+
+
+def test_every_figure_and_dimension_has_chinese_words(warehouse):
+    from django.utils import translation
+
+    from siyu.acquisition.quality import DIMENSION_LABELS, FIGURE_LABELS
+
+    row = acquisition_quality(CODES, as_of=AS_OF, dimensions=("store",))["store"][0]
+    assert set(row) - {"key", "state"} == set(FIGURE_LABELS)
+    with translation.override("zh-hans"):
+        words = [str(w) for w in (*FIGURE_LABELS.values(), *DIMENSION_LABELS.values())]
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in w) for w in words), words

@@ -52,6 +52,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import ibis
 import pyarrow as pa
+from django.utils.translation import gettext_lazy as _
 
 from siyu.acquisition.errors import AcquisitionError
 from siyu.warehouse import backend
@@ -75,6 +76,45 @@ DIMENSIONS = ("code", "store", "staff", "channel", "campaign")
 CODE_ATTRIBUTES = ("code_id", "channel", "campaign", "store")
 
 FEN = Decimal("0.01")
+
+# the words an operator sees for each figure and dimension (column headers of a quality table)
+DIMENSION_LABELS = {
+    "code": _("Live code"),
+    "store": _("Store"),
+    "staff": _("Staff member"),
+    "channel": _("Channel"),
+    "campaign": _("Campaign"),
+}
+FIGURE_LABELS = {
+    "adds": _("Added"),
+    "deleted_1": _("Deleted within 1 day"),
+    "deleted_7": _("Deleted within 7 days"),
+    "deleted_30": _("Deleted within 30 days"),
+    "customer_deleted_1": _("Customer deleted us within 1 day"),
+    "customer_deleted_7": _("Customer deleted us within 7 days"),
+    "customer_deleted_30": _("Customer deleted us within 30 days"),
+    "retained": _("Still a contact"),
+    "joined_group": _("Joined a group"),
+    "left_group": _("Left a group"),
+    "matured_7": _("Added 7+ days ago"),
+    "matured_30": _("Added 30+ days ago"),
+    "matured_90": _("Added 90+ days ago"),
+    "retained_7": _("Kept 7 days"),
+    "retained_30": _("Kept 30 days"),
+    "retention_7": _("7-day retention"),
+    "retention_30": _("30-day retention"),
+    "buyers_7": _("Bought within 7 days"),
+    "buyers_30": _("Bought within 30 days"),
+    "buyers_90": _("Bought within 90 days"),
+    "buyer_rate_90": _("Bought within 90 days (share)"),
+    "gmv_7": _("GMV within 7 days"),
+    "gmv_30": _("GMV within 30 days"),
+    "gmv_90": _("GMV within 90 days"),
+    "cost": _("Cost"),
+    "cost_per_retained": _("Cost per retained customer"),
+    "cost_per_buyer": _("Cost per buyer"),
+    "roi_90": _("ROI at 90 days"),
+}
 
 
 def _money(value) -> Decimal:
