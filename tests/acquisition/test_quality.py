@@ -21,6 +21,7 @@ People (records wecom|eN, customer N):
     c5  shelf-s2 05-28 (the event names no staff: the code's zhao); buys 05-29 ¥30. 4 days old.
     e6  shelf-s2 05-15 (zhao), a record no resolve has reached: counted as a person of its own.
     c9  two records: shelf-s2 05-11 through one, bag-s1 05-12 through the other: one person, shelf-s2.
+        Leaves a group 05-20 (a group_left event of the other record).
     c7  added through a state no code has; c8 added through bag-s1 after the cut-off: neither counts.
 """
 
@@ -149,6 +150,11 @@ def brand(warehouse):
 
     w.added("e9b", "shelf-s2", "05-11 04:00:00", "zhao")
     w.added("e9a", "bag-s1", "05-12 04:00:00", "wang")
+    w.event("e9a", "group_left", "05-20 04:00:00", chat_id="wrOgB")
+
+    # an event whose properties are not JSON is skipped, not a failed page
+    w.event("e5", "wecom_contact_added", "05-29 05:00:00")
+    w.events[-1]["properties"] = "{not json"
 
     w.added("e7", "not-a-code", "05-05 04:00:00", "wang")
     w.added("e8", "bag-s1", "06-02 04:00:00", "wang")
@@ -218,8 +224,9 @@ def test_per_code(brand):
         Decimal("100.00"), Decimal("100.00"), Decimal("100.00"), 0.6,
     )  # fmt: skip
     # c5 (4 days old), the unresolved record e6, and c9 whose first add was through this code
-    assert figures(shelf, "adds", "retained", "matured_7", "retained_7", "buyers_7", "gmv_90") == {
+    assert figures(shelf, "adds", "retained", "matured_7", "retained_7", "buyers_7", "gmv_90", "left_group") == {
         "adds": 3, "retained": 3, "matured_7": 2, "retained_7": 2, "buyers_7": 1, "gmv_90": Decimal("30.00"),
+        "left_group": 1,
     }  # fmt: skip
     assert (shelf["cost"], shelf["cost_per_retained"], shelf["cost_per_buyer"], shelf["roi_90"]) == (
         None, None, None, None,

@@ -266,7 +266,8 @@ def _purchases_after(con, adds, as_of: datetime):
 
 def outcomes_per_add(con, adds, *, as_of: datetime):
     """One row per attributed person (not executed), from `attributed_adds`: person, customer_id, state,
-    staff, added_at, deleted_at, by_customer, joined_group, left_group, first_purchase_at, gmv_7/30/90."""
+    staff, added_at, deleted_at, by_customer, joined_group, left_group, first_purchase_at, gmv_7/30/90,
+    and in seconds since the add: age (at `as_of`), deleted_after, bought_after."""
     out = adds
     for part in (
         _first_deletes(con, adds, as_of),
@@ -283,7 +284,7 @@ def outcomes_per_add(con, adds, *, as_of: datetime):
     )
 
 
-def _figures(t, as_of: datetime) -> dict:
+def _figures(t) -> dict:
     """The aggregates of a group of outcome rows (`outcomes_per_add`)."""
     deleted_within = {n: t.deleted_after.notnull() & (t.deleted_after <= n * DAY) for n in DELETE_DAYS}
     by_customer = t.by_customer.fill_null(False)
@@ -387,7 +388,7 @@ def acquisition_quality(
     # 2.4 s on a busy 2-core machine, against 6-8 s recomputing the adds and grouping the people five ways.
     with adds.cache() as adds_once:
         t = outcomes_per_add(con, adds_once, as_of=as_of)
-        cells = t.group_by(["state", "staff"]).aggregate(**_figures(t, as_of)).to_pyarrow().to_pylist()
+        cells = t.group_by(["state", "staff"]).aggregate(**_figures(t)).to_pyarrow().to_pylist()
     for cell in cells:
         # an add whose event names no staff member: the code's own, when it has a single one
         cell["staff"] = cell["staff"] or code_of[cell["state"]]["code_staff"]
