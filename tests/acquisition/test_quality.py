@@ -324,3 +324,23 @@ def test_every_figure_and_dimension_has_chinese_words(warehouse):
     with translation.override("zh-hans"):
         words = [str(w) for w in (*FIGURE_LABELS.values(), *DIMENSION_LABELS.values())]
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in w) for w in words), words
+
+
+def test_who_came_through_which_code_for_the_analytics_pages(brand):
+    from siyu.acquisition.quality import code_attribution
+
+    rows = (
+        code_attribution(brand.connection.backend(), CODES, as_of=AS_OF).order_by("customer_id").to_pyarrow()
+    )
+    got = [
+        (r["customer_id"], r["code_id"], r["channel"], r["staff"], r["deleted_at"]) for r in rows.to_pylist()
+    ]
+    # resolved customers only (e6 has none yet); code ids as the caller gave them, as text
+    assert got == [
+        (1, "1", "bag_card", "wang", None),
+        (2, "1", "bag_card", "wang", at("05-09 04:00:00")),
+        (3, "2", "receipt", "li", None),
+        (4, "2", "receipt", "wang", at("05-10 10:00:00")),
+        (5, "3", "shelf", "zhao", None),
+        (9, "3", "shelf", "zhao", None),
+    ]

@@ -284,6 +284,24 @@ def outcomes_per_add(con, adds, *, as_of: datetime):
     )
 
 
+def code_attribution(con, codes: Mapping[str, Mapping], *, as_of: datetime | None = None):
+    """Who came through which code (not executed): one row per resolved customer first added through one
+    of `codes` by `as_of` — customer_id, state, code_id, channel, campaign, store, staff, added_at and
+    deleted_at (the first delete after the add, NULL while they are still a contact). What the analytics
+    pages (funnel, traffic map, channel ROI) join to their customers through a provider acquisition
+    registers with them, since analytics sits below acquisition and cannot import it."""
+    as_of = _at(as_of)
+    code_rows, _costs = _code_table(codes)
+    adds = attributed_adds(con, code_rows.column("state").to_pylist(), as_of=as_of)
+    adds = adds.filter(adds.customer_id.notnull())
+    t = adds.left_join(_first_deletes(con, adds, as_of), "person").drop("person_right")
+    t = t.join(ibis.memtable(code_rows), "state")
+    return t.select(
+        "customer_id", "state", "code_id", "channel", "campaign", "store",
+        staff=t.staff.fill_null(t.code_staff), added_at=t.added_at, deleted_at=t.deleted_at,
+    )  # fmt: skip
+
+
 def _figures(t) -> dict:
     """The aggregates of a group of outcome rows (`outcomes_per_add`)."""
     deleted_within = {n: t.deleted_after.notnull() & (t.deleted_after <= n * DAY) for n in DELETE_DAYS}
