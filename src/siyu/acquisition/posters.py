@@ -6,7 +6,8 @@ models, the console and the API only pass them through. The same inputs give the
 - `qr_png` / `qr_svg`: the QR alone (segno), with the 4-module quiet zone the QR standard asks for.
 - `poster_png` / `poster_pdf`: the QR on a page of one of the `PRESETS` (bag card, 58/80 mm receipt, A6/A5
   shelf talker) at 300 dpi, with a title, up to three lines, the store's and/or staff member's name and a
-  footer, each wrapped to the page's width. Pillow writes the PDF itself (one page, the preset's size).
+  footer, each wrapped to the page's width. Pillow writes the PDF itself (one page, the preset's size):
+  black and white, stored losslessly (CCITT G4) where Pillow has libtiff, else as a greyscale JPEG.
 
 Chinese needs a CJK font. `cjk_font()` asks fontconfig for a sans-serif font covering zh-cn (Debian's
 fonts-noto-cjk, installed by `make browser`; its .ttc collections need the face index fontconfig names) and
