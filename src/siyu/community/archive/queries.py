@@ -58,7 +58,7 @@ def response_times(start: dt.datetime | None = None, end: dt.datetime | None = N
         t = t.filter(t.staff.isin(list(staff)))
     pair = ibis.window(group_by=[t.staff, t.customer], order_by=[t.sent_at, t.msgid], rows=(0, None))
     earlier = ibis.window(group_by=[t.staff, t.customer], order_by=[t.sent_at, t.msgid], rows=(None, 0))
-    staff_at = ibis.ifelse(t.from_customer, ibis.null("timestamp('UTC')"), t.sent_at)
+    staff_at = ibis.ifelse(t.from_customer, ibis.null().cast(t.sent_at.type()), t.sent_at)
     t = t.mutate(replied_at=staff_at.min().over(pair), staff_messages_before=(~t.from_customer).cast("int64").sum().over(earlier))
     waits = (
         t.filter(t.from_customer)
@@ -93,7 +93,7 @@ def _room_presence():
     )
     listed = t.select("room_id", "sent_at", member=t.recipients.unnest())
     listed = listed.filter(_is_customer(listed.member)).select(
-        "room_id", "member", spoke_at=ibis.null("timestamp('UTC')"), seen_at=listed.sent_at
+        "room_id", "member", spoke_at=ibis.null().cast(listed.sent_at.type()), seen_at=listed.sent_at
     )
     return spoke.union(listed)
 
