@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from siyu import warehouse
 from siyu.community.archive import matching, rooms
@@ -185,6 +188,18 @@ def import_chat_archive(path, actor=None, source: str | None = None, progress=No
     record_audit(actor, "import_chat_archive", target=path.name,
                  **{k: v for k, v in report.items() if isinstance(v, int)})  # fmt: skip
     return report
+
+
+def store_archive_upload(upload) -> str:
+    """Keep an uploaded export under UPLOADS_DIR/<uuid>/ (with its sanitised name) for the import job;
+    returns its path."""
+    folder = Path(settings.UPLOADS_DIR) / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=False)
+    target = folder / (get_valid_filename(Path(upload.name or "").name) or "chat-archive.jsonl")
+    with target.open("wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+    return str(target)
 
 
 def run_chat_archive_import_job(job, progress) -> dict:
