@@ -18,7 +18,7 @@ from django.utils.text import get_valid_filename
 
 from siyu import warehouse
 from siyu.community.archive import matching, rooms
-from siyu.community.archive.errors import AlertNotFound, ArchiveError, RuleError
+from siyu.community.archive.errors import AlertNotFound, ArchiveError, RuleError, RuleNotFound
 from siyu.community.archive.lines import ChatMessage, is_customer_id, is_staff_id, read_line
 from siyu.community.archive.models import ArchiveImport, SensitiveAlert, SensitiveRule
 from siyu.core.actions import record_audit
@@ -220,21 +220,21 @@ def save_rule(actor, name: str, kind: str, pattern: str, group_types=(), one_on_
     _require_operator(actor)
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise RuleError("a rule needs a name of 1 to 100 characters")
+        raise RuleError("a rule needs a name of 1 to 100 characters", "no_name")
     fields = {
         "name": name, "kind": kind, "pattern": matching.checked_pattern(kind, pattern),
         "group_types": matching.checked_group_types(group_types), "one_on_one": bool(one_on_one),
         "enabled": bool(enabled),
     }  # fmt: skip
     if not fields["group_types"] and not fields["one_on_one"]:
-        raise RuleError("choose the group types or 1-on-1 chats the rule watches")
+        raise RuleError("choose the group types or 1-on-1 chats the rule watches", "no_scope")
     if rule_id is None:
         rule = SensitiveRule.objects.create(created_by=actor if getattr(actor, "is_authenticated", False) else None,
                                             **fields)  # fmt: skip
     else:
         rule = SensitiveRule.objects.filter(pk=rule_id).first()
         if rule is None:
-            raise RuleError(f"no sensitive-word rule {rule_id}")
+            raise RuleNotFound(f"no sensitive-word rule {rule_id}")
         for key, value in fields.items():
             setattr(rule, key, value)
         rule.save()
@@ -247,7 +247,7 @@ def delete_rule(actor, rule_id: int) -> None:
     _require_operator(actor)
     deleted, _ = SensitiveRule.objects.filter(pk=rule_id).delete()
     if not deleted:
-        raise RuleError(f"no sensitive-word rule {rule_id}")
+        raise RuleNotFound(f"no sensitive-word rule {rule_id}")
     record_audit(actor, "delete_sensitive_rule", target=str(rule_id))
 
 

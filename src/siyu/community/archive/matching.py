@@ -52,26 +52,27 @@ def checked_pattern(kind: str, pattern: str) -> str:
     """The pattern as it is stored, or RuleError saying what is wrong with it."""
     pattern = (pattern or "").strip()
     if not pattern:
-        raise RuleError("the pattern is empty")
+        raise RuleError("the pattern is empty", "empty")
     if len(pattern) > MAX_PATTERN:
-        raise RuleError(f"the pattern is longer than {MAX_PATTERN} characters")
+        raise RuleError(f"the pattern is longer than {MAX_PATTERN} characters", "too_long")
     if kind == "keyword":
         return pattern
     if kind != "regex":
-        raise RuleError("a rule is a keyword or a regular expression")
+        raise RuleError("a rule is a keyword or a regular expression", "kind")
     try:
         parsed = sre_parse.parse(pattern)
     except re.error as exc:
-        raise RuleError(f"not a valid regular expression: {exc}") from exc
+        raise RuleError(f"not a valid regular expression: {exc}", "invalid_regex") from exc
     except RecursionError as exc:
-        raise RuleError("the regular expression is nested too deeply") from exc
+        raise RuleError("the regular expression is nested too deeply", "slow_regex") from exc
     if _risky(list(parsed), False):
         raise RuleError(
             "the regular expression repeats a part that itself repeats or has alternatives, which can take "
-            "too long to match; write it without the nested repetition"
+            "too long to match; write it without the nested repetition",
+            "slow_regex",
         )
     if re.compile(pattern).match("") is not None:
-        raise RuleError("the regular expression matches an empty message; it would flag every message")
+        raise RuleError("the regular expression matches an empty message; it would flag every message", "matches_empty")
     return pattern
 
 
@@ -79,7 +80,7 @@ def checked_group_types(codes) -> list[str]:
     codes = sorted({str(c).strip() for c in codes or [] if str(c).strip()})
     unknown = [c for c in codes if c not in (*GROUP_TYPES, ALL_TYPES)]
     if unknown:
-        raise RuleError(f"unknown group type {unknown[0]!r}; choose from {', '.join((*GROUP_TYPES, ALL_TYPES))}")
+        raise RuleError(f"unknown group type {unknown[0]!r}; choose from {', '.join((*GROUP_TYPES, ALL_TYPES))}", "group_type")
     return [ALL_TYPES] if ALL_TYPES in codes else codes
 
 
