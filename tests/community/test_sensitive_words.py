@@ -5,11 +5,15 @@ outbox, and an alert without a known owner is on the audit page only; handling a
 
 from __future__ import annotations
 
+import re
+import re._parser  # the stdlib's own parse of a pattern, to check what was accepted
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from siyu.community.archive import actions, rooms
+from siyu.community.archive import actions, labels, matching, rooms
 from siyu.community.archive.errors import RuleError
 from siyu.community.archive.models import SensitiveAlert
 from siyu.core.errors import PermissionDenied
@@ -119,3 +123,17 @@ def test_handling_an_alert_records_who_and_only_managers_may(warehouse, groups):
     manager = create_user("m", "pw-manager-12345", "manager", store=Store.objects.create(code="S1", name="一店"))
     handled = actions.handle_alert(manager, alert.pk, note="已移出群聊")
     assert (handled.status, handled.handled_by, handled.note) == ("handled", manager, "已移出群聊")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab微信()|*+?{}[]^$.\\0123,-:=!<>", max_size=30))
+def test_any_pattern_is_either_refused_with_reasons_or_compiles(pattern):
+    """Whatever an operator types, saving it gives a RuleError with a reason code or a pattern that compiles
+    and that repeats nothing that repeats (so matching cannot backtrack exponentially)."""
+    try:
+        checked = matching.checked_pattern("regex", pattern)
+    except RuleError as exc:
+        assert exc.code in labels.RULE_ERRORS
+        return
+    matching.find("regex", checked, "ab" * 50)  # compiles and runs
+    assert not matching._risky(list(re._parser.parse(checked)), False)

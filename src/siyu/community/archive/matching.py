@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import re._constants as sre  # the parsed form of a pattern (the stdlib's own parser)
 import re._parser as sre_parse
+import warnings
 from functools import lru_cache
 
 from siyu.community.archive.errors import RuleError
@@ -60,7 +61,10 @@ def checked_pattern(kind: str, pattern: str) -> str:
     if kind != "regex":
         raise RuleError("a rule is a keyword or a regular expression", "kind")
     try:
-        parsed = sre_parse.parse(pattern)
+        with warnings.catch_warnings():  # "possible nested set" and the like: a pattern is checked, not run
+            warnings.simplefilter("ignore", FutureWarning)
+            parsed = sre_parse.parse(pattern)
+            re.compile(pattern)
     except re.error as exc:
         raise RuleError(f"not a valid regular expression: {exc}", "invalid_regex") from exc
     except RecursionError as exc:
