@@ -18,6 +18,10 @@ from django.utils import timezone
 
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
+from siyu.community.archive.actions import handle_alert, import_chat_archive, save_rule
+from siyu.community.archive.models import SensitiveAlert
+from siyu.community.archive.sample import SAMPLE_RULES, write_archive_sample
+from siyu.community.handover.models import Handover, HandoverItem
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
 from siyu.customers import actions
@@ -26,7 +30,9 @@ from siyu.engagement.guides.actions import complete_task, create_guide_tasks
 from siyu.engagement.guides.models import GuideTask
 from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
 from siyu.engagement.messaging.actions import configure_account, update_policy
+from siyu.engagement.messaging.models import WeComTransfer
 from siyu.segments.actions import save_computed_tag, save_segment, save_stage_set
+from siyu.staff.models import StaffProfile
 from siyu.warehouse import backend
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -43,6 +49,7 @@ class WordsBrand:
     journey_id: int
     list_id: str
     list_name: str
+    handover_id: int = 0
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -57,6 +64,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     journey = _journey(admin, segment)
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
+    handover_id = _community(admin, tmp_path)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -66,6 +74,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         journey_id=journey.pk,
         list_id=list_id,
         list_name=LIST_NAME,
+        handover_id=handover_id,
     )
 
 
@@ -151,3 +160,34 @@ def _analytics(admin, customer_id: int) -> str:
     record_spend(admin, "douyin", "2026-01-01", "2026-12-31", "1000", "信息流广告")
     group = group_from_file(LIST_NAME, f"客户ID\n{customer_id}\n".encode())
     return save_customer_list(admin, group)
+
+
+def _community(admin, tmp_path) -> int:
+    """A chat archive imported with sensitive-word rules (an alert open, one handled), and a resigned guide's
+    handover with customers taken over, waiting and refused, beside an 在职 transfer."""
+    staff = list(StaffProfile.objects.exclude(wecom_userid="").order_by("wecom_userid")[:2])
+    contacts = {s.wecom_userid: [f"wmdemo{i:04d}{k}" for i in range(4)] for k, s in enumerate(staff)}
+    rooms = {f"wrdemo0{k}": [s.wecom_userid, *[f"wmroom{k}{i:03d}" for i in range(12)]] for k, s in enumerate(staff)}
+    for rule in SAMPLE_RULES:
+        save_rule(admin, **rule)
+    path = write_archive_sample(tmp_path / "会话存档2025", contacts, rooms, timezone.now() - dt.timedelta(days=15))
+    import_chat_archive(path, admin)
+    handle_alert(admin, SensitiveAlert.objects.order_by("pk").first().pk, note="已提醒群主")
+    now = timezone.now()
+    handover = Handover.objects.create(handover_userid=staff[0].wecom_userid, takeover=staff[1], requested_by=admin,
+                                       requested_at=now - dt.timedelta(hours=30))  # fmt: skip
+    HandoverItem.objects.bulk_create([
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00010", status=1, checked_at=now,
+                     takeover_time=now - dt.timedelta(hours=6), owner_assigned=True),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00020", status=2, checked_at=now,
+                     takeover_time=now + dt.timedelta(hours=2)),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00030", status=3, checked_at=now),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00000", refusal="transfer_limit",
+                     checked_at=now),
+        HandoverItem(handover=handover, kind="group", chat_id="wrdemo00", status=1, checked_at=now),
+        HandoverItem(handover=handover, kind="group", chat_id="wrdemo09", errcode=90500, refusal="wecom",
+                     checked_at=now),
+    ])  # fmt: skip
+    WeComTransfer.objects.create(external_userid="wmdemo00011", handover_userid=staff[1].wecom_userid,
+                                 takeover_userid=staff[0].wecom_userid, transferred_at=now - dt.timedelta(days=3))  # fmt: skip
+    return handover.pk

@@ -61,6 +61,7 @@ EVENT_TYPES = {
     "message_delivered": _("Message delivered"),
     "message_failed": _("Message not delivered"),
     "message_replied": _("Replied to a message"),
+    "chat_message": _("Wrote in a WeCom chat"),  # siyu.community.archive (the chat archive)
 }
 
 

@@ -401,6 +401,28 @@ TRANSFER_WINDOW = dt.timedelta(days=90)
 TRANSFERS_IN_WINDOW = 2
 
 
+def transfer_limit_reached(external_userids, now: dt.datetime) -> set[str]:
+    """The customers Siyu already transferred TRANSFERS_IN_WINDOW times within TRANSFER_WINDOW before `now`
+    (在职 and 离职继承 alike: WeCom counts both): a further transfer is refused without asking WeCom."""
+    wanted = sorted(set(external_userids))
+    counts: dict[str, int] = defaultdict(int)
+    for start in range(0, len(wanted), 2_000):
+        for ext in WeComTransfer.objects.filter(
+            transferred_at__gt=now - TRANSFER_WINDOW, external_userid__in=wanted[start : start + 2_000]
+        ).values_list("external_userid", flat=True):
+            counts[ext] += 1
+    return {ext for ext, n in counts.items() if n >= TRANSFERS_IN_WINDOW}
+
+
+def record_wecom_transfer(actor, customer_id, external_userid: str, handover: str, takeover: str,
+                          at: dt.datetime) -> WeComTransfer:  # fmt: skip
+    """Remember a transfer WeCom accepted to make (it counts towards the two-in-90-days limit)."""
+    return WeComTransfer.objects.create(
+        customer_id=customer_id, external_userid=external_userid, handover_userid=handover, takeover_userid=takeover,
+        transferred_at=at, transferred_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )  # fmt: skip
+
+
 def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: str = "", now=None) -> dict:
     """Hand customers to another guide in WeCom (transfer_customer) and make that guide their owner in
     Siyu. WeCom allows a customer at most two transfers in 90 days: a customer Siyu already transferred
@@ -422,11 +444,9 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
         customer_queries.check_access(actor, ids)
     account, secrets = _wecom_account()
     contacts = queries.addresses_for(ids, "wecom")
-    recent = defaultdict(int)
-    for ext in WeComTransfer.objects.filter(transferred_at__gt=now - TRANSFER_WINDOW).values_list(
-        "external_userid", flat=True
-    ):
-        recent[ext] += 1
+    limited = transfer_limit_reached(
+        [c.fields["external_userid"] for c in contacts.values() if c.fields.get("external_userid")], now
+    )
     refused: dict[int, str] = {}
     by_handover: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for cid in ids:
@@ -435,7 +455,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
             refused[cid] = "not a WeCom contact of any staff member"
         elif found.fields["sender"] == takeover:
             refused[cid] = "already with this guide"
-        elif recent[found.fields["external_userid"]] >= TRANSFERS_IN_WINDOW:
+        elif found.fields["external_userid"] in limited:
             refused[cid] = "transferred twice in the last 90 days (WeCom's limit)"
         else:
             by_handover[found.fields["sender"]].append((cid, found.fields["external_userid"]))
@@ -455,10 +475,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
                     if code != 0:
                         refused[cid] = f"WeCom refused the transfer (errcode {code})"
                         continue
-                    WeComTransfer.objects.create(
-                        customer_id=cid, external_userid=ext, handover_userid=handover, takeover_userid=takeover,
-                        transferred_at=now, transferred_by=actor if getattr(actor, "is_authenticated", False) else None,
-                    )  # fmt: skip
+                    record_wecom_transfer(actor, cid, ext, handover, takeover, now)
                     transferred.append(cid)
     finally:
         client.http.close()
