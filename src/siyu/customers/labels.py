@@ -52,7 +52,6 @@ EVENT_TYPES = {
     "code_scanned": _("Added through a live code"),
     "group_joined": _("Joined a group"),
     "group_left": _("Left a group"),
-    "chat_message": _("Sent a chat message"),
     "wecom_group_create": _("WeCom group created"),
     "wecom_group_update": _("WeCom group changed"),
     "wecom_group_dismiss": _("WeCom group dismissed"),
@@ -61,7 +60,7 @@ EVENT_TYPES = {
     "message_delivered": _("Message delivered"),
     "message_failed": _("Message not delivered"),
     "message_replied": _("Replied to a message"),
-    "chat_message": _("Wrote in a WeCom chat"),  # siyu.community.archive (the chat archive)
+    "chat_message": _("Wrote in a WeCom chat"),  # the chat archive (siyu.community.archive)
 }
 
 
