@@ -2,13 +2,14 @@
 configured), and guides with WeCom userids in a store."""
 
 import pytest
+from acquisition_helpers import AES_KEY, CALLBACK_TOKEN, CORP
+from django.utils import timezone
 
+from siyu.engagement.messaging.actions import configure_account
+from siyu.engagement.messaging.channel_actions import _mirror_corp_tags
 from siyu.engagement.messaging.channels.wecom import WeComClient
 from siyu.engagement.messaging.fakes.wecom import FakeWeCom
-
-AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
-CORP = "wx5823bf96d3bd56c7"
-CALLBACK_TOKEN = "QDG6eK"
+from siyu.staff.actions import create_user, ensure_store
 
 
 @pytest.fixture(autouse=True)
@@ -29,5 +30,35 @@ def fake():
 
 
 @pytest.fixture
-def client(fake):
+def wecom_client(fake):
     return WeComClient(CORP, "contact-secret", fake.url)
+
+
+@pytest.fixture
+def account(fake, db):
+    return configure_account(
+        None, "wecom", "wecom",
+        {"corp_id": CORP, "base_url": fake.url, "welcome_text": "默认欢迎语"},
+        {"contact_secret": "contact-secret", "callback_token": CALLBACK_TOKEN, "callback_aes_key": AES_KEY},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def corp_tags(account, fake):
+    """WeCom's tag library mirrored as a sync would."""
+    return _mirror_corp_tags(fake.tag_groups, timezone.now())
+
+
+@pytest.fixture
+def team(db):
+    """Store SH01 with guides 小王 (guide1) and 小李 (guide2); 小周 (backup1) at head office; an operator;
+    小赵, a guide of SH01 without a WeCom userid."""
+    sh = ensure_store("SH01", "上海南京西路店")
+    return {
+        "sh": sh,
+        "ops": create_user("ops", "pw-ops-1", "operator", display_name="运营小张"),
+        "g1": create_user("g1", "pw-g1-1", "guide", store=sh, display_name="小王", wecom_userid="guide1"),
+        "g2": create_user("g2", "pw-g2-1", "guide", store=sh, display_name="小李", wecom_userid="guide2"),
+        "b1": create_user("b1", "pw-b1-1", "operator", display_name="小周", wecom_userid="backup1"),
+        "g4": create_user("g4", "pw-g4-1", "guide", store=sh, display_name="小赵"),
+    }

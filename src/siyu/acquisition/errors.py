@@ -3,3 +3,7 @@ from siyu.core.errors import SiyuError
 
 class AcquisitionError(SiyuError):
     """A live code or store code cannot be made or changed as asked (the message says why)."""
+
+
+class LiveCodeNotFound(AcquisitionError):
+    """No live code with that id."""
