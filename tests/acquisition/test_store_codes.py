@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
-from siyu.acquisition import actions
+from siyu.acquisition import actions, labels
 from siyu.acquisition.errors import AcquisitionError
 from siyu.acquisition.models import LiveCode
 from siyu.staff.actions import create_user, ensure_store
@@ -35,3 +36,10 @@ def test_a_guide_gets_one_personal_single_person_code(warehouse, account, fake, 
         actions.guide_code(team["g4"])
     with pytest.raises(actions.PermissionDenied):
         actions.guide_code(team["g1"], actor=team["g2"])  # another guide may not make it
+
+
+def test_every_acquisition_label_has_its_chinese_words():
+    with translation.override("zh-hans"):
+        for table in (labels.CHANNELS, labels.KINDS, labels.STATUSES, labels.WELCOME_OUTCOMES, labels.AVAILABILITY):
+            for code, words in table.items():
+                assert not str(words).isascii(), (code, str(words))
