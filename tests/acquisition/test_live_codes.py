@@ -14,7 +14,10 @@ from siyu.acquisition import actions
 from siyu.acquisition.errors import AcquisitionError
 from siyu.acquisition.models import LiveCode, LiveCodeAdd
 from siyu.customers.actions import record_consent
+from siyu.engagement.content.actions import save_material
 from siyu.engagement.messaging.models import Send
+from siyu.identity.actions import resolve_identities
+from siyu.ingest.actions import import_files
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +126,33 @@ def test_an_add_whose_state_is_no_code_is_left_to_the_account(warehouse, account
     fake.contact_ways[code.config_id]["state"] = "someone-elses"
     post_callback(client, fake.scan(code.config_id, "wm-new"))
     assert not LiveCodeAdd.objects.exists() and [w["text"] for w in fake.welcomes] == ["默认欢迎语"]
+
+
+def test_after_a_resolve_the_add_belongs_to_the_customer_with_the_same_unionid(warehouse, account, fake, team,
+                                                                              client, tmp_path):  # fmt: skip
+    path = tmp_path / "members.csv"
+    path.write_text("会员号,姓名,unionid\nM1,王爱丽,union-alice\n", encoding="utf-8")
+    import_files([path], source="mini", format="generic",
+                 mapping={"会员号": "record_id", "姓名": "name", "unionid": "id:unionid"})  # fmt: skip
+    resolve_identities()
+    code = _code(team)
+    post_callback(client, fake.scan(code.config_id, "wm-alice", "Alice", unionid="union-alice"))
+    assert LiveCodeAdd.objects.get().customer_id is None  # landed, not yet resolved
+    resolve_identities()
+    assert actions.link_adds_to_customers() == 1
+    member = warehouse.raw_connection().execute(
+        "SELECT customer_id FROM customer_map WHERE record_key = 'mini|M1'").fetchall()[0][0]  # fmt: skip
+    assert LiveCodeAdd.objects.get().customer_id == member
+
+
+def test_the_welcome_carries_the_code_material(warehouse, account, fake, team, client, settings, tmp_path):
+    settings.UPLOADS_DIR = tmp_path
+    card = save_material(None, kind="mini_program", title="会员中心", appid="wx0123456789abcdef",
+                         page_path="pages/member/index", image=b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)  # fmt: skip
+    code = _code(team, welcome_text="扫码有礼", welcome_material=card.pk)
+    post_callback(client, fake.scan(code.config_id, "wm-new"))
+    (welcome,) = fake.welcomes
+    assert welcome["text"] == "扫码有礼" and welcome["attachments"][0]["miniprogram"]["page"] == "pages/member/index"
+    note = save_material(None, kind="case", title="案例", body="没有图片")
+    with pytest.raises(AcquisitionError, match="no picture"):
+        actions.update_live_code(team["ops"], code.pk, welcome_material=note.pk)

@@ -592,3 +592,19 @@ def follow_code_add(add_id: int, now: dt.datetime | None = None) -> dict:
         if add.customer_id is not None:
             add.save(update_fields=["customer_id"])
     return report
+
+
+def link_adds_to_customers(limit: int = 50_000) -> int:
+    """Give the adds that had no customer yet (a new contact, landed but not resolved at the time) the
+    customer their WeCom record now belongs to; for the pipeline to call after a resolve. Returns how many."""
+    pending = list(LiveCodeAdd.objects.filter(customer_id=None).values_list("pk", "external_userid")[:limit])
+    if not pending:
+        return 0
+    source = queries.wecom_source()
+    found = queries.customers_of_records([f"{source}|{ext}" for _, ext in pending])
+    linked = 0
+    for pk, ext in pending:
+        customer_id = found.get(f"{source}|{ext}")
+        if customer_id is not None:
+            linked += LiveCodeAdd.objects.filter(pk=pk, customer_id=None).update(customer_id=customer_id)
+    return linked

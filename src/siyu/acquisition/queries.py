@@ -125,6 +125,16 @@ def wecom_contact_counts(userids: list[str]) -> dict[str, int]:
     return {r["owner_staff"]: r["n"] for r in counted}
 
 
+def customers_of_records(record_keys: list[str]) -> dict[str, int]:
+    """{record_key: customer_id} of the records resolution has put in a customer."""
+    if not record_keys:
+        return {}
+    cmap = warehouse.backend().table("customer_map")
+    keys = ibis.memtable(pa.table({"record_key": pa.array(sorted(set(record_keys)), pa.string())}))
+    rows = cmap.semi_join(keys, "record_key").select("record_key", "customer_id").to_pyarrow().to_pylist()
+    return {r["record_key"]: r["customer_id"] for r in rows}
+
+
 def candidates_of(code: LiveCode, now: dt.datetime) -> list[tuple[LiveCodeStaff, Candidate]]:
     rows = [r for r in code.staff.select_related("staff__user") if r.staff.wecom_userid]
     today = adds_today(code, now)
