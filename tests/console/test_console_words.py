@@ -233,6 +233,8 @@ PAGES = {
                                      ("get", "/engagement/content/", {"tab": "materials"})],
     "engagement_tasks": lambda b: [("get", "/engagement/tasks/", {})],
     "engagement_guide_report": lambda b: [("get", "/engagement/tasks/report/", {})],
+    "acquisition_codes": lambda b: [("get", "/acquisition/", {}), ("get", "/acquisition/", {"archived": "1"})],
+    "acquisition_code": lambda b: [("get", f"/acquisition/{b.live_code_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {

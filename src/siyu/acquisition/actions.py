@@ -537,7 +537,6 @@ def _send_welcome(code: LiveCode, add: LiveCodeAdd, welcome_code: str) -> Send:
         idempotency_key=f"wecom-welcome:{welcome_code}"[:200],
         channel=Channel.WECOM_WELCOME, customer_id=add.customer_id, member=add.staff_userid,
         content=code.welcome_text, variables=variables, marketing=False, priority=100,
-        source_id=f"live_code:{code.pk}",
     ))  # fmt: skip
     if send.status == Send.Status.QUEUED:
         deliver_due_sends(only=[send.pk])

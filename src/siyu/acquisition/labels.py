@@ -46,3 +46,8 @@ AVAILABILITY = {
     "near_contact_limit": _("Near WeCom's 5,000 contacts"),
     "standby": _("Backup, on standby"),
 }
+
+# the warehouse events acquisition writes (siyu.customers.labels.EVENT_TYPES takes them in at start-up)
+EVENT_TYPES = {
+    "code_scanned": _("Added through a live code"),
+}
