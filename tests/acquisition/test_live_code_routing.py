@@ -8,12 +8,16 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from acquisition_helpers import post_callback
+from acquisition_helpers import CORP, post_callback
+from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siyu.acquisition import actions, queries
+from siyu.acquisition.models import LiveCodeAdd
 from siyu.acquisition.queries import Candidate, availability, choose_staff, on_duty
+from siyu.acquisition.tasks import refresh_live_code_routing
+from siyu.engagement.messaging.actions import configure_account
 from siyu.engagement.messaging.channel_actions import land_wecom_contacts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -113,3 +117,15 @@ def test_adds_skip_verification_only_within_the_window(warehouse, account, fake,
     assert fake.contact_ways[code.config_id]["skip_verify"] is False
     actions.refresh_routing(MONDAY_10 + dt.timedelta(days=1))
     assert fake.contact_ways[code.config_id]["skip_verify"] is True
+
+
+@pytest.mark.django_db
+def test_the_routing_refresh_task_pushes_changes_and_survives_a_missing_account(warehouse, account, fake, team):
+    code = actions.create_live_code(team["ops"], name="门店", staff=[team["g1"], team["g2"]])
+    actions.update_live_code(team["ops"], code.pk, daily_limit=1)
+    LiveCodeAdd.objects.create(code=code, staff_userid="guide1", external_userid="wm-x", added_at=timezone.now())
+    result = refresh_live_code_routing.enqueue()
+    assert result.return_value == {"codes": 1, "updated": 1, "failed": {}}
+    assert fake.contact_ways[code.config_id]["user"] == ["guide2"]
+    configure_account(None, "wecom", "wecom", {"corp_id": CORP, "base_url": fake.url}, {}, enabled=False)
+    assert "no enabled WeCom account" in refresh_live_code_routing.enqueue().return_value["error"]
