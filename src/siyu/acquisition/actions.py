@@ -62,7 +62,7 @@ def _hours(hours, where: str) -> list[list[str]]:
     for pair in hours:
         try:
             start, end = pair
-            if queries._minutes(start) >= queries._minutes(end):
+            if queries.minutes_of_day(start) >= queries.minutes_of_day(end):
                 raise ValueError
         except (TypeError, ValueError):
             raise AcquisitionError(f"{where}: {pair!r} is not a [start, end] pair of times, start first") from None
@@ -109,8 +109,8 @@ def _limit(value, what: str) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise AcquisitionError(f"{what} must be a whole number") from None
-    if number < 1:
-        raise AcquisitionError(f"{what} must be at least 1")
+    if not 1 <= number <= 100_000:
+        raise AcquisitionError(f"{what} must be between 1 and 100,000")
     return number
 
 

@@ -24,12 +24,13 @@ router = Router(tags=["acquisition"])
 CodeIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="live code id")]
 Channel = Literal["store", "package_card", "receipt", "poster", "online_event", "shelf", "other"]
 Hours = list[Annotated[list[str], Field(min_length=2, max_length=2)]]
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class CodeStaffIn(Schema):
-    staff_id: int = Field(ge=1, description="a staff profile with a WeCom userid")
+    staff_id: RowId = Field(description="a staff profile with a WeCom userid")
     backup: bool = Field(False, description="offered only when every primary is out")
-    daily_limit: int | None = Field(None, ge=1, description="adds a day on this code (default: the code's)")
+    daily_limit: int | None = Field(None, ge=1, le=100_000, description="adds a day on this code (default: the code's)")
     schedule: dict[str, Hours] = Field(default_factory=dict,
                                        description='{"1".."7" (Monday 1): [["09:00", "18:00"], …]}; empty: any time')  # fmt: skip
     special_periods: list[dict] = Field(default_factory=list,
@@ -40,15 +41,15 @@ class CodeChangeIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
     channel: Channel | None = None
     campaign: str | None = Field(None, max_length=100)
-    store_id: int | None = None
+    store_id: RowId | None = None
     staff: list[CodeStaffIn] | None = Field(None, min_length=1, max_length=100)
     skip_verify: bool | None = None
     verify_skip_from: time | None = Field(None, description="local time from which adds skip verification")
     verify_skip_until: time | None = None
     welcome_text: str | None = Field(None, max_length=4000)
-    welcome_material_id: int | None = None
+    welcome_material_id: RowId | None = None
     auto_tags: list[str] | None = Field(None, description="WeCom corporate tags as 组名:标签")
-    daily_limit: int | None = Field(None, ge=1, description="adds a day per staff member")
+    daily_limit: int | None = Field(None, ge=1, le=100_000, description="adds a day per staff member")
     cost: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2, description="yuan")
 
 
@@ -123,7 +124,7 @@ class RoutingOut(Schema):
 
 
 class StoreCodesIn(Schema):
-    store_ids: list[int] = Field(min_length=1, max_length=1000)
+    store_ids: list[RowId] = Field(min_length=1, max_length=1000)
 
 
 class StoreCodesOut(Schema):

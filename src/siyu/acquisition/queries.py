@@ -29,7 +29,7 @@ ADDS_PAGE = 50
 # --- schedules -----------------------------------------------------------------------------------------
 
 
-def _minutes(text: str) -> int:
+def minutes_of_day(text: str) -> int:
     hours, minutes = str(text).split(":")
     value = int(hours) * 60 + int(minutes)
     if not 0 <= int(minutes) < 60 or not 0 <= value <= 24 * 60:
@@ -40,7 +40,7 @@ def _minutes(text: str) -> int:
 def within_hours(hours: list, moment: dt.time) -> bool:
     """Whether `moment` falls in one of the [start, end) intervals ("HH:MM", end may be "24:00")."""
     now = moment.hour * 60 + moment.minute
-    return any(_minutes(start) <= now < _minutes(end) for start, end in hours or [])
+    return any(minutes_of_day(start) <= now < minutes_of_day(end) for start, end in hours or [])
 
 
 def on_duty(schedule: dict, special_periods: list, local: dt.datetime) -> bool:
