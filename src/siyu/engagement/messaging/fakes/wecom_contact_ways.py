@@ -2,7 +2,7 @@
 fakes.wecom), whose state (`members`, `contacts`, …) it shares.
 
 As WeCom documents 客户联系「联系我」管理 (developer.work.weixin.qq.com/document/path/92228):
-- add_contact_way: `type` 1 单人 / 2 多人 and `scene` 1 小程序 / 2 二维码 required; `style` only for scene 1;
+- add_contact_way: `type` 1 单人 / 2 多人 and `scene` 1 小程序 / 2 二维码 required; `style` (used by scene 1);
   `remark` and `state` at most 30 characters; `user` required for type 1 with exactly one userid, at most 100
   for type 2, where `party` may stand in for users (type 2 only); `skip_verify` defaults to true; `is_temp`
   (临时会话) only for a single-person code, `expires_in` / `chat_expires_in` at most 14 days. Answer:
@@ -76,8 +76,8 @@ class FakeContactWays:
             return _err(40003, "invalid userid")
         if any(p not in self.departments for p in party):
             return _err(60123, "invalid party id")
-        if way.get("scene") == 2 and way.get("style") not in (None, 0):
-            return _err(40058, "invalid parameter: style is for the mini-program scene")
+        if way.get("style") is not None and not isinstance(way["style"], int):
+            return _err(40058, "invalid parameter: style")  # used by the mini-program scene only
         if way.get("is_temp"):
             if way["type"] != 1:
                 return _err(40058, "invalid parameter: a temporary way is single-person only")
