@@ -47,7 +47,3 @@ AVAILABILITY = {
     "standby": _("Backup, on standby"),
 }
 
-# the warehouse events acquisition writes (siyu.customers.labels.EVENT_TYPES takes them in at start-up)
-EVENT_TYPES = {
-    "code_scanned": _("Added through a live code"),
-}
