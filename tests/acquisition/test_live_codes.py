@@ -10,9 +10,10 @@ import pytest
 from acquisition_helpers import post_callback
 
 from engagement.engagement_helpers import add_customers
-from siyu.acquisition import actions
+from siyu.acquisition import actions, queries
 from siyu.acquisition.errors import AcquisitionError
 from siyu.acquisition.models import LiveCode, LiveCodeAdd
+from siyu.acquisition.quality import acquisition_quality
 from siyu.customers.actions import record_consent
 from siyu.engagement.content.actions import save_material
 from siyu.engagement.messaging.models import Send
@@ -156,3 +157,13 @@ def test_the_welcome_carries_the_code_material(warehouse, account, fake, team, c
     note = save_material(None, kind="case", title="案例", body="没有图片")
     with pytest.raises(AcquisitionError, match="no picture"):
         actions.update_live_code(team["ops"], code.pk, welcome_material=note.pk)
+
+
+def test_the_quality_of_a_code_counts_its_adds(warehouse, account, fake, team, client):
+    code = _code(team, cost="300")
+    for ext in ("wm-a", "wm-b", "wm-c"):
+        post_callback(client, fake.scan(code.config_id, ext))
+    rows = acquisition_quality(queries.codes_for_quality())
+    (row,) = rows["code"]
+    assert (str(row["key"]), row["state"], row["adds"]) == (str(code.pk), code.state, 3)
+    assert sorted((r["key"], r["adds"]) for r in rows["staff"]) == [("guide1", 2), ("guide2", 1)]

@@ -227,3 +227,19 @@ def guide_code_of(staff_id: int) -> LiveCode | None:
 
 def store_code_of(store_id: int) -> LiveCode | None:
     return LiveCode.objects.filter(kind=LiveCode.Kind.STORE, archived=False, store_id=store_id).first()
+
+
+def codes_for_quality(archived: bool = True) -> dict[str, dict]:
+    """The codes as siyu.acquisition.quality takes them: {state: {code_id, channel, campaign, store, staff,
+    cost}} (staff: the WeCom userid of a single-staff code, else a list), archived codes included by default
+    (their adds still count)."""
+    codes = LiveCode.objects.select_related("store").prefetch_related("staff__staff")
+    if not archived:
+        codes = codes.filter(archived=False)
+    out = {}
+    for code in codes:
+        userids = [r.staff.wecom_userid for r in code.staff.all() if r.staff.wecom_userid]
+        out[code.state] = {"code_id": code.pk, "channel": code.channel, "campaign": code.campaign or None,
+                           "store": code.store.code if code.store else None,
+                           "staff": userids[0] if len(userids) == 1 else userids, "cost": code.cost}  # fmt: skip
+    return out
