@@ -237,6 +237,8 @@ PAGES = {
                                             ("get", "/community/sensitive-words/", {"status": "handled"})],
     "community_handovers": lambda b: [("get", "/community/handovers/", {})],
     "community_handover": lambda b: [("get", f"/community/handovers/{b.handover_id}/", {})],
+    "acquisition_codes": lambda b: [("get", "/acquisition/", {}), ("get", "/acquisition/", {"archived": "1"})],
+    "acquisition_code": lambda b: [("get", f"/acquisition/{b.live_code_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {

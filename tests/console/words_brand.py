@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from siyu.acquisition.actions import archive_live_code, create_live_code, record_code_add
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
 from siyu.community.archive.actions import handle_alert, import_chat_archive, save_rule
@@ -29,7 +30,10 @@ from siyu.engagement.content.actions import save_material, save_script
 from siyu.engagement.guides.actions import complete_task, create_guide_tasks
 from siyu.engagement.guides.models import GuideTask
 from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
+from siyu.engagement.messaging import queries
 from siyu.engagement.messaging.actions import configure_account, update_policy
+from siyu.engagement.messaging.channels.wecom import WeComClient, parse_callback_event
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 from siyu.engagement.messaging.models import WeComTransfer
 from siyu.segments.actions import save_computed_tag, save_segment, save_stage_set
 from siyu.staff.models import StaffProfile
@@ -50,6 +54,7 @@ class WordsBrand:
     list_id: str
     list_name: str
     handover_id: int = 0
+    live_code_id: int = 0
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -65,6 +70,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
     handover_id = _community(admin, tmp_path)
+    live_code_id = _live_codes(admin)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -75,6 +81,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         list_id=list_id,
         list_name=LIST_NAME,
         handover_id=handover_id,
+        live_code_id=live_code_id,
     )
 
 
@@ -128,6 +135,29 @@ def _channels_and_policy(admin) -> None:
                       {"access_key_secret": "s3cret", "receipt_token": "t0ken"})  # fmt: skip
     configure_account(admin, "webhook", "webhook", {"url": "https://example.com/hook"}, {})
     update_policy(admin, holdout_percent=5, channel_caps={"sms": [2, 30]})
+
+
+def _live_codes(admin) -> int:
+    """A store's live code with its guides (one of them a backup), made against the fake WeCom, and an add
+    through it; an archived code."""
+    account = queries.account_of("wecom")
+    settings, secrets = dict(account.settings), {"contact_secret": "s3cret"}
+    guides = [p for p in StaffProfile.objects.exclude(wecom_userid="").exclude(store=None).order_by("pk")]
+    store_guides = [p for p in guides if p.store_id == guides[0].store_id][:3]
+    WeComClient._tokens.clear()
+    with FakeWeCom(corp_id=settings["corp_id"], contact_secret="s3cret") as wecom:
+        wecom.members.update(p.wecom_userid for p in guides)
+        account = configure_account(admin, "wecom", "wecom", {**settings, "base_url": wecom.url}, secrets)
+        code = create_live_code(admin, name="收银台二维码", channel="receipt", campaign="双十二",
+                                store=store_guides[0].store, welcome_text="欢迎光临，送您一张券", daily_limit=30,
+                                cost="800", staff=[*store_guides[:-1], {"staff": store_guides[-1], "backup": True}],
+                                verify_skip_from="09:00", verify_skip_until="22:00")  # fmt: skip
+        record_code_add(code, parse_callback_event(wecom.scan(code.config_id, "wm-words-1", "小雨")), account)
+        gone = create_live_code(admin, name="旧海报", channel="poster", staff=store_guides[:1])
+        archive_live_code(admin, gone.pk)
+    configure_account(admin, "wecom", "wecom", settings, secrets)  # as it was: no fake behind it
+    WeComClient._tokens.clear()
+    return code.pk
 
 
 def _journey(admin, segment):
