@@ -129,7 +129,7 @@ def visible_text(html: str) -> list[str]:
 # statistical methods the definitions cite.
 KEPT_TERMS = {
     "GMV", "ROI", "SOP", "UGC", "AIPL", "RFM", "CLV", "LTV", "AOV", "CAC", "ID", "API", "SKU", "Webhook",
-    "CSV", "XLSX", "XLS", "TXT", "JSON", "PNG", "JPEG", "GIF", "WebP", "MB", "GBK", "UTF-8", "POS",
+    "CSV", "XLSX", "XLS", "TXT", "JSON", "PNG", "PDF", "JPEG", "GIF", "WebP", "MB", "GBK", "UTF-8", "POS",
     "BG", "NBD", "Gamma-Gamma", "AUC", "Brier", "Newcombe", "Wilson", "LMDI", "ln",
     # what the providers' own consoles call the settings an operator copies from them, and protocols
     "CorpID", "AgentId", "Secret", "Token", "EncodingAESKey", "AppID", "AccessKey", "SecretId", "SecretKey",
@@ -239,6 +239,12 @@ PAGES = {
     "community_handover": lambda b: [("get", f"/community/handovers/{b.handover_id}/", {})],
     "acquisition_codes": lambda b: [("get", "/acquisition/", {}), ("get", "/acquisition/", {"archived": "1"})],
     "acquisition_code": lambda b: [("get", f"/acquisition/{b.live_code_id}/", {})],
+    "acquisition_code_new": lambda b: [("get", "/acquisition/new/", {})],
+    "acquisition_code_edit": lambda b: [("get", f"/acquisition/{b.live_code_id}/edit/", {})],
+    "acquisition_store_codes": lambda b: [("get", "/acquisition/store-codes/", {})],
+    "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
+                                      for by in ("code", "store", "staff", "channel", "campaign")],
+    "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -278,6 +284,9 @@ NOT_PAGES = {
     "engagement_wecom_tag": "POST, redirects to the profile",
     "engagement_wecom_transfer": "POST, redirects to the profile",
     "engagement_sms_push": "the SMS provider's server calls it",
+    "acquisition_code_archive": "POST, redirects to the code's page",
+    "acquisition_code_qr": "an image",
+    "acquisition_code_poster": "a PNG or PDF file",
 }
 
 

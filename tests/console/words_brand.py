@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from siyu.acquisition.actions import archive_live_code, create_live_code, record_code_add
+from siyu.acquisition.models import LiveCodeAdd
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
 from siyu.community.archive.actions import handle_alert, import_chat_archive, save_rule
@@ -70,7 +71,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
     handover_id = _community(admin, tmp_path)
-    live_code_id = _live_codes(admin)
+    live_code_id = _live_codes(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -137,9 +138,9 @@ def _channels_and_policy(admin) -> None:
     update_policy(admin, holdout_percent=5, channel_caps={"sms": [2, 30]})
 
 
-def _live_codes(admin) -> int:
+def _live_codes(admin, customer_id: int) -> int:
     """A store's live code with its guides (one of them a backup), made against the fake WeCom, and an add
-    through it; an archived code."""
+    through it (the profile's customer's, so the profile says how they came); an archived code."""
     account = queries.account_of("wecom")
     settings, secrets = dict(account.settings), {"contact_secret": "s3cret"}
     guides = [p for p in StaffProfile.objects.exclude(wecom_userid="").exclude(store=None).order_by("pk")]
@@ -152,7 +153,9 @@ def _live_codes(admin) -> int:
                                 store=store_guides[0].store, welcome_text="欢迎光临，送您一张券", daily_limit=30,
                                 cost="800", staff=[*store_guides[:-1], {"staff": store_guides[-1], "backup": True}],
                                 verify_skip_from="09:00", verify_skip_until="22:00")  # fmt: skip
-        record_code_add(code, parse_callback_event(wecom.scan(code.config_id, "wm-words-1", "小雨")), account)
+        add = record_code_add(code, parse_callback_event(wecom.scan(code.config_id, "wm-words-1", "小雨")), account)
+        # as a resolve would link it when the contact's record joins this customer
+        LiveCodeAdd.objects.filter(pk=add.pk).update(customer_id=customer_id)
         gone = create_live_code(admin, name="旧海报", channel="poster", staff=store_guides[:1])
         archive_live_code(admin, gone.pk)
     configure_account(admin, "wecom", "wecom", settings, secrets)  # as it was: no fake behind it

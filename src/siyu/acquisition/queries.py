@@ -21,6 +21,7 @@ from siyu.acquisition.errors import LiveCodeNotFound
 from siyu.acquisition.models import LiveCode, LiveCodeAdd, LiveCodeStaff
 from siyu.engagement.messaging import queries as messaging_queries
 from siyu.engagement.messaging.models import Channel
+from siyu.staff.models import StaffProfile
 
 NEAR_CONTACT_LIMIT = 4_900  # WeCom holds 5,000 contacts a person (DESIGN.md §6); stop offering before
 ADDS_PAGE = 50
@@ -243,3 +244,38 @@ def codes_for_quality(archived: bool = True) -> dict[str, dict]:
                            "store": code.store.code if code.store else None,
                            "staff": userids[0] if len(userids) == 1 else userids, "cost": code.cost}  # fmt: skip
     return out
+
+
+# --- for the console ------------------------------------------------------------------------------------
+
+
+def customer_origin(customer_id: int) -> dict | None:
+    """How a customer came, as far as live codes know: their first add through a code (the code, its
+    channel and campaign, the staff member added and when), and how many adds through codes they made."""
+    adds = LiveCodeAdd.objects.filter(customer_id=customer_id).select_related("code")
+    first = adds.order_by("added_at", "pk").first()
+    if first is None:
+        return None
+    staff = (
+        LiveCodeStaff.objects.filter(code=first.code, staff__wecom_userid=first.staff_userid)
+        .select_related("staff__user").first()
+    )  # fmt: skip
+    return {"add": first, "code": first.code, "staff": str(staff.staff) if staff else first.staff_userid,
+            "adds": adds.count()}  # fmt: skip
+
+
+def staff_names(userids) -> dict[str, str]:
+    """{WeCom userid: the name the console shows} of the staff members Siyu knows."""
+    wanted = {u for u in userids if u}
+    rows = StaffProfile.objects.filter(wecom_userid__in=wanted).select_related("user")
+    return {p.wecom_userid: str(p) for p in rows}
+
+
+def week_start(now: dt.datetime) -> dt.datetime:
+    """The start (Monday 00:00, TIME_ZONE) of the local week holding `now`."""
+    start, _ = local_day(now)
+    return start - dt.timedelta(days=start.weekday())
+
+
+def adds_since(code: LiveCode, since: dt.datetime) -> list[LiveCodeAdd]:
+    return list(LiveCodeAdd.objects.filter(code=code, added_at__gte=since))

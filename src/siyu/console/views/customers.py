@@ -10,10 +10,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from siyu.acquisition import labels as acquisition_labels
+from siyu.acquisition.queries import customer_origin
 from siyu.console import presenters
 from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
 from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.core.labels import label
 from siyu.customers import actions
 from siyu.customers.errors import CustomerError
 from siyu.customers.queries import get_profile, list_customers, visible_customer_ids
@@ -25,7 +28,8 @@ from siyu.segments.errors import PredictionsNotComputed, TraitsNotComputed
 from siyu.segments.prediction_queries import predictions_of
 from siyu.segments.queries import customer_list_query, traits_of
 from siyu.segments.traits import TraitSettings
-from siyu.staff.queries import can_assign_owner, can_import, can_view_pii
+from siyu.staff.models import Role
+from siyu.staff.queries import can_assign_owner, can_import, can_view_pii, has_role
 from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 50
@@ -141,7 +145,18 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         **_joins(customer_id, labels),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
+        "origin": _origin(request.user, customer_id),
     }
+
+
+def _origin(user, customer_id: int) -> dict | None:
+    """How the customer came: their first add through a live code (siyu.acquisition)."""
+
+    origin = customer_origin(customer_id)
+    if origin is None:
+        return None
+    return {**origin, "channel": label(acquisition_labels.CHANNELS, origin["code"].channel),
+            "can_open": has_role(user, (Role.ADMIN, Role.OPERATOR))}  # fmt: skip
 
 
 def _wecom_actions() -> dict | None:
