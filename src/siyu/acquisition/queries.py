@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import ibis
 import pyarrow as pa
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from siyu import warehouse
@@ -249,10 +249,24 @@ def codes_for_quality(archived: bool = True) -> dict[str, dict]:
 # --- for the console ------------------------------------------------------------------------------------
 
 
+def wecom_contacts_of(customer_id: int) -> list[str]:
+    """The external_userids of the customer's WeCom contact records (as resolution has put them in it)."""
+    cmap = warehouse.backend().table("customer_map")
+    prefix = f"{wecom_source()}|"
+    rows = cmap.filter(cmap.customer_id == int(customer_id), cmap.record_key.startswith(prefix))
+    return [key[len(prefix):] for key in rows.record_key.to_pyarrow().to_pylist()]
+
+
 def customer_origin(customer_id: int) -> dict | None:
     """How a customer came, as far as live codes know: their first add through a code (the code, its
-    channel and campaign, the staff member added and when), and how many adds through codes they made."""
-    adds = LiveCodeAdd.objects.filter(customer_id=customer_id).select_related("code")
+    channel and campaign, the staff member added and when), and how many adds through codes they made.
+    An add counts as theirs when it was linked to them or its WeCom contact is one of their records (a
+    resolve after the add puts the record in the customer before the add is linked)."""
+    mine = Q(customer_id=customer_id)
+    contacts = wecom_contacts_of(customer_id)
+    if contacts:
+        mine |= Q(external_userid__in=contacts)
+    adds = LiveCodeAdd.objects.filter(mine).select_related("code")
     first = adds.order_by("added_at", "pk").first()
     if first is None:
         return None
@@ -262,6 +276,18 @@ def customer_origin(customer_id: int) -> dict | None:
     )  # fmt: skip
     return {"add": first, "code": first.code, "staff": str(staff.staff) if staff else first.staff_userid,
             "adds": adds.count()}  # fmt: skip
+
+
+def customers_of_adds(adds) -> dict[int, int]:
+    """{add pk: customer_id} for adds, the linked customer or the one their WeCom contact record is in."""
+    out = {a.pk: a.customer_id for a in adds if a.customer_id is not None}
+    pending = [a for a in adds if a.customer_id is None]
+    if pending:
+        source = wecom_source()
+        found = customers_of_records([f"{source}|{a.external_userid}" for a in pending])
+        out.update({a.pk: found[f"{source}|{a.external_userid}"] for a in pending
+                    if f"{source}|{a.external_userid}" in found})  # fmt: skip
+    return out
 
 
 def staff_names(userids) -> dict[str, str]:

@@ -118,7 +118,8 @@ def code_detail(request, code_id: int):
     adds = queries.code_adds(code, page=1)
     names = {row["userid"]: row["name"] for row in staff}
     names.update({u: n for u, n in queries.staff_names({a.staff_userid for a in adds["items"]}).items() if u not in names})
-    recent = [{"add": a, "staff": names.get(a.staff_userid, a.staff_userid),
+    customers = queries.customers_of_adds(adds["items"])
+    recent = [{"add": a, "staff": names.get(a.staff_userid, a.staff_userid), "customer_id": customers.get(a.pk),
                "welcome": label(labels.WELCOME_OUTCOMES, a.welcome)} for a in adds["items"]]  # fmt: skip
     context = {
         "code": code,
@@ -361,11 +362,13 @@ def my_code(request):
         return render(request, "siyu/acquisition/my_code.html", context)
     now = timezone.now()
     week = queries.adds_since(code, queries.week_start(now))
+    customers = queries.customers_of_adds(week)
+    week = [{"add": a, "customer_id": customers.get(a.pk)} for a in week]
     today_start, _end = queries.local_day(now)
     context.update({
         "code": code,
         "week_adds": week,
-        "today_count": sum(1 for a in week if a.added_at >= today_start),
+        "today_count": sum(1 for a in week if a["add"].added_at >= today_start),
         "poster_url": reverse("console:acquisition_code_poster", args=[code.pk]) + "?preset=shelf_a6&format=png",
         "poster_pdf_url": reverse("console:acquisition_code_poster", args=[code.pk]) + "?preset=shelf_a6&format=pdf",
     })  # fmt: skip
