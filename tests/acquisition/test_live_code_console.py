@@ -16,6 +16,7 @@ from PIL import Image
 from siyu.acquisition import actions
 from siyu.acquisition.models import LiveCode, LiveCodeAdd
 from siyu.acquisition.posters import PRESETS
+from siyu.engagement.content.actions import save_material
 from siyu.identity.actions import resolve_identities
 from siyu.ingest.actions import import_files
 
@@ -110,6 +111,9 @@ def test_a_form_mistake_is_said_in_words_and_asks_wecom_nothing(warehouse, accou
     assert "至少要有一位员工不是备用员工。" in only_backup.content.decode()
     nobody = ops.post("/acquisition/new/", _form(team, staff=[]), **ZH)
     assert "请至少选择一位接待添加的员工。" in nobody.content.decode()
+    note = save_material(None, kind="case", title="案例", body="没有图片")
+    no_picture = ops.post("/acquisition/new/", _form(team, welcome_material=str(note.pk)), **ZH)
+    assert "此素材目前不能随企业微信消息发送" in no_picture.content.decode()
     assert LiveCode.objects.count() == 0 and fake.contact_ways == {}
     # in English, the same mistake in English words
     ops.cookies["django_language"] = "en"

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from siyu.acquisition import labels
 from siyu.acquisition.models import LiveCode
+from siyu.engagement.content.queries import attachable_materials
 from siyu.engagement.messaging.channels.wecom_contact_ways import MAX_USERS
 from siyu.engagement.messaging.models import WeComCorpTag
 from siyu.staff.models import StaffProfile, Store
@@ -161,6 +162,11 @@ def read_code_form(post, *, kind: str = LiveCode.Kind.STAFF) -> CodeForm:
         errors["welcome_text"] = _("The welcome message has at most 4,000 characters.")
     material = post.get("welcome_material", "")
     values["welcome_material"] = int(material) if material.isdigit() else None
+    if values["welcome_material"] is not None and values["welcome_material"] not in {
+        m.pk for m in attachable_materials()
+    }:
+        errors["welcome_material"] = _("This material cannot go with a WeCom message now (archived, or without "
+                                       "a picture); choose another.")  # fmt: skip
 
     known = {t.label for t in WeComCorpTag.objects.filter(deleted=False)}
     tags = [t for t in post.getlist("auto_tags") if t]
