@@ -147,6 +147,8 @@ def test_the_qr_image_and_an_unknown_poster_size(warehouse, account, fake, team,
     qr = ops.get(f"/acquisition/{code.pk}/qr.png")
     assert qr["Content-Type"] == "image/png" and Image.open(io.BytesIO(qr.content)).size[0] > 100
     assert ops.get(f"/acquisition/{code.pk}/poster/", {"preset": "billboard"}).status_code == 404
+    for page in ("2", "abc", "0"):  # a page past the adds, or no page: the page still opens
+        assert ops.get(f"/acquisition/{code.pk}/", {"page": page}).status_code == 200
 
 
 def test_store_codes_from_the_console(warehouse, account, fake, team, ops):

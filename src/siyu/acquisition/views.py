@@ -115,7 +115,8 @@ def code_detail(request, code_id: int):
     code = queries.get_code(code_id)
     staff = [{**row, "reason_label": label(labels.AVAILABILITY, row["reason"])}
              for row in queries.staff_availability(code)]  # fmt: skip
-    adds = queries.code_adds(code, page=1)
+    page = request.GET.get("page", "1")
+    adds = queries.code_adds(code, page=min(int(page), 1_000_000) if page.isdigit() and int(page) > 0 else 1)
     names = {row["userid"]: row["name"] for row in staff}
     names.update({u: n for u, n in queries.staff_names({a.staff_userid for a in adds["items"]}).items() if u not in names})
     customers = queries.customers_of_adds(adds["items"])
@@ -130,6 +131,8 @@ def code_detail(request, code_id: int):
         "staff": staff,
         "adds": recent,
         "add_total": adds["total"],
+        "add_page": adds["page"],
+        "add_pages": adds["pages"],
         "quality": _code_quality(code),
         "poster": poster_choices(code, staff),
         "default_title": _("Scan to add us on WeCom"),
