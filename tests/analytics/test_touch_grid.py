@@ -9,13 +9,17 @@ numbered by its msgid). Left out: an app message to staff (wecom_app) and a camp
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from engagement.engagement_helpers import add_customers
 from siyu.analytics.charts import charts_for
 from siyu.analytics.filters import Filters
 from siyu.analytics.queries import touch_grid
+from siyu.community.archive.actions import import_chat_archive
+from siyu.staff.actions import create_user
 from siyu.warehouse.customer_orders import rebuild_on
 from siyu.warehouse.schema import TABLES
 
@@ -119,3 +123,21 @@ def test_a_store_filter_keeps_customers_of_the_store(touched):
     assert sum(r[s] for r in result["tables"]["touchpoint_stage"] for s in result["stages"]) == 2
     result = touch_grid(Filters(date(2026, 3, 1), date(2026, 3, 31), channels=("pos",)))
     assert [r["touchpoint"] for r in result["tables"]["touchpoint_stage"] if r["loyal"]] == ["wecom_chat", "guide"]
+
+
+def test_messages_staff_wrote_in_the_chat_archive_reach_the_grid(warehouse, settings):
+    """The real import of the community tests' archive sample: guide1 wrote three 1-on-1 messages to the one
+    known customer (7, no traits: unknown stage); the others' touches have no customer yet."""
+    settings.TIME_ZONE = "Asia/Shanghai"
+    for userid in ("guide1", "guide2"):
+        create_user(f"user-{userid}", f"pw-{userid}-12345", "guide", wecom_userid=userid)
+    add_customers(warehouse.raw_connection(), [{"customer_id": 7, "wecom": ("wmAlice", "guide1")}])
+    import_chat_archive(Path(__file__).parents[1] / "community" / "data" / "archive_sample.jsonl")
+    result = touch_grid(Filters(date(2025, 11, 1), date(2025, 12, 31)))
+    chats = next(r for r in result["tables"]["touchpoint_stage"] if r["touchpoint"] == "wecom_chat")
+    assert {s: chats[s] for s in result["stages"] if chats[s]} == {"unknown": 1}
+    chat_rows = [r for r in result["tables"]["operation_stage"] if r["operation"] == "chat_archive"]
+    assert [(r["operation_id"], r["unknown"]) for r in chat_rows] == [(None, 1)]  # one row, not one per message
+    assert [(c["touchpoint"], c["touches"], c["customers"]) for c in result["tables"]["touch_cells"]] == [
+        ("wecom_chat", 3, 1),
+    ]
