@@ -29,7 +29,7 @@ from django.test import Client
 
 from analytics.conftest import MARCH, Brand, at, fill_brand
 from siyu.acquisition.models import LiveCode
-from siyu.analytics import queries
+from siyu.analytics import live_codes, queries
 from siyu.analytics.charts import charts_for
 from siyu.analytics.views import TABLE_TITLES, display_tables
 from siyu.api.actions import create_token
@@ -258,3 +258,12 @@ def test_the_api_and_the_console_carry_the_code_tables(coded, operator):
     assert 'data-table="code_channels"' in html and 'id="chart-code-roi"' in html
     html = console.get("/analytics/funnel/", MARCH_QUERY).content.decode()
     assert 'data-table="code_funnel"' in html and 'id="chart-code-funnel"' in html
+
+
+def test_with_nothing_registered_the_pages_have_no_code_tables(coded, monkeypatch):
+    """Analytics cannot import acquisition: without its registration (another installation's apps) the
+    pages are as before, codes or not."""
+    monkeypatch.setattr(live_codes, "_PROVIDERS", {})
+    assert list(queries.channel_roi(MARCH)["tables"]) == ["channels"]
+    assert list(queries.funnel(MARCH)["tables"]) == ["funnel", "pool"]
+    assert not [n for n in queries.traffic_map(MARCH)["nodes"] if n["level"] == "code"]
