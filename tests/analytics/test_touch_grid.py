@@ -2,19 +2,24 @@
 
 Traits (current snapshot of 2026-03-31): 1 loyal, 2 first_purchase, 3 dormant; 4 has none (unknown).
 Touches in March: 1 twice by guide task batch 5; 2 by SMS and 3 by WeCom from journey 7; 4 by a manual
-SMS. Left out: an app message to staff (wecom_app) and a campaign email in April.
+SMS; 3 twice and 1 once in 1-on-1 WeCom chats (the chat archive's import: one touch per staff message,
+numbered by its msgid). Left out: an app message to staff (wecom_app) and a campaign email in April.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from engagement.engagement_helpers import add_customers
 from siyu.analytics.charts import charts_for
 from siyu.analytics.filters import Filters
 from siyu.analytics.queries import touch_grid
+from siyu.community.archive.actions import import_chat_archive
+from siyu.staff.actions import create_user
 from siyu.warehouse.customer_orders import rebuild_on
 from siyu.warehouse.schema import TABLES
 
@@ -51,6 +56,9 @@ def touched(warehouse, settings):
         touch(5, 4, "sms", "manual", None, (3, 5)),
         touch(6, 2, "wecom_app", "journey", "7", (3, 6)),
         touch(7, 3, "email", "campaign", "9", (4, 2)),
+        touch(None, 3, "wecom_chat", "chat_archive", "msg-a", (3, 11)),
+        touch(None, 3, "wecom_chat", "chat_archive", "msg-b", (3, 12)),
+        touch(None, 1, "wecom_chat", "chat_archive", "msg-c", (3, 12)),
     ])  # fmt: skip
     return warehouse
 
@@ -64,12 +72,13 @@ def test_the_grid_counts_customers_per_touchpoint_and_stage(touched):
     }
     assert grid == {
         "wecom": {"dormant": 1},
+        "wecom_chat": {"loyal": 1, "dormant": 1},
         "sms": {"first_purchase": 1, "unknown": 1},
         "email": {},
         "webhook": {},
         "guide": {"loyal": 1},
     }
-    assert result["empty_cells"] == 5 * 6 - 3
+    assert result["empty_cells"] == 6 * 6 - 5
     operations = [
         (r["operation"], r["operation_id"], {s: r[s] for s in result["stages"] if r[s]})
         for r in result["tables"]["operation_stage"]
@@ -79,6 +88,7 @@ def test_the_grid_counts_customers_per_touchpoint_and_stage(touched):
         ("campaign", None, {}),  # no campaign reached anybody: its empty row is shown
         ("task", "5", {"loyal": 1}),
         ("manual", None, {"unknown": 1}),
+        ("chat_archive", None, {"loyal": 1, "dormant": 1}),  # all chats one row, not one per message
     ]
     assert [(c["operation"], c["touchpoint"], c["stage"], c["touches"], c["customers"])
             for c in result["tables"]["touch_cells"]] == [
@@ -86,6 +96,8 @@ def test_the_grid_counts_customers_per_touchpoint_and_stage(touched):
         ("journey", "wecom", "dormant", 1, 1),
         ("task", "guide", "loyal", 2, 1),
         ("manual", "sms", "unknown", 1, 1),
+        ("chat_archive", "wecom_chat", "dormant", 2, 1),
+        ("chat_archive", "wecom_chat", "loyal", 1, 1),
     ]  # fmt: skip
 
 
@@ -93,12 +105,13 @@ def test_the_heatmap_marks_empty_cells(touched):
     point_chart, operation_chart = charts_for(touch_grid(MARCH))
     heat = point_chart["option"]
     assert heat["series"][0]["type"] == "heatmap"
-    assert len(heat["series"][0]["data"]) == 5 * 7  # every touchpoint × stage, zeros included
+    assert len(heat["series"][0]["data"]) == 6 * 7  # every touchpoint × stage, zeros included
     zero_piece = heat["visualMap"]["pieces"][0]
     assert zero_piece["value"] == 0 and zero_piece["color"] == "#fca5a5"
     data = heat["series"][0]["data"]
-    assert [0, 4, 0] in data and [3, 4, 1] in data  # guide (row 4): lead (column 0) nobody, loyal (3) one
-    assert len(operation_chart["option"]["yAxis"]["data"]) == 4
+    assert [0, 5, 0] in data and [3, 5, 1] in data  # guide (row 5): lead (column 0) nobody, loyal (3) one
+    assert [3, 1, 1] in data  # WeCom chat 1-on-1 (row 1): loyal one
+    assert len(operation_chart["option"]["yAxis"]["data"]) == 5
     assert point_chart["definition"] and operation_chart["definition"]
 
 
@@ -107,6 +120,24 @@ def test_a_store_filter_keeps_customers_of_the_store(touched):
     insert(touched, "customer_map", [{"record_key": "pos|m1", "customer_id": 1}])
     rebuild_on(touched.raw_connection())  # as the resolve that mapped the record would
     result = touch_grid(Filters(date(2026, 3, 1), date(2026, 3, 31), stores=("S1",)))
-    assert sum(r[s] for r in result["tables"]["touchpoint_stage"] for s in result["stages"]) == 1
+    assert sum(r[s] for r in result["tables"]["touchpoint_stage"] for s in result["stages"]) == 2
     result = touch_grid(Filters(date(2026, 3, 1), date(2026, 3, 31), channels=("pos",)))
-    assert [r["touchpoint"] for r in result["tables"]["touchpoint_stage"] if r["loyal"]] == ["guide"]
+    assert [r["touchpoint"] for r in result["tables"]["touchpoint_stage"] if r["loyal"]] == ["wecom_chat", "guide"]
+
+
+def test_messages_staff_wrote_in_the_chat_archive_reach_the_grid(warehouse, settings):
+    """The real import of the community tests' archive sample: guide1 wrote three 1-on-1 messages to the one
+    known customer (7, no traits: unknown stage); the others' touches have no customer yet."""
+    settings.TIME_ZONE = "Asia/Shanghai"
+    for userid in ("guide1", "guide2"):
+        create_user(f"user-{userid}", f"pw-{userid}-12345", "guide", wecom_userid=userid)
+    add_customers(warehouse.raw_connection(), [{"customer_id": 7, "wecom": ("wmAlice", "guide1")}])
+    import_chat_archive(Path(__file__).parents[1] / "community" / "data" / "archive_sample.jsonl")
+    result = touch_grid(Filters(date(2025, 11, 1), date(2025, 12, 31)))
+    chats = next(r for r in result["tables"]["touchpoint_stage"] if r["touchpoint"] == "wecom_chat")
+    assert {s: chats[s] for s in result["stages"] if chats[s]} == {"unknown": 1}
+    chat_rows = [r for r in result["tables"]["operation_stage"] if r["operation"] == "chat_archive"]
+    assert [(r["operation_id"], r["unknown"]) for r in chat_rows] == [(None, 1)]  # one row, not one per message
+    assert [(c["touchpoint"], c["touches"], c["customers"]) for c in result["tables"]["touch_cells"]] == [
+        ("wecom_chat", 3, 1),
+    ]

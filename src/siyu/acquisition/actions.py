@@ -17,6 +17,7 @@ from siyu.acquisition.errors import AcquisitionError
 from siyu.acquisition.models import LiveCode, LiveCodeAdd, LiveCodeStaff
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
+from siyu.core.signals import records_landed
 from siyu.core.tasks import schedule_once
 from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.errors import EngagementError
@@ -47,12 +48,13 @@ def _require_editor(actor) -> None:
 def _time(value, what: str) -> dt.time | None:
     if value in (None, ""):
         return None
-    if isinstance(value, dt.time):
-        return value
     try:
-        return dt.time.fromisoformat(str(value))
+        value = value if isinstance(value, dt.time) else dt.time.fromisoformat(str(value))
     except ValueError:
         raise AcquisitionError(f"{what}: {value!r} is not a time of day (HH:MM)") from None
+    if value.tzinfo is not None:  # the window is in the brand's local time (TIME_ZONE), never another zone's
+        raise AcquisitionError(f"{what}: give a local time of day without a time zone")
+    return value.replace(microsecond=0)
 
 
 def _hours(hours, where: str) -> list[list[str]]:
@@ -586,6 +588,8 @@ def follow_code_add(add_id: int, now: dt.datetime | None = None) -> dict:
         )
         report.update(records_new=landed["records_new"], records_changed=landed["records_changed"],
                       batch_id=landed["batch_id"])  # fmt: skip
+        if landed["records_new"]:
+            records_landed.send(sender="acquisition", records_new=landed["records_new"])
     if add.customer_id is None:
         add.customer_id = channel_actions.customer_of_record(f"{source}|{add.external_userid}")
         if add.customer_id is not None:

@@ -192,13 +192,13 @@ def create_code(request, response: HttpResponse, body: CodeIn, idempotency_key: 
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-@router.get("/acquisition/codes/{code_id}", response={200: CodeOut, **LOOKUP_ERRORS}, summary="One live code")
+@router.get("/acquisition/codes/{int:code_id}", response={200: CodeOut, **LOOKUP_ERRORS}, summary="One live code")
 def get_code(request, code_id: CodeIdPath):
     _require(request.auth)
     return code_dict(queries.get_code(code_id))
 
 
-@router.patch("/acquisition/codes/{code_id}", response={200: CodeOut, **WRITE_ERRORS},
+@router.patch("/acquisition/codes/{int:code_id}", response={200: CodeOut, **WRITE_ERRORS},
               summary="Change a live code (the printed QR code stays the same)")  # fmt: skip
 def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: CodeChangeIn,
                 idempotency_key: IdempotencyKeyHeader):  # fmt: skip
@@ -210,7 +210,7 @@ def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: Code
     return run_once(request, response, idempotency_key, {"code_id": code_id, **body.dict(exclude_unset=True)}, run)
 
 
-@router.post("/acquisition/codes/{code_id}/archive", response={200: CodeOut, **WRITE_ERRORS},
+@router.post("/acquisition/codes/{int:code_id}/archive", response={200: CodeOut, **WRITE_ERRORS},
              summary="Archive a live code (its contact way is deleted in WeCom)")  # fmt: skip
 def archive_code(request, response: HttpResponse, code_id: CodeIdPath, idempotency_key: IdempotencyKeyHeader):
     _require(request.auth)
@@ -221,7 +221,7 @@ def archive_code(request, response: HttpResponse, code_id: CodeIdPath, idempoten
     return run_once(request, response, idempotency_key, {"code_id": code_id}, run)
 
 
-@router.get("/acquisition/codes/{code_id}/adds", response={200: AddPageOut, **LOOKUP_ERRORS},
+@router.get("/acquisition/codes/{int:code_id}/adds", response={200: AddPageOut, **LOOKUP_ERRORS},
             summary="Who added through a live code")  # fmt: skip
 def code_adds(request, code_id: CodeIdPath, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1):
     _require(request.auth)
@@ -231,7 +231,7 @@ def code_adds(request, code_id: CodeIdPath, page: Annotated[int, Query(ge=1, le=
     return found
 
 
-@router.get("/acquisition/codes/{code_id}/routing", response={200: list[RoutingOut], **LOOKUP_ERRORS},
+@router.get("/acquisition/codes/{int:code_id}/routing", response={200: list[RoutingOut], **LOOKUP_ERRORS},
             summary="Whom WeCom should offer on a live code now, and why not the others")  # fmt: skip
 def code_routing(request, code_id: CodeIdPath):
     _require(request.auth)

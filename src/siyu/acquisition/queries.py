@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from siyu import warehouse
+from siyu.acquisition import quality
 from siyu.acquisition.errors import LiveCodeNotFound
 from siyu.acquisition.models import LiveCode, LiveCodeAdd, LiveCodeStaff
 from siyu.engagement.messaging import queries as messaging_queries
@@ -305,3 +306,26 @@ def week_start(now: dt.datetime) -> dt.datetime:
 
 def adds_since(code: LiveCode, since: dt.datetime) -> list[LiveCodeAdd]:
     return list(LiveCodeAdd.objects.filter(code=code, added_at__gte=since))
+
+
+# --- acquisition quality for the analytics pages (registered in siyu.acquisition.apps) -----------------
+
+
+def quality_of_codes(*, as_of, added_from=None, added_to=None, dimensions=quality.DIMENSIONS):
+    """Acquisition quality of every live code (archived ones included: their adds still count), or None
+    when there are no codes — what the channel ROI page reads (siyu.analytics.live_codes)."""
+    codes = codes_for_quality()
+    if not codes:
+        return None
+    return quality.acquisition_quality(
+        codes, as_of=as_of, added_from=added_from, added_to=added_to, dimensions=dimensions
+    )
+
+
+def attribution_of_codes(con, *, as_of):
+    """Who came through which live code (an Ibis table, quality.code_attribution), or None when there are
+    no codes — what the funnel and the traffic map read (siyu.analytics.live_codes)."""
+    codes = codes_for_quality()
+    if not codes:
+        return None
+    return quality.code_attribution(con, codes, as_of=as_of)

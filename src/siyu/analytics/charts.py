@@ -18,6 +18,7 @@ from siyu.analytics.labels import (
     stage_label,
     weekday_labels,
 )
+from siyu.analytics.live_codes import CODE_FUNNEL_STAGES, code_channel_words
 from siyu.analytics.queries import ALL, FUNNEL_STAGES, GMV_FACTORS, HOURS
 from siyu.core.labels import label
 from siyu.ingest.labels import source_labels
@@ -85,6 +86,12 @@ def funnel_charts(result: dict, sources: dict[str, str]) -> list[dict]:
             "series": [{"type": "funnel", "sort": "none", "data": data, "label": {"formatter": "{b}: {c}"}}]
         }
         out.insert(0, _chart("chart-funnel-all", _("Funnel, all channels"), "funnel", option))
+    code_rows = [r for r in result["tables"].get("code_funnel", []) if r["code_channel"] != ALL]
+    if code_rows:
+        series = {str(labels.CODE_FUNNEL_STAGES[s]): [r[s] for r in code_rows] for s in CODE_FUNNEL_STAGES}
+        categories = [code_channel_words(r["code_channel"]) for r in code_rows]
+        out.append(_chart("chart-code-funnel", _("Funnel through live codes"), "funnel_codes",
+                          _bars(categories, series)))  # fmt: skip
     return out
 
 
@@ -240,7 +247,15 @@ def roi_charts(result: dict, sources: dict[str, str]) -> list[dict]:
     option["series"].append(
         {"name": "ROI", "type": "line", "yAxisIndex": 1, "data": [r["roi"] for r in rows], "symbolSize": 8}
     )
-    return [_chart("chart-roi", _("Spend, GMV and ROI by channel"), "channel_roi", option)]
+    charts = [_chart("chart-roi", _("Spend, GMV and ROI by channel"), "channel_roi", option)]
+    code_rows = result["tables"].get("code_channels")
+    if code_rows:
+        figures = ("adds", "retained_30", "buyers_90")
+        series = {str(labels.COLUMNS[k]): [r[k] for r in code_rows] for k in figures}
+        categories = [code_channel_words(r["code_channel"]) for r in code_rows]
+        charts.append(_chart("chart-code-roi", _("What live codes brought, by channel"), "channel_roi_codes",
+                             _bars(categories, series)))  # fmt: skip
+    return charts
 
 
 def traffic_charts(result: dict, sources: dict[str, str]) -> list[dict]:

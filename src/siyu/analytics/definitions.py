@@ -5,9 +5,28 @@ from django.utils.translation import gettext_lazy as _
 
 PAGE_TITLES = {
     "funnel": _("Funnel and user pool"),
+    "funnel_codes": _(
+        "Through live codes: customers first added through a live code in the range (someone added through "
+        "two codes counts once, for the first), by the code's channel → still a contact 7 days after the "
+        "add (not deleted by either side within 7 days) → first purchase, in any channel, within 30 days "
+        "of the add → a second purchase after the add. Each stage is within the one before; everything is "
+        "counted up to the end of the range, so recent adds have had less time. The channel and store "
+        "filters keep customers as above."
+    ),
     "gmv_tree": _("GMV tree"),
     "formula": _("Private-domain formula"),
     "cohorts": _("Cohorts and LTV"),
+    "channel_roi_codes": _(
+        "Live codes: people first added through a live code in the range (someone added through two codes "
+        "counts once, for the first), by the code's channel and by campaign, counted up to the range's end. "
+        "Still a contact at 7 (30) days: added at least 7 (30) days before the range ends and not deleted "
+        "(by either side) within 7 (30) days; retention is their share of those added that long ago. "
+        "Bought within 90 days: a first purchase within 90 days of the add; GMV: their purchases within 90 "
+        "days of the add. Cost: the costs entered on the codes, only when every code of the row has one; "
+        "cost per retained customer = cost ÷ people still a contact; cost per buyer = cost ÷ buyers within "
+        "90 days; ROI = GMV within 90 days ÷ cost. The channel and store filters do not apply to these "
+        "tables."
+    ),
     "channel_roi": _("Channel ROI and CAC"),
     "traffic_map": _("Traffic map"),
     "sales_by_hour": _("Sales by hour"),
@@ -34,6 +53,14 @@ DEFINITIONS = {
     "pool": _(
         "The user pool: the same four stages for every customer acquired before the range ends, whenever "
         "they were acquired."
+    ),
+    "funnel_codes": _(
+        "Through live codes: customers first added through a live code in the range (someone added through "
+        "two codes counts once, for the first), by the code's channel → still a contact 7 days after the "
+        "add (not deleted by either side within 7 days) → first purchase, in any channel, within 30 days "
+        "of the add → a second purchase after the add. Each stage is within the one before; everything is "
+        "counted up to the end of the range, so recent adds have had less time. The channel and store "
+        "filters keep customers as above."
     ),
     "gmv_tree": _(
         "GMV = customer base × conversion × purchase frequency × AOV. Customer base: customers with a record "
@@ -70,6 +97,17 @@ DEFINITIONS = {
         "LTV curve: cumulative GMV of the cohort's purchases (chosen channels and stores) from month 0 "
         "through month n, divided by the cohort size, in yuan; revenue, not margin."
     ),
+    "channel_roi_codes": _(
+        "Live codes: people first added through a live code in the range (someone added through two codes "
+        "counts once, for the first), by the code's channel and by campaign, counted up to the range's end. "
+        "Still a contact at 7 (30) days: added at least 7 (30) days before the range ends and not deleted "
+        "(by either side) within 7 (30) days; retention is their share of those added that long ago. "
+        "Bought within 90 days: a first purchase within 90 days of the add; GMV: their purchases within 90 "
+        "days of the add. Cost: the costs entered on the codes, only when every code of the row has one; "
+        "cost per retained customer = cost ÷ people still a contact; cost per buyer = cost ÷ buyers within "
+        "90 days; ROI = GMV within 90 days ÷ cost. The channel and store filters do not apply to these "
+        "tables."
+    ),
     "channel_roi": _(
         "Spend: the channel's spend entered or imported below; a spend row counts in proportion to the days "
         "of it inside the range. Acquired: customers whose acquisition channel it is and whose earliest "
@@ -81,8 +119,11 @@ DEFINITIONS = {
     "traffic_map": _(
         "Customers acquired in the range, from their acquisition channel (public: platform shops Taobao/"
         "Tmall, JD, Douyin; private: the brand's own WeCom, store and mini-program shop) into the private "
-        "pools they joined before the range ends (WeCom contact, member, both, or not joined), then "
-        "whether they bought after joining. Widths are customers."
+        "pools they joined before the range ends (WeCom contact, member, both, or not joined); WeCom "
+        "contacts first added through a live code pass through the code's channel; then whether they "
+        "bought after joining. A WeCom contact whose latest contact change before the range ends is that "
+        "they deleted or blocked the staff member ends in “deleted the staff member”, whether they bought "
+        "or not. Widths are customers."
     ),
     "sales_by_hour": _(
         "Purchases in the range by local weekday and hour of the order time (chosen channels and stores). "
@@ -97,8 +138,10 @@ DEFINITIONS = {
         "against rest (below 0.05: unlikely to be chance)."
     ),
     "touch_grid": _(
-        "Customers reached in the range, from the recorded touches (every sent message, and every contact a "
-        "guide recorded on a task), by touchpoint (WeCom, SMS, email, webhook, guide 1-on-1) and the "
+        "Customers reached in the range, from the recorded touches (every sent message, every contact a "
+        "guide recorded on a task, and every message a staff member wrote to the customer in a 1-on-1 WeCom "
+        "chat, from the imported chat archive), by touchpoint (WeCom, WeCom chat 1-on-1, SMS, email, "
+        "webhook, guide 1-on-1) and the "
         "customer's lifecycle stage in the current traits snapshot (unknown: traits not computed for the "
         "customer). A cell counts distinct customers; a red cell is a combination nobody was reached "
         "through. Channel and store filters keep customers with a record from those channels or stores."

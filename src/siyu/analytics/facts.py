@@ -9,7 +9,11 @@
 - The *private domain* (私域): customers the brand can reach directly. From the data that exists today, a
   customer has joined it with their first record of kind `contact` (a WeCom contact: added a staff
   account) or `member` (a registered member, e.g. from the store POS); `joined_at` is that record's time.
-  Contact deletions are not imported yet, so nobody leaves it.
+  Nobody leaves it: a customer who deleted the staff member is still counted in it (the traffic map shows
+  them as an outcome of their own, `contact_deleters`).
+- A customer has *deleted the staff member* (删人/拉黑) by an instant when their latest WeCom contact event
+  before it (`wecom_contact_added` / `wecom_contact_deleted`, of any of their records, as the WeCom callback
+  records them) is a deletion by the customer (change type `del_follow_user`).
 - A customer is *at a store* when any of their records carries that store.
 - A *repeat buyer* (复购) of a period: a buyer with two or more purchases in it; the *repurchase rate* is
   repeat buyers ÷ buyers (`buyer_totals`).
@@ -107,6 +111,26 @@ def private_pool(con, *, end: datetime, stores=()):
         in_wecom=(c.record_kind == CONTACT).any(),
         is_member=(c.record_kind == MEMBER).any(),
     )
+
+
+# warehouse event types and the change type of a deletion by the customer, as the WeCom callback records
+# them (siyu.engagement.messaging.actions.record_wecom_events; analytics cannot import messaging)
+CONTACT_ADDED, CONTACT_DELETED = "wecom_contact_added", "wecom_contact_deleted"
+CUSTOMER_DELETED_STAFF = "del_follow_user"
+
+
+def contact_deleters(con, *, end: datetime):
+    """customer_id of the customers whose latest WeCom contact event before `end` is one where they
+    deleted (or blocked) the staff member."""
+    e = con.table("events")
+    e = e.filter(
+        e.event_type.isin([CONTACT_ADDED, CONTACT_DELETED]), e.occurred_at < instant(end), e.record_key.notnull()
+    )
+    change = e.properties.try_cast("json")["change_type"].str  # one malformed row must not fail the page
+    e = e.mutate(by_customer=(e.event_type == CONTACT_DELETED) & (change == CUSTOMER_DELETED_STAFF).fill_null(False))
+    j = e.join(con.table("customer_map").select("record_key", "customer_id"), "record_key")
+    latest = j.group_by("customer_id").aggregate(deleted=j.by_customer.argmax(j.occurred_at))
+    return latest.filter(latest.deleted).select("customer_id")
 
 
 def local(ts):

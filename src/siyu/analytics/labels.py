@@ -10,6 +10,7 @@ import re
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from siyu.analytics.live_codes import code_channel_words
 from siyu.analytics.queries import ALL, REFERRAL_MISSING
 from siyu.core.labels import label
 from siyu.customers.labels import STAGES
@@ -19,6 +20,14 @@ FUNNEL_STAGES = {
     "acquired": _("Acquired"),
     "joined": _("Joined private domain"),
     "converted": _("Bought after joining"),
+    "repeat": _("Repeat"),
+}
+
+# The stages of the funnel through live codes (siyu.analytics.live_codes.CODE_FUNNEL_STAGES)
+CODE_FUNNEL_STAGES = {
+    "added": _("Added through a live code"),
+    "kept_7": _("Still a contact at 7 days"),
+    "bought_30": _("First purchase within 30 days"),
     "repeat": _("Repeat"),
 }
 
@@ -67,6 +76,7 @@ TOUCHPOINTS = {
     "email": _("Email"),
     "webhook": _("Webhook"),
     "guide": _("Guide 1-on-1"),
+    "wecom_chat": _("WeCom chat 1-on-1"),
 }
 
 # What reached them (siyu.analytics.queries.OPERATION_KINDS, the touches' source; the outbox's sources)
@@ -75,6 +85,7 @@ OPERATIONS = {
     "campaign": _("Campaign"),
     "task": _("Guide tasks"),
     "manual": _("Manual send"),
+    "chat_archive": _("Staff chats (chat archive)"),
 }
 
 # The traffic map's private pools and outcomes (siyu.analytics.queries.traffic_map)
@@ -85,6 +96,7 @@ POOLS_AND_OUTCOMES = {
     "not_joined": _("Not joined"),
     "bought_after_joining": _("Bought after joining"),
     "not_bought_after_joining": _("No purchase after joining"),
+    "deleted": _("Deleted the staff member"),
 }
 
 UNKNOWN_STAGE = "unknown"
@@ -129,6 +141,28 @@ COLUMNS = {
     "repeat_buyers": _("Repeat buyers"),
     "repurchase_rate": _("Repurchase rate"),
     "touchpoint": _("Touchpoint"),
+    # live codes (siyu.analytics.live_codes): the channel ROI's code tables and the funnel through codes
+    "code_channel": _("Live code channel"),
+    "campaign": _("Campaign"),
+    "adds": _("Added through a live code"),
+    "retained_7": _("Still a contact at 7 days"),
+    "retained_7_rate": _("7-day retention"),
+    "retained_30": _("Still a contact at 30 days"),
+    "retained_30_rate": _("30-day retention"),
+    "buyers_90": _("Bought within 90 days"),
+    "gmv_90": _("GMV within 90 days"),
+    "code_cost": _("Code cost (yuan)"),
+    "cost_per_retained": _("Cost per retained customer"),
+    "cost_per_buyer": _("Cost per buyer"),
+    "roi_90": _("ROI at 90 days"),
+    "kept_7": CODE_FUNNEL_STAGES["kept_7"],
+    "bought_30": CODE_FUNNEL_STAGES["bought_30"],
+    "added_to_kept_7": _("Added → kept 7 days"),
+    "lost_added_to_kept_7": _("Deleted within 7 days"),
+    "kept_7_to_bought_30": _("Kept → bought within 30 days"),
+    "lost_kept_7_to_bought_30": _("Kept, no purchase within 30 days"),
+    "bought_30_to_repeat": _("Bought → repeat"),
+    "lost_bought_30_to_repeat": _("Bought once only"),
     "operation": _("Operation"),
     "operation_id": _("Number"),
     "label": pgettext_lazy("name of a thing", "Name"),
@@ -191,9 +225,13 @@ def factor_label(factor: str) -> str:
 
 
 def node_label(name: str, sources: dict[str, str], kinds: dict[str, str] | None = None) -> str:
-    """A node of the traffic map ("channel:<source>", "pool:<pool>", "outcome:<outcome>"); a channel node
-    says whether the channel is a public or a private pool when `kinds` knows it."""
+    """A node of the traffic map ("channel:<source>", "pool:<pool>", "code:<live code channel>",
+    "outcome:<outcome>"); a channel node says whether the channel is a public or a private pool when
+    `kinds` knows it."""
     level, _sep, value = name.partition(":")
+    if level == "code":
+        # "Live code" first: a code's channel words may be a source's as well, and Sankey nodes must differ
+        return f"{gettext('Live code')} · {code_channel_words(value)}"
     if level == "channel":
         words = sources.get(value, value)
         kind = (kinds or {}).get(value)
@@ -216,6 +254,8 @@ def value_label(table: str, column: str, value, sources: dict[str, str]):
     a name)."""
     if column == "channel" or (column == "cohort" and table in CHANNEL_COHORTS):
         return gettext("All channels") if value == ALL else sources.get(value, value)
+    if column == "code_channel":
+        return gettext("All live codes") if value == ALL else code_channel_words(value)
     if column in ("source", "target") and table == "links":
         return node_label(value, sources)
     if column == "factor":

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import ibis
 from django.conf import settings
 
-from siyu.analytics import facts
+from siyu.analytics import facts, live_codes
 from siyu.analytics.errors import InvalidFilters
 from siyu.analytics.facts import left_join, local, month_number, month_number_of, month_of, rows
 from siyu.analytics.filters import Filters, instant
@@ -91,20 +91,31 @@ def funnel(f: Filters) -> dict:
     counts.sort(key=lambda r: r["channel"])
     total = {key: sum(r[key] for r in counts) for key in counts[0] if key != "channel"} if counts else {}
 
-    def stages(row: dict, prefix: str) -> dict:
-        values = [row.get(prefix + stage, 0) for stage in FUNNEL_STAGES]
-        out = dict(zip(FUNNEL_STAGES, values, strict=True))
-        for i, (a, b) in enumerate(zip(FUNNEL_STAGES, FUNNEL_STAGES[1:], strict=False)):
-            out[f"{a}_to_{b}"] = rate(values[i + 1], values[i])
-            out[f"lost_{a}_to_{b}"] = values[i] - values[i + 1]
-        return out
-
-    table = [{"channel": r["channel"], **stages(r, "")} for r in counts]
-    pool_table = [{"channel": r["channel"], **stages(r, "pool_")} for r in counts]
+    table = [{"channel": r["channel"], **stage_rates(r, "")} for r in counts]
+    pool_table = [{"channel": r["channel"], **stage_rates(r, "pool_")} for r in counts]
     if counts:
-        table.append({"channel": ALL, **stages(total, "")})
-        pool_table.append({"channel": ALL, **stages(total, "pool_")})
-    return _page("funnel", f, tables={"funnel": table, "pool": pool_table})
+        table.append({"channel": ALL, **stage_rates(total, "")})
+        pool_table.append({"channel": ALL, **stage_rates(total, "pool_")})
+    tables = {"funnel": table, "pool": pool_table}
+    code_counts = live_codes.funnel_counts(con, f)
+    if code_counts:
+        stages = live_codes.CODE_FUNNEL_STAGES
+        code_total = {stage: sum(r[stage] for r in code_counts) for stage in stages}
+        tables["code_funnel"] = [
+            {"code_channel": r["code_channel"], **stage_rates(r, "", stages)} for r in code_counts
+        ] + [{"code_channel": ALL, **stage_rates(code_total, "", stages)}]
+    return _page("funnel", f, tables=tables)
+
+
+def stage_rates(row: dict, prefix: str, stages: tuple[str, ...] = FUNNEL_STAGES) -> dict:
+    """A funnel row: each stage's count (`row[prefix + stage]`), and between two stages the rate and the
+    number lost."""
+    values = [row.get(prefix + stage, 0) for stage in stages]
+    out = dict(zip(stages, values, strict=True))
+    for i, (a, b) in enumerate(zip(stages, stages[1:], strict=False)):
+        out[f"{a}_to_{b}"] = rate(values[i + 1], values[i])
+        out[f"lost_{a}_to_{b}"] = values[i] - values[i + 1]
+    return out
 
 
 # --- 2. GMV tree --------------------------------------------------------------------------------
@@ -440,19 +451,22 @@ def channel_roi(f: Filters) -> dict:
                 "below_spend": roi is not None and roi < 1,
             }
         )
-    return _page("channel_roi", f, tables={"channels": table})
+    return _page("channel_roi", f, tables={"channels": table, **live_codes.roi_tables(f)})
 
 
 # --- 6. traffic map -----------------------------------------------------------------------------
 
 NOT_JOINED = "not_joined"
 POOLS = ("wecom", "member", "wecom_and_member", NOT_JOINED)
-OUTCOMES = ("bought_after_joining", "not_bought_after_joining")
+WECOM_POOLS = ("wecom", "wecom_and_member")
+DELETED = "deleted"
+OUTCOMES = ("bought_after_joining", "not_bought_after_joining", DELETED)
 
 
 def traffic_map(f: Filters) -> dict:
     """Customers acquired in the range: acquisition channel (public or private pool) → the private pools
-    they joined by the range's end → whether they bought after joining, as Sankey links."""
+    they joined by the range's end → (for WeCom contacts first added through a live code: the code's
+    channel) → whether they bought after joining, or deleted the staff member, as Sankey links."""
     con = backend()
     cust = facts.customers(
         con, channels=f.channels, stores=f.stores, acquired_from=f.start, acquired_to=f.end
@@ -462,22 +476,39 @@ def traffic_map(f: Filters) -> dict:
     c = left_join(cust, pool)
     bought = p.join(c.filter(c.joined_at.notnull()).select("customer_id", "joined_at"), "customer_id")
     bought = bought.filter(bought.order_time >= bought.joined_at).select("customer_id").distinct()
-    c = c.mutate(bought=c.customer_id.isin(bought.customer_id))
+    deleters = facts.contact_deleters(con, end=f.end)
+    c = c.mutate(bought=c.customer_id.isin(bought.customer_id), deleted=c.customer_id.isin(deleters.customer_id))
     pool_name = c.in_wecom.fill_null(False).ifelse(
         c.is_member.fill_null(False).ifelse("wecom_and_member", "wecom"),
         c.is_member.fill_null(False).ifelse("member", NOT_JOINED),
     )
     c = c.mutate(pool=pool_name)
-    counts = rows(c.group_by(["channel", "pool", "bought"]).aggregate(customers=c.count()))
+    coded = live_codes.code_channel_of_customers(con, f)
+    if coded is None:
+        c = c.mutate(code_channel=ibis.null("string"))
+    else:
+        c = left_join(c, coded)
+    counts = rows(
+        c.group_by(["channel", "pool", "code_channel", "bought", "deleted"]).aggregate(customers=c.count())
+    )
     kinds = facts.channel_kinds(con)
     links: dict = defaultdict(int)
     for row in counts:
         source = f"channel:{row['channel']}"
         target = f"pool:{row['pool']}"
         links[source, target] += row["customers"]
-        if row["pool"] != NOT_JOINED:
+        if row["pool"] == NOT_JOINED:
+            continue
+        in_wecom = row["pool"] in WECOM_POOLS
+        if in_wecom and row["code_channel"] is not None:
+            code = f"code:{row['code_channel']}"
+            links[target, code] += row["customers"]
+            target = code
+        if in_wecom and row["deleted"]:
+            outcome = DELETED
+        else:
             outcome = OUTCOMES[0] if row["bought"] else OUTCOMES[1]
-            links[target, f"outcome:{outcome}"] += row["customers"]
+        links[target, f"outcome:{outcome}"] += row["customers"]
     nodes = sorted({n for pair in links for n in pair})
     table = [{"source": s, "target": t, "customers": v} for (s, t), v in sorted(links.items())]
     return _page(
@@ -635,9 +666,14 @@ def repurchase(f: Filters, group) -> dict:
 
 # --- 9. touchpoint × lifecycle stage ------------------------------------------------------------
 
-# Where a customer can be reached (the `touches` channels; wecom_app messages go to staff, not customers).
-TOUCHPOINTS = ("wecom", "sms", "email", "webhook", "guide")
+# Where a customer can be reached (the `touches` channels; wecom_app messages go to staff, not customers;
+# wecom_chat: a staff member wrote to the customer 1-on-1, from the chat archive's import).
+TOUCHPOINTS = ("wecom", "wecom_chat", "sms", "email", "webhook", "guide")
 OPERATION_KINDS = ("journey", "campaign", "task", "manual")
+# touches whose source_id names a single message, not an operation: one row for all of them (the chat
+# archive's import numbers each staff message by its msgid)
+CHAT_ARCHIVE = "chat_archive"
+UNNUMBERED_SOURCES = (CHAT_ARCHIVE,)
 UNKNOWN_STAGE = "unknown"
 
 
@@ -689,7 +725,8 @@ def touch_grid(f: Filters) -> dict:
     if f.stores:
         t = t.semi_join(facts.customers_at_stores(con, f.stores), "customer_id")
     t = left_join(t, _current_stages(con))
-    t = t.mutate(stage=t.stage.fill_null(UNKNOWN_STAGE), source_id=t.source_id.fill_null(""))
+    numbered = t.source.isin(list(UNNUMBERED_SOURCES)).ifelse(ibis.literal(""), t.source_id.fill_null(""))
+    t = t.mutate(stage=t.stage.fill_null(UNKNOWN_STAGE), source_id=numbered)
     cells = rows(
         t.group_by(["source", "source_id", "channel", "stage"]).aggregate(
             touches=t.count(), customers=t.customer_id.nunique()

@@ -50,6 +50,9 @@ TABLE_TITLES = {
     "touchpoint_stage": gettext_lazy("Customers reached by touchpoint and lifecycle stage"),
     "operation_stage": gettext_lazy("Customers reached by operation and lifecycle stage"),
     "touch_cells": gettext_lazy("Touches and customers per operation, touchpoint and stage"),
+    "code_funnel": gettext_lazy("Funnel through live codes (added in the range)"),
+    "code_channels": gettext_lazy("Live codes by channel (added in the range)"),
+    "code_campaigns": gettext_lazy("Live codes by campaign (added in the range)"),
 }
 
 

@@ -4,6 +4,7 @@
 from ninja import NinjaAPI
 
 from siyu.api.auth import auth
+from siyu.core.errors import NotFound as DomainNotFound
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
 from siyu.engagement.errors import ContentNotFound, JourneyNotFound, TaskNotFound
@@ -37,12 +38,16 @@ api.add_exception_handler(NotFound, _error(404))
 api.add_exception_handler(ContentNotFound, _error(404))
 api.add_exception_handler(TaskNotFound, _error(404))
 api.add_exception_handler(JourneyNotFound, _error(404))
+api.add_exception_handler(DomainNotFound, _error(404))  # a live code, a group, a rule, a handover…
 api.add_exception_handler(WarehouseBusy, _error(503))
 api.add_exception_handler(SiyuError, _error(400))
 
+from siyu.acquisition.api import router as acquisition_router  # noqa: E402
 from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
+from siyu.community.archive.api import router as archive_router  # noqa: E402
+from siyu.community.handover.api import router as handover_router  # noqa: E402
 from siyu.engagement.content.api import router as content_router  # noqa: E402
 from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
@@ -63,3 +68,6 @@ api.add_router("", engagement_router)
 api.add_router("", journeys_router)
 api.add_router("", content_router)
 api.add_router("", task_router)
+api.add_router("", acquisition_router)
+api.add_router("", archive_router)
+api.add_router("", handover_router)

@@ -103,6 +103,13 @@ def resolve_after_api_batch(result: dict, created_by=None) -> dict:
     return _resolve_report(request_resolve("api", created_by))
 
 
+def resolve_after_landing(sender, records_new: int = 0, **kwargs) -> None:
+    """siyu.core.signals.records_landed: a domain landed new records by itself (an add through a live
+    code); they are resolved with what lands around them."""
+    if records_new:
+        request_resolve(str(sender))
+
+
 def resolve_waiting_records() -> Job | None:
     """When `siyu serve` starts: records imported while it was not running (`siyu import` in its own
     process) are resolved now, without a click."""

@@ -1,4 +1,5 @@
-"""The chain after new records, in one place: resolve → control-plane sync → traits → predictions →
+"""The chain after new records, in one place: resolve → control-plane sync (and adds through live codes
+linked to their customers) → traits → predictions →
 segments refreshed "after every resolve" → a journey tick. This module is the only one that knows the order
 of the steps; no domain calls the next one, and no domain imports this module. The resolve job and the WeCom
 contact sync both end here (their runners are registered by siyu.pipeline.apps)."""
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from siyu.acquisition import actions as acquisition_actions
 from siyu.customers import actions as customer_actions
 from siyu.engagement.journeys import actions as journey_actions
 from siyu.engagement.messaging import channel_actions
@@ -47,6 +49,7 @@ def follow_resolve(resolved, progress) -> dict:
     synced = customer_actions.sync_from_warehouse(resolved.refreshed_customers)
     return {
         "control_plane": {**customer_actions.follow_merges(resolved.run_id), **synced},
+        "live_code_adds_linked": acquisition_actions.link_adds_to_customers(),
         "traits": _reported("refreshing traits", refresh_after_resolve, progress),
         "journeys": _reported("running journeys", journey_actions.run_journeys),
     }

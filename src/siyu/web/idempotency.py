@@ -21,6 +21,7 @@ from ninja import Header
 from ninja.errors import HttpError
 from ninja.responses import NinjaJSONEncoder, Status
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from siyu.web.actions import purge_expired_idempotency_keys
 from siyu.web.models import IdempotencyKey
@@ -44,7 +45,8 @@ _last_purge = 0.0
 def _jsonable(value):
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
-    return json.loads(json.dumps(value, cls=NinjaJSONEncoder, ensure_ascii=False))
+    # pydantic's own conversion first: it writes what Django's encoder refuses (a time with a zone)
+    return json.loads(json.dumps(to_jsonable_python(value, fallback=str), cls=NinjaJSONEncoder, ensure_ascii=False))
 
 
 def request_fingerprint(payload) -> str:

@@ -53,7 +53,9 @@ class RuleDeletedOut(Schema):
 
 
 class RescanIn(Schema):
-    rule_ids: list[int] = Field(default_factory=list, description="rules to match again; none: every enabled rule")
+    rule_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=10_000, description="rules to match again; none: every enabled rule"
+    )
     since: datetime | None = None
 
 
@@ -172,7 +174,7 @@ def create_rule(request, response: HttpResponse, body: RuleIn, idempotency_key: 
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-@router.put("/community/sensitive-rules/{rule_id}", response={200: RuleOut, **WRITE_ERRORS}, summary="Change a rule")
+@router.put("/community/sensitive-rules/{int:rule_id}", response={200: RuleOut, **WRITE_ERRORS}, summary="Change a rule")
 def put_rule(request, response: HttpResponse, rule_id: RuleIdPath, body: RuleIn,
              idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     _require_operator(request.auth)
@@ -184,7 +186,7 @@ def put_rule(request, response: HttpResponse, rule_id: RuleIdPath, body: RuleIn,
     return run_once(request, response, idempotency_key, body, run)
 
 
-@router.delete("/community/sensitive-rules/{rule_id}", response={200: RuleDeletedOut, **WRITE_ERRORS},
+@router.delete("/community/sensitive-rules/{int:rule_id}", response={200: RuleDeletedOut, **WRITE_ERRORS},
                summary="Delete a rule (its alerts stay)")  # fmt: skip
 def delete_rule(request, response: HttpResponse, rule_id: RuleIdPath, idempotency_key: IdempotencyKeyHeader):
     _require_operator(request.auth)
@@ -212,7 +214,7 @@ def list_alerts(request, status: Literal["open", "handled"] | None = None, room_
     return {"items": [alert_dict(a) for a in found], "total": total, "page": page}
 
 
-@router.post("/community/sensitive-alerts/{alert_id}/handle", response={200: AlertOut, **WRITE_ERRORS},
+@router.post("/community/sensitive-alerts/{int:alert_id}/handle", response={200: AlertOut, **WRITE_ERRORS},
              summary="Mark an alert handled")  # fmt: skip
 def handle(request, response: HttpResponse, alert_id: AlertIdPath, body: HandleIn,
            idempotency_key: IdempotencyKeyHeader):  # fmt: skip

@@ -100,7 +100,7 @@ def start_handover(request, response: HttpResponse, body: HandoverIn, idempotenc
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-@router.get("/community/handovers/{handover_id}/items", response={200: list[ItemOut], **LOOKUP_ERRORS},
+@router.get("/community/handovers/{int:handover_id}/items", response={200: list[ItemOut], **LOOKUP_ERRORS},
             summary="A handover's customers and groups with WeCom's outcome")  # fmt: skip
 def handover_items(request, handover_id: HandoverIdPath):
     _require(request.auth)

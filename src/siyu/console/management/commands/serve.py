@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from siyu.acquisition.actions import schedule_routing_refresh
+from siyu.community.handover.actions import schedule_handover_check
 from siyu.core.actions import fail_job
 from siyu.core.models import Job
 from siyu.core.owner import running_server, server_file
@@ -144,6 +146,8 @@ class Command(BaseCommand):
         schedule_delivery()
         schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
         schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
+        schedule_routing_refresh()  # live codes' staff routing, every 15 minutes while a code is active
+        schedule_handover_check()  # handovers still waiting for WeCom's outcome
 
     def _schedule_refresh(self) -> None:
         """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
