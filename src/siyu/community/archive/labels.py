@@ -19,11 +19,11 @@ GROUP_TYPES = {
     "all": _("All groups"),
 }
 
-ALERT_STATUSES = {"open": _("Open"), "handled": _("Handled")}
+ALERT_STATUSES = {"open": _("Not handled"), "handled": _("Handled")}
 
 # WeCom archive msgtype
 MESSAGE_TYPES = {
-    "text": _("Text"), "image": _("Image"), "voice": _("Voice"), "video": _("Video"), "file": _("File"),
+    "text": _("Text message"), "image": _("Image"), "voice": _("Voice"), "video": _("Video"), "file": _("File"),
     "link": _("Link"), "weapp": _("Mini program"), "card": _("Contact card"), "location": _("Location"),
     "emotion": _("Sticker"), "chatrecord": _("Chat history"), "revoke": _("Recalled"), "mixed": _("Mixed"),
     "news": _("News"), "markdown": _("Markdown"), "redpacket": _("Red packet"), "agree": _("Agreed to archiving"),
