@@ -538,6 +538,7 @@ def parse_callback_event(message: str) -> dict | None:
                 "update_detail": text("UpdateDetail"),
                 "member_count": text("MemChangeCnt"),
                 "join_scene": text("JoinScene"),
+                "quit_scene": text("QuitScene"),  # community.groups: why a member left (0 left, 1 removed)
                 # who joined or left: userids of staff, external_userids of customers
                 "members": [(n.text or "").strip() for n in root.iterfind("MemChangeList/Item") if n.text],
             },
