@@ -7,23 +7,7 @@ from __future__ import annotations
 import pytest
 
 from siyu.engagement.messaging.channels.wecom import WeComClient, WeComError, parse_callback_event
-from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 from siyu.engagement.messaging.fakes.wecom_groups import GroupFull
-
-
-@pytest.fixture(autouse=True)
-def _fresh_clients():
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-    yield
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-
-
-@pytest.fixture
-def fake():
-    with FakeWeCom() as server:
-        yield server
 
 
 @pytest.fixture

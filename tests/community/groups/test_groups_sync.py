@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from groups_helpers import _fresh_clients, account, fake, know_customers  # noqa: F401
+from groups_helpers import know_customers
 
 from siyu.community.groups.actions import sync_groups
 from siyu.community.groups.models import CustomerGroup, GroupMember, GroupStatus
