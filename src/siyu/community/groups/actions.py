@@ -20,6 +20,7 @@ from django.utils import timezone
 from siyu import warehouse
 from siyu.community.errors import CommunityError
 from siyu.community.groups.models import (
+    DISMISSED_SCENE,
     CustomerGroup,
     GroupCode,
     GroupCodeSlot,
@@ -48,7 +49,6 @@ MANAGING_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
 WECOM_STATUS = {0: GroupStatus.ACTIVE, 1: GroupStatus.OWNER_RESIGNED, 2: GroupStatus.INHERITING,
                 3: GroupStatus.INHERITED}  # fmt: skip
 CALLBACK_JOIN_SCENE = {"0": 1, "1": 2, "3": 3}  # the callback's JoinScene -> groupchat/get's join_scene
-DISMISSED_SCENE = 9  # quit_scene of the stays a dismissed group closed (not a leave of the member's own)
 REJOIN_SLACK = dt.timedelta(seconds=60)  # a later join time than this means the member left and came back
 APPLY_BATCH = 200  # groups fetched from WeCom, then written together
 GONE_CODES = {90501}  # chat is not external group chat: dismissed between list and get

@@ -11,6 +11,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# GroupMember.quit_scene of the stays a group's dismissal closed: not a leave of the member's own (WeCom's
+# QuitScene is 0 left by themselves, 1 removed by the owner or an admin)
+DISMISSED_SCENE = 9
+
 
 class GroupType(models.TextChoices):
     WELFARE = "welfare"
