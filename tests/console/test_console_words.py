@@ -233,6 +233,9 @@ PAGES = {
                                      ("get", "/engagement/content/", {"tab": "materials"})],
     "engagement_tasks": lambda b: [("get", "/engagement/tasks/", {})],
     "engagement_guide_report": lambda b: [("get", "/engagement/tasks/report/", {})],
+    "community_groups": lambda b: [("get", "/community/groups/", {})],
+    "community_group": lambda b: [("get", f"/community/groups/{b.group_id}/", {})],
+    "community_group_health": lambda b: [("get", "/community/groups/health/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {

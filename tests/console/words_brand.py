@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
+from siyu.community.groups.actions import mirror_groups
+from siyu.community.groups.models import CustomerGroup, GroupMember
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
 from siyu.customers import actions
@@ -43,6 +45,7 @@ class WordsBrand:
     journey_id: int
     list_id: str
     list_name: str
+    group_id: int = 0  # a customer group with members, leaves and a duplicate (siyu.community.groups)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -57,6 +60,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     journey = _journey(admin, segment)
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
+    group_id = _customer_groups(customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -66,6 +70,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         journey_id=journey.pk,
         list_id=list_id,
         list_name=LIST_NAME,
+        group_id=group_id,
     )
 
 
@@ -151,3 +156,22 @@ def _analytics(admin, customer_id: int) -> str:
     record_spend(admin, "douyin", "2026-01-01", "2026-12-31", "1000", "信息流广告")
     group = group_from_file(LIST_NAME, f"客户ID\n{customer_id}\n".encode())
     return save_customer_list(admin, group)
+
+
+def _customer_groups(customer_id: int) -> int:
+    """Two store groups sharing members (one left within a week), as the WeCom group sync lands them."""
+    now = timezone.now()
+    welfare = CustomerGroup.objects.create(chat_id="wrWords01", name="静安店福利群", group_type="welfare",
+                                           owner_userid="guide01", member_count=4, created_at=now, synced_at=now,
+                                           tags=["门店福利"])  # fmt: skip
+    vip = CustomerGroup.objects.create(chat_id="wrWords02", name="静安店会员群", group_type="vip",
+                                       owner_userid="guide01", member_count=4, created_at=now, synced_at=now)  # fmt: skip
+    for group in (welfare, vip):
+        GroupMember.objects.create(group=group, member_id="guide01", is_staff=True, joined_at=now - dt.timedelta(days=20))
+        for n in range(1, 4):
+            GroupMember.objects.create(group=group, member_id=f"wm{n:03d}", customer_id=customer_id if n == 1 else None,
+                                       joined_at=now - dt.timedelta(days=10), join_scene=3, inviter="guide01")  # fmt: skip
+    GroupMember.objects.create(group=welfare, member_id="wm009", joined_at=now - dt.timedelta(days=6), join_scene=2,
+                               left_at=now - dt.timedelta(days=3), quit_scene=0)  # fmt: skip
+    mirror_groups([welfare.pk, vip.pk])
+    return welfare.pk
