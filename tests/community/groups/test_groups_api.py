@@ -52,3 +52,26 @@ def test_a_guide_sees_only_their_groups_and_an_operator_manages_them(fake, group
     assert sent.status_code == 201 and list(sent.json()["msgids"]) == ["owner2"]
     health = operator.get("/api/community/groups/health").json()
     assert health["size"][-1]["members"] == 3 and health["gmv"]["members"]["customers"] == 0
+
+
+def test_codes_and_welcome_messages_through_the_api(fake, groups):
+    operator = _client(create_user("op", "pw-operator-1", "operator"))
+    post = {"content_type": "application/json"}
+    code = operator.post("/api/community/group-codes", {"name": "福利码", "group_ids": [groups["导购的群"].pk]},
+                         headers={"Idempotency-Key": "c1"}, **post).json()  # fmt: skip
+    changed = operator.post(f"/api/community/group-codes/{code['id']}", {"group_ids": [groups["别人的群"].pk]},
+                            headers={"Idempotency-Key": "c2"}, **post)  # fmt: skip
+    assert changed.status_code == 200 and changed.json()["group_ids"] == [groups["别人的群"].pk]
+    assert [c["id"] for c in operator.get("/api/community/group-codes").json()] == [code["id"]]
+    archived = operator.delete(f"/api/community/group-codes/{code['id']}", headers={"Idempotency-Key": "c3"})
+    assert archived.status_code == 200 and archived.json()["archived_at"] and code["config_id"] not in fake.join_ways
+    assert operator.get("/api/community/group-codes").json() == []
+
+    made = operator.post("/api/community/group-welcome-templates", {"name": "欢迎语", "text": "欢迎入群"},
+                         headers={"Idempotency-Key": "t1"}, **post)  # fmt: skip
+    assert made.status_code == 201 and made.json()["template_id"] in fake.group_welcome_templates
+    gone = operator.delete(f"/api/community/group-welcome-templates/{made.json()['id']}",
+                           headers={"Idempotency-Key": "t2"})  # fmt: skip
+    assert gone.status_code == 200 and operator.get("/api/community/group-welcome-templates").json() == []
+    guide = _client(create_user("g-one", "pw-1-guide", "guide", wecom_userid="owner1"))
+    assert guide.get("/api/community/group-codes").status_code == 403

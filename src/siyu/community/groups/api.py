@@ -361,13 +361,18 @@ def update_template(request, response: HttpResponse, template_id: Id, body: Temp
     return run_once(request, response, idempotency_key, body, run)
 
 
-@router.delete("/community/group-welcome-templates/{template_id}", response={204: None, **WRITE_ERRORS},
+class DeletedOut(Schema):
+    deleted: int
+
+
+@router.delete("/community/group-welcome-templates/{template_id}", response={200: DeletedOut, **WRITE_ERRORS},
                summary="Delete a group welcome message (in WeCom too)")  # fmt: skip
 def delete_template(request, response: HttpResponse, template_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():
         actions.delete_group_welcome_template(request.auth, _template(template_id))
+        return {"deleted": template_id}
 
-    return run_once(request, response, idempotency_key, {"template_id": template_id}, run, status=204)
+    return run_once(request, response, idempotency_key, {"template_id": template_id}, run)
 
 
 @router.post("/community/group-messages", response={201: MessageOut, **WRITE_ERRORS},
