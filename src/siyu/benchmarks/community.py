@@ -58,7 +58,7 @@ def _counting_fake():
 def _fill(fake, groups: int, members: int) -> int:
     rng = random.Random(7)
     mean = max(members // max(groups, 1), 2)
-    base = 1_760_000_000
+    base = int(time.time()) - 60 * 86400  # joins spread over the last 60 days
     made, person = 0, 0
     for g in range(groups):
         owner = f"owner{g % OWNERS:03d}"
@@ -73,7 +73,7 @@ def _fill(fake, groups: int, members: int) -> int:
             else:
                 member, person = f"wm{person:08d}", person + 1
             # direct state: the helpers' callback XML is not needed for a base this size
-            group["members"][member] = {"userid": member, "type": 2, "join_time": base + made, "join_scene": 3,
+            group["members"][member] = {"userid": member, "type": 2, "join_time": base + made % (59 * 86400), "join_scene": 3,
                                         "invitor": None, "group_nickname": "", "name": member, "unionid": "",
                                         "state": ""}  # fmt: skip
             made += 1
@@ -88,11 +88,12 @@ def _customers_and_orders(people: int) -> None:
                         FROM range({people}) t(i) WHERE i % 10 < 6""")
         con.execute(f"""INSERT INTO customer_map SELECT 'shop|' || CAST(i AS VARCHAR), {people} + i + 1, now()
                         FROM range({people // 2}) t(i)""")
+        con.execute("INSERT INTO customer_summary (customer_id) SELECT DISTINCT customer_id FROM customer_map")
         con.execute(f"""INSERT INTO customer_orders (customer_id, order_key, source, status_class, order_time, amount)
-                        SELECT 1 + (i * 7919) % {people + people // 2}, 'o' || CAST(i AS VARCHAR), 'shop',
+                        SELECT ids[1 + (i * 7919) % len(ids)], 'o' || CAST(i AS VARCHAR), 'shop',
                                CASE WHEN i % 10 = 0 THEN 'not_purchase' ELSE 'purchase' END,
                                now() - to_days(CAST(i % 60 AS INTEGER)), CAST(50 + i % 300 AS DECIMAL(18, 2))
-                        FROM range({people}) t(i)""")  # fmt: skip
+                        FROM range({people}) t(i), (SELECT list(customer_id) AS ids FROM customer_summary)""")  # fmt: skip
 
 
 def _timed(fn):

@@ -52,6 +52,7 @@ def example(warehouse):
     con = warehouse.raw_connection()
     for cid in range(1, 9):
         con.execute("INSERT INTO customer_map VALUES (?, ?, now())", [f"k|{cid}", cid])
+        con.execute("INSERT INTO customer_summary (customer_id) VALUES (?)", [cid])
     orders = [(1, "100.00", "purchase", "03-02"), (1, "50.00", "not_purchase", "03-03"),
               (2, "30.00", "purchase", "02-15"), (7, "80.00", "purchase", "03-05"), (3, "20.50", "purchase", "03-09")]  # fmt: skip
     for n, (cid, amount, status, day) in enumerate(orders):

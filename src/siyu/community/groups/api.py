@@ -97,7 +97,7 @@ class EarlyOut(Schema):
     joins: int
     early_leaves: int
     share: float | None
-    customers: list[int]
+    customers: list[int] = Field(default_factory=list, description="early leavers known as customers (not on the health page)")
 
 
 class GmvSideOut(Schema):
