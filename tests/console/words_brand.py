@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
-from siyu.community.groups.actions import mirror_groups
+from siyu.community.groups.actions import flag_duplicate_groups, mirror_groups
 from siyu.community.groups.models import CustomerGroup, GroupMember
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
@@ -174,4 +174,5 @@ def _customer_groups(customer_id: int) -> int:
     GroupMember.objects.create(group=welfare, member_id="wm009", joined_at=now - dt.timedelta(days=6), join_scene=2,
                                left_at=now - dt.timedelta(days=3), quit_scene=0)  # fmt: skip
     mirror_groups([welfare.pk, vip.pk])
+    flag_duplicate_groups()  # the two share their members, as a sync would flag
     return welfare.pk

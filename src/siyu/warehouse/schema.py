@@ -427,6 +427,11 @@ TABLES: dict[str, ibis.Schema] = {
             "quit_scene": "int16",
         }
     ),
+    # Pairs of customer groups sharing most of their current members, as the last group sync found them
+    # (siyu.community.groups; replaced wholesale): the flags the group health page shows.
+    "group_duplicates": ibis.schema(
+        {"chat_a": "string", "chat_b": "string", "shared": "int64", "share": "float64", "found_at": TS}
+    ),
 }
 
 

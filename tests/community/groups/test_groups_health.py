@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from siyu.community.groups.actions import mirror_groups
+from siyu.community.groups.actions import flag_duplicate_groups, mirror_groups
 from siyu.community.groups.models import DISMISSED_SCENE, CustomerGroup, GroupMember, GroupStatus
 from siyu.community.groups.queries import (
     duplicate_groups,
@@ -102,3 +102,14 @@ def test_duplicate_groups_are_pairs_sharing_members(example):
     assert duplicate_groups() == []  # three shared members at least, by default
     health = group_health(START, END)
     assert health["early"]["early_leaves"] == 1 and len(health["size"]) == 10
+
+
+def test_the_sync_flags_duplicate_groups_for_the_health_page(warehouse):
+    groups = [CustomerGroup.objects.create(chat_id=c, name=c) for c in ("D", "E", "F")]
+    for group, members in zip(groups, (["x1", "x2", "x3", "x4"], ["x1", "x2", "x3"], ["x4", "x5"]), strict=True):
+        for member in members:
+            GroupMember.objects.create(group=group, member_id=member, joined_at=_at("03-01"))
+    mirror_groups([g.pk for g in groups])
+    assert group_health(START, END)["duplicates"] == []  # nothing flagged before a sync looked
+    assert flag_duplicate_groups() == 1
+    assert group_health(START, END)["duplicates"] == [{"chat_a": "D", "chat_b": "E", "shared": 3, "share": 1.0}]

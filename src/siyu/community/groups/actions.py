@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.community.errors import CommunityError
+from siyu.community.groups import queries
 from siyu.community.groups.models import (
     DISMISSED_SCENE,
     CustomerGroup,
@@ -41,7 +42,7 @@ from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import WeComError
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
-from siyu.warehouse.append import replace_keyed
+from siyu.warehouse.append import append, replace_keyed
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,22 @@ def mirror_groups(group_ids: list[int]) -> int:
     with warehouse.transaction() as con:
         replace_keyed(con, "group_members", "chat_id", chat_ids, rows)
     return rows.num_rows
+
+
+def flag_duplicate_groups(now: dt.datetime | None = None) -> int:
+    """Replace the warehouse's duplicate-group flags by the pairs sharing most members now; how many."""
+    pairs = queries.duplicate_groups(limit=10_000)
+    rows = pa.table({
+        "chat_a": pa.array([p["chat_a"] for p in pairs], pa.string()),
+        "chat_b": pa.array([p["chat_b"] for p in pairs], pa.string()),
+        "shared": pa.array([p["shared"] for p in pairs], pa.int64()),
+        "share": pa.array([float(p["share"]) for p in pairs], pa.float64()),
+        "found_at": pa.array([now or timezone.now()] * len(pairs), pa.timestamp("us", tz="UTC")),
+    })  # fmt: skip
+    with warehouse.transaction() as con:
+        con.execute("DELETE FROM group_duplicates")
+        append(con, "group_duplicates", rows)
+    return len(pairs)
 
 
 # --- applying WeCom's view of groups --------------------------------------------------------------------
@@ -307,6 +324,7 @@ def sync_groups(progress=None, now: dt.datetime | None = None) -> dict:
     report["groups_relinked"] = len(relinked)
     step(3, 4, "writing group memberships into the warehouse")
     report["warehouse_rows"] = mirror_groups(sorted(set(changed + dismissed + relinked)))
+    report["duplicate_pairs"] = flag_duplicate_groups(now)
     report["rotation"] = rotate_group_codes(now=now)
     record_audit(None, "sync_groups", target=source, **{k: v for k, v in report.items() if isinstance(v, int)})
     step(4, 4, f"{report['groups']:,} customer groups synced")

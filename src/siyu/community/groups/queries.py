@@ -303,10 +303,17 @@ def duplicate_groups(min_shared: int = 3, min_share: float = 0.5, limit: int = 1
     return _rows(sql, [min_shared, min_share, limit])
 
 
+def flagged_duplicates(limit: int = 20) -> list[dict]:
+    """The duplicate pairs the last group sync flagged (actions.flag_duplicate_groups), largest share first."""
+    return _rows("SELECT chat_a, chat_b, shared, share FROM group_duplicates ORDER BY share DESC, shared DESC, "
+                 "chat_a, chat_b LIMIT $1", [limit])  # fmt: skip
+
+
 def group_health(start: dt.date | None = None, end: dt.date | None = None, group_type: str = "",
                  chat_ids: list[str] | None = None) -> dict:  # fmt: skip
-    """Everything the health page shows, in one call: four scans of the stays (size by day, per-group
-    rates from which the per-type rates and the early leavers are summed, member GMV, duplicates)."""
+    """Everything the health page shows, in one call: three scans of the stays (size by day, per-group
+    rates from which the per-type rates and the early leavers are summed, member GMV) and the duplicate
+    pairs flagged by the last sync (finding them pairs every member: kept out of the page's time)."""
     start, end = _window(start, end)
     per_group = leave_rates(start, end, by="group", group_type=group_type, chat_ids=chat_ids)
     joins = sum(r["joins"] for r in per_group)
@@ -318,5 +325,5 @@ def group_health(start: dt.date | None = None, end: dt.date | None = None, group
         "by_group": per_group[:50],
         "early": {"joins": joins, "early_leaves": early, "share": round(early / joins, 4) if joins else None},
         "gmv": member_gmv(start, end, group_type=group_type),
-        "duplicates": duplicate_groups()[:20],
+        "duplicates": flagged_duplicates(),
     }  # fmt: skip
