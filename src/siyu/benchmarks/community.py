@@ -74,7 +74,7 @@ def _fill(fake, groups: int, members: int) -> int:
             else:
                 member, person = f"wm{person:08d}", person + 1
             # direct state: the helpers' callback XML is not needed for a base this size
-            group["members"][member] = {"userid": member, "type": 2, "join_time": base + made % (59 * 86400), "join_scene": 3,
+            group["members"][member] = {"userid": member, "type": 2, "join_time": base + (made * 7_919) % (59 * 86400), "join_scene": 3,
                                         "invitor": None, "group_nickname": "", "name": member, "unionid": "",
                                         "state": ""}  # fmt: skip
             made += 1
