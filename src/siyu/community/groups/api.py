@@ -25,7 +25,9 @@ groups_router = router  # the name siyu.api.api mounts
 GroupTypeName = Literal["welfare", "vip", "product", "city", "other"]
 MAX_PAGE_SIZE = 200
 HEALTH_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
-Id = Annotated[int, Path(ge=1, le=2**62)]
+ID_MAX = 2**62  # within SQLite's and PostgreSQL's bigint
+Id = Annotated[int, Path(ge=1, le=ID_MAX)]
+ItemId = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 
 class GroupOut(Schema):
@@ -54,7 +56,7 @@ class GroupPageOut(Schema):
 class GroupIn(Schema):
     group_type: GroupTypeName | None = None
     tags: list[Annotated[str, Field(max_length=50)]] | None = Field(None, max_length=20)
-    store_id: int | None = Field(None, ge=0, description="0 clears the store")
+    store_id: int | None = Field(None, ge=0, le=ID_MAX, description="0 clears the store")
 
 
 class MemberOut(Schema):
@@ -148,7 +150,7 @@ class CodeOut(Schema):
 
 class CodeIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
-    group_ids: list[int] = Field(..., min_length=1, max_length=5)
+    group_ids: list[ItemId] = Field(..., min_length=1, max_length=5)
     state: str = Field("", max_length=30, description="comes back with every join (WeCom's state)")
     remark: str = Field("", max_length=30)
     group_type: GroupTypeName | Literal[""] = ""
@@ -160,7 +162,7 @@ class CodeIn(Schema):
 
 class CodeChangeIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
-    group_ids: list[int] | None = Field(None, min_length=1, max_length=5)
+    group_ids: list[ItemId] | None = Field(None, min_length=1, max_length=5)
     state: str | None = Field(None, max_length=30)
     remark: str | None = Field(None, max_length=30)
     auto_create_room: bool | None = None
@@ -180,13 +182,13 @@ class TemplateOut(Schema):
 class TemplateIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     text: str = Field("", max_length=4000)
-    material_id: int | None = Field(None, ge=1)
+    material_id: int | None = Field(None, ge=1, le=ID_MAX)
 
 
 class MessageIn(Schema):
-    group_ids: list[int] = Field(..., min_length=1, max_length=2000)
+    group_ids: list[ItemId] = Field(..., min_length=1, max_length=2000)
     text: str = Field("", max_length=4000)
-    material_id: int | None = Field(None, ge=1)
+    material_id: int | None = Field(None, ge=1, le=ID_MAX)
 
 
 class MessageOut(Schema):
@@ -247,7 +249,7 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 
 
 @router.get("/community/groups", response={200: GroupPageOut, **READ_ERRORS}, summary="Customer groups you may see")
-def list_groups(request, group_type: GroupTypeName | None = None, store_id: Annotated[int | None, Query(ge=1)] = None,
+def list_groups(request, group_type: GroupTypeName | None = None, store_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None,
                 search: Annotated[str, Query(max_length=100)] = "", include_dismissed: bool = False,
                 page: Page = 1, page_size: PageSize = 50):  # fmt: skip
     groups = queries.groups_for(request.auth, group_type or "", store_id, search, include_dismissed)
