@@ -425,6 +425,8 @@ TABLES: dict[str, ibis.Schema] = {
             "left_at": TS,
             "join_scene": "int16",
             "quit_scene": "int16",
+            # the state of the join way (group code) the member came through: acquisition's attribution
+            "join_state": "string",
         }
     ),
     # Pairs of customer groups sharing most of their current members, as the last group sync found them

@@ -46,6 +46,12 @@ def test_a_group_code_is_a_join_way_whose_qr_stays_when_its_groups_change(fake, 
         create_group_code(None, "太多", [g.pk for g in groups.values()])  # six groups
     with pytest.raises(CommunityError):
         create_group_code(None, "长state", [groups["一群"].pk], state="s" * 31)
+    # a customer who scans the code joins with its state, kept for acquisition's attribution
+    fake.scan_join_way(code.config_id, "wm-scanned")
+    sync_groups()
+    rows = warehouse.raw_connection().execute(
+        "SELECT chat_id, join_state, join_scene FROM group_members WHERE member_id = 'wm-scanned'").fetchall()
+    assert rows == [(groups["三群"].chat_id, "store-S01", 3)]
     archive_group_code(None, code)
     assert code.config_id not in fake.join_ways and code.archived_at is not None
 

@@ -119,12 +119,13 @@ def mirror_groups(group_ids: list[int]) -> int:
     columns = defaultdict(list)
     for start in range(0, len(group_ids), 2_000):
         for row in GroupMember.objects.filter(group_id__in=group_ids[start : start + 2_000]).values_list(
-            "group_id", "member_id", "is_staff", "customer_id", "joined_at", "left_at", "join_scene", "quit_scene"
+            "group_id", "member_id", "is_staff", "customer_id", "joined_at", "left_at", "join_scene", "quit_scene",
+            "state",
         ):
             group = groups[row[0]]
             for name, value in zip(
                 ("chat_id", "group_type", "owner_userid", "member_id", "is_staff", "customer_id", "joined_at",
-                 "left_at", "join_scene", "quit_scene"),
+                 "left_at", "join_scene", "quit_scene", "join_state"),
                 (group.chat_id, group.group_type, group.owner_userid, *row[1:]), strict=True,
             ):  # fmt: skip
                 columns[name].append(value)
@@ -136,6 +137,7 @@ def mirror_groups(group_ids: list[int]) -> int:
         "customer_id": pa.array(columns["customer_id"], pa.int64()), "joined_at": pa.array(columns["joined_at"], ts),
         "left_at": pa.array(columns["left_at"], ts), "join_scene": pa.array(columns["join_scene"], pa.int16()),
         "quit_scene": pa.array(columns["quit_scene"], pa.int16()),
+        "join_state": pa.array([v or None for v in columns["join_state"]], pa.string()),
     })  # fmt: skip
     chat_ids = pa.array([g.chat_id for g in groups.values()], pa.string())
     with warehouse.transaction() as con:
