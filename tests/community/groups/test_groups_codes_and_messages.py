@@ -107,3 +107,13 @@ def test_a_group_message_goes_to_the_chosen_groups_of_each_owner_only(fake, acco
     send_group_message(guide, [mine["A3"].pk], "我的群")
     with pytest.raises(PermissionDenied):
         send_group_message(guide, [theirs["B1"].pk], "别人的群")
+
+
+def test_a_room_wecom_opened_for_a_full_code_stays_in_it_when_the_code_rotates(fake, account, warehouse):
+    groups = _groups(fake, {"满了": 200})
+    code = create_group_code(None, "自动建群码", [groups["满了"].pk], room_base_name="福利群", room_base_id=2)
+    fake.scan_join_way(code.config_id, "wm-new")  # the only group is at 200: WeCom opens 福利群2
+    sync_groups()
+    room = CustomerGroup.objects.get(name="福利群2")
+    assert fake.join_ways[code.config_id]["chat_id_list"] == [room.chat_id]
+    assert [g.name for g in code.current_groups()] == ["福利群2"]

@@ -574,8 +574,9 @@ def rotate_group_codes(now: dt.datetime | None = None, codes: list[GroupCode] | 
     """Move every live code off its groups that reached the code's `rotate_at` (default 195, before WeCom's
     200 where only invitations join) or were dismissed, onto groups with room: groups of the same owners
     (and the code's type when it has one) that no other live code uses, oldest first, up to 5. A code with
-    nowhere to go keeps its groups (WeCom's auto_create_room then opens a new room at 200). Runs after each
-    sync and when a callback shows a group reaching the limit. Returns {"rotated", "no_room"}."""
+    nowhere to go keeps its groups (WeCom's auto_create_room then opens a new room at 200, which WeCom adds
+    to the way: rooms found there are kept). Runs after each sync and when a callback shows a group reaching
+    the limit. Returns {"rotated", "no_room"}."""
     now = now or timezone.now()
     codes = codes if codes is not None else list(GroupCode.objects.filter(archived_at=None).exclude(config_id=""))
     report = {"rotated": 0, "no_room": 0}
@@ -588,6 +589,18 @@ def rotate_group_codes(now: dt.datetime | None = None, codes: list[GroupCode] | 
             full = [g for g in current if g.member_count >= code.rotate_at or g.status == GroupStatus.DISMISSED]
             if not full:
                 continue
+            if client is None:
+                _, client = _client()
+            if code.auto_create_room:  # rooms WeCom opened and added to the way itself are kept
+                try:
+                    listed = client.get_join_way(code.config_id).get("chat_id_list") or []
+                except ProviderError as exc:
+                    log.warning("group code %s not rotated: %s", code.pk, exc)
+                    continue
+                known = {g.chat_id for g in current}
+                added = list(CustomerGroup.objects.filter(chat_id__in=[c for c in listed if c not in known]))
+                current += added
+                full += [g for g in added if g.member_count >= code.rotate_at]
             keep = [g for g in current if g not in full]
             owners = {g.owner_userid for g in current}
             used = GroupCodeSlot.objects.filter(removed_at=None, code__archived_at=None).values_list("group_id", flat=True)
@@ -596,12 +609,12 @@ def rotate_group_codes(now: dt.datetime | None = None, codes: list[GroupCode] | 
             ).exclude(pk__in=used)  # fmt: skip
             if code.group_type:
                 candidates = candidates.filter(group_type=code.group_type)
-            fresh = list(candidates.order_by("created_at", "pk")[: JOIN_WAY_CHATS - len(keep)])
+            keep = keep[:JOIN_WAY_CHATS]
+            fresh = list(candidates.exclude(pk__in=[g.pk for g in keep]).order_by("created_at", "pk")[
+                : JOIN_WAY_CHATS - len(keep)])  # fmt: skip
             if not keep and not fresh:
                 report["no_room"] += 1
                 continue
-            if client is None:
-                _, client = _client()
             try:
                 client.update_join_way(code.config_id, **_join_way_args(code, keep + fresh))
             except ProviderError as exc:
