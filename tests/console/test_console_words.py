@@ -236,9 +236,18 @@ PAGES = {
     "community_groups": lambda b: [("get", "/community/groups/", {})],
     "community_group": lambda b: [("get", f"/community/groups/{b.group_id}/", {})],
     "community_group_health": lambda b: [("get", "/community/groups/health/", {})],
+    "community_sensitive_words": lambda b: [("get", "/community/sensitive-words/", {}),
+                                            ("get", "/community/sensitive-words/", {"status": "handled"})],
+    "community_handovers": lambda b: [("get", "/community/handovers/", {})],
+    "community_handover": lambda b: [("get", f"/community/handovers/{b.handover_id}/", {})],
+    "acquisition_codes": lambda b: [("get", "/acquisition/", {}), ("get", "/acquisition/", {"archived": "1"})],
+    "acquisition_code": lambda b: [("get", f"/acquisition/{b.live_code_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
+    **{name: "POST, redirects" for name in (
+        "community_rule_save", "community_rule_delete", "community_rules_rescan", "community_alert_handle",
+        "community_archive_import", "community_handover_start", "community_handover_check")},  # fmt: skip
     "login": "the sign-in page; visited logged out in test_the_sign_in_page_is_chinese",
     "logout": "POST, redirects",
     "bulk_tags": "POST, redirects to the customer list",

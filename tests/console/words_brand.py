@@ -16,10 +16,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.utils import timezone
 
+from siyu.acquisition.actions import archive_live_code, create_live_code, record_code_add
 from siyu.analytics.actions import record_spend, save_customer_list
 from siyu.analytics.groups import group_from_file
+from siyu.community.archive.actions import handle_alert, import_chat_archive, save_rule
+from siyu.community.archive.models import SensitiveAlert
+from siyu.community.archive.sample import SAMPLE_RULES, write_archive_sample
 from siyu.community.groups.actions import flag_duplicate_groups, mirror_groups
 from siyu.community.groups.models import CustomerGroup, GroupMember
+from siyu.community.handover.models import Handover, HandoverItem
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
 from siyu.customers import actions
@@ -27,8 +32,13 @@ from siyu.engagement.content.actions import save_material, save_script
 from siyu.engagement.guides.actions import complete_task, create_guide_tasks
 from siyu.engagement.guides.models import GuideTask
 from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
+from siyu.engagement.messaging import queries
 from siyu.engagement.messaging.actions import configure_account, update_policy
+from siyu.engagement.messaging.channels.wecom import WeComClient, parse_callback_event
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
+from siyu.engagement.messaging.models import WeComTransfer
 from siyu.segments.actions import save_computed_tag, save_segment, save_stage_set
+from siyu.staff.models import StaffProfile
 from siyu.warehouse import backend
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -46,6 +56,8 @@ class WordsBrand:
     list_id: str
     list_name: str
     group_id: int = 0  # a customer group with members, leaves and a duplicate (siyu.community.groups)
+    handover_id: int = 0
+    live_code_id: int = 0
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -61,6 +73,8 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
     group_id = _customer_groups(customer_id)
+    handover_id = _community(admin, tmp_path)
+    live_code_id = _live_codes(admin)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -71,6 +85,8 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         list_id=list_id,
         list_name=LIST_NAME,
         group_id=group_id,
+        handover_id=handover_id,
+        live_code_id=live_code_id,
     )
 
 
@@ -126,6 +142,29 @@ def _channels_and_policy(admin) -> None:
     update_policy(admin, holdout_percent=5, channel_caps={"sms": [2, 30]})
 
 
+def _live_codes(admin) -> int:
+    """A store's live code with its guides (one of them a backup), made against the fake WeCom, and an add
+    through it; an archived code."""
+    account = queries.account_of("wecom")
+    settings, secrets = dict(account.settings), {"contact_secret": "s3cret"}
+    guides = [p for p in StaffProfile.objects.exclude(wecom_userid="").exclude(store=None).order_by("pk")]
+    store_guides = [p for p in guides if p.store_id == guides[0].store_id][:3]
+    WeComClient._tokens.clear()
+    with FakeWeCom(corp_id=settings["corp_id"], contact_secret="s3cret") as wecom:
+        wecom.members.update(p.wecom_userid for p in guides)
+        account = configure_account(admin, "wecom", "wecom", {**settings, "base_url": wecom.url}, secrets)
+        code = create_live_code(admin, name="收银台二维码", channel="receipt", campaign="双十二",
+                                store=store_guides[0].store, welcome_text="欢迎光临，送您一张券", daily_limit=30,
+                                cost="800", staff=[*store_guides[:-1], {"staff": store_guides[-1], "backup": True}],
+                                verify_skip_from="09:00", verify_skip_until="22:00")  # fmt: skip
+        record_code_add(code, parse_callback_event(wecom.scan(code.config_id, "wm-words-1", "小雨")), account)
+        gone = create_live_code(admin, name="旧海报", channel="poster", staff=store_guides[:1])
+        archive_live_code(admin, gone.pk)
+    configure_account(admin, "wecom", "wecom", settings, secrets)  # as it was: no fake behind it
+    WeComClient._tokens.clear()
+    return code.pk
+
+
 def _journey(admin, segment):
     steps = [
         {"id": "s1", "type": "send", "channel": "sms", "content": "{name}您好，新品上市"},
@@ -158,6 +197,35 @@ def _analytics(admin, customer_id: int) -> str:
     return save_customer_list(admin, group)
 
 
+def _community(admin, tmp_path) -> int:
+    """A chat archive imported with sensitive-word rules (an alert open, one handled), and a resigned guide's
+    handover with customers taken over, waiting and refused, beside an 在职 transfer."""
+    staff = list(StaffProfile.objects.exclude(wecom_userid="").order_by("wecom_userid")[:2])
+    contacts = {s.wecom_userid: [f"wmdemo{i:04d}{k}" for i in range(4)] for k, s in enumerate(staff)}
+    rooms = {f"wrdemo0{k}": [s.wecom_userid, *[f"wmroom{k}{i:03d}" for i in range(12)]] for k, s in enumerate(staff)}
+    for rule in SAMPLE_RULES:
+        save_rule(admin, **rule)
+    path = write_archive_sample(tmp_path / "会话存档2025", contacts, rooms, timezone.now() - dt.timedelta(days=15))
+    import_chat_archive(path, admin)
+    handle_alert(admin, SensitiveAlert.objects.order_by("pk").first().pk, note="已提醒群主")
+    now = timezone.now()
+    handover = Handover.objects.create(handover_userid=staff[0].wecom_userid, takeover=staff[1], requested_by=admin,
+                                       requested_at=now - dt.timedelta(hours=30))  # fmt: skip
+    HandoverItem.objects.bulk_create([
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00010", status=1, checked_at=now,
+                     takeover_time=now - dt.timedelta(hours=6), owner_assigned=True),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00020", status=2, checked_at=now,
+                     takeover_time=now + dt.timedelta(hours=2)),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00030", status=3, checked_at=now),
+        HandoverItem(handover=handover, kind="customer", external_userid="wmdemo00000", refusal="transfer_limit",
+                     checked_at=now),
+        HandoverItem(handover=handover, kind="group", chat_id="wrdemo00", status=1, checked_at=now),
+        HandoverItem(handover=handover, kind="group", chat_id="wrdemo09", errcode=90500, refusal="wecom",
+                     checked_at=now),
+    ])  # fmt: skip
+    WeComTransfer.objects.create(external_userid="wmdemo00011", handover_userid=staff[1].wecom_userid,
+                                 takeover_userid=staff[0].wecom_userid, transferred_at=now - dt.timedelta(days=3))  # fmt: skip
+    return handover.pk
 def _customer_groups(customer_id: int) -> int:
     """Two store groups sharing members (one left within a week), as the WeCom group sync lands them."""
     now = timezone.now()

@@ -46,13 +46,15 @@ def add_orders(warehouse, orders: list[tuple[int, str, dt.datetime, float]]) -> 
         con.execute("INSERT INTO customer_map VALUES (?, ?, ?)", [key, cid, at])
 
 
-def add_events(warehouse, events: list[tuple[int, str, dt.datetime]]) -> None:
+def add_events(warehouse, events: list[tuple]) -> None:
+    """(customer id, event type, at[, properties JSON]) each."""
     con = warehouse.raw_connection()
-    for n, (cid, event_type, at) in enumerate(events):
+    for n, (cid, event_type, at, *properties) in enumerate(events):
         key = f"wecom|ext{cid}-{n}"
         con.execute(
-            "INSERT INTO events (event_key, source, record_key, event_type, occurred_at) VALUES (?, 'wecom', ?, ?, ?)",
-            [f"{key}:{event_type}", key, event_type, at],
+            "INSERT INTO events (event_key, source, record_key, event_type, occurred_at, properties) "
+            "VALUES (?, 'wecom', ?, ?, ?, ?)",
+            [f"{key}:{event_type}", key, event_type, at, (properties or [None])[0]],
         )
         con.execute("INSERT INTO customer_map VALUES (?, ?, ?)", [key, cid, at])
 
@@ -123,6 +125,13 @@ def test_steps_are_checked_when_saved():
         journeys.check_steps([{"type": "split", "paths": [{"weight": 1, "next": "s1"}]}])
     with pytest.raises(EngagementError, match="rule"):
         journeys.check_steps([{"type": "branch", "rule": {"field": "nope", "op": "=", "value": 1}}])
+    # an event trigger may name its event's properties (a live code), an order trigger has none
+    scanned = {"type": "event", "event": "code_scanned", "with": {"code_id": 7}}
+    assert journeys.check_trigger(scanned) == {**scanned, "max_age_days": 3, "with": {"code_id": "7"}}
+    with pytest.raises(EngagementError, match="is not a property name"):
+        journeys.check_trigger({**scanned, "with": {"Code": 7}})
+    with pytest.raises(EngagementError, match="an order trigger has no properties"):
+        journeys.check_trigger({"type": "event", "event": "order_placed", "with": {"code_id": 7}})
     assert journeys.check_steps([{"type": "exit"}]) == [{"id": "s1", "type": "exit"}]
     # a placeholder must be the step's own variable or one filled from the customer at delivery
     with pytest.raises(EngagementError, match=r"\{nmae\} is neither"):
@@ -205,7 +214,9 @@ def test_events_segment_changes_dates_and_inactivity_trigger(base):
     from siyu.segments.models import Segment
 
     con = base.raw_connection()
-    add_events(base, [(4, "wecom_contact_added", START + HOUR), (5, "group_joined", START + HOUR)])
+    add_events(base, [(4, "wecom_contact_added", START + HOUR), (5, "group_joined", START + HOUR),
+                      (13, "code_scanned", START + HOUR, '{"code_id": 7, "channel": "门店"}'),
+                      (14, "code_scanned", START + HOUR, '{"code_id": 8}')])  # fmt: skip
     segment = Segment.objects.create(name="高价值", rule={"field": "orders_total", "op": ">", "value": 0})
     con.executemany(
         "INSERT INTO segment_changes VALUES (?, ?, ?, ?)",
@@ -226,6 +237,8 @@ def test_events_segment_changes_dates_and_inactivity_trigger(base):
     cases = [
         ({"type": "event", "event": "wecom_contact_added"}, {4}),
         ({"type": "event", "event": "group_joined"}, {5}),
+        ({"type": "event", "event": "code_scanned"}, {13, 14}),
+        ({"type": "event", "event": "code_scanned", "with": {"code_id": 7}}, {13}),
         ({"type": "segment", "segment_id": segment.pk, "change": "enter"}, {6}),
         ({"type": "segment", "segment_id": segment.pk, "change": "exit"}, {7}),
         ({"type": "segment_now", "segment_id": segment.pk}, {6, 9}),

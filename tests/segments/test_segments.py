@@ -40,6 +40,9 @@ def brand(warehouse):
         "UPDATE orders SET source = 'tmall', store = 'SH01' WHERE order_key IN ('shop|o1-0', 'shop|o1-1')"
     )
     raw.execute("UPDATE records SET province = '上海' WHERE record_key IN ('shop|r1', 'shop|r2')")
+    # customer 5 added a guide on WeCom through live code 5 (siyu.acquisition writes such properties)
+    raw.execute("""UPDATE events SET properties = '{"code_id": 5, "channel": "门店"}'
+                   WHERE event_type = 'wecom_contact_added'""")
     rebuild_customer_summary(now=CUT)
     refresh_traits(now=CUT)
     return warehouse
@@ -80,6 +83,14 @@ def test_behaviour_conditions(members):
     assert members({"field": "sources", "op": "contains", "value": "shop"}) == EVERYONE
 
 
+def test_an_event_condition_can_name_the_events_properties(members):
+    added = {"type": "wecom_contact_added"}
+    assert members({"event": {**added, "with": {"code_id": "5"}}}) == [5]
+    assert members({"event": {**added, "with": {"code_id": 5, "channel": "门店"}}}) == [5]
+    assert members({"event": {**added, "with": {"code_id": "6"}}}) == []
+    assert members({"event": {"type": "member_registered", "with": {"code_id": "5"}}}) == []
+
+
 def test_control_plane_conditions(members, admin_user):
     from siyu.customers.actions import add_tag, assign_owner, record_consent
     from siyu.staff.actions import create_user, ensure_store
@@ -112,6 +123,8 @@ def test_control_plane_conditions(members, admin_user):
         ({"consent": {"channel": "fax", "status": "opt_in"}}, "rule.consent.channel: one of"),
         ({"not": {"bought": {"store": 5}}}, "rule.not.bought.store: give a text"),
         ({"segment": 1}, "unknown condition 'segment'"),
+        ({"event": {"with": {"Code-ID": "5"}}}, "rule.event.with: 'Code-ID' is not a property name"),
+        ({"event": {"with": {"code_id": ["5"]}}}, "rule.event.with.code_id: give a text or a number"),
     ],
 )
 def test_bad_rules_name_the_bad_part(rule, message):
@@ -213,6 +226,7 @@ ATOMS = [
     {"bought": {"within_days": 200, "at_least": 2}},
     {"spent": {"at_least": 50, "within_days": 400, "store": "SH01"}},
     {"event": {"type": "wecom_contact_added", "within_days": 400}},
+    {"event": {"type": "wecom_contact_added", "with": {"code_id": "5"}}},
     {"bought": {"product_name": "P1", "at_least": 2}},
 ]
 rules_strategy = st.recursive(

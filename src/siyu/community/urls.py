@@ -2,10 +2,22 @@
 
 from django.urls import path
 
+from siyu.community.archive import views as archive
 from siyu.community.groups import views as group_views
+from siyu.community.handover import views as handover
 
 urlpatterns: list = [
     path("groups/", group_views.groups, name="community_groups"),
     path("groups/health/", group_views.group_health, name="community_group_health"),
     path("groups/<int:group_id>/", group_views.group, name="community_group"),
+    path("sensitive-words/", archive.sensitive_words, name="community_sensitive_words"),
+    path("sensitive-words/rules/", archive.rule_save, name="community_rule_save"),
+    path("sensitive-words/rules/<int:rule_id>/delete/", archive.rule_delete, name="community_rule_delete"),
+    path("sensitive-words/rescan/", archive.rules_rescan, name="community_rules_rescan"),
+    path("sensitive-words/alerts/<int:alert_id>/handle/", archive.alert_handle, name="community_alert_handle"),
+    path("chat-archive/import/", archive.archive_import, name="community_archive_import"),
+    path("handovers/", handover.handover_list, name="community_handovers"),
+    path("handovers/start/", handover.handover_start, name="community_handover_start"),
+    path("handovers/check/", handover.handover_check, name="community_handover_check"),
+    path("handovers/<int:handover_id>/", handover.handover_detail, name="community_handover"),
 ]

@@ -49,7 +49,9 @@ EVENT_TYPES = {
     "order_placed": _("Order placed"),
     "wecom_contact_added": _("Added on WeCom"),
     "wecom_contact_deleted": _("Deleted on WeCom"),
+    "code_scanned": _("Added through a live code"),
     "group_joined": _("Joined a group"),
+    "group_left": _("Left a group"),
     "wecom_group_create": _("WeCom group created"),
     "wecom_group_update": _("WeCom group changed"),
     "wecom_group_dismiss": _("WeCom group dismissed"),
@@ -58,6 +60,7 @@ EVENT_TYPES = {
     "message_delivered": _("Message delivered"),
     "message_failed": _("Message not delivered"),
     "message_replied": _("Replied to a message"),
+    "chat_message": _("Wrote in a WeCom chat"),  # the chat archive (siyu.community.archive)
 }
 
 

@@ -10,8 +10,11 @@ saved and compiled to an Ibis boolean expression over one traits row per custome
                                                      before the cut-off (default: all history), of a product
                                                      whose id or SKU is ID, or whose name contains TEXT
                                                      (neither given: any purchase)
-    {"event": {"type": TYPE, "within_days": N, "at_least": K}}
-                                                     at least K events (of TYPE, or of any type) in the N days
+    {"event": {"type": TYPE, "with": {NAME: VALUE, …}, "within_days": N, "at_least": K}}
+                                                     at least K events (of TYPE, or of any type) in the N days,
+                                                     whose properties hold every NAME = VALUE when given
+                                                     (added through live code 5: type "code_scanned",
+                                                     with {"code_id": "5"})
 
 `bought` also takes "source" (the channel: an import source such as "tmall") and "store" (a store code
 on the order). Segments (scope "segment") may use, besides:
@@ -45,6 +48,7 @@ import ibis
 
 from siyu.customers.queries import CONSENT_CHANNELS
 from siyu.segments.errors import RuleError
+from siyu.warehouse.events import PROPERTY_NAME, event_property, with_properties
 
 NUMBER, TEXT, LIST = "number", "text", "list"
 
@@ -108,7 +112,7 @@ class RuleContext:
 
     purchases: customer_id, order_key, order_time (purchase orders, one row per order)
     purchase_items: customer_id, order_key, order_time, product_id, sku, product (source, store)
-    events: customer_id, event_type, occurred_at
+    events: customer_id, event_type, occurred_at, properties
     control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
         segments only
     """
@@ -143,7 +147,7 @@ def check_condition(condition, where: str = "rule", depth: int = 0, scope: str =
         filters = ("product_id", "product_name", "source", "store")
         return {"bought": _check_behaviour(condition["bought"], f"{where}.bought", filters)}
     if "event" in condition:
-        return {"event": _check_behaviour(condition["event"], f"{where}.event", ("type",))}
+        return {"event": _check_event(condition["event"], f"{where}.event")}
     kind = next(iter(condition))
     if scope == SEGMENT_SCOPE:
         if kind == "spent":
@@ -253,6 +257,31 @@ def _check_behaviour(spec, where: str, filters: tuple[str, ...]) -> dict:
     return out
 
 
+MAX_PROPERTIES = 8
+
+
+def _check_event(spec, where: str) -> dict:
+    wanted = spec.get("with") if isinstance(spec, dict) else None
+    rest = {k: v for k, v in spec.items() if k != "with"} if isinstance(spec, dict) else spec
+    out = _check_behaviour(rest, where, ("type",))
+    properties = check_event_properties(wanted, f"{where}.with")
+    return {**out, "with": properties} if properties else out
+
+
+def check_event_properties(wanted, where: str) -> dict[str, str]:
+    """An event's wanted properties {name: value as text} (also a journey trigger's `with`); RuleError."""
+    if wanted in (None, {}):
+        return {}
+    if not isinstance(wanted, dict) or len(wanted) > MAX_PROPERTIES:
+        raise RuleError(f'{where}: give up to {MAX_PROPERTIES} properties, e.g. {{"code_id": "5"}}')
+    for name, value in wanted.items():
+        if not PROPERTY_NAME.match(str(name)):
+            raise RuleError(f"{where}: {name!r} is not a property name (lower-case letters, digits, _)")
+        if isinstance(value, bool) or not (_is_text(value) or _is_number(value)):
+            raise RuleError(f"{where}.{name}: give a text or a number")
+    return {str(name): str(value) for name, value in sorted(wanted.items())}
+
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -334,6 +363,8 @@ def _collect(condition: dict, ctx: RuleContext, columns: dict) -> None:
     keep = []
     if kind == "event" and "type" in spec:
         keep.append(facts.event_type == spec["type"])
+    for name, value in spec.get("with", {}).items() if kind == "event" else ():
+        keep.append(event_property(facts, name) == value)
     for name in ("source", "store"):
         if name in spec:
             keep.append(facts[name] == spec[name])
@@ -382,6 +413,7 @@ def compile_condition(
         facts = ctx.events
         if "type" in spec:
             facts = facts.filter(facts.event_type == spec["type"])
+        facts = with_properties(facts, spec.get("with", {}))
         return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
     if "spent" in condition:
         spec = condition["spent"]

@@ -186,7 +186,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
         purchases.select("order_key", "customer_id", "source", "store", "order_time"), "order_key"
     )
     events = con.table("events")
-    events = events.filter(events.occurred_at < cut).select("record_key", "event_type", "occurred_at")
+    events = events.filter(events.occurred_at < cut).select("record_key", "event_type", "occurred_at", "properties")
     events = events.join(cmap, "record_key").drop("record_key")
     records = con.table("records")
     seen = ibis.coalesce(records.seen_at, records.imported_at)

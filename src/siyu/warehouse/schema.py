@@ -274,6 +274,26 @@ TABLES: dict[str, ibis.Schema] = {
             "sent_at": TS,
         }
     ),
+    # WeCom's chat archive (会话存档, siyu.community.archive): one row per archived message, keyed by msgid.
+    # `sender`/`recipients` are staff userids or customers' external_userids (is_staff says which the sender
+    # is); `room_id` is "" in a 1-on-1 chat; `text` is a text message's content or a short description of
+    # other types; `source_file`/`line` are its lineage in the imported export.
+    "chat_messages": ibis.schema(
+        {
+            "msgid": "string",
+            "seq": "int64",
+            "action": "string",
+            "sender": "string",
+            "is_staff": "boolean",
+            "recipients": "array<string>",
+            "room_id": "string",
+            "sent_at": TS,
+            "msgtype": "string",
+            "text": "string",
+            "source_file": "string",
+            "line": "int64",
+        }
+    ),
     # Read model for the console and API, rebuilt after every import/resolve.
     "customer_summary": ibis.schema(
         {

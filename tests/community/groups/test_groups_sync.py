@@ -10,6 +10,7 @@ from groups_helpers import know_customers
 
 from siyu.community.groups.actions import sync_groups
 from siyu.community.groups.models import CustomerGroup, GroupMember, GroupStatus
+from siyu.community.handover.actions import start_resigned_handover
 from siyu.core.jobs import job_runner
 from siyu.engagement.messaging.channels.wecom import WeComCallbackCrypto
 from siyu.staff.actions import create_user, ensure_store
@@ -105,3 +106,18 @@ def test_group_sync_is_a_registered_job_kind():
     from siyu.community.groups.actions import run_group_sync_job
 
     assert job_runner("group_sync") is run_group_sync_job
+
+
+def test_a_resigned_owners_groups_are_found_for_the_handover_and_synced_with_their_new_owner(fake, account, warehouse):
+    chat = fake.make_group("leaver", "离职导购的群", members=["wm-1"])
+    fake.members.add("taker")
+    taker = create_user("g-two", "pw-2-guide", "guide", wecom_userid="taker")
+    sync_groups()
+    fake.resign("leaver")
+    sync_groups()
+    assert CustomerGroup.objects.get(chat_id=chat).status == GroupStatus.OWNER_RESIGNED
+    start_resigned_handover(None, "leaver", taker)  # the groups part tells it which groups the leaver owned
+    assert fake.chat_transfers == [(chat, "leaver", "taker")]
+    sync_groups()
+    group = CustomerGroup.objects.get(chat_id=chat)
+    assert (group.owner_userid, group.owner.user, group.status) == ("taker", taker, GroupStatus.INHERITED)

@@ -88,6 +88,23 @@ def members_of(group: CustomerGroup, current_only: bool = True) -> QuerySet:
     return stays.order_by("is_staff", "joined_at", "pk")
 
 
+def owners_of_chats(chat_ids: list[str]) -> dict[str, str]:
+    """{chat id: the owner's WeCom userid} of known groups (the archive's alerts go to the owner)."""
+    return dict(CustomerGroup.objects.filter(chat_id__in=chat_ids).exclude(owner_userid="")
+                .values_list("chat_id", "owner_userid"))  # fmt: skip
+
+
+def types_of_chats(chat_ids: list[str]) -> dict[str, str]:
+    """{chat id: group type code} of known groups (which sensitive-word rules watch them)."""
+    return dict(CustomerGroup.objects.filter(chat_id__in=chat_ids).values_list("chat_id", "group_type"))
+
+
+def chats_owned_by(userid: str) -> list[str]:
+    """The chat ids of the live groups a staff member owns (a resigned member's, for a handover)."""
+    return list(CustomerGroup.objects.filter(owner_userid=userid).exclude(status=GroupStatus.DISMISSED)
+                .order_by("chat_id").values_list("chat_id", flat=True))  # fmt: skip
+
+
 def live_codes() -> QuerySet:
     return GroupCode.objects.filter(archived_at=None).order_by("-created_at", "-pk")
 

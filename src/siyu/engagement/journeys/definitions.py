@@ -3,10 +3,12 @@ Pure functions only; the tick that runs journeys is in siyu.engagement.journeys.
 
 Triggers (`Journey.trigger`):
 
-    {"type": "event", "event": NAME, "max_age_days": 3}
+    {"type": "event", "event": NAME, "with": {PROPERTY: VALUE, …}, "max_age_days": 3}
         NAME "order_placed" (a purchase order in the warehouse), or a warehouse event type:
-        "wecom_contact_added" (added on WeCom), "group_joined", "referral", "member_registered", …
-        Facts since the journey's activation, at most max_age_days old (default 3), each enrols once.
+        "wecom_contact_added" (added on WeCom), "code_scanned" (added through a live code; properties
+        code_id, channel, campaign, store), "group_joined", "referral", "member_registered", …
+        Facts since the journey's activation, at most max_age_days old (default 3), each enrols once;
+        with `with`, only events whose properties hold those values (siyu.warehouse.events).
     {"type": "segment", "segment_id": N, "change": "enter" | "exit"}
         a customer entered (or left) the segment at a refresh after the activation
     {"type": "date", "date": "birthday" | "due_to_buy", "days_before": 0}
@@ -54,11 +56,11 @@ from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.content.scripts import CUSTOMER_VARIABLES, referenced_names
 from siyu.engagement.errors import EngagementError
 from siyu.segments.errors import RuleError
-from siyu.segments.rules import SEGMENT_SCOPE, check_condition
+from siyu.segments.rules import SEGMENT_SCOPE, check_condition, check_event_properties
 
 TRIGGER_TYPES = ("event", "segment", "date", "schedule", "inactivity", "segment_now")
 ORDER_PLACED = "order_placed"
-NAMED_EVENTS = (ORDER_PLACED, "wecom_contact_added", "group_joined", "referral", "member_registered")
+NAMED_EVENTS = (ORDER_PLACED, "wecom_contact_added", "code_scanned", "group_joined", "referral", "member_registered")
 DATE_KINDS = ("birthday", "due_to_buy")
 WAITS = ("wait", "wait_window", "wait_event")
 STEP_TYPES = (
@@ -119,11 +121,18 @@ def check_trigger(trigger) -> dict:
         raise EngagementError(f"a trigger needs a type: one of {', '.join(TRIGGER_TYPES)}")
     kind = trigger["type"]
     if kind == "event":
-        return {
+        out = {
             "type": kind,
             "event": _event(trigger.get("event"), "the trigger's event"),
             "max_age_days": _int(trigger.get("max_age_days", 3), 1, 365, "max_age_days"),
         }
+        try:
+            wanted = check_event_properties(trigger.get("with"), "the trigger's properties")
+        except RuleError as exc:
+            raise EngagementError(str(exc)) from exc
+        if wanted and out["event"] == ORDER_PLACED:
+            raise EngagementError("an order trigger has no properties to match")
+        return {**out, "with": wanted} if wanted else out
     if kind in ("segment", "segment_now"):
         out = {"type": kind, "segment_id": _int(trigger.get("segment_id"), 1, 2**62, "the segment")}
         if kind == "segment":

@@ -16,6 +16,7 @@ from siyu.engagement.messaging.models import Send
 from siyu.segments.errors import TraitsNotComputed
 from siyu.segments.membership import rule_members
 from siyu.segments.queries import snapshot_cutoff
+from siyu.warehouse.events import with_properties
 from siyu.warehouse.orders import is_purchase
 
 # --- journeys ------------------------------------------------------------------------------------------
@@ -48,8 +49,9 @@ def _purchases(con) -> ibis.Table:
     )
 
 
-def _event_facts(con, event: str) -> ibis.Table:
-    """customer_id, fact_key, at of the facts named `event` (journeys.ORDER_PLACED: purchase orders)."""
+def _event_facts(con, event: str, wanted: dict | None = None) -> ibis.Table:
+    """customer_id, fact_key, at of the facts named `event` (journeys.ORDER_PLACED: purchase orders), of
+    the events whose properties hold `wanted`."""
 
     if event == ORDER_PLACED:
         purchases = _purchases(con)
@@ -57,7 +59,7 @@ def _event_facts(con, event: str) -> ibis.Table:
             "customer_id", fact_key="order:" + purchases.trigger_key, at=purchases.order_time
         )
     events = con.table("events")
-    events = events.filter(events.event_type == event)
+    events = with_properties(events.filter(events.event_type == event), wanted or {})
     events = events.join(con.table("customer_map").select("record_key", "customer_id"), "record_key")
     return events.select("customer_id", fact_key="event:" + events.event_key, at=events.occurred_at)
 
@@ -80,7 +82,7 @@ def trigger_candidates(journey, now: dt.datetime) -> pa.Table:
     empty = pa.table({"customer_id": pa.array([], pa.int64()), "trigger_key": pa.array([], pa.string())})
     summary = con.table("customer_summary")
     if kind == "event":
-        facts = _event_facts(con, trigger["event"])
+        facts = _event_facts(con, trigger["event"], trigger.get("with"))
         start = max(since, now - dt.timedelta(days=trigger["max_age_days"]))
         facts = facts.filter((facts.at >= _ts(start)) & (facts.at <= _ts(now)))
         expr = facts.order_by(["at", "fact_key"]).select("customer_id", trigger_key=facts.fact_key)

@@ -198,12 +198,10 @@ def fetch_wecom_contacts(client: WeComClient, progress=None) -> tuple[list[dict]
 
 
 def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
-    """Read every customer of every staff member from WeCom and land them as the WeCom importer would:
-    one batch (raw rows with lineage, records keyed `<source>|<external_userid>`, `external_userid` and
-    `unionid` identifiers, contact-added events). A contact already known whose owner or tags changed in
-    WeCom is updated in place; nothing else is written twice, so a re-sync of unchanged data writes
-    nothing. The pipeline then resolves identities (new contacts link to the customers sharing a unionid); the
-    owner guides and WeCom tags reach the customers app (tags WeCom took off are taken off)."""
+    """Read every customer of every staff member from WeCom and land them as the WeCom importer would
+    (`land_wecom_contacts`). A contact already known whose owner or tags changed in WeCom is updated in
+    place; nothing else is written twice, so a re-sync of unchanged data writes nothing. The pipeline then
+    resolves identities (new contacts link to the customers sharing a unionid)."""
 
     now = now or timezone.now()
     step = progress or (lambda *args: None)
@@ -217,13 +215,53 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
     finally:
         client.http.close()
     labels = _mirror_corp_tags(groups, now)
-    rows = contact_rows(items, labels)
     report = {
         "staff_members": len(userids),
-        "contacts": len({r["external_userid"] for r in rows}),
-        "relations": len(rows),
         "corp_tags": len(labels),
         "rate_limit_wait_seconds": round(waited, 3),
+        **land_wecom_contacts(items, source, labels, now=now, progress=step),
+    }
+    if report["relations"]:
+        record_audit(None, "sync_wecom_contacts", target=source,
+                     **{k: v for k, v in report.items() if isinstance(v, int)})  # fmt: skip
+        step(6, 6, f"{report['contacts']:,} WeCom contacts synced")
+    return report
+
+
+def corp_tag_labels() -> dict[str, str]:
+    """{WeCom tag id: Siyu tag label} of the corporate tags as last synced (not deleted)."""
+    return {t.wecom_id: t.label for t in WeComCorpTag.objects.filter(deleted=False).exclude(tag=None)}
+
+
+def wecom_items_of_contact(contact: dict) -> list[dict]:
+    """batch/get_by_user-shaped items ({external_contact, follow_info}, one per staff member following the
+    customer) of one contact as `WeComClient.get_external_contact` gives it."""
+    person = {k: v for k, v in contact.items() if k != "follow_user"}
+    return [
+        {"external_contact": person,
+         "follow_info": {**{k: v for k, v in follow.items() if k != "tags"},
+                         "tag_id": [t["tag_id"] for t in follow.get("tags") or [] if t.get("tag_id")]}}
+        for follow in contact.get("follow_user") or []
+    ]  # fmt: skip
+
+
+def land_wecom_contacts(items: list[dict], source: str, labels: dict[str, str] | None = None,
+                        now: dt.datetime | None = None, progress=None,
+                        file_name: str = "wecom-api-sync") -> dict:  # fmt: skip
+    """Land batch/get_by_user-shaped items as the WeCom importer would: one batch (raw rows with lineage,
+    records keyed `<source>|<external_userid>`, `external_userid` and `unionid` identifiers, contact-added
+    events); records already known whose owner or tags changed are updated in place, and the customers
+    they belong to get their owner guides and WeCom tags in the customers app (tags WeCom took off are
+    taken off). Give every staff member's item of a customer: the first adder becomes the owner. New
+    records still need a resolve (the pipeline's) to become customers. `labels`: {tag id: Siyu label}
+    (default: the synced tag library)."""
+    now = now or timezone.now()
+    step = progress or (lambda *args: None)
+    labels = corp_tag_labels() if labels is None else labels
+    rows = contact_rows(items, labels)
+    report = {
+        "contacts": len({r["external_userid"] for r in rows}),
+        "relations": len(rows),
         "batch_id": None,
         "records_new": 0,
         "records_changed": 0,
@@ -238,7 +276,7 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
     )
     fmt = FORMATS["wecom"]
     fields = map_columns(fmt, list(EXPORT_COLUMNS))
-    prepared = prepare_frame(Path("wecom-api-sync"), source, fmt, fields, frame, list(EXPORT_COLUMNS), "api")
+    prepared = prepare_frame(Path(file_name), source, fmt, fields, frame, list(EXPORT_COLUMNS), "api")
     changed_keys: list[pa.Array] = []
     written = write_prepared(
         prepared,
@@ -259,9 +297,6 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
             report["control_plane"] = customer_actions.sync_from_warehouse(ids)
     synced_keys = [f"{source}|{r['external_userid']}" for r in rows]
     report["tags_removed"] = _remove_stale_wecom_tags(_customers_of(synced_keys))
-    record_audit(None, "sync_wecom_contacts", target=source,
-                 **{k: v for k, v in report.items() if isinstance(v, int)})  # fmt: skip
-    step(6, 6, f"{report['contacts']:,} WeCom contacts synced")
     return report
 
 
@@ -401,6 +436,28 @@ TRANSFER_WINDOW = dt.timedelta(days=90)
 TRANSFERS_IN_WINDOW = 2
 
 
+def transfer_limit_reached(external_userids, now: dt.datetime) -> set[str]:
+    """The customers Siyu already transferred TRANSFERS_IN_WINDOW times within TRANSFER_WINDOW before `now`
+    (在职 and 离职继承 alike: WeCom counts both): a further transfer is refused without asking WeCom."""
+    wanted = sorted(set(external_userids))
+    counts: dict[str, int] = defaultdict(int)
+    for start in range(0, len(wanted), 2_000):
+        for ext in WeComTransfer.objects.filter(
+            transferred_at__gt=now - TRANSFER_WINDOW, external_userid__in=wanted[start : start + 2_000]
+        ).values_list("external_userid", flat=True):
+            counts[ext] += 1
+    return {ext for ext, n in counts.items() if n >= TRANSFERS_IN_WINDOW}
+
+
+def record_wecom_transfer(actor, customer_id, external_userid: str, handover: str, takeover: str,
+                          at: dt.datetime) -> WeComTransfer:  # fmt: skip
+    """Remember a transfer WeCom accepted to make (it counts towards the two-in-90-days limit)."""
+    return WeComTransfer.objects.create(
+        customer_id=customer_id, external_userid=external_userid, handover_userid=handover, takeover_userid=takeover,
+        transferred_at=at, transferred_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )  # fmt: skip
+
+
 def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: str = "", now=None) -> dict:
     """Hand customers to another guide in WeCom (transfer_customer) and make that guide their owner in
     Siyu. WeCom allows a customer at most two transfers in 90 days: a customer Siyu already transferred
@@ -422,11 +479,9 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
         customer_queries.check_access(actor, ids)
     account, secrets = _wecom_account()
     contacts = queries.addresses_for(ids, "wecom")
-    recent = defaultdict(int)
-    for ext in WeComTransfer.objects.filter(transferred_at__gt=now - TRANSFER_WINDOW).values_list(
-        "external_userid", flat=True
-    ):
-        recent[ext] += 1
+    limited = transfer_limit_reached(
+        [c.fields["external_userid"] for c in contacts.values() if c.fields.get("external_userid")], now
+    )
     refused: dict[int, str] = {}
     by_handover: dict[str, list[tuple[int, str]]] = defaultdict(list)
     for cid in ids:
@@ -435,7 +490,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
             refused[cid] = "not a WeCom contact of any staff member"
         elif found.fields["sender"] == takeover:
             refused[cid] = "already with this guide"
-        elif recent[found.fields["external_userid"]] >= TRANSFERS_IN_WINDOW:
+        elif found.fields["external_userid"] in limited:
             refused[cid] = "transferred twice in the last 90 days (WeCom's limit)"
         else:
             by_handover[found.fields["sender"]].append((cid, found.fields["external_userid"]))
@@ -455,10 +510,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
                     if code != 0:
                         refused[cid] = f"WeCom refused the transfer (errcode {code})"
                         continue
-                    WeComTransfer.objects.create(
-                        customer_id=cid, external_userid=ext, handover_userid=handover, takeover_userid=takeover,
-                        transferred_at=now, transferred_by=actor if getattr(actor, "is_authenticated", False) else None,
-                    )  # fmt: skip
+                    record_wecom_transfer(actor, cid, ext, handover, takeover, now)
                     transferred.append(cid)
     finally:
         client.http.close()

@@ -53,6 +53,7 @@ from siyu.engagement.messaging.channels.base import (
 from siyu.engagement.messaging.channels.http import HttpClient
 from siyu.engagement.messaging.channels.wecom_contact_ways import ContactWayCalls
 from siyu.engagement.messaging.channels.wecom_groups import GroupChatCalls
+from siyu.engagement.messaging.channels.wecom_handover import HandoverCalls
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 RETRYABLE_CODES = {-1, 45009, 45033, 41063}
@@ -104,7 +105,7 @@ class CallLimiter:
             self.sleep(wait)
 
 
-class WeComClient(ContactWayCalls, GroupChatCalls):
+class WeComClient(ContactWayCalls, GroupChatCalls, HandoverCalls):
     """Calls with an access token, fetched and refreshed as the token lifecycle section describes, each
     call (token fetches included) taking a slot of the company's rate limit first. The contact-way and
     customer-group APIs are in their own modules (the mixins)."""

@@ -22,9 +22,10 @@ from siyu.engagement.messaging.fakes import FakeServer
 from siyu.engagement.messaging.fakes.wecom_contact_ways import FakeContactWays
 from siyu.engagement.messaging.fakes.wecom_errors import wecom_error as _err
 from siyu.engagement.messaging.fakes.wecom_groups import FakeGroupChats
+from siyu.engagement.messaging.fakes.wecom_handover import FakeHandover
 
 
-class FakeWeCom(FakeContactWays, FakeGroupChats, FakeServer):
+class FakeWeCom(FakeContactWays, FakeGroupChats, FakeHandover, FakeServer):
     def __init__(self, corp_id="ww-test-corp", contact_secret="contact-secret", app_secret="app-secret",
                  agent_id=1000002, token_lifetime=7200, api_calls_per_minute=10_000):  # fmt: skip
         super().__init__()
@@ -378,5 +379,6 @@ class FakeWeCom(FakeContactWays, FakeGroupChats, FakeServer):
                 self.contacts[handover].remove(ext)
                 self.contacts[takeover].append(ext)
                 self.follow(handover, ext)["userid"] = takeover
+                self.record_onjob_transfer(handover, takeover, ext)  # transfer_result reports it (wecom_handover)
                 results.append({"external_userid": ext, "errcode": 0})
         return 200, {}, {"errcode": 0, "errmsg": "ok", "customer": results}

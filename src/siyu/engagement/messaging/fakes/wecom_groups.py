@@ -176,6 +176,28 @@ class FakeGroupChats:
         }  # fmt: skip
         group["version"] += 1
 
+    # --- with the handover part (FakeHandover): a resigned owner's groups wait for a new one ---
+    def chat_owner(self, chat_id: str) -> str | None:
+        """The owner FakeHandover's groupchat/transfer checks: this part's groups stand in for its own."""
+        if chat_id in self.groups:
+            return self.groups[chat_id]["owner"]
+        return getattr(super(), "chat_owner", lambda c: None)(chat_id)
+
+    def _groupchat_transfer(self, query, body):
+        """离职继承 of groups (FakeHandover answers); a group passed on has its new owner, status 3 (inherited)."""
+        status, headers, answer = super()._groupchat_transfer(query, body)
+        if answer.get("errcode") == 0:
+            failed = {f["chat_id"] for f in answer.get("failed_chat_list") or []}
+            for chat_id in body.get("chat_id_list") or []:
+                if chat_id in self.groups and chat_id not in failed:
+                    self.groups[chat_id].update(owner=body["new_owner"], status=3)
+        return status, headers, answer
+
+    def _status(self, group: dict) -> int:
+        """groupchat/list's status: 1 while the owner has resigned and the group waits (FakeHandover's
+        `resigned`), else what happened to it (0 normal, 3 inherited)."""
+        return 1 if group["owner"] in getattr(self, "resigned", {}) else group["status"]
+
     # --- protocol ---
     def _groupchat_list(self, query, body):
         try:
@@ -191,11 +213,11 @@ class FakeGroupChats:
         if len(owners) > 100:
             return _err(40058, "owner_filter.userid_list exceeds 100")
         chats = [g for g in self.groups.values()
-                 if (not owners or g["owner"] in owners) and (status == 0 or g["status"] == status)]  # fmt: skip
+                 if (not owners or g["owner"] in owners) and (status == 0 or self._status(g) == status)]  # fmt: skip
         page = chats[start : start + limit]
         cursor = str(start + limit) if start + limit < len(chats) else ""
         return 200, {}, {"errcode": 0, "errmsg": "ok", "next_cursor": cursor,
-                         "group_chat_list": [{"chat_id": g["chat_id"], "status": g["status"]} for g in page]}  # fmt: skip
+                         "group_chat_list": [{"chat_id": g["chat_id"], "status": self._status(g)} for g in page]}  # fmt: skip
 
     def _groupchat_get(self, query, body):
         chat_id = body.get("chat_id") or ""

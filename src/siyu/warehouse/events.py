@@ -1,0 +1,28 @@
+"""Events' properties: each event keeps them as one JSON object in a text column (siyu.warehouse.schema
+"events"). The one way to read a property in an expression, so segments, journeys and analytics agree on
+what "the event's code_id is 5" means."""
+
+from __future__ import annotations
+
+import re
+
+import ibis
+
+# A property's name in a path: JSON paths give "." and "[" meanings, so names are plain identifiers.
+PROPERTY_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+
+
+def event_property(events: ibis.Table, name: str) -> ibis.StringValue:
+    """The property `name` of each event as text (a number 5 and a text "5" both read "5"); null when the
+    event has no such property. JSON access compiles to the engine's own functions through Ibis."""
+    if not PROPERTY_NAME.match(name):
+        raise ValueError(f"not a property name: {name!r}")
+    value = events.properties.cast("json")[name]
+    return ibis.cases((value.str.notnull(), value.str), else_=value.cast("string"))
+
+
+def with_properties(events: ibis.Table, wanted: dict[str, str]) -> ibis.Table:
+    """The events whose properties equal every (name, value) of `wanted` (compared as text)."""
+    for name, value in wanted.items():
+        events = events.filter(event_property(events, name) == str(value))
+    return events
