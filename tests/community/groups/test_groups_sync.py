@@ -71,6 +71,9 @@ def test_a_member_gone_from_wecom_has_left_and_a_dismissed_group_is_marked(fake,
     assert CustomerGroup.objects.get(chat_id=store_groups["other"]).status == GroupStatus.DISMISSED
     rows = _warehouse_rows(warehouse)
     assert (store_groups["welfare"], "wm-c", None, True, "other") in rows
+    left = warehouse.raw_connection().execute(
+        "SELECT record_key, event_type FROM events WHERE event_type = 'group_left'").fetchall()
+    assert left == [("wecom|wm-c", "group_left")]  # what acquisition quality and segments read as a leave
     assert (store_groups["welfare"], "wm-d", None, False, "other") in rows
     # a member who left and came back between two syncs: two stays
     fake.remove_group_member(store_groups["welfare"], "wm-a")

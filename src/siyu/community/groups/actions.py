@@ -9,6 +9,7 @@ one table group health and segments read."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 
@@ -42,7 +43,7 @@ from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import WeComError
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
-from siyu.warehouse.append import append, replace_keyed
+from siyu.warehouse.append import append, append_new, replace_keyed
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +258,31 @@ def _compare_members(compare: list[tuple[CustomerGroup, dict]], now: dt.datetime
                                     batch_size=2_000)  # fmt: skip
     GroupMember.objects.bulk_create(new_stays, batch_size=2_000)
     report["joins"] += len(new_stays)
-    report["leaves"] += sum(1 for s in closed if s.left_at == now)
+    report["leaves"] += len(closed)  # gone now, or left and came back between two looks
+    groups = {g.pk: g for g, _ in compare}
+    record_leave_events(source, [(groups[s.group_id], s) for s in closed if not s.is_staff])
+
+
+def record_leave_events(source: str, leaves: list[tuple[CustomerGroup, GroupMember]]) -> int:
+    """A `group_left` event per customer a sync found gone (what acquisition quality and segments read as a
+    leave; a leave WeCom's callback told of is its `wecom_group_update` event already). Joins found by a
+    sync make no `group_joined` event: that one is the journeys' trigger, from the callback, and a first
+    sync would otherwise start journeys for everyone already in a group."""
+    rows = [{
+        "event_key": f"{source}|{stay.member_id}:group_left:{group.chat_id}:{int(stay.joined_at.timestamp()) if stay.joined_at else 0}",
+        "source": source, "record_key": f"{source}|{stay.member_id}", "event_type": "group_left",
+        "occurred_at": stay.left_at,
+        "properties": json.dumps({"chat_id": group.chat_id, "group_type": group.group_type, "found_by": "sync"}),
+        "batch_id": None,
+    } for group, stay in leaves]  # fmt: skip
+    if not rows:
+        return 0
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("event_key", pa.string()), ("source", pa.string()), ("record_key", pa.string()), ("event_type", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")), ("properties", pa.string()), ("batch_id", pa.string()),
+    ]))  # fmt: skip
+    with warehouse.transaction() as con:
+        return append_new(con, "events", table, ("event_key",)).num_rows
 
 
 def _dismiss(groups, now: dt.datetime) -> list[int]:
