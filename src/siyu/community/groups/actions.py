@@ -343,8 +343,9 @@ def sync_groups(progress=None, now: dt.datetime | None = None) -> dict:
     finally:
         client.http.close()
     report["groups"] = len(statuses)
-    gone = CustomerGroup.objects.exclude(chat_id__in=list(statuses)).exclude(status=GroupStatus.DISMISSED)
-    dismissed = _dismiss(list(gone), now)
+    live = CustomerGroup.objects.exclude(status=GroupStatus.DISMISSED).values_list("pk", "chat_id")
+    gone = [pk for pk, chat_id in live if chat_id not in statuses]  # compared here: no 10,000-id IN clause
+    dismissed = _dismiss(list(CustomerGroup.objects.filter(pk__in=gone)) if gone else [], now)
     report["dismissed"] = len(dismissed)
     step(2, 4, "linking members to customers")
     relinked = link_unlinked_members(source)
