@@ -10,16 +10,15 @@ from __future__ import annotations
 import io
 import logging
 import re
-import struct
 import xml.etree.ElementTree as ET
 
 import pytest
 import segno
-import zxingcpp
+from acquisition_helpers import decoded, pdf_page_image
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from PIL import Image, PdfParser
+from PIL import Image
 
 from siyu.acquisition import posters
 from siyu.acquisition.errors import AcquisitionError
@@ -47,35 +46,6 @@ def fresh_font_lookup():
 def expected_matrix(url: str) -> list[list[bool]]:
     """What the code must print, made independently of siyu's own helpers."""
     return [[bool(m) for m in row] for row in segno.make(url, error="m", micro=False).matrix_iter(border=0)]
-
-
-def decoded(image: Image.Image) -> list[str]:
-    """What a scanner reads in the image: every QR's content (dark on light only, as printed)."""
-    return [b.text for b in zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode,
-                                                   try_invert=False) if b.valid]  # fmt: skip
-
-
-def pdf_page_image(pdf: bytes) -> Image.Image:
-    """The one image of a one-page PDF as Pillow stores it: CCITT G4 (wrapped here in a TIFF for Pillow to
-    decode; BlackIs1 means G4's white runs are black, TIFF's BlackIsZero) or a JPEG."""
-    parser = PdfParser.PdfParser(buf=pdf)
-    (page,) = parser.pages
-    (ref,) = parser.read_indirect(page)[b"Resources"][b"XObject"].values()
-    stream = parser.read_indirect(ref)
-    info = stream.dictionary
-    if info[b"Filter"] in (b"DCTDecode", [b"DCTDecode"]):
-        return Image.open(io.BytesIO(stream.buf))
-    assert info[b"Filter"] == [b"CCITTFaxDecode"] and info[b"DecodeParms"][0][b"K"] == -1
-    width, height, black_is_1 = info[b"Width"], info[b"Height"], info[b"DecodeParms"][0][b"BlackIs1"]
-    tags = [(256, 4, width), (257, 4, height), (258, 3, 1), (259, 3, 4), (262, 3, 1 if black_is_1 else 0),
-            (273, 4, 8), (278, 4, height), (279, 4, len(stream.buf))]  # fmt: skip
-    ifd = struct.pack("<H", len(tags)) + b"".join(
-        struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
-        for tag, kind, value in tags
-    ) + struct.pack("<I", 0)
-    image = Image.open(io.BytesIO(b"II*\x00" + struct.pack("<I", 8 + len(stream.buf)) + stream.buf + ifd))
-    image.load()
-    return image
 
 
 def dark(image: Image.Image, x: float, y: float) -> bool:
