@@ -23,6 +23,8 @@ from siyu.analytics.groups import group_from_file
 from siyu.community.archive.actions import handle_alert, import_chat_archive, save_rule
 from siyu.community.archive.models import SensitiveAlert
 from siyu.community.archive.sample import SAMPLE_RULES, write_archive_sample
+from siyu.community.groups.actions import flag_duplicate_groups, mirror_groups
+from siyu.community.groups.models import CustomerGroup, GroupMember
 from siyu.community.handover.models import Handover, HandoverItem
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
@@ -54,6 +56,7 @@ class WordsBrand:
     journey_id: int
     list_id: str
     list_name: str
+    group_id: int = 0  # a customer group with members, leaves and a duplicate (siyu.community.groups)
     handover_id: int = 0
     live_code_id: int = 0
 
@@ -70,6 +73,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     journey = _journey(admin, segment)
     _guide_tasks(admin, segment, script)
     list_id = _analytics(admin, customer_id)
+    group_id = _customer_groups(customer_id)
     handover_id = _community(admin, tmp_path)
     live_code_id = _live_codes(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
@@ -81,6 +85,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         journey_id=journey.pk,
         list_id=list_id,
         list_name=LIST_NAME,
+        group_id=group_id,
         handover_id=handover_id,
         live_code_id=live_code_id,
     )
@@ -224,3 +229,21 @@ def _community(admin, tmp_path) -> int:
     WeComTransfer.objects.create(external_userid="wmdemo00011", handover_userid=staff[1].wecom_userid,
                                  takeover_userid=staff[0].wecom_userid, transferred_at=now - dt.timedelta(days=3))  # fmt: skip
     return handover.pk
+def _customer_groups(customer_id: int) -> int:
+    """Two store groups sharing members (one left within a week), as the WeCom group sync lands them."""
+    now = timezone.now()
+    welfare = CustomerGroup.objects.create(chat_id="wrWords01", name="静安店福利群", group_type="welfare",
+                                           owner_userid="guide01", member_count=4, created_at=now, synced_at=now,
+                                           tags=["门店福利"])  # fmt: skip
+    vip = CustomerGroup.objects.create(chat_id="wrWords02", name="静安店会员群", group_type="vip",
+                                       owner_userid="guide01", member_count=4, created_at=now, synced_at=now)  # fmt: skip
+    for group in (welfare, vip):
+        GroupMember.objects.create(group=group, member_id="guide01", is_staff=True, joined_at=now - dt.timedelta(days=20))
+        for n in range(1, 4):
+            GroupMember.objects.create(group=group, member_id=f"wm{n:03d}", customer_id=customer_id if n == 1 else None,
+                                       joined_at=now - dt.timedelta(days=10), join_scene=3, inviter="guide01")  # fmt: skip
+    GroupMember.objects.create(group=welfare, member_id="wm009", joined_at=now - dt.timedelta(days=6), join_scene=2,
+                               left_at=now - dt.timedelta(days=3), quit_scene=0)  # fmt: skip
+    mirror_groups([welfare.pk, vip.pk])
+    flag_duplicate_groups()  # the two share their members, as a sync would flag
+    return welfare.pk

@@ -3,9 +3,13 @@
 from django.urls import path
 
 from siyu.community.archive import views as archive
+from siyu.community.groups import views as group_views
 from siyu.community.handover import views as handover
 
 urlpatterns: list = [
+    path("groups/", group_views.groups, name="community_groups"),
+    path("groups/health/", group_views.group_health, name="community_group_health"),
+    path("groups/<int:group_id>/", group_views.group, name="community_group"),
     path("sensitive-words/", archive.sensitive_words, name="community_sensitive_words"),
     path("sensitive-words/rules/", archive.rule_save, name="community_rule_save"),
     path("sensitive-words/rules/<int:rule_id>/delete/", archive.rule_delete, name="community_rule_delete"),

@@ -430,6 +430,30 @@ TABLES: dict[str, ibis.Schema] = {
     "segment_changes": ibis.schema(
         {"segment_id": "int64", "customer_id": "int64", "change": "string", "changed_at": TS}
     ),
+    # Every stay of a member in a WeCom customer group (siyu.community.groups keeps it equal to its
+    # GroupMember rows, replaced per group): left_at NULL while they are in it. What group health and the
+    # segment conditions "in group type Y" / "left a group within 7 days" read.
+    "group_members": ibis.schema(
+        {
+            "chat_id": "string",
+            "group_type": "string",
+            "owner_userid": "string",
+            "member_id": "string",
+            "is_staff": "boolean",
+            "customer_id": "int64",
+            "joined_at": TS,
+            "left_at": TS,
+            "join_scene": "int16",
+            "quit_scene": "int16",
+            # the state of the join way (group code) the member came through: acquisition's attribution
+            "join_state": "string",
+        }
+    ),
+    # Pairs of customer groups sharing most of their current members, as the last group sync found them
+    # (siyu.community.groups; replaced wholesale): the flags the group health page shows.
+    "group_duplicates": ibis.schema(
+        {"chat_a": "string", "chat_b": "string", "shared": "int64", "share": "float64", "found_at": TS}
+    ),
 }
 
 

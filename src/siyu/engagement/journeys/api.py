@@ -70,7 +70,7 @@ class JourneyOut(Schema):
     step_counts: list[StepCountOut]
 
 
-class GroupOut(Schema):
+class LiftGroupOut(Schema):
     customers: int
     converted: int
     orders: int
@@ -79,8 +79,8 @@ class GroupOut(Schema):
 
 class LiftOut(Schema):
     goal_days: int
-    treated: GroupOut
-    holdout: GroupOut
+    treated: LiftGroupOut
+    holdout: LiftGroupOut
     sends: int
     treated_rate: float | None
     holdout_rate: float | None

@@ -207,6 +207,8 @@ class FakeWeCom(FakeContactWays, FakeGroupChats, FakeHandover, FakeServer):
         return None
 
     def _add_msg_template(self, query, body):
+        if body.get("chat_type") == "group":  # customer groups: the group-chat part (FakeGroupChats)
+            return self._add_group_msg_template(query, body)
         sender, targets = body.get("sender", ""), body.get("external_userid") or []
         attachments = body.get("attachments") or []
         if body.get("chat_type", "single") != "single" or not (
