@@ -78,7 +78,9 @@ class LiveCodeOut(Schema):
     store_id: int | None
     state: str = Field(description="WeCom's state: comes back on every add through the code")
     config_id: str
-    qr_url: str
+    qr_url: str = Field(description="WeCom's picture of the QR (add_contact_way's qr_code): a picture, not what to print")
+    qr_content: str = Field(description="what that QR holds, WeCom's add link: encode this to print the code; "
+                                        "empty while WeCom's picture could not be read")  # fmt: skip
     skip_verify: bool
     verify_skip_from: time | None
     verify_skip_until: time | None
@@ -146,6 +148,7 @@ def code_dict(code: LiveCode) -> dict:
     return {
         "id": code.pk, "name": code.name, "kind": code.kind, "channel": code.channel, "campaign": code.campaign,
         "store_id": code.store_id, "state": code.state, "config_id": code.config_id, "qr_url": code.qr_url,
+        "qr_content": code.qr_content,
         "skip_verify": code.skip_verify, "verify_skip_from": code.verify_skip_from,
         "verify_skip_until": code.verify_skip_until, "welcome_text": code.welcome_text,
         "welcome_material_id": code.welcome_material_id, "auto_tags": [t.label for t in code.auto_tags.all()],
