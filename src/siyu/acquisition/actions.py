@@ -24,7 +24,7 @@ from siyu.core.tasks import schedule_once
 from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import channel_actions
-from siyu.engagement.messaging.actions import _append_events, deliver_due_sends, enqueue_send
+from siyu.engagement.messaging.actions import append_events, deliver_due_sends, enqueue_send
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom_contact_ways import MAX_USERS, download_qr_picture
 from siyu.engagement.messaging.models import Channel, Send, WeComCorpTag
@@ -227,8 +227,8 @@ def _check_window(code: LiveCode) -> None:
 
 
 def _client():
-    account, secrets_ = channel_actions._wecom_account()
-    return channel_actions._contact_client(account, secrets_)
+    account, secrets_ = channel_actions.wecom_account()
+    return channel_actions.contact_client(account, secrets_)
 
 
 def _refused(exc: ProviderError) -> AcquisitionError:
@@ -536,7 +536,7 @@ def record_code_add(code: LiveCode, event: dict, account, now: dt.datetime | Non
         add.welcome = {Send.Status.SENT: LiveCodeAdd.Welcome.SENT,
                        Send.Status.SUPPRESSED: LiveCodeAdd.Welcome.SUPPRESSED}.get(send.status, LiveCodeAdd.Welcome.FAILED)  # fmt: skip
         add.save(update_fields=["send_id", "welcome"])
-    _append_events([{
+    append_events([{
         "event_key": f"{record_key}:code_scanned:{code.pk}:{int(added_at.timestamp())}",
         "source": source,
         "record_key": record_key,
@@ -583,9 +583,9 @@ def follow_code_add(add_id: int, now: dt.datetime | None = None) -> dict:
     (the staff member's daily count just grew)."""
     now = now or timezone.now()
     add = LiveCodeAdd.objects.select_related("code").get(pk=add_id)
-    account, secrets_ = channel_actions._wecom_account()
+    account, secrets_ = channel_actions.wecom_account()
     source = account.settings.get("source") or "wecom"
-    client = channel_actions._contact_client(account, secrets_)
+    client = channel_actions.contact_client(account, secrets_)
     report: dict = {"add": add.pk, "tagged": 0}
     contact = None
     try:
