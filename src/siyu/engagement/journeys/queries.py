@@ -364,11 +364,11 @@ def group_journey_summary(journey) -> dict:
 def group_journey_runs(journey, limit: int = 20) -> list[dict]:
     """The latest fires of a group SOP: when, groups entered, groups sent to, messages, groups still going."""
     rows = (GroupEnrollment.objects.filter(journey=journey).values("trigger_key")
-            .annotate(started=Min("entered_at"), groups=Count("pk"), messages=Sum("messages"),
+            .annotate(started=Min("entered_at"), groups=Count("pk"), sent=Sum("messages"),
                       reached=Count("pk", filter=Q(messages__gt=0)),
                       active=Count("pk", filter=Q(status=Enrollment.Status.ACTIVE)))
             .order_by("-started")[:limit])  # fmt: skip
-    return [{**r, "messages": r["messages"] or 0} for r in rows]
+    return [{**r, "sent": r["sent"] or 0} for r in rows]
 
 
 def journey_summary(journey) -> dict:
