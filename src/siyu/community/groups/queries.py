@@ -34,6 +34,7 @@ from siyu.community.groups.models import (
     CustomerGroup,
     GroupCode,
     GroupMember,
+    GroupMessage,
     GroupStatus,
     GroupWelcomeTemplate,
 )
@@ -134,6 +135,14 @@ def owners_of_groups(group_ids: list[int]) -> dict[int, str]:
 
 def live_codes() -> QuerySet:
     return GroupCode.objects.filter(archived_at=None).order_by("-created_at", "-pk")
+
+
+def group_messages_for(user, limit: int = 20) -> list[GroupMessage]:
+    """The latest group mass messages `user` may see: all for admins and operators, else those they sent."""
+    sent = GroupMessage.objects.prefetch_related("groups").order_by("-created_at", "-pk")
+    if user is not None and not has_role(user, SEE_ALL):
+        sent = sent.filter(sent_by=user)
+    return list(sent[:limit])
 
 
 def welcome_templates() -> QuerySet:
