@@ -19,6 +19,7 @@ from siyu.web.views import console_view
 
 PAGE_SIZE = 50
 HEALTH_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
+CODE_ROLES = (Role.ADMIN, Role.OPERATOR)  # group codes and welcome messages
 
 
 def _types() -> list[tuple[str, str]]:
@@ -47,6 +48,7 @@ def groups(request):
     return render(request, "siyu/community/groups.html", {
         "rows": [_row(g) for g in items], "total": total, "page": page, "pages": pages, "types": _types(),
         "filters": {"type": group_type, "q": search}, "can_see_health": has_role(request.user, HEALTH_ROLES),
+        "can_make_codes": has_role(request.user, CODE_ROLES),
     })  # fmt: skip
 
 
@@ -93,7 +95,6 @@ def group_health(request):
 # Every change goes through siyu.community.groups.actions; a refusal (WeCom's or a limit) is shown on the
 # page it came from.
 
-CODE_ROLES = (Role.ADMIN, Role.OPERATOR)
 CHOOSABLE_GROUPS = 200  # groups offered as checkboxes at once; a filter narrows them
 
 
@@ -147,7 +148,7 @@ def group_codes(request):
             return redirect("console:community_group_code", code_id=code.pk)
     return render(request, "siyu/community/group_codes.html", {
         "rows": [_code_row(c) for c in queries.live_codes()[:200]], "choosable": choosable, "filters": filters,
-        "form": form, "max_groups": actions.JOIN_WAY_CHATS,
+        "form": form, "max_groups": actions.JOIN_WAY_CHATS, "types": _types(),
     }, status=status)  # fmt: skip
 
 
@@ -232,6 +233,6 @@ def group_messages(request):
                   "owners": len(m.msgids), "failed": len(m.failures)}
                  for m in queries.group_messages_for(request.user)]  # fmt: skip
     return render(request, "siyu/community/group_messages.html", {
-        "choosable": choosable, "filters": filters, "form": form, "sent": sent_rows,
+        "choosable": choosable, "filters": filters, "form": form, "sent": sent_rows, "types": _types(),
         "materials": content_queries.attachable_materials(),
     }, status=status)  # fmt: skip
