@@ -44,13 +44,13 @@ def test_an_operator_makes_a_group_code_over_chosen_groups_and_archives_it(clien
 def test_an_operator_registers_and_deletes_a_group_welcome_message(client, fake, account, warehouse):
     client.force_login(create_user("op", "pw-operator-1", "operator"))
     assert client.post("/community/groups/welcome/", {"name": "空的", "text": ""}).status_code == 400
-    client.post("/community/groups/welcome/", {"name": "入群欢迎", "text": "欢迎加入门店福利群，每周三有券"})
+    client.post("/community/groups/welcome/", {"name": "周三福利欢迎", "text": "欢迎加入门店福利群，每周三有券"})
     template = GroupWelcomeTemplate.objects.get()
     assert fake.group_welcome_templates[template.template_id]["text"]["content"] == "欢迎加入门店福利群，每周三有券"
-    assert "入群欢迎" in client.get("/community/groups/welcome/").content.decode()
+    assert "周三福利欢迎" in client.get("/community/groups/welcome/").content.decode()
     client.post(f"/community/groups/welcome/{template.pk}/delete/")
     assert template.template_id not in fake.group_welcome_templates
-    assert "入群欢迎" not in client.get("/community/groups/welcome/").content.decode()
+    assert "周三福利欢迎" not in client.get("/community/groups/welcome/").content.decode()
 
 
 def test_a_guide_sends_group_messages_to_their_own_groups_only(client, fake, account, warehouse):

@@ -127,3 +127,28 @@ def test_group_and_customer_steps_do_not_mix():
         _sop(groups={})
     with pytest.raises(EngagementError):
         _sop(steps=[{"type": "send_group", "content": "长" * 1400}], groups={"group_type": "vip"})
+
+
+def test_an_operator_builds_a_group_sop_in_the_journey_editor_and_sees_its_runs(client, fake, account, warehouse):
+    groups = _groups(fake, ["门店一群", "门店二群"])
+    client.force_login(create_user("op", "pw-operator-1", "operator"))
+    editor = client.get("/engagement/journeys/new/").content.decode()
+    assert "门店一群" in editor and "客户群" in editor
+    saved = client.post("/engagement/journeys/new/", {
+        "name": "周一群早报", "audience": "groups", "group_ids": [str(groups["门店一群"].pk)],
+        "trigger_type": "schedule", "trigger_every_days": "7", "trigger_at": "10:00", "reentry": "once",
+        "goal_days": "0", "priority": "0", "holdout_percent": "0", "cost_per_send": "0", "steps_json": ""})  # fmt: skip
+    assert saved.status_code == 302, saved.content.decode()
+    page_url = saved["Location"]
+    journey = journey_queries.get_journey(page_url.rstrip("/").split("/")[-1])
+    assert journey.audience == "groups" and journey.groups["group_ids"] == [groups["门店一群"].pk]
+    page = client.get(page_url).content.decode()
+    assert 'value="send_group"' in page and 'value="guide_task"' not in page  # only the steps a group SOP has
+    client.post(page_url, {"do": "add_step", "type": "send_group", "content": "本周新品到店", "before": "end"})
+    client.post(page_url, {"do": "activate"})
+    journey.refresh_from_db()
+    run_journeys(now=journey.next_run_at)
+    assert _sent(fake) == [("owner1", "本周新品到店", [groups["门店一群"].chat_id])]
+    page = client.get(page_url).content.decode()
+    assert 'data-count="messages">1<' in page and 'data-count="groups_reached">1<' in page
+    assert "group-sop-runs" in page
