@@ -152,3 +152,32 @@ def test_an_operator_builds_a_group_sop_in_the_journey_editor_and_sees_its_runs(
     page = client.get(page_url).content.decode()
     assert 'data-count="messages">1<' in page and 'data-count="groups_reached">1<' in page
     assert "group-sop-runs" in page
+
+
+def test_the_journeys_api_makes_group_sops_and_keeps_a_guide_to_their_own_groups(fake, account, warehouse):
+    import json
+
+    from django.test import Client
+
+    from siyu.api.actions import create_token
+
+    mine = _groups(fake, ["我的群"])
+    theirs = _groups(fake, ["别人的群"], owner="owner2")
+
+    def post(user, payload, key):
+        client = Client(headers={"Authorization": f"Bearer {create_token(user, 'tests')}"})
+        return client.post("/api/journeys", data=json.dumps(payload), content_type="application/json",
+                           headers={"Idempotency-Key": key})  # fmt: skip
+
+    body = {"name": "群早报", "audience": "groups", "trigger": {"type": "schedule", "every_days": 1, "at": "09:30"},
+            "steps": [{"type": "send_group", "content": "早安"}]}  # fmt: skip
+    operator = create_user("op", "pw-operator-1", "operator")
+    made = post(operator, {**body, "groups": {"group_ids": [mine["我的群"].pk, theirs["别人的群"].pk]}}, "k1")
+    assert made.status_code == 201, made.content
+    assert made.json()["audience"] == "groups" and made.json()["runs"] == 0
+    assert post(operator, {**body, "name": "x", "groups": {"group_type": "nope"}}, "k2").status_code == 400
+    guide = create_user("g-sop", "pw-1-guide", "guide", wecom_userid="owner1")
+    refused = post(guide, {**body, "name": "导购群早报", "groups": {"group_ids": [theirs["别人的群"].pk]}}, "k3")
+    assert refused.status_code == 403
+    own = post(guide, {**body, "name": "导购群早报", "groups": {"group_ids": [mine["我的群"].pk]}}, "k4")
+    assert own.status_code == 201 and own.json()["groups"]["owner_userid"] == "owner1"

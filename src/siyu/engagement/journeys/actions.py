@@ -18,6 +18,7 @@ from django.utils import timezone
 from siyu.community.errors import CommunityError
 from siyu.community.groups import queries as group_queries
 from siyu.community.groups.actions import send_group_message
+from siyu.community.groups.models import GroupType
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked, cyclic_gc_paused, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
@@ -104,6 +105,8 @@ def _group_selector(actor, raw) -> dict:
             raise PermissionDenied("a guide's group SOP reaches only the groups they own")
         raw["owner_userid"] = mine
     selector = check_group_selector(raw)
+    if selector["group_type"] and selector["group_type"] not in GroupType.values:
+        raise EngagementError(f"the group type is one of {', '.join(GroupType.values)}")
     owners = group_queries.owners_of_groups(selector["group_ids"])
     missing = [i for i in selector["group_ids"] if i not in owners]
     if missing:

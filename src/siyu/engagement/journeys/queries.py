@@ -357,7 +357,7 @@ def group_journey_summary(journey) -> dict:
     active = rows.filter(status=Enrollment.Status.ACTIVE).count()
     reached = rows.filter(messages__gt=0).values("group_id").distinct().count()
     return {"enrolled": figures["enrolled"], "active": active, "exited": figures["enrolled"] - active,
-            "groups": figures["groups"], "groups_reached": reached, "runs": figures["runs"],
+            "groups_entered": figures["groups"], "groups_reached": reached, "runs": figures["runs"],
             "messages": figures["messages"] or 0, "holdout": 0, "goal_met": 0}  # fmt: skip
 
 
