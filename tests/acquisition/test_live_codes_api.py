@@ -52,12 +52,15 @@ def test_codes_through_the_api(warehouse, account, fake, team, api, corp_tags, c
     assert (code["status"], code["offered"], code["cost"], code["auto_tags"]) == (
         "active", ["guide1"], "1200.50", ["渠道:包裹卡"])  # fmt: skip
     assert fake.contact_ways[code["config_id"]]["state"] == code["state"]
+    # the link to print (what WeCom's QR picture holds) beside the picture's own address
+    assert code["qr_content"] == fake.add_links[code["config_id"]] != code["qr_url"]
     replay = ops.post("/acquisition/codes", json=body, headers=_key(1))
     assert replay.json()["id"] == code["id"] and len(fake.contact_ways) == 1
 
     changed = ops.patch(f"/acquisition/codes/{code['id']}", json={"staff": [{"staff_id": g2}]}, headers=_key(2))
     assert changed.status_code == 200 and changed.json()["offered"] == ["guide2"]
     assert changed.json()["qr_url"] == code["qr_url"] and changed.json()["name"] == "包裹卡"
+    assert changed.json()["qr_content"] == code["qr_content"]  # the printed code keeps working
 
     post_callback(client, fake.scan(code["config_id"], "wm-new"))
     adds = ops.get(f"/acquisition/codes/{code['id']}/adds").json()

@@ -1,8 +1,9 @@
 """The printable assets of a live code: its QR (PNG, SVG) and posters (PNG, PDF) in every preset size.
 
-No QR decoder is installed (segno only encodes), so each test checks the printed modules instead: the
-matrix segno makes for the URL, compared module by module with the pixels at the centres of the modules
-of the image (and the quiet zone around them white). A scanner reads exactly those modules."""
+What the QR holds is the code's add link (what WeCom's own QR picture holds). Each poster is read back with a
+real decoder (zxing-cpp, as a phone's scanner reads it; for the PDF, the page's image as the PDF stores it),
+and the printed modules are also compared one by one with the matrix segno makes for the link (and the
+quiet zone around them white)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import segno
+from acquisition_helpers import decoded, pdf_page_image
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -64,11 +66,12 @@ def assert_qr_at(image: Image.Image, url: str, left: int, top: int, module: floa
     assert not wrong, f"{len(wrong)} modules differ from the QR of {url}, first {wrong[:5]}"
 
 
-def test_the_qr_png_prints_the_urls_modules_with_a_quiet_zone():
+def test_the_qr_png_prints_the_links_modules_with_a_quiet_zone():
     image = Image.open(io.BytesIO(posters.qr_png(URL, scale=7)))
     n = len(expected_matrix(URL))
     assert image.size == ((n + 8) * 7, (n + 8) * 7)
     assert_qr_at(image, URL, 4 * 7, 4 * 7, 7)
+    assert decoded(image) == [URL]
 
 
 def test_another_url_prints_another_qr():
@@ -87,7 +90,7 @@ def test_the_qr_svg_is_a_drawing_of_the_same_size():
     assert root.find(".//{http://www.w3.org/2000/svg}path") is not None
 
 
-def test_a_qr_needs_a_url_of_printable_length():
+def test_a_qr_needs_a_link_of_printable_length():
     with pytest.raises(AcquisitionError):
         posters.qr_png("  ")
     with pytest.raises(AcquisitionError):
@@ -103,6 +106,7 @@ def test_every_poster_size_prints_the_qr_at_its_size(preset):
     assert image.size == (width, height)
     assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
     assert_qr_at(image, URL, poster.qr_left, poster.qr_top, poster.module_px)
+    assert decoded(image) == [URL]  # what a phone reads: exactly the add link
     # big enough to scan from a bag or a shelf
     assert poster.qr_side_px / 300 * 25.4 >= posters.MIN_QR_MM
     # every line of words is drawn, inside the margins
@@ -111,6 +115,15 @@ def test_every_poster_size_prints_the_qr_at_its_size(preset):
     assert "".join(line for line, _w in poster.text_lines).replace(" ", "") == (
         "扫码加入南京西路店福利群每周三会员日，群内专享¥5优惠券Wi-Fi密码扫码即得南京西路店·导购王芳长按识别二维码·仅限本店使用"
     )
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_the_pdfs_page_reads_back_as_the_add_link(preset):
+    page = pdf_page_image(posters.poster_pdf(URL, WORDS, preset))
+    assert page.size == PRESETS[preset].pixels
+    assert decoded(page) == [URL]
+    poster = posters.render_poster(URL, WORDS, preset)
+    assert_qr_at(page, URL, poster.qr_left, poster.qr_top, poster.module_px)
 
 
 @pytest.mark.parametrize("preset", ["receipt_58", "shelf_a5"])

@@ -72,3 +72,22 @@ def test_api_conforms_to_its_openapi_schema(warehouse, wsgi_app):
         fuzz(operation, headers)
         if "{customer_id}" in path:  # also on a customer that exists, so the 200 answers are checked too
             fuzz(operation, headers, path_parameters={"customer_id": 1001})
+
+
+def test_every_schema_of_the_api_has_a_name_of_its_own():
+    """OpenAPI names a body or answer by its class name: two classes of one name become one component, and a
+    client is told the wrong shape for one of them (two `DeletedOut`, one with a number, one with a flag)."""
+    from ninja import Schema
+
+    import siyu.api.api  # noqa: F401 - every router and its schemas loaded
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    by_name: dict[str, set[str]] = {}
+    for cls in subclasses(Schema):
+        if cls.__module__.startswith("siyu."):
+            by_name.setdefault(cls.__name__, set()).add(cls.__module__)
+    assert {name: sorted(mods) for name, mods in by_name.items() if len(mods) > 1} == {}

@@ -1,7 +1,7 @@
 """End to end, live codes: on a real `siyu serve` against a fake WeCom, an admin configures the WeCom account
 (with the callback token and key, so the server accepts WeCom's callbacks), makes a code for two guides in
-the console's form, downloads its bag-card poster (a PNG of the bag card's size at 300 dpi), and two
-customers scan it: WeCom's add-contact callbacks, sealed as WeCom seals them, reach the server, which
+the console's form, downloads its bag-card poster (a PNG of the bag card's size at 300 dpi, whose QR reads
+back as the add link WeCom's own QR picture holds), and two customers scan it: WeCom's add-contact callbacks, sealed as WeCom seals them, reach the server, which
 welcomes each with the code's own text through the fake. The code's page then lists the two adds, and after
 a resolve the customer's profile says which code, channel, campaign and guide brought them. A guide opens
 their own code on a phone-sized screen.
@@ -17,6 +17,7 @@ import time
 import urllib.request
 
 import pytest
+import zxingcpp
 from PIL import Image
 from test_console_e2e import PASSWORDS, _login, _shot, _wait_for_job, browser, siyu_server  # noqa: F401
 
@@ -111,13 +112,16 @@ def test_a_multi_staff_code_from_form_to_poster_to_adds_to_profile(siyu_server, 
             page.locator('a[data-poster="bag_card-png"]').click()
         poster = Image.open(io.BytesIO(open(download.value.path(), "rb").read()))
         assert poster.format == "PNG" and poster.size == PRESETS["bag_card"].pixels == (1063, 1417)
+        # what a phone reads on the printed card: WeCom's add link of this contact way, not a picture's URL
+        scanned = [b.text for b in zxingcpp.read_barcodes(poster.convert("L"), try_invert=False)]
+        assert scanned == [fake.add_links[config_id]]
         with page.expect_download() as download:
             page.locator('a[data-poster="receipt_58-pdf"]').click()
         assert open(download.value.path(), "rb").read(5) == b"%PDF-"
 
         # --- two customers scan the code --------------------------------------------------------------
         for external_userid, name in (("wm-e2e-lin", "陈晨"), ("wm-e2e-zhou", "吴越")):
-            assert _post_callback(base, fake.scan(config_id, external_userid, name)) == b"success"
+            assert _post_callback(base, fake.scan(config_id, external_userid, name, scanned=scanned[0])) == b"success"
         assert [w["text"] for w in fake.welcomes] == [WELCOME, WELCOME]
         assert {w["external_userid"] for w in fake.welcomes} == {"wm-e2e-lin", "wm-e2e-zhou"}
 

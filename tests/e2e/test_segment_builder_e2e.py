@@ -74,5 +74,14 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(predicted_server)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.goto(f"{predicted_server}/segments/new/")
         expect(conditions).to_have_count(3)
+
+        # a customer-group condition: early leavers of VIP groups, picked by their words
+        conditions.first.locator("select").nth(0).select_option(label="在客户群中")
+        first = page.locator('#rule-builder .rb-condition[data-rb="customer_group"]')
+        first.locator('select[data-rb-key="type"]').select_option(label="会员群")
+        first.locator('input[data-rb-key="left_within_days"]').fill("7")
+        first.locator('input[data-rb-key="left_within_days"]').dispatch_event("change")
+        assert _rule(page)["all"][0] == {"customer_group": {"type": "vip", "left_within_days": 7}}
+        expect(page.locator("#segment-preview h2")).to_contain_text("位客户符合")
         page.screenshot(path=str(SCREENSHOTS / "segment-builder.png"), full_page=True)
         page.context.browser.close()

@@ -3,6 +3,8 @@ members for AND/OR/NOT, each behaviour and control-plane condition, enter/exit h
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,6 +42,17 @@ def brand(warehouse):
         "UPDATE orders SET source = 'tmall', store = 'SH01' WHERE order_key IN ('shop|o1-0', 'shop|o1-1')"
     )
     raw.execute("UPDATE records SET province = '上海' WHERE record_key IN ('shop|r1', 'shop|r2')")
+    # stays in customer groups (siyu.community.groups writes them): 3 is in a welfare group; 6 left a VIP
+    # group after 3 days, 7 after 20; 8 joins a welfare group after the cut; 9 left a welfare group after the cut
+    stays = [("c1", "welfare", 3, "2025-12-01 10:00", None), ("c2", "vip", 6, "2025-11-01 10:00", "2025-11-04 09:00"),
+             ("c2", "vip", 7, "2025-10-01 10:00", "2025-10-21 10:00"), ("c1", "welfare", 8, "2026-01-02 10:00", None),
+             ("c1", "welfare", 9, "2025-12-20 10:00", "2026-01-03 10:00")]  # fmt: skip
+    raw.executemany(
+        "INSERT INTO group_members (chat_id, group_type, member_id, is_staff, customer_id, joined_at, left_at) "
+        "VALUES (?, ?, ?, false, ?, ?, ?)",
+        [(chat, kind, f"wm{cid}", cid, local(joined), local(left) if left else None)
+         for chat, kind, cid, joined, left in stays],
+    )
     # customer 5 added a guide on WeCom through live code 5 (siyu.acquisition writes such properties)
     raw.execute("""UPDATE events SET properties = '{"code_id": 5, "channel": "门店"}'
                    WHERE event_type = 'wecom_contact_added'""")
@@ -91,6 +104,16 @@ def test_an_event_condition_can_name_the_events_properties(members):
     assert members({"event": {"type": "member_registered", "with": {"code_id": "5"}}}) == []
 
 
+def test_group_conditions_read_the_stays_at_the_cut_off(members):
+    assert members({"customer_group": {}}) == [3, 9]  # 9 was still in the group at the cut
+    assert members({"customer_group": {"type": "welfare"}}) == [3, 9]
+    assert members({"customer_group": {"type": "vip"}}) == []
+    assert members({"customer_group": {"left_within_days": 7}}) == [6]
+    assert members({"customer_group": {"type": "vip", "left_within_days": 30}}) == [6, 7]
+    assert members({"customer_group": {"type": "welfare", "left_within_days": 30}}) == []  # 9 left after the cut
+    assert members({"not": {"customer_group": {}}}) == [1, 2, 4, 5, 6, 7, 8, 10]
+
+
 def test_control_plane_conditions(members, admin_user):
     from siyu.customers.actions import add_tag, assign_owner, record_consent
     from siyu.staff.actions import create_user, ensure_store
@@ -125,6 +148,8 @@ def test_control_plane_conditions(members, admin_user):
         ({"segment": 1}, "unknown condition 'segment'"),
         ({"event": {"with": {"Code-ID": "5"}}}, "rule.event.with: 'Code-ID' is not a property name"),
         ({"event": {"with": {"code_id": ["5"]}}}, "rule.event.with.code_id: give a text or a number"),
+        ({"customer_group": {"left_within_days": 0}}, "rule.customer_group.left_within_days: a whole number"),
+        ({"customer_group": {"kind": "vip"}}, "rule.customer_group: unexpected key"),
     ],
 )
 def test_bad_rules_name_the_bad_part(rule, message):
@@ -227,6 +252,8 @@ ATOMS = [
     {"spent": {"at_least": 50, "within_days": 400, "store": "SH01"}},
     {"event": {"type": "wecom_contact_added", "within_days": 400}},
     {"event": {"type": "wecom_contact_added", "with": {"code_id": "5"}}},
+    {"customer_group": {"type": "welfare"}},
+    {"customer_group": {"left_within_days": 7}},
     {"bought": {"product_name": "P1", "at_least": 2}},
 ]
 rules_strategy = st.recursive(
@@ -258,8 +285,7 @@ def test_one_aggregation_per_fact_table_gives_what_a_subquery_per_condition_gave
 
     con = brand.backend()
     checked = checked_rule(rule)
-    ctx = facts_before(con, CUT).rule_context()
-    ctx = rules.RuleContext(ctx.cutoff, ctx.purchases, ctx.purchase_items, ctx.events, control_ids(checked))
+    ctx = replace(facts_before(con, CUT).rule_context(), control=control_ids(checked))
     row = universe(con)
     one_pass, holds = rules.compile_rule(checked, row, ctx)
     fast = one_pass.filter(holds).customer_id.to_pyarrow().to_pylist()

@@ -1,5 +1,6 @@
 """Every change to live codes: making, changing and archiving a code (each a WeCom contact way: nothing
-changes in Siyu when WeCom refuses, and the printed QR code never changes), store codes and a guide's own
+changes in Siyu when WeCom refuses, and the printed QR code never changes), reading what WeCom's QR picture
+of a code holds (what posters print), store codes and a guide's own
 code, pushing staff routing to WeCom, and what an add through a code sets off."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils import timezone
 from siyu.acquisition import queries
 from siyu.acquisition.errors import AcquisitionError
 from siyu.acquisition.models import LiveCode, LiveCodeAdd, LiveCodeStaff
+from siyu.acquisition.qr_reading import QrPictureError, read_qr_picture
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.core.signals import records_landed
@@ -22,9 +24,9 @@ from siyu.core.tasks import schedule_once
 from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.messaging import channel_actions
-from siyu.engagement.messaging.actions import _append_events, deliver_due_sends, enqueue_send
+from siyu.engagement.messaging.actions import append_events, deliver_due_sends, enqueue_send
 from siyu.engagement.messaging.channels.base import ProviderError
-from siyu.engagement.messaging.channels.wecom_contact_ways import MAX_USERS
+from siyu.engagement.messaging.channels.wecom_contact_ways import MAX_USERS, download_qr_picture
 from siyu.engagement.messaging.models import Channel, Send, WeComCorpTag
 from siyu.engagement.messaging.policy import SendRequest
 from siyu.staff.models import Role, StaffProfile, Store
@@ -225,8 +227,8 @@ def _check_window(code: LiveCode) -> None:
 
 
 def _client():
-    account, secrets_ = channel_actions._wecom_account()
-    return channel_actions._contact_client(account, secrets_)
+    account, secrets_ = channel_actions.wecom_account()
+    return channel_actions.contact_client(account, secrets_)
 
 
 def _refused(exc: ProviderError) -> AcquisitionError:
@@ -266,7 +268,9 @@ def create_live_code(actor, *, name: str, staff: list, channel: str = LiveCode.C
                      verify_skip_from=None, verify_skip_until=None, welcome_text: str = "",
                      welcome_material=None, auto_tags=(), daily_limit=None, cost=None,
                      now: dt.datetime | None = None) -> LiveCode:  # fmt: skip
-    """A new live code: a WeCom contact way (QR) for these staff, whom WeCom offers as routing says."""
+    """A new live code: a WeCom contact way (QR) for these staff, whom WeCom offers as routing says. WeCom's
+    picture of its QR is read at once (read_code_qr); when that fails the code is made without a printable
+    QR, and reading is tried again when the code's QR or a poster is asked for."""
     _require_editor(actor)
     if kind not in LiveCode.Kind.values:
         raise AcquisitionError(f"unknown kind of code {kind!r}")
@@ -296,9 +300,29 @@ def create_live_code(actor, *, name: str, staff: list, channel: str = LiveCode.C
         raise _refused(exc) from exc
     finally:
         client.http.close()
+    read_code_qr(code)
     record_audit(actor, "create_live_code", target=code.pk, staff=len(members), channel=code.channel)
     schedule_routing_refresh(now + ROUTING_EVERY)
     return code
+
+
+def read_code_qr(code: LiveCode) -> bool:
+    """Fetch WeCom's picture of the code's QR (`qr_url`) and keep what its QR holds (`qr_content`, WeCom's
+    add link) — what the console's QR and posters print. True when the code has it; False when the picture
+    cannot be fetched or read (logged; nothing is printed then, never a QR of the picture's URL). An
+    archived code's way is deleted in WeCom: it is not read any more."""
+    if code.qr_content:
+        return True
+    if code.archived or not code.qr_url:
+        return False
+    try:
+        content = read_qr_picture(download_qr_picture(code.qr_url))
+    except (ProviderError, QrPictureError) as exc:
+        log.warning("live code %s: WeCom's QR picture could not be read: %s", code.pk, exc)
+        return False
+    code.qr_content = content
+    code.save(update_fields=["qr_content", "updated_at"])
+    return True
 
 
 def update_live_code(actor, code_id, now: dt.datetime | None = None, **changes) -> LiveCode:
@@ -512,7 +536,7 @@ def record_code_add(code: LiveCode, event: dict, account, now: dt.datetime | Non
         add.welcome = {Send.Status.SENT: LiveCodeAdd.Welcome.SENT,
                        Send.Status.SUPPRESSED: LiveCodeAdd.Welcome.SUPPRESSED}.get(send.status, LiveCodeAdd.Welcome.FAILED)  # fmt: skip
         add.save(update_fields=["send_id", "welcome"])
-    _append_events([{
+    append_events([{
         "event_key": f"{record_key}:code_scanned:{code.pk}:{int(added_at.timestamp())}",
         "source": source,
         "record_key": record_key,
@@ -559,9 +583,9 @@ def follow_code_add(add_id: int, now: dt.datetime | None = None) -> dict:
     (the staff member's daily count just grew)."""
     now = now or timezone.now()
     add = LiveCodeAdd.objects.select_related("code").get(pk=add_id)
-    account, secrets_ = channel_actions._wecom_account()
+    account, secrets_ = channel_actions.wecom_account()
     source = account.settings.get("source") or "wecom"
-    client = channel_actions._contact_client(account, secrets_)
+    client = channel_actions.contact_client(account, secrets_)
     report: dict = {"add": add.pk, "tagged": 0}
     contact = None
     try:

@@ -37,7 +37,7 @@ class CodeStaffIn(Schema):
                                         description='[{"start": "YYYY-MM-DD", "end": …, "hours": [[…]]} or {…, "off": true}]')  # fmt: skip
 
 
-class CodeChangeIn(Schema):
+class LiveCodeChangeIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
     channel: Channel | None = None
     campaign: str | None = Field(None, max_length=100)
@@ -53,7 +53,7 @@ class CodeChangeIn(Schema):
     cost: Decimal | None = Field(None, ge=0, max_digits=18, decimal_places=2, description="yuan")
 
 
-class CodeIn(CodeChangeIn):
+class LiveCodeIn(LiveCodeChangeIn):
     name: str = Field(min_length=1, max_length=100)
     staff: list[CodeStaffIn] = Field(min_length=1, max_length=100)
     channel: Channel = "other"
@@ -69,7 +69,7 @@ class CodeStaffOut(Schema):
     special_periods: list
 
 
-class CodeOut(Schema):
+class LiveCodeOut(Schema):
     id: int
     name: str
     kind: str = Field(description="staff, store or guide")
@@ -78,7 +78,9 @@ class CodeOut(Schema):
     store_id: int | None
     state: str = Field(description="WeCom's state: comes back on every add through the code")
     config_id: str
-    qr_url: str
+    qr_url: str = Field(description="WeCom's picture of the QR (add_contact_way's qr_code): a picture, not what to print")
+    qr_content: str = Field(description="what that QR holds, WeCom's add link: encode this to print the code; "
+                                        "empty while WeCom's picture could not be read")  # fmt: skip
     skip_verify: bool
     verify_skip_from: time | None
     verify_skip_until: time | None
@@ -146,6 +148,7 @@ def code_dict(code: LiveCode) -> dict:
     return {
         "id": code.pk, "name": code.name, "kind": code.kind, "channel": code.channel, "campaign": code.campaign,
         "store_id": code.store_id, "state": code.state, "config_id": code.config_id, "qr_url": code.qr_url,
+        "qr_content": code.qr_content,
         "skip_verify": code.skip_verify, "verify_skip_from": code.verify_skip_from,
         "verify_skip_until": code.verify_skip_until, "welcome_text": code.welcome_text,
         "welcome_material_id": code.welcome_material_id, "auto_tags": [t.label for t in code.auto_tags.all()],
@@ -158,7 +161,7 @@ def code_dict(code: LiveCode) -> dict:
     }  # fmt: skip
 
 
-def _changes(body: CodeChangeIn, only_set: bool) -> dict:
+def _changes(body: LiveCodeChangeIn, only_set: bool) -> dict:
     given = body.dict(exclude_unset=only_set)
     out = {}
     for name, value in given.items():
@@ -176,14 +179,14 @@ def _changes(body: CodeChangeIn, only_set: bool) -> dict:
     return {k: v for k, v in out.items() if v is not None or k not in REQUIRED}
 
 
-@router.get("/acquisition/codes", response={200: list[CodeOut], **READ_ERRORS}, summary="Live codes")
+@router.get("/acquisition/codes", response={200: list[LiveCodeOut], **READ_ERRORS}, summary="Live codes")
 def list_codes(request, archived: Annotated[bool, Query()] = False):
     _require(request.auth)
     return [code_dict(c) for c in queries.list_codes(archived=archived)]
 
 
-@router.post("/acquisition/codes", response={201: CodeOut, **WRITE_ERRORS}, summary="Make a live code")
-def create_code(request, response: HttpResponse, body: CodeIn, idempotency_key: IdempotencyKeyHeader):
+@router.post("/acquisition/codes", response={201: LiveCodeOut, **WRITE_ERRORS}, summary="Make a live code")
+def create_code(request, response: HttpResponse, body: LiveCodeIn, idempotency_key: IdempotencyKeyHeader):
     _require(request.auth)
 
     def run():
@@ -192,15 +195,15 @@ def create_code(request, response: HttpResponse, body: CodeIn, idempotency_key: 
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-@router.get("/acquisition/codes/{int:code_id}", response={200: CodeOut, **LOOKUP_ERRORS}, summary="One live code")
+@router.get("/acquisition/codes/{int:code_id}", response={200: LiveCodeOut, **LOOKUP_ERRORS}, summary="One live code")
 def get_code(request, code_id: CodeIdPath):
     _require(request.auth)
     return code_dict(queries.get_code(code_id))
 
 
-@router.patch("/acquisition/codes/{int:code_id}", response={200: CodeOut, **WRITE_ERRORS},
+@router.patch("/acquisition/codes/{int:code_id}", response={200: LiveCodeOut, **WRITE_ERRORS},
               summary="Change a live code (the printed QR code stays the same)")  # fmt: skip
-def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: CodeChangeIn,
+def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: LiveCodeChangeIn,
                 idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     _require(request.auth)
 
@@ -210,7 +213,7 @@ def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: Code
     return run_once(request, response, idempotency_key, {"code_id": code_id, **body.dict(exclude_unset=True)}, run)
 
 
-@router.post("/acquisition/codes/{int:code_id}/archive", response={200: CodeOut, **WRITE_ERRORS},
+@router.post("/acquisition/codes/{int:code_id}/archive", response={200: LiveCodeOut, **WRITE_ERRORS},
              summary="Archive a live code (its contact way is deleted in WeCom)")  # fmt: skip
 def archive_code(request, response: HttpResponse, code_id: CodeIdPath, idempotency_key: IdempotencyKeyHeader):
     _require(request.auth)
@@ -249,7 +252,7 @@ def store_codes(request, response: HttpResponse, body: StoreCodesIn, idempotency
     return run_once(request, response, idempotency_key, body, run)
 
 
-@router.post("/acquisition/my-code", response={200: CodeOut, **WRITE_ERRORS},
+@router.post("/acquisition/my-code", response={200: LiveCodeOut, **WRITE_ERRORS},
              summary="The signed-in staff member's own code (made the first time)")  # fmt: skip
 def my_code(request, response: HttpResponse, idempotency_key: IdempotencyKeyHeader):
     def run():

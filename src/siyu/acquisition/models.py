@@ -37,7 +37,11 @@ class LiveCode(models.Model):
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.STAFF)
     state = models.CharField(max_length=30, unique=True)  # WeCom's `state`: ≤ 30 characters
     config_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # add_contact_way's `qr_code`: the URL of WeCom's *picture* of the QR, not what the QR holds
     qr_url = models.CharField(max_length=500, blank=True)
+    # what that picture's QR holds (WeCom's add link), read once; what the QR image and posters print.
+    # Empty while the picture could not be fetched or read: then nothing is printed
+    qr_content = models.CharField(max_length=1000, blank=True)
     skip_verify = models.BooleanField(default=True)
     # local times between which adds skip verification; outside them the staff member confirms each add
     verify_skip_from = models.TimeField(null=True, blank=True)

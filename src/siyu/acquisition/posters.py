@@ -1,6 +1,11 @@
-"""Printable assets of a live code: the QR image of its URL and a poster with the brand's words around it.
+"""Printable assets of a live code: its QR and a poster with the brand's words around it.
 
-Everything here takes plain values (a URL, the words, a preset name) and returns bytes, so the code's
+What the QR holds (`content`) is the contact way's add link as read from WeCom's own QR picture
+(LiveCode.qr_content, siyu.acquisition.qr_reading) — never the picture's URL (LiveCode.qr_url), which
+scanned would open a picture instead of adding the staff member. The QR is drawn anew (segno) so it prints
+sharp at any size; it holds exactly what WeCom's picture holds.
+
+Everything here takes plain values (the content, the words, a preset name) and returns bytes, so the code's
 models, the console and the API only pass them through. The same inputs give the same bytes.
 
 - `qr_png` / `qr_svg`: the QR alone (segno), with the 4-module quiet zone the QR standard asks for.
@@ -42,7 +47,7 @@ QUIET_ZONE = 4  # modules of white around a QR (ISO/IEC 18004)
 # error correction M (15 % of the code may be lost); segno raises it when the data leaves room
 ERROR_CORRECTION = "m"
 MAX_LINES = 3
-MAX_URL_LENGTH = 1000  # a live code's URL is short; anything longer makes a QR too dense to print small
+MAX_CONTENT_LENGTH = 1000  # WeCom's add link is short; anything longer makes a QR too dense to print small
 # a printed QR smaller than this is hard to scan from a bag or a shelf
 MIN_QR_MM = 18.0
 
@@ -112,41 +117,42 @@ class PosterText:
 # --- the QR ---------------------------------------------------------------------------------------------
 
 
-def qr_code(url: str) -> segno.QRCode:
-    """The QR of a URL (never a Micro QR: phones' scanners do not all read those)."""
-    if not url or not url.strip():
-        raise AcquisitionError("a QR needs the code's URL")
-    if len(url) > MAX_URL_LENGTH:
+def qr_code(content: str) -> segno.QRCode:
+    """The QR holding `content`, the code's add link (never a Micro QR: phones' scanners do not all read
+    those)."""
+    if not content or not content.strip():
+        raise AcquisitionError("a QR needs what it holds: the code's add link")
+    if len(content) > MAX_CONTENT_LENGTH:
         raise AcquisitionError(
-            f"the URL is {len(url)} characters; a printable QR takes at most {MAX_URL_LENGTH}"
+            f"the link is {len(content)} characters; a printable QR takes at most {MAX_CONTENT_LENGTH}"
         )
-    return segno.make(url.strip(), error=ERROR_CORRECTION, micro=False)
+    return segno.make(content.strip(), error=ERROR_CORRECTION, micro=False)
 
 
-def qr_matrix(url: str) -> list[list[bool]]:
+def qr_matrix(content: str) -> list[list[bool]]:
     """The QR's modules, dark = True, without the quiet zone (what a poster draws)."""
-    return [[bool(m) for m in row] for row in qr_code(url).matrix_iter(scale=1, border=0)]
+    return [[bool(m) for m in row] for row in qr_code(content).matrix_iter(scale=1, border=0)]
 
 
-def qr_png(url: str, *, scale: int = 10, border: int = QUIET_ZONE) -> bytes:
-    """PNG of the QR, `scale` pixels per module, with `border` modules of white around it."""
+def qr_png(content: str, *, scale: int = 10, border: int = QUIET_ZONE) -> bytes:
+    """PNG of the QR holding `content`, `scale` pixels per module, with `border` modules of white around it."""
     if scale < 1 or border < 0:
         raise AcquisitionError(
             "the QR's scale must be at least 1 pixel per module and its border not negative"
         )
     out = io.BytesIO()
-    qr_code(url).save(out, kind="png", scale=scale, border=border, dark="#000", light="#fff")
+    qr_code(content).save(out, kind="png", scale=scale, border=border, dark="#000", light="#fff")
     return out.getvalue()
 
 
-def qr_svg(url: str, *, scale: int = 10, border: int = QUIET_ZONE) -> bytes:
-    """SVG of the QR (a vector for print shops), `scale` user units per module."""
+def qr_svg(content: str, *, scale: int = 10, border: int = QUIET_ZONE) -> bytes:
+    """SVG of the QR holding `content` (a vector for print shops), `scale` user units per module."""
     if scale < 1 or border < 0:
         raise AcquisitionError(
             "the QR's scale must be at least 1 unit per module and its border not negative"
         )
     out = io.BytesIO()
-    qr_code(url).save(out, kind="svg", scale=scale, border=border, dark="#000", light="#fff", xmldecl=True)
+    qr_code(content).save(out, kind="svg", scale=scale, border=border, dark="#000", light="#fff", xmldecl=True)
     return out.getvalue()
 
 
@@ -363,8 +369,9 @@ def _block(text: str, font, width: int, gap_after: int) -> _Block:
     return _Block(lines, font, round((ascent + descent) * 1.15), gap_after)
 
 
-def render_poster(url: str, text: PosterText, preset: str = "shelf_a6") -> Poster:
-    """The poster of a code's URL in a preset size: title, lines, QR, store/staff line, footer, centred."""
+def render_poster(content: str, text: PosterText, preset: str = "shelf_a6") -> Poster:
+    """The poster of a code in a preset size, its QR holding `content` (the code's add link): title, lines,
+    QR, store/staff line, footer, centred."""
     if preset not in PRESETS:
         raise AcquisitionError(f"unknown poster size {preset!r}; choose one of {', '.join(PRESETS)}")
     size = PRESETS[preset]
@@ -386,7 +393,7 @@ def render_poster(url: str, text: PosterText, preset: str = "shelf_a6") -> Poste
     ]
     text_height = sum(b.height for b in above) + sum(b.height for b in below)
 
-    matrix = qr_matrix(url)
+    matrix = qr_matrix(content)
     modules = len(matrix)
     # room for the QR with its quiet zone: the inner width, and the height the words leave
     room = min(inner, height - 2 * margin - text_height - (gap if any(b.lines for b in below) else 0))
@@ -431,16 +438,18 @@ def render_poster(url: str, text: PosterText, preset: str = "shelf_a6") -> Poste
     return Poster(image, size, qr_left, qr_top, module_px, modules, drawn)
 
 
-def poster_png(url: str, text: PosterText, preset: str = "shelf_a6") -> bytes:
-    """The poster as a greyscale PNG at 300 dpi (the dpi is written in the file, so it prints to size)."""
+def poster_png(content: str, text: PosterText, preset: str = "shelf_a6") -> bytes:
+    """The poster (its QR holding `content`) as a greyscale PNG at 300 dpi (the dpi is written in the file,
+    so it prints to size)."""
     out = io.BytesIO()
-    render_poster(url, text, preset).image.save(out, format="PNG", dpi=(DPI, DPI), optimize=False)
+    render_poster(content, text, preset).image.save(out, format="PNG", dpi=(DPI, DPI), optimize=False)
     return out.getvalue()
 
 
-def poster_pdf(url: str, text: PosterText, preset: str = "shelf_a6", *, title: str = "") -> bytes:
-    """The poster as a one-page PDF of the preset's size (the image at 300 dpi fills the page)."""
-    image = render_poster(url, text, preset).image
+def poster_pdf(content: str, text: PosterText, preset: str = "shelf_a6", *, title: str = "") -> bytes:
+    """The poster (its QR holding `content`) as a one-page PDF of the preset's size (the image at 300 dpi
+    fills the page)."""
+    image = render_poster(content, text, preset).image
     if features.check("libtiff"):
         # black and white, which Pillow stores losslessly (CCITT G4); a greyscale page would be a JPEG,
         # whose ringing blurs the QR's edges. At 300 dpi the text loses nothing visible.

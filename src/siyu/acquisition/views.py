@@ -1,4 +1,5 @@
-"""Console pages of live codes: the list, a code's page (its QR code, posters to print, whom WeCom offers
+"""Console pages of live codes: the list, a code's page (its QR code — what WeCom's own QR picture holds,
+or words saying it is not available yet —, posters to print, whom WeCom offers
 now and why not the others, the adds and what they brought), the form that makes or changes a code, store
 codes, acquisition quality across codes, and a guide's own code on their phone. Every change goes through
 siyu.acquisition.actions."""
@@ -109,10 +110,25 @@ def poster_choices(code: LiveCode, staff: list[dict]) -> dict:
     }
 
 
+def qr_ready(code: LiveCode) -> bool:
+    """The code has what WeCom's QR picture holds, read now if it was not yet (it is what is printed)."""
+    return bool(code.qr_content) or actions.read_code_qr(code)
+
+
+def qr_unavailable(request, code: LiveCode) -> HttpResponse:
+    """Said instead of a QR or poster when WeCom's QR picture could not be read: never a wrong QR."""
+    operator = has_role(request.user, (Role.ADMIN, Role.OPERATOR))
+    back = reverse("console:acquisition_code", args=[code.pk]) if operator else reverse("console:acquisition_my_code")
+    response = render(request, "siyu/acquisition/qr_unavailable.html", {"code": code, "back": back}, status=503)
+    response["Retry-After"] = "60"
+    return response
+
+
 @console_view
 def code_detail(request, code_id: int):
     _require(request.user)
     code = queries.get_code(code_id)
+    has_qr = qr_ready(code)
     staff = [{**row, "reason_label": label(labels.AVAILABILITY, row["reason"])}
              for row in queries.staff_availability(code)]  # fmt: skip
     page = request.GET.get("page", "1")
@@ -124,6 +140,7 @@ def code_detail(request, code_id: int):
                "welcome": label(labels.WELCOME_OUTCOMES, a.welcome)} for a in adds["items"]]  # fmt: skip
     context = {
         "code": code,
+        "has_qr": has_qr,
         "channel": label(labels.CHANNELS, code.channel),
         "kind": label(labels.KINDS, code.kind),
         "status": label(labels.STATUSES, queries.code_status(code)),
@@ -247,11 +264,12 @@ def store_codes(request):
 
 @console_view
 def code_qr(request, code_id: int):
+    """The code's QR as a PNG: what WeCom's QR picture holds, drawn anew."""
     code = queries.get_code(code_id)
     _require_print(request.user, code)
-    if not code.qr_url:
-        return not_found(request, "this code has no QR code (WeCom gave none)")
-    return HttpResponse(posters.qr_png(code.qr_url, scale=8), content_type="image/png")
+    if not qr_ready(code):
+        return qr_unavailable(request, code)
+    return HttpResponse(posters.qr_png(code.qr_content, scale=8), content_type="image/png")
 
 
 def poster_text(code: LiveCode, params) -> posters.PosterText:
@@ -271,18 +289,21 @@ def poster_text(code: LiveCode, params) -> posters.PosterText:
 
 @console_view
 def code_poster(request, code_id: int):
-    """A poster of the code (GET: preset, format png|pdf, title, line1–3, footer, store=1|0, staff=id)."""
+    """A poster of the code (GET: preset, format png|pdf, title, line1–3, footer, store=1|0, staff=id), its QR
+    holding what WeCom's QR picture holds."""
     code = queries.get_code(code_id)
     _require_print(request.user, code)
     preset = request.GET.get("preset", "shelf_a6")
     kind = request.GET.get("format", "png")
-    if preset not in posters.PRESETS or kind not in POSTER_FORMATS or not code.qr_url:
-        return not_found(request, "no such poster (unknown size or format, or WeCom gave the code no QR code)")
+    if preset not in posters.PRESETS or kind not in POSTER_FORMATS:
+        return not_found(request, "no such poster (unknown size or format)")
+    if not qr_ready(code):
+        return qr_unavailable(request, code)
     text = poster_text(code, request.GET)
     if kind == "pdf":
-        body = posters.poster_pdf(code.qr_url, text, preset, title=code.name)
+        body = posters.poster_pdf(code.qr_content, text, preset, title=code.name)
     else:
-        body = posters.poster_png(code.qr_url, text, preset)
+        body = posters.poster_png(code.qr_content, text, preset)
     response = HttpResponse(body, content_type=POSTER_FORMATS[kind])
     response["Content-Disposition"] = f'attachment; filename="live-code-{code.pk}-{preset}.{kind}"'
     return response
@@ -370,6 +391,7 @@ def my_code(request):
     today_start, _end = queries.local_day(now)
     context.update({
         "code": code,
+        "has_qr": qr_ready(code),
         "week_adds": week,
         "today_count": sum(1 for a in week if a["add"].added_at >= today_start),
         "poster_url": reverse("console:acquisition_code_poster", args=[code.pk]) + "?preset=shelf_a6&format=png",

@@ -164,12 +164,12 @@ def add_spend(request, response: HttpResponse, body: SpendIn, idempotency_key: I
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-class DeletedOut(Schema):
+class SpendDeletedOut(Schema):
     deleted: bool
 
 
 @router.delete(
-    "/analytics-spend/{spend_id}", response={200: DeletedOut, **WRITE_ERRORS}, summary="Delete a spend row"
+    "/analytics-spend/{spend_id}", response={200: SpendDeletedOut, **WRITE_ERRORS}, summary="Delete a spend row"
 )
 def delete_spend(
     request,

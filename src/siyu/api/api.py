@@ -47,6 +47,7 @@ from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
 from siyu.community.archive.api import router as archive_router  # noqa: E402
+from siyu.community.groups.api import router as groups_router  # noqa: E402
 from siyu.community.handover.api import router as handover_router  # noqa: E402
 from siyu.engagement.content.api import router as content_router  # noqa: E402
 from siyu.engagement.guides.api import router as task_router  # noqa: E402
@@ -69,5 +70,6 @@ api.add_router("", journeys_router)
 api.add_router("", content_router)
 api.add_router("", task_router)
 api.add_router("", acquisition_router)
+api.add_router("", groups_router)
 api.add_router("", archive_router)
 api.add_router("", handover_router)

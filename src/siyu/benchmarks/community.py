@@ -145,6 +145,8 @@ def _measure(groups: int, members: int) -> dict:
         "first_sync_seconds": first_s,
         "first_sync_groups": first["groups"],
         "first_sync_api_calls": calls_first,
+        # the reference: the fastest any client may sync, at WeCom's 10,000 calls a minute per company
+        "wecom_limit_floor_seconds": round(calls_first / 10_000 * 60, 1),
         "limit_errors_both_syncs": fake.limit_errors,
         "first_sync_rate_limit_wait_seconds": first.get("rate_limit_wait_seconds"),
         "first_sync_warehouse_rows": first["warehouse_rows"],

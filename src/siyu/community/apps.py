@@ -10,14 +10,17 @@ class CommunityConfig(AppConfig):
         from siyu.community.archive.rooms import register_room_lookups
         from siyu.community.groups import actions as group_actions
         from siyu.community.groups import queries as group_queries
+        from siyu.community.groups.labels import GROUP_TYPES
         from siyu.community.handover.actions import register_resigned_groups_lookup, run_handover_check_job
         from siyu.core.jobs import register_job
         from siyu.engagement.messaging.callbacks import register_wecom_event_handler
+        from siyu.segments.queries import register_builder_words
 
         register_job("chat_archive_import", run_chat_archive_import_job)
         register_job("handover_check", run_handover_check_job)
         register_job("group_sync", group_actions.run_group_sync_job)
         register_wecom_event_handler(group_actions.record_group_change)
+        register_builder_words("group_types", GROUP_TYPES)  # the segment builder's customer-group condition
         # the archive and handover parts ask the groups part through lookups (they work without groups too)
         register_room_lookups(owners=group_queries.owners_of_chats, types=group_queries.types_of_chats)
         register_resigned_groups_lookup(group_queries.chats_owned_by)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 
 from siyu.acquisition import actions as acquisition_actions
+from siyu.community.groups import actions as group_actions
+from siyu.core.errors import SiyuError
 from siyu.customers import actions as customer_actions
 from siyu.engagement.journeys import actions as journey_actions
 from siyu.engagement.messaging import channel_actions
+from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.identity import actions as identity_actions
 from siyu.identity.probabilistic import MatchSettings
 from siyu.segments import actions as segment_actions
@@ -84,13 +87,23 @@ def _resolve_new_contacts(report: dict, progress) -> dict:
     return report
 
 
+def _then_groups(report: dict, progress) -> dict:
+    """The customer groups, synced after the contacts are resolved so that new members find their
+    customers. A group sync WeCom refuses is reported; the contacts stand."""
+    try:
+        report["groups"] = group_actions.sync_groups(progress)
+    except (ProviderError, SiyuError) as exc:
+        report["groups"] = {"error": str(exc)}
+    return report
+
+
 def sync_wecom_contacts(progress=None) -> dict:
     """The WeCom contacts land (siyu.engagement.messaging.channel_actions.sync_wecom_contacts); new ones
-    are resolved into customers and followed by the chain."""
-    return _resolve_new_contacts(channel_actions.sync_wecom_contacts(progress), progress)
+    are resolved into customers and followed by the chain; then the customer groups."""
+    return _then_groups(_resolve_new_contacts(channel_actions.sync_wecom_contacts(progress), progress), progress)
 
 
 def run_wecom_sync_job(job, progress) -> dict:
     """Job runner for kind "wecom_sync": the sync as a job runs it (it schedules the next one), then what
-    follows new records."""
-    return _resolve_new_contacts(channel_actions.run_wecom_sync(progress), progress)
+    follows new records, then the customer groups."""
+    return _then_groups(_resolve_new_contacts(channel_actions.run_wecom_sync(progress), progress), progress)

@@ -10,6 +10,7 @@ joined as lists of customer ids. A static segment's members are its uploaded ids
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import ibis
@@ -85,8 +86,7 @@ def rule_members(con, rule: dict, now: datetime | None = None) -> ibis.Table:
     """customer_id of every customer for whom the (checked) rule holds."""
     row = universe(con, predictions=rules.names_prediction(rule))
     facts = facts_before(con, now or datetime.now(UTC))
-    ctx = facts.rule_context()
-    ctx = rules.RuleContext(ctx.cutoff, ctx.purchases, ctx.purchase_items, ctx.events, control_ids(rule))
+    ctx = replace(facts.rule_context(), control=control_ids(rule))
     row, holds = rules.compile_rule(rule, row, ctx)
     return row.filter(holds).select("customer_id")
 

@@ -29,6 +29,7 @@ from siyu.segments.traits import (
 )
 from siyu.staff.models import Role, Store
 from siyu.warehouse import backend
+from siyu.warehouse.events import event_property
 from siyu.warehouse.schema import TABLES, TS
 
 # Trait columns `siyu export customers` adds after customer_summary's (which already has the lifetime
@@ -277,6 +278,24 @@ def segment_export_expr(segment_id: int) -> ibis.Table:
     return joined.order_by("customer_id")
 
 
+# The words of codes that domains above segments define and the builder offers (group types of WeCom
+# customer groups): {kind: {code: words}}, filled by those apps' AppConfig.ready().
+_builder_words: dict[str, dict] = {}
+
+
+def register_builder_words(kind: str, table: dict) -> None:
+    _builder_words[kind] = table
+
+
+def _live_codes_seen(con) -> list[list[str]]:
+    """[code id, code name] of the live codes people added through (the code_scanned events' properties)."""
+    events = con.table("events")
+    scanned = events.filter(events.event_type == "code_scanned")
+    pairs = scanned.select(code_id=event_property(scanned, "code_id"), name=event_property(scanned, "code_name"))
+    rows = pairs.filter(pairs.code_id.notnull()).group_by("code_id").aggregate(name=pairs.name.max()).to_pyarrow()
+    return sorted(([r["code_id"], r["name"] or r["code_id"]] for r in rows.to_pylist()), key=lambda p: p[1])
+
+
 def builder_catalog() -> dict:
     """What the console's point-and-click builder offers: every field a segment rule may name, with its
     kind, operators, label and (for coded fields) choices; the behaviour conditions' known values (the
@@ -345,5 +364,7 @@ def builder_catalog() -> dict:
         ],
         "consent_channels": coded(CONSENT_CHANNELS, customer_labels.CONSENT_CHANNELS),
         "consent_statuses": coded(rules.CONSENT_STATUSES, customer_labels.CONSENT_STATUSES),
+        "live_codes": _live_codes_seen(con),
+        "group_types": [[code, str(words)] for code, words in _builder_words.get("group_types", {}).items()],
     }
 

@@ -10,6 +10,11 @@ saved and compiled to an Ibis boolean expression over one traits row per custome
                                                      before the cut-off (default: all history), of a product
                                                      whose id or SKU is ID, or whose name contains TEXT
                                                      (neither given: any purchase)
+    {"customer_group": {"type": TYPE}}               in a WeCom customer group (of that type: welfare, vip,
+                                                     product, city, other) at the cut-off
+    {"customer_group": {"type": TYPE, "left_within_days": N}}
+                                                     left a customer group (of that type) within N days of
+                                                     joining it (an early leaver)
     {"event": {"type": TYPE, "with": {NAME: VALUE, …}, "within_days": N, "at_least": K}}
                                                      at least K events (of TYPE, or of any type) in the N days,
                                                      whose properties hold every NAME = VALUE when given
@@ -115,6 +120,7 @@ class RuleContext:
     events: customer_id, event_type, occurred_at, properties
     control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
         segments only
+    group_stays: customer_id, group_type, joined_at, left_at (stays in customer groups)
     """
 
     cutoff: datetime
@@ -122,6 +128,7 @@ class RuleContext:
     purchase_items: ibis.Table
     events: ibis.Table
     control: dict | None = None
+    group_stays: ibis.Table | None = None
 
 
 def check_condition(condition, where: str = "rule", depth: int = 0, scope: str = TRAITS_SCOPE) -> dict:
@@ -148,6 +155,8 @@ def check_condition(condition, where: str = "rule", depth: int = 0, scope: str =
         return {"bought": _check_behaviour(condition["bought"], f"{where}.bought", filters)}
     if "event" in condition:
         return {"event": _check_event(condition["event"], f"{where}.event")}
+    if "customer_group" in condition:
+        return {"customer_group": _check_group(condition["customer_group"], f"{where}.customer_group")}
     kind = next(iter(condition))
     if scope == SEGMENT_SCOPE:
         if kind == "spent":
@@ -155,12 +164,12 @@ def check_condition(condition, where: str = "rule", depth: int = 0, scope: str =
         if kind in CONTROL_KINDS:
             return {kind: _check_control(kind, condition[kind], f"{where}.{kind}")}
         raise RuleError(
-            f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event, spent, tag, "
-            "consent, owner or store"
+            f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event, customer_group, "
+            "spent, tag, consent, owner or store"
         )
     if kind == "spent" or kind in CONTROL_KINDS:
         raise RuleError(f"{where}: {kind!r} conditions are for segments only")
-    raise RuleError(f"{where}: unknown condition {kind!r}; use all, any, not, field, bought or event")
+    raise RuleError(f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event or customer_group")
 
 
 def _check_spent(spec, where: str) -> dict:
@@ -266,6 +275,25 @@ def _check_event(spec, where: str) -> dict:
     out = _check_behaviour(rest, where, ("type",))
     properties = check_event_properties(wanted, f"{where}.with")
     return {**out, "with": properties} if properties else out
+
+
+def _check_group(spec, where: str) -> dict:
+    if not isinstance(spec, dict):
+        raise RuleError(f'{where}: give an object, e.g. {{"type": "welfare"}}')
+    extra = set(spec) - {"type", "left_within_days"}
+    if extra:
+        raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
+    out = {}
+    if spec.get("type") not in (None, ""):
+        if not _is_text(spec["type"]):
+            raise RuleError(f"{where}.type: give a text (a group type such as welfare)")
+        out["type"] = spec["type"]
+    days = spec.get("left_within_days")
+    if days is not None:
+        if not (isinstance(days, int) and not isinstance(days, bool) and 0 < days <= MAX_DAYS):
+            raise RuleError(f"{where}.left_within_days: a whole number of days from 1 to {MAX_DAYS}")
+        out["left_within_days"] = days
+    return out
 
 
 def check_event_properties(wanted, where: str) -> dict[str, str]:
@@ -415,6 +443,8 @@ def compile_condition(
             facts = facts.filter(facts.event_type == spec["type"])
         facts = with_properties(facts, spec.get("with", {}))
         return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
+    if "customer_group" in condition:
+        return _in_group(row, condition["customer_group"], ctx)
     if "spent" in condition:
         spec = condition["spent"]
         facts = _on_channel(ctx.purchases, spec)
@@ -454,6 +484,24 @@ def control_conditions(condition: dict) -> list[tuple[str, object]]:
         return control_conditions(condition["not"])
     kind = next(iter(condition))
     return [(kind, condition[kind])] if kind in CONTROL_KINDS else []
+
+
+def _in_group(row: ibis.Table, spec: dict, ctx: RuleContext) -> ibis.BooleanValue:
+    """In a customer group at the cut-off, or an early leaver (a stay that ended within N days)."""
+    if ctx.group_stays is None:
+        raise RuleError("group conditions need the warehouse's group stays")
+    stays = ctx.group_stays
+    if "type" in spec:
+        stays = stays.filter(stays.group_type == spec["type"])
+    cut = ibis.literal(ctx.cutoff, type=stays.joined_at.type())
+    if "left_within_days" in spec:
+        stays = stays.filter(
+            (stays.left_at < cut)
+            & (stays.left_at.epoch_seconds() - stays.joined_at.epoch_seconds() <= spec["left_within_days"] * 86_400)
+        )
+    else:
+        stays = stays.filter(stays.left_at.isnull() | (stays.left_at >= cut))
+    return row.customer_id.isin(stays.customer_id)
 
 
 def _on_channel(facts: ibis.Table, spec: dict) -> ibis.Table:

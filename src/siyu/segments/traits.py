@@ -160,9 +160,11 @@ class Facts:
     purchase_items: ibis.Table  # lines of purchase orders
     events: ibis.Table
     known: ibis.Table  # customer ids with a record seen before the cut-off
+    group_stays: ibis.Table  # customers' stays in WeCom customer groups that began before the cut-off
 
     def rule_context(self) -> RuleContext:
-        return RuleContext(self.cutoff, self.purchases, self.purchase_items, self.events)
+        return RuleContext(self.cutoff, self.purchases, self.purchase_items, self.events,
+                           group_stays=self.group_stays)  # fmt: skip
 
 
 def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None) -> Facts:
@@ -188,6 +190,10 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
     events = con.table("events")
     events = events.filter(events.occurred_at < cut).select("record_key", "event_type", "occurred_at", "properties")
     events = events.join(cmap, "record_key").drop("record_key")
+    stays = con.table("group_members")  # written by the group sync (siyu.community.groups)
+    group_stays = stays.filter(stays.customer_id.notnull() & (stays.joined_at < cut)).select(
+        "customer_id", "group_type", "joined_at", "left_at"
+    )
     records = con.table("records")
     seen = ibis.coalesce(records.seen_at, records.imported_at)
     known = records.filter(seen < cut).select("record_key").join(cmap, "record_key").select("customer_id")
@@ -199,6 +205,7 @@ def facts_before(con, cutoff: datetime, *, materialize_orders: str | None = None
         purchase_items=items,
         events=events,
         known=known,
+        group_stays=group_stays,
     )
 
 

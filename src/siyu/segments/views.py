@@ -141,6 +141,8 @@ def _builder_text() -> dict:
         "at_least_yuan": _("at least (yuan)"), "source": _("channel"), "store_code": _("store"),
         "product_name": _("product name contains"), "product_id": _("product id or SKU"),
         "event_type": _("event type"), "any_value": _("any"), "no_owner": _("(no owner)"),
+        "customer_group": _("In a customer group"), "group_type": _("group type"),
+        "left_within_days": _("left within N days of joining"), "live_code": _("through live code"),
         "values_hint": _("values, separated by commas"),
         "json_only": _("This rule uses something the builder cannot show; edit it as JSON below."),
         "ops": {

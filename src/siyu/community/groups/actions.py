@@ -38,7 +38,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content.models import Material
 from siyu.engagement.errors import ContentError, EngagementError
-from siyu.engagement.messaging.channel_actions import SYNC_PATIENCE, _contact_client, _wecom_account
+from siyu.engagement.messaging.channel_actions import SYNC_PATIENCE, contact_client, wecom_account
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import WeComError
 from siyu.staff.models import Role, StaffProfile
@@ -69,10 +69,10 @@ def _when(epoch) -> dt.datetime | None:
 
 def _client(patience: int = 0):
     try:
-        account, secrets = _wecom_account()
+        account, secrets = wecom_account()
     except EngagementError as exc:
         raise CommunityError(str(exc)) from exc
-    return account, _contact_client(account, secrets, patience=patience)
+    return account, contact_client(account, secrets, patience=patience)
 
 
 def _source(account) -> str:

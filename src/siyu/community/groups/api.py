@@ -30,7 +30,7 @@ Id = Annotated[int, Path(ge=1, le=ID_MAX)]
 ItemId = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 
-class GroupOut(Schema):
+class CustomerGroupOut(Schema):
     id: int
     chat_id: str
     name: str
@@ -47,19 +47,19 @@ class GroupOut(Schema):
 
 
 class GroupPageOut(Schema):
-    items: list[GroupOut]
+    items: list[CustomerGroupOut]
     total: int
     page: int
     page_size: int
 
 
-class GroupIn(Schema):
+class CustomerGroupIn(Schema):
     group_type: GroupTypeName | None = None
     tags: list[Annotated[str, Field(max_length=50)]] | None = Field(None, max_length=20)
     store_id: int | None = Field(None, ge=0, le=ID_MAX, description="0 clears the store")
 
 
-class MemberOut(Schema):
+class GroupMemberOut(Schema):
     member_id: str = Field(description="a staff userid or a customer's external_userid")
     is_staff: bool
     customer_id: int | None
@@ -70,8 +70,8 @@ class MemberOut(Schema):
     quit_scene: int | None = Field(description="0 left, 1 removed, 9 the group was dismissed")
 
 
-class MemberPageOut(Schema):
-    items: list[MemberOut]
+class GroupMemberPageOut(Schema):
+    items: list[GroupMemberOut]
     total: int
     page: int
     page_size: int
@@ -132,7 +132,7 @@ class HealthOut(Schema):
     duplicates: list[DuplicateOut]
 
 
-class CodeOut(Schema):
+class GroupCodeOut(Schema):
     id: int
     name: str
     config_id: str
@@ -148,7 +148,7 @@ class CodeOut(Schema):
     created_at: datetime
 
 
-class CodeIn(Schema):
+class GroupCodeIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     group_ids: list[ItemId] = Field(..., min_length=1, max_length=5)
     state: str = Field("", max_length=30, description="comes back with every join (WeCom's state)")
@@ -160,7 +160,7 @@ class CodeIn(Schema):
     rotate_at: int = Field(actions.ROTATE_AT, ge=2, le=200, description="move on from a group at this size")
 
 
-class CodeChangeIn(Schema):
+class GroupCodeChangeIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
     group_ids: list[ItemId] | None = Field(None, min_length=1, max_length=5)
     state: str | None = Field(None, max_length=30)
@@ -265,14 +265,14 @@ def group_health(request, start: date | None = None, end: date | None = None, gr
     return queries.group_health(start, end, group_type=group_type or "")
 
 
-@router.get("/community/groups/{group_id}", response={200: GroupOut, **LOOKUP_ERRORS}, summary="A customer group")
+@router.get("/community/groups/{group_id}", response={200: CustomerGroupOut, **LOOKUP_ERRORS}, summary="A customer group")
 def get_group(request, group_id: Id):
     return group_dict(_group(request.auth, group_id))
 
 
-@router.post("/community/groups/{group_id}", response={200: GroupOut, **WRITE_ERRORS},
+@router.post("/community/groups/{group_id}", response={200: CustomerGroupOut, **WRITE_ERRORS},
              summary="Set a group's type, tags or store")  # fmt: skip
-def update_group(request, response: HttpResponse, group_id: Id, body: GroupIn, idempotency_key: IdempotencyKeyHeader):
+def update_group(request, response: HttpResponse, group_id: Id, body: CustomerGroupIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         group = _group(request.auth, group_id)
         return group_dict(actions.update_group(request.auth, group, body.group_type, body.tags, body.store_id))
@@ -280,24 +280,24 @@ def update_group(request, response: HttpResponse, group_id: Id, body: GroupIn, i
     return run_once(request, response, idempotency_key, body, run)
 
 
-@router.get("/community/groups/{group_id}/members", response={200: MemberPageOut, **LOOKUP_ERRORS},
+@router.get("/community/groups/{group_id}/members", response={200: GroupMemberPageOut, **LOOKUP_ERRORS},
             summary="A group's members (current, or every stay with left ones)")  # fmt: skip
 def group_members(request, group_id: Id, current_only: bool = True, page: Page = 1, page_size: PageSize = 100):
     stays = queries.members_of(_group(request.auth, group_id), current_only)
     total = stays.count()
-    items = stays[(page - 1) * page_size : page * page_size].values(*MemberOut.model_fields)
+    items = stays[(page - 1) * page_size : page * page_size].values(*GroupMemberOut.model_fields)
     return {"items": list(items), "total": total, "page": page, "page_size": page_size}
 
 
-@router.get("/community/group-codes", response={200: list[CodeOut], **READ_ERRORS}, summary="Live group codes")
+@router.get("/community/group-codes", response={200: list[GroupCodeOut], **READ_ERRORS}, summary="Live group codes")
 def list_codes(request):
     _managers_only(request.auth)
     return [code_dict(c) for c in queries.live_codes()]
 
 
-@router.post("/community/group-codes", response={201: CodeOut, **WRITE_ERRORS},
+@router.post("/community/group-codes", response={201: GroupCodeOut, **WRITE_ERRORS},
              summary="Create a group code (a WeCom join way over up to 5 groups)")  # fmt: skip
-def create_code(request, response: HttpResponse, body: CodeIn, idempotency_key: IdempotencyKeyHeader):
+def create_code(request, response: HttpResponse, body: GroupCodeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         data = body.dict()
         return code_dict(actions.create_group_code(request.auth, data.pop("name"), data.pop("group_ids"), **data))
@@ -305,15 +305,15 @@ def create_code(request, response: HttpResponse, body: CodeIn, idempotency_key: 
     return run_once(request, response, idempotency_key, body, run, status=201)
 
 
-@router.get("/community/group-codes/{code_id}", response={200: CodeOut, **LOOKUP_ERRORS}, summary="A group code")
+@router.get("/community/group-codes/{code_id}", response={200: GroupCodeOut, **LOOKUP_ERRORS}, summary="A group code")
 def get_code(request, code_id: Id):
     _managers_only(request.auth)
     return code_dict(_code(code_id))
 
 
-@router.post("/community/group-codes/{code_id}", response={200: CodeOut, **WRITE_ERRORS},
+@router.post("/community/group-codes/{code_id}", response={200: GroupCodeOut, **WRITE_ERRORS},
              summary="Change a group code (its printed QR image stays valid)")  # fmt: skip
-def update_code(request, response: HttpResponse, code_id: Id, body: CodeChangeIn, idempotency_key: IdempotencyKeyHeader):
+def update_code(request, response: HttpResponse, code_id: Id, body: GroupCodeChangeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         data = body.dict()
         group_ids = data.pop("group_ids")
@@ -322,7 +322,7 @@ def update_code(request, response: HttpResponse, code_id: Id, body: CodeChangeIn
     return run_once(request, response, idempotency_key, body, run)
 
 
-@router.delete("/community/group-codes/{code_id}", response={200: CodeOut, **WRITE_ERRORS},
+@router.delete("/community/group-codes/{code_id}", response={200: GroupCodeOut, **WRITE_ERRORS},
                summary="Archive a group code (its join way is deleted in WeCom)")  # fmt: skip
 def archive_code(request, response: HttpResponse, code_id: Id, idempotency_key: IdempotencyKeyHeader):
     return run_once(request, response, idempotency_key, {"code_id": code_id},
@@ -363,11 +363,11 @@ def update_template(request, response: HttpResponse, template_id: Id, body: Temp
     return run_once(request, response, idempotency_key, body, run)
 
 
-class DeletedOut(Schema):
+class WelcomeDeletedOut(Schema):
     deleted: int
 
 
-@router.delete("/community/group-welcome-templates/{template_id}", response={200: DeletedOut, **WRITE_ERRORS},
+@router.delete("/community/group-welcome-templates/{template_id}", response={200: WelcomeDeletedOut, **WRITE_ERRORS},
                summary="Delete a group welcome message (in WeCom too)")  # fmt: skip
 def delete_template(request, response: HttpResponse, template_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():

@@ -25,10 +25,10 @@ from siyu.core.tasks import schedule_once
 from siyu.customers.actions import assign_owner
 from siyu.engagement.messaging.channel_actions import (
     SYNC_PATIENCE,
-    _contact_client,
-    _wecom_account,
+    contact_client,
     record_wecom_transfer,
     transfer_limit_reached,
+    wecom_account,
 )
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom_handover import TRANSFER_BATCH
@@ -92,12 +92,12 @@ def start_resigned_handover(actor, handover_userid: str, takeover_user, chat_ids
         raise HandoverError("the receiving staff member has no WeCom userid")
     if takeover.wecom_userid == handover_userid:
         raise HandoverError("the receiving staff member is the one who resigned")
-    account, secrets = _wecom_account()
+    account, secrets = wecom_account()
     source = account.settings.get("source") or "wecom"
     if chat_ids is None:
         chat_ids = list(_groups_of_owner(handover_userid)) if _groups_of_owner is not None else []
     chat_ids = sorted({c.strip() for c in chat_ids if c and c.strip()})
-    client = _contact_client(account, secrets, patience=SYNC_PATIENCE)
+    client = contact_client(account, secrets, patience=SYNC_PATIENCE)
     try:
         waiting = client.get_unassigned_list()
         customers = sorted({w["external_userid"] for w in waiting if w.get("handover_userid") == handover_userid})
@@ -179,8 +179,8 @@ def check_handover_results(now: dt.datetime | None = None) -> dict:
     open_handovers = list(Handover.objects.filter(settled_at=None).select_related("takeover__user"))
     if not open_handovers:
         return report
-    account, secrets = _wecom_account()
-    client = _contact_client(account, secrets, patience=SYNC_PATIENCE)
+    account, secrets = wecom_account()
+    client = contact_client(account, secrets, patience=SYNC_PATIENCE)
     try:
         for handover in open_handovers:
             report["handovers"] += 1

@@ -67,7 +67,7 @@ class CheckOut(Schema):
     owners_assigned: int
 
 
-class EmptyIn(Schema):
+class HandoverCheckIn(Schema):
     pass
 
 
@@ -114,6 +114,6 @@ def handover_items(request, handover_id: HandoverIdPath):
 
 @router.post("/community/handovers/check", response={200: CheckOut, **WRITE_ERRORS},
              summary="Ask WeCom for the outcome of open handovers now")  # fmt: skip
-def check(request, response: HttpResponse, body: EmptyIn, idempotency_key: IdempotencyKeyHeader):
+def check(request, response: HttpResponse, body: HandoverCheckIn, idempotency_key: IdempotencyKeyHeader):
     _require(request.auth)
     return run_once(request, response, idempotency_key, {}, actions.check_handover_results)

@@ -29,11 +29,11 @@ Search = Annotated[str, Query(max_length=200, description="words that title, tex
 MaterialKind = Literal["image", "link", "mini_program", "case", "ugc"]
 
 
-class GroupIn(Schema):
+class ScriptGroupIn(Schema):
     name: str = Field(min_length=1, max_length=100)
 
 
-class GroupOut(Schema):
+class ScriptGroupOut(Schema):
     id: int
     name: str
 
@@ -110,14 +110,14 @@ def _require_role(user) -> None:
     customer_queries.visible_owner_ids(user)  # PermissionDenied without a staff role
 
 
-@router.get("/script-groups", response={200: list[GroupOut], **READ_ERRORS}, summary="Script groups")
+@router.get("/script-groups", response={200: list[ScriptGroupOut], **READ_ERRORS}, summary="Script groups")
 def list_groups(request):
     _require_role(request.auth)
     return [{"id": g.pk, "name": g.name} for g in content_queries.script_groups()]
 
 
-@router.post("/script-groups", response={201: GroupOut, **WRITE_ERRORS}, summary="Create a script group")
-def create_group(request, response: HttpResponse, body: GroupIn, idempotency_key: IdempotencyKeyHeader):
+@router.post("/script-groups", response={201: ScriptGroupOut, **WRITE_ERRORS}, summary="Create a script group")
+def create_group(request, response: HttpResponse, body: ScriptGroupIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         group = content_actions.save_script_group(request.auth, body.name)
         return {"id": group.pk, "name": group.name}

@@ -81,7 +81,7 @@ class JourneyOut(Schema):
     messages: int = Field(0, description="a group SOP: group messages sent, one per group and step")
 
 
-class GroupOut(Schema):
+class LiftGroupOut(Schema):
     customers: int
     converted: int
     orders: int
@@ -90,8 +90,8 @@ class GroupOut(Schema):
 
 class LiftOut(Schema):
     goal_days: int
-    treated: GroupOut
-    holdout: GroupOut
+    treated: LiftGroupOut
+    holdout: LiftGroupOut
     sends: int
     treated_rate: float | None
     holdout_rate: float | None

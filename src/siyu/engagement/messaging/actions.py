@@ -612,7 +612,9 @@ def recover_interrupted_sends(
 # --- receipts and callbacks --------------------------------------------------------------------------------
 
 
-def _append_events(rows: list[dict]) -> int:
+def append_events(rows: list[dict]) -> int:
+    """Warehouse events (event_key, source, record_key, event_type, occurred_at, properties) appended once
+    by their key; the count that were new. Used by the channels' callbacks and the apps they set off."""
     if not rows:
         return 0
     table = pa.table(
@@ -660,7 +662,7 @@ def record_receipts(receipts: list[tuple[Send, str, dt.datetime, dict]]) -> int:
                 },
             }
         )
-    written = _append_events(rows)
+    written = append_events(rows)
     for send, kind, _at, _details in receipts:
         if kind in ("delivered", "failed"):
             Send.objects.filter(pk=send.pk).update(receipt=kind)
@@ -746,7 +748,7 @@ def record_wecom_events(events: list[dict], source: str) -> int:
                 "properties": event["properties"],
             }
         )
-    return _append_events(rows)
+    return append_events(rows)
 
 
 # --- the worker's schedule ---------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from siyu.customers.errors import CustomerError
 from siyu.customers.models import Consent, CustomerTag
 from siyu.engagement.errors import ChannelNotConfigured, EngagementError
 from siyu.engagement.messaging import queries
-from siyu.engagement.messaging.actions import _append_events, deliver_due_sends, enqueue_send, record_receipts
+from siyu.engagement.messaging.actions import append_events, deliver_due_sends, enqueue_send, record_receipts
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import DEFAULT_BASE_URL, WeComClient
 from siyu.engagement.messaging.models import (
@@ -94,7 +94,7 @@ def record_template_refusals(sends: list[Send], at: dt.datetime) -> int:
 # --- WeCom external-contact sync ---------------------------------------------------------------------------
 
 
-def _wecom_account() -> tuple[ChannelAccount, dict]:
+def wecom_account() -> tuple[ChannelAccount, dict]:
     account = queries.account_of(Channel.WECOM)
     if account is None or not account.enabled:
         raise ChannelNotConfigured("no enabled WeCom account: configure it under 触达 › 渠道账号")
@@ -106,7 +106,7 @@ def _wecom_account() -> tuple[ChannelAccount, dict]:
     return account, secrets
 
 
-def _contact_client(account: ChannelAccount, secrets: dict, patience: int = 0) -> WeComClient:
+def contact_client(account: ChannelAccount, secrets: dict, patience: int = 0) -> WeComClient:
     return WeComClient(
         account.settings["corp_id"],
         secrets["contact_secret"],
@@ -205,9 +205,9 @@ def sync_wecom_contacts(progress=None, now: dt.datetime | None = None) -> dict:
 
     now = now or timezone.now()
     step = progress or (lambda *args: None)
-    account, secrets = _wecom_account()
+    account, secrets = wecom_account()
     source = account.settings.get("source") or "wecom"
-    client = _contact_client(account, secrets, patience=SYNC_PATIENCE)
+    client = contact_client(account, secrets, patience=SYNC_PATIENCE)
     try:
         step(0, 6, "reading WeCom's corporate tags and staff members")
         groups, userids, items = fetch_wecom_contacts(client, step)
@@ -397,10 +397,10 @@ def mark_wecom_tag(actor, customer_ids: list[int], label: str, remove: bool = Fa
         raise EngagementError("customer ids must be whole numbers") from exc
     if actor is not None:
         customer_queries.check_access(actor, ids)
-    account, secrets = _wecom_account()
+    account, secrets = wecom_account()
     source = account.settings.get("source") or "wecom"
     contacts = queries.addresses_for(ids, "wecom")
-    client = _contact_client(account, secrets)
+    client = contact_client(account, secrets)
     marked, failed = [], {}
     try:
         for cid in ids:
@@ -477,7 +477,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
         raise EngagementError("customer ids must be whole numbers") from exc
     if actor is not None:
         customer_queries.check_access(actor, ids)
-    account, secrets = _wecom_account()
+    account, secrets = wecom_account()
     contacts = queries.addresses_for(ids, "wecom")
     limited = transfer_limit_reached(
         [c.fields["external_userid"] for c in contacts.values() if c.fields.get("external_userid")], now
@@ -495,7 +495,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
         else:
             by_handover[found.fields["sender"]].append((cid, found.fields["external_userid"]))
     transferred = []
-    client = _contact_client(account, secrets)
+    client = contact_client(account, secrets)
     try:
         for handover, pairs in by_handover.items():
             for start in range(0, len(pairs), 100):
@@ -688,7 +688,7 @@ def record_sms_replies(provider: str, replies: list[dict], now: dt.datetime | No
                     at=at,
                 )
                 opted_out += 1
-    written = _append_events(rows)
+    written = append_events(rows)
     return {"replies": len(replies), "events": written, "opted_out": opted_out, "unknown": unknown}
 
 

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community")
 
 
 class Command(BaseCommand):
@@ -33,6 +33,12 @@ class Command(BaseCommand):
                  "compared with the lifetimes package's BG/NBD + Gamma-Gamma fitted in the same run (a dev "
                  "dependency)",
         )  # fmt: skip
+        parser.add_argument(
+            "--groups", type=int, default=None, help="community: customer groups in the fake WeCom (10,000)"
+        )
+        parser.add_argument(
+            "--members", type=int, default=None, help="community: group memberships in all (1,000,000)"
+        )
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -55,6 +61,11 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
+        for name in ("groups", "members"):
+            if options[name] is not None:
+                if options["job"] != "community":
+                    raise CommandError(f"--{name} is for community")
+                extra[name] = options[name]
         if options["seed"] is not None:
             if options["job"] != "review":
                 raise CommandError("--seed is for review")

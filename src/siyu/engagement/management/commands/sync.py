@@ -1,5 +1,5 @@
-"""`siyu sync wecom [--json]`: read every WeCom external contact into the warehouse (in-process, or inside
-`siyu serve` when it owns the warehouse)."""
+"""`siyu sync wecom [--json]`: read every WeCom external contact into the warehouse, then every customer
+group (in-process, or inside `siyu serve` when it owns the warehouse)."""
 
 import json
 
@@ -12,11 +12,12 @@ class Command(BaseCommand):
     help = (
         "Sync WeCom external contacts: every staff member's customers (batch/get_by_user), their unionid and "
         "external_userid as identifiers, the corporate tags, and each customer's owner guide; then resolve "
-        "identities. A re-sync of unchanged data writes nothing."
+        "identities; then the customer groups (groupchat/list and groupchat/get: members, joins and leaves). "
+        "A re-sync of unchanged data writes nothing."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("what", choices=["wecom"], help="what to sync (wecom: WeCom external contacts)")
+        parser.add_argument("what", choices=["wecom"], help="what to sync (wecom: WeCom external contacts, then customer groups)")
         parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     def handle(self, *args, what: str, **options):
@@ -39,4 +40,12 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Resolved into {resolved['customers']:,} customers ({resolved['new_customers']:,} new, "
                 f"{resolved['merges']:,} merged)."
+            )
+        groups = report.get("groups") or {}
+        if groups.get("error"):
+            self.stderr.write(f"Customer groups not synced: {groups['error']}")
+        elif groups:
+            self.stdout.write(
+                f"Synced {groups['groups']:,} customer groups ({groups['groups_new']:,} new): {groups['joins']:,} "
+                f"joins, {groups['leaves']:,} leaves, {groups['dismissed']:,} dismissed."
             )

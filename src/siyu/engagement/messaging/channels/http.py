@@ -61,15 +61,20 @@ class HttpClient:
         return self._conn
 
     def request(
-        self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None, headers=None
+        self, method: str, path: str, *, query: dict | None = None, body: bytes | None = None, headers=None,
+        max_bytes: int | None = None,
     ) -> Response:
+        """`max_bytes`: a longer answer is refused (not retryable) without reading the rest of it."""
         url = (self.prefix + path or "/") + ("?" + urlencode(query) if query else "")
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: reconnect once
             conn = self._connection()
             try:
                 conn.request(method, url, body=body, headers=dict(headers or {}))
                 raw = conn.getresponse()
-                data = raw.read()
+                declared = raw.getheader("content-length", "")
+                too_long = max_bytes is not None and declared.isdigit() and int(declared) > max_bytes
+                data = b"" if too_long else raw.read() if max_bytes is None else raw.read(max_bytes + 1)
+                too_long = too_long or (max_bytes is not None and len(data) > max_bytes)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 self.close()
                 if attempt == 2:
@@ -78,6 +83,9 @@ class HttpClient:
             except (TimeoutError, OSError, http.client.HTTPException) as exc:
                 self.close()
                 raise ProviderError(f"cannot reach {self.host}: {exc}", retryable=True) from exc
+            if too_long:
+                self.close()  # the rest of the answer is left unread
+                raise ProviderError(f"{self.host} answered more than {max_bytes} bytes", retryable=False)
             if raw.getheader("connection", "").lower() == "close":
                 self.close()
             return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, data)

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 
 from siyu.engagement.messaging.fakes import FakeServer
-from siyu.engagement.messaging.fakes.wecom_contact_ways import FakeContactWays
+from siyu.engagement.messaging.fakes.wecom_contact_ways import PICTURE_PATH, FakeContactWays
 from siyu.engagement.messaging.fakes.wecom_errors import wecom_error as _err
 from siyu.engagement.messaging.fakes.wecom_groups import FakeGroupChats
 from siyu.engagement.messaging.fakes.wecom_handover import FakeHandover
@@ -91,6 +91,8 @@ class FakeWeCom(FakeContactWays, FakeGroupChats, FakeHandover, FakeServer):
     # --- protocol ---
     def answer(self, request):
         path, query = request["path"], request["query"]
+        if path.startswith(PICTURE_PATH):  # WeCom's picture host serves without an access token
+            return self.contact_way_picture(path)
         if path == "/cgi-bin/gettoken":
             if query.get("corpid") != self.corp_id:
                 return _err(40013, "invalid corpid")

@@ -6,20 +6,31 @@ As WeCom documents 客户联系「联系我」管理 (developer.work.weixin.qq.c
   `remark` and `state` at most 30 characters; `user` required for type 1 with exactly one userid, at most 100
   for type 2, where `party` may stand in for users (type 2 only); `skip_verify` defaults to true; `is_temp`
   (临时会话) only for a single-person code, `expires_in` / `chat_expires_in` at most 14 days. Answer:
-  `config_id`, and `qr_code` for scene 2.
+  `config_id`, and `qr_code` for scene 2: the URL of a *picture* of the QR (on WeCom's picture host,
+  wework.qpic.cn), not what the QR holds.
+- The picture: here `{fake url}/wwpic/<config_id>.png`, served without an access token as a CDN serves it, a
+  430 × 430 px PNG (segno) of a QR whose content is the way's add link. WeCom's own link is of the form
+  `https://work.weixin.qq.com/ca/cawcde…`; the fake's stand-in is that form with 16 random hex digits, one per
+  config_id (`add_links`). `picture_answer`, when set, answers every picture request instead (tests: a
+  missing, garbled or oversized picture).
 - get_contact_way (`config_id`), list_contact_way (`start_time`/`end_time`, `cursor`, `limit` ≤ 1000; only
   ways made through the API), update_contact_way (the same config_id and QR code; user, party, state,
   skip_verify, remark, style and the temp fields may change; type and scene may not), del_contact_way.
 
 `scan` simulates a customer scanning a code: WeCom picks one of its users, the customer becomes that user's
-contact with the code's state, and the decrypted add_external_contact callback is returned."""
+contact with the code's state, and the decrypted add_external_contact callback is returned; given what the
+customer's phone read from a printed code (`scanned`), it must be the way's add link."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import secrets
 import time
 from collections import defaultdict
+
+import segno
+from PIL import Image
 
 from siyu.engagement.messaging.fakes.wecom_errors import wecom_error as _err
 
@@ -27,6 +38,9 @@ MAX_USERS = 100
 MAX_TEXT = 30  # state and remark
 MAX_TEMP_SECONDS = 14 * 86400
 LIST_LIMIT = 1000
+PICTURE_PATH = "/wwpic/"  # the fake's stand-in for WeCom's picture host
+PICTURE_PX = 430  # the side of WeCom's contact-way QR pictures
+ADD_LINK = "https://work.weixin.qq.com/ca/cawcde"  # the form of what WeCom's contact-way QR holds
 UPDATABLE = {"config_id", "remark", "skip_verify", "style", "state", "user", "party", "expires_in",
              "chat_expires_in", "unionid", "conclusions", "is_exclusive"}  # fmt: skip
 
@@ -38,6 +52,9 @@ class FakeContactWays:
         self.departments: dict[int, set[str]] = {}  # party id -> its members (for `party`)
         self._way_ids = itertools.count(1)
         self._turns: dict[str, int] = defaultdict(int)  # config_id -> scans so far (round robin)
+        self.add_links: dict[str, str] = {}  # config_id -> what its QR holds (kept after a delete, as a CDN keeps)
+        self.pictures: dict[str, bytes] = {}  # config_id -> its QR picture (PNG), made on first request
+        self.picture_answer: tuple | None = None  # (status, headers, body) for every picture request (faults)
 
     def routes(self) -> dict:
         """{path: (secret kind, handler)} of this part, added to the other parts' routes."""
@@ -108,7 +125,8 @@ class FakeContactWays:
         way["config_id"] = config_id
         way["created"] = int(time.time())
         if way["scene"] == 2:
-            way["qr_code"] = f"https://wework.qpic.cn/wwpic/{config_id}/0"
+            self.add_links[config_id] = f"{ADD_LINK}{secrets.token_hex(8)}"
+            way["qr_code"] = f"{self.url}{PICTURE_PATH}{config_id}.png"
         if way["style"] is None:
             way.pop("style")
         self.contact_ways[config_id] = way
@@ -170,6 +188,19 @@ class FakeContactWays:
         del self.contact_ways[way["config_id"]]
         return 200, {}, {"errcode": 0, "errmsg": "ok"}
 
+    # --- the QR picture (WeCom's picture host) ---
+
+    def contact_way_picture(self, path: str) -> tuple[int, dict, bytes]:
+        """GET {PICTURE_PATH}<config_id>.png: the PNG of the way's QR, or 404."""
+        if self.picture_answer is not None:
+            return self.picture_answer
+        config_id = path[len(PICTURE_PATH) :].removesuffix(".png")
+        if config_id not in self.add_links:
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        if config_id not in self.pictures:
+            self.pictures[config_id] = qr_picture(self.add_links[config_id])
+        return 200, {"Content-Type": "image/png"}, self.pictures[config_id]
+
     # --- simulation (tests) ---
 
     def users_of(self, config_id: str) -> list[str]:
@@ -180,9 +211,12 @@ class FakeContactWays:
         return users
 
     def scan(self, config_id: str, external_userid: str, name: str = "", unionid: str = "",
-             created: int | None = None) -> str:  # fmt: skip
+             created: int | None = None, scanned: str | None = None) -> str:  # fmt: skip
         """A customer scans the code and adds one of its users (WeCom takes them in turn): the decrypted
-        add_external_contact callback XML WeCom would POST, with the code's state and a WelcomeCode."""
+        add_external_contact callback XML WeCom would POST, with the code's state and a WelcomeCode.
+        `scanned`: what the phone read from the printed code; anything but the way's add link adds nobody."""
+        if scanned is not None and scanned != self.add_links.get(config_id):
+            raise ValueError(f"{scanned!r} is not the add link of contact way {config_id}")
         with self.lock:
             users = self.users_of(config_id)
             if not users:
@@ -202,3 +236,17 @@ class FakeContactWays:
             f"<State><![CDATA[{state}]]></State><WelcomeCode><![CDATA[{code}]]></WelcomeCode></xml>"
         )
 
+
+
+def qr_picture(content: str) -> bytes:
+    """A PICTURE_PX-square PNG of the QR of `content`, centred on white, as WeCom's picture host serves."""
+    code = segno.make(content, error="m", micro=False)
+    side = code.symbol_size(scale=1, border=4)[0]
+    drawn = io.BytesIO()
+    code.save(drawn, kind="png", scale=PICTURE_PX // side, border=4)
+    qr = Image.open(io.BytesIO(drawn.getvalue())).convert("RGB")
+    picture = Image.new("RGB", (PICTURE_PX, PICTURE_PX), "white")
+    picture.paste(qr, ((PICTURE_PX - qr.width) // 2, (PICTURE_PX - qr.height) // 2))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()

@@ -11,7 +11,7 @@
   var T = catalog.text;
   var fields = {};
   catalog.fields.forEach(function (f) { fields[f.name] = f; });
-  var KINDS = ["field", "bought", "spent", "event", "tag", "consent", "owner", "store"];
+  var KINDS = ["field", "bought", "spent", "event", "customer_group", "tag", "consent", "owner", "store"];
   var root = null;
 
   // --- rule JSON <-> tree --------------------------------------------------------------------------
@@ -33,9 +33,11 @@
     var kind = Object.keys(rule)[0];
     if (Object.keys(rule).length !== 1 || KINDS.indexOf(kind) < 0) throw new Error("unknown condition");
     var spec = rule[kind];
-    if (["bought", "spent", "event", "consent"].indexOf(kind) >= 0 && (typeof spec !== "object" || spec === null)) {
+    if (["bought", "spent", "event", "customer_group", "consent"].indexOf(kind) >= 0 && (typeof spec !== "object" || spec === null)) {
       throw new Error("not an object");
     }
+    var w = kind === "event" ? spec["with"] : undefined;  // the builder shows one property: a live code's id
+    if (w !== undefined && (spec.type !== "code_scanned" || Object.keys(w).join() !== "code_id")) throw new Error("properties");
     return { type: kind, not: false, spec: typeof spec === "object" && spec !== null ? Object.assign({}, spec) : (spec || "") };
   }
 
@@ -72,6 +74,7 @@
       bought: { within_days: 90, at_least: 1 },
       spent: { at_least: 500 },
       event: { type: (catalog.event_types[0] || [""])[0], within_days: 30 },
+      customer_group: { type: (catalog.group_types[0] || [""])[0] },
       consent: { channel: "all", status: "opt_out" },
     };
     if (specs[type]) return { type: type, not: false, spec: specs[type] };
@@ -281,7 +284,23 @@
         return [num("at_least", T.at_least_yuan), num("within_days", T.within_days), pick("source", T.source, catalog.sources),
           pick("store", T.store_code, catalog.stores)];
       case "event":
-        return [pick("type", T.event_type, catalog.event_types), num("within_days", T.within_days), num("at_least", T.at_least)];
+        var type = pick("type", T.event_type, catalog.event_types);
+        type.querySelector("select").addEventListener("change", function () {  // after pick's own handler
+          if (spec.type !== "code_scanned") delete spec["with"];
+          redraw();  // the live code picker comes or goes
+        });
+        var parts = [type, num("within_days", T.within_days), num("at_least", T.at_least)];
+        if (spec.type === "code_scanned" && catalog.live_codes.length) {  // which live code: a property of the event
+          var code = (spec["with"] || {}).code_id || "";
+          var codes = select([["", T.any_value]].concat(catalog.live_codes), code, function (v) {
+            if (v) spec["with"] = { code_id: v }; else delete spec["with"];
+            changed();
+          }, T.live_code);
+          parts.push(labelled(T.live_code, codes));
+        }
+        return parts;
+      case "customer_group":
+        return [pick("type", T.group_type, catalog.group_types), num("left_within_days", T.left_within_days)];
       case "consent":
         return [select(catalog.consent_channels, spec.channel, function (v) { spec.channel = v; changed(); }, T.consent),
           select(catalog.consent_statuses, spec.status, function (v) { spec.status = v; changed(); }, T.consent)];
