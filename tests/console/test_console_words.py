@@ -196,9 +196,11 @@ def _analytics(b):
 
 
 def _step_fields(b):
-    from siyu.engagement.journeys.definitions import STEP_TYPES
+    from siyu.engagement.journeys.definitions import GROUP_STEP_TYPES, STEP_TYPES
 
-    return [("get", f"/engagement/journeys/{b.journey_id}/step-fields/", {"type": t}) for t in STEP_TYPES]
+    return [*(("get", f"/engagement/journeys/{b.journey_id}/step-fields/", {"type": t}) for t in STEP_TYPES),
+            *(("get", f"/engagement/journeys/{b.group_journey_id}/step-fields/", {"type": t})
+              for t in GROUP_STEP_TYPES)]  # fmt: skip
 
 
 # url name -> the requests that show its page(s) on the brand
@@ -225,8 +227,10 @@ PAGES = {
     "engagement_policy": lambda b: [("get", "/engagement/policy/", {})],
     "journeys": lambda b: [("get", "/engagement/journeys/", {})],
     "journey_new": lambda b: [("get", "/engagement/journeys/new/", {})],
-    "journey": lambda b: [("get", f"/engagement/journeys/{b.journey_id}/", {})],
-    "journey_edit": lambda b: [("get", f"/engagement/journeys/{b.journey_id}/edit/", {})],
+    "journey": lambda b: [("get", f"/engagement/journeys/{b.journey_id}/", {}),
+                          ("get", f"/engagement/journeys/{b.group_journey_id}/", {})],
+    "journey_edit": lambda b: [("get", f"/engagement/journeys/{b.journey_id}/edit/", {}),
+                               ("get", f"/engagement/journeys/{b.group_journey_id}/edit/", {})],
     "journey_step_fields": _step_fields,
     "journey_lift": lambda b: [("get", f"/engagement/journeys/{b.journey_id}/lift/", {})],
     "engagement_content": lambda b: [("get", "/engagement/content/", {}),
@@ -236,6 +240,10 @@ PAGES = {
     "community_groups": lambda b: [("get", "/community/groups/", {})],
     "community_group": lambda b: [("get", f"/community/groups/{b.group_id}/", {})],
     "community_group_health": lambda b: [("get", "/community/groups/health/", {})],
+    "community_group_codes": lambda b: [("get", "/community/groups/codes/", {})],
+    "community_group_code": lambda b: [("get", f"/community/groups/codes/{b.group_code_id}/", {})],
+    "community_group_welcomes": lambda b: [("get", "/community/groups/welcome/", {})],
+    "community_group_messages": lambda b: [("get", "/community/groups/messages/", {})],
     "community_sensitive_words": lambda b: [("get", "/community/sensitive-words/", {}),
                                             ("get", "/community/sensitive-words/", {"status": "handled"})],
     "community_handovers": lambda b: [("get", "/community/handovers/", {})],
@@ -253,7 +261,8 @@ PAGES = {
 NOT_PAGES = {
     **{name: "POST, redirects" for name in (
         "community_rule_save", "community_rule_delete", "community_rules_rescan", "community_alert_handle",
-        "community_archive_import", "community_handover_start", "community_handover_check")},  # fmt: skip
+        "community_archive_import", "community_handover_start", "community_handover_check",
+        "community_group_welcome_delete")},  # fmt: skip
     "login": "the sign-in page; visited logged out in test_the_sign_in_page_is_chinese",
     "logout": "POST, redirects",
     "bulk_tags": "POST, redirects to the customer list",

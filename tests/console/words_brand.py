@@ -24,7 +24,14 @@ from siyu.community.archive.actions import handle_alert, import_chat_archive, sa
 from siyu.community.archive.models import SensitiveAlert
 from siyu.community.archive.sample import SAMPLE_RULES, write_archive_sample
 from siyu.community.groups.actions import flag_duplicate_groups, mirror_groups
-from siyu.community.groups.models import CustomerGroup, GroupMember
+from siyu.community.groups.models import (
+    CustomerGroup,
+    GroupCode,
+    GroupCodeSlot,
+    GroupMember,
+    GroupMessage,
+    GroupWelcomeTemplate,
+)
 from siyu.community.handover.models import Handover, HandoverItem
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
@@ -32,7 +39,7 @@ from siyu.customers import actions
 from siyu.engagement.content.actions import save_material, save_script
 from siyu.engagement.guides.actions import complete_task, create_guide_tasks
 from siyu.engagement.guides.models import GuideTask
-from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
+from siyu.engagement.journeys.actions import activate_journey, enroll_groups, run_journeys, save_journey
 from siyu.engagement.messaging import queries
 from siyu.engagement.messaging.actions import configure_account, update_policy
 from siyu.engagement.messaging.channels.wecom import WeComClient, parse_callback_event
@@ -59,6 +66,8 @@ class WordsBrand:
     group_id: int = 0  # a customer group with members, leaves and a duplicate (siyu.community.groups)
     handover_id: int = 0
     live_code_id: int = 0
+    group_code_id: int = 0  # a group code over both groups, one rotated off (siyu.community.groups)
+    group_journey_id: int = 0  # a group SOP that has run once
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -76,6 +85,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     group_id = _customer_groups(customer_id)
     handover_id = _community(admin, tmp_path)
     live_code_id = _live_codes(admin, customer_id)
+    group_code_id, group_journey_id = _group_operations(admin)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -88,6 +98,8 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         group_id=group_id,
         handover_id=handover_id,
         live_code_id=live_code_id,
+        group_code_id=group_code_id,
+        group_journey_id=group_journey_id,
     )
 
 
@@ -229,6 +241,28 @@ def _community(admin, tmp_path) -> int:
     WeComTransfer.objects.create(external_userid="wmdemo00011", handover_userid=staff[1].wecom_userid,
                                  takeover_userid=staff[0].wecom_userid, transferred_at=now - dt.timedelta(days=3))  # fmt: skip
     return handover.pk
+def _group_operations(admin) -> tuple[int, int]:
+    """A group code (one group rotated off it), a group welcome message, a group mass message, as WeCom
+    accepted them; and a group SOP whose one run has entered both groups."""
+    now = timezone.now()
+    welfare, vip = CustomerGroup.objects.get(chat_id="wrWords01"), CustomerGroup.objects.get(chat_id="wrWords02")
+    code = GroupCode.objects.create(name="静安店福利码", config_id="9ad7fa5cdaa6511298498f15fe3d9999", state="store-S01",
+                                    qr_url="https://wework.qpic.cn/wwpic/words_join_way/0", room_base_name="静安福利群")  # fmt: skip
+    GroupCodeSlot.objects.create(code=code, group=welfare, position=0, added_at=now)
+    GroupCodeSlot.objects.create(code=code, group=vip, position=1, added_at=now - dt.timedelta(days=9),
+                                 removed_at=now - dt.timedelta(days=2), removed_because="full")  # fmt: skip
+    GroupWelcomeTemplate.objects.create(name="福利群欢迎", text="欢迎加入静安店福利群，每周三有券", template_id="msgWords01")
+    message = GroupMessage.objects.create(text="周末到店有礼", msgids={"guide01": "msgWords02"}, sent_by=admin)
+    message.groups.set([welfare, vip])
+    journey = save_journey(admin, name="福利群周报", audience="groups", groups={"group_type": "welfare"},
+                           trigger={"type": "once"}, steps=[{"type": "wait_window", "start": "09:00",
+                                                             "end": "11:00"},
+                                                            {"type": "send_group", "content": "本周福利"}])  # fmt: skip
+    activate_journey(admin, journey.pk)
+    enroll_groups(journey)
+    return code.pk, journey.pk
+
+
 def _customer_groups(customer_id: int) -> int:
     """Two store groups sharing members (one left within a week), as the WeCom group sync lands them."""
     now = timezone.now()

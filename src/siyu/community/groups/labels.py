@@ -60,3 +60,7 @@ def join_scene_label(value) -> str:
 
 def quit_scene_label(value) -> str:
     return label(QUIT_SCENES, value)
+
+
+def slot_removal_label(value) -> str:
+    return label(SLOT_REMOVALS, value)

@@ -34,6 +34,7 @@ from siyu.community.groups.models import (
     CustomerGroup,
     GroupCode,
     GroupMember,
+    GroupMessage,
     GroupStatus,
     GroupWelcomeTemplate,
 )
@@ -105,8 +106,43 @@ def chats_owned_by(userid: str) -> list[str]:
                 .order_by("chat_id").values_list("chat_id", flat=True))  # fmt: skip
 
 
+def groups_selected(selector: dict) -> QuerySet:
+    """The live groups a group journey's selector chooses (siyu.engagement.journeys.definitions: group ids,
+    type, store, owner; every criterion given holds), in id order."""
+    groups = CustomerGroup.objects.exclude(status=GroupStatus.DISMISSED)
+    if selector.get("group_ids"):
+        groups = groups.filter(pk__in=selector["group_ids"])
+    if selector.get("group_type"):
+        groups = groups.filter(group_type=selector["group_type"])
+    if selector.get("store_id"):
+        groups = groups.filter(store_id=selector["store_id"])
+    if selector.get("owner_userid"):
+        groups = groups.filter(owner_userid=selector["owner_userid"])
+    return groups.order_by("pk")
+
+
+def dismissed_among(group_ids: list[int]) -> set[int]:
+    """Of these group ids: those dismissed, or no longer known."""
+    live = set(CustomerGroup.objects.filter(pk__in=group_ids).exclude(status=GroupStatus.DISMISSED)
+               .values_list("pk", flat=True))  # fmt: skip
+    return set(group_ids) - live
+
+
+def owners_of_groups(group_ids: list[int]) -> dict[int, str]:
+    """{group id: its owner's WeCom userid}."""
+    return dict(CustomerGroup.objects.filter(pk__in=group_ids).values_list("pk", "owner_userid"))
+
+
 def live_codes() -> QuerySet:
     return GroupCode.objects.filter(archived_at=None).order_by("-created_at", "-pk")
+
+
+def group_messages_for(user, limit: int = 20) -> list[GroupMessage]:
+    """The latest group mass messages `user` may see: all for admins and operators, else those they sent."""
+    sent = GroupMessage.objects.prefetch_related("groups").order_by("-created_at", "-pk")
+    if user is not None and not has_role(user, SEE_ALL):
+        sent = sent.filter(sent_by=user)
+    return list(sent[:limit])
 
 
 def welcome_templates() -> QuerySet:

@@ -8,11 +8,17 @@ import logging
 import time
 from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from siyu.community.errors import CommunityError
+from siyu.community.groups import queries as group_queries
+from siyu.community.groups.actions import send_group_message
+from siyu.community.groups.models import GroupType
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked, cyclic_gc_paused, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
@@ -23,9 +29,17 @@ from siyu.engagement.errors import EngagementError, JourneyNotFound
 from siyu.engagement.guides.actions import MAX_TASKS, create_guide_tasks
 from siyu.engagement.journeys import definitions as journeys
 from siyu.engagement.journeys import queries
-from siyu.engagement.journeys.definitions import check_steps, check_trigger, following_ids, send_key
-from siyu.engagement.journeys.models import Enrollment, Handoff, Journey, StepCount
+from siyu.engagement.journeys.definitions import (
+    check_group_selector,
+    check_group_trigger,
+    check_steps,
+    check_trigger,
+    following_ids,
+    send_key,
+)
+from siyu.engagement.journeys.models import Enrollment, GroupEnrollment, Handoff, Journey, StepCount
 from siyu.engagement.messaging.actions import enqueue_send_batch, user_or_none, whole_number
+from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.models import (
     Send,
 )
@@ -58,10 +72,48 @@ _ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "stat
 _TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "exit"})
 
 
-def _require_journey_editor(actor) -> None:
+def _own_userid(actor) -> str:
+    return getattr(getattr(actor, "staff", None), "wecom_userid", "") or ""
+
+
+def _guide_owns(actor, journey) -> bool:
+    """A guide's own group SOP: a group journey whose selector is restricted to the groups they own."""
+    mine = _own_userid(actor)
+    return (bool(mine) and has_role(actor, (Role.GUIDE,)) and journey.audience == Journey.Audience.GROUPS
+            and (journey.groups or {}).get("owner_userid") == mine)  # fmt: skip
+
+
+def _require_journey_editor(actor, journey=None) -> None:
+    """Admins and operators change any journey; a guide only a group SOP of their own groups."""
     if actor is None or has_role(actor, JOURNEY_EDITORS):
         return
+    if journey is not None and _guide_owns(actor, journey):
+        return
     raise PermissionDenied("only an admin or operator can change journeys")
+
+
+def _group_selector(actor, raw) -> dict:
+    """The selector of a group journey as stored. A guide's is bound to their own groups (owner_userid is
+    theirs); naming another owner or another owner's group is refused."""
+    raw = dict(raw) if isinstance(raw, dict) else {}
+    editor = actor is None or has_role(actor, JOURNEY_EDITORS)
+    mine = "" if editor else _own_userid(actor)
+    if not editor:
+        if not mine or not has_role(actor, (Role.GUIDE,)):
+            raise PermissionDenied("only an admin or operator can change journeys")
+        if raw.get("owner_userid") not in (None, "", mine):
+            raise PermissionDenied("a guide's group SOP reaches only the groups they own")
+        raw["owner_userid"] = mine
+    selector = check_group_selector(raw)
+    if selector["group_type"] and selector["group_type"] not in GroupType.values:
+        raise EngagementError(f"the group type is one of {', '.join(GroupType.values)}")
+    owners = group_queries.owners_of_groups(selector["group_ids"])
+    missing = [i for i in selector["group_ids"] if i not in owners]
+    if missing:
+        raise EngagementError(f"customer group {missing[0]} does not exist")
+    if not editor and any(owners[i] != mine for i in selector["group_ids"]):
+        raise PermissionDenied("a guide's group SOP reaches only the groups they own")
+    return selector
 
 
 def _percent(value, what: str, high: int) -> Decimal:
@@ -96,17 +148,30 @@ def save_journey(
     priority: int = 0,
     holdout_percent=10,
     cost_per_send=0,
+    audience: str = "customers",
+    groups: dict | None = None,
 ):
-    """Create a journey (a draft) or change one. Once a journey has been activated its trigger and holdout
-    share stay as they were (enrollments and the lift report depend on them), and a step where
-    customers are waiting cannot be removed."""
+    """Create a journey (a draft) or change one. Once a journey has been activated its audience, trigger
+    and holdout share stay as they were (enrollments and the lift report depend on them), and a step where
+    customers are waiting cannot be removed. A group journey (audience "groups", see definitions.py) has
+    a group selector and no holdout or goal; a guide may make one for their own groups."""
 
-    _require_journey_editor(actor)
+    if audience not in Journey.Audience.values:
+        raise EngagementError(f"the audience is one of {', '.join(Journey.Audience.values)}")
+    for_groups = audience == Journey.Audience.GROUPS
+    if not for_groups:
+        _require_journey_editor(actor)
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise EngagementError("a journey needs a name of 1 to 100 characters")
-    trigger, steps = check_trigger(trigger), check_steps(steps)
-    _check_segment_exists(trigger, steps)
+    if for_groups:
+        selector = _group_selector(actor, groups)
+        trigger, steps = check_group_trigger(trigger), check_steps(steps, audience)
+        holdout_percent, goal_days, exit_on_goal, reentry, reentry_days = 0, 0, False, "once", 0
+    else:
+        selector = {}
+        trigger, steps = check_trigger(trigger), check_steps(steps)
+        _check_segment_exists(trigger, steps)
     if reentry not in Journey.Reentry.values:
         raise EngagementError(f"re-entry is one of {', '.join(Journey.Reentry.values)}")
     holdout = _percent(holdout_percent, "the holdout share", 50)
@@ -121,13 +186,18 @@ def save_journey(
     )
     if journey is None:
         raise JourneyNotFound(f"journey {journey_id} does not exist")
+    if for_groups and journey.pk is not None:
+        _require_journey_editor(actor, journey)
     if Journey.objects.filter(name=name).exclude(pk=journey.pk).exists():
         raise EngagementError(f"a journey named {name!r} exists already")
     if journey.activated_at is not None:
+        if audience != journey.audience:
+            raise EngagementError("the audience of a journey that has run cannot change")
         if trigger != journey.trigger or holdout != journey.holdout_percent:
             raise EngagementError("the trigger and holdout share of a journey that has run cannot change")
+        waiting_rows = GroupEnrollment if for_groups else Enrollment
         waiting = set(
-            Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE).values_list(
+            waiting_rows.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE).values_list(
                 "step_id", flat=True
             )
         )
@@ -136,6 +206,7 @@ def save_journey(
             raise EngagementError(f"customers are waiting at step(s) {', '.join(sorted(missing))}; keep them")
     journey.name, journey.description = name, (description or "").strip()[:300]
     journey.trigger, journey.steps = trigger, steps
+    journey.audience, journey.groups = audience, selector
     journey.reentry, journey.reentry_days = reentry, whole_number(reentry_days, 0, 3650, "the re-entry days")
     journey.goal_days = whole_number(goal_days, 0, 365, "the goal days")
     journey.exit_on_goal = bool(exit_on_goal)
@@ -165,11 +236,11 @@ def _first_run(trigger: dict, now: dt.datetime) -> dt.datetime:
 def activate_journey(actor, journey_id: int, now: dt.datetime | None = None):
     """Start (or resume) a journey: its trigger is evaluated from now on, paused enrollments go on."""
 
-    _require_journey_editor(actor)
     now = now or timezone.now()
     journey = Journey.objects.select_for_update().filter(pk=journey_id).first()
     if journey is None:
         raise JourneyNotFound(f"journey {journey_id} does not exist")
+    _require_journey_editor(actor, journey)
     journey.status = Journey.Status.ACTIVE
     journey.activated_at = journey.activated_at or now
     if journey.trigger.get("type") == "schedule" and journey.next_run_at is None:
@@ -184,7 +255,7 @@ def activate_journey(actor, journey_id: int, now: dt.datetime | None = None):
 def pause_journey(actor, journey_id: int):
     """Stop a journey: no one enters, enrolled customers stay at their step until it is activated again."""
 
-    _require_journey_editor(actor)
+    _require_journey_editor(actor, Journey.objects.filter(pk=journey_id).first())
     updated = Journey.objects.filter(pk=journey_id).update(
         status=Journey.Status.PAUSED, updated_at=timezone.now()
     )
@@ -198,10 +269,10 @@ def pause_journey(actor, journey_id: int):
 def delete_journey(actor, journey_id: int) -> None:
     """Delete a journey that never ran (a draft); one that ran is paused instead, to keep its report."""
 
-    _require_journey_editor(actor)
     journey = Journey.objects.filter(pk=journey_id).first()
     if journey is None:
         raise JourneyNotFound(f"journey {journey_id} does not exist")
+    _require_journey_editor(actor, journey)
     if journey.activated_at is not None:
         raise EngagementError("a journey that has run cannot be deleted; pause it")
     journey.delete()
@@ -558,7 +629,8 @@ def run_journeys(
     """One tick of every active journey: enrol by trigger, take the due steps, check goals."""
 
     now = now or timezone.now()
-    journeys = {j.pk: j for j in Journey.objects.filter(status=Journey.Status.ACTIVE)}
+    active = list(Journey.objects.filter(status=Journey.Status.ACTIVE))
+    journeys = {j.pk: j for j in active if j.audience != Journey.Audience.GROUPS}
     report: Counter = Counter()
     clock = time.perf_counter()
     seconds = {}
@@ -567,10 +639,142 @@ def run_journeys(
     seconds["triggers"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     _advance_due(journeys, now, batch, report, crash_after)
     seconds["steps"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
+    for journey in active:
+        if journey.audience == Journey.Audience.GROUPS:
+            report["groups_enrolled"] += enroll_groups(journey, now)
+            advance_groups(journey, now, report)
+    seconds["groups"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     report["guide_task_handoffs"] = create_tasks_from_handoffs(now)
     report["goals"] = check_goals(journeys, now)
     seconds["goals"] = round(time.perf_counter() - clock, 3)
     return {**report, "seconds": seconds}
+
+
+# --- group SOP: journeys whose enrollments are customer groups (definitions.py, "Group SOP") ---------------
+# Few rows (thousands of groups, not millions of customers): plain ORM, one step's due groups at a time.
+# A send_group step calls WeCom before its transaction stores the move: a crash in between sends that
+# message again at the next tick (WeCom's owners then confirm it twice); nothing else repeats.
+
+GROUP_MESSAGE_CHATS = 2000  # add_msg_template's chat_id_list: at most this many groups of one owner a task
+
+
+def _group_fire_key(journey, now: dt.datetime) -> str | None:
+    """The trigger fire due now, as a trigger key; None when the trigger has nothing to do now."""
+    kind = journey.trigger.get("type")
+    if kind == "once":
+        return "once" if journey.trigger_checked_at is None else None
+    if kind == "schedule" and journey.next_run_at is not None and journey.next_run_at <= now:
+        return f"run:{journey.next_run_at.isoformat()}"
+    return None
+
+
+def enroll_groups(journey, now: dt.datetime | None = None) -> int:
+    """Enrol the groups the journey's selector chooses if its trigger fires now (once at activation, or a
+    schedule's run): each at the first step, due now; a group still going through an earlier fire is left
+    out. Returns how many groups entered."""
+    now = now or timezone.now()
+    key = _group_fire_key(journey, now)
+    if key is None:
+        return 0
+    chosen = list(group_queries.groups_selected(journey.groups or {}).values_list("pk", flat=True))
+    enrolled = GroupEnrollment.objects.filter(journey=journey)
+    busy = set(enrolled.filter(status=Enrollment.Status.ACTIVE).values_list("group_id", flat=True))
+    busy |= set(enrolled.filter(trigger_key=key).values_list("group_id", flat=True))
+    first = journey.steps[0]["id"]
+    rows = [GroupEnrollment(journey=journey, group_id=g, trigger_key=key, step_id=first, step_entered_at=now,
+                            due_at=now, entered_at=now) for g in chosen if g not in busy]  # fmt: skip
+    changes: dict = {"trigger_checked_at": now}
+    if key.startswith("run:"):
+        upcoming, every = journey.next_run_at, dt.timedelta(days=journey.trigger["every_days"])
+        while upcoming <= now:
+            upcoming += every
+        changes["next_run_at"] = upcoming
+    with transaction.atomic():
+        GroupEnrollment.objects.bulk_create(rows)
+        _bump_counts(journey.pk, first, len(rows), 0)
+        Journey.objects.filter(pk=journey.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(journey, name, value)
+    return len(rows)
+
+
+def _send_to_groups(journey, step: dict, following, rows, now: dt.datetime, report: Counter):
+    """A send_group step for due group enrollments `rows` (pk, group_id, step_entered_at): one group
+    message for them all (one WeCom task per owner). Returns (outcomes, pks of the enrollments reached)."""
+    default = step.get("next", following)
+    gone = group_queries.dismissed_among([r[1] for r in rows])
+    outcomes = [(("exit", "dismissed"), [r[0] for r in rows if r[1] in gone])]
+    live = [r for r in rows if r[1] not in gone]
+    reached: list[int] = []
+    for start in range(0, len(live), GROUP_MESSAGE_CHATS):
+        chunk = live[start : start + GROUP_MESSAGE_CHATS]
+        ids = [r[1] for r in chunk]
+        try:
+            message = send_group_message(None, ids, step.get("content", ""), step.get("material"))
+        except (CommunityError, ProviderError) as exc:  # WeCom not set up or down: try again later
+            log.warning("journey %s step %s: group message not sent: %s", journey.pk, step["id"], exc)
+            report["group_message_errors"] += 1
+            outcomes.append((("due", now + EVENT_POLL), [r[0] for r in chunk]))
+            continue
+        owners = group_queries.owners_of_groups(ids)
+        reached += [pk for pk, group_id, _at in chunk if owners.get(group_id) in message.msgids]
+        report["group_messages"] += len(message.msgids)
+        report["group_message_failures"] += len(message.failures)
+        outcomes.append((("goto", default), [r[0] for r in chunk]))
+    return outcomes, reached
+
+
+def _group_step(journey, step: dict | None, following, rows, now: dt.datetime, report: Counter):
+    """What happens at `step` to due group enrollments `rows`: (outcomes as in _run_step, pks reached by a
+    message)."""
+    pks = [r[0] for r in rows]
+    if step is None:  # the step was removed while nobody was waiting at it
+        return [(("exit", "step_removed"), pks)], []
+    kind, default = step["type"], step.get("next", following)
+    if kind == "exit":
+        return [(("exit", "exit_step"), pks)], []
+    if kind == "send_group":
+        return _send_to_groups(journey, step, following, rows, now, report)
+    out: dict = defaultdict(list)
+    zone = ZoneInfo(django_settings.TIME_ZONE)
+    for pk, _group, entered in rows:
+        if kind == "wait":
+            target = entered + journeys.wait_duration(step)
+        else:
+            target = journeys.window_opens(step, now, zone)
+        out[("goto", default) if target <= now else ("due", target)].append(pk)
+    return list(out.items()), []
+
+
+def advance_groups(journey, now: dt.datetime | None = None, report: Counter | None = None) -> None:
+    """Move a group journey's due enrollments along their steps, as far as they go now."""
+    now = now or timezone.now()
+    report = Counter() if report is None else report
+    steps = {s["id"]: s for s in journey.steps}
+    following = following_ids(journey.steps)
+    due = GroupEnrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE, due_at__lte=now)
+    for _round in range(MAX_ROUNDS):
+        by_step: dict[str, list] = defaultdict(list)
+        for pk, group_id, step_id, entered in due.order_by("pk").values_list(
+            "pk", "group_id", "step_id", "step_entered_at"
+        ):
+            by_step[step_id].append((pk, group_id, entered))
+        if not by_step:
+            return
+        for step_id, rows in by_step.items():
+            outcomes, reached = _group_step(journey, steps.get(step_id), following.get(step_id), rows, now, report)
+            with transaction.atomic():
+                for (action, value), pks in outcomes:
+                    if not pks:
+                        continue
+                    changes = _outcome_changes(action, value, now)
+                    for chunk in chunked(pks):
+                        GroupEnrollment.objects.filter(pk__in=chunk).update(**changes)
+                    if "step_id" in changes:
+                        _bump_counts(journey.pk, changes["step_id"], len(pks), 0)
+                for chunk in chunked(reached):
+                    GroupEnrollment.objects.filter(pk__in=chunk).update(messages=F("messages") + 1)
+            report["group_steps_taken"] += len(rows)
 
 
 def schedule_journeys(at: dt.datetime | None = None) -> None:

@@ -38,6 +38,11 @@ class JourneyIn(Schema):
     priority: int = Field(0, ge=-100, le=100, description="its sends' priority in the contact policy")
     holdout_percent: float = Field(10, ge=0, le=50, description="the control share never contacted")
     cost_per_send: float = Field(0, ge=0, le=1000, description="yuan, for the cost per incremental order")
+    audience: Literal["customers", "groups"] = Field(
+        "customers", description="groups: a group SOP, whose enrollments are customer groups"
+    )
+    groups: dict | None = Field(None, description="a group SOP's groups: group_ids, group_type, store_id, "
+                                "owner_userid (every one given must hold)")  # fmt: skip
 
 
 class StepCountOut(Schema):
@@ -68,6 +73,12 @@ class JourneyOut(Schema):
     holdout: int
     goal_met: int
     step_counts: list[StepCountOut]
+    audience: str
+    groups: dict
+    runs: int = Field(0, description="a group SOP: its trigger's fires")
+    groups_entered: int = Field(0, description="a group SOP: groups that entered it")
+    groups_reached: int = Field(0, description="a group SOP: groups sent at least one message")
+    messages: int = Field(0, description="a group SOP: group messages sent, one per group and step")
 
 
 class LiftGroupOut(Schema):
@@ -109,6 +120,7 @@ def journey_dict(journey) -> dict:
         "reentry_days": journey.reentry_days, "goal_days": journey.goal_days, "exit_on_goal": journey.exit_on_goal,
         "priority": journey.priority, "holdout_percent": float(journey.holdout_percent),
         "cost_per_send": float(journey.cost_per_send), "activated_at": journey.activated_at,
+        "audience": journey.audience, "groups": journey.groups or {},
         **queries.journey_summary(journey), "step_counts": queries.journey_step_counts(journey),
     }  # fmt: skip
 

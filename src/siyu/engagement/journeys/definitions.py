@@ -43,6 +43,34 @@ following step of the list, and past the last step the customer leaves the journ
     exit          {}
 
 A cycle of steps must pass through a wait (wait, wait_window or wait_event), so a tick always ends.
+
+Group SOP (`Journey.audience` "groups"): the same journeys, whose enrollments are customer groups
+(GroupEnrollment) instead of customers, chosen by `Journey.groups`, a selector of WeCom customer groups:
+
+    {"group_ids": [ID, …], "group_type": "welfare" | "vip" | …, "store_id": N, "owner_userid": USERID}
+        every criterion given must hold (ids: one of those groups); at least one is given; dismissed groups
+        are never chosen. A guide's journey always carries their own userid as owner_userid, so it reaches
+        only their groups. The selector may change after activation (it is read at each trigger fire).
+
+Its trigger is one of
+
+    {"type": "schedule", "every_days": 7, "at": "10:00"}   the selected groups at that local time every
+                                                          every_days days (no segment)
+    {"type": "once"}                                      the selected groups once, at the first tick after
+                                                          the journey is activated
+
+and its steps are wait, wait_window, exit and
+
+    send_group    {"content": TEXT, "material": ID}        a group mass message (siyu.community.groups.actions
+                                                          .send_group_message: one add_msg_template, chat type
+                                                          group, per group owner, naming that owner's groups);
+                                                          the text is at most 4,000 bytes (WeCom's limit)
+
+A group enrols once per trigger fire (GroupEnrollment.trigger_key "once" or "run:<fire time>"), and not while
+it is still going through an earlier fire. The tick moves group enrollments with the same waits as customers';
+a send_group step sends once for all the groups reaching it in that tick, and a group dismissed meanwhile
+leaves the journey there (exit reason "dismissed") instead of being sent to. Group journeys have no holdout,
+goal or re-entry settings (there is no purchase of a group to measure).
 """
 
 from __future__ import annotations
@@ -74,6 +102,10 @@ STEP_TYPES = (
     "award_points",
     "exit",
 )
+AUDIENCES = ("customers", "groups")
+GROUP_TRIGGER_TYPES = ("schedule", "once")
+GROUP_STEP_TYPES = ("wait", "wait_window", "send_group", "exit")
+GROUP_TEXT_BYTES = 4000  # add_msg_template's text.content
 # steps a holdout enrollment passes without effect: every contact and reward
 CONTACT_STEPS = ("send", "guide_task", "award_points")
 SEND_CHANNELS = ("wecom", "sms", "email", "webhook")
@@ -159,13 +191,48 @@ def check_trigger(trigger) -> dict:
     return {"type": kind, "days": _int(trigger.get("days"), 1, 3650, "the inactivity days")}
 
 
-def _check_step(step, index: int) -> dict:
+def check_group_trigger(trigger) -> dict:
+    """A group journey's trigger as stored (see the module's Group SOP); EngagementError saying what is wrong."""
+    if not isinstance(trigger, dict) or trigger.get("type") not in GROUP_TRIGGER_TYPES:
+        raise EngagementError(f"a group journey's trigger is one of {', '.join(GROUP_TRIGGER_TYPES)}")
+    if trigger["type"] == "once":
+        return {"type": "once"}
+    if trigger.get("segment_id") not in (None, ""):
+        raise EngagementError("a group journey's schedule has no segment: its groups are chosen apart")
+    return {
+        "type": "schedule",
+        "segment_id": None,
+        "every_days": _int(trigger.get("every_days", 7), 1, 365, "every_days"),
+        "at": _time(trigger.get("at", "10:00"), "the schedule's time"),
+    }
+
+
+def check_group_selector(selector) -> dict:
+    """A group journey's selector as stored (see the module's Group SOP); EngagementError when wrong."""
+    if not isinstance(selector, dict):
+        raise EngagementError("choose the groups: ids, a group type, a store or an owner")
+    ids = selector.get("group_ids") or []
+    if not isinstance(ids, list) or len(ids) > 10_000:
+        raise EngagementError("the group ids are a list of at most 10,000 ids")
+    store = selector.get("store_id")
+    out = {
+        "group_ids": sorted({_int(i, 1, 2**62, "a group id") for i in ids}),
+        "group_type": _text(selector.get("group_type"), "the group type", 16),
+        "store_id": None if store in (None, "") else _int(store, 1, 2**62, "the store"),
+        "owner_userid": _text(selector.get("owner_userid"), "the group owner", 64),
+    }
+    if not any(out.values()):
+        raise EngagementError("choose the groups: ids, a group type, a store or an owner")
+    return out
+
+
+def _check_step(step, index: int, allowed: tuple[str, ...] = STEP_TYPES) -> dict:
     where = f"step {index + 1}"
     if not isinstance(step, dict):
         raise EngagementError(f"{where} must be an object")
     kind = step.get("type")
-    if kind not in STEP_TYPES:
-        raise EngagementError(f"{where}: the type must be one of {', '.join(STEP_TYPES)}")
+    if kind not in allowed:
+        raise EngagementError(f"{where}: the type must be one of {', '.join(allowed)}")
     step_id = str(step.get("id") or f"s{index + 1}")
     if not STEP_ID.match(step_id):
         raise EngagementError(f"{where}: an id has 1 to 32 letters, digits, - or _")
@@ -233,6 +300,14 @@ def _check_step(step, index: int) -> dict:
                 f"{where}: {{{unknown[0]}}} is neither a variable of the step nor one filled from the customer "
                 f"({', '.join('{' + n + '}' for n in CUSTOMER_VARIABLES)}); write {{{{ and }}}} for literal braces"
             )
+    elif kind == "send_group":
+        out["content"] = _text(step.get("content"), f"{where}: content", GROUP_TEXT_BYTES)
+        if len(out["content"].encode()) > GROUP_TEXT_BYTES:
+            raise EngagementError(f"{where}: the text is at most {GROUP_TEXT_BYTES} bytes (WeCom's limit)")
+        if step.get("material") not in (None, ""):
+            out["material"] = attachable_material(step["material"], "wecom", where)
+        if not out["content"] and "material" not in out:
+            raise EngagementError(f"{where}: a group message needs a text or a material")
     elif kind in ("add_tag", "remove_tag"):
         out["tag"] = _text(step.get("tag"), f"{where}: tag", 201)
         if not out["tag"]:
@@ -267,13 +342,14 @@ def successors(step: dict, following: str | None) -> list[str | None]:
     return [default]
 
 
-def check_steps(steps) -> list[dict]:
-    """The steps as stored; EngagementError saying what is wrong."""
+def check_steps(steps, audience: str = "customers") -> list[dict]:
+    """The steps as stored (of a customer or a group journey); EngagementError saying what is wrong."""
     if not isinstance(steps, list) or not steps:
         raise EngagementError("a journey needs at least one step")
     if len(steps) > MAX_STEPS:
         raise EngagementError(f"a journey has at most {MAX_STEPS} steps")
-    checked = [_check_step(step, i) for i, step in enumerate(steps)]
+    allowed = GROUP_STEP_TYPES if audience == "groups" else STEP_TYPES
+    checked = [_check_step(step, i, allowed) for i, step in enumerate(steps)]
     ids = [s["id"] for s in checked]
     if len(set(ids)) != len(ids):
         raise EngagementError("two steps have the same id")

@@ -23,8 +23,15 @@ class Journey(models.Model):
         AFTER_EXIT = "after_exit", "结束后可再次进入"
         COOLDOWN = "cooldown", "结束满 N 天后可再次进入"
 
+    class Audience(models.TextChoices):
+        CUSTOMERS = "customers", "客户"
+        GROUPS = "groups", "客户群"
+
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=300, blank=True)
+    # who goes through it: customers (Enrollment) or customer groups (GroupEnrollment, a group SOP)
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.CUSTOMERS)
+    groups = models.JSONField(default=dict, blank=True)  # a group journey's selector (definitions.py)
     trigger = models.JSONField(default=dict)
     steps = models.JSONField(default=list)
     reentry = models.CharField(max_length=16, choices=Reentry.choices, default=Reentry.ONCE)
@@ -93,6 +100,37 @@ class Enrollment(models.Model):
 
     def __str__(self):
         return f"enrollment {self.pk}: customer {self.customer_id} in journey {self.journey_id} at {self.step_id}"
+
+
+class GroupEnrollment(models.Model):
+    """One customer group's pass through a group journey (a group SOP), for one fire of its trigger
+    (`trigger_key` "once" or "run:<fire time>"): a group enrols once per fire. `group_id` is a
+    siyu.community CustomerGroup's id (kept as a number, like Enrollment.customer_id). `messages` counts
+    the group messages sent to it along the way."""
+
+    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="group_enrollments",
+                                db_index=False)  # fmt: skip
+    group_id = models.BigIntegerField()
+    trigger_key = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Enrollment.Status.choices, default=Enrollment.Status.ACTIVE)
+    step_id = models.CharField(max_length=32)
+    step_entered_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    entered_at = models.DateTimeField()
+    exited_at = models.DateTimeField(null=True, blank=True)
+    exit_reason = models.CharField(max_length=16, blank=True)  # end | exit_step | dismissed | step_removed
+    messages = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["journey", "group_id", "trigger_key"], name="group_enrollment_once")
+        ]
+        indexes = [
+            models.Index(fields=["journey", "due_at"], name="group_enrollment_due", condition=Q(status="active")),
+        ]
+
+    def __str__(self):
+        return f"group enrollment {self.pk}: group {self.group_id} in journey {self.journey_id} at {self.step_id}"
 
 
 class StepCount(models.Model):

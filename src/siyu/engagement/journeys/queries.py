@@ -6,12 +6,12 @@ import datetime as dt
 
 import ibis
 import pyarrow as pa
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q, Sum
 
 from siyu import warehouse
 from siyu.engagement.errors import JourneyNotFound
 from siyu.engagement.journeys.definitions import ORDER_PLACED
-from siyu.engagement.journeys.models import Enrollment, Journey, StepCount
+from siyu.engagement.journeys.models import Enrollment, GroupEnrollment, Journey, StepCount
 from siyu.engagement.messaging.models import Send
 from siyu.segments.errors import TraitsNotComputed
 from siyu.segments.membership import rule_members
@@ -330,8 +330,9 @@ def journey_step_counts(journey) -> list[dict]:
     """Per step: how many reached it (treated, holdout) and how many are at it now."""
 
     reached = {c.step_id: c for c in StepCount.objects.filter(journey=journey)}
+    rows = GroupEnrollment if journey.audience == Journey.Audience.GROUPS else Enrollment
     now_at = dict(
-        Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE)
+        rows.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE)
         .values_list("step_id")
         .annotate(n=Count("pk"))
         .order_by()
@@ -348,7 +349,31 @@ def journey_step_counts(journey) -> list[dict]:
     return out
 
 
+def group_journey_summary(journey) -> dict:
+    """A group SOP's figures: groups reached, runs (trigger fires), group messages sent, groups on their way."""
+    rows = GroupEnrollment.objects.filter(journey=journey)
+    figures = rows.aggregate(enrolled=Count("pk"), groups=Count("group_id", distinct=True),
+                             runs=Count("trigger_key", distinct=True), messages=Sum("messages"))  # fmt: skip
+    active = rows.filter(status=Enrollment.Status.ACTIVE).count()
+    reached = rows.filter(messages__gt=0).values("group_id").distinct().count()
+    return {"enrolled": figures["enrolled"], "active": active, "exited": figures["enrolled"] - active,
+            "groups_entered": figures["groups"], "groups_reached": reached, "runs": figures["runs"],
+            "messages": figures["messages"] or 0, "holdout": 0, "goal_met": 0}  # fmt: skip
+
+
+def group_journey_runs(journey, limit: int = 20) -> list[dict]:
+    """The latest fires of a group SOP: when, groups entered, groups sent to, messages, groups still going."""
+    rows = (GroupEnrollment.objects.filter(journey=journey).values("trigger_key")
+            .annotate(started=Min("entered_at"), groups=Count("pk"), sent=Sum("messages"),
+                      reached=Count("pk", filter=Q(messages__gt=0)),
+                      active=Count("pk", filter=Q(status=Enrollment.Status.ACTIVE)))
+            .order_by("-started")[:limit])  # fmt: skip
+    return [{**r, "sent": r["sent"] or 0} for r in rows]
+
+
 def journey_summary(journey) -> dict:
+    if journey.audience == Journey.Audience.GROUPS:
+        return group_journey_summary(journey)
     # two counts that each read one index (enrollment_customer, the active-only enrollment_at_step)
     enrolled = Enrollment.objects.filter(journey=journey).count()
     active = Enrollment.objects.filter(journey=journey, status=Enrollment.Status.ACTIVE).count()
@@ -370,7 +395,10 @@ def next_journey_due() -> dt.datetime | None:
     scheduled = Journey.objects.filter(status=Journey.Status.ACTIVE, next_run_at__isnull=False).aggregate(
         at=Min("next_run_at")
     )["at"]
-    times = [t for t in (due, scheduled) if t is not None]
+    groups_due = GroupEnrollment.objects.filter(
+        status=Enrollment.Status.ACTIVE, journey__status=Journey.Status.ACTIVE
+    ).aggregate(at=Min("due_at"))["at"]
+    times = [t for t in (due, scheduled, groups_due) if t is not None]
     return min(times) if times else None
 
 

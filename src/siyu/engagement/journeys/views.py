@@ -8,12 +8,24 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from siyu.community.groups import labels as group_labels
+from siyu.community.groups import queries as group_queries
+from siyu.community.groups.models import GroupType
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.journeys import actions, queries
-from siyu.engagement.journeys.labels import JOURNEY_EVENTS, REENTRY, STEP_TYPES, TRIGGERS
+from siyu.engagement.journeys.labels import (
+    AUDIENCES,
+    CUSTOMER_STEP_TYPES,
+    GROUP_STEP_TYPES,
+    JOURNEY_EVENTS,
+    REENTRY,
+    STEP_TYPES,
+    TRIGGERS,
+)
 from siyu.engagement.journeys.models import Journey
 from siyu.segments.models import Segment
+from siyu.staff.models import Store
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view, forbidden
 
@@ -51,12 +63,23 @@ def _trigger_from(data) -> dict:
     return trigger
 
 
+CHOOSABLE_GROUPS = 300  # groups offered as checkboxes in the editor; more are chosen by type, store or owner
+
+
+def _groups_from(data) -> dict:
+    """A group journey's selector from the editor (siyu.engagement.journeys.definitions, Group SOP)."""
+    return {"group_ids": [_number(v) for v in data.getlist("group_ids") if v.strip()],
+            "group_type": data.get("group_type", "").strip(), "store_id": _number(data.get("group_store"), None),
+            "owner_userid": data.get("group_owner", "").strip()}  # fmt: skip
+
+
 def _journey_form(journey=None) -> dict:
     if journey is None:
         return {"name": "", "description": "", "trigger": {"type": "event", "event": "order_placed"}, "reentry": "once",
                 "reentry_days": 0, "goal_days": 7, "exit_on_goal": True, "priority": 0, "holdout_percent": "10",
-                "cost_per_send": "0", "steps_json": "[]"}  # fmt: skip
+                "cost_per_send": "0", "steps_json": "[]", "audience": "customers", "groups": {}}  # fmt: skip
     return {
+        "audience": journey.audience, "groups": journey.groups or {},
         "name": journey.name, "description": journey.description, "trigger": journey.trigger,
         "reentry": journey.reentry, "reentry_days": journey.reentry_days, "goal_days": journey.goal_days,
         "exit_on_goal": journey.exit_on_goal, "priority": journey.priority,
@@ -65,10 +88,15 @@ def _journey_form(journey=None) -> dict:
     }  # fmt: skip
 
 
-def _journey_context(form: dict, journey=None) -> dict:
+def _journey_context(request, form: dict, journey=None) -> dict:
+    chosen = set((form.get("groups") or {}).get("group_ids") or [])
+    groups = [{"group": g, "type": group_labels.group_type_label(g.group_type), "chosen": g.pk in chosen}
+              for g in group_queries.groups_for(request.user)[:CHOOSABLE_GROUPS]]  # fmt: skip
     return {
         "form": form, "journey": journey, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
         "segments": Segment.objects.all(), "reentry_choices": list(REENTRY.items()),
+        "audiences": list(AUDIENCES.items()), "choosable_groups": groups, "stores": Store.objects.order_by("name"),
+        "group_types": [(v, group_labels.group_type_label(v)) for v in GroupType.values],
     }  # fmt: skip
 
 
@@ -87,10 +115,13 @@ def journey_edit(request, journey_id=None):
     journey = queries.get_journey(journey_id) if journey_id else None
     if request.method == "POST":
         data = request.POST
+        ran = bool(journey and journey.activated_at)
         form = {**_journey_form(journey), **{k: data.get(k, "") for k in (
             "name", "description", "reentry", "reentry_days", "goal_days", "priority", "holdout_percent",
             "cost_per_send", "steps_json")}, "exit_on_goal": data.get("exit_on_goal") == "on",
-            "trigger": journey.trigger if journey and journey.activated_at else _trigger_from(data)}  # fmt: skip
+            "trigger": journey.trigger if ran else _trigger_from(data),
+            "audience": journey.audience if ran else data.get("audience", "customers"),
+            "groups": _groups_from(data)}  # fmt: skip
         try:
             try:
                 steps = json.loads(form["steps_json"] or "[]")
@@ -104,16 +135,17 @@ def journey_edit(request, journey_id=None):
                 reentry_days=_number(form["reentry_days"]), goal_days=_number(form["goal_days"]),
                 exit_on_goal=form["exit_on_goal"], priority=_number(form["priority"]),
                 holdout_percent=form["holdout_percent"] or 0, cost_per_send=form["cost_per_send"] or 0,
+                audience=form["audience"], groups=form["groups"],
             )  # fmt: skip
         except EngagementError as exc:
             messages.error(request, str(exc))
             return render(
-                request, "siyu/engagement/journey_edit.html", _journey_context(form, journey), status=400
+                request, "siyu/engagement/journey_edit.html", _journey_context(request, form, journey), status=400
             )
         messages.success(request, _("Journey saved."))
         return redirect("console:journey", journey_id=saved.pk)
     return render(
-        request, "siyu/engagement/journey_edit.html", _journey_context(_journey_form(journey), journey)
+        request, "siyu/engagement/journey_edit.html", _journey_context(request, _journey_form(journey), journey)
     )
 
 
@@ -132,7 +164,7 @@ def _step_from(data) -> dict:
         "award_points": ("points",),
     }
     texts = {"wait_window": ("start", "end"), "wait_event": ("event",), "send": ("channel", "template", "subject",
-             "content", "material"), "add_tag": ("tag",), "remove_tag": ("tag",), "guide_task": ("title", "script"),
+             "content", "material"), "send_group": ("content", "material"), "add_tag": ("tag",), "remove_tag": ("tag",), "guide_task": ("title", "script"),
              "award_points": ("reason",)}  # fmt: skip
     for name in numbers.get(kind, ()):
         step[name] = _number(data.get(name), 0)
@@ -165,7 +197,12 @@ def _save_steps(request, journey, steps) -> None:
         trigger=journey.trigger, steps=steps, reentry=journey.reentry, reentry_days=journey.reentry_days,
         goal_days=journey.goal_days, exit_on_goal=journey.exit_on_goal, priority=journey.priority,
         holdout_percent=journey.holdout_percent, cost_per_send=journey.cost_per_send,
+        audience=journey.audience, groups=journey.groups,
     )  # fmt: skip
+
+
+def _step_labels(journey) -> dict:
+    return GROUP_STEP_TYPES if journey.audience == Journey.Audience.GROUPS else CUSTOMER_STEP_TYPES
 
 
 @console_view
@@ -227,10 +264,13 @@ def journey(request, journey_id):
             messages.error(request, str(exc))
         return redirect("console:journey", journey_id=item.pk)
     editing = _step_of(item, request.GET.get("edit"))
+    for_groups = item.audience == Journey.Audience.GROUPS
     return render(request, "siyu/engagement/journey.html", {
         "journey": item, "summary": queries.journey_summary(item), "steps": queries.journey_step_counts(item),
-        "step_labels": STEP_TYPES, "trigger_labels": TRIGGERS, "event_labels": JOURNEY_EVENTS,
-        "editing": editing, **_step_form(request, editing),
+        "step_labels": STEP_TYPES, "step_choices": _step_labels(item), "trigger_labels": TRIGGERS,
+        "event_labels": JOURNEY_EVENTS, "editing": editing, "for_groups": for_groups,
+        "group_runs": queries.group_journey_runs(item) if for_groups else [],
+        **_step_form(request, editing, item),
     })  # fmt: skip
 
 
@@ -238,17 +278,18 @@ def _step_of(journey, step_id) -> dict | None:
     return next((s for s in journey.steps if s["id"] == step_id), None) if step_id else None
 
 
-def _step_form(request, editing: dict | None) -> dict:
+def _step_form(request, editing: dict | None, journey) -> dict:
     """The step form's context: the chosen type, and the values to show (the edited step's when the type
     is still its own, else the defaults)."""
-    step_type = request.GET.get("type") or (editing or {}).get("type") or "send"
+    first = "send_group" if journey.audience == Journey.Audience.GROUPS else "send"
+    step_type = request.GET.get("type") or (editing or {}).get("type") or first
     shown = editing if editing and editing["type"] == step_type else {}
     variables = "\n".join(f"{k}={v}" for k, v in shown.get("variables", {}).items())
     paths = [*shown.get("paths", []), {}, {}, {}][:3]
     return {"step_type": step_type, "shown": shown, "shown_variables": variables, "shown_paths": paths,
             "shown_rule": json.dumps(shown["rule"], ensure_ascii=False) if "rule" in shown else "",
             "channels": ("wecom", "sms", "email", "webhook"),
-            "materials": content_queries.attachable_materials() if step_type == "send" else []}  # fmt: skip
+            "materials": content_queries.attachable_materials() if step_type in ("send", "send_group") else []}  # fmt: skip
 
 
 @console_view
@@ -259,7 +300,7 @@ def journey_step_fields(request, journey_id):
     item = queries.get_journey(journey_id)
     editing = _step_of(item, request.GET.get("edit"))
     return render(request, "siyu/engagement/_step_fields.html", {
-        "journey": item, "event_labels": JOURNEY_EVENTS, **_step_form(request, editing),
+        "journey": item, "event_labels": JOURNEY_EVENTS, **_step_form(request, editing, item),
     })  # fmt: skip
 
 
