@@ -12,9 +12,14 @@ from ninja import Field, Path, Query, Router, Schema
 
 from siyu.community.groups import actions, queries
 from siyu.community.groups.errors import GroupNotFound
-from siyu.community.groups.models import CustomerGroup, GroupCode, GroupMessage, GroupWelcomeTemplate
+from siyu.community.groups.models import (
+    HEALTH_ROLES,
+    CustomerGroup,
+    GroupCode,
+    GroupMessage,
+    GroupWelcomeTemplate,
+)
 from siyu.core.errors import PermissionDenied
-from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
@@ -24,7 +29,6 @@ groups_router = router  # the name siyu.api.api mounts
 
 GroupTypeName = Literal["welfare", "vip", "product", "city", "other"]
 MAX_PAGE_SIZE = 200
-HEALTH_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
 ID_MAX = 2**62  # within SQLite's and PostgreSQL's bigint
 Id = Annotated[int, Path(ge=1, le=ID_MAX)]
 ItemId = Annotated[int, Field(ge=1, le=ID_MAX)]

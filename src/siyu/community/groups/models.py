@@ -11,6 +11,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from siyu.staff.models import Role
+
+# Who reads group health (the groups' leave rates and GMV) and who makes group codes and welcome messages
+HEALTH_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
+CODE_ROLES = (Role.ADMIN, Role.OPERATOR)
+
 # GroupMember.quit_scene of the stays a group's dismissal closed: not a leave of the member's own (WeCom's
 # QuitScene is 0 left by themselves, 1 removed by the owner or an admin)
 DISMISSED_SCENE = 9

@@ -10,16 +10,20 @@ from django.utils.translation import gettext as _
 from siyu.community.errors import CommunityError
 from siyu.community.groups import actions, labels, queries
 from siyu.community.groups.errors import GroupNotFound
-from siyu.community.groups.models import CustomerGroup, GroupCode, GroupType, GroupWelcomeTemplate
+from siyu.community.groups.models import (
+    CODE_ROLES,
+    HEALTH_ROLES,
+    CustomerGroup,
+    GroupCode,
+    GroupType,
+    GroupWelcomeTemplate,
+)
 from siyu.core.errors import PermissionDenied
 from siyu.engagement.content import queries as content_queries
-from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 from siyu.web.views import console_view
 
 PAGE_SIZE = 50
-HEALTH_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
-CODE_ROLES = (Role.ADMIN, Role.OPERATOR)  # group codes and welcome messages
 
 
 def _types() -> list[tuple[str, str]]:
@@ -47,8 +51,7 @@ def groups(request):
     items = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     return render(request, "siyu/community/groups.html", {
         "rows": [_row(g) for g in items], "total": total, "page": page, "pages": pages, "types": _types(),
-        "filters": {"type": group_type, "q": search}, "can_see_health": has_role(request.user, HEALTH_ROLES),
-        "can_make_codes": has_role(request.user, CODE_ROLES),
+        "filters": {"type": group_type, "q": search},
     })  # fmt: skip
 
 
