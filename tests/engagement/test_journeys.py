@@ -685,6 +685,26 @@ def test_console_builds_a_journey_step_by_step(base, client):
     html = client.get(page).content.decode()
     assert 'data-status="active"' in html and 'data-step-id="welcome"' in html
     assert client.get(f"/engagement/journeys/{journey.pk}/lift/").status_code == 200
+
+
+def test_the_editor_starts_a_journey_on_adds_through_one_live_code(base, client):
+    from siyu.acquisition.models import LiveCode
+    from siyu.staff.actions import create_user
+
+    code = LiveCode.objects.create(name="门店收银台", state="store-cashier", config_id="cfg-1")
+    create_user("ops", "pw-oper-1", "operator")
+    client.login(username="ops", password="pw-oper-1")
+    form = {"trigger_type": "event", "trigger_event": "code_scanned", "trigger_code_id": str(code.pk),
+            "trigger_max_age_days": "3", "reentry": "once", "reentry_days": "0", "goal_days": "7",
+            "priority": "1", "holdout_percent": "0", "cost_per_send": "0", "steps_json": "[]"}  # fmt: skip
+    assert "门店收银台" in client.get("/engagement/journeys/new/").content.decode()
+    client.post("/engagement/journeys/new/", {**form, "name": "收银台扫码欢迎"})
+    journey = Journey.objects.get(name="收银台扫码欢迎")
+    assert journey.trigger["with"] == {"code_id": str(code.pk)}
+    assert f'value="{code.pk}" selected' in client.get(f"/engagement/journeys/{journey.pk}/edit/").content.decode()
+    # the code is about adds through it: another event keeps no code
+    client.post("/engagement/journeys/new/", {**form, "name": "加微", "trigger_event": "wecom_contact_added"})
+    assert "with" not in Journey.objects.get(name="加微").trigger
     assert "data-journey-id" in client.get("/engagement/journeys/").content.decode()
 
 

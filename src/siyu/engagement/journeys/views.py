@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from siyu.acquisition import queries as acquisition_queries
 from siyu.community.groups import labels as group_labels
 from siyu.community.groups import queries as group_queries
 from siyu.community.groups.models import GroupType
@@ -60,6 +61,9 @@ def _trigger_from(data) -> dict:
             continue
         numeric = name in ("max_age_days", "segment_id", "days_before", "every_days", "days")
         trigger[name] = _number(value) if numeric else value
+    code = data.get("trigger_code_id", "").strip()
+    if code and trigger.get("event") == "code_scanned":  # an add through this one live code
+        trigger["with"] = {"code_id": code}
     return trigger
 
 
@@ -97,6 +101,7 @@ def _journey_context(request, form: dict, journey=None) -> dict:
         "segments": Segment.objects.all(), "reentry_choices": list(REENTRY.items()),
         "audiences": list(AUDIENCES.items()), "choosable_groups": groups, "stores": Store.objects.order_by("name"),
         "group_types": [(v, group_labels.group_type_label(v)) for v in GroupType.values],
+        "live_codes": acquisition_queries.list_codes(),
     }  # fmt: skip
 
 
