@@ -74,3 +74,20 @@ def test_messages_per_group_and_local_day(archive):
         ("wrRoom2", day1, 4, 2, 2),
     ]
     assert queries.daily_message_counts(start=day2, room_ids=["wrRoom1"])[0]["messages"] == 1
+
+
+def test_a_synced_groups_members_are_its_current_members(archive):
+    # the group sync knows wrRoom1: Bob left it, Erin joined ten days before and never wrote a word
+    con = archive.raw_connection()
+    con.executemany(
+        "INSERT INTO group_members (chat_id, group_type, member_id, is_staff, joined_at, left_at) "
+        "VALUES ('wrRoom1', 'welfare', ?, false, ?, ?)",
+        [("wmAlice", T0 - dt.timedelta(days=30), None), ("woCarol", T0 - dt.timedelta(days=30), None),
+         ("wmBob", T0 - dt.timedelta(days=30), T0 + dt.timedelta(days=1, hours=12)),
+         ("wmErin", T0 - dt.timedelta(days=10), None)],
+    )  # fmt: skip
+    found = queries.silent_members(days=1, as_of=T0 + dt.timedelta(days=2))
+    assert found["rooms"][0] == {"room_id": "wrRoom1", "members": 3, "silent": 2}
+    assert [(m["room_id"], m["external_userid"]) for m in found["members"]] == [
+        ("wrRoom1", "wmErin"), ("wrRoom1", "woCarol"), ("wrRoom2", "wmDave"), ("wrRoom2", "woCarol"),
+    ]  # fmt: skip

@@ -50,8 +50,14 @@ def test_operator_saves_rules_imports_and_handles_alerts(client, warehouse, sett
     assert "已移出群" in _page(client, status="handled")
     assert "还没有继承或转接记录" in _page(client, "/community/handovers/")
 
+    # what the archive says about the chats: the sample's figures (test_archive_figures), in words
+    insights = _page(client, "/community/chat-insights/", days=7)
+    assert "已导入 28 条消息" in insights and "沉默群成员" in insights and "从未发言" in insights
+    assert "导购响应时长（单聊）" in insights and "guide1" in insights
+
 
 def test_a_guide_sees_neither_page(client, db):
     client.force_login(create_user("g", "pw-g-123456", "guide", wecom_userid="g1"))
     assert client.get("/community/sensitive-words/").status_code == 403
     assert client.get("/community/handovers/").status_code == 403
+    assert client.get("/community/chat-insights/").status_code == 403

@@ -244,6 +244,7 @@ PAGES = {
     "community_group_code": lambda b: [("get", f"/community/groups/codes/{b.group_code_id}/", {})],
     "community_group_welcomes": lambda b: [("get", "/community/groups/welcome/", {})],
     "community_group_messages": lambda b: [("get", "/community/groups/messages/", {})],
+    "community_chat_insights": lambda b: [("get", "/community/chat-insights/", {"days": "14"})],
     "community_sensitive_words": lambda b: [("get", "/community/sensitive-words/", {}),
                                             ("get", "/community/sensitive-words/", {"status": "handled"})],
     "community_handovers": lambda b: [("get", "/community/handovers/", {})],

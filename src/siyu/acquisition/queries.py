@@ -22,7 +22,6 @@ from siyu.acquisition.errors import LiveCodeNotFound
 from siyu.acquisition.models import LiveCode, LiveCodeAdd, LiveCodeStaff
 from siyu.engagement.messaging import queries as messaging_queries
 from siyu.engagement.messaging.models import Channel
-from siyu.staff.models import StaffProfile
 
 NEAR_CONTACT_LIMIT = 4_900  # WeCom holds 5,000 contacts a person (DESIGN.md §6); stop offering before
 ADDS_PAGE = 50
@@ -289,13 +288,6 @@ def customers_of_adds(adds) -> dict[int, int]:
         out.update({a.pk: found[f"{source}|{a.external_userid}"] for a in pending
                     if f"{source}|{a.external_userid}" in found})  # fmt: skip
     return out
-
-
-def staff_names(userids) -> dict[str, str]:
-    """{WeCom userid: the name the console shows} of the staff members Siyu knows."""
-    wanted = {u for u in userids if u}
-    rows = StaffProfile.objects.filter(wecom_userid__in=wanted).select_related("user")
-    return {p.wecom_userid: str(p) for p in rows}
 
 
 def week_start(now: dt.datetime) -> dt.datetime:

@@ -27,7 +27,7 @@ from siyu.core.labels import label
 from siyu.engagement.content.queries import attachable_materials
 from siyu.engagement.messaging.models import WeComCorpTag
 from siyu.staff.models import Role, Store
-from siyu.staff.queries import has_role
+from siyu.staff.queries import has_role, names_of_wecom_users
 from siyu.web.views import console_view, not_found
 
 POSTER_FORMATS = {"png": "image/png", "pdf": "application/pdf"}
@@ -134,7 +134,7 @@ def code_detail(request, code_id: int):
     page = request.GET.get("page", "1")
     adds = queries.code_adds(code, page=min(int(page), 1_000_000) if page.isdigit() and int(page) > 0 else 1)
     names = {row["userid"]: row["name"] for row in staff}
-    names.update({u: n for u, n in queries.staff_names({a.staff_userid for a in adds["items"]}).items() if u not in names})
+    names.update({u: n for u, n in names_of_wecom_users({a.staff_userid for a in adds["items"]}).items() if u not in names})
     customers = queries.customers_of_adds(adds["items"])
     recent = [{"add": a, "staff": names.get(a.staff_userid, a.staff_userid), "customer_id": customers.get(a.pk),
                "welcome": label(labels.WELCOME_OUTCOMES, a.welcome)} for a in adds["items"]]  # fmt: skip
@@ -332,7 +332,7 @@ def quality_keys(dimension: str, rows: list[dict]) -> dict:
         names = dict(Store.objects.values_list("code", "name"))
         return {r["key"]: names.get(r["key"], r["key"]) if r["key"] else _("No store") for r in rows}
     if dimension == "staff":
-        names = queries.staff_names([r["key"] for r in rows if isinstance(r["key"], str)])
+        names = names_of_wecom_users([r["key"] for r in rows if isinstance(r["key"], str)])
         return {r["key"]: names.get(r["key"], r["key"]) if r["key"] else _("Not known") for r in rows
                 if not isinstance(r["key"], list)}  # fmt: skip
     if dimension == "channel":

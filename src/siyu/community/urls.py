@@ -16,6 +16,7 @@ urlpatterns: list = [
     path("groups/welcome/<int:template_id>/delete/", group_views.group_welcome_delete,
          name="community_group_welcome_delete"),
     path("groups/messages/", group_views.group_messages, name="community_group_messages"),
+    path("chat-insights/", archive.chat_insights, name="community_chat_insights"),
     path("sensitive-words/", archive.sensitive_words, name="community_sensitive_words"),
     path("sensitive-words/rules/", archive.rule_save, name="community_rule_save"),
     path("sensitive-words/rules/<int:rule_id>/delete/", archive.rule_delete, name="community_rule_delete"),

@@ -73,6 +73,13 @@ def display_names(user_ids) -> dict[int, str]:
     return {user.pk: display_name_of(user) for user in users}
 
 
+def names_of_wecom_users(userids) -> dict[str, str]:
+    """{WeCom userid: the name the console shows} of the staff members Siyu knows."""
+    wanted = {u for u in userids if u}
+    rows = StaffProfile.objects.filter(wecom_userid__in=wanted).select_related("user")
+    return {p.wecom_userid: str(p) for p in rows}
+
+
 def staff_by_handle() -> dict[str, int | None]:
     """How imported files name staff (a WeCom userid or a display name) -> the user it means.
 

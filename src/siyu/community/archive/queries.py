@@ -2,8 +2,10 @@
 rules, alerts and imports in the control plane.
 
 Who is who follows lines.py: a sender is staff when `is_staff` (a company userid); a customer's id starts
-with "wm" or "wo". A group's members are, for the archive, everyone it saw in the group (as a sender or a
-receiver: WeCom lists every other member of the group in `tolist`)."""
+with "wm" or "wo". A group's members are its current members when the group sync knows the group (the warehouse's
+`group_members`: a member who never wrote is seen from their join, one who left is no longer counted), and
+otherwise everyone the archive saw in the group (as a sender or a receiver: WeCom lists every other member of
+the group in `tolist`)."""
 
 from __future__ import annotations
 
@@ -85,7 +87,9 @@ def response_times(start: dt.datetime | None = None, end: dt.datetime | None = N
 
 
 def _room_presence():
-    """(room_id, member, spoke_at or NULL, seen_at) for every customer seen in a group chat."""
+    """(room_id, member, spoke_at or NULL, seen_at) for every customer member of a group chat: in a group
+    the sync knows, its current members (seen from their join) and what they wrote; elsewhere everyone the
+    archive saw there."""
     t = _messages()
     t = t.filter(t.room_id != "")
     spoke = t.filter(~t.is_staff & _is_customer(t.sender)).select(
@@ -95,7 +99,19 @@ def _room_presence():
     listed = listed.filter(_is_customer(listed.member)).select(
         "room_id", "member", spoke_at=ibis.null().cast(listed.sent_at.type()), seen_at=listed.sent_at
     )
-    return spoke.union(listed)
+    seen = spoke.union(listed)
+    stays = warehouse.backend().table("group_members")
+    stays = stays.filter(~stays.is_staff)
+    synced = stays.select(room_id=stays.chat_id).distinct()
+    current = stays.filter(stays.left_at.isnull()).select(
+        room_id=stays.chat_id, member=stays.member_id, spoke_at=ibis.null().cast(seen.spoke_at.type()),
+        seen_at=stays.joined_at.cast(seen.seen_at.type()),
+    )  # fmt: skip
+    return (
+        seen.anti_join(synced, "room_id")
+        .union(seen.semi_join(current, ["room_id", "member"]))
+        .union(current)
+    )
 
 
 def silent_members(days: int, as_of: dt.datetime | None = None, room_ids: list[str] | None = None,

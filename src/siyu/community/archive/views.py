@@ -1,5 +1,6 @@
-"""Console pages of the chat archive: the sensitive-word page (rules, the alerts audit, archive imports).
-Every change goes through siyu.community.archive.actions."""
+"""Console pages of the chat archive: the sensitive-word page (rules, the alerts audit, archive imports) and
+what the archive says about the conversations (silent group members, guides' response times). Every change
+goes through siyu.community.archive.actions."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from django.views.decorators.http import require_POST
 from siyu.community.archive import actions, labels, queries
 from siyu.community.archive.errors import RuleError
 from siyu.community.archive.matching import ALL_TYPES, GROUP_TYPES
+from siyu.community.groups.models import CustomerGroup
 from siyu.core.errors import PermissionDenied
 from siyu.core.labels import label
 from siyu.core.owner import submit_job
 from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.queries import has_role, names_of_wecom_users
 from siyu.web.views import console_view
 
 
@@ -27,6 +29,31 @@ def _require_reader(user) -> None:
 def _require_operator(user) -> None:
     if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
         raise PermissionDenied("only an admin or operator can change sensitive-word rules")
+
+
+SILENT_DAYS = (7, 14, 30)
+
+
+@console_view
+def chat_insights(request):
+    """Silent members per group (no message for N days) and how long customers wait for a guide's reply."""
+    _require_reader(request.user)
+    try:
+        days = int(request.GET.get("days") or 7)
+    except ValueError:
+        days = 7
+    days = days if days in SILENT_DAYS else 7
+    silent = queries.silent_members(days=days, limit=200)
+    names = dict(CustomerGroup.objects.filter(chat_id__in=[r["room_id"] for r in silent["rooms"]])
+                 .values_list("chat_id", "name"))  # fmt: skip
+    times = queries.response_times()
+    staff = names_of_wecom_users(r["staff"] for r in times)
+    return render(request, "siyu/community/chat_insights.html", {
+        "days": days, "day_choices": SILENT_DAYS, "message_total": queries.message_count(),
+        "rooms": [{**r, "name": names.get(r["room_id"], "")} for r in silent["rooms"]],
+        "members": [{**m, "name": names.get(m["room_id"], "")} for m in silent["members"]],
+        "times": [{**r, "name": staff.get(r["staff"], r["staff"])} for r in times],
+    })  # fmt: skip
 
 
 @console_view
