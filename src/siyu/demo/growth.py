@@ -31,18 +31,18 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django_tasks_db.management.commands.db_worker import Worker
 from python_calamine import CalamineWorkbook
 
-from siyu.acquisition.actions import create_live_code, create_store_codes
-from siyu.acquisition.models import LiveCode
+from siyu.acquisition.actions import create_live_code, create_store_codes, follow_code_add
+from siyu.acquisition.models import LiveCode, LiveCodeAdd
+from siyu.acquisition.tasks import follow_code_add as follow_code_add_task
 from siyu.community.archive.actions import import_chat_archive, save_rule
 from siyu.community.archive.models import SensitiveRule
 from siyu.community.archive.sample import SAMPLE_RULES, write_archive_sample
 from siyu.community.groups.actions import create_group_code, sync_groups, update_group
 from siyu.community.groups.models import CustomerGroup, GroupType
 from siyu.community.handover.actions import check_handover_results, start_resigned_handover
-from siyu.core.tasks import can_defer
+from siyu.core.tasks import can_defer, cancel_waiting_runs
 from siyu.engagement.messaging import queries as messaging_queries
 from siyu.engagement.messaging.actions import configure_account, record_wecom_events
 from siyu.engagement.messaging.callbacks import handle_wecom_event
@@ -55,12 +55,13 @@ from siyu.staff.models import StaffProfile, Store
 DAY = 86_400
 WINDOW_DAYS = 90
 CODE_ADD_SHARE = 0.5  # of the export's contacts added in the 90 days, the share who came through a code
+ADDS_PER_PERSON = 0.008  # known contacts added through a code, per person of the brand (at most)
 NEW_PEOPLE_SHARE = 0.5  # new people (not in the export) per code add of a known contact
 DELETER_SHARE = 0.6  # of the new people, those who delete (or are deleted) within 30 days
 DELETE_WITHIN = ((1, 0.4), (7, 0.35), (30, 0.25))  # (days, share of the deletes)
 CUSTOMER_DELETES = 0.8  # the customer deleted the guide (删人); else the guide deleted the customer
 GROUP_MAX_JOINS = 180  # WeCom lets at most 200 in by QR code
-LEAVE_SHARE = 0.12
+LEAVE_SHARE = 0.1
 EARLY_LEAVE_SHARE = 0.45  # of those who leave, within 7 days of joining
 ARCHIVE_GUIDES = 8
 ARCHIVE_CUSTOMERS = 6
@@ -164,7 +165,9 @@ class DemoWeCom:
     def start(self) -> None:
         start = self.today - WINDOW_DAYS * DAY
         recent = [c for c in self.contacts if c.added >= start and c.staff in self.guides]
-        chosen = self.rng.random(len(recent)) < CODE_ADD_SHARE
+        # a share of them, at most ADDS_PER_PERSON of the brand's people: each add costs the demo ~0.1 s
+        share = min(CODE_ADD_SHARE, self.people * ADDS_PER_PERSON / max(len(recent), 1))
+        chosen = self.rng.random(len(recent)) < share
         self.code_added = [c for c, pick in zip(recent, chosen, strict=True) if pick]
         later = {c.external_userid for c in self.code_added}
         WeComClient._tokens.clear()
@@ -239,7 +242,7 @@ class DemoWeCom:
             self._feed(self.fake.remove_contact(staff, ext, by_customer=by_customer, at=at))
             self.deleted.add(ext)
             self.report.deletes += 1
-        self._run_due_tasks()
+        self._follow_adds()
         self.report.seconds["codes"] = round(time.monotonic() - began, 1)
 
     def _campaign_codes(self, stores: list[Store]) -> list[LiveCode]:
@@ -269,13 +272,19 @@ class DemoWeCom:
                                         cost=cost, welcome_text=welcome))  # fmt: skip
         return out
 
-    def _run_due_tasks(self) -> None:
-        """What follows each add (the contact read from WeCom and landed, routing) runs in the task worker:
-        run the due tasks now, while the fake is up (the immediate backend of tests ran them already)."""
+    def _follow_adds(self) -> None:
+        """What follows each add (its auto tags, the contact read from WeCom and landed, routing) is a task
+        for the server's worker: run it now, while the fake is up, and take the queued runs out (the
+        immediate backend of tests ran them already). Only new people's: the WeCom export, imported next,
+        lands the others' contacts (as the follow would, at a tenth of a second each). The resolve the landed
+        contacts ask for is the one after the WeCom export."""
         if not can_defer():
             return
-        Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
-               max_tasks=None, worker_id="siyu-demo", excluded_queue_names=[]).run()  # fmt: skip
+        known = {c.external_userid for c in self.contacts}
+        for add_id, ext in LiveCodeAdd.objects.order_by("pk").values_list("pk", "external_userid"):
+            if ext not in known:
+                follow_code_add(add_id)
+        cancel_waiting_runs(follow_code_add_task)
 
     # --- phase 2: groups, the chat archive and a handover ----------------------------------------------
     def grow_community(self, out_dir: Path) -> None:
@@ -292,7 +301,6 @@ class DemoWeCom:
         self.report.seconds["archive"] = round(time.monotonic() - began, 1)
         began = time.monotonic()
         self._handover()
-        self._run_due_tasks()
         self.report.seconds["handover"] = round(time.monotonic() - began, 1)
 
     def _current(self) -> dict[str, list[Contact]]:
