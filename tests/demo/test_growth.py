@@ -21,7 +21,6 @@ from siyu.community.groups.models import CustomerGroup, GroupCode, GroupMember
 from siyu.community.handover.models import Handover, HandoverItem
 from siyu.demo.generate import DEMO_AS_OF
 from siyu.engagement.messaging import queries as messaging_queries
-from siyu.warehouse import backend
 
 pytestmark = pytest.mark.django_db
 PEOPLE = 1500
@@ -36,9 +35,9 @@ def _grow(settings, tmp_path) -> str:
     return out.getvalue()
 
 
-def _signature() -> dict:
+def _signature(warehouse) -> dict:
     """What a second demo of the same seed must repeat (not which guide took an add: routing reads the clock)."""
-    con = backend().raw_connection()
+    con = warehouse.raw_connection()
     events = con.execute(
         "SELECT event_type, json_extract_string(properties, '$.change_type') AS change, count(*) FROM events "
         "WHERE event_type IN ('wecom_contact_added', 'wecom_contact_deleted', 'code_scanned', 'wecom_group_update') "
@@ -67,13 +66,13 @@ def test_every_acquisition_and_community_figure_has_data_after_a_small_demo(sett
     campaigns = LiveCode.objects.filter(kind=LiveCode.Kind.STAFF)
     assert sorted(campaigns.values_list("channel", flat=True)) == ["online_event", "package_card", "poster", "receipt"]
     assert all(c.cost and c.welcome_text for c in campaigns)
-    assert campaigns.filter(staff__daily_limit__isnull=False).exists()
-    assert campaigns.exclude(staff__schedule={}).exists()
+    rows = [r for code in campaigns for r in code.staff.all()]
+    assert any(r.daily_limit for r in rows) and any(r.schedule for r in rows) and any(r.backup for r in rows)
 
     # acquisition quality: adds through the codes in the 90 days, deletes within 1, 7 and 30 days
     quality = acquisition_quality(codes_for_quality(), as_of=AS_OF)
     rows = quality["code"]
-    assert sum(r["adds"] for r in rows) == LiveCodeAdd.objects.values("external_userid").distinct().count() > 20
+    assert sum(r["adds"] for r in rows) == LiveCodeAdd.objects.values("external_userid").distinct().count() > 10
     assert sum(r["deleted_30"] for r in rows) > 0 and sum(r["deleted_1"] for r in rows) > 0
     assert sum(r["deleted_30"] for r in rows) > sum(r["deleted_1"] for r in rows)
     assert sum(r["customer_deleted_30"] for r in rows) > 0
@@ -105,11 +104,11 @@ def test_every_acquisition_and_community_figure_has_data_after_a_small_demo(sett
     statuses = Counter(handover.items.filter(kind="customer").values_list("status", flat=True))
     assert statuses[1] > 0 and statuses[3] > 0 and handover.settled_at is not None
     assert handover.items.filter(kind="group", status=1).exists()
-    SIGNATURES.append(_signature())
+    SIGNATURES.append(_signature(warehouse))
 
 
 def test_the_same_seed_grows_the_same_pool(settings, tmp_path, warehouse):
     if not SIGNATURES:
         pytest.skip("compares with the demo of the test before it (each test has its own database)")
     _grow(settings, tmp_path)
-    assert _signature() == SIGNATURES[0]
+    assert _signature(warehouse) == SIGNATURES[0]

@@ -344,7 +344,9 @@ class DemoWeCom:
 
     def _group(self, owner: str, name: str, members: list[Contact], start: int, leaving: list) -> str:
         created = start - int(self.rng.integers(DAY, 30 * DAY))
-        chat_id = self.fake.make_group(owner, name, create_time=created)
+        # chat ids of the brand's own (the fake numbers groups per process)
+        chat_id = self.fake.make_group(owner, name, chat_id=f"wrDemo{self.seed:03d}{len(self.fake.groups) + 1:05d}",
+                                       create_time=created)  # fmt: skip
         for c in members:
             joined = max(created, c.added, start) + int(self.rng.integers(0, max(DAY, self.today - max(c.added, start) - DAY)))
             joined = min(joined, self.today - 2 * 3600)
