@@ -397,7 +397,7 @@ class DemoWeCom:
             members = sorted(m for m, item in group["members"].items() if item["type"] == 2)
             rooms[chat_id] = [group["owner"], *members]
         start = dt.datetime.fromtimestamp(self.today - 15 * DAY, dt.UTC)
-        path = write_archive_sample(Path(out_dir) / "chat-archive.jsonl", contacts, rooms, start, seed=self.seed)
+        path = write_archive_sample(Path(out_dir) / "会话存档样例", contacts, rooms, start, seed=self.seed)
         report = import_chat_archive(path, self.admin)
         self.report.messages, self.report.alerts = report["imported"], report["alerts"]
 
