@@ -21,6 +21,7 @@ from siyu.community.groups.models import CustomerGroup, GroupCode, GroupMember
 from siyu.community.handover.models import Handover, HandoverItem
 from siyu.demo.generate import DEMO_AS_OF
 from siyu.engagement.messaging import queries as messaging_queries
+from siyu.engagement.messaging.actions import configure_account
 
 pytestmark = pytest.mark.django_db
 PEOPLE = 1500
@@ -112,3 +113,15 @@ def test_the_same_seed_grows_the_same_pool(settings, tmp_path, warehouse):
         pytest.skip("compares with the demo of the test before it (each test has its own database)")
     _grow(settings, tmp_path)
     assert _signature(warehouse) == SIGNATURES[0]
+
+
+def test_a_home_with_a_real_wecom_account_keeps_it_and_grows_nothing(settings, tmp_path, warehouse):
+    configure_account(None, "wecom", "wecom", {"corp_id": "ww-brand-real", "base_url": "https://qyapi.example.com"},
+                      {"contact_secret": "real-secret"})  # fmt: skip
+    settings.UPLOADS_DIR = tmp_path / "uploads"
+    out = io.StringIO()
+    call_command("demo", people=300, seed=7, no_serve=True, stdout=out)
+    assert "a WeCom account is configured" in out.getvalue()
+    account = messaging_queries.account_of("wecom")
+    assert (account.enabled, account.settings["corp_id"]) == (True, "ww-brand-real")
+    assert not LiveCode.objects.exists() and not CustomerGroup.objects.exists()

@@ -9,7 +9,10 @@ from django.core.management.base import BaseCommand, CommandError
 from siyu.acquisition.models import LiveCode
 from siyu.core.progress import run_with_progress
 from siyu.demo.generate import generate_brand, load_manifest
+from siyu.demo.growth import CORP_ID as DEMO_CORP_ID
 from siyu.demo.growth import DemoWeCom, demo_today, read_wecom_contacts
+from siyu.engagement.messaging.models import Channel
+from siyu.engagement.messaging.queries import account_of
 from siyu.staff.actions import create_user, ensure_store
 from siyu.staff.models import Role
 
@@ -40,9 +43,13 @@ class Command(BaseCommand):
         by_source: dict[tuple[str, str], list[str]] = {}
         for f in manifest.files:
             by_source.setdefault((f.source, f.format), []).append(str(f.path))
-        # a brand that grew already (a second run over the same home) is not grown again
+        # a brand that grew already (a second run over the same home) is not grown again, and a home whose
+        # WeCom account is a real one keeps it untouched
         wecom = None
-        if not LiveCode.objects.exists():
+        account = account_of(Channel.WECOM)
+        if account is not None and account.settings.get("corp_id") != DEMO_CORP_ID:
+            self.stdout.write("  a WeCom account is configured: the demo's pool is not grown through a fake WeCom")
+        elif not LiveCode.objects.exists():
             contacts = read_wecom_contacts([out_dir / p for (src, _), ps in by_source.items() if src == "wecom"
                                             for p in ps])  # fmt: skip
             wecom = DemoWeCom(admin, contacts, seed=options["seed"], today=demo_today(manifest.as_of),
