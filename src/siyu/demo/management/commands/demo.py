@@ -90,7 +90,7 @@ class Command(BaseCommand):
                     f"  chat archive: {g.messages:,} messages, {g.alerts} sensitive-word alerts; "
                     f"handover of a resigned guide: {g.handover_customers} customers, {g.handover_groups} groups\n"
                     f"  the demo's WeCom is a local fake used while generating: it has stopped, and the WeCom account "
-                    f"is left disabled (seconds: {g.seconds})"
+                    f"is left disabled ({', '.join(f'{k} {v} s' for k, v in g.seconds.items())})"
                 )
         finally:
             if wecom is not None and wecom.running:
