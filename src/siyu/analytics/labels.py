@@ -155,6 +155,7 @@ COLUMNS = {
     "cost_per_retained": _("Cost per retained customer"),
     "cost_per_buyer": _("Cost per buyer"),
     "roi_90": _("ROI at 90 days"),
+    "added": CODE_FUNNEL_STAGES["added"],
     "kept_7": CODE_FUNNEL_STAGES["kept_7"],
     "bought_30": CODE_FUNNEL_STAGES["bought_30"],
     "added_to_kept_7": _("Added → kept 7 days"),

@@ -69,6 +69,24 @@ class FakeWeCom(FakeContactWays, FakeGroupChats, FakeHandover, FakeServer):
              "tags": [{"tag_id": t, "type": 1} for t in tags], "remark_mobiles": list(remark_mobiles)}
         )  # fmt: skip
 
+    def remove_contact(self, staff: str, external_userid: str, by_customer: bool = True,
+                       at: int | None = None) -> str:  # fmt: skip
+        """The relation ends: the customer deleted the staff member (删除跟进成员事件, del_follow_user) or the
+        staff member deleted the customer (删除企业客户事件, del_external_contact). Returns the decrypted
+        change_external_contact callback XML WeCom would POST."""
+        if external_userid in self.contacts[staff]:
+            self.contacts[staff].remove(external_userid)
+        detail = self.details.get(external_userid)
+        if detail is not None:
+            detail["follow_user"] = [f for f in detail["follow_user"] if f["userid"] != staff]
+        change = "del_follow_user" if by_customer else "del_external_contact"
+        return (
+            f"<xml><ToUserName><![CDATA[{self.corp_id}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+            f"<CreateTime>{at or int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[{change}]]></ChangeType>"
+            f"<UserID><![CDATA[{staff}]]></UserID><ExternalUserID><![CDATA[{external_userid}]]></ExternalUserID></xml>"
+        )
+
     def add_tag_group(self, group_name: str, tags: dict[str, str]) -> None:
         """tags: {tag id: name}."""
         self.tag_groups.append(
