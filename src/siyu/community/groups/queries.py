@@ -156,8 +156,9 @@ def _real_leave(t):
 
 
 def _left_within(t, days: int):
-    # days of 24 hours, in seconds: adding calendar days to a timestamptz would follow a zone's clock changes
-    return t.left_at.notnull() & (t.left_at <= t.joined_at + ibis.interval(seconds=days * 86_400))
+    # the time between two instants, against days of 24 hours (Ibis compares an instants' difference with
+    # an interval in seconds only)
+    return t.left_at.notnull() & (t.left_at - t.joined_at <= ibis.interval(seconds=days * 86_400))
 
 
 def _rows(expr) -> list[dict]:
