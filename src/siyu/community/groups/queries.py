@@ -1,10 +1,11 @@
 """The read side of customer groups: lists for the console and API (a guide sees only the groups they
 own) and group health.
 
-Health is computed in DuckDB over the warehouse table `group_members` (one row per stay of a member in a
-group, kept by actions.mirror_groups) joined to `customer_orders` for GMV: a few aggregates over at most a
-few million rows, so no per-day counters are stored (they would be a second truth that could drift from the
-stays). Figures count customers (external members); staff are left out. Days are local days (TIME_ZONE).
+Health is computed by Ibis expressions (DESIGN §1: no SQL text, so it runs on any warehouse engine) over
+the warehouse table `group_members` (one row per stay of a member in a group, kept by actions.mirror_groups)
+joined to `customer_orders` for GMV: a few aggregates over at most a few million rows, so no per-day counters
+are stored (they would be a second truth that could drift from the stays). Figures count customers (external
+members); staff are left out. Days are local days (TIME_ZONE), by siyu.warehouse.localtime.local_time.
 
 - size on a day: stays begun by the end of that day and not ended by it (a running sum of daily joins minus
   leaves, which includes every stay before the window);
