@@ -135,3 +135,11 @@ def replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table
     deleted = delete_where_in(con, table_name, key, keys)
     append(con, table_name, rows)
     return deleted
+
+
+def replace_all(con, table_name: str, rows: pa.Table) -> int:
+    """Replace every row of a small derived table by `rows` (a table recomputed whole, e.g. the duplicate
+    groups a sync flags); returns the rows deleted."""
+    deleted = con.execute(f"DELETE FROM {table_name}").fetchall()
+    append(con, table_name, rows)
+    return int(deleted[0][0]) if deleted else 0

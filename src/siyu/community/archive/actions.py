@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import ibis
 import pyarrow as pa
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -90,7 +91,17 @@ def _message_table(rows: list[tuple[int, ChatMessage]], staff: frozenset, file_n
     )
 
 
-def _conversation_rows(messages: list[ChatMessage], staff: frozenset, source: str, con) -> tuple[list, list]:
+def _customers_of_records(record_keys: list[str]) -> dict[str, int]:
+    """{record key: customer id} of the records in the customer map. Read through this thread's warehouse
+    backend, whose connection is the open import transaction's."""
+    cmap = warehouse.backend().table("customer_map")
+    keys = ibis.memtable(pa.table({"record_key": pa.array(record_keys, pa.string())}))
+    found = keys.inner_join(cmap, "record_key")
+    found = found.group_by("record_key").aggregate(customer_id=found.customer_id.min())
+    return {r["record_key"]: r["customer_id"] for r in found.to_pyarrow().to_pylist()}
+
+
+def _conversation_rows(messages: list[ChatMessage], staff: frozenset, source: str) -> tuple[list, list]:
     """(events, touches) of new messages: every customer message (a `send`, not a recall) is a `chat_message`
     event of the customer's WeCom record; every staff message to one customer in a 1-on-1 chat is a touch
     of channel `wecom_chat`."""
@@ -115,16 +126,7 @@ def _conversation_rows(messages: list[ChatMessage], staff: frozenset, source: st
             touches.append({"record_key": f"{source}|{m.recipients[0]}", "msgid": m.msgid, "sent_at": m.sent_at})
     customers = {}
     if touches:
-        keys = pa.table({"record_key": sorted({t["record_key"] for t in touches})})
-        con.register("_siyu_chat_keys", keys)
-        try:
-            found = con.execute(
-                "SELECT m.record_key, min(m.customer_id) FROM customer_map m "
-                "JOIN _siyu_chat_keys k ON m.record_key = k.record_key GROUP BY m.record_key"
-            ).fetchall()
-        finally:
-            con.unregister("_siyu_chat_keys")
-        customers = dict(found)
+        customers = _customers_of_records(sorted({t["record_key"] for t in touches}))
     touch_rows = [
         {"send_id": None, "customer_id": customers.get(t["record_key"]), "channel": CHAT_TOUCH_CHANNEL,
          "source": CHAT_TOUCH_SOURCE, "source_id": t["msgid"], "marketing": False, "template": None,
@@ -170,7 +172,7 @@ def import_chat_archive(path, actor=None, source: str | None = None, progress=No
         with warehouse.transaction() as con:
             fresh = set(append_new(con, "chat_messages", table, ("msgid",)).column("msgid").to_pylist())
             new = [m for _, m in good.values() if m.msgid in fresh]
-            events, touches = _conversation_rows(new, staff, source, con)
+            events, touches = _conversation_rows(new, staff, source)
             if events:
                 events_table = pa.Table.from_pylist(events, schema=TABLES["events"].to_pyarrow())
                 report["events"] += append_new(con, "events", events_table, ("event_key",)).num_rows

@@ -43,7 +43,7 @@ from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import WeComError
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
-from siyu.warehouse.append import append, append_new, replace_keyed
+from siyu.warehouse.append import append_new, replace_all, replace_keyed
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,7 @@ def flag_duplicate_groups(now: dt.datetime | None = None) -> int:
         "found_at": pa.array([now or timezone.now()] * len(pairs), pa.timestamp("us", tz="UTC")),
     })  # fmt: skip
     with warehouse.transaction() as con:
-        con.execute("DELETE FROM group_duplicates")
-        append(con, "group_duplicates", rows)
+        replace_all(con, "group_duplicates", rows)
     return len(pairs)
 
 
