@@ -1,6 +1,19 @@
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def fresh_wecom_clients():
+    """WeCom clients share access tokens and call limiters per process (a real server keeps them between
+    calls); each test starts with none, so one test's fake WeCom never answers another's token."""
+    from siyu.engagement.messaging.channels.wecom import WeComClient
+
+    WeComClient._tokens.clear()
+    WeComClient._limiters.clear()
+    yield
+    WeComClient._tokens.clear()
+    WeComClient._limiters.clear()
+
+
 @pytest.fixture
 def warehouse(settings, tmp_path):
     """A fresh, empty warehouse file for one test."""

@@ -12,15 +12,6 @@ from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 from siyu.staff.actions import create_user, ensure_store
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients():
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-    yield
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-
-
 @pytest.fixture
 def fake():
     with FakeWeCom(corp_id=CORP) as server:

@@ -28,15 +28,6 @@ pytestmark = pytest.mark.django_db
 T0 = 1_760_000_000
 
 
-@pytest.fixture(autouse=True)
-def _fresh_clients():
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-    yield
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-
-
 @pytest.fixture
 def fake():
     with FakeWeCom() as server:

@@ -5,19 +5,9 @@ from __future__ import annotations
 import pytest
 
 from siyu.engagement.messaging.actions import configure_account
-from siyu.engagement.messaging.channels.wecom import WeComClient
 from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_clients():
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
-    yield
-    WeComClient._tokens.clear()
-    WeComClient._limiters.clear()
 
 
 @pytest.fixture
