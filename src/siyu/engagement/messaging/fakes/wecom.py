@@ -3,7 +3,9 @@
 (get_corp_tag_list, mark_tag), media/upload (multipart; images JPG or PNG), send_welcome_msg (a code valid 20
 seconds, for one message) and add_msg_template with `attachments` (checked: shape, uploaded media) /
 get_groupmsg_send_result, message/send with WeCom's per-member limits (what exceeds 30
-a minute or 1,000 an hour is dropped, as WeCom does), and the company-wide API limit (45009)."""
+a minute or 1,000 an hour is dropped, as WeCom does), and the company-wide API limit (45009). The
+contact-way (live codes), customer-group and handover APIs are parts of their own, mixed in
+(fakes/wecom_contact_ways.py, wecom_groups.py, wecom_handover.py)."""
 
 from __future__ import annotations
 
