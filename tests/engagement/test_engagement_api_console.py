@@ -47,6 +47,10 @@ def test_enqueue_through_the_api_is_idempotent_and_policy_checked(customers, sta
     assert suppressed.json()["status"] == "suppressed" and suppressed.json()["reason"] == "no_consent"
     assert post(client, "/api/sends", {"channel": "webhook", "customer_id": 999}, "k3").status_code == 404
     assert post(client, "/api/sends", {"channel": "fax", "customer_id": 1}, "k4").status_code == 422
+    # PostgreSQL keeps no NUL in a text or a JSON value: refused in words, not a server error (schemathesis)
+    for n, body in enumerate([{"content": "a\x00b"}, {"variables": {"coupon": "X\x00"}}, {"variables": {"k\x00": "v"}}]):
+        nul = post(client, "/api/sends", {"channel": "webhook", "customer_id": 1, **body}, f"nul{n}")
+        assert nul.status_code == 422 and "NUL" in nul.content.decode()
     mine = client.get("/api/customers/2/sends").json()
     assert [s["reason"] for s in mine["items"]] == ["no_consent"]
     outbox = client.get("/api/sends", {"status": "queued"}).json()

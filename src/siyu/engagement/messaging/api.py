@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
+from pydantic import field_validator
 
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
@@ -21,7 +22,7 @@ from siyu.engagement.messaging.policy import REASONS, SendRequest
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
 
 router = Router(tags=["engagement"])
 
@@ -51,6 +52,11 @@ class SendIn(Schema):
     send_at: datetime | None = Field(
         None, description="not before this time (default now); naive = Asia/Shanghai"
     )
+
+    @field_validator("member", "template", "subject", "content", "variables", "source_id")
+    @classmethod
+    def _no_nul(cls, value):
+        return refuse_nul(value)
 
 
 class SendOut(Schema):
