@@ -267,3 +267,12 @@ def test_with_nothing_registered_the_pages_have_no_code_tables(coded, monkeypatc
     assert list(queries.channel_roi(MARCH)["tables"]) == ["channels"]
     assert list(queries.funnel(MARCH)["tables"]) == ["funnel", "pool"]
     assert not [n for n in queries.traffic_map(MARCH)["nodes"] if n["level"] == "code"]
+
+
+def test_the_analytics_tabs_are_the_pages_and_nothing_else():
+    """A table's definition (the live codes' funnel and ROI) is not a page: the tab bar lists PAGE_TITLES."""
+    from siyu.analytics.definitions import DEFINITIONS, PAGE_TITLES
+    from siyu.analytics.queries import PAGES
+
+    assert set(PAGE_TITLES) == set(PAGES)
+    assert {"funnel_codes", "channel_roi_codes"} <= set(DEFINITIONS)

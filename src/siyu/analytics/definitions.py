@@ -5,28 +5,9 @@ from django.utils.translation import gettext_lazy as _
 
 PAGE_TITLES = {
     "funnel": _("Funnel and user pool"),
-    "funnel_codes": _(
-        "Through live codes: customers first added through a live code in the range (someone added through "
-        "two codes counts once, for the first), by the code's channel → still a contact 7 days after the "
-        "add (not deleted by either side within 7 days) → first purchase, in any channel, within 30 days "
-        "of the add → a second purchase after the add. Each stage is within the one before; everything is "
-        "counted up to the end of the range, so recent adds have had less time. The channel and store "
-        "filters keep customers as above."
-    ),
     "gmv_tree": _("GMV tree"),
     "formula": _("Private-domain formula"),
     "cohorts": _("Cohorts and LTV"),
-    "channel_roi_codes": _(
-        "Live codes: people first added through a live code in the range (someone added through two codes "
-        "counts once, for the first), by the code's channel and by campaign, counted up to the range's end. "
-        "Still a contact at 7 (30) days: added at least 7 (30) days before the range ends and not deleted "
-        "(by either side) within 7 (30) days; retention is their share of those added that long ago. "
-        "Bought within 90 days: a first purchase within 90 days of the add; GMV: their purchases within 90 "
-        "days of the add. Cost: the costs entered on the codes, only when every code of the row has one; "
-        "cost per retained customer = cost ÷ people still a contact; cost per buyer = cost ÷ buyers within "
-        "90 days; ROI = GMV within 90 days ÷ cost. The channel and store filters do not apply to these "
-        "tables."
-    ),
     "channel_roi": _("Channel ROI and CAC"),
     "traffic_map": _("Traffic map"),
     "sales_by_hour": _("Sales by hour"),
