@@ -54,9 +54,17 @@ from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
 from siyu.identity.api import router as identity_router  # noqa: E402
+from siyu.loyalty.points.api import router as points_router  # noqa: E402
+from siyu.loyalty.coupons.api import router as coupons_router  # noqa: E402
+from siyu.loyalty.tiers.api import router as tiers_router  # noqa: E402
+from siyu.loyalty.earning.api import router as earning_router  # noqa: E402
+from siyu.loyalty.checkin.api import router as checkin_router  # noqa: E402
+from siyu.loyalty.mall.api import router as mall_router  # noqa: E402
+from siyu.privacy.api import router as privacy_router  # noqa: E402
 from siyu.segments.api import router as segments_router  # noqa: E402
 from siyu.segments.prediction_api import router as predictions_router  # noqa: E402
 from siyu.segments.traits_api import router as traits_router  # noqa: E402
+from siyu.surveys.api import router as surveys_router  # noqa: E402
 
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
@@ -73,3 +81,11 @@ api.add_router("", acquisition_router)
 api.add_router("", groups_router)
 api.add_router("", archive_router)
 api.add_router("", handover_router)
+api.add_router("", points_router)
+api.add_router("", coupons_router)
+api.add_router("", tiers_router)
+api.add_router("", earning_router)
+api.add_router("", checkin_router)
+api.add_router("", mall_router)
+api.add_router("", surveys_router)
+api.add_router("", privacy_router)

@@ -40,4 +40,7 @@ urlpatterns = [
     path("engagement/", include("siyu.engagement.urls")),
     path("acquisition/", include("siyu.acquisition.urls")),
     path("community/", include("siyu.community.urls")),
+    path("loyalty/", include("siyu.loyalty.urls")),
+    path("surveys/", include("siyu.surveys.urls")),
+    path("privacy/", include("siyu.privacy.urls")),
 ]

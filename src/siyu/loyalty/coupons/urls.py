@@ -1,0 +1,3 @@
+"""Console URLs of loyalty's coupons part (namespace `console`, under /loyalty/)."""
+
+urlpatterns: list = []

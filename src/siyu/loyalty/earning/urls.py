@@ -1,0 +1,3 @@
+"""Console URLs of loyalty's earning part (namespace `console`, under /loyalty/)."""
+
+urlpatterns: list = []

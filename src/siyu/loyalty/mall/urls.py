@@ -1,0 +1,3 @@
+"""Console URLs of loyalty's mall part (namespace `console`, under /loyalty/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,2 @@
+"""The loyalty app's models, defined by subject in its sub-packages and gathered here because Django loads an
+app's models from `<app>.models`."""

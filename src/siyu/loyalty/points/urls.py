@@ -1,0 +1,3 @@
+"""Console URLs of loyalty's points part (namespace `console`, under /loyalty/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+# The members app's starting point.
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies: list = []
+    operations: list = []

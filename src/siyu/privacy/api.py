@@ -1,0 +1,5 @@
+"""API of privacy, mounted by siyu.api."""
+
+from ninja import Router
+
+router = Router(tags=["privacy"])

@@ -1,0 +1,3 @@
+"""Console URLs of privacy, included under /privacy/ by siyu.console.urls (namespace `console`)."""
+
+urlpatterns: list = []
