@@ -34,7 +34,7 @@ browser:
 
 # Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
-PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community
+PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community tests/loyalty tests/surveys tests/members tests/privacy
 
 test: install-dev browser
 	$(BIN)/lint-imports
