@@ -54,12 +54,12 @@ from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
 from siyu.identity.api import router as identity_router  # noqa: E402
-from siyu.loyalty.points.api import router as points_router  # noqa: E402
-from siyu.loyalty.coupons.api import router as coupons_router  # noqa: E402
-from siyu.loyalty.tiers.api import router as tiers_router  # noqa: E402
-from siyu.loyalty.earning.api import router as earning_router  # noqa: E402
 from siyu.loyalty.checkin.api import router as checkin_router  # noqa: E402
+from siyu.loyalty.coupons.api import router as coupons_router  # noqa: E402
+from siyu.loyalty.earning.api import router as earning_router  # noqa: E402
 from siyu.loyalty.mall.api import router as mall_router  # noqa: E402
+from siyu.loyalty.points.api import router as points_router  # noqa: E402
+from siyu.loyalty.tiers.api import router as tiers_router  # noqa: E402
 from siyu.privacy.api import router as privacy_router  # noqa: E402
 from siyu.segments.api import router as segments_router  # noqa: E402
 from siyu.segments.prediction_api import router as predictions_router  # noqa: E402
