@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from survey_data import SKIN_SURVEY
 
 from siyu.staff.actions import create_user
 from siyu.staff.models import Role
@@ -52,21 +53,6 @@ def operator(db):
 @pytest.fixture
 def guide(db):
     return create_user("g1", "pw-guide-1", Role.GUIDE, display_name="王导购")
-
-
-# 1 skin type (single; 油性 jumps to 3, 不清楚 ends) → 2 sensitive? (single) → 3 interests (multiple)
-# → 4 satisfaction (scale 1–5, optional) → 5 suggestion (text, optional)
-SKIN_SURVEY = [
-    {"text": "您的肤质是？", "kind": "single", "attribute": "肤质", "tag_group": "肤质",
-     "options": [{"label": "干性", "tag": "干皮"}, {"label": "油性", "tag": "油皮", "jump": 3},
-                 {"label": "不清楚", "jump": "end"}]},
-    {"text": "是否容易过敏？", "kind": "single", "options": [{"label": "是", "tag": "敏感肌"}, {"label": "否"}],
-     "tag_group": "肤质"},
-    {"text": "您关心哪些功效？", "kind": "multiple", "attribute": "兴趣",
-     "options": [{"label": "保湿"}, {"label": "美白", "tag": "关注美白"}, {"label": "抗老"}]},
-    {"text": "对我们满意吗？", "kind": "scale", "scale_max": 5, "required": False},
-    {"text": "还有什么建议？", "kind": "text", "required": False},
-]  # fmt: skip
 
 
 @pytest.fixture

@@ -19,12 +19,21 @@ import io
 
 import pytest
 import python_calamine
-from test_surveys import answers
+from survey_data import answers
 
 from siyu.segments.actions import save_segment
 from siyu.surveys import actions, queries
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    """The refusals' words checked here are the English ones (the console defaults to Chinese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
 
 INJECTION = '=HYPERLINK("http://evil","点我")'
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import override
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from survey_data import answers
 
 from siyu.core.errors import PermissionDenied
 from siyu.customers.models import CustomerTag
@@ -22,17 +23,13 @@ from siyu.surveys.models import CustomerAttribute, SurveyResponse
 pytestmark = pytest.mark.django_db
 
 
-def answers(survey, by_number: dict) -> dict:
-    """{question number: option label | [labels] | number | text} → the answers keyed by question id."""
-    out = {}
-    for number, value in by_number.items():
-        q = survey.q[number]
-        if q.kind == "single":
-            value = survey.o[(number, value)]
-        elif q.kind == "multiple":
-            value = [survey.o[(number, v)] for v in value]
-        out[str(q.pk)] = value
-    return out
+@pytest.fixture(autouse=True)
+def in_english():
+    """The refusals' words checked here are the English ones (the console defaults to Chinese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
 
 
 # --- branching -------------------------------------------------------------------------------------------

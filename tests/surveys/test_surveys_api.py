@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SKIN_SURVEY
 from django.test import Client
+from survey_data import SKIN_SURVEY
 
 from siyu.api.actions import create_token
 
@@ -36,7 +36,7 @@ def test_a_survey_through_the_api(people, operator, guide):
     backwards = json.loads(json.dumps(SKIN_SURVEY))
     backwards[2]["options"] = [{"label": "保湿", "jump": 1}, {"label": "美白"}]
     refused = post(api, "/api/surveys", {"title": "回跳", "questions": backwards}, "make-2")
-    assert refused.status_code == 400 and "later question" in refused.json()["detail"]
+    assert refused.status_code == 400 and "只能跳到后面的题" in refused.json()["detail"]
 
     sid = survey["id"]
     opened = post(api, f"/api/surveys/{sid}", {"status": "open"}, "open")
@@ -49,7 +49,7 @@ def test_a_survey_through_the_api(people, operator, guide):
     replay = post(api, f"/api/surveys/{sid}/responses", {"customer_id": 101, "answers": answers}, "r1")
     assert replay.json() == sent.json() and replay["Idempotent-Replayed"] == "true"
     twice = post(api, f"/api/surveys/{sid}/responses", {"customer_id": 101, "answers": answers}, "r2")
-    assert twice.status_code == 400 and "already answered" in twice.json()["detail"]
+    assert twice.status_code == 400 and "已经答过" in twice.json()["detail"]
     wrong = post(api, f"/api/surveys/{sid}/responses", {"customer_id": 102, "answers": {str(q[3]): 9}}, "r3")
     assert wrong.status_code == 400
     nul = post(api, f"/api/surveys/{sid}/responses", {"customer_id": 102, "answers": {str(q[4]): "a\x00"}}, "r4")
@@ -66,7 +66,7 @@ def test_a_survey_through_the_api(people, operator, guide):
     assert api.get(f"/api/surveys/{sid}/persona", {"segment_id": 999}).status_code == 404
     assert api.get("/api/surveys/999").status_code == 404
     frozen = post(api, f"/api/surveys/{sid}", {"questions": []}, "change-q")
-    assert frozen.status_code == 400 and "no longer change" in frozen.json()["detail"]
+    assert frozen.status_code == 400 and "不能再改" in frozen.json()["detail"]
 
     assert client_for(guide).get("/api/surveys").status_code == 403
     assert len(api.get("/api/surveys").json()) == 1
