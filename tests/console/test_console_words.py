@@ -257,6 +257,14 @@ PAGES = {
     "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
                                       for by in ("code", "store", "staff", "channel", "campaign")],
     "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
+    "surveys": lambda b: [("get", "/surveys/", {})],
+    "survey": lambda b: [("get", f"/surveys/{b.survey_id}/", {})],
+    "survey_question": lambda b: [("get", f"/surveys/{b.survey_id}/questions/1/", {})],
+    "survey_question_new": lambda b: [("get", f"/surveys/{b.survey_id}/questions/new/", {})],
+    "survey_results": lambda b: [("get", f"/surveys/{b.survey_id}/results/", {})],
+    "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
+                                 ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
+    "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -300,6 +308,8 @@ NOT_PAGES = {
     "acquisition_code_archive": "POST, redirects to the code's page",
     "acquisition_code_qr": "an image",
     "acquisition_code_poster": "a PNG or PDF file",
+    "survey_question_delete": "POST, redirects to the survey",
+    "survey_persona_export": "a CSV or XLSX file",
 }
 
 
