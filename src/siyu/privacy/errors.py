@@ -1,8 +1,8 @@
-from siyu.core.errors import NotFound
+from siyu.core.errors import NotFound, SiyuError
 
 
-class PrivacyError(ValueError):
-    """A request that cannot be opened or moved as asked (in English words, for the API and logs)."""
+class PrivacyError(SiyuError):
+    """A request that cannot be opened or moved as asked (English words, for the API and logs): a 400."""
 
 
 class RequestNotFound(NotFound):

@@ -790,9 +790,8 @@ def send_service_sms(
         claimed_at=now, claimed_by=WORKER_ID, dispatched_at=now, attempts=1,
     )  # fmt: skip
     try:
-        outcome = adapter.deliver_one(
-            Outgoing(send.pk, send.idempotency_key, customer_id, {"phone": phone}, template, "", "", variables)
-        )
+        outgoing = Outgoing(send.pk, send.idempotency_key, customer_id, {"phone": phone}, template, "", "", variables)
+        outcome = adapter.deliver([outgoing]).get(send.pk) or failed("the provider gave no answer", False)
     except ProviderError as exc:
         outcome = exc.outcome()
     finally:
