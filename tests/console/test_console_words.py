@@ -257,6 +257,9 @@ PAGES = {
     "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
                                       for by in ("code", "store", "staff", "channel", "campaign")],
     "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -300,6 +303,7 @@ NOT_PAGES = {
     "acquisition_code_archive": "POST, redirects to the code's page",
     "acquisition_code_qr": "an image",
     "acquisition_code_poster": "a PNG or PDF file",
+    "privacy_request_move": "POST, redirects to the request",
 }
 
 
