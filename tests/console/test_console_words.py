@@ -265,6 +265,9 @@ PAGES = {
     "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
                                  ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
     "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -310,6 +313,7 @@ NOT_PAGES = {
     "acquisition_code_poster": "a PNG or PDF file",
     "survey_question_delete": "POST, redirects to the survey",
     "survey_persona_export": "a CSV or XLSX file",
+    "privacy_request_move": "POST, redirects to the request",
 }
 
 
