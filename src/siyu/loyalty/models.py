@@ -1,5 +1,6 @@
 """The loyalty app's models, defined by subject in its sub-packages and gathered here because Django loads an
 app's models from `<app>.models`."""
 
-from siyu.loyalty.checkin.models import Checkin, CheckinRule, MakeupCard  # noqa: F401,E402
-from siyu.loyalty.mall.models import MallItem, MallRedemption  # noqa: F401,E402
+from siyu.loyalty.checkin.models import Checkin, CheckinRule, MakeupCard  # noqa: F401
+from siyu.loyalty.coupons.models import Coupon, CouponTemplate  # noqa: F401
+from siyu.loyalty.mall.models import MallItem, MallRedemption  # noqa: F401
