@@ -15,7 +15,7 @@ from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.coupons import actions as coupon_actions
-from siyu.loyalty.coupons.models import CouponTemplate
+from siyu.loyalty.coupons.models import Coupon, CouponStatus, CouponTemplate
 from siyu.loyalty.mall.errors import (
     AddressRequired,
     InvalidItem,
@@ -151,8 +151,11 @@ def cancel_redemption(staff, redemption_id: int, *, reason: str = "") -> MallRed
             return found
         if found.status in (RedemptionStatus.SHIPPED, RedemptionStatus.COLLECTED):
             raise RedemptionRefused(f"redemption {found.pk} was already {found.status}")
-        if found.coupon_id is not None:
-            raise RedemptionRefused(f"redemption {found.pk} issued a coupon: the coupon is in the member's wallet")
+        coupons = list(Coupon.objects.filter(source="mall", source_ref=found.source_ref))
+        if any(c.status != CouponStatus.ISSUED for c in coupons):
+            raise RedemptionRefused(f"redemption {found.pk} issued a coupon that was used, expired or voided")
+        for coupon in coupons:  # unused: voided, so the member cannot use what they gave back
+            coupon_actions.void_coupon(None, coupon.code, reason=f"mall redemption {found.pk} cancelled")  # role checked above
         MallItem.objects.filter(pk=found.item_id).update(stock=F("stock") + found.quantity)
         points_actions.reverse_points(source_ref=found.source_ref, key=f"mall-cancel:{found.pk}",
                                       reason=f"mall redemption {found.pk} cancelled")  # fmt: skip
