@@ -1,2 +1,4 @@
 """The loyalty app's models, defined by subject in its sub-packages and gathered here because Django loads an
 app's models from `<app>.models`."""
+
+from siyu.loyalty.points.models import PointsEntry, PointsLot  # noqa: F401
