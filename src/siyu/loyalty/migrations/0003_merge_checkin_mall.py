@@ -3,5 +3,5 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("loyalty", "0002_checkin"), ("loyalty", "0002_coupons"), ("loyalty", "0002_mall")]
+    dependencies = [("loyalty", "0002_checkin"), ("loyalty", "0002_coupons"), ("loyalty", "0002_mall"), ("loyalty", "0002_points")]
     operations: list = []
