@@ -49,6 +49,8 @@ from siyu.engagement.messaging.policy import (
     held_out,
     unconverted_rows,
 )
+from siyu.loyalty.coupons import actions as coupon_actions
+from siyu.loyalty.coupons.errors import CouponLimitReached, CouponNotFound, TemplateClosed
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
@@ -69,7 +71,7 @@ JOURNEY_EDITORS = (Role.ADMIN, Role.OPERATOR)
 _ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "status", "step_id", "step_entered_at",
                        "due_at", "exited_at", "exit_reason", "entered_at"]  # fmt: skip
 # first steps whose outcome is the same for every enrollment: taken as the customers enter (`_enroll`)
-_TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "exit"})
+_TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "issue_coupon", "exit"})
 
 
 def _own_userid(actor) -> str:
@@ -438,6 +440,24 @@ def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
     return len(handoffs)
 
 
+def _issue_coupons(journey, step: dict, rows, now: dt.datetime) -> Counter:
+    """A coupon of the step's template to each enrollment not held out, keyed by journey, enrollment and step
+    (a tick done again issues nothing twice); members at the template's limits, or a closed template, get
+    none and go on."""
+    done: Counter = Counter()
+    for pk, cid, held, _entered in rows:
+        if held:
+            continue
+        try:
+            coupon_actions.issue_coupon(step["template"], cid, key=f"journey:{journey.pk}:{pk}:{step['id']}",
+                                        source="journey", source_ref=f"journey:{journey.pk}", now=now)  # fmt: skip
+        except (CouponLimitReached, TemplateClosed, CouponNotFound):
+            done["issue_coupon_refused"] += 1
+        else:
+            done["issue_coupon"] += 1
+    return done
+
+
 def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime, report: Counter):
     """What happens to a batch of enrollments (pk, customer_id, holdout, step_entered_at: None unless the
     step waits) at `step`: a list of (outcome, pks), outcome ("goto", step id | None) / ("due", time) /
@@ -493,6 +513,8 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
         change = add_tag if kind == "add_tag" else remove_tag
         for start in range(0, len(ids), MAX_BULK):
             report[kind] += change(None, ids[start : start + MAX_BULK], step["tag"])
+    elif kind == "issue_coupon":
+        report.update(_issue_coupons(journey, step, rows, now))
     else:  # guide_task, award_points: handed over, holdout excepted
         report[step["type"]] += _write_handoffs(journey, step, rows, now)
     return [(("goto", default), pks)]
