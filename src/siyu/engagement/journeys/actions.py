@@ -51,6 +51,7 @@ from siyu.engagement.messaging.policy import (
 )
 from siyu.loyalty.coupons import actions as coupon_actions
 from siyu.loyalty.coupons.errors import CouponLimitReached, CouponNotFound, TemplateClosed
+from siyu.loyalty.points import actions as points_actions
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
@@ -667,6 +668,7 @@ def run_journeys(
             advance_groups(journey, now, report)
     seconds["groups"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     report["guide_task_handoffs"] = create_tasks_from_handoffs(now)
+    report["points_handoffs"] = award_points_from_handoffs(now)
     report["goals"] = check_goals(journeys, now)
     seconds["goals"] = round(time.perf_counter() - clock, 3)
     return {**report, "seconds": seconds}
@@ -808,6 +810,45 @@ def schedule_journeys(at: dt.datetime | None = None) -> None:
 
 JOURNEY_SCRIPT_GROUP = "旅程"  # the library group where journey steps' scripts are kept
 JOURNEY_TASK_DUE = dt.timedelta(days=1)
+
+
+HANDOFF_POINTS_BATCH = 50_000
+
+
+def award_points_from_handoffs(now: dt.datetime | None = None) -> int:
+    """Ledger entries for the `award_points` hand-offs journeys wrote: each becomes an award
+    (siyu.loyalty.points.actions.award_points_bulk) keyed by the hand-off's idempotency key, source
+    "journey", and is marked consumed in the same transaction, so a crash awards nothing twice (a replayed
+    key is skipped by the ledger). Returns the number of hand-offs taken."""
+    now = now or timezone.now()
+    taken = 0
+    while True:
+        pending = list(
+            Handoff.objects.filter(kind=Handoff.Kind.AWARD_POINTS, consumed_at__isnull=True)
+            .order_by("pk")
+            .values("pk", "idempotency_key", "journey_id", "customer_id", "payload")[:HANDOFF_POINTS_BATCH]
+        )
+        if not pending:
+            return taken
+        rows = []
+        for row in pending:
+            payload = row["payload"] or {}
+            points = payload.get("points")
+            if isinstance(points, int) and not isinstance(points, bool) and points > 0:
+                rows.append({
+                    "customer_id": row["customer_id"], "points": points, "key": row["idempotency_key"],
+                    "reason": str(payload.get("reason") or "")[:200], "source": "journey",
+                    "source_ref": f"journey:{row['journey_id'] or ''}",
+                })  # fmt: skip
+        with transaction.atomic():
+            points_actions.award_points_bulk(rows)
+            Handoff.objects.filter(pk__in=[r["pk"] for r in pending]).update(consumed_at=now)
+        taken += len(pending)
+
+
+def run_points_handoffs_job(job, progress) -> dict:
+    """Job runner for kind "journey_points": award what journeys handed over and no tick took yet."""
+    return {"handoffs_awarded": award_points_from_handoffs()}
 
 
 def create_tasks_from_handoffs(now: dt.datetime | None = None) -> int:
