@@ -122,7 +122,7 @@ def test_fulfilment_csv_and_xlsx(staff, client):
 def test_the_address_is_stored_encrypted(staff):
     _fulfilment(staff)
     stored = bytes(MallRedemption.objects.get().address_cipher)
-    assert "张三".encode() not in stored and "13812345678".encode() not in stored
+    assert "张三".encode() not in stored and b"13812345678" not in stored
 
 
 def _api():
