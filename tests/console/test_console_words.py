@@ -257,6 +257,8 @@ PAGES = {
     "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
                                       for by in ("code", "store", "staff", "channel", "campaign")],
     "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
+    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
+    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -300,6 +302,7 @@ NOT_PAGES = {
     "acquisition_code_archive": "POST, redirects to the code's page",
     "acquisition_code_qr": "an image",
     "acquisition_code_poster": "a PNG or PDF file",
+    "loyalty_points_adjust": "POST, redirects to the customer's points",
 }
 
 
