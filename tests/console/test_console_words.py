@@ -279,6 +279,8 @@ PAGES = {
     "loyalty_mall": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/", {})],
     "loyalty_mall_item": lambda b: [("get", f"/loyalty/mall/items/{_loyalty_mall(b)['item']}/", {})],
     "loyalty_mall_redemptions": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/redemptions/", {})],
+    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
+    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
 }  # fmt: skip
 def _loyalty_mall(b) -> dict:
     """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
@@ -364,6 +366,7 @@ NOT_PAGES = {
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",
     "loyalty_mall_fulfilment_xlsx": "an XLSX file",
+    "loyalty_points_adjust": "POST, redirects to the customer's points",
 }
 
 
