@@ -152,3 +152,25 @@ def test_points_condition_is_the_bounds_on_each_members_balance(brand, points, l
     got = rule_members(brand.backend(), checked_rule({"points": {"at_least": low, "at_most": high}}), CUT)
     expected = [i + 1 for i, p in enumerate(points) if low <= p <= high]
     assert sorted(got.customer_id.to_pyarrow().to_pylist()) == expected
+
+
+def test_the_builder_offers_tiers_templates_and_surveys_from_the_warehouse_or_as_registered(brand):
+    from siyu.segments import queries
+
+    catalog = queries.builder_catalog()
+    assert [t[:2] for t in catalog["tiers"]] == [["basic", "basic"], ["silver", "silver"], ["gold", "gold"]]
+    assert [t[0] for t in catalog["coupon_templates"]] == [10, 11]
+    (seven, eight) = catalog["surveys"]
+    assert seven["questions"][0]["options"] == [["blue", "blue"], ["green", "green"], ["red", "red"]]
+    assert [c for c, _ in catalog["coupon_statuses"]] == ["held", "usable", "used"]
+    # loyalty and surveys register their own words (names of tiers, templates, questions and options)
+    surveys = [{"id": 7, "name": "口味调查", "questions": [{"id": "color", "text": "喜欢的颜色", "options": [["red", "红"]]}]}]
+    saved = dict(queries._builder_words)
+    try:
+        queries.register_builder_words("tiers", lambda: [["gold", "金卡", 2]])
+        queries.register_builder_words("surveys", lambda: surveys)
+        catalog = queries.builder_catalog()
+    finally:
+        queries._builder_words.clear()
+        queries._builder_words.update(saved)
+    assert catalog["tiers"] == [["gold", "金卡", 2]] and catalog["surveys"] == surveys
