@@ -1,2 +1,5 @@
 """The loyalty app's models, defined by subject in its sub-packages and gathered here because Django loads an
 app's models from `<app>.models`."""
+
+from siyu.loyalty.earning.models import ActivityAward, DailyActivityTotal, EarnRule, EarnRun, OrderPoints  # noqa: F401
+from siyu.loyalty.tiers.models import MemberTier, Tier, TierChange  # noqa: F401
