@@ -2,4 +2,5 @@
 app's models from `<app>.models`."""
 
 from siyu.loyalty.earning.models import ActivityAward, DailyActivityTotal, EarnRule, EarnRun, OrderPoints  # noqa: F401
+from siyu.loyalty.points.models import PointsEntry, PointsLot  # noqa: F401
 from siyu.loyalty.tiers.models import MemberTier, Tier, TierChange  # noqa: F401
