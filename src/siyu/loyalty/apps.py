@@ -8,6 +8,7 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from siyu.core.jobs import register_job
+        from siyu.loyalty import mirror
         from siyu.loyalty.coupons import actions as coupon_actions
         from siyu.loyalty.earning import actions as earning_actions
         from siyu.loyalty.points import actions as points_actions
@@ -20,3 +21,4 @@ class LoyaltyConfig(AppConfig):
         register_job("loyalty_earn", earning_actions.run_earn_job)
         register_job("loyalty_birthdays", earning_actions.run_birthday_job)
         register_job("loyalty_tiers", tier_actions.run_tier_job)
+        register_job("loyalty_mirror", mirror.run_mirror_job)  # loyalty's rows into the warehouse

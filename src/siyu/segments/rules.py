@@ -26,7 +26,7 @@ siyu.surveys.mirror; segments sit below both apps, so they never read their mode
 loyalty_members row is not a member: every loyalty condition is false for them. Segments only:
 
     {"points": {"at_least": N, "at_most": M}}        available points within the bounds (either may be left out)
-    {"tier": {"in": [CODE, …], "rank_at_least": R}}  the tier is one of the codes / its rank (0 the lowest) ≥ R
+    {"tier": {"in": [CODE, …], "rank_at_least": R}}  the tier is one of the codes / its rank ≥ R (higher is better)
     {"coupon": {"template_id": ID, "status": "held" | "usable" | "used"}}
                                                      has a coupon (of the template): ever received ("held"),
                                                      unused and not expired at the cut-off ("usable"), or used
@@ -253,7 +253,7 @@ def _check_loyalty(kind: str, spec, where: str) -> dict:
             out["in"] = list(codes)
         if spec.get("rank_at_least") is not None:
             if not _whole(spec["rank_at_least"], 0, 1000):
-                raise RuleError(f"{where}.rank_at_least: a whole number from 0 (the lowest tier)")
+                raise RuleError(f"{where}.rank_at_least: a tier's rank, a whole number from 0")
             out["rank_at_least"] = spec["rank_at_least"]
         if not out:
             raise RuleError(f"{where}: give in, rank_at_least or both")

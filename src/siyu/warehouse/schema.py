@@ -454,7 +454,8 @@ TABLES: dict[str, ibis.Schema] = {
     ),
     # Loyalty's state per member as the control plane holds it, mirrored set-wise by siyu.loyalty.mirror
     # (replaced whole by every mirror run): what the segment conditions on points, tier and check-in read.
-    # points_expiring_30d: available points whose lots expire within 30 days; tier_rank 0 is the lowest tier;
+    # points_expiring_30d: points whose lots expire within 30 days; tier_code is the tier's id as text, a higher
+    # tier_rank a better tier;
     # checkin_streak is the streak still alive at the mirror (0 when the member missed yesterday);
     # last_checkin_on is a local date (TIME_ZONE).
     "loyalty_members": ibis.schema(
@@ -499,6 +500,9 @@ TABLES: dict[str, ibis.Schema] = {
             "submitted_at": TS,
         }
     ),
+    # How far each mirror of control-plane state has read (siyu.loyalty.mirror, siyu.surveys.mirror): the
+    # instant of its last run, one row per stream; the next run reads the rows changed since (with a margin).
+    "mirror_watermarks": ibis.schema({"stream": "string", "mirrored_at": TS}),
     # Pairs of customer groups sharing most of their current members, as the last group sync found them
     # (siyu.community.groups; replaced wholesale): the flags the group health page shows.
     "group_duplicates": ibis.schema(
