@@ -32,6 +32,7 @@ from siyu.ingest.actions import schedule_rejected_purge
 from siyu.loyalty.mirror import schedule_mirror as schedule_loyalty_mirror
 from siyu.pipeline.actions import resolve_waiting_records
 from siyu.segments.actions import schedule_refresh
+from siyu.surveys.mirror import schedule_mirror as schedule_surveys_mirror
 from siyu.warehouse import WarehouseBusy, connection, raw_connection
 
 logger = logging.getLogger("siyu.serve")
@@ -150,6 +151,7 @@ class Command(BaseCommand):
         schedule_routing_refresh()  # live codes' staff routing, every 15 minutes while a code is active
         schedule_handover_check()  # handovers still waiting for WeCom's outcome
         schedule_loyalty_mirror()  # loyalty's rows into the warehouse, every hour
+        schedule_surveys_mirror()  # survey answers into the warehouse, every hour
 
     def _schedule_refresh(self) -> None:
         """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
