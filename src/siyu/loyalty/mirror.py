@@ -26,11 +26,11 @@ from django.utils import timezone
 from siyu.core.batches import chunked
 from siyu.engagement.messaging.actions import append_events
 from siyu.loyalty.checkin.models import Checkin
-from siyu.loyalty.coupons.models import Coupon, CouponStatus
+from siyu.loyalty.coupons.models import Coupon, CouponStatus, CouponTemplate
 from siyu.loyalty.mall.models import MallRedemption
 from siyu.loyalty.points.models import PointsEntry, PointsLot
 from siyu.loyalty.points.queries import balances_of
-from siyu.loyalty.tiers.models import MemberTier, TierChange
+from siyu.loyalty.tiers.models import MemberTier, Tier, TierChange
 from siyu.warehouse import backend
 from siyu.warehouse.anchors import anchor_record_keys
 from siyu.warehouse.mirrors import arrow_rows, replace_state, watermark
@@ -230,3 +230,14 @@ def schedule_mirror(at: dt.datetime | None = None) -> bool:
     from siyu.loyalty.tasks import mirror_loyalty_task  # the task module imports this one
 
     return schedule_once(mirror_loyalty_task, at)
+
+
+def builder_tiers() -> list[list]:
+    """[code, name, rank] of the active tiers, lowest first: the segment builder's and the journey editor's
+    words for the warehouse's tier codes (registered in LoyaltyConfig.ready)."""
+    return [[str(t.pk), t.name, t.rank] for t in Tier.objects.filter(active=True).order_by("rank")]
+
+
+def builder_coupon_templates() -> list[list]:
+    """[template id, name] of every coupon template (registered in LoyaltyConfig.ready)."""
+    return [[t.pk, t.name] for t in CouponTemplate.objects.order_by("-pk")[:500]]

@@ -117,3 +117,14 @@ def test_what_is_about_to_happen_is_written_once(shop):
     assert [c for c, _, _ in events(shop.connection, "checkin_missed")] == [3]
     assert members(shop.connection, {"checkin": {"streak_at_least": 1}}) == [5]
     assert mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))["events_written"] == 0
+
+
+def test_the_builder_and_the_editor_name_tiers_and_coupon_templates(shop):
+    from siyu.segments.queries import loyalty_choices
+
+    silver = tier_actions.make_tier(None, name="银卡", rank=1, measure="spend", threshold="500", window_days=365)
+    template = coupon_actions.save_template(None, {"name": "满100减20", "kind": "amount", "amount_off": "20",
+                                                   "min_spend": "100", "validity": "days", "valid_days": 30})  # fmt: skip
+    choices = loyalty_choices()
+    assert choices["tiers"] == [[str(silver.pk), "银卡", 1]]
+    assert choices["coupon_templates"] == [[template.pk, "满100减20"]]
