@@ -21,6 +21,7 @@ from siyu.loyalty.points.models import PointsEntry
 from siyu.loyalty.tiers import queries as tier_queries
 from siyu.members.labels import entry_words
 from siyu.surveys import queries as survey_queries
+from siyu.surveys.models import SurveyResponse
 
 NEW_ITEM_DAYS = 14  # a mall item is "new" on the home page for this many days after it was made
 
@@ -122,3 +123,10 @@ def home_of(customer_id: int, now: dt.datetime | None = None) -> Home:
         checked_today=month.checked_today,
         streak=month.streak,
     )
+
+
+def own_survey_response(customer_id: int, key: str) -> SurveyResponse | None:
+    """The member's response recorded under `key` (the answer form's token), if any."""
+    if not key:
+        return None
+    return SurveyResponse.objects.filter(key=key, customer_id=customer_id).first()
