@@ -263,6 +263,9 @@ PAGES = {
     "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
     "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
                                         (b.coupon_code, "NO-SUCH-CODE")],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -308,6 +311,7 @@ NOT_PAGES = {
     "acquisition_code_poster": "a PNG or PDF file",
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
+    "privacy_request_move": "POST, redirects to the request",
 }
 
 

@@ -70,6 +70,7 @@ class WordsBrand:
     group_journey_id: int = 0  # a group SOP that has run once
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
+    privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -105,7 +106,17 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         group_journey_id=group_journey_id,
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
+        privacy_request_id=_privacy_request(admin, customer_id),
     )
+
+
+def _privacy_request(admin, customer_id: int) -> int:
+    from siyu.privacy.actions import advance_request, open_request
+
+    request = open_request(customer_id=customer_id, kind="access", source="member_centre",
+                           verification="短信验证码（会员中心登录）", detail="想要一份我的购买记录")  # fmt: skip
+    advance_request(admin, request.pk, "in_progress", "已开始整理")
+    return request.pk
 
 
 def _traits_and_predictions(admin) -> None:
