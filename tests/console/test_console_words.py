@@ -266,6 +266,8 @@ PAGES = {
     "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
     "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
     "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
+    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
+    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -312,6 +314,7 @@ NOT_PAGES = {
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
     "privacy_request_move": "POST, redirects to the request",
+    "loyalty_points_adjust": "POST, redirects to the customer's points",
 }
 
 
