@@ -257,6 +257,8 @@ PAGES = {
     "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
                                       for by in ("code", "store", "staff", "channel", "campaign")],
     "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
+    "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
+    "loyalty_earning": lambda b: [("get", "/loyalty/earning/", {}), ("get", "/loyalty/earning/", {"edit": "1"})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {

@@ -86,6 +86,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     handover_id = _community(admin, tmp_path)
     live_code_id = _live_codes(admin, customer_id)
     group_code_id, group_journey_id = _group_operations(admin)
+    _loyalty_tiers_and_earning(admin)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -281,3 +282,19 @@ def _customer_groups(customer_id: int) -> int:
     mirror_groups([welfare.pk, vip.pk])
     flag_duplicate_groups()  # the two share their members, as a sync would flag
     return welfare.pk
+
+
+def _loyalty_tiers_and_earning(admin) -> None:
+    """Two tiers, earn rules of every kind and a run of the order earn job (so members earn, move up a tier
+    and the pages show changes and runs)."""
+    from siyu.loyalty.earning import actions as earning  # noqa: PLC0415 - keeps this brand's imports local
+    from siyu.loyalty.tiers import actions as tiers  # noqa: PLC0415
+
+    tiers.make_tier(admin, name="银卡", rank=1, measure="spend", threshold="100", multiplier="1.2", birthday_points=50)
+    tiers.make_tier(admin, name="金卡", rank=2, measure="orders", threshold="3", window_days=180, multiplier="2")
+    earning.make_rule(admin, name="每元1分", kind="per_yuan", points_per_yuan="1")
+    earning.make_rule(admin, name="门店双倍", kind="per_yuan", channel="线下门店", points_per_yuan="2", expiry="days")
+    for name, kind, points in (("首单", "first_purchase", 100), ("生日", "birthday", 88), ("签到", "checkin", 5),
+                               ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
+        earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
+    earning.earn_for_orders(full=True)
