@@ -72,6 +72,10 @@ class WordsBrand:
     privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
+    coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
+    coupon_code: str = ""
+    privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
+    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -93,6 +97,9 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     group_code_id, group_journey_id = _group_operations(admin)
     survey_id = _survey(admin, customer_id)
     coupon_template_id, coupon_code = _coupons(admin, customer_id)
+    coupon_template_id, coupon_code = _coupons(admin, customer_id)
+    _loyalty_tiers_and_earning(admin)
+    survey_id = _survey(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -111,6 +118,10 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         privacy_request_id=_privacy_request(admin, customer_id),
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
+        coupon_template_id=coupon_template_id,
+        coupon_code=coupon_code,
+        privacy_request_id=_privacy_request(admin, customer_id),
+        survey_id=survey_id,
     )
 
 
@@ -121,6 +132,8 @@ def _privacy_request(admin, customer_id: int) -> int:
                            verification="短信验证码（会员中心登录）", detail="想要一份我的购买记录")  # fmt: skip
     advance_request(admin, request.pk, "in_progress", "已开始整理")
     return request.pk
+
+
 def _points(admin, customer_id: int) -> None:
     """A ledger with every kind of entry: earned (one pending, one expiring), spent, refunded, adjusted."""
     import datetime as dt
@@ -317,6 +330,36 @@ def _customer_groups(customer_id: int) -> int:
     mirror_groups([welfare.pk, vip.pk])
     flag_duplicate_groups()  # the two share their members, as a sync would flag
     return welfare.pk
+
+
+def _coupons(admin, customer_id: int) -> tuple[int, str]:
+    """A percent-off template scoped to a product; one coupon used at the till, one voided, one unused."""
+    from siyu.loyalty.coupons import actions as coupons
+
+    template = coupons.save_template(admin, {"name": "春季八五折", "kind": "percent", "percent_off": "15",
+                                             "max_discount": "50", "min_spend": "100", "products": "SKU-1",
+                                             "validity": "days", "valid_days": 30, "per_member_limit": 3})  # fmt: skip
+    used, void, unused = (coupons.issue_coupon(template.pk, customer_id, key=f"words:{n}", source="manual")
+                          for n in range(3))  # fmt: skip
+    coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
+    coupons.void_coupon(admin, void.code, "错发")
+    return template.pk, unused.code
+
+
+def _loyalty_tiers_and_earning(admin) -> None:
+    """Two tiers, earn rules of every kind and a run of the order earn job (so members earn, move up a tier
+    and the pages show changes and runs)."""
+    from siyu.loyalty.earning import actions as earning  # noqa: PLC0415 - keeps this brand's imports local
+    from siyu.loyalty.tiers import actions as tiers  # noqa: PLC0415
+
+    tiers.make_tier(admin, name="银卡", rank=1, measure="spend", threshold="100", multiplier="1.2", birthday_points=50)
+    tiers.make_tier(admin, name="金卡", rank=2, measure="orders", threshold="3", window_days=180, multiplier="2")
+    earning.make_rule(admin, name="每元1分", kind="per_yuan", points_per_yuan="1")
+    earning.make_rule(admin, name="门店双倍", kind="per_yuan", channel="线下门店", points_per_yuan="2", expiry="days")
+    for name, kind, points in (("首单", "first_purchase", 100), ("生日", "birthday", 88), ("签到", "checkin", 5),
+                               ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
+        earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
+    earning.earn_for_orders(full=True)
 
 
 def _survey(admin, customer_id: int) -> int:

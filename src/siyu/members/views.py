@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from siyu.core.errors import DataPlaneBusy
 from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
-from siyu.members import actions, labels, links
+from siyu.members import actions, labels, links, queries
 from siyu.members.auth import member_required, safe_next, sign_member_in, sign_member_out
 from siyu.members.errors import SignInRefused
 from siyu.privacy import actions as privacy_actions
@@ -109,7 +109,7 @@ def home(request):
     profile = customer_queries.own_profile(request.member_id) or {}
     return render(request, "siyu/members/home.html", {
         "name": profile.get("name"), "member_no": request.member_id,
-        "method": labels.METHODS.get(request.member.method, ""),
+        "method": labels.METHODS.get(request.member.method, ""), "summary": queries.home_of(request.member_id),
     })  # fmt: skip
 
 

@@ -4,8 +4,10 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
+        ("loyalty", "0002_checkin"),
         ("loyalty", "0002_coupons"),
         ("loyalty", "0002_earning"),
+        ("loyalty", "0002_mall"),
         ("loyalty", "0002_points"),
         ("loyalty", "0002_tiers"),
     ]
