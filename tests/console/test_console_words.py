@@ -283,22 +283,6 @@ PAGES = {
     "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
                                  ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
     "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
-    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
-    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
-    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
-    "loyalty_coupon_templates": lambda b: [("get", "/loyalty/coupons/", {})],
-    "loyalty_coupon_template_new": lambda b: [("get", "/loyalty/coupons/new/", {})],
-    "loyalty_coupon_template": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/", {})],
-    "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
-    "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
-                                        (b.coupon_code, "NO-SUCH-CODE")],
-    "loyalty_checkin": lambda b: _loyalty_mall(b) and [("get", "/loyalty/checkin/", {})],
-    "loyalty_checkin_rule": lambda b: [("get", f"/loyalty/checkin/rules/{_loyalty_mall(b)['rule']}/", {})],
-    "loyalty_mall": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/", {})],
-    "loyalty_mall_item": lambda b: [("get", f"/loyalty/mall/items/{_loyalty_mall(b)['item']}/", {})],
-    "loyalty_mall_redemptions": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/redemptions/", {})],
-    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
-    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
 }  # fmt: skip
 
 
@@ -361,9 +345,6 @@ NOT_PAGES = {
     "acquisition_code_archive": "POST, redirects to the code's page",
     "acquisition_code_qr": "an image",
     "acquisition_code_poster": "a PNG or PDF file",
-    "survey_question_delete": "POST, redirects to the survey",
-    "survey_persona_export": "a CSV or XLSX file",
-    "privacy_request_move": "POST, redirects to the request",
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
     "privacy_request_move": "POST, redirects to the request",
@@ -371,7 +352,6 @@ NOT_PAGES = {
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",
     "loyalty_mall_fulfilment_xlsx": "an XLSX file",
-    "loyalty_points_adjust": "POST, redirects to the customer's points",
     "survey_question_delete": "POST, redirects to the survey",
     "survey_persona_export": "a CSV or XLSX file",
 }

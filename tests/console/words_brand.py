@@ -68,10 +68,6 @@ class WordsBrand:
     live_code_id: int = 0
     group_code_id: int = 0  # a group code over both groups, one rotated off (siyu.community.groups)
     group_journey_id: int = 0  # a group SOP that has run once
-    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
-    privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
-    coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
-    coupon_code: str = ""
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
     privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
@@ -95,8 +91,6 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     handover_id = _community(admin, tmp_path)
     live_code_id = _live_codes(admin, customer_id)
     group_code_id, group_journey_id = _group_operations(admin)
-    survey_id = _survey(admin, customer_id)
-    coupon_template_id, coupon_code = _coupons(admin, customer_id)
     coupon_template_id, coupon_code = _coupons(admin, customer_id)
     _loyalty_tiers_and_earning(admin)
     survey_id = _survey(admin, customer_id)
@@ -114,10 +108,6 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         live_code_id=live_code_id,
         group_code_id=group_code_id,
         group_journey_id=group_journey_id,
-        survey_id=survey_id,
-        privacy_request_id=_privacy_request(admin, customer_id),
-        coupon_template_id=coupon_template_id,
-        coupon_code=coupon_code,
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
         privacy_request_id=_privacy_request(admin, customer_id),
@@ -384,15 +374,3 @@ def _survey(admin, customer_id: int) -> int:
                                              str(q[3].pk): "希望多出小样"}, key="words-1")  # fmt: skip
     record_response(survey.pk, other, {str(q[0].pk): o[0][1], str(q[2].pk): 2}, key="words-2")
     return survey.pk
-def _coupons(admin, customer_id: int) -> tuple[int, str]:
-    """A percent-off template scoped to a product; one coupon used at the till, one voided, one unused."""
-    from siyu.loyalty.coupons import actions as coupons
-
-    template = coupons.save_template(admin, {"name": "春季八五折", "kind": "percent", "percent_off": "15",
-                                             "max_discount": "50", "min_spend": "100", "products": "SKU-1",
-                                             "validity": "days", "valid_days": 30, "per_member_limit": 3})  # fmt: skip
-    used, void, unused = (coupons.issue_coupon(template.pk, customer_id, key=f"words:{n}", source="manual")
-                          for n in range(3))  # fmt: skip
-    coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
-    coupons.void_coupon(admin, void.code, "错发")
-    return template.pk, unused.code
