@@ -33,6 +33,7 @@ def test_points_equal_the_rule_on_orders_still_purchased(warehouse, django_db_bl
     from siyu.loyalty.earning.models import EarnRule, EarnRun, OrderPoints
     from siyu.loyalty.points.models import PointsEntry, PointsLot
 
+    PointsEntry.objects.update(reverses=None)  # a fresh ledger per example: compensations protect what they undo
     for model in (PointsEntry, PointsLot, OrderPoints, EarnRun, EarnRule):
         model.objects.all().delete()
     warehouse.close()
