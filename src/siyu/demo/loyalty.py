@@ -36,6 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from siyu.core.errors import SiyuError
+from siyu.core.owner import submit_job
 from siyu.core.progress import run_with_progress
 from siyu.identity.queries import identities_expr
 from siyu.loyalty import mirror as loyalty_mirror
@@ -190,7 +191,10 @@ class DemoLoyalty:
         now = timezone.now()
         segment = save_segment(self.admin, "复购会员（3单及以上）", rule={"field": "orders_total", "op": ">=", "value": 3},
                                description="近两年下单3次及以上的会员，发放复购券")  # fmt: skip
-        job = coupon_actions.issue_to_segment(self.admin, self.templates["segment"].pk, segment.pk)
+        # the job issue_to_segment submits, run here (a large segment's would wait for the server's worker)
+        params = {"template_id": self.templates["segment"].pk, "segment_id": segment.pk,
+                  "day": timezone.localdate().isoformat()}  # fmt: skip
+        job = submit_job("coupon_segment_issue", params, self.admin, in_process=True)
         if job.status != "done":
             raise SiyuError(f"issuing the segment's coupons: {job.error}")
         # by member (codes are random): the same members use their coupons in every run of a seed
@@ -214,20 +218,33 @@ class DemoLoyalty:
         coupon_actions.expire_coupons(now)
 
     def _orders_with_codes(self, coupons: list[tuple[str, int]], pos_source: tuple[str, str]) -> None:
-        """The stores' sales of the last days, carrying the codes of coupons members used at the till (as the
-        POS exports them), imported through the real importer; the codes are matched to their coupons."""
+        """The stores' sales of the last days, carrying the codes of coupons members used (as the POS exports
+        them), imported through the real importer and resolved (their points earned), the codes matched to
+        their coupons; then the next export has the first sale returned: the earn job takes its points back
+        and its coupon is given back."""
         cards = self._member_cards({cid for _, cid in coupons})
         zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-        path = self.out_dir / "pos_sales_coupons.csv"
         now = timezone.now().astimezone(zone)
         rows = []
         for n, (code, cid) in enumerate(coupons):
-            if cid not in cards:
-                continue
-            sold = now - dt.timedelta(minutes=int(self.rng.integers(5, 60 * 48)))
-            status = "退货" if n == 0 else "正常"  # one refunded: its coupon is given back
-            rows.append([f"CP{self.seed:03d}{n:07d}", cards[cid], "上海南京西路店", sold.strftime("%Y-%m-%d %H:%M:%S"),
-                         "LD1015", "水乳套装 水150ml+乳120ml", 1, "329.00", "", status, code])  # fmt: skip
+            if cid in cards:
+                sold = now - dt.timedelta(minutes=int(self.rng.integers(5, 60 * 48)))
+                rows.append([f"CP{self.seed:03d}{n:07d}", cards[cid], "上海南京西路店", sold.strftime("%Y-%m-%d %H:%M:%S"),
+                             "LD1015", "水乳套装 水150ml+乳120ml", 1, "329.00", "", "正常", code])  # fmt: skip
+        if not rows:
+            return
+        self._import_sales("pos_sales_coupons.csv", rows, pos_source)
+        job = run_with_progress("resolve", {}, quiet=True)
+        if job.status != "done":
+            raise SiyuError(f"resolving the stores' latest sales: {job.error}")
+        coupon_actions.match_coupon_orders()
+        returned = [[*rows[0][:9], "退货", rows[0][10]]]
+        self._import_sales("pos_sales_returns.csv", returned, pos_source)
+        earning_actions.earn_for_orders()
+        coupon_actions.match_coupon_orders()
+
+    def _import_sales(self, name: str, rows: list[list], pos_source: tuple[str, str]) -> None:
+        path = self.out_dir / name
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["单号", "会员卡号", "门店", "销售时间", "商品编码", "商品名称", "数量", "金额", "导购", "单据状态",
@@ -237,8 +254,7 @@ class DemoLoyalty:
         job = run_with_progress("import", {"paths": [str(path)], "source": source, "format": fmt, "mapping": {}},
                                 quiet=True)  # fmt: skip
         if job.status != "done":
-            raise SiyuError(f"importing the stores' latest sales: {job.error}")
-        coupon_actions.match_coupon_orders()
+            raise SiyuError(f"importing {name}: {job.error}")
 
     def _member_cards(self, customer_ids: set[int]) -> dict[int, str]:
         """{customer_id: a POS member card number of theirs} (the identity graph's records of the POS members)."""
