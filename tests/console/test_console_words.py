@@ -263,7 +263,46 @@ PAGES = {
     "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
     "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
                                         (b.coupon_code, "NO-SUCH-CODE")],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
+    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
+    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
+    "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
+    "loyalty_earning": lambda b: [("get", "/loyalty/earning/", {}), ("get", "/loyalty/earning/", {"edit": "1"})],
+    "loyalty_checkin": lambda b: _loyalty_mall(b) and [("get", "/loyalty/checkin/", {})],
+    "loyalty_checkin_rule": lambda b: [("get", f"/loyalty/checkin/rules/{_loyalty_mall(b)['rule']}/", {})],
+    "loyalty_mall": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/", {})],
+    "loyalty_mall_item": lambda b: [("get", f"/loyalty/mall/items/{_loyalty_mall(b)['item']}/", {})],
+    "loyalty_mall_redemptions": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/redemptions/", {})],
+    "surveys": lambda b: [("get", "/surveys/", {})],
+    "survey": lambda b: [("get", f"/surveys/{b.survey_id}/", {})],
+    "survey_question": lambda b: [("get", f"/surveys/{b.survey_id}/questions/1/", {})],
+    "survey_question_new": lambda b: [("get", f"/surveys/{b.survey_id}/questions/new/", {})],
+    "survey_results": lambda b: [("get", f"/surveys/{b.survey_id}/results/", {})],
+    "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
+                                 ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
+    "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
 }  # fmt: skip
+
+
+def _loyalty_mall(b) -> dict:
+    """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
+    if not hasattr(b, "loyalty_mall"):
+        from siyu.loyalty.checkin import actions as checkin
+        from siyu.loyalty.mall import actions as mall
+        from siyu.loyalty.points import actions as points
+
+        rule = checkin.save_rule(b.admin, streak_day=1, points=5)
+        checkin.check_in(b.customer_id)
+        item = mall.save_item(b.admin, name="保温杯", kind="gift", points_price=100, stock=5, status="on_sale")
+        points.award_points(b.customer_id, 100, key="words:mall", reason="words", source="manual")
+        mall.redeem_item(b.customer_id, item.pk, key="words:mall", address={"name": "张三", "phone": "13812345678",
+                                                                          "detail": "南京西路1号"})  # fmt: skip
+        b.loyalty_mall = {"rule": rule.pk, "item": item.pk}
+    return b.loyalty_mall
+
+
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
     **{name: "POST, redirects" for name in (
@@ -308,6 +347,13 @@ NOT_PAGES = {
     "acquisition_code_poster": "a PNG or PDF file",
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
+    "privacy_request_move": "POST, redirects to the request",
+    "loyalty_points_adjust": "POST, redirects to the customer's points",
+    "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
+    "loyalty_mall_fulfilment_csv": "a CSV file",
+    "loyalty_mall_fulfilment_xlsx": "an XLSX file",
+    "survey_question_delete": "POST, redirects to the survey",
+    "survey_persona_export": "a CSV or XLSX file",
 }
 
 

@@ -70,6 +70,8 @@ class WordsBrand:
     group_journey_id: int = 0  # a group SOP that has run once
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
+    privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
+    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -78,6 +80,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     admin = get_user_model().objects.get(username="admin")
     _traits_and_predictions(admin)
     customer_id = _a_customer_with_everything(admin)
+    _points(admin, customer_id)
     segment = _segments(admin, customer_id)
     script = _content(admin, customer_id)
     _channels_and_policy(admin)
@@ -89,6 +92,8 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     live_code_id = _live_codes(admin, customer_id)
     group_code_id, group_journey_id = _group_operations(admin)
     coupon_template_id, coupon_code = _coupons(admin, customer_id)
+    _loyalty_tiers_and_earning(admin)
+    survey_id = _survey(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -105,7 +110,36 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         group_journey_id=group_journey_id,
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
+        privacy_request_id=_privacy_request(admin, customer_id),
+        survey_id=survey_id,
     )
+
+
+def _privacy_request(admin, customer_id: int) -> int:
+    from siyu.privacy.actions import advance_request, open_request
+
+    request = open_request(customer_id=customer_id, kind="access", source="member_centre",
+                           verification="短信验证码（会员中心登录）", detail="想要一份我的购买记录")  # fmt: skip
+    advance_request(admin, request.pk, "in_progress", "已开始整理")
+    return request.pk
+
+
+def _points(admin, customer_id: int) -> None:
+    """A ledger with every kind of entry: earned (one pending, one expiring), spent, refunded, adjusted."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from siyu.loyalty.points import actions as points
+
+    now = timezone.now()
+    points.award_points(customer_id, 300, key="w:o1", reason="订单完成", source="order", source_ref="o1",
+                        expires_at=now + dt.timedelta(days=20))  # fmt: skip
+    points.award_points(customer_id, 80, key="w:o2", reason="订单完成", source="order", source_ref="o2",
+                        available_at=now + dt.timedelta(days=7))  # fmt: skip
+    points.spend_points(customer_id, 120, key="w:s1", reason="门店抵现", source="till")
+    points.reverse_points(source_ref="o1", key="w:r1", reason="订单退款")
+    points.adjust_points(admin, customer_id, 50, reason="客诉补偿", key="w:a1")
 
 
 def _traits_and_predictions(admin) -> None:
@@ -300,3 +334,43 @@ def _coupons(admin, customer_id: int) -> tuple[int, str]:
     coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
     coupons.void_coupon(admin, void.code, "错发")
     return template.pk, unused.code
+
+
+def _loyalty_tiers_and_earning(admin) -> None:
+    """Two tiers, earn rules of every kind and a run of the order earn job (so members earn, move up a tier
+    and the pages show changes and runs)."""
+    from siyu.loyalty.earning import actions as earning  # noqa: PLC0415 - keeps this brand's imports local
+    from siyu.loyalty.tiers import actions as tiers  # noqa: PLC0415
+
+    tiers.make_tier(admin, name="银卡", rank=1, measure="spend", threshold="100", multiplier="1.2", birthday_points=50)
+    tiers.make_tier(admin, name="金卡", rank=2, measure="orders", threshold="3", window_days=180, multiplier="2")
+    earning.make_rule(admin, name="每元1分", kind="per_yuan", points_per_yuan="1")
+    earning.make_rule(admin, name="门店双倍", kind="per_yuan", channel="线下门店", points_per_yuan="2", expiry="days")
+    for name, kind, points in (("首单", "first_purchase", 100), ("生日", "birthday", 88), ("签到", "checkin", 5),
+                               ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
+        earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
+    earning.earn_for_orders(full=True)
+
+
+def _survey(admin, customer_id: int) -> int:
+    """An open survey with a jump, an end, tags, an attribute, a scale and a text question, answered by the
+    profile's customer and one other."""
+    from siyu.surveys.actions import declare_attribute, make_survey, open_survey, record_response
+
+    declare_attribute(admin, "肤质", "问卷回答")
+    survey = make_survey(admin, title="肤质小调查", reward_note="答完送 10 积分", questions=[
+        {"text": "您的肤质是？", "kind": "single", "attribute": "肤质", "tag_group": "肤质",
+         "options": [{"label": "干性", "tag": "干皮"}, {"label": "油性", "jump": 3}, {"label": "不清楚", "jump": "end"}]},
+        {"text": "关心哪些功效？", "kind": "multiple", "options": [{"label": "保湿"}, {"label": "美白"}]},
+        {"text": "满意度", "kind": "scale", "scale_max": 5},
+        {"text": "建议", "kind": "text", "required": False},
+    ])  # fmt: skip
+    open_survey(admin, survey.pk)
+    q = list(survey.questions.prefetch_related("options"))
+    o = [[x.pk for x in question.options.all()] for question in q]
+    other = int(backend().table("customer_summary").filter(lambda t: t.customer_id != customer_id)
+                .order_by("customer_id").limit(1).customer_id.to_pyarrow().to_pylist()[0])  # fmt: skip
+    record_response(survey.pk, customer_id, {str(q[0].pk): o[0][0], str(q[1].pk): o[1], str(q[2].pk): 4,
+                                             str(q[3].pk): "希望多出小样"}, key="words-1")  # fmt: skip
+    record_response(survey.pk, other, {str(q[0].pk): o[0][1], str(q[2].pk): 2}, key="words-2")
+    return survey.pk

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 REFUSALS = {
     "bad_phone": _("Enter a mainland China mobile number."),
@@ -118,7 +118,9 @@ REDEMPTION_STATUSES = {
 # siyu.loyalty.coupons.models.CouponStatus as the member reads it
 COUPON_STATUSES = {"issued": _("Expired"), "used": _("Used"), "expired": _("Expired"), "void": _("Withdrawn")}
 
-WEEKDAYS = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+WEEKDAYS = (pgettext_lazy("calendar", "Mon"), pgettext_lazy("calendar", "Tue"), pgettext_lazy("calendar", "Wed"),
+            pgettext_lazy("calendar", "Thu"), pgettext_lazy("calendar", "Fri"), pgettext_lazy("calendar", "Sat"),
+            pgettext_lazy("calendar", "Sun"))  # fmt: skip
 
 
 def _yuan(value) -> str:

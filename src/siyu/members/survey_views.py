@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from siyu.loyalty.earning import actions as earning_actions
+from siyu.members import queries
 from siyu.members.auth import member_required
 from siyu.members.loyalty_views import TOKEN, member_not_found
 from siyu.surveys import actions as survey_actions
@@ -73,17 +74,33 @@ def _page(request, member_survey, *, questions, token, answers=None, state="", e
     }, status=status)  # fmt: skip
 
 
-def _finish(request, member_survey, answers: dict, token: str):
-    try:
-        response = survey_actions.record_response(member_survey.survey.pk, request.member_id, answers,
-                                                  key=f"member:{request.member_id}:{token}")  # fmt: skip
-    except AlreadyAnswered:
-        return render(request, "siyu/members/survey_done.html",
-                      {"survey": member_survey.survey, "points": 0, "already": True})  # fmt: skip
+def _response_key(member_id: int, token: str) -> str:
+    return f"member:{member_id}:{token}"
+
+
+def _posted_token(request, member_survey) -> str:
+    """The form token of a post: the whole form's `token`, or the one inside a question page's state."""
+    state = _read_state(request.POST.get("state") or "", member_survey.survey.pk, request.member_id)
+    token = str(state.get("t")) if state else (request.POST.get("token") or "")
+    return token if TOKEN.match(token) else ""
+
+
+def _thanks(request, member_survey, response):
+    """Pay the survey's points (once per response: the award is keyed by it) and say thank you."""
     entry = earning_actions.award_for_activity(request.member_id, "survey", key=f"survey:{response.pk}",
                                                source_ref=f"survey:{response.pk}")  # fmt: skip
     return render(request, "siyu/members/survey_done.html",
                   {"survey": member_survey.survey, "points": entry.points if entry is not None else 0})  # fmt: skip
+
+
+def _finish(request, member_survey, answers: dict, token: str):
+    try:
+        response = survey_actions.record_response(member_survey.survey.pk, request.member_id, answers,
+                                                  key=_response_key(request.member_id, token))  # fmt: skip
+    except AlreadyAnswered:
+        return render(request, "siyu/members/survey_done.html",
+                      {"survey": member_survey.survey, "points": 0, "already": True})  # fmt: skip
+    return _thanks(request, member_survey, response)
 
 
 def _state(survey_id: int, member_id: int, token: str, answers: dict, position: int) -> str:
@@ -108,6 +125,10 @@ def survey(request, survey_id: int):
         return member_not_found(request)
     questions = member_survey.questions
     if not member_survey.can_answer or not questions:
+        if request.method == "POST":  # a double tap on the last page: the first response stands
+            done = queries.own_survey_response(request.member_id, _response_key(request.member_id, _posted_token(request, member_survey)))
+            if done is not None:
+                return _thanks(request, member_survey, done)
         return render(request, "siyu/members/survey.html", {"ms": member_survey, "survey": member_survey.survey})
     if not branches(questions):
         return _whole_form(request, member_survey, questions)

@@ -146,6 +146,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
         "origin": _origin(request.user, customer_id),
+        "loyalty": presenters.loyalty_card(customer_id),
     }
 
 
