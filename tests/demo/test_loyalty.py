@@ -63,7 +63,7 @@ def test_a_small_demo_has_a_loyalty_programme_with_data_on_every_page(settings, 
 
     # the survey: a few hundred answers, their tags on the members, survey points
     survey = Survey.objects.get()
-    assert SurveyResponse.objects.filter(survey=survey).count() >= 100
+    assert SurveyResponse.objects.filter(survey=survey).count() >= 20  # 1,500 people: 30 asked
     assert CustomerTag.objects.filter(tag__name__in=["油皮", "干皮", "混合皮", "敏感肌"]).count() > 0
     assert DataRequest.objects.count() == 2
 

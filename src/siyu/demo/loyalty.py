@@ -61,11 +61,12 @@ TIERS = (  # (name, rank, yuan over 12 months, multiplier, birthday points)
     ("金卡", 2, "1000", "1.20", 300),
     ("黑金", 3, "2000", "1.50", 800),
 )
-CHECKERS = 60  # members who check in (each on most days of the last 30; a check-in costs ~10 ms)
+CHECKERS = 60  # at most, members who check in (each on most days of the last 30; a check-in costs ~10 ms)
 TILL_SHARE = 0.12  # of the segment's coupons, used at a store's till
 ORDER_SHARE = 0.08  # of the segment's coupons, used on an order the stores' latest sales carry
 EXPIRED_BATCH = 300  # coupons of a past campaign that expired unused
-RESPONDENTS = 120  # each response reads the warehouse (the member, a traits snapshot): ~0.2 s
+RESPONDENTS = 120  # at most: each response reads the warehouse (the member, a traits snapshot): ~0.2 s
+PEOPLE_PER_RESPONDENT = 50  # a smaller brand gets fewer (a test's small demo stays quick)
 MALL_COUPONS = 40
 GIFTS = 8
 POINTS_CASH = 12
@@ -97,8 +98,10 @@ class LoyaltyReport:
 class DemoLoyalty:
     """The demo brand's loyalty programme, set up by `admin` through the product's actions."""
 
-    def __init__(self, admin, seed: int, out_dir: Path, today: dt.date):
+    def __init__(self, admin, seed: int, out_dir: Path, today: dt.date, people: int):
         self.admin, self.seed, self.out_dir, self.today = admin, seed, Path(out_dir), today
+        self.respondents = min(RESPONDENTS, max(20, people // PEOPLE_PER_RESPONDENT))
+        self.checkers = min(CHECKERS, max(10, people // 100))
         self.rng = np.random.default_rng([seed, 16])
         self.report = LoyaltyReport()
         self.templates: dict[str, CouponTemplate] = {}
@@ -266,7 +269,7 @@ class DemoLoyalty:
 
     def _checkins(self) -> None:
         today = timezone.localdate()
-        checkers = self._pick(self.members, CHECKERS)
+        checkers = self._pick(self.members, self.checkers)
         streaks = []
         for cid in checkers:
             keen = float(self.rng.uniform(0.45, 0.97))
@@ -330,7 +333,7 @@ class DemoLoyalty:
         opts = [sorted(q.options.all(), key=lambda o: o.position) for q in qs]
         now = timezone.now()
         points = 0
-        for cid in self._pick(self.members, RESPONDENTS):
+        for cid in self._pick(self.members, self.respondents):
             skin = int(self.rng.choice(4, p=[0.25, 0.2, 0.35, 0.2]))
             answers: dict[str, object] = {str(qs[0].pk): opts[0][skin].pk}
             uses = int(self.rng.choice(3, p=[0.45, 0.4, 0.15])) if skin != 3 else None

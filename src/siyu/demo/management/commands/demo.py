@@ -57,7 +57,8 @@ class Command(BaseCommand):
             wecom = DemoWeCom(admin, contacts, seed=options["seed"], today=demo_today(manifest.as_of),
                               people=options["people"])  # fmt: skip
         # the loyalty programme's rules before the resolve: its chain earns the imported orders' points
-        loyalty = DemoLoyalty(admin, seed=options["seed"], out_dir=out_dir, today=dt.date.fromisoformat(manifest.as_of))
+        loyalty = DemoLoyalty(admin, seed=options["seed"], out_dir=out_dir, today=dt.date.fromisoformat(manifest.as_of),
+                              people=options["people"])  # fmt: skip
         if not loyalty.set_up_rules():
             loyalty = None
         try:
