@@ -93,6 +93,7 @@ class LoyaltyReport:
     survey_points: int = 0
     privacy_requests: int = 0
     seconds: dict = field(default_factory=dict)
+    showcase_member: int | None = None  # a member with a tier and check-ins, to open the member centre as
 
 
 class DemoLoyalty:
@@ -279,6 +280,7 @@ class DemoLoyalty:
                     result = checkin_actions.check_in(cid, day=today - dt.timedelta(days=back))
                     streaks.append(result.streak)
         self.report.checkers, self.report.checkins = len(checkers), len(streaks)
+        self.report.showcase_member = checkers[0] if checkers else None
         self.report.longest_streak = max(streaks, default=0)
 
     def _mall(self) -> None:

@@ -15,6 +15,7 @@ from siyu.demo.growth import DemoWeCom, demo_today, read_wecom_contacts
 from siyu.demo.loyalty import DemoLoyalty
 from siyu.engagement.messaging.models import Channel
 from siyu.engagement.messaging.queries import account_of
+from siyu.members.links import sign_in_url
 from siyu.staff.actions import create_user, ensure_store
 from siyu.staff.models import Role
 
@@ -109,6 +110,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"login: admin / {password}"))
         if guide:
             self.stdout.write(f"guides log in with their WeCom userid and the same password, e.g. {guide} / {password}")
+        if loyalty is not None and loyalty.report.showcase_member is not None:
+            link = sign_in_url(loyalty.report.showcase_member)
+            self.stdout.write(f"the member centre as one of the demo's members (for 7 days): "
+                              f"http://{options['host']}:{options['port']}{link}")
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"])
 
