@@ -6,6 +6,7 @@ answers with their tags, privacy requests — and the console's loyalty and surv
 from __future__ import annotations
 
 import io
+import re
 from collections import Counter
 
 import pytest
@@ -56,7 +57,7 @@ def test_a_small_demo_has_a_loyalty_programme_with_data_on_every_page(settings, 
     assert Coupon.objects.filter(source="segment").count() > Coupon.objects.filter(status="used").count()
 
     # check-ins with streaks; the mall's three kinds of items, a gift to ship with its address
-    assert Checkin.objects.filter(streak__gte=7).exists() and Checkin.objects.count() > 200
+    assert Checkin.objects.filter(streak__gte=7).exists() and Checkin.objects.count() > 100  # 15 members over 30 days
     kinds = Counter(MallRedemption.objects.values_list("item__kind", flat=True))
     assert kinds["coupon"] > 0 and kinds["gift"] > 0 and kinds["points_cash"] > 0
     assert MallRedemption.objects.filter(status="to_ship").exclude(address_cipher=None).exists()
@@ -78,6 +79,12 @@ def test_a_small_demo_has_a_loyalty_programme_with_data_on_every_page(settings, 
     fulfilment = client.get("/loyalty/mall/fulfilment.csv")
     assert fulfilment.status_code == 200 and "品牌帆布托特包" in fulfilment.content.decode("utf-8-sig")
     assert "油性" in client.get(f"/surveys/{survey.pk}/results/").content.decode()
+
+    # the printed link opens the member centre as a member who checked in
+    link = re.search(r"member centre as one of the demo's members.*?(/m/auth/link/\?t=\S+)", printed).group(1)
+    home = client.get(link, follow=True)
+    assert home.status_code == 200 and "/m/" in home.redirect_chain[-1][0]
+    assert "签到" in client.get("/m/checkin/").content.decode()
 
 
 def _admin():
