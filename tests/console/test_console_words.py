@@ -257,6 +257,12 @@ PAGES = {
     "acquisition_quality": lambda b: [("get", "/acquisition/quality/", {"by": by})
                                       for by in ("code", "store", "staff", "channel", "campaign")],
     "acquisition_my_code": lambda b: [("get", "/acquisition/my-code/", {})],
+    "loyalty_coupon_templates": lambda b: [("get", "/loyalty/coupons/", {})],
+    "loyalty_coupon_template_new": lambda b: [("get", "/loyalty/coupons/new/", {})],
+    "loyalty_coupon_template": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/", {})],
+    "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
+    "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
+                                        (b.coupon_code, "NO-SUCH-CODE")],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -300,6 +306,8 @@ NOT_PAGES = {
     "acquisition_code_archive": "POST, redirects to the code's page",
     "acquisition_code_qr": "an image",
     "acquisition_code_poster": "a PNG or PDF file",
+    "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
+    "loyalty_coupon_void": "POST, redirects to the coupon",
 }
 
 

@@ -68,6 +68,8 @@ class WordsBrand:
     live_code_id: int = 0
     group_code_id: int = 0  # a group code over both groups, one rotated off (siyu.community.groups)
     group_journey_id: int = 0  # a group SOP that has run once
+    coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
+    coupon_code: str = ""
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -86,6 +88,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     handover_id = _community(admin, tmp_path)
     live_code_id = _live_codes(admin, customer_id)
     group_code_id, group_journey_id = _group_operations(admin)
+    coupon_template_id, coupon_code = _coupons(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -100,6 +103,8 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         live_code_id=live_code_id,
         group_code_id=group_code_id,
         group_journey_id=group_journey_id,
+        coupon_template_id=coupon_template_id,
+        coupon_code=coupon_code,
     )
 
 
@@ -281,3 +286,17 @@ def _customer_groups(customer_id: int) -> int:
     mirror_groups([welfare.pk, vip.pk])
     flag_duplicate_groups()  # the two share their members, as a sync would flag
     return welfare.pk
+
+
+def _coupons(admin, customer_id: int) -> tuple[int, str]:
+    """A percent-off template scoped to a product; one coupon used at the till, one voided, one unused."""
+    from siyu.loyalty.coupons import actions as coupons
+
+    template = coupons.save_template(admin, {"name": "春季八五折", "kind": "percent", "percent_off": "15",
+                                             "max_discount": "50", "min_spend": "100", "products": "SKU-1",
+                                             "validity": "days", "valid_days": 30, "per_member_limit": 3})  # fmt: skip
+    used, void, unused = (coupons.issue_coupon(template.pk, customer_id, key=f"words:{n}", source="manual")
+                          for n in range(3))  # fmt: skip
+    coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
+    coupons.void_coupon(admin, void.code, "错发")
+    return template.pk, unused.code

@@ -14,6 +14,9 @@ JOB_KINDS = {
     "predict": _("Compute predictions"),
     "wecom_sync": _("Sync WeCom contacts"),
     "scheduled_refresh": _("Daily refresh of traits and segments"),
+    "coupon_segment_issue": _("Issue coupons to a segment"),
+    "coupon_expiry": _("Expire coupons"),
+    "coupon_order_match": _("Match imported orders to coupons"),
 }
 
 JOB_STATUSES = {

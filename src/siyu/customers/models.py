@@ -48,6 +48,7 @@ class CustomerTag(models.Model):
     class Source(models.TextChoices):
         MANUAL = "manual"
         IMPORT = "import"
+        SURVEY = "survey"  # an answer mapped to a tag (siyu.surveys)
 
     customer_id = models.BigIntegerField(db_index=True)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")

@@ -802,6 +802,39 @@ def _timeline(orders, events, notes, consents) -> list[dict]:
     return entries
 
 
+def own_profile(customer_id: int) -> dict | None:
+    """What the brand holds about one customer, for the customer themself (the member centre's 我的隐私):
+    their profile fields in clear (they are the person), their records by source, order count and spend,
+    tags and consent. None when there is no such customer. No staff notes, no owner."""
+    customer_id = int(customer_id)
+    if not 0 < customer_id <= CUSTOMER_ID_MAX:
+        return None
+    cs = _table("customer_summary")
+    rows = _rows(cs.filter(cs.customer_id == customer_id).limit(1))
+    if not rows:
+        return None
+    summary = rows[0]
+    main = _pii_by_record([summary["pii_record_key"]]).get(summary["pii_record_key"] or "", {})
+    identities = _identities(customer_id, clear=True)
+    return {
+        "customer_id": customer_id,
+        "name": main.get("name") or summary["name_masked"],
+        "phone": display_phone(main.get("phone")) or summary["phone_masked"],
+        "email": main.get("email") or next((i["email"] for i in identities if i["email"]), None),
+        "address": main.get("address") or next((i["address"] for i in identities if i["address"]), None),
+        "gender": summary["gender"],
+        "birthday": summary["birthday"],
+        "province": summary["province"],
+        "city": summary["city"],
+        "district": summary["district"],
+        "identities": identities,
+        "orders": int(summary["orders"] or 0),
+        "spend": _money(summary["spend"]),
+        "tags": tags_of(customer_id),
+        "consent": consent_of(customer_id),
+    }
+
+
 def get_profile(user, customer_id: int) -> dict:
     """Everything known about one customer, as `user` may see it.
 

@@ -11,3 +11,9 @@ class EngagementConfig(AppConfig):
 
         # the touch grid names a guide-task operation by its batch
         register_operation_names("task", batch_names)
+
+        from siyu.core.jobs import register_job
+        from siyu.engagement.journeys.actions import run_points_handoffs_job
+
+        # journeys' points hand-offs no tick took yet become ledger entries (the tick takes them too)
+        register_job("journey_points", run_points_handoffs_job)

@@ -10,6 +10,7 @@ from pathlib import Path
 import ibis
 import pyarrow as pa
 
+from siyu.core import pii
 from siyu.identity.evidence import DECISION, fields_of, join_tree
 from siyu.identity.guard import linking_identifiers
 from siyu.warehouse import backend
@@ -270,6 +271,24 @@ def customer_id_for(record_key: str) -> int | None:
     cmap = backend().table("customer_map")
     found = cmap.filter(cmap.record_key == record_key).customer_id.to_pyarrow().to_pylist()
     return found[0] if found else None
+
+
+def customers_with_identifier(id_type: str, value: str, record_keys=()) -> list[int]:
+    """The customers whose records carry this identifier value (an `id:<type>` identifier: openid, unionid,
+    member_no…; its keyed hash, namespaced by type as imports store it), or are one of `record_keys`.
+    Sorted; several when the graph keeps those records apart."""
+    value = (value or "").strip()
+    if not value:
+        return []
+    con = backend()
+    ids = con.table("identifiers")
+    ids = ids.filter((ids.id_type == id_type) & (ids.value_hash == pii.keyed_hash(f"{id_type}:{value}")))
+    cmap = con.table("customer_map")
+    keys = ids.select("record_key")
+    found = set(cmap.semi_join(keys, "record_key").customer_id.to_pyarrow().to_pylist())
+    if record_keys:
+        found |= set(cmap.filter(cmap.record_key.isin(list(record_keys))).customer_id.to_pyarrow().to_pylist())
+    return sorted(found)
 
 
 def records_of(customer_id: int) -> list[dict]:

@@ -576,7 +576,7 @@ def _key_order_lines(batch: _Batch) -> None:
 
 def _orders(batch: _Batch) -> pa.Table:
     """One row per order: its first line's id, status, times, store and guide; the order's amount (given on
-    every line, or the sum of the lines' amounts)."""
+    every line, or the sum of the lines' amounts); the first coupon code a line carries."""
     if not batch.has_orders:
         return _arrow(pl.DataFrame(), "orders")
     fmt, good = batch.fmt, batch.rows
@@ -590,6 +590,7 @@ def _orders(batch: _Batch) -> pa.Table:
         amount_agg.alias("amount"),
         (pl.col("store").first() if "store" in good.columns else pl.lit(None, dtype=pl.String)).alias("store"),
         (pl.col("owner_staff").first() if "owner_staff" in good.columns else pl.lit(None, dtype=pl.String)).alias("guide"),
+        (pl.col("coupon_code").drop_nulls().first() if "coupon_code" in good.columns else pl.lit(None, dtype=pl.String)).alias("coupon_code"),
     ]  # fmt: skip
     orders = good.group_by("order_key", maintain_order=True).agg(agg)
     orders = orders.with_columns(

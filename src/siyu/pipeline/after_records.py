@@ -1,5 +1,5 @@
 """The chain after new records, in one place: resolve → control-plane sync (and adds through live codes
-linked to their customers) → traits → predictions →
+linked to their customers) → traits → predictions → points for new purchases (and tiers) →
 segments refreshed "after every resolve" → a journey tick. This module is the only one that knows the order
 of the steps; no domain calls the next one, and no domain imports this module. The resolve job and the WeCom
 contact sync both end here (their runners are registered by siyu.pipeline.apps)."""
@@ -17,6 +17,8 @@ from siyu.engagement.messaging import channel_actions
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.identity import actions as identity_actions
 from siyu.identity.probabilistic import MatchSettings
+from siyu.loyalty.earning import actions as earning_actions
+from siyu.loyalty.points import actions as points_actions
 from siyu.segments import actions as segment_actions
 from siyu.segments import prediction_actions
 from siyu.segments.models import Segment
@@ -51,9 +53,14 @@ def follow_resolve(resolved, progress) -> dict:
         progress(resolved.customers, resolved.customers, "syncing tags and owners")
     synced = customer_actions.sync_from_warehouse(resolved.refreshed_customers)
     return {
-        "control_plane": {**customer_actions.follow_merges(resolved.run_id), **synced},
+        "control_plane": {
+            **customer_actions.follow_merges(resolved.run_id),
+            **points_actions.follow_merges(resolved.run_id),
+            **synced,
+        },
         "live_code_adds_linked": acquisition_actions.link_adds_to_customers(),
         "traits": _reported("refreshing traits", refresh_after_resolve, progress),
+        "loyalty": _reported("earning points", earning_actions.earn_for_orders, progress=progress),
         "journeys": _reported("running journeys", journey_actions.run_journeys),
     }
 

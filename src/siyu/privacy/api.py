@@ -1,5 +1,110 @@
-"""API of privacy, mounted by siyu.api."""
+"""/api/privacy/requests: the privacy request queue — list (admins and operators), open one on a
+customer's behalf (any staff account that may act on the customer; source `api`), move one on."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from django.http import HttpResponse
+from ninja import Field, Path, Query, Router, Schema
+from pydantic import field_validator
+
+from siyu.privacy import actions, queries
+from siyu.privacy.models import DataRequest
+from siyu.web.idempotency import IdempotencyKeyHeader, run_once
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
 
 router = Router(tags=["privacy"])
+
+RequestIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="privacy request id")]
+Kind = Literal["access", "deletion", "correction"]
+Status = Literal["open", "in_progress", "done", "refused"]
+
+
+class PrivacyRequestIn(Schema):
+    customer_id: int = Field(ge=1, le=2**63 - 1)
+    kind: Kind
+    verification: str = Field(min_length=1, max_length=200, description="how the requester proved who they are")
+    detail: str = Field("", max_length=2000)
+
+    @field_validator("verification", "detail")
+    @classmethod
+    def _no_nul(cls, value):
+        return refuse_nul(value)
+
+
+class PrivacyRequestStatusIn(Schema):
+    status: Status
+    note: str = Field("", max_length=2000, description="required to close (done or refused)")
+
+    @field_validator("note")
+    @classmethod
+    def _no_nul(cls, value):
+        return refuse_nul(value)
+
+
+class PrivacyRequestStepOut(Schema):
+    action: str
+    status: str
+    note: str
+    at: datetime
+
+
+class PrivacyRequestOut(Schema):
+    id: int
+    kind: str
+    customer_id: int
+    source: str
+    verification: str
+    detail: str
+    status: str
+    requested_at: datetime
+    due_at: datetime
+    overdue: bool
+    closed_at: datetime | None
+    steps: list[PrivacyRequestStepOut]
+
+
+def request_dict(request: DataRequest) -> dict:
+    return {
+        "id": request.pk, "kind": request.kind, "customer_id": request.customer_id, "source": request.source,
+        "verification": request.verification, "detail": request.detail, "status": request.status,
+        "requested_at": request.requested_at, "due_at": request.due_at, "overdue": queries.is_overdue(request),
+        "closed_at": request.closed_at,
+        "steps": [{"action": s.action, "status": s.status, "note": s.note, "at": s.at} for s in queries.steps_of(request)],
+    }  # fmt: skip
+
+
+@router.get("/privacy/requests", response={200: list[PrivacyRequestOut], **READ_ERRORS}, summary="Privacy requests")
+def list_requests(request, status: Annotated[Status | None, Query()] = None,
+                  overdue: Annotated[bool, Query()] = False):  # fmt: skip
+    return [request_dict(r) for r in queries.queue(request.auth, status or "", overdue)[:500]]
+
+
+@router.get("/privacy/requests/{int:request_id}", response={200: PrivacyRequestOut, **LOOKUP_ERRORS},
+            summary="One privacy request")  # fmt: skip
+def get_request(request, request_id: RequestIdPath):
+    return request_dict(queries.request_for(request.auth, request_id))
+
+
+@router.post("/privacy/requests", response={201: PrivacyRequestOut, **WRITE_ERRORS},
+             summary="Open a privacy request on a customer's behalf")  # fmt: skip
+def open_request(request, response: HttpResponse, body: PrivacyRequestIn, idempotency_key: IdempotencyKeyHeader):
+    def run():
+        opened = actions.open_request(customer_id=body.customer_id, kind=body.kind, source="api",
+                                      verification=body.verification, requested_by=request.auth,
+                                      detail=body.detail)  # fmt: skip
+        return request_dict(opened)
+
+    return run_once(request, response, idempotency_key, body, run, status=201)
+
+
+@router.post("/privacy/requests/{int:request_id}/status", response={200: PrivacyRequestOut, **WRITE_ERRORS},
+             summary="Move a privacy request on")  # fmt: skip
+def change_status(request, response: HttpResponse, request_id: RequestIdPath, body: PrivacyRequestStatusIn,
+                  idempotency_key: IdempotencyKeyHeader):  # fmt: skip
+    def run():
+        return request_dict(actions.advance_request(request.auth, request_id, body.status, body.note))
+
+    return run_once(request, response, idempotency_key, {"request_id": request_id, **body.dict()}, run)

@@ -1,3 +1,12 @@
 """Console URLs of privacy, included under /privacy/ by siyu.console.urls (namespace `console`)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from siyu.privacy import views
+
+urlpatterns = [
+    path("requests/", views.requests_queue, name="privacy_requests"),
+    path("requests/new/", views.request_new, name="privacy_request_new"),
+    path("requests/<int:request_id>/", views.request_page, name="privacy_request"),
+    path("requests/<int:request_id>/move/", views.request_move, name="privacy_request_move"),
+]

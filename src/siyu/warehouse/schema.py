@@ -124,6 +124,9 @@ TABLES: dict[str, ibis.Schema] = {
             # the key the order had in a warehouse made before orders were keyed by platform
             # (siyu.warehouse.upgrades); journeys' enrollments name the order by it. NULL for later orders.
             "legacy_key": "string",
+            # the coupon or discount code the order used, as the export gives it (--map …=coupon_code; Youzan's
+            # 优惠券码); siyu.loyalty.coupons marks its coupons used by the purchases carrying their codes
+            "coupon_code": "string",
         }
     ),
     "order_items": ibis.schema(

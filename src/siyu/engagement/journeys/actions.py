@@ -49,6 +49,9 @@ from siyu.engagement.messaging.policy import (
     held_out,
     unconverted_rows,
 )
+from siyu.loyalty.coupons import actions as coupon_actions
+from siyu.loyalty.coupons.errors import CouponLimitReached, CouponNotFound, TemplateClosed
+from siyu.loyalty.points import actions as points_actions
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
@@ -69,7 +72,7 @@ JOURNEY_EDITORS = (Role.ADMIN, Role.OPERATOR)
 _ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "status", "step_id", "step_entered_at",
                        "due_at", "exited_at", "exit_reason", "entered_at"]  # fmt: skip
 # first steps whose outcome is the same for every enrollment: taken as the customers enter (`_enroll`)
-_TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "exit"})
+_TAKEN_AT_ENTRY = frozenset({"send", "add_tag", "remove_tag", "guide_task", "award_points", "issue_coupon", "exit"})
 
 
 def _own_userid(actor) -> str:
@@ -438,6 +441,24 @@ def _write_handoffs(journey, step: dict, rows, now: dt.datetime) -> int:
     return len(handoffs)
 
 
+def _issue_coupons(journey, step: dict, rows, now: dt.datetime) -> Counter:
+    """A coupon of the step's template to each enrollment not held out, keyed by journey, enrollment and step
+    (a tick done again issues nothing twice); members at the template's limits, or a closed template, get
+    none and go on."""
+    done: Counter = Counter()
+    for pk, cid, held, _entered in rows:
+        if held:
+            continue
+        try:
+            coupon_actions.issue_coupon(step["template"], cid, key=f"journey:{journey.pk}:{pk}:{step['id']}",
+                                        source="journey", source_ref=f"journey:{journey.pk}", now=now)  # fmt: skip
+        except (CouponLimitReached, TemplateClosed, CouponNotFound):
+            done["issue_coupon_refused"] += 1
+        else:
+            done["issue_coupon"] += 1
+    return done
+
+
 def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime, report: Counter):
     """What happens to a batch of enrollments (pk, customer_id, holdout, step_entered_at: None unless the
     step waits) at `step`: a list of (outcome, pks), outcome ("goto", step id | None) / ("due", time) /
@@ -493,6 +514,8 @@ def _run_step(journey, step: dict, following: str | None, rows, now: dt.datetime
         change = add_tag if kind == "add_tag" else remove_tag
         for start in range(0, len(ids), MAX_BULK):
             report[kind] += change(None, ids[start : start + MAX_BULK], step["tag"])
+    elif kind == "issue_coupon":
+        report.update(_issue_coupons(journey, step, rows, now))
     else:  # guide_task, award_points: handed over, holdout excepted
         report[step["type"]] += _write_handoffs(journey, step, rows, now)
     return [(("goto", default), pks)]
@@ -645,6 +668,7 @@ def run_journeys(
             advance_groups(journey, now, report)
     seconds["groups"], clock = round(time.perf_counter() - clock, 3), time.perf_counter()
     report["guide_task_handoffs"] = create_tasks_from_handoffs(now)
+    report["points_handoffs"] = award_points_from_handoffs(now)
     report["goals"] = check_goals(journeys, now)
     seconds["goals"] = round(time.perf_counter() - clock, 3)
     return {**report, "seconds": seconds}
@@ -786,6 +810,45 @@ def schedule_journeys(at: dt.datetime | None = None) -> None:
 
 JOURNEY_SCRIPT_GROUP = "旅程"  # the library group where journey steps' scripts are kept
 JOURNEY_TASK_DUE = dt.timedelta(days=1)
+
+
+HANDOFF_POINTS_BATCH = 50_000
+
+
+def award_points_from_handoffs(now: dt.datetime | None = None) -> int:
+    """Ledger entries for the `award_points` hand-offs journeys wrote: each becomes an award
+    (siyu.loyalty.points.actions.award_points_bulk) keyed by the hand-off's idempotency key, source
+    "journey", and is marked consumed in the same transaction, so a crash awards nothing twice (a replayed
+    key is skipped by the ledger). Returns the number of hand-offs taken."""
+    now = now or timezone.now()
+    taken = 0
+    while True:
+        pending = list(
+            Handoff.objects.filter(kind=Handoff.Kind.AWARD_POINTS, consumed_at__isnull=True)
+            .order_by("pk")
+            .values("pk", "idempotency_key", "journey_id", "customer_id", "payload")[:HANDOFF_POINTS_BATCH]
+        )
+        if not pending:
+            return taken
+        rows = []
+        for row in pending:
+            payload = row["payload"] or {}
+            points = payload.get("points")
+            if isinstance(points, int) and not isinstance(points, bool) and points > 0:
+                rows.append({
+                    "customer_id": row["customer_id"], "points": points, "key": row["idempotency_key"],
+                    "reason": str(payload.get("reason") or "")[:200], "source": "journey",
+                    "source_ref": f"journey:{row['journey_id'] or ''}",
+                })  # fmt: skip
+        with transaction.atomic():
+            points_actions.award_points_bulk(rows)
+            Handoff.objects.filter(pk__in=[r["pk"] for r in pending]).update(consumed_at=now)
+        taken += len(pending)
+
+
+def run_points_handoffs_job(job, progress) -> dict:
+    """Job runner for kind "journey_points": award what journeys handed over and no tick took yet."""
+    return {"handoffs_awarded": award_points_from_handoffs()}
 
 
 def create_tasks_from_handoffs(now: dt.datetime | None = None) -> int:

@@ -40,6 +40,10 @@ following step of the list, and past the last step the customer leaves the journ
     add_tag / remove_tag  {"tag": "组名:标签"}
     guide_task    {"title": TEXT, "script": TEXT}                 a Handoff row, made a guide task by the tick
     award_points  {"points": N, "reason": TEXT}                   handed to the points ledger (a Handoff row)
+    issue_coupon  {"template": ID}                                a coupon of that template
+                                                                  (siyu.loyalty.coupons.actions.issue_coupon,
+                                                                  keyed by journey, enrollment and step); a
+                                                                  member at the template's limits gets none
     exit          {}
 
 A cycle of steps must pass through a wait (wait, wait_window or wait_event), so a tick always ends.
@@ -83,6 +87,7 @@ from zoneinfo import ZoneInfo
 from siyu.engagement.content.queries import attachable_material
 from siyu.engagement.content.scripts import CUSTOMER_VARIABLES, referenced_names
 from siyu.engagement.errors import EngagementError
+from siyu.loyalty.coupons.queries import issuing_template
 from siyu.segments.errors import RuleError
 from siyu.segments.rules import SEGMENT_SCOPE, check_condition, check_event_properties
 
@@ -100,6 +105,7 @@ STEP_TYPES = (
     "remove_tag",
     "guide_task",
     "award_points",
+    "issue_coupon",
     "exit",
 )
 AUDIENCES = ("customers", "groups")
@@ -107,7 +113,7 @@ GROUP_TRIGGER_TYPES = ("schedule", "once")
 GROUP_STEP_TYPES = ("wait", "wait_window", "send_group", "exit")
 GROUP_TEXT_BYTES = 4000  # add_msg_template's text.content
 # steps a holdout enrollment passes without effect: every contact and reward
-CONTACT_STEPS = ("send", "guide_task", "award_points")
+CONTACT_STEPS = ("send", "guide_task", "award_points", "issue_coupon")
 SEND_CHANNELS = ("wecom", "sms", "email", "webhook")
 STEP_ID = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -324,6 +330,11 @@ def _check_step(step, index: int, allowed: tuple[str, ...] = STEP_TYPES) -> dict
             points=_int(step.get("points"), 1, 1_000_000, f"{where}: points"),
             reason=_text(step.get("reason"), f"{where}: reason", 200),
         )
+    elif kind == "issue_coupon":
+        template_id = _int(step.get("template"), 1, 2**62, f"{where}: the coupon template")
+        if issuing_template(template_id) is None:
+            raise EngagementError(f"{where}: no coupon template {template_id} is issuing")
+        out["template"] = template_id
     return out
 
 

@@ -43,6 +43,7 @@ STEP_TYPES = {
     "remove_tag": _("Remove a tag"),
     "guide_task": _("Create a guide task"),
     "award_points": _("Award points"),
+    "issue_coupon": _("Issue a coupon"),
     "exit": _("Exit"),
     "send_group": _("Send a group mass message"),  # group journeys only
 }

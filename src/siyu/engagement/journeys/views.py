@@ -25,6 +25,7 @@ from siyu.engagement.journeys.labels import (
     TRIGGERS,
 )
 from siyu.engagement.journeys.models import Journey
+from siyu.loyalty.coupons import queries as coupon_queries
 from siyu.segments.models import Segment
 from siyu.staff.models import Store
 from siyu.staff.queries import can_import
@@ -167,6 +168,7 @@ def _step_from(data) -> dict:
         "wait": ("days", "hours", "minutes"),
         "wait_event": ("timeout_hours",),
         "award_points": ("points",),
+        "issue_coupon": ("template",),
     }
     texts = {"wait_window": ("start", "end"), "wait_event": ("event",), "send": ("channel", "template", "subject",
              "content", "material"), "send_group": ("content", "material"), "add_tag": ("tag",), "remove_tag": ("tag",), "guide_task": ("title", "script"),
@@ -294,7 +296,8 @@ def _step_form(request, editing: dict | None, journey) -> dict:
     return {"step_type": step_type, "shown": shown, "shown_variables": variables, "shown_paths": paths,
             "shown_rule": json.dumps(shown["rule"], ensure_ascii=False) if "rule" in shown else "",
             "channels": ("wecom", "sms", "email", "webhook"),
-            "materials": content_queries.attachable_materials() if step_type in ("send", "send_group") else []}  # fmt: skip
+            "materials": content_queries.attachable_materials() if step_type in ("send", "send_group") else [],
+            "coupon_templates": coupon_queries.issuing_templates() if step_type == "issue_coupon" else []}  # fmt: skip
 
 
 @console_view

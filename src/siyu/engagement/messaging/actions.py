@@ -759,3 +759,51 @@ def schedule_delivery(at: dt.datetime | None = None) -> None:
     from siyu.engagement.messaging.tasks import deliver_outbox  # the task module imports this one
 
     schedule_once(deliver_outbox, at)
+
+
+# --- service messages the person asked for on screen ---------------------------------------------------
+
+
+def send_service_sms(
+    idempotency_key: str,
+    phone: str,
+    template: str,
+    variables: dict,
+    *,
+    customer_id: int | None = None,
+    source_id: str = "",
+    recorded_variables: dict | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[Send, Outcome]:
+    """Send one SMS the person has just asked for on a screen (a sign-in code to the number they typed),
+    now, through the SMS account's adapter. It is a service message: a marketing opt-out does not stop it
+    and the contact policy's caps and quiet hours do not apply (the caller limits how often). It is still
+    recorded, as a `Send` (marketing=False, source_id naming what sent it) with `recorded_variables`
+    instead of the variables (a code is never stored in clear), and as a touch when the customer is known.
+    Not retried: a late code is useless. Raises ChannelNotConfigured when no SMS account is set up."""
+    now = now or timezone.now()
+    adapter = queries.adapter_for(Channel.SMS)
+    send = Send.objects.create(
+        idempotency_key=idempotency_key[:200], channel=Channel.SMS, customer_id=customer_id, template=template,
+        variables=recorded_variables if recorded_variables is not None else {}, marketing=False,
+        source=Send.Source.MANUAL, source_id=source_id[:64], status=Send.Status.SENDING, scheduled_at=now,
+        claimed_at=now, claimed_by=WORKER_ID, dispatched_at=now, attempts=1,
+    )  # fmt: skip
+    try:
+        outgoing = Outgoing(send.pk, send.idempotency_key, customer_id, {"phone": phone}, template, "", "", variables)
+        outcome = adapter.deliver([outgoing]).get(send.pk) or failed("the provider gave no answer", False)
+    except ProviderError as exc:
+        outcome = exc.outcome()
+    finally:
+        adapter.close()
+    if outcome.ok:
+        send.status, send.sent_at, send.provider_message_id = Send.Status.SENT, now, outcome.provider_message_id[:100]
+    else:
+        send.status, send.last_error = Send.Status.FAILED_PERMANENT, outcome.error
+    send.save(update_fields=["status", "sent_at", "provider_message_id", "last_error"])
+    if outcome.ok and customer_id is not None:
+        try:
+            write_touches([send])
+        except Exception:  # noqa: BLE001 - the code went out; a busy warehouse leaves the touch to the sweep
+            log.exception("writing the touch of service SMS %s failed", send.pk)
+    return send, outcome

@@ -66,6 +66,7 @@ ACCOUNT_FIELDS = {
     "access_key_id": _("AccessKey ID"),
     "access_key_secret": _("AccessKey Secret"),
     "sign_name": _("SMS signature"),
+    "code_template": _("Verification code template (member sign-in)"),
     "region": _("Region (empty: the provider's default)"),
     "receipt_token": _("Receipt password (part of the receipt addresses)"),
     "secret_id": _("SecretId"),

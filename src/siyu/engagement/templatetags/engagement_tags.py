@@ -58,3 +58,11 @@ def event_label(value) -> str:
 @register.filter
 def journey_status_label(value) -> str:
     return label(JOURNEY_STATUSES, value)
+
+
+@register.filter
+def coupon_template_name(template_id) -> str:
+    """The name of a journey step's coupon template."""
+    from siyu.loyalty.coupons.queries import template_name  # template tags load before the apps' models
+
+    return template_name(template_id)

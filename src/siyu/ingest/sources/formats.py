@@ -10,7 +10,7 @@ FIELDS = (
     "record_id", "name", "first_name", "last_name", "phone", "email", "gender", "birthday", "province", "city",
     "district", "street", "address", "postcode", "order_id", "item_id", "order_time", "paid_time", "amount",
     "item_amount", "product", "product_id", "sku", "quantity", "store", "status", "tags", "owner_staff",
-    "created_at", "nickname",
+    "created_at", "nickname", "coupon_code",
 )  # fmt: skip
 
 # What kind of value each person field holds: the probabilistic stage compares a generic field the way
@@ -179,6 +179,8 @@ FORMATS: dict[str, SourceFormat] = {
             "phone": ("买家手机号", "收货人手机号/提货人手机号"),
             "owner_staff": ("专属导购", "销售导购"),
             "nickname": ("买家昵称",),
+            # the coupon or discount code the buyer used (siyu.loyalty.coupons matches Siyu's codes)
+            "coupon_code": ("优惠券码", "优惠码", "优惠券码名称"),
         },
         # a buyer who is not a member leaves 买家手机号 empty; the consignee's phone is on every order
         fallbacks={"phone": ("收货人手机号/提货人手机号",)},

@@ -1,3 +1,7 @@
 """Console URLs of loyalty's earning part (namespace `console`, under /loyalty/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from siyu.loyalty.earning import views
+
+urlpatterns: list = [path("earning/", views.earn_rules, name="loyalty_earning")]

@@ -1,3 +1,7 @@
 """Console URLs of loyalty's tiers part (namespace `console`, under /loyalty/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from siyu.loyalty.tiers import views
+
+urlpatterns: list = [path("tiers/", views.tiers, name="loyalty_tiers")]

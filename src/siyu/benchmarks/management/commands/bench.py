@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty")
 
 
 class Command(BaseCommand):
@@ -37,7 +37,11 @@ class Command(BaseCommand):
             "--groups", type=int, default=None, help="community: customer groups in the fake WeCom (10,000)"
         )
         parser.add_argument(
-            "--members", type=int, default=None, help="community: group memberships in all (1,000,000)"
+            "--members", type=int, default=None,
+            help="community: group memberships in all (1,000,000); loyalty: members, one order each today (1,000,000)",
+        )
+        parser.add_argument(
+            "--entries", type=int, default=None, help="loyalty: earn entries already in the ledger (20,000,000)"
         )
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
@@ -61,10 +65,11 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
-        for name in ("groups", "members"):
+        for name, jobs in (("groups", ("community",)), ("members", ("community", "loyalty")),
+                           ("entries", ("loyalty",))):  # fmt: skip
             if options[name] is not None:
-                if options["job"] != "community":
-                    raise CommandError(f"--{name} is for community")
+                if options["job"] not in jobs:
+                    raise CommandError(f"--{name} is for {' and '.join(jobs)}")
                 extra[name] = options[name]
         if options["seed"] is not None:
             if options["job"] != "review":

@@ -38,9 +38,13 @@ ACCOUNT_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "wechat_oa": (("appid", "source", "token_api", "base_url"), ("app_secret",)),
     "wechat_mp": (("appid", "source", "miniprogram_state", "token_api", "base_url"), ("app_secret",)),
     # receipt_token: the secret path segment of the delivery-receipt and reply callback URLs
-    "aliyun": (("access_key_id", "sign_name", "region", "base_url"), ("access_key_secret", "receipt_token")),
+    # code_template: the verification-code template (one variable, `code`) member sign-in sends
+    "aliyun": (
+        ("access_key_id", "sign_name", "code_template", "region", "base_url"),
+        ("access_key_secret", "receipt_token"),
+    ),
     "tencent": (
-        ("secret_id", "sdk_app_id", "sign_name", "region", "base_url"),
+        ("secret_id", "sdk_app_id", "sign_name", "code_template", "region", "base_url"),
         ("secret_key", "receipt_token"),
     ),
     "smtp": (("host", "port", "security", "user", "from_address"), ("password",)),

@@ -45,6 +45,7 @@ TOKEN_MARGIN = 300.0
 REQUEST_FIELDS = {"url", "miniprogram_appid", "miniprogram_pagepath", "page"}
 ERRORS = {
     43101: "the user refused this template (user refuse to accept the msg)",
+    40029: "invalid or used authorisation code",
     43004: "not a follower of the official account (require subscribe)",
     40003: "invalid openid",
     40037: "invalid template_id",
@@ -121,11 +122,41 @@ class WeChatClient:
             return body
         raise AssertionError("unreachable")
 
+    def oauth_access_token(self, code: str) -> dict:
+        """网页授权 (official account web authorisation): exchange the `code` WeChat gave the user's browser
+        (valid 5 minutes, once) at `GET /sns/oauth2/access_token` for the user's openid (+ unionid when the
+        account is bound to an open platform). Raises WeChatError (40029: invalid or used code)."""
+        response = self.http.get_json(
+            "/sns/oauth2/access_token",
+            {"appid": self.appid, "secret": self.secret, "code": code, "grant_type": "authorization_code"},
+        )
+        if response.status >= 500 or response.status == 429:
+            raise ProviderError(f"WeChat answered HTTP {response.status}", True, response.retry_after())
+        body = response.json()
+        if int(body.get("errcode", 0) or 0) != 0 or not body.get("openid"):
+            raise WeChatError(int(body.get("errcode", -1) or -1), body.get("errmsg", ""))
+        return body
+
     def send_template_message(self, payload: dict) -> str:
         return str(self.call("/cgi-bin/message/template/send", payload).get("msgid", ""))
 
     def send_subscribe_message(self, payload: dict) -> str:
         return str(self.call("/cgi-bin/message/subscribe/send", payload).get("msgid", ""))
+
+
+AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
+
+
+def web_authorize_url(appid: str, redirect_uri: str, state: str, scope: str = "snsapi_base") -> str:
+    """Where to send the browser for 网页授权: WeChat asks (snsapi_userinfo) or not (snsapi_base), then
+    redirects to `redirect_uri?code=…&state=…`. The parameters must be in this order, ending in
+    #wechat_redirect, as WeChat documents."""
+    from urllib.parse import quote
+
+    return (
+        f"{AUTHORIZE_URL}?appid={quote(appid, safe='')}&redirect_uri={quote(redirect_uri, safe='')}"
+        f"&response_type=code&scope={scope}&state={quote(state, safe='')}#wechat_redirect"
+    )
 
 
 def template_data(variables: dict) -> dict:

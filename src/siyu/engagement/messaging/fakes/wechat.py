@@ -2,7 +2,8 @@
 `cgi-bin/token` and `cgi-bin/stable_token` (expiring: 42001; unknown: 40001), template messages
 (`message/template/send`: followers only, 43004; blocked templates, 43101; client_msg_id deduplicated for
 10 minutes) and subscribe messages (`message/subscribe/send`: one message per authorisation the user
-gave for that template, else 43101), and the daily call quota (45009)."""
+gave for that template, else 43101), and the daily call quota (45009); and 网页授权 (`sns/oauth2/access_token`): a code issued by `authorise`
+works once, for 5 minutes, else 40029 (invalid code)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,31 @@ class FakeWeChat(FakeServer):
         self.delivered: list[dict] = []
         self.calls = 0
         self._ids = itertools.count(1000)
+        self.oauth_codes: dict[str, tuple[str, str | None, float]] = {}  # code -> (openid, unionid, expiry)
+        self.code_lifetime = 300.0
+
+    def authorise(self, openid: str, unionid: str | None = None) -> str:
+        """What WeChat does when a user opens the authorisation page: a code for our redirect_uri."""
+        code = secrets.token_hex(16)
+        self.oauth_codes[code] = (openid, unionid, time.time() + self.code_lifetime)
+        return code
+
+    def _oauth(self, query):
+        if query.get("appid") != self.appid:
+            return _err(40013, "invalid appid")
+        if query.get("secret") != self.secret:
+            return _err(40125, "invalid appsecret")
+        if query.get("grant_type") != "authorization_code":
+            return _err(40002, "invalid grant_type")
+        found = self.oauth_codes.pop(query.get("code", ""), None)  # a code works once
+        if found is None or found[2] < time.time():
+            return _err(40029, "invalid code")
+        openid, unionid, _ = found
+        answer = {"access_token": secrets.token_hex(16), "expires_in": 7200, "refresh_token": secrets.token_hex(16),
+                  "openid": openid, "scope": "snsapi_base", "is_snapshotuser": 0}  # fmt: skip
+        if unionid:
+            answer["unionid"] = unionid
+        return 200, {}, answer
 
     def expire_tokens(self) -> None:
         self.tokens = {t: 0.0 for t in self.tokens}
@@ -71,6 +97,8 @@ class FakeWeChat(FakeServer):
                 self.stable_token = answer["access_token"]
                 return 200, {}, answer
             return 200, {}, {"access_token": current, "expires_in": int(self.tokens[current] - time.time())}
+        if path == "/sns/oauth2/access_token":
+            return self._oauth(query)
         token = query.get("access_token", "")
         if token not in self.tokens:
             return _err(40001, "invalid credential, access_token is invalid or not latest")

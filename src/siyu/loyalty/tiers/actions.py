@@ -1,0 +1,186 @@
+"""Every change to tiers: definitions (made and changed by operators) and the evaluation job that moves
+members between tiers.
+
+- Upgrade at once: a member who meets a higher tier's rule holds it from now, with a review date
+  `review_days()` ahead; the tier's upgrade coupon is issued (siyu.loyalty.coupons, key per member + tier +
+  day, so a replay issues none).
+- Downgrade only at the review date and after a grace period: at the review date a member who still meets
+  the tier's rule keeps it for another review period; one who does not keeps it until `grace_days()` later
+  (a "grace" change is recorded); meeting the rule again within the grace clears it; at the end of the
+  grace the member moves to the highest tier whose rule they meet (or none).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.loyalty.coupons import actions as coupon_actions
+from siyu.loyalty.tiers import queries
+from siyu.loyalty.tiers.errors import TierError
+from siyu.loyalty.tiers.models import RULE_ROLES, MemberTier, Tier, TierChange, TierChangeKind, TierMeasure
+from siyu.staff.queries import has_role
+
+log = logging.getLogger(__name__)
+EDITABLE = ("name", "rank", "measure", "threshold", "window_days", "multiplier", "upgrade_coupon_template_id",
+            "birthday_points", "active")  # fmt: skip
+BATCH = 5000
+
+
+def _may_edit(staff) -> None:
+    if staff is not None and not has_role(staff, RULE_ROLES):
+        raise PermissionDenied("tiers are defined by admins and operators")
+
+
+def _clean(values: dict) -> dict:
+    out = {k: v for k, v in values.items() if k in EDITABLE and v is not None}
+    if "name" in out:
+        out["name"] = str(out["name"]).strip()[:50]
+        if not out["name"]:
+            raise TierError("a tier needs a name")
+    if "measure" in out and out["measure"] not in TierMeasure.values:
+        raise TierError("a tier is reached by spend, orders or points")
+    for field, low, high in (("threshold", 0, 10**12), ("multiplier", 0, 99)):
+        if field in out:
+            try:
+                out[field] = Decimal(str(out[field]))
+            except InvalidOperation as exc:
+                raise TierError(f"the {field} is not a number") from exc
+            if not (low <= out[field] <= high) or not out[field].is_finite():
+                raise TierError(f"the {field} must be between {low} and {high}")
+            out[field] = out[field].quantize(Decimal("0.01"))
+    for field, low, high in (("rank", 0, 1000), ("window_days", 1, 3660), ("birthday_points", 0, 10**7)):
+        if field in out and not (low <= int(out[field]) <= high):
+            raise TierError(f"the {field} must be between {low} and {high}")
+    return out
+
+
+def make_tier(staff, **values) -> Tier:
+    _may_edit(staff)
+    values = _clean(values)
+    if "name" not in values or "rank" not in values:
+        raise TierError("a tier needs a name and a rank")
+    try:
+        with transaction.atomic():
+            tier = Tier.objects.create(**values)
+    except IntegrityError as exc:
+        raise TierError("another tier has this name or rank") from exc
+    record_audit(staff, "loyalty.tier_made", f"tier:{tier.pk}", name=tier.name, rank=tier.rank)
+    return tier
+
+
+def change_tier(staff, tier: Tier, **values) -> Tier:
+    _may_edit(staff)
+    values = _clean(values)
+    for field, value in values.items():
+        setattr(tier, field, value)
+    try:
+        with transaction.atomic():
+            tier.save()
+    except IntegrityError as exc:
+        raise TierError("another tier has this name or rank") from exc
+    record_audit(staff, "loyalty.tier_changed", f"tier:{tier.pk}", **{k: str(v) for k, v in values.items()})
+    return tier
+
+
+def _next_review(on: dt.date, today: dt.date) -> dt.date:
+    step = dt.timedelta(days=queries.review_days())
+    while on <= today:
+        on += step
+    return on
+
+
+def evaluate_tiers(customer_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> dict:
+    """Move members between tiers as the rules and review dates say (module doc). `customer_ids` None:
+    every member with purchases in the longest window or a tier. Returns counts."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    tiers = queries.active_tiers()
+    report = {"members": 0, "upgrades": 0, "downgrades": 0, "grace": 0, "coupons": 0}
+    if not tiers and not MemberTier.objects.exclude(tier=None).exists():
+        return report
+    ids = None if customer_ids is None else sorted(set(customer_ids))
+    measured = queries.measures(ids, now, tiers)
+    if ids is None:
+        ids = sorted(set().union(*measured.values()) | set(MemberTier.objects.values_list("customer_id", flat=True)))
+    by_id = {t.pk: t for t in Tier.objects.all()}
+    upgrades: list[tuple[int, Tier]] = []
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        with transaction.atomic():
+            states = {s.customer_id: s for s in MemberTier.objects.select_for_update().filter(customer_id__in=chunk)}
+            for cid in chunk:
+                report["members"] += 1
+                change = _evaluate_one(cid, states.get(cid), tiers, by_id, measured, now, today)
+                if change is None:
+                    continue
+                report[{"upgrade": "upgrades", "downgrade": "downgrades", "grace": "grace"}[change.kind]] += 1
+                if change.kind == TierChangeKind.UPGRADE and change.to_tier.upgrade_coupon_template_id:
+                    upgrades.append((cid, change))
+    for cid, change in upgrades:
+        report["coupons"] += _give_upgrade_coupon(cid, change, today)
+    return report
+
+
+def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> TierChange | None:
+    met = queries.met_tier(tiers, measured, cid)
+    current = by_id.get(state.tier_id) if state and state.tier_id else None
+    current_active = current is not None and current.active
+    value = (lambda t: measured[t.pk].get(cid, Decimal(0)) if t.pk in measured else None)
+    review = today + dt.timedelta(days=queries.review_days())
+    if met is not None and (current is None or met.rank > current.rank):
+        if state is None:
+            state = MemberTier(customer_id=cid, since=now)
+        state.tier, state.since, state.review_on, state.grace_until, state.evaluated_at = met, now, review, None, now
+        state.save()
+        return TierChange.objects.create(customer_id=cid, kind=TierChangeKind.UPGRADE, from_tier=current,
+                                         to_tier=met, measured=value(met), changed_at=now)  # fmt: skip
+    if current is None or state is None:
+        return None
+    still_meets = current_active and met is not None and met.rank >= current.rank
+    change = None
+    if state.grace_until is not None and still_meets:
+        state.grace_until = None
+        state.review_on = _next_review(state.review_on or today, today)
+    elif state.review_on is None or today >= state.review_on:
+        if still_meets:
+            state.review_on = _next_review(state.review_on or today, today)
+        elif state.grace_until is None:
+            state.grace_until = (state.review_on or today) + dt.timedelta(days=queries.grace_days())
+            change = TierChange(customer_id=cid, kind=TierChangeKind.GRACE, from_tier=current, to_tier=current,
+                                measured=value(current) if current_active else None, changed_at=now)  # fmt: skip
+        if not still_meets and state.grace_until is not None and today >= state.grace_until:
+            change = TierChange(customer_id=cid, kind=TierChangeKind.DOWNGRADE, from_tier=current, to_tier=met,
+                                measured=value(current) if current_active else None, changed_at=now)  # fmt: skip
+            state.tier, state.since, state.review_on, state.grace_until = met, now, review, None
+    state.evaluated_at = now
+    state.save()
+    if change is not None:
+        change.save()
+    return change
+
+
+def _give_upgrade_coupon(customer_id: int, change: TierChange, today: dt.date) -> int:
+    tier = change.to_tier
+    try:
+        coupon = coupon_actions.issue_coupon(tier.upgrade_coupon_template_id, customer_id,
+                                             key=f"tier:{customer_id}:{tier.pk}:{today.isoformat()}",
+                                             source="tier", source_ref=f"tier_change:{change.pk}")  # fmt: skip
+    except SiyuError as exc:  # a closed template or a reached limit: the upgrade stands, the coupon is skipped
+        log.warning("no upgrade coupon for customer %s (tier %s): %s", customer_id, tier.pk, exc)
+        return 0
+    TierChange.objects.filter(pk=change.pk).update(coupon_id=coupon.pk)
+    return 1
+
+
+def run_tier_job(job, progress) -> dict:
+    """Job runner for kind "loyalty_tiers" (params: customer_ids, optional)."""
+    params = job.params or {}
+    return evaluate_tiers(params.get("customer_ids"))

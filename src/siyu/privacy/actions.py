@@ -1,0 +1,148 @@
+"""Every state change of the privacy request queue: open a request, assign it, move it on, close it.
+Each is a step of the request and a line of the audit log (siyu.core.actions.record_audit).
+
+Who may: anyone on the member centre opens a request about themself (source member_centre, no staff);
+a staff member opens one on a customer's behalf when they may act on that customer
+(siyu.customers.queries.check_access: a guide for their own customers); the queue itself — seeing it,
+assigning, moving on and closing — is for QUEUE_ROLES (admins and operators), who see PII."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.utils import timezone
+
+from siyu.core.actions import record_audit
+from siyu.core.errors import PermissionDenied
+from siyu.customers.queries import check_access, require_customers
+from siyu.privacy.errors import PrivacyError, RequestNotFound
+from siyu.privacy.models import DataRequest, DataRequestStep
+from siyu.staff.models import Role
+from siyu.staff.queries import has_role
+
+DUE_IN = dt.timedelta(days=15)  # PIPL art. 50 and the 信息安全技术 个人信息安全规范: answer within 15 days
+QUEUE_ROLES = (Role.ADMIN, Role.OPERATOR)
+MAX_NOTE = 2_000
+CLOSED = (DataRequest.Status.DONE, DataRequest.Status.REFUSED)
+# where a request may go from each status
+MOVES = {
+    DataRequest.Status.OPEN: (DataRequest.Status.IN_PROGRESS, DataRequest.Status.DONE, DataRequest.Status.REFUSED),
+    DataRequest.Status.IN_PROGRESS: (DataRequest.Status.DONE, DataRequest.Status.REFUSED),
+    DataRequest.Status.DONE: (),
+    DataRequest.Status.REFUSED: (),
+}
+
+
+def can_work_queue(user) -> bool:
+    return has_role(user, QUEUE_ROLES)
+
+
+def require_queue_role(user) -> None:
+    if not can_work_queue(user):
+        raise PermissionDenied("the privacy request queue is for admins and operators")
+
+
+def _user(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def _note(text: str | None, required: bool = False) -> str:
+    note = (text or "").replace("\x00", "").strip()
+    if len(note) > MAX_NOTE:
+        raise PrivacyError(f"the note is longer than {MAX_NOTE} characters")
+    if required and not note:
+        raise PrivacyError("say why in a note")
+    return note
+
+
+def _step(request: DataRequest, action: str, actor, note: str, at: dt.datetime) -> DataRequestStep:
+    step = DataRequestStep.objects.create(request=request, action=action, status=request.status, note=note,
+                                          actor=_user(actor), at=at)  # fmt: skip
+    record_audit(actor, f"privacy_request_{action}", target=str(request.customer_id), request=request.pk,
+                 kind=request.kind, status=request.status, note=note[:200])  # fmt: skip
+    return step
+
+
+def open_request(*, customer_id: int, kind: str, source: str, verification: str, requested_by=None,
+                 detail: str = "", now: dt.datetime | None = None) -> DataRequest:  # fmt: skip
+    """A request in the queue, due in 15 days. `verification`: how the requester proved who they are (the
+    member centre: how they signed in; staff: what they checked). Staff and API requests need a staff
+    member who may act on the customer."""
+    now = now or timezone.now()
+    if kind not in DataRequest.Kind.values:
+        raise PrivacyError(f"unknown request kind {kind!r}; choose one of {', '.join(DataRequest.Kind.values)}")
+    if source not in DataRequest.Source.values:
+        raise PrivacyError(f"unknown source {source!r}; choose one of {', '.join(DataRequest.Source.values)}")
+    verification = _note(verification)[:200]
+    if not verification:
+        raise PrivacyError("say how the requester proved who they are (verification)")
+    detail = _note(detail)
+    staff = _user(requested_by)
+    if source != DataRequest.Source.MEMBER_CENTRE:
+        if staff is None:
+            raise PermissionDenied("a request on a customer's behalf needs the staff member who opens it")
+        check_access(staff, int(customer_id))
+    require_customers([int(customer_id)])
+    with transaction.atomic():
+        request = DataRequest.objects.create(
+            kind=kind, customer_id=int(customer_id), source=source, verification=verification, detail=detail,
+            requested_by=staff, requested_at=now, due_at=now + DUE_IN,
+        )  # fmt: skip
+        _step(request, DataRequestStep.Action.OPENED, staff, detail, now)
+    return request
+
+
+def _locked(request_id: int) -> DataRequest:
+    try:
+        return DataRequest.objects.select_for_update().get(pk=request_id)
+    except DataRequest.DoesNotExist as exc:
+        raise RequestNotFound(f"no privacy request {request_id}") from exc
+
+
+def assign_request(actor, request_id: int, assignee, note: str = "", now=None) -> DataRequest:
+    require_queue_role(actor)
+    if not can_work_queue(assignee):
+        raise PrivacyError("assign the request to an admin or an operator")
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.status in CLOSED:
+            raise PrivacyError("the request is closed")
+        request.assigned_to = assignee
+        request.save(update_fields=["assigned_to"])
+        _step(request, DataRequestStep.Action.ASSIGNED, actor, _note(note) or str(assignee), now)
+    return request
+
+
+def advance_request(actor, request_id: int, status: str, note: str = "", now=None) -> DataRequest:
+    """Move a request on (open → in progress → done | refused). Closing needs a note saying what was done
+    or why it was refused."""
+    require_queue_role(actor)
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        if status not in MOVES.get(request.status, ()):
+            raise PrivacyError(f"a request that is {request.status} cannot become {status}")
+        text = _note(note, required=status in CLOSED)
+        request.status = status
+        if status in CLOSED:
+            request.closed_at = now
+        if request.assigned_to_id is None:
+            request.assigned_to = _user(actor)
+        request.save(update_fields=["status", "closed_at", "assigned_to"])
+        _step(request, DataRequestStep.Action.STATUS, actor, text, now)
+    return request
+
+
+def close_request(actor, request_id: int, *, done: bool, note: str, now=None) -> DataRequest:
+    status = DataRequest.Status.DONE if done else DataRequest.Status.REFUSED
+    return advance_request(actor, request_id, status, note, now)
+
+
+def note_request(actor, request_id: int, note: str, now=None) -> DataRequest:
+    require_queue_role(actor)
+    with transaction.atomic():
+        request = _locked(request_id)
+        _step(request, DataRequestStep.Action.NOTE, actor, _note(note, required=True), now or timezone.now())
+    return request

@@ -1,0 +1,14 @@
+"""The words operators see for the codes of privacy requests."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+KINDS = {"access": _("Copy of their data"), "deletion": _("Deletion"), "correction": _("Correction")}
+SOURCES = {"member_centre": _("Member centre"), "staff": _("Staff, on the customer's behalf"), "api": _("API")}
+STATUSES = {"open": _("Not started"), "in_progress": _("Being handled"), "done": _("Done"), "refused": _("Refused")}
+ACTIONS = {"opened": _("Opened"), "assigned": _("Assigned"), "status": _("Status changed"), "note": _("Note")}
+
+
+def label(table: dict, code: str) -> str:
+    return str(table.get(code, code))

@@ -1,0 +1,111 @@
+"""Console pages of the privacy request queue: the queue (filtered by status, overdue highlighted), a
+request with its steps, opening one on a customer's behalf, and moving one on. Thin: actions and queries."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from siyu.core.errors import NotFound
+from siyu.customers.errors import CustomerError
+from siyu.privacy import actions, labels, queries
+from siyu.privacy.errors import PrivacyError
+from siyu.privacy.models import DataRequest
+from siyu.staff.queries import display_name_of
+from siyu.web.views import console_view
+
+PAGE_SIZE = 100
+
+
+def _row(request: DataRequest) -> dict:
+    return {
+        "request": request,
+        "kind": labels.label(labels.KINDS, request.kind),
+        "source": labels.label(labels.SOURCES, request.source),
+        "status": labels.label(labels.STATUSES, request.status),
+        "overdue": queries.is_overdue(request),
+        "assigned": display_name_of(request.assigned_to) if request.assigned_to_id else "",
+        "requested_by": display_name_of(request.requested_by) if request.requested_by_id else "",
+    }
+
+
+@console_view
+def requests_queue(request):
+    status = request.GET.get("status") or ""
+    status = status if status in DataRequest.Status.values else ""
+    overdue = request.GET.get("overdue") == "1"
+    found = queries.queue(request.user, status, overdue)[:PAGE_SIZE]
+    counts = queries.queue_counts(request.user)
+    return render(request, "siyu/privacy/requests.html", {
+        "rows": [_row(r) for r in found], "counts": counts,
+        "statuses": [(v, t, counts.get(v, 0)) for v, t in labels.STATUSES.items()], "filters": {"status": status, "overdue": overdue},
+    })  # fmt: skip
+
+
+@console_view
+def request_page(request, request_id: int):
+    found = queries.request_for(request.user, request_id)
+    steps = [{"step": s, "action": labels.label(labels.ACTIONS, s.action),
+              "status": labels.label(labels.STATUSES, s.status),
+              "actor": display_name_of(s.actor) if s.actor_id else ""} for s in queries.steps_of(found)]  # fmt: skip
+    moves = [(s, labels.label(labels.STATUSES, s)) for s in actions.MOVES.get(found.status, ())]
+    return render(request, "siyu/privacy/request.html", {"row": _row(found), "steps": steps, "moves": moves})
+
+
+@console_view
+def request_new(request):
+    """Open a request on a customer's behalf: any staff member who may act on the customer (a guide for
+    their own customers); the queue itself is for admins and operators."""
+    form = {"customer": (request.POST.get("customer") or request.GET.get("customer") or "").strip()[:20],
+            "kind": request.POST.get("kind") or "access", "verification": "", "detail": ""}  # fmt: skip
+    error = ""
+    if request.method == "POST":
+        form["verification"] = (request.POST.get("verification") or "").strip()[:200]
+        form["detail"] = (request.POST.get("detail") or "").strip()[:2000]
+        if not form["customer"].isdigit() or not 0 < int(form["customer"]) < 2**63:
+            error = _("Enter the customer's number.")
+        else:
+            try:
+                opened = actions.open_request(customer_id=int(form["customer"]), kind=form["kind"], source="staff",
+                                              verification=form["verification"], requested_by=request.user,
+                                              detail=form["detail"])  # fmt: skip
+            except PrivacyError:
+                error = _("Choose the kind of request and say how the customer proved who they are.")
+            except (NotFound, CustomerError):
+                error = _("There is no customer with this number.")
+            else:
+                messages.success(request, _("The request is in the queue, due in 15 days."))
+                if actions.can_work_queue(request.user):
+                    return redirect("console:privacy_request", opened.pk)
+                return redirect("console:customer", opened.customer_id)
+    return render(request, "siyu/privacy/request_new.html", {
+        "form": form, "error": error, "kinds": list(labels.KINDS.items()),
+    })  # fmt: skip
+
+
+@require_POST
+@console_view
+def request_move(request, request_id: int):
+    action = request.POST.get("action") or ""
+    note = request.POST.get("note") or ""
+    try:
+        if action == "assign_me":
+            actions.assign_request(request.user, request_id, request.user, note)
+        elif action == "note":
+            actions.note_request(request.user, request_id, note)
+        else:
+            actions.advance_request(request.user, request_id, action, note)
+    except PrivacyError as exc:
+        messages.error(request, _("This step is not possible: %(reason)s") % {"reason": _words(exc)})
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("console:privacy_request", request_id)
+
+
+def _words(exc: PrivacyError) -> str:
+    text = str(exc)
+    if "note" in text:
+        return _("say why in a note")
+    return _("the request cannot move that way")
