@@ -83,5 +83,13 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(predicted_server)
         first.locator('input[data-rb-key="left_within_days"]').dispatch_event("change")
         assert _rule(page)["all"][0] == {"customer_group": {"type": "vip", "left_within_days": 7}}
         expect(page.locator("#segment-preview h2")).to_contain_text("位客户符合")
+
+        # a loyalty condition: members with at least 300 available points (the mirror's warehouse table)
+        conditions.nth(1).locator("select").nth(0).select_option(label="积分")
+        points = page.locator('#rule-builder .rb-condition[data-rb="points"]')
+        points.locator('input[data-rb-key="at_least"]').fill("300")
+        points.locator('input[data-rb-key="at_least"]').dispatch_event("change")
+        assert _rule(page)["all"][1] == {"points": {"at_least": 300}}
+        expect(page.locator("#segment-preview h2")).to_contain_text("位客户符合")
         page.screenshot(path=str(SCREENSHOTS / "segment-builder.png"), full_page=True)
         page.context.browser.close()

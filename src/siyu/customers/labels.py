@@ -61,6 +61,17 @@ EVENT_TYPES = {
     "message_failed": _("Message not delivered"),
     "message_replied": _("Replied to a message"),
     "chat_message": _("Wrote in a WeCom chat"),  # the chat archive (siyu.community.archive)
+    # loyalty and surveys, mirrored from the control plane (siyu.loyalty.mirror, siyu.surveys.mirror)
+    "points_changed": _("Points changed"),
+    "tier_changed": _("Membership tier changed"),
+    "points_expiring": _("Points about to expire"),
+    "coupon_issued": _("Coupon received"),
+    "coupon_used": _("Coupon used"),
+    "coupon_expiring": _("Coupon about to expire"),
+    "checked_in": _("Checked in"),
+    "checkin_missed": _("Check-in streak broken"),
+    "survey_answered": _("Answered a survey"),
+    "mall_redeemed": _("Redeemed in the rewards mall"),
 }
 
 

@@ -8,10 +8,12 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from siyu.core.jobs import register_job
+        from siyu.loyalty import mirror
         from siyu.loyalty.coupons import actions as coupon_actions
         from siyu.loyalty.earning import actions as earning_actions
         from siyu.loyalty.points import actions as points_actions
         from siyu.loyalty.tiers import actions as tier_actions
+        from siyu.segments.queries import register_builder_words
 
         register_job("points_expiry", points_actions.run_expiry_job)
         register_job("coupon_segment_issue", coupon_actions.run_segment_issue_job)
@@ -20,3 +22,7 @@ class LoyaltyConfig(AppConfig):
         register_job("loyalty_earn", earning_actions.run_earn_job)
         register_job("loyalty_birthdays", earning_actions.run_birthday_job)
         register_job("loyalty_tiers", tier_actions.run_tier_job)
+        register_job("loyalty_mirror", mirror.run_mirror_job)  # loyalty's rows into the warehouse
+        # the words of the warehouse's tier codes and template ids in the segment builder and journey editor
+        register_builder_words("tiers", mirror.builder_tiers)
+        register_builder_words("coupon_templates", mirror.builder_coupon_templates)

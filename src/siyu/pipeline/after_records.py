@@ -1,7 +1,7 @@
 """The chain after new records, in one place: resolve → control-plane sync (and adds through live codes
-linked to their customers) → traits → predictions → points for new purchases (and tiers) →
-segments refreshed "after every resolve" → a journey tick. This module is the only one that knows the order
-of the steps; no domain calls the next one, and no domain imports this module. The resolve job and the WeCom
+linked to their customers) → points for new purchases (and tiers) → loyalty and surveys mirrored into the warehouse →
+traits → predictions → segments refreshed "after every resolve" → a journey tick. This module is the only one
+that knows the order of the steps; no domain calls the next one, and no domain imports this module. The resolve job and the WeCom
 contact sync both end here (their runners are registered by siyu.pipeline.apps)."""
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ from siyu.engagement.messaging import channel_actions
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.identity import actions as identity_actions
 from siyu.identity.probabilistic import MatchSettings
+from siyu.loyalty import mirror as loyalty_mirror
 from siyu.loyalty.earning import actions as earning_actions
 from siyu.loyalty.points import actions as points_actions
 from siyu.segments import actions as segment_actions
 from siyu.segments import prediction_actions
 from siyu.segments.models import Segment
+from siyu.surveys import mirror as surveys_mirror
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,11 @@ def follow_resolve(resolved, progress) -> dict:
             **synced,
         },
         "live_code_adds_linked": acquisition_actions.link_adds_to_customers(),
-        "traits": _reported("refreshing traits", refresh_after_resolve, progress),
         "loyalty": _reported("earning points", earning_actions.earn_for_orders, progress=progress),
+        # loyalty's rows reach the warehouse before segments (loyalty conditions) and journeys (its triggers)
+        "loyalty_mirror": _reported("mirroring loyalty", loyalty_mirror.mirror_loyalty),
+        "surveys_mirror": _reported("mirroring surveys", surveys_mirror.mirror_surveys),
+        "traits": _reported("refreshing traits", refresh_after_resolve, progress),
         "journeys": _reported("running journeys", journey_actions.run_journeys),
     }
 

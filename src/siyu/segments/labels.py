@@ -29,3 +29,10 @@ AIPL_STAGES = {
     "purchase": _("Purchase"),
     "loyalty": _("Loyalty"),
 }
+
+# siyu.segments.rules.COUPON_STATUSES: which coupons a coupon condition looks at
+COUPON_STATUSES = {
+    "held": _("Ever received"),
+    "usable": _("Unused and not expired"),
+    "used": _("Already used"),
+}

@@ -4,7 +4,7 @@ A rule segment is evaluated over one row per customer of `customer_summary` (eve
 knows) with its profile columns (rules.PROFILE_FIELDS), the current traits snapshot's columns (NULL
 for a customer the snapshot does not hold yet) and, when the rule names one, the current predictions
 (rules.PREDICTION_FIELDS). `bought`, `event` and `spent` look at the facts before
-now. Control-plane conditions (tag, consent, owner, store) are read from the control plane first and
+now; the loyalty and survey conditions read the tables their mirrors keep. Control-plane conditions (tag, consent, owner, store) are read from the control plane first and
 joined as lists of customer ids. A static segment's members are its uploaded ids that are customers.
 """
 
@@ -82,11 +82,16 @@ def _control(kind: str, spec) -> tuple[set[int], bool]:
     return set(states.filter(owner__staff__store__code=spec).values_list("customer_id", flat=True)), False
 
 
+def loyalty_tables(con) -> dict[str, ibis.Table]:
+    """The loyalty and survey tables the mirrors keep (rules.LOYALTY_KINDS read them; segments only)."""
+    return {name: con.table(name) for name in ("loyalty_members", "loyalty_coupons", "survey_answers")}
+
+
 def rule_members(con, rule: dict, now: datetime | None = None) -> ibis.Table:
     """customer_id of every customer for whom the (checked) rule holds."""
     row = universe(con, predictions=rules.names_prediction(rule))
     facts = facts_before(con, now or datetime.now(UTC))
-    ctx = replace(facts.rule_context(), control=control_ids(rule))
+    ctx = replace(facts.rule_context(), control=control_ids(rule), **loyalty_tables(con))
     row, holds = rules.compile_rule(rule, row, ctx)
     return row.filter(holds).select("customer_id")
 

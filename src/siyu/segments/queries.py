@@ -283,8 +283,52 @@ def segment_export_expr(segment_id: int) -> ibis.Table:
 _builder_words: dict[str, dict] = {}
 
 
-def register_builder_words(kind: str, table: dict) -> None:
+def register_builder_words(kind: str, table) -> None:
+    """`table`: {code: words}, or a function returning what the builder offers for `kind` when it is drawn
+    (loyalty registers "tiers" and "coupon_templates", surveys "surveys": see loyalty_choices)."""
     _builder_words[kind] = table
+
+
+def _registered(kind: str):
+    words = _builder_words.get(kind)
+    return words() if callable(words) else words
+
+
+MAX_BUILDER_CHOICES = 200
+
+
+def loyalty_choices(con=None) -> dict:
+    """The tiers ([code, name, rank]), coupon templates ([id, name]) and surveys ([{id, name, questions:
+    [{id, text, options: [[code, words]]}]}]) the builder offers: as loyalty and surveys register them
+    (they sit above segments), else as the warehouse's mirrored tables show them. Journeys' editor offers them too."""
+    con = con or backend()
+    tiers = _registered("tiers")
+    if tiers is None:
+        m = con.table("loyalty_members")
+        m = m.filter(m.tier_code.notnull())
+        rows = m.group_by("tier_code").aggregate(name=m.tier_name.max(), rank=m.tier_rank.max()).to_pyarrow()
+        tiers = sorted(([r["tier_code"], r["name"] or r["tier_code"], r["rank"] or 0] for r in rows.to_pylist()),
+                       key=lambda t: (t[2], t[0]))  # fmt: skip
+    templates = _registered("coupon_templates")
+    if templates is None:
+        c = con.table("loyalty_coupons")
+        rows = c.group_by("template_id").aggregate(name=c.template_name.max()).order_by("template_id").to_pyarrow()
+        templates = [[r["template_id"], r["name"] or f"#{r['template_id']}"] for r in rows.to_pylist()]
+    surveys = _registered("surveys")
+    if surveys is None:
+        a = con.table("survey_answers")
+        rows = (
+            a.select("survey_id", "question_id", "answer").distinct()
+            .order_by(["survey_id", "question_id", "answer"]).limit(MAX_BUILDER_CHOICES * 10).to_pyarrow()
+        )  # fmt: skip
+        found: dict = {}
+        for r in rows.to_pylist():
+            survey = found.setdefault(r["survey_id"], {"id": r["survey_id"], "name": f"#{r['survey_id']}", "questions": {}})
+            question = survey["questions"].setdefault(r["question_id"], {"id": r["question_id"], "text": r["question_id"], "options": []})
+            if len(question["options"]) < MAX_BUILDER_CHOICES:
+                question["options"].append([r["answer"], r["answer"]])
+        surveys = [{**s, "questions": list(s["questions"].values())} for s in found.values()]
+    return {"tiers": tiers, "coupon_templates": templates, "surveys": surveys}
 
 
 def _live_codes_seen(con) -> list[list[str]]:
@@ -366,5 +410,7 @@ def builder_catalog() -> dict:
         "consent_statuses": coded(rules.CONSENT_STATUSES, customer_labels.CONSENT_STATUSES),
         "live_codes": _live_codes_seen(con),
         "group_types": [[code, str(words)] for code, words in _builder_words.get("group_types", {}).items()],
+        **loyalty_choices(con),
+        "coupon_statuses": [[code, str(segment_labels.COUPON_STATUSES[code])] for code in rules.COUPON_STATUSES],
     }
 

@@ -21,6 +21,23 @@ saved and compiled to an Ibis boolean expression over one traits row per custome
                                                      (added through live code 5: type "code_scanned",
                                                      with {"code_id": "5"})
 
+Loyalty and surveys, read from the warehouse tables their mirrors keep (siyu.loyalty.mirror,
+siyu.surveys.mirror; segments sit below both apps, so they never read their models). A customer without a
+loyalty_members row is not a member: every loyalty condition is false for them. Segments only:
+
+    {"points": {"at_least": N, "at_most": M}}        available points within the bounds (either may be left out)
+    {"tier": {"in": [CODE, …], "rank_at_least": R}}  the tier is one of the codes / its rank ≥ R (higher is better)
+    {"coupon": {"template_id": ID, "status": "held" | "usable" | "used"}}
+                                                     has a coupon (of the template): ever received ("held"),
+                                                     unused and not expired at the cut-off ("usable"), or used
+    {"checkin": {"streak_at_least": N, "within_days": D}}
+                                                     a check-in streak of at least N days still alive (checked
+                                                     in today or yesterday, local time) / checked in on one of
+                                                     the last D local days (1: today)
+    {"survey_answer": {"survey_id": S, "question_id": Q, "answers": [A, …]}}
+                                                     answered question Q of survey S with one of the answers
+                                                     (a chosen option's code, or a value)
+
 `bought` also takes "source" (the channel: an import source such as "tmall") and "store" (a store code
 on the order). Segments (scope "segment") may use, besides:
 
@@ -48,8 +65,10 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import ibis
+from django.conf import settings
 
 from siyu.customers.queries import CONSENT_CHANNELS
 from siyu.segments.errors import RuleError
@@ -99,6 +118,11 @@ PREDICTION_FIELDS = {
 }
 # Conditions that look into the control plane (resolved to customer ids before compiling).
 CONTROL_KINDS = ("tag", "consent", "owner", "store")
+# Conditions on the loyalty and survey tables of the warehouse (segments only)
+LOYALTY_KINDS = ("points", "tier", "coupon", "checkin", "survey_answer")
+COUPON_STATUSES = ("held", "usable", "used")
+MAX_POINTS = 10**12
+MAX_ANSWERS = 50
 SEGMENT_SCOPE, TRAITS_SCOPE = "segment", "traits"
 CONSENT_STATUSES = ("opt_in", "opt_out")
 COMPARISONS = {"=": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
@@ -121,6 +145,7 @@ class RuleContext:
     control: (customer ids, negate) per control-plane condition (siyu.segments.membership.control_ids);
         segments only
     group_stays: customer_id, group_type, joined_at, left_at (stays in customer groups)
+    loyalty_members, loyalty_coupons, survey_answers: the warehouse tables of those names (segments only)
     """
 
     cutoff: datetime
@@ -129,6 +154,9 @@ class RuleContext:
     events: ibis.Table
     control: dict | None = None
     group_stays: ibis.Table | None = None
+    loyalty_members: ibis.Table | None = None
+    loyalty_coupons: ibis.Table | None = None
+    survey_answers: ibis.Table | None = None
 
 
 def check_condition(condition, where: str = "rule", depth: int = 0, scope: str = TRAITS_SCOPE) -> dict:
@@ -163,11 +191,13 @@ def check_condition(condition, where: str = "rule", depth: int = 0, scope: str =
             return {"spent": _check_spent(condition["spent"], f"{where}.spent")}
         if kind in CONTROL_KINDS:
             return {kind: _check_control(kind, condition[kind], f"{where}.{kind}")}
+        if kind in LOYALTY_KINDS:
+            return {kind: _check_loyalty(kind, condition[kind], f"{where}.{kind}")}
         raise RuleError(
             f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event, customer_group, "
-            "spent, tag, consent, owner or store"
+            "spent, tag, consent, owner, store, points, tier, coupon, checkin or survey_answer"
         )
-    if kind == "spent" or kind in CONTROL_KINDS:
+    if kind == "spent" or kind in CONTROL_KINDS or kind in LOYALTY_KINDS:
         raise RuleError(f"{where}: {kind!r} conditions are for segments only")
     raise RuleError(f"{where}: unknown condition {kind!r}; use all, any, not, field, bought, event or customer_group")
 
@@ -186,6 +216,86 @@ def _check_spent(spec, where: str) -> dict:
     )
     del out["at_least"]
     out["at_least"] = spec["at_least"]
+    return out
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _check_loyalty(kind: str, spec, where: str) -> dict:
+    allowed = {
+        "points": {"at_least", "at_most"},
+        "tier": {"in", "rank_at_least"},
+        "coupon": {"template_id", "status"},
+        "checkin": {"streak_at_least", "within_days"},
+        "survey_answer": {"survey_id", "question_id", "answers"},
+    }[kind]
+    if not isinstance(spec, dict) or not spec:
+        raise RuleError(f"{where}: give an object with {', '.join(sorted(allowed))}")
+    extra = set(spec) - allowed
+    if extra:
+        raise RuleError(f"{where}: unexpected key(s) {', '.join(sorted(extra))}")
+    out: dict = {}
+    if kind == "points":
+        for key in ("at_least", "at_most"):
+            if spec.get(key) is not None:
+                if not _whole(spec[key], 0, MAX_POINTS):
+                    raise RuleError(f"{where}.{key}: a whole number of points from 0")
+                out[key] = spec[key]
+        if not out:
+            raise RuleError(f"{where}: give at_least, at_most or both")
+    elif kind == "tier":
+        if spec.get("in") is not None:
+            codes = spec["in"]
+            if not (isinstance(codes, list) and codes and len(codes) <= MAX_ANSWERS and all(_is_text(c) for c in codes)):
+                raise RuleError(f"{where}.in: a non-empty list of tier codes")
+            out["in"] = list(codes)
+        if spec.get("rank_at_least") is not None:
+            if not _whole(spec["rank_at_least"], 0, 1000):
+                raise RuleError(f"{where}.rank_at_least: a tier's rank, a whole number from 0")
+            out["rank_at_least"] = spec["rank_at_least"]
+        if not out:
+            raise RuleError(f"{where}: give in, rank_at_least or both")
+    elif kind == "coupon":
+        if spec.get("template_id") not in (None, ""):
+            if not _whole(spec["template_id"], 1, 2**62):
+                raise RuleError(f"{where}.template_id: a coupon template's id")
+            out["template_id"] = spec["template_id"]
+        status = spec.get("status", "held")
+        if status not in COUPON_STATUSES:
+            raise RuleError(f"{where}.status: one of {', '.join(COUPON_STATUSES)}")
+        out["status"] = status
+    elif kind == "checkin":
+        if spec.get("streak_at_least") is not None:
+            if not _whole(spec["streak_at_least"], 1, MAX_DAYS):
+                raise RuleError(f"{where}.streak_at_least: a whole number of days from 1")
+            out["streak_at_least"] = spec["streak_at_least"]
+        if spec.get("within_days") is not None:
+            if not _whole(spec["within_days"], 1, MAX_DAYS):
+                raise RuleError(f"{where}.within_days: a whole number of days from 1 to {MAX_DAYS}")
+            out["within_days"] = spec["within_days"]
+        if not out:
+            raise RuleError(f"{where}: give streak_at_least, within_days or both")
+    else:
+        if not _whole(spec.get("survey_id"), 1, 2**62):
+            raise RuleError(f"{where}.survey_id: a survey's id")
+        question = spec.get("question_id")
+        if isinstance(question, int) and not isinstance(question, bool):
+            question = str(question)
+        if not _is_text(question) or len(question) > 64:
+            raise RuleError(f"{where}.question_id: a question's id")
+        answers = spec.get("answers")
+        if not (isinstance(answers, list) and answers and len(answers) <= MAX_ANSWERS):
+            raise RuleError(f"{where}.answers: a non-empty list of answers")
+        texts = []
+        for answer in answers:
+            if _is_number(answer):
+                answer = str(answer)
+            if not _is_text(answer) or len(answer) > 500:
+                raise RuleError(f"{where}.answers: each answer is a text or a number")
+            texts.append(answer)
+        out = {"survey_id": spec["survey_id"], "question_id": question, "answers": texts}
     return out
 
 
@@ -445,6 +555,8 @@ def compile_condition(
         return _behaviour(row, facts, "occurred_at", spec, ctx, per_order=False)
     if "customer_group" in condition:
         return _in_group(row, condition["customer_group"], ctx)
+    if kind in LOYALTY_KINDS:
+        return row.customer_id.isin(_loyalty_ids(kind, condition[kind], ctx))
     if "spent" in condition:
         spec = condition["spent"]
         facts = _on_channel(ctx.purchases, spec)
@@ -502,6 +614,62 @@ def _in_group(row: ibis.Table, spec: dict, ctx: RuleContext) -> ibis.BooleanValu
     else:
         stays = stays.filter(stays.left_at.isnull() | (stays.left_at >= cut))
     return row.customer_id.isin(stays.customer_id)
+
+
+def _table(ctx: RuleContext, name: str) -> ibis.Table:
+    table = getattr(ctx, name)
+    if table is None:
+        raise RuleError("loyalty and survey conditions are for segments only")
+    return table
+
+
+def _local_day(ctx: RuleContext):
+    return ctx.cutoff.astimezone(ZoneInfo(settings.TIME_ZONE)).date()
+
+
+def _loyalty_ids(kind: str, spec: dict, ctx: RuleContext) -> ibis.Column:
+    """The customer ids for whom a loyalty / survey condition holds (see the module doc)."""
+    if kind == "survey_answer":
+        answers = _table(ctx, "survey_answers")
+        answers = answers.filter(
+            (answers.survey_id == spec["survey_id"])
+            & (answers.question_id == spec["question_id"])
+            & answers.answer.isin(spec["answers"])
+        )
+        return answers.customer_id
+    if kind == "coupon":
+        coupons = _table(ctx, "loyalty_coupons")
+        if "template_id" in spec:
+            coupons = coupons.filter(coupons.template_id == spec["template_id"])
+        if spec["status"] == "used":
+            coupons = coupons.filter(coupons.status == "used")
+        elif spec["status"] == "usable":
+            cut = ibis.literal(ctx.cutoff, type=coupons.expires_at.type())
+            coupons = coupons.filter(
+                (coupons.status == "unused") & (coupons.expires_at.isnull() | (coupons.expires_at > cut))
+            )
+        return coupons.customer_id
+    members = _table(ctx, "loyalty_members")
+    keep = []
+    if kind == "points":
+        if "at_least" in spec:
+            keep.append(members.points_available >= spec["at_least"])
+        if "at_most" in spec:
+            keep.append(members.points_available <= spec["at_most"])
+    elif kind == "tier":
+        if "in" in spec:
+            keep.append(members.tier_code.isin(spec["in"]))
+        if "rank_at_least" in spec:
+            keep.append(members.tier_rank >= spec["rank_at_least"])
+    else:
+        today = _local_day(ctx)
+        if "streak_at_least" in spec:
+            alive = members.last_checkin_on >= ibis.literal(today - timedelta(days=1), type="date")
+            keep.append(alive & (members.checkin_streak >= spec["streak_at_least"]))
+        if "within_days" in spec:
+            since = today - timedelta(days=spec["within_days"] - 1)
+            keep.append(members.last_checkin_on >= ibis.literal(since, type="date"))
+    return members.filter(ibis.and_(*keep).fill_null(False)).customer_id
 
 
 def _on_channel(facts: ibis.Table, spec: dict) -> ibis.Table:

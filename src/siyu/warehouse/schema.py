@@ -452,6 +452,57 @@ TABLES: dict[str, ibis.Schema] = {
             "join_state": "string",
         }
     ),
+    # Loyalty's state per member as the control plane holds it, mirrored set-wise by siyu.loyalty.mirror
+    # (replaced whole by every mirror run): what the segment conditions on points, tier and check-in read.
+    # points_expiring_30d: points whose lots expire within 30 days; tier_code is the tier's id as text, a higher
+    # tier_rank a better tier;
+    # checkin_streak is the streak still alive at the mirror (0 when the member missed yesterday);
+    # last_checkin_on is a local date (TIME_ZONE).
+    "loyalty_members": ibis.schema(
+        {
+            "customer_id": "int64",
+            "points_available": "int64",
+            "points_pending": "int64",
+            "points_expiring_30d": "int64",
+            "tier_code": "string",
+            "tier_name": "string",
+            "tier_rank": "int32",
+            "tier_since": TS,
+            "checkin_streak": "int32",
+            "last_checkin_on": "date",
+            "coupons_held": "int64",
+            "coupons_used": "int64",
+            "updated_at": TS,
+        }
+    ),
+    # Every coupon issued to a customer, mirrored from the control plane (siyu.loyalty.mirror, replaced
+    # whole): status "unused" | "used" | "expired" | "void" as the coupons part says at the mirror.
+    "loyalty_coupons": ibis.schema(
+        {
+            "customer_id": "int64",
+            "coupon_id": "int64",
+            "template_id": "int64",
+            "template_name": "string",
+            "status": "string",
+            "issued_at": TS,
+            "used_at": TS,
+            "expires_at": TS,
+        }
+    ),
+    # Survey answers, one row per chosen option (or the value of a scale / text question) of each submitted
+    # response (siyu.surveys.mirror, replaced whole): what the segment condition "answered X to Q" reads.
+    "survey_answers": ibis.schema(
+        {
+            "customer_id": "int64",
+            "survey_id": "int64",
+            "question_id": "string",
+            "answer": "string",
+            "submitted_at": TS,
+        }
+    ),
+    # How far each mirror of control-plane state has read (siyu.loyalty.mirror, siyu.surveys.mirror): the
+    # instant of its last run, one row per stream; the next run reads the rows changed since (with a margin).
+    "mirror_watermarks": ibis.schema({"stream": "string", "mirrored_at": TS}),
     # Pairs of customer groups sharing most of their current members, as the last group sync found them
     # (siyu.community.groups; replaced wholesale): the flags the group health page shows.
     "group_duplicates": ibis.schema(

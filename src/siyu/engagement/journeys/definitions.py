@@ -6,7 +6,9 @@ Triggers (`Journey.trigger`):
     {"type": "event", "event": NAME, "with": {PROPERTY: VALUE, …}, "max_age_days": 3}
         NAME "order_placed" (a purchase order in the warehouse), or a warehouse event type:
         "wecom_contact_added" (added on WeCom), "code_scanned" (added through a live code; properties
-        code_id, channel, campaign, store), "group_joined", "referral", "member_registered", …
+        code_id, channel, campaign, store), "group_joined", "referral", "member_registered", loyalty's
+        "tier_changed" (properties from, to: tier codes), "points_expiring", "coupon_expiring" (template_id),
+        "checkin_missed" (siyu.loyalty.mirror writes them), …
         Facts since the journey's activation, at most max_age_days old (default 3), each enrols once;
         with `with`, only events whose properties hold those values (siyu.warehouse.events).
     {"type": "segment", "segment_id": N, "change": "enter" | "exit"}
@@ -93,7 +95,12 @@ from siyu.segments.rules import SEGMENT_SCOPE, check_condition, check_event_prop
 
 TRIGGER_TYPES = ("event", "segment", "date", "schedule", "inactivity", "segment_now")
 ORDER_PLACED = "order_placed"
-NAMED_EVENTS = (ORDER_PLACED, "wecom_contact_added", "code_scanned", "group_joined", "referral", "member_registered")
+# loyalty's events, written by its warehouse mirror (siyu.loyalty.mirror): a tier change (properties from, to),
+# points about to expire (points, expires_on), a coupon about to expire (template_id, expires_on) and a broken
+# check-in streak (streak)
+LOYALTY_EVENTS = ("tier_changed", "points_expiring", "coupon_expiring", "checkin_missed")
+NAMED_EVENTS = (ORDER_PLACED, "wecom_contact_added", "code_scanned", "group_joined", "referral", "member_registered",
+                *LOYALTY_EVENTS)  # fmt: skip
 DATE_KINDS = ("birthday", "due_to_buy")
 WAITS = ("wait", "wait_window", "wait_event")
 STEP_TYPES = (

@@ -27,6 +27,7 @@ from siyu.engagement.journeys.labels import (
 from siyu.engagement.journeys.models import Journey
 from siyu.loyalty.coupons import queries as coupon_queries
 from siyu.segments.models import Segment
+from siyu.segments.queries import loyalty_choices
 from siyu.staff.models import Store
 from siyu.staff.queries import can_import
 from siyu.web.views import console_view, forbidden
@@ -65,6 +66,12 @@ def _trigger_from(data) -> dict:
     code = data.get("trigger_code_id", "").strip()
     if code and trigger.get("event") == "code_scanned":  # an add through this one live code
         trigger["with"] = {"code_id": code}
+    tier = data.get("trigger_tier", "").strip()
+    if tier and trigger.get("event") == "tier_changed":  # a change to this one tier
+        trigger["with"] = {"to": tier}
+    template = data.get("trigger_template_id", "").strip()
+    if template and trigger.get("event") == "coupon_expiring":  # a coupon of this one template
+        trigger["with"] = {"template_id": template}
     return trigger
 
 
@@ -103,6 +110,8 @@ def _journey_context(request, form: dict, journey=None) -> dict:
         "audiences": list(AUDIENCES.items()), "choosable_groups": groups, "stores": Store.objects.order_by("name"),
         "group_types": [(v, group_labels.group_type_label(v)) for v in GroupType.values],
         "live_codes": acquisition_queries.list_codes(),
+        # tiers [code, name, rank] and coupon templates [id, name] for loyalty's triggers
+        **{k: v for k, v in loyalty_choices().items() if k in ("tiers", "coupon_templates")},
     }  # fmt: skip
 
 

@@ -29,8 +29,10 @@ from siyu.engagement.journeys.actions import schedule_journeys
 from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
 from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
 from siyu.ingest.actions import schedule_rejected_purge
+from siyu.loyalty.mirror import schedule_mirror as schedule_loyalty_mirror
 from siyu.pipeline.actions import resolve_waiting_records
 from siyu.segments.actions import schedule_refresh
+from siyu.surveys.mirror import schedule_mirror as schedule_surveys_mirror
 from siyu.warehouse import WarehouseBusy, connection, raw_connection
 
 logger = logging.getLogger("siyu.serve")
@@ -148,6 +150,8 @@ class Command(BaseCommand):
         schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
         schedule_routing_refresh()  # live codes' staff routing, every 15 minutes while a code is active
         schedule_handover_check()  # handovers still waiting for WeCom's outcome
+        schedule_loyalty_mirror()  # loyalty's rows into the warehouse, every hour
+        schedule_surveys_mirror()  # survey answers into the warehouse, every hour
 
     def _schedule_refresh(self) -> None:
         """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""

@@ -11,7 +11,11 @@
   var T = catalog.text;
   var fields = {};
   catalog.fields.forEach(function (f) { fields[f.name] = f; });
-  var KINDS = ["field", "bought", "spent", "event", "customer_group", "tag", "consent", "owner", "store"];
+  var KINDS = ["field", "bought", "spent", "event", "customer_group", "tag", "consent", "owner", "store",
+    "points", "tier", "coupon", "checkin", "survey_answer"];
+  var OBJECT_KINDS = ["bought", "spent", "event", "customer_group", "consent", "points", "tier", "coupon", "checkin", "survey_answer"];
+  function surveyOf(id) { return catalog.surveys.filter(function (s) { return String(s.id) === String(id); })[0]; }
+  function questionOf(survey, id) { return survey ? survey.questions.filter(function (q) { return String(q.id) === String(id); })[0] : undefined; }
   var root = null;
 
   // --- rule JSON <-> tree --------------------------------------------------------------------------
@@ -33,9 +37,11 @@
     var kind = Object.keys(rule)[0];
     if (Object.keys(rule).length !== 1 || KINDS.indexOf(kind) < 0) throw new Error("unknown condition");
     var spec = rule[kind];
-    if (["bought", "spent", "event", "customer_group", "consent"].indexOf(kind) >= 0 && (typeof spec !== "object" || spec === null)) {
+    if (OBJECT_KINDS.indexOf(kind) >= 0 && (typeof spec !== "object" || spec === null)) {
       throw new Error("not an object");
     }
+    if (kind === "tier" && spec["in"] !== undefined && (!Array.isArray(spec["in"]) || spec["in"].length !== 1)) throw new Error("tiers");  // the builder picks one tier
+    if (kind === "survey_answer" && !questionOf(surveyOf(spec.survey_id), spec.question_id)) throw new Error("survey");
     var w = kind === "event" ? spec["with"] : undefined;  // the builder shows one property: a live code's id
     if (w !== undefined && (spec.type !== "code_scanned" || Object.keys(w).join() !== "code_id")) throw new Error("properties");
     return { type: kind, not: false, spec: typeof spec === "object" && spec !== null ? Object.assign({}, spec) : (spec || "") };
@@ -76,7 +82,16 @@
       event: { type: (catalog.event_types[0] || [""])[0], within_days: 30 },
       customer_group: { type: (catalog.group_types[0] || [""])[0] },
       consent: { channel: "all", status: "opt_out" },
+      points: { at_least: 100 },
+      tier: { rank_at_least: (catalog.tiers[0] || [0, 0, 0])[2] },
+      coupon: { status: "usable" },
+      checkin: { streak_at_least: 3 },
     };
+    if (type === "survey_answer") {
+      var survey = catalog.surveys[0], question = survey ? survey.questions[0] : undefined;
+      var spec = survey && question ? { survey_id: survey.id, question_id: question.id, answers: question.options.length ? [question.options[0][0]] : [] } : {};
+      return { type: type, not: false, spec: spec };
+    }
     if (specs[type]) return { type: type, not: false, spec: specs[type] };
     var first = { tag: catalog.tags[0], store: (catalog.stores[0] || [""])[0], owner: (catalog.guides[0] || [""])[0] }[type];
     return { type: type, not: false, spec: first || "" };
@@ -301,6 +316,59 @@
         return parts;
       case "customer_group":
         return [pick("type", T.group_type, catalog.group_types), num("left_within_days", T.left_within_days)];
+      case "points":
+        return [num("at_least", T.points_at_least), num("at_most", T.points_at_most)];
+      case "tier":
+        var tierIn = select([["", T.any_value]].concat(catalog.tiers.map(function (t) { return [t[0], t[1]]; })),
+          (spec["in"] || [""])[0], function (v) { if (v) spec["in"] = [v]; else delete spec["in"]; changed(); }, T.tier_is);
+        var tierRank = select([["", T.any_value]].concat(catalog.tiers.map(function (t) { return [t[2], t[1]]; })),
+          spec.rank_at_least === undefined ? "" : spec.rank_at_least, function (v) { spec.rank_at_least = v === "" ? "" : Number(v); changed(); }, T.tier_rank);
+        return [labelled(T.tier_is, tierIn), labelled(T.tier_rank, tierRank)];
+      case "coupon":
+        var template = select([["", T.any_value]].concat(catalog.coupon_templates), spec.template_id || "",
+          function (v) { spec.template_id = v === "" ? "" : Number(v); changed(); }, T.coupon_template);
+        return [labelled(T.coupon_template, template),
+          labelled(T.coupon_status, select(catalog.coupon_statuses, spec.status || "held", function (v) { spec.status = v; changed(); }, T.coupon_status))];
+      case "checkin":
+        return [num("streak_at_least", T.streak_at_least), num("within_days", T.checked_in_within)];
+      case "survey_answer":
+        if (!catalog.surveys.length) return [el("span", { text: T.no_surveys })];
+        var survey = surveyOf(spec.survey_id) || catalog.surveys[0];
+        var question = questionOf(survey, spec.question_id) || survey.questions[0];
+        var chosen = Array.isArray(spec.answers) ? spec.answers : [];
+        var surveys = select(catalog.surveys.map(function (x) { return [x.id, x.name]; }), survey.id, function (v) {
+          var next = surveyOf(v);
+          spec.survey_id = next.id;
+          spec.question_id = next.questions.length ? next.questions[0].id : "";
+          spec.answers = [];
+          redraw();
+        }, T.survey);
+        var questions = select(survey.questions.map(function (q) { return [q.id, q.text]; }), question ? question.id : "", function (v) {
+          spec.question_id = v;
+          spec.answers = [];
+          redraw();
+        }, T.question);
+        var answerParts;
+        if (question && question.options.length) {
+          answerParts = el("span", { class: "rb-choices" }, question.options.map(function (o) {
+            var box = el("input", { type: "checkbox", value: o[0] });
+            box.checked = chosen.indexOf(String(o[0])) >= 0;
+            box.addEventListener("change", function () {
+              spec.answers = question.options.map(function (x) { return String(x[0]); }).filter(function (code) {
+                return code === String(o[0]) ? box.checked : chosen.indexOf(code) >= 0;
+              });
+              chosen = spec.answers;
+              changed();
+            });
+            return el("label", { class: "check" }, [box, document.createTextNode(" " + o[1])]);
+          }));
+        } else {
+          answerParts = input(chosen.join(", "), function (v) {
+            spec.answers = v.split(/[,，]/).map(function (x) { return x.trim(); }).filter(Boolean);
+            changed();
+          }, { placeholder: T.values_hint, "data-rb-key": "answers" });
+        }
+        return [labelled(T.survey, surveys), labelled(T.question, questions), labelled(T.answer_is, answerParts)];
       case "consent":
         return [select(catalog.consent_channels, spec.channel, function (v) { spec.channel = v; changed(); }, T.consent),
           select(catalog.consent_statuses, spec.status, function (v) { spec.status = v; changed(); }, T.consent)];
