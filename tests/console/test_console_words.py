@@ -263,6 +263,8 @@ PAGES = {
     "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
     "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
                                         (b.coupon_code, "NO-SUCH-CODE")],
+    "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
+    "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
@@ -308,6 +310,7 @@ NOT_PAGES = {
     "acquisition_code_poster": "a PNG or PDF file",
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
+    "loyalty_points_adjust": "POST, redirects to the customer's points",
 }
 
 

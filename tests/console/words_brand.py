@@ -78,6 +78,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     admin = get_user_model().objects.get(username="admin")
     _traits_and_predictions(admin)
     customer_id = _a_customer_with_everything(admin)
+    _points(admin, customer_id)
     segment = _segments(admin, customer_id)
     script = _content(admin, customer_id)
     _channels_and_policy(admin)
@@ -106,6 +107,24 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
     )
+
+
+def _points(admin, customer_id: int) -> None:
+    """A ledger with every kind of entry: earned (one pending, one expiring), spent, refunded, adjusted."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from siyu.loyalty.points import actions as points
+
+    now = timezone.now()
+    points.award_points(customer_id, 300, key="w:o1", reason="订单完成", source="order", source_ref="o1",
+                        expires_at=now + dt.timedelta(days=20))  # fmt: skip
+    points.award_points(customer_id, 80, key="w:o2", reason="订单完成", source="order", source_ref="o2",
+                        available_at=now + dt.timedelta(days=7))  # fmt: skip
+    points.spend_points(customer_id, 120, key="w:s1", reason="门店抵现", source="till")
+    points.reverse_points(source_ref="o1", key="w:r1", reason="订单退款")
+    points.adjust_points(admin, customer_id, 50, reason="客诉补偿", key="w:a1")
 
 
 def _traits_and_predictions(admin) -> None:

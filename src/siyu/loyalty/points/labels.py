@@ -22,7 +22,7 @@ SOURCE_LABELS = {
 
 ACCOUNT_LABELS = {
     Account.ISSUED: _("Earned"),
-    Account.REDEEMED: _("Spent"),
+    Account.REDEEMED: _("Points spent"),
     Account.EXPIRED: _("Expired"),
     Account.REVERSED: _("Taken back"),
     Account.ADJUSTED: _("Adjusted"),
