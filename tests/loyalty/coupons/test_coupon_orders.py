@@ -87,3 +87,15 @@ def test_a_youzan_export_carries_the_code(warehouse, tmp_path):
     assert actions.match_coupon_orders()["used"] == 1
     coupon.refresh_from_db()
     assert (coupon.status, coupon.order_amount) == ("used", Decimal("66.00"))
+
+
+def test_the_daily_upkeep_expires_and_matches(warehouse):
+    from siyu.loyalty.coupons.tasks import coupon_upkeep
+
+    template = make_template(min_spend="0", valid_days=1)
+    coupon = actions.issue_coupon(template.pk, 1, key="k", source="manual",
+                                  now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    report = coupon_upkeep.call()
+    assert report["expiry"] == {"expired": 1} and report["matched"]["used"] == 0
+    coupon.refresh_from_db()
+    assert coupon.status == "expired"

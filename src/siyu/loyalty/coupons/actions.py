@@ -355,7 +355,8 @@ def _refuse(reason: str):
 
 
 def coupon_by_code(code: str) -> Coupon:
-    found = Coupon.objects.select_related("template").filter(code=discounts.normalise_code(code)).first()
+    code = discounts.normalise_code(code)
+    found = Coupon.objects.select_related("template").filter(code=code).first() if discounts.is_code(code) else None
     if found is None:
         raise CouponNotFound(str(labels.not_usable_label("unknown")))
     return found

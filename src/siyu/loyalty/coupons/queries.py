@@ -11,7 +11,7 @@ import pyarrow as pa
 from django.db.models import Case, Count, F, IntegerField, Sum, Value, When
 
 from siyu import warehouse
-from siyu.loyalty.coupons.discounts import CENT, normalise_code
+from siyu.loyalty.coupons.discounts import CENT, is_code, normalise_code
 from siyu.loyalty.coupons.errors import CouponNotFound
 from siyu.loyalty.coupons.models import Coupon, CouponStatus, CouponTemplate, TemplateStatus, UsedVia
 from siyu.warehouse.orders import is_purchase
@@ -29,7 +29,7 @@ def wallet_of(customer_id: int) -> list[Coupon]:
 def coupon_by_code(code: str) -> Coupon | None:
     """The coupon with this code (as typed or scanned: case, spaces and hyphens do not matter), or None."""
     found = normalise_code(code)
-    if not found:
+    if not is_code(found):  # not even the shape of a code (nor a NUL PostgreSQL would refuse)
         return None
     return Coupon.objects.select_related("template").filter(code=found).first()
 
