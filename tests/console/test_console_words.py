@@ -265,6 +265,8 @@ PAGES = {
                                         (b.coupon_code, "NO-SUCH-CODE")],
     "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
     "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
+    "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
+    "loyalty_earning": lambda b: [("get", "/loyalty/earning/", {}), ("get", "/loyalty/earning/", {"edit": "1"})],
 }  # fmt: skip
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {

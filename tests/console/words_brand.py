@@ -90,6 +90,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     live_code_id = _live_codes(admin, customer_id)
     group_code_id, group_journey_id = _group_operations(admin)
     coupon_template_id, coupon_code = _coupons(admin, customer_id)
+    _loyalty_tiers_and_earning(admin)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -319,3 +320,17 @@ def _coupons(admin, customer_id: int) -> tuple[int, str]:
     coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
     coupons.void_coupon(admin, void.code, "错发")
     return template.pk, unused.code
+def _loyalty_tiers_and_earning(admin) -> None:
+    """Two tiers, earn rules of every kind and a run of the order earn job (so members earn, move up a tier
+    and the pages show changes and runs)."""
+    from siyu.loyalty.earning import actions as earning  # noqa: PLC0415 - keeps this brand's imports local
+    from siyu.loyalty.tiers import actions as tiers  # noqa: PLC0415
+
+    tiers.make_tier(admin, name="银卡", rank=1, measure="spend", threshold="100", multiplier="1.2", birthday_points=50)
+    tiers.make_tier(admin, name="金卡", rank=2, measure="orders", threshold="3", window_days=180, multiplier="2")
+    earning.make_rule(admin, name="每元1分", kind="per_yuan", points_per_yuan="1")
+    earning.make_rule(admin, name="门店双倍", kind="per_yuan", channel="线下门店", points_per_yuan="2", expiry="days")
+    for name, kind, points in (("首单", "first_purchase", 100), ("生日", "birthday", 88), ("签到", "checkin", 5),
+                               ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
+        earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
+    earning.earn_for_orders(full=True)

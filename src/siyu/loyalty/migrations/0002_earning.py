@@ -1,7 +1,8 @@
 # Loyalty's earn rules: rules, points per order, activity awards and daily totals, earn runs.
 
-import django.db.models.deletion
 from decimal import Decimal
+
+import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 

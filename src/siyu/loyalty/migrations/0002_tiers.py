@@ -1,7 +1,8 @@
 # Loyalty's tiers: definitions, member tier state, tier changes.
 
-import django.db.models.deletion
 from decimal import Decimal
+
+import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 

@@ -133,7 +133,10 @@ def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> TierChange 
     met = queries.met_tier(tiers, measured, cid)
     current = by_id.get(state.tier_id) if state and state.tier_id else None
     current_active = current is not None and current.active
-    value = (lambda t: measured[t.pk].get(cid, Decimal(0)) if t.pk in measured else None)
+
+    def value(t):
+        return measured[t.pk].get(cid, Decimal(0)) if t.pk in measured else None
+
     review = today + dt.timedelta(days=queries.review_days())
     if met is not None and (current is None or met.rank > current.rank):
         if state is None:
