@@ -267,7 +267,46 @@ PAGES = {
     "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
     "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
     "loyalty_earning": lambda b: [("get", "/loyalty/earning/", {}), ("get", "/loyalty/earning/", {"edit": "1"})],
+    "loyalty_checkin": lambda b: _loyalty_mall(b) and [("get", "/loyalty/checkin/", {})],
+    "loyalty_checkin_rule": lambda b: [("get", f"/loyalty/checkin/rules/{_loyalty_mall(b)['rule']}/", {})],
+    "loyalty_mall": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/", {})],
+    "loyalty_mall_item": lambda b: [("get", f"/loyalty/mall/items/{_loyalty_mall(b)['item']}/", {})],
+    "loyalty_mall_redemptions": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/redemptions/", {})],
 }  # fmt: skip
+def _loyalty_mall(b) -> dict:
+    """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
+    if not hasattr(b, "loyalty_mall"):
+        from siyu.loyalty.checkin import actions as checkin
+        from siyu.loyalty.mall import actions as mall
+        from siyu.loyalty.points import actions as points
+
+        rule = checkin.save_rule(b.admin, streak_day=1, points=5)
+        checkin.check_in(b.customer_id)
+        item = mall.save_item(b.admin, name="保温杯", kind="gift", points_price=100, stock=5, status="on_sale")
+        points.award_points(b.customer_id, 100, key="words:mall", reason="words", source="manual")
+        mall.redeem_item(b.customer_id, item.pk, key="words:mall", address={"name": "张三", "phone": "13812345678",
+                                                                          "detail": "南京西路1号"})  # fmt: skip
+        b.loyalty_mall = {"rule": rule.pk, "item": item.pk}
+    return b.loyalty_mall
+
+
+def _loyalty_mall(b) -> dict:
+    """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
+    if not hasattr(b, "loyalty_mall"):
+        from siyu.loyalty.checkin import actions as checkin
+        from siyu.loyalty.mall import actions as mall
+        from siyu.loyalty.points import actions as points
+
+        rule = checkin.save_rule(b.admin, streak_day=1, points=5)
+        checkin.check_in(b.customer_id)
+        item = mall.save_item(b.admin, name="保温杯", kind="gift", points_price=100, stock=5, status="on_sale")
+        points.award_points(b.customer_id, 100, key="words:mall", reason="words", source="manual")
+        mall.redeem_item(b.customer_id, item.pk, key="words:mall", address={"name": "张三", "phone": "13812345678",
+                                                                          "detail": "南京西路1号"})  # fmt: skip
+        b.loyalty_mall = {"rule": rule.pk, "item": item.pk}
+    return b.loyalty_mall
+
+
 # url name -> why it has no page of its own (a form's target redirects; a file; a machine's endpoint)
 NOT_PAGES = {
     **{name: "POST, redirects" for name in (
@@ -313,6 +352,9 @@ NOT_PAGES = {
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
     "loyalty_points_adjust": "POST, redirects to the customer's points",
+    "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
+    "loyalty_mall_fulfilment_csv": "a CSV file",
+    "loyalty_mall_fulfilment_xlsx": "an XLSX file",
 }
 
 

@@ -15,7 +15,7 @@ from mall_helpers import ADDRESS, give_points, make_item
 
 from siyu.loyalty.mall import actions
 from siyu.loyalty.mall.errors import LimitReached, OutOfStock
-from siyu.loyalty.mall.models import MallItem, MallRedemption
+from siyu.loyalty.mall.models import MallRedemption
 from siyu.loyalty.points.errors import InsufficientPoints
 from siyu.loyalty.points.models import PointsEntry
 from siyu.loyalty.points.queries import balances_of

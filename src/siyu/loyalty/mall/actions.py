@@ -26,7 +26,14 @@ from siyu.loyalty.mall.errors import (
     OutOfStock,
     RedemptionRefused,
 )
-from siyu.loyalty.mall.models import MALL_ROLES, ItemKind, ItemStatus, MallItem, MallRedemption, RedemptionStatus
+from siyu.loyalty.mall.models import (
+    MALL_ROLES,
+    ItemKind,
+    ItemStatus,
+    MallItem,
+    MallRedemption,
+    RedemptionStatus,
+)
 from siyu.loyalty.points import actions as points_actions
 from siyu.staff.queries import has_role
 

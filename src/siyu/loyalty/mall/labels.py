@@ -23,7 +23,7 @@ FULFILMENT_HEADERS = {
     "item": _("Mall item"),
     "quantity": _("Quantity"),
     "customer_id": _("Customer number"),
-    "recipient": _("Recipient"),
+    "recipient": _("Consignee"),
     "phone": _("Phone"),
     "address": _("Shipping address"),
     "postcode": _("Postcode"),

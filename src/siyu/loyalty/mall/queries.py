@@ -60,7 +60,7 @@ def address_of(redemption: MallRedemption, user) -> dict | None:
     if address is None or can_view_pii(user):
         return address
     return {**address, "name": pii.mask_name(address.get("name")), "phone": pii.mask_phone(address.get("phone")),
-            "detail": pii.mask_address(address.get("detail")), "postcode": ""}  # fmt: skip
+            "detail": "****" if address.get("detail") else "", "postcode": ""}  # fmt: skip  (province, city, district kept)
 
 
 def address_line(address: dict | None) -> str:
