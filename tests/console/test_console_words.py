@@ -272,6 +272,14 @@ PAGES = {
     "loyalty_mall": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/", {})],
     "loyalty_mall_item": lambda b: [("get", f"/loyalty/mall/items/{_loyalty_mall(b)['item']}/", {})],
     "loyalty_mall_redemptions": lambda b: _loyalty_mall(b) and [("get", "/loyalty/mall/redemptions/", {})],
+    "surveys": lambda b: [("get", "/surveys/", {})],
+    "survey": lambda b: [("get", f"/surveys/{b.survey_id}/", {})],
+    "survey_question": lambda b: [("get", f"/surveys/{b.survey_id}/questions/1/", {})],
+    "survey_question_new": lambda b: [("get", f"/surveys/{b.survey_id}/questions/new/", {})],
+    "survey_results": lambda b: [("get", f"/surveys/{b.survey_id}/results/", {})],
+    "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
+                                 ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
+    "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
 }  # fmt: skip
 def _loyalty_mall(b) -> dict:
     """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
@@ -355,6 +363,8 @@ NOT_PAGES = {
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",
     "loyalty_mall_fulfilment_xlsx": "an XLSX file",
+    "survey_question_delete": "POST, redirects to the survey",
+    "survey_persona_export": "a CSV or XLSX file",
 }
 
 

@@ -70,6 +70,7 @@ class WordsBrand:
     group_journey_id: int = 0  # a group SOP that has run once
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
+    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -91,6 +92,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
     group_code_id, group_journey_id = _group_operations(admin)
     coupon_template_id, coupon_code = _coupons(admin, customer_id)
     _loyalty_tiers_and_earning(admin)
+    survey_id = _survey(admin, customer_id)
     jobs = {job.kind: str(job.pk) for job in Job.objects.order_by("created_at")}  # the latest of each kind
     return WordsBrand(
         admin=admin,
@@ -107,6 +109,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         group_journey_id=group_journey_id,
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
+        survey_id=survey_id,
     )
 
 
@@ -334,3 +337,25 @@ def _loyalty_tiers_and_earning(admin) -> None:
                                ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
         earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
     earning.earn_for_orders(full=True)
+def _survey(admin, customer_id: int) -> int:
+    """An open survey with a jump, an end, tags, an attribute, a scale and a text question, answered by the
+    profile's customer and one other."""
+    from siyu.surveys.actions import declare_attribute, make_survey, open_survey, record_response
+
+    declare_attribute(admin, "肤质", "问卷回答")
+    survey = make_survey(admin, title="肤质小调查", reward_note="答完送 10 积分", questions=[
+        {"text": "您的肤质是？", "kind": "single", "attribute": "肤质", "tag_group": "肤质",
+         "options": [{"label": "干性", "tag": "干皮"}, {"label": "油性", "jump": 3}, {"label": "不清楚", "jump": "end"}]},
+        {"text": "关心哪些功效？", "kind": "multiple", "options": [{"label": "保湿"}, {"label": "美白"}]},
+        {"text": "满意度", "kind": "scale", "scale_max": 5},
+        {"text": "建议", "kind": "text", "required": False},
+    ])  # fmt: skip
+    open_survey(admin, survey.pk)
+    q = list(survey.questions.prefetch_related("options"))
+    o = [[x.pk for x in question.options.all()] for question in q]
+    other = int(backend().table("customer_summary").filter(lambda t: t.customer_id != customer_id)
+                .order_by("customer_id").limit(1).customer_id.to_pyarrow().to_pylist()[0])  # fmt: skip
+    record_response(survey.pk, customer_id, {str(q[0].pk): o[0][0], str(q[1].pk): o[1], str(q[2].pk): 4,
+                                             str(q[3].pk): "希望多出小样"}, key="words-1")  # fmt: skip
+    record_response(survey.pk, other, {str(q[0].pk): o[0][1], str(q[2].pk): 2}, key="words-2")
+    return survey.pk
