@@ -280,6 +280,9 @@ PAGES = {
     "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
                                  ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
     "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
 def _loyalty_mall(b) -> dict:
     """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
@@ -365,6 +368,7 @@ NOT_PAGES = {
     "loyalty_mall_fulfilment_xlsx": "an XLSX file",
     "survey_question_delete": "POST, redirects to the survey",
     "survey_persona_export": "a CSV or XLSX file",
+    "privacy_request_move": "POST, redirects to the request",
 }
 
 

@@ -25,6 +25,24 @@ def sign_in_url(customer_id: int, next: str = "/m/") -> str:  # noqa: A002 - the
     return f"{reverse('members:link')}?t={token}"
 
 
+def public_address() -> str:
+    """The address customers reach the server at (settings.MEMBER_CENTRE_URL or the SIYU_PUBLIC_URL
+    environment variable, e.g. https://crm.brand.cn), without a trailing slash; "" when not configured."""
+    import os
+
+    return (getattr(settings, "MEMBER_CENTRE_URL", "") or os.environ.get("SIYU_PUBLIC_URL", "")).rstrip("/")
+
+
+def member_links(customer_ids) -> dict[int, str]:
+    """{customer_id: the absolute sign-in link} for the {member_link} message variable. Without a public
+    address none is filled (a path alone opens nothing from an SMS), so a message using it is not sent
+    with a broken link: delivery reports the variable as missing."""
+    base = public_address()
+    if not base:
+        return {}
+    return {int(cid): base + sign_in_url(int(cid)) for cid in customer_ids}
+
+
 def read_link(token: str) -> tuple[int, str]:
     """(customer_id, next) of a valid link; signing.BadSignature (tampered) or signing.SignatureExpired."""
     data = signing.loads(token or "", salt=SALT, max_age=max_age())

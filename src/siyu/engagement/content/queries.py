@@ -13,7 +13,7 @@ from siyu import warehouse
 from siyu.customers import queries as customer_queries
 from siyu.customers.models import Consent
 from siyu.engagement.content.models import Material, Script, ScriptGroup
-from siyu.engagement.content.scripts import KNOWN_VARIABLES, placeholders
+from siyu.engagement.content.scripts import KNOWN_VARIABLES, REGISTERED_VARIABLES, placeholders
 from siyu.engagement.errors import ConsentMissing, ContentError, ContentNotFound, EngagementError
 from siyu.warehouse.orders import is_purchase
 
@@ -227,6 +227,9 @@ def customer_variables(customer_ids) -> dict[int, dict]:
     )
     for row in lines.filter(lines.rank == 0).select("customer_id", "product").to_pyarrow().to_pylist():
         out.setdefault(row["customer_id"], {})["product"] = row["product"]
+    for name, (_words, fill) in REGISTERED_VARIABLES.items():
+        for customer_id, text in fill(ids).items():
+            out.setdefault(customer_id, {})[name] = text
     return out
 
 

@@ -24,6 +24,21 @@ KNOWN_VARIABLES = {
 # What delivery fills for any send from the recipient's profile (journeys, campaigns, the API): a script's
 # other variables name the guide, whom only a task knows.
 CUSTOMER_VARIABLES = ("name", "product")
+# Customer variables apps above engagement add (the member centre's {member_link}): name -> (words, filler).
+# A filler takes customer ids and gives {customer_id: text}; delivery calls it for the sends that use the
+# name (siyu.engagement.content.queries.customer_variables). Registered in the app's AppConfig.ready().
+REGISTERED_VARIABLES: dict[str, tuple[str, object]] = {}
+
+
+def register_customer_variable(name: str, words: str, fill) -> None:
+    if not re.fullmatch(r"\w{1,64}", name) or name in CUSTOMER_VARIABLES:
+        raise ValueError(f"{name!r} cannot be a customer variable")
+    REGISTERED_VARIABLES[name] = (words, fill)
+
+
+def customer_variable_names() -> tuple[str, ...]:
+    """The variables delivery fills from the recipient: the built-in ones and the registered ones."""
+    return CUSTOMER_VARIABLES + tuple(REGISTERED_VARIABLES)
 MAX_VALUE = 2_000  # characters of one filled value
 
 TOKEN = re.compile(r"\{\{|\}\}|\{(\w{1,64})\}")
@@ -104,7 +119,7 @@ def referenced_names(subject: str, content: str, variables: dict) -> list[str]:
 
 def customer_placeholders(subject: str, content: str, variables: dict) -> set[str]:
     """The customer variables a message needs filled (see `referenced_names`)."""
-    return set(referenced_names(subject, content, variables)) & set(CUSTOMER_VARIABLES)
+    return set(referenced_names(subject, content, variables)) & set(customer_variable_names())
 
 
 def fill_message(
@@ -113,7 +128,8 @@ def fill_message(
     """A message filled for one customer: the variables' values from the customer's values, then the
     subject and content from the variables and the customer's values (a variable wins). Returns (subject,
     content, variables, the customer variables that had no value)."""
-    values = {k: v for k, v in customer.items() if k in CUSTOMER_VARIABLES}
+    names = customer_variable_names()
+    values = {k: v for k, v in customer.items() if k in names}
     missing: list[str] = []
     filled = {}
     for key, value in variables.items():
@@ -124,5 +140,5 @@ def fill_message(
         filled[key] = value
     texts = [render(text, {**values, **filled}) for text in (subject, content)]
     missing += [name for text in texts for name in text.missing]
-    unfilled = tuple(dict.fromkeys(n for n in missing if n in CUSTOMER_VARIABLES))
+    unfilled = tuple(dict.fromkeys(n for n in missing if n in names))
     return texts[0].text, texts[1].text, filled, unfilled

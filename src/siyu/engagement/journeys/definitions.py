@@ -87,7 +87,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from siyu.engagement.content.queries import attachable_material
-from siyu.engagement.content.scripts import CUSTOMER_VARIABLES, referenced_names
+from siyu.engagement.content.scripts import customer_variable_names, referenced_names
 from siyu.engagement.errors import EngagementError
 from siyu.loyalty.coupons.queries import issuing_template
 from siyu.segments.errors import RuleError
@@ -307,11 +307,11 @@ def _check_step(step, index: int, allowed: tuple[str, ...] = STEP_TYPES) -> dict
         if not out["content"] and not out["template"] and "material" not in out:
             raise EngagementError(f"{where}: a send needs a content, a template or a material")
         referenced = referenced_names(out["subject"], out["content"], out["variables"])
-        unknown = [n for n in referenced if n not in CUSTOMER_VARIABLES]
+        unknown = [n for n in referenced if n not in customer_variable_names()]
         if unknown:
             raise EngagementError(
                 f"{where}: {{{unknown[0]}}} is neither a variable of the step nor one filled from the customer "
-                f"({', '.join('{' + n + '}' for n in CUSTOMER_VARIABLES)}); write {{{{ and }}}} for literal braces"
+                f"({', '.join('{' + n + '}' for n in customer_variable_names())}); write {{{{ and }}}} for literal braces"
             )
     elif kind == "send_group":
         out["content"] = _text(step.get("content"), f"{where}: content", GROUP_TEXT_BYTES)
