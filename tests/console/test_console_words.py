@@ -284,21 +284,6 @@ PAGES = {
     "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
     "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
-def _loyalty_mall(b) -> dict:
-    """A check-in rule, a member's check-ins and a gift redeemed in the mall (made once per brand)."""
-    if not hasattr(b, "loyalty_mall"):
-        from siyu.loyalty.checkin import actions as checkin
-        from siyu.loyalty.mall import actions as mall
-        from siyu.loyalty.points import actions as points
-
-        rule = checkin.save_rule(b.admin, streak_day=1, points=5)
-        checkin.check_in(b.customer_id)
-        item = mall.save_item(b.admin, name="保温杯", kind="gift", points_price=100, stock=5, status="on_sale")
-        points.award_points(b.customer_id, 100, key="words:mall", reason="words", source="manual")
-        mall.redeem_item(b.customer_id, item.pk, key="words:mall", address={"name": "张三", "phone": "13812345678",
-                                                                          "detail": "南京西路1号"})  # fmt: skip
-        b.loyalty_mall = {"rule": rule.pk, "item": item.pk}
-    return b.loyalty_mall
 
 
 def _loyalty_mall(b) -> dict:

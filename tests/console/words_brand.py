@@ -111,6 +111,7 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
         survey_id=survey_id,
+        privacy_request_id=_privacy_request(admin, customer_id),
     )
 
 
@@ -130,8 +131,6 @@ def _points(admin, customer_id: int) -> None:
     points.spend_points(customer_id, 120, key="w:s1", reason="门店抵现", source="till")
     points.reverse_points(source_ref="o1", key="w:r1", reason="订单退款")
     points.adjust_points(admin, customer_id, 50, reason="客诉补偿", key="w:a1")
-        privacy_request_id=_privacy_request(admin, customer_id),
-    )
 
 
 def _privacy_request(admin, customer_id: int) -> int:
@@ -335,6 +334,8 @@ def _coupons(admin, customer_id: int) -> tuple[int, str]:
     coupons.redeem_coupon(used.code, key="words:redeem", order_ref="T-1", amount=200, products=["SKU-1"])
     coupons.void_coupon(admin, void.code, "错发")
     return template.pk, unused.code
+
+
 def _loyalty_tiers_and_earning(admin) -> None:
     """Two tiers, earn rules of every kind and a run of the order earn job (so members earn, move up a tier
     and the pages show changes and runs)."""
@@ -349,6 +350,8 @@ def _loyalty_tiers_and_earning(admin) -> None:
                                ("问卷", "survey", 20), ("每日上限", "daily_limit", 50)):  # fmt: skip
         earning.make_rule(admin, name=name, kind=kind, points=points, expiry="never")
     earning.earn_for_orders(full=True)
+
+
 def _survey(admin, customer_id: int) -> int:
     """An open survey with a jump, an end, tags, an attribute, a scale and a text question, answered by the
     profile's customer and one other."""
