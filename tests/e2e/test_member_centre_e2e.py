@@ -157,7 +157,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         said = page.locator(".m-msg").first.inner_text()
         assert "连续签到 1 天" in said and "+5 积分" in said, said
         assert page.locator("[data-streak]").inner_text() == "1"
-        assert page.locator("[data-checked="1"]").count() == 1
+        assert page.locator("[data-checked='1']").count() == 1
         _shot(page, "member-checkin")
         page.goto(f"{base}/m/")
         assert _number(points_shown.inner_text()) == start_points + 5
@@ -210,7 +210,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
 
         # --- 7. 我的隐私: unsubscribe from SMS, ask for a copy --------------------------------------------------
         page.goto(f"{base}/m/privacy/")
-        sms_row = page.locator("[data-channel="sms"]")
+        sms_row = page.locator("[data-channel='sms']")
         sms_row.get_by_role("button", name="退订").click()
         page.wait_for_url(f"{base}/m/privacy/")
         assert "已退订" in page.locator(".m-msg").first.inner_text()
