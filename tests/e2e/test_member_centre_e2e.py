@@ -240,7 +240,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         profile = _main(page)
         assert "家庭:无娃" in profile or "无娃" in page.locator("#tags").inner_text(), profile
         consent = page.locator("#consent").inner_text()
-        assert "短信" in consent and "退订" in consent, consent
+        assert "短信: 免打扰" in consent and "会员中心" in consent, consent  # opted out, by the member themself
         _shot(page, "staff-customer")
 
         page.goto(f"{base}/loyalty/points/customers/{customer}/")
