@@ -11,12 +11,14 @@ Uses Debian's chromium (skips when missing); screenshots go to $SIYU_E2E_SCREENS
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
 import subprocess
 import sys
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 import zxingcpp
@@ -27,6 +29,7 @@ from siyu.engagement.messaging.fakes.sms import FakeAliyunSms
 
 pytestmark = pytest.mark.e2e
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 PHONE = "13800138123"
 PASSWORD = "loyalty-e2e-2026"
 CODE_TEMPLATE = "SMS_MEMBER_CODE"
@@ -128,6 +131,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                     locale="zh-CN", device_scale_factor=2)  # fmt: skip
+        phone.set_default_timeout(10_000)
         page = phone.new_page()
 
         # --- 2. sign in with the code the phone received ---------------------------------------------------
@@ -225,6 +229,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
 
         # --- 8. the staff side -----------------------------------------------------------------------------
         desk = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        desk.set_default_timeout(10_000)
         page = desk.new_page()
         page.goto(f"{base}/login/")
         page.fill('input[name="username"]', "ops")
@@ -254,18 +259,26 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         assert "二十元代金券" in redemptions and "100" in redemptions, redemptions
 
         page.goto(f"{base}/loyalty/coupons/{ids['template']}/")
-        counts = page.locator("[data-count=issued]")
-        assert _number(counts.first.inner_text()) == 1, _main(page)
+        assert page.locator("[data-stat=issued]").inner_text() == "1"
+        assert page.locator("[data-stat=unused]").inner_text() == "1"
+        issued = page.locator("main table").inner_text()
+        assert code in issued and "积分商城" in issued, issued
+        _shot(page, "staff-coupon-template")
 
         page.goto(f"{base}/surveys/{ids['survey']}/results/")
         results = _main(page)
-        assert "没有" in results and re.search(r"\b1\b", results), results
+        assert "1 位会员的 1 份回答" in results, results
+        first = page.locator("main section.card", has_text="家里有孩子吗").inner_text()
+        assert re.search(r"没有\s+1\s+100%", first), first
+        second = page.locator("main section.card", has_text="孩子几岁").inner_text()
+        assert "0 人回答" in second, second  # the branch skipped it
         _shot(page, "staff-survey-results")
 
         page.goto(f"{base}/privacy/requests/")
-        queue = page.locator("main table").inner_text()
-        assert "陈晓" in queue or str(customer) in queue, queue
-        assert re.search(r"\d{4}[-/年]\d{1,2}[-/月]\d{1,2}", queue), queue  # the due date
+        row = page.locator("tr[data-request]", has=page.locator(f"a[href='/customers/{customer}/']"))
+        request = row.inner_text()
+        due = (dt.datetime.now(SHANGHAI) + dt.timedelta(days=15)).strftime("%Y-%m-%d")
+        assert "查阅复制" in request and "会员中心" in request and due in request, (due, request)
         _shot(page, "staff-privacy-queue")
         desk.close()
         browser.close()
