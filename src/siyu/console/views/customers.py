@@ -36,8 +36,8 @@ from siyu.segments.prediction_queries import predictions_of
 from siyu.segments.queries import customer_list_query, traits_of
 from siyu.segments.traits import TraitSettings
 from siyu.staff.models import Role
-from siyu.surveys import queries as survey_queries
 from siyu.staff.queries import can_assign_owner, can_import, can_view_pii, has_role
+from siyu.surveys import queries as survey_queries
 from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 50
