@@ -263,6 +263,9 @@ PAGES = {
     "loyalty_coupon_template_edit": lambda b: [("get", f"/loyalty/coupons/{b.coupon_template_id}/edit/", {})],
     "loyalty_coupon_lookup": lambda b: [("get", "/loyalty/coupons/lookup/", {"code": c}) for c in
                                         (b.coupon_code, "NO-SUCH-CODE")],
+    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
+    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
+    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
     "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
     "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
     "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
@@ -280,9 +283,6 @@ PAGES = {
     "survey_persona": lambda b: [("get", f"/surveys/{b.survey_id}/persona/", {}),
                                  ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
     "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
-    "privacy_requests": lambda b: [("get", "/privacy/requests/", {}), ("get", "/privacy/requests/", {"overdue": "1"})],
-    "privacy_request": lambda b: [("get", f"/privacy/requests/{b.privacy_request_id}/", {})],
-    "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
 }  # fmt: skip
 
 
@@ -347,13 +347,13 @@ NOT_PAGES = {
     "acquisition_code_poster": "a PNG or PDF file",
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
+    "privacy_request_move": "POST, redirects to the request",
     "loyalty_points_adjust": "POST, redirects to the customer's points",
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",
     "loyalty_mall_fulfilment_xlsx": "an XLSX file",
     "survey_question_delete": "POST, redirects to the survey",
     "survey_persona_export": "a CSV or XLSX file",
-    "privacy_request_move": "POST, redirects to the request",
 }
 
 

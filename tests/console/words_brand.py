@@ -70,8 +70,8 @@ class WordsBrand:
     group_journey_id: int = 0  # a group SOP that has run once
     coupon_template_id: int = 0  # a coupon template with coupons used, voided and unused (siyu.loyalty.coupons)
     coupon_code: str = ""
-    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
     privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
+    survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -110,9 +110,18 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         group_journey_id=group_journey_id,
         coupon_template_id=coupon_template_id,
         coupon_code=coupon_code,
-        survey_id=survey_id,
         privacy_request_id=_privacy_request(admin, customer_id),
+        survey_id=survey_id,
     )
+
+
+def _privacy_request(admin, customer_id: int) -> int:
+    from siyu.privacy.actions import advance_request, open_request
+
+    request = open_request(customer_id=customer_id, kind="access", source="member_centre",
+                           verification="短信验证码（会员中心登录）", detail="想要一份我的购买记录")  # fmt: skip
+    advance_request(admin, request.pk, "in_progress", "已开始整理")
+    return request.pk
 
 
 def _points(admin, customer_id: int) -> None:
@@ -131,15 +140,6 @@ def _points(admin, customer_id: int) -> None:
     points.spend_points(customer_id, 120, key="w:s1", reason="门店抵现", source="till")
     points.reverse_points(source_ref="o1", key="w:r1", reason="订单退款")
     points.adjust_points(admin, customer_id, 50, reason="客诉补偿", key="w:a1")
-
-
-def _privacy_request(admin, customer_id: int) -> int:
-    from siyu.privacy.actions import advance_request, open_request
-
-    request = open_request(customer_id=customer_id, kind="access", source="member_centre",
-                           verification="短信验证码（会员中心登录）", detail="想要一份我的购买记录")  # fmt: skip
-    advance_request(admin, request.pk, "in_progress", "已开始整理")
-    return request.pk
 
 
 def _traits_and_predictions(admin) -> None:

@@ -232,3 +232,21 @@ def test_a_tampered_survey_state_starts_again(client, one, shop):
     response = client.post(f"/m/surveys/{survey.pk}/", {"token": token_of(html), "state": _state(html) + "x"}, **ZH)
     assert response.status_code == 400 and "家里有孩子吗" in response.content.decode()
     assert not SurveyResponse.objects.exists()
+
+
+def test_the_staff_profile_shows_the_loyalty_card(client, one, shop):
+    from siyu.privacy import actions as privacy_actions
+
+    client.post("/m/checkin/", {"action": "check_in"}, **ZH)
+    html = page(client, f"/m/surveys/{shop['flat'].pk}/")
+    q1 = shop["flat"].questions.get(position=1)
+    client.post(f"/m/surveys/{shop['flat'].pk}/", {"token": token_of(html), f"q{q1.pk}": [str(q1.options.first().pk)]}, **ZH)
+    privacy_actions.open_request(customer_id=one, kind="access", source="member_centre", verification="短信验证码")
+    admin = create_user("boss", "pw-boss-1", "admin", display_name="管理员")
+    client.force_login(admin)
+    profile = page(client, f"/customers/{one}/")
+    card = profile[profile.index('id="loyalty"'):]
+    card = card[: card.index("</section>")]
+    assert 'data-loyalty="available">1015' in card  # 1000 + 5 for the check-in + 10 for the survey
+    assert "银卡" in card and "可用 1 张" in card and str(timezone.localdate()) in card
+    assert "产品偏好" in card and "个人信息申请" in card and "查阅复制 · 待处理" in card

@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.labels import timeline_words
+from siyu.members.queries import loyalty_card_of
+from siyu.privacy import labels as privacy_labels
 
 IDENTITY_FIELDS = (
     ("record_id", _("Record ID")),
@@ -244,3 +246,14 @@ def profile_page(profile: dict) -> dict:
         "notes": notes(profile.get("notes")),
         "timeline": timeline(profile.get("timeline")),
     }
+
+
+def loyalty_card(customer_id: int) -> dict:
+    """The loyalty card of the profile: points, tier, coupons, check-in, surveys answered, privacy requests."""
+    card = loyalty_card_of(customer_id)
+    return {
+        "card": card,
+        "requests": [{"kind": privacy_labels.label(privacy_labels.KINDS, r.kind), "at": r.requested_at,
+                      "status": privacy_labels.label(privacy_labels.STATUSES, r.status)}
+                     for r in card.privacy_requests],
+    }  # fmt: skip

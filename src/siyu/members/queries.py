@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from siyu.core import pii
 from siyu.loyalty.checkin import queries as checkin_queries
+from siyu.loyalty.checkin.models import Checkin
 from siyu.loyalty.coupons import queries as coupon_queries
 from siyu.loyalty.coupons.models import Coupon, CouponStatus
 from siyu.loyalty.mall import queries as mall_queries
@@ -19,7 +20,9 @@ from siyu.loyalty.mall.models import MallRedemption
 from siyu.loyalty.points import queries as points_queries
 from siyu.loyalty.points.models import PointsEntry
 from siyu.loyalty.tiers import queries as tier_queries
+from siyu.loyalty.tiers.models import MemberTier
 from siyu.members.labels import entry_words
+from siyu.privacy import queries as privacy_queries
 from siyu.surveys import queries as survey_queries
 from siyu.surveys.models import SurveyResponse
 
@@ -130,3 +133,37 @@ def own_survey_response(customer_id: int, key: str) -> SurveyResponse | None:
     if not key:
         return None
     return SurveyResponse.objects.filter(key=key, customer_id=customer_id).first()
+
+
+@dataclass(frozen=True)
+class LoyaltyCard:
+    """A member's loyalty at a glance, for the staff's customer profile (siyu.console)."""
+
+    balance: points_queries.Balance
+    tier_name: str  # "" when the member holds no tier
+    coupons_usable: int
+    coupons_used: int
+    last_checkin: dt.date | None
+    streak: int
+    survey_responses: list  # the member's latest SurveyResponse rows (with .survey)
+    survey_count: int
+    privacy_requests: list  # siyu.privacy DataRequest rows, newest first
+
+
+def loyalty_card_of(customer_id: int, now: dt.datetime | None = None) -> LoyaltyCard:
+    now = now or timezone.now()
+    state = MemberTier.objects.select_related("tier").filter(customer_id=customer_id).first()
+    last = Checkin.objects.filter(customer_id=customer_id).order_by("-day").first()
+    coupons = wallet(customer_id, now)
+    responses = SurveyResponse.objects.filter(customer_id=customer_id).select_related("survey").order_by("-id")
+    return LoyaltyCard(
+        balance=points_queries.balance_of(customer_id, now),
+        tier_name=state.tier.name if state is not None and state.tier is not None else "",
+        coupons_usable=len(coupons.usable),
+        coupons_used=sum(1 for c in coupons.done if c.status == CouponStatus.USED),
+        last_checkin=last.day if last else None,
+        streak=checkin_queries.current_streak(customer_id, timezone.localdate(now)),
+        survey_responses=list(responses[:3]),
+        survey_count=responses.count(),
+        privacy_requests=privacy_queries.requests_of_customer(customer_id)[:3],
+    )

@@ -160,12 +160,6 @@ def responses_of(survey_id, page: int = 1, page_size: int = 50) -> dict:
     return {"items": items, "total": total, "page": page, "page_size": page_size}
 
 
-def responses_of_customer(customer_id: int, limit: int = 5) -> list[SurveyResponse]:
-    """The customer's latest survey responses (newest first), with their survey."""
-    return list(SurveyResponse.objects.select_related("survey").filter(customer_id=customer_id)
-                .order_by("-submitted_at", "-pk")[:limit])  # fmt: skip
-
-
 def attributes_of(customer_id: int) -> list[CustomerAttribute]:
     """The member's profile attributes set by answers, with the response each came from."""
     return list(CustomerAttribute.objects.filter(customer_id=int(customer_id)).select_related("attribute", "response"))

@@ -24,20 +24,12 @@ from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
 from siyu.identity.labels import describe_joins, merge_rule_words, record_kind_words
 from siyu.identity.queries import customer_evidence, merge_history, records_of
 from siyu.ingest.labels import source_labels
-from siyu.loyalty.checkin import queries as checkin_queries
-from siyu.loyalty.coupons import queries as coupon_queries
-from siyu.loyalty.coupons.labels import coupon_status_label
-from siyu.loyalty.mall import queries as mall_queries
-from siyu.loyalty.mall.labels import redemption_status_label
-from siyu.loyalty.points import queries as points_queries
-from siyu.loyalty.tiers import queries as tier_queries
 from siyu.segments.errors import PredictionsNotComputed, TraitsNotComputed
 from siyu.segments.prediction_queries import predictions_of
 from siyu.segments.queries import customer_list_query, traits_of
 from siyu.segments.traits import TraitSettings
 from siyu.staff.models import Role
 from siyu.staff.queries import can_assign_owner, can_import, can_view_pii, has_role
-from siyu.surveys import queries as survey_queries
 from siyu.web.views import console_view, forbidden
 
 PAGE_SIZE = 50
@@ -154,28 +146,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
         "origin": _origin(request.user, customer_id),
-        "loyalty": _loyalty_card(customer_id),
-    }
-
-
-LOYALTY_ROWS = 5  # coupons, redemptions and surveys shown on the profile's loyalty card
-
-
-def _loyalty_card(customer_id: int) -> dict:
-    """The profile's 会员权益 card: points, tier, coupons, check-ins, mall redemptions and surveys answered, as
-    loyalty's parts and surveys hold them (the control plane: what the member centre shows the member)."""
-
-    wallet = coupon_queries.wallet_of(customer_id)
-    redemptions = list(mall_queries.redemptions(customer_id=customer_id)[:LOYALTY_ROWS])
-    return {
-        "balance": points_queries.balance_of(customer_id),
-        "tier": tier_queries.tier_of(customer_id),
-        "coupons": [(c, coupon_status_label(c.status)) for c in wallet[:LOYALTY_ROWS]],
-        "coupons_more": max(0, len(wallet) - LOYALTY_ROWS),
-        "streak": checkin_queries.current_streak(customer_id),
-        "last_checkin": checkin_queries.last_checkin_day(customer_id),
-        "redemptions": [(r, redemption_status_label(r.status)) for r in redemptions],
-        "surveys": survey_queries.responses_of_customer(customer_id, LOYALTY_ROWS),
+        "loyalty": presenters.loyalty_card(customer_id),
     }
 
 

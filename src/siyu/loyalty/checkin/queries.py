@@ -65,11 +65,6 @@ def current_streak(customer_id: int, today: date | None = None) -> int:
     return row or 0
 
 
-def last_checkin_day(customer_id: int) -> date | None:
-    """The member's latest check-in day (made up or not), or None."""
-    return Checkin.objects.filter(customer_id=customer_id).order_by("-day").values_list("day", flat=True).first()
-
-
 def cards_held(customer_id: int) -> int:
     return MakeupCard.objects.filter(customer_id=customer_id, used_at=None).count()
 

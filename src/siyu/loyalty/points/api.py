@@ -112,7 +112,7 @@ def adjust(request, response: HttpResponse, customer_id: CustomerIdPath, body: P
             raise HttpError(409, f"the member has {exc.available} points available: {-body.delta} cannot be taken") from exc
         return {"customer_id": customer_id, "points": body.delta, "balance": _balance(customer_id)}
 
-    return run_once(request, response, idempotency_key, {"customer_id": customer_id, **body.dict()}, run, status=201)
+    return run_once(request, response, idempotency_key, {"customer_id": customer_id, **body.model_dump()}, run, status=201)
 
 
 @router.post("/loyalty/points/members/{int:customer_id}/till-burns",
@@ -133,4 +133,4 @@ def till_burn(request, response: HttpResponse, customer_id: CustomerIdPath, body
             ) from exc
         return {"customer_id": customer_id, "points": -body.points, "balance": _balance(customer_id)}
 
-    return run_once(request, response, idempotency_key, {"customer_id": customer_id, **body.dict()}, run, status=201)
+    return run_once(request, response, idempotency_key, {"customer_id": customer_id, **body.model_dump()}, run, status=201)
