@@ -83,23 +83,17 @@ def test_loyalty_triggers_are_offered_in_words():
 
 
 def test_the_editor_starts_a_journey_on_a_change_to_one_tier(base, client):
-    import pyarrow as pa
-
+    from siyu.loyalty.tiers.actions import make_tier
     from siyu.staff.actions import create_user
-    from siyu.warehouse.append import replace_all
-    from siyu.warehouse.schema import TABLES
 
-    schema = TABLES["loyalty_members"].to_pyarrow()
-    rows = [{c: {"customer_id": 1, "tier_code": "gold", "tier_name": "金卡", "tier_rank": 2}.get(c) for c in schema.names}]
-    with base.transaction() as con:
-        replace_all(con, "loyalty_members", pa.Table.from_pylist(rows, schema=schema))
+    gold = make_tier(None, name="金卡", rank=2, measure="spend", threshold="2000", window_days=365)
     create_user("ops", "pw-oper-1", "operator")
     client.login(username="ops", password="pw-oper-1")
-    form = {"trigger_type": "event", "trigger_event": "tier_changed", "trigger_tier": "gold",
+    form = {"trigger_type": "event", "trigger_event": "tier_changed", "trigger_tier": str(gold.pk),
             "trigger_max_age_days": "3", "reentry": "once", "reentry_days": "0", "goal_days": "7",
             "priority": "1", "holdout_percent": "0", "cost_per_send": "0", "steps_json": "[]"}  # fmt: skip
     assert "金卡" in client.get("/engagement/journeys/new/").content.decode()
     client.post("/engagement/journeys/new/", {**form, "name": "升金卡礼"})
     journey = journey_actions.Journey.objects.get(name="升金卡礼")
-    assert journey.trigger["with"] == {"to": "gold"}
-    assert 'value="gold" selected' in client.get(f"/engagement/journeys/{journey.pk}/edit/").content.decode()
+    assert journey.trigger["with"] == {"to": str(gold.pk)}
+    assert f'value="{gold.pk}" selected' in client.get(f"/engagement/journeys/{journey.pk}/edit/").content.decode()

@@ -157,7 +157,13 @@ def test_points_condition_is_the_bounds_on_each_members_balance(brand, points, l
 def test_the_builder_offers_tiers_templates_and_surveys_from_the_warehouse_or_as_registered(brand):
     from siyu.segments import queries
 
-    catalog = queries.builder_catalog()
+    saved = dict(queries._builder_words)
+    for kind in ("tiers", "coupon_templates", "surveys"):  # as if loyalty and surveys registered nothing
+        queries._builder_words.pop(kind, None)
+    try:
+        catalog = queries.builder_catalog()
+    finally:
+        queries._builder_words.update(saved)
     assert [t[:2] for t in catalog["tiers"]] == [["basic", "basic"], ["silver", "silver"], ["gold", "gold"]]
     assert [t[0] for t in catalog["coupon_templates"]] == [10, 11]
     (seven, eight) = catalog["surveys"]
