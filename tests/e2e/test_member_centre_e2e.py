@@ -239,9 +239,14 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         customer = ids["customer"]
 
         page.goto(f"{base}/customers/{customer}/")
-        card = page.locator("#loyalty").inner_text()
-        assert str(balance) in card and "银卡" in card and "满100减20" in card, card
-        assert "签到" in card and "家庭小调查" in card, card
+        card = page.locator("#loyalty")
+        assert card.locator("[data-loyalty=available]").inner_text().split()[0] == str(balance)
+        assert card.locator("[data-loyalty=tier]").inner_text() == "银卡"
+        assert card.locator("[data-loyalty=coupons]").inner_text().startswith("1"), card.inner_text()
+        today = dt.datetime.now(SHANGHAI).strftime("%Y-%m-%d")
+        assert today in card.locator("[data-loyalty=checkin]").inner_text(), card.inner_text()
+        assert "家庭小调查" in card.locator("[data-loyalty=surveys]").inner_text()
+        assert "查阅复制" in card.locator("[data-loyalty=privacy]").inner_text()
         profile = _main(page)
         assert "家庭:无娃" in profile or "无娃" in page.locator("#tags").inner_text(), profile
         consent = page.locator("#consent").inner_text()
