@@ -231,7 +231,7 @@ def _coupon_card(coupon, *, qr: bool, scale: int = 4) -> dict:
 def coupons(request):
     wallet = queries.wallet(request.member_id)
     return render(request, "siyu/members/coupons.html", {
-        "usable": [_coupon_card(c, qr=True) for c in wallet.usable],
+        "usable": [_coupon_card(c, qr=True, scale=5) for c in wallet.usable],
         "done": [_coupon_card(c, qr=False) for c in wallet.done],
     })  # fmt: skip
 
