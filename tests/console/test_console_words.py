@@ -443,3 +443,11 @@ def test_the_sign_in_page_is_chinese(client, db):
     en = visible_text(_visit(client, "en", "get", "/login/", {}))
     assert "登录" in " ".join(zh)
     assert english_in_chinese(zh, set()) == [] and codes_in_english(en, set()) == []
+
+
+def test_every_job_kind_has_words():
+    """The jobs pages name a job by its kind's words: a kind an app registers without them shows as a code."""
+    from siyu.console.labels import JOB_KINDS
+    from siyu.core.jobs import job_kinds
+
+    assert sorted(set(job_kinds()) - set(JOB_KINDS)) == []

@@ -17,6 +17,16 @@ JOB_KINDS = {
     "coupon_segment_issue": _("Issue coupons to a segment"),
     "coupon_expiry": _("Expire coupons"),
     "coupon_order_match": _("Match imported orders to coupons"),
+    "chat_archive_import": _("Import the chat archive"),
+    "group_sync": _("Sync customer groups"),
+    "handover_check": _("Check handovers"),
+    "journey_points": _("Award journeys' points"),
+    "loyalty_birthdays": _("Birthday points"),
+    "loyalty_earn": _("Earn points on orders"),
+    "loyalty_mirror": _("Copy loyalty into the warehouse"),
+    "loyalty_tiers": _("Review member tiers"),
+    "points_expiry": _("Expire points"),
+    "surveys_mirror": _("Copy survey answers into the warehouse"),
 }
 
 JOB_STATUSES = {

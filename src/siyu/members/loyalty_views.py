@@ -19,7 +19,6 @@ from siyu.loyalty.checkin import actions as checkin_actions
 from siyu.loyalty.checkin import queries as checkin_queries
 from siyu.loyalty.checkin.errors import AlreadyCheckedIn, MakeupNotAllowed, NoMakeupCard
 from siyu.loyalty.coupons.discounts import shown_code
-from siyu.loyalty.earning import actions as earning_actions
 from siyu.loyalty.mall import actions as mall_actions
 from siyu.loyalty.mall import queries as mall_queries
 from siyu.loyalty.mall.errors import (
@@ -117,14 +116,9 @@ def _checkin_post(request, today: date):
     if result.already:
         messages.info(request, _("You have already checked in today. Come back tomorrow!"))
         return redirect("members:checkin")
-    # an earn rule for check-ins (siyu.loyalty.earning) pays on top of the streak rewards, once a day
-    extra = earning_actions.award_for_activity(request.member_id, "checkin",
-                                               key=f"checkin-earn:{request.member_id}:{today.isoformat()}",
-                                               source_ref=f"checkin:{today.isoformat()}")  # fmt: skip
-    earned = result.points + (extra.points if extra is not None else 0)
     text = _("Checked in: day %(streak)s of your streak.") % {"streak": result.streak}
-    if earned:
-        text += " " + _("+%(points)s points.") % {"points": earned}
+    if result.points:
+        text += " " + _("+%(points)s points.") % {"points": result.points}
     if result.coupon is not None:
         text += " " + _("A coupon is in your wallet.")
     if result.makeup_cards:

@@ -90,12 +90,13 @@ def test_a_youzan_export_carries_the_code(warehouse, tmp_path):
 
 
 def test_the_daily_upkeep_expires_and_matches(warehouse):
-    from siyu.loyalty.coupons.tasks import coupon_upkeep
+    from siyu.loyalty.tasks import loyalty_upkeep
 
     template = make_template(min_spend="0", valid_days=1)
     coupon = actions.issue_coupon(template.pk, 1, key="k", source="manual",
                                   now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))  # fmt: skip
-    report = coupon_upkeep.call()
-    assert report["expiry"] == {"expired": 1} and report["matched"]["used"] == 0
+    report = loyalty_upkeep.call()
+    assert report["coupon_expiry"] == {"expired": 1} and report["coupon_order_match"]["used"] == 0
+    assert set(report) == {"points_expiry", "coupon_expiry", "coupon_order_match", "loyalty_tiers", "loyalty_birthdays"}
     coupon.refresh_from_db()
     assert coupon.status == "expired"

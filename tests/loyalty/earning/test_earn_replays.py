@@ -4,6 +4,7 @@ applied to the orders that are still purchases."""
 
 from __future__ import annotations
 
+import itertools
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
@@ -16,6 +17,7 @@ from siyu.loyalty.earning.models import RuleKind
 from siyu.loyalty.points.queries import balance_of
 
 pytestmark = pytest.mark.django_db(transaction=False)
+EXAMPLES = itertools.count(1)
 
 step = st.one_of(
     st.tuples(st.just("buy"), st.integers(1, 3), st.decimals("0", "500", places=2)),
@@ -31,10 +33,12 @@ def test_points_equal_the_rule_on_orders_still_purchased(warehouse, django_db_bl
     from django.conf import settings as dj
 
     from siyu.loyalty.earning.models import EarnRule, EarnRun, OrderPoints
-    from siyu.loyalty.points.models import PointsEntry, PointsLot
 
-    for model in (PointsEntry, PointsLot, OrderPoints, EarnRun, EarnRule):
+    for model in (OrderPoints, EarnRun, EarnRule):
         model.objects.all().delete()
+    # the ledger is append-only: each example has customers and orders of its own
+    run = next(EXAMPLES)
+    base = run * 10
     warehouse.close()
     dj.WAREHOUSE_PATH = tmp_path_factory.mktemp("wh") / "warehouse.duckdb"
     shop = Shop(warehouse)
@@ -43,8 +47,8 @@ def test_points_equal_the_rule_on_orders_still_purchased(warehouse, django_db_bl
     state: dict[str, tuple[str, Decimal]] = {}
     for kind, a, b in steps:
         if kind == "buy":
-            key = shop.buy(a, f"O{len(orders)}", b)
-            orders.append((key, a))
+            key = shop.buy(base + a, f"E{run}-O{len(orders)}", b)
+            orders.append((key, base + a))
             state[key] = ("paid", b)
         elif kind == "status" and orders:
             key = orders[a % len(orders)][0]
@@ -58,7 +62,7 @@ def test_points_equal_the_rule_on_orders_still_purchased(warehouse, django_db_bl
             actions.earn_for_orders(full=a)
     actions.earn_for_orders()
     actions.earn_for_orders(full=True)  # a replay of every order changes nothing
-    for cid in {1, 2, 3}:
+    for cid in {base + 1, base + 2, base + 3}:
         expected = sum(
             int((amount * Decimal("1.5")).to_integral_value(rounding=ROUND_FLOOR))
             for (key, owner) in orders

@@ -24,6 +24,7 @@ from siyu.loyalty.checkin.errors import (
 from siyu.loyalty.checkin.models import CHECKIN_ROLES, MAKEUP_WINDOW_DAYS, Checkin, CheckinRule, MakeupCard
 from siyu.loyalty.coupons import actions as coupon_actions
 from siyu.loyalty.coupons.models import Coupon, CouponTemplate
+from siyu.loyalty.earning import actions as earning_actions
 from siyu.loyalty.points import actions as points_actions
 from siyu.staff.queries import has_role
 
@@ -87,6 +88,12 @@ def _reward(row: Checkin) -> int:
         points_actions.award_points(row.customer_id, points, key=key, reason=f"check-in, day {row.streak} of a streak",
                                     source="checkin", source_ref=f"checkin:{row.pk}")  # fmt: skip
         row.points = points
+    # the earn rules' check-in amount (within the member's daily limit) is paid on top of the streak reward,
+    # here so that every way of checking in (member centre, API, staff) pays alike
+    earned = earning_actions.award_for_activity(row.customer_id, "checkin", key=f"{key}:earn",
+                                                source_ref=f"checkin:{row.pk}")  # fmt: skip
+    if earned is not None:
+        row.points += earned.points
     cards = 0
     if exact is not None and exact.coupon_template_id:
         try:

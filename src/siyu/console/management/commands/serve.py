@@ -30,6 +30,7 @@ from siyu.engagement.messaging.actions import recover_interrupted_sends, schedul
 from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
 from siyu.ingest.actions import schedule_rejected_purge
 from siyu.loyalty.mirror import schedule_mirror as schedule_loyalty_mirror
+from siyu.loyalty.tasks import schedule_loyalty_upkeep
 from siyu.pipeline.actions import resolve_waiting_records
 from siyu.segments.actions import schedule_refresh
 from siyu.surveys.mirror import schedule_mirror as schedule_surveys_mirror
@@ -151,6 +152,7 @@ class Command(BaseCommand):
         schedule_routing_refresh()  # live codes' staff routing, every 15 minutes while a code is active
         schedule_handover_check()  # handovers still waiting for WeCom's outcome
         schedule_loyalty_mirror()  # loyalty's rows into the warehouse, every hour
+        schedule_loyalty_upkeep()  # expiry of points and coupons, coupon orders, tier reviews, birthdays: daily
         schedule_surveys_mirror()  # survey answers into the warehouse, every hour
 
     def _schedule_refresh(self) -> None:

@@ -1,3 +1,4 @@
+import datetime as dt
 import secrets
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from siyu.core.progress import run_with_progress
 from siyu.demo.generate import generate_brand, load_manifest
 from siyu.demo.growth import CORP_ID as DEMO_CORP_ID
 from siyu.demo.growth import DemoWeCom, demo_today, read_wecom_contacts
+from siyu.demo.loyalty import DemoLoyalty
 from siyu.engagement.messaging.models import Channel
 from siyu.engagement.messaging.queries import account_of
+from siyu.members.links import sign_in_url
 from siyu.staff.actions import create_user, ensure_store
 from siyu.staff.models import Role
 
@@ -54,6 +57,11 @@ class Command(BaseCommand):
                                             for p in ps])  # fmt: skip
             wecom = DemoWeCom(admin, contacts, seed=options["seed"], today=demo_today(manifest.as_of),
                               people=options["people"])  # fmt: skip
+        # the loyalty programme's rules before the resolve: its chain earns the imported orders' points
+        loyalty = DemoLoyalty(admin, seed=options["seed"], out_dir=out_dir, today=dt.date.fromisoformat(manifest.as_of),
+                              people=options["people"])  # fmt: skip
+        if not loyalty.set_up_rules():
+            loyalty = None
         try:
             # WeCom's export last: the add-contact callbacks of the 90 days come first, as they did in WeCom
             for (source, fmt), paths in sorted(by_source.items(), key=lambda item: item[0][0] == "wecom"):
@@ -92,6 +100,9 @@ class Command(BaseCommand):
                     f"  the demo's WeCom is a local fake used while generating: it has stopped, and the WeCom account "
                     f"is left disabled ({', '.join(f'{k} {v} s' for k, v in g.seconds.items())})"
                 )
+            if loyalty is not None:
+                self.stdout.write("  setting up the loyalty programme (coupons, check-ins, mall, survey) …")
+                self._write_loyalty(loyalty.grow(("pos", "pos") if ("pos", "pos") in by_source else None))
         finally:
             if wecom is not None and wecom.running:
                 wecom.stop()
@@ -99,8 +110,26 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"login: admin / {password}"))
         if guide:
             self.stdout.write(f"guides log in with their WeCom userid and the same password, e.g. {guide} / {password}")
+        if loyalty is not None and loyalty.report.showcase_member is not None:
+            link = sign_in_url(loyalty.report.showcase_member)
+            self.stdout.write(f"the member centre as one of the demo's members (for 7 days): "
+                              f"http://{options['host']}:{options['port']}{link}")
         if not options["no_serve"]:
             call_command("serve", host=options["host"], port=options["port"])
+
+    def _write_loyalty(self, r) -> None:
+        tiers = ", ".join(f"{name} {n:,}" for name, n in r.tiers.items())
+        coupons = ", ".join(f"{k} {n:,}" for k, n in r.coupons.items())
+        mall = ", ".join(f"{k} {n}" for k, n in r.mall.items())
+        self.stdout.write(
+            f"  loyalty: {r.members_with_points:,} members hold points ({r.points_outstanding:,} outstanding); "
+            f"tiers {tiers} ({r.upgrade_coupons:,} upgrade coupons); {r.birthdays} birthday bonuses today\n"
+            f"  coupons: {coupons}\n"
+            f"  check-ins: {r.checkins:,} by {r.checkers} members (longest streak {r.longest_streak} days); "
+            f"mall redemptions: {mall}\n"
+            f"  survey: {r.responses} responses ({r.survey_points:,} points); {r.privacy_requests} privacy requests "
+            f"({', '.join(f'{k} {v} s' for k, v in r.seconds.items())})"
+        )
 
     def _ensure_accounts(self, manifest) -> str:
         """An admin (password kept in SIYU_HOME/secrets), the demo's stores and one account per guide."""
