@@ -451,3 +451,15 @@ def test_every_job_kind_has_words():
     from siyu.core.jobs import job_kinds
 
     assert sorted(set(job_kinds()) - set(JOB_KINDS)) == []
+
+
+def test_the_sources_siyu_writes_itself_have_words(warehouse):
+    """Events of loyalty and surveys, and records of new members, carry sources no import named: the
+    profile's timeline and identities show them in words, not as codes."""
+    from django.utils import translation
+
+    from siyu.ingest.labels import source_labels
+
+    with translation.override("zh-hans"):
+        words = source_labels()
+    assert (words["loyalty"], words["surveys"], words["member_centre"]) == ("会员权益", "问卷", "会员中心")

@@ -342,8 +342,9 @@ def _loyalty_tiers_and_earning(admin) -> None:
     from siyu.loyalty.earning import actions as earning  # noqa: PLC0415 - keeps this brand's imports local
     from siyu.loyalty.tiers import actions as tiers  # noqa: PLC0415
 
-    tiers.make_tier(admin, name="银卡", rank=1, measure="spend", threshold="100", multiplier="1.2", birthday_points=50)
-    tiers.make_tier(admin, name="金卡", rank=2, measure="orders", threshold="3", window_days=180, multiplier="2")
+    # above the demo's own three tiers (银卡, 金卡, 黑金 on spend)
+    tiers.make_tier(admin, name="钻石卡", rank=4, measure="spend", threshold="100000", multiplier="1.2", birthday_points=50)
+    tiers.make_tier(admin, name="星耀卡", rank=5, measure="orders", threshold="300", window_days=180, multiplier="2")
     earning.make_rule(admin, name="每元1分", kind="per_yuan", points_per_yuan="1")
     earning.make_rule(admin, name="门店双倍", kind="per_yuan", channel="线下门店", points_per_yuan="2", expiry="days")
     for name, kind, points in (("首单", "first_purchase", 100), ("生日", "birthday", 88), ("签到", "checkin", 5),

@@ -19,6 +19,13 @@ FORMATS = {
 # Formats that name a platform or a kind of channel (a generic table or an API batch names nothing).
 PLATFORMS = {name: words for name, words in FORMATS.items() if name not in ("auto", "generic")}
 
+# Sources Siyu writes itself (events and records of its own apps, not imported from a channel).
+OWN_SOURCES = {
+    "loyalty": _("Member benefits"),
+    "surveys": _("Surveys"),
+    "member_centre": _("Member centre"),
+}
+
 
 def source_words(formats: dict[str, str | None]) -> dict[str, str]:
     """Each source (the channel name given at import, siyu.ingest.queries.source_formats) in words. A
@@ -30,7 +37,9 @@ def source_words(formats: dict[str, str | None]) -> dict[str, str]:
         platforms[fmt] = platforms.get(fmt, 0) + 1
     words = {}
     for source, fmt in formats.items():
-        if not source.isascii() or fmt not in PLATFORMS:
+        if source in OWN_SOURCES:
+            words[source] = str(OWN_SOURCES[source])
+        elif not source.isascii() or fmt not in PLATFORMS:
             words[source] = source
         elif platforms[fmt] > 1:
             words[source] = f"{PLATFORMS[fmt]} · {source}"
@@ -40,5 +49,6 @@ def source_words(formats: dict[str, str | None]) -> dict[str, str]:
 
 
 def source_labels() -> dict[str, str]:
-    """Every imported source in words (source_words); a page reads it once and looks sources up."""
-    return source_words(source_formats())
+    """Every imported source, and Siyu's own, in words (source_words); a page reads it once and looks
+    sources up."""
+    return {**{source: str(words) for source, words in OWN_SOURCES.items()}, **source_words(source_formats())}
