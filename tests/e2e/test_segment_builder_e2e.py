@@ -87,6 +87,7 @@ def test_an_operator_builds_a_segment_by_pointing_and_clicking(predicted_server)
         # a loyalty condition: members with at least 300 available points (the mirror's warehouse table)
         conditions.nth(1).locator("select").nth(0).select_option(label="积分")
         points = page.locator('#rule-builder .rb-condition[data-rb="points"]')
+        points.locator("input[data-rb-not]").uncheck()  # the example rule's second condition is negated
         points.locator('input[data-rb-key="at_least"]').fill("300")
         points.locator('input[data-rb-key="at_least"]').dispatch_event("change")
         assert _rule(page)["all"][1] == {"points": {"at_least": 300}}
