@@ -4,6 +4,7 @@ survey_answered events once; a segment then finds who answered what; the builder
 from __future__ import annotations
 
 import pytest
+from survey_data import answers
 
 from siyu.segments.actions import checked_rule
 from siyu.segments.membership import rule_members
@@ -12,17 +13,6 @@ from siyu.surveys.mirror import builder_surveys, mirror_surveys
 
 pytestmark = pytest.mark.django_db
 
-
-def answers(survey, by_number: dict) -> dict:
-    out = {}
-    for number, value in by_number.items():
-        q = survey.q[number]
-        if q.kind == "single":
-            value = survey.o[(number, value)]
-        elif q.kind == "multiple":
-            value = [survey.o[(number, v)] for v in value]
-        out[str(q.pk)] = value
-    return out
 
 
 def test_answers_reach_segments_and_responses_reach_events_once(people, skin, warehouse):
