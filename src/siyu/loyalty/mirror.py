@@ -4,16 +4,20 @@ that segments, journeys and analytics (which sit below loyalty) read them throug
 One run (`mirror_loyalty`, job kind "loyalty_mirror"; the pipeline runs it after resolves, `siyu serve` every
 MIRROR_EVERY):
 
-- reads the rows changed since the stream's watermark (less MARGIN, for rows committed late) — points entries,
-  tier changes, coupons issued and used, check-ins, mall redemptions — and appends one event each, keyed by
-  the row (`loyalty|<kind>:<id>`), so a re-run adds nothing twice;
+- reads what was written since the last run, never by what a row says happened (a coupon an imported order
+  used is used at the order's time; a tier review can run as of a past date), part by part (PARTS, positions in
+  siyu.warehouse.mirrors): points entries, tier changes, coupons issued, check-ins and mall redemptions by
+  primary key (ids not there yet — a transaction still open — are looked for again), coupons used by the
+  change stamp every status change writes (Coupon.changed_at, read again MARGIN back) — and appends one event
+  each, keyed by the row (`loyalty|<kind>:<id>`), so a re-run adds nothing twice;
 - appends the events of what is about to happen, each once: points_expiring (per lot, POINTS_EXPIRING_DAYS
   before it expires), coupon_expiring (per coupon, COUPON_EXPIRING_DAYS before), checkin_missed (a member
   whose streak was ≥ 2 and who did not check in yesterday, once per broken streak);
-- replaces loyalty_members and loyalty_coupons whole (set-wise, in one transaction with the watermark).
+- replaces loyalty_members and loyalty_coupons whole (set-wise, from grouped queries; in one transaction
+  with the positions).
 
-Events name the customer's anchor record (siyu.warehouse.anchors); a customer identity resolution does not know
-(yet) gets no event, and the next run after they are resolved writes it (its key is still new).
+Events name the customer's anchor record (siyu.warehouse.anchors); a row of a customer identity resolution
+does not know (yet) waits (the part's pending rows) and is written by the first run after they are resolved.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Surveys' warehouse mirror: every submitted answer becomes rows of `survey_answers` (replaced whole: one row
-per chosen option — its id as text — or the scale number or the text), and every response since the stream's
-watermark a `survey_answered` event against the customer's anchor record (keyed by the response, so a re-run
+per chosen option — its id as text — or the scale number or the text), and every response written since the
+last run (by id, siyu.warehouse.mirrors; one of a customer not resolved yet waits for them) a `survey_answered` event against the customer's anchor record (keyed by the response, so a re-run
 adds nothing twice). Segments read the answers ("answered X to question Q"), journeys the events.
 
 Job kind "surveys_mirror"; the pipeline runs it after resolves and `siyu serve` every MIRROR_EVERY.
