@@ -109,11 +109,14 @@ def main() -> None:
         report = mirror.mirror_loyalty()
         print(f"{name}: {time.perf_counter() - start:.1f} s {report}")
     start = time.perf_counter()
-    rows = mirror.member_rows(timezone.now())
-    print(f"member_rows: {time.perf_counter() - start:.1f} s ({len(rows)})")
+    if hasattr(mirror, "member_table"):
+        rows = mirror.member_table(timezone.now())
+    else:
+        rows = mirror.member_rows(timezone.now())
+    print(f"members' state: {time.perf_counter() - start:.1f} s ({len(rows)})")
     start = time.perf_counter()
-    rows = mirror.coupon_rows()
-    print(f"coupon_rows: {time.perf_counter() - start:.1f} s ({len(rows)})")
+    rows = mirror.coupon_table() if hasattr(mirror, "coupon_table") else mirror.coupon_rows()
+    print(f"coupons' state: {time.perf_counter() - start:.1f} s ({len(rows)})")
 
 
 if __name__ == "__main__":
