@@ -3,7 +3,10 @@ survey_answered events once; a segment then finds who answered what; the builder
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 from survey_data import answers
 
 from siyu.segments.actions import checked_rule
@@ -40,3 +43,19 @@ def test_answers_reach_segments_and_responses_reach_events_once(people, skin, wa
     assert offered["name"] == "肤质小调查"
     interests = next(q for q in offered["questions"] if q["id"] == str(skin.q[3].pk))
     assert [label for _, label in interests["options"]] == ["保湿", "美白", "抗老"]
+
+
+def test_a_response_recorded_late_or_before_its_customer_is_known_reaches_the_events(people, skin, warehouse):
+    con = warehouse.raw_connection()
+    con.execute("INSERT INTO customer_map VALUES ('member|m101', 101, now())")
+    mirror_surveys(now=timezone.now() + dt.timedelta(hours=2))  # a run later than what the responses will say
+    actions.record_response(skin.pk, 101, answers(skin, {1: "干性", 2: "是", 3: ["保湿"], 4: 5}), key="a")
+    actions.record_response(skin.pk, 102, answers(skin, {1: "油性", 3: ["美白"]}), key="b")  # 102: not resolved yet
+    first = mirror_surveys(now=timezone.now() + dt.timedelta(hours=3))
+    assert (first["events_written"], first["waiting"]) == (1, 1)
+    con.execute("INSERT INTO customer_map VALUES ('member|m102', 102, now())")
+    again = mirror_surveys(now=timezone.now() + dt.timedelta(hours=4))
+    assert (again["events_written"], again["waiting"]) == (1, 0)
+    answered = con.execute("SELECT m.customer_id FROM events e JOIN customer_map m USING (record_key) "
+                           "WHERE e.event_type = 'survey_answered' ORDER BY 1").fetchall()  # fmt: skip
+    assert answered == [(101,), (102,)]

@@ -4,23 +4,29 @@ that segments, journeys and analytics (which sit below loyalty) read them throug
 One run (`mirror_loyalty`, job kind "loyalty_mirror"; the pipeline runs it after resolves, `siyu serve` every
 MIRROR_EVERY):
 
-- reads the rows changed since the stream's watermark (less MARGIN, for rows committed late) — points entries,
-  tier changes, coupons issued and used, check-ins, mall redemptions — and appends one event each, keyed by
-  the row (`loyalty|<kind>:<id>`), so a re-run adds nothing twice;
+- reads what was written since the last run, never by what a row says happened (a coupon an imported order
+  used is used at the order's time; a tier review can run as of a past date), part by part (PARTS, positions in
+  siyu.warehouse.mirrors): points entries, tier changes, coupons issued, check-ins and mall redemptions by
+  primary key (ids not there yet — a transaction still open — are looked for again), coupons used by the
+  change stamp every status change writes (Coupon.changed_at, read again MARGIN back) — and appends one event
+  each, keyed by the row (`loyalty|<kind>:<id>`), so a re-run adds nothing twice;
 - appends the events of what is about to happen, each once: points_expiring (per lot, POINTS_EXPIRING_DAYS
   before it expires), coupon_expiring (per coupon, COUPON_EXPIRING_DAYS before), checkin_missed (a member
   whose streak was ≥ 2 and who did not check in yesterday, once per broken streak);
-- replaces loyalty_members and loyalty_coupons whole (set-wise, in one transaction with the watermark).
+- replaces loyalty_members and loyalty_coupons whole (set-wise, from grouped queries; in one transaction
+  with the positions).
 
-Events name the customer's anchor record (siyu.warehouse.anchors); a customer identity resolution does not know
-(yet) gets no event, and the next run after they are resolved writes it (its key is still new).
+Events name the customer's anchor record (siyu.warehouse.anchors); a row of a customer identity resolution
+does not know (yet) waits (the part's pending rows) and is written by the first run after they are resolved.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
-from django.db.models import Count, Max, Q, Sum
+import pyarrow as pa
+from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
 from django.utils import timezone
 
 from siyu.core.batches import chunked
@@ -29,15 +35,17 @@ from siyu.loyalty.checkin.models import Checkin
 from siyu.loyalty.coupons.models import Coupon, CouponStatus, CouponTemplate
 from siyu.loyalty.mall.models import MallRedemption
 from siyu.loyalty.points.models import PointsEntry, PointsLot
-from siyu.loyalty.points.queries import balances_of
+from siyu.loyalty.points.queries import every_balance
 from siyu.loyalty.tiers.models import MemberTier, Tier, TierChange
 from siyu.warehouse import backend
 from siyu.warehouse.anchors import anchor_record_keys
-from siyu.warehouse.mirrors import arrow_rows, replace_state, watermark
+from siyu.warehouse.mirrors import Position, arrow_rows, mirror_part, positions, replace_state
+from siyu.warehouse.schema import TABLES
 
 STREAM = "loyalty"
 SOURCE = "loyalty"
-MARGIN = dt.timedelta(minutes=10)
+MARGIN = dt.timedelta(minutes=10)  # coupons used: a change stamp is read again this long (a late commit)
+BATCH = 10_000  # rows read per page
 MIRROR_EVERY = dt.timedelta(hours=1)
 POINTS_EXPIRING_DAYS = 7
 COUPON_EXPIRING_DAYS = 3
@@ -47,83 +55,105 @@ COUPON_STATUS = {CouponStatus.ISSUED: "unused", CouponStatus.USED: "used", Coupo
                  CouponStatus.VOID: "void"}  # fmt: skip
 
 
-def _event(key: str, customer_id: int, event_type: str, at: dt.datetime, properties: dict) -> dict:
-    return {"event_key": f"{SOURCE}|{key}", "customer_id": customer_id, "event_type": event_type,
-            "occurred_at": at, "properties": properties}  # fmt: skip
+def _pages(rows, position: Position, fields: tuple[str, ...]) -> Iterator[list[dict]]:
+    """`rows` (values of `fields`, "id" first) written after `position` and those it reads again (waiting for
+    their customer, or not there yet), in pages of BATCH in id order."""
+    for chunk in chunked(position.again()):
+        page = list(rows.filter(pk__in=chunk).order_by("pk").values(*fields))
+        if page:
+            yield page
+    after = position.last_id
+    while page := list(rows.filter(pk__gt=after).order_by("pk").values(*fields)[:BATCH]):
+        yield page
+        after = page[-1]["id"]
 
 
-def _since(rows, field: str, since: dt.datetime | None):
-    return rows if since is None else rows.filter(**{f"{field}__gte": since})
+def _event(key: str, customer_id: int, event_type: str, at: dt.datetime, properties: dict, row_id: int = 0,
+           stamp: dt.datetime | None = None) -> dict:  # fmt: skip
+    return {"event_key": f"{SOURCE}|{key}", "customer_id": customer_id, "event_type": event_type, "source": SOURCE,
+            "occurred_at": at, "properties": properties, "row_id": row_id, "stamp": stamp}  # fmt: skip
 
 
-def points_events(since: dt.datetime | None) -> list[dict]:
-    """points_changed per entry since `since`: delta, source, and the member's balance after it (every lot's
-    points, pending included: the sum of their entries up to this one)."""
-    new = list(_since(PointsEntry.objects, "created_at", since).order_by("id").values(
-        "id", "customer_id", "points", "source", "created_at"))  # fmt: skip
-    if not new:
-        return []
-    first = new[0]["id"]
-    out = []
-    for chunk in chunked(sorted({e["customer_id"] for e in new})):
-        before = dict(
-            PointsEntry.objects.filter(customer_id__in=chunk, id__lt=first)
-            .values("customer_id").annotate(total=Sum("points")).values_list("customer_id", "total")
-        )  # fmt: skip
-        rows = PointsEntry.objects.filter(customer_id__in=chunk, id__gte=first).order_by("id")
-        running = {cid: int(before.get(cid) or 0) for cid in chunk}
-        wanted = {e["id"] for e in new}
-        for e in rows.values("id", "customer_id", "points", "source", "created_at"):
-            running[e["customer_id"]] += e["points"]
-            if e["id"] in wanted:
-                out.append(_event(f"points:{e['id']}", e["customer_id"], "points_changed", e["created_at"],
-                                  {"delta": e["points"], "source": e["source"], "balance": running[e["customer_id"]]}))  # fmt: skip
-    return out
+def points_events(position: Position) -> Iterator[list[dict]]:
+    """points_changed per entry written after `position`: delta, source, and the member's balance after it
+    (every lot's points, pending included: the sum of their entries up to this one)."""
+    for page in _pages(PointsEntry.objects, position, ("id", "customer_id", "points", "source", "created_at")):
+        wanted = {e["id"] for e in page}
+        first, last = min(wanted), max(wanted)
+        out = []
+        for chunk in chunked(sorted({e["customer_id"] for e in page})):
+            before = dict(
+                PointsEntry.objects.filter(customer_id__in=chunk, id__lt=first)
+                .values("customer_id").annotate(total=Sum("points")).values_list("customer_id", "total")
+            )  # fmt: skip
+            running = {cid: int(before.get(cid) or 0) for cid in chunk}
+            rows = PointsEntry.objects.filter(customer_id__in=chunk, id__gte=first, id__lte=last).order_by("id")
+            for e in rows.values("id", "customer_id", "points", "source", "created_at"):
+                running[e["customer_id"]] += e["points"]
+                if e["id"] in wanted:
+                    out.append(_event(f"points:{e['id']}", e["customer_id"], "points_changed", e["created_at"],
+                                      {"delta": e["points"], "source": e["source"], "balance": running[e["customer_id"]]},
+                                      e["id"]))  # fmt: skip
+        yield out
 
 
-def tier_events(since: dt.datetime | None) -> list[dict]:
-    """tier_changed per tier change since `since`: from, to (tier ids as text, "" for none) and their names."""
-    rows = _since(TierChange.objects, "changed_at", since).select_related("from_tier", "to_tier").order_by("id")
-    return [
-        _event(f"tier:{c.pk}", c.customer_id, "tier_changed", c.changed_at,
-               {"from": str(c.from_tier_id or ""), "to": str(c.to_tier_id or ""), "kind": c.kind,
-                "from_name": c.from_tier.name if c.from_tier else "", "to_name": c.to_tier.name if c.to_tier else ""})
-        for c in rows
-    ]  # fmt: skip
+def tier_events(position: Position) -> Iterator[list[dict]]:
+    """tier_changed per tier change written after `position`: from, to (tier ids as text, "" for none) and
+    their names (a change evaluated at a past date is read all the same: it is read by id)."""
+    fields = ("id", "customer_id", "changed_at", "kind", "from_tier_id", "to_tier_id", "from_tier__name",
+              "to_tier__name")  # fmt: skip
+    for page in _pages(TierChange.objects, position, fields):
+        yield [_event(f"tier:{c['id']}", c["customer_id"], "tier_changed", c["changed_at"],
+                      {"from": str(c["from_tier_id"] or ""), "to": str(c["to_tier_id"] or ""), "kind": c["kind"],
+                       "from_name": c["from_tier__name"] or "", "to_name": c["to_tier__name"] or ""}, c["id"])
+               for c in page]  # fmt: skip
 
 
-def coupon_events(since: dt.datetime | None) -> list[dict]:
-    """coupon_issued and coupon_used per coupon since `since` (template_id, coupon_id)."""
-    out = []
-    issued = _since(Coupon.objects, "issued_at", since).values("id", "customer_id", "template_id", "issued_at", "source")
-    for c in issued:
-        out.append(_event(f"coupon_issued:{c['id']}", c["customer_id"], "coupon_issued", c["issued_at"],
-                          {"coupon_id": c["id"], "template_id": c["template_id"], "source": c["source"]}))  # fmt: skip
-    used = Coupon.objects.filter(used_at__isnull=False)
-    for c in _since(used, "used_at", since).values("id", "customer_id", "template_id", "used_at", "channel"):
-        out.append(_event(f"coupon_used:{c['id']}", c["customer_id"], "coupon_used", c["used_at"],
-                          {"coupon_id": c["id"], "template_id": c["template_id"], "channel": c["channel"]}))  # fmt: skip
-    return out
+def coupon_issued_events(position: Position) -> Iterator[list[dict]]:
+    """coupon_issued per coupon issued after `position` (template_id, coupon_id, source)."""
+    fields = ("id", "customer_id", "template_id", "issued_at", "source")
+    for page in _pages(Coupon.objects, position, fields):
+        yield [_event(f"coupon_issued:{c['id']}", c["customer_id"], "coupon_issued", c["issued_at"],
+                      {"coupon_id": c["id"], "template_id": c["template_id"], "source": c["source"]}, c["id"])
+               for c in page]  # fmt: skip
 
 
-def checkin_events(since: dt.datetime | None) -> list[dict]:
-    """checked_in per check-in since `since` (streak; a make-up says so)."""
-    rows = _since(Checkin.objects, "created_at", since).values("id", "customer_id", "day", "streak", "made_up", "created_at")
-    return [
-        _event(f"checkin:{c['id']}", c["customer_id"], "checked_in", c["created_at"],
-               {"streak": c["streak"], "day": c["day"].isoformat(), "made_up": c["made_up"]})
-        for c in rows
-    ]  # fmt: skip
+def coupon_used_events(position: Position) -> Iterator[list[dict]]:
+    """coupon_used per coupon used whose change stamp is at or after `position`'s (less MARGIN, for writes that
+    committed late) and those waiting for their customer; occurred_at is when it was used (an imported
+    order's time)."""
+    used = Coupon.objects.filter(status=CouponStatus.USED)
+    if position.last_stamp is not None:
+        used = used.filter(changed_at__gte=position.last_stamp - MARGIN)
+    fields = ("id", "customer_id", "template_id", "used_at", "channel", "changed_at")
+    again = [list(Coupon.objects.filter(pk__in=chunk, status=CouponStatus.USED).values(*fields))
+             for chunk in chunked(position.again())]  # fmt: skip
+    for page in [*again, *chunked(used.order_by("pk").values(*fields).iterator(), BATCH)]:
+        yield [_event(f"coupon_used:{c['id']}", c["customer_id"], "coupon_used", c["used_at"],
+                      {"coupon_id": c["id"], "template_id": c["template_id"], "channel": c["channel"]}, c["id"],
+                      c["changed_at"]) for c in page]  # fmt: skip
 
 
-def mall_events(since: dt.datetime | None) -> list[dict]:
-    rows = _since(MallRedemption.objects, "created_at", since).values(
-        "id", "customer_id", "item_id", "quantity", "points", "created_at")  # fmt: skip
-    return [
-        _event(f"mall:{r['id']}", r["customer_id"], "mall_redeemed", r["created_at"],
-               {"item_id": r["item_id"], "quantity": r["quantity"], "points": r["points"]})
-        for r in rows
-    ]  # fmt: skip
+def checkin_events(position: Position) -> Iterator[list[dict]]:
+    """checked_in per check-in written after `position` (streak; a make-up says so)."""
+    for page in _pages(Checkin.objects, position, ("id", "customer_id", "day", "streak", "made_up", "created_at")):
+        yield [_event(f"checkin:{c['id']}", c["customer_id"], "checked_in", c["created_at"],
+                      {"streak": c["streak"], "day": c["day"].isoformat(), "made_up": c["made_up"]}, c["id"])
+               for c in page]  # fmt: skip
+
+
+def mall_events(position: Position) -> Iterator[list[dict]]:
+    """mall_redeemed per redemption written after `position`."""
+    fields = ("id", "customer_id", "item_id", "quantity", "points", "created_at")
+    for page in _pages(MallRedemption.objects, position, fields):
+        yield [_event(f"mall:{r['id']}", r["customer_id"], "mall_redeemed", r["created_at"],
+                      {"item_id": r["item_id"], "quantity": r["quantity"], "points": r["points"]}, r["id"])
+               for r in page]  # fmt: skip
+
+
+# the parts of the stream: (name, the events written after a position, read by id or by change stamp)
+PARTS = (("points", points_events, True), ("tiers", tier_events, True), ("coupons_issued", coupon_issued_events, True),
+         ("coupons_used", coupon_used_events, False), ("checkins", checkin_events, True), ("mall", mall_events, True))  # fmt: skip
 
 
 def coming_events(now: dt.datetime) -> list[dict]:
@@ -158,65 +188,87 @@ def coming_events(now: dt.datetime) -> list[dict]:
 
 
 def write_events(events: list[dict]) -> int:
-    """Append the events against their customers' anchor records; returns how many were new."""
+    """Append events against their customers' anchor records; returns how many were new (an event of a
+    customer customer_map does not know is left out: what is about to happen is seen again next run)."""
     anchors = anchor_record_keys(backend(), {e["customer_id"] for e in events})
-    rows = [{**{k: v for k, v in e.items() if k != "customer_id"}, "source": SOURCE,
+    rows = [{**{k: v for k, v in e.items() if k not in ("customer_id", "row_id", "stamp")},
              "record_key": anchors[e["customer_id"]]} for e in events if e["customer_id"] in anchors]  # fmt: skip
     return append_events(rows)
 
 
-def member_rows(now: dt.datetime) -> list[dict]:
-    """One loyalty_members row per customer with points, a tier, a check-in or a coupon."""
+def member_rows(now: dt.datetime) -> dict[int, dict]:
+    """One loyalty_members row per customer with points, a tier, a check-in or a coupon, by customer id: each
+    source is one grouped query in the database; here they are only put side by side."""
     today = timezone.localdate(now)
-    ids = set(PointsLot.objects.values_list("customer_id", flat=True).distinct())
-    tiers = {m.customer_id: m for m in MemberTier.objects.select_related("tier")}
-    last = {r["customer_id"]: r["last"] for r in Checkin.objects.values("customer_id").annotate(last=Max("day"))}
-    coupons = {r["customer_id"]: r for r in Coupon.objects.values("customer_id").annotate(
-        held=Count("id", filter=Q(status=CouponStatus.ISSUED)), used=Count("id", filter=Q(status=CouponStatus.USED)))}  # fmt: skip
-    ids |= set(tiers) | set(last) | set(coupons)
-    streaks = {}
-    alive = {cid: day for cid, day in last.items() if day >= today - dt.timedelta(days=1)}
-    for chunk in chunked(sorted(alive)):
-        recent = Checkin.objects.filter(customer_id__in=chunk, day__gte=today - dt.timedelta(days=1))
-        for cid, day, streak in recent.values_list("customer_id", "day", "streak"):
-            if alive[cid] == day:
-                streaks[cid] = streak
-    balances = balances_of(sorted(ids), now)
-    rows = []
-    for cid in sorted(ids):
-        balance, member, held = balances[cid], tiers.get(cid), coupons.get(cid, {})
-        tier = member.tier if member else None
-        rows.append({
-            "customer_id": cid, "points_available": balance.available, "points_pending": balance.pending,
-            "points_expiring_30d": balance.expiring_30d,
-            "tier_code": str(tier.pk) if tier else None, "tier_name": tier.name if tier else None,
-            "tier_rank": tier.rank if tier else None, "tier_since": member.since if tier else None,
-            "checkin_streak": streaks.get(cid, 0), "last_checkin_on": last.get(cid),
-            "coupons_held": held.get("held", 0), "coupons_used": held.get("used", 0), "updated_at": now,
-        })  # fmt: skip
+    rows: dict[int, dict] = {}
+
+    def row(cid: int) -> dict:
+        found = rows.get(cid)
+        if found is None:
+            found = rows[cid] = {"customer_id": cid, "points_available": 0, "points_pending": 0,
+                                 "points_expiring_30d": 0, "checkin_streak": 0, "coupons_held": 0,
+                                 "coupons_used": 0, "updated_at": now}  # fmt: skip
+        return found
+
+    for b in every_balance(now).values_list("customer_id", "available", "pending", "expiring_30d"):
+        row(b[0]).update(points_available=b[1] or 0, points_pending=b[2] or 0, points_expiring_30d=b[3] or 0)
+    tiers = MemberTier.objects.values_list("customer_id", "tier_id", "tier__name", "tier__rank", "since")
+    for cid, tier_id, name, rank, since in tiers.iterator(chunk_size=BATCH):
+        found = row(cid)
+        if tier_id is not None:
+            found.update(tier_code=str(tier_id), tier_name=name, tier_rank=rank, tier_since=since)
+    for cid, last in Checkin.objects.order_by().values("customer_id").annotate(last=Max("day")).values_list(
+            "customer_id", "last"):  # fmt: skip
+        row(cid)["last_checkin_on"] = last
+    # the streak of a member who checked in today or yesterday: the streak their last day ends
+    recent = Checkin.objects.filter(day__gte=today - dt.timedelta(days=1)).order_by("day")
+    for cid, streak in recent.values_list("customer_id", "streak"):
+        rows[cid]["checkin_streak"] = streak
+    held = Count("id", filter=Q(status=CouponStatus.ISSUED))
+    used = Count("id", filter=Q(status=CouponStatus.USED))
+    coupons = Coupon.objects.order_by().values("customer_id").annotate(held=held, used=used)
+    for cid, n_held, n_used in coupons.values_list("customer_id", "held", "used"):
+        row(cid).update(coupons_held=n_held, coupons_used=n_used)
     return rows
 
 
-def coupon_rows() -> list[dict]:
-    rows = Coupon.objects.values("id", "customer_id", "template_id", "template__name", "status", "issued_at",
-                                 "used_at", "expires_at")  # fmt: skip
-    return [{"customer_id": c["customer_id"], "coupon_id": c["id"], "template_id": c["template_id"],
-             "template_name": c["template__name"], "status": COUPON_STATUS.get(c["status"], c["status"]),
-             "issued_at": c["issued_at"], "used_at": c["used_at"], "expires_at": c["expires_at"]}
-            for c in rows.iterator()]  # fmt: skip
+def member_table(now: dt.datetime) -> pa.Table:
+    rows = member_rows(now)
+    return arrow_rows("loyalty_members", [rows[cid] for cid in sorted(rows)])
+
+
+def coupon_table() -> pa.Table:
+    """Every coupon as loyalty_coupons rows: one query, the status named in the database, read column-wise."""
+    status = Case(*(When(status=k, then=Value(v)) for k, v in COUPON_STATUS.items()), default=F("status"),
+                  output_field=CharField())  # fmt: skip
+    names = ("customer_id", "coupon_id", "template_id", "template_name", "status", "issued_at", "used_at",
+             "expires_at")  # fmt: skip
+    rows = Coupon.objects.order_by("id").values_list(
+        "customer_id", "id", "template_id", "template__name", status, "issued_at", "used_at", "expires_at")
+    columns = list(zip(*rows.iterator(chunk_size=BATCH), strict=True)) or [()] * len(names)
+    schema = TABLES["loyalty_coupons"].to_pyarrow()
+    return pa.table([pa.array(col, schema.field(name).type) for name, col in zip(names, columns, strict=True)],
+                    schema=schema)  # fmt: skip
 
 
 def mirror_loyalty(now: dt.datetime | None = None) -> dict:
-    """One run of the mirror (see the module's docstring). Returns the events written and the state rows."""
+    """One run of the mirror (see the module's docstring). Returns the events seen and written, the rows
+    waiting for their customer (and dropped after waiting too long), and the state rows."""
     now = now or timezone.now()
-    mark = watermark(STREAM)
-    since = mark - MARGIN if mark is not None else None
-    events = [*points_events(since), *tier_events(since), *coupon_events(since), *checkin_events(since),
-              *mall_events(since), *coming_events(now)]  # fmt: skip
-    written = write_events(events)
-    state = replace_state(STREAM, {"loyalty_members": arrow_rows("loyalty_members", member_rows(now)),
-                                   "loyalty_coupons": arrow_rows("loyalty_coupons", coupon_rows())}, now)  # fmt: skip
-    return {"events_seen": len(events), "events_written": written, **state}
+    at = positions(STREAM)
+    report = {"events_seen": 0, "events_written": 0, "waiting": 0, "dropped": 0}
+    parts = {}
+    for name, events, by_id in PARTS:
+        parts[name], done = mirror_part(at.get(name, Position()), events(at.get(name, Position())), append_events,
+                                        now, by_id=by_id)  # fmt: skip
+        for k in ("seen", "written", "waiting", "dropped"):
+            report[k if k in ("waiting", "dropped") else f"events_{k}"] += done[k]
+    coming = coming_events(now)
+    report["events_seen"] += len(coming)
+    report["events_written"] += write_events(coming)
+    state = replace_state(STREAM, {"loyalty_members": member_table(now), "loyalty_coupons": coupon_table()}, now,
+                          parts)  # fmt: skip
+    return {**report, **state}
 
 
 def run_mirror_job(job, progress) -> dict:

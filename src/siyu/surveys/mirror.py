@@ -1,6 +1,6 @@
 """Surveys' warehouse mirror: every submitted answer becomes rows of `survey_answers` (replaced whole: one row
-per chosen option — its id as text — or the scale number or the text), and every response since the stream's
-watermark a `survey_answered` event against the customer's anchor record (keyed by the response, so a re-run
+per chosen option — its id as text — or the scale number or the text), and every response written since the
+last run (by id, siyu.warehouse.mirrors; one of a customer not resolved yet waits for them) a `survey_answered` event against the customer's anchor record (keyed by the response, so a re-run
 adds nothing twice). Segments read the answers ("answered X to question Q"), journeys the events.
 
 Job kind "surveys_mirror"; the pipeline runs it after resolves and `siyu serve` every MIRROR_EVERY.
@@ -15,13 +15,11 @@ from django.utils import timezone
 from siyu.engagement.messaging.actions import append_events
 from siyu.surveys.models import Question, Survey
 from siyu.surveys.queries import MIRROR_BATCH, answers_since
-from siyu.warehouse import backend
-from siyu.warehouse.anchors import anchor_record_keys
-from siyu.warehouse.mirrors import arrow_rows, replace_state, watermark
+from siyu.warehouse.mirrors import Position, arrow_rows, mirror_part, positions, replace_state
 
 STREAM = "surveys"
 SOURCE = "surveys"
-MARGIN = dt.timedelta(minutes=10)
+PART = "responses"  # its position: the largest response id read (siyu.warehouse.mirrors)
 MIRROR_EVERY = dt.timedelta(hours=1)
 
 
@@ -45,20 +43,25 @@ def answer_rows(answers: list[dict]) -> list[dict]:
     return out
 
 
+def response_events(answers: list[dict], position: Position) -> list[dict]:
+    """survey_answered per response written after `position` (by id: a response imported with an old
+    submitted_at is read all the same) or waiting for its customer."""
+    again = set(position.again())
+    responses = {a["response_id"]: a for a in answers if a["response_id"] > position.last_id or a["response_id"] in again}
+    return [{"event_key": f"{SOURCE}|response:{rid}", "source": SOURCE, "customer_id": a["customer_id"],
+             "row_id": rid, "event_type": "survey_answered", "occurred_at": a["submitted_at"],
+             "properties": {"survey_id": a["survey_id"]}} for rid, a in sorted(responses.items())]  # fmt: skip
+
+
 def mirror_surveys(now: dt.datetime | None = None) -> dict:
     now = now or timezone.now()
-    mark = watermark(STREAM)
-    since = mark - MARGIN if mark is not None else None
+    position = positions(STREAM).get(PART, Position())
     answers = all_answers()
-    responses = {a["response_id"]: a for a in answers if since is None or a["submitted_at"] >= since}
-    anchors = anchor_record_keys(backend(), {a["customer_id"] for a in responses.values()})
-    written = append_events([
-        {"event_key": f"{SOURCE}|response:{rid}", "source": SOURCE, "record_key": anchors[a["customer_id"]],
-         "event_type": "survey_answered", "occurred_at": a["submitted_at"], "properties": {"survey_id": a["survey_id"]}}
-        for rid, a in sorted(responses.items()) if a["customer_id"] in anchors
-    ])  # fmt: skip
-    state = replace_state(STREAM, {"survey_answers": arrow_rows("survey_answers", answer_rows(answers))}, now)
-    return {"responses_seen": len(responses), "events_written": written, **state}
+    position, done = mirror_part(position, [response_events(answers, position)], append_events, now)
+    state = replace_state(STREAM, {"survey_answers": arrow_rows("survey_answers", answer_rows(answers))}, now,
+                          {PART: position})  # fmt: skip
+    return {"responses_seen": done["seen"], "events_written": done["written"], "waiting": done["waiting"],
+            "dropped": done["dropped"], **state}
 
 
 def run_mirror_job(job, progress) -> dict:

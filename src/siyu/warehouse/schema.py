@@ -500,9 +500,16 @@ TABLES: dict[str, ibis.Schema] = {
             "submitted_at": TS,
         }
     ),
-    # How far each mirror of control-plane state has read (siyu.loyalty.mirror, siyu.surveys.mirror): the
-    # instant of its last run, one row per stream; the next run reads the rows changed since (with a margin).
-    "mirror_watermarks": ibis.schema({"stream": "string", "mirrored_at": TS}),
+    # How far each mirror of control-plane state has read (siyu.loyalty.mirror, siyu.surveys.mirror, through
+    # siyu.warehouse.mirrors): one row per stream ("loyalty": the instant of its last run) and per part of it
+    # ("loyalty:points"…): the largest primary key read of append-only rows (`last_id`), or the latest change
+    # stamp read of rows whose status changes (`last_stamp`). The next run reads what was written after.
+    "mirror_watermarks": ibis.schema({"stream": "string", "mirrored_at": TS, "last_id": "int64", "last_stamp": TS}),
+    # Rows a mirror part read whose customer customer_map did not know yet (its event needs their anchor
+    # record): read again by id on each run until written, or dropped after siyu.warehouse.mirrors.PENDING_DAYS;
+    # and (`missing`) ids below the part's last_id not read yet (a transaction still open, or rolled back),
+    # looked for until GAP_HOURS pass.
+    "mirror_pending": ibis.schema({"stream": "string", "row_id": "int64", "since": TS, "missing": "boolean"}),
     # Pairs of customer groups sharing most of their current members, as the last group sync found them
     # (siyu.community.groups; replaced wholesale): the flags the group health page shows.
     "group_duplicates": ibis.schema(

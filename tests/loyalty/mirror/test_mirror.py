@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from loyalty.loyalty_shop import Shop
 from siyu.engagement.journeys import actions as journey_actions
 from siyu.engagement.journeys.models import Enrollment
 from siyu.loyalty import mirror
 from siyu.loyalty.checkin.actions import check_in
+from siyu.loyalty.checkin.models import Checkin
 from siyu.loyalty.coupons import actions as coupon_actions
 from siyu.loyalty.points.actions import award_points, spend_points
 from siyu.loyalty.tiers import actions as tier_actions
@@ -128,3 +131,90 @@ def test_the_builder_and_the_editor_name_tiers_and_coupon_templates(shop):
     choices = loyalty_choices()
     assert choices["tiers"] == [[str(silver.pk), "银卡", 1]]
     assert choices["coupon_templates"] == [[template.pk, "满100减20"]]
+
+
+# --- what was written since the last run, whatever time it says (issue 16's mirror defects) ---------------
+
+
+def _template(valid_days=60):
+    return coupon_actions.save_template(None, {"name": "满100减20", "kind": "amount", "amount_off": "20",
+                                               "min_spend": "0", "validity": "days", "valid_days": valid_days})  # fmt: skip
+
+
+def test_a_coupon_an_old_imported_order_used_is_mirrored_as_used(shop):
+    coupon = coupon_actions.issue_coupon(_template().pk, 2, key="c1", source="journey", now=NOW - 40 * DAY)
+    mirror.mirror_loyalty(now=NOW)
+    assert events(shop.connection, "coupon_used") == []
+    # an order placed 20 days ago, imported today, carries the code: the coupon is used at the order's time
+    shop._insert("orders", [{"order_key": "taobao||O1", "source": "tmall", "format": "taobao", "order_id": "O1",
+                             "record_key": "member|m2", "status_raw": "paid", "status_class": "purchase",
+                             "order_time": NOW - 20 * DAY, "paid_time": NOW - 20 * DAY, "amount": Decimal("150"),
+                             "batch_id": "b1", "updated_at": NOW, "coupon_code": coupon.code}])  # fmt: skip
+    assert coupon_actions.match_coupon_orders(now=NOW)["used"] == 1
+    mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))
+    assert [(c, json.loads(p)["coupon_id"]) for c, _, p in events(shop.connection, "coupon_used")] == [(2, coupon.pk)]
+    state = shop.connection.raw_connection().execute("SELECT status, epoch(used_at) FROM loyalty_coupons").fetchall()
+    assert state == [("used", (NOW - 20 * DAY).timestamp())]
+
+
+def test_a_coupon_redeemed_with_a_past_time_and_an_expiry_are_mirrored(shop):
+    template = _template()
+    used = coupon_actions.issue_coupon(template.pk, 2, key="c1", source="journey", now=NOW - 40 * DAY)
+    old = coupon_actions.issue_coupon(_template(valid_days=10).pk, 3, key="c2", source="journey", now=NOW - 40 * DAY)
+    mirror.mirror_loyalty(now=NOW)
+    coupon_actions.redeem_coupon(used.code, key="till-offline", now=NOW - 3 * DAY)  # a till that was offline
+    assert coupon_actions.expire_coupons(now=NOW) == 1
+    mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))
+    assert [c for c, _, _ in events(shop.connection, "coupon_used")] == [2]
+    state = shop.connection.raw_connection().execute(
+        "SELECT coupon_id, status FROM loyalty_coupons ORDER BY 1").fetchall()
+    assert state == [(used.pk, "used"), (old.pk, "expired")]
+
+
+def test_a_tier_change_evaluated_at_a_past_date_is_mirrored(shop, settings):
+    settings.LOYALTY_TIER_REVIEW_DAYS = 365
+    settings.LOYALTY_TIER_GRACE_DAYS = 30
+    silver = tier_actions.make_tier(None, name="银卡", rank=1, measure="spend", threshold="500", window_days=365)
+    mirror.mirror_loyalty(now=NOW)
+    shop.buy(1, "A1", "600", when=NOW - 9 * DAY)
+    tier_actions.evaluate_tiers(now=NOW - 7 * DAY)  # a review run late, as of a week ago
+    mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))
+    assert [(c, json.loads(p)["to"]) for c, _, p in events(shop.connection, "tier_changed")] == [(1, str(silver.pk))]
+
+
+def test_rows_committed_long_after_their_time_are_mirrored(shop):
+    later = timezone.now() + dt.timedelta(hours=2)
+    mirror.mirror_loyalty(now=later)  # a run that already passed the time these rows will say
+    award_points(1, 300, key="a1", reason="下单", source="order", available_at=NOW - DAY)
+    check_in(3)
+    mirror.mirror_loyalty(now=later + dt.timedelta(hours=1))
+    assert [c for c, _, _ in events(shop.connection, "points_changed")] == [1]
+    assert [c for c, _, _ in events(shop.connection, "checked_in")] == [3]
+
+
+def test_an_id_committed_after_a_larger_one_is_still_mirrored(shop):
+    """Ids are drawn before commit: a transaction still open while the mirror reads a larger id commits
+    its smaller id later (PostgreSQL under concurrency)."""
+    mirror.mirror_loyalty(now=NOW)
+    late = Checkin.objects.create(customer_id=4, day=dt.date(2026, 3, 1), streak=1)
+    Checkin.objects.filter(pk=late.pk).update(id=late.pk + 1)  # id n+1 commits first …
+    mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))
+    Checkin.objects.create(id=late.pk, customer_id=5, day=dt.date(2026, 3, 1), streak=1)  # … then id n
+    mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=2))
+    assert sorted(c for c, _, _ in events(shop.connection, "checked_in")) == [4, 5]
+
+
+def test_an_event_of_a_customer_not_resolved_yet_is_written_once_they_are(shop):
+    award_points(9, 50, key="a9", reason="下单", source="order", available_at=NOW - DAY)  # 9: not in customer_map
+    award_points(1, 20, key="a1", reason="下单", source="order", available_at=NOW - DAY)
+    first = mirror.mirror_loyalty(now=NOW)
+    assert first["waiting"] == 1 and [c for c, _, _ in events(shop.connection, "points_changed")] == [1]
+    award_points(1, 30, key="a1b", reason="下单", source="order", available_at=NOW - DAY)
+    assert mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=1))["waiting"] == 1  # still unknown: still kept
+    shop._insert("records", [{"record_key": "member|m9", "source": "member", "record_id": "m9", "seen_at": NOW}])
+    shop._insert("customer_map", [{"record_key": "member|m9", "customer_id": 9, "resolved_at": NOW}])
+    again = mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=2))
+    assert again["waiting"] == 0 and again["events_written"] == 1
+    changed = [(c, json.loads(p)["balance"]) for c, _, p in events(shop.connection, "points_changed")]
+    assert sorted(changed) == [(1, 20), (1, 50), (9, 50)]
+    assert mirror.mirror_loyalty(now=NOW + dt.timedelta(hours=3))["events_written"] == 0

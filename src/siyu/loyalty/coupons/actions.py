@@ -253,7 +253,7 @@ def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, s
                 return Coupon.objects.create(
                     code=discounts.new_code(), template=template, customer_id=int(customer_id),
                     status=CouponStatus.ISSUED, issued_at=now, starts_at=starts_at, expires_at=expires_at,
-                    source=source, source_ref=str(source_ref)[:200], idempotency_key=key,
+                    source=source, source_ref=str(source_ref)[:200], idempotency_key=key, changed_at=timezone.now(),
                 )  # fmt: skip
         except IntegrityError:
             existing = Coupon.objects.filter(idempotency_key=key).first()
@@ -290,6 +290,7 @@ def issue_to_members(template_id: int, customer_ids, *, key_of, source: str, sou
                 raise TemplateClosed(f"the coupon template “{template.name}” is closed")
             done = set(Coupon.objects.filter(idempotency_key__in=keys.values()).values_list("idempotency_key", flat=True))
             todo = [cid for cid in batch if keys[cid] not in done]
+            written = timezone.now()
             report["already"] += len(batch) - len(todo)
             if locked.per_member_limit is not None and todo:
                 held = dict(Coupon.objects.filter(template=template, customer_id__in=todo).values("customer_id")
@@ -303,7 +304,8 @@ def issue_to_members(template_id: int, customer_ids, *, key_of, source: str, sou
                 todo = todo[:room]
             rows = [Coupon(code=discounts.new_code(), template_id=template.pk, customer_id=cid,
                            status=CouponStatus.ISSUED, issued_at=now, starts_at=starts_at, expires_at=expires_at,
-                           source=source, source_ref=str(source_ref)[:200], idempotency_key=keys[cid])
+                           source=source, source_ref=str(source_ref)[:200], idempotency_key=keys[cid],
+                           changed_at=written)
                     for cid in todo]  # fmt: skip
             Coupon.objects.bulk_create(rows, batch_size=500)
             CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count") + len(rows))
@@ -406,6 +408,7 @@ def redeem_coupon(code: str, *, key: str, order_ref: str = "", amount: Decimal |
             won = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.ISSUED).update(
                 status=CouponStatus.USED, used_at=now, used_via=UsedVia.REDEMPTION, order_ref=str(order_ref)[:200],
                 channel=str(channel or "till")[:64], order_amount=amount, discount=discount, redeem_key=key,
+                changed_at=timezone.now(),
             )  # fmt: skip
     except IntegrityError:
         won = 0
@@ -423,7 +426,8 @@ def void_coupon(actor, code: str, reason: str = "") -> Coupon:
     _editor(actor)
     coupon = coupon_by_code(code)
     changed = Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.ISSUED).update(
-        status=CouponStatus.VOID, voided_at=timezone.now(), void_reason=str(reason or "")[:200]
+        status=CouponStatus.VOID, voided_at=timezone.now(), void_reason=str(reason or "")[:200],
+        changed_at=timezone.now(),
     )
     if not changed:
         raise CouponError(f"only an unused coupon can be voided (this one is {labels.coupon_status_label(coupon.status)})")
@@ -435,7 +439,9 @@ def void_coupon(actor, code: str, reason: str = "") -> Coupon:
 def expire_coupons(now: dt.datetime | None = None) -> int:
     """Mark unused coupons past their expiry expired; returns how many. Idempotent."""
     now = now or timezone.now()
-    return Coupon.objects.filter(status=CouponStatus.ISSUED, expires_at__lte=now).update(status=CouponStatus.EXPIRED)
+    return Coupon.objects.filter(status=CouponStatus.ISSUED, expires_at__lte=now).update(
+        status=CouponStatus.EXPIRED, changed_at=timezone.now()
+    )
 
 
 def run_expire_coupons_job(job, progress) -> dict:
@@ -486,13 +492,15 @@ def match_coupon_orders(now: dt.datetime | None = None) -> dict:
             report["used"] += Coupon.objects.filter(pk=coupon.pk, status=coupon.status).update(
                 status=CouponStatus.USED, used_at=used_at, used_via=UsedVia.IMPORT, order_ref=row["order_key"],
                 channel=str(row["source"] or "")[:64], order_amount=amount, discount=discount,
+                changed_at=timezone.now(),
             )  # fmt: skip
     refunded = [r["order_key"] for r in rows if r["not_purchase"]]
     for batch in chunked(refunded, 1000):
         for coupon in Coupon.objects.filter(status=CouponStatus.USED, used_via=UsedVia.IMPORT, order_ref__in=batch):
             back = CouponStatus.ISSUED if coupon.expires_at is None or coupon.expires_at > now else CouponStatus.EXPIRED
             report["restored"] += Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.USED).update(
-                status=back, used_at=None, used_via="", order_ref="", channel="", order_amount=None, discount=None
+                status=back, used_at=None, used_via="", order_ref="", channel="", order_amount=None, discount=None,
+                changed_at=timezone.now(),
             )
     return report
 

@@ -110,12 +110,17 @@ class Coupon(models.Model):
     idempotency_key = models.CharField(max_length=200, unique=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=200, blank=True)
+    # when an action last wrote the coupon (issued, used, expired, voided, given back): the instant of the
+    # write, not of what it records (an imported order's coupon is used at the order's time). The warehouse
+    # mirror reads the coupons changed since its last run by it; every status change sets it.
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["customer_id", "status"], name="coupon_wallet"),
             models.Index(fields=["template", "status"], name="coupon_template_status"),
             models.Index(fields=["status", "expires_at"], name="coupon_expiry"),
+            models.Index(fields=["changed_at"], name="coupon_changed"),
         ]
 
     def __str__(self):

@@ -70,6 +70,13 @@ def balances_of(customer_ids, now: dt.datetime | None = None) -> dict[int, Balan
     return out
 
 
+def every_balance(now: dt.datetime | None = None):
+    """Every customer with a lot: {customer_id, available, pending, expiring_30d, expiring_90d} (one grouped
+    query; a customer whose lots are all empty has zeros)."""
+    now = now or timezone.now()
+    return PointsLot.objects.order_by().values("customer_id").annotate(**_sums(now))
+
+
 def points_earned_between(customer_ids, start: dt.datetime, end: dt.datetime) -> dict[int, int]:
     """Points awarded (account issued, less what refunds took back of them) in [start, end), per customer."""
     ids = list(dict.fromkeys(customer_ids))
