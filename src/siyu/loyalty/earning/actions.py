@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
+from siyu.core.batches import bulk_write_cache, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.earning.errors import EarnRuleError
 from siyu.loyalty.earning.models import (
@@ -240,6 +241,11 @@ def earn_for_orders(*, full: bool = False, now: dt.datetime | None = None, progr
     """Points for the purchases imported since the last run, and reversals for orders no longer purchases
     (module doc). `full`: read every order again (changes nothing already earned). Then the tiers of the
     members touched are evaluated."""
+    with bulk_write_cache():  # one large page cache for the whole run, not one per chunk
+        return _earn_for_orders(full, now, progress)
+
+
+def _earn_for_orders(full: bool, now: dt.datetime | None, progress) -> dict:
     started = time.monotonic()
     now = now or timezone.now()
     last = EarnRun.objects.exclude(finished_at=None).exclude(watermark=None).first()
@@ -319,7 +325,12 @@ def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: Ea
             run.awarded += new
             run.points += sum(a["points"] for a in awards)
             run.first_purchases += sum(1 for a in awards if a["source"] == "first_purchase")
-        OrderPoints.objects.bulk_create(fresh, batch_size=1000)
+        if fresh:  # plain INSERTs (bulk_create's per-field preparation was a third of a chunk's time)
+            amount, at = db_values(OrderPoints, "amount"), db_values(OrderPoints, "updated_at")
+            insert_rows(OrderPoints, ["source_ref", "customer_id", "amount", "points", "generation", "reversed",
+                                      "updated_at"],
+                        [(p.source_ref, p.customer_id, amount(p.amount), p.points, 1, False, at(p.updated_at))
+                         for p in fresh])  # fmt: skip
         if changed:
             OrderPoints.objects.bulk_update(changed, ["generation", "reversed", "amount", "points", "customer_id",
                                                       "updated_at"], batch_size=1000)  # fmt: skip
