@@ -82,8 +82,8 @@ def _seed(members: int, entries: int, now) -> None:
                 f"CASE WHEN i % 10 = 0 THEN %s ELSE %s END FROM n"
                 if connection.vendor == "sqlite"
                 else f"INSERT INTO {lot} (key, customer_id, points, remaining, source, source_ref, created_at, "
-                f"available_at, expires_at) {numbers}SELECT 'seed:' || i, (i % {members}) + 1, 100, 100, 'order', "
-                f"'', %s, %s, CASE WHEN i % 10 = 0 THEN %s ELSE %s END FROM n",
+                f"available_at, expires_at) {numbers}SELECT 'seed:' || i, mod(i, {members}) + 1, 100, 100, 'order', "
+                f"'', %s, %s, CASE WHEN mod(i, 10) = 0 THEN %s ELSE %s END FROM n",
                 [created, created, past, future],
             )
             cursor.execute(
