@@ -29,6 +29,40 @@ def cyclic_gc_paused():
             gc.enable()
 
 
+# page cache of a bulk write on SQLite (KiB): the connection's default (settings, 64 MB) holds a small part of
+# a 20M-row ledger's indexes, so a million inserts spread over every customer re-read and re-spill the same
+# pages (docs/benchmarks.md, `siyu bench loyalty`). Pages are allocated as used and freed on the way out.
+BULK_CACHE_KIB = 1_048_576
+
+
+@contextlib.contextmanager
+def bulk_write_cache():
+    """On SQLite, a large page cache (BULK_CACHE_KIB) and, when called outside a transaction (SQLite
+    refuses it inside), in-memory temporary tables (sorts of INSERT … SELECT) for the duration of a bulk
+    write, the connection's own settings restored after. Nothing on PostgreSQL (its shared buffers are the
+    server's). Nested uses keep the outer one's cache (a job wraps the whole run, not each batch)."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    temp = None
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        cache = int(cursor.fetchone()[0])
+        if cache < 0 and -cache < BULK_CACHE_KIB:
+            cursor.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        if not connection.in_atomic_block:
+            cursor.execute("PRAGMA temp_store")
+            temp = int(cursor.fetchone()[0])
+            cursor.execute("PRAGMA temp_store=MEMORY")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size={cache}")
+            if temp is not None:
+                cursor.execute(f"PRAGMA temp_store={temp}")
+
+
 def chunked(ids, size: int = IN_CHUNK):
     """Slices small enough for an SQL `IN (…)` on every control-plane database (SQLite caps variables)."""
     ids = list(ids)

