@@ -62,6 +62,10 @@ from siyu.warehouse.orders import is_purchase
 log = logging.getLogger(__name__)
 _UTC = idt.Timestamp(timezone="UTC")
 CHUNK = 5000
+# orders per transaction: a day's awards touch every leaf of the ledger's customer indexes, and each commit
+# writes the pages it dirtied (SQLite: to the WAL, then again at the checkpoint); ten chunks a commit
+# (docs/benchmarks.md, `siyu bench loyalty`)
+COMMIT_ORDERS = 50_000
 EDITABLE = ("name", "kind", "channel", "product", "points_per_yuan", "points", "expiry", "expiry_days", "active")
 SOURCES = {RuleKind.FIRST_PURCHASE: "first_purchase", RuleKind.BIRTHDAY: "birthday", RuleKind.CHECKIN: "checkin",
            RuleKind.SURVEY: "survey"}  # fmt: skip
@@ -257,11 +261,12 @@ def _earn_for_orders(full: bool, now: dt.datetime | None, progress) -> dict:
     first_rule = EarnRule.objects.filter(kind=RuleKind.FIRST_PURCHASE, active=True).order_by("pk").first()
     window = dt.timedelta(days=refund_window_days())
     touched: set[int] = set()
-    for start in range(0, table.num_rows, CHUNK):
-        chunk = table.slice(start, CHUNK)
-        _earn_chunk(chunk, rates, first_rule, window, now, run, touched)
+    for group in range(0, table.num_rows, COMMIT_ORDERS):
+        with transaction.atomic():
+            for start in range(group, min(group + COMMIT_ORDERS, table.num_rows), CHUNK):
+                _earn_chunk(table.slice(start, CHUNK), rates, first_rule, window, now, run, touched)
         if progress is not None:
-            progress(min(start + CHUNK, table.num_rows), table.num_rows, "earning points")
+            progress(min(group + COMMIT_ORDERS, table.num_rows), table.num_rows, "earning points")
     run.orders = table.num_rows
     run.watermark = watermark or since
     run.finished_at = timezone.now()

@@ -116,20 +116,51 @@ def evaluate_tiers(customer_ids: Iterable[int] | None = None, now: dt.datetime |
         chunk = ids[start : start + BATCH]
         with transaction.atomic():
             states = {s.customer_id: s for s in MemberTier.objects.select_for_update().filter(customer_id__in=chunk)}
+            report["members"] += len(chunk)
+            settled, saved, changes = [], [], []
             for cid in chunk:
-                report["members"] += 1
-                change = _evaluate_one(cid, states.get(cid), tiers, by_id, measured, now, today)
-                if change is None:
+                state = states.get(cid)
+                if _settled(cid, state, tiers, by_id, measured, today):
+                    if state is not None and state.tier_id in by_id:
+                        settled.append(cid)
                     continue
+                state, change = _evaluate_one(cid, state, tiers, by_id, measured, now, today)
+                if state is not None:
+                    saved.append(state)
+                if change is not None:
+                    changes.append(change)
+            # set-wise: most members of a day's orders keep their tier as it is (only evaluated_at moves)
+            if settled:
+                MemberTier.objects.filter(customer_id__in=settled).update(evaluated_at=now)
+            MemberTier.objects.bulk_create([s for s in saved if s.pk is None], batch_size=1000)
+            MemberTier.objects.bulk_update([s for s in saved if s.pk is not None],
+                                           ["tier", "since", "review_on", "grace_until", "evaluated_at"],
+                                           batch_size=1000)  # fmt: skip
+            for change in TierChange.objects.bulk_create(changes, batch_size=1000):
                 report[{"upgrade": "upgrades", "downgrade": "downgrades", "grace": "grace"}[change.kind]] += 1
                 if change.kind == TierChangeKind.UPGRADE and change.to_tier.upgrade_coupon_template_id:
-                    upgrades.append((cid, change))
+                    upgrades.append((change.customer_id, change))
     for cid, change in upgrades:
         report["coupons"] += _give_upgrade_coupon(cid, change, today)
     return report
 
 
-def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> TierChange | None:
+def _settled(cid, state, tiers, by_id, measured, today) -> bool:
+    """Whether nothing but `evaluated_at` can change for the member today (the common case of a day's
+    orders): no tier above the one held is met, and the tier is neither due for review nor in its grace
+    (a member with no tier who meets none). _evaluate_one decides every other member."""
+    met = queries.met_tier(tiers, measured, cid)
+    current = by_id.get(state.tier_id) if state is not None and state.tier_id else None
+    if met is not None and (current is None or met.rank > current.rank):
+        return False  # an upgrade
+    if current is None or state is None:
+        return True
+    return state.grace_until is None and state.review_on is not None and today < state.review_on
+
+
+def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> tuple[MemberTier | None, TierChange | None]:
+    """(the member's state to save, the change to record), neither saved: the caller writes a chunk's
+    together."""
     met = queries.met_tier(tiers, measured, cid)
     current = by_id.get(state.tier_id) if state and state.tier_id else None
     current_active = current is not None and current.active
@@ -142,11 +173,10 @@ def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> TierChange 
         if state is None:
             state = MemberTier(customer_id=cid, since=now)
         state.tier, state.since, state.review_on, state.grace_until, state.evaluated_at = met, now, review, None, now
-        state.save()
-        return TierChange.objects.create(customer_id=cid, kind=TierChangeKind.UPGRADE, from_tier=current,
-                                         to_tier=met, measured=value(met), changed_at=now)  # fmt: skip
+        return state, TierChange(customer_id=cid, kind=TierChangeKind.UPGRADE, from_tier=current, to_tier=met,
+                                 measured=value(met), changed_at=now)  # fmt: skip
     if current is None or state is None:
-        return None
+        return None, None
     still_meets = current_active and met is not None and met.rank >= current.rank
     change = None
     if state.grace_until is not None and still_meets:
@@ -164,10 +194,7 @@ def _evaluate_one(cid, state, tiers, by_id, measured, now, today) -> TierChange 
                                 measured=value(current) if current_active else None, changed_at=now)  # fmt: skip
             state.tier, state.since, state.review_on, state.grace_until = met, now, review, None
     state.evaluated_at = now
-    state.save()
-    if change is not None:
-        change.save()
-    return change
+    return state, change
 
 
 def _give_upgrade_coupon(customer_id: int, change: TierChange, today: dt.date) -> int:
