@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu.core.actions import record_audit
+from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.loyalty.coupons import actions as coupon_actions
 from siyu.loyalty.tiers import queries
@@ -133,9 +134,7 @@ def evaluate_tiers(customer_ids: Iterable[int] | None = None, now: dt.datetime |
             if settled:
                 MemberTier.objects.filter(customer_id__in=settled).update(evaluated_at=now)
             MemberTier.objects.bulk_create([s for s in saved if s.pk is None], batch_size=1000)
-            MemberTier.objects.bulk_update([s for s in saved if s.pk is not None],
-                                           ["tier", "since", "review_on", "grace_until", "evaluated_at"],
-                                           batch_size=1000)  # fmt: skip
+            _update_states([s for s in saved if s.pk is not None])
             for change in TierChange.objects.bulk_create(changes, batch_size=1000):
                 report[{"upgrade": "upgrades", "downgrade": "downgrades", "grace": "grace"}[change.kind]] += 1
                 if change.kind == TierChangeKind.UPGRADE and change.to_tier.upgrade_coupon_template_id:
@@ -143,6 +142,20 @@ def evaluate_tiers(customer_ids: Iterable[int] | None = None, now: dt.datetime |
     for cid, change in upgrades:
         report["coupons"] += _give_upgrade_coupon(cid, change, today)
     return report
+
+
+_STATE_FIELDS = ("tier_id", "since", "review_on", "grace_until", "evaluated_at")
+
+
+def _update_states(states: list[MemberTier]) -> None:
+    """One UPDATE per set of equal new values (a day's reviews give most members the same dates), not
+    bulk_update's CASE per row (twice the whole review's time at 20,000 members)."""
+    groups: dict[tuple, list[int]] = {}
+    for state in states:
+        groups.setdefault(tuple(getattr(state, f) for f in _STATE_FIELDS), []).append(state.pk)
+    for values, pks in groups.items():
+        for part in chunked(pks):
+            MemberTier.objects.filter(pk__in=part).update(**dict(zip(_STATE_FIELDS, values, strict=True)))
 
 
 def _settled(cid, state, tiers, by_id, measured, today) -> bool:
