@@ -60,12 +60,15 @@ class PointsLot(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     # a lot opened by a merge: the absorbed customer and the lot its points came from (undone by a split)
     merged_from = models.BigIntegerField(null=True, blank=True)
-    origin = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="transfers")
+    origin = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="transfers",
+                               db_index=False)  # partial index below: only merged lots have one  # fmt: skip
 
     class Meta:
         indexes = [
             models.Index(fields=["customer_id", "expires_at"], name="points_lot_customer"),
             models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="points_lot_expiring"),
+            # the lots a merge moved points to (_current_lots, unmerges); an award (nearly every lot) has none
+            models.Index(fields=["origin"], condition=Q(origin__isnull=False), name="points_lot_origin"),
         ]
 
     def __str__(self):
@@ -85,7 +88,8 @@ class PointsEntry(models.Model):
                               related_name="+", db_index=False)  # fmt: skip
     created_at = models.DateTimeField()
     # a compensating entry names the entry it reverses (a refund takes back an award once)
-    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals",
+                                 db_index=False)  # partial index below: only reversals have one  # fmt: skip
     # a reversal that could not take everything back (already spent, no other points, no debt allowed)
     shortfall = models.IntegerField(default=0)
     merged_from = models.BigIntegerField(null=True, blank=True)  # a transfer entry of a merge (or its undo)
@@ -95,6 +99,8 @@ class PointsEntry(models.Model):
             models.Index(fields=["customer_id", "-id"], name="points_entry_history"),
             models.Index(fields=["source_ref"], condition=~Q(source_ref=""), name="points_entry_ref"),
             models.Index(fields=["created_at"], name="points_entry_created"),
+            # the reversals of an entry (reverse_points: reversed once); an award (nearly every entry) has none
+            models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="points_entry_reverses"),
         ]
 
     def __str__(self):
