@@ -127,6 +127,25 @@ def insert_rows(
         return out
 
 
+def select_in(model, columns: list[str], column: str, values: list, *, for_update: bool = False) -> list[tuple]:
+    """Plain `SELECT columns … WHERE column IN (values)` (chunks of IN_CHUNK; `for_update`: FOR UPDATE where
+    the database has it), rows as the driver returns them (no field conversion: a Decimal may come back a
+    float or an int on SQLite). Django's preparation of an IN list costs 7 µs a value: 1.4 s of the earn job's
+    15 s at 200,000 orders (docs/benchmarks.md)."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    where = quote(model._meta.get_field(column).column)
+    mark = "?" if connection.vendor == "sqlite" else "%s"  # SQLite's own: no rewrite of every %s
+    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+    out: list[tuple] = []
+    with connection.cursor() as cursor:
+        for chunk in chunked(values):
+            cursor.execute(f"SELECT {names} FROM {quote(model._meta.db_table)} WHERE {where} IN "
+                           f"({', '.join([mark] * len(chunk))}){lock}", chunk)  # fmt: skip
+            out += cursor.fetchall()
+    return out
+
+
 def db_values(model, column: str):
     """A converter of Python values of a model field to their database form, remembering what it has
     converted (a batch repeats the same time, template and variables many times)."""

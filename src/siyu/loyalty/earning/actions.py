@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
-from siyu.core.batches import bulk_write_cache, db_values, insert_rows
+from siyu.core.batches import bulk_write_cache, db_values, insert_rows, select_in
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.earning.errors import EarnRuleError
 from siyu.loyalty.earning.models import (
@@ -296,8 +296,10 @@ def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: Ea
     with transaction.atomic():
         # what each order earned before, as plain tuples (a replay of a day's orders reads them all);
         # model instances only for the orders that change
-        held_rows = OrderPoints.objects.select_for_update().filter(source_ref__in=refs)
-        known = {row[0]: row for row in held_rows.values_list("source_ref", "reversed", "amount", "pk")}
+        held_rows = select_in(OrderPoints, ["source_ref", "reversed", "amount", "id"], "source_ref", refs,
+                              for_update=True)  # fmt: skip
+        # amount as the driver gives it (SQLite: a float or an int): Decimal of its shortest repr
+        known = {r[0]: (r[0], bool(r[1]), Decimal(str(r[2])), r[3]) for r in held_rows}
         to_change = [order for order, ref in zip(orders, refs, strict=True) if ref in known and (
             (not order["purchase"] and not known[ref][1])
             or (order["purchase"] and (known[ref][1] or known[ref][2] != Decimal(order["amount"] or 0))))]  # fmt: skip
