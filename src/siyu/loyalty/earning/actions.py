@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
-from siyu.core.batches import bulk_write_cache, db_values, insert_rows, select_in
+from siyu.core.batches import bulk_write_cache, chunked, db_values, insert_rows, select_in
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.earning.errors import EarnRuleError
 from siyu.loyalty.earning.models import (
@@ -264,9 +264,11 @@ def _earn_for_orders(full: bool, now: dt.datetime | None, progress) -> dict:
     window = dt.timedelta(days=refund_window_days())
     touched: set[int] = set()
     for group in range(0, table.num_rows, COMMIT_ORDERS):
+        # the warehouse and tier reads once per group (each read costs 20-40 ms whatever its size)
+        reads = _group_reads(table.slice(group, COMMIT_ORDERS), rates, first_rule)
         with transaction.atomic():
             for start in range(group, min(group + COMMIT_ORDERS, table.num_rows), CHUNK):
-                _earn_chunk(table.slice(start, CHUNK), rates, first_rule, window, now, run, touched)
+                _earn_chunk(table.slice(start, CHUNK), reads, rates, first_rule, window, now, run, touched)
         if progress is not None:
             progress(min(group + COMMIT_ORDERS, table.num_rows), table.num_rows, "earning points")
     run.orders = table.num_rows
@@ -284,15 +286,25 @@ def _earn_for_orders(full: bool, now: dt.datetime | None, progress) -> dict:
 _ORDER_POINTS_COLUMNS = ["source_ref", "customer_id", "amount", "points", "generation", "reversed", "updated_at"]
 
 
-def _earn_chunk(chunk: pa.Table, rates: _Rates, first_rule, window, now, run: EarnRun, touched: set) -> None:
+def _group_reads(group: pa.Table, rates: _Rates, first_rule) -> tuple[dict, dict, dict]:
+    """(order lines by order key when product rules exist, tier multipliers and first purchases of the
+    buyers) of a group of orders."""
+    lines = _lines_of(group.column("order_key")) if rates.products else {}
+    purchase = group.column("purchase").to_pylist()
+    buyers = sorted({cid for cid, p in zip(group.column("customer_id").to_pylist(), purchase, strict=True) if p})
+    multipliers = {}
+    for part in chunked(buyers, CHUNK):  # sparse ids go as parameters: SQLite caps a statement's variables
+        multipliers.update(tier_queries.multipliers_of(part))
+    firsts = _first_purchases(buyers) if first_rule is not None and first_rule.points > 0 else {}
+    return lines, multipliers, firsts
+
+
+def _earn_chunk(chunk: pa.Table, reads: tuple[dict, dict, dict], rates: _Rates, first_rule, window, now,
+                run: EarnRun, touched: set) -> None:  # fmt: skip
     orders = chunk.to_pylist()
     amount_db, at_db = db_values(OrderPoints, "amount"), db_values(OrderPoints, "updated_at")
     refs = [order_ref(o["order_key"]) for o in orders]
-    need_lines = bool(rates.products)
-    lines = _lines_of(chunk.column("order_key")) if need_lines else {}
-    buyers = sorted({o["customer_id"] for o in orders if o["purchase"]})
-    multipliers = tier_queries.multipliers_of(buyers)
-    firsts = _first_purchases(buyers) if first_rule is not None and first_rule.points > 0 else {}
+    lines, multipliers, firsts = reads
     with transaction.atomic():
         # what each order earned before, as plain tuples (a replay of a day's orders reads them all);
         # model instances only for the orders that change
