@@ -293,7 +293,7 @@ def _loyalty_mall(b) -> dict:
         from siyu.loyalty.mall import actions as mall
         from siyu.loyalty.points import actions as points
 
-        rule = checkin.save_rule(b.admin, streak_day=1, points=5)
+        rule = checkin.save_rule(b.admin, streak_day=21, points=5)  # the demo has days 1, 3, 7 and 14
         checkin.check_in(b.customer_id)
         item = mall.save_item(b.admin, name="保温杯", kind="gift", points_price=100, stock=5, status="on_sale")
         points.award_points(b.customer_id, 100, key="words:mall", reason="words", source="manual")

@@ -12,11 +12,10 @@ from django.urls import reverse
 from siyu.members.auth import safe_next
 
 SALT = "siyu.members.link"
-DEFAULT_MAX_AGE = 7 * 24 * 3600
 
 
 def max_age() -> int:
-    return int(getattr(settings, "MEMBER_LINK_MAX_AGE", DEFAULT_MAX_AGE))
+    return settings.MEMBER_LINK_MAX_AGE
 
 
 def sign_in_url(customer_id: int, next: str = "/m/") -> str:  # noqa: A002 - the agreed interface's name
@@ -26,11 +25,9 @@ def sign_in_url(customer_id: int, next: str = "/m/") -> str:  # noqa: A002 - the
 
 
 def public_address() -> str:
-    """The address customers reach the server at (settings.MEMBER_CENTRE_URL or the SIYU_PUBLIC_URL
-    environment variable, e.g. https://crm.brand.cn), without a trailing slash; "" when not configured."""
-    import os
-
-    return (getattr(settings, "MEMBER_CENTRE_URL", "") or os.environ.get("SIYU_PUBLIC_URL", "")).rstrip("/")
+    """The address customers reach the server at (settings.MEMBER_CENTRE_URL, from SIYU_PUBLIC_URL, e.g.
+    https://crm.brand.cn), without a trailing slash; "" when not configured."""
+    return settings.MEMBER_CENTRE_URL.rstrip("/")
 
 
 def member_links(customer_ids) -> dict[int, str]:

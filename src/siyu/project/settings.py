@@ -156,6 +156,20 @@ RESOLVE_AFTER_IMPORT_DELAY_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_IM
 # Rejected rows of imports (siyu.ingest.rejected) are deleted this many days after they were written.
 REJECTED_ROWS_RETENTION_DAYS = float(os.environ.get("SIYU_REJECTED_ROWS_RETENTION_DAYS", "30"))
 
+# Loyalty (siyu.loyalty): points earned on an order become spendable this many days after payment (the
+# refund window); a tier is reviewed this many days after it was reached, and a member who no longer meets its
+# rule keeps it for the grace days; a refund of points already spent may leave a negative balance only when
+# allowed (otherwise the shortfall is recorded on the compensating entry).
+LOYALTY_REFUND_WINDOW_DAYS = int(os.environ.get("SIYU_LOYALTY_REFUND_WINDOW_DAYS", "7"))
+LOYALTY_TIER_REVIEW_DAYS = int(os.environ.get("SIYU_LOYALTY_TIER_REVIEW_DAYS", "365"))
+LOYALTY_TIER_GRACE_DAYS = int(os.environ.get("SIYU_LOYALTY_TIER_GRACE_DAYS", "30"))
+LOYALTY_POINTS_REFUND_MAY_GO_NEGATIVE = os.environ.get("SIYU_LOYALTY_POINTS_REFUND_MAY_GO_NEGATIVE", "") == "1"
+
+# The member centre (siyu.members): the address customers reach the server at, for links in messages
+# (e.g. https://crm.brand.cn; without it `{member_link}` is not filled), and how long a sign-in link works.
+MEMBER_CENTRE_URL = os.environ.get("SIYU_PUBLIC_URL", "")
+MEMBER_LINK_MAX_AGE = int(os.environ.get("SIYU_MEMBER_LINK_MAX_AGE", str(7 * 24 * 3600)))
+
 # Analytics page 7: stores open from the first to the second whole hour (local time); the page can override.
 ANALYTICS_STORE_HOURS = (10, 22)
 

@@ -72,7 +72,7 @@ SOURCES = {RuleKind.FIRST_PURCHASE: "first_purchase", RuleKind.BIRTHDAY: "birthd
 
 
 def refund_window_days() -> int:
-    return int(getattr(settings, "LOYALTY_REFUND_WINDOW_DAYS", 7))
+    return settings.LOYALTY_REFUND_WINDOW_DAYS
 
 
 def order_ref(order_key: str) -> str:

@@ -111,7 +111,7 @@ def redeem_item(customer_id: int, item_id: int, *, key: str, quantity: int = 1, 
             )  # fmt: skip
             if redemption.points:
                 points_actions.spend_points(customer_id, redemption.points, key=f"mall:{key}",
-                                            reason=f"mall: {item.name} x{quantity}"[:200], source="mall",
+                                            reason=f"{item.name} ×{quantity}"[:200], source="mall",
                                             source_ref=redemption.source_ref, staff=staff)  # fmt: skip
             if item.kind == ItemKind.COUPON:
                 coupons = [coupon_actions.issue_coupon(item.coupon_template_id, customer_id, key=f"mall:{key}:{n}",

@@ -52,7 +52,7 @@ def _check(points: int, source: str) -> None:
 
 
 def refund_may_go_negative() -> bool:
-    return bool(getattr(settings, "LOYALTY_POINTS_REFUND_MAY_GO_NEGATIVE", False))
+    return settings.LOYALTY_POINTS_REFUND_MAY_GO_NEGATIVE
 
 
 # --- earning ------------------------------------------------------------------------------------------------

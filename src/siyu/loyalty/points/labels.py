@@ -45,5 +45,13 @@ def account_label(account: str) -> str:
     return str(ACCOUNT_LABELS.get(account, _("Other")))
 
 
-def reason_label(reason: str) -> str:
-    return str(REASON_LABELS.get(reason, reason))
+# sources whose reason is a person's or the brand's own words (an adjustment, a till, a mall item's name, a journey step's reason)
+WORDED_SOURCES = {Source.MANUAL, Source.TILL, Source.MALL, Source.JOURNEY}
+
+
+def reason_label(reason: str, source: str) -> str:
+    """The reason an operator reads: the ledger's own in words, a person's or the brand's as written; the
+    reasons other parts of Siyu write for themselves add nothing to the source's words, so none."""
+    if reason in REASON_LABELS:
+        return str(REASON_LABELS[reason])
+    return reason if source in WORDED_SOURCES else ""

@@ -128,7 +128,7 @@ def _line(entry: PointsEntry) -> HistoryLine:
         source=entry.source,
         source_label=labels.source_label(entry.source),
         account_label=labels.account_label(entry.account),
-        reason=labels.reason_label(entry.reason),
+        reason=labels.reason_label(entry.reason, entry.source),
         source_ref=entry.source_ref,
         staff=entry.staff.get_username() if entry.staff_id else "",
         expires_at=entry.lot.expires_at if entry.points > 0 else None,

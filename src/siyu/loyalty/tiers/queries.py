@@ -27,12 +27,12 @@ ONE = Decimal("1")
 
 def review_days() -> int:
     """Days a tier is held before its rule is checked again (setting LOYALTY_TIER_REVIEW_DAYS)."""
-    return int(getattr(settings, "LOYALTY_TIER_REVIEW_DAYS", 365))
+    return settings.LOYALTY_TIER_REVIEW_DAYS
 
 
 def grace_days() -> int:
     """Days a member who no longer meets the rule at the review keeps the tier (LOYALTY_TIER_GRACE_DAYS)."""
-    return int(getattr(settings, "LOYALTY_TIER_GRACE_DAYS", 30))
+    return settings.LOYALTY_TIER_GRACE_DAYS
 
 
 def active_tiers() -> list[Tier]:
