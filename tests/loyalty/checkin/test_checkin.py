@@ -5,8 +5,10 @@ and the console page."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from django.contrib.messages import get_messages
 from django.utils import timezone
 from ninja import NinjaAPI
 from ninja.testing import TestClient
@@ -157,3 +159,15 @@ def test_the_console_page(rules, ops, client):
     assert not actions.CheckinRule.objects.filter(streak_day=30).exists()
     assert client.post("/loyalty/checkin/", {"do": "cards", "customer_id": "77", "count": "2"}).status_code == 302
     assert queries.cards_held(77) == 2
+
+
+def test_a_refused_rule_is_told_in_chinese(rules, ops, client):
+    """A second rule for a streak day is refused in the operator's words: Chinese, no English left in it."""
+    client.force_login(ops)
+    page = client.post("/loyalty/checkin/", {"streak_day": "1", "points": "8"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 400
+    told = [str(m) for m in get_messages(page.wsgi_request)]
+    assert told == ["未保存：连续签到第 1 天已有规则。"]
+    assert told[0] in page.content.decode()
+    assert not re.search(r"[A-Za-z]", told[0])
+    assert actions.CheckinRule.objects.get(streak_day=1).points == 5

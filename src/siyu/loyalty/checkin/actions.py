@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied, SiyuError
@@ -62,7 +63,7 @@ def check_in(customer_id: int, *, day: date | None = None, staff=None) -> Checki
     even a concurrent one, gives nothing again (`already`)."""
     day = day or timezone.localdate()
     if day > timezone.localdate():
-        raise MakeupNotAllowed("a day in the future cannot be checked in")
+        raise MakeupNotAllowed(_("A day in the future cannot be checked in."))
     existing = Checkin.objects.filter(customer_id=customer_id, day=day).first()
     if existing is not None:
         return _result(existing, already=True)
@@ -117,7 +118,7 @@ def make_up(customer_id: int, day: date, *, staff=None, today: date | None = Non
     cards and mend the streak through it. A made-up day earns no reward of its own."""
     today = today or timezone.localdate()
     if not (today - timedelta(days=MAKEUP_WINDOW_DAYS) <= day < today):
-        raise MakeupNotAllowed(f"only a missed day of the last {MAKEUP_WINDOW_DAYS} days can be made up")
+        raise MakeupNotAllowed(_("Only a missed day of the last %(days)s days can be made up.") % {"days": MAKEUP_WINDOW_DAYS})
     try:
         with transaction.atomic():
             card = (MakeupCard.objects.select_for_update().filter(customer_id=customer_id, used_at=None)
@@ -125,13 +126,13 @@ def make_up(customer_id: int, day: date, *, staff=None, today: date | None = Non
             if card is None or not MakeupCard.objects.filter(pk=card.pk, used_at=None).update(
                 used_at=timezone.now(), used_for=day
             ):
-                raise NoMakeupCard("the member holds no make-up card")
+                raise NoMakeupCard(_("The member holds no make-up card."))
             previous = Checkin.objects.filter(customer_id=customer_id, day=day - timedelta(days=1)).first()
             row = Checkin.objects.create(customer_id=customer_id, day=day, made_up=True, staff=staff,
                                          streak=(previous.streak + 1) if previous else 1)  # fmt: skip
             _mend_streak_after(row)
     except IntegrityError as exc:
-        raise AlreadyCheckedIn(f"{day.isoformat()} already has a check-in") from exc
+        raise AlreadyCheckedIn(_("%(day)s already has a check-in.") % {"day": day.isoformat()}) from exc
     if staff is not None:
         record_audit(staff, "loyalty.checkin.make_up", f"customer:{customer_id}", day=day.isoformat())
     return row
@@ -154,9 +155,9 @@ def grant_makeup_cards(staff, customer_id: int, count: int = 1, *, key: str | No
     """Give a member `count` make-up cards (staff with the check-in role); `key` makes a retry a no-op.
     Returns how many cards were new."""
     if not has_role(staff, CHECKIN_ROLES):
-        raise PermissionDenied("make-up cards are granted by admins and operators")
+        raise PermissionDenied(_("Make-up cards are granted by admins and operators."))
     if not 1 <= count <= MAX_CARDS_AT_ONCE:
-        raise InvalidRule(f"grant between 1 and {MAX_CARDS_AT_ONCE} cards at once")
+        raise InvalidRule(_("Grant between 1 and %(most)s make-up cards at once.") % {"most": MAX_CARDS_AT_ONCE})
     key = key or uuid.uuid4().hex
     mine = MakeupCard.objects.filter(key__startswith=f"staff:{key}:")
     before = mine.count()
@@ -174,21 +175,21 @@ def save_rule(staff, *, streak_day: int, points: int = 0, coupon_template_id: in
               makeup_cards: int = 0, active: bool = True, rule_id: int | None = None) -> CheckinRule:  # fmt: skip
     """Make (or, with `rule_id`, change) the reward of a streak length."""
     if not has_role(staff, CHECKIN_ROLES):
-        raise PermissionDenied("check-in rules are edited by admins and operators")
+        raise PermissionDenied(_("Check-in rules are edited by admins and operators."))
     if not 1 <= streak_day <= 366:
-        raise InvalidRule("the streak day is between 1 and 366")
+        raise InvalidRule(_("The streak day is between 1 and 366."))
     if points < 0 or makeup_cards < 0 or points > 1_000_000 or makeup_cards > 10:
-        raise InvalidRule("points between 0 and 1,000,000 and at most 10 make-up cards")
+        raise InvalidRule(_("Points between 0 and 1,000,000 and at most 10 make-up cards."))
     if not (points or coupon_template_id or makeup_cards):
-        raise InvalidRule("a rule gives points, a coupon or make-up cards")
+        raise InvalidRule(_("A check-in rule gives points, a coupon or make-up cards."))
     if coupon_template_id and not CouponTemplate.objects.filter(pk=coupon_template_id).exists():
-        raise InvalidRule(f"no coupon template {coupon_template_id}")
+        raise InvalidRule(_("There is no coupon template %(template)s.") % {"template": coupon_template_id})
     if CheckinRule.objects.filter(streak_day=streak_day).exclude(pk=rule_id).exists():
-        raise InvalidRule(f"day {streak_day} already has a rule")
+        raise InvalidRule(_("Day %(day)s of a streak already has a rule.") % {"day": streak_day})
     if rule_id is not None:
         rule = CheckinRule.objects.filter(pk=rule_id).first()
         if rule is None:
-            raise RuleNotFound(f"no check-in rule {rule_id}")
+            raise RuleNotFound(_("There is no check-in rule %(rule)s.") % {"rule": rule_id})
     else:
         rule = CheckinRule()
     rule.streak_day, rule.points, rule.coupon_template_id = streak_day, points, coupon_template_id or None
@@ -197,15 +198,15 @@ def save_rule(staff, *, streak_day: int, points: int = 0, coupon_template_id: in
         with transaction.atomic():
             rule.save()
     except IntegrityError as exc:
-        raise InvalidRule(f"day {streak_day} already has a rule") from exc
+        raise InvalidRule(_("Day %(day)s of a streak already has a rule.") % {"day": streak_day}) from exc
     record_audit(staff, "loyalty.checkin.rule", f"checkin_rule:{rule.pk}", streak_day=streak_day, points=points)
     return rule
 
 
 def delete_rule(staff, rule_id: int) -> None:
     if not has_role(staff, CHECKIN_ROLES):
-        raise PermissionDenied("check-in rules are edited by admins and operators")
-    deleted, _ = CheckinRule.objects.filter(pk=rule_id).delete()
+        raise PermissionDenied(_("Check-in rules are edited by admins and operators."))
+    deleted, _count = CheckinRule.objects.filter(pk=rule_id).delete()
     if not deleted:
-        raise RuleNotFound(f"no check-in rule {rule_id}")
+        raise RuleNotFound(_("There is no check-in rule %(rule)s.") % {"rule": rule_id})
     record_audit(staff, "loyalty.checkin.rule_delete", f"checkin_rule:{rule_id}")

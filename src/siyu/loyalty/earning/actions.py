@@ -35,6 +35,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
@@ -82,10 +84,16 @@ def order_ref(order_key: str) -> str:
 
 # --- rules ------------------------------------------------------------------------------------------------
 
+# the words of an earn rule's numbers in its refusals
+FIELD_WORDS = {
+    "points": gettext_lazy("The rule's points"),
+    "expiry_days": gettext_lazy("The days before earned points expire"),
+}
+
 
 def _may_edit(staff) -> None:
     if staff is not None and not has_role(staff, RULE_ROLES):
-        raise PermissionDenied("earn rules are set by admins and operators")
+        raise PermissionDenied(_("Earn rules are set by admins and operators."))
 
 
 def _clean(values: dict) -> dict:
@@ -94,20 +102,20 @@ def _clean(values: dict) -> dict:
         if field in out:
             out[field] = str(out[field]).strip()[:size]
     if "kind" in out and out["kind"] not in RuleKind.values:
-        raise EarnRuleError("unknown kind of earn rule")
+        raise EarnRuleError(_("Unknown kind of earn rule."))
     if "expiry" in out and out["expiry"] not in Expiry.values:
-        raise EarnRuleError("unknown expiry")
+        raise EarnRuleError(_("Unknown expiry of earned points."))
     if "points_per_yuan" in out:
         try:
             out["points_per_yuan"] = Decimal(str(out["points_per_yuan"]))
         except InvalidOperation as exc:
-            raise EarnRuleError("points per yuan is not a number") from exc
+            raise EarnRuleError(_("Points per yuan is not a number.")) from exc
         if not out["points_per_yuan"].is_finite() or not (0 <= out["points_per_yuan"] <= 1000):
-            raise EarnRuleError("points per yuan must be between 0 and 1000")
+            raise EarnRuleError(_("Points per yuan must be between 0 and 1000."))
         out["points_per_yuan"] = out["points_per_yuan"].quantize(Decimal("0.01"))
     for field, high in (("points", 10**7), ("expiry_days", 36600)):
         if field in out and not (0 <= int(out[field]) <= high):
-            raise EarnRuleError(f"{field} must be between 0 and {high}")
+            raise EarnRuleError(_("%(field)s must be between 0 and %(high)s.") % {"field": FIELD_WORDS[field], "high": high})
     return out
 
 
@@ -115,7 +123,7 @@ def make_rule(staff, **values) -> EarnRule:
     _may_edit(staff)
     values = _clean(values)
     if not values.get("name") or not values.get("kind"):
-        raise EarnRuleError("an earn rule needs a name and a kind")
+        raise EarnRuleError(_("An earn rule needs a name and a kind."))
     rule = EarnRule.objects.create(created_by=staff if staff is not None and staff.is_authenticated else None,
                                    **values)  # fmt: skip
     record_audit(staff, "loyalty.earn_rule_made", f"earn_rule:{rule.pk}", name=rule.name, kind=rule.kind)
@@ -126,7 +134,7 @@ def change_rule(staff, rule: EarnRule, **values) -> EarnRule:
     _may_edit(staff)
     values = _clean(values)
     if values.get("name") == "":
-        raise EarnRuleError("an earn rule needs a name")
+        raise EarnRuleError(_("An earn rule needs a name."))
     for field, value in values.items():
         setattr(rule, field, value)
     rule.save()
@@ -392,7 +400,7 @@ def _reserve(customer_id: int, day: dt.date, wanted: int, cap: int) -> int:
     """Raise the member's total for the day by up to `wanted` within `cap`; returns what was granted.
     Compare-and-set on the total, so concurrent awards never pass the cap together."""
     DailyActivityTotal.objects.get_or_create(customer_id=customer_id, day=day)
-    for _ in range(20):
+    for _attempt in range(20):
         used = DailyActivityTotal.objects.filter(customer_id=customer_id, day=day).values_list("points", flat=True)[0]
         grant = min(wanted, cap - used)
         if grant <= 0:
@@ -409,7 +417,7 @@ def award_for_activity(customer_id: int, activity: str, *, key: str, source_ref:
     check-ins and surveys within the member's daily limit (a partial award when only part fits). Returns the
     ledger entry, or None when no rule applies or the limit is reached. Idempotent on `key`."""
     if activity not in ACTIVITIES:
-        raise EarnRuleError(f"unknown activity {activity!r}")
+        raise EarnRuleError(_("Unknown activity for earning points."))
     now = now or timezone.now()
     done = ActivityAward.objects.filter(key=key).first()
     rule = _activity_rule(activity)

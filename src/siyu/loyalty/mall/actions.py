@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from siyu.core import pii
 from siyu.core.actions import record_audit
@@ -26,6 +27,7 @@ from siyu.loyalty.mall.errors import (
     OutOfStock,
     RedemptionRefused,
 )
+from siyu.loyalty.mall.labels import redemption_status_label
 from siyu.loyalty.mall.models import (
     MALL_ROLES,
     ItemKind,
@@ -48,19 +50,19 @@ def clean_address(address: dict | None) -> dict | None:
         return None
     cleaned = {f: str(address.get(f) or "").strip()[:ADDRESS_MAX] for f in ADDRESS_FIELDS}
     if any("\x00" in v for v in cleaned.values()):
-        raise AddressRequired("an address may not contain a NUL character")
+        raise AddressRequired(_("A shipping address may not contain a NUL character."))
     if not (cleaned["name"] and cleaned["phone"] and cleaned["detail"]):
-        raise AddressRequired("a shipping address needs a name, a phone number and the street address")
+        raise AddressRequired(_("A shipping address needs a name, a phone number and the street address."))
     return cleaned
 
 
 def _check_on_sale(item: MallItem, now) -> None:
     if item.status != ItemStatus.ON_SALE:
-        raise NotOnSale(f"item {item.pk} is not on sale")
+        raise NotOnSale(_("Mall item %(item)s is not on sale.") % {"item": item.pk})
     if item.starts_at and now < item.starts_at:
-        raise NotOnSale(f"item {item.pk} goes on sale at {item.starts_at.isoformat()}")
+        raise NotOnSale(_("Mall item %(item)s goes on sale at %(when)s.") % {"item": item.pk, "when": _when(item.starts_at)})
     if item.ends_at and now >= item.ends_at:
-        raise NotOnSale(f"item {item.pk} was on sale until {item.ends_at.isoformat()}")
+        raise NotOnSale(_("Mall item %(item)s was on sale until %(when)s.") % {"item": item.pk, "when": _when(item.ends_at)})
 
 
 def redeemed_by(item_id: int, customer_id: int) -> int:
@@ -73,7 +75,7 @@ def redeemed_by(item_id: int, customer_id: int) -> int:
 def _replay(key: str, customer_id: int, item_id: int) -> MallRedemption | None:
     done = MallRedemption.objects.filter(key=key).first()
     if done is not None and (done.customer_id != customer_id or done.item_id != item_id):
-        raise KeyReused(f"key {key!r} was used for another redemption")
+        raise KeyReused(_("This idempotency key was used for another redemption."))
     return done
 
 
@@ -84,9 +86,9 @@ def redeem_item(customer_id: int, item_id: int, *, key: str, quantity: int = 1, 
     taken when it raises."""
     key = (key or "").strip()
     if not key or len(key) > 200:
-        raise InvalidItem("a redemption needs a key of 1 to 200 characters")
+        raise InvalidItem(_("A redemption needs an idempotency key of 1 to 200 characters."))
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise InvalidItem(f"a quantity between 1 and {MAX_QUANTITY}")
+        raise InvalidItem(_("The quantity is between 1 and %(most)s.") % {"most": MAX_QUANTITY})
     done = _replay(key, customer_id, item_id)
     if done is not None:
         return done
@@ -95,15 +97,16 @@ def redeem_item(customer_id: int, item_id: int, *, key: str, quantity: int = 1, 
         with transaction.atomic():
             item = MallItem.objects.select_for_update().filter(pk=item_id).first()
             if item is None:
-                raise ItemNotFound(f"no mall item {item_id}")
+                raise ItemNotFound(_("There is no mall item %(item)s.") % {"item": item_id})
             _check_on_sale(item, now)
             cleaned = clean_address(address)
             if item.needs_address and cleaned is None:
-                raise AddressRequired(f"item {item.pk} is shipped: it needs a shipping address")
+                raise AddressRequired(_("Mall item %(item)s is shipped: it needs a shipping address.") % {"item": item.pk})
             if item.per_member_limit is not None and redeemed_by(item.pk, customer_id) + quantity > item.per_member_limit:
-                raise LimitReached(f"a member may redeem at most {item.per_member_limit} of item {item.pk}")
+                raise LimitReached(_("A member may redeem at most %(most)s of mall item %(item)s.")
+                                   % {"most": item.per_member_limit, "item": item.pk})
             if not MallItem.objects.filter(pk=item.pk, stock__gte=quantity).update(stock=F("stock") - quantity):
-                raise OutOfStock(f"fewer than {quantity} of item {item.pk} left")
+                raise OutOfStock(_("Fewer than %(quantity)s of mall item %(item)s are left.") % {"quantity": quantity, "item": item.pk})
             redemption = MallRedemption.objects.create(
                 item=item, customer_id=customer_id, key=key, quantity=quantity, points=item.points_price * quantity,
                 cash=(item.cash_price or Decimal(0)) * quantity, status=_first_status(item), staff=staff,
@@ -136,31 +139,38 @@ def _first_status(item: MallItem) -> str:
     return RedemptionStatus.TO_SHIP if item.needs_address else RedemptionStatus.TO_COLLECT
 
 
+def _when(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
 def _require(staff, what: str) -> None:
+    """`what`: the translated words of what the staff member tried to do."""
     if not has_role(staff, MALL_ROLES):
-        raise PermissionDenied(f"{what} is for admins, operators and store managers")
+        raise PermissionDenied(_("%(what)s is for admins, operators and store managers.") % {"what": what})
 
 
 def _redemption_locked(redemption_id: int) -> MallRedemption:
     found = MallRedemption.objects.select_for_update().select_related("item").filter(pk=redemption_id).first()
     if found is None:
-        raise ItemNotFound(f"no mall redemption {redemption_id}")
+        raise ItemNotFound(_("There is no mall redemption %(redemption)s.") % {"redemption": redemption_id})
     return found
 
 
 def cancel_redemption(staff, redemption_id: int, *, reason: str = "") -> MallRedemption:
     """Cancel a redemption not yet shipped or collected: its stock goes back to the item and its points back
     to the member (points.actions.reverse_points). Cancelling twice changes nothing."""
-    _require(staff, "cancelling a redemption")
+    _require(staff, _("Cancelling a redemption"))
     with transaction.atomic():
         found = _redemption_locked(redemption_id)
         if found.status == RedemptionStatus.CANCELLED:
             return found
         if found.status in (RedemptionStatus.SHIPPED, RedemptionStatus.COLLECTED):
-            raise RedemptionRefused(f"redemption {found.pk} was already {found.status}")
+            raise RedemptionRefused(_("Redemption %(redemption)s is already %(status)s.")
+                                    % {"redemption": found.pk, "status": redemption_status_label(found.status)})
         coupons = list(Coupon.objects.filter(source="mall", source_ref=found.source_ref))
         if any(c.status != CouponStatus.ISSUED for c in coupons):
-            raise RedemptionRefused(f"redemption {found.pk} issued a coupon that was used, expired or voided")
+            raise RedemptionRefused(_("Redemption %(redemption)s issued a coupon that was used, expired or voided.")
+                                    % {"redemption": found.pk})
         for coupon in coupons:  # unused: voided, so the member cannot use what they gave back
             coupon_actions.void_coupon(None, coupon.code, reason=f"mall redemption {found.pk} cancelled")  # role checked above
         MallItem.objects.filter(pk=found.item_id).update(stock=F("stock") + found.quantity)
@@ -174,14 +184,15 @@ def cancel_redemption(staff, redemption_id: int, *, reason: str = "") -> MallRed
 
 
 def mark_shipped(staff, redemption_id: int, *, tracking_no: str, carrier: str = "") -> MallRedemption:
-    _require(staff, "shipping a gift")
+    _require(staff, _("Shipping a gift"))
     tracking_no, carrier = (tracking_no or "").strip(), (carrier or "").strip()
     if not tracking_no or len(tracking_no) > 64 or len(carrier) > 50 or "\x00" in tracking_no + carrier:
-        raise RedemptionRefused("a tracking number of 1 to 64 characters (a carrier of at most 50)")
+        raise RedemptionRefused(_("A tracking number of 1 to 64 characters (a carrier of at most 50)."))
     with transaction.atomic():
         found = _redemption_locked(redemption_id)
         if found.status not in (RedemptionStatus.TO_SHIP, RedemptionStatus.SHIPPED):
-            raise RedemptionRefused(f"redemption {found.pk} is not shipped ({found.status})")
+            raise RedemptionRefused(_("Redemption %(redemption)s cannot be shipped: it is %(status)s.")
+                                    % {"redemption": found.pk, "status": redemption_status_label(found.status)})
         found.status, found.tracking_no, found.carrier = RedemptionStatus.SHIPPED, tracking_no, carrier
         found.shipped_at = found.shipped_at or timezone.now()
         if found.cash and found.cash_paid_at is None:  # points + cash shipped: paid on delivery
@@ -193,11 +204,12 @@ def mark_shipped(staff, redemption_id: int, *, tracking_no: str, carrier: str = 
 
 def mark_collected(staff, redemption_id: int) -> MallRedemption:
     """A points + cash item handed over at a till: its cash is recorded as paid now."""
-    _require(staff, "handing over an item")
+    _require(staff, _("Handing over a mall item"))
     with transaction.atomic():
         found = _redemption_locked(redemption_id)
         if found.status != RedemptionStatus.TO_COLLECT:
-            raise RedemptionRefused(f"redemption {found.pk} is not waiting at a till ({found.status})")
+            raise RedemptionRefused(_("Redemption %(redemption)s is not waiting at a store: it is %(status)s.")
+                                    % {"redemption": found.pk, "status": redemption_status_label(found.status)})
         found.status = RedemptionStatus.COLLECTED
         found.cash_paid_at = timezone.now() if found.cash else None
         found.save(update_fields=["status", "cash_paid_at"])
@@ -211,34 +223,34 @@ def save_item(staff, *, item_id: int | None = None, name: str, kind: str, points
               status: str = ItemStatus.DRAFT, description: str = "") -> MallItem:  # fmt: skip
     """Make (or change) an item. Its stock is set as given (a change while members redeem is taken as the
     new count left)."""
-    _require(staff, "editing the mall")
+    _require(staff, _("Editing the mall"))
     name, description = (name or "").strip(), (description or "").strip()
     cash_price = Decimal(cash_price or 0)
     if not name or len(name) > 100 or "\x00" in name + description or len(description) > 2000:
-        raise InvalidItem("a name of 1 to 100 characters (a description of at most 2,000)")
+        raise InvalidItem(_("A name of 1 to 100 characters (a description of at most 2,000)."))
     if kind not in ItemKind.values or status not in ItemStatus.values:
-        raise InvalidItem("unknown kind or status")
+        raise InvalidItem(_("Unknown kind or status of a mall item."))
     if not 0 <= points_price <= 10_000_000 or not 0 <= stock <= 10_000_000:
-        raise InvalidItem("points between 0 and 10,000,000, stock between 0 and 10,000,000")
+        raise InvalidItem(_("Points between 0 and 10,000,000, stock between 0 and 10,000,000."))
     if cash_price < 0 or cash_price > Decimal("1000000") or (kind == ItemKind.POINTS_CASH) != (cash_price > 0):
-        raise InvalidItem("a points + cash item (and only it) has a cash price above 0")
+        raise InvalidItem(_("A points + cash item (and only it) has a cash price above 0."))
     if per_member_limit is not None and not 1 <= per_member_limit <= 10_000:
-        raise InvalidItem("a limit per member between 1 and 10,000")
+        raise InvalidItem(_("A limit per member between 1 and 10,000."))
     if starts_at and ends_at and ends_at <= starts_at:
-        raise InvalidItem("the sale ends after it starts")
+        raise InvalidItem(_("The sale ends after it starts."))
     if kind == ItemKind.COUPON:
         if not coupon_template_id or not CouponTemplate.objects.filter(pk=coupon_template_id).exists():
-            raise InvalidItem("a coupon item needs a coupon template")
+            raise InvalidItem(_("A coupon item needs a coupon template."))
         needs_address = False
     else:
         coupon_template_id = None
     if kind == ItemKind.GIFT:
         needs_address = True
     if points_price == 0 and cash_price == 0:
-        raise InvalidItem("an item costs points or cash")
+        raise InvalidItem(_("A mall item costs points or cash."))
     item = MallItem() if item_id is None else MallItem.objects.filter(pk=item_id).first()
     if item is None:
-        raise ItemNotFound(f"no mall item {item_id}")
+        raise ItemNotFound(_("There is no mall item %(item)s.") % {"item": item_id})
     item.name, item.description, item.kind, item.points_price, item.cash_price = (
         name, description, kind, points_price, cash_price)  # fmt: skip
     item.coupon_template_id, item.needs_address, item.stock = coupon_template_id, needs_address, stock
@@ -251,11 +263,11 @@ def save_item(staff, *, item_id: int | None = None, name: str, kind: str, points
 
 
 def set_item_status(staff, item_id: int, status: str) -> MallItem:
-    _require(staff, "editing the mall")
+    _require(staff, _("Editing the mall"))
     if status not in ItemStatus.values:
-        raise InvalidItem("unknown status")
+        raise InvalidItem(_("Unknown status of a mall item."))
     if not MallItem.objects.filter(pk=item_id).update(status=status, updated_at=timezone.now()):
-        raise ItemNotFound(f"no mall item {item_id}")
+        raise ItemNotFound(_("There is no mall item %(item)s.") % {"item": item_id})
     record_audit(staff, "loyalty.mall.item_status", f"mall_item:{item_id}", status=status)
     return MallItem.objects.get(pk=item_id)
 

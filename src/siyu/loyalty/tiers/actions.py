@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked
@@ -34,10 +36,19 @@ EDITABLE = ("name", "rank", "measure", "threshold", "window_days", "multiplier",
             "birthday_points", "active")  # fmt: skip
 BATCH = 5000
 
+# the words of a tier's numbers in its refusals
+FIELD_WORDS = {
+    "threshold": gettext_lazy("The tier's threshold"),
+    "multiplier": gettext_lazy("The tier's points multiplier"),
+    "rank": gettext_lazy("The tier's rank"),
+    "window_days": gettext_lazy("The tier's window in days"),
+    "birthday_points": gettext_lazy("The tier's birthday points"),
+}
+
 
 def _may_edit(staff) -> None:
     if staff is not None and not has_role(staff, RULE_ROLES):
-        raise PermissionDenied("tiers are defined by admins and operators")
+        raise PermissionDenied(_("Tiers are defined by admins and operators."))
 
 
 def _clean(values: dict) -> dict:
@@ -45,21 +56,23 @@ def _clean(values: dict) -> dict:
     if "name" in out:
         out["name"] = str(out["name"]).strip()[:50]
         if not out["name"]:
-            raise TierError("a tier needs a name")
+            raise TierError(_("A tier needs a name."))
     if "measure" in out and out["measure"] not in TierMeasure.values:
-        raise TierError("a tier is reached by spend, orders or points")
+        raise TierError(_("A tier is reached by spend, purchases or points earned."))
     for field, low, high in (("threshold", 0, 10**12), ("multiplier", 0, 99)):
         if field in out:
             try:
                 out[field] = Decimal(str(out[field]))
             except InvalidOperation as exc:
-                raise TierError(f"the {field} is not a number") from exc
+                raise TierError(_("%(field)s is not a number.") % {"field": FIELD_WORDS[field]}) from exc
             if not (low <= out[field] <= high) or not out[field].is_finite():
-                raise TierError(f"the {field} must be between {low} and {high}")
+                raise TierError(_("%(field)s must be between %(low)s and %(high)s.")
+                              % {"field": FIELD_WORDS[field], "low": low, "high": high})
             out[field] = out[field].quantize(Decimal("0.01"))
     for field, low, high in (("rank", 0, 1000), ("window_days", 1, 3660), ("birthday_points", 0, 10**7)):
         if field in out and not (low <= int(out[field]) <= high):
-            raise TierError(f"the {field} must be between {low} and {high}")
+            raise TierError(_("%(field)s must be between %(low)s and %(high)s.")
+                              % {"field": FIELD_WORDS[field], "low": low, "high": high})
     return out
 
 
@@ -67,12 +80,12 @@ def make_tier(staff, **values) -> Tier:
     _may_edit(staff)
     values = _clean(values)
     if "name" not in values or "rank" not in values:
-        raise TierError("a tier needs a name and a rank")
+        raise TierError(_("A tier needs a name and a rank."))
     try:
         with transaction.atomic():
             tier = Tier.objects.create(**values)
     except IntegrityError as exc:
-        raise TierError("another tier has this name or rank") from exc
+        raise TierError(_("Another tier has this name or rank.")) from exc
     record_audit(staff, "loyalty.tier_made", f"tier:{tier.pk}", name=tier.name, rank=tier.rank)
     return tier
 
@@ -86,7 +99,7 @@ def change_tier(staff, tier: Tier, **values) -> Tier:
         with transaction.atomic():
             tier.save()
     except IntegrityError as exc:
-        raise TierError("another tier has this name or rank") from exc
+        raise TierError(_("Another tier has this name or rank.")) from exc
     record_audit(staff, "loyalty.tier_changed", f"tier:{tier.pk}", **{k: str(v) for k, v in values.items()})
     return tier
 
