@@ -3,6 +3,8 @@ Thin: state changes are siyu.members.actions' (and customers' / privacy's), word
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core import signing
 from django.shortcuts import redirect, render
@@ -57,7 +59,7 @@ def sign_in(request):
 
 
 def _refused(reason: str, next_path: str = "/m/"):
-    return redirect(f"{reverse('members:sign_in')}?refused={reason}&next={next_path}")
+    return redirect(f"{reverse('members:sign_in')}?{urlencode({'refused': reason, 'next': next_path})}")
 
 
 @require_GET
