@@ -50,7 +50,7 @@ def test_templates_issue_redeem_and_wallet(api, warehouse):
     assert replay.json()["code"] == first.json()["code"]
     second = ops.post("/loyalty/coupons", json=issue, headers={"Idempotency-Key": "i2"}).json()
     over = ops.post("/loyalty/coupons", json=issue, headers={"Idempotency-Key": "i3"})
-    assert over.status_code == 400 and "limit" in over.json()["detail"]
+    assert over.status_code == 400 and "限领" in over.json()["detail"]
 
     code = first.json()["shown_code"]
     till = _as(api, create_user("cashier", "pw-c-1", "guide"))

@@ -5,9 +5,11 @@ checked as an operator makes them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from coupon_helpers import make_template
+from django.contrib.messages import get_messages
 
 from siyu.engagement.errors import EngagementError
 from siyu.engagement.journeys import actions as journey_actions
@@ -17,7 +19,7 @@ from siyu.engagement.messaging.actions import db_values, insert_rows
 from siyu.engagement.messaging.policy import held_out
 from siyu.loyalty.coupons import actions
 from siyu.loyalty.coupons.errors import CouponError
-from siyu.loyalty.coupons.models import Coupon
+from siyu.loyalty.coupons.models import Coupon, CouponTemplate
 from siyu.segments.models import Segment
 from siyu.staff.actions import create_user
 
@@ -52,7 +54,7 @@ def test_issue_to_a_segment_once_a_day_within_the_limits(warehouse):
     assert (again.result["issued"], again.result["already"]) == (0, 24)
 
     guide = create_user("g", "pw-g-1", "guide")
-    with pytest.raises(Exception, match="admin or an operator"):
+    with pytest.raises(Exception, match="仅限管理员和运营"):
         actions.issue_to_segment(guide, template.pk, segment.pk, day=day)
 
 
@@ -104,15 +106,15 @@ def test_the_journey_step_names_an_issuing_template():
 
 
 @pytest.mark.parametrize("fields, words", [
-    ({"name": ""}, "name"),
-    ({"kind": "amount", "amount_off": ""}, "amount off"),
-    ({"kind": "amount", "amount_off": "-5"}, "amount"),
-    ({"kind": "amount", "amount_off": "120", "min_spend": "100"}, "more than the minimum spend"),
-    ({"kind": "percent", "percent_off": "100"}, "less than 100"),
-    ({"kind": "percent", "percent_off": "12.345"}, "two decimals"),
-    ({"validity": "days", "valid_days": ""}, "how many days"),
-    ({"validity": "fixed", "valid_from": "2026-03-10", "valid_until": "2026-03-01"}, "ends before"),
-    ({"total_quantity": "0"}, "between"),
+    ({"name": ""}, "须填写名称"),
+    ({"kind": "amount", "amount_off": ""}, "须填写减免金额"),
+    ({"kind": "amount", "amount_off": "-5"}, "减免金额须为以元计的金额"),
+    ({"kind": "amount", "amount_off": "120", "min_spend": "100"}, "减免金额超过了最低消费"),
+    ({"kind": "percent", "percent_off": "100"}, "折扣百分比须小于 100"),
+    ({"kind": "percent", "percent_off": "12.345"}, "最多两位小数"),
+    ({"validity": "days", "valid_days": ""}, "有效天数"),
+    ({"validity": "fixed", "valid_from": "2026-03-10", "valid_until": "2026-03-01"}, "失效日期须晚于生效日期"),
+    ({"total_quantity": "0"}, "发放总量须在 1 到 100000000 之间"),
 ])  # fmt: skip
 def test_templates_are_checked(fields, words):
     with pytest.raises(CouponError, match=words):
@@ -125,5 +127,19 @@ def test_the_total_cannot_go_below_what_is_issued():
         actions.issue_coupon(template.pk, n, key=f"k{n}", source="manual")
     data = {"name": template.name, "kind": "amount", "amount_off": "20", "min_spend": "100", "valid_days": 30,
             "total_quantity": 2}  # fmt: skip
-    with pytest.raises(CouponError, match="already issued"):
+    with pytest.raises(CouponError, match="已发放 3 张优惠券"):
         actions.save_template(None, data, template.pk)
+
+
+def test_a_refused_template_form_is_told_in_chinese(db, client):
+    """An amount off above the minimum spend is refused in the operator's words: Chinese, no English in it."""
+    client.force_login(create_user("ops", "pw-ops-1", "operator"))
+    form = {"name": "满100减120", "kind": "amount", "amount_off": "120", "min_spend": "100", "validity": "days",
+            "valid_days": "30", "status": "active"}  # fmt: skip
+    page = client.post("/loyalty/coupons/new/", form, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 400
+    told = [str(m) for m in get_messages(page.wsgi_request)]
+    assert told == ["减免金额超过了最低消费。"]
+    assert told[0] in page.content.decode()
+    assert not re.search(r"[A-Za-z]", told[0])
+    assert not CouponTemplate.objects.exists()

@@ -33,7 +33,7 @@ def _rule_form(post) -> dict:
 @console_view
 def checkin(request):
     if not has_role(request.user, CHECKIN_ROLES):
-        raise PermissionDenied("check-in is managed by admins and operators")
+        raise PermissionDenied(_("Check-in is managed by admins and operators."))
     status = 200
     if request.method == "POST":
         try:
@@ -64,10 +64,10 @@ def checkin(request):
 @console_view
 def checkin_rule(request, rule_id: int):
     if not has_role(request.user, CHECKIN_ROLES):
-        raise PermissionDenied("check-in is managed by admins and operators")
+        raise PermissionDenied(_("Check-in is managed by admins and operators."))
     rule = CheckinRule.objects.filter(pk=rule_id).first()
     if rule is None:
-        raise RuleNotFound(f"no check-in rule {rule_id}")
+        raise RuleNotFound(_("There is no check-in rule %(rule)s.") % {"rule": rule_id})
     status = 200
     if request.method == "POST":
         try:

@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from siyu import warehouse
 from siyu.core.actions import record_audit
@@ -55,32 +57,46 @@ MAX_PRODUCTS = 500
 
 def _editor(actor) -> None:
     if actor is not None and not has_role(actor, COUPON_ROLES):
-        raise PermissionDenied("only an admin or an operator can manage coupons")
+        raise PermissionDenied(_("Only an admin or an operator can manage coupons."))
 
 
 def _template(template_id) -> CouponTemplate:
     try:
         return CouponTemplate.objects.get(pk=int(template_id))
     except (CouponTemplate.DoesNotExist, ValueError, TypeError, OverflowError):
-        raise CouponNotFound(f"no coupon template {template_id}") from None
+        raise CouponNotFound(_("There is no coupon template %(template)s.") % {"template": template_id}) from None
 
 
 # --- templates ------------------------------------------------------------------------------------------
+
+# the words of a template's (and a redemption's) fields in their refusals
+FIELD_WORDS = {
+    "amount_off": gettext_lazy("The amount off"),
+    "percent_off": gettext_lazy("The percent off"),
+    "max_discount": gettext_lazy("The discount cap"),
+    "min_spend": gettext_lazy("The minimum spend"),
+    "order_amount": gettext_lazy("The order amount"),
+    "valid_days": gettext_lazy("The days of validity"),
+    "valid_from": gettext_lazy("The first day of validity"),
+    "valid_until": gettext_lazy("The last day of validity"),
+    "total_quantity": gettext_lazy("The total quantity"),
+    "per_member_limit": gettext_lazy("The limit per member"),
+}
 
 
 def _money(value, what: str, *, required: bool = False, positive: bool = False) -> Decimal | None:
     if value in (None, ""):
         if required:
-            raise CouponError(f"{what} is needed")
+            raise CouponError(_("%(field)s is needed.") % {"field": FIELD_WORDS[what]})
         return None
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise CouponError(f"{what} must be an amount in yuan") from None
+        raise CouponError(_("%(field)s must be an amount in yuan.") % {"field": FIELD_WORDS[what]}) from None
     if not amount.is_finite() or amount < 0 or amount > MONEY_MAX or amount != amount.quantize(discounts.CENT):
-        raise CouponError(f"{what} must be an amount in yuan, at most two decimals")
+        raise CouponError(_("%(field)s must be an amount in yuan, with at most two decimals.") % {"field": FIELD_WORDS[what]})
     if positive and amount <= 0:
-        raise CouponError(f"{what} must be more than 0")
+        raise CouponError(_("%(field)s must be more than 0.") % {"field": FIELD_WORDS[what]})
     return amount.quantize(discounts.CENT)
 
 
@@ -90,9 +106,10 @@ def _whole(value, what: str, low: int, high: int) -> int | None:
     try:
         number = int(str(value).strip())
     except ValueError:
-        raise CouponError(f"{what} must be a whole number") from None
+        raise CouponError(_("%(field)s must be a whole number.") % {"field": FIELD_WORDS[what]}) from None
     if not low <= number <= high:
-        raise CouponError(f"{what} must be between {low} and {high}")
+        raise CouponError(_("%(field)s must be between %(low)s and %(high)s.")
+                          % {"field": FIELD_WORDS[what], "low": low, "high": high})
     return number
 
 
@@ -106,7 +123,7 @@ def _when(value, what: str) -> dt.datetime | None:
     try:
         parsed = dt.datetime.fromisoformat(str(value).strip())
     except ValueError:
-        raise CouponError(f"{what} must be a date") from None
+        raise CouponError(_("%(field)s must be a date.") % {"field": FIELD_WORDS[what]}) from None
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
 
 
@@ -116,50 +133,50 @@ def checked_template(data: dict) -> dict:
     validity, valid_from, valid_until, valid_days, total_quantity, per_member_limit, status."""
     name = str(data.get("name") or "").strip()
     if not name or len(name) > 100:
-        raise CouponError("a template needs a name of at most 100 characters")
+        raise CouponError(_("A coupon template needs a name of at most 100 characters."))
     kind = data.get("kind")
     if kind not in DiscountKind.values:
-        raise CouponError("choose amount off or percent off")
+        raise CouponError(_("Choose amount off or percent off."))
     out = {"name": name, "description": str(data.get("description") or "").strip()[:2000], "kind": kind,
            "amount_off": None, "percent_off": None, "max_discount": None}  # fmt: skip
     if kind == DiscountKind.AMOUNT:
-        out["amount_off"] = _money(data.get("amount_off"), "the amount off", required=True, positive=True)
+        out["amount_off"] = _money(data.get("amount_off"), "amount_off", required=True, positive=True)
     else:
-        percent = _money(data.get("percent_off"), "the percent off", required=True, positive=True)
+        percent = _money(data.get("percent_off"), "percent_off", required=True, positive=True)
         if percent >= 100:
-            raise CouponError("the percent off must be less than 100")
+            raise CouponError(_("The percent off must be less than 100."))
         out["percent_off"] = percent
-        out["max_discount"] = _money(data.get("max_discount"), "the cap", positive=True)
-    out["min_spend"] = _money(data.get("min_spend"), "the minimum spend") or Decimal("0.00")
+        out["max_discount"] = _money(data.get("max_discount"), "max_discount", positive=True)
+    out["min_spend"] = _money(data.get("min_spend"), "min_spend") or Decimal("0.00")
     if kind == DiscountKind.AMOUNT and out["min_spend"] and out["amount_off"] > out["min_spend"]:
-        raise CouponError("the amount off is more than the minimum spend")
+        raise CouponError(_("The amount off is more than the minimum spend."))
     products = data.get("products") or []
     if isinstance(products, str):
         products = [p for line in products.splitlines() for p in line.split(",")]
     products = sorted({str(p).strip() for p in products if str(p).strip()})
     if len(products) > MAX_PRODUCTS or any(len(p) > 200 for p in products):
-        raise CouponError(f"at most {MAX_PRODUCTS} products of at most 200 characters each")
+        raise CouponError(_("At most %(most)s products of at most 200 characters each.") % {"most": MAX_PRODUCTS})
     out["products"] = products
     validity = data.get("validity") or ValidityKind.DAYS
     if validity not in ValidityKind.values:
-        raise CouponError("choose fixed dates or a number of days after issue")
+        raise CouponError(_("Choose fixed dates or a number of days after issue."))
     out.update(validity=validity, valid_from=None, valid_until=None, valid_days=None)
     if validity == ValidityKind.DAYS:
-        out["valid_days"] = _whole(data.get("valid_days"), "the days of validity", 1, 3650)
+        out["valid_days"] = _whole(data.get("valid_days"), "valid_days", 1, 3650)
         if out["valid_days"] is None:
-            raise CouponError("how many days is a coupon valid after issue?")
+            raise CouponError(_("How many days is a coupon valid after issue?"))
     else:
-        out["valid_from"] = _when(data.get("valid_from"), "the first day")
-        out["valid_until"] = _when(data.get("valid_until"), "the last day")
+        out["valid_from"] = _when(data.get("valid_from"), "valid_from")
+        out["valid_until"] = _when(data.get("valid_until"), "valid_until")
         if out["valid_until"] is None:
-            raise CouponError("until when are the coupons valid?")
+            raise CouponError(_("Until when are the coupons valid?"))
         if out["valid_from"] and out["valid_from"] >= out["valid_until"]:
-            raise CouponError("the coupons' validity ends before it starts")
-    out["total_quantity"] = _whole(data.get("total_quantity"), "the total quantity", 1, 100_000_000)
-    out["per_member_limit"] = _whole(data.get("per_member_limit"), "the limit per member", 1, 10_000)
+            raise CouponError(_("The coupons' validity ends before it starts."))
+    out["total_quantity"] = _whole(data.get("total_quantity"), "total_quantity", 1, 100_000_000)
+    out["per_member_limit"] = _whole(data.get("per_member_limit"), "per_member_limit", 1, 10_000)
     status = data.get("status") or TemplateStatus.ACTIVE
     if status not in TemplateStatus.values:
-        raise CouponError("a template is issuing or closed")
+        raise CouponError(_("A coupon template is issuing or closed."))
     out["status"] = status
     return out
 
@@ -176,7 +193,8 @@ def save_template(actor, data: dict, template_id: int | None = None) -> CouponTe
             template = _template(template_id)
             template = CouponTemplate.objects.select_for_update().get(pk=template.pk)
             if fields["total_quantity"] is not None and fields["total_quantity"] < template.issued_count:
-                raise CouponError(f"{template.issued_count} coupons are already issued: the total cannot be less")
+                raise CouponError(_("%(issued)s coupons are already issued: the total cannot be less.")
+                                  % {"issued": template.issued_count})
             for name, value in fields.items():
                 setattr(template, name, value)
             template.save()
@@ -187,7 +205,7 @@ def save_template(actor, data: dict, template_id: int | None = None) -> CouponTe
 def set_template_status(actor, template_id: int, status: str) -> CouponTemplate:
     _editor(actor)
     if status not in TemplateStatus.values:
-        raise CouponError("a template is issuing or closed")
+        raise CouponError(_("A coupon template is issuing or closed."))
     template = _template(template_id)
     CouponTemplate.objects.filter(pk=template.pk).update(status=status, updated_at=timezone.now())
     record_audit(actor, "coupon_template_status", f"coupon_template:{template.pk}", status=status)
@@ -208,7 +226,8 @@ def _validity(template: CouponTemplate, now: dt.datetime) -> tuple[dt.datetime |
 
 def _check_source(source: str) -> None:
     if source not in CouponSource.values:
-        raise CouponError(f"a coupon's source is one of {', '.join(CouponSource.values)}")
+        raise CouponError(_("A coupon's source is one of: %(sources)s.")
+                          % {"sources": _(", ").join(str(labels.coupon_source_label(v)) for v in CouponSource.values)})
 
 
 def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, source_ref: str = "",
@@ -218,7 +237,7 @@ def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, s
     member holds the per-member limit), CouponNotFound."""
     key = str(key or "").strip()
     if not key or len(key) > 200:
-        raise CouponError("an issue needs a key of 1 to 200 characters")
+        raise CouponError(_("Issuing a coupon needs an idempotency key of 1 to 200 characters."))
     _check_source(source)
     existing = Coupon.objects.filter(idempotency_key=key).first()
     if existing is not None:
@@ -226,9 +245,9 @@ def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, s
     now = now or timezone.now()
     template = _template(template_id)
     if template.status != TemplateStatus.ACTIVE:
-        raise TemplateClosed(f"the coupon template “{template.name}” is closed")
+        raise TemplateClosed(_("The coupon template “%(name)s” is closed.") % {"name": template.name})
     if template.validity == ValidityKind.FIXED and template.valid_until and template.valid_until <= now:
-        raise TemplateClosed(f"the coupons of “{template.name}” are no longer valid")
+        raise TemplateClosed(_("The coupons of “%(name)s” are no longer valid.") % {"name": template.name})
     starts_at, expires_at = _validity(template, now)
     for _attempt in range(CODE_ATTEMPTS):
         try:
@@ -241,14 +260,15 @@ def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, s
                 if not taken:
                     template.refresh_from_db()
                     if template.status != TemplateStatus.ACTIVE:
-                        raise TemplateClosed(f"the coupon template “{template.name}” is closed")
-                    raise CouponLimitReached(f"all {template.total_quantity} coupons of “{template.name}” are issued")
+                        raise TemplateClosed(_("The coupon template “%(name)s” is closed.") % {"name": template.name})
+                    raise CouponLimitReached(_("All %(total)s coupons of “%(name)s” are issued.")
+                                             % {"total": template.total_quantity, "name": template.name})
                 if template.per_member_limit is not None:
                     held = Coupon.objects.filter(template=template, customer_id=customer_id).count()
                     if held >= template.per_member_limit:
                         raise CouponLimitReached(
-                            f"this member already has {held} coupon(s) of “{template.name}” (the limit is "
-                            f"{template.per_member_limit})"
+                            _("This member already has %(held)s coupon(s) of “%(name)s” (the limit is %(limit)s).")
+                            % {"held": held, "name": template.name, "limit": template.per_member_limit}
                         )
                 return Coupon.objects.create(
                     code=discounts.new_code(), template=template, customer_id=int(customer_id),
@@ -260,7 +280,7 @@ def issue_coupon(template_id: int, customer_id: int, *, key: str, source: str, s
             if existing is not None:  # the same key issued concurrently: that one stands
                 return existing
             # else the code clashed with another coupon's: draw again
-    raise CouponError("no free coupon code was found; try again")
+    raise CouponError(_("No free coupon code was found; try again."))
 
 
 def segment_issue_key(segment_id: int, template_id: int, day: dt.date, customer_id: int) -> str:
@@ -276,7 +296,7 @@ def issue_to_members(template_id: int, customer_ids, *, key_of, source: str, sou
     now = now or timezone.now()
     template = _template(template_id)
     if template.status != TemplateStatus.ACTIVE:
-        raise TemplateClosed(f"the coupon template “{template.name}” is closed")
+        raise TemplateClosed(_("The coupon template “%(name)s” is closed.") % {"name": template.name})
     starts_at, expires_at = _validity(template, now)
     ids = sorted({int(c) for c in customer_ids})
     report = {"members": len(ids), "issued": 0, "already": 0, "at_limit": 0, "sold_out": 0}
@@ -287,7 +307,7 @@ def issue_to_members(template_id: int, customer_ids, *, key_of, source: str, sou
             # a no-op UPDATE takes the lock on SQLite too (select_for_update is ignored there)
             CouponTemplate.objects.filter(pk=template.pk).update(issued_count=F("issued_count"))
             if locked.status != TemplateStatus.ACTIVE:
-                raise TemplateClosed(f"the coupon template “{template.name}” is closed")
+                raise TemplateClosed(_("The coupon template “%(name)s” is closed.") % {"name": template.name})
             done = set(Coupon.objects.filter(idempotency_key__in=keys.values()).values_list("idempotency_key", flat=True))
             todo = [cid for cid in batch if keys[cid] not in done]
             written = timezone.now()
@@ -327,7 +347,7 @@ def issue_to_segment(actor, template_id: int, segment_id: int, *, day: dt.date |
     _editor(actor)
     template = _template(template_id)
     if template.status != TemplateStatus.ACTIVE:
-        raise TemplateClosed(f"the coupon template “{template.name}” is closed")
+        raise TemplateClosed(_("The coupon template “%(name)s” is closed.") % {"name": template.name})
     segment = get_segment(segment_id)
     day = day or timezone.localdate()
     size = int(member_ids(segment.pk).count().execute())
@@ -390,13 +410,13 @@ def redeem_coupon(code: str, *, key: str, order_ref: str = "", amount: Decimal |
     Raises CouponNotUsable (reason in words), CouponNotFound."""
     key = str(key or "").strip()
     if not key or len(key) > 200:
-        raise CouponError("a redemption needs a key of 1 to 200 characters")
+        raise CouponError(_("Redeeming a coupon needs an idempotency key of 1 to 200 characters."))
     replay = Coupon.objects.select_related("template").filter(redeem_key=key).first()
     if replay is not None:
         return replay
     now = now or timezone.now()
     if amount is not None:
-        amount = _money(amount, "the order amount")
+        amount = _money(amount, "order_amount")
     coupon = coupon_by_code(code)
     usable_check(coupon, amount=amount, products=products, now=now)
     template = coupon.template
@@ -430,7 +450,8 @@ def void_coupon(actor, code: str, reason: str = "") -> Coupon:
         changed_at=timezone.now(),
     )
     if not changed:
-        raise CouponError(f"only an unused coupon can be voided (this one is {labels.coupon_status_label(coupon.status)})")
+        raise CouponError(_("Only an unused coupon can be voided (this one is %(status)s).")
+                          % {"status": labels.coupon_status_label(coupon.status)})
     record_audit(actor, "coupon_voided", f"coupon:{coupon.pk}", reason=str(reason or "")[:200])
     coupon.refresh_from_db()
     return coupon
