@@ -30,11 +30,6 @@ D = dt.date
 
 
 @pytest.fixture
-def ops(db):
-    return create_user("ops", "pw-ops-1", "operator", display_name="运营小张")
-
-
-@pytest.fixture
 def rules(ops):
     template = coupon_actions.save_template(None, {"name": "连签7天券", "kind": "amount", "amount_off": "10",
                                                    "min_spend": "50", "validity": "days", "valid_days": 30})  # fmt: skip
