@@ -14,6 +14,12 @@ from siyu.core.errors import DataPlaneBusy, NotFound, PermissionDenied
 
 logger = logging.getLogger("siyu.console")
 
+def form_int(value, default: int | None = None) -> int | None:
+    """A whole number a form field holds (digits only, under 12 of them), else `default`."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else default
+
+
 def forbidden(request, message: str = "", *, english_only: bool = False):
     """The 403 page. `english_only`: the message comes from a domain error (English), so it is shown only
     when the console is in English."""

@@ -16,18 +16,13 @@ from siyu.loyalty.checkin import actions, labels, queries
 from siyu.loyalty.checkin.errors import CheckinError, RuleNotFound
 from siyu.loyalty.checkin.models import CHECKIN_ROLES, MAKEUP_WINDOW_DAYS, CheckinRule
 from siyu.staff.queries import has_role
-from siyu.web.views import console_view
-
-
-def _int(value, default: int | None = 0) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 12 else default
+from siyu.web.views import console_view, form_int
 
 
 def _rule_form(post) -> dict:
-    return {"streak_day": _int(post.get("streak_day")), "points": _int(post.get("points")),
-            "coupon_template_id": _int(post.get("coupon_template_id"), None),
-            "makeup_cards": _int(post.get("makeup_cards")), "active": post.get("active") == "on"}  # fmt: skip
+    return {"streak_day": form_int(post.get("streak_day"), 0), "points": form_int(post.get("points"), 0),
+            "coupon_template_id": form_int(post.get("coupon_template_id")),
+            "makeup_cards": form_int(post.get("makeup_cards"), 0), "active": post.get("active") == "on"}  # fmt: skip
 
 
 @console_view
@@ -38,8 +33,8 @@ def checkin(request):
     if request.method == "POST":
         try:
             if request.POST.get("do") == "cards":
-                made = actions.grant_makeup_cards(request.user, _int(request.POST.get("customer_id")) or 0,
-                                                  _int(request.POST.get("count")) or 0)  # fmt: skip
+                made = actions.grant_makeup_cards(request.user, form_int(request.POST.get("customer_id"), 0),
+                                                  form_int(request.POST.get("count"), 0))  # fmt: skip
                 messages.success(request, _("%(count)s make-up cards granted.") % {"count": made})
             else:
                 actions.save_rule(request.user, **_rule_form(request.POST))

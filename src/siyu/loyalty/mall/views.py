@@ -19,7 +19,7 @@ from siyu.loyalty.mall import actions, labels, queries
 from siyu.loyalty.mall.errors import ItemNotFound, MallError
 from siyu.loyalty.mall.models import MALL_ROLES, ItemKind, ItemStatus, MallItem, RedemptionStatus
 from siyu.staff.queries import has_role
-from siyu.web.views import console_view
+from siyu.web.views import console_view, form_int
 
 PAGE_SIZE = 100
 
@@ -28,10 +28,6 @@ def _require(request) -> None:
     if not has_role(request.user, MALL_ROLES):
         raise PermissionDenied("the mall is managed by admins, operators and store managers")
 
-
-def _int(value, default=None):
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) < 12 else default
 
 
 def _when(value):
@@ -50,9 +46,9 @@ def _item_fields(post) -> dict:
     except InvalidOperation as exc:
         raise MallError("the cash price is a number of yuan") from exc
     return {"name": post.get("name", ""), "description": post.get("description", ""), "kind": post.get("kind", ""),
-            "points_price": _int(post.get("points_price"), 0), "cash_price": cash,
-            "coupon_template_id": _int(post.get("coupon_template_id")), "needs_address": post.get("needs_address") == "on",
-            "stock": _int(post.get("stock"), 0), "per_member_limit": _int(post.get("per_member_limit")),
+            "points_price": form_int(post.get("points_price"), 0), "cash_price": cash,
+            "coupon_template_id": form_int(post.get("coupon_template_id")), "needs_address": post.get("needs_address") == "on",
+            "stock": form_int(post.get("stock"), 0), "per_member_limit": form_int(post.get("per_member_limit")),
             "starts_at": _when(post.get("starts_at")), "ends_at": _when(post.get("ends_at")),
             "status": post.get("status", ItemStatus.DRAFT)}  # fmt: skip
 
@@ -121,7 +117,7 @@ def redemptions(request):
     _require(request)
     status = request.GET.get("status") or ""
     status = status if status in RedemptionStatus.values else ""
-    page = _int(request.GET.get("page"), 1) or 1
+    page = form_int(request.GET.get("page"), 1) or 1
     found = queries.redemptions(status=status)
     total = found.count()
     rows = [_redemption_row(r, request.user) for r in found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]]
