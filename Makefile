@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lint browser clean
+.PHONY: run test install install-dev lint browser java clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is required")'
@@ -32,11 +32,17 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
+# Java 17 for Spark in local mode (the warehouse contract suite runs on DuckDB and on Spark); Debian's.
+java:
+	@if ! command -v java >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	fi
+
 # Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
 PG_TESTS := tests/core tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community tests/loyalty tests/surveys tests/members tests/privacy
 
-test: install-dev browser
+test: install-dev browser java
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2)" 2>/dev/null; then \

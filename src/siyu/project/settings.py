@@ -14,7 +14,16 @@ import dj_database_url
 SIYU_HOME = Path(os.environ.get("SIYU_HOME") or Path.home() / ".siyu").expanduser().resolve()
 SECRETS_DIR = SIYU_HOME / "secrets"
 UPLOADS_DIR = SIYU_HOME / "uploads"
-WAREHOUSE_PATH = Path(os.environ.get("SIYU_WAREHOUSE") or SIYU_HOME / "warehouse.duckdb")
+# SIYU_WAREHOUSE: a DuckDB file (the embedded default), or a Spark master for the data plane at scale:
+# sc://host:15002 (Spark Connect), spark://host:7077, local[N], yarn, k8s://… (docs/deployment.md).
+_WAREHOUSE = os.environ.get("SIYU_WAREHOUSE", "")
+_SPARK_MASTERS = ("sc://", "spark://", "local", "yarn", "k8s://", "mesos://")
+WAREHOUSE_ENGINE = "spark" if _WAREHOUSE.startswith(_SPARK_MASTERS) else "duckdb"
+WAREHOUSE_PATH = Path(_WAREHOUSE) if _WAREHOUSE and WAREHOUSE_ENGINE == "duckdb" else SIYU_HOME / "warehouse.duckdb"
+WAREHOUSE_SPARK_MASTER = _WAREHOUSE if WAREHOUSE_ENGINE == "spark" else ""
+# Where Spark keeps the warehouse's tables (a directory or an object-store URI) and in which format.
+WAREHOUSE_LOCATION = os.environ.get("SIYU_WAREHOUSE_LOCATION") or str(SIYU_HOME / "warehouse-spark")
+WAREHOUSE_FORMAT = os.environ.get("SIYU_WAREHOUSE_FORMAT", "parquet")
 for _dir in (SIYU_HOME, SECRETS_DIR, UPLOADS_DIR):
     _dir.mkdir(parents=True, exist_ok=True)
 os.chmod(SECRETS_DIR, 0o700)
