@@ -3,6 +3,7 @@
 from siyu.warehouse.connection import (  # noqa: F401
     WarehouseBusy,
     backend,
+    engine,
     exclusive_writes,
     raw_connection,
     transaction,

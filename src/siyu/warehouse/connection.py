@@ -67,12 +67,34 @@ def raw_connection() -> duckdb.DuckDBPyConnection:
     return cursor
 
 
+def engine() -> str:
+    """"duckdb" (the embedded default) or "spark" (SIYU_WAREHOUSE names a Spark master)."""
+    return settings.WAREHOUSE_ENGINE
+
+
 def backend() -> ibis.BaseBackend:
     """This thread's Ibis backend over the warehouse."""
+    if engine() == "spark":
+        return _spark_backend()
     cursor = raw_connection()
     if getattr(_local, "backend", None) is None:
         _local.backend = ibis.duckdb.from_connection(cursor)
     return _local.backend
+
+
+_spark_ibis = None
+
+
+def _spark_backend() -> ibis.BaseBackend:
+    """One Ibis backend over this process's Spark session (siyu.warehouse.spark), shared by threads."""
+    global _spark_ibis
+    from siyu.warehouse import spark
+
+    session = spark.session()
+    with _lock:
+        if _spark_ibis is None or _spark_ibis._session is not session:
+            _spark_ibis = ibis.pyspark.connect(session)
+        return _spark_ibis
 
 
 # Writers whose transactions can touch the same rows take turns (DuckDB fails the second writer of a row
@@ -121,10 +143,11 @@ def transaction():
 
 def close() -> None:
     """Release the warehouse file (tests, and handing ownership over)."""
-    global _root, _root_path
+    global _root, _root_path, _spark_ibis
     with _lock:
         if _root is not None:
             _root.close()
         _root = None
+        _spark_ibis = None
         _root_path = None
         _local.__dict__.clear()
