@@ -7,7 +7,8 @@ each stage in a child process of its own (so its peak memory is its own): import
 stages, full); traits (the customer summary rebuilt, then RFM, stages, value layers); a segment (a rule over
 traits and orders, materialised); every analytics page's query (the median of three calls). The growth of
 each stage between two sizes is the exponent k of time ∝ N^k (1 linear; log(t2/t1) / log(N2/N1)), and
-over all sizes the least-squares slope of log t against log N.
+over all sizes the least-squares slope of log t against log N; of wall time and of CPU time (user + system
+of every thread: steadier than wall time when other work shares the machine).
 
 `--engine spark` runs the same children with SIYU_WAREHOUSE=local[2] (Spark in local mode on this host)
 and the tables under the run's home. A stage the Spark data plane cannot run yet is reported with its
@@ -69,15 +70,16 @@ def run(people: list[int], engine: str = "duckdb") -> dict:
         "load_average": os.getloadavg(),
         "sizes": sizes,
         "growth": growth(sizes),
+        "cpu_growth": growth(sizes, "cpu_seconds"),
     }
 
 
-def growth(sizes: list[dict]) -> dict:
+def growth(sizes: list[dict], measure: str = "seconds") -> dict:
     """Per stage: the exponent k of t ∝ N^k between each pair of consecutive sizes, and the least-squares
-    slope over all of them."""
+    slope over all of them. `measure`: wall "seconds", or "cpu_seconds" (steadier on a shared machine)."""
     result = {}
     for stage in STAGES:
-        points = [(s["people"], s["stages"][stage]["seconds"]) for s in sizes if stage in s["stages"]]
+        points = [(s["people"], s["stages"][stage].get(measure, 0)) for s in sizes if stage in s["stages"]]
         points = [(n, t) for n, t in points if t > 0]
         if len(points) < 2:
             continue

@@ -212,6 +212,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{'':>10} not run on {result['engine']} from {size['failed']['stage']}: "
                                   f"{size['failed']['error']}")  # fmt: skip
         for stage, grows in result["growth"].items():
+            cpu = result["cpu_growth"].get(stage, {})
             self.stdout.write(
-                f"growth of {stage}: time ∝ N^{grows['fitted']} (between sizes {grows['between_sizes']})"
+                f"growth of {stage}: wall time ∝ N^{grows['fitted']} (between sizes {grows['between_sizes']}), "
+                f"CPU time ∝ N^{cpu.get('fitted')} ({cpu.get('between_sizes')})"
             )
