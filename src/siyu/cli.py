@@ -10,7 +10,8 @@ from siyu import __version__
 
 COMMANDS = {
     "demo": "generate a demo brand, import it through the real importers, resolve, serve",
-    "serve": "run the console, API and task worker (owns the warehouse)",
+    "serve": "run the console, API and task worker (owns the warehouse); --no-worker: web only (Spark)",
+    "worker": "run the task worker alone (DuckDB: owns the warehouse; Spark: as many as you like)",
     "import": "import channel exports: siyu import PATH… --source NAME [--format …] [--map COL=FIELD]",
     "resolve": "resolve identities into customers",
     "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_django()
     if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
+    from siyu.core.leases import enable_for_commands
+
+    enable_for_commands()  # a job this process runs itself holds a lease, so other hosts know it is alive
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["siyu", *argv])

@@ -131,6 +131,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A process running jobs renews its lease (siyu.core.leases) every WORKER_LEASE / 4 seconds; one not renewed
+# for WORKER_LEASE seconds died, and its jobs run again elsewhere, at most WORKER_MAX_ATTEMPTS times in all.
+WORKER_LEASE = float(os.environ.get("SIYU_WORKER_LEASE", "60"))
+WORKER_MAX_ATTEMPTS = int(os.environ.get("SIYU_WORKER_MAX_ATTEMPTS", "3"))
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
