@@ -72,8 +72,10 @@ _starting = threading.local()
 
 @contextmanager
 def starting_up():
-    """What a starting worker schedules counts a run in progress as covering its time (the periodic tasks
-    queue their next run when they end), so starting beside a running one adds no second run."""
+    """What a starting worker schedules is only made sure of: any waiting run, whenever due, or one in
+    progress (the periodic tasks queue their next run as they end) covers it, so a worker starting beside
+    others, or restarting, adds no run to a schedule that has one (a daily task is not run again at each
+    start)."""
     _starting.on = True
     try:
         yield
@@ -102,7 +104,7 @@ def schedule_once(task_, at: dt.datetime | None = None) -> bool:
     target = max(at or now, now)
     covering = Q(status="READY") & (Q(run_after__lte=target) | Q(run_after=get_date_max()))
     if getattr(_starting, "on", False):
-        covering |= Q(status="RUNNING")
+        covering = Q(status__in=["READY", "RUNNING"])
     with schedule_lock(task_):
         if DBTaskResult.objects.filter(task_path=task_.module_path).filter(covering).exists():
             return False
