@@ -340,3 +340,46 @@ def test_a_command_queues_for_live_workers_and_runs_the_job_itself_when_none_is(
     assert not finished
     assert cluster.wait_job(job_id, lambda job: job["status"] == "done")["worker"] == lease
     assert alive.stop() == 0
+
+
+SCHEDULE_AT_ONCE = """
+import sys, time
+import django
+django.setup()
+from django.utils import timezone
+from siyu.core.tasks import schedule_once
+from siyu.loyalty.tasks import loyalty_upkeep
+from siyu.segments.actions import schedule_refresh
+go, rounds = float(sys.argv[1]), int(sys.argv[2])
+hour = timezone.now().replace(minute=0, second=0, microsecond=0) + timezone.timedelta(days=30)
+for r in range(rounds):
+    time.sleep(max(go + r * 0.3 - time.time(), 0))  # every process asks at the same instant
+    # each round asks for an earlier time than the last, which the waiting runs do not cover: one new run
+    schedule_once(loyalty_upkeep, hour - timezone.timedelta(hours=r))
+    schedule_refresh()
+print("ok")
+"""
+
+
+def test_processes_scheduling_at_the_same_instant_leave_one_waiting_run(cluster):
+    # no worker: only the scheduling code, in six processes released together, round after round
+    rounds = 20
+    go = time.time() + 25  # after every process has started Django
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SCHEDULE_AT_ONCE, str(go), str(rounds)], env=cluster.env(f"host{i}"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for i in range(6)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=WAIT * 2)
+        assert proc.returncode == 0 and out.strip() == "ok", err
+    rows = cluster.rows(
+        "SELECT task_path, count(*), count(DISTINCT run_after) FROM django_tasks_database_dbtaskresult "
+        "WHERE status = 'READY' GROUP BY 1"
+    )
+    assert {path: (n, times) for path, n, times in rows} == {
+        "siyu.loyalty.tasks.loyalty_upkeep": (rounds, rounds),  # one per round, not one per process
+        "siyu.segments.tasks.scheduled_refresh": (1, 1),
+    }

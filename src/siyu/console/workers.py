@@ -6,8 +6,10 @@
 
 Either way it holds a lease (siyu.core.leases) whose id is its django-tasks worker id, takes back the work of
 processes whose lease expired (siyu.core.actions.recover_lost_work) at start and while it renews its lease,
-settles the sends a stopped process left half-done, and makes sure every periodic task has its one waiting
-run (siyu.core.tasks.schedule_lock keeps that true when several start at once).
+and settles the sends a stopped process left half-done. One live worker at a time — the first of those
+starting together (decided under a control-plane lock), or the one taking over when it is gone — makes sure
+every periodic task has its waiting run; each schedule's check-then-enqueue also runs under its own lock
+(siyu.core.tasks.schedule_lock), so workers leave one waiting run per schedule and each run fires once.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from siyu.acquisition.actions import schedule_routing_refresh
 from siyu.community.handover.actions import schedule_handover_check
@@ -25,7 +28,7 @@ from siyu.core import leases
 from siyu.core.actions import recover_lost_work
 from siyu.core.models import ProcessLease
 from siyu.core.owner import running_server
-from siyu.core.tasks import run_job_task, schedule_lock, starting_up
+from siyu.core.tasks import schedule_lock, starting_up
 from siyu.engagement.journeys.actions import schedule_journeys
 from siyu.engagement.messaging.actions import LEASE as SEND_LEASE
 from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
@@ -78,19 +81,26 @@ def own_warehouse() -> None:
 
 
 def take_lease(role: str) -> leases.Lease:
-    """Hold this process's lease; each renewal also takes back the work of processes that died."""
-    return leases.Lease(role, on_renew=_recover_quietly).start()
+    """Hold this process's lease; each renewal also takes back the work of processes that died, and takes
+    over the periodic tasks when the worker that made sure of them is gone."""
+    lease = leases.Lease(role)
+    lease.on_renew = lambda: _renewed(lease)
+    if duckdb_engine():
+        # this process owns the DuckDB file (opened before): every other lease is of a process that died
+        ProcessLease.objects.all().delete()
+    return lease.start()
 
 
-def _recover_quietly() -> None:
+def _renewed(lease: leases.Lease) -> None:
     report = recover_lost_work()
     if report["requeued"] or report["failed"] or report["interrupted"]:
         logger.warning("work of stopped processes taken back: %s", report)
+    ensure_schedules(None, lease)
 
 
 def start_up(stdout, lease: leases.Lease) -> None:
-    """A starting worker's chores: lost work back to the queue, sends settled, the periodic tasks scheduled
-    (one waiting run each, however many processes start at once), waiting records resolved."""
+    """A starting worker's chores: lost work back to the queue, sends settled, the periodic tasks made sure
+    of (by one worker of those alive), waiting records resolved."""
     report = recover_lost_work()
     if report["requeued"] or report["failed"] or report["interrupted"]:
         stdout.write(
@@ -101,6 +111,20 @@ def start_up(stdout, lease: leases.Lease) -> None:
     others = leases.live_workers().exclude(pk=lease.id).exists()
     # alone, every claimed send was left by a stopped process; beside live workers only the stale ones were
     recover_interrupted_sends(stale_after=SEND_LEASE if others else None)
+    if not ensure_schedules(stdout, lease):
+        scheduler = leases.live_workers().filter(scheduled_at__isnull=False).values_list("id", flat=True).first()
+        stdout.write(f"Periodic tasks: made sure of by the worker {scheduler}.")
+
+
+def ensure_schedules(stdout, lease: leases.Lease) -> bool:
+    """Make sure every periodic task has its run waiting, unless another live worker did (the first of
+    workers starting together, or one that took over from a worker gone since); True when this one did.
+    Also resolves the records imported while no worker ran."""
+    with schedule_lock("siyu.startup"):
+        live = leases.live_workers()
+        if live.filter(scheduled_at__isnull=False).exists():
+            return False
+        ProcessLease.objects.filter(pk=lease.id).update(scheduled_at=timezone.now())
     with starting_up():
         schedule_delivery()
         schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
@@ -111,12 +135,12 @@ def start_up(stdout, lease: leases.Lease) -> None:
         schedule_loyalty_upkeep()  # expiry of points and coupons, coupon orders, tier reviews, birthdays: daily
         schedule_surveys_mirror()  # survey answers into the warehouse, every hour
         when = schedule_refresh()  # the daily refresh of traits and segments
-        if when is not None:
+        if when is not None and stdout is not None:
             stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
         schedule_rejected_purge()  # rejected rows past their retention, now and every day
-        with schedule_lock(run_job_task):  # workers starting together request one resolve between them
-            if resolve_waiting_records() is not None:
-                stdout.write("Resolving the records imported while no worker was running.")
+    if resolve_waiting_records() is not None and stdout is not None:
+        stdout.write("Resolving the records imported while no worker was running.")
+    return True
 
 
 def make_worker(worker_id: str, interval: float = 0.5):

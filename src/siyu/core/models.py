@@ -57,6 +57,8 @@ class ProcessLease(models.Model):
     pid = models.IntegerField()
     started_at = models.DateTimeField()
     renewed_at = models.DateTimeField(db_index=True)
+    # set on the one live worker that made sure of the periodic tasks (siyu.console.workers.ensure_schedules)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["started_at"]

@@ -46,12 +46,13 @@ def next_waiting_run(task_) -> dt.datetime | None:
 
 @contextmanager
 def schedule_lock(task_):
-    """Hold the control plane's lock of `task_`'s schedule: one process at a time looks at its waiting
-    runs and changes them (in one transaction, released at its end)."""
+    """Hold the control plane's lock of `task_`'s schedule (a task, or a name): one process at a time looks
+    at its waiting runs and changes them (in one transaction, released at its end)."""
+    name = task_ if isinstance(task_, str) else task_.module_path
     if connection.vendor == "postgresql":
         with transaction.atomic():
             with connection.cursor() as cursor:
-                key = zlib.crc32(f"siyu.schedule:{task_.module_path}".encode()) - 2**31  # a signed 32-bit key
+                key = zlib.crc32(f"siyu.schedule:{name}".encode()) - 2**31  # a signed 32-bit key
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [0x5159, key])
             yield
     elif connection.vendor == "sqlite":
