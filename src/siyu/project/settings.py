@@ -46,6 +46,10 @@ MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32
 
 DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (docs/deployment.md): requests it
+# forwards are https ones, so that the console's forms pass Django's origin check.
+if os.environ.get("SIYU_BEHIND_TLS_PROXY", "") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
