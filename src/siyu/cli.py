@@ -47,6 +47,7 @@ def migrate_quietly() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_command_line = argv is None  # not a test calling main([...]) in its own process
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP)
@@ -57,9 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_django()
     if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
-    from siyu.core.leases import enable_for_commands
+    if from_command_line:
+        from siyu.core.leases import enable_for_commands
 
-    enable_for_commands()  # a job this process runs itself holds a lease, so other hosts know it is alive
+        enable_for_commands()  # a job this process runs itself holds a lease, so other hosts know it is alive
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["siyu", *argv])

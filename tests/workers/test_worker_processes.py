@@ -383,3 +383,49 @@ def test_processes_scheduling_at_the_same_instant_leave_one_waiting_run(cluster)
         "siyu.loyalty.tasks.loyalty_upkeep": (rounds, rounds),  # one per round, not one per process
         "siyu.segments.tasks.scheduled_refresh": (1, 1),
     }
+
+
+def test_a_web_only_server_runs_beside_the_workers_and_says_who_runs_its_jobs(cluster):
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    def serve():
+        return subprocess.Popen(
+            [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port), "--no-worker"],
+            env=cluster.env("web"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait_up(proc) -> list[str]:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "Siyu is running at" in line:
+                return lines
+        pytest.fail(f"siyu serve --no-worker exited ({proc.wait()}): {''.join(lines)}")
+
+    web = serve()
+    try:
+        output = "".join(wait_up(web))
+        assert "no siyu worker is running against this control plane" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=30) as response:
+            assert response.status == 200
+        assert cluster.rows("SELECT id FROM core_processlease") == []  # a web server is no worker
+    finally:
+        web.send_signal(signal.SIGTERM)
+        rest, _ = web.communicate(timeout=60)
+    assert web.returncode == 0 and "Stopped." in rest
+
+    worker = cluster.worker("host-a")
+    lease = worker.lease
+    web = serve()
+    try:
+        assert f"Jobs run on 1 worker(s): {lease}." in "".join(wait_up(web))
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.communicate(timeout=60)
+    assert worker.stop() == 0

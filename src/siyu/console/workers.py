@@ -191,6 +191,11 @@ def start_worker_thread(worker_id: str):
     return worker, thread
 
 
+def serve_web_only() -> None:
+    """`siyu serve --no-worker`: the jobs this process starts go to the queue, for the workers."""
+    leases.serve_web_only()
+
+
 def web_only_note() -> str:
     """What `siyu serve --no-worker` says at start about who runs its jobs (Spark engine)."""
     workers = list(leases.live_workers().values_list("id", flat=True))

@@ -31,6 +31,7 @@ log = logging.getLogger("siyu.leases")
 
 _current: Lease | None = None
 _enabled = False  # whether a CLI command's in-process job takes a lease (set by siyu.cli.main)
+_web_only = False  # a web server without a worker (`siyu serve --no-worker`): its jobs always go to the queue
 _held = 0  # jobs running under the lease holding_lease() took
 _held_lock = threading.Lock()
 
@@ -129,6 +130,19 @@ class Lease:
         ProcessLease.objects.filter(pk=self.id).delete()
         if _current is self:
             _current = None
+
+
+def serve_web_only() -> None:
+    """This process is a web server without a worker: jobs it starts wait in the queue for the workers,
+    even when none is alive yet, rather than running in a request's thread."""
+    global _web_only
+    _web_only = True
+
+
+def runs_jobs_itself() -> bool:
+    """With the Spark engine: whether a job started here with no preference runs here — when this process
+    may run jobs and no worker is alive to take it."""
+    return not _web_only and not live_workers().exists()
 
 
 def current_id() -> str:

@@ -6,7 +6,7 @@ queues the job for that process's worker and returns the Job so the caller can f
 
 With the Spark engine any number of processes run jobs: a command queues its job when live workers hold
 their lease in the control plane (siyu.core.leases) — on this host or any other — and runs it itself when
-none does.
+none does; a web server without a worker always queues.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def submit_job(
     engine: queue it when workers are alive, else run it here."""
     job = create_job(kind, params, created_by)
     if in_process is None and leases.shared_data_plane():
-        in_process = in_queued_job() or not leases.live_workers().exists()
+        in_process = in_queued_job() or leases.runs_jobs_itself()
     if in_process is None:
         try:
             claim_data_plane()

@@ -65,6 +65,7 @@ class Command(BaseCommand):
             worker, worker_thread = self._start_worker(lease.id)
             workers.start_up(self.stdout, lease)
         else:
+            workers.serve_web_only()
             self.stdout.write(workers.web_only_note())
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
