@@ -10,7 +10,8 @@ from siyu import __version__
 
 COMMANDS = {
     "demo": "generate a demo brand, import it through the real importers, resolve, serve",
-    "serve": "run the console, API and task worker (owns the warehouse)",
+    "serve": "run the console, API and task worker (owns the warehouse); --no-worker: web only (Spark)",
+    "worker": "run the task worker alone (DuckDB: owns the warehouse; Spark: as many as you like)",
     "import": "import channel exports: siyu import PATH… --source NAME [--format …] [--map COL=FIELD]",
     "resolve": "resolve identities into customers",
     "traits": "compute RFM, value layers, lifecycle, purchase cycles, tags: siyu traits [--as-of DATE]",
@@ -46,6 +47,7 @@ def migrate_quietly() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_command_line = argv is None  # not a test calling main([...]) in its own process
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(HELP)
@@ -56,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_django()
     if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
+    if from_command_line:
+        from siyu.core.leases import enable_for_commands
+
+        enable_for_commands()  # a job this process runs itself holds a lease, so other hosts know it is alive
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["siyu", *argv])

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from siyu.core.models import AuditLog, Job
+from siyu.core import leases
+from siyu.core.models import AuditLog, Job, ProcessLease
 
 
 def record_audit(actor, action: str, target: str = "", **detail) -> None:
@@ -48,7 +51,10 @@ class JobProgress:
 
 
 def start_job(job: Job) -> None:
-    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, started_at=timezone.now())
+    """The job runs now, in this process (under its lease, when it holds one)."""
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.RUNNING, started_at=timezone.now(), worker=leases.current_id(), attempts=F("attempts") + 1
+    )
 
 
 def finish_job(job: Job, result: dict) -> None:
@@ -63,3 +69,72 @@ def finish_job(job: Job, result: dict) -> None:
 
 def fail_job(job: Job, error: str) -> None:
     Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error=error, finished_at=timezone.now())
+
+
+def recover_lost_work(now=None) -> dict:
+    """Take back the work of processes whose lease expired (siyu.core.leases): a task run they had claimed
+    goes back to the queue for any worker — its job too, saying so — until it was lost
+    settings.WORKER_MAX_ATTEMPTS times, when both fail with the reason; a job they ran in-process fails
+    (what started it runs again if it was a task, and starts a new job); their leases are deleted. Safe to
+    run from many processes at once: each row is taken under a lock and changed only while still lost."""
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.core.tasks import run_job_task  # core.tasks imports core.owner, which imports this module
+
+    now = now or timezone.now()
+    limit = settings.WORKER_MAX_ATTEMPTS
+    requeued, failed = [], []
+    with transaction.atomic():
+        # the runs first, then the leases: a lease is written before its worker claims anything, so a run
+        # claimed by a live worker is never read before that worker's lease
+        running = list(DBTaskResult.objects.filter(status="RUNNING").select_for_update(skip_locked=True))
+        live = set(leases.live_leases(now).values_list("id", flat=True))
+        for run in running:
+            holder = run.worker_ids[-1] if run.worker_ids else ""
+            if holder in live:
+                continue
+            attempts = len(run.worker_ids)
+            job_id = None
+            if run.task_path == run_job_task.module_path:
+                job_id = (run.args_kwargs.get("args") or [None])[0]
+            lost = f"the worker {holder or '(unknown)'} running it stopped renewing its lease at {_when(holder)}"
+            if attempts >= limit:
+                reason = f"{lost}; it was lost {attempts} times, the limit (SIYU_WORKER_MAX_ATTEMPTS={limit}), so it is not run again"
+                run.status, run.finished_at = "FAILED", now
+                run.exception_class_path = "siyu.core.errors.WorkerLost"
+                run.traceback = reason
+                run.return_value = None
+                run.save(update_fields=["status", "finished_at", "exception_class_path", "traceback", "return_value"])
+                failed.append(str(run.pk))
+                if job_id:
+                    Job.objects.filter(pk=job_id).exclude(status__in=[Job.Status.DONE, Job.Status.FAILED]).update(
+                        status=Job.Status.FAILED, error=f"interrupted: {reason}", finished_at=now, worker=""
+                    )
+            else:
+                run.status, run.started_at = "READY", None
+                run.save(update_fields=["status", "started_at"])
+                requeued.append(str(run.pk))
+                if job_id:
+                    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                        status=Job.Status.QUEUED, worker="",
+                        message=f"queued again: {lost} (attempt {attempts} of {limit} lost)"[:500],
+                    )  # fmt: skip
+    # jobs run in-process by a process now gone; judged in one statement so that a job started meanwhile
+    # by a worker whose lease is newer than `live` above is not taken for lost
+    alive = ProcessLease.objects.filter(renewed_at__gte=leases.cutoff(now)).values("id")
+    interrupted = Job.objects.filter(status=Job.Status.RUNNING).exclude(worker__in=alive)
+    stopped = [(str(pk), worker) for pk, worker in interrupted.values_list("pk", "worker")]
+    for pk, worker in stopped:
+        Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker=worker).update(
+            status=Job.Status.FAILED,
+            finished_at=now,
+            error=f"interrupted: the process running it ({worker or 'a siyu process'}) stopped before it ended; "
+            "run it again",
+        )
+    expired = ProcessLease.objects.filter(renewed_at__lt=leases.cutoff(now)).delete()[0]
+    return {"requeued": requeued, "failed": failed, "interrupted": [pk for pk, _ in stopped], "leases_expired": expired}
+
+
+def _when(lease_id: str) -> str:
+    renewed = ProcessLease.objects.filter(pk=lease_id).values_list("renewed_at", flat=True).first()
+    return timezone.localtime(renewed).strftime("%Y-%m-%d %H:%M:%S") if renewed else "an unknown time"

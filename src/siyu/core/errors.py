@@ -12,3 +12,7 @@ class NotFound(SiyuError):
 
 class DataPlaneBusy(SiyuError):
     """Another process owns the data plane (the warehouse file): jobs go to it or wait."""
+
+
+class WorkerLost(SiyuError):
+    """The process running a job stopped renewing its lease (killed, or its host lost) too many times."""

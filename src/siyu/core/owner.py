@@ -1,7 +1,12 @@
-"""The one-owner rule for the warehouse file.
+"""Who runs a job: this process, or the workers through the task queue.
 
-`run_job` runs a job in this process when the warehouse is free; when a `siyu serve` owns it, it queues the
-job for the server's in-process worker and returns the Job so the caller can follow its progress.
+With the DuckDB engine one process owns the warehouse file (DESIGN.md §1): `submit_job` runs a job in this
+process when the file is free; when a `siyu serve` or `siyu worker` owns it (SIYU_HOME/server.json), it
+queues the job for that process's worker and returns the Job so the caller can follow its progress.
+
+With the Spark engine any number of processes run jobs: a command queues its job when live workers hold
+their lease in the control plane (siyu.core.leases) — on this host or any other — and runs it itself when
+none does; a web server without a worker always queues.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import traceback
 
 from django.conf import settings
 
+from siyu.core import leases
 from siyu.core.actions import JobProgress, create_job, fail_job, finish_job, start_job
 from siyu.core.errors import DataPlaneBusy, SiyuError
 from siyu.core.jobs import claim_data_plane, job_runner
@@ -24,7 +30,8 @@ def server_file():
 
 
 def running_server() -> dict | None:
-    """The live `siyu serve` of this SIYU_HOME, if any."""
+    """The live process owning this SIYU_HOME's DuckDB warehouse — a `siyu serve`, or a `siyu worker`
+    ("role": "worker", no port) — if any."""
     try:
         info = json.loads(server_file().read_text())
         os.kill(int(info["pid"]), 0)
@@ -55,15 +62,16 @@ def in_queued_job() -> bool:
 def execute_job(job: Job, listener=None) -> Job:
     """Run a job here and now (this process must own the warehouse)."""
     runner = job_runner(job.kind)
-    start_job(job)
-    try:
-        result = runner(job, JobProgress(job, listener))
-    except SiyuError as exc:
-        fail_job(job, str(exc))
-    except Exception as exc:  # noqa: BLE001 - the job row must say what went wrong
-        fail_job(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
-    else:
-        finish_job(job, result)
+    with leases.holding_lease():  # a CLI command running it shows other processes it is alive
+        start_job(job)
+        try:
+            result = runner(job, JobProgress(job, listener))
+        except SiyuError as exc:
+            fail_job(job, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the job row must say what went wrong
+            fail_job(job, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}")
+        else:
+            finish_job(job, result)
     job.refresh_from_db()
     return job
 
@@ -71,8 +79,11 @@ def execute_job(job: Job, listener=None) -> Job:
 def submit_job(
     kind: str, params: dict, created_by=None, *, in_process: bool | None = None, listener=None
 ) -> Job:
-    """Run in-process when we can own the warehouse, else hand the job to the running server."""
+    """Run in-process when we can own the warehouse, else hand the job to the running server. With the Spark
+    engine: queue it when workers are alive, else run it here."""
     job = create_job(kind, params, created_by)
+    if in_process is None and leases.shared_data_plane():
+        in_process = in_queued_job() or leases.runs_jobs_itself()
     if in_process is None:
         try:
             claim_data_plane()

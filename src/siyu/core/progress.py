@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from siyu.core.models import Job
-from siyu.core.owner import submit_job
+from siyu.core.owner import running_server, submit_job
 
 
 class StepClock:
@@ -43,7 +43,7 @@ def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"{job.kind} (siyu serve)", total=None)
+        task = bar.add_task(f"{job.kind} ({_runner()})", total=None)
         while True:
             job.refresh_from_db()
             bar.update(
@@ -55,6 +55,22 @@ def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
             if job.finished:
                 return job
             time.sleep(poll)
+
+
+def _runner() -> str:
+    """Who runs a handed-over job: the process owning the DuckDB warehouse, or the workers (Spark)."""
+    from siyu.core import leases
+
+    if leases.shared_data_plane():
+        return "siyu workers"
+    return f"siyu {(running_server() or {}).get('role', 'serve')}"
+
+
+def _handed(kind: str) -> str:
+    runner = _runner()
+    if runner == "siyu workers":
+        return f"siyu workers are running: handed {kind} to them"
+    return f"{runner} is running: handed {kind} to it"
 
 
 class ProgressBar:
@@ -95,7 +111,7 @@ def run_with_progress(kind: str, params: dict, *, quiet: bool = False, created_b
     with ProgressBar(kind, quiet=quiet) as bar:
         job = submit_job(kind, params, created_by, listener=bar)
     if not job.finished:
-        Console(stderr=True, quiet=quiet).print(f"[dim]siyu serve is running: handed {kind} to it[/dim]")
+        Console(stderr=True, quiet=quiet).print(f"[dim]{_handed(kind)}[/dim]")
         job = follow_job(job, quiet=quiet)
     return job
 

@@ -46,6 +46,10 @@ MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32
 
 DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (docs/deployment.md): requests it
+# forwards are https ones, so that the console's forms pass Django's origin check.
+if os.environ.get("SIYU_BEHIND_TLS_PROXY", "") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -131,6 +135,10 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# A process running jobs renews its lease (siyu.core.leases) every WORKER_LEASE / 4 seconds; one not renewed
+# for WORKER_LEASE seconds died, and its jobs run again elsewhere, at most WORKER_MAX_ATTEMPTS times in all.
+WORKER_LEASE = float(os.environ.get("SIYU_WORKER_LEASE", "60"))
+WORKER_MAX_ATTEMPTS = int(os.environ.get("SIYU_WORKER_MAX_ATTEMPTS", "3"))
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

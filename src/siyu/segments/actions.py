@@ -21,7 +21,7 @@ import pyarrow as pa
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.core.progress import StepClock
-from siyu.core.tasks import can_defer, cancel_waiting_runs
+from siyu.core.tasks import can_defer, cancel_waiting_runs, schedule_lock
 from siyu.customers.queries import clean_text, existing_customer_ids
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
@@ -462,12 +462,13 @@ def schedule_refresh(now: datetime | None = None) -> datetime | None:
 
     if not can_defer():
         return None
-    cancel_waiting_runs(scheduled_refresh)
-    schedule = RefreshSchedule.current()
-    if not schedule.enabled:
-        return None
-    when = next_refresh_at(schedule.at, now or datetime.now(UTC))
-    scheduled_refresh.using(run_after=when).enqueue()
+    with schedule_lock(scheduled_refresh):  # processes starting together leave one waiting run
+        cancel_waiting_runs(scheduled_refresh)
+        schedule = RefreshSchedule.current()
+        if not schedule.enabled:
+            return None
+        when = next_refresh_at(schedule.at, now or datetime.now(UTC))
+        scheduled_refresh.using(run_after=when).enqueue()
     return when
 
 

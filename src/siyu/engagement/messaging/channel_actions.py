@@ -31,7 +31,7 @@ from siyu import warehouse
 from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
-from siyu.core.tasks import can_defer, next_waiting_run
+from siyu.core.tasks import can_defer, next_waiting_run, schedule_lock
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
@@ -375,11 +375,12 @@ def schedule_wecom_sync(now: dt.datetime | None = None) -> dt.datetime | None:
     every = sync_interval()
     if every is None or not can_defer():
         return None
-    waiting = next_waiting_run(run_scheduled_wecom_sync)
-    if waiting is not None:
-        return waiting
-    at = (now or timezone.now()) + every
-    run_scheduled_wecom_sync.using(run_after=at).enqueue()
+    with schedule_lock(run_scheduled_wecom_sync):  # processes starting together leave one waiting run
+        waiting = next_waiting_run(run_scheduled_wecom_sync)
+        if waiting is not None:
+            return waiting
+        at = (now or timezone.now()) + every
+        run_scheduled_wecom_sync.using(run_after=at).enqueue()
     return at
 
 

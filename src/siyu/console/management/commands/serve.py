@@ -4,6 +4,10 @@ One process owns the DuckDB file (DESIGN.md §1). This command opens it first an
 life; CLI commands started meanwhile find it busy and hand their work to this server through the task
 queue, which the worker thread started here runs. SIYU_HOME/server.json tells them (and the user) that a
 server is running and where.
+
+With the Spark engine nobody owns the warehouse: any number of `siyu serve` and `siyu worker` run against
+one control plane, and `siyu serve --no-worker` is the web server alone (docs/deployment.md). With DuckDB
+--no-worker is refused: a web server beside the process owning the file could not read the warehouse.
 """
 
 from __future__ import annotations
@@ -13,28 +17,16 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from siyu.acquisition.actions import schedule_routing_refresh
-from siyu.community.handover.actions import schedule_handover_check
-from siyu.core.actions import fail_job
-from siyu.core.models import Job
-from siyu.core.owner import running_server, server_file
-from siyu.engagement.journeys.actions import schedule_journeys
-from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
-from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
-from siyu.ingest.actions import schedule_rejected_purge
-from siyu.loyalty.mirror import schedule_mirror as schedule_loyalty_mirror
-from siyu.loyalty.tasks import schedule_loyalty_upkeep
-from siyu.pipeline.actions import resolve_waiting_records
-from siyu.segments.actions import schedule_refresh
-from siyu.surveys.mirror import schedule_mirror as schedule_surveys_mirror
-from siyu.warehouse import WarehouseBusy, connection, raw_connection
+from siyu.console import workers
+from siyu.core.actions import recover_lost_work
+from siyu.core.owner import server_file
+from siyu.warehouse import connection
 
 logger = logging.getLogger("siyu.serve")
 
@@ -48,27 +40,38 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
         parser.add_argument("--threads", type=int, default=8, help="web server threads (default 8)")
+        parser.add_argument(
+            "--no-worker",
+            dest="with_worker",
+            action="store_false",
+            help="the web server only; jobs run on `siyu worker`s (Spark engine only: see docs/deployment.md)",
+        )
 
-    def handle(self, *args, host: str, port: int, threads: int, **options):
-        other = running_server()
-        if other is not None:
+    def handle(self, *args, host: str, port: int, threads: int, with_worker: bool = True, **options):
+        duckdb = workers.duckdb_engine()
+        if duckdb and not with_worker:
             raise CommandError(
-                f"siyu serve is already running for {settings.SIYU_HOME} "
-                f"(pid {other.get('pid')}, http://{_url_host(other.get('host', ''))}:{other.get('port')}/). "
-                "Stop it first, or use another SIYU_HOME."
+                "siyu serve --no-worker needs the Spark engine: with the DuckDB warehouse "
+                f"({settings.WAREHOUSE_PATH}) one process owns the file and runs the jobs, and a web server "
+                "beside it could not read the warehouse. Run `siyu serve` (web and worker in one process). "
+                + workers.SPARK_HINT
             )
-        self._own_warehouse()
+        if duckdb:
+            workers.refuse_second_owner("serve")
+            self._own_warehouse()
         self._check_port(host, port)
-        self._fail_interrupted_jobs()
-
-        worker, worker_thread = self._start_worker()
-        self._resume_outbox()
-        self._schedule_refresh()
-        self._schedule_upkeep()
+        lease = workers.take_lease(workers.ROLES.SERVE) if with_worker else None
+        if with_worker:
+            worker, worker_thread = self._start_worker(lease.id)
+            workers.start_up(self.stdout, lease)
+        else:
+            workers.serve_web_only()
+            self.stdout.write(workers.web_only_note())
         server = self._create_server(host, port, threads)
         info = {"pid": os.getpid(), "host": host, "port": port, "started_at": datetime.now(UTC).isoformat()}
         path = server_file()
-        path.write_text(json.dumps(info))
+        if duckdb:
+            path.write_text(json.dumps(info))
 
         stopping = threading.Event()
 
@@ -97,18 +100,23 @@ class Command(BaseCommand):
             pass
         finally:
             self.stdout.write("Stopping…")
-            worker.running = False
-            worker_thread.join(timeout=WORKER_STOP_TIMEOUT)
-            if worker_thread.is_alive():
-                self.stderr.write("A job was still running; it is marked as interrupted.")
-                self._fail_interrupted_jobs()
+            running = False
+            if lease is not None:
+                worker.running = False
+                worker_thread.join(timeout=WORKER_STOP_TIMEOUT)
+                running = worker_thread.is_alive()
+                lease.stop()
+                if running:  # its lease is given up: the next worker (or the next start) runs it again
+                    self.stderr.write("A job was still running; it goes back to the queue.")
+                    recover_lost_work()
             try:
                 server.close()
             except Exception:  # noqa: BLE001 - already closed by waitress' shutdown
                 pass
-            _remove(path)
+            if duckdb:
+                _remove(path)
 
-            if not worker_thread.is_alive():
+            if not running:
                 connection.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -117,13 +125,7 @@ class Command(BaseCommand):
     # --- steps ----------------------------------------------------------------------------------
 
     def _own_warehouse(self) -> None:
-        try:
-            raw_connection()
-        except WarehouseBusy as exc:
-            raise CommandError(
-                f"{exc}. Another siyu command (an import, resolve or demo) is using it right now; "
-                "start the server again when it has finished."
-            ) from exc
+        workers.own_warehouse()
 
     def _check_port(self, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -136,76 +138,9 @@ class Command(BaseCommand):
         finally:
             probe.close()
 
-    def _fail_interrupted_jobs(self) -> None:
-        """Jobs left `running` by a server that stopped mid-way can never finish: say so on them."""
-
-        for job in Job.objects.filter(status=Job.Status.RUNNING):
-            fail_job(job, "interrupted: siyu serve stopped while this job was running; run it again")
-
-    def _resume_outbox(self) -> None:
-        """Sends a stopped server left half-done are settled (siyu.engagement.messaging.actions), then delivery resumes."""
-
-        recover_interrupted_sends()
-        schedule_delivery()
-        schedule_journeys()  # a tick stopped mid-way is taken up again (its sends are keyed)
-        schedule_wecom_sync()  # the periodic WeCom contact sync, when the account asks for one
-        schedule_routing_refresh()  # live codes' staff routing, every 15 minutes while a code is active
-        schedule_handover_check()  # handovers still waiting for WeCom's outcome
-        schedule_loyalty_mirror()  # loyalty's rows into the warehouse, every hour
-        schedule_loyalty_upkeep()  # expiry of points and coupons, coupon orders, tier reviews, birthdays: daily
-        schedule_surveys_mirror()  # survey answers into the warehouse, every hour
-
-    def _schedule_refresh(self) -> None:
-        """The daily refresh of traits and segments (siyu.segments.tasks) waits for its next time."""
-
-        when = schedule_refresh()
-        if when is not None:
-            self.stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
-
-    def _schedule_upkeep(self) -> None:
-        """Rejected rows past their retention are deleted now and then every day (siyu.ingest.tasks), and
-        records imported while no server ran are resolved (siyu.pipeline)."""
-
-        schedule_rejected_purge()
-        if resolve_waiting_records() is not None:
-            self.stdout.write("Resolving the records imported while the server was not running.")
-
-    def _start_worker(self):
-        from django_tasks import task_backends
-        from django_tasks_db import DatabaseBackend
-        from django_tasks_db.management.commands.db_worker import Worker
-
-        backend = task_backends["default"]
-        if not isinstance(backend, DatabaseBackend):
-            self.stderr.write(
-                f"Note: the task backend is {type(backend).__name__}, not the database backend; "
-                "the worker thread has nothing to poll."
-            )
-        worker = Worker(
-            queue_names=["default"],
-            interval=0.5,
-            batch=False,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id=f"siyu-serve-{socket.gethostname()}-{os.getpid()}"[:64],
-            excluded_queue_names=[],
-        )
-
-        def run_worker():
-            from django.db import connections
-
-            try:
-                worker.run()
-            except Exception:  # noqa: BLE001 - log it; the web server keeps serving
-                logger.exception("the task worker stopped")
-                sys.stderr.write("siyu serve: the task worker stopped with an error (see the log above)\n")
-            finally:
-                connections.close_all()
-
-        thread = threading.Thread(target=run_worker, name="siyu-worker", daemon=True)
-        thread.start()
-        return worker, thread
+    def _start_worker(self, worker_id: str):
+        workers.check_task_backend(self.stderr)
+        return workers.start_worker_thread(worker_id)
 
     def _create_server(self, host: str, port: int, threads: int):
         import waitress
@@ -219,10 +154,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}. Try --port.") from exc
 
 
-def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "", "::"):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
+_url_host = workers.url_host
 
 
 def _remove(path) -> None:
