@@ -99,7 +99,7 @@ def test_traits_computed_on_each_engine(contract_brand):
                 "stages": rows_of(stages, ("customer_id", "stage_set"))}  # fmt: skip
 
     found = same(contract_brand, compute)
-    assert {r["lifecycle_stage"] for r in found["traits"]} >= {"new", "repeat"}
+    assert len({r["lifecycle_stage"] for r in found["traits"]}) >= 3
 
 
 def test_traits_readers(contract_brand):
@@ -167,13 +167,18 @@ def test_segment_pages(contract_brand):
 
     def compute(con):
         return {
-            "preview": queries.preview_segment(segment.rule),
+            "preview": _without_timing(queries.preview_segment(segment.rule)),
             "members_page": queries.segment_members_page(segment.pk),
             "changes_page": queries.segment_changes_page(segment.pk),
             "changes_since": queries.membership_changes_since(contract_brand.now - timedelta(days=3650)),
         }
 
     same(contract_brand, compute)
+
+
+def _without_timing(answer: dict) -> dict:
+    """An answer without how long it took (not a figure of the data)."""
+    return {k: v for k, v in answer.items() if k != "seconds"}
 
 
 # --- analytics ---------------------------------------------------------------------------------------
