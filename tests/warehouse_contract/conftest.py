@@ -8,6 +8,8 @@ the package's tests are done); `on(engine)` switches the warehouse between the t
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -209,6 +211,8 @@ def contract_brand(tmp_path_factory, django_db_setup, django_db_blocker):
 
     from siyu.warehouse import connection, spark
 
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("Spark needs Java 17 (`make test` installs Debian's when missing)")
     tmp = tmp_path_factory.mktemp("contract")
     brand = ContractBrand(tmp / "warehouse.duckdb", tmp / "warehouse-spark", [])
     spark.stop()  # a session another package started has another warehouse location
