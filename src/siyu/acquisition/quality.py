@@ -56,6 +56,7 @@ from django.utils.translation import gettext_lazy as _
 
 from siyu.acquisition.errors import AcquisitionError
 from siyu.warehouse import backend
+from siyu.warehouse.events import event_list_property, event_property
 from siyu.warehouse.orders import is_purchase
 from siyu.warehouse.schema import TS
 
@@ -162,9 +163,9 @@ def _seconds_between(earlier, later):
     return later.epoch_seconds() - earlier.epoch_seconds()
 
 
-def _props(events):
-    # TRY_CAST: one malformed properties string must not fail the whole page
-    return events.properties.try_cast("json")
+def _prop(events, name):
+    # lenient: one malformed properties string must not fail the whole page
+    return event_property(events, name, lenient=True)
 
 
 def _people(con, table):
@@ -182,9 +183,8 @@ def attributed_adds(con, states: Iterable[str], *, as_of: datetime, added_from=N
     `added_from`/`added_to` keep only first adds in [added_from, added_to)."""
     e = con.table("events")
     e = e.filter(e.event_type == CONTACT_ADDED, e.occurred_at <= _lit(as_of), e.record_key.notnull())
-    props = _props(e)
-    adds = e.select("event_key", "record_key", added_at=e.occurred_at, state=props["state"].str,
-                    staff=props["staff"].str)  # fmt: skip
+    adds = e.select("event_key", "record_key", added_at=e.occurred_at, state=_prop(e, "state"),
+                    staff=_prop(e, "staff"))  # fmt: skip
     adds = adds.filter(adds.state.isin(sorted(set(states))))
     adds = _people(con, adds)
     first = ibis.window(group_by="person", order_by=[adds.added_at, adds.event_key])
@@ -204,9 +204,8 @@ def _first_deletes(con, adds, as_of: datetime):
     staff member)."""
     e = con.table("events")
     e = e.filter(e.event_type == CONTACT_DELETED, e.occurred_at <= _lit(as_of), e.record_key.notnull())
-    props = _props(e)
-    d = e.select("record_key", deleted_at=e.occurred_at, change_type=props["change_type"].str,
-                 deleted_staff=props["staff"].str.nullif(""))  # fmt: skip
+    d = e.select("record_key", deleted_at=e.occurred_at, change_type=_prop(e, "change_type"),
+                 deleted_staff=_prop(e, "staff").nullif(""))  # fmt: skip
     d = _people(con, d).drop("customer_id", "record_key")
     a = adds.select("person", "added_at", "staff")
     j = a.join(d, "person")
@@ -230,15 +229,14 @@ def _group_people(con, adds, as_of: datetime):
         "occurred_at", "record_key", joined=ibis.literal(False), left=ibis.literal(True)
     )
     updates = e.filter(e.event_type == GROUP_UPDATE)
-    props = _props(updates)
-    updates = updates.mutate(detail=props["update_detail"].str, members=props["members"].array)
+    updates = updates.mutate(detail=_prop(updates, "update_detail"), members=event_list_property(updates, "members"))
     updates = updates.filter(updates.detail == MEMBER_LEFT, updates.members.notnull())
     # a group update names who left by external_userid; their record key is "<source>|<external_userid>"
     # as siyu.engagement.messaging.actions.record_wecom_events writes it
     leavers = updates.select("source", "occurred_at", member=updates.members.unnest())
     leavers = leavers.select(
         "occurred_at",
-        record_key=leavers.source + "|" + leavers.member.str,
+        record_key=leavers.source + "|" + leavers.member,
         joined=ibis.literal(False),
         left=ibis.literal(True),
     )

@@ -28,6 +28,7 @@ import ibis
 
 from siyu.analytics.filters import instant, zone
 from siyu.warehouse import backend
+from siyu.warehouse.events import event_property
 from siyu.warehouse.localtime import local_time
 from siyu.warehouse.orders import is_purchase
 
@@ -126,7 +127,7 @@ def contact_deleters(con, *, end: datetime):
     e = e.filter(
         e.event_type.isin([CONTACT_ADDED, CONTACT_DELETED]), e.occurred_at < instant(end), e.record_key.notnull()
     )
-    change = e.properties.try_cast("json")["change_type"].str  # one malformed row must not fail the page
+    change = event_property(e, "change_type", lenient=True)  # one malformed row must not fail the page
     e = e.mutate(by_customer=(e.event_type == CONTACT_DELETED) & (change == CUSTOMER_DELETED_STAFF).fill_null(False))
     j = e.join(con.table("customer_map").select("record_key", "customer_id"), "record_key")
     latest = j.group_by("customer_id").aggregate(deleted=j.by_customer.argmax(j.occurred_at))

@@ -71,10 +71,17 @@ def _data_version() -> str:
     return f"{last['pk']}:{last['finished_at'].timestamp()}" if last else "none"
 
 
+def _warehouse_key(settings) -> str:
+    """Which warehouse the figures are of: the DuckDB file, or Spark's master and table location."""
+    if settings.WAREHOUSE_ENGINE == "spark":
+        return f"spark:{settings.WAREHOUSE_SPARK_MASTER}:{settings.WAREHOUSE_LOCATION}"
+    return f"duckdb:{settings.WAREHOUSE_PATH}"
+
+
 def _cached(name: str, compute):
     from django.conf import settings
 
-    key = f"siyu.console:{name}:{settings.WAREHOUSE_PATH}:{_data_version()}"
+    key = f"siyu.console:{name}:{_warehouse_key(settings)}:{_data_version()}"
     value = cache.get(key)
     if value is None:
         value = compute()

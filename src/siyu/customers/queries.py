@@ -45,6 +45,7 @@ from siyu.staff.queries import (
     role_of,
     store_of,
 )
+from siyu.warehouse.paging import page_of
 
 log = logging.getLogger(__name__)
 
@@ -545,7 +546,7 @@ def _ordered_page(matching: ibis.Table, query: CustomerListQuery) -> list[dict]:
     else:
         ordered = matching.order_by([ibis.desc(matching.last_purchase_at), matching.customer_id])
     offset = (query.page - 1) * query.page_size
-    return _rows(ordered.select(*_LIST_COLUMNS).limit(query.page_size, offset=offset))
+    return _rows(page_of(ordered.select(*_LIST_COLUMNS), query.page_size, offset))
 
 
 def _presented(user, rows: list[dict], query: CustomerListQuery) -> list[dict]:

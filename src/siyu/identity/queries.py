@@ -15,6 +15,7 @@ from siyu.identity.evidence import DECISION, fields_of, join_tree
 from siyu.identity.guard import linking_identifiers
 from siyu.warehouse import backend
 from siyu.warehouse.exports import write_export
+from siyu.warehouse.paging import page_of
 
 
 def decisions_in_force() -> list[tuple[str, str, str]]:
@@ -117,7 +118,7 @@ def review_queue(page: int = 1, page_size: int = 50, pattern: str | None = None,
     if pattern:
         entries = entries.filter(entries.pattern == pattern)
     total = int(entries.count().execute())
-    rows = _by_impact(entries).limit(page_size, offset=(page - 1) * page_size).to_pyarrow().to_pylist()
+    rows = page_of(_by_impact(entries), page_size, (page - 1) * page_size).to_pyarrow().to_pylist()
     keys = sorted({r[k] for r in rows for k in ("record_key_l", "record_key_r")})
     records = con.table("records")
     found = records.filter(records.record_key.isin(keys)).select(*REVIEW_RECORD_FIELDS) if keys else None
@@ -374,7 +375,7 @@ def quarantine_page(page: int = 1, page_size: int = 50) -> dict:
     """One page of the quarantine list (most records first) and the count of values in it."""
     table = backend().table("quarantined_identifiers")
     total = quarantined_count()
-    ordered = table.order_by([ibis.desc("records"), "id_type", "value_hash"]).limit(page_size, offset=(page - 1) * page_size)
+    ordered = page_of(table.order_by([ibis.desc("records"), "id_type", "value_hash"]), page_size, (page - 1) * page_size)
     items = quarantine_entries(ordered.to_pyarrow(), limit=None)
     examples = [i["example_record"] for i in items if i["example_record"]]
     cmap = backend().table("customer_map")

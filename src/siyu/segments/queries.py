@@ -30,6 +30,7 @@ from siyu.segments.traits import (
 from siyu.staff.models import Role, Store
 from siyu.warehouse import backend
 from siyu.warehouse.events import event_property
+from siyu.warehouse.paging import page_of
 from siyu.warehouse.schema import TABLES, TS
 
 # Trait columns `siyu export customers` adds after customer_summary's (which already has the lifetime
@@ -188,7 +189,7 @@ MEMBER_COLUMNS = (
 def _member_rows(ids: ibis.Table, limit: int, offset: int = 0) -> list[dict]:
     """Masked profile rows (never clear PII) of the customers in `ids`, by customer id."""
     summary = backend().table("customer_summary").select(*MEMBER_COLUMNS)
-    rows = summary.semi_join(ids, "customer_id").order_by("customer_id").limit(limit, offset=offset)
+    rows = page_of(summary.semi_join(ids, "customer_id").order_by("customer_id"), limit, offset)
     out = rows.to_pyarrow().to_pylist()
     for row in out:
         row["spend"] = str(row["spend"] if row["spend"] is not None else "0.00")
@@ -249,7 +250,7 @@ def segment_changes_page(segment_id: int, page: int = 1, page_size: int = 50) ->
     mine = changes.filter(changes.segment_id == int(segment_id))
     total = int(mine.count().execute())
     rows = mine.order_by([ibis.desc(mine.changed_at), mine.change, mine.customer_id])
-    rows = rows.select("customer_id", "change", "changed_at").limit(page_size, offset=(page - 1) * page_size)
+    rows = page_of(rows.select("customer_id", "change", "changed_at"), page_size, (page - 1) * page_size)
     return {"items": rows.to_pyarrow().to_pylist(), "total": total, "page": page, "page_size": page_size,
             "pages": -(-total // page_size)}  # fmt: skip
 

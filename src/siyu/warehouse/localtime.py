@@ -2,7 +2,8 @@
 
 Ibis casts between time zones without converting (DuckDB keeps the instant and extracts fields in the
 session's zone), so this is a backend function: `timezone(zone, timestamptz)` returns the local
-wall-clock TIMESTAMP on DuckDB and on PostgreSQL alike (Spark would use from_utc_timestamp).
+wall-clock TIMESTAMP on DuckDB and on PostgreSQL alike; on Spark, `from_utc_timestamp(ts, zone)` does
+(its session time zone is UTC, siyu.warehouse.spark), with daylight saving time, at Spark's own cost.
 
 DuckDB computes `timezone()` through ICU, which costs about 1 s per 9M rows. A zone that has kept one UTC
 offset for years (Asia/Shanghai since 1992) is instead shifted by that offset in integer arithmetic for
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import ibis
 import ibis.expr.datatypes as dt
+
+from siyu.warehouse.connection import engine
 
 _UTC = dt.Timestamp(timezone="UTC")
 _LOCAL = dt.Timestamp()
@@ -37,6 +40,11 @@ def _epoch_us(ts):
 @ibis.udf.scalar.builtin(name="make_timestamp", signature=((dt.int64,), _LOCAL))
 def _make_timestamp(micros):
     """DuckDB's make_timestamp(bigint): the TIMESTAMP that many microseconds after 1970-01-01."""
+
+
+@ibis.udf.scalar.builtin(name="from_utc_timestamp", signature=((_UTC, dt.string), _LOCAL))
+def _from_utc_timestamp(ts, zone):
+    """Spark's from_utc_timestamp(timestamp, zone)."""
 
 
 @functools.cache
@@ -61,6 +69,8 @@ def fixed_offset_since(zone: str) -> tuple[datetime, int] | None:
 
 def local_time(ts, zone: str):
     """`ts` (a UTC timestamp column) as wall-clock time in `zone` (a naive timestamp)."""
+    if engine() == "spark":
+        return _from_utc_timestamp(ts, ibis.literal(zone))
     through_icu = _timezone(ibis.literal(zone), ts)
     fixed = fixed_offset_since(zone)
     if fixed is None:
