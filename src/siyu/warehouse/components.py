@@ -203,10 +203,12 @@ class _SparkRounds(_Rounds):
 
         self.con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression reads
         df = self.session.sql(self.con.compile(expr))
+        df = df.persist(StorageLevel.MEMORY_AND_DISK)
         if final or self.serial % CHECKPOINT_EVERY == 0:
-            df = self._checkpoint(df)
+            # computed once into the cache, then written from it (a checkpoint alone computes it twice)
+            cached, df = df, self._checkpoint(df)
+            cached.unpersist()
         else:
-            df = df.persist(StorageLevel.MEMORY_AND_DISK)
             df.count()
         df.createOrReplaceTempView(name)
         self.frames[name] = df

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty", "components")
 
 
 class Command(BaseCommand):
@@ -43,6 +43,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--entries", type=int, default=None, help="loyalty: earn entries already in the ledger (20,000,000)"
         )
+        parser.add_argument(
+            "--engine", choices=("duckdb", "spark"), default=None,
+            help="components: where the connected components run (duckdb, or spark in local[2] mode)",
+        )  # fmt: skip
+        parser.add_argument("--records", type=int, default=None, help="components: records in the graph (1,000,000)")
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -71,6 +76,13 @@ class Command(BaseCommand):
                 if options["job"] not in jobs:
                     raise CommandError(f"--{name} is for {' and '.join(jobs)}")
                 extra[name] = options[name]
+        for name in ("engine", "records"):
+            if options[name] is not None:
+                if options["job"] != "components":
+                    raise CommandError(f"--{name} is for components")
+                extra[name] = options[name]
+        if options["job"] == "components":
+            extra.setdefault("records", 1_000_000)
         if options["seed"] is not None:
             if options["job"] != "review":
                 raise CommandError("--seed is for review")
