@@ -121,6 +121,7 @@ def test_only_its_result_stays_in_the_connection():
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 @given(st.lists(graphs(), min_size=1, max_size=6))
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 def test_spark_components_equal_duckdbs_and_the_drivers(spark_warehouse, many):
@@ -137,6 +138,7 @@ def test_spark_components_equal_duckdbs_and_the_drivers(spark_warehouse, many):
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_spark_leaves_only_its_result_behind(spark_warehouse, spark_session):
     edges = spark_warehouse.create_view(
         "edges_chain", ibis.memtable(pa.table({"record": list(range(50)), "value": [i // 2 for i in range(50)]}))
