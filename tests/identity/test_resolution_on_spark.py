@@ -97,7 +97,9 @@ def test_components_in_duckdb_and_in_spark_are_the_drivers(brand, spark_session,
     from siyu.warehouse import backend
 
     spark = backend()
-    on_spark = _engine_labels(spark.create_view("identity_edges", ibis.memtable(edges), overwrite=True), n_records)
+    on_spark = _engine_labels(
+        spark.create_view("identity_edges", ibis.memtable(edges), overwrite=True), n_records
+    )
     assert np.array_equal(on_spark, on_duckdb)
 
 

@@ -123,7 +123,11 @@ def test_only_its_result_stays_in_the_connection():
 @pytest.mark.spark
 @pytest.mark.slow
 @given(st.lists(graphs(), min_size=1, max_size=6))
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 def test_spark_components_equal_duckdbs_and_the_drivers(spark_warehouse, many):
     """Several graphs side by side in one Spark run (a run costs seconds, whatever its size)."""
     records, values, offset = [], [], 0
@@ -141,8 +145,10 @@ def test_spark_components_equal_duckdbs_and_the_drivers(spark_warehouse, many):
 @pytest.mark.slow
 def test_spark_leaves_only_its_result_behind(spark_warehouse, spark_session):
     edges = spark_warehouse.create_view(
-        "edges_chain", ibis.memtable(pa.table({"record": list(range(50)), "value": [i // 2 for i in range(50)]}))
+        "edges_chain",
+        ibis.memtable(pa.table({"record": list(range(50)), "value": [i // 2 for i in range(50)]})),
     )
+
     def views() -> set[str]:
         return {t.name for t in spark_session.catalog.listTables() if t.name.startswith("_siyu_cc_")}
 
@@ -150,3 +156,12 @@ def test_spark_leaves_only_its_result_behind(spark_warehouse, spark_session):
     result = value_components(edges)
     assert result.count().execute() == 50
     assert views() - before == {result.get_name()}
+
+
+@pytest.mark.slow
+def test_the_benchmark_finds_the_engines_partition_equal_to_the_drivers():
+    from siyu.benchmarks.components import run
+
+    result = run(0, engine="duckdb", records=2000)
+    assert result["same_partition"] and result["records"] == 2000
+    assert 0 < result["components"] < 2000 and result["engine_rounds"] >= 0

@@ -54,21 +54,23 @@ def run(people: int, engine: str = "duckdb", records: int | None = None) -> dict
     edges = edges_file(records)
     with tempfile.TemporaryDirectory(prefix="siyu-bench-components-") as tmp:
         engine_out, driver_out = Path(tmp) / "engine.parquet", Path(tmp) / "driver.parquet"
-        env = {}
+        base = {"DJANGO_SETTINGS_MODULE": "siyu.project.settings"}
         if engine == "spark":
             env = {
+                **base,
                 "SIYU_WAREHOUSE": SPARK_MASTER,
                 "SIYU_WAREHOUSE_LOCATION": str(Path(tmp) / "spark"),
                 "PYSPARK_SUBMIT_ARGS": f"--driver-memory {SPARK_DRIVER_MEMORY} pyspark-shell",
             }
         else:
-            env = {"SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
+            env = {**base, "SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}
         in_engine = run_child(
             "siyu.benchmarks.components", {"step": "engine", "edges": str(edges), "out": str(engine_out)}, env
         )
         driver = run_child(
             "siyu.benchmarks.components",
             {"step": "driver", "edges": str(edges), "out": str(driver_out), "records": records},
+            base,
         )
         same = _same_partition(engine_out, driver_out, records)
     return {
@@ -81,8 +83,14 @@ def run(people: int, engine: str = "duckdb", records: int | None = None) -> dict
         "engine_seconds": in_engine["seconds"],
         "engine_rounds": in_engine["rounds"],
         "engine_peak_rss_mb": in_engine["peak_rss_mb"],
-        **({"spark_jvm_peak_rss_mb": in_engine["jvm_peak_rss_mb"], "spark_driver_memory": SPARK_DRIVER_MEMORY}
-           if engine == "spark" else {}),  # fmt: skip
+        **(
+            {
+                "spark_jvm_peak_rss_mb": in_engine["jvm_peak_rss_mb"],
+                "spark_driver_memory": SPARK_DRIVER_MEMORY,
+            }
+            if engine == "spark"
+            else {}
+        ),  # fmt: skip
         "engine_setup_seconds": in_engine["setup_seconds"],
         "driver_seconds": driver["seconds"],
         "driver_peak_rss_mb": driver["peak_rss_mb"],
