@@ -46,3 +46,35 @@ def predicted(predicted_template, settings, tmp_path):
     settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
     yield predicted_template
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def spark_session(tmp_path_factory):
+    """One local Spark session (local[2]) for the whole test session, its tables and checkpoints in a
+    temporary location (siyu.warehouse.spark); the warehouse settings are restored afterwards."""
+    pytest.importorskip("pyspark")
+    from django.conf import settings
+
+    from siyu.warehouse import connection, spark
+
+    names = ("WAREHOUSE_ENGINE", "WAREHOUSE_SPARK_MASTER", "WAREHOUSE_LOCATION")
+    saved = {name: getattr(settings, name) for name in names}
+    settings.WAREHOUSE_SPARK_MASTER = "local[2]"
+    settings.WAREHOUSE_LOCATION = str(tmp_path_factory.mktemp("warehouse-spark"))
+    try:
+        yield spark.session()
+    finally:
+        spark.stop()
+        connection.close()
+        for name, value in saved.items():
+            setattr(settings, name, value)
+
+
+@pytest.fixture
+def spark_warehouse(spark_session, settings):
+    """The warehouse on the session's Spark (settings.WAREHOUSE_ENGINE = "spark") for one test: yields
+    siyu.warehouse.backend(), the Spark Ibis backend."""
+    from siyu.warehouse import backend
+
+    settings.WAREHOUSE_ENGINE = "spark"
+    return backend()

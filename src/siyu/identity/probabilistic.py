@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -474,6 +475,88 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
         return _scored(pairs, model.settings)
     finally:
         con.close()
+
+
+def predict_pairs_on_spark(
+    features: pl.DataFrame, model: TrainedModel, match: MatchSettings, new_only: bool = False, session=None
+) -> pa.Table:
+    """The scored pairs of predict_pairs (or, `new_only`, of predict_new_pairs), computed by Splink's Spark
+    backend with a model trained earlier: the same features, blocking rules, trained parameters and
+    term-frequency tables, on the warehouse's Spark session (siyu.warehouse.spark: Splink's jar for
+    Jaro-Winkler, a checkpoint directory) unless `session` is given. Splink's working tables are
+    temporary views and checkpoints of that session, so the decrypted features stay out of the warehouse's
+    tables as they do on DuckDB."""
+    from splink import Linker, SparkAPI
+
+    if session is None:
+        from siyu.warehouse import spark
+
+        session = spark.session()
+    db_api = SparkAPI(spark_session=session, break_lineage_method="persist")
+    frame = session.createDataFrame(_splink_input(features, match))
+    table = db_api.register(frame, dataset_display_name="records")
+    rules = splink_settings(match, features)["blocking_rules_to_generate_predictions"]
+    if new_only:
+        rules = [f"{rule} AND {WITH_NEW_ROW}" for rule in rules]
+    settings_ = spark_model_settings({**model.settings, "blocking_rules_to_generate_predictions": rules})
+    linker = Linker(table, settings_, log_level=logging.WARNING)
+    for column, frequencies in model.term_frequencies.items():
+        lookup = db_api.register(session.createDataFrame(frequencies), table_name=f"tf_{column}")
+        linker.table_management.register_term_frequency_lookup(lookup, column)
+    if new_only:
+        pairs = linker.inference.predict_within(
+            table, threshold_match_probability=match.lowest_threshold, warning_mode="never"
+        )
+    else:
+        pairs = linker.inference.predict(threshold_match_probability=match.lowest_threshold, warning_mode="never")
+    weights = [c for c in _column_names(pairs) if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
+    columns = ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *weights]
+    scored = pairs.as_spark_dataframe().select(*columns).toArrow()
+    pairs.drop_table_from_database_and_remove_from_cache()
+    return _name_levels(scored, model.settings)
+
+
+# DuckDB functions in the SQL of Siyu's comparisons (comparisons(), siyu.identity.generic_fields) and what
+# Spark says instead: Splink's jar names its Jaro-Winkler `jaro_winkler` (its Damerau-Levenshtein keeps
+# the name); date_diff and list_has_any have Spark forms.
+_SPARK_SQL = (
+    (re.compile(r"\bjaro_winkler_similarity\("), "jaro_winkler("),
+    (re.compile(r"\bdate_diff\('day',\s*([^,]+),\s*([^)]+\)?)\)"), r"datediff(\2, \1)"),
+    (re.compile(r"\blist_has_any\(string_split\("), "arrays_overlap(split("),
+    (re.compile(r"string_split\("), "split("),
+    # hamming only spares DuckDB a costly damerau_levenshtein <= 1 that always follows it (siyu.identity.
+    # generic_fields._one_edit): strings of equal length one edit apart are at most two substitutions apart
+    (re.compile(r"\bhamming\([^()]*\) <= 2"), "TRUE"),
+)
+
+
+def spark_model_settings(model: dict) -> dict:
+    """A trained model's Splink settings (DuckDB's SQL) in Spark's SQL."""
+
+    def spark_sql(sql: str) -> str:
+        for pattern, replacement in _SPARK_SQL:
+            sql = pattern.sub(replacement, sql)
+        return sql
+
+    out = {k: v for k, v in model.items() if k != HOUSEHOLD_RATE_KEY}
+    out["sql_dialect"] = "spark"
+    out["comparisons"] = [
+        {
+            **comparison,
+            "comparison_levels": [
+                {**level, "sql_condition": spark_sql(level["sql_condition"])}
+                for level in comparison["comparison_levels"]
+            ],
+        }
+        for comparison in model["comparisons"]
+    ]
+    out["blocking_rules_to_generate_predictions"] = [
+        {**rule, "blocking_rule": spark_sql(rule["blocking_rule"]), "sql_dialect": "spark"}
+        if isinstance(rule, dict)
+        else spark_sql(rule)
+        for rule in model.get("blocking_rules_to_generate_predictions", [])
+    ]
+    return out
 
 
 def _tf_columns(model: dict) -> list[str]:

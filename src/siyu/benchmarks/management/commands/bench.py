@@ -3,20 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = (
-    "ingest",
-    "resolve",
-    "review",
-    "traits",
-    "predictions",
-    "analytics",
-    "segments",
-    "dispatch",
-    "wecom_sync",
-    "community",
-    "loyalty",
-    "scale",
-)
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty", "components", "scale")
 
 
 class Command(BaseCommand):
@@ -25,18 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("job", choices=JOBS)
         parser.add_argument(
-            "--people",
-            type=int,
-            nargs="+",
-            default=None,
+            "--people", type=int, nargs="+", default=None,
             help="people in the demo brand (100,000); scale: several sizes (100000 1000000 3000000)",
-        )
-        parser.add_argument(
-            "--engine",
-            choices=("duckdb", "spark"),
-            default=None,
-            help="scale: the data plane to run on (duckdb, or spark in local mode)",
-        )
+        )  # fmt: skip
         parser.add_argument(
             "--orders-per-person", type=float, default=None,
             help="traits and segments (synthetic warehouse): orders per customer (traits 3.5, segments 10: "
@@ -47,9 +25,7 @@ class Command(BaseCommand):
             help="analytics (demo brand): mean orders of each platform buyer (default 2, about 2.8M orders at "
                  "1M people; 7.2 gives about 10M)",
         )  # fmt: skip
-        parser.add_argument(
-            "--seed", type=int, default=None, help="review only: the demo brand's seed (default 7)"
-        )
+        parser.add_argument("--seed", type=int, default=None, help="review only: the demo brand's seed (default 7)")
         parser.add_argument(
             "--dataset", nargs="+", metavar="NAME",
             help="resolve: labelled public person data shipped with Siyu, imported with --format generic, "
@@ -64,17 +40,17 @@ class Command(BaseCommand):
             "--groups", type=int, default=None, help="community: customer groups in the fake WeCom (10,000)"
         )
         parser.add_argument(
-            "--members",
-            type=int,
-            default=None,
+            "--members", type=int, default=None,
             help="community: group memberships in all (1,000,000); loyalty: members, one order each today (1,000,000)",
         )
         parser.add_argument(
-            "--entries",
-            type=int,
-            default=None,
-            help="loyalty: earn entries already in the ledger (20,000,000)",
+            "--entries", type=int, default=None, help="loyalty: earn entries already in the ledger (20,000,000)"
         )
+        parser.add_argument(
+            "--engine", choices=("duckdb", "spark"), default=None,
+            help="components and scale: the data plane to run on (duckdb, or spark in local[2] mode)",
+        )  # fmt: skip
+        parser.add_argument("--records", type=int, default=None, help="components: records in the graph (1,000,000)")
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -85,16 +61,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         extra = {}
-        sizes = options["people"] or (
-            [100_000, 1_000_000, 3_000_000] if options["job"] == "scale" else [100_000]
-        )
         if options["job"] == "scale":
-            extra["engine"] = options["engine"] or "duckdb"
-            options["people"] = sizes
-        elif len(sizes) > 1 or options["engine"]:
-            raise CommandError("several --people sizes and --engine are for `siyu bench scale`")
+            options["people"] = options["people"] or [100_000, 1_000_000, 3_000_000]
+        elif options["people"] and len(options["people"]) > 1:
+            raise CommandError("several --people sizes are for `siyu bench scale`")
         else:
-            options["people"] = sizes[0]
+            options["people"] = (options["people"] or [100_000])[0]
         if options["stages"]:
             if options["job"] != "ingest":
                 raise CommandError("--stages applies to `siyu bench ingest` only")
@@ -113,6 +85,13 @@ class Command(BaseCommand):
                 if options["job"] not in jobs:
                     raise CommandError(f"--{name} is for {' and '.join(jobs)}")
                 extra[name] = options[name]
+        for name, jobs in (("engine", ("components", "scale")), ("records", ("components",))):
+            if options[name] is not None:
+                if options["job"] not in jobs:
+                    raise CommandError(f"--{name} is for {' and '.join(jobs)}")
+                extra[name] = options[name]
+        if options["job"] == "components":
+            extra.setdefault("records", 1_000_000)
         if options["seed"] is not None:
             if options["job"] != "review":
                 raise CommandError("--seed is for review")
@@ -164,9 +143,7 @@ class Command(BaseCommand):
         names = [n for name in options["dataset"] for n in (GENERIC if name == "generic" else [name])]
         unknown = [n for n in names if n not in DATASETS]
         if unknown:
-            raise CommandError(
-                f"unknown dataset {', '.join(unknown)}; choose from {', '.join(DATASETS)} or generic"
-            )
+            raise CommandError(f"unknown dataset {', '.join(unknown)}; choose from {', '.join(DATASETS)} or generic")
         return resolve_datasets.run(names)
 
     def _print_datasets(self, result: dict) -> None:
@@ -187,33 +164,26 @@ class Command(BaseCommand):
                     f"{run['seconds']:>8.1f} {run['peak_rss_mb']:>8.0f}"
                 )
             verdict = "met" if row["met"] else "NOT met"
-            self.stdout.write(
-                f"{'':<8} {'':>7}  F1 difference {row['f1_difference']:+.5f} ({row['target']}: {verdict})"
-            )
+            self.stdout.write(f"{'':<8} {'':>7}  F1 difference {row['f1_difference']:+.5f} ({row['target']}: {verdict})")
 
     def _print_scale(self, result: dict) -> None:
         from siyu.benchmarks.scale import STAGES
 
-        self.stdout.write(
-            f"engine: {result['engine']}   machine: {result['machine']}   load: {result['load_average']}"
-        )
-        self.stdout.write(
-            f"{'people':>10} {'rows':>11}  " + "  ".join(f"{s + ' s / MB':>20}" for s in STAGES)
-        )
+        self.stdout.write(f"engine: {result['engine']}   machine: {result['machine']}   load: {result['load_average']}")
+        self.stdout.write(f"{'people':>10} {'rows':>11}  " + "  ".join(f"{s + ' s / MB':>20}" for s in STAGES))
         for size in result["sizes"]:
             cells = []
             for stage in STAGES:
                 done = size["stages"].get(stage)
-                cells.append(
-                    f"{done['seconds']:>10.1f} / {done['peak_rss_mb']:>7.0f}" if done else f"{'-':>20}"
-                )
+                cells.append(f"{done['seconds']:>10.1f} / {done['peak_rss_mb']:>7.0f}" if done else f"{'-':>20}")
             self.stdout.write(f"{size['people']:>10,} {size['rows']:>11,}  " + "  ".join(cells))
             if size["failed"]:
-                self.stdout.write(f"{'':>10} not run on {result['engine']} from {size['failed']['stage']}: "
-                                  f"{size['failed']['error']}")  # fmt: skip
+                failed = size["failed"]
+                self.stdout.write(f"{'':>10} not run on {result['engine']} from {failed['stage']}: {failed['error']}")
         for stage, grows in result["growth"].items():
             cpu = result["cpu_growth"].get(stage, {})
             self.stdout.write(
                 f"growth of {stage}: wall time ∝ N^{grows['fitted']} (between sizes {grows['between_sizes']}), "
                 f"CPU time ∝ N^{cpu.get('fitted')} ({cpu.get('between_sizes')})"
             )
+
