@@ -43,6 +43,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--entries", type=int, default=None, help="loyalty: earn entries already in the ledger (20,000,000)"
         )
+        parser.add_argument(
+            "--engine", choices=("duckdb", "spark"), default=None,
+            help="ingest only: the warehouse the import writes to (duckdb, or spark in local mode; default duckdb)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -57,6 +61,10 @@ class Command(BaseCommand):
             if options["job"] != "ingest":
                 raise CommandError("--stages applies to `siyu bench ingest` only")
             extra["stages"] = True
+        if options["engine"] is not None:
+            if options["job"] != "ingest":
+                raise CommandError("--engine applies to `siyu bench ingest` only")
+            extra["engine"] = options["engine"]
         if options["orders_per_person"] is not None:
             if options["job"] not in ("traits", "segments"):
                 raise CommandError("--orders-per-person is for traits and segments")
