@@ -221,3 +221,22 @@ def test_a_writer_whose_table_moved_under_it_fails_and_writes_nothing(spark_ware
     with pytest.raises(spark_store.StoreConflict):
         slow.commit()
     assert table_rows("orders", ["order_key"]) == [("o|1",)]
+
+
+def test_a_mirror_run_replaces_its_state_and_moves_its_positions_together(engine_warehouse):
+    """siyu.warehouse.mirrors.replace_state: the state tables, the watermarks and the pending rows in one
+    transaction, read back by positions() the same on both engines."""
+    from siyu.warehouse.mirrors import Position, arrow_rows, positions, replace_state, watermark
+
+    coupons = arrow_rows("loyalty_coupons", [{"customer_id": 1, "coupon_id": 10, "status": "unused", "issued_at": T0}])
+    parts = {"points": Position(last_id=7, pending={5: T0}), "coupons": Position(last_stamp=T0, missing={3: T0})}
+    assert replace_state("loyalty", {"loyalty_coupons": coupons}, T0, parts) == {"loyalty_coupons": 1}
+    later = T0 + dt.timedelta(hours=1)
+    used = arrow_rows("loyalty_coupons", [{"customer_id": 1, "coupon_id": 10, "status": "used", "issued_at": T0}])
+    replace_state("loyalty", {"loyalty_coupons": used}, later, {"points": Position(last_id=9)})
+    assert table_rows("loyalty_coupons", ["coupon_id", "status"]) == [(10, "used")]
+    assert watermark("loyalty").replace(tzinfo=None) == later.replace(tzinfo=None)
+    now = positions("loyalty")
+    assert (now["points"].last_id, now["points"].pending) == (9, {})
+    assert now["coupons"].last_stamp.replace(tzinfo=None) == T0.replace(tzinfo=None)  # untouched by the second run
+    assert {k: v.replace(tzinfo=None) for k, v in now["coupons"].missing.items()} == {3: T0.replace(tzinfo=None)}

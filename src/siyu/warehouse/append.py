@@ -69,21 +69,6 @@ def replace_all(con, table_name: str, rows: pa.Table) -> int:
     return (_spark().replace_all if _on_spark(con) else _duckdb_replace_all)(con, table_name, rows)
 
 
-def replace_with(con, table_name: str, expr) -> None:
-    """Replace every row of a table by the rows of an Ibis expression over the warehouse (a read model
-    rebuilt whole), inside the transaction `con`."""
-    if _on_spark(con):
-        from siyu.warehouse.connection import backend
-
-        ibis_backend = backend()
-        ibis_backend._run_pre_execute_hooks(expr)
-        _spark().insert_frame(con, table_name, con.session.sql(ibis_backend.compile(expr)), overwrite=True)
-        return
-    import ibis
-
-    ibis.duckdb.from_connection(con).create_table(table_name, expr, overwrite=True)
-
-
 # ---------------------------------------------------------------- DuckDB
 
 

@@ -84,12 +84,9 @@ def engine() -> str:
 
 
 def backend() -> ibis.BaseBackend:
-    """This thread's Ibis backend over the warehouse (on Spark, inside a transaction: the transaction's
-    backend, which sees its staged writes)."""
+    """This thread's Ibis backend over the warehouse (on Spark one for the process, which on a thread with
+    a transaction open sees that transaction's staged writes: siyu.warehouse.spark_backend)."""
     if engine() == "spark":
-        tx = getattr(_local, "spark_tx", None)
-        if tx is not None:
-            return _spark_tx_backend(tx)
         return _spark_backend()
     cursor = raw_connection()
     if getattr(_local, "backend", None) is None:
@@ -115,14 +112,6 @@ def _spark_backend() -> ibis.BaseBackend:
         backend = _spark_ibis
     spark_store.sync(session)  # another worker (or this process) may have committed since
     return backend
-
-
-def _spark_tx_backend(tx) -> ibis.BaseBackend:
-    from siyu.warehouse.spark_backend import WarehouseSparkBackend
-
-    if getattr(tx, "ibis", None) is None:
-        tx.ibis = WarehouseSparkBackend.from_session(tx.session)
-    return tx.ibis
 
 
 def current_spark_transaction():

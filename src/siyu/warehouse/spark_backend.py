@@ -4,9 +4,15 @@ Code written against Ibis (`con.insert("merge_log", rows)`, `con.create_table("c
 overwrite=True)`) runs on Spark unchanged: a warehouse table (siyu.warehouse.schema.TABLES) is a view over
 a versioned Parquet table, so these calls stage a new version in this thread's transaction (or, outside one,
 in a transaction of their own) instead of Spark's INSERT into the view. Other names keep Ibis' behaviour.
+
+One backend serves the process, as the DuckDB backend serves a thread: on a thread with a transaction open
+it queries that transaction's session (which shows the transaction's staged writes, as a DuckDB cursor sees
+its own uncommitted rows); elsewhere the process's session, whose views show the last commit.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import ibis
 import ibis.expr.types as ir
@@ -15,6 +21,27 @@ from ibis.backends.pyspark import Backend
 
 
 class WarehouseSparkBackend(Backend):
+    @property
+    def _session(self):
+        from siyu.warehouse.connection import current_spark_transaction
+
+        tx = current_spark_transaction()
+        if tx is not None and tx.parent is self._process_session:
+            return tx.session
+        return self._process_session
+
+    @_session.setter
+    def _session(self, session) -> None:
+        self._process_session = session
+
+    def _register_in_memory_tables(self, expr) -> None:
+        # per session: a memtable registered in a transaction's session is unknown to the process's
+        seen = self.__dict__.setdefault("_memtables_by_session", {}).setdefault(id(self._session), weakref.WeakSet())
+        for memtable in self._verify_in_memory_tables_are_unique(expr):
+            if memtable not in seen:
+                self._register_in_memory_table(memtable)
+                seen.add(memtable)
+
     @classmethod
     def from_session(cls, session) -> WarehouseSparkBackend:
         backend = cls(session)
@@ -32,9 +59,8 @@ class WarehouseSparkBackend(Backend):
 
         with transaction() as tx:
             if isinstance(obj, ir.Table):
-                backend = tx.ibis if getattr(tx, "ibis", None) is not None else self
-                backend._run_pre_execute_hooks(obj)
-                frame = tx.session.sql(backend.compile(obj))
+                self._run_pre_execute_hooks(obj)  # in the transaction's session (see _session)
+                frame = tx.session.sql(self.compile(obj))
                 spark_append.insert_frame(tx, name, frame, overwrite=overwrite)
                 return
             rows = _arrow(obj)
