@@ -240,3 +240,27 @@ def test_a_mirror_run_replaces_its_state_and_moves_its_positions_together(engine
     assert (now["points"].last_id, now["points"].pending) == (9, {})
     assert now["coupons"].last_stamp.replace(tzinfo=None) == T0.replace(tzinfo=None)  # untouched by the second run
     assert {k: v.replace(tzinfo=None) for k, v in now["coupons"].missing.items()} == {3: T0.replace(tzinfo=None)}
+
+
+def test_writers_of_two_processes_take_turns_through_the_lock_file(settings, tmp_path):
+    """On Spark a writer holds the location's lock file for its turn (siyu.warehouse.connection.acquire_writes):
+    another process cannot take it meanwhile, and can once it is released."""
+    import subprocess
+    import sys
+
+    from siyu.warehouse import spark_store
+
+    settings.WAREHOUSE_LOCATION = str(tmp_path / "warehouse-spark")
+    probe = (
+        "import fcntl, sys\n"
+        "f = open(sys.argv[1], 'a+')\n"
+        "try:\n    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB); print('took')\n"
+        "except BlockingIOError:\n    print('busy')\n"
+    )
+    lock = str(Path(settings.WAREHOUSE_LOCATION) / "_writes.lock")
+    assert spark_store.lock_writes(1.0)
+    try:
+        assert subprocess.run([sys.executable, "-c", probe, lock], capture_output=True, text=True).stdout.strip() == "busy"
+    finally:
+        spark_store.unlock_writes()
+    assert subprocess.run([sys.executable, "-c", probe, lock], capture_output=True, text=True).stdout.strip() == "took"

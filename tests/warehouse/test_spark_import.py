@@ -172,3 +172,46 @@ def test_an_import_failing_in_the_middle_of_its_writes_leaves_nothing_on_spark(s
     monkeypatch.setattr(actions, "append_new", real)
     assert import_files([path], "tmall").totals()["imported"] == 2  # and the next attempt lands whole
     assert len(table_rows("orders")) == 2
+
+
+KILLER = """
+import os, signal, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "siyu.project.settings"
+import django
+django.setup()
+import siyu.ingest.actions as actions
+
+real = actions.append_new
+
+def killed_mid_batch(con, table, rows, key):
+    if table == "order_items":  # raw rows and orders are staged by now, inside the open transaction
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(con, table, rows, key)
+
+actions.append_new = killed_mid_batch
+actions.import_files([sys.argv[1]], "tmall")
+"""
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_an_import_killed_mid_batch_on_spark_leaves_nothing_visible(spark_warehouse, settings, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from siyu.warehouse import backend, spark_store
+
+    backend()  # the tables exist before the killed worker starts
+    path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002")])
+    env = {**os.environ, "SIYU_HOME": str(tmp_path / "home"), "SIYU_WAREHOUSE": "local[1]",
+           "SIYU_WAREHOUSE_LOCATION": settings.WAREHOUSE_LOCATION}  # fmt: skip
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", KILLER, str(path)], env=env, capture_output=True, text=True)
+    assert done.returncode == -9, done.stderr[-2000:]
+    root = Path(settings.WAREHOUSE_LOCATION)
+    assert list((root / "orders").glob("seg-*")), "the killed import had staged its orders"
+    for table in ("raw_rows", "raw_chunks", "orders", "customer_orders", "import_batches"):
+        assert table_rows(table) == [], table
+    spark_store.vacuum(retain_seconds=0)  # what it staged is nobody's: cleaned up
+    assert not list((root / "orders").glob("seg-*"))

@@ -372,7 +372,7 @@ class Transaction:
             with _open_lock:
                 mine = _staged_segments.get(id(self), set())
                 others = set().union(*(v for k, v in _staged_segments.items() if k != id(self)))
-            current_number, current = latest_commit()
+            _, current = latest_commit()
             keep = _referenced_segments(set(self.staged), [current, self.base])
             for table, version in self.staged.items():
                 (_table_dir(table) / VERSIONS / f"{version}.json").unlink(missing_ok=True)
