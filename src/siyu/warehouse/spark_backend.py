@@ -36,7 +36,8 @@ class WarehouseSparkBackend(Backend):
 
     def _register_in_memory_tables(self, expr) -> None:
         # per session: a memtable registered in a transaction's session is unknown to the process's
-        seen = self.__dict__.setdefault("_memtables_by_session", {}).setdefault(id(self._session), weakref.WeakSet())
+        by_session = self.__dict__.setdefault("_memtables_by_session", weakref.WeakKeyDictionary())
+        seen = by_session.setdefault(self._session, weakref.WeakSet())
         for memtable in self._verify_in_memory_tables_are_unique(expr):
             if memtable not in seen:
                 self._register_in_memory_table(memtable)

@@ -266,7 +266,6 @@ def forget(session) -> None:
 
 
 _open_lock = threading.Lock()
-_open: set[int] = set()
 _staged_segments: dict[int, set[tuple[str, str]]] = {}  # transaction id -> (table, segment) it wrote
 
 
@@ -290,7 +289,6 @@ class Transaction:
         tx.session.conf.set("spark.sql.session.timeZone", "UTC")
         register(tx.session, tx.base)
         with _open_lock:
-            _open.add(id(tx))
             _staged_segments[id(tx)] = set()
         return tx
 
@@ -385,7 +383,6 @@ class Transaction:
     def _close(self) -> None:
         self.done = True
         with _open_lock:
-            _open.discard(id(self))
             _staged_segments.pop(id(self), None)
         self.session = None  # its views go with it
 
