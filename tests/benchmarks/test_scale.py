@@ -29,7 +29,7 @@ def test_a_stage_that_did_not_run_at_every_size_is_fitted_on_the_sizes_it_ran():
 
 
 def test_engine_and_several_sizes_belong_to_the_scale_benchmark_only():
-    with pytest.raises(CommandError, match="--engine is for components and scale"):
+    with pytest.raises(CommandError, match="--engine is for ingest, components, scale"):
         call_command("bench", "traits", "--engine", "spark")
     with pytest.raises(CommandError, match="siyu bench scale"):
         call_command("bench", "traits", "--people", "1000", "2000")

@@ -28,9 +28,8 @@ from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
 from siyu.ingest.tasks import purge_rejected_rows
-from siyu.warehouse import raw_connection
 from siyu.warehouse.append import append, append_new, update_orders
-from siyu.warehouse.connection import acquire_writes, release_writes
+from siyu.warehouse.connection import acquire_writes, begin, commit, release_writes, rollback
 from siyu.warehouse.customer_orders import refresh_batch
 from siyu.warehouse.schema import TABLES
 
@@ -160,22 +159,21 @@ class _BatchWriter:
                 self.failure = exc
 
     def _begin(self) -> None:
-        # BEGIN/COMMIT by hand, not siyu.warehouse.transaction(): the batch's statements are queued
-        # across several calls, all on the helper thread's connection. The batch takes its turn among
-        # writers first (siyu.warehouse.connection.acquire_writes: a resolve may be running in the server).
-        con = raw_connection()
+        # begin/commit by hand, not siyu.warehouse.transaction(): the batch's statements are queued
+        # across several calls, all on the helper thread (its DuckDB cursor, or its Spark transaction). The
+        # batch takes its turn among writers first (siyu.warehouse.connection.acquire_writes: a resolve may
+        # be running in the server).
         acquire_writes()
         try:
-            con.execute("BEGIN TRANSACTION")
+            self.con = begin()
         except BaseException:
             release_writes()
             raise
-        self.con = con
 
     def _rollback(self) -> None:
         if self.con is not None:
             try:
-                self.con.execute("ROLLBACK")
+                rollback(self.con)
             finally:
                 self.con = None
                 release_writes()
@@ -185,7 +183,7 @@ class _BatchWriter:
             try:
                 report = self._batch_row(prepared)
                 with timing.stage("write: commit"):
-                    self.con.execute("COMMIT")
+                    commit(self.con)
                 self.con = None
                 release_writes()
                 self.committed_at = time.perf_counter()

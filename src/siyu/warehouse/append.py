@@ -1,6 +1,9 @@
-"""Batch writes into the warehouse (DuckDB-specific; the Ibis layer has no anti-join insert or upsert).
+"""Batch writes into the warehouse (engine-specific; the Ibis layer has no anti-join insert or upsert).
 
-Every function takes the transaction's connection so that one import's writes commit or vanish together.
+Every function takes the transaction's handle (what siyu.warehouse.transaction() yields, or
+siyu.warehouse.writer() inside one) so that one import's writes commit or vanish together. Each public
+function dispatches on it: a DuckDB cursor runs the `_duckdb_*` function below, a Spark transaction its twin
+in siyu.warehouse.spark_append. Both are tested to leave equal tables (tests/warehouse/test_spark_append.py).
 """
 
 from __future__ import annotations
@@ -10,6 +13,63 @@ import itertools
 import pyarrow as pa
 
 _names = (f"_siyu_new_{i}" for i in itertools.count())
+
+
+def _on_spark(con) -> bool:
+    from siyu.warehouse.spark_store import Transaction
+
+    return isinstance(con, Transaction)
+
+
+def _spark():
+    from siyu.warehouse import spark_append  # needs pyspark (siyu[spark]): imported only on Spark
+
+    return spark_append
+
+
+def append(con, table_name: str, rows: pa.Table) -> int:
+    """Insert `rows` (columns by name; columns they lack are NULL); returns how many."""
+    return (_spark().append if _on_spark(con) else _duckdb_append)(con, table_name, rows)
+
+
+def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """Insert the rows whose key is not in the table yet (`rows` must be unique on key); return the keys
+    that were inserted."""
+    return (_spark().append_new if _on_spark(con) else _duckdb_append_new)(con, table_name, rows, key)
+
+
+def update_orders(con, rows: pa.Table) -> int:
+    """Later exports update an order's status (and amount/paid time); returns orders changed."""
+    return (_spark().update_orders if _on_spark(con) else _duckdb_update_orders)(con, rows)
+
+
+def refresh_records(con, rows: pa.Table) -> pa.Array:
+    """An API sync (WeCom contacts) sees a record again with another owner or other tags: update those
+    two columns in place (identity does not read them). `rows`: record_key, owner_staff, tags. Returns the
+    keys of the records that changed."""
+    return (_spark().refresh_records if _on_spark(con) else _duckdb_refresh_records)(con, rows)
+
+
+def delete_where_in(con, table_name: str, column: str, values: pa.Array, *, where: tuple | None = None) -> int:
+    """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many.
+    `where`: (column, value), an extra equality the rows must meet (e.g. one segment's rows)."""
+    fn = _spark().delete_where_in if _on_spark(con) else _duckdb_delete_where_in
+    return fn(con, table_name, column, values, where=where)
+
+
+def replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table) -> int:
+    """Delete the rows whose `key` is in `keys`, then insert `rows` (an incremental refresh of a derived
+    table: the rows of the customers a run touched). Returns the rows deleted."""
+    return (_spark().replace_keyed if _on_spark(con) else _duckdb_replace_keyed)(con, table_name, key, keys, rows)
+
+
+def replace_all(con, table_name: str, rows: pa.Table) -> int:
+    """Replace every row of a small derived table by `rows` (a table recomputed whole, e.g. the duplicate
+    groups a sync flags); returns the rows deleted."""
+    return (_spark().replace_all if _on_spark(con) else _duckdb_replace_all)(con, table_name, rows)
+
+
+# ---------------------------------------------------------------- DuckDB
 
 
 # DuckDB scans an Arrow table one record batch per thread task: a polars-made table is usually one
@@ -24,7 +84,7 @@ def _register(con, table: pa.Table) -> str:
     return name
 
 
-def append(con, table_name: str, rows: pa.Table) -> int:
+def _duckdb_append(con, table_name: str, rows: pa.Table) -> int:
     if rows.num_rows == 0:
         return 0
     view = _register(con, rows)
@@ -35,7 +95,7 @@ def append(con, table_name: str, rows: pa.Table) -> int:
     return rows.num_rows
 
 
-def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
+def _duckdb_append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa.Table:
     """Insert the rows whose key is not in the table yet (`rows` must be unique on key); return the keys
     that were inserted."""
     if rows.num_rows == 0:
@@ -63,7 +123,7 @@ def append_new(con, table_name: str, rows: pa.Table, key: tuple[str, ...]) -> pa
     return fresh
 
 
-def update_orders(con, rows: pa.Table) -> int:
+def _duckdb_update_orders(con, rows: pa.Table) -> int:
     """Later exports update an order's status (and amount/paid time); returns orders changed."""
     if rows.num_rows == 0:
         return 0
@@ -84,7 +144,7 @@ def update_orders(con, rows: pa.Table) -> int:
     return int(changed[0][0]) if changed else 0
 
 
-def refresh_records(con, rows: pa.Table) -> pa.Array:
+def _duckdb_refresh_records(con, rows: pa.Table) -> pa.Array:
     """An API sync (WeCom contacts) sees a record again with another owner or other tags: update those
     two columns in place (identity does not read them). `rows`: record_key, owner_staff, tags. Returns the
     keys of the records that changed."""
@@ -111,7 +171,7 @@ def refresh_records(con, rows: pa.Table) -> pa.Array:
     return changed.column("record_key").combine_chunks()
 
 
-def delete_where_in(con, table_name: str, column: str, values: pa.Array, *, where: tuple | None = None) -> int:
+def _duckdb_delete_where_in(con, table_name: str, column: str, values: pa.Array, *, where: tuple | None = None) -> int:
     """Delete the rows whose `column` is one of `values` (Ibis cannot express DELETE); returns how many.
     `where`: (column, value), an extra equality the rows must meet (e.g. one segment's rows)."""
     if len(values) == 0:
@@ -129,17 +189,17 @@ def delete_where_in(con, table_name: str, column: str, values: pa.Array, *, wher
     return int(deleted[0][0]) if deleted else 0
 
 
-def replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table) -> int:
+def _duckdb_replace_keyed(con, table_name: str, key: str, keys: pa.Array, rows: pa.Table) -> int:
     """Delete the rows whose `key` is in `keys`, then insert `rows` (an incremental refresh of a derived
     table: the rows of the customers a run touched). Returns the rows deleted."""
-    deleted = delete_where_in(con, table_name, key, keys)
-    append(con, table_name, rows)
+    deleted = _duckdb_delete_where_in(con, table_name, key, keys)
+    _duckdb_append(con, table_name, rows)
     return deleted
 
 
-def replace_all(con, table_name: str, rows: pa.Table) -> int:
+def _duckdb_replace_all(con, table_name: str, rows: pa.Table) -> int:
     """Replace every row of a small derived table by `rows` (a table recomputed whole, e.g. the duplicate
     groups a sync flags); returns the rows deleted."""
     deleted = con.execute(f"DELETE FROM {table_name}").fetchall()
-    append(con, table_name, rows)
+    _duckdb_append(con, table_name, rows)
     return int(deleted[0][0]) if deleted else 0

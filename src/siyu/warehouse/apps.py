@@ -15,8 +15,9 @@ class WarehouseConfig(AppConfig):
         from siyu.warehouse import connection
 
         # opening the DuckDB file is how a process claims it (WarehouseBusy when another one owns it);
-        # looked up at each claim, so the connection module stays the one place that opens it
-        register_data_plane(lambda: connection.raw_connection())
+        # looked up at each claim, so the connection module stays the one place that opens it. A Spark
+        # warehouse has no owner: any process may write it (siyu.warehouse.spark_store)
+        register_data_plane(lambda: None if connection.engine() == "spark" else connection.raw_connection())
         # Spark's instants read as UTC like DuckDB's (siyu.warehouse.spark_types); pyspark is imported only
         # when Spark is the engine, at start or when a setting switches to it (tests)
         if settings.WAREHOUSE_ENGINE == "spark":

@@ -9,6 +9,7 @@ connection, each thread with its own Ibis backend.
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import duckdb
 import ibis
 from django.conf import settings
 
-from siyu.core.errors import DataPlaneBusy
+from siyu.core.errors import DataPlaneBusy, SiyuError
 from siyu.warehouse.schema import ensure_schema
 
 _lock = threading.Lock()
@@ -55,8 +56,18 @@ def _open_root() -> duckdb.DuckDBPyConnection:
         return _root
 
 
+class NotOnThisEngine(SiyuError):
+    """A DuckDB-only function was called while the warehouse runs on Spark (or the other way round)."""
+
+
 def raw_connection() -> duckdb.DuckDBPyConnection:
-    """This thread's DuckDB cursor (for the few backend-specific functions in siyu.warehouse)."""
+    """This thread's DuckDB cursor (for the few backend-specific functions in siyu.warehouse). DuckDB only:
+    on Spark it raises NotOnThisEngine (write through siyu.warehouse.append inside transaction())."""
+    if engine() == "spark":
+        raise NotOnThisEngine(
+            "raw_connection() is the DuckDB warehouse's; the warehouse runs on Spark "
+            f"({settings.WAREHOUSE_SPARK_MASTER}): write through siyu.warehouse.append inside transaction()"
+        )
     root = _open_root()
     cursor = getattr(_local, "cursor", None)
     if cursor is None or getattr(_local, "root", None) is not root:
@@ -73,7 +84,8 @@ def engine() -> str:
 
 
 def backend() -> ibis.BaseBackend:
-    """This thread's Ibis backend over the warehouse."""
+    """This thread's Ibis backend over the warehouse (on Spark one for the process, which on a thread with
+    a transaction open sees that transaction's staged writes: siyu.warehouse.spark_backend)."""
     if engine() == "spark":
         return _spark_backend()
     cursor = raw_connection()
@@ -86,15 +98,25 @@ _spark_ibis = None
 
 
 def _spark_backend() -> ibis.BaseBackend:
-    """One Ibis backend over this process's Spark session (siyu.warehouse.spark), shared by threads."""
+    """One Ibis backend over this process's Spark session (siyu.warehouse.spark), shared by threads; its
+    views show the newest commit of the warehouse's tables (siyu.warehouse.spark_store)."""
     global _spark_ibis
-    from siyu.warehouse import spark
+    from siyu.warehouse import spark, spark_store
+    from siyu.warehouse.spark_backend import WarehouseSparkBackend
 
     session = spark.session()
     with _lock:
         if _spark_ibis is None or _spark_ibis._session is not session:
-            _spark_ibis = ibis.pyspark.connect(session)
-        return _spark_ibis
+            ensure_schema(session)
+            _spark_ibis = WarehouseSparkBackend.from_session(session)
+        backend = _spark_ibis
+    spark_store.sync(session)  # another worker (or this process) may have committed since
+    return backend
+
+
+def current_spark_transaction():
+    """This thread's open Spark transaction (siyu.warehouse.spark_store.Transaction), or None."""
+    return getattr(_local, "spark_tx", None)
 
 
 # Writers whose transactions can touch the same rows take turns (DuckDB fails the second writer of a row
@@ -107,13 +129,29 @@ WRITE_WAIT_SECONDS = 120.0
 
 
 def acquire_writes(wait: float | None = None) -> None:
-    """Take the writers' turn (release_writes gives it back); WarehouseBusy after `wait` seconds."""
+    """Take the writers' turn (release_writes gives it back); WarehouseBusy after `wait` seconds. On Spark
+    the turn is also taken among the processes of this host (a lock file beside the tables)."""
     wait = WRITE_WAIT_SECONDS if wait is None else wait
+    started = time.monotonic()
     if not _writes.acquire(timeout=wait):
         raise WarehouseBusy(f"the warehouse has been busy writing for {wait:g} s (a resolve?); try again shortly")
+    if engine() == "spark":
+        from siyu.warehouse import spark_store
+
+        try:
+            if not spark_store.lock_writes(max(0.0, wait - (time.monotonic() - started))):
+                raise WarehouseBusy(
+                    f"another process has been writing the warehouse for {wait:g} s (a resolve?); try again shortly"
+                )
+        except BaseException:
+            _writes.release()
+            raise
 
 
 def release_writes() -> None:
+    from siyu.warehouse import spark_store
+
+    spark_store.unlock_writes()  # nothing when this process holds no lock file
     _writes.release()
 
 
@@ -129,16 +167,68 @@ def exclusive_writes(wait: float | None = None):
 
 @contextmanager
 def transaction():
-    """All-or-nothing: a killed or failed import leaves no partial batch."""
-    con = raw_connection()
-    con.execute("BEGIN TRANSACTION")
+    """All-or-nothing: a killed or failed import leaves no partial batch. Yields the handle the write
+    functions of siyu.warehouse.append take (DuckDB: the cursor; Spark: the transaction). On Spark a
+    transaction opened inside another on the same thread joins it."""
+    if engine() == "spark" and current_spark_transaction() is not None:
+        yield current_spark_transaction()
+        return
+    con = begin()
     try:
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     else:
-        con.execute("COMMIT")
+        commit(con)
+
+
+def begin():
+    """Open a transaction on this thread (transaction() does it for a block; an import's writer thread
+    does it by hand across calls); returns its handle."""
+    if engine() == "spark":
+        from siyu.warehouse import spark, spark_store
+
+        if current_spark_transaction() is not None:
+            raise SiyuError("this thread already has a warehouse transaction open")
+        _spark_backend()  # the tables exist and the views are current
+        tx = spark_store.Transaction.begin(spark.session())
+        _local.spark_tx = tx
+        return tx
+    con = raw_connection()
+    con.execute("BEGIN TRANSACTION")
+    return con
+
+
+def commit(handle) -> None:
+    if engine() == "spark":
+        try:
+            handle.commit()
+        finally:
+            _local.spark_tx = None
+        return
+    handle.execute("COMMIT")
+
+
+def rollback(handle) -> None:
+    if engine() == "spark":
+        try:
+            handle.rollback()
+        finally:
+            _local.spark_tx = None
+        return
+    handle.execute("ROLLBACK")
+
+
+def writer():
+    """The handle of this thread's open transaction for the write functions of siyu.warehouse.append
+    (DuckDB: this thread's cursor, which holds the transaction; Spark: the open transaction)."""
+    if engine() == "spark":
+        tx = current_spark_transaction()
+        if tx is None:
+            raise SiyuError("a write on the Spark warehouse needs an open transaction (siyu.warehouse.transaction())")
+        return tx
+    return raw_connection()
 
 
 def close() -> None:

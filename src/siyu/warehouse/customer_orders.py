@@ -88,6 +88,13 @@ def refresh_batch(raw, batch_id: str, *, updated: bool) -> None:
     """Replace the rows of the orders an import batch added or updated (`orders.batch_id` is the batch that
     last wrote an order), on the batch's own connection and transaction. `updated`: the batch changed
     orders that were there before (otherwise none of its orders can be in the table yet)."""
+    from siyu.warehouse.spark_store import Transaction
+
+    if isinstance(raw, Transaction):  # Spark (siyu.warehouse.spark_append)
+        from siyu.warehouse import spark_append
+
+        spark_append.refresh_batch(raw, batch_id, updated=updated, columns=COLUMNS, table=TABLE)
+        return
     columns = ", ".join(f"o.{c}" if c != "customer_id" else "m.customer_id" for c in COLUMNS)
     if updated:
         raw.execute(

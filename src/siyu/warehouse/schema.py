@@ -6,10 +6,13 @@ Identifiers and PII never appear in clear: `*_hash` columns are keyed hashes (si
 
 from __future__ import annotations
 
+import duckdb
 import ibis
 import ibis.expr.datatypes as dt
+from django.conf import settings
 from ibis.backends.sql.datatypes import DuckDBType
 
+from siyu.core.errors import SiyuError
 from siyu.warehouse.customer_orders import READ_MODELS
 from siyu.warehouse.upgrades import apply_upgrades
 
@@ -520,7 +523,31 @@ TABLES: dict[str, ibis.Schema] = {
 
 def ensure_schema(con) -> None:
     """Create missing tables and add columns a newer version declares to existing ones (nullable, so
-    older rows read as NULL). `con` is a raw DuckDB connection (called once when it opens)."""
+    older rows read as NULL). `con` is a raw DuckDB connection (called once when it opens) or, on Spark,
+    the process's SparkSession (the tables are created at settings.WAREHOUSE_LOCATION and registered in
+    the session's catalog: siyu.warehouse.spark_store)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        ensure_spark_schema(con)
+        return
+    ensure_duckdb_schema(con)
+
+
+def ensure_spark_schema(session) -> list[str]:
+    """The tables on Spark: each a versioned Parquet table at WAREHOUSE_LOCATION/<table>, read with the
+    declared schema (a column added since a file was written reads as NULL, so there is nothing to alter).
+    Returns the tables created."""
+    from siyu.warehouse import spark_store
+
+    if settings.WAREHOUSE_FORMAT != "parquet":
+        raise SiyuError(
+            f"SIYU_WAREHOUSE_FORMAT={settings.WAREHOUSE_FORMAT}: the Spark warehouse keeps its tables as parquet "
+            "(Delta Lake and Iceberg need jars this installation does not ship; docs/architecture.md)"
+        )
+    return spark_store.ensure_tables(session)
+
+
+def ensure_duckdb_schema(con) -> None:
+    """ensure_schema on DuckDB."""
     backend = ibis.duckdb.from_connection(con)
     existing = set(backend.list_tables())
 

@@ -38,7 +38,7 @@ from django.conf import settings
 from siyu.core.errors import SiyuError
 from siyu.warehouse import customer_orders
 from siyu.warehouse.append import replace_keyed
-from siyu.warehouse.connection import backend, raw_connection, transaction
+from siyu.warehouse.connection import backend, transaction, writer
 from siyu.warehouse.orders import is_purchase
 from siyu.warehouse.schema import MONEY, TABLES, TS
 
@@ -324,6 +324,6 @@ def refresh_customer_summary(customer_ids: pa.Array, *, now: datetime | None = N
     con = backend()
     ids = ibis.memtable(pa.table({"customer_id": customer_ids.cast(pa.int64())}))
     rows = customer_summary_expr(con, now=now, customer_ids=ids).to_pyarrow()
-    replace_keyed(raw_connection(), SUMMARY_TABLE, "customer_id", customer_ids, rows)
-    customer_orders.refresh_customers(con, raw_connection(), customer_ids)
+    replace_keyed(writer(), SUMMARY_TABLE, "customer_id", customer_ids, rows)
+    customer_orders.refresh_customers(con, writer(), customer_ids)
     return rows.num_rows

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--engine", choices=("duckdb", "spark"), default=None,
-            help="components and scale: the data plane to run on (duckdb, or spark in local[2] mode)",
+            help="ingest, components and scale: the data plane to run on (duckdb, or spark in local mode; default duckdb)",
         )  # fmt: skip
         parser.add_argument("--records", type=int, default=None, help="components: records in the graph (1,000,000)")
         parser.add_argument("--json", action="store_true")
@@ -83,12 +83,12 @@ class Command(BaseCommand):
                            ("entries", ("loyalty",))):  # fmt: skip
             if options[name] is not None:
                 if options["job"] not in jobs:
-                    raise CommandError(f"--{name} is for {' and '.join(jobs)}")
+                    raise CommandError(f"--{name} is for {', '.join(jobs)}")
                 extra[name] = options[name]
-        for name, jobs in (("engine", ("components", "scale")), ("records", ("components",))):
+        for name, jobs in (("engine", ("ingest", "components", "scale")), ("records", ("components",))):
             if options[name] is not None:
                 if options["job"] not in jobs:
-                    raise CommandError(f"--{name} is for {' and '.join(jobs)}")
+                    raise CommandError(f"--{name} is for {', '.join(jobs)}")
                 extra[name] = options[name]
         if options["job"] == "components":
             extra.setdefault("records", 1_000_000)
