@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 
 
@@ -52,7 +54,8 @@ def predicted(predicted_template, settings, tmp_path):
 def spark_session(tmp_path_factory):
     """One local Spark session (local[2]) for the whole test session, its tables and checkpoints in a
     temporary location (siyu.warehouse.spark); the warehouse settings are restored afterwards."""
-    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.fail("the Spark tests need Java 17 (`make java` installs it)")
     from django.conf import settings
 
     from siyu.warehouse import connection, spark
@@ -62,7 +65,9 @@ def spark_session(tmp_path_factory):
     settings.WAREHOUSE_SPARK_MASTER = "local[2]"
     settings.WAREHOUSE_LOCATION = str(tmp_path_factory.mktemp("warehouse-spark"))
     try:
-        yield spark.session()
+        session = spark.session()
+        session.sparkContext.setLogLevel("ERROR")
+        yield session
     finally:
         spark.stop()
         connection.close()

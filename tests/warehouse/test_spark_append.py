@@ -154,7 +154,7 @@ def test_ibis_inserts_and_overwrites_of_warehouse_tables_are_transactional(engin
 
 
 @pytest.mark.spark
-def test_raw_connection_fails_loudly_on_spark(spark_warehouse, settings):
+def test_raw_connection_fails_loudly_on_spark(empty_spark_warehouse, settings):
     from siyu.warehouse import NotOnThisEngine, raw_connection
 
     with pytest.raises(NotOnThisEngine, match="DuckDB"):
@@ -162,13 +162,13 @@ def test_raw_connection_fails_loudly_on_spark(spark_warehouse, settings):
 
 
 @pytest.mark.spark
-def test_spark_versions_switch_together_and_old_ones_go(spark_warehouse, settings):
+def test_spark_versions_switch_together_and_old_ones_go(empty_spark_warehouse, settings):
     from siyu.warehouse import spark_store
 
-    with spark_warehouse.transaction() as con:
+    with empty_spark_warehouse.transaction() as con:
         append(con, "orders", _orders(["o|1"]))
     before, tables = spark_store.latest_commit()
-    with spark_warehouse.transaction() as con:
+    with empty_spark_warehouse.transaction() as con:
         append(con, "orders", _orders(["o|2"]))
         append(con, "order_items", pa.table({"order_key": ["o|2"], "item_key": ["1"]}))
         delete_where_in(con, "orders", "order_key", pa.array(["o|1"]))
@@ -188,7 +188,7 @@ def test_spark_versions_switch_together_and_old_ones_go(spark_warehouse, setting
     # commit's predecessor stays (a reader may still be on it)
     spark_store.vacuum(retain_seconds=0)
     assert {p.name for p in (root / "orders").glob("seg-*")} == {*previous, *manifest["segments"]}
-    with spark_warehouse.transaction() as con:
+    with empty_spark_warehouse.transaction() as con:
         append(con, "segment_members", _members([(1, 1)]))
     spark_store.vacuum(retain_seconds=0)
     assert {p.name for p in (root / "orders").glob("seg-*")} == set(manifest["segments"])
@@ -196,12 +196,12 @@ def test_spark_versions_switch_together_and_old_ones_go(spark_warehouse, setting
 
 
 @pytest.mark.spark
-def test_another_process_sees_the_committed_tables(spark_warehouse, settings):
+def test_another_process_sees_the_committed_tables(empty_spark_warehouse, settings):
     """A worker starting on the same location registers the tables from their files (the catalog is per
     process): a second session of this process stands for it."""
     from siyu.warehouse import backend, spark, spark_store
 
-    with spark_warehouse.transaction() as con:
+    with empty_spark_warehouse.transaction() as con:
         append(con, "orders", _orders(["o|1", "o|2"]))
     other = spark.session().newSession()
     spark_store.ensure_tables(other)
@@ -210,12 +210,12 @@ def test_another_process_sees_the_committed_tables(spark_warehouse, settings):
 
 
 @pytest.mark.spark
-def test_a_writer_whose_table_moved_under_it_fails_and_writes_nothing(spark_warehouse, settings):
+def test_a_writer_whose_table_moved_under_it_fails_and_writes_nothing(empty_spark_warehouse, settings):
     from siyu.warehouse import backend, spark, spark_store
 
     backend()  # the tables exist
     slow = spark_store.Transaction.begin(spark.session())
-    with spark_warehouse.transaction() as con:  # another writer commits orders first
+    with empty_spark_warehouse.transaction() as con:  # another writer commits orders first
         append(con, "orders", _orders(["o|1"]))
     append(slow, "orders", _orders(["o|2"]))
     with pytest.raises(spark_store.StoreConflict):

@@ -152,7 +152,7 @@ def test_the_same_exports_leave_equal_tables_on_duckdb_and_on_spark(spark_sessio
 
 
 @pytest.mark.spark
-def test_an_import_failing_in_the_middle_of_its_writes_leaves_nothing_on_spark(spark_warehouse, tmp_path, monkeypatch):
+def test_an_import_failing_in_the_middle_of_its_writes_leaves_nothing_on_spark(empty_spark_warehouse, tmp_path, monkeypatch):
     import siyu.ingest.actions as actions
 
     path = write_taobao(tmp_path / "tb.csv", [taobao_row(), taobao_row(order="1002")])
@@ -195,7 +195,7 @@ actions.import_files([sys.argv[1]], "tmall")
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_an_import_killed_mid_batch_on_spark_leaves_nothing_visible(spark_warehouse, settings, tmp_path):
+def test_an_import_killed_mid_batch_on_spark_leaves_nothing_visible(empty_spark_warehouse, settings, tmp_path):
     import os
     import subprocess
     import sys

@@ -1,15 +1,14 @@
 """The warehouse contract suite's brand: the demo brand built on DuckDB through the real pipeline, then
-every warehouse table copied into a Spark warehouse (local[2]) with its column types.
+every warehouse table copied into a Spark warehouse (the test session's local[2] Spark) through the
+product's own Spark writes, with its column types.
 
-The brand lives for this package (its control-plane rows are flushed and the Spark session stopped when
-the package's tests are done); `on(engine)` switches the warehouse between the two copies.
+The brand lives for this package (its control-plane rows are flushed when the package's tests are done);
+`on(engine)` switches the warehouse between the two copies.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -177,21 +176,18 @@ def _a_product(con) -> str:
 
 
 def _copy_to_spark(duck, spark_ibis) -> list[str]:
-    """Every table of the DuckDB warehouse into the Spark session's catalog, with its declared column types
-    (siyu.warehouse.schema): the Ibis backend creates the table from the schema, Spark appends the table's
-    Arrow data. (Ibis 12's pyspark memtables fail on a NULL decimal, so the rows go through Spark itself.)"""
+    """Every table of the DuckDB warehouse into the Spark warehouse through the product's own writes (one
+    transaction of siyu.warehouse.spark_store), each with its declared column types (siyu.warehouse.schema)."""
+    from siyu.warehouse import connection
     from siyu.warehouse.schema import TABLES
 
-    session = spark_ibis._session
     copied = []
-    for name in sorted(duck.list_tables()):
-        schema = TABLES.get(name) or duck.table(name).schema()
-        data = duck.table(name).select(*schema.names).to_pyarrow()
-        table = spark_ibis.create_table(name, schema=schema, overwrite=True)
-        if data.num_rows:
-            frame = session.createDataFrame(data.cast(schema.to_pyarrow()))
-            frame.select(*table.columns).write.insertInto(name)
-        copied.append(name)
+    with connection.transaction():
+        for name in sorted(set(duck.list_tables()) & set(TABLES)):
+            schema = TABLES[name]
+            data = duck.table(name).select(*schema.names).to_pyarrow().cast(schema.to_pyarrow())
+            spark_ibis.create_table(name, data, overwrite=True)
+            copied.append(name)
     return copied
 
 
@@ -206,16 +202,13 @@ def pytest_terminal_summary(terminalreporter):
 
 
 @pytest.fixture(scope="package")
-def contract_brand(tmp_path_factory, django_db_setup, django_db_blocker):
+def contract_brand(tmp_path_factory, django_db_setup, django_db_blocker, spark_session):
     from django.test import override_settings
 
-    from siyu.warehouse import connection, spark
+    from siyu.warehouse import connection
 
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        pytest.skip("Spark needs Java 17 (`make test` installs Debian's when missing)")
     tmp = tmp_path_factory.mktemp("contract")
     brand = ContractBrand(tmp / "warehouse.duckdb", tmp / "warehouse-spark", [])
-    spark.stop()  # a session another package started has another warehouse location
     with django_db_blocker.unblock():
         try:
             with override_settings(WAREHOUSE_ENGINE="duckdb", WAREHOUSE_PATH=brand.duckdb_path,
@@ -234,7 +227,6 @@ def contract_brand(tmp_path_factory, django_db_setup, django_db_blocker):
             yield brand
         finally:
             connection.close()
-            spark.stop()
             from django.core.management import call_command
 
             call_command("flush", interactive=False, verbosity=0)

@@ -98,7 +98,7 @@ from siyu.identity.probabilistic import (
     predict_pairs,
 )
 from siyu.staff.queries import has_role
-from siyu.warehouse import backend, exclusive_writes, raw_connection, transaction
+from siyu.warehouse import backend, exclusive_writes, transaction, writer
 from siyu.warehouse.append import replace_keyed
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import rebuild_customer_summary, refresh_customer_summary, string_hash
@@ -961,7 +961,7 @@ def _update_customer_map(con, staged: ibis.Table, customer_id: np.ndarray, old: 
             ),
         }
     )
-    replace_keyed(raw_connection(), "customer_map", "record_key", rows.column("record_key"), rows)
+    replace_keyed(writer(), "customer_map", "record_key", rows.column("record_key"), rows)
 
 
 def _keep_customers_whole(labels: np.ndarray, old: np.ndarray) -> np.ndarray:

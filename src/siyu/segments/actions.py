@@ -40,7 +40,7 @@ from siyu.segments.traits import (
     with_computed_tags,
 )
 from siyu.staff.queries import has_role
-from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse import backend, transaction
 from siyu.warehouse.append import delete_where_in
 from siyu.warehouse.schema import TABLES
 
@@ -80,11 +80,10 @@ def refresh_traits(as_of: date | None = None, *, progress=None, now: datetime | 
         )  # fmt: skip
         stages = stages_expr(traits, stage_sets, facts.rule_context())
         step(2, "writing the snapshot", "rules")
-        with transaction():
+        with transaction() as tx:
             replaced = pa.array(_replaced_snapshots(con, cutoff, current), type=pa.timestamp("us", tz="UTC"))
-            raw = raw_connection()
             for table in (TRAITS_TABLE, STAGES_TABLE, RUNS_TABLE):
-                delete_where_in(raw, table, "as_of", replaced)
+                delete_where_in(tx, table, "as_of", replaced)
             con.insert(TRAITS_TABLE, traits)
             if stages is not None:
                 con.insert(STAGES_TABLE, stages)
@@ -368,10 +367,9 @@ def delete_segment(actor, segment_id: int) -> None:
     """Delete the definition, its members and its history."""
     _check_segment_editor(actor)
     segment = get_segment(segment_id)
-    raw = raw_connection()
-    with transaction():
+    with transaction() as tx:
         for table in ("segment_members", "segment_changes"):
-            raw.execute(f"DELETE FROM {table} WHERE segment_id = ?", [segment.pk])
+            delete_where_in(tx, table, "segment_id", pa.array([segment.pk], pa.int64()))
     segment.delete()
     record_audit(actor, "segment_deleted", str(segment_id), name=segment.name)
 
@@ -393,9 +391,8 @@ def refresh_segment(segment_id: int, *, now: datetime | None = None) -> dict:
         left = old.anti_join(new, "customer_id").customer_id.to_pyarrow().combine_chunks()
         count = int(new.count().execute())
         at = pa.scalar(now, pa.timestamp("us", tz="UTC"))
-        with transaction():
-            raw = raw_connection()
-            delete_where_in(raw, "segment_members", "customer_id", left, where=("segment_id", segment.pk))
+        with transaction() as tx:
+            delete_where_in(tx, "segment_members", "customer_id", left, where=("segment_id", segment.pk))
             ids = pa.array([segment.pk] * len(entered), pa.int64())
             if len(entered):
                 con.insert("segment_members", pa.table({

@@ -20,7 +20,7 @@ from siyu.segments.predictions import (
     compute_predictions,
 )
 from siyu.segments.traits import cutoff_of
-from siyu.warehouse import backend, raw_connection, transaction
+from siyu.warehouse import backend, transaction
 from siyu.warehouse.append import delete_where_in
 from siyu.warehouse.schema import TABLES
 
@@ -41,16 +41,15 @@ def refresh_predictions(
     current = as_of is None
     con = backend()
     table, report = compute_predictions(con, cutoff, ps, progress)
-    with transaction():
+    with transaction() as tx:
         runs = con.table(PREDICTION_RUNS_TABLE)
         same = runs.as_of == cutoff
         replaced = runs.filter(runs.current | same if current else same).select("as_of").distinct()
         replaced = pa.array(
             replaced.to_pyarrow().column("as_of").to_pylist(), type=pa.timestamp("us", tz="UTC")
         )
-        raw = raw_connection()
         for name in (PREDICTIONS_TABLE, PREDICTION_RUNS_TABLE):
-            delete_where_in(raw, name, "as_of", replaced)
+            delete_where_in(tx, name, "as_of", replaced)
         if table.num_rows:
             con.insert(PREDICTIONS_TABLE, table)
         seconds = round(time.monotonic() - started, 3)
