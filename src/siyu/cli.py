@@ -19,8 +19,8 @@ COMMANDS = {
     "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
-    "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync "
-    "[--people N] [--stages] [--orders-per-person M] [--orders-per-buyer M]",
+    "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync"
+    "|load [--people N] [--stages] [--orders-per-person M] [--orders-per-buyer M]",
 }
 
 HELP = "usage: siyu COMMAND [options]   (siyu COMMAND --help for its options)\n\ncommands:\n" + "\n".join(

@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty", "load")
 
 
 class Command(BaseCommand):
@@ -43,6 +43,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--entries", type=int, default=None, help="loyalty: earn entries already in the ledger (20,000,000)"
         )
+        parser.add_argument("--users", type=int, default=None, help="load: console operators browsing (50)")
+        parser.add_argument(
+            "--api-users", type=int, default=None, help="load: API clients posting batches back to back (2)"
+        )
+        parser.add_argument("--batch", type=int, default=None, help="load: events per API request (1000; 0: none)")
+        parser.add_argument("--duration", type=float, default=None, help="load: seconds of load (60)")
+        parser.add_argument("--threads", type=int, default=None, help="load: the server's web threads (serve's default)")
+        parser.add_argument(
+            "--database-url", default=None,
+            help="load: the PostgreSQL control plane of the server under load (default "
+                 "postgres://postgres@127.0.0.1:5432/siyu_bench_load, created when missing)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -65,11 +77,16 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
-        for name, jobs in (("groups", ("community",)), ("members", ("community", "loyalty")),
+        for name, jobs in (("groups", ("community",)), ("members", ("community", "loyalty", "load")),
                            ("entries", ("loyalty",))):  # fmt: skip
             if options[name] is not None:
                 if options["job"] not in jobs:
                     raise CommandError(f"--{name} is for {' and '.join(jobs)}")
+                extra[name] = options[name]
+        for name in ("users", "api_users", "batch", "duration", "threads", "database_url"):
+            if options[name] is not None:
+                if options["job"] != "load":
+                    raise CommandError(f"--{name.replace('_', '-')} is for load")
                 extra[name] = options[name]
         if options["seed"] is not None:
             if options["job"] != "review":
