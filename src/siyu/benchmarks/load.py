@@ -165,7 +165,10 @@ def _start_server(port: int, threads: int | None, env: dict, work: Path):
     command = [sys.executable, "-m", "siyu.cli", "serve", "--port", str(port)]
     if threads:
         command += ["--threads", str(threads)]
-    server = subprocess.Popen(command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, **env}
+    if os.environ.get("SIYU_BENCH_SERVER_PYTHONPATH"):  # another checkout's server, for a before/after
+        env["PYTHONPATH"] = os.environ["SIYU_BENCH_SERVER_PYTHONPATH"]
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         if server.poll() is not None:
