@@ -126,6 +126,10 @@ def _report(people, users, api_users, batch, duration, prepared, setup, measured
             for name, p in pages.items()
         ],
         "console_worst_p95_ms": worst,
+        "warm_up_alone": [
+            f"{name:<34} first {t['ms']:>7} ms  again {t['again_ms']:>7} ms  ({t['status']})"
+            for name, t in measured.get("warm_up_ms", {}).items()
+        ],
         "responses_by_status": measured["statuses"],
         "errors": errors,
         "server_errors_5xx": server_errors,
@@ -205,6 +209,8 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 def _ensure_database(url: str) -> None:
+    if not url.startswith(("postgres://", "postgresql://")):
+        return  # a SQLite control plane (the bench's own test) is created by migrate
     import psycopg
     from psycopg import sql
 
