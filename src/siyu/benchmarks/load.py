@@ -137,7 +137,8 @@ def _report(people, users, api_users, batch, duration, prepared, setup, measured
         ],
         "console_worst_p95_ms": worst,
         "warm_up_alone": [
-            f"{name:<34} first {t['ms']:>7} ms  again {t['again_ms']:>7} ms  ({t['status']})"
+            f"{name:<34} first {t['ms']:>6} ms (server CPU {t['cpu_ms']:>5} ms)  again {t['again_ms']:>6} ms "
+            f"(CPU {t['again_cpu_ms']:>5} ms)  ({t['status']})"
             for name, t in measured.get("warm_up_ms", {}).items()
         ],
         "responses_by_status": measured["statuses"],
