@@ -50,7 +50,7 @@ def run(
     users: int = 50,
     api_users: int = 2,
     duration: float = 60.0,
-    batch: int = 1000,
+    batch: int = 5000,
     database_url: str | None = None,
     threads: int | None = None,
 ) -> dict:
@@ -89,6 +89,8 @@ def run(
         _stop(server)
         log.close()
     counted = run_child("siyu.benchmarks.load", {"step": "count"}, env=env)
+    if batch > 0:
+        counted["batch_alone"] = run_child("siyu.benchmarks.load", {"step": "batch_alone", "batch": batch}, env=env)
     return _report(people, users, api_users, batch, duration, prepared, setup, measured, server_facts, counted, work)
 
 
@@ -150,6 +152,7 @@ def _report(people, users, api_users, batch, duration, prepared, setup, measured
         "warehouse_events_distinct": counted["events_distinct"],
         "warehouse_orders": counted["orders"],
         "warehouse_orders_distinct": counted["orders_distinct"],
+        "reference_one_batch_alone": counted.get("batch_alone"),
         "events_lost": max(0, accepted_events - counted["events_distinct"]),
         "events_twice": counted["events"] - counted["events_distinct"],
         "counts_agree": counted["events"] == counted["events_distinct"] == accepted_events
@@ -293,8 +296,34 @@ def _count() -> dict:
     }
 
 
+def _batch_alone(batch: int, rounds: int = 3) -> dict:
+    """The reference: one API batch of `batch` events landed in this process alone, with nothing else
+    running (after the server stopped; another source, not counted above): the median of `rounds`, wall and
+    CPU, and the events/s one core could land that way."""
+    import statistics
+    from datetime import UTC, datetime, timedelta
+
+    from siyu.ingest.actions import ingest_api_records
+
+    walls, cpus = [], []
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    for n in range(rounds):
+        rows = [
+            {"record_id": f"ref-{n}-{i}", "event_id": f"ref-{n}-{i}", "phone": f"13{(n * batch + i) * 7919 % 10**9:09d}",
+             "event_type": "page_view", "occurred_at": start + timedelta(seconds=i), "properties": {"page": "/p/1"}}
+            for i in range(batch)
+        ]  # fmt: skip
+        wall, cpu = time.perf_counter(), time.process_time()
+        ingest_api_records(f"{SOURCE}-reference", "event", rows)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    return {"batch": batch, "wall_ms": round(wall * 1000), "cpu_ms": round(cpu * 1000),
+            "events_per_cpu_second": round(batch / cpu) if cpu else None}  # fmt: skip
+
+
 def _child(step: str, **args) -> dict:
-    return {"setup": _setup, "count": _count}[step](**args)
+    return {"setup": _setup, "count": _count, "batch_alone": _batch_alone}[step](**args)
 
 
 if __name__ == "__main__":

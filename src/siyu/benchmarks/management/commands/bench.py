@@ -47,7 +47,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--api-users", type=int, default=None, help="load: API clients posting batches back to back (2)"
         )
-        parser.add_argument("--batch", type=int, default=None, help="load: events per API request (1000; 0: none)")
+        parser.add_argument("--batch", type=int, default=None, help="load: events per API request (5000, at most 10,000; 0: none)")
         parser.add_argument("--duration", type=float, default=None, help="load: seconds of load (60)")
         parser.add_argument("--threads", type=int, default=None, help="load: the server's web threads (serve's default)")
         parser.add_argument(
