@@ -6,10 +6,11 @@
 2. A PostgreSQL control plane (`--database-url`, default the local server's `siyu_bench_load`, created
    when missing): migrated, an operator account, an API token and a few rule segments (materialised).
 3. `siyu serve` started on a free port with that warehouse and control plane, in a process of its own.
-4. locust (siyu.benchmarks.load_users, its own process) runs for `--duration` seconds: `--api-users` API
-   clients posting events and orders in batches, `--users` operators browsing the console.
+4. locust (siyu.benchmarks.load_users, its own process): one operator alone opens every page (wall and
+   server CPU time), then for `--duration` seconds after every operator signed in, `--api-users` API
+   clients post events and orders in batches and `--users` operators browse the console.
 5. The server stopped (its peak RSS and CPU seconds read first); then the warehouse is counted: every
-   accepted event and order must be there, once.
+   accepted event and order must be there, once; and, as the reference, one batch is landed alone.
 
 Prints events/s accepted, per page p50/p95/p99 and requests/s, responses by status, the server's peak RSS,
 and the counts, with the targets of issue 17 in the same printout.
@@ -73,8 +74,8 @@ def run(
     server, log = _start_server(port, threads, env, work)
     try:
         api_users = api_users if batch > 0 else 0
-        measured = run_child(  # locust patches the standard library: a process of its own, no Django
-           
+        # locust patches the standard library: a process of its own, without Django
+        measured = run_child(
             "siyu.benchmarks.load_users",
             {
                 "host": f"http://127.0.0.1:{port}", "run_id": secrets.token_hex(4), "source": SOURCE,
