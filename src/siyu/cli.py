@@ -21,7 +21,7 @@ COMMANDS = {
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
     "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync|"
-    "community|loyalty|components|scale [--people N …] [--stages] [--engine duckdb|spark] [--records N] "
+    "community|loyalty|components|scale|load [--people N …] [--stages] [--engine duckdb|spark] [--records N] "
     "[--orders-per-person M] [--orders-per-buyer M]",
 }
 

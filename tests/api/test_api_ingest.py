@@ -105,3 +105,39 @@ def test_only_admins_and_operators_push(warehouse):
     client = Client(headers={"Authorization": f"Bearer {create_token(guide, 'x')}"})
     assert push(client, "/api/orders", ORDER, "g-order").status_code == 403
     assert warehouse.raw_connection().execute("SELECT count(*) FROM orders").fetchall() == [(0,)]
+
+
+def test_events_and_orders_land_in_batches_once_each(client, warehouse):
+    events = [
+        {"source": "miniprogram", "event_type": "page_view", "event_id": f"ev-{i}",
+         "occurred_at": "2024-06-01T20:15:00", "identifiers": {"phone": f"1381234{i:04d}"},
+         "properties": {"page": "/p/1"}}
+        for i in range(300)
+    ] + [{"source": "pos", "event_type": "check_in", "event_id": "pos-1", "occurred_at": "2024-06-01T21:00:00",
+          "identifiers": {"member_no": "M1"}}]  # fmt: skip
+    first = push(client, "/api/events/batch", {"events": events}, "events-1")
+    assert first.status_code == 202, first.content
+    answer = first.json()
+    assert answer["accepted"] == 301 and answer["ids"][:2] == ["ev-0", "ev-1"]
+    assert {s: r["imported"] for s, r in answer["results"].items()} == {"miniprogram": 300, "pos": 1}
+    assert push(client, "/api/events/batch", {"events": events}, "events-1").json() == answer  # a replay
+    # the same events under another key land nowhere twice
+    again = push(client, "/api/events/batch", {"events": events[:10]}, "events-2")
+    assert again.status_code == 202 and sum(r["imported"] for r in again.json()["results"].values()) == 0
+    keys = [row[0] for row in table(warehouse, "events", "event_key")]
+    assert len(keys) == len(set(keys)) == 301
+
+    orders = [{**ORDER, "order_id": f"MP-{i}", "phone": f"1391234{i:04d}"} for i in range(20)]
+    pushed = push(client, "/api/orders/batch", {"orders": orders}, "orders-1")
+    assert pushed.status_code == 202, pushed.content
+    assert pushed.json()["accepted"] == 20 and pushed.json()["results"]["miniprogram"]["orders_new"] == 20
+    assert sorted(row[0] for row in table(warehouse, "orders", "order_id")) == sorted(o["order_id"] for o in orders)
+
+
+def test_a_batch_is_checked_whole(client, warehouse):
+    bad = [{"source": "miniprogram", "event_type": "page_view", "occurred_at": "2024-06-01T20:15:00",
+            "identifiers": {}}]  # fmt: skip
+    refused = push(client, "/api/events/batch", {"events": bad}, "bad-1")
+    assert refused.status_code == 400
+    assert push(client, "/api/events/batch", {"events": []}, "bad-2").status_code == 422
+    assert table(warehouse, "events", "event_key") == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib import messages
+from django.db.models import Count, Max
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +19,7 @@ from siyu.analytics.charts import charts_for
 from siyu.analytics.definitions import COMMON, DEFINITIONS, PAGE_TITLES
 from siyu.analytics.errors import AnalyticsError
 from siyu.analytics.exports import CONTENT_TYPES, export_page
-from siyu.analytics.facts import filter_choices
+from siyu.analytics.facts import filter_choices, last_purchase_day
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_file, group_from_request
 from siyu.analytics.labels import column_label, factor_label, value_label
@@ -26,6 +27,7 @@ from siyu.analytics.models import ChannelSpend
 from siyu.ingest.labels import source_labels
 from siyu.segments.models import Segment
 from siyu.staff.queries import check_analytics_access
+from siyu.web.cache import cached
 from siyu.web.views import console_view
 
 RATE_WORDS = ("rate", "share", "conversion", "_to_")
@@ -57,18 +59,31 @@ TABLE_TITLES = {
 
 
 def filters_from(data, page: str):
+    today = default_today(page)
+    if today is None and not data.get("date_to"):  # the last day with a purchase, once per data version
+        today = cached("analytics:last_purchase_day", last_purchase_day)
     return parse_filters(
         data.get("date_from"),
         data.get("date_to"),
         data.getlist("channel"),
         data.getlist("store"),
         default_days=default_days(page),
-        today=default_today(page),
+        today=today,
     )
 
 
 def run_page(page: str, f, data) -> dict | None:
-    """The page's result for these filters; None on page 8 while no group is chosen."""
+    """The page's result for these filters (once per data version: siyu.web.cache); None on page 8
+    while no group is chosen. Not cached: a group by tag (tags change without a job)."""
+    if page == "repurchase" and data.get("tag"):
+        return _run_page(page, f, data)
+    inputs = [repr(f)] + [f"{k}={data.get(k)}" for k in ("open_hour", "close_hour", "list", "segment")]
+    if page == "channel_roi":  # the spend operators enter changes without a job
+        inputs.append(str(ChannelSpend.objects.aggregate(n=Count("pk"), last=Max("pk"))))
+    return cached(f"analytics:{page}:{'|'.join(inputs)}", lambda: _run_page(page, f, data))
+
+
+def _run_page(page: str, f, data) -> dict | None:
     if page == "sales_by_hour":
         return queries.sales_by_hour(f, data.get("open_hour"), data.get("close_hour"))
     if page == "repurchase":
@@ -161,7 +176,7 @@ def analytics_page(request, page: str):
         "common_definition": COMMON,
         "page_definition": DEFINITIONS[page],
         "filters": f,
-        "choices": filter_choices(),
+        "choices": cached("analytics:filter_choices", filter_choices),
         "result": result,
         "charts": charts_for(result) if result else [],
         "tables": display_tables(result) if result else [],

@@ -1,4 +1,6 @@
-"""/api/orders and /api/events: single facts pushed by shop systems, mini programs, POS…
+"""/api/orders and /api/events: facts pushed by shop systems, mini programs, POS…, one at a time or in
+batches (/api/orders/batch, /api/events/batch: up to 2,000 orders or 10,000 events in one request, landed
+as one warehouse batch per source; the way to push thousands of events a second).
 
 They land in the warehouse through `siyu.ingest.actions.ingest_api_records(source, kind, rows)` (kind is
 "order" or "event"; the row shapes are documented on `order_row` and `event_row`). `siyu serve` owns the
@@ -11,7 +13,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from ninja import Router
 
-from siyu.api.schemas import EventIn, IngestOut, OrderIn
+from siyu.api.schemas import EventBatchIn, EventIn, IngestBatchOut, IngestOut, OrderBatchIn, OrderIn
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
 from siyu.customers.errors import CustomerError
@@ -130,5 +132,55 @@ def push_event(request, response: HttpResponse, body: EventIn, idempotency_key: 
             "id": row["event_id"],
             "result": result,
         }
+
+    return run_once(request, response, idempotency_key, body, run, status=202)
+
+
+def _land_batch(kind: str, rows_by_source: dict[str, list[dict]], user) -> tuple[dict, dict]:
+    """Each source's rows as one warehouse batch, then one (coalesced) resolve for them all."""
+    results = {source: ingest_api_records(source, kind, rows) for source, rows in rows_by_source.items()}
+    resolve = {"requested": False, "reason": "nothing_new"}
+    for result in results.values():
+        if resolve.get("requested") is False:
+            resolve = resolve_after_api_batch(result, user)
+    return results, resolve
+
+
+def _by_source(items, build) -> tuple[dict[str, list[dict]], list[dict]]:
+    rows_by_source: dict[str, list[dict]] = {}
+    rows = []
+    for item in items:
+        row = build(item)
+        rows.append(row)
+        rows_by_source.setdefault(item.source, []).append(row)
+    return rows_by_source, rows
+
+
+@router.post(
+    "/orders/batch", response={202: IngestBatchOut, **WRITE_ERRORS}, summary="Push many orders (up to 2,000)"
+)
+def push_orders(request, response: HttpResponse, body: OrderBatchIn, idempotency_key: IdempotencyKeyHeader):
+    _require_writer(request.auth)
+    rows_by_source, rows = _by_source(body.orders, order_row)
+
+    def run():
+        results, resolve = _land_batch("order", rows_by_source, request.auth)
+        return {"accepted": len(rows), "kind": "order", "ids": [r["order_id"] for r in rows],
+                "results": results, "resolve": resolve}  # fmt: skip
+
+    return run_once(request, response, idempotency_key, body, run, status=202)
+
+
+@router.post(
+    "/events/batch", response={202: IngestBatchOut, **WRITE_ERRORS}, summary="Push many events (up to 10,000)"
+)
+def push_events(request, response: HttpResponse, body: EventBatchIn, idempotency_key: IdempotencyKeyHeader):
+    _require_writer(request.auth)
+    rows_by_source, rows = _by_source(body.events, event_row)
+
+    def run():
+        results, resolve = _land_batch("event", rows_by_source, request.auth)
+        return {"accepted": len(rows), "kind": "event", "ids": [r["event_id"] for r in rows],
+                "results": results, "resolve": resolve}  # fmt: skip
 
     return run_once(request, response, idempotency_key, body, run, status=202)

@@ -247,6 +247,26 @@ class EventIn(Schema):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_ORDERS = 2_000
+
+
+class EventBatchIn(Schema):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
+
+
+class OrderBatchIn(Schema):
+    orders: list[OrderIn] = Field(min_length=1, max_length=MAX_BATCH_ORDERS)
+
+
+class IngestBatchOut(Schema):
+    accepted: int = Field(description="how many facts of the batch were taken (new or already there)")
+    kind: Literal["order", "event"]
+    ids: list[str] = Field(description="the facts' ids, in the order sent")
+    results: dict[str, dict[str, Any]] = Field(description="per source: the landed batch's counts")
+    resolve: dict[str, Any]
+
+
 class IngestOut(Schema):
     accepted: bool
     kind: Literal["order", "event"]

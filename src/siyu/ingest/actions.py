@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,16 @@ from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
 from siyu.ingest.tasks import purge_rejected_rows
 from siyu.warehouse.append import append, append_new, update_orders
-from siyu.warehouse.connection import acquire_writes, begin, commit, release_writes, rollback
+from siyu.warehouse.connection import (
+    WRITE_WAIT_SECONDS,
+    WarehouseBusy,
+    acquire_writes,
+    begin,
+    commit,
+    engine,
+    release_writes,
+    rollback,
+)
 from siyu.warehouse.customer_orders import refresh_batch
 from siyu.warehouse.schema import TABLES
 
@@ -85,7 +95,8 @@ class ImportReport:
 def write_prepared(prepared: PreparedFile, also=None) -> FileReport:
     """Write one prepared file as one batch in one transaction. `also(con)`, when given, runs inside that
     transaction after the parts (e.g. an API sync refreshing the records it saw before)."""
-    writer = _BatchWriter()
+    orders = prepared.orders
+    writer = _BatchWriter(appends_only=also is None and (orders is None or orders.num_rows == 0))
     try:
         writer.write("raw_rows", raw_rows=prepared.raw_rows, accepted=prepared.accepted, batch_id=prepared.batch_id)
         writer.write("orders", orders=prepared.orders, order_items=prepared.order_items)
@@ -101,6 +112,7 @@ def write_prepared(prepared: PreparedFile, also=None) -> FileReport:
 
 
 _MAX_QUEUED_PARTS = 2
+_batches = threading.Lock()  # one batch lands at a time in this process (see _BatchWriter._begin)
 
 
 class _BatchWriter:
@@ -112,8 +124,9 @@ class _BatchWriter:
     thread prepares the rest of the file and then the next file: DuckDB's inserts run on one core and
     release the GIL. A queued step after a failed one is skipped; the batch is then rolled back."""
 
-    def __init__(self, helper: ThreadPoolExecutor | None = None):
+    def __init__(self, helper: ThreadPoolExecutor | None = None, *, appends_only: bool = False):
         self.helper = helper
+        self.appends_only = appends_only and engine() == "duckdb"
         self.con = None
         self.failure: BaseException | None = None
         self.queued: list[Future] = []
@@ -160,15 +173,31 @@ class _BatchWriter:
 
     def _begin(self) -> None:
         # begin/commit by hand, not siyu.warehouse.transaction(): the batch's statements are queued
-        # across several calls, all on the helper thread (its DuckDB cursor, or its Spark transaction). The
-        # batch takes its turn among writers first (siyu.warehouse.connection.acquire_writes: a resolve may
-        # be running in the server).
-        acquire_writes()
+        # across several calls, all on the helper thread (its DuckDB cursor, or its Spark transaction).
+        # Batches land one at a time (_batches: each one's "append what is new" must see the previous
+        # one's rows), and a batch that
+        # writes orders (or runs `also`) also takes its turn among writers (siyu.warehouse.connection.
+        # acquire_writes: a resolve may be running in the server and replaces customer_orders rows).
+        # A batch of appends only (the API's events) does not wait for a resolve: rows appended by
+        # another transaction never conflict in DuckDB, and the resolve that follows takes them up. (On
+        # Spark a commit fails when another committed the same table meanwhile: there every batch waits.)
+        if not _batches.acquire(timeout=WRITE_WAIT_SECONDS):
+            raise WarehouseBusy(f"the warehouse has been busy landing batches for {WRITE_WAIT_SECONDS:g} s")
         try:
-            self.con = begin()
+            if not self.appends_only:
+                acquire_writes()
+            try:
+                self.con = begin()
+            except BaseException:
+                self._release()
+                raise
         except BaseException:
-            release_writes()
+            _batches.release()
             raise
+
+    def _release(self) -> None:
+        if not self.appends_only:
+            release_writes()
 
     def _rollback(self) -> None:
         if self.con is not None:
@@ -176,7 +205,8 @@ class _BatchWriter:
                 rollback(self.con)
             finally:
                 self.con = None
-                release_writes()
+                self._release()
+                _batches.release()
 
     def _end(self, prepared: PreparedFile) -> FileReport:
         if self.failure is None:
@@ -185,7 +215,8 @@ class _BatchWriter:
                 with timing.stage("write: commit"):
                     commit(self.con)
                 self.con = None
-                release_writes()
+                self._release()
+                _batches.release()
                 self.committed_at = time.perf_counter()
                 return report
             except BaseException as exc:

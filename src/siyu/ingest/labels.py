@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from siyu.ingest.queries import source_formats
+from siyu.web.cache import cached
 
 # The formats an import can be read as (siyu.ingest.sources.formats; "auto" detects one).
 FORMATS = {
@@ -51,4 +52,5 @@ def source_words(formats: dict[str, str | None]) -> dict[str, str]:
 def source_labels() -> dict[str, str]:
     """Every imported source, and Siyu's own, in words (source_words); a page reads it once and looks
     sources up."""
-    return {**{source: str(words) for source, words in OWN_SOURCES.items()}, **source_words(source_formats())}
+    formats = cached("ingest:source_formats", source_formats)  # a warehouse query, once per data version
+    return {**{source: str(words) for source, words in OWN_SOURCES.items()}, **source_words(formats)}

@@ -163,6 +163,9 @@ IDENTITY_GUARD = {
 }
 
 # API: how long an Idempotency-Key is remembered (siyu.web.idempotency).
+# Figures of a data version before the last one are shown, for at most this many seconds since they were
+# computed, while the new ones are computed (siyu.web.cache)
+STALE_FIGURES_SECONDS = float(os.environ.get("SIYU_STALE_FIGURES_SECONDS", "30"))
 IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
 
 # `siyu serve` resolves after every import and API batch (siyu.pipeline), this many seconds after the

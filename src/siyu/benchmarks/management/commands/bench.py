@@ -3,7 +3,7 @@ from importlib import import_module
 
 from django.core.management.base import BaseCommand, CommandError
 
-JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty", "components", "scale")
+JOBS = ("ingest", "resolve", "review", "traits", "predictions", "analytics", "segments", "dispatch", "wecom_sync", "community", "loyalty", "components", "scale", "load")
 
 
 class Command(BaseCommand):
@@ -51,6 +51,18 @@ class Command(BaseCommand):
             help="ingest, components and scale: the data plane to run on (duckdb, or spark in local mode; default duckdb)",
         )  # fmt: skip
         parser.add_argument("--records", type=int, default=None, help="components: records in the graph (1,000,000)")
+        parser.add_argument("--users", type=int, default=None, help="load: console operators browsing (50)")
+        parser.add_argument(
+            "--api-users", type=int, default=None, help="load: API clients posting batches back to back (2)"
+        )
+        parser.add_argument("--batch", type=int, default=None, help="load: events per API request (5000, at most 10,000; 0: none)")
+        parser.add_argument("--duration", type=float, default=None, help="load: seconds of load (60)")
+        parser.add_argument("--threads", type=int, default=None, help="load: the server's web threads (serve's default)")
+        parser.add_argument(
+            "--database-url", default=None,
+            help="load: the PostgreSQL control plane of the server under load (default "
+                 "postgres://postgres@127.0.0.1:5432/siyu_bench_load, created when missing)",
+        )  # fmt: skip
         parser.add_argument("--json", action="store_true")
         parser.add_argument(
             "--stages",
@@ -79,7 +91,7 @@ class Command(BaseCommand):
             if options["job"] != "analytics":
                 raise CommandError("--orders-per-buyer is for analytics")
             extra["orders_per_buyer"] = options["orders_per_buyer"]
-        for name, jobs in (("groups", ("community",)), ("members", ("community", "loyalty")),
+        for name, jobs in (("groups", ("community",)), ("members", ("community", "loyalty", "load")),
                            ("entries", ("loyalty",))):  # fmt: skip
             if options[name] is not None:
                 if options["job"] not in jobs:
@@ -92,6 +104,11 @@ class Command(BaseCommand):
                 extra[name] = options[name]
         if options["job"] == "components":
             extra.setdefault("records", 1_000_000)
+        for name in ("users", "api_users", "batch", "duration", "threads", "database_url"):
+            if options[name] is not None:
+                if options["job"] != "load":
+                    raise CommandError(f"--{name.replace('_', '-')} is for load")
+                extra[name] = options[name]
         if options["seed"] is not None:
             if options["job"] != "review":
                 raise CommandError("--seed is for review")
