@@ -45,6 +45,8 @@ class WarehouseSparkBackend(Backend):
 
     @classmethod
     def from_session(cls, session) -> WarehouseSparkBackend:
+        if ibis.options.pyspark is None:  # what ibis.pyspark.connect does first (its compiler reads them)
+            cls.register_options()
         backend = cls(session)
         backend.reconnect()
         return backend
