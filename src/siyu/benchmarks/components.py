@@ -60,7 +60,7 @@ def run(people: int, engine: str = "duckdb", records: int | None = None) -> dict
                 **base,
                 "SIYU_WAREHOUSE": SPARK_MASTER,
                 "SIYU_WAREHOUSE_LOCATION": str(Path(tmp) / "spark"),
-                "PYSPARK_SUBMIT_ARGS": f"--driver-memory {SPARK_DRIVER_MEMORY} pyspark-shell",
+                "SIYU_SPARK_DRIVER_MEMORY": SPARK_DRIVER_MEMORY,
             }
         else:
             env = {**base, "SIYU_WAREHOUSE": str(Path(tmp) / "wh.duckdb")}

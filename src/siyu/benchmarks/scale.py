@@ -53,6 +53,7 @@ def run(people: list[int], engine: str = "duckdb") -> dict:
         env = {"SIYU_HOME": str(home), "SIYU_WAREHOUSE": SPARK_MASTER if engine == "spark" else ""}
         if engine == "spark":
             env["SIYU_WAREHOUSE_LOCATION"] = str(home / "warehouse-spark")
+            env.setdefault("SIYU_SPARK_DRIVER_MEMORY", os.environ.get("SIYU_SPARK_DRIVER_MEMORY", "4g"))
         stages, failed = {}, None
         for stage in STAGES:
             try:

@@ -38,7 +38,11 @@ def session():
                 .config("spark.ui.enabled", "false")
                 .config("spark.sql.shuffle.partitions", os.environ.get("SIYU_SPARK_SHUFFLE_PARTITIONS", "8"))
                 .config("spark.sql.warehouse.dir", str(settings.WAREHOUSE_LOCATION))
+                .config("spark.ui.showConsoleProgress", "false")  # progress bars would flood the CLI's output
+                .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
             )
+            if os.environ.get("SIYU_SPARK_DRIVER_MEMORY"):  # read when the JVM starts (Spark's default: 1g)
+                builder = builder.config("spark.driver.memory", os.environ["SIYU_SPARK_DRIVER_MEMORY"])
         _session = builder.appName("siyu").getOrCreate()
         if not master.startswith("sc://"):
             checkpoints = Path(str(settings.WAREHOUSE_LOCATION)) / "_checkpoints"
