@@ -156,31 +156,28 @@ def _by_source(items, build) -> tuple[dict[str, list[dict]], list[dict]]:
     return rows_by_source, rows
 
 
+def _push_batch(request, response, idempotency_key, body, items, build, kind: str):
+    """Land a batch of one kind (orders or events) once per idempotency key; 202 with what was accepted."""
+    _require_writer(request.auth)
+    rows_by_source, rows = _by_source(items, build)
+
+    def run():
+        results, resolve = _land_batch(kind, rows_by_source, request.auth)
+        return {"accepted": len(rows), "kind": kind, "ids": [r[f"{kind}_id"] for r in rows],
+                "results": results, "resolve": resolve}  # fmt: skip
+
+    return run_once(request, response, idempotency_key, body, run, status=202)
+
+
 @router.post(
     "/orders/batch", response={202: IngestBatchOut, **WRITE_ERRORS}, summary="Push many orders (up to 2,000)"
 )
 def push_orders(request, response: HttpResponse, body: OrderBatchIn, idempotency_key: IdempotencyKeyHeader):
-    _require_writer(request.auth)
-    rows_by_source, rows = _by_source(body.orders, order_row)
-
-    def run():
-        results, resolve = _land_batch("order", rows_by_source, request.auth)
-        return {"accepted": len(rows), "kind": "order", "ids": [r["order_id"] for r in rows],
-                "results": results, "resolve": resolve}  # fmt: skip
-
-    return run_once(request, response, idempotency_key, body, run, status=202)
+    return _push_batch(request, response, idempotency_key, body, body.orders, order_row, "order")
 
 
 @router.post(
     "/events/batch", response={202: IngestBatchOut, **WRITE_ERRORS}, summary="Push many events (up to 10,000)"
 )
 def push_events(request, response: HttpResponse, body: EventBatchIn, idempotency_key: IdempotencyKeyHeader):
-    _require_writer(request.auth)
-    rows_by_source, rows = _by_source(body.events, event_row)
-
-    def run():
-        results, resolve = _land_batch("event", rows_by_source, request.auth)
-        return {"accepted": len(rows), "kind": "event", "ids": [r["event_id"] for r in rows],
-                "results": results, "resolve": resolve}  # fmt: skip
-
-    return run_once(request, response, idempotency_key, body, run, status=202)
+    return _push_batch(request, response, idempotency_key, body, body.events, event_row, "event")
