@@ -12,12 +12,20 @@ its own uncommitted rows); elsewhere the process's session, whose views show the
 
 from __future__ import annotations
 
+import itertools
+import re
+import threading
 import weakref
 
 import ibis
+import ibis.expr.operations as ops
+import ibis.expr.schema as sch
 import ibis.expr.types as ir
 import pyarrow as pa
 from ibis.backends.pyspark import Backend
+from ibis.backends.pyspark.datatypes import PySparkType
+
+_temp_serial = itertools.count(1)
 
 
 class WarehouseSparkBackend(Backend):
@@ -72,8 +80,60 @@ class WarehouseSparkBackend(Backend):
             else:
                 spark_append.append(tx, name, rows)
 
+    # A temporary table, as DuckDB has them (a cursor's own, gone with it; Ibis' PySpark backend has none):
+    # the rows computed now and kept (persisted) under a *global* temporary view, so that a transaction's
+    # session (siyu.warehouse.spark_store) sees it as the process's session does; its view name is unique
+    # to the thread, as DuckDB's temporary tables are to a cursor, while code keeps using its own name.
+    def _temps(self) -> dict[str, tuple[str, object]]:
+        local = self.__dict__.setdefault("_temp_local", threading.local())
+        if not hasattr(local, "tables"):
+            local.tables = {}
+        return local.tables
+
+    def _create_temp(self, name: str, obj, schema, overwrite: bool) -> ir.Table:
+        from pyspark import StorageLevel
+
+        if name in self._temps() and not overwrite:
+            raise ibis.common.exceptions.IbisError(f"the temporary table {name} exists")
+        if isinstance(obj, ir.Table):
+            self._run_pre_execute_hooks(obj)
+            frame = self._session.sql(self.compile(obj))
+        else:
+            rows = sch.schema(schema).to_pyarrow().empty_table() if obj is None else _arrow(obj)
+            frame = self._session.createDataFrame(rows)
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        frame.count()  # computed now, as a DuckDB temporary table is: later reads do not recompute it
+        if name in self._temps():  # replaced only now: the new rows may have been computed from the old
+            self._drop_temp(name)
+        view = f"_siyu_temp_{next(_temp_serial)}_{re.sub(r'[^0-9A-Za-z_]', '_', name)}"
+        frame.createOrReplaceGlobalTempView(view)
+        self._temps()[name] = (view, frame)
+        return self.table(name)
+
+    def _drop_temp(self, name: str) -> None:
+        view, frame = self._temps().pop(name)
+        self._session.catalog.dropGlobalTempView(view)
+        frame.unpersist()
+
+    def table(self, name, /, *, database=None):
+        temp = self._temps().get(name) if database is None else None
+        if temp is None:
+            return super().table(name, database=database)
+        view, frame = temp
+        # Ibis would make global_temp the current database to read the schema, which Spark refuses
+        schema = sch.Schema({f.name: PySparkType.to_ibis(f.dataType) for f in frame.schema.fields})
+        namespace = ops.Namespace(catalog=None, database="global_temp")
+        return ops.DatabaseTable(view, schema=schema, source=self, namespace=namespace).to_expr()
+
+    def drop_table(self, name, /, *, database=None, force=False):
+        if database is None and name in self._temps():
+            return self._drop_temp(name)
+        return super().drop_table(name, database=database, force=force)
+
     def create_table(self, name, /, obj=None, *, schema=None, database=None, temp=None, overwrite=False, **kwargs):
-        if not self._is_warehouse_table(name, database) or temp:
+        if temp and database is None:
+            return self._create_temp(name, obj, schema, overwrite)
+        if not self._is_warehouse_table(name, database):
             return super().create_table(
                 name, obj, schema=schema, database=database, temp=temp, overwrite=overwrite, **kwargs
             )

@@ -197,9 +197,16 @@ def write_arrow_segment(table: str, rows: pa.Table) -> str:
 
 
 def write_frame_segment(table: str, frame) -> str:
-    """Write a Spark DataFrame (the table's columns) as a new segment (by Spark's executors)."""
+    """Write a Spark DataFrame as a new segment (by Spark's executors), conformed like `conform`: columns it
+    lacks are NULL, a column the table does not have is an error."""
+    from pyspark.sql import functions as F
+
+    columns = _spark_columns(table)
+    extra = set(frame.columns) - {c for c, _ in columns}
+    if extra:
+        raise SiyuError(f"{table} has no column(s) {sorted(extra)}")
     name, folder = new_segment(table)
-    ordered = frame.select(*[frame[c].cast(t).alias(c) for c, t in _spark_columns(table)])
+    ordered = frame.select(*[(frame[c] if c in frame.columns else F.lit(None)).cast(t).alias(c) for c, t in columns])
     ordered.write.option("compression", "zstd").parquet(_uri(folder))
     return name
 

@@ -151,7 +151,9 @@ def customer_summary_expr(
     now_lit = ibis.literal(now, type=TS)
     if sources is None:
         sources = _known_sources(con)
-    use_mask = len(sources) <= _MAX_SOURCE_BITS
+    # a bit per source, OR-ed per customer (DuckDB's bit_or: cheaper than collecting distinct strings);
+    # Ibis cannot compile the bit_or aggregate for Spark, which collects the sources instead
+    use_mask = len(sources) <= _MAX_SOURCE_BITS and con.name == "duckdb"
 
     cmap = con.table("customer_map").select("record_key", "customer_id")
     if customer_ids is not None:
