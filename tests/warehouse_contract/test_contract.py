@@ -8,9 +8,9 @@ import csv
 from datetime import timedelta
 
 import pytest
-from compare import assert_same, rows_of
 
-from conftest import on
+from warehouse_contract.compare import assert_same, rows_of
+from warehouse_contract.conftest import on
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark, pytest.mark.slow]
 

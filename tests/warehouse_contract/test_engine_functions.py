@@ -9,8 +9,8 @@ import ibis
 import pyarrow as pa
 import pytest
 
-from conftest import on
 from siyu.warehouse.schema import TS
+from warehouse_contract.conftest import on
 
 pytestmark = [pytest.mark.django_db, pytest.mark.spark, pytest.mark.slow]
 ENGINES = ["duckdb", "spark"]

@@ -492,6 +492,9 @@ def predict_pairs_on_spark(
         from siyu.warehouse import spark
 
         session = spark.session()
+    # a child session (the same SparkContext): its own temporary views, so Splink's input table "records"
+    # does not meet the warehouse's view of that name (siyu.warehouse.spark_store registers the tables)
+    session = session.newSession()
     db_api = SparkAPI(spark_session=session, break_lineage_method="persist")
     frame = session.createDataFrame(_splink_input(features, match))
     table = db_api.register(frame, dataset_display_name="records")
