@@ -30,8 +30,9 @@ from siyu.segments.models import Segment
 from siyu.segments.queries import filter_choices as trait_choices
 from siyu.staff.models import Store
 from siyu.staff.queries import store_of
-from siyu.warehouse import backend
+from siyu.warehouse import backend, warehouse_key
 from siyu.warehouse.orders import is_purchase
+from siyu.web.cache import data_version
 
 CACHE_SECONDS = 300
 
@@ -60,28 +61,8 @@ def _scalar(expr, default=0):
     return value
 
 
-def _data_version() -> str:
-    """Changes whenever a job (import, resolve…) finishes, so cached figures never outlive the data."""
-    last = (
-        Job.objects.filter(finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values("pk", "finished_at")
-        .first()
-    )
-    return f"{last['pk']}:{last['finished_at'].timestamp()}" if last else "none"
-
-
-def _warehouse_key(settings) -> str:
-    """Which warehouse the figures are of: the DuckDB file, or Spark's master and table location."""
-    if settings.WAREHOUSE_ENGINE == "spark":
-        return f"spark:{settings.WAREHOUSE_SPARK_MASTER}:{settings.WAREHOUSE_LOCATION}"
-    return f"duckdb:{settings.WAREHOUSE_PATH}"
-
-
 def _cached(name: str, compute):
-    from django.conf import settings
-
-    key = f"siyu.console:{name}:{_warehouse_key(settings)}:{_data_version()}"
+    key = f"siyu.console:{name}:{warehouse_key()}:{data_version()}"
     value = cache.get(key)
     if value is None:
         value = compute()

@@ -8,5 +8,6 @@ from siyu.warehouse.connection import (  # noqa: F401
     exclusive_writes,
     raw_connection,
     transaction,
+    warehouse_key,
     writer,
 )

@@ -83,6 +83,14 @@ def engine() -> str:
     return settings.WAREHOUSE_ENGINE
 
 
+def warehouse_key() -> str:
+    """Which warehouse this process works on (for caches of its figures): the DuckDB file, or Spark's master
+    and table location."""
+    if engine() == "spark":
+        return f"spark:{settings.WAREHOUSE_SPARK_MASTER}:{settings.WAREHOUSE_LOCATION}"
+    return f"duckdb:{settings.WAREHOUSE_PATH}"
+
+
 def backend() -> ibis.BaseBackend:
     """This thread's Ibis backend over the warehouse (on Spark one for the process, which on a thread with
     a transaction open sees that transaction's staged writes: siyu.warehouse.spark_backend)."""

@@ -27,6 +27,7 @@ from django.db import connections
 from django.utils import translation
 
 from siyu.core.models import Job
+from siyu.warehouse import warehouse_key
 
 STALE_SECONDS = 300.0  # at most this old, whatever the data version says
 MAX_ENTRIES = 512
@@ -50,7 +51,7 @@ def cached(name: str, compute, *, version: str | None = None):
     version = data_version() if version is None else version
     stale = float(getattr(settings, "STALE_FIGURES_SECONDS", 30))
     language = translation.get_language()
-    key = f"{settings.WAREHOUSE_PATH}|{language}|{name}"
+    key = f"{warehouse_key()}|{language}|{name}"
     while True:
         with _lock:
             entry = _entries.get(key)
