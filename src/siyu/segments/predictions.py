@@ -304,6 +304,14 @@ def features_expr(
     return out
 
 
+def by_customer(expr: ibis.Table) -> pa.Table:
+    """The rows of `expr` in customer_id order. An engine returns rows in no set order (Spark's partitions,
+    DuckDB's threads), and the model's fit depends on it (early stopping holds out a random fifth of the
+    rows by position; floating sums depend on their order): in one order, the same features give the same
+    model on every engine and every run."""
+    return expr.to_pyarrow().sort_by("customer_id")
+
+
 def _bought_in(con, start: datetime, end: datetime) -> ibis.Table:
     """customer_id with a purchase order in [start, end)."""
     orders = con.table("orders")
@@ -527,7 +535,7 @@ def train_propensity(con, last_cutoff: datetime, ps: PredictionSettings, *, cust
     tables, used = [], []
     for k in range(ps.training_snapshots):
         cutoff = last_cutoff - timedelta(days=k * ps.horizon_days)
-        table = features_expr(con, cutoff, ps, products, label=True, fraction=fraction).to_pyarrow()
+        table = by_customer(features_expr(con, cutoff, ps, products, label=True, fraction=fraction))
         positives = int(pa.compute.sum(table.column("label").cast(pa.int64())).as_py() or 0)
         if positives < ps.min_class_count or table.num_rows - positives < ps.min_class_count:
             continue
@@ -578,7 +586,7 @@ def score_table(model: Propensity, table: pa.Table, ps: PredictionSettings) -> S
 
 def score_propensity(con, model: Propensity, cutoff: datetime, ps: PredictionSettings, *, label: bool = False):
     """The Scores of every customer known before `cutoff`."""
-    table = features_expr(con, cutoff, ps, model.products, label=label).to_pyarrow()
+    table = by_customer(features_expr(con, cutoff, ps, model.products, label=label))
     return score_table(model, table, ps)
 
 
@@ -701,18 +709,20 @@ def purchase_summary(con, cutoff: datetime) -> pa.Table:
     and the purchase days and amount in the PACE_DAYS before the cut-off."""
     facts = facts_before(con, cutoff)
     p = facts.purchases
-    daily = p.group_by("customer_id", "day").aggregate(amount=p.amount.sum().cast("float64"))
+    # Money is summed as decimals and made floating at the end: a sum of floats depends on the order the
+    # engine adds them in, and the BG/NBD and Gamma-Gamma fits turn a last-digit difference into 1e-6.
+    daily = p.group_by("customer_id", "day").aggregate(amount=p.amount.sum())
     recent = daily.day >= facts.cutoff_day - PACE_DAYS
     per = daily.group_by("customer_id").aggregate(
         first_day=daily.day.min(),
         last_day=daily.day.max(),
         days=daily.count(),
-        total=daily.amount.sum(),
-        first_amount=daily.amount.argmin(daily.day),
+        total=daily.amount.sum().cast("float64"),
+        first_amount=daily.amount.argmin(daily.day).cast("float64"),
         recent_days=daily.count(where=recent),
-        recent_total=daily.amount.sum(where=recent).fill_null(0),
+        recent_total=daily.amount.sum(where=recent).cast("float64").fill_null(0),
     )
-    return per.to_pyarrow()
+    return by_customer(per)
 
 
 @dataclass
