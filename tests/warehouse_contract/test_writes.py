@@ -54,14 +54,16 @@ def test_prediction_features_computed_on_each_engine(contract_brand):
     assert rows and any(r["label"] for r in rows) and not all(r["label"] for r in rows)
 
 
-def test_refresh_predictions_serves_the_same_scores(contract_brand):
+def test_refresh_predictions_serves_the_same_scores(contract_brand, settings):
     """`siyu predict --as-of DAY` on each engine: the same customers, probabilities, CLV and report (the
-    model is trained on features each engine computed)."""
+    model is trained on features each engine computed). One training snapshot (settings PREDICTIONS): the
+    same code as two, with two feature queries fewer on Spark."""
     from siyu.segments.prediction_actions import refresh_predictions
     from siyu.segments.prediction_queries import predictions_of
     from siyu.segments.predictions import PREDICTION_RUNS_TABLE, PREDICTIONS_TABLE
     from siyu.segments.traits import cutoff_of
 
+    settings.PREDICTIONS = {"training_snapshots": 1}
     day = contract_brand.last_day
     at = cutoff_of(day)
     some = contract_brand.sample_customers
