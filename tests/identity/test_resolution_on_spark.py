@@ -175,7 +175,9 @@ def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session,
         counted(name)
 
     manifest = generate_brand(tmp_path / "brand", people=300, seed=11)
-    *first_files, later = manifest.files
+    # the Youzan orders land between the runs: their buyers' names and phones give new pairs to score
+    [later] = [f for f in manifest.files if f.source == "youzan"]
+    first_files = [f for f in manifest.files if f is not later]
     chain = _chain_export(tmp_path / "till.csv")
     mapping = {"单号": "record_id", "姓名": "name", "手机号": "phone", "会员卡": "id:member_no"}
     results = {}
@@ -201,7 +203,7 @@ def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session,
     # the brand exercises what differs: a giant split, probabilistic joins, an incremental run with new pairs
     assert [q["rule"] for q in duck_full.quarantined_identifiers].count("customer") >= 1
     assert duck_full.probabilistic["clusters_joined"] > 0
-    assert duck_inc.mode == "incremental" and duck_inc.compared_records > 0
+    assert duck_inc.mode == "incremental" and duck_inc.probabilistic["clusters_joined"] > 0
     assert duck_calls == {"_components": 2, "predict_pairs": 1, "predict_new_pairs": 1}
     assert spark_calls == {"value_components": 2, "predict_pairs_on_spark": 2}
     assert spark_map == duck_map and spark_map_2 == duck_map_2 and duck_map_2 != duck_map
