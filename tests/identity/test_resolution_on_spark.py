@@ -5,8 +5,10 @@ backend with the same trained model."""
 
 from __future__ import annotations
 
+import csv
 import shutil
-from collections import defaultdict
+from collections import Counter, defaultdict
+from pathlib import Path
 
 import ibis
 import numpy as np
@@ -125,3 +127,89 @@ def test_splink_on_spark_scores_the_pairs_duckdb_scores(brand, spark_session):
         other = spark[pair]
         assert abs(other.pop("match_probability") - scored.pop("match_probability")) <= 1e-9, pair
         assert other == scored  # clusters and the level of every compared field
+
+
+SURNAMES, GIVEN = "赵钱孙李周吴郑王冯陈", "伟芳娜敏静丽强磊军洋"
+
+
+def _chain_export(path) -> Path:
+    """A generic till export of 40 people, each sharing a phone or a member number with the next: every
+    value is on two records of two names (within every value limit), yet together they are one customer of
+    40 names, which the guard splits (max_customer_names, 30)."""
+    rows = [
+        [f"T{n:03d}", SURNAMES[n // 10] + GIVEN[n % 10], f"1390000{n // 2:04d}", f"CARD{(n + 1) // 2:04d}"]
+        for n in range(40)
+    ]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["单号", "姓名", "手机号", "会员卡"], *rows])
+    return path
+
+
+def _map_rows() -> list[tuple]:
+    from warehouse.engines import table_rows
+
+    return table_rows("customer_map", ["record_key", "customer_id"])
+
+
+@pytest.mark.django_db
+def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session, settings, tmp_path, monkeypatch):
+    """A demo brand with a giant customer to split and probabilistic merges, resolved in full and then
+    incrementally after more records land: on Spark the components come from the engine and the pairs
+    from Splink's Spark backend (no identifier row collected for the driver's graph, no pair scored on the
+    driver's DuckDB), with DuckDB's customer map after both runs."""
+    from siyu.identity import actions
+    from siyu.warehouse import connection
+
+    calls: Counter = Counter()
+
+    def counted(name):
+        real = getattr(actions, name)
+
+        def spy(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(actions, name, spy)
+
+    for name in ("value_components", "predict_pairs_on_spark", "_components", "predict_pairs", "predict_new_pairs"):
+        counted(name)
+
+    manifest = generate_brand(tmp_path / "brand", people=300, seed=11)
+    # the Youzan orders land between the runs: their buyers' names and phones give new pairs to score
+    [later] = [f for f in manifest.files if f.source == "youzan"]
+    first_files = [f for f in manifest.files if f is not later]
+    chain = _chain_export(tmp_path / "till.csv")
+    mapping = {"单号": "record_id", "姓名": "name", "手机号": "phone", "会员卡": "id:member_no"}
+    results = {}
+    for engine in ("duckdb", "spark"):
+        connection.close()
+        calls.clear()
+        settings.WAREHOUSE_ENGINE = engine
+        settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
+        settings.WAREHOUSE_SPARK_MASTER = "local[2]"
+        settings.WAREHOUSE_LOCATION = str(tmp_path / "warehouse-spark")
+        for f in first_files:
+            import_files([Path(f.path)], f.source, f.format)
+        import_files([chain], source="till", format="generic", mapping=mapping)
+        full = resolve_identities(match=MatchSettings.from_settings(), full=True)
+        after_full = _map_rows()
+        import_files([Path(later.path)], later.source, later.format)
+        incremental = resolve_identities(match=MatchSettings.from_settings())
+        results[engine] = (full, after_full, incremental, _map_rows(), dict(calls))
+    connection.close()
+
+    duck_full, duck_map, duck_inc, duck_map_2, duck_calls = results["duckdb"]
+    spark_full, spark_map, spark_inc, spark_map_2, spark_calls = results["spark"]
+    # the brand exercises what differs: a giant split, probabilistic joins, an incremental run with new pairs
+    assert [q["rule"] for q in duck_full.quarantined_identifiers].count("customer") >= 1
+    assert duck_full.probabilistic["clusters_joined"] > 0
+    assert duck_inc.mode == "incremental" and duck_inc.probabilistic["clusters_joined"] > 0
+    assert duck_calls == {"_components": 2, "predict_pairs": 1, "predict_new_pairs": 1}
+    assert spark_calls == {"value_components": 2, "predict_pairs_on_spark": 2}
+    assert spark_map == duck_map and spark_map_2 == duck_map_2 and duck_map_2 != duck_map
+    for field in ("customers", "merges", "splits", "quarantined", "mode"):
+        assert getattr(spark_full, field) == getattr(duck_full, field), field
+        assert getattr(spark_inc, field) == getattr(duck_inc, field), field
+    for key in ("pairs_scored", "links", "clusters_joined", "to_review"):
+        assert spark_full.probabilistic[key] == duck_full.probabilistic[key], key
+        assert spark_inc.probabilistic[key] == duck_inc.probabilistic[key], key

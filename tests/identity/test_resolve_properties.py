@@ -205,3 +205,30 @@ def test_seen_at_ties_and_missing_times_order_new_ids_deterministically(rows):
     resolve_identities()
     assert [rows.customer_of(k) for k in ("c|1", "a|1", "b|1", "0|none")] == [1, 2, 3, 4]
     assert T0 - timedelta(days=1) == min(r["seen_at"] for r in rows.table("records") if r["seen_at"])
+
+
+def test_the_engines_components_are_the_drivers_labels(rows):
+    """What resolution on Spark collects from the engine (actions._components_in_engine, here on DuckDB):
+    the same label per record as the driver's graph, numbered alike, and the same components with too many
+    distinct values to rule out of the giant split."""
+    from siyu.identity.guard import crowded_components
+    from siyu.identity.guard import quarantine as find_quarantine
+    from siyu.warehouse import backend
+
+    rng = np.random.default_rng(3)
+    for n in range(80):
+        rows.record(f"s|{n}", seen=int(rng.integers(0, 5)), name_hash=h(f"name{n % 7}"))
+        for _ in range(int(rng.integers(0, 3))):
+            rows.ident(f"s|{n}", str(rng.choice(TYPES)), f"v{int(rng.integers(0, 60))}")
+    for n in range(12):  # one component of many values
+        rows.ident("s|0", "email", f"e{n}")
+    con = backend()
+    staged, n_records, hk_unique = actions._stage_records(con)
+    strong = actions._linking(con, find_quarantine(con, GuardRule(), "test"), DETERMINISTIC)
+    labels, links = actions._components(con, staged, n_records, hk_unique, strong)
+
+    in_engine, crowded = actions._components_in_engine(con, staged, n_records, strong, limit=8)
+
+    assert 1 < len(np.unique(labels)) < n_records  # some records linked, not all
+    assert np.array_equal(in_engine, labels)
+    assert np.array_equal(crowded, crowded_components(labels, links, 8)) and len(crowded) >= 1

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from siyu.identity.graph import record_components
-from siyu.warehouse.components import pair_components, value_components
+from siyu.warehouse.components import pair_components, release_components, value_components
 
 
 @st.composite
@@ -156,6 +156,8 @@ def test_spark_leaves_only_its_result_behind(spark_warehouse, spark_session):
     result = value_components(edges)
     assert result.count().execute() == 50
     assert views() - before == {result.get_name()}
+    release_components(result)
+    assert views() == before
 
 
 @pytest.mark.slow
@@ -165,3 +167,10 @@ def test_the_benchmark_finds_the_engines_partition_equal_to_the_drivers():
     result = run(0, engine="duckdb", records=2000)
     assert result["same_partition"] and result["records"] == 2000
     assert 0 < result["components"] < 2000 and result["engine_rounds"] >= 0
+
+
+def test_a_released_result_leaves_nothing_behind():
+    con = ibis.duckdb.connect()
+    edges = con.create_table("edges", pa.table({"record": [1, 2, 3], "value": [1, 1, 2]}))
+    release_components(value_components(edges))
+    assert not [t for t in con.list_tables() if t.startswith("_siyu_cc_")]

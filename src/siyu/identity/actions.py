@@ -43,6 +43,18 @@ incremental run cannot see (settings, decisions, removed records, a new quaranti
 Re-running on unchanged data changes nothing: no map, merge-log, quarantine or summary writes, only a new
 `identity_runs` row.
 
+On Spark (siyu.warehouse.engine() == "spark") the same steps run, with two of them in the engine: the
+components are computed by siyu.warehouse.components.value_components over (record number,
+id_type:value_hash) edges in a temporary table of the engine, and the driver receives one component label
+per record (numbered as record_components numbers them) and the labels of the components with too many
+distinct values to rule out of the giant split (_components_in_engine), never the identifier rows; the
+probabilistic stage's model is trained on the driver's private DuckDB as on DuckDB
+(probabilistic.train_model) and its pairs are scored by Splink's Spark backend
+(probabilistic.predict_pairs_on_spark). Still in the driver on Spark: the features (decrypted names and
+addresses, siyu.identity.features), joining clusters along the scored pairs, id assignment and the merge
+log. On DuckDB everything stays as above: on one host the driver's graph is far faster than the engine's
+rounds (docs/benchmarks.md, "Resolution on Spark").
+
 All writes of a run happen in one warehouse transaction.
 """
 
@@ -72,9 +84,11 @@ from siyu.identity.features import record_features, record_rows
 from siyu.identity.graph import HashCollision, assign_customer_ids, record_components
 from siyu.identity.guard import (
     GuardRule,
+    crowded_components,
     linking_identifiers,
     quarantined_phone_records,
     split_giant_customers,
+    values_limit,
 )
 from siyu.identity.guard import quarantine as find_quarantine
 from siyu.identity.incremental import (
@@ -96,10 +110,13 @@ from siyu.identity.probabilistic import (
     join_clusters,
     predict_new_pairs,
     predict_pairs,
+    predict_pairs_on_spark,
+    train_model,
 )
 from siyu.staff.queries import has_role
-from siyu.warehouse import backend, exclusive_writes, transaction, writer
+from siyu.warehouse import backend, engine, exclusive_writes, transaction, writer
 from siyu.warehouse.append import replace_keyed
+from siyu.warehouse.components import release_components, value_components
 from siyu.warehouse.schema import TABLES, TS
 from siyu.warehouse.summary import rebuild_customer_summary, refresh_customer_summary, string_hash
 
@@ -116,6 +133,7 @@ ID_TYPE_PRIORITY = (
 )
 
 _STAGED_RECORDS = "_siyu_resolve_records"
+_STAGED_EDGES = "_siyu_resolve_edges"
 SAME, DIFFERENT = "same", "different"
 _STEPS = 7
 
@@ -200,9 +218,13 @@ def _resolve(progress, guard, match, now, full, full_reason: str = ""):
 
                 step(2, "linking records", "guard")
                 linking = _linking(con, quarantine, match)
-                labels, links = _components(con, staged, n_records, hk_unique, linking)
-                labels, giants = split_giant_customers(con, staged, labels, links, linking, guard, run_id, now)
-                del links
+                if engine() == "spark":
+                    labels, crowded = _components_in_engine(con, staged, n_records, linking, values_limit(guard))
+                else:
+                    labels, links = _components(con, staged, n_records, hk_unique, linking)
+                    crowded = crowded_components(labels, links, values_limit(guard))
+                    del links
+                labels, giants = split_giant_customers(con, staged, labels, crowded, linking, guard, run_id, now)
                 if giants.num_rows:
                     if inc:
                         raise _FullRunNeeded("the new records made a customer too large: it is split")
@@ -411,6 +433,35 @@ def _components(con, staged: ibis.Table, n_records: int, hk_unique: bool, strong
     arrow = edges.to_pyarrow()
     rid, vid = arrow.column("rid").to_numpy(), arrow.column("vid").to_numpy()
     return record_components(n_records, rid, vid), (rid, vid)
+
+
+def _components_in_engine(
+    con, staged: ibis.Table, n_records: int, strong: ibis.Table, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """_components computed where the identifiers are (siyu.warehouse.components.value_components, on
+    Spark): the driver receives one component label per record, numbered as record_components numbers
+    them (in order of each component's oldest record), and the labels of the components whose records
+    carry more than `limit` distinct linking values (siyu.identity.guard.crowded_components, counted in
+    the engine), instead of every identifier row."""
+    linked = strong.join(staged.select("record_key", "rid"), "record_key")
+    edges = linked.select(rid=linked.rid, value=linked.id_type + ":" + linked.value_hash)
+    edges = con.create_table(_STAGED_EDGES, edges, temp=True, overwrite=True)
+    comps = None
+    try:
+        comps = value_components(edges, record="rid", value="value")
+        found = comps.to_pyarrow()
+        joined = edges.join(comps, edges.rid == comps.record)
+        counted = joined.group_by(joined.component).aggregate(n=joined.value.nunique())
+        crowded = counted.filter(counted.n > limit).select("component").to_pyarrow()
+    finally:
+        if comps is not None:
+            release_components(comps)
+        con.drop_table(_STAGED_EDGES, force=True)
+    smallest = np.arange(n_records, dtype=np.int64)  # a record without a linking value: alone
+    smallest[found.column("record").to_numpy()] = found.column("component").to_numpy()
+    _, labels = np.unique(smallest, return_inverse=True)
+    labels = labels.astype(np.int64, copy=False)
+    return labels, np.unique(labels[crowded.column("component").to_numpy().astype(np.int64)])
 
 
 def _current_ids(staged: ibis.Table, n_records: int) -> np.ndarray:
@@ -674,12 +725,21 @@ def _match(
     forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
     started = time.monotonic()
     pairs = None
+    on_spark = engine() == "spark"
     if model is not None:
         if features.get_column("is_new").any():
-            pairs = predict_new_pairs(features, model, match)
+            if on_spark:
+                pairs = predict_pairs_on_spark(features, model, match, new_only=True)
+            else:
+                pairs = predict_new_pairs(features, model, match)
     else:
+        training = _with_training_clusters(features, forced)
         try:
-            pairs, model = predict_pairs(_with_training_clusters(features, forced), match, labelled)
+            if on_spark:  # trained on the driver's DuckDB as below, scored by Splink's Spark backend
+                model = train_model(training, match, labelled)
+                pairs = predict_pairs_on_spark(training, model, match)
+            else:
+                pairs, model = predict_pairs(training, match, labelled)
         except SplinkUntrainable:
             pass
     result = join_clusters(labels, features, pairs, match, forced, forbidden, has_households(model))

@@ -289,11 +289,32 @@ def quarantined_phone_records(con, staged: ibis.Table, quarantine: pa.Table) -> 
 # --- no giant customer ---------------------------------------------------------------------------
 
 
+def values_limit(guard: GuardRule) -> int:
+    """The smallest `max_customer_values` of any identifier type: a component with no more distinct
+    linking values than this cannot break a values limit."""
+    per_type = (v.get("max_customer_values", guard.max_customer_values) for v in guard.per_type.values())
+    return min([guard.max_customer_values, *per_type])
+
+
+def crowded_components(labels: np.ndarray, links: tuple[np.ndarray, np.ndarray], limit: int) -> np.ndarray:
+    """The labels of the components whose (record number, value code) `links` carry more than `limit`
+    distinct values, in the driver (the engine's counterpart: siyu.identity.actions._components_in_engine)."""
+    rid, value = links
+    comp = labels[rid]
+    rows = np.bincount(comp, minlength=int(labels.max()) + 1 if len(labels) else 0)
+    crowded = rows[comp] > limit
+    if not crowded.any():  # distinct values per component, where there are enough rows for too many
+        return np.zeros(0, dtype=np.int64)
+    pairs = np.unique(np.stack([comp[crowded], np.asarray(value)[crowded].astype(np.int64, copy=False)]), axis=1)
+    distinct = np.bincount(pairs[0], minlength=len(rows))
+    return np.flatnonzero(distinct > limit)
+
+
 def split_giant_customers(
     con,
     staged: ibis.Table,
     labels: np.ndarray,
-    links: tuple[np.ndarray, np.ndarray],
+    crowded: np.ndarray,
     linking: ibis.Table,
     guard: GuardRule,
     run_id: str,
@@ -306,27 +327,17 @@ def split_giant_customers(
     until every part is within the limits. Returns the new labels and the quarantine rows of the values
     taken out (reason: the customer they made).
 
-    `linking` is the identifier rows that linked the graph (record_key, id_type, value_hash), `links` the
-    graph's (record number, value code) rows made of them: in memory, they rule out almost every
-    component at once (one with no more records than the names limit and no more distinct values than the
-    smallest values limit cannot break either); only the rest is read from the warehouse."""
+    `linking` is the identifier rows that linked the graph (record_key, id_type, value_hash); `crowded` the
+    labels of the components with more distinct linking values than the smallest values limit
+    (values_limit; crowded_components, or counted in the engine): with the components' sizes they rule out
+    almost every component at once (one with no more records than the names limit and no more distinct
+    values than the smallest values limit cannot break either); only the rest is read from the warehouse."""
     labels = np.asarray(labels, dtype=np.int64)
     if not len(labels):
         return labels, _schema().empty_table()
     sizes = np.bincount(labels)
-    values_limit = min([guard.max_customer_values, *(v.get("max_customer_values", guard.max_customer_values)
-                                                     for v in guard.per_type.values())])  # fmt: skip
     candidates = sizes > guard.max_customer_names
-    rid, value = links
-    comp = labels[rid]
-    rows = np.bincount(comp, minlength=len(sizes))
-    crowded = rows[comp] > values_limit
-    if crowded.any():  # distinct values per component, where there are enough rows for too many
-        pairs = np.unique(
-            np.stack([comp[crowded], np.asarray(value)[crowded].astype(np.int64, copy=False)]), axis=1
-        )
-        distinct = np.bincount(pairs[0], minlength=len(sizes))
-        candidates |= distinct > values_limit
+    candidates[np.asarray(crowded, dtype=np.int64)] = True
     in_candidate = candidates[labels]
     if not in_candidate.any():
         return labels, _schema().empty_table()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -395,10 +396,34 @@ def predict_pairs(
 ) -> tuple[pa.Table, TrainedModel]:
     """Scored pairs with a probability of at least the review threshold (unique_id_l, unique_id_r,
     cluster_l, cluster_r, match_probability, and field_<comparison>: the label of the level each field hit),
-    and the trained model.
+    and the trained model (train_model).
     `labelled`: pairs (unique_id_l, unique_id_r) known to be one person, to learn m from instead of the
     deterministic clusters. A `train_cluster` column in `features` (the clusters joined by reviewers'
     `same` decisions) is learnt from instead of `cluster`."""
+    with _trained_linker(features, match, labelled) as linker:
+        # Splink scores the left rows in chunks so that its join of pairs with both rows' features fits
+        # the memory limit (one chunk held 3 GB too few at 1M people)
+        chunks = max(1, math.ceil(features.height / PREDICT_ROWS_PER_CHUNK))
+        pairs = linker.inference.predict(
+            threshold_match_probability=match.lowest_threshold,
+            num_chunks_left=chunks,
+            num_chunks_right=1,
+            warning_mode="never",
+        )
+        model = _trained_model(linker, features, match)
+        return _scored(pairs, model.settings), model
+
+
+def train_model(features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None = None) -> TrainedModel:
+    """The model predict_pairs trains (on its in-memory DuckDB), without scoring any pair: on Spark the
+    pairs are scored by predict_pairs_on_spark."""
+    with _trained_linker(features, match, labelled) as linker:
+        return _trained_model(linker, features, match)
+
+
+@contextmanager
+def _trained_linker(features: pl.DataFrame, match: MatchSettings, labelled: pa.Table | None):
+    """A Splink linker on a DuckDB connection of its own, trained on `features` (predict_pairs)."""
     from splink import DuckDBAPI, Linker
     from splink.internals.exceptions import SplinkException
 
@@ -430,24 +455,20 @@ def predict_pairs(
                     _train_unlabelled(linker, features, match)
         except SplinkException as exc:
             raise SplinkUntrainable(str(exc)) from exc
-        # Splink scores the left rows in chunks so that its join of pairs with both rows' features fits
-        # the memory limit (one chunk held 3 GB too few at 1M people)
-        chunks = max(1, math.ceil(features.height / PREDICT_ROWS_PER_CHUNK))
-        pairs = linker.inference.predict(
-            threshold_match_probability=match.lowest_threshold,
-            num_chunks_left=chunks,
-            num_chunks_right=1,
-            warning_mode="never",
-        )
-        model = TrainedModel(linker.misc.save_model_to_json())
-        # kept with the model (Splink's settings refuse keys of their own: predict_new_pairs drops it)
-        model.settings[HOUSEHOLD_RATE_KEY] = generic.household_rate(features, generic.generic_fields(match.compare))
-        for column in _tf_columns(model.settings):
-            tf = linker.table_management.compute_tf_table(column)
-            model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
-        return _scored(pairs, model.settings), model
+        yield linker
     finally:
         con.close()
+
+
+def _trained_model(linker, features: pl.DataFrame, match: MatchSettings) -> TrainedModel:
+    """A trained linker's settings and the term-frequency tables of its columns."""
+    model = TrainedModel(linker.misc.save_model_to_json())
+    # kept with the model (Splink's settings refuse keys of their own: predict_new_pairs drops it)
+    model.settings[HOUSEHOLD_RATE_KEY] = generic.household_rate(features, generic.generic_fields(match.compare))
+    for column in _tf_columns(model.settings):
+        tf = linker.table_management.compute_tf_table(column)
+        model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
+    return model
 
 
 def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchSettings) -> pa.Table:

@@ -69,6 +69,17 @@ def pair_components(
     return _components(nodes, p, stats)
 
 
+def release_components(result: ir.Table) -> None:
+    """Drop the result of value_components or pair_components from its backend (it stays until dropped,
+    or until the connection or session ends)."""
+    con = result._find_backend(use_default=False)
+    name = result.get_name().split(".")[-1]
+    if con.name == "pyspark":
+        con._session.catalog.dropTempView(name)
+    else:
+        con.drop_table(name, force=True)
+
+
 def _components(nodes: ir.Table, pairs: ir.Table, stats: dict | None) -> ir.Table:
     rounds = _Rounds.of(pairs)
     try:
