@@ -145,3 +145,51 @@ def test_whatever_is_typed_into_the_filters_gets_an_answer(brand):
         assert 0 <= page.total <= 4 and len(page.items) == page.total
 
     search()
+
+
+def test_a_page_in_clear_reads_the_summarys_copy_of_pii_not_the_records(brand, warehouse):
+    """The summary keeps its display record's encrypted PII (built by the rebuild): showing a page of
+    customers in clear does not look for them among every record."""
+    from siyu.customers.queries import get_profile
+    from siyu.warehouse.summary import rebuild_customer_summary
+
+    rebuild_customer_summary()
+    raw = warehouse.raw_connection()
+    assert raw.execute(
+        "SELECT count(*) FROM customer_summary s JOIN records r ON r.record_key = s.pii_record_key"
+        " WHERE s.pii = r.pii"
+    ).fetchall() == [(4,)]
+    raw.execute("UPDATE records SET pii = NULL")  # were they read, names and phones would show masked
+    zhang = list_customers(brand.operator).items[0]
+    assert (zhang["name"], zhang["phone"]) == ("张三", "13812345678")
+    profile = get_profile(brand.operator, 1001)
+    assert (profile["name"], profile["phone"]) == ("张三", "13812345678")
+    # masking by role is unchanged: the guide's page shows masks only
+    assert list_customers(brand.guide1).items[0]["name"] == "张*"
+
+
+def test_a_summary_without_the_copy_reads_the_records(brand, warehouse):
+    """A summary row without the copy (written before it existed) still shows the clear PII."""
+    warehouse.raw_connection().execute("UPDATE customer_summary SET pii = NULL")
+    zhang = list_customers(brand.operator).items[0]
+    assert (zhang["name"], zhang["phone"]) == ("张三", "13812345678")
+
+
+def test_a_warehouse_from_before_the_copy_gets_it_when_opened(brand, warehouse):
+    from siyu.warehouse.summary import rebuild_customer_summary
+
+    rebuild_customer_summary()
+    raw = warehouse.raw_connection()
+    raw.execute("ALTER TABLE customer_summary DROP COLUMN pii")
+    raw.execute("DELETE FROM warehouse_upgrades WHERE name = 'summary_pii'")
+    warehouse.close()
+
+    raw = warehouse.raw_connection()  # opening it upgrades it
+    assert raw.execute(
+        "SELECT count(*) FROM customer_summary s JOIN records r ON r.record_key = s.pii_record_key"
+        " WHERE s.pii = r.pii"
+    ).fetchall() == [(4,)]
+    (report,), = raw.execute("SELECT report FROM warehouse_upgrades WHERE name = 'summary_pii'").fetchall()
+    assert '"customers": 4' in report
+    raw.execute("UPDATE records SET pii = NULL")
+    assert list_customers(brand.operator).items[0]["name"] == "张三"

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import ibis
+import ibis.backends.duckdb
+import ibis.expr.operations as ops
 from django.conf import settings
 
 from siyu.core.errors import DataPlaneBusy, SiyuError
-from siyu.warehouse.schema import ensure_schema
+from siyu.warehouse.schema import TABLES, ensure_schema
 
 _lock = threading.Lock()
 _root: duckdb.DuckDBPyConnection | None = None
@@ -98,8 +101,78 @@ def backend() -> ibis.BaseBackend:
         return _spark_backend()
     cursor = raw_connection()
     if getattr(_local, "backend", None) is None:
-        _local.backend = ibis.duckdb.from_connection(cursor)
+        _local.backend = WarehouseDuckDBBackend.from_connection(cursor)
     return _local.backend
+
+
+COMPILED_QUERIES_KEPT = 256  # per thread's backend
+
+# Bumped whenever a warehouse table is created, replaced, renamed or dropped through any thread's backend:
+# the table expressions the backends keep are read again after that.
+_table_generation = 0
+
+
+class WarehouseDuckDBBackend(ibis.backends.duckdb.Backend):
+    """Ibis' DuckDB backend keeping the expression of each warehouse table (siyu.warehouse.schema.TABLES):
+    Ibis reads a table's schema with a query on every `table(name)`, some 3 CPU-ms under the GIL, and a
+    customer profile asks for ~17 tables (docs/benchmarks.md). A warehouse table's columns change only when
+    the file is opened (ensure_schema, before this backend exists) or when the table is created again through
+    a backend, which makes every backend read it anew."""
+
+    def table(self, name, /, *, database=None):
+        if database is not None or name not in TABLES:
+            return super().table(name, database=database)
+        tables = self.__dict__.setdefault("_siyu_tables", {})
+        generation = _table_generation
+        cached = tables.get(name)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        expr = super().table(name)
+        tables[name] = (generation, expr)
+        return expr
+
+    def compile(self, expr, /, *, limit=None, params=None, pretty=False):
+        """The SQL of `expr`, compiled once per expression (equal expressions: the same query asked again,
+        as the list's count is on every page): Ibis takes some 10 CPU-ms under the GIL to compile a query of
+        the console. Expressions over in-memory tables (lists of ids) are compiled each time, not kept."""
+        if params or pretty:
+            return super().compile(expr, limit=limit, params=params, pretty=pretty)
+        op = expr.op()
+        key = (op, limit)
+        compiled = self.__dict__.setdefault("_siyu_compiled", OrderedDict())
+        sql = compiled.get(key)
+        if sql is not None:
+            compiled.move_to_end(key)
+            return sql
+        sql = super().compile(expr, limit=limit)
+        if not op.find(ops.InMemoryTable):
+            compiled[key] = sql
+            while len(compiled) > COMPILED_QUERIES_KEPT:
+                compiled.popitem(last=False)
+        return sql
+
+    def create_table(self, name, /, obj=None, **kwargs):
+        _changed(name)
+        try:
+            return super().create_table(name, obj, **kwargs)
+        finally:
+            _changed(name)
+
+    def drop_table(self, name, /, **kwargs):
+        _changed(name)
+        return super().drop_table(name, **kwargs)
+
+    def rename_table(self, old_name, new_name):
+        _changed(old_name)
+        _changed(new_name)
+        return super().rename_table(old_name, new_name)
+
+
+def _changed(name: str) -> None:
+    global _table_generation
+    if name in TABLES:
+        with _lock:
+            _table_generation += 1
 
 
 _spark_ibis = None

@@ -327,6 +327,9 @@ TABLES: dict[str, ibis.Schema] = {
             "tags": "array<string>",
             "owner_staff": "string",
             "pii_record_key": "string",
+            # that record's encrypted `pii` (records.pii), so that a page of customers is shown in clear
+            # without reading `records` (a scan of every record: about 1 CPU-second at 1M customers)
+            "pii": "binary",
         }
     ),
     # Every order with its record's customer id (orders joined to customer_map), kept equal to that join

@@ -10,7 +10,8 @@ Column rules (documented for the console, the API and exports):
 - Display identity (`name_*`, `phone_*`, `pii_record_key`): taken from the *best record*: a record with a full
   phone (phone_hash set and phone_kind not `masked`/`virtual`) beats one without; among those, the most
   recent (`seen_at`, then record_key). The name falls back to the most recent record that has one when the
-  best record has none. `pii_record_key` is the record whose encrypted `pii` the profile shows.
+  best record has none. `pii_record_key` is the record whose encrypted `pii` the profile shows; `pii` is a
+  copy of it, so that a page of the list is shown in clear without reading `records`.
 - `gender`, `birthday`, `owner_staff`: the most recent non-null value. `province`, `city`, `district` come
   together from the most recent record that has a province or a city (so they never mix two addresses).
 - `tags`: sorted union of the records' tags.
@@ -175,6 +176,7 @@ def customer_summary_expr(
         "district",
         "owner_staff",
         "tags",
+        "pii",
     )
     if use_mask:
         bits = ibis.memtable(
@@ -207,6 +209,7 @@ def customer_summary_expr(
                     "phone_tail": rec.phone_tail,
                     "phone_hash": rec.phone_hash,
                     "record_key": rec.record_key,
+                    "pii": rec.pii,
                 }
             ),
             best,
@@ -286,6 +289,7 @@ def customer_summary_expr(
         tags=j.tags.fill_null(ibis.literal([], type="array<string>")),
         owner_staff=j.owner_staff,
         pii_record_key=j.best["record_key"],
+        pii=j.best["pii"],
     )
     schema = TABLES[SUMMARY_TABLE]
     return out.select(*[out[name].cast(dtype).name(name) for name, dtype in schema.items()])

@@ -80,8 +80,21 @@ def rekey_orders_by_platform(con, backend) -> dict:
     return {"orders": int(orders), "merged": int(merged)}
 
 
+def copy_pii_to_summary(con, backend) -> dict:
+    """customer_summary keeps its display record's encrypted `pii` (siyu.warehouse.summary) since it was
+    added as a column; the rows already there read NULL until the next resolve: fill them from `records`."""
+    con.execute(
+        """
+        UPDATE customer_summary SET pii = records.pii FROM records
+        WHERE records.record_key = customer_summary.pii_record_key AND customer_summary.pii IS NULL
+        """
+    )
+    filled = con.execute("SELECT count(*) FROM customer_summary WHERE pii IS NOT NULL").fetchall()[0][0]
+    return {"customers": int(filled)}
+
+
 # name -> function(raw connection, Ibis backend on it) -> report; applied in this order
-UPGRADES = {"order_keys_by_platform": rekey_orders_by_platform}
+UPGRADES = {"order_keys_by_platform": rekey_orders_by_platform, "summary_pii": copy_pii_to_summary}
 
 
 def apply_upgrades(con, backend, *, fresh: bool) -> dict[str, dict]:

@@ -22,7 +22,7 @@ from siyu.customers.errors import CustomerError
 from siyu.customers.queries import get_profile, list_customers, visible_customer_ids
 from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
 from siyu.identity.labels import describe_joins, merge_rule_words, record_kind_words
-from siyu.identity.queries import customer_evidence, merge_history, records_of
+from siyu.identity.queries import customer_evidence, merge_history
 from siyu.ingest.labels import source_labels
 from siyu.segments.errors import PredictionsNotComputed, TraitsNotComputed
 from siyu.segments.prediction_queries import predictions_of
@@ -141,7 +141,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         if assign
         else None,
         "pii": can_view_pii(request.user),
-        "identity": _identity_history(customer_id, labels) if can_import(request.user) else None,
+        "identity": _identity_history(customer_id, profile["identities"], labels) if can_import(request.user) else None,
         **_joins(customer_id, labels),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
@@ -193,9 +193,9 @@ def _predictions(customer_id: int) -> dict | None:
         return None
 
 
-def _identity_history(customer_id: int, label_of) -> dict:
+def _identity_history(customer_id: int, identities: list[dict], label_of) -> dict:
     """Merges and splits that shaped this customer, and its records (for manual merge/split/undo), each
-    as (record key, its label)."""
+    as (record key, its label): `identities`, the profile's (its records, oldest first)."""
     import json
 
 
@@ -206,7 +206,7 @@ def _identity_history(customer_id: int, label_of) -> dict:
             {**row, "evidence": evidence, "undoable": bool(evidence.get("absorbed_record")),
              "rule_words": merge_rule_words(row["rule"])}
         )  # fmt: skip
-    records = [(r["record_key"], label_of(r["record_key"])) for r in records_of(customer_id)]
+    records = [(r["record_key"], label_of(r["record_key"])) for r in identities]
     return {"history": history, "records": records}
 
 
