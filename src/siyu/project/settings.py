@@ -24,9 +24,6 @@ WAREHOUSE_SPARK_MASTER = _WAREHOUSE if WAREHOUSE_ENGINE == "spark" else ""
 # Where Spark keeps the warehouse's tables (a directory or an object-store URI) and in which format.
 WAREHOUSE_LOCATION = os.environ.get("SIYU_WAREHOUSE_LOCATION") or str(SIYU_HOME / "warehouse-spark")
 WAREHOUSE_FORMAT = os.environ.get("SIYU_WAREHOUSE_FORMAT", "parquet")
-# DuckDB: the size of the write-ahead log at which committed writes are checkpointed into the file
-# (siyu.warehouse.connection); DuckDB's default, 16 MB, made a stream of API batches rewrite the same row groups.
-WAREHOUSE_CHECKPOINT_MB = int(os.environ.get("SIYU_WAREHOUSE_CHECKPOINT_MB", "128"))
 for _dir in (SIYU_HOME, SECRETS_DIR, UPLOADS_DIR):
     _dir.mkdir(parents=True, exist_ok=True)
 os.chmod(SECRETS_DIR, 0o700)

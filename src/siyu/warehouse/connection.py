@@ -50,10 +50,6 @@ def _open_root() -> duckdb.DuckDBPyConnection:
             raise
         _root_path = path
         _root.execute(f"SET GLOBAL perfect_ht_threshold = {PERFECT_HASH_BITS}")  # every cursor's queries
-        # DuckDB checkpoints when its WAL passes this, and each checkpoint rewrites the last, partly filled
-        # row group of every table appended to: at its default (16 MB, four API batches of 5,000 events) the
-        # same rows were rewritten again and again, 270 ms of CPU per batch; at 128 MB, 60 ms (benchmarks.md)
-        _root.execute(f"SET GLOBAL checkpoint_threshold = '{settings.WAREHOUSE_CHECKPOINT_MB}MB'")
         _local.__dict__.clear()
 
         ensure_schema(_root)
