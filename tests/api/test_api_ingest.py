@@ -121,6 +121,7 @@ def test_events_and_orders_land_in_batches_once_each(client, warehouse):
     assert answer["accepted"] == 301 and answer["ids"][:2] == ["ev-0", "ev-1"]
     assert {s: r["imported"] for s, r in answer["results"].items()} == {"miniprogram": 300, "pos": 1}
     assert push(client, "/api/events/batch", {"events": events}, "events-1").json() == answer  # a replay
+    assert push(client, "/api/events/batch", {"events": events[:5]}, "events-1").status_code == 409  # another body
     # the same events under another key land nowhere twice
     again = push(client, "/api/events/batch", {"events": events[:10]}, "events-2")
     assert again.status_code == 202 and sum(r["imported"] for r in again.json()["results"].values()) == 0

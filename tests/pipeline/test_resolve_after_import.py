@@ -233,3 +233,75 @@ def test_a_saved_segment_has_its_members_at_once(operator_client, warehouse):
     created = client.post("/api/segments", data=json.dumps({"name": "名单", "customer_ids": [1, 3]}),
                           content_type="application/json", headers={"Idempotency-Key": "s1"})  # fmt: skip
     assert created.status_code == 201 and created.json()["member_count"] == 2
+
+
+def events(n: int, first: int, phone=lambda i: f"1390000{i:04d}") -> list[dict]:
+    return [{"source": "miniprogram", "event_type": "page_view", "event_id": f"ev-{i}", "identifiers": {"phone": phone(i)},
+             "occurred_at": "2026-03-01T12:00:00+08:00", "properties": {"page": "/p/1"}}
+            for i in range(first, first + n)]  # fmt: skip
+
+
+def push_events(client, body: list[dict], key: str):
+    return client.post("/api/events/batch", data=json.dumps({"events": body}), content_type="application/json",
+                       headers={"Idempotency-Key": key})  # fmt: skip
+
+
+def event_customers(warehouse) -> int:
+    sql = "SELECT count(DISTINCT m.customer_id) FROM events e JOIN customer_map m USING (record_key)"
+    return warehouse.raw_connection().execute(sql).fetchall()[0][0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_of_event_batches_is_resolved_once_after_the_interval(api, warehouse, database_tasks, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.pipeline.tasks import resolve_new_records
+
+    settings.RESOLVE_AFTER_API_SECONDS = 600
+    asked = timezone.now()
+    for n in range(20):  # a stream: 20 batches of 50 people each, all new
+        response = push_events(api, events(50, n * 50), f"s{n}")
+        assert response.status_code == 202, response.content
+        assert response.json()["resolve"]["requested"] is True
+    waiting = Job.objects.filter(kind="resolve")
+    assert waiting.count() == 1 and waiting.get().params["trigger"] == "api"
+    task = DBTaskResult.objects.get(task_path=resolve_new_records.module_path)
+    # it waits for the interval, not the import's 2 seconds: the stream lands first
+    assert task.status == "READY" and task.run_after >= asked + timedelta(seconds=599)
+    assert event_customers(warehouse) == 0
+
+    # once the interval is over the worker runs it: every pushed person is a customer, nothing is lost
+    DBTaskResult.objects.filter(pk=task.pk).update(run_after=timezone.now())
+    task.refresh_from_db()
+    task.claim("test-worker")
+    Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
+           max_tasks=None, worker_id="test-worker", excluded_queue_names=[]).run_task(task)  # fmt: skip
+    job = waiting.get()
+    assert job.status == "done", job.error
+    assert event_customers(warehouse) == 1000
+
+    # more events of the same people make no new record: no resolve is asked for, and they are on the
+    # customers' timelines at once
+    again = push_events(api, events(1000, 0, phone=lambda i: f"1390000{i:04d}")[:10], "s-again").json()
+    assert again["resolve"] == {"requested": False, "reason": "nothing_new"}  # the same event ids: duplicates
+    later = [e | {"event_id": f"later-{i}"} for i, e in enumerate(events(1000, 0))]
+    answer = push_events(api, later, "s-later").json()
+    assert answer["results"]["miniprogram"]["records_new"] == 0
+    assert answer["resolve"] == {"requested": False, "reason": "no_new_records"}
+    assert Job.objects.filter(kind="resolve").count() == 1
+    sql = "SELECT count(*) FROM events e JOIN customer_map m USING (record_key) WHERE e.event_key LIKE '%later-%'"
+    assert warehouse.raw_connection().execute(sql).fetchall()[0][0] == 1000
+
+    # an import while an API batch's resolve waits brings it forward to the import's delay
+    push_events(api, events(5, 5000), "s-new")
+    waiting_task = DBTaskResult.objects.get(task_path=resolve_new_records.module_path, status="READY")
+    assert waiting_task.run_after > timezone.now() + timedelta(seconds=500)
+    from siyu.pipeline.actions import request_resolve
+
+    assert str(request_resolve("import").pk) == push_events(api, events(1, 6000), "s-new2").json()["resolve"]["job"]
+    waiting_task.refresh_from_db()
+    assert waiting_task.run_after < timezone.now() + timedelta(seconds=10)

@@ -52,7 +52,7 @@ def wait_for_customers(base, token, count, timeout=120) -> int:
 def test_imports_and_api_orders_become_customers_without_a_resolve(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    env = siyu_env(home)
+    env = siyu_env(home) | {"SIYU_RESOLVE_AFTER_API_SECONDS": "2"}  # as soon after a push as after an import
     assert siyu(env, "createuser", "ops", "--role", "operator", "--password", "ops-pass-2026").returncode == 0
     token = siyu(env, "createtoken", "ops").stdout.strip().splitlines()[-1]
     export = tmp_path / "tb.csv"

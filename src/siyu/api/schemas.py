@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import BaseModel
 
 from siyu.customers.queries import CONSENT_CHANNELS, CustomerId
 from siyu.identity.schemas import JoinOut
@@ -202,7 +203,7 @@ class ConsentIn(Schema):
     at: datetime | None = Field(None, description="when it was given (default: now); naive = Asia/Shanghai")
 
 
-class OrderItemIn(Schema):
+class OrderItemIn(BaseModel):
     product_id: str | None = Field(None, max_length=128)
     product: str | None = Field(None, max_length=500)
     sku: str | None = Field(None, max_length=128)
@@ -210,7 +211,7 @@ class OrderItemIn(Schema):
     amount: Decimal | None = Field(None, ge=0, le=Decimal("9999999999999999.99"), decimal_places=2)
 
 
-class IdentifiersMixin(Schema):
+class IdentifiersMixin(BaseModel):
     phone: str | None = Field(None, max_length=32)
     email: str | None = Field(None, max_length=254)
     member_no: str | None = Field(None, max_length=128)
@@ -234,7 +235,9 @@ class OrderIn(IdentifiersMixin):
     items: list[OrderItemIn] = Field(default_factory=list, max_length=1000)
 
 
-class EventIn(Schema):
+# The pushed facts are plain pydantic models, not ninja Schemas: a Schema validates each object through
+# a Python wrapper (ninja's DjangoGetter, for ORM objects), a third of the validation of a 5,000-event batch.
+class EventIn(BaseModel):
     source: str = Field(pattern=SOURCE_PATTERN)
     event_type: str = Field(
         min_length=1, max_length=64, description="e.g. page_view, add_to_cart, coupon_claimed"
@@ -251,11 +254,11 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BATCH_ORDERS = 2_000
 
 
-class EventBatchIn(Schema):
+class EventBatchIn(BaseModel):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH_EVENTS)
 
 
-class OrderBatchIn(Schema):
+class OrderBatchIn(BaseModel):
     orders: list[OrderIn] = Field(min_length=1, max_length=MAX_BATCH_ORDERS)
 
 

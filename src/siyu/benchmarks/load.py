@@ -254,6 +254,15 @@ def _setup(password: str) -> dict:
 
     call_command("migrate", interactive=False, verbosity=0)
     from django.contrib.auth import get_user_model
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.core.models import Job
+
+    # Each run starts from a fresh copy of the warehouse, but the control plane is kept: the jobs an earlier
+    # run left waiting or running (the resolve its pushes asked for, cut off when its server stopped) are of
+    # another warehouse, and would run, or stand in for this run's resolve, in this run's window.
+    DBTaskResult.objects.filter(status__in=("READY", "RUNNING")).delete()
+    Job.objects.filter(status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).delete()
 
     User = get_user_model()
     user = User.objects.filter(username=OPERATOR).first()

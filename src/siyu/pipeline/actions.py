@@ -4,8 +4,10 @@ siyu.pipeline.after_records.
 
 Coalesced: a burst of imports or API batches queues one resolve, not one each. At most one requested
 resolve waits at a time (a Job of kind "resolve" with `after_new_records`, and its django-tasks task
-deferred by RESOLVE_AFTER_IMPORT_DELAY_SECONDS so that a burst lands first); records that land while it
-runs get the next one. Only the server asks: requests come from its web threads (API, console) and its
+deferred so that a burst lands first: RESOLVE_AFTER_IMPORT_DELAY_SECONDS after an import,
+RESOLVE_AFTER_API_SECONDS after an API batch, so that a stream of pushes is resolved once per interval
+and not continuously); records that land while it runs get the next one. An import asking while an API
+batch's resolve waits brings it forward to the import's delay. Only the server asks: requests come from its web threads (API, console) and its
 worker (import jobs), all in this one process, so a lock here keeps the check and the enqueue together.
 A `siyu import` that runs in its own process (no server running) does not resolve; it says so.
 """
@@ -38,9 +40,11 @@ def changed_anything(report: dict) -> bool:
     return any(report.get(key) for key in _CHANGES)
 
 
-def request_resolve(trigger: str, created_by=None) -> Job | None:
-    """Make sure a resolve runs after what has landed so far: the waiting one if there is one, else a new
-    job whose task runs after the delay. None when resolving after imports is switched off."""
+def request_resolve(trigger: str, created_by=None, *, delay: float | None = None) -> Job | None:
+    """Make sure a resolve runs after what has landed so far: the waiting one if there is one (brought
+    forward when this request is in more of a hurry), else a new job whose task runs `delay` seconds from
+    now (RESOLVE_AFTER_IMPORT_DELAY_SECONDS unless given). None when resolving after imports is switched
+    off."""
     if not settings.RESOLVE_AFTER_IMPORT:
         return None
 
@@ -50,28 +54,33 @@ def request_resolve(trigger: str, created_by=None) -> Job | None:
         resolve_new_records.enqueue(str(job.pk))
         job.refresh_from_db()
         return job
+    delay = settings.RESOLVE_AFTER_IMPORT_DELAY_SECONDS if delay is None else delay
     with _requesting:
+        at = timezone.now() + timedelta(seconds=delay)
         waiting = _waiting_resolve()
         if waiting is not None:
-            return waiting
+            job, task = waiting
+            task.filter(run_after__gt=at).update(run_after=at)
+            return job
         job = create_job("resolve", params, created_by)
-        at = timezone.now() + timedelta(seconds=settings.RESOLVE_AFTER_IMPORT_DELAY_SECONDS)
         result = resolve_new_records.using(run_after=at).enqueue(str(job.pk))
         job.params = {**params, "task": str(result.id)}
         Job.objects.filter(pk=job.pk).update(params=job.params)
     return job
 
 
-def _waiting_resolve() -> Job | None:
-    """The requested resolve whose task still waits in the queue (a job whose task was claimed or lost is
-    not waiting: a new one is requested, which costs at most one extra incremental resolve)."""
+def _waiting_resolve():
+    """The requested resolve whose task still waits in the queue, and a query of that task while it
+    waits (a job whose task was claimed or lost is not waiting: a new one is requested, which costs at most
+    one extra incremental resolve)."""
     from django_tasks_db.models import DBTaskResult
 
     for job in Job.objects.filter(kind="resolve", status=Job.Status.QUEUED).order_by("created_at"):
         task_id = (job.params or {}).get("task")
         if (job.params or {}).get("after_new_records") and task_id:
-            if DBTaskResult.objects.filter(pk=task_id, status="READY").exists():
-                return job
+            task = DBTaskResult.objects.filter(pk=task_id, status="READY")
+            if task.exists():
+                return job, task
     return None
 
 
@@ -97,10 +106,15 @@ def run_import_job(job, progress) -> dict:
 
 
 def resolve_after_api_batch(result: dict, created_by=None) -> dict:
-    """After an API batch landed (in the server, which owns the warehouse): a coalesced resolve."""
+    """After an API batch landed (in the server, which owns the warehouse): a resolve, at most one per
+    RESOLVE_AFTER_API_SECONDS. Only new records need one: orders (each order is a record) and events
+    of people not seen before (an event is filed under its person's identifiers, siyu.api.ingest.event_row:
+    an event of a known person lands on a record already resolved, and is on their profile at once)."""
     if not changed_anything(result):
         return {"requested": False, "reason": "nothing_new"}
-    return _resolve_report(request_resolve("api", created_by))
+    if not (result.get("records_new") or result.get("orders_new") or result.get("orders_updated")):
+        return {"requested": False, "reason": "no_new_records"}
+    return _resolve_report(request_resolve("api", created_by, delay=settings.RESOLVE_AFTER_API_SECONDS))
 
 
 def resolve_after_landing(sender, records_new: int = 0, **kwargs) -> None:

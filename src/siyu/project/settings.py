@@ -172,6 +172,11 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY
 # first of a burst so that the burst lands first; SIYU_RESOLVE_AFTER_IMPORT=0 leaves it to `siyu resolve`.
 RESOLVE_AFTER_IMPORT = os.environ.get("SIYU_RESOLVE_AFTER_IMPORT", "1") != "0"
 RESOLVE_AFTER_IMPORT_DELAY_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_IMPORT_DELAY", "2"))
+# API batches are resolved at most once per this many seconds: the resolve the first batch of a stream asks
+# for runs this long after it, the batches landing meanwhile join it, so that a stream of pushes is resolved
+# once per interval instead of continuously (each resolve takes the cores the pushes need). Events of people
+# already known (no new identifiers) ask for no resolve at all (siyu.pipeline.actions).
+RESOLVE_AFTER_API_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_API_SECONDS", "60"))
 
 # Rejected rows of imports (siyu.ingest.rejected) are deleted this many days after they were written.
 REJECTED_ROWS_RETENTION_DAYS = float(os.environ.get("SIYU_REJECTED_ROWS_RETENTION_DAYS", "30"))
