@@ -21,7 +21,18 @@ from siyu.engagement.messaging.actions import configure_account
 from siyu.engagement.messaging.channel_actions import land_wecom_contacts
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-MONDAY_10 = dt.datetime(2026, 12, 7, 10, 0, tzinfo=SHANGHAI)  # a Monday
+
+
+def _coming_monday_at_10() -> dt.datetime:
+    """A Monday 10:00 in Shanghai after today. The routing refresh a test's moment schedules is then never
+    due by the real clock: the tests' immediate task backend would run a due one at once, at the real time
+    (a fixed date broke the day it came)."""
+    today = dt.datetime.now(SHANGHAI).date()
+    monday = today + dt.timedelta(days=7 - today.weekday())
+    return dt.datetime.combine(monday, dt.time(10), tzinfo=SHANGHAI)
+
+
+MONDAY_10 = _coming_monday_at_10()
 
 hours = st.sampled_from([["00:00", "24:00"], ["09:00", "18:00"], ["10:00", "12:00"], ["18:00", "22:00"]])
 schedules = st.one_of(st.just({}), st.dictionaries(st.sampled_from([str(d) for d in range(1, 8)]),
