@@ -7,8 +7,9 @@ resolve waits at a time (a Job of kind "resolve" with `after_new_records`, and i
 deferred so that a burst lands first: RESOLVE_AFTER_IMPORT_DELAY_SECONDS after an import,
 RESOLVE_AFTER_API_SECONDS after an API batch, so that a stream of pushes is resolved once per interval
 and not continuously); records that land while it runs get the next one. An import asking while an API
-batch's resolve waits brings it forward to the import's delay. Only the server asks: requests come from its web threads (API, console) and its
-worker (import jobs), all in this one process, so a lock here keeps the check and the enqueue together.
+batch's resolve waits brings it forward to the import's delay. Only the server asks: requests come from its
+web threads (API, console) and its worker (import jobs), all in this one process, so a lock here keeps the
+check and the enqueue together.
 A `siyu import` that runs in its own process (no server running) does not resolve; it says so.
 """
 
