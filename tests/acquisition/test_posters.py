@@ -142,7 +142,9 @@ def test_the_pdf_is_one_page_of_the_presets_size(preset):
 
 def test_the_same_words_give_the_same_files():
     assert posters.poster_png(URL, WORDS, "bag_card") == posters.poster_png(URL, WORDS, "bag_card")
-    assert posters.poster_pdf(URL, WORDS, "bag_card") == posters.poster_pdf(URL, WORDS, "bag_card")
+    pdf = posters.poster_pdf(URL, WORDS, "bag_card")
+    assert pdf == posters.poster_pdf(URL, WORDS, "bag_card")
+    assert b"/CreationDate" not in pdf and b"/ModDate" not in pdf  # nor a second later
     assert posters.qr_svg(URL) == posters.qr_svg(URL)
 
 

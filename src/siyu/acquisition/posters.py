@@ -455,5 +455,8 @@ def poster_pdf(content: str, text: PosterText, preset: str = "shelf_a6", *, titl
         # whose ringing blurs the QR's edges. At 300 dpi the text loses nothing visible.
         image = image.convert("1", dither=Image.Dither.NONE)
     out = io.BytesIO()
-    image.save(out, format="PDF", resolution=DPI, title=title or text.title or "poster", producer="Siyu")
+    # no creation or modification date (Pillow would stamp the current second): the same poster is the same
+    # file whenever it is downloaded
+    image.save(out, format="PDF", resolution=DPI, title=title or text.title or "poster", producer="Siyu",
+               creationDate=None, modDate=None)  # fmt: skip
     return out.getvalue()
