@@ -24,6 +24,8 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         single = super().clean
         if isinstance(data, list | tuple):
+            if not data and self.required:  # the browser sent no file Django could name (e.g. only `../`)
+                raise forms.ValidationError(self.error_messages["required"], code="required")
             return [single(item, initial) for item in data]
         return [single(data, initial)]
 
@@ -31,6 +33,7 @@ class MultipleFileField(forms.FileField):
 class ImportForm(forms.Form):
     files = MultipleFileField(
         label=_("Files"),
+        error_messages={"required": _("Choose at least one file to import: no file with a usable name was sent.")},
         help_text=_("One or more channel exports: CSV, XLSX or XLS."),
         widget=MultipleFileInput(attrs={"accept": ",".join(ALLOWED_EXTENSIONS)}),
     )

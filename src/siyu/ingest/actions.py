@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from siyu.core import pii
 from siyu.core.actions import create_job, record_audit
@@ -363,6 +364,8 @@ def import_files(
     reported with its reason; the other files still land."""
     if not source or "|" in source:
         raise ImportFailed("--source needs a name without '|' (e.g. tmall, jd, store-pos)")
+    if not paths:  # an import of nothing is a mistake, not a job that ends "done, 0 rows"
+        raise ImportFailed(_("No file to import: the upload held no file with a usable name."))
     reports: list[FileReport | None] = []
     total = len(paths)
 

@@ -93,6 +93,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # before any view parses a body: the CSRF check's process_view reads a POST's fields
+    "siyu.web.middleware.UploadSizeLimitMiddleware",
 ]
 
 ROOT_URLCONF = "siyu.project.urls"
@@ -180,6 +182,20 @@ RESOLVE_AFTER_API_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_API_SECONDS
 
 # Rejected rows of imports (siyu.ingest.rejected) are deleted this many days after they were written.
 REJECTED_ROWS_RETENTION_DAYS = float(os.environ.get("SIYU_REJECTED_ROWS_RETENTION_DAYS", "30"))
+
+# Import limits (siyu.ingest.readers.limits), each refused with a message naming the file and the limit, before
+# any row of the file lands. A request (an upload through the console or the API) may carry at most UPLOAD_MAX_MB
+# in all (checked before its body is read: siyu.web.middleware); a workbook (XLSX is a zip) is refused before it is parsed when its parts
+# declare more than IMPORT_MAX_UNCOMPRESSED_MB, or a part larger than 1 MB inflates more than
+# IMPORT_MAX_COMPRESSION_RATIO times (platform exports: 6-10 times; a zip bomb: hundreds); while a file is read,
+# more than IMPORT_MAX_ROWS rows (Excel's own sheet holds at most 1,048,576), IMPORT_MAX_COLUMNS columns or a
+# cell of more than IMPORT_MAX_CELL_CHARS characters (Excel's own limit) are refused.
+UPLOAD_MAX_MB = float(os.environ.get("SIYU_UPLOAD_MAX_MB", "1024"))
+IMPORT_MAX_UNCOMPRESSED_MB = float(os.environ.get("SIYU_IMPORT_MAX_UNCOMPRESSED_MB", "4096"))
+IMPORT_MAX_COMPRESSION_RATIO = float(os.environ.get("SIYU_IMPORT_MAX_COMPRESSION_RATIO", "100"))
+IMPORT_MAX_ROWS = int(os.environ.get("SIYU_IMPORT_MAX_ROWS", "10000000"))
+IMPORT_MAX_COLUMNS = int(os.environ.get("SIYU_IMPORT_MAX_COLUMNS", "1000"))
+IMPORT_MAX_CELL_CHARS = int(os.environ.get("SIYU_IMPORT_MAX_CELL_CHARS", "32767"))
 
 # Loyalty (siyu.loyalty): points earned on an order become spendable this many days after payment (the
 # refund window); a tier is reviewed this many days after it was reached, and a member who no longer meets its

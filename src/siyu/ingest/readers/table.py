@@ -22,6 +22,15 @@ import polars as pl
 
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.readers.cells import clean_cell, clean_frame
+from siyu.ingest.readers.limits import (
+    EXCEL_MAX_ROWS,
+    ImportLimits,
+    check_archive,
+    check_cells,
+    check_header_width,
+    import_limits,
+    too_many_rows,
+)
 from siyu.ingest.timing import stage
 
 ROW_COLUMN = "__row__"  # spreadsheet row number: header = 1, first data row = 2
@@ -53,6 +62,10 @@ def read_table(path: str | Path) -> ReadResult:
     if not data.strip(b" \t\r\n\x00"):
         raise UnreadableFile(f"{path.name} is empty")
     workbook = data.startswith(_ZIP) or data.startswith(_OLE2)
+    limits = import_limits()
+    if data.startswith(_ZIP):
+        with stage("read: check the workbook's sizes"):
+            check_archive(path.name, path, limits, _first_sheet_part)
     with stage("read: parse the workbook" if workbook else "read: decode and parse the CSV"):
         columnar = _read_xlsx_columnar(path, data) if data.startswith(_ZIP) else None
         if columnar is not None:
@@ -60,12 +73,13 @@ def read_table(path: str | Path) -> ReadResult:
             encoding = "xlsx"
         else:
             if workbook:
-                raw, first_row, encoding = _read_workbook(path, data)
+                raw, first_row, encoding = _read_workbook(path, data, limits)
             else:
-                raw, first_row, encoding = _read_csv(path.name, data)
+                raw, first_row, encoding = _read_csv(path.name, data, limits)
             if raw.height == 0:
                 raise UnreadableFile(f"{path.name} has no header row")
             headers, body = list(raw.row(0)), raw.slice(1)
+        check_cells(path.name, headers, body, first_row, limits)
     with stage("read: clean cells"):
         frame, columns = _finish(headers, body, first_row, path.name)
     return ReadResult(frame=frame, encoding=encoding, columns=columns)
@@ -74,7 +88,7 @@ def read_table(path: str | Path) -> ReadResult:
 # --- CSV -------------------------------------------------------------------------------------------------
 
 
-def _read_csv(name: str, data: bytes) -> tuple[pl.DataFrame, int, str]:
+def _read_csv(name: str, data: bytes, limits: ImportLimits) -> tuple[pl.DataFrame, int, str]:
     buf, encoding = _to_utf8(name, data)
     # Leading blank lines: polars would take the column count from an empty first line.
     body = buf.lstrip(b"\r\n")
@@ -83,6 +97,7 @@ def _read_csv(name: str, data: bytes) -> tuple[pl.DataFrame, int, str]:
     header_line = body if newline < 0 else body[:newline]
     # Excel's "Unicode text" and some POS exports are tab-separated; headers never contain tabs.
     separator = "\t" if header_line.count(b"\t") > header_line.count(b",") else ","
+    check_header_width(name, header_line, separator, limits)
     try:
         raw = pl.read_csv(
             io.BytesIO(body),
@@ -91,6 +106,7 @@ def _read_csv(name: str, data: bytes) -> tuple[pl.DataFrame, int, str]:
             separator=separator,
             truncate_ragged_lines=True,  # extra fields past the header are dropped, short rows padded
             raise_if_empty=False,
+            n_rows=limits.rows + 2,  # the header and one row past the limit: enough to refuse the file
         )
     except pl.exceptions.PolarsError as e:
         raise UnreadableFile(f"{name} could not be read as CSV: {str(e).splitlines()[0]}") from None
@@ -140,7 +156,7 @@ def _check_text(name: str, sample: str) -> None:
 # --- Excel -----------------------------------------------------------------------------------------------
 
 
-def _read_workbook(path: Path, data: bytes) -> tuple[pl.DataFrame, int, str]:
+def _read_workbook(path: Path, data: bytes, limits: ImportLimits) -> tuple[pl.DataFrame, int, str]:
     from python_calamine import CalamineWorkbook
 
     is_zip = data.startswith(_ZIP)
@@ -159,8 +175,14 @@ def _read_workbook(path: Path, data: bytes) -> tuple[pl.DataFrame, int, str]:
         # export: peak 2.0 GB instead of 2.8 GB).
         rows = itertools.islice(sheet.iter_rows(), first_row - 1, None)
         batches = iter(lambda: list(itertools.islice(rows, _XLSX_BATCH)), [])
-        frames = [_text_columns(batch) for batch in batches]
-    except UnreadableFile:
+        frames, height = [], 0
+        row_limit = min(limits.rows, EXCEL_MAX_ROWS - 1) + 1  # data rows and the header
+        for batch in batches:  # counted while read: a sheet past the limit is not read to its end
+            height += len(batch)
+            if height > row_limit:
+                raise too_many_rows(path.name, None, limits.rows)
+            frames.append(_text_columns(batch))
+    except ImportFailed:
         raise
     except Exception as e:  # calamine raises its own error types for every kind of corruption
         what = "a zip archive but not an Excel workbook" if is_zip else "not a readable Excel workbook"
