@@ -164,3 +164,65 @@ def test_siyu_export_explains_a_busy_warehouse(rows, tmp_path, monkeypatch):
         call_command("export", "identities", str(tmp_path / "ids.csv"), stderr=err)
     assert "in use by another siyu command" in err.getvalue()
     assert not (tmp_path / "ids.csv").exists()
+
+
+INJECTION = '=CMD|" /C calc"!A0'
+
+
+@pytest.mark.django_db
+def test_csv_exports_neutralise_formulas_and_keep_numbers_numbers(rows, tmp_path):
+    """siyu export's CSVs (the DuckDB COPY path and the one through Python for local times) follow
+    siyu.core.spreadsheet.formula_safe: a text cell starting with = + - @ tab or CR gets a leading
+    apostrophe, a plain number (a negative amount too) is left as it is; XLSX holds text cells as they are."""
+    _people(rows)
+    rows.record(f"tmall|{INJECTION}", seen=4)
+    rows.record("tmall|-42", seen=5)  # an id that is a plain number: a spreadsheet reads a number
+    rows.record("tmall|@SUM(A1)", seen=6)
+    rows.record("+tab|\tx", seen=7)
+    rows.order("store-pos|M8", order_key="store-pos|R1", amount="-8.00", at=T0)
+    resolve_identities()
+
+    call_command("export", "identities", str(tmp_path / "ids.csv"), stdout=StringIO())
+    with (tmp_path / "ids.csv").open(newline="", encoding="utf-8") as handle:
+        cells = [c for row in csv.reader(handle) for c in row]
+    assert "'" + INJECTION in cells and INJECTION not in cells
+    assert "-42" in cells and "'@SUM(A1)" in cells and "'+tab" in cells and "'\tx" in cells
+    assert not [c for c in cells if c[:1] in ("=", "@", "\t", "\r") or (c[:1] in "+-" and c not in ("-42",))]
+
+    call_command("export", "customers", str(tmp_path / "customers.csv"), stdout=StringIO())
+    with (tmp_path / "customers.csv").open(newline="", encoding="utf-8") as handle:
+        customers = list(csv.DictReader(handle))
+    spends = {c["customer_id"]: c["spend"] for c in customers}
+    assert "-8.00" in spends.values()  # a negative amount stays a number
+    assert all(not c["sources"].startswith(("+", "'")) or c["sources"].startswith("'+") for c in customers)
+
+    call_command("export", "identities", str(tmp_path / "ids.xlsx"), stdout=StringIO())
+    sheet = [c for row in _read_xlsx(tmp_path / "ids.xlsx") for c in row]
+    assert INJECTION in sheet  # a text cell in XLSX, never a formula: kept as it is
+
+
+def test_formula_safe_columns_equal_the_python_rule(warehouse):
+    """The engine's version of the rule (siyu.warehouse.exports.formula_safe_columns) equals the one in
+    Python (siyu.core.spreadsheet.formula_safe) on every text hypothesis makes."""
+    import ibis
+    import pyarrow as pa
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from siyu.core.spreadsheet import formula_safe
+    from siyu.warehouse import backend
+    from siyu.warehouse.exports import formula_safe_columns
+
+    starts = st.sampled_from(["=", "+", "-", "@", "\t", "\r", "'", "1", "a", ".", " ", "张"])
+    texts = st.one_of(st.none(), st.builds(lambda a, b: a + b, starts, st.text(max_size=8)),
+                      st.from_regex(r"[+-]?[0-9]{0,3}(\.[0-9]{0,2})?([eE][+-]?[0-9]{1,2})?", fullmatch=True))  # fmt: skip
+
+    @settings(max_examples=150, deadline=None)
+    @given(values=st.lists(texts, min_size=1, max_size=20))
+    def check(values):
+        table = ibis.memtable(pa.table({"v": pa.array(values, pa.string())}))
+        got = backend().execute(formula_safe_columns(table))["v"].tolist()
+        expected = [formula_safe(v) for v in values]
+        assert [None if g is None or g != g else g for g in got] == expected
+
+    check()

@@ -133,3 +133,38 @@ def test_the_cli_reports_the_file_and_decrypts_it_on_request(warehouse, tmp_path
 
     with pytest.raises(CommandError, match="not a rejected-rows file"):
         call_command("export", "rejected", str(tmp_path / "bad.csv"), str(tmp_path / "x.csv"))
+
+
+def test_rejected_rows_are_formula_safe_and_import_back_as_they_were(warehouse, tmp_path):
+    """Rejected rows are opened in a spreadsheet to be fixed: a cell starting with = + - @ gets a leading
+    apostrophe (siyu.core.spreadsheet), which the importer strips, so the fixed file imports the original
+    values; numbers stay numbers."""
+    injection = '=HYPERLINK("http://evil.example","点我")'
+    bad = taobao_row(order="-", buyer=injection, name="@SUM(A1)", amount="-12.50")
+    path = write_taobao(tmp_path / "bad.csv", [taobao_row(order="1"), bad])
+    stored = Path(import_files([path], "tmall").files[0].rejected_file)
+    text = "".join(rejected.rejected_csv(stored, masked=False)).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    cells = rows[1]
+    assert "'" + injection in cells and "'@SUM(A1)" in cells
+    assert not [c for c in cells if c[:1] in ("=", "@", "+", "\t", "\r") or (c[:1] == "-" and c != "-12.50")]
+    # fixed (an order number filled in) and imported again: the values as they were, without the apostrophe
+    header, fixed = rows[0][4:], rows[1][4:]
+    fixed[header.index("订单编号")] = "2"
+    again = tmp_path / "fixed.csv"
+    with again.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, fixed])
+    report = import_files([again], "tmall")
+    assert report.files[0].imported == 1
+    records = warehouse.backend().raw_sql("SELECT batch_id FROM raw_rows WHERE file_name = 'fixed.csv'").fetchall()
+    from siyu.warehouse.raw import raw_row
+
+    row = raw_row(records[0][0], 2)
+    assert row["买家会员名"] == injection and row["收货人姓名"] == "@SUM(A1)"
+
+
+def test_a_legacy_clear_file_is_formula_safe_too(warehouse):
+    rejected.folder().mkdir(parents=True, exist_ok=True)
+    legacy = rejected.folder() / "rejected-20261101-101010-abcd1235.csv"
+    legacy.write_text("file,row,column,reason,收货人姓名\ntb.csv,3,订单编号,missing record id,=1+1\n", encoding="utf-8-sig")
+    assert _csv(legacy) == ["file,row,column,reason,收货人姓名", "tb.csv,3,订单编号,missing record id,'=1+1"]

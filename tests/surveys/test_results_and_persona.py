@@ -117,5 +117,9 @@ def test_the_export_neutralises_formula_cells(answered):
 
 
 def test_neutralised_cells():
-    assert [queries.neutralised(v) for v in ("=1+1", "+86", "-3", "@SUM", "\tx", "干性", 5, None)] == [
-        "'=1+1", "'+86", "'-3", "'@SUM", "'\tx", "干性", 5, None]  # fmt: skip
+    """The persona file's cells follow siyu.core.spreadsheet.formula_safe: numbers (and plain numeric
+    text such as -3) stay numbers."""
+    from siyu.core.spreadsheet import formula_safe
+
+    assert [formula_safe(v) for v in ("=1+1", "+86", "-3", "-3+1", "@SUM", "\tx", "干性", 5, None)] == [
+        "'=1+1", "+86", "-3", "'-3+1", "'@SUM", "'\tx", "干性", 5, None]  # fmt: skip

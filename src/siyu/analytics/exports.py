@@ -3,13 +3,13 @@ table on its own sheet). Columns are the code names the API uses."""
 
 from __future__ import annotations
 
-import csv
 import io
 from decimal import Decimal
 
 import xlsxwriter
 
 from siyu.analytics.errors import InvalidFilters
+from siyu.core.spreadsheet import formula_safe_writer
 
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {
@@ -43,13 +43,14 @@ def export_page(result: dict, fmt: str, table: str | None = None) -> tuple[bytes
             raise InvalidFilters(f"no table {name!r} on this page; choose one of {', '.join(tables)}")
         rows = tables[name]
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=_columns(rows) or ["empty"], lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        columns = _columns(rows) or ["empty"]
+        writer = formula_safe_writer(out, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([row.get(c, "") for c in columns] for row in rows)
         return ("\ufeff" + out.getvalue()).encode("utf-8"), f"{stem}-{name}.csv"
     if fmt == "xlsx":
         buffer = io.BytesIO()
-        book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+        book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
         for name, rows in tables.items():
             sheet = book.add_worksheet(name[:31])
             columns = _columns(rows)

@@ -26,6 +26,7 @@ from pathlib import Path
 from django.conf import settings
 
 from siyu.core import pii
+from siyu.core.spreadsheet import formula_safe_writer
 
 CHUNK_ROWS = 10_000
 SUFFIX = ".rejected"
@@ -120,7 +121,7 @@ def rejected_csv(path: Path, *, masked: bool) -> Iterator[str]:
     shown = [i for i, c in enumerate(columns) if not masked or _shown_masked(fields.get(c))]
     masks = [_mask_of(fields.get(columns[i])) if masked else None for i in shown]
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = formula_safe_writer(buffer)
     writer.writerow(["file", "row", "column", "reason", *(columns[i] for i in shown)])
     yield "\ufeff" + _drain(buffer)
     for chunk in chunks:
@@ -150,16 +151,11 @@ def _drain(buffer: io.StringIO) -> str:
 
 def _legacy_csv(path: Path, *, masked: bool) -> Iterator[str]:
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        if not masked:
-            yield "\ufeff"
-            while block := handle.read(1 << 20):
-                yield block
-            return
         reader = csv.reader(handle)
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = formula_safe_writer(buffer)
         for row in reader:
-            writer.writerow(row[:4])
+            writer.writerow(row if not masked else row[:4])
         yield "\ufeff" + _drain(buffer)
 
 

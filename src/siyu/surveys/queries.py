@@ -4,7 +4,6 @@ warehouse mirror of answers reads (answers_since)."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.core.spreadsheet import formula_safe, formula_safe_writer
 from siyu.segments.errors import PredictionsNotComputed, TraitsNotComputed
 from siyu.segments.prediction_queries import predictions_of
 from siyu.segments.queries import get_segment, member_ids, traits_of
@@ -318,17 +318,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralised(value):
-    """A cell a spreadsheet will not run: a text starting with = + - @ (or a tab or carriage return) gets a
-    leading apostrophe, so Excel and WPS show it as text instead of evaluating it (CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def persona_table(report: PersonaReport) -> tuple[list[str], list[list]]:
     """The report as one long table a person pivots: a row per answer (all respondents), per answer and trait
     bucket, and per trait bucket (the respondents' traits); text answers one per row."""
@@ -347,7 +336,7 @@ def persona_table(report: PersonaReport) -> tuple[list[str], list[list]]:
     for trait in report.traits:
         for row in trait["rows"]:
             rows.append(["", "", "", trait["label"], row["label"], row["count"], row["share"]])
-    return header, [[neutralised(c) for c in row] for row in rows]
+    return [formula_safe(c) for c in header], [[formula_safe(c) for c in row] for row in rows]
 
 
 def export_persona(report: PersonaReport, fmt: str) -> tuple[bytes, str]:
@@ -357,7 +346,7 @@ def export_persona(report: PersonaReport, fmt: str) -> tuple[bytes, str]:
     stem = f"siyu-survey-{report.survey_id}-persona" + (f"-segment-{report.segment_id}" if report.segment_id else "")
     if fmt == "csv":
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = formula_safe_writer(out, lineterminator="\r\n")
         writer.writerow(header)
         writer.writerows(rows)
         return ("\ufeff" + out.getvalue()).encode("utf-8"), f"{stem}.csv"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ibis
 import polars as pl
 from django.conf import settings
 
 from siyu.core.errors import SiyuError
+from siyu.core.spreadsheet import FORMULA_STARTS, PLAIN_NUMBER
 from siyu.warehouse.connection import backend
 
 XLSX_MAX_ROWS = 1_048_575  # one sheet, minus the header row
@@ -24,11 +26,28 @@ def export_path(path: str | Path) -> Path:
     return path
 
 
+def formula_safe_columns(expr: ibis.Table) -> ibis.Table:
+    """`expr` with every text column under siyu.core.spreadsheet.formula_safe's rule, computed by the engine:
+    a text starting with = + - @, a tab or a carriage return that is not a plain number gets a leading
+    apostrophe; numeric columns are left alone (a negative amount stays a number)."""
+    plain_number = f"^(?:{PLAIN_NUMBER})$"
+    changes = {}
+    for name, dtype in expr.schema().items():
+        if dtype.is_string():
+            column = expr[name]
+            risky = column.substr(0, 1).isin(list(FORMULA_STARTS)) & ~column.re_search(plain_number)
+            changes[name] = risky.ifelse(ibis.literal("'") + column, column)
+    return expr.mutate(**changes) if changes else expr
+
+
 def write_export(expr, path: str | Path, local_times: tuple[str, ...] = ()) -> int:
     """Write the rows of Ibis expression `expr` to CSV or XLSX (by extension); returns how many. The
     `local_times` columns are written in settings.TIME_ZONE. A CSV of a query without such columns is
-    written by DuckDB's COPY, without a round trip through Python."""
+    written by DuckDB's COPY, without a round trip through Python. A CSV's text cells follow
+    siyu.core.spreadsheet's rule (formula_safe_columns); an XLSX holds them as text cells, never formulas."""
     path = export_path(path)
+    if path.suffix.lower() == ".csv":
+        expr = formula_safe_columns(expr)
     count = int(expr.count().execute())
     if path.suffix.lower() == ".xlsx" and count > XLSX_MAX_ROWS:
         raise SiyuError(f"{count} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS}); export to .csv")

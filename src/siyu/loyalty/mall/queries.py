@@ -3,7 +3,6 @@ shipping address decrypted only for roles that may see PII, masked otherwise).""
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from siyu.core import pii
+from siyu.core.spreadsheet import formula_safe_writer
 from siyu.loyalty.mall.models import ItemStatus, MallItem, MallRedemption, RedemptionStatus
 from siyu.staff.queries import can_view_pii
 
@@ -73,7 +73,6 @@ def address_line(address: dict | None) -> str:
 
 FULFILMENT_COLUMNS = ("redemption_id", "redeemed_at", "item", "quantity", "customer_id", "recipient", "phone",
                       "address", "postcode", "cash", "status", "carrier", "tracking_no")  # fmt: skip
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def fulfilment_rows(user, *, status: str = RedemptionStatus.TO_SHIP) -> list[dict]:
@@ -92,19 +91,13 @@ def fulfilment_rows(user, *, status: str = RedemptionStatus.TO_SHIP) -> list[dic
     return rows
 
 
-def formula_safe(value) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or a tab/return) gets a leading '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def fulfilment_csv(rows: list[dict], headers: dict[str, str]) -> bytes:
     """UTF-8 with BOM (Excel reads the Chinese), one header row of `headers`' words, formula-safe cells."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = formula_safe_writer(out, lineterminator="\r\n")
     writer.writerow([headers.get(c, c) for c in FULFILMENT_COLUMNS])
     for row in rows:
-        writer.writerow([formula_safe(row[c]) for c in FULFILMENT_COLUMNS])
+        writer.writerow([row[c] for c in FULFILMENT_COLUMNS])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
