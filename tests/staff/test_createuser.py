@@ -54,8 +54,14 @@ def test_json_output_for_scripts():
 def test_refusals_say_why():
     with pytest.raises(CommandError, match="store"):
         run("m", "--role", "manager", "--password", "long-enough")
-    with pytest.raises(CommandError, match="8 characters"):
+    with pytest.raises(CommandError, match="at least 10 characters"):
         run("m", "--role", "operator", "--password", "short")
+    with pytest.raises(CommandError, match="too common"):
+        run("m", "--role", "operator", "--password", "password123")
+    with pytest.raises(CommandError, match="too similar"):
+        run("zhangwei2026", "--role", "operator", "--password", "zhangwei2026!")
+    with pytest.raises(CommandError, match="entirely numeric"):
+        run("m", "--role", "operator", "--password", "1357913579")
     run("dup", "--role", "operator", "--password", "long-enough")
     with pytest.raises(CommandError, match="already exists"):
         run("dup", "--role", "operator", "--password", "long-enough")

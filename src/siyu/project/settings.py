@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "ninja",
+    "axes",
     "siyu.core",
     "siyu.warehouse",
     "siyu.web",
@@ -95,6 +96,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # before any view parses a body: the CSRF check's process_view reads a POST's fields
     "siyu.web.middleware.UploadSizeLimitMiddleware",
+    # turns a login refused for too many failures into the lock-out page (last, as django-axes asks)
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "siyu.project.urls"
@@ -219,6 +222,50 @@ STATIC_ROOT = SIYU_HOME / "static"
 MEDIA_ROOT = UPLOADS_DIR
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+
+# Sign-in (siyu.staff.auth): after LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# username is locked out from that address for LOGIN_LOCKOUT_MINUTES (django-axes; a success resets the count).
+# A bad API token counts the same way against its address; every failure and lock-out is in the audit log.
+AUTHENTICATION_BACKENDS = [
+    "siyu.staff.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("SIYU_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("SIYU_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "siyu.staff.auth.lockout_response"
+AXES_VERBOSE = False
+# Behind the TLS proxy every request comes from the proxy: the client's address is the last one of
+# X-Forwarded-For, the one the proxy added (siyu.staff.auth.client_address).
+BEHIND_TLS_PROXY = os.environ.get("SIYU_BEHIND_TLS_PROXY", "") == "1"
+AXES_CLIENT_IP_CALLABLE = "siyu.staff.auth.client_address"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Production (SIYU_DEBUG unset): cookies only over HTTPS when served behind TLS (the proxy redirects http), never readable by scripts
+# (the CSRF token is read from the form, not the cookie), and the browser told not to sniff types, frame the
+# console or send the referrer elsewhere.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = int(os.environ.get("SIYU_SESSION_HOURS", "12")) * 3600
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    CSRF_COOKIE_HTTPONLY = True
+    if os.environ.get("SIYU_BEHIND_TLS_PROXY", "") == "1":
+        SESSION_COOKIE_SECURE = True
+        CSRF_COOKIE_SECURE = True
+        SECURE_HSTS_SECONDS = int(os.environ.get("SIYU_HSTS_SECONDS", str(180 * 24 * 3600)))
+        SECURE_HSTS_INCLUDE_SUBDOMAINS = False  # the brand's other hosts are not ours to decide
 
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"

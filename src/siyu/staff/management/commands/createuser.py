@@ -7,13 +7,15 @@ import json
 import secrets
 import sys
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import translation
 
 from siyu.staff.actions import create_user, ensure_store
 from siyu.staff.errors import StaffError
 from siyu.staff.models import Role, Store
-
-MIN_PASSWORD = 8
 
 
 class Command(BaseCommand):
@@ -29,7 +31,11 @@ class Command(BaseCommand):
             "--store", metavar="CODE", help="store code (needed for a manager; a guide's store)"
         )
         parser.add_argument("--store-name", metavar="NAME", help="name of the store when --store creates it")
-        parser.add_argument("--password", help="password (default: prompt, or generate when not interactive)")
+        parser.add_argument(
+            "--password",
+            help="password: at least 10 characters, not like the login name, not a common one, not all digits "
+            "(default: prompt, or generate when not interactive)",
+        )
         parser.add_argument("--display-name", default="", help="name shown in the console (default: NAME)")
         parser.add_argument(
             "--wecom-userid", default="", help="WeCom userid, to match owners named in imported files"
@@ -52,7 +58,7 @@ class Command(BaseCommand):
         elif role == Role.MANAGER:
             raise CommandError("a manager needs a store: add --store CODE")
 
-        password, generated = self._password(options)
+        password, generated = self._password(options, name)
         try:
             user = create_user(
                 name,
@@ -79,10 +85,13 @@ class Command(BaseCommand):
         if role == Role.GUIDE and store is None:
             self.stderr.write("note: this guide has no store, so no store manager will see their customers")
 
-    def _password(self, options) -> tuple[str, bool]:
+    def _password(self, options, name: str) -> tuple[str, bool]:
+        """A password the validators of settings.AUTH_PASSWORD_VALIDATORS accept (at least 10 characters,
+        not like the login name, not a common password, not all digits)."""
         if options["password"] is not None:
-            if len(options["password"]) < MIN_PASSWORD:
-                raise CommandError(f"the password needs at least {MIN_PASSWORD} characters")
+            problems = _password_problems(options["password"], name)
+            if problems:
+                raise CommandError(f"the password is refused: {problems}")
             return options["password"], False
         interactive = not options["no_input"] and sys.stdin.isatty()
         if interactive:
@@ -90,8 +99,9 @@ class Command(BaseCommand):
                 first = getpass.getpass("Password (empty: generate one): ")
                 if not first:
                     break
-                if len(first) < MIN_PASSWORD:
-                    self.stderr.write(f"at least {MIN_PASSWORD} characters, please")
+                problems = _password_problems(first, name)
+                if problems:
+                    self.stderr.write(problems)
                     continue
                 if getpass.getpass("Password again: ") == first:
                     return first, False
@@ -99,3 +109,14 @@ class Command(BaseCommand):
             else:
                 raise CommandError("no password set")
         return secrets.token_urlsafe(12), True
+
+
+def _password_problems(password: str, name: str) -> str:
+    """What is wrong with `password` for the account `name` (empty: nothing), in English like the CLI."""
+    with translation.override("en"):
+        try:
+            validate_password(password, user=get_user_model()(username=name))
+        except ValidationError as exc:
+            return " ".join(exc.messages)
+    return ""
+
