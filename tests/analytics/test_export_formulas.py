@@ -43,3 +43,26 @@ def test_the_xlsx_holds_text_not_formulas():
 
     xml = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in xml
+
+
+def test_a_zip_bomb_as_a_customer_list_is_refused_before_calamine_reads_it(tmp_path, monkeypatch, db):
+    """The analytics page's customer-list upload reads XLSX itself: it passes the same workbook checks."""
+    import pytest
+
+    from siyu.analytics.errors import InvalidCustomerList
+    from siyu.analytics.groups import group_from_file
+
+    row = b'<row><c t="inlineStr"><is><t>1001</t></is></c></row>'
+    sheet = (b'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+             b"<sheetData>" + row * 400_000 + b"</sheetData></worksheet>")  # fmt: skip
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "ingest"))
+    from test_import_limits import stored_sheet_xlsx
+
+    path = stored_sheet_xlsx(tmp_path / "名单.xlsx", sheet)
+    monkeypatch.setattr("python_calamine.CalamineWorkbook.from_filelike", lambda *a: pytest.fail("parsed"))
+    with pytest.raises(InvalidCustomerList) as caught:
+        group_from_file("名单.xlsx", path.read_bytes())
+    assert "名单.xlsx" in str(caught.value) and "压缩" in str(caught.value)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from siyu.analytics.errors import InvalidCustomerList
 from siyu.customers.queries import customers_with_tag, find_tags
+from siyu.ingest.errors import ImportFailed
+from siyu.ingest.readers import check_workbook
 from siyu.segments.models import Segment
 from siyu.segments.queries import member_ids
 
@@ -49,6 +51,11 @@ def group_from_file(name: str, content: bytes) -> CustomerGroup:
     if name.lower().endswith((".xlsx", ".xls")):
         from python_calamine import CalamineWorkbook
 
+        if content.startswith(b"PK"):  # XLSX: a zip bomb is refused before calamine inflates it
+            try:
+                check_workbook(name, io.BytesIO(content))
+            except ImportFailed as exc:
+                raise InvalidCustomerList(str(exc)) from None
         try:
             sheet = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
         except Exception as exc:  # calamine raises its own error types for broken files

@@ -8,14 +8,17 @@ ids stay strings.
 from __future__ import annotations
 
 from siyu.ingest.readers.cells import NULL_TOKENS, clean_cell, clean_cells
-from siyu.ingest.readers.table import ROW_COLUMN, ReadResult, UnreadableFile, read_table
+from siyu.ingest.readers.limits import LimitExceeded
+from siyu.ingest.readers.table import ROW_COLUMN, ReadResult, UnreadableFile, check_workbook, read_table
 
 __all__ = [
     "NULL_TOKENS",
+    "LimitExceeded",
     "ROW_COLUMN",
     "ReadResult",
     "UnreadableFile",
     "clean_cell",
+    "check_workbook",
     "clean_cells",
     "read_table",
 ]

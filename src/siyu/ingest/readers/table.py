@@ -85,6 +85,12 @@ def read_table(path: str | Path) -> ReadResult:
     return ReadResult(frame=frame, encoding=encoding, columns=columns)
 
 
+def check_workbook(name: str, source) -> None:
+    """The checks a workbook (a path or a binary file object holding a zip) passes before anything parses
+    it (siyu.ingest.readers.limits.check_archive): for readers of uploads other than imports."""
+    check_archive(name, source, import_limits(), _first_sheet_part)
+
+
 # --- CSV -------------------------------------------------------------------------------------------------
 
 
