@@ -340,7 +340,7 @@ def test_loyalty_jobs_that_read_the_warehouse(contract_brand):
     """Loyalty's jobs that read the warehouse and write the control plane, on each engine from the same
     start (every ledger row, tier and import-used coupon taken away in a savepoint, rolled back after):
     points earned from the orders (`earn_for_orders`, full: purchases, product and channel rules, first
-    purchases, tier multipliers, refunds reversed) with the tiers of the members it touched, then every
+    purchases, tier multipliers; refunded orders earn nothing) with the tiers of the members it touched, then every
     member's tier review (`evaluate_tiers`: spend in the window from the warehouse, upgrade coupons), the
     coupons imported orders used (`match_coupon_orders`) and the birthday rewards of a day
     (`award_birthdays`: birthdays from customer_summary). The same ledger, tiers, coupons and figures."""
@@ -377,6 +377,7 @@ def test_loyalty_jobs_that_read_the_warehouse(contract_brand):
     assert reports["again"]["orders"] == 0 and found["runs"][0][1] is not None
     assert reports["earned"]["tiers"]["upgrades"] > 0 and found["member_tiers"]
     assert reports["coupons"]["used"] > 0 and any(c[5] == "import" for c in found["coupons"])
+    assert any(t["imported_gmv"] > 0 for t in found["template_stats"].values())  # the orders' amounts, read back
     assert reports["birthdays"]["birthdays"] > 0 and any(e[4] == "birthday" for e in found["entries"])
 
 
