@@ -31,6 +31,7 @@ from siyu.engagement.messaging.policy import SendRequest
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
 from siyu.warehouse.append import append, append_new
+from siyu.warehouse.paging import page_of
 from siyu.warehouse.schema import TABLES
 
 BATCH_LINES = 10_000  # lines read, written and matched at a time: memory stays bounded on any file size
@@ -314,7 +315,8 @@ def _stored_messages(since: dt.datetime | None) -> Iterator[list[ChatMessage]]:
     t = t.select("msgid", "action", "sender", "recipients", "room_id", "sent_at", "msgtype", "text")
     offset = 0
     while True:
-        page = t.order_by("msgid").limit(SCAN_BATCH, offset=offset).to_pyarrow().to_pylist()
+        # page_of: a bare offset on Spark leaves Ibis' row number in the rows (siyu.warehouse.paging)
+        page = page_of(t.order_by("msgid"), SCAN_BATCH, offset).to_pyarrow().to_pylist()
         if not page:
             return
         yield [ChatMessage(r["msgid"], r["action"], r["sender"], r["recipients"] or [], r["room_id"] or "",
