@@ -134,6 +134,26 @@ def test_pages_cover_everyone_once(warehouse):
     assert list_customers(brand.operator, page_size=10_000).page_size == 200
 
 
+def test_a_guides_pages_hold_their_own_customers_once_in_order_masked(warehouse):
+    """A guide's list is a page of the ids they own (read by row id on DuckDB): every page in the list's
+    order, each of their customers once, nobody else's, masked."""
+    brand = make_brand(warehouse, extra=120)
+    CustomerState.objects.bulk_create(CustomerState(customer_id=2000 + n, owner=brand.guide1) for n in range(60))
+    pages = [list_customers(brand.guide1, page=number, page_size=25) for number in (1, 2, 3)]
+    assert [(p.total, p.pages) for p in pages] == [(61, 3)] * 3
+    seen = [i for p in pages for i in ids(p)]
+    assert seen == [1001, *range(2059, 1999, -1)]  # the most recent buyer first, then by last purchase
+    assert pages[1].items[0]["name"] == "客****" and pages[1].items[0]["phone"] == "150****0035"  # 2035
+    assert pages[0].items[0]["name"] == "张*"
+    assert ids(list_customers(brand.guide1, page=2, page_size=10, order="id")) == list(range(2009, 2019))
+    assert list_customers(brand.guide1, page=4, page_size=25).items == []
+    # a search by a name the summary does not show reads the records; still only the guide's own
+    assert ids(list_customers(brand.guide1, q="客户034")) == [2034]
+    assert list_customers(brand.guide1, q="客户100").total == 0  # another's (nobody's) customer
+    found = list_customers(brand.operator, q="客户100")
+    assert ids(found) == [2100] and found.items[0]["name"] == "客户100"
+
+
 def test_whatever_is_typed_into_the_filters_gets_an_answer(brand):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st

@@ -53,6 +53,23 @@ def test_operator_profile_has_identities_orders_totals_in_clear_and_is_audited(b
     assert audit.actor == brand.operator and audit.target == "1001"
 
 
+def test_profiles_opened_one_after_another_show_each_customers_own_records(brand):
+    """The profile's queries are compiled once and run with each customer's id: every profile shows that
+    customer's records, orders and events, never the previous one's."""
+    for customer_id, sources, orders in (
+        (1001, ["taobao", "wecom"], ["T3", "T2", "T1"]),
+        (1002, ["jd"], ["J1"]),
+        (1003, ["douyin"], []),
+        (1001, ["taobao", "wecom"], ["T3", "T2", "T1"]),
+    ):
+        profile = get_profile(brand.operator, customer_id)
+        assert profile["customer_id"] == customer_id
+        assert [i["source"] for i in profile["identities"]] == sources
+        assert [o["order_id"] for o in profile["orders"]] == orders
+        events = [e for e in profile["timeline"] if e["kind"] == "event"]
+        assert [e["event_type"] for e in events] == (["page_view"] if customer_id == 1001 else [])
+
+
 def test_guide_sees_own_customer_masked_and_nothing_is_audited(brand):
     profile = get_profile(brand.guide1, 1001)
     assert profile["pii_visible"] is False

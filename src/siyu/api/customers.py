@@ -88,7 +88,7 @@ def list_customers(
 )
 def get_profile(request, customer_id: CustomerIdPath):
     profile = queries.get_profile(request.auth, customer_id)
-    evidence = customer_evidence(customer_id)
+    evidence = customer_evidence(customer_id, [i["record_key"] for i in profile["identities"]])
     joins = describe_joins(evidence, lambda key: key)
     profile["joins"] = [
         {

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import ibis
+import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ninja import Path
 from pydantic import Field
@@ -138,8 +139,9 @@ def _ids_table(ids):
     return ibis.memtable(pa.table({"customer_id": pa.array(sorted(ids), pa.int64())}))
 
 
-def _rows(expr) -> list[dict]:
-    return expr.to_pyarrow().to_pylist()
+def _rows(expr, customer_id: int | None = None) -> list[dict]:
+    """The rows of `expr`; `customer_id`: the value of _CUSTOMER in it."""
+    return expr.to_pyarrow(params=None if customer_id is None else {_CUSTOMER: customer_id}).to_pylist()
 
 
 def _scalar(expr):
@@ -250,14 +252,20 @@ _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 
 
 def _customers_with_record(predicate_on_records):
+    """The customers with a record that passes the predicate, looked up once (a scan of `records` and of
+    `customer_map`) and given as a list of ids: left as a subquery, the list's count and its page would each
+    run the scans again."""
     records = _table("records")
     cmap = _table("customer_map")
     keys = records.filter(predicate_on_records(records)).record_key
-    return cmap.filter(cmap.record_key.isin(keys)).customer_id
+    found = cmap.filter(cmap.record_key.isin(keys)).select("customer_id").distinct()
+    return _ids_table(row["customer_id"] for row in _rows(found)).customer_id
 
 
-def _search_predicate(cs, q: str):
-    """What a person types into the search box: an id, a phone tail, a phone, an email or a name."""
+def _search(q: str):
+    """What a person types into the search box: an id, a phone tail, a phone, an email or a name. Returns
+    (a function of customer_summary giving the condition, whether the condition reads other tables: the
+    customers with a record that has the phone, email or name, looked up here once)."""
     text = q.strip()
     compact = _PHONE_SEPARATORS.sub("", text)
     if compact.startswith("+86") and is_number(compact[3:]):
@@ -265,29 +273,32 @@ def _search_predicate(cs, q: str):
     elif compact.startswith("86") and len(compact) == 13 and is_number(compact):
         compact = compact[2:]
     if is_number(compact):
-        conditions = []
-        if len(compact) <= 12 and int(compact) > 0:
-            conditions.append(cs.customer_id == int(compact))
-        if len(compact) == 4:
-            conditions.append(cs.phone_tail == compact)
-        if len(compact) == 11:
-            phone_hash = pii.keyed_hash("+86" + compact)
-            conditions.append(cs.phone_hash == phone_hash)
-            conditions.append(
-                cs.customer_id.isin(_customers_with_record(lambda r: r.phone_hash == phone_hash))
-            )
-        if not conditions:
-            return ibis.literal(False)
-        return ibis.or_(*conditions)
+        phone_hash = pii.keyed_hash("+86" + compact) if len(compact) == 11 else None
+        with_record = _customers_with_record(lambda r: r.phone_hash == phone_hash) if phone_hash else None
+
+        def by_number(cs):
+            conditions = []
+            if len(compact) <= 12 and int(compact) > 0:
+                conditions.append(cs.customer_id == int(compact))
+            if len(compact) == 4:
+                conditions.append(cs.phone_tail == compact)
+            if phone_hash is not None:
+                conditions.append(cs.phone_hash == phone_hash)
+                conditions.append(cs.customer_id.isin(with_record))
+            return ibis.or_(*conditions) if conditions else ibis.literal(False)
+
+        return by_number, with_record is not None
     if "@" in text:
         email_hash = pii.keyed_hash(text.lower())
-        return cs.customer_id.isin(_customers_with_record(lambda r: r.email_hash == email_hash))
+        with_record = _customers_with_record(lambda r: r.email_hash == email_hash)
+        return (lambda cs: cs.customer_id.isin(with_record)), True
     name_hash = pii.keyed_hash(text)
-    return ibis.or_(
-        cs.name_hash == name_hash,
-        cs.name_masked.startswith(text),
-        cs.customer_id.isin(_customers_with_record(lambda r: r.name_hash == name_hash)),
-    )
+    with_record = _customers_with_record(lambda r: r.name_hash == name_hash)
+    return (
+        lambda cs: ibis.or_(
+            cs.name_hash == name_hash, cs.name_masked.startswith(text), cs.customer_id.isin(with_record)
+        )
+    ), True
 
 
 # --- tags ----------------------------------------------------------------------------------------
@@ -501,13 +512,18 @@ def _scope(user, query: CustomerListQuery) -> set[int] | None:
 
 
 def _filtered(ids: set[int] | None, query: CustomerListQuery) -> ibis.Table:
-    """customer_summary's rows within `ids` (None: all) that pass the query's filters."""
+    """customer_summary's rows within `ids` (None: all) that pass the query's filters. When a filter reads
+    another table, and the engine has row ids (DuckDB), the rows carry them (`row_id`, _ordered_page)."""
+    search, search_reads_others = _search(query.q) if query.q is not None else (None, False)
     cs = _table("customer_summary")
+    if ids is not None or query.resolved is not None or search_reads_others:
+        with_row_ids = warehouse.table_with_row_ids("customer_summary")
+        cs = cs if with_row_ids is None else with_row_ids
     predicates = []
     if ids is not None:
         predicates.append(cs.customer_id.isin(_ids_table(ids).customer_id))
-    if query.q is not None:
-        predicates.append(_search_predicate(cs, query.q))
+    if search is not None:
+        predicates.append(search(cs))
     if query.source is not None:
         predicates.append(cs.sources.contains(query.source))
     if query.province is not None:
@@ -553,13 +569,25 @@ _LIST_COLUMNS = (
 
 
 def _ordered_page(matching: ibis.Table, query: CustomerListQuery) -> list[dict]:
-    """The query's page of `matching`, in its order."""
-    if query.order == "id":
-        ordered = matching.order_by(matching.customer_id)
-    else:
-        ordered = matching.order_by([ibis.desc(matching.last_purchase_at), matching.customer_id])
+    """The query's page of `matching`, in its order.
+
+    Where the summary has row ids (DuckDB), the page's rows are found by the filter and order columns alone
+    and then read by row id in the same statement: sorting the matching rows with every shown column (the
+    encrypted PII among them) read cost a guide's page ≈ 330 CPU-ms at 1.77M customers, against ≈ 50 ms
+    (docs/benchmarks.md)."""
+
+    def in_order(table):
+        if query.order == "id":
+            return table.order_by(table.customer_id)
+        return table.order_by([ibis.desc(table.last_purchase_at), table.customer_id])
+
     offset = (query.page - 1) * query.page_size
-    return _rows(page_of(ordered.select(*_LIST_COLUMNS), query.page_size, offset))
+    if "row_id" not in matching.columns:
+        # DuckDB reads the shown columns of the page's rows only when the query reads no other table
+        return _rows(page_of(in_order(matching).select(*_LIST_COLUMNS), query.page_size, offset))
+    everyone = warehouse.table_with_row_ids("customer_summary")
+    page_ids = page_of(in_order(matching).select("row_id"), query.page_size, offset).row_id
+    return _rows(in_order(everyone.filter(everyone.row_id.isin(page_ids))).select(*_LIST_COLUMNS))
 
 
 def _presented(user, rows: list[dict], query: CustomerListQuery) -> list[dict]:
@@ -615,16 +643,28 @@ def _page(query: CustomerListQuery, *, items: list[dict], total: int) -> Custome
 # --- profile -------------------------------------------------------------------------------------
 
 
-def _record_keys(customer_id: int):
-    """The customer's record keys, as a query: `isin` of it is a semi-join, whose keys DuckDB pushes into
-    the scan of the other table; a literal list of the same keys is a filter above a scan of every column,
-    about 4 times the CPU at 1M customers (docs/benchmarks.md)."""
+# The customer a profile's queries are about: a parameter, so that each query is compiled once for every
+# customer (siyu.warehouse.connection.WarehouseDuckDBBackend) rather than once per customer.
+_CUSTOMER = ibis.param(dt.int64)
+
+
+def _record_keys():
+    """The record keys of the customer _CUSTOMER, as a query: `isin` of it is a semi-join, whose keys DuckDB
+    pushes into the scan of the other table; a literal list of the same keys is a filter above a scan of
+    every column, about 4 times the CPU at 1M customers (docs/benchmarks.md)."""
     cmap = _table("customer_map")
-    return cmap.filter(cmap.customer_id == customer_id).record_key
+    return cmap.filter(cmap.customer_id == _CUSTOMER).record_key
 
 
-def _identities(record_keys, clear: bool) -> list[dict]:
+def _summary_row(customer_id: int) -> dict | None:
+    cs = _table("customer_summary")
+    rows = _rows(cs.filter(cs.customer_id == _CUSTOMER).limit(1), customer_id)
+    return rows[0] if rows else None
+
+
+def _identities(customer_id: int, clear: bool) -> list[dict]:
     records = _table("records")
+    record_keys = _record_keys()
     expr = records.filter(records.record_key.isin(record_keys)).order_by(
         [records.seen_at, records.record_key]
     )
@@ -644,7 +684,8 @@ def _identities(record_keys, clear: bool) -> list[dict]:
             "owner_staff",
             "pii",
             "seen_at",
-        )
+        ),
+        customer_id,
     )
     identities = []
     for row in rows:
@@ -680,9 +721,9 @@ def _identities(record_keys, clear: bool) -> list[dict]:
     return identities
 
 
-def _orders(record_keys) -> list[dict]:
+def _orders(customer_id: int) -> list[dict]:
     orders = _table("orders")
-    mine = orders.filter(orders.record_key.isin(record_keys))
+    mine = orders.filter(orders.record_key.isin(_record_keys()))
     # An order re-imported with a new status is appended again: the latest version wins.
     latest = mine.mutate(
         _version=ibis.row_number().over(
@@ -702,7 +743,8 @@ def _orders(record_keys) -> list[dict]:
             "amount",
             "store",
             "guide",
-        )
+        ),
+        customer_id,
     )
     if not rows:
         return []
@@ -744,15 +786,15 @@ def _orders(record_keys) -> list[dict]:
     ]
 
 
-def _events(record_keys, limit: int = MAX_TIMELINE_EVENTS) -> list[dict]:
+def _events(customer_id: int, limit: int = MAX_TIMELINE_EVENTS) -> list[dict]:
     events = _table("events")
     expr = (
-        events.filter(events.record_key.isin(record_keys))
+        events.filter(events.record_key.isin(_record_keys()))
         .order_by([ibis.desc(events.occurred_at), events.event_key])
         .select("event_key", "source", "event_type", "occurred_at", "properties")
         .limit(limit)
     )
-    return _rows(expr)
+    return _rows(expr, customer_id)
 
 
 def note_dict(note: Note) -> dict:
@@ -826,13 +868,11 @@ def own_profile(customer_id: int) -> dict | None:
     customer_id = int(customer_id)
     if not 0 < customer_id <= CUSTOMER_ID_MAX:
         return None
-    cs = _table("customer_summary")
-    rows = _rows(cs.filter(cs.customer_id == customer_id).limit(1))
-    if not rows:
+    summary = _summary_row(customer_id)
+    if summary is None:
         return None
-    summary = rows[0]
     main = _display_pii([summary]).get(summary["pii_record_key"] or "", {})
-    identities = _identities(_record_keys(customer_id), clear=True)
+    identities = _identities(customer_id, clear=True)
     return {
         "customer_id": customer_id,
         "name": main.get("name") or summary["name_masked"],
@@ -859,22 +899,17 @@ def get_profile(user, customer_id: int) -> dict:
     PermissionDenied (a guide asking for another guide's customer, a manager outside their store)."""
     customer_id = int(customer_id)
     visible_owner_ids(user)  # an account without a role is refused before anything is looked up
-    summary_rows = []
-    if 0 < customer_id <= CUSTOMER_ID_MAX:
-        cs = _table("customer_summary")
-        summary_rows = _rows(cs.filter(cs.customer_id == customer_id).limit(1))
-    if not summary_rows:
+    summary = _summary_row(customer_id) if 0 < customer_id <= CUSTOMER_ID_MAX else None
+    if summary is None:
         raise CustomerNotFound(
             customer_id, merged_into=merged_into(customer_id) if 0 < customer_id <= CUSTOMER_ID_MAX else None
         )
     check_access(user, customer_id)
-    summary = summary_rows[0]
     clear = can_view_pii(user)
 
-    record_keys = _record_keys(customer_id)
-    identities = _identities(record_keys, clear)
-    orders = _orders(record_keys)
-    events = _events(record_keys)
+    identities = _identities(customer_id, clear)
+    orders = _orders(customer_id)
+    events = _events(customer_id)
     notes = _notes(customer_id)
     consent_rows = list(Consent.objects.filter(customer_id=customer_id).order_by("-recorded_at", "-pk"))
     state = CustomerState.objects.filter(customer_id=customer_id).select_related("owner__staff").first()

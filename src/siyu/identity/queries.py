@@ -213,16 +213,18 @@ def decisions_since_last_run() -> int:
     return int(decisions.filter(decisions.decided_at >= last).count().execute())
 
 
-def customer_evidence(customer_id: int) -> dict:
+def customer_evidence(customer_id: int, record_keys: list[str] | None = None) -> dict:
     """How this customer's records were joined (no PII: record keys, identifier types, match evidence):
     {"records": [record_key, oldest first], "joins": {record_key: {"parent": record_key, "how": …}}}.
     `how` is "identifier" (with the `id_types` the two records share), "match" or "auto_rule" (a scored
     link: match_probability, match_weight, fields), or "decision" (decided_by, decided_at, reason, rule).
     Identifier joins come from the identifiers that may link now (strong, not quarantined); the others
-    from match_links, which the resolve runs keep (siyu.identity.actions._write_links)."""
+    from match_links, which the resolve runs keep (siyu.identity.actions._write_links).
+    `record_keys`: the customer's record keys, oldest first, when the caller has read them already (the
+    profile has: reading them again is another scan of `records`)."""
 
     con = backend()
-    keys = [r["record_key"] for r in records_of(customer_id)]
+    keys = list(record_keys) if record_keys is not None else [r["record_key"] for r in records_of(customer_id)]
     if len(keys) < 2:
         return {"records": keys, "joins": {}}
     wanted = ibis.memtable({"record_key": keys})

@@ -7,6 +7,7 @@ from siyu.warehouse.connection import (  # noqa: F401
     engine,
     exclusive_writes,
     raw_connection,
+    table_with_row_ids,
     transaction,
     warehouse_key,
     writer,

@@ -8,6 +8,7 @@ connection, each thread with its own Ibis backend.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -81,6 +82,14 @@ def raw_connection() -> duckdb.DuckDBPyConnection:
     return cursor
 
 
+def table_with_row_ids(name: str):
+    """This thread's table `name` with a `row_id` column (WarehouseDuckDBBackend.table_with_row_ids), or
+    None where the engine has no row ids (Spark)."""
+    if engine() == "spark":
+        return None
+    return backend().table_with_row_ids(name)
+
+
 def engine() -> str:
     """"duckdb" (the embedded default) or "spark" (SIYU_WAREHOUSE names a Spark master)."""
     return settings.WAREHOUSE_ENGINE
@@ -131,6 +140,22 @@ class WarehouseDuckDBBackend(ibis.backends.duckdb.Backend):
         tables[name] = (generation, expr)
         return expr
 
+    def table_with_row_ids(self, name: str):
+        """Warehouse table `name` with DuckDB's row ids as a column `row_id` (kept like table()): a page
+        of a large table ordered by a few columns is cheapest as `row_id IN (the page's row ids)`, which
+        DuckDB reads by position, rather than reading every column of every matching row to sort them
+        (docs/benchmarks.md)."""
+        tables = self.__dict__.setdefault("_siyu_row_id_tables", {})
+        generation = _table_generation
+        cached = tables.get(name)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        if name not in TABLES:
+            raise SiyuError(f"{name} is not a warehouse table")
+        expr = self.sql(f'SELECT rowid AS row_id, * FROM "{name}"')
+        tables[name] = (generation, expr)
+        return expr
+
     def compile(self, expr, /, *, limit=None, params=None, pretty=False):
         """The SQL of `expr`, compiled once per expression (equal expressions: the same query asked again,
         as the list's count is on every page): Ibis takes some 10 CPU-ms under the GIL to compile a query of
@@ -151,6 +176,43 @@ class WarehouseDuckDBBackend(ibis.backends.duckdb.Backend):
                 compiled.popitem(last=False)
         return sql
 
+    def _to_duckdb_relation(self, expr, /, *, params=None, limit=None, **kwargs):
+        """With `params` (ibis.param values: a customer id, a search's hash), the SQL is compiled once per
+        expression with a marker in each parameter's place and run as a prepared statement with the values:
+        a profile's queries differ only in the customer id, and compiling each anew took some 40 CPU-ms
+        under the GIL per profile (docs/benchmarks.md)."""
+        sql, values = (None, None) if kwargs or not params else self._parametrised(expr.as_table(), params, limit)
+        if sql is None:
+            return super()._to_duckdb_relation(expr, params=params, limit=limit, **kwargs)
+        self._run_pre_execute_hooks(expr)
+        return self.con.sql(sql, params=values)
+
+    def _parametrised(self, table_expr, params, limit) -> tuple[str | None, list | None]:
+        """(SQL with $1, $2… in the parameters' places, their values), or (None, None) for a parameter of a
+        type without a marker."""
+        ordered = sorted(params.items(), key=lambda item: item[0].op().counter)
+        for param, _value in ordered:
+            if not (param.type().is_integer() or param.type().is_string()):
+                return None, None
+        op = table_expr.op()
+        key = ("params", op, limit, tuple(param.op() for param, _ in ordered))
+        compiled = self.__dict__.setdefault("_siyu_compiled", OrderedDict())
+        sql = compiled.get(key)
+        if sql is not None:
+            compiled.move_to_end(key)
+        else:
+            markers = {param: _marker(param.type(), i) for i, (param, _) in enumerate(ordered)}
+            sql = super().compile(table_expr, limit=limit, params=markers)
+            for i, (param, _) in enumerate(ordered):
+                sql, found = _MARKER_PATTERNS[param.type().is_integer()](i).subn(f"${i + 1}", sql)
+                if not found:
+                    return None, None
+            if not op.find(ops.InMemoryTable):
+                compiled[key] = sql
+                while len(compiled) > COMPILED_QUERIES_KEPT:
+                    compiled.popitem(last=False)
+        return sql, [value for _, value in ordered]
+
     def create_table(self, name, /, obj=None, **kwargs):
         _changed(name)
         try:
@@ -166,6 +228,19 @@ class WarehouseDuckDBBackend(ibis.backends.duckdb.Backend):
         _changed(old_name)
         _changed(new_name)
         return super().rename_table(old_name, new_name)
+
+
+# What stands in a compiled query for the i-th parameter until it is replaced by $i+1: an integer or a string
+# no query of the console holds.
+_INT_MARKER = 7_318_000_000_000_000
+_MARKER_PATTERNS = {
+    True: lambda i: re.compile(rf"(?<![\w.]){_INT_MARKER + i}(?![\w.])"),
+    False: lambda i: re.compile(rf"'siyuparam{i}marker'"),
+}
+
+
+def _marker(dtype, i: int):
+    return _INT_MARKER + i if dtype.is_integer() else f"siyuparam{i}marker"
 
 
 def _changed(name: str) -> None:

@@ -142,7 +142,7 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         else None,
         "pii": can_view_pii(request.user),
         "identity": _identity_history(customer_id, profile["identities"], labels) if can_import(request.user) else None,
-        **_joins(customer_id, labels),
+        **_joins(customer_id, [i["record_key"] for i in profile["identities"]], labels),
         "traits": _traits_card(customer_id),
         "wecom": _wecom_actions(),
         "origin": _origin(request.user, customer_id),
@@ -234,11 +234,11 @@ def _record_labels(identities: list[dict]):
     return lambda key: record_label(by_key.get(key, {"record_id": key}), sources)
 
 
-def _joins(customer_id: int, label_of) -> dict:
-    """How each of the customer's records joined the others (siyu.identity.labels.describe_joins): the
-    first JOINS_SHOWN, and how many more there are."""
+def _joins(customer_id: int, record_keys: list[str], label_of) -> dict:
+    """How each of the customer's records (`record_keys`, the profile's, oldest first) joined the others
+    (siyu.identity.labels.describe_joins): the first JOINS_SHOWN, and how many more there are."""
 
-    joins = describe_joins(customer_evidence(customer_id), label_of)
+    joins = describe_joins(customer_evidence(customer_id, record_keys), label_of)
     return {"joins": joins[:JOINS_SHOWN], "joins_more": max(0, len(joins) - JOINS_SHOWN)}
 
 
