@@ -562,6 +562,10 @@ _SPARK_SQL = (
     # hamming only spares DuckDB a costly damerau_levenshtein <= 1 that always follows it (siyu.identity.
     # generic_fields._one_edit): strings of equal length one edit apart are at most two substitutions apart
     (re.compile(r"\bhamming\([^()]*\) <= 2"), "TRUE"),
+    # Splink's own levels (the generic fields' ExactMatchLevel…) quote column names as DuckDB does; in
+    # Spark's SQL "x" is a string: `x` names the column (and lets Splink find the exact level a
+    # term-frequency adjustment needs)
+    (re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"'), r"`\1`"),
 )
 
 
