@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ibis
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -129,6 +130,63 @@ def test_splink_on_spark_scores_the_pairs_duckdb_scores(brand, spark_session):
         assert other == scored  # clusters and the level of every compared field
 
 
+def test_features_on_the_executors_are_the_drivers(brand, spark_session, settings):
+    """The comparison features computed by Spark's executors (records repartitioned by cluster, the
+    features code per partition) are the driver's rows, one per distinct (cluster, features), with a
+    quarantined phone left out and the same hashed blocking keys; the driver collects only what it asks."""
+    from siyu.identity.incremental import hashed_keys
+    from siyu.identity.probabilistic import blocking_keys
+    from siyu.identity.spark_features import EngineFeatures
+    from siyu.warehouse import backend
+
+    con = brand.backend()
+    staged, n, _ = _stage_records(con)
+    cmap = dict(brand.raw_connection().execute("SELECT record_key, customer_id FROM customer_map").fetchall())
+    keys = staged.select("rid", "record_key").to_pyarrow()
+    labels = np.zeros(n, dtype=np.int64)
+    labels[keys.column("rid").to_numpy()] = [cmap[k] for k in keys.column("record_key").to_pylist()]
+    shared = np.arange(0, n, 7, dtype=np.int64)  # as if these records' phones were quarantined
+    rows = record_rows(con, staged)
+    at = rows.schema.get_field_index("phone_kind")
+    unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
+    rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
+    new = np.zeros(n, dtype=bool)
+    new[n // 2 :] = True
+    driver = record_features(rows, labels, new=new)
+    records = con.table("records").to_pyarrow()
+
+    settings.WAREHOUSE_ENGINE = "spark"
+    spark = backend()
+    spark.create_table("records", records, temp=True, overwrite=True)
+    on_spark = spark.create_table("staged_for_test", keys, temp=True, overwrite=True)
+    features = EngineFeatures.compute(spark, on_spark, labels, new=new, unshared_phone=shared)
+    try:
+        assert features.count() == driver.height > 1000
+        engine = features.training_sample(10**9)
+        assert engine.drop("records").equals(driver.drop("records"))
+        assert engine.get_column("records").to_list() == driver.get_column("records").to_list()
+        # a sample keeps whole clusters, about the size asked
+        sample = features.training_sample(driver.height // 4)
+        sizes = driver.group_by("cluster").len()
+        picked = sample.group_by("cluster").len()
+        assert picked.join(sizes, on="cluster").filter(pl.col("len") != pl.col("len_right")).is_empty()
+        assert driver.height // 8 < sample.height < driver.height // 2
+        some = driver.get_column("cluster").unique().to_numpy()[:25]
+        subset = features.rows_of_clusters(some)
+        assert subset.drop("records").equals(driver.filter(pl.col("cluster").is_in(some)).drop("records"))
+        assert features.filled_columns() == {
+            c for c in driver.columns if driver.get_column(c).null_count() < driver.height
+        }
+        match = MatchSettings()
+        expected = hashed_keys(blocking_keys(driver.filter(pl.col("is_new")), match))
+        hashed = pl.from_arrow(features.hashed_keys(match, new_only=True).toArrow())
+        assert sorted(hashed.iter_rows()) == sorted(expected.iter_rows()) and hashed.height
+    finally:
+        features.release()
+        spark.drop_table("records", force=True)
+        spark.drop_table("staged_for_test", force=True)
+
+
 SURNAMES, GIVEN = "赵钱孙李周吴郑王冯陈", "伟芳娜敏静丽强磊军洋"
 
 
@@ -171,8 +229,27 @@ def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session,
 
         monkeypatch.setattr(actions, name, spy)
 
-    for name in ("value_components", "predict_pairs_on_spark", "_components", "predict_pairs", "predict_new_pairs"):
+    names = ("value_components", "predict_pairs_on_spark", "_components", "predict_pairs", "predict_new_pairs",
+             "record_features")  # fmt: skip
+    for name in names:
         counted(name)
+    # what the driver collects of the features the executors computed: (rows collected, rows in all)
+    from siyu.identity.spark_features import EngineFeatures
+
+    collected: list[tuple[str, int, int]] = []
+
+    def collecting(name):
+        real = getattr(EngineFeatures, name)
+
+        def spy(self, *args, **kwargs):
+            rows = real(self, *args, **kwargs)
+            collected.append((name, rows.height, self.count()))
+            return rows
+
+        monkeypatch.setattr(EngineFeatures, name, spy)
+
+    collecting("rows_of_clusters")
+    collecting("training_sample")
 
     manifest = generate_brand(tmp_path / "brand", people=300, seed=11)
     # the Youzan orders land between the runs: their buyers' names and phones give new pairs to score
@@ -204,8 +281,15 @@ def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session,
     assert [q["rule"] for q in duck_full.quarantined_identifiers].count("customer") >= 1
     assert duck_full.probabilistic["clusters_joined"] > 0
     assert duck_inc.mode == "incremental" and duck_inc.probabilistic["clusters_joined"] > 0
-    assert duck_calls == {"_components": 2, "predict_pairs": 1, "predict_new_pairs": 1}
+    assert duck_calls == {"_components": 2, "predict_pairs": 1, "predict_new_pairs": 1, "record_features": 2}
+    # on Spark the driver builds no features (the executors do) and collects, to join the clusters, only
+    # the rows of the clusters the scored pairs touch; it trains on a sample (here all rows: fewer than
+    # the cap) in the full run only
     assert spark_calls == {"value_components": 2, "predict_pairs_on_spark": 2}
+    assert [name for name, _, _ in collected] == ["training_sample", "rows_of_clusters", "rows_of_clusters"]
+    (_, sample, rows), (_, full_subset, full_rows), (_, inc_subset, inc_rows) = collected
+    assert sample == rows <= actions.TRAINING_SAMPLE_ROWS and full_rows == rows, collected
+    assert 0 < full_subset < full_rows and 0 < inc_subset <= inc_rows, collected
     assert spark_map == duck_map and spark_map_2 == duck_map_2 and duck_map_2 != duck_map
     for field in ("customers", "merges", "splits", "quarantined", "mode"):
         assert getattr(spark_full, field) == getattr(duck_full, field), field
@@ -213,3 +297,54 @@ def test_spark_resolves_in_the_engine_and_gives_duckdbs_customers(spark_session,
     for key in ("pairs_scored", "links", "clusters_joined", "to_review"):
         assert spark_full.probabilistic[key] == duck_full.probabilistic[key], key
         assert spark_inc.probabilistic[key] == duck_inc.probabilistic[key], key
+
+
+@pytest.mark.django_db
+def test_labelled_public_data_gives_the_same_customers_on_spark(spark_session, settings, tmp_path):
+    """FEBRL 1 (public, labelled; generic fields compared: first and last names, birthday, address…), with
+    a labels file of known pairs to learn m from: Spark's customers are DuckDB's. On Spark the features of
+    the generic fields come from the executors, the generic blocking rules are decided over the engine's
+    rows, and the driver builds features only of the labelled records' clusters."""
+    from siyu.benchmarks.datasets import DATASETS, truth, unpack
+    from siyu.identity import actions
+    from siyu.warehouse import connection
+
+    dataset = DATASETS["febrl1"]
+    paths = unpack(dataset, tmp_path)
+    people = truth(dataset)
+    pairs = people.group_by("person_id").agg(pl.col("record_id").sort()).filter(pl.col("record_id").list.len() == 2)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("source_a,record_id_a,source_b,record_id_b\n" + "".join(
+        f"{dataset.files[0].source},{a},{dataset.files[0].source},{b}\n" for a, b in pairs.get_column("record_id").to_list()[:60]
+    ))  # fmt: skip
+    built: list[int] = []
+    real = actions.record_features
+
+    def spy(rows, *args, **kwargs):
+        built.append(rows.num_rows)
+        return real(rows, *args, **kwargs)
+
+    results = {}
+    for engine in ("duckdb", "spark"):
+        connection.close()
+        built.clear()
+        settings.WAREHOUSE_ENGINE = engine
+        settings.WAREHOUSE_PATH = tmp_path / "warehouse.duckdb"
+        settings.WAREHOUSE_LOCATION = str(tmp_path / "warehouse-spark")
+        for f, path in zip(dataset.files, paths, strict=True):
+            assert not import_files([path], source=f.source, format="generic", mapping=f.mapping).files[0].error
+        actions.record_features = spy
+        try:
+            report = resolve_identities(match=MatchSettings(compare=dataset.compare, labels=str(labels)), full=True)
+        finally:
+            actions.record_features = real
+        results[engine] = (report, _map_rows(), list(built))
+    connection.close()
+
+    (duck, duck_map, duck_built), (spark, spark_map, spark_built) = results["duckdb"], results["spark"]
+    assert duck.probabilistic["clusters_joined"] > 300  # the duplicates are found by matching alone
+    assert spark_map == duck_map
+    for key in ("pairs_scored", "links", "clusters_joined", "to_review"):
+        assert spark.probabilistic[key] == duck.probabilistic[key], key
+    assert duck_built == [1000]  # every record on DuckDB; on Spark only the 60 labelled pairs' clusters
+    assert len(spark_built) == 1 and spark_built[0] <= 120

@@ -22,14 +22,37 @@ _NONCE_BYTES = 12
 _TAG_BYTES = 16
 
 
+# Keys handed to a process that has no Django settings (a Spark executor's Python worker computing the
+# comparison features, siyu.identity.spark_features): used instead of the settings' when set.
+_given_keys: dict[str, str] = {}
+
+
+def _key_hex(name: str) -> str:
+    return _given_keys.get(name) or getattr(settings, name)
+
+
+def keys_hex() -> dict[str, str]:
+    """The PII and match keys, for use_keys in a process without this one's settings."""
+    return {"PII_KEY_HEX": _key_hex("PII_KEY_HEX"), "MATCH_KEY_HEX": _key_hex("MATCH_KEY_HEX")}
+
+
+def use_keys(keys: dict[str, str]) -> None:
+    """Use these keys (keys_hex of the process that sent them) instead of Django's settings."""
+    if keys != _given_keys:
+        _given_keys.clear()
+        _given_keys.update(keys)
+        _aead.cache_clear()
+        _match_key.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def _aead() -> AESGCM:
-    return AESGCM(bytes.fromhex(settings.PII_KEY_HEX))
+    return AESGCM(bytes.fromhex(_key_hex("PII_KEY_HEX")))
 
 
 @lru_cache(maxsize=1)
 def _match_key() -> bytes:
-    return bytes.fromhex(settings.MATCH_KEY_HEX)
+    return bytes.fromhex(_key_hex("MATCH_KEY_HEX"))
 
 
 def encrypt(plaintext: bytes) -> bytes:

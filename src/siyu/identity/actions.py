@@ -48,11 +48,11 @@ components are computed by siyu.warehouse.components.value_components over (reco
 id_type:value_hash) edges in a temporary table of the engine, and the driver receives one component label
 per record (numbered as record_components numbers them) and the labels of the components with too many
 distinct values to rule out of the giant split (_components_in_engine), never the identifier rows; the
-probabilistic stage's model is trained on the driver's private DuckDB as on DuckDB
-(probabilistic.train_model) and its pairs are scored by Splink's Spark backend
-(probabilistic.predict_pairs_on_spark). Still in the driver on Spark: the features (decrypted names and
-addresses, siyu.identity.features), joining clusters along the scored pairs, id assignment and the merge
-log. On DuckDB everything stays as above: on one host the driver's graph is far faster than the engine's
+probabilistic stage's features are computed by the executors (siyu.identity.spark_features), its model is
+trained on the driver's private DuckDB from a sample of whole clusters (probabilistic.train_model), its
+pairs are scored by Splink's Spark backend from the engine's features (probabilistic.predict_pairs_on_spark),
+and clusters are joined along them in the driver from the rows of the clusters they touch only
+(_match_on_spark). Still in the driver on Spark: that join, id assignment and the merge log. On DuckDB everything stays as above: on one host the driver's graph is far faster than the engine's
 rounds (docs/benchmarks.md, "Resolution on Spark").
 
 All writes of a run happen in one warehouse transaction.
@@ -134,6 +134,7 @@ ID_TYPE_PRIORITY = (
 
 _STAGED_RECORDS = "_siyu_resolve_records"
 _STAGED_EDGES = "_siyu_resolve_edges"
+_MATCH_KEYS = "_siyu_resolve_match_keys"  # on Spark: the blocking keys computed by the executors
 SAME, DIFFERENT = "same", "different"
 _STEPS = 7
 
@@ -319,6 +320,8 @@ def _resolve(progress, guard, match, now, full, full_reason: str = ""):
             con.insert("identity_runs", pa.Table.from_pylist([run_row], schema=_arrow("identity_runs")))
     finally:
         con.drop_table(_STAGED_RECORDS, force=True)
+        if engine() == "spark":
+            con.drop_table(_MATCH_KEYS, force=True)
         drop_temporary(con)
     report.seconds = round(time.monotonic() - started, 3)
     report.cpu_seconds = round(time.process_time() - cpu_started, 3)
@@ -696,6 +699,8 @@ def _match(
     with a `new` record are scored, else a model is trained on these records. The result carries the
     blocking keys of the compared rows (only the new ones in an incremental run) to store. A record whose
     phone is quarantined is compared without it."""
+    if engine() == "spark":
+        return _match_on_spark(con, staged, labels, match, model, new, quarantine)
     rows = record_rows(con, staged)
     if quarantine is not None and len(shared := quarantined_phone_records(con, staged, quarantine)):
         at = rows.schema.get_field_index("phone_kind")
@@ -746,6 +751,103 @@ def _match(
     result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+# On Spark the model is trained on the driver from about this many feature rows of whole clusters (all of
+# them when there are fewer): at 300,000 people (777,000 rows) the driver's features took 1.8 GB and
+# Splink's training fitted its 3 GB DuckDB limit, while u needs only ~2,000 rows (2M sampled pairs) and m
+# the pairs inside clusters, of which 500,000 rows hold hundreds of thousands (docs/benchmarks.md,
+# "Resolution on Spark").
+TRAINING_SAMPLE_ROWS = 500_000
+
+
+def _match_on_spark(
+    con,
+    staged: ibis.Table,
+    labels: np.ndarray,
+    match: MatchSettings,
+    model: TrainedModel | None = None,
+    new: np.ndarray | None = None,
+    quarantine: pa.Table | None = None,
+) -> ProbabilisticResult:
+    """_match with the features computed on Spark's executors (siyu.identity.spark_features), never all
+    collected: the driver trains on a sample of whole clusters (TRAINING_SAMPLE_ROWS), Splink's Spark
+    backend scores the pairs from the engine's features, and join_clusters gets only the rows of the
+    clusters the scored pairs and the decisions touch (and the rows at their places, which the
+    shared-evidence threshold reads). The blocking keys to store are hashed by the executors and stay in
+    the engine (a temporary table, _MATCH_KEYS)."""
+    from siyu.identity.spark_features import EngineFeatures
+
+    shared = quarantined_phone_records(con, staged, quarantine) if quarantine is not None else None
+    decisions = queries.decisions_in_force()
+    labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
+    if labelled_keys:  # reviewers' `same` decisions are labelled pairs too
+        labelled_keys += [(a, b) for a, b, verdict in decisions if verdict == SAME]
+    rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
+    features = EngineFeatures.compute(con, staged, labels, match.compare, new, shared)
+    try:
+        # checkpointed: cut from the features' lineage, so that releasing them does not recompute the keys
+        keys_frame = features.hashed_keys(match, new_only=new is not None).localCheckpoint(eager=True)
+        keys = con.create_table(_MATCH_KEYS, keys_frame, temp=True, overwrite=True)
+        if not features.clusters_at_least(2) and not decisions:
+            return ProbabilisticResult(labels=labels, model=model, keys=keys)
+        forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
+        started = time.monotonic()
+        pairs = None
+        if model is not None:
+            if features.any_new():
+                pairs = predict_pairs_on_spark(features, model, match, new_only=True)
+        else:
+            keep = {int(c) for pair in forced for c in pair}
+            labelled = None
+            if labelled_keys:
+                keep |= {int(labels[rid]) for rid in rid_of_label.values()}
+                labelled = _labelled_pairs(con, staged, labels, match, labelled_keys, rid_of_label, shared)
+            sample = features.training_sample(TRAINING_SAMPLE_ROWS, keep)
+            training = _with_training_clusters(sample, forced)
+            try:  # trained on the driver's DuckDB, scored by Splink's Spark backend
+                model = train_model(training, match, labelled)
+                pairs = predict_pairs_on_spark(features, model, match)
+            except SplinkUntrainable:
+                pass
+        touched = [np.array([c for pair in (*forced, *forbidden) for c in pair], dtype=np.int64)]
+        places_of = None
+        if pairs is not None and pairs.num_rows:
+            touched += [pairs.column(c).to_numpy() for c in ("cluster_l", "cluster_r")]
+            if match.shared_evidence_threshold is not None:
+                places_of = pairs.column("unique_id_l").to_numpy()
+        subset = features.rows_of_clusters(np.concatenate(touched), places_of)
+        filled = features.filled_columns()
+        result = join_clusters(labels, subset, pairs, match, forced, forbidden, has_households(model), filled)
+    finally:
+        features.release()
+    result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _labelled_pairs(con, staged, labels, match, labelled_keys, rid_of_label, shared) -> pa.Table:
+    """The labelled record pairs as pairs of feature rows (unique ids), from the features the driver
+    computes of the labelled records' clusters only (a cluster's rows decide which row stands for a
+    record)."""
+    clusters = np.unique(np.array([labels[rid] for rid in rid_of_label.values()], dtype=np.int64))
+    rids = np.flatnonzero(np.isin(labels, clusters))
+    rows = record_rows(con, _staged_rows(staged, rids))
+    if shared is not None and len(shared):
+        at = rows.schema.get_field_index("phone_kind")
+        unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
+        rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
+    representatives = dict.fromkeys(rid_of_label.values())
+    record_features(rows, labels, match.compare, representatives)
+    uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
+    known = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
+    known = [(a, b) for a, b in known if a is not None and b is not None and a != b]
+    return pa.table(
+        {
+            "source_dataset_l": ["records"] * len(known), "unique_id_l": [a for a, _ in known],
+            "source_dataset_r": ["records"] * len(known), "unique_id_r": [b for _, b in known],
+        }
+    )  # fmt: skip
 
 
 def _decided_clusters(staged, labels: np.ndarray, decisions):
@@ -1039,7 +1141,11 @@ def _write_match_state(con, staged, matched, guard, match, run_id: str, now, inc
     """Store the blocking keys of the compared rows (added to in an incremental run, replaced in a full
     one) and, in a full run, the model and the settings it was trained under."""
     keys = matched.keys if matched is not None else None
-    if keys is not None and keys.height:
+    if isinstance(keys, ibis.Table):  # on Spark: hashed by the executors (_match_on_spark)
+        if not incremental or int(keys.count().execute()):
+            rows = staged.join(keys, "rid").select("record_key", "key_hash")
+            con.insert("match_keys", rows, overwrite=not incremental)
+    elif keys is not None and keys.height:
         hashed = ibis.memtable(hashed_keys(keys).rename({"unique_id": "rid"}).to_arrow())
         rows = staged.join(hashed, "rid").select("record_key", "key_hash")
         con.insert("match_keys", rows, overwrite=not incremental)

@@ -94,6 +94,20 @@ def record_features(
     left out.
     `representatives`: a dict whose keys are rids; it is filled with rid -> the unique_id standing for it.
     `new`: a flag per rid; the result then has `is_new`, true for a row that folds in a flagged record."""
+    rids = records.column("rid").to_numpy()
+    records = records.append_column("cluster", pa.array(cluster[rids]))
+    if new is not None:
+        records = records.append_column("is_new", pa.array(new[rids]))
+    return clustered_features(records, compare, representatives)
+
+
+def clustered_features(
+    records: pa.Table, compare: tuple[str, ...] = (), representatives: dict | None = None
+) -> pl.DataFrame:
+    """record_features of `records` that carry their deterministic label (column cluster) and, when
+    flagged, is_new. All records of a cluster must be in `records` (the rows of one cluster are folded
+    together): on Spark each partition of records repartitioned by cluster is one call
+    (siyu.identity.spark_features)."""
     frame = pl.from_arrow(records)
     assert isinstance(frame, pl.DataFrame)
     plain = pl.Series(
@@ -108,10 +122,6 @@ def record_features(
     decoded = plain.cast(pl.String).str.json_decode(pii_type).struct.unnest()
     kept = ["name", "phone", "address", "nickname", *in_pii]
     frame = pl.concat([frame.drop("pii"), decoded.select(kept)], how="horizontal")
-    rids = frame.get_column("rid").to_numpy()
-    frame = frame.with_columns(cluster=pl.Series(cluster[rids]))
-    if new is not None:
-        frame = frame.with_columns(is_new=pl.Series(new[rids]))
     return _features(frame, fields, representatives)
 
 

@@ -499,14 +499,16 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
 
 
 def predict_pairs_on_spark(
-    features: pl.DataFrame, model: TrainedModel, match: MatchSettings, new_only: bool = False, session=None
+    features, model: TrainedModel, match: MatchSettings, new_only: bool = False, session=None
 ) -> pa.Table:
     """The scored pairs of predict_pairs (or, `new_only`, of predict_new_pairs), computed by Splink's Spark
     backend with a model trained earlier: the same features, blocking rules, trained parameters and
     term-frequency tables, on the warehouse's Spark session (siyu.warehouse.spark: Splink's jar for
     Jaro-Winkler, a checkpoint directory) unless `session` is given. Splink's working tables are
     temporary views and checkpoints of that session, so the decrypted features stay out of the warehouse's
-    tables as they do on DuckDB."""
+    tables as they do on DuckDB.
+    `features`: a polars frame (sent to Spark from the driver) or the features computed on the executors
+    (siyu.identity.spark_features.EngineFeatures), which never come to the driver."""
     from splink import Linker, SparkAPI
 
     if session is None:
@@ -517,9 +519,18 @@ def predict_pairs_on_spark(
     # does not meet the warehouse's view of that name (siyu.warehouse.spark_store registers the tables)
     session = session.newSession()
     db_api = SparkAPI(spark_session=session, break_lineage_method="persist")
-    frame = session.createDataFrame(_splink_input(features, match))
+    if isinstance(features, pl.DataFrame):
+        frame = session.createDataFrame(_splink_input(features, match))
+        rules = splink_settings(match, features)["blocking_rules_to_generate_predictions"]
+    else:  # the engine's features, read through a global temporary view (a child session sees it)
+        from siyu.identity.spark_features import generic_rules
+
+        frame = session.table(features.view())
+        extra = generic.feature_column_names(generic.generic_fields(match.compare))
+        wanted = ["unique_id", "cluster", TRAINING_LABEL, "is_new", *SPLINK_COLUMNS, *extra]
+        frame = frame.select(*[c for c in wanted if c in frame.columns])
+        rules = [f"{rule} AND {OTHER_CLUSTER}" for rule in (*BLOCKING_RULES, *generic_rules(features, match))]
     table = db_api.register(frame, dataset_display_name="records")
-    rules = splink_settings(match, features)["blocking_rules_to_generate_predictions"]
     if new_only:
         rules = [f"{rule} AND {WITH_NEW_ROW}" for rule in rules]
     settings_ = spark_model_settings({**model.settings, "blocking_rules_to_generate_predictions": rules})
@@ -551,6 +562,10 @@ _SPARK_SQL = (
     # hamming only spares DuckDB a costly damerau_levenshtein <= 1 that always follows it (siyu.identity.
     # generic_fields._one_edit): strings of equal length one edit apart are at most two substitutions apart
     (re.compile(r"\bhamming\([^()]*\) <= 2"), "TRUE"),
+    # Splink's own levels (the generic fields' ExactMatchLevel…) quote column names as DuckDB does; in
+    # Spark's SQL "x" is a string: `x` names the column (and lets Splink find the exact level a
+    # term-frequency adjustment needs)
+    (re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"'), r"`\1`"),
 )
 
 
@@ -634,14 +649,22 @@ def join_clusters(
     forced: list[tuple[int, int]] = (),
     forbidden: set[tuple[int, int]] = frozenset(),
     households: bool = True,
+    filled: set[str] | None = None,
 ) -> ProbabilisticResult:
     """Merge deterministic clusters along the scored pairs, best first, under the household guard.
 
     `forced` / `forbidden` are pairs of clusters a reviewer said are the same person / different people;
     they win over scores and over the guard. `households`: whether the data has households
-    (has_households), which decides whether generic first names and birthdays are guarded."""
+    (has_households), which decides whether generic first names and birthdays are guarded.
+
+    `features` need only hold the rows of the clusters in `pairs`, `forced` and `forbidden` and, when
+    match.shared_evidence_threshold is set, every row at the place (PLACE) of a pair's left row: the
+    result is the same as with all rows (what Spark collects, siyu.identity.actions._match_on_spark),
+    given `filled`, the columns any row of all has a value in (default: those of `features`)."""
     guarded = generic.guard_columns(generic.generic_fields(match.compare), households)
-    conflicts = (*match.conflicts, *(c for c in guarded if c in features.columns and features.get_column(c).null_count() < features.height))
+    if filled is None:
+        filled = {c for c in features.columns if features.get_column(c).null_count() < features.height}
+    conflicts = (*match.conflicts, *(c for c in guarded if c in filled))
     # and the fields automatic rules need consistent (their values accumulate as clusters join, like the guard's)
     consistent = tuple(dict.fromkeys(c for rule in match.auto_rules for c in rule.consistent))
     evidence = _cluster_evidence(features, tuple(dict.fromkeys((*conflicts, *consistent))))

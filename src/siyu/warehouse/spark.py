@@ -8,6 +8,7 @@ Splink's Jaro-Winkler needs its jar on the classpath and its clustering a checkp
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -41,6 +42,11 @@ def session():
                 .config("spark.ui.showConsoleProgress", "false")  # progress bars would flood the CLI's output
                 .config("spark.cleaner.referenceTracking.cleanCheckpoints", "true")
             )
+            if master.startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+                # Python workers (resolution's feature UDF, siyu.identity.spark_features) run this process's
+                # interpreter and its packages (polars, pypinyin), not the first python3 on the PATH
+                # (pyspark reads the variable when the SparkContext starts)
+                os.environ["PYSPARK_PYTHON"] = sys.executable
             if os.environ.get("SIYU_SPARK_DRIVER_MEMORY"):  # read when the JVM starts (Spark's default: 1g)
                 builder = builder.config("spark.driver.memory", os.environ["SIYU_SPARK_DRIVER_MEMORY"])
         _session = builder.appName("siyu").getOrCreate()

@@ -98,6 +98,8 @@ class WarehouseSparkBackend(Backend):
         if isinstance(obj, ir.Table):
             self._run_pre_execute_hooks(obj)
             frame = self._session.sql(self.compile(obj))
+        elif _is_spark_frame(obj):  # a DataFrame computed in the engine (siyu.identity.spark_features)
+            frame = obj
         else:
             rows = sch.schema(schema).to_pyarrow().empty_table() if obj is None else _arrow(obj)
             frame = self._session.createDataFrame(rows)
@@ -159,6 +161,12 @@ class WarehouseSparkBackend(Backend):
 
         self._write(name, arrow_schema(name).empty_table(), overwrite=True)
         return None
+
+
+def _is_spark_frame(obj) -> bool:
+    from pyspark.sql import DataFrame
+
+    return isinstance(obj, DataFrame)
 
 
 def _arrow(obj) -> pa.Table:
