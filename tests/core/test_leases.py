@@ -84,8 +84,79 @@ def test_a_job_run_in_process_by_a_process_now_gone_is_marked_interrupted(settin
     report = recover_lost_work()
     assert sorted(report["interrupted"]) == sorted([str(lost.pk), str(unknown.pk)])
     lost.refresh_from_db()
-    assert lost.status == "failed" and "the process running it (command-x) stopped" in lost.error
+    assert lost.status == "failed" and "the process running it (command-x: pid 1 on host h) stopped" in lost.error
     alive.refresh_from_db()
     assert alive.status == "running"
     assert leases.live_workers().count() == 0  # a command is not a worker to hand jobs to
     assert list(leases.live_leases().values_list("id", flat=True)) == ["command-y"]
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_whose_process_is_gone_from_this_host_fails_at_once_when_anyone_looks(settings):
+    """A fresh lease of this host whose pid is gone: failed now, with the pid and host, without waiting for
+    the lease to expire; a looker (settle_lost_jobs) leaves jobs run without a lease alone."""
+    from siyu.core.actions import settle_lost_jobs
+
+    settings.WORKER_LEASE = 3600
+    now = timezone.now()
+    pid = _dead_pid()
+    ProcessLease.objects.create(
+        id="command-here", role=ProcessLease.Role.COMMAND, host=leases.this_host(), pid=pid, started_at=now,
+        renewed_at=now,
+    )  # fmt: skip
+    lost, unowned = create_job("traits", {}), create_job("traits", {})
+    Job.objects.filter(pk=lost.pk).update(status=Job.Status.RUNNING, worker="command-here")
+    Job.objects.filter(pk=unowned.pk).update(status=Job.Status.RUNNING, worker="")
+    report = settle_lost_jobs()
+    assert report["interrupted"] == [str(lost.pk)]
+    lost.refresh_from_db()
+    assert lost.status == "failed"
+    assert f"its process is gone (pid {pid} on host {leases.this_host()})" in lost.error
+    assert Job.objects.get(pk=unowned.pk).status == "running"
+    assert not ProcessLease.objects.filter(pk="command-here").exists()
+
+
+def test_a_job_of_another_host_is_not_judged_by_a_local_pid(settings):
+    """The same dead pid on another host means nothing here: its job runs on while the lease is renewed,
+    and fails (naming pid and host) only once the lease expired."""
+    from siyu.core.actions import settle_lost_jobs
+
+    settings.WORKER_LEASE = 60
+    pid = _dead_pid()
+    at = timezone.now()
+    ProcessLease.objects.create(
+        id="command-there", role=ProcessLease.Role.COMMAND, host="another-host", pid=pid, started_at=at,
+        renewed_at=at,
+    )  # fmt: skip
+    job = create_job("traits", {})
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, worker="command-there")
+    assert settle_lost_jobs()["interrupted"] == []
+    assert Job.objects.get(pk=job.pk).status == "running"
+    ProcessLease.objects.filter(pk="command-there").update(renewed_at=at - timedelta(seconds=61))
+    assert settle_lost_jobs()["interrupted"] == [str(job.pk)]
+    job.refresh_from_db()
+    assert job.status == "failed" and f"pid {pid} on host another-host) stopped renewing its lease" in job.error
+
+
+def test_a_worker_gone_from_this_host_has_its_run_queued_again_at_once(settings):
+    settings.WORKER_LEASE = 3600
+    now = timezone.now()
+    pid = _dead_pid()
+    ProcessLease.objects.create(
+        id="worker-here", role=ProcessLease.Role.WORKER, host=leases.this_host(), pid=pid, started_at=now,
+        renewed_at=now,
+    )  # fmt: skip
+    job = create_job("resolve", {})
+    _claimed_run(job, "worker-here")
+    report = recover_lost_work()
+    assert len(report["requeued"]) == 1
+    job.refresh_from_db()
+    assert job.status == "queued" and f"its process is gone (pid {pid} on host" in job.message

@@ -71,8 +71,17 @@ def fail_job(job: Job, error: str) -> None:
     Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error=error, finished_at=timezone.now())
 
 
-def recover_lost_work(now=None) -> dict:
-    """Take back the work of processes whose lease expired (siyu.core.leases): a task run they had claimed
+def settle_lost_jobs() -> dict:
+    """What anything showing or waiting on jobs calls first (the console's job pages, `siyu jobs`, a CLI
+    following a job): a job whose process died is marked failed, with the reason, the next time anyone
+    looks — not only when a worker next renews its lease. Jobs run without a lease (tests calling commands
+    directly) are left to the workers' scan."""
+    return recover_lost_work(unowned=False)
+
+
+def recover_lost_work(now=None, *, unowned: bool = True) -> dict:
+    """Take back the work of processes whose lease expired or whose process is gone from this host
+    (siyu.core.leases.gone_here; a lease of another host is judged by its renewals only): a task run they had claimed
     goes back to the queue for any worker — its job too, saying so — until it was lost
     settings.WORKER_MAX_ATTEMPTS times, when both fail with the reason; a job they ran in-process fails
     (what started it runs again if it was a task, and starts a new job); their leases are deleted. Safe to
@@ -84,11 +93,12 @@ def recover_lost_work(now=None) -> dict:
     now = now or timezone.now()
     limit = settings.WORKER_MAX_ATTEMPTS
     requeued, failed = [], []
+    dead_here = leases.gone_here()
     with transaction.atomic():
         # the runs first, then the leases: a lease is written before its worker claims anything, so a run
         # claimed by a live worker is never read before that worker's lease
         running = list(DBTaskResult.objects.filter(status="RUNNING").select_for_update(skip_locked=True))
-        live = set(leases.live_leases(now).values_list("id", flat=True))
+        live = set(leases.live_leases(now).values_list("id", flat=True)) - set(dead_here)
         for run in running:
             holder = run.worker_ids[-1] if run.worker_ids else ""
             if holder in live:
@@ -97,7 +107,11 @@ def recover_lost_work(now=None) -> dict:
             job_id = None
             if run.task_path == run_job_task.module_path:
                 job_id = (run.args_kwargs.get("args") or [None])[0]
-            lost = f"the worker {holder or '(unknown)'} running it stopped renewing its lease at {_when(holder)}"
+            lost = (
+                f"the worker {holder} running it stopped: {dead_here[holder]}"
+                if holder in dead_here
+                else f"the worker {holder or '(unknown)'} running it stopped renewing its lease at {_when(holder)}"
+            )
             if attempts >= limit:
                 reason = f"{lost}; it was lost {attempts} times, the limit (SIYU_WORKER_MAX_ATTEMPTS={limit}), so it is not run again"
                 run.status, run.finished_at = "FAILED", now
@@ -121,18 +135,34 @@ def recover_lost_work(now=None) -> dict:
                     )  # fmt: skip
     # jobs run in-process by a process now gone; judged in one statement so that a job started meanwhile
     # by a worker whose lease is newer than `live` above is not taken for lost
-    alive = ProcessLease.objects.filter(renewed_at__gte=leases.cutoff(now)).values("id")
+    alive = ProcessLease.objects.filter(renewed_at__gte=leases.cutoff(now)).exclude(pk__in=list(dead_here)).values("id")
     interrupted = Job.objects.filter(status=Job.Status.RUNNING).exclude(worker__in=alive)
+    if not unowned:
+        interrupted = interrupted.exclude(worker="")
     stopped = [(str(pk), worker) for pk, worker in interrupted.values_list("pk", "worker")]
     for pk, worker in stopped:
         Job.objects.filter(pk=pk, status=Job.Status.RUNNING, worker=worker).update(
             status=Job.Status.FAILED,
             finished_at=now,
-            error=f"interrupted: the process running it ({worker or 'a siyu process'}) stopped before it ended; "
-            "run it again",
+            error=f"interrupted: {_why_stopped(worker, dead_here)}; run it again",
         )
     expired = ProcessLease.objects.filter(renewed_at__lt=leases.cutoff(now)).delete()[0]
+    expired += ProcessLease.objects.filter(pk__in=list(dead_here)).delete()[0]
     return {"requeued": requeued, "failed": failed, "interrupted": [pk for pk, _ in stopped], "leases_expired": expired}
+
+
+def _why_stopped(worker: str, dead_here: dict[str, str]) -> str:
+    """Why a job run in-process by `worker` (a lease id) stopped before it ended, in words naming the
+    process: gone from this host, or its lease not renewed (another host, judged by its renewals)."""
+    if worker in dead_here:
+        return f"the process running it stopped before it ended: {dead_here[worker]}"
+    lease = ProcessLease.objects.filter(pk=worker).values_list("pid", "host").first()
+    if lease:
+        return (
+            f"the process running it ({worker}: pid {lease[0]} on host {lease[1]}) stopped renewing its lease at "
+            f"{_when(worker)}, {int(leases.lease_seconds())} s or more ago"
+        )
+    return f"the process running it ({worker or 'a siyu process'}) stopped before it ended"
 
 
 def _when(lease_id: str) -> str:

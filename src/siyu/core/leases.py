@@ -9,6 +9,10 @@ that recovery as they renew; `siyu worker` and `siyu serve` also at start.
 
 A heartbeat row is what tells a CLI command on any host that workers are there to take its jobs (a pid
 file only tells about this host).
+
+A lease of this host is also judged by its process: when that pid is gone (or is a zombie, or is another
+process started after the lease), the process died and its lease is dead at once, without waiting
+WORKER_LEASE (`gone_here`). A lease of another host is judged by its renewals only: a pid means nothing there.
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from siyu.core.models import ProcessLease
+
+try:
+    import psutil
+except ImportError:  # pragma: no cover - psutil is a dependency; without it only the renewals are judged
+    psutil = None
 
 log = logging.getLogger("siyu.leases")
 
@@ -58,6 +67,47 @@ def live_leases(now=None):
 def live_workers(now=None):
     """The processes alive to take queued jobs: `siyu worker`s and `siyu serve`s with their worker."""
     return live_leases(now).filter(role__in=[ProcessLease.Role.WORKER, ProcessLease.Role.SERVE])
+
+
+def this_host() -> str:
+    return socket.gethostname()[:200]
+
+
+def process_alive(pid: int, started_before=None) -> bool:
+    """Whether the process `pid` of this host runs (not a zombie), and — given `started_before` — is not
+    another process that took the pid later."""
+    if pid == os.getpid():
+        return True
+    if psutil is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started_before is not None and process.create_time() > started_before.timestamp() + 2:
+            return False  # the pid was reused
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # not ours to inspect: it exists
+    return True
+
+
+def gone_here() -> dict[str, str]:
+    """The leases of this host whose process is gone: {lease id: why, naming the pid and host}."""
+    dead = {}
+    for lease_id, pid, host, started in ProcessLease.objects.filter(host=this_host()).values_list(
+        "id", "pid", "host", "started_at"
+    ):
+        if not process_alive(pid, started):
+            dead[lease_id] = f"its process is gone (pid {pid} on host {host})"
+    return dead
 
 
 def new_id(role: str) -> str:

@@ -12,7 +12,6 @@ none does; a web server without a worker always queues.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import traceback
 
@@ -34,8 +33,9 @@ def running_server() -> dict | None:
     ("role": "worker", no port) — if any."""
     try:
         info = json.loads(server_file().read_text())
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+        if not leases.process_alive(int(info["pid"])):  # a zombie or no process: it is gone
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     return info
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from django.core.management.base import CommandError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -32,9 +33,23 @@ class StepClock:
         self._since = now
 
 
-def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
-    """Wait for a job run by another process (the server), drawing its progress on stderr."""
+class RunnerGone(CommandError):
+    """The process a CLI command handed its job to stopped answering (`siyu ...` exits 1 saying so)."""
+
+
+def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3, settle_every: float = 1.0) -> Job:
+    """Wait for a job run by another process (the server, or the workers), drawing its progress on stderr.
+    Every `settle_every` seconds it also checks that someone is there to finish it: a job whose process
+    died is marked failed (siyu.core.actions.settle_lost_jobs — at once when that process was on this host,
+    once its lease expired when on another); a job left waiting with no `siyu serve`/`siyu worker` alive to
+    take it raises RunnerGone, which ends the command with a message and exit status 1, instead of waiting
+    forever."""
+    from siyu.core import leases
+    from siyu.core.actions import settle_lost_jobs
+
     console = Console(stderr=True, quiet=quiet)
+    server = running_server() if not leases.shared_data_plane() else None
+    last_settled = time.monotonic()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -54,7 +69,48 @@ def follow_job(job: Job, *, quiet: bool = False, poll: float = 0.3) -> Job:
             )
             if job.finished:
                 return job
+            if time.monotonic() - last_settled >= settle_every:
+                last_settled = time.monotonic()
+                settle_lost_jobs()
+                job.refresh_from_db()
+                if job.finished:
+                    return job
+                gone = _runner_gone(job, server)
+                if gone:
+                    raise RunnerGone(gone)
             time.sleep(poll)
+
+
+def _runner_gone(job: Job, server: dict | None) -> str:
+    """Why nobody will finish `job` now ("" while someone may): with DuckDB, the `siyu serve`/`siyu worker`
+    owning the warehouse is gone; with Spark, no worker holds a live lease."""
+    from siyu.core import leases
+
+    state = (
+        "it is queued again and runs when one starts"
+        if job.status == Job.Status.QUEUED
+        else "it is left as it is until a worker takes back its work"
+    )
+    if leases.shared_data_plane():
+        if leases.live_workers().exists() or job.status == Job.Status.RUNNING and _worker_alive(job.worker):
+            return ""
+        return (
+            f"no siyu worker is running any more (none renewed its lease in the last "
+            f"{int(leases.lease_seconds())} s): stopped waiting for {job.kind} job {job.pk}; {state}"
+        )
+    if running_server() is not None:
+        return ""
+    who = f"siyu {(server or {}).get('role', 'serve')}" + (f" (pid {server['pid']})" if server else "")
+    return (
+        f"{who} stopped answering — its process is gone: stopped waiting for {job.kind} job {job.pk}; "
+        f"{state.replace('one starts', 'siyu serve or siyu worker starts again')}"
+    )
+
+
+def _worker_alive(lease_id: str) -> bool:
+    from siyu.core import leases
+
+    return leases.live_leases().filter(pk=lease_id).exists()
 
 
 def _runner() -> str:

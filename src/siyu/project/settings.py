@@ -46,6 +46,10 @@ MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32
 
 DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+# Outbound calls (webhooks, channel providers) never go to a private, loopback, link-local, unique-local or
+# multicast address (SSRF; siyu.engagement.messaging.channels.http) except to these hosts: names, addresses
+# or networks, comma-separated (e.g. "hooks.brand.internal,10.2.0.0/16").
+OUTBOUND_ALLOWED_HOSTS = [h.strip() for h in os.environ.get("SIYU_OUTBOUND_ALLOWED_HOSTS", "").split(",") if h.strip()]
 # Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto (docs/deployment.md): requests it
 # forwards are https ones, so that the console's forms pass Django's origin check.
 if os.environ.get("SIYU_BEHIND_TLS_PROXY", "") == "1":

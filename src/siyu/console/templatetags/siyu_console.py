@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from siyu.console import labels
 from siyu.core.labels import label
@@ -122,6 +124,30 @@ def job_kind_label(value) -> str:
 @register.filter
 def job_status_label(value) -> str:
     return label(labels.JOB_STATUSES, value)
+
+
+_GONE = re.compile(r"its process is gone \(pid (\d+) on host ([^)]+)\)")
+_SILENT = re.compile(r"pid (\d+) on host ([^)]+)\) stopped renewing its lease")
+
+
+@register.filter
+def job_stopped(job) -> str:
+    """In the operator's words, why a job failed when the process running it died (the reason
+    siyu.core.actions.recover_lost_work records names the pid and host); "" for any other failure."""
+    error = getattr(job, "error", "") or ""
+    if not error.startswith("interrupted:"):
+        return ""
+    if found := _GONE.search(error):
+        return _(
+            "The program running this job stopped (process %(pid)s on %(host)s) before the job ended. "
+            "Nothing more will happen to it; start it again."
+        ) % {"pid": found[1], "host": found[2]}
+    if found := _SILENT.search(error):
+        return _(
+            "The program running this job (process %(pid)s on %(host)s) stopped answering before the job "
+            "ended. Nothing more will happen to it; start it again."
+        ) % {"pid": found[1], "host": found[2]}
+    return _("The program running this job stopped before the job ended. Start it again.")
 
 
 @register.filter

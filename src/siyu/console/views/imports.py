@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from siyu.console import labels
 from siyu.console.forms import ImportForm
 from siyu.console.templatetags.siyu_console import day
-from siyu.core.actions import record_audit
+from siyu.core.actions import record_audit, settle_lost_jobs
 from siyu.core.labels import label
 from siyu.core.models import Job
 from siyu.core.owner import submit_job
@@ -69,6 +69,7 @@ def import_page(request):
     else:
         form = ImportForm()
         status = 200
+    settle_lost_jobs()  # a job whose process died shows failed, with the reason
     recent = Job.objects.filter(kind__in=["import", "resolve"]).select_related("created_by")[:5]
     return render(request, "siyu/console/import.html", {"form": form, "recent": recent}, status=status)
 
@@ -88,6 +89,7 @@ def job_list(request):
     refusal = _require_import(request)
     if refusal:
         return refusal
+    settle_lost_jobs()  # a job whose process died shows failed, with the reason
     jobs = Job.objects.select_related("created_by")
     status = request.GET.get("status") if request.GET.get("status") in Job.Status.values else None
     if status:  # the home links the failed jobs here
@@ -98,6 +100,7 @@ def job_list(request):
 def _job_for(request, job_id):
     if not can_import(request.user):
         return None, forbidden(request, _("Only administrators and operators can follow import jobs."))
+    settle_lost_jobs()
     return get_object_or_404(Job.objects.select_related("created_by"), pk=job_id), None
 
 

@@ -1,18 +1,110 @@
 """A small HTTP client on http.client: one kept-alive connection per adapter, JSON in and out (and one
 file upload), and
 transport failures turned into retryable ProviderErrors. (No third-party HTTP client: the adapters need
-only a few calls each.)"""
+only a few calls each.)
+
+No requests to the inside of the network (SSRF): every connection this client opens resolves the host and
+connects only to a public address — never a private, loopback, link-local (169.254.169.254 included),
+unique-local or multicast one, nor any other address that is not globally routable — checked on the very
+address the socket connects to, so a name that resolves to a public address when it is saved and to
+127.0.0.1 later (DNS rebinding) is refused all the same. Redirects are not followed (a 3xx is the answer).
+An admin lets a host through with settings.OUTBOUND_ALLOWED_HOSTS (SIYU_OUTBOUND_ALLOWED_HOSTS: host names,
+IP addresses or networks); a fake provider started in this process (siyu.engagement.messaging.fakes) lets
+its own port through with `allow_local_port`.
+"""
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import secrets
+import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
+
 from siyu.engagement.messaging.channels.base import ProviderError
+
+_local_ports: set[tuple[str, int]] = set()  # fake providers this process runs (allow_local_port)
+
+
+class AddressRefused(ProviderError):
+    """A connection to an address inside the network, which settings do not allow (never retried)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
+def allow_local_port(host: str, port: int) -> None:
+    """Let this process reach a server it started itself on `host:port` (a fake provider)."""
+    _local_ports.add((host, int(port)))
+
+
+def forbidden_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """Why a connection to `ip` is refused ("" when it is a public address)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return forbidden_address(ip.ipv4_mapped)
+    for kind, test in (
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("unspecified", ip.is_unspecified),
+        ("unique-local" if ip.version == 6 and ip in ipaddress.ip_network("fc00::/7") else "private", ip.is_private),
+    ):
+        if test:
+            return kind
+    return "" if ip.is_global else "not public"
+
+
+def _allowed(host: str, ip) -> bool:
+    for entry in getattr(settings, "OUTBOUND_ALLOWED_HOSTS", ()):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            if entry == host.lower().rstrip("."):
+                return True
+    return False
+
+
+def guarded_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):  # noqa: SLF001
+    """socket.create_connection to a permitted address only: the host is resolved here and the socket
+    connects to the address that was checked (no second lookup an attacker's DNS could answer otherwise)."""
+    host, port = address
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot resolve {host}: {exc}") from exc
+    refused, error = [], None
+    for family, kind, proto, _name, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        why = forbidden_address(ip)
+        if why and not _allowed(host, ip) and (str(ip), int(port)) not in _local_ports:
+            refused.append(f"{ip} ({why})")
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # noqa: SLF001
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    if refused and error is None:
+        raise AddressRefused(
+            f"refused to connect to {host}: it resolves to {', '.join(refused)}, an address inside the network; "
+            "an admin can allow the host in SIYU_OUTBOUND_ALLOWED_HOSTS"
+        )
+    raise error or OSError(f"cannot resolve {host}")
 
 
 @dataclass
@@ -58,6 +150,7 @@ class HttpClient:
                 )
             else:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._conn._create_connection = guarded_connection  # noqa: SLF001 - the SSRF check (above)
         return self._conn
 
     def request(

@@ -57,6 +57,9 @@ class FakeServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        from siyu.engagement.messaging.channels.http import allow_local_port
+
+        allow_local_port("127.0.0.1", self._server.server_address[1])  # this process's own fake only
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
