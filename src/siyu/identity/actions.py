@@ -701,11 +701,8 @@ def _match(
     phone is quarantined is compared without it."""
     if engine() == "spark":
         return _match_on_spark(con, staged, labels, match, model, new, quarantine)
-    rows = record_rows(con, staged)
-    if quarantine is not None and len(shared := quarantined_phone_records(con, staged, quarantine)):
-        at = rows.schema.get_field_index("phone_kind")
-        unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
-        rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
+    shared = quarantined_phone_records(con, staged, quarantine) if quarantine is not None else None
+    rows = _without_shared_phones(record_rows(con, staged), shared)
     decisions = queries.decisions_in_force()
     labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
     if labelled_keys:  # reviewers' `same` decisions are labelled pairs too
@@ -714,37 +711,18 @@ def _match(
     representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None
     features = record_features(rows, labels, match.compare, representatives, new)
     keys = blocking_keys(features.filter(pl.col("is_new")) if new is not None else features, match)
-    labelled = None
-    if labelled_keys:
-        uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
-        known = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
-        known = [(a, b) for a, b in known if a is not None and b is not None and a != b]
-        labelled = pa.table(
-            {
-                "source_dataset_l": ["records"] * len(known), "unique_id_l": [a for a, _ in known],
-                "source_dataset_r": ["records"] * len(known), "unique_id_r": [b for _, b in known],
-            }
-        )  # fmt: skip
+    labelled = _labelled_table(labelled_keys, rid_of_label, representatives) if labelled_keys else None
     if features.get_column("cluster").n_unique() < 2 and not decisions:
         return ProbabilisticResult(labels=labels, model=model, keys=keys)
     forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
     started = time.monotonic()
     pairs = None
-    on_spark = engine() == "spark"
     if model is not None:
         if features.get_column("is_new").any():
-            if on_spark:
-                pairs = predict_pairs_on_spark(features, model, match, new_only=True)
-            else:
-                pairs = predict_new_pairs(features, model, match)
+            pairs = predict_new_pairs(features, model, match)
     else:
-        training = _with_training_clusters(features, forced)
         try:
-            if on_spark:  # trained on the driver's DuckDB as below, scored by Splink's Spark backend
-                model = train_model(training, match, labelled)
-                pairs = predict_pairs_on_spark(training, model, match)
-            else:
-                pairs, model = predict_pairs(training, match, labelled)
+            pairs, model = predict_pairs(_with_training_clusters(features, forced), match, labelled)
         except SplinkUntrainable:
             pass
     result = join_clusters(labels, features, pairs, match, forced, forbidden, has_households(model))
@@ -832,13 +810,24 @@ def _labelled_pairs(con, staged, labels, match, labelled_keys, rid_of_label, sha
     record)."""
     clusters = np.unique(np.array([labels[rid] for rid in rid_of_label.values()], dtype=np.int64))
     rids = np.flatnonzero(np.isin(labels, clusters))
-    rows = record_rows(con, _staged_rows(staged, rids))
-    if shared is not None and len(shared):
-        at = rows.schema.get_field_index("phone_kind")
-        unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
-        rows = rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
+    rows = _without_shared_phones(record_rows(con, _staged_rows(staged, rids)), shared)
     representatives = dict.fromkeys(rid_of_label.values())
     record_features(rows, labels, match.compare, representatives)
+    return _labelled_table(labelled_keys, rid_of_label, representatives)
+
+
+def _without_shared_phones(rows: pa.Table, shared) -> pa.Table:
+    """The records' rows with no phone on the records whose phone is quarantined (`shared`, their rids)."""
+    if shared is None or not len(shared):
+        return rows
+    at = rows.schema.get_field_index("phone_kind")
+    unshared = pc.invert(pc.is_in(rows.column("rid"), value_set=pa.array(shared)))
+    return rows.set_column(at, "phone_kind", pc.if_else(unshared, rows.column("phone_kind"), None))
+
+
+def _labelled_table(labelled_keys, rid_of_label: dict[str, int], representatives: dict) -> pa.Table:
+    """The labelled record pairs as Splink's labels: pairs of the feature rows (unique ids) standing for
+    their records (record_features fills `representatives`)."""
     uid = {key: representatives.get(rid) for key, rid in rid_of_label.items()}
     known = [(uid.get(a), uid.get(b)) for a, b in labelled_keys]
     known = [(a, b) for a, b in known if a is not None and b is not None and a != b]
