@@ -64,3 +64,25 @@ def test_the_navigation_links_the_page_for_analysts(admin_client, warehouse):
 
 def test_the_navigation_has_no_link_for_guides(guide1_client, warehouse):
     assert 'href="/predictions/"' not in guide1_client.get("/").content.decode()
+
+
+def test_a_calibration_or_clv_that_could_not_be_computed_is_explained_in_chinese(admin_client, predicted, monkeypatch):
+    """The reasons stored with a run are the CLI's English (`siyu predict` prints them); the page says
+    them in the operator's words instead."""
+    from siyu.segments import prediction_queries
+
+    real = prediction_queries.calibration
+
+    def without_checks(as_of=None):
+        run = real(as_of)
+        run["report"]["calibration"] = {"not_available": "too little history to train: no snapshot before …"}
+        run["report"].pop("bgnbd", None)
+        run["report"]["clv"] = {"not_available": "BG/NBD needs customers with repeat purchases to fit"}
+        return run
+
+    monkeypatch.setattr(prediction_queries, "calibration", without_checks)
+    page = admin_client.get("/predictions/").content.decode()
+    assert "校准不可用：" in page or "校准不可用:" in page
+    assert f"用最近 {real()['horizon_days']} 天检验预测" in page
+    assert "购买过两次及以上的客户太少" in page
+    assert "too little history" not in page and "BG/NBD needs" not in page

@@ -36,6 +36,7 @@ from siyu.community.handover.models import Handover, HandoverItem
 from siyu.core.models import Job
 from siyu.core.progress import run_with_progress
 from siyu.customers import actions
+from siyu.demo.generate import DEMO_AS_OF
 from siyu.engagement.content.actions import save_material, save_script
 from siyu.engagement.guides.actions import complete_task, create_guide_tasks
 from siyu.engagement.guides.models import GuideTask
@@ -145,8 +146,10 @@ def _points(admin, customer_id: int) -> None:
 def _traits_and_predictions(admin) -> None:
     save_computed_tag(admin, "高价值", {"field": "m_score", "op": ">=", "value": 4}, description="消费金额高")
     save_stage_set(admin, "会员阶段", [{"stage": "老客", "when": {"bought": {}}}], default_stage="新客")
-    for kind in ("traits", "predict"):  # as `siyu traits` and `siyu predict` run them: background jobs
-        job = run_with_progress(kind, {}, quiet=True, created_by=admin)
+    # as `siyu traits` and `siyu predict --as-of` run them: background jobs; the predictions as of the demo's
+    # own "today", so that the pages do not change as the real date moves away from the demo's data
+    for kind, params in (("traits", {}), ("predict", {"as_of": DEMO_AS_OF.isoformat()})):
+        job = run_with_progress(kind, params, quiet=True, created_by=admin)
         assert job.status == "done", job.error
 
 
