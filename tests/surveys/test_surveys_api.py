@@ -70,3 +70,12 @@ def test_a_survey_through_the_api(people, operator, guide):
 
     assert client_for(guide).get("/api/surveys").status_code == 403
     assert len(api.get("/api/surveys").json()) == 1
+
+
+def test_a_time_with_an_offset_no_place_uses_is_refused_in_words_not_a_500(operator):
+    # found by schemathesis on PostgreSQL, which stores no offset beyond ±15:59 (Python allows ±23:59)
+    api = client_for(operator)
+    odd = post(api, "/api/surveys", {"title": "时区", "opens_at": "2026-07-16T04:52:14-21:04"}, "odd")
+    assert odd.status_code == 422 and "±14:00" in odd.json()["detail"][0]["msg"]
+    east = post(api, "/api/surveys", {"title": "时区", "opens_at": "2026-07-16T04:52:14+14:00"}, "east")
+    assert east.status_code == 201, east.content

@@ -15,7 +15,7 @@ from siyu.staff.queries import has_role
 from siyu.surveys import actions, queries
 from siyu.surveys.models import ProfileAttribute, Survey, SurveyResponse
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul, refuse_odd_offset
 
 router = Router(tags=["surveys"])
 
@@ -83,6 +83,7 @@ class SurveyIn(Schema):
     questions: list[SurveyQuestionIO] = Field(default_factory=list, max_length=actions.MAX_QUESTIONS)
 
     _nul = field_validator("title", "intro", "reward_note")(refuse_nul)
+    _offset = field_validator("opens_at", "closes_at")(refuse_odd_offset)
 
 
 class SurveyChangeIn(Schema):
@@ -96,6 +97,7 @@ class SurveyChangeIn(Schema):
     questions: list[SurveyQuestionIO] | None = Field(None, max_length=actions.MAX_QUESTIONS)
 
     _nul = field_validator("title", "intro", "reward_note")(refuse_nul)
+    _offset = field_validator("opens_at", "closes_at")(refuse_odd_offset)
 
 
 class SurveyResponseOut(Schema):

@@ -38,3 +38,13 @@ def refuse_nul(value):
             refuse_nul(text)
     return value
 
+
+
+def refuse_odd_offset(value):
+    """`value` (a datetime or None) when its UTC offset is one a place uses (within ±14:00); ValueError (a
+    422 answer) otherwise. Python accepts offsets up to ±23:59, PostgreSQL none beyond ±15:59, so such a
+    time is refused before it reaches the database, not answered with a 500."""
+    offset = value.utcoffset() if value is not None else None
+    if offset is not None and abs(offset.total_seconds()) > 14 * 3600:
+        raise ValueError("a time's UTC offset must be within ±14:00")
+    return value
