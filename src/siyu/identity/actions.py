@@ -704,10 +704,7 @@ def _match(
     shared = quarantined_phone_records(con, staged, quarantine) if quarantine is not None else None
     rows = _without_shared_phones(record_rows(con, staged), shared)
     decisions = queries.decisions_in_force()
-    labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
-    if labelled_keys:  # reviewers' `same` decisions are labelled pairs too
-        labelled_keys += [(a, b) for a, b, verdict in decisions if verdict == SAME]
-    rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
+    labelled_keys, rid_of_label = _labelled_keys(staged, match, model, decisions)
     representatives = dict.fromkeys(rid_of_label.values()) if labelled_keys else None
     features = record_features(rows, labels, match.compare, representatives, new)
     keys = blocking_keys(features.filter(pl.col("is_new")) if new is not None else features, match)
@@ -758,10 +755,7 @@ def _match_on_spark(
 
     shared = quarantined_phone_records(con, staged, quarantine) if quarantine is not None else None
     decisions = queries.decisions_in_force()
-    labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
-    if labelled_keys:  # reviewers' `same` decisions are labelled pairs too
-        labelled_keys += [(a, b) for a, b, verdict in decisions if verdict == SAME]
-    rid_of_label = _rids_of(staged, {k for pair in labelled_keys for k in pair})
+    labelled_keys, rid_of_label = _labelled_keys(staged, match, model, decisions)
     features = EngineFeatures.compute(con, staged, labels, match.compare, new, shared)
     try:
         # checkpointed: cut from the features' lineage, so that releasing them does not recompute the keys
@@ -802,6 +796,15 @@ def _match_on_spark(
     result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _labelled_keys(staged, match: MatchSettings, model, decisions) -> tuple[list, dict[str, int]]:
+    """The labelled record-key pairs a full run trains with (the labels file, and then the reviewers'
+    `same` decisions too), and the rid of each record they name."""
+    labelled_keys = _read_labels(match.labels) if match.labels and model is None else []
+    if labelled_keys:
+        labelled_keys += [(a, b) for a, b, verdict in decisions if verdict == SAME]
+    return labelled_keys, _rids_of(staged, {k for pair in labelled_keys for k in pair})
 
 
 def _labelled_pairs(con, staged, labels, match, labelled_keys, rid_of_label, shared) -> pa.Table:
