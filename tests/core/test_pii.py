@@ -72,10 +72,11 @@ def test_a_sealed_file_hides_its_content_and_refuses_tampering_and_cuts(tmp_path
     pii.write_sealed(path, [b"13812345678 zhang wei", b"second", b"third"])
     data = path.read_bytes()
     assert b"13812345678" not in data and b"second" not in data
-    frame = 4 + int.from_bytes(data[len(pii.SEALED_MAGIC) : len(pii.SEALED_MAGIC) + 4], "big")
+    head = len(pii.SEALED_MAGIC_KEYED) + 1  # magic and key id
+    frame = 4 + int.from_bytes(data[head : head + 4], "big")
     for broken in (
         data[:-1],  # cut inside the last chunk
-        data[: len(pii.SEALED_MAGIC) + frame],  # cut after a whole chunk
+        data[: head + frame],  # cut after a whole chunk
         data[:-5] + bytes([data[-5] ^ 1]) + data[-4:],  # a flipped bit
     ):
         path.write_bytes(broken)

@@ -17,6 +17,16 @@ class CommunityConfig(AppConfig):
         from siyu.segments.queries import register_builder_words
 
         register_job("chat_archive_import", run_chat_archive_import_job)
+
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.core.retention import register_retention, setting_days
+        from siyu.warehouse.retention import delete_older_than
+
+        register_retention(
+            "chat_archive", _("chat archive messages"), setting_days("CHAT_ARCHIVE_RETENTION_DAYS"),
+            lambda cut_off, dry_run: delete_older_than("chat_messages", cut_off, dry_run=dry_run),
+        )
         register_job("handover_check", run_handover_check_job)
         register_job("group_sync", group_actions.run_group_sync_job)
         register_wecom_event_handler(group_actions.record_group_change)

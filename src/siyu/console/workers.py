@@ -28,7 +28,7 @@ from siyu.core import leases
 from siyu.core.actions import recover_lost_work
 from siyu.core.models import ProcessLease
 from siyu.core.owner import running_server
-from siyu.core.tasks import schedule_lock, starting_up
+from siyu.core.tasks import schedule_lock, schedule_retention, starting_up
 from siyu.engagement.journeys.actions import schedule_journeys
 from siyu.engagement.messaging.actions import LEASE as SEND_LEASE
 from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
@@ -138,6 +138,7 @@ def ensure_schedules(stdout, lease: leases.Lease) -> bool:
         if when is not None and stdout is not None:
             stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
         schedule_rejected_purge()  # rejected rows past their retention, now and every day
+        schedule_retention()  # every kind of data past its retention period (siyu.core.retention), daily
     if resolve_waiting_records() is not None and stdout is not None:
         stdout.write("Resolving the records imported while no worker was running.")
     return True

@@ -111,3 +111,26 @@ def schedule_once(task_, at: dt.datetime | None = None) -> bool:
             return False
         task_.using(run_after=target if at and at > now else None).enqueue()
     return True
+
+
+@task()
+def enforce_retention() -> str:
+    """The daily retention run of `siyu serve`'s worker (siyu.core.retention): a job, with its report, when
+    any kind of data has a retention period; then again a day later."""
+    from siyu.core import retention
+    from siyu.core.actions import create_job
+    from siyu.core.owner import execute_job
+
+    try:
+        if not any(entry.days() is not None for entry in retention.kinds()):
+            return ""
+        return str(execute_job(create_job("retention", {}, None)).pk)
+    finally:
+        schedule_retention(daily=True)
+
+
+def schedule_retention(*, daily: bool = False) -> None:
+    """Make sure retention is enforced: now (when `siyu serve` starts) or a day from now (after each run)."""
+    from siyu.core.retention import RUN_EVERY
+
+    schedule_once(enforce_retention, timezone.now() + RUN_EVERY if daily else None)

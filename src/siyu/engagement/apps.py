@@ -17,3 +17,18 @@ class EngagementConfig(AppConfig):
 
         # journeys' points hand-offs no tick took yet become ledger entries (the tick takes them too)
         register_job("journey_points", run_points_handoffs_job)
+
+        from siyu.core.rotation import register_model_field
+        from siyu.engagement.messaging.models import ChannelAccount
+
+        register_model_field(ChannelAccount, "secrets")  # re-encrypted by key rotation
+
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.core.retention import register_retention, setting_days
+        from siyu.warehouse.retention import delete_older_than
+
+        register_retention(
+            "touches", _("touches (messages sent)"), setting_days("TOUCHES_RETENTION_DAYS"),
+            lambda cut_off, dry_run: delete_older_than("touches", cut_off, dry_run=dry_run),
+        )

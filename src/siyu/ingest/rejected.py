@@ -216,3 +216,53 @@ def expired(now: float | None = None) -> bool:
         if path.stat().st_mtime < cut or (path.suffix == ".csv" and not pii.is_sealed(path)):
             return True
     return False
+
+
+# --- key rotation (siyu.core.rotation) -----------------------------------------------------------
+
+
+def _sealed_files() -> Iterator[Path]:
+    if folder().is_dir():
+        for path in sorted(folder().iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.suffix in (SUFFIX, ".csv"):
+                yield path
+
+
+def sealed_count_by_key() -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for path in _sealed_files():
+        key_id = pii.sealed_key_id(path)
+        if key_id is not None:
+            counts[key_id] = counts.get(key_id, 0) + 1
+    return counts
+
+
+def reseal_batch(newest: int, limit: int) -> tuple[int, int]:
+    """Seal again under key `newest` up to `limit` rejected-rows files sealed with an older key."""
+    done = size = 0
+    for path in _sealed_files():
+        if done >= limit:
+            break
+        key_id = pii.sealed_key_id(path)
+        if key_id is None or key_id == newest:
+            continue
+        try:
+            pii.reseal(path)
+        except FileNotFoundError:  # purged meanwhile
+            continue
+        done, size = done + 1, size + path.stat().st_size
+    return done, size
+
+
+def purge_before(cut_off: datetime, dry_run: bool = False) -> int:
+    """Retention (siyu.core.retention): delete (or count) rejected-rows files last written before the cut-off."""
+    removed = 0
+    for path in list(_sealed_files()):
+        try:
+            if path.stat().st_mtime < cut_off.timestamp():
+                if not dry_run:
+                    path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

@@ -8,13 +8,16 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self):
         from siyu.core.jobs import register_job
+        from siyu.core.rotation import register_model_field
         from siyu.loyalty import mirror
         from siyu.loyalty.coupons import actions as coupon_actions
         from siyu.loyalty.earning import actions as earning_actions
+        from siyu.loyalty.mall.models import MallRedemption
         from siyu.loyalty.points import actions as points_actions
         from siyu.loyalty.tiers import actions as tier_actions
         from siyu.segments.queries import register_builder_words
 
+        register_model_field(MallRedemption, "address_cipher")  # re-encrypted by key rotation
         register_job("points_expiry", points_actions.run_expiry_job)
         register_job("coupon_segment_issue", coupon_actions.run_segment_issue_job)
         register_job("coupon_expiry", coupon_actions.run_expire_coupons_job)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from siyu.core import keyfiles as _keyfiles
+
 SIYU_HOME = Path(os.environ.get("SIYU_HOME") or Path.home() / ".siyu").expanduser().resolve()
 SECRETS_DIR = SIYU_HOME / "secrets"
 UPLOADS_DIR = SIYU_HOME / "uploads"
@@ -41,8 +43,16 @@ def _secret_file(name: str, nbytes: int) -> str:
 
 SECRET_KEY = os.environ.get("SIYU_SECRET_KEY") or _secret_file("django_secret_key", 32)
 # PII_KEY encrypts PII at rest (AES-GCM); MATCH_KEY keys the hashes used to match identifiers.
-PII_KEY_HEX = os.environ.get("SIYU_PII_KEY") or _secret_file("pii_key", 32)
-MATCH_KEY_HEX = os.environ.get("SIYU_MATCH_KEY") or _secret_file("match_key", 32)
+# Each comes from SIYU_<NAME> (an environment variable), SIYU_<NAME>_FILE (a file a secrets manager mounts,
+# outside SIYU_HOME; refused when every user can read it) or SIYU_HOME/secrets (siyu.core.keyfiles).
+# The PII key is a ring {id: hex} for rotation without downtime (`siyu keys`); PII_KEY_HEX is its newest key.
+PII_KEY_SOURCE = _keyfiles.key_source("PII_KEY", SECRETS_DIR / "pii_key")
+PII_KEY_RING = _keyfiles.read_ring(PII_KEY_SOURCE, "PII_KEY")
+PII_KEY_HEX = PII_KEY_RING[max(PII_KEY_RING)]
+_MATCH_KEY_RING = _keyfiles.read_ring(_keyfiles.key_source("MATCH_KEY", SECRETS_DIR / "match_key"), "MATCH_KEY")
+if len(_MATCH_KEY_RING) != 1:
+    raise _keyfiles.KeyFileError("the match key cannot be rotated yet: give exactly one key (docs/deployment.md)")
+MATCH_KEY_HEX = next(iter(_MATCH_KEY_RING.values()))
 
 DEBUG = os.environ.get("SIYU_DEBUG", "") == "1"
 ALLOWED_HOSTS = [h for h in os.environ.get("SIYU_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
@@ -189,6 +199,27 @@ RESOLVE_AFTER_API_SECONDS = float(os.environ.get("SIYU_RESOLVE_AFTER_API_SECONDS
 
 # Rejected rows of imports (siyu.ingest.rejected) are deleted this many days after they were written.
 REJECTED_ROWS_RETENTION_DAYS = float(os.environ.get("SIYU_REJECTED_ROWS_RETENTION_DAYS", "30"))
+
+
+def _retention_days(kind: str) -> float | None:
+    """SIYU_<KIND>_RETENTION_DAYS: how many days a kind of data is kept (`siyu retention`); unset or
+    "forever": kept forever."""
+    value = os.environ.get(f"SIYU_{kind}_RETENTION_DAYS", "").strip()
+    return None if value in ("", "forever") else float(value)
+
+
+# Retention per kind of data (siyu.core.retention; docs/deployment.md). The audit log is kept at least
+# three years (PIPL art. 56): a shorter period is refused here and by the job.
+RAW_ROWS_RETENTION_DAYS = _retention_days("RAW_ROWS")
+TOUCHES_RETENTION_DAYS = _retention_days("TOUCHES")
+CHAT_ARCHIVE_RETENTION_DAYS = _retention_days("CHAT_ARCHIVE")
+AUDIT_LOG_RETENTION_DAYS = _retention_days("AUDIT_LOG")
+PRIVACY_COPIES_RETENTION_DAYS = _retention_days("PRIVACY_COPIES")
+if AUDIT_LOG_RETENTION_DAYS is not None and AUDIT_LOG_RETENTION_DAYS < 3 * 365:
+    raise ValueError(
+        f"SIYU_AUDIT_LOG_RETENTION_DAYS={AUDIT_LOG_RETENTION_DAYS:g} is below the minimum of 1095 days (three "
+        "years: PIPL art. 56 keeps records of processing personal information that long)"
+    )
 
 # Import limits (siyu.ingest.readers.limits), each refused with a message naming the file and the limit, before
 # any row of the file lands. A request (an upload through the console or the API) may carry at most UPLOAD_MAX_MB

@@ -12,7 +12,9 @@ class WarehouseConfig(AppConfig):
 
     def ready(self):
         from siyu.core.jobs import register_data_plane
-        from siyu.warehouse import connection
+        from siyu.warehouse import ciphertexts, connection
+
+        ciphertexts.register()  # key rotation re-encrypts its PII columns (siyu.core.rotation)
 
         # opening the DuckDB file is how a process claims it (WarehouseBusy when another one owns it);
         # looked up at each claim, so the connection module stays the one place that opens it. A Spark
