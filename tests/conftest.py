@@ -83,3 +83,24 @@ def spark_warehouse(spark_session, settings):
 
     settings.WAREHOUSE_ENGINE = "spark"
     return backend()
+
+
+@pytest.fixture
+def ring_file(settings, tmp_path):
+    """A PII key ring file holding this test's key 0 (as an installation before rotation has), in force."""
+    import secrets
+
+    from siyu.core import pii
+
+    path = tmp_path / "keys" / "pii_key"
+    path.parent.mkdir()
+    key0 = secrets.token_hex(32)
+    path.write_text(key0)
+    path.chmod(0o600)
+    settings.PII_KEY_SOURCE = ("file", path)
+    settings.PII_KEY_RING = {0: key0}
+    pii._reloaded_ring.clear()
+    pii._clear_caches()
+    yield path
+    pii._reloaded_ring.clear()
+    pii._clear_caches()

@@ -12,22 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from siyu.core import keyfiles, pii
 
-
-@pytest.fixture
-def ring_file(settings, tmp_path):
-    """A ring file holding this test's key 0 (as an installation before rotation has), in force."""
-    path = tmp_path / "keys" / "pii_key"
-    path.parent.mkdir()
-    key0 = secrets.token_hex(32)
-    path.write_text(key0)
-    path.chmod(0o600)
-    settings.PII_KEY_SOURCE = ("file", path)
-    settings.PII_KEY_RING = {0: key0}
-    pii._reloaded_ring.clear()
-    pii._clear_caches()
-    yield path
-    pii._reloaded_ring.clear()
-    pii._clear_caches()
+# ring_file: tests/conftest.py
 
 
 def _legacy_ciphertext(key_hex: str, plaintext: bytes) -> bytes:
@@ -76,7 +61,9 @@ def test_new_ciphertexts_carry_the_newest_key_and_old_ones_still_read(ring_file,
 
 def test_a_process_started_before_a_key_was_added_reads_what_the_new_key_wrote(ring_file, settings):
     key0, key1 = settings.PII_KEY_RING[0], secrets.token_hex(32)
-    pii.use_keys({"PII_KEY_RING": keyfiles.format_ring({0: key0, 1: key1}), "MATCH_KEY_HEX": settings.MATCH_KEY_HEX})
+    pii.use_keys(
+        {"PII_KEY_RING": keyfiles.format_ring({0: key0, 1: key1}), "MATCH_KEY_HEX": settings.MATCH_KEY_HEX}
+    )
     written_elsewhere = pii.encrypt(b"from the server")
     pii.use_keys({})
     keyfiles.write_ring(ring_file, {0: key0, 1: key1})  # the ring file as the rotating server left it
