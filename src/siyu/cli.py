@@ -59,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("--version", "version"):
         print(__version__)
         return 0
-    setup_django()
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        setup_django()
+    except ImproperlyConfigured as exc:  # a key file every user can read, an audit retention too short…
+        print(f"siyu: {exc}", file=sys.stderr)
+        return 2
     if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
     if from_command_line:

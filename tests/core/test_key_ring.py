@@ -136,3 +136,8 @@ def test_the_pii_key_is_read_from_a_file_outside_siyu_home_and_refused_when_worl
     assert "readable or writable by every user" in refused.stderr and "chmod 600" in refused.stderr
     missing = _settings_with({"SIYU_PII_KEY_FILE": str(tmp_path / "nope")}, home)
     assert missing.returncode != 0 and "cannot read the key file" in missing.stderr
+
+
+def test_an_audit_log_retention_below_pipl_minimum_is_refused_at_start(tmp_path):
+    refused = _settings_with({"SIYU_AUDIT_LOG_RETENTION_DAYS": "365"}, tmp_path / "home")
+    assert refused.returncode != 0 and "minimum of 1095 days" in refused.stderr

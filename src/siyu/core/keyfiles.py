@@ -15,8 +15,10 @@ import secrets
 import stat
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured  # needs no settings
 
-class KeyFileError(RuntimeError):
+
+class KeyFileError(ImproperlyConfigured):
     """A key file that must not be used: readable by every user, unreadable, or not a key."""
 
 
@@ -64,8 +66,8 @@ def check_private(path: Path) -> None:
 
 
 def key_source(name: str, default: Path) -> tuple[str, str | Path]:
-    """("env", text) when SIYU_<NAME> is set, ("file", path) when SIYU_<NAME>_FILE is, else the default file
-    in SIYU_HOME/secrets (created, 0600, on first use)."""
+    """("env", text) when SIYU_<NAME> is set, ("file", path) when SIYU_<NAME>_FILE is, else ("home", the
+    default file in SIYU_HOME/secrets: created 0600 on first use, in a 0700 folder)."""
     text = os.environ.get(f"SIYU_{name}")
     path = os.environ.get(f"SIYU_{name}_FILE")
     if text and path:
@@ -78,7 +80,7 @@ def key_source(name: str, default: Path) -> tuple[str, str | Path]:
         fd = os.open(default, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return "file", default
+    return "home", default
 
 
 def read_ring(source: tuple[str, str | Path], name: str) -> dict[int, str]:
@@ -86,7 +88,8 @@ def read_ring(source: tuple[str, str | Path], name: str) -> dict[int, str]:
     if kind == "env":
         return parse_ring(str(where), f"SIYU_{name}")
     path = Path(where)
-    check_private(path)
+    if kind == "file":  # a mounted file: its own mode is all that guards it
+        check_private(path)
     return parse_ring(path.read_text(), str(path))
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from siyu.core import keyfiles as _keyfiles
 
@@ -216,7 +217,7 @@ CHAT_ARCHIVE_RETENTION_DAYS = _retention_days("CHAT_ARCHIVE")
 AUDIT_LOG_RETENTION_DAYS = _retention_days("AUDIT_LOG")
 PRIVACY_COPIES_RETENTION_DAYS = _retention_days("PRIVACY_COPIES")
 if AUDIT_LOG_RETENTION_DAYS is not None and AUDIT_LOG_RETENTION_DAYS < 3 * 365:
-    raise ValueError(
+    raise ImproperlyConfigured(
         f"SIYU_AUDIT_LOG_RETENTION_DAYS={AUDIT_LOG_RETENTION_DAYS:g} is below the minimum of 1095 days (three "
         "years: PIPL art. 56 keeps records of processing personal information that long)"
     )
