@@ -108,7 +108,7 @@ def test_ring_text_is_checked():
 
 
 def _settings_with(env: dict, home: Path) -> subprocess.CompletedProcess:
-    code = "import django; django.setup(); from django.conf import settings; print(settings.PII_KEY_HEX)"
+    code = "import django; django.setup(); from django.conf import settings; print(settings.PII_KEY_HEX, settings.MATCH_KEY_HEX)"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIYU_")}
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -125,11 +125,15 @@ def test_the_pii_key_is_read_from_a_file_outside_siyu_home_and_refused_when_worl
     mounted.parent.mkdir()
     mounted.write_text(key + "\n")
     mounted.chmod(0o640)
+    match_key = secrets.token_hex(32)
+    (mounted.parent / "siyu_match_key").write_text(match_key)
+    (mounted.parent / "siyu_match_key").chmod(0o600)
     home = tmp_path / "home"
-    ok = _settings_with({"SIYU_PII_KEY_FILE": str(mounted)}, home)
+    files = {"SIYU_PII_KEY_FILE": str(mounted), "SIYU_MATCH_KEY_FILE": str(mounted.parent / "siyu_match_key")}
+    ok = _settings_with(files, home)
     assert ok.returncode == 0, ok.stderr
-    assert ok.stdout.strip() == key
-    assert not (home / "secrets" / "pii_key").exists()  # nothing written into SIYU_HOME
+    assert ok.stdout.split() == [key, match_key]
+    assert not (home / "secrets" / "pii_key").exists() and not (home / "secrets" / "match_key").exists()
     mounted.chmod(0o644)
     refused = _settings_with({"SIYU_PII_KEY_FILE": str(mounted)}, home)
     assert refused.returncode != 0
