@@ -145,3 +145,15 @@ def test_the_pii_key_is_read_from_a_file_outside_siyu_home_and_refused_when_worl
 def test_an_audit_log_retention_below_pipl_minimum_is_refused_at_start(tmp_path):
     refused = _settings_with({"SIYU_AUDIT_LOG_RETENTION_DAYS": "365"}, tmp_path / "home")
     assert refused.returncode != 0 and "minimum of 1095 days" in refused.stderr
+
+
+def test_a_ciphertext_under_a_retired_key_says_so_even_while_key_0_is_held(ring_file, settings):
+    key0 = settings.PII_KEY_RING[0]
+    pii.use_keys({"PII_KEY_RING": f"0:{key0}\n5:{secrets.token_hex(32)}\n", "MATCH_KEY_HEX": settings.MATCH_KEY_HEX})
+    written = pii.encrypt(b"x")
+    pii.use_keys({"PII_KEY_RING": f"0:{key0}\n", "MATCH_KEY_HEX": settings.MATCH_KEY_HEX})
+    try:
+        with pytest.raises(KeyError, match="key 5"):
+            pii.decrypt(written)
+    finally:
+        pii.use_keys({})

@@ -145,10 +145,14 @@ def decrypt(ciphertext: bytes) -> bytes:
         body = ciphertext[_HEADER_BYTES:]
         try:
             return _aead_of(ciphertext[len(KEY_MARK)]).decrypt(body[:_NONCE_BYTES], body[_NONCE_BYTES:], None)
-        except (InvalidTag, KeyError):
+        except (InvalidTag, KeyError) as exc:
             if 0 not in _keyring()[1]:
                 raise
-            # an unmarked ciphertext whose random nonce happens to start with the mark: read it as such
+            # perhaps an unmarked ciphertext whose random nonce happens to start with the mark
+            try:
+                return _aead_of(0).decrypt(ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], None)
+            except InvalidTag:
+                raise exc from None
     return _aead_of(0).decrypt(ciphertext[:_NONCE_BYTES], ciphertext[_NONCE_BYTES:], None)
 
 

@@ -184,11 +184,12 @@ def register_model_field(model, field: str) -> None:
         for pk, value in rows.iterator():
             if done >= limit:
                 break
-            if pii.key_id_of(bytes(value)) == newest:
+            value = bytes(value)  # memoryview on PostgreSQL
+            if pii.key_id_of(value) == newest:
                 continue
             with transaction.atomic():
                 # only if unchanged since read: a write made meanwhile is already under the newest key
-                fresh = pii.reencrypt(bytes(value))
+                fresh = pii.reencrypt(value)
                 updated = model.objects.filter(pk=pk, **{field: value}).update(**{field: fresh})
             if updated:
                 done, size = done + 1, size + len(fresh)
