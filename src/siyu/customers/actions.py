@@ -25,6 +25,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.customers import queries
 from siyu.customers.errors import CustomerError
 from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.outbox.actions import record_outbound_event
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of, staff_by_handle, store_of
 
@@ -181,6 +182,7 @@ def record_consent(actor, customer_id: int, channel: str, status: str, source: s
         recorded_by=actor if actor is not None and actor.is_authenticated else None,
     )
     record_audit(actor, "record_consent", target=str(cid), channel=channel, status=status, source=source_text)
+    record_outbound_event("consent.changed", cid, {"channel": channel, "status": status, "consent_id": consent.pk})
     return consent
 
 

@@ -1,0 +1,210 @@
+"""Outbound event subscriptions: each event is delivered once, signed; a failing receiver is retried at the
+backoff times, then given up; nothing is lost when the process dies between the change and the delivery;
+private addresses are refused; admins manage it all through the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from siyu.api.actions import create_token
+from siyu.core.errors import PermissionDenied
+from siyu.engagement.messaging.channels.http import allow_local_port
+from siyu.engagement.messaging.channels.webhook import verify_signature
+from siyu.integrations import actions
+from siyu.integrations.errors import IntegrationError
+from siyu.integrations.models import Delivery
+from siyu.loyalty.points.actions import award_points
+from siyu.outbox.actions import EVENT_TYPES, record_outbound_event, record_outbound_events
+from siyu.outbox.models import OutboundEvent
+from siyu.staff.actions import create_user
+
+T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+class Receiver:
+    """An HTTP receiver in this process answering `status` (a list is answered in turn)."""
+
+    def __init__(self):
+        self.requests, self.status = [], 200
+        received = self.requests
+        me = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                answer = b'{"ok":true}' if me.status < 300 else b"receiver broke"
+                self.send_response(me.status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    allow_local_port("127.0.0.1", server.server.server_address[1])
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def admin(db):
+    return create_user("boss", "pw-boss-1", "admin")
+
+
+def _verified(request, secret, now):
+    h = request["headers"]
+    return verify_signature(secret, h["x-siyu-timestamp"], request["body"], h["x-siyu-signature"], now=now.timestamp())
+
+
+def test_each_event_type_is_delivered_once_signed(receiver, admin):
+    sub = actions.create_subscription(admin, receiver.url, list(EVENT_TYPES))
+    assert sub.secret.startswith("whsec_") and len(sub.secret) > 30
+    award_points(7, 50, key="order-1", reason="order", source="order")  # the points ledger records its event
+    record_outbound_events(
+        [(t, 7, {"fact": t}, f"k:{t}") for t in EVENT_TYPES if t != "points.changed"], occurred_at=T0
+    )
+    record_outbound_events([("segment.entered", 7, {"fact": "again"}, "k:segment.entered")])  # a repeat: nothing
+    actions.deliver_events(T0)
+    actions.deliver_events(T0 + dt.timedelta(hours=1))  # nothing twice
+    bodies = [json.loads(r["body"]) for r in receiver.requests]
+    assert sorted(b["type"] for b in bodies) == sorted(EVENT_TYPES)
+    assert len({b["id"] for b in bodies}) == len(EVENT_TYPES)
+    assert all(_verified(r, sub.secret, T0) for r in receiver.requests)
+    assert not _verified(receiver.requests[0], "whsec_wrong", T0)
+    points = next(b for b in bodies if b["type"] == "points.changed")
+    assert points["customer_id"] == 7 and points["data"]["delta"] == 50
+    assert receiver.requests[0]["headers"]["x-siyu-event-id"] == bodies[0]["id"]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_a_subscription_gets_only_its_types(receiver, admin):
+    actions.create_subscription(admin, receiver.url, ["segment.left"])
+    record_outbound_event("segment.entered", 1, {"segment_id": 3})
+    record_outbound_event("segment.left", 1, {"segment_id": 3})
+    actions.deliver_events(T0)
+    assert [json.loads(r["body"])["type"] for r in receiver.requests] == ["segment.left"]
+
+
+def test_a_failing_receiver_is_retried_at_the_backoff_times_then_given_up(receiver, admin):
+    receiver.status = 500
+    actions.create_subscription(admin, receiver.url, ["consent.changed"])
+    record_outbound_event("consent.changed", 3, {"channel": "sms", "status": "opted_out"})
+    now = T0
+    actions.deliver_events(now)
+    waits = []
+    for wait in actions.BACKOFF:
+        delivery = Delivery.objects.get()
+        waits.append(delivery.next_attempt_at - now)
+        actions.deliver_events(now + wait - dt.timedelta(seconds=1))  # not due yet: nothing sent
+        now = now + wait
+        actions.deliver_events(now)
+    assert waits == list(actions.BACKOFF) == [
+        dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2),
+        dt.timedelta(hours=12),
+    ]
+    delivery = Delivery.objects.get()
+    assert delivery.status == "dead" and len(receiver.requests) == 6
+    attempts = list(delivery.attempts.order_by("attempted_at"))
+    assert [a.status_code for a in attempts] == [500] * 6
+    assert attempts[0].response_excerpt == "receiver broke" and attempts[0].attempted_at == T0
+    # the admin redelivers once the receiver is fixed: the same event id, delivered
+    receiver.status = 200
+    actions.redeliver(admin, delivery.pk, now=now)
+    actions.deliver_events(now)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and len(receiver.requests) == 7
+    ids = {json.loads(r["body"])["id"] for r in receiver.requests}
+    assert ids == {str(delivery.event_uuid)}
+
+
+def test_a_crash_between_the_change_and_the_delivery_loses_nothing(receiver, admin):
+    actions.create_subscription(admin, receiver.url, ["points.changed"])
+    award_points(9, 10, key="a-1", reason="gift", source="manual")  # committed; the worker dies before sending
+    assert OutboundEvent.objects.filter(fanned_out_at__isnull=True).count() == 1
+    actions.fan_out(T0)
+    delivery = Delivery.objects.get()
+    assert actions._claim(delivery, T0)  # a worker took it, then died mid-attempt
+    actions.deliver_due(T0 + dt.timedelta(minutes=1))  # still leased to the dead worker
+    assert receiver.requests == []
+    actions.deliver_events(T0 + actions.LEASE)  # the next worker run after the lease
+    assert len(receiver.requests) == 1 and Delivery.objects.get().status == "delivered"
+
+
+def test_a_change_rolled_back_sends_nothing(receiver, admin):
+    from django.db import transaction
+
+    actions.create_subscription(admin, receiver.url, ["points.changed"])
+    with pytest.raises(RuntimeError), transaction.atomic():
+        award_points(9, 10, key="b-1", reason="gift", source="manual")
+        raise RuntimeError("the change fails after the event was written")
+    actions.deliver_events(T0)
+    assert receiver.requests == [] and not OutboundEvent.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5/hook", "http://127.0.0.1:9/hook", "http://[::1]/x",
+                                 "http://169.254.169.254/latest", "ftp://example.com/x"])
+def test_a_subscription_to_a_private_address_is_refused(admin, url):
+    with pytest.raises(IntegrationError, match="cannot be used"):
+        actions.create_subscription(admin, url, ["consent.changed"])
+
+
+def test_an_admin_allowed_host_is_accepted(admin, settings):
+    settings.OUTBOUND_ALLOWED_HOSTS = ["10.0.0.0/8"]
+    assert actions.create_subscription(admin, "http://10.0.0.5/hook", ["consent.changed"]).pk
+
+
+def test_only_admins_manage_subscriptions(db, receiver):
+    ops = create_user("ops", "pw-ops-1", "operator")
+    with pytest.raises(PermissionDenied):
+        actions.create_subscription(ops, receiver.url, ["consent.changed"])
+
+
+def _api(client, user, method, path, body=None, key="k1"):
+    headers = {"Authorization": f"Bearer {create_token(user, 'tests')}", "Idempotency-Key": key}
+    call = getattr(client, method)
+    if body is None:
+        return call(path, headers=headers)
+    return call(path, data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_the_api_creates_tests_lists_and_redelivers(client, receiver, admin):
+    made = _api(client, admin, "post", "/api/integrations/subscriptions",
+                {"url": receiver.url, "event_types": ["consent.changed"], "description": "CRM"})  # fmt: skip
+    assert made.status_code == 201, made.content
+    secret, sub_id = made.json()["secret"], made.json()["id"]
+    again = _api(client, admin, "post", "/api/integrations/subscriptions",
+                 {"url": receiver.url, "event_types": ["consent.changed"], "description": "CRM"})  # fmt: skip
+    assert again.json()["id"] == sub_id  # the same idempotency key: no second subscription
+    listed = _api(client, admin, "get", "/api/integrations/subscriptions").json()
+    assert listed[0]["secret"] is None and listed[0]["secret_hint"] == "…" + secret[-4:]
+    tested = _api(client, admin, "post", f"/api/integrations/subscriptions/{sub_id}/test", key="t1").json()
+    assert tested["status"] == "delivered" and tested["attempts"][0]["status_code"] == 200
+    assert verify_signature(secret, receiver.requests[0]["headers"]["x-siyu-timestamp"], receiver.requests[0]["body"],
+                            receiver.requests[0]["headers"]["x-siyu-signature"], now=dt.datetime.now(dt.UTC).timestamp())
+    deliveries = _api(client, admin, "get", f"/api/integrations/subscriptions/{sub_id}/deliveries").json()
+    assert [d["event_type"] for d in deliveries] == ["test"]
+    again = _api(client, admin, "post", f"/api/integrations/deliveries/{deliveries[0]['id']}/redeliver", key="r1")
+    assert again.status_code == 200 and again.json()["status"] == "pending"
+    refused = _api(client, admin, "post", "/api/integrations/subscriptions",
+                   {"url": "http://192.168.1.1/x", "event_types": ["consent.changed"]}, key="k2")  # fmt: skip
+    assert refused.status_code == 400 and "inside the network" in refused.json()["detail"]
+    ops = create_user("ops", "pw-ops-1", "operator")
+    assert _api(client, ops, "get", "/api/integrations/subscriptions").status_code == 403
