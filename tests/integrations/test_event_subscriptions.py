@@ -71,7 +71,9 @@ def admin(db):
 
 def _verified(request, secret, now):
     h = request["headers"]
-    return verify_signature(secret, h["x-siyu-timestamp"], request["body"], h["x-siyu-signature"], now=now.timestamp())
+    return verify_signature(
+        secret, h["x-siyu-timestamp"], request["body"], h["x-siyu-signature"], now=now.timestamp()
+    )
 
 
 def test_each_event_type_is_delivered_once_signed(receiver, admin):
@@ -81,7 +83,9 @@ def test_each_event_type_is_delivered_once_signed(receiver, admin):
     record_outbound_events(
         [(t, 7, {"fact": t}, f"k:{t}") for t in EVENT_TYPES if t != "points.changed"], occurred_at=T0
     )
-    record_outbound_events([("segment.entered", 7, {"fact": "again"}, "k:segment.entered")])  # a repeat: nothing
+    record_outbound_events(
+        [("segment.entered", 7, {"fact": "again"}, "k:segment.entered")]
+    )  # a repeat: nothing
     actions.deliver_events(T0)
     actions.deliver_events(T0 + dt.timedelta(hours=1))  # nothing twice
     bodies = [json.loads(r["body"]) for r in receiver.requests]
@@ -116,10 +120,17 @@ def test_a_failing_receiver_is_retried_at_the_backoff_times_then_given_up(receiv
         actions.deliver_events(now + wait - dt.timedelta(seconds=1))  # not due yet: nothing sent
         now = now + wait
         actions.deliver_events(now)
-    assert waits == list(actions.BACKOFF) == [
-        dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2),
-        dt.timedelta(hours=12),
-    ]
+    assert (
+        waits
+        == list(actions.BACKOFF)
+        == [
+            dt.timedelta(minutes=1),
+            dt.timedelta(minutes=5),
+            dt.timedelta(minutes=30),
+            dt.timedelta(hours=2),
+            dt.timedelta(hours=12),
+        ]
+    )
     delivery = Delivery.objects.get()
     assert delivery.status == "dead" and len(receiver.requests) == 6
     attempts = list(delivery.attempts.order_by("attempted_at"))
@@ -137,7 +148,9 @@ def test_a_failing_receiver_is_retried_at_the_backoff_times_then_given_up(receiv
 
 def test_a_crash_between_the_change_and_the_delivery_loses_nothing(receiver, admin):
     actions.create_subscription(admin, receiver.url, ["points.changed"])
-    award_points(9, 10, key="a-1", reason="gift", source="manual")  # committed; the worker dies before sending
+    award_points(
+        9, 10, key="a-1", reason="gift", source="manual"
+    )  # committed; the worker dies before sending
     assert OutboundEvent.objects.filter(fanned_out_at__isnull=True).count() == 1
     actions.fan_out(T0)
     delivery = Delivery.objects.get()
@@ -159,8 +172,16 @@ def test_a_change_rolled_back_sends_nothing(receiver, admin):
     assert receiver.requests == [] and not OutboundEvent.objects.exists()
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.5/hook", "http://127.0.0.1:9/hook", "http://[::1]/x",
-                                 "http://169.254.169.254/latest", "ftp://example.com/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5/hook",
+        "http://127.0.0.1:9/hook",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+        "ftp://example.com/x",
+    ],
+)
 def test_a_subscription_to_a_private_address_is_refused(admin, url):
     with pytest.raises(IntegrationError, match="cannot be used"):
         actions.create_subscription(admin, url, ["consent.changed"])
@@ -197,14 +218,40 @@ def test_the_api_creates_tests_lists_and_redelivers(client, receiver, admin):
     assert listed[0]["secret"] is None and listed[0]["secret_hint"] == "…" + secret[-4:]
     tested = _api(client, admin, "post", f"/api/integrations/subscriptions/{sub_id}/test", key="t1").json()
     assert tested["status"] == "delivered" and tested["attempts"][0]["status_code"] == 200
-    assert verify_signature(secret, receiver.requests[0]["headers"]["x-siyu-timestamp"], receiver.requests[0]["body"],
-                            receiver.requests[0]["headers"]["x-siyu-signature"], now=dt.datetime.now(dt.UTC).timestamp())
+    assert verify_signature(
+        secret,
+        receiver.requests[0]["headers"]["x-siyu-timestamp"],
+        receiver.requests[0]["body"],
+        receiver.requests[0]["headers"]["x-siyu-signature"],
+        now=dt.datetime.now(dt.UTC).timestamp(),
+    )
     deliveries = _api(client, admin, "get", f"/api/integrations/subscriptions/{sub_id}/deliveries").json()
     assert [d["event_type"] for d in deliveries] == ["test"]
-    again = _api(client, admin, "post", f"/api/integrations/deliveries/{deliveries[0]['id']}/redeliver", key="r1")
+    again = _api(
+        client, admin, "post", f"/api/integrations/deliveries/{deliveries[0]['id']}/redeliver", key="r1"
+    )
     assert again.status_code == 200 and again.json()["status"] == "pending"
     refused = _api(client, admin, "post", "/api/integrations/subscriptions",
                    {"url": "http://192.168.1.1/x", "event_types": ["consent.changed"]}, key="k2")  # fmt: skip
     assert refused.status_code == 400 and "inside the network" in refused.json()["detail"]
     ops = create_user("ops", "pw-ops-1", "operator")
     assert _api(client, ops, "get", "/api/integrations/subscriptions").status_code == 403
+
+
+def test_the_console_page_adds_a_subscription_shows_its_secret_once_and_logs_a_test(client, receiver, admin):
+    client.force_login(admin)
+    page = client.get("/settings/integrations/")
+    assert page.status_code == 200 and "事件订阅" in page.content.decode()
+    made = client.post(
+        "/settings/integrations/", {"url": receiver.url, "event_types": ["consent.changed", "points.changed"]}
+    )
+    from siyu.integrations.models import Subscription
+
+    sub = Subscription.objects.get()
+    assert sub.secret in made.content.decode() and "只显示这一次" in made.content.decode()
+    client.post(f"/settings/integrations/{sub.pk}/do/", {"action": "test"})
+    log = client.get(f"/settings/integrations/{sub.pk}/").content.decode()
+    assert sub.secret not in log and "测试事件" in log and "HTTP 200" in log and "已送达" in log
+    ops = create_user("ops", "pw-ops-1", "operator")
+    client.force_login(ops)
+    assert client.get("/settings/integrations/").status_code == 403

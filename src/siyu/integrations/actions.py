@@ -80,7 +80,9 @@ def update_subscription(actor, subscription_id: int, *, url=None, event_types=No
                         active=None) -> Subscription:  # fmt: skip
     _admin(actor)
     sub = _get(subscription_id)
-    new_url, types = _clean(sub.url if url is None else url, sub.event_types if event_types is None else event_types)
+    new_url, types = _clean(
+        sub.url if url is None else url, sub.event_types if event_types is None else event_types
+    )
     sub.url, sub.event_types = new_url, types
     if description is not None:
         sub.description = description.strip()[:200]
@@ -139,14 +141,24 @@ def fan_out(now: dt.datetime | None = None) -> int:
     made = 0
     while True:
         with transaction.atomic():
-            events = list(OutboundEvent.objects.filter(fanned_out_at__isnull=True).order_by("recorded_at", "id")[:BATCH])
+            events = list(
+                OutboundEvent.objects.filter(fanned_out_at__isnull=True).order_by("recorded_at", "id")[:BATCH]
+            )
             if not events:
                 return made
             subs = list(Subscription.objects.filter(active=True))
             rows = [
-                Delivery(subscription=sub, event=event, event_uuid=event.id, event_type=event.type,
-                         body=event_body(event.id, event.type, event.occurred_at, event.customer_id, event.payload),
-                         next_attempt_at=now, created_at=now)  # fmt: skip
+                Delivery(
+                    subscription=sub,
+                    event=event,
+                    event_uuid=event.id,
+                    event_type=event.type,
+                    body=event_body(
+                        event.id, event.type, event.occurred_at, event.customer_id, event.payload
+                    ),
+                    next_attempt_at=now,
+                    created_at=now,
+                )  # fmt: skip
                 for event in events
                 for sub in subs
                 if event.type in sub.event_types
@@ -217,7 +229,11 @@ def attempt(delivery: Delivery, now: dt.datetime, *, clock=time.monotonic) -> st
             error=error[:500], duration_ms=duration, ok=ok,
         )  # fmt: skip
         if ok:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at = Delivery.Status.DELIVERED, now, None
+            delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                Delivery.Status.DELIVERED,
+                now,
+                None,
+            )
             outcome = "delivered"
         else:
             delivery.failures += 1

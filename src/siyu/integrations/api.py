@@ -54,7 +54,9 @@ class SubscriptionOut(Schema):
     active: bool
     created_at: datetime
     secret_hint: str
-    secret: str | None = Field(None, description="the signing secret: in the answer that made or rotated it only")
+    secret: str | None = Field(
+        None, description="the signing secret: in the answer that made or rotated it only"
+    )
 
 
 class AttemptOut(Schema):
@@ -93,7 +95,9 @@ def get_subscription(request, subscription_id: SubscriptionIdPath):
 
 @router.post("/integrations/subscriptions", response={201: SubscriptionOut, **WRITE_ERRORS},
              summary="Subscribe a URL to event types")  # fmt: skip
-def create_subscription(request, response: HttpResponse, body: SubscriptionIn, idempotency_key: IdempotencyKeyHeader):
+def create_subscription(
+    request, response: HttpResponse, body: SubscriptionIn, idempotency_key: IdempotencyKeyHeader
+):
     def run():
         sub = actions.create_subscription(request.auth, body.url, list(body.event_types), body.description)
         return queries.subscription_dict(sub, with_secret=True)
@@ -137,7 +141,9 @@ def delete_subscription(request, response: HttpResponse, subscription_id: Subscr
 def rotate_secret(request, response: HttpResponse, subscription_id: SubscriptionIdPath,
                   idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
-        return queries.subscription_dict(actions.rotate_secret(request.auth, subscription_id), with_secret=True)
+        return queries.subscription_dict(
+            actions.rotate_secret(request.auth, subscription_id), with_secret=True
+        )
 
     return run_once(request, response, idempotency_key, {"id": subscription_id}, run)
 
@@ -161,7 +167,9 @@ def list_deliveries(request, subscription_id: SubscriptionIdPath,
 
 @router.post("/integrations/deliveries/{int:delivery_id}/redeliver", response={200: DeliveryOut, **WRITE_ERRORS},
              summary="Send a delivery again (same event id)")  # fmt: skip
-def redeliver(request, response: HttpResponse, delivery_id: DeliveryIdPath, idempotency_key: IdempotencyKeyHeader):
+def redeliver(
+    request, response: HttpResponse, delivery_id: DeliveryIdPath, idempotency_key: IdempotencyKeyHeader
+):
     def run():
         return queries.delivery_dict(actions.redeliver(request.auth, delivery_id))
 

@@ -45,7 +45,9 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "event"], name="integrations_one_delivery_per_event")
+            models.UniqueConstraint(
+                fields=["subscription", "event"], name="integrations_one_delivery_per_event"
+            )
         ]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 

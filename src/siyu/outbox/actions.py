@@ -37,7 +37,12 @@ def _notify() -> None:
 
 
 def record_outbound_event(
-    type: str, customer_id: int | None, payload: dict, *, key: str = "", occurred_at: dt.datetime | None = None
+    type: str,
+    customer_id: int | None,
+    payload: dict,
+    *,
+    key: str = "",
+    occurred_at: dt.datetime | None = None,
 ) -> None:
     """Record one event in the caller's transaction. `key`: what makes a repeat of the same change the same
     event (defaults to a new id: every call is a new event). `payload`: the minimal facts, ids only."""

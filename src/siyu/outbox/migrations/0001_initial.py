@@ -6,27 +6,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='OutboundEvent',
+            name="OutboundEvent",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('type', models.CharField(max_length=40)),
-                ('customer_id', models.BigIntegerField(blank=True, null=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('occurred_at', models.DateTimeField()),
-                ('dedupe_key', models.CharField(max_length=200, unique=True)),
-                ('recorded_at', models.DateTimeField(auto_now_add=True)),
-                ('fanned_out_at', models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "id",
+                    models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False),
+                ),
+                ("type", models.CharField(max_length=40)),
+                ("customer_id", models.BigIntegerField(blank=True, null=True)),
+                ("payload", models.JSONField(default=dict)),
+                ("occurred_at", models.DateTimeField()),
+                ("dedupe_key", models.CharField(max_length=200, unique=True)),
+                ("recorded_at", models.DateTimeField(auto_now_add=True)),
+                ("fanned_out_at", models.DateTimeField(blank=True, db_index=True, null=True)),
             ],
             options={
-                'ordering': ['recorded_at', 'id'],
+                "ordering": ["recorded_at", "id"],
             },
         ),
     ]
