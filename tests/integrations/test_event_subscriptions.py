@@ -255,3 +255,47 @@ def test_the_console_page_adds_a_subscription_shows_its_secret_once_and_logs_a_t
     ops = create_user("ops", "pw-ops-1", "operator")
     client.force_login(ops)
     assert client.get("/settings/integrations/").status_code == 403
+
+
+def test_warehouse_changes_are_found_by_the_sweep_once_each_even_after_a_crash(receiver, admin, warehouse):
+    """Segment enter/exit, merges and imported orders live in the warehouse: the sweep reads them from its
+    logs, so a writer that died after its warehouse commit loses nothing, and reading again sends nothing twice."""
+    from siyu.integrations.sweep import sweep_warehouse
+    from siyu.warehouse import backend
+    from siyu.warehouse.mirrors import arrow_rows
+
+    sub = actions.create_subscription(admin, receiver.url, list(EVENT_TYPES))
+    con = backend()
+    old = T0 - dt.timedelta(days=1)
+    con.insert("segment_changes", arrow_rows("segment_changes", [
+        {"segment_id": 1, "customer_id": 5, "change": "enter", "changed_at": old}]))  # fmt: skip
+    sweep_warehouse(T0)  # the first sweep sets its cursors: history is not sent
+    t1 = T0 + dt.timedelta(minutes=3)
+    con.insert("segment_changes", arrow_rows("segment_changes", [
+        {"segment_id": 1, "customer_id": 5, "change": "exit", "changed_at": t1},
+        {"segment_id": 2, "customer_id": 6, "change": "enter", "changed_at": t1}]))  # fmt: skip
+    con.insert("merge_log", arrow_rows("merge_log", [
+        {"run_id": "r1", "merged_at": t1, "survivor_id": 6, "absorbed_id": 8, "rule": "phone"},
+        {"run_id": "r1", "merged_at": t1, "survivor_id": 6, "absorbed_id": 9, "rule": "split"}]))  # fmt: skip
+    con.insert("import_batches", arrow_rows("import_batches", [
+        {"batch_id": "b1", "source": "youzan", "started_at": t1, "finished_at": t1}]))  # fmt: skip
+    con.insert(
+        "orders", arrow_rows("orders", [{"order_key": "youzan:o1", "source": "youzan", "batch_id": "b1"}])
+    )
+    con.insert(
+        "customer_orders", arrow_rows("customer_orders", [{"customer_id": 6, "order_key": "youzan:o1"}])
+    )
+    # the writers "crashed" after their warehouse commits: nothing was recorded in the control plane
+    assert not OutboundEvent.objects.exists()
+    sweep_warehouse(t1 + dt.timedelta(minutes=1))
+    sweep_warehouse(t1 + dt.timedelta(minutes=2))  # read again (the overlap): nothing new
+    actions.deliver_events(t1 + dt.timedelta(minutes=2))
+    bodies = sorted((json.loads(r["body"]) for r in receiver.requests), key=lambda b: b["type"])
+    assert [(b["type"], b["customer_id"], b["data"]) for b in bodies] == [
+        ("customers.merged", 6, {"survivor_id": 6, "absorbed_id": 8}),
+        ("order.imported", 6, {"order_key": "youzan:o1", "source": "youzan"}),
+        ("segment.entered", 6, {"segment_id": 2}),
+        ("segment.left", 5, {"segment_id": 1}),
+    ]
+    assert all(_verified(r, sub.secret, t1 + dt.timedelta(minutes=2)) for r in receiver.requests)
+    assert bodies[2]["occurred_at"] == "2026-03-01T09:03:00Z"

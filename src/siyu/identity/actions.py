@@ -113,7 +113,6 @@ from siyu.identity.probabilistic import (
     predict_pairs_on_spark,
     train_model,
 )
-from siyu.outbox.actions import record_outbound_events
 from siyu.staff.queries import has_role
 from siyu.warehouse import backend, engine, exclusive_writes, transaction, writer
 from siyu.warehouse.append import replace_keyed
@@ -262,8 +261,6 @@ def _resolve(progress, guard, match, now, full, full_reason: str = ""):
                     now=now,
                 )
                 merge_rows = _merge_rows(merges, strong=_linking(con, quarantine, match))
-                record_outbound_events(("customers.merged", r["survivor_id"], {"survivor_id": r["survivor_id"], "absorbed_id": r["absorbed_id"]},
-                                        f"customers.merged:{run_id}:{r['absorbed_id']}") for r in merge_rows)  # fmt: skip
                 merge_rows += _split_rows(plan, run_id, now)
 
                 step(5, "writing the customer map", "assign")

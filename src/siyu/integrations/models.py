@@ -63,3 +63,10 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-attempted_at", "-id"]
+
+
+class SweepCursor(models.Model):
+    """How far the warehouse sweep (siyu.integrations.sweep) has read one warehouse log."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    position = models.DateTimeField()

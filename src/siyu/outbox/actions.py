@@ -50,13 +50,15 @@ def record_outbound_event(
 
 
 def record_outbound_events(
-    events: Iterable[tuple[str, int | None, dict, str]], *, occurred_at: dt.datetime | None = None
+    events: Iterable[tuple], *, occurred_at: dt.datetime | None = None, notify: bool = True
 ) -> int:
-    """Record many events (type, customer_id, payload, key) at once; a key recorded before is skipped.
-    Returns how many rows were offered."""
-    at = occurred_at or timezone.now()
+    """Record many events (type, customer_id, payload, key[, occurred_at]) at once; a key recorded before is
+    skipped. Returns how many rows were offered. `notify`: tell the listeners (not when the delivery task
+    itself records, which fans out next anyway)."""
+    default_at = occurred_at or timezone.now()
     rows = []
-    for type_, customer_id, payload, key in events:
+    for type_, customer_id, payload, key, *when in events:
+        at = when[0] if when else default_at
         if type_ not in EVENT_TYPES:
             raise ValueError(f"unknown outbound event type {type_!r}")
         event_id = uuid.uuid4()
@@ -70,5 +72,6 @@ def record_outbound_events(
         return 0
     for start in range(0, len(rows), 2000):
         OutboundEvent.objects.bulk_create(rows[start : start + 2000], ignore_conflicts=True)
-    transaction.on_commit(_notify)
+    if notify:
+        transaction.on_commit(_notify)
     return len(rows)

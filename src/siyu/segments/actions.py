@@ -23,7 +23,6 @@ from siyu.core.errors import PermissionDenied
 from siyu.core.progress import StepClock
 from siyu.core.tasks import can_defer, cancel_waiting_runs, schedule_lock
 from siyu.customers.queries import clean_text, existing_customer_ids
-from siyu.outbox.actions import record_outbound_events
 from siyu.segments import rules
 from siyu.segments.errors import NotFound, RuleError, SegmentError
 from siyu.segments.membership import segment_members
@@ -410,9 +409,6 @@ def refresh_segment(segment_id: int, *, now: datetime | None = None) -> dict:
     finally:
         con.drop_table(_NEW, force=True)
     Segment.objects.filter(pk=segment.pk).update(refreshed_at=now, member_count=count)
-    record_outbound_events(((f"segment.{kind}", cid, {"segment_id": segment.pk}, f"segment.{kind}:{segment.pk}:{cid}:{now.isoformat()}")
-                            for kind, ids in (("entered", entered), ("left", left)) for cid in ids.to_pylist()),
-                           occurred_at=now)  # fmt: skip
     return {
         "segment_id": segment.pk,
         "members": count,
