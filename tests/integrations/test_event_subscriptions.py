@@ -299,3 +299,22 @@ def test_warehouse_changes_are_found_by_the_sweep_once_each_even_after_a_crash(r
     ]
     assert all(_verified(r, sub.secret, t1 + dt.timedelta(minutes=2)) for r in receiver.requests)
     assert bodies[2]["occurred_at"] == "2026-03-01T09:03:00Z"
+
+
+def test_a_consent_change_is_delivered_with_no_personal_data(receiver, admin, warehouse):
+    from siyu.customers.actions import record_consent
+    from siyu.warehouse import backend
+    from siyu.warehouse.mirrors import arrow_rows
+
+    backend().insert(
+        "customer_summary", arrow_rows("customer_summary", [{"customer_id": 42, "record_count": 1}])
+    )
+    sub = actions.create_subscription(admin, receiver.url, ["consent.changed"])
+    record_consent(None, 42, "sms", "opt_out", "短信回复 TD")
+    actions.deliver_events(T0)
+    (request,) = receiver.requests
+    body = json.loads(request["body"])
+    assert body["type"] == "consent.changed" and body["customer_id"] == 42
+    assert {k: body["data"][k] for k in ("channel", "status")} == {"channel": "sms", "status": "opt_out"}
+    assert "短信回复" not in request["body"].decode()  # the free-text source stays in Siyu
+    assert _verified(request, sub.secret, T0)

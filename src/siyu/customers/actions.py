@@ -148,6 +148,7 @@ def add_note(actor, customer_id: int, text: str) -> Note:
     return Note.objects.create(customer_id=cid, author=author, text=body)
 
 
+@transaction.atomic  # the consent, its audit entry and its outbound event (siyu.outbox) together
 def record_consent(actor, customer_id: int, channel: str, status: str, source: str, at=None) -> Consent:
     """Record a consent or opt-out (PIPL: with its source and time). The latest per channel is in force;
     a record with an earlier `at` than one already stored is kept as history but does not win."""

@@ -3,7 +3,6 @@
 from django.utils.translation import gettext_lazy as _
 
 EVENT_TYPES = {
-    "customer.created": _("Customer created"),
     "customers.merged": _("Customers merged"),
     "segment.entered": _("Entered a segment"),
     "segment.left": _("Left a segment"),
@@ -14,5 +13,12 @@ EVENT_TYPES = {
 }
 STATUSES = {"pending": _("Waiting to retry"), "delivered": _("Delivered"), "dead": _("Given up")}
 
-# the types an admin can subscribe to today (customer.created and order.imported are not recorded yet)
-SUBSCRIBABLE = ("customers.merged", "segment.entered", "segment.left", "consent.changed", "points.changed")
+# the types an admin can subscribe to, in the order the console lists them
+SUBSCRIBABLE = (
+    "customers.merged",
+    "segment.entered",
+    "segment.left",
+    "order.imported",
+    "consent.changed",
+    "points.changed",
+)
