@@ -318,3 +318,26 @@ def test_a_consent_change_is_delivered_with_no_personal_data(receiver, admin, wa
     assert {k: body["data"][k] for k in ("channel", "status")} == {"channel": "sms", "status": "opt_out"}
     assert "短信回复" not in request["body"].decode()  # the free-text source stays in Siyu
     assert _verified(request, sub.secret, T0)
+
+
+def test_every_kind_of_points_change_records_one_event(db):
+    from siyu.loyalty.points.actions import expire_due_points, reverse_points, spend_points
+
+    award_points(5, 100, key="o-1", reason="order", source="order", source_ref="order:1",
+                 expires_at=T0 + dt.timedelta(days=30))  # fmt: skip
+    award_points(5, 40, key="o-2", reason="order", source="order", source_ref="order:2",
+                 expires_at=T0 - dt.timedelta(days=1))  # fmt: skip
+    spend_points(5, 30, key="till-1", reason="till", source="mall")
+    spend_points(5, 30, key="till-1", reason="till", source="mall")  # a replay: no second event
+    reverse_points(source_ref="order:1", key="refund-1", reason="refund")
+    expire_due_points(T0)
+    from siyu.loyalty.points.models import PointsEntry
+
+    events = list(OutboundEvent.objects.filter(type="points.changed", customer_id=5))
+    # a receiver summing the deltas holds the ledger's balance: award, award, spend, refund, expiry
+    assert sum(e.payload["delta"] for e in events) == sum(
+        PointsEntry.objects.filter(customer_id=5).values_list("points", flat=True)
+    )
+    assert sorted(e.payload["source"] for e in events) == sorted(
+        ["order", "order", "mall", "order", "expiry"]
+    )

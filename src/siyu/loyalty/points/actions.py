@@ -437,6 +437,10 @@ def _expire(now: dt.datetime, progress) -> dict:
             if n:
                 points += due.aggregate(s=Sum("remaining"))["s"] or 0
                 due.update(remaining=0)
+                made = PointsEntry.objects.filter(lot_id__gte=low, lot_id__lt=low + EXPIRY_CHUNK, key__endswith=f":{stamp}",
+                                                  account=Account.EXPIRED).values_list("key", "customer_id", "points")  # fmt: skip
+                record_outbound_events(("points.changed", c, {"delta": p, "source": Source.EXPIRY, "entry_key": k},
+                                        f"points.changed:{k}") for k, c, p in made.iterator())  # fmt: skip
             expired += n
         if progress is not None:
             progress(min(low + EXPIRY_CHUNK, bounds), bounds, "expiring points")
