@@ -341,3 +341,16 @@ def test_every_kind_of_points_change_records_one_event(db):
     assert sorted(e.payload["source"] for e in events) == sorted(
         ["order", "order", "mall", "order", "expiry"]
     )
+
+
+def test_a_paused_subscription_receives_nothing_and_resumes(receiver, admin):
+    sub = actions.create_subscription(admin, receiver.url, ["segment.left"])
+    actions.update_subscription(admin, sub.pk, active=False)
+    record_outbound_event("segment.left", 1, {"segment_id": 3})
+    actions.deliver_events(T0)
+    actions.update_subscription(admin, sub.pk, active=True)
+    record_outbound_event("segment.left", 2, {"segment_id": 3})
+    actions.deliver_events(T0)
+    assert [json.loads(r["body"])["customer_id"] for r in receiver.requests] == [2]
+    with pytest.raises(IntegrationError):
+        actions.update_subscription(admin, sub.pk, url="http://192.168.0.1/x")

@@ -80,10 +80,10 @@ def update_subscription(actor, subscription_id: int, *, url=None, event_types=No
                         active=None) -> Subscription:  # fmt: skip
     _admin(actor)
     sub = _get(subscription_id)
-    new_url, types = _clean(
-        sub.url if url is None else url, sub.event_types if event_types is None else event_types
-    )
-    sub.url, sub.event_types = new_url, types
+    if url is not None or event_types is not None:  # pausing needs no lookup of an unchanged address
+        sub.url, sub.event_types = _clean(
+            sub.url if url is None else url, sub.event_types if event_types is None else event_types
+        )
     if description is not None:
         sub.description = description.strip()[:200]
     if active is not None:
@@ -91,7 +91,7 @@ def update_subscription(actor, subscription_id: int, *, url=None, event_types=No
     with transaction.atomic():
         sub.save()
         record_audit(actor, "subscription.update", f"subscription:{sub.pk}",
-                     url=sub.url, event_types=types, active=sub.active)  # fmt: skip
+                     url=sub.url, event_types=sub.event_types, active=sub.active)  # fmt: skip
     return sub
 
 
