@@ -73,6 +73,7 @@ class WordsBrand:
     coupon_code: str = ""
     privacy_request_id: int = 0  # a copy request from the member centre, taken on, with a note (siyu.privacy)
     survey_id: int = 0  # a survey with branching, mappings and two responses (siyu.surveys)
+    subscription_id: int = 0  # an event subscription with a delivered and a dead delivery (siyu.integrations)
 
 
 def build_brand(settings, tmp_path) -> WordsBrand:
@@ -113,7 +114,29 @@ def build_brand(settings, tmp_path) -> WordsBrand:
         coupon_code=coupon_code,
         privacy_request_id=_privacy_request(admin, customer_id),
         survey_id=survey_id,
+        subscription_id=_event_subscription(admin),
     )
+
+
+def _event_subscription(admin) -> int:
+    """Rows as the delivery task leaves them (no receiver runs here): one delivered, one given up."""
+    import uuid
+
+    from django.utils import timezone
+
+    from siyu.integrations.models import Delivery, DeliveryAttempt, Subscription
+
+    sub = Subscription.objects.create(url="https://crm.example.com/hooks/siyu", event_types=["segment.entered", "consent.changed"],
+                                      description="会员系统", secret="whsec_" + "x" * 43, created_by=admin)  # fmt: skip
+    now = timezone.now()
+    for status, code in (("delivered", 200), ("dead", 500)):
+        event_id = uuid.uuid4()
+        delivery = Delivery.objects.create(subscription=sub, event_uuid=event_id, event_type="segment.entered",
+                                           body={"id": str(event_id), "customer_id": 7, "data": {"segment_id": 1}},
+                                           status=status, created_at=now)  # fmt: skip
+        DeliveryAttempt.objects.create(delivery=delivery, attempted_at=now, status_code=code, ok=code == 200,
+                                       response_excerpt="internal_error" if code == 500 else "ok", duration_ms=12)  # fmt: skip
+    return sub.pk
 
 
 def _privacy_request(admin, customer_id: int) -> int:

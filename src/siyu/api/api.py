@@ -54,6 +54,7 @@ from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
 from siyu.identity.api import router as identity_router  # noqa: E402
+from siyu.integrations.api import router as integrations_router  # noqa: E402
 from siyu.loyalty.checkin.api import router as checkin_router  # noqa: E402
 from siyu.loyalty.coupons.api import router as coupons_router  # noqa: E402
 from siyu.loyalty.earning.api import router as earning_router  # noqa: E402
@@ -69,6 +70,7 @@ from siyu.surveys.api import router as surveys_router  # noqa: E402
 api.add_router("", customers_router)
 api.add_router("", ingest_router)
 api.add_router("", identity_router)
+api.add_router("", integrations_router)
 api.add_router("", traits_router)
 api.add_router("", predictions_router)
 api.add_router("", analytics_router)

@@ -43,4 +43,5 @@ urlpatterns = [
     path("loyalty/", include("siyu.loyalty.urls")),
     path("surveys/", include("siyu.surveys.urls")),
     path("privacy/", include("siyu.privacy.urls")),
+    path("settings/integrations/", include("siyu.integrations.urls")),
 ]

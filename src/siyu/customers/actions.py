@@ -25,6 +25,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.customers import queries
 from siyu.customers.errors import CustomerError
 from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.outbox.actions import record_outbound_event
 from siyu.staff.models import Role
 from siyu.staff.queries import role_of, staff_by_handle, store_of
 
@@ -147,6 +148,7 @@ def add_note(actor, customer_id: int, text: str) -> Note:
     return Note.objects.create(customer_id=cid, author=author, text=body)
 
 
+@transaction.atomic  # the consent, its audit entry and its outbound event (siyu.outbox) together
 def record_consent(actor, customer_id: int, channel: str, status: str, source: str, at=None) -> Consent:
     """Record a consent or opt-out (PIPL: with its source and time). The latest per channel is in force;
     a record with an earlier `at` than one already stored is kept as history but does not win."""
@@ -181,6 +183,7 @@ def record_consent(actor, customer_id: int, channel: str, status: str, source: s
         recorded_by=actor if actor is not None and actor.is_authenticated else None,
     )
     record_audit(actor, "record_consent", target=str(cid), channel=channel, status=status, source=source_text)
+    record_outbound_event("consent.changed", cid, {"channel": channel, "status": status, "consent_id": consent.pk})
     return consent
 
 

@@ -34,6 +34,7 @@ from siyu.core.batches import bulk_write_cache, cyclic_gc_paused, db_values, ins
 from siyu.core.errors import PermissionDenied
 from siyu.loyalty.points.errors import InsufficientPoints, InvalidPoints
 from siyu.loyalty.points.models import Account, PointsEntry, PointsLot, Source
+from siyu.outbox.actions import record_outbound_event, record_outbound_events
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
 
@@ -84,6 +85,8 @@ def award_points(
                 key=key, customer_id=customer_id, points=points, remaining=points, source=source,
                 source_ref=source_ref, created_at=now, available_at=available_at or now, expires_at=expires_at,
             )  # fmt: skip
+            record_outbound_event("points.changed", customer_id, {"delta": points, "source": source, "entry_key": key},
+                                  key=f"points.changed:{key}")  # fmt: skip
             return PointsEntry.objects.create(
                 key=key, customer_id=customer_id, lot=lot, points=points, account=_account, source=source,
                 source_ref=source_ref, reason=reason[:200], staff=staff, created_at=now,
@@ -141,6 +144,8 @@ def _award_bulk(rows: list[dict]) -> int:
         # in customer order: the history index (customer, id) is the one a day's awards touch all over
         entries.sort(key=lambda e: e[1])
         insert_rows(PointsEntry, _ENTRY_COLUMNS, entries)
+        record_outbound_events(("points.changed", e[1], {"delta": e[3], "source": e[5], "entry_key": e[0]},
+                                f"points.changed:{e[0]}") for e in entries)  # fmt: skip
     return len(new)
 
 
@@ -216,6 +221,8 @@ def _debit(customer_id, points, *, key, account, source, source_ref, reason, sta
                 taken = _take(lots, points)
                 if not _debit_lots(taken):
                     raise _LotChanged
+                record_outbound_event("points.changed", customer_id, {"delta": -points, "source": source,
+                                      "entry_key": key}, key=f"points.changed:{key}")  # fmt: skip
                 return PointsEntry.objects.bulk_create([
                     PointsEntry(key=k, customer_id=customer_id, lot_id=lot_id, points=-part, account=account,
                                 source=source, source_ref=source_ref, reason=reason[:200], staff=staff,
@@ -325,6 +332,8 @@ def _reverse_award(entry: PointsEntry, key: str, reason: str, now) -> list[Point
                     created_at=now, reverses=entry, shortfall=shortfall if n == 0 else 0)
         for n, (lot_id, (cid, part)) in enumerate(written.items())
     ]  # fmt: skip
+    record_outbound_events(("points.changed", e.customer_id, {"delta": e.points, "source": e.source,
+                            "entry_key": e.key}, f"points.changed:{e.key}") for e in entries)  # fmt: skip
     return PointsEntry.objects.bulk_create(entries)
 
 
@@ -332,6 +341,8 @@ def _reverse_spend(entry: PointsEntry, key: str, reason: str, now) -> list[Point
     """A cancelled spend gives the points back to the lot they came from (an expired lot expires them again
     at the next expiry run)."""
     PointsLot.objects.filter(pk=entry.lot_id).update(remaining=F("remaining") - entry.points)
+    record_outbound_event("points.changed", entry.customer_id, {"delta": -entry.points, "source": entry.source,
+                          "entry_key": f"{key}:{entry.pk}"}, key=f"points.changed:{key}:{entry.pk}")  # fmt: skip
     return PointsEntry.objects.bulk_create([
         PointsEntry(key=f"{key}:{entry.pk}", customer_id=entry.customer_id, lot_id=entry.lot_id,
                     points=-entry.points, account=Account.REVERSED, source=entry.source,
@@ -426,6 +437,10 @@ def _expire(now: dt.datetime, progress) -> dict:
             if n:
                 points += due.aggregate(s=Sum("remaining"))["s"] or 0
                 due.update(remaining=0)
+                made = PointsEntry.objects.filter(lot_id__gte=low, lot_id__lt=low + EXPIRY_CHUNK, key__endswith=f":{stamp}",
+                                                  account=Account.EXPIRED).values_list("key", "customer_id", "points")  # fmt: skip
+                record_outbound_events(("points.changed", c, {"delta": p, "source": Source.EXPIRY, "entry_key": k},
+                                        f"points.changed:{k}") for k, c, p in made.iterator())  # fmt: skip
             expired += n
         if progress is not None:
             progress(min(low + EXPIRY_CHUNK, bounds), bounds, "expiring points")

@@ -73,6 +73,29 @@ def _allowed(host: str, ip) -> bool:
     return False
 
 
+def destination_refused(url: str) -> str:
+    """Why an outbound URL is refused before anything is saved ("" when it may be used): not http(s), no
+    host, a host that does not resolve, or one resolving to an address inside the network that settings do
+    not allow (the same rule guarded_connection applies again on every connection)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "the address must be an http:// or https:// URL with a host"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, ValueError) as exc:
+        return f"cannot resolve {parts.hostname}: {exc}"
+    for *_rest, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        why = forbidden_address(ip)
+        if why and not _allowed(parts.hostname, ip) and (str(ip), int(port)) not in _local_ports:
+            return (
+                f"{parts.hostname} resolves to {ip} ({why}), an address inside the network; "
+                "an admin can allow the host in SIYU_OUTBOUND_ALLOWED_HOSTS"
+            )
+    return ""
+
+
 def guarded_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):  # noqa: SLF001
     """socket.create_connection to a permitted address only: the host is resolved here and the socket
     connects to the address that was checked (no second lookup an attacker's DNS could answer otherwise)."""

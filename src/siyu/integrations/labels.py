@@ -1,0 +1,24 @@
+"""What the console shows for event types and delivery statuses (Chinese first, via gettext)."""
+
+from django.utils.translation import gettext_lazy as _
+
+EVENT_TYPES = {
+    "customers.merged": _("Customers merged"),
+    "segment.entered": _("Entered a segment"),
+    "segment.left": _("Left a segment"),
+    "order.imported": _("Order imported"),
+    "consent.changed": _("Consent changed"),
+    "points.changed": _("Points changed"),
+    "test": _("Test event"),
+}
+STATUSES = {"pending": _("Waiting to retry"), "delivered": _("Delivered"), "dead": _("Given up")}
+
+# the types an admin can subscribe to, in the order the console lists them
+SUBSCRIBABLE = (
+    "customers.merged",
+    "segment.entered",
+    "segment.left",
+    "order.imported",
+    "consent.changed",
+    "points.changed",
+)
