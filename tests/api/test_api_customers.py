@@ -183,6 +183,14 @@ def test_notes_and_consent(brand):
     profile = client.get("/api/customers/1001").json()
     assert profile["consent"]["sms"]["status"] == "opt_out"
     assert profile["notes"][0]["text"] == "周末来店"
+    # every channel has its own consent (the webhook one was refused with 422 before), and the choice
+    # about personalised marketing is recorded the same way
+    for n, channel in enumerate(("webhook", "personalised")):
+        answer = post(client, "/api/customers/1001/consents",
+                      {"channel": channel, "status": "opt_out", "source": "会员热线"}, f"consent-c{n}")  # fmt: skip
+        assert answer.status_code == 201, answer.content
+    profile = client.get("/api/customers/1001").json()
+    assert profile["consent"]["webhook"]["status"] == profile["consent"]["personalised"]["status"] == "opt_out"
 
 
 def test_openapi_schema_and_docs_are_served(db):

@@ -210,6 +210,26 @@ def test_profile_note(guide1_client, filled_warehouse):
     assert not Note.objects.filter(customer_id=1002).exists()
 
 
+def test_profile_records_a_consent_and_the_refusal_of_personalised_marketing(guide1_client, filled_warehouse):
+    from siyu.customers.models import Consent
+
+    page = guide1_client.get("/customers/1001/").content.decode()
+    assert 'value="webhook"' in page and 'value="personalised"' in page  # every channel and the choice
+    answer = guide1_client.post("/customers/1001/consent/", {"channel": "webhook", "status": "opt_out",
+                                                             "source": "门店电话"})  # fmt: skip
+    assert answer.status_code == 302
+    consent = Consent.objects.get(customer_id=1001, channel="webhook")
+    assert (consent.status, consent.source, consent.recorded_by.username) == ("opt_out", "门店电话", "guide1")
+    guide1_client.post("/customers/1001/consent/", {"channel": "personalised", "status": "opt_out",
+                                                    "source": "门店电话"})  # fmt: skip
+    response = guide1_client.get("/customers/1001/")
+    assert 'id="personalised" data-refused="1"' in response.content.decode()
+    # a source is required, and not on someone else's customer
+    assert guide1_client.post("/customers/1001/consent/", {"channel": "sms", "status": "opt_out"}).status_code == 400
+    denied = guide1_client.post("/customers/1002/consent/", {"channel": "sms", "status": "opt_out", "source": "x"})
+    assert denied.status_code == 403 and not Consent.objects.filter(customer_id=1002).exists()
+
+
 def test_bulk_tags_add_and_remove(admin_client, filled_warehouse):
     from siyu.customers.models import CustomerTag
 

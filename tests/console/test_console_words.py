@@ -316,6 +316,7 @@ NOT_PAGES = {
     "bulk_tags": "POST, redirects to the customer list",
     "customer_tag": "POST, redirects to the profile",
     "customer_note": "POST, redirects to the profile",
+    "customer_consent": "POST, redirects to the profile",
     "customer_owner": "POST, redirects to the profile",
     "customer_identity": "POST (a manual merge, split or undo), redirects to the profile",
     "identity_decide": "POST, redirects to the review queue",

@@ -219,6 +219,13 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         page.wait_for_url(f"{base}/m/privacy/")
         assert "已退订" in page.locator(".m-msg").first.inner_text()
         assert "已退订" in sms_row.inner_text() and sms_row.get_attribute("data-accepted") == "0"
+        # offers chosen by profiling off with one tap (PIPL art. 24); the channels stay as they were
+        offers = page.locator("[data-channel='personalised']")
+        offers.get_by_role("button", name="关闭").click()
+        page.wait_for_url(f"{base}/m/privacy/")
+        assert "已关闭个性化推荐" in page.locator(".m-msg").first.inner_text()
+        assert offers.get_attribute("data-accepted") == "0" and "已拒绝" in offers.inner_text()
+        assert page.locator("[data-channel='wecom']").get_attribute("data-accepted") == "1"
         page.get_by_role("button", name="申请获取我的信息副本").click()
         page.wait_for_url(f"{base}/m/privacy/")
         assert "15 天内处理" in page.locator(".m-msg").first.inner_text()
@@ -251,6 +258,7 @@ def test_a_member_signs_in_checks_in_redeems_answers_and_unsubscribes_and_staff_
         assert "家庭:无娃" in profile or "无娃" in page.locator("#tags").inner_text(), profile
         consent = page.locator("#consent").inner_text()
         assert "短信: 免打扰" in consent and "会员中心" in consent, consent  # opted out, by the member themself
+        assert "已拒绝个性化营销" in page.locator("#personalised").inner_text()
         _shot(page, "staff-customer")
 
         page.goto(f"{base}/loyalty/points/customers/{customer}/")

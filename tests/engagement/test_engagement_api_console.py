@@ -57,6 +57,22 @@ def test_enqueue_through_the_api_is_idempotent_and_policy_checked(customers, sta
     assert outbox["total"] == 1 and outbox["items"][0]["idempotency_key"].startswith("api:")
 
 
+def test_an_api_send_says_its_purpose_and_a_personalised_one_respects_the_refusal(customers, staff, no_holdout):
+    from siyu.customers.actions import record_consent
+
+    record_consent(None, 3, "personalised", "opt_out", "会员中心")
+    client = api(staff["operator"])
+    offer = post(client, "/api/sends", {"channel": "webhook", "customer_id": 3, "content": "为您推荐",
+                                        "personalised": True}, "p1").json()  # fmt: skip
+    assert (offer["status"], offer["reason"], offer["purpose"]) == (
+        "suppressed", "not_personalised", "marketing_personalised"
+    )
+    assert offer["reason_text"]
+    notice = post(client, "/api/sends", {"channel": "webhook", "customer_id": 3, "content": "订单已发货",
+                                         "marketing": False}, "p2").json()  # fmt: skip
+    assert (notice["status"], notice["purpose"]) == ("queued", "service")
+
+
 def test_guides_send_only_to_their_customers_and_cannot_read_the_outbox(customers, staff):
     client = api(staff["guide"])
     assert post(client, "/api/sends", {"channel": "webhook", "customer_id": 1}, "g1").status_code == 403

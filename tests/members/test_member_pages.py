@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from siyu.customers.models import Consent
 from siyu.engagement.messaging.actions import enqueue_send
+from siyu.engagement.messaging.models import Send
 from siyu.engagement.messaging.policy import SendRequest
 from siyu.members import links
 from siyu.members.auth import MEMBER_KEY
@@ -50,7 +51,9 @@ def test_my_privacy_shows_what_the_brand_holds_in_clear(client, brand):
     assert "张伟" in page and "13800138001" in page  # in clear: they are the person
     assert "玫瑰精华水" not in page  # what they bought is in the copy they can ask for, not on this page
     assert 'data-orders="2"' in page and "387.00" in page
-    assert page.count('data-accepted="1"') == 7  # nothing refused yet
+    # nothing refused yet: all messages, every channel of its own, and offers chosen for them
+    assert page.count('data-accepted="1"') == 10 and 'data-channel="webhook"' in page
+    assert 'data-channel="personalised" data-accepted="1"' in page
 
 
 def test_unsubscribing_from_sms_is_recorded_and_the_policy_refuses_the_next_sms(client, brand):
@@ -70,6 +73,57 @@ def test_unsubscribing_from_sms_is_recorded_and_the_policy_refuses_the_next_sms(
     again = enqueue_send(SendRequest("after-subscribe", "sms", brand["one"], template="SMS_100001",
                                      marketing=False, send_at=timezone.now()))  # fmt: skip
     assert again.status == "queued"
+
+
+def test_withdrawing_a_channel_in_the_member_centre_stops_the_next_journey_send(client, brand):
+    from siyu.engagement.journeys import actions as journey_actions
+
+    sign_in(client, brand["one"])
+    client.post("/m/privacy/consent/", {"channel": "webhook", "accept": "0"})  # one tap
+    consent = Consent.objects.get(customer_id=brand["one"], channel="webhook")
+    assert (consent.status, consent.source) == ("opt_out", "会员中心") and consent.recorded_at is not None
+    journey = journey_actions.save_journey(
+        None, name="每周问候", trigger={"type": "schedule", "segment_id": None, "every_days": 7, "at": "10:00"},
+        holdout_percent=0, steps=[{"id": "hi", "type": "send", "channel": "webhook", "content": "您好"}],
+    )  # fmt: skip
+    journey = journey_actions.activate_journey(None, journey.pk, now=timezone.now())
+    report = journey_actions.run_journeys(now=journey.next_run_at)
+    send = Send.objects.get(source="journey", source_id=str(journey.pk), customer_id=brand["one"])
+    assert (send.status, send.reason) == ("suppressed", "opted_out")
+    assert report["suppressed:opted_out"] >= 1
+
+
+def test_refusing_personalised_offers_keeps_service_messages(client, brand):
+    sign_in(client, brand["one"])
+    answer = client.post("/m/privacy/consent/", {"channel": "personalised", "accept": "0"},
+                         HTTP_ACCEPT_LANGUAGE="zh-hans")  # fmt: skip
+    assert answer.status_code == 302
+    consent = Consent.objects.get(customer_id=brand["one"], channel="personalised")
+    assert (consent.status, consent.source) == ("opt_out", "会员中心")
+    page = client.get("/m/privacy/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'data-channel="personalised" data-accepted="0"' in page
+    assert 'data-channel="sms" data-accepted="1"' in page  # the channels are untouched
+    now = timezone.now()
+    offer = enqueue_send(SendRequest("offer", "webhook", brand["one"], content="为您推荐", personalised=True,
+                                     send_at=now))  # fmt: skip
+    assert (offer.status, offer.reason) == ("suppressed", "not_personalised")
+    notice = enqueue_send(SendRequest("points", "webhook", brand["one"], content="积分到账", marketing=False,
+                                      send_at=now))  # fmt: skip
+    assert notice.status == "queued"
+    client.post("/m/privacy/consent/", {"channel": "personalised", "accept": "1"})
+    page = client.get("/m/privacy/").content.decode()
+    assert 'data-channel="personalised" data-accepted="1"' in page
+
+
+def test_unsubscribing_from_all_then_subscribing_again(client, brand):
+    sign_in(client, brand["one"])
+    client.post("/m/privacy/consent/", {"channel": "all", "accept": "0"})
+    page = client.get("/m/privacy/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'data-channel="all" data-accepted="0"' in page and 'data-channel="sms" data-accepted="0"' in page
+    assert 'name="channel" value="sms"' not in page  # one choice while everything is withdrawn
+    client.post("/m/privacy/consent/", {"channel": "all", "accept": "1"})
+    page = client.get("/m/privacy/").content.decode()
+    assert 'data-channel="sms" data-accepted="1"' in page
 
 
 def test_an_unknown_channel_changes_nothing(client, brand):

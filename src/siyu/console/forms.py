@@ -7,6 +7,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from siyu.customers.labels import CONSENT_CHANNELS as CONSENT_CHANNEL_WORDS
+from siyu.customers.queries import CONSENT_CHANNELS
 from siyu.ingest.labels import FORMATS
 from siyu.staff.models import Role
 
@@ -109,6 +111,20 @@ class TagForm(forms.Form):
 
 class NoteForm(forms.Form):
     text = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+def _consent_channel_choices():  # called when the form is built: the words follow the language
+    return [(c, CONSENT_CHANNEL_WORDS.get(c, c)) for c in CONSENT_CHANNELS]
+
+
+class ConsentForm(forms.Form):
+    """A consent or opt-out staff record on the customer's behalf (siyu.customers.actions.record_consent)."""
+
+    channel = forms.ChoiceField(label=_("Channel"), choices=_consent_channel_choices)
+    status = forms.ChoiceField(
+        label=_("Choice"), choices=[("opt_out", _("Do not disturb")), ("opt_in", _("Opted in"))]
+    )
+    source = forms.CharField(label=_("Where the customer said so"), max_length=100)
 
 
 class OwnerForm(forms.Form):

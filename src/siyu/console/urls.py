@@ -22,6 +22,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", customers.customer_profile, name="customer"),
     path("customers/<int:customer_id>/tags/", customers.customer_tag, name="customer_tag"),
     path("customers/<int:customer_id>/notes/", customers.customer_note, name="customer_note"),
+    path("customers/<int:customer_id>/consent/", customers.customer_consent, name="customer_consent"),
     path("customers/<int:customer_id>/owner/", customers.customer_owner, name="customer_owner"),
     path("customers/<int:customer_id>/identity/", identity.customer_identity, name="customer_identity"),
     path("identity/review/", identity.review_queue, name="identity_review"),

@@ -34,9 +34,11 @@ CONSENT_CHANNELS = {
     "email": _("Email"),
     "official_account": _("Official account"),
     "mini_program": _("Mini program"),
+    "webhook": _("Webhook (the brand's own systems)"),
     "phone": _("Phone"),
     "guide": _("1-on-1 by a guide"),
     "ugc": _("Use of buyer shows (UGC)"),
+    "personalised": _("Personalised marketing (profiling)"),
 }
 
 # records' normalised gender (siyu.ingest.normalise.values.normalise_gender)

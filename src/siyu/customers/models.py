@@ -72,6 +72,13 @@ class Note(models.Model):
         ordering = ["-created_at"]
 
 
+# The consent "channel" that records a customer's choice about personalised marketing (PIPL art. 24): an
+# opt-out means "no sends whose targeting uses profiling" (segments of traits or predictions, journeys
+# entered through a segment, recommendations); service messages and general marketing still go. No record
+# means personalised marketing is allowed. siyu.engagement.messaging.policy enforces it.
+PERSONALISED = "personalised"
+
+
 class ConsentQuerySet(models.QuerySet):
     def in_force(self, customer_ids, channels) -> dict[tuple[int, str], str]:
         """The consent in force: {(customer, channel): status} of the latest record per customer and channel,
@@ -103,7 +110,8 @@ class Consent(models.Model):
         OPT_OUT = "opt_out", "免打扰"
 
     customer_id = models.BigIntegerField(db_index=True)
-    channel = models.CharField(max_length=32)  # wecom, sms, email, official_account, mini_program, all
+    # siyu.customers.queries.CONSENT_CHANNELS: a channel, `all`, or PERSONALISED
+    channel = models.CharField(max_length=32)
     status = models.CharField(max_length=16, choices=Status.choices)
     source = models.CharField(max_length=100)
     recorded_at = models.DateTimeField()

@@ -36,7 +36,7 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
 from siyu.customers.errors import CustomerNotFound
-from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.customers.models import PERSONALISED, Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
 from siyu.staff.models import Role
 from siyu.staff.queries import (
     can_view_pii,
@@ -57,9 +57,14 @@ CUSTOMER_ID_MAX = 2**63 - 1
 CustomerId = Annotated[int, Field(ge=1, le=CUSTOMER_ID_MAX)]
 CustomerIdPath = Annotated[int, Path(ge=1, le=CUSTOMER_ID_MAX, description="customer id")]
 ORDERINGS = ("recent", "id")
-# `guide`: 1-on-1 contact by a guide (guide tasks); `ugc`: the brand may use the customer's buyer shows.
+# Every channel a send can reach a customer on has its own consent (siyu.engagement.messaging.policy's
+# CONSENT_CHANNEL maps each send channel to one of these; a test keeps the two in step), plus:
+# `phone`: calls; `guide`: 1-on-1 contact by a guide (guide tasks); `ugc`: the brand may use the customer's
+# buyer shows; `all`: every channel at once; `personalised` (PERSONALISED): not a channel but the
+# customer's choice about profiling-based marketing (PIPL art. 24), recorded like any consent.
 CONSENT_CHANNELS = (
-    "wecom", "sms", "email", "official_account", "mini_program", "phone", "guide", "ugc", "all"
+    "wecom", "sms", "email", "official_account", "mini_program", "webhook", "phone", "guide", "ugc", "all",
+    PERSONALISED,
 )  # fmt: skip
 TAG_SEPARATORS = (":", "：")
 

@@ -43,6 +43,7 @@ CHANNELS = {
     "email": _("E-mail"),
     "phone": _("Phone calls"),
     "guide": _("One-to-one contact from your shop assistant"),
+    "webhook": _("Notices through the brand's own app and systems"),
 }
 
 # import sources a customer recognises; a brand's own source names are shown as the brand wrote them

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from siyu.core.errors import DataPlaneBusy
 from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
+from siyu.customers.models import PERSONALISED
 from siyu.members import actions, labels, links, queries
 from siyu.members.auth import member_required, safe_next, sign_member_in, sign_member_out
 from siyu.members.errors import SignInRefused
@@ -129,6 +130,12 @@ def _channels(consent: dict) -> list[dict]:
     return rows
 
 
+def _personalised(consent: dict) -> dict:
+    """The member's choice about personalised marketing (PIPL art. 24): allowed unless they refused it."""
+    latest = consent.get(PERSONALISED) or {}
+    return {"accepted": latest.get("status") != "opt_out", "recorded_at": latest.get("recorded_at")}
+
+
 @member_required
 def privacy(request):
     profile = customer_queries.own_profile(request.member_id)
@@ -139,7 +146,9 @@ def privacy(request):
         by_source[identity["source"]] = by_source.get(identity["source"], 0) + 1
     return render(request, "siyu/members/privacy.html", {
         "profile": profile, "channels": _channels(profile["consent"]),
-        "sources": [(labels.source_words(s), n) for s, n in sorted(by_source.items())], "all_out": (profile["consent"].get("all") or {}).get("status") == "opt_out",
+        "sources": [(labels.source_words(s), n) for s, n in sorted(by_source.items())],
+        "all_out": (profile["consent"].get("all") or {}).get("status") == "opt_out",
+        "personalised": _personalised(profile["consent"]),
         "requests": [{"kind": privacy_labels.label(privacy_labels.KINDS, r.kind), "at": r.requested_at,
                       "status": privacy_labels.label(privacy_labels.STATUSES, r.status)}
                      for r in privacy_queries.requests_of_customer(request.member_id)],
@@ -151,12 +160,18 @@ def privacy(request):
 def privacy_consent(request):
     channel = request.POST.get("channel") or ""
     accept = request.POST.get("accept") == "1"
-    if channel not in labels.CHANNELS and channel != "all":
+    if channel not in labels.CHANNELS and channel not in ("all", PERSONALISED):
         messages.error(request, _("Unknown channel."))
         return redirect("members:privacy")
     customer_actions.record_consent(None, request.member_id, channel, "opt_in" if accept else "opt_out",
                                     CONSENT_SOURCE)  # fmt: skip
-    if accept:
+    if channel == PERSONALISED:
+        if accept:
+            messages.success(request, _("You will receive offers chosen for you again."))
+        else:
+            messages.success(request, _("You will no longer receive offers chosen by analysing your data. "
+                                        "Service messages and general offers still reach you."))  # fmt: skip
+    elif accept:
         messages.success(request, _("Subscribed again."))
     else:
         messages.success(request, _("Unsubscribed. You will not receive these messages any more."))

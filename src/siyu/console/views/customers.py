@@ -13,12 +13,13 @@ from django.views.decorators.http import require_POST
 from siyu.acquisition import labels as acquisition_labels
 from siyu.acquisition.queries import customer_origin
 from siyu.console import presenters
-from siyu.console.forms import BulkTagForm, NoteForm, OwnerForm, TagForm
+from siyu.console.forms import BulkTagForm, ConsentForm, NoteForm, OwnerForm, TagForm
 from siyu.console.queries import filter_choices
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.core.labels import label
 from siyu.customers import actions
 from siyu.customers.errors import CustomerError
+from siyu.customers.models import PERSONALISED
 from siyu.customers.queries import get_profile, list_customers, visible_customer_ids
 from siyu.engagement.messaging.queries import wecom_corp_tag_labels, wecom_ready
 from siyu.identity.labels import describe_joins, merge_rule_words, record_kind_words
@@ -137,6 +138,8 @@ def _profile_context(request, customer_id: int, **forms) -> dict:
         "customer_id": customer_id,
         "tag_form": forms.get("tag_form") or TagForm(),
         "note_form": forms.get("note_form") or NoteForm(),
+        "consent_form": forms.get("consent_form") or ConsentForm(),
+        "personalised_refused": (profile["consent"].get(PERSONALISED) or {}).get("status") == "opt_out",
         "owner_form": (forms.get("owner_form") or OwnerForm(initial={"owner": (profile["owner"] or {}).get("user_id")}))
         if assign
         else None,
@@ -284,6 +287,25 @@ def customer_note(request, customer_id: int):
     else:
         messages.success(request, _("Note added."))
     return redirect(reverse("console:customer", args=[customer_id]) + "#notes")
+
+
+@console_view
+@require_POST
+def customer_consent(request, customer_id: int):
+    """Staff record a consent, an opt-out or the customer's refusal of personalised marketing."""
+    get_profile(request.user, customer_id)
+    form = ConsentForm(request.POST)
+    if not form.is_valid():
+        context = _profile_context(request, customer_id, consent_form=form)
+        return render(request, "siyu/console/customer_profile.html", context, status=400)
+    data = form.cleaned_data
+    try:
+        actions.record_consent(request.user, customer_id, data["channel"], data["status"], data["source"])
+    except CustomerError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Consent recorded."))
+    return redirect(reverse("console:customer", args=[customer_id]) + "#consent")
 
 
 @console_view

@@ -158,6 +158,7 @@ def _request(batch: TaskBatch, cid: int, content: str = "") -> SendRequest:
         source=batch.source,
         source_id=batch.source_id or str(batch.pk),
         marketing=True,
+        personalised=batch.personalised,
     )
 
 
@@ -177,6 +178,7 @@ class _TaskRequest:
     source_id: str
     segment_id: int | None
     key: str | None
+    personalised: bool = False
 
 
 @dataclass
@@ -208,6 +210,7 @@ def create_guide_tasks(
     source_id: str = "",
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
+    personalised: bool = False,
 ) -> TaskBatch:
     """One 1-on-1 task per customer of a segment (its stored members) or of a list, with `script`
     rendered for the customer (`variables` fill what the customer has no value for).
@@ -216,7 +219,9 @@ def create_guide_tasks(
     guides of `store`, at most `max_open` open tasks each, balanced (see _assign_by_capacity); an unowned
     customer given to a guide becomes that guide's customer. Every task goes through the contact policy
     (module docstring). A journey step passes source="journey", source_id=<journey id> so that the touches
-    count under the journey, and an idempotency key so that a repeat creates nothing. Returns the batch;
+    count under the journey, and an idempotency key so that a repeat creates nothing. Tasks for a segment, or
+    `personalised` ones (a journey that chose them by profiling), are personalised marketing: the policy
+    refuses them for customers who opted out of it (PIPL art. 24). Returns the batch;
     `batch.counts` says how many tasks are open and how many were suppressed, by reason."""
     _check_creator(actor)
     now = now or timezone.now()
@@ -226,7 +231,7 @@ def create_guide_tasks(
     request = _checked_request(
         actor, now, script=script, due_at=due_at, segment_id=segment_id, assign=assign, store=store,
         max_open=max_open, variables=variables, material=material, name=name, source=source,
-        source_id=source_id, key=key,
+        source_id=source_id, key=key, personalised=personalised or segment_id is not None,
     )  # fmt: skip
     ids, unknown = _known_customers(actor, customer_ids, segment_id)
     with transaction.atomic():
@@ -240,7 +245,7 @@ def create_guide_tasks(
 
 
 def _checked_request(actor, now: dt.datetime, *, script, due_at, segment_id, assign, store, max_open, variables,
-                     material, name, source, source_id, key) -> _TaskRequest:  # fmt: skip
+                     material, name, source, source_id, key, personalised=False) -> _TaskRequest:  # fmt: skip
     chosen_script = _script(script)
     chosen_material = _material(material)
     if not isinstance(due_at, dt.datetime) or timezone.is_naive(due_at):
@@ -271,6 +276,7 @@ def _checked_request(actor, now: dt.datetime, *, script, due_at, segment_id, ass
         defaults={str(k)[:64]: v for k, v in (variables or {}).items()},
         name=clean_text(name or "", limit=200) or chosen_script.title, source=source,
         source_id=clean_text(source_id or "", limit=64), segment_id=segment_id, key=key,
+        personalised=personalised,
     )  # fmt: skip
 
 
@@ -289,6 +295,7 @@ def _new_batch(actor, request: _TaskRequest) -> TaskBatch:
         assign=request.assign, store=request.store, max_open=request.max_open, due_at=request.due_at,
         variables={k: str(v)[:200] for k, v in request.defaults.items()}, source=request.source,
         source_id=request.source_id, idempotency_key=request.key, created_by=_user(actor),
+        personalised=request.personalised,
     )  # fmt: skip
 
 

@@ -24,6 +24,8 @@ class TaskBatch(models.Model):
         Material, null=True, blank=True, on_delete=models.SET_NULL, related_name="batches"
     )
     segment_id = models.BigIntegerField(null=True, blank=True)
+    # the audience was chosen by profiling (a segment, a journey that uses one): personalised marketing
+    personalised = models.BooleanField(default=False)
     assign = models.CharField(max_length=16, choices=Assign.choices, default=Assign.OWNER)
     store = models.ForeignKey(
         "staff.Store", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -345,6 +345,19 @@ def _check_step(step, index: int, allowed: tuple[str, ...] = STEP_TYPES) -> dict
     return out
 
 
+def uses_profiling(trigger: dict, steps: list[dict]) -> bool:
+    """True when the journey chooses whom it messages by profiling (PIPL art. 24): a segment trigger
+    (entry or exit, segment_now, a schedule over a segment), the traits' due-to-buy prediction, or a branch
+    on a segment rule. Its sends are then personalised marketing (siyu.engagement.messaging.policy), refused
+    for customers who opted out of it. Event, birthday, inactivity and everyone-schedules are not."""
+    kind = (trigger or {}).get("type")
+    if kind in ("segment", "segment_now") or (kind == "schedule" and trigger.get("segment_id")):
+        return True
+    if kind == "date" and trigger.get("date") == "due_to_buy":
+        return True
+    return any(step.get("type") == "branch" for step in steps or [])
+
+
 def successors(step: dict, following: str | None) -> list[str | None]:
     """The steps a step can lead to (None: leaving the journey)."""
     kind = step["type"]

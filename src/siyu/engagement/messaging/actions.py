@@ -30,7 +30,7 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import db_values, insert_rows
 from siyu.core.errors import PermissionDenied
 from siyu.core.tasks import schedule_once
-from siyu.customers.models import Consent
+from siyu.customers.models import PERSONALISED, Consent
 from siyu.engagement.content import queries as content_queries
 from siyu.engagement.content import scripts
 from siyu.engagement.content.models import Material
@@ -245,8 +245,8 @@ def _check_request(request: SendRequest) -> None:
 
 
 _SEND_COLUMNS = ["idempotency_key", "channel", "customer_id", "member", "template", "subject", "content",
-                 "variables", "priority", "marketing", "source", "source_id", "status", "reason", "scheduled_at",
-                 "next_attempt_at", "attempts", "dispatched_at", "touch_written", "provider_message_id",
+                 "variables", "priority", "marketing", "personalised", "source", "source_id", "status", "reason",
+                 "scheduled_at", "next_attempt_at", "attempts", "dispatched_at", "touch_written", "provider_message_id",
                  "record_key", "sender", "receipt", "last_error", "claimed_by", "created_by", "created_at"]  # fmt: skip
 
 
@@ -269,7 +269,7 @@ def _store_sends(requests: list[SendRequest], now: dt.datetime, created_by, rule
         for_worker = for_worker or due
         rows.append((
             r.idempotency_key, r.channel, r.customer_id, r.member or "", r.template or "", r.subject or "",
-            r.content or "", variables_db, r.priority, r.marketing, r.source, r.source_id or "", d.status,
+            r.content or "", variables_db, r.priority, r.marketing, bool(r.personalised and r.marketing), r.source, r.source_id or "", d.status,
             d.reason, slot, slot if due else None, 0, None, False, "", "", "", "", "", "", author, created,
         ))  # fmt: skip
     insert_rows(Send, _SEND_COLUMNS, rows)
@@ -485,13 +485,16 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
     rules = Rules.of(current_policy())
     customer_ids = {s.customer_id for s in sends if s.customer_id is not None}
-    latest = Consent.objects.in_force(customer_ids, {CONSENT_CHANNEL.get(s.channel) for s in sends})
+    asked = {CONSENT_CHANNEL.get(s.channel) for s in sends}
+    if any(s.personalised and s.marketing for s in sends):
+        asked.add(PERSONALISED)
+    latest = Consent.objects.in_force(customer_ids, asked)
     refused = template_refusals_in_force(customer_ids, {s.channel for s in sends})
     by_channel = defaultdict(list)
     for send in sends:
         # Checked again at send time: an opt-out recorded after the enqueue must still stop the send.
         verdict = (
-            consent_verdict(latest, rules, send.customer_id, send.channel, send.marketing)
+            consent_verdict(latest, rules, send.customer_id, send.channel, send.marketing, send.personalised)
             if send.customer_id
             else ""
         )

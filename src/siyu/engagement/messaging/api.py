@@ -46,6 +46,11 @@ class SendIn(Schema):
     marketing: bool = Field(
         True, description="false for transactional sends (no caps, quiet hours, holdouts)"
     )
+    personalised: bool = Field(
+        False,
+        description="a marketing send whose audience was chosen by profiling (segments, predictions): "
+        "refused for customers who opted out of personalised marketing",
+    )
     source: Literal["journey", "campaign", "task", "manual"] = "manual"
     source_id: str = Field("", max_length=64)
     source_holdout_percent: float | None = Field(None, ge=0, le=50, description="the source's own holdout")
@@ -68,6 +73,7 @@ class SendOut(Schema):
     template: str
     priority: int
     marketing: bool
+    purpose: Literal["service", "marketing_general", "marketing_personalised"]
     source: str
     source_id: str
     status: str
@@ -98,6 +104,7 @@ def send_dict(send: Send) -> dict:
         "template": send.template,
         "priority": send.priority,
         "marketing": send.marketing,
+        "purpose": send.purpose,
         "source": send.source,
         "source_id": send.source_id,
         "status": send.status,

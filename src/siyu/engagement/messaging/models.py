@@ -101,6 +101,8 @@ class Send(models.Model):
     variables = models.JSONField(default=dict, blank=True)
     priority = models.SmallIntegerField(default=0)  # higher wins a contended cap
     marketing = models.BooleanField(default=True)  # transactional sends skip caps, quiet hours and holdouts
+    # the targeting used profiling (segments, predictions): see `purpose` and the policy's docstring
+    personalised = models.BooleanField(default=False)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     source_id = models.CharField(max_length=64, blank=True)  # the journey / campaign / task
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
@@ -150,6 +152,21 @@ class Send(models.Model):
 
     def __str__(self):
         return f"send {self.pk} {self.channel} → {self.customer_id or self.member} ({self.status})"
+
+    @property
+    def purpose(self) -> str:
+        """service | marketing_general | marketing_personalised (siyu.engagement.messaging.policy)."""
+        return send_purpose(self.marketing, self.personalised)
+
+
+PURPOSES = ("service", "marketing_general", "marketing_personalised")
+
+
+def send_purpose(marketing: bool, personalised: bool) -> str:
+    """A send's purpose from its two flags: a service message is never personalised marketing."""
+    if not marketing:
+        return "service"
+    return "marketing_personalised" if personalised else "marketing_general"
 
 
 def _default_consent_channels():

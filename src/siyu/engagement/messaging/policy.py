@@ -6,6 +6,10 @@ Checks, in this order, for each request (the first that fails decides the reason
 1. ``no_recipient`` — a customer send without a customer, a ``wecom_app`` send without a staff member (a
    ``wecom_welcome`` needs only the staff member: the new contact is often not a customer yet).
 2. ``opted_out`` — the latest consent record of the channel or of ``all`` is an opt-out (PIPL, 免打扰);
+   every customer channel has its own consent channel (``CONSENT_CHANNEL``; ``wecom_welcome`` counts as
+   ``wecom``, ``wecom_app`` reaches staff, not customers);
+   ``not_personalised`` — a personalised marketing send (``purpose`` marketing_personalised: its targeting
+   used profiling) to a customer whose latest ``personalised`` consent is an opt-out (PIPL art. 24);
    ``template_refused`` — the customer refused this message template (WeChat 43101) and has not opted in
    to the channel since (``TemplateRefusal``).
 3. ``no_consent`` — a marketing send on a channel that needs an opt-in (default: sms, email) has none.
@@ -27,6 +31,17 @@ Rolling caps are checked conservatively: a slot t is accepted when fewer than `c
 (t - W, t + W), which keeps every window of length W at or under the cap whatever order slots arrive in.
 
 Transactional sends (``marketing=False``: order notices, verification codes) skip 3–6 except WeCom's limit.
+
+A send's purpose (``Send.purpose``, from ``marketing`` and ``personalised``):
+
+- ``service`` — ``marketing=False``: order, points and coupon notices, sign-in codes, replies to the customer,
+  welcome messages, a guide's 1-on-1 reply. Only an opt-out of its channel (or ``all``) stops it.
+- ``marketing_general`` — marketing whose audience was chosen without profiling: an event-triggered journey
+  (an order, a points or coupon reminder, a live-code scan), an inactivity or birthday journey, everyone.
+- ``marketing_personalised`` — marketing whose audience or path was chosen by profiling: a journey
+  triggered by a segment (entry, segment_now, a schedule over a segment), a due-to-buy prediction or with a
+  branch on a segment rule; guide tasks for a segment; an API send that says ``personalised``.
+  Refused (``not_personalised``) for a customer who opted out of personalised marketing.
 """
 
 from __future__ import annotations
@@ -47,12 +62,13 @@ from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from siyu.core.batches import SCAN_THRESHOLD, chunked, within_id_range
-from siyu.customers.models import Consent
+from siyu.customers.models import PERSONALISED, Consent
 from siyu.engagement.messaging.models import Channel, ContactPolicy, Send, TemplateRefusal
 
 UTC = dt.UTC
+# the consent channel (siyu.customers.queries.CONSENT_CHANNELS) of each send channel; None: reaches staff
 CONSENT_CHANNEL = {
-    "wecom": "wecom", "sms": "sms", "email": "email", "webhook": None, "wecom_app": None,
+    "wecom": "wecom", "sms": "sms", "email": "email", "webhook": "webhook", "wecom_app": None,
     "guide": "guide",  # a guide's 1-on-1 contact: the customer can opt out of it alone (or of `all`)
     "wecom_welcome": "wecom", "official_account": "official_account", "mini_program": "mini_program",
 }  # fmt: skip
@@ -66,6 +82,7 @@ REFUSABLE_CHANNELS = {"official_account", "mini_program"}  # where a template ca
 REASONS = {
     "no_recipient": _("no recipient"),
     "opted_out": _("opted out"),
+    "not_personalised": _("the customer refused personalised marketing"),
     "no_consent": _("no opt-in recorded for this channel"),
     "holdout_global": _("in the global holdout"),
     "holdout_source": _("in the journey/campaign holdout"),
@@ -97,6 +114,8 @@ class SendRequest:
     # the source's own holdout already decided (a journey enrollment's flag), instead of the hash
     held_out: bool | None = None
     send_at: dt.datetime | None = None
+    # the targeting used profiling (a segment, a prediction): purpose marketing_personalised when marketing
+    personalised: bool = False
 
 
 @dataclass
@@ -267,13 +286,18 @@ def template_refusals_in_force(
     }
 
 
-def consent_verdict(latest: dict, rules: Rules, customer_id: int, channel: str, marketing: bool) -> str:
-    """ "" when the customer may be contacted on `channel`, else `opted_out` / `no_consent`."""
+def consent_verdict(
+    latest: dict, rules: Rules, customer_id: int, channel: str, marketing: bool, personalised: bool = False
+) -> str:
+    """ "" when the customer may be contacted on `channel`, else `opted_out` / `not_personalised` /
+    `no_consent`. `latest` is Consent.objects.in_force of the channels (and PERSONALISED if asked)."""
     consent_channel = CONSENT_CHANNEL.get(channel)
     specific = latest.get((customer_id, consent_channel)) if consent_channel else None
     overall = latest.get((customer_id, "all"))
     if Consent.Status.OPT_OUT in (specific, overall):
         return "opted_out"
+    if marketing and personalised and latest.get((customer_id, PERSONALISED)) == Consent.Status.OPT_OUT:
+        return "not_personalised"
     if marketing and channel in rules.consent_required and Consent.Status.OPT_IN not in (specific, overall):
         return "no_consent"
     return ""
@@ -406,7 +430,10 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
     members = {r.member for r in requests if r.channel == Channel.WECOM_APP and r.member}
     starts = [max(r.send_at or now, now) for r in requests] or [now]
     horizon = rules.horizon() + dt.timedelta(hours=2)  # + the furthest a quiet-hours move can shift a slot
-    latest = Consent.objects.in_force(customer_ids, {CONSENT_CHANNEL.get(r.channel) for r in requests})
+    asked = {CONSENT_CHANNEL.get(r.channel) for r in requests}
+    if any(r.personalised and r.marketing for r in requests):
+        asked.add(PERSONALISED)
+    latest = Consent.objects.in_force(customer_ids, asked)
     refused = template_refusals_in_force(customer_ids, {r.channel for r in requests})
     by_customer, by_member = _slots(customer_ids, members, min(starts) - horizon, max(starts) + horizon * 2)
     in_global, in_source = _holdouts(requests, customer_ids, rules)
@@ -435,7 +462,7 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
         if cid is None:
             decisions[i] = Decision("suppressed", at, "no_recipient")
             continue
-        reason = consent_verdict(latest, rules, cid, request.channel, request.marketing)
+        reason = consent_verdict(latest, rules, cid, request.channel, request.marketing, request.personalised)
         if not reason and (cid, request.channel, request.template) in refused:
             reason = "template_refused"
         if not reason and request.marketing:
