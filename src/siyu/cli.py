@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     setup_django()
-    if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
+    # restore replaces the control plane and migrates what it put in place
+    if argv[0] not in ("--help", "restore") and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
     if from_command_line:
         from siyu.core.leases import enable_for_commands

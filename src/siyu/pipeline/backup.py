@@ -84,9 +84,11 @@ def run_backup_job(job, progress) -> dict:
 def holds_data() -> list[str]:
     """What this installation already holds (a restore replaces it only when told to)."""
     found = []
-    if Job.objects.exists():
+    with connection.cursor() as cursor:
+        migrated = Job._meta.db_table in connection.introspection.table_names(cursor)
+    if migrated and Job.objects.exists():
         found.append(f"{Job.objects.count()} jobs")
-    if get_user_model().objects.exists():
+    if migrated and get_user_model().objects.exists():
         found.append(f"{get_user_model().objects.count()} accounts")
     rows = sum(  # a fresh warehouse records only the upgrades it needs none of
         t["rows"] for name, t in warehouse_snapshot.table_checksums().items() if name != "warehouse_upgrades"
