@@ -23,7 +23,9 @@ BUYERS = 20
 
 
 def _env(home, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
+    }
     env.update(
         {
             "SIYU_HOME": str(home),
@@ -61,7 +63,9 @@ def _export(tmp_path):
     with path.open("w", encoding="utf-8") as out:
         out.write("订单编号,买家会员名,买家实际支付金额,订单状态,订单创建时间,收货人手机\n")
         for i in range(60):
-            out.write(f"{7000 + i},buyer{i % BUYERS},{10 + i}.00,交易成功,2025-03-01 10:00:00,139{i % BUYERS:08d}\n")
+            out.write(
+                f"{7000 + i},buyer{i % BUYERS},{10 + i}.00,交易成功,2025-03-01 10:00:00,139{i % BUYERS:08d}\n"
+            )
     return path
 
 
@@ -188,3 +192,50 @@ def test_a_backup_killed_half_way_leaves_no_archive_and_the_next_one_works(tmp_p
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     assert manifest["warehouse"]["tables"]["raw_rows"]["rows"] == 60
+
+
+POSTGRES_BACKUP = """
+import json, sys
+from siyu.cli import main
+main(["import", sys.argv[1], "--source", "tmall"])
+main(["backup", sys.argv[2], "--verify", "--json"])
+"""
+
+
+@pytest.mark.postgres
+def test_a_postgresql_control_plane_is_backed_up_and_verified_in_a_scratch_database(tmp_path):
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("runs on PostgreSQL: DATABASE_URL names none (make test's PostgreSQL pass sets it)")
+    parts = urlsplit(url)
+    name = f"{parts.path.lstrip('/') or 'siyu'}_backup_{secrets.token_hex(3)}"
+    admin = psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True, connect_timeout=3)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        db_url = urlunsplit(parts._replace(path=f"/{name}"))
+        archive = tmp_path / "backup.tar"
+        code, out, err = _finish(
+            _python(tmp_path / "home", POSTGRES_BACKUP, _export(tmp_path), archive, DATABASE_URL=db_url)
+        )
+        assert code == 0, err
+        report = json.loads(out.strip().splitlines()[-1])
+        assert report["verify"]["verified"], report["verify"]["differences"]
+        with tarfile.open(archive) as tar:
+            names = tar.getnames()
+            manifest = json.load(tar.extractfile("manifest.json"))
+        assert "control.pgdump" in names
+        assert manifest["control_plane"]["engine"] == "postgresql"
+        assert manifest["warehouse"]["tables"]["raw_rows"]["rows"] == 60
+        # the scratch database of --verify is gone
+        left = admin.execute(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE %s", [f"{name}_verify_%"]
+        ).fetchone()
+        assert left == (0,)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

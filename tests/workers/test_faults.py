@@ -18,8 +18,12 @@ BUYERS = 20
 
 
 def _env(home, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"}
-    env.update({"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"})
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
+    }
+    env.update(
+        {"SIYU_HOME": str(home), "DJANGO_SETTINGS_MODULE": "siyu.project.settings", "PYTHONUNBUFFERED": "1"}
+    )
     env.update(extra)
     return env
 
@@ -37,7 +41,9 @@ def _export(tmp_path, rows=60, name="tmall.csv"):
     with path.open("w", encoding="utf-8") as out:
         out.write("订单编号,买家会员名,买家实际支付金额,订单状态,订单创建时间,收货人手机\n")
         for i in range(rows):
-            out.write(f"{7000 + i},buyer{i % BUYERS},{10 + i % 90}.00,交易成功,2025-03-01 10:00:00,139{i % BUYERS:08d}\n")
+            out.write(
+                f"{7000 + i},buyer{i % BUYERS},{10 + i % 90}.00,交易成功,2025-03-01 10:00:00,139{i % BUYERS:08d}\n"
+            )
     return path
 
 
@@ -108,7 +114,7 @@ def debit_then_die(taken):
     real(taken)  # the lots are debited inside the open transaction
     die()
 points._debit_lots = debit_then_die
-points.spend_points(1, 30, key="redeem-1", reason="a gift", source="redemption")
+points.spend_points(1, 30, key="redeem-1", reason="a gift", source="mall")
 """
 )
 
@@ -119,8 +125,8 @@ from siyu.loyalty.points import actions as points
 from siyu.loyalty.points.models import PointsEntry
 from siyu.loyalty.points.queries import balance_of
 before = balance_of(1).available
-points.spend_points(1, 30, key="redeem-1", reason="a gift", source="redemption")
-points.spend_points(1, 30, key="redeem-1", reason="a gift", source="redemption")  # the client retries
+points.spend_points(1, 30, key="redeem-1", reason="a gift", source="mall")
+points.spend_points(1, 30, key="redeem-1", reason="a gift", source="mall")  # the client retries
 print(json.dumps({"before": before, "after": balance_of(1).available,
                   "spends": PointsEntry.objects.filter(points__lt=0).count()}))
 """
@@ -140,7 +146,9 @@ def test_a_redemption_killed_mid_transaction_spends_nothing_and_its_retry_spends
 def _small_disk(path, size: str) -> bool:
     """A tmpfs of `size` at `path` (root only); False when it cannot be mounted here."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
     return done.returncode == 0
 
 

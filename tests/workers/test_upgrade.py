@@ -62,12 +62,23 @@ def test_an_installation_of_the_previous_release_migrates_upgrades_lists_custome
         "9002,newbuyer2,30.00,交易成功,2025-04-02 10:00:00,13800000002\n",
         encoding="utf-8",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SIYU_")) and k != "DATABASE_URL"
+    }
     env.update(
-        {"SIYU_HOME": str(home), "SIYU_PII_KEY": PII_KEY, "SIYU_MATCH_KEY": MATCH_KEY, "SIYU_SECRET_KEY": "upgrade-test"}
+        {
+            "SIYU_HOME": str(home),
+            "SIYU_PII_KEY": PII_KEY,
+            "SIYU_MATCH_KEY": MATCH_KEY,
+            "SIYU_SECRET_KEY": "upgrade-test",
+        }
     )
     done = subprocess.run(
-        [sys.executable, "-c", OPEN_WITH_THIS_RELEASE, str(newer)], env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-c", OPEN_WITH_THIS_RELEASE, str(newer)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr
     opened = json.loads(done.stdout.strip().splitlines()[-1])

@@ -5,8 +5,8 @@ An archive is a tar file holding
     manifest.json        what is inside, with a row count and checksum per table and a sha256 per file
     control.sqlite3      the SQLite control plane (sqlite3's online backup API: one consistent snapshot
                          while the server writes), or
-    control.pgdump       the PostgreSQL control plane (`pg_dump --format=custom`: one snapshot, taken in a
-                         single REPEATABLE READ transaction by pg_dump itself)
+    control.pgdump       the PostgreSQL control plane (`pg_dump --format=custom` in a REPEATABLE READ
+                         snapshot exported by our own transaction, which also reads the manifest's checksums)
     warehouse.duckdb     the warehouse (siyu.warehouse.snapshot)
     uploads/…            uploads, sealed rejected-row files, materials
 
@@ -31,7 +31,7 @@ import tarfile
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from siyu.core import pii
 from siyu.core.errors import SiyuError
@@ -145,11 +145,16 @@ def snapshot_control_plane(folder: Path) -> dict:
             "pg_dump is not on PATH: install the PostgreSQL client tools to back up a PostgreSQL control plane"
         )
     target = folder / PGDUMP_FILE
-    # pg_dump reads every table in one REPEATABLE READ snapshot; the counts and checksums below are read
-    # in a snapshot of our own, the same one when nothing writes in between (the backup job pauses the
-    # jobs; a console edit landing between the two is reported by --verify as a difference)
-    _run([pg_dump, "--format=custom", "--no-owner", "--no-privileges", "--file", str(target), _pg_url()])
-    return {"engine": "postgresql", "file": PGDUMP_FILE, "tables": database_tables()}
+    # one snapshot for the dump and the manifest: this transaction exports it, pg_dump reads in it, and the
+    # counts and checksums are read in it too, so they describe exactly what was dumped
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+        argv = [pg_dump, "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}"]
+        _run([*argv, "--file", str(target), _pg_url()])
+        tables = database_tables()
+    return {"engine": "postgresql", "file": PGDUMP_FILE, "tables": tables}
 
 
 def restore_control_plane(folder: Path, part: dict) -> None:
