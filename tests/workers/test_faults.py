@@ -207,3 +207,53 @@ def test_a_disk_filling_up_during_an_import_fails_the_job_in_words_and_keeps_not
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(disk)])
+
+
+KILLED_SEGMENT_REFRESH = (
+    SETUP
+    + """
+main(["import", sys.argv[1], "--source", "tmall"])
+main(["resolve"])
+from siyu.segments import actions as segments
+from siyu.staff.actions import create_user
+admin = create_user("admin", "pw-admin-1", "admin")
+segment = segments.save_segment(admin, "名单", customer_ids=list(range(1, 11)))
+segments.save_segment(admin, "名单", customer_ids=list(range(6, 16)), segment_id=segment.pk, materialise=False)
+real = segments.delete_where_in
+def delete_then_die(*args, **kwargs):
+    real(*args, **kwargs)  # the members who left are deleted inside the open transaction
+    die()
+segments.delete_where_in = delete_then_die
+segments.refresh_segment(segment.pk)
+"""
+)
+
+AFTER_SEGMENT_REFRESH = (
+    SETUP
+    + """
+from siyu.segments import actions as segments
+from siyu.segments.models import Segment
+from siyu.warehouse import raw_connection
+con = raw_connection()
+def members():
+    return [r[0] for r in con.execute("SELECT customer_id FROM segment_members ORDER BY 1").fetchall()]
+def changes():
+    return con.execute("SELECT change, count(*), count(DISTINCT customer_id) FROM segment_changes "
+                       "GROUP BY 1 ORDER BY 1").fetchall()
+segment = Segment.objects.get()
+before = {"members": members(), "changes": changes()}
+segments.refresh_segment(segment.pk)
+print(json.dumps({"before": before, "after": {"members": members(), "changes": changes()}}))
+"""
+)
+
+
+def test_a_segment_refresh_killed_mid_write_leaves_the_old_members_and_the_next_refresh_is_exact(tmp_path):
+    home = tmp_path / "home"
+    code, _out, err = _python(home, KILLED_SEGMENT_REFRESH, _export(tmp_path))
+    assert code == -signal.SIGKILL, err
+    code, out, err = _python(home, AFTER_SEGMENT_REFRESH)
+    assert code == 0, err
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen["before"] == {"members": list(range(1, 11)), "changes": [["enter", 10, 10]]}
+    assert seen["after"] == {"members": list(range(6, 16)), "changes": [["enter", 15, 15], ["exit", 5, 5]]}
