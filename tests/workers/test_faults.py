@@ -1,5 +1,5 @@
 """Faults with real processes (docs/faults.md lists them with what each promises): a SIGKILL in the middle of
-a resolve and of a points redemption, and the disk filling up during an import. Each time: nothing committed
+a resolve, a points redemption, a segment refresh and a journey tick, and the disk filling up during an import. Each time: nothing committed
 is lost, nothing is done twice, and the next run finishes the work or the job says why it stopped."""
 
 from __future__ import annotations
@@ -257,3 +257,66 @@ def test_a_segment_refresh_killed_mid_write_leaves_the_old_members_and_the_next_
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen["before"] == {"members": list(range(1, 11)), "changes": [["enter", 10, 10]]}
     assert seen["after"] == {"members": list(range(6, 16)), "changes": [["enter", 15, 15], ["exit", 5, 5]]}
+
+
+JOURNEY = """
+import datetime as dt
+from django.utils import timezone
+from siyu.engagement.journeys import actions as journeys
+from siyu.engagement.messaging.actions import update_policy
+NOW = timezone.now()
+"""
+
+KILLED_JOURNEY_TICK = (
+    SETUP
+    + JOURNEY
+    + """
+main(["import", sys.argv[1], "--source", "tmall"])
+main(["resolve"])
+from siyu.segments.actions import save_segment
+from siyu.staff.actions import create_user
+update_policy(None, holdout_percent=0)
+segment = save_segment(create_user("admin", "pw-admin-1", "admin"), "名单", customer_ids=list(range(1, 21)))
+journey = journeys.save_journey(
+    None, name="欢迎", trigger={"type": "segment_now", "segment_id": segment.pk}, holdout_percent=0,
+    steps=[{"id": "hello", "type": "send", "channel": "webhook", "content": "你好"}],
+)
+journeys.activate_journey(None, journey.pk, now=NOW)
+real = journeys.enqueue_send_batch
+def enqueue_then_die(requests, now=None):
+    real(requests, now=now)  # the sends are written; the enrollments have not moved on
+    die()
+journeys.enqueue_send_batch = enqueue_then_die
+journeys.run_journeys(now=NOW)
+"""
+)
+
+AFTER_JOURNEY_TICK = (
+    SETUP
+    + JOURNEY
+    + """
+from siyu.engagement.journeys.models import Enrollment
+from siyu.engagement.messaging.models import Send
+def seen():
+    return {"sends": Send.objects.count(), "customers": Send.objects.values("customer_id").distinct().count(),
+            "enrolled": Enrollment.objects.count(),
+            "waiting": Enrollment.objects.filter(step_id="hello", status="active").count()}
+before = seen()
+journeys.run_journeys(now=NOW + dt.timedelta(minutes=1))
+journeys.run_journeys(now=NOW + dt.timedelta(minutes=2))
+print(json.dumps({"before": before, "after": seen()}))
+"""
+)
+
+
+def test_a_journey_tick_killed_while_queueing_sends_queues_each_send_once_when_it_runs_again(tmp_path):
+    home = tmp_path / "home"
+    code, _out, err = _python(home, KILLED_JOURNEY_TICK, _export(tmp_path))
+    assert code == -signal.SIGKILL, err
+    code, out, err = _python(home, AFTER_JOURNEY_TICK)
+    assert code == 0, err
+    seen = json.loads(out.strip().splitlines()[-1])
+    # the enrolments, their first step's sends and the move past it commit together: the kill left none
+    assert seen["before"] == {"sends": 0, "customers": 0, "enrolled": 0, "waiting": 0}
+    assert seen["after"]["sends"] == seen["after"]["customers"] == BUYERS  # one send per customer, never two
+    assert seen["after"]["enrolled"] == BUYERS and seen["after"]["waiting"] == 0  # each enrolled once, moved on
