@@ -1,6 +1,7 @@
 """Faults with real processes (docs/faults.md lists them with what each promises): a SIGKILL in the middle of
-a resolve, a points redemption, a segment refresh and a journey tick, and the disk filling up during an import. Each time: nothing committed
-is lost, nothing is done twice, and the next run finishes the work or the job says why it stopped."""
+a resolve, a points redemption, a segment refresh and a journey tick, and the disk filling up during an
+import. Each time: nothing committed is lost, nothing is done twice, and the next run finishes the work or
+the job says why it stopped."""
 
 from __future__ import annotations
 
