@@ -21,6 +21,8 @@ COMMANDS = {
     "keys": "the PII key ring: siyu keys status|rotate [--resume]|retire ID [--json]",
     "retention": "remove data past its retention period: siyu retention [--dry-run] [--json]",
     "jobs": "the latest jobs and how they ended: siyu jobs [--status queued|running|done|failed] [--limit N]",
+    "backup": "a consistent backup of both planes and the uploads, also while serving: siyu backup OUT [--verify]",
+    "restore": "restore a backup into a fresh SIYU_HOME and verify it: siyu restore IN [--force]",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
     "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync|"
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImproperlyConfigured as exc:  # a key file every user can read, an audit retention too short…
         print(f"siyu: {exc}", file=sys.stderr)
         return 2
-    if argv[0] not in ("--help",) and "--help" not in argv and "-h" not in argv:
+    # restore replaces the control plane and migrates what it put in place
+    if argv[0] not in ("--help", "restore") and "--help" not in argv and "-h" not in argv:
         migrate_quietly()
     if from_command_line:
         from siyu.core.leases import enable_for_commands

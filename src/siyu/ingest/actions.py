@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,6 +115,18 @@ def write_prepared(prepared: PreparedFile, also=None) -> FileReport:
 
 _MAX_QUEUED_PARTS = 2
 _batches = threading.Lock()  # one batch lands at a time in this process (see _BatchWriter._begin)
+
+
+@contextmanager
+def batches_held(wait: float = 3600.0):
+    """No batch lands in this process while the block runs (a backup's consistent point); waits for the one
+    landing now to commit."""
+    if not _batches.acquire(timeout=wait):
+        raise WarehouseBusy(f"the warehouse has been busy landing batches for {wait:g} s")
+    try:
+        yield
+    finally:
+        _batches.release()
 
 
 class _BatchWriter:

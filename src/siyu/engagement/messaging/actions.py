@@ -479,7 +479,14 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
         outcomes = {m.send_id: exc.outcome() for m in messages}
     by_id = {s.pk: s for s in sends}
     for message in messages:
-        _apply(by_id[message.send_id], outcomes.get(message.send_id) or failed("no answer", True), at)
+        outcome = outcomes.get(message.send_id) or failed("no answer", True)
+        if outcome.outcome_unknown and not adapter.idempotent:  # at most once, as after a crash
+            outcome = failed(
+                f"{outcome.error}; the outcome is unknown and the send is not repeated (this provider cannot "
+                "recognise a repeat)",
+                False,
+            )
+        _apply(by_id[message.send_id], outcome, at)
 
 
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:

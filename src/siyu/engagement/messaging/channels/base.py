@@ -32,6 +32,8 @@ class Outcome:
     retry_after: float | None = None  # seconds, when the provider said how long to wait
     # the recipient refused this template (WeChat 43101): recorded so that the policy stops the next one
     refused: bool = False
+    # the request reached the provider but no answer came (a read timeout): it may have been sent
+    outcome_unknown: bool = False
 
 
 def sent(provider_message_id: str = "") -> Outcome:
@@ -45,13 +47,19 @@ def failed(error: str, retryable: bool, retry_after: float | None = None) -> Out
 class ProviderError(Exception):
     """A call that failed as a whole (every message of it gets this outcome)."""
 
-    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+    def __init__(
+        self, message: str, retryable: bool, retry_after: float | None = None, *, outcome_unknown: bool = False
+    ):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        # the request was sent and its answer never came: the provider may have acted on it
+        self.outcome_unknown = outcome_unknown
 
     def outcome(self) -> Outcome:
-        return failed(str(self), self.retryable, self.retry_after)
+        out = failed(str(self), self.retryable, self.retry_after)
+        out.outcome_unknown = self.outcome_unknown
+        return out
 
 
 class ChannelAdapter:

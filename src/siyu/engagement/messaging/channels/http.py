@@ -184,8 +184,10 @@ class HttpClient:
         url = (self.prefix + path or "/") + ("?" + urlencode(query) if query else "")
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: reconnect once
             conn = self._connection()
+            sent = False
             try:
                 conn.request(method, url, body=body, headers=dict(headers or {}))
+                sent = True
                 raw = conn.getresponse()
                 declared = raw.getheader("content-length", "")
                 too_long = max_bytes is not None and declared.isdigit() and int(declared) > max_bytes
@@ -196,7 +198,14 @@ class HttpClient:
                 if attempt == 2:
                     raise ProviderError(f"connection to {self.host} lost: {exc}", retryable=True) from exc
                 continue
-            except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            except TimeoutError as exc:
+                self.close()
+                if sent:  # the provider has the request and may act on it: a repeat may send twice
+                    raise ProviderError(
+                        f"{self.host} did not answer in time ({exc})", retryable=True, outcome_unknown=True
+                    ) from exc
+                raise ProviderError(f"cannot reach {self.host}: {exc}", retryable=True) from exc
+            except (OSError, http.client.HTTPException) as exc:
                 self.close()
                 raise ProviderError(f"cannot reach {self.host}: {exc}", retryable=True) from exc
             if too_long:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -18,6 +19,8 @@ class FakeServer:
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.scripted: deque = deque()  # answers to give before the normal ones (failure injection)
+        # seconds to wait after handling a request before answering (a provider that hangs), 0: none
+        self.answer_delay = 0.0
         self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---
@@ -42,13 +45,18 @@ class FakeServer:
                     owner.requests.append(request)
                     scripted = owner.scripted.popleft() if owner.scripted else None
                 status, headers, body = scripted if scripted is not None else owner.answer(request)
+                if owner.answer_delay:  # it acted on the request; its answer comes late, or never in time
+                    time.sleep(owner.answer_delay)
                 data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client stopped waiting (answer_delay)
+                    self.close_connection = True
 
             do_GET = do_POST = _handle
 
