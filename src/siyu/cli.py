@@ -18,6 +18,7 @@ COMMANDS = {
     "sync": "sync WeCom external contacts, tags and owner guides: siyu sync wecom [--json]",
     "predict": "purchase propensity and CLV per customer: siyu predict [--as-of DATE] [--horizon-days N]",
     "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
+    "privacy": "data-subject requests: siyu privacy copy CUSTOMER_ID OUT.zip [--request N] [--json]",
     "jobs": "the latest jobs and how they ended: siyu jobs [--status queued|running|done|failed] [--limit N]",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
