@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 KINDS = {"access": _("Copy of their data"), "deletion": _("Deletion"), "correction": _("Correction")}
 SOURCES = {"member_centre": _("Member centre"), "staff": _("Staff, on the customer's behalf"), "api": _("API")}
@@ -11,7 +12,7 @@ ACTIONS = {"opened": _("Opened"), "assigned": _("Assigned"), "status": _("Status
            "copied": _("Copy downloaded"), "corrected": _("Profile corrected")}
 
 # the profile fields a correction request may change (siyu.customers.models.ProfileCorrection)
-FIELDS = {"name": _("Name"), "phone": _("Phone"), "email": _("Email"), "address": _("Address"),
+FIELDS = {"name": pgettext_lazy("a person's", "Name"), "phone": _("Phone"), "email": _("Email"), "address": _("Address"),
           "gender": _("Gender"), "birthday": _("Birthday")}
 
 
