@@ -348,6 +348,8 @@ NOT_PAGES = {
     "loyalty_coupon_template_issue": "POST, redirects to the template or the job",
     "loyalty_coupon_void": "POST, redirects to the coupon",
     "privacy_request_move": "POST, redirects to the request",
+    "privacy_request_copy": "POST, a ZIP file",
+    "privacy_request_correct": "POST, redirects to the request",
     "loyalty_points_adjust": "POST, redirects to the customer's points",
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",

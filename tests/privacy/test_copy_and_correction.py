@@ -14,6 +14,7 @@ import zipfile
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -153,9 +154,13 @@ def test_the_copy_holds_every_section_of_the_person_in_clear_and_nothing_of_anyo
     assert summary["rows"] == sum(len(rows) for rows in data.values())
 
 
-def test_csv_headers_are_chinese_and_no_cell_runs_as_a_formula(person):
-    _name, content, _summary = actions.copy_of_person(person["ops"], person["cid"])
-    _everything, tables = _sections(content)
+def test_csv_headers_are_chinese_and_no_cell_runs_as_a_formula(person, tmp_path):
+    out = tmp_path / "copy.zip"
+    printed = io.StringIO()
+    call_command("privacy", "copy", str(person["cid"]), str(out), "--json", stdout=printed)  # `siyu privacy copy`
+    assert json.loads(printed.getvalue())["rows"] > 0
+    assert out.stat().st_mode & 0o777 == 0o600  # the person's data in clear: readable by the owner only
+    _everything, tables = _sections(out.read_bytes())
     assert tables["订单"][0][:3] == ["订单号", "来源", "订单状态"]
     for rows in tables.values():
         assert all(not h.isascii() for h in rows[0]), rows[0]  # every header is Chinese words, no codes
@@ -232,8 +237,17 @@ def test_a_correction_shows_in_the_profile_and_in_the_steps_and_closing_names_wh
     assert closing.startswith("已按客户要求更正") and "姓名" in closing and "生日" in closing
     audited = AuditLog.objects.get(action="correct_profile", target=str(cid))
     assert set(audited.detail["fields"]) == {"name", "phone", "birthday", "gender"}
+    other = actions.open_request(customer_id=cid, kind="correction", source="member_centre", verification="短信验证码")
+    api = Client(headers={"Authorization": f"Bearer {create_token(person['ops'], 'desk')}", "Idempotency-Key": "c-1"})
+    answer = api.post(f"/api/privacy/requests/{other.pk}/corrections", {"address": "上海市静安区南京西路 1 号"},
+                      content_type="application/json")  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["corrected"] == ["address"]
+    assert customer_queries.own_profile(cid)["address"] == "上海市静安区南京西路 1 号"
+    guide_api = Client(headers={"Authorization": f"Bearer {create_token(person['guide'], 'x')}", "Idempotency-Key": "c-2"})
+    assert guide_api.post(f"/api/privacy/requests/{other.pk}/corrections", {"name": "某人"},
+                          content_type="application/json").status_code == 403  # fmt: skip
     # the copy shows the corrected profile and the corrections
     _name, content, _summary = actions.copy_of_person(person["ops"], cid)
     everything, _tables = _sections(content)
     assert everything["数据"]["基本资料"][0]["姓名"] == "张薇"
-    assert {c["字段"] for c in everything["数据"]["资料更正记录"]} == {"姓名", "手机号", "生日", "性别"}
+    assert {c["字段"] for c in everything["数据"]["资料更正记录"]} == {"姓名", "手机号", "生日", "性别", "地址"}

@@ -17,7 +17,7 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
 from siyu.customers import actions as customer_actions
 from siyu.customers.errors import CustomerError
-from siyu.customers.queries import check_access, require_customers
+from siyu.customers.queries import check_access, merged_into, require_customers
 from siyu.privacy.errors import PrivacyError, RequestNotFound
 from siyu.privacy.models import DataRequest, DataRequestStep
 from siyu.staff.models import Role
@@ -175,7 +175,11 @@ def copy_of_person(actor, customer_id: int | None = None, *, request_id: int | N
         customer_id = request.customer_id
     if customer_id is None:
         raise PrivacyError("say whose copy: a customer id or an access request")
-    require_customers([int(customer_id)])
+    # a request about a customer merged since: the same person, whose data now sits in the survivor
+    customer_id = int(customer_id)
+    if request is not None:
+        customer_id = merged_into(customer_id) or customer_id
+    require_customers([customer_id])
     content, summary = build_archive(int(customer_id), now)
     note = _copy_note(summary)
     with transaction.atomic():

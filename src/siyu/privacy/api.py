@@ -14,7 +14,7 @@ from pydantic import field_validator
 from siyu.privacy import actions, queries
 from siyu.privacy.models import DataRequest
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
 
 router = Router(tags=["privacy"])
 
@@ -123,8 +123,9 @@ class PrivacyCorrectionOut(Schema):
     request: PrivacyRequestOut
 
 
-@router.get("/privacy/requests/{int:request_id}/copy", response={200: None, **LOOKUP_ERRORS},
+@router.get("/privacy/requests/{int:request_id}/copy", response={200: bytes, 400: ErrorOut, **LOOKUP_ERRORS},
             summary="Download the copy an access request asks for (a ZIP)",
+            openapi_extra={"responses": {200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}}},
             description="Everything held about the request's customer: a JSON of everything and a CSV per part, "
                         "Chinese headers. Built for this download, never stored; a step of the request, audited. "
                         "Admins and operators.")  # fmt: skip
