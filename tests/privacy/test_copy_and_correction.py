@@ -227,6 +227,8 @@ def test_a_correction_shows_in_the_profile_and_in_the_steps_and_closing_names_wh
     assert (profile["name"], profile["phone"], str(profile["birthday"]), profile["gender"]) == (
         "张薇", "13700137007", "1990-05-06", "F")
     assert customer_queries.own_profile(cid)["name"] == "张薇"
+    listed = {i["customer_id"]: i for i in customer_queries.list_customers(person["admin"]).items}
+    assert (listed[cid]["name"], listed[cid]["phone"]) == ("张薇", "13700137007")  # the list shows it too
     found = DataRequest.objects.get(pk=request.pk)
     steps = [(s.action, s.note) for s in queries.steps_of(found)]
     assert steps[-1][0] == "corrected" and "姓名" in steps[-1][1] and "手机号" in steps[-1][1]

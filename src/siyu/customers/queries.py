@@ -597,11 +597,16 @@ def _presented(user, rows: list[dict], query: CustomerListQuery) -> list[dict]:
     clear_pii = _display_pii(rows) if clear else {}
     states = states_of(r["customer_id"] for r in rows)
     owner_names = display_names(s.owner_id for s in states.values() if s.owner_id)
+    corrected = corrections_of_many([r["customer_id"] for r in rows], fields=("name", "phone"))
     items = []
     for row in rows:
         cid = row["customer_id"]
         state = states.get(cid)
         values = clear_pii.get(row["pii_record_key"] or "", {})
+        if cid in corrected:  # a correction (PIPL art. 46) wins over the records, masked for those who see no PII
+            fixed = corrected[cid]
+            row = {**row, **{f"{f}_masked": _MASKS[f](v) for f, v in fixed.items()}}
+            values = {**values, **fixed} if clear else values
         items.append(
             {
                 "customer_id": cid,
@@ -898,11 +903,19 @@ def person_events(customer_id: int) -> list[dict]:
 def corrections_of(customer_id: int) -> dict[str, str]:
     """The corrected profile fields in force for a customer: field -> value (clear; the latest correction of
     each field wins)."""
-    found: dict[str, str] = {}
-    for correction in ProfileCorrection.objects.filter(customer_id=int(customer_id)).order_by("corrected_at", "pk"):
+    return corrections_of_many([customer_id]).get(int(customer_id), {})
+
+
+def corrections_of_many(customer_ids, fields=None) -> dict[int, dict[str, str]]:
+    """corrections_of for several customers in one query (a page of the list); `fields`: only these."""
+    found: dict[int, dict[str, str]] = {}
+    wanted = ProfileCorrection.objects.filter(customer_id__in=[int(i) for i in customer_ids])
+    if fields is not None:
+        wanted = wanted.filter(field__in=list(fields))
+    for correction in wanted.order_by("corrected_at", "pk"):
         value = _decrypt_text(correction.value)
         if value is not None:
-            found[correction.field] = value
+            found.setdefault(correction.customer_id, {})[correction.field] = value
     return found
 
 
