@@ -353,6 +353,9 @@ NOT_PAGES = {
     "privacy_request_move": "POST, redirects to the request",
     "integrations_subscription_action": "POST, redirects to the subscription (or shows a new secret once)",
     "integrations_redeliver": "POST, redirects to the subscription",
+
+    "privacy_request_copy": "POST, a ZIP file",
+    "privacy_request_correct": "POST, redirects to the request",
     "loyalty_points_adjust": "POST, redirects to the customer's points",
     "loyalty_mall_redemption_change": "POST (ship, hand over, cancel), redirects to the redemptions",
     "loyalty_mall_fulfilment_csv": "a CSV file",

@@ -19,15 +19,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from siyu import warehouse
+from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
 from siyu.customers import queries
 from siyu.customers.errors import CustomerError
-from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.customers.models import Consent, CustomerState, CustomerTag, Note, ProfileCorrection, Tag, TagGroup
 from siyu.outbox.actions import record_outbound_event
 from siyu.staff.models import Role
-from siyu.staff.queries import role_of, staff_by_handle, store_of
+from siyu.staff.queries import can_view_pii, role_of, staff_by_handle, store_of
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +248,78 @@ def set_lifecycle_override(actor, customer_id: int, stage: str) -> None:
 
 
 # --- sync from the warehouse ---------------------------------------------------------------------
+
+
+# --- corrections (PIPL art. 46) -----------------------------------------------------------------------------
+
+CORRECTABLE = tuple(ProfileCorrection.Field.values)
+MAX_CORRECTION = 300
+
+
+def _corrected_value(field: str, value) -> str:
+    """The value as the profile keeps it, or CustomerError saying what is wrong (in English)."""
+    from siyu.ingest.normalise.phone import normalise_phone
+    from siyu.ingest.normalise.values import normalise_email, normalise_gender, parse_birthday
+
+    text = queries.clean_text(value or "", limit=MAX_CORRECTION + 1).replace("\n", " ").strip()
+    if not text:
+        raise CustomerError(f"the corrected {field} is empty")
+    if len(text) > MAX_CORRECTION:
+        raise CustomerError(f"the corrected {field} is longer than {MAX_CORRECTION} characters")
+    if field == "phone":
+        phone = normalise_phone(text)
+        if phone is None or phone.kind not in ("mobile", "landline"):
+            raise CustomerError("the corrected phone is not a phone number")
+        return phone.value
+    if field == "email":
+        email = normalise_email(text)
+        if email is None:
+            raise CustomerError("the corrected email is not an email address")
+        return email
+    if field == "gender":
+        gender = normalise_gender(text)
+        if gender is None:
+            raise CustomerError("the corrected gender is not 男/女 (M/F)")
+        return gender
+    if field == "birthday":
+        try:
+            birthday = parse_birthday(text, today=timezone.localdate())
+        except ValueError:
+            birthday = None
+        if birthday is None:
+            raise CustomerError("the corrected birthday is not a date (YYYY-MM-DD)")
+        return birthday.isoformat()
+    return text
+
+
+def correct_profile(actor, customer_id: int, changes: dict, reason: str = "", at=None) -> list[str]:
+    """Correct profile fields (name, phone, email, address, gender, birthday) of one customer: each becomes a
+    ProfileCorrection the profile shows instead of what the imported records say (they stay as imported:
+    the correction is the brand's word, the records are what each channel sent). Only a field whose value
+    changes is written. Returns the fields corrected. Needs someone who may see the customer's PII;
+    audited (field names only: the values are PII and stay encrypted in the correction)."""
+    ids = _ids(customer_id)
+    if actor is not None and not can_view_pii(actor):
+        raise PermissionDenied("correcting a profile needs an account that may see customers' PII")
+    _check(actor, ids)
+    queries.require_customers(ids)
+    unknown = sorted(set(changes) - set(CORRECTABLE))
+    if unknown:
+        raise CustomerError(f"these fields cannot be corrected: {', '.join(unknown)}; choose from {', '.join(CORRECTABLE)}")
+    cleaned = {field: _corrected_value(field, value) for field, value in changes.items() if value not in (None, "")}
+    current = queries.corrections_of(ids[0])
+    changed = [f for f in CORRECTABLE if f in cleaned and current.get(f) != cleaned[f]]
+    if not changed:
+        return []
+    at = at or timezone.now()
+    staff = actor if actor is not None and actor.is_authenticated else None
+    with transaction.atomic():
+        ProfileCorrection.objects.bulk_create([
+            ProfileCorrection(customer_id=ids[0], field=f, value=pii.encrypt_json(cleaned[f]), reason=reason[:200],
+                              corrected_by=staff, corrected_at=at) for f in changed
+        ])  # fmt: skip
+        record_audit(actor, "correct_profile", target=str(ids[0]), fields=changed, reason=reason[:200])
+    return changed
 
 
 def _frame(rows, schema: dict) -> pl.DataFrame:

@@ -122,3 +122,29 @@ class Consent(models.Model):
 
     class Meta:
         ordering = ["-recorded_at"]
+
+
+class ProfileCorrection(models.Model):
+    """A profile field corrected at the customer's request (PIPL art. 46; siyu.privacy's correction requests):
+    the profile shows it instead of what the imported records say, which stay as they were imported. The
+    latest correction of a field is in force. `value` is PII: encrypted with the PII key (siyu.core.pii)."""
+
+    class Field(models.TextChoices):
+        NAME = "name", "姓名"
+        PHONE = "phone", "手机号"
+        EMAIL = "email", "邮箱"
+        ADDRESS = "address", "地址"
+        GENDER = "gender", "性别"
+        BIRTHDAY = "birthday", "生日"
+
+    customer_id = models.BigIntegerField(db_index=True)
+    field = models.CharField(max_length=16, choices=Field.choices)
+    value = models.BinaryField()  # pii.encrypt_json(the corrected value as text)
+    reason = models.CharField(max_length=200, blank=True)  # e.g. the privacy request it carried out
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    corrected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["corrected_at", "pk"]

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
-from datetime import UTC
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Annotated
 
@@ -36,7 +36,16 @@ from siyu.core.actions import record_audit
 from siyu.core.batches import chunked
 from siyu.core.errors import PermissionDenied
 from siyu.customers.errors import CustomerNotFound
-from siyu.customers.models import PERSONALISED, Consent, CustomerState, CustomerTag, Note, Tag, TagGroup
+from siyu.customers.models import (
+    PERSONALISED,
+    Consent,
+    CustomerState,
+    CustomerTag,
+    Note,
+    ProfileCorrection,
+    Tag,
+    TagGroup,
+)
 from siyu.staff.models import Role
 from siyu.staff.queries import (
     can_view_pii,
@@ -602,11 +611,16 @@ def _presented(user, rows: list[dict], query: CustomerListQuery) -> list[dict]:
     clear_pii = _display_pii(rows) if clear else {}
     states = states_of(r["customer_id"] for r in rows)
     owner_names = display_names(s.owner_id for s in states.values() if s.owner_id)
+    corrected = corrections_of_many([r["customer_id"] for r in rows], fields=("name", "phone"))
     items = []
     for row in rows:
         cid = row["customer_id"]
         state = states.get(cid)
         values = clear_pii.get(row["pii_record_key"] or "", {})
+        if cid in corrected:  # a correction (PIPL art. 46) wins over the records, masked for those who see no PII
+            fixed = corrected[cid]
+            row = {**row, **{f"{f}_masked": _MASKS[f](v) for f, v in fixed.items()}}
+            values = {**values, **fixed} if clear else values
         items.append(
             {
                 "customer_id": cid,
@@ -866,6 +880,96 @@ def _timeline(orders, events, notes, consents) -> list[dict]:
     return entries
 
 
+# --- what is held about one person, for its copy (siyu.privacy.sections) ---------------------------------
+
+MAX_COPY_EVENTS = 100_000
+
+
+def record_keys_of(customer_id: int) -> list[str]:
+    """The keys of every record now in this customer (after merges: the absorbed customers' too)."""
+    return sorted(r["record_key"] for r in _rows(_record_keys().name("record_key").as_table(), int(customer_id)))
+
+
+def identifier_hashes_of(customer_id: int, id_types) -> set[str]:
+    """The keyed hashes (siyu.core.pii.keyed_hash) of the customer's identifiers of these types (e.g.
+    external_userid): how a domain finds the person in data keyed by such an id."""
+    identifiers = _table("identifiers")
+    expr = identifiers.filter(identifiers.record_key.isin(_record_keys()) & identifiers.id_type.isin(list(id_types)))
+    return {r["value_hash"] for r in _rows(expr.select("value_hash"), int(customer_id)) if r["value_hash"]}
+
+
+def person_records(customer_id: int) -> list[dict]:
+    """The customer's records with their PII in clear (the person's own copy)."""
+    return _identities(int(customer_id), clear=True)
+
+
+def person_orders(customer_id: int) -> list[dict]:
+    return _orders(int(customer_id))
+
+
+def person_events(customer_id: int) -> list[dict]:
+    return _events(int(customer_id), limit=MAX_COPY_EVENTS)
+
+
+# --- corrections (PIPL art. 46) -------------------------------------------------------------------------
+
+
+def corrections_of(customer_id: int) -> dict[str, str]:
+    """The corrected profile fields in force for a customer: field -> value (clear; the latest correction of
+    each field wins)."""
+    return corrections_of_many([customer_id]).get(int(customer_id), {})
+
+
+def corrections_of_many(customer_ids, fields=None) -> dict[int, dict[str, str]]:
+    """corrections_of for several customers in one query (a page of the list); `fields`: only these."""
+    found: dict[int, dict[str, str]] = {}
+    wanted = ProfileCorrection.objects.filter(customer_id__in=[int(i) for i in customer_ids])
+    if fields is not None:
+        wanted = wanted.filter(field__in=list(fields))
+    for correction in wanted.order_by("corrected_at", "pk"):
+        value = _decrypt_text(correction.value)
+        if value is not None:
+            found.setdefault(correction.customer_id, {})[correction.field] = value
+    return found
+
+
+def correction_history(customer_id: int) -> list[dict]:
+    """Every correction of a customer's profile, oldest first: field, value (clear), reason, by, at."""
+    return [
+        {"field": c.field, "field_label": c.get_field_display(), "value": _decrypt_text(c.value), "reason": c.reason,
+         "corrected_by": display_name_of(c.corrected_by) if c.corrected_by_id else None, "corrected_at": c.corrected_at}
+        for c in ProfileCorrection.objects.filter(customer_id=int(customer_id))
+        .select_related("corrected_by__staff").order_by("corrected_at", "pk")
+    ]  # fmt: skip
+
+
+def _decrypt_text(blob) -> str | None:
+    try:
+        value = pii.decrypt_json(bytes(blob))
+    except Exception:  # noqa: BLE001 - a wrong key must not break the page
+        log.warning("could not decrypt a profile correction (was SIYU_PII_KEY changed?)")
+        return None
+    return value if isinstance(value, str) else None
+
+
+_MASKS = {"name": pii.mask_name, "phone": pii.mask_phone, "email": pii.mask_email, "address": pii.mask_address}
+
+
+def _corrected(profile: dict, customer_id: int, clear: bool) -> dict:
+    """`profile` with the customer's corrections in force: clear for whoever sees PII, masked otherwise."""
+    corrections = corrections_of(customer_id)
+    for name, value in corrections.items():
+        if name == "birthday":
+            profile["birthday"] = date.fromisoformat(value)
+        elif name == "gender":
+            profile["gender"] = value
+        else:
+            shown = display_phone(value) if name == "phone" else value
+            profile[name] = shown if clear else _MASKS[name](value)
+    profile["corrected"] = sorted(corrections)
+    return profile
+
+
 def own_profile(customer_id: int) -> dict | None:
     """What the brand holds about one customer, for the customer themself (the member centre's 我的隐私):
     their profile fields in clear (they are the person), their records by source, order count and spend,
@@ -878,7 +982,7 @@ def own_profile(customer_id: int) -> dict | None:
         return None
     main = _display_pii([summary]).get(summary["pii_record_key"] or "", {})
     identities = _identities(customer_id, clear=True)
-    return {
+    return _corrected({
         "customer_id": customer_id,
         "name": main.get("name") or summary["name_masked"],
         "phone": display_phone(main.get("phone")) or summary["phone_masked"],
@@ -894,7 +998,7 @@ def own_profile(customer_id: int) -> dict | None:
         "spend": _money(summary["spend"]),
         "tags": tags_of(customer_id),
         "consent": consent_of(customer_id),
-    }
+    }, customer_id, clear=True)
 
 
 def get_profile(user, customer_id: int) -> dict:
@@ -968,6 +1072,7 @@ def get_profile(user, customer_id: int) -> dict:
         "notes": notes,
         "timeline": _timeline(orders, events, notes, consent_rows),
     }
+    _corrected(profile, customer_id, clear)
     if clear:
         record_audit(user, "view_pii", target=str(customer_id), records=len(identities))
     return profile

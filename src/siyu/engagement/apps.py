@@ -32,3 +32,16 @@ class EngagementConfig(AppConfig):
             "touches", _("touches (messages sent)"), setting_days("TOUCHES_RETENTION_DAYS"),
             lambda cut_off, dry_run: delete_older_than("touches", cut_off, dry_run=dry_run),
         )
+
+        from siyu.engagement.guides.queries import person_tasks
+        from siyu.engagement.messaging.queries import person_sends
+        from siyu.privacy.registry import PersonData, register
+
+        # the person's copy of their data (PIPL art. 45): what was sent to them, what guides were asked to do
+        register(PersonData("touches", "触达消息", person_sends, {
+            "channel": "渠道", "source": "来自", "marketing": "营销消息", "template": "模板", "subject": "标题",
+            "content": "内容", "variables": "变量", "status": "状态", "scheduled_at": "计划时间", "sent_at": "发送时间"},
+            order=65))  # fmt: skip
+        register(PersonData("guide_tasks", "导购任务", person_tasks, {
+            "batch": "任务", "guide": "导购", "status": "状态", "message": "话术", "due_at": "截止时间",
+            "contacted_at": "联系时间", "outcome": "结果", "note": "导购备注"}, order=80))  # fmt: skip

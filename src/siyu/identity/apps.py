@@ -5,3 +5,11 @@ class IdentityConfig(AppConfig):
     name = "siyu.identity"
     label = "identity"
 
+    def ready(self):
+        from siyu.identity.queries import person_merges
+        from siyu.privacy.registry import PersonData, register
+
+        # the person's copy of their data (PIPL art. 45) lists the merges that made their customer
+        register(PersonData("merges", "身份合并记录", person_merges, {
+            "merged_at": "合并时间", "survivor_id": "保留的客户编号", "absorbed_id": "并入的客户编号", "rule": "合并依据",
+            "evidence": "证据", "run_id": "识别批次"}, order=60))  # fmt: skip

@@ -418,3 +418,10 @@ def identities_expr() -> ibis.Table:
 def export_identities(path: str | Path) -> int:
     """Write `source,record_id,customer_id` to CSV or XLSX (by extension); returns the number of rows."""
     return write_export(identities_expr(), path)
+
+
+def person_merges(customer_id: int) -> list[dict]:
+    """The merges that shaped this customer, for the person's copy of their data (siyu.privacy.registry)."""
+    return [{"merged_at": r["merged_at"], "survivor_id": r["survivor_id"], "absorbed_id": r["absorbed_id"],
+             "rule": r["rule"], "evidence": r["evidence"], "run_id": r["run_id"]}
+            for r in merge_history(int(customer_id))]  # fmt: skip

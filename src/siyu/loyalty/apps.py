@@ -29,3 +29,11 @@ class LoyaltyConfig(AppConfig):
         # the words of the warehouse's tier codes and template ids in the segment builder and journey editor
         register_builder_words("tiers", mirror.builder_tiers)
         register_builder_words("coupon_templates", mirror.builder_coupon_templates)
+
+        from siyu.loyalty.points.queries import person_points
+        from siyu.privacy.registry import PersonData, register
+
+        # the person's copy of their data (PIPL art. 45)
+        register(PersonData("points", "积分明细", person_points, {
+            "created_at": "时间", "points": "积分", "source": "来源", "account": "账户", "reason": "原因",
+            "source_ref": "关联单号", "staff": "经办人", "expires_at": "过期时间"}, order=70))  # fmt: skip

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
-from siyu.customers.queries import check_access, require_customers
+from siyu.customers import actions as customer_actions
+from siyu.customers.errors import CustomerError
+from siyu.customers.queries import check_access, merged_into, require_customers
 from siyu.privacy.errors import PrivacyError, RequestNotFound
 from siyu.privacy.models import DataRequest, DataRequestStep
 from siyu.staff.models import Role
@@ -128,6 +130,8 @@ def advance_request(actor, request_id: int, status: str, note: str = "", now=Non
         request.status = status
         if status in CLOSED:
             request.closed_at = now
+            if request.kind == DataRequest.Kind.CORRECTION:
+                text = _with_what_changed(request, text)
         if request.assigned_to_id is None:
             request.assigned_to = _user(actor)
         request.save(update_fields=["status", "closed_at", "assigned_to"])
@@ -146,3 +150,108 @@ def note_request(actor, request_id: int, note: str, now=None) -> DataRequest:
         request = _locked(request_id)
         _step(request, DataRequestStep.Action.NOTE, actor, _note(note, required=True), now or timezone.now())
     return request
+
+
+# --- carrying a request out: the copy (art. 45) and the correction (art. 46) --------------------------------
+
+
+def copy_of_person(actor, customer_id: int | None = None, *, request_id: int | None = None, now=None):
+    """The archive of everything held about one person (siyu.privacy.archive): (file name, ZIP bytes,
+    summary). `request_id`: an access request it carries out (the customer is the request's; the download
+    is a step of it). `actor` None is the shell (`siyu privacy copy`: whoever holds the server's keys);
+    anyone else needs a queue role. Every copy is audited; the archive is never stored on the server."""
+    from siyu.privacy.archive import archive_file_name, build_archive
+
+    if actor is not None:
+        require_queue_role(actor)
+    now = now or timezone.now()
+    request = None
+    if request_id is not None:
+        request = _request(request_id)
+        if request.kind != DataRequest.Kind.ACCESS:
+            raise PrivacyError("a copy carries out an access request (this one is not)")
+        if customer_id is not None and int(customer_id) != request.customer_id:
+            raise PrivacyError(f"request {request_id} is about customer {request.customer_id}, not {customer_id}")
+        customer_id = request.customer_id
+    if customer_id is None:
+        raise PrivacyError("say whose copy: a customer id or an access request")
+    # a request about a customer merged since: the same person, whose data now sits in the survivor
+    customer_id = int(customer_id)
+    if request is not None:
+        customer_id = merged_into(customer_id) or customer_id
+    require_customers([customer_id])
+    content, summary = build_archive(int(customer_id), now)
+    note = _copy_note(summary)
+    with transaction.atomic():
+        if request is not None:
+            request = _locked(request.pk)
+            _step(request, DataRequestStep.Action.COPIED, actor, note, now)
+        else:
+            record_audit(actor, "privacy_copy", target=str(customer_id), rows=summary["rows"], sections=summary["sections"])
+    return archive_file_name(int(customer_id), now), content, summary
+
+
+def _copy_note(summary: dict) -> str:
+    return f"副本：{len(summary['sections'])} 个部分，共 {summary['rows']} 行"
+
+
+def _request(request_id: int) -> DataRequest:
+    try:
+        return DataRequest.objects.get(pk=request_id)
+    except DataRequest.DoesNotExist as exc:
+        raise RequestNotFound(f"no privacy request {request_id}") from exc
+
+
+def correct_for_request(actor, request_id: int, changes: dict, note: str = "", now=None) -> list[str]:
+    """Carry out a correction request: the profile fields in `changes` (siyu.customers.actions.correct_profile:
+    name, phone, email, address, gender, birthday) become corrections the profile shows. A step of the
+    request names the fields corrected (not their values: those are PII, kept encrypted with the
+    correction); closing the request repeats them. Returns the fields corrected."""
+    require_queue_role(actor)
+    now = now or timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        if request.kind != DataRequest.Kind.CORRECTION:
+            raise PrivacyError("only a correction request corrects a profile")
+        if request.status in CLOSED:
+            raise PrivacyError("the request is closed")
+        try:
+            changed = customer_actions.correct_profile(actor, request.customer_id, changes,
+                                                       reason=f"privacy request {request.pk}", at=now)  # fmt: skip
+        except CustomerError as exc:
+            raise PrivacyError(str(exc)) from exc
+        if not changed:
+            raise PrivacyError("nothing to correct: every value is as the profile shows it")
+        if request.status == DataRequest.Status.OPEN:
+            request.status = DataRequest.Status.IN_PROGRESS
+        if request.assigned_to_id is None:
+            request.assigned_to = _user(actor)
+        request.save(update_fields=["status", "assigned_to"])
+        words = _fields_words(changed)
+        _step(request, DataRequestStep.Action.CORRECTED, actor, f"{words}{'：' + _note(note) if note else ''}", now)
+    return changed
+
+
+def _fields_words(fields) -> str:
+    from siyu.customers.models import ProfileCorrection
+
+    names = dict(ProfileCorrection.Field.choices)
+    return "更正了" + "、".join(names.get(f, f) for f in fields)
+
+
+def corrected_fields(request: DataRequest) -> list[str]:
+    """The fields a correction request corrected, in the order first corrected."""
+    from siyu.customers.models import ProfileCorrection
+
+    fields: list[str] = []
+    for field in ProfileCorrection.objects.filter(customer_id=request.customer_id, reason=f"privacy request {request.pk}"
+                                                  ).order_by("corrected_at", "pk").values_list("field", flat=True):  # fmt: skip
+        if field not in fields:
+            fields.append(field)
+    return fields
+
+
+def _with_what_changed(request: DataRequest, note: str) -> str:
+    fields = corrected_fields(request)
+    words = _fields_words(fields) if fields else "未更正任何字段"
+    return f"{note}（{words}）"

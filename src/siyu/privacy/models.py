@@ -54,6 +54,8 @@ class DataRequestStep(models.Model):
         ASSIGNED = "assigned", "指派"
         STATUS = "status", "状态变更"
         NOTE = "note", "备注"
+        COPIED = "copied", "导出副本"
+        CORRECTED = "corrected", "更正资料"
 
     request = models.ForeignKey(DataRequest, on_delete=models.CASCADE, related_name="steps")
     action = models.CharField(max_length=16, choices=Action.choices)

@@ -4,11 +4,13 @@ request with its steps, opening one on a customer's behalf, and moving one on. T
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from siyu.core.errors import NotFound
+from siyu.customers import queries as customer_queries
 from siyu.customers.errors import CustomerError
 from siyu.privacy import actions, labels, queries
 from siyu.privacy.errors import PrivacyError
@@ -51,7 +53,67 @@ def request_page(request, request_id: int):
               "status": labels.label(labels.STATUSES, s.status),
               "actor": display_name_of(s.actor) if s.actor_id else ""} for s in queries.steps_of(found)]  # fmt: skip
     moves = [(s, labels.label(labels.STATUSES, s)) for s in actions.MOVES.get(found.status, ())]
-    return render(request, "siyu/privacy/request.html", {"row": _row(found), "steps": steps, "moves": moves})
+    correction = None
+    if found.kind == DataRequest.Kind.CORRECTION and found.status not in actions.CLOSED:
+        correction = _correction_form(request.user, found.customer_id)
+    return render(request, "siyu/privacy/request.html", {
+        "row": _row(found), "steps": steps, "moves": moves, "correction": correction,
+        "can_copy": found.kind == DataRequest.Kind.ACCESS,
+    })  # fmt: skip
+
+
+def _correction_form(user, customer_id: int) -> list[dict] | None:
+    """The profile fields as the profile shows them now (in clear: the queue's roles see PII), to correct."""
+    try:
+        profile = customer_queries.get_profile(user, customer_id)
+    except (NotFound, CustomerError):
+        return None
+    genders = {"M": _("Male"), "F": _("Female")}
+    shown = {"gender": genders.get(profile.get("gender"), profile.get("gender")),
+             "birthday": profile["birthday"].isoformat() if profile.get("birthday") else ""}  # fmt: skip
+    return [{"name": f, "label": text, "value": shown.get(f, profile.get(f)) or "",
+             "corrected": f in profile.get("corrected", ())} for f, text in labels.FIELDS.items()]  # fmt: skip
+
+
+@require_POST
+@console_view
+def request_copy(request, request_id: int):
+    """The copy of everything held about the request's customer, as a ZIP download (built for this download,
+    never stored on the server); a step of the request and a line of the audit log."""
+    name, content, _summary = actions.copy_of_person(request.user, request_id=request_id)
+    response = HttpResponse(content, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@console_view
+def request_correct(request, request_id: int):
+    changes = {f: (request.POST.get(f) or "").strip() for f in labels.FIELDS}
+    current = _correction_form(request.user, queries.request_for(request.user, request_id).customer_id) or []
+    unchanged = {row["name"] for row in current if str(row["value"]) == changes[row["name"]]}
+    changes = {f: v for f, v in changes.items() if v and f not in unchanged}
+    try:
+        changed = actions.correct_for_request(request.user, request_id, changes, request.POST.get("note") or "")
+    except PrivacyError as exc:
+        messages.error(request, _("The profile was not corrected: %(reason)s") % {"reason": _correction_words(exc)})
+    else:
+        fields = "、".join(str(labels.FIELDS[f]) for f in changed)
+        messages.success(request, _("Corrected: %(fields)s. The profile shows the new values.") % {"fields": fields})
+    return redirect("console:privacy_request", request_id)
+
+
+def _correction_words(exc: PrivacyError) -> str:
+    text = str(exc)
+    for field, words in labels.FIELDS.items():
+        if f"corrected {field}" in text:
+            return _("check the %(field)s") % {"field": words}
+    if "nothing to correct" in text:
+        return _("every value is as the profile already shows it")
+    if "closed" in text:
+        return _("the request is closed")
+    return _("only a correction request corrects a profile")
 
 
 @console_view

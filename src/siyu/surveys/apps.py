@@ -12,3 +12,10 @@ class SurveysConfig(AppConfig):
 
         register_job("surveys_mirror", mirror.run_mirror_job)  # answers into the warehouse
         register_builder_words("surveys", mirror.builder_surveys)  # the segment builder's survey-answer condition
+
+        from siyu.privacy.registry import PersonData, register
+        from siyu.surveys.queries import person_answers
+
+        # the person's copy of their data (PIPL art. 45)
+        register(PersonData("survey_answers", "问卷回答", person_answers, {
+            "survey": "问卷", "question": "问题", "answer": "回答", "submitted_at": "提交时间"}, order=75))  # fmt: skip

@@ -394,3 +394,26 @@ def answers_since(watermark: int = 0, limit: int = MIRROR_BATCH) -> list[dict]:
             })  # fmt: skip
     return rows
 
+
+
+def person_answers(customer_id: int) -> list[dict]:
+    """Every answer the customer gave, oldest first, with the survey's title and the question's words, for
+    the person's copy of their data (siyu.privacy.registry)."""
+    responses = list(SurveyResponse.objects.filter(customer_id=int(customer_id)).select_related("survey").order_by("pk"))
+    question_ids = {int(k) for r in responses for k in r.answers if str(k).isdigit()}
+    questions = {q.pk: q for q in Question.objects.filter(pk__in=question_ids)}
+    options = dict(Option.objects.filter(question_id__in=question_ids).values_list("pk", "label"))
+    rows = []
+    for r in responses:
+        for key, value in r.answers.items():
+            question = questions.get(int(key)) if str(key).isdigit() else None
+            if question is None:
+                continue
+            if question.kind in (Question.Kind.SINGLE, Question.Kind.MULTIPLE):
+                chosen = value if isinstance(value, list) else [value]
+                answer = "、".join(options.get(int(i), str(i)) for i in chosen)
+            else:
+                answer = str(value)
+            rows.append({"survey": r.survey.title, "question": question.text, "answer": answer,
+                         "submitted_at": r.submitted_at})  # fmt: skip
+    return rows

@@ -193,3 +193,30 @@ def alerts(status: str | None = None, room_id: str | None = None, page: int = 1,
 
 def recent_imports(limit: int = 20) -> list[ArchiveImport]:
     return list(ArchiveImport.objects.all()[:limit])
+
+
+def person_messages(customer_id: int) -> list[dict]:
+    """The archived messages of one customer, oldest first, for the person's copy of their data: what they
+    sent (1-on-1 and in groups) and what staff sent them 1-on-1 — not other people's words in a group. The
+    archive keys people by external_userid and the warehouse keeps only its keyed hash, so the customer's
+    ids are found by hashing the archive's customer ids (a person's messages are few; the ids are distinct)."""
+    from siyu.core import pii
+    from siyu.customers.queries import identifier_hashes_of
+
+    hashes = identifier_hashes_of(int(customer_id), ("external_userid",))
+    if not hashes:
+        return []
+    t = warehouse.backend().table("chat_messages")
+    senders = t.filter(~t.is_staff & _is_customer(t.sender)).select(member=t.sender)
+    direct = t.filter(t.room_id == "")
+    receivers = direct.select(member=direct.recipients.unnest())
+    candidates = senders.union(receivers, distinct=True).to_pyarrow().column("member").to_pylist()
+    # the warehouse hashes an id with its type (siyu.ingest.prepare: ids of two types never collide)
+    mine = sorted(m for m in candidates if m and pii.keyed_hash(f"external_userid:{m}") in hashes)
+    if not mine:
+        return []
+    received = t.recipients.intersect(ibis.literal(mine, type="array<string>")).length() > 0
+    found = t.filter(t.sender.isin(mine) | ((t.room_id == "") & received)).order_by([t.sent_at, t.seq])
+    return [{"sent_at": r["sent_at"], "from_me": "是" if r["sender"] in mine else "否", "sender": r["sender"],
+             "room_id": r["room_id"], "msgtype": r["msgtype"], "text": r["text"], "action": r["action"]}
+            for r in _rows(found.select("sent_at", "seq", "sender", "room_id", "msgtype", "text", "action"))]  # fmt: skip

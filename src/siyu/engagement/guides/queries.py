@@ -312,3 +312,11 @@ def guide_report(
 
 def batch_names(batch_ids: list[int]) -> dict[int, str]:
     return dict(TaskBatch.objects.filter(pk__in=batch_ids).values_list("pk", "name"))
+
+
+def person_tasks(customer_id: int) -> list[dict]:
+    """Every guide task about the customer, oldest first, for the person's copy of their data."""
+    tasks = GuideTask.objects.filter(customer_id=int(customer_id)).select_related("batch", "guide__staff").order_by("created_at", "pk")
+    return [{"batch": t.batch.name, "guide": display_name_of(t.guide) if t.guide_id else None,
+             "status": t.get_status_display(), "message": t.message, "due_at": t.due_at, "contacted_at": t.contacted_at,
+             "outcome": t.get_outcome_display() if t.outcome else "", "note": t.note} for t in tasks]  # fmt: skip

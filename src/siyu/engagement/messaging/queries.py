@@ -182,3 +182,12 @@ def pending_wecom_receipts(before: dt.datetime, since: dt.datetime) -> dict[tupl
     for send in rows:
         groups.setdefault((send.provider_message_id, send.sender), []).append(send)
     return groups
+
+
+def person_sends(customer_id: int) -> list[dict]:
+    """Every message to the customer (queued, suppressed, sent or failed), oldest first, with its words, for
+    the person's copy of their data (siyu.privacy.registry)."""
+    sends = Send.objects.filter(customer_id=int(customer_id)).order_by("scheduled_at", "pk")
+    return [{"channel": s.get_channel_display(), "source": s.get_source_display(), "marketing": "是" if s.marketing else "否",
+             "template": s.template, "subject": s.subject, "content": s.content, "variables": s.variables,
+             "status": s.get_status_display(), "scheduled_at": s.scheduled_at, "sent_at": s.sent_at} for s in sends]  # fmt: skip

@@ -207,3 +207,11 @@ def lots_disagreeing_with_entries() -> list[int]:
     """Lots whose cached remaining is not the sum of their entries (always empty; tests check it)."""
     sums = dict(PointsEntry.objects.values("lot_id").annotate(n=Sum("points")).values_list("lot_id", "n"))
     return [pk for pk, remaining in PointsLot.objects.values_list("id", "remaining") if sums.get(pk, 0) != remaining]
+
+
+def person_points(customer_id: int) -> list[dict]:
+    """Every points entry of the customer, oldest first, for the person's copy of their data."""
+    entries = PointsEntry.objects.filter(customer_id=int(customer_id)).select_related("lot", "staff").order_by("id")
+    return [{"created_at": line.created_at, "points": line.points, "source": line.source_label,
+             "account": line.account_label, "reason": line.reason, "source_ref": line.source_ref, "staff": line.staff,
+             "expires_at": line.expires_at} for line in (_line(e) for e in entries)]  # fmt: skip

@@ -1,0 +1,52 @@
+"""`siyu privacy copy CUSTOMER_ID OUT.zip [--request N] [--json]`: the copy of everything held about one
+person (PIPL art. 45) — a ZIP with one JSON of everything and a CSV per part, Chinese headers — written to
+OUT (mode 0600: it is the person's data in clear; hand it over and delete it). With --request it carries
+out that access request (the download becomes a step of it). Audited like the console's button."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from siyu.core.errors import NotFound, SiyuError
+from siyu.privacy import actions
+
+
+class Command(BaseCommand):
+    help = "Data-subject requests: `copy CUSTOMER_ID OUT.zip` writes everything held about a person (JSON + CSV)."
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="what", required=True)
+        copy = sub.add_parser("copy", help="write the copy of everything held about one customer to a ZIP")
+        copy.add_argument("customer_id", type=int, nargs="?", help="the customer (optional with --request)")
+        copy.add_argument("out", help="the ZIP file to write (not overwritten unless --force)")
+        copy.add_argument("--request", type=int, help="the access request this copy carries out")
+        copy.add_argument("--force", action="store_true", help="replace OUT if it exists")
+        copy.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+    def handle(self, *args, **options):
+        out = Path(options["out"])
+        if out.suffix.lower() != ".zip":
+            raise CommandError("OUT must be a .zip file")
+        if out.exists() and not options["force"]:
+            raise CommandError(f"{out} exists; choose another name or add --force")
+        if not out.parent.is_dir():
+            raise CommandError(f"there is no folder {out.parent}")
+        try:
+            _name, content, summary = actions.copy_of_person(None, options["customer_id"], request_id=options["request"])
+        except (SiyuError, NotFound) as exc:
+            raise CommandError(str(exc)) from exc
+        temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.replace(temporary, out)
+        if options["json"]:
+            self.stdout.write(json.dumps({"path": str(out), "bytes": len(content), **summary}, ensure_ascii=False))
+        else:
+            parts = sum(1 for n in summary["sections"].values() if n)
+            self.stdout.write(f"wrote {out}: {summary['rows']} rows in {parts} parts (of {len(summary['sections'])}); "
+                              "it holds the person's data in clear — hand it over, then delete it")

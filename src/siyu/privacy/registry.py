@@ -1,0 +1,49 @@
+"""What is held about one person, domain by domain: the registry the copy (PIPL art. 45) and erasure
+(art. 47) go through.
+
+Privacy sits low (DESIGN.md §7): it imports none of the domains above it. Each domain that holds data
+about a person registers one PersonData per kind of data in its AppConfig.ready() — how to export it for one
+customer id, and (optionally) how to erase it — so that a new domain joins the copy and the erasure by
+registering, and privacy never needs to know it. The data of the domains below privacy (customers, the
+warehouse's records, orders and raw rows) are registered by privacy itself (siyu.privacy.sections).
+
+`export(customer_id)` returns a list of rows (dicts) — every row held for the customer id as it is now,
+which after a merge includes what the absorbed customers brought — with the values a person can read
+(decrypted, labels instead of codes where the domain has them). `columns` names each key in Chinese: the
+archive's CSV headers and JSON keys. A key missing from `columns` is written under its own name.
+`erase(customer_id)`: the erasure's slot (the rights-erase work fills it); None while a domain has none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PersonData:
+    name: str  # a stable code: the archive's file name (`<name>.csv`) and the key of the JSON's section
+    label: str  # the section's name in Chinese, as the person reads it
+    export: Callable[[int], list[dict]]
+    columns: dict[str, str] = field(default_factory=dict)  # row key -> Chinese header
+    erase: Callable[[int], object] | None = None
+    order: int = 100  # where the section comes in the archive (profile first)
+
+
+_REGISTRY: dict[str, PersonData] = {}
+
+
+def register(data: PersonData) -> None:
+    """Register (or replace: ready() may run twice in tests) how one kind of data about a person is
+    exported and erased."""
+    if not data.name.isidentifier():
+        raise ValueError(f"a person-data name is a plain code, not {data.name!r}")
+    _REGISTRY[data.name] = data
+
+
+def registered() -> list[PersonData]:
+    """Every registration, in archive order."""
+    return sorted(_REGISTRY.values(), key=lambda d: (d.order, d.name))
+
+
+def get(name: str) -> PersonData | None:
+    return _REGISTRY.get(name)
