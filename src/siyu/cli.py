@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": "purchase propensity and CLV per customer: siyu predict [--as-of DATE] [--horizon-days N]",
     "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
     "jobs": "the latest jobs and how they ended: siyu jobs [--status queued|running|done|failed] [--limit N]",
+    "privacy": "privacy requests: siyu privacy erase --request N [--json] (erase a deletion request's customer, scan)",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
     "createtoken": "create an API token for an account: siyu createtoken NAME",
     "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync|"

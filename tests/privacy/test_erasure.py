@@ -135,3 +135,36 @@ def test_a_guide_cannot_erase_and_only_a_deletion_request_erases(brand):
     with pytest.raises(PrivacyError):
         actions.request_erasure(brand["ops"], access.pk)
     assert not DataRequestStep.objects.filter(action="erasure").exists()
+
+
+def test_the_console_button_the_api_and_the_cli_erase_with_the_same_permissions(brand, client):
+    import json
+
+    from django.core.management import call_command
+
+    from siyu.api.actions import create_token
+
+    request = _deletion(brand)
+
+    def api(user):
+        headers = {"Authorization": f"Bearer {create_token(user, 'tests')}", "Idempotency-Key": f"erase-{user.pk}"}
+        return client.post(f"/api/privacy/requests/{request.pk}/erase", content_type="application/json",
+                           headers=headers)  # fmt: skip
+
+    assert api(brand["guide"]).status_code == 403
+    assert not DataRequestStep.objects.filter(action="erasure").exists()
+    client.force_login(brand["ops"])
+    page = client.get(f"/privacy/requests/{request.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "执行删除" in page and 'value="erase"' in page
+    client.post(f"/privacy/requests/{request.pk}/move/", {"action": "erase"})
+    page = client.get(f"/privacy/requests/{request.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'data-step="erasure"' in page and 'data-step="scan"' in page and "未发现残留" in page
+    assert customers_with_phone(PHONE) == ([], None)
+    client.logout()
+    answer = api(brand["ops"])
+    assert answer.status_code == 200 and answer.json()["clean"] is True and answer.json()["job_status"] == "done"
+
+    out = __import__("io").StringIO()
+    call_command("privacy", "erase", "--request", str(request.pk), "--json", stdout=out)
+    assert json.loads(out.getvalue())["clean"] is True
+    assert DataRequestStep.objects.filter(request=request, action="scan").count() == 3

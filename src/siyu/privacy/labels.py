@@ -7,7 +7,8 @@ from django.utils.translation import gettext_lazy as _
 KINDS = {"access": _("Copy of their data"), "deletion": _("Deletion"), "correction": _("Correction")}
 SOURCES = {"member_centre": _("Member centre"), "staff": _("Staff, on the customer's behalf"), "api": _("API")}
 STATUSES = {"open": _("Not started"), "in_progress": _("Being handled"), "done": _("Done"), "refused": _("Refused")}
-ACTIONS = {"opened": _("Opened"), "assigned": _("Assigned"), "status": _("Status changed"), "note": _("Note")}
+ACTIONS = {"opened": _("Opened"), "assigned": _("Assigned"), "status": _("Status changed"), "note": _("Note"),
+           "erasure": _("Erasure"), "scan": _("Erasure check")}
 
 
 def label(table: dict, code: str) -> str:
