@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from siyu.core.actions import record_audit
@@ -202,6 +202,9 @@ def suppressed_hashes(hashes: set[str]) -> set[str]:
 
 
 def any_suppressed() -> bool:
+    # an import run against a control plane not migrated yet (a library use of the importer) has no list
+    if Suppression._meta.db_table not in connection.introspection.table_names():
+        return False
     return Suppression.objects.exists()
 
 

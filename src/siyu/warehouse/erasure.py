@@ -28,6 +28,9 @@ SUMMARY_PII = ("name_masked", "name_hash", "phone_masked", "phone_tail", "phone_
                "district", "tags", "owner_staff", "pii_record_key", "pii")  # fmt: skip
 
 
+ERASED = "erased"  # the id type joining an erased person's records
+
+
 def _in(values) -> tuple[str, list]:
     values = list(values)
     return ", ".join("?" * len(values)), values
@@ -58,7 +61,7 @@ def identifier_hashes(record_keys: list[str]) -> list[tuple[str, str]]:
         return []
     marks, values = _in(record_keys)
     rows = raw_connection().execute(
-        f"SELECT DISTINCT id_type, value_hash FROM identifiers WHERE record_key IN ({marks}) AND id_type <> 'order'",
+        f"SELECT DISTINCT id_type, value_hash FROM identifiers WHERE record_key IN ({marks}) AND id_type NOT IN ('order', '{ERASED}')",
         values,
     ).fetchall()
     return [(t, h) for t, h in rows if h]
@@ -117,7 +120,8 @@ def _encrypted_ipc(frame: pl.DataFrame) -> bytes:
 def erase_records(customer_id: int, record_keys: list[str], value_hashes: list[str]) -> dict:
     """Make the person's PII unreadable in the warehouse, in one transaction: raw chunks re-encrypted
     without their rows (a chunk left empty is deleted), PII columns of their records and summary row
-    blanked, their identifiers, blocking keys and quarantined values deleted. Returns counts."""
+    blanked, their identifiers, blocking keys and quarantined values deleted, and one `erased` identifier
+    per record keeps them one customer. Returns counts."""
     counts = {"raw_rows": 0, "raw_chunks": 0, "records": 0, "identifiers": 0, "summary": 0}
     if not record_keys:
         return counts
@@ -141,8 +145,16 @@ def erase_records(customer_id: int, record_keys: list[str], value_hashes: list[s
             f"UPDATE records SET {blank} WHERE record_key IN ({marks}) AND pii IS NOT NULL", keys
         ).fetchone()[0]
         counts["identifiers"] = con.execute(
-            f"DELETE FROM identifiers WHERE record_key IN ({marks}) AND id_type <> 'order'", keys
+            f"DELETE FROM identifiers WHERE record_key IN ({marks}) AND id_type NOT IN ('order', '{ERASED}')", keys
         ).fetchone()[0]
+        # one strong identifier of no one's value keeps the records one customer through a full resolve
+        # (without it each record becomes a customer of its own, and the opt-out stays on the old id)
+        con.execute(
+            f"INSERT INTO identifiers (record_key, source, id_type, value_hash, strong) SELECT r.record_key, r.source, "
+            f"'{ERASED}', ?, true FROM records r WHERE r.record_key IN ({marks}) AND NOT EXISTS (SELECT 1 FROM "
+            f"identifiers i WHERE i.record_key = r.record_key AND i.id_type = '{ERASED}')",
+            [pii.keyed_hash(f"{ERASED}:customer-{int(customer_id)}"), *keys],
+        )
         con.execute(f"DELETE FROM match_keys WHERE record_key IN ({marks})", keys)
         if value_hashes:
             hash_marks, hashes = _in(value_hashes)
