@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import polars as pl
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -72,6 +73,23 @@ class Person:
                 if any(t in lower for t in self.texts):
                     return True
         return False
+
+
+    def rows_matching(self, frame: pl.DataFrame) -> int:
+        """How many rows of `frame` carry one of the person's identifiers (matches, vectorised: a raw chunk
+        is 10,000 rows)."""
+        if not frame.width or not (self.phones or self.texts):
+            return 0
+        # one text per row, cells kept apart by a separator no identifier holds
+        text = pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in frame.columns], separator="\x1f")
+        digits = text.str.replace_all(r"[^\d\x1f]", "")
+        lower = text.str.to_lowercase()
+        hits = pl.lit(False)
+        for phone in self.phones:
+            hits = hits | digits.str.contains(phone, literal=True)
+        for value in self.texts:
+            hits = hits | lower.str.contains(value, literal=True)
+        return int(frame.select(hits.sum()).item()) if frame.width else 0
 
 
 @dataclass(frozen=True)
@@ -136,9 +154,7 @@ def _scan_warehouse(person: Person) -> int:
     left = sum(found.values())
     if person.phones or person.texts:
         for batch_id, chunk_no in warehouse_erasure.chunks_of_batches(person.batches):
-            frame = warehouse_erasure.raw_chunk(batch_id, chunk_no)
-            cells = frame.drop("__row__")
-            left += sum(1 for row in cells.iter_rows() if person.matches(row))
+            left += person.rows_matching(warehouse_erasure.raw_chunk(batch_id, chunk_no).drop("__row__"))
     return left
 
 
