@@ -20,8 +20,7 @@ COMMANDS = {
     "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
     "keys": "the PII key ring: siyu keys status|rotate [--resume]|retire ID [--json]",
     "retention": "remove data past its retention period: siyu retention [--dry-run] [--json]",
-
-    "privacy": "data-subject requests: siyu privacy copy CUSTOMER_ID OUT.zip [--request N] [--json]",
+    "privacy": "data-subject requests: siyu privacy copy CUSTOMER_ID OUT.zip [--request N] | erase --request N",
     "jobs": "the latest jobs and how they ended: siyu jobs [--status queued|running|done|failed] [--limit N]",
     "backup": "a consistent backup of both planes and the uploads, also while serving: siyu backup OUT [--verify]",
     "restore": "restore a backup into a fresh SIYU_HOME and verify it: siyu restore IN [--force]",

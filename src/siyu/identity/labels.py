@@ -105,6 +105,8 @@ ID_TYPES = {
     "taobao_buyer": _("Taobao buyer account"),
     "alipay": _("Alipay account"),
     "jd_account": _("JD account"),
+    # the records of an erased person stay one customer through it (siyu.warehouse.erasure)
+    "erased": _("erased person"),
 }
 
 RECORD_KINDS = {

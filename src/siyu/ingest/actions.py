@@ -56,6 +56,8 @@ class FileReport:
     imported: int = 0
     duplicates: int = 0
     rejected: int = 0
+    # rows of erased people left out (siyu.ingest.suppression): not imported, not kept as rejected rows
+    suppressed: int = 0
     records_new: int = 0
     orders_new: int = 0
     orders_updated: int = 0
@@ -76,7 +78,7 @@ class ImportReport:
         return [f.rejected_file for f in self.files if f.rejected_file]
 
     def totals(self) -> dict:
-        keys = ("rows_read", "imported", "duplicates", "rejected", "records_new", "orders_new", "orders_updated")
+        keys = ("rows_read", "imported", "duplicates", "rejected", "suppressed", "records_new", "orders_new", "orders_updated")
         return {k: sum(getattr(f, k) for f in self.files) for k in keys}
 
     def as_dict(self, max_rejections: int = 200) -> dict:
@@ -246,6 +248,7 @@ class _BatchWriter:
             encoding=prepared.encoding,
             rows_read=prepared.rows_read,
             rejected=len(prepared.rejected),
+            suppressed=prepared.suppressed,
             rejections=[asdict(r) | {"file": prepared.path.name} for r in prepared.rejected],
             imported=self.fresh_raw.num_rows,
             duplicates=prepared.raw_rows.num_rows - self.fresh_raw.num_rows,

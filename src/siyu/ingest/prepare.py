@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from siyu.core import pii
-from siyu.ingest import masks, timing
+from siyu.ingest import masks, suppression, timing
 from siyu.ingest.errors import UnrecognisedFile
 from siyu.ingest.normalise import (
     identifier_problems,
@@ -81,6 +81,8 @@ class PreparedFile:
     # values of identifier columns that are not identifiers: {"column", "id_type", "reason", "records"}
     not_identifiers: list[dict] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # rows of erased people (siyu.ingest.suppression): dropped, neither landed nor kept as rejected
+    suppressed: int = 0
 
 
 def _arrow(frame: pl.DataFrame, table: str) -> pa.Table:
@@ -255,6 +257,7 @@ class _Batch:
     accepted: pl.DataFrame | None = None
     rejected_frame: pl.DataFrame | None = None  # the rejected rows' original cells (None: no row rejected)
     not_identifiers: list[dict] = field(default_factory=list)  # see PreparedFile
+    suppressed: pl.Series | None = None  # per row of the file: a row of an erased person (_drop_suppressed)
 
     @property
     def is_order(self) -> bool:
@@ -322,6 +325,7 @@ def _prepare_batch(batch: _Batch, emit: Emit | None) -> PreparedFile:
     _join_names(batch)
     _parse_times(batch)
     _parse_amounts(batch)
+    _drop_suppressed(batch)
     _split_rejected(batch)
     laps.lap("validate: ids, times, amounts, rejections")
     # normalise
@@ -366,6 +370,7 @@ def _prepare_batch(batch: _Batch, emit: Emit | None) -> PreparedFile:
         rejected=sorted(batch.rejections, key=lambda r: r.row),
         rejected_frame=batch.rejected_frame,
         not_identifiers=batch.not_identifiers,
+        suppressed=int(batch.suppressed.sum()) if batch.suppressed is not None else 0,
         column_fields=_column_fields(batch.fmt, batch.fields, batch.original_columns),
         started_at=batch.started_at,
     )
@@ -461,12 +466,51 @@ def _parse_amounts(batch: _Batch) -> None:
         batch.rows = batch.rows.with_columns(qty.alias("quantity"))
 
 
+def _drop_suppressed(batch: _Batch) -> None:
+    """Rows carrying an identifier of an erased person (siyu.ingest.suppression: the keyed hash of a phone,
+    e-mail or platform id) are dropped: rejected without a rejection, so that neither the warehouse nor the
+    rejected-rows file gets them back. Nothing is computed while the suppression list is empty."""
+    if not suppression.active():
+        return
+    rows = batch.rows
+    candidates: list[pl.Series] = []
+    for column in ("phone", batch.id_columns.get("phone")):
+        if column and column in rows.columns:
+            phones = normalise_phones(rows.get_column(column))
+            full = pl.select(
+                pl.when(phones.get_column("phone_kind").is_in(["mobile", "landline"])).then(phones.get_column("phone"))
+            ).to_series()
+            candidates.append(full)
+    if "email" in rows.columns:
+        candidates.append(_unique_map(rows.get_column("email"), normalise_email, pl.String))
+    for id_type, column in batch.id_columns.items():
+        if id_type in ("phone", "email") or column not in rows.columns:
+            continue
+        values = rows.get_column(column).cast(pl.String)
+        for form in (values, values.str.strip_chars()):
+            candidates.append(pl.select(pl.concat_str([pl.lit(id_type + ":"), form])).to_series())
+    if not candidates:
+        return
+    hashed = [keyed_hashes(c.cast(pl.String)) for c in candidates]
+    found = suppression.suppressed({h for s in hashed for h in s.drop_nulls().unique().to_list()})
+    if not found:
+        return
+    mask = pl.Series("suppressed", [False] * rows.height, dtype=pl.Boolean)
+    for s in hashed:
+        mask = mask | s.is_in(list(found)).fill_null(False)
+    batch.suppressed = mask
+    dropped = set(rows.get_column("__row__").filter(mask).to_list())
+    batch.rejections = [r for r in batch.rejections if r.row not in dropped]
+    batch.is_rejected = batch.is_rejected | mask
+
+
 def _split_rejected(batch: _Batch) -> None:
     """The accepted rows go on, keyed by source and record id (`record_key`); the original cells are kept
     apart for accepted rows (lineage) and rejected ones (the rejected-rows file); the read frame is done with."""
     good = batch.rows.filter(~batch.is_rejected)
     batch.rows = None
-    batch.rejected_frame = batch.frame.filter(batch.is_rejected) if batch.rejections else None
+    kept_apart = batch.is_rejected if batch.suppressed is None else batch.is_rejected & ~batch.suppressed
+    batch.rejected_frame = batch.frame.filter(kept_apart) if batch.rejections else None
     batch.accepted = batch.frame.filter(~batch.is_rejected)
     batch.frame = None  # peak memory: the read frame is done with (and so is the mapped copy)
     record_key = pl.concat_str([pl.lit(batch.source + "|"), pl.col(batch.fmt.record_field)])

@@ -266,3 +266,48 @@ def purge_before(cut_off: datetime, dry_run: bool = False) -> int:
         except FileNotFoundError:
             continue
     return removed
+
+def _rows(path: Path) -> tuple[dict | None, list[list]]:
+    """A file's header (None: a legacy clear CSV) and rows (`[file, row, column, reason, cell…]`)."""
+    if not pii.is_sealed(path):
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return None, list(csv.reader(handle))[1:]
+    chunks = pii.read_sealed(path)
+    header = json.loads(next(chunks))
+    return header, [row for chunk in chunks for row in json.loads(chunk)]
+
+
+def rows_matching(matches) -> int:
+    """How many rejected rows, over every file, `matches(cells)` picks (the erasure scan)."""
+    return sum(sum(1 for row in _rows(path)[1] if matches(row[4:])) for path in _sealed_files())
+
+
+def erase_rows(matches) -> dict:
+    """Rewrite every rejected-rows file without the rows whose cells `matches(cells)` picks (PIPL erasure;
+    siyu.privacy.erasure): sealed again with a fresh nonce per chunk, or deleted when no row is left. A file
+    keeps its age (the retention counts from when it was written). Returns {"files", "rows"} changed."""
+    files = rows = 0
+    for path in list(_sealed_files()):
+        header, body = _rows(path)
+        kept = [row for row in body if not matches(row[4:])]
+        if len(kept) == len(body):
+            continue
+        files, rows = files + 1, rows + len(body) - len(kept)
+        if not kept:
+            path.unlink(missing_ok=True)
+            continue
+        stat = path.stat()
+        if header is None:  # a legacy clear CSV: sealed now, with only the rows kept
+            header = {"version": FORMAT_VERSION, "file": None, "source": None, "format": None, "file_sha256": None,
+                      "written_at": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(), "columns": [],
+                      "fields": {}, "legacy": True}  # fmt: skip
+        header = {**header, "rows": len(kept)}
+
+        def chunks(header=header, kept=kept) -> Iterator[bytes]:
+            yield json.dumps(header, ensure_ascii=False).encode()
+            for start in range(0, len(kept), CHUNK_ROWS):
+                yield json.dumps(kept[start : start + CHUNK_ROWS], ensure_ascii=False, default=str).encode()
+
+        pii.write_sealed(path, chunks())
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+    return {"files": files, "rows": rows}

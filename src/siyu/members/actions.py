@@ -269,3 +269,24 @@ def sign_in_with_link(customer_id: int, ip: str | None) -> Person:
     record_sign_in(person, MemberSignIn.Method.LINK, ip)
     return person
 
+
+
+def erase_person(person, request) -> dict:
+    """The member centre's part of erasing a person (siyu.privacy.erasure): their SMS codes (by the phone's
+    keyed hash) go and their sign-ins lose the address they came from; the sign-ins themselves stay as the
+    record of when the member centre was used (method and time: no PII)."""
+    codes = SmsCode.objects.filter(phone_hash__in=sorted(person.value_hashes)).delete()[0]
+    sign_ins = _sign_ins_of(person).exclude(ip=None).update(ip=None)
+    return {"sms_codes": codes, "sign_in_addresses": sign_ins}
+
+
+def _sign_ins_of(person):
+    from django.db.models import Q
+
+    return MemberSignIn.objects.filter(Q(customer_id=person.customer_id) | Q(record_key__in=person.record_keys))
+
+
+def erasure_leftovers(person) -> int:
+    """What erase_person removes that is still there (the erasure scan)."""
+    return (SmsCode.objects.filter(phone_hash__in=sorted(person.value_hashes)).count()
+            + _sign_ins_of(person).exclude(ip=None).count())  # fmt: skip

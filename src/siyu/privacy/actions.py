@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
+from siyu.core.owner import submit_job
 from siyu.customers import actions as customer_actions
 from siyu.customers.errors import CustomerError
 from siyu.customers.queries import check_access, merged_into, require_customers
+from siyu.privacy import erasure
 from siyu.privacy.errors import PrivacyError, RequestNotFound
 from siyu.privacy.models import DataRequest, DataRequestStep
 from siyu.staff.models import Role
@@ -127,6 +129,9 @@ def advance_request(actor, request_id: int, status: str, note: str = "", now=Non
         if status not in MOVES.get(request.status, ()):
             raise PrivacyError(f"a request that is {request.status} cannot become {status}")
         text = _note(note, required=status in CLOSED)
+        if status == DataRequest.Status.DONE and request.kind == DataRequest.Kind.DELETION:
+            if not erasure.scan_passed(request):
+                raise PrivacyError("a deletion is done only after an erasure whose scan found nothing left")
         request.status = status
         if status in CLOSED:
             request.closed_at = now
@@ -255,3 +260,13 @@ def _with_what_changed(request: DataRequest, note: str) -> str:
     fields = corrected_fields(request)
     words = _fields_words(fields) if fields else "未更正任何字段"
     return f"{note}（{words}）"
+
+
+def request_erasure(actor, request_id: int):
+    """Queue the erasure of a deletion request's customer (a job of kind "privacy_erase": the warehouse has
+    one owner, so a CLI hands it to the running server). Returns the job (done already when run here)."""
+    require_queue_role(actor)
+    request = _request(request_id)
+    erasure.check_erasable(request)
+    record_audit(actor, "privacy_request_erasure_queued", target=str(request.customer_id), request=request.pk)
+    return submit_job(erasure.JOB_KIND, {"request": request.pk}, _user(actor))

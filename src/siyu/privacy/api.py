@@ -1,6 +1,7 @@
 """/api/privacy/requests: the privacy request queue — list (admins and operators), open one on a
 customer's behalf (any staff account that may act on the customer; source `api`), move one on, download
-the copy an access request asks for, and carry out a correction request."""
+the copy an access request asks for, carry out a correction request, and erase the customer of a deletion
+request (admins and operators, as on the console)."""
 
 from __future__ import annotations
 
@@ -157,3 +158,25 @@ def change_status(request, response: HttpResponse, request_id: RequestIdPath, bo
         return request_dict(actions.advance_request(request.auth, request_id, body.status, body.note))
 
     return run_once(request, response, idempotency_key, {"request_id": request_id, **body.dict()}, run)
+
+
+class ErasureOut(Schema):
+    job_id: str
+    job_status: str = Field(description="queued when handed to the worker; done or failed when run at once")
+    clean: bool | None = Field(description="the scan found nothing of the person left (null until it ran)")
+    found: dict[str, int] = Field(description="what the scan still found, per place")
+    error: str | None
+    request: PrivacyRequestOut
+
+
+@router.post("/privacy/requests/{int:request_id}/erase", response={200: ErasureOut, **WRITE_ERRORS},
+             summary="Erase the customer of a deletion request, then scan")  # fmt: skip
+def erase(request, response: HttpResponse, request_id: RequestIdPath, idempotency_key: IdempotencyKeyHeader):
+    def run():
+        job = actions.request_erasure(request.auth, request_id)
+        result = job.result or {}
+        return {"job_id": str(job.pk), "job_status": job.status, "clean": result.get("clean"),
+                "found": result.get("found") or {}, "error": job.error or None,
+                "request": request_dict(queries.request_for(request.auth, request_id))}  # fmt: skip
+
+    return run_once(request, response, idempotency_key, {"request_id": request_id, "erase": True}, run)

@@ -9,7 +9,8 @@ KINDS = {"access": _("Copy of their data"), "deletion": _("Deletion"), "correcti
 SOURCES = {"member_centre": _("Member centre"), "staff": _("Staff, on the customer's behalf"), "api": _("API")}
 STATUSES = {"open": _("Not started"), "in_progress": _("Being handled"), "done": _("Done"), "refused": _("Refused")}
 ACTIONS = {"opened": _("Opened"), "assigned": _("Assigned"), "status": _("Status changed"), "note": _("Note"),
-           "copied": _("Copy downloaded"), "corrected": _("Profile corrected")}
+           "copied": _("Copy downloaded"), "corrected": _("Profile corrected"), "erasure": _("Erasure"),
+           "scan": _("Erasure check")}
 
 # the profile fields a correction request may change (siyu.customers.models.ProfileCorrection)
 FIELDS = {"name": pgettext_lazy("a person's", "Name"), "phone": _("Phone"), "email": _("Email"), "address": _("Address"),

@@ -56,6 +56,8 @@ class DataRequestStep(models.Model):
         NOTE = "note", "备注"
         COPIED = "copied", "导出副本"
         CORRECTED = "corrected", "更正资料"
+        ERASURE = "erasure", "执行删除"
+        SCAN = "scan", "删除核验"
 
     request = models.ForeignKey(DataRequest, on_delete=models.CASCADE, related_name="steps")
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -65,6 +67,20 @@ class DataRequestStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     at = models.DateTimeField()
+    # what an erasure step did ({"erased": {place: counts}}) or what a scan found ({"found": {place: n}}:
+    # empty when nothing of the person is left)
+    result = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
+
+
+class Suppression(models.Model):
+    """An erased person's identifier, as its keyed hash (siyu.core.pii.keyed_hash of the normalised phone,
+    e-mail or `type:value` of a platform id): a later import drops rows carrying it
+    (siyu.ingest.suppression), so the person does not come back as a contactable customer."""
+
+    value_hash = models.CharField(max_length=64, unique=True)
+    id_type = models.CharField(max_length=32)
+    request = models.ForeignKey(DataRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()

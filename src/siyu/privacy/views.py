@@ -59,6 +59,7 @@ def request_page(request, request_id: int):
     return render(request, "siyu/privacy/request.html", {
         "row": _row(found), "steps": steps, "moves": moves, "correction": correction,
         "can_copy": found.kind == DataRequest.Kind.ACCESS,
+        "erasable": found.kind == DataRequest.Kind.DELETION and found.status not in actions.CLOSED,
     })  # fmt: skip
 
 
@@ -153,6 +154,17 @@ def request_move(request, request_id: int):
     action = request.POST.get("action") or ""
     note = request.POST.get("note") or ""
     try:
+        if action == "erase":
+            job = actions.request_erasure(request.user, request_id)
+            if job.status == "failed":
+                messages.error(request, _("The erasure failed: %(reason)s") % {"reason": job.error})
+            elif job.finished and not (job.result or {}).get("clean"):
+                messages.error(request, _("The erasure ran, but the scan still found data of the person."))
+            elif job.finished:
+                messages.success(request, _("Erased: the scan found nothing of the person left."))
+            else:
+                messages.success(request, _("The erasure is queued; its steps appear here when it is done."))
+            return redirect("console:privacy_request", request_id)
         if action == "assign_me":
             actions.assign_request(request.user, request_id, request.user, note)
         elif action == "note":
@@ -170,4 +182,8 @@ def _words(exc: PrivacyError) -> str:
     text = str(exc)
     if "note" in text:
         return _("say why in a note")
+    if "scan found nothing" in text:
+        return _("erase the data first: a deletion is done only when the scan finds nothing left")
+    if "only a deletion request" in text:
+        return _("only a deletion request erases data")
     return _("the request cannot move that way")

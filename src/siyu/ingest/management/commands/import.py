@@ -78,6 +78,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  … {f['rejected'] - 10} more")
             if f.get("rejected_file"):
                 self.stdout.write(f"  rejected rows: {f['rejected_file']}")
+            if f.get("suppressed"):
+                self.stdout.write(f"  {f['suppressed']} rows of erased people left out (privacy suppression list)")
         t = report
         self.stdout.write(
             f"total: rows_read={t['rows_read']} imported={t['imported']} duplicates={t['duplicates']} "
