@@ -20,7 +20,8 @@ COMMANDS = {
     "export": "export identities|customers OUT.csv|xlsx, segment ID OUT.csv|xlsx, or rejected FILE OUT.csv",
     "jobs": "the latest jobs and how they ended: siyu jobs [--status queued|running|done|failed] [--limit N]",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
-    "createtoken": "create an API token for an account: siyu createtoken NAME",
+    "token": "API tokens: siyu token create USER --scope AREA:read|write [--expires-in 90d] | list | revoke",
+    "createtoken": "an API token with every scope, no expiry: siyu createtoken NAME (see siyu token)",
     "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync|"
     "community|loyalty|components|scale|load [--people N …] [--stages] [--engine duckdb|spark] [--records N] "
     "[--orders-per-person M] [--orders-per-buyer M]",
