@@ -12,6 +12,7 @@ from siyu.engagement.errors import ContentNotFound, JourneyNotFound, TaskNotFoun
 from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
+
 class SiyuAPI(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
         """Every authenticated route may also answer 401 (no, a wrong or an expired token), 403 (the token
