@@ -74,6 +74,7 @@ from siyu.engagement.content.api import router as content_router  # noqa: E402
 from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
+from siyu.engagement.messaging.settings_api import router as messaging_settings_router  # noqa: E402
 from siyu.identity.api import router as identity_router  # noqa: E402
 from siyu.loyalty.checkin.api import router as checkin_router  # noqa: E402
 from siyu.loyalty.coupons.api import router as coupons_router  # noqa: E402
@@ -104,6 +105,7 @@ mount("segments", predictions_router)
 mount("analytics", analytics_router)
 mount("segments", segments_router)
 mount("engagement", engagement_router)
+mount("engagement", messaging_settings_router)
 mount("engagement", journeys_router)
 mount("engagement", content_router)
 mount("engagement", task_router)
