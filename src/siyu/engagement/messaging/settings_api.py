@@ -5,7 +5,7 @@ A secret is never returned: a set one shows as a mask. Mounted by siyu.api.api i
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -26,12 +26,14 @@ router = Router(tags=["engagement"])
 SECRET_MASK = "********"
 CustomerChannel = Literal["wecom", "sms", "email", "webhook", "official_account", "mini_program"]
 AccountChannel = Annotated[CustomerChannel, Path(description="the channel whose account this is")]
+# a wall-clock time without a zone (OpenAPI's `time` format demands an offset, which the policy has none of)
+ClockTime = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM, platform time")]
 ProviderName = Literal["wecom", "aliyun", "tencent", "smtp", "webhook", "wechat_oa", "wechat_mp"]
 
 
 class ContactPolicyOut(Schema):
-    quiet_start: time
-    quiet_end: time
+    quiet_start: str = Field(description="HH:MM, platform time (Asia/Shanghai)")
+    quiet_end: str = Field(description="HH:MM, platform time (Asia/Shanghai)")
     marketing_cap: int = Field(description="marketing sends per customer per window, all channels")
     marketing_cap_days: int
     channel_caps: dict[str, list[int]] = Field(description="channel → [count, days], on top of the global cap")
@@ -45,8 +47,8 @@ class ContactPolicyOut(Schema):
 class ContactPolicyIn(Schema):
     """Only the fields given change; the rules are the console's (siyu.engagement.messaging.actions)."""
 
-    quiet_start: time | None = None
-    quiet_end: time | None = None
+    quiet_start: ClockTime | None = None
+    quiet_end: ClockTime | None = None
     marketing_cap: int | None = Field(None, ge=0, le=100)
     marketing_cap_days: int | None = Field(None, ge=1, le=365)
     channel_caps: dict[CustomerChannel, Annotated[list[int], Field(min_length=2, max_length=2)]] | None = None
@@ -58,7 +60,8 @@ class ContactPolicyIn(Schema):
 
 def policy_dict(policy) -> dict:
     return {
-        "quiet_start": policy.quiet_start, "quiet_end": policy.quiet_end, "marketing_cap": policy.marketing_cap,
+        "quiet_start": policy.quiet_start.strftime("%H:%M"), "quiet_end": policy.quiet_end.strftime("%H:%M"),
+        "marketing_cap": policy.marketing_cap,
         "marketing_cap_days": policy.marketing_cap_days, "channel_caps": dict(policy.channel_caps or {}),
         "wecom_one_per_day": policy.wecom_one_per_day, "holdout_percent": policy.holdout_percent,
         "consent_required_channels": list(policy.consent_required_channels or []),
