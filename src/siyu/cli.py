@@ -25,7 +25,8 @@ COMMANDS = {
     "backup": "a consistent backup of both planes and the uploads, also while serving: siyu backup OUT [--verify]",
     "restore": "restore a backup into a fresh SIYU_HOME and verify it: siyu restore IN [--force]",
     "createuser": "create a console/API account: siyu createuser NAME --role admin|operator|manager|guide",
-    "createtoken": "create an API token for an account: siyu createtoken NAME",
+    "token": "API tokens: siyu token create USER --scope AREA:read|write [--expires-in 90d] | list | revoke",
+    "createtoken": "an API token with every scope, no expiry: siyu createtoken NAME (see siyu token)",
     "bench": "benchmarks: siyu bench ingest|resolve|review|traits|predictions|analytics|segments|dispatch|wecom_sync|"
     "community|loyalty|components|scale|load [--people N …] [--stages] [--engine duckdb|spark] [--records N] "
     "[--orders-per-person M] [--orders-per-buyer M]",

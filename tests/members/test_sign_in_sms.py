@@ -140,3 +140,41 @@ def test_an_unknown_phone_lands_a_record_and_the_session_waits_for_its_customer(
     ask(client, phone="13600136000")
     verify(client, sent_code(aliyun), phone="13600136000")
     assert client.session[MEMBER_KEY]["customer_id"] == cid
+
+
+def test_ten_wrong_codes_lock_the_number_for_a_day_and_every_wrong_code_is_audited(brand, aliyun):
+    from siyu.core.models import AuditLog
+
+    aliyun.per_number_per_minute = 100
+    start = timezone.now()
+    for n in range(2):  # two codes, five wrong tries each
+        actions.send_sign_in_code(PHONE_ONE, "10.0.0.1", now=start + dt.timedelta(minutes=2 * n))
+        code = sent_code(aliyun)
+        wrong = "000000" if code != "000000" else "111111"
+        for _ in range(5):
+            with pytest.raises(SignInRefused):
+                actions.check_sign_in_code(PHONE_ONE, wrong, ip=f"10.0.{n}.9")
+    wrongs = AuditLog.objects.filter(action="member_code_wrong")
+    assert wrongs.count() == 10 and {a.target for a in wrongs} == {"10.0.0.9", "10.0.1.9"}
+    assert PHONE_ONE not in str([a.detail for a in wrongs])
+    later = start + dt.timedelta(minutes=10)
+    with pytest.raises(SignInRefused) as refused:
+        actions.send_sign_in_code(PHONE_ONE, "10.0.0.2", now=later)
+    assert refused.value.reason == "phone_locked"
+    assert AuditLog.objects.filter(action="member_code_refused", detail__reason="phone_locked").count() == 1
+    with pytest.raises(SignInRefused) as refused:
+        actions.check_sign_in_code(PHONE_ONE, code, ip="10.0.0.3")  # even the right code of the last one
+    assert refused.value.reason == "phone_locked"
+    actions.send_sign_in_code(PHONE_ONE, "10.0.0.2", now=start + dt.timedelta(days=1, minutes=5))  # next day
+
+
+def test_twenty_wrong_codes_from_one_address_lock_checking_from_it(client, brand, aliyun):
+    from siyu.core.models import AuditLog
+
+    for _ in range(20):
+        AuditLog.objects.create(action="member_code_wrong", target="10.0.0.1", detail={"reason": "wrong_code"})
+    ask(client, ip="10.0.0.5")
+    code = sent_code(aliyun)
+    page = verify(client, code).content.decode()  # verify() comes from 10.0.0.1
+    assert "此网络输错验证码次数过多" in page and MEMBER_KEY not in client.session
+    assert actions.check_sign_in_code(PHONE_ONE, code, ip="10.0.0.6")  # another network still signs in

@@ -3,7 +3,8 @@
 
 from ninja import NinjaAPI
 
-from siyu.api.auth import auth
+from siyu.api.auth import auth, auth_for
+from siyu.api.scopes import AREAS
 from siyu.core.errors import NotFound as DomainNotFound
 from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
@@ -11,14 +12,34 @@ from siyu.engagement.errors import ContentNotFound, JourneyNotFound, TaskNotFoun
 from siyu.segments.errors import NotFound
 from siyu.warehouse import WarehouseBusy
 
-api = NinjaAPI(
+
+class SiyuAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Every authenticated route may also answer 401 (no, a wrong or an expired token), 403 (the token
+        lacks the route's scope) and 429 (this address sent too many wrong tokens): the auth says so before
+        the route runs, so the schema of each route says so too."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        detail = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+        error = {"content": {"application/json": {"schema": detail}}}
+        texts = {"401": "Not signed in, or the token is wrong or expired", "403": "Not allowed",
+                 "429": "Too many wrong API tokens from this address; try again later"}  # fmt: skip
+        for methods in schema.get("paths", {}).values():
+            for operation in methods.values():
+                if isinstance(operation, dict) and operation.get("security"):
+                    responses = operation.setdefault("responses", {})
+                    for status, text in texts.items():
+                        responses.setdefault(status, {"description": text, **error})
+        return schema
+
+
+api = SiyuAPI(
     title="Siyu API",
     version="1",
     docs_url="/docs",
     auth=auth,
     description=(
         "Customers, tags, traits, segments, orders and events of a Siyu installation. Authenticate with "
-        "`Authorization: Bearer <token>` (create one with `siyu createtoken NAME`). Every POST/DELETE needs an "
+        "`Authorization: Bearer <token>` (create one with `siyu token create USER --scope AREA:read|write --expires-in 90d`). A token's scopes name the areas it may read or change (`customers:read`, `privacy:write`, `*` for all; write includes read); an expired token gets 401, a token without the route's scope 403, both before the body is read; the token's user's role still applies. An address that sends too many wrong tokens gets 429 for a while. Every POST/DELETE needs an "
         "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
         "with another body is refused with 409. A key is remembered for 24 hours (SIYU_IDEMPOTENCY_KEY_TTL_HOURS)."
     ),
@@ -53,6 +74,7 @@ from siyu.engagement.content.api import router as content_router  # noqa: E402
 from siyu.engagement.guides.api import router as task_router  # noqa: E402
 from siyu.engagement.journeys.api import router as journeys_router  # noqa: E402
 from siyu.engagement.messaging.api import router as engagement_router  # noqa: E402
+from siyu.engagement.messaging.settings_api import router as messaging_settings_router  # noqa: E402
 from siyu.identity.api import router as identity_router  # noqa: E402
 from siyu.integrations.api import router as integrations_router  # noqa: E402
 from siyu.loyalty.checkin.api import router as checkin_router  # noqa: E402
@@ -67,27 +89,37 @@ from siyu.segments.prediction_api import router as predictions_router  # noqa: E
 from siyu.segments.traits_api import router as traits_router  # noqa: E402
 from siyu.surveys.api import router as surveys_router  # noqa: E402
 
-api.add_router("", customers_router)
-api.add_router("", ingest_router)
-api.add_router("", identity_router)
-api.add_router("", integrations_router)
-api.add_router("", traits_router)
-api.add_router("", predictions_router)
-api.add_router("", analytics_router)
-api.add_router("", segments_router)
-api.add_router("", engagement_router)
-api.add_router("", journeys_router)
-api.add_router("", content_router)
-api.add_router("", task_router)
-api.add_router("", acquisition_router)
-api.add_router("", groups_router)
-api.add_router("", archive_router)
-api.add_router("", handover_router)
-api.add_router("", points_router)
-api.add_router("", coupons_router)
-api.add_router("", tiers_router)
-api.add_router("", earning_router)
-api.add_router("", checkin_router)
-api.add_router("", mall_router)
-api.add_router("", surveys_router)
-api.add_router("", privacy_router)
+
+def mount(area: str, router) -> None:
+    """Mount a domain's router under an area of siyu.api.scopes: its routes take a token with that area's
+    scope (or a console session). A router mounted with plain `api.add_router` is open only to a console
+    session or a token with every scope (`*`)."""
+    assert area in AREAS, f"add the area {area!r} to siyu.api.scopes.AREAS"
+    api.add_router("", router, auth=auth_for(area))
+
+
+mount("customers", customers_router)
+mount("ingest", ingest_router)
+mount("identity", identity_router)
+mount("integrations", integrations_router)
+mount("segments", traits_router)
+mount("segments", predictions_router)
+mount("analytics", analytics_router)
+mount("segments", segments_router)
+mount("engagement", engagement_router)
+mount("engagement", messaging_settings_router)
+mount("engagement", journeys_router)
+mount("engagement", content_router)
+mount("engagement", task_router)
+mount("acquisition", acquisition_router)
+mount("community", groups_router)
+mount("community", archive_router)
+mount("community", handover_router)
+mount("loyalty", points_router)
+mount("loyalty", coupons_router)
+mount("loyalty", tiers_router)
+mount("loyalty", earning_router)
+mount("loyalty", checkin_router)
+mount("loyalty", mall_router)
+mount("surveys", surveys_router)
+mount("privacy", privacy_router)

@@ -1,31 +1,59 @@
-"""API authentication: `Authorization: Bearer <token>` for scripts, the console's session for the browser."""
+"""API authentication: `Authorization: Bearer <token>` for scripts, the console's session for the browser.
 
+Ninja runs these before it reads the body, so a token that expired or lacks the scope of the route is
+refused (401/403, in words) before anything it sent is parsed or validated."""
+
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
-from siyu.api.actions import user_for_token
+from siyu.api.actions import token_for
+from siyu.api.scopes import READ, access_for, allows
 from siyu.staff.auth import api_token_failed, api_token_locked
 
 
 class ApiTokenAuth(HttpBearer):
-    """A bearer token; an address that sent settings.AXES_FAILURE_LIMIT bad tokens is refused (429) for
-    AXES_COOLOFF_TIME, whatever token it sends (siyu.staff.auth), and every failure is audited."""
+    """A bearer token, for the routes of one area (siyu.api.scopes; None: routes outside every area).
+    An address that sent settings.AXES_FAILURE_LIMIT bad tokens is refused (429) for AXES_COOLOFF_TIME,
+    whatever token it sends (siyu.staff.auth), and every failure is audited. An expired token gets 401, a
+    token without the scope of the route 403."""
+
+    def __init__(self, area: str | None = None):
+        super().__init__()
+        self.area = area
 
     def authenticate(self, request, token):
         if api_token_locked(request):
             api_token_failed(request, locked=True)
             raise HttpError(429, _("Too many requests with a wrong API token from this address; try again later."))
-        user = user_for_token(token)
-        if user is None:
+        found = token_for(token)
+        if found is None:
             api_token_failed(request, locked=False)
             return None
-        request.user = user
-        return user
+        if found.expires_at is not None and found.expires_at <= timezone.now():
+            when = formats.date_format(timezone.localtime(found.expires_at), "Y-m-d H:i")
+            raise HttpError(401, _("This API token expired on %(when)s; ask an admin for a new one.") % {"when": when})
+        access = access_for(request.method)
+        if not allows(found.scopes, self.area, access):
+            if access == READ:
+                message = _("This API token may not read %(area)s; it needs the scope %(scope)s.")
+            else:
+                message = _("This API token may not change %(area)s; it needs the scope %(scope)s.")
+            area = self.area or _("this part of the API")
+            raise HttpError(403, message % {"area": area, "scope": f"{self.area}:{access}" if self.area else "*"})
+        request.user = found.user
+        request.api_token = found
+        return found.user
 
 
 class ConsoleSessionAuth(SessionAuth):
     """The logged-in console user (CSRF-checked on writes, as for every session form)."""
 
 
-auth = [ApiTokenAuth(), ConsoleSessionAuth()]
+def auth_for(area: str | None):
+    """The authentication of one area's routes: a token with its scope, or a console session."""
+    return [ApiTokenAuth(area), ConsoleSessionAuth()]
+
+
+auth = auth_for(None)  # routes mounted outside every area: a console session or a token with every scope

@@ -1,4 +1,4 @@
-from siyu.core.errors import SiyuError
+from siyu.core.errors import NotFound, SiyuError
 
 
 class EngagementError(SiyuError):
@@ -21,13 +21,13 @@ class TaskError(EngagementError):
     """Guide tasks that cannot be created or completed as asked."""
 
 
-class ContentNotFound(ContentError):
-    """No script or material with that id."""
+class ContentNotFound(ContentError, NotFound):
+    """No script or material with that id (a NotFound too: the console's pages answer 404)."""
 
 
-class TaskNotFound(TaskError):
-    """No guide task or task batch with that id."""
+class TaskNotFound(TaskError, NotFound):
+    """No guide task or task batch with that id (a NotFound too: the console's pages answer 404)."""
 
 
-class JourneyNotFound(EngagementError):
-    """No journey with the asked id."""
+class JourneyNotFound(EngagementError, NotFound):
+    """No journey with the asked id (a NotFound too: the console's pages answer 404)."""

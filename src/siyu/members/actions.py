@@ -5,6 +5,10 @@ know yet.
 SMS codes: 6 digits, stored as an HMAC of phone and code with the server's key; valid CODE_LIFETIME, for
 MAX_ATTEMPTS tries, once. Sending is limited per phone (one a minute, PHONE_DAILY a day) and per IP
 (IP_HOURLY an hour), counted on the stored codes so that every server process sees the same counts.
+Checking is limited too: PHONE_WRONG_DAILY wrong codes for one number in a day (across its codes) lock the
+number for the day (no code sent, none checked), IP_WRONG_HOURLY wrong codes from one address in an hour
+lock checking from it. Every refusal and every wrong code is in the audit log ("member_code_refused",
+"member_code_wrong"; the address, never the phone or the code), which is also what the address lock counts.
 
 Who the person is: a phone or an openid/unionid the warehouse holds gives its customer (the identity
 graph's; several customers for one number — a number the guard keeps from linking — is treated as not
@@ -27,6 +31,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from siyu.core import pii
+from siyu.core.actions import record_audit
+from siyu.core.models import AuditLog
 from siyu.core.signals import records_landed
 from siyu.engagement.errors import ChannelNotConfigured
 from siyu.engagement.messaging import queries as messaging_queries
@@ -47,6 +53,8 @@ MAX_ATTEMPTS = 5
 PHONE_GAP = dt.timedelta(minutes=1)
 PHONE_DAILY = 10
 IP_HOURLY = 30
+PHONE_WRONG_DAILY = 10
+IP_WRONG_HOURLY = 20
 SOURCE = "member_centre"  # the import source of the records landed for new members
 STATE_SALT = "siyu.members.wechat_state"
 STATE_MAX_AGE = 600  # seconds between leaving for WeChat's page and coming back
@@ -134,6 +142,27 @@ def _code_template(account) -> str:
     return (account.settings.get("code_template") or "").strip() if account else ""
 
 
+def _refusal(reason: str, ip: str | None, phone_hash: str, wrong: bool = False, **values) -> SignInRefused:
+    """The refusal, audited: the address and a prefix of the phone's keyed hash (enough to see one number
+    tried from many addresses), never the number or the code."""
+    record_audit(None, "member_code_wrong" if wrong else "member_code_refused", target=ip or "",
+                 reason=reason, phone=phone_hash[:12])  # fmt: skip
+    return SignInRefused(reason, **values)
+
+
+def _wrong_codes_for_phone(phone_hash: str, now: dt.datetime) -> int:
+    """Wrong codes typed for one number in the last day, across its codes (a spent code's last try was right)."""
+    tries = SmsCode.objects.filter(phone_hash=phone_hash, created_at__gt=now - dt.timedelta(days=1))
+    return sum(attempts - (1 if used_at else 0) for attempts, used_at in tries.values_list("attempts", "used_at"))
+
+
+def _wrong_codes_from(ip: str | None, now: dt.datetime) -> int:
+    if not ip:
+        return 0
+    recent = AuditLog.objects.filter(action="member_code_wrong", target=ip, at__gt=now - dt.timedelta(hours=1))
+    return recent.count()
+
+
 def send_sign_in_code(phone: str, ip: str | None, now: dt.datetime | None = None) -> SmsCode:
     """Send a new 6-digit code to `phone` (limits in the module docstring). Raises SignInRefused."""
     now = now or timezone.now()
@@ -147,14 +176,20 @@ def send_sign_in_code(phone: str, ip: str | None, now: dt.datetime | None = None
         recent = SmsCode.objects.select_for_update().filter(phone_hash=phone_hash, created_at__gt=now - dt.timedelta(days=1))
         times = [c.created_at for c in recent]
         if any(t > now - PHONE_GAP for t in times):
-            raise SignInRefused("too_soon")
-        if len(times) >= PHONE_DAILY:
-            raise SignInRefused("phone_daily_limit")
-        if ip and SmsCode.objects.filter(ip=ip, created_at__gt=now - dt.timedelta(hours=1)).count() >= IP_HOURLY:
-            raise SignInRefused("ip_limit")
-        code = f"{secrets.randbelow(10**6):06d}"
-        row = SmsCode.objects.create(phone_hash=phone_hash, code_hash=_code_hash(phone, code), ip=ip or None,
-                                     created_at=now, expires_at=now + CODE_LIFETIME)  # fmt: skip
+            refused = "too_soon"
+        elif len(times) >= PHONE_DAILY:
+            refused = "phone_daily_limit"
+        elif _wrong_codes_for_phone(phone_hash, now) >= PHONE_WRONG_DAILY:
+            refused = "phone_locked"
+        elif ip and SmsCode.objects.filter(ip=ip, created_at__gt=now - dt.timedelta(hours=1)).count() >= IP_HOURLY:
+            refused = "ip_limit"
+        else:
+            refused = ""
+            code = f"{secrets.randbelow(10**6):06d}"
+            row = SmsCode.objects.create(phone_hash=phone_hash, code_hash=_code_hash(phone, code), ip=ip or None,
+                                         created_at=now, expires_at=now + CODE_LIFETIME)  # fmt: skip
+    if refused:  # audited outside the transaction the refusal ends
+        raise _refusal(refused, ip, phone_hash)
     known, _ = customers_with_phone(phone)
     try:
         send, outcome = send_service_sms(
@@ -171,13 +206,19 @@ def send_sign_in_code(phone: str, ip: str | None, now: dt.datetime | None = None
     return row
 
 
-def check_sign_in_code(phone: str, code: str, now: dt.datetime | None = None) -> str:
+def check_sign_in_code(phone: str, code: str, now: dt.datetime | None = None, ip: str | None = None) -> str:
     """Use the latest code sent to `phone`: returns the normalised phone when `code` is right (the code is
-    spent), else SignInRefused (no_code, too_many_attempts, wrong_code with the tries left)."""
+    spent), else SignInRefused (no_code, too_many_attempts, wrong_code with the tries left, phone_locked,
+    ip_locked)."""
     now = now or timezone.now()
     phone = mobile(phone)
+    phone_hash = pii.keyed_hash(phone)
+    if _wrong_codes_from(ip, now) >= IP_WRONG_HOURLY:
+        raise _refusal("ip_locked", ip, phone_hash)
+    if _wrong_codes_for_phone(phone_hash, now) >= PHONE_WRONG_DAILY:
+        raise _refusal("phone_locked", ip, phone_hash)
     latest = (
-        SmsCode.objects.filter(phone_hash=pii.keyed_hash(phone), sent=True, used_at=None, expires_at__gt=now)
+        SmsCode.objects.filter(phone_hash=phone_hash, sent=True, used_at=None, expires_at__gt=now)
         .order_by("-created_at", "-pk")
         .first()
     )
@@ -188,20 +229,20 @@ def check_sign_in_code(phone: str, code: str, now: dt.datetime | None = None) ->
         attempts=F("attempts") + 1
     )
     if not counted:
-        raise SignInRefused("too_many_attempts")
+        raise _refusal("too_many_attempts", ip, phone_hash)
     given = "".join(ch for ch in str(code or "") if ch.isdigit())[:6]
     if not hmac.compare_digest(_code_hash(phone, given), latest.code_hash):
         left = MAX_ATTEMPTS - (latest.attempts + 1)
         if left <= 0:
-            raise SignInRefused("too_many_attempts")
-        raise SignInRefused("wrong_code", left=left)
+            raise _refusal("too_many_attempts", ip, phone_hash, wrong=True)
+        raise _refusal("wrong_code", ip, phone_hash, wrong=True, left=left)
     if not SmsCode.objects.filter(pk=latest.pk, used_at=None).update(used_at=now):
         raise SignInRefused("no_code")  # spent by a parallel request
     return phone
 
 
 def sign_in_with_code(phone: str, code: str, ip: str | None) -> Person:
-    phone = check_sign_in_code(phone, code)
+    phone = check_sign_in_code(phone, code, ip=ip)
     person = person_with_phone(phone)
     record_sign_in(person, MemberSignIn.Method.SMS, ip)
     return person

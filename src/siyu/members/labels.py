@@ -14,6 +14,8 @@ REFUSALS = {
     "not_sent": _("The code could not be sent. Please try again later."),
     "no_code": _("No valid code for this number. Please ask for a new one."),
     "too_many_attempts": _("Too many wrong codes. Please ask for a new one."),
+    "phone_locked": _("Too many wrong codes for this number today. Please try again tomorrow."),
+    "ip_locked": _("Too many wrong codes from this network. Please try again later."),
     "bad_state": _("The WeChat sign-in could not be verified. Please try again."),
     "bad_code": _("WeChat did not confirm who you are. Please try again."),
     "wechat_unavailable": _("Sign-in with WeChat is not available at the moment."),
