@@ -23,20 +23,20 @@ pytestmark = pytest.mark.django_db
 
 def test_a_request_is_due_in_15_days_and_every_step_is_kept_and_audited(people):
     now = timezone.now()
-    # a correction: a deletion is closed as done only after its erasure's scan (tests/privacy/test_erasure.py)
-    opened = actions.open_request(customer_id=people["one"], kind="correction", source="member_centre",
+    # an access request: a deletion is closed as done only after its erasure's scan (tests/privacy/test_erasure.py)
+    opened = actions.open_request(customer_id=people["one"], kind="access", source="member_centre",
                                   verification="短信验证码（会员中心登录）", now=now)  # fmt: skip
     assert opened.due_at == now + dt.timedelta(days=15) and opened.status == "open"
     actions.assign_request(people["ops"], opened.pk, people["ops"], "我来处理")
     actions.advance_request(people["ops"], opened.pk, "in_progress")
     with pytest.raises(PrivacyError):
         actions.advance_request(people["ops"], opened.pk, "done")  # closing needs a note
-    actions.close_request(people["ops"], opened.pk, done=True, note="已删除并核验")
+    actions.close_request(people["ops"], opened.pk, done=True, note="已交付副本")
     with pytest.raises(PrivacyError):
         actions.advance_request(people["ops"], opened.pk, "in_progress")  # closed stays closed
     steps = [(s.action, s.status, s.note) for s in queries.steps_of(DataRequest.objects.get(pk=opened.pk))]
     assert steps == [("opened", "open", ""), ("assigned", "open", "我来处理"), ("status", "in_progress", ""),
-                     ("status", "done", "已删除并核验")]  # fmt: skip
+                     ("status", "done", "已交付副本")]  # fmt: skip
     audited = list(AuditLog.objects.filter(action__startswith="privacy_request_").order_by("pk").values_list("action", flat=True))
     assert audited == ["privacy_request_opened", "privacy_request_assigned", "privacy_request_status",
                        "privacy_request_status"]  # fmt: skip

@@ -27,6 +27,12 @@ JOB_KINDS = {
     "loyalty_tiers": _("Review member tiers"),
     "points_expiry": _("Expire points"),
     "surveys_mirror": _("Copy survey answers into the warehouse"),
+    "backup": _("Back up"),
+    "key_status": _("Count ciphertexts per key"),
+    "rotate_keys": _("Re-encrypt with the new key"),
+    "retire_key": _("Retire an old key"),
+    "retention": _("Delete data past its retention period"),
+    "privacy_erase": _("Erase a customer's personal information"),
 }
 
 JOB_STATUSES = {
