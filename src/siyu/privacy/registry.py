@@ -1,17 +1,16 @@
-"""What is held about one person, domain by domain: the registry the copy (PIPL art. 45) and erasure
-(art. 47) go through.
+"""What is held about one person, domain by domain: the registry the copy (PIPL art. 45) goes through.
 
 Privacy sits low (DESIGN.md §7): it imports none of the domains above it. Each domain that holds data
 about a person registers one PersonData per kind of data in its AppConfig.ready() — how to export it for one
-customer id, and (optionally) how to erase it — so that a new domain joins the copy and the erasure by
-registering, and privacy never needs to know it. The data of the domains below privacy (customers, the
-warehouse's records, orders and raw rows) are registered by privacy itself (siyu.privacy.sections).
+customer id — so that a new domain joins the copy by registering, and privacy never needs to know it. How
+a domain erases its part of a person is registered beside it (siyu.privacy.erasure.register_person_eraser).
+The data of the domains below privacy (customers, the warehouse's records, orders and raw rows) are
+registered by privacy itself (siyu.privacy.sections).
 
 `export(customer_id)` returns a list of rows (dicts) — every row held for the customer id as it is now,
 which after a merge includes what the absorbed customers brought — with the values a person can read
 (decrypted, labels instead of codes where the domain has them). `columns` names each key in Chinese: the
-archive's CSV headers and JSON keys. A key missing from `columns` is written under its own name.
-`erase(customer_id)`: the erasure's slot (the rights-erase work fills it); None while a domain has none."""
+archive's CSV headers and JSON keys. A key missing from `columns` is written under its own name."""
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ class PersonData:
     label: str  # the section's name in Chinese, as the person reads it
     export: Callable[[int], list[dict]]
     columns: dict[str, str] = field(default_factory=dict)  # row key -> Chinese header
-    erase: Callable[[int], object] | None = None
     order: int = 100  # where the section comes in the archive (profile first)
 
 
@@ -34,7 +32,7 @@ _REGISTRY: dict[str, PersonData] = {}
 
 def register(data: PersonData) -> None:
     """Register (or replace: ready() may run twice in tests) how one kind of data about a person is
-    exported and erased."""
+    exported."""
     if not data.name.isidentifier():
         raise ValueError(f"a person-data name is a plain code, not {data.name!r}")
     _REGISTRY[data.name] = data
