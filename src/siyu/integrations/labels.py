@@ -12,13 +12,3 @@ EVENT_TYPES = {
     "test": _("Test event"),
 }
 STATUSES = {"pending": _("Waiting to retry"), "delivered": _("Delivered"), "dead": _("Given up")}
-
-# the types an admin can subscribe to, in the order the console lists them
-SUBSCRIBABLE = (
-    "customers.merged",
-    "segment.entered",
-    "segment.left",
-    "order.imported",
-    "consent.changed",
-    "points.changed",
-)

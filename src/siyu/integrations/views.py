@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from siyu.integrations import actions, labels, queries
 from siyu.integrations.errors import IntegrationError
+from siyu.outbox.actions import EVENT_TYPES as EVENT_KINDS
 from siyu.web.views import console_view
 
 
@@ -33,7 +34,7 @@ def subscriptions_page(request):
                 request, "siyu/integrations/created.html", {"sub": sub, "types": _types(sub.event_types)}
             )
     rows = [{"sub": s, "types": _types(s.event_types)} for s in subs]
-    choices = [(t, labels.EVENT_TYPES[t]) for t in labels.SUBSCRIBABLE]
+    choices = [(t, labels.EVENT_TYPES[t]) for t in EVENT_KINDS]  # every kind the outbox records, in its order
     return render(request, "siyu/integrations/subscriptions.html", {"rows": rows, "choices": choices})
 
 
