@@ -40,7 +40,7 @@ java:
 
 # Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
-PG_TESTS := tests/core tests/workers tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community tests/loyalty tests/surveys tests/members tests/privacy
+PG_TESTS := tests/core tests/workers tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community tests/loyalty tests/surveys tests/members tests/privacy tests/integrations
 
 test: install-dev browser java
 	$(BIN)/lint-imports
