@@ -120,12 +120,12 @@ def update_subscription(request, response: HttpResponse, subscription_id: Subscr
     return run_once(request, response, idempotency_key, {"id": subscription_id, **body.dict()}, run)
 
 
-class DeletedOut(Schema):
+class SubscriptionDeletedOut(Schema):
     id: int
     deleted: bool
 
 
-@router.delete("/integrations/subscriptions/{int:subscription_id}", response={200: DeletedOut, **WRITE_ERRORS},
+@router.delete("/integrations/subscriptions/{int:subscription_id}", response={200: SubscriptionDeletedOut, **WRITE_ERRORS},
                summary="Delete an event subscription and its delivery log")  # fmt: skip
 def delete_subscription(request, response: HttpResponse, subscription_id: SubscriptionIdPath,
                         idempotency_key: IdempotencyKeyHeader):  # fmt: skip
