@@ -354,3 +354,25 @@ def test_a_paused_subscription_receives_nothing_and_resumes(receiver, admin):
     assert [json.loads(r["body"])["customer_id"] for r in receiver.requests] == [2]
     with pytest.raises(IntegrationError):
         actions.update_subscription(admin, sub.pk, url="http://192.168.0.1/x")
+
+
+def test_retention_removes_finished_deliveries_before_the_cut_off_and_keeps_waiting_ones(receiver, admin, settings):
+    from siyu.core import retention
+    from siyu.integrations.models import DeliveryAttempt
+
+    actions.create_subscription(admin, receiver.url, ["segment.left", "segment.entered"])
+    record_outbound_event("segment.left", 1, {"segment_id": 3})
+    actions.deliver_events(T0)  # delivered at T0
+    receiver.status = 500
+    record_outbound_event("segment.entered", 1, {"segment_id": 3})
+    actions.deliver_events(T0)  # failed at T0: waiting for its retry
+    assert sorted(Delivery.objects.values_list("status", flat=True)) == ["delivered", "pending"]
+    Delivery.objects.update(created_at=T0)
+    settings.EVENT_DELIVERIES_RETENTION_DAYS = 30
+    later = T0 + dt.timedelta(days=31)
+    counted = {k["kind"]: k for k in retention.enforce(later, dry_run=True)["kinds"]}["event_deliveries"]
+    assert counted["removed"] == 1 and Delivery.objects.count() == 2
+    retention.enforce(later)
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["pending"]
+    assert DeliveryAttempt.objects.filter(delivery__status="delivered").count() == 0
+    assert retention.enforce(T0 + dt.timedelta(days=29), dry_run=True)["removed"] == 0

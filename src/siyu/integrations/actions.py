@@ -309,3 +309,12 @@ def schedule_delivery_soon() -> None:
     """After events were recorded: run the delivery task now when a subscription may want them."""
     if Subscription.objects.filter(active=True).exists():
         schedule_delivery()
+
+
+def purge_finished_deliveries(cut_off, dry_run: bool) -> int:
+    """Retention (siyu.core.retention): deliveries made before the cut-off that are over (delivered or given
+    up), with their attempts; a delivery still waiting to be retried is kept whatever its age."""
+    old = Delivery.objects.filter(created_at__lt=cut_off).exclude(status=Delivery.Status.PENDING)
+    if dry_run:
+        return old.count()
+    return old.delete()[1].get(Delivery._meta.label, 0)

@@ -10,3 +10,13 @@ class IntegrationsConfig(AppConfig):
         from siyu.outbox.actions import on_events_recorded
 
         on_events_recorded(schedule_delivery_soon)
+
+        from django.utils.translation import gettext_lazy as _
+
+        from siyu.core.retention import register_retention, setting_days
+        from siyu.integrations.actions import purge_finished_deliveries
+
+        register_retention(
+            "event_deliveries", _("event deliveries and their attempts"),
+            setting_days("EVENT_DELIVERIES_RETENTION_DAYS"), purge_finished_deliveries,
+        )
