@@ -183,24 +183,27 @@ def _legacy_chunks(path: Path, blocks) -> Iterator[bytes]:
         yield json.dumps([r for r in body[start : start + CHUNK_ROWS] if len(r) >= 4], ensure_ascii=False).encode()
 
 
+def _sealed_files() -> Iterator[Path]:
+    """The rejected-rows files (sealed, or clear CSVs of an older version), in name order."""
+    if folder().is_dir():
+        for path in sorted(folder().iterdir()):
+            if path.is_file() and not path.name.startswith(".") and path.suffix in (SUFFIX, ".csv"):
+                yield path
+
+
 def purge_expired(now: float | None = None) -> dict:
     """Delete rejected-rows files older than the retention period; seal clear CSVs a version before this one
     left that are still within it. Returns what was done."""
     now = time.time() if now is None else now
     cut = now - retention().total_seconds()
     deleted, sealed = [], []
-    if folder().is_dir():
-        for path in sorted(folder().iterdir()):
-            if not path.is_file() or path.name.startswith("."):
-                continue
-            if path.suffix not in (SUFFIX, ".csv"):
-                continue
-            if path.stat().st_mtime < cut:
-                path.unlink(missing_ok=True)
-                deleted.append(path.name)
-            elif path.suffix == ".csv" and not pii.is_sealed(path):
-                seal_legacy(path)
-                sealed.append(path.name)
+    for path in list(_sealed_files()):
+        if path.stat().st_mtime < cut:
+            path.unlink(missing_ok=True)
+            deleted.append(path.name)
+        elif path.suffix == ".csv" and not pii.is_sealed(path):
+            seal_legacy(path)
+            sealed.append(path.name)
     return {"deleted": len(deleted), "sealed": len(sealed), "files": deleted + sealed}
 
 
@@ -208,24 +211,13 @@ def expired(now: float | None = None) -> bool:
     """Whether purge_expired has anything to do (a cheap look at the folder)."""
     now = time.time() if now is None else now
     cut = now - retention().total_seconds()
-    if not folder().is_dir():
-        return False
-    for path in folder().iterdir():
-        if path.suffix not in (SUFFIX, ".csv") or path.name.startswith("."):
-            continue
+    for path in _sealed_files():
         if path.stat().st_mtime < cut or (path.suffix == ".csv" and not pii.is_sealed(path)):
             return True
     return False
 
 
 # --- key rotation (siyu.core.rotation) -----------------------------------------------------------
-
-
-def _sealed_files() -> Iterator[Path]:
-    if folder().is_dir():
-        for path in sorted(folder().iterdir()):
-            if path.is_file() and not path.name.startswith(".") and path.suffix in (SUFFIX, ".csv"):
-                yield path
 
 
 def sealed_count_by_key() -> dict[int, int]:
