@@ -157,3 +157,12 @@ def test_every_webhook_post_is_signed_with_its_endpoints_secret():
         "endpoint-a-secret", timestamp, body.replace(b"hi", b"ho"), request["headers"]["x-siyu-signature"], time.time()
     )
     assert json.loads(body)["idempotency_key"] == "key-7"
+
+
+def test_a_stopped_fake_no_longer_opens_its_port():
+    # the system hands a freed port to the next server, which this process did not start: the allowance
+    # must end with the fake, or a later server on that port would be reachable (seen in a full-suite run)
+    with FakeWebhookReceiver(secret="s") as receiver:
+        port = int(receiver.url.rsplit(":", 1)[1])
+    with pytest.raises(AddressRefused):
+        HttpClient(f"http://127.0.0.1:{port}", timeout=2).request("GET", "/")

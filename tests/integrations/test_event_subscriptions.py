@@ -13,7 +13,7 @@ import pytest
 
 from siyu.api.actions import create_token
 from siyu.core.errors import PermissionDenied
-from siyu.engagement.messaging.channels.http import allow_local_port
+from siyu.engagement.messaging.channels.http import allow_local_port, forget_local_port
 from siyu.engagement.messaging.channels.webhook import verify_signature
 from siyu.integrations import actions
 from siyu.integrations.errors import IntegrationError
@@ -61,6 +61,7 @@ def receiver():
     server = Receiver()
     allow_local_port("127.0.0.1", server.server.server_address[1])
     yield server
+    forget_local_port("127.0.0.1", server.server.server_address[1])
     server.close()
 
 

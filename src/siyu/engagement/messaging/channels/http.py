@@ -43,6 +43,12 @@ def allow_local_port(host: str, port: int) -> None:
     _local_ports.add((host, int(port)))
 
 
+def forget_local_port(host: str, port: int) -> None:
+    """Undo allow_local_port when that server stops: the system hands its port to the next server, which
+    this process did not start (a port left allowed would let requests reach that one)."""
+    _local_ports.discard((host, int(port)))
+
+
 def forbidden_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """Why a connection to `ip` is refused ("" when it is a public address)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

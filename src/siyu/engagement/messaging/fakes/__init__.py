@@ -77,6 +77,9 @@ class FakeServer:
 
     def stop(self) -> None:
         if self._server is not None:
+            from siyu.engagement.messaging.channels.http import forget_local_port
+
+            forget_local_port("127.0.0.1", self._server.server_address[1])
             self._server.shutdown()
             self._server.server_close()
             self._server = None
