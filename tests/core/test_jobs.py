@@ -9,7 +9,7 @@ from siyu.core import jobs
 def test_every_job_kind_the_code_starts_has_its_runner():
     # the kinds `submit_job`/`execute_job` are called with across the apps and the commands
     started = {"import", "resolve", "export", "traits", "scheduled_refresh", "predict", "wecom_sync",
-               "purge_rejected"}  # fmt: skip
+               "retention"}  # fmt: skip
     assert started <= set(jobs.job_kinds())
     assert all(callable(jobs.job_runner(kind)) for kind in started)
 

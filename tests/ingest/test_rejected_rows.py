@@ -92,18 +92,6 @@ def test_rejected_rows_are_deleted_after_the_retention_period(warehouse, tmp_pat
     assert not young.exists()
 
 
-def test_the_purge_runs_as_a_job_only_when_something_expired(warehouse, tmp_path):
-    from siyu.core.models import Job
-    from siyu.ingest.actions import purge_rejected_rows_now, schedule_rejected_purge
-
-    stored = Path(import_files([_bad_file(tmp_path)], "tmall").files[0].rejected_file)
-    assert purge_rejected_rows_now() is None and not Job.objects.filter(kind="purge_rejected").exists()
-    os.utime(stored, (0, 0))
-    schedule_rejected_purge()  # what `siyu serve` does when it starts (the immediate backend runs it now)
-    job = Job.objects.get(kind="purge_rejected")
-    assert job.status == "done" and job.result["deleted"] == 1 and not stored.exists()
-
-
 def test_a_clear_csv_of_an_earlier_version_is_sealed_in_place_and_still_readable(warehouse, settings):
     rejected.folder().mkdir(parents=True, exist_ok=True)
     legacy = rejected.folder() / "rejected-20261101-101010-abcd1234.csv"

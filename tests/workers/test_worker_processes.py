@@ -294,7 +294,6 @@ PERIODIC = (
     "siyu.loyalty.tasks.loyalty_upkeep",
     "siyu.loyalty.tasks.mirror_loyalty_task",
     "siyu.surveys.tasks.mirror_surveys_task",
-    "siyu.ingest.tasks.purge_rejected_rows",
     "siyu.core.tasks.enforce_retention",
     "siyu.segments.tasks.scheduled_refresh",
     "siyu.engagement.journeys.tasks.tick_journeys",
@@ -322,7 +321,6 @@ def test_workers_starting_together_leave_one_waiting_run_per_schedule_and_run_ea
     # the daily ones wait for their next time, once each
     assert waiting["siyu.loyalty.tasks.loyalty_upkeep"] == 1 and runs["siyu.loyalty.tasks.loyalty_upkeep"] == 1
     assert waiting["siyu.segments.tasks.scheduled_refresh"] == 1
-    assert waiting["siyu.ingest.tasks.purge_rejected_rows"] == 1
     assert waiting["siyu.core.tasks.enforce_retention"] == 1
     for worker in workers:
         assert worker.stop() == 0, worker.output

@@ -10,7 +10,7 @@ JOB_KINDS = {
     "resolve": _("Resolve identities"),
     "traits": _("Compute traits"),
     "export": _("Export"),
-    "purge_rejected": _("Delete expired rejected rows"),
+    "purge_rejected": _("Delete expired rejected rows"),  # jobs of versions before the retention job
     "predict": _("Compute predictions"),
     "wecom_sync": _("Sync WeCom contacts"),
     "scheduled_refresh": _("Daily refresh of traits and segments"),

@@ -33,7 +33,6 @@ from siyu.engagement.journeys.actions import schedule_journeys
 from siyu.engagement.messaging.actions import LEASE as SEND_LEASE
 from siyu.engagement.messaging.actions import recover_interrupted_sends, schedule_delivery
 from siyu.engagement.messaging.channel_actions import schedule_wecom_sync
-from siyu.ingest.actions import schedule_rejected_purge
 from siyu.integrations.actions import schedule_delivery as schedule_event_delivery
 from siyu.loyalty.mirror import schedule_mirror as schedule_loyalty_mirror
 from siyu.loyalty.tasks import schedule_loyalty_upkeep
@@ -138,7 +137,6 @@ def ensure_schedules(stdout, lease: leases.Lease) -> bool:
         when = schedule_refresh()  # the daily refresh of traits and segments
         if when is not None and stdout is not None:
             stdout.write(f"Daily refresh of traits and segments at {when.isoformat(timespec='minutes')}.")
-        schedule_rejected_purge()  # rejected rows past their retention, now and every day
         schedule_retention()  # every kind of data past its retention period (siyu.core.retention), daily
         schedule_event_delivery()  # outbound events to subscriptions: due retries, and a sweep every 5 minutes
     if resolve_waiting_records() is not None and stdout is not None:

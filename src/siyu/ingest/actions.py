@@ -11,7 +11,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +22,12 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from siyu.core import pii
-from siyu.core.actions import create_job, record_audit
-from siyu.core.owner import execute_job
-from siyu.core.tasks import schedule_once
+from siyu.core.actions import record_audit
 from siyu.core.timeutil import PLATFORM_TZ
 from siyu.ingest import rejected, timing
 from siyu.ingest.errors import ImportFailed
 from siyu.ingest.prepare import PreparedFile, prepare_file, prepare_frame
 from siyu.ingest.sources.formats import SourceFormat
-from siyu.ingest.tasks import purge_rejected_rows
 from siyu.warehouse.append import append, append_new, update_orders
 from siyu.warehouse.connection import (
     WRITE_WAIT_SECONDS,
@@ -448,7 +445,7 @@ def import_files(
             landed(*in_flight)
     if progress:
         progress(total, total, "done")
-    rejected.purge_expired()  # the retention holds even where no server runs the daily purge
+    rejected.purge_expired()  # the retention holds even where no server runs the daily retention job
     return ImportReport(files=reports)  # every slot is filled by now
 
 
@@ -467,34 +464,6 @@ def export_rejected(path: str | Path, out: str | Path, actor=None) -> dict:
     rows = rejected.read_header(source)["rows"] if pii.is_sealed(source) else None
     record_audit(actor, "export", str(target), what="rejected", file=source.name, rows=rows)
     return {"what": "rejected", "path": str(target), "rows": rows}
-
-
-PURGE_EVERY = timedelta(days=1)
-
-
-def purge_rejected_rows_now():
-    """Run the purge of expired rejected rows as a job of kind "purge_rejected" when there is something to
-    purge (None otherwise: an empty purge is not worth a row in the job list)."""
-
-    if not rejected.expired():
-        return None
-    return execute_job(create_job("purge_rejected", {}, None))
-
-
-def run_purge_rejected_job(job, progress) -> dict:
-    """Job runner for kind "purge_rejected": delete rejected-rows files past the retention period."""
-    report = rejected.purge_expired()
-    progress(1, 1, f"{report['deleted']} deleted, {report['sealed']} sealed")
-    return report | {"retention_days": settings.REJECTED_ROWS_RETENTION_DAYS}
-
-
-def schedule_rejected_purge(*, daily: bool = False) -> None:
-    """Make sure the purge of expired rejected rows runs: now (when `siyu serve` starts) or a day from now
-    (after each daily run), without piling up waiting runs."""
-    from django.utils import timezone
-
-
-    schedule_once(purge_rejected_rows, timezone.now() + PURGE_EVERY if daily else None)
 
 
 def run_import_job(job, progress) -> dict:

@@ -7,11 +7,9 @@ class IngestConfig(AppConfig):
     label = "ingest"
 
     def ready(self):
-        from siyu.core.jobs import register_job
         from siyu.core.rotation import register_ciphertexts
-        from siyu.ingest import actions, rejected
+        from siyu.ingest import rejected
 
-        register_job("purge_rejected", actions.run_purge_rejected_job)
         register_ciphertexts("rejected-rows files", rejected.sealed_count_by_key, rejected.reseal_batch)
 
         from siyu.core.retention import register_retention, setting_days
