@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -168,3 +169,35 @@ def test_a_slow_receiver_delays_only_its_own_subscription(receiver, slow, admin,
     ] * 2
     slow.delay = 0
     assert actions.deliver_events(retry)["delivered"] == 3 and len(slow.requests) == 4
+
+
+def test_a_customer_that_first_appears_is_announced_once(receiver, admin, warehouse):
+    """A resolve hands out new ids above every earlier one: the sweep announces each id above the highest
+    it announced, once, and never an existing customer that gained records."""
+    from siyu.integrations.sweep import sweep_warehouse
+    from siyu.warehouse import backend
+    from siyu.warehouse.mirrors import arrow_rows
+
+    actions.create_subscription(admin, receiver.url, ["customer.created"])
+    con = backend()
+
+    def resolved(at, *pairs):
+        rows = [{"record_key": key, "customer_id": cid, "resolved_at": at} for key, cid in pairs]
+        con.insert("customer_map", arrow_rows("customer_map", rows))
+
+    resolved(T0 - dt.timedelta(days=1), ("crm:a", 1), ("crm:b", 2))
+    sweep_warehouse(T0)  # the first sweep notes the highest id: existing customers are not announced
+    t1 = T0 + dt.timedelta(minutes=3)
+    resolved(t1, ("crm:c", 2), ("crm:d", 3), ("tmall:d", 3), ("crm:e", 4))
+    sweep_warehouse(t1 + dt.timedelta(minutes=1))
+    sweep_warehouse(t1 + dt.timedelta(minutes=2))  # read again: nothing new
+    t2 = t1 + dt.timedelta(hours=1)
+    resolved(t2, ("crm:f", 5))
+    sweep_warehouse(t2 + dt.timedelta(minutes=1))
+    actions.deliver_events(t2 + dt.timedelta(minutes=1))
+    bodies = sorted((json.loads(r["body"]) for r in receiver.requests), key=lambda b: b["customer_id"])
+    assert [(b["type"], b["customer_id"], b["data"], b["occurred_at"]) for b in bodies] == [
+        ("customer.created", 3, {}, "2026-03-01T09:03:00Z"),
+        ("customer.created", 4, {}, "2026-03-01T09:03:00Z"),
+        ("customer.created", 5, {}, "2026-03-01T10:03:00Z"),
+    ]

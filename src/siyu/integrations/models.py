@@ -80,3 +80,5 @@ class SweepCursor(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     position = models.DateTimeField()
+    # the highest customer id announced (cursor "customer_ids": new ids are handed out above every earlier one)
+    last_id = models.BigIntegerField(null=True, blank=True)
