@@ -56,7 +56,7 @@ def test_a_dry_run_counts_what_the_real_run_removes(warehouse, tmp_path, setting
     dry = retention.enforce(NOW, dry_run=True)
     removed = {row["kind"]: row["removed"] for row in dry["kinds"]}
     assert removed == {"audit_log": 2, "raw_rows": 3, "rejected_rows": 1, "touches": 2, "chat_archive": 1,
-                       "event_deliveries": 0}  # none in this brand: tests/integrations
+                       "event_deliveries": 0, "outbound_events": 0}  # none in this brand: tests/integrations
     assert (
         _count(warehouse, "touches") == 3
         and _count(warehouse, "raw_rows") == 3
@@ -86,7 +86,7 @@ def test_kinds_without_a_period_are_kept_forever(warehouse, tmp_path, settings, 
     report = json.loads(capsys.readouterr().out)
     assert report["dry_run"] and report["removed"] == 0
     assert {row["kind"] for row in report["kinds"] if row["retention_days"] is None} == {
-        "audit_log", "raw_rows", "touches", "chat_archive", "event_deliveries"
+        "audit_log", "raw_rows", "touches", "chat_archive", "event_deliveries", "outbound_events"
     }  # fmt: skip
 
 

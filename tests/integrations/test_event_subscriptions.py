@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -27,22 +28,28 @@ T0 = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
 class Receiver:
-    """An HTTP receiver in this process answering `status` (a list is answered in turn)."""
+    """An HTTP receiver in this process answering `status` (a list is answered in turn), after `delay`
+    seconds."""
 
     def __init__(self):
-        self.requests, self.status = [], 200
+        self.requests, self.status, self.delay = [], 200, 0.0
         received = self.requests
         me = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body,
+                                 "at": time.monotonic()})  # fmt: skip
+                time.sleep(me.delay)
                 answer = b'{"ok":true}' if me.status < 300 else b"receiver broke"
-                self.send_response(me.status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                try:
+                    self.send_response(me.status)
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender gave up waiting (a slow receiver)
 
             def log_message(self, *args):
                 pass

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import queue
 import secrets
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -38,11 +42,14 @@ BACKOFF = (
     dt.timedelta(hours=12),
 )
 LEASE = dt.timedelta(minutes=5)  # a claimed attempt not finished by then is due again (its worker died)
-TIMEOUT = 10.0
+TIMEOUT = 5.0  # per request (connect, and each read of the answer): a slow receiver is a failed attempt
+PARALLEL = 8  # subscriptions delivered to at once (each one's deliveries in order)
 MAX_ANSWER = 1 << 20
 EXCERPT = 500
 BATCH = 200
 TEST_EVENT = "test"
+
+log = logging.getLogger(__name__)
 
 
 def _admin(actor) -> None:
@@ -101,7 +108,7 @@ def rotate_secret(actor, subscription_id: int) -> Subscription:
     sub = _get(subscription_id)
     with transaction.atomic():
         sub.secret = "whsec_" + secrets.token_urlsafe(32)
-        sub.save(update_fields=["secret", "updated_at"])
+        sub.save(update_fields=["secret_cipher", "updated_at"])
         record_audit(actor, "subscription.rotate_secret", f"subscription:{sub.pk}")
     return sub
 
@@ -176,39 +183,105 @@ def _claim(delivery: Delivery, now: dt.datetime) -> bool:
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What one POST of a delivery got back."""
+
+    status_code: int | None  # None: no HTTP answer (timed out, connection failed or refused)
+    excerpt: str
+    error: str
+    refused: bool  # the SSRF guard refused the address (never retried)
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def silent(self) -> bool:
+        """The receiver did not answer at all (slow, hanging or down)."""
+        return self.status_code is None and not self.refused
+
+
 def deliver_due(now: dt.datetime | None = None, clock=time.monotonic) -> dict:
-    """Attempt every pending delivery that is due at `now`."""
+    """Attempt every pending delivery that is due at `now`: one subscription's deliveries in order, up to
+    PARALLEL subscriptions at once (threads doing only the HTTP; every attempt is recorded here, in this
+    thread, as its answer comes in). A receiver that does not answer within TIMEOUT holds up only its own
+    subscription: its other deliveries claimed in this run wait for that one's retry time (no attempt is
+    made or counted for them), so a hanging endpoint costs one TIMEOUT per run and delays no one else."""
     now = now or timezone.now()
-    counts = {"delivered": 0, "failed": 0, "dead": 0}
+    counts = {"delivered": 0, "failed": 0, "dead": 0, "held": 0}
     due = list(
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
         .select_related("subscription")
         .order_by("next_attempt_at", "id")[:BATCH]
     )
+    claimed: dict[int, list[Delivery]] = {}
     for delivery in due:
-        if not _claim(delivery, now):
-            continue
-        outcome = attempt(delivery, now, clock=clock)
-        counts[outcome] += 1
+        if _claim(delivery, now):
+            claimed.setdefault(delivery.subscription_id, []).append(delivery)
+    if not claimed:
+        return counts
+    answers: queue.Queue = queue.Queue()
+    timeout = TIMEOUT
+
+    def send_in_turn(deliveries: list[Delivery], secret: str) -> None:
+        """One subscription's deliveries, in order, on one connection; after a silent receiver the rest is
+        handed back unsent (answer None). Claimed deliveries not reported are due again after LEASE."""
+        client = HttpClient(deliveries[0].subscription.url, timeout=timeout)
+        try:
+            for i, delivery in enumerate(deliveries):
+                answer = post(client, delivery, secret, now, clock=clock)
+                answers.put((delivery, answer))
+                if answer.silent:
+                    for rest in deliveries[i + 1 :]:
+                        answers.put((rest, None))
+                    return
+        except Exception:
+            log.exception("delivering events to subscription %s failed", deliveries[0].subscription_id)
+        finally:
+            client.close()
+            answers.put(None)  # this subscription is done
+
+    with ThreadPoolExecutor(
+        max_workers=min(PARALLEL, len(claimed)), thread_name_prefix="siyu-events"
+    ) as pool:
+        for deliveries in claimed.values():
+            pool.submit(send_in_turn, deliveries, deliveries[0].subscription.secret)
+        running, held_until = len(claimed), {}
+        while running:
+            item = answers.get()
+            if item is None:
+                running -= 1
+                continue
+            delivery, answer = item
+            if answer is None:  # held back behind a silent receiver: due when that one is retried
+                Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(
+                    next_attempt_at=held_until[delivery.subscription_id]
+                )
+                counts["held"] += 1
+                continue
+            counts[record_attempt(delivery, now, answer)] += 1
+            if answer.silent:
+                held_until[delivery.subscription_id] = delivery.next_attempt_at or now + BACKOFF[0]
     return counts
 
 
-def attempt(delivery: Delivery, now: dt.datetime, *, clock=time.monotonic) -> str:
-    """POST the delivery once, log the attempt and move the delivery on: "delivered", "failed" (retried at
-    the next backoff time) or "dead"."""
-    sub = delivery.subscription
+def post(
+    client: HttpClient, delivery: Delivery, secret: str, now: dt.datetime, *, clock=time.monotonic
+) -> Answer:
+    """POST the delivery once, signed with `secret` (no database access: delivery threads call this)."""
     body = json.dumps(delivery.body, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Siyu-Events/1",
         "X-Siyu-Timestamp": timestamp,
-        "X-Siyu-Signature": signature(sub.secret, timestamp, body),
+        "X-Siyu-Signature": signature(secret, timestamp, body),
         "X-Siyu-Event-Id": str(delivery.event_uuid),
         "X-Siyu-Event-Type": delivery.event_type,
         "Idempotency-Key": str(delivery.event_uuid),
     }
-    client = HttpClient(sub.url, timeout=TIMEOUT)
     started = clock()
     status_code, excerpt, error, refused = None, "", "", False
     try:
@@ -219,16 +292,29 @@ def attempt(delivery: Delivery, now: dt.datetime, *, clock=time.monotonic) -> st
         error, refused = str(exc), True
     except ProviderError as exc:
         error = str(exc)
+    return Answer(status_code, excerpt, error, refused, max(0, int((clock() - started) * 1000)))
+
+
+def attempt(delivery: Delivery, now: dt.datetime, *, clock=time.monotonic) -> str:
+    """POST the delivery once, log the attempt and move the delivery on: "delivered", "failed" (retried at
+    the next backoff time) or "dead"."""
+    client = HttpClient(delivery.subscription.url, timeout=TIMEOUT)
+    try:
+        answer = post(client, delivery, delivery.subscription.secret, now, clock=clock)
     finally:
         client.close()
-    duration = max(0, int((clock() - started) * 1000))
-    ok = status_code is not None and 200 <= status_code < 300
+    return record_attempt(delivery, now, answer)
+
+
+def record_attempt(delivery: Delivery, now: dt.datetime, answer: Answer) -> str:
+    """Log an attempt's answer and move the delivery on: "delivered", "failed" or "dead"."""
     with transaction.atomic():
         DeliveryAttempt.objects.create(
-            delivery=delivery, attempted_at=now, status_code=status_code, response_excerpt=excerpt[:EXCERPT],
-            error=error[:500], duration_ms=duration, ok=ok,
+            delivery=delivery, attempted_at=now, status_code=answer.status_code,
+            response_excerpt=answer.excerpt[:EXCERPT], error=answer.error[:500], duration_ms=answer.duration_ms,
+            ok=answer.ok,
         )  # fmt: skip
-        if ok:
+        if answer.ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 Delivery.Status.DELIVERED,
                 now,
@@ -237,7 +323,7 @@ def attempt(delivery: Delivery, now: dt.datetime, *, clock=time.monotonic) -> st
             outcome = "delivered"
         else:
             delivery.failures += 1
-            if refused or delivery.failures > len(BACKOFF):
+            if answer.refused or delivery.failures > len(BACKOFF):
                 delivery.status, delivery.next_attempt_at = Delivery.Status.DEAD, None
                 outcome = "dead"
             else:
@@ -318,3 +404,15 @@ def purge_finished_deliveries(cut_off, dry_run: bool) -> int:
     if dry_run:
         return old.count()
     return old.delete()[1].get(Delivery._meta.label, 0)
+
+
+def purge_finished_events(cut_off, dry_run: bool) -> int:
+    """Retention (siyu.core.retention): outbound events recorded before the cut-off, fanned out and with no
+    delivery still waiting; an event not fanned out yet, or with a delivery waiting to be retried, is kept.
+    Their deliveries stay (they carry the event's body) until their own period removes them."""
+    old = OutboundEvent.objects.filter(recorded_at__lt=cut_off, fanned_out_at__isnull=False).exclude(
+        pk__in=Delivery.objects.filter(status=Delivery.Status.PENDING, event__isnull=False).values("event_id")
+    )
+    if dry_run:
+        return old.count()
+    return old.delete()[1].get(OutboundEvent._meta.label, 0)

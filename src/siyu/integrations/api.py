@@ -19,7 +19,7 @@ router = Router(tags=["integrations"])
 
 SubscriptionIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="subscription id")]
 DeliveryIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="delivery id")]
-EventType = Literal["customers.merged", "segment.entered", "segment.left", "order.imported",
+EventType = Literal["customer.created", "customers.merged", "segment.entered", "segment.left", "order.imported",
                     "consent.changed", "points.changed"]  # fmt: skip
 
 

@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 
 EVENT_TYPES = {
+    "customer.created": _("New customer"),
     "customers.merged": _("Customers merged"),
     "segment.entered": _("Entered a segment"),
     "segment.left": _("Left a segment"),

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 
+from siyu.core import pii
 from siyu.outbox.models import OutboundEvent
 
 
@@ -10,9 +11,10 @@ class Subscription(models.Model):
     url = models.URLField(max_length=500)
     event_types = models.JSONField(default=list)  # siyu.outbox.actions.EVENT_TYPES
     description = models.CharField(max_length=200, blank=True)
-    # the HMAC-SHA256 key, generated when the subscription is made and shown once (signing needs it in clear,
-    # as any webhook sender does; the control plane is the secret store of every channel's credentials)
-    secret = models.CharField(max_length=100)
+    # the HMAC-SHA256 key, generated when the subscription is made and shown once; signing needs it in clear,
+    # so it is kept as pii.encrypt ciphertext under the PII key ring (re-encrypted by `siyu keys rotate`, as
+    # the channel accounts' credentials are) and read through `secret`
+    secret_cipher = models.BinaryField()
     active = models.BooleanField(default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -20,6 +22,14 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    @property
+    def secret(self) -> str:
+        return pii.decrypt(bytes(self.secret_cipher)).decode()
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_cipher = pii.encrypt(value.encode())
 
 
 class Delivery(models.Model):
@@ -29,8 +39,8 @@ class Delivery(models.Model):
         DEAD = "dead"  # every retry failed (or the address was refused): only a redelivery sends it again
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
-    # null for a test event (its body is in `body` all the same)
-    event = models.ForeignKey(OutboundEvent, null=True, blank=True, on_delete=models.CASCADE)
+    # null for a test event, or once retention removed the event (its body is in `body` all the same)
+    event = models.ForeignKey(OutboundEvent, null=True, blank=True, on_delete=models.SET_NULL)
     event_uuid = models.UUIDField()  # the id receivers de-duplicate on (the event's, or the test event's own)
     event_type = models.CharField(max_length=40)
     body = models.JSONField()
@@ -70,3 +80,5 @@ class SweepCursor(models.Model):
 
     name = models.CharField(max_length=40, primary_key=True)
     position = models.DateTimeField()
+    # the highest customer id announced (cursor "customer_ids": new ids are handed out above every earlier one)
+    last_id = models.BigIntegerField(null=True, blank=True)

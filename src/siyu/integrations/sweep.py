@@ -7,6 +7,12 @@ themselves: what is committed there is found, however the writer ended. Each row
 derived from the row (siyu.outbox's dedupe_key), so reading a row again adds nothing; the cursor moves to
 the newest time seen and each read starts OVERLAP earlier, for rows committed late with an earlier time
 (a refresh stamps its rows when it starts). The first sweep only sets the cursors: history is not sent.
+
+New customers (customer.created) have no log of their own (customer_map rows are rewritten by every resolve),
+but identity resolution hands out each new id above every id it ever handed out
+(siyu.identity.actions._next_customer_id): the cursor "customer_ids" keeps the highest id announced, and an id
+above it in customer_map is a customer that appeared since. (An id merged away before the sweep read it is
+not announced; its records are in the survivor, which the customers.merged event names.)
 """
 
 from __future__ import annotations
@@ -69,6 +75,31 @@ def _order_events(con, since):
 
 
 READERS = {"segment_changes": _segment_events, "merge_log": _merge_events, "orders": _order_events}
+NEW_CUSTOMERS = "customer_ids"
+
+
+def _new_customers(con, now) -> int:
+    """customer.created for each customer id above the highest one announced; the first sweep only notes
+    the highest id there is."""
+    cmap = con.table("customer_map")
+    cursor = SweepCursor.objects.filter(name=NEW_CUSTOMERS).first()
+    if cursor is None:
+        highest = cmap.customer_id.max().execute()
+        highest = 0 if highest is None or highest != highest else int(highest)  # empty: None (or NaN)
+        SweepCursor.objects.create(name=NEW_CUSTOMERS, position=now, last_id=highest)
+        return 0
+    new = cmap.filter(cmap.customer_id > (cursor.last_id or 0))
+    rows = new.group_by("customer_id").aggregate(first_seen=new.resolved_at.min()).to_pyarrow().to_pylist()
+    if not rows:
+        return 0
+    offered = record_outbound_events(
+        [("customer.created", r["customer_id"], {}, f"customer.created:{r['customer_id']}",
+          _utc(r["first_seen"] or now)) for r in rows],
+        notify=False,
+    )  # fmt: skip
+    cursor.last_id, cursor.position = max(r["customer_id"] for r in rows), now
+    cursor.save(update_fields=["last_id", "position"])
+    return offered
 
 
 def sweep_warehouse(now: dt.datetime | None = None) -> int:
@@ -87,4 +118,5 @@ def sweep_warehouse(now: dt.datetime | None = None) -> int:
         if newest is not None and _utc(newest) > cursor.position:
             cursor.position = _utc(newest)
             cursor.save(update_fields=["position"])
+    offered += _new_customers(con or backend(), now)
     return offered

@@ -12,6 +12,7 @@ from django.utils import timezone
 from siyu.outbox.models import OutboundEvent
 
 EVENT_TYPES = (
+    "customer.created",
     "customers.merged",
     "segment.entered",
     "segment.left",
