@@ -171,6 +171,22 @@ def test_csv_headers_are_chinese_and_no_cell_runs_as_a_formula(person, tmp_path)
             assert not any(c.startswith(("=", "+", "@")) for c in row)
     assert AuditLog.objects.filter(action="privacy_copy", target=str(person["cid"])).count() == 1
 
+    # the copy's words are gettext messages: Chinese unless English is asked for (the privacy catalogue)
+    english = tmp_path / "copy-en.zip"
+    call_command("privacy", "copy", str(person["cid"]), str(english), "--language", "en", stdout=io.StringIO())
+    with zipfile.ZipFile(english) as archive:
+        names = archive.namelist()
+        everything = json.loads(archive.read("All data.json"))
+        readme = archive.read("Read me.txt").decode()
+    assert "01_Profile.csv" in names and "02_Profile corrections.csv" in names
+    assert everything["Customer ID"] == person["cid"]
+    assert everything["Data"]["Profile"][0]["Phone"] == PHONE
+    assert list(everything["Data"]["Orders placed"][0])[:3] == ["Order number", "Source", "Order status"]
+    assert readme.startswith(f"The copy of the personal information of customer {person['cid']}, exported at ")
+    assert "01_Profile.csv: Profile, 1 rows" in readme
+    with pytest.raises(PrivacyError):
+        actions.copy_of_person(None, person["cid"], language="fr")
+
 
 def test_a_download_is_a_step_of_the_request_and_only_the_queue_roles_get_it(person):
     request = actions.open_request(customer_id=person["cid"], kind="access", source="member_centre",
