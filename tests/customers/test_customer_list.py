@@ -88,6 +88,18 @@ def test_search_finds_a_phone_held_by_any_record_of_the_customer(brand, warehous
     assert ids(list_customers(brand.operator, q="18800001111")) == [1004]
 
 
+def test_search_finds_a_corrected_phone_and_email(brand):
+    """A correction (PIPL art. 46) is the person's word: the corrected phone or email finds them."""
+    assert list_customers(brand.operator, q="13700137007").total == 0
+    actions.correct_profile(brand.operator, 1003, {"phone": "137 0013 7007", "email": "Li.Si@Example.com"})
+    assert ids(list_customers(brand.operator, q="13700137007")) == [1003]
+    assert ids(list_customers(brand.operator, q="+86 137-0013-7007")) == [1003]
+    assert ids(list_customers(brand.operator, q="li.si@example.com")) == [1003]
+    actions.correct_profile(brand.operator, 1003, {"phone": "13600136006"})  # only the correction in force
+    assert list_customers(brand.operator, q="13700137007").total == 0
+    assert ids(list_customers(brand.operator, q="13600136006")) == [1003]
+
+
 def test_filters_combine(brand):
     op = brand.operator
     assert ids(list_customers(op, source="wecom", order="id")) == [1001, 1004]

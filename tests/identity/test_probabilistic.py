@@ -252,6 +252,7 @@ def test_split_and_bad_decisions_are_refused_with_a_reason(rows, people):
 def test_control_plane_state_follows_a_merge_and_its_undo(rows, people):
     from siyu.customers import actions as customers
     from siyu.customers.models import Consent, CustomerState, CustomerTag, Note
+    from siyu.customers.queries import corrections_of
 
     rows.record("wecom|W1", kind="contact", seen=0)
     rows.record("store-pos|M1", kind="member", seen=1)
@@ -263,20 +264,24 @@ def test_control_plane_state_follows_a_merge_and_its_undo(rows, people):
     customers.record_consent(admin, 1, "sms", "opt_in", "store form")
     customers.record_consent(admin, 2, "sms", "opt_out", "replied TD")
     customers.assign_owner(admin, [2], guide)
+    customers.correct_profile(admin, 1, {"name": "张伟"})
+    customers.correct_profile(admin, 2, {"name": "张薇", "birthday": "1990-05-06"}, reason="privacy request 1")
 
     def state(cid):
         tags = sorted(CustomerTag.objects.filter(customer_id=cid).values_list("tag__name", flat=True))
         notes = list(Note.objects.filter(customer_id=cid).values_list("text", flat=True))
         consent = customers._consent_in_force(cid)
         owner = CustomerState.objects.filter(customer_id=cid).values_list("owner_id", flat=True).first()
-        return tags, notes, consent, owner
+        return tags, notes, consent, owner, corrections_of(cid)
 
     before = {1: state(1), 2: state(2)}
     merge_customers(admin, 1, 2, "same person")
     report = resolve_identities()
     assert customers.follow_merges(report.run_id) == {"merges_followed": 1, "merges_undone": 0}
     # tags united, notes kept, the strictest consent, the absorbed owner where the survivor had none
-    assert state(1) == (["VIP", "会员"], ["prefers SMS"], {"sms": Consent.Status.OPT_OUT}, guide.pk)
+    # and the corrections (PIPL art. 46) kept: the latest of each field, made on either customer, in force
+    assert state(1) == (["VIP", "会员"], ["prefers SMS"], {"sms": Consent.Status.OPT_OUT}, guide.pk,
+                        {"name": "张薇", "birthday": "1990-05-06"})  # fmt: skip
     assert state(2) == before[2]
 
     undo_merge(admin, 2, "two people")

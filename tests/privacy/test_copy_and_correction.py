@@ -171,6 +171,22 @@ def test_csv_headers_are_chinese_and_no_cell_runs_as_a_formula(person, tmp_path)
             assert not any(c.startswith(("=", "+", "@")) for c in row)
     assert AuditLog.objects.filter(action="privacy_copy", target=str(person["cid"])).count() == 1
 
+    # the copy's words are gettext messages: Chinese unless English is asked for (the privacy catalogue)
+    english = tmp_path / "copy-en.zip"
+    call_command("privacy", "copy", str(person["cid"]), str(english), "--language", "en", stdout=io.StringIO())
+    with zipfile.ZipFile(english) as archive:
+        names = archive.namelist()
+        everything = json.loads(archive.read("All data.json"))
+        readme = archive.read("Read me.txt").decode()
+    assert "01_Profile.csv" in names and "02_Profile corrections.csv" in names
+    assert everything["Customer ID"] == person["cid"]
+    assert everything["Data"]["Profile"][0]["Phone"] == PHONE
+    assert list(everything["Data"]["Orders placed"][0])[:3] == ["Order number", "Source", "Order status"]
+    assert readme.startswith(f"The copy of the personal information of customer {person['cid']}, exported at ")
+    assert "01_Profile.csv: Profile, 1 rows" in readme
+    with pytest.raises(PrivacyError):
+        actions.copy_of_person(None, person["cid"], language="fr")
+
 
 def test_a_download_is_a_step_of_the_request_and_only_the_queue_roles_get_it(person):
     request = actions.open_request(customer_id=person["cid"], kind="access", source="member_centre",
@@ -253,3 +269,43 @@ def test_a_correction_shows_in_the_profile_and_in_the_steps_and_closing_names_wh
     everything, _tables = _sections(content)
     assert everything["数据"]["基本资料"][0]["姓名"] == "张薇"
     assert {c["字段"] for c in everything["数据"]["资料更正记录"]} == {"姓名", "手机号", "生日", "性别", "地址"}
+
+
+def test_a_correction_follows_a_merge_and_the_corrected_phone_finds_and_reaches_the_customer(warehouse, db):
+    """張伟's shop order and her WeCom contact are two customers until an order carrying both merges them. She
+    corrected her name and phone on the WeCom customer (the absorbed one): the merged profile shows them, the
+    new phone finds her in the console's search and for SMS replies and sign-in, the old one no longer
+    signs in as her, and an SMS to her goes to the corrected number (undoing a merge: tests/identity)."""
+    from siyu.customers.actions import correct_profile, follow_merges
+    from siyu.engagement.messaging.queries import addresses_for
+
+    ops = create_user("ops", "pw-ops-1", "operator", display_name="运营小张")
+    admin = create_user("boss", "pw-boss-1", "admin")
+    new_phone = "13700137007"
+    ingest_api_records("shop", "order", [_order("SO-1", "张伟", PHONE, "299.00")])
+    resolve_identities()
+    ingest_api_records("wecom", "event", [{"record_id": "C-1", "event_id": "E-1", "event_type": "wecom_contact_added",
+                                           "name": "张伟", "id:external_userid": WECOM_ID,
+                                           "occurred_at": dt.datetime(2026, 3, 2, 9, tzinfo=UTC)}])  # fmt: skip
+    resolve_identities()
+    survivor = _customer_with_phone(PHONE)
+    (absorbed,) = {i["customer_id"] for i in customer_queries.list_customers(admin).items} - {survivor}
+    assert absorbed > survivor
+    assert correct_profile(ops, absorbed, {"name": "张薇", "phone": new_phone}, reason="privacy request 1") == [
+        "name", "phone"]  # fmt: skip
+
+    ingest_api_records("shop", "order", [_order("SO-2", "张伟", PHONE, "88.00", **{"id:external_userid": WECOM_ID})])
+    report = resolve_identities()
+    assert follow_merges(report.run_id)["merges_followed"] == 1
+    profile = customer_queries.get_profile(admin, survivor)
+    assert (profile["name"], profile["phone"]) == ("张薇", new_phone)
+    assert customer_queries.own_profile(survivor)["phone"] == new_phone
+
+    from siyu.engagement.messaging.channel_actions import customers_with_phone
+
+    for typed in (new_phone, "137 0013 7007", "+86 137-0013-7007"):
+        found = customer_queries.list_customers(admin, q=typed).items
+        assert [i["customer_id"] for i in found] == [survivor], typed
+    assert customers_with_phone(new_phone) == ([survivor], None)  # no record holds it: her correction does
+    assert customers_with_phone(PHONE)[0] == []  # she said that number is not hers: it signs nobody in as her
+    assert addresses_for([survivor], "phone")[survivor].fields == {"phone": "+86" + new_phone}

@@ -253,6 +253,8 @@ def set_lifecycle_override(actor, customer_id: int, stage: str) -> None:
 # --- corrections (PIPL art. 46) -----------------------------------------------------------------------------
 
 CORRECTABLE = tuple(ProfileCorrection.Field.values)
+# corrected fields that find the customer (their keyed hash is kept: siyu.customers.queries.corrected_to)
+HASHED = ("phone", "email")
 MAX_CORRECTION = 300
 
 
@@ -315,8 +317,9 @@ def correct_profile(actor, customer_id: int, changes: dict, reason: str = "", at
     staff = actor if actor is not None and actor.is_authenticated else None
     with transaction.atomic():
         ProfileCorrection.objects.bulk_create([
-            ProfileCorrection(customer_id=ids[0], field=f, value=pii.encrypt_json(cleaned[f]), reason=reason[:200],
-                              corrected_by=staff, corrected_at=at) for f in changed
+            ProfileCorrection(customer_id=ids[0], field=f, value=pii.encrypt_json(cleaned[f]),
+                              value_hash=(pii.keyed_hash(cleaned[f]) if f in HASHED else "") or "",
+                              reason=reason[:200], corrected_by=staff, corrected_at=at) for f in changed
         ])  # fmt: skip
         record_audit(actor, "correct_profile", target=str(ids[0]), fields=changed, reason=reason[:200])
     return changed
@@ -454,6 +457,8 @@ def follow_merges(run_id: str) -> dict:
     - notes: kept (copied to the survivor, the originals stay with the absorbed id);
     - consent: the strictest per channel (an opt-out on either side is recorded on the survivor);
     - owner: the survivor keeps its owner (locked or not); without one it takes the absorbed customer's;
+    - profile corrections (PIPL art. 46): kept (copied with their own times, so the latest correction of a
+      field, made on either customer, is in force on the survivor);
     - points: there is no points ledger yet.
     Everything copied carries `merged_from = absorbed`; the absorbed id's own rows are never changed, so a
     split that gives the absorbed id back (an undone merge) removes exactly the copies: both customers are
@@ -487,6 +492,14 @@ def _merge_state(survivor: int, absorbed: int) -> None:
     # created_at is auto_now_add: give the copies their original times
     for copy, original in zip(copies, originals, strict=True):
         Note.objects.filter(pk=copy.pk).update(created_at=original.created_at)
+    ProfileCorrection.objects.bulk_create(
+        [
+            ProfileCorrection(customer_id=survivor, field=c.field, value=c.value, value_hash=c.value_hash,
+                              reason=c.reason, corrected_by_id=c.corrected_by_id, corrected_at=c.corrected_at,
+                              merged_from=absorbed)
+            for c in ProfileCorrection.objects.filter(customer_id=absorbed)
+        ]
+    )  # fmt: skip
     mine, theirs = _consent_in_force(survivor), _consent_in_force(absorbed)
     now = timezone.now()
     Consent.objects.bulk_create(
@@ -513,7 +526,7 @@ def _consent_in_force(customer_id: int) -> dict[str, str]:
 def _unmerge_state(survivor: int, absorbed: int) -> int:
     """Remove what a merge of `absorbed` into `survivor` copied; 0 when nothing was copied."""
     removed = 0
-    for model in (CustomerTag, Note, Consent):
+    for model in (CustomerTag, Note, Consent, ProfileCorrection):
         removed += model.objects.filter(customer_id=survivor, merged_from=absorbed).delete()[0]
     state = CustomerState.objects.filter(customer_id=survivor, owner_merged_from=absorbed).first()
     if state is not None:  # it had no owner before the merge

@@ -127,7 +127,10 @@ class Consent(models.Model):
 class ProfileCorrection(models.Model):
     """A profile field corrected at the customer's request (PIPL art. 46; siyu.privacy's correction requests):
     the profile shows it instead of what the imported records say, which stay as they were imported. The
-    latest correction of a field is in force. `value` is PII: encrypted with the PII key (siyu.core.pii)."""
+    latest correction of a field is in force. `value` is PII: encrypted with the PII key (siyu.core.pii).
+    `value_hash`: the keyed hash of a corrected phone or email (pii.keyed_hash of the value as stored, as the
+    warehouse's records.phone_hash/email_hash are), so that the corrected value finds the customer (search,
+    SMS replies, member sign-in) without decrypting every correction; empty for the other fields."""
 
     class Field(models.TextChoices):
         NAME = "name", "姓名"
@@ -140,11 +143,13 @@ class ProfileCorrection(models.Model):
     customer_id = models.BigIntegerField(db_index=True)
     field = models.CharField(max_length=16, choices=Field.choices)
     value = models.BinaryField()  # pii.encrypt_json(the corrected value as text)
+    value_hash = models.CharField(max_length=64, blank=True, db_index=True)
     reason = models.CharField(max_length=200, blank=True)  # e.g. the privacy request it carried out
     corrected_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     corrected_at = models.DateTimeField()
+    merged_from = models.BigIntegerField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["corrected_at", "pk"]

@@ -265,15 +265,16 @@ def is_number(text: str) -> bool:
 _PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 
 
-def _customers_with_record(predicate_on_records):
-    """The customers with a record that passes the predicate, looked up once (a scan of `records` and of
-    `customer_map`) and given as a list of ids: left as a subquery, the list's count and its page would each
-    run the scans again."""
+def _customers_with_record(predicate_on_records, corrected: set[int] = frozenset()):
+    """The customers with a record that passes the predicate (and the `corrected` ones: a correction in
+    force gave them the value searched for), looked up once (a scan of `records` and of `customer_map`) and
+    given as a list of ids: left as a subquery, the list's count and its page would each run the scans
+    again."""
     records = _table("records")
     cmap = _table("customer_map")
     keys = records.filter(predicate_on_records(records)).record_key
     found = cmap.filter(cmap.record_key.isin(keys)).select("customer_id").distinct()
-    return _ids_table(row["customer_id"] for row in _rows(found)).customer_id
+    return _ids_table({row["customer_id"] for row in _rows(found)} | set(corrected)).customer_id
 
 
 def _search(q: str):
@@ -288,7 +289,11 @@ def _search(q: str):
         compact = compact[2:]
     if is_number(compact):
         phone_hash = pii.keyed_hash("+86" + compact) if len(compact) == 11 else None
-        with_record = _customers_with_record(lambda r: r.phone_hash == phone_hash) if phone_hash else None
+        with_record = (
+            _customers_with_record(lambda r: r.phone_hash == phone_hash, corrected_to("phone", phone_hash))
+            if phone_hash
+            else None
+        )
 
         def by_number(cs):
             conditions = []
@@ -304,7 +309,7 @@ def _search(q: str):
         return by_number, with_record is not None
     if "@" in text:
         email_hash = pii.keyed_hash(text.lower())
-        with_record = _customers_with_record(lambda r: r.email_hash == email_hash)
+        with_record = _customers_with_record(lambda r: r.email_hash == email_hash, corrected_to("email", email_hash))
         return (lambda cs: cs.customer_id.isin(with_record)), True
     name_hash = pii.keyed_hash(text)
     with_record = _customers_with_record(lambda r: r.name_hash == name_hash)
@@ -931,6 +936,31 @@ def corrections_of_many(customer_ids, fields=None) -> dict[int, dict[str, str]]:
         if value is not None:
             found.setdefault(correction.customer_id, {})[correction.field] = value
     return found
+
+
+def corrected_hashes(field: str, customer_ids) -> dict[int, str]:
+    """customer -> the keyed hash of their correction of `field` (phone or email) in force, for those of
+    `customer_ids` that corrected it."""
+    latest: dict[int, str] = {}
+    for chunk in chunked(sorted({int(i) for i in customer_ids})):
+        for cid, found in (
+            ProfileCorrection.objects.filter(field=field, customer_id__in=chunk)
+            .order_by("corrected_at", "pk")
+            .values_list("customer_id", "value_hash")
+        ):
+            latest[cid] = found
+    return latest
+
+
+def corrected_to(field: str, value_hash: str | None) -> set[int]:
+    """The customers whose correction of `field` (phone or email) in force has this keyed hash: the value
+    they said is theirs (siyu.customers.actions.correct_profile) finds them, as their records' values do.
+    Only customers that exist now (a merge copies the corrections of the absorbed id onto the survivor)."""
+    if not value_hash:
+        return set()
+    candidates = ProfileCorrection.objects.filter(field=field, value_hash=value_hash).values_list("customer_id", flat=True)
+    in_force = {cid for cid, found in corrected_hashes(field, set(candidates)).items() if found == value_hash}
+    return existing_customer_ids(in_force) if in_force else set()  # an id a merge absorbed is no customer
 
 
 def correction_history(customer_id: int) -> list[dict]:

@@ -160,10 +160,11 @@ def note_request(actor, request_id: int, note: str, now=None) -> DataRequest:
 # --- carrying a request out: the copy (art. 45) and the correction (art. 46) --------------------------------
 
 
-def copy_of_person(actor, customer_id: int | None = None, *, request_id: int | None = None, now=None):
+def copy_of_person(actor, customer_id: int | None = None, *, request_id: int | None = None, now=None,
+                   language: str | None = None):  # fmt: skip
     """The archive of everything held about one person (siyu.privacy.archive): (file name, ZIP bytes,
-    summary). `request_id`: an access request it carries out (the customer is the request's; the download
-    is a step of it). `actor` None is the shell (`siyu privacy copy`: whoever holds the server's keys);
+    summary), in Chinese unless `language` is "en". `request_id`: an access request it carries out (the
+    customer is the request's; the download is a step of it). `actor` None is the shell (`siyu privacy copy`: whoever holds the server's keys);
     anyone else needs a queue role. Every copy is audited; the archive is never stored on the server."""
     from siyu.privacy.archive import archive_file_name, build_archive
 
@@ -185,7 +186,10 @@ def copy_of_person(actor, customer_id: int | None = None, *, request_id: int | N
     if request is not None:
         customer_id = merged_into(customer_id) or customer_id
     require_customers([customer_id])
-    content, summary = build_archive(int(customer_id), now)
+    try:
+        content, summary = build_archive(int(customer_id), now, language)
+    except ValueError as exc:  # a language the copy is not written in
+        raise PrivacyError(str(exc)) from exc
     note = _copy_note(summary)
     with transaction.atomic():
         if request is not None:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class PersonData:
     name: str  # a stable code: the archive's file name (`<name>.csv`) and the key of the JSON's section
-    label: str  # the section's name in Chinese, as the person reads it
+    label: str  # the section's name as the person reads it: Chinese, or a lazy gettext message (Chinese first)
     export: Callable[[int], list[dict]]
-    columns: dict[str, str] = field(default_factory=dict)  # row key -> Chinese header
+    columns: dict[str, str] = field(default_factory=dict)  # row key -> header (Chinese, or lazy gettext)
     order: int = 100  # where the section comes in the archive (profile first)
 
 

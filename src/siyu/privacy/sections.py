@@ -1,11 +1,16 @@
 """What the domains below privacy hold about one person, registered by privacy itself (siyu.privacy.registry):
 the profile (with corrections), the records in clear, the rows as imported (decrypted from the warehouse's
 raw_chunks), orders, behaviour events, consents, tags, notes and the person's own privacy requests. The
-domains above privacy register theirs in their own AppConfig.ready()."""
+domains above privacy register theirs in their own AppConfig.ready().
+
+Every name and header here is a gettext message in the context COPY ("copy of personal data", the privacy
+catalogue's Simplified Chinese; siyu.privacy.archive builds the copy in Chinese unless asked for English)."""
 
 from __future__ import annotations
 
 import json
+
+from django.utils.translation import pgettext_lazy
 
 from siyu.customers import labels as customer_labels
 from siyu.customers import queries as customers
@@ -15,6 +20,13 @@ from siyu.privacy.models import DataRequest
 from siyu.privacy.registry import PersonData, register
 from siyu.staff.queries import display_name_of
 from siyu.warehouse.raw import raw_rows_of
+
+COPY = "copy of personal data"
+
+
+def _w(text: str):
+    """A word of the copy (translated when the copy is built, in the language it is built in)."""
+    return pgettext_lazy(COPY, text)
 
 
 def _word(table: dict, code):
@@ -30,16 +42,19 @@ def profile(customer_id: int) -> list[dict]:
         "address": found["address"], "gender": _word(customer_labels.GENDERS, found["gender"]),
         "birthday": found["birthday"], "province": found["province"], "city": found["city"],
         "district": found["district"], "orders": found["orders"], "spend": found["spend"],
-        "corrected": "、".join(str(_word(CORRECTED_FIELDS, f)) for f in found["corrected"]),
+        "corrected": _w(", ").join(str(_word(CORRECTED_FIELDS, f)) for f in found["corrected"]),
     }]  # fmt: skip
 
 
-CORRECTED_FIELDS = {"name": "姓名", "phone": "手机号", "email": "邮箱", "address": "地址", "gender": "性别", "birthday": "生日"}
+# the profile fields a correction may change (siyu.customers.models.ProfileCorrection), as the copy names them
+CORRECTED_FIELDS = {"name": _w("Name"), "phone": _w("Phone"), "email": _w("Email"), "address": _w("Address"),
+                    "gender": _w("Gender"), "birthday": _w("Birthday")}  # fmt: skip
 
 
 def corrections(customer_id: int) -> list[dict]:
-    return [{"field": c["field_label"], "value": c["value"], "reason": c["reason"], "corrected_by": c["corrected_by"],
-             "corrected_at": c["corrected_at"]} for c in customers.correction_history(customer_id)]  # fmt: skip
+    return [{"field": _word(CORRECTED_FIELDS, c["field"]), "value": c["value"], "reason": c["reason"],
+             "corrected_by": c["corrected_by"], "corrected_at": c["corrected_at"]}
+            for c in customers.correction_history(customer_id)]  # fmt: skip
 
 
 def records(customer_id: int) -> list[dict]:
@@ -94,34 +109,39 @@ def privacy_requests(customer_id: int) -> list[dict]:
 def register_sections() -> None:
     """Called by PrivacyConfig.ready()."""
     for data in (
-        PersonData("profile", "基本资料", profile, {
-            "customer_id": "客户编号", "name": "姓名", "phone": "手机号", "email": "邮箱", "address": "地址",
-            "gender": "性别", "birthday": "生日", "province": "省份", "city": "城市", "district": "区县",
-            "orders": "订单数", "spend": "消费金额", "corrected": "已更正的字段"}, order=10),
-        PersonData("corrections", "资料更正记录", corrections, {
-            "field": "字段", "value": "更正后的值", "reason": "原因", "corrected_by": "经办人",
-            "corrected_at": "更正时间"}, order=15),
-        PersonData("records", "各渠道记录", records, {
-            "source": "来源", "record_kind": "记录类型", "record_id": "记录编号", "name": "姓名", "phone": "手机号",
-            "email": "邮箱", "address": "地址", "province": "省份", "city": "城市", "district": "区县",
-            "store": "门店", "owner_staff": "导购", "seen_at": "最早出现时间"}, order=20),
-        PersonData("rows_as_imported", "导入的原始数据", rows_as_imported, {
-            "source": "来源", "file_name": "文件名", "row_number": "行号", "record_key": "记录",
-            "columns": "原始内容"}, order=25),
-        PersonData("orders", "订单", orders, {
-            "order_id": "订单号", "source": "来源", "status_raw": "订单状态", "order_time": "下单时间",
-            "paid_time": "付款时间", "amount": "金额", "store": "门店", "guide": "导购", "items": "商品"}, order=30),
-        PersonData("events", "行为事件", events, {
-            "source": "来源", "event_type": "事件", "occurred_at": "发生时间", "properties": "详情"}, order=35),
-        PersonData("consents", "授权与退订", consents, {
-            "channel": "渠道", "status": "状态", "source": "来源", "recorded_at": "记录时间",
-            "recorded_by": "记录人"}, order=40),
-        PersonData("tags", "标签", tags, {"group": "标签组", "tag": "标签", "source": "来源", "tagged_at": "打标时间"},
-                   order=50),
-        PersonData("notes", "员工备注", notes, {"text": "内容", "author": "作者", "created_at": "时间"}, order=55),
-        PersonData("privacy_requests", "个人信息请求", privacy_requests, {
-            "kind": "类型", "status": "状态", "requested_at": "提交时间", "due_at": "截止时间",
-            "closed_at": "完成时间"}, order=90),
+        PersonData("profile", _w("Profile"), profile, {
+            "customer_id": _w("Customer ID"), "name": _w("Name"), "phone": _w("Phone"), "email": _w("Email"),
+            "address": _w("Address"), "gender": _w("Gender"), "birthday": _w("Birthday"), "province": _w("Province"),
+            "city": _w("City"), "district": _w("District"), "orders": _w("Orders"), "spend": _w("Spend"),
+            "corrected": _w("Fields corrected")}, order=10),
+        PersonData("corrections", _w("Profile corrections"), corrections, {
+            "field": _w("Field"), "value": _w("Corrected value"), "reason": _w("Reason"),
+            "corrected_by": _w("Handled by"), "corrected_at": _w("Corrected at")}, order=15),
+        PersonData("records", _w("Records from each channel"), records, {
+            "source": _w("Source"), "record_kind": _w("Record kind"), "record_id": _w("Record ID"), "name": _w("Name"),
+            "phone": _w("Phone"), "email": _w("Email"), "address": _w("Address"), "province": _w("Province"),
+            "city": _w("City"), "district": _w("District"), "store": _w("Store"), "owner_staff": _w("Guide"),
+            "seen_at": _w("First seen")}, order=20),
+        PersonData("rows_as_imported", _w("Rows as imported"), rows_as_imported, {
+            "source": _w("Source"), "file_name": _w("File name"), "row_number": _w("Row number"),
+            "record_key": _w("Record"), "columns": _w("Original content")}, order=25),
+        PersonData("orders", _w("Orders placed"), orders, {
+            "order_id": _w("Order number"), "source": _w("Source"), "status_raw": _w("Order status"),
+            "order_time": _w("Ordered at"), "paid_time": _w("Paid at"), "amount": _w("Amount"), "store": _w("Store"),
+            "guide": _w("Guide"), "items": _w("Products")}, order=30),
+        PersonData("events", _w("Behaviour events"), events, {
+            "source": _w("Source"), "event_type": _w("Event"), "occurred_at": _w("Happened at"),
+            "properties": _w("Details")}, order=35),
+        PersonData("consents", _w("Consents and opt-outs"), consents, {
+            "channel": _w("Channel"), "status": _w("Status"), "source": _w("Source"), "recorded_at": _w("Recorded at"),
+            "recorded_by": _w("Recorded by")}, order=40),
+        PersonData("tags", _w("Tags"), tags, {"group": _w("Tag group"), "tag": _w("Tag"), "source": _w("Source"),
+                                              "tagged_at": _w("Tagged at")}, order=50),
+        PersonData("notes", _w("Staff notes"), notes, {"text": _w("Text"), "author": _w("Author"),
+                                                        "created_at": _w("Time")}, order=55),
+        PersonData("privacy_requests", _w("Personal information requests"), privacy_requests, {
+            "kind": _w("Kind"), "status": _w("Status"), "requested_at": _w("Submitted at"), "due_at": _w("Due at"),
+            "closed_at": _w("Completed at")}, order=90),
     ):  # fmt: skip
         register(data)
 

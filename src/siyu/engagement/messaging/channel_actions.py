@@ -619,14 +619,18 @@ def record_sms_receipts(provider: str, reports: list[dict], now: dt.datetime | N
 
 
 def customers_with_phone(phone: str) -> tuple[list[int], str | None]:
-    """The customers whose records hold this mobile number in full (by its keyed hash), and one such record."""
+    """The customers whose mobile number this is (by its keyed hash), and one record holding it (None when
+    only a correction says so). A customer's phone is what their records hold in full, unless they corrected
+    it (PIPL art. 46, siyu.customers.actions.correct_profile): then it is the corrected number only — the
+    person's own word beats what a channel sent, for sign-in and SMS replies alike (docs/privacy.md)."""
 
     normal = normalise_phone(phone)
     if normal is None or normal.kind != "mobile":
         return [], None
+    phone_hash = pii.keyed_hash(normal.value)
     con = warehouse.backend()
     records = con.table("records")
-    records = records.filter(records.phone_hash == pii.keyed_hash(normal.value))
+    records = records.filter(records.phone_hash == phone_hash)
     rows = (
         records.inner_join(con.table("customer_map"), "record_key")
         .select("customer_id", "record_key")
@@ -634,7 +638,12 @@ def customers_with_phone(phone: str) -> tuple[list[int], str | None]:
         .to_pyarrow()
         .to_pylist()
     )
-    return sorted({r["customer_id"] for r in rows}), (rows[0]["record_key"] if rows else None)
+    by_records = {r["customer_id"] for r in rows}
+    corrected = customer_queries.corrected_hashes("phone", by_records)
+    found = {cid for cid in by_records if corrected.get(cid, phone_hash) == phone_hash}
+    found |= customer_queries.corrected_to("phone", phone_hash)
+    record_key = next((r["record_key"] for r in rows if r["customer_id"] in found), None)
+    return sorted(found), record_key
 
 
 def record_sms_replies(provider: str, replies: list[dict], now: dt.datetime | None = None) -> dict:

@@ -11,9 +11,11 @@ from django.db.models import Count, Min, Q
 
 from siyu import warehouse
 from siyu.core import pii
+from siyu.customers.queries import corrections_of_many
 from siyu.engagement.errors import ChannelNotConfigured
 from siyu.engagement.messaging.channels import ADAPTERS, ChannelAdapter
 from siyu.engagement.messaging.models import ACCOUNT_OF, ChannelAccount, Send, WeComCorpTag
+from siyu.ingest.normalise.phone import normalise_phone
 
 MAX_PAGE_SIZE = 200
 
@@ -74,7 +76,9 @@ class Address:
 
 def addresses_for(customer_ids: list[int], kind: str, source: str | None = None) -> dict[int, Address]:
     """The address of each customer on a channel kind (phone | email | wecom | openid), from the customer's
-    most recently seen record that has one in full. Customers without one are missing from the answer.
+    most recently seen record that has one in full; for phone and email, a correction in force (PIPL art. 46,
+    siyu.customers.actions.correct_profile) wins over the records (its record_key is "": no record holds
+    it). Customers without one are missing from the answer.
     `openid`: the record ids of the import `source` holding the official account's or mini program's
     followers are their openids (openids are per app, so the account names its source)."""
     if kind in ("customer", "member") or not customer_ids:
@@ -116,7 +120,19 @@ def addresses_for(customer_ids: list[int], kind: str, source: str | None = None)
         value = (pii.decrypt_json(row["pii"]) or {}).get(kind) if row["pii"] else None
         if value and "*" not in value:
             found[cid] = Address(row["record_key"], {kind: value})
+    if kind in ("phone", "email"):
+        for cid, fixed in corrections_of_many(customer_ids, fields=(kind,)).items():
+            value = fixed.get(kind)
+            if kind == "phone" and not _is_mobile(value):
+                found.pop(cid, None)  # the person's phone is a landline now: no text message reaches it
+            elif value:
+                found[cid] = Address("", {kind: value})
     return found
+
+
+def _is_mobile(phone: str | None) -> bool:
+    normal = normalise_phone(phone) if phone else None
+    return normal is not None and normal.kind == "mobile"
 
 
 # --- the outbox ----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""`siyu privacy copy CUSTOMER_ID OUT.zip [--request N] [--json]`: the copy of everything held about one
-person (PIPL art. 45) — a ZIP with one JSON of everything and a CSV per part, Chinese headers — written to
+"""`siyu privacy copy CUSTOMER_ID OUT.zip [--request N] [--language zh-hans|en] [--json]`: the copy of everything
+held about one person (PIPL art. 45) — a ZIP with one JSON of everything and a CSV per part, Chinese headers
+(English with --language en) — written to
 OUT (mode 0600: it is the person's data in clear; hand it over and delete it). With --request it carries
 out that access request (the download becomes a step of it). Audited like the console's button.
 
@@ -18,6 +19,7 @@ from siyu.core.actions import record_audit
 from siyu.core.errors import NotFound, SiyuError
 from siyu.core.progress import exit_unless_done, run_with_progress
 from siyu.privacy import actions, erasure
+from siyu.privacy.archive import CHINESE, LANGUAGES
 from siyu.privacy.errors import PrivacyError
 from siyu.privacy.models import DataRequest
 
@@ -33,6 +35,8 @@ class Command(BaseCommand):
         copy.add_argument("out", help="the ZIP file to write (not overwritten unless --force)")
         copy.add_argument("--request", type=int, help="the access request this copy carries out")
         copy.add_argument("--force", action="store_true", help="replace OUT if it exists")
+        copy.add_argument("--language", choices=LANGUAGES, default=CHINESE,
+                          help="the language of the copy's names and headers (default: Simplified Chinese)")  # fmt: skip
         copy.add_argument("--json", action="store_true", help="print what was written as JSON")
         erase = sub.add_parser("erase", help="erase the customer of a deletion request, then scan (a step of it)")
         erase.add_argument("--request", type=int, required=True, metavar="N", help="the deletion request's number")
@@ -53,7 +57,8 @@ class Command(BaseCommand):
         if not out.parent.is_dir():
             raise CommandError(f"there is no folder {out.parent}")
         try:
-            _name, content, summary = actions.copy_of_person(None, options["customer_id"], request_id=options["request"])
+            _name, content, summary = actions.copy_of_person(None, options["customer_id"], request_id=options["request"],
+                                                             language=options["language"])  # fmt: skip
         except (SiyuError, NotFound) as exc:
             raise CommandError(str(exc)) from exc
         temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
