@@ -230,6 +230,12 @@ def group_messages(request):
             if sent.failures:
                 messages.error(request, _("Some group owners could not be asked: %(owners)s")
                                % {"owners": ", ".join(sorted(sent.failures))})  # fmt: skip
+            if sent.refused:
+                messages.warning(request, actions.refusal_text(sent))
+            if sent.customers_opted_out:
+                messages.info(request, _("%(count)s customers in these groups opted out of WeCom messages: they "
+                                         "still see the group's messages but are not counted as reached.")
+                              % {"count": sent.customers_opted_out})  # fmt: skip
             messages.success(request, _("Sent to WeCom: each group owner confirms the message in WeCom."))
             return redirect("console:community_group_messages")
     sent_rows = [{"message": m, "groups": list(m.groups.all()[:5]), "count": m.groups.count(),
