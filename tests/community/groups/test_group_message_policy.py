@@ -18,6 +18,7 @@ from siyu.customers.models import Consent
 from siyu.engagement.journeys.actions import activate_journey, run_journeys, save_journey
 from siyu.engagement.journeys.models import GroupEnrollment
 from siyu.engagement.messaging.actions import update_policy
+from siyu.staff.actions import create_user
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +131,17 @@ def test_opted_out_members_still_in_the_group_are_not_counted_as_reached(fake, a
     # WeCom cannot leave one member out: the message goes, but only customer 33 counts as reached
     assert message.msgids and (message.customers_reached, message.customers_opted_out) == (1, 2)
     assert AuditLog.objects.get(action="send_group_message").detail["customers_opted_out"] == 2
+
+
+def test_the_console_names_the_groups_left_out_and_refuses_in_chinese(client, fake, account, warehouse):
+    update_policy(None, wecom_one_per_day=True)
+    client.force_login(create_user("op", "pw-operator-1", "operator"))
+    groups = _groups(fake, ["甲群", "乙群"])
+    send_group_message(None, [groups["甲群"].pk], "早上好")  # today's one message of 甲群
+    both = client.post("/community/groups/messages/", {"text": "午间福利", "groups": [g.pk for g in groups.values()]},
+                       follow=True).content.decode()  # fmt: skip
+    assert "以下群未发送" in both and "甲群" in both and "每个群每天一条群发" in both
+    assert "未发送的群（触达规则）" in both
+    refused = client.post("/community/groups/messages/", {"text": "再来一条", "groups": [groups["甲群"].pk]})
+    assert refused.status_code == 400 and "每个群每天一条群发" in refused.content.decode()
+    assert AuditLog.objects.filter(action="refuse_group_message").count() == 1

@@ -20,6 +20,7 @@ from siyu.community.groups.models import (
 )
 from siyu.core.errors import PermissionDenied
 from siyu.engagement.content import queries as content_queries
+from siyu.engagement.messaging.policy import REASONS
 from siyu.staff.queries import has_role
 from siyu.web.views import console_view
 
@@ -239,7 +240,8 @@ def group_messages(request):
             messages.success(request, _("Sent to WeCom: each group owner confirms the message in WeCom."))
             return redirect("console:community_group_messages")
     sent_rows = [{"message": m, "groups": list(m.groups.all()[:5]), "count": m.groups.count(),
-                  "owners": len(m.msgids), "failed": len(m.failures)}
+                  "owners": len(m.msgids), "failed": len(m.failures), "left_out": len(m.refused),
+                  "why": "、".join(sorted({str(REASONS.get(r, r)) for r in m.refused.values()}))}
                  for m in queries.group_messages_for(request.user)]  # fmt: skip
     return render(request, "siyu/community/group_messages.html", {
         "choosable": choosable, "filters": filters, "form": form, "sent": sent_rows, "types": _types(),
