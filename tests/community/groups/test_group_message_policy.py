@@ -11,6 +11,7 @@ import pytest
 from django.utils import translation
 from groups_helpers import know_customers
 
+from siyu.community.errors import CommunityError
 from siyu.community.groups.actions import GroupMessageRefused, send_group_message, sync_groups
 from siyu.community.groups.models import CustomerGroup, GroupMessage
 from siyu.core.models import AuditLog
@@ -145,3 +146,26 @@ def test_the_console_names_the_groups_left_out_and_refuses_in_chinese(client, fa
     refused = client.post("/community/groups/messages/", {"text": "再来一条", "groups": [groups["甲群"].pk]})
     assert refused.status_code == 400 and "每个群每天一条群发" in refused.content.decode()
     assert AuditLog.objects.filter(action="refuse_group_message").count() == 1
+
+
+def test_the_api_refuses_a_group_message_over_the_limit_with_the_reason_in_chinese(fake, account):
+    from django.test import Client
+
+    from siyu.api.actions import create_token
+
+    update_policy(None, wecom_one_per_day=True)
+    groups = _groups(fake, ["接口群"])
+    send_group_message(None, [groups["接口群"].pk], "早上好")  # today's one message
+    token = create_token(create_user("op", "pw-operator-1", "operator"), "t")
+    sent = Client(headers={"Authorization": f"Bearer {token}"}).post(
+        "/api/community/group-messages", {"group_ids": [groups["接口群"].pk], "text": "福利"},
+        content_type="application/json", headers={"Idempotency-Key": "q1"})  # fmt: skip
+    assert sent.status_code == 400 and "每个群每天一条群发" in sent.json()["detail"]
+    assert _tasks(fake) == 1 and AuditLog.objects.filter(action="refuse_group_message").exists()
+
+
+def test_nothing_is_stored_or_counted_when_wecom_is_not_set_up(db):
+    group = CustomerGroup.objects.create(chat_id="c1", name="没配置", owner_userid="owner1")
+    with pytest.raises(CommunityError):
+        send_group_message(None, [group.pk], "福利", now=MORNING)
+    assert not GroupMessage.objects.exists()

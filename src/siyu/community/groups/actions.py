@@ -664,17 +664,22 @@ def rotate_group_codes(now: dt.datetime | None = None, codes: list[GroupCode] | 
 # --- group welcome templates ----------------------------------------------------------------------------
 
 
-def _attachment(client, material_id) -> dict | None:
+def _attachment_item(material_id) -> dict | None:
+    """The library material as an attachment to upload, or None; CommunityError when it cannot go."""
     if not material_id:
         return None
     material = Material.objects.filter(pk=material_id).first()
     if material is None:
         raise CommunityError(f"no material {material_id}")
     try:
-        item = content_queries.attachment_of(material)
+        return content_queries.attachment_of(material)
     except ContentError as exc:
         raise CommunityError(str(exc)) from exc
-    return client.attachments([item])[0]
+
+
+def _attachment(client, material_id) -> dict | None:
+    item = _attachment_item(material_id)
+    return client.attachments([item])[0] if item is not None else None
 
 
 def save_group_welcome_template(actor, name: str, text: str, material_id: int | None = None,
@@ -745,7 +750,7 @@ def group_message_history(groups: list[CustomerGroup], since: dt.datetime) -> di
     ).values_list("customergroup_id", "groupmessage__sent_at", "groupmessage__failures")
     for group_id, at, failures in through:
         chat, owner = owners[group_id]
-        if owner not in (failures or {}):
+        if (owner or "?") not in (failures or {}):  # "?": a group without an owner, never asked
             history[chat].append(at)
     return history
 
@@ -787,28 +792,37 @@ def send_group_message(actor, group_ids, text: str, material_id: int | None = No
     live = [g for g in groups if g.status != GroupStatus.DISMISSED]
     message = GroupMessage(text=text, material_id=material_id or None, sent_at=now,
                            sent_by=actor if getattr(actor, "is_authenticated", False) else None)  # fmt: skip
-    rules = Rules.of(current_policy())
-    # the earliest slot of the month (or day) the limit counts in, with a day's slack for the time zone
-    decisions = decide_group_sends(group_message_history(live, now - dt.timedelta(days=32)), now, rules)
-    allowed = [g for g in live if decisions[g.chat_id].status == "queued"]
-    message.refused = {chat: d.reason for chat, d in decisions.items() if d.status != "queued"}
-    names = {g.chat_id: g.name for g in live}
-    if live and not allowed:
-        retry_at = next((d.scheduled_at for d in decisions.values() if d.status == "deferred"), None)
-        message.save()
-        record_audit(actor, "refuse_group_message", target=str(message.pk), groups=len(live),
-                     reasons=sorted(set(message.refused.values())))  # fmt: skip
-        raise GroupMessageRefused(_refusal_text(message.refused, retry_at, rules, names), message.refused,
-                                  retry_at, message)  # fmt: skip
-    verdicts = group_member_verdicts(queries.customers_in_groups([g.pk for g in allowed]), rules)
-    message.customers_reached = sum(1 for v in verdicts.values() if not v)
-    message.customers_opted_out = len(verdicts) - message.customers_reached
-    by_owner: dict[str, list[CustomerGroup]] = defaultdict(list)
-    for group in allowed:
-        by_owner[group.owner_userid].append(group)
-    _, client = _client()
+    _, client = _client()  # WeCom set up and the material fit to send, before anything is stored
     try:
-        attachment = _attachment(client, material_id)
+        item = _attachment_item(material_id)
+        # Decided and stored under the policy lock, before WeCom is called: a send running at the same time
+        # counts this one (an unfinished message counts as sent: better one fewer than one over WeCom's limit).
+        with db_transaction.atomic():
+            rules = Rules.of(current_policy(lock=True))
+            # the month (or day) the limit counts in began at most 32 days ago, whatever the time zone
+            decisions = decide_group_sends(group_message_history(live, now - dt.timedelta(days=32)), now, rules)
+            allowed = [g for g in live if decisions[g.chat_id].status == "queued"]
+            message.refused = {chat: d.reason for chat, d in decisions.items() if d.status != "queued"}
+            verdicts = group_member_verdicts(queries.customers_in_groups([g.pk for g in allowed]), rules)
+            message.customers_reached = sum(1 for v in verdicts.values() if not v)
+            message.customers_opted_out = len(verdicts) - message.customers_reached
+            message.save()
+            message.groups.set(allowed)
+        if live and not allowed:
+            retry_at = next((d.scheduled_at for d in decisions.values() if d.status == "deferred"), None)
+            record_audit(actor, "refuse_group_message", target=str(message.pk), groups=len(live),
+                         reasons=sorted(set(message.refused.values())))  # fmt: skip
+            names = {g.chat_id: g.name for g in live}
+            raise GroupMessageRefused(_refusal_text(message.refused, retry_at, rules, names), message.refused,
+                                      retry_at, message)  # fmt: skip
+        by_owner: dict[str, list[CustomerGroup]] = defaultdict(list)
+        for group in allowed:
+            by_owner[group.owner_userid].append(group)
+        try:
+            attachment = client.attachments([item])[0] if item is not None else None
+        except ProviderError as exc:  # no owner was asked: the message reached no group and does not count
+            message.failures = {owner or "?": f"the material could not be uploaded: {exc}" for owner in by_owner}
+            by_owner = {}
         for owner, mine in sorted(by_owner.items()):
             if not owner:
                 message.failures["?"] = "a group without an owner"
@@ -820,8 +834,7 @@ def send_group_message(actor, group_ids, text: str, material_id: int | None = No
                 message.failures[owner] = str(exc)
     finally:
         client.http.close()
-    message.save()
-    message.groups.set(allowed)
+    message.save(update_fields=["msgids", "failures"])
     record_audit(actor, "send_group_message", target=str(message.pk), groups=len(allowed), owners=len(message.msgids),
                  refused=len(message.refused), customers_opted_out=message.customers_opted_out)  # fmt: skip
     return message
