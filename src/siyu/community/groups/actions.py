@@ -17,6 +17,7 @@ import ibis
 import pyarrow as pa
 from django.db import transaction as db_transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from siyu import warehouse
 from siyu.community.errors import CommunityError
@@ -41,6 +42,13 @@ from siyu.engagement.errors import ContentError, EngagementError
 from siyu.engagement.messaging.channel_actions import SYNC_PATIENCE, contact_client, wecom_account
 from siyu.engagement.messaging.channels.base import ProviderError
 from siyu.engagement.messaging.channels.wecom import WeComError
+from siyu.engagement.messaging.policy import (
+    REASONS,
+    Rules,
+    current_policy,
+    decide_group_sends,
+    group_member_verdicts,
+)
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
 from siyu.warehouse.append import append_new, replace_all, replace_keyed
@@ -656,17 +664,22 @@ def rotate_group_codes(now: dt.datetime | None = None, codes: list[GroupCode] | 
 # --- group welcome templates ----------------------------------------------------------------------------
 
 
-def _attachment(client, material_id) -> dict | None:
+def _attachment_item(material_id) -> dict | None:
+    """The library material as an attachment to upload, or None; CommunityError when it cannot go."""
     if not material_id:
         return None
     material = Material.objects.filter(pk=material_id).first()
     if material is None:
         raise CommunityError(f"no material {material_id}")
     try:
-        item = content_queries.attachment_of(material)
+        return content_queries.attachment_of(material)
     except ContentError as exc:
         raise CommunityError(str(exc)) from exc
-    return client.attachments([item])[0]
+
+
+def _attachment(client, material_id) -> dict | None:
+    item = _attachment_item(material_id)
+    return client.attachments([item])[0] if item is not None else None
 
 
 def save_group_welcome_template(actor, name: str, text: str, material_id: int | None = None,
@@ -716,10 +729,56 @@ def delete_group_welcome_template(actor, template: GroupWelcomeTemplate) -> None
 # --- group mass messages --------------------------------------------------------------------------------
 
 
-def send_group_message(actor, group_ids, text: str, material_id: int | None = None) -> GroupMessage:
+class GroupMessageRefused(CommunityError):
+    """The contact policy let none of the chosen groups have the message now. The message (Chinese for the
+    operator) says why; `reasons` {chat id: policy reason}; `retry_at`: when it may go (quiet hours) or None;
+    `message`: the recorded GroupMessage."""
+
+    def __init__(self, text: str, reasons: dict[str, str], retry_at: dt.datetime | None, message):
+        super().__init__(text)
+        self.reasons, self.retry_at, self.message = reasons, retry_at, message
+
+
+def group_message_history(groups: list[CustomerGroup], since: dt.datetime) -> dict[str, list[dt.datetime]]:
+    """{chat id: times of the group mass messages it was sent since `since`} (a message counts for a group
+    unless WeCom refused its owner's task; counted when the task was made, before the owner confirms, which
+    errs on the side of WeCom's limit)."""
+    history: dict[str, list[dt.datetime]] = {g.chat_id: [] for g in groups}
+    owners = {g.pk: (g.chat_id, g.owner_userid) for g in groups}
+    through = GroupMessage.groups.through.objects.filter(
+        customergroup_id__in=list(owners), groupmessage__sent_at__gte=since
+    ).values_list("customergroup_id", "groupmessage__sent_at", "groupmessage__failures")
+    for group_id, at, failures in through:
+        chat, owner = owners[group_id]
+        if (owner or "?") not in (failures or {}):  # "?": a group without an owner, never asked
+            history[chat].append(at)
+    return history
+
+
+def _refusal_text(reasons: dict[str, str], retry_at: dt.datetime | None, rules: Rules, names: dict[str, str]) -> str:
+    """Why a group message was refused (or some groups left out), in the operator's language."""
+    if retry_at is not None:
+        return gettext("Group mass messages are not sent in quiet hours (%(start)s–%(end)s): send it after %(at)s.") % {
+            "start": rules.quiet_start.strftime("%H:%M"), "end": rules.quiet_end.strftime("%H:%M"),
+            "at": timezone.localtime(retry_at).strftime("%m-%d %H:%M")}  # fmt: skip
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for chat, reason in reasons.items():
+        by_reason[reason].append(names.get(chat) or chat)
+    return gettext("Left out by the contact policy: %(groups)s") % {"groups": "；".join(
+        f"{REASONS.get(r, r)}（{'、'.join(sorted(n))}）" for r, n in sorted(by_reason.items()))}  # fmt: skip
+
+
+def send_group_message(actor, group_ids, text: str, material_id: int | None = None,
+                       now: dt.datetime | None = None) -> GroupMessage:  # fmt: skip
     """A mass message to customer groups: one add_msg_template (chat_type group) per owner, naming only
     the chosen groups of that owner (chat_id_list); WeCom asks each owner to confirm it. A guide may send
-    only to the groups they own."""
+    only to the groups they own.
+
+    Through the contact policy (siyu.engagement.messaging.policy.decide_group_sends): in quiet hours nothing
+    goes; a group at WeCom's monthly (or daily) limit is left out (`refused`); when no group is left the
+    message is recorded with its reasons, audited (`refuse_group_message`) and GroupMessageRefused raised.
+    Identified members who opted out are counted apart (`customers_opted_out`), never as reached."""
+    now = now or timezone.now()
     groups = _groups_by_ids(group_ids)
     if not groups:
         raise CommunityError("choose at least one group")
@@ -731,14 +790,39 @@ def send_group_message(actor, group_ids, text: str, material_id: int | None = No
     if not text and not material_id:
         raise CommunityError("a group message needs a text or a material")
     live = [g for g in groups if g.status != GroupStatus.DISMISSED]
-    by_owner: dict[str, list[CustomerGroup]] = defaultdict(list)
-    for group in live:
-        by_owner[group.owner_userid].append(group)
-    message = GroupMessage(text=text, material_id=material_id or None,
+    message = GroupMessage(text=text, material_id=material_id or None, sent_at=now,
                            sent_by=actor if getattr(actor, "is_authenticated", False) else None)  # fmt: skip
-    _, client = _client()
+    _, client = _client()  # WeCom set up and the material fit to send, before anything is stored
     try:
-        attachment = _attachment(client, material_id)
+        item = _attachment_item(material_id)
+        # Decided and stored under the policy lock, before WeCom is called: a send running at the same time
+        # counts this one (an unfinished message counts as sent: better one fewer than one over WeCom's limit).
+        with db_transaction.atomic():
+            rules = Rules.of(current_policy(lock=True))
+            # the month (or day) the limit counts in began at most 32 days ago, whatever the time zone
+            decisions = decide_group_sends(group_message_history(live, now - dt.timedelta(days=32)), now, rules)
+            allowed = [g for g in live if decisions[g.chat_id].status == "queued"]
+            message.refused = {chat: d.reason for chat, d in decisions.items() if d.status != "queued"}
+            verdicts = group_member_verdicts(queries.customers_in_groups([g.pk for g in allowed]), rules)
+            message.customers_reached = sum(1 for v in verdicts.values() if not v)
+            message.customers_opted_out = len(verdicts) - message.customers_reached
+            message.save()
+            message.groups.set(allowed)
+        if live and not allowed:
+            retry_at = next((d.scheduled_at for d in decisions.values() if d.status == "deferred"), None)
+            record_audit(actor, "refuse_group_message", target=str(message.pk), groups=len(live),
+                         reasons=sorted(set(message.refused.values())))  # fmt: skip
+            names = {g.chat_id: g.name for g in live}
+            raise GroupMessageRefused(_refusal_text(message.refused, retry_at, rules, names), message.refused,
+                                      retry_at, message)  # fmt: skip
+        by_owner: dict[str, list[CustomerGroup]] = defaultdict(list)
+        for group in allowed:
+            by_owner[group.owner_userid].append(group)
+        try:
+            attachment = client.attachments([item])[0] if item is not None else None
+        except ProviderError as exc:  # no owner was asked: the message reached no group and does not count
+            message.failures = {owner or "?": f"the material could not be uploaded: {exc}" for owner in by_owner}
+            by_owner = {}
         for owner, mine in sorted(by_owner.items()):
             if not owner:
                 message.failures["?"] = "a group without an owner"
@@ -750,7 +834,15 @@ def send_group_message(actor, group_ids, text: str, material_id: int | None = No
                 message.failures[owner] = str(exc)
     finally:
         client.http.close()
-    message.save()
-    message.groups.set(live)
-    record_audit(actor, "send_group_message", target=str(message.pk), groups=len(live), owners=len(message.msgids))
+    message.save(update_fields=["msgids", "failures"])
+    record_audit(actor, "send_group_message", target=str(message.pk), groups=len(allowed), owners=len(message.msgids),
+                 refused=len(message.refused), customers_opted_out=message.customers_opted_out)  # fmt: skip
     return message
+
+
+def refusal_text(message: GroupMessage) -> str:
+    """Why some chosen groups of a sent message were left out ("" when none was), in the operator's language."""
+    if not message.refused:
+        return ""
+    names = dict(CustomerGroup.objects.filter(chat_id__in=list(message.refused)).values_list("chat_id", "name"))
+    return _refusal_text(message.refused, None, Rules.of(current_policy()), names)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from siyu.staff.models import Role
 
@@ -149,7 +150,10 @@ class GroupWelcomeTemplate(models.Model):
 
 class GroupMessage(models.Model):
     """A group mass message: one WeCom task per owner (msgids: {owner userid: msgid}), each sent to that
-    owner's chosen groups once they confirm it in WeCom."""
+    owner's chosen groups once they confirm it in WeCom. `groups`: the groups it went to; `refused`: the
+    chosen groups the contact policy left out ({chat id: reason of siyu.engagement.messaging.policy.REASONS});
+    a message refused whole keeps its groups in `refused` only. `sent_at`: the time the policy decided at,
+    which WeCom's per-group limit counts."""
 
     text = models.TextField(blank=True)
     material = models.ForeignKey("engagement.Material", null=True, blank=True, on_delete=models.SET_NULL,
@@ -157,6 +161,12 @@ class GroupMessage(models.Model):
     groups = models.ManyToManyField(CustomerGroup, related_name="messages")
     msgids = models.JSONField(default=dict)
     failures = models.JSONField(default=dict)  # {owner userid: why}
+    refused = models.JSONField(default=dict, blank=True)  # {chat id: contact-policy reason}
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # identified customers of the groups it went to: reachable, and those whose wecom/all opt-out (or missing
+    # required opt-in) keeps them from counting as reached (WeCom cannot leave one member out)
+    customers_reached = models.PositiveIntegerField(default=0)
+    customers_opted_out = models.PositiveIntegerField(default=0)
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="+")  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)

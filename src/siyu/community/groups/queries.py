@@ -136,6 +136,12 @@ def owners_of_groups(group_ids: list[int]) -> dict[int, str]:
     return dict(CustomerGroup.objects.filter(pk__in=group_ids).values_list("pk", "owner_userid"))
 
 
+def customers_in_groups(group_ids: list[int]) -> set[int]:
+    """The identified customers who are in these groups now (open stays)."""
+    return set(GroupMember.objects.filter(group_id__in=group_ids, left_at=None, is_staff=False,
+                                          customer_id__isnull=False).values_list("customer_id", flat=True))  # fmt: skip
+
+
 def live_codes() -> QuerySet:
     return GroupCode.objects.filter(archived_at=None).order_by("-created_at", "-pk")
 

@@ -20,6 +20,7 @@ from siyu.community.groups.models import (
 )
 from siyu.core.errors import PermissionDenied
 from siyu.engagement.content import queries as content_queries
+from siyu.engagement.messaging.policy import REASONS
 from siyu.staff.queries import has_role
 from siyu.web.views import console_view
 
@@ -230,10 +231,17 @@ def group_messages(request):
             if sent.failures:
                 messages.error(request, _("Some group owners could not be asked: %(owners)s")
                                % {"owners": ", ".join(sorted(sent.failures))})  # fmt: skip
+            if sent.refused:
+                messages.warning(request, actions.refusal_text(sent))
+            if sent.customers_opted_out:
+                messages.info(request, _("%(count)s customers in these groups opted out of WeCom messages: they "
+                                         "still see the group's messages but are not counted as reached.")
+                              % {"count": sent.customers_opted_out})  # fmt: skip
             messages.success(request, _("Sent to WeCom: each group owner confirms the message in WeCom."))
             return redirect("console:community_group_messages")
     sent_rows = [{"message": m, "groups": list(m.groups.all()[:5]), "count": m.groups.count(),
-                  "owners": len(m.msgids), "failed": len(m.failures)}
+                  "owners": len(m.msgids), "failed": len(m.failures), "left_out": len(m.refused),
+                  "why": "、".join(sorted({str(REASONS.get(r, r)) for r in m.refused.values()}))}
                  for m in queries.group_messages_for(request.user)]  # fmt: skip
     return render(request, "siyu/community/group_messages.html", {
         "choosable": choosable, "filters": filters, "form": form, "sent": sent_rows, "types": _types(),

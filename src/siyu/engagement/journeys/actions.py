@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from siyu.community.errors import CommunityError
 from siyu.community.groups import queries as group_queries
-from siyu.community.groups.actions import send_group_message
+from siyu.community.groups.actions import GroupMessageRefused, send_group_message
 from siyu.community.groups.models import GroupType
 from siyu.core.actions import record_audit
 from siyu.core.batches import chunked, cyclic_gc_paused, db_values, insert_rows
@@ -739,14 +739,24 @@ def _send_to_groups(journey, step: dict, following, rows, now: dt.datetime, repo
         chunk = live[start : start + GROUP_MESSAGE_CHATS]
         ids = [r[1] for r in chunk]
         try:
-            message = send_group_message(None, ids, step.get("content", ""), step.get("material"))
+            message = send_group_message(None, ids, step.get("content", ""), step.get("material"), now=now)
+        except GroupMessageRefused as exc:
+            # the contact policy: quiet hours wait for their end; groups all at WeCom's limit go on unreached
+            if exc.retry_at is not None:
+                outcomes.append((("due", exc.retry_at), [r[0] for r in chunk]))
+            else:
+                report["group_message_refused"] += 1
+                outcomes.append((("goto", default), [r[0] for r in chunk]))
+            continue
         except (CommunityError, ProviderError) as exc:  # WeCom not set up or down: try again later
             log.warning("journey %s step %s: group message not sent: %s", journey.pk, step["id"], exc)
             report["group_message_errors"] += 1
             outcomes.append((("due", now + EVENT_POLL), [r[0] for r in chunk]))
             continue
         owners = group_queries.owners_of_groups(ids)
-        reached += [pk for pk, group_id, _at in chunk if owners.get(group_id) in message.msgids]
+        sent_to = set(message.groups.values_list("pk", flat=True))  # without the groups the policy left out
+        reached += [pk for pk, group_id, _at in chunk
+                    if group_id in sent_to and owners.get(group_id) in message.msgids]  # fmt: skip
         report["group_messages"] += len(message.msgids)
         report["group_message_failures"] += len(message.failures)
         outcomes.append((("goto", default), [r[0] for r in chunk]))

@@ -30,6 +30,22 @@ Requests of one batch are decided in descending priority, so the higher-priority
 Rolling caps are checked conservatively: a slot t is accepted when fewer than `cap` counted slots lie in
 (t - W, t + W), which keeps every window of length W at or under the cap whatever order slots arrive in.
 
+Group mass messages (企业群发 to customer groups, ``siyu.community.groups.actions.send_group_message``, also
+run by group SOP journeys) do not go through the outbox (one WeCom task per group owner), but are decided
+here too, by `decide_group_sends`, one decision per group; every group mass message counts as marketing:
+
+1. ``quiet_hours`` — none goes out inside quiet hours: an operator's send is refused (with the time it may
+   go), a journey's step waits for the end of the quiet period.
+2. ``group_monthly`` / ``group_daily`` — WeCom's limit on the mass messages one customer group receives:
+   as many in a calendar month as the month has days, or one a day when the admin tightened it (the same
+   ``wecom_one_per_day`` switch as for customers). A group at its limit is left out of the message (WeCom
+   would drop it silently); the other groups still get it.
+3. consent — WeCom cannot leave one member out of a group message, so members' opt-outs do not refuse
+   it: a customer who opted out of ``wecom`` or ``all`` (or has no opt-in where one is required) still
+   sees messages of groups they stay in (leaving the group is how they stop them), is never counted as
+   reached, and the operator is told how many such members the chosen groups hold
+   (`group_member_verdicts`).
+
 Transactional sends (``marketing=False``: order notices, verification codes) skip 3–6 except WeCom's limit.
 
 A send's purpose (``Send.purpose``, from ``marketing`` and ``personalised``):
@@ -93,6 +109,9 @@ REASONS = {
     "outranked": _("a higher-priority send took the slot"),
     "expired": _("could not be sent in time"),
     "template_refused": _("the customer refused this template"),
+    "quiet_hours": _("inside quiet hours"),
+    "group_monthly": _("WeCom limit: group mass messages this month"),
+    "group_daily": _("WeCom limit: one group mass message a day"),
 }
 
 
@@ -498,3 +517,53 @@ def apply_contact_policy(requests: list[SendRequest], now: dt.datetime, rules: R
         slots.append(_Slot(None, request.channel, at, request.priority, request.marketing, True))
         decisions[i] = Decision("queued", at, outranks=[s.send_id for s in outranked])
     return decisions
+
+
+# --- group mass messages (customer groups) -------------------------------------------------------------------
+
+
+def group_limit(rules: Rules, at: dt.datetime) -> tuple[str, int, str]:
+    """(reason, limit, period "month" | "day") of WeCom's limit on the mass messages one customer group
+    receives. WeCom's 创建企业群发 (add_msg_template,
+    https://developer.work.weixin.qq.com/document/path/92135): each customer / customer group receives at
+    most as many enterprise mass messages in a calendar month as the month has days; beyond it the group
+    silently gets nothing. `wecom_one_per_day`: the admin tightened it to one a day (DESIGN §6)."""
+    if rules.wecom_one_per_day:
+        return "group_daily", 1, "day"
+    local = at.astimezone(rules.zone)
+    return "group_monthly", calendar.monthrange(local.year, local.month)[1], "month"
+
+
+def decide_group_sends(
+    history: dict[str, list[dt.datetime]], now: dt.datetime, rules: Rules
+) -> dict[str, Decision]:
+    """One decision per group (key: its chat id) for a group mass message at `now`: ``queued``, or
+    ``deferred`` to the end of quiet hours (reason ``quiet_hours``), or ``suppressed`` at WeCom's limit.
+    `history`: the times of the earlier group mass messages each group was sent (the caller reads them;
+    messaging cannot import community). Writes nothing."""
+    if in_quiet_hours(rules, now):
+        later = after_quiet_hours(rules, now)
+        return {chat: Decision("deferred", later, "quiet_hours") for chat in history}
+    reason, limit, period = group_limit(rules, now)
+    mine = now.astimezone(rules.zone)
+
+    def same_period(at: dt.datetime) -> bool:
+        theirs = at.astimezone(rules.zone)
+        if period == "day":
+            return theirs.date() == mine.date()
+        return (theirs.year, theirs.month) == (mine.year, mine.month)
+
+    decisions = {}
+    for chat, times in history.items():
+        used = sum(1 for at in times if same_period(at))
+        decisions[chat] = Decision("suppressed", now, reason) if used >= limit else Decision("queued", now)
+    return decisions
+
+
+def group_member_verdicts(customer_ids: Iterable[int], rules: Rules) -> dict[int, str]:
+    """{customer: "" when a group mass message may count them as reached, else why not} for identified
+    customers in the chosen groups: the `wecom` channel's marketing consent (an opt-out of wecom or all,
+    no opt-in where the policy requires one)."""
+    ids = set(customer_ids)
+    latest = Consent.objects.in_force(ids, {"wecom"}) if ids else {}
+    return {cid: consent_verdict(latest, rules, cid, Channel.WECOM, marketing=True) for cid in ids}
