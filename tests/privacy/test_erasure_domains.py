@@ -15,15 +15,15 @@ from siyu.privacy import actions
 from siyu.warehouse.connection import raw_connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_copy_and_correction import OTHER_WECOM_ID, WECOM_ID, person  # noqa: E402, F401
+from test_copy_and_correction import OTHER_WECOM_ID, WECOM_ID, person  # noqa: E402, F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-def _erase(person) -> Job:
-    request = actions.open_request(customer_id=person["cid"], kind="deletion", source="staff",
-                                   verification="到店核对身份证", requested_by=person["ops"])  # fmt: skip
-    job = actions.request_erasure(person["ops"], request.pk)
+def _erase(subject) -> Job:
+    request = actions.open_request(customer_id=subject["cid"], kind="deletion", source="staff",
+                                   verification="到店核对身份证", requested_by=subject["ops"])  # fmt: skip
+    job = actions.request_erasure(subject["ops"], request.pk)
     assert job.status == Job.Status.DONE, job.error
     return job
 
@@ -33,7 +33,7 @@ def _messages() -> list[tuple]:
         "SELECT msgid, sender, recipients, text FROM chat_messages ORDER BY msgid").fetchall()  # fmt: skip
 
 
-def test_the_chat_archive_keeps_the_messages_but_not_who_wrote_them_or_what(person):
+def test_the_chat_archive_keeps_the_messages_but_not_who_wrote_them_or_what(person):  # noqa: F811
     before = _messages()
     job = _erase(person)
     assert job.result["clean"], job.result["found"]
