@@ -25,6 +25,7 @@ part with `register_person_eraser` in its AppConfig.ready().
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ import polars as pl
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.customers.models import Consent, CustomerTag, Note
 from siyu.ingest import rejected
@@ -53,10 +55,22 @@ class Person:
     phones: set[str] = field(default_factory=set)  # 11+ digits, no +86
     texts: set[str] = field(default_factory=set)  # e-mails and platform ids, lower case
     batches: set[str] = field(default_factory=set)  # the import batches their rows came from
+    # one random token of no one per erasure: a domain that keeps rows for its counts puts a pseudonym made
+    # of it where the person's id was (the same in every domain, so the rows still agree with each other)
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
 
     @property
     def value_hashes(self) -> set[str]:
         return {h for _, h in self.identifiers}
+
+    def pseudonym(self, prefix: str = "") -> str:
+        """What stands for the person where a row stays (e.g. prefix "wm-": a WeCom customer-like id)."""
+        return f"{prefix}erased-{self.token}"
+
+    def holds_id(self, id_type: str, value: str | None) -> bool:
+        """Whether `value` is one of the person's identifiers of this type (a WeCom external_userid, a
+        unionid…): by its keyed hash, as the warehouse hashes an id with its type (siyu.ingest.prepare)."""
+        return bool(value) and (id_type, pii.keyed_hash(f"{id_type}:{value}")) in self.identifiers
 
     def matches(self, cells) -> bool:
         """Whether a row's cells carry one of the person's identifiers (a phone in any formatting)."""
@@ -73,7 +87,6 @@ class Person:
                 if any(t in lower for t in self.texts):
                     return True
         return False
-
 
     def rows_matching(self, frame: pl.DataFrame) -> int:
         """How many rows of `frame` carry one of the person's identifiers (matches, vectorised: a raw chunk

@@ -209,14 +209,14 @@ def pii_left(record_keys: list[str], customer_id: int) -> dict[str, int]:
 # --- the chat archive (siyu.community.archive decides whose ids these are) ---------------------------------
 
 
-def chat_members_hashed(id_type: str = "external_userid") -> dict[str, str]:
-    """{keyed hash: customer id as the archive has it} of every customer id in `chat_messages` (as a sender
-    or a receiver); the warehouse hashes an id with its type (siyu.ingest.prepare)."""
-    rows = raw_connection().execute(
+def chat_members() -> list[str]:
+    """Every customer id in `chat_messages` (as a sender or a receiver): whose they are is the caller's."""
+    con = raw_connection()
+    rows = con.execute(
         "SELECT DISTINCT member FROM (SELECT sender AS member FROM chat_messages WHERE NOT is_staff UNION ALL "
         "SELECT unnest(recipients) AS member FROM chat_messages) WHERE member LIKE 'wm%' OR member LIKE 'wo%'"
     ).fetchall()
-    return {pii.keyed_hash(f"{id_type}:{m}"): m for (m,) in rows if m}
+    return [m for (m,) in rows if m]
 
 
 def anonymise_chat_members(member_ids: list[str], pseudonym: str, blank_text) -> dict:
@@ -224,7 +224,8 @@ def anonymise_chat_members(member_ids: list[str], pseudonym: str, blank_text) ->
     and the text goes of what they sent, of the 1-on-1 messages they received and of every message
     `blank_text(text)` says holds them. The messages stay (counts and response times do not change)."""
     con = raw_connection()
-    texts = con.execute("SELECT msgid, text FROM chat_messages WHERE text IS NOT NULL AND text <> ''").fetchall()
+    texts = con.execute("SELECT msgid, text FROM chat_messages WHERE text IS NOT NULL AND text <> ''")
+    texts = texts.fetchall()
     mentioned = sorted(msgid for msgid, text in texts if blank_text(text))
     ids = sorted(set(member_ids))
     counts = {"messages": 0, "texts": 0}

@@ -360,10 +360,8 @@ def handle_alert(actor, alert_id: int, note: str = "", now: dt.datetime | None =
 
 
 def _archive_ids(person) -> list[str]:
-    """The person's customer ids as the archive has them: the archive's ids whose keyed hash is one of the
-    person's external_userid hashes."""
-    hashes = {h for kind, h in person.identifiers if kind == "external_userid"}
-    return sorted(m for h, m in warehouse_erasure.chat_members_hashed().items() if h in hashes)
+    """The person's customer ids as the archive has them (their external_userids)."""
+    return sorted(m for m in warehouse_erasure.chat_members() if person.holds_id("external_userid", m))
 
 
 def _mentions(person):
@@ -376,7 +374,7 @@ def erase_person_messages(person, request) -> dict:
     they sent, of the 1-on-1 messages they received and of any message holding their phone, e-mail or
     platform id; sensitive-word alerts on their messages lose the excerpt and the sender."""
     ids = _archive_ids(person)
-    pseudonym = f"wm-erased-{uuid.uuid4().hex[:16]}"
+    pseudonym = person.pseudonym("wm-")  # customer-like (wm…): the archive still counts a customer
     counts = warehouse_erasure.anonymise_chat_members(ids, pseudonym, _mentions(person))
     alerts = SensitiveAlert.objects.filter(sender__in=ids) if ids else SensitiveAlert.objects.none()
     counts["alerts"] = alerts.update(sender=pseudonym, excerpt="")
