@@ -28,6 +28,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 from django.db import DatabaseError, connection, transaction
@@ -35,8 +36,9 @@ from django.utils import timezone
 
 from siyu.core import pii
 from siyu.core.actions import record_audit
+from siyu.core.models import Job
 from siyu.customers.models import Consent, CustomerTag, Note
-from siyu.ingest import rejected
+from siyu.ingest import rejected, uploads
 from siyu.privacy.errors import PrivacyError
 from siyu.privacy.models import DataRequest, DataRequestStep, Suppression
 from siyu.warehouse import erasure as warehouse_erasure
@@ -181,6 +183,40 @@ def _scan_rejected(person: Person) -> int:
     return rejected.rows_matching(person.matches) if person.phones or person.texts else 0
 
 
+def _waiting_uploads() -> set[str]:
+    """The files a queued or running job is still to read (an import's `paths`, an archive import's `path`)."""
+    waiting = set()
+    for params in Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).values_list("params", flat=True):
+        params = params or {}
+        waiting.update(str(p) for p in params.get("paths") or [])
+        if params.get("path"):
+            waiting.add(str(params["path"]))
+    return waiting
+
+
+def check_no_waiting_upload(person: Person) -> None:
+    """Refuse to erase while a queued or running job is still to read an uploaded file holding the person:
+    the file cannot be deleted under it, and once the erasure has run the person's values are known no
+    more, so a later scan could not find what the import leaves behind. Erase after the job has run."""
+    if person.phones or person.texts:
+        waiting = [Path(p) for p in _waiting_uploads()]
+        if any(path.is_file() and uploads.holds(path, person.matches) for path in waiting):
+            raise PrivacyError("a job waiting to run still reads an uploaded file holding this person: "
+                               "erase after it has run")  # fmt: skip
+
+
+def _erase_uploads(person: Person, request: DataRequest) -> dict:
+    """Uploaded files holding the person are deleted: their import is done (its rows are in the raw
+    chunks, handled above; check_no_waiting_upload ran before anything was erased)."""
+    if not (person.phones or person.texts):
+        return {"files": 0}
+    return {"files": len(uploads.delete_files_holding(person.matches, keep=_waiting_uploads()))}
+
+
+def _scan_uploads(person: Person) -> int:
+    return len(uploads.files_holding(person.matches)) if person.phones or person.texts else 0
+
+
 def _erase_customer(person: Person, request: DataRequest) -> dict:
     """Notes (free text about the person) and manually given tags go; the consent history stays as proof
     (it holds no PII: channel, status, source, time) with an opt-out of every channel added, so that no
@@ -205,6 +241,7 @@ def _scan_customer(person: Person) -> int:
 def register_own_erasers() -> None:
     register_person_eraser("warehouse", "数据仓库（原始行、记录、客户概览、标识）", _erase_warehouse, _scan_warehouse)
     register_person_eraser("rejected_rows", "被拒绝行文件", _erase_rejected, _scan_rejected)
+    register_person_eraser("uploads", "上传的导入文件", _erase_uploads, _scan_uploads)
     register_person_eraser("customer", "客户备注与标签（同意记录保留为凭证）", _erase_customer, _scan_customer)
 
 
@@ -264,6 +301,7 @@ def erase_person(request_id: int, actor=None) -> dict:
         raise PrivacyError(f"no privacy request {request_id}") from exc
     check_erasable(request)
     person = person_of(request.customer_id)
+    check_no_waiting_upload(person)
     with transaction.atomic():
         suppressed = suppress(person, request)
     erased = {"suppression": {"new": suppressed, "identifiers": len(person.identifiers)}}
