@@ -10,10 +10,12 @@ server), for a deletion request of the queue:
    already drops their rows (siyu.ingest.suppression).
 3. Each registered eraser runs: the warehouse (raw chunks re-encrypted without their rows, PII columns of
    records and the summary blanked, identifiers deleted), the rejected-row files (rewritten without their
-   rows), the control plane (notes, manual tags; consent history kept as proof, with an opt-out of every
-   channel added) and what higher domains register (members: sign-in addresses, SMS codes).
+   rows), the uploaded files holding them (deleted; the erasure refuses while a waiting job still reads
+   one), the control plane (notes, manual tags; consent history kept as proof, with an opt-out of every
+   channel added) and what higher domains register (members, the chat archive, group stays, handovers,
+   loyalty, surveys, sends, guide tasks: docs/architecture.md "Erasure" lists what each clears).
 4. The scan searches every place again — keyed hashes in the hash columns, the identifiers' values in the
-   decrypted raw chunks of every batch their rows came from and in every rejected-row file, and what each
+   decrypted raw chunks of every batch their rows came from, in every rejected-row file and upload, and what each
    eraser's own scan looks at — and is recorded as a step. A deletion request is closed as done only after
    a scan that found nothing (siyu.privacy.actions.advance_request).
 
