@@ -15,7 +15,7 @@ from siyu.privacy import actions
 from siyu.warehouse.connection import raw_connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_copy_and_correction import OTHER_WECOM_ID, WECOM_ID, person  # noqa: E402, F401  (the fixture)
+from test_copy_and_correction import OTHER_WECOM_ID, PHONE, WECOM_ID, person  # noqa: E402, F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -85,6 +85,11 @@ def _add_more_of_them(subject):
     HandoverItem.objects.create(handover=handover, kind="customer", external_userid=WECOM_ID, status=1)
     WeComTransfer.objects.create(external_userid=WECOM_ID, handover_userid="guide1", takeover_userid="guide2",
                                  transferred_at=now)  # fmt: skip
+    from siyu.customers.actions import correct_profile
+
+    correct_profile(subject["ops"], cid, {"address": "杭州市西湖区文三路1号"}, reason="客户来电")
+    actions.open_request(customer_id=cid, kind="access", source="staff", verification=f"短信验证码发到 {PHONE}",
+                         detail="她说邮箱 zhangwei@example.com 不再使用", requested_by=subject["ops"])  # fmt: skip
 
 
 def test_every_domain_erases_its_words_of_the_person_and_keeps_the_counts(person):  # noqa: F811
@@ -129,6 +134,12 @@ def test_every_domain_erases_its_words_of_the_person_and_keeps_the_counts(person
     assert messages["m1"][1] == stays[cid].member_id  # one pseudonym in the archive and the groups
     assert not HandoverItem.objects.filter(external_userid=WECOM_ID).exists() and HandoverItem.objects.count() == 1
     assert not WeComTransfer.objects.filter(external_userid=WECOM_ID).exists()
+    from siyu.customers.models import ProfileCorrection
+    from siyu.privacy.models import DataRequest
+
+    assert not ProfileCorrection.objects.filter(customer_id=cid).exists()
+    texts = repr(list(DataRequest.objects.filter(customer_id=cid).values_list("verification", "detail")))
+    assert PHONE not in texts and "zhangwei" not in texts and "到店核对身份证" in texts  # a method without PII stays
 
     again = _erase(person)  # a second erasure finds nothing left to change
     assert again.result["clean"]

@@ -39,7 +39,7 @@ from django.utils import timezone
 from siyu.core import pii
 from siyu.core.actions import record_audit
 from siyu.core.models import Job
-from siyu.customers.models import Consent, CustomerTag, Note
+from siyu.customers.models import Consent, CustomerTag, Note, ProfileCorrection
 from siyu.ingest import rejected, uploads
 from siyu.privacy.errors import PrivacyError
 from siyu.privacy.models import DataRequest, DataRequestStep, Suppression
@@ -226,25 +226,64 @@ def _erase_customer(person: Person, request: DataRequest) -> dict:
     cid = person.customer_id
     notes = Note.objects.filter(customer_id=cid).delete()[0]
     tags = CustomerTag.objects.filter(customer_id=cid).delete()[0]
+    corrections = ProfileCorrection.objects.filter(customer_id=cid).delete()[0]  # the corrected values: PII
     opted_out = False
     latest = Consent.objects.filter(customer_id=cid, channel="all").order_by("-recorded_at", "-pk").first()
     if latest is None or latest.status != Consent.Status.OPT_OUT:
         Consent.objects.create(customer_id=cid, channel="all", status=Consent.Status.OPT_OUT,
                                source=f"个人信息删除（请求 {request.pk}）", recorded_at=timezone.now())  # fmt: skip
         opted_out = True
-    return {"notes": notes, "tags": tags, "opted_out": int(opted_out)}
+    return {"notes": notes, "tags": tags, "corrections": corrections, "opted_out": int(opted_out)}
 
 
 def _scan_customer(person: Person) -> int:
     cid = person.customer_id
-    return Note.objects.filter(customer_id=cid).count() + CustomerTag.objects.filter(customer_id=cid).count()
+    return (Note.objects.filter(customer_id=cid).count() + CustomerTag.objects.filter(customer_id=cid).count()
+            + ProfileCorrection.objects.filter(customer_id=cid).count())  # fmt: skip
+
+
+VERIFIED = "已核验（核验内容随个人信息删除清除）"
+
+
+def _request_texts_holding(person: Person) -> tuple[list[DataRequest], list[DataRequestStep]]:
+    """The person's privacy requests whose free text (details, or a verification holding one of their
+    identifiers) and the steps whose notes hold one of their identifiers."""
+    requests = [r for r in DataRequest.objects.filter(customer_id=person.customer_id)
+                if r.detail or (r.verification != VERIFIED and person.matches([r.verification]))]  # fmt: skip
+    steps = [s for s in DataRequestStep.objects.filter(request__customer_id=person.customer_id).exclude(note="")
+             if person.matches([s.note])]  # fmt: skip
+    return requests, steps
+
+
+def _erase_requests(person: Person, request: DataRequest) -> dict:
+    """The person's own privacy requests stay as the record that they were asked and answered (kind, source,
+    dates, status, steps), without the details they wrote; a verification text or a step's note holding
+    one of their identifiers says only that they were verified / is cleared."""
+    requests, steps = _request_texts_holding(person)
+    with transaction.atomic():
+        for r in requests:
+            r.detail = ""
+            if person.matches([r.verification]):
+                r.verification = VERIFIED
+            r.save(update_fields=["detail", "verification"])
+        for s in steps:
+            s.note = ""
+            s.save(update_fields=["note"])
+    return {"requests": len(requests), "steps": len(steps)}
+
+
+def _scan_requests(person: Person) -> int:
+    requests, steps = _request_texts_holding(person)
+    return len(requests) + len(steps)
 
 
 def register_own_erasers() -> None:
     register_person_eraser("warehouse", "数据仓库（原始行、记录、客户概览、标识）", _erase_warehouse, _scan_warehouse)
     register_person_eraser("rejected_rows", "被拒绝行文件", _erase_rejected, _scan_rejected)
     register_person_eraser("uploads", "上传的导入文件", _erase_uploads, _scan_uploads)
-    register_person_eraser("customer", "客户备注与标签（同意记录保留为凭证）", _erase_customer, _scan_customer)
+    register_person_eraser("customer", "客户备注、标签与资料更正（同意记录保留为凭证）", _erase_customer, _scan_customer)
+    register_person_eraser("privacy_requests", "个人信息请求（请求说明、含个人信息的核验内容）", _erase_requests,
+                           _scan_requests)  # fmt: skip
 
 
 # --- suppression ----------------------------------------------------------------------------------------
