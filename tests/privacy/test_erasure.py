@@ -195,3 +195,23 @@ def test_uploaded_files_holding_the_person_are_deleted_unless_a_waiting_job_need
     done = actions.request_erasure(brand["ops"], request.pk)
     assert done.result["clean"] and done.result["erased"]["uploads"] == {"files": 2}
     assert not theirs.exists() and not waiting.exists() and (others / "others.csv").exists()  # others' stays
+
+
+def test_export_files_still_where_they_were_written_lose_the_persons_rows(brand, tmp_path):
+    import polars as pl
+
+    from siyu.segments.exports import export_to_file
+
+    customers, identities = tmp_path / "customers.csv", tmp_path / "identities.xlsx"
+    export_to_file("customers", str(customers), brand["ops"])
+    export_to_file("identities", str(identities), brand["ops"])
+    cid = str(brand["customer"])
+    before = pl.read_csv(customers, infer_schema=False)
+    assert cid in before["customer_id"].to_list() and before.height == 2
+
+    job = actions.request_erasure(brand["ops"], _deletion(brand).pk)
+    assert job.result["clean"] and job.result["erased"]["exports"]["files"] == 2
+    after = pl.read_csv(customers, infer_schema=False)
+    assert cid not in after["customer_id"].to_list() and after.height == 1  # the other customer stays
+    rows = pl.read_excel(identities, infer_schema_length=0)
+    assert cid not in rows["customer_id"].to_list() and rows.height > 0
