@@ -170,3 +170,48 @@ def test_the_console_button_the_api_and_the_cli_erase_with_the_same_permissions(
     call_command("privacy", "erase", "--request", str(request.pk), "--json", stdout=out)
     assert json.loads(out.getvalue())["clean"] is True
     assert DataRequestStep.objects.filter(request=request, action="scan").count() == 3
+
+
+def test_uploaded_files_holding_the_person_are_deleted_unless_a_waiting_job_needs_them(brand, settings):
+    import shutil
+
+    from siyu.core.models import Job
+
+    uploads = Path(settings.UPLOADS_DIR)
+    theirs, waiting, others = (uploads / f"{n:032x}" for n in (1, 2, 3))
+    for folder in (theirs, waiting, others):
+        folder.mkdir(parents=True)
+    shutil.copy(brand["files"][0], theirs / "first.csv")
+    shutil.copy(brand["files"][1], waiting / "second.csv")
+    write_taobao(others / "others.csv", [taobao_row(order="3001", buyer="smqy_buyer7", name=OTHER_NAME,
+                                                    phone=f"'{OTHER_PHONE}", amount="5.00")])  # fmt: skip
+    job = Job.objects.create(kind="import", params={"paths": [str(waiting / "second.csv")]}, status="queued")
+    request = _deletion(brand)
+
+    refused = actions.request_erasure(brand["ops"], request.pk)  # the import would leave them behind
+    assert refused.status == Job.Status.FAILED and "erase after it has run" in refused.error
+    assert (theirs / "first.csv").exists() and not DataRequestStep.objects.filter(action="erasure").exists()
+    Job.objects.filter(pk=job.pk).update(status="done")
+    done = actions.request_erasure(brand["ops"], request.pk)
+    assert done.result["clean"] and done.result["erased"]["uploads"] == {"files": 2}
+    assert not theirs.exists() and not waiting.exists() and (others / "others.csv").exists()  # others' stays
+
+
+def test_export_files_still_where_they_were_written_lose_the_persons_rows(brand, tmp_path):
+    import polars as pl
+
+    from siyu.segments.exports import export_to_file
+
+    customers, identities = tmp_path / "customers.csv", tmp_path / "identities.xlsx"
+    export_to_file("customers", str(customers), brand["ops"])
+    export_to_file("identities", str(identities), brand["ops"])
+    cid = str(brand["customer"])
+    before = pl.read_csv(customers, infer_schema=False)
+    assert cid in before["customer_id"].to_list() and before.height == 2
+
+    job = actions.request_erasure(brand["ops"], _deletion(brand).pk)
+    assert job.result["clean"] and job.result["erased"]["exports"]["files"] == 2
+    after = pl.read_csv(customers, infer_schema=False)
+    assert cid not in after["customer_id"].to_list() and after.height == 1  # the other customer stays
+    rows = pl.read_excel(identities, infer_schema_length=0)
+    assert cid not in rows["customer_id"].to_list() and rows.height > 0

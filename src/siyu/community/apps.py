@@ -35,10 +35,22 @@ class CommunityConfig(AppConfig):
         register_room_lookups(owners=group_queries.owners_of_chats, types=group_queries.types_of_chats)
         register_resigned_groups_lookup(group_queries.chats_owned_by)
 
+        from siyu.community.archive.actions import erase_person_messages, person_messages_left
         from siyu.community.archive.queries import person_messages
+        from siyu.privacy.erasure import register_person_eraser
         from siyu.privacy.registry import PersonData, register
 
         # the person's copy of their data (PIPL art. 45): their archived chat messages
         register(PersonData("chat_messages", "会话存档消息", person_messages, {
             "sent_at": "时间", "from_me": "本人发送", "sender": "发送人", "room_id": "群聊", "msgtype": "消息类型",
             "text": "内容", "action": "动作"}, order=85))  # fmt: skip
+        from siyu.community.handover import actions as handover_actions
+
+        # erasure of a person (PIPL art. 47): their ids and words in the chat archive and its alerts, their
+        # ids in group stays and handovers (the rows stay for the counts, under one pseudonym)
+        register_person_eraser("chat_archive", "会话存档（消息发送人、内容，敏感词提醒）", erase_person_messages,
+                               person_messages_left)  # fmt: skip
+        register_person_eraser("group_members", "客户群成员记录（外部联系人编号、邀请人）",
+                               group_actions.erase_person_stays, group_actions.person_stays_left)  # fmt: skip
+        register_person_eraser("handover", "离职继承记录（外部联系人编号）", handover_actions.erase_person_items,
+                               handover_actions.person_items_left)  # fmt: skip

@@ -45,3 +45,14 @@ class EngagementConfig(AppConfig):
         register(PersonData("guide_tasks", "导购任务", person_tasks, {
             "batch": "任务", "guide": "导购", "status": "状态", "message": "话术", "due_at": "截止时间",
             "contacted_at": "联系时间", "outcome": "结果", "note": "导购备注"}, order=80))  # fmt: skip
+
+        from siyu.engagement.guides.actions import erase_person_tasks, person_tasks_left
+        from siyu.engagement.messaging.actions import erase_person_sends, person_sends_left
+        from siyu.privacy.erasure import register_person_eraser
+
+        # erasure of a person (PIPL art. 47): the words sent to them and written for them; the sends and
+        # tasks stay for counts and caps. Journeys' enrollments and hand-offs hold no words about a person
+        # (a hand-off carries its step's text, the same for everyone).
+        register_person_eraser("sends", "触达消息（内容、变量；等待中的停止发送；企业微信转接记录）", erase_person_sends,
+                               person_sends_left)  # fmt: skip
+        register_person_eraser("guide_tasks", "导购任务（话术、导购备注）", erase_person_tasks, person_tasks_left)

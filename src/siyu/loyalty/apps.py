@@ -37,3 +37,15 @@ class LoyaltyConfig(AppConfig):
         register(PersonData("points", "积分明细", person_points, {
             "created_at": "时间", "points": "积分", "source": "来源", "account": "账户", "reason": "原因",
             "source_ref": "关联单号", "staff": "经办人", "expires_at": "过期时间"}, order=70))  # fmt: skip
+
+        from siyu.loyalty.mall import actions as mall_actions
+        from siyu.privacy.erasure import register_person_eraser
+
+        # erasure of a person (PIPL art. 47): what staff wrote about them and where parcels went; points,
+        # coupons and redemptions stay with their amounts
+        register_person_eraser("loyalty_points", "积分明细（人工调整原因）", points_actions.erase_person_reasons,
+                               points_actions.person_reasons_left)  # fmt: skip
+        register_person_eraser("loyalty_coupons", "优惠券（作废原因）", coupon_actions.erase_person_reasons,
+                               coupon_actions.person_reasons_left)  # fmt: skip
+        register_person_eraser("loyalty_mall", "积分商城兑换（收货地址、快递单号、取消原因）",
+                               mall_actions.erase_person_addresses, mall_actions.person_addresses_left)  # fmt: skip

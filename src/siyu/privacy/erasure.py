@@ -10,10 +10,12 @@ server), for a deletion request of the queue:
    already drops their rows (siyu.ingest.suppression).
 3. Each registered eraser runs: the warehouse (raw chunks re-encrypted without their rows, PII columns of
    records and the summary blanked, identifiers deleted), the rejected-row files (rewritten without their
-   rows), the control plane (notes, manual tags; consent history kept as proof, with an opt-out of every
-   channel added) and what higher domains register (members: sign-in addresses, SMS codes).
+   rows), the uploaded files holding them (deleted; the erasure refuses while a waiting job still reads
+   one), the control plane (notes, manual tags; consent history kept as proof, with an opt-out of every
+   channel added) and what higher domains register (members, the chat archive, group stays, handovers,
+   loyalty, surveys, sends, guide tasks: docs/architecture.md "Erasure" lists what each clears).
 4. The scan searches every place again — keyed hashes in the hash columns, the identifiers' values in the
-   decrypted raw chunks of every batch their rows came from and in every rejected-row file, and what each
+   decrypted raw chunks of every batch their rows came from, in every rejected-row file and upload, and what each
    eraser's own scan looks at — and is recorded as a step. A deletion request is closed as done only after
    a scan that found nothing (siyu.privacy.actions.advance_request).
 
@@ -25,16 +27,20 @@ part with `register_person_eraser` in its AppConfig.ready().
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from siyu.core import pii
 from siyu.core.actions import record_audit
-from siyu.customers.models import Consent, CustomerTag, Note
-from siyu.ingest import rejected
+from siyu.core.models import Job
+from siyu.customers.models import Consent, CustomerTag, Note, ProfileCorrection
+from siyu.ingest import rejected, uploads
 from siyu.privacy.errors import PrivacyError
 from siyu.privacy.models import DataRequest, DataRequestStep, Suppression
 from siyu.warehouse import erasure as warehouse_erasure
@@ -53,10 +59,22 @@ class Person:
     phones: set[str] = field(default_factory=set)  # 11+ digits, no +86
     texts: set[str] = field(default_factory=set)  # e-mails and platform ids, lower case
     batches: set[str] = field(default_factory=set)  # the import batches their rows came from
+    # one random token of no one per erasure: a domain that keeps rows for its counts puts a pseudonym made
+    # of it where the person's id was (the same in every domain, so the rows still agree with each other)
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
 
     @property
     def value_hashes(self) -> set[str]:
         return {h for _, h in self.identifiers}
+
+    def pseudonym(self, prefix: str = "") -> str:
+        """What stands for the person where a row stays (e.g. prefix "wm-": a WeCom customer-like id)."""
+        return f"{prefix}erased-{self.token}"
+
+    def holds_id(self, id_type: str, value: str | None) -> bool:
+        """Whether `value` is one of the person's identifiers of this type (a WeCom external_userid, a
+        unionid…): by its keyed hash, as the warehouse hashes an id with its type (siyu.ingest.prepare)."""
+        return bool(value) and (id_type, pii.keyed_hash(f"{id_type}:{value}")) in self.identifiers
 
     def matches(self, cells) -> bool:
         """Whether a row's cells carry one of the person's identifiers (a phone in any formatting)."""
@@ -73,7 +91,6 @@ class Person:
                 if any(t in lower for t in self.texts):
                     return True
         return False
-
 
     def rows_matching(self, frame: pl.DataFrame) -> int:
         """How many rows of `frame` carry one of the person's identifiers (matches, vectorised: a raw chunk
@@ -168,6 +185,40 @@ def _scan_rejected(person: Person) -> int:
     return rejected.rows_matching(person.matches) if person.phones or person.texts else 0
 
 
+def _waiting_uploads() -> set[str]:
+    """The files a queued or running job is still to read (an import's `paths`, an archive import's `path`)."""
+    waiting = set()
+    for params in Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).values_list("params", flat=True):
+        params = params or {}
+        waiting.update(str(p) for p in params.get("paths") or [])
+        if params.get("path"):
+            waiting.add(str(params["path"]))
+    return waiting
+
+
+def check_no_waiting_upload(person: Person) -> None:
+    """Refuse to erase while a queued or running job is still to read an uploaded file holding the person:
+    the file cannot be deleted under it, and once the erasure has run the person's values are known no
+    more, so a later scan could not find what the import leaves behind. Erase after the job has run."""
+    if person.phones or person.texts:
+        waiting = [Path(p) for p in _waiting_uploads()]
+        if any(path.is_file() and uploads.holds(path, person.matches) for path in waiting):
+            raise PrivacyError("a job waiting to run still reads an uploaded file holding this person: "
+                               "erase after it has run")  # fmt: skip
+
+
+def _erase_uploads(person: Person, request: DataRequest) -> dict:
+    """Uploaded files holding the person are deleted: their import is done (its rows are in the raw
+    chunks, handled above; check_no_waiting_upload ran before anything was erased)."""
+    if not (person.phones or person.texts):
+        return {"files": 0}
+    return {"files": len(uploads.delete_files_holding(person.matches, keep=_waiting_uploads()))}
+
+
+def _scan_uploads(person: Person) -> int:
+    return len(uploads.files_holding(person.matches)) if person.phones or person.texts else 0
+
+
 def _erase_customer(person: Person, request: DataRequest) -> dict:
     """Notes (free text about the person) and manually given tags go; the consent history stays as proof
     (it holds no PII: channel, status, source, time) with an opt-out of every channel added, so that no
@@ -175,24 +226,64 @@ def _erase_customer(person: Person, request: DataRequest) -> dict:
     cid = person.customer_id
     notes = Note.objects.filter(customer_id=cid).delete()[0]
     tags = CustomerTag.objects.filter(customer_id=cid).delete()[0]
+    corrections = ProfileCorrection.objects.filter(customer_id=cid).delete()[0]  # the corrected values: PII
     opted_out = False
     latest = Consent.objects.filter(customer_id=cid, channel="all").order_by("-recorded_at", "-pk").first()
     if latest is None or latest.status != Consent.Status.OPT_OUT:
         Consent.objects.create(customer_id=cid, channel="all", status=Consent.Status.OPT_OUT,
                                source=f"个人信息删除（请求 {request.pk}）", recorded_at=timezone.now())  # fmt: skip
         opted_out = True
-    return {"notes": notes, "tags": tags, "opted_out": int(opted_out)}
+    return {"notes": notes, "tags": tags, "corrections": corrections, "opted_out": int(opted_out)}
 
 
 def _scan_customer(person: Person) -> int:
     cid = person.customer_id
-    return Note.objects.filter(customer_id=cid).count() + CustomerTag.objects.filter(customer_id=cid).count()
+    return (Note.objects.filter(customer_id=cid).count() + CustomerTag.objects.filter(customer_id=cid).count()
+            + ProfileCorrection.objects.filter(customer_id=cid).count())  # fmt: skip
+
+
+VERIFIED = "已核验（核验内容随个人信息删除清除）"
+
+
+def _request_texts_holding(person: Person) -> tuple[list[DataRequest], list[DataRequestStep]]:
+    """The person's privacy requests whose free text (details, or a verification holding one of their
+    identifiers) and the steps whose notes hold one of their identifiers."""
+    requests = [r for r in DataRequest.objects.filter(customer_id=person.customer_id)
+                if r.detail or (r.verification != VERIFIED and person.matches([r.verification]))]  # fmt: skip
+    steps = [s for s in DataRequestStep.objects.filter(request__customer_id=person.customer_id).exclude(note="")
+             if person.matches([s.note])]  # fmt: skip
+    return requests, steps
+
+
+def _erase_requests(person: Person, request: DataRequest) -> dict:
+    """The person's own privacy requests stay as the record that they were asked and answered (kind, source,
+    dates, status, steps), without the details they wrote; a verification text or a step's note holding
+    one of their identifiers says only that they were verified / is cleared."""
+    requests, steps = _request_texts_holding(person)
+    with transaction.atomic():
+        for r in requests:
+            r.detail = ""
+            if person.matches([r.verification]):
+                r.verification = VERIFIED
+            r.save(update_fields=["detail", "verification"])
+        for s in steps:
+            s.note = ""
+            s.save(update_fields=["note"])
+    return {"requests": len(requests), "steps": len(steps)}
+
+
+def _scan_requests(person: Person) -> int:
+    requests, steps = _request_texts_holding(person)
+    return len(requests) + len(steps)
 
 
 def register_own_erasers() -> None:
     register_person_eraser("warehouse", "数据仓库（原始行、记录、客户概览、标识）", _erase_warehouse, _scan_warehouse)
     register_person_eraser("rejected_rows", "被拒绝行文件", _erase_rejected, _scan_rejected)
-    register_person_eraser("customer", "客户备注与标签（同意记录保留为凭证）", _erase_customer, _scan_customer)
+    register_person_eraser("uploads", "上传的导入文件", _erase_uploads, _scan_uploads)
+    register_person_eraser("customer", "客户备注、标签与资料更正（同意记录保留为凭证）", _erase_customer, _scan_customer)
+    register_person_eraser("privacy_requests", "个人信息请求（请求说明、含个人信息的核验内容）", _erase_requests,
+                           _scan_requests)  # fmt: skip
 
 
 # --- suppression ----------------------------------------------------------------------------------------
@@ -251,6 +342,7 @@ def erase_person(request_id: int, actor=None) -> dict:
         raise PrivacyError(f"no privacy request {request_id}") from exc
     check_erasable(request)
     person = person_of(request.customer_id)
+    check_no_waiting_upload(person)
     with transaction.atomic():
         suppressed = suppress(person, request)
     erased = {"suppression": {"new": suppressed, "identifiers": len(person.identifiers)}}

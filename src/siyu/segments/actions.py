@@ -506,3 +506,56 @@ def run_scheduled_refresh(progress=None, *, now: datetime | None = None) -> dict
 def run_scheduled_refresh_job(job, progress) -> dict:
     """Job runner for kind "scheduled_refresh" (queued by siyu.segments.tasks.scheduled_refresh)."""
     return run_scheduled_refresh(progress)
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _export_files() -> list:
+    """The export files Siyu wrote (siyu.segments.exports records each path in the audit log) still on disk."""
+    from pathlib import Path
+
+    from siyu.core.models import AuditLog
+
+    targets = AuditLog.objects.filter(action="export").values_list("target", flat=True).distinct()
+    return sorted({p for p in map(Path, targets) if p.suffix.lower() in (".csv", ".xlsx") and p.is_file()})
+
+
+def _export_rows(path):
+    import polars as pl
+
+    if path.suffix.lower() == ".csv":
+        return pl.read_csv(path, infer_schema=False)
+    return pl.read_excel(path, infer_schema_length=0)
+
+
+def _theirs(frame, customer_id: int):
+    import polars as pl
+
+    if "customer_id" not in frame.columns:
+        return pl.lit(False)
+    return pl.col("customer_id").cast(pl.String).str.strip_chars() == str(int(customer_id))
+
+
+def erase_person_exports(person, request) -> dict:
+    """Exports' part of erasing a person: every export file still where it was written (the audit log names
+    it) is written again without the rows of their customer id. Files moved or copied elsewhere are beyond
+    Siyu's reach."""
+    files = rows = 0
+    for path in _export_files():
+        frame = _export_rows(path)
+        kept = frame.filter(~_theirs(frame, person.customer_id))
+        if kept.height == frame.height:
+            continue
+        if path.suffix.lower() == ".csv":
+            kept.write_csv(path)
+        else:
+            kept.write_excel(path, autofit=False)
+        files, rows = files + 1, rows + frame.height - kept.height
+    return {"files": files, "rows": rows}
+
+
+def person_exports_left(person) -> int:
+    """What erase_person_exports removes that is still there (the erasure scan): their rows in export files."""
+    frames = [_export_rows(path) for path in _export_files()]
+    return sum(frame.filter(_theirs(frame, person.customer_id)).height for frame in frames)

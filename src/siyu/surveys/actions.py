@@ -481,3 +481,50 @@ def _replayed(existing: SurveyResponse, survey_id, customer_id: int) -> SurveyRe
     if str(existing.survey_id) != str(survey_id) or existing.customer_id != customer_id:
         raise SurveyError(_("This key was already used for another response."))
     return existing
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _text_answers(response: SurveyResponse, text_questions: set[str]) -> list[str]:
+    return [q for q, value in (response.answers or {}).items() if q in text_questions and value not in ("", None)]
+
+
+def _person_responses(person):
+    responses = list(SurveyResponse.objects.filter(customer_id=person.customer_id))
+    ids = {q for r in responses for q in (r.answers or {})}
+    text_questions = {str(pk) for pk in Question.objects.filter(pk__in=[int(q) for q in ids if str(q).isdigit()],
+                                                                 kind=Question.Kind.TEXT).values_list("pk", flat=True)}  # fmt: skip
+    return responses, text_questions
+
+
+def erase_person_answers(person, request) -> dict:
+    """Surveys' part of erasing a person: the words they wrote (text answers) and the traits kept with their
+    responses go, and so do their profile attributes; the responses and the options they chose stay, so a
+    survey's counts do not change (the customer id behind them can no longer be read as anyone). The
+    warehouse's copy of the answers is mirrored again when anything changed."""
+    responses, text_questions = _person_responses(person)
+    texts = changed = 0
+    with transaction.atomic():
+        for response in responses:
+            written = _text_answers(response, text_questions)
+            if written or response.traits:
+                response.answers = {**response.answers, **dict.fromkeys(written, "")}
+                response.traits = {}
+                response.save(update_fields=["answers", "traits"])
+                texts += len(written)
+                changed += 1
+        attributes = CustomerAttribute.objects.filter(customer_id=person.customer_id).delete()[0]
+    if texts:
+        # imported here for a cycle: the mirror imports queries, which import this module
+        from siyu.surveys.mirror import mirror_surveys
+
+        mirror_surveys()
+    return {"responses": changed, "text_answers": texts, "attributes": attributes}
+
+
+def person_answers_left(person) -> int:
+    """What erase_person_answers removes that is still there (the erasure scan)."""
+    responses, text_questions = _person_responses(person)
+    return (sum(len(_text_answers(r, text_questions)) + bool(r.traits) for r in responses)
+            + CustomerAttribute.objects.filter(customer_id=person.customer_id).count())  # fmt: skip

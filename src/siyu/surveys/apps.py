@@ -19,3 +19,10 @@ class SurveysConfig(AppConfig):
         # the person's copy of their data (PIPL art. 45)
         register(PersonData("survey_answers", "问卷回答", person_answers, {
             "survey": "问卷", "question": "问题", "answer": "回答", "submitted_at": "提交时间"}, order=75))  # fmt: skip
+
+        from siyu.privacy.erasure import register_person_eraser
+        from siyu.surveys.actions import erase_person_answers, person_answers_left
+
+        # erasure of a person (PIPL art. 47): their written answers, traits and profile attributes; the
+        # responses and chosen options stay for the survey's counts
+        register_person_eraser("surveys", "问卷（文字回答、画像属性）", erase_person_answers, person_answers_left)

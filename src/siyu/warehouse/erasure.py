@@ -204,3 +204,51 @@ def pii_left(record_keys: list[str], customer_id: int) -> dict[str, int]:
     if n:
         found["customer_summary.pii"] = n
     return found
+
+
+# --- the chat archive (siyu.community.archive decides whose ids these are) ---------------------------------
+
+
+def chat_members() -> list[str]:
+    """Every customer id in `chat_messages` (as a sender or a receiver): whose they are is the caller's."""
+    con = raw_connection()
+    rows = con.execute(
+        "SELECT DISTINCT member FROM (SELECT sender AS member FROM chat_messages WHERE NOT is_staff UNION ALL "
+        "SELECT unnest(recipients) AS member FROM chat_messages) WHERE member LIKE 'wm%' OR member LIKE 'wo%'"
+    ).fetchall()
+    return [m for (m,) in rows if m]
+
+
+def anonymise_chat_members(member_ids: list[str], pseudonym: str, blank_text) -> dict:
+    """In `chat_messages`, these customer ids become `pseudonym` (as the sender and among the receivers),
+    and the text goes of what they sent, of the 1-on-1 messages they received and of every message
+    `blank_text(text)` says holds them. The messages stay (counts and response times do not change)."""
+    con = raw_connection()
+    texts = con.execute("SELECT msgid, text FROM chat_messages WHERE text IS NOT NULL AND text <> ''")
+    texts = texts.fetchall()
+    mentioned = sorted(msgid for msgid, text in texts if blank_text(text))
+    ids = sorted(set(member_ids))
+    counts = {"messages": 0, "texts": 0}
+    if not ids and not mentioned:
+        return counts
+    mine = "(sender IN (SELECT unnest(?::VARCHAR[])) OR list_has_any(recipients, ?::VARCHAR[]))"
+    with exclusive_writes(), transaction() as tx:
+        counts["texts"] = tx.execute(
+            "UPDATE chat_messages SET text = '' WHERE text <> '' AND (msgid IN (SELECT unnest(?::VARCHAR[])) OR "
+            "sender IN (SELECT unnest(?::VARCHAR[])) OR (room_id = '' AND list_has_any(recipients, ?::VARCHAR[])))",
+            [mentioned, ids, ids],
+        ).fetchone()[0]
+        if ids:
+            counts["messages"] = tx.execute(
+                f"UPDATE chat_messages SET sender = CASE WHEN list_contains(?::VARCHAR[], sender) THEN ? ELSE sender "
+                f"END, recipients = list_transform(recipients, lambda r: CASE WHEN list_contains(?::VARCHAR[], r) "
+                f"THEN ? ELSE r END) WHERE {mine}",
+                [ids, pseudonym, ids, pseudonym, ids, ids],
+            ).fetchone()[0]
+    return counts
+
+
+def chat_texts_matching(matches) -> int:
+    """Messages of `chat_messages` whose text `matches(text)` says holds a person (the erasure scan)."""
+    rows = raw_connection().execute("SELECT text FROM chat_messages WHERE text IS NOT NULL AND text <> ''")
+    return sum(1 for (text,) in rows.fetchall() if matches(text))

@@ -30,6 +30,7 @@ from siyu.engagement.messaging.models import Channel
 from siyu.engagement.messaging.policy import SendRequest
 from siyu.staff.models import Role, StaffProfile
 from siyu.staff.queries import has_role
+from siyu.warehouse import erasure as warehouse_erasure
 from siyu.warehouse.append import append, append_new
 from siyu.warehouse.paging import page_of
 from siyu.warehouse.schema import TABLES
@@ -353,3 +354,38 @@ def handle_alert(actor, alert_id: int, note: str = "", now: dt.datetime | None =
         alert.save(update_fields=["status", "handled_by", "handled_at", "note"])
         record_audit(actor, "handle_sensitive_alert", target=str(alert.pk))
     return alert
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _archive_ids(person) -> list[str]:
+    """The person's customer ids as the archive has them (their external_userids)."""
+    return sorted(m for m in warehouse_erasure.chat_members() if person.holds_id("external_userid", m))
+
+
+def _mentions(person):
+    return lambda text: person.matches([text])
+
+
+def erase_person_messages(person, request) -> dict:
+    """The chat archive's part of erasing a person: their archive ids become one pseudonym of no one (a
+    customer-like id, so the conversations and their response times still count), the text goes of what
+    they sent, of the 1-on-1 messages they received and of any message holding their phone, e-mail or
+    platform id; sensitive-word alerts on their messages lose the excerpt and the sender."""
+    ids = _archive_ids(person)
+    pseudonym = person.pseudonym("wm-")  # customer-like (wm…): the archive still counts a customer
+    counts = warehouse_erasure.anonymise_chat_members(ids, pseudonym, _mentions(person))
+    alerts = SensitiveAlert.objects.filter(sender__in=ids) if ids else SensitiveAlert.objects.none()
+    counts["alerts"] = alerts.update(sender=pseudonym, excerpt="")
+    return counts
+
+
+def person_messages_left(person) -> int:
+    """What erase_person_messages removes that is still there (the erasure scan): the person's archive ids
+    anywhere in the archive or its alerts, and message texts holding their identifiers."""
+    ids = _archive_ids(person)
+    left = len(ids) + (SensitiveAlert.objects.filter(sender__in=ids).count() if ids else 0)
+    if person.phones or person.texts:
+        left += warehouse_erasure.chat_texts_matching(_mentions(person))
+    return left

@@ -846,3 +846,47 @@ def refusal_text(message: GroupMessage) -> str:
         return ""
     names = dict(CustomerGroup.objects.filter(chat_id__in=list(message.refused)).values_list("chat_id", "name"))
     return _refusal_text(message.refused, None, Rules.of(current_policy()), names)
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+ERASED_MEMBER = "wm-erased-"  # what person.pseudonym("wm-") starts with: a stay erased before
+
+
+def _person_member_ids(person) -> list[str]:
+    ids = GroupMember.objects.filter(is_staff=False).exclude(member_id="").values_list("member_id", flat=True)
+    return sorted(m for m in set(ids) if person.holds_id("external_userid", m))
+
+
+def _person_stays(person):
+    from django.db.models import Q
+
+    ids = _person_member_ids(person)
+    return GroupMember.objects.filter(Q(customer_id=person.customer_id) | Q(member_id__in=ids)), ids
+
+
+def erase_person_stays(person, request) -> dict:
+    """Groups' part of erasing a person: in their stays in groups their external_userid becomes the erasure's
+    pseudonym (the one the chat archive uses) and their unionid goes; where they invited someone the inviter
+    is the pseudonym too. The stays keep their times and scenes, so member counts and joins stay; the
+    warehouse's `group_members` of those groups is mirrored again. (A later group sync from WeCom lists the
+    member under their real id again while they are in the group.)"""
+    pseudonym = person.pseudonym("wm-")
+    stays, ids = _person_stays(person)
+    with db_transaction.atomic():
+        groups = set(stays.values_list("group_id", flat=True))
+        changed = stays.exclude(member_id__startswith=ERASED_MEMBER, unionid="").update(member_id=pseudonym, unionid="")
+        invited = GroupMember.objects.filter(inviter__in=ids) if ids else GroupMember.objects.none()
+        groups |= set(invited.values_list("group_id", flat=True))
+        inviters = invited.update(inviter=pseudonym)
+    mirrored = mirror_groups(sorted(groups)) if changed or inviters else 0
+    return {"stays": changed, "invited": inviters, "mirrored": mirrored}
+
+
+def person_stays_left(person) -> int:
+    """What erase_person_stays removes that is still there (the erasure scan): stays under the person's ids
+    or with their unionid, and invitations by them."""
+    stays, ids = _person_stays(person)
+    left = stays.exclude(member_id__startswith=ERASED_MEMBER, unionid="").count()
+    return left + (GroupMember.objects.filter(inviter__in=ids).count() if ids else 0)

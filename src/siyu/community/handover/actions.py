@@ -233,3 +233,25 @@ def schedule_handover_check(at: dt.datetime | None = None) -> bool:
 def run_handover_check_job(job, progress) -> dict:
     """Job runner of kind `handover_check`: check_handover_results now."""
     return check_handover_results()
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _person_items(person):
+    from django.db.models import Q
+
+    ids = {m for m in HandoverItem.objects.exclude(external_userid="").values_list("external_userid", flat=True)
+           if person.holds_id("external_userid", m)}  # fmt: skip
+    return HandoverItem.objects.filter(Q(customer_id=person.customer_id) | Q(external_userid__in=sorted(ids)))
+
+
+def erase_person_items(person, request) -> dict:
+    """Handover's part of erasing a person: the items that moved them keep their status and times (the
+    handover's counts) but lose their external_userid."""
+    return {"items": _person_items(person).exclude(external_userid="").update(external_userid="")}
+
+
+def person_items_left(person) -> int:
+    """What erase_person_items removes that is still there (the erasure scan)."""
+    return _person_items(person).exclude(external_userid="").count()

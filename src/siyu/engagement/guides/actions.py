@@ -503,3 +503,23 @@ def reassign_tasks(actor, task_ids, guide_id, *, transfer_customers: bool = Fals
 
 
 
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _tasks_with_words(customer_id: int):
+    from django.db.models import Q
+
+    return GuideTask.objects.filter(customer_id=customer_id).filter(~Q(message="") | ~Q(note=""))
+
+
+def erase_person_tasks(person, request) -> dict:
+    """Guide tasks' part of erasing a person: the script rendered for them and the guide's note go; the
+    tasks stay with status, outcome and times (a task batch's report does not change)."""
+    return {"tasks": _tasks_with_words(person.customer_id).update(message="", note="", missing_variables=[])}
+
+
+def person_tasks_left(person) -> int:
+    """What erase_person_tasks removes that is still there (the erasure scan)."""
+    return _tasks_with_words(person.customer_id).count()

@@ -817,3 +817,43 @@ def send_service_sms(
         except Exception:  # noqa: BLE001 - the code went out; a busy warehouse leaves the touch to the sweep
             log.exception("writing the touch of service SMS %s failed", send.pk)
     return send, outcome
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _sends_with_words(customer_id: int):
+    from django.db.models import Q
+
+    return Send.objects.filter(customer_id=customer_id).filter(
+        ~Q(content="") | ~Q(subject="") | ~Q(variables={}) | ~Q(last_error=""))
+
+
+def _transfers_of(person):
+    from django.db.models import Q
+
+    from siyu.engagement.messaging.models import WeComTransfer
+
+    ids = {m for m in WeComTransfer.objects.exclude(external_userid="").values_list("external_userid", flat=True)
+           if person.holds_id("external_userid", m)}  # fmt: skip
+    found = WeComTransfer.objects.filter(Q(customer_id=person.customer_id) | Q(external_userid__in=sorted(ids)))
+    return found.exclude(external_userid="")
+
+
+def erase_person_sends(person, request) -> dict:
+    """Messaging's part of erasing a person: what was sent to them loses its words (content, subject, the
+    filled-in variables, the provider's error text); the sends stay with channel, status and times, so
+    counts and caps do not change. Sends still waiting are stopped as opted out (the erasure records an
+    opt-out of every channel). WeCom transfers of them lose their external_userid."""
+    cid = person.customer_id
+    with transaction.atomic():
+        stopped = Send.objects.filter(customer_id=cid, status__in=[Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE]
+                                      ).update(status=Send.Status.SUPPRESSED, reason="opted_out", next_attempt_at=None)  # fmt: skip
+        words = _sends_with_words(cid).update(content="", subject="", variables={}, last_error="")
+        transfers = _transfers_of(person).update(external_userid="")
+    return {"sends": words, "stopped": stopped, "transfers": transfers}
+
+
+def person_sends_left(person) -> int:
+    """What erase_person_sends removes that is still there (the erasure scan)."""
+    return _sends_with_words(person.customer_id).count() + _transfers_of(person).count()

@@ -530,3 +530,21 @@ def run_match_coupon_orders_job(job, progress) -> dict:
     """Job runner of kind "coupon_order_match"."""
     return match_coupon_orders()
 
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _void_reasons(person):
+    return Coupon.objects.filter(customer_id=person.customer_id).exclude(void_reason="")
+
+
+def erase_person_reasons(person, request) -> dict:
+    """Coupons' part of erasing a person: the reasons staff wrote on voiding their coupons go; the coupons
+    stay (issued, used and discount totals do not change; a code is no one's identifier)."""
+    return {"void_reasons": _void_reasons(person).update(void_reason="")}
+
+
+def person_reasons_left(person) -> int:
+    """What erase_person_reasons removes that is still there (the erasure scan)."""
+    return _void_reasons(person).count()

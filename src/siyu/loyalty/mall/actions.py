@@ -271,3 +271,25 @@ def set_item_status(staff, item_id: int, status: str) -> MallItem:
     record_audit(staff, "loyalty.mall.item_status", f"mall_item:{item_id}", status=status)
     return MallItem.objects.get(pk=item_id)
 
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _addressed(person):
+    from django.db.models import Q
+
+    return MallRedemption.objects.filter(customer_id=person.customer_id).filter(
+        Q(address_cipher__isnull=False) | ~Q(tracking_no="") | ~Q(cancel_reason=""))
+
+
+def erase_person_addresses(person, request) -> dict:
+    """The mall's part of erasing a person: the delivery addresses of their redemptions, the tracking numbers
+    (a carrier reads the address by them) and the reasons staff wrote on cancelling go; the redemptions stay
+    with their points, cash and status (the mall's totals and stock do not change)."""
+    return {"redemptions": _addressed(person).update(address_cipher=None, tracking_no="", cancel_reason="")}
+
+
+def person_addresses_left(person) -> int:
+    """What erase_person_addresses removes that is still there (the erasure scan)."""
+    return _addressed(person).count()

@@ -524,3 +524,21 @@ def follow_merges(run_id: str) -> dict:
             else:
                 moved += _merge_ledger(run_id, row["survivor_id"], row["absorbed_id"], now)
     return {"points_lots_moved": moved, "points_lots_returned": returned}
+
+
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _reasons_written(person):
+    return PointsEntry.objects.filter(customer_id=person.customer_id, source=Source.MANUAL).exclude(reason="")
+
+
+def erase_person_reasons(person, request) -> dict:
+    """The ledger's part of erasing a person: the reasons staff typed on their manual adjustments (free text
+    about the person) go; every entry and lot stays, so balances and the ledger's totals do not change."""
+    return {"reasons": _reasons_written(person).update(reason="")}
+
+
+def person_reasons_left(person) -> int:
+    """What erase_person_reasons removes that is still there (the erasure scan)."""
+    return _reasons_written(person).count()
