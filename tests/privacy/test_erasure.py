@@ -215,3 +215,17 @@ def test_export_files_still_where_they_were_written_lose_the_persons_rows(brand,
     assert cid not in after["customer_id"].to_list() and after.height == 1  # the other customer stays
     rows = pl.read_excel(identities, infer_schema_length=0)
     assert cid not in rows["customer_id"].to_list() and rows.height > 0
+
+
+def test_a_phone_the_person_corrected_to_is_suppressed_too(brand, tmp_path):
+    # no record holds the corrected number: the erasure takes it from the correction, which it then deletes
+    from siyu.customers.actions import correct_profile
+
+    corrected = "13655556666"
+    correct_profile(brand["ops"], brand["customer"], {"phone": corrected}, reason="客户更正")
+    job = actions.request_erasure(brand["ops"], _deletion(brand).pk)
+    assert job.status == Job.Status.DONE and job.result["clean"]
+    later = write_taobao(tmp_path / "later.csv", [
+        taobao_row(order="3001", buyer="new_buyer_1", name="某人", phone=f"'{corrected}", amount="9.00"),
+    ])  # fmt: skip
+    assert [f.suppressed for f in import_files([later], "tmall").files] == [1]
