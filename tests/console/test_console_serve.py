@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_home]
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ import sys
 import pytest
 from test_console_serve import JOB_FROM_ANOTHER_PROCESS, _env, _free_port, _serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_home]
 
 
 def _worker(home):

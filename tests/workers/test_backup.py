@@ -95,6 +95,7 @@ def _wait_for_server(home, server):
         time.sleep(0.2)
 
 
+@pytest.mark.own_home
 def test_a_backup_taken_while_serving_restores_into_a_fresh_home_with_equal_counts_and_checksums(tmp_path):
     home = tmp_path / "home"
     (home / "uploads").mkdir(parents=True)
@@ -175,6 +176,7 @@ print(json.dumps({"status": killed.status, "error": killed.error[:200],
 """
 
 
+@pytest.mark.own_home
 def test_a_backup_killed_half_way_leaves_no_archive_and_the_next_one_works(tmp_path):
     home = tmp_path / "home"
     archive = tmp_path / "backup.tar"

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_home]
 
 ROWS = 150_000  # enough for the import to be caught running on a loaded machine
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.own_home]
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "previous_release"
 PII_KEY = "1" * 64  # the fixture's keys (make.sh)
