@@ -126,7 +126,7 @@ def list_journeys(request):
 
 
 @router.post("/journeys", response={201: JourneyOut, **WRITE_ERRORS}, summary="Create a journey (a draft)")
-@roles(*actions.JOURNEY_EDITORS)
+@roles(*actions.JOURNEY_WRITERS)
 def create_journey(request, response: HttpResponse, body: JourneyIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         return journey_dict(actions.save_journey(request.auth, **body.dict()))
@@ -143,7 +143,7 @@ def get_journey(request, journey_id: JourneyIdPath):
 
 
 @router.put("/journeys/{journey_id}", response={200: JourneyOut, **WRITE_ERRORS}, summary="Replace a journey")
-@roles(*actions.JOURNEY_EDITORS)
+@roles(*actions.JOURNEY_WRITERS)
 def put_journey(
     request,
     response: HttpResponse,
@@ -161,7 +161,7 @@ def put_journey(
 @router.post(
     "/journeys/{journey_id}/activate", response={200: JourneyOut, **WRITE_ERRORS}, summary="Activate"
 )
-@roles(*actions.JOURNEY_EDITORS)
+@roles(*actions.JOURNEY_WRITERS)
 def activate_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
@@ -172,7 +172,7 @@ def activate_journey(
 
 
 @router.post("/journeys/{journey_id}/pause", response={200: JourneyOut, **WRITE_ERRORS}, summary="Pause")
-@roles(*actions.JOURNEY_EDITORS)
+@roles(*actions.JOURNEY_WRITERS)
 def pause_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
@@ -189,7 +189,7 @@ class JourneyDeletedOut(Schema):
 @router.delete(
     "/journeys/{journey_id}", response={200: JourneyDeletedOut, **WRITE_ERRORS}, summary="Delete a draft"
 )
-@roles(*actions.JOURNEY_EDITORS)
+@roles(*actions.JOURNEY_WRITERS)
 def delete_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
