@@ -8,8 +8,10 @@ API columns asserted for every operation, without a table: no token -> 401, an e
 the answer of each role (a token with every scope, so only the role decides) and are the matrix a reviewer
 reads: 401/403 are denials, 404 on the customer 1001 for `other_manager` is the store boundary, anything else
 (200, 201, 400, 404 for a missing object, 405, 409, 422) means the role got past the permission check.
-A write is sent with an empty JSON body: where the answer is 422 for every role, the route checks the role
-after validating the body (the table shows it, so a reviewer sees which routes still do).
+A write is sent with an empty JSON body. Every write route declares its roles (@roles, siyu.staff.roles), checked
+with the token before the body is read, so a denied role gets 403 whatever it sends (asserted for every write
+route with empty, broken and wrongly shaped bodies, without a table) and never learns the body's shape from a
+422; only the routes of OPEN_WRITES, open to every staff role, answer 422 to every role.
 
 Console columns: anonymous -> 302 to the login page for every page except the public callbacks (asserted for
 every URL, without a table); the table gives each role's answer to a GET.
@@ -33,6 +35,8 @@ from customers.sample_brand import make_brand
 from siyu.api.actions import create_token
 from siyu.api.api import api
 from siyu.api.scopes import AREAS
+from siyu.staff.queries import has_role
+from siyu.staff.roles import declared_roles
 
 pytestmark = [pytest.mark.django_db]
 
@@ -45,16 +49,37 @@ PATH_VALUES = {"customer_id": "1001", "channel": "sms", "page": "funnel", "name"
 PUBLIC_CONSOLE = {"engagement/wecom/callback/", "engagement/sms/<str:provider>/<str:token>/<str:kind>/",
                   "login/", "logout/"}  # fmt: skip
 
+# Write routes every staff role may call (the action scopes the data: a guide's own customers, groups, tasks
+# and code; the till; a privacy request on a visible customer's behalf), so they declare no roles.
+OPEN_WRITES = {
+    ("DELETE", "/api/customers/{customer_id}/tags"),
+    ("POST", "/api/acquisition/my-code"),
+    ("POST", "/api/community/group-messages"),
+    ("POST", "/api/customers/{customer_id}/consents"),
+    ("POST", "/api/customers/{customer_id}/notes"),
+    ("POST", "/api/customers/{customer_id}/tags"),
+    ("POST", "/api/loyalty/coupons/redeem"),
+    ("POST", "/api/loyalty/points/members/{int:customer_id}/till-burns"),
+    ("POST", "/api/privacy/requests"),
+    ("POST", "/api/sends"),
+    ("POST", "/api/tags/bulk"),
+    ("POST", "/api/tasks/{task_id}/complete"),
+    ("POST", "/api/wecom/tags"),
+}
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# bodies a denied role may send: empty, not JSON, JSON of the wrong shape
+BAD_BODIES = ("{}", "not json", "[1, 2]", '{"name": 7, "customer_ids": "x"}')
+
 # (METHOD, path): the answer of          admin, operator, manager, guide, other_manager
 API_MATRIX = {
     ('DELETE', '/api/analytics-spend/{spend_id}'): (200, 200, 403, 403, 403),
-    ('DELETE', '/api/community/group-codes/{code_id}'): (404, 404, 404, 404, 404),
-    ('DELETE', '/api/community/group-welcome-templates/{template_id}'): (404, 404, 404, 404, 404),
+    ('DELETE', '/api/community/group-codes/{code_id}'): (404, 404, 404, 403, 404),
+    ('DELETE', '/api/community/group-welcome-templates/{template_id}'): (404, 404, 404, 403, 404),
     ('DELETE', '/api/community/sensitive-rules/{int:rule_id}'): (404, 404, 403, 403, 403),
     ('DELETE', '/api/customers/{customer_id}/tags'): (422, 422, 422, 422, 422),
     ('DELETE', '/api/integrations/subscriptions/{int:subscription_id}'): (404, 403, 403, 403, 403),
-    ('DELETE', '/api/journeys/{journey_id}'): (404, 404, 404, 404, 404),
-    ('DELETE', '/api/loyalty/earn-rules/{rule_id}'): (404, 404, 404, 404, 404),
+    ('DELETE', '/api/journeys/{journey_id}'): (404, 404, 403, 404, 403),
+    ('DELETE', '/api/loyalty/earn-rules/{rule_id}'): (404, 404, 403, 403, 403),
     ('DELETE', '/api/segments/{segment_id}'): (404, 404, 403, 403, 403),
     ('DELETE', '/api/traits/computed-tags/{name}'): (404, 404, 403, 403, 403),
     ('DELETE', '/api/traits/stage-sets/{name}'): (404, 404, 403, 403, 403),
@@ -139,92 +164,92 @@ API_MATRIX = {
     ('GET', '/api/traits/runs'): (200, 200, 200, 200, 200),
     ('GET', '/api/traits/stage-sets'): (200, 200, 200, 200, 200),
     ('PATCH', '/api/acquisition/codes/{int:code_id}'): (404, 404, 403, 403, 403),
-    ('POST', '/api/acquisition/codes'): (422, 422, 422, 422, 422),
+    ('POST', '/api/acquisition/codes'): (422, 422, 403, 403, 403),
     ('POST', '/api/acquisition/codes/{int:code_id}/archive'): (404, 404, 403, 403, 403),
     ('POST', '/api/acquisition/my-code'): (400, 400, 400, 400, 400),
-    ('POST', '/api/acquisition/store-codes'): (422, 422, 422, 422, 422),
-    ('POST', '/api/analytics-customer-lists'): (422, 422, 422, 422, 422),
-    ('POST', '/api/analytics-spend'): (422, 422, 422, 422, 422),
-    ('POST', '/api/channel-accounts/{channel}'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/chat-archive/imports'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/group-codes'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/group-codes/{code_id}'): (404, 404, 404, 404, 404),
+    ('POST', '/api/acquisition/store-codes'): (422, 422, 403, 403, 403),
+    ('POST', '/api/analytics-customer-lists'): (422, 422, 403, 403, 403),
+    ('POST', '/api/analytics-spend'): (422, 422, 403, 403, 403),
+    ('POST', '/api/channel-accounts/{channel}'): (422, 403, 403, 403, 403),
+    ('POST', '/api/community/chat-archive/imports'): (422, 422, 403, 403, 403),
+    ('POST', '/api/community/group-codes'): (422, 422, 422, 403, 422),
+    ('POST', '/api/community/group-codes/{code_id}'): (404, 404, 404, 403, 404),
     ('POST', '/api/community/group-messages'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/group-welcome-templates'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/group-welcome-templates/{template_id}'): (422, 422, 422, 422, 422),
-    ('POST', '/api/community/groups/{group_id}'): (404, 404, 404, 404, 404),
-    ('POST', '/api/community/handovers'): (422, 422, 422, 422, 422),
+    ('POST', '/api/community/group-welcome-templates'): (422, 422, 422, 403, 422),
+    ('POST', '/api/community/group-welcome-templates/{template_id}'): (422, 422, 422, 403, 422),
+    ('POST', '/api/community/groups/{group_id}'): (404, 404, 404, 403, 404),
+    ('POST', '/api/community/handovers'): (422, 422, 422, 403, 422),
     ('POST', '/api/community/handovers/check'): (200, 200, 200, 403, 200),
     ('POST', '/api/community/sensitive-alerts/{int:alert_id}/handle'): (404, 404, 404, 403, 404),
-    ('POST', '/api/community/sensitive-rules'): (422, 422, 422, 422, 422),
+    ('POST', '/api/community/sensitive-rules'): (422, 422, 403, 403, 403),
     ('POST', '/api/community/sensitive-rules/rescan'): (200, 200, 403, 403, 403),
     ('POST', '/api/contact-policy'): (200, 403, 403, 403, 403),
     ('POST', '/api/customers/{customer_id}/consents'): (422, 422, 422, 422, 422),
     ('POST', '/api/customers/{customer_id}/notes'): (422, 422, 422, 422, 422),
     ('POST', '/api/customers/{customer_id}/tags'): (422, 422, 422, 422, 422),
-    ('POST', '/api/events'): (422, 422, 422, 422, 422),
-    ('POST', '/api/events/batch'): (422, 422, 422, 422, 422),
-    ('POST', '/api/identity/decisions'): (422, 422, 422, 422, 422),
-    ('POST', '/api/identity/merge'): (422, 422, 422, 422, 422),
-    ('POST', '/api/identity/review/rules/decide'): (422, 422, 422, 422, 422),
-    ('POST', '/api/identity/split'): (422, 422, 422, 422, 422),
-    ('POST', '/api/identity/undo'): (422, 422, 422, 422, 422),
+    ('POST', '/api/events'): (422, 422, 403, 403, 403),
+    ('POST', '/api/events/batch'): (422, 422, 403, 403, 403),
+    ('POST', '/api/identity/decisions'): (422, 422, 403, 403, 403),
+    ('POST', '/api/identity/merge'): (422, 422, 403, 403, 403),
+    ('POST', '/api/identity/review/rules/decide'): (422, 422, 403, 403, 403),
+    ('POST', '/api/identity/split'): (422, 422, 403, 403, 403),
+    ('POST', '/api/identity/undo'): (422, 422, 403, 403, 403),
     ('POST', '/api/integrations/deliveries/{int:delivery_id}/redeliver'): (404, 403, 403, 403, 403),
-    ('POST', '/api/integrations/subscriptions'): (422, 422, 422, 422, 422),
+    ('POST', '/api/integrations/subscriptions'): (422, 403, 403, 403, 403),
     ('POST', '/api/integrations/subscriptions/{int:subscription_id}'): (404, 403, 403, 403, 403),
     ('POST', '/api/integrations/subscriptions/{int:subscription_id}/secret'): (404, 403, 403, 403, 403),
     ('POST', '/api/integrations/subscriptions/{int:subscription_id}/test'): (404, 403, 403, 403, 403),
-    ('POST', '/api/journeys'): (422, 422, 422, 422, 422),
-    ('POST', '/api/journeys/{journey_id}/activate'): (404, 404, 404, 404, 404),
+    ('POST', '/api/journeys'): (422, 422, 403, 422, 403),
+    ('POST', '/api/journeys/{journey_id}/activate'): (404, 404, 403, 404, 403),
     ('POST', '/api/journeys/{journey_id}/pause'): (404, 404, 403, 403, 403),
     ('POST', '/api/loyalty/checkin/members/{customer_id}/cards'): (200, 200, 403, 403, 403),
     ('POST', '/api/loyalty/checkin/members/{customer_id}/checkins'): (200, 200, 200, 200, 200),
     ('POST', '/api/loyalty/checkin/members/{customer_id}/make-ups'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/coupon-templates'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/coupon-templates/{template_id}'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/coupons'): (422, 422, 422, 422, 422),
+    ('POST', '/api/loyalty/coupon-templates'): (422, 422, 403, 403, 403),
+    ('POST', '/api/loyalty/coupon-templates/{template_id}'): (422, 422, 403, 403, 403),
+    ('POST', '/api/loyalty/coupons'): (422, 422, 403, 403, 403),
     ('POST', '/api/loyalty/coupons/redeem'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/earn-rules'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/earn-rules/{rule_id}'): (404, 404, 404, 404, 404),
+    ('POST', '/api/loyalty/earn-rules'): (422, 422, 403, 403, 403),
+    ('POST', '/api/loyalty/earn-rules/{rule_id}'): (404, 404, 403, 403, 403),
     ('POST', '/api/loyalty/mall/redemptions'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/points/members/{int:customer_id}/adjustments'): (422, 422, 422, 422, 422),
+    ('POST', '/api/loyalty/points/members/{int:customer_id}/adjustments'): (422, 422, 403, 403, 403),
     ('POST', '/api/loyalty/points/members/{int:customer_id}/till-burns'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/tiers'): (422, 422, 422, 422, 422),
-    ('POST', '/api/loyalty/tiers/{tier_id}'): (404, 404, 404, 404, 404),
-    ('POST', '/api/materials'): (422, 422, 422, 422, 422),
+    ('POST', '/api/loyalty/tiers'): (422, 422, 403, 403, 403),
+    ('POST', '/api/loyalty/tiers/{tier_id}'): (404, 404, 403, 403, 403),
+    ('POST', '/api/materials'): (422, 422, 403, 403, 403),
     ('POST', '/api/materials/{material_id}/archive'): (404, 404, 403, 403, 403),
-    ('POST', '/api/orders'): (422, 422, 422, 422, 422),
-    ('POST', '/api/orders/batch'): (422, 422, 422, 422, 422),
+    ('POST', '/api/orders'): (422, 422, 403, 403, 403),
+    ('POST', '/api/orders/batch'): (422, 422, 403, 403, 403),
     ('POST', '/api/predictions/runs'): (202, 202, 403, 403, 403),
     ('POST', '/api/privacy/requests'): (422, 422, 422, 422, 422),
     ('POST', '/api/privacy/requests/{int:request_id}/corrections'): (404, 404, 403, 403, 403),
     ('POST', '/api/privacy/requests/{int:request_id}/erase'): (404, 404, 403, 403, 403),
-    ('POST', '/api/privacy/requests/{int:request_id}/status'): (422, 422, 422, 422, 422),
-    ('POST', '/api/script-groups'): (422, 422, 422, 422, 422),
-    ('POST', '/api/scripts'): (422, 422, 422, 422, 422),
-    ('POST', '/api/scripts/{script_id}'): (422, 422, 422, 422, 422),
+    ('POST', '/api/privacy/requests/{int:request_id}/status'): (422, 422, 403, 403, 403),
+    ('POST', '/api/script-groups'): (422, 422, 403, 403, 403),
+    ('POST', '/api/scripts'): (422, 422, 403, 403, 403),
+    ('POST', '/api/scripts/{script_id}'): (422, 422, 403, 403, 403),
     ('POST', '/api/scripts/{script_id}/archive'): (404, 404, 403, 403, 403),
-    ('POST', '/api/segments'): (422, 422, 422, 422, 422),
-    ('POST', '/api/segments/preview'): (422, 422, 422, 422, 422),
+    ('POST', '/api/segments'): (422, 422, 403, 403, 403),
+    ('POST', '/api/segments/preview'): (422, 422, 403, 403, 403),
     ('POST', '/api/segments/{segment_id}/refresh'): (404, 404, 403, 403, 403),
     ('POST', '/api/sends'): (422, 422, 422, 422, 422),
-    ('POST', '/api/surveys'): (422, 422, 422, 422, 422),
-    ('POST', '/api/surveys/attributes'): (422, 422, 422, 422, 422),
+    ('POST', '/api/surveys'): (422, 422, 403, 403, 403),
+    ('POST', '/api/surveys/attributes'): (422, 422, 403, 403, 403),
     ('POST', '/api/surveys/{survey_id}'): (404, 404, 403, 403, 403),
-    ('POST', '/api/surveys/{survey_id}/responses'): (422, 422, 422, 422, 422),
+    ('POST', '/api/surveys/{survey_id}/responses'): (422, 422, 403, 403, 403),
     ('POST', '/api/tags/bulk'): (422, 422, 422, 422, 422),
-    ('POST', '/api/task-batches'): (422, 422, 422, 422, 422),
+    ('POST', '/api/task-batches'): (422, 422, 422, 403, 422),
     ('POST', '/api/task-batches/{batch_id}/cancel'): (404, 404, 404, 403, 404),
-    ('POST', '/api/tasks/reassign'): (422, 422, 422, 422, 422),
+    ('POST', '/api/tasks/reassign'): (422, 422, 422, 403, 422),
     ('POST', '/api/tasks/{task_id}/complete'): (422, 422, 422, 422, 422),
     ('POST', '/api/traits/runs'): (202, 202, 403, 403, 403),
     ('POST', '/api/wecom/tags'): (422, 422, 422, 422, 422),
-    ('POST', '/api/wecom/transfers'): (422, 422, 422, 422, 422),
-    ('PUT', '/api/community/sensitive-rules/{int:rule_id}'): (422, 422, 422, 422, 422),
-    ('PUT', '/api/journeys/{journey_id}'): (422, 422, 422, 422, 422),
-    ('PUT', '/api/segments/{segment_id}'): (422, 422, 422, 422, 422),
-    ('PUT', '/api/traits/computed-tags/{name}'): (422, 422, 422, 422, 422),
-    ('PUT', '/api/traits/stage-sets/{name}'): (422, 422, 422, 422, 422),
+    ('POST', '/api/wecom/transfers'): (422, 422, 422, 403, 422),
+    ('PUT', '/api/community/sensitive-rules/{int:rule_id}'): (422, 422, 403, 403, 403),
+    ('PUT', '/api/journeys/{journey_id}'): (422, 422, 403, 422, 403),
+    ('PUT', '/api/segments/{segment_id}'): (422, 422, 403, 403, 403),
+    ('PUT', '/api/traits/computed-tags/{name}'): (422, 422, 403, 403, 403),
+    ('PUT', '/api/traits/stage-sets/{name}'): (422, 422, 403, 403, 403),
 }
 
 # console path: the answer to a GET of       admin, operator, manager, guide, other_manager
@@ -384,6 +409,18 @@ def api_operations() -> list[tuple[str, str, str | None]]:
     return sorted(operations)
 
 
+def write_operations() -> list[tuple[str, str, frozenset[str] | None]]:
+    """(METHOD, path, the roles it declares or None) of every write operation the API serves."""
+    api.get_openapi_schema()
+    operations = []
+    for bound in api._get_bound_routers():
+        for path, path_view in bound.path_operations.items():
+            for operation in path_view.operations:
+                for method in set(operation.methods) & set(WRITES):
+                    operations.append((method, "/api" + bound.prefix + path, declared_roles(operation.view_func)))
+    return sorted(operations, key=lambda o: o[:2])
+
+
 def call(client: Client, method: str, path: str):
     url = fill(path)
     if method in ("GET", "HEAD"):
@@ -478,3 +515,39 @@ def test_the_console_matrix_of_roles(brand):
     assert missing == [], "add these pages to CONSOLE_MATRIX (RBAC_MATRIX_PRINT=1 prints the observed rows)"
     differences = {key: (CONSOLE_MATRIX[key], row) for key, row in observed.items() if CONSOLE_MATRIX[key] != row}
     assert differences == {}, "expected (admin, operator, manager, guide, other_manager) vs observed"
+
+
+def test_every_write_route_declares_its_roles_unless_open_to_every_role():
+    undeclared = {(method, path) for method, path, roles in write_operations() if roles is None}
+    assert sorted(undeclared - OPEN_WRITES) == [], "declare the route's roles with @roles (siyu.staff.roles)"
+    assert sorted(OPEN_WRITES - undeclared) == [], "a route of OPEN_WRITES declares roles, or is gone"
+
+
+def test_a_denied_role_gets_403_on_every_write_route_whatever_the_body(brand):
+    """The role is checked with the token (or the session), before the body is read: an empty, broken or
+    wrongly shaped body gets 403 in words, never a 422 that shows a guide or another store's manager the
+    shape of an operators' route."""
+    users = {role: getattr(brand, ROLE_USERS[role]) for role in ROLES}
+    clients = {role: Client(raise_request_exception=False,
+                            headers={"Authorization": f"Bearer {create_token(users[role], role)}"})
+               for role in ROLES}  # fmt: skip
+    session = Client(raise_request_exception=False)
+    session.force_login(brand.guide1)
+    wrong, checked = [], 0
+    for method, path, roles in write_operations():
+        if roles is None:
+            continue
+        url = fill(path)
+        denied = [(role, clients[role]) for role in ROLES if not has_role(users[role], roles)]
+        if not has_role(brand.guide1, roles):
+            denied.append(("guide (console session)", session))
+        for who, client in denied:
+            for body in BAD_BODIES:
+                answer = client.generic(method, url, data=body, content_type="application/json",
+                                        headers={"Idempotency-Key": f"denied-{who}-{method}-{url}-{body}"})  # fmt: skip
+                checked += 1
+                detail = answer.json().get("detail", "") if answer.status_code == 403 else ""
+                if answer.status_code != 403 or "只有" not in detail:
+                    wrong.append(f"{method} {path} {who} {body!r}: {answer.status_code} {detail}")
+    assert checked > 500
+    assert wrong == []

@@ -42,8 +42,12 @@ EDITABLE = {"name", "channel", "campaign", "store", "staff", "skip_verify", "ver
 # --- checks --------------------------------------------------------------------------------------------
 
 
+# Who may make, change and read live codes (the API's routes declare it: siyu.staff.roles).
+EDITOR_ROLES = (Role.ADMIN, Role.OPERATOR)
+
+
 def _require_editor(actor) -> None:
-    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR)):
+    if actor is not None and not has_role(actor, EDITOR_ROLES):
         raise PermissionDenied("only an admin or operator account can make or change live codes")
 
 

@@ -16,6 +16,7 @@ from siyu.acquisition.models import LiveCode
 from siyu.core.errors import PermissionDenied
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
@@ -180,14 +181,14 @@ def _changes(body: LiveCodeChangeIn, only_set: bool) -> dict:
 
 
 @router.get("/acquisition/codes", response={200: list[LiveCodeOut], **READ_ERRORS}, summary="Live codes")
+@roles(*actions.EDITOR_ROLES)
 def list_codes(request, archived: Annotated[bool, Query()] = False):
-    _require(request.auth)
     return [code_dict(c) for c in queries.list_codes(archived=archived)]
 
 
 @router.post("/acquisition/codes", response={201: LiveCodeOut, **WRITE_ERRORS}, summary="Make a live code")
+@roles(*actions.EDITOR_ROLES)
 def create_code(request, response: HttpResponse, body: LiveCodeIn, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
 
     def run():
         return code_dict(actions.create_live_code(request.auth, **_changes(body, False)))
@@ -196,16 +197,16 @@ def create_code(request, response: HttpResponse, body: LiveCodeIn, idempotency_k
 
 
 @router.get("/acquisition/codes/{int:code_id}", response={200: LiveCodeOut, **LOOKUP_ERRORS}, summary="One live code")
+@roles(*actions.EDITOR_ROLES)
 def get_code(request, code_id: CodeIdPath):
-    _require(request.auth)
     return code_dict(queries.get_code(code_id))
 
 
 @router.patch("/acquisition/codes/{int:code_id}", response={200: LiveCodeOut, **WRITE_ERRORS},
               summary="Change a live code (the printed QR code stays the same)")  # fmt: skip
+@roles(*actions.EDITOR_ROLES)
 def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: LiveCodeChangeIn,
                 idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _require(request.auth)
 
     def run():
         return code_dict(actions.update_live_code(request.auth, code_id, **_changes(body, True)))
@@ -215,8 +216,8 @@ def update_code(request, response: HttpResponse, code_id: CodeIdPath, body: Live
 
 @router.post("/acquisition/codes/{int:code_id}/archive", response={200: LiveCodeOut, **WRITE_ERRORS},
              summary="Archive a live code (its contact way is deleted in WeCom)")  # fmt: skip
+@roles(*actions.EDITOR_ROLES)
 def archive_code(request, response: HttpResponse, code_id: CodeIdPath, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
 
     def run():
         return code_dict(actions.archive_live_code(request.auth, code_id))
@@ -226,8 +227,8 @@ def archive_code(request, response: HttpResponse, code_id: CodeIdPath, idempoten
 
 @router.get("/acquisition/codes/{int:code_id}/adds", response={200: AddPageOut, **LOOKUP_ERRORS},
             summary="Who added through a live code")  # fmt: skip
+@roles(*actions.EDITOR_ROLES)
 def code_adds(request, code_id: CodeIdPath, page: Annotated[int, Query(ge=1, le=1_000_000)] = 1):
-    _require(request.auth)
     found = queries.code_adds(queries.get_code(code_id), page)
     found["items"] = [{"staff_userid": a.staff_userid, "external_userid": a.external_userid, "added_at": a.added_at,
                        "customer_id": a.customer_id, "welcome": a.welcome} for a in found["items"]]  # fmt: skip
@@ -236,15 +237,15 @@ def code_adds(request, code_id: CodeIdPath, page: Annotated[int, Query(ge=1, le=
 
 @router.get("/acquisition/codes/{int:code_id}/routing", response={200: list[RoutingOut], **LOOKUP_ERRORS},
             summary="Whom WeCom should offer on a live code now, and why not the others")  # fmt: skip
+@roles(*actions.EDITOR_ROLES)
 def code_routing(request, code_id: CodeIdPath):
-    _require(request.auth)
     return queries.staff_availability(queries.get_code(code_id))
 
 
 @router.post("/acquisition/store-codes", response={200: StoreCodesOut, **WRITE_ERRORS},
              summary="One live code per store with the store's guides")  # fmt: skip
+@roles(*actions.EDITOR_ROLES)
 def store_codes(request, response: HttpResponse, body: StoreCodesIn, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
 
     def run():
         return actions.create_store_codes(request.auth, body.store_ids)

@@ -16,7 +16,8 @@ from siyu.analytics.exports import CONTENT_TYPES, export_page
 from siyu.analytics.filters import default_days, default_today, parse_filters
 from siyu.analytics.groups import group_from_ids, group_from_request
 from siyu.analytics.models import ChannelSpend
-from siyu.staff.queries import check_analytics_access
+from siyu.staff.models import ANALYTICS_ROLES
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import ErrorOut, ValidationErrorOut
 
@@ -78,8 +79,8 @@ def _result(page: str, q: PageFilters) -> dict:
 
 
 @router.get("/analytics/{page}", response={200: PageOut, **ERRORS}, summary="One analytics page's numbers")
+@roles(*ANALYTICS_ROLES)
 def analytics_page(request, page: Annotated[Page, Path()], q: Query[PageFilters]):
-    check_analytics_access(request.auth)
     result = _result(page, q)
     details = {k: v for k, v in result.items() if k not in ("page", "filters", "tables")}
     return {
@@ -105,6 +106,7 @@ def analytics_page(request, page: Annotated[Page, Path()], q: Query[PageFilters]
         }
     },
 )
+@roles(*ANALYTICS_ROLES)
 def export_analytics_page(
     request,
     page: Annotated[Page, Path()],
@@ -112,7 +114,6 @@ def export_analytics_page(
     format: Annotated[Literal["csv", "xlsx"], Query()] = "csv",
     table: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    check_analytics_access(request.auth)
     content, name = export_page(_result(page, q), format, table)
     response = HttpResponse(content, content_type=CONTENT_TYPES[format])
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -148,12 +149,13 @@ def _spend_out(spend: ChannelSpend) -> dict:
 
 
 @router.get("/analytics-spend", response={200: list[SpendOut], **ERRORS}, summary="Channel spend rows")
+@roles(*ANALYTICS_ROLES)
 def list_spend(request):
-    check_analytics_access(request.auth)
     return [_spend_out(s) for s in ChannelSpend.objects.all()]
 
 
 @router.post("/analytics-spend", response={201: SpendOut, **WRITE_ERRORS}, summary="Add a channel spend row")
+@roles(*ANALYTICS_ROLES)
 def add_spend(request, response: HttpResponse, body: SpendIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         spend = actions.record_spend(
@@ -171,6 +173,7 @@ class SpendDeletedOut(Schema):
 @router.delete(
     "/analytics-spend/{spend_id}", response={200: SpendDeletedOut, **WRITE_ERRORS}, summary="Delete a spend row"
 )
+@roles(*ANALYTICS_ROLES)
 def delete_spend(
     request,
     response: HttpResponse,
@@ -201,6 +204,7 @@ class CustomerListOut(Schema):
     response={201: CustomerListOut, **WRITE_ERRORS},
     summary="Keep a list of customer ids to compare on the repurchase page (list=<list_id>)",
 )
+@roles(*ANALYTICS_ROLES)
 def add_customer_list(
     request, response: HttpResponse, body: CustomerListIn, idempotency_key: IdempotencyKeyHeader
 ):

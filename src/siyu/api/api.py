@@ -10,6 +10,7 @@ from siyu.core.errors import PermissionDenied, SiyuError
 from siyu.customers.errors import CustomerNotFound
 from siyu.engagement.errors import ContentNotFound, JourneyNotFound, TaskNotFound
 from siyu.segments.errors import NotFound
+from siyu.staff.roles import declared_roles
 from siyu.warehouse import WarehouseBusy
 
 
@@ -92,9 +93,16 @@ from siyu.surveys.api import router as surveys_router  # noqa: E402
 
 def mount(area: str, router) -> None:
     """Mount a domain's router under an area of siyu.api.scopes: its routes take a token with that area's
-    scope (or a console session). A router mounted with plain `api.add_router` is open only to a console
-    session or a token with every scope (`*`)."""
+    scope (or a console session). A route that declares its roles (@roles, siyu.staff.roles) refuses every
+    other role in the same authentication, before its body is read. A router mounted with plain
+    `api.add_router` is open only to a console session or a token with every scope (`*`)."""
     assert area in AREAS, f"add the area {area!r} to siyu.api.scopes.AREAS"
+    for path_view in router.path_operations.values():
+        for operation in path_view.operations:
+            roles = declared_roles(operation.view_func)
+            if roles is not None:
+                operation.auth_param = auth_for(area, roles)
+                operation._set_auth(operation.auth_param)
     api.add_router("", router, auth=auth_for(area))
 
 

@@ -1,7 +1,8 @@
 """API authentication: `Authorization: Bearer <token>` for scripts, the console's session for the browser.
 
 Ninja runs these before it reads the body, so a token that expired or lacks the scope of the route is
-refused (401/403, in words) before anything it sent is parsed or validated."""
+refused (401/403, in words) before anything it sent is parsed or validated. So is a user whose role the
+route does not declare (siyu.staff.roles): a guide gets 403 from an operators' route, whatever its body."""
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -11,17 +12,26 @@ from ninja.security import HttpBearer, SessionAuth
 from siyu.api.actions import token_for
 from siyu.api.scopes import READ, access_for, allows
 from siyu.staff.auth import api_token_failed, api_token_locked
+from siyu.staff.queries import has_role
+from siyu.staff.roles import refusal
+
+
+def check_roles(user, roles: frozenset[str] | None) -> None:
+    """403 in words when the route declares its roles (siyu.staff.roles) and the user has none of them."""
+    if roles is not None and not has_role(user, roles):
+        raise HttpError(403, refusal(user, roles))
 
 
 class ApiTokenAuth(HttpBearer):
     """A bearer token, for the routes of one area (siyu.api.scopes; None: routes outside every area).
     An address that sent settings.AXES_FAILURE_LIMIT bad tokens is refused (429) for AXES_COOLOFF_TIME,
     whatever token it sends (siyu.staff.auth), and every failure is audited. An expired token gets 401, a
-    token without the scope of the route 403."""
+    token without the scope of the route 403, and so does a user whose role the route does not declare."""
 
-    def __init__(self, area: str | None = None):
+    def __init__(self, area: str | None = None, roles: frozenset[str] | None = None):
         super().__init__()
         self.area = area
+        self.roles = roles
 
     def authenticate(self, request, token):
         if api_token_locked(request):
@@ -42,18 +52,31 @@ class ApiTokenAuth(HttpBearer):
                 message = _("This API token may not change %(area)s; it needs the scope %(scope)s.")
             area = self.area or _("this part of the API")
             raise HttpError(403, message % {"area": area, "scope": f"{self.area}:{access}" if self.area else "*"})
+        check_roles(found.user, self.roles)
         request.user = found.user
         request.api_token = found
         return found.user
 
 
 class ConsoleSessionAuth(SessionAuth):
-    """The logged-in console user (CSRF-checked on writes, as for every session form)."""
+    """The logged-in console user (CSRF-checked on writes, as for every session form), with one of the
+    route's declared roles (403 otherwise)."""
+
+    def __init__(self, roles: frozenset[str] | None = None):
+        super().__init__()
+        self.roles = roles
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user is not None:
+            check_roles(user, self.roles)
+        return user
 
 
-def auth_for(area: str | None):
-    """The authentication of one area's routes: a token with its scope, or a console session."""
-    return [ApiTokenAuth(area), ConsoleSessionAuth()]
+def auth_for(area: str | None, roles: frozenset[str] | None = None):
+    """The authentication of one area's routes: a token with its scope, or a console session; with the
+    route's declared roles (siyu.staff.roles), a user of another role is refused too."""
+    return [ApiTokenAuth(area, roles), ConsoleSessionAuth(roles)]
 
 
 auth = auth_for(None)  # routes mounted outside every area: a console session or a token with every scope

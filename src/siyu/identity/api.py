@@ -11,7 +11,6 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Query, Router
 
-from siyu.core.errors import PermissionDenied
 from siyu.identity import actions, labels, queries
 from siyu.identity.evidence import parse_pattern
 from siyu.identity.schemas import (
@@ -26,21 +25,13 @@ from siyu.identity.schemas import (
     SplitIn,
     UndoIn,
 )
-from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import ErrorOut, ValidationErrorOut
 
 router = Router(tags=["identity"])
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
-
-
-def _require_reviewer(user) -> None:
-    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
-        raise PermissionDenied(
-            "only an admin or operator account can review matches, merge or split customers"
-        )
 
 
 def _money(value) -> str:
@@ -65,6 +56,7 @@ def _review_item(item: dict) -> dict:
     response={200: ReviewPageOut, **ERRORS},
     summary="Pairs of customers waiting for review, those whose decision moves the most spend first",
 )
+@roles(*actions.DECIDER_ROLES)
 def review(
     request,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -72,7 +64,6 @@ def review(
     pattern: Annotated[str | None, Query(max_length=2000, description="only this rule's entries")] = None,
     kept_apart: Annotated[bool, Query(description="the pairs kept apart instead of those waiting")] = False,
 ):
-    _require_reviewer(request.auth)
     page_ = queries.review_queue(page, page_size, pattern=pattern, kept_apart=kept_apart)
     return {**page_, "items": [_review_item(i) for i in page_["items"]]}
 
@@ -82,8 +73,8 @@ def review(
     response={200: list[ReviewRuleOut], **ERRORS},
     summary="The review queue grouped by evidence: rules that decide many pairs at once, with a preview",
 )
+@roles(*actions.DECIDER_ROLES)
 def review_rules(request):
-    _require_reviewer(request.auth)
     return [
         {
             **r,
@@ -101,12 +92,12 @@ def review_rules(request):
     response={200: QuarantinePageOut, **ERRORS},
     summary="Identifier values the guard keeps out of linking (shared by too many records or names), most records first",
 )
+@roles(*actions.DECIDER_ROLES)
 def quarantine(
     request,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ):
-    _require_reviewer(request.auth)
     result = queries.quarantine_page(page, page_size)
     items = [labels.quarantined_in_words(item) for item in result["items"]]
     return {"total": result["total"], "page": page, "page_size": page_size, "items": items}
@@ -117,6 +108,7 @@ def quarantine(
     response={200: RuleDecisionOut, **ERRORS},
     summary="Decide every pair of customers with a rule's evidence (one recorded decision each)",
 )
+@roles(*actions.DECIDER_ROLES)
 def decide_rule(request, response: HttpResponse, body: RuleDecisionIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         done = actions.decide_by_rule(request.auth, body.pattern, body.verdict, body.reason)
@@ -126,11 +118,11 @@ def decide_rule(request, response: HttpResponse, body: RuleDecisionIn, idempoten
 
 
 def _decide(request, response, key, body, call):
-    _require_reviewer(request.auth)
     return run_once(request, response, key, body, call)
 
 
 @router.post("/identity/decisions", response={200: DecisionOut, **ERRORS}, summary="Same person or not")
+@roles(*actions.DECIDER_ROLES)
 def decide(request, response: HttpResponse, body: DecisionIn, idempotency_key: IdempotencyKeyHeader):
     return _decide(
         request, response, idempotency_key, body,
@@ -139,6 +131,7 @@ def decide(request, response: HttpResponse, body: DecisionIn, idempotency_key: I
 
 
 @router.post("/identity/merge", response={200: DecisionOut, **ERRORS}, summary="Merge two customers")
+@roles(*actions.DECIDER_ROLES)
 def merge(request, response: HttpResponse, body: MergeIn, idempotency_key: IdempotencyKeyHeader):
     return _decide(
         request, response, idempotency_key, body,
@@ -149,6 +142,7 @@ def merge(request, response: HttpResponse, body: MergeIn, idempotency_key: Idemp
 @router.post(
     "/identity/split", response={200: DecisionOut, **ERRORS}, summary="Split a record off a customer"
 )
+@roles(*actions.DECIDER_ROLES)
 def split(request, response: HttpResponse, body: SplitIn, idempotency_key: IdempotencyKeyHeader):
     return _decide(
         request, response, idempotency_key, body,
@@ -157,6 +151,7 @@ def split(request, response: HttpResponse, body: SplitIn, idempotency_key: Idemp
 
 
 @router.post("/identity/undo", response={200: DecisionOut, **ERRORS}, summary="Undo the merge of a customer")
+@roles(*actions.DECIDER_ROLES)
 def undo(request, response: HttpResponse, body: UndoIn, idempotency_key: IdempotencyKeyHeader):
     return _decide(
         request, response, idempotency_key, body,

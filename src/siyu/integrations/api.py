@@ -12,6 +12,8 @@ from ninja import Field, Path, Query, Router, Schema
 from pydantic import field_validator
 
 from siyu.integrations import actions, queries
+from siyu.staff.models import Role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -95,6 +97,7 @@ def get_subscription(request, subscription_id: SubscriptionIdPath):
 
 @router.post("/integrations/subscriptions", response={201: SubscriptionOut, **WRITE_ERRORS},
              summary="Subscribe a URL to event types")  # fmt: skip
+@roles(Role.ADMIN)
 def create_subscription(
     request, response: HttpResponse, body: SubscriptionIn, idempotency_key: IdempotencyKeyHeader
 ):
@@ -107,6 +110,7 @@ def create_subscription(
 
 @router.post("/integrations/subscriptions/{int:subscription_id}", response={200: SubscriptionOut, **WRITE_ERRORS},
              summary="Change an event subscription")  # fmt: skip
+@roles(Role.ADMIN)
 def update_subscription(request, response: HttpResponse, subscription_id: SubscriptionIdPath, body: SubscriptionPatch,
                         idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -127,6 +131,7 @@ class SubscriptionDeletedOut(Schema):
 
 @router.delete("/integrations/subscriptions/{int:subscription_id}", response={200: SubscriptionDeletedOut, **WRITE_ERRORS},
                summary="Delete an event subscription and its delivery log")  # fmt: skip
+@roles(Role.ADMIN)
 def delete_subscription(request, response: HttpResponse, subscription_id: SubscriptionIdPath,
                         idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -138,6 +143,7 @@ def delete_subscription(request, response: HttpResponse, subscription_id: Subscr
 
 @router.post("/integrations/subscriptions/{int:subscription_id}/secret", response={200: SubscriptionOut, **WRITE_ERRORS},
              summary="Rotate the signing secret (the new one is in this answer only)")  # fmt: skip
+@roles(Role.ADMIN)
 def rotate_secret(request, response: HttpResponse, subscription_id: SubscriptionIdPath,
                   idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -150,6 +156,7 @@ def rotate_secret(request, response: HttpResponse, subscription_id: Subscription
 
 @router.post("/integrations/subscriptions/{int:subscription_id}/test", response={200: DeliveryOut, **WRITE_ERRORS},
              summary="Send a test event now")  # fmt: skip
+@roles(Role.ADMIN)
 def send_test(request, response: HttpResponse, subscription_id: SubscriptionIdPath,
               idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -167,6 +174,7 @@ def list_deliveries(request, subscription_id: SubscriptionIdPath,
 
 @router.post("/integrations/deliveries/{int:delivery_id}/redeliver", response={200: DeliveryOut, **WRITE_ERRORS},
              summary="Send a delivery again (same event id)")  # fmt: skip
+@roles(Role.ADMIN)
 def redeliver(
     request, response: HttpResponse, delivery_id: DeliveryIdPath, idempotency_key: IdempotencyKeyHeader
 ):

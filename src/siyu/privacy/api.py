@@ -14,6 +14,7 @@ from pydantic import field_validator
 
 from siyu.privacy import actions, queries
 from siyu.privacy.models import DataRequest
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
 
@@ -140,6 +141,7 @@ def download_copy(request, request_id: RequestIdPath):
 
 @router.post("/privacy/requests/{int:request_id}/corrections", response={200: PrivacyCorrectionOut, **WRITE_ERRORS},
              summary="Correct the customer's profile for a correction request")  # fmt: skip
+@roles(*actions.QUEUE_ROLES)
 def correct_profile(request, response: HttpResponse, request_id: RequestIdPath, body: PrivacyCorrectionIn,
                     idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -152,6 +154,7 @@ def correct_profile(request, response: HttpResponse, request_id: RequestIdPath, 
 
 @router.post("/privacy/requests/{int:request_id}/status", response={200: PrivacyRequestOut, **WRITE_ERRORS},
              summary="Move a privacy request on")  # fmt: skip
+@roles(*actions.QUEUE_ROLES)
 def change_status(request, response: HttpResponse, request_id: RequestIdPath, body: PrivacyRequestStatusIn,
                   idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -171,6 +174,7 @@ class ErasureOut(Schema):
 
 @router.post("/privacy/requests/{int:request_id}/erase", response={200: ErasureOut, **WRITE_ERRORS},
              summary="Erase the customer of a deletion request, then scan")  # fmt: skip
+@roles(*actions.QUEUE_ROLES)
 def erase(request, response: HttpResponse, request_id: RequestIdPath, idempotency_key: IdempotencyKeyHeader):
     def run():
         job = actions.request_erasure(request.auth, request_id)

@@ -16,6 +16,7 @@ from siyu.segments import actions, queries
 from siyu.segments.models import Segment
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS
 
@@ -129,14 +130,14 @@ def segment_dict(segment: Segment) -> dict:
 
 
 @router.get("/segments", response={200: list[SegmentOut], **LOOKUP_ERRORS}, summary="Segments")
+@roles(*actions.EDITOR_ROLES)
 def list_segments(request):
-    _require(request.auth)
     return [segment_dict(s) for s in Segment.objects.all()]
 
 
 @router.post("/segments", response={201: SegmentOut, **WRITE_ERRORS}, summary="Create a segment")
+@roles(*actions.EDITOR_ROLES)
 def create_segment(request, response: HttpResponse, body: SegmentIn, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
 
     def run():
         saved = actions.save_segment(
@@ -151,19 +152,20 @@ def create_segment(request, response: HttpResponse, body: SegmentIn, idempotency
 @router.post(
     "/segments/preview", response={200: PreviewOut, **WRITE_ERRORS}, summary="Count a rule's members now"
 )
+@roles(*actions.EDITOR_ROLES)
 def preview(request, body: PreviewIn):
     """Nothing is written, so no Idempotency-Key is needed."""
-    _require(request.auth)
     return queries.preview_segment(body.rule, body.sample)
 
 
 @router.get("/segments/{segment_id}", response={200: SegmentOut, **LOOKUP_ERRORS}, summary="One segment")
+@roles(*actions.EDITOR_ROLES)
 def get_segment(request, segment_id: SegmentIdPath):
-    _require(request.auth)
     return segment_dict(queries.get_segment(segment_id))
 
 
 @router.put("/segments/{segment_id}", response={200: SegmentOut, **WRITE_ERRORS}, summary="Replace a segment")
+@roles(*actions.EDITOR_ROLES)
 def put_segment(
     request,
     response: HttpResponse,
@@ -171,7 +173,6 @@ def put_segment(
     body: SegmentIn,
     idempotency_key: IdempotencyKeyHeader,
 ):
-    _require(request.auth)
 
     def run():
         saved = actions.save_segment(
@@ -186,10 +187,10 @@ def put_segment(
 @router.delete(
     "/segments/{segment_id}", response={200: SegmentDeletedOut, **WRITE_ERRORS}, summary="Delete a segment"
 )
+@roles(*actions.EDITOR_ROLES)
 def delete_segment(
     request, response: HttpResponse, segment_id: SegmentIdPath, idempotency_key: IdempotencyKeyHeader
 ):
-    _require(request.auth)
 
     def run():
         actions.delete_segment(request.auth, segment_id)
@@ -203,6 +204,7 @@ def delete_segment(
     response={200: RefreshOut, **WRITE_ERRORS},
     summary="Refresh the members now",
 )
+@roles(*actions.EDITOR_ROLES)
 def refresh(
     request,
     response: HttpResponse,
@@ -211,7 +213,6 @@ def refresh(
     idempotency_key: IdempotencyKeyHeader,
 ):
     """Runs in the request (the server owns the warehouse); returns how many entered and left."""
-    _require(request.auth)
     queries.get_segment(segment_id)
     return run_once(request, response, idempotency_key, {"segment_id": segment_id},
                     lambda: actions.refresh_segment(segment_id))  # fmt: skip
@@ -220,8 +221,8 @@ def refresh(
 @router.get(
     "/segments/{segment_id}/members", response={200: MemberPageOut, **LOOKUP_ERRORS}, summary="Stored members"
 )
+@roles(*actions.EDITOR_ROLES)
 def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
-    _require(request.auth)
     queries.get_segment(segment_id)
     return queries.segment_members_page(segment_id, page, page_size)
 
@@ -231,7 +232,7 @@ def members(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageS
     response={200: ChangePageOut, **LOOKUP_ERRORS},
     summary="Enter/exit history",
 )
+@roles(*actions.EDITOR_ROLES)
 def changes(request, segment_id: SegmentIdPath, page: Page = 1, page_size: PageSize = 50):
-    _require(request.auth)
     queries.get_segment(segment_id)
     return queries.segment_changes_page(segment_id, page, page_size)

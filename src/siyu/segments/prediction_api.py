@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 
-from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
 from siyu.customers import queries as customer_queries
 from siyu.customers.queries import CustomerIdPath
@@ -17,8 +16,8 @@ from siyu.segments import prediction_queries
 from siyu.segments.errors import NotFound
 from siyu.segments.predictions import PredictionSettings
 from siyu.segments.traits import cutoff_of
-from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.models import ANALYTICS_ROLES
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -125,8 +124,8 @@ def prediction_runs(request):
     response={200: CalibrationOut, 400: ErrorOut, **LOOKUP_ERRORS},
     summary="A snapshot's calibration: reliability, lift by decile, AUC/Brier, BG/NBD predicted vs actual",
 )
+@roles(*ANALYTICS_ROLES)
 def calibration(request, as_of: AsOf = None):
-    _require_analyst(request.auth)
     return prediction_queries.calibration(as_of)
 
 
@@ -135,8 +134,8 @@ def calibration(request, as_of: AsOf = None):
     response={202: PredictionJobOut, **WRITE_ERRORS},
     summary="Compute predictions (now or as of a day)",
 )
+@roles(*ANALYTICS_ROLES)
 def refresh(request, response: HttpResponse, body: PredictionRunIn, idempotency_key: IdempotencyKeyHeader):
-    _require_analyst(request.auth)
     cutoff_of(body.as_of)  # a day in the future is refused here, not by a failed job
     PredictionSettings.from_settings(horizon_days=body.horizon_days)
 
@@ -149,10 +148,3 @@ def refresh(request, response: HttpResponse, body: PredictionRunIn, idempotency_
         return {"job_id": str(job.pk), "status": job.status, "result": job.result}
 
     return run_once(request, response, idempotency_key, body, run, status=202)
-
-
-def _require_analyst(user) -> None:
-    if not has_role(user, (Role.ADMIN, Role.OPERATOR)):
-        raise PermissionDenied(
-            "only an admin or operator account can read calibration or refresh predictions"
-        )

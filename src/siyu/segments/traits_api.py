@@ -31,6 +31,7 @@ from siyu.segments.schemas import (
 from siyu.segments.traits import cutoff_of
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -79,8 +80,8 @@ def trait_runs(request):
 @router.post(
     "/traits/runs", response={202: TraitJobOut, **WRITE_ERRORS}, summary="Compute traits (now or as of a day)"
 )
+@roles(*actions.EDITOR_ROLES)
 def refresh(request, response: HttpResponse, body: TraitRunIn, idempotency_key: IdempotencyKeyHeader):
-    _require_editor(request.auth)
     cutoff_of(body.as_of)  # a day in the future is refused here, not by a failed job
 
     def run():
@@ -126,6 +127,7 @@ def stage_sets(request):
     response={200: StageSetOut, **WRITE_ERRORS},
     summary="Create or replace a stage set",
 )
+@roles(*actions.EDITOR_ROLES)
 def put_stage_set(
     request, response: HttpResponse, name: NamePath, body: StageSetIn, idempotency_key: IdempotencyKeyHeader
 ):
@@ -154,6 +156,7 @@ def _delete(request, response, key: str, name: str, delete) -> dict:
 @router.delete(
     "/traits/stage-sets/{name}", response={200: DeletedOut, **WRITE_ERRORS}, summary="Delete a stage set"
 )
+@roles(*actions.EDITOR_ROLES)
 def delete_stage_set(request, response: HttpResponse, name: NamePath, idempotency_key: IdempotencyKeyHeader):
     return _delete(request, response, idempotency_key, name, actions.delete_stage_set)
 
@@ -171,6 +174,7 @@ def computed_tags(request):
     response={200: ComputedTagOut, **WRITE_ERRORS},
     summary="Create or replace a computed tag",
 )
+@roles(*actions.EDITOR_ROLES)
 def put_computed_tag(
     request,
     response: HttpResponse,
@@ -192,6 +196,7 @@ def put_computed_tag(
     response={200: DeletedOut, **WRITE_ERRORS},
     summary="Delete a computed tag",
 )
+@roles(*actions.EDITOR_ROLES)
 def delete_computed_tag(
     request, response: HttpResponse, name: NamePath, idempotency_key: IdempotencyKeyHeader
 ):

@@ -10,8 +10,7 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 from pydantic import field_validator
 
-from siyu.core.errors import PermissionDenied
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.surveys import actions, queries
 from siyu.surveys.models import ProfileAttribute, Survey, SurveyResponse
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
@@ -189,11 +188,6 @@ class ProfileAttributeIn(Schema):
     _nul = field_validator("name", "description")(refuse_nul)
 
 
-def _editors_only(user) -> None:
-    if not has_role(user, actions.SURVEY_ROLES):
-        raise PermissionDenied("surveys are for admins and operators")
-
-
 def survey_dict(survey: Survey) -> dict:
     questions = list(survey.questions.prefetch_related("options"))
     return {
@@ -216,12 +210,13 @@ def _questions(body) -> list[dict] | None:
 
 
 @router.get("/surveys", response={200: list[SurveyOut], **READ_ERRORS}, summary="Surveys, newest first")
+@roles(*actions.SURVEY_ROLES)
 def list_surveys(request):
-    _editors_only(request.auth)
     return [survey_dict(s) for s in queries.surveys_list()]
 
 
 @router.post("/surveys", response={201: SurveyOut, **WRITE_ERRORS}, summary="Make a survey (a draft)")
+@roles(*actions.SURVEY_ROLES)
 def make_survey(request, response: HttpResponse, body: SurveyIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         data = body.dict()
@@ -233,13 +228,14 @@ def make_survey(request, response: HttpResponse, body: SurveyIn, idempotency_key
 
 @router.get("/surveys/attributes", response={200: list[ProfileAttributeOut], **READ_ERRORS},
             summary="The profile attributes answers can set")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def list_attributes(request):
-    _editors_only(request.auth)
     return list(ProfileAttribute.objects.order_by("name").values("id", "name", "description"))
 
 
 @router.post("/surveys/attributes", response={201: ProfileAttributeOut, **WRITE_ERRORS},
              summary="Declare a profile attribute answers can set")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def declare_attribute(request, response: HttpResponse, body: ProfileAttributeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         a = actions.declare_attribute(request.auth, body.name, body.description)
@@ -249,13 +245,14 @@ def declare_attribute(request, response: HttpResponse, body: ProfileAttributeIn,
 
 
 @router.get("/surveys/{survey_id}", response={200: SurveyOut, **LOOKUP_ERRORS}, summary="A survey")
+@roles(*actions.SURVEY_ROLES)
 def get_survey(request, survey_id: Id):
-    _editors_only(request.auth)
     return survey_dict(actions.get_survey(survey_id))
 
 
 @router.post("/surveys/{survey_id}", response={200: SurveyOut, **WRITE_ERRORS},
              summary="Change a survey: its settings, its questions (until someone answers), open or close it")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def change_survey(request, response: HttpResponse, survey_id: Id, body: SurveyChangeIn,
                   idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -274,17 +271,17 @@ def change_survey(request, response: HttpResponse, survey_id: Id, body: SurveyCh
 
 @router.get("/surveys/{survey_id}/responses", response={200: SurveyResponsePageOut, **LOOKUP_ERRORS},
             summary="A survey's responses, newest first")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def list_responses(request, survey_id: Id, page: Page = 1, page_size: PageSize = 50):
-    _editors_only(request.auth)
     found = queries.responses_of(survey_id, page, page_size)
     return {**found, "items": [response_dict(r) for r in found["items"]]}
 
 
 @router.post("/surveys/{survey_id}/responses", response={201: SurveyResponseOut, **WRITE_ERRORS},
              summary="Submit a member's answers on their behalf (checked against the questions and branching)")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def submit_response(request, response: HttpResponse, survey_id: Id, body: SurveyResponseIn,
                     idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _editors_only(request.auth)
 
     def run():
         key = f"api:{request.auth.pk}:{idempotency_key.strip()}"[:200]
@@ -295,13 +292,13 @@ def submit_response(request, response: HttpResponse, survey_id: Id, body: Survey
 
 @router.get("/surveys/{survey_id}/results", response={200: SurveyResultsOut, **LOOKUP_ERRORS},
             summary="Per question: counts and shares, scale means, text answers")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def survey_results(request, survey_id: Id):
-    _editors_only(request.auth)
     return queries.results(survey_id)
 
 
 @router.get("/surveys/{survey_id}/persona", response={200: SurveyPersonaOut, **LOOKUP_ERRORS},
             summary="Persona report: answers and traits side by side for a segment (or everyone who answered)")  # fmt: skip
+@roles(*actions.SURVEY_ROLES)
 def persona(request, survey_id: Id, segment_id: Annotated[int | None, Query(ge=1, le=ID_MAX)] = None):
-    _editors_only(request.auth)
     return queries.persona_report(survey_id, segment_id).as_dict()

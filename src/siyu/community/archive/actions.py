@@ -44,8 +44,13 @@ NOTIFY_TEXT = "【敏感词提醒】群聊中有一条消息触发了规则「{r
 SCAN_BATCH = 20_000
 
 
+# Who may manage the chat archive and its rules; who may read it and handle its alerts.
+MANAGER_ROLES = (Role.ADMIN, Role.OPERATOR)
+READER_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
+
+
 def _require_operator(actor) -> None:
-    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR)):
+    if actor is not None and not has_role(actor, MANAGER_ROLES):
         raise PermissionDenied("only an admin or operator can manage the chat archive and its rules")
 
 
@@ -341,7 +346,7 @@ def rescan_messages(actor=None, rule_ids: list[int] | None = None, since: dt.dat
 
 def handle_alert(actor, alert_id: int, note: str = "", now: dt.datetime | None = None) -> SensitiveAlert:
     """Mark an alert handled by this person (an admin, operator or store manager)."""
-    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR, Role.MANAGER)):
+    if actor is not None and not has_role(actor, READER_ROLES):
         raise PermissionDenied("only an admin, operator or store manager can handle sensitive-word alerts")
     alert = SensitiveAlert.objects.filter(pk=alert_id).first()
     if alert is None:

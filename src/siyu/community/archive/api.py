@@ -18,6 +18,7 @@ from siyu.core.errors import PermissionDenied
 from siyu.core.owner import submit_job
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS
 
@@ -158,14 +159,14 @@ def alert_dict(alert: SensitiveAlert) -> dict:
 
 
 @router.get("/community/sensitive-rules", response={200: list[RuleOut], **READ_ERRORS}, summary="Sensitive-word rules")
+@roles(*actions.READER_ROLES)
 def list_rules(request):
-    _require_reader(request.auth)
     return [rule_dict(r) for r in queries.rules()]
 
 
 @router.post("/community/sensitive-rules", response={201: RuleOut, **WRITE_ERRORS}, summary="Create a rule")
+@roles(*actions.MANAGER_ROLES)
 def create_rule(request, response: HttpResponse, body: RuleIn, idempotency_key: IdempotencyKeyHeader):
-    _require_operator(request.auth)
 
     def run():
         return rule_dict(actions.save_rule(request.auth, body.name, body.kind, body.pattern, body.group_types,
@@ -175,9 +176,9 @@ def create_rule(request, response: HttpResponse, body: RuleIn, idempotency_key: 
 
 
 @router.put("/community/sensitive-rules/{int:rule_id}", response={200: RuleOut, **WRITE_ERRORS}, summary="Change a rule")
+@roles(*actions.MANAGER_ROLES)
 def put_rule(request, response: HttpResponse, rule_id: RuleIdPath, body: RuleIn,
              idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _require_operator(request.auth)
 
     def run():
         return rule_dict(actions.save_rule(request.auth, body.name, body.kind, body.pattern, body.group_types,
@@ -188,8 +189,8 @@ def put_rule(request, response: HttpResponse, rule_id: RuleIdPath, body: RuleIn,
 
 @router.delete("/community/sensitive-rules/{int:rule_id}", response={200: RuleDeletedOut, **WRITE_ERRORS},
                summary="Delete a rule (its alerts stay)")  # fmt: skip
+@roles(*actions.MANAGER_ROLES)
 def delete_rule(request, response: HttpResponse, rule_id: RuleIdPath, idempotency_key: IdempotencyKeyHeader):
-    _require_operator(request.auth)
 
     def run():
         actions.delete_rule(request.auth, rule_id)
@@ -200,34 +201,34 @@ def delete_rule(request, response: HttpResponse, rule_id: RuleIdPath, idempotenc
 
 @router.post("/community/sensitive-rules/rescan", response={200: RescanOut, **WRITE_ERRORS},
              summary="Match rules again on the archived messages")  # fmt: skip
+@roles(*actions.MANAGER_ROLES)
 def rescan(request, response: HttpResponse, body: RescanIn, idempotency_key: IdempotencyKeyHeader):
-    _require_operator(request.auth)
     return run_once(request, response, idempotency_key, body,
                     lambda: actions.rescan_messages(request.auth, body.rule_ids or None, body.since))  # fmt: skip
 
 
 @router.get("/community/sensitive-alerts", response={200: AlertPageOut, **READ_ERRORS}, summary="Sensitive-word alerts")
+@roles(*actions.READER_ROLES)
 def list_alerts(request, status: Literal["open", "handled"] | None = None, room_id: str | None = None,
                 page: Annotated[int, Query(ge=1, le=1_000_000)] = 1):  # fmt: skip
-    _require_reader(request.auth)
     found, total = queries.alerts(status, room_id, page)
     return {"items": [alert_dict(a) for a in found], "total": total, "page": page}
 
 
 @router.post("/community/sensitive-alerts/{int:alert_id}/handle", response={200: AlertOut, **WRITE_ERRORS},
              summary="Mark an alert handled")  # fmt: skip
+@roles(*actions.READER_ROLES)
 def handle(request, response: HttpResponse, alert_id: AlertIdPath, body: HandleIn,
            idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _require_reader(request.auth)
     return run_once(request, response, idempotency_key, {"alert_id": alert_id, **body.dict()},
                     lambda: alert_dict(actions.handle_alert(request.auth, alert_id, body.note)))  # fmt: skip
 
 
 @router.post("/community/chat-archive/imports", response={202: ImportOut, **WRITE_ERRORS},
              summary="Import a chat-archive export (JSON lines) as a job")  # fmt: skip
+@roles(*actions.MANAGER_ROLES)
 def import_archive(request, response: HttpResponse, idempotency_key: IdempotencyKeyHeader,
                    file: UploadedFile = File(...)):  # noqa: B008 - Ninja's way of declaring a file  # fmt: skip
-    _require_operator(request.auth)
 
     def run():
         job = submit_job("chat_archive_import", {"path": actions.store_archive_upload(file)}, request.auth)
@@ -238,23 +239,23 @@ def import_archive(request, response: HttpResponse, idempotency_key: Idempotency
 
 @router.get("/community/silent-members", response={200: SilentOut, **READ_ERRORS},
             summary="Group members silent for N days")  # fmt: skip
+@roles(*actions.READER_ROLES)
 def silent_members(request, days: Annotated[int, Query(ge=1, le=3650)] = 7, as_of: datetime | None = None,
                    room_id: Annotated[list[str] | None, Query()] = None):  # fmt: skip
-    _require_reader(request.auth)
     return queries.silent_members(days, as_of, room_id)
 
 
 @router.get("/community/response-times", response={200: list[ResponseTimeOut], **READ_ERRORS},
             summary="Guides' response times in 1-on-1 chats")  # fmt: skip
+@roles(*actions.READER_ROLES)
 def response_times(request, start: datetime | None = None, end: datetime | None = None):
-    _require_reader(request.auth)
     return queries.response_times(start, end)
 
 
 @router.get("/community/message-counts", response={200: list[DailyCountOut], **READ_ERRORS},
             summary="Messages per group chat and day")  # fmt: skip
+@roles(*actions.READER_ROLES)
 def message_counts(request, start: date | None = None, end: date | None = None,
                    room_id: Annotated[list[str] | None, Query()] = None):  # fmt: skip
-    _require_reader(request.auth)
     return queries.daily_message_counts(start, end, room_id)
 

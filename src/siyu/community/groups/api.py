@@ -21,6 +21,7 @@ from siyu.community.groups.models import (
 )
 from siyu.core.errors import PermissionDenied
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
@@ -276,6 +277,7 @@ def get_group(request, group_id: Id):
 
 @router.post("/community/groups/{group_id}", response={200: CustomerGroupOut, **WRITE_ERRORS},
              summary="Set a group's type, tags or store")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def update_group(request, response: HttpResponse, group_id: Id, body: CustomerGroupIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         group = _group(request.auth, group_id)
@@ -301,6 +303,7 @@ def list_codes(request):
 
 @router.post("/community/group-codes", response={201: GroupCodeOut, **WRITE_ERRORS},
              summary="Create a group code (a WeCom join way over up to 5 groups)")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def create_code(request, response: HttpResponse, body: GroupCodeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         data = body.dict()
@@ -317,6 +320,7 @@ def get_code(request, code_id: Id):
 
 @router.post("/community/group-codes/{code_id}", response={200: GroupCodeOut, **WRITE_ERRORS},
              summary="Change a group code (its printed QR image stays valid)")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def update_code(request, response: HttpResponse, code_id: Id, body: GroupCodeChangeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         data = body.dict()
@@ -328,6 +332,7 @@ def update_code(request, response: HttpResponse, code_id: Id, body: GroupCodeCha
 
 @router.delete("/community/group-codes/{code_id}", response={200: GroupCodeOut, **WRITE_ERRORS},
                summary="Archive a group code (its join way is deleted in WeCom)")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def archive_code(request, response: HttpResponse, code_id: Id, idempotency_key: IdempotencyKeyHeader):
     return run_once(request, response, idempotency_key, {"code_id": code_id},
                     lambda: code_dict(actions.archive_group_code(request.auth, _code(code_id))))  # fmt: skip
@@ -342,6 +347,7 @@ def list_templates(request):
 
 @router.post("/community/group-welcome-templates", response={201: TemplateOut, **WRITE_ERRORS},
              summary="Create a group welcome message (registered in WeCom)")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def create_template(request, response: HttpResponse, body: TemplateIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         return template_dict(actions.save_group_welcome_template(request.auth, body.name, body.text, body.material_id))
@@ -358,6 +364,7 @@ def _template(template_id: int) -> GroupWelcomeTemplate:
 
 @router.post("/community/group-welcome-templates/{template_id}", response={200: TemplateOut, **WRITE_ERRORS},
              summary="Change a group welcome message")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def update_template(request, response: HttpResponse, template_id: Id, body: TemplateIn,
                     idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -373,6 +380,7 @@ class WelcomeDeletedOut(Schema):
 
 @router.delete("/community/group-welcome-templates/{template_id}", response={200: WelcomeDeletedOut, **WRITE_ERRORS},
                summary="Delete a group welcome message (in WeCom too)")  # fmt: skip
+@roles(*actions.MANAGING_ROLES)
 def delete_template(request, response: HttpResponse, template_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():
         actions.delete_group_welcome_template(request.auth, _template(template_id))

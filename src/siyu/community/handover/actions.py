@@ -52,8 +52,12 @@ def register_resigned_groups_lookup(lookup: Callable[[str], list[str]]) -> None:
     _groups_of_owner = lookup
 
 
+# Who may hand over a leaving guide's customers (the API's routes declare it: siyu.staff.roles).
+HANDOVER_ROLES = (Role.ADMIN, Role.OPERATOR, Role.MANAGER)
+
+
 def _require(actor) -> None:
-    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR, Role.MANAGER)):
+    if actor is not None and not has_role(actor, HANDOVER_ROLES):
         raise PermissionDenied("only an admin, operator or store manager can hand over customers")
 
 

@@ -17,6 +17,7 @@ from siyu.community.handover.errors import HandoverError
 from siyu.core.errors import PermissionDenied
 from siyu.staff.models import Role
 from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
@@ -80,15 +81,15 @@ def _require(user) -> None:
 
 @router.get("/community/handovers", response={200: list[HandoverOut], **READ_ERRORS},
             summary="Handovers: 离职继承 and 在职转接")  # fmt: skip
+@roles(*actions.HANDOVER_ROLES)
 def list_handovers(request):
-    _require(request.auth)
     return queries.transfers_of_both_kinds()
 
 
 @router.post("/community/handovers", response={201: HandoverOut, **WRITE_ERRORS},
              summary="Hand a resigned member's customers and groups to another")  # fmt: skip
+@roles(*actions.HANDOVER_ROLES)
 def start_handover(request, response: HttpResponse, body: HandoverIn, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
 
     def run():
         takeover = get_user_model().objects.filter(pk=body.takeover_user_id, is_active=True).first()
@@ -102,8 +103,8 @@ def start_handover(request, response: HttpResponse, body: HandoverIn, idempotenc
 
 @router.get("/community/handovers/{int:handover_id}/items", response={200: list[ItemOut], **LOOKUP_ERRORS},
             summary="A handover's customers and groups with WeCom's outcome")  # fmt: skip
+@roles(*actions.HANDOVER_ROLES)
 def handover_items(request, handover_id: HandoverIdPath):
-    _require(request.auth)
     return [
         {"kind": i.kind, "external_userid": i.external_userid, "chat_id": i.chat_id, "customer_id": i.customer_id,
          "status": i.status, "errcode": i.errcode, "refusal": i.refusal, "outcome": queries.outcome_of(i),
@@ -114,6 +115,6 @@ def handover_items(request, handover_id: HandoverIdPath):
 
 @router.post("/community/handovers/check", response={200: CheckOut, **WRITE_ERRORS},
              summary="Ask WeCom for the outcome of open handovers now")  # fmt: skip
+@roles(*actions.HANDOVER_ROLES)
 def check(request, response: HttpResponse, body: HandoverCheckIn, idempotency_key: IdempotencyKeyHeader):
-    _require(request.auth)
     return run_once(request, response, idempotency_key, {}, actions.check_handover_results)

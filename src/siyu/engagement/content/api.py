@@ -19,6 +19,7 @@ from siyu.engagement.content.queries import customer_variables
 from siyu.engagement.content.scripts import render
 from siyu.engagement.errors import ContentError
 from siyu.staff.queries import display_name_of
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -117,6 +118,7 @@ def list_groups(request):
 
 
 @router.post("/script-groups", response={201: ScriptGroupOut, **WRITE_ERRORS}, summary="Create a script group")
+@roles(*content_actions.CONTENT_EDITORS)
 def create_group(request, response: HttpResponse, body: ScriptGroupIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         group = content_actions.save_script_group(request.auth, body.name)
@@ -137,6 +139,7 @@ def list_scripts(
 
 
 @router.post("/scripts", response={201: ScriptOut, **WRITE_ERRORS}, summary="Create a script")
+@roles(*content_actions.CONTENT_EDITORS)
 def create_script(request, response: HttpResponse, body: ScriptIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         script = content_actions.save_script(
@@ -148,6 +151,7 @@ def create_script(request, response: HttpResponse, body: ScriptIn, idempotency_k
 
 
 @router.post("/scripts/{script_id}", response={200: ScriptOut, **WRITE_ERRORS}, summary="Change a script")
+@roles(*content_actions.CONTENT_EDITORS)
 def change_script(
     request, response: HttpResponse, script_id: Id, body: ScriptIn, idempotency_key: IdempotencyKeyHeader
 ):
@@ -168,6 +172,7 @@ def change_script(
 @router.post(
     "/scripts/{script_id}/archive", response={200: ScriptOut, **WRITE_ERRORS}, summary="Archive a script"
 )
+@roles(*content_actions.CONTENT_EDITORS)
 def archive_script(request, response: HttpResponse, script_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():
         return content_queries.script_dict(content_actions.archive_script(request.auth, script_id))
@@ -217,6 +222,7 @@ def get_material(request, material_id: Id):
 @router.post(
     "/materials", response={201: MaterialOut, **WRITE_ERRORS, 413: ErrorOut}, summary="Create a material"
 )
+@roles(*content_actions.CONTENT_EDITORS)
 def create_material(request, response: HttpResponse, body: MaterialIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         material = content_actions.save_material(
@@ -241,6 +247,7 @@ def create_material(request, response: HttpResponse, body: MaterialIn, idempoten
     response={200: MaterialOut, **WRITE_ERRORS},
     summary="Archive a material",
 )
+@roles(*content_actions.CONTENT_EDITORS)
 def archive_material(request, response: HttpResponse, material_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():
         material = content_actions.archive_material(request.auth, material_id)

@@ -14,6 +14,7 @@ from siyu.core.timeutil import as_platform_time
 from siyu.customers.queries import CustomerId
 from siyu.engagement.guides import actions as task_actions
 from siyu.engagement.guides import queries as task_queries
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -135,6 +136,7 @@ class ReportOut(Schema):
 
 
 @router.post("/task-batches", response={201: BatchOut, **WRITE_ERRORS}, summary="Create guide tasks")
+@roles(*task_actions.TASK_CREATORS)
 def create_batch(request, response: HttpResponse, body: BatchIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         batch = task_actions.create_guide_tasks(
@@ -166,6 +168,7 @@ def list_batches(request):
     response={200: dict[str, int], **WRITE_ERRORS},
     summary="Cancel open tasks",
 )
+@roles(*task_actions.TASK_CREATORS)
 def cancel_batch(request, response: HttpResponse, batch_id: Id, idempotency_key: IdempotencyKeyHeader):
     def run():
         return {"cancelled": task_actions.cancel_batch(request.auth, batch_id)}
@@ -178,6 +181,7 @@ def cancel_batch(request, response: HttpResponse, batch_id: Id, idempotency_key:
     response={200: dict[str, int], **WRITE_ERRORS},
     summary="Give open tasks to another guide",
 )
+@roles(*task_actions.TASK_CREATORS)
 def reassign_tasks(request, response: HttpResponse, body: ReassignIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         moved = task_actions.reassign_tasks(

@@ -70,6 +70,9 @@ MAX_ROUNDS = 200  # steps an enrollment may take in one tick (cycles need a wait
 EVENT_POLL = dt.timedelta(minutes=10)  # how often a wait-for-event looks again (an import ticks at once)
 TRIGGER_POLL = dt.timedelta(hours=1)  # how often triggers are looked at when nothing else is due
 JOURNEY_EDITORS = (Role.ADMIN, Role.OPERATOR)
+# Who may send a journey's writes at all: the editors, and a guide for a group SOP of their own groups
+# (_require_journey_editor and _group_selector decide which journeys).
+JOURNEY_WRITERS = (*JOURNEY_EDITORS, Role.GUIDE)
 _ENROLLMENT_COLUMNS = ["journey", "customer_id", "trigger_key", "holdout", "status", "step_id", "step_entered_at",
                        "due_at", "exited_at", "exit_reason", "entered_at"]  # fmt: skip
 # first steps whose outcome is the same for every enrollment: taken as the customers enter (`_enroll`)

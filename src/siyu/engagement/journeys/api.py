@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
 
-from siyu.core.errors import PermissionDenied
 from siyu.customers import queries as customer_queries
 from siyu.engagement.journeys import actions, queries
 from siyu.engagement.journeys.models import Journey
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
@@ -108,11 +107,6 @@ class LiftOut(Schema):
     cost_per_incremental_order: float | None
 
 
-def _require_journeys(user) -> None:
-    if not has_role(user, actions.JOURNEY_EDITORS):
-        raise PermissionDenied("only an admin or operator can see journeys")
-
-
 def journey_dict(journey) -> dict:
     return {
         "id": journey.pk, "name": journey.name, "description": journey.description, "status": journey.status,
@@ -126,12 +120,13 @@ def journey_dict(journey) -> dict:
 
 
 @router.get("/journeys", response={200: list[JourneyOut], **READ_ERRORS}, summary="Journeys (SOP)")
+@roles(*actions.JOURNEY_EDITORS)
 def list_journeys(request):
-    _require_journeys(request.auth)
     return [journey_dict(j) for j in Journey.objects.all()]
 
 
 @router.post("/journeys", response={201: JourneyOut, **WRITE_ERRORS}, summary="Create a journey (a draft)")
+@roles(*actions.JOURNEY_WRITERS)
 def create_journey(request, response: HttpResponse, body: JourneyIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         return journey_dict(actions.save_journey(request.auth, **body.dict()))
@@ -142,12 +137,13 @@ def create_journey(request, response: HttpResponse, body: JourneyIn, idempotency
 @router.get(
     "/journeys/{journey_id}", response={200: JourneyOut, **READ_ERRORS, 404: ErrorOut}, summary="A journey"
 )
+@roles(*actions.JOURNEY_EDITORS)
 def get_journey(request, journey_id: JourneyIdPath):
-    _require_journeys(request.auth)
     return journey_dict(queries.get_journey(journey_id))
 
 
 @router.put("/journeys/{journey_id}", response={200: JourneyOut, **WRITE_ERRORS}, summary="Replace a journey")
+@roles(*actions.JOURNEY_WRITERS)
 def put_journey(
     request,
     response: HttpResponse,
@@ -165,6 +161,7 @@ def put_journey(
 @router.post(
     "/journeys/{journey_id}/activate", response={200: JourneyOut, **WRITE_ERRORS}, summary="Activate"
 )
+@roles(*actions.JOURNEY_WRITERS)
 def activate_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
@@ -175,6 +172,7 @@ def activate_journey(
 
 
 @router.post("/journeys/{journey_id}/pause", response={200: JourneyOut, **WRITE_ERRORS}, summary="Pause")
+@roles(*actions.JOURNEY_WRITERS)
 def pause_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
@@ -191,6 +189,7 @@ class JourneyDeletedOut(Schema):
 @router.delete(
     "/journeys/{journey_id}", response={200: JourneyDeletedOut, **WRITE_ERRORS}, summary="Delete a draft"
 )
+@roles(*actions.JOURNEY_WRITERS)
 def delete_journey(
     request, response: HttpResponse, journey_id: JourneyIdPath, idempotency_key: IdempotencyKeyHeader
 ):
@@ -203,8 +202,8 @@ def delete_journey(
 
 @router.get("/journeys/{journey_id}/lift", response={200: LiftOut, **READ_ERRORS, 404: ErrorOut},
             summary="Goal conversion and GMV, treated vs holdout, with the lift")  # fmt: skip
+@roles(*actions.JOURNEY_EDITORS)
 def journey_lift(request, journey_id: JourneyIdPath):
-    _require_journeys(request.auth)
     return queries.journey_lift(queries.get_journey(journey_id))
 
 

@@ -20,7 +20,8 @@ from siyu.engagement.messaging.channel_actions import transfer_wecom_customers a
 from siyu.engagement.messaging.models import Send
 from siyu.engagement.messaging.policy import REASONS, SendRequest
 from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.queries import ASSIGN_ROLES, has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
 
@@ -227,6 +228,7 @@ class WeComTransferOut(Schema):
 
 @router.post("/wecom/transfers", response={200: WeComTransferOut, **WRITE_ERRORS},
              summary="Transfer customers to another guide in WeCom (在职继承) and make them the owner")  # fmt: skip
+@roles(*ASSIGN_ROLES)
 def transfer_wecom_customers(
     request, response: HttpResponse, body: WeComTransferIn, idempotency_key: IdempotencyKeyHeader
 ):

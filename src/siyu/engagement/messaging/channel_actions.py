@@ -56,8 +56,7 @@ from siyu.ingest.actions import write_prepared
 from siyu.ingest.normalise.phone import normalise_phone
 from siyu.ingest.prepare import prepare_frame
 from siyu.ingest.sources.formats import FORMATS, map_columns
-from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.queries import ASSIGN_ROLES, has_role
 from siyu.warehouse.append import refresh_records
 from siyu.warehouse.summary import refresh_customer_summary
 
@@ -466,7 +465,7 @@ def transfer_wecom_customers(actor, customer_ids: list[int], to_user, message: s
     (transfers made elsewhere) are reported. Returns {"transferred": [...], "refused": {customer: why}}."""
 
     now = now or timezone.now()
-    if actor is not None and not has_role(actor, (Role.ADMIN, Role.OPERATOR, Role.MANAGER)):
+    if actor is not None and not has_role(actor, ASSIGN_ROLES):
 
         raise PermissionDenied("only an admin, operator or store manager can transfer customers")
     takeover = getattr(getattr(to_user, "staff", None), "wecom_userid", "") or ""

@@ -17,7 +17,9 @@ from siyu.core.errors import NotFound, PermissionDenied
 from siyu.engagement.messaging import actions, queries
 from siyu.engagement.messaging.models import ChannelAccount
 from siyu.engagement.messaging.policy import current_policy
-from siyu.staff.queries import can_import, is_admin
+from siyu.staff.models import Role
+from siyu.staff.queries import can_import
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -78,6 +80,7 @@ def get_policy(request):
 
 @router.post("/contact-policy", response={200: ContactPolicyOut, **WRITE_ERRORS},
              summary="Change the contact policy (admins; only the fields given change)")  # fmt: skip
+@roles(Role.ADMIN)
 def change_policy(request, response: HttpResponse, body: ContactPolicyIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         changes = {k: v for k, v in body.dict(exclude_unset=True).items() if v is not None}
@@ -121,22 +124,17 @@ def account_dict(account: ChannelAccount) -> dict:
     }  # fmt: skip
 
 
-def _require_admin(user) -> None:
-    if not is_admin(user):
-        raise PermissionDenied("only an admin can see and change channel accounts")
-
-
 @router.get("/channel-accounts", response={200: list[ChannelAccountOut], **READ_ERRORS},
             summary="The channel accounts (admins; secrets masked)")  # fmt: skip
+@roles(Role.ADMIN)
 def list_accounts(request):
-    _require_admin(request.auth)
     return [account_dict(a) for a in ChannelAccount.objects.order_by("channel")]
 
 
 @router.get("/channel-accounts/{channel}", response={200: ChannelAccountOut, **LOOKUP_ERRORS},
             summary="One channel's account (admins; secrets masked)")  # fmt: skip
+@roles(Role.ADMIN)
 def get_account(request, channel: AccountChannel):
-    _require_admin(request.auth)
     account = ChannelAccount.objects.filter(channel=channel).first()
     if account is None:
         raise NotFound(f"the {channel} channel has no account yet")
@@ -145,9 +143,9 @@ def get_account(request, channel: AccountChannel):
 
 @router.post("/channel-accounts/{channel}", response={200: ChannelAccountOut, **WRITE_ERRORS},
              summary="Create or change a channel's account (admins)")  # fmt: skip
+@roles(Role.ADMIN)
 def configure_account(request, response: HttpResponse, channel: AccountChannel, body: ChannelAccountIn,
                       idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _require_admin(request.auth)
 
     def run():
         account = actions.configure_account(request.auth, channel, body.provider, dict(body.settings),

@@ -10,11 +10,10 @@ from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import HttpError
 
-from siyu.core.errors import PermissionDenied
 from siyu.loyalty.checkin import actions, queries
 from siyu.loyalty.checkin.models import CHECKIN_ROLES
 from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS
 
@@ -23,11 +22,6 @@ router = Router(tags=["loyalty-checkin"])
 CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # who checks a member in on their behalf: the check-in roles and store staff at a till
 FRONT_ROLES = frozenset({*CHECKIN_ROLES, Role.MANAGER, Role.GUIDE})
-
-
-def _front(user) -> None:
-    if not has_role(user, FRONT_ROLES):
-        raise PermissionDenied("checking members in is for staff")
 
 
 class CheckinOut(Schema):
@@ -96,8 +90,8 @@ def _reward(r) -> dict | None:
 
 
 @router.post("/loyalty/checkin/members/{customer_id}/checkins", response={200: CheckinOut, **WRITE_ERRORS})
+@roles(*FRONT_ROLES)
 def check_in(request, customer_id: CustomerId, response: HttpResponse, idempotency_key: IdempotencyKeyHeader):
-    _front(request.auth)
 
     def handler():
         result = actions.check_in(customer_id, staff=request.auth)
@@ -109,8 +103,8 @@ def check_in(request, customer_id: CustomerId, response: HttpResponse, idempoten
 
 
 @router.post("/loyalty/checkin/members/{customer_id}/make-ups", response={200: MadeUpOut, **WRITE_ERRORS})
+@roles(*FRONT_ROLES)
 def make_up(request, customer_id: CustomerId, body: MakeupIn, response: HttpResponse, idempotency_key: IdempotencyKeyHeader):
-    _front(request.auth)
 
     def handler():
         row = actions.make_up(customer_id, body.day, staff=request.auth)
@@ -120,6 +114,7 @@ def make_up(request, customer_id: CustomerId, body: MakeupIn, response: HttpResp
 
 
 @router.post("/loyalty/checkin/members/{customer_id}/cards", response={200: CardsOut, **WRITE_ERRORS})
+@roles(*CHECKIN_ROLES)
 def grant_cards(request, customer_id: CustomerId, body: CardsIn, response: HttpResponse, idempotency_key: IdempotencyKeyHeader):
     def handler():
         granted = actions.grant_makeup_cards(request.auth, customer_id, body.count, key=f"api:{idempotency_key}")
@@ -129,8 +124,8 @@ def grant_cards(request, customer_id: CustomerId, body: CardsIn, response: HttpR
 
 
 @router.get("/loyalty/checkin/members/{customer_id}/calendar", response={200: CalendarOut, **LOOKUP_ERRORS})
+@roles(*FRONT_ROLES)
 def calendar(request, customer_id: CustomerId, params: Query[MonthQuery]):
-    _front(request.auth)
     try:
         month = queries.calendar_of(customer_id, params.month)
     except ValueError as exc:

@@ -13,11 +13,10 @@ from ninja import Field, Path, Router, Schema
 from ninja.responses import Status
 from pydantic import field_validator
 
-from siyu.core.errors import PermissionDenied
 from siyu.loyalty.coupons import actions, discounts, queries
 from siyu.loyalty.coupons.errors import CouponNotFound, CouponNotUsable
 from siyu.loyalty.coupons.models import COUPON_READERS, COUPON_ROLES, Coupon, CouponTemplate
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -155,16 +154,6 @@ def coupon_dict(coupon: Coupon) -> dict:
             "source_ref": coupon.source_ref}  # fmt: skip
 
 
-def _readers_only(user) -> None:
-    if not has_role(user, COUPON_READERS):
-        raise PermissionDenied("coupon templates are for admins, operators and store managers")
-
-
-def _editors_only(user) -> None:
-    if not has_role(user, COUPON_ROLES):
-        raise PermissionDenied("only an admin or an operator can make templates and issue coupons")
-
-
 def _detail(template: CouponTemplate) -> dict:
     return {**template_dict(template, queries.counts_by_template([template.pk])),
             "stats": queries.template_stats(template.pk)}  # fmt: skip
@@ -172,39 +161,39 @@ def _detail(template: CouponTemplate) -> dict:
 
 @router.get("/loyalty/coupon-templates", response={200: list[CouponTemplateOut], **READ_ERRORS},
             summary="Coupon templates with their counts")  # fmt: skip
+@roles(*COUPON_READERS)
 def list_templates(request):
-    _readers_only(request.auth)
     counts = queries.counts_by_template()
     return [template_dict(t, counts) for t in queries.templates()]
 
 
 @router.post("/loyalty/coupon-templates", response={201: CouponTemplateDetailOut, **WRITE_ERRORS},
              summary="Make a coupon template")  # fmt: skip
+@roles(*COUPON_ROLES)
 def create_template(request, response: HttpResponse, body: CouponTemplateIn, idempotency_key: IdempotencyKeyHeader):
-    _editors_only(request.auth)
     return run_once(request, response, idempotency_key, body,
                     lambda: _detail(actions.save_template(request.auth, body.model_dump())), status=201)  # fmt: skip
 
 
 @router.get("/loyalty/coupon-templates/{template_id}", response={200: CouponTemplateDetailOut, **LOOKUP_ERRORS},
             summary="A coupon template with its statistics")  # fmt: skip
+@roles(*COUPON_READERS)
 def get_template(request, template_id: Id):
-    _readers_only(request.auth)
     return _detail(queries.template(template_id))
 
 
 @router.post("/loyalty/coupon-templates/{template_id}", response={200: CouponTemplateDetailOut, **WRITE_ERRORS},
              summary="Change a coupon template")  # fmt: skip
+@roles(*COUPON_ROLES)
 def update_template(request, response: HttpResponse, template_id: Id, body: CouponTemplateIn,
                     idempotency_key: IdempotencyKeyHeader):  # fmt: skip
-    _editors_only(request.auth)
     return run_once(request, response, idempotency_key, body,
                     lambda: _detail(actions.save_template(request.auth, body.model_dump(), template_id)))  # fmt: skip
 
 
 @router.post("/loyalty/coupons", response={201: CouponOut, **WRITE_ERRORS}, summary="Issue a coupon to a customer")
+@roles(*COUPON_ROLES)
 def issue(request, response: HttpResponse, body: CouponIssueIn, idempotency_key: IdempotencyKeyHeader):
-    _editors_only(request.auth)
 
     def run():
         coupon = actions.issue_coupon(body.template_id, body.customer_id, key=f"api:{request.auth.pk}:{idempotency_key}",
@@ -231,8 +220,8 @@ def redeem(request, response: HttpResponse, body: CouponRedeemIn, idempotency_ke
 
 
 @router.get("/loyalty/coupons/{code}", response={200: CouponOut, **LOOKUP_ERRORS}, summary="A coupon by its code")
+@roles(*COUPON_READERS)
 def get_coupon(request, code: Annotated[str, Path(min_length=1, max_length=40)]):
-    _readers_only(request.auth)
     coupon = queries.coupon_by_code(code)
     if coupon is None:
         raise CouponNotFound("no coupon has this code")

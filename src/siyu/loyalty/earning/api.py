@@ -13,6 +13,8 @@ from pydantic import field_validator
 from siyu.loyalty.earning import actions, queries
 from siyu.loyalty.earning.errors import EarnRuleNotFound
 from siyu.loyalty.earning.models import EarnRule
+from siyu.loyalty.tiers.models import RULE_ROLES
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -87,12 +89,14 @@ def list_rules(request, active_only: bool = False):
 
 
 @router.post("/loyalty/earn-rules", response={201: EarnRuleOut, **WRITE_ERRORS}, summary="Make an earn rule")
+@roles(*RULE_ROLES)
 def make_rule(request, response: HttpResponse, body: EarnRuleIn, idempotency_key: IdempotencyKeyHeader):
     return run_once(request, response, idempotency_key, body,
                     lambda: rule_dict(actions.make_rule(request.auth, **body.dict())), status=201)  # fmt: skip
 
 
 @router.post("/loyalty/earn-rules/{rule_id}", response={200: EarnRuleOut, **WRITE_ERRORS}, summary="Change an earn rule")
+@roles(*RULE_ROLES)
 def change_rule(request, response: HttpResponse, rule_id: Id, body: EarnRuleChangeIn,
                 idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     def run():
@@ -103,6 +107,7 @@ def change_rule(request, response: HttpResponse, rule_id: Id, body: EarnRuleChan
 
 @router.delete("/loyalty/earn-rules/{rule_id}", response={200: EarnRuleOut, **WRITE_ERRORS},
                summary="Stop using an earn rule (it stays listed)")  # fmt: skip
+@roles(*RULE_ROLES)
 def disable_rule(request, response: HttpResponse, rule_id: Id, idempotency_key: IdempotencyKeyHeader):
     return run_once(request, response, idempotency_key, {"rule_id": rule_id},
                     lambda: rule_dict(actions.disable_rule(request.auth, _rule(rule_id))))  # fmt: skip

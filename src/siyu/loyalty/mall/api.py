@@ -10,11 +10,10 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 
-from siyu.core.errors import PermissionDenied
 from siyu.loyalty.mall import actions, queries
 from siyu.loyalty.mall.models import MALL_ROLES, MallItem, MallRedemption, RedemptionStatus
 from siyu.staff.models import Role
-from siyu.staff.queries import has_role
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
@@ -23,11 +22,6 @@ router = Router(tags=["loyalty-mall"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 FRONT_ROLES = frozenset({*MALL_ROLES, Role.GUIDE})
 Short = Annotated[str, Field(max_length=200)]
-
-
-def _front(user) -> None:
-    if not has_role(user, FRONT_ROLES):
-        raise PermissionDenied("the mall is for staff")
 
 
 class MallItemOut(Schema):
@@ -101,20 +95,20 @@ def _redemption(r: MallRedemption) -> dict:
 
 
 @router.get("/loyalty/mall/items", response={200: list[MallItemOut], **READ_ERRORS})
+@roles(*FRONT_ROLES)
 def list_items(request):
-    _front(request.auth)
     return [_item(i) for i in MallItem.objects.all()[:500]]
 
 
 @router.get("/loyalty/mall/members/{customer_id}/items", response={200: list[MemberMallItemOut], **LOOKUP_ERRORS})
+@roles(*FRONT_ROLES)
 def member_items(request, customer_id: Id):
-    _front(request.auth)
     return [{**_item(x.item), "redeemed": x.redeemed, "may_redeem": x.may_redeem} for x in queries.items_for(customer_id)]
 
 
 @router.post("/loyalty/mall/redemptions", response={201: MallRedemptionOut, **WRITE_ERRORS})
+@roles(*FRONT_ROLES)
 def redeem(request, response: HttpResponse, body: RedeemIn, idempotency_key: IdempotencyKeyHeader):
-    _front(request.auth)
 
     def handler():
         made = actions.redeem_item(body.customer_id, body.item_id, key=f"api:{request.auth.pk}:{idempotency_key}",
@@ -126,7 +120,7 @@ def redeem(request, response: HttpResponse, body: RedeemIn, idempotency_key: Ide
 
 
 @router.get("/loyalty/mall/redemptions", response={200: list[MallRedemptionOut], **READ_ERRORS})
+@roles(*FRONT_ROLES)
 def list_redemptions(request, params: Query[RedemptionQuery]):
-    _front(request.auth)
     found = queries.redemptions(status=params.status or "", item_id=params.item_id, customer_id=params.customer_id)
     return [_redemption(r) for r in found[: params.limit]]

@@ -14,6 +14,7 @@ from pydantic import field_validator
 from siyu.customers.queries import check_access, require_customers
 from siyu.loyalty.points import actions, queries
 from siyu.loyalty.points.errors import InsufficientPoints
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -97,6 +98,7 @@ def points_history(request, customer_id: CustomerIdPath, page: Annotated[int, Qu
 
 @router.post("/loyalty/points/members/{int:customer_id}/adjustments",
              response={201: PointsMovedOut, **WRITE_ERRORS}, summary="Adjust a member's points by hand")  # fmt: skip
+@roles(*actions.ADJUST_ROLES)
 def adjust(request, response: HttpResponse, customer_id: CustomerIdPath, body: PointsAdjustmentIn,
            idempotency_key: IdempotencyKeyHeader):  # fmt: skip
     user = request.auth

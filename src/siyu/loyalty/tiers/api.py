@@ -13,7 +13,8 @@ from pydantic import field_validator
 
 from siyu.loyalty.tiers import actions, queries
 from siyu.loyalty.tiers.errors import TierNotFound
-from siyu.loyalty.tiers.models import Tier
+from siyu.loyalty.tiers.models import RULE_ROLES, Tier
+from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
 from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
 
@@ -117,12 +118,14 @@ def list_tiers(request):
 
 
 @router.post("/loyalty/tiers", response={201: TierOut, **WRITE_ERRORS}, summary="Make a tier")
+@roles(*RULE_ROLES)
 def make_tier(request, response: HttpResponse, body: TierIn, idempotency_key: IdempotencyKeyHeader):
     return run_once(request, response, idempotency_key, body,
                     lambda: tier_dict(actions.make_tier(request.auth, **body.dict()), 0), status=201)  # fmt: skip
 
 
 @router.post("/loyalty/tiers/{tier_id}", response={200: TierOut, **WRITE_ERRORS}, summary="Change a tier")
+@roles(*RULE_ROLES)
 def change_tier(request, response: HttpResponse, tier_id: Id, body: TierChangeIn, idempotency_key: IdempotencyKeyHeader):
     def run():
         return tier_dict(actions.change_tier(request.auth, _tier(tier_id), **body.dict(exclude_unset=True)))
