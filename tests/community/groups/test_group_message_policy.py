@@ -154,14 +154,22 @@ def test_the_api_refuses_a_group_message_over_the_limit_with_the_reason_in_chine
     from siyu.api.actions import create_token
 
     update_policy(None, wecom_one_per_day=True)
-    groups = _groups(fake, ["接口群"])
+    groups = _groups(fake, ["接口群", "新群"])
     send_group_message(None, [groups["接口群"].pk], "早上好")  # today's one message
     token = create_token(create_user("op", "pw-operator-1", "operator"), "t")
-    sent = Client(headers={"Authorization": f"Bearer {token}"}).post(
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    sent = api.post(
         "/api/community/group-messages", {"group_ids": [groups["接口群"].pk], "text": "福利"},
         content_type="application/json", headers={"Idempotency-Key": "q1"})  # fmt: skip
     assert sent.status_code == 400 and "每个群每天一条群发" in sent.json()["detail"]
     assert _tasks(fake) == 1 and AuditLog.objects.filter(action="refuse_group_message").exists()
+    # partly refused: it goes to the other group, and the answer says which group was left out and why
+    partly = api.post(
+        "/api/community/group-messages", {"group_ids": [groups["接口群"].pk, groups["新群"].pk], "text": "福利"},
+        content_type="application/json", headers={"Idempotency-Key": "q2", "Accept-Language": "zh-hans"})  # fmt: skip
+    body = partly.json()
+    assert partly.status_code == 201 and body["group_ids"] == [groups["新群"].pk]
+    assert body["refused"] == {groups["接口群"].chat_id: "group_daily"} and "接口群" in body["refused_text"]
 
 
 def test_nothing_is_stored_or_counted_when_wecom_is_not_set_up(db):

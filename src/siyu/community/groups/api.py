@@ -201,7 +201,14 @@ class MessageOut(Schema):
     group_ids: list[int]
     msgids: dict[str, str] = Field(description="owner userid → WeCom's msgid (the owner confirms it in WeCom)")
     failures: dict[str, str]
+    refused: dict[str, str] = Field(
+        description="chat id → why the contact policy left that group out (group_daily, group_monthly, quiet_hours)"
+    )
+    refused_text: str = Field(description="the same, in the operator's language (empty when no group was left out)")
+    customers_reached: int = Field(description="identified customers in the groups sent to who may be messaged")
+    customers_opted_out: int = Field(description="identified customers in them who opted out: not counted as reached")
     created_at: datetime
+    sent_at: datetime
 
 
 def group_dict(group: CustomerGroup) -> dict:
@@ -227,7 +234,9 @@ def template_dict(t: GroupWelcomeTemplate) -> dict:
 
 def message_dict(m: GroupMessage) -> dict:
     return {"id": m.pk, "group_ids": sorted(m.groups.values_list("pk", flat=True)), "msgids": m.msgids,
-            "failures": m.failures, "created_at": m.created_at}  # fmt: skip
+            "failures": m.failures, "refused": m.refused, "refused_text": actions.refusal_text(m),
+            "customers_reached": m.customers_reached, "customers_opted_out": m.customers_opted_out,
+            "created_at": m.created_at, "sent_at": m.sent_at}  # fmt: skip
 
 
 def _group(user, group_id: int) -> CustomerGroup:
