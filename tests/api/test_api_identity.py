@@ -63,7 +63,7 @@ def test_decisions_merge_split_and_undo_are_validated_and_stored(brand, warehous
         == 200
     )
     nul = post(op, "/api/identity/decisions", {"record_key_a": a, "record_key_b": "pos|x\u0000", "verdict": "same"}, "k7")
-    assert nul.status_code == 400 and "no such record" in nul.json()["detail"]
+    assert nul.status_code == 422 and nul.json()["detail"][0]["loc"] == ["body"]  # refused before the database
     bad = post(op, "/api/identity/split", {"customer_id": 1001, "record_key": b, "reason": "not her"}, "k4")
     assert bad.status_code == 400 and "does not belong" in bad.json()["detail"]
     assert post(op, "/api/identity/undo", {"absorbed_id": 1002, "reason": "why"}, "k5").status_code == 400

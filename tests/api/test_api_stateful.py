@@ -88,3 +88,16 @@ def test_a_nul_character_in_a_query_parameter_is_refused_not_a_server_error(db, 
     answer = _admin_api(db).get("/api/community/silent-members", {"room_id": "a\x00b"})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["query", "room_id"]
+
+
+def test_a_nul_character_in_a_json_body_text_is_refused_before_the_database(db):
+    api = _admin_api(db)
+    rule = {"name": "规则", "kind": "regex", "pattern": "a\x00b", "group_types": ["all"]}
+    answer = api.post("/api/community/sensitive-rules", rule, content_type="application/json",
+                      headers={"Idempotency-Key": "k2"})  # fmt: skip
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"] == ["body"]
+    # the text "\u0000" (a backslash, then u0000) is no NUL character: it passes
+    rule["pattern"] = "a\\u0000b"
+    answer = api.post("/api/community/sensitive-rules", rule, content_type="application/json",
+                      headers={"Idempotency-Key": "k3"})  # fmt: skip
+    assert answer.status_code == 201, answer.content
