@@ -126,7 +126,10 @@ def test_a_migration_encrypts_the_secrets_stored_in_clear():
     assert "secret" not in columns
 
 
-def test_key_rotation_re_encrypts_the_signing_secrets(receiver, admin, ring_file):
+def test_key_rotation_re_encrypts_the_signing_secrets(receiver, admin, warehouse, settings, tmp_path, ring_file):
+    # rotation walks every store: this test's own uploads and warehouse, not files other tests sealed under
+    # the session's key (this ring's key 0 is another one)
+    settings.UPLOADS_DIR = tmp_path / "uploads"
     sub = actions.create_subscription(admin, receiver.url, ["segment.entered"])
     secret = sub.secret
     assert rotation.key_status()["stores"]["integrations.Subscription secret_cipher"] == {"0": 1}
