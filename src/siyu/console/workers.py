@@ -166,7 +166,7 @@ def make_worker(worker_id: str, interval: float = 0.5):
                 except CONNECTION_LOST as exc:
                     if not self.running:
                         return
-                    logger.warning("the worker lost its connection to the control plane (%s); again", exc)
+                    logger.warning("the worker lost its control-plane connection (%s); trying again", exc)
                     connections.close_all()
                     time.sleep(RECONNECT_SECONDS)
 
