@@ -17,15 +17,17 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.db import InterfaceError, OperationalError, connections
 from django.utils import timezone
 
 from siyu.acquisition.actions import schedule_routing_refresh
 from siyu.community.handover.actions import schedule_handover_check
 from siyu.core import leases
-from siyu.core.actions import recover_lost_work
+from siyu.core.actions import recover_lost_work, settle_run_after_lost_connection
 from siyu.core.models import ProcessLease
 from siyu.core.owner import running_server
 from siyu.core.tasks import schedule_lock, schedule_retention, starting_up
@@ -144,11 +146,49 @@ def ensure_schedules(stdout, lease: leases.Lease) -> bool:
     return True
 
 
+RECONNECT_SECONDS = 1.0
+# what the database driver raises when the control plane dropped the connection (PostgreSQL restarting)
+CONNECTION_LOST = (OperationalError, InterfaceError)
+
+
 def make_worker(worker_id: str, interval: float = 0.5):
-    """The django-tasks database worker polling the default queue, under this process's lease id."""
+    """The django-tasks database worker polling the default queue, under this process's lease id. It
+    outlives its control plane dropping the connection (PostgreSQL restarting): a poll that fails is tried
+    again on a new connection, and a run whose outcome could not be written is settled once the database
+    answers (siyu.core.actions.settle_run_after_lost_connection: back to the queue, or as its job ended)."""
     from django_tasks_db.management.commands.db_worker import Worker
 
-    return Worker(
+    class ReconnectingWorker(Worker):
+        def run(self) -> None:
+            while True:
+                try:
+                    return super().run()
+                except CONNECTION_LOST as exc:
+                    if not self.running:
+                        return
+                    logger.warning("the worker lost its control-plane connection (%s); trying again", exc)
+                    connections.close_all()
+                    time.sleep(RECONNECT_SECONDS)
+
+        def run_task(self, db_task_result) -> None:
+            try:
+                super().run_task(db_task_result)
+            except CONNECTION_LOST as exc:
+                logger.warning("lost the control plane running task %s: %s", db_task_result.pk, exc)
+                self._settle(db_task_result.pk, exc)
+
+        def _settle(self, run_id, exc: BaseException) -> None:
+            while True:
+                connections.close_all()
+                try:
+                    settle_run_after_lost_connection(run_id, self.worker_id, exc)
+                    return
+                except CONNECTION_LOST:
+                    if not self.running:  # stopping: the lease is given up, a recovery takes the run back
+                        return
+                    time.sleep(RECONNECT_SECONDS)
+
+    return ReconnectingWorker(
         queue_names=["default"],
         interval=interval,
         batch=False,

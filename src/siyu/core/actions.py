@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -88,10 +89,7 @@ def recover_lost_work(now=None, *, unowned: bool = True) -> dict:
     run from many processes at once: each row is taken under a lock and changed only while still lost."""
     from django_tasks_db.models import DBTaskResult
 
-    from siyu.core.tasks import run_job_task  # core.tasks imports core.owner, which imports this module
-
     now = now or timezone.now()
-    limit = settings.WORKER_MAX_ATTEMPTS
     requeued, failed = [], []
     dead_here = leases.gone_here()
     with transaction.atomic():
@@ -103,36 +101,12 @@ def recover_lost_work(now=None, *, unowned: bool = True) -> dict:
             holder = run.worker_ids[-1] if run.worker_ids else ""
             if holder in live:
                 continue
-            attempts = len(run.worker_ids)
-            job_id = None
-            if run.task_path == run_job_task.module_path:
-                job_id = (run.args_kwargs.get("args") or [None])[0]
             lost = (
                 f"the worker {holder} running it stopped: {dead_here[holder]}"
                 if holder in dead_here
                 else f"the worker {holder or '(unknown)'} running it stopped renewing its lease at {_when(holder)}"
             )
-            if attempts >= limit:
-                reason = f"{lost}; it was lost {attempts} times, the limit (SIYU_WORKER_MAX_ATTEMPTS={limit}), so it is not run again"
-                run.status, run.finished_at = "FAILED", now
-                run.exception_class_path = "siyu.core.errors.WorkerLost"
-                run.traceback = reason
-                run.return_value = None
-                run.save(update_fields=["status", "finished_at", "exception_class_path", "traceback", "return_value"])
-                failed.append(str(run.pk))
-                if job_id:
-                    Job.objects.filter(pk=job_id).exclude(status__in=[Job.Status.DONE, Job.Status.FAILED]).update(
-                        status=Job.Status.FAILED, error=f"interrupted: {reason}", finished_at=now, worker=""
-                    )
-            else:
-                run.status, run.started_at = "READY", None
-                run.save(update_fields=["status", "started_at"])
-                requeued.append(str(run.pk))
-                if job_id:
-                    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-                        status=Job.Status.QUEUED, worker="",
-                        message=f"queued again: {lost} (attempt {attempts} of {limit} lost)"[:500],
-                    )  # fmt: skip
+            (requeued if take_back_run(run, lost, now) else failed).append(str(run.pk))
     # jobs run in-process by a process now gone; judged in one statement so that a job started meanwhile
     # by a worker whose lease is newer than `live` above is not taken for lost
     alive = ProcessLease.objects.filter(renewed_at__gte=leases.cutoff(now)).exclude(pk__in=list(dead_here)).values("id")
@@ -150,6 +124,70 @@ def recover_lost_work(now=None, *, unowned: bool = True) -> dict:
     expired += ProcessLease.objects.filter(pk__in=list(dead_here)).delete()[0]
     return {"requeued": requeued, "failed": failed, "interrupted": [pk for pk, _ in stopped], "leases_expired": expired}
 
+
+
+def _job_of(run) -> str | None:
+    """The job a task run runs: the tasks that run a job (siyu.core.tasks.run_job_task, the pipeline's
+    resolve_new_records) take its id as their first argument."""
+    args = (run.args_kwargs or {}).get("args") or []
+    if not args or not isinstance(args[0], str):
+        return None
+    try:
+        uuid.UUID(args[0])
+    except ValueError:
+        return None
+    return args[0] if Job.objects.filter(pk=args[0]).exists() else None
+
+
+def take_back_run(run, lost: str, now=None) -> bool:
+    """A task run (locked by the caller) whose worker lost it — `lost` says how, in words — goes back to the
+    queue for any worker, its job too, saying so (True); once it was lost settings.WORKER_MAX_ATTEMPTS times
+    both fail with the reason instead (False)."""
+    now = now or timezone.now()
+    limit = settings.WORKER_MAX_ATTEMPTS
+    attempts = len(run.worker_ids)
+    job_id = _job_of(run)
+    if attempts >= limit:
+        reason = f"{lost}; it was lost {attempts} times, the limit (SIYU_WORKER_MAX_ATTEMPTS={limit}), so it is not run again"
+        run.status, run.finished_at = "FAILED", now
+        run.exception_class_path = "siyu.core.errors.WorkerLost"
+        run.traceback = reason
+        run.return_value = None
+        run.save(update_fields=["status", "finished_at", "exception_class_path", "traceback", "return_value"])
+        if job_id:
+            Job.objects.filter(pk=job_id).exclude(status__in=[Job.Status.DONE, Job.Status.FAILED]).update(
+                status=Job.Status.FAILED, error=f"interrupted: {reason}", finished_at=now, worker=""
+            )
+        return False
+    run.status, run.started_at = "READY", None
+    run.save(update_fields=["status", "started_at"])
+    if job_id:
+        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+            status=Job.Status.QUEUED, worker="",
+            message=f"queued again: {lost} (attempt {attempts} of {limit} lost)"[:500],
+        )  # fmt: skip
+    return True
+
+
+def settle_run_after_lost_connection(run_id, worker_id: str, error: BaseException) -> None:
+    """A task run whose worker lost its connection to the control plane while running it (PostgreSQL
+    restarted, or dropped the connection), settled on a new connection: the outcome its job wrote stands
+    (the run is closed as that); else the run goes back to the queue, its job saying why (take_back_run)."""
+    from django_tasks_db.models import DBTaskResult
+
+    with transaction.atomic():
+        run = DBTaskResult.objects.select_for_update().filter(pk=run_id, status="RUNNING").first()
+        if run is None or not run.worker_ids or run.worker_ids[-1] != worker_id:
+            return  # settled meanwhile (its outcome was written after all, or another process took it back)
+        job_id = _job_of(run)
+        status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first() if job_id else None
+        if status == Job.Status.DONE:
+            run.set_successful(None)
+        elif status == Job.Status.FAILED:
+            run.set_failed(error)
+        else:
+            why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            take_back_run(run, f"the worker {worker_id} running it lost its control-plane connection ({why})")
 
 def _why_stopped(worker: str, dead_here: dict[str, str]) -> str:
     """Why a job run in-process by `worker` (a lease id) stopped before it ended, in words naming the

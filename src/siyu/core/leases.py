@@ -163,6 +163,7 @@ class Lease:
         try:
             while not self._stop.wait(every):
                 try:
+                    _check_connection()
                     self.renew()
                     if self.on_renew is not None:
                         self.on_renew()
@@ -177,9 +178,20 @@ class Lease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        _check_connection()
         ProcessLease.objects.filter(pk=self.id).delete()
         if _current is self:
             _current = None
+
+
+def _check_connection() -> None:
+    """This thread's connection may have been dropped by the database since it was last used (PostgreSQL
+    restarting): have it checked on its next use (CONN_HEALTH_CHECKS) and replaced if it is gone. Not inside
+    a transaction, which a new connection could not continue."""
+    from django.db import connection
+
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
 
 
 def serve_web_only() -> None:

@@ -138,7 +138,11 @@ TEMPLATES = [
 ]
 
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+    # health checks: a kept connection that PostgreSQL dropped (a restart) is replaced before a request or
+    # a worker's poll uses it, instead of failing once per thread
+    DATABASES = {
+        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {

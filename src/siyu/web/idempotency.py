@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Annotated
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from ninja import Header
 from ninja.errors import HttpError
@@ -39,6 +40,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 IN_PROGRESS = 0
 PURGE_EVERY_SECONDS = 3600
+SETTLE_TRIES, SETTLE_PAUSE_SECONDS = 10, 0.5
 _last_purge = 0.0
 
 
@@ -98,10 +100,26 @@ def run_once(request, response, key: str, payload, handler, status: int = 200):
     try:
         body = _jsonable(handler())
     except BaseException:
-        IdempotencyKey.objects.filter(pk=record.pk).delete()
+        _on_a_live_connection(IdempotencyKey.objects.filter(pk=record.pk).delete)  # the retry runs
         raise
-    IdempotencyKey.objects.filter(pk=record.pk).update(status_code=status, response=body)
+    answered = IdempotencyKey.objects.filter(pk=record.pk)
+    _on_a_live_connection(lambda: answered.update(status_code=status, response=body))
     return Status(status, body)
+
+
+def _on_a_live_connection(write) -> None:
+    """Settle the key (forget it when the request failed, store the answer when it succeeded). When the
+    control plane dropped the connection under the request (PostgreSQL restarting), this is tried again on a
+    new connection for a few seconds: a key left in progress would answer 409 to every retry for a day."""
+    for attempt in range(SETTLE_TRIES):
+        try:
+            write()
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == SETTLE_TRIES - 1 or connection.in_atomic_block:
+                raise
+            connection.close()
+            time.sleep(SETTLE_PAUSE_SECONDS)
 
 
 def _purge_expired_keys_hourly() -> None:
