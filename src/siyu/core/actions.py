@@ -125,7 +125,6 @@ def recover_lost_work(now=None, *, unowned: bool = True) -> dict:
     return {"requeued": requeued, "failed": failed, "interrupted": [pk for pk, _ in stopped], "leases_expired": expired}
 
 
-
 def _job_of(run) -> str | None:
     """The job a task run runs: the tasks that run a job (siyu.core.tasks.run_job_task, the pipeline's
     resolve_new_records) take its id as their first argument."""
