@@ -1,10 +1,14 @@
-"""Deleting warehouse rows past their retention period (siyu.core.retention), for the domains that own them."""
+"""Deleting warehouse rows past their retention period (siyu.core.retention), for the domains that own them.
+
+On DuckDB a DELETE in one transaction; on Spark a copy-on-write rewrite of the Parquet segments holding old
+rows, switched in by one commit (siyu.warehouse.spark_rewrite). The replaced segments are deleted by the
+store's vacuum once older than its retention window (an hour)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from siyu.warehouse.connection import exclusive_writes, raw_connection, transaction
+from siyu.warehouse.connection import engine, exclusive_writes, raw_connection, transaction
 
 # what may be aged out, and by which instant column: a table not here cannot be purged by age
 AGED = {"touches": "sent_at", "chat_messages": "sent_at"}
@@ -21,6 +25,10 @@ def _exists(table: str) -> bool:
 def delete_older_than(table: str, cut_off: dt.datetime, *, dry_run: bool = False) -> int:
     """Delete (or with dry_run count) the rows of an aged table whose instant is before the cut-off."""
     column = AGED[table]
+    if engine() == "spark":
+        from siyu.warehouse import spark_rewrite
+
+        return spark_rewrite.delete_older_than(table, column, cut_off, dry_run=dry_run)
     if not _exists(table):
         return 0
     where = f"FROM {table} WHERE {column} < ?"
@@ -36,6 +44,10 @@ def delete_older_than(table: str, cut_off: dt.datetime, *, dry_run: bool = False
 def delete_raw_rows_before(cut_off: dt.datetime, *, dry_run: bool = False) -> int:
     """Delete the raw rows and their encrypted chunks (the original columns) of import batches finished
     before the cut-off; the records, identifiers and orders built from them stay. Returns raw rows removed."""
+    if engine() == "spark":
+        from siyu.warehouse import spark_rewrite
+
+        return spark_rewrite.delete_raw_rows_before(cut_off, dry_run=dry_run)
     if not _exists("raw_rows") or not _exists("import_batches"):
         return 0
     old = "batch_id IN (SELECT batch_id FROM import_batches WHERE finished_at < ?)"
