@@ -7,7 +7,8 @@ An archive is a tar file holding
                          while the server writes), or
     control.pgdump       the PostgreSQL control plane (`pg_dump --format=custom` in a REPEATABLE READ
                          snapshot exported by our own transaction, which also reads the manifest's checksums)
-    warehouse.duckdb     the warehouse (siyu.warehouse.snapshot)
+    warehouse.duckdb     the warehouse (siyu.warehouse.snapshot), or on Spark
+    warehouse-spark/…    the table location's newest commit: its log entry, manifests and Parquet segments
     uploads/…            uploads, sealed rejected-row files, materials
 
 The keys (SIYU_HOME/secrets or the SIYU_*_KEY variables) are never in the archive: an archive that held its

@@ -3,7 +3,9 @@
 The backup is a job, so it runs in the process that owns the DuckDB warehouse (the `siyu serve` when one
 runs, else the command itself) and the worker runs no other job meanwhile (one job at a time). Inside it,
 batches from the API and the writers' turn (resolve, imports of orders) are held while the warehouse, the
-control plane and the uploads are copied, so that what one plane says happened the other holds too.
+control plane and the uploads are copied, so that what one plane says happened the other holds too. On Spark
+the writers' turn is also the table location's lock file, which every process writing it takes, so no commit
+lands between the warehouse's copy (the newest commit's files) and the control plane's.
 File mechanics: siyu.core.backup; the warehouse's copy: siyu.warehouse.snapshot.
 """
 
@@ -30,10 +32,8 @@ from siyu.core.models import Job
 from siyu.core.owner import running_server
 from siyu.core.progress import StepClock
 from siyu.ingest.actions import batches_held
-from siyu.warehouse import exclusive_writes
+from siyu.warehouse import engine, exclusive_writes
 from siyu.warehouse import snapshot as warehouse_snapshot
-
-WAREHOUSE_FILE = "warehouse.duckdb"
 
 
 def run_backup_job(job, progress) -> dict:
@@ -47,7 +47,10 @@ def run_backup_job(job, progress) -> dict:
         step(0, "waiting for imports and resolves to end")
         with batches_held(), exclusive_writes(wait=3600):
             step(1, "copying the warehouse")
-            warehouse_snapshot.copy_warehouse(folder / WAREHOUSE_FILE)
+            copy = warehouse_snapshot.copy_name()
+            warehouse_snapshot.copy_warehouse(folder / copy)
+            # Spark's counts are of the live commit just copied, read before any writer may commit again
+            tables = warehouse_snapshot.table_checksums() if engine() == "spark" else None
             step(2, "copying the control plane", "warehouse")
             control = files.snapshot_control_plane(folder)
             step(3, "copying the uploads", "control_plane")
@@ -60,8 +63,9 @@ def run_backup_job(job, progress) -> dict:
             "job": str(job.pk),
             "control_plane": control,
             "warehouse": {
-                "file": WAREHOUSE_FILE,
-                "tables": warehouse_snapshot.file_checksums(folder / WAREHOUSE_FILE),
+                "file": copy,
+                "engine": engine(),
+                "tables": tables if tables is not None else warehouse_snapshot.file_checksums(folder / copy),
             },
             "uploads": uploads,
             "keys": files.key_check(),
@@ -114,6 +118,7 @@ def restore(archive: Path, *, force: bool = False) -> dict:
         folder = Path(tmp)
         manifest = files.read_archive(archive, folder)
         files.check_keys(manifest["keys"])
+        warehouse_snapshot.check_same_engine(manifest["warehouse"].get("engine", "duckdb"))
         held = holds_data()
         if held and not force:
             raise files.BackupError(
@@ -121,7 +126,8 @@ def restore(archive: Path, *, force: bool = False) -> dict:
                 "one, or pass --force to replace what it holds"
             )
         files.restore_control_plane(folder, manifest["control_plane"])
-        warehouse_snapshot.put_back(folder / manifest["warehouse"]["file"])
+        warehouse = manifest["warehouse"]
+        warehouse_snapshot.put_back(folder / warehouse["file"], warehouse.get("engine", "duckdb"))
         files.restore_uploads(folder)
     problems = compare(manifest)
     if not problems:
@@ -144,7 +150,10 @@ def restore(archive: Path, *, force: bool = False) -> dict:
 
 def compare(manifest: dict) -> list[str]:
     """What this installation holds that differs from the manifest (counts and checksums), in words."""
-    found_warehouse = warehouse_snapshot.file_checksums(Path(settings.WAREHOUSE_PATH))
+    if engine() == "spark":
+        found_warehouse = warehouse_snapshot.table_checksums()
+    else:
+        found_warehouse = warehouse_snapshot.file_checksums(Path(settings.WAREHOUSE_PATH))
     return (
         files.differences(
             manifest["control_plane"]["tables"], files.control_plane_tables(), "control-plane table"
@@ -172,7 +181,9 @@ def verify(archive: Path) -> dict:
         env = {
             **os.environ,
             "SIYU_HOME": home,
-            "SIYU_WAREHOUSE": "",
+            # a Spark warehouse is restored into a location in the temporary home, on the same master
+            "SIYU_WAREHOUSE": settings.WAREHOUSE_SPARK_MASTER if engine() == "spark" else "",
+            "SIYU_WAREHOUSE_LOCATION": str(Path(home) / "warehouse-spark"),
             "SIYU_PII_KEY": keys["PII_KEY_HEX"],
             "SIYU_MATCH_KEY": keys["MATCH_KEY_HEX"],
         }

@@ -1,10 +1,12 @@
-"""The DuckDB warehouse's backup: a consistent copy made by the process that owns the file, row counts and
-checksums per table, and putting a copy back.
+"""The warehouse's backup: a consistent copy, row counts and checksums per table, and putting a copy back —
+on DuckDB here, on Spark in siyu.warehouse.spark_snapshot (each function below runs on the engine in use).
 
-`COPY FROM DATABASE` runs in one DuckDB transaction, so the copy is the state of one instant even if a
-thread of the server appends meanwhile (MVCC); the backup job also holds the writers' turn so that no resolve
-or import is half-way (siyu.pipeline.backup). Spark warehouses are backed up by their object store's own means
-(docs/deployment.md).
+DuckDB: the copy is made by the process that owns the file. `COPY FROM DATABASE` runs in one DuckDB
+transaction, so the copy is the state of one instant even if a thread of the server appends meanwhile
+(MVCC). Spark: the copy is the files of the table location's newest commit. Either way the backup job also
+holds the writers' turn (on Spark, the location's lock file every writing process takes) so that no resolve
+or import is half-way and no commit lands between the warehouse's copy and the control plane's
+(siyu.pipeline.backup).
 """
 
 from __future__ import annotations
@@ -17,18 +19,30 @@ from django.conf import settings
 from siyu.core.errors import SiyuError
 from siyu.warehouse.connection import close, engine, raw_connection
 
+# what a backup's copy of the warehouse is called in its archive, per engine (a file, or a folder)
+COPY_NAMES = {"duckdb": "warehouse.duckdb", "spark": "warehouse-spark"}
 
-def _duckdb_only() -> None:
-    if engine() != "duckdb":
+
+def copy_name() -> str:
+    return COPY_NAMES[engine()]
+
+
+def check_same_engine(copy_engine: str) -> None:
+    if copy_engine != engine():
         raise SiyuError(
-            "siyu backup copies a DuckDB warehouse; a Spark warehouse is backed up with its storage's own "
-            "snapshots (docs/deployment.md)"
+            f"this backup holds a {copy_engine} warehouse and this installation's runs on {engine()} "
+            "(SIYU_WAREHOUSE): restore it where the warehouse runs on the same engine"
         )
 
 
 def copy_warehouse(target: Path) -> None:
-    """Write a consistent copy of the warehouse to the DuckDB file `target` (which must not exist)."""
-    _duckdb_only()
+    """Write a consistent copy of the warehouse to `target` (which must not exist): the DuckDB file, or on
+    Spark a folder holding the newest commit's files."""
+    if engine() == "spark":
+        from siyu.warehouse import spark_snapshot
+
+        spark_snapshot.copy_location(target)
+        return
     con = raw_connection()
     name = con.execute("SELECT current_database()").fetchone()[0]
     quoted = str(target).replace("'", "''")
@@ -41,7 +55,12 @@ def copy_warehouse(target: Path) -> None:
 
 def table_checksums(con=None) -> dict[str, dict]:
     """Row count and an order-independent checksum (sum of row hashes) of every table of the warehouse,
-    or of the DuckDB connection `con`."""
+    or of the DuckDB connection `con`. On Spark, of the newest commit (checksums: sums of Spark's xxhash64,
+    comparable only with another Spark warehouse's)."""
+    if con is None and engine() == "spark":
+        from siyu.warehouse import spark_snapshot
+
+        return spark_snapshot.table_checksums()
     con = con or raw_connection()
     names = [
         r[0]
@@ -70,10 +89,16 @@ def file_checksums(path: Path) -> dict[str, dict]:
         con.close()
 
 
-def put_back(copy: Path) -> None:
-    """Make the DuckDB file `copy` this installation's warehouse (the process must own it: nothing else has
-    it open). The next open brings its schema up to date (siyu.warehouse.upgrades)."""
-    _duckdb_only()
+def put_back(copy: Path, copy_engine: str = "duckdb") -> None:
+    """Make the copy `copy` (made on `copy_engine`) this installation's warehouse (the process must own it:
+    nothing else has it open). The next open brings its schema up to date (siyu.warehouse.upgrades)."""
+    check_same_engine(copy_engine)
+    if engine() == "spark":
+        from siyu.warehouse import spark_snapshot
+
+        spark_snapshot.put_back(copy)
+        close()  # the next backend() registers the restored tables
+        return
     close()
     target = Path(settings.WAREHOUSE_PATH)
     Path(f"{target}.wal").unlink(missing_ok=True)
