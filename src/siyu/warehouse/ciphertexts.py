@@ -1,12 +1,14 @@
 """The warehouse's PII ciphertext columns, for key rotation (siyu.core.rotation): how many are under each
-key, and re-encrypting a batch of those under an older key in one short transaction (DuckDB only)."""
+key, and re-encrypting a batch of those under an older key in one short transaction. On Spark the same by a
+copy-on-write rewrite of the Parquet segments holding them (siyu.warehouse.spark_rewrite; the replaced
+segments, with the old ciphertexts, go with the store's vacuum an hour later)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
 from siyu.core import pii
-from siyu.warehouse.connection import NotOnThisEngine, engine, exclusive_writes, raw_connection, transaction
+from siyu.warehouse.connection import engine, exclusive_writes, raw_connection, transaction
 
 # (table, column) of every column holding siyu.core.pii ciphertext (schema.TABLES: the "binary" ones)
 COLUMNS = (
@@ -19,9 +21,13 @@ COLUMNS = (
 _MIN_MARKED = len(pii.KEY_MARK) + 1 + 12 + 16
 
 
-def _duckdb_only() -> None:
-    if engine() == "spark":
-        raise NotOnThisEngine("key rotation re-encrypts the DuckDB warehouse; on Spark it is not built yet")
+def _spark():
+    """siyu.warehouse.spark_rewrite when the warehouse runs on Spark, else None."""
+    if engine() != "spark":
+        return None
+    from siyu.warehouse import spark_rewrite
+
+    return spark_rewrite
 
 
 def _key_expr(column: str) -> str:
@@ -40,7 +46,8 @@ def _exists(table: str) -> bool:
 
 
 def count_by_key(table: str, column: str) -> dict[int, int]:
-    _duckdb_only()
+    if (spark := _spark()) is not None:
+        return spark.count_by_key(table, column, pii.KEY_MARK, _MIN_MARKED)
     if not _exists(table):
         return {}
     rows = (
@@ -56,7 +63,8 @@ def count_by_key(table: str, column: str) -> dict[int, int]:
 
 def reencrypt_batch(table: str, column: str, newest: int, limit: int) -> tuple[int, int]:
     """Re-encrypt up to `limit` ciphertexts of table.column not under key `newest`; (count, bytes)."""
-    _duckdb_only()
+    if (spark := _spark()) is not None:
+        return spark.reencrypt_batch(table, column, newest, limit, pii.KEY_MARK, _MIN_MARKED)
     if not _exists(table):
         return 0, 0
     with exclusive_writes(), transaction() as con:

@@ -313,6 +313,12 @@ def delete_raw_rows_before(cut_off, *, dry_run: bool = False) -> int:
 # ---------------------------------------------------------------- key rotation (siyu.warehouse.ciphertexts)
 
 
+# A rewrite costs the segments it touches whatever the number of ciphertexts changed in them, so a batch on
+# Spark is at least this many (the rotation job asks for 500, DuckDB's UPDATE by row id being cheap per
+# row): a table of 10M records is re-encrypted in 50 commits, each batch held in the driver (~40 MB).
+SPARK_ROTATION_BATCH = 200_000
+
+
 def _key_of(column: str, mark: bytes, min_length: int):
     """The key id (two hex digits) a ciphertext of `column` was written with; "00" for one made before key
     ids (as siyu.core.pii.key_id_of)."""
@@ -330,9 +336,10 @@ def count_by_key(table: str, column: str, mark: bytes, min_length: int) -> dict[
 def reencrypt_batch(
     table: str, column: str, newest: int, limit: int, mark: bytes, min_length: int
 ) -> tuple[int, int]:
-    """Up to `limit` distinct ciphertexts of table.column not under key `newest` re-encrypted (in the driver)
-    and written back by a rewrite of the segments holding them (joined on the old ciphertext: a copy of one,
-    as customer_summary.pii is of a record's, gets the same new one). Returns (rows changed, their bytes)."""
+    """Up to max(`limit`, SPARK_ROTATION_BATCH) distinct ciphertexts of table.column not under key `newest`
+    re-encrypted (in the driver) and written back by a rewrite of the segments holding them (joined on the
+    old ciphertext: a copy of one, as customer_summary.pii is of a record's, gets the same new one). Returns
+    (rows changed, their bytes)."""
     from pyspark.sql.functions import broadcast
 
     with exclusive_writes(), transaction() as tx:
@@ -342,7 +349,7 @@ def reencrypt_batch(
             .filter(stale)
             .select(F.col(column).alias("_old"))
             .distinct()
-            .limit(int(limit))
+            .limit(max(int(limit), SPARK_ROTATION_BATCH))
             .collect()
         )
         if not old:
