@@ -61,12 +61,11 @@ def _form_errors(post) -> list[str]:
 @never_cache
 @console_view
 def tokens_page(request):
+    queries.check_admin(request.user)  # before the form is read
     if request.method != "POST":
-        queries.tokens(request.user)  # admins only, before anything is read
         return _page(request, {"expires_in": labels.DEFAULT_LIFETIME, "scopes": []})
     form = {"name": request.POST.get("name", ""), "user": form_int(request.POST.get("user")),
             "scopes": request.POST.getlist("scopes"), "expires_in": request.POST.get("expires_in", "")}  # fmt: skip
-    queries.tokens(request.user)
     errors = _form_errors(request.POST)
     if not errors:
         lifetime = actions.parse_lifetime(form["expires_in"]) if form["expires_in"] else None
