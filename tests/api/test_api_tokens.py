@@ -105,7 +105,11 @@ def test_token_command_creates_lists_and_revokes(ops, capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [(t["user"], t["label"], t["scopes"]) for t in listed] == [("ops", "shop", ["customers:read", "ingest:write"])]
     call_command("token", "revoke", "ops", "shop")
-    assert not ApiToken.objects.exists()
+    assert bearer(token).get("/api/privacy/requests").status_code == 401  # revoked: no longer works
+    assert ApiToken.objects.get(name="shop").revoked_at is not None  # kept, marked revoked
+    capsys.readouterr()
+    call_command("token", "list")
+    assert "revoked" in capsys.readouterr().out
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="unknown area"):

@@ -372,6 +372,8 @@ CONSOLE_MATRIX = {
     'segments/new/': (200, 200, 403, 403, 403),
     'segments/preview/': (405, 405, 405, 405, 405),
     'segments/schedule/': (405, 405, 405, 405, 405),
+    'settings/api-tokens/': (200, 403, 403, 403, 403),
+    'settings/api-tokens/<int:token_id>/revoke/': (405, 405, 405, 405, 405),
     'settings/integrations/': (200, 403, 403, 403, 403),
     'settings/integrations/<int:subscription_id>/': (404, 403, 403, 403, 403),
     'settings/integrations/<int:subscription_id>/do/': (405, 405, 405, 405, 405),

@@ -268,6 +268,7 @@ PAGES = {
     "privacy_request_new": lambda b: [("get", "/privacy/requests/new/", {"customer": b.customer_id})],
     "integrations_subscriptions": lambda b: [("get", "/settings/integrations/", {})],
     "integrations_subscription": lambda b: [("get", f"/settings/integrations/{b.subscription_id}/", {})],
+    "api_tokens": lambda b: _api_tokens(b),
     "loyalty_points": lambda b: [("get", "/loyalty/points/", {})],
     "loyalty_points_customer": lambda b: [("get", f"/loyalty/points/customers/{b.customer_id}/", {})],
     "loyalty_tiers": lambda b: [("get", "/loyalty/tiers/", {}), ("get", "/loyalty/tiers/", {"edit": "1"})],
@@ -286,6 +287,25 @@ PAGES = {
                                  ("get", f"/surveys/{b.survey_id}/persona/", {"segment": b.segment_id, "trait": "clv_band"})],
     "survey_attributes": lambda b: [("get", "/surveys/attributes/", {})],
 }  # fmt: skip
+
+
+def _api_tokens(b):
+    """A token of every state (valid, expired, revoked), then the page that shows a new one once, the list."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from siyu.api.actions import create_token, revoke_token
+    from siyu.api.models import ApiToken
+
+    create_token(b.admin, "会员小程序", scopes=["*:read"], expires_in=dt.timedelta(days=30))
+    create_token(b.admin, "旧系统", scopes=["*"], expires_in=dt.timedelta(hours=1))
+    ApiToken.objects.filter(name="旧系统").update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    create_token(b.admin, "报表", scopes=["analytics:read"])
+    revoke_token(b.admin, "报表")
+    scopes = ["customers:write", "ingest:write"]
+    form = {"name": "商城系统", "user": b.admin.pk, "scopes": scopes, "expires_in": "90d"}
+    return [("post", "/settings/api-tokens/", form), ("get", "/settings/api-tokens/", {})]
 
 
 def _loyalty_mall(b) -> dict:
@@ -353,6 +373,7 @@ NOT_PAGES = {
     "privacy_request_move": "POST, redirects to the request",
     "integrations_subscription_action": "POST, redirects to the subscription (or shows a new secret once)",
     "integrations_redeliver": "POST, redirects to the subscription",
+    "api_token_revoke": "POST, redirects to the API tokens",
 
     "privacy_request_copy": "POST, a ZIP file",
     "privacy_request_correct": "POST, redirects to the request",

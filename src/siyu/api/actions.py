@@ -7,13 +7,14 @@ import hashlib
 import re
 import secrets
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from siyu.api.models import ApiToken
 from siyu.api.scopes import ALL, ScopeError, parse_scopes
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
-from siyu.staff.queries import is_admin
+from siyu.staff.queries import is_admin, role_of
 
 TOKEN_PREFIX = "siyu_"
 MAX_LIFETIME_DAYS = 3650
@@ -50,30 +51,48 @@ def create_token(user, name: str = "", scopes=None, expires_in: dt.timedelta | N
 
 
 def revoke_token(user, name: str, actor=None) -> int:
-    deleted, _ = ApiToken.objects.filter(user=user, name=name).delete()
-    if deleted:
+    """Revoke `user`'s live tokens named `name` (`siyu token revoke`); the rows stay, marked revoked."""
+    live = ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True)
+    revoked = live.update(revoked_at=timezone.now())
+    if revoked:
         record_audit(actor or user, "revoke_api_token", target=user.get_username(), name=name)
-    return deleted
+    return revoked
+
+
+def issue_token(actor, user_id: int, name: str, scopes, expires_in: dt.timedelta | None) -> tuple[ApiToken, str]:
+    """A new token for the active staff user `user_id` (the console's form): admins only, with a name and
+    at least one scope (ScopeError in words). Returns the stored row and the token, to be shown once."""
+    if not is_admin(actor):
+        raise PermissionDenied("only an admin can create API tokens")
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not role_of(user):
+        raise ScopeError("choose an active staff member the token acts as")
+    name = (name or "").strip()
+    if not name:
+        raise ScopeError("give the token a name that says what it is for (e.g. the shop system)")
+    token = create_token(user, name, scopes=list(scopes or ()), expires_in=expires_in, actor=actor)
+    return ApiToken.objects.get(key_hash=hash_token(token)), token
 
 
 def revoke_token_by_id(actor, token_id: int) -> int:
-    """Revoke one token (the console's button): admins only."""
+    """Revoke one token (the console's button): admins only. 0 when there is no such live token."""
     if not is_admin(actor):
         raise PermissionDenied("only an admin can revoke API tokens")
-    token = ApiToken.objects.filter(pk=token_id).select_related("user").first()
+    token = ApiToken.objects.filter(pk=token_id, revoked_at__isnull=True).select_related("user").first()
     if token is None:
         return 0
-    token.delete()
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
     record_audit(actor, "revoke_api_token", target=token.user.get_username(), name=token.name)
     return 1
 
 
 def token_for(token: str) -> ApiToken | None:
-    """The stored token of an active user (None for an unknown token or an inactive user); expired ones
+    """The stored live token of an active user (None for an unknown or revoked token or an inactive user); expired ones
     included (the caller says so in words). Marks it used at most once a minute."""
     if not token:
         return None
-    found = ApiToken.objects.filter(key_hash=hash_token(token.strip())).select_related("user__staff").first()
+    live = ApiToken.objects.filter(key_hash=hash_token(token.strip()), revoked_at__isnull=True)
+    found = live.select_related("user__staff").first()
     if found is None or not found.user.is_active:
         return None
     now = timezone.now()

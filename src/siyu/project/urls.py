@@ -4,14 +4,25 @@ from django.urls import include, path
 from django.utils.translation import gettext as _
 from django.views import defaults
 
+from siyu.api import urls as api_pages
 from siyu.api.api import api
+from siyu.console import urls as console
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("m/", include("siyu.members.urls")),
-    path("", include("siyu.console.urls")),
+    # the console, with the API's token page in its namespace (the two faces import neither the other)
+    path(
+        "",
+        include(
+            (
+                [*console.urlpatterns, path("settings/api-tokens/", include(api_pages.urlpatterns))],
+                console.app_name,
+            )
+        ),
+    ),
 ]
 
 

@@ -1,5 +1,6 @@
 """`siyu token create USER --scope AREA:read|write … [--expires-in 90d] [--label L]`, `siyu token list
-[--user U] [--json]`, `siyu token revoke USER LABEL`: API tokens with scopes and an expiry."""
+[--user U] [--json]`, `siyu token revoke USER LABEL`: API tokens with scopes and an expiry (also on the console page
+settings → API tokens, siyu.api.views)."""
 
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ class Command(BaseCommand):
         create.add_argument("--expires-in", default="", metavar="90d",
                             help="lifetime: hours, days, weeks or years (12h, 90d, 4w, 1y); default: never")  # fmt: skip
         create.add_argument("--label", default="", help="what the token is for (e.g. the shop system)")
-        listing = sub.add_parser("list", help="the tokens, newest first (never the token itself)")
+        listing = sub.add_parser("list", help="the tokens, revoked ones too, newest first (never the token itself)")
         listing.add_argument("--user", default="", help="only this user's tokens")
         listing.add_argument("--json", action="store_true", help="print JSON for scripts")
-        revoke = sub.add_parser("revoke", help="revoke a user's tokens of one label")
+        revoke = sub.add_parser("revoke", help="revoke a user's live tokens of one label (the console can too)")
         revoke.add_argument("user")
         revoke.add_argument("label")
 
@@ -63,7 +64,8 @@ class Command(BaseCommand):
             {"user": t.user.get_username(), "label": t.name, "scopes": t.scopes,
              "expires_at": t.expires_at.isoformat() if t.expires_at else None,
              "expired": bool(t.expires_at and t.expires_at <= now), "created_at": t.created_at.isoformat(),
-             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None}
+             "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+             "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
             for t in tokens
         ]  # fmt: skip
         if options["json"]:
@@ -71,6 +73,7 @@ class Command(BaseCommand):
             return
         for row in rows:
             expiry = "expired" if row["expired"] else f"expires {row['expires_at'] or 'never'}"
+            expiry = f"revoked {row['revoked_at']}" if row["revoked_at"] else expiry
             self.stdout.write(f"{row['user']}\t{row['label'] or '-'}\t{' '.join(row['scopes'])}\t{expiry}")
 
     def _revoke(self, options):
