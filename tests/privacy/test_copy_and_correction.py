@@ -343,3 +343,7 @@ def test_every_section_name_and_header_is_in_the_language_of_the_copy(person):
     assert not any(CJK.search(n) for n in names), names  # the CSV files are named by their sections
     assert everything["Data"]["Points history"][0]["Points"] == 120
     assert everything["Data"]["Survey answers"][0]["Question"] == "您的肤质是？"  # the person's data stay as held
+    assert [m["Sent by the person"] for m in everything["Data"]["Archived chat messages"]] == ["Yes", "No"]
+    assert everything["Data"]["Messages sent"][0]["Marketing message"] in ("Yes", "No")
+    chats = next(rows for name, _label, _headers, rows in chinese if name == "chat_messages")
+    assert [m["本人发送"] for m in chats] == ["是", "否"]
