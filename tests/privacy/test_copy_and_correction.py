@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 
 import pytest
@@ -22,6 +23,7 @@ from siyu.api.actions import create_token
 from siyu.community.archive.actions import import_chat_archive
 from siyu.core.errors import PermissionDenied
 from siyu.core.models import AuditLog
+from siyu.customers import actions as customer_actions
 from siyu.customers import queries as customer_queries
 from siyu.customers.actions import add_note, add_tag, record_consent
 from siyu.engagement.guides.models import GuideTask, TaskBatch
@@ -30,7 +32,7 @@ from siyu.identity.actions import resolve_identities
 from siyu.ingest.actions import ingest_api_records
 from siyu.loyalty.points.actions import award_points
 from siyu.privacy import actions, queries
-from siyu.privacy.archive import JSON_NAME
+from siyu.privacy.archive import JSON_NAME, build_archive, person_sections
 from siyu.privacy.errors import PrivacyError
 from siyu.privacy.models import DataRequest
 from siyu.staff.actions import create_user
@@ -309,3 +311,39 @@ def test_a_correction_follows_a_merge_and_the_corrected_phone_finds_and_reaches_
     assert customers_with_phone(new_phone) == ([survivor], None)  # no record holds it: her correction does
     assert customers_with_phone(PHONE)[0] == []  # she said that number is not hers: it signs nobody in as her
     assert addresses_for([survivor], "phone")[survivor].fields == {"phone": "+86" + new_phone}
+
+
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+
+
+def test_every_section_name_and_header_is_in_the_language_of_the_copy(person):
+    """The sections the domains above privacy register (points, survey answers, merges, touches, guide
+    tasks, chat messages) are named in English in an English copy, as privacy's own are, and stay Chinese in
+    the Chinese copy."""
+    cid = person["cid"]
+    customer_actions.correct_profile(person["admin"], cid, {"name": "张薇"}, reason="客户来电")
+    actions.open_request(customer_id=cid, kind="access", source="member_centre", verification="短信验证码")
+    english = person_sections(cid, "en")
+    chinese = person_sections(cid)
+    assert [name for name, *_ in english] == [name for name, *_ in chinese]
+    assert len(english) >= 16  # privacy's ten and the domains' six at least
+    for (name, label, headers, rows), (_n, label_zh, headers_zh, _r) in zip(english, chinese, strict=True):
+        assert rows, f"{name}: the person has no data there, so the test would not see its headers"
+        assert not CJK.search(label) and not any(CJK.search(h) for h in headers), (name, label, headers)
+        assert CJK.search(label_zh) and all(CJK.search(h) for h in headers_zh), (name, label_zh, headers_zh)
+    by_name = {name: (label, headers) for name, label, headers, _rows in english}
+    assert by_name["points"] == ("Points history", ["Time", "Points", "Source", "Account", "Reason", "Reference",
+                                                    "Handled by", "Expires at"])  # fmt: skip
+    assert by_name["survey_answers"][0] == "Survey answers" and by_name["chat_messages"][0] == "Archived chat messages"
+    assert {name: label for name, label, *_ in chinese}["touches"] == "触达消息"
+    content, _summary = build_archive(cid, language="en")
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        names = archive.namelist()
+        everything = json.loads(archive.read("All data.json"))
+    assert not any(CJK.search(n) for n in names), names  # the CSV files are named by their sections
+    assert everything["Data"]["Points history"][0]["Points"] == 120
+    assert everything["Data"]["Survey answers"][0]["Question"] == "您的肤质是？"  # the person's data stay as held
+    assert [m["Sent by the person"] for m in everything["Data"]["Archived chat messages"]] == ["Yes", "No"]
+    assert everything["Data"]["Messages sent"][0]["Marketing message"] in ("Yes", "No")
+    chats = next(rows for name, _label, _headers, rows in chinese if name == "chat_messages")
+    assert [m["本人发送"] for m in chats] == ["是", "否"]

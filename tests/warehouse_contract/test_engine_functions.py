@@ -82,3 +82,25 @@ def test_instants_read_in_utc(contract_brand, engine):
         assert orders.schema()["order_time"].timezone == "UTC"
         first = con.to_pyarrow(orders.order_by(["order_time", "order_key"]).limit(1).order_time).to_pylist()[0]
     assert first.tzinfo is not None and first.utcoffset().total_seconds() == 0
+
+
+def test_the_rows_as_imported_read_the_same_on_both_engines(contract_brand):
+    """siyu.warehouse.raw (the person's copy's "rows as imported", siyu.privacy.sections): the raw rows of
+    some records and their original columns, decrypted from raw_chunks, on DuckDB and on Spark."""
+    from siyu.warehouse.raw import raw_row, raw_rows_of
+
+    with on(contract_brand, "duckdb") as con:
+        raw = con.table("raw_rows")
+        sample = con.to_pyarrow(
+            raw.filter(raw.record_key.notnull()).order_by(["batch_id", "row_number"]).select("record_key").limit(3)
+        )
+        keys = sample.column("record_key").to_pylist()
+        duckdb_rows = raw_rows_of(keys)
+    with on(contract_brand, "spark"):
+        spark_rows = raw_rows_of(keys)
+        first = spark_rows[0]
+        one = raw_row(first["batch_id"], first["row_number"])
+    assert len(keys) == 3 and {r["record_key"] for r in duckdb_rows} == set(keys)
+    assert all(r["columns"] for r in duckdb_rows)  # decrypted: the file's own columns
+    assert spark_rows == duckdb_rows
+    assert one == first["columns"]

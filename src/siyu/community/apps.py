@@ -39,11 +39,13 @@ class CommunityConfig(AppConfig):
         from siyu.community.archive.queries import person_messages
         from siyu.privacy.erasure import register_person_eraser
         from siyu.privacy.registry import PersonData, register
+        from siyu.privacy.registry import copy_word as _w
 
         # the person's copy of their data (PIPL art. 45): their archived chat messages
-        register(PersonData("chat_messages", "会话存档消息", person_messages, {
-            "sent_at": "时间", "from_me": "本人发送", "sender": "发送人", "room_id": "群聊", "msgtype": "消息类型",
-            "text": "内容", "action": "动作"}, order=85))  # fmt: skip
+        register(PersonData("chat_messages", _w("Archived chat messages"), person_messages, {
+            "sent_at": _w("Time"), "from_me": _w("Sent by the person"), "sender": _w("Sender"),
+            "room_id": _w("Group chat"), "msgtype": _w("Message type"), "text": _w("Text"), "action": _w("Action")},
+            order=85))  # fmt: skip
         from siyu.community.handover import actions as handover_actions
 
         # erasure of a person (PIPL art. 47): their ids and words in the chat archive and its alerts, their

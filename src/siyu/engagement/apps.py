@@ -36,15 +36,18 @@ class EngagementConfig(AppConfig):
         from siyu.engagement.guides.queries import person_tasks
         from siyu.engagement.messaging.queries import person_sends
         from siyu.privacy.registry import PersonData, register
+        from siyu.privacy.registry import copy_word as _w
 
         # the person's copy of their data (PIPL art. 45): what was sent to them, what guides were asked to do
-        register(PersonData("touches", "触达消息", person_sends, {
-            "channel": "渠道", "source": "来自", "marketing": "营销消息", "template": "模板", "subject": "标题",
-            "content": "内容", "variables": "变量", "status": "状态", "scheduled_at": "计划时间", "sent_at": "发送时间"},
+        register(PersonData("touches", _w("Messages sent"), person_sends, {
+            "channel": _w("Channel"), "source": _w("Sent from"), "marketing": _w("Marketing message"),
+            "template": _w("Template"), "subject": _w("Subject"), "content": _w("Text"), "variables": _w("Variables"),
+            "status": _w("Status"), "scheduled_at": _w("Scheduled at"), "sent_at": _w("Sent at")},
             order=65))  # fmt: skip
-        register(PersonData("guide_tasks", "导购任务", person_tasks, {
-            "batch": "任务", "guide": "导购", "status": "状态", "message": "话术", "due_at": "截止时间",
-            "contacted_at": "联系时间", "outcome": "结果", "note": "导购备注"}, order=80))  # fmt: skip
+        register(PersonData("guide_tasks", _w("Guide tasks"), person_tasks, {
+            "batch": _w("Task"), "guide": _w("Guide"), "status": _w("Status"), "message": _w("Script"),
+            "due_at": _w("Due at"), "contacted_at": _w("Contacted at"), "outcome": _w("Outcome"),
+            "note": _w("Guide's note")}, order=80))  # fmt: skip
 
         from siyu.engagement.guides.actions import erase_person_tasks, person_tasks_left
         from siyu.engagement.messaging.actions import erase_person_sends, person_sends_left

@@ -8,8 +8,10 @@ class IdentityConfig(AppConfig):
     def ready(self):
         from siyu.identity.queries import person_merges
         from siyu.privacy.registry import PersonData, register
+        from siyu.privacy.registry import copy_word as _w
 
         # the person's copy of their data (PIPL art. 45) lists the merges that made their customer
-        register(PersonData("merges", "身份合并记录", person_merges, {
-            "merged_at": "合并时间", "survivor_id": "保留的客户编号", "absorbed_id": "并入的客户编号", "rule": "合并依据",
-            "evidence": "证据", "run_id": "识别批次"}, order=60))  # fmt: skip
+        register(PersonData("merges", _w("Identity merges"), person_merges, {
+            "merged_at": _w("Merged at"), "survivor_id": _w("Customer ID kept"),
+            "absorbed_id": _w("Customer ID merged in"), "rule": _w("Merged because"), "evidence": _w("Evidence"),
+            "run_id": _w("Resolution run")}, order=60))  # fmt: skip

@@ -32,11 +32,13 @@ class LoyaltyConfig(AppConfig):
 
         from siyu.loyalty.points.queries import person_points
         from siyu.privacy.registry import PersonData, register
+        from siyu.privacy.registry import copy_word as _w
 
         # the person's copy of their data (PIPL art. 45)
-        register(PersonData("points", "积分明细", person_points, {
-            "created_at": "时间", "points": "积分", "source": "来源", "account": "账户", "reason": "原因",
-            "source_ref": "关联单号", "staff": "经办人", "expires_at": "过期时间"}, order=70))  # fmt: skip
+        register(PersonData("points", _w("Points history"), person_points, {
+            "created_at": _w("Time"), "points": _w("Points"), "source": _w("Source"), "account": _w("Account"),
+            "reason": _w("Reason"), "source_ref": _w("Reference"), "staff": _w("Handled by"),
+            "expires_at": _w("Expires at")}, order=70))  # fmt: skip
 
         from siyu.loyalty.mall import actions as mall_actions
         from siyu.privacy.erasure import register_person_eraser

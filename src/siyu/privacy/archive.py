@@ -19,8 +19,8 @@ from django.utils import timezone, translation
 from django.utils.translation import pgettext
 
 from siyu.core.spreadsheet import formula_safe_writer
-from siyu.privacy.registry import registered
-from siyu.privacy.sections import COPY, cell, jsonable
+from siyu.privacy.registry import COPY, registered
+from siyu.privacy.sections import cell, jsonable
 
 CHINESE = "zh-hans"  # the copy's language unless another is asked for
 LANGUAGES = (CHINESE, "en")

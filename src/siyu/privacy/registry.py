@@ -9,21 +9,34 @@ registered by privacy itself (siyu.privacy.sections).
 
 `export(customer_id)` returns a list of rows (dicts) — every row held for the customer id as it is now,
 which after a merge includes what the absorbed customers brought — with the values a person can read
-(decrypted, labels instead of codes where the domain has them). `columns` names each key in Chinese: the
-archive's CSV headers and JSON keys. A key missing from `columns` is written under its own name."""
+(decrypted, labels instead of codes where the domain has them). `columns` names each key: the archive's CSV
+headers and JSON keys. A key missing from `columns` is written under its own name. The label and the headers
+are gettext messages in the context COPY (`copy_word("Points")`, lazy: the archive renders them in the
+language it is built in, Simplified Chinese unless English is asked for); the Chinese of a domain's words is
+in that domain's catalogue (or the shared one)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from django.utils.functional import Promise
+from django.utils.translation import pgettext_lazy
+
+COPY = "copy of personal data"  # the gettext context of the copy's words
+
+
+def copy_word(text: str) -> Promise:
+    """A word of the copy (a section's name or a header): translated when the copy is built, in its language."""
+    return pgettext_lazy(COPY, text)
+
 
 @dataclass(frozen=True)
 class PersonData:
     name: str  # a stable code: the archive's file name (`<name>.csv`) and the key of the JSON's section
-    label: str  # the section's name as the person reads it: Chinese, or a lazy gettext message (Chinese first)
+    label: Promise  # the section's name as the person reads it: copy_word(English)
     export: Callable[[int], list[dict]]
-    columns: dict[str, str] = field(default_factory=dict)  # row key -> header (Chinese, or lazy gettext)
+    columns: dict[str, Promise] = field(default_factory=dict)  # row key -> header: copy_word(English)
     order: int = 100  # where the section comes in the archive (profile first)
 
 

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import json
 
-from django.utils.translation import pgettext_lazy
-
 from siyu.customers import labels as customer_labels
 from siyu.customers import queries as customers
 from siyu.customers.models import Consent, CustomerTag, Note
 from siyu.privacy import labels
 from siyu.privacy.models import DataRequest
-from siyu.privacy.registry import PersonData, register
+from siyu.privacy.registry import PersonData, copy_word, register
 from siyu.staff.queries import display_name_of
 from siyu.warehouse.raw import raw_rows_of
 
-COPY = "copy of personal data"
-
-
-def _w(text: str):
-    """A word of the copy (translated when the copy is built, in the language it is built in)."""
-    return pgettext_lazy(COPY, text)
+_w = copy_word  # a word of the copy (translated when the copy is built, in the language it is built in)
 
 
 def _word(table: dict, code):

@@ -14,11 +14,13 @@ class SurveysConfig(AppConfig):
         register_builder_words("surveys", mirror.builder_surveys)  # the segment builder's survey-answer condition
 
         from siyu.privacy.registry import PersonData, register
+        from siyu.privacy.registry import copy_word as _w
         from siyu.surveys.queries import person_answers
 
         # the person's copy of their data (PIPL art. 45)
-        register(PersonData("survey_answers", "问卷回答", person_answers, {
-            "survey": "问卷", "question": "问题", "answer": "回答", "submitted_at": "提交时间"}, order=75))  # fmt: skip
+        register(PersonData("survey_answers", _w("Survey answers"), person_answers, {
+            "survey": _w("Survey"), "question": _w("Question"), "answer": _w("Answer"),
+            "submitted_at": _w("Submitted at")}, order=75))  # fmt: skip
 
         from siyu.privacy.erasure import register_person_eraser
         from siyu.surveys.actions import erase_person_answers, person_answers_left

@@ -18,6 +18,7 @@ from django.utils import timezone
 from siyu import warehouse
 from siyu.community.archive.lines import CUSTOMER_PREFIXES, NOT_CONVERSATION
 from siyu.community.archive.models import ArchiveImport, SensitiveAlert, SensitiveRule
+from siyu.privacy.registry import copy_word
 from siyu.warehouse.localtime import local_time
 
 ALERT_PAGE = 50
@@ -217,6 +218,6 @@ def person_messages(customer_id: int) -> list[dict]:
         return []
     received = t.recipients.intersect(ibis.literal(mine, type="array<string>")).length() > 0
     found = t.filter(t.sender.isin(mine) | ((t.room_id == "") & received)).order_by([t.sent_at, t.seq])
-    return [{"sent_at": r["sent_at"], "from_me": "是" if r["sender"] in mine else "否", "sender": r["sender"],
+    return [{"sent_at": r["sent_at"], "from_me": copy_word("Yes") if r["sender"] in mine else copy_word("No"), "sender": r["sender"],
              "room_id": r["room_id"], "msgtype": r["msgtype"], "text": r["text"], "action": r["action"]}
             for r in _rows(found.select("sent_at", "seq", "sender", "room_id", "msgtype", "text", "action"))]  # fmt: skip

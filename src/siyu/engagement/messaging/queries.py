@@ -16,6 +16,7 @@ from siyu.engagement.errors import ChannelNotConfigured
 from siyu.engagement.messaging.channels import ADAPTERS, ChannelAdapter
 from siyu.engagement.messaging.models import ACCOUNT_OF, ChannelAccount, Send, WeComCorpTag
 from siyu.ingest.normalise.phone import normalise_phone
+from siyu.privacy.registry import copy_word
 
 MAX_PAGE_SIZE = 200
 
@@ -204,6 +205,6 @@ def person_sends(customer_id: int) -> list[dict]:
     """Every message to the customer (queued, suppressed, sent or failed), oldest first, with its words, for
     the person's copy of their data (siyu.privacy.registry)."""
     sends = Send.objects.filter(customer_id=int(customer_id)).order_by("scheduled_at", "pk")
-    return [{"channel": s.get_channel_display(), "source": s.get_source_display(), "marketing": "是" if s.marketing else "否",
+    return [{"channel": s.get_channel_display(), "source": s.get_source_display(), "marketing": copy_word("Yes") if s.marketing else copy_word("No"),
              "template": s.template, "subject": s.subject, "content": s.content, "variables": s.variables,
              "status": s.get_status_display(), "scheduled_at": s.scheduled_at, "sent_at": s.sent_at} for s in sends]  # fmt: skip
