@@ -62,6 +62,9 @@ class Person:
     # one random token of no one per erasure: a domain that keeps rows for its counts puts a pseudonym made
     # of it where the person's id was (the same in every domain, so the rows still agree with each other)
     token: str = field(default_factory=lambda: secrets.token_hex(8))
+    # what an eraser read of the person before the warehouse's part blanked it, for its own scan (in memory,
+    # for this job: e.g. the identity model's values of theirs)
+    held: dict = field(default_factory=dict)
 
     @property
     def value_hashes(self) -> set[str]:
@@ -115,19 +118,23 @@ class PersonEraser:
     label: str  # what the operator reads in the step (Chinese)
     erase: Callable[[Person, DataRequest], dict]
     scan: Callable[[Person], int] | None = None  # how many of the person's items it still finds
+    reads_records: bool = False  # reads the person's warehouse records: runs before the warehouse's part
 
 
 _ERASERS: dict[str, PersonEraser] = {}
 
 
-def register_person_eraser(name: str, label: str, erase: Callable, scan: Callable | None = None) -> None:
+def register_person_eraser(name: str, label: str, erase: Callable, scan: Callable | None = None,
+                           reads_records: bool = False) -> None:  # fmt: skip
     """A domain's part of erasing one person: `erase(person, request) -> {counts}`, and optionally
-    `scan(person) -> items left` (0 when none). Called from the domain's AppConfig.ready()."""
-    _ERASERS[name] = PersonEraser(name, label, erase, scan)
+    `scan(person) -> items left` (0 when none). `reads_records`: it reads the person's warehouse records,
+    so it runs before the warehouse's part blanks them. Called from the domain's AppConfig.ready()."""
+    _ERASERS[name] = PersonEraser(name, label, erase, scan, reads_records)
 
 
 def person_erasers() -> list[PersonEraser]:
-    return list(_ERASERS.values())
+    """In the order they run: those reading the person's records first."""
+    return sorted(_ERASERS.values(), key=lambda e: not e.reads_records)
 
 
 def _phone_digits(value: str | None) -> str | None:
