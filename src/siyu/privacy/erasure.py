@@ -329,6 +329,18 @@ def suppressed_hashes(hashes: set[str]) -> set[str]:
     return found
 
 
+def erased_customers(hashes: set[str]) -> dict[str, int | None]:
+    """{keyed hash: the erased customer's id (None: its request is gone)} of these hashes on the suppression
+    list: what lets a domain syncing ids from a platform (the WeCom group sync) keep an erased person's id
+    out, under the pseudonym their rows carry."""
+    found: dict[str, int | None] = {}
+    values = sorted(hashes)
+    for start in range(0, len(values), 500):
+        found.update(Suppression.objects.filter(value_hash__in=values[start : start + 500])
+                     .values_list("value_hash", "request__customer_id"))  # fmt: skip
+    return found
+
+
 def any_suppressed() -> bool:
     # The importer used as a library without a control plane — one not migrated yet, or none it may open
     # (pytest's module fixtures block it with a RuntimeError) — has no list. A server always has one.
