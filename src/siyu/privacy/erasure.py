@@ -223,7 +223,7 @@ def check_no_waiting_upload(person: Person) -> None:
     more, so a later scan could not find what the import leaves behind. Erase after the job has run."""
     if person.phones or person.texts:
         waiting = [Path(p) for p in _waiting_uploads()]
-        if any(path.is_file() and uploads.holds(path, person.matches) for path in waiting):
+        if any(path.is_file() and uploads.holds(path, person.matches, person.rows_matching) for path in waiting):
             raise PrivacyError("a job waiting to run still reads an uploaded file holding this person: "
                                "erase after it has run")  # fmt: skip
 
@@ -233,11 +233,11 @@ def _erase_uploads(person: Person, request: DataRequest) -> dict:
     chunks, handled above; check_no_waiting_upload ran before anything was erased)."""
     if not (person.phones or person.texts):
         return {"files": 0}
-    return {"files": len(uploads.delete_files_holding(person.matches, keep=_waiting_uploads()))}
+    return {"files": len(uploads.delete_files_holding(person.matches, _waiting_uploads(), person.rows_matching))}
 
 
 def _scan_uploads(person: Person) -> int:
-    return len(uploads.files_holding(person.matches)) if person.phones or person.texts else 0
+    return len(uploads.files_holding(person.matches, person.rows_matching)) if person.phones or person.texts else 0
 
 
 def _erase_customer(person: Person, request: DataRequest) -> dict:
