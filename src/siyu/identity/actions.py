@@ -95,9 +95,12 @@ from siyu.identity.incremental import (
     IncrementalPlan,
     drop_temporary,
     hashed_keys,
+    load_model,
     model_row,
     plan_incremental,
     settings_fingerprint,
+    value_counts,
+    without_values,
 )
 from siyu.identity.probabilistic import (
     HOUSEHOLD_RATE_KEY,
@@ -1300,3 +1303,70 @@ def _representatives(*customer_ids: int) -> list[str]:
     return out
 
 
+# --- erasure of a person (PIPL art. 47; siyu.privacy.erasure runs it) ----------------------------------------
+
+
+def _stored_model(con) -> tuple[dict | None, TrainedModel | None]:
+    stored = con.table("identity_models").to_pyarrow().to_pylist()
+    return (stored[0], load_model(stored[0])) if stored else (None, None)
+
+
+def _person_tf_values(con, record_keys: list[str], model: TrainedModel) -> dict[str, dict[str, int]]:
+    """{column: {value: rows}} of the person's records in the model's term-frequency columns. Every record is
+    a row of its own (a full run folds a cluster's equal rows into one): at least what the model counted."""
+    numbered = ibis.memtable({"rid": list(range(len(record_keys))), "record_key": list(record_keys)})
+    rows = record_rows(con, numbered)
+    if not rows.num_rows:
+        return {}
+    compare = MatchSettings.from_settings().compare
+    features = record_features(rows, np.arange(len(record_keys), dtype=np.int64), compare)
+    held = {}
+    for column in model.term_frequencies:
+        if column in features.columns:
+            values = features.get_column(column).drop_nulls().cast(pl.String).value_counts()
+            held[column] = dict(zip(values.get_column(column).to_list(), values.get_column("count").to_list(),
+                                    strict=True))  # fmt: skip
+    return {c: v for c, v in held.items() if v}
+
+
+def erase_person_values(person, request) -> dict:
+    """Identity's part of erasing a person: the stored model's term-frequency tables hold the values of
+    names, nicknames, districts and generic fields the last full run counted; the person's rows are taken
+    out of them (siyu.identity.incremental.without_values): a value only they held goes, a shared one is
+    counted without them. It reads their records' values, so it runs before the warehouse's part blanks
+    them; what is left of each value is kept on `person` for the scan (in memory, for the job)."""
+    counts = {"values": 0, "removed": 0}
+    person.held["identity_model"] = {}
+    if not person.record_keys:
+        return counts
+    with exclusive_writes(wait=3600), transaction():
+        con = backend()
+        stored, model = _stored_model(con)
+        if model is None or not model.term_frequencies:
+            return counts
+        held = _person_tf_values(con, person.record_keys, model)
+        if not held:
+            return counts
+        left = without_values(model, held)
+        row = model_row(stored["run_id"], stored["saved_at"], stored["fingerprint"], model)
+        con.insert(
+            "identity_models", pa.Table.from_pylist([row], schema=_arrow("identity_models")), overwrite=True
+        )
+    person.held["identity_model"] = left
+    counts["values"] = sum(len(v) for v in left.values())
+    counts["removed"] = sum(1 for v in left.values() for n in v.values() if n == 0)
+    return counts
+
+
+def person_values_left(person) -> int:
+    """The erasure scan: the person's values the stored model still counts beyond what others hold (a value
+    only they held must be gone)."""
+    left = person.held.get("identity_model") or {}
+    if not left:
+        return 0
+    _, model = _stored_model(backend())
+    if model is None:
+        return 0
+    counts = value_counts(model)
+    return sum(1 for column, values in left.items() for value, n in values.items()
+               if counts.get(column, {}).get(value, 0) > n)  # fmt: skip

@@ -164,9 +164,10 @@ def model_row(run_id: str, saved_at, fingerprint: str, model: TrainedModel | Non
     if model is not None:
         row["model"] = pii.encrypt(json.dumps(model.settings).encode())
         long = [
-            pl.from_arrow(t).select(column=pl.lit(c), value=pl.col(c).cast(pl.String), tf=pl.col(f"tf_{c}"))
+            pl.from_arrow(t).select(column=pl.lit(c), value=pl.col(c).cast(pl.String), tf=pl.col(f"tf_{c}"),
+                                    total=pl.lit(model.tf_totals.get(c), dtype=pl.Int64))
             for c, t in model.term_frequencies.items()
-        ]
+        ]  # fmt: skip
         if long:
             row["term_frequencies"] = pii.encrypt(_parquet(pl.concat(long)))
     return row
@@ -184,7 +185,67 @@ def load_model(row: dict) -> TrainedModel | None:
             model.term_frequencies[column] = part.select(
                 pl.col("value").alias(column), pl.col("tf").alias(f"tf_{column}")
             ).to_arrow()
+            # a model stored before the totals were kept: inferred from the frequencies
+            total = part.get_column("total").drop_nulls() if "total" in part.columns else None
+            model.tf_totals[column] = (
+                int(total[0]) if total is not None and total.len() else _inferred_total(part)
+            )
     return model
+
+
+def _inferred_total(part: pl.DataFrame) -> int:
+    """The row count a column's frequencies were counted over, for a model stored without it: the smallest
+    total that makes every frequency a whole count (the rarest value held by 1, 2, ... rows)."""
+    tf = part.get_column("tf").drop_nulls().to_numpy()
+    if not tf.size:
+        return 0
+    for rarest in range(1, 1001):
+        total = round(rarest / tf.min())
+        counts = tf * total
+        if total and np.all(np.abs(counts - np.round(counts)) < 1e-6 * np.maximum(counts, 1)):
+            return int(total)
+    return round(1 / tf.min())
+
+
+def value_counts(model: TrainedModel) -> dict[str, dict[str, int]]:
+    """{column: {value: rows holding it}} of a model's term-frequency tables (the counts behind them)."""
+    counts = {}
+    for column, table in model.term_frequencies.items():
+        total = model.tf_totals.get(column, 0)
+        values = [None if v is None else str(v) for v in table.column(column).to_pylist()]
+        counts[column] = {v: round(tf * total) for v, tf in zip(values, table.column(f"tf_{column}").to_pylist(), strict=True)
+                          if v is not None and tf is not None}  # fmt: skip
+    return counts
+
+
+def without_values(model: TrainedModel, held: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Take an erased person's rows out of the model's term frequencies, in place: `held` is {column:
+    {value: rows of theirs holding it}}; each value's count goes down by theirs (a value no one else holds
+    goes), the column's total by all of theirs, and the frequencies are counted again. Returns {column:
+    {value: count left}} of the person's values (0: gone), what the erasure scan checks."""
+    counts = value_counts(model)
+    left: dict[str, dict[str, int]] = {}
+    for column, mine in held.items():
+        if column not in model.term_frequencies or not mine:
+            continue
+        known = counts[column]
+        taken = 0
+        left[column] = {}
+        for value, n in mine.items():
+            before = known.get(value, 0)
+            # their rows may be newer than the model (an incremental run): never below zero
+            known[value] = max(before - n, 0)
+            taken += before - known[value]
+            left[column][value] = known[value]
+        total = max(model.tf_totals.get(column, 0) - taken, 0)
+        kept = {v: c for v, c in known.items() if c > 0}
+        model.tf_totals[column] = total
+        table = model.term_frequencies[column]
+        model.term_frequencies[column] = pa.table({
+            column: pa.array(list(kept), type=pa.string()),
+            f"tf_{column}": pa.array([c / total for c in kept.values()] if total else [None] * len(kept), type=pa.float64()),
+        }) if table.num_rows else table  # fmt: skip
+    return left
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:

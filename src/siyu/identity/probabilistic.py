@@ -107,6 +107,9 @@ class TrainedModel:
 
     settings: dict
     term_frequencies: dict[str, pa.Table] = field(default_factory=dict)
+    # per column, how many rows the frequencies were counted over (a value's count is its tf times this):
+    # erasing a person takes their rows out of the counts (siyu.identity.incremental.without_values)
+    tf_totals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -468,6 +471,9 @@ def _trained_model(linker, features: pl.DataFrame, match: MatchSettings) -> Trai
     for column in _tf_columns(model.settings):
         tf = linker.table_management.compute_tf_table(column)
         model.term_frequencies[column] = tf.as_duckdbpyrelation().fetch_arrow_table()
+        # Splink divides by the rows with a value in the column it was trained on (these features)
+        if column in features.columns:
+            model.tf_totals[column] = int(features.get_column(column).is_not_null().sum())
     return model
 
 

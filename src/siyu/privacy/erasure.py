@@ -62,6 +62,9 @@ class Person:
     # one random token of no one per erasure: a domain that keeps rows for its counts puts a pseudonym made
     # of it where the person's id was (the same in every domain, so the rows still agree with each other)
     token: str = field(default_factory=lambda: secrets.token_hex(8))
+    # what an eraser read of the person before the warehouse's part blanked it, for its own scan (in memory,
+    # for this job: e.g. the identity model's values of theirs)
+    held: dict = field(default_factory=dict)
 
     @property
     def value_hashes(self) -> set[str]:
@@ -115,19 +118,23 @@ class PersonEraser:
     label: str  # what the operator reads in the step (Chinese)
     erase: Callable[[Person, DataRequest], dict]
     scan: Callable[[Person], int] | None = None  # how many of the person's items it still finds
+    reads_records: bool = False  # reads the person's warehouse records: runs before the warehouse's part
 
 
 _ERASERS: dict[str, PersonEraser] = {}
 
 
-def register_person_eraser(name: str, label: str, erase: Callable, scan: Callable | None = None) -> None:
+def register_person_eraser(name: str, label: str, erase: Callable, scan: Callable | None = None,
+                           reads_records: bool = False) -> None:  # fmt: skip
     """A domain's part of erasing one person: `erase(person, request) -> {counts}`, and optionally
-    `scan(person) -> items left` (0 when none). Called from the domain's AppConfig.ready()."""
-    _ERASERS[name] = PersonEraser(name, label, erase, scan)
+    `scan(person) -> items left` (0 when none). `reads_records`: it reads the person's warehouse records,
+    so it runs before the warehouse's part blanks them. Called from the domain's AppConfig.ready()."""
+    _ERASERS[name] = PersonEraser(name, label, erase, scan, reads_records)
 
 
 def person_erasers() -> list[PersonEraser]:
-    return list(_ERASERS.values())
+    """In the order they run: those reading the person's records first."""
+    return sorted(_ERASERS.values(), key=lambda e: not e.reads_records)
 
 
 def _phone_digits(value: str | None) -> str | None:
@@ -216,7 +223,7 @@ def check_no_waiting_upload(person: Person) -> None:
     more, so a later scan could not find what the import leaves behind. Erase after the job has run."""
     if person.phones or person.texts:
         waiting = [Path(p) for p in _waiting_uploads()]
-        if any(path.is_file() and uploads.holds(path, person.matches) for path in waiting):
+        if any(path.is_file() and uploads.holds(path, person.matches, person.rows_matching) for path in waiting):
             raise PrivacyError("a job waiting to run still reads an uploaded file holding this person: "
                                "erase after it has run")  # fmt: skip
 
@@ -226,11 +233,11 @@ def _erase_uploads(person: Person, request: DataRequest) -> dict:
     chunks, handled above; check_no_waiting_upload ran before anything was erased)."""
     if not (person.phones or person.texts):
         return {"files": 0}
-    return {"files": len(uploads.delete_files_holding(person.matches, keep=_waiting_uploads()))}
+    return {"files": len(uploads.delete_files_holding(person.matches, _waiting_uploads(), person.rows_matching))}
 
 
 def _scan_uploads(person: Person) -> int:
-    return len(uploads.files_holding(person.matches)) if person.phones or person.texts else 0
+    return len(uploads.files_holding(person.matches, person.rows_matching)) if person.phones or person.texts else 0
 
 
 def _erase_customer(person: Person, request: DataRequest) -> dict:
@@ -319,6 +326,18 @@ def suppressed_hashes(hashes: set[str]) -> set[str]:
     for start in range(0, len(values), 500):
         found.update(Suppression.objects.filter(value_hash__in=values[start : start + 500])
                      .values_list("value_hash", flat=True))  # fmt: skip
+    return found
+
+
+def erased_customers(hashes: set[str]) -> dict[str, int | None]:
+    """{keyed hash: the erased customer's id (None: its request is gone)} of these hashes on the suppression
+    list: what lets a domain syncing ids from a platform (the WeCom group sync) keep an erased person's id
+    out, under the pseudonym their rows carry."""
+    found: dict[str, int | None] = {}
+    values = sorted(hashes)
+    for start in range(0, len(values), 500):
+        found.update(Suppression.objects.filter(value_hash__in=values[start : start + 500])
+                     .values_list("value_hash", "request__customer_id"))  # fmt: skip
     return found
 
 

@@ -532,17 +532,33 @@ def _export_rows(path):
 def _theirs(frame, customer_id: int):
     import polars as pl
 
-    if "customer_id" not in frame.columns:
+    if "customer_id" not in frame.collect_schema().names():
         return pl.lit(False)
     return pl.col("customer_id").cast(pl.String).str.strip_chars() == str(int(customer_id))
 
 
+def _rows_of(path, customer_id: int) -> int:
+    """How many rows of an export file are the customer's: a CSV is scanned lazily (only its customer_id
+    column is kept while reading, nothing of the file stays in memory), an XLSX read whole."""
+    import polars as pl
+
+    if path.suffix.lower() != ".csv":
+        frame = _export_rows(path)
+        return frame.filter(_theirs(frame, customer_id)).height
+    rows = pl.scan_csv(path, infer_schema=False)
+    if "customer_id" not in rows.collect_schema().names():
+        return 0
+    return int(rows.filter(_theirs(rows, customer_id)).select(pl.len()).collect().item())
+
+
 def erase_person_exports(person, request) -> dict:
     """Exports' part of erasing a person: every export file still where it was written (the audit log names
-    it) is written again without the rows of their customer id. Files moved or copied elsewhere are beyond
-    Siyu's reach."""
+    it) is written again without the rows of their customer id (a file without them is only scanned, not
+    read whole). Files moved or copied elsewhere are beyond Siyu's reach."""
     files = rows = 0
     for path in _export_files():
+        if not _rows_of(path, person.customer_id):
+            continue
         frame = _export_rows(path)
         kept = frame.filter(~_theirs(frame, person.customer_id))
         if kept.height == frame.height:
@@ -557,5 +573,4 @@ def erase_person_exports(person, request) -> dict:
 
 def person_exports_left(person) -> int:
     """What erase_person_exports removes that is still there (the erasure scan): their rows in export files."""
-    frames = [_export_rows(path) for path in _export_files()]
-    return sum(frame.filter(_theirs(frame, person.customer_id)).height for frame in frames)
+    return sum(_rows_of(path, person.customer_id) for path in _export_files())

@@ -124,3 +124,41 @@ def test_a_resigned_owners_groups_are_found_for_the_handover_and_synced_with_the
     sync_groups()
     group = CustomerGroup.objects.get(chat_id=chat)
     assert (group.owner_userid, group.owner.user, group.status) == ("taker", taker, GroupStatus.INHERITED)
+
+
+def test_a_sync_and_a_callback_keep_an_erased_member_under_their_pseudonym(client, fake, store_groups, warehouse):
+    from django.utils import timezone
+
+    from siyu.community.groups.actions import erase_person_stays
+    from siyu.core.pii import keyed_hash
+    from siyu.privacy.erasure import Person, suppress
+    from siyu.privacy.models import DataRequest
+
+    sync_groups()
+    now = timezone.now()  # the request of the customer the groups know (no warehouse customer here)
+    request = DataRequest.objects.create(kind="deletion", customer_id=11, source="member_centre", verification="短信验证码",
+                                         requested_at=now, due_at=now)  # fmt: skip
+    person = Person(customer_id=11, record_keys=[], identifiers={("external_userid", keyed_hash("external_userid:wm-a"))})
+    suppress(person, request)
+    erase_person_stays(person, request)  # what the erasure does in the groups (siyu.privacy.erasure)
+    pseudonym = person.pseudonym("wm-")
+    assert GroupMember.objects.filter(member_id=pseudonym, left_at=None).count() == 2
+
+    # still in both groups at WeCom, and joining a third: the sync reads their real id again
+    fake.add_group_member(store_groups["welfare"], "wm-d", join_time=T0 + 99)
+    third = fake.make_group("owner1", "新群", create_time=T0, members=[{"member": "wm-a", "join_time": T0 + 50}])
+    report = sync_groups()
+    assert (report["joins"], report["leaves"]) == (3, 0)  # wm-d, the owner and the erased member join the third
+    assert not GroupMember.objects.filter(member_id="wm-a").exists()
+    stays = GroupMember.objects.filter(member_id=pseudonym)
+    assert stays.count() == 3 and not stays.exclude(left_at=None).exists()  # the erased stays are not left
+    assert stays.get(group__chat_id=third).customer_id == 11
+    assert "wm-a" not in repr(_warehouse_rows(warehouse))
+    assert CustomerGroup.objects.get(chat_id=store_groups["welfare"]).member_count == 5
+
+    _post_callback(client, fake.remove_group_member(store_groups["welfare"], "wm-a", quit_scene=1))
+    left = GroupMember.objects.get(group__chat_id=store_groups["welfare"], member_id=pseudonym)
+    assert left.left_at is not None and left.quit_scene == 1  # the leave closes the pseudonym's stay
+    _post_callback(client, fake.add_group_member(store_groups["welfare"], "wm-a", join_time=T0 + 9_000))
+    assert not GroupMember.objects.filter(member_id="wm-a").exists()
+    assert GroupMember.objects.filter(group__chat_id=store_groups["welfare"], member_id=pseudonym, left_at=None).exists()

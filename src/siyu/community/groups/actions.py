@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import secrets
 from collections import defaultdict
 
 import ibis
@@ -224,9 +225,14 @@ def _compare_members(compare: list[tuple[CustomerGroup, dict]], now: dt.datetime
     for stay in GroupMember.objects.filter(group__in=[g for g, _ in compare], left_at=None):
         open_stays[stay.group_id][stay.member_id] = stay
     new_stays, closed, adjusted = [], [], []
+    erased = erased_members(
+        {m.get("userid") for _, d in compare for m in d.get("member_list") or []
+         if int(m.get("type") or 2) != 1 and m.get("userid") not in open_stays.get(_.pk, {})},
+        {m.get("userid"): m.get("unionid") for _, d in compare for m in d.get("member_list") or []},
+    )  # fmt: skip
     for group, detail in compare:
         mine = open_stays.get(group.pk, {})
-        listed = {m["userid"]: m for m in detail.get("member_list") or [] if m.get("userid")}
+        listed = _pseudonymised(detail.get("member_list") or [], erased)
         changed = False
         for member_id, stay in mine.items():
             if member_id not in listed:
@@ -256,7 +262,11 @@ def _compare_members(compare: list[tuple[CustomerGroup, dict]], now: dt.datetime
             changed = True
         if changed and group.pk not in report["changed"]:
             report["changed"].append(group.pk)
-    unlinked = [s for s in [*new_stays, *adjusted] if not s.is_staff and s.customer_id is None]
+    erased_ids = {pseudonym: cid for pseudonym, cid in erased.values()}
+    for stay in new_stays:
+        stay.customer_id = erased_ids.get(stay.member_id)
+    unlinked = [s for s in [*new_stays, *adjusted] if not s.is_staff and s.customer_id is None
+                and s.member_id not in erased_ids]  # fmt: skip
     links = customers_of_members(source, [(s.member_id, s.unionid) for s in unlinked])
     for stay in unlinked:
         stay.customer_id = links.get(stay.member_id)
@@ -268,6 +278,27 @@ def _compare_members(compare: list[tuple[CustomerGroup, dict]], now: dt.datetime
     report["leaves"] += len(closed)  # gone now, or left and came back between two looks
     groups = {g.pk: g for g, _ in compare}
     record_leave_events(source, [(groups[s.group_id], s) for s in closed if not s.is_staff])
+
+
+def _pseudonymised(members: list[dict], erased: dict[str, tuple[str, int | None]]) -> dict[str, dict]:
+    """{member id: WeCom's item} of a group's member list, an erased person under their pseudonym without
+    their unionid (left out when their erasure's request is gone); an inviter who is erased, the same."""
+    listed = {}
+    for item in members:
+        member_id = item.get("userid")
+        if not member_id:
+            continue
+        inviter = (item.get("invitor") or {}).get("userid")
+        if member_id in erased or inviter in erased:
+            item = dict(item)
+            if inviter in erased:
+                item["invitor"] = {"userid": erased[inviter][0]}
+            if member_id in erased:
+                member_id = erased[member_id][0]
+                item.update(userid=member_id, unionid="")
+        if member_id:
+            listed[member_id] = item
+    return listed
 
 
 def record_leave_events(source: str, leaves: list[tuple[CustomerGroup, GroupMember]]) -> int:
@@ -413,16 +444,19 @@ def record_group_change(event: dict, account) -> None:
 def _apply_member_event(group: CustomerGroup, props: dict, at: dt.datetime, source: str) -> None:
     members = [m for m in props.get("members") or [] if m]
     detail = props.get("update_detail")
+    erased = erased_members(members)
+    members = [erased[m][0] if m in erased else m for m in members if erased.get(m, ("-",))[0]]
     if detail == "add_member":
         open_ids = set(GroupMember.objects.filter(group=group, left_at=None, member_id__in=members)
                        .values_list("member_id", flat=True))  # fmt: skip
         fresh = [m for m in members if m not in open_ids]
         staff = set(StaffProfile.objects.filter(wecom_userid__in=fresh).values_list("wecom_userid", flat=True))
-        links = customers_of_members(source, [(m, "") for m in fresh if m not in staff])
+        erased_customers = {pseudonym: cid for pseudonym, cid in erased.values()}
+        links = customers_of_members(source, [(m, "") for m in fresh if m not in staff and m not in erased_customers])
         GroupMember.objects.bulk_create([
             GroupMember(group=group, member_id=m[:64], is_staff=m in staff, joined_at=at,
                         join_scene=CALLBACK_JOIN_SCENE.get(str(props.get("join_scene") or "")),
-                        customer_id=links.get(m)) for m in fresh
+                        customer_id=links.get(m, erased_customers.get(m))) for m in fresh
         ])  # fmt: skip
     elif detail == "del_member":
         scene = str(props.get("quit_scene") or "")
@@ -890,3 +924,31 @@ def person_stays_left(person) -> int:
     stays, ids = _person_stays(person)
     left = stays.exclude(member_id__startswith=ERASED_MEMBER, unionid="").count()
     return left + (GroupMember.objects.filter(inviter__in=ids).count() if ids else 0)
+
+
+def erased_members(member_ids, unionids: dict[str, str] | None = None) -> dict[str, tuple[str, int | None]]:
+    """{member id: (pseudonym, customer id)} of the external members who are erased people (their
+    external_userid, or unionid, on privacy's suppression list), for a sync or a callback that reads them
+    from WeCom again: their stay is kept under the pseudonym their erased stays carry (a new one, linked to
+    their customer, if they had none), never under their real id. Customer id None: the erasure's request
+    is gone, the member is not stored. Nothing is hashed while no one was ever erased."""
+    from siyu.privacy.erasure import any_suppressed, erased_customers
+
+    ids = {m for m in member_ids if m and not m.startswith(ERASED_MEMBER)}
+    if not ids or not any_suppressed():
+        return {}
+    hashes: dict[str, str] = {}
+    for m in ids:
+        hashes[pii.keyed_hash(f"external_userid:{m}")] = m
+        union = (unionids or {}).get(m)
+        if union:  # the warehouse keys a unionid by its value alone (customers_of_members)
+            hashes[pii.keyed_hash(union)] = hashes[pii.keyed_hash(f"unionid:{union}")] = m
+    customers = {hashes[h]: cid for h, cid in erased_customers(set(hashes)).items()}
+    if not customers:
+        return {}
+    known = dict(GroupMember.objects.filter(customer_id__in={c for c in customers.values() if c is not None},
+                                            member_id__startswith=ERASED_MEMBER)
+                 .values_list("customer_id", "member_id"))  # fmt: skip
+    for cid in set(customers.values()) - set(known) - {None}:
+        known[cid] = f"{ERASED_MEMBER}{secrets.token_hex(8)}"  # what privacy's Person.pseudonym("wm-") makes
+    return {m: (known.get(cid, ""), cid) for m, cid in customers.items()}
