@@ -40,7 +40,8 @@ java:
 
 # Control-plane tests run again on PostgreSQL when a server answers on 127.0.0.1:5432. That pass leaves out
 # the browser tests (e2e) and the tests marked own_home: they run only processes of their own on a SQLite
-# SIYU_HOME of their own (DATABASE_URL removed), so they would run exactly as on the first pass.
+# SIYU_HOME (or a private PostgreSQL server) of their own (DATABASE_URL removed), so they would run exactly as
+# on the first pass.
 PG_URL ?= postgres://postgres@127.0.0.1:5432/siyu
 PG_TESTS := tests/core tests/workers tests/staff tests/customers tests/api tests/console tests/engagement tests/acquisition tests/community tests/loyalty tests/surveys tests/members tests/privacy tests/integrations
 

@@ -157,7 +157,7 @@ class Lease:
             )  # fmt: skip
 
     def _run(self) -> None:
-        from django.db import connections
+        from django.db import InterfaceError, OperationalError, connections
 
         every = max(lease_seconds() / 4, 0.2)
         try:
@@ -167,6 +167,13 @@ class Lease:
                     self.renew()
                     if self.on_renew is not None:
                         self.on_renew()
+                except (OperationalError, InterfaceError) as exc:  # the database away: one line, tried again
+                    log.warning(
+                        "renewing the lease %s failed: %s",
+                        self.id,
+                        (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                    )
+                    connections.close_all()
                 except Exception:  # noqa: BLE001 - a database hiccup; the next renewal tries again
                     log.exception("renewing the lease %s failed", self.id)
                     connections.close_all()

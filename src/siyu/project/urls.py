@@ -1,6 +1,10 @@
+import sys
+
 from django.contrib import admin
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views import defaults
 
@@ -35,3 +39,24 @@ def not_found(request, exception=None):
 
 
 handler404 = not_found
+
+
+def server_error(request):
+    """A control-plane database that does not answer (PostgreSQL restarting or down, a connection dropped) is
+    a 503 saying so, with Retry-After, not a bare 500: a client retries, an operator reloads (docs/faults.md).
+    Nothing here touches the database (no session, no template context)."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        message = _(
+            "The database does not answer right now (it may be restarting). Try again in a few seconds."
+        )
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            page = f'<!doctype html><meta charset="utf-8"><title>503</title><p>{escape(message)}</p>'
+            response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
+        response["Retry-After"] = "5"
+        return response
+    return defaults.server_error(request)
+
+
+handler500 = server_error
