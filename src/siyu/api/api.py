@@ -40,9 +40,12 @@ api = SiyuAPI(
     auth=auth,
     description=(
         "Customers, tags, traits, segments, orders and events of a Siyu installation. Authenticate with "
-        "`Authorization: Bearer <token>` (create one with `siyu token create USER --scope AREA:read|write --expires-in 90d`). A token's scopes name the areas it may read or change (`customers:read`, `privacy:write`, `*` for all; write includes read); an expired token gets 401, a token without the route's scope 403, both before the body is read; the token's user's role still applies. An address that sends too many wrong tokens gets 429 for a while. Every POST/DELETE needs an "
+        "`Authorization: Bearer <token>` (an admin creates one on the console's API tokens page or with `siyu token create USER --scope AREA:read|write --expires-in 90d`). A token's scopes name the areas it may read or change (`customers:read`, `privacy:write`, `*` for all; write includes read); an expired token gets 401, a token without the route's scope 403, both before the body is read; the token's user's role still applies. An address that sends too many wrong tokens gets 429 for a while. Every POST/DELETE needs an "
         "`Idempotency-Key` header: a retry with the same key and body returns the first response; the same key "
-        "with another body is refused with 409. A key is remembered for 24 hours (SIYU_IDEMPOTENCY_KEY_TTL_HOURS)."
+        "with another body is refused with 409. A key is remembered for 24 hours (SIYU_IDEMPOTENCY_KEY_TTL_HOURS). "
+        "While the database does not answer, every request gets 503 with `Retry-After`: resend the same body with "
+        "the same key (a 409 \"still being processed\" meanwhile means the first attempt's outcome is being "
+        "recorded; the resend then gets the first response)."
     ),
 )
 
