@@ -94,6 +94,13 @@ def test_a_nul_in_a_query_parameter_is_422_when_allowed(brand):
     assert bearer(brand.guide1).get("/api/community/silent-members", {"room_id": "a\x00b"}).status_code == 403
 
 
+def test_a_nul_in_a_path_parameter_is_422_when_allowed(brand):
+    answer = bearer(brand.operator).get("/api/loyalty/coupons/a%00b")
+    assert answer.status_code == 422
+    assert answer.json() == {"detail": [{"loc": ["path", "code"], "msg": NUL_MESSAGE, "type": "value_error"}]}
+    assert bearer(brand.guide1).get("/api/loyalty/coupons/a%00b").status_code == 403
+
+
 def test_an_escaped_backslash_then_u0000_is_text_not_a_nul(brand):
     client = bearer(brand.operator)
     for n, pattern in enumerate(["a\\u0000b", "\\\\u0000", "x\\\\"]):

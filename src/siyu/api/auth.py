@@ -37,15 +37,18 @@ def _has_nul(name: str, values: list[str]) -> bool:
 
 
 def refuse_nul_text(request) -> None:
-    """A 422 (ninja's ValidationError, as a field the API's validation refused) when a query parameter, a
-    form field or a text of the JSON body (a key or a value, at any depth) holds a NUL character: neither
-    PostgreSQL nor the warehouse's SQL takes one, so it would end in a 500 (seen: a chat-archive room
-    filter on DuckDB, a sensitive-word rule's pattern on PostgreSQL). One check for every route instead of
-    one per field, run by the authentication once the user and the role are admitted and before Ninja parses
-    the body: a caller who may not use the route is told so (401/403), not about its texts. Ninja parses
-    a body as JSON whatever its Content-Type (and in UTF-16 or UTF-32 too), so every non-form body is
-    read as JSON text would be; a raw NUL there is no JSON (Ninja answers 400)."""
-    bad = [["query", name] for name, values in request.GET.lists() if _has_nul(name, values)]
+    """A 422 (ninja's ValidationError, as a field the API's validation refused) when a path or a query
+    parameter, a form field or a text of the JSON body (a key or a value, at any depth) holds a NUL
+    character: neither PostgreSQL nor the warehouse's SQL takes one, so it would end in a 500 (seen: a
+    chat-archive room filter on DuckDB, a sensitive-word rule's pattern on PostgreSQL). One check for every
+    route instead of one per field, run by the authentication once the user and the role are admitted and
+    before Ninja parses the body: a caller who may not use the route is told so (401/403), not about its
+    texts. Ninja parses a body as JSON whatever its Content-Type (and in UTF-16 or UTF-32 too), so every
+    non-form body is read as JSON text would be; a raw NUL there is no JSON (Ninja answers 400)."""
+    match = request.resolver_match
+    path = match.kwargs.items() if match is not None else ()
+    bad = [["path", name] for name, value in path if isinstance(value, str) and "\x00" in value]
+    bad += [["query", name] for name, values in request.GET.lists() if _has_nul(name, values)]
     if request.content_type in _FORMS:
         bad += [["form", name] for name, values in request.POST.lists() if _has_nul(name, values)]
     elif request.body:
