@@ -2,11 +2,15 @@
 
 Ninja runs these before it reads the body, so a token that expired or lacks the scope of the route is
 refused (401/403, in words) before anything it sent is parsed or validated. So is a user whose role the
-route does not declare (siyu.staff.roles): a guide gets 403 from an operators' route, whatever its body."""
+route does not declare (siyu.staff.roles): a guide gets 403 from an operators' route, whatever its body.
+Only an admitted request's texts are then checked for a NUL character (422, `refuse_nul_text`)."""
+
+import json
+import re
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 
 from siyu.api.actions import token_for
@@ -20,6 +24,50 @@ def check_roles(user, roles: frozenset[str] | None) -> None:
     """403 in words when the route declares its roles (siyu.staff.roles) and the user has none of them."""
     if roles is not None and not has_role(user, roles):
         raise HttpError(403, refusal(user, roles))
+
+
+# a JSON text escapes NUL as \u0000; preceded by an even number of backslashes it is that escape, not the
+# text "\u0000" (an escaped backslash, then "u0000")
+_JSON_NUL = re.compile(r"(?:^|[^\\])(?:\\\\)*\\u0000")
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _has_nul(name: str, values: list[str]) -> bool:
+    return any("\x00" in text for text in [name, *values])
+
+
+def refuse_nul_text(request) -> None:
+    """A 422 (ninja's ValidationError, as a field the API's validation refused) when a path or a query
+    parameter, a form field or a text of the JSON body (a key or a value, at any depth) holds a NUL
+    character: neither PostgreSQL nor the warehouse's SQL takes one, so it would end in a 500 (seen: a
+    chat-archive room filter on DuckDB, a sensitive-word rule's pattern on PostgreSQL). One check for every
+    route instead of one per field, run by the authentication once the user and the role are admitted and
+    before Ninja parses the body: a caller who may not use the route is told so (401/403), not about its
+    texts. Ninja parses a body as JSON whatever its Content-Type (and in UTF-16 or UTF-32 too), so every
+    non-form body is read as JSON text would be; a raw NUL there is no JSON (Ninja answers 400)."""
+    match = request.resolver_match
+    path = match.kwargs.items() if match is not None else ()
+    bad = [["path", name] for name, value in path if isinstance(value, str) and "\x00" in value]
+    bad += [["query", name] for name, values in request.GET.lists() if _has_nul(name, values)]
+    if request.content_type in _FORMS:
+        bad += [["form", name] for name, values in request.POST.lists() if _has_nul(name, values)]
+    elif request.body:
+        try:
+            text = request.body.decode(json.detect_encoding(request.body), "surrogatepass")
+        except UnicodeDecodeError:
+            text = ""  # no JSON: Ninja answers 400 when it reads it
+        if "\\u0000" in text and _JSON_NUL.search(text):
+            bad.append(["body"])
+    if bad:
+        message = _("A text may not contain a NUL character.")
+        raise ValidationError([{"loc": loc, "msg": message, "type": "value_error"} for loc in bad])
+
+
+def admit(request, user, roles: frozenset[str] | None) -> None:
+    """What every authentication checks once it knows the user, before Ninja parses the body: the route's
+    declared roles (403), then the request's texts (422 for a NUL character)."""
+    check_roles(user, roles)
+    refuse_nul_text(request)
 
 
 class ApiTokenAuth(HttpBearer):
@@ -52,7 +100,7 @@ class ApiTokenAuth(HttpBearer):
                 message = _("This API token may not change %(area)s; it needs the scope %(scope)s.")
             area = self.area or _("this part of the API")
             raise HttpError(403, message % {"area": area, "scope": f"{self.area}:{access}" if self.area else "*"})
-        check_roles(found.user, self.roles)
+        admit(request, found.user, self.roles)
         request.user = found.user
         request.api_token = found
         return found.user
@@ -69,7 +117,7 @@ class ConsoleSessionAuth(SessionAuth):
     def authenticate(self, request, key):
         user = super().authenticate(request, key)
         if user is not None:
-            check_roles(user, self.roles)
+            admit(request, user, self.roles)
         return user
 
 

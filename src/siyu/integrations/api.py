@@ -9,13 +9,12 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
-from pydantic import field_validator
 
 from siyu.integrations import actions, queries
 from siyu.staff.models import Role
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["integrations"])
 
@@ -30,22 +29,12 @@ class SubscriptionIn(Schema):
     event_types: list[EventType] = Field(min_length=1)
     description: str = Field("", max_length=200)
 
-    @field_validator("url", "description")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
-
 
 class SubscriptionPatch(Schema):
     url: str | None = Field(None, min_length=1, max_length=500)
     event_types: list[EventType] | None = None
     description: str | None = Field(None, max_length=200)
     active: bool | None = None
-
-    @field_validator("url", "description")
-    @classmethod
-    def _no_nul(cls, value):
-        return None if value is None else refuse_nul(value)
 
 
 class SubscriptionOut(Schema):

@@ -10,13 +10,12 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
-from pydantic import field_validator
 
 from siyu.privacy import actions, queries
 from siyu.privacy.models import DataRequest
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["privacy"])
 
@@ -31,20 +30,10 @@ class PrivacyRequestIn(Schema):
     verification: str = Field(min_length=1, max_length=200, description="how the requester proved who they are")
     detail: str = Field("", max_length=2000)
 
-    @field_validator("verification", "detail")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
-
 
 class PrivacyRequestStatusIn(Schema):
     status: Status
     note: str = Field("", max_length=2000, description="required to close (done or refused)")
-
-    @field_validator("note")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
 
 
 class PrivacyRequestStepOut(Schema):
@@ -113,11 +102,6 @@ class PrivacyCorrectionIn(Schema):
     gender: str | None = Field(None, max_length=300, description="男/女 (M/F)")
     birthday: str | None = Field(None, max_length=300, description="YYYY-MM-DD")
     note: str = Field("", max_length=500)
-
-    @field_validator("name", "phone", "email", "address", "gender", "birthday", "note")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value) if value is not None else value
 
 
 class PrivacyCorrectionOut(Schema):

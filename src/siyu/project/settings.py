@@ -113,7 +113,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # before any view parses a body: the CSRF check's process_view reads a POST's fields
     "siyu.web.middleware.UploadSizeLimitMiddleware",
-    "siyu.web.middleware.NulTextMiddleware",
     # turns a login refused for too many failures into the lock-out page (last, as django-axes asks)
     "axes.middleware.AxesMiddleware",
 ]

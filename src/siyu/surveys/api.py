@@ -14,7 +14,7 @@ from siyu.staff.roles import roles
 from siyu.surveys import actions, queries
 from siyu.surveys.models import ProfileAttribute, Survey, SurveyResponse
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul, refuse_odd_offset
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_odd_offset
 
 router = Router(tags=["surveys"])
 
@@ -32,8 +32,6 @@ class SurveyOptionIO(Schema):
         None, description="single choice: the number (1-based) of a later question to go to, or \"end\""
     )
 
-    _nul = field_validator("label", "tag")(refuse_nul)
-
     @field_validator("jump")
     @classmethod
     def _small(cls, value):
@@ -50,8 +48,6 @@ class SurveyQuestionIO(Schema):
     attribute: str | None = Field(None, max_length=50, description="a declared profile attribute the answer sets")
     tag_group: str = Field("", max_length=100)
     options: list[SurveyOptionIO] = Field(default_factory=list, max_length=actions.MAX_OPTIONS)
-
-    _nul = field_validator("text", "attribute", "tag_group")(refuse_nul)
 
 
 class SurveyOut(Schema):
@@ -81,7 +77,6 @@ class SurveyIn(Schema):
     allow_multiple: bool = False
     questions: list[SurveyQuestionIO] = Field(default_factory=list, max_length=actions.MAX_QUESTIONS)
 
-    _nul = field_validator("title", "intro", "reward_note")(refuse_nul)
     _offset = field_validator("opens_at", "closes_at")(refuse_odd_offset)
 
 
@@ -95,7 +90,6 @@ class SurveyChangeIn(Schema):
     status: Literal["open", "closed"] | None = Field(None, description="open it (collect answers) or close it")
     questions: list[SurveyQuestionIO] | None = Field(None, max_length=actions.MAX_QUESTIONS)
 
-    _nul = field_validator("title", "intro", "reward_note")(refuse_nul)
     _offset = field_validator("opens_at", "closes_at")(refuse_odd_offset)
 
 
@@ -120,8 +114,6 @@ class SurveyResponseIn(Schema):
     answers: dict[Annotated[str, Field(max_length=20)], Any] = Field(
         ..., description="question id → option id | [option ids] | scale number | text"
     )
-
-    _nul = field_validator("answers")(refuse_nul)
 
 
 class SurveyAnswerRowOut(Schema):
@@ -184,8 +176,6 @@ class ProfileAttributeOut(Schema):
 class ProfileAttributeIn(Schema):
     name: str = Field(..., min_length=1, max_length=50)
     description: str = Field("", max_length=200)
-
-    _nul = field_validator("name", "description")(refuse_nul)
 
 
 def survey_dict(survey: Survey) -> dict:

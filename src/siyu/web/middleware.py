@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -46,30 +44,4 @@ class UploadSizeLimitMiddleware:
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=413)
             return render(request, "413.html", {"exception": message}, status=413)
-        return self.get_response(request)
-
-
-# a JSON text escapes NUL as \u0000; preceded by an even number of backslashes it is that escape, not the
-# text "\u0000" (an escaped backslash, then "u0000")
-_JSON_NUL = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
-
-
-class NulTextMiddleware:
-    """Refuses (422, as a field the API's validation refused) an API request whose query parameters or JSON
-    body hold a NUL character in a text: neither PostgreSQL nor the warehouse's SQL takes one, so it would
-    end in a 500 (seen: a chat-archive room filter on DuckDB, a sensitive-word rule's pattern on
-    PostgreSQL). One check for every route, before any parses the body, instead of one per field."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        if request.path.startswith("/api/"):
-            message = _("A text may not contain a NUL character.")
-            bad = [["query", name] for name, values in request.GET.lists() if any("\x00" in v for v in [name, *values])]
-            if request.content_type == "application/json" and b"\\u0000" in request.body and _JSON_NUL.search(request.body):
-                bad.append(["body"])
-            if bad:
-                detail = [{"loc": loc, "msg": message, "type": "value_error"} for loc in bad]
-                return JsonResponse({"detail": detail}, status=422)
         return self.get_response(request)

@@ -21,25 +21,6 @@ LOOKUP_ERRORS = {**READ_ERRORS, 404: ErrorOut}
 WRITE_ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ValidationErrorOut}
 
 
-def refuse_nul(value):
-    """`value` (texts, or lists and dicts of them, keys included) when no text holds a NUL character;
-    ValueError (a 422 answer) otherwise. PostgreSQL stores no NUL in a text or a JSON value, so a body
-    carrying one is refused before it reaches the database, not answered with a 500."""
-    texts = [value] if isinstance(value, str) else []
-    if isinstance(value, dict):
-        texts = [*value.keys(), *value.values()]
-    elif isinstance(value, list | tuple):
-        texts = list(value)
-    for text in texts:
-        if isinstance(text, str):
-            if "\x00" in text:
-                raise ValueError("texts may not contain a NUL character")
-        elif isinstance(text, dict | list | tuple):
-            refuse_nul(text)
-    return value
-
-
-
 def refuse_odd_offset(value):
     """`value` (a datetime or None) when its UTC offset is one a place uses (within ±14:00); ValueError (a
     422 answer) otherwise. Python accepts offsets up to ±23:59, PostgreSQL none beyond ±15:59, so such a

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
-from pydantic import field_validator
 
 from siyu.core.errors import PermissionDenied
 from siyu.core.timeutil import as_platform_time
@@ -23,7 +22,7 @@ from siyu.staff.models import Role
 from siyu.staff.queries import ASSIGN_ROLES, has_role
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut, refuse_nul
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, ErrorOut
 
 router = Router(tags=["engagement"])
 
@@ -58,11 +57,6 @@ class SendIn(Schema):
     send_at: datetime | None = Field(
         None, description="not before this time (default now); naive = Asia/Shanghai"
     )
-
-    @field_validator("member", "template", "subject", "content", "variables", "source_id")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
 
 
 class SendOut(Schema):

@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
-from pydantic import field_validator
 
 from siyu.core.errors import NotFound, PermissionDenied
 from siyu.engagement.messaging import actions, queries
@@ -21,7 +20,7 @@ from siyu.staff.models import Role
 from siyu.staff.queries import can_import
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["engagement"])
 
@@ -108,11 +107,6 @@ class ChannelAccountIn(Schema):
         default_factory=dict, max_length=40)  # fmt: skip
     secrets: dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=4000)]] = Field(
         default_factory=dict, max_length=20)  # fmt: skip
-
-    @field_validator("settings", "secrets")
-    @classmethod
-    def _no_nul(cls, value):
-        return {refuse_nul(k): refuse_nul(v) for k, v in value.items()}
 
 
 def account_dict(account: ChannelAccount) -> dict:

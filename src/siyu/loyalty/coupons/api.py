@@ -11,14 +11,13 @@ from typing import Annotated, Any, Literal
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
 from ninja.responses import Status
-from pydantic import field_validator
 
 from siyu.loyalty.coupons import actions, discounts, queries
 from siyu.loyalty.coupons.errors import CouponNotFound, CouponNotUsable
 from siyu.loyalty.coupons.models import COUPON_READERS, COUPON_ROLES, Coupon, CouponTemplate
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["loyalty-coupons"])
 
@@ -48,8 +47,6 @@ class CouponTemplateIn(Schema):
     total_quantity: int | None = Field(None, ge=1, le=100_000_000)
     per_member_limit: int | None = Field(1, ge=1, le=10_000)
     status: Literal["active", "closed"] = "active"
-
-    _no_nul = field_validator("name", "description", "products")(refuse_nul)
 
 
 class CouponStatsOut(Schema):
@@ -97,8 +94,6 @@ class CouponIssueIn(Schema):
     source: Literal["manual", "journey", "segment", "mall", "tier", "referral", "checkin"] = "manual"
     source_ref: str = Field("", max_length=200)
 
-    _no_nul = field_validator("source_ref")(refuse_nul)
-
 
 class CouponRedeemIn(Schema):
     code: str = Field(min_length=1, max_length=40, description="as printed or scanned; case and hyphens do not matter")
@@ -106,8 +101,6 @@ class CouponRedeemIn(Schema):
     amount: Money | None = Field(None, description="the order amount before the coupon, yuan")
     products: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(None, max_length=500)
     channel: str = Field("till", min_length=1, max_length=64)
-
-    _no_nul = field_validator("code", "order_ref", "products", "channel")(refuse_nul)
 
 
 class CouponOut(Schema):

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
-from pydantic import field_validator
 
 from siyu.loyalty.earning import actions, queries
 from siyu.loyalty.earning.errors import EarnRuleNotFound
@@ -16,7 +15,7 @@ from siyu.loyalty.earning.models import EarnRule
 from siyu.loyalty.tiers.models import RULE_ROLES
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import READ_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["loyalty-earning"])
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -49,11 +48,6 @@ class EarnRuleIn(Schema):
     expiry_days: int = Field(365, ge=0, le=36600)
     active: bool = True
 
-    @field_validator("name", "channel", "product")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
-
 
 class EarnRuleChangeIn(Schema):
     name: str | None = Field(None, min_length=1, max_length=100)
@@ -64,11 +58,6 @@ class EarnRuleChangeIn(Schema):
     expiry: ExpiryName | None = None
     expiry_days: int | None = Field(None, ge=0, le=36600)
     active: bool | None = None
-
-    @field_validator("name", "channel", "product")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
 
 
 def rule_dict(rule: EarnRule) -> dict:

@@ -9,14 +9,13 @@ from typing import Annotated
 from django.http import HttpResponse
 from ninja import Field, Path, Query, Router, Schema
 from ninja.errors import HttpError
-from pydantic import field_validator
 
 from siyu.customers.queries import check_access, require_customers
 from siyu.loyalty.points import actions, queries
 from siyu.loyalty.points.errors import InsufficientPoints
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["loyalty-points"])
 
@@ -56,15 +55,11 @@ class PointsAdjustmentIn(Schema):
     delta: int = Field(ge=-1_000_000_000, le=1_000_000_000, description="points to add (+) or take (-), not 0")
     reason: Text
 
-    _no_nul = field_validator("reason")(refuse_nul)
-
 
 class PointsTillBurnIn(Schema):
     points: int = Field(ge=1, le=1_000_000_000)
     order_ref: str = Field("", max_length=200, description="the till's receipt or order number")
     reason: str = Field("", max_length=200)
-
-    _no_nul = field_validator("order_ref", "reason")(refuse_nul)
 
 
 class PointsMovedOut(Schema):

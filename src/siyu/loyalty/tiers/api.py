@@ -9,14 +9,13 @@ from typing import Annotated, Literal
 
 from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema
-from pydantic import field_validator
 
 from siyu.loyalty.tiers import actions, queries
 from siyu.loyalty.tiers.errors import TierNotFound
 from siyu.loyalty.tiers.models import RULE_ROLES, Tier
 from siyu.staff.roles import roles
 from siyu.web.idempotency import IdempotencyKeyHeader, run_once
-from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS, refuse_nul
+from siyu.web.schemas import LOOKUP_ERRORS, READ_ERRORS, WRITE_ERRORS
 
 router = Router(tags=["loyalty-tiers"])
 ID_MAX = 2**63 - 1
@@ -50,11 +49,6 @@ class TierIn(Schema):
     birthday_points: int = Field(0, ge=0, le=10**7)
     active: bool = True
 
-    @field_validator("name")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
-
 
 class TierChangeIn(Schema):
     name: Name | None = None
@@ -66,11 +60,6 @@ class TierChangeIn(Schema):
     upgrade_coupon_template_id: int | None = Field(None, ge=1, le=ID_MAX)
     birthday_points: int | None = Field(None, ge=0, le=10**7)
     active: bool | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _no_nul(cls, value):
-        return refuse_nul(value)
 
 
 class TierBriefOut(Schema):
