@@ -50,9 +50,11 @@ per record (numbered as record_components numbers them) and the labels of the co
 distinct values to rule out of the giant split (_components_in_engine), never the identifier rows; the
 probabilistic stage's features are computed by the executors (siyu.identity.spark_features), its model is
 trained on the driver's private DuckDB from a sample of whole clusters (probabilistic.train_model), its
-pairs are scored by Splink's Spark backend from the engine's features (probabilistic.predict_pairs_on_spark),
-and clusters are joined along them in the driver from the rows of the clusters they touch only
-(_match_on_spark). Still in the driver on Spark: that join, id assignment and the merge log. On DuckDB everything stays as above: on one host the driver's graph is far faster than the engine's
+pairs are scored by Splink's Spark backend from the engine's features (probabilistic.predict_pairs_on_spark)
+and stay a Spark DataFrame: the clusters are joined along them by the executors, per connected component
+of the pairs (siyu.identity.spark_join: pair_components in the engine, join_clusters per component), and
+the driver receives only the clusters that were joined, the links that joined them and the review rows
+(_match_on_spark). Still in the driver on Spark: one label per record, id assignment and the merge log. On DuckDB everything stays as above: on one host the driver's graph is far faster than the engine's
 rounds (docs/benchmarks.md, "Resolution on Spark").
 
 All writes of a run happen in one warehouse transaction.
@@ -116,6 +118,7 @@ from siyu.identity.probabilistic import (
     predict_pairs_on_spark,
     train_model,
 )
+from siyu.identity.spark_join import join_clusters_on_spark
 from siyu.staff.queries import has_role
 from siyu.warehouse import backend, engine, exclusive_writes, transaction, writer
 from siyu.warehouse.append import replace_keyed
@@ -769,9 +772,12 @@ def _match_on_spark(
         forced, forbidden, decided_pairs = _decided_clusters(staged, labels, decisions)
         started = time.monotonic()
         pairs = None
+        # the join in the engine reads a pair's component only; the shared-evidence threshold reads the
+        # rows at its place too, so with it the pairs come to the driver's join (siyu.identity.spark_join)
+        in_engine = match.shared_evidence_threshold is None
         if model is not None:
             if features.any_new():
-                pairs = predict_pairs_on_spark(features, model, match, new_only=True)
+                pairs = predict_pairs_on_spark(features, model, match, new_only=True, as_frame=in_engine)
         else:
             keep = {int(c) for pair in forced for c in pair}
             labelled = None
@@ -782,23 +788,37 @@ def _match_on_spark(
             training = _with_training_clusters(sample, forced)
             try:  # trained on the driver's DuckDB, scored by Splink's Spark backend
                 model = train_model(training, match, labelled)
-                pairs = predict_pairs_on_spark(features, model, match)
+                pairs = predict_pairs_on_spark(features, model, match, as_frame=in_engine)
             except SplinkUntrainable:
                 pass
-        touched = [np.array([c for pair in (*forced, *forbidden) for c in pair], dtype=np.int64)]
-        places_of = None
-        if pairs is not None and pairs.num_rows:
-            touched += [pairs.column(c).to_numpy() for c in ("cluster_l", "cluster_r")]
-            if match.shared_evidence_threshold is not None:
-                places_of = pairs.column("unique_id_l").to_numpy()
-        subset = features.rows_of_clusters(np.concatenate(touched), places_of)
         filled = features.filled_columns()
-        result = join_clusters(labels, subset, pairs, match, forced, forbidden, has_households(model), filled)
+        if in_engine and pairs is not None:
+            try:
+                result = join_clusters_on_spark(
+                    con, pairs, features, labels, match, forced, forbidden, has_households(model), filled
+                )
+            finally:
+                pairs.unpersist()
+        else:
+            result = _join_in_driver(labels, features, pairs, match, forced, forbidden, model, filled)
     finally:
         features.release()
     result.model, result.keys, result.decided_pairs = model, keys, decided_pairs
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _join_in_driver(labels, features, pairs, match, forced, forbidden, model, filled) -> ProbabilisticResult:
+    """join_clusters in the driver from the rows of the clusters the collected `pairs` (or, without pairs,
+    the decisions) touch."""
+    touched = [np.array([c for pair in (*forced, *forbidden) for c in pair], dtype=np.int64)]
+    places_of = None
+    if pairs is not None and pairs.num_rows:
+        touched += [pairs.column(c).to_numpy() for c in ("cluster_l", "cluster_r")]
+        if match.shared_evidence_threshold is not None:
+            places_of = pairs.column("unique_id_l").to_numpy()
+    subset = features.rows_of_clusters(np.concatenate(touched), places_of)
+    return join_clusters(labels, subset, pairs, match, forced, forbidden, has_households(model), filled)
 
 
 def _labelled_keys(staged, match: MatchSettings, model, decisions) -> tuple[list, dict[str, int]]:

@@ -505,8 +505,8 @@ def predict_new_pairs(features: pl.DataFrame, model: TrainedModel, match: MatchS
 
 
 def predict_pairs_on_spark(
-    features, model: TrainedModel, match: MatchSettings, new_only: bool = False, session=None
-) -> pa.Table:
+    features, model: TrainedModel, match: MatchSettings, new_only: bool = False, session=None, as_frame=False
+):
     """The scored pairs of predict_pairs (or, `new_only`, of predict_new_pairs), computed by Splink's Spark
     backend with a model trained earlier: the same features, blocking rules, trained parameters and
     term-frequency tables, on the warehouse's Spark session (siyu.warehouse.spark: Splink's jar for
@@ -514,7 +514,9 @@ def predict_pairs_on_spark(
     temporary views and checkpoints of that session, so the decrypted features stay out of the warehouse's
     tables as they do on DuckDB.
     `features`: a polars frame (sent to Spark from the driver) or the features computed on the executors
-    (siyu.identity.spark_features.EngineFeatures), which never come to the driver."""
+    (siyu.identity.spark_features.EngineFeatures), which never come to the driver.
+    `as_frame`: return the pairs as a checkpointed Spark DataFrame (field levels named by the engine,
+    _spark_level_labels) instead of collecting them to the driver."""
     from splink import Linker, SparkAPI
 
     if session is None:
@@ -549,9 +551,18 @@ def predict_pairs_on_spark(
             table, threshold_match_probability=match.lowest_threshold, warning_mode="never"
         )
     else:
-        pairs = linker.inference.predict(threshold_match_probability=match.lowest_threshold, warning_mode="never")
+        pairs = linker.inference.predict(
+            threshold_match_probability=match.lowest_threshold, warning_mode="never"
+        )
     weights = [c for c in _column_names(pairs) if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
     columns = ["unique_id_l", "unique_id_r", "cluster_l", "cluster_r", "match_probability", *weights]
+    if as_frame:
+        scored = pairs.as_spark_dataframe().select(*columns)
+        # cut from Splink's lineage (its tables are dropped next), and read from the warehouse's session
+        # through a global temporary view (the pairs belong to Splink's child session)
+        scored = _spark_level_labels(scored, model.settings).localCheckpoint(eager=True)
+        pairs.drop_table_from_database_and_remove_from_cache()
+        return scored
     scored = pairs.as_spark_dataframe().select(*columns).toArrow()
     pairs.drop_table_from_database_and_remove_from_cache()
     return _name_levels(scored, model.settings)
@@ -626,6 +637,33 @@ def _column_names(frame) -> list[str]:
     return [c.unquote().name for c in frame.columns]
 
 
+def _weighted_levels(comparison: dict) -> list[tuple[float, str]]:
+    """(match weight, label) of each level of a trained comparison (0 for its null level)."""
+    return [(0.0, lv["label_for_charts"]) if lv.get("is_null_level") else
+            (math.log2(lv["m_probability"] / lv["u_probability"]), lv["label_for_charts"])
+            for lv in comparison["comparison_levels"]
+            if lv.get("is_null_level") or (lv.get("m_probability") and lv.get("u_probability"))]  # fmt: skip
+
+
+def _spark_level_labels(pairs, model: dict):
+    """_name_levels computed by Spark on a DataFrame of scored pairs: the nearest level's label, the first
+    of equally near ones (numpy's argmin)."""
+    from pyspark.sql import functions as F
+
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        if f"mw_{name}" not in pairs.columns:
+            continue
+        observed = F.coalesce(F.col(f"mw_{name}").cast("double"), F.lit(0.0))
+        candidates = [
+            F.struct(F.abs(observed - F.lit(w)).alias("d"), F.lit(i).alias("i"), F.lit(label).alias("label"))
+            for i, (w, label) in enumerate(_weighted_levels(comparison))
+        ]
+        label = F.array_min(F.array(*candidates))["label"]
+        pairs = pairs.withColumn(f"field_{name}", label).drop(f"mw_{name}")
+    return pairs
+
+
 def _name_levels(pairs: pa.Table, model: dict) -> pa.Table:
     """Replace each comparison's match weight (mw_<name>, before term-frequency adjustment) by the label
     of the level it came from (field_<name>): the evidence a reviewer reads."""
@@ -635,15 +673,14 @@ def _name_levels(pairs: pa.Table, model: dict) -> pa.Table:
         name = comparison["output_column_name"]
         if f"mw_{name}" not in frame.columns:
             continue
-        levels = [(0.0, lv["label_for_charts"]) if lv.get("is_null_level") else
-                  (math.log2(lv["m_probability"] / lv["u_probability"]), lv["label_for_charts"])
-                  for lv in comparison["comparison_levels"]
-                  if lv.get("is_null_level") or (lv.get("m_probability") and lv.get("u_probability"))]  # fmt: skip
+        levels = _weighted_levels(comparison)
         weights = np.array([w for w, _ in levels])
         labels = np.array([label for _, label in levels], dtype=object)
         observed = frame.get_column(f"mw_{name}").fill_null(0.0).to_numpy()
         nearest = np.abs(observed[:, None] - weights[None, :]).argmin(axis=1)
-        frame = frame.drop(f"mw_{name}").with_columns(pl.Series(f"field_{name}", labels[nearest], dtype=pl.String))
+        frame = frame.drop(f"mw_{name}").with_columns(
+            pl.Series(f"field_{name}", labels[nearest], dtype=pl.String)
+        )
     return frame.to_arrow()
 
 
