@@ -9,7 +9,9 @@ import socket
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import Client
 
+from siyu.api.actions import create_token
 from siyu.customers.actions import record_consent
 from siyu.engagement.messaging.actions import configure_account, deliver_due_sends, enqueue_sends
 from siyu.engagement.messaging.channels import http
@@ -144,6 +146,10 @@ def test_past_the_retry_window_a_send_fails_with_the_reason_shown(customers, no_
         assert 'data-outage="webhook"' in page and "的服务商自" in page and "8 条发送正在等待" in page
         assert "服务商无法连接，等待重试" in page
         assert 'data-unreachable="webhook"' in client.get("/engagement/channels/").content.decode()
+        api = Client(headers={"Authorization": f"Bearer {create_token(team['admin'], 'tests')}"})
+        listed = api.get("/api/sends", {"channel": "webhook"}).json()["items"]
+        assert {s["status"] for s in listed} == {"queued", "failed_retryable"}  # held / probed and failed
+        assert {(s["reason"], s["reason_text"]) for s in listed} == {("provider_down", "服务商无法连接，等待重试")}
         for n in range(60, 130, 5):
             deliver_due_sends(now=noon + n * MINUTE)
         assert not receiver.processed
