@@ -10,13 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
+from engagement_helpers import add_customers
 
 from siyu.api.actions import create_token
 from siyu.customers.actions import record_consent
 from siyu.engagement.messaging.actions import configure_account, deliver_due_sends, enqueue_sends
 from siyu.engagement.messaging.channels import http
+from siyu.engagement.messaging.channels.wecom import WeComClient
 from siyu.engagement.messaging.fakes.sms import FakeAliyunSms
 from siyu.engagement.messaging.fakes.webhook import FakeWebhookReceiver
+from siyu.engagement.messaging.fakes.wecom import FakeWeCom
 from siyu.engagement.messaging.models import ChannelAccount, Send
 from siyu.engagement.messaging.policy import SendRequest
 
@@ -158,3 +161,21 @@ def test_past_the_retry_window_a_send_fails_with_the_reason_shown(customers, no_
     assert all("within 2 hours of its slot (SIYU_SEND_RETRY_HOURS)" in s.last_error for s in rows)
     page = client.get("/engagement/outbox/").content.decode()
     assert "在重试时限内服务商一直无法接收，已放弃发送" in page
+
+
+def test_a_wecom_mass_message_is_not_split_to_watch_for_an_outage(customers, no_holdout):
+    """A guide confirms each mass message in WeCom: the breaker's growing groups must not turn one batch
+    for a guide into several messages to confirm."""
+    WeComClient._tokens.clear()
+    add_customers(customers.raw_connection(), [{"customer_id": c, "wecom": (f"wm-{c}", "guide1")}
+                                                for c in range(11, 23)])  # fmt: skip
+    with FakeWeCom() as wecom:
+        for c in range(11, 23):
+            wecom.add_contact("guide1", f"wm-{c}")
+        configure_account(None, "wecom", "wecom", {"corp_id": wecom.corp_id, "base_url": wecom.url},
+                          {"contact_secret": "contact-secret"})  # fmt: skip
+        enqueue_sends([SendRequest(f"q{c}", "wecom", customer_id=c, content="新品") for c in range(11, 23)],
+                      now=START)  # fmt: skip
+        assert deliver_due_sends(now=START) == {"sent": 12}
+        assert len(wecom.mass) == 1  # one mass message for guide1 to confirm, not 5 + 7
+    WeComClient._tokens.clear()

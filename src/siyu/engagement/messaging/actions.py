@@ -470,13 +470,14 @@ def _call(adapter: ChannelAdapter, messages: list[Outgoing], at: dt.datetime) ->
 def _deliver_guarded(
     adapter: ChannelAdapter, channel: str, messages: list[Outgoing], at: dt.datetime
 ) -> tuple[dict[int, Outcome], dt.datetime | None]:
-    """Give the messages to the provider in growing groups (BREAKER_FAILURES, twice that, …), stopping when
-    its breaker opens; a single probe message when it is open and its probe is due, none before.
+    """Give the messages to the provider in growing groups (BREAKER_FAILURES, twice that, …; all at once for
+    an adapter with `whole_batches`), stopping when its breaker opens; a single probe message when it is open
+    and its probe is due, none before.
     Returns the outcomes of the messages given, and when the breaker is open, until when the rest wait."""
     account = queries.account_of(channel)
     if account is None:  # the adapter was built from it a moment ago
         return _call(adapter, messages, at), None
-    size = BREAKER_FAILURES
+    size = len(messages) if adapter.whole_batches else BREAKER_FAILURES
     if account.probe_at is not None:
         won = at >= account.probe_at and ChannelAccount.objects.filter(
             pk=account.pk, probe_at__lte=at
@@ -495,7 +496,7 @@ def _deliver_guarded(
         probe_at = _record_health(account.pk, list(got.values()), at)
         if probe_at is not None:
             return outcomes, probe_at
-        size *= 2
+        size = len(messages) if adapter.whole_batches else size * 2
     return outcomes, None
 
 
