@@ -113,19 +113,21 @@ def test_retries_back_off_exponentially_then_give_up(customers, no_holdout, rece
     deliver_due_sends(now=NOON + 90 * SECOND)
     send.refresh_from_db()
     assert (send.status, send.attempts) == ("sent", 3)
-    (other,) = webhook_sends(1, start=2)
-    receiver.script(503, {"error": "down"}, times=actions.MAX_ATTEMPTS)
-    at = NOON
-    for _ in range(actions.MAX_ATTEMPTS):
-        deliver_due_sends(now=at)
-        at += actions.BACKOFF_CAP
-    other.refresh_from_db()
-    assert other.status == "failed_permanent" and other.last_error.startswith("gave up after 6 attempts")
     (third,) = webhook_sends(1, start=3)
     receiver.script(400, {"error": "bad payload"})
     deliver_due_sends(now=NOON)
     third.refresh_from_db()
     assert third.status == "failed_permanent" and third.attempts == 1
+    (other,) = webhook_sends(1, start=2)
+    receiver.script(503, {"error": "down"}, times=1000)
+    at = NOON
+    while at <= NOON + actions.retry_window():  # retried for SIYU_SEND_RETRY_HOURS (24) after its slot
+        deliver_due_sends(now=at)
+        other.refresh_from_db()
+        assert other.status in ("failed_retryable", "queued") or at == NOON + actions.retry_window()  # queued: quiet hours
+        at += actions.BACKOFF_CAP
+    assert other.status == "failed_permanent" and other.reason == "retry_window"
+    assert other.last_error.startswith("gave up after") and "within 24 hours of its slot" in other.last_error
 
 
 def test_send_time_checks_opt_out_quiet_hours_and_expiry(customers, no_holdout, receiver):

@@ -193,6 +193,9 @@ IDENTITY_GUARD = {
 # computed, while the new ones are computed (siyu.web.cache)
 STALE_FIGURES_SECONDS = float(os.environ.get("SIYU_STALE_FIGURES_SECONDS", "30"))
 IDEMPOTENCY_KEY_TTL = timedelta(hours=float(os.environ.get("SIYU_IDEMPOTENCY_KEY_TTL_HOURS", "24")))
+# A send its provider could not take (unreachable, 5xx, 429) is retried until this many hours after its
+# slot, then fails for good (siyu.engagement.messaging.actions, "provider outages").
+SEND_RETRY_HOURS = float(os.environ.get("SIYU_SEND_RETRY_HOURS", "24"))
 
 # `siyu serve` resolves after every import and API batch (siyu.pipeline), this many seconds after the
 # first of a burst so that the burst lands first; SIYU_RESOLVE_AFTER_IMPORT=0 leaves it to `siyu resolve`.

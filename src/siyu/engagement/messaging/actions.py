@@ -7,7 +7,15 @@ the outcome. After a crash, `recover_interrupted_sends` puts claimed rows that w
 the queue (they never reached the provider) and treats dispatched ones by the provider: repeated when the
 provider drops a repeat of the same idempotency key (webhook: effectively once), else failed as
 `outcome unknown` and never repeated (at most once). So no row is ever passed twice to a provider that
-cannot recognise the repeat."""
+cannot recognise the repeat.
+
+Provider outages (docs/faults.md): a send its provider could not take (cannot connect, timeout, 5xx, 429,
+the provider's "try later" codes) is retried with capped backoff until SIYU_SEND_RETRY_HOURS after its slot,
+then fails with the reason `retry_window`. After BREAKER_FAILURES consecutive such failures the channel
+account's circuit breaker opens (its state is on the ChannelAccount row, so every worker process sees it):
+the account's other due sends are held, without using an attempt, and a single probe send goes every
+BACKOFF_BASE… PROBE_CAP; the first answer closes the breaker and the held sends go. Held sends come back
+through `_deliver_batch`, so consent, expiry and quiet hours are checked again when they finally go."""
 
 from __future__ import annotations
 
@@ -20,6 +28,7 @@ from collections import Counter, defaultdict
 from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -47,6 +56,7 @@ from siyu.engagement.messaging.models import (
     ChannelAccount,
     ContactPolicy,
     Send,
+    channels_of_account,
 )
 from siyu.engagement.messaging.policy import (
     CONSENT_CHANNEL,
@@ -68,9 +78,11 @@ log = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}-{os.getpid()}"[:64]
 BATCH = 500
-MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
 BACKOFF_CAP = dt.timedelta(hours=1)
+BREAKER_FAILURES = 5  # consecutive sends an account's provider could not take before its other sends wait
+PROBE_CAP = dt.timedelta(minutes=5)  # the longest wait between two probes of an unreachable provider
+PROBE_LEASE = dt.timedelta(minutes=2)  # a probe whose worker died frees the account after this
 LEASE = dt.timedelta(minutes=15)  # a claim older than this belongs to a worker that died
 RECEIPT_POLL_EVERY = dt.timedelta(minutes=10)
 RECEIPT_POLL_FOR = dt.timedelta(days=3)
@@ -126,6 +138,7 @@ def configure_account(
     account.settings = {k: str(v).strip() for k, v in settings.items() if v not in (None, "")}
     account.secrets = pii.encrypt_json(kept)
     account.updated_by = user_or_none(actor)
+    account.outage_failures, account.outage_since, account.probe_at = 0, None, None  # try the new settings
     account.save()
     record_audit(actor, "configure_channel", target=channel, provider=provider, enabled=account.enabled)
     if channel == Channel.WECOM:
@@ -367,19 +380,124 @@ def _claim_due(at: dt.datetime, limit: int, only: list[int] | None = None) -> li
     return list(Send.objects.filter(pk__in=ids).order_by("pk")) if ids else []
 
 
+def retry_window() -> dt.timedelta:
+    """How long after its slot a send the provider could not take is still retried (SIYU_SEND_RETRY_HOURS)."""
+    return dt.timedelta(hours=float(django_settings.SEND_RETRY_HOURS))
+
+
+def _give_up(send: Send, error: str) -> None:
+    send.status, send.reason, send.next_attempt_at = Send.Status.FAILED_PERMANENT, "retry_window", None
+    hours = retry_window().total_seconds() / 3600
+    send.last_error = (
+        f"gave up after {send.attempts} attempts within {hours:g} hours of its slot (SIYU_SEND_RETRY_HOURS): "
+        f"{error}"
+    )[:2000]
+
+
 def _apply(send: Send, outcome: Outcome, at: dt.datetime) -> None:
+    send.reason = ""
+    deadline = send.scheduled_at + retry_window()
     if outcome.ok:
         send.status, send.sent_at, send.last_error = Send.Status.SENT, at, ""
         send.provider_message_id = outcome.provider_message_id[:100]
         send.next_attempt_at = None
-    elif outcome.retryable and send.attempts < MAX_ATTEMPTS:
+    elif outcome.retryable and at < deadline:
         send.status, send.last_error = Send.Status.FAILED_RETRYABLE, outcome.error
-        send.next_attempt_at = at + _backoff(send.attempts, outcome.retry_after)
+        send.next_attempt_at = min(at + _backoff(send.attempts, outcome.retry_after), deadline)
+    elif outcome.retryable:
+        _give_up(send, outcome.error)
     else:
         send.status, send.last_error, send.next_attempt_at = Send.Status.FAILED_PERMANENT, outcome.error, None
         send.refused_template = outcome.refused  # recorded by _deliver_batch (TemplateRefusal)
-        if outcome.retryable:
-            send.last_error = f"gave up after {send.attempts} attempts: {outcome.error}"
+
+
+def _hold(send: Send, until: dt.datetime, at: dt.datetime) -> None:
+    """A send not given to a provider held as unreachable: back in the queue until the next probe, without
+    using an attempt; failed once its retry window is over."""
+    send.attempts -= 1  # not an attempt
+    if at >= send.scheduled_at + retry_window():
+        _give_up(send, "the provider could not be reached")
+        return
+    send.status = Send.Status.FAILED_RETRYABLE if send.attempts else Send.Status.QUEUED
+    send.reason = "provider_down"
+    send.next_attempt_at = min(until, send.scheduled_at + retry_window())
+
+
+# --- the circuit breaker of a channel account (module docstring) ---
+
+
+def _record_health(account_id: int, outcomes: list[Outcome], at: dt.datetime) -> dt.datetime | None:
+    """Count what the provider did with a group of sends; the time of the next probe when the account is
+    now held as unreachable, else None. Any answer (sent, or refused for good) closes the breaker."""
+    reached = any(o.ok or not o.retryable for o in outcomes)
+    with transaction.atomic():
+        account = ChannelAccount.objects.select_for_update().get(pk=account_id)
+        if reached:
+            if account.outage_failures or account.probe_at or account.outage_since:
+                ChannelAccount.objects.filter(pk=account_id).update(
+                    outage_failures=0, outage_since=None, probe_at=None
+                )
+                if account.probe_at:
+                    log.info("the %s provider answers again", account.channel)
+                    Send.objects.filter(  # what waited for it goes now, not at its own backoff
+                        channel__in=channels_of_account(account.channel), status__in=PENDING,
+                        reason="provider_down", next_attempt_at__gt=at,
+                    ).update(next_attempt_at=at)  # fmt: skip
+            return None
+        failures = account.outage_failures + len(outcomes)
+        since = account.outage_since or at
+        probe_at = None
+        if failures >= BREAKER_FAILURES:
+            probe_at = at + min(max(at - since, BACKOFF_BASE), PROBE_CAP)
+            if account.probe_at is None:
+                log.warning("the %s provider cannot be reached: its sends wait for a probe", account.channel)
+        ChannelAccount.objects.filter(pk=account_id).update(
+            outage_failures=failures, outage_since=since, probe_at=probe_at
+        )
+        return probe_at
+
+
+def _call(adapter: ChannelAdapter, messages: list[Outgoing], at: dt.datetime) -> dict[int, Outcome]:
+    # The mark that makes a crash during the call visible (see the module docstring).
+    Send.objects.filter(pk__in=[m.send_id for m in messages]).update(dispatched_at=at)
+    try:
+        outcomes = adapter.deliver(messages)
+    except ProviderError as exc:
+        outcomes = {m.send_id: exc.outcome() for m in messages}
+    return {m.send_id: outcomes.get(m.send_id) or failed("no answer", True) for m in messages}
+
+
+def _deliver_guarded(
+    adapter: ChannelAdapter, channel: str, messages: list[Outgoing], at: dt.datetime
+) -> tuple[dict[int, Outcome], dt.datetime | None]:
+    """Give the messages to the provider in growing groups (BREAKER_FAILURES, twice that, …; all at once for
+    an adapter with `whole_batches`), stopping when its breaker opens; a single probe message when it is open
+    and its probe is due, none before.
+    Returns the outcomes of the messages given, and when the breaker is open, until when the rest wait."""
+    account = queries.account_of(channel)
+    if account is None:  # the adapter was built from it a moment ago
+        return _call(adapter, messages, at), None
+    size = len(messages) if adapter.whole_batches else BREAKER_FAILURES
+    if account.probe_at is not None:
+        won = at >= account.probe_at and ChannelAccount.objects.filter(
+            pk=account.pk, probe_at__lte=at
+        ).update(probe_at=at + PROBE_LEASE)  # one worker probes; the others wait for its answer
+        if not won:
+            later = ChannelAccount.objects.filter(pk=account.pk).values_list("probe_at", flat=True).first()
+            return {}, max(later or at, at + dt.timedelta(seconds=1))
+        size = 1
+    outcomes: dict[int, Outcome] = {}
+    start = 0
+    while start < len(messages):
+        group = messages[start : start + size]
+        got = _call(adapter, group, at)
+        outcomes.update(got)
+        start += len(group)
+        probe_at = _record_health(account.pk, list(got.values()), at)
+        if probe_at is not None:
+            return outcomes, probe_at
+        size = len(messages) if adapter.whole_batches else size * 2
+    return outcomes, None
 
 
 _OUTCOME_FIELDS = ["status", "reason", "sent_at", "last_error", "provider_message_id", "next_attempt_at",
@@ -471,22 +589,23 @@ def _deliver_channel(channel: str, sends: list[Send], at: dt.datetime, adapters:
         )  # fmt: skip
     if not messages:
         return
-    # The mark that makes a crash during the call visible (see the module docstring).
-    Send.objects.filter(pk__in=[m.send_id for m in messages]).update(dispatched_at=at)
-    try:
-        outcomes = adapter.deliver(messages)
-    except ProviderError as exc:
-        outcomes = {m.send_id: exc.outcome() for m in messages}
+    outcomes, held_until = _deliver_guarded(adapter, channel, messages, at)
     by_id = {s.pk: s for s in sends}
     for message in messages:
-        outcome = outcomes.get(message.send_id) or failed("no answer", True)
+        send = by_id[message.send_id]
+        outcome = outcomes.get(message.send_id)
+        if outcome is None:  # held: the provider is held as unreachable
+            _hold(send, held_until, at)
+            continue
         if outcome.outcome_unknown and not adapter.idempotent:  # at most once, as after a crash
             outcome = failed(
                 f"{outcome.error}; the outcome is unknown and the send is not repeated (this provider cannot "
                 "recognise a repeat)",
                 False,
             )
-        _apply(by_id[message.send_id], outcome, at)
+        _apply(send, outcome, at)
+        if held_until is not None and send.status == Send.Status.FAILED_RETRYABLE:
+            send.reason = "provider_down"
 
 
 def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
@@ -516,6 +635,7 @@ def _deliver_batch(sends: list[Send], at: dt.datetime, adapters: dict) -> None:
         elif send.marketing and send.channel != Channel.WECOM_APP and in_quiet_hours(rules, at):
             send.status, send.next_attempt_at = Send.Status.QUEUED, after_quiet_hours(rules, at)
             send.attempts -= 1  # not an attempt
+            send.reason = ""  # no longer waiting for its provider, if it was
         else:
             by_channel[send.channel].append(send)
     for channel, group in by_channel.items():

@@ -54,6 +54,11 @@ CHANNEL_PROVIDERS = {
 ACCOUNT_OF = {Channel.WECOM_APP: Channel.WECOM, Channel.WECOM_WELCOME: Channel.WECOM}
 
 
+def channels_of_account(account_channel: str) -> list[str]:
+    """The send channels that go through the account of this channel (wecom: wecom, wecom_app, …)."""
+    return [c for c in Channel.values if ACCOUNT_OF.get(c, c) == account_channel]
+
+
 class ChannelAccount(models.Model):
     """One provider account per channel. `settings` holds what is not secret (corp id, sign name, host…);
     `secrets` is AES-GCM ciphertext (siyu.core.pii) of the secrets, never shown back in clear."""
@@ -69,6 +74,11 @@ class ChannelAccount(models.Model):
         django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     updated_at = models.DateTimeField(auto_now=True)
+    # The provider's circuit breaker (siyu.engagement.messaging.actions, "provider outages"): consecutive
+    # sends it could not take, since when it is held as unreachable, and when the next single probe send may go.
+    outage_failures = models.PositiveIntegerField(default=0)
+    outage_since = models.DateTimeField(null=True, blank=True)
+    probe_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"{self.channel} ({self.provider})"

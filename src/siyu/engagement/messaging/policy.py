@@ -112,6 +112,9 @@ REASONS = {
     "quiet_hours": _("inside quiet hours"),
     "group_monthly": _("WeCom limit: group mass messages this month"),
     "group_daily": _("WeCom limit: one group mass message a day"),
+    # not suppressions: a send waiting for its provider, and one that waited past SIYU_SEND_RETRY_HOURS
+    "provider_down": _("the provider cannot be reached; waiting to retry"),
+    "retry_window": _("the provider could not take it within the retry window; given up"),
 }
 
 

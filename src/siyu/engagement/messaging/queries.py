@@ -14,7 +14,13 @@ from siyu.core import pii
 from siyu.customers.queries import corrections_of_many
 from siyu.engagement.errors import ChannelNotConfigured
 from siyu.engagement.messaging.channels import ADAPTERS, ChannelAdapter
-from siyu.engagement.messaging.models import ACCOUNT_OF, ChannelAccount, Send, WeComCorpTag
+from siyu.engagement.messaging.models import (
+    ACCOUNT_OF,
+    ChannelAccount,
+    Send,
+    WeComCorpTag,
+    channels_of_account,
+)
 from siyu.ingest.normalise.phone import normalise_phone
 from siyu.privacy.registry import copy_word
 
@@ -63,6 +69,8 @@ def account_summary(account: ChannelAccount) -> dict:
         "settings": dict(account.settings),
         "secrets_set": sorted(k for k, v in account_secrets(account).items() if v),
         "updated_at": account.updated_at,
+        # its provider is held as unreachable (the circuit breaker in actions): sends wait for a probe
+        "unreachable_since": account.outage_since if account.probe_at else None,
     }
 
 
@@ -179,6 +187,21 @@ def outbox_counts() -> dict:
         .order_by()
     )
     return {"by_status": by_status, "by_reason": by_reason}
+
+
+def unreachable_providers() -> list[dict]:
+    """Channel accounts whose provider is held as unreachable (siyu.engagement.messaging.actions, the
+    circuit breaker): since when, the next probe, and how many sends wait for it."""
+    out = []
+    for account in ChannelAccount.objects.filter(probe_at__isnull=False).order_by("channel"):
+        waiting = Send.objects.filter(
+            channel__in=channels_of_account(account.channel),
+            status__in=(Send.Status.QUEUED, Send.Status.FAILED_RETRYABLE),
+            reason="provider_down",
+        ).count()
+        out.append({"channel": account.channel, "provider": account.provider, "since": account.outage_since,
+                    "probe_at": account.probe_at, "waiting": waiting})  # fmt: skip
+    return out
 
 
 def failed_send_count() -> int:

@@ -50,6 +50,7 @@ def outbox(request):
         {
             "page": result,
             "counts": queries.outbox_counts(),
+            "outages": queries.unreachable_providers(),
             "statuses": Send.Status.choices,
             "channels": Channel.choices,
             "sources": Send.Source.choices,

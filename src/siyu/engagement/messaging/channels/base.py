@@ -69,6 +69,10 @@ class ChannelAdapter:
     # True when the provider drops a repeat of the same idempotency key, so that a send interrupted by a
     # crash after the call may be repeated safely (siyu.engagement.messaging.actions.recover_interrupted_sends)
     idempotent = False
+    # True when one call carries many messages as one thing the recipient side sees (a WeCom mass message:
+    # one confirmation per staff member): the outbox then never splits a batch into smaller calls to watch
+    # for an outage (siyu.engagement.messaging.actions._deliver_guarded), except for a single probe
+    whole_batches = False
 
     def __init__(self, settings: dict, secrets: dict):
         self.settings = settings

@@ -347,6 +347,7 @@ class WeComMassAdapter(ChannelAdapter):
 
     provider = "wecom"
     address_kind = "wecom"
+    whole_batches = True  # one mass message per sender and text: splitting would ask each guide many times
 
     def deliver(self, messages: list[Outgoing]) -> dict[int, Outcome]:
         out: dict[int, Outcome] = {}

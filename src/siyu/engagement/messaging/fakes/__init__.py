@@ -21,6 +21,7 @@ class FakeServer:
         self.scripted: deque = deque()  # answers to give before the normal ones (failure injection)
         # seconds to wait after handling a request before answering (a provider that hangs), 0: none
         self.answer_delay = 0.0
+        self.port = 0  # 0: a free one; set before start to come back on a known port (a provider's outage)
         self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---
@@ -63,7 +64,7 @@ class FakeServer:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         from siyu.engagement.messaging.channels.http import allow_local_port
 
