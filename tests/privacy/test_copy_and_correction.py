@@ -147,6 +147,7 @@ def test_the_copy_holds_every_section_of_the_person_in_clear_and_nothing_of_anyo
     assert data["积分明细"][0]["积分"] == 120
     assert data["问卷回答"][0]["回答"] == "油性" and data["问卷回答"][0]["问题"] == "您的肤质是？"
     assert data["触达消息"][0]["内容"] == "张伟您好，新品到店"
+    assert (data["触达消息"][0]["渠道"], data["触达消息"][0]["状态"]) == ("短信", "已发送")  # the choices' Chinese
     assert data["导购任务"][0]["话术"] == "张姐，春季新品到了"
     assert [m["内容"] for m in data["会话存档消息"]] == ["你好，我想问下精华水", "您好张姐，有货"]
     assert data["授权与退订"][0]["渠道"] == "短信"
@@ -186,6 +187,10 @@ def test_csv_headers_are_chinese_and_no_cell_runs_as_a_formula(person, tmp_path)
     assert list(everything["Data"]["Orders placed"][0])[:3] == ["Order number", "Source", "Order status"]
     assert readme.startswith(f"The copy of the personal information of customer {person['cid']}, exported at ")
     assert "01_Profile.csv: Profile, 1 rows" in readme
+    # the values that are the product's words (model choices' labels) are English too
+    touch = everything["Data"]["Messages sent"][0]
+    assert (touch["Channel"], touch["Sent from"], touch["Status"]) == ("SMS", "Manual", "Sent")
+    assert everything["Data"]["Guide tasks"][0]["Status"] == "Open"
     with pytest.raises(PrivacyError):
         actions.copy_of_person(None, person["cid"], language="fr")
 

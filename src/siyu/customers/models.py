@@ -6,6 +6,8 @@ as they were), so that undoing the merge removes exactly these rows (siyu.custom
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.core.batches import SCAN_THRESHOLD, chunked, within_id_range
 
@@ -106,8 +108,8 @@ class Consent(models.Model):
     """PIPL: every consent or opt-out with its source and time; the latest per channel is in force."""
 
     class Status(models.TextChoices):
-        OPT_IN = "opt_in", "同意"
-        OPT_OUT = "opt_out", "免打扰"
+        OPT_IN = "opt_in", pgettext_lazy("a consent", "Opted in")
+        OPT_OUT = "opt_out", _("Do not disturb")
 
     customer_id = models.BigIntegerField(db_index=True)
     # siyu.customers.queries.CONSENT_CHANNELS: a channel, `all`, or PERSONALISED
@@ -133,12 +135,12 @@ class ProfileCorrection(models.Model):
     SMS replies, member sign-in) without decrypting every correction; empty for the other fields."""
 
     class Field(models.TextChoices):
-        NAME = "name", "姓名"
-        PHONE = "phone", "手机号"
-        EMAIL = "email", "邮箱"
-        ADDRESS = "address", "地址"
-        GENDER = "gender", "性别"
-        BIRTHDAY = "birthday", "生日"
+        NAME = "name", _("Name")
+        PHONE = "phone", _("Mobile number")
+        EMAIL = "email", _("Email")
+        ADDRESS = "address", _("Address")
+        GENDER = "gender", _("Gender")
+        BIRTHDAY = "birthday", _("Birthday")
 
     customer_id = models.BigIntegerField(db_index=True)
     field = models.CharField(max_length=16, choices=Field.choices)

@@ -4,6 +4,7 @@ a record of every sign-in (who, how, from where)."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SmsCode(models.Model):
@@ -34,9 +35,9 @@ class MemberSignIn(models.Model):
     reviews."""
 
     class Method(models.TextChoices):
-        SMS = "sms", "短信验证码"
-        WECHAT = "wechat", "微信授权"
-        LINK = "link", "一键登录链接"
+        SMS = "sms", _("SMS code")
+        WECHAT = "wechat", _("WeChat authorisation")
+        LINK = "link", _("One-tap sign-in link")
 
     customer_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     record_key = models.CharField(max_length=200, blank=True)

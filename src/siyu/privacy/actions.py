@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from siyu.core.actions import record_audit
 from siyu.core.errors import PermissionDenied
@@ -245,7 +246,8 @@ def _fields_words(fields) -> str:
     from siyu.customers.models import ProfileCorrection
 
     names = dict(ProfileCorrection.Field.choices)
-    return "更正了" + "、".join(names.get(f, f) for f in fields)
+    with translation.override(settings.LANGUAGE_CODE):  # the step's words are stored in Chinese, whoever asks
+        return "更正了" + "、".join(str(names.get(f, f)) for f in fields)
 
 
 def corrected_fields(request: DataRequest) -> list[str]:

@@ -6,24 +6,25 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class DataRequest(models.Model):
     class Kind(models.TextChoices):
-        ACCESS = "access", "查阅复制"
-        DELETION = "deletion", "删除"
-        CORRECTION = "correction", "更正"
+        ACCESS = "access", _("Copy of their data")
+        DELETION = "deletion", _("Deletion")
+        CORRECTION = "correction", _("Correction")
 
     class Source(models.TextChoices):
-        MEMBER_CENTRE = "member_centre", "会员中心"
-        STAFF = "staff", "员工代客户提交"
-        API = "api", "接口"
+        MEMBER_CENTRE = "member_centre", _("Member centre")
+        STAFF = "staff", _("Staff, on the customer's behalf")
+        API = "api", _("API")
 
     class Status(models.TextChoices):
-        OPEN = "open", "待处理"
-        IN_PROGRESS = "in_progress", "处理中"
-        DONE = "done", "已完成"
-        REFUSED = "refused", "已拒绝"
+        OPEN = "open", _("Not started")
+        IN_PROGRESS = "in_progress", _("Being handled")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Refused")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     customer_id = models.BigIntegerField(db_index=True)
@@ -50,14 +51,14 @@ class DataRequestStep(models.Model):
     """One step of a request: opened, assigned, moved on, closed — who, when, and the note."""
 
     class Action(models.TextChoices):
-        OPENED = "opened", "提交"
-        ASSIGNED = "assigned", "指派"
-        STATUS = "status", "状态变更"
-        NOTE = "note", "备注"
-        COPIED = "copied", "导出副本"
-        CORRECTED = "corrected", "更正资料"
-        ERASURE = "erasure", "执行删除"
-        SCAN = "scan", "删除核验"
+        OPENED = "opened", _("Opened")
+        ASSIGNED = "assigned", _("Assigned")
+        STATUS = "status", _("Status changed")
+        NOTE = "note", _("Note")
+        COPIED = "copied", _("Copy downloaded")
+        CORRECTED = "corrected", _("Profile corrected")
+        ERASURE = "erasure", _("Erasure")
+        SCAN = "scan", _("Erasure check")
 
     request = models.ForeignKey(DataRequest, on_delete=models.CASCADE, related_name="steps")
     action = models.CharField(max_length=16, choices=Action.choices)

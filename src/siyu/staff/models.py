@@ -1,12 +1,13 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "管理员"
-    OPERATOR = "operator", "运营"
-    MANAGER = "manager", "店长"
-    GUIDE = "guide", "导购"
+    ADMIN = "admin", _("Administrator")
+    OPERATOR = "operator", _("Operator")
+    MANAGER = "manager", _("Store manager")
+    GUIDE = "guide", _("Guide")
 
 
 # Roles that see PII in clear by default; others see masks. An admin can also grant the

@@ -4,6 +4,7 @@ their hits raise, and a record of each chat-archive import. The messages themsel
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class SensitiveRule(models.Model):
@@ -12,8 +13,8 @@ class SensitiveRule(models.Model):
     product, city, other, or "all") and, when `one_on_one`, in 1-on-1 chats."""
 
     class Kind(models.TextChoices):
-        KEYWORD = "keyword", "关键词"
-        REGEX = "regex", "正则表达式"
+        KEYWORD = "keyword", _("Keyword")
+        REGEX = "regex", _("Regular expression")
 
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.KEYWORD)
@@ -37,8 +38,8 @@ class SensitiveAlert(models.Model):
     """A message a rule matched: one per (rule, message), so matching again raises nothing twice."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "待处理"
-        HANDLED = "handled", "已处理"
+        OPEN = "open", _("Not handled")
+        HANDLED = "handled", _("Handled")
 
     rule = models.ForeignKey(SensitiveRule, null=True, on_delete=models.SET_NULL, related_name="alerts")
     rule_name = models.CharField(max_length=100)  # kept when the rule is deleted

@@ -4,14 +4,15 @@ and WeCom's outcome for each customer or group."""
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from siyu.staff.models import StaffProfile
 
 
 class Handover(models.Model):
     class Kind(models.TextChoices):
-        RESIGNED = "resigned", "离职继承"
-        ON_JOB = "on_job", "在职转接"
+        RESIGNED = "resigned", _("Resigned member's handover")
+        ON_JOB = "on_job", _("Transfer between staff")
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.RESIGNED)
     handover_userid = models.CharField(max_length=64, db_index=True)
@@ -31,8 +32,8 @@ class HandoverItem(models.Model):
     `errcode` is WeCom's refusal of the request itself, `refusal` Siyu's own (the two-in-90-days limit)."""
 
     class Kind(models.TextChoices):
-        CUSTOMER = "customer", "客户"
-        GROUP = "group", "客户群"
+        CUSTOMER = "customer", _("Customer")
+        GROUP = "group", _("Customer group")
 
     handover = models.ForeignKey(Handover, on_delete=models.CASCADE, related_name="items")
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -7,6 +7,8 @@ from decimal import Decimal
 from django.conf import settings as django_settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Journey(models.Model):
@@ -14,18 +16,18 @@ class Journey(models.Model):
     steps are JSON in the format of siyu.engagement.journeys.definitions (checked on save)."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "草稿"
-        ACTIVE = "active", "运行中"
-        PAUSED = "paused", "已暂停"
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", pgettext_lazy("status of a journey", "Running")
+        PAUSED = "paused", _("Paused")
 
     class Reentry(models.TextChoices):
-        ONCE = "once", "只进入一次"
-        AFTER_EXIT = "after_exit", "结束后可再次进入"
-        COOLDOWN = "cooldown", "结束满 N 天后可再次进入"
+        ONCE = "once", _("Only once")
+        AFTER_EXIT = "after_exit", _("Again after leaving")
+        COOLDOWN = "cooldown", _("Again N days after leaving")
 
     class Audience(models.TextChoices):
-        CUSTOMERS = "customers", "客户"
-        GROUPS = "groups", "客户群"
+        CUSTOMERS = "customers", _("Customers")
+        GROUPS = "groups", _("Customer groups")
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=300, blank=True)
@@ -66,8 +68,8 @@ class Enrollment(models.Model):
     twice. Due enrollments (status active, due_at ≤ now) are what a tick works on."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "进行中"
-        EXITED = "exited", "已结束"
+        ACTIVE = "active", _("In progress")
+        EXITED = "exited", pgettext_lazy("an enrollment", "Left")
 
     # no index of its own: the composite indexes below start with the journey
     journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False)
@@ -151,8 +153,8 @@ class Handoff(models.Model):
     (`idempotency_key`); the consumer marks it `consumed_at` when it has taken it."""
 
     class Kind(models.TextChoices):
-        GUIDE_TASK = "guide_task", "导购任务"
-        AWARD_POINTS = "award_points", "发放积分"
+        GUIDE_TASK = "guide_task", _("Guide task")
+        AWARD_POINTS = "award_points", _("Award points")
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -9,23 +9,25 @@ from decimal import Decimal
 from django.conf import settings as django_settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Channel(models.TextChoices):
     """Where a send goes. `wecom` is a mass message (add_msg_template) from the customer's staff contact;
     `wecom_app` is an app message to a staff member (a guide), not to a customer."""
 
-    WECOM = "wecom", "企业微信群发"
-    WECOM_APP = "wecom_app", "企业微信应用消息"
-    WECOM_WELCOME = "wecom_welcome", "企业微信欢迎语"
-    OFFICIAL_ACCOUNT = "official_account", "公众号模板消息"
-    MINI_PROGRAM = "mini_program", "小程序订阅消息"
-    SMS = "sms", "短信"
-    EMAIL = "email", "邮件"
-    WEBHOOK = "webhook", "Webhook"
+    WECOM = "wecom", _("WeCom mass message")
+    WECOM_APP = "wecom_app", _("WeCom app message")
+    WECOM_WELCOME = "wecom_welcome", _("WeCom welcome message")
+    OFFICIAL_ACCOUNT = "official_account", _("Official account template message")
+    MINI_PROGRAM = "mini_program", _("Mini program subscription message")
+    SMS = "sms", _("SMS")
+    EMAIL = "email", pgettext_lazy("send channel", "Email")
+    WEBHOOK = "webhook", _("Webhook")
     # A guide's 1-on-1 contact (a guide task): goes through the contact policy like every send, but a
     # person delivers it, so the worker never claims it; completing the task marks it sent.
-    GUIDE = "guide", "导购一对一"
+    GUIDE = "guide", _("Guide 1-on-1")
 
 
 # Channels a person delivers (siyu.engagement.guides.actions); the delivery worker leaves them alone.
@@ -33,13 +35,13 @@ STAFF_DELIVERED = frozenset({Channel.GUIDE})
 
 
 class Provider(models.TextChoices):
-    WECOM = "wecom", "企业微信"
-    ALIYUN = "aliyun", "阿里云短信"
-    TENCENT = "tencent", "腾讯云短信"
-    SMTP = "smtp", "SMTP"
-    WEBHOOK = "webhook", "Webhook"
-    WECHAT_OA = "wechat_oa", "微信公众号"
-    WECHAT_MP = "wechat_mp", "微信小程序"
+    WECOM = "wecom", _("WeCom")
+    ALIYUN = "aliyun", _("Aliyun SMS")
+    TENCENT = "tencent", _("Tencent Cloud SMS")
+    SMTP = "smtp", _("SMTP")
+    WEBHOOK = "webhook", _("Webhook")
+    WECHAT_OA = "wechat_oa", _("WeChat official account")
+    WECHAT_MP = "wechat_mp", _("WeChat mini program")
 
 
 # The providers each configurable channel may use; wecom_app uses the wecom account.
@@ -88,18 +90,18 @@ class Send(models.Model):
     """One message to one recipient: the outbox row. Its idempotency key makes every enqueue repeatable."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "排队中"
-        SUPPRESSED = "suppressed", "已拦截"
-        SENDING = "sending", "发送中"
-        SENT = "sent", "已发送"
-        FAILED_RETRYABLE = "failed_retryable", "失败待重试"
-        FAILED_PERMANENT = "failed_permanent", "失败"
+        QUEUED = "queued", _("Queued")
+        SUPPRESSED = "suppressed", _("Suppressed")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", pgettext_lazy("status of a send", "Sent")
+        FAILED_RETRYABLE = "failed_retryable", _("Failed, will retry")
+        FAILED_PERMANENT = "failed_permanent", _("Failed")
 
     class Source(models.TextChoices):
-        JOURNEY = "journey", "SOP"
-        CAMPAIGN = "campaign", "活动"
-        TASK = "task", "导购任务"
-        MANUAL = "manual", "手动"
+        JOURNEY = "journey", _("Journey")
+        CAMPAIGN = "campaign", _("Campaign")
+        TASK = "task", _("Guide task")
+        MANUAL = "manual", _("Manual")
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     channel = models.CharField(max_length=16, choices=Channel.choices)
