@@ -114,3 +114,37 @@ def test_token_command_creates_lists_and_revokes(ops, capsys):
 
     with pytest.raises(CommandError, match="unknown area"):
         call_command("token", "create", "ops", "--scope", "orders:read")
+
+
+def test_an_admin_manages_tokens_through_the_api_and_the_token_is_never_stored(ops):
+    from siyu.staff.actions import create_user
+    from siyu.web.models import IdempotencyKey
+
+    admin = bearer(create_token(create_user("boss", "right-pass-2026", "admin"), "root"))
+    body = {"user_id": ops.pk, "name": "shop", "scopes": ["privacy:read"], "expires_in": "30d"}
+    made = post(admin, "/api/tokens", body, key="mint-1")
+    assert made.status_code == 201, made.content
+    secret = made.json()["token"]
+    assert secret.startswith("siyu_") and made.json()["scopes"] == ["privacy:read"]
+    assert made.json()["expires_at"] is not None
+    # a replay answers the token as null: the secret is in no table (only its hash is kept)
+    again = post(admin, "/api/tokens", body, key="mint-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["token"] is None and again.json()["id"] == made.json()["id"]
+    assert not any(secret in json.dumps(k.response) for k in IdempotencyKey.objects.all())
+    assert ApiToken.objects.filter(name="shop").count() == 1
+    # the new token works within its scope only, and the list shows it
+    shop = bearer(secret)
+    assert shop.get("/api/privacy/requests").status_code == 200
+    assert shop.get("/api/customers").status_code == 403
+    listed = {t["name"]: t for t in admin.get("/api/tokens").json()}
+    assert listed["shop"]["token"] is None and listed["shop"]["username"] == "ops"
+    # a token limited to areas cannot reach the tokens (it could mint a wider one); nor can a non-admin
+    assert shop.get("/api/tokens").status_code == 403
+    assert post(bearer(create_token(ops, "ops-all")), "/api/tokens", body, key="mint-2").status_code == 403
+    assert post(admin, "/api/tokens", {**body, "scopes": ["nowhere:read"]}, key="mint-3").status_code == 400
+    # revoked: refused at once
+    revoked = post(admin, f"/api/tokens/{made.json()['id']}/revoke", {}, key="revoke-1")
+    assert revoked.status_code == 200 and revoked.json() == {"id": made.json()["id"], "revoked": True}
+    assert shop.get("/api/privacy/requests").status_code == 401
+    assert post(admin, f"/api/tokens/{made.json()['id']}/revoke", {}, key="revoke-2").status_code == 404

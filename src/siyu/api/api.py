@@ -71,6 +71,7 @@ from siyu.acquisition.api import router as acquisition_router  # noqa: E402
 from siyu.analytics.api import router as analytics_router  # noqa: E402
 from siyu.api.customers import router as customers_router  # noqa: E402
 from siyu.api.ingest import router as ingest_router  # noqa: E402
+from siyu.api.tokens import router as tokens_router  # noqa: E402
 from siyu.community.archive.api import router as archive_router  # noqa: E402
 from siyu.community.groups.api import router as groups_router  # noqa: E402
 from siyu.community.handover.api import router as handover_router  # noqa: E402
@@ -94,12 +95,12 @@ from siyu.segments.traits_api import router as traits_router  # noqa: E402
 from siyu.surveys.api import router as surveys_router  # noqa: E402
 
 
-def mount(area: str, router) -> None:
+def mount(area: str | None, router) -> None:
     """Mount a domain's router under an area of siyu.api.scopes: its routes take a token with that area's
     scope (or a console session). A route that declares its roles (@roles, siyu.staff.roles) refuses every
-    other role in the same authentication, before its body is read. A router mounted with plain
-    `api.add_router` is open only to a console session or a token with every scope (`*`)."""
-    assert area in AREAS, f"add the area {area!r} to siyu.api.scopes.AREAS"
+    other role in the same authentication, before its body is read. Area None: outside every area, open
+    only to a console session or a token with every scope (`*`)."""
+    assert area is None or area in AREAS, f"add the area {area!r} to siyu.api.scopes.AREAS"
     for path_view in router.path_operations.values():
         for operation in path_view.operations:
             roles = declared_roles(operation.view_func)
@@ -134,3 +135,4 @@ mount("loyalty", checkin_router)
 mount("loyalty", mall_router)
 mount("surveys", surveys_router)
 mount("privacy", privacy_router)
+mount(None, tokens_router)

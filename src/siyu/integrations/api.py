@@ -46,7 +46,7 @@ class SubscriptionOut(Schema):
     created_at: datetime
     secret_hint: str
     secret: str | None = Field(
-        None, description="the signing secret: in the answer that made or rotated it only"
+        None, description="the signing secret: in the answer that made or rotated it only (null in a replay)"
     )
 
 
@@ -94,7 +94,7 @@ def create_subscription(
         sub = actions.create_subscription(request.auth, body.url, list(body.event_types), body.description)
         return queries.subscription_dict(sub, with_secret=True)
 
-    return run_once(request, response, idempotency_key, body, run, status=201)
+    return run_once(request, response, idempotency_key, body, run, status=201, not_kept=("secret",))
 
 
 @router.post("/integrations/subscriptions/{int:subscription_id}", response={200: SubscriptionOut, **WRITE_ERRORS},
@@ -140,7 +140,7 @@ def rotate_secret(request, response: HttpResponse, subscription_id: Subscription
             actions.rotate_secret(request.auth, subscription_id), with_secret=True
         )
 
-    return run_once(request, response, idempotency_key, {"id": subscription_id}, run)
+    return run_once(request, response, idempotency_key, {"id": subscription_id}, run, not_kept=("secret",))
 
 
 @router.post("/integrations/subscriptions/{int:subscription_id}/test", response={200: DeliveryOut, **WRITE_ERRORS},

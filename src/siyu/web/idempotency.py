@@ -87,8 +87,10 @@ def _answer(record: IdempotencyKey, request_hash: str, response):
     return Status(record.status_code, record.response)
 
 
-def run_once(request, response, key: str, payload, handler, status: int = 200):
-    """Run `handler()` (returning the response body) once per (user, key, endpoint); see module doc."""
+def run_once(request, response, key: str, payload, handler, status: int = 200, not_kept: tuple[str, ...] = ()):
+    """Run `handler()` (returning the response body) once per (user, key, endpoint); see module doc.
+    `not_kept`: fields of the body that are secrets shown once (a new API token, a signing secret): they are
+    not stored with the key, so a replay answers them as null."""
     user = request.auth
     key = (key or "").strip()
     if not key:
@@ -123,7 +125,8 @@ def run_once(request, response, key: str, payload, handler, status: int = 200):
     except BaseException:
         _settle(record.pk, ("forget",))  # the retry runs
         raise
-    _settle(record.pk, ("answer", status, body))  # the work is done: answered even if this waits for the DB
+    kept = {k: (None if k in not_kept else v) for k, v in body.items()} if not_kept else body
+    _settle(record.pk, ("answer", status, kept))  # the work is done: answered even if this waits for the DB
     return Status(status, body)
 
 
